@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for building and testing shoal: Debian packages, npm packages, the build, the fixtures.
+# Idempotent: a second run only rebuilds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Packages the build, the tests and the benchmarks need. Nothing here is part of shoal at run time
+# except libseccomp (the engine's seccomp filters) and busybox-static (the test and demo rootfs).
+PKGS=(
+  build-essential python3          # node-gyp
+  libseccomp-dev nlohmann-json3-dev libcap-dev   # the native engine
+  busybox-static                   # the rootfs of test and demo containers
+  iproute2 nftables curl           # networking tests, host-side HTTP checks
+  runc                             # the engine benchmark's peer
+  docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer
+  etcd-server                      # the raft benchmark's peer
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's docker-registry and etcd start as services on install; shoal's tests start their own on loopback.
+for svc in docker-registry etcd; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+done
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build
+bash test/fixtures/make-fixtures.sh
