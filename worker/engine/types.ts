@@ -1,0 +1,293 @@
+// The engine's domain types: what a caller asks for (RunOptions, a subset of Docker's
+// Config + HostConfig) and what it gets back (Container, ContainerState, stats, exec info).
+// Field names follow Docker's in camelCase so the daemon's Engine-API layer is a thin rename.
+
+/** The image config part the engine uses (Docker's image Config, PascalCase as in the image JSON). */
+export interface ImageConfig {
+  Env?: string[];
+  Cmd?: string[];
+  Entrypoint?: string[];
+  WorkingDir?: string;
+  User?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Volumes?: Record<string, object>;
+  ExposedPorts?: Record<string, object>;
+}
+
+/** Where the container's root filesystem comes from. */
+export type RootfsSource =
+  /** An existing directory used as is (`shoal run --rootfs DIR`). */
+  | { dir: string }
+  /** Read-only image layers, top first; the engine adds a per-container upper+work dir (overlayfs). */
+  | { layers: string[]; imageConfig?: ImageConfig };
+
+export interface Ulimit {
+  name: string; // "nofile" (others are accepted if the kernel knows them: nproc, core, …)
+  soft: number;
+  hard: number;
+}
+
+export type NetworkMode =
+  | 'none' // new network namespace with only loopback (also the default: "bridge" arrives with networking)
+  | 'host' // the host's network namespace
+  | `container:${string}` // share another container's network namespace (id or name)
+  | `netns:${string}` // join the network namespace at this path (e.g. /run/netns/x)
+  | string; // a netns path given directly (absolute) or "default"/"bridge" (treated as none for now)
+
+/**
+ * Run options: Docker's Config + HostConfig fields the engine honours.
+ * Sizes and CPUs accept either Docker API numbers (bytes, nano-CPUs) or CLI strings ("512m", "1.5").
+ */
+export interface RunOptions {
+  // --- Config
+  cmd?: string[];
+  /** `[]` or `['']` clears the image's entrypoint, as `docker run --entrypoint ''`. */
+  entrypoint?: string[];
+  env?: string[];
+  workingDir?: string;
+  /** `uid[:gid]`, `name[:group]`; names are resolved in the rootfs' /etc/passwd and /etc/group. */
+  user?: string;
+  /** Extra supplementary groups (names or gids), as `--group-add`. */
+  groupAdd?: string[];
+  hostname?: string;
+  domainname?: string;
+  tty?: boolean;
+  openStdin?: boolean;
+  stdinOnce?: boolean;
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  /** Seconds; default 10. */
+  stopTimeout?: number;
+  // --- HostConfig
+  /** `SRC:DST[:ro|rw]`, SRC an absolute existing path. */
+  binds?: string[];
+  /** DST → mount options (`size=64m,mode=1777`), as HostConfig.Tmpfs; or `DST[:opts]` strings as the CLI. */
+  tmpfs?: Record<string, string> | string[];
+  memory?: number | string;
+  /** -1 = unlimited swap; equal to memory (or unset) = no swap, as docker. */
+  memorySwap?: number | string;
+  memoryReservation?: number | string;
+  nanoCpus?: number;
+  /** CLI form of nanoCpus ("1.5"). */
+  cpus?: number | string;
+  cpuShares?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  /** <= 0 (or undefined) = unlimited. */
+  pidsLimit?: number;
+  capAdd?: string[];
+  capDrop?: string[];
+  readOnly?: boolean;
+  privileged?: boolean;
+  /** `no-new-privileges[:true|false]`, `seccomp=unconfined`, `seccomp=<profile JSON path>`. */
+  securityOpt?: string[];
+  networkMode?: NetworkMode;
+  ulimits?: Ulimit[];
+  shmSize?: number | string;
+  autoRemove?: boolean;
+  /** Run a tiny init as PID 1 (not supported yet: rejected with InvalidArgumentError when true). */
+  init?: boolean;
+  /** Extra OCI annotations (merged into the spec). */
+  annotations?: Record<string, string>;
+  /** User-namespace mapping (`--userns-remap`-like): container uid 0 → host uid `hostId`, `size` ids. */
+  usernsRemap?: { hostUid: number; hostGid: number; size: number };
+}
+
+export interface CreateOptions extends RunOptions {
+  /** Unique name; generated (adjective_name style) when absent. A leading "/" is ignored. */
+  name?: string;
+  /** Image reference shown in ps/inspect ("busybox:latest"); empty for --rootfs. */
+  image?: string;
+  /** Image id shown in inspect. */
+  imageId?: string;
+  rootfs: RootfsSource;
+}
+
+export type ContainerStatus =
+  | 'created'
+  | 'running'
+  | 'paused'
+  | 'restarting'
+  | 'removing'
+  | 'exited'
+  | 'dead';
+
+export interface ContainerState {
+  status: ContainerStatus;
+  running: boolean;
+  paused: boolean;
+  restarting: boolean;
+  oomKilled: boolean;
+  dead: boolean;
+  pid: number;
+  exitCode: number;
+  /** Name of the signal that killed init ("SIGKILL"), null when it exited. */
+  signal: string | null;
+  error: string;
+  /** RFC3339Nano; "0001-01-01T00:00:00Z" when never started / not finished (as docker). */
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** The resolved process config (image config merged with run options). */
+export interface ResolvedConfig {
+  hostname: string;
+  domainname: string;
+  user: string;
+  env: string[];
+  cmd: string[];
+  entrypoint: string[];
+  workingDir: string;
+  labels: Record<string, string>;
+  stopSignal: string;
+  stopTimeout: number;
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  image: string;
+}
+
+export interface MountPoint {
+  type: 'bind' | 'tmpfs';
+  source: string;
+  destination: string;
+  rw: boolean;
+  options: string[];
+}
+
+/** The full record of one container (what `inspect` shows). */
+export interface Container {
+  id: string;
+  name: string;
+  /** RFC3339Nano. */
+  created: string;
+  /** The process: path = args[0], args = the rest (as docker's Path/Args). */
+  path: string;
+  args: string[];
+  image: string;
+  imageId: string;
+  config: ResolvedConfig;
+  /** The create options as given (normalised: strings parsed to numbers). */
+  hostConfig: RunOptions;
+  state: ContainerState;
+  mounts: MountPoint[];
+  /** Directory holding config.json, the record and the logs: <dataRoot>/containers/<id>. */
+  bundle: string;
+  logPath: string;
+  rootfs: RootfsSource;
+  restartCount: number;
+  execIds: string[];
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface WaitResult {
+  exitCode: number;
+  signal: string | null;
+  oomKilled: boolean;
+  error?: string;
+}
+
+export interface ContainerStats {
+  /** RFC3339Nano time the sample was taken. */
+  read: string;
+  memory: { usage: number; limit: number; maxUsage: number; failcnt: number };
+  cpu: {
+    usageNs: number;
+    userNs: number;
+    systemNs: number;
+    periods: number;
+    throttledPeriods: number;
+    throttledNs: number;
+  };
+  pids: { current: number; limit: number };
+  /** Host-wide cpu time (ns) and online cpus at the same moment, for docker's cpu % formula. */
+  systemCpuNs: number;
+  onlineCpus: number;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  tty?: boolean;
+  attachStdin?: boolean;
+  attachStdout?: boolean;
+  attachStderr?: boolean;
+  privileged?: boolean;
+  detachKeys?: string;
+}
+
+export interface ExecInfo {
+  id: string;
+  containerId: string;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  options: ExecOptions;
+}
+
+export interface LogOptions {
+  stdout?: boolean; // default true
+  stderr?: boolean; // default true
+  follow?: boolean;
+  /** Last N lines (across rotated files); undefined / 'all' = everything. */
+  tail?: number | 'all';
+  /** Unix seconds (fractional allowed); only entries at or after / before. */
+  since?: number;
+  until?: number;
+  /** Stop following when this aborts. */
+  signal?: AbortSignal;
+}
+
+export interface LogEntry {
+  stream: 'stdout' | 'stderr';
+  /** RFC3339Nano as written by the monitor. */
+  time: string;
+  /** The raw bytes of the line including its trailing "\n" (if the process wrote one). */
+  line: Buffer;
+}
+
+export type EngineEventAction =
+  | 'create'
+  | 'start'
+  | 'die'
+  | 'oom'
+  | 'kill'
+  | 'stop'
+  | 'pause'
+  | 'unpause'
+  | 'restart'
+  | 'destroy'
+  | 'attach'
+  | 'exec_create'
+  | 'exec_start'
+  | 'exec_die'
+  | 'resize'
+  | 'rename';
+
+export interface EngineEvent {
+  action: EngineEventAction;
+  id: string;
+  /** name, image, exitCode (die), signal (kill), execID (exec_*), and the container's labels. */
+  attributes: Record<string, string>;
+  /** Milliseconds since the epoch. */
+  timeMs: number;
+}
+
+export interface ManagerOptions {
+  /** Persistent state: <dataRoot>/containers/<id>/ (records, bundles, logs, upper dirs). */
+  dataRoot: string;
+  /** Runtime state (tmpfs in production): <execRoot>/runtime is shoal-runtime's --root. */
+  execRoot: string;
+  /** json-file rotation; defaults 10 MiB × 5 files. */
+  logMaxSize?: number;
+  logMaxFiles?: number;
+  /** Injected for tests: clock and id source. */
+  now?: () => Date;
+  randomId?: () => string;
+}
