@@ -1,0 +1,465 @@
+// Write-ahead log: numbered segment files of CRC32C-framed records (see record.ts).
+//
+// Durability contract: append() returns only after the batch's records are written and fdatasync'ed,
+// so the caller may acknowledge entries and grant votes afterwards. One append() is one write and one
+// fsync however many entries it carries (group commit). A failed append truncates the segment back to
+// its last good length, so a half-written record can never be followed by valid ones.
+//
+// Recovery rules on open: a damaged record at the very end of the last segment is a torn write of a batch
+// that was never acknowledged; it is truncated and logged. Anything else that fails its checksum or
+// framing is corruption and open() throws WalCorruptError naming the file and offset.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { storageError, WalCorruptError } from './errors.js';
+import { ensureDir, fsyncDir, writeFully } from './fsutil.js';
+import {
+  BATCH_START_SIZE,
+  ENTRY_FIXED,
+  entryRecordSize,
+  FORMAT_VERSION,
+  HARDSTATE_PAYLOAD,
+  putBatchStart,
+  putEntry,
+  putHardState,
+  putSnapshotReset,
+  RECORD_HEADER,
+  RecordType,
+  readU32,
+  readU64,
+  recordChecksumOk,
+  SEGMENT_MAGIC,
+  SNAPSHOT_RESET_PAYLOAD,
+  segmentHeaderRecord,
+  type WalEntry,
+  type WalHardState,
+} from './record.js';
+
+export type { WalEntry, WalHardState } from './record.js';
+
+export interface WalOptions {
+  /** A segment is closed and a new one started once it reaches this size. */
+  segmentBytes?: number;
+  /** Turning fsync off is for throwaway tests only; it breaks the durability contract. */
+  fsync?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface SnapshotBase {
+  index: number;
+  term: number;
+}
+
+export interface WalBatch {
+  hardState?: WalHardState | null;
+  entries?: readonly WalEntry[];
+  /** The log is replaced by a snapshot at this point (a follower installing the leader's snapshot). */
+  snapshotReset?: SnapshotBase | null;
+}
+
+export interface WalState {
+  /** Caller metadata stored in every segment header (e.g. the node id); fixed at creation. */
+  meta: Uint8Array;
+  hardState: WalHardState | null;
+  /** Contiguous entries following `base`. */
+  entries: WalEntry[];
+  /** The point the log starts after: the newest snapshot, or a later snapshot reset found in the WAL. */
+  base: SnapshotBase;
+}
+
+interface Segment {
+  seq: number;
+  file: string;
+  /** Highest raft index recorded in the segment (entries and snapshot resets), 0 if none. */
+  maxIndex: number;
+}
+
+const SEGMENT_RE = /^([0-9a-f]{16})\.wal$/;
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+export function segmentName(seq: number): string {
+  return `${seq.toString(16).padStart(16, '0')}.wal`;
+}
+
+export class Wal {
+  private fd = -1;
+  private size = 0;
+  /** Set when a failed write could not be rolled back; every later append first repairs the tail. */
+  private dirtyTail = false;
+  private scratch = Buffer.allocUnsafe(1 << 20);
+  private lastHardState: WalHardState | null;
+  private readonly segmentBytes: number;
+  private readonly doFsync: boolean;
+  private readonly log: (msg: string) => void;
+
+  private constructor(
+    readonly dir: string,
+    private readonly segments: Segment[],
+    private readonly meta: Uint8Array,
+    hardState: WalHardState | null,
+    opts: WalOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.doFsync = opts.fsync ?? true;
+    this.log = opts.log ?? (() => {});
+    this.lastHardState = hardState;
+  }
+
+  /**
+   * Opens (or creates, with `meta`) the WAL in `dir` and replays it on top of `snapshot` (the newest
+   * durable snapshot, or null). Throws WalCorruptError or a StorageError.
+   */
+  static open(
+    dir: string,
+    meta: Uint8Array,
+    snapshot: SnapshotBase | null,
+    opts: WalOptions = {},
+  ): { wal: Wal; state: WalState } {
+    ensureDir(dir);
+    const log = opts.log ?? (() => {});
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (err) {
+      throw storageError('list', dir, err);
+    }
+    const segs: Segment[] = names
+      .map((n) => SEGMENT_RE.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ seq: Number.parseInt(m[1], 16), file: path.join(dir, m[0]), maxIndex: 0 }))
+      .sort((a, b) => a.seq - b.seq);
+    for (let i = 1; i < segs.length; i++) {
+      if (segs[i].seq !== segs[i - 1].seq + 1) {
+        throw new WalCorruptError(
+          segs[i].file,
+          0,
+          `segment sequence gap after ${segmentName(segs[i - 1].seq)}`,
+        );
+      }
+    }
+
+    const base: SnapshotBase = snapshot ? { ...snapshot } : { index: 0, term: 0 };
+    const st: WalState = { meta, hardState: null, entries: [], base };
+    let storedMeta: Uint8Array | null = null;
+
+    for (let i = 0; i < segs.length; i++) {
+      const last = i === segs.length - 1;
+      const seg = segs[i];
+      const result = replaySegment(seg, st, base, last);
+      if (result.meta && !storedMeta) storedMeta = result.meta;
+      if (result.truncateTo !== null) {
+        if (result.truncateTo === 0) {
+          // Crashed while creating this segment: not even its header is durable.
+          log(`wal: removing empty torn segment ${seg.file}`);
+          fs.rmSync(seg.file, { force: true });
+          segs.pop();
+          fsyncDir(dir);
+        } else {
+          log(`wal: truncating torn tail of ${seg.file} at offset ${result.truncateTo} (${result.reason})`);
+          try {
+            fs.truncateSync(seg.file, result.truncateTo);
+          } catch (err) {
+            throw storageError('truncate', seg.file, err);
+          }
+        }
+      }
+    }
+    if (storedMeta) st.meta = storedMeta;
+
+    const wal = new Wal(dir, segs, st.meta, st.hardState, opts);
+    if (segs.length === 0) wal.createSegment(1);
+    else wal.openTail();
+    return { wal, state: st };
+  }
+
+  /** Appends the batch and makes it durable. On error nothing of the batch counts as written. */
+  append(batch: WalBatch): void {
+    if (this.fd < 0)
+      throw storageError('append', this.dir, Object.assign(new Error('WAL is closed'), { code: 'EBADF' }));
+    if (this.dirtyTail) this.repairTail();
+    const entries = batch.entries ?? [];
+    const hs = batch.hardState ?? null;
+    const reset = batch.snapshotReset ?? null;
+    if (entries.length === 0 && !hs && !reset) return;
+
+    if (this.size >= this.segmentBytes) this.rollover();
+
+    let body = 0;
+    if (reset) body += RECORD_HEADER + SNAPSHOT_RESET_PAYLOAD;
+    for (let i = 0; i < entries.length; i++) body += entryRecordSize(entries[i]);
+    if (hs) body += RECORD_HEADER + HARDSTATE_PAYLOAD;
+    const len = BATCH_START_SIZE + body;
+    if (this.scratch.length < len) this.scratch = Buffer.allocUnsafe(Math.max(len, this.scratch.length * 2));
+    const buf = this.scratch;
+    let off = putBatchStart(buf, 0, body);
+    let maxIndex = 0;
+    if (reset) {
+      off = putSnapshotReset(buf, off, reset.index, reset.term);
+      maxIndex = reset.index;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      off = putEntry(buf, off, entries[i]);
+      if (entries[i].index > maxIndex) maxIndex = entries[i].index;
+    }
+    if (hs) off = putHardState(buf, off, hs);
+
+    const seg = this.segments[this.segments.length - 1];
+    try {
+      writeFully(this.fd, buf, len, this.size);
+      if (this.doFsync) fs.fdatasyncSync(this.fd);
+    } catch (err) {
+      this.rollBack(seg.file);
+      throw storageError('append', seg.file, err);
+    }
+    this.size += len;
+    if (maxIndex > seg.maxIndex) seg.maxIndex = maxIndex;
+    if (hs) this.lastHardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
+  }
+
+  /** Removes whole segments (never the open one) whose records all lie at or before `index`. */
+  releaseTo(index: number): number {
+    let removed = 0;
+    while (this.segments.length > 1 && this.segments[0].maxIndex <= index) {
+      const seg = this.segments[0];
+      try {
+        fs.rmSync(seg.file, { force: true });
+      } catch (err) {
+        throw storageError('remove', seg.file, err);
+      }
+      this.segments.shift();
+      removed++;
+    }
+    if (removed > 0) fsyncDir(this.dir);
+    return removed;
+  }
+
+  segmentFiles(): string[] {
+    return this.segments.map((s) => s.file);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private openTail(): void {
+    const seg = this.segments[this.segments.length - 1];
+    try {
+      this.fd = fs.openSync(seg.file, 'r+');
+      this.size = fs.fstatSync(this.fd).size;
+    } catch (err) {
+      throw storageError('open', seg.file, err);
+    }
+  }
+
+  private createSegment(seq: number): void {
+    const file = path.join(this.dir, segmentName(seq));
+    const header = segmentHeaderRecord(seq, this.meta);
+    let body: Buffer = header;
+    if (this.lastHardState) {
+      // Every segment restates the hard state so older segments can be removed independently.
+      const hsBuf = Buffer.allocUnsafe(BATCH_START_SIZE + RECORD_HEADER + HARDSTATE_PAYLOAD);
+      putHardState(hsBuf, putBatchStart(hsBuf, 0, RECORD_HEADER + HARDSTATE_PAYLOAD), this.lastHardState);
+      body = Buffer.concat([header, hsBuf]);
+    }
+    let fd = -1;
+    try {
+      fd = fs.openSync(file, 'wx', 0o600);
+      writeFully(fd, body, body.length, 0);
+      if (this.doFsync) fs.fdatasyncSync(fd);
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+      throw storageError('create segment', file, err);
+    }
+    try {
+      if (this.doFsync) fsyncDir(this.dir);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = fd;
+    this.size = body.length;
+    this.segments.push({ seq, file, maxIndex: 0 });
+  }
+
+  private rollover(): void {
+    const seq = this.segments[this.segments.length - 1].seq + 1;
+    this.createSegment(seq);
+  }
+
+  /** Cuts the segment back to its last durable length after a failed write or fsync. */
+  private rollBack(file: string): void {
+    try {
+      fs.ftruncateSync(this.fd, this.size);
+      if (this.doFsync) fs.fdatasyncSync(this.fd);
+      this.dirtyTail = false;
+    } catch {
+      this.dirtyTail = true;
+      this.log(`wal: could not roll back ${file} to ${this.size}; will retry before the next append`);
+    }
+  }
+
+  private repairTail(): void {
+    const file = this.segments[this.segments.length - 1].file;
+    try {
+      fs.ftruncateSync(this.fd, this.size);
+      if (this.doFsync) fs.fdatasyncSync(this.fd);
+      this.dirtyTail = false;
+    } catch (err) {
+      throw storageError('repair', file, err);
+    }
+  }
+}
+
+interface SegmentReplay {
+  meta: Uint8Array | null;
+  truncateTo: number | null;
+  reason: string;
+}
+
+type Pending =
+  | { kind: 'entry'; entry: WalEntry; off: number }
+  | { kind: 'hardState'; hs: WalHardState }
+  | { kind: 'reset'; index: number; off: number };
+
+/**
+ * Replays one segment into `st`. Records after the header come in batches (BatchStart + records); a
+ * batch is applied only once all its records check out. A damaged batch is a torn write only if it is
+ * the final batch of the final segment (nothing was written after it, so it was never acknowledged).
+ */
+function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boolean): SegmentReplay {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(seg.file);
+  } catch (err) {
+    throw storageError('read', seg.file, err);
+  }
+  const size = buf.length;
+  const meta = readSegmentHeader(seg, buf, last);
+  if (meta === null) return { meta: null, truncateTo: 0, reason: 'torn segment header' };
+  let off = RECORD_HEADER + readU32(buf, 0);
+
+  while (off < size) {
+    const batchOff = off;
+    // A batch that reaches the end of the file may be a write that never completed.
+    const finalWrite = (batchEnd: number) => last && batchEnd >= size;
+    const fail = (at: number, reason: string, batchEnd: number): SegmentReplay => {
+      if (finalWrite(batchEnd)) return { meta, truncateTo: batchOff, reason: `${reason} at offset ${at}` };
+      throw new WalCorruptError(seg.file, at, reason);
+    };
+    const check = checkRecord(buf, off);
+    if (check !== null) {
+      // Without a readable batch header we cannot bound the batch: torn only if it plainly ends the file.
+      const len = size - off >= RECORD_HEADER ? readU32(buf, off) : 0;
+      const plainTail =
+        size - off < BATCH_START_SIZE || allZero(buf, off, size) || off + RECORD_HEADER + len >= size;
+      return fail(off, check, plainTail ? size : off);
+    }
+    if (buf[off + 8] !== RecordType.BatchStart || readU32(buf, off) !== 4) {
+      throw new WalCorruptError(seg.file, off, `expected a batch header, found record type ${buf[off + 8]}`);
+    }
+    const batchEnd = off + BATCH_START_SIZE + readU32(buf, off + RECORD_HEADER);
+    off += BATCH_START_SIZE;
+    if (batchEnd > size) return fail(off, 'batch runs past end of file', batchEnd);
+    const pending: Pending[] = [];
+    while (off < batchEnd) {
+      const bad = checkRecord(buf, off, batchEnd);
+      if (bad !== null) return fail(off, bad, batchEnd);
+      const len = readU32(buf, off);
+      const end = off + RECORD_HEADER + len;
+      const type = buf[off + 8];
+      const p = off + RECORD_HEADER;
+      if (type === RecordType.Entry && len >= ENTRY_FIXED) {
+        pending.push({
+          kind: 'entry',
+          off,
+          entry: {
+            term: readU64(buf, p),
+            index: readU64(buf, p + 8),
+            type: buf[p + 16],
+            data: Uint8Array.prototype.slice.call(buf, p + ENTRY_FIXED, end),
+          },
+        });
+      } else if (type === RecordType.HardState && len === HARDSTATE_PAYLOAD) {
+        pending.push({
+          kind: 'hardState',
+          hs: { term: readU64(buf, p), vote: readU64(buf, p + 8), commit: readU64(buf, p + 16) },
+        });
+      } else if (type === RecordType.SnapshotReset && len === SNAPSHOT_RESET_PAYLOAD) {
+        pending.push({ kind: 'reset', index: readU64(buf, p), off });
+      } else {
+        throw new WalCorruptError(seg.file, off, `unexpected record type ${type} of ${len} bytes in a batch`);
+      }
+      off = end;
+    }
+    for (const r of pending) {
+      if (r.kind === 'hardState') st.hardState = r.hs;
+      else if (r.kind === 'entry') {
+        if (r.entry.index > seg.maxIndex) seg.maxIndex = r.entry.index;
+        applyEntry(st, base, r.entry, seg.file, r.off);
+      } else {
+        if (r.index > seg.maxIndex) seg.maxIndex = r.index;
+        if (r.index > base.index) {
+          throw new WalCorruptError(
+            seg.file,
+            r.off,
+            `log was reset to a snapshot at index ${r.index}, but the newest snapshot file is at ${base.index}`,
+          );
+        }
+        // Entries written before the reset belonged to a log the snapshot replaced.
+        st.entries.length = 0;
+      }
+    }
+  }
+  return { meta, truncateTo: null, reason: '' };
+}
+
+/** Returns why the record at `off` cannot be used (framing or checksum), or null if it is intact. */
+function checkRecord(buf: Buffer, off: number, limit = buf.length): string | null {
+  if (limit - off < RECORD_HEADER) return 'incomplete record header';
+  const len = readU32(buf, off);
+  if (off + RECORD_HEADER + len > limit)
+    return `record of ${len} bytes runs past the end of its batch or file`;
+  if (!recordChecksumOk(buf, off, len)) return 'checksum mismatch';
+  return null;
+}
+
+/** Validates the segment header; null means a torn header of the last segment (crash while creating it). */
+function readSegmentHeader(seg: Segment, buf: Buffer, last: boolean): Uint8Array | null {
+  const bad = checkRecord(buf, 0);
+  if (bad !== null) {
+    if (last && (buf.length < RECORD_HEADER + 17 || allZero(buf, 0, buf.length))) return null;
+    throw new WalCorruptError(seg.file, 0, `segment header: ${bad}`);
+  }
+  const p = RECORD_HEADER;
+  const len = readU32(buf, 0);
+  if (buf[8] !== RecordType.SegmentHeader || len < 17 || buf.toString('latin1', p, p + 8) !== SEGMENT_MAGIC) {
+    throw new WalCorruptError(seg.file, 0, 'missing segment header');
+  }
+  if (buf[p + 8] !== FORMAT_VERSION) {
+    throw new WalCorruptError(seg.file, 0, `unsupported WAL format version ${buf[p + 8]}`);
+  }
+  if (readU64(buf, p + 9) !== seg.seq) {
+    throw new WalCorruptError(seg.file, 0, 'segment header sequence does not match the file name');
+  }
+  return Uint8Array.prototype.slice.call(buf, p + 17, RECORD_HEADER + len);
+}
+
+function applyEntry(st: WalState, base: SnapshotBase, e: WalEntry, file: string, off: number): void {
+  if (e.index <= base.index) return;
+  const ents = st.entries;
+  const next = ents.length === 0 ? base.index + 1 : ents[ents.length - 1].index + 1;
+  if (e.index > next) {
+    throw new WalCorruptError(file, off, `entry ${e.index} leaves a gap (expected at most ${next})`);
+  }
+  // A lower index means the leader overwrote our tail: the new entry replaces it and all after it.
+  if (e.index < next) ents.length = e.index - base.index - 1;
+  ents.push(e);
+}
+
+function allZero(buf: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
