@@ -1,0 +1,64 @@
+// GET /containers/json filters: `{"name":{"c1":true},"status":{"running":true},"id":{…},"label":{"k=v":true}}`.
+import type { Container } from '../../../worker/engine/index.js';
+import { badRequest } from '../../http/errors.js';
+
+export type Filters = Record<string, string[]>;
+
+const KNOWN = new Set(['name', 'id', 'status', 'label']);
+const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
+
+/** Parses the `filters` query value (both the map form and the older list form `{"name":["c1"]}`). */
+export function parseFilters(raw: string | null): Filters {
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw badRequest(`invalid filters: not JSON: ${raw}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw badRequest('invalid filters: expected an object');
+  const out: Filters = {};
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!KNOWN.has(key)) throw badRequest(`invalid filter '${key}'`);
+    const values = Array.isArray(value)
+      ? value.map(String)
+      : value && typeof value === 'object'
+        ? Object.entries(value as Record<string, unknown>)
+            .filter(([, on]) => on)
+            .map(([v]) => v)
+        : [];
+    if (key === 'status') {
+      for (const v of values) {
+        if (!STATUSES.has(v)) throw badRequest(`invalid filter 'status=${v}'`);
+      }
+    }
+    out[key] = values;
+  }
+  return out;
+}
+
+function matchesName(c: Container, pattern: string): boolean {
+  // Docker treats the value as a regular expression over "/name"; fall back to a substring on bad regexps.
+  try {
+    return new RegExp(pattern).test(`/${c.name}`);
+  } catch {
+    return c.name.includes(pattern);
+  }
+}
+
+function matchesLabel(c: Container, spec: string): boolean {
+  const eq = spec.indexOf('=');
+  const labels = c.config.labels ?? {};
+  if (eq < 0) return Object.hasOwn(labels, spec);
+  return labels[spec.slice(0, eq)] === spec.slice(eq + 1);
+}
+
+/** Each filter key must match (AND); within a key any value may match (OR), labels excepted (all must match). */
+export function matchesFilters(c: Container, f: Filters): boolean {
+  if (f.name?.length && !f.name.some((p) => matchesName(c, p))) return false;
+  if (f.id?.length && !f.id.some((p) => c.id.startsWith(p))) return false;
+  if (f.status?.length && !f.status.includes(c.state.status)) return false;
+  if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
+  return true;
+}

@@ -1,0 +1,234 @@
+// /containers/* endpoints of the Engine API, translated onto the engine's ContainerManager.
+import type { ContainerStats, WaitCondition } from '../../../worker/engine/index.js';
+import { badRequest, notFound } from '../../http/errors.js';
+import type { RequestContext, Router } from '../../http/router.js';
+import type { ApiDeps } from '../deps.js';
+import { muxFrame, STDERR, STDOUT, splice, writeAsync } from '../streams.js';
+import { matchesFilters, parseFilters } from './filters.js';
+import { statsJson } from './stats.js';
+import { type CreateBody, createOptionsFromBody, inspectJson, listEntryJson } from './translate.js';
+
+const WAIT_CONDITIONS = new Set<WaitCondition>(['not-running', 'next-exit', 'removed']);
+
+/** Docker's boolean query values: 1/true/True/yes are true, absent is the default. */
+export function queryBool(q: URLSearchParams, key: string, dflt = false): boolean {
+  const v = q.get(key);
+  if (v === null) return dflt;
+  return ['1', 'true', 'True', 'TRUE', 'yes'].includes(v);
+}
+
+function queryInt(q: URLSearchParams, key: string): number | undefined {
+  const v = q.get(key);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw badRequest(`invalid ${key} "${v}": must be an integer`);
+  return n;
+}
+
+/** The engine's full id for a user's reference (id, unique prefix, or name); 404 when unknown. */
+function resolveId(deps: ApiDeps, ref: string): string {
+  return deps.engine.inspect(ref).id;
+}
+
+async function create(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const body = (await ctx.readJson<CreateBody>()) ?? {};
+  const name = ctx.query.get('name') || undefined;
+  if (name !== undefined && !/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+    throw badRequest(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  let image: Awaited<ReturnType<NonNullable<ApiDeps['images']>['resolve']>> | undefined;
+  if (!body.Rootfs) {
+    if (!body.Image) throw badRequest('no image given: set Image (or Rootfs, a root filesystem directory)');
+    if (!deps.images) throw notFound(`No such image: ${body.Image}`);
+    image = await deps.images.resolve(body.Image);
+  }
+  const created = await deps.engine.create(createOptionsFromBody(body, name, image));
+  ctx.reply.json(201, { Id: created.id, Warnings: created.warnings ?? [] });
+}
+
+function list(deps: ApiDeps, ctx: RequestContext): void {
+  const filters = parseFilters(ctx.query.get('filters'));
+  // As dockerd: a status filter looks at stopped containers too.
+  const all = queryBool(ctx.query, 'all') || (filters.status?.length ?? 0) > 0;
+  const limit = queryInt(ctx.query, 'limit');
+  let containers = deps.engine.list({ all }).filter((c) => matchesFilters(c, filters));
+  if (limit !== undefined && limit > 0) containers = containers.slice(0, limit);
+  const now = deps.now();
+  ctx.reply.json(
+    200,
+    containers.map((c) => listEntryJson(c, now)),
+  );
+}
+
+async function wait(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const condition = (ctx.query.get('condition') || 'not-running') as WaitCondition;
+  if (!WAIT_CONDITIONS.has(condition))
+    throw badRequest(`invalid condition "${condition}": use not-running, next-exit or removed`);
+  const id = resolveId(deps, ctx.params.id);
+  // Register the wait before flushing the headers: the client starts the container once it sees them.
+  const result = deps.engine.wait(id, condition, ctx.closed);
+  result.catch(() => {});
+  const out = ctx.reply.stream(200, { 'Content-Type': 'application/json' });
+  try {
+    const r = await result;
+    out.end(JSON.stringify({ Error: r.error ? { Message: r.error } : null, StatusCode: r.exitCode }) + '\n');
+  } catch (err) {
+    if (ctx.closed.aborted) return;
+    out.end(JSON.stringify({ Error: { Message: (err as Error).message }, StatusCode: -1 }) + '\n');
+  }
+}
+
+async function attach(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const q = ctx.query;
+  const id = resolveId(deps, ctx.params.id);
+  const stream = await deps.engine.attach(id, {
+    stdin: queryBool(q, 'stdin'),
+    stdout: queryBool(q, 'stdout'),
+    stderr: queryBool(q, 'stderr'),
+  });
+  const client = ctx.reply.hijack();
+  await splice(client, stream);
+}
+
+async function logs(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const q = ctx.query;
+  const c = deps.engine.inspect(ctx.params.id);
+  const stdout = queryBool(q, 'stdout');
+  const stderr = queryBool(q, 'stderr');
+  if (!stdout && !stderr) throw badRequest('Bad parameters: you must choose at least one stream');
+  const tailRaw = q.get('tail');
+  let tail: number | 'all' = 'all';
+  if (tailRaw && tailRaw !== 'all') {
+    const n = Number(tailRaw);
+    if (!Number.isInteger(n)) throw badRequest(`invalid tail "${tailRaw}": use a number or "all"`);
+    tail = n < 0 ? 'all' : n;
+  }
+  const timeParam = (k: string) => {
+    const v = q.get(k);
+    if (!v || v === '0') return undefined;
+    const n = Number(v);
+    if (Number.isFinite(n)) return n;
+    const t = Date.parse(v);
+    if (Number.isNaN(t)) throw badRequest(`invalid ${k} "${v}": use unix seconds or RFC3339`);
+    return t / 1000;
+  };
+  const timestamps = queryBool(q, 'timestamps');
+  const tty = c.config.tty;
+  const entries = deps.engine.logs(c.id, {
+    stdout,
+    stderr,
+    follow: queryBool(q, 'follow'),
+    tail,
+    since: timeParam('since'),
+    until: timeParam('until'),
+    signal: ctx.closed,
+  });
+  // As dockerd: chunked, and no Content-Type.
+  const out = ctx.reply.stream(200);
+  try {
+    for await (const e of entries) {
+      const payload = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.line]) : e.line;
+      await writeAsync(out, tty ? payload : muxFrame(e.stream === 'stderr' ? STDERR : STDOUT, payload));
+    }
+  } catch (err) {
+    if (ctx.closed.aborted) return;
+    throw err;
+  }
+  out.end();
+}
+
+async function stats(deps: ApiDeps, ctx: RequestContext, cache: Map<string, ContainerStats>): Promise<void> {
+  const c = deps.engine.inspect(ctx.params.id);
+  const stream = queryBool(ctx.query, 'stream', true);
+  const oneShot = queryBool(ctx.query, 'one-shot');
+  const sample = async () => {
+    const s = await deps.engine.stats(c.id);
+    const pre = cache.get(c.id);
+    cache.set(c.id, s);
+    return { s, pre };
+  };
+  if (!stream) {
+    let { s, pre } = await sample();
+    if (!pre && !oneShot) {
+      // A cpu percentage needs two samples: take the second a moment later, as dockerd does.
+      await new Promise((r) => setTimeout(r, 500));
+      ({ s, pre } = await sample());
+    }
+    ctx.reply.json(200, statsJson(c, s, oneShot ? undefined : pre));
+    return;
+  }
+  const out = ctx.reply.stream(200, { 'Content-Type': 'application/json' });
+  while (!ctx.closed.aborted) {
+    try {
+      const { s, pre } = await sample();
+      await writeAsync(out, Buffer.from(JSON.stringify(statsJson(c, s, pre)) + '\n'));
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  out.end();
+}
+
+function ok204(fn: (deps: ApiDeps, ctx: RequestContext) => Promise<void>) {
+  return (deps: ApiDeps) => async (ctx: RequestContext) => {
+    await fn(deps, ctx);
+    ctx.reply.empty(204);
+  };
+}
+
+export function registerContainers(router: Router, deps: ApiDeps): void {
+  const statsCache = new Map<string, ContainerStats>();
+  deps.engine.on('event', (e) => {
+    if (e.action === 'destroy') statsCache.delete(e.id);
+  });
+  router
+    .post('/containers/create', (ctx) => create(deps, ctx))
+    .get('/containers/json', (ctx) => list(deps, ctx))
+    .get('/containers/:id/json', (ctx) =>
+      ctx.reply.json(200, inspectJson(deps.engine.inspect(ctx.params.id))),
+    )
+    .post('/containers/:id/start', ok204(async (d, ctx) => d.engine.start(resolveId(d, ctx.params.id)))(deps))
+    .post(
+      '/containers/:id/stop',
+      ok204(async (d, ctx) =>
+        d.engine.stop(resolveId(d, ctx.params.id), {
+          timeoutSec: queryInt(ctx.query, 't'),
+          signal: ctx.query.get('signal') || undefined,
+        }),
+      )(deps),
+    )
+    .post(
+      '/containers/:id/restart',
+      ok204(async (d, ctx) =>
+        d.engine.restart(resolveId(d, ctx.params.id), { timeoutSec: queryInt(ctx.query, 't') }),
+      )(deps),
+    )
+    .post(
+      '/containers/:id/kill',
+      ok204(async (d, ctx) =>
+        d.engine.kill(resolveId(d, ctx.params.id), ctx.query.get('signal') || undefined),
+      )(deps),
+    )
+    .post('/containers/:id/pause', ok204(async (d, ctx) => d.engine.pause(resolveId(d, ctx.params.id)))(deps))
+    .post(
+      '/containers/:id/unpause',
+      ok204(async (d, ctx) => d.engine.unpause(resolveId(d, ctx.params.id)))(deps),
+    )
+    .post('/containers/:id/wait', (ctx) => wait(deps, ctx))
+    .post('/containers/:id/attach', (ctx) => attach(deps, ctx))
+    .get('/containers/:id/logs', (ctx) => logs(deps, ctx))
+    .get('/containers/:id/stats', (ctx) => stats(deps, ctx, statsCache))
+    .post('/containers/:id/resize', async (ctx) => {
+      const h = queryInt(ctx.query, 'h') ?? 0;
+      const w = queryInt(ctx.query, 'w') ?? 0;
+      await deps.engine.resize(resolveId(deps, ctx.params.id), h, w);
+      ctx.reply.empty(200);
+    })
+    .delete(
+      '/containers/:id',
+      ok204(async (d, ctx) =>
+        d.engine.remove(resolveId(d, ctx.params.id), { force: queryBool(ctx.query, 'force') }),
+      )(deps),
+    );
+}

@@ -1,0 +1,423 @@
+// Engine API (PascalCase JSON) ⇄ engine domain types for containers. Pure functions only.
+import type {
+  Container,
+  CreateOptions,
+  MountPoint,
+  RootfsSource,
+  RunOptions,
+  Ulimit,
+} from '../../../worker/engine/index.js';
+import { badRequest } from '../../http/errors.js';
+import type { ResolvedImage } from '../deps.js';
+import { humanDuration } from './humanize.js';
+
+/** The parts of a container-create body shoal reads (Docker's Config + HostConfig, plus `Rootfs`). */
+export interface CreateBody {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | string | null;
+  Entrypoint?: string[] | string | null;
+  Image?: string;
+  WorkingDir?: string;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number | null;
+  /** shoal extension: run this directory as the root filesystem instead of an image (`--rootfs`). */
+  Rootfs?: string;
+  HostConfig?: HostConfigBody | null;
+}
+
+export interface HostConfigBody {
+  Binds?: string[] | null;
+  Tmpfs?: Record<string, string> | null;
+  Mounts?: MountBody[] | null;
+  NetworkMode?: string;
+  AutoRemove?: boolean;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Privileged?: boolean;
+  ReadonlyRootfs?: boolean;
+  SecurityOpt?: string[] | null;
+  GroupAdd?: string[] | null;
+  Memory?: number;
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  PidsLimit?: number | null;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  ShmSize?: number;
+  Init?: boolean | null;
+}
+
+export interface MountBody {
+  Type?: string;
+  Source?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+const asList = (v: string[] | string | null | undefined): string[] | undefined =>
+  v == null ? undefined : Array.isArray(v) ? v : [v];
+const positive = (n: number | null | undefined): number | undefined => (n && n > 0 ? n : undefined);
+const nonEmpty = <T>(a: T[] | null | undefined): T[] | undefined => (a && a.length > 0 ? a : undefined);
+
+function mountsToRunOptions(mounts: MountBody[], binds: string[], tmpfs: Record<string, string>): void {
+  for (const [i, m] of mounts.entries()) {
+    if (!m.Target) throw badRequest(`invalid HostConfig.Mounts[${i}]: Target is required`);
+    if (m.Type === 'bind') {
+      if (!m.Source) throw badRequest(`invalid HostConfig.Mounts[${i}]: Source is required for a bind mount`);
+      binds.push(`${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`);
+    } else if (m.Type === 'tmpfs') {
+      const opts: string[] = [];
+      if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
+      if (m.TmpfsOptions?.Mode) opts.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
+      if (m.ReadOnly) opts.push('ro');
+      tmpfs[m.Target] = opts.join(',');
+    } else {
+      throw badRequest(
+        `invalid HostConfig.Mounts[${i}]: mount type "${m.Type}" is not supported (bind, tmpfs)`,
+      );
+    }
+  }
+}
+
+/** Builds the engine's create options from a create body; `image` is the resolved image when Rootfs is absent. */
+export function createOptionsFromBody(
+  body: CreateBody,
+  name: string | undefined,
+  image?: ResolvedImage,
+): CreateOptions {
+  const hc = body.HostConfig ?? {};
+  let rootfs: RootfsSource;
+  if (body.Rootfs) {
+    if (!body.Rootfs.startsWith('/'))
+      throw badRequest(`invalid Rootfs "${body.Rootfs}": must be an absolute path`);
+    rootfs = { dir: body.Rootfs };
+  } else if (image) {
+    rootfs = { layers: image.layers, imageConfig: image.config };
+  } else {
+    throw badRequest('no image given: set Image (or Rootfs, a root filesystem directory)');
+  }
+  const binds = [...(hc.Binds ?? [])];
+  const tmpfs: Record<string, string> = { ...(hc.Tmpfs ?? {}) };
+  mountsToRunOptions(hc.Mounts ?? [], binds, tmpfs);
+  const ulimits: Ulimit[] | undefined = hc.Ulimits?.map((u) => ({
+    name: u.Name,
+    soft: u.Soft,
+    hard: u.Hard,
+  }));
+  const opts: CreateOptions = {
+    name,
+    image: body.Rootfs ? '' : (image?.reference ?? body.Image ?? ''),
+    imageId: image?.id,
+    rootfs,
+    cmd: asList(body.Cmd),
+    entrypoint: asList(body.Entrypoint),
+    env: body.Env ?? undefined,
+    workingDir: body.WorkingDir || undefined,
+    user: body.User || undefined,
+    groupAdd: nonEmpty(hc.GroupAdd),
+    hostname: body.Hostname || undefined,
+    domainname: body.Domainname || undefined,
+    tty: body.Tty ?? false,
+    openStdin: body.OpenStdin ?? false,
+    stdinOnce: body.StdinOnce ?? false,
+    labels: body.Labels ?? undefined,
+    stopSignal: body.StopSignal || undefined,
+    stopTimeout: body.StopTimeout ?? undefined,
+    binds: nonEmpty(binds),
+    tmpfs: Object.keys(tmpfs).length > 0 ? tmpfs : undefined,
+    memory: positive(hc.Memory),
+    memorySwap: hc.MemorySwap ? hc.MemorySwap : undefined,
+    memoryReservation: positive(hc.MemoryReservation),
+    nanoCpus: positive(hc.NanoCpus),
+    cpuShares: positive(hc.CpuShares),
+    cpuPeriod: positive(hc.CpuPeriod),
+    cpuQuota: positive(hc.CpuQuota),
+    cpusetCpus: hc.CpusetCpus || undefined,
+    cpusetMems: hc.CpusetMems || undefined,
+    pidsLimit: positive(hc.PidsLimit),
+    capAdd: nonEmpty(hc.CapAdd),
+    capDrop: nonEmpty(hc.CapDrop),
+    readOnly: hc.ReadonlyRootfs ?? false,
+    privileged: hc.Privileged ?? false,
+    securityOpt: nonEmpty(hc.SecurityOpt),
+    networkMode: hc.NetworkMode || undefined,
+    ulimits: nonEmpty(ulimits),
+    shmSize: positive(hc.ShmSize),
+    autoRemove: hc.AutoRemove ?? false,
+    init: hc.Init ?? undefined,
+  };
+  // Leave out what was not given, so the engine's defaults apply and inspect stays tidy.
+  for (const k of Object.keys(opts) as (keyof CreateOptions)[]) if (opts[k] === undefined) delete opts[k];
+  return opts;
+}
+
+const num = (v: number | string | undefined): number => (typeof v === 'number' ? v : 0);
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Docker's HostConfig as inspect shows it, from the normalised run options. */
+export function hostConfigJson(h: RunOptions): Record<string, unknown> {
+  const tmpfs = Array.isArray(h.tmpfs)
+    ? Object.fromEntries(h.tmpfs.map((t) => [t.split(':')[0], t.split(':').slice(1).join(':')]))
+    : h.tmpfs;
+  return {
+    Binds: h.binds ?? null,
+    ContainerIDFile: '',
+    LogConfig: { Type: 'json-file', Config: {} },
+    NetworkMode: h.networkMode ?? 'default',
+    PortBindings: {},
+    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: h.autoRemove ?? false,
+    VolumeDriver: '',
+    VolumesFrom: null,
+    CapAdd: h.capAdd ?? null,
+    CapDrop: h.capDrop ?? null,
+    CgroupnsMode: 'private',
+    Dns: [],
+    DnsOptions: [],
+    DnsSearch: [],
+    ExtraHosts: null,
+    GroupAdd: h.groupAdd ?? null,
+    IpcMode: 'private',
+    Cgroup: '',
+    Links: null,
+    OomScoreAdj: 0,
+    PidMode: '',
+    Privileged: h.privileged ?? false,
+    PublishAllPorts: false,
+    ReadonlyRootfs: h.readOnly ?? false,
+    SecurityOpt: h.securityOpt ?? null,
+    Tmpfs: tmpfs,
+    UTSMode: '',
+    UsernsMode: '',
+    ShmSize: num(h.shmSize) || 67108864,
+    Runtime: 'shoal-runtime',
+    ConsoleSize: [0, 0],
+    Isolation: '',
+    CpuShares: h.cpuShares ?? 0,
+    Memory: num(h.memory),
+    NanoCpus: h.nanoCpus ?? 0,
+    CgroupParent: '',
+    BlkioWeight: 0,
+    BlkioWeightDevice: [],
+    BlkioDeviceReadBps: [],
+    BlkioDeviceWriteBps: [],
+    BlkioDeviceReadIOps: [],
+    BlkioDeviceWriteIOps: [],
+    CpuPeriod: h.cpuPeriod ?? 0,
+    CpuQuota: h.cpuQuota ?? 0,
+    CpuRealtimePeriod: 0,
+    CpuRealtimeRuntime: 0,
+    CpusetCpus: h.cpusetCpus ?? '',
+    CpusetMems: h.cpusetMems ?? '',
+    Devices: [],
+    DeviceCgroupRules: null,
+    DeviceRequests: null,
+    KernelMemory: 0,
+    KernelMemoryTCP: 0,
+    MemoryReservation: num(h.memoryReservation),
+    MemorySwap: num(h.memorySwap),
+    MemorySwappiness: null,
+    OomKillDisable: false,
+    PidsLimit: h.pidsLimit && h.pidsLimit > 0 ? h.pidsLimit : null,
+    Ulimits: (h.ulimits ?? []).map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+    CpuCount: 0,
+    CpuPercent: 0,
+    IOMaximumIOps: 0,
+    IOMaximumBandwidth: 0,
+    Init: h.init ?? null,
+  };
+}
+
+function mountJson(m: MountPoint): Record<string, unknown> {
+  return {
+    Type: m.type,
+    Source: m.source,
+    Destination: m.destination,
+    Mode: m.options.join(','),
+    RW: m.rw,
+    Propagation: m.type === 'bind' ? 'rprivate' : '',
+  };
+}
+
+/** What the IMAGE column shows: the image reference, or the root filesystem directory for --rootfs. */
+export function imageLabel(c: Container): string {
+  if (c.image) return c.image;
+  return 'dir' in c.rootfs ? c.rootfs.dir : '';
+}
+
+function networkName(c: Container): string {
+  const mode = c.hostConfig.networkMode ?? 'default';
+  return mode === 'host'
+    ? 'host'
+    : mode === 'default' || mode === 'bridge' || mode === 'none'
+      ? 'none'
+      : mode;
+}
+
+function networksJson(c: Container): Record<string, unknown> {
+  return {
+    [networkName(c)]: {
+      IPAMConfig: null,
+      Links: null,
+      Aliases: null,
+      NetworkID: '',
+      EndpointID: '',
+      Gateway: '',
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: '',
+      DriverOpts: null,
+    },
+  };
+}
+
+/** GET /containers/{id}/json. */
+export function inspectJson(c: Container): Record<string, unknown> {
+  const s = c.state;
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: c.path,
+    Args: c.args,
+    State: {
+      Status: s.status,
+      Running: s.running,
+      Paused: s.paused,
+      Restarting: s.restarting,
+      OOMKilled: s.oomKilled,
+      Dead: s.dead,
+      Pid: s.pid,
+      ExitCode: s.exitCode,
+      Error: s.error,
+      StartedAt: s.startedAt || ZERO_TIME,
+      FinishedAt: s.finishedAt || ZERO_TIME,
+    },
+    Image: c.imageId || '',
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath: c.logPath,
+    Name: `/${c.name}`,
+    RestartCount: c.restartCount,
+    Driver: 'dir' in c.rootfs ? 'rootfs' : 'overlay',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: c.execIds.length > 0 ? c.execIds : null,
+    HostConfig: hostConfigJson(c.hostConfig),
+    GraphDriver: {
+      Data: 'dir' in c.rootfs ? { RootDir: c.rootfs.dir } : { LowerDir: c.rootfs.layers.join(':') },
+      Name: 'dir' in c.rootfs ? 'rootfs' : 'overlay',
+    },
+    Mounts: c.mounts.map(mountJson),
+    Config: {
+      Hostname: c.config.hostname,
+      Domainname: c.config.domainname,
+      User: c.config.user,
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: c.config.tty,
+      OpenStdin: c.config.openStdin,
+      StdinOnce: c.config.stdinOnce,
+      Env: c.config.env,
+      Cmd: c.config.cmd.length > 0 ? c.config.cmd : null,
+      Image: imageLabel(c),
+      Volumes: null,
+      WorkingDir: c.config.workingDir,
+      Entrypoint: c.config.entrypoint.length > 0 ? c.config.entrypoint : null,
+      OnBuild: null,
+      Labels: c.config.labels,
+      StopSignal: c.config.stopSignal,
+      StopTimeout: c.config.stopTimeout,
+    },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: {},
+      SandboxKey: '',
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: '',
+      Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      MacAddress: '',
+      Networks: networksJson(c),
+    },
+  };
+}
+
+/** Docker's human status for `ps`: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created", … */
+export function humanStatus(c: Container, now: Date): string {
+  const s = c.state;
+  const since = (t: string) => humanDuration(now.getTime() - Date.parse(t));
+  switch (s.status) {
+    case 'running':
+      return `Up ${since(s.startedAt)}`;
+    case 'paused':
+      return `Up ${since(s.startedAt)} (Paused)`;
+    case 'restarting':
+      return `Restarting (${s.exitCode}) ${since(s.finishedAt)} ago`;
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    case 'created':
+      return 'Created';
+    default:
+      return s.finishedAt && s.finishedAt !== ZERO_TIME
+        ? `Exited (${s.exitCode}) ${since(s.finishedAt)} ago`
+        : 'Exited';
+  }
+}
+
+/** A shell-quoted command line, as docker ps's COMMAND column. */
+export function commandLine(c: Container): string {
+  return [c.path, ...c.args]
+    .map((a) => (a === '' ? "''" : /[^\w@%+=:,./-]/.test(a) ? `'${a.replace(/'/g, "'\"'\"'")}'` : a))
+    .join(' ');
+}
+
+/** One entry of GET /containers/json. */
+export function listEntryJson(c: Container, now: Date): Record<string, unknown> {
+  return {
+    Id: c.id,
+    Names: [`/${c.name}`],
+    Image: imageLabel(c),
+    ImageID: c.imageId || '',
+    Command: commandLine(c),
+    Created: Math.floor(Date.parse(c.created) / 1000),
+    Ports: [],
+    Labels: c.config.labels,
+    State: c.state.status,
+    Status: humanStatus(c, now),
+    HostConfig: { NetworkMode: c.hostConfig.networkMode ?? 'default' },
+    NetworkSettings: { Networks: networksJson(c) },
+    Mounts: c.mounts.map(mountJson),
+  };
+}

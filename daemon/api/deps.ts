@@ -1,0 +1,30 @@
+// What the API modules get from the daemon: the engine, the daemon's configuration, and optional
+// services later issues plug in (an image store). Add a field here when a new module needs one.
+import type { ContainerManager, ImageConfig } from '../../worker/engine/index.js';
+import type { DaemonConfig } from '../config.js';
+
+/** A resolved image: read-only layer directories (top first), its config and identity. */
+export interface ResolvedImage {
+  id: string;
+  /** The reference as the user wrote it, normalised ("busybox:latest"). */
+  reference: string;
+  layers: string[];
+  config: ImageConfig;
+}
+
+/** Looks images up for container create; throws a 404-shaped error ("No such image: x") when absent. */
+export interface ImageResolver {
+  resolve(reference: string): Promise<ResolvedImage>;
+  /** Number of images, for /info. */
+  count?(): number;
+}
+
+export interface ApiDeps {
+  engine: ContainerManager;
+  config: DaemonConfig;
+  /** When shoald started (for /info). */
+  startedAt: Date;
+  /** Set by the images module when it is registered; container create needs it for IMAGE (not --rootfs). */
+  images?: ImageResolver;
+  now: () => Date;
+}

@@ -1,0 +1,88 @@
+// Exec endpoints: POST /containers/{id}/exec, POST /exec/{id}/start (hijacked or detached),
+// GET /exec/{id}/json, POST /exec/{id}/resize.
+import type { ExecInfo, ExecOptions } from '../../../worker/engine/index.js';
+import { badRequest } from '../../http/errors.js';
+import type { RequestContext, Router } from '../../http/router.js';
+import type { ApiDeps } from '../deps.js';
+import { splice } from '../streams.js';
+
+interface ExecCreateBody {
+  User?: string;
+  Privileged?: boolean;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  DetachKeys?: string;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  Cmd?: string[] | null;
+}
+
+export function execOptionsFromBody(b: ExecCreateBody): ExecOptions {
+  if (!b.Cmd || b.Cmd.length === 0) throw badRequest('No exec command specified');
+  return {
+    cmd: b.Cmd,
+    env: b.Env ?? undefined,
+    workingDir: b.WorkingDir || undefined,
+    user: b.User || undefined,
+    tty: b.Tty ?? false,
+    attachStdin: b.AttachStdin ?? false,
+    attachStdout: b.AttachStdout ?? false,
+    attachStderr: b.AttachStderr ?? false,
+    privileged: b.Privileged ?? false,
+    detachKeys: b.DetachKeys || undefined,
+  };
+}
+
+export function execInspectJson(e: ExecInfo): Record<string, unknown> {
+  return {
+    ID: e.id,
+    Running: e.running,
+    ExitCode: e.exitCode,
+    ProcessConfig: {
+      tty: e.options.tty ?? false,
+      entrypoint: e.options.cmd[0],
+      arguments: e.options.cmd.slice(1),
+      privileged: e.options.privileged ?? false,
+      ...(e.options.user ? { user: e.options.user } : {}),
+    },
+    OpenStdin: e.options.attachStdin ?? false,
+    OpenStderr: e.options.attachStderr ?? false,
+    OpenStdout: e.options.attachStdout ?? false,
+    CanRemove: false,
+    ContainerID: e.containerId,
+    DetachKeys: e.options.detachKeys ?? '',
+    Pid: e.pid,
+  };
+}
+
+async function start(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const body = (await ctx.readJson<{ Detach?: boolean; Tty?: boolean }>()) ?? {};
+  const stream = await deps.engine.execStart(ctx.params.id, { detach: body.Detach ?? false, tty: body.Tty });
+  if (!stream) {
+    ctx.reply.empty(200);
+    return;
+  }
+  await splice(ctx.reply.hijack(), stream);
+}
+
+export function registerExec(router: Router, deps: ApiDeps): void {
+  router
+    .post('/containers/:id/exec', async (ctx) => {
+      const body = (await ctx.readJson<ExecCreateBody>()) ?? {};
+      const id = deps.engine.execCreate(ctx.params.id, execOptionsFromBody(body));
+      ctx.reply.json(201, { Id: id });
+    })
+    .post('/exec/:id/start', (ctx) => start(deps, ctx))
+    .get('/exec/:id/json', async (ctx) =>
+      ctx.reply.json(200, execInspectJson(await deps.engine.execInspect(ctx.params.id))),
+    )
+    .post('/exec/:id/resize', async (ctx) => {
+      const h = Number(ctx.query.get('h') ?? 0);
+      const w = Number(ctx.query.get('w') ?? 0);
+      if (!Number.isInteger(h) || !Number.isInteger(w)) throw badRequest('invalid h or w: must be integers');
+      await deps.engine.execResize(ctx.params.id, h, w);
+      ctx.reply.empty(200);
+    });
+}

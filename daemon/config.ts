@@ -1,0 +1,85 @@
+// shoald's command line, like dockerd's: --data-root, -H/--host unix://PATH, --exec-root.
+
+export interface DaemonConfig {
+  dataRoot: string;
+  execRoot: string;
+  /** Filesystem path of the unix socket to listen on. */
+  socketPath: string;
+}
+
+export const DEFAULT_CONFIG: DaemonConfig = {
+  dataRoot: '/var/lib/shoal',
+  execRoot: '/run/shoal',
+  socketPath: '/run/shoal/shoald.sock',
+};
+
+export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
+
+The shoal daemon: runs containers and serves the Engine API on a unix socket.
+
+Options:
+      --data-root string   Root directory of persistent state (default "/var/lib/shoal")
+      --exec-root string   Root directory for runtime state: pid file, monitors (default "/run/shoal")
+  -H, --host string        Socket to listen on (default "unix:///run/shoal/shoald.sock")
+      --help               Print usage
+`;
+
+export type ParsedDaemonArgs =
+  | { kind: 'run'; config: DaemonConfig }
+  | { kind: 'help' }
+  | { kind: 'error'; message: string };
+
+/** `unix:///run/x.sock` or a plain absolute path → the path; anything else is an error message. */
+export function parseHost(value: string): { path: string } | { error: string } {
+  let path = value;
+  if (value.startsWith('unix://')) path = value.slice('unix://'.length);
+  else if (/^[a-z]+:\/\//.test(value))
+    return { error: `unsupported host "${value}": only unix://PATH is supported` };
+  if (!path.startsWith('/')) return { error: `invalid host "${value}": the socket path must be absolute` };
+  return { path };
+}
+
+/** Pure: argv (without node and script) → configuration. Accepts `--flag value` and `--flag=value`. */
+export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
+  const config: DaemonConfig = { ...DEFAULT_CONFIG };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let inline: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      inline = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    const takeValue = (): string | undefined => {
+      if (inline !== undefined) return inline;
+      i++;
+      return argv[i];
+    };
+    switch (arg) {
+      case '--data-root':
+      case '--exec-root': {
+        const v = takeValue();
+        if (!v) return { kind: 'error', message: `flag ${arg} needs a directory` };
+        if (!v.startsWith('/'))
+          return { kind: 'error', message: `${arg} must be an absolute path, got "${v}"` };
+        if (arg === '--data-root') config.dataRoot = v;
+        else config.execRoot = v;
+        break;
+      }
+      case '-H':
+      case '--host': {
+        const v = takeValue();
+        if (!v)
+          return { kind: 'error', message: `flag ${arg} needs a value like unix:///run/shoal/shoald.sock` };
+        const h = parseHost(v);
+        if ('error' in h) return { kind: 'error', message: h.error };
+        config.socketPath = h.path;
+        break;
+      }
+      default:
+        return { kind: 'error', message: `unknown flag: ${argv[i]}` };
+    }
+  }
+  return { kind: 'run', config };
+}

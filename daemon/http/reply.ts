@@ -1,0 +1,157 @@
+// One reply interface over the two ways a request reaches us: a normal HTTP request (ServerResponse)
+// or an `Upgrade: tcp` request (raw socket), which attach and exec-start hijack.
+import type { ServerResponse } from 'node:http';
+import type { Duplex, Writable } from 'node:stream';
+import { ApiError } from './errors.js';
+
+export const API_VERSION = '1.41';
+export const MIN_API_VERSION = '1.12';
+export const SERVER_VERSION = '0.1.0';
+
+/** Headers every reply carries, as dockerd sends them (only the ping's Api-Version matters to the CLI). */
+export const COMMON_HEADERS: Readonly<Record<string, string>> = {
+  'Api-Version': API_VERSION,
+  'Docker-Experimental': 'false',
+  Ostype: 'linux',
+  Server: `shoal/${SERVER_VERSION} (linux)`,
+};
+
+export type Headers = Record<string, string>;
+
+export interface Reply {
+  /** JSON body with Content-Length. */
+  json(status: number, body: unknown, headers?: Headers): void;
+  /** No body (204, or 200 with Content-Length: 0). */
+  empty(status: number, headers?: Headers): void;
+  text(status: number, body: string, headers?: Headers): void;
+  /** A body sent as it is produced (chunked); headers are flushed at once. */
+  stream(status: number, headers?: Headers): Writable;
+  /** 101 UPGRADED: afterwards the socket is a raw bidirectional stream. */
+  hijack(): Duplex;
+  /** Whether anything has been sent already (an error can then no longer become a reply). */
+  readonly started: boolean;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  404: 'Not Found',
+  409: 'Conflict',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+};
+
+export class HttpReply implements Reply {
+  constructor(private readonly res: ServerResponse) {}
+
+  get started(): boolean {
+    return this.res.headersSent;
+  }
+
+  json(status: number, body: unknown, headers: Headers = {}): void {
+    const data = Buffer.from(JSON.stringify(body) + '\n');
+    this.res.writeHead(status, {
+      ...COMMON_HEADERS,
+      'Content-Type': 'application/json',
+      'Content-Length': String(data.length),
+      ...headers,
+    });
+    this.res.end(data);
+  }
+
+  empty(status: number, headers: Headers = {}): void {
+    this.res.writeHead(status, {
+      ...COMMON_HEADERS,
+      ...(status === 204 ? {} : { 'Content-Length': '0' }),
+      ...headers,
+    });
+    this.res.end();
+  }
+
+  text(status: number, body: string, headers: Headers = {}): void {
+    const data = Buffer.from(body);
+    this.res.writeHead(status, {
+      ...COMMON_HEADERS,
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': String(data.length),
+      ...headers,
+    });
+    this.res.end(data);
+  }
+
+  stream(status: number, headers: Headers = {}): Writable {
+    this.res.writeHead(status, { ...COMMON_HEADERS, ...headers });
+    // docker run waits for the /wait headers before it sends /start: they must leave now.
+    this.res.flushHeaders();
+    return this.res;
+  }
+
+  hijack(): Duplex {
+    throw new ApiError(
+      400,
+      'this endpoint needs a hijacked connection: send "Connection: Upgrade" and "Upgrade: tcp"',
+    );
+  }
+}
+
+/** Replies written by hand onto the socket of an upgrade request. */
+export class SocketReply implements Reply {
+  private sent = false;
+  constructor(private readonly socket: Duplex) {}
+
+  get started(): boolean {
+    return this.sent;
+  }
+
+  private head(status: number, headers: Headers): void {
+    this.sent = true;
+    const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}`];
+    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    this.socket.write(lines.join('\r\n') + '\r\n\r\n');
+  }
+
+  private whole(status: number, body: Buffer, headers: Headers): void {
+    this.head(status, {
+      ...COMMON_HEADERS,
+      ...headers,
+      'Content-Length': String(body.length),
+      Connection: 'close',
+    });
+    this.socket.end(body);
+  }
+
+  json(status: number, body: unknown, headers: Headers = {}): void {
+    this.whole(status, Buffer.from(JSON.stringify(body) + '\n'), {
+      'Content-Type': 'application/json',
+      ...headers,
+    });
+  }
+
+  empty(status: number, headers: Headers = {}): void {
+    this.whole(status, Buffer.alloc(0), headers);
+  }
+
+  text(status: number, body: string, headers: Headers = {}): void {
+    this.whole(status, Buffer.from(body), { 'Content-Type': 'text/plain; charset=utf-8', ...headers });
+  }
+
+  stream(status: number, headers: Headers = {}): Writable {
+    // No chunked framing on a hand-written reply: the body ends when the connection closes.
+    this.head(status, { ...COMMON_HEADERS, ...headers, Connection: 'close' });
+    return this.socket;
+  }
+
+  hijack(): Duplex {
+    this.head(101, {
+      'Content-Type': 'application/vnd.docker.raw-stream',
+      Connection: 'Upgrade',
+      Upgrade: 'tcp',
+      ...COMMON_HEADERS,
+    });
+    return this.socket;
+  }
+}

@@ -1,0 +1,62 @@
+// shoald: the shoal daemon. Composes the engine and the Engine-shaped HTTP API on a unix socket.
+
+import { ContainerManager } from '../worker/engine/index.js';
+import { registerAll } from './api/index.js';
+import { DAEMON_USAGE, type DaemonConfig, parseDaemonArgs } from './config.js';
+import { Router } from './http/router.js';
+import { createApiServer } from './http/server.js';
+import {
+  claimPidFile,
+  listenUnix,
+  prepareDirs,
+  releaseFiles,
+  releasePidFile,
+  StartupError,
+} from './lifecycle.js';
+
+async function run(config: DaemonConfig): Promise<void> {
+  prepareDirs(config);
+  claimPidFile(config);
+  const engine = await ContainerManager.open({ dataRoot: config.dataRoot, execRoot: config.execRoot });
+  const router = new Router();
+  registerAll(router, { engine, config, startedAt: new Date(), now: () => new Date() });
+  const api = createApiServer(router);
+  try {
+    await listenUnix(api.server, config.socketPath);
+  } catch (err) {
+    await engine.close();
+    releasePidFile(config);
+    throw err;
+  }
+  console.error(
+    `shoald: listening on unix://${config.socketPath} (data-root ${config.dataRoot}, exec-root ${config.execRoot})`,
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`shoald: ${signal}: shutting down (containers keep running)`);
+    api.server.close();
+    api.destroyConnections();
+    // Detach from monitors without stopping containers: a restarted shoald finds them again.
+    await engine.close().catch((err) => console.error(`shoald: closing the engine: ${err}`));
+    releaseFiles(config);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+const parsed = parseDaemonArgs(process.argv.slice(2));
+if (parsed.kind === 'help') {
+  process.stdout.write(DAEMON_USAGE);
+} else if (parsed.kind === 'error') {
+  process.stderr.write(`shoald: ${parsed.message}\nSee 'shoald --help'.\n`);
+  process.exit(125);
+} else {
+  run(parsed.config).catch((err) => {
+    process.stderr.write(`shoald: ${err instanceof StartupError ? err.message : (err?.stack ?? err)}\n`);
+    process.exit(1);
+  });
+}
