@@ -1,0 +1,401 @@
+// Builds a complete OCI runtime spec from run options and an image config, as dockerd does:
+// Docker's defaults (from defaults.ts) adjusted by the flags. Pure: every host fact it needs
+// (rootfs files, path existence, devices, cpu count) comes in through SpecContext.
+import { InvalidArgumentError } from '../errors.js';
+import type { ImageConfig, MountPoint, ResolvedConfig, RunOptions } from '../types.js';
+import {
+  baseSpec,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_PATH,
+  type OciDevice,
+  type OciMount,
+  type OciNamespace,
+  type OciRlimit,
+  type OciSpec,
+} from './defaults.js';
+import {
+  checkCpuset,
+  checkHostname,
+  normalizePath,
+  parseBind,
+  parseBytes,
+  parseBytesOrUnlimited,
+  parseCpus,
+  parseSecurityOpts,
+  parseSignal,
+  parseTmpfs,
+  resolveCapabilities,
+  toRlimit,
+} from './parse.js';
+import { defaultSeccompProfile } from './seccomp.js';
+import { resolveUser } from './user.js';
+
+export interface SpecContext {
+  /** The container id (64 hex); its first 12 characters are the default hostname. */
+  id: string;
+  /** root.path of the spec (a directory, or the overlay mount point). */
+  rootfsPath: string;
+  /** Reads a file of the rootfs by its in-container path (for /etc/passwd and /etc/group). */
+  readRootfsFile: (path: string) => string | undefined;
+  /** Whether a host path exists (bind sources, netns paths). */
+  pathExists: (hostPath: string) => boolean;
+  /** cgroupsPath for the spec, unique per daemon and container. */
+  cgroupsPath: string;
+  /** networkMode "container:<ref>" → that container's netns path; throws if it is not running. */
+  containerNetns?: (ref: string) => string;
+  /** Host device nodes given to --privileged containers. */
+  hostDevices?: () => OciDevice[];
+  /** Online CPUs, to bound --cpus as docker does. */
+  hostCpus?: number;
+  /** The host's hostname, the default for --network host as in docker. */
+  hostHostname?: string;
+  /** Annotations to add (the rootfs overlay ones). */
+  annotations?: Record<string, string>;
+}
+
+export interface BuiltSpec {
+  spec: OciSpec;
+  config: ResolvedConfig;
+  mounts: MountPoint[];
+  /** The options with sizes and CPUs parsed to numbers. */
+  hostConfig: RunOptions;
+}
+
+const CPU_PERIOD = 100_000;
+const MIN_MEMORY = 6 * 1024 * 1024; // docker's minimum
+
+/** KEY=VALUE list merge: later keys replace earlier ones in place, new keys are appended. */
+export function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
+  const out = [...base];
+  const keyOf = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  for (const e of over) {
+    const i = out.findIndex((x) => keyOf(x) === keyOf(e));
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+function checkEnv(env: readonly string[]): void {
+  for (const e of env) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError('env', `"${e}" is not KEY=VALUE`);
+    if (e.includes('\0')) throw new InvalidArgumentError('env', `"${e.slice(0, eq)}" contains a NUL byte`);
+  }
+}
+
+/** The command: docker's merge of image Entrypoint/Cmd with the run options. */
+function resolveCommand(
+  opts: RunOptions,
+  image: ImageConfig | undefined,
+): { entrypoint: string[]; cmd: string[] } {
+  const clean = (a: string[]) => (a.length === 1 && a[0] === '' ? [] : a);
+  let entrypoint: string[];
+  let cmd: string[];
+  if (opts.entrypoint !== undefined) {
+    // An explicit entrypoint (even an empty one) drops the image's Cmd unless a cmd is given.
+    entrypoint = clean(opts.entrypoint);
+    cmd = opts.cmd ?? [];
+  } else {
+    entrypoint = image?.Entrypoint ?? [];
+    cmd = opts.cmd && opts.cmd.length > 0 ? opts.cmd : (image?.Cmd ?? []);
+  }
+  if (entrypoint.length + cmd.length === 0)
+    throw new InvalidArgumentError('cmd', 'no command specified (the image has no Cmd or Entrypoint either)');
+  if ([...entrypoint, ...cmd][0] === '')
+    throw new InvalidArgumentError('cmd', 'the command is an empty string');
+  return { entrypoint, cmd };
+}
+
+function resolveNetwork(opts: RunOptions, ctx: SpecContext): { ns?: OciNamespace; host: boolean } {
+  const mode = opts.networkMode ?? 'none';
+  if (mode === 'none' || mode === 'default' || mode === 'bridge' || mode === '')
+    return { ns: { type: 'network' }, host: false };
+  if (mode === 'host') return { host: true };
+  if (mode.startsWith('container:')) {
+    const ref = mode.slice('container:'.length);
+    if (!ref) throw new InvalidArgumentError('networkMode', '"container:" needs a container name or id');
+    if (!ctx.containerNetns)
+      throw new InvalidArgumentError('networkMode', 'container: mode is not available here');
+    return { ns: { type: 'network', path: ctx.containerNetns(ref) }, host: false };
+  }
+  const path = mode.startsWith('netns:') ? mode.slice('netns:'.length) : mode;
+  if (!path.startsWith('/'))
+    throw new InvalidArgumentError(
+      'networkMode',
+      `"${mode}" is not none, host, container:<name> or a netns path`,
+    );
+  if (!ctx.pathExists(path))
+    throw new InvalidArgumentError('networkMode', `netns path ${path} does not exist`);
+  return { ns: { type: 'network', path }, host: false };
+}
+
+function resolveResources(opts: RunOptions, ctx: SpecContext, norm: RunOptions, spec: OciSpec): void {
+  const res = spec.linux!.resources!;
+  if (opts.memory !== undefined) {
+    const memory = parseBytes('memory', opts.memory);
+    if (memory > 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('memory', 'the minimum is 6MB');
+    norm.memory = memory;
+  }
+  if (opts.memorySwap !== undefined) norm.memorySwap = parseBytesOrUnlimited('memorySwap', opts.memorySwap);
+  if (opts.memoryReservation !== undefined)
+    norm.memoryReservation = parseBytes('memoryReservation', opts.memoryReservation);
+  const memory = (norm.memory as number | undefined) ?? 0;
+  const swap = (norm.memorySwap as number | undefined) ?? 0;
+  if (swap !== 0 && memory === 0)
+    throw new InvalidArgumentError(
+      'memorySwap',
+      'set memory too when setting memorySwap (it includes memory)',
+    );
+  if (swap > 0 && swap < memory)
+    throw new InvalidArgumentError(
+      'memorySwap',
+      `${swap} is below memory ${memory} (it is memory plus swap)`,
+    );
+  if (memory > 0 || norm.memoryReservation) {
+    res.memory = {};
+    if (memory > 0) {
+      res.memory.limit = memory;
+      // Unset swap = no swap (the limit is a hard memory limit); -1 = unlimited swap.
+      res.memory.swap = swap === 0 ? memory : swap;
+    }
+    if (norm.memoryReservation) res.memory.reservation = norm.memoryReservation as number;
+  }
+
+  const cpu: NonNullable<NonNullable<OciSpec['linux']>['resources']>['cpu'] = {};
+  if (opts.cpus !== undefined && opts.nanoCpus !== undefined)
+    throw new InvalidArgumentError('cpus', 'give either cpus or nanoCpus, not both');
+  const nano = opts.cpus !== undefined ? parseCpus('cpus', opts.cpus) : (opts.nanoCpus ?? 0);
+  if (!Number.isSafeInteger(nano) || nano < 0)
+    throw new InvalidArgumentError('nanoCpus', `${opts.nanoCpus} is not a non-negative integer`);
+  if (nano > 0) {
+    if (opts.cpuQuota || opts.cpuPeriod)
+      throw new InvalidArgumentError('cpus', 'cannot be combined with cpuQuota or cpuPeriod');
+    if (ctx.hostCpus && nano > ctx.hostCpus * 1e9)
+      throw new InvalidArgumentError(
+        'cpus',
+        `${nano / 1e9} is more than the ${ctx.hostCpus} CPUs available (range 0.01 to ${ctx.hostCpus}.00)`,
+      );
+    norm.nanoCpus = nano;
+    delete norm.cpus;
+    cpu.period = CPU_PERIOD;
+    cpu.quota = Math.round((nano * CPU_PERIOD) / 1e9);
+  }
+  if (opts.cpuQuota !== undefined && opts.cpuQuota !== 0) {
+    if (!Number.isSafeInteger(opts.cpuQuota) || (opts.cpuQuota < 1000 && opts.cpuQuota !== -1))
+      throw new InvalidArgumentError(
+        'cpuQuota',
+        `${opts.cpuQuota} is below the minimum of 1000 microseconds`,
+      );
+    cpu.quota = opts.cpuQuota;
+  }
+  if (opts.cpuPeriod !== undefined && opts.cpuPeriod !== 0) {
+    if (!Number.isSafeInteger(opts.cpuPeriod) || opts.cpuPeriod < 1000 || opts.cpuPeriod > 1_000_000)
+      throw new InvalidArgumentError('cpuPeriod', `${opts.cpuPeriod} is outside 1000..1000000 microseconds`);
+    cpu.period = opts.cpuPeriod;
+  }
+  if (opts.cpuShares !== undefined && opts.cpuShares !== 0) {
+    if (!Number.isSafeInteger(opts.cpuShares) || opts.cpuShares < 0)
+      throw new InvalidArgumentError('cpuShares', `${opts.cpuShares} is not a positive integer`);
+    // The kernel's bounds, as docker clamps them.
+    cpu.shares = Math.min(Math.max(opts.cpuShares, 2), 262144);
+  }
+  if (opts.cpusetCpus) cpu.cpus = checkCpuset('cpusetCpus', opts.cpusetCpus);
+  if (opts.cpusetMems) cpu.mems = checkCpuset('cpusetMems', opts.cpusetMems);
+  if (Object.keys(cpu).length > 0) res.cpu = cpu;
+
+  if (opts.pidsLimit !== undefined) {
+    if (!Number.isSafeInteger(opts.pidsLimit) || opts.pidsLimit < -1)
+      throw new InvalidArgumentError(
+        'pidsLimit',
+        `${opts.pidsLimit} is not a whole number (0 or -1 for unlimited)`,
+      );
+    if (opts.pidsLimit > 0) res.pids = { limit: opts.pidsLimit };
+  }
+}
+
+function userMounts(opts: RunOptions, ctx: SpecContext): { oci: OciMount[]; points: MountPoint[] } {
+  const oci: OciMount[] = [];
+  const points: MountPoint[] = [];
+  const dests = new Set<string>();
+  const claim = (field: string, dest: string) => {
+    if (dests.has(dest)) throw new InvalidArgumentError(field, `${dest} is mounted twice`);
+    dests.add(dest);
+  };
+  for (const b of opts.binds ?? []) {
+    const bind = parseBind(b);
+    if (!ctx.pathExists(bind.source))
+      throw new InvalidArgumentError('binds', `bind source path ${bind.source} does not exist`);
+    claim('binds', bind.destination);
+    const options = ['rbind', bind.propagation, ...(bind.readOnly ? ['ro'] : [])];
+    oci.push({ destination: bind.destination, type: 'bind', source: bind.source, options });
+    points.push({
+      type: 'bind',
+      source: bind.source,
+      destination: bind.destination,
+      rw: !bind.readOnly,
+      options,
+    });
+  }
+  for (const t of opts.tmpfs ? parseTmpfs(opts.tmpfs) : []) {
+    claim('tmpfs', t.destination);
+    oci.push({ destination: t.destination, type: 'tmpfs', source: 'tmpfs', options: t.options });
+    points.push({
+      type: 'tmpfs',
+      source: 'tmpfs',
+      destination: t.destination,
+      rw: !t.options.includes('ro'),
+      options: t.options,
+    });
+  }
+  return { oci, points };
+}
+
+/** Default mounts the user did not replace, then user mounts, parents before children (as docker sorts them). */
+function mergeMounts(defaults: OciMount[], user: OciMount[]): OciMount[] {
+  const userDests = new Set(user.map((m) => m.destination));
+  const kept = defaults.filter((d) => !userDests.has(d.destination));
+  const depth = (m: OciMount) => normalizePath(m.destination).split('/').length;
+  return [...kept, ...[...user].sort((a, b) => depth(a) - depth(b))];
+}
+
+export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx: SpecContext): BuiltSpec {
+  if (opts.init) throw new InvalidArgumentError('init', 'an init process (--init) is not supported yet');
+  const norm: RunOptions = structuredClone(opts);
+  const spec = baseSpec(ctx.rootfsPath);
+
+  // --- command, env, cwd, user
+  const { entrypoint, cmd } = resolveCommand(opts, image);
+  checkEnv(opts.env ?? []);
+  const configEnv = mergeEnv(image?.Env ?? [], opts.env ?? []);
+  const net = resolveNetwork(opts, ctx);
+  const hostname = checkHostname(
+    'hostname',
+    opts.hostname || (net.host && ctx.hostHostname ? ctx.hostHostname : ctx.id.slice(0, 12)),
+  );
+  if (opts.domainname) checkHostname('domainname', opts.domainname);
+  const tty = !!opts.tty;
+  // As dockerd: PATH, HOSTNAME, TERM first, then the config env replacing them in place.
+  let env = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : [])];
+  env = mergeEnv(env, configEnv);
+
+  const workingDir = opts.workingDir || image?.WorkingDir || '/';
+  if (!workingDir.startsWith('/'))
+    throw new InvalidArgumentError('workingDir', `"${workingDir}" must be an absolute path`);
+
+  const userSpec = opts.user ?? image?.User ?? '';
+  const user = resolveUser(userSpec, ctx.readRootfsFile, opts.groupAdd);
+  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+
+  spec.process.args = [...entrypoint, ...cmd];
+  spec.process.env = env;
+  spec.process.cwd = normalizePath(workingDir);
+  spec.process.terminal = tty;
+  spec.process.user = {
+    uid: user.uid,
+    gid: user.gid,
+    ...(user.additionalGids.length > 0 ? { additionalGids: user.additionalGids } : {}),
+    ...(user.username ? { username: user.username } : {}),
+  };
+  spec.hostname = hostname;
+  if (opts.domainname) (spec as OciSpec & { domainname?: string }).domainname = opts.domainname;
+
+  // --- security
+  const sec = parseSecurityOpts(opts.securityOpt);
+  const linux = spec.linux!;
+  let caps: string[];
+  if (opts.privileged) {
+    caps = resolveCapabilities(DEFAULT_CAPABILITIES, ['ALL'], []);
+    linux.seccomp = undefined;
+    linux.maskedPaths = [];
+    linux.readonlyPaths = [];
+    linux.resources!.devices = [{ allow: true, access: 'rwm' }];
+    linux.devices = ctx.hostDevices ? ctx.hostDevices() : [];
+    for (const m of spec.mounts ?? [])
+      if (m.type === 'sysfs' || m.type === 'cgroup') m.options = (m.options ?? []).filter((o) => o !== 'ro');
+  } else {
+    caps = resolveCapabilities(DEFAULT_CAPABILITIES, opts.capAdd, opts.capDrop);
+    linux.seccomp = sec.seccompUnconfined ? undefined : defaultSeccompProfile(caps);
+  }
+  if (opts.privileged && (opts.capAdd?.length || opts.capDrop?.length))
+    // Docker applies cap-drop even to privileged containers.
+    caps = resolveCapabilities(caps, opts.capAdd, opts.capDrop);
+  spec.process.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
+  spec.process.noNewPrivileges = sec.noNewPrivileges;
+  if (linux.seccomp === undefined) delete linux.seccomp;
+
+  // --- rlimits
+  const rlimits: OciRlimit[] = [...(spec.process.rlimits ?? [])];
+  for (const u of opts.ulimits ?? []) {
+    const r = toRlimit(u);
+    const i = rlimits.findIndex((x) => x.type === r.type);
+    if (i >= 0) rlimits[i] = r;
+    else rlimits.push(r);
+  }
+  spec.process.rlimits = rlimits;
+
+  // --- namespaces
+  const namespaces = (linux.namespaces ?? []).filter((n) => n.type !== 'network');
+  if (net.ns) namespaces.push(net.ns);
+  if (opts.usernsRemap) {
+    const { hostUid, hostGid, size } = opts.usernsRemap;
+    for (const [k, v] of Object.entries({ hostUid, hostGid, size }))
+      if (!Number.isSafeInteger(v) || v < (k === 'size' ? 1 : 0))
+        throw new InvalidArgumentError('usernsRemap', `${k} ${v} is not a valid id`);
+    namespaces.push({ type: 'user' });
+    linux.uidMappings = [{ containerID: 0, hostID: hostUid, size }];
+    linux.gidMappings = [{ containerID: 0, hostID: hostGid, size }];
+  }
+  linux.namespaces = namespaces;
+  linux.cgroupsPath = ctx.cgroupsPath;
+
+  // --- resources
+  resolveResources(opts, ctx, norm, spec);
+
+  // --- mounts
+  const extra = userMounts(opts, ctx);
+  let defaults = [...(spec.mounts ?? [])];
+  if (opts.shmSize !== undefined) {
+    const shm = parseBytes('shmSize', opts.shmSize);
+    if (shm > 0) {
+      norm.shmSize = shm;
+      defaults = defaults.map((m) =>
+        m.destination === '/dev/shm'
+          ? { ...m, options: [...(m.options ?? []).filter((o) => !o.startsWith('size=')), `size=${shm}`] }
+          : m,
+      );
+    }
+  }
+  spec.mounts = mergeMounts(defaults, extra.oci);
+  spec.root.readonly = !!opts.readOnly;
+
+  // --- stop, labels, annotations
+  const stopSignal = parseSignal('stopSignal', opts.stopSignal ?? image?.StopSignal ?? 'SIGTERM').name;
+  const stopTimeout = opts.stopTimeout ?? 10;
+  if (!Number.isSafeInteger(stopTimeout) || stopTimeout < -1)
+    throw new InvalidArgumentError(
+      'stopTimeout',
+      `${opts.stopTimeout} is not a whole number of seconds (-1 = forever)`,
+    );
+  const annotations: Record<string, string> = { ...(opts.annotations ?? {}), ...(ctx.annotations ?? {}) };
+  if (opts.stdinOnce) annotations['org.shoal.stdin-once'] = 'true';
+  if (Object.keys(annotations).length > 0) spec.annotations = annotations;
+
+  const config: ResolvedConfig = {
+    hostname,
+    domainname: opts.domainname ?? '',
+    user: userSpec,
+    env: configEnv,
+    cmd,
+    entrypoint,
+    workingDir: image?.WorkingDir && !opts.workingDir ? image.WorkingDir : (opts.workingDir ?? ''),
+    labels: { ...(image?.Labels ?? {}), ...(opts.labels ?? {}) },
+    stopSignal,
+    stopTimeout,
+    tty,
+    openStdin: !!opts.openStdin,
+    stdinOnce: !!opts.stdinOnce,
+    image: '',
+  };
+  return { spec, config, mounts: extra.points, hostConfig: norm };
+}
