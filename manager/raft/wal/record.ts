@@ -2,6 +2,7 @@
 //   u32 payloadLength | u32 crc32c(length bytes + type + payload) | u8 type | payload
 // Integers are little-endian; raft indexes and terms are u64 stored as two u32 halves (values stay
 // below 2^53 so they fit a JS number exactly).
+import type { Entry, EntryType, HardState } from '../core/types.js';
 import { crc32c } from './crc32c.js';
 
 export const RECORD_HEADER = 9;
@@ -52,17 +53,14 @@ export function recordChecksumOk(buf: Uint8Array, off: number, payloadLength: nu
   return c === readU32(buf, off + 4);
 }
 
-export interface WalEntry {
-  term: number;
-  index: number;
-  type: number;
-  data: Uint8Array;
-}
+export type WalEntry = Entry;
+export type WalHardState = HardState;
 
-export interface WalHardState {
-  term: number;
-  vote: number;
-  commit: number;
+const ENTRY_TYPE_CODE = { normal: 0, confChange: 1 } as const;
+const ENTRY_TYPES: readonly EntryType[] = ['normal', 'confChange'];
+
+export function entryTypeFromCode(code: number): EntryType | undefined {
+  return ENTRY_TYPES[code];
 }
 
 export const ENTRY_FIXED = 17;
@@ -78,7 +76,7 @@ export function putEntry(buf: Buffer, off: number, e: WalEntry): number {
   const p = off + RECORD_HEADER;
   writeU64(buf, p, e.term);
   writeU64(buf, p + 8, e.index);
-  buf[p + 16] = e.type;
+  buf[p + 16] = ENTRY_TYPE_CODE[e.type];
   buf.set(e.data, p + ENTRY_FIXED);
   const len = ENTRY_FIXED + e.data.length;
   sealRecord(buf, off, len);

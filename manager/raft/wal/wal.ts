@@ -16,6 +16,7 @@ import {
   BATCH_START_SIZE,
   ENTRY_FIXED,
   entryRecordSize,
+  entryTypeFromCode,
   FORMAT_VERSION,
   HARDSTATE_PAYLOAD,
   putBatchStart,
@@ -54,6 +55,8 @@ export interface WalBatch {
   entries?: readonly WalEntry[];
   /** The log is replaced by a snapshot at this point (a follower installing the leader's snapshot). */
   snapshotReset?: SnapshotBase | null;
+  /** False only when nothing but the commit index changed (losing it in a crash is harmless). */
+  sync?: boolean;
 }
 
 export interface WalState {
@@ -205,7 +208,7 @@ export class Wal {
     const seg = this.segments[this.segments.length - 1];
     try {
       writeFully(this.fd, buf, len, this.size);
-      if (this.doFsync) fs.fdatasyncSync(this.fd);
+      if (this.doFsync && batch.sync !== false) fs.fdatasyncSync(this.fd);
     } catch (err) {
       this.rollBack(seg.file);
       throw storageError('append', seg.file, err);
@@ -372,13 +375,15 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
       const type = buf[off + 8];
       const p = off + RECORD_HEADER;
       if (type === RecordType.Entry && len >= ENTRY_FIXED) {
+        const etype = entryTypeFromCode(buf[p + 16]);
+        if (!etype) throw new WalCorruptError(seg.file, off, `unknown entry type ${buf[p + 16]}`);
         pending.push({
           kind: 'entry',
           off,
           entry: {
             term: readU64(buf, p),
             index: readU64(buf, p + 8),
-            type: buf[p + 16],
+            type: etype,
             data: Uint8Array.prototype.slice.call(buf, p + ENTRY_FIXED, end),
           },
         });
