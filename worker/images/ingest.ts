@@ -1,0 +1,121 @@
+// One pass over a layer blob: bytes go to the blob store (hashed: the blob digest) and, decompressed
+// (hashed: the diff-id), into a fresh layer directory. Both digests are checked before either the
+// blob or the layer becomes visible.
+import { createHash } from 'node:crypto';
+import type { BlobStore, BlobWriter } from './blobstore.js';
+import { DigestMismatchError, SizeMismatchError } from './blobstore.js';
+import { decompressStream } from './decompress.js';
+import type { Digest } from './digest.js';
+import type { LayerMeta, LayerStore } from './layers.js';
+import { unpackLayer } from './unpack.js';
+
+export interface LayerExpectations {
+  /** digest of the (compressed) blob, from the manifest */
+  digest?: Digest;
+  size?: number;
+  /** uncompressed digest, from the config's rootfs.diff_ids */
+  diffId?: Digest;
+  /** for error messages */
+  label?: string;
+}
+
+export interface IngestedLayer {
+  digest: Digest;
+  size: number;
+  diffId: Digest;
+  meta: LayerMeta;
+}
+
+async function* hashing(src: AsyncIterable<Buffer>, onChunk: (c: Buffer) => void): AsyncGenerator<Buffer> {
+  for await (const c of src) {
+    onChunk(c);
+    yield c;
+  }
+}
+
+export async function ingestLayer(
+  blobs: BlobStore,
+  layers: LayerStore,
+  src: AsyncIterable<Buffer>,
+  expect: LayerExpectations,
+): Promise<IngestedLayer> {
+  const what = expect.label ?? `layer ${expect.digest ?? ''}`.trim();
+  const blobPresent = expect.digest ? await blobs.has(expect.digest) : false;
+  const layerPresent = expect.diffId ? await layers.has(expect.diffId) : false;
+  if (blobPresent && layerPresent && expect.digest && expect.diffId) {
+    for await (const _ of src) {
+      /* drain */
+    }
+    const meta = (await layers.meta(expect.diffId))!;
+    return { digest: expect.digest, size: await blobs.size(expect.digest), diffId: expect.diffId, meta };
+  }
+  const writer: BlobWriter | null = blobPresent ? null : await blobs.writer();
+  let compressedSize = 0;
+  const diffHash = createHash('sha256');
+  let tarSize = 0;
+  // file writes are chained (one fd, ordered) and bounded so the reader never runs far ahead
+  let chain: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const flushWrites = () => chain;
+  const compressed = (async function* () {
+    for await (const c of src) {
+      compressedSize += c.length;
+      if (writer) {
+        queued++;
+        chain = chain
+          .then(() => writer.write(c))
+          .finally(() => {
+            queued--;
+          });
+      }
+      yield c;
+      if (queued > 8) await chain;
+    }
+  })();
+  const tar = hashing(decompressStream(compressed), (c) => {
+    diffHash.update(c);
+    tarSize += c.length;
+  });
+  const checkBlob = async () => {
+    for await (const _ of compressed) {
+      /* bytes after the compressed stream's end */
+    }
+    await flushWrites();
+    if (expect.size !== undefined && expect.size >= 0 && compressedSize !== expect.size)
+      throw new SizeMismatchError(expect.size, compressedSize, what);
+    if (writer && expect.digest && writer.currentDigest() !== expect.digest)
+      throw new DigestMismatchError(expect.digest, writer.currentDigest(), what);
+  };
+  try {
+    let unpackedDiff: Digest | undefined;
+    const meta = await layers.ensure(layerPresent ? expect.diffId : undefined, async (dir) => {
+      const st = await unpackLayer(tar, dir);
+      for await (const _ of tar) {
+        /* trailing bytes after the end-of-archive marker */
+      }
+      unpackedDiff = `sha256:${diffHash.digest('hex')}`;
+      if (expect.diffId && unpackedDiff !== expect.diffId)
+        throw new DigestMismatchError(expect.diffId, unpackedDiff, `${what}: diff-id (uncompressed)`);
+      // the blob must be right too before the layer becomes visible
+      await checkBlob();
+      return { diffId: unpackedDiff, tarSize, contentSize: st.bytes };
+    });
+    if (layerPresent) {
+      // layer already unpacked: still verify the bytes we were given
+      for await (const _ of tar) {
+        /* hash only */
+      }
+      unpackedDiff = `sha256:${diffHash.digest('hex')}`;
+      if (unpackedDiff !== expect.diffId)
+        throw new DigestMismatchError(expect.diffId!, unpackedDiff, `${what}: diff-id (uncompressed)`);
+      await checkBlob();
+    }
+    const digest = writer ? await writer.commit(expect.digest, expect.size, what) : (expect.digest as Digest);
+    return { digest, size: compressedSize, diffId: meta.diffId, meta };
+  } catch (e) {
+    await flushWrites().catch(() => {});
+    await writer?.abort();
+    // a layer unpacked under a diff-id that turned out to come from a bad blob must not stay
+    throw e;
+  }
+}

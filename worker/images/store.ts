@@ -1,0 +1,395 @@
+// The image store: blobs, unpacked layers and the image index under one root (<data-root>/images).
+// Layers and blobs are shared between images; what no image references any more is removed by gc,
+// which runs after rm/prune. Operations that add content hold a lease so gc never takes their blobs.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Mutex } from './atomic.js';
+import { BlobStore } from './blobstore.js';
+import { type Digest, isDigest, sha256Of, shortId } from './digest.js';
+import { LayerStore } from './layers.js';
+import { type ImageConfig, parseImageConfig } from './manifest.js';
+import { MT } from './mediatypes.js';
+import { emptyIndex, type ImageRecord, IndexFile, type IndexState, type LayerRef } from './records.js';
+import { familiarString, formatReference, parseReference, repoName } from './reference.js';
+
+export class ImageNotFoundError extends Error {
+  readonly statusCode = 404;
+  constructor(readonly ref: string) {
+    super(`No such image: ${ref}`);
+  }
+}
+
+export class ImageConflictError extends Error {
+  readonly statusCode = 409;
+}
+
+export interface ImageSummary {
+  id: Digest;
+  repoTags: string[];
+  repoDigests: string[];
+  created: number;
+  size: number;
+  labels: Record<string, string> | null;
+}
+
+export interface RemoveResult {
+  untagged: string[];
+  deleted: Digest[];
+}
+
+export interface NewImage {
+  manifest: Buffer;
+  manifestMediaType: string;
+  config: Buffer;
+  configMediaType: string;
+  layers: LayerRef[];
+  /** canonical tag references to point at the image */
+  tags: string[];
+  /** repository (registry/path) the image came from, for a digest reference and mount sources */
+  repository?: string;
+}
+
+export class ImageStore {
+  readonly blobs: BlobStore;
+  readonly layers: LayerStore;
+  private readonly index: IndexFile;
+  private state: IndexState = emptyIndex();
+  private readonly mu = new Mutex();
+  private readonly leases = new Map<string, number>();
+
+  private constructor(readonly root: string) {
+    this.blobs = new BlobStore(root);
+    this.layers = new LayerStore(root);
+    this.index = new IndexFile(root);
+  }
+
+  static async open(root: string): Promise<ImageStore> {
+    const s = new ImageStore(root);
+    await fs.mkdir(root, { recursive: true });
+    await s.blobs.init();
+    await s.layers.init();
+    s.state = await s.index.read();
+    return s;
+  }
+
+  // ---- leases: content being added is protected from gc until registered
+
+  lease(digests: Iterable<string>): () => void {
+    const held = [...digests];
+    for (const d of held) this.leases.set(d, (this.leases.get(d) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const d of held) {
+        const n = (this.leases.get(d) ?? 1) - 1;
+        if (n <= 0) this.leases.delete(d);
+        else this.leases.set(d, n);
+      }
+    };
+  }
+
+  // ---- lookup
+
+  /** Resolves a reference, full or short (≥ 4 hex) image id, or repo@digest to an image record. */
+  resolve(ref: string): ImageRecord | undefined {
+    const st = this.state;
+    const bare = ref.startsWith('sha256:') ? ref.slice(7) : ref;
+    if (isDigest(ref) && st.images[ref]) return st.images[ref];
+    if (/^[a-f0-9]{4,64}$/.test(bare)) {
+      const hits = Object.keys(st.images).filter((id) => id.slice(7).startsWith(bare));
+      if (hits.length === 1) return st.images[hits[0]];
+      if (hits.length > 1 && bare.length < 64) throw new ImageConflictError(`short id ${bare} is ambiguous`);
+    }
+    let r: ReturnType<typeof parseReference>;
+    try {
+      r = parseReference(ref);
+    } catch (e) {
+      if (/^[a-f0-9]{4,64}$/.test(bare)) return undefined;
+      throw e;
+    }
+    if (r.digest) {
+      const id = st.digests[`${repoName(r)}@${r.digest}`];
+      if (id) return st.images[id];
+      // any image whose manifest has that digest, whatever repository it came from
+      return Object.values(st.images).find((i) => i.manifestDigest === r.digest);
+    }
+    const id = st.tags[formatReference(r)];
+    return id ? st.images[id] : undefined;
+  }
+
+  get(ref: string): ImageRecord {
+    const rec = this.resolve(ref);
+    if (!rec) throw new ImageNotFoundError(ref);
+    return rec;
+  }
+
+  async config(id: Digest): Promise<ImageConfig> {
+    return parseImageConfig(await this.blobs.read(id));
+  }
+
+  repoTags(id: Digest): string[] {
+    return Object.entries(this.state.tags)
+      .filter(([, v]) => v === id)
+      .map(([k]) => familiarString(parseReference(k)))
+      .sort();
+  }
+
+  repoDigests(id: Digest): string[] {
+    return Object.entries(this.state.digests)
+      .filter(([, v]) => v === id)
+      .map(([k]) => familiarString(parseReference(k, { defaultTag: false })))
+      .sort();
+  }
+
+  async list(opts: { all?: boolean; dangling?: boolean } = {}): Promise<ImageSummary[]> {
+    const out: ImageSummary[] = [];
+    for (const rec of Object.values(this.state.images)) {
+      const tags = this.repoTags(rec.id);
+      if (opts.dangling && tags.length > 0) continue;
+      let labels: Record<string, string> | null = null;
+      try {
+        labels = (await this.config(rec.id)).config?.Labels ?? null;
+      } catch {
+        labels = null;
+      }
+      out.push({
+        id: rec.id,
+        repoTags: tags,
+        repoDigests: this.repoDigests(rec.id),
+        created: Math.floor(Date.parse(rec.created) / 1000) || 0,
+        size: rec.size,
+        labels,
+      });
+    }
+    return out.sort((a, b) => b.created - a.created || a.id.localeCompare(b.id));
+  }
+
+  /** Read-only lower dirs for a container, top layer first, plus the image config. */
+  async rootfs(ref: string): Promise<{ id: Digest; layers: string[]; config: ImageConfig }> {
+    const rec = this.get(ref);
+    const layers = rec.layers.map((l) => this.layers.diffDir(l.diffId)).reverse();
+    return { id: rec.id, layers, config: await this.config(rec.id) };
+  }
+
+  // ---- mutation
+
+  /** Registers an image whose blobs and layers are all present; then points the tags at it. */
+  register(img: NewImage): Promise<ImageRecord> {
+    return this.mu.run(async () => {
+      const config = parseImageConfig(img.config);
+      const diffIds = config.rootfs.diff_ids;
+      if (diffIds.length !== img.layers.length)
+        throw new Error(
+          `image config lists ${diffIds.length} layers (rootfs.diff_ids) but the manifest has ${img.layers.length}`,
+        );
+      let size = 0;
+      for (const [i, l] of img.layers.entries()) {
+        if (l.diffId !== diffIds[i])
+          throw new Error(`layer ${i}: diff-id ${l.diffId} does not match the config's ${diffIds[i]}`);
+        const meta = await this.layers.meta(l.diffId);
+        if (!meta) throw new Error(`layer ${l.diffId} is not unpacked`);
+        if (!(await this.blobs.has(l.digest))) throw new Error(`layer blob ${l.digest} is missing`);
+        size += meta.contentSize;
+      }
+      const configDigest = await this.blobs.put(img.config);
+      const manifestDigest = await this.blobs.put(img.manifest);
+      const now = new Date().toISOString();
+      const prev = this.state.images[configDigest];
+      const rec: ImageRecord = {
+        id: configDigest,
+        manifestDigest,
+        manifestMediaType: img.manifestMediaType,
+        configDigest,
+        configMediaType: img.configMediaType,
+        layers: img.layers,
+        size,
+        created: typeof config.created === 'string' ? config.created : now,
+        sources: [...new Set([...(prev?.sources ?? []), ...(img.repository ? [img.repository] : [])])],
+        lastTagTime: img.tags.length ? now : prev?.lastTagTime,
+      };
+      const next: IndexState = structuredClone(this.state);
+      next.images[rec.id] = rec;
+      for (const t of img.tags) next.tags[t] = rec.id;
+      if (img.repository) next.digests[`${img.repository}@${manifestDigest}`] = rec.id;
+      await this.commit(next);
+      return rec;
+    });
+  }
+
+  private async commit(next: IndexState): Promise<void> {
+    await this.index.write(next);
+    this.state = next;
+  }
+
+  tag(source: string, target: string): Promise<string> {
+    return this.mu.run(async () => {
+      const rec = this.get(source);
+      const r = parseReference(target);
+      if (r.digest) throw new Error(`tag: target "${target}" must not contain a digest`);
+      const next = structuredClone(this.state);
+      next.tags[formatReference(r)] = rec.id;
+      next.images[rec.id].lastTagTime = new Date().toISOString();
+      await this.commit(next);
+      return familiarString(r);
+    });
+  }
+
+  /**
+   * docker rmi semantics: a tag reference untags; the image is deleted when no tag is left (or when
+   * removed by id with force). `inUse(id)` tells whether a container uses the image.
+   */
+  remove(
+    ref: string,
+    opts: { force?: boolean; inUse?: (id: Digest) => boolean } = {},
+  ): Promise<RemoveResult> {
+    return this.mu.run(async () => {
+      const rec = this.get(ref);
+      const next = structuredClone(this.state);
+      const res: RemoveResult = { untagged: [], deleted: [] };
+      const inUse = opts.inUse?.(rec.id) ?? false;
+      const tagsOf = () => Object.keys(next.tags).filter((k) => next.tags[k] === rec.id);
+      const digestsOf = () => Object.keys(next.digests).filter((k) => next.digests[k] === rec.id);
+      const untag = (map: Record<string, Digest>, key: string) => {
+        delete map[key];
+        res.untagged.push(familiarString(parseReference(key, { defaultTag: false })));
+      };
+      if (!this.isIdRef(ref, rec.id)) {
+        const r = parseReference(ref);
+        const key = r.digest ? `${repoName(r)}@${r.digest}` : formatReference(r);
+        const map = r.digest ? next.digests : next.tags;
+        if (tagsOf().length + digestsOf().length <= 1 && inUse && !opts.force)
+          throw new ImageConflictError(
+            `conflict: unable to remove repository reference "${ref}" (must force) - container is using its referenced image ${shortId(rec.id)}`,
+          );
+        if (map[key] === rec.id) untag(map, key);
+        if (tagsOf().length > 0 || inUse) {
+          await this.commit(next);
+          return res;
+        }
+      } else {
+        if (tagsOf().length > 1 && !opts.force)
+          throw new ImageConflictError(
+            `conflict: unable to delete ${shortId(rec.id)} (must be forced) - image is referenced in multiple repositories`,
+          );
+        if (inUse && !opts.force)
+          throw new ImageConflictError(
+            `conflict: unable to delete ${shortId(rec.id)} (must be forced) - image is being used by a container`,
+          );
+      }
+      for (const t of tagsOf()) untag(next.tags, t);
+      for (const d of digestsOf()) untag(next.digests, d);
+      if (inUse) {
+        // forced: the names go, the image stays (dangling) while a container uses it, as docker
+        await this.commit(next);
+        return res;
+      }
+      delete next.images[rec.id];
+      res.deleted.push(rec.id);
+      await this.commit(next);
+      await this.gcLocked();
+      return res;
+    });
+  }
+
+  private isIdRef(ref: string, id: Digest): boolean {
+    const bare = ref.replace(/^sha256:/, '');
+    return (
+      /^[a-f0-9]{4,64}$/.test(bare) &&
+      id.slice(7).startsWith(bare) &&
+      !this.state.tags[formatReference(parseReference(ref))]
+    );
+  }
+
+  /** Removes dangling images (all unused ones with `all`), then unreferenced layers and blobs. */
+  prune(
+    opts: { all?: boolean; inUse?: (id: Digest) => boolean } = {},
+  ): Promise<{ deleted: Digest[]; untagged: string[]; reclaimed: number }> {
+    return this.mu.run(async () => {
+      const next = structuredClone(this.state);
+      const deleted: Digest[] = [];
+      const untagged: string[] = [];
+      for (const id of Object.keys(next.images) as Digest[]) {
+        const tags = Object.keys(next.tags).filter((k) => next.tags[k] === id);
+        if (opts.inUse?.(id)) continue;
+        if (tags.length > 0 && !opts.all) continue;
+        for (const t of tags) {
+          delete next.tags[t];
+          untagged.push(familiarString(parseReference(t)));
+        }
+        for (const d of Object.keys(next.digests).filter((k) => next.digests[k] === id))
+          delete next.digests[d];
+        delete next.images[id];
+        deleted.push(id);
+      }
+      await this.commit(next);
+      const reclaimed = await this.gcLocked();
+      return { deleted, untagged, reclaimed };
+    });
+  }
+
+  /** Removes layers and blobs that no image references and no lease holds. Returns bytes freed. */
+  gc(): Promise<number> {
+    return this.mu.run(() => this.gcLocked());
+  }
+
+  private async gcLocked(): Promise<number> {
+    const keepBlobs = new Set<string>(this.leases.keys());
+    const keepLayers = new Set<string>(this.leases.keys());
+    for (const rec of Object.values(this.state.images)) {
+      keepBlobs.add(rec.manifestDigest);
+      keepBlobs.add(rec.configDigest);
+      for (const l of rec.layers) {
+        keepBlobs.add(l.digest);
+        keepLayers.add(l.diffId);
+      }
+    }
+    let freed = 0;
+    for (const d of await this.layers.list()) {
+      if (keepLayers.has(d)) continue;
+      freed += (await this.layers.meta(d))?.contentSize ?? 0;
+      await this.layers.remove(d);
+    }
+    for (const d of await this.blobs.list()) {
+      if (keepBlobs.has(d)) continue;
+      await this.blobs.delete(d);
+    }
+    return freed;
+  }
+
+  /** How many images use each layer (diff-id): shared layers count once per image. */
+  layerRefcounts(): Map<Digest, number> {
+    const m = new Map<Digest, number>();
+    for (const rec of Object.values(this.state.images))
+      for (const d of new Set(rec.layers.map((l) => l.diffId))) m.set(d, (m.get(d) ?? 0) + 1);
+    return m;
+  }
+
+  all(): ImageRecord[] {
+    return Object.values(this.state.images);
+  }
+
+  /** Tags (canonical) pointing at an image. */
+  tagsOf(id: Digest): string[] {
+    return Object.keys(this.state.tags).filter((k) => this.state.tags[k] === id);
+  }
+
+  /** Path of the store on disk (for GraphDriver in inspect). */
+  layerPath(diffId: Digest): string {
+    return path.dirname(this.layers.diffDir(diffId));
+  }
+}
+
+/** Builds an OCI image manifest for layers and a config already in the store. */
+export function buildOciManifest(configDigest: Digest, configSize: number, layers: LayerRef[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: configDigest, size: configSize },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    }),
+  );
+}
+
+export { sha256Of };

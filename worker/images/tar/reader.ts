@@ -1,0 +1,150 @@
+// Streaming tar reader. Yields each entry with a body that must be consumed (or is skipped) before the
+// next entry; PAX extended headers and GNU long names are merged into the entry they describe.
+
+import { ByteSource, TruncatedError } from './bytesource.js';
+import {
+  BLOCK,
+  decodeHeader,
+  entryType,
+  isZeroBlock,
+  padding,
+  parsePax,
+  type TarEntry,
+  TarFormatError,
+} from './header.js';
+
+export { TarFormatError } from './header.js';
+
+export interface TarItem {
+  entry: TarEntry;
+  /** The file's bytes (empty for everything but regular files). */
+  body: AsyncIterable<Buffer>;
+}
+
+const MAX_META = 1 << 20; // a PAX header or long name larger than 1 MiB is hostile, not useful
+
+export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarItem> {
+  const bs = new ByteSource(src);
+  let globalPax = new Map<string, Buffer>();
+  let localPax: Map<string, Buffer> | null = null;
+  let longName: string | null = null;
+  let longLink: string | null = null;
+  let entries = 0;
+  try {
+    for (;;) {
+      const at = bs.offset;
+      let block: Buffer | null;
+      try {
+        block = await bs.readExact(BLOCK);
+      } catch (e) {
+        if (e instanceof TruncatedError) throw new TarFormatError(`tar: truncated header at offset ${at}`);
+        throw e;
+      }
+      if (block === null) {
+        if (entries === 0 && at === 0) throw new TarFormatError('tar: empty archive');
+        if (localPax || longName || longLink)
+          throw new TarFormatError('tar: archive ends after an extended header');
+        return; // tolerate archives without the two zero blocks
+      }
+      if (isZeroBlock(block)) {
+        await bs.drain();
+        return;
+      }
+      const h = decodeHeader(block, at);
+      const readMeta = async (what: string): Promise<Buffer> => {
+        if (h.size > MAX_META) throw new TarFormatError(`tar: ${what} of ${h.size} bytes is too large`);
+        const data = await bs.readExact(h.size + padding(h.size)).catch((e) => {
+          throw e instanceof TruncatedError
+            ? new TarFormatError(`tar: truncated ${what} at offset ${at}`)
+            : e;
+        });
+        if (data === null) throw new TarFormatError(`tar: truncated ${what} at offset ${at}`);
+        return data.subarray(0, h.size);
+      };
+      if (h.flag === 'x') {
+        localPax = parsePax(await readMeta('PAX header'));
+        continue;
+      }
+      if (h.flag === 'g') {
+        globalPax = new Map([...globalPax, ...parsePax(await readMeta('PAX global header'))]);
+        continue;
+      }
+      if (h.flag === 'L') {
+        longName = (await readMeta('GNU long name')).toString('utf8').replace(/\0+$/, '');
+        continue;
+      }
+      if (h.flag === 'K') {
+        longLink = (await readMeta('GNU long link name')).toString('utf8').replace(/\0+$/, '');
+        continue;
+      }
+      const pax = new Map([...globalPax, ...(localPax ?? [])]);
+      const str = (k: string) => pax.get(k)?.toString('utf8');
+      const int = (k: string, fallback: number) => {
+        const v = str(k);
+        if (v === undefined) return fallback;
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0) throw new TarFormatError(`tar: PAX ${k} is not a number: "${v}"`);
+        return n;
+      };
+      const name = str('path') ?? longName ?? h.name;
+      const entry: TarEntry = {
+        name,
+        type: entryType(h.flag, name),
+        mode: h.mode & 0o7777,
+        uid: int('uid', h.uid),
+        gid: int('gid', h.gid),
+        size: int('size', h.size),
+        mtime: int('mtime', h.mtime),
+        linkname: str('linkpath') ?? longLink ?? h.linkname,
+        uname: str('uname') ?? h.uname,
+        gname: str('gname') ?? h.gname,
+        devmajor: h.devmajor,
+        devminor: h.devminor,
+        xattrs: {},
+      };
+      for (const [k, v] of pax) {
+        if (k.startsWith('SCHILY.xattr.')) entry.xattrs[k.slice(13)] = v;
+        else if (k.startsWith('LIBARCHIVE.xattr.'))
+          entry.xattrs[decodeURIComponent(k.slice(17))] = Buffer.from(v.toString(), 'base64');
+      }
+      localPax = null;
+      longName = null;
+      longLink = null;
+      entries++;
+      // Hard links, symlinks and directories carry no data even if a size is set (some writers do).
+      const dataSize = entry.type === 'file' ? entry.size : 0;
+      if (entry.type !== 'file') entry.size = 0;
+      let remaining = dataSize;
+      const body = (async function* () {
+        try {
+          while (remaining > 0) {
+            const n = Math.min(remaining, 1 << 20);
+            for await (const c of bs.chunks(n)) {
+              remaining -= c.length;
+              yield c;
+            }
+          }
+        } catch (e) {
+          if (e instanceof TruncatedError) throw new TarFormatError(`tar: truncated data of "${name}"`);
+          throw e;
+        }
+      })();
+      yield { entry, body };
+      // skip whatever the consumer left unread
+      try {
+        await bs.skip(remaining);
+      } catch (e) {
+        if (e instanceof TruncatedError) throw new TarFormatError(`tar: truncated data of "${name}"`);
+        throw e;
+      }
+      try {
+        await bs.skip(padding(dataSize));
+      } catch (e) {
+        if (e instanceof TruncatedError) throw new TarFormatError(`tar: truncated padding of "${name}"`);
+        throw e;
+      }
+    }
+  } finally {
+    await bs.return();
+  }
+}

@@ -1,0 +1,117 @@
+// Tar writer: entries in, ustar/PAX blocks out, as an async stream of buffers.
+import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { BLOCK, encodeHeader, padding, type TarEntry } from './header.js';
+
+export type TarSource = {
+  entry: Partial<TarEntry> & Pick<TarEntry, 'name' | 'type'>;
+  body?: Buffer | AsyncIterable<Buffer>;
+};
+
+export function fullEntry(e: TarSource['entry'], size: number): TarEntry {
+  return {
+    mode: e.type === 'dir' ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    linkname: '',
+    uname: '',
+    gname: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: {},
+    ...e,
+    size,
+  } as TarEntry;
+}
+
+/** Serializes entries into a tar stream ending with two zero blocks. */
+export async function* writeTar(
+  items: AsyncIterable<TarSource> | Iterable<TarSource>,
+): AsyncGenerator<Buffer> {
+  for await (const { entry, body } of items as AsyncIterable<TarSource>) {
+    const size = entry.type === 'file' ? (Buffer.isBuffer(body) ? body.length : (entry.size ?? 0)) : 0;
+    yield encodeHeader(fullEntry(entry, size));
+    if (entry.type !== 'file') continue;
+    let written = 0;
+    if (Buffer.isBuffer(body)) {
+      if (body.length) yield body;
+      written = body.length;
+    } else if (body) {
+      for await (const c of body) {
+        written += c.length;
+        if (written > size)
+          throw new Error(`tar writer: "${entry.name}" is longer than its declared size ${size}`);
+        yield c;
+      }
+    }
+    if (written !== size)
+      throw new Error(
+        `tar writer: "${entry.name}" has ${written} bytes, declared ${size} (file changed while read?)`,
+      );
+    const pad = padding(size);
+    if (pad) yield Buffer.alloc(pad);
+  }
+  yield Buffer.alloc(BLOCK * 2);
+}
+
+function major(rdev: number): number {
+  return ((rdev >> 8) & 0xfff) | ((rdev >>> 32) & ~0xfff);
+}
+function minor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >> 12) & ~0xff);
+}
+
+/**
+ * Walks a directory (not following symlinks) and yields tar entries for its contents, names relative
+ * to the directory, parents before children, hard links recorded once then referenced.
+ */
+export async function* directoryEntries(root: string): AsyncGenerator<TarSource> {
+  const seen = new Map<string, string>();
+  async function* walk(rel: string): AsyncGenerator<TarSource> {
+    const names = (await fs.readdir(path.join(root, rel))).sort();
+    for (const n of names) {
+      const r = rel ? `${rel}/${n}` : n;
+      const abs = path.join(root, r);
+      const st = await fs.lstat(abs, { bigint: false });
+      const base = {
+        name: r,
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        mtime: Math.floor(st.mtimeMs / 1000),
+      };
+      if (st.isDirectory()) {
+        yield { entry: { ...base, name: `${r}/`, type: 'dir' } };
+        yield* walk(r);
+      } else if (st.isSymbolicLink()) {
+        yield { entry: { ...base, type: 'symlink', linkname: await fs.readlink(abs) } };
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? seen.get(key) : undefined;
+        if (first) {
+          yield { entry: { ...base, type: 'hardlink', linkname: first } };
+          continue;
+        }
+        if (st.nlink > 1) seen.set(key, r);
+        yield {
+          entry: { ...base, type: 'file', size: st.size },
+          body: createReadStream(abs) as AsyncIterable<Buffer>,
+        };
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        yield {
+          entry: {
+            ...base,
+            type: st.isCharacterDevice() ? 'char' : 'block',
+            devmajor: major(st.rdev),
+            devminor: minor(st.rdev),
+          },
+        };
+      } else if (st.isFIFO()) {
+        yield { entry: { ...base, type: 'fifo' } };
+      }
+      // sockets are not archived (as tar does)
+    }
+  }
+  yield* walk('');
+}
