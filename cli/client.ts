@@ -1,0 +1,143 @@
+// The shoal CLI's Engine-API client over a unix socket. Requests use /v1.41/ paths directly (no
+// ping round trip: shoal and shoald speak the same version). Hijacked streams for attach and exec.
+import { type IncomingMessage, request } from 'node:http';
+import type { Socket } from 'node:net';
+
+export const API_PREFIX = '/v1.41';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A daemon that cannot be reached at all (no socket, refused). */
+export class ConnectError extends Error {}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+function buildPath(path: string, query?: Query): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v === undefined || v === false) continue;
+    parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v === true ? '1' : String(v))}`);
+  }
+  return API_PREFIX + path + (parts.length ? `?${parts.join('&')}` : '');
+}
+
+async function readBody(res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function errorFrom(status: number, body: Buffer): ApiError {
+  const text = body.toString('utf8');
+  try {
+    const j = JSON.parse(text) as { message?: string };
+    if (typeof j.message === 'string') return new ApiError(status, j.message);
+  } catch {}
+  return new ApiError(status, text.trim() || `HTTP ${status}`);
+}
+
+export class Client {
+  constructor(readonly socketPath: string) {}
+
+  private connectError(err: NodeJS.ErrnoException): Error {
+    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
+      return new ConnectError(
+        `Cannot connect to the shoal daemon at unix://${this.socketPath}. Is shoald running? (${err.code})`,
+      );
+    }
+    return err;
+  }
+
+  /** Sends a request and returns the response with its body unread (for streams). Non-2xx become ApiError. */
+  open(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+      const req = request({
+        socketPath: this.socketPath,
+        method,
+        path: buildPath(path, opts.query),
+        agent: false,
+        signal: opts.signal,
+        headers: {
+          Host: 'shoal',
+          'User-Agent': 'shoal-cli',
+          ...(payload
+            ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) }
+            : {}),
+          ...opts.headers,
+        },
+      });
+      req.on('error', (err) => reject(this.connectError(err)));
+      req.on('response', async (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve(res);
+        else reject(errorFrom(status, await readBody(res).catch(() => Buffer.alloc(0))));
+      });
+      req.end(payload);
+    });
+  }
+
+  /** A whole JSON (or empty) reply. */
+  async call<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.open(method, path, opts);
+    const body = await readBody(res);
+    const text = body.toString('utf8').trim();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T = unknown>(path: string, query?: Query): Promise<T> {
+    return this.call<T>('GET', path, { query });
+  }
+
+  post<T = unknown>(path: string, query?: Query, body?: unknown): Promise<T> {
+    return this.call<T>('POST', path, { query, body });
+  }
+
+  /** Upgrade to a raw stream (attach, exec start): resolves with the socket once the daemon answered 101. */
+  hijack(path: string, query?: Query, body?: unknown): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const payload = Buffer.from(body === undefined ? '' : JSON.stringify(body));
+      const req = request({
+        socketPath: this.socketPath,
+        method: 'POST',
+        path: buildPath(path, query),
+        agent: false,
+        headers: {
+          Host: 'shoal',
+          'User-Agent': 'shoal-cli',
+          Connection: 'Upgrade',
+          Upgrade: 'tcp',
+          'Content-Type': body === undefined ? 'text/plain' : 'application/json',
+          'Content-Length': String(payload.length),
+        },
+      });
+      req.on('error', (err) => reject(this.connectError(err)));
+      req.on('upgrade', (_res, socket, head) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('response', async (res) => {
+        const body = await readBody(res).catch(() => Buffer.alloc(0));
+        const status = res.statusCode ?? 0;
+        reject(
+          status >= 300 ? errorFrom(status, body) : new Error(`unable to upgrade to tcp, received ${status}`),
+        );
+      });
+      req.end(payload);
+    });
+  }
+}

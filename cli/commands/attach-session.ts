@@ -1,0 +1,48 @@
+// The attached part of `run`, `start -a` and `exec`: output to the terminal, stdin to the container,
+// raw mode and window-size updates for `-t`.
+import type { Socket } from 'node:net';
+import type { Client } from '../client.js';
+import type { Cli } from '../context.js';
+import { enterRawMode, pumpInput, pumpOutput } from '../stdio.js';
+
+export interface Session {
+  /** Resolves when the container's (or exec's) output has ended. */
+  output: Promise<void>;
+  /** Restores the terminal. */
+  restore(): void;
+}
+
+/** Wires a hijacked socket to the local stdio. `resizePath`: where to POST window sizes (`-t`). */
+export function startSession(
+  cli: Cli,
+  socket: Socket,
+  opts: { tty: boolean; stdin: boolean; client: Client; resizePath?: string },
+): Session {
+  const restoreRaw = opts.tty && opts.stdin ? enterRawMode(cli.stdin) : () => {};
+  const output = pumpOutput(socket, opts.tty, cli.out, cli.err);
+  pumpInput(socket, opts.stdin ? cli.stdin : undefined);
+  let onResize: (() => void) | undefined;
+  const stdoutTty = cli.out as NodeJS.WriteStream;
+  if (opts.tty && opts.resizePath && stdoutTty.isTTY) {
+    const path = opts.resizePath;
+    onResize = () => {
+      opts.client.post(path, { h: stdoutTty.rows, w: stdoutTty.columns }).catch(() => {});
+    };
+    process.on('SIGWINCH', onResize);
+  }
+  return {
+    output,
+    restore() {
+      restoreRaw();
+      if (onResize) process.off('SIGWINCH', onResize);
+      if (opts.stdin) cli.stdin.pause();
+    },
+  };
+}
+
+/** Sends the current window size once (after start, as docker does). */
+export function sendSize(cli: Cli, client: Client, path: string): void {
+  const out = cli.out as NodeJS.WriteStream;
+  if (out.isTTY && out.rows && out.columns)
+    client.post(path, { h: out.rows, w: out.columns }).catch(() => {});
+}

@@ -1,0 +1,83 @@
+// Helpers shared by command modules: argument parsing with --help, per-container loops, errors.
+import { ApiError, type Client } from '../client.js';
+import { type Cli, UsageError } from '../context.js';
+import { FlagError, type FlagSpec, type ParsedFlags, parseFlags, usageText } from '../flags.js';
+
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  description: string;
+  flags: FlagSpec[];
+  /** false: flags end at the first positional (the command line of run/exec). */
+  interspersed?: boolean;
+  minArgs?: number;
+  maxArgs?: number;
+}
+
+const HELP: FlagSpec = { long: 'help', type: 'bool', help: 'Print usage' };
+
+/** Parses a command's arguments; undefined when --help was printed. */
+export function parseCommand(cli: Cli, spec: CommandSpec, args: string[]): ParsedFlags | undefined {
+  let f: ParsedFlags;
+  try {
+    f = parseFlags(args, [...spec.flags, HELP], spec.interspersed ?? true);
+  } catch (err) {
+    if (err instanceof FlagError) throw new UsageError(err.message, spec.name);
+    throw err;
+  }
+  if (f.bools.has('help')) {
+    cli.out.write(usageText(spec.usage, spec.description, spec.flags));
+    return undefined;
+  }
+  const n = f.positionals.length;
+  if (spec.minArgs !== undefined && n < spec.minArgs) {
+    throw new UsageError(
+      `"shoal ${spec.name}" requires ${spec.maxArgs === spec.minArgs ? 'exactly' : 'at least'} ${spec.minArgs} argument${spec.minArgs === 1 ? '' : 's'}.\nUsage:  ${spec.usage}`,
+      spec.name,
+    );
+  }
+  if (spec.maxArgs !== undefined && n > spec.maxArgs) {
+    throw new UsageError(
+      `"shoal ${spec.name}" accepts at most ${spec.maxArgs} argument(s).\nUsage:  ${spec.usage}`,
+      spec.name,
+    );
+  }
+  return f;
+}
+
+/** Runs `fn` for each container named; errors are printed per container and make the status 1 (as docker). */
+export async function forEachContainer(
+  cli: Cli,
+  refs: string[],
+  fn: (ref: string) => Promise<void>,
+): Promise<number> {
+  let status = 0;
+  for (const ref of refs) {
+    try {
+      await fn(ref);
+    } catch (err) {
+      if (err instanceof ApiError) cli.err.write(`Error response from daemon: ${err.message}\n`);
+      else throw err;
+      status = 1;
+    }
+  }
+  return status;
+}
+
+export interface ContainerJson {
+  Id: string;
+  Name: string;
+  State: { Status: string; Running: boolean; ExitCode: number };
+  Config: { Tty: boolean; OpenStdin: boolean };
+}
+
+export function inspectContainer(client: Client, ref: string): Promise<ContainerJson> {
+  return client.get<ContainerJson>(`/containers/${encodeURIComponent(ref)}/json`);
+}
+
+export function intArg(value: string | undefined, flag: string, command: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value))
+    throw new UsageError(`invalid argument "${value}" for "${flag}" flag: not an integer`, command);
+  return Number(value);
+}

@@ -1,0 +1,97 @@
+// The command table. Each group lives in its own module and is loaded only when one of its commands
+// runs (start-up time matters). To add a group: write cli/commands/<group>.ts exporting one
+// CommandFn per command and add its rows here.
+import type { CommandFn } from '../context.js';
+
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<CommandFn>;
+}
+
+export const commands: CommandEntry[] = [
+  {
+    name: 'run',
+    summary: 'Create and run a new container',
+    load: async () => (await import('./run.js')).run,
+  },
+  { name: 'create', summary: 'Create a new container', load: async () => (await import('./run.js')).create },
+  {
+    name: 'start',
+    summary: 'Start one or more stopped containers',
+    load: async () => (await import('./start.js')).start,
+  },
+  { name: 'ps', summary: 'List containers', load: async () => (await import('./ps.js')).ps },
+  {
+    name: 'logs',
+    summary: 'Fetch the logs of a container',
+    load: async () => (await import('./logs.js')).logs,
+  },
+  {
+    name: 'exec',
+    summary: 'Execute a command in a running container',
+    load: async () => (await import('./exec.js')).exec,
+  },
+  {
+    name: 'stop',
+    summary: 'Stop one or more running containers',
+    load: async () => (await import('./lifecycle.js')).stop,
+  },
+  {
+    name: 'kill',
+    summary: 'Kill one or more running containers',
+    load: async () => (await import('./lifecycle.js')).kill,
+  },
+  {
+    name: 'restart',
+    summary: 'Restart one or more containers',
+    load: async () => (await import('./lifecycle.js')).restart,
+  },
+  {
+    name: 'rm',
+    summary: 'Remove one or more containers',
+    load: async () => (await import('./lifecycle.js')).rm,
+  },
+  {
+    name: 'pause',
+    summary: 'Pause all processes within one or more containers',
+    load: async () => (await import('./lifecycle.js')).pause,
+  },
+  {
+    name: 'unpause',
+    summary: 'Unpause all processes within one or more containers',
+    load: async () => (await import('./lifecycle.js')).unpause,
+  },
+  {
+    name: 'wait',
+    summary: 'Block until one or more containers stop, then print their exit codes',
+    load: async () => (await import('./lifecycle.js')).wait,
+  },
+  {
+    name: 'inspect',
+    summary: 'Return low-level information on containers',
+    load: async () => (await import('./inspect.js')).inspect,
+  },
+  {
+    name: 'stats',
+    summary: 'Display a live stream of container(s) resource usage statistics',
+    load: async () => (await import('./stats.js')).stats,
+  },
+  {
+    name: 'version',
+    summary: 'Show the shoal version information',
+    load: async () => (await import('./system.js')).version,
+  },
+  {
+    name: 'info',
+    summary: 'Display system-wide information',
+    load: async () => (await import('./system.js')).info,
+  },
+];
+
+/** `shoal container ls` etc.: docker's management-command spellings of the same commands. */
+export const containerAliases: Record<string, string> = { ls: 'ps', list: 'ps' };
+
+export function findCommand(name: string): CommandEntry | undefined {
+  return commands.find((c) => c.name === name);
+}

@@ -1,0 +1,259 @@
+// `shoal run` / `shoal create` flags → the Engine API create request (Config + HostConfig), with the
+// docker CLI's meanings. Pure: the environment and file reading are injected.
+import { FlagError, type FlagSpec, flagLabel, type ParsedFlags } from '../flags.js';
+import { parseBytes, parseNanoCpus } from '../units.js';
+
+export const CREATE_FLAGS: FlagSpec[] = [
+  { long: 'name', type: 'string', help: 'Assign a name to the container' },
+  {
+    long: 'rootfs',
+    type: 'string',
+    value: 'dir',
+    help: 'Use DIR as the root filesystem instead of an image (shoal)',
+  },
+  { long: 'env', short: 'e', type: 'list', help: 'Set environment variables' },
+  { long: 'env-file', type: 'list', help: 'Read in a file of environment variables' },
+  { long: 'volume', short: 'v', type: 'list', help: 'Bind mount a volume (SRC:DST[:ro])' },
+  { long: 'tmpfs', type: 'list', help: 'Mount a tmpfs directory (DST[:opts])' },
+  { long: 'memory', short: 'm', type: 'string', value: 'bytes', help: 'Memory limit' },
+  {
+    long: 'memory-swap',
+    type: 'string',
+    value: 'bytes',
+    help: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+  },
+  { long: 'cpus', type: 'string', value: 'decimal', help: 'Number of CPUs' },
+  { long: 'cpu-shares', short: 'c', type: 'string', value: 'int', help: 'CPU shares (relative weight)' },
+  { long: 'cpuset-cpus', type: 'string', help: 'CPUs in which to allow execution (0-3, 0,1)' },
+  {
+    long: 'pids-limit',
+    type: 'string',
+    value: 'int',
+    help: 'Tune container pids limit (set -1 for unlimited)',
+  },
+  { long: 'cap-add', type: 'list', help: 'Add Linux capabilities' },
+  { long: 'cap-drop', type: 'list', help: 'Drop Linux capabilities' },
+  { long: 'read-only', type: 'bool', help: "Mount the container's root filesystem as read only" },
+  { long: 'user', short: 'u', type: 'string', help: 'Username or UID (format: <name|uid>[:<group|gid>])' },
+  { long: 'group-add', type: 'list', help: 'Add additional groups to join' },
+  { long: 'hostname', short: 'h', type: 'string', help: 'Container host name' },
+  { long: 'workdir', short: 'w', type: 'string', help: 'Working directory inside the container' },
+  { long: 'network', type: 'string', help: 'Connect a container to a network (none, host)' },
+  { long: 'net', type: 'string', help: 'Alias of --network' },
+  { long: 'privileged', type: 'bool', help: 'Give extended privileges to this container' },
+  { long: 'security-opt', type: 'list', help: 'Security Options' },
+  { long: 'ulimit', type: 'list', help: 'Ulimit options (nofile=1024:2048)' },
+  { long: 'label', short: 'l', type: 'list', help: 'Set meta data on a container' },
+  { long: 'stop-signal', type: 'string', help: 'Signal to stop the container' },
+  { long: 'stop-timeout', type: 'string', value: 'int', help: 'Timeout (in seconds) to stop a container' },
+  { long: 'entrypoint', type: 'string', help: 'Overwrite the default ENTRYPOINT of the image' },
+  { long: 'interactive', short: 'i', type: 'bool', help: 'Keep STDIN open even if not attached' },
+  { long: 'tty', short: 't', type: 'bool', help: 'Allocate a pseudo-TTY' },
+  { long: 'rm', type: 'bool', help: 'Automatically remove the container when it exits' },
+  { long: 'shm-size', type: 'string', value: 'bytes', help: 'Size of /dev/shm' },
+];
+
+export const RUN_ONLY_FLAGS: FlagSpec[] = [
+  { long: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
+  { long: 'sig-proxy', type: 'bool', help: 'Proxy received signals to the process (default true)' },
+];
+
+export interface CreateRequest {
+  name?: string;
+  /** The image reference, or undefined with --rootfs. */
+  image?: string;
+  body: Record<string, unknown>;
+}
+
+export interface OptionEnv {
+  /** The local environment, for `-e NAME` without a value. */
+  env: Record<string, string | undefined>;
+  readFile(path: string): string;
+}
+
+function bad(spec: string, value: string, why: string): FlagError {
+  return new FlagError(`invalid argument "${value}" for "${spec}" flag: ${why}`);
+}
+
+const label = (long: string) => flagLabel(CREATE_FLAGS.find((s) => s.long === long) as FlagSpec);
+
+function intFlag(f: ParsedFlags, long: string): number | undefined {
+  const v = f.strings.get(long);
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw bad(label(long), v, 'not an integer');
+  return Number(v);
+}
+
+function bytesFlag(f: ParsedFlags, long: string, allowMinusOne = false): number | undefined {
+  const v = f.strings.get(long);
+  if (v === undefined) return undefined;
+  if (allowMinusOne && v === '-1') return -1;
+  const n = parseBytes(v);
+  if (n === undefined) throw bad(label(long), v, `invalid size: '${v}'`);
+  return n;
+}
+
+/** `-e K=V`, `-e K` (value from the local environment, dropped when unset), `--env-file FILE`. */
+export function collectEnv(f: ParsedFlags, envIn: OptionEnv): string[] | null {
+  const out: string[] = [];
+  const add = (item: string) => {
+    if (item.includes('=')) out.push(item);
+    else if (item !== '' && envIn.env[item] !== undefined) out.push(`${item}=${envIn.env[item]}`);
+  };
+  for (const file of f.lists.get('env-file') ?? []) {
+    let text: string;
+    try {
+      text = envIn.readFile(file);
+    } catch (err) {
+      throw new FlagError(
+        `open ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`,
+      );
+    }
+    for (const raw of text.split('\n')) {
+      const line = raw.replace(/^\s+/, '').replace(/\r$/, '');
+      if (line === '' || line.startsWith('#')) continue;
+      if (/^=/.test(line)) throw new FlagError(`invalid environment variable in ${file}: ${line}`);
+      add(line);
+    }
+  }
+  for (const item of f.lists.get('env') ?? []) {
+    if (item.startsWith('=')) throw new FlagError(`invalid environment variable: ${item}`);
+    add(item);
+  }
+  return out.length ? out : null;
+}
+
+function parseUlimit(text: string): { Name: string; Soft: number; Hard: number } {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(text);
+  if (!m) throw bad('--ulimit', text, 'expected NAME=SOFT[:HARD], e.g. nofile=1024:2048');
+  const soft = Number(m[2]);
+  const hard = m[3] === undefined ? soft : Number(m[3]);
+  if (soft > hard) throw bad('--ulimit', text, `soft limit ${soft} is larger than hard limit ${hard}`);
+  return { Name: m[1], Soft: soft, Hard: hard };
+}
+
+function parseLabels(items: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw bad('-l, --label', item, 'empty label name');
+    if (eq < 0) out[item] = '';
+    else out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function parseBind(item: string): string {
+  const parts = item.split(':');
+  if (parts.length === 1) {
+    throw bad(
+      '-v, --volume',
+      item,
+      'anonymous volumes are not supported yet: use SRC:DST[:ro] with an absolute host path',
+    );
+  }
+  if (parts.length > 3 || parts[0] === '' || parts[1] === '')
+    throw bad('-v, --volume', item, 'expected SRC:DST[:ro|rw]');
+  if (!parts[0].startsWith('/')) {
+    throw bad(
+      '-v, --volume',
+      item,
+      'named volumes are not supported yet: the source must be an absolute host path',
+    );
+  }
+  if (!parts[1].startsWith('/'))
+    throw bad('-v, --volume', item, `the destination "${parts[1]}" must be an absolute path`);
+  if (
+    parts[2] !== undefined &&
+    !/^(ro|rw)(,(ro|rw|z|Z|[rs]?(shared|slave|private)))*$|^(z|Z)$/.test(parts[2])
+  ) {
+    throw bad('-v, --volume', item, `invalid mode "${parts[2]}"`);
+  }
+  return item;
+}
+
+/** Flags + positionals (IMAGE CMD… or CMD… with --rootfs) → the create request. */
+export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequest {
+  const rootfs = f.strings.get('rootfs');
+  const positionals = [...f.positionals];
+  let image: string | undefined;
+  if (rootfs === undefined) {
+    image = positionals.shift();
+    if (!image)
+      throw new FlagError('requires at least 1 argument: IMAGE [COMMAND] [ARG...] (or --rootfs DIR COMMAND)');
+  } else if (rootfs === '') {
+    throw new FlagError('invalid argument "" for "--rootfs" flag: needs a directory');
+  }
+  const cmd = positionals.length ? positionals : null;
+  if (rootfs !== undefined && !cmd && f.strings.get('entrypoint') === undefined) {
+    throw new FlagError('--rootfs needs a command: there is no image config to take a default command from');
+  }
+  const memory = bytesFlag(f, 'memory');
+  const memorySwap = bytesFlag(f, 'memory-swap', true);
+  if (memorySwap !== undefined && memorySwap !== -1 && memory === undefined) {
+    throw new FlagError('You should always set the Memory limit when using Memoryswap limit');
+  }
+  if (memorySwap !== undefined && memorySwap !== -1 && memory !== undefined && memorySwap < memory) {
+    throw new FlagError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  const cpusText = f.strings.get('cpus');
+  let nanoCpus: number | undefined;
+  if (cpusText !== undefined) {
+    nanoCpus = parseNanoCpus(cpusText);
+    if (nanoCpus === undefined) throw bad('--cpus', cpusText, 'must be a positive decimal number of CPUs');
+  }
+  const network = f.strings.get('network') ?? f.strings.get('net') ?? 'default';
+  const entrypoint = f.strings.get('entrypoint');
+  const tmpfs: Record<string, string> = {};
+  for (const t of f.lists.get('tmpfs') ?? []) {
+    const colon = t.indexOf(':');
+    const dst = colon < 0 ? t : t.slice(0, colon);
+    if (!dst.startsWith('/')) throw bad('--tmpfs', t, 'the destination must be an absolute path');
+    tmpfs[dst] = colon < 0 ? '' : t.slice(colon + 1);
+  }
+  const stopTimeout = intFlag(f, 'stop-timeout');
+  const interactive = f.bools.has('interactive');
+  const detach = f.bools.has('detach');
+  const body: Record<string, unknown> = {
+    Hostname: f.strings.get('hostname') ?? '',
+    Domainname: '',
+    User: f.strings.get('user') ?? '',
+    AttachStdin: interactive && !detach,
+    AttachStdout: !detach,
+    AttachStderr: !detach,
+    Tty: f.bools.has('tty'),
+    OpenStdin: interactive,
+    StdinOnce: interactive && !detach,
+    Env: collectEnv(f, envIn),
+    Cmd: cmd,
+    Image: image ?? '',
+    Volumes: {},
+    WorkingDir: f.strings.get('workdir') ?? '',
+    Entrypoint: entrypoint === undefined ? null : entrypoint === '' ? [''] : [entrypoint],
+    Labels: parseLabels(f.lists.get('label') ?? []),
+    ...(f.strings.has('stop-signal') ? { StopSignal: f.strings.get('stop-signal') } : {}),
+    ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
+    ...(rootfs !== undefined ? { Rootfs: rootfs } : {}),
+    HostConfig: {
+      Binds: f.lists.has('volume') ? (f.lists.get('volume') as string[]).map(parseBind) : null,
+      NetworkMode: network,
+      AutoRemove: f.bools.has('rm'),
+      CapAdd: f.lists.get('cap-add') ?? null,
+      CapDrop: f.lists.get('cap-drop') ?? null,
+      GroupAdd: f.lists.get('group-add') ?? null,
+      Privileged: f.bools.has('privileged'),
+      ReadonlyRootfs: f.bools.has('read-only'),
+      SecurityOpt: f.lists.get('security-opt') ?? null,
+      Tmpfs: Object.keys(tmpfs).length ? tmpfs : undefined,
+      Memory: memory ?? 0,
+      MemorySwap: memorySwap ?? 0,
+      NanoCpus: nanoCpus ?? 0,
+      CpuShares: intFlag(f, 'cpu-shares') ?? 0,
+      CpusetCpus: f.strings.get('cpuset-cpus') ?? '',
+      PidsLimit: intFlag(f, 'pids-limit') ?? 0,
+      Ulimits: (f.lists.get('ulimit') ?? []).map(parseUlimit),
+      ShmSize: bytesFlag(f, 'shm-size') ?? 0,
+    },
+  };
+  return { name: f.strings.get('name'), image, body };
+}
