@@ -217,6 +217,18 @@ export class ImageStore {
     });
   }
 
+  /** Records that the image's blobs exist in `repository` (after a push): a mount source and a digest ref. */
+  addSource(id: Digest, repository: string, manifestDigest: Digest): Promise<void> {
+    return this.mu.run(async () => {
+      const next = structuredClone(this.state);
+      const rec = next.images[id];
+      if (!rec) return;
+      if (!rec.sources.includes(repository)) rec.sources.push(repository);
+      next.digests[`${repository}@${manifestDigest}`] = id;
+      await this.commit(next);
+    });
+  }
+
   private async commit(next: IndexState): Promise<void> {
     await this.index.write(next);
     this.state = next;

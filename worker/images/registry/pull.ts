@@ -1,0 +1,135 @@
+// Pull: manifest (index → linux/amd64) → config → layers, downloaded in parallel and unpacked while
+// they stream in; every digest verified; the image is registered only when everything is in place.
+import { type Digest, parseDigest, sha256Of, shortId } from '../digest.js';
+import { ingestLayer } from '../ingest.js';
+import { type ImageManifest, parseImageConfig, parseManifest, selectPlatform } from '../manifest.js';
+import { noProgress, type ProgressSink, parallel } from '../progress.js';
+import type { ImageRecord } from '../records.js';
+import { familiarString, formatReference, parseReference, repoName } from '../reference.js';
+import type { ImageStore } from '../store.js';
+import { type ClientOptions, RegistryClient, RegistryError } from './client.js';
+
+export interface PullOptions extends ClientOptions {
+  progress?: ProgressSink;
+  /** concurrent layer downloads (default 3) */
+  concurrency?: number;
+}
+
+export interface PullResult {
+  image: ImageRecord;
+  /** false when the image was already present with the same manifest */
+  updated: boolean;
+  manifestDigest: Digest;
+}
+
+export async function pullImage(
+  store: ImageStore,
+  refString: string,
+  opts: PullOptions = {},
+): Promise<PullResult> {
+  const ref = parseReference(refString);
+  const progress = opts.progress ?? noProgress;
+  const client = new RegistryClient(ref.domain, ref.path, opts);
+  const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
+  progress({
+    status: `Pulling from ${familiarString({ ...ref, tag: undefined, digest: undefined })}`,
+    id: ref.tag ?? ref.digest,
+  });
+  let got = await client.getManifest(tagOrDigest);
+  let manifestDigest = sha256Of(got.bytes);
+  if (ref.digest && manifestDigest !== ref.digest)
+    throw new RegistryError(`manifest digest mismatch: asked for ${ref.digest}, got ${manifestDigest}`, 502);
+  if (got.digest?.startsWith('sha256:') && got.digest !== manifestDigest && !ref.digest)
+    throw new RegistryError(
+      `manifest digest mismatch: registry says ${got.digest}, content is ${manifestDigest}`,
+      502,
+    );
+  let parsed = parseManifest(got.bytes, got.mediaType);
+  if (parsed.kind === 'index') {
+    const pick = selectPlatform(parsed);
+    got = await client.getManifest(pick.digest);
+    manifestDigest = sha256Of(got.bytes);
+    if (manifestDigest !== pick.digest)
+      throw new RegistryError(
+        `manifest digest mismatch: index names ${pick.digest}, got ${manifestDigest}`,
+        502,
+      );
+    parsed = parseManifest(got.bytes, got.mediaType || pick.mediaType);
+    if (parsed.kind !== 'manifest') throw new RegistryError(`${pick.digest}: an index inside an index`, 502);
+  }
+  const manifest = parsed as ImageManifest;
+  const tags = ref.tag && !ref.digest ? [formatReference(ref)] : [];
+  const existing = store.resolve(refString);
+  const configBytes = await client.getBlobBytes(manifest.config.digest);
+  if (sha256Of(configBytes) !== manifest.config.digest)
+    throw new RegistryError(
+      `config blob digest mismatch: expected ${manifest.config.digest}, got ${sha256Of(configBytes)}`,
+      502,
+    );
+  const config = parseImageConfig(configBytes);
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length)
+    throw new RegistryError(
+      `image config lists ${diffIds.length} layers but the manifest has ${manifest.layers.length}`,
+      502,
+    );
+  const release = store.lease([
+    manifestDigest,
+    manifest.config.digest,
+    ...manifest.layers.map((l) => l.digest),
+    ...diffIds,
+  ]);
+  try {
+    const layers = await parallel(manifest.layers, opts.concurrency ?? 3, async (l, i) => {
+      const id = shortId(l.digest);
+      const diffId = parseDigest(diffIds[i], `config.rootfs.diff_ids[${i}]`);
+      if ((await store.blobs.has(l.digest)) && (await store.layers.has(diffId))) {
+        progress({ status: 'Already exists', id });
+        return { digest: l.digest, size: l.size, diffId, mediaType: l.mediaType };
+      }
+      progress({ status: 'Pulling fs layer', id });
+      let current = 0;
+      let lastReport = 0;
+      const counted = (async function* () {
+        for await (const c of client.blobStream(l.digest, l.size, (off) =>
+          progress({ status: `Retrying download at byte ${off}`, id }),
+        )) {
+          current += c.length;
+          if (current - lastReport >= 512 * 1024 || current === l.size) {
+            lastReport = current;
+            progress({ status: 'Downloading', id, progressDetail: { current, total: l.size } });
+          }
+          yield c;
+        }
+      })();
+      const r = await ingestLayer(store.blobs, store.layers, counted, {
+        digest: l.digest,
+        size: l.size,
+        diffId,
+        label: `layer ${l.digest}`,
+      });
+      progress({ status: 'Pull complete', id });
+      return { digest: r.digest, size: r.size, diffId: r.diffId, mediaType: l.mediaType };
+    });
+    const updated = !existing || existing.manifestDigest !== manifestDigest;
+    const image = await store.register({
+      manifest: got.bytes,
+      manifestMediaType: manifest.mediaType,
+      config: configBytes,
+      configMediaType: manifest.config.mediaType,
+      layers,
+      tags,
+      repository: repoName(ref),
+    });
+    progress({ status: `Digest: ${manifestDigest}` });
+    const name = familiarString(ref);
+    progress({
+      status: updated
+        ? `Status: Downloaded newer image for ${name}`
+        : `Status: Image is up to date for ${name}`,
+    });
+    return { image, updated, manifestDigest };
+  } finally {
+    release();
+  }
+}
