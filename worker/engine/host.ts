@@ -1,0 +1,69 @@
+// Host facts the engine needs: cpu time for docker's cpu % formula, online cpus, and the
+// device nodes a --privileged container gets.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { OciDevice } from './spec/defaults.js';
+
+const NS_PER_TICK = 1e9 / 100; // USER_HZ is 100 on Linux
+
+/** Total host cpu time in ns from /proc/stat's first line (docker's system_cpu_usage). */
+export function systemCpuNs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const ticks = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 8) // user nice system idle iowait irq softirq (as docker)
+    .reduce((sum, v) => sum + Number(v), 0);
+  return ticks * NS_PER_TICK;
+}
+
+export function onlineCpus(): number {
+  return availableParallelism();
+}
+
+const SKIP = new Set(['pts', 'shm', 'mqueue', 'fd', 'hugepages', 'console', 'ptmx']);
+
+/** Character and block devices under /dev (one level of subdirectories), as docker's privileged mode. */
+export function hostDevices(root = '/dev'): OciDevice[] {
+  const out: OciDevice[] = [];
+  const scan = (dir: string, depth: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (depth === 0 && SKIP.has(name)) continue;
+      const p = join(dir, name);
+      let st: ReturnType<typeof statSync>;
+      try {
+        st = statSync(p, { throwIfNoEntry: false }) as ReturnType<typeof statSync>;
+      } catch {
+        continue;
+      }
+      if (!st) continue;
+      if (st.isDirectory()) {
+        if (depth < 1) scan(p, depth + 1);
+        continue;
+      }
+      if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+      const rdev = Number(st.rdev);
+      // glibc's gnu_dev_major/minor for the 32-bit dev_t values Node hands us.
+      const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+      const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+      out.push({
+        type: st.isCharacterDevice() ? 'c' : 'b',
+        path: p,
+        major,
+        minor,
+        fileMode: Number(st.mode) & 0o7777,
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+      });
+    }
+  };
+  scan(root, 0);
+  return out;
+}
