@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest';
+import { matchesFilters, parseFilters } from '../../daemon/api/containers/filters.js';
+import { createOptionsFromBody, humanStatus, listEntryJson } from '../../daemon/api/containers/translate.js';
+import { Router } from '../../daemon/http/router.js';
+import type { Container } from '../../worker/engine/index.js';
+
+// The create body the docker CLI 28.2.2 sent for `docker run -d --name c2 -e FOO=bar -l app=demo -m 64m …`
+// (from the recorded traces), trimmed to the fields that are not defaults.
+const dockerBody = {
+  Hostname: '',
+  User: '',
+  AttachStdout: false,
+  Tty: false,
+  OpenStdin: false,
+  Env: ['FOO=bar'],
+  Cmd: ['sh', '-c', 'echo started'],
+  Image: 'bb:latest',
+  Volumes: {},
+  WorkingDir: '',
+  Entrypoint: null,
+  Labels: { app: 'demo' },
+  HostConfig: {
+    Binds: null,
+    NetworkMode: 'default',
+    AutoRemove: false,
+    CapAdd: null,
+    CapDrop: null,
+    Privileged: false,
+    ReadonlyRootfs: false,
+    SecurityOpt: null,
+    CpuShares: 0,
+    Memory: 67108864,
+    NanoCpus: 0,
+    MemorySwap: 134217728,
+    PidsLimit: 0,
+    Ulimits: [],
+  },
+};
+
+function container(over: Partial<Container> = {}, state: Partial<Container['state']> = {}): Container {
+  return {
+    id: 'f00d'.repeat(16),
+    name: 'web',
+    created: '2026-11-22T10:00:00.000000000Z',
+    path: 'sh',
+    args: ['-c', "echo 'hi'"],
+    image: '',
+    imageId: '',
+    config: {
+      hostname: 'f00df00df00d',
+      domainname: '',
+      user: '',
+      env: [],
+      cmd: ['sh'],
+      entrypoint: [],
+      workingDir: '/',
+      labels: { app: 'demo', tier: 'web' },
+      stopSignal: 'SIGTERM',
+      stopTimeout: 10,
+      tty: false,
+      openStdin: false,
+      stdinOnce: false,
+      image: '',
+    },
+    hostConfig: { networkMode: 'none' },
+    state: {
+      status: 'running',
+      running: true,
+      paused: false,
+      restarting: false,
+      oomKilled: false,
+      dead: false,
+      pid: 42,
+      exitCode: 0,
+      signal: null,
+      error: '',
+      startedAt: '2026-11-22T10:00:01Z',
+      finishedAt: '0001-01-01T00:00:00Z',
+      ...state,
+    },
+    mounts: [],
+    bundle: '/b',
+    logPath: '/b/log.json',
+    rootfs: { dir: '/rootfs' },
+    restartCount: 0,
+    execIds: [],
+    ...over,
+  };
+}
+
+describe('create body → engine options', () => {
+  it('maps what the docker CLI sends, leaving defaults out', () => {
+    const image = {
+      id: 'sha256:abc',
+      reference: 'bb:latest',
+      layers: ['/l1', '/l0'],
+      config: { Cmd: ['sh'] },
+    };
+    const o = createOptionsFromBody(dockerBody, 'c2', image);
+    expect(o).toEqual({
+      name: 'c2',
+      image: 'bb:latest',
+      imageId: 'sha256:abc',
+      rootfs: { layers: ['/l1', '/l0'], imageConfig: { Cmd: ['sh'] } },
+      cmd: ['sh', '-c', 'echo started'],
+      env: ['FOO=bar'],
+      labels: { app: 'demo' },
+      tty: false,
+      openStdin: false,
+      stdinOnce: false,
+      memory: 67108864,
+      memorySwap: 134217728,
+      readOnly: false,
+      privileged: false,
+      networkMode: 'default',
+      autoRemove: false,
+    });
+  });
+
+  it('uses the Rootfs extension and rejects a relative one or none at all', () => {
+    expect(createOptionsFromBody({ Rootfs: '/r', Cmd: ['true'] }, undefined).rootfs).toEqual({ dir: '/r' });
+    expect(() => createOptionsFromBody({ Rootfs: 'r' }, undefined)).toThrow(/invalid Rootfs "r"/);
+    expect(() => createOptionsFromBody({ Cmd: ['true'] }, undefined)).toThrow(/no image given/);
+  });
+
+  it('turns HostConfig.Mounts into binds and tmpfs', () => {
+    const o = createOptionsFromBody(
+      {
+        Rootfs: '/r',
+        HostConfig: {
+          Mounts: [
+            { Type: 'bind', Source: '/a', Target: '/b', ReadOnly: true },
+            { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1024, Mode: 0o1777 } },
+          ],
+        },
+      },
+      undefined,
+    );
+    expect(o.binds).toEqual(['/a:/b:ro']);
+    expect(o.tmpfs).toEqual({ '/t': 'size=1024,mode=1777' });
+    expect(() =>
+      createOptionsFromBody(
+        { Rootfs: '/r', HostConfig: { Mounts: [{ Type: 'volume', Target: '/v' }] } },
+        undefined,
+      ),
+    ).toThrow(/mount type "volume" is not supported/);
+  });
+});
+
+describe('list entries and status', () => {
+  const now = new Date('2026-11-22T10:00:31Z');
+  it('shapes a ps entry as dockerd', () => {
+    const e = listEntryJson(container(), now);
+    expect(e).toMatchObject({
+      Names: ['/web'],
+      Image: '/rootfs',
+      Command: "sh -c 'echo '\"'\"'hi'\"'\"''",
+      Created: 1795341600,
+      State: 'running',
+      Status: 'Up 30 seconds',
+      HostConfig: { NetworkMode: 'none' },
+    });
+  });
+
+  it('words exited, paused and created containers as docker ps', () => {
+    expect(
+      humanStatus(
+        container({}, { status: 'exited', running: false, exitCode: 3, finishedAt: '2026-11-22T09:57:31Z' }),
+        now,
+      ),
+    ).toBe('Exited (3) 3 minutes ago');
+    expect(humanStatus(container({}, { status: 'paused', paused: true }), now)).toBe(
+      'Up 30 seconds (Paused)',
+    );
+    expect(humanStatus(container({}, { status: 'created', running: false }), now)).toBe('Created');
+  });
+});
+
+describe('list filters', () => {
+  it('parses both filter encodings and matches name, id, status and label', () => {
+    const c = container();
+    expect(matchesFilters(c, parseFilters('{"name":{"we":true},"status":{"running":true}}'))).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"name":["^/web$"]}'))).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"id":{"f00d":true}}'))).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"label":{"app=demo":true,"tier":true}}'))).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"label":{"app=other":true}}'))).toBe(false);
+    expect(matchesFilters(c, parseFilters('{"status":{"exited":true}}'))).toBe(false);
+  });
+
+  it('rejects unknown keys and statuses by name', () => {
+    expect(() => parseFilters('{"color":{"red":true}}')).toThrow("invalid filter 'color'");
+    expect(() => parseFilters('{"status":{"sleepy":true}}')).toThrow("invalid filter 'status=sleepy'");
+    expect(() => parseFilters('{')).toThrow(/not JSON/);
+  });
+});
+
+describe('router', () => {
+  it('strips the version prefix and matches parameters, including multi-segment ones', () => {
+    const r = new Router();
+    const h = () => {};
+    r.get('/containers/:id/json', h).get('/images/*name/json', h);
+    expect(Router.splitVersion('/v1.41/containers/x/json')).toEqual({
+      version: '1.41',
+      path: '/containers/x/json',
+    });
+    expect(Router.splitVersion('/_ping')).toEqual({ version: undefined, path: '/_ping' });
+    expect(r.match('GET', '/containers/abc/json')?.params).toEqual({ id: 'abc' });
+    expect(r.match('GET', '/images/localhost:5000/a/b:1/json')?.params).toEqual({
+      name: 'localhost:5000/a/b:1',
+    });
+    expect(r.match('POST', '/containers/abc/json')).toBeUndefined();
+  });
+});
