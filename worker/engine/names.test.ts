@@ -10,7 +10,10 @@ describe('names', () => {
   it('generates names that are free', () => {
     const taken = new Set<string>();
     let seed = 0;
-    const random = () => (seed = (seed * 9301 + 49297) % 233280) / 233280;
+    const random = () => {
+      seed = (seed * 9301 + 49297) % 233280;
+      return seed / 233280;
+    };
     for (let i = 0; i < 2000; i++) {
       const n = generateName((x) => taken.has(x), random);
       expect(taken.has(n)).toBe(false);
