@@ -1,0 +1,326 @@
+// gRPC transport between raft members: one client stream per peer carrying batches of messages, and a
+// separate chunked stream for snapshots. Credentials are injected (insecure in tests, mTLS in shoald).
+//
+// Raft tolerates lost messages, so the transport never blocks the driver: while a peer is unreachable its
+// messages are dropped and the core is told (reportUnreachable), and a stream that falls too far behind
+// is treated the same way. Reconnects back off exponentially with jitter.
+import * as grpc from '@grpc/grpc-js';
+import {
+  RaftServiceClient,
+  type RaftServiceServer,
+  RaftServiceService,
+  type SendSnapshotRequest,
+  type StreamRequest,
+} from '../../../proto/gen/shoal/raft/v1/raft.js';
+import type { Message, NodeId, Snapshot } from '../core/types.js';
+import { messageFromWire, messageToWire, metadataFromWire, metadataToWire } from './wire.js';
+
+export interface TransportHandlers {
+  /** A message from a peer, to be stepped into the core. */
+  onMessage(m: Message): void;
+  /** Messages to `id` were dropped (peer down or too slow). */
+  onUnreachable(id: NodeId): void;
+  /** A snapshot transfer to `id` finished. */
+  onSnapshotStatus(id: NodeId, ok: boolean): void;
+  /** A peer announced its address on an incoming stream (how a joining member learns the leader's). */
+  onPeerAddress?(id: NodeId, address: string): void;
+}
+
+export interface TransportOptions {
+  id: NodeId;
+  /** The address other members reach this one at (sent to peers so they can answer). */
+  advertiseAddress: string;
+  credentials: grpc.ChannelCredentials;
+  handlers: TransportHandlers;
+  snapshotChunkBytes?: number;
+  /** Batches buffered for one peer before its messages are dropped. */
+  maxQueuedBatches?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  random?: () => number;
+  log?: (msg: string) => void;
+  /** Largest snapshot accepted from a peer. */
+  maxSnapshotBytes?: number;
+}
+
+const FROM_KEY = 'x-raft-from';
+const ADDR_KEY = 'x-raft-address';
+
+class Peer {
+  client: grpc.Client & RaftServiceClient;
+  stream: grpc.ClientWritableStream<StreamRequest> | null = null;
+  retryAt = 0;
+  failures = 0;
+  snapshotInFlight = false;
+
+  constructor(
+    readonly id: NodeId,
+    readonly address: string,
+    credentials: grpc.ChannelCredentials,
+  ) {
+    this.client = new RaftServiceClient(address, credentials, {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': 50,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    }) as grpc.Client & RaftServiceClient;
+  }
+}
+
+export class RaftTransport {
+  private readonly peers = new Map<NodeId, Peer>();
+  private closed = false;
+  private readonly chunk: number;
+  private readonly maxQueued: number;
+  private readonly backoffInitial: number;
+  private readonly backoffMax: number;
+  private readonly random: () => number;
+  private readonly log: (msg: string) => void;
+  private readonly maxSnapshot: number;
+  private readonly inbound = new Set<grpc.ServerReadableStream<unknown, unknown>>();
+
+  constructor(private readonly opts: TransportOptions) {
+    this.chunk = opts.snapshotChunkBytes ?? 1024 * 1024;
+    this.maxQueued = opts.maxQueuedBatches ?? 4096;
+    this.backoffInitial = opts.backoffInitialMs ?? 50;
+    this.backoffMax = opts.backoffMaxMs ?? 2000;
+    this.random = opts.random ?? Math.random;
+    this.log = opts.log ?? (() => {});
+    this.maxSnapshot = opts.maxSnapshotBytes ?? 4 * 1024 * 1024 * 1024;
+  }
+
+  /** The service to register on the caller's gRPC server. */
+  service(): { definition: typeof RaftServiceService; implementation: RaftServiceServer } {
+    return { definition: RaftServiceService, implementation: this.serverImpl() };
+  }
+
+  setPeer(id: NodeId, address: string): void {
+    if (id === this.opts.id || this.closed) return;
+    const cur = this.peers.get(id);
+    if (cur && cur.address === address) return;
+    if (cur) this.dropPeer(cur);
+    this.peers.set(id, new Peer(id, address, this.opts.credentials));
+  }
+
+  removePeer(id: NodeId): void {
+    const p = this.peers.get(id);
+    if (p) this.dropPeer(p);
+    this.peers.delete(id);
+  }
+
+  hasPeer(id: NodeId): boolean {
+    return this.peers.has(id);
+  }
+
+  peerAddress(id: NodeId): string | undefined {
+    return this.peers.get(id)?.address;
+  }
+
+  /** Sends one Ready's messages: grouped per peer into one batch, snapshots on their own stream. */
+  send(msgs: readonly Message[]): void {
+    if (msgs.length === 0 || this.closed) return;
+    let byPeer: Map<NodeId, Message[]> | null = null;
+    for (const m of msgs) {
+      if (m.type === 'snap' && m.snapshot) {
+        this.sendSnapshot(m);
+        continue;
+      }
+      byPeer ??= new Map();
+      const list = byPeer.get(m.to);
+      if (list) list.push(m);
+      else byPeer.set(m.to, [m]);
+    }
+    if (!byPeer) return;
+    for (const [to, list] of byPeer) this.sendBatch(to, list);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const p of this.peers.values()) this.dropPeer(p);
+    this.peers.clear();
+    for (const call of this.inbound) call.destroy();
+    this.inbound.clear();
+  }
+
+  private sendBatch(to: NodeId, list: Message[]): void {
+    const peer = this.peers.get(to);
+    if (!peer) {
+      this.opts.handlers.onUnreachable(to);
+      return;
+    }
+    const stream = this.streamFor(peer);
+    if (!stream || stream.writableLength >= this.maxQueued) {
+      this.opts.handlers.onUnreachable(to);
+      return;
+    }
+    const wire = new Array(list.length);
+    for (let i = 0; i < list.length; i++) wire[i] = messageToWire(list[i]);
+    stream.write({ messages: wire });
+  }
+
+  private streamFor(peer: Peer): grpc.ClientWritableStream<StreamRequest> | null {
+    if (peer.stream) return peer.stream;
+    if (Date.now() < peer.retryAt) return null;
+    const md = new grpc.Metadata();
+    md.set(FROM_KEY, String(this.opts.id));
+    md.set(ADDR_KEY, this.opts.advertiseAddress);
+    const stream = peer.client.stream(md, (err) => {
+      if (peer.stream !== stream) return;
+      peer.stream = null;
+      if (err && !this.closed) {
+        peer.failures++;
+        const delay = Math.min(this.backoffMax, this.backoffInitial * 2 ** Math.min(peer.failures - 1, 10));
+        peer.retryAt = Date.now() + delay * (0.5 + this.random() / 2);
+        if (peer.failures === 1 || peer.failures % 20 === 0) {
+          this.log(`transport: stream to ${peer.id} at ${peer.address} failed (${err.code}: ${err.details})`);
+        }
+        this.opts.handlers.onUnreachable(peer.id);
+      }
+    });
+    stream.on('error', () => {}); // reported through the callback above
+    peer.stream = stream;
+    return stream;
+  }
+
+  private sendSnapshot(m: Message): void {
+    const peer = this.peers.get(m.to);
+    const snap = m.snapshot as Snapshot;
+    if (!peer || peer.snapshotInFlight) {
+      this.opts.handlers.onSnapshotStatus(m.to, false);
+      return;
+    }
+    peer.snapshotInFlight = true;
+    const md = new grpc.Metadata();
+    md.set(FROM_KEY, String(this.opts.id));
+    md.set(ADDR_KEY, this.opts.advertiseAddress);
+    const done = (ok: boolean, why?: string) => {
+      if (!peer.snapshotInFlight) return;
+      peer.snapshotInFlight = false;
+      if (!ok) this.log(`transport: snapshot ${snap.metadata.index} to ${m.to} failed: ${why}`);
+      this.opts.handlers.onSnapshotStatus(m.to, ok);
+    };
+    const call = peer.client.sendSnapshot(md, (err) => done(!err, err?.details));
+    call.on('error', () => {});
+    const header = messageToWire({ ...m, snapshot: undefined });
+    const data = snap.data;
+    const total = data.length;
+    let offset = 0;
+    let first = true;
+    const pump = () => {
+      while (first || offset < total) {
+        const end = Math.min(total, offset + this.chunk);
+        const req: SendSnapshotRequest = {
+          message: first ? header : undefined,
+          metadata: first ? metadataToWire(snap.metadata) : undefined,
+          totalBytes: total,
+          offset,
+          data: Buffer.from(data.buffer, data.byteOffset + offset, end - offset),
+        };
+        first = false;
+        offset = end;
+        if (!call.write(req) && offset < total) {
+          call.once('drain', pump);
+          return;
+        }
+      }
+      call.end();
+    };
+    pump();
+  }
+
+  private dropPeer(p: Peer): void {
+    p.stream?.end();
+    p.stream = null;
+    p.client.close();
+  }
+
+  private serverImpl(): RaftServiceServer {
+    return {
+      stream: (call, callback) => {
+        this.inbound.add(call);
+        this.notePeer(call.metadata);
+        call.on('data', (req: StreamRequest) => {
+          // Hearing from a peer proves it is up: retry our stream to it without waiting out the backoff.
+          const sender = req.messages.length > 0 ? this.peers.get(req.messages[0].from) : undefined;
+          if (sender && sender.failures > 0) {
+            sender.failures = 0;
+            sender.retryAt = 0;
+          }
+          for (const w of req.messages) {
+            let m: Message;
+            try {
+              m = messageFromWire(w);
+            } catch (err) {
+              this.log(`transport: dropping bad message: ${(err as Error).message}`);
+              continue;
+            }
+            this.opts.handlers.onMessage(m);
+          }
+        });
+        call.on('end', () => {
+          this.inbound.delete(call);
+          callback(null, {});
+        });
+        call.on('error', () => this.inbound.delete(call));
+      },
+      sendSnapshot: (call, callback) => {
+        this.inbound.add(call);
+        this.notePeer(call.metadata);
+        let header: SendSnapshotRequest | null = null;
+        let buf: Buffer | null = null;
+        let received = 0;
+        let failed = false;
+        const fail = (code: grpc.status, details: string) => {
+          if (failed) return;
+          failed = true;
+          this.inbound.delete(call);
+          callback({ code, details }, null);
+        };
+        call.on('data', (req: SendSnapshotRequest) => {
+          if (failed) return;
+          if (!header) {
+            if (!req.message || !req.metadata)
+              return fail(grpc.status.INVALID_ARGUMENT, 'first chunk lacks the header');
+            if (req.totalBytes > this.maxSnapshot) {
+              return fail(grpc.status.RESOURCE_EXHAUSTED, `snapshot of ${req.totalBytes} bytes is too large`);
+            }
+            header = req;
+            buf = Buffer.allocUnsafe(req.totalBytes);
+          }
+          if (req.offset !== received || received + req.data.length > header.totalBytes) {
+            return fail(grpc.status.INVALID_ARGUMENT, `chunk at ${req.offset} does not follow ${received}`);
+          }
+          req.data.copy(buf as Buffer, received);
+          received += req.data.length;
+        });
+        call.on('end', () => {
+          if (failed) return;
+          this.inbound.delete(call);
+          if (!header || !buf || received !== header.totalBytes) {
+            return fail(grpc.status.INVALID_ARGUMENT, `snapshot incomplete: ${received} bytes`);
+          }
+          let m: Message;
+          try {
+            m = messageFromWire(header.message!);
+          } catch (err) {
+            return fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
+          }
+          m.snapshot = { metadata: metadataFromWire(header.metadata!), data: buf };
+          this.opts.handlers.onMessage(m);
+          callback(null, { receivedBytes: received });
+        });
+        call.on('error', () => this.inbound.delete(call));
+      },
+    };
+  }
+
+  private notePeer(md: grpc.Metadata): void {
+    const id = Number(md.get(FROM_KEY)[0]);
+    const addr = md.get(ADDR_KEY)[0];
+    if (Number.isSafeInteger(id) && id > 0 && typeof addr === 'string' && addr.length > 0) {
+      this.opts.handlers.onPeerAddress?.(id, addr);
+    }
+  }
+}
