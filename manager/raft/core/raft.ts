@@ -102,12 +102,11 @@ export class Raft {
   }
 
   private loadHardState(hs: HardState): void {
-    if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new RaftError(
-        `hardState.commit ${hs.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
-      );
+    if (hs.commit > this.log.lastIndex()) {
+      throw new RaftError(`hardState.commit ${hs.commit} is past the last index ${this.log.lastIndex()}`);
     }
-    this.log.committed = hs.commit;
+    // A snapshot is committed by definition, even if the saved commit index lags it.
+    this.log.committed = Math.max(hs.commit, this.log.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -565,11 +564,9 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE);
       return false;
     }
+    // The snapshot's configuration may predate our own addition (the leader snapshotted before adding us):
+    // install it anyway, the entries that follow add us.
     const cs = s.metadata.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
-      // A snapshot from a configuration we are not in: most likely stale for us; ignore it.
-      return false;
-    }
     if (this.log.matchTerm(index, term)) {
       // We already have the entries: just fast-forward the commit index.
       this.log.commitTo(index);
