@@ -91,6 +91,18 @@ export interface RawHeader {
 }
 
 export function decodeHeader(b: Buffer, offset: number): RawHeader {
+  try {
+    return decodeHeaderFields(b, offset);
+  } catch (e) {
+    if (e instanceof TarFormatError && !e.message.startsWith('tar:'))
+      throw new TarFormatError(
+        `tar: invalid header at offset ${offset}${offset === 0 ? ' (not a tar archive?)' : ''}: ${e.message.replace(/^tar header: /, '')}`,
+      );
+    throw e;
+  }
+}
+
+function decodeHeaderFields(b: Buffer, offset: number): RawHeader {
   const stored = num(b, 148, 8, 'checksum');
   if (stored !== checksumOf(b)) throw new TarFormatError(`tar: invalid header checksum at offset ${offset}`);
   const magic = b.subarray(257, 263).toString('latin1');

@@ -1,0 +1,297 @@
+// Layer unpacking: metadata kept, OCI whiteouts seen through a real overlayfs mount, hostile
+// tarballs rejected without touching anything outside the layer, bad blobs leave nothing behind.
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BlobStore } from '../../worker/images/blobstore.js';
+import { sha256Of } from '../../worker/images/digest.js';
+import { ingestLayer } from '../../worker/images/ingest.js';
+import { LayerStore } from '../../worker/images/layers.js';
+import type { TarSource } from '../../worker/images/tar/writer.js';
+import { unpackLayer } from '../../worker/images/unpack.js';
+import { multiLayerParts, tarOf } from '../fixtures/steps/images-lib.js';
+
+let tmp: string;
+const mounts: string[] = [];
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-unpack-'));
+});
+afterEach(async () => {
+  for (const m of mounts.splice(0)) execFileSync('umount', [m]);
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+async function* once(b: Buffer): AsyncGenerator<Buffer> {
+  yield b;
+}
+
+async function unpackInto(items: TarSource[], name = 'layer'): Promise<string> {
+  const dir = path.join(tmp, name);
+  await fs.mkdir(dir);
+  await unpackLayer(once(await tarOf(items)), dir);
+  return dir;
+}
+
+function getxattr(p: string, name: string): string | null {
+  const out = execFileSync('python3', [
+    '-c',
+    `import os,sys\ntry: sys.stdout.write(os.getxattr(${JSON.stringify(p)}, ${JSON.stringify(name)}, follow_symlinks=False).decode())\nexcept OSError: sys.stdout.write("\\0")`,
+  ]).toString();
+  return out === '\0' ? null : out;
+}
+
+describe('unpackLayer', () => {
+  it('keeps owners, modes, mtimes, hard links, symlinks, device nodes, fifos and xattrs', async () => {
+    const dir = await unpackInto([
+      { entry: { name: './', type: 'dir', mode: 0o755, mtime: 1000 } },
+      { entry: { name: 'etc/', type: 'dir', mode: 0o700, uid: 7, gid: 8, mtime: 2000 } },
+      {
+        entry: { name: 'etc/suid', type: 'file', mode: 0o4755, uid: 1000, gid: 1000, mtime: 3000 },
+        body: Buffer.from('s'),
+      },
+      { entry: { name: 'etc/hard', type: 'hardlink', linkname: 'etc/suid' } },
+      {
+        entry: {
+          name: 'etc/sym',
+          type: 'symlink',
+          linkname: '/nonexistent/target',
+          uid: 5,
+          gid: 6,
+          mtime: 4000,
+        },
+      },
+      { entry: { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666, mtime: 5000 } },
+      { entry: { name: 'dev/sda', type: 'block', devmajor: 8, devminor: 0, mode: 0o660, gid: 6 } },
+      { entry: { name: 'dev/fifo', type: 'fifo', mode: 0o620 } },
+      {
+        entry: {
+          name: 'cap',
+          type: 'file',
+          mode: 0o755,
+          xattrs: { 'user.note': Buffer.from('hi'), 'trusted.x': Buffer.from('t') },
+        },
+        body: Buffer.from('bin'),
+      },
+    ]);
+    const suid = await fs.lstat(path.join(dir, 'etc/suid'));
+    expect(suid.mode & 0o7777).toBe(0o4755);
+    expect([suid.uid, suid.gid, suid.mtimeMs]).toEqual([1000, 1000, 3_000_000]);
+    expect(suid.nlink).toBe(2);
+    expect((await fs.lstat(path.join(dir, 'etc/hard'))).ino).toBe(suid.ino);
+    const etc = await fs.lstat(path.join(dir, 'etc'));
+    expect([etc.mode & 0o7777, etc.uid, etc.gid, etc.mtimeMs]).toEqual([0o700, 7, 8, 2_000_000]);
+    expect((await fs.lstat(dir)).mtimeMs).toBe(1_000_000);
+    const sym = await fs.lstat(path.join(dir, 'etc/sym'));
+    expect(sym.isSymbolicLink()).toBe(true);
+    expect([sym.uid, sym.gid, sym.mtimeMs]).toEqual([5, 6, 4_000_000]);
+    expect(await fs.readlink(path.join(dir, 'etc/sym'))).toBe('/nonexistent/target');
+    const nul = await fs.lstat(path.join(dir, 'dev/null'));
+    expect(nul.isCharacterDevice()).toBe(true);
+    expect([nul.rdev, nul.mode & 0o7777, nul.mtimeMs]).toEqual([(1 << 8) | 3, 0o666, 5_000_000]);
+    const sda = await fs.lstat(path.join(dir, 'dev/sda'));
+    expect(sda.isBlockDevice()).toBe(true);
+    expect(sda.gid).toBe(6);
+    expect((await fs.lstat(path.join(dir, 'dev/fifo'))).isFIFO()).toBe(true);
+    expect(getxattr(path.join(dir, 'cap'), 'user.note')).toBe('hi');
+    expect(getxattr(path.join(dir, 'cap'), 'trusted.x')).toBe('t');
+  });
+
+  it('applies whiteouts and opaque directories, as seen through overlayfs', async () => {
+    const parts = multiLayerParts();
+    const base = await unpackInto([{ entry: { name: 'base', type: 'file' }, body: Buffer.from('b') }], 'l0');
+    const lower = await unpackInto(parts.lower, 'l1');
+    const upper = await unpackInto(parts.upper, 'l2');
+    // in the layer dir: overlay whiteouts (0/0 char devices) and the opaque xattr, no .wh. files
+    const wh = await fs.lstat(path.join(upper, 'data/remove'));
+    expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+    expect(getxattr(path.join(upper, 'opq'), 'trusted.overlay.opaque')).toBe('y');
+    await expect(fs.lstat(path.join(upper, 'data/.wh.remove'))).rejects.toThrow(/ENOENT/);
+    await expect(fs.lstat(path.join(upper, 'opq/.wh..wh..opq'))).rejects.toThrow(/ENOENT/);
+
+    const mnt = path.join(tmp, 'mnt');
+    for (const d of ['mnt', 'u', 'w']) await fs.mkdir(path.join(tmp, d));
+    execFileSync('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${upper}:${lower}:${base},upperdir=${path.join(tmp, 'u')},workdir=${path.join(tmp, 'w')}`,
+      mnt,
+    ]);
+    mounts.push(mnt);
+    expect((await fs.readdir(path.join(mnt, 'data'))).sort()).toEqual([
+      'added',
+      'hard-keep',
+      'keep',
+      'link-to-keep',
+      'replace',
+    ]);
+    expect(await fs.readFile(path.join(mnt, 'data/replace'), 'utf8')).toBe('new content\n');
+    expect(await fs.readFile(path.join(mnt, 'data/link-to-keep'), 'utf8')).toBe('kept from layer 1\n');
+    expect((await fs.readdir(path.join(mnt, 'opq'))).sort()).toEqual(['c']);
+    expect(await fs.readFile(path.join(mnt, 'base'), 'utf8')).toBe('b');
+    expect((await fs.stat(path.join(mnt, 'data/added'))).mode & 0o777).toBe(0o755);
+  });
+
+  it('replaces an earlier entry of the same layer (file by dir, dir by file, link by file)', async () => {
+    const dir = await unpackInto([
+      { entry: { name: 'a', type: 'file' }, body: Buffer.from('1') },
+      { entry: { name: 'a/', type: 'dir' } },
+      { entry: { name: 'a/x', type: 'file' }, body: Buffer.from('x') },
+      { entry: { name: 'b/', type: 'dir' } },
+      { entry: { name: 'b', type: 'file' }, body: Buffer.from('2') },
+      { entry: { name: 'c', type: 'symlink', linkname: '/etc/passwd' } },
+      { entry: { name: 'c', type: 'file' }, body: Buffer.from('3') },
+    ]);
+    expect(await fs.readFile(path.join(dir, 'a/x'), 'utf8')).toBe('x');
+    expect(await fs.readFile(path.join(dir, 'b'), 'utf8')).toBe('2');
+    expect((await fs.lstat(path.join(dir, 'c'))).isFile()).toBe(true);
+  });
+});
+
+describe('hostile layers', () => {
+  const outsideFile = () => path.join(tmp, 'outside', 'victim');
+
+  beforeEach(async () => {
+    await fs.mkdir(path.join(tmp, 'outside'));
+    await fs.writeFile(outsideFile(), 'untouched');
+  });
+
+  async function expectRejected(items: TarSource[], msg: RegExp) {
+    const dir = path.join(tmp, 'layer');
+    await fs.mkdir(dir);
+    await expect(unpackLayer(once(await tarOf(items)), dir)).rejects.toThrow(msg);
+    expect(await fs.readFile(outsideFile(), 'utf8')).toBe('untouched');
+    expect(await fs.readdir(path.join(tmp, 'outside'))).toEqual(['victim']);
+  }
+
+  const f = (name: string): TarSource => ({ entry: { name, type: 'file' }, body: Buffer.from('pwned') });
+
+  it('rejects ../ paths', () =>
+    expectRejected([f('../outside/victim')], /entry "\.\.\/outside\/victim": path escapes the layer/));
+  it('rejects ../ hidden in the middle', () =>
+    expectRejected([f('a/../../outside/victim')], /path escapes the layer/));
+  it('rejects absolute paths', () => expectRejected([f(`${tmp}/outside/victim`)], /absolute path/));
+  it('rejects writing through a symlink placed earlier in the layer', () =>
+    expectRejected(
+      [{ entry: { name: 'sym', type: 'symlink', linkname: path.join(tmp, 'outside') } }, f('sym/victim')],
+      /entry "sym\/victim": parent "sym" is a symlink; refusing to write through it/,
+    ));
+  it('rejects a relative symlink escape', () =>
+    expectRejected(
+      [{ entry: { name: 'up', type: 'symlink', linkname: '../outside' } }, f('up/new')],
+      /parent "up" is a symlink/,
+    ));
+  it('rejects creating a directory through a symlink', () =>
+    expectRejected(
+      [
+        { entry: { name: 'sym', type: 'symlink', linkname: path.join(tmp, 'outside') } },
+        { entry: { name: 'sym/d/', type: 'dir' } },
+      ],
+      /parent "sym" is a symlink/,
+    ));
+  it('rejects hard links to files outside the layer', () =>
+    expectRejected(
+      [{ entry: { name: 'h', type: 'hardlink', linkname: '../outside/victim' } }],
+      /hard link "h" -> target.*escapes the layer/,
+    ));
+  it('rejects hard links with absolute targets', () =>
+    expectRejected([{ entry: { name: 'h', type: 'hardlink', linkname: outsideFile() } }], /absolute path/));
+  it('rejects hard links through a symlink', () =>
+    expectRejected(
+      [
+        { entry: { name: 'sym', type: 'symlink', linkname: path.join(tmp, 'outside') } },
+        { entry: { name: 'h', type: 'hardlink', linkname: 'sym/victim' } },
+      ],
+      /hard link "h": target "sym\/victim" is not inside this layer \(symlink in path\)/,
+    ));
+  it('rejects hard links to files not in the layer', () =>
+    expectRejected(
+      [{ entry: { name: 'h', type: 'hardlink', linkname: 'nope' } }],
+      /target "nope" is not in this layer/,
+    ));
+  it('rejects whiteouts that climb out', () =>
+    expectRejected([f('.wh...')], /invalid whiteout name|escapes/));
+  it('does not follow a symlink as the final component (replaces the link instead)', async () => {
+    const dir = path.join(tmp, 'layer');
+    await fs.mkdir(dir);
+    await unpackLayer(
+      once(
+        await tarOf([{ entry: { name: 'victim', type: 'symlink', linkname: outsideFile() } }, f('victim')]),
+      ),
+      dir,
+    );
+    expect(await fs.readFile(outsideFile(), 'utf8')).toBe('untouched');
+    expect(await fs.readFile(path.join(dir, 'victim'), 'utf8')).toBe('pwned');
+  });
+});
+
+describe('ingestLayer', () => {
+  async function stores() {
+    const blobs = new BlobStore(path.join(tmp, 'store'));
+    await blobs.init();
+    const layers = new LayerStore(path.join(tmp, 'store'));
+    await layers.init();
+    return { blobs, layers };
+  }
+  const layerTar = () => tarOf([{ entry: { name: 'hello', type: 'file' }, body: Buffer.from('world') }]);
+
+  it('stores the blob and the layer once both digests match', async () => {
+    const { blobs, layers } = await stores();
+    const tar = await layerTar();
+    const gz = gzipSync(tar);
+    const r = await ingestLayer(blobs, layers, once(gz), {
+      digest: sha256Of(gz),
+      size: gz.length,
+      diffId: sha256Of(tar),
+    });
+    expect(r.diffId).toBe(sha256Of(tar));
+    expect(await blobs.has(sha256Of(gz))).toBe(true);
+    expect(await fs.readFile(path.join(layers.diffDir(r.diffId), 'hello'), 'utf8')).toBe('world');
+  });
+
+  it.each([
+    [
+      'a wrong blob digest',
+      (_gz: Buffer, tar: Buffer) => ({ digest: sha256Of(Buffer.from('x')), diffId: sha256Of(tar) }),
+      /digest mismatch/,
+    ],
+    [
+      'a wrong diff-id',
+      (gz: Buffer) => ({ digest: sha256Of(gz), diffId: sha256Of(Buffer.from('y')) }),
+      /diff-id \(uncompressed\): digest mismatch/,
+    ],
+    [
+      'a wrong size',
+      (gz: Buffer, tar: Buffer) => ({ digest: sha256Of(gz), size: gz.length + 1, diffId: sha256Of(tar) }),
+      /size mismatch/,
+    ],
+  ])('leaves nothing behind on %s', async (_what, expect_, msg) => {
+    const { blobs, layers } = await stores();
+    const tar = await layerTar();
+    const gz = gzipSync(tar);
+    await expect(ingestLayer(blobs, layers, once(gz), expect_(gz, tar))).rejects.toThrow(msg);
+    expect(await blobs.list()).toEqual([]);
+    expect(await layers.list()).toEqual([]);
+    expect(await fs.readdir(layers.dir)).toEqual([]);
+    expect(await fs.readdir(blobs.tmpDir)).toEqual([]);
+  });
+
+  it('leaves nothing behind on a truncated blob or a hostile layer', async () => {
+    const { blobs, layers } = await stores();
+    const gz = gzipSync(await layerTar());
+    await expect(ingestLayer(blobs, layers, once(gz.subarray(0, gz.length - 12)), {})).rejects.toThrow(
+      /truncated/,
+    );
+    const evil = gzipSync(
+      await tarOf([{ entry: { name: '../evil', type: 'file' }, body: Buffer.from('x') }]),
+    );
+    await expect(ingestLayer(blobs, layers, once(evil), {})).rejects.toThrow(/escapes the layer/);
+    expect(await blobs.list()).toEqual([]);
+    expect(await fs.readdir(layers.dir)).toEqual([]);
+    expect(await fs.readdir(blobs.tmpDir)).toEqual([]);
+  });
+});
