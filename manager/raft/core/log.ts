@@ -78,12 +78,13 @@ export class RaftLog {
     readonly storage: LogStorage,
     private readonly maxApplyingSize: number,
   ) {
-    const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
-    this.committed = first - 1;
-    this.applied = first - 1;
-    this.applying = first - 1;
+    // The storage may keep some entries before its snapshot (for slow followers); the snapshot is applied.
+    const start = Math.max(storage.firstIndex() - 1, storage.snapshot().metadata.index);
+    this.committed = start;
+    this.applied = start;
+    this.applying = start;
   }
 
   firstIndex(): number {

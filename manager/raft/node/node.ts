@@ -80,6 +80,13 @@ export interface NodeStatus extends Omit<Status, 'progress'> {
   /** The last storage failure, while writes are failing. */
   storageFault?: string;
   snapshotIndex: number;
+  stats: {
+    readies: number;
+    syncedWrites: number;
+    entriesPersisted: number;
+    persistMs: number;
+    maxPersistMs: number;
+  };
 }
 
 export interface ProposeResult<R> {
@@ -99,8 +106,6 @@ interface ReadWaiter {
   timer: unknown;
 }
 
-const MAX_READY_PER_TURN = 64;
-
 export class RaftNode<R = unknown> extends EventEmitter {
   private core!: RawNode;
   private readonly storage: DiskStorage;
@@ -119,12 +124,22 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private lastSnapshotIndex = 0;
   private snapshotRetryAt = 0;
   private scheduled = false;
+  /** A Ready is being persisted; the next one waits for advance(). */
+  private inReady = false;
   private stopped = false;
   private removed = false;
   private storageFault: StorageError | null = null;
   private soft: SoftState = { leader: NONE, role: 'follower' };
   private tickTimer: unknown = null;
   private readSeq = 0;
+  /** Counters for status(): how well writes are batched and what they cost. */
+  private readonly stats = {
+    readies: 0,
+    syncedWrites: 0,
+    entriesPersisted: 0,
+    persistMs: 0,
+    maxPersistMs: 0,
+  };
   private readonly o: Required<
     Pick<
       RaftNodeOptions,
@@ -300,6 +315,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       applied: this.applied,
       members,
       snapshotIndex: this.lastSnapshotIndex,
+      stats: { ...this.stats },
       ...(this.storageFault ? { storageFault: this.storageFault.message } : {}),
     };
   }
@@ -481,42 +497,67 @@ export class RaftNode<R = unknown> extends EventEmitter {
     });
   }
 
+  /**
+   * Handles one Ready at a time. The WAL write is synchronous, its fsync runs in the thread pool; the
+   * rest of the Ready (send, apply, advance) continues when the batch is durable. Meanwhile the event loop
+   * keeps stepping messages and proposals into the core, which become the next (bigger) batch.
+   */
   private processReady(): void {
-    let n = 0;
-    while (!this.stopped && this.core.hasReady()) {
-      if (++n > MAX_READY_PER_TURN) {
-        this.schedule(); // let network I/O in, then continue
+    if (this.inReady || this.stopped || !this.core.hasReady()) return;
+    const rd = this.core.ready();
+    const core = this.core;
+    this.inReady = true;
+    const t0 = performance.now();
+    const writes = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
+    const finish = (err: StorageError | null) => {
+      this.inReady = false;
+      if (this.stopped || core !== this.core) return;
+      if (err) {
+        this.onStorageFault(err);
+        this.schedule();
         return;
       }
-      const rd = this.core.ready();
-      if (!this.persist(rd)) return;
-      this.transport.send(rd.messages);
-      if (rd.snapshot) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.data);
-      if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
-      if (rd.readStates.length > 0) this.answerReads(rd.readStates);
-      this.core.advance();
-      if (rd.softState) this.onSoftState(rd.softState);
-      this.maybeSnapshot();
-      for (const l of this.appliedListeners) l();
+      this.noteWrite(rd, writes, performance.now() - t0);
+      this.completeReady(rd);
+      this.schedule();
+    };
+    try {
+      if (rd.snapshot) {
+        // Rare (a follower installing the leader's snapshot): done synchronously.
+        this.storage.persist(rd.hardState, rd.entries, rd.snapshot, true);
+        finish(null);
+      } else {
+        this.storage.persistAsync(rd.hardState, rd.entries, rd.mustSync, finish);
+      }
+    } catch (err) {
+      finish(
+        err instanceof StorageError ? err : storageError('persist', this.storage.walSegments()[0] ?? '', err),
+      );
     }
   }
 
-  /** Persists the Ready; on failure rebuilds the core from disk and returns false. */
-  private persist(rd: Ready): boolean {
-    const writes = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
-    try {
-      this.storage.persist(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
-    } catch (err) {
-      const fault =
-        err instanceof StorageError ? err : storageError('persist', this.storage.walSegments()[0] ?? '', err);
-      this.onStorageFault(fault);
-      return false;
-    }
+  private completeReady(rd: Ready): void {
+    this.transport.send(rd.messages);
+    if (rd.snapshot) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.data);
+    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+    if (rd.readStates.length > 0) this.answerReads(rd.readStates);
+    this.core.advance();
+    if (rd.softState) this.onSoftState(rd.softState);
+    this.maybeSnapshot();
+    for (const l of this.appliedListeners) l();
+  }
+
+  private noteWrite(rd: Ready, writes: boolean, ms: number): void {
+    const st = this.stats;
+    st.readies++;
+    if (writes && rd.mustSync) st.syncedWrites++;
+    st.entriesPersisted += rd.entries.length;
+    st.persistMs += ms;
+    if (ms > st.maxPersistMs) st.maxPersistMs = ms;
     if (writes && this.storageFault) {
       this.log(`raft: storage writes succeed again after: ${this.storageFault.message}`);
       this.storageFault = null;
     }
-    return true;
   }
 
   private onStorageFault(fault: StorageError): void {
@@ -537,6 +578,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
     this.reads.clear();
     this.core = this.newCore();
+    this.inReady = false;
     const s = this.core.raft.softState();
     this.onSoftState({ leader: s.leader, role: s.role });
   }

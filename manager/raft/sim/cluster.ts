@@ -151,9 +151,9 @@ export class SimCluster {
         continue;
       }
       const at = this.now + 1 + rng.int(this.opts.net.maxDelay);
-      let bucket = this.queue.get(at);
-      if (!bucket) this.queue.set(at, (bucket = []));
-      bucket.push({ m, sender: sender.raw });
+      const bucket = this.queue.get(at);
+      if (bucket) bucket.push({ m, sender: sender.raw });
+      else this.queue.set(at, [{ m, sender: sender.raw }]);
     }
   }
 

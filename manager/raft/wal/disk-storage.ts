@@ -12,6 +12,7 @@ import {
   UnavailableError,
 } from '../core/types.js';
 import { Snapshotter } from '../snapshot/snapshotter.js';
+import type { StorageError } from './errors.js';
 import { Wal, type WalOptions } from './wal.js';
 
 export interface DiskStorageOptions extends WalOptions {
@@ -165,6 +166,31 @@ export class DiskStorage implements LogStorage {
     }
     if (hardState) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
     if (entries.length > 0) this.appendInMemory(entries);
+  }
+
+  /**
+   * The asynchronous form of persist(): the WAL write happens now, the fsync in the thread pool, and the
+   * in-memory view is updated (and `done` called) once the batch is durable. Write errors throw at once.
+   */
+  persistAsync(
+    hardState: HardState | undefined,
+    entries: Entry[],
+    sync: boolean,
+    done: (err: StorageError | null) => void,
+  ): void {
+    const p = this.wal.write({ entries, hardState, sync });
+    if (!p) {
+      done(null);
+      return;
+    }
+    this.wal.sync(p, (err) => {
+      if (!err) {
+        if (hardState)
+          this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+        if (entries.length > 0) this.appendInMemory(entries);
+      }
+      done(err);
+    });
   }
 
   /**

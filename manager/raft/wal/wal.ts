@@ -10,7 +10,7 @@
 // framing is corruption and open() throws WalCorruptError naming the file and offset.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { storageError, WalCorruptError } from './errors.js';
+import { type StorageError, storageError, WalCorruptError } from './errors.js';
 import { ensureDir, fsyncDir, writeFully } from './fsutil.js';
 import {
   BATCH_START_SIZE,
@@ -59,6 +59,14 @@ export interface WalBatch {
   sync?: boolean;
 }
 
+export interface PendingWrite {
+  prevSize: number;
+  seg: Segment;
+  maxIndex: number;
+  hardState: WalHardState | null;
+  sync: boolean;
+}
+
 export interface WalState {
   /** Caller metadata stored in every segment header (e.g. the node id); fixed at creation. */
   meta: Uint8Array;
@@ -88,6 +96,7 @@ export class Wal {
   private size = 0;
   /** Set when a failed write could not be rolled back; every later append first repairs the tail. */
   private dirtyTail = false;
+  private pending: PendingWrite | null = null;
   private scratch = Buffer.allocUnsafe(1 << 20);
   private lastHardState: WalHardState | null;
   private readonly segmentBytes: number;
@@ -176,13 +185,33 @@ export class Wal {
 
   /** Appends the batch and makes it durable. On error nothing of the batch counts as written. */
   append(batch: WalBatch): void {
-    if (this.fd < 0)
+    const p = this.write(batch);
+    if (!p) return;
+    if (p.sync) {
+      try {
+        fs.fdatasyncSync(this.fd);
+      } catch (err) {
+        this.abort(p);
+        throw storageError('fsync', p.seg.file, err);
+      }
+    }
+    this.commit(p);
+  }
+
+  /**
+   * First half of an append: writes the batch into the open segment (page cache) without waiting for the
+   * disk. Finish it with sync(). Nothing else may be written until then. Returns null for an empty batch.
+   */
+  write(batch: WalBatch): PendingWrite | null {
+    if (this.fd < 0) {
       throw storageError('append', this.dir, Object.assign(new Error('WAL is closed'), { code: 'EBADF' }));
+    }
+    if (this.pending) throw new Error('WAL: write while the previous batch is still being synced');
     if (this.dirtyTail) this.repairTail();
     const entries = batch.entries ?? [];
     const hs = batch.hardState ?? null;
     const reset = batch.snapshotReset ?? null;
-    if (entries.length === 0 && !hs && !reset) return;
+    if (entries.length === 0 && !hs && !reset) return null;
 
     if (this.size >= this.segmentBytes) this.rollover();
 
@@ -208,14 +237,64 @@ export class Wal {
     const seg = this.segments[this.segments.length - 1];
     try {
       writeFully(this.fd, buf, len, this.size);
-      if (this.doFsync && batch.sync !== false) fs.fdatasyncSync(this.fd);
     } catch (err) {
       this.rollBack(seg.file);
       throw storageError('append', seg.file, err);
     }
+    const p: PendingWrite = {
+      prevSize: this.size,
+      seg,
+      maxIndex,
+      hardState: hs ? { term: hs.term, vote: hs.vote, commit: hs.commit } : null,
+      sync: this.doFsync && batch.sync !== false,
+    };
     this.size += len;
-    if (maxIndex > seg.maxIndex) seg.maxIndex = maxIndex;
-    if (hs) this.lastHardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
+    this.pending = p;
+    return p;
+  }
+
+  /**
+   * Second half of an append: fdatasync in the thread pool, so the event loop keeps receiving proposals
+   * and messages meanwhile (they form the next batch). On failure the batch is cut off again.
+   */
+  sync(p: PendingWrite, cb: (err: StorageError | null) => void): void {
+    if (!p.sync) {
+      this.commit(p);
+      cb(null);
+      return;
+    }
+    const fd = this.fd;
+    fs.fdatasync(fd, (err) => {
+      if (this.fd !== fd) {
+        cb(
+          storageError(
+            'fsync',
+            p.seg.file,
+            Object.assign(new Error('WAL closed during fsync'), { code: 'EBADF' }),
+          ),
+        );
+        return;
+      }
+      if (err) {
+        this.abort(p);
+        cb(storageError('fsync', p.seg.file, err));
+        return;
+      }
+      this.commit(p);
+      cb(null);
+    });
+  }
+
+  private commit(p: PendingWrite): void {
+    this.pending = null;
+    if (p.maxIndex > p.seg.maxIndex) p.seg.maxIndex = p.maxIndex;
+    if (p.hardState) this.lastHardState = p.hardState;
+  }
+
+  private abort(p: PendingWrite): void {
+    this.pending = null;
+    this.size = p.prevSize;
+    this.rollBack(p.seg.file);
   }
 
   /** Removes whole segments (never the open one) whose records all lie at or before `index`. */
