@@ -179,10 +179,11 @@ export class RegistryClient {
   }
 
   /** Small blobs (configs) in memory. */
-  async getBlobBytes(digest: Digest, max = 16 << 20): Promise<Buffer> {
+  async getBlobBytes(digest: Digest, size = -1, max = 16 << 20): Promise<Buffer> {
+    if (size > max) throw new RegistryError(`blob ${digest}: ${size} bytes is larger than ${max}`, 400);
     const parts: Buffer[] = [];
     let n = 0;
-    for await (const c of this.blobStream(digest, -1)) {
+    for await (const c of this.blobStream(digest, size)) {
       n += c.length;
       if (n > max) throw new RegistryError(`blob ${digest}: larger than ${max} bytes`, 400);
       parts.push(c);
@@ -212,7 +213,11 @@ export class RegistryClient {
         );
       } catch (e) {
         if (e instanceof RegistryError || e instanceof AuthError) throw e;
-        throw new RegistryError(`blob ${digest}: ${(e as Error).message}`, 502);
+        // send() has already retried network failures
+        throw new RegistryError(
+          `blob ${digest}: download failed after ${this.retries + 1} attempts: ${(e as Error).message}`,
+          502,
+        );
       }
       if (res.status === 404) {
         await res.drain();

@@ -60,7 +60,7 @@ export async function pullImage(
   const manifest = parsed as ImageManifest;
   const tags = ref.tag && !ref.digest ? [formatReference(ref)] : [];
   const existing = store.resolve(refString);
-  const configBytes = await client.getBlobBytes(manifest.config.digest);
+  const configBytes = await client.getBlobBytes(manifest.config.digest, manifest.config.size);
   if (sha256Of(configBytes) !== manifest.config.digest)
     throw new RegistryError(
       `config blob digest mismatch: expected ${manifest.config.digest}, got ${sha256Of(configBytes)}`,

@@ -1,0 +1,265 @@
+// Pull and push against Debian's docker-registry on loopback (without auth and with htpasswd), plus a
+// fault-injecting proxy in front of it: 500s, dropped connections, corrupt/truncated blobs, unknown
+// manifest types, and a bearer-token layer.
+import { createReadStream, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadArchive } from '../../worker/images/load.js';
+import type { ProgressEvent } from '../../worker/images/progress.js';
+import { RegistryClient } from '../../worker/images/registry/client.js';
+import {
+  eraseCredentials,
+  loadCredentials,
+  storeCredentials,
+} from '../../worker/images/registry/credentials.js';
+import { pullImage } from '../../worker/images/registry/pull.js';
+import { pushImage } from '../../worker/images/registry/push.js';
+import { ImageStore } from '../../worker/images/store.js';
+import { startFaultProxy } from './fault-proxy.js';
+import { ensureImageFixtures, fixture } from './fixtures.js';
+import { startRegistry, type TestRegistry } from './registry-harness.js';
+
+let tmp: string;
+let src: ImageStore;
+beforeAll(() => ensureImageFixtures());
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-reg-'));
+  src = await ImageStore.open(path.join(tmp, 'src'));
+  await loadArchive(src, createReadStream(fixture('multilayer.docker.tar')) as AsyncIterable<Buffer>);
+});
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+const fast = { retryDelayMs: 5 };
+const emptyStore = (name = 'dst') => ImageStore.open(path.join(tmp, name));
+async function storeState(s: ImageStore) {
+  return {
+    list: await s.list(),
+    blobs: await s.blobs.list(),
+    layers: (await fs.readdir(s.layers.dir)).sort(),
+    tmp: await fs.readdir(s.blobs.tmpDir),
+  };
+}
+const EMPTY = { list: [], blobs: [], layers: [], tmp: [] };
+
+describe('registry without auth', () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('pushes, then pulls into an empty store: same image, same files', async () => {
+    const ref = `${reg.host}/shoal/multi:1`;
+    await src.tag('shoal/multilayer', ref);
+    const events: ProgressEvent[] = [];
+    const pushed = await pushImage(src, ref, {
+      ...fast,
+      chunkSize: 512 * 1024,
+      progress: (e) => events.push(e),
+    });
+    expect(Object.values(pushed.blobs)).toEqual(['uploaded', 'uploaded', 'uploaded', 'uploaded']);
+    // the 2 MB base layer went up in PATCH chunks
+    expect(events.filter((e) => e.status === 'Pushing').length).toBeGreaterThanOrEqual(4);
+    // a second push finds everything there
+    const again = await pushImage(src, ref, fast);
+    expect(new Set(Object.values(again.blobs))).toEqual(new Set(['exists']));
+
+    const dst = await emptyStore();
+    const pulled = await pullImage(dst, ref, { ...fast, progress: (e) => events.push(e) });
+    expect(pulled.image.id).toBe(src.get(ref).id);
+    expect(pulled.manifestDigest).toBe(pushed.digest);
+    expect(dst.repoDigests(pulled.image.id)).toEqual([`${reg.host}/shoal/multi@${pushed.digest}`]);
+    const rf = await dst.rootfs(ref);
+    expect(await fs.readFile(path.join(rf.layers[0], 'data/replace'), 'utf8')).toBe('new content\n');
+    expect(events.some((e) => e.status.startsWith('Status: Downloaded newer image for'))).toBe(true);
+    // pulling again: up to date, layers already there
+    const ev2: ProgressEvent[] = [];
+    const second = await pullImage(dst, ref, { ...fast, progress: (e) => ev2.push(e) });
+    expect(second.updated).toBe(false);
+    expect(ev2.filter((e) => e.status === 'Already exists')).toHaveLength(3);
+    // and by digest
+    const byDigest = await pullImage(
+      await emptyStore('bydigest'),
+      `${reg.host}/shoal/multi@${pushed.digest}`,
+      fast,
+    );
+    expect(byDigest.image.id).toBe(pulled.image.id);
+  });
+
+  it('mounts blobs from another repository of the same registry', async () => {
+    const a = `${reg.host}/team-a/app:1`;
+    const b = `${reg.host}/team-b/app:1`;
+    await src.tag('shoal/multilayer', a);
+    await pushImage(src, a, fast);
+    await src.tag('shoal/multilayer', b);
+    const r = await pushImage(src, b, fast);
+    expect(new Set(Object.values(r.blobs))).toEqual(new Set(['mounted']));
+    const pulled = await pullImage(await emptyStore(), b, fast);
+    expect(pulled.image.id).toBe(src.get(b).id);
+  });
+
+  it('a missing tag or repository is a clear 404 and leaves the store empty', async () => {
+    const dst = await emptyStore();
+    await expect(pullImage(dst, `${reg.host}/shoal/nothing:1`, fast)).rejects.toThrow(
+      `manifest for ${reg.host}/shoal/nothing:1 not found: manifest unknown`,
+    );
+    await expect(pullImage(dst, `${reg.host}/Bad/Name`, fast)).rejects.toThrow(/must be lowercase/);
+    expect(await storeState(dst)).toEqual(EMPTY);
+  });
+
+  describe('through a faulty proxy', () => {
+    const pushed = async () => {
+      const ref = `${reg.host}/faults/multi:1`;
+      await src.tag('shoal/multilayer', ref);
+      await pushImage(src, ref, fast);
+    };
+
+    it('resumes a blob download with Range after the connection drops mid-blob', async () => {
+      await pushed();
+      const proxy = await startFaultProxy(reg.host, { dropAfterBytes: 300_000, dropTimes: 2 });
+      try {
+        const events: ProgressEvent[] = [];
+        const dst = await emptyStore();
+        const r = await pullImage(dst, `${proxy.host}/faults/multi:1`, {
+          ...fast,
+          progress: (e) => events.push(e),
+        });
+        expect(r.image.id).toBe(src.get('shoal/multilayer').id);
+        // the retry asked only for the bytes it did not have yet
+        const resumed = proxy.log.map((l) => Number(/^bytes=(\d+)-$/.exec(l.range ?? '')?.[1] ?? 0));
+        expect(Math.max(...resumed)).toBeGreaterThan(0);
+        expect(events.some((e) => /^Retrying download at byte [1-9]\d*$/.test(e.status))).toBe(true);
+        const rf = await dst.rootfs(`${proxy.host}/faults/multi:1`);
+        expect((await fs.lstat(path.join(rf.layers[2], 'bin/busybox'))).size).toBeGreaterThan(1_000_000);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('retries 500 answers', async () => {
+      await pushed();
+      const proxy = await startFaultProxy(reg.host, { blob500: 3 });
+      try {
+        const r = await pullImage(await emptyStore(), `${proxy.host}/faults/multi:1`, fast);
+        expect(r.image.layers).toHaveLength(3);
+        expect(proxy.rules.blob500).toBe(0);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it.each([
+      ['a registry that always fails', { blob500: 1000 }, /registry answered 500|injected/],
+      [
+        'a connection that always drops',
+        { dropAfterBytes: 1000, dropTimes: 1000 },
+        /download failed after 5 attempts/,
+      ],
+      ['a corrupted blob', { corruptBlobs: true }, /digest mismatch|corrupt gzip|tar:/],
+      [
+        'a truncated blob',
+        { truncateBlobs: true },
+        /download failed after 5 attempts: connection closed after/,
+      ],
+      [
+        'an unknown manifest media type',
+        {
+          manifest: {
+            contentType: 'application/vnd.example.thing+json',
+            body: '{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}',
+          },
+        },
+        /manifest: unsupported media type "application\/vnd.example.thing\+json"/,
+      ],
+    ])('%s: clear error, nothing half-registered', async (_what, rules, msg) => {
+      await pushed();
+      const proxy = await startFaultProxy(reg.host, rules);
+      const dst = await emptyStore();
+      try {
+        await expect(pullImage(dst, `${proxy.host}/faults/multi:1`, fast)).rejects.toThrow(msg);
+        expect(await storeState(dst)).toEqual(EMPTY);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('gets bearer tokens from the realm of the challenge', async () => {
+      await pushed();
+      const proxy = await startFaultProxy(reg.host, { bearer: { username: 'bob', password: 'pw' } });
+      try {
+        const dst = await emptyStore();
+        await expect(pullImage(dst, `${proxy.host}/faults/multi:1`, fast)).rejects.toThrow(/unauthorized/);
+        await expect(
+          pullImage(dst, `${proxy.host}/faults/multi:1`, {
+            ...fast,
+            credentials: { username: 'bob', password: 'nope' },
+          }),
+        ).rejects.toThrow(/rejected the credentials/);
+        expect(await storeState(dst)).toEqual(EMPTY);
+        const r = await pullImage(dst, `${proxy.host}/faults/multi:1`, {
+          ...fast,
+          credentials: { username: 'bob', password: 'pw' },
+        });
+        expect(r.image.layers).toHaveLength(3);
+        // one token per scope, reused for all requests of the pull
+        expect(proxy.tokensIssued).toBe(1);
+        const tokenReq = proxy.log.find((l) => l.path.startsWith('/token'));
+        expect(tokenReq?.path).toContain('scope=repository%3Afaults%2Fmulti%3Apull');
+        expect(tokenReq?.path).toContain('service=shoal-test');
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+});
+
+describe('registry with htpasswd auth', () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ users: { alice: 'wonderland' } });
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+  const alice = { username: 'alice', password: 'wonderland' };
+
+  it('login checks credentials with /v2/ and stores them 0600; logout erases them', async () => {
+    await expect(
+      new RegistryClient(reg.host, '', { credentials: { username: 'alice', password: 'x' } }).ping(),
+    ).rejects.toThrow(/unauthorized/);
+    await expect(new RegistryClient(reg.host, '').ping()).rejects.toThrow(
+      /authentication required.*shoal login/,
+    );
+    await new RegistryClient(reg.host, '', { credentials: alice }).ping();
+    const file = path.join(tmp, 'cfg', 'config.json');
+    await storeCredentials(reg.host, alice, file);
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await fs.readFile(file, 'utf8')).auths[reg.host].auth).toBe(
+      Buffer.from('alice:wonderland').toString('base64'),
+    );
+    expect(await loadCredentials(reg.host, file)).toEqual(alice);
+    expect(await eraseCredentials(reg.host, file)).toBe(true);
+    expect(await loadCredentials(reg.host, file)).toBeUndefined();
+    expect(await eraseCredentials(reg.host, file)).toBe(false);
+  });
+
+  it('push and pull need the credentials', async () => {
+    const ref = `${reg.host}/private/multi:1`;
+    await src.tag('shoal/multilayer', ref);
+    await expect(pushImage(src, ref, fast)).rejects.toThrow(/authentication required/);
+    await expect(
+      pushImage(src, ref, { ...fast, credentials: { username: 'alice', password: 'bad' } }),
+    ).rejects.toThrow(/unauthorized/);
+    await pushImage(src, ref, { ...fast, credentials: alice });
+    const dst = await emptyStore();
+    await expect(pullImage(dst, ref, fast)).rejects.toThrow(/authentication required/);
+    expect(await storeState(dst)).toEqual(EMPTY);
+    const r = await pullImage(dst, ref, { ...fast, credentials: alice });
+    expect(r.image.id).toBe(src.get(ref).id);
+  });
+});
