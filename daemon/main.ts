@@ -28,10 +28,6 @@ async function run(config: DaemonConfig): Promise<void> {
     releasePidFile(config);
     throw err;
   }
-  console.error(
-    `shoald: listening on unix://${config.socketPath} (data-root ${config.dataRoot}, exec-root ${config.execRoot})`,
-  );
-
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -46,6 +42,10 @@ async function run(config: DaemonConfig): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Last: whoever waits for this line (a supervisor, a test) may signal us at once.
+  console.error(
+    `shoald: listening on unix://${config.socketPath} (data-root ${config.dataRoot}, exec-root ${config.execRoot})`,
+  );
 }
 
 const parsed = parseDaemonArgs(process.argv.slice(2));

@@ -16,6 +16,8 @@ export interface RequestContext {
   readonly reply: Reply;
   /** The whole request body. */
   readBody(): Promise<Buffer>;
+  /** The request body as a stream, unbuffered and without the size cap (image load/import); plain requests only. */
+  bodyStream(): AsyncIterable<Buffer>;
   /** The request body parsed as JSON, or undefined when it is empty. Bad JSON is a 400. */
   readJson<T = unknown>(): Promise<T | undefined>;
   /** A signal that fires when the client goes away before the reply is complete. */

@@ -92,6 +92,7 @@ function makeContext(
     headers: req.headers,
     reply,
     readBody: body,
+    bodyStream: () => req as AsyncIterable<Buffer>,
     readJson: async <T>() => parseJson<T>(await body()),
     closed,
   };

@@ -1,0 +1,184 @@
+// Integration-test harness: a real shoald per test file (temp data-root, exec-root and socket), driven
+// through the built `shoal` CLI (node bin/shoal) and the real `docker` CLI. Everything it starts is
+// stopped by pid and every directory removed in cleanup().
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const ROOTFS = join(REPO, 'test/fixtures/out/rootfs');
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Daemon {
+  dir: string;
+  dataRoot: string;
+  execRoot: string;
+  sock: string;
+  proc: ChildProcess;
+  /** stderr of the current shoald process so far. */
+  log(): string;
+}
+
+function requireBuilt(): void {
+  for (const f of ['dist/shoal.mjs', 'dist/shoald.mjs']) {
+    if (!existsSync(join(REPO, f))) throw new Error(`${f} is missing: run "npm run build:js" first`);
+  }
+  if (!existsSync(join(ROOTFS, 'bin/busybox')))
+    throw new Error('busybox rootfs missing: run test/fixtures/make-fixtures.sh');
+}
+
+/** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
+export async function startShoald(dir?: string): Promise<Daemon> {
+  requireBuilt();
+  const base = dir ?? mkdtempSync(join(tmpdir(), 'shoal-e2-'));
+  const d = {
+    dir: base,
+    dataRoot: join(base, 'data'),
+    execRoot: join(base, 'exec'),
+    sock: join(base, 'shoald.sock'),
+  };
+  mkdirSync(d.dataRoot, { recursive: true });
+  const proc = spawn(
+    process.execPath,
+    [
+      join(REPO, 'bin/shoald'),
+      '--data-root',
+      d.dataRoot,
+      '--exec-root',
+      d.execRoot,
+      '-H',
+      `unix://${d.sock}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  proc.stderr?.on('data', (c: Buffer) => {
+    log += c.toString();
+  });
+  await new Promise<void>((res, rej) => {
+    const onData = () => {
+      if (log.includes('listening on')) {
+        proc.stderr?.off('data', onData);
+        proc.off('exit', onExit);
+        res();
+      }
+    };
+    const onExit = (code: number | null) =>
+      rej(new Error(`shoald exited (${code}) before listening:\n${log}`));
+    proc.stderr?.on('data', onData);
+    proc.once('exit', onExit);
+  });
+  return { ...d, proc, log: () => log };
+}
+
+/** SIGTERM (clean) or SIGKILL (crash) and wait for the process to be gone. */
+export async function stopShoald(d: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return d.proc.exitCode;
+  const exited = new Promise<number | null>((res) => d.proc.once('exit', (code) => res(code)));
+  d.proc.kill(signal);
+  return exited;
+}
+
+function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Result> {
+  return new Promise((res, rej) => {
+    const p = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    p.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    p.on('error', rej);
+    p.on('close', (code, sig) => res({ code: code ?? (sig ? 128 : -1), stdout, stderr }));
+    if (input !== undefined) p.stdin.end(input);
+    else p.stdin.end();
+  });
+}
+
+/** `shoal -H unix://SOCK args…` through bin/shoal, as a user runs it. */
+export function shoal(d: Daemon, args: string[], input?: string): Promise<Result> {
+  return runProcess(
+    process.execPath,
+    [join(REPO, 'bin/shoal'), '-H', `unix://${d.sock}`, ...args],
+    { ...process.env, SHOAL_HOST: '' },
+    input,
+  );
+}
+
+/** The real docker CLI against shoald, with its own empty config dir. */
+export function docker(d: Daemon, args: string[], input?: string): Promise<Result> {
+  const config = join(d.dir, 'docker-config');
+  mkdirSync(config, { recursive: true });
+  return runProcess(
+    'docker',
+    ['-H', `unix://${d.sock}`, ...args],
+    { ...process.env, DOCKER_CONFIG: config, DOCKER_HOST: '' },
+    input,
+  );
+}
+
+/** One raw API call (for status codes and bodies the CLIs hide). */
+export function api(
+  d: Daemon,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((res, rej) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      { socketPath: d.sock, method, path, headers: payload ? { 'Content-Type': 'application/json' } : {} },
+      (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: text }));
+      },
+    );
+    req.on('error', rej);
+    req.end(payload);
+  });
+}
+
+/** Polls `check` until it returns true (events the tests wait for happen in other processes). */
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  tries = 200,
+): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Container ids that still exist in this daemon's state. */
+export function stateEntries(d: Daemon): { containers: string[]; runtime: string[] } {
+  const list = (p: string) => (existsSync(p) ? readdirSync(p) : []);
+  return { containers: list(join(d.dataRoot, 'containers')), runtime: list(join(d.execRoot, 'runtime')) };
+}
+
+/** Removes every container (force), stops shoald and deletes its directories. */
+export async function cleanup(d: Daemon | undefined): Promise<void> {
+  if (!d) return;
+  try {
+    if (d.proc.exitCode === null && d.proc.signalCode === null) {
+      const ids = (await shoal(d, ['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+      if (ids.length) await shoal(d, ['rm', '-f', ...ids]);
+    }
+  } finally {
+    await stopShoald(d);
+    rmSync(d.dir, { recursive: true, force: true });
+  }
+}
