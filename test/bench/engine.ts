@@ -1,0 +1,232 @@
+// `npm run bench -- engine`: container start-up cost, side by side with runc on the same OCI bundle.
+//   shoal_p50_ms / shoal_p95_ms  create → exit observed through shoald's HTTP API (one keep-alive client)
+//   runtime_p50_ms               `shoal-runtime run` on the bundle;  runc_p50_ms: `runc run` on the same bundle
+//   concurrent100_s              100 sleeping containers started concurrently through shoald, until all run
+//   monitor_rss_kib              resident memory of one container monitor
+//   cli_ps_p50_ms                a whole `shoal ps` process;  docker_cli_ps_p50_ms: `docker ps` against the same shoald
+// Every container runs /bin/true (or sleep) with all namespaces including net, a memory and a pids limit.
+// Prints one JSON object on its last line. Cleans up its containers, daemon and directories.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanup, type Daemon, REPO, ROOTFS, startShoald } from '../daemon/harness.js';
+
+const N = Number(process.env.BENCH_N ?? 200);
+const CONCURRENT = 100;
+const CLI_RUNS = 20;
+const MEMORY = 64 * 1024 * 1024;
+const PIDS = 64;
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+class ApiClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  constructor(private readonly sock: string) {}
+
+  /** Resolves with status and body; `onHeaders` fires when the response headers arrive. */
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    onHeaders?: () => void,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        {
+          socketPath: this.sock,
+          agent: this.agent,
+          method,
+          path: `/v1.41${path}`,
+          headers: payload ? { 'Content-Type': 'application/json' } : {},
+        },
+        (res) => {
+          onHeaders?.();
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  async ok(method: string, path: string, body?: unknown): Promise<string> {
+    const r = await this.call(method, path, body);
+    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
+    return r.body;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+const createBody = (cmd: string[]) => ({
+  Rootfs: ROOTFS,
+  Cmd: cmd,
+  HostConfig: { NetworkMode: 'none', Memory: MEMORY, PidsLimit: PIDS },
+});
+
+/** One create → start → exit observed, timed. The container is removed afterwards (not timed). */
+async function oneRun(c: ApiClient): Promise<number> {
+  const t0 = performance.now();
+  const { Id } = JSON.parse(await c.ok('POST', '/containers/create', createBody(['/bin/true']))) as {
+    Id: string;
+  };
+  let headers!: () => void;
+  const headersIn = new Promise<void>((r) => {
+    headers = r;
+  });
+  const waited = c.call('POST', `/containers/${Id}/wait?condition=next-exit`, undefined, () => headers());
+  await headersIn;
+  await c.ok('POST', `/containers/${Id}/start`);
+  const w = await waited;
+  const elapsed = performance.now() - t0;
+  const code = (JSON.parse(w.body) as { StatusCode: number }).StatusCode;
+  if (code !== 0) throw new Error(`/bin/true exited ${code}`);
+  await c.ok('DELETE', `/containers/${Id}?force=1`);
+  return elapsed;
+}
+
+/** An OCI bundle for /bin/true with every namespace and memory+pids limits, from `runc spec`. */
+function makeBundle(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync('runc', ['spec', '--bundle', dir]);
+  if (r.status !== 0) throw new Error(`runc spec: ${r.stderr}`);
+  const spec = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  spec.root = { path: ROOTFS, readonly: true };
+  spec.process.terminal = false;
+  spec.process.args = ['/bin/true'];
+  const ns = new Set((spec.linux.namespaces as { type: string }[]).map((n) => n.type));
+  for (const t of ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup']) ns.add(t);
+  spec.linux.namespaces = [...ns].map((type) => ({ type }));
+  spec.linux.resources = {
+    ...spec.linux.resources,
+    memory: { limit: MEMORY, swap: MEMORY },
+    pids: { limit: PIDS },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+  return dir;
+}
+
+/** Median wall time of `cmd … run <id>` on the bundle. */
+function runtimeRuns(cmd: string, rootArgs: string[], bundle: string, n: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `bench-${process.pid}-${i}`;
+    const t0 = performance.now();
+    const r = spawnSync(cmd, [...rootArgs, 'run', '--bundle', bundle, id], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    times.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`${cmd} run: exit ${r.status}: ${r.stderr}`);
+  }
+  return percentile(times, 50);
+}
+
+function cliRuns(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
+  const times: number[] = [];
+  for (let i = 0; i < CLI_RUNS; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    times.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  }
+  return percentile(times, 50);
+}
+
+function monitorRssKib(d: Daemon): number {
+  const runtime = join(d.execRoot, 'runtime');
+  for (const id of readdirSync(runtime)) {
+    try {
+      const state = JSON.parse(readFileSync(join(runtime, id, 'state.json'), 'utf8')) as {
+        monitorPid?: number;
+      };
+      if (!state.monitorPid) continue;
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${state.monitorPid}/status`, 'utf8'));
+      if (m) return Number(m[1]);
+    } catch {}
+  }
+  throw new Error('no monitor found');
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'shoal-bench-'));
+  let d: Daemon | undefined;
+  const client = () => new ApiClient((d as Daemon).sock);
+  try {
+    d = await startShoald();
+    const c = client();
+    // Warm-up, then the measured sequential runs.
+    for (let i = 0; i < 5; i++) await oneRun(c);
+    const times: number[] = [];
+    for (let i = 0; i < N; i++) times.push(await oneRun(c));
+
+    const bundle = makeBundle(join(work, 'bundle'));
+    const runtimeRoot = join(work, 'runtime-root');
+    const runcRoot = join(work, 'runc-root');
+    const runtimeBin = join(REPO, 'bin/shoal-runtime');
+    const runtimeP50 = runtimeRuns(runtimeBin, ['--root', runtimeRoot], bundle, N);
+    const runcP50 = runtimeRuns('runc', ['--root', runcRoot], bundle, N);
+
+    // 100 concurrent sleeping containers.
+    const t0 = performance.now();
+    const ids = await Promise.all(
+      Array.from({ length: CONCURRENT }, async () => {
+        const { Id } = JSON.parse(await c.ok('POST', '/containers/create', createBody(['sleep', '600']))) as {
+          Id: string;
+        };
+        await c.ok('POST', `/containers/${Id}/start`);
+        return Id;
+      }),
+    );
+    const concurrentS = (performance.now() - t0) / 1000;
+    const rss = monitorRssKib(d);
+
+    const env = {
+      ...process.env,
+      DOCKER_CONFIG: join(work, 'docker-config'),
+      DOCKER_HOST: '',
+      SHOAL_HOST: '',
+    };
+    const cliPs = cliRuns(process.execPath, [join(REPO, 'bin/shoal'), '-H', `unix://${d.sock}`, 'ps'], env);
+    const dockerPs = cliRuns('docker', ['-H', `unix://${d.sock}`, 'ps'], env);
+
+    await Promise.all(ids.map((id) => c.ok('DELETE', `/containers/${id}?force=1`)));
+    c.close();
+
+    const shoalP50 = percentile(times, 50);
+    console.log(
+      JSON.stringify({
+        n: N,
+        shoal_p50_ms: round(shoalP50),
+        shoal_p95_ms: round(percentile(times, 95)),
+        runtime_p50_ms: round(runtimeP50),
+        runc_p50_ms: round(runcP50),
+        ratio_p50: round(shoalP50 / runcP50, 3),
+        concurrent100_s: round(concurrentS, 3),
+        monitor_rss_kib: rss,
+        cli_ps_p50_ms: round(cliPs),
+        docker_cli_ps_p50_ms: round(dockerPs),
+      }),
+    );
+  } finally {
+    await cleanup(d);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
