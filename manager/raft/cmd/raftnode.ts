@@ -5,7 +5,7 @@
 //            --bootstrap 1=127.0.0.1:7001,2=127.0.0.2:7002,3=127.0.0.3:7003
 //   raftnode --id 4 --listen 127.0.0.4:7004 --data /var/tmp/n4 --join
 //
-// Optional: --tick-ms 100 --election-ticks 10 --heartbeat-ticks 1 --snapshot-every 10000 --keep-entries 500
+// Optional: --tick-ms 50 --election-ticks 8 --heartbeat-ticks 1 --snapshot-every 10000 --keep-entries 500
 //           --segment-bytes N.  Prints one line "raftnode <id> listening on <addr>" to stdout when ready;
 // diagnostics go to stderr. Exits 2 on bad flags, 1 on a startup failure (e.g. a corrupt WAL).
 import { realpathSync } from 'node:fs';
@@ -18,6 +18,7 @@ import {
 } from '../../../proto/gen/shoal/raft/kv/v1/kv.js';
 import { InvalidArgumentError, NodeStoppedError, NotLeaderError, RaftTimeoutError } from '../node/errors.js';
 import { RaftNode } from '../node/node.js';
+import { disableNagleOnServer } from '../transport/nodelay.js';
 import { StorageError } from '../wal/errors.js';
 import { encodePut, KvStateMachine } from './kv.js';
 
@@ -44,8 +45,8 @@ export function parseFlags(argv: string[]): RaftNodeFlags {
     data: '',
     bootstrap: [],
     join: false,
-    tickMs: 100,
-    electionTicks: 10,
+    tickMs: 50,
+    electionTicks: 8,
     heartbeatTicks: 1,
     snapshotEvery: 10_000,
     keepEntries: 500,
@@ -246,6 +247,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`raftnode: cannot listen on ${flags.listen}: ${(err as Error).message}\n`);
     process.exit(1);
   });
+  disableNagleOnServer(server);
   process.stdout.write(`raftnode ${flags.id} listening on ${flags.listen}\n`);
   const shutdown = () => {
     node.stop();

@@ -164,8 +164,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? (() => {});
     this.o = {
-      tickMs: opts.tickMs ?? 100,
-      electionTicks: opts.electionTicks ?? 10,
+      tickMs: opts.tickMs ?? 50,
+      electionTicks: opts.electionTicks ?? 8,
       heartbeatTicks: opts.heartbeatTicks ?? 1,
       snapshotEvery: opts.snapshotEvery ?? 10_000,
       keepEntries: opts.keepEntries ?? 500,
@@ -537,6 +537,15 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private completeReady(rd: Ready): void {
+    if (this.listenerCount('trace') > 0) {
+      this.emit('trace', {
+        entries: rd.entries.length,
+        committed: rd.committedEntries.length,
+        messages: rd.messages.length,
+        mustSync: rd.mustSync,
+        hardState: rd.hardState,
+      });
+    }
     this.transport.send(rd.messages);
     if (rd.snapshot) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.data);
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
