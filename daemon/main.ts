@@ -19,7 +19,7 @@ async function run(config: DaemonConfig): Promise<void> {
   claimPidFile(config);
   const engine = await ContainerManager.open({ dataRoot: config.dataRoot, execRoot: config.execRoot });
   const router = new Router();
-  registerAll(router, { engine, config, startedAt: new Date(), now: () => new Date() });
+  await registerAll(router, { engine, config, startedAt: new Date(), now: () => new Date() });
   const api = createApiServer(router);
   try {
     await listenUnix(api.server, config.socketPath);

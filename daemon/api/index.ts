@@ -1,15 +1,19 @@
 // The Engine API's registration table: one module per resource. To add a resource, write
-// `daemon/api/<resource>.ts` exporting `register<Resource>(router, deps)` and add one line below.
+// `daemon/api/<resource>.ts` exporting `register<Resource>(router, deps)` and add it to the list.
+// A module may be async (to open a store under deps.config.dataRoot) and may fill in optional
+// services on `deps` for other modules, e.g. the images module sets `deps.images` so that
+// container create can resolve IMAGE references.
 import type { Router } from '../http/router.js';
 import { registerContainers } from './containers/routes.js';
 import type { ApiDeps } from './deps.js';
 import { registerExec } from './exec/routes.js';
+import { registerImages } from './images.js';
 import { registerSystem } from './system.js';
 
-export type ApiModule = (router: Router, deps: ApiDeps) => void;
+export type ApiModule = (router: Router, deps: ApiDeps) => void | Promise<void>;
 
-export const apiModules: ApiModule[] = [registerSystem, registerContainers, registerExec];
+export const apiModules: ApiModule[] = [registerSystem, registerContainers, registerExec, registerImages];
 
-export function registerAll(router: Router, deps: ApiDeps): void {
-  for (const register of apiModules) register(router, deps);
+export async function registerAll(router: Router, deps: ApiDeps): Promise<void> {
+  for (const register of apiModules) await register(router, deps);
 }
