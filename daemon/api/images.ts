@@ -1,0 +1,469 @@
+// /images/* and /auth endpoints of the Engine API, served from the image store (worker/images).
+// Also plugs the store into container create (deps.images): IMAGE → layers + config defaults.
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import {
+  AuthError,
+  type Credentials,
+  containerDefaults,
+  decodeAuthHeader,
+  familiarString,
+  ImageConflictError,
+  ImageNotFoundError,
+  ImageStore,
+  InvalidReferenceError,
+  importRootfs,
+  loadArchive,
+  type ProgressEvent,
+  parseReference,
+  pullImage,
+  pushImage,
+  RegistryClient,
+  RegistryError,
+  saveArchive,
+} from '../../worker/images/index.js';
+import { ApiError, badRequest, notFound } from '../http/errors.js';
+import type { RequestContext, Router } from '../http/router.js';
+import type { ApiDeps, ImageResolver } from './deps.js';
+
+/** Registry settings: SHOAL_INSECURE_REGISTRIES (comma-separated host[:port]), SHOAL_CERTS_DIR. */
+function registryOptions(env: NodeJS.ProcessEnv = process.env) {
+  return {
+    insecureRegistries: (env.SHOAL_INSECURE_REGISTRIES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    certsDir: env.SHOAL_CERTS_DIR || undefined,
+  };
+}
+
+function queryBool(q: URLSearchParams, key: string): boolean {
+  return ['1', 'true', 'True', 'TRUE', 'yes'].includes(q.get(key) ?? '');
+}
+
+/** Store errors → Engine API statuses. */
+function apiError(err: unknown): unknown {
+  if (err instanceof ApiError) return err;
+  if (err instanceof ImageNotFoundError) return notFound(err.message);
+  if (err instanceof ImageConflictError) return new ApiError(409, err.message);
+  if (err instanceof InvalidReferenceError) return badRequest(err.message);
+  if (err instanceof AuthError) return new ApiError(401, err.message);
+  if (err instanceof RegistryError) {
+    const s = err.statusCode === 401 ? 401 : err.statusCode === 404 ? 404 : 500;
+    return new ApiError(s, err.message);
+  }
+  return err;
+}
+
+function wrap(fn: (ctx: RequestContext) => Promise<void> | void) {
+  return async (ctx: RequestContext) => {
+    try {
+      await fn(ctx);
+    } catch (e) {
+      throw apiError(e);
+    }
+  };
+}
+
+/**
+ * A JSON-lines progress stream that starts only with the first message, so an error before any
+ * progress is still a proper HTTP error; after that, errors travel in-band as docker sends them.
+ */
+class ProgressStream {
+  private out?: Writable;
+  constructor(private readonly ctx: RequestContext) {}
+  write(msg: unknown): void {
+    this.out ??= this.ctx.reply.stream(200, { 'Content-Type': 'application/json' });
+    this.out.write(`${JSON.stringify(msg)}\r\n`);
+  }
+  event = (e: ProgressEvent): void => {
+    const m: Record<string, unknown> = { status: e.status };
+    if (e.id) m.id = e.id;
+    if (e.progressDetail) {
+      m.progressDetail = e.progressDetail;
+      const { current = 0, total = 0 } = e.progressDetail;
+      if (total > 0) m.progress = bar(current, total);
+    }
+    this.write(m);
+  };
+  async run(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      if (!this.out) throw apiError(e);
+      const message = (e as Error).message;
+      this.write({ errorDetail: { message }, error: message });
+    }
+    if (this.out) this.out.end();
+  }
+}
+
+function human(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : v < 10 ? 2 : 1)}${units[i]}`;
+}
+
+function bar(current: number, total: number): string {
+  const width = 50;
+  const filled = Math.min(width, Math.floor((current / total) * width));
+  return `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ${human(current)}/${human(total)}`;
+}
+
+function credentialsOf(ctx: RequestContext): Credentials | undefined {
+  try {
+    return decodeAuthHeader(ctx.headers['x-registry-auth'] as string | undefined);
+  } catch (e) {
+    throw badRequest((e as Error).message);
+  }
+}
+
+interface ImageFilters {
+  dangling?: boolean;
+  reference: string[];
+  label: string[];
+}
+
+function parseImageFilters(raw: string | null): ImageFilters {
+  const out: ImageFilters = { reference: [], label: [] };
+  if (!raw) return out;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw badRequest(`invalid filters: not JSON: ${raw}`);
+  }
+  for (const [k, v] of Object.entries(parsed ?? {})) {
+    const values = Array.isArray(v)
+      ? v.map(String)
+      : v && typeof v === 'object'
+        ? Object.keys(v).filter((x) => (v as Record<string, unknown>)[x])
+        : [];
+    if (k === 'dangling') {
+      if (values.some((x) => !['true', 'false', '1', '0'].includes(x)))
+        throw badRequest(`invalid filter 'dangling=${values.join(',')}'`);
+      out.dangling = values.includes('true') || values.includes('1');
+    } else if (k === 'reference') out.reference = values;
+    else if (k === 'label') out.label = values;
+    else throw badRequest(`invalid filter '${k}'`);
+  }
+  return out;
+}
+
+/** docker's reference filter: a glob on the familiar name (with or without the tag). */
+function refMatches(tag: string, pattern: string): boolean {
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '.')}$`,
+  );
+  const name = tag.replace(/:[^:/]+$/, '');
+  return re.test(tag) || re.test(name);
+}
+
+function iso(s: string | undefined): string {
+  return s && !Number.isNaN(Date.parse(s)) ? s : '0001-01-01T00:00:00Z';
+}
+
+export async function registerImages(router: Router, deps: ApiDeps): Promise<void> {
+  const root = path.join(deps.config.dataRoot, 'images');
+  let opened: Promise<ImageStore> | undefined;
+  let ready: ImageStore | undefined;
+  const store = () => {
+    opened ??= ImageStore.open(root).then((s) => {
+      ready = s;
+      return s;
+    });
+    return opened;
+  };
+  await store(); // open (and clean up after a crash) before serving
+  const inUse = (id: string) => deps.engine.list({ all: true }).some((c) => c.imageId === id);
+  const reg = registryOptions();
+
+  const resolver: ImageResolver = {
+    async resolve(reference: string) {
+      const s = await store();
+      let rec: ReturnType<ImageStore['resolve']>;
+      try {
+        rec = s.resolve(reference);
+      } catch (e) {
+        throw apiError(e);
+      }
+      if (!rec) throw notFound(`No such image: ${reference}`);
+      const rf = await s.rootfs(rec.id);
+      let name = reference;
+      try {
+        name = familiarString(parseReference(reference));
+      } catch {
+        /* an id */
+      }
+      return { id: rec.id, reference: name, layers: rf.layers, config: containerDefaults(rf.config) };
+    },
+    count: () => ready?.all().length ?? 0,
+  };
+  deps.images = resolver;
+
+  router.get(
+    '/images/json',
+    wrap(async (ctx) => {
+      const s = await store();
+      const f = parseImageFilters(ctx.query.get('filters'));
+      const all = await s.list({ dangling: f.dangling === true });
+      const list = all.filter((i) => {
+        if (f.dangling === false && i.repoTags.length === 0) return false;
+        if (f.reference.length && !i.repoTags.some((t) => f.reference.some((p) => refMatches(t, p))))
+          return false;
+        for (const l of f.label) {
+          const [k, v] = l.split('=', 2);
+          if (!i.labels || !(k in i.labels) || (v !== undefined && i.labels[k] !== v)) return false;
+        }
+        return true;
+      });
+      ctx.reply.json(
+        200,
+        list.map((i) => ({
+          Containers: -1,
+          Created: i.created,
+          Id: i.id,
+          Labels: i.labels,
+          ParentId: '',
+          RepoDigests: i.repoDigests.length ? i.repoDigests : i.repoTags.length ? null : ['<none>@<none>'],
+          RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'],
+          SharedSize: -1,
+          Size: i.size,
+          VirtualSize: i.size,
+        })),
+      );
+    }),
+  );
+
+  router.get(
+    '/images/get',
+    wrap(async (ctx) => {
+      const names = ctx.query.getAll('names');
+      await save(ctx, names);
+    }),
+  );
+
+  const save = async (ctx: RequestContext, names: string[]) => {
+    const s = await store();
+    if (names.length === 0) throw badRequest('no image names given (names=…)');
+    for (const n of names) s.get(n); // 404 before the stream starts
+    const out = ctx.reply.stream(200, { 'Content-Type': 'application/x-tar' });
+    try {
+      for await (const chunk of saveArchive(s, names)) {
+        if (ctx.closed.aborted) break;
+        if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+      }
+    } catch (e) {
+      // the tar is cut short: the client sees a truncated archive, the log says why
+      console.error(`shoald: image save: ${(e as Error).message}`);
+      out.destroy(e as Error);
+      return;
+    }
+    out.end();
+  };
+
+  router.get(
+    '/images/*name/get',
+    wrap((ctx) => save(ctx, [ctx.params.name])),
+  );
+
+  router.get(
+    '/images/*name/json',
+    wrap(async (ctx) => {
+      const s = await store();
+      const rec = s.get(ctx.params.name);
+      const cfg = await s.config(rec.id);
+      const c = cfg.config ?? {};
+      const containerConfig = {
+        Hostname: '',
+        Domainname: '',
+        User: c.User ?? '',
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        ExposedPorts: c.ExposedPorts,
+        Tty: false,
+        OpenStdin: false,
+        StdinOnce: false,
+        Env: c.Env ?? null,
+        Cmd: c.Cmd ?? null,
+        Healthcheck: c.Healthcheck,
+        Image: '',
+        Volumes: c.Volumes ?? null,
+        WorkingDir: c.WorkingDir ?? '',
+        Entrypoint: c.Entrypoint ?? null,
+        OnBuild: null,
+        Labels: c.Labels ?? null,
+        StopSignal: c.StopSignal,
+      };
+      const layers = rec.layers.map((l) => s.layers.diffDir(l.diffId)).reverse();
+      ctx.reply.json(200, {
+        Id: rec.id,
+        RepoTags: s.repoTags(rec.id),
+        RepoDigests: s.repoDigests(rec.id),
+        Parent: '',
+        Comment: cfg.history?.[cfg.history.length - 1]?.comment ?? '',
+        Created: iso(cfg.created ?? rec.created),
+        Container: '',
+        ContainerConfig: containerConfig,
+        DockerVersion: '',
+        Author: cfg.author ?? '',
+        Config: containerConfig,
+        Architecture: cfg.architecture ?? 'amd64',
+        Os: cfg.os ?? 'linux',
+        Size: rec.size,
+        VirtualSize: rec.size,
+        GraphDriver: {
+          Data: { LowerDir: layers.join(':') },
+          Name: 'overlay2',
+        },
+        RootFS: { Type: 'layers', Layers: rec.layers.map((l) => l.diffId) },
+        Metadata: { LastTagTime: iso(rec.lastTagTime) },
+      });
+    }),
+  );
+
+  router.post(
+    '/images/create',
+    wrap(async (ctx) => {
+      const s = await store();
+      const q = ctx.query;
+      const fromSrc = q.get('fromSrc');
+      const fromImage = q.get('fromImage');
+      if (fromSrc !== null) {
+        if (fromSrc !== '-')
+          throw badRequest(`fromSrc: only "-" (the request body) is supported, got "${fromSrc}"`);
+        const repo = q.get('repo') || '';
+        const tag = q.get('tag') || '';
+        const ref = repo ? `${repo}${tag ? `:${tag}` : ''}` : undefined;
+        if (ref) parseReference(ref);
+        const rec = await importRootfs(s, ctx.bodyStream(), { ref, message: q.get('message') || undefined });
+        ctx.reply
+          .stream(200, { 'Content-Type': 'application/json' })
+          .end(`${JSON.stringify({ status: rec.id })}\r\n`);
+        return;
+      }
+      if (!fromImage) throw badRequest('fromImage or fromSrc is required');
+      const tag = q.get('tag') || '';
+      let ref = fromImage;
+      if (tag) ref = tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
+      parseReference(ref); // 400 for a bad reference, before any output
+      const ps = new ProgressStream(ctx);
+      await ps.run(async () => {
+        await pullImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+      });
+    }),
+  );
+
+  router.post(
+    '/images/load',
+    wrap(async (ctx) => {
+      const s = await store();
+      const quiet = queryBool(ctx.query, 'quiet');
+      const ps = new ProgressStream(ctx);
+      await ps.run(async () => {
+        const r = await loadArchive(
+          s,
+          ctx.bodyStream(),
+          quiet ? undefined : (msg) => ps.write({ status: msg }),
+        );
+        for (const l of r.loaded)
+          ps.write({ stream: l.ref ? `Loaded image: ${l.ref}\n` : `Loaded image ID: ${l.id}\n` });
+      });
+    }),
+  );
+
+  router.post(
+    '/images/prune',
+    wrap(async (ctx) => {
+      const s = await store();
+      let all = false;
+      const raw = ctx.query.get('filters');
+      if (raw) {
+        const f = parseImageFilters(raw);
+        all = f.dangling === false;
+      }
+      const r = await s.prune({ all, inUse });
+      ctx.reply.json(200, {
+        ImagesDeleted: [
+          ...r.untagged.map((u) => ({ Untagged: u })),
+          ...r.deleted.map((d) => ({ Deleted: d })),
+        ],
+        SpaceReclaimed: r.reclaimed,
+      });
+    }),
+  );
+
+  router.post(
+    '/images/*name/tag',
+    wrap(async (ctx) => {
+      const s = await store();
+      const repo = ctx.query.get('repo');
+      if (!repo) throw badRequest('repo is required');
+      const tag = ctx.query.get('tag') || 'latest';
+      await s.tag(ctx.params.name, `${repo}:${tag}`);
+      ctx.reply.empty(201);
+    }),
+  );
+
+  router.post(
+    '/images/*name/push',
+    wrap(async (ctx) => {
+      const s = await store();
+      const tag = ctx.query.get('tag');
+      const ref = tag ? `${ctx.params.name}:${tag}` : ctx.params.name;
+      s.get(ref); // 404 before any output
+      const ps = new ProgressStream(ctx);
+      await ps.run(async () => {
+        const r = await pushImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+        ps.write({
+          progressDetail: {},
+          aux: { Tag: parseReference(ref).tag, Digest: r.digest, Size: r.size },
+        });
+      });
+    }),
+  );
+
+  router.delete(
+    '/images/*name',
+    wrap(async (ctx) => {
+      const s = await store();
+      const r = await s.remove(ctx.params.name, { force: queryBool(ctx.query, 'force'), inUse });
+      ctx.reply.json(200, [
+        ...r.untagged.map((u) => ({ Untagged: u })),
+        ...r.deleted.map((d) => ({ Deleted: d })),
+      ]);
+    }),
+  );
+
+  router.post(
+    '/auth',
+    wrap(async (ctx) => {
+      const body =
+        (await ctx.readJson<{ username?: string; password?: string; serveraddress?: string }>()) ?? {};
+      if (!body.username) throw badRequest('username is required');
+      const addr = (body.serveraddress || 'docker.io').replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+      const domain = addr === 'index.docker.io' ? 'docker.io' : addr;
+      const client = new RegistryClient(domain, '', {
+        ...reg,
+        credentials: { username: body.username, password: body.password },
+      });
+      try {
+        await client.ping();
+      } catch (e) {
+        if (e instanceof RegistryError || e instanceof AuthError)
+          throw new ApiError(401, `login attempt to ${client.endpoint.base}/v2/ failed: ${e.message}`);
+        throw new ApiError(500, `cannot reach registry ${domain}: ${(e as Error).message}`);
+      }
+      ctx.reply.json(200, { Status: 'Login Succeeded', IdentityToken: '' });
+    }),
+  );
+}
