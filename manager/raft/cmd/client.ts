@@ -114,7 +114,7 @@ export class KvClient {
   }
 
   /** Runs `op` against the leader, following up to `hops` redirects. Other errors are returned as is. */
-  private async viaLeader<T>(op: (c: KvConn) => Promise<T>, hops = 3): Promise<T> {
+  private async viaLeader<T>(op: (c: KvConn) => Promise<T>, hops = 4): Promise<T> {
     for (let i = 0; ; i++) {
       try {
         return await op(this.conn(this.current));
@@ -140,6 +140,10 @@ export class KvClient {
 
   get(key: string): Promise<Buffer | undefined> {
     return this.viaLeader((c) => c.get(key, true));
+  }
+
+  member(op: 'add-learner' | 'promote' | 'remove', id: number, address = ''): Promise<unknown> {
+    return this.viaLeader((c) => c.member(op, id, address), 6);
   }
 
   leaderAddress(): string {
