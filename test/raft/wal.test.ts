@@ -20,7 +20,7 @@ const meta = Buffer.from('node-7');
 const ent = (index: number, term: number, fill = index & 0xff, size = 40): WalEntry => ({
   index,
   term,
-  type: 0,
+  type: 'normal',
   data: Buffer.alloc(size, fill),
 });
 const indexes = (es: WalEntry[]) => es.map((e) => e.index);
