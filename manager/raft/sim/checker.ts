@@ -9,6 +9,7 @@ export interface Violation {
     | 'leader-completeness'
     | 'state-machine-safety'
     | 'apply-order'
+    | 'durability'
     | 'lost-ack'
     | 'liveness'
     | 'exception';

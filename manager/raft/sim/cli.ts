@@ -1,4 +1,5 @@
-// npm run raft:sim -- --seeds N [--from S] [--nodes 3|5] [--steps K] [--verbose] [--lying-disk N]
+// npm run raft:sim -- --seeds N [--from S] [--nodes 3|5] [--steps K] [--verbose]
+//   test-the-tester flags: [--lying-disk N] (fsync is a no-op except every N-th) [--no-durability-check]
 import { runSeed } from './run.js';
 
 function parseArgs(argv: string[]): Record<string, string | boolean> {
@@ -36,7 +37,15 @@ function main(): number {
   let lie: number;
   try {
     args = parseArgs(process.argv.slice(2));
-    const known = new Set(['seeds', 'from', 'nodes', 'steps', 'verbose', 'lying-disk']);
+    const known = new Set([
+      'seeds',
+      'from',
+      'nodes',
+      'steps',
+      'verbose',
+      'lying-disk',
+      'no-durability-check',
+    ]);
     for (const k of Object.keys(args)) if (!known.has(k)) throw new Error(`unknown option --${k}`);
     seeds = intArg(args, 'seeds', 100, 1);
     from = intArg(args, 'from', 1, 0);
@@ -54,14 +63,22 @@ function main(): number {
   let acked = 0;
   const failures: { seed: number; kind: string; step: number; detail: string }[] = [];
   for (let seed = from; seed < from + seeds; seed++) {
-    const r = runSeed({ seed, nodes, steps, verbose, lyingDiskEvery: lie || undefined });
+    const r = runSeed({
+      seed,
+      nodes,
+      steps,
+      verbose,
+      lyingDiskEvery: lie || undefined,
+      checkDurability: args['no-durability-check'] !== true,
+    });
     totalSteps += r.steps;
     acked += r.acked;
     if (r.violation) {
       const v = r.violation;
       failures.push({ seed, kind: v.kind, step: v.step, detail: v.detail.split('\n')[0] });
       console.log(`seed ${seed}: ${v.kind} at step ${v.step}: ${v.detail}`);
-      const extra = lie ? ` --lying-disk ${lie}` : '';
+      const extra =
+        (lie ? ` --lying-disk ${lie}` : '') + (args['no-durability-check'] ? ' --no-durability-check' : '');
       console.log(
         `  replay: npm run raft:sim -- --seeds 1 --from ${seed} --nodes ${nodes} --steps ${steps}${extra} --verbose`,
       );

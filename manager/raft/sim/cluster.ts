@@ -47,6 +47,8 @@ export interface ClusterOptions {
   raft?: Partial<Config>;
   /** Injected bug: fsync is a no-op except every n-th call. */
   lyingDiskEvery?: number;
+  /** Check that votes and acknowledged entries are durable before they are sent (default on). */
+  checkDurability?: boolean;
   onApply?: (node: SimNode, e: Entry) => void;
   onReadState?: (node: SimNode, rs: ReadState) => void;
   log?: (line: string) => void;
@@ -233,6 +235,7 @@ export class SimCluster {
   /** fsync done: send, apply, advance (the Ready contract's order). */
   private complete(n: SimNode, rd: Ready): void {
     n.disk.sync();
+    if (this.opts.checkDurability !== false) this.checkDurableBeforeSend(n, rd);
     for (const m of rd.messages) this.send(n, m);
     if (rd.snapshot) {
       n.sm.restore(rd.snapshot.data);
@@ -251,6 +254,29 @@ export class SimCluster {
     for (const rs of rd.readStates) this.opts.onReadState?.(n, rs);
     n.raw.advance();
     this.maybeSnapshot(n);
+  }
+
+  /** Votes and acknowledged entries must be on disk before the message that promises them leaves. */
+  private checkDurableBeforeSend(n: SimNode, rd: Ready): void {
+    const d = n.disk.durable();
+    for (const m of rd.messages) {
+      if (m.type === 'voteResp' && !m.reject) {
+        if (d.hardState.term < m.term || (d.hardState.term === m.term && d.hardState.vote !== m.to)) {
+          this.checker.fail(
+            'durability',
+            `node ${n.id} granted its term-${m.term} vote to ${m.to} before persisting it`,
+          );
+        }
+      }
+      if (m.type === 'appResp' && !m.reject && m.index > 0) {
+        if (d.lastIndex < m.index && d.hardState.commit < m.index) {
+          this.checker.fail(
+            'durability',
+            `node ${n.id} acknowledged index ${m.index} with ${d.lastIndex} on disk`,
+          );
+        }
+      }
+    }
   }
 
   private maybeSnapshot(n: SimNode): void {

@@ -27,6 +27,22 @@ export class SimDisk {
     this.entries = s.lastIndex() >= s.firstIndex() ? s.entries(s.firstIndex(), s.lastIndex() + 1) : [];
   }
 
+  /** The durable hard state and last index, for checking what was acknowledged. */
+  durable(): { hardState: HardState; lastIndex: number; termAt: (i: number) => number | undefined } {
+    const snapIndex = this.snapshot?.metadata.index ?? 0;
+    const last = this.entries.length > 0 ? this.entries[this.entries.length - 1].index : snapIndex;
+    return {
+      hardState: this.hardState,
+      lastIndex: Math.max(last, snapIndex),
+      termAt: (i) => {
+        if (i === snapIndex) return this.snapshot?.metadata.term ?? 0;
+        const first = this.entries[0]?.index;
+        if (first === undefined || i < first || i > last) return undefined;
+        return this.entries[i - first].term;
+      },
+    };
+  }
+
   /** Snapshots are written with their own fsync+rename, durable at once; older log entries are dropped. */
   saveSnapshot(snap: Snapshot): void {
     this.snapshot = snap;

@@ -12,6 +12,8 @@ export interface SimOptions {
   verbose?: boolean;
   /** Injected bug for testing the checker: fsync is a no-op except every n-th call. */
   lyingDiskEvery?: number;
+  /** Off to show that the end-to-end properties also catch a lying disk. */
+  checkDurability?: boolean;
   log?: (line: string) => void;
 }
 
@@ -111,6 +113,7 @@ export function runSeed(opts: SimOptions): SimResult {
     snapshotKeep: rng.pick([0, 3, 10]),
     maxSyncDelay: rng.pick([0, 1, 3]),
     lyingDiskEvery: opts.lyingDiskEvery,
+    checkDurability: opts.checkDurability,
     raft: { maxSizePerMsg: rng.pick([16, 256, 4096]), maxInflightMsgs: rng.pick([1, 4, 64]) },
     onApply: (n, e) => {
       nemesis?.noteApplied(e);
