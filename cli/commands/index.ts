@@ -87,6 +87,50 @@ export const commands: CommandEntry[] = [
     summary: 'Display system-wide information',
     load: async () => (await import('./system.js')).info,
   },
+  // images (cli/commands/images.ts, image-transfer.ts)
+  { name: 'image', summary: 'Manage images', load: async () => (await import('./images.js')).image },
+  { name: 'images', summary: 'List images', load: async () => (await import('./images.js')).ls },
+  { name: 'rmi', summary: 'Remove one or more images', load: async () => (await import('./images.js')).rm },
+  {
+    name: 'tag',
+    summary: 'Create a tag that refers to an image',
+    load: async () => (await import('./images.js')).tag,
+  },
+  {
+    name: 'pull',
+    summary: 'Download an image from a registry',
+    load: async () => (await import('./image-transfer.js')).pull,
+  },
+  {
+    name: 'push',
+    summary: 'Upload an image to a registry',
+    load: async () => (await import('./image-transfer.js')).push,
+  },
+  {
+    name: 'load',
+    summary: 'Load an image from a tar archive or STDIN',
+    load: async () => (await import('./image-transfer.js')).load,
+  },
+  {
+    name: 'save',
+    summary: 'Save one or more images to a tar archive',
+    load: async () => (await import('./image-transfer.js')).save,
+  },
+  {
+    name: 'import',
+    summary: 'Import a root filesystem tarball as an image',
+    load: async () => (await import('./image-transfer.js')).importImage,
+  },
+  {
+    name: 'login',
+    summary: 'Log in to a registry',
+    load: async () => (await import('./image-transfer.js')).login,
+  },
+  {
+    name: 'logout',
+    summary: 'Log out from a registry',
+    load: async () => (await import('./image-transfer.js')).logout,
+  },
 ];
 
 /** `shoal container ls` etc.: docker's management-command spellings of the same commands. */

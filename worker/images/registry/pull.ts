@@ -31,11 +31,12 @@ export async function pullImage(
   const progress = opts.progress ?? noProgress;
   const client = new RegistryClient(ref.domain, ref.path, opts);
   const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
+  // the first message only once the image exists: a missing one is then a plain HTTP error for the daemon
+  let got = await client.getManifest(tagOrDigest);
   progress({
     status: `Pulling from ${familiarString({ ...ref, tag: undefined, digest: undefined })}`,
     id: ref.tag ?? ref.digest,
   });
-  let got = await client.getManifest(tagOrDigest);
   let manifestDigest = sha256Of(got.bytes);
   if (ref.digest && manifestDigest !== ref.digest)
     throw new RegistryError(`manifest digest mismatch: asked for ${ref.digest}, got ${manifestDigest}`, 502);
