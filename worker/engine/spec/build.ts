@@ -388,7 +388,7 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
     env: configEnv,
     cmd,
     entrypoint,
-    workingDir: image?.WorkingDir && !opts.workingDir ? image.WorkingDir : (opts.workingDir ?? ''),
+    workingDir: opts.workingDir || image?.WorkingDir || '',
     labels: { ...(image?.Labels ?? {}), ...(opts.labels ?? {}) },
     stopSignal,
     stopTimeout,
