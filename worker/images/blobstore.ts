@@ -161,7 +161,7 @@ export class BlobStore {
   }
 
   stream(d: Digest, start = 0): Readable {
-    return createReadStream(this.pathOf(d), { start, highWaterMark: 256 * 1024 });
+    return createReadStream(this.pathOf(d), { start, highWaterMark: 1024 * 1024 });
   }
 
   async delete(d: Digest): Promise<void> {

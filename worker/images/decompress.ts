@@ -17,7 +17,7 @@ export function zstdAvailable(): boolean {
 }
 
 function decompressor(kind: DetectedCompression): Transform | null {
-  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 256 * 1024 });
+  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 1024 * 1024 });
   if (kind === 'zstd') {
     const make = (zlib as ZlibWithZstd).createZstdDecompress;
     if (!make)

@@ -67,6 +67,7 @@ export async function ingestLayer(
           .finally(() => {
             queued--;
           });
+        chain.catch(() => {}); // observed by flushWrites(); never an unhandled rejection meanwhile
       }
       yield c;
       if (queued > 8) await chain;

@@ -147,13 +147,25 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
           0o600,
         );
+        // positional writes, several in flight, so decompression is not idle while the disk works
+        const inflight: Promise<void>[] = [];
+        let pos = 0;
+        const writeAt = async (c: Buffer, at: number) => {
+          let off = 0;
+          while (off < c.length) off += (await fh.write(c, off, c.length - off, at + off)).bytesWritten;
+        };
         try {
           for await (const c of body) {
-            let off = 0;
-            while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+            const w = writeAt(c, pos);
+            w.catch(() => {}); // observed below; never an unhandled rejection meanwhile
+            inflight.push(w);
+            pos += c.length;
             stats.bytes += c.length;
+            if (inflight.length >= 8) await inflight.shift();
           }
+          await Promise.all(inflight);
         } finally {
+          await Promise.allSettled(inflight);
           await fh.close();
         }
         await meta(target, e);

@@ -1,0 +1,228 @@
+// `npm run bench -- images`: image pull and unpack cost, side by side with skopeo.
+//   shoal_pull_s       pull of a generated 8-layer image (~200 MB: incompressible and compressible layers,
+//                      the busybox rootfs at the bottom) from a local docker-registry into an empty store
+//                      (download + verify + unpack: the image is runnable afterwards)
+//   skopeo_pull_s      `skopeo copy docker://… oci:DIR` of the same image (download + verify only)
+//   ratio_pull         shoal_pull_s / skopeo_pull_s
+//   unpack_mb_s        layer unpack throughput from local blobs (uncompressed MB per second)
+//   run_cached_p50_ms  create → exit observed of `/bin/true` from the (cached) image through shoald's API
+//   run_rootfs_p50_ms  the same with a rootfs directory, the engine's own figure, for comparison
+// Prints one JSON object on its last line. Cleans up its daemon, registry and directories.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { sha256Of } from '../../worker/images/digest.js';
+import { ingestLayer } from '../../worker/images/ingest.js';
+import { MT } from '../../worker/images/mediatypes.js';
+import { RegistryClient } from '../../worker/images/registry/client.js';
+import { pullImage } from '../../worker/images/registry/pull.js';
+import { ImageStore } from '../../worker/images/store.js';
+import type { TarSource } from '../../worker/images/tar/writer.js';
+import { cleanup, type Daemon, ROOTFS, startShoald } from '../daemon/harness.js';
+import { dirTar, tarOf } from '../fixtures/steps/images-lib.js';
+import { startRegistry } from '../images/registry-harness.js';
+
+const RUNS = Number(process.env.BENCH_N ?? 30);
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const log = (s: string) => process.stderr.write(`bench images: ${s}\n`);
+
+/** Files of `size` bytes: random (incompressible) or repetitive text (compresses ~10:1 and more). */
+function layerFiles(prefix: string, count: number, size: number, random: boolean): TarSource[] {
+  const items: TarSource[] = [{ entry: { name: `${prefix}/`, type: 'dir' } }];
+  const line = Buffer.from(`${prefix} compressible line of text with some repetition 0123456789\n`);
+  for (let i = 0; i < count; i++) {
+    const body = random ? randomBytes(size) : Buffer.alloc(size, line);
+    items.push({ entry: { name: `${prefix}/f${i}`, type: 'file', mode: 0o644 }, body });
+  }
+  return items;
+}
+
+async function buildImage(): Promise<{ layers: Buffer[]; gz: Buffer[]; config: Buffer; manifest: Buffer }> {
+  const layers = [await dirTar(ROOTFS)];
+  for (let i = 0; i < 7; i++) {
+    const random = i % 2 === 0; // 4 incompressible layers of 32 MB, 3 compressible of 24 MB
+    layers.push(await tarOf(layerFiles(`l${i}`, random ? 32 : 48, random ? 1 << 20 : 512 << 10, random)));
+  }
+  const gz = layers.map((l) => gzipSync(l, { level: 6 }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/bin/true'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256Of(l)) },
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: sha256Of(config), size: config.length },
+      layers: gz.map((g) => ({ mediaType: MT.ociLayerGzip, digest: sha256Of(g), size: g.length })),
+    }),
+  );
+  return { layers, gz, config, manifest };
+}
+
+class Api {
+  private readonly agent = new Agent({ keepAlive: true });
+  constructor(private readonly sock: string) {}
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    onHeaders?: () => void,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        {
+          socketPath: this.sock,
+          agent: this.agent,
+          method,
+          path: `/v1.41${path}`,
+          headers: payload ? { 'Content-Type': 'application/json' } : {},
+        },
+        (res) => {
+          onHeaders?.();
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+  async ok(method: string, path: string, body?: unknown): Promise<string> {
+    const r = await this.call(method, path, body);
+    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
+    return r.body;
+  }
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+async function runOnce(api: Api, body: Record<string, unknown>): Promise<number> {
+  const t0 = performance.now();
+  const { Id } = JSON.parse(await api.ok('POST', '/containers/create', body)) as { Id: string };
+  let headers!: () => void;
+  const headersIn = new Promise<void>((r) => {
+    headers = r;
+  });
+  const waited = api.call('POST', `/containers/${Id}/wait?condition=next-exit`, undefined, () => headers());
+  await headersIn;
+  await api.ok('POST', `/containers/${Id}/start`);
+  const w = await waited;
+  const ms = performance.now() - t0;
+  const code = (JSON.parse(w.body) as { StatusCode: number }).StatusCode;
+  if (code !== 0) throw new Error(`/bin/true exited ${code}`);
+  await api.ok('DELETE', `/containers/${Id}?force=1`);
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'shoal-bench-images-'));
+  const reg = await startRegistry();
+  let daemon: Daemon | undefined;
+  try {
+    log('generating the image');
+    const img = await buildImage();
+    const totalRaw = img.layers.reduce((n, l) => n + l.length, 0);
+    const totalGz = img.gz.reduce((n, l) => n + l.length, 0);
+    log(
+      `8 layers, ${(totalRaw / 1e6).toFixed(0)} MB uncompressed, ${(totalGz / 1e6).toFixed(0)} MB compressed`,
+    );
+    const repo = 'bench/big';
+    const ref = `${reg.host}/${repo}:1`;
+    const client = new RegistryClient(reg.host, repo);
+    for (const blob of [...img.gz, img.config]) {
+      const loc = await client.startUpload();
+      await client.putBlob(loc, sha256Of(blob), blob);
+    }
+    await client.putManifest('1', MT.ociManifest, img.manifest);
+
+    log('shoal pull');
+    const store = await ImageStore.open(join(work, 'store'));
+    const t0 = performance.now();
+    await pullImage(store, ref, { concurrency: 4 });
+    const shoalPull = (performance.now() - t0) / 1000;
+
+    log('skopeo copy');
+    const t1 = performance.now();
+    const sk = spawnSync(
+      'skopeo',
+      ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(work, 'skopeo')}:1`],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const skopeoPull = (performance.now() - t1) / 1000;
+    if (sk.status !== 0) throw new Error(`skopeo copy: ${sk.stderr}`);
+
+    log('unpack throughput');
+    const local = await ImageStore.open(join(work, 'unpack'));
+    const blobs = img.gz.map((g) => sha256Of(g));
+    for (const [i, g] of img.gz.entries()) await local.blobs.put(g, blobs[i]);
+    const t2 = performance.now();
+    for (const [i, d] of blobs.entries())
+      await ingestLayer(local.blobs, local.layers, local.blobs.stream(d) as AsyncIterable<Buffer>, {
+        digest: d,
+        diffId: sha256Of(img.layers[i]),
+      });
+    const unpackMbS = totalRaw / 1e6 / ((performance.now() - t2) / 1000);
+
+    let runCached: number | null = null;
+    let runRootfs: number | null = null;
+    try {
+      log('shoal run from the cached image');
+      daemon = await startShoald(join(work, 'daemon'));
+      const api = new Api(daemon.sock);
+      const pulled = await api.call(
+        'POST',
+        `/images/create?fromImage=${encodeURIComponent(`${reg.host}/${repo}`)}&tag=1`,
+      );
+      if (pulled.status !== 200 || pulled.body.includes('errorDetail'))
+        throw new Error(`pull: ${pulled.body}`);
+      const host = { NetworkMode: 'none' };
+      const image: number[] = [];
+      const rootfs: number[] = [];
+      await runOnce(api, { Image: ref, Cmd: ['/bin/true'], HostConfig: host });
+      for (let i = 0; i < RUNS; i++) {
+        image.push(await runOnce(api, { Image: ref, Cmd: ['/bin/true'], HostConfig: host }));
+        rootfs.push(await runOnce(api, { Rootfs: ROOTFS, Cmd: ['/bin/true'], HostConfig: host }));
+      }
+      runCached = round(p50(image));
+      runRootfs = round(p50(rootfs));
+      api.close();
+    } catch (e) {
+      log(`run measurement skipped: ${(e as Error).message}`);
+    }
+
+    const result = {
+      shoal_pull_s: round(shoalPull, 3),
+      skopeo_pull_s: round(skopeoPull, 3),
+      ratio_pull: round(shoalPull / skopeoPull, 3),
+      unpack_mb_s: round(unpackMbS, 1),
+      run_cached_p50_ms: runCached,
+      run_rootfs_p50_ms: runRootfs,
+      image_mb: round(totalRaw / 1e6, 1),
+      image_compressed_mb: round(totalGz / 1e6, 1),
+      layers: img.layers.length,
+    };
+    console.log(JSON.stringify(result));
+  } finally {
+    if (daemon) await cleanup(daemon).catch(() => {});
+    await reg.stop();
+    await fs
+      .rm(work, { recursive: true, force: true })
+      .catch(() => rmSync(work, { recursive: true, force: true }));
+  }
+}
+
+await main();
