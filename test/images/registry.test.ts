@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadArchive } from '../../worker/images/load.js';
+import { MT } from '../../worker/images/mediatypes.js';
 import type { ProgressEvent } from '../../worker/images/progress.js';
 import { RegistryClient } from '../../worker/images/registry/client.js';
 import {
@@ -16,6 +17,7 @@ import {
 import { pullImage } from '../../worker/images/registry/pull.js';
 import { pushImage } from '../../worker/images/registry/push.js';
 import { ImageStore } from '../../worker/images/store.js';
+import { makeImage, multiLayerParts, ociImage, tarOf } from '../fixtures/steps/images-lib.js';
 import { startFaultProxy } from './fault-proxy.js';
 import { ensureImageFixtures, fixture } from './fixtures.js';
 import { startRegistry, type TestRegistry } from './registry-harness.js';
@@ -101,6 +103,53 @@ describe('registry without auth', () => {
     expect(new Set(Object.values(r.blobs))).toEqual(new Set(['mounted']));
     const pulled = await pullImage(await emptyStore(), b, fast);
     expect(pulled.image.id).toBe(src.get(b).id);
+  });
+
+  it('picks linux/amd64 from a Docker manifest list (and an OCI index) in the registry', async () => {
+    const parts = multiLayerParts();
+    const amd = makeImage([await tarOf(parts.lower)], { Cmd: ['amd64'] });
+    const arm = makeImage([await tarOf(parts.upper)], { Cmd: ['arm64'] });
+    const client = new RegistryClient(reg.host, 'multi/arch');
+    const put = async (o: ReturnType<typeof ociImage>) => {
+      for (const [d, b] of o.blobs) {
+        if (b === o.manifest) continue;
+        await client.putBlob(await client.startUpload(), d as `sha256:${string}`, b);
+      }
+    };
+    for (const docker of [true, false]) {
+      const a = ociImage(amd, { docker });
+      const r = ociImage(arm, { docker });
+      await put(a);
+      await put(r);
+      const mt = docker ? MT.dockerManifest : MT.ociManifest;
+      await client.putManifest(a.manifestDigest, mt, a.manifest);
+      await client.putManifest(r.manifestDigest, mt, r.manifest);
+      const list = {
+        schemaVersion: 2,
+        mediaType: docker ? MT.dockerList : MT.ociIndex,
+        manifests: [
+          {
+            mediaType: mt,
+            digest: r.manifestDigest,
+            size: r.manifest.length,
+            platform: { os: 'linux', architecture: 'arm64' },
+          },
+          {
+            mediaType: mt,
+            digest: a.manifestDigest,
+            size: a.manifest.length,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
+        ],
+      };
+      const tag = docker ? 'list' : 'index';
+      await client.putManifest(tag, list.mediaType, Buffer.from(JSON.stringify(list)));
+      const dst = await emptyStore(tag);
+      const pulled = await pullImage(dst, `${reg.host}/multi/arch:${tag}`, fast);
+      expect(pulled.manifestDigest).toBe(a.manifestDigest);
+      expect((await dst.config(pulled.image.id)).config?.Cmd).toEqual(['amd64']);
+      expect(pulled.image.manifestMediaType).toBe(mt);
+    }
   });
 
   it('a missing tag or repository is a clear 404 and leaves the store empty', async () => {
