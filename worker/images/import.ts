@@ -24,9 +24,12 @@ export async function importRootfs(
 ): Promise<ImageRecord> {
   const tag = opts.ref ? parseReference(opts.ref) : undefined;
   if (tag?.digest) throw new Error(`import: reference "${opts.ref}" must not contain a digest`);
-  const layer = await ingestLayer(store.blobs, store.layers, src, { label: 'rootfs tarball' });
-  const release = store.lease([layer.digest, layer.diffId]);
+  const anonymous = store.leaseAnonymous();
+  let release = () => {};
   try {
+    const layer = await ingestLayer(store.blobs, store.layers, src, { label: 'rootfs tarball' });
+    release = store.lease([layer.digest, layer.diffId]);
+    anonymous();
     const created = (opts.now ?? (() => new Date()))().toISOString();
     const config = Buffer.from(
       JSON.stringify({
@@ -56,6 +59,7 @@ export async function importRootfs(
       tags: tag ? [formatReference(tag)] : [],
     });
   } finally {
+    anonymous();
     release();
   }
 }

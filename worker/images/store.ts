@@ -74,6 +74,21 @@ export class ImageStore {
 
   // ---- leases: content being added is protected from gc until registered
 
+  private anonymous = 0;
+
+  /**
+   * For content whose digests are not known until it has been read (import): while any such
+   * ingest runs, gc removes nothing.
+   */
+  leaseAnonymous(): () => void {
+    this.anonymous++;
+    let released = false;
+    return () => {
+      if (!released) this.anonymous--;
+      released = true;
+    };
+  }
+
   lease(digests: Iterable<string>): () => void {
     const held = [...digests];
     for (const d of held) this.leases.set(d, (this.leases.get(d) ?? 0) + 1);
@@ -346,6 +361,7 @@ export class ImageStore {
   }
 
   private async gcLocked(): Promise<number> {
+    if (this.anonymous > 0) return 0;
     const keepBlobs = new Set<string>(this.leases.keys());
     const keepLayers = new Set<string>(this.leases.keys());
     for (const rec of Object.values(this.state.images)) {
