@@ -11,6 +11,8 @@ export interface TestRegistry {
   port: number;
   dir: string;
   proc: ChildProcess;
+  /** the CA certificate file when started with tls */
+  ca?: string;
   stop(): Promise<void>;
 }
 
@@ -25,9 +27,62 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRegistry(opts: { users?: Record<string, string> } = {}): Promise<TestRegistry> {
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl CLI). */
+function makeCerts(dir: string): { ca: string; cert: string; key: string } {
+  const o = (args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  o([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=shoal test CA',
+  ]);
+  o(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  execFileSync('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1" > ext'], { cwd: dir });
+  o([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '1',
+    '-extfile',
+    'ext',
+  ]);
+  return {
+    ca: path.join(dir, 'ca.crt'),
+    cert: path.join(dir, 'server.crt'),
+    key: path.join(dir, 'server.key'),
+  };
+}
+
+export async function startRegistry(
+  opts: { users?: Record<string, string>; tls?: boolean } = {},
+): Promise<TestRegistry> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-registry-'));
   const port = await freePort();
+  let tls = '';
+  let ca: string | undefined;
+  if (opts.tls) {
+    const c = makeCerts(dir);
+    ca = c.ca;
+    tls = `  tls:\n    certificate: ${c.cert}\n    key: ${c.key}\n`;
+  }
   let auth = '';
   if (opts.users) {
     const lines = Object.entries(opts.users).map(([u, p]) =>
@@ -48,7 +103,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:${port}
-${auth}`;
+${tls}${auth}`;
   await fs.writeFile(path.join(dir, 'config.yml'), cfg);
   const proc = spawn('/usr/bin/docker-registry', ['serve', path.join(dir, 'config.yml')], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -73,7 +128,7 @@ ${auth}`;
       });
       c.on('error', () => resolve(false));
     });
-    if (ok) return { host: `127.0.0.1:${port}`, port, dir, proc, stop };
+    if (ok) return { host: `127.0.0.1:${port}`, port, dir, proc, stop, ca };
     await new Promise((r) => setTimeout(r, 50));
   }
   await stop();

@@ -267,6 +267,42 @@ describe('registry without auth', () => {
   });
 });
 
+describe('registry over TLS with a custom CA', () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ tls: true });
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('uses <certs.d>/<host>/ca.crt; without it the registry is not trusted', async () => {
+    const certsDir = path.join(tmp, 'certs.d');
+    const ref = `${reg.host}/tls/multi:1`;
+    await src.tag('shoal/multilayer', ref);
+    // no certs dir: a loopback registry is tried over plain http, which a TLS server refuses
+    await expect(pushImage(src, ref, { ...fast, retries: 0, certsDir })).rejects.toThrow(
+      /400|HTTP request to an HTTPS server/,
+    );
+    await fs.mkdir(path.join(certsDir, reg.host), { recursive: true });
+    await fs.copyFile(reg.ca!, path.join(certsDir, reg.host, 'ca.crt'));
+    await pushImage(src, ref, { ...fast, certsDir });
+    const dst = await emptyStore();
+    const pulled = await pullImage(dst, ref, { ...fast, certsDir });
+    expect(pulled.image.id).toBe(src.get(ref).id);
+    // a different CA: the certificate is rejected
+    const other = path.join(tmp, 'other-certs');
+    await fs.mkdir(path.join(other, reg.host), { recursive: true });
+    await fs.writeFile(
+      path.join(other, reg.host, 'ca.crt'),
+      await fs.readFile(path.join(reg.dir, 'server.crt')),
+    );
+    await expect(
+      pullImage(await emptyStore('x'), ref, { ...fast, retries: 0, certsDir: other }),
+    ).rejects.toThrow(/certificate|self.signed|unable to verify/i);
+  });
+});
+
 describe('registry with htpasswd auth', () => {
   let reg: TestRegistry;
   beforeAll(async () => {
