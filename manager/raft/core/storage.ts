@@ -105,6 +105,8 @@ export class MemoryStorage implements LogStorage {
     if (at > this.ents.length) {
       throw new UnavailableError(`append: gap, entry ${fresh[0].index} after last index ${this.lastIndex()}`);
     }
-    this.ents = this.ents.slice(0, at).concat(fresh);
+    // Truncate any conflicting suffix in place, then append: O(appended), not O(log).
+    this.ents.length = at;
+    for (const e of fresh) this.ents.push(e);
   }
 }
