@@ -15,12 +15,15 @@ import {
   importRootfs,
   loadArchive,
   type ProgressEvent,
+  parseImageConfig,
+  parseManifest,
   parseReference,
   pullImage,
   pushImage,
   RegistryClient,
   RegistryError,
   saveArchive,
+  sha256Of,
 } from '../../worker/images/index.js';
 import { ApiError, badRequest, notFound } from '../http/errors.js';
 import type { RequestContext, Router } from '../http/router.js';
@@ -441,6 +444,28 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
         ...r.untagged.map((u) => ({ Untagged: u })),
         ...r.deleted.map((d) => ({ Deleted: d })),
       ]);
+    }),
+  );
+
+  // what `docker service create` asks to pin an image to a digest
+  router.get(
+    '/distribution/*name/json',
+    wrap(async (ctx) => {
+      const r = parseReference(ctx.params.name);
+      const client = new RegistryClient(r.domain, r.path, { ...reg, credentials: credentialsOf(ctx) });
+      const got = await client.getManifest(r.digest ?? r.tag ?? 'latest');
+      const digest = sha256Of(got.bytes);
+      const m = parseManifest(got.bytes, got.mediaType);
+      let platforms: { architecture: string; os: string; variant?: string }[] = [];
+      if (m.kind === 'index') platforms = m.manifests.flatMap((d) => (d.platform ? [d.platform] : []));
+      else {
+        const cfg = parseImageConfig(await client.getBlobBytes(m.config.digest, m.config.size));
+        platforms = [{ architecture: cfg.architecture ?? 'amd64', os: cfg.os ?? 'linux' }];
+      }
+      ctx.reply.json(200, {
+        Descriptor: { mediaType: m.mediaType, digest, size: got.bytes.length },
+        Platforms: platforms,
+      });
     }),
   );
 

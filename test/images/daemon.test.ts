@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, type Daemon, docker, shoal, startShoald } from '../daemon/harness.js';
+import { api, cleanup, type Daemon, docker, shoal, startShoald } from '../daemon/harness.js';
 import { ensureImageFixtures, fixture } from './fixtures.js';
 import { startRegistry, type TestRegistry } from './registry-harness.js';
 
@@ -107,6 +107,12 @@ describe('registry', () => {
     expect(push.stdout).toMatch(/Pushed/);
     const digest = /digest: (sha256:[a-f0-9]{64})/.exec(push.stdout)?.[1];
     expect(digest).toBeDefined();
+    const dist = await api(d, 'GET', `/v1.41/distribution/${ref}/json`);
+    expect(dist.status).toBe(200);
+    expect(JSON.parse(dist.body)).toMatchObject({
+      Descriptor: { digest },
+      Platforms: [{ architecture: 'amd64', os: 'linux' }],
+    });
     expect((await sh(['rmi', ref])).code).toBe(0);
     const pull = await docker(d, ['pull', ref]);
     expect(pull.code).toBe(0);

@@ -1,9 +1,9 @@
 // Public face of the image store and registry client (what shoald and the worker use).
 export { containerDefaults } from './defaults.js';
-export { type Digest, shortId } from './digest.js';
+export { type Digest, sha256Of, shortId } from './digest.js';
 export { importRootfs } from './import.js';
 export { type LoadResult, loadArchive } from './load.js';
-export type { ContainerConfig, ImageConfig } from './manifest.js';
+export { type ContainerConfig, type ImageConfig, parseImageConfig, parseManifest } from './manifest.js';
 export type { ProgressEvent, ProgressSink } from './progress.js';
 export type { ImageRecord } from './records.js';
 export { familiarString, formatReference, InvalidReferenceError, parseReference } from './reference.js';
