@@ -184,3 +184,60 @@ describe('tag, rmi, prune', () => {
     expect(prune.stdout).toMatch(/Total reclaimed space: /);
   });
 });
+
+describe('containers from images', () => {
+  it('runs an image with its config as defaults; layers, whiteouts and opaque dirs as in the image', async () => {
+    await sh(['load', '-i', fixture('multilayer.docker.tar')]);
+    expect(await sh(['run', '--rm', 'shoal/multilayer'])).toMatchObject({ code: 0, stdout: 'new content\n' });
+    const ls = await sh(['run', '--rm', 'shoal/multilayer', 'sh', '-c', 'ls /opq /data; echo "$PATH"']);
+    expect(ls.stdout).toBe(
+      '/data:\nadded\nhard-keep\nkeep\nlink-to-keep\nreplace\n\n/opq:\nc\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n',
+    );
+    // flags override the image's defaults, writes go to the container's own layer
+    const w = await sh([
+      'run',
+      '--rm',
+      '-w',
+      '/data',
+      '-e',
+      'X=1',
+      'shoal/multilayer',
+      'sh',
+      '-c',
+      'echo $X > keep; cat keep; pwd',
+    ]);
+    expect(w.stdout).toBe('1\n/data\n');
+    expect((await sh(['run', '--rm', 'shoal/multilayer', 'cat', '/data/keep'])).stdout).toBe(
+      'kept from layer 1\n',
+    );
+    expect((await docker(d, ['run', '--rm', 'busybox', 'echo', 'hi'])).stdout).toBe('hi\n');
+  });
+
+  it('a missing image is 404 "No such image"; shoal run pulls it first', async () => {
+    const missing = await api(d, 'POST', '/v1.41/containers/create', { Image: 'not/here:1', Cmd: ['true'] });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body).message).toBe('No such image: not/here:1');
+    const ref = `${reg.host}/e2e/runme:1`;
+    await sh(['tag', 'busybox', ref]);
+    expect((await sh(['push', ref])).code).toBe(0);
+    await sh(['rmi', ref]);
+    const r = await sh(['run', '--rm', ref, 'echo', 'pulled']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`Unable to find image '${ref}' locally`);
+    expect(r.stdout).toBe('pulled\n');
+  });
+
+  it('rmi refuses while a container uses the image, unless forced', async () => {
+    await sh(['tag', 'busybox', 'inuse:1']);
+    const c = await sh(['create', '--name', 'uses-image', 'inuse:1', 'true']);
+    expect(c.code).toBe(0);
+    await sh(['rmi', 'busybox']);
+    const refused = await sh(['rmi', 'inuse:1']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/container is using its referenced image/);
+    expect((await sh(['rmi', '-f', 'inuse:1'])).stdout).toBe('Untagged: inuse:1\n');
+    // the container still starts from its (now untagged) image
+    expect((await sh(['start', '-a', 'uses-image'])).code).toBe(0);
+    await sh(['rm', 'uses-image']);
+  });
+});
