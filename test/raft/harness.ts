@@ -154,7 +154,8 @@ export class Cluster {
         await n.exited;
       }
     }
-    if (this.ownDir) fs.rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.SHOAL_KEEP_RAFT_LOGS) console.error(`raft test data and logs kept in ${this.dir}`);
+    else if (this.ownDir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -13,7 +13,8 @@ afterEach(async () => {
 
 describe('raft membership (processes on loopback)', () => {
   it('grows 1 → 3 → 5, removes two, replaces a dead member, while writes continue', async () => {
-    const c = new Cluster({ port: 21201 });
+    // A longer election timeout keeps leadership stable when the test machine is starved for CPU.
+    const c = new Cluster({ port: 21201, flags: ['--election-ticks', '20'] });
     cluster = c;
     await c.start(1, { bootstrap: [1] });
     await c.waitLeader();

@@ -98,7 +98,10 @@ export class KvClient {
   private readonly conns = new Map<string, KvConn>();
   private current: string;
 
-  constructor(addresses: string[]) {
+  constructor(
+    addresses: string[],
+    private readonly retryPauseMs = 50,
+  ) {
     if (addresses.length === 0) throw new Error('KvClient: at least one address is needed');
     this.current = addresses[0];
     for (const a of addresses) this.conns.set(a, new KvConn(a));
@@ -123,7 +126,9 @@ export class KvClient {
         if (err.code === grpc.status.FAILED_PRECONDITION && err.leaderAddress)
           this.current = err.leaderAddress;
         else if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.FAILED_PRECONDITION) {
+          // No leader known (an election is running) or this member is down: try another after a pause.
           this.rotate();
+          await new Promise((r) => setTimeout(r, this.retryPauseMs));
         } else throw err;
       }
     }
@@ -143,7 +148,7 @@ export class KvClient {
   }
 
   member(op: 'add-learner' | 'promote' | 'remove', id: number, address = ''): Promise<unknown> {
-    return this.viaLeader((c) => c.member(op, id, address), 6);
+    return this.viaLeader((c) => c.member(op, id, address), 40);
   }
 
   leaderAddress(): string {

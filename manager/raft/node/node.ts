@@ -165,7 +165,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.log = opts.log ?? (() => {});
     this.o = {
       tickMs: opts.tickMs ?? 50,
-      electionTicks: opts.electionTicks ?? 8,
+      electionTicks: opts.electionTicks ?? 10,
       heartbeatTicks: opts.heartbeatTicks ?? 1,
       snapshotEvery: opts.snapshotEvery ?? 10_000,
       keepEntries: opts.keepEntries ?? 500,
@@ -337,6 +337,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const target = this.core.status().lastIndex;
     await this.waitFor(
       () => {
+        if (this.soft.role !== 'leader') throw this.notLeader(); // lost leadership while waiting
         const p = this.core.status().progress[id];
         return p !== undefined && p.match >= target;
       },
@@ -442,13 +443,27 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
+    try {
+      if (cond()) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.stopped) {
           done();
           reject(new NodeStoppedError('node stopped'));
-        } else if (cond()) {
+          return;
+        }
+        let ok: boolean;
+        try {
+          ok = cond();
+        } catch (err) {
+          done();
+          reject(err);
+          return;
+        }
+        if (ok) {
           done();
           resolve();
         }
@@ -509,16 +524,28 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.inReady = true;
     const t0 = performance.now();
     const writes = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
+    // Committed entries already durable here can be applied while this Ready's writes are synced;
+    // only entries that arrived in this very Ready must wait for the fsync.
+    const durable = this.storage.lastIndex();
+    let early = 0;
+    if (!rd.snapshot) {
+      const ce = rd.committedEntries;
+      while (early < ce.length && ce[early].index <= durable) early++;
+    }
+    // A leader's appends may go to followers before its own fsync (it counts itself only once its write
+    // is durable), provided its term and vote are already on disk. Everything else waits.
+    let sentEarly = false;
+    let appliedEarly = 0;
     const finish = (err: StorageError | null) => {
       this.inReady = false;
       if (this.stopped || core !== this.core) return;
       if (err) {
-        this.onStorageFault(err);
+        this.onStorageFault(err, sentEarly);
         this.schedule();
         return;
       }
       this.noteWrite(rd, writes, performance.now() - t0);
-      this.completeReady(rd);
+      this.completeReady(rd, appliedEarly, sentEarly);
       this.schedule();
     };
     try {
@@ -526,8 +553,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
         // Rare (a follower installing the leader's snapshot): done synchronously.
         this.storage.persist(rd.hardState, rd.entries, rd.snapshot, true);
         finish(null);
-      } else {
-        this.storage.persistAsync(rd.hardState, rd.entries, rd.mustSync, finish);
+        return;
+      }
+      const pending = this.storage.persistAsync(rd.hardState, rd.entries, rd.mustSync, finish);
+      if (!pending) return; // finished synchronously
+      if (this.soft.role === 'leader' && this.termDurable(rd)) {
+        sentEarly = this.sendLeaderAppends(rd);
+      }
+      if (early > 0) {
+        this.applyEntries(rd.committedEntries, 0, early);
+        appliedEarly = early;
       }
     } catch (err) {
       finish(
@@ -536,11 +571,35 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
   }
 
-  private completeReady(rd: Ready): void {
+  private termDurable(rd: Ready): boolean {
+    if (!rd.hardState) return true;
+    const d = this.storage.currentHardState();
+    return rd.hardState.term === d.term && rd.hardState.vote === d.vote;
+  }
+
+  /** Sends the leader's append and heartbeat messages now; returns whether any carried entries. */
+  private sendLeaderAppends(rd: Ready): boolean {
+    const now: Message[] = [];
+    const later: Message[] = [];
+    let entries = false;
+    for (const m of rd.messages) {
+      if (m.type === 'app' || m.type === 'heartbeat') {
+        now.push(m);
+        if (m.entries.length > 0) entries = true;
+      } else later.push(m);
+    }
+    if (now.length === 0) return false;
+    this.transport.send(now);
+    rd.messages = later;
+    return entries;
+  }
+
+  private completeReady(rd: Ready, appliedEarly: number, _sentEarly: boolean): void {
     if (this.listenerCount('trace') > 0) {
       this.emit('trace', {
         entries: rd.entries.length,
         committed: rd.committedEntries.length,
+        appliedEarly,
         messages: rd.messages.length,
         mustSync: rd.mustSync,
         hardState: rd.hardState,
@@ -548,7 +607,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
     this.transport.send(rd.messages);
     if (rd.snapshot) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.data);
-    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > appliedEarly) {
+      this.applyEntries(rd.committedEntries, appliedEarly, rd.committedEntries.length);
+    }
     if (rd.readStates.length > 0) this.answerReads(rd.readStates);
     this.core.advance();
     if (rd.softState) this.onSoftState(rd.softState);
@@ -569,16 +630,24 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
   }
 
-  private onStorageFault(fault: StorageError): void {
-    if (!this.storageFault)
+  private onStorageFault(fault: StorageError, sentEarly = false): void {
+    if (!this.storageFault) {
       this.log(`raft: storage write failed, refusing writes until it recovers: ${fault.message}`);
+    }
     this.storageFault = fault;
-    // Nothing after the durable log was sent or applied: forget it, exactly as a crash would.
+    // Nothing after the durable log was applied here: forget it, exactly as a crash would. If the entries
+    // already went to followers they may still commit there, so their fate is unknown rather than failed.
     const durable = this.storage.lastIndex();
     for (const [index, w] of this.waiters) {
       if (index > durable) {
         this.waiters.delete(index);
-        w.reject(fault);
+        w.reject(
+          sentEarly
+            ? new ProposalOutcomeUnknownError(
+                `entry ${index} reached followers but not this disk: ${fault.message}`,
+              )
+            : fault,
+        );
       }
     }
     for (const r of this.reads.values()) {
@@ -592,8 +661,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.onSoftState({ leader: s.leader, role: s.role });
   }
 
-  private applyEntries(ents: Entry[]): void {
-    for (let i = 0; i < ents.length; i++) {
+  private applyEntries(ents: Entry[], from: number, to: number): void {
+    for (let i = from; i < to; i++) {
       const e = ents[i];
       if (e.index <= this.applied) continue;
       let result: unknown;

@@ -95,18 +95,19 @@ export class DiskStorage implements LogStorage {
     return { hardState: { ...this.hardState }, confState: this.snap.metadata.confState };
   }
 
-  entries(lo: number, hi: number, maxSize = Number.POSITIVE_INFINITY): Entry[] {
+  /** Entries in [lo, hi); with a positive maxSize, stops once that many bytes are reached (always >= 1). */
+  entries(lo: number, hi: number, maxSize?: number): Entry[] {
     if (lo <= this.offset)
       throw new CompactedError(`entry ${lo} is compacted (first index ${this.offset + 1})`);
     if (hi > this.lastIndex() + 1)
       throw new UnavailableError(`entry ${hi - 1} is past the last index ${this.lastIndex()}`);
     const from = lo - this.offset - 1;
     const to = hi - this.offset - 1;
-    if (maxSize === Number.POSITIVE_INFINITY) return this.ents.slice(from, to);
+    if (maxSize === undefined || maxSize <= 0 || !Number.isFinite(maxSize)) return this.ents.slice(from, to);
     let size = 0;
     let k = from;
     for (; k < to; k++) {
-      size += this.ents[k].data.length + 24;
+      size += this.ents[k].data.length;
       if (size > maxSize && k > from) break;
     }
     return this.ents.slice(from, k);
@@ -171,17 +172,34 @@ export class DiskStorage implements LogStorage {
   /**
    * The asynchronous form of persist(): the WAL write happens now, the fsync in the thread pool, and the
    * in-memory view is updated (and `done` called) once the batch is durable. Write errors throw at once.
+   * Returns true if the fsync is still running (done comes later), false if done was already called.
    */
   persistAsync(
     hardState: HardState | undefined,
     entries: Entry[],
     sync: boolean,
     done: (err: StorageError | null) => void,
-  ): void {
+  ): boolean {
+    if (entries.length === 0 && !sync) {
+      // Only the commit index moved: not needed for safety (it is re-learned from the leader or
+      // re-established by the next election), so it rides along with the next real write instead.
+      if (hardState)
+        this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+      done(null);
+      return false;
+    }
     const p = this.wal.write({ entries, hardState, sync });
     if (!p) {
       done(null);
-      return;
+      return false;
+    }
+    if (!p.sync) {
+      this.wal.sync(p, () => {});
+      if (hardState)
+        this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+      if (entries.length > 0) this.appendInMemory(entries);
+      done(null);
+      return false;
     }
     this.wal.sync(p, (err) => {
       if (!err) {
@@ -191,6 +209,7 @@ export class DiskStorage implements LogStorage {
       }
       done(err);
     });
+    return true;
   }
 
   /**
