@@ -334,6 +334,36 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     }),
   );
 
+  router.get(
+    '/images/*name/history',
+    wrap(async (ctx) => {
+      const s = await store();
+      const rec = s.get(ctx.params.name);
+      const cfg = await s.config(rec.id);
+      const sizes = await Promise.all(
+        rec.layers.map(async (l) => (await s.layers.meta(l.diffId))?.contentSize ?? 0),
+      );
+      const history = cfg.history?.length
+        ? cfg.history
+        : rec.layers.map(() => ({}) as NonNullable<typeof cfg.history>[number]);
+      let layer = 0;
+      const rows = history.map((h) => ({
+        Id: '<missing>',
+        Created: Math.floor(Date.parse(h.created ?? '') / 1000) || 0,
+        CreatedBy: h.created_by ?? '',
+        Tags: null as string[] | null,
+        Size: h.empty_layer ? 0 : (sizes[layer++] ?? 0),
+        Comment: h.comment ?? '',
+      }));
+      rows.reverse();
+      if (rows.length) {
+        rows[0].Id = rec.id;
+        rows[0].Tags = s.repoTags(rec.id);
+      }
+      ctx.reply.json(200, rows);
+    }),
+  );
+
   router.post(
     '/images/create',
     wrap(async (ctx) => {

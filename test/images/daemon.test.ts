@@ -61,6 +61,9 @@ describe('load, images, inspect, save', () => {
       RootFS: { Type: 'layers' },
     });
     expect(inspect[0].RootFS.Layers).toHaveLength(3);
+    const history = await docker(d, ['image', 'history', '--format', '{{.CreatedBy}}|{{.Size}}', 'shoal/multilayer']);
+    expect(history.stdout.split('\n').filter(Boolean)).toHaveLength(3);
+    expect(history.stdout).toContain('shoal fixture|');
   });
 
   it('save then load round-trips (docker save -o, shoal rmi, docker load <)', async () => {
