@@ -188,9 +188,8 @@ export class Raft {
     this.votes = new Map();
     const next = this.log.lastIndex() + 1;
     for (const [id, pr] of this.prs) {
-      const fresh = new Progress(next, this.cfg.maxInflightMsgs, pr.isLearner);
-      fresh.recentActive = pr.recentActive;
-      this.prs.set(id, fresh);
+      // recentActive starts false: a new leader must hear from a quorum within its first election timeout.
+      this.prs.set(id, new Progress(next, this.cfg.maxInflightMsgs, pr.isLearner));
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
