@@ -61,7 +61,13 @@ describe('load, images, inspect, save', () => {
       RootFS: { Type: 'layers' },
     });
     expect(inspect[0].RootFS.Layers).toHaveLength(3);
-    const history = await docker(d, ['image', 'history', '--format', '{{.CreatedBy}}|{{.Size}}', 'shoal/multilayer']);
+    const history = await docker(d, [
+      'image',
+      'history',
+      '--format',
+      '{{.CreatedBy}}|{{.Size}}',
+      'shoal/multilayer',
+    ]);
     expect(history.stdout.split('\n').filter(Boolean)).toHaveLength(3);
     expect(history.stdout).toContain('shoal fixture|');
   });

@@ -93,6 +93,18 @@ describe('registry without auth', () => {
     expect(byDigest.image.id).toBe(pulled.image.id);
   });
 
+  it('two concurrent pulls of the same image into one store both succeed, layers stored once', async () => {
+    const ref = `${reg.host}/shoal/twice:1`;
+    await src.tag('shoal/multilayer', ref);
+    await pushImage(src, ref, fast);
+    const dst = await emptyStore();
+    const [a, b] = await Promise.all([pullImage(dst, ref, fast), pullImage(dst, ref, fast)]);
+    expect(a.image.id).toBe(b.image.id);
+    expect((await dst.layers.list()).length).toBe(3);
+    expect((await fs.readdir(dst.layers.dir)).filter((n) => n.startsWith('.tmp'))).toEqual([]);
+    expect((await dst.list()).map((i) => i.repoTags)).toEqual([[ref]]);
+  });
+
   it('mounts blobs from another repository of the same registry', async () => {
     const a = `${reg.host}/team-a/app:1`;
     const b = `${reg.host}/team-b/app:1`;
