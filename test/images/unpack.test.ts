@@ -215,6 +215,38 @@ describe('hostile layers', () => {
     ));
   it('rejects whiteouts that climb out', () =>
     expectRejected([f('.wh...')], /invalid whiteout name|escapes/));
+  it('drops trusted.overlay.* xattrs from the tar (no forged redirects or opaque dirs)', async () => {
+    const dir = path.join(tmp, 'layer');
+    await fs.mkdir(dir);
+    const x = (v: string) => Buffer.from(v);
+    await unpackLayer(
+      once(
+        await tarOf([
+          {
+            entry: {
+              name: 'd/',
+              type: 'dir',
+              xattrs: { 'trusted.overlay.opaque': x('y'), 'trusted.overlay.redirect': x('/etc') },
+            },
+          },
+          {
+            entry: {
+              name: 'f',
+              type: 'file',
+              xattrs: { 'trusted.overlay.metacopy': x(''), 'user.ok': x('1') },
+            },
+            body: x('f'),
+          },
+        ]),
+      ),
+      dir,
+    );
+    expect(getxattr(path.join(dir, 'd'), 'trusted.overlay.opaque')).toBeNull();
+    expect(getxattr(path.join(dir, 'd'), 'trusted.overlay.redirect')).toBeNull();
+    expect(getxattr(path.join(dir, 'f'), 'trusted.overlay.metacopy')).toBeNull();
+    expect(getxattr(path.join(dir, 'f'), 'user.ok')).toBe('1');
+  });
+
   it('does not follow a symlink as the final component (replaces the link instead)', async () => {
     const dir = path.join(tmp, 'layer');
     await fs.mkdir(dir);

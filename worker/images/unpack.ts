@@ -82,8 +82,11 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
     if (e.type !== 'symlink') await fs.chmod(target, e.mode);
     if (e.type === 'dir') dirTimes.set(target, e.mtime);
     else await fs.lutimes(target, e.mtime, e.mtime);
-    for (const [name, value] of Object.entries(e.xattrs))
+    for (const [name, value] of Object.entries(e.xattrs)) {
+      // overlayfs reads trusted.overlay.* (opaque, redirect, metacopy): only whiteout handling may set them
+      if (name.startsWith('trusted.overlay.')) continue;
       priv.push({ op: 'setxattr', path: target, name, value: value.toString('base64') });
+    }
   }
 
   for await (const { entry: e, body } of readTar(tar)) {
@@ -220,7 +223,8 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
         priv.push(op);
         pendingPriv.set(target, op);
         for (const [name, value] of Object.entries(e.xattrs))
-          priv.push({ op: 'setxattr', path: target, name, value: value.toString('base64') });
+          if (!name.startsWith('trusted.overlay.'))
+            priv.push({ op: 'setxattr', path: target, name, value: value.toString('base64') });
         break;
       }
     }
