@@ -1,0 +1,43 @@
+{
+  # Two products, both in build/Release/: the Node addon and the OCI runtime executable
+  # (which is also the per-container monitor). The runtime is linked statically so that a
+  # monitor maps no shared libraries (small RSS, nothing to resolve at start).
+  "targets": [
+    {
+      "target_name": "shoal_native",
+      "sources": ["src/addon/addon.cc", "src/addon/spawn.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-O2"],
+      "libraries": ["-ldl"]
+    },
+    {
+      "target_name": "shoal-runtime",
+      "type": "executable",
+      "sources": [
+        "src/runtime/main.cc",
+        "src/runtime/util.cc",
+        "src/runtime/spec.cc",
+        "src/runtime/caps.cc",
+        "src/runtime/seccomp_filter.cc",
+        "src/runtime/cgroups.cc",
+        "src/runtime/mounts.cc",
+        "src/runtime/process.cc",
+        "src/runtime/channel.cc",
+        "src/runtime/container.cc",
+        "src/runtime/exec_child.cc",
+        "src/runtime/logs.cc",
+        "src/runtime/state.cc",
+        "src/runtime/ctl_client.cc",
+        "src/runtime/monitor.cc"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wno-unused-result", "-O2"],
+      "ldflags": ["-static"],
+      "libraries": ["-lseccomp"]
+    }
+  ]
+}

@@ -1,0 +1,125 @@
+// The napi face of shoal_native.node; see include/shoal_native.h for the contract.
+#include <dlfcn.h>
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "../../include/shoal_native.h"
+
+namespace {
+
+std::string g_runtime_path;
+
+std::string default_runtime_path() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&default_runtime_path), &info) && info.dli_fname) {
+    std::string self = info.dli_fname;
+    auto slash = self.find_last_of('/');
+    if (slash != std::string::npos) return self.substr(0, slash) + "/shoal-runtime";
+  }
+  return "shoal-runtime";
+}
+
+std::vector<std::string> string_array(const Napi::Env& env, const Napi::Value& v) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "args must be an array of strings");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsString()) throw Napi::TypeError::New(env, "args must be an array of strings");
+    out.push_back(e.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, std::vector<std::string> args, bool reject_on_failure)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)),
+        reject_(reject_on_failure) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { result_ = shoal_native::spawn_and_wait(g_runtime_path, args_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!result_.spawn_error.empty()) {
+      Napi::Error e = Napi::Error::New(env, result_.spawn_error);
+      e.Set("exitCode", Napi::Number::New(env, -1));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    if (reject_) {
+      if (result_.code == 0) {
+        deferred_.Resolve(env.Undefined());
+        return;
+      }
+      std::string msg = result_.err;
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+      auto nl = msg.find_last_of('\n');  // the runtime's last line is its verdict
+      if (nl != std::string::npos) msg = msg.substr(nl + 1);
+      if (msg.empty()) msg = "shoal-runtime exited with status " + std::to_string(result_.code);
+      Napi::Error e = Napi::Error::New(env, msg);
+      e.Set("exitCode", Napi::Number::New(env, result_.code));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("code", Napi::Number::New(env, result_.code));
+    o.Set("stdout", Napi::String::New(env, result_.out));
+    o.Set("stderr", Napi::String::New(env, result_.err));
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<std::string> args_;
+  bool reject_;
+  shoal_native::SpawnResult result_;
+};
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  auto* w = new SpawnWorker(info.Env(), string_array(info.Env(), info[0]), true);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Runtime(const Napi::CallbackInfo& info) {
+  auto* w = new SpawnWorker(info.Env(), string_array(info.Env(), info[0]), false);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  auto p = shoal_native::probe();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("cgroup", p.cgroup);
+  o.Set("seccomp", p.seccomp);
+  o.Set("overlay", p.overlay);
+  return o;
+}
+
+Napi::Value RuntimePath(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), g_runtime_path); }
+
+Napi::Value SetRuntimePath(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
+  g_runtime_path = info[0].As<Napi::String>().Utf8Value();
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  g_runtime_path = default_runtime_path();
+  exports.Set("create", Napi::Function::New(env, Create));
+  exports.Set("runtime", Napi::Function::New(env, Runtime));
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("runtimePath", Napi::Function::New(env, RuntimePath));
+  exports.Set("setRuntimePath", Napi::Function::New(env, SetRuntimePath));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(shoal_native, Init)

@@ -1,0 +1,382 @@
+#include "cgroups.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "util.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+namespace shoal {
+
+CgroupMode cgroup_mode() {
+  struct statfs sf;
+  if (statfs("/sys/fs/cgroup", &sf) == 0 && static_cast<unsigned long>(sf.f_type) == CGROUP2_SUPER_MAGIC)
+    return CgroupMode::V2;
+  return CgroupMode::V1;
+}
+
+bool cgroup_hybrid() {
+  struct statfs sf;
+  return cgroup_mode() == CgroupMode::V1 && statfs("/sys/fs/cgroup/unified", &sf) == 0 &&
+         static_cast<unsigned long>(sf.f_type) == CGROUP2_SUPER_MAGIC;
+}
+
+std::map<std::string, std::string> cgroup_v1_mounts() {
+  std::map<std::string, std::string> out;
+  std::string mi;
+  if (!read_file("/proc/self/mountinfo", mi)) return out;
+  for (auto& line : split(mi, '\n')) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    auto post = split(line.substr(dash + 3), ' ');
+    if (post.size() < 3 || post[0] != "cgroup") continue;
+    auto pre = split(line.substr(0, dash), ' ');
+    if (pre.size() < 5) continue;
+    for (auto& opt : split(post[2], ',')) {
+      if (opt == "rw" || opt == "ro" || opt == "nosuid" || opt == "nodev" || opt == "noexec" || opt == "relatime" ||
+          opt == "clone_children" || starts_with(opt, "release_agent") || opt == "noprefix" || opt == "xattr")
+        continue;
+      if (!out.count(opt)) out[opt] = pre[4];
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string rel_path(const Spec& spec, const std::string& id) {
+  std::string p = spec.cgroups_path.empty() ? "/shoal/" + id : spec.cgroups_path;
+  // systemd-style "slice:prefix:name" is mapped onto a plain path
+  if (p.find(':') != std::string::npos) {
+    auto parts = split(p, ':');
+    p = "/" + parts[0] + "/" + parts[1] + "-" + parts[2];
+  }
+  while (!p.empty() && p[0] == '/') p.erase(0, 1);
+  for (auto& part : split(p, '/'))
+    if (part == "tasks") throw Fail("cgroup path \"" + p + "\": \"tasks\" is a reserved name in cgroup v1");
+  return p;
+}
+
+bool wr(const std::string& dir, const char* file, const std::string& v, int* err = nullptr) {
+  return try_write_file(dir + "/" + file, v, err);
+}
+
+void must(const std::string& dir, const char* file, const std::string& v) {
+  int err = 0;
+  if (!wr(dir, file, v, &err)) {
+    std::string what = std::string("cgroup ") + file + " = " + v;
+    if (err == EINVAL) throw Fail(what + ": invalid value");
+    fail_errno(what, err);
+  }
+}
+
+// A new v1 cpuset is empty; each level must inherit cpus/mems from its parent before use.
+void cpuset_init_chain(const std::string& mount, const std::string& rel) {
+  std::string cur = mount;
+  for (auto& part : split(rel, '/')) {
+    std::string parent = cur;
+    cur += "/" + part;
+    for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+      std::string v = trim(read_file_or(cur + "/" + f, ""));
+      if (v.empty()) wr(cur, f, trim(read_file_or(parent + "/" + f, "")));
+    }
+  }
+}
+
+std::string dev_rule(const DeviceRule& r) {
+  auto num = [](int64_t v) { return v < 0 ? std::string("*") : std::to_string(v); };
+  if (r.type == 'a') return "a *:* " + r.access;
+  return std::string(1, r.type) + " " + num(r.major) + ":" + num(r.minor) + " " + r.access;
+}
+
+void apply_v1(const Cgroup& cg, const Spec& spec) {
+  const Resources& r = spec.resources;
+  if (auto d = cg.dir("memory"); !d.empty()) {
+    if (r.memory_limit) {
+      must(d, "memory.limit_in_bytes", std::to_string(*r.memory_limit));
+      // Docker's --memory without --memory-swap here means no swap at all: memsw = limit.
+      int64_t memsw = r.memory_swap ? *r.memory_swap : *r.memory_limit;
+      if (path_exists(d + "/memory.memsw.limit_in_bytes")) must(d, "memory.memsw.limit_in_bytes", std::to_string(memsw));
+      if (memsw == *r.memory_limit) wr(d, "memory.swappiness", "0");
+    }
+    if (r.memory_reservation) must(d, "memory.soft_limit_in_bytes", std::to_string(*r.memory_reservation));
+    if (r.disable_oom_killer) must(d, "memory.oom_control", "1");
+  }
+  if (auto d = cg.dir("cpu"); !d.empty()) {
+    if (r.cpu_shares) must(d, "cpu.shares", std::to_string(*r.cpu_shares));
+    if (r.cpu_period) must(d, "cpu.cfs_period_us", std::to_string(*r.cpu_period));
+    if (r.cpu_quota) must(d, "cpu.cfs_quota_us", std::to_string(*r.cpu_quota));
+  }
+  if (auto d = cg.dir("pids"); !d.empty() && r.pids_limit) must(d, "pids.max", std::to_string(*r.pids_limit));
+  if (auto d = cg.dir("cpuset"); !d.empty()) {
+    if (!r.cpuset_cpus.empty()) must(d, "cpuset.cpus", r.cpuset_cpus);
+    if (!r.cpuset_mems.empty()) must(d, "cpuset.mems", r.cpuset_mems);
+  }
+  if (auto d = cg.dir("devices"); !d.empty() && r.has_devices) {
+    for (auto& rule : r.devices) must(d, rule.allow ? "devices.allow" : "devices.deny", dev_rule(rule));
+  }
+}
+
+void apply_v2(const Cgroup& cg, const Spec& spec) {
+  const Resources& r = spec.resources;
+  std::string d = cg.dir("unified");
+  if (r.memory_limit) {
+    must(d, "memory.max", std::to_string(*r.memory_limit));
+    int64_t memsw = r.memory_swap ? *r.memory_swap : *r.memory_limit;
+    if (path_exists(d + "/memory.swap.max"))
+      must(d, "memory.swap.max", memsw < 0 ? "max" : std::to_string(memsw - *r.memory_limit));
+  }
+  if (r.memory_reservation) must(d, "memory.low", std::to_string(*r.memory_reservation));
+  if (r.cpu_shares) must(d, "cpu.weight", std::to_string(1 + ((*r.cpu_shares - 2) * 9999) / 262142));
+  if (r.cpu_quota || r.cpu_period) {
+    std::string q = (!r.cpu_quota || *r.cpu_quota < 0) ? "max" : std::to_string(*r.cpu_quota);
+    must(d, "cpu.max", q + " " + std::to_string(r.cpu_period ? *r.cpu_period : 100000));
+  }
+  if (r.pids_limit) must(d, "pids.max", std::to_string(*r.pids_limit));
+  if (!r.cpuset_cpus.empty()) must(d, "cpuset.cpus", r.cpuset_cpus);
+  if (!r.cpuset_mems.empty()) must(d, "cpuset.mems", r.cpuset_mems);
+}
+
+void sleep_ms(int ms) {
+  timespec ts{0, ms * 1000000L};
+  nanosleep(&ts, nullptr);
+}
+
+}  // namespace
+
+std::string Cgroup::dir(const std::string& c) const {
+  auto it = paths.find(c);
+  return it == paths.end() ? "" : it->second;
+}
+
+Cgroup Cgroup::from_paths(const std::map<std::string, std::string>& p) {
+  Cgroup cg;
+  cg.paths = p;
+  cg.mode = p.count("unified") ? CgroupMode::V2 : CgroupMode::V1;
+  return cg;
+}
+
+Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
+  Cgroup cg;
+  cg.mode = cgroup_mode();
+  std::string rel = rel_path(spec, id);
+  if (cg.mode == CgroupMode::V2) {
+    std::string root = "/sys/fs/cgroup";
+    std::string avail = read_file_or(root + "/cgroup.controllers", "");
+    std::string enable;
+    for (auto& c : split(trim(avail), ' '))
+      if (c == "memory" || c == "cpu" || c == "pids" || c == "cpuset" || c == "io") enable += " +" + c;
+    // Every ancestor must delegate the controllers to its children.
+    std::string cur = root;
+    auto parts = split(rel, '/');
+    for (size_t i = 0; i < parts.size(); i++) {
+      cur += "/" + parts[i];
+      if (mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) fail_errno("create cgroup " + cur);
+      if (i + 1 < parts.size() && !enable.empty()) wr(cur, "cgroup.subtree_control", enable.substr(1));
+    }
+    if (!enable.empty()) wr(root, "cgroup.subtree_control", enable.substr(1));
+    cg.paths["unified"] = cur;
+    try {
+      apply_v2(cg, spec);
+    } catch (...) {
+      cg.destroy();
+      throw;
+    }
+    return cg;
+  }
+  auto mounts = cgroup_v1_mounts();
+  std::set<std::string> want = {"memory", "cpu", "cpuacct", "pids", "freezer", "devices"};
+  if (!spec.resources.cpuset_cpus.empty() || !spec.resources.cpuset_mems.empty()) want.insert("cpuset");
+  try {
+    for (auto& c : want) {
+      auto it = mounts.find(c);
+      if (it == mounts.end()) {
+        if (c == "memory" && spec.resources.memory_limit) throw Fail("cgroup controller memory is not mounted");
+        if (c == "pids" && spec.resources.pids_limit) throw Fail("cgroup controller pids is not mounted");
+        continue;
+      }
+      std::string d = it->second + "/" + rel;
+      if (c == "cpuset") {
+        mkdir_p(d);
+        cpuset_init_chain(it->second, rel);
+      } else if (mkdir(d.c_str(), 0755) < 0) {
+        if (errno == ENOENT) mkdir_p(d);
+        else if (errno != EEXIST) fail_errno("create cgroup " + d);
+      }
+      cg.paths[c] = d;
+    }
+    apply_v1(cg, spec);
+  } catch (...) {
+    cg.destroy();
+    throw;
+  }
+  return cg;
+}
+
+void Cgroup::add(pid_t pid) const {
+  std::set<std::string> done;
+  std::string p = std::to_string(pid);
+  for (auto& [c, d] : paths) {
+    if (!done.insert(d).second) continue;
+    int err = 0;
+    if (!wr(d, "cgroup.procs", p, &err)) fail_errno("join cgroup " + d, err);
+  }
+}
+
+std::vector<std::string> Cgroup::join_files() const {
+  std::set<std::string> dirs;
+  for (auto& [c, d] : paths) dirs.insert(d);
+  std::vector<std::string> out;
+  for (auto& d : dirs) out.push_back(d + (mode == CgroupMode::V1 ? "/tasks" : "/cgroup.procs"));
+  return out;
+}
+
+std::vector<pid_t> Cgroup::pids() const {
+  std::string d = mode == CgroupMode::V2 ? dir("unified") : dir("pids");
+  if (d.empty()) d = dir("memory");
+  if (d.empty() && !paths.empty()) d = paths.begin()->second;
+  std::vector<pid_t> out;
+  for (auto& l : split(read_file_or(d + "/cgroup.procs", ""), '\n'))
+    if (!l.empty()) out.push_back(static_cast<pid_t>(atoi(l.c_str())));
+  return out;
+}
+
+bool Cgroup::frozen() const {
+  if (mode == CgroupMode::V2) return trim(read_file_or(dir("unified") + "/cgroup.freeze", "0")) == "1";
+  return trim(read_file_or(dir("freezer") + "/freezer.state", "")) == "FROZEN";
+}
+
+bool Cgroup::freeze(bool on) const {
+  if (mode == CgroupMode::V2) {
+    std::string d = dir("unified");
+    if (!wr(d, "cgroup.freeze", on ? "1" : "0")) return false;
+    for (int i = 0; i < 2000; i++) {
+      std::string ev = read_file_or(d + "/cgroup.events", "");
+      if (ev.find(on ? "frozen 1" : "frozen 0") != std::string::npos) return true;
+      sleep_ms(1);
+    }
+    return false;
+  }
+  std::string d = dir("freezer");
+  if (d.empty()) return false;
+  const char* want = on ? "FROZEN" : "THAWED";
+  for (int i = 0; i < 2000; i++) {
+    if (!wr(d, "freezer.state", want)) return false;
+    if (trim(read_file_or(d + "/freezer.state", "")) == want) return true;
+    sleep_ms(1);
+  }
+  return false;
+}
+
+long Cgroup::oom_kills() const {
+  std::string text;
+  if (mode == CgroupMode::V2) text = read_file_or(dir("unified") + "/memory.events", "");
+  else if (!dir("memory").empty()) text = read_file_or(dir("memory") + "/memory.oom_control", "");
+  auto p = text.find("oom_kill ");
+  if (p == std::string::npos) return 0;
+  return atol(text.c_str() + p + 9);
+}
+
+static uint64_t num_in(const std::string& text, const std::string& key) {
+  size_t p = 0;
+  while ((p = text.find(key, p)) != std::string::npos) {
+    if ((p == 0 || text[p - 1] == '\n') && p + key.size() < text.size() && text[p + key.size()] == ' ')
+      return strtoull(text.c_str() + p + key.size() + 1, nullptr, 10);
+    p += key.size();
+  }
+  return 0;
+}
+
+static uint64_t num_file(const std::string& path) {
+  std::string s = trim(read_file_or(path, "0"));
+  if (s == "max") return 0;
+  return strtoull(s.c_str(), nullptr, 10);
+}
+
+std::string Cgroup::stats_json() const {
+  uint64_t mu = 0, ml = 0, mm = 0, mf = 0, cu = 0, cus = 0, csy = 0, per = 0, thr = 0, thrns = 0, pc = 0, pl = 0;
+  if (mode == CgroupMode::V2) {
+    std::string d = dir("unified");
+    mu = num_file(d + "/memory.current");
+    ml = num_file(d + "/memory.max");
+    mm = num_file(d + "/memory.peak");
+    mf = num_in(read_file_or(d + "/memory.events", ""), "max");
+    std::string cs = read_file_or(d + "/cpu.stat", "");
+    cu = num_in(cs, "usage_usec") * 1000;
+    cus = num_in(cs, "user_usec") * 1000;
+    csy = num_in(cs, "system_usec") * 1000;
+    per = num_in(cs, "nr_periods");
+    thr = num_in(cs, "nr_throttled");
+    thrns = num_in(cs, "throttled_usec") * 1000;
+    pc = num_file(d + "/pids.current");
+    pl = num_file(d + "/pids.max");
+  } else {
+    std::string m = dir("memory");
+    if (!m.empty()) {
+      mu = num_file(m + "/memory.usage_in_bytes");
+      ml = num_file(m + "/memory.limit_in_bytes");
+      mm = num_file(m + "/memory.max_usage_in_bytes");
+      mf = num_file(m + "/memory.failcnt");
+    }
+    std::string a = dir("cpuacct");
+    if (!a.empty()) {
+      cu = num_file(a + "/cpuacct.usage");
+      std::string st = read_file_or(a + "/cpuacct.stat", "");
+      long hz = sysconf(_SC_CLK_TCK);
+      cus = num_in(st, "user") * (1000000000ULL / static_cast<uint64_t>(hz));
+      csy = num_in(st, "system") * (1000000000ULL / static_cast<uint64_t>(hz));
+    }
+    std::string c = dir("cpu");
+    if (!c.empty()) {
+      std::string cs = read_file_or(c + "/cpu.stat", "");
+      per = num_in(cs, "nr_periods");
+      thr = num_in(cs, "nr_throttled");
+      thrns = num_in(cs, "throttled_time");
+    }
+    std::string p = dir("pids");
+    if (!p.empty()) {
+      pc = num_file(p + "/pids.current");
+      pl = num_file(p + "/pids.max");
+    }
+  }
+  char buf[640];
+  snprintf(buf, sizeof buf,
+           "\"memory\":{\"usage\":%llu,\"limit\":%llu,\"maxUsage\":%llu,\"failcnt\":%llu},"
+           "\"cpu\":{\"usageNs\":%llu,\"userNs\":%llu,\"systemNs\":%llu,\"periods\":%llu,\"throttledPeriods\":%llu,"
+           "\"throttledNs\":%llu},\"pids\":{\"current\":%llu,\"limit\":%llu}",
+           (unsigned long long)mu, (unsigned long long)ml, (unsigned long long)mm, (unsigned long long)mf,
+           (unsigned long long)cu, (unsigned long long)cus, (unsigned long long)csy, (unsigned long long)per,
+           (unsigned long long)thr, (unsigned long long)thrns, (unsigned long long)pc, (unsigned long long)pl);
+  return buf;
+}
+
+void Cgroup::destroy() const {
+  if (frozen()) freeze(false);
+  std::set<std::string> dirs;
+  for (auto& [c, d] : paths) dirs.insert(d);
+  for (int attempt = 0; attempt < 200 && !dirs.empty(); attempt++) {
+    for (auto it = dirs.begin(); it != dirs.end();) {
+      if (rmdir(it->c_str()) == 0 || errno == ENOENT) {
+        it = dirs.erase(it);
+        continue;
+      }
+      if (errno == EBUSY) {
+        for (auto& l : split(read_file_or(*it + "/cgroup.procs", ""), '\n'))
+          if (!l.empty()) kill(atoi(l.c_str()), SIGKILL);
+      }
+      ++it;
+    }
+    if (!dirs.empty()) sleep_ms(attempt < 20 ? 1 : 10);
+  }
+}
+
+}  // namespace shoal

@@ -1,0 +1,134 @@
+#include "container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "mounts.h"
+#include "process.h"
+#include "seccomp_filter.h"
+#include "util.h"
+
+namespace shoal {
+
+void loopback_up() {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail_errno("socket for loopback");
+  ifreq ifr{};
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) < 0)) {
+    int e = errno;
+    close(s);
+    fail_errno("bring up loopback", e);
+  }
+  close(s);
+}
+
+static void write_sysctls(const Spec& spec) {
+  for (auto& [k, v] : spec.sysctl) {
+    std::string path = "/proc/sys/" + k;
+    for (auto& c : path)
+      if (c == '.') c = '/';
+    int err = 0;
+    if (!try_write_file(path, v, &err)) fail_errno("sysctl " + k, err);
+  }
+}
+
+void container_init(InitPlan& plan) {
+  Spec& spec = *plan.spec;
+  int sync = plan.sync;
+  try {
+    // The monitor blocks these for its signalfd; the container starts with a clean mask.
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    if (plan.close_fd >= 0) close(plan.close_fd);
+    // If the monitor dies during setup, so does the half-made container.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(1);
+
+    char kind;
+    std::string text;
+    if (!chan_recv(sync, kind, text) || kind != 'G') _exit(1);
+
+    for (int fd : plan.cgroup_fds) {
+      if (write(fd, "0", 1) != 1) fail_errno("join the container's cgroup");
+      close(fd);
+    }
+    for (auto& [fd, flag] : plan.join)
+      if (setns(fd, flag) < 0) fail_errno("join namespace");
+    for (auto& [fd, flag] : plan.join) close(fd);
+    if (spec.has_ns(CLONE_NEWUSER)) {
+      if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail_errno("become root in the user namespace");
+    }
+    trace("joined cgroups");
+    if (plan.new_cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail_errno("new cgroup namespace");
+    const Namespace* net = spec.ns(CLONE_NEWNET);
+    if (net && net->path.empty()) loopback_up();
+    const Namespace* uts = spec.ns(CLONE_NEWUTS);
+    if (!spec.hostname.empty()) {
+      if (!uts) throw Fail("hostname needs a uts namespace");
+      if (sethostname(spec.hostname.data(), spec.hostname.size()) < 0) fail_errno("sethostname");
+    }
+
+    if (getenv("SHOAL_TRACE")) trace_fd = open(getenv("SHOAL_TRACE"), O_WRONLY | O_APPEND | O_CLOEXEC);
+    prepare_rootfs(spec);
+    trace("rootfs prepared");
+    pivot_into(spec.root);
+    trace("pivoted");
+    write_sysctls(spec);
+    if (!spec.process.user_name.empty()) resolve_user(spec.process, spec.process.user_name);
+
+    int master = -1, slave = -1;
+    if (spec.process.terminal) {
+      std::string slave_path;
+      master = open_pty(slave_path, slave);
+      set_winsize(master, spec.process.height, spec.process.width);
+      if (fchown(slave, spec.process.uid, 5) < 0) fchown(slave, spec.process.uid, spec.process.gid);
+      bind_console(slave_path);
+    }
+    finish_rootfs(spec);
+    trace("masked");
+    // Docker creates a missing working directory.
+    if (!is_dir(spec.process.cwd)) mkdir_p(spec.process.cwd);
+    if (chdir(spec.process.cwd.c_str()) < 0) fail_errno("chdir " + spec.process.cwd);
+    if (spec.root_readonly) readonly_root();
+    std::string path = find_executable(spec.process);
+
+
+    if (master >= 0) {
+      chan_send(sync, 'T', "", master);
+      close(master);
+      become_tty(slave);
+    } else {
+      for (int i = 0; i < 3; i++)
+        if (plan.stdio[i] >= 0 && dup2(plan.stdio[i], i) < 0) fail_errno("set up stdio");
+    }
+    for (int i = 0; i < 3; i++)
+      if (plan.stdio[i] > 2) close(plan.stdio[i]);
+    apply_limits(spec.process);
+
+    if (!chan_send(sync, 'R')) _exit(1);
+    if (!chan_recv(sync, kind, text) || kind != 'S') _exit(1);
+    // From now on the container outlives its monitor (live restore).
+    prctl(PR_SET_PDEATHSIG, 0);
+    trace("start received");
+    finalize_and_exec(spec.process, spec.seccomp_bpf, path);
+  } catch (const Fail& f) {
+    chan_fail(sync, f.what(), 127);
+  } catch (const std::exception& e) {
+    chan_fail(sync, std::string("container setup: ") + e.what(), 127);
+  }
+}
+
+}  // namespace shoal

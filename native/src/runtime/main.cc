@@ -1,0 +1,596 @@
+// shoal-runtime: an OCI runtime command (runc's verbs) whose `create` forks the per-container
+// monitor. See native/PROTOCOL.md.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cgroups.h"
+#include "ctl_client.h"
+#include "monitor.h"
+#include "seccomp_filter.h"
+#include "spec.h"
+#include "state.h"
+#include "util.h"
+
+using namespace shoal;
+using json = nlohmann::json;
+
+namespace {
+
+struct Args {
+  std::string root = "/run/shoal-runtime";
+  std::string verb;
+  std::map<std::string, std::string> flags;  // --name → value ("" for booleans)
+  std::vector<std::string> multi_env;
+  std::vector<std::string> positional;
+};
+
+// Flags that take a value, per verb; everything else starting with '-' is boolean.
+bool takes_value(const std::string& f) {
+  static const char* kValued[] = {"--bundle", "-b",         "--pid-file",      "--console-socket", "--log-path",
+                                  "--log-max-size", "--log-max-files", "--process", "-p", "--cwd", "--env", "-e",
+                                  "--user", "-u", "--root", "--log", "--log-format", "--format", "-f", "--signal", "-s",
+                                  "--interval", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c"};
+  for (auto* v : kValued)
+    if (f == v) return true;
+  return false;
+}
+
+std::string canonical(const std::string& f) {
+  static const std::map<std::string, std::string> kAlias = {{"-b", "--bundle"}, {"-p", "--process"}, {"-e", "--env"},
+                                                            {"-u", "--user"},   {"-t", "--tty"},     {"-d", "--detach"},
+                                                            {"-f", "--force"},  {"-a", "--all"},     {"-s", "--signal"}};
+  auto it = kAlias.find(f);
+  return it == kAlias.end() ? f : it->second;
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  // global flags before the verb
+  for (; i < argc; i++) {
+    std::string s = argv[i];
+    if (s.empty() || s[0] != '-') break;
+    std::string name = s, val;
+    auto eq = s.find('=');
+    if (eq != std::string::npos) name = s.substr(0, eq), val = s.substr(eq + 1);
+    else if (takes_value(name) && i + 1 < argc) val = argv[++i];
+    if (name == "--root") a.root = val;
+    // --log, --log-format, --debug, --systemd-cgroup: accepted for runc compatibility
+  }
+  if (i >= argc) throw Fail("no command given (create, start, state, kill, delete, run, exec, pause, resume, list, ps, events)");
+  a.verb = argv[i++];
+  bool only_positional = false;
+  for (; i < argc; i++) {
+    std::string s = argv[i];
+    if (only_positional || s.empty() || s[0] != '-' || s == "-") {
+      a.positional.push_back(s);
+      // exec: everything after the ID is the command
+      if (a.verb == "exec" && !a.positional.empty()) only_positional = true;
+      continue;
+    }
+    if (s == "--") {
+      only_positional = true;
+      continue;
+    }
+    std::string name = s, val;
+    auto eq = s.find('=');
+    bool has_eq = eq != std::string::npos && s.rfind("--", 0) == 0;
+    if (has_eq) name = s.substr(0, eq), val = s.substr(eq + 1);
+    else if (takes_value(name)) {
+      if (i + 1 >= argc) throw Fail("flag " + name + " needs a value");
+      val = argv[++i];
+    }
+    name = canonical(name);
+    if (name == "--env") a.multi_env.push_back(val);
+    else a.flags[name] = val;
+  }
+  return a;
+}
+
+bool has(const Args& a, const char* f) { return a.flags.count(f) > 0; }
+std::string flag(const Args& a, const char* f, const std::string& d = "") {
+  auto it = a.flags.find(f);
+  return it == a.flags.end() ? d : it->second;
+}
+
+std::string need_id(const Args& a) {
+  if (a.positional.empty()) throw Fail(a.verb + ": container ID is required");
+  const std::string& id = a.positional[0];
+  if (id.empty() || id.size() > 128 || id == "." || id == "..") throw Fail("invalid container ID \"" + id + "\"");
+  for (char c : id)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+      throw Fail("invalid container ID \"" + id + "\": use letters, digits, '_', '-', '.'");
+  return id;
+}
+
+std::string state_dir(const Args& a, const std::string& id) { return a.root + "/" + id; }
+
+std::string existing_dir(const Args& a, const std::string& id) {
+  std::string d = state_dir(a, id);
+  if (!is_dir(d)) throw Fail("container \"" + id + "\" does not exist");
+  return d;
+}
+
+uint64_t parse_size(const std::string& s, const char* what) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = strtoull(s.c_str(), &end, 10);
+  if (s.empty() || *end || errno || s[0] == '-') throw Fail(std::string("invalid ") + what + " \"" + s + "\"");
+  return v;
+}
+
+// ----- create -----
+
+void do_create(const Args& a, const std::string& id, bool passthrough) {
+  std::string bundle = flag(a, "--bundle", ".");
+  char real[PATH_MAX];
+  if (!realpath(bundle.c_str(), real)) fail_errno("bundle " + bundle);
+  Spec spec = load_spec(real);
+  trace("spec loaded");
+  if (spec.seccomp) spec.seccomp_bpf = seccomp_program(*spec.seccomp, a.root + "/.seccomp-cache");
+  trace("seccomp ready");
+  MonitorOptions o;
+  o.id = id;
+  o.state_dir = state_dir(a, id);
+  o.log_path = flag(a, "--log-path");
+  o.pid_file = flag(a, "--pid-file");
+  if (has(a, "--log-max-size")) o.log_max_size = parse_size(flag(a, "--log-max-size"), "--log-max-size");
+  if (has(a, "--log-max-files")) o.log_max_files = static_cast<unsigned>(parse_size(flag(a, "--log-max-files"), "--log-max-files"));
+  o.stdin_open = has(a, "--stdin");
+  o.passthrough = passthrough;
+  if (spec.process.terminal && passthrough) throw Fail("run in the foreground with a terminal is not supported; use create with --console-socket-less attach via ctl.sock");
+
+  mkdir_p(a.root, 0711);
+  if (mkdir(o.state_dir.c_str(), 0711) < 0) {
+    if (errno == EEXIST) throw Fail("container \"" + id + "\" already exists");
+    fail_errno("create state directory " + o.state_dir);
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    remove_tree(o.state_dir);
+    fail_errno("fork monitor");
+  }
+  if (pid == 0) {
+    close(p[0]);
+    // The monitor keeps nothing of its caller but stdio (when passed through) and the result pipe.
+    if (p[1] > 3) syscall(SYS_close_range, 3U, static_cast<unsigned>(p[1] - 1), 0U);
+    syscall(SYS_close_range, static_cast<unsigned>(p[1] + 1), ~0U, 0U);
+    setsid();
+    if (chdir("/") < 0) _exit(1);
+    if (!passthrough) {
+      int devnull = open("/dev/null", O_RDWR);
+      for (int i = 0; i < 3; i++) dup2(devnull, i);
+      if (devnull > 2) close(devnull);
+    }
+    monitor_main(spec, o, p[1]);
+  }
+  close(p[1]);
+  std::string result;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(p[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.append(buf, static_cast<size_t>(n));
+    if (result.back() == '\n') break;  // the container's init also holds this pipe until exec
+  }
+  close(p[0]);
+  if (!result.empty() && result.back() == '\n') result.pop_back();
+  trace("create done");
+  if (result == "ok") return;
+  if (!passthrough) waitpid(pid, nullptr, 0);
+  if (!result.empty() && result[0] == 'E') throw Fail(result.substr(1));
+  waitpid(pid, nullptr, 0);
+  remove_tree(o.state_dir);
+  throw Fail("monitor died during create");
+}
+
+// ----- helpers for other verbs -----
+
+bool alive(pid_t p) { return p > 0 && (kill(p, 0) == 0 || errno == EPERM); }
+
+std::string status_of(const std::string& dir, State& s) {
+  if (read_exit(dir)) return "stopped";
+  if (ctl_connect(dir) < 0 && !alive(s.pid)) return "stopped";
+  return s.status;
+}
+
+void check_ok(const std::string& reply) {
+  std::string e = reply_error(reply);
+  if (!e.empty()) throw Fail(e);
+}
+
+void remove_container(const std::string& dir, const State& s) {
+  // Tell the monitor to go (it refuses while the container runs), then remove what is left.
+  int fd = ctl_connect(dir);
+  if (fd >= 0) {
+    try {
+      ctl_roundtrip(fd, "{\"op\":\"shutdown\"}");
+    } catch (...) {
+    }
+    close(fd);
+  }
+  Cgroup::from_paths(s.cgroup_paths).destroy();
+  remove_tree(dir);
+}
+
+int do_delete(const Args& a, const std::string& id) {
+  std::string dir = state_dir(a, id);
+  auto st = read_state(dir);
+  if (!st) {
+    if (is_dir(dir)) {  // a create that died half-way: nothing to signal
+      remove_tree(dir);
+      return 0;
+    }
+    if (has(a, "--force")) return 0;
+    throw Fail("container \"" + id + "\" does not exist");
+  }
+  std::string status = status_of(dir, *st);
+  if (status != "stopped") {
+    if (status == "running" || status == "paused") {
+      if (!has(a, "--force")) throw Fail("cannot delete container \"" + id + "\" that is not stopped: " + status);
+    }
+    // created (never started) or forced: kill everything and wait for the monitor to see it.
+    int fd = ctl_connect(dir);
+    if (fd >= 0) {
+      try {
+        check_ok(ctl_roundtrip(fd, "{\"op\":\"kill\",\"signal\":9,\"all\":true}"));
+      } catch (...) {
+      }
+      close(fd);
+      fd = ctl_connect(dir);
+      if (fd >= 0) {
+        try {
+          ctl_roundtrip(fd, "{\"op\":\"wait\"}");
+        } catch (...) {
+        }
+        close(fd);
+      }
+    } else {
+      // monitor gone: signal directly
+      for (pid_t p : Cgroup::from_paths(st->cgroup_paths).pids()) kill(p, SIGKILL);
+      if (alive(st->pid)) kill(st->pid, SIGKILL);
+    }
+  }
+  remove_container(dir, *st);
+  return 0;
+}
+
+int do_start(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
+  return 0;
+}
+
+int do_state(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  auto st = read_state(dir);
+  if (!st) throw Fail("container \"" + id + "\" has no state (creation failed?)");
+  st->status = status_of(dir, *st);
+  printf("%s\n", state_json(*st).c_str());
+  return 0;
+}
+
+int do_kill(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  std::string sig = a.positional.size() > 1 ? a.positional[1] : flag(a, "--signal", "SIGTERM");
+  int n = signal_number(sig);
+  if (n <= 0) throw Fail("invalid signal \"" + sig + "\"");
+  bool all = has(a, "--all");
+  int fd = ctl_connect(dir);
+  if (fd < 0) {
+    auto st = read_state(dir);
+    if (!st || read_exit(dir) || !alive(st->pid)) throw Fail("container \"" + id + "\" is not running");
+    if (all) {
+      for (pid_t p : Cgroup::from_paths(st->cgroup_paths).pids()) kill(p, n);
+    } else if (kill(st->pid, n) < 0) {
+      fail_errno("kill");
+    }
+    return 0;
+  }
+  std::string r = ctl_roundtrip(fd, "{\"op\":\"kill\",\"signal\":" + std::to_string(n) + ",\"all\":" + (all ? "true" : "false") + "}");
+  close(fd);
+  check_ok(r);
+  return 0;
+}
+
+int do_simple(const Args& a, const std::string& id, const char* op) {
+  std::string dir = existing_dir(a, id);
+  check_ok(ctl_call(dir, std::string("{\"op\":\"") + op + "\"}"));
+  return 0;
+}
+
+int do_list(const Args& a) {
+  printf("ID\tPID\tSTATUS\tBUNDLE\tCREATED\n");
+  DIR* d = opendir(a.root.c_str());
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string dir = a.root + "/" + e->d_name;
+    auto st = read_state(dir);
+    if (!st) continue;
+    std::string status = status_of(dir, *st);
+    printf("%s\t%d\t%s\t%s\t%s\n", st->id.c_str(), status == "stopped" ? 0 : st->pid, status.c_str(), st->bundle.c_str(),
+           st->created.c_str());
+  }
+  closedir(d);
+  return 0;
+}
+
+int do_ps(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  auto st = read_state(dir);
+  if (!st) throw Fail("container \"" + id + "\" has no state");
+  auto pids = Cgroup::from_paths(st->cgroup_paths).pids();
+  if (flag(a, "--format") == "json") {
+    std::string out = "[";
+    for (size_t i = 0; i < pids.size(); i++) out += (i ? "," : "") + std::to_string(pids[i]);
+    printf("%s]\n", out.c_str());
+  } else {
+    printf("PID\n");
+    for (pid_t p : pids) printf("%d\n", p);
+  }
+  return 0;
+}
+
+int do_events(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  if (!has(a, "--stats")) throw Fail("events: only --stats is supported");
+  std::string r = ctl_call(dir, "{\"op\":\"stats\"}");
+  check_ok(r);
+  auto j = json::parse(r);
+  j.erase("ok");
+  printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+// Waits for the container's exit, forwarding INT/TERM/HUP/QUIT to it, as `runc run` does.
+int wait_forwarding(const std::string& dir) {
+  int fd = ctl_connect(dir);
+  if (fd < 0) throw Fail("monitor is gone");
+  std::string line = "{\"op\":\"wait\"}\n";
+  write_all(fd, line.data(), line.size());
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  std::string buf;
+  for (;;) {
+    pollfd pfd[2] = {{fd, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("poll");
+    }
+    if (pfd[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == sizeof si) {
+        try {
+          ctl_call(dir, "{\"op\":\"kill\",\"signal\":" + std::to_string(si.ssi_signo) + "}");
+        } catch (...) {
+        }
+      }
+    }
+    if (pfd[0].revents & (POLLIN | POLLHUP)) {
+      char tmp[1024];
+      ssize_t n = read(fd, tmp, sizeof tmp);
+      if (n <= 0) break;
+      buf.append(tmp, static_cast<size_t>(n));
+      if (buf.find('\n') != std::string::npos) break;
+    }
+  }
+  close(fd);
+  close(sfd);
+  auto j = json::parse(buf.substr(0, buf.find('\n')), nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.value("ok", false)) return j.value("exitCode", 255);
+  if (auto e = read_exit(dir)) return e->exit_code;
+  throw Fail("lost the container's exit status");
+}
+
+int do_run(const Args& a, const std::string& id) {
+  bool detach = has(a, "--detach");
+  do_create(a, id, !detach);
+  std::string dir = state_dir(a, id);
+  try {
+    check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
+  } catch (const Fail&) {
+    Args d = a;
+    d.flags["--force"] = "";
+    do_delete(d, id);
+    throw;
+  }
+  if (detach) return 0;
+  int code = wait_forwarding(dir);
+  auto st = read_state(dir);
+  if (st) remove_container(dir, *st);
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  return code;
+}
+
+// ----- exec -----
+
+struct RawTerminal {
+  termios saved{};
+  bool active = false;
+  void enable() {
+    if (!isatty(0) || tcgetattr(0, &saved) < 0) return;
+    termios raw = saved;
+    cfmakeraw(&raw);
+    if (tcsetattr(0, TCSANOW, &raw) == 0) active = true;
+  }
+  ~RawTerminal() {
+    if (active) tcsetattr(0, TCSANOW, &saved);
+  }
+};
+
+// Copies our stdin to the stream and the stream (raw or multiplexed) to stdout/stderr until EOF.
+void pump_stream(int fd, std::string pending, bool tty) {
+  bool in_open = true;
+  std::string acc = std::move(pending);
+  auto emit = [&](bool final) {
+    if (tty) {
+      write_all(1, acc.data(), acc.size());
+      acc.clear();
+      return;
+    }
+    while (acc.size() >= 8) {
+      uint32_t len = (static_cast<uint8_t>(acc[4]) << 24) | (static_cast<uint8_t>(acc[5]) << 16) |
+                     (static_cast<uint8_t>(acc[6]) << 8) | static_cast<uint8_t>(acc[7]);
+      if (acc.size() < 8 + len) break;
+      write_all(acc[0] == 2 ? 2 : 1, acc.data() + 8, len);
+      acc.erase(0, 8 + len);
+    }
+    (void)final;
+  };
+  emit(false);
+  for (;;) {
+    pollfd pfd[2] = {{fd, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pfd[1].revents & (POLLIN | POLLHUP)) {
+      char b[8192];
+      ssize_t n = read(0, b, sizeof b);
+      if (n <= 0) {
+        in_open = false;
+        shutdown(fd, SHUT_WR);
+      } else {
+        write_all(fd, b, static_cast<size_t>(n));
+      }
+    }
+    if (pfd[1].revents & POLLNVAL) in_open = false;
+    if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char b[32768];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n <= 0) break;
+      acc.append(b, static_cast<size_t>(n));
+      emit(false);
+    }
+  }
+}
+
+int do_exec(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  auto st = read_state(dir);
+  if (!st) throw Fail("container \"" + id + "\" has no state");
+  json proc;
+  std::string user_name;
+  if (has(a, "--process")) {
+    std::string text;
+    if (!read_file(flag(a, "--process"), text)) fail_errno("read " + flag(a, "--process"));
+    proc = json::parse(text, nullptr, false);
+    if (proc.is_discarded()) throw Fail("--process: not valid JSON");
+  } else {
+    if (a.positional.size() < 2) throw Fail("exec: a command is required");
+    std::string cfg;
+    json base;
+    if (read_file(st->bundle + "/config.json", cfg)) base = json::parse(cfg, nullptr, false);
+    proc = (!base.is_discarded() && base.contains("process")) ? base["process"] : json::object();
+    proc["args"] = std::vector<std::string>(a.positional.begin() + 1, a.positional.end());
+    proc["terminal"] = has(a, "--tty");
+    if (has(a, "--cwd")) proc["cwd"] = flag(a, "--cwd");
+    if (!proc.contains("env")) proc["env"] = json::array();
+    for (auto& e : a.multi_env) proc["env"].push_back(e);
+    if (has(a, "--user")) {
+      std::string u = flag(a, "--user");
+      auto colon = u.find(':');
+      std::string uu = u.substr(0, colon), gg = colon == std::string::npos ? "" : u.substr(colon + 1);
+      bool numeric = !uu.empty() && uu.find_first_not_of("0123456789") == std::string::npos &&
+                     gg.find_first_not_of("0123456789") == std::string::npos;
+      if (numeric) {
+        proc["user"] = {{"uid", std::stoul(uu)}, {"gid", gg.empty() ? 0UL : std::stoul(gg)}};
+      } else {
+        user_name = u;
+      }
+    }
+    proc.erase("consoleSize");
+  }
+  bool tty = proc.value("terminal", false);
+  bool detach = has(a, "--detach");
+  if (tty && isatty(0)) {
+    winsize ws{};
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0) proc["consoleSize"] = {{"height", ws.ws_row}, {"width", ws.ws_col}};
+  }
+  json req = {{"op", "exec"}, {"process", proc}, {"detach", detach}};
+  if (!user_name.empty()) req["user"] = user_name;
+  int fd = ctl_connect(dir);
+  if (fd < 0) throw Fail("container \"" + id + "\" is not running");
+  std::string rest;
+  std::string r = ctl_roundtrip(fd, req.dump(), &rest);
+  check_ok(r);
+  std::string exec_id = json::parse(r).value("execId", "");
+  if (detach) {
+    close(fd);
+    return 0;
+  }
+  {
+    RawTerminal raw;
+    if (tty) raw.enable();
+    pump_stream(fd, rest, tty);
+  }
+  close(fd);
+  std::string s = ctl_call(dir, "{\"op\":\"exec-state\",\"execId\":\"" + exec_id + "\"}");
+  check_ok(s);
+  auto j = json::parse(s);
+  return j["exitCode"].is_number() ? j["exitCode"].get<int>() : 255;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  trace("main");
+  try {
+    Args a = parse_args(argc, argv);
+    const std::string& v = a.verb;
+    if (v == "list") return do_list(a);
+    if (v == "--version" || v == "version") {
+      printf("shoal-runtime version 0.1.0\nspec: 1.0.2\n");
+      return 0;
+    }
+    std::string id = need_id(a);
+    if (v == "create") {
+      do_create(a, id, false);
+      return 0;
+    }
+    if (v == "start") return do_start(a, id);
+    if (v == "state") return do_state(a, id);
+    if (v == "kill") return do_kill(a, id);
+    if (v == "delete") return do_delete(a, id);
+    if (v == "run") return do_run(a, id);
+    if (v == "exec") return do_exec(a, id);
+    if (v == "pause") return do_simple(a, id, "pause");
+    if (v == "resume") return do_simple(a, id, "resume");
+    if (v == "ps") return do_ps(a, id);
+    if (v == "events") return do_events(a, id);
+    throw Fail("unknown command \"" + v + "\"");
+  } catch (const std::exception& e) {
+    fprintf(stderr, "shoal-runtime: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,870 @@
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cgroups.h"
+#include "channel.h"
+#include "container.h"
+#include "exec_child.h"
+#include "logs.h"
+#include "state.h"
+#include "util.h"
+
+namespace shoal {
+
+namespace {
+
+const size_t kMaxClientBacklog = 8 << 20;  // a client this far behind is dropped
+
+enum class Role { Listen, Signal, Timer, InitOut, InitErr, InitPty, InitIn, Client, ExecOut, ExecErr, ExecPty, ExecIn };
+
+struct Client {
+  int fd;
+  enum Kind { Ctl, Attach, Exec } kind = Ctl;
+  std::string in, out;
+  bool want_out = false, want_err = false, want_in = false;
+  bool waiting = false, closing = false, read_eof = false;
+  std::string exec_id;
+};
+
+struct ExecProc {
+  std::string id;
+  pid_t pid = 0;
+  bool tty = false, running = true;
+  int exit_code = -1;
+  int out = -1, err = -1, pty = -1, in = -1;
+  int client = -1;
+};
+
+void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+std::string frame(int stream, const char* data, size_t n) {
+  std::string f(8, '\0');
+  f[0] = static_cast<char>(stream);
+  f[4] = static_cast<char>((n >> 24) & 0xff);
+  f[5] = static_cast<char>((n >> 16) & 0xff);
+  f[6] = static_cast<char>((n >> 8) & 0xff);
+  f[7] = static_cast<char>(n & 0xff);
+  f.append(data, n);
+  return f;
+}
+
+std::string err_reply(const std::string& m) { return "{\"ok\":false,\"error\":" + json_str(m) + "}"; }
+
+class Monitor {
+ public:
+  Monitor(Spec& spec, const MonitorOptions& o) : spec_(spec), o_(o) {}
+  void setup(int result_fd);
+  [[noreturn]] void run();
+
+ private:
+  // setup
+  void spawn_init();
+  void cleanup_failed();
+  // loop plumbing
+  void watch(int fd, Role r, uint32_t ev = EPOLLIN);
+  void unwatch(int fd);
+  void update_events(int fd);
+  void queue(int fd, const std::string& data);
+  void flush_queue(int fd);
+  void close_fd(int& fd);
+  // events
+  void on_signal();
+  void on_init_output(int& fd, int stream);
+  void on_client(int fd, uint32_t ev);
+  void on_exec_output(int fd, int stream);
+  void handle_request(Client& c, const std::string& line);
+  void drop_client(int fd);
+  void init_exited(int status);
+  void exec_exited(ExecProc& e, int status);
+  void drain_exec(ExecProc& e);
+  void broadcast(int stream, const char* data, size_t n);
+  void save_state();
+  std::string start_exec(Client& c, const nlohmann::json& req);
+  [[noreturn]] void finish();
+
+  Spec& spec_;
+  MonitorOptions o_;
+  Cgroup cg_;
+  State state_;
+  ExitStatus exit_;
+  bool exited_ = false, started_ = false, shutdown_ = false;
+  pid_t init_ = 0;
+  int sync_ = -1, init_out_ = -1, init_err_ = -1, init_pty_ = -1, init_in_ = -1;
+  int ep_ = -1, sig_ = -1, listen_ = -1, timer_ = -1;
+  bool pidns_joined_ = false;
+  std::map<int, Role> roles_;
+  std::map<int, uint32_t> base_events_;
+  std::map<int, std::string> pending_;  // unwritten bytes per fd
+  std::map<int, std::unique_ptr<Client>> clients_;
+  std::map<std::string, ExecProc> execs_;
+  std::map<int, std::string> exec_by_fd_;
+  JsonFileLog log_;
+  std::string sock_path_;
+  int result_fd_ = -1;
+  std::vector<int> held_ns_;
+};
+
+void Monitor::spawn_init() {
+  // stdio of the init
+  int child_io[3] = {-1, -1, -1};
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (!spec_.process.terminal) {
+    if (o_.passthrough) {
+      for (int i = 0; i < 3; i++) child_io[i] = i;
+    } else {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+      init_out_ = p[0];
+      child_io[1] = p[1];
+      if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+      init_err_ = p[0];
+      child_io[2] = p[1];
+      if (o_.stdin_open) {
+        if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+        child_io[0] = p[0];
+        init_in_ = p[1];
+      } else {
+        child_io[0] = devnull;
+      }
+    }
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
+
+  InitPlan plan;
+  plan.spec = &spec_;
+  plan.sync = sv[1];
+  plan.close_fd = result_fd_;
+  for (auto& f : cg_.join_files()) {
+    int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail_errno("open " + f);
+    plan.cgroup_fds.push_back(fd);
+  }
+  for (int i = 0; i < 3; i++) plan.stdio[i] = child_io[i];
+  unsigned long flags = 0;
+  for (auto& ns : spec_.namespaces) {
+    if (!ns.path.empty()) {
+      int fd = open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) fail_errno("open namespace " + ns.path);
+      // user namespace first, so the others are joined with its privileges
+      if (ns.flag == CLONE_NEWUSER) plan.join.insert(plan.join.begin(), {fd, ns.flag});
+      else plan.join.push_back({fd, ns.flag});
+    } else if (ns.flag == CLONE_NEWCGROUP) {
+      plan.new_cgroupns = true;  // after joining the cgroup, not at clone time
+    } else {
+      flags |= static_cast<unsigned long>(ns.flag);
+    }
+  }
+  pid_t pid = static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+  if (pid < 0) fail_errno("create container process (clone)");
+  if (pid == 0) {
+    close(sv[0]);
+    container_init(plan);
+  }
+  init_ = pid;
+  trace("cloned");
+  // Holding the new namespaces means their teardown (unmounting the whole container tree, the
+  // network namespace) happens when we let go after reporting the exit, not inside the init's
+  // exit, which would delay the exit notification by milliseconds.
+  for (const char* ns : {"mnt", "net", "ipc", "uts"}) {
+    int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) held_ns_.push_back(fd);
+  }
+  close(sv[1]);
+  sync_ = sv[0];
+  for (auto& [fd, flag] : plan.join) close(fd);
+  for (int fd : plan.cgroup_fds) close(fd);
+  for (int i = 0; i < 3; i++)
+    if (child_io[i] > 2 && child_io[i] != devnull) close(child_io[i]);
+  close(devnull);
+
+  if (spec_.has_ns(CLONE_NEWUSER) && spec_.ns(CLONE_NEWUSER)->path.empty()) {
+    auto map_text = [](const std::vector<IdMap>& m) {
+      std::string t;
+      for (auto& e : m)
+        t += std::to_string(e.container_id) + " " + std::to_string(e.host_id) + " " + std::to_string(e.size) + "\n";
+      return t;
+    };
+    std::string base = "/proc/" + std::to_string(pid);
+    int err = 0;
+    if (!try_write_file(base + "/uid_map", map_text(spec_.uid_maps), &err)) fail_errno("write uid_map", err);
+    if (!try_write_file(base + "/gid_map", map_text(spec_.gid_maps), &err)) fail_errno("write gid_map", err);
+  }
+  chan_send(sync_, 'G');
+  for (;;) {
+    char kind;
+    std::string text;
+    int fd = -1;
+    if (!chan_recv(sync_, kind, text, &fd)) throw Fail("container init exited during setup");
+    if (kind == 'E') throw Fail(text);
+    if (kind == 'T') {
+      init_pty_ = fd;
+      continue;
+    }
+    if (kind == 'R') break;
+  }
+  trace("init ready");
+}
+
+void Monitor::cleanup_failed() {
+  if (init_ > 0) {
+    kill(init_, SIGKILL);
+    waitpid(init_, nullptr, 0);
+  }
+  cg_.destroy();
+  remove_tree(o_.state_dir);
+}
+
+void Monitor::setup(int result_fd) {
+  result_fd_ = result_fd;
+  try {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+
+    cg_ = Cgroup::create(spec_, o_.id);
+    trace("cgroups made");
+    spawn_init();
+
+    state_.id = o_.id;
+    state_.status = "created";
+    state_.pid = init_;
+    state_.bundle = spec_.bundle;
+    state_.annotations = spec_.annotations;
+    state_.monitor_pid = getpid();
+    state_.created = rfc3339_nano(now_ns());
+    state_.cgroup_paths = cg_.paths;
+    save_state();
+    if (!o_.pid_file.empty()) write_file_atomic(o_.pid_file, std::to_string(init_));
+
+    sock_path_ = o_.state_dir + "/ctl.sock";
+    listen_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (sock_path_.size() >= sizeof addr.sun_path) throw Fail("state directory path too long for a socket: " + sock_path_);
+    strcpy(addr.sun_path, sock_path_.c_str());
+    mode_t old = umask(0177);
+    int rc = bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    umask(old);
+    if (rc < 0) fail_errno("bind " + sock_path_);
+    if (listen(listen_, 64) < 0) fail_errno("listen " + sock_path_);
+    if (!o_.log_path.empty()) log_.open(o_.log_path, o_.log_max_size, o_.log_max_files);
+
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    sig_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    watch(sig_, Role::Signal);
+    watch(listen_, Role::Listen);
+    if (init_out_ >= 0) set_nonblock(init_out_), watch(init_out_, Role::InitOut);
+    if (init_err_ >= 0) set_nonblock(init_err_), watch(init_err_, Role::InitErr);
+    if (init_pty_ >= 0) {
+      set_nonblock(init_pty_);
+      watch(init_pty_, Role::InitPty);
+      init_in_ = -1;  // stdin goes to the pty master
+    }
+    if (init_in_ >= 0) set_nonblock(init_in_), watch(init_in_, Role::InitIn, 0);
+  } catch (const std::exception& e) {
+    cleanup_failed();
+    std::string m = std::string("E") + e.what() + "\n";
+    write_all(result_fd, m.data(), m.size());
+    _exit(1);
+  }
+  write_all(result_fd, "ok\n", 3);
+  close(result_fd);
+  if (o_.passthrough) {
+    // The container holds our caller's stdio now; we must not keep it open (pipes would never end).
+    int devnull = open("/dev/null", O_RDWR);
+    for (int i = 0; i < 3; i++) dup2(devnull, i);
+    if (devnull > 2) close(devnull);
+  }
+  malloc_trim(0);
+}
+
+void Monitor::save_state() {
+  state_.cgroup_paths = cg_.paths;
+  write_state(o_.state_dir, state_);
+}
+
+void Monitor::watch(int fd, Role r, uint32_t ev) {
+  roles_[fd] = r;
+  base_events_[fd] = ev;
+  epoll_event e{};
+  e.events = ev;
+  e.data.fd = fd;
+  epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e);
+}
+
+void Monitor::unwatch(int fd) {
+  epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+  roles_.erase(fd);
+  base_events_.erase(fd);
+  pending_.erase(fd);
+}
+
+void Monitor::close_fd(int& fd) {
+  if (fd < 0) return;
+  unwatch(fd);
+  close(fd);
+  fd = -1;
+}
+
+void Monitor::update_events(int fd) {
+  auto it = base_events_.find(fd);
+  if (it == base_events_.end()) return;
+  epoll_event e{};
+  e.events = it->second | (pending_.count(fd) && !pending_[fd].empty() ? EPOLLOUT : 0);
+  e.data.fd = fd;
+  epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &e);
+}
+
+void Monitor::queue(int fd, const std::string& data) {
+  if (fd < 0 || data.empty()) return;
+  std::string& p = pending_[fd];
+  bool was_empty = p.empty();
+  p += data;
+  if (was_empty) flush_queue(fd);
+}
+
+void Monitor::flush_queue(int fd) {
+  auto it = pending_.find(fd);
+  if (it == pending_.end()) return;
+  std::string& p = it->second;
+  while (!p.empty()) {
+    ssize_t n = write(fd, p.data(), p.size());
+    if (n > 0) {
+      p.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    p.clear();  // the reader went away
+    auto c = clients_.find(fd);
+    if (c != clients_.end()) c->second->closing = true;
+    break;
+  }
+  update_events(fd);
+  auto c = clients_.find(fd);
+  if (c != clients_.end() && c->second->closing && p.empty()) drop_client(fd);
+}
+
+void Monitor::broadcast(int stream, const char* data, size_t n) {
+  std::vector<int> slow;
+  for (auto& [fd, c] : clients_) {
+    if (c->kind != Client::Attach || c->closing) continue;
+    if ((stream == 1 && !c->want_out) || (stream == 2 && !c->want_err)) continue;
+    queue(fd, stream == 0 ? std::string(data, n) : frame(stream, data, n));
+    if (pending_[fd].size() > kMaxClientBacklog) slow.push_back(fd);
+  }
+  for (int fd : slow) drop_client(fd);
+}
+
+void Monitor::on_init_output(int& fd, int stream) {
+  char buf[32768];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      log_.write(stream == 0 ? 1 : stream, buf, static_cast<size_t>(n));
+      broadcast(stream, buf, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof buf) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    close_fd(fd);  // EOF, or EIO on a pty whose last slave closed
+    return;
+  }
+}
+
+void Monitor::drop_client(int fd) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  std::string eid = it->second->exec_id;
+  if (!eid.empty()) {
+    auto e = execs_.find(eid);
+    if (e != execs_.end() && e->second.client == fd) e->second.client = -1;
+  }
+  unwatch(fd);
+  close(fd);
+  clients_.erase(it);
+}
+
+void Monitor::on_client(int fd, uint32_t ev) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
+  if (ev & EPOLLOUT) flush_queue(fd);
+  if (!clients_.count(fd)) return;
+  if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      c.read_eof = true;
+      base_events_[fd] = 0;
+      update_events(fd);
+      if (c.kind == Client::Attach) {
+        if (spec_.stdin_once && c.want_in) {
+          if (init_pty_ < 0) close_fd(init_in_);
+          else if (pending_[init_pty_].empty()) write(init_pty_, "\x04", 1);  // EOF on a tty
+        }
+        if (exited_ || (!c.want_out && !c.want_err)) drop_client(fd);
+      } else if (c.kind == Client::Exec) {
+        auto e = execs_.find(c.exec_id);
+        if (e != execs_.end()) {
+          if (e->second.tty) {
+            if (e->second.pty >= 0) write(e->second.pty, "\x04", 1);
+          } else {
+            close_fd(e->second.in);
+          }
+          if (!e->second.running) drop_client(fd);
+        }
+      } else {
+        if (!c.waiting) drop_client(fd);
+      }
+      return;
+    }
+    if (c.kind == Client::Attach) {
+      if (c.want_in) queue(init_pty_ >= 0 ? init_pty_ : init_in_, std::string(buf, static_cast<size_t>(n)));
+      continue;
+    }
+    if (c.kind == Client::Exec) {
+      auto e = execs_.find(c.exec_id);
+      if (e != execs_.end()) queue(e->second.tty ? e->second.pty : e->second.in, std::string(buf, static_cast<size_t>(n)));
+      continue;
+    }
+    c.in.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while (c.kind == Client::Ctl && (nl = c.in.find('\n')) != std::string::npos) {
+      std::string line = c.in.substr(0, nl);
+      c.in.erase(0, nl + 1);
+      handle_request(c, line);
+      if (!clients_.count(fd)) return;
+    }
+    if (c.kind != Client::Ctl && !c.in.empty()) {
+      // bytes that followed the attach/exec request line are stdin already
+      std::string rest;
+      rest.swap(c.in);
+      if (c.kind == Client::Attach && c.want_in) queue(init_pty_ >= 0 ? init_pty_ : init_in_, rest);
+      if (c.kind == Client::Exec) {
+        auto e = execs_.find(c.exec_id);
+        if (e != execs_.end()) queue(e->second.tty ? e->second.pty : e->second.in, rest);
+      }
+    }
+    if (c.in.size() > (1 << 20)) {
+      drop_client(fd);
+      return;
+    }
+  }
+}
+
+std::string Monitor::start_exec(Client& c, const nlohmann::json& req) {
+  if (!started_ || exited_) throw Fail("container is not running");
+  if (state_.status == "paused") throw Fail("container is paused, unpause the container before exec");
+  if (!req.contains("process")) throw Fail("exec: process is required");
+  ExecPlan plan;
+  plan.spec = &spec_;
+  plan.process = parse_process(req["process"].dump(), "process");
+  if (req.contains("user") && req["user"].is_string()) plan.user = req["user"].get<std::string>();
+  plan.init_pid = init_;
+  plan.cgroup_procs = cg_.join_files();
+  bool detach = req.value("detach", false);
+  ExecProc e;
+  unsigned char rnd[8];
+  if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) fail_errno("getrandom");
+  static const char hex[] = "0123456789abcdef";
+  for (unsigned char b : rnd) e.id += hex[b >> 4], e.id += hex[b & 15];
+  e.tty = plan.process.terminal;
+
+  if (!pidns_joined_ && spec_.has_ns(CLONE_NEWPID)) {
+    // Our later children are born in the container's pid namespace.
+    int fd = open(("/proc/" + std::to_string(init_) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) fail_errno("join the container's pid namespace");
+    close(fd);
+    pidns_joined_ = true;
+  }
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  int child_io[3] = {devnull, devnull, devnull};
+  if (!e.tty && !detach) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+    e.out = p[0], child_io[1] = p[1];
+    if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+    e.err = p[0], child_io[2] = p[1];
+    if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
+    child_io[0] = p[0], e.in = p[1];
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
+  plan.sync = sv[1];
+  for (int i = 0; i < 3; i++) plan.stdio[i] = child_io[i];
+  pid_t pid = fork();
+  if (pid < 0) fail_errno("fork exec process");
+  if (pid == 0) {
+    close(sv[0]);
+    exec_child(plan);
+  }
+  close(sv[1]);
+  for (int i = 0; i < 3; i++)
+    if (child_io[i] != devnull) close(child_io[i]);
+  close(devnull);
+  std::string error;
+  for (;;) {
+    char kind;
+    std::string text;
+    int fd = -1;
+    if (!chan_recv(sv[0], kind, text, &fd)) break;  // EOF: exec'd
+    if (kind == 'T') {
+      if (detach) close(fd);
+      else e.pty = fd;
+    }
+    if (kind == 'E') {
+      error = text;
+      break;
+    }
+  }
+  close(sv[0]);
+  if (!error.empty()) {
+    for (int* f : {&e.out, &e.err, &e.in, &e.pty})
+      if (*f >= 0) close(*f), *f = -1;
+    throw Fail(error);
+  }
+  e.pid = pid;
+  if (!detach) {
+    if (e.out >= 0) set_nonblock(e.out), watch(e.out, Role::ExecOut), exec_by_fd_[e.out] = e.id;
+    if (e.err >= 0) set_nonblock(e.err), watch(e.err, Role::ExecErr), exec_by_fd_[e.err] = e.id;
+    if (e.in >= 0) set_nonblock(e.in), watch(e.in, Role::ExecIn, 0), exec_by_fd_[e.in] = e.id;
+    if (e.pty >= 0) set_nonblock(e.pty), watch(e.pty, Role::ExecPty), exec_by_fd_[e.pty] = e.id;
+    e.client = c.fd;
+    c.kind = Client::Exec;
+    c.exec_id = e.id;
+  }
+  std::string id = e.id;
+  execs_[id] = e;
+  return "{\"ok\":true,\"execId\":\"" + id + "\",\"pid\":" + std::to_string(pid) + "}";
+}
+
+void Monitor::handle_request(Client& c, const std::string& line) {
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  std::string reply;
+  try {
+    if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string())
+      throw Fail("bad request: expected a JSON object with \"op\"");
+    std::string op = req["op"].get<std::string>();
+    if (op == "start") {
+      if (started_) throw Fail("container already started");
+      if (exited_) throw Fail("container has exited");
+      chan_send(sync_, 'S');
+      char kind;
+      std::string text;
+      bool got = chan_recv(sync_, kind, text);
+      close(sync_);
+      sync_ = -1;
+      started_ = true;
+      if (got && kind == 'E') throw Fail(text);
+      if (!exited_) state_.status = "running";
+      state_.started = rfc3339_nano(now_ns());
+      save_state();
+      reply = "{\"ok\":true}";
+    } else if (op == "state") {
+      std::string st = exited_ ? "stopped" : state_.status;
+      reply = "{\"ok\":true,\"status\":\"" + st + "\",\"pid\":" + std::to_string(exited_ ? 0 : init_) + "}";
+    } else if (op == "kill") {
+      if (exited_) throw Fail("container is not running");
+      int sig = SIGTERM;
+      if (req.contains("signal")) {
+        if (req["signal"].is_number_integer()) sig = req["signal"].get<int>();
+        else if (req["signal"].is_string()) sig = signal_number(req["signal"].get<std::string>());
+        if (sig <= 0 || sig > 64) throw Fail("invalid signal");
+      }
+      if (req.value("all", false)) {
+        for (pid_t p : cg_.pids()) kill(p, sig);
+        if (state_.status == "paused" && sig == SIGKILL) cg_.freeze(false);
+      } else if (kill(init_, sig) < 0) {
+        fail_errno("kill");
+      }
+      if (state_.status == "paused" && (sig == SIGKILL || sig == SIGTERM)) {
+        // A frozen process cannot act on a signal; thaw so that kill works as with docker.
+        cg_.freeze(false);
+        state_.status = "running";
+        save_state();
+      }
+      reply = "{\"ok\":true}";
+    } else if (op == "wait") {
+      if (exited_) reply = exit_json(exit_, true);
+      else c.waiting = true;
+    } else if (op == "pause" || op == "resume") {
+      if (exited_ || !started_) throw Fail("container is not running");
+      bool on = op == "pause";
+      if (on && state_.status == "paused") throw Fail("container is already paused");
+      if (!on && state_.status != "paused") throw Fail("container is not paused");
+      if (!cg_.freeze(on)) throw Fail(on ? "freeze the container's cgroup failed" : "thaw the container's cgroup failed");
+      state_.status = on ? "paused" : "running";
+      save_state();
+      reply = "{\"ok\":true}";
+    } else if (op == "stats") {
+      reply = "{\"ok\":true,\"read\":\"" + rfc3339_nano(now_ns()) + "\"," + cg_.stats_json() + "}";
+    } else if (op == "resize") {
+      unsigned short h = req.value("height", 0), w = req.value("width", 0);
+      int fd = init_pty_;
+      if (req.contains("execId") && req["execId"].is_string()) {
+        auto e = execs_.find(req["execId"].get<std::string>());
+        if (e == execs_.end()) throw Fail("no such exec");
+        fd = e->second.pty;
+      }
+      if (fd < 0) throw Fail("the process has no terminal");
+      set_winsize(fd, h, w);
+      reply = "{\"ok\":true}";
+    } else if (op == "attach") {
+      if (exited_) throw Fail("container is not running");
+      c.kind = Client::Attach;
+      c.want_in = req.value("stdin", false);
+      c.want_out = req.value("stdout", false);
+      c.want_err = req.value("stderr", false);
+      if (c.want_in && init_in_ < 0 && init_pty_ < 0) c.want_in = false;
+      if (init_pty_ >= 0) c.want_err = false;
+      reply = "{\"ok\":true}";
+    } else if (op == "exec") {
+      reply = start_exec(c, req);
+    } else if (op == "exec-state") {
+      std::string id = req.value("execId", "");
+      auto e = execs_.find(id);
+      if (e == execs_.end()) throw Fail("no such exec: " + id);
+      reply = std::string("{\"ok\":true,\"running\":") + (e->second.running ? "true" : "false") +
+              ",\"pid\":" + std::to_string(e->second.pid) +
+              ",\"exitCode\":" + (e->second.running ? "null" : std::to_string(e->second.exit_code)) + "}";
+    } else if (op == "shutdown") {
+      if (!exited_) throw Fail("container is still running");
+      shutdown_ = true;
+      reply = "{\"ok\":true}";
+    } else {
+      throw Fail("unknown op \"" + op + "\"");
+    }
+  } catch (const std::exception& e) {
+    reply = err_reply(e.what());
+    if (c.kind == Client::Exec && c.exec_id.empty()) c.kind = Client::Ctl;
+  }
+  if (!reply.empty()) queue(c.fd, reply + "\n");
+}
+
+void Monitor::drain_exec(ExecProc& e) {
+  for (int* fd : {&e.out, &e.err, &e.pty}) {
+    if (*fd < 0) continue;
+    on_exec_output(*fd, fd == &e.out ? 1 : fd == &e.err ? 2 : 0);
+  }
+  for (int* fd : {&e.out, &e.err, &e.pty, &e.in}) {
+    if (*fd < 0) continue;
+    exec_by_fd_.erase(*fd);
+    close_fd(*fd);
+  }
+}
+
+void Monitor::on_exec_output(int fd, int stream) {
+  auto id = exec_by_fd_.find(fd);
+  if (id == exec_by_fd_.end()) return;
+  auto it = execs_.find(id->second);
+  if (it == execs_.end()) return;
+  ExecProc& e = it->second;
+  char buf[32768];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      if (e.client >= 0)
+        queue(e.client, stream == 0 ? std::string(buf, static_cast<size_t>(n)) : frame(stream, buf, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    int* slot = fd == e.out ? &e.out : fd == e.err ? &e.err : &e.pty;
+    exec_by_fd_.erase(fd);
+    close_fd(*slot);
+    return;
+  }
+}
+
+void Monitor::exec_exited(ExecProc& e, int status) {
+  e.running = false;
+  e.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  drain_exec(e);
+  if (e.client >= 0) {
+    auto c = clients_.find(e.client);
+    if (c != clients_.end()) {
+      c->second->closing = true;
+      if (pending_[e.client].empty()) drop_client(e.client);
+    }
+    e.client = -1;
+  }
+}
+
+void Monitor::init_exited(int status) {
+  exited_ = true;
+  for (int* fd : {&init_out_, &init_err_, &init_pty_})
+    if (*fd >= 0) on_init_output(*fd, fd == &init_out_ ? 1 : fd == &init_err_ ? 2 : 0);
+  for (int* fd : {&init_out_, &init_err_, &init_pty_, &init_in_}) close_fd(*fd);
+  log_.close();
+  if (sync_ >= 0) close(sync_), sync_ = -1;
+  if (WIFSIGNALED(status)) {
+    exit_.exit_code = 128 + WTERMSIG(status);
+    exit_.signal = signal_name(WTERMSIG(status));
+  } else {
+    exit_.exit_code = WEXITSTATUS(status);
+  }
+  exit_.oom_killed = cg_.oom_kills() > 0;
+  exit_.finished_at = rfc3339_nano(now_ns());
+  try {
+    write_exit(o_.state_dir, exit_);
+    state_.status = "stopped";
+    save_state();
+  } catch (...) {
+  }
+  std::string reply = exit_json(exit_, true) + "\n";
+  std::vector<int> done;
+  for (auto& [fd, c] : clients_) {
+    if (c->waiting) {
+      c->waiting = false;
+      queue(fd, reply);
+      if (c->read_eof) c->closing = true;
+    }
+    if (c->kind == Client::Attach) c->closing = true;
+    if (c->closing && pending_[fd].empty()) done.push_back(fd);
+  }
+  for (int fd : done) drop_client(fd);
+  for (int fd : held_ns_) close(fd);
+  held_ns_.clear();
+  // Stay a little for late `wait`/`state` callers, then go (exit.json has everything).
+  timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  itimerspec its{};
+  its.it_value.tv_sec = 2;
+  timerfd_settime(timer_, 0, &its, nullptr);
+  watch(timer_, Role::Timer);
+}
+
+void Monitor::on_signal() {
+  signalfd_siginfo si;
+  while (read(sig_, &si, sizeof si) == sizeof si) {
+  }
+  for (;;) {
+    int status;
+    pid_t p = waitpid(-1, &status, WNOHANG);
+    if (p <= 0) break;
+    if (p == init_ && !exited_) {
+      trace("init reaped");
+  init_exited(status);
+      continue;
+    }
+    for (auto& [id, e] : execs_)
+      if (e.pid == p && e.running) exec_exited(e, status);
+  }
+}
+
+void Monitor::finish() {
+  for (auto& [fd, c] : clients_) flush_queue(fd);
+  unlink(sock_path_.c_str());
+  _exit(0);
+}
+
+void Monitor::run() {
+  epoll_event evs[32];
+  for (;;) {
+    if (shutdown_) {
+      bool pending = false;
+      for (auto& [fd, p] : pending_) pending = pending || !p.empty();
+      if (!pending) finish();
+    }
+    int n = epoll_wait(ep_, evs, 32, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    for (int i = 0; i < n; i++) {
+      int fd = evs[i].data.fd;
+      auto r = roles_.find(fd);
+      if (r == roles_.end()) continue;
+      uint32_t ev = evs[i].events;
+      switch (r->second) {
+        case Role::Signal: on_signal(); break;
+        case Role::Timer: finish();
+        case Role::Listen: {
+          for (;;) {
+            int c = accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c < 0) break;
+            auto cl = std::make_unique<Client>();
+            cl->fd = c;
+            clients_[c] = std::move(cl);
+            watch(c, Role::Client, EPOLLIN | EPOLLRDHUP);
+          }
+          break;
+        }
+        case Role::InitOut: on_init_output(init_out_, 1); break;
+        case Role::InitErr: on_init_output(init_err_, 2); break;
+        case Role::InitPty:
+          if (ev & EPOLLOUT) flush_queue(fd);
+          if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            // EPOLLHUP on a pty master only means no slave is open right now; keep reading.
+            if (ev & EPOLLIN) on_init_output(init_pty_, 0);
+          }
+          break;
+        case Role::InitIn:
+        case Role::ExecIn:
+          if (ev & (EPOLLERR | EPOLLHUP)) {
+            pending_[fd].clear();
+            if (r->second == Role::InitIn) close_fd(init_in_);
+            else {
+              auto id = exec_by_fd_.find(fd);
+              if (id != exec_by_fd_.end()) {
+                auto e = execs_.find(id->second);
+                exec_by_fd_.erase(id);
+                if (e != execs_.end()) close_fd(e->second.in);
+              }
+            }
+          } else {
+            flush_queue(fd);
+          }
+          break;
+        case Role::Client: on_client(fd, ev); break;
+        case Role::ExecOut: on_exec_output(fd, 1); break;
+        case Role::ExecErr: on_exec_output(fd, 2); break;
+        case Role::ExecPty:
+          if (ev & EPOLLOUT) flush_queue(fd);
+          if (ev & EPOLLIN) on_exec_output(fd, 0);
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void monitor_main(Spec& spec, const MonitorOptions& opts, int result_fd) {
+  Monitor* m = new Monitor(spec, opts);
+  m->setup(result_fd);
+  m->run();
+}
+
+}  // namespace shoal

@@ -1,0 +1,23 @@
+// The per-container monitor: creates the cgroup and the container's init, then lives as long as
+// the container, serving ctl.sock, writing logs and finally exit.json (PROTOCOL.md).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "spec.h"
+
+namespace shoal {
+
+struct MonitorOptions {
+  std::string id, state_dir, log_path, pid_file;
+  uint64_t log_max_size = 0;
+  unsigned log_max_files = 1;
+  bool stdin_open = false;
+  bool passthrough = false;  // `run` in the foreground: the container uses our stdio
+};
+
+// Runs in the forked monitor. Reports "ok" or the error line on result_fd, then serves until the
+// container has exited. Never returns.
+[[noreturn]] void monitor_main(Spec& spec, const MonitorOptions& opts, int result_fd);
+
+}  // namespace shoal

@@ -1,0 +1,520 @@
+#include "spec.h"
+
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+
+#include "util.h"
+
+using json = nlohmann::json;
+
+namespace shoal {
+
+bool Spec::has_ns(int flag) const { return ns(flag) != nullptr; }
+const Namespace* Spec::ns(int flag) const {
+  for (auto& n : namespaces)
+    if (n.flag == flag) return &n;
+  return nullptr;
+}
+
+namespace {
+
+[[noreturn]] void bad(const std::string& field, const std::string& why) {
+  throw Fail("invalid config.json: " + field + ": " + why);
+}
+
+const json* get(const json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string str(const json& o, const char* key, const std::string& field, const std::string& dflt = "") {
+  const json* v = get(o, key);
+  if (!v) return dflt;
+  if (!v->is_string()) bad(field + "." + key, "must be a string");
+  return v->get<std::string>();
+}
+
+bool boolean(const json& o, const char* key, const std::string& field) {
+  const json* v = get(o, key);
+  if (!v) return false;
+  if (!v->is_boolean()) bad(field + "." + key, "must be true or false");
+  return v->get<bool>();
+}
+
+int64_t integer(const json& v, const std::string& field) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_unsigned()) {
+    uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return INT64_MAX;
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+  }
+  bad(field, "must be an integer");
+}
+
+uint64_t unsig(const json& v, const std::string& field) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  int64_t i = integer(v, field);
+  if (i < 0) bad(field, "must not be negative");
+  return static_cast<uint64_t>(i);
+}
+
+std::vector<std::string> strings(const json& o, const char* key, const std::string& field) {
+  std::vector<std::string> out;
+  const json* v = get(o, key);
+  if (!v) return out;
+  if (!v->is_array()) bad(field + "." + key, "must be an array of strings");
+  for (auto& e : *v) {
+    if (!e.is_string()) bad(field + "." + key, "must be an array of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+int rlimit_from_name(const std::string& n, const std::string& field) {
+  static const struct {
+    const char* name;
+    int res;
+  } kR[] = {{"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_DATA", RLIMIT_DATA},
+            {"RLIMIT_STACK", RLIMIT_STACK},     {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_RSS", RLIMIT_RSS},
+            {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+            {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_LOCKS", RLIMIT_LOCKS},   {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+            {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},   {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+            {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+  for (auto& r : kR)
+    if (n == r.name) return r.res;
+  bad(field, "unknown rlimit \"" + n + "\"");
+}
+
+uint32_t seccomp_action(const std::string& a, const json* errno_ret, uint32_t default_errno, const std::string& field) {
+  if (a == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
+  if (a == "SCMP_ACT_ERRNO") {
+    uint32_t e = errno_ret ? static_cast<uint32_t>(unsig(*errno_ret, field + ".errnoRet")) : default_errno;
+    return SCMP_ACT_ERRNO(e);
+  }
+  if (a == "SCMP_ACT_KILL" || a == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
+  if (a == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
+  if (a == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
+  if (a == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  if (a == "SCMP_ACT_TRACE") {
+    uint32_t e = errno_ret ? static_cast<uint32_t>(unsig(*errno_ret, field + ".errnoRet")) : default_errno;
+    return SCMP_ACT_TRACE(e);
+  }
+  bad(field + ".action", "unknown seccomp action \"" + a + "\"");
+}
+
+SeccompSpec parse_seccomp(const json& s) {
+  const std::string f = "linux.seccomp";
+  SeccompSpec out;
+  uint32_t default_errno = 1;  // EPERM
+  if (const json* d = get(s, "defaultErrnoRet")) default_errno = static_cast<uint32_t>(unsig(*d, f + ".defaultErrnoRet"));
+  std::string da = str(s, "defaultAction", f);
+  if (da.empty()) bad(f + ".defaultAction", "is required");
+  out.default_action = seccomp_action(da, get(s, "defaultErrnoRet"), default_errno, f);
+  for (auto& a : strings(s, "architectures", f)) {
+    static const struct {
+      const char* n;
+      uint32_t v;
+    } kA[] = {{"SCMP_ARCH_X86", SCMP_ARCH_X86},   {"SCMP_ARCH_X86_64", SCMP_ARCH_X86_64}, {"SCMP_ARCH_X32", SCMP_ARCH_X32},
+              {"SCMP_ARCH_ARM", SCMP_ARCH_ARM},   {"SCMP_ARCH_AARCH64", SCMP_ARCH_AARCH64}};
+    bool found = false;
+    for (auto& k : kA)
+      if (a == k.n) {
+        out.arches.push_back(k.v);
+        found = true;
+      }
+    if (!found) bad(f + ".architectures", "unknown architecture \"" + a + "\"");
+  }
+  if (const json* sc = get(s, "syscalls")) {
+    if (!sc->is_array()) bad(f + ".syscalls", "must be an array");
+    size_t i = 0;
+    for (auto& r : *sc) {
+      std::string rf = f + ".syscalls[" + std::to_string(i++) + "]";
+      SeccompRule rule;
+      rule.names = strings(r, "names", rf);
+      if (rule.names.empty()) {
+        std::string single = str(r, "name", rf);
+        if (single.empty()) bad(rf + ".names", "is required");
+        rule.names.push_back(single);
+      }
+      rule.action = seccomp_action(str(r, "action", rf), get(r, "errnoRet"), default_errno, rf);
+      if (const json* args = get(r, "args")) {
+        if (!args->is_array()) bad(rf + ".args", "must be an array");
+        for (auto& a : *args) {
+          SeccompArg sa{};
+          sa.index = static_cast<unsigned>(unsig(a.value("index", json(0)), rf + ".args.index"));
+          if (sa.index > 5) bad(rf + ".args.index", "must be 0..5");
+          sa.value = unsig(a.value("value", json(0)), rf + ".args.value");
+          sa.value_two = unsig(a.value("valueTwo", json(0)), rf + ".args.valueTwo");
+          std::string op = str(a, "op", rf + ".args");
+          static const struct {
+            const char* n;
+            int v;
+          } kOps[] = {{"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT}, {"SCMP_CMP_LE", SCMP_CMP_LE},
+                      {"SCMP_CMP_EQ", SCMP_CMP_EQ}, {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+                      {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+          sa.op = 0;
+          for (auto& k : kOps)
+            if (op == k.n) sa.op = k.v;
+          if (!sa.op) bad(rf + ".args.op", "unknown operator \"" + op + "\"");
+          rule.args.push_back(sa);
+        }
+      }
+      out.rules.push_back(std::move(rule));
+    }
+  }
+  return out;
+}
+
+Process process_from(const json& p, const std::string& f) {
+  Process out;
+  if (!p.is_object()) bad(f, "must be an object");
+  out.terminal = boolean(p, "terminal", f);
+  if (const json* cs = get(p, "consoleSize")) {
+    out.height = static_cast<unsigned short>(unsig(cs->value("height", json(0)), f + ".consoleSize.height"));
+    out.width = static_cast<unsigned short>(unsig(cs->value("width", json(0)), f + ".consoleSize.width"));
+  }
+  if (const json* u = get(p, "user")) {
+    if (const json* v = get(*u, "uid")) out.uid = static_cast<uid_t>(unsig(*v, f + ".user.uid"));
+    if (const json* v = get(*u, "gid")) out.gid = static_cast<gid_t>(unsig(*v, f + ".user.gid"));
+    if (const json* v = get(*u, "umask")) out.umask = static_cast<mode_t>(unsig(*v, f + ".user.umask"));
+    if (const json* v = get(*u, "additionalGids")) {
+      if (!v->is_array()) bad(f + ".user.additionalGids", "must be an array of numbers");
+      for (auto& g : *v) out.additional_gids.push_back(static_cast<gid_t>(unsig(g, f + ".user.additionalGids")));
+    }
+  }
+  out.args = strings(p, "args", f);
+  if (out.args.empty()) bad(f + ".args", "must name a command");
+  out.env = strings(p, "env", f);
+  for (auto& e : out.env)
+    if (e.find('=') == std::string::npos) bad(f + ".env", "entry \"" + e + "\" is not KEY=VALUE");
+  out.cwd = str(p, "cwd", f, "/");
+  if (out.cwd.empty() || out.cwd[0] != '/') bad(f + ".cwd", "must be an absolute path");
+  if (const json* c = get(p, "capabilities")) {
+    out.has_caps = true;
+    out.caps.bounding = caps_from_names(strings(*c, "bounding", f + ".capabilities"));
+    out.caps.effective = caps_from_names(strings(*c, "effective", f + ".capabilities"));
+    out.caps.inheritable = caps_from_names(strings(*c, "inheritable", f + ".capabilities"));
+    out.caps.permitted = caps_from_names(strings(*c, "permitted", f + ".capabilities"));
+    out.caps.ambient = caps_from_names(strings(*c, "ambient", f + ".capabilities"));
+  }
+  if (const json* rl = get(p, "rlimits")) {
+    if (!rl->is_array()) bad(f + ".rlimits", "must be an array");
+    for (auto& r : *rl) {
+      Rlimit x;
+      x.resource = rlimit_from_name(str(r, "type", f + ".rlimits"), f + ".rlimits.type");
+      x.soft = unsig(r.value("soft", json(0)), f + ".rlimits.soft");
+      x.hard = unsig(r.value("hard", json(0)), f + ".rlimits.hard");
+      if (x.soft > x.hard) bad(f + ".rlimits", "soft limit above hard limit");
+      out.rlimits.push_back(x);
+    }
+  }
+  out.no_new_privileges = boolean(p, "noNewPrivileges", f);
+  if (const json* o = get(p, "oomScoreAdj")) out.oom_score_adj = static_cast<int>(integer(*o, f + ".oomScoreAdj"));
+  return out;
+}
+
+}  // namespace
+
+void parse_mount_options(const std::vector<std::string>& opts, Mount& m) {
+  static const struct {
+    const char* name;
+    bool clear;
+    unsigned long flag;
+  } kFlags[] = {
+      {"ro", false, MS_RDONLY},         {"rw", true, MS_RDONLY},          {"nosuid", false, MS_NOSUID},
+      {"suid", true, MS_NOSUID},        {"nodev", false, MS_NODEV},       {"dev", true, MS_NODEV},
+      {"noexec", false, MS_NOEXEC},     {"exec", true, MS_NOEXEC},        {"sync", false, MS_SYNCHRONOUS},
+      {"async", true, MS_SYNCHRONOUS},  {"dirsync", false, MS_DIRSYNC},   {"remount", false, MS_REMOUNT},
+      {"mand", false, MS_MANDLOCK},     {"nomand", true, MS_MANDLOCK},    {"atime", true, MS_NOATIME},
+      {"noatime", false, MS_NOATIME},   {"diratime", true, MS_NODIRATIME}, {"nodiratime", false, MS_NODIRATIME},
+      {"relatime", false, MS_RELATIME}, {"norelatime", true, MS_RELATIME}, {"strictatime", false, MS_STRICTATIME},
+      {"nostrictatime", true, MS_STRICTATIME},
+  };
+  static const struct {
+    const char* name;
+    unsigned long flag;
+  } kProp[] = {{"private", MS_PRIVATE},
+               {"rprivate", MS_PRIVATE | MS_REC},
+               {"shared", MS_SHARED},
+               {"rshared", MS_SHARED | MS_REC},
+               {"slave", MS_SLAVE},
+               {"rslave", MS_SLAVE | MS_REC},
+               {"unbindable", MS_UNBINDABLE},
+               {"runbindable", MS_UNBINDABLE | MS_REC}};
+  for (auto& o : opts) {
+    if (o == "bind") {
+      m.bind = true;
+      continue;
+    }
+    if (o == "rbind") {
+      m.bind = m.recursive = true;
+      continue;
+    }
+    if (o == "tmpcopyup" || o == "rro" || o == "idmap" || o == "ridmap") continue;
+    bool done = false;
+    for (auto& f : kFlags)
+      if (o == f.name) {
+        if (f.clear) m.flags &= ~f.flag;
+        else m.flags |= f.flag;
+        done = true;
+      }
+    for (auto& p : kProp)
+      if (o == p.name) {
+        m.propagation = p.flag;
+        done = true;
+      }
+    if (done) continue;
+    if (!m.data.empty()) m.data += ",";
+    m.data += o;
+  }
+}
+
+Process parse_process(const std::string& text, const std::string& where) {
+  json p = json::parse(text, nullptr, false);
+  if (p.is_discarded()) throw Fail(where + ": not valid JSON");
+  try {
+    return process_from(p, where);
+  } catch (const Fail& e) {
+    std::string m = e.what();
+    const std::string pre = "invalid config.json: ";
+    if (starts_with(m, pre)) m = "invalid " + m.substr(pre.size());
+    throw Fail(m);
+  }
+}
+
+Spec load_spec(const std::string& bundle) {
+  Spec s;
+  s.bundle = bundle;
+  std::string text;
+  if (!read_file(bundle + "/config.json", text)) fail_errno("open " + bundle + "/config.json");
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Fail("invalid config.json: not a JSON object");
+
+  const json* proc = get(j, "process");
+  if (!proc) bad("process", "is required");
+  s.process = process_from(*proc, "process");
+
+  const json* root = get(j, "root");
+  if (!root) bad("root", "is required");
+  s.root = str(*root, "path", "root");
+  if (s.root.empty()) bad("root.path", "is required");
+  if (s.root[0] != '/') s.root = bundle + "/" + s.root;
+  s.root_readonly = boolean(*root, "readonly", "root");
+  s.hostname = str(j, "hostname", "");
+
+  if (const json* ann = get(j, "annotations")) {
+    if (!ann->is_object()) bad("annotations", "must be an object");
+    for (auto& [k, v] : ann->items()) {
+      if (!v.is_string()) bad("annotations." + k, "must be a string");
+      s.annotations[k] = v.get<std::string>();
+    }
+  }
+  if (auto it = s.annotations.find("org.shoal.rootfs.lowerdirs"); it != s.annotations.end() && !it->second.empty()) {
+    s.lowerdirs = split(it->second, ':');
+    auto ann = [&](const char* k) {
+      auto f = s.annotations.find(k);
+      return f == s.annotations.end() ? std::string() : f->second;
+    };
+    s.upperdir = ann("org.shoal.rootfs.upperdir");
+    s.workdir = ann("org.shoal.rootfs.workdir");
+    for (auto& l : s.lowerdirs)
+      if (!is_dir(l)) throw Fail("rootfs layer " + l + ": no such directory");
+    if (s.upperdir.empty() != s.workdir.empty())
+      bad("annotations", "org.shoal.rootfs.upperdir and org.shoal.rootfs.workdir go together");
+    if (!s.upperdir.empty() && !is_dir(s.upperdir)) throw Fail("rootfs upperdir " + s.upperdir + ": no such directory");
+    if (!s.workdir.empty() && !is_dir(s.workdir)) throw Fail("rootfs workdir " + s.workdir + ": no such directory");
+    if (!is_dir(s.root)) throw Fail("rootfs mount point " + s.root + ": no such directory");
+  } else if (!is_dir(s.root)) {
+    throw Fail("rootfs " + s.root + ": no such directory");
+  }
+  auto so = s.annotations.find("org.shoal.stdin-once");
+  s.stdin_once = so != s.annotations.end() && so->second == "true";
+  auto ua = s.annotations.find("org.shoal.user");
+  if (ua != s.annotations.end()) s.process.user_name = ua->second;
+
+  if (const json* ms = get(j, "mounts")) {
+    if (!ms->is_array()) bad("mounts", "must be an array");
+    size_t i = 0;
+    for (auto& mj : *ms) {
+      std::string f = "mounts[" + std::to_string(i++) + "]";
+      Mount m;
+      m.destination = str(mj, "destination", f);
+      if (m.destination.empty() || m.destination[0] != '/') bad(f + ".destination", "must be an absolute path");
+      m.type = str(mj, "type", f);
+      m.source = str(mj, "source", f);
+      parse_mount_options(strings(mj, "options", f), m);
+      if (m.type == "bind") m.bind = true;
+      if (m.bind) {
+        if (m.source.empty()) bad(f + ".source", "is required for a bind mount");
+        if (m.source[0] != '/') m.source = bundle + "/" + m.source;
+        if (!path_exists(m.source)) throw Fail("bind mount source " + m.source + ": no such file or directory");
+      } else if (m.type.empty()) {
+        bad(f + ".type", "is required");
+      }
+      s.mounts.push_back(std::move(m));
+    }
+  }
+
+  const json* lx = get(j, "linux");
+  static const json empty = json::object();
+  if (!lx) lx = &empty;
+  if (const json* nss = get(*lx, "namespaces")) {
+    if (!nss->is_array()) bad("linux.namespaces", "must be an array");
+    for (auto& n : *nss) {
+      std::string t = str(n, "type", "linux.namespaces");
+      static const struct {
+        const char* n;
+        int f;
+      } kNs[] = {{"pid", CLONE_NEWPID}, {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS}, {"ipc", CLONE_NEWIPC},
+                 {"uts", CLONE_NEWUTS}, {"user", CLONE_NEWUSER},   {"cgroup", CLONE_NEWCGROUP}};
+      int flag = 0;
+      for (auto& k : kNs)
+        if (t == k.n) flag = k.f;
+      if (!flag) bad("linux.namespaces", "unknown namespace type \"" + t + "\"");
+      Namespace ns{flag, str(n, "path", "linux.namespaces")};
+      if (!ns.path.empty() && !path_exists(ns.path)) throw Fail("namespace path " + ns.path + ": no such file or directory");
+      if (s.has_ns(flag)) bad("linux.namespaces", "duplicate namespace \"" + t + "\"");
+      s.namespaces.push_back(ns);
+    }
+  }
+  if (!s.has_ns(CLONE_NEWNS)) bad("linux.namespaces", "a mount namespace is required");
+  auto idmaps = [&](const char* key, std::vector<IdMap>& out) {
+    if (const json* m = get(*lx, key)) {
+      if (!m->is_array()) bad(std::string("linux.") + key, "must be an array");
+      for (auto& e : *m) {
+        std::string f = std::string("linux.") + key;
+        IdMap im{static_cast<uint32_t>(unsig(e.value("containerID", json(0)), f + ".containerID")),
+                 static_cast<uint32_t>(unsig(e.value("hostID", json(0)), f + ".hostID")),
+                 static_cast<uint32_t>(unsig(e.value("size", json(0)), f + ".size"))};
+        if (im.size == 0) bad(f + ".size", "must be positive");
+        out.push_back(im);
+      }
+    }
+  };
+  idmaps("uidMappings", s.uid_maps);
+  idmaps("gidMappings", s.gid_maps);
+  if (s.has_ns(CLONE_NEWUSER) && s.ns(CLONE_NEWUSER)->path.empty() && (s.uid_maps.empty() || s.gid_maps.empty()))
+    bad("linux.uidMappings", "a new user namespace needs uid and gid mappings");
+
+  if (const json* ds = get(*lx, "devices")) {
+    if (!ds->is_array()) bad("linux.devices", "must be an array");
+    for (auto& d : *ds) {
+      Device dv;
+      std::string t = str(d, "type", "linux.devices");
+      if (t.size() != 1 || std::string("cbup").find(t[0]) == std::string::npos)
+        bad("linux.devices.type", "must be c, b, u or p");
+      dv.type = t[0];
+      dv.path = str(d, "path", "linux.devices");
+      if (dv.path.empty() || dv.path[0] != '/') bad("linux.devices.path", "must be an absolute path");
+      if (const json* v = get(d, "major")) dv.major = integer(*v, "linux.devices.major");
+      if (const json* v = get(d, "minor")) dv.minor = integer(*v, "linux.devices.minor");
+      if (const json* v = get(d, "fileMode")) dv.mode = static_cast<mode_t>(unsig(*v, "linux.devices.fileMode"));
+      if (const json* v = get(d, "uid")) dv.uid = static_cast<uid_t>(unsig(*v, "linux.devices.uid"));
+      if (const json* v = get(d, "gid")) dv.gid = static_cast<gid_t>(unsig(*v, "linux.devices.gid"));
+      s.devices.push_back(dv);
+    }
+  }
+  s.cgroups_path = str(*lx, "cgroupsPath", "linux");
+  if (s.cgroups_path.find("..") != std::string::npos) bad("linux.cgroupsPath", "must not contain \"..\"");
+  if (const json* r = get(*lx, "resources")) {
+    const std::string f = "linux.resources";
+    if (const json* m = get(*r, "memory")) {
+      if (const json* v = get(*m, "limit")) {
+        int64_t l = integer(*v, f + ".memory.limit");
+        if (l < -1 || l == 0) bad(f + ".memory.limit", "must be a positive number of bytes (or -1)");
+        if (l > 0) s.resources.memory_limit = l;
+      }
+      if (const json* v = get(*m, "reservation")) {
+        int64_t l = integer(*v, f + ".memory.reservation");
+        if (l < -1) bad(f + ".memory.reservation", "must not be negative");
+        if (l > 0) s.resources.memory_reservation = l;
+      }
+      if (const json* v = get(*m, "swap")) {
+        int64_t l = integer(*v, f + ".memory.swap");
+        if (l < -1 || l == 0) bad(f + ".memory.swap", "must be a positive number of bytes (or -1)");
+        s.resources.memory_swap = l;
+      }
+      if (s.resources.memory_swap && *s.resources.memory_swap > 0 && s.resources.memory_limit &&
+          *s.resources.memory_swap < *s.resources.memory_limit)
+        bad(f + ".memory.swap", "must not be below memory.limit (it is memory plus swap)");
+      s.resources.disable_oom_killer = boolean(*m, "disableOOMKiller", f + ".memory");
+    }
+    if (const json* c = get(*r, "cpu")) {
+      if (const json* v = get(*c, "shares")) {
+        uint64_t sh = unsig(*v, f + ".cpu.shares");
+        if (sh) s.resources.cpu_shares = sh < 2 ? 2 : (sh > 262144 ? 262144 : sh);
+      }
+      if (const json* v = get(*c, "quota")) {
+        int64_t q = integer(*v, f + ".cpu.quota");
+        if (q != -1 && q < 1000) bad(f + ".cpu.quota", "must be at least 1000 (microseconds) or -1");
+        s.resources.cpu_quota = q;
+      }
+      if (const json* v = get(*c, "period")) {
+        uint64_t p = unsig(*v, f + ".cpu.period");
+        if (p < 1000 || p > 1000000) bad(f + ".cpu.period", "must be between 1000 and 1000000 (microseconds)");
+        s.resources.cpu_period = p;
+      }
+      s.resources.cpuset_cpus = str(*c, "cpus", f + ".cpu");
+      s.resources.cpuset_mems = str(*c, "mems", f + ".cpu");
+      for (auto* set : {&s.resources.cpuset_cpus, &s.resources.cpuset_mems})
+        for (char ch : *set)
+          if (!isdigit(static_cast<unsigned char>(ch)) && ch != ',' && ch != '-')
+            bad(f + (set == &s.resources.cpuset_cpus ? ".cpu.cpus" : ".cpu.mems"), "must be a list like 0-2,4");
+    }
+    if (const json* p = get(*r, "pids")) {
+      if (const json* v = get(*p, "limit")) {
+        int64_t l = integer(*v, f + ".pids.limit");
+        if (l > 0) s.resources.pids_limit = l;
+      }
+    }
+    if (const json* d = get(*r, "devices")) {
+      if (!d->is_array()) bad(f + ".devices", "must be an array");
+      s.resources.has_devices = true;
+      for (auto& e : *d) {
+        DeviceRule dr;
+        if (!get(e, "allow")) bad(f + ".devices.allow", "is required");
+        dr.allow = boolean(e, "allow", f + ".devices");
+        std::string t = str(e, "type", f + ".devices", "a");
+        if (t != "a" && t != "c" && t != "b") bad(f + ".devices.type", "must be a, c or b");
+        dr.type = t[0];
+        if (const json* v = get(e, "major")) dr.major = integer(*v, f + ".devices.major");
+        if (const json* v = get(e, "minor")) dr.minor = integer(*v, f + ".devices.minor");
+        dr.access = str(e, "access", f + ".devices", "rwm");
+        for (char ch : dr.access)
+          if (ch != 'r' && ch != 'w' && ch != 'm') bad(f + ".devices.access", "must be made of r, w, m");
+        s.resources.devices.push_back(dr);
+      }
+    }
+  }
+  if (const json* sc = get(*lx, "sysctl")) {
+    if (!sc->is_object()) bad("linux.sysctl", "must be an object");
+    for (auto& [k, v] : sc->items()) {
+      if (!v.is_string()) bad("linux.sysctl." + k, "must be a string");
+      if (k.find("..") != std::string::npos || k.find('/') != std::string::npos) bad("linux.sysctl", "bad key \"" + k + "\"");
+      s.sysctl[k] = v.get<std::string>();
+    }
+  }
+  if (const json* sc = get(*lx, "seccomp")) s.seccomp = parse_seccomp(*sc);
+  s.masked_paths = strings(*lx, "maskedPaths", "linux");
+  s.readonly_paths = strings(*lx, "readonlyPaths", "linux");
+  std::string prop = str(*lx, "rootfsPropagation", "linux");
+  if (!prop.empty()) {
+    Mount tmp;
+    parse_mount_options({prop}, tmp);
+    if (!tmp.propagation) bad("linux.rootfsPropagation", "unknown propagation \"" + prop + "\"");
+    s.rootfs_propagation = tmp.propagation;
+  }
+  return s;
+}
+
+}  // namespace shoal

@@ -1,0 +1,156 @@
+// The one typed face of native/ (shoal_native.node and the shoal-runtime executable it spawns).
+// Every addon call is declared here, and every native failure becomes a typed error here.
+// Contract: native/PROTOCOL.md and native/include/shoal_native.h.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineError, type EngineErrorCode } from './errors.js';
+
+export interface NativeProbe {
+  cgroup: 'v1' | 'v2' | 'hybrid';
+  seccomp: boolean;
+  overlay: boolean;
+}
+
+export interface RuntimeOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The raw addon, exactly as native/include/shoal_native.h documents it. */
+interface ShoalNativeAddon {
+  create(args: string[]): Promise<void>;
+  runtime(args: string[]): Promise<RuntimeOutput>;
+  probe(): NativeProbe;
+  runtimePath(): string;
+  setRuntimePath(path: string): void;
+}
+
+/** What went wrong in the runtime, in domain terms. */
+export type RuntimeErrorKind =
+  | 'not-found' // no such container
+  | 'invalid-spec' // a bad value in the spec: field and problem are in the message
+  | 'exec-not-found' // the command does not exist in the rootfs (docker exits 127)
+  | 'exec-permission' // the command exists but cannot be executed (docker exits 126)
+  | 'conflict' // duplicate id, already started, not stopped …
+  | 'not-running' // the operation needs a running container
+  | 'system'; // anything the caller did not cause
+
+const KIND_TO_CODE: Record<RuntimeErrorKind, [EngineErrorCode, number]> = {
+  'not-found': ['not_found', 404],
+  'invalid-spec': ['invalid_argument', 400],
+  'exec-not-found': ['invalid_argument', 400],
+  'exec-permission': ['invalid_argument', 400],
+  conflict: ['conflict', 409],
+  'not-running': ['not_running', 409],
+  system: ['internal', 500],
+};
+
+/** A failure reported by shoal-runtime or the addon; `message` is the runtime's own line. */
+export class RuntimeError extends EngineError {
+  readonly kind: RuntimeErrorKind;
+  readonly exitCode: number;
+  constructor(kind: RuntimeErrorKind, message: string, exitCode: number) {
+    const [code, status] = KIND_TO_CODE[kind];
+    super(code, status, message);
+    this.kind = kind;
+    this.exitCode = exitCode;
+  }
+}
+
+const PREFIX = 'shoal-runtime: ';
+
+/** Sorts a runtime stderr line into a kind. Pure; exported for tests. */
+export function classifyRuntimeFailure(line: string, exitCode: number): RuntimeError {
+  const message = (line.startsWith(PREFIX) ? line.slice(PREFIX.length) : line).trim();
+  const rules: [RegExp, RuntimeErrorKind][] = [
+    [/^exec "[^"]*": (executable file not found in \$PATH|no such file or directory)/, 'exec-not-found'],
+    [/^exec "[^"]*": (permission denied|is a directory)/, 'exec-permission'],
+    [/does not exist$/, 'not-found'],
+    [/already exists$|already started|already paused|is not paused|not stopped|still running/, 'conflict'],
+    [/is not running|has exited|is paused|no monitor/, 'not-running'],
+    [
+      /^invalid |^bundle |^open .*config.json|^unknown capability|^bind mount source |^rootfs |^namespace path |^unable to find (user|group)|: invalid value$|^rootfs layer |^cgroup path /,
+      'invalid-spec',
+    ],
+  ];
+  for (const [re, kind] of rules) if (re.test(message)) return new RuntimeError(kind, message, exitCode);
+  return new RuntimeError('system', message || `shoal-runtime exited with status ${exitCode}`, exitCode);
+}
+
+function addonCandidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fromEnv = process.env.SHOAL_NATIVE_ADDON;
+  return [
+    ...(fromEnv ? [fromEnv] : []),
+    resolve(here, '../../native/build/Release/shoal_native.node'), // worker/engine/native.ts
+    resolve(here, '../native/build/Release/shoal_native.node'), // dist/*.mjs bundles
+  ];
+}
+
+let loaded: ShoalNativeAddon | undefined;
+
+/** Loads the addon once; throws a RuntimeError('system') naming the build step when it is missing. */
+export function addon(): ShoalNativeAddon {
+  if (loaded) return loaded;
+  const path = addonCandidates().find((p) => existsSync(p));
+  if (!path) {
+    throw new RuntimeError('system', 'shoal_native.node is not built (run `npm run build:native`)', -1);
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(path) as ShoalNativeAddon;
+  return loaded;
+}
+
+function rethrow(err: unknown): never {
+  if (err instanceof RuntimeError) throw err;
+  const e = err as { message?: string; exitCode?: number };
+  throw classifyRuntimeFailure(String(e?.message ?? err), typeof e?.exitCode === 'number' ? e.exitCode : -1);
+}
+
+/** `shoal-runtime <args>` where args hold global flags and the `create` verb; resolves once created. */
+export async function runtimeCreate(args: string[]): Promise<void> {
+  try {
+    await addon().create(args);
+  } catch (err) {
+    rethrow(err);
+  }
+}
+
+/** Runs any verb and returns its exit status and output as they are. */
+export async function runtimeRun(args: string[]): Promise<RuntimeOutput> {
+  try {
+    return await addon().runtime(args);
+  } catch (err) {
+    rethrow(err);
+  }
+}
+
+/** Runs a verb that must succeed; returns its stdout, throws the classified RuntimeError otherwise. */
+export async function runtimeVerb(args: string[]): Promise<string> {
+  const out = await runtimeRun(args);
+  if (out.code !== 0) {
+    const lines = out.stderr.trim().split('\n');
+    throw classifyRuntimeFailure(lines[lines.length - 1] ?? '', out.code);
+  }
+  return out.stdout;
+}
+
+export function probe(): NativeProbe {
+  return addon().probe();
+}
+
+/** The shoal-runtime executable the addon spawns (next to the addon by default). */
+export function runtimePath(): string {
+  return addon().runtimePath();
+}
+
+export function setRuntimePath(path: string): void {
+  addon().setRuntimePath(path);
+}
+
+/** The addon's `create` under its protocol name (PROTOCOL.md); same as runtimeCreate. */
+export const create = runtimeCreate;
