@@ -462,10 +462,9 @@ async function main() {
     etcd_p50_ms: et?.fixed_rate.fromSched.p50_ms ?? null,
     etcd_p99_ms: et?.fixed_rate.fromSched.p99_ms ?? null,
     ratio_ops: et ? r2(sh.max_ops_s / et.max_ops_s) : null,
-    ratio_p99:
-      et && et.fixed_rate.fromSched.p99_ms
-        ? r2(sh.fixed_rate.fromSched.p99_ms! / et.fixed_rate.fromSched.p99_ms)
-        : null,
+    ratio_p99: et?.fixed_rate.fromSched.p99_ms
+      ? r2((sh.fixed_rate.fromSched.p99_ms ?? 0) / et.fixed_rate.fromSched.p99_ms)
+      : null,
     client_target: 'leader',
     fsync: true,
   };
