@@ -26,6 +26,8 @@ export interface SimNode {
   snapIndex: number;
   /** Process pause: no ticks until this time. */
   pausedUntil: number;
+  /** Clock skew: the chance that this node's timer fires on a given tick of simulated time. */
+  tickRate: number;
   leaderAtTerm?: number;
 }
 
@@ -102,6 +104,7 @@ export class SimCluster {
       appliedIndex: 0,
       snapIndex: 0,
       pausedUntil: 0,
+      tickRate: 1 - this.opts.rng.next() * 0.2,
     };
     this.nodes.set(id, node);
     return node;
@@ -179,7 +182,7 @@ export class SimCluster {
     this.checker.step = this.now;
     const rng = this.opts.rng;
     const up = this.upNodes();
-    for (const n of up) if (n.pausedUntil <= this.now) n.raw.tick();
+    for (const n of up) if (n.pausedUntil <= this.now && rng.chance(n.tickRate)) n.raw.tick();
     const due = this.queue.get(this.now);
     if (due) {
       this.queue.delete(this.now);

@@ -139,8 +139,10 @@ export function runSeed(opts: SimOptions): SimResult {
       c.step();
       result.steps++;
     }
-    // Calm phase: heal, restart everyone still a member, keep proposing until all members caught up.
+    // Calm phase: heal, stop message loss, restart everyone still a member, keep proposing until all
+    // members caught up. (Under heavy loss, elections in a shrunken cluster can take arbitrarily long.)
     nemesis.heal();
+    net.dropRate = 0;
     for (const n of c.nodes.values()) c.restart(n);
     const settled = () => {
       const leader = c.leader();
