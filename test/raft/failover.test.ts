@@ -76,7 +76,11 @@ describe('raft failover (3 processes on loopback)', () => {
     );
     const restartedConn = new KvConn(c.address(leader));
     expect(await missingKeys(restartedConn, writer.acked, false)).toEqual([]);
+    // Linearizable reads served by a follower (ReadIndex through the leader) see the latest writes too.
+    await client.put('last-write', Buffer.from('seen'));
+    expect((await restartedConn.get('last-write', true))?.toString()).toBe('seen');
     const st = (await c.status(leader))!;
+    expect(st.role).toBe('follower');
     expect(st.snapshotIndex).toBe(0); // caught up from its own WAL and the leader's log, no snapshot involved
     leaderConn.close();
     restartedConn.close();

@@ -526,7 +526,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const writes = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
     // Committed entries already durable here can be applied while this Ready's writes are synced;
     // only entries that arrived in this very Ready must wait for the fsync.
-    const durable = this.storage.lastIndex();
+    // (Entries this Ready rewrites are excluded even if an older version of them is durable.)
+    const durable = Math.min(
+      this.storage.lastIndex(),
+      rd.entries.length > 0 ? rd.entries[0].index - 1 : Number.POSITIVE_INFINITY,
+    );
     let early = 0;
     if (!rd.snapshot) {
       const ce = rd.committedEntries;
