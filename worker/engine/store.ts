@@ -1,7 +1,9 @@
 // Container records on disk: <dataRoot>/containers/<id>/container.json, written atomically
 // (tmp + fsync + rename) so a crash leaves the old or the new record, never half of one.
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Container } from './types.js';
 
 export const RECORD_FILE = 'container.json';
@@ -23,30 +25,32 @@ export function containerDir(dataRoot: string, id: string): string {
   return join(containersDir(dataRoot), id);
 }
 
-/** Writes `data` to `path` atomically and durably. */
-export function writeFileAtomic(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
+/**
+ * Writes `data` to `path` atomically and (unless `durable` is false) durably, off the event loop
+ * (fs/promises runs in libuv's thread pool, so fsync never blocks it).
+ */
+export async function writeFileAtomic(path: string, data: string | Buffer, durable = true): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'w', 0o600);
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off);
-    fsyncSync(fd);
+    await fh.writeFile(data);
+    if (durable) await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
-  renameSync(tmp, path);
+  await rename(tmp, path);
+  if (!durable) return;
   // fsync the directory so the rename itself survives a crash.
-  const dfd = openSync(join(path, '..'), 'r');
+  const dir = await open(dirname(path), 'r');
   try {
-    fsyncSync(dfd);
+    await dir.sync();
   } finally {
-    closeSync(dfd);
+    await dir.close();
   }
 }
 
-export function saveRecord(dataRoot: string, rec: ContainerRecord): void {
-  writeFileAtomic(join(containerDir(dataRoot, rec.id), RECORD_FILE), JSON.stringify(rec, null, 1));
+export function saveRecord(dataRoot: string, rec: ContainerRecord): Promise<void> {
+  return writeFileAtomic(join(containerDir(dataRoot, rec.id), RECORD_FILE), JSON.stringify(rec, null, 1));
 }
 
 /**

@@ -1,0 +1,189 @@
+// Logs, exec and attach through ContainerManager with real containers.
+import { readdirSync } from 'node:fs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, NotFoundError } from '../../worker/engine/index.js';
+import { collectLogs, demux, type Env, ensureFixture, makeEnv, ROOTFS } from './helpers.js';
+
+beforeAll(ensureFixture);
+
+let env: Env;
+afterEach(async () => {
+  await env?.cleanup();
+});
+
+describe('logs', () => {
+  it('separates stdout and stderr, tails, and reads across rotated files', async () => {
+    env = makeEnv();
+    const m = await env.open({ logMaxSize: 2048, logMaxFiles: 3 });
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sh', '-c', 'i=1; while [ $i -le 200 ]; do echo "out $i"; i=$((i+1)); done; echo "err last" >&2'],
+    });
+    const exited = m.wait(id, 'next-exit');
+    await m.start(id);
+    await exited;
+    const c = m.inspect(id);
+    const files = readdirSync(c.bundle).filter((f) => f.startsWith(`${id}-json.log`));
+    expect(files.sort()).toEqual([`${id}-json.log`, `${id}-json.log.1`, `${id}-json.log.2`]);
+    const all = await collectLogs(m.logs(id));
+    expect(all.stderr).toBe('err last\n');
+    // Rotation dropped the oldest lines; what remains is contiguous up to the last one.
+    const lines = all.stdout.trim().split('\n');
+    expect(lines.at(-1)).toBe('out 200');
+    const first = Number(lines[0].split(' ')[1]);
+    expect(lines).toEqual(Array.from({ length: 201 - first }, (_, i) => `out ${first + i}`));
+    expect(await collectLogs(m.logs(id, { tail: 3 }))).toEqual({
+      stdout: 'out 199\nout 200\n',
+      stderr: 'err last\n',
+    });
+    expect(await collectLogs(m.logs(id, { tail: 2, stderr: false }))).toEqual({
+      stdout: 'out 199\nout 200\n',
+      stderr: '',
+    });
+    expect((await collectLogs(m.logs(id, { stdout: false }))).stdout).toBe('');
+    const stamped = [];
+    for await (const e of m.logs(id, { tail: 1 })) stamped.push(e.time);
+    expect(stamped[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/);
+    expect(() => m.logs('nope')).toThrow(NotFoundError);
+  });
+
+  it('follows a running container until it stops', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sh', '-c', 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three'],
+    });
+    await m.start(id);
+    const got = await collectLogs(m.logs(id, { follow: true }));
+    expect(got).toEqual({ stdout: 'one\nthree\n', stderr: 'two\n' });
+    expect(m.inspect(id).state.status).toBe('exited');
+  });
+});
+
+describe('exec', () => {
+  it('runs in the container namespaces, streams output and reports the exit code', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sleep', '1000'],
+      hostname: 'inner',
+      env: ['A=1'],
+    });
+    await m.start(id);
+    const execId = m.execCreate(id, {
+      cmd: [
+        'sh',
+        '-c',
+        'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; echo "$A$B"; pwd; echo oops >&2; exit 5',
+      ],
+      env: ['B=2'],
+      workingDir: '/tmp',
+      attachStdout: true,
+      attachStderr: true,
+    });
+    const stream = await m.execStart(execId);
+    const out = await demux(stream!);
+    expect(out.stdout).toBe('inner\nsleep 1000 \n12\n/tmp\n');
+    expect(out.stderr).toBe('oops\n');
+    const info = await m.execInspect(execId);
+    expect(info).toMatchObject({ running: false, exitCode: 5, containerId: id });
+    expect(m.inspect(id).execIds).toContain(execId);
+    await expect(m.execStart(execId)).rejects.toBeInstanceOf(ConflictError);
+    await expect(m.execInspect('nope')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('exec as another user, with stdin, with a tty, and detached', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '1000'] });
+    await m.start(id);
+    const who = await demux((await m.execStart(m.execCreate(id, { cmd: ['id', '-u'], user: 'app' })))!);
+    expect(who.stdout).toBe('1000\n');
+
+    const catId = m.execCreate(id, { cmd: ['cat'], attachStdin: true, attachStdout: true });
+    const cat = (await m.execStart(catId))!;
+    const catOut = demux(cat);
+    cat.end('piped through\n');
+    expect((await catOut).stdout).toBe('piped through\n');
+    expect((await m.execInspect(catId)).exitCode).toBe(0);
+
+    const ttyId = m.execCreate(id, { cmd: ['sh', '-c', 'tty; stty size'], tty: true });
+    const tty = (await m.execStart(ttyId, { tty: true }))!;
+    let raw = '';
+    for await (const c of tty) raw += c.toString();
+    expect(raw).toMatch(/\/dev\/pts\/\d+\r\n/);
+
+    const bg = m.execCreate(id, { cmd: ['sh', '-c', 'sleep 0.2; exit 3'] });
+    expect(await m.execStart(bg, { detach: true })).toBeNull();
+    let info = await m.execInspect(bg);
+    const deadline = Date.now() + 20_000;
+    while (info.running && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      info = await m.execInspect(bg);
+    }
+    expect(info).toMatchObject({ running: false, exitCode: 3 });
+  });
+
+  it('rejects exec into a stopped container and a command that does not exist', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '1000'] });
+    expect(() => m.execCreate(id, { cmd: ['true'] })).toThrow(/not running/);
+    await m.start(id);
+    expect(() => m.execCreate(id, { cmd: [] })).toThrow(/cmd/);
+    const bad = m.execCreate(id, { cmd: ['/no/such/thing'] });
+    let failed = false;
+    try {
+      const s = await m.execStart(bad);
+      await demux(s!);
+      failed = (await m.execInspect(bad)).exitCode !== 0;
+    } catch {
+      failed = true;
+    }
+    expect(failed).toBe(true);
+  });
+});
+
+describe('attach', () => {
+  it('attaches to stdio of a container with open stdin (stdin-once)', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sh', '-c', 'read line; echo "got $line"; echo bye >&2'],
+      openStdin: true,
+      stdinOnce: true,
+    });
+    const stream = await m.attach(id, { stdin: true, stdout: true, stderr: true });
+    const out = demux(stream);
+    const exited = m.wait(id, 'next-exit');
+    await m.start(id);
+    stream.write('hello\n');
+    stream.end();
+    expect(await out).toEqual({ stdout: 'got hello\n', stderr: 'bye\n' });
+    expect((await exited).exitCode).toBe(0);
+    await expect(m.attach(id, { stdout: true })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('a tty container gives raw terminal bytes', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sh', '-c', 'tty; echo $TERM'],
+      tty: true,
+    });
+    const stream = await m.attach(id, { stdout: true, stderr: true });
+    let raw = '';
+    const done = (async () => {
+      for await (const c of stream) raw += c.toString();
+    })();
+    const exited = m.wait(id, 'next-exit');
+    await m.start(id);
+    await exited;
+    await done;
+    expect(raw).toMatch(/\/dev\/pts\/\d+\r\nxterm\r\n/);
+  });
+});

@@ -1,0 +1,89 @@
+// Live restore: a second ContainerManager on the same dirs finds running containers, reads their
+// logs and gets their exit codes, also for a container that exited while no manager existed.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { collectLogs, type Env, ensureFixture, makeEnv, ROOTFS, traces, until } from './helpers.js';
+
+beforeAll(ensureFixture);
+
+let env: Env;
+let ctl: string;
+afterEach(async () => {
+  await env?.cleanup();
+  rmSync(ctl, { recursive: true, force: true });
+});
+
+// The container prints, then waits for /ctl/go (a bind-mounted host dir) before exiting 9.
+const gated = ['sh', '-c', 'echo before; while [ ! -e /ctl/go ]; do sleep 0.05; done; echo after; exit 9'];
+
+describe('live restore', () => {
+  it('a new manager finds a running container, follows its logs and gets its exit code', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({
+      rootfs: { dir: ROOTFS },
+      name: 'survivor',
+      cmd: gated,
+      binds: [`${ctl}:/ctl`],
+    });
+    await m1.start(id);
+    await until(async () => (await collectLogs(m1.logs(id))).stdout === 'before\n', 'first output');
+    const pid = m1.inspect(id).state.pid;
+    await m1.close(); // as if shoald was killed: the container keeps running
+
+    const m2 = await env.open();
+    const c = m2.inspect('survivor');
+    expect(c.state).toMatchObject({ status: 'running', running: true, pid });
+    expect(m2.list().map((x) => x.id)).toEqual([id]);
+    const follow = collectLogs(m2.logs(id, { follow: true }));
+    const exited = m2.wait(id);
+    writeFileSync(join(ctl, 'go'), '');
+    expect(await exited).toEqual({ exitCode: 9, signal: null, oomKilled: false });
+    expect((await follow).stdout).toBe('before\nafter\n');
+    expect(m2.inspect(id).state.status).toBe('exited');
+    await until(() => traces(env, id).length === 1, 'runtime cleanup after exit');
+    expect(traces(env, id)).toEqual([`bundle dir of ${id}`]);
+  });
+
+  it('a container that exits while no manager runs reports its real exit code', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({ rootfs: { dir: ROOTFS }, cmd: gated, binds: [`${ctl}:/ctl`] });
+    await m1.start(id);
+    await m1.close();
+    writeFileSync(join(ctl, 'go'), '');
+    const exitFile = join(env.execRoot, 'runtime', id, 'exit.json');
+    await until(() => existsSync(exitFile), 'exit.json');
+
+    const m2 = await env.open();
+    const result = await m2.wait(id, 'not-running');
+    expect(result).toEqual({ exitCode: 9, signal: null, oomKilled: false });
+    expect(m2.inspect(id).state).toMatchObject({ status: 'exited', exitCode: 9 });
+    expect((await collectLogs(m2.logs(id))).stdout).toBe('before\nafter\n');
+    await m2.remove(id);
+    expect(traces(env, id)).toEqual([]);
+  });
+
+  it('two managers with different roots do not see each other', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const other = makeEnv();
+    try {
+      const a = await env.open();
+      const b = await other.open();
+      const { id } = await a.create({ rootfs: { dir: ROOTFS }, name: 'same', cmd: ['sleep', '1000'] });
+      const { id: id2 } = await b.create({ rootfs: { dir: ROOTFS }, name: 'same', cmd: ['sleep', '1000'] });
+      await a.start(id);
+      await b.start(id2);
+      expect(a.list().map((c) => c.id)).toEqual([id]);
+      expect(b.list().map((c) => c.id)).toEqual([id2]);
+      await b.remove(id2, { force: true });
+      expect(a.inspect(id).state.status).toBe('running');
+    } finally {
+      await other.cleanup();
+    }
+  });
+});

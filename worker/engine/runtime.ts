@@ -1,0 +1,125 @@
+// The engine's use of `shoal-runtime`: create goes through the addon (native.ts); delete and ps
+// run the executable asynchronously. Paths of a container's runtime state live here too.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EngineError, InternalError } from './errors.js';
+import type { MonitorExit } from './monitor-client.js';
+import * as native from './native.js';
+
+export interface CreateArgs {
+  id: string;
+  bundle: string;
+  logPath: string;
+  logMaxSize: number;
+  logMaxFiles: number;
+  stdin: boolean;
+}
+
+export class Runtime {
+  /** `root` is shoal-runtime's --root (<execRoot>/runtime). */
+  constructor(readonly root: string) {}
+
+  stateDir(id: string): string {
+    return join(this.root, id);
+  }
+  socketPath(id: string): string {
+    return join(this.root, id, 'ctl.sock');
+  }
+
+  /** The exit status the monitor left behind, if it wrote one. */
+  readExit(id: string): MonitorExit | undefined {
+    try {
+      const e = JSON.parse(readFileSync(join(this.root, id, 'exit.json'), 'utf8'));
+      return {
+        exitCode: Number(e.exitCode),
+        signal: e.signal ?? null,
+        oomKilled: !!e.oomKilled,
+        finishedAt: String(e.finishedAt ?? ''),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** When the container's process was started, from the runtime's state.json. */
+  readStarted(id: string): string | undefined {
+    try {
+      const st = JSON.parse(readFileSync(join(this.root, id, 'state.json'), 'utf8'));
+      return typeof st.started === 'string' ? st.started : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Creates the container (monitor running, init blocked before exec). Failures leave nothing behind. */
+  async create(a: CreateArgs): Promise<void> {
+    const args = [
+      '--root',
+      this.root,
+      'create',
+      '--bundle',
+      a.bundle,
+      '--log-path',
+      a.logPath,
+      '--log-max-size',
+      String(a.logMaxSize),
+      '--log-max-files',
+      String(a.logMaxFiles),
+      ...(a.stdin ? ['--stdin'] : []),
+      a.id,
+    ];
+    try {
+      await native.create(args);
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      throw new InternalError(`creating container ${a.id}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /**
+   * Removes cgroups and the state dir; `force` kills a live container first. Idempotent.
+   * Resolves only once the monitor process is gone too, so "removed" means nothing is left.
+   */
+  async delete(id: string, force: boolean): Promise<void> {
+    const monitorPid = this.monitorPid(id);
+    try {
+      await native.runtimeVerb(['--root', this.root, 'delete', ...(force ? ['--force'] : []), id]);
+    } catch (e) {
+      if (!(e instanceof native.RuntimeError && e.kind === 'not-found')) throw e;
+    }
+    if (monitorPid) await waitGone(monitorPid, 5000);
+  }
+
+  private monitorPid(id: string): number | undefined {
+    try {
+      const st = JSON.parse(readFileSync(join(this.root, id, 'state.json'), 'utf8'));
+      return Number(st.monitorPid) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Pids in the container's cgroup. */
+  async ps(id: string): Promise<number[]> {
+    const out = await native.runtimeVerb(['--root', this.root, 'ps', id]);
+    return out
+      .split(/\s+/)
+      .filter((s) => /^[0-9]+$/.test(s))
+      .map(Number);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Polls until `pid` has exited (the monitor leaves by itself once told to shut down). */
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
