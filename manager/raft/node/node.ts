@@ -488,7 +488,27 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.log(`raft: step ${m.type} from ${m.from} failed: ${(err as Error).message}`);
       return;
     }
+    if (this.inReady && m.type === 'heartbeat') this.sendLiveness();
     this.schedule();
+  }
+
+  /**
+   * While a slow fsync holds the current Ready, heartbeats (leader) and heartbeat responses (follower)
+   * would wait for it and a disk stall would look like a dead member. They acknowledge nothing on disk,
+   * so they are taken out of the core's outbox and sent at once — when the current term is already durable.
+   */
+  private sendLiveness(): void {
+    const raft = this.core.raft;
+    if (raft.msgs.length === 0 || raft.term !== this.storage.currentHardState().term) return;
+    const urgent: Message[] = [];
+    const keep: Message[] = [];
+    for (const m of raft.msgs) {
+      if (m.type === 'heartbeat' || m.type === 'heartbeatResp') urgent.push(m);
+      else keep.push(m);
+    }
+    if (urgent.length === 0) return;
+    raft.msgs = keep;
+    this.transport.send(urgent);
   }
 
   private scheduleTick(): void {
@@ -497,6 +517,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.tickTimer = null;
       if (this.stopped) return;
       this.core.tick();
+      if (this.inReady) this.sendLiveness();
       this.schedule();
       for (const l of this.appliedListeners) l();
       this.scheduleTick();
