@@ -181,7 +181,8 @@ async function main(): Promise<void> {
     let runRootfs: number | null = null;
     try {
       log('shoal run from the cached image');
-      daemon = await startShoald(join(work, 'daemon'));
+      // a short directory: the engine's control sockets live under it (108-byte socket path limit)
+      daemon = await startShoald(mkdtempSync('/tmp/sbi-'));
       const api = new Api(daemon.sock);
       const pulled = await api.call(
         'POST',

@@ -139,8 +139,17 @@ export class ImageStore {
     return rec;
   }
 
+  /** Configs are immutable (content-addressed): parsed once, kept for container creates. */
+  private readonly configs = new Map<string, ImageConfig>();
+
   async config(id: Digest): Promise<ImageConfig> {
-    return parseImageConfig(await this.blobs.read(id));
+    let c = this.configs.get(id);
+    if (!c) {
+      c = parseImageConfig(await this.blobs.read(id));
+      if (this.configs.size > 512) this.configs.clear();
+      this.configs.set(id, c);
+    }
+    return structuredClone(c);
   }
 
   repoTags(id: Digest): string[] {
