@@ -101,7 +101,7 @@ export async function stats(cli: Cli, args: string[]): Promise<number> {
       refs.map(async (ref, i) => {
         try {
           const s = await cli.client.get<StatsJson>(`/containers/${encodeURIComponent(ref)}/stats`, {
-            stream: false,
+            stream: '0',
           });
           rows[i + 1] = statsRow(s, trunc);
         } catch (err) {

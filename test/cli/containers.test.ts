@@ -45,7 +45,7 @@ describe('ps', () => {
     const theirs = await docker(d, ['ps']);
     for (const out of [mine.stdout, theirs.stdout]) {
       expect(out.split('\n')[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/);
-      expect(out).toMatch(/"sh -c 'echo starte…" .* Up .* c1\n/);
+      expect(out).toMatch(/"sh -c 'echo started…" .* Up .* c1\n/);
     }
     expect((await shoal(d, ['ps', '-q'])).stdout).toBe((await docker(d, ['ps', '-q'])).stdout);
   });

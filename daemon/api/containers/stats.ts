@@ -1,5 +1,6 @@
 // Engine stats samples → Docker's stats JSON (what `docker stats` reads: cpu_stats, precpu_stats,
 // memory_stats, pids_stats).
+import { totalmem } from 'node:os';
 import type { Container, ContainerStats } from '../../../worker/engine/index.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -56,7 +57,8 @@ export function statsJson(
       max_usage: cur.memory.maxUsage,
       stats: {},
       failcnt: cur.memory.failcnt,
-      limit: cur.memory.limit,
+      // An unlimited cgroup reports a huge number; docker shows the host's memory instead.
+      limit: cur.memory.limit > 0 ? Math.min(cur.memory.limit, totalmem()) : totalmem(),
     },
     name: `/${c.name}`,
     id: c.id,
