@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskFullError, WalCorruptError } from '../../manager/raft/wal/errors.js';
+import { DiskFullError, StoragePermissionError, WalCorruptError } from '../../manager/raft/wal/errors.js';
 import { Wal, type WalEntry } from '../../manager/raft/wal/wal.js';
 
 const dirs: string[] = [];
@@ -202,5 +202,37 @@ describe('WAL on a full disk', () => {
     w2.close();
     expect(indexes(state.entries)).toEqual([1, 2]);
     expect(state.entries[1].data.length).toBe(64 * 1024);
+  });
+
+  it('fails with StoragePermissionError on a read-only file system, leaving the WAL intact', () => {
+    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-walro-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+    const dir = path.join(mnt, 'rw', 'wal');
+    const { wal } = Wal.open(dir, meta, null);
+    wal.append({ entries: [ent(1, 1)] });
+    wal.close();
+    // The same directory seen through a read-only bind mount.
+    const ro = path.join(mnt, 'ro');
+    fs.mkdirSync(ro);
+    execFileSync('mount', ['--bind', path.join(mnt, 'rw'), ro]);
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+      for (const target of [path.join(ro, 'wal'), path.join(ro, 'fresh')]) {
+        let err: unknown;
+        try {
+          Wal.open(target, meta, null);
+        } catch (e) {
+          err = e;
+        }
+        expect(err, String(err)).toBeInstanceOf(StoragePermissionError);
+        expect((err as StoragePermissionError).code).toBe('EROFS');
+        expect((err as StoragePermissionError).message).toContain(target);
+      }
+    } finally {
+      execFileSync('umount', [ro]);
+    }
+    const { wal: again, state } = Wal.open(dir, meta, null);
+    expect(indexes(state.entries)).toEqual([1]);
+    again.close();
   });
 });

@@ -21,8 +21,20 @@ export function ensureDir(dir: string): void {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK);
   } catch (err) {
-    throw storageError('open data directory', dir, err);
+    throw storageError('open data directory', dir, realMkdirError(dir, err));
   }
+}
+
+/** Recursive mkdir reports ENOENT for a read-only or forbidden parent; a plain mkdir gives the real cause. */
+function realMkdirError(dir: string, err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException)?.code !== 'ENOENT') return err;
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.rmdirSync(dir);
+  } catch (e) {
+    return e;
+  }
+  return err;
 }
 
 /** Writes all of buf[0,len) at position, looping over short writes. */
