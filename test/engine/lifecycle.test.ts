@@ -1,6 +1,6 @@
 // ContainerManager with real containers from the busybox fixture: run, config seen inside,
 // mounts, stop/kill, pause, stats, auto-remove, removal leaving nothing behind.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -89,6 +89,45 @@ describe('ContainerManager lifecycle', () => {
     expect(lines[6]).toMatch(/NoNewPrivs:\s+1/);
     const numeric = await runToEnd(m, { cmd: ['sh', '-c', 'id -u; id -g'], user: '4242:77' });
     expect(numeric.stdout).toBe('4242\n77\n');
+  });
+
+  it('capabilities, privileged mode and network modes reach the process', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const caps = async (opts: Omit<CreateOptions, 'rootfs'>) =>
+      (
+        await runToEnd(m, { cmd: ['sh', '-c', 'grep CapEff /proc/self/status | cut -f2'], ...opts })
+      ).stdout.trim();
+    expect(await caps({})).toBe('00000000a80425fb'); // docker's default set
+    expect(await caps({ capAdd: ['net_admin'], capDrop: ['CAP_CHOWN'] })).toBe('00000000a80435fa');
+    // Privileged: everything the daemon itself may hold (its bounding set).
+    const bounding = /CapBnd:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+    expect(await caps({ privileged: true })).toBe(bounding);
+    const ifaces = async (networkMode: string) =>
+      (
+        await runToEnd(m, { cmd: ['sh', '-c', 'ls /sys/class/net | sort | tr "\\n" " "'], networkMode })
+      ).stdout.trim();
+    expect(await ifaces('none')).toBe('lo');
+    const hostIfaces = readdirSync('/sys/class/net').sort().join(' ');
+    expect(await ifaces('host')).toBe(hostIfaces);
+  });
+
+  it('restart gives a new process; rename keeps the container', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({ rootfs: { dir: ROOTFS }, name: 'before', cmd: ['sleep', '1000'] });
+    await m.start(id);
+    const pid1 = m.inspect(id).state.pid;
+    await m.restart(id, { timeoutSec: 0 });
+    const c = m.inspect(id);
+    expect(c.state.status).toBe('running');
+    expect(c.state.pid).not.toBe(pid1);
+    expect(c.restartCount).toBe(1);
+    await m.rename(id, 'after');
+    expect(m.inspect('after').id).toBe(id);
+    expect(() => m.inspect('before')).toThrow(NotFoundError);
+    const other = await m.create({ rootfs: { dir: ROOTFS }, name: 'other', cmd: ['true'] });
+    await expect(m.rename(other.id, 'after')).rejects.toBeInstanceOf(ConflictError);
   });
 
   it('bind mounts (rw and ro), tmpfs, and a read-only rootfs', async () => {

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { OciDevice } from './spec/defaults.js';
+import { ALL_CAPABILITIES, type OciDevice } from './spec/defaults.js';
 
 const NS_PER_TICK = 1e9 / 100; // USER_HZ is 100 on Linux
 
@@ -66,4 +66,16 @@ export function hostDevices(root = '/dev'): OciDevice[] {
   };
   scan(root, 0);
   return out;
+}
+
+/**
+ * Capabilities in this process's bounding set: the most any container can be given (a
+ * sandboxed daemon may lack some, and asking the kernel for them fails at exec).
+ * ALL_CAPABILITIES is in kernel number order, so bit i names ALL_CAPABILITIES[i].
+ */
+export function boundingCapabilities(statusText = readFileSync('/proc/self/status', 'utf8')): string[] {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(statusText);
+  if (!m) return [...ALL_CAPABILITIES];
+  const mask = BigInt(`0x${m[1]}`);
+  return ALL_CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n);
 }

@@ -10,7 +10,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ConflictError, EngineError, InternalError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { ExecTable } from './exec.js';
-import { hostDevices, onlineCpus, systemCpuNs } from './host.js';
+import { boundingCapabilities, hostDevices, onlineCpus, systemCpuNs } from './host.js';
 import { readLogs } from './logs.js';
 import { MonitorClient, type MonitorExit, MonitorGoneError } from './monitor-client.js';
 import { generateName, normalizeName } from './names.js';
@@ -91,6 +91,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   private readonly names = new Map<string, string>(); // name → id (also reserved during create)
   private readonly execs: ExecTable;
   private closed = false;
+  private readonly hostCaps = boundingCapabilities();
 
   protected constructor(opts: ManagerOptions) {
     super();
@@ -268,6 +269,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         pathExists: (p) => existsSync(p),
         cgroupsPath,
         containerNetns: (ref) => this.netnsOf(ref),
+        hostCapabilities: this.hostCaps,
         hostDevices: () => hostDevices(),
         hostCpus: onlineCpus(),
         hostHostname: osHostname(),

@@ -170,6 +170,23 @@ describe('buildSpec: security', () => {
     expect(JSON.stringify(admin.linux?.seccomp)).not.toEqual(JSON.stringify(plain.linux?.seccomp));
     expect(invalid({ cmd: ['x'], capAdd: ['CAP_FOO'] }).message).toMatch(/unknown capability "CAP_FOO"/);
   });
+  it('limits capabilities to what the daemon holds', () => {
+    const held = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE');
+    const c = ctx({ hostCapabilities: held });
+    expect(build({ cmd: ['x'], privileged: true }, undefined, c).spec.process.capabilities?.bounding).toEqual(
+      held,
+    );
+    expect(build({ cmd: ['x'], capAdd: ['ALL'] }, undefined, c).spec.process.capabilities?.bounding).toEqual(
+      held,
+    );
+    try {
+      build({ cmd: ['x'], capAdd: ['SYS_RESOURCE'] }, undefined, c);
+      throw new Error('accepted');
+    } catch (e) {
+      expect((e as InvalidArgumentError).field).toBe('capAdd');
+      expect((e as Error).message).toMatch(/CAP_SYS_RESOURCE is not in the daemon's capability bounding set/);
+    }
+  });
   it('no-new-privileges and seccomp=unconfined', () => {
     expect(build({ cmd: ['x'], securityOpt: ['no-new-privileges'] }).spec.process.noNewPrivileges).toBe(true);
     expect(build({ cmd: ['x'], securityOpt: ['seccomp=unconfined'] }).spec.linux?.seccomp).toBeUndefined();

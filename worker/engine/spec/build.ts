@@ -16,6 +16,7 @@ import {
 import {
   checkCpuset,
   checkHostname,
+  normalizeCapability,
   normalizePath,
   parseBind,
   parseBytes,
@@ -43,6 +44,8 @@ export interface SpecContext {
   cgroupsPath: string;
   /** networkMode "container:<ref>" → that container's netns path; throws if it is not running. */
   containerNetns?: (ref: string) => string;
+  /** Capabilities the daemon itself holds (its bounding set); undefined = all. */
+  hostCapabilities?: readonly string[];
   /** Host device nodes given to --privileged containers. */
   hostDevices?: () => OciDevice[];
   /** Online CPUs, to bound --cpus as docker does. */
@@ -320,6 +323,16 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
   if (opts.privileged && (opts.capAdd?.length || opts.capDrop?.length))
     // Docker applies cap-drop even to privileged containers.
     caps = resolveCapabilities(caps, opts.capAdd, opts.capDrop);
+  if (ctx.hostCapabilities) {
+    // "All" means all the daemon can hand out; naming one it lacks is the user's error.
+    const grantable = new Set(ctx.hostCapabilities);
+    for (const c of opts.capAdd ?? []) {
+      const name = normalizeCapability('capAdd', c);
+      if (name !== 'ALL' && !grantable.has(name))
+        throw new InvalidArgumentError('capAdd', `${name} is not in the daemon's capability bounding set`);
+    }
+    caps = caps.filter((c) => grantable.has(c));
+  }
   spec.process.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
   spec.process.noNewPrivileges = sec.noNewPrivileges;
   if (linux.seccomp === undefined) delete linux.seccomp;
