@@ -152,17 +152,30 @@ async function main(): Promise<void> {
     log('shoal pull');
     const store = await ImageStore.open(join(work, 'store'));
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     await pullImage(store, ref, { concurrency: 4 });
     const shoalPull = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const shoalCpu = (cpu.user + cpu.system) / 1e6;
 
     log('skopeo copy');
     const t1 = performance.now();
+    // through /usr/bin/time-like accounting: bash's `times` reports the children's CPU
     const sk = spawnSync(
-      'skopeo',
-      ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(work, 'skopeo')}:1`],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      'bash',
+      [
+        '-c',
+        'skopeo copy --quiet --src-tls-verify=false "$1" "$2" >/dev/null || exit $?; times',
+        'bench',
+        `docker://${ref}`,
+        `oci:${join(work, 'skopeo')}:1`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const skopeoPull = (performance.now() - t1) / 1000;
+    // `times` prints two lines; the second is the children's user and system time (0m0.123s 0m0.045s)
+    const childTimes = [...(sk.stdout.toString().trim().split('\n')[1] ?? '').matchAll(/(\d+)m([\d.]+)s/g)];
+    const skopeoCpu = childTimes.reduce((n, m) => n + Number(m[1]) * 60 + Number(m[2]), 0);
     if (sk.status !== 0) throw new Error(`skopeo copy: ${sk.stderr}`);
 
     log('unpack throughput');
@@ -209,6 +222,8 @@ async function main(): Promise<void> {
       shoal_pull_s: round(shoalPull, 3),
       skopeo_pull_s: round(skopeoPull, 3),
       ratio_pull: round(shoalPull / skopeoPull, 3),
+      shoal_pull_cpu_s: round(shoalCpu, 3),
+      skopeo_pull_cpu_s: round(skopeoCpu, 3),
       unpack_mb_s: round(unpackMbS, 1),
       run_cached_p50_ms: runCached,
       run_rootfs_p50_ms: runRootfs,

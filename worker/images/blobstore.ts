@@ -44,14 +44,31 @@ export class BlobWriter {
     return new BlobWriter(store, tmpPath, fh);
   }
 
+  // network chunks are small (16-64 KiB): gather them into ~1 MiB writev calls
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
   async write(chunk: Buffer): Promise<void> {
     this.hash.update(chunk);
-    let off = 0;
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
-      off += bytesWritten;
-    }
     this.size += chunk.length;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= 1 << 20) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const bufs = this.pending;
+    const total = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const { bytesWritten } = await this.fh.writev(bufs);
+    if (bytesWritten < total) {
+      // a short writev: write the rest plainly
+      const rest = Buffer.concat(bufs).subarray(bytesWritten);
+      let off = 0;
+      while (off < rest.length) off += (await this.fh.write(rest, off, rest.length - off)).bytesWritten;
+    }
   }
 
   /** The digest of what was written so far (the hash state is copied, writing may go on). */
@@ -66,6 +83,7 @@ export class BlobWriter {
       if (expectedSize !== undefined && expectedSize >= 0 && this.size !== expectedSize)
         throw new SizeMismatchError(expectedSize, this.size, what);
       if (expected && expected !== actual) throw new DigestMismatchError(expected, actual, what);
+      await this.flush();
       await this.fh.sync();
       await this.fh.close();
       this.closed = true;
