@@ -1,10 +1,11 @@
 // `shoal run` end to end against a real shoald: exit status, stdio, --rm, -d, names, env, mounts,
 // read-only rootfs, user, hostname, workdir, limits in inspect, stdin and a TTY.
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, type Daemon, ROOTFS, shoal, startShoald } from '../daemon/harness.js';
+import { cleanup, type Daemon, REPO, ROOTFS, shoal, startShoald } from '../daemon/harness.js';
 
 let d: Daemon;
 let host: string;
@@ -157,6 +158,29 @@ describe('shoal run', () => {
     const r = await run(['--rm', '-t', '--rootfs', ROOTFS, 'sh', '-c', 'tty; test -t 1 && echo is-a-tty']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('/dev/pts/0\r\nis-a-tty\r\n');
+  });
+
+  it('puts the local terminal in raw mode and sends its size with -it (under script(1))', async () => {
+    const cmd = `stty rows 33 cols 111; ${process.execPath} ${join(REPO, 'bin/shoal')} -H unix://${d.sock} run -it --rm --rootfs ${ROOTFS} sh -c 'echo ready; read x; stty size; trap \"echo got-int; exit 9\" INT; echo armed; while :; do sleep 0.1; done'`;
+    // script(1) gives the CLI a pseudo-terminal; its stdin stays open until the command is done.
+    const p = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('ready') && !out.includes('sent-cr')) {
+        out += 'sent-cr';
+        p.stdin.write('\r');
+      }
+      // Raw mode: Ctrl-C is a byte for the container's terminal (its SIGINT), not a signal to the CLI.
+      if (out.includes('armed') && !out.includes('sent-intr')) {
+        out += 'sent-intr';
+        p.stdin.write('\x03');
+      }
+    });
+    const code = await new Promise<number | null>((res) => p.on('close', res));
+    expect(out).toMatch(/33 111\r/);
+    expect(out).toContain('got-int');
+    expect(code).toBe(9);
   });
 
   it('exits 127 for a command that does not exist and 126 for one that cannot be executed', async () => {
