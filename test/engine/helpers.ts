@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogEntry, ManagerOptions } from '../../worker/engine/index.js';
 import { ContainerManager } from '../../worker/engine/index.js';
+import { processAlive } from '../../worker/engine/runtime.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ROOTFS = join(repo, 'test', 'fixtures', 'out', 'rootfs');
@@ -104,13 +105,9 @@ export function allTraces(env: Env): string[] {
   ];
 }
 
+/** Running (not a zombie: on some hosts PID 1 never reaps orphaned monitors). */
 export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processAlive(pid);
 }
 
 export async function until(

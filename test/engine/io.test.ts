@@ -134,15 +134,12 @@ describe('exec', () => {
     await m.start(id);
     expect(() => m.execCreate(id, { cmd: [] })).toThrow(/cmd/);
     const bad = m.execCreate(id, { cmd: ['/no/such/thing'] });
-    let failed = false;
-    try {
-      const s = await m.execStart(bad);
-      await demux(s!);
-      failed = (await m.execInspect(bad)).exitCode !== 0;
-    } catch {
-      failed = true;
-    }
-    expect(failed).toBe(true);
+    await expect(m.execStart(bad)).rejects.toMatchObject({
+      kind: 'exec-not-found',
+      httpStatus: 400,
+      message: expect.stringMatching(/no\/such\/thing/),
+    });
+    expect(await m.execInspect(bad)).toMatchObject({ running: false, exitCode: 127 });
   });
 });
 

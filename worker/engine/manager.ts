@@ -12,8 +12,9 @@ import { ConflictError, EngineError, InternalError, InvalidArgumentError, NotFou
 import { ExecTable } from './exec.js';
 import { boundingCapabilities, hostDevices, onlineCpus, systemCpuNs } from './host.js';
 import { readLogs } from './logs.js';
-import { MonitorClient, type MonitorExit, MonitorGoneError } from './monitor-client.js';
+import { MonitorClient, type MonitorExit, MonitorGoneError, MonitorRequestError } from './monitor-client.js';
 import { generateName, normalizeName } from './names.js';
+import { classifyRuntimeFailure } from './native.js';
 import { Runtime } from './runtime.js';
 import { buildSpec } from './spec/build.js';
 import type { OciSpec } from './spec/defaults.js';
@@ -829,10 +830,18 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (r.stream) r.stream.once('close', () => void done());
       return r.stream;
     } catch (e) {
-      ex.started = false;
-      if (e instanceof MonitorGoneError) throw new ConflictError(`Container ${live.rec.id} is not running`);
-      // The monitor reports a missing executable etc. as a request error: the user's mistake.
-      throw new InvalidArgumentError('cmd', `exec failed: ${(e as Error).message}`);
+      if (e instanceof MonitorGoneError) {
+        ex.started = false;
+        throw new ConflictError(`Container ${live.rec.id} is not running`);
+      }
+      if (!(e instanceof MonitorRequestError)) throw e;
+      // The monitor's own line, typed as the runtime's errors are; like docker, the exec then
+      // counts as finished with 127 (not found) or 126 (not executable).
+      const err = classifyRuntimeFailure(e.message, -1);
+      ex.exitCode = err.kind === 'exec-not-found' ? 127 : err.kind === 'exec-permission' ? 126 : 126;
+      ex.running = false;
+      this.emitEvent('exec_die', live.rec, { execID: execId, exitCode: String(ex.exitCode) });
+      throw err;
     }
   }
 

@@ -109,17 +109,22 @@ export class Runtime {
   }
 }
 
-function alive(pid: number): boolean {
+/**
+ * Whether `pid` still runs. A zombie counts as gone: where PID 1 does not reap orphans (some
+ * sandboxes), an exited monitor stays a zombie forever.
+ */
+export function processAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state letter follows the parenthesised command name, which may itself hold ") ".
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
 /** Polls until `pid` has exited (the monitor leaves by itself once told to shut down). */
 async function waitGone(pid: number, ms: number): Promise<void> {
   const end = Date.now() + ms;
-  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  while (processAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 }
