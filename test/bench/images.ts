@@ -6,6 +6,7 @@
 //   ratio_pull         shoal_pull_s / skopeo_pull_s
 //   unpack_mb_s        layer unpack throughput from local blobs (uncompressed MB per second)
 //   run_cached_p50_ms  create → exit observed of `/bin/true` from the (cached) image through shoald's API
+//   run_cached_1layer_p50_ms  the same from the one-layer busybox image
 //   run_rootfs_p50_ms  the same with a rootfs directory, the engine's own figure, for comparison
 // Prints one JSON object on its last line. Cleans up its daemon, registry and directories.
 import { spawnSync } from 'node:child_process';
@@ -22,7 +23,7 @@ import { RegistryClient } from '../../worker/images/registry/client.js';
 import { pullImage } from '../../worker/images/registry/pull.js';
 import { ImageStore } from '../../worker/images/store.js';
 import type { TarSource } from '../../worker/images/tar/writer.js';
-import { cleanup, type Daemon, ROOTFS, startShoald } from '../daemon/harness.js';
+import { cleanup, type Daemon, REPO, ROOTFS, startShoald } from '../daemon/harness.js';
 import { dirTar, tarOf } from '../fixtures/steps/images-lib.js';
 import { startRegistry } from '../images/registry-harness.js';
 
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
 
     let runCached: number | null = null;
     let runRootfs: number | null = null;
+    let runOneLayer: number | null = null;
     try {
       log('shoal run from the cached image');
       // a short directory: the engine's control sockets live under it (108-byte socket path limit)
@@ -203,15 +205,27 @@ async function main(): Promise<void> {
       );
       if (pulled.status !== 200 || pulled.body.includes('errorDetail'))
         throw new Error(`pull: ${pulled.body}`);
+      const loaded = spawnSync(process.execPath, [
+        join(REPO, 'bin/shoal'),
+        '-H',
+        `unix://${daemon.sock}`,
+        'load',
+        '-i',
+        join(REPO, 'test/fixtures/out/images/busybox.docker.tar'),
+      ]);
+      if (loaded.status !== 0) throw new Error(`load busybox: ${loaded.stderr}`);
       const host = { NetworkMode: 'none' };
       const image: number[] = [];
+      const oneLayer: number[] = [];
       const rootfs: number[] = [];
       await runOnce(api, { Image: ref, Cmd: ['/bin/true'], HostConfig: host });
       for (let i = 0; i < RUNS; i++) {
         image.push(await runOnce(api, { Image: ref, Cmd: ['/bin/true'], HostConfig: host }));
+        oneLayer.push(await runOnce(api, { Image: 'busybox', Cmd: ['/bin/true'], HostConfig: host }));
         rootfs.push(await runOnce(api, { Rootfs: ROOTFS, Cmd: ['/bin/true'], HostConfig: host }));
       }
       runCached = round(p50(image));
+      runOneLayer = round(p50(oneLayer));
       runRootfs = round(p50(rootfs));
       api.close();
     } catch (e) {
@@ -226,6 +240,7 @@ async function main(): Promise<void> {
       skopeo_pull_cpu_s: round(skopeoCpu, 3),
       unpack_mb_s: round(unpackMbS, 1),
       run_cached_p50_ms: runCached,
+      run_cached_1layer_p50_ms: runOneLayer,
       run_rootfs_p50_ms: runRootfs,
       image_mb: round(totalRaw / 1e6, 1),
       image_compressed_mb: round(totalGz / 1e6, 1),
