@@ -149,8 +149,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         if (rec.state.running && rec.state.startedAt === ZERO_TIME)
           rec.state.startedAt = this.runtime.readStarted(rec.id) ?? nowRfc3339Nano(this.now());
         this.watch(live);
-      } catch (e) {
-        if (!(e instanceof MonitorGoneError)) throw e;
+      } catch {
+        // Unreachable (gone, or exiting right now): exit.json or a second look decides.
         await this.monitorGone(live);
       }
     }
@@ -494,9 +494,12 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       }
       const startedAt = nowRfc3339Nano(this.now());
       const starting = (async () => {
-        await live.monitor.start();
+        const started = await live.monitor.start();
         // A process that exits at once is still "started"; its pid is then 0.
-        const st = await live.monitor.state().catch(() => ({ status: 'stopped', pid: 0 }));
+        const st =
+          started.pid !== undefined
+            ? { status: started.pid > 0 ? 'running' : 'stopped', pid: started.pid }
+            : await live.monitor.state().catch(() => ({ status: 'stopped', pid: 0 }));
         Object.assign(rec.state, {
           status: 'running',
           running: true,
@@ -535,23 +538,28 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     signal?: AbortSignal,
   ): Promise<WaitResult> {
     const live = this.find(ref);
-    let p: Promise<WaitResult>;
-    if (condition === 'removed') p = new Promise((resolve) => live.removedListeners.push(resolve));
-    else if (condition === 'next-exit') p = this.nextExit(live);
+    let list: ((r: WaitResult) => void)[];
+    if (condition === 'removed') list = live.removedListeners;
+    else if (condition === 'next-exit') list = live.exitListeners;
     else if (condition === 'not-running') {
       if (!this.isRunning(live)) return resultOf(live.rec);
-      p = this.nextExit(live);
+      list = live.exitListeners;
     } else
       throw new InvalidArgumentError('condition', `"${condition}" is not not-running, next-exit or removed`);
-    if (!signal) return p;
     return new Promise((resolve, reject) => {
-      const onAbort = () => reject(signal.reason ?? new Error('wait aborted'));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      p.then((r) => {
-        signal.removeEventListener('abort', onAbort);
+      const onAbort = () => {
+        // Forget the listener so an abandoned wait (the client went away) holds nothing.
+        const i = list.indexOf(listener);
+        if (i >= 0) list.splice(i, 1);
+        reject(signal?.reason ?? new Error('wait aborted'));
+      };
+      const listener = (r: WaitResult) => {
+        signal?.removeEventListener('abort', onAbort);
         resolve(r);
-      });
+      };
+      if (signal?.aborted) return onAbort();
+      list.push(listener);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

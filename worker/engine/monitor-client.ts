@@ -69,7 +69,6 @@ function exchange(
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     let buf = Buffer.alloc(0);
-    let connected = false;
     let settled = false;
     const fail = (err: unknown) => {
       if (settled) return;
@@ -77,7 +76,8 @@ function exchange(
       cleanup();
       socket.destroy();
       const code = (err as NodeJS.ErrnoException)?.code;
-      reject(!connected && code && GONE_CODES.has(code) ? new MonitorGoneError(socketPath, err) : err);
+      // Refused, missing, or reset before replying: the monitor is exiting or gone.
+      reject(code && GONE_CODES.has(code) ? new MonitorGoneError(socketPath, err) : err);
     };
     const onAbort = () => fail(signal?.reason ?? new Error('aborted'));
     const onData = (chunk: Buffer) => {
@@ -109,7 +109,6 @@ function exchange(
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('connect', () => {
-      connected = true;
       socket.write(`${JSON.stringify(req)}\n`);
     });
     socket.on('data', onData);
@@ -154,8 +153,10 @@ export async function monitorStream(
 export class MonitorClient {
   constructor(readonly socketPath: string) {}
 
-  async start(): Promise<void> {
-    await monitorCall(this.socketPath, { op: 'start' });
+  /** Starts the user process; the reply may carry init's pid (saves a `state` round trip). */
+  async start(): Promise<{ pid?: number }> {
+    const r = await monitorCall(this.socketPath, { op: 'start' });
+    return typeof r.pid === 'number' ? { pid: r.pid } : {};
   }
   async state(): Promise<{ status: MonitorStatus; pid: number }> {
     const r = await monitorCall(this.socketPath, { op: 'state' });
