@@ -209,13 +209,10 @@ async function loadOci(
   for (const desc of index.manifests) {
     const ann = desc.annotations ?? {};
     const refName = ann['io.containerd.image.name'] ?? ann['org.opencontainers.image.ref.name'];
-    let tag: string | undefined;
-    if (refName && (refName.includes('/') || refName.includes(':') || ann['io.containerd.image.name'])) {
-      tag = formatReference(parseReference(refName));
-    } else if (refName && /^[a-z0-9]/.test(refName)) {
-      // a bare tag in ref.name cannot name an image alone; docker then loads it untagged
-      tag = undefined;
-    }
+    // io.containerd.image.name is a full reference; ref.name is often only a tag ("latest"), which
+    // cannot name an image by itself: such images load untagged, as docker does
+    const named = ann['io.containerd.image.name'] ?? (refName && /[/:]/.test(refName) ? refName : undefined);
+    const tag = named ? formatReference(parseReference(named)) : undefined;
     let mBytes = blobJson(desc.digest, 'manifest');
     let mDigest = desc.digest;
     let parsed = parseManifest(mBytes, desc.mediaType);

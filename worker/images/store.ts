@@ -2,10 +2,9 @@
 // Layers and blobs are shared between images; what no image references any more is removed by gc,
 // which runs after rm/prune. Operations that add content hold a lease so gc never takes their blobs.
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { Mutex } from './atomic.js';
 import { BlobStore } from './blobstore.js';
-import { type Digest, isDigest, sha256Of, shortId } from './digest.js';
+import { type Digest, isDigest, shortId } from './digest.js';
 import { LayerStore } from './layers.js';
 import { type ImageConfig, parseImageConfig } from './manifest.js';
 import { MT } from './mediatypes.js';
@@ -410,11 +409,6 @@ export class ImageStore {
   tagsOf(id: Digest): string[] {
     return Object.keys(this.state.tags).filter((k) => this.state.tags[k] === id);
   }
-
-  /** Path of the store on disk (for GraphDriver in inspect). */
-  layerPath(diffId: Digest): string {
-    return path.dirname(this.layers.diffDir(diffId));
-  }
 }
 
 /** Builds an OCI image manifest for layers and a config already in the store. */
@@ -428,5 +422,3 @@ export function buildOciManifest(configDigest: Digest, configSize: number, layer
     }),
   );
 }
-
-export { sha256Of };
