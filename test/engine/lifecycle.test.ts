@@ -298,7 +298,7 @@ describe('ContainerManager lifecycle', () => {
     const events: string[] = [];
     m.on('event', (e) => events.push(e.action));
     await m.remove(id, { force: true });
-    expect(events).toEqual(['die', 'destroy']);
+    expect(events).toEqual(['kill', 'die', 'destroy']);
     expect(traces(env, id)).toEqual([]);
     expect(pidAlive(pid)).toBe(false);
     expect(pidAlive(monitorPid)).toBe(false);

@@ -1,9 +1,9 @@
 // Live restore: a second ContainerManager on the same dirs finds running containers, reads their
 // logs and gets their exit codes, also for a container that exited while no manager existed.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, type Env, ensureFixture, makeEnv, ROOTFS, traces, until } from './helpers.js';
+import { collectLogs, type Env, ensureFixture, makeEnv, pidAlive, ROOTFS, traces, until } from './helpers.js';
 
 beforeAll(ensureFixture);
 
@@ -63,6 +63,30 @@ describe('live restore', () => {
     expect(result).toEqual({ exitCode: 9, signal: null, oomKilled: false });
     expect(m2.inspect(id).state).toMatchObject({ status: 'exited', exitCode: 9 });
     expect((await collectLogs(m2.logs(id))).stdout).toBe('before\nafter\n');
+    await m2.remove(id);
+    expect(traces(env, id)).toEqual([]);
+  });
+
+  it('a monitor killed with SIGKILL: the container is reported dead-exited and nothing is left', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '1000'] });
+    await m1.start(id);
+    const { monitorPid, pid } = JSON.parse(
+      readFileSync(join(env.execRoot, 'runtime', id, 'state.json'), 'utf8'),
+    );
+    await m1.close();
+    process.kill(monitorPid, 'SIGKILL');
+    await until(() => !pidAlive(monitorPid), 'the monitor to die');
+
+    const m2 = await env.open();
+    const result = await m2.wait(id);
+    expect(result.exitCode).toBe(255);
+    expect(result.error).toMatch(/monitor disappeared/);
+    expect(m2.inspect(id).state.status).toBe('exited');
+    await until(() => traces(env, id).length === 1, 'runtime cleanup');
+    expect(pidAlive(pid)).toBe(false); // the orphaned init was killed with its cgroup
     await m2.remove(id);
     expect(traces(env, id)).toEqual([]);
   });

@@ -569,16 +569,19 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     const sig = parseSignal('signal', signal);
     if (!this.isRunning(live)) throw new ConflictError(`Container ${live.rec.id} is not running`);
     await this.signal(live, sig.number);
-    this.emitEvent('kill', live.rec, { signal: String(sig.number) });
   }
 
+  /** Signals init (emitting docker's "kill" event); an init that exited meanwhile is not an error. */
   private async signal(live: Live, sig: number): Promise<void> {
     try {
       await live.monitor.kill(sig);
+      this.emitEvent('kill', live.rec, { signal: String(sig) });
       // A frozen process only dies once thawed.
       if (live.rec.state.status === 'paused' && sig === 9) await live.monitor.resume().catch(() => {});
     } catch (e) {
-      if (e instanceof MonitorGoneError) return; // exited meanwhile; the watcher reports it
+      // Exited meanwhile: the watcher reports the exit.
+      if (e instanceof MonitorGoneError) return;
+      if (e instanceof MonitorRequestError && /not running|has exited/.test(e.message)) return;
       throw new InternalError(`signalling container ${live.rec.name}: ${(e as Error).message}`, { cause: e });
     }
   }
