@@ -77,6 +77,8 @@ export class Raft {
   /** Index of the latest conf change (or of the leader's no-op); a new one waits until it is applied. */
   pendingConfIndex = 0;
   private uncommittedSize = 0;
+  /** Proposals were appended since the last broadcast. */
+  bcastPending = false;
   private readOnly = new ReadOnly();
   private pendingReadIndex: Message[] = [];
 
@@ -636,6 +638,13 @@ export class Raft {
     return true;
   }
 
+  /** Sends the appends deferred by proposals (called when the driver takes a Ready). */
+  flushProposals(): void {
+    if (!this.bcastPending) return;
+    this.bcastPending = false;
+    if (this.role === 'leader') this.bcastAppend();
+  }
+
   bcastAppend(): void {
     for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id);
   }
@@ -713,7 +722,8 @@ export class Raft {
       }
     }
     if (!this.appendEntries(es)) throw new ProposalDroppedError('too many uncommitted bytes at the leader');
-    this.bcastAppend();
+    // Group commit: proposals made before the next Ready share one append per follower.
+    this.bcastPending = true;
     const last = es[es.length - 1];
     return { index: last.index, term: last.term };
   }

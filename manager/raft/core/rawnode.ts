@@ -115,6 +115,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.outstanding) return false;
     const r = this.raft;
+    if (r.bcastPending) return true;
     if (!sameSoft(r.softState(), this.prevSoft)) return true;
     if (!sameHardState(r.hardState(), this.prevHard)) return true;
     if (r.log.unstable.snapshot) return true;
@@ -126,6 +127,7 @@ export class RawNode {
   ready(): Ready {
     if (this.outstanding) throw new RaftError('ready: the previous Ready was not advanced');
     const r = this.raft;
+    r.flushProposals();
     const entries = r.log.unstableEntries().slice();
     const snapshot = r.log.unstable.snapshot;
     const committedEntries = r.log.nextCommittedEnts(0);

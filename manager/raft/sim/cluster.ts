@@ -67,6 +67,7 @@ export class SimCluster {
   readonly checker = new SafetyChecker();
   now = 0;
   private queue = new Map<number, InFlight[]>();
+  private queued = 0;
   /** Directed links that drop everything ("a>b"). */
   readonly blocked = new Set<string>();
   stats = { messages: 0, dropped: 0, snapshotsSent: 0, snapshotsMade: 0, crashes: 0, restarts: 0 };
@@ -155,6 +156,9 @@ export class SimCluster {
         else if (m.type === 'app' && !this.linkOk(m.from, m.to)) sender.raw.reportUnreachable(m.to);
         continue;
       }
+      // A growing backlog means messages beget messages without progress (a bug); stop before memory runs out.
+      if (++this.queued > 10_000)
+        this.checker.fail('liveness', `message storm: ${this.queued} messages in flight`);
       const at = this.now + 1 + rng.int(this.opts.net.maxDelay);
       const bucket = this.queue.get(at);
       if (bucket) bucket.push({ m, sender: sender.raw });
@@ -186,6 +190,7 @@ export class SimCluster {
     const due = this.queue.get(this.now);
     if (due) {
       this.queue.delete(this.now);
+      this.queued -= due.length;
       // Same-tick deliveries in random order.
       for (let i = due.length - 1; i > 0; i--) {
         const j = rng.int(i + 1);
