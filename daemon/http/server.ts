@@ -111,7 +111,9 @@ async function dispatch(ctx: RequestContext, handler?: (c: RequestContext) => un
 
 export function createApiServer(router: Router): ApiServer {
   const sockets = new Set<Duplex>();
-  const server = createServer({ keepAlive: true }, (req, res) => {
+  // Like dockerd: idle keep-alive connections are not timed out (a client reusing one must not get
+  // EPIPE), and long uploads (image load) are not cut off.
+  const server = createServer({ keepAlive: true, keepAliveTimeout: 0, requestTimeout: 0 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://shoal');
     const { version, path } = Router.splitVersion(url.pathname);
     const m = router.match(req.method ?? 'GET', path);

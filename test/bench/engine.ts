@@ -98,23 +98,27 @@ async function oneRun(c: ApiClient): Promise<number> {
   return elapsed;
 }
 
-/** An OCI bundle for /bin/true with every namespace and memory+pids limits, from `runc spec`. */
-function makeBundle(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('runc', ['spec', '--bundle', dir]);
-  if (r.status !== 0) throw new Error(`runc spec: ${r.stderr}`);
-  const spec = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+/**
+ * The OCI bundle both runtimes run: the config.json shoald itself builds for /bin/true with every
+ * namespace (net included) and the memory+pids limits (created through the API, then removed).
+ */
+async function makeBundle(c: ApiClient, d: Daemon, dir: string): Promise<string> {
+  const { Id } = JSON.parse(await c.ok('POST', '/containers/create', createBody(['/bin/true']))) as {
+    Id: string;
+  };
+  const spec = JSON.parse(readFileSync(join(d.dataRoot, 'containers', Id, 'config.json'), 'utf8'));
+  await c.ok('DELETE', `/containers/${Id}?force=1`);
   spec.root = { path: ROOTFS, readonly: true };
   spec.process.terminal = false;
   spec.process.args = ['/bin/true'];
-  const ns = new Set((spec.linux.namespaces as { type: string }[]).map((n) => n.type));
-  for (const t of ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup']) ns.add(t);
-  spec.linux.namespaces = [...ns].map((type) => ({ type }));
-  spec.linux.resources = {
-    ...spec.linux.resources,
-    memory: { limit: MEMORY, swap: MEMORY },
-    pids: { limit: PIDS },
-  };
+  // This machine's root lacks CAP_SYS_RESOURCE (hard nofile 20000): runc refuses Docker's 1048576.
+  spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 }];
+  // Each runtime names the cgroup after its own container id.
+  delete spec.linux.cgroupsPath;
+  const types = (spec.linux.namespaces as { type: string }[]).map((n) => n.type).sort();
+  if (types.join(',') !== 'cgroup,ipc,mount,network,pid,uts')
+    throw new Error(`unexpected namespaces ${types}`);
+  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return dir;
 }
@@ -172,7 +176,7 @@ async function main(): Promise<void> {
     const times: number[] = [];
     for (let i = 0; i < N; i++) times.push(await oneRun(c));
 
-    const bundle = makeBundle(join(work, 'bundle'));
+    const bundle = await makeBundle(c, d, join(work, 'bundle'));
     const runtimeRoot = join(work, 'runtime-root');
     const runcRoot = join(work, 'runc-root');
     const runtimeBin = join(REPO, 'bin/shoal-runtime');
