@@ -1,10 +1,13 @@
-// Pull-based reader over an async stream of buffers: exact reads and bounded chunk iteration,
-// without copying more than the tar reader needs.
+// Pull-based reader over an async stream of buffers: exact reads and bounded chunk iteration.
+// Data is handed out as views of the incoming chunks; only the small exact reads (headers) that
+// straddle two chunks are copied.
 export class TruncatedError extends Error {}
 
 export class ByteSource {
   private readonly it: AsyncIterator<Buffer>;
-  private buf: Buffer = Buffer.alloc(0);
+  /** unread data: views of incoming chunks, in order */
+  private queue: Buffer[] = [];
+  private queued = 0;
   private done = false;
   /** Bytes consumed so far (for error messages). */
   offset = 0;
@@ -21,21 +24,44 @@ export class ByteSource {
       return false;
     }
     const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (chunk.length) {
+      this.queue.push(chunk);
+      this.queued += chunk.length;
+    }
     return true;
+  }
+
+  /** Takes up to n bytes from the front of the queue as a view (no copy). */
+  private take(n: number): Buffer {
+    const head = this.queue[0];
+    if (head.length <= n) {
+      this.queue.shift();
+      this.queued -= head.length;
+      this.offset += head.length;
+      return head;
+    }
+    this.queue[0] = head.subarray(n);
+    this.queued -= n;
+    this.offset += n;
+    return head.subarray(0, n);
   }
 
   /** Reads exactly n bytes; null at a clean end of stream (no byte available), throws when cut short. */
   async readExact(n: number): Promise<Buffer | null> {
-    while (this.buf.length < n) {
+    while (this.queued < n) {
       if (!(await this.fill())) {
-        if (this.buf.length === 0) return null;
-        throw new TruncatedError(`unexpected end of data at offset ${this.offset + this.buf.length}`);
+        if (this.queued === 0) return null;
+        throw new TruncatedError(`unexpected end of data at offset ${this.offset + this.queued}`);
       }
     }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    this.offset += n;
+    if (this.queue[0].length >= n) return this.take(n);
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const part = this.take(n - at);
+      part.copy(out, at);
+      at += part.length;
+    }
     return out;
   }
 
@@ -43,13 +69,11 @@ export class ByteSource {
   async *chunks(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.buf.length === 0 && !(await this.fill()))
+      if (this.queued === 0 && !(await this.fill()))
         throw new TruncatedError(`unexpected end of data at offset ${this.offset}, ${left} bytes missing`);
-      const take = Math.min(left, this.buf.length);
-      const out = this.buf.subarray(0, take);
-      this.buf = this.buf.subarray(take);
-      this.offset += take;
-      left -= take;
+      if (this.queued === 0) continue;
+      const out = this.take(left);
+      left -= out.length;
       yield out;
     }
   }
@@ -62,8 +86,12 @@ export class ByteSource {
 
   /** Drains whatever is left (tar files often carry trailing zero padding). */
   async drain(): Promise<void> {
-    this.buf = Buffer.alloc(0);
-    while (await this.fill()) this.buf = Buffer.alloc(0);
+    this.queue = [];
+    this.queued = 0;
+    while (await this.fill()) {
+      this.queue = [];
+      this.queued = 0;
+    }
   }
 
   async return(): Promise<void> {
