@@ -10,6 +10,7 @@ export interface Violation {
     | 'state-machine-safety'
     | 'apply-order'
     | 'durability'
+    | 'monotonicity'
     | 'lost-ack'
     | 'liveness'
     | 'exception';

@@ -29,6 +29,9 @@ export interface SimNode {
   /** Clock skew: the chance that this node's timer fires on a given tick of simulated time. */
   tickRate: number;
   leaderAtTerm?: number;
+  /** Commit index seen in this incarnation, and the durable term across incarnations: neither goes back. */
+  lastCommit: number;
+  durableTerm: number;
 }
 
 export interface NetProfile {
@@ -106,6 +109,8 @@ export class SimCluster {
       snapIndex: 0,
       pausedUntil: 0,
       tickRate: 1 - this.opts.rng.next() * 0.2,
+      lastCommit: 0,
+      durableTerm: 0,
     };
     this.nodes.set(id, node);
     return node;
@@ -129,6 +134,7 @@ export class SimCluster {
     node.appliedIndex = snap.metadata.index;
     node.snapIndex = snap.metadata.index;
     node.leaderAtTerm = undefined;
+    node.lastCommit = 0;
     node.up = true;
     this.stats.restarts++;
     this.opts.log?.(`t=${this.now} restart ${node.id} (snapshot ${snap.metadata.index})`);
@@ -213,6 +219,13 @@ export class SimCluster {
       const r = n.raw.raft;
       this.checker.observeRole(n.id, r, n.leaderAtTerm);
       n.leaderAtTerm = r.role === 'leader' ? r.term : undefined;
+      if (r.log.committed < n.lastCommit) {
+        this.checker.fail(
+          'monotonicity',
+          `node ${n.id} commit index went back from ${n.lastCommit} to ${r.log.committed}`,
+        );
+      }
+      n.lastCommit = r.log.committed;
     }
   }
 
@@ -243,6 +256,10 @@ export class SimCluster {
   /** fsync done: send, apply, advance (the Ready contract's order). */
   private complete(n: SimNode, rd: Ready): void {
     n.disk.sync();
+    const term = n.disk.durable().hardState.term;
+    if (term < n.durableTerm)
+      this.checker.fail('monotonicity', `node ${n.id} persisted term ${term} < ${n.durableTerm}`);
+    n.durableTerm = term;
     if (this.opts.checkDurability !== false) this.checkDurableBeforeSend(n, rd);
     for (const m of rd.messages) this.send(n, m);
     if (rd.snapshot) {
