@@ -132,6 +132,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private soft: SoftState = { leader: NONE, role: 'follower' };
   private tickTimer: unknown = null;
   private readSeq = 0;
+  /** Highest entry index sent to followers, possibly before it was durable here. */
+  private sentUpTo = 0;
   /** Counters for status(): how well writes are batched and what they cost. */
   private readonly stats = {
     readies: 0,
@@ -279,6 +281,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       return Promise.reject(err);
     }
     if (!ticket) return Promise.reject(this.notLeader());
+    if (this.inReady) this.sendLiveness();
     return this.track(ticket) as Promise<ProposeResult<R>>;
   }
 
@@ -488,8 +491,36 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.log(`raft: step ${m.type} from ${m.from} failed: ${(err as Error).message}`);
       return;
     }
-    if (this.inReady && m.type === 'heartbeat') this.sendLiveness();
+    if (this.inReady) {
+      if (m.type === 'heartbeat') this.sendLiveness();
+      else if (m.type === 'appResp' && this.soft.role === 'leader') {
+        this.applyCommittedNow();
+        this.sendLiveness();
+      }
+    }
     this.schedule();
+  }
+
+  /**
+   * On the leader, acknowledgements can commit entries while the current Ready's fsync is still running.
+   * Committed means durable on a majority, so they are applied (and their proposals answered) right away
+   * instead of one fsync later; the core delivers them again in the next Ready, where they are skipped.
+   * Stops before a conf change so the core's configuration always matches what was applied, and a
+   * snapshot is only taken at an index that is also durable here.
+   */
+  private applyCommittedNow(): void {
+    const log = this.core.raft.log;
+    const hi = log.committed;
+    if (hi <= this.applied) return;
+    let ents: Entry[];
+    try {
+      ents = log.slice(this.applied + 1, hi + 1);
+    } catch {
+      return; // compacted: the next Ready delivers them
+    }
+    let n = 0;
+    while (n < ents.length && ents[n].type !== 'confChange') n++;
+    if (n > 0) this.applyEntries(ents, 0, n);
   }
 
   /**
@@ -500,15 +531,27 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private sendLiveness(): void {
     const raft = this.core.raft;
     if (raft.msgs.length === 0 || raft.term !== this.storage.currentHardState().term) return;
+    // A leader's appends may also go ahead of its own write: it counts itself only once durable.
+    const leader = this.soft.role === 'leader';
     const urgent: Message[] = [];
     const keep: Message[] = [];
     for (const m of raft.msgs) {
-      if (m.type === 'heartbeat' || m.type === 'heartbeatResp') urgent.push(m);
+      if (m.type === 'heartbeat' || m.type === 'heartbeatResp' || (leader && m.type === 'app'))
+        urgent.push(m);
       else keep.push(m);
     }
     if (urgent.length === 0) return;
     raft.msgs = keep;
+    this.noteSentEntries(urgent);
     this.transport.send(urgent);
+  }
+
+  /** Remembers the highest entry sent to followers before this member's own write of it. */
+  private noteSentEntries(msgs: Message[]): void {
+    for (const m of msgs) {
+      const n = m.entries.length;
+      if (n > 0 && m.entries[n - 1].index > this.sentUpTo) this.sentUpTo = m.entries[n - 1].index;
+    }
   }
 
   private scheduleTick(): void {
@@ -614,6 +657,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       } else later.push(m);
     }
     if (now.length === 0) return false;
+    this.noteSentEntries(now);
     this.transport.send(now);
     rd.messages = later;
     return entries;
@@ -667,7 +711,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       if (index > durable) {
         this.waiters.delete(index);
         w.reject(
-          sentEarly
+          sentEarly || index <= this.sentUpTo
             ? new ProposalOutcomeUnknownError(
                 `entry ${index} reached followers but not this disk: ${fault.message}`,
               )
@@ -682,6 +726,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.reads.clear();
     this.core = this.newCore();
     this.inReady = false;
+    this.sentUpTo = durable;
     const s = this.core.raft.softState();
     this.onSoftState({ leader: s.leader, role: s.role });
   }
@@ -793,11 +838,14 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   private maybeSnapshot(): void {
     if (this.applied - this.lastSnapshotIndex < this.o.snapshotEvery) return;
+    if (this.applied > this.storage.lastIndex()) return; // applied ahead of this disk: wait for the write
     const now = this.clock.now();
     if (now < this.snapshotRetryAt) return;
     try {
       const data = encodeNodeSnapshot(this.addresses, this.sm.snapshot());
-      this.storage.createSnapshot(this.applied, this.core.confState(), data, this.o.keepEntries);
+      // The core may not have acknowledged entries applied early (applyCommittedNow): keep them.
+      const coreApplied = this.core.raft.log.applied;
+      this.storage.createSnapshot(this.applied, this.core.confState(), data, this.o.keepEntries, coreApplied);
       this.lastSnapshotIndex = this.applied;
     } catch (err) {
       // Not fatal: the log just stays longer. Try again a little later.

@@ -158,6 +158,7 @@ export class DiskStorage implements LogStorage {
         data: snapshot.data,
       });
       this.wal.append({ snapshotReset: { index: m.index, term: m.term }, entries, hardState, sync: true });
+      this.wal.releaseTo(m.index);
       this.snap = snapshot;
       this.ents = [];
       this.offset = m.index;
@@ -214,16 +215,23 @@ export class DiskStorage implements LogStorage {
 
   /**
    * Records a snapshot of the state machine at `index` (already applied) durably, then drops WAL segments
-   * and in-memory entries that it covers, keeping `keepEntries` entries for slow followers.
+   * and in-memory entries that it covers, keeping `keepEntries` entries for slow followers (and never
+   * compacting past `compactLimit`, the last index the core itself has applied).
    */
-  createSnapshot(index: number, confState: ConfState, data: Uint8Array, keepEntries = 0): Snapshot {
+  createSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    keepEntries = 0,
+    compactLimit = index,
+  ): Snapshot {
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError(`snapshot ${index} is not newer`);
     if (index > this.lastIndex()) throw new UnavailableError(`snapshot index ${index} is past the log`);
     const term = this.term(index);
     this.snapshotter.save({ index, term, meta: encodeConfState(confState), data });
     this.snap = { metadata: { index, term, confState }, data };
     this.wal.releaseTo(index);
-    this.compact(index - keepEntries);
+    this.compact(Math.min(index - keepEntries, compactLimit));
     return this.snap;
   }
 
