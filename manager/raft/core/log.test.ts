@@ -74,7 +74,10 @@ describe('RaftLog (property)', () => {
         (deltas, at, t) => {
           const terms: number[] = [];
           let cur = 0;
-          for (const d of deltas) terms.push((cur += d % 2)); // non-decreasing terms
+          for (const d of deltas) {
+            cur += d % 2; // non-decreasing terms
+            terms.push(cur);
+          }
           const storage = new MemoryStorage();
           storage.append(terms.map((tm, i) => entry(i + 1, Math.max(1, tm))));
           const log = new RaftLog(storage, 0);
