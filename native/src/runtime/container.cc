@@ -82,6 +82,10 @@ void container_init(InitPlan& plan) {
     }
 
     if (getenv("SHOAL_TRACE")) trace_fd = open(getenv("SHOAL_TRACE"), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (!spec.domainname.empty()) {
+      if (!uts) throw Fail("domainname needs a uts namespace");
+      if (setdomainname(spec.domainname.data(), spec.domainname.size()) < 0) fail_errno("setdomainname");
+    }
     prepare_rootfs(spec);
     trace("rootfs prepared");
     pivot_into(spec.root);

@@ -225,14 +225,22 @@ void check_ok(const std::string& reply) {
 }
 
 void remove_container(const std::string& dir, const State& s) {
-  // Tell the monitor to go (it refuses while the container runs), then remove what is left.
+  // Tell the monitor to go (it refuses while the container runs) and wait until it has exited,
+  // so that "deleted" means no monitor is left; then remove what is left.
   int fd = ctl_connect(dir);
   if (fd >= 0) {
+    // Opened while the monitor is known alive (we are connected to it), so the pid is its own.
+    int pidfd = s.monitor_pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, s.monitor_pid, 0)) : -1;
     try {
       ctl_roundtrip(fd, "{\"op\":\"shutdown\"}");
     } catch (...) {
     }
     close(fd);
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      poll(&p, 1, 2000);  // readable once the monitor has exited (reaped or not)
+      close(pidfd);
+    }
   }
   Cgroup::from_paths(s.cgroup_paths).destroy();
   remove_tree(dir);

@@ -311,6 +311,7 @@ Spec load_spec(const std::string& bundle) {
   if (s.root[0] != '/') s.root = bundle + "/" + s.root;
   s.root_readonly = boolean(*root, "readonly", "root");
   s.hostname = str(j, "hostname", "");
+  s.domainname = str(j, "domainname", "");
 
   if (const json* ann = get(j, "annotations")) {
     if (!ann->is_object()) bad("annotations", "must be an object");

@@ -101,7 +101,7 @@ struct Spec {
   std::string bundle;
   std::string root;  // absolute
   bool root_readonly = false;
-  std::string hostname;
+  std::string hostname, domainname;
   Process process;
   std::vector<Mount> mounts;
   std::vector<Namespace> namespaces;
