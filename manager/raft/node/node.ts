@@ -315,7 +315,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     ];
     return {
       ...s,
-      applied: this.applied,
+      // Entries applied ahead of this disk (see applyCommittedNow) are re-delivered later and skipped.
+      applied: Math.min(this.applied, this.storage.lastIndex()),
       members,
       snapshotIndex: this.lastSnapshotIndex,
       stats: { ...this.stats },
@@ -399,7 +400,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
       electionTick: this.o.electionTicks,
       heartbeatTick: this.o.heartbeatTicks,
       storage: this.storage,
-      applied: this.applied,
+      // Entries applied ahead of this disk (see applyCommittedNow) are re-delivered later and skipped.
+      applied: Math.min(this.applied, this.storage.lastIndex()),
       preVote: true,
       checkQuorum: true,
       maxSizePerMsg: this.o.maxSizePerMsg,
