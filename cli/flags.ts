@@ -16,6 +16,8 @@ export interface FlagSpec {
 
 export interface ParsedFlags {
   bools: Set<string>;
+  /** Booleans set to false explicitly (`--sig-proxy=false`), for flags that default to true. */
+  falses: Set<string>;
   strings: Map<string, string>;
   lists: Map<string, string[]>;
   positionals: string[];
@@ -34,13 +36,23 @@ export function flagLabel(spec: FlagSpec): string {
 export function parseFlags(argv: string[], specs: FlagSpec[], interspersed = true): ParsedFlags {
   const byLong = new Map(specs.map((s) => [s.long, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
-  const out: ParsedFlags = { bools: new Set(), strings: new Map(), lists: new Map(), positionals: [] };
+  const out: ParsedFlags = {
+    bools: new Set(),
+    falses: new Set(),
+    strings: new Map(),
+    lists: new Map(),
+    positionals: [],
+  };
 
   const set = (spec: FlagSpec, value: string | undefined) => {
     if (spec.type === 'bool') {
-      if (value === undefined || value === 'true' || value === '1') out.bools.add(spec.long);
-      else if (value === 'false' || value === '0') out.bools.delete(spec.long);
-      else
+      if (value === undefined || value === 'true' || value === '1') {
+        out.bools.add(spec.long);
+        out.falses.delete(spec.long);
+      } else if (value === 'false' || value === '0') {
+        out.bools.delete(spec.long);
+        out.falses.add(spec.long);
+      } else
         throw new FlagError(
           `invalid argument "${value}" for "${flagLabel(spec)}" flag: expected true or false`,
         );

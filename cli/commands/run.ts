@@ -206,7 +206,8 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
     client,
     resizePath: `/containers/${id}/resize`,
   });
-  const unproxy = tty ? () => {} : proxySignals(client, id);
+  const sigProxy = !tty && !f.falses.has('sig-proxy');
+  const unproxy = sigProxy ? proxySignals(client, id) : () => {};
   try {
     try {
       await client.post(`/containers/${id}/start`);

@@ -161,7 +161,7 @@ describe('shoal run', () => {
   });
 
   it('puts the local terminal in raw mode and sends its size with -it (under script(1))', async () => {
-    const cmd = `stty rows 33 cols 111; ${process.execPath} ${join(REPO, 'bin/shoal')} -H unix://${d.sock} run -it --rm --rootfs ${ROOTFS} sh -c 'echo ready; read x; stty size; trap \"echo got-int; exit 9\" INT; echo armed; while :; do sleep 0.1; done'`;
+    const cmd = `stty rows 33 cols 111; ${process.execPath} ${join(REPO, 'bin/shoal')} -H unix://${d.sock} run -it --rm --rootfs ${ROOTFS} sh -c 'echo ready; read x; stty size; trap "echo got-int; exit 9" INT; echo armed; while :; do sleep 0.1; done'`;
     // script(1) gives the CLI a pseudo-terminal; its stdin stays open until the command is done.
     const p = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -181,6 +181,30 @@ describe('shoal run', () => {
     expect(out).toMatch(/33 111\r/);
     expect(out).toContain('got-int');
     expect(code).toBe(9);
+  });
+
+  it('forwards signals it receives to the container (sig-proxy)', async () => {
+    const script = 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done';
+    const p = spawn(process.execPath, [
+      join(REPO, 'bin/shoal'),
+      '-H',
+      `unix://${d.sock}`,
+      'run',
+      '--rm',
+      '--rootfs',
+      ROOTFS,
+      'sh',
+      '-c',
+      script,
+    ]);
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out === 'ready\n') p.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((res) => p.on('close', res));
+    expect(out).toBe('ready\ngot-term\n');
+    expect(code).toBe(3);
   });
 
   it('exits 127 for a command that does not exist and 126 for one that cannot be executed', async () => {
