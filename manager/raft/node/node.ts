@@ -315,8 +315,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     ];
     return {
       ...s,
-      // Entries applied ahead of this disk (see applyCommittedNow) are re-delivered later and skipped.
-      applied: Math.min(this.applied, this.storage.lastIndex()),
+      applied: this.applied,
       members,
       snapshotIndex: this.lastSnapshotIndex,
       stats: { ...this.stats },
