@@ -1,3 +1,4 @@
+import { decodeConfChange } from '../core/confchange.js';
 import { RawNode } from '../core/rawnode.js';
 import { MemoryStorage } from '../core/storage.js';
 import type { Config, Entry, Message, NodeId, ReadState, Ready } from '../core/types.js';
@@ -218,6 +219,11 @@ export class SimCluster {
       if (!n.up) continue;
       const r = n.raw.raft;
       this.checker.observeRole(n.id, r, n.leaderAtTerm);
+      if (r.role === 'leader' && n.leaderAtTerm !== r.term) {
+        this.opts.log?.(
+          `t=${this.now} node ${n.id} leads term ${r.term} (last ${r.log.lastIndex()}, commit ${r.log.committed})`,
+        );
+      }
       n.leaderAtTerm = r.role === 'leader' ? r.term : undefined;
       if (r.log.committed < n.lastCommit) {
         this.checker.fail(
@@ -274,6 +280,10 @@ export class SimCluster {
       this.checker.observeApply(n.id, e);
       n.appliedIndex = e.index;
       if (e.type === 'normal' && e.data.length > 0) n.sm.apply(e);
+      if (e.type === 'confChange' && this.opts.log) {
+        const cc = decodeConfChange(e.data);
+        this.opts.log(`t=${this.now} node ${n.id} applies ${cc.type} ${cc.nodeId} at ${e.index}`);
+      }
       this.opts.onApply?.(n, e);
     }
     for (const rs of rd.readStates) this.opts.onReadState?.(n, rs);
