@@ -1,6 +1,6 @@
 // The client against a protocol-speaking unix-socket server (the real monitor is exercised by
 // test/engine/*): framing, streams that start right after the reply line, and error mapping.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,24 @@ describe('MonitorClient', () => {
     const path = await serve((_req, sock) => sock.end('{"ok":false,"error":"already started"}\n'));
     await expect(new MonitorClient(path).start()).rejects.toThrow(MonitorRequestError);
     await expect(new MonitorClient(path).start()).rejects.toThrow('already started');
+  });
+
+  it('reaches a socket whose path is longer than sun_path allows', async () => {
+    const deep = join(dir, 'x'.repeat(60), 'y'.repeat(60));
+    mkdirSync(deep, { recursive: true });
+    const path = join(deep, 'ctl.sock');
+    expect(Buffer.byteLength(path)).toBeGreaterThan(108);
+    // Bind through the directory too (as a monitor must), since sun_path cannot hold the path.
+    const fd = openSync(deep, 'r');
+    const local = createServer((sock) => sock.end('{"ok":true,"status":"running","pid":1}\n'));
+    try {
+      await new Promise<void>((r) => local.listen(`/proc/self/fd/${fd}/ctl.sock`, () => r()));
+      expect(await new MonitorClient(path).state()).toEqual({ status: 'running', pid: 1 });
+    } finally {
+      // Node never calls back close() of a server bound through /proc/self/fd: do not wait for it.
+      local.close();
+      closeSync(fd);
+    }
   });
 
   it('reports a missing socket as MonitorGoneError', async () => {

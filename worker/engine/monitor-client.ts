@@ -1,6 +1,8 @@
 // Client of a container monitor's control socket (native/PROTOCOL.md): one JSON request line,
 // one JSON reply line per connection. attach/exec keep the connection open as the stream.
+import { closeSync, openSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { basename, dirname } from 'node:path';
 
 /** The monitor is not there any more (socket missing or refusing): the container has exited. */
 export class MonitorGoneError extends Error {
@@ -60,6 +62,28 @@ type Reply = { ok: true; [k: string]: unknown } | { ok: false; error: string };
 
 const GONE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTSOCK']);
 
+const SUN_PATH_MAX = 107;
+
+/**
+ * A unix socket path longer than sun_path allows is reached through an open descriptor of its
+ * directory (/proc/self/fd/N/name), so deep exec roots still work. `release` is idempotent.
+ */
+function reachable(socketPath: string): { path: string; release: () => void } {
+  if (Buffer.byteLength(socketPath) <= SUN_PATH_MAX) return { path: socketPath, release: () => {} };
+  let fd: number;
+  try {
+    fd = openSync(dirname(socketPath), 'r');
+  } catch {
+    return { path: socketPath, release: () => {} }; // connect reports the problem
+  }
+  let open = true;
+  const release = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return { path: `/proc/self/fd/${fd}/${basename(socketPath)}`, release };
+}
+
 /** Opens a connection, sends `req`, and resolves with the reply and the still-open socket. */
 function exchange(
   socketPath: string,
@@ -67,7 +91,11 @@ function exchange(
   signal?: AbortSignal,
 ): Promise<{ reply: Reply; socket: Socket }> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection(socketPath);
+    const target = reachable(socketPath);
+    const socket = createConnection(target.path);
+    // The directory fd is only needed to resolve the path during connect.
+    socket.once('connect', target.release);
+    socket.once('close', target.release);
     let buf = Buffer.alloc(0);
     let settled = false;
     const fail = (err: unknown) => {
