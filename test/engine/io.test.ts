@@ -72,6 +72,7 @@ describe('exec', () => {
       env: ['A=1'],
     });
     await m.start(id);
+    expect(await m.top(id)).toEqual([m.inspect(id).state.pid]);
     const execId = m.execCreate(id, {
       cmd: [
         'sh',
