@@ -67,8 +67,14 @@ const q = (o: Record<string, string | undefined>) => {
   return t ? `?${t}` : '';
 };
 
-async function authHeader(cli: Cli, ref: string): Promise<string> {
-  const domain = parseReference(ref).domain;
+/** X-Registry-Auth for a reference's registry from the stored credentials (also used by run's implicit pull). */
+export async function registryAuthHeader(cli: Cli, ref: string): Promise<string> {
+  let domain: string;
+  try {
+    domain = parseReference(ref).domain;
+  } catch {
+    return Buffer.from('{}').toString('base64url'); // the daemon reports the bad reference
+  }
   const creds = await loadCredentials(domain, configFile(cli.env)).catch(() => undefined);
   // docker always sends the header; "{}" when there are no credentials
   return creds ? encodeAuthHeader(creds, credentialKey(domain)) : Buffer.from('{}').toString('base64url');
@@ -114,7 +120,7 @@ export const pull: CommandFn = async (cli, args) => {
   }
   const fromImage = `${r.domain}/${r.path}`;
   const res = await rawRequest(cli, 'POST', `/images/create${q({ fromImage, tag: r.digest ?? r.tag })}`, {
-    headers: { 'X-Registry-Auth': await authHeader(cli, ref) },
+    headers: { 'X-Registry-Auth': await registryAuthHeader(cli, ref) },
   });
   const status = await streamProgress(cli, res, f.bools.has('quiet'));
   if (status === 0 && f.bools.has('quiet')) cli.out.write(`${ref}\n`);
@@ -142,7 +148,7 @@ export const push: CommandFn = async (cli, args) => {
   }
   const name = `${r.domain}/${r.path}`;
   const res = await rawRequest(cli, 'POST', `/images/${name}/push${q({ tag: r.tag })}`, {
-    headers: { 'X-Registry-Auth': await authHeader(cli, ref) },
+    headers: { 'X-Registry-Auth': await registryAuthHeader(cli, ref) },
   });
   return streamProgress(cli, res, f.bools.has('quiet'));
 };

@@ -53,7 +53,11 @@ export function splitReference(ref: string): { fromImage: string; tag?: string }
 
 async function pull(cli: Cli, ref: string): Promise<void> {
   cli.err.write(`Unable to find image '${ref}' locally\n`);
-  const res = await cli.client.open('POST', '/images/create', { query: splitReference(ref) });
+  const { registryAuthHeader } = await import('./image-transfer.js'); // stored `shoal login` credentials
+  const res = await cli.client.open('POST', '/images/create', {
+    query: splitReference(ref),
+    headers: { 'X-Registry-Auth': await registryAuthHeader(cli, ref) },
+  });
   let buf = '';
   let error: string | undefined;
   for await (const chunk of res) {

@@ -169,6 +169,10 @@ describe('registry', () => {
     expect((await withEnv(['push', ref])).code).toBe(0);
     await sh(['rmi', ref]);
     expect((await withEnv(['pull', ref])).code).toBe(0);
+    // run's implicit pull sends the stored credentials too
+    await sh(['rmi', ref]);
+    const run = await withEnv(['run', '--rm', ref, 'echo', 'private']);
+    expect(run).toMatchObject({ code: 0, stdout: 'private\n' });
     const out = await withEnv(['logout', authReg.host]);
     expect(out.stdout).toBe(`Removing login credentials for ${authReg.host}\n`);
     expect(JSON.parse(readFileSync(join(env.SHOAL_CONFIG, 'config.json'), 'utf8')).auths).toEqual({});
