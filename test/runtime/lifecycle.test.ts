@@ -1,0 +1,356 @@
+// The OCI lifecycle through shoal-runtime's verbs and the monitor's ctl.sock; every path must
+// leave nothing behind.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Ctl,
+  demux,
+  ensureFixtures,
+  leftovers,
+  ROOTFS,
+  RUNTIME,
+  readProcState,
+  Sandbox,
+  until,
+} from './helpers.js';
+
+let sb: Sandbox;
+beforeAll(() => ensureFixtures());
+afterEach(async () => {
+  await sb?.cleanup();
+});
+
+async function created(args: string[], edit?: Parameters<Sandbox['bundle']>[1], extra: string[] = []) {
+  const { id, bundle } = sb.bundle(args, edit);
+  const log = join(sb.dir, `${id}.log`);
+  const r = await sb.rt(['create', '--bundle', bundle, '--log-path', log, ...extra, id]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return { id, bundle, log };
+}
+
+function logLines(path: string): { log: string; stream: string; time: string }[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+describe('lifecycle', () => {
+  it('create blocks the process until start; kill, wait, exit.json, delete clean up', async () => {
+    sb = new Sandbox();
+    const { id, log } = await created(['sh', '-c', 'echo started; echo oops >&2; exec sleep 1000']);
+    const st = sb.state(id);
+    expect(st.status).toBe('created');
+    const pid = st.pid as number;
+    const monitor = st.monitorPid as number;
+    // the init has not exec'd the user process yet
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('shoal-runtime');
+    expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe('');
+
+    expect((await sb.rt(['start', id])).code).toBe(0);
+    await until(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'));
+    const state = JSON.parse((await sb.rt(['state', id])).stdout);
+    expect(state).toMatchObject({ id, status: 'running', pid, ociVersion: '1.0.2' });
+    expect((await sb.rt(['start', id])).stderr).toMatch(/already started/);
+
+    const ctl = await Ctl.open(sb, id);
+    const waiting = ctl.request({ op: 'wait' });
+    expect((await sb.rt(['kill', id, 'KILL'])).code).toBe(0);
+    expect(await waiting).toMatchObject({ ok: true, exitCode: 137, signal: 'SIGKILL', oomKilled: false });
+    ctl.close();
+    expect(sb.exitInfo(id)).toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
+    expect(JSON.parse((await sb.rt(['state', id])).stdout).status).toBe('stopped');
+
+    const lines = logLines(log);
+    expect(lines).toContainEqual(expect.objectContaining({ log: 'started\n', stream: 'stdout' }));
+    expect(lines).toContainEqual(expect.objectContaining({ log: 'oops\n', stream: 'stderr' }));
+    expect(lines[0].time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+
+    expect((await sb.rt(['delete', id])).code).toBe(0);
+    expect(leftovers(sb, id, [pid, monitor])).toEqual([]);
+    expect((await sb.rt(['state', id])).stderr).toMatch(/does not exist/);
+  });
+
+  it('refuses to delete a running container unless forced, then removes everything', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000']);
+    await sb.rt(['start', id]);
+    const { pid, monitorPid } = sb.state(id) as { pid: number; monitorPid: number };
+    const r = await sb.rt(['delete', id]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/not stopped: running/);
+    expect((await sb.rt(['delete', '--force', id])).code).toBe(0);
+    expect(leftovers(sb, id, [pid, monitorPid])).toEqual([]);
+  });
+
+  it('deletes a created (never started) container', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['true']);
+    const { pid, monitorPid } = sb.state(id) as { pid: number; monitorPid: number };
+    expect((await sb.rt(['delete', id])).code).toBe(0);
+    expect(leftovers(sb, id, [pid, monitorPid])).toEqual([]);
+  });
+
+  it('runs in the foreground with the container exit code', async () => {
+    sb = new Sandbox();
+    const { id, bundle } = sb.bundle(['sh', '-c', 'echo out; echo err >&2; exit 7']);
+    const r = await sb.rt(['run', '--bundle', bundle, id]);
+    expect(r).toMatchObject({ code: 7, stdout: 'out\n', stderr: 'err\n' });
+    expect(leftovers(sb, id)).toEqual([]);
+  });
+
+  it('passes stdin through an attach and closes it on half-close with stdin-once', async () => {
+    sb = new Sandbox();
+    const { id, log } = await created(
+      ['sh', '-c', 'while read l; do echo "got $l"; done; echo eof'],
+      (s) => {
+        s.annotations = { 'org.shoal.stdin-once': 'true' };
+      },
+      ['--stdin'],
+    );
+    const att = await Ctl.open(sb, id);
+    expect(await att.request({ op: 'attach', stdin: true, stdout: true, stderr: true })).toEqual({
+      ok: true,
+    });
+    await sb.rt(['start', id]);
+    att.write('one\ntwo\n');
+    att.endInput();
+    const out = demux(await att.readAll());
+    expect(out.stdout).toBe('got one\ngot two\neof\n');
+    await until(() => sb.exitInfo(id));
+    expect(sb.exitInfo(id)?.exitCode).toBe(0);
+    expect(logLines(log).map((l) => l.log)).toEqual(['got one\n', 'got two\n', 'eof\n']);
+  });
+
+  it('rotates the json-file log by size', async () => {
+    sb = new Sandbox();
+    const { id, log } = await created(
+      ['sh', '-c', 'i=0; while [ $i -lt 400 ]; do echo "line $i"; i=$((i+1)); done'],
+      undefined,
+      ['--log-max-size', '4096', '--log-max-files', '3'],
+    );
+    await sb.rt(['start', id]);
+    await until(() => sb.exitInfo(id));
+    for (const f of [log, `${log}.1`, `${log}.2`]) {
+      expect(statSync(f).size).toBeLessThanOrEqual(4096);
+      expect(logLines(f).length).toBeGreaterThan(0);
+    }
+    expect(existsSync(`${log}.3`)).toBe(false);
+    const last = logLines(log);
+    expect(last[last.length - 1].log).toBe('line 399\n');
+  });
+
+  it('pauses and resumes with the freezer', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000']);
+    await sb.rt(['start', id]);
+    const { pid } = sb.state(id) as { pid: number };
+    expect((await sb.rt(['pause', id])).code).toBe(0);
+    expect(sb.state(id).status).toBe('paused');
+    expect(readProcState(pid)).toBe('D'); // frozen tasks sleep uninterruptibly in the freezer
+    expect((await sb.rt(['exec', id, 'true'])).stderr).toMatch(/paused/);
+    expect((await sb.rt(['resume', id])).code).toBe(0);
+    expect(sb.state(id).status).toBe('running');
+    expect(readProcState(pid)).toBe('S');
+  });
+
+  it('execs into the running container with pipes, exit code and the container namespaces', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000']);
+    await sb.rt(['start', id]);
+    const r = await sb.rt(
+      ['exec', id, 'sh', '-c', 'hostname; ps -o pid,comm | grep -c sleep; cat; echo e >&2; exit 5'],
+      {
+        input: 'from stdin\n',
+      },
+    );
+    expect(r.code).toBe(5);
+    expect(r.stdout).toBe('box\n1\nfrom stdin\n');
+    expect(r.stderr).toBe('e\n');
+    const user = await sb.rt(['exec', '--user', 'app', id, 'id']);
+    expect(user.stdout.trim()).toBe('uid=1000(app) gid=1000(app) groups=10(wheel),29(audio)');
+    const missing = await sb.rt(['exec', id, 'nope']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/exec "nope": executable file not found in \$PATH/);
+  });
+
+  it('gives exec a terminal in the container devpts', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000']);
+    await sb.rt(['start', id]);
+    const ctl = await Ctl.open(sb, id);
+    const reply = await ctl.request({
+      op: 'exec',
+      process: {
+        terminal: true,
+        consoleSize: { height: 30, width: 100 },
+        user: { uid: 0, gid: 0 },
+        args: ['sh', '-c', 'tty; stty size; exit 3'],
+        env: ['PATH=/bin'],
+        cwd: '/',
+      },
+    });
+    expect(reply.ok).toBe(true);
+    const out = (await ctl.readAll()).toString();
+    expect(out).toMatch(/\/dev\/pts\/\d+\r\n30 100\r\n/);
+    const st = await (await Ctl.open(sb, id)).request({ op: 'exec-state', execId: reply.execId });
+    expect(st).toMatchObject({ ok: true, running: false, exitCode: 3 });
+  });
+
+  it('runs the init on a terminal (process.terminal) and streams it raw', async () => {
+    sb = new Sandbox();
+    const { id, log } = await created(['sh', '-c', 'tty; read x; echo "read $x"'], (s) => {
+      s.process.terminal = true;
+      s.process.consoleSize = { height: 10, width: 40 };
+    });
+    const att = await Ctl.open(sb, id);
+    await att.request({ op: 'attach', stdin: true, stdout: true, stderr: true });
+    await sb.rt(['start', id]);
+    await att.readUntil('/dev/pts/');
+    att.write('hello\r');
+    const text = await att.readUntil('read hello');
+    expect(text).toMatch(/\/dev\/pts\/0\r\n/);
+    await until(() => sb.exitInfo(id));
+    expect(readFileSync(log, 'utf8')).toContain('read hello');
+  });
+
+  it('runs as a given uid:gid with additional gids, and resolves names in the rootfs', async () => {
+    sb = new Sandbox();
+    const a = sb.bundle(['id'], (s) => {
+      s.process.user = { uid: 1000, gid: 1000, additionalGids: [29, 4242] };
+    });
+    expect((await sb.rt(['run', '--bundle', a.bundle, a.id])).stdout.trim()).toBe(
+      'uid=1000(app) gid=1000(app) groups=29(audio),4242',
+    );
+    const b = sb.bundle(['sh', '-c', 'id; echo $HOME'], (s) => {
+      s.annotations = { 'org.shoal.user': 'app:daemon' };
+    });
+    expect((await sb.rt(['run', '--bundle', b.bundle, b.id])).stdout).toBe(
+      'uid=1000(app) gid=1(daemon) groups=10(wheel),29(audio)\n/home/app\n',
+    );
+  });
+
+  it('applies a read-only rootfs, bind mounts (ro and rw) and tmpfs mounts', async () => {
+    sb = new Sandbox();
+    const rw = join(sb.dir, 'rw');
+    const ro = join(sb.dir, 'ro');
+    mkdirSync(rw);
+    mkdirSync(ro);
+    writeFileSync(join(ro, 'f'), 'data\n');
+    const { id, bundle } = sb.bundle(
+      [
+        'sh',
+        '-c',
+        'touch /x 2>/dev/null && echo ROOTW; cat /ro/f; touch /ro/g 2>/dev/null && echo ROW; ' +
+          'echo hi > /rw/h && echo RWOK; echo t > /scratch/t && echo TMPOK; grep " /scratch " /proc/self/mounts',
+      ],
+      (s) => {
+        s.root.readonly = true;
+        s.mounts!.push(
+          { destination: '/ro', type: 'bind', source: ro, options: ['rbind', 'ro'] },
+          { destination: '/rw', type: 'bind', source: rw, options: ['rbind', 'rw'] },
+          {
+            destination: '/scratch',
+            type: 'tmpfs',
+            source: 'tmpfs',
+            options: ['nosuid', 'size=1m', 'mode=1777'],
+          },
+        );
+      },
+    );
+    const r = await sb.rt(['run', '--bundle', bundle, id]);
+    expect(r.stdout).not.toContain('ROOTW');
+    expect(r.stdout).not.toContain('ROW');
+    expect(r.stdout).toContain('data\nRWOK\nTMPOK\n');
+    expect(r.stdout).toMatch(/tmpfs \/scratch tmpfs rw,nosuid.*size=1024k/);
+    expect(readFileSync(join(rw, 'h'), 'utf8')).toBe('hi\n');
+    expect(leftovers(sb, id)).toEqual([]);
+  });
+
+  it('mounts an overlay rootfs inside the container only', async () => {
+    sb = new Sandbox();
+    const upper = join(sb.dir, 'upper');
+    const work = join(sb.dir, 'work');
+    const mnt = join(sb.dir, 'merged');
+    for (const d of [upper, work, mnt]) mkdirSync(d);
+    const { id } = await created(['sh', '-c', 'echo new > /created-in-container; sleep 1000'], (s) => {
+      s.root.path = mnt;
+      s.annotations = {
+        'org.shoal.rootfs.lowerdirs': ROOTFS,
+        'org.shoal.rootfs.upperdir': upper,
+        'org.shoal.rootfs.workdir': work,
+      };
+    });
+    await sb.rt(['start', id]);
+    await until(() => existsSync(join(upper, 'created-in-container')));
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(mnt);
+    expect(existsSync(join(ROOTFS, 'created-in-container'))).toBe(false);
+    const ex = await sb.rt(['exec', id, 'cat', '/created-in-container']);
+    expect(ex.stdout).toBe('new\n');
+    await sb.rt(['delete', '--force', id]);
+    expect(leftovers(sb, id)).toEqual([]);
+  });
+
+  it('joins an existing network namespace by path', async () => {
+    sb = new Sandbox();
+    const ns = `shoal-rt-test-${process.pid}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    try {
+      execFileSync('ip', ['-n', ns, 'link', 'add', 'shoalv7a', 'type', 'veth', 'peer', 'name', 'shoalv7b']);
+      const { id, bundle } = sb.bundle(['cat', '/proc/net/dev'], (s) => {
+        s.linux!.namespaces = s.linux!.namespaces!.map((n) =>
+          n.type === 'network' ? { type: 'network', path: `/run/netns/${ns}` } : n,
+        );
+      });
+      const r = await sb.rt(['run', '--bundle', bundle, id]);
+      expect(r.stdout).toContain('shoalv7a');
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+  });
+
+  it('maps users with a user namespace', async () => {
+    sb = new Sandbox();
+    const { id, bundle } = sb.bundle(['sh', '-c', 'cat /proc/self/uid_map; id -u'], (s) => {
+      s.linux!.namespaces!.push({ type: 'user' });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    const r = await sb.rt(['run', '--bundle', bundle, id]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^\s+0\s+100000\s+65536\n0\n$/);
+  });
+
+  it('keeps the container running when the process that created it is killed -9', async () => {
+    sb = new Sandbox();
+    const { id, bundle } = sb.bundle([
+      'sh',
+      '-c',
+      'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done',
+    ]);
+    const log = join(sb.dir, 'live.log');
+    // A parent that spawns create/start and is then killed: the monitor must not be its child.
+    const parent = spawn(
+      'sh',
+      [
+        '-c',
+        `${RUNTIME} --root ${sb.root} create --bundle ${bundle} --log-path ${log} ${id} && ${RUNTIME} --root ${sb.root} start ${id} && sleep 1000`,
+      ],
+      { stdio: 'ignore' },
+    );
+    await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('tick 2'));
+    const { monitorPid } = sb.state(id) as { monitorPid: number };
+    const ppid = Number(readFileSync(`/proc/${monitorPid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    expect(ppid).not.toBe(parent.pid);
+    parent.kill('SIGKILL');
+    const before = readFileSync(log, 'utf8').length;
+    await until(() => readFileSync(log, 'utf8').length > before + 30);
+    expect(JSON.parse((await sb.rt(['state', id])).stdout).status).toBe('running');
+    await sb.rt(['kill', id, 'KILL']);
+    await until(() => sb.exitInfo(id));
+    expect(sb.exitInfo(id)?.signal).toBe('SIGKILL');
+  });
+});
