@@ -179,6 +179,15 @@ describe('ContainerManager lifecycle', () => {
       expect(readFileSync(join(c.bundle, 'upper', 'new'), 'utf8')).toBe('x\n');
       expect(() => readFileSync(join(ROOTFS, 'new'))).toThrow();
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
+      // The image's user is resolved through the layers; a read-only overlay rootfs rejects writes.
+      const ro = await runToEnd(m, {
+        rootfs: {
+          layers: [top, ROOTFS],
+          imageConfig: { Cmd: ['sh', '-c', 'id -un; touch /x || echo ro'], User: 'app' },
+        },
+        readOnly: true,
+      });
+      expect(ro.stdout).toBe('app\nro\n');
     } finally {
       rmSync(top, { recursive: true, force: true });
     }
