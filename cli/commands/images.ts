@@ -232,6 +232,10 @@ const IMAGE_SUBCOMMANDS: Record<string, () => Promise<CommandFn>> = {
 export const image: CommandFn = async (cli: Cli, args: string[]) => {
   const sub = args[0];
   const load = sub ? IMAGE_SUBCOMMANDS[sub] : undefined;
+  if (sub && !load && sub !== '--help') {
+    cli.err.write(`shoal image: '${sub}' is not a shoal image command.\nSee 'shoal image --help'.\n`);
+    return 1;
+  }
   if (!load) {
     cli.out.write(
       `\nUsage:  shoal image COMMAND\n\nManage images\n\nCommands:\n${Object.keys(IMAGE_SUBCOMMANDS)
@@ -239,7 +243,7 @@ export const image: CommandFn = async (cli: Cli, args: string[]) => {
         .map((k) => `  ${k}`)
         .join('\n')}\n`,
     );
-    return sub && sub !== '--help' ? 1 : 0;
+    return 0;
   }
   return (await load())(cli, args.slice(1));
 };
