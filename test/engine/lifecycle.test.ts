@@ -89,6 +89,11 @@ describe('ContainerManager lifecycle', () => {
     expect(lines[6]).toMatch(/NoNewPrivs:\s+1/);
     const numeric = await runToEnd(m, { cmd: ['sh', '-c', 'id -u; id -g'], user: '4242:77' });
     expect(numeric.stdout).toBe('4242\n77\n');
+    const limits = await runToEnd(m, {
+      cmd: ['sh', '-c', 'ulimit -n; ulimit -Hn'],
+      ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }],
+    });
+    expect(limits.stdout).toBe('1024\n2048\n');
   });
 
   it('capabilities, privileged mode and network modes reach the process', async () => {
