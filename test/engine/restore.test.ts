@@ -91,6 +91,20 @@ describe('live restore', () => {
     expect(traces(env, id)).toEqual([]);
   });
 
+  it('a create interrupted before its record was written is cleaned up on restore', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '1000'], memory: '32m' });
+    await m1.close();
+    // As if the daemon died between `shoal-runtime create` and the record write.
+    rmSync(join(env.dataRoot, 'containers', id, 'container.json'));
+    expect(traces(env, id).length).toBeGreaterThan(1);
+    const m2 = await env.open();
+    expect(m2.list({ all: true })).toEqual([]);
+    expect(traces(env, id)).toEqual([]);
+  });
+
   it('two managers with different roots do not see each other', async () => {
     env = makeEnv();
     ctl = mkdtempSync('/tmp/se-ctl-');
