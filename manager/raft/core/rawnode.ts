@@ -139,7 +139,11 @@ export class RawNode {
       committedEntries,
       messages: r.msgs,
       readStates: r.readStates,
-      mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+      mustSync:
+        entries.length > 0 ||
+        snapshot !== undefined ||
+        hard.term !== this.prevHard.term ||
+        hard.vote !== this.prevHard.vote,
     };
     if (!sameSoft(soft, this.prevSoft)) {
       rd.softState = soft;

@@ -121,7 +121,7 @@ export interface Ready {
   committedEntries: Entry[];
   messages: Message[];
   readStates: ReadState[];
-  /** True when hardState (term/vote) or entries changed: the write must be fsynced. */
+  /** True when term/vote, entries or a snapshot changed: the write must be fsynced before sending. */
   mustSync: boolean;
 }
 
