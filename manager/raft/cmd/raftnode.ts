@@ -5,7 +5,7 @@
 //            --bootstrap 1=127.0.0.1:7001,2=127.0.0.2:7002,3=127.0.0.3:7003
 //   raftnode --id 4 --listen 127.0.0.4:7004 --data /var/tmp/n4 --join
 //
-// Optional: --tick-ms 50 --election-ticks 10 --heartbeat-ticks 1 --snapshot-every 10000 --keep-entries 500
+// Optional: --tick-ms 50 --election-ticks 8 --heartbeat-ticks 1 --snapshot-every 10000 --keep-entries 500
 //           --segment-bytes N.  Prints one line "raftnode <id> listening on <addr>" to stdout when ready;
 // diagnostics go to stderr. Exits 2 on bad flags, 1 on a startup failure (e.g. a corrupt WAL).
 import { realpathSync } from 'node:fs';
@@ -46,7 +46,7 @@ export function parseFlags(argv: string[]): RaftNodeFlags {
     bootstrap: [],
     join: false,
     tickMs: 50,
-    electionTicks: 10,
+    electionTicks: 8,
     heartbeatTicks: 1,
     snapshotEvery: 10_000,
     keepEntries: 500,

@@ -167,7 +167,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.log = opts.log ?? (() => {});
     this.o = {
       tickMs: opts.tickMs ?? 50,
-      electionTicks: opts.electionTicks ?? 10,
+      electionTicks: opts.electionTicks ?? 8,
       heartbeatTicks: opts.heartbeatTicks ?? 1,
       snapshotEvery: opts.snapshotEvery ?? 10_000,
       keepEntries: opts.keepEntries ?? 500,
