@@ -44,7 +44,8 @@ describe('raft simulation, 3 nodes', () => {
       'state-machine-safety',
       'lost-ack',
     ];
-    expect([...kinds].filter((k) => safety.includes(k)).length).toBeGreaterThan(0);
+    // Several independent checks fire (e.g. leader completeness, election safety, log matching).
+    expect([...kinds].filter((k) => safety.includes(k)).length).toBeGreaterThanOrEqual(2);
   }, 60_000);
 
   it('is deterministic: a seed replays to the same result', () => {
