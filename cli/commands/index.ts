@@ -53,6 +53,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./lifecycle.js')).rm,
   },
   {
+    name: 'rename',
+    summary: 'Rename a container',
+    load: async () => (await import('./lifecycle.js')).rename,
+  },
+  {
     name: 'pause',
     summary: 'Pause all processes within one or more containers',
     load: async () => (await import('./lifecycle.js')).pause,

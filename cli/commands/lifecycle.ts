@@ -155,3 +155,22 @@ export async function wait(cli: Cli, args: string[]): Promise<number> {
     cli.out.write(`${r.StatusCode}\n`);
   });
 }
+
+export async function rename(cli: Cli, args: string[]): Promise<number> {
+  const f = parseCommand(
+    cli,
+    {
+      name: 'rename',
+      usage: 'shoal rename CONTAINER NEW_NAME',
+      description: 'Rename a container',
+      flags: [],
+      minArgs: 2,
+      maxArgs: 2,
+    },
+    args,
+  );
+  if (!f) return 0;
+  const [ref, name] = f.positionals;
+  await cli.client.post(`/containers/${enc(ref)}/rename`, { name });
+  return 0;
+}

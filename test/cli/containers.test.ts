@@ -214,6 +214,17 @@ describe('pause, kill, stop, wait, rm', () => {
     expect(s.stdout).toBe('exited 137\n');
   });
 
+  it('finds containers by unique id prefix, and renames them', async () => {
+    const id = (
+      await shoal(d, ['run', '-d', '--name', 'r1', '--rootfs', ROOTFS, 'sleep', '60'])
+    ).stdout.trim();
+    expect((await docker(d, ['exec', id.slice(0, 10), 'echo', 'by-prefix'])).stdout).toBe('by-prefix\n');
+    expect((await shoal(d, ['rename', 'r1', 'r2'])).code).toBe(0);
+    expect((await docker(d, ['inspect', '-f', '{{.Name}} {{.Id}}', 'r2'])).stdout).toBe(`/r2 ${id}\n`);
+    expect((await shoal(d, ['inspect', 'r1'])).stderr).toContain('No such object: r1');
+    expect((await shoal(d, ['rm', '-f', id.slice(0, 12)])).code).toBe(0);
+  });
+
   it('refuses to remove a running container without -f, and removes with -f', async () => {
     const r = await shoal(d, ['rm', 'c1']);
     expect(r.code).toBe(1);

@@ -215,6 +215,14 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
       '/containers/:id/unpause',
       ok204(async (d, ctx) => d.engine.unpause(resolveId(d, ctx.params.id)))(deps),
     )
+    .post(
+      '/containers/:id/rename',
+      ok204(async (d, ctx) => {
+        const name = ctx.query.get('name');
+        if (!name) throw badRequest('rename needs a new name: ?name=NEW');
+        await d.engine.rename(resolveId(d, ctx.params.id), name);
+      })(deps),
+    )
     .post('/containers/:id/wait', (ctx) => wait(deps, ctx))
     .post('/containers/:id/attach', (ctx) => attach(deps, ctx))
     .get('/containers/:id/logs', (ctx) => logs(deps, ctx))
