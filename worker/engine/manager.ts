@@ -3,7 +3,7 @@
 // recovers running containers from disk when constructed (live restore).
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -12,14 +12,25 @@ import { ConflictError, EngineError, InternalError, InvalidArgumentError, NotFou
 import { ExecTable } from './exec.js';
 import { boundingCapabilities, hostDevices, onlineCpus, systemCpuNs } from './host.js';
 import { readLogs } from './logs.js';
-import { MonitorClient, type MonitorExit, MonitorGoneError, MonitorRequestError } from './monitor-client.js';
+import { MonitorClient, MonitorGoneError, MonitorRequestError } from './monitor-client.js';
 import { generateName, normalizeName } from './names.js';
 import { classifyRuntimeFailure } from './native.js';
+import { planRootfs } from './rootfs.js';
 import { Runtime } from './runtime.js';
 import { buildSpec } from './spec/build.js';
 import type { OciSpec } from './spec/defaults.js';
 import { parseSignal } from './spec/parse.js';
 import { rootfsReader } from './spec/rootfs-files.js';
+import {
+  createdState,
+  type ExitReport,
+  exitedState,
+  isAlive,
+  rfc3339Nano,
+  runningState,
+  waitResult,
+  ZERO_TIME,
+} from './state.js';
 import { type ContainerRecord, containerDir, loadRecords, saveRecord, writeFileAtomic } from './store.js';
 import type {
   Container,
@@ -40,7 +51,6 @@ export interface ManagerEvents {
   event: [EngineEvent];
 }
 
-const ZERO_TIME = '0001-01-01T00:00:00Z';
 const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
 const DEFAULT_LOG_MAX_FILES = 5;
 
@@ -63,21 +73,6 @@ interface Live {
   /** Record writes in order; each writes the record as it is when its turn comes. */
   saving: Promise<void>;
   spec?: OciSpec;
-}
-
-function nowRfc3339Nano(d: Date): string {
-  // Millisecond clock padded to nanoseconds: the format docker clients parse.
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
-}
-
-function resultOf(rec: ContainerRecord): WaitResult {
-  const s = rec.state;
-  return {
-    exitCode: s.exitCode,
-    signal: s.signal,
-    oomKilled: s.oomKilled,
-    ...(s.error ? { error: s.error } : {}),
-  };
 }
 
 export class ContainerManager extends EventEmitter<ManagerEvents> {
@@ -147,7 +142,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         rec.state.paused = st.status === 'paused';
         rec.state.pid = st.pid;
         if (rec.state.running && rec.state.startedAt === ZERO_TIME)
-          rec.state.startedAt = this.runtime.readStarted(rec.id) ?? nowRfc3339Nano(this.now());
+          rec.state.startedAt = this.runtime.readStarted(rec.id) ?? rfc3339Nano(this.now());
         this.watch(live);
       } catch {
         // Unreachable (gone, or exiting right now): exit.json or a second look decides.
@@ -221,7 +216,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   }
 
   private isRunning(live: Live): boolean {
-    return live.rec.state.status === 'running' || live.rec.state.status === 'paused';
+    return isAlive(live.rec.state);
   }
 
   private specOf(live: Live): OciSpec {
@@ -254,15 +249,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     let made = false;
     let runtimeCreated = false;
     try {
-      const { layers, overlay, rootPath, imageConfig } = this.checkRootfs(opts, dir);
+      const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
       const cgroupsPath = `/shoal/${id}`;
-      const annotations: Record<string, string> = overlay
-        ? {
-            'org.shoal.rootfs.lowerdirs': layers.join(':'),
-            'org.shoal.rootfs.upperdir': overlay.upper,
-            'org.shoal.rootfs.workdir': overlay.work,
-          }
-        : {};
       const built = buildSpec(opts, imageConfig, {
         id,
         rootfsPath: rootPath,
@@ -277,7 +265,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         annotations,
       });
       built.config.image = opts.image ?? '';
-      const now = nowRfc3339Nano(this.now());
+      const now = rfc3339Nano(this.now());
       const rec: ContainerRecord = {
         id,
         name,
@@ -288,20 +276,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         imageId: opts.imageId ?? '',
         config: built.config,
         hostConfig: built.hostConfig,
-        state: {
-          status: 'created',
-          running: false,
-          paused: false,
-          restarting: false,
-          oomKilled: false,
-          dead: false,
-          pid: 0,
-          exitCode: 0,
-          signal: null,
-          error: '',
-          startedAt: ZERO_TIME,
-          finishedAt: ZERO_TIME,
-        },
+        state: createdState(),
         mounts: built.mounts,
         bundle: dir,
         logPath: join(dir, `${id}-json.log`),
@@ -339,33 +314,6 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (made) await rm(dir, { recursive: true, force: true });
       throw e;
     }
-  }
-
-  private checkRootfs(opts: CreateOptions, dir: string) {
-    const r = opts.rootfs as CreateOptions['rootfs'] | undefined;
-    const isDir = (p: string) => {
-      try {
-        return statSync(p).isDirectory();
-      } catch {
-        return false;
-      }
-    };
-    if (!r) throw new InvalidArgumentError('rootfs', 'a rootfs directory or image layers are required');
-    if ('dir' in r) {
-      if (!isAbsolute(r.dir)) throw new InvalidArgumentError('rootfs', `${r.dir} is not an absolute path`);
-      if (!isDir(r.dir)) throw new InvalidArgumentError('rootfs', `rootfs directory ${r.dir} does not exist`);
-      return { layers: [r.dir], overlay: undefined, rootPath: r.dir, imageConfig: undefined };
-    }
-    if (!Array.isArray(r.layers) || r.layers.length === 0)
-      throw new InvalidArgumentError('rootfs', 'an image needs at least one layer');
-    for (const l of r.layers) {
-      if (!isAbsolute(l) || !isDir(l))
-        throw new InvalidArgumentError('rootfs', `image layer ${l} does not exist`);
-      if (l.includes(':') || l.includes(','))
-        throw new InvalidArgumentError('rootfs', `layer path ${l} contains ":" or ","`);
-    }
-    const overlay = { mountpoint: join(dir, 'rootfs'), upper: join(dir, 'upper'), work: join(dir, 'work') };
-    return { layers: r.layers, overlay, rootPath: overlay.mountpoint, imageConfig: r.imageConfig };
   }
 
   private netnsOf(ref: string): string {
@@ -421,39 +369,23 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       exitCode: 255,
       signal: null,
       oomKilled: false,
-      finishedAt: nowRfc3339Nano(this.now()),
+      finishedAt: rfc3339Nano(this.now()),
       error: 'the container monitor disappeared without reporting an exit status',
-    } as MonitorExit & { error: string });
+    });
   }
 
-  private async onExit(live: Live, exit: MonitorExit & { error?: string }): Promise<void> {
+  private async onExit(live: Live, exit: ExitReport): Promise<void> {
     const rec = live.rec;
     if (!rec.runtimeCreated) return; // already processed (restore and watcher racing)
     rec.runtimeCreated = false;
     if (live.starting) await live.starting.catch(() => {});
-    let exitCode = exit.exitCode;
-    if (exit.signal && exitCode < 128) {
-      try {
-        exitCode = 128 + parseSignal('signal', exit.signal).number;
-      } catch {}
-    }
-    Object.assign(rec.state, {
-      status: 'exited',
-      running: false,
-      paused: false,
-      restarting: false,
-      pid: 0,
-      exitCode,
-      signal: exit.signal,
-      oomKilled: exit.oomKilled,
-      error: exit.error ?? '',
-      finishedAt: exit.finishedAt || nowRfc3339Nano(this.now()),
-    });
+    rec.state = exitedState(rec.state, exit, this.now());
+    const exitCode = rec.state.exitCode;
     // Report first (waiters see the exit at once), then record it, then clean up the runtime
     // state: until that last step exit.json survives, so a crash anywhere loses nothing.
     if (exit.oomKilled) this.emitEvent('oom', rec);
     this.emitEvent('die', rec, { exitCode: String(exitCode) });
-    const result = resultOf(rec);
+    const result = waitResult(rec.state);
     for (const l of live.exitListeners.splice(0)) l(result);
     this.execs.containerExited(rec.id);
     live.cleanup = (async () => {
@@ -492,7 +424,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         await this.persist(live);
         this.watch(live);
       }
-      const startedAt = nowRfc3339Nano(this.now());
+      const startedAt = rfc3339Nano(this.now());
       const starting = (async () => {
         const started = await live.monitor.start();
         // A process that exits at once is still "started"; its pid is then 0.
@@ -500,18 +432,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
           started.pid !== undefined
             ? { status: started.pid > 0 ? 'running' : 'stopped', pid: started.pid }
             : await live.monitor.state().catch(() => ({ status: 'stopped', pid: 0 }));
-        Object.assign(rec.state, {
-          status: 'running',
-          running: true,
-          paused: false,
-          pid: st.status === 'stopped' ? 0 : st.pid,
-          exitCode: 0,
-          signal: null,
-          oomKilled: false,
-          error: '',
-          startedAt,
-          finishedAt: ZERO_TIME,
-        });
+        rec.state = runningState(st.status === 'stopped' ? 0 : st.pid, startedAt);
         // Not awaited: the record write is ordered after this one anyway, and after a crash the
         // monitor's state tells a restarted manager that the container runs.
         this.persist(live).catch(() => {});
@@ -542,7 +463,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     if (condition === 'removed') list = live.removedListeners;
     else if (condition === 'next-exit') list = live.exitListeners;
     else if (condition === 'not-running') {
-      if (!this.isRunning(live)) return resultOf(live.rec);
+      if (!this.isRunning(live)) return waitResult(live.rec.state);
       list = live.exitListeners;
     } else
       throw new InvalidArgumentError('condition', `"${condition}" is not not-running, next-exit or removed`);
@@ -658,7 +579,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (this.names.get(rec.name) === rec.id) this.names.delete(rec.name);
       this.execs.containerRemoved(rec.id);
       this.emitEvent('destroy', rec);
-      const result = resultOf(rec);
+      const result = waitResult(rec.state);
       for (const l of live.exitListeners.splice(0)) l(result);
       for (const l of live.removedListeners.splice(0)) l(result);
     });
@@ -697,7 +618,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     const host = { systemCpuNs: systemCpuNs(), onlineCpus: onlineCpus() };
     if (!this.isRunning(live))
       return {
-        read: nowRfc3339Nano(this.now()),
+        read: rfc3339Nano(this.now()),
         memory: { usage: 0, limit: 0, maxUsage: 0, failcnt: 0 },
         cpu: { usageNs: 0, userNs: 0, systemNs: 0, periods: 0, throttledPeriods: 0, throttledNs: 0 },
         pids: { current: 0, limit: 0 },
