@@ -74,7 +74,7 @@ void must(const std::string& dir, const char* file, const std::string& v) {
   int err = 0;
   if (!wr(dir, file, v, &err)) {
     std::string what = std::string("cgroup ") + file + " = " + v;
-    if (err == EINVAL) throw Fail(what + ": invalid value");
+    if (err == EINVAL || err == ERANGE) throw Fail(what + ": invalid value");
     fail_errno(what, err);
   }
 }

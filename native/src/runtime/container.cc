@@ -92,6 +92,7 @@ void container_init(InitPlan& plan) {
     trace("pivoted");
     write_sysctls(spec);
     if (!spec.process.user_name.empty()) resolve_user(spec.process, spec.process.user_name);
+    ensure_home(spec.process);
 
     int master = -1, slave = -1;
     if (spec.process.terminal) {

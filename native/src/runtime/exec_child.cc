@@ -52,6 +52,7 @@ void exec_child(ExecPlan& plan) {
     if (chdir("/") < 0) fail_errno("chdir /");
     Process& p = plan.process;
     if (!plan.user.empty()) resolve_user(p, plan.user);
+    ensure_home(p);
     if (chdir(p.cwd.c_str()) < 0) fail_errno("chdir " + p.cwd);
     std::string path = find_executable(p);
     if (p.terminal) {

@@ -109,24 +109,17 @@ void mount_cgroups(int rootfd, const Mount& m, int target_fd) {
   for (auto& [mp, opts] : by_dir) {
     std::string name = mp.substr(mp.find_last_of('/') + 1);
     int fd = make_target(rootfd, m.destination + "/" + name, true);
-    if (mount("cgroup", fd_path(fd).c_str(), "cgroup", m.flags, opts.c_str()) < 0) {
+    // named hierarchies (name=systemd) show their name as the source, as with runc
+    std::string src = starts_with(opts, "name=") ? opts.substr(5) : "cgroup";
+    if (mount(src.c_str(), fd_path(fd).c_str(), "cgroup", m.flags, opts.c_str()) < 0) {
       int e = errno;
       close(fd);
       fail_errno("mount cgroup " + opts + " on " + m.destination + "/" + name, e);
     }
     close(fd);
   }
-  if (cgroup_hybrid()) {
-    int fd = make_target(rootfd, m.destination + "/unified", true);
-    mount("cgroup2", fd_path(fd).c_str(), "cgroup2", m.flags, nullptr);
-    close(fd);
-  }
-  if (m.flags & MS_RDONLY) {
-    // the fd we were given points below the new tmpfs; look the path up again
-    int top = make_target(rootfd, m.destination, true);
-    remount_bind(fd_path(top), MS_RDONLY);
-    close(top);
-  }
+  // Like runc: the hybrid's empty cgroup2 is not shown, and the tmpfs holding the hierarchies
+  // stays writable (each hierarchy itself is read-only).
 }
 
 void do_mount(int rootfd, const Spec& spec, const Mount& m) {

@@ -91,6 +91,21 @@ void resolve_user(Process& p, const std::string& spec) {
   if (env_get(p.env, "HOME").empty()) p.env.push_back("HOME=" + home);
 }
 
+void ensure_home(Process& p) {
+  if (!env_get(p.env, "HOME").empty()) return;
+  for (auto& e : p.env)
+    if (starts_with(e, "HOME=")) return;
+  std::string home = "/";
+  for (auto& line : split(read_file_or("/etc/passwd", ""), '\n')) {
+    auto f = split(line, ':');
+    if (f.size() >= 7 && f[2] == std::to_string(p.uid)) {
+      home = f[5];
+      break;
+    }
+  }
+  p.env.push_back("HOME=" + home);
+}
+
 std::string find_executable(const Process& p) {
   const std::string& name = p.args[0];
   auto check = [](const std::string& path, int& err) {

@@ -11,6 +11,8 @@ namespace shoal {
 // Resolves `name[:group]` (names or numbers) against /etc/passwd and /etc/group of the current
 // root, filling uid, gid, additionalGids (groups listing the user) and HOME.
 void resolve_user(Process& p, const std::string& user);
+// Sets HOME from /etc/passwd (by uid; "/" if absent) unless the env has it, as runc does.
+void ensure_home(Process& p);
 // Finds the program as execve would after chdir(cwd); throws `exec "NAME": ...`.
 std::string find_executable(const Process& p);
 // Applies rlimits and oom_score_adj (before dropping privileges).
