@@ -676,7 +676,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       throw new InvalidArgumentError('tail', `${opts.tail} is not a number of lines`);
     return readLogs(live.rec.logPath, this.logMaxFiles, opts, {
       isRunning: () => live.rec.runtimeCreated && !live.removing,
-      exited: () => this.nextExit(live),
+      // Through wait() so an aborted follow drops its listener.
+      exited: () => this.wait(live.rec.id, 'next-exit', opts.signal),
     });
   }
 
