@@ -117,6 +117,16 @@ describe('ContainerManager lifecycle', () => {
     expect(await ifaces('host')).toBe(hostIfaces);
   });
 
+  it('maps users through a user namespace when asked', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { stdout } = await runToEnd(m, {
+      cmd: ['sh', '-c', 'id -u; cat /proc/self/uid_map | tr -s " "'],
+      usernsRemap: { hostUid: 100000, hostGid: 100000, size: 65536 },
+    });
+    expect(stdout).toBe('0\n 0 100000 65536\n');
+  });
+
   it('restart gives a new process; rename keeps the container', async () => {
     env = makeEnv();
     const m = await env.open();
