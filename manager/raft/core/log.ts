@@ -257,6 +257,7 @@ export class RaftLog {
 
   slice(lo: number, hi: number, maxSize?: number): Entry[] {
     if (lo > hi) throw new RaftError(`log: invalid slice ${lo} > ${hi}`);
+    if (maxSize !== undefined && maxSize <= 0) maxSize = undefined; // no limit
     const first = this.firstIndex();
     if (lo < first) throw new CompactedError(`log: index ${lo} is compacted (first ${first})`);
     if (hi > this.lastIndex() + 1)

@@ -158,7 +158,10 @@ export interface Status {
 export interface LogStorage {
   /** The persisted hard state and the configuration at the latest snapshot. */
   initialState(): { hardState: HardState; confState: ConfState };
-  /** Entries in [lo, hi), at least one even if over maxSize. Throws CompactedError/UnavailableError. */
+  /**
+   * Entries in [lo, hi), at most maxSize bytes but at least one entry (maxSize undefined: no limit; the core
+   * never passes 0). Throws CompactedError/UnavailableError.
+   */
   entries(lo: number, hi: number, maxSize?: number): Entry[];
   /** Term of entry i, for firstIndex()-1 <= i <= lastIndex(). Throws CompactedError/UnavailableError. */
   term(i: number): number;
