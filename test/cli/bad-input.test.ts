@@ -1,8 +1,16 @@
 // Bad input through the CLI: a clear message naming the problem, a non-zero exit, and nothing left
 // behind (no container record, runtime state, monitor process or mount).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, type Daemon, ROOTFS, shoal, startShoald, stateEntries } from '../daemon/harness.js';
+import {
+  cleanup,
+  type Daemon,
+  processesUnder,
+  ROOTFS,
+  shoal,
+  startShoald,
+  stateEntries,
+} from '../daemon/harness.js';
 
 let d: Daemon;
 beforeAll(async () => {
@@ -11,19 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup(d));
 
-/** Processes whose command line mentions this daemon's exec-root (its monitors). */
-function monitors(): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(d.execRoot);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+const monitors = () => processesUnder(d.execRoot);
 
 const mountsUnder = (dir: string) =>
   readFileSync('/proc/self/mountinfo', 'utf8')

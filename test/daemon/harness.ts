@@ -2,7 +2,7 @@
 // through the built `shoal` CLI (node bin/shoal) and the real `docker` CLI. Everything it starts is
 // stopped by pid and every directory removed in cleanup().
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -169,16 +169,48 @@ export function stateEntries(d: Daemon): { containers: string[]; runtime: string
   return { containers: list(join(d.dataRoot, 'containers')), runtime: list(join(d.execRoot, 'runtime')) };
 }
 
-/** Removes every container (force), stops shoald and deletes its directories. */
+/** Pids of processes whose command line mentions `dir` (monitors of this daemon's containers). */
+export function processesUnder(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const alive = (d: Daemon) => d.proc.exitCode === null && d.proc.signalCode === null;
+
+/**
+ * Removes every container (force), stops shoald and deletes its directories. A daemon that died
+ * (a crash, or a test's kill -9) is started again on the same directories first, so that its
+ * containers are removed properly; anything still running from this directory after that is killed.
+ */
 export async function cleanup(d: Daemon | undefined): Promise<void> {
   if (!d) return;
+  let live = d;
   try {
-    if (d.proc.exitCode === null && d.proc.signalCode === null) {
-      const ids = (await shoal(d, ['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-      if (ids.length) await shoal(d, ['rm', '-f', ...ids]);
-    }
+    if (!alive(d)) live = await startShoald(d.dir);
+    const ids = (await shoal(live, ['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+    if (ids.length) await shoal(live, ['rm', '-f', ...ids]);
+    const left = (await shoal(live, ['ps', '-aq'])).stdout.trim();
+    if (left) console.warn(`harness: containers left after rm -f: ${left.replace(/\n/g, ' ')}`);
+  } catch (err) {
+    console.warn(`harness: cleanup of ${d.dir}: ${(err as Error).message}`);
   } finally {
-    await stopShoald(d);
+    await stopShoald(live);
+    const stragglers = processesUnder(d.dir);
+    if (stragglers.length)
+      console.warn(`harness: killing processes left under ${d.dir}: ${stragglers.join(' ')}`);
+    for (const pid of stragglers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
     rmSync(d.dir, { recursive: true, force: true });
   }
 }
