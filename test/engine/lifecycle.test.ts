@@ -117,6 +117,38 @@ describe('ContainerManager lifecycle', () => {
     expect(await ifaces('host')).toBe(hostIfaces);
   });
 
+  it('cpu, memory and pids limits land in the container cgroups', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sleep', '1000'],
+      cpus: '1.5',
+      cpuShares: 512,
+      cpusetCpus: '0',
+      memory: '48m',
+      pidsLimit: 7,
+    });
+    await m.start(id);
+    const { cgroupPaths } = JSON.parse(readFileSync(join(env.execRoot, 'runtime', id, 'state.json'), 'utf8'));
+    const read = (ctl: string, file: string) => readFileSync(join(cgroupPaths[ctl], file), 'utf8').trim();
+    if (cgroupPaths.cpu) {
+      // cgroup v1 (this machine); v2 would show the same numbers in cpu.max / cpu.weight.
+      expect(read('cpu', 'cpu.cfs_quota_us')).toBe('150000');
+      expect(read('cpu', 'cpu.cfs_period_us')).toBe('100000');
+      expect(read('cpu', 'cpu.shares')).toBe('512');
+      expect(read('cpuset', 'cpuset.cpus')).toBe('0');
+      expect(read('memory', 'memory.limit_in_bytes')).toBe(String(48 * 1024 * 1024));
+      expect(read('pids', 'pids.max')).toBe('7');
+    } else {
+      const unified = (file: string) =>
+        readFileSync(join(Object.values(cgroupPaths)[0] as string, file), 'utf8').trim();
+      expect(unified('cpu.max')).toBe('150000 100000');
+      expect(unified('memory.max')).toBe(String(48 * 1024 * 1024));
+      expect(unified('pids.max')).toBe('7');
+    }
+  });
+
   it('maps users through a user namespace when asked', async () => {
     env = makeEnv();
     const m = await env.open();
