@@ -67,6 +67,25 @@ describe('live restore', () => {
     expect(traces(env, id)).toEqual([]);
   });
 
+  it('an auto-remove container that exited while no manager ran is removed on restore', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({
+      rootfs: { dir: ROOTFS },
+      cmd: gated,
+      binds: [`${ctl}:/ctl`],
+      autoRemove: true,
+    });
+    await m1.start(id);
+    await m1.close();
+    writeFileSync(join(ctl, 'go'), '');
+    await until(() => existsSync(join(env.execRoot, 'runtime', id, 'exit.json')), 'exit.json');
+    const m2 = await env.open();
+    expect(() => m2.inspect(id)).toThrow(/No such container/);
+    expect(traces(env, id)).toEqual([]);
+  });
+
   it('a monitor killed with SIGKILL: the container is reported dead-exited and nothing is left', async () => {
     env = makeEnv();
     ctl = mkdtempSync('/tmp/se-ctl-');
