@@ -165,6 +165,30 @@ describe('attach', () => {
     await expect(m.attach(id, { stdout: true })).rejects.toBeInstanceOf(ConflictError);
   });
 
+  it('resizes the terminal of a tty container', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    const { id } = await m.create({
+      rootfs: { dir: ROOTFS },
+      cmd: ['sh', '-c', 'read x; stty size'],
+      tty: true,
+      openStdin: true,
+    });
+    const stream = await m.attach(id, { stdin: true, stdout: true });
+    let raw = '';
+    const done = (async () => {
+      for await (const c of stream) raw += c.toString();
+    })();
+    const exited = m.wait(id, 'next-exit');
+    await m.start(id);
+    await m.resize(id, 30, 100);
+    stream.write('\n');
+    expect((await exited).exitCode).toBe(0);
+    await done;
+    expect(raw).toMatch(/30 100\r\n/);
+    await expect(m.resize(id, -1, 5)).rejects.toThrow(/height/);
+  });
+
   it('a tty container gives raw terminal bytes', async () => {
     env = makeEnv();
     const m = await env.open();
