@@ -110,11 +110,21 @@ describe('exec', () => {
     expect((await catOut).stdout).toBe('piped through\n');
     expect((await m.execInspect(catId)).exitCode).toBe(0);
 
-    const ttyId = m.execCreate(id, { cmd: ['sh', '-c', 'tty; stty size'], tty: true });
+    const ttyId = m.execCreate(id, {
+      cmd: ['sh', '-c', 'tty; read x; stty size'],
+      tty: true,
+      attachStdin: true,
+    });
     const tty = (await m.execStart(ttyId, { tty: true }))!;
     let raw = '';
-    for await (const c of tty) raw += c.toString();
+    const ttyDone = (async () => {
+      for await (const c of tty) raw += c.toString();
+    })();
+    await m.execResize(ttyId, 40, 120);
+    tty.write('\n');
+    await ttyDone;
     expect(raw).toMatch(/\/dev\/pts\/\d+\r\n/);
+    expect(raw).toMatch(/40 120\r\n/);
 
     const bg = m.execCreate(id, { cmd: ['sh', '-c', 'sleep 0.2; exit 3'] });
     expect(await m.execStart(bg, { detach: true })).toBeNull();
