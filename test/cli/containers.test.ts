@@ -125,6 +125,15 @@ describe('exec', () => {
     expect(mine).toMatchObject({ code: 0, stdout: '1 1000 /tmp\n' });
   });
 
+  it('reports a command that cannot start on the stream, with exit code 127/126 (both CLIs)', async () => {
+    for (const cli of [shoal, docker]) {
+      const nf = await cli(d, ['exec', 'c1', 'no-such-cmd']);
+      expect(nf.code).toBe(127);
+      expect(nf.stdout + nf.stderr).toContain('exec "no-such-cmd": executable file not found');
+      expect((await cli(d, ['exec', 'c1', '/etc/passwd'])).code).toBe(126);
+    }
+  });
+
   it('passes stdin with -i, and a terminal with -t', async () => {
     expect(await docker(d, ['exec', '-i', 'c1', 'cat'], 'hello-stdin\n')).toMatchObject({
       code: 0,

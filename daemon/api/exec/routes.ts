@@ -1,10 +1,12 @@
 // Exec endpoints: POST /containers/{id}/exec, POST /exec/{id}/start (hijacked or detached),
 // GET /exec/{id}/json, POST /exec/{id}/resize.
+
+import type { Duplex } from 'node:stream';
 import type { ExecInfo, ExecOptions } from '../../../worker/engine/index.js';
-import { badRequest } from '../../http/errors.js';
+import { badRequest, toErrorReply } from '../../http/errors.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
-import { splice } from '../streams.js';
+import { muxFrame, STDOUT, splice } from '../streams.js';
 
 interface ExecCreateBody {
   User?: string;
@@ -57,9 +59,29 @@ export function execInspectJson(e: ExecInfo): Record<string, unknown> {
   };
 }
 
-async function start(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+/** dockerd's exit codes for an exec whose process could not be started: 127 not found, 126 otherwise. */
+export function startFailureExitCode(message: string): number {
+  return /not found|no such file or directory/i.test(message) ? 127 : 126;
+}
+
+async function start(deps: ApiDeps, ctx: RequestContext, failed: Map<string, number>): Promise<void> {
   const body = (await ctx.readJson<{ Detach?: boolean; Tty?: boolean }>()) ?? {};
-  const stream = await deps.engine.execStart(ctx.params.id, { detach: body.Detach ?? false, tty: body.Tty });
+  const detach = body.Detach ?? false;
+  let stream: Duplex | null;
+  try {
+    stream = await deps.engine.execStart(ctx.params.id, { detach, tty: body.Tty });
+  } catch (err) {
+    const { status, message } = toErrorReply(err);
+    // An unknown exec or a stopped container is an HTTP error; a process that cannot be started is
+    // reported as dockerd does: on the hijacked stream, with exit code 126/127 in exec inspect.
+    if (detach || status === 404 || status === 409) throw err;
+    failed.set(ctx.params.id, startFailureExitCode(message));
+    if (failed.size > 1000) failed.delete(failed.keys().next().value as string);
+    const client = ctx.reply.hijack();
+    const text = Buffer.from(`${message}\r\n`);
+    client.end(body.Tty ? text : muxFrame(STDOUT, text));
+    return;
+  }
   if (!stream) {
     ctx.reply.empty(200);
     return;
@@ -68,16 +90,25 @@ async function start(deps: ApiDeps, ctx: RequestContext): Promise<void> {
 }
 
 export function registerExec(router: Router, deps: ApiDeps): void {
+  // Exit codes of execs whose process never started (the engine has none to report for them);
+  // bounded, oldest dropped first.
+  const failedStarts = new Map<string, number>();
   router
     .post('/containers/:id/exec', async (ctx) => {
       const body = (await ctx.readJson<ExecCreateBody>()) ?? {};
       const id = deps.engine.execCreate(ctx.params.id, execOptionsFromBody(body));
       ctx.reply.json(201, { Id: id });
     })
-    .post('/exec/:id/start', (ctx) => start(deps, ctx))
-    .get('/exec/:id/json', async (ctx) =>
-      ctx.reply.json(200, execInspectJson(await deps.engine.execInspect(ctx.params.id))),
-    )
+    .post('/exec/:id/start', (ctx) => start(deps, ctx, failedStarts))
+    .get('/exec/:id/json', async (ctx) => {
+      const info = await deps.engine.execInspect(ctx.params.id);
+      const failed = failedStarts.get(info.id);
+      const shown =
+        failed !== undefined && info.exitCode === null && !info.running
+          ? { ...info, exitCode: failed }
+          : info;
+      ctx.reply.json(200, execInspectJson(shown));
+    })
     .post('/exec/:id/resize', async (ctx) => {
       const h = Number(ctx.query.get('h') ?? 0);
       const w = Number(ctx.query.get('w') ?? 0);
