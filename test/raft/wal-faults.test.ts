@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KvConn, KvError } from '../../manager/raft/cmd/client.js';
 import { putBatchStart, RECORD_HEADER } from '../../manager/raft/wal/record.js';
+import { segmentDataEnd } from '../../manager/raft/wal/wal.js';
 import { Cluster, missingKeys, waitUntil } from './harness.js';
 
 let cluster: Cluster | null = null;
@@ -55,10 +56,12 @@ describe('WAL faults (raftnode process)', () => {
     await c.kill(1);
     // The start of a batch that never finished: a valid batch header promising 200 bytes, 50 of them written.
     const seg = lastSegment(c.dataDir(1));
-    const sizeBefore = fs.statSync(seg).size;
+    const sizeBefore = segmentDataEnd(seg);
     const partial = Buffer.alloc(RECORD_HEADER + 4 + 50, 0xab);
     putBatchStart(partial, 0, 200);
-    fs.appendFileSync(seg, partial);
+    const fd = fs.openSync(seg, 'r+');
+    fs.writeSync(fd, partial, 0, partial.length, sizeBefore);
+    fs.closeSync(fd);
 
     await c.start(1, 'restart');
     await c.waitLeader();
@@ -79,7 +82,7 @@ describe('WAL faults (raftnode process)', () => {
     await c.kill(1, 'SIGTERM');
     const seg = lastSegment(c.dataDir(1));
     const buf = fs.readFileSync(seg);
-    const at = Math.floor(buf.length / 2);
+    const at = Math.floor(segmentDataEnd(seg) / 2);
     buf[at] ^= 0x10;
     fs.writeFileSync(seg, buf);
 

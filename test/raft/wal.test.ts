@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskFullError, StoragePermissionError, WalCorruptError } from '../../manager/raft/wal/errors.js';
-import { Wal, type WalEntry } from '../../manager/raft/wal/wal.js';
+import { segmentDataEnd, Wal, type WalEntry } from '../../manager/raft/wal/wal.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -37,7 +37,12 @@ describe('WAL', () => {
     expect(state.hardState).toEqual({ term: 2, vote: 0, commit: 3 });
     expect(indexes(state.entries)).toEqual([1, 2, 3]);
     expect(state.entries[2]).toEqual(ent(3, 2));
+    // The segment is preallocated with zeros; appends continue at the end of the records, not of the file.
+    const file = w2.segmentFiles()[0];
+    expect(fs.statSync(file).size).toBeGreaterThan(segmentDataEnd(file));
+    w2.append({ entries: [ent(4, 2)] });
     w2.close();
+    expect(indexes(Wal.open(dir, meta, null).state.entries)).toEqual([1, 2, 3, 4]);
   });
 
   it('replays a follower overwriting its tail: the conflicting entries and everything after them are dropped', () => {
@@ -94,8 +99,11 @@ describe('WAL', () => {
     wal.append({ entries: [ent(3, 1)] });
     const file = wal.segmentFiles()[0];
     wal.close();
-    const size = fs.statSync(file).size;
-    fs.truncateSync(file, size - 7);
+    // The last 7 bytes of the final record never reached the disk (they read as zeros).
+    const end = segmentDataEnd(file);
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.alloc(7), 0, 7, end - 7);
+    fs.closeSync(fd);
     const { wal: w2, state } = Wal.open(dir, meta, null, { log: (m) => logs.push(m) });
     expect(indexes(state.entries)).toEqual([1, 2]);
     expect(logs.join('\n')).toMatch(/truncating torn tail/);
@@ -112,7 +120,7 @@ describe('WAL', () => {
     const file = wal.segmentFiles()[0];
     wal.close();
     const buf = fs.readFileSync(file);
-    buf[buf.length - 3] ^= 0x40; // last record's payload damaged, nothing after it
+    buf[segmentDataEnd(file) - 3] ^= 0x40; // last record's payload damaged, nothing after it
     fs.writeFileSync(file, buf);
     expect(indexes(Wal.open(dir, meta, null).state.entries)).toEqual([1]);
     fs.appendFileSync(file, Buffer.from([5, 0, 0])); // three bytes of a header that never finished
@@ -126,7 +134,7 @@ describe('WAL', () => {
     const file = wal.segmentFiles()[0];
     wal.close();
     const buf = fs.readFileSync(file);
-    const target = Math.floor(buf.length / 2);
+    const target = Math.floor(segmentDataEnd(file) / 2);
     buf[target] ^= 0x01;
     fs.writeFileSync(file, buf);
     let err: unknown;
@@ -151,7 +159,10 @@ describe('WAL', () => {
     for (let i = 1; i <= 20; i++) wal.append({ entries: [ent(i, 1, i, 100)] });
     const first = wal.segmentFiles()[0];
     wal.close();
-    fs.truncateSync(first, fs.statSync(first).size - 5);
+    const end = segmentDataEnd(first);
+    const fd = fs.openSync(first, 'r+');
+    fs.writeSync(fd, Buffer.alloc(5), 0, 5, end - 5);
+    fs.closeSync(fd);
     expect(() => Wal.open(dir, meta, null, { segmentBytes: 512 })).toThrow(WalCorruptError);
   });
 });

@@ -86,6 +86,10 @@ interface Segment {
 
 const SEGMENT_RE = /^([0-9a-f]{16})\.wal$/;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Segments grow in zero-filled steps of this size: overwriting allocated blocks lets fdatasync skip the
+ * file system journal (no size change), which keeps its latency low when the disk is busy. */
+const PREALLOC_CHUNK = 4 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 export function segmentName(seq: number): string {
   return `${seq.toString(16).padStart(16, '0')}.wal`;
@@ -97,6 +101,10 @@ export class Wal {
   /** Set when a failed write could not be rolled back; every later append first repairs the tail. */
   private dirtyTail = false;
   private pending: PendingWrite | null = null;
+  /** Bytes of the open segment on disk (>= size: the rest is zero-filled preallocation). */
+  private allocated = 0;
+  /** Preallocation failed in this segment (e.g. disk nearly full): just append. */
+  private noPrealloc = false;
   private scratch = Buffer.allocUnsafe(1 << 20);
   private lastHardState: WalHardState | null;
   private readonly segmentBytes: number;
@@ -153,11 +161,13 @@ export class Wal {
     const st: WalState = { meta, hardState: null, entries: [], base };
     let storedMeta: Uint8Array | null = null;
 
+    let tailEnd = 0;
     for (let i = 0; i < segs.length; i++) {
       const last = i === segs.length - 1;
       const seg = segs[i];
       const result = replaySegment(seg, st, base, last);
       if (result.meta && !storedMeta) storedMeta = result.meta;
+      if (last) tailEnd = result.end;
       if (result.truncateTo !== null) {
         if (result.truncateTo === 0) {
           // Crashed while creating this segment: not even its header is durable.
@@ -179,7 +189,7 @@ export class Wal {
 
     const wal = new Wal(dir, segs, st.meta, st.hardState, opts);
     if (segs.length === 0) wal.createSegment(1);
-    else wal.openTail();
+    else wal.openTail(tailEnd);
     return { wal, state: st };
   }
 
@@ -235,6 +245,7 @@ export class Wal {
     if (hs) off = putHardState(buf, off, hs);
 
     const seg = this.segments[this.segments.length - 1];
+    this.preallocate(this.size + len);
     try {
       writeFully(this.fd, buf, len, this.size);
     } catch (err) {
@@ -323,13 +334,37 @@ export class Wal {
     this.fd = -1;
   }
 
-  private openTail(): void {
+  private openTail(end: number): void {
     const seg = this.segments[this.segments.length - 1];
     try {
       this.fd = fs.openSync(seg.file, 'r+');
-      this.size = fs.fstatSync(this.fd).size;
+      this.allocated = fs.fstatSync(this.fd).size;
     } catch (err) {
       throw storageError('open', seg.file, err);
+    }
+    this.size = end;
+  }
+
+  /** Best effort: extends the open segment with zeros so appends overwrite allocated blocks. */
+  private preallocate(end: number): void {
+    if (end <= this.allocated || this.noPrealloc) return;
+    const target = Math.max(end, Math.min(this.allocated + PREALLOC_CHUNK, this.segmentBytes));
+    let pos = this.allocated;
+    try {
+      while (pos < target) {
+        const n = Math.min(ZEROS.length, target - pos);
+        writeFully(this.fd, ZEROS, n, pos);
+        pos += n;
+      }
+      this.allocated = target;
+    } catch {
+      // Out of space (or similar): give the partial zeros back and append without preallocation.
+      this.noPrealloc = true;
+      try {
+        fs.ftruncateSync(this.fd, Math.max(this.allocated, this.size));
+      } catch {
+        // the record write that follows reports the real error
+      }
     }
   }
 
@@ -363,6 +398,8 @@ export class Wal {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = fd;
     this.size = body.length;
+    this.allocated = body.length;
+    this.noPrealloc = false;
     this.segments.push({ seq, file, maxIndex: 0 });
   }
 
@@ -375,6 +412,7 @@ export class Wal {
   private rollBack(file: string): void {
     try {
       fs.ftruncateSync(this.fd, this.size);
+      this.allocated = this.size;
       if (this.doFsync) fs.fdatasyncSync(this.fd);
       this.dirtyTail = false;
     } catch {
@@ -387,6 +425,7 @@ export class Wal {
     const file = this.segments[this.segments.length - 1].file;
     try {
       fs.ftruncateSync(this.fd, this.size);
+      this.allocated = this.size;
       if (this.doFsync) fs.fdatasyncSync(this.fd);
       this.dirtyTail = false;
     } catch (err) {
@@ -399,6 +438,8 @@ interface SegmentReplay {
   meta: Uint8Array | null;
   truncateTo: number | null;
   reason: string;
+  /** Where the valid records end (the rest, if any, is zero-filled preallocation). */
+  end: number;
 }
 
 type Pending =
@@ -420,23 +461,28 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
   }
   const size = buf.length;
   const meta = readSegmentHeader(seg, buf, last);
-  if (meta === null) return { meta: null, truncateTo: 0, reason: 'torn segment header' };
+  if (meta === null) return { meta: null, truncateTo: 0, reason: 'torn segment header', end: 0 };
   let off = RECORD_HEADER + readU32(buf, 0);
 
   while (off < size) {
     const batchOff = off;
-    // A batch that reaches the end of the file may be a write that never completed.
-    const finalWrite = (batchEnd: number) => last && batchEnd >= size;
+    // A batch followed by nothing but preallocated zeros may be a write that never completed.
+    const finalWrite = (batchEnd: number) => last && (batchEnd >= size || allZero(buf, batchEnd, size));
     const fail = (at: number, reason: string, batchEnd: number): SegmentReplay => {
-      if (finalWrite(batchEnd)) return { meta, truncateTo: batchOff, reason: `${reason} at offset ${at}` };
+      if (finalWrite(batchEnd)) {
+        return { meta, truncateTo: batchOff, reason: `${reason} at offset ${at}`, end: batchOff };
+      }
       throw new WalCorruptError(seg.file, at, reason);
     };
     const check = checkRecord(buf, off);
     if (check !== null) {
+      if (allZero(buf, off, size)) break; // the preallocated, never written rest of the segment
       // Without a readable batch header we cannot bound the batch: torn only if it plainly ends the file.
       const len = size - off >= RECORD_HEADER ? readU32(buf, off) : 0;
       const plainTail =
-        size - off < BATCH_START_SIZE || allZero(buf, off, size) || off + RECORD_HEADER + len >= size;
+        size - off < BATCH_START_SIZE ||
+        off + RECORD_HEADER + len >= size ||
+        allZero(buf, off + BATCH_START_SIZE, size);
       return fail(off, check, plainTail ? size : off);
     }
     if (buf[off + 8] !== RecordType.BatchStart || readU32(buf, off) !== 4) {
@@ -497,7 +543,19 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
       }
     }
   }
-  return { meta, truncateTo: null, reason: '' };
+  return { meta, truncateTo: null, reason: '', end: off };
+}
+
+/** Where the records of a segment file end (tests and tools; the file is only read). */
+export function segmentDataEnd(file: string): number {
+  const buf = fs.readFileSync(file);
+  let off = RECORD_HEADER + readU32(buf, 0);
+  while (off < buf.length && checkRecord(buf, off) === null && buf[off + 8] === RecordType.BatchStart) {
+    const end = off + BATCH_START_SIZE + readU32(buf, off + RECORD_HEADER);
+    if (end > buf.length) break;
+    off = end;
+  }
+  return off;
 }
 
 /** Returns why the record at `off` cannot be used (framing or checksum), or null if it is intact. */
