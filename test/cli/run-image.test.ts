@@ -46,6 +46,21 @@ describe('run IMAGE', () => {
     expect((await docker(d, ['rm', '-f', 'bg'])).code).toBe(0);
   });
 
+  it('docker create, start -a, start again, wait, logs', async () => {
+    const id = (
+      await docker(d, ['create', '--name', 'cr', 'busybox', 'sh', '-c', 'echo ran; exit 6'])
+    ).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect((await docker(d, ['ps', '-a', '-f', 'status=created', '-q', '--no-trunc'])).stdout).toBe(
+      `${id}\n`,
+    );
+    expect(await docker(d, ['start', '-a', 'cr'])).toMatchObject({ code: 6, stdout: 'ran\n' });
+    expect((await docker(d, ['start', 'cr'])).stdout).toBe('cr\n');
+    expect((await docker(d, ['wait', 'cr'])).stdout).toBe('6\n');
+    expect((await docker(d, ['logs', 'cr'])).stdout).toBe('ran\nran\n');
+    expect((await docker(d, ['rm', 'cr'])).code).toBe(0);
+  });
+
   it('uses the image config: default command and environment', async () => {
     const r = await shoal(d, ['run', '--rm', 'busybox', 'sh', '-c', 'echo $PATH']);
     expect(r.stdout).toMatch(/\/bin/);
