@@ -26,6 +26,29 @@ export interface IngestedLayer {
   meta: LayerMeta;
 }
 
+/**
+ * Network reads arrive in 16-64 KiB pieces; every piece costs a trip through zlib's thread pool and
+ * the generators below. Gathering them into ~1 MiB buffers roughly halves the CPU of a pull.
+ */
+async function* coalesce(src: AsyncIterable<Buffer>, size = 1 << 20): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of src) {
+    if (n === 0 && c.length >= size) {
+      yield c;
+      continue;
+    }
+    parts.push(c);
+    n += c.length;
+    if (n >= size) {
+      yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n > 0) yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+}
+
 async function* hashing(src: AsyncIterable<Buffer>, onChunk: (c: Buffer) => void): AsyncGenerator<Buffer> {
   for await (const c of src) {
     onChunk(c);
@@ -58,7 +81,7 @@ export async function ingestLayer(
   let queued = 0;
   const flushWrites = () => chain;
   const compressed = (async function* () {
-    for await (const c of src) {
+    for await (const c of coalesce(src)) {
       compressedSize += c.length;
       if (writer) {
         queued++;
