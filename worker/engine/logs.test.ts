@@ -1,8 +1,9 @@
 import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readLogs, timeToSeconds } from './logs.js';
+import { readLogs, readTailEntries, timeToSeconds } from './logs.js';
 import type { LogEntry, LogOptions } from './types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-logs-'));
@@ -98,6 +99,32 @@ describe('readLogs', () => {
     setTimeout(() => ac.abort(), 30);
     for await (const e of it) got.push(e.line.toString());
     expect(got).toEqual(['e\n']);
+  });
+  it('tails a file bigger than its read chunk exactly as a forward read would', async () => {
+    const p = join(dir, 'big');
+    let text = '';
+    for (let i = 0; i < 5000; i++)
+      text += line(`${'x'.repeat(i % 97)} ${i}\n`, i % 3 ? 'stdout' : 'stderr', i % 60);
+    writeFileSync(p, text + '{"log":"partial');
+    const forward = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.stream === 'stdout')
+      .map((e) => e.log);
+    for (const tail of [0, 1, 7, 1234, 4999, 10000]) {
+      const got = (await collect(readLogs(p, 1, { tail, stderr: false }))).map((x) =>
+        x.slice('stdout:'.length),
+      );
+      expect(got, `tail ${tail}`).toEqual(forward.slice(Math.max(0, forward.length - tail)));
+    }
+    const fh = await open(p, 'r');
+    try {
+      const { completeEnd } = await readTailEntries(fh, (await fh.stat()).size, 1, {});
+      expect(completeEnd).toBe(Buffer.byteLength(text));
+    } finally {
+      await fh.close();
+    }
   });
   it('parses RFC3339Nano times', () => {
     expect(timeToSeconds('1970-01-01T00:00:01.5Z')).toBe(1.5);

@@ -1,7 +1,7 @@
 // Reads docker json-file logs written by the monitor: FILE, FILE.1 … FILE.(N-1) (oldest last),
 // one {"log","stream","time"} object per line. Supports tail across rotated files and follow
 // mode that survives rotation (it keeps reading the renamed file to its end, then the new one).
-import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import type { LogEntry, LogOptions } from './types.js';
 
 interface RawEntry {
@@ -53,15 +53,54 @@ export async function logFiles(path: string, maxFiles: number): Promise<string[]
   return out;
 }
 
-async function readLines(path: string): Promise<string[]> {
-  try {
-    const text = await readFile(path, 'utf8');
-    const lines = text.split('\n');
-    lines.pop(); // the piece after the last "\n": empty, or a line still being written
-    return lines;
-  } catch {
-    return [];
+const CHUNK = 64 * 1024;
+
+/**
+ * The last `want` wanted entries of a log file, reading backwards in chunks so a tail of a big
+ * file costs what it returns. `completeEnd` is the offset just past the last complete line
+ * (a line still being written at the end is left for the follower).
+ */
+export async function readTailEntries(
+  fh: FileHandle,
+  size: number,
+  want: number,
+  opts: LogOptions,
+): Promise<{ entries: LogEntry[]; completeEnd: number }> {
+  const out: LogEntry[] = [];
+  let pos = size;
+  let carry = Buffer.alloc(0); // bytes of lines that begin before `pos`
+  let completeEnd = -1;
+  const take = (line: Buffer) => {
+    const e = parseLogLine(line.toString('utf8'));
+    if (e && wanted(e, opts)) out.push(e);
+  };
+  while (pos > 0 && out.length < want) {
+    const len = Math.min(CHUNK, pos);
+    pos -= len;
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, pos);
+    const data = carry.length ? Buffer.concat([buf, carry]) : buf;
+    let end = data.length;
+    if (completeEnd < 0) {
+      const nl = data.lastIndexOf(10);
+      if (nl < 0) {
+        carry = data;
+        continue;
+      }
+      completeEnd = pos + nl + 1;
+      end = nl;
+    }
+    // Lines wholly inside `data` end at `end`; the piece before the first "\n" may start earlier.
+    while (end > 0 && out.length < want) {
+      const nl = data.lastIndexOf(10, end - 1);
+      if (nl < 0) break;
+      take(data.subarray(nl + 1, end));
+      end = nl;
+    }
+    carry = data.subarray(0, end);
   }
+  if (pos === 0 && completeEnd >= 0 && out.length < want && carry.length > 0) take(carry);
+  return { entries: out.reverse(), completeEnd: Math.max(completeEnd, 0) };
 }
 
 export interface FollowControl {
@@ -105,26 +144,25 @@ export async function* readLogs(
     } catch {}
   }
   try {
-    const liveSize = live ? (await live.stat()).size : 0;
     const files = await logFiles(path, maxFiles);
     const entries: LogEntry[] = [];
-    // Newest file first, until enough lines for the tail are collected.
+    // Newest file first, read backwards, until enough lines for the tail are collected.
     for (let i = files.length - 1; i >= 0 && entries.length < tail; i--) {
-      let lines: string[];
-      if (i === files.length - 1 && live) {
-        const buf = Buffer.alloc(liveSize);
-        if (liveSize > 0) await live.read(buf, 0, liveSize, 0);
-        const end = buf.lastIndexOf(10) + 1; // only complete lines
-        offset = end;
-        lines = buf.subarray(0, end).toString('utf8').split('\n');
-        lines.pop();
-      } else lines = await readLines(files[i]);
-      const parsed: LogEntry[] = [];
-      for (const l of lines) {
-        const e = parseLogLine(l);
-        if (e && wanted(e, opts)) parsed.push(e);
+      const isLive = i === files.length - 1 && live !== undefined;
+      let fh: FileHandle;
+      try {
+        fh = isLive ? live! : await open(files[i], 'r');
+      } catch {
+        continue; // rotated away meanwhile
       }
-      entries.unshift(...parsed.slice(Math.max(0, parsed.length - (tail - entries.length))));
+      try {
+        const { size } = await fh.stat();
+        const r = await readTailEntries(fh, size, tail - entries.length, opts);
+        if (isLive) offset = r.completeEnd; // following continues right after the last complete line
+        entries.unshift(...r.entries);
+      } finally {
+        if (!isLive) await fh.close();
+      }
     }
     for (const e of entries) yield e;
     if (!live || !follow) return;
