@@ -124,6 +124,22 @@ describe('live restore', () => {
     expect(traces(env, id)).toEqual([]);
   });
 
+  it('a created container whose monitor vanished (host reboot) stays created and starts', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({ rootfs: { dir: ROOTFS }, cmd: ['sh', '-c', 'exit 6'] });
+    const { monitorPid } = JSON.parse(readFileSync(join(env.execRoot, 'runtime', id, 'state.json'), 'utf8'));
+    await m1.close();
+    process.kill(monitorPid, 'SIGKILL');
+    await until(() => !pidAlive(monitorPid), 'the monitor to die');
+    const m2 = await env.open();
+    expect(m2.inspect(id).state.status).toBe('created');
+    const exited = m2.wait(id, 'next-exit');
+    await m2.start(id);
+    expect((await exited).exitCode).toBe(6);
+  });
+
   it('two managers with different roots do not see each other', async () => {
     env = makeEnv();
     ctl = mkdtempSync('/tmp/se-ctl-');

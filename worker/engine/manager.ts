@@ -365,6 +365,13 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     // Monitor socket gone without an exit record: could be a monitor between create and listen.
     const again = await live.monitor.state().catch(() => undefined);
     if (again) return this.watch(live);
+    if (live.rec.state.status === 'created' && !live.starting) {
+      // Never started (e.g. the host rebooted): nothing ran, so it stays created; start re-creates it.
+      live.rec.runtimeCreated = false;
+      await this.runtime.delete(live.rec.id, true).catch(() => {});
+      await this.persist(live).catch(() => {});
+      return;
+    }
     return this.onExit(live, {
       exitCode: 255,
       signal: null,
