@@ -87,7 +87,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${err.message}\n`);
       process.exitCode = 1;
     } else {
-      process.stderr.write(`shoal: ${(err as Error)?.stack ?? err}\n`);
+      // Connection drops (the daemon stopped mid-request) and bugs: the message, the stack on request.
+      const e = err as Error;
+      process.stderr.write(`shoal: ${process.env.SHOAL_DEBUG ? (e?.stack ?? e) : (e?.message ?? e)}\n`);
       process.exitCode = 1;
     }
   },

@@ -81,3 +81,26 @@ export function intArg(value: string | undefined, flag: string, command: string)
     throw new UsageError(`invalid argument "${value}" for "${flag}" flag: not an integer`, command);
   return Number(value);
 }
+
+export interface WaitResult {
+  StatusCode: number;
+  Error?: { Message?: string } | null;
+}
+
+/**
+ * Reads the body of a POST /containers/{id}/wait reply. A daemon that goes away while we wait is
+ * reported as docker does ("error waiting for container: …"), with the exit status 125.
+ */
+export async function readWaitResult(cli: Cli, res: AsyncIterable<unknown>): Promise<number> {
+  let r: WaitResult;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    r = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WaitResult;
+  } catch (err) {
+    cli.err.write(`shoal: error waiting for container: ${(err as Error).message}\n`);
+    return 125;
+  }
+  if (r.Error?.Message) cli.err.write(`shoal: ${r.Error.Message}\n`);
+  return r.StatusCode;
+}

@@ -6,7 +6,7 @@ import { ApiError, type Client } from '../client.js';
 import type { Cli } from '../context.js';
 import { FlagError } from '../flags.js';
 import { sendSize, startSession } from './attach-session.js';
-import { type CommandSpec, parseCommand } from './common.js';
+import { type CommandSpec, parseCommand, readWaitResult } from './common.js';
 import { buildCreateRequest, CREATE_FLAGS, type CreateRequest, RUN_ONLY_FLAGS } from './run-options.js';
 
 const RUN_SPEC: CommandSpec = {
@@ -194,15 +194,6 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
   const waitRes = await client.open('POST', `/containers/${id}/wait`, {
     query: { condition: f.bools.has('rm') ? 'removed' : 'next-exit' },
   });
-  const waitBody = (async () => {
-    const chunks: Buffer[] = [];
-    for await (const c of waitRes) chunks.push(c as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
-      StatusCode?: number;
-      Error?: { Message?: string } | null;
-    };
-  })();
-  waitBody.catch(() => {});
 
   const session = startSession(cli, socket, {
     tty,
@@ -222,10 +213,9 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
       throw err;
     }
     if (tty) sendSize(cli, client, `/containers/${id}/resize`);
-    const result = await waitBody;
+    const status = await readWaitResult(cli, waitRes);
     await session.output;
-    if (result.Error?.Message) cli.err.write(`shoal: ${result.Error.Message}\n`);
-    return result.StatusCode ?? 125;
+    return status;
   } finally {
     unproxy();
     session.restore();

@@ -2,7 +2,7 @@
 // is not used, start) and exits with the container's status.
 import type { Cli } from '../context.js';
 import { sendSize, startSession } from './attach-session.js';
-import { forEachContainer, inspectContainer, parseCommand } from './common.js';
+import { forEachContainer, inspectContainer, parseCommand, readWaitResult } from './common.js';
 
 export async function start(cli: Cli, args: string[]): Promise<number> {
   const f = parseCommand(
@@ -51,11 +51,9 @@ export async function start(cli: Cli, args: string[]): Promise<number> {
   try {
     await cli.client.post(`/containers/${c.Id}/start`);
     if (c.Config.Tty) sendSize(cli, cli.client, `/containers/${c.Id}/resize`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of waitRes) chunks.push(chunk as Buffer);
+    const status = await readWaitResult(cli, waitRes);
     await session.output;
-    const r = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { StatusCode?: number };
-    return r.StatusCode ?? 1;
+    return status;
   } finally {
     session.restore();
   }

@@ -71,4 +71,33 @@ describe('live restore', () => {
     expect((await shoal(d, ['logs', '--tail', '1', 'lr'])).stdout).toBe('bye\n');
     expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
+
+  it('an attached shoal run reports the lost daemon (125), and the container carries on', async () => {
+    await cleanup(d);
+    d = await startShoald();
+    const dd = d;
+    const script = 'echo a; while [ ! -e /ctl/go ]; do sleep 0.1; done; echo b; exit 3';
+    const running = shoal(dd, [
+      'run',
+      '--name',
+      'att',
+      '-v',
+      `${ctl}:/ctl`,
+      '--rootfs',
+      ROOTFS,
+      'sh',
+      '-c',
+      script,
+    ]);
+    await eventually(async () => (await shoal(dd, ['logs', 'att'])).stdout === 'a\n', 'first output');
+    await stopShoald(dd, 'SIGKILL');
+    const r = await running;
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain('error waiting for container');
+    d = await startShoald(dd.dir);
+    const waiting = shoal(d, ['wait', 'att']);
+    writeFileSync(join(ctl, 'go'), '');
+    expect((await waiting).stdout).toBe('3\n');
+    expect((await shoal(d, ['logs', 'att'])).stdout).toBe('a\nb\n');
+  });
 });
