@@ -1,7 +1,7 @@
 // Logs, exec and attach through ContainerManager with real containers.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError } from '../../worker/engine/index.js';
+import { ConflictError, type ExecOptions, NotFoundError } from '../../worker/engine/index.js';
 import { collectLogs, demux, type Env, ensureFixture, makeEnv, ROOTFS } from './helpers.js';
 
 beforeAll(ensureFixture);
@@ -100,8 +100,15 @@ describe('exec', () => {
     const m = await env.open();
     const { id } = await m.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '1000'] });
     await m.start(id);
-    const who = await demux((await m.execStart(m.execCreate(id, { cmd: ['id', '-u'], user: 'app' })))!);
-    expect(who.stdout).toBe('1000\n');
+    const run = async (opts: ExecOptions) => demux((await m.execStart(m.execCreate(id, opts)))!);
+    expect((await run({ cmd: ['sh', '-c', 'id -u; echo $HOME'], user: 'app' })).stdout).toBe(
+      '1000\n/home/app\n',
+    );
+    const capEff = (o: Partial<ExecOptions>) =>
+      run({ cmd: ['sh', '-c', 'grep CapEff /proc/self/status | cut -f2'], ...o });
+    expect((await capEff({})).stdout).toBe('00000000a80425fb\n');
+    const bounding = /CapBnd:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+    expect((await capEff({ privileged: true })).stdout).toBe(`${bounding}\n`);
 
     const catId = m.execCreate(id, { cmd: ['cat'], attachStdin: true, attachStdout: true });
     const cat = (await m.execStart(catId))!;

@@ -24,7 +24,8 @@ describe('ExecTable', () => {
     spec.process.noNewPrivileges = true;
     spec.process.user = { uid: 5, gid: 6, additionalGids: [7] };
     const id = t.add('c1', { cmd: ['sh'], env: ['A=2', 'B=3'] });
-    const p = t.processFor(t.get(id), spec, [root], false);
+    const ctx = { spec, rootfsLayers: [root], tty: false, configEnv: [], privilegedCaps: ALL_CAPABILITIES };
+    const p = t.processFor(t.get(id), ctx);
     expect(p).toMatchObject({
       terminal: false,
       user: { uid: 5, gid: 6, additionalGids: [7] },
@@ -36,17 +37,21 @@ describe('ExecTable', () => {
     expect(p.capabilities).toEqual(spec.process.capabilities);
     const asApp = t.processFor(
       t.get(t.add('c1', { cmd: ['id'], user: 'app', workingDir: '/tmp', privileged: true })),
-      spec,
-      [root],
-      true,
+      { ...ctx, tty: true, privilegedCaps: ['CAP_KILL'] },
     );
     expect(asApp.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [10] });
     expect(asApp.cwd).toBe('/tmp');
     expect(asApp.env).toContain('TERM=xterm');
-    expect(asApp.capabilities?.effective).toEqual([...ALL_CAPABILITIES]);
-    expect(() =>
-      t.processFor(t.get(t.add('c1', { cmd: ['id'], user: 'ghost' })), spec, [root], false),
-    ).toThrow(/ghost/);
+    expect(asApp.env).toContain('HOME=/home/app');
+    expect(asApp.capabilities?.effective).toEqual(['CAP_KILL']);
+    // A HOME the user set on the container stays.
+    spec.process.env = ['PATH=/bin', 'HOME=/data'];
+    const kept = t.processFor(t.get(t.add('c1', { cmd: ['id'], user: 'app' })), {
+      ...ctx,
+      configEnv: ['HOME=/data'],
+    });
+    expect(kept.env).toEqual(['PATH=/bin', 'HOME=/data']);
+    expect(() => t.processFor(t.get(t.add('c1', { cmd: ['id'], user: 'ghost' })), ctx)).toThrow(/ghost/);
   });
   it('tracks execs per container and forgets them with it', () => {
     const t = table();

@@ -3,7 +3,7 @@
 import { NotFoundError } from './errors.js';
 import type { MonitorClient, MonitorProcess } from './monitor-client.js';
 import { mergeEnv } from './spec/build.js';
-import { ALL_CAPABILITIES, type OciSpec } from './spec/defaults.js';
+import type { OciSpec } from './spec/defaults.js';
 import { rootfsReader } from './spec/rootfs-files.js';
 import { resolveUser } from './spec/user.js';
 import type { ExecOptions } from './types.js';
@@ -48,33 +48,49 @@ export class ExecTable {
     return [...this.execs.values()].filter((e) => e.containerId === containerId).map((e) => e.id);
   }
 
-  /** The OCI process for an exec: the container's security settings with the exec's command, env, cwd, user. */
-  processFor(ex: ExecRecord, spec: OciSpec, rootfsLayers: string[], tty: boolean): MonitorProcess {
+  /**
+   * The OCI process for an exec: the container's security settings with the exec's command, env,
+   * cwd and user. `configEnv` is the container's own Env (to tell a HOME the user set from the
+   * one the engine derived); `privilegedCaps` is what a privileged exec gets (the daemon's set).
+   */
+  processFor(
+    ex: ExecRecord,
+    c: {
+      spec: OciSpec;
+      rootfsLayers: string[];
+      tty: boolean;
+      configEnv: string[];
+      privilegedCaps: readonly string[];
+    },
+  ): MonitorProcess {
     const o = ex.options;
-    const base = spec.process;
-    const user =
-      o.user !== undefined && o.user !== ''
-        ? (() => {
-            const u = resolveUser(o.user, rootfsReader(rootfsLayers));
-            return {
-              uid: u.uid,
-              gid: u.gid,
-              ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}),
-            };
-          })()
-        : {
-            uid: base.user.uid,
-            gid: base.user.gid,
-            ...(base.user.additionalGids ? { additionalGids: base.user.additionalGids } : {}),
-          };
-    const caps = o.privileged ? [...ALL_CAPABILITIES] : undefined;
+    const base = c.spec.process;
+    let env = mergeEnv(base.env ?? [], o.env ?? []);
+    let user: MonitorProcess['user'];
+    if (o.user !== undefined && o.user !== '') {
+      const u = resolveUser(o.user, rootfsReader(c.rootfsLayers));
+      user = {
+        uid: u.uid,
+        gid: u.gid,
+        ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}),
+      };
+      // HOME follows the exec's user unless someone set it explicitly.
+      const setHome = (list: readonly string[]) => list.some((e) => e.startsWith('HOME='));
+      if (!setHome(c.configEnv) && !setHome(o.env ?? [])) env = mergeEnv(env, [`HOME=${u.home}`]);
+    } else {
+      user = {
+        uid: base.user.uid,
+        gid: base.user.gid,
+        ...(base.user.additionalGids ? { additionalGids: base.user.additionalGids } : {}),
+      };
+    }
+    const caps = o.privileged ? [...c.privilegedCaps] : undefined;
     const capabilities = caps
       ? { bounding: caps, effective: caps, permitted: caps }
       : (base.capabilities as Record<string, string[]> | undefined);
-    let env = mergeEnv(base.env ?? [], o.env ?? []);
-    if (tty && !env.some((e) => e.startsWith('TERM='))) env = [...env, 'TERM=xterm'];
+    if (c.tty && !env.some((e) => e.startsWith('TERM='))) env = [...env, 'TERM=xterm'];
     return {
-      terminal: tty,
+      terminal: c.tty,
       user,
       args: [...o.cmd],
       env,

@@ -754,7 +754,13 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     if (live.rec.state.status !== 'running')
       throw new ConflictError(`Container ${live.rec.id} is not running`);
     const tty = opts.tty ?? !!ex.options.tty;
-    const process = this.execs.processFor(ex, this.specOf(live), this.rootfsLayers(live.rec), tty);
+    const process = this.execs.processFor(ex, {
+      spec: this.specOf(live),
+      rootfsLayers: this.rootfsLayers(live.rec),
+      tty,
+      configEnv: live.rec.config.env,
+      privilegedCaps: this.hostCaps,
+    });
     ex.started = true;
     try {
       const r = await live.monitor.exec(process, !!opts.detach);
