@@ -3,4 +3,6 @@
 export * from './errors.js';
 export type { ManagerEvents } from './manager.js';
 export { ContainerManager } from './manager.js';
+// Native failures (a missing command is kind "exec-not-found": docker exits 127 for it).
+export { RuntimeError, type RuntimeErrorKind } from './native.js';
 export type * from './types.js';
