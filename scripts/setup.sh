@@ -30,8 +30,11 @@ for svc in docker-registry etcd; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done
 
+# `npm install` rather than `npm ci`: the npm 11 on these machines writes lockfiles without other platforms'
+# optional packages (biome's and buf's binaries) and its `npm ci` then rejects them as out of sync. With the
+# lockfile present, `npm install` installs exactly what it pins and leaves it unchanged.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 npm run build
 bash test/fixtures/make-fixtures.sh
