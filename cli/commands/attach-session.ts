@@ -40,9 +40,9 @@ export function startSession(
   };
 }
 
-/** Sends the current window size once (after start, as docker does). */
-export function sendSize(cli: Cli, client: Client, path: string): void {
+/** Sends the current window size once; resolves when the daemon answered (errors are ignored). */
+export async function sendSize(cli: Cli, client: Client, path: string): Promise<void> {
   const out = cli.out as NodeJS.WriteStream;
   if (out.isTTY && out.rows && out.columns)
-    client.post(path, { h: out.rows, w: out.columns }).catch(() => {});
+    await client.post(path, { h: out.rows, w: out.columns }).catch(() => {});
 }

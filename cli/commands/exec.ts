@@ -76,7 +76,7 @@ export async function exec(cli: Cli, args: string[]): Promise<number> {
     resizePath: `/exec/${execId}/resize`,
   });
   try {
-    if (tty) sendSize(cli, cli.client, `/exec/${execId}/resize`);
+    if (tty) void sendSize(cli, cli.client, `/exec/${execId}/resize`);
     await session.output;
   } finally {
     session.restore();

@@ -204,6 +204,9 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
   const sigProxy = !tty && !f.falses.has('sig-proxy');
   const unproxy = sigProxy ? proxySignals(client, id) : () => {};
   try {
+    // The terminal exists from create on: size it before the process starts, so that it never sees
+    // 0x0 (docker sends ConsoleSize with the create instead); again after start, as docker does.
+    if (tty) await sendSize(cli, client, `/containers/${id}/resize`);
     try {
       await client.post(`/containers/${id}/start`);
     } catch (err) {
@@ -212,7 +215,7 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
       if (err instanceof ApiError) return fail(cli, `Error response from daemon: ${err.message}`, 'run');
       throw err;
     }
-    if (tty) sendSize(cli, client, `/containers/${id}/resize`);
+    if (tty) void sendSize(cli, client, `/containers/${id}/resize`);
     const status = await readWaitResult(cli, waitRes);
     await session.output;
     return status;

@@ -50,7 +50,7 @@ export async function start(cli: Cli, args: string[]): Promise<number> {
   });
   try {
     await cli.client.post(`/containers/${c.Id}/start`);
-    if (c.Config.Tty) sendSize(cli, cli.client, `/containers/${c.Id}/resize`);
+    if (c.Config.Tty) void sendSize(cli, cli.client, `/containers/${c.Id}/resize`);
     const status = await readWaitResult(cli, waitRes);
     await session.output;
     return status;
