@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KvConn, KvError } from '../../manager/raft/cmd/client.js';
 import { putBatchStart, RECORD_HEADER } from '../../manager/raft/wal/record.js';
@@ -43,7 +44,20 @@ async function singleNode(port: number, baseDir?: string): Promise<{ c: Cluster;
 async function putMany(conn: KvConn, prefix: string, n: number, acked: Map<string, string>): Promise<void> {
   for (let i = 0; i < n; i++) {
     const k = `${prefix}-${i}`;
-    await conn.put(k, Buffer.from(`v-${k}`));
+    // A (re-)election may be running on a starved machine: only "not leader" is retried.
+    await waitUntil(
+      async () => {
+        try {
+          await conn.put(k, Buffer.from(`v-${k}`));
+          return true;
+        } catch (err) {
+          if (err instanceof KvError && err.code === grpc.status.FAILED_PRECONDITION) return undefined;
+          throw err;
+        }
+      },
+      10_000,
+      `write ${k}`,
+    );
     acked.set(k, `v-${k}`);
   }
 }
@@ -113,8 +127,9 @@ describe('WAL faults (raftnode process)', () => {
     }
     const failed: string[] = [];
     const errors = new Set<string>();
-    const big = Buffer.alloc(8 * 1024, 7); // each write needs a fresh page of the tmpfs
-    for (let i = 0; i < 20; i++) {
+    // Writes first use up the space the WAL preallocated (at most 1 MiB), then must fail.
+    const big = Buffer.alloc(64 * 1024, 7);
+    for (let i = 0; i < 40; i++) {
       try {
         await conn.put(`full-${i}`, big);
         acked.set(`full-${i}`, big.toString());

@@ -88,7 +88,7 @@ const SEGMENT_RE = /^([0-9a-f]{16})\.wal$/;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Segments grow in zero-filled steps of this size: overwriting allocated blocks lets fdatasync skip the
  * file system journal (no size change), which keeps its latency low when the disk is busy. */
-const PREALLOC_CHUNK = 4 * 1024 * 1024;
+const PREALLOC_CHUNK = 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 export function segmentName(seq: number): string {
