@@ -67,6 +67,24 @@ describe('live restore', () => {
     expect(traces(env, id)).toEqual([]);
   });
 
+  it('an attached client that vanished with its manager does not lose the exit code', async () => {
+    env = makeEnv();
+    ctl = mkdtempSync('/tmp/se-ctl-');
+    const m1 = await env.open();
+    const { id } = await m1.create({ rootfs: { dir: ROOTFS }, cmd: gated, binds: [`${ctl}:/ctl`] });
+    const stream = await m1.attach(id, { stdout: true, stderr: true });
+    stream.resume();
+    await m1.start(id);
+    await until(async () => (await collectLogs(m1.logs(id))).stdout === 'before\n', 'first output');
+    stream.destroy(); // as when shoald is killed: no half-close, the socket just goes
+    await m1.close();
+    const m2 = await env.open();
+    const exited = m2.wait(id);
+    writeFileSync(join(ctl, 'go'), '');
+    expect(await exited).toEqual({ exitCode: 9, signal: null, oomKilled: false });
+    expect((await collectLogs(m2.logs(id))).stdout).toBe('before\nafter\n');
+  });
+
   it('an auto-remove container that exited while no manager ran is removed on restore', async () => {
     env = makeEnv();
     ctl = mkdtempSync('/tmp/se-ctl-');
