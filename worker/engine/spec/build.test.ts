@@ -124,6 +124,8 @@ describe('buildSpec: resources', () => {
     );
     expect(build({ cmd: ['x'], memory: '1g', memorySwap: -1 }).spec.linux?.resources?.memory?.swap).toBe(-1);
     expect(build({ cmd: ['x'] }).spec.linux?.resources?.memory).toBeUndefined();
+    // -1 alone (unlimited swap, no limit) is accepted as docker does.
+    expect(build({ cmd: ['x'], memorySwap: -1 }).spec.linux?.resources?.memory).toBeUndefined();
   });
   it('rejects bad memory values naming the field', () => {
     expect(invalid({ cmd: ['x'], memory: '-1' }).field).toBe('memory');

@@ -145,7 +145,7 @@ function resolveResources(opts: RunOptions, ctx: SpecContext, norm: RunOptions, 
     norm.memoryReservation = parseBytes('memoryReservation', opts.memoryReservation);
   const memory = (norm.memory as number | undefined) ?? 0;
   const swap = (norm.memorySwap as number | undefined) ?? 0;
-  if (swap !== 0 && memory === 0)
+  if (swap > 0 && memory === 0)
     throw new InvalidArgumentError(
       'memorySwap',
       'set memory too when setting memorySwap (it includes memory)',
