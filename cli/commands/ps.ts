@@ -1,6 +1,7 @@
 // `shoal ps [-a] [-q] [--no-trunc] [-f KEY=VALUE] [-n N] [-l]`: docker's table and filters.
 import type { Cli } from '../context.js';
 import { ellipsis, formatTable } from '../table.js';
+import { renderTemplate } from '../template.js';
 import { humanDuration } from '../units.js';
 import { intArg, parseCommand } from './common.js';
 
@@ -11,6 +12,8 @@ interface ListEntry {
   Command: string;
   Created: number;
   Status: string;
+  State: string;
+  Labels?: Record<string, string> | null;
   Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
 }
 
@@ -58,6 +61,11 @@ export async function ps(cli: Cli, args: string[]): Promise<number> {
           type: 'bool',
           help: 'Show the latest created container (includes all states)',
         },
+        {
+          long: 'format',
+          type: 'string',
+          help: "Format output: 'table TEMPLATE', 'json', or a template ({{.Names}})",
+        },
       ],
       maxArgs: 0,
     },
@@ -85,26 +93,87 @@ export async function ps(cli: Cli, args: string[]): Promise<number> {
     return 0;
   }
   const now = Date.now();
-  const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
-  for (const c of list) {
-    const names = c.Names.map((n) => n.replace(/^\//, '')).filter((n) => !trunc || !n.includes('/'));
-    const ports = (c.Ports ?? [])
-      .map((p) =>
-        p.PublicPort
-          ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`
-          : `${p.PrivatePort}/${p.Type}`,
-      )
-      .join(', ');
-    rows.push([
-      shortId(c.Id),
-      c.Image,
-      JSON.stringify(trunc ? ellipsis(c.Command, 20) : c.Command),
-      `${humanDuration(now - c.Created * 1000)} ago`,
-      c.Status,
-      ports,
-      names.join(','),
-    ]);
+  const rows = list.map((c) => psFields(c, now, trunc));
+  const format = f.strings.get('format');
+  if (format === undefined || format === 'table') {
+    cli.out.write(
+      formatTable([
+        DEFAULT_COLUMNS.map((k) => HEADERS[k]),
+        ...rows.map((r) => DEFAULT_COLUMNS.map((k) => r[k])),
+      ]),
+    );
+    return 0;
   }
-  cli.out.write(formatTable(rows));
+  if (format === 'json') {
+    cli.out.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    return 0;
+  }
+  try {
+    if (format.startsWith('table ')) {
+      const template = format.slice('table '.length).replace(/\\t/g, '\t');
+      const header = renderTemplate(template, Object.fromEntries(Object.entries(HEADERS)));
+      const lines = [header, ...rows.map((r) => renderTemplate(template, r))];
+      cli.out.write(formatTable(lines.map((l) => l.split('\t'))));
+    } else {
+      const template = format.replace(/\\t/g, '\t');
+      cli.out.write(rows.map((r) => `${renderTemplate(template, r)}\n`).join(''));
+    }
+  } catch (err) {
+    cli.err.write(`${(err as Error).message}\n`);
+    return 1;
+  }
   return 0;
+}
+
+type Field =
+  | 'ID'
+  | 'Image'
+  | 'Command'
+  | 'CreatedAt'
+  | 'RunningFor'
+  | 'Ports'
+  | 'State'
+  | 'Status'
+  | 'Names'
+  | 'Labels';
+
+const HEADERS: Record<Field, string> = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Ports: 'PORTS',
+  State: 'STATE',
+  Status: 'STATUS',
+  Names: 'NAMES',
+  Labels: 'LABELS',
+};
+
+const DEFAULT_COLUMNS: Field[] = ['ID', 'Image', 'Command', 'RunningFor', 'Status', 'Ports', 'Names'];
+
+/** The fields docker's ps templates know, as strings the way the table shows them. */
+function psFields(c: ListEntry, now: number, trunc: boolean): Record<Field, string> {
+  const names = c.Names.map((n) => n.replace(/^\//, '')).filter((n) => !trunc || !n.includes('/'));
+  const ports = (c.Ports ?? [])
+    .map((p) =>
+      p.PublicPort
+        ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`
+        : `${p.PrivatePort}/${p.Type}`,
+    )
+    .join(', ');
+  return {
+    ID: trunc ? c.Id.slice(0, 12) : c.Id,
+    Image: c.Image,
+    Command: JSON.stringify(trunc ? ellipsis(c.Command, 20) : c.Command),
+    CreatedAt: new Date(c.Created * 1000).toISOString(),
+    RunningFor: `${humanDuration(now - c.Created * 1000)} ago`,
+    Ports: ports,
+    State: c.State,
+    Status: c.Status,
+    Names: names.join(','),
+    Labels: Object.entries(c.Labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+  };
 }

@@ -50,6 +50,17 @@ describe('ps', () => {
     expect((await shoal(d, ['ps', '-q'])).stdout).toBe((await docker(d, ['ps', '-q'])).stdout);
   });
 
+  it('formats ps output with templates as docker ps --format', async () => {
+    for (const cli of [shoal, docker]) {
+      expect((await cli(d, ['ps', '--format', '{{.Names}} {{.State}} {{.Labels}}'])).stdout).toBe(
+        'c1 running app=demo\n',
+      );
+      const table = (await cli(d, ['ps', '--format', 'table {{.Names}}\\t{{.Image}}'])).stdout.split('\n');
+      expect(table[0]).toMatch(/^NAMES +IMAGE$/);
+      expect(table[1]).toMatch(new RegExp(`^c1 +${ROOTFS}$`));
+    }
+  });
+
   it('filters by name, status and label, on both CLIs', async () => {
     const id = (await shoal(d, ['inspect', '-f', '{{.Id}}', 'c1'])).stdout.trim();
     const q = await docker(d, ['ps', '-a', '-q', '--no-trunc', '-f', 'name=c1', '-f', 'status=running']);

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { renderTemplate } from '../../cli/commands/inspect.js';
 import { filtersQuery } from '../../cli/commands/ps.js';
 import { splitReference, startFailureStatus } from '../../cli/commands/run.js';
 import { statsRow } from '../../cli/commands/stats.js';
 import { Demuxer } from '../../cli/stdio.js';
+import { renderTemplate } from '../../cli/template.js';
 import { muxFrame } from '../../daemon/api/streams.js';
 
 const collect = (s: PassThrough) => {
