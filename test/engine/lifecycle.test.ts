@@ -366,10 +366,15 @@ describe('ContainerManager lifecycle', () => {
     const m = await env.open();
     const { id } = await m.create({ rootfs: { dir: ROOTFS }, name: 'reuse', cmd: ['true'] });
     expect(m.inspect('reuse').state.status).toBe('created');
+    // Docker's conditions: a created container is "not running" already; "removed" waits for rm.
+    expect(await m.wait(id, 'not-running')).toEqual({ exitCode: 0, signal: null, oomKilled: false });
+    const removed = m.wait(id, 'removed');
+    await expect(m.wait(id, 'sideways' as never)).rejects.toThrow(/condition/);
     await expect(m.create({ rootfs: { dir: ROOTFS }, name: 'reuse', cmd: ['true'] })).rejects.toThrow(
       /already in use/,
     );
     await m.remove(id);
+    expect((await removed).exitCode).toBe(0);
     expect(traces(env, id)).toEqual([]);
     const again = await m.create({ rootfs: { dir: ROOTFS }, name: '/reuse', cmd: ['true'] });
     expect(again.name).toBe('reuse');
