@@ -134,6 +134,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private readSeq = 0;
   /** Highest entry index sent to followers, possibly before it was durable here. */
   private sentUpTo = 0;
+  private livenessScheduled = false;
   /** Counters for status(): how well writes are batched and what they cost. */
   private readonly stats = {
     readies: 0,
@@ -281,7 +282,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       return Promise.reject(err);
     }
     if (!ticket) return Promise.reject(this.notLeader());
-    if (this.inReady) this.sendLiveness();
+    if (this.inReady) this.scheduleLiveness();
     return this.track(ticket) as Promise<ProposeResult<R>>;
   }
 
@@ -496,7 +497,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       if (m.type === 'heartbeat') this.sendLiveness();
       else if (m.type === 'appResp' && this.soft.role === 'leader') {
         this.applyCommittedNow();
-        this.sendLiveness();
+        this.scheduleLiveness();
       }
     }
     this.schedule();
@@ -545,6 +546,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
     raft.msgs = keep;
     this.noteSentEntries(urgent);
     this.transport.send(urgent);
+  }
+
+  /** Coalesces the early sends of one event-loop turn (many proposals) into one batch per follower. */
+  private scheduleLiveness(): void {
+    if (this.livenessScheduled) return;
+    this.livenessScheduled = true;
+    setImmediate(() => {
+      this.livenessScheduled = false;
+      if (this.inReady && !this.stopped) this.sendLiveness();
+    });
   }
 
   /** Remembers the highest entry sent to followers before this member's own write of it. */
