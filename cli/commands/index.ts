@@ -83,6 +83,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./stats.js')).stats,
   },
   {
+    name: 'events',
+    summary: 'Get real time events from the daemon',
+    load: async () => (await import('./events.js')).events,
+  },
+  {
     name: 'version',
     summary: 'Show the shoal version information',
     load: async () => (await import('./system.js')).version,

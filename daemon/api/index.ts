@@ -6,13 +6,20 @@
 import type { Router } from '../http/router.js';
 import { registerContainers } from './containers/routes.js';
 import type { ApiDeps } from './deps.js';
+import { registerEvents } from './events.js';
 import { registerExec } from './exec/routes.js';
 import { registerImages } from './images.js';
 import { registerSystem } from './system.js';
 
 export type ApiModule = (router: Router, deps: ApiDeps) => void | Promise<void>;
 
-export const apiModules: ApiModule[] = [registerSystem, registerContainers, registerExec, registerImages];
+export const apiModules: ApiModule[] = [
+  registerSystem,
+  registerContainers,
+  registerExec,
+  registerEvents,
+  registerImages,
+];
 
 export async function registerAll(router: Router, deps: ApiDeps): Promise<void> {
   for (const register of apiModules) await register(router, deps);

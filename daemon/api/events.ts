@@ -1,0 +1,133 @@
+// GET /events: the engine's container events as Docker's event messages, newline-delimited JSON.
+// Recent events are kept in a ring so that `since` can replay them; without `until` the stream
+// stays open and follows new events until the client goes away.
+import type { EngineEvent } from '../../worker/engine/index.js';
+import { badRequest } from '../http/errors.js';
+import type { RequestContext, Router } from '../http/router.js';
+import type { ApiDeps } from './deps.js';
+import { writeAsync } from './streams.js';
+
+const RING = 1024;
+
+export interface EventMessage {
+  status: string;
+  id: string;
+  from?: string;
+  Type: 'container';
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: 'local';
+  time: number;
+  timeNano: number;
+}
+
+export function eventMessage(e: EngineEvent): EventMessage {
+  const image = e.attributes.image;
+  return {
+    status: e.action,
+    id: e.id,
+    ...(image !== undefined ? { from: image } : {}),
+    Type: 'container',
+    Action: e.action,
+    Actor: { ID: e.id, Attributes: e.attributes },
+    scope: 'local',
+    time: Math.floor(e.timeMs / 1000),
+    timeNano: e.timeMs * 1_000_000,
+  };
+}
+
+type EventFilters = Record<string, string[]>;
+
+function parseEventFilters(raw: string | null): EventFilters {
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw badRequest(`invalid filters: not JSON: ${raw}`);
+  }
+  const out: EventFilters = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!['type', 'container', 'event', 'label', 'image'].includes(k))
+      throw badRequest(`invalid filter '${k}'`);
+    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object);
+  }
+  return out;
+}
+
+export function eventMatches(m: EventMessage, f: EventFilters): boolean {
+  const attrs = m.Actor.Attributes;
+  if (f.type?.length && !f.type.includes('container')) return false;
+  if (f.event?.length && !f.event.includes(m.Action)) return false;
+  if (f.container?.length && !f.container.some((c) => m.id.startsWith(c) || attrs.name === c)) return false;
+  if (f.image?.length && !f.image.includes(attrs.image ?? '')) return false;
+  if (f.label?.length) {
+    for (const l of f.label) {
+      const eq = l.indexOf('=');
+      const ok = eq < 0 ? Object.hasOwn(attrs, l) : attrs[l.slice(0, eq)] === l.slice(eq + 1);
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
+/** `since`/`until`: unix seconds (fractions allowed) or RFC3339; returned in milliseconds. */
+function timeParam(ctx: RequestContext, key: string, nowMs: number): number | undefined {
+  const v = ctx.query.get(key);
+  if (!v) return undefined;
+  const n = Number(v);
+  if (Number.isFinite(n)) return n * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw badRequest(`invalid ${key} "${v}": use unix seconds or RFC3339`);
+  return Math.min(t, nowMs + 365 * 24 * 3600 * 1000);
+}
+
+export function registerEvents(router: Router, deps: ApiDeps): void {
+  const ring: EventMessage[] = [];
+  const listeners = new Set<(m: EventMessage) => void>();
+  deps.engine.on('event', (e) => {
+    const m = eventMessage(e);
+    ring.push(m);
+    if (ring.length > RING) ring.shift();
+    for (const l of listeners) l(m);
+  });
+
+  router.get('/events', async (ctx) => {
+    const now = deps.now().getTime();
+    const since = timeParam(ctx, 'since', now);
+    const until = timeParam(ctx, 'until', now);
+    const filters = parseEventFilters(ctx.query.get('filters'));
+    const out = ctx.reply.stream(200, { 'Content-Type': 'application/json' });
+    const inWindow = (m: EventMessage) =>
+      (since === undefined || m.timeNano / 1e6 >= since) &&
+      (until === undefined || m.timeNano / 1e6 <= until);
+    const send = (m: EventMessage) => writeAsync(out, Buffer.from(`${JSON.stringify(m)}\n`)).catch(() => {});
+    // Snapshot and subscribe in the same tick: every event is either replayed or delivered live,
+    // and live ones wait in `pending` until the replay is written, to keep the order.
+    const replay = since !== undefined ? ring.filter((m) => inWindow(m) && eventMatches(m, filters)) : [];
+    let pending: EventMessage[] | undefined = [];
+    const listener = (m: EventMessage) => {
+      if (!eventMatches(m, filters) || (until !== undefined && m.timeNano / 1e6 > until)) return;
+      if (pending) pending.push(m);
+      else void send(m);
+    };
+    const live = until === undefined || until > now;
+    if (live) listeners.add(listener);
+    for (const m of replay) await send(m);
+    for (const m of pending) await send(m);
+    pending = undefined;
+    if (live) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = until !== undefined ? setTimeout(done, until - now) : undefined;
+        if (ctx.closed.aborted) done();
+        else ctx.closed.addEventListener('abort', done, { once: true });
+      });
+      listeners.delete(listener);
+    }
+    if (!ctx.closed.aborted) out.end();
+  });
+}
