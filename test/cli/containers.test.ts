@@ -216,15 +216,19 @@ describe('pause, kill, stop, wait, rm', () => {
   });
 
   it('delivers a chosen signal with kill -s, and wait reports the exit status', async () => {
-    const trap = 'trap "exit 7" USR1; while true; do sleep 0.1; done';
+    const trap = 'trap "exit 7" USR1; echo armed; while true; do sleep 0.1; done';
     expect((await shoal(d, ['run', '-d', '--name', 'k1', '--rootfs', ROOTFS, 'sh', '-c', trap])).code).toBe(
       0,
     );
     const waiting = docker(d, ['wait', 'k1']);
-    await eventually(async () => (await shoal(d, ['exec', 'k1', 'true'])).code === 0, 'k1 running');
+    await eventually(async () => (await shoal(d, ['logs', 'k1'])).stdout === 'armed\n', 'k1 trap armed');
     expect((await shoal(d, ['kill', '-s', 'USR1', 'k1'])).stdout).toBe('k1\n');
     expect((await waiting).stdout).toBe('7\n');
     expect((await shoal(d, ['wait', 'k1'])).stdout).toBe('7\n');
+    expect((await shoal(d, ['run', '-d', '--name', 'k2', '--rootfs', ROOTFS, 'sh', '-c', trap])).code).toBe(0);
+    await eventually(async () => (await shoal(d, ['logs', 'k2'])).stdout === 'armed\n', 'k2 trap armed');
+    expect((await docker(d, ['kill', '--signal', 'SIGUSR1', 'k2'])).code).toBe(0);
+    expect((await docker(d, ['wait', 'k2'])).stdout).toBe('7\n');
   });
 
   it('stops after the grace period with stop -t (SIGKILL for a PID 1 that ignores SIGTERM)', async () => {
@@ -250,7 +254,7 @@ describe('pause, kill, stop, wait, rm', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Error response from daemon: .*running container/i);
     expect((await docker(d, ['rm', '-f', 'c1'])).code).toBe(0);
-    expect((await docker(d, ['rm', 'k1', 's1'])).stdout).toBe('k1\ns1\n');
+    expect((await docker(d, ['rm', 'k1', 'k2', 's1'])).stdout).toBe('k1\nk2\ns1\n');
     expect((await shoal(d, ['ps', '-aq'])).stdout).toBe('');
   });
 });
