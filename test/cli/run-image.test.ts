@@ -25,6 +25,21 @@ describe('run IMAGE', () => {
     expect((await docker(d, ['ps', '-aq'])).stdout).toBe('');
   });
 
+  it('docker run in the foreground without --rm (wait next-exit), and with -t', async () => {
+    expect(await docker(d, ['run', '--name', 'fg', 'busybox', 'sh', '-c', 'echo fg; exit 2'])).toMatchObject({
+      code: 2,
+      stdout: 'fg\n',
+    });
+    expect((await docker(d, ['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).stdout).toMatch(
+      /^fg Exited \(2\) /,
+    );
+    expect((await docker(d, ['rm', 'fg'])).code).toBe(0);
+    expect(await docker(d, ['run', '--rm', '-t', 'busybox', 'echo', 'tty'])).toMatchObject({
+      code: 0,
+      stdout: 'tty\r\n',
+    });
+  });
+
   it('docker run -i feeds stdin; docker run -d --name runs in the background', async () => {
     expect(await docker(d, ['run', '--rm', '-i', 'busybox', 'cat'], 'piped\n')).toMatchObject({
       code: 0,
