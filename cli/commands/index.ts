@@ -83,6 +83,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./stats.js')).stats,
   },
   {
+    name: 'top',
+    summary: 'Display the running processes of a container',
+    load: async () => (await import('./top.js')).top,
+  },
+  {
     name: 'events',
     summary: 'Get real time events from the daemon',
     load: async () => (await import('./events.js')).events,

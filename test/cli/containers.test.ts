@@ -187,6 +187,19 @@ describe('inspect and stats', () => {
     expect(j.Path).toBe('sh');
   });
 
+  it("lists the container's processes with top (docker and shoal)", async () => {
+    for (const cli of [docker, shoal]) {
+      const r = await cli(d, ['top', 'c1']);
+      expect(r.code).toBe(0);
+      const [head, ...rows] = r.stdout.trim().split('\n');
+      expect(head).toMatch(/^UID +PID +PPID +C +STIME +TTY +TIME +CMD$/);
+      expect(rows.some((row) => row.endsWith(`sh -c ${TICKER}`))).toBe(true);
+      expect(rows.every((row) => !row.includes('shoald'))).toBe(true);
+    }
+    const custom = await docker(d, ['top', 'c1', '-o', 'pid,comm']);
+    expect(custom.stdout.split('\n')[0]).toMatch(/^PID +COMMAND$/);
+  });
+
   it('reports memory, cpu and pids with stats --no-stream', async () => {
     for (const r of [
       await docker(d, ['stats', '--no-stream', 'c1']),
@@ -225,7 +238,9 @@ describe('pause, kill, stop, wait, rm', () => {
     expect((await shoal(d, ['kill', '-s', 'USR1', 'k1'])).stdout).toBe('k1\n');
     expect((await waiting).stdout).toBe('7\n');
     expect((await shoal(d, ['wait', 'k1'])).stdout).toBe('7\n');
-    expect((await shoal(d, ['run', '-d', '--name', 'k2', '--rootfs', ROOTFS, 'sh', '-c', trap])).code).toBe(0);
+    expect((await shoal(d, ['run', '-d', '--name', 'k2', '--rootfs', ROOTFS, 'sh', '-c', trap])).code).toBe(
+      0,
+    );
     await eventually(async () => (await shoal(d, ['logs', 'k2'])).stdout === 'armed\n', 'k2 trap armed');
     expect((await docker(d, ['kill', '--signal', 'SIGUSR1', 'k2'])).code).toBe(0);
     expect((await docker(d, ['wait', 'k2'])).stdout).toBe('7\n');

@@ -211,3 +211,15 @@ describe('router', () => {
     expect(r.match('POST', '/containers/abc/json')).toBeUndefined();
   });
 });
+
+describe('top', () => {
+  it('keeps the container pids and the spaces of the command column', async () => {
+    const { parsePs } = await import('../../daemon/api/containers/top.js');
+    const out = 'UID   PID  PPID CMD\nroot    1     0 /sbin/init splash\nroot   42     1 sh -c echo  hi\n';
+    expect(parsePs(out, new Set([42]))).toEqual({
+      Titles: ['UID', 'PID', 'PPID', 'CMD'],
+      Processes: [['root', '42', '1', 'sh -c echo hi']],
+    });
+    expect(() => parsePs('USER COMMAND\nroot x\n', new Set([1]))).toThrow(/Couldn't find PID field/);
+  });
+});

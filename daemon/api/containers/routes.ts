@@ -1,12 +1,18 @@
 // /containers/* endpoints of the Engine API, translated onto the engine's ContainerManager.
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ContainerStats, WaitCondition } from '../../../worker/engine/index.js';
-import { badRequest, notFound } from '../../http/errors.js';
+import { ApiError, badRequest, conflict, notFound } from '../../http/errors.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
 import { muxFrame, STDERR, STDOUT, splice, writeAsync } from '../streams.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { statsJson } from './stats.js';
+import { parsePs } from './top.js';
 import { type CreateBody, createOptionsFromBody, inspectJson, listEntryJson } from './translate.js';
+
+const execFileAsync = promisify(execFile);
 
 const WAIT_CONDITIONS = new Set<WaitCondition>(['not-running', 'next-exit', 'removed']);
 
@@ -170,6 +176,24 @@ async function stats(deps: ApiDeps, ctx: RequestContext, cache: Map<string, Cont
   out.end();
 }
 
+async function top(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const c = deps.engine.inspect(ctx.params.id);
+  if (!c.state.running) throw conflict(`Container ${c.id} is not running`);
+  const pids = new Set(await deps.engine.top(c.id));
+  const args = (ctx.query.get('ps_args') || '-ef').split(' ').filter(Boolean);
+  let output: string;
+  try {
+    ({ stdout: output } = await execFileAsync('ps', args, { maxBuffer: 16 * 1024 * 1024 }));
+  } catch (err) {
+    throw new ApiError(500, `ps: ${(err as Error).message}`);
+  }
+  try {
+    ctx.reply.json(200, parsePs(output, pids));
+  } catch (err) {
+    throw new ApiError(500, (err as Error).message);
+  }
+}
+
 function ok204(fn: (deps: ApiDeps, ctx: RequestContext) => Promise<void>) {
   return (deps: ApiDeps) => async (ctx: RequestContext) => {
     await fn(deps, ctx);
@@ -223,6 +247,7 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
         await d.engine.rename(resolveId(d, ctx.params.id), name);
       })(deps),
     )
+    .get('/containers/:id/top', (ctx) => top(deps, ctx))
     .post('/containers/:id/wait', (ctx) => wait(deps, ctx))
     .post('/containers/:id/attach', (ctx) => attach(deps, ctx))
     .get('/containers/:id/logs', (ctx) => logs(deps, ctx))
