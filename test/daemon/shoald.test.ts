@@ -121,6 +121,20 @@ describe('system endpoints', () => {
     expect(mine.stdout).toContain(`Shoal Root Dir: ${d.dataRoot}`);
   });
 
+  it('finds the daemon through SHOAL_HOST, and ignores DOCKER_HOST', () => {
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [join(REPO, 'bin/shoal'), 'version'], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
+    const ok = run({ SHOAL_HOST: `unix://${d.sock}`, DOCKER_HOST: 'unix:///nonexistent.sock' });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('Server: shoal');
+    const none = run({ SHOAL_HOST: 'unix:///nonexistent/shoald.sock', DOCKER_HOST: `unix://${d.sock}` });
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('Cannot connect to the shoal daemon at unix:///nonexistent/shoald.sock');
+  });
+
   it('answers unknown containers and paths with docker-shaped errors', async () => {
     const r = await api(d, 'GET', '/v1.41/containers/nosuch/json');
     expect(r.status).toBe(404);
