@@ -31,13 +31,36 @@
         "src/runtime/logs.cc",
         "src/runtime/state.cc",
         "src/runtime/ctl_client.cc",
-        "src/runtime/monitor.cc"
+        "src/runtime/minijson.cc",
+        "src/runtime/monitor.cc",
+        "src/runtime/monitor_setup.cc",
+        "src/runtime/state_read.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wno-unused-result", "-O2"],
       "ldflags": ["-static"],
       "libraries": ["-lseccomp"]
+    },
+    {
+      # The monitor after setup: shoal-runtime execs into it. Only the event loop, logs, state
+      # files and cgroup reads; no JSON library, no libseccomp, no mount code.
+      "target_name": "shoal-monitor",
+      "type": "executable",
+      "sources": [
+        "src/runtime/monitor_lean_main.cc",
+        "src/runtime/monitor.cc",
+        "src/runtime/minijson.cc",
+        "src/runtime/cgroups.cc",
+        "src/runtime/logs.cc",
+        "src/runtime/state.cc",
+        "src/runtime/channel.cc",
+        "src/runtime/util.cc"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wno-unused-result", "-Os", "-ffunction-sections", "-fdata-sections"],
+      "ldflags": ["-static", "-Wl,--gc-sections", "-s"]
     }
   ]
 }

@@ -121,6 +121,7 @@ void apply_v1(const Cgroup& cg, const Spec& spec) {
     if (!r.cpuset_cpus.empty()) must(d, "cpuset.cpus", r.cpuset_cpus);
     if (!r.cpuset_mems.empty()) must(d, "cpuset.mems", r.cpuset_mems);
   }
+  trace("limits written");
   if (auto d = cg.dir("devices"); !d.empty() && r.has_devices) {
     for (auto& rule : r.devices) must(d, rule.allow ? "devices.allow" : "devices.deny", dev_rule(rule));
   }
@@ -213,6 +214,7 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
         else if (errno != EEXIST) fail_errno("create cgroup " + d);
       }
       cg.paths[c] = d;
+      trace(("mkdir " + c).c_str());
     }
     apply_v1(cg, spec);
   } catch (...) {

@@ -21,6 +21,16 @@ void JsonFileLog::open(const std::string& path, uint64_t max_size, unsigned max_
   size_ = fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
+void JsonFileLog::adopt(int fd, const std::string& path, uint64_t max_size, unsigned max_files) {
+  path_ = path;
+  max_size_ = max_size;
+  max_files_ = max_files ? max_files : 1;
+  fd_ = fd;
+  fcntl(fd_, F_SETFD, FD_CLOEXEC);
+  struct stat st;
+  size_ = fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
 void JsonFileLog::rotate() {
   if (max_files_ <= 1) {
     if (ftruncate(fd_, 0) == 0) size_ = 0;

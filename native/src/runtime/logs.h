@@ -8,6 +8,8 @@ namespace shoal {
 class JsonFileLog {
  public:
   void open(const std::string& path, uint64_t max_size, unsigned max_files);  // throws Fail
+  void adopt(int fd, const std::string& path, uint64_t max_size, unsigned max_files);  // an fd opened by open()
+  int fd() const { return fd_; }
   bool enabled() const { return fd_ >= 0; }
   // stream: 1 stdout, 2 stderr. Splits into lines; a partial line waits for its end.
   void write(int stream, const char* data, size_t n);

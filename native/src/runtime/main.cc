@@ -25,6 +25,8 @@
 
 #include "cgroups.h"
 #include "ctl_client.h"
+#include "channel.h"
+#include "exec_child.h"
 #include "monitor.h"
 #include "seccomp_filter.h"
 #include "spec.h"
@@ -49,7 +51,8 @@ bool takes_value(const std::string& f) {
   static const char* kValued[] = {"--bundle", "-b",         "--pid-file",      "--console-socket", "--log-path",
                                   "--log-max-size", "--log-max-files", "--process", "-p", "--cwd", "--env", "-e",
                                   "--user", "-u", "--root", "--log", "--log-format", "--format", "-f", "--signal", "-s",
-                                  "--interval", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c"};
+                                  "--interval", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c",
+                                  "--init-pid", "--sync", "--stdio", "--cgroups"};
   for (auto* v : kValued)
     if (f == v) return true;
   return false;
@@ -158,6 +161,10 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
   if (has(a, "--log-max-files")) o.log_max_files = static_cast<unsigned>(parse_size(flag(a, "--log-max-files"), "--log-max-files"));
   o.stdin_open = has(a, "--stdin");
   o.passthrough = passthrough;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) fail_errno("readlink /proc/self/exe");
+  o.runtime_path.assign(self, static_cast<size_t>(n));
   if (spec.process.terminal && passthrough) throw Fail("run in the foreground with a terminal is not supported; use create with --console-socket-less attach via ctl.sock");
 
   mkdir_p(a.root, 0711);
@@ -569,6 +576,32 @@ int do_exec(const Args& a, const std::string& id) {
   return j["exitCode"].is_number() ? j["exitCode"].get<int>() : 255;
 }
 
+// Hidden verb: run by the monitor (born in the container's pid namespace) to set up one exec'd
+// process; reports errors on --sync like the container's init does.
+int do_exec_helper(const Args& a) {
+  int sync = atoi(flag(a, "--sync", "-1").c_str());
+  try {
+    Spec spec;
+    spec.bundle = flag(a, "--bundle");
+    if (auto sc = load_seccomp(spec.bundle)) spec.seccomp_bpf = seccomp_program(*sc, a.root + "/.seccomp-cache");
+    ExecPlan plan;
+    plan.spec = &spec;
+    plan.process = parse_process(flag(a, "--process"), "process");
+    plan.user = flag(a, "--user");
+    plan.init_pid = atoi(flag(a, "--init-pid").c_str());
+    for (auto& f : split(flag(a, "--cgroups"), ','))
+      if (!f.empty()) plan.cgroup_procs.push_back(f);
+    plan.sync = sync;
+    auto io = split(flag(a, "--stdio", "-1,-1,-1"), ',');
+    for (int i = 0; i < 3 && i < static_cast<int>(io.size()); i++) plan.stdio[i] = atoi(io[i].c_str());
+    for (int fd : {plan.sync, plan.stdio[0], plan.stdio[1], plan.stdio[2]})
+      if (fd > 2) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    exec_child(plan);
+  } catch (const std::exception& e) {
+    chan_fail(sync, e.what(), 126);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -581,6 +614,7 @@ int main(int argc, char** argv) {
       printf("shoal-runtime version 0.1.0\nspec: 1.0.2\n");
       return 0;
     }
+    if (v == "exec-helper") return do_exec_helper(a);
     std::string id = need_id(a);
     if (v == "create") {
       do_create(a, id, false);

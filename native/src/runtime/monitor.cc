@@ -21,13 +21,11 @@
 
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "cgroups.h"
 #include "channel.h"
-#include "container.h"
-#include "exec_child.h"
 #include "logs.h"
+#include "monitor_impl.h"
 #include "state.h"
 #include "util.h"
 
@@ -36,30 +34,6 @@ namespace shoal {
 namespace {
 
 const size_t kMaxClientBacklog = 8 << 20;  // a client this far behind is dropped
-
-enum class Role { Listen, Signal, Timer, InitOut, InitErr, InitPty, InitIn, Client, ExecOut, ExecErr, ExecPty, ExecIn };
-
-struct Client {
-  int fd;
-  enum Kind { Ctl, Attach, Exec } kind = Ctl;
-  std::string in, out;
-  bool want_out = false, want_err = false, want_in = false;
-  bool waiting = false, closing = false, read_eof = false;
-  std::string exec_id;
-};
-
-struct ExecProc {
-  std::string id;
-  pid_t pid = 0;
-  bool tty = false, running = true;
-  int exit_code = -1;
-  int out = -1, err = -1, pty = -1, in = -1;
-  int client = -1;
-};
-
-void shed_file_pages();
-
-void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 std::string frame(int stream, const char* data, size_t n) {
   std::string f(8, '\0');
@@ -74,246 +48,10 @@ std::string frame(int stream, const char* data, size_t n) {
 
 std::string err_reply(const std::string& m) { return "{\"ok\":false,\"error\":" + json_str(m) + "}"; }
 
-class Monitor {
- public:
-  Monitor(Spec& spec, const MonitorOptions& o) : spec_(spec), o_(o) {}
-  void setup(int result_fd);
-  [[noreturn]] void run();
+}  // namespace
 
- private:
-  // setup
-  void spawn_init();
-  void cleanup_failed();
-  // loop plumbing
-  void watch(int fd, Role r, uint32_t ev = EPOLLIN);
-  void unwatch(int fd);
-  void update_events(int fd);
-  void queue(int fd, const std::string& data);
-  void flush_queue(int fd);
-  void close_fd(int& fd);
-  // events
-  void on_signal();
-  void on_init_output(int& fd, int stream);
-  void on_client(int fd, uint32_t ev);
-  void on_exec_output(int fd, int stream);
-  void handle_request(Client& c, const std::string& line);
-  void drop_client(int fd);
-  void init_exited(int status);
-  void exec_exited(ExecProc& e, int status);
-  void drain_exec(ExecProc& e);
-  void broadcast(int stream, const char* data, size_t n);
-  void save_state();
-  std::string start_exec(Client& c, const nlohmann::json& req);
-  [[noreturn]] void finish();
+void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-  Spec& spec_;
-  MonitorOptions o_;
-  Cgroup cg_;
-  State state_;
-  ExitStatus exit_;
-  bool exited_ = false, started_ = false, shutdown_ = false;
-  pid_t init_ = 0;
-  int sync_ = -1, init_out_ = -1, init_err_ = -1, init_pty_ = -1, init_in_ = -1;
-  int ep_ = -1, sig_ = -1, listen_ = -1, timer_ = -1;
-  bool pidns_joined_ = false;
-  std::map<int, Role> roles_;
-  std::map<int, uint32_t> base_events_;
-  std::map<int, std::string> pending_;  // unwritten bytes per fd
-  std::map<int, std::unique_ptr<Client>> clients_;
-  std::map<std::string, ExecProc> execs_;
-  std::map<int, std::string> exec_by_fd_;
-  JsonFileLog log_;
-  std::string sock_path_;
-  int result_fd_ = -1;
-  std::vector<int> held_ns_;
-};
-
-void Monitor::spawn_init() {
-  // stdio of the init
-  int child_io[3] = {-1, -1, -1};
-  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (!spec_.process.terminal) {
-    if (o_.passthrough) {
-      for (int i = 0; i < 3; i++) child_io[i] = i;
-    } else {
-      int p[2];
-      if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
-      init_out_ = p[0];
-      child_io[1] = p[1];
-      if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
-      init_err_ = p[0];
-      child_io[2] = p[1];
-      if (o_.stdin_open) {
-        if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
-        child_io[0] = p[0];
-        init_in_ = p[1];
-      } else {
-        child_io[0] = devnull;
-      }
-    }
-  }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
-
-  InitPlan plan;
-  plan.spec = &spec_;
-  plan.sync = sv[1];
-  plan.close_fd = result_fd_;
-  for (auto& f : cg_.join_files()) {
-    int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) fail_errno("open " + f);
-    plan.cgroup_fds.push_back(fd);
-  }
-  for (int i = 0; i < 3; i++) plan.stdio[i] = child_io[i];
-  unsigned long flags = 0;
-  for (auto& ns : spec_.namespaces) {
-    if (!ns.path.empty()) {
-      int fd = open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) fail_errno("open namespace " + ns.path);
-      // user namespace first, so the others are joined with its privileges
-      if (ns.flag == CLONE_NEWUSER) plan.join.insert(plan.join.begin(), {fd, ns.flag});
-      else plan.join.push_back({fd, ns.flag});
-    } else if (ns.flag == CLONE_NEWCGROUP) {
-      plan.new_cgroupns = true;  // after joining the cgroup, not at clone time
-    } else {
-      flags |= static_cast<unsigned long>(ns.flag);
-    }
-  }
-  pid_t pid = static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
-  if (pid < 0) fail_errno("create container process (clone)");
-  if (pid == 0) {
-    close(sv[0]);
-    container_init(plan);
-  }
-  init_ = pid;
-  trace("cloned");
-  // Holding the new namespaces means their teardown (unmounting the whole container tree, the
-  // network namespace) happens when we let go after reporting the exit, not inside the init's
-  // exit, which would delay the exit notification by milliseconds.
-  for (const char* ns : {"mnt", "net", "ipc", "uts"}) {
-    int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) held_ns_.push_back(fd);
-  }
-  close(sv[1]);
-  sync_ = sv[0];
-  for (auto& [fd, flag] : plan.join) close(fd);
-  for (int fd : plan.cgroup_fds) close(fd);
-  for (int i = 0; i < 3; i++)
-    if (child_io[i] > 2 && child_io[i] != devnull) close(child_io[i]);
-  close(devnull);
-
-  if (spec_.has_ns(CLONE_NEWUSER) && spec_.ns(CLONE_NEWUSER)->path.empty()) {
-    auto map_text = [](const std::vector<IdMap>& m) {
-      std::string t;
-      for (auto& e : m)
-        t += std::to_string(e.container_id) + " " + std::to_string(e.host_id) + " " + std::to_string(e.size) + "\n";
-      return t;
-    };
-    std::string base = "/proc/" + std::to_string(pid);
-    int err = 0;
-    if (!try_write_file(base + "/uid_map", map_text(spec_.uid_maps), &err)) fail_errno("write uid_map", err);
-    if (!try_write_file(base + "/gid_map", map_text(spec_.gid_maps), &err)) fail_errno("write gid_map", err);
-  }
-  chan_send(sync_, 'G');
-  for (;;) {
-    char kind;
-    std::string text;
-    int fd = -1;
-    if (!chan_recv(sync_, kind, text, &fd)) throw Fail("container init exited during setup");
-    if (kind == 'E') throw Fail(text);
-    if (kind == 'T') {
-      init_pty_ = fd;
-      continue;
-    }
-    if (kind == 'R') break;
-  }
-  trace("init ready");
-}
-
-void Monitor::cleanup_failed() {
-  if (init_ > 0) {
-    kill(init_, SIGKILL);
-    waitpid(init_, nullptr, 0);
-  }
-  cg_.destroy();
-  remove_tree(o_.state_dir);
-}
-
-void Monitor::setup(int result_fd) {
-  result_fd_ = result_fd;
-  try {
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-
-    cg_ = Cgroup::create(spec_, o_.id);
-    trace("cgroups made");
-    spawn_init();
-
-    state_.id = o_.id;
-    state_.status = "created";
-    state_.pid = init_;
-    state_.bundle = spec_.bundle;
-    state_.annotations = spec_.annotations;
-    state_.monitor_pid = getpid();
-    state_.created = rfc3339_nano(now_ns());
-    state_.cgroup_paths = cg_.paths;
-    save_state();
-    if (!o_.pid_file.empty()) write_file_atomic(o_.pid_file, std::to_string(init_));
-
-    sock_path_ = o_.state_dir + "/ctl.sock";
-    listen_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (sock_path_.size() >= sizeof addr.sun_path) throw Fail("state directory path too long for a socket: " + sock_path_);
-    strcpy(addr.sun_path, sock_path_.c_str());
-    mode_t old = umask(0177);
-    int rc = bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    umask(old);
-    if (rc < 0) fail_errno("bind " + sock_path_);
-    if (listen(listen_, 64) < 0) fail_errno("listen " + sock_path_);
-    if (!o_.log_path.empty()) log_.open(o_.log_path, o_.log_max_size, o_.log_max_files);
-
-    ep_ = epoll_create1(EPOLL_CLOEXEC);
-    sig_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    watch(sig_, Role::Signal);
-    watch(listen_, Role::Listen);
-    if (init_out_ >= 0) set_nonblock(init_out_), watch(init_out_, Role::InitOut);
-    if (init_err_ >= 0) set_nonblock(init_err_), watch(init_err_, Role::InitErr);
-    if (init_pty_ >= 0) {
-      set_nonblock(init_pty_);
-      watch(init_pty_, Role::InitPty);
-      init_in_ = -1;  // stdin goes to the pty master
-    }
-    if (init_in_ >= 0) set_nonblock(init_in_), watch(init_in_, Role::InitIn, 0);
-  } catch (const std::exception& e) {
-    cleanup_failed();
-    std::string m = std::string("E") + e.what() + "\n";
-    write_all(result_fd, m.data(), m.size());
-    _exit(1);
-  }
-  write_all(result_fd, "ok\n", 3);
-  close(result_fd);
-  if (o_.passthrough) {
-    // The container holds our caller's stdio now; we must not keep it open (pipes would never end).
-    int devnull = open("/dev/null", O_RDWR);
-    for (int i = 0; i < 3; i++) dup2(devnull, i);
-    if (devnull > 2) close(devnull);
-  }
-  malloc_trim(0);
-  shed_file_pages();
-  if (getenv("SHOAL_TRACE")) trace(("rss after shed: " + read_file_or("/proc/self/statm", "")).c_str());
-}
-
-// After setup the monitor runs only its small event loop. The code and read-only data that
-// create used (JSON parsing, mounts, libseccomp) stay mapped and count in its RSS; dropping our
-// page-table references to read-only file pages costs nothing (they refault from the page
-// cache if ever needed again) and keeps a monitor well under 1 MiB.
 void shed_file_pages() {
   std::string maps;
   if (!read_file("/proc/self/maps", maps)) return;
@@ -329,6 +67,68 @@ void shed_file_pages() {
     madvise(reinterpret_cast<void*>(start), end - start, MADV_RANDOM);
     madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
   }
+}
+
+void Monitor::start_loop() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  sig_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  watch(sig_, Role::Signal);
+  watch(listen_, Role::Listen);
+  if (init_out_ >= 0) set_nonblock(init_out_), watch(init_out_, Role::InitOut);
+  if (init_err_ >= 0) set_nonblock(init_err_), watch(init_err_, Role::InitErr);
+  if (init_pty_ >= 0) set_nonblock(init_pty_), watch(init_pty_, Role::InitPty);
+  if (init_in_ >= 0) set_nonblock(init_in_), watch(init_in_, Role::InitIn, 0);
+}
+
+void Monitor::resume(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  for (int i = 1; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
+  auto num = [&](const char* k) { return a.count(k) && !a[k].empty() ? atoi(a[k].c_str()) : -1; };
+  o_.id = a["--id"];
+  o_.state_dir = a["--state-dir"];
+  o_.log_path = a["--log-path"];
+  o_.log_max_size = strtoull(a["--log-max-size"].c_str(), nullptr, 10);
+  o_.log_max_files = static_cast<unsigned>(atoi(a["--log-max-files"].c_str()));
+  o_.runtime_path = a["--runtime"];
+  init_ = num("--init-pid");
+  sync_ = num("--sync");
+  init_out_ = num("--out");
+  init_err_ = num("--err");
+  init_pty_ = num("--pty");
+  init_in_ = num("--in");
+  listen_ = num("--listen");
+  terminal_ = a["--terminal"] == "1";
+  stdin_once_ = a["--stdin-once"] == "1";
+  has_pidns_ = a["--pidns"] == "1";
+  for (auto& h : split(a["--held"], ','))
+    if (!h.empty()) held_ns_.push_back(atoi(h.c_str()));
+  std::map<std::string, std::string> paths;
+  for (auto& kv : split(a["--cgroups"], ',')) {
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) paths[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  cg_ = Cgroup::from_paths(paths);
+  JsonObject ann = parse_json_object(a["--annotations"]);
+  for (auto& [k, v] : ann.raw) state_.annotations[k] = json_unquote(v);
+  state_.id = o_.id;
+  state_.status = "created";
+  state_.pid = init_;
+  state_.bundle = a["--bundle"];
+  state_.monitor_pid = getpid();
+  state_.created = a["--created"];
+  state_.cgroup_paths = paths;
+  sock_path_ = o_.state_dir + "/ctl.sock";
+  // every inherited fd is ours now; none may leak into exec'd processes
+  for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_})
+    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  for (int fd : held_ns_) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  int log_fd = num("--log-fd");
+  if (log_fd >= 0) log_.adopt(log_fd, o_.log_path, o_.log_max_size, o_.log_max_files);
+  start_loop();
 }
 
 void Monitor::save_state() {
@@ -456,7 +256,7 @@ void Monitor::on_client(int fd, uint32_t ev) {
       base_events_[fd] = 0;
       update_events(fd);
       if (c.kind == Client::Attach) {
-        if (spec_.stdin_once && c.want_in) {
+        if (stdin_once_ && c.want_in) {
           if (init_pty_ < 0) close_fd(init_in_);
           else if (pending_[init_pty_].empty()) write(init_pty_, "\x04", 1);  // EOF on a tty
         }
@@ -510,25 +310,23 @@ void Monitor::on_client(int fd, uint32_t ev) {
   }
 }
 
-std::string Monitor::start_exec(Client& c, const nlohmann::json& req) {
+std::string Monitor::start_exec(Client& c, const JsonObject& req) {
   if (!started_ || exited_) throw Fail("container is not running");
   if (state_.status == "paused") throw Fail("container is paused, unpause the container before exec");
-  if (!req.contains("process")) throw Fail("exec: process is required");
-  ExecPlan plan;
-  plan.spec = &spec_;
-  plan.process = parse_process(req["process"].dump(), "process");
-  if (req.contains("user") && req["user"].is_string()) plan.user = req["user"].get<std::string>();
-  plan.init_pid = init_;
-  plan.cgroup_procs = cg_.join_files();
-  bool detach = req.value("detach", false);
+  if (!req.has("process")) throw Fail("exec: process is required");
+  std::string process_json = req.raw.at("process");
+  JsonObject proc = parse_json_object(process_json);
+  if (!proc.ok) throw Fail("exec: process must be a JSON object");
+  std::string user = req.str("user");
+  bool detach = req.boolean("detach");
   ExecProc e;
   unsigned char rnd[8];
   if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) fail_errno("getrandom");
   static const char hex[] = "0123456789abcdef";
   for (unsigned char b : rnd) e.id += hex[b >> 4], e.id += hex[b & 15];
-  e.tty = plan.process.terminal;
+  e.tty = proc.boolean("terminal");
 
-  if (!pidns_joined_ && spec_.has_ns(CLONE_NEWPID)) {
+  if (!pidns_joined_ && has_pidns_) {
     // Our later children are born in the container's pid namespace.
     int fd = open(("/proc/" + std::to_string(init_) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) fail_errno("join the container's pid namespace");
@@ -548,13 +346,29 @@ std::string Monitor::start_exec(Client& c, const nlohmann::json& req) {
   }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
-  plan.sync = sv[1];
-  for (int i = 0; i < 3; i++) plan.stdio[i] = child_io[i];
+  // The setup of an exec'd process (namespaces, user, caps, seccomp) is shoal-runtime's
+  // `exec-helper`: the monitor stays small and never parses a process object itself.
+  std::string cgroups;
+  for (auto& f : cg_.join_files()) cgroups += (cgroups.empty() ? "" : ",") + f;
+  std::string root = o_.state_dir.substr(0, o_.state_dir.find_last_of('/'));
+  std::vector<std::string> args = {"shoal-runtime", "--root", root, "exec-helper", "--init-pid", std::to_string(init_),
+                                   "--bundle", state_.bundle, "--sync", std::to_string(sv[1]),
+                                   "--stdio", std::to_string(child_io[0]) + "," + std::to_string(child_io[1]) + "," +
+                                                  std::to_string(child_io[2]),
+                                   "--cgroups", cgroups, "--user", user, "--process", process_json};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) fail_errno("fork exec process");
   if (pid == 0) {
     close(sv[0]);
-    exec_child(plan);
+    for (int fd : {sv[1], child_io[0], child_io[1], child_io[2]}) fcntl(fd, F_SETFD, 0);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    execv(o_.runtime_path.c_str(), argv.data());
+    chan_fail(sv[1], "exec: start " + o_.runtime_path + ": " + errno_text(errno), 126);
   }
   close(sv[1]);
   for (int i = 0; i < 3; i++)
@@ -597,12 +411,11 @@ std::string Monitor::start_exec(Client& c, const nlohmann::json& req) {
 }
 
 void Monitor::handle_request(Client& c, const std::string& line) {
-  auto req = nlohmann::json::parse(line, nullptr, false);
+  JsonObject req = parse_json_object(line);
   std::string reply;
   try {
-    if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string())
-      throw Fail("bad request: expected a JSON object with \"op\"");
-    std::string op = req["op"].get<std::string>();
+    if (!req.ok || !req.is_string("op")) throw Fail("bad request: expected a JSON object with \"op\"");
+    std::string op = req.str("op");
     if (op == "start") {
       if (started_) throw Fail("container already started");
       if (exited_) throw Fail("container has exited");
@@ -624,12 +437,13 @@ void Monitor::handle_request(Client& c, const std::string& line) {
     } else if (op == "kill") {
       if (exited_) throw Fail("container is not running");
       int sig = SIGTERM;
-      if (req.contains("signal")) {
-        if (req["signal"].is_number_integer()) sig = req["signal"].get<int>();
-        else if (req["signal"].is_string()) sig = signal_number(req["signal"].get<std::string>());
+      if (req.has("signal")) {
+        if (req.is_number("signal")) sig = static_cast<int>(req.integer("signal"));
+        else if (req.is_string("signal")) sig = signal_number(req.str("signal"));
+        else sig = -1;
         if (sig <= 0 || sig > 64) throw Fail("invalid signal");
       }
-      if (req.value("all", false)) {
+      if (req.boolean("all")) {
         for (pid_t p : cg_.pids()) kill(p, sig);
         if (state_.status == "paused" && sig == SIGKILL) cg_.freeze(false);
       } else if (kill(init_, sig) < 0) {
@@ -657,10 +471,10 @@ void Monitor::handle_request(Client& c, const std::string& line) {
     } else if (op == "stats") {
       reply = "{\"ok\":true,\"read\":\"" + rfc3339_nano(now_ns()) + "\"," + cg_.stats_json() + "}";
     } else if (op == "resize") {
-      unsigned short h = req.value("height", 0), w = req.value("width", 0);
+      auto h = static_cast<unsigned short>(req.integer("height")), w = static_cast<unsigned short>(req.integer("width"));
       int fd = init_pty_;
-      if (req.contains("execId") && req["execId"].is_string()) {
-        auto e = execs_.find(req["execId"].get<std::string>());
+      if (req.is_string("execId")) {
+        auto e = execs_.find(req.str("execId"));
         if (e == execs_.end()) throw Fail("no such exec");
         fd = e->second.pty;
       }
@@ -670,16 +484,16 @@ void Monitor::handle_request(Client& c, const std::string& line) {
     } else if (op == "attach") {
       if (exited_) throw Fail("container is not running");
       c.kind = Client::Attach;
-      c.want_in = req.value("stdin", false);
-      c.want_out = req.value("stdout", false);
-      c.want_err = req.value("stderr", false);
+      c.want_in = req.boolean("stdin");
+      c.want_out = req.boolean("stdout");
+      c.want_err = req.boolean("stderr");
       if (c.want_in && init_in_ < 0 && init_pty_ < 0) c.want_in = false;
       if (init_pty_ >= 0) c.want_err = false;
       reply = "{\"ok\":true}";
     } else if (op == "exec") {
       reply = start_exec(c, req);
     } else if (op == "exec-state") {
-      std::string id = req.value("execId", "");
+      std::string id = req.str("execId");
       auto e = execs_.find(id);
       if (e == execs_.end()) throw Fail("no such exec: " + id);
       reply = std::string("{\"ok\":true,\"running\":") + (e->second.running ? "true" : "false") +
@@ -883,14 +697,6 @@ void Monitor::run() {
       }
     }
   }
-}
-
-}  // namespace
-
-void monitor_main(Spec& spec, const MonitorOptions& opts, int result_fd) {
-  Monitor* m = new Monitor(spec, opts);
-  m->setup(result_fd);
-  m->run();
 }
 
 }  // namespace shoal

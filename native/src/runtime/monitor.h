@@ -14,10 +14,13 @@ struct MonitorOptions {
   unsigned log_max_files = 1;
   bool stdin_open = false;
   bool passthrough = false;  // `run` in the foreground: the container uses our stdio
+  std::string runtime_path;  // shoal-runtime itself (exec-helper for exec'd processes)
 };
 
 // Runs in the forked monitor. Reports "ok" or the error line on result_fd, then serves until the
 // container has exited. Never returns.
+// After a successful setup it re-execs into the small `shoal-monitor` executable next to it (a
+// monitor's RSS stays well under 1 MiB); without that file it keeps running in place.
 [[noreturn]] void monitor_main(Spec& spec, const MonitorOptions& opts, int result_fd);
 
 }  // namespace shoal

@@ -292,6 +292,17 @@ Process parse_process(const std::string& text, const std::string& where) {
   }
 }
 
+std::optional<SeccompSpec> load_seccomp(const std::string& bundle) {
+  std::string text;
+  if (!read_file(bundle + "/config.json", text)) fail_errno("open " + bundle + "/config.json");
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Fail("invalid config.json: not a JSON object");
+  const json* lx = get(j, "linux");
+  const json* sc = lx ? get(*lx, "seccomp") : nullptr;
+  if (!sc) return std::nullopt;
+  return parse_seccomp(*sc);
+}
+
 Spec load_spec(const std::string& bundle) {
   Spec s;
   s.bundle = bundle;

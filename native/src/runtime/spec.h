@@ -128,6 +128,8 @@ struct Spec {
 Spec load_spec(const std::string& bundle);
 // Parses an OCI "process" object (also used by exec); `where` prefixes error messages.
 Process parse_process(const std::string& json_text, const std::string& where);
+// Only linux.seccomp of <bundle>/config.json (exec'd processes get the container's filter).
+std::optional<SeccompSpec> load_seccomp(const std::string& bundle);
 // Parses mount options into flags / data (exposed for tests of exec paths, too).
 void parse_mount_options(const std::vector<std::string>& opts, Mount& m);
 

@@ -1,7 +1,5 @@
 #include "state.h"
 
-#include <nlohmann/json.hpp>
-
 #include "util.h"
 
 namespace shoal {
@@ -36,40 +34,5 @@ std::string exit_json(const ExitStatus& e, bool with_ok) {
 
 void write_state(const std::string& dir, const State& s) { write_file_atomic(dir + "/state.json", state_json(s) + "\n"); }
 void write_exit(const std::string& dir, const ExitStatus& e) { write_file_atomic(dir + "/exit.json", exit_json(e, false) + "\n"); }
-
-std::optional<State> read_state(const std::string& dir) {
-  std::string text;
-  if (!read_file(dir + "/state.json", text)) return std::nullopt;
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  State s;
-  s.id = j.value("id", "");
-  s.status = j.value("status", "");
-  s.bundle = j.value("bundle", "");
-  s.created = j.value("created", "");
-  s.started = j.value("started", "");
-  s.pid = j.value("pid", 0);
-  s.monitor_pid = j.value("monitorPid", 0);
-  if (j.contains("annotations") && j["annotations"].is_object())
-    for (auto& [k, v] : j["annotations"].items())
-      if (v.is_string()) s.annotations[k] = v.get<std::string>();
-  if (j.contains("cgroupPaths") && j["cgroupPaths"].is_object())
-    for (auto& [k, v] : j["cgroupPaths"].items())
-      if (v.is_string()) s.cgroup_paths[k] = v.get<std::string>();
-  return s;
-}
-
-std::optional<ExitStatus> read_exit(const std::string& dir) {
-  std::string text;
-  if (!read_file(dir + "/exit.json", text)) return std::nullopt;
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  ExitStatus e;
-  e.exit_code = j.value("exitCode", 0);
-  if (j.contains("signal") && j["signal"].is_string()) e.signal = j["signal"].get<std::string>();
-  e.oom_killed = j.value("oomKilled", false);
-  e.finished_at = j.value("finishedAt", "");
-  return e;
-}
 
 }  // namespace shoal
