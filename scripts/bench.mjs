@@ -6,7 +6,9 @@ const name = process.argv[2];
 const file = `test/bench/${name}.ts`;
 if (!name || !existsSync(file)) {
   const known = existsSync('test/bench')
-    ? readdirSync('test/bench').filter((f) => f.endsWith('.ts') && !f.includes('/')).map((f) => f.replace(/\.ts$/, ''))
+    ? readdirSync('test/bench')
+        .filter((f) => f.endsWith('.ts') && !f.includes('/'))
+        .map((f) => f.replace(/\.ts$/, ''))
     : [];
   console.error(`usage: npm run bench -- NAME   (known: ${known.join(', ') || 'none'})`);
   process.exit(2);
