@@ -58,7 +58,11 @@ let counter = 0;
 /** One test's world: a runtime --root, temp dirs, and the containers it made. */
 export class Sandbox {
   readonly dir = mkdtempSync(join(tmpdir(), 'shoal-rt-'));
-  readonly root = join(this.dir, 'root');
+  readonly root: string;
+  /** `rootSubdir` makes a deeper --root (e.g. to overflow sun_path with ctl.sock). */
+  constructor(rootSubdir = 'root') {
+    this.root = join(this.dir, rootSubdir);
+  }
   private ids = new Set<string>();
 
   newId(prefix = 'c'): string {

@@ -125,6 +125,45 @@ describe('lifecycle', () => {
     expect(logLines(log).map((l) => l.log)).toEqual(['got one\n', 'got two\n', 'eof\n']);
   });
 
+  it('survives an attach client that vanishes without a half-close', async () => {
+    sb = new Sandbox();
+    mkdirSync(join(sb.dir, 'shared'));
+    const { id, log } = await created(
+      ['sh', '-c', 'echo first; while [ ! -e /shared/go ]; do sleep 0.05; done; echo second; exit 3'],
+      (s) => {
+        s.mounts!.push({
+          destination: '/shared',
+          type: 'bind',
+          source: join(sb.dir, 'shared'),
+          options: ['rbind'],
+        });
+      },
+    );
+    const att = await Ctl.open(sb, id);
+    await att.request({ op: 'attach', stdin: false, stdout: true, stderr: true });
+    await sb.rt(['start', id]);
+    await att.readUntil('first');
+    att.close(); // reset, no half-close
+    const { monitorPid } = sb.state(id) as { monitorPid: number };
+    writeFileSync(join(sb.dir, 'shared', 'go'), '');
+    await until(() => sb.exitInfo(id));
+    expect(sb.exitInfo(id)?.exitCode).toBe(3);
+    expect(logLines(log).map((l) => l.log)).toEqual(['first\n', 'second\n']);
+    expect(readProcState(monitorPid)).not.toBe('R');
+  });
+
+  it('works with a --root too deep for a unix socket path', async () => {
+    sb = new Sandbox(`${'r'.repeat(60)}/${'o'.repeat(40)}`);
+    const { id } = await created(['sleep', '1000']);
+    expect(join(sb.stateDir(id), 'ctl.sock').length).toBeGreaterThan(108);
+    const start = await sb.rt(['start', id]);
+    expect(start.stderr).toBe('');
+    expect(JSON.parse((await sb.rt(['state', id])).stdout).status).toBe('running');
+    expect((await sb.rt(['exec', id, 'echo', 'hi'])).stdout).toBe('hi\n');
+    expect((await sb.rt(['delete', '--force', id])).code).toBe(0);
+    expect(leftovers(sb, id)).toEqual([]);
+  });
+
   it('rotates the json-file log by size', async () => {
     sb = new Sandbox();
     const { id, log } = await created(

@@ -1,6 +1,7 @@
 #include "ctl_client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -18,14 +19,22 @@ int ctl_connect(const std::string& dir) {
   if (fd < 0) return -1;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    close(fd);
-    errno = ENAMETOOLONG;
-    return -1;
+  int dirfd = -1;
+  if (path.size() >= sizeof addr.sun_path) {  // deep --root: go through a directory fd
+    dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    path = "/proc/self/fd/" + std::to_string(dirfd) + "/ctl.sock";
   }
   strcpy(addr.sun_path, path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    int e = errno;
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int e = errno;
+  if (dirfd >= 0) close(dirfd);
+  if (rc < 0) {
     close(fd);
     errno = e;
     return -1;

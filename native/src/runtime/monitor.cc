@@ -194,8 +194,16 @@ void Monitor::flush_queue(int fd) {
     break;
   }
   update_events(fd);
-  auto c = clients_.find(fd);
-  if (c != clients_.end() && c->second->closing && p.empty()) drop_client(fd);
+  // Clients are never dropped here (callers may be iterating over them); see reap_clients().
+}
+
+void Monitor::reap_clients() {
+  std::vector<int> done;
+  for (auto& [fd, c] : clients_) {
+    auto p = pending_.find(fd);
+    if (c->closing && (p == pending_.end() || p->second.empty())) done.push_back(fd);
+  }
+  for (int fd : done) drop_client(fd);
 }
 
 void Monitor::broadcast(int stream, const char* data, size_t n) {
@@ -252,27 +260,31 @@ void Monitor::on_client(int fd, uint32_t ev) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
     if (n <= 0) {
+      // A half-close only ends the client's input; a reset or a full close (EPOLLHUP) means the
+      // client is gone: drop it now (a level-triggered HUP would otherwise spin the loop).
+      bool gone = n < 0 || (ev & (EPOLLHUP | EPOLLERR));
+      bool first_eof = !c.read_eof;
       c.read_eof = true;
       base_events_[fd] = 0;
       update_events(fd);
       if (c.kind == Client::Attach) {
-        if (stdin_once_ && c.want_in) {
+        if (first_eof && stdin_once_ && c.want_in) {
           if (init_pty_ < 0) close_fd(init_in_);
           else if (pending_[init_pty_].empty()) write(init_pty_, "\x04", 1);  // EOF on a tty
         }
-        if (exited_ || (!c.want_out && !c.want_err)) drop_client(fd);
+        if (gone || exited_ || (!c.want_out && !c.want_err)) drop_client(fd);
       } else if (c.kind == Client::Exec) {
         auto e = execs_.find(c.exec_id);
-        if (e != execs_.end()) {
+        if (e != execs_.end() && first_eof) {
           if (e->second.tty) {
             if (e->second.pty >= 0) write(e->second.pty, "\x04", 1);
           } else {
             close_fd(e->second.in);
           }
-          if (!e->second.running) drop_client(fd);
         }
-      } else {
-        if (!c.waiting) drop_client(fd);
+        if (gone || e == execs_.end() || !e->second.running) drop_client(fd);
+      } else if (gone || !c.waiting) {
+        drop_client(fd);
       }
       return;
     }
@@ -430,7 +442,7 @@ void Monitor::handle_request(Client& c, const std::string& line) {
       if (!exited_) state_.status = "running";
       state_.started = rfc3339_nano(now_ns());
       save_state();
-      reply = "{\"ok\":true}";
+      reply = "{\"ok\":true,\"pid\":" + std::to_string(exited_ ? 0 : init_) + "}";
     } else if (op == "state") {
       std::string st = exited_ ? "stopped" : state_.status;
       reply = "{\"ok\":true,\"status\":\"" + st + "\",\"pid\":" + std::to_string(exited_ ? 0 : init_) + "}";
@@ -696,6 +708,7 @@ void Monitor::run() {
           break;
       }
     }
+    reap_clients();
   }
 }
 

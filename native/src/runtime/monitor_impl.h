@@ -69,6 +69,7 @@ class Monitor {
   void on_exec_output(int fd, int stream);
   void handle_request(Client& c, const std::string& line);
   void drop_client(int fd);
+  void reap_clients();  // drops clients marked closing whose output is flushed
   void init_exited(int status);
   void exec_exited(ExecProc& e, int status);
   void drain_exec(ExecProc& e);

@@ -180,11 +180,19 @@ void Monitor::setup(Spec& spec_, int result_fd) {
     listen_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (sock_path_.size() >= sizeof addr.sun_path) throw Fail("state directory path too long for a socket: " + sock_path_);
-    strcpy(addr.sun_path, sock_path_.c_str());
+    // A deep --root makes the path longer than sun_path: bind through a directory fd instead.
+    int dirfd = -1;
+    std::string bind_path = sock_path_;
+    if (bind_path.size() >= sizeof addr.sun_path) {
+      dirfd = open(o_.state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dirfd < 0) fail_errno("open " + o_.state_dir);
+      bind_path = "/proc/self/fd/" + std::to_string(dirfd) + "/ctl.sock";
+    }
+    strcpy(addr.sun_path, bind_path.c_str());
     mode_t old = umask(0177);
     int rc = bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     umask(old);
+    if (dirfd >= 0) close(dirfd);
     if (rc < 0) fail_errno("bind " + sock_path_);
     if (listen(listen_, 64) < 0) fail_errno("listen " + sock_path_);
     if (!o_.log_path.empty()) log_.open(o_.log_path, o_.log_max_size, o_.log_max_files);
