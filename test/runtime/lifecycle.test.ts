@@ -216,6 +216,52 @@ describe('lifecycle', () => {
     expect(missing.stderr).toMatch(/exec "nope": executable file not found in \$PATH/);
   });
 
+  it('runs a detached exec and reports its exit code later', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000']);
+    await sb.rt(['start', id]);
+    const ctl = await Ctl.open(sb, id);
+    const reply = await ctl.request({
+      op: 'exec',
+      detach: true,
+      process: { user: { uid: 0, gid: 0 }, args: ['sh', '-c', 'exit 4'], env: ['PATH=/bin'], cwd: '/' },
+    });
+    expect(reply).toMatchObject({ ok: true });
+    const st = await until(async () => {
+      const r = await ctl.request({ op: 'exec-state', execId: reply.execId });
+      return r.running === false ? r : undefined;
+    });
+    expect(st).toMatchObject({ ok: true, exitCode: 4, pid: reply.pid });
+    expect(await ctl.request({ op: 'exec-state', execId: 'nope' })).toMatchObject({ ok: false });
+    ctl.close();
+  });
+
+  it('resizes an exec terminal', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000']);
+    await sb.rt(['start', id]);
+    const ctl = await Ctl.open(sb, id);
+    const reply = await ctl.request({
+      op: 'exec',
+      process: {
+        terminal: true,
+        consoleSize: { height: 10, width: 20 },
+        user: { uid: 0, gid: 0 },
+        args: ['sh', '-c', 'stty size; read x; stty size'],
+        env: ['PATH=/bin'],
+        cwd: '/',
+      },
+    });
+    await ctl.readUntil('10 20');
+    const other = await Ctl.open(sb, id);
+    expect(await other.request({ op: 'resize', execId: reply.execId, height: 50, width: 132 })).toEqual({
+      ok: true,
+    });
+    other.close();
+    ctl.write('\r');
+    expect(await ctl.readUntil('50 132')).toContain('50 132');
+  });
+
   it('gives exec a terminal in the container devpts', async () => {
     sb = new Sandbox();
     const { id } = await created(['sleep', '1000']);
