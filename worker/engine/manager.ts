@@ -134,7 +134,10 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       try {
         const st = await live.monitor.state();
         if (st.status === 'stopped') {
-          this.watch(live); // the wait reply arrives at once
+          // Exited while no manager ran: record it now, so open() returns a settled state.
+          const exit = this.runtime.readExit(rec.id);
+          if (exit) await this.onExit(live, exit);
+          else this.watch(live); // exit.json is being written: the wait reply follows at once
           continue;
         }
         rec.state.status = st.status;
