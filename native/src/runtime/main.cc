@@ -165,7 +165,7 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) fail_errno("readlink /proc/self/exe");
   o.runtime_path.assign(self, static_cast<size_t>(n));
-  if (spec.process.terminal && passthrough) throw Fail("run in the foreground with a terminal is not supported; use create with --console-socket-less attach via ctl.sock");
+  if (spec.process.terminal && passthrough) throw Fail("run: a terminal (process.terminal) needs an attached client; use create, attach through ctl.sock, then start");
 
   mkdir_p(a.root, 0711);
   if (mkdir(o.state_dir.c_str(), 0711) < 0) {
