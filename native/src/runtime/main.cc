@@ -432,6 +432,7 @@ int do_run(const Args& a, const std::string& id) {
   std::string dir = state_dir(a, id);
   try {
     check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
+    trace("started");
   } catch (const Fail&) {
     Args d = a;
     d.flags["--force"] = "";
@@ -440,8 +441,10 @@ int do_run(const Args& a, const std::string& id) {
   }
   if (detach) return 0;
   int code = wait_forwarding(dir);
+  trace("exit observed");
   auto st = read_state(dir);
   if (st) remove_container(dir, *st);
+  trace("removed");
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
   }
   return code;

@@ -607,8 +607,14 @@ void Monitor::init_exited(int status) {
     if (c->closing && pending_[fd].empty()) done.push_back(fd);
   }
   for (int fd : done) drop_client(fd);
-  for (int fd : held_ns_) close(fd);
-  held_ns_.clear();
+  // Let a throwaway child drop the last references to the namespaces: their teardown then runs
+  // in its exit, while we go on answering (delete waits for us, not for the teardown).
+  if (!held_ns_.empty()) {
+    pid_t t = fork();
+    if (t == 0) _exit(0);
+    for (int fd : held_ns_) close(fd);
+    held_ns_.clear();
+  }
   // Stay a little for late `wait`/`state` callers, then go (exit.json has everything).
   timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   itimerspec its{};

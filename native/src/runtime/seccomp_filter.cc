@@ -24,6 +24,8 @@ std::string compile(const SeccompSpec& spec) {
   } release{ctx};
   // no_new_privs is the process object's decision, not libseccomp's.
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  // A binary search over syscall numbers instead of ~400 linear comparisons on every syscall.
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (uint32_t a : spec.arches) {
     int rc = seccomp_arch_add(ctx, a);
     if (rc < 0 && rc != -EEXIST) fail_errno("seccomp: add architecture", -rc);
@@ -82,7 +84,7 @@ std::string profile_key(const SeccompSpec& s) {
 std::string seccomp_program(const SeccompSpec& spec, const std::string& cache_dir) {
   std::string path;
   if (!cache_dir.empty()) {
-    path = cache_dir + "/" + profile_key(spec) + "-" + std::to_string(SCMP_VER_MAJOR) + "." + std::to_string(SCMP_VER_MINOR) + ".bpf";
+    path = cache_dir + "/" + profile_key(spec) + "-opt2-" + std::to_string(SCMP_VER_MAJOR) + "." + std::to_string(SCMP_VER_MINOR) + ".bpf";
     std::string cached;
     if (read_file(path, cached) && !cached.empty() && cached.size() % sizeof(sock_filter) == 0) return cached;
   }
