@@ -17,7 +17,13 @@ if ! bin/shoal version >/dev/null 2>&1; then
 fi
 
 rootfs="$PWD/test/fixtures/out/rootfs"
-echo "--- shoal run --rm --rootfs $rootfs --hostname demo --memory 64m --pids-limit 64 ..."
-bin/shoal run --rm --rootfs "$rootfs" --hostname demo --memory 64m --pids-limit 64 \
-  /bin/sh -c 'echo "hello from $(hostname), pid $$ in its own namespaces"; ps; id'
-echo "--- done. Try: SHOAL_HOST=$SHOAL_HOST bin/shoal run -d --name web --rootfs $rootfs httpd -f -p 8080; bin/shoal ps"
+echo "--- shoal load -i test/fixtures/out/images/busybox.docker.tar   (made from Debian's busybox-static; nothing is downloaded)"
+bin/shoal load -i test/fixtures/out/images/busybox.docker.tar
+echo "--- shoal run --rm --hostname demo --memory 64m --pids-limit 64 busybox ..."
+bin/shoal run --rm --hostname demo --memory 64m --pids-limit 64 busybox \
+  sh -c 'echo "hello from $(hostname): my pid is $$, these are all my processes:"; ps; id'
+echo "--- shoal run --rm --rootfs $rootfs --read-only ..."
+bin/shoal run --rm --rootfs "$rootfs" --read-only /bin/sh -c 'touch /x 2>&1 || echo "the rootfs is read-only"'
+echo "--- done. shoald keeps running; try:"
+echo "    export SHOAL_HOST=$SHOAL_HOST"
+echo "    bin/shoal run -d --name web busybox httpd -f -p 8080; bin/shoal ps; bin/shoal exec web ps; bin/shoal rm -f web"
