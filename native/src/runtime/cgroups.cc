@@ -31,7 +31,12 @@ bool cgroup_hybrid() {
 }
 
 std::map<std::string, std::string> cgroup_v1_mounts() {
-  std::map<std::string, std::string> out;
+  // Read once per process: the container's init (a clone of the monitor) reuses the answer.
+  static std::map<std::string, std::string> cached;
+  static bool done = false;
+  if (done) return cached;
+  done = true;
+  std::map<std::string, std::string>& out = cached;
   std::string mi;
   if (!read_file("/proc/self/mountinfo", mi)) return out;
   for (auto& line : split(mi, '\n')) {

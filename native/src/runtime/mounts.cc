@@ -171,6 +171,20 @@ void do_mount(int rootfd, const Spec& spec, const Mount& m) {
   (void)spec;
 }
 
+// The default nodes go straight into the fresh /dev tmpfs (no path walk: we made that dir).
+void make_default_device(int devfd, bool userns, const Device& d) {
+  const char* name = d.path.c_str() + 5;  // after "/dev/"
+  if (!userns) {
+    if (mknodat(devfd, name, S_IFCHR | 0666, makedev(d.major, d.minor)) < 0) fail_errno("mknod " + d.path);
+    return;
+  }
+  int f = openat(devfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (f < 0) fail_errno("create " + d.path);
+  close(f);
+  std::string t = "/proc/self/fd/" + std::to_string(devfd) + "/" + name;
+  if (mount(d.path.c_str(), t.c_str(), nullptr, MS_BIND, nullptr) < 0) fail_errno("bind device " + d.path);
+}
+
 void make_device(int rootfd, const Spec& spec, const Device& d) {
   int fd = make_target(rootfd, d.path, false);
   std::string t = fd_path(fd);
@@ -215,8 +229,10 @@ void prepare_rootfs(const Spec& spec) {
   if (rootfd < 0) fail_errno("open rootfs " + spec.root);
   bool dev_mounted = false;
   try {
+    trace("rootfs bound");
     for (auto& m : spec.mounts) {
       do_mount(rootfd, spec, m);
+      trace(m.destination.c_str());
       if (m.destination == "/dev") dev_mounted = true;
     }
     static const Device kDefault[] = {
@@ -225,22 +241,30 @@ void prepare_rootfs(const Spec& spec) {
         {'c', "/dev/urandom", 1, 9, 0666, 0, 0}, {'c', "/dev/tty", 5, 0, 0666, 0, 0},
     };
     if (dev_mounted) {
+      int devfd = openat2_in_root(rootfd, "dev", O_PATH | O_DIRECTORY);
+      if (devfd < 0) fail_errno("open /dev in the rootfs");
       mode_t old = umask(0);
-      for (auto& d : kDefault) {
-        bool overridden = false;
-        for (auto& sd : spec.devices)
-          if (sd.path == d.path) overridden = true;
-        if (!overridden) make_device(rootfd, spec, d);
+      try {
+        for (auto& d : kDefault) {
+          bool overridden = false;
+          for (auto& sd : spec.devices)
+            if (sd.path == d.path) overridden = true;
+          if (!overridden) make_default_device(devfd, spec.has_ns(CLONE_NEWUSER), d);
+        }
+        static const char* kLinks[][2] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
+                                          {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+                                          {"pts/ptmx", "ptmx"}};
+        for (auto& l : kLinks)
+          if (symlinkat(l[0], devfd, l[1]) < 0 && errno != EEXIST) fail_errno("symlink /dev/" + std::string(l[1]));
+      } catch (...) {
+        umask(old);
+        close(devfd);
+        throw;
       }
       umask(old);
-      static const char* kLinks[][2] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
-                                        {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-                                        {"pts/ptmx", "ptmx"}};
-      for (auto& l : kLinks) {
-        std::string p = spec.root + "/dev/" + l[1];
-        if (symlink(l[0], p.c_str()) < 0 && errno != EEXIST) fail_errno("symlink /dev/" + std::string(l[1]));
-      }
+      close(devfd);
     }
+    trace("devices+links");
     for (auto& d : spec.devices) make_device(rootfd, spec, d);
   } catch (...) {
     close(rootfd);
