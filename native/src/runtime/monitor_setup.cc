@@ -21,7 +21,6 @@
 
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "cgroups.h"
 #include "channel.h"
