@@ -7,6 +7,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -110,6 +111,19 @@ export class Sandbox {
       if (existsSync(join(this.root, id))) await this.rt(['delete', '--force', id]);
     }
     rmSync(this.dir, { recursive: true, force: true });
+    // The shared parent cgroup goes once no test uses it; a child removed a moment ago may keep
+    // it busy briefly, so retry a little. If another test file still has containers, it stays.
+    for (const hierarchy of safeReaddir('/sys/fs/cgroup')) {
+      const parent = join('/sys/fs/cgroup', hierarchy, CGROUP_PARENT);
+      for (let attempt = 0; attempt < 10 && existsSync(parent); attempt++) {
+        if (readdirSync(parent, { withFileTypes: true }).some((e) => e.isDirectory())) break;
+        try {
+          rmdirSync(parent);
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    }
   }
 }
 
