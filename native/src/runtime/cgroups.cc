@@ -229,6 +229,20 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
   return cg;
 }
 
+Cgroup Cgroup::planned(const Spec& spec, const std::string& id) {
+  Cgroup cg;
+  cg.mode = cgroup_mode();
+  std::string rel = rel_path(spec, id);
+  if (cg.mode == CgroupMode::V2) {
+    cg.paths["unified"] = "/sys/fs/cgroup/" + rel;
+    return cg;
+  }
+  for (auto& [c, mp] : cgroup_v1_mounts())
+    if (c == "memory" || c == "cpu" || c == "cpuacct" || c == "pids" || c == "freezer" || c == "devices" || c == "cpuset")
+      cg.paths[c] = mp + "/" + rel;
+  return cg;
+}
+
 void Cgroup::add(pid_t pid) const {
   std::set<std::string> done;
   std::string p = std::to_string(pid);

@@ -24,6 +24,8 @@ struct Cgroup {
   // Creates the directories and applies the limits; throws Fail, removing what it made.
   static Cgroup create(const Spec& spec, const std::string& id);
   static Cgroup from_paths(const std::map<std::string, std::string>& paths);
+  // The directories create() would use, without creating anything (cleanup after a lost monitor).
+  static Cgroup planned(const Spec& spec, const std::string& id);
 
   void add(pid_t pid) const;               // throws Fail
   // The files a process writes "0" to in order to join every directory itself. In v1 these are

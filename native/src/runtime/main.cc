@@ -211,7 +211,9 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
   if (result == "ok") return;
   if (!passthrough) waitpid(pid, nullptr, 0);
   if (!result.empty() && result[0] == 'E') throw Fail(result.substr(1));
+  // The monitor died without a word (killed?): its half-made container is ours to remove.
   waitpid(pid, nullptr, 0);
+  Cgroup::planned(spec, id).destroy();
   remove_tree(o.state_dir);
   throw Fail("monitor died during create");
 }
