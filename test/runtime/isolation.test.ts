@@ -90,6 +90,29 @@ describe('isolation', () => {
     expect(r.stdout).toContain(`CapPrm:\t${hex}`);
   });
 
+  it('keeps ambient capabilities for a non-root user', async () => {
+    const r = await inside('grep -E "^Cap(Eff|Amb)" /proc/self/status; id -u', (s) => {
+      const caps = ['CAP_NET_BIND_SERVICE'];
+      s.process.user = { uid: 1000, gid: 1000 };
+      s.process.capabilities = {
+        bounding: caps,
+        effective: caps,
+        permitted: caps,
+        inheritable: caps,
+        ambient: caps,
+      };
+    });
+    expect(r.stdout).toBe('CapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n1000\n');
+  });
+
+  it('applies sysctls and rlimits from the spec', async () => {
+    const r = await inside('cat /proc/sys/net/ipv4/ip_forward; ulimit -n; ulimit -Hn', (s) => {
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+      s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 321, hard: 654 }];
+    });
+    expect(r.stdout).toBe('1\n321\n654\n');
+  });
+
   it('blocks mount and unshare (seccomp and missing CAP_SYS_ADMIN)', async () => {
     const r = await inside(
       'grep Seccomp: /proc/self/status; mkdir -p /mnt/x; mount -t tmpfs none /mnt/x && echo MOUNTED; ' +
