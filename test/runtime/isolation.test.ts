@@ -22,15 +22,16 @@ const CAP_BITS: Record<string, number> = {
   CAP_SETFCAP: 31,
 };
 
-let sb: Sandbox;
+let sb: Sandbox | undefined;
 beforeAll(() => ensureFixtures());
 afterEach(async () => {
   await sb?.cleanup();
+  sb = undefined;
 });
 
 /** Runs `sh -c script` in a fresh container and returns what it printed. */
 async function inside(script: string, edit?: Parameters<Sandbox['bundle']>[1]) {
-  sb = new Sandbox();
+  sb ??= new Sandbox(); // one per test, however many containers it runs
   const { id, bundle } = sb.bundle(['sh', '-c', script], edit);
   const r = await sb.rt(['run', '--bundle', bundle, id]);
   expect(leftovers(sb, id)).toEqual([]);
