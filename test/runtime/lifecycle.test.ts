@@ -409,6 +409,22 @@ describe('lifecycle', () => {
     expect(r.stdout).toMatch(/^\s+0\s+100000\s+65536\n0\n$/);
   });
 
+  it('execs into a container with a user namespace', async () => {
+    sb = new Sandbox();
+    const { id } = await created(['sleep', '1000'], (s) => {
+      s.linux!.namespaces!.push({ type: 'user' });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    await sb.rt(['start', id]);
+    const r = await sb.rt(['exec', '--user', 'app', id, 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^1000\n\s+0\s+100000\s+65536\n$/);
+    const { pid } = sb.state(id) as { pid: number };
+    // seen from the host the container's root is uid 100000
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/Uid:\t100000\t/);
+  });
+
   it('keeps the container running when the process that created it is killed -9', async () => {
     sb = new Sandbox();
     const { id, bundle } = sb.bundle([
