@@ -115,11 +115,14 @@ export class Sandbox {
     // it busy briefly, so retry a little. If another test file still has containers, it stays.
     for (const hierarchy of safeReaddir('/sys/fs/cgroup')) {
       const parent = join('/sys/fs/cgroup', hierarchy, CGROUP_PARENT);
-      for (let attempt = 0; attempt < 10 && existsSync(parent); attempt++) {
-        if (readdirSync(parent, { withFileTypes: true }).some((e) => e.isDirectory())) break;
+      for (let attempt = 0; attempt < 10; attempt++) {
         try {
+          // the other test worker may remove it between our calls: any error ends or retries
+          if (readdirSync(parent, { withFileTypes: true }).some((e) => e.isDirectory())) break;
           rmdirSync(parent);
-        } catch {
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
           await new Promise((r) => setTimeout(r, 20));
         }
       }
