@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, parseDaemonArgs, parseHost } from '../../daemon/config.js';
+
+describe('shoald flags', () => {
+  it('defaults like dockerd and accepts both --flag value and --flag=value', () => {
+    expect(parseDaemonArgs([])).toEqual({ kind: 'run', config: DEFAULT_CONFIG });
+    expect(parseDaemonArgs(['--data-root=/d', '--exec-root', '/e', '-H', 'unix:///s.sock'])).toEqual({
+      kind: 'run',
+      config: { dataRoot: '/d', execRoot: '/e', socketPath: '/s.sock' },
+    });
+    expect(parseDaemonArgs(['--host=/plain/path.sock'])).toMatchObject({
+      config: { socketPath: '/plain/path.sock' },
+    });
+    expect(parseDaemonArgs(['--help'])).toEqual({ kind: 'help' });
+  });
+
+  it('names the bad flag or value', () => {
+    expect(parseDaemonArgs(['--data-root'])).toEqual({
+      kind: 'error',
+      message: 'flag --data-root needs a directory',
+    });
+    expect(parseDaemonArgs(['--exec-root', 'rel'])).toEqual({
+      kind: 'error',
+      message: '--exec-root must be an absolute path, got "rel"',
+    });
+    expect(parseDaemonArgs(['--bogus'])).toEqual({ kind: 'error', message: 'unknown flag: --bogus' });
+    expect(parseHost('tcp://127.0.0.1:2375')).toEqual({
+      error: 'unsupported host "tcp://127.0.0.1:2375": only unix://PATH is supported',
+    });
+    expect(parseHost('unix://relative.sock')).toEqual({
+      error: 'invalid host "unix://relative.sock": the socket path must be absolute',
+    });
+  });
+});
