@@ -5,7 +5,12 @@
   "targets": [
     {
       "target_name": "shoal_native",
-      "sources": ["src/addon/addon.cc", "src/addon/spawn.cc"],
+      "sources": [
+        "src/addon/addon.cc",
+        "src/addon/spawn.cc",
+        "src/addon/fileops.cc",
+        "src/addon/fileops_napi.cc"
+      ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

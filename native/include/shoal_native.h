@@ -25,8 +25,34 @@
 //       setRuntimePath() chose another.
 //
 //   setRuntimePath(path: string): void
+//
+//   applyFileOps(ops: FileOp[]): Promise<void>
+//       The file operations Node's fs lacks, for the image store's layer unpacker (device nodes,
+//       FIFOs, overlay whiteouts as 0/0 char devices, xattrs). The whole list runs in order as ONE
+//       async work item (one thread-pool round trip per layer); the first failure stops it.
+//         { op: "mknod",     path, mode, major?, minor? }  mode = S_IFCHR|S_IFBLK|S_IFIFO | perms
+//                                                          (the umask applies: follow with chmod)
+//         { op: "lchown",    path, uid, gid }              does not follow a final symlink
+//         { op: "chmod",     path, mode }                  mode <= 07777; follows symlinks
+//         { op: "lutimes",   path, atime, mtime }          seconds (fractions kept to the ns);
+//                                                          does not follow a final symlink
+//         { op: "lsetxattr", path, name, value: Buffer }   does not follow a final symlink
+//       A malformed op rejects with a TypeError naming it before anything is touched, e.g.
+//       `applyFileOps: ops[2].mode: must be S_IFCHR, S_IFBLK or S_IFIFO plus permission bits`.
+//       A failed syscall rejects with an Error shaped like Node's fs errors:
+//       message `ENOENT mknod /x/dev/foo: no such file or directory`, and properties
+//       code ("ENOENT"), errno (negative, as in Node), syscall, path, index (of the failed op).
+//       Ops before `index` stay applied.
+//
+//   lgetxattr(path: string, name: string): Promise<Buffer | null>
+//       The attribute's value, or null when the file has no such attribute (ENODATA). Does not
+//       follow a final symlink. Other failures reject like applyFileOps (syscall "lgetxattr").
 #pragma once
 
+#include <time.h>
+
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -46,5 +72,27 @@ struct Probe {
   bool seccomp = false, overlay = false;
 };
 Probe probe();
+
+// One file operation of applyFileOps, already checked on the JS thread.
+struct FileOp {
+  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr } kind = Mknod;
+  std::string path;
+  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod
+  uint32_t uid = 0, gid = 0;                // Lchown
+  struct timespec atime {}, mtime{};        // Lutimes
+  std::string name, value;                  // Lsetxattr
+};
+
+struct FileOpFailure {
+  int err = 0;  // errno; 0 when every op succeeded
+  size_t index = 0;
+  const char* syscall = "";
+};
+
+// Applies ops in order, stopping at the first failure. Blocking: call it on a worker thread.
+FileOpFailure apply_file_ops(const std::vector<FileOp>& ops);
+
+// lgetxattr(2) of any size into value; returns 0 or the errno (ENODATA: no such attribute).
+int get_xattr(const std::string& path, const std::string& name, std::string& value);
 
 }  // namespace shoal_native

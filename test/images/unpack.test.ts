@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lgetxattr } from '../../worker/engine/native.js';
 import { BlobStore } from '../../worker/images/blobstore.js';
 import { sha256Of } from '../../worker/images/digest.js';
 import { ingestLayer } from '../../worker/images/ingest.js';
@@ -35,12 +36,9 @@ async function unpackInto(items: TarSource[], name = 'layer'): Promise<string> {
   return dir;
 }
 
-function getxattr(p: string, name: string): string | null {
-  const out = execFileSync('python3', [
-    '-c',
-    `import os,sys\ntry: sys.stdout.write(os.getxattr(${JSON.stringify(p)}, ${JSON.stringify(name)}, follow_symlinks=False).decode())\nexcept OSError: sys.stdout.write("\\0")`,
-  ]).toString();
-  return out === '\0' ? null : out;
+/** The attribute as text, or null when absent (lgetxattr(2), not following symlinks). */
+async function getxattr(p: string, name: string): Promise<string | null> {
+  return (await lgetxattr(p, name))?.toString() ?? null;
 }
 
 describe('unpackLayer', () => {
@@ -95,8 +93,8 @@ describe('unpackLayer', () => {
     expect(sda.isBlockDevice()).toBe(true);
     expect(sda.gid).toBe(6);
     expect((await fs.lstat(path.join(dir, 'dev/fifo'))).isFIFO()).toBe(true);
-    expect(getxattr(path.join(dir, 'cap'), 'user.note')).toBe('hi');
-    expect(getxattr(path.join(dir, 'cap'), 'trusted.x')).toBe('t');
+    expect(await getxattr(path.join(dir, 'cap'), 'user.note')).toBe('hi');
+    expect(await getxattr(path.join(dir, 'cap'), 'trusted.x')).toBe('t');
   });
 
   it('applies whiteouts and opaque directories, as seen through overlayfs', async () => {
@@ -107,7 +105,7 @@ describe('unpackLayer', () => {
     // in the layer dir: overlay whiteouts (0/0 char devices) and the opaque xattr, no .wh. files
     const wh = await fs.lstat(path.join(upper, 'data/remove'));
     expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
-    expect(getxattr(path.join(upper, 'opq'), 'trusted.overlay.opaque')).toBe('y');
+    expect(await getxattr(path.join(upper, 'opq'), 'trusted.overlay.opaque')).toBe('y');
     await expect(fs.lstat(path.join(upper, 'data/.wh.remove'))).rejects.toThrow(/ENOENT/);
     await expect(fs.lstat(path.join(upper, 'opq/.wh..wh..opq'))).rejects.toThrow(/ENOENT/);
 
@@ -241,10 +239,10 @@ describe('hostile layers', () => {
       ),
       dir,
     );
-    expect(getxattr(path.join(dir, 'd'), 'trusted.overlay.opaque')).toBeNull();
-    expect(getxattr(path.join(dir, 'd'), 'trusted.overlay.redirect')).toBeNull();
-    expect(getxattr(path.join(dir, 'f'), 'trusted.overlay.metacopy')).toBeNull();
-    expect(getxattr(path.join(dir, 'f'), 'user.ok')).toBe('1');
+    expect(await getxattr(path.join(dir, 'd'), 'trusted.overlay.opaque')).toBeNull();
+    expect(await getxattr(path.join(dir, 'd'), 'trusted.overlay.redirect')).toBeNull();
+    expect(await getxattr(path.join(dir, 'f'), 'trusted.overlay.metacopy')).toBeNull();
+    expect(await getxattr(path.join(dir, 'f'), 'user.ok')).toBe('1');
   });
 
   it('does not follow a symlink as the final component (replaces the link instead)', async () => {

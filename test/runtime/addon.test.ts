@@ -1,8 +1,16 @@
 // The addon through its one typed face, worker/engine/native.ts: async create and verbs,
-// probe, and native failures turned into typed RuntimeErrors.
+// probe, the file ops Node lacks (mknod, xattrs), and native failures turned into typed errors.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../worker/engine/errors.js';
 import {
+  applyFileOps,
+  FileOpError,
+  lgetxattr,
+  lsetxattr,
+  mknod,
   probe,
   RuntimeError,
   runtimeCreate,
@@ -73,5 +81,118 @@ describe('shoal_native addon', () => {
     const e3 = await runtimeVerb(['--root', sb.root, 'kill', 'no-such-container']).catch((e) => e);
     expect(e3.kind).toBe('not-found');
     expect(e3.httpStatus).toBe(404);
+  });
+});
+
+describe('file ops the layer unpacker needs', () => {
+  let dir: string;
+  afterEach(async () => {
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes device nodes and fifos with owner, mode and times, and sets binary xattrs', async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
+    const tty = path.join(dir, 'tty');
+    const pending = applyFileOps([
+      { op: 'mknod', path: tty, mode: fs.constants.S_IFCHR | 0o600, major: 5, minor: 0 },
+      { op: 'lchown', path: tty, uid: 1000, gid: 5 },
+      { op: 'chmod', path: tty, mode: 0o620 },
+      { op: 'lutimes', path: tty, atime: 1500, mtime: 1700000000.5 },
+      { op: 'lsetxattr', path: tty, name: 'trusted.overlay.opaque', value: Buffer.from('y') },
+      // user.* is for regular files and directories only (the kernel answers EPERM on a device)
+      { op: 'lsetxattr', path: dir, name: 'user.bin', value: Buffer.from([0, 1, 255]) },
+    ]);
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+    const st = await fs.lstat(tty, { bigint: true });
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(BigInt((5 << 8) | 0));
+    expect(st.mode & 0o7777n).toBe(0o620n);
+    expect([st.uid, st.gid]).toEqual([1000n, 5n]);
+    expect(st.mtimeNs).toBe(1700000000500000000n);
+    expect(st.atimeNs).toBe(1500000000000n);
+    expect(await lgetxattr(tty, 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
+    expect(await lgetxattr(dir, 'user.bin')).toEqual(Buffer.from([0, 1, 255]));
+    expect(await lgetxattr(tty, 'user.absent')).toBeNull();
+
+    await mknod(path.join(dir, 'whiteout'), fs.constants.S_IFCHR);
+    const wh = await fs.lstat(path.join(dir, 'whiteout'));
+    expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+    await mknod(path.join(dir, 'sda'), fs.constants.S_IFBLK | 0o660, 8, 1);
+    expect((await fs.lstat(path.join(dir, 'sda'))).rdev).toBe((8 << 8) | 1);
+    await mknod(path.join(dir, 'fifo'), fs.constants.S_IFIFO | 0o644);
+    expect((await fs.lstat(path.join(dir, 'fifo'))).isFIFO()).toBe(true);
+
+    // the l- calls act on a symlink itself, never on what it points to
+    await fs.symlink('tty', path.join(dir, 'link'));
+    await lsetxattr(path.join(dir, 'link'), 'trusted.on-link', Buffer.from('1'));
+    expect(await lgetxattr(path.join(dir, 'link'), 'trusted.on-link')).toEqual(Buffer.from('1'));
+    expect(await lgetxattr(tty, 'trusted.on-link')).toBeNull();
+  });
+
+  it('names errno, syscall and path when a syscall fails, keeping the ops before it', async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
+    const missing = path.join(dir, 'no-such-dir/dev/foo');
+    const err = await applyFileOps([
+      { op: 'mknod', path: path.join(dir, 'first'), mode: fs.constants.S_IFIFO | 0o600 },
+      { op: 'mknod', path: missing, mode: fs.constants.S_IFCHR | 0o600, major: 1, minor: 3 },
+      { op: 'mknod', path: path.join(dir, 'never'), mode: fs.constants.S_IFIFO | 0o600 },
+    ]).catch((e) => e);
+    expect(err).toBeInstanceOf(FileOpError);
+    expect(err.message).toBe(`ENOENT mknod ${missing}: no such file or directory`);
+    expect(err).toMatchObject({ code: 'ENOENT', syscall: 'mknod', path: missing, index: 1 });
+    expect(err.errno).toBe(-2);
+    expect((await fs.readdir(dir)).sort()).toEqual(['first']);
+
+    await fs.writeFile(path.join(dir, 'file'), '');
+    const exists = await mknod(path.join(dir, 'file'), fs.constants.S_IFIFO | 0o600).catch((e) => e);
+    expect(exists.message).toMatch(/^EEXIST mknod .*\/file: file already exists$/);
+    const gone = await lgetxattr(path.join(dir, 'gone'), 'user.x').catch((e) => e);
+    expect(gone).toMatchObject({ code: 'ENOENT', syscall: 'lgetxattr', path: path.join(dir, 'gone') });
+  });
+
+  it('rejects a malformed op with a TypeError naming it, before touching anything', async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
+    const ok = { op: 'mknod' as const, path: path.join(dir, 'ok'), mode: fs.constants.S_IFIFO | 0o600 };
+    const cases: [unknown, string][] = [
+      [
+        { op: 'mknod', path: path.join(dir, 'reg'), mode: 0o100644 },
+        'ops[1].mode: must be S_IFCHR, S_IFBLK or S_IFIFO plus permission bits',
+      ],
+      [
+        { op: 'mknod', path: path.join(dir, 'big'), mode: fs.constants.S_IFCHR, major: 4096 },
+        'ops[1].major: must be an integer from 0 to 4095',
+      ],
+      [
+        { op: 'lchown', path: path.join(dir, 'x'), uid: -1, gid: 0 },
+        'ops[1].uid: must be an integer from 0 to 4294967294',
+      ],
+      [
+        { op: 'chmod', path: path.join(dir, 'x'), mode: 0o10000 },
+        'ops[1].mode: must be an integer from 0 to 4095',
+      ],
+      [
+        { op: 'lutimes', path: path.join(dir, 'x'), atime: 0, mtime: Number.NaN },
+        'ops[1].mtime: must be a finite number of seconds',
+      ],
+      [
+        { op: 'lsetxattr', path: path.join(dir, 'x'), name: 'user.a', value: 'text' },
+        'ops[1].value: must be a Buffer',
+      ],
+      [
+        { op: 'lsetxattr', path: `${dir}/a\0b`, name: 'user.a', value: Buffer.alloc(0) },
+        'ops[1].path: must not contain NUL',
+      ],
+      [
+        { op: 'unlink', path: path.join(dir, 'x') },
+        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr',
+      ],
+    ];
+    for (const [bad, message] of cases) {
+      const err = await applyFileOps([ok, bad as never]).catch((e) => e);
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err.message).toBe(`applyFileOps: ${message}`);
+    }
+    expect(await fs.readdir(dir)).toEqual([]);
   });
 });

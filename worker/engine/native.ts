@@ -20,8 +20,32 @@ export interface RuntimeOutput {
   stderr: string;
 }
 
+/**
+ * One operation of `applyFileOps`: what Node's fs cannot do (device nodes, FIFOs, xattrs) plus the
+ * owner/mode/time fix-ups those nodes need. Times are seconds since the epoch.
+ */
+export type FileOp =
+  | {
+      op: 'mknod';
+      path: string;
+      mode: number /* S_IFCHR|S_IFBLK|S_IFIFO | perms */;
+      major?: number;
+      minor?: number;
+    }
+  | { op: 'lchown'; path: string; uid: number; gid: number }
+  | { op: 'chmod'; path: string; mode: number }
+  | { op: 'lutimes'; path: string; atime: number; mtime: number }
+  | { op: 'lsetxattr'; path: string; name: string; value: Buffer };
+
+/** File-type bits for `mknod` (as in <sys/stat.h>; Node's fs.constants has them too). */
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+
 /** The raw addon, exactly as native/include/shoal_native.h documents it. */
 interface ShoalNativeAddon {
+  applyFileOps(ops: FileOp[]): Promise<void>;
+  lgetxattr(path: string, name: string): Promise<Buffer | null>;
   create(args: string[]): Promise<void>;
   runtime(args: string[]): Promise<RuntimeOutput>;
   probe(): NativeProbe;
@@ -154,3 +178,76 @@ export function setRuntimePath(path: string): void {
 
 /** The addon's `create` under its protocol name (PROTOCOL.md); same as runtimeCreate. */
 export const create = runtimeCreate;
+
+/**
+ * A failed file syscall, shaped like Node's fs errors: message `ENOENT mknod /x/dev/foo: no such
+ * file or directory`; `index` is the failed op of the batch (earlier ones stay applied).
+ */
+export class FileOpError extends Error implements NodeJS.ErrnoException {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path: string;
+  readonly index: number;
+  constructor(
+    message: string,
+    fields: { code: string; errno: number; syscall: string; path: string; index: number },
+  ) {
+    super(message);
+    this.name = 'FileOpError';
+    this.code = fields.code;
+    this.errno = fields.errno;
+    this.syscall = fields.syscall;
+    this.path = fields.path;
+    this.index = fields.index;
+  }
+}
+
+function rethrowFileOp(err: unknown): never {
+  const e = err as {
+    message?: string;
+    code?: unknown;
+    errno?: number;
+    syscall?: string;
+    path?: string;
+    index?: number;
+  };
+  // TypeErrors (a malformed op, rejected before anything was touched) pass through as they are
+  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') throw err;
+  throw new FileOpError(String(e.message), {
+    code: e.code,
+    errno: e.errno ?? 0,
+    syscall: e.syscall,
+    path: e.path ?? '',
+    index: e.index ?? 0,
+  });
+}
+
+/** Applies ops in order as one async work item; rejects with a FileOpError at the first failure. */
+export async function applyFileOps(ops: FileOp[]): Promise<void> {
+  if (ops.length === 0) return;
+  try {
+    await addon().applyFileOps(ops);
+  } catch (err) {
+    rethrowFileOp(err);
+  }
+}
+
+/** mknod(2): a device node or FIFO; `mode` holds the type bits (the umask applies to the rest). */
+export function mknod(path: string, mode: number, major = 0, minor = 0): Promise<void> {
+  return applyFileOps([{ op: 'mknod', path, mode, major, minor }]);
+}
+
+/** lsetxattr(2): sets an extended attribute without following a final symlink. */
+export function lsetxattr(path: string, name: string, value: Buffer): Promise<void> {
+  return applyFileOps([{ op: 'lsetxattr', path, name, value }]);
+}
+
+/** lgetxattr(2): the attribute's value, or null when the file has none by that name. */
+export async function lgetxattr(path: string, name: string): Promise<Buffer | null> {
+  try {
+    return await addon().lgetxattr(path, name);
+  } catch (err) {
+    rethrowFileOp(err);
+  }
+}

@@ -1,7 +1,7 @@
-// Node has no mknod(2) or setxattr(2). Device nodes, FIFOs, overlay whiteouts (0/0 char devices) and
-// xattrs are therefore batched per layer and applied by one short python3 process, which has both.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// What Node's fs cannot do for a layer: device nodes, FIFOs, overlay whiteouts (0/0 char devices)
+// and xattrs. They are collected per layer and applied through the native addon in one batch (one
+// thread-pool round trip), after the layer's regular files exist.
+import { applyFileOps, type FileOp, S_IFBLK, S_IFCHR, S_IFIFO } from '../engine/native.js';
 
 export type PrivOp =
   | {
@@ -15,46 +15,28 @@ export type PrivOp =
       gid: number;
       mtime: number;
     }
-  | { op: 'setxattr'; path: string; name: string; value: string /* base64 */ };
+  | { op: 'setxattr'; path: string; name: string; value: Buffer };
 
-const SCRIPT = `
-import base64, json, os, stat, sys
-ops = json.load(sys.stdin)
-for o in ops:
-    p = o["path"]
-    try:
-        if o["op"] == "mknod":
-            kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[o["kind"]]
-            os.mknod(p, kind | (o["mode"] & 0o7777), os.makedev(o["major"], o["minor"]))
-            os.chown(p, o["uid"], o["gid"], follow_symlinks=False)
-            os.chmod(p, o["mode"] & 0o7777)
-            os.utime(p, (o["mtime"], o["mtime"]), follow_symlinks=False)
-        elif o["op"] == "setxattr":
-            os.setxattr(p, o["name"], base64.b64decode(o["value"]), follow_symlinks=False)
-    except OSError as e:
-        sys.stderr.write("%s %s: %s\\n" % (o["op"], p, e.strerror))
-        sys.exit(1)
-`;
+const TYPE_BITS = { c: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as const;
 
-function python(): string {
-  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+/** The addon's ops for one PrivOp. Pure; exported for tests. */
+export function toFileOps(o: PrivOp): FileOp[] {
+  if (o.op === 'setxattr') return [{ op: 'lsetxattr', path: o.path, name: o.name, value: o.value }];
+  const perms = o.mode & 0o7777;
+  return [
+    { op: 'mknod', path: o.path, mode: TYPE_BITS[o.kind] | perms, major: o.major, minor: o.minor },
+    { op: 'lchown', path: o.path, uid: o.uid, gid: o.gid },
+    // after lchown, which clears set-id bits, and because mknod's mode went through the umask
+    { op: 'chmod', path: o.path, mode: perms },
+    { op: 'lutimes', path: o.path, atime: o.mtime, mtime: o.mtime },
+  ];
 }
 
 export async function applyPrivilegedOps(ops: PrivOp[]): Promise<void> {
   if (ops.length === 0) return;
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn(python(), ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    p.on('error', (e) =>
-      reject(new Error(`layer: cannot run python3 for device nodes/xattrs: ${e.message}`)),
-    );
-    p.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`layer: ${err.trim() || `python3 exited with ${code}`}`));
-    });
-    p.stdin.end(JSON.stringify(ops));
-  });
+  try {
+    await applyFileOps(ops.flatMap(toFileOps));
+  } catch (err) {
+    throw new Error(`layer: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -85,7 +85,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
     for (const [name, value] of Object.entries(e.xattrs)) {
       // overlayfs reads trusted.overlay.* (opaque, redirect, metacopy): only whiteout handling may set them
       if (name.startsWith('trusted.overlay.')) continue;
-      priv.push({ op: 'setxattr', path: target, name, value: value.toString('base64') });
+      priv.push({ op: 'setxattr', path: target, name, value });
     }
   }
 
@@ -107,7 +107,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
         op: 'setxattr',
         path: dir,
         name: 'trusted.overlay.opaque',
-        value: Buffer.from('y').toString('base64'),
+        value: Buffer.from('y'),
       });
       continue;
     }
@@ -223,8 +223,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
         priv.push(op);
         pendingPriv.set(target, op);
         for (const [name, value] of Object.entries(e.xattrs))
-          if (!name.startsWith('trusted.overlay.'))
-            priv.push({ op: 'setxattr', path: target, name, value: value.toString('base64') });
+          if (!name.startsWith('trusted.overlay.')) priv.push({ op: 'setxattr', path: target, name, value });
         break;
       }
     }

@@ -7,6 +7,10 @@
 
 #include "../../include/shoal_native.h"
 
+namespace shoal_native {
+void register_file_ops(Napi::Env env, Napi::Object exports);  // fileops_napi.cc
+}
+
 namespace {
 
 std::string g_runtime_path;
@@ -117,6 +121,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("runtimePath", Napi::Function::New(env, RuntimePath));
   exports.Set("setRuntimePath", Napi::Function::New(env, SetRuntimePath));
+  shoal_native::register_file_ops(env, exports);
   return exports;
 }
 

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lsetxattr } from '../../engine/native.js';
 import type { TarEntry } from './header.js';
 import { readTar } from './reader.js';
 import { type TarSource, writeTar } from './writer.js';
@@ -55,10 +56,7 @@ describe('tar reader', () => {
     await fs.mkdir(path.join(root, 'd'.repeat(120)), { recursive: true });
     const f = path.join(root, longName);
     await fs.writeFile(f, 'pax\n');
-    execFileSync('python3', [
-      '-c',
-      `import os; os.setxattr(${JSON.stringify(f)}, "user.shoal", b"hello\\x00bin")`,
-    ]);
+    await lsetxattr(f, 'user.shoal', Buffer.from('hello\0bin'));
     const tar = execFileSync(
       'tar',
       ['--format=pax', '--xattrs', '--xattrs-include=user.*', '-C', root, '-cf', '-', '.'],

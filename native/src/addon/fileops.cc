@@ -1,0 +1,72 @@
+// File operations Node's fs lacks (mknod, lsetxattr, lgetxattr, lchown of device nodes), applied
+// in order on a libuv worker thread. Pure syscalls: no napi here, see fileops_napi.cc.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "../../include/shoal_native.h"
+
+namespace shoal_native {
+
+namespace {
+
+// One op; returns the failing syscall's name (errno set) or nullptr.
+const char* apply_one(const FileOp& op) {
+  switch (op.kind) {
+    case FileOp::Mknod:
+      if (mknod(op.path.c_str(), op.mode, makedev(op.major, op.minor)) < 0) return "mknod";
+      return nullptr;
+    case FileOp::Lchown:
+      if (lchown(op.path.c_str(), op.uid, op.gid) < 0) return "lchown";
+      return nullptr;
+    case FileOp::Chmod:
+      if (chmod(op.path.c_str(), op.mode) < 0) return "chmod";
+      return nullptr;
+    case FileOp::Lutimes: {
+      struct timespec ts[2] = {op.atime, op.mtime};
+      if (utimensat(AT_FDCWD, op.path.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0) return "lutimes";
+      return nullptr;
+    }
+    case FileOp::Lsetxattr:
+      if (lsetxattr(op.path.c_str(), op.name.c_str(), op.value.data(), op.value.size(), 0) < 0)
+        return "lsetxattr";
+      return nullptr;
+  }
+  errno = EINVAL;
+  return "unknown";
+}
+
+}  // namespace
+
+FileOpFailure apply_file_ops(const std::vector<FileOp>& ops) {
+  FileOpFailure f;
+  for (size_t i = 0; i < ops.size(); i++) {
+    const char* sys = apply_one(ops[i]);
+    if (sys) {
+      f.err = errno;
+      f.index = i;
+      f.syscall = sys;
+      return f;
+    }
+  }
+  return f;
+}
+
+int get_xattr(const std::string& path, const std::string& name, std::string& value) {
+  for (;;) {
+    ssize_t n = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (n < 0) return errno;
+    value.resize(static_cast<size_t>(n));
+    ssize_t m = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    if (m >= 0) {
+      value.resize(static_cast<size_t>(m));
+      return 0;
+    }
+    if (errno != ERANGE) return errno;  // ERANGE: it grew between the two calls; ask again
+  }
+}
+
+}  // namespace shoal_native
