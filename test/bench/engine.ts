@@ -8,68 +8,16 @@
 // Prints one JSON object on its last line. Cleans up its containers, daemon and directories.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanup, type Daemon, REPO, ROOTFS, startShoald } from '../daemon/harness.js';
+import { ApiClient, percentile, round } from './lib.js';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENT = 100;
 const CLI_RUNS = 20;
 const MEMORY = 64 * 1024 * 1024;
 const PIDS = 64;
-
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-const round = (x: number, digits = 2) => Number(x.toFixed(digits));
-
-class ApiClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  constructor(private readonly sock: string) {}
-
-  /** Resolves with status and body; `onHeaders` fires when the response headers arrive. */
-  call(
-    method: string,
-    path: string,
-    body?: unknown,
-    onHeaders?: () => void,
-  ): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(
-        {
-          socketPath: this.sock,
-          agent: this.agent,
-          method,
-          path: `/v1.41${path}`,
-          headers: payload ? { 'Content-Type': 'application/json' } : {},
-        },
-        (res) => {
-          onHeaders?.();
-          let text = '';
-          res.on('data', (c: Buffer) => {
-            text += c.toString();
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
-
-  async ok(method: string, path: string, body?: unknown): Promise<string> {
-    const r = await this.call(method, path, body);
-    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
-    return r.body;
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
 
 const createBody = (cmd: string[]) => ({
   Rootfs: ROOTFS,

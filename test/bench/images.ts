@@ -12,7 +12,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -26,9 +25,9 @@ import type { TarSource } from '../../worker/images/tar/writer.js';
 import { cleanup, type Daemon, REPO, ROOTFS, startShoald } from '../daemon/harness.js';
 import { dirTar, tarOf } from '../fixtures/steps/images-lib.js';
 import { startRegistry } from '../images/registry-harness.js';
+import { ApiClient, round } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_N ?? 30);
-const round = (x: number, d = 2) => Number(x.toFixed(d));
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (s: string) => process.stderr.write(`bench images: ${s}\n`);
 
@@ -69,49 +68,7 @@ async function buildImage(): Promise<{ layers: Buffer[]; gz: Buffer[]; config: B
   return { layers, gz, config, manifest };
 }
 
-class Api {
-  private readonly agent = new Agent({ keepAlive: true });
-  constructor(private readonly sock: string) {}
-  call(
-    method: string,
-    path: string,
-    body?: unknown,
-    onHeaders?: () => void,
-  ): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(
-        {
-          socketPath: this.sock,
-          agent: this.agent,
-          method,
-          path: `/v1.41${path}`,
-          headers: payload ? { 'Content-Type': 'application/json' } : {},
-        },
-        (res) => {
-          onHeaders?.();
-          let text = '';
-          res.on('data', (c: Buffer) => {
-            text += c.toString();
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
-  async ok(method: string, path: string, body?: unknown): Promise<string> {
-    const r = await this.call(method, path, body);
-    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
-    return r.body;
-  }
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-async function runOnce(api: Api, body: Record<string, unknown>): Promise<number> {
+async function runOnce(api: ApiClient, body: Record<string, unknown>): Promise<number> {
   const t0 = performance.now();
   const { Id } = JSON.parse(await api.ok('POST', '/containers/create', body)) as { Id: string };
   let headers!: () => void;
@@ -198,7 +155,7 @@ async function main(): Promise<void> {
       log('shoal run from the cached image');
       // a short directory: the engine's control sockets live under it (108-byte socket path limit)
       daemon = await startShoald(mkdtempSync('/tmp/sbi-'));
-      const api = new Api(daemon.sock);
+      const api = new ApiClient(daemon.sock);
       const pulled = await api.call(
         'POST',
         `/images/create?fromImage=${encodeURIComponent(`${reg.host}/${repo}`)}&tag=1`,
