@@ -8,6 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { DeferredStream } from './deferred-stream.js';
 import { ConflictError, EngineError, InternalError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { ExecTable } from './exec.js';
 import { boundingCapabilities, hostDevices, onlineCpus, systemCpuNs } from './host.js';
@@ -73,6 +74,14 @@ interface Live {
   /** Record writes in order; each writes the record as it is when its turn comes. */
   saving: Promise<void>;
   spec?: OciSpec;
+  /** Attaches made while no monitor ran; bound to the next start's monitor before it starts init. */
+  pendingAttaches: { stream: DeferredStream; opts: AttachStdio }[];
+}
+
+interface AttachStdio {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
 }
 
 export class ContainerManager extends EventEmitter<ManagerEvents> {
@@ -163,6 +172,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       lock: Promise.resolve(),
       removing: false,
       saving: Promise.resolve(),
+      pendingAttaches: [],
     };
     this.live.set(rec.id, live);
     this.names.set(rec.name, rec.id);
@@ -434,6 +444,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         await this.persist(live);
         this.watch(live);
       }
+      await this.bindPendingAttaches(live);
       const startedAt = rfc3339Nano(this.now());
       const starting = (async () => {
         const started = await live.monitor.start();
@@ -586,6 +597,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       }
       await rm(rec.bundle, { recursive: true, force: true });
       this.live.delete(rec.id);
+      for (const p of live.pendingAttaches.splice(0)) p.stream.abandon();
       if (this.names.get(rec.name) === rec.id) this.names.delete(rec.name);
       this.execs.containerRemoved(rec.id);
       this.emitEvent('destroy', rec);
@@ -659,24 +671,52 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   /**
    * Attaches to the container's stdio. The returned duplex carries, from the container, raw terminal
    * bytes (tty) or Docker's multiplexed frames (no tty); writes go to stdin, end() closes stdin.
+   * A container that is not running yet (created after a reboot, or exited) gets a stream that
+   * binds to the next start's process, as dockerd's (`docker start -a` attaches first).
    */
   async attach(ref: string, opts: { stdin?: boolean; stdout?: boolean; stderr?: boolean }): Promise<Duplex> {
     const live = this.find(ref);
-    if (!live.rec.runtimeCreated)
-      throw new ConflictError(`You cannot attach to a stopped container ${live.rec.name}, start it first`);
+    if (live.removing) throw new ConflictError(`container ${live.rec.name} is being removed`);
+    const stdio: AttachStdio = {
+      stdin: !!opts.stdin && live.rec.config.openStdin,
+      stdout: opts.stdout ?? true,
+      stderr: opts.stderr ?? true,
+    };
+    let stream: Duplex;
     try {
-      const stream = await live.monitor.attach({
-        stdin: !!opts.stdin && live.rec.config.openStdin,
-        stdout: opts.stdout ?? true,
-        stderr: opts.stderr ?? true,
-      });
-      this.emitEvent('attach', live.rec);
-      return stream;
+      stream = live.rec.runtimeCreated ? await live.monitor.attach(stdio) : this.deferAttach(live, stdio);
     } catch (e) {
-      if (e instanceof MonitorGoneError)
-        throw new ConflictError(`You cannot attach to a stopped container ${live.rec.name}, start it first`);
-      throw new InternalError(`attaching to ${live.rec.name}: ${(e as Error).message}`, { cause: e });
+      // The monitor left (the exit is being processed): wait for the next start like a stopped container.
+      if (e instanceof MonitorGoneError) stream = this.deferAttach(live, stdio);
+      else throw new InternalError(`attaching to ${live.rec.name}: ${(e as Error).message}`, { cause: e });
     }
+    this.emitEvent('attach', live.rec);
+    return stream;
+  }
+
+  private deferAttach(live: Live, opts: AttachStdio): DeferredStream {
+    const stream = new DeferredStream();
+    const entry = { stream, opts };
+    live.pendingAttaches.push(entry);
+    stream.once('close', () => {
+      const i = live.pendingAttaches.indexOf(entry);
+      if (i >= 0) live.pendingAttaches.splice(i, 1);
+    });
+    return stream;
+  }
+
+  /** Connects waiting attaches to the (new) monitor before init starts, so they see every byte. */
+  private async bindPendingAttaches(live: Live): Promise<void> {
+    const pending = live.pendingAttaches.splice(0);
+    await Promise.all(
+      pending.map(async ({ stream, opts }) => {
+        try {
+          stream.connect(await live.monitor.attach(opts));
+        } catch (e) {
+          stream.destroy(e as Error);
+        }
+      }),
+    );
   }
 
   /** Reads the json-file log (across rotated files); with follow, until the container stops or opts.signal aborts. */
@@ -822,6 +862,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     for (const live of this.live.values()) {
       live.watch?.abort();
       live.watch = undefined;
+      for (const p of live.pendingAttaches.splice(0)) p.stream.abandon();
     }
     // Let in-flight record writes and post-exit cleanups finish: a restarted manager must not race them.
     await Promise.all([...this.live.values()].flatMap((l) => [l.saving, l.cleanup]));
