@@ -91,6 +91,7 @@ export class ExecTable {
     if (c.tty && !env.some((e) => e.startsWith('TERM='))) env = [...env, 'TERM=xterm'];
     return {
       terminal: c.tty,
+      ...(c.tty && o.consoleSize ? { consoleSize: o.consoleSize } : {}),
       user,
       args: [...o.cmd],
       env,

@@ -20,7 +20,7 @@ import { planRootfs } from './rootfs.js';
 import { Runtime } from './runtime.js';
 import { buildSpec } from './spec/build.js';
 import type { OciSpec } from './spec/defaults.js';
-import { parseSignal } from './spec/parse.js';
+import { parseConsoleSize, parseSignal } from './spec/parse.js';
 import { rootfsReader } from './spec/rootfs-files.js';
 import {
   createdState,
@@ -780,7 +780,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (e.indexOf('=') <= 0) throw new InvalidArgumentError('env', `"${e}" is not KEY=VALUE`);
     if (opts.workingDir && !opts.workingDir.startsWith('/'))
       throw new InvalidArgumentError('workingDir', `"${opts.workingDir}" must be an absolute path`);
-    const id = this.execs.add(rec.id, opts);
+    const consoleSize = parseConsoleSize('consoleSize', opts.consoleSize);
+    const id = this.execs.add(rec.id, { ...opts, consoleSize });
     this.emitEvent('exec_create', rec, { execID: id });
     return id;
   }

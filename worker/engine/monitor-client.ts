@@ -49,6 +49,7 @@ export interface MonitorStats {
 /** The OCI process object for exec. */
 export interface MonitorProcess {
   terminal?: boolean;
+  consoleSize?: { height: number; width: number };
   user: { uid: number; gid: number; additionalGids?: number[] };
   args: string[];
   env?: string[];

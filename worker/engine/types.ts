@@ -53,6 +53,8 @@ export interface RunOptions {
   hostname?: string;
   domainname?: string;
   tty?: boolean;
+  /** The terminal's size from the first byte (with tty), as Docker's HostConfig.ConsoleSize; 0x0 = unset. */
+  consoleSize?: ConsoleSize;
   openStdin?: boolean;
   stdinOnce?: boolean;
   labels?: Record<string, string>;
@@ -209,12 +211,19 @@ export interface ContainerStats {
   onlineCpus: number;
 }
 
+export interface ConsoleSize {
+  height: number;
+  width: number;
+}
+
 export interface ExecOptions {
   cmd: string[];
   env?: string[];
   workingDir?: string;
   user?: string;
   tty?: boolean;
+  /** The exec's terminal size from the start (with tty). */
+  consoleSize?: ConsoleSize;
   attachStdin?: boolean;
   attachStdout?: boolean;
   attachStderr?: boolean;

@@ -58,6 +58,8 @@ export interface HostConfigBody {
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   ShmSize?: number;
   Init?: boolean | null;
+  /** [height, width] of the client's terminal (docker run -t sends it at create). */
+  ConsoleSize?: [number, number] | null;
 }
 
 export interface MountBody {
@@ -132,6 +134,7 @@ export function createOptionsFromBody(
     hostname: body.Hostname || undefined,
     domainname: body.Domainname || undefined,
     tty: body.Tty ?? false,
+    consoleSize: consoleSize(hc.ConsoleSize),
     openStdin: body.OpenStdin ?? false,
     stdinOnce: body.StdinOnce ?? false,
     labels: body.Labels ?? undefined,
@@ -163,6 +166,13 @@ export function createOptionsFromBody(
   // Leave out what was not given, so the engine's defaults apply and inspect stays tidy.
   for (const k of Object.keys(opts) as (keyof CreateOptions)[]) if (opts[k] === undefined) delete opts[k];
   return opts;
+}
+
+/** Docker's [h, w] pair; 0x0 (the CLI's "no terminal") and malformed values go to the engine's check. */
+function consoleSize(v: [number, number] | null | undefined): CreateOptions['consoleSize'] {
+  if (!v) return undefined;
+  if (!Array.isArray(v) || v.length !== 2) return v as unknown as CreateOptions['consoleSize'];
+  return { height: v[0], width: v[1] };
 }
 
 const num = (v: number | string | undefined): number => (typeof v === 'number' ? v : 0);
@@ -205,7 +215,7 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     UsernsMode: '',
     ShmSize: num(h.shmSize) || 67108864,
     Runtime: 'shoal-runtime',
-    ConsoleSize: [0, 0],
+    ConsoleSize: h.consoleSize ? [h.consoleSize.height, h.consoleSize.width] : [0, 0],
     Isolation: '',
     CpuShares: h.cpuShares ?? 0,
     Memory: num(h.memory),

@@ -12,6 +12,7 @@ interface ExecCreateBody {
   User?: string;
   Privileged?: boolean;
   Tty?: boolean;
+  ConsoleSize?: [number, number] | null;
   AttachStdin?: boolean;
   AttachStdout?: boolean;
   AttachStderr?: boolean;
@@ -29,6 +30,9 @@ export function execOptionsFromBody(b: ExecCreateBody): ExecOptions {
     workingDir: b.WorkingDir || undefined,
     user: b.User || undefined,
     tty: b.Tty ?? false,
+    ...(Array.isArray(b.ConsoleSize) && b.ConsoleSize.length === 2
+      ? { consoleSize: { height: b.ConsoleSize[0], width: b.ConsoleSize[1] } }
+      : {}),
     attachStdin: b.AttachStdin ?? false,
     attachStdout: b.AttachStdout ?? false,
     attachStderr: b.AttachStderr ?? false,

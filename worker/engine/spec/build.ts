@@ -21,6 +21,7 @@ import {
   parseBind,
   parseBytes,
   parseBytesOrUnlimited,
+  parseConsoleSize,
   parseCpus,
   parseSecurityOpts,
   parseSignal,
@@ -294,6 +295,11 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
   spec.process.env = env;
   spec.process.cwd = normalizePath(workingDir);
   spec.process.terminal = tty;
+  const consoleSize = parseConsoleSize('consoleSize', opts.consoleSize);
+  if (consoleSize) norm.consoleSize = consoleSize;
+  else delete norm.consoleSize;
+  // The pty gets its size before init runs, so a program that asks at once sees it (not 0x0).
+  if (tty && consoleSize) spec.process.consoleSize = consoleSize;
   spec.process.user = {
     uid: user.uid,
     gid: user.gid,

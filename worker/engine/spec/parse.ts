@@ -25,6 +25,26 @@ const SIZE_UNITS: Record<string, number> = {
  * A byte size as docker's RAMInBytes: a number of bytes, or "512m", "1.5g", "100k" (binary units,
  * case-insensitive). Negative, fractional bytes, or unknown units are errors.
  */
+/** A terminal size (rows, columns up to 65535); `undefined` for 0x0 (docker's "not given"). */
+export function parseConsoleSize(
+  field: string,
+  value: { height: number; width: number } | undefined,
+): { height: number; width: number } | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object')
+    throw new InvalidArgumentError(field, `${JSON.stringify(value)} is not {height, width}`);
+  for (const k of ['height', 'width'] as const) {
+    const v = value[k];
+    if (!Number.isInteger(v) || v < 0 || v > 65535)
+      throw new InvalidArgumentError(
+        `${field}.${k}`,
+        `${JSON.stringify(v)} is not a terminal size (0-65535)`,
+      );
+  }
+  if (value.height === 0 && value.width === 0) return undefined;
+  return { height: value.height, width: value.width };
+}
+
 export function parseBytes(field: string, value: number | string): number {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value))
