@@ -175,8 +175,9 @@ void do_mount(int rootfd, const Spec& spec, const Mount& m) {
 void make_default_device(int devfd, bool userns, const Device& d) {
   const char* name = d.path.c_str() + 5;  // after "/dev/"
   if (!userns) {
-    if (mknodat(devfd, name, S_IFCHR | 0666, makedev(d.major, d.minor)) < 0) fail_errno("mknod " + d.path);
-    return;
+    if (mknodat(devfd, name, S_IFCHR | 0666, makedev(d.major, d.minor)) == 0) return;
+    // As runc: where mknod is not permitted (device cgroup, no CAP_MKNOD), bind the host's node.
+    if (errno != EPERM) fail_errno("mknod " + d.path);
   }
   int f = openat(devfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0666);
   if (f < 0) fail_errno("create " + d.path);
@@ -195,10 +196,15 @@ void make_device(int rootfd, const Spec& spec, const Device& d) {
     std::string host = spec.root + d.path;
     close(fd);
     unlink(host.c_str());
-    if (mknod(host.c_str(), type | (d.mode & 07777), makedev(d.major, d.minor)) < 0) fail_errno("mknod " + d.path);
-    chmod(host.c_str(), d.mode & 07777);
-    if (chown(host.c_str(), d.uid, d.gid) < 0) fail_errno("chown " + d.path);
-    return;
+    if (mknod(host.c_str(), type | (d.mode & 07777), makedev(d.major, d.minor)) == 0) {
+      chmod(host.c_str(), d.mode & 07777);
+      if (chown(host.c_str(), d.uid, d.gid) < 0) fail_errno("chown " + d.path);
+      return;
+    }
+    if (errno != EPERM || type == S_IFIFO) fail_errno("mknod " + d.path);
+    // mknod not permitted (as runc, fall back): bind the host's node onto an empty file.
+    fd = make_target(rootfd, d.path, false);
+    t = fd_path(fd);
   }
   // In a user namespace mknod is not allowed: bind the host's node instead.
   if (mount(d.path.c_str(), t.c_str(), nullptr, MS_BIND, nullptr) < 0) {
