@@ -65,15 +65,30 @@ describe('events', () => {
       'events',
       '-f',
       'container=ev2',
+      '-f',
+      'container=ev2-ready',
     ]);
     let out = '';
     p.stdout.on('data', (c: Buffer) => {
       out += c.toString();
     });
     try {
+      // The subscription is live once it reports a container made after the command started; only
+      // then is ev2 run, so none of ev2's events can precede it.
+      await eventually(async () => {
+        await shoal(d, ['create', '--name', 'ev2-ready', '--rootfs', ROOTFS, 'true']);
+        await shoal(d, ['rm', 'ev2-ready']);
+        return out.includes('container destroy');
+      }, 'the events subscription');
+      const before = out.length;
       expect((await shoal(d, ['run', '--rm', '--name', 'ev2', '--rootfs', ROOTFS, 'true'])).code).toBe(0);
-      await eventually(() => out.includes('container destroy'), 'the destroy event');
-      expect(out).toMatch(/container create [\s\S]*container start [\s\S]*container die .*exitCode=0/);
+      await eventually(
+        () => /container destroy \S+ \(.*name=ev2[,)]/.test(out.slice(before)),
+        'ev2 destroyed',
+      );
+      expect(out.slice(before)).toMatch(
+        /container create \S+ \(.*name=ev2[,)][\s\S]*container start [\s\S]*container die .*exitCode=0/,
+      );
     } finally {
       p.kill();
     }
