@@ -1,16 +1,22 @@
-// shoald's command line, like dockerd's: --data-root, -H/--host unix://PATH, --exec-root.
+// shoald's command line, like dockerd's: --data-root, -H/--host unix://PATH, --exec-root,
+// --insecure-registry HOST[:PORT] (repeatable), --certs-dir DIR.
 
 export interface DaemonConfig {
   dataRoot: string;
   execRoot: string;
   /** Filesystem path of the unix socket to listen on. */
   socketPath: string;
+  /** Registries spoken to over plain HTTP (host[:port]); loopback registries are always allowed. */
+  insecureRegistries: string[];
+  /** Per-registry CA certificates: DIR/<host[:port]>/*.crt (default /etc/shoal/certs.d). */
+  certsDir?: string;
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
   dataRoot: '/var/lib/shoal',
   execRoot: '/run/shoal',
   socketPath: '/run/shoal/shoald.sock',
+  insecureRegistries: [],
 };
 
 export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
@@ -21,6 +27,9 @@ Options:
       --data-root string   Root directory of persistent state (default "/var/lib/shoal")
       --exec-root string   Root directory for runtime state: pid file, monitors (default "/run/shoal")
   -H, --host string        Socket to listen on (default "unix:///run/shoal/shoald.sock")
+      --insecure-registry host[:port]
+                           Use plain HTTP for this registry (repeatable; loopback needs no flag)
+      --certs-dir string   Per-registry CA certificates, DIR/<host[:port]>/*.crt (default "/etc/shoal/certs.d")
       --help               Print usage
 `;
 
@@ -41,7 +50,7 @@ export function parseHost(value: string): { path: string } | { error: string } {
 
 /** Pure: argv (without node and script) → configuration. Accepts `--flag value` and `--flag=value`. */
 export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
-  const config: DaemonConfig = { ...DEFAULT_CONFIG };
+  const config: DaemonConfig = { ...DEFAULT_CONFIG, insecureRegistries: [] };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let inline: string | undefined;
@@ -75,6 +84,22 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
         const h = parseHost(v);
         if ('error' in h) return { kind: 'error', message: h.error };
         config.socketPath = h.path;
+        break;
+      }
+      case '--insecure-registry': {
+        const v = takeValue();
+        if (!v) return { kind: 'error', message: 'flag --insecure-registry needs a host[:port]' };
+        if (!/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(v))
+          return { kind: 'error', message: `--insecure-registry: "${v}" is not a host[:port]` };
+        config.insecureRegistries.push(v);
+        break;
+      }
+      case '--certs-dir': {
+        const v = takeValue();
+        if (!v) return { kind: 'error', message: 'flag --certs-dir needs a directory' };
+        if (!v.startsWith('/'))
+          return { kind: 'error', message: `--certs-dir must be an absolute path, got "${v}"` };
+        config.certsDir = v;
         break;
       }
       default:

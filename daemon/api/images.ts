@@ -25,18 +25,23 @@ import {
   saveArchive,
   sha256Of,
 } from '../../worker/images/index.js';
+import type { DaemonConfig } from '../config.js';
 import { ApiError, badRequest, notFound } from '../http/errors.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { ApiDeps, ImageResolver } from './deps.js';
 
-/** Registry settings: SHOAL_INSECURE_REGISTRIES (comma-separated host[:port]), SHOAL_CERTS_DIR. */
-function registryOptions(env: NodeJS.ProcessEnv = process.env) {
+/**
+ * Registry settings: shoald's --insecure-registry and --certs-dir flags, plus the SHOAL_INSECURE_REGISTRIES
+ * (comma-separated host[:port]) and SHOAL_CERTS_DIR environment variables.
+ */
+function registryOptions(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env) {
+  const fromEnv = (env.SHOAL_INSECURE_REGISTRIES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return {
-    insecureRegistries: (env.SHOAL_INSECURE_REGISTRIES ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    certsDir: env.SHOAL_CERTS_DIR || undefined,
+    insecureRegistries: [...config.insecureRegistries, ...fromEnv],
+    certsDir: config.certsDir ?? (env.SHOAL_CERTS_DIR || undefined),
   };
 }
 
@@ -187,7 +192,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
   };
   await store(); // open (and clean up after a crash) before serving
   const inUse = (id: string) => deps.engine.list({ all: true }).some((c) => c.imageId === id);
-  const reg = registryOptions();
+  const reg = registryOptions(deps.config);
 
   const resolver: ImageResolver = {
     async resolve(reference: string) {
