@@ -99,6 +99,15 @@ async function streamProgress(cli: Cli, res: IncomingMessage, quiet: boolean): P
 
 const devNull = { write: () => true } as unknown as NodeJS.WritableStream as import('node:stream').Writable;
 
+/** A reference given on the command line; a malformed one is a usage error of that command. */
+function referenceArg(ref: string, command: string): ReturnType<typeof parseReference> {
+  try {
+    return parseReference(ref);
+  } catch (e) {
+    throw new UsageError((e as Error).message, command);
+  }
+}
+
 const PULL: CommandSpec = {
   name: 'pull',
   usage: 'shoal pull [OPTIONS] NAME[:TAG|@DIGEST]',
@@ -112,12 +121,7 @@ export const pull: CommandFn = async (cli, args) => {
   const f = parseCommand(cli, PULL, args);
   if (!f) return 0;
   const ref = f.positionals[0];
-  let r: ReturnType<typeof parseReference>;
-  try {
-    r = parseReference(ref);
-  } catch (e) {
-    throw new UsageError((e as Error).message, 'pull');
-  }
+  const r = referenceArg(ref, 'pull');
   const fromImage = `${r.domain}/${r.path}`;
   const res = await rawRequest(cli, 'POST', `/images/create${q({ fromImage, tag: r.digest ?? r.tag })}`, {
     headers: { 'X-Registry-Auth': await registryAuthHeader(cli, ref) },
@@ -140,12 +144,7 @@ export const push: CommandFn = async (cli, args) => {
   const f = parseCommand(cli, PUSH, args);
   if (!f) return 0;
   const ref = f.positionals[0];
-  let r: ReturnType<typeof parseReference>;
-  try {
-    r = parseReference(ref);
-  } catch (e) {
-    throw new UsageError((e as Error).message, 'push');
-  }
+  const r = referenceArg(ref, 'push');
   const name = `${r.domain}/${r.path}`;
   const res = await rawRequest(cli, 'POST', `/images/${name}/push${q({ tag: r.tag })}`, {
     headers: { 'X-Registry-Auth': await registryAuthHeader(cli, ref) },
