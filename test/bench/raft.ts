@@ -167,7 +167,7 @@ function openLoop(puts: Put[], rate: number, secs: number) {
   });
 }
 
-async function measure(name: string, puts: Put[]) {
+async function measure(name: string, puts: Put[], beforeFixed: () => Promise<void> = async () => {}) {
   log(`${name}: warm-up`);
   await closedLoop(puts, 16, 0, 2);
   const saturation = [];
@@ -177,10 +177,28 @@ async function measure(name: string, puts: Put[]) {
     saturation.push(r);
   }
   const best = saturation.reduce((a, b) => (b.ops_s > a.ops_s ? b : a));
+  await beforeFixed();
   log(`${name}: fixed rate ${opt.rate}/s for ${opt['rate-secs']} s`);
   const fixed = await openLoop(puts, opt.rate, opt['rate-secs']);
   log(`${name}: fixed rate: ${JSON.stringify(fixed)}`);
   return { saturation, max_ops_s: best.ops_s, best_concurrency: best.concurrency, fixed_rate: fixed };
+}
+
+/**
+ * The `max…` counters (also nested ones) that grew between two status snapshots: each such value is the
+ * worst case seen in between. A max that did not grow stayed below its earlier value (null).
+ */
+function maxesRaised(before: Record<string, unknown>, after: Record<string, unknown>) {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const b = before[k];
+    if (v && typeof v === 'object') {
+      out[k] = maxesRaised((b ?? {}) as Record<string, unknown>, v as Record<string, unknown>);
+    } else if (k.startsWith('max') && typeof v === 'number') {
+      out[k] = typeof b === 'number' && v <= b ? null : r2(v);
+    }
+  }
+  return out;
 }
 
 // ---------------- shoal ----------------
@@ -425,13 +443,26 @@ async function main() {
     await Promise.all([1, 2, 3].map((id) => shoal.start(id)));
     const leader = await shoal.leader();
     const conns = Array.from({ length: opt.conns }, () => new KvConn(shoalAddr(leader)));
+    let before: Record<string, unknown> = {};
     const s = await measure(
       'shoal',
       conns.map((c) => (k, v) => c.put(k, v)),
+      async () => {
+        before = await shoal.status(leader);
+      },
     );
     for (const c of conns) c.close();
     const st = await shoal.status(leader);
-    out.shoal = { ...s, leader_stats: st.stats };
+    out.shoal = {
+      ...s,
+      leader_stats: st.stats,
+      leader_process: st.process,
+      // Which stalls happened while the fixed-rate latencies were measured (explains shoal_p99_ms).
+      leader_max_during_fixed_rate: maxesRaised(
+        { ...(before.stats as object), ...(before.process as object) },
+        { ...(st.stats as object), ...(st.process as object) },
+      ),
+    };
     const fo = await shoalFailover(shoal, opt['fo-trials']);
     out.failover_ms_all = fo;
     await shoal.stop();

@@ -21,6 +21,7 @@ import { RaftNode } from '../node/node.js';
 import { disableNagleOnServer } from '../transport/nodelay.js';
 import { StorageError } from '../wal/errors.js';
 import { encodePut, KvStateMachine } from './kv.js';
+import { PauseMonitor } from './pauses.js';
 
 export interface RaftNodeFlags {
   id: number;
@@ -149,7 +150,7 @@ function toGrpcError(err: unknown): grpc.ServiceError {
   });
 }
 
-function kvService(node: RaftNode<void>, kv: KvStateMachine): KvServiceServer {
+function kvService(node: RaftNode<void>, kv: KvStateMachine, pauses: PauseMonitor): KvServiceServer {
   return {
     put: (call, cb) => {
       const { key, value } = call.request;
@@ -176,7 +177,14 @@ function kvService(node: RaftNode<void>, kv: KvStateMachine): KvServiceServer {
       else node.readIndex().then(read, (err) => cb(toGrpcError(err), null));
     },
     status: (_call, cb) => {
-      cb(null, { json: JSON.stringify({ ...node.status(), keys: kv.map.size, removed: node.isRemoved }) });
+      cb(null, {
+        json: JSON.stringify({
+          ...node.status(),
+          keys: kv.map.size,
+          removed: node.isRemoved,
+          process: pauses.stats(),
+        }),
+      });
     },
     member: (call, cb) => {
       const { op, id, address } = call.request;
@@ -238,7 +246,8 @@ export async function main(argv: string[]): Promise<void> {
   });
   const rs = node.raftService();
   server.addService(rs.definition, rs.implementation);
-  server.addService(KvServiceService, kvService(node, kv));
+  const pauses = new PauseMonitor().start();
+  server.addService(KvServiceService, kvService(node, kv, pauses));
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(flags.listen, grpc.ServerCredentials.createInsecure(), (err) =>
       err ? reject(err) : resolve(),
@@ -251,6 +260,7 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.write(`raftnode ${flags.id} listening on ${flags.listen}\n`);
   const shutdown = () => {
     node.stop();
+    pauses.stop();
     server.forceShutdown();
     process.exit(0);
   };

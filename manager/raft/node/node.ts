@@ -28,6 +28,7 @@ import { NONE, ProposalDroppedError } from '../core/types.js';
 import { RaftTransport } from '../transport/transport.js';
 import { DiskStorage } from '../wal/disk-storage.js';
 import { StorageError, storageError } from '../wal/errors.js';
+import type { WalStats } from '../wal/wal.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   IdentityMismatchError,
@@ -86,6 +87,10 @@ export interface NodeStatus extends Omit<Status, 'progress'> {
     entriesPersisted: number;
     persistMs: number;
     maxPersistMs: number;
+    /** Snapshots taken by this node (encode, write and log compaction run on the event loop). */
+    snapshots: number;
+    maxSnapshotMs: number;
+    wal: WalStats;
   };
 }
 
@@ -142,6 +147,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     entriesPersisted: 0,
     persistMs: 0,
     maxPersistMs: 0,
+    snapshots: 0,
+    maxSnapshotMs: 0,
   };
   private readonly o: Required<
     Pick<
@@ -319,7 +326,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       applied: this.applied,
       members,
       snapshotIndex: this.lastSnapshotIndex,
-      stats: { ...this.stats },
+      stats: { ...this.stats, wal: this.storage.walStats() },
       ...(this.storageFault ? { storageFault: this.storageFault.message } : {}),
     };
   }
@@ -853,12 +860,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (this.applied > this.storage.lastIndex()) return; // applied ahead of this disk: wait for the write
     const now = this.clock.now();
     if (now < this.snapshotRetryAt) return;
+    const t0 = performance.now();
     try {
       const data = encodeNodeSnapshot(this.addresses, this.sm.snapshot());
       // The core may not have acknowledged entries applied early (applyCommittedNow): keep them.
       const coreApplied = this.core.raft.log.applied;
       this.storage.createSnapshot(this.applied, this.core.confState(), data, this.o.keepEntries, coreApplied);
       this.lastSnapshotIndex = this.applied;
+      const ms = performance.now() - t0;
+      this.stats.snapshots++;
+      if (ms > this.stats.maxSnapshotMs) this.stats.maxSnapshotMs = ms;
     } catch (err) {
       // Not fatal: the log just stays longer. Try again a little later.
       this.snapshotRetryAt = now + 1000;

@@ -13,7 +13,7 @@ import {
 } from '../core/types.js';
 import { Snapshotter } from '../snapshot/snapshotter.js';
 import type { StorageError } from './errors.js';
-import { Wal, type WalOptions } from './wal.js';
+import { Wal, type WalOptions, type WalStats } from './wal.js';
 
 export interface DiskStorageOptions extends WalOptions {
   /** Caller metadata kept with the WAL (e.g. the node id); only used when the directory is new. */
@@ -259,6 +259,10 @@ export class DiskStorage implements LogStorage {
     // A follower's conflicting tail is replaced from `first` on.
     if (first <= last) this.ents.length = first - this.offset - 1;
     for (let i = 0; i < entries.length; i++) this.ents.push(entries[i]);
+  }
+
+  walStats(): WalStats {
+    return this.wal.stats();
   }
 
   walSegments(): string[] {

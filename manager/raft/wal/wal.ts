@@ -67,6 +67,19 @@ export interface PendingWrite {
   sync: boolean;
 }
 
+/** Where append time goes, for status() and the benchmark (milliseconds, since open). */
+export interface WalStats {
+  /** Zero-fill extensions of the open segment and the time they took on the event loop. */
+  preallocs: number;
+  preallocMs: number;
+  maxPreallocMs: number;
+  /** Longest synchronous part of an append (preallocation + record write). */
+  maxWriteMs: number;
+  /** Longest fdatasync, from issuing it until its completion was seen. */
+  maxFsyncMs: number;
+  rollovers: number;
+}
+
 export interface WalState {
   /** Caller metadata stored in every segment header (e.g. the node id); fixed at creation. */
   meta: Uint8Array;
@@ -106,6 +119,14 @@ export class Wal {
   /** Preallocation failed in this segment (e.g. disk nearly full): just append. */
   private noPrealloc = false;
   private scratch = Buffer.allocUnsafe(1 << 20);
+  private readonly counters: WalStats = {
+    preallocs: 0,
+    preallocMs: 0,
+    maxPreallocMs: 0,
+    maxWriteMs: 0,
+    maxFsyncMs: 0,
+    rollovers: 0,
+  };
   private lastHardState: WalHardState | null;
   private readonly segmentBytes: number;
   private readonly doFsync: boolean;
@@ -198,8 +219,10 @@ export class Wal {
     const p = this.write(batch);
     if (!p) return;
     if (p.sync) {
+      const t0 = performance.now();
       try {
         fs.fdatasyncSync(this.fd);
+        this.noteFsync(performance.now() - t0);
       } catch (err) {
         this.abort(p);
         throw storageError('fsync', p.seg.file, err);
@@ -223,6 +246,7 @@ export class Wal {
     const reset = batch.snapshotReset ?? null;
     if (entries.length === 0 && !hs && !reset) return null;
 
+    const t0 = performance.now();
     if (this.size >= this.segmentBytes) this.rollover();
 
     let body = 0;
@@ -252,6 +276,8 @@ export class Wal {
       this.rollBack(seg.file);
       throw storageError('append', seg.file, err);
     }
+    const writeMs = performance.now() - t0;
+    if (writeMs > this.counters.maxWriteMs) this.counters.maxWriteMs = writeMs;
     const p: PendingWrite = {
       prevSize: this.size,
       seg,
@@ -275,6 +301,7 @@ export class Wal {
       return;
     }
     const fd = this.fd;
+    const t0 = performance.now();
     fs.fdatasync(fd, (err) => {
       if (this.fd !== fd) {
         cb(
@@ -291,9 +318,18 @@ export class Wal {
         cb(storageError('fsync', p.seg.file, err));
         return;
       }
+      this.noteFsync(performance.now() - t0);
       this.commit(p);
       cb(null);
     });
+  }
+
+  private noteFsync(ms: number): void {
+    if (ms > this.counters.maxFsyncMs) this.counters.maxFsyncMs = ms;
+  }
+
+  stats(): WalStats {
+    return { ...this.counters };
   }
 
   private commit(p: PendingWrite): void {
@@ -350,6 +386,7 @@ export class Wal {
     if (end <= this.allocated || this.noPrealloc) return;
     const target = Math.max(end, Math.min(this.allocated + PREALLOC_CHUNK, this.segmentBytes));
     let pos = this.allocated;
+    const t0 = performance.now();
     try {
       while (pos < target) {
         const n = Math.min(ZEROS.length, target - pos);
@@ -357,6 +394,11 @@ export class Wal {
         pos += n;
       }
       this.allocated = target;
+      const ms = performance.now() - t0;
+      const c = this.counters;
+      c.preallocs++;
+      c.preallocMs += ms;
+      if (ms > c.maxPreallocMs) c.maxPreallocMs = ms;
     } catch {
       // Out of space (or similar): give the partial zeros back and append without preallocation.
       this.noPrealloc = true;
@@ -406,6 +448,7 @@ export class Wal {
   private rollover(): void {
     const seq = this.segments[this.segments.length - 1].seq + 1;
     this.createSegment(seq);
+    this.counters.rollovers++;
   }
 
   /** Cuts the segment back to its last durable length after a failed write or fsync. */
