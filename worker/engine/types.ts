@@ -2,6 +2,8 @@
 // Config + HostConfig) and what it gets back (Container, ContainerState, stats, exec info).
 // Field names follow Docker's in camelCase so the daemon's Engine-API layer is a thin rename.
 
+import type { MonitorStats } from './monitor-client.js';
+
 /** The image config part the engine uses (Docker's image Config, PascalCase as in the image JSON). */
 export interface ImageConfig {
   Env?: string[];
@@ -193,19 +195,8 @@ export interface WaitResult {
   error?: string;
 }
 
-export interface ContainerStats {
-  /** RFC3339Nano time the sample was taken. */
-  read: string;
-  memory: { usage: number; limit: number; maxUsage: number; failcnt: number };
-  cpu: {
-    usageNs: number;
-    userNs: number;
-    systemNs: number;
-    periods: number;
-    throttledPeriods: number;
-    throttledNs: number;
-  };
-  pids: { current: number; limit: number };
+/** A container's cgroup figures as its monitor reports them (`read` is the RFC3339Nano sample time). */
+export interface ContainerStats extends MonitorStats {
   /** Host-wide cpu time (ns) and online cpus at the same moment, for docker's cpu % formula. */
   systemCpuNs: number;
   onlineCpus: number;
