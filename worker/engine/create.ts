@@ -1,0 +1,121 @@
+// The create pipeline: name reservation, rootfs plan, OCI spec, bundle on disk, record and
+// `shoal-runtime create` (in parallel), then registration. A failure anywhere leaves nothing.
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { type EngineContext, find, isRunning, register } from './context.js';
+import { ConflictError, InternalError } from './errors.js';
+import { watch } from './exits.js';
+import { hostDevices, onlineCpus } from './host.js';
+import { generateName, normalizeName } from './names.js';
+import { planRootfs } from './rootfs.js';
+import { buildSpec } from './spec/build.js';
+import { rootfsReader } from './spec/rootfs-files.js';
+import { createdState, rfc3339Nano } from './state.js';
+import { type ContainerRecord, containerDir, saveRecord, writeFileAtomic } from './store.js';
+import type { CreateOptions } from './types.js';
+
+export async function createContainer(
+  ctx: EngineContext,
+  opts: CreateOptions,
+): Promise<{ id: string; name: string; warnings: string[] }> {
+  if (ctx.closed) throw new InternalError('the container manager is closed');
+  const name = opts.name ? normalizeName(opts.name) : generateName((n) => ctx.names.has(n));
+  const taken = ctx.names.get(name);
+  if (taken)
+    throw new ConflictError(
+      `Conflict. The container name "/${name}" is already in use by container "${taken}". You have to remove (or rename) that container to be able to reuse that name.`,
+    );
+  const id = ctx.randomId();
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new InternalError(`bad container id ${id}`);
+  ctx.names.set(name, id); // reserved across the awaits below
+  const dir = containerDir(ctx.dataRoot, id);
+  let made = false;
+  let runtimeCreated = false;
+  try {
+    const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
+    const cgroupsPath = `/shoal/${id}`;
+    const built = buildSpec(opts, imageConfig, {
+      id,
+      rootfsPath: rootPath,
+      readRootfsFile: rootfsReader(layers),
+      pathExists: (p) => existsSync(p),
+      cgroupsPath,
+      containerNetns: (ref) => netnsOf(ctx, ref),
+      hostCapabilities: ctx.hostCaps,
+      hostDevices: () => hostDevices(),
+      hostCpus: onlineCpus(),
+      hostHostname: osHostname(),
+      annotations,
+    });
+    built.config.image = opts.image ?? '';
+    const now = rfc3339Nano(ctx.now());
+    const rec: ContainerRecord = {
+      id,
+      name,
+      created: now,
+      path: built.spec.process.args[0],
+      args: built.spec.process.args.slice(1),
+      image: opts.image ?? '',
+      imageId: opts.imageId ?? '',
+      config: built.config,
+      hostConfig: built.hostConfig,
+      state: createdState(),
+      mounts: built.mounts,
+      bundle: dir,
+      logPath: join(dir, `${id}-json.log`),
+      rootfs: opts.rootfs,
+      restartCount: 0,
+      execIds: [],
+      cgroupsPath,
+      ...(overlay ? { overlay } : {}),
+      runtimeCreated: false,
+    };
+
+    await mkdir(dir, { mode: 0o710 });
+    made = true;
+    if (overlay)
+      for (const d of [overlay.mountpoint, overlay.upper, overlay.work]) await mkdir(d, { mode: 0o755 });
+    // The bundle needs no fsync of its own: without a durable record a crashed create is an
+    // orphan that restore removes. The record is written while the runtime creates.
+    await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(built.spec, null, 1), false);
+    rec.runtimeCreated = true;
+    const saved = saveRecord(ctx.dataRoot, rec);
+    const created = runtimeCreate(ctx, rec);
+    const [savedR, createdR] = await Promise.allSettled([saved, created]);
+    runtimeCreated = createdR.status === 'fulfilled';
+    if (createdR.status === 'rejected') throw createdR.reason;
+    if (savedR.status === 'rejected') throw savedR.reason;
+    const live = register(ctx, rec);
+    live.spec = built.spec;
+    watch(ctx, live);
+    ctx.emitEvent('create', rec);
+    const warnings: string[] = [];
+    return { id, name, warnings };
+  } catch (e) {
+    ctx.names.delete(name);
+    if (runtimeCreated) await ctx.runtime.delete(id, true).catch(() => {});
+    if (made) await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function netnsOf(ctx: EngineContext, ref: string): string {
+  const live = find(ctx, ref);
+  if (!isRunning(live) || live.rec.state.pid <= 0)
+    throw new ConflictError(`cannot join the network of container ${ref}: it is not running`);
+  return `/proc/${live.rec.state.pid}/ns/net`;
+}
+
+/** `shoal-runtime create` on the record's bundle (also start's re-create after an exit). */
+export async function runtimeCreate(ctx: EngineContext, rec: ContainerRecord): Promise<void> {
+  await ctx.runtime.create({
+    id: rec.id,
+    bundle: rec.bundle,
+    logPath: rec.logPath,
+    logMaxSize: ctx.logMaxSize,
+    logMaxFiles: ctx.logMaxFiles,
+    stdin: rec.config.openStdin,
+  });
+}
