@@ -1,39 +1,29 @@
 // ContainerManager: the engine's public face for the daemon and the executor. It keeps one
 // record per container on disk, drives shoal-runtime and the per-container monitors, and
 // recovers running containers from disk when constructed (live restore). The work is done by
-// the parts it composes over one shared context: create.ts, exits.ts, stop.ts, restore.ts,
-// attach.ts; what is left here is the lifecycle that ties them together.
+// the parts it composes over one shared context (context.ts): create.ts, exits.ts, stop.ts,
+// remove.ts, restore.ts, attach.ts, exec-run.ts; what is left here is start, pause, stats, logs,
+// listing and renaming, which tie them together.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { abandonPendingAttaches, attach, bindPendingAttaches } from './attach.js';
-import {
-  type EngineContext,
-  find,
-  isRunning,
-  type Live,
-  locked,
-  persist,
-  rootfsLayers,
-  specOf,
-} from './context.js';
+import { type EngineContext, find, isRunning, type Live, locked, persist } from './context.js';
 import { createContainer, runtimeCreate } from './create.js';
-import { ConflictError, EngineError, InternalError, InvalidArgumentError, NotFoundError } from './errors.js';
+import { ConflictError, EngineError, InternalError, InvalidArgumentError } from './errors.js';
 import { ExecTable } from './exec.js';
-import { nextExit, waitFor, watch } from './exits.js';
+import { checkSize, createExec, inspectExec, resizeExec, startExec } from './exec-run.js';
+import { waitFor, watch } from './exits.js';
 import { boundingCapabilities, onlineCpus, systemCpuNs } from './host.js';
 import { readLogs } from './logs.js';
-import { MonitorGoneError, MonitorRequestError } from './monitor-client.js';
 import { normalizeName } from './names.js';
-import { classifyRuntimeFailure } from './native.js';
+import { removeContainer } from './remove.js';
 import { restore } from './restore.js';
 import { Runtime } from './runtime.js';
-import { parseConsoleSize } from './spec/parse.js';
-import { rfc3339Nano, runningState, waitResult } from './state.js';
-import { kill, signalInit, stop } from './stop.js';
+import { rfc3339Nano, runningState } from './state.js';
+import { kill, stop } from './stop.js';
 import type {
   Container,
   ContainerStats,
@@ -184,46 +174,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
 
   /** Without force a running container is a ConflictError. */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
-    const live = find(this.ctx, ref);
-    const rec = live.rec;
-    if (live.removing) throw new ConflictError(`removal of container ${rec.name} is already in progress`);
-    if (isRunning(live)) {
-      if (!opts.force)
-        throw new ConflictError(
-          `You cannot remove a running container ${rec.id}. Stop the container before attempting removal or force remove`,
-        );
-      const exited = nextExit(live);
-      await signalInit(this.ctx, live, 9);
-      await exited;
-    }
-    return locked(live, async () => {
-      if (live.removing) return;
-      live.removing = true;
-      rec.state.status = 'removing';
-      live.watch?.abort();
-      live.watch = undefined;
-      await live.cleanup;
-      try {
-        // A created (never started) container still has a monitor and a blocked init.
-        if (rec.runtimeCreated || existsSync(this.ctx.runtime.stateDir(rec.id)))
-          await this.ctx.runtime.delete(rec.id, true);
-      } catch (e) {
-        live.removing = false;
-        rec.state.status = 'dead';
-        rec.state.dead = true;
-        rec.state.error = (e as Error).message;
-        throw e;
-      }
-      await rm(rec.bundle, { recursive: true, force: true });
-      this.ctx.live.delete(rec.id);
-      abandonPendingAttaches(live);
-      if (this.ctx.names.get(rec.name) === rec.id) this.ctx.names.delete(rec.name);
-      this.ctx.execs.containerRemoved(rec.id);
-      this.ctx.emitEvent('destroy', rec);
-      const result = waitResult(rec.state);
-      for (const l of live.exitListeners.splice(0)) l(result);
-      for (const l of live.removedListeners.splice(0)) l(result);
-    });
+    return removeContainer(this.ctx, find(this.ctx, ref), opts);
   }
 
   async pause(ref: string): Promise<void> {
@@ -347,21 +298,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   // ---------------------------------------------------------------- exec
 
   execCreate(ref: string, opts: ExecOptions): string {
-    const live = find(this.ctx, ref);
-    const rec = live.rec;
-    if (rec.state.status === 'paused')
-      throw new ConflictError(`Container ${rec.id} is paused, unpause the container before exec`);
-    if (rec.state.status !== 'running') throw new ConflictError(`Container ${rec.id} is not running`);
-    if (!Array.isArray(opts.cmd) || opts.cmd.length === 0 || opts.cmd[0] === '')
-      throw new InvalidArgumentError('cmd', 'no command specified for exec');
-    for (const e of opts.env ?? [])
-      if (e.indexOf('=') <= 0) throw new InvalidArgumentError('env', `"${e}" is not KEY=VALUE`);
-    if (opts.workingDir && !opts.workingDir.startsWith('/'))
-      throw new InvalidArgumentError('workingDir', `"${opts.workingDir}" must be an absolute path`);
-    const consoleSize = parseConsoleSize('consoleSize', opts.consoleSize);
-    const id = this.ctx.execs.add(rec.id, { ...opts, consoleSize });
-    this.ctx.emitEvent('exec_create', rec, { execID: id });
-    return id;
+    return createExec(this.ctx, find(this.ctx, ref), opts);
   }
 
   /**
@@ -369,70 +306,15 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
    * (raw with tty, multiplexed without), which ends when the process exits.
    */
   async execStart(execId: string, opts: { detach?: boolean; tty?: boolean } = {}): Promise<Duplex | null> {
-    const ex = this.ctx.execs.get(execId);
-    const live = this.ctx.live.get(ex.containerId);
-    if (!live) throw new NotFoundError(`No such exec instance: ${execId}`);
-    if (ex.started) throw new ConflictError(`exec ${execId} has already been started`);
-    if (live.rec.state.status !== 'running')
-      throw new ConflictError(`Container ${live.rec.id} is not running`);
-    const tty = opts.tty ?? !!ex.options.tty;
-    const process = this.ctx.execs.processFor(ex, {
-      spec: specOf(live),
-      rootfsLayers: rootfsLayers(live.rec),
-      tty,
-      configEnv: live.rec.config.env,
-      privilegedCaps: this.ctx.hostCaps,
-    });
-    ex.started = true;
-    try {
-      const r = await live.monitor.exec(process, !!opts.detach);
-      ex.monitorExecId = r.execId;
-      ex.pid = r.pid;
-      ex.running = true;
-      this.ctx.emitEvent('exec_start', live.rec, { execID: execId });
-      const done = async () => {
-        await this.ctx.execs.refresh(ex, live.monitor);
-        if (!ex.running)
-          this.ctx.emitEvent('exec_die', live.rec, { execID: execId, exitCode: String(ex.exitCode) });
-      };
-      if (r.stream) r.stream.once('close', () => void done());
-      return r.stream;
-    } catch (e) {
-      if (e instanceof MonitorGoneError) {
-        ex.started = false;
-        throw new ConflictError(`Container ${live.rec.id} is not running`);
-      }
-      if (!(e instanceof MonitorRequestError)) throw e;
-      // The monitor's own line, typed as the runtime's errors are; like docker, the exec then
-      // counts as finished with 127 (not found) or 126 (not executable).
-      const err = classifyRuntimeFailure(e.message, -1);
-      ex.exitCode = err.kind === 'exec-not-found' ? 127 : err.kind === 'exec-permission' ? 126 : 126;
-      ex.running = false;
-      this.ctx.emitEvent('exec_die', live.rec, { execID: execId, exitCode: String(ex.exitCode) });
-      throw err;
-    }
+    return startExec(this.ctx, execId, opts);
   }
 
   async execInspect(execId: string): Promise<ExecInfo> {
-    const ex = this.ctx.execs.get(execId);
-    const live = this.ctx.live.get(ex.containerId);
-    if (ex.running && live) await this.ctx.execs.refresh(ex, live.monitor);
-    return {
-      id: ex.id,
-      containerId: ex.containerId,
-      running: ex.running,
-      exitCode: ex.exitCode,
-      pid: ex.pid,
-      options: structuredClone(ex.options),
-    };
+    return inspectExec(this.ctx, execId);
   }
 
   async execResize(execId: string, height: number, width: number): Promise<void> {
-    const ex = this.ctx.execs.get(execId);
-    checkSize(height, width);
-    const live = this.ctx.live.get(ex.containerId);
-    if (!live || !ex.running || !ex.monitorExecId) throw new ConflictError(`exec ${execId} is not running`);
-    await live.monitor.resize(height, width, ex.monitorExecId);
+    return resizeExec(this.ctx, execId, height, width);
   }
 
   /** Drops monitor connections and watchers; containers keep running (live restore picks them up). */
@@ -446,13 +328,4 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     // Let in-flight record writes and post-exit cleanups finish: a restarted manager must not race them.
     await Promise.all([...this.ctx.live.values()].flatMap((l) => [l.saving, l.cleanup]));
   }
-}
-
-function checkSize(height: number, width: number): void {
-  for (const [k, v] of [
-    ['height', height],
-    ['width', width],
-  ] as const)
-    if (!Number.isInteger(v) || v < 0 || v > 65535)
-      throw new InvalidArgumentError(k, `${v} is not a terminal size`);
 }

@@ -1,0 +1,56 @@
+// Removal: a running container only with force (SIGKILL, then its exit), then under the
+// container's lock the runtime state, the bundle and the table entry go, and waiters are released.
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { abandonPendingAttaches } from './attach.js';
+import { type EngineContext, isRunning, type Live, locked } from './context.js';
+import { ConflictError } from './errors.js';
+import { nextExit } from './exits.js';
+import { waitResult } from './state.js';
+import { signalInit } from './stop.js';
+
+export async function removeContainer(
+  ctx: EngineContext,
+  live: Live,
+  opts: { force?: boolean },
+): Promise<void> {
+  const rec = live.rec;
+  if (live.removing) throw new ConflictError(`removal of container ${rec.name} is already in progress`);
+  if (isRunning(live)) {
+    if (!opts.force)
+      throw new ConflictError(
+        `You cannot remove a running container ${rec.id}. Stop the container before attempting removal or force remove`,
+      );
+    const exited = nextExit(live);
+    await signalInit(ctx, live, 9);
+    await exited;
+  }
+  return locked(live, async () => {
+    if (live.removing) return;
+    live.removing = true;
+    rec.state.status = 'removing';
+    live.watch?.abort();
+    live.watch = undefined;
+    await live.cleanup;
+    try {
+      // A created (never started) container still has a monitor and a blocked init.
+      if (rec.runtimeCreated || existsSync(ctx.runtime.stateDir(rec.id)))
+        await ctx.runtime.delete(rec.id, true);
+    } catch (e) {
+      live.removing = false;
+      rec.state.status = 'dead';
+      rec.state.dead = true;
+      rec.state.error = (e as Error).message;
+      throw e;
+    }
+    await rm(rec.bundle, { recursive: true, force: true });
+    ctx.live.delete(rec.id);
+    abandonPendingAttaches(live);
+    if (ctx.names.get(rec.name) === rec.id) ctx.names.delete(rec.name);
+    ctx.execs.containerRemoved(rec.id);
+    ctx.emitEvent('destroy', rec);
+    const result = waitResult(rec.state);
+    for (const l of live.exitListeners.splice(0)) l(result);
+    for (const l of live.removedListeners.splice(0)) l(result);
+  });
+}
