@@ -42,6 +42,39 @@ async function getxattr(p: string, name: string): Promise<string | null> {
 }
 
 describe('unpackLayer', () => {
+  it("drops a replaced entry's mode and owner instead of applying them through a later symlink", async () => {
+    const outside = path.join(tmp, 'outside');
+    await fs.writeFile(outside, 'x', { mode: 0o600 });
+    const dir = await unpackInto([
+      { entry: { name: 'x', type: 'file', mode: 0o4777, uid: 1000, gid: 1000 }, body: Buffer.from('x') },
+      { entry: { name: 'x', type: 'symlink', linkname: outside } },
+      { entry: { name: 'd/', type: 'dir', mode: 0o700, uid: 7, gid: 7 } },
+      { entry: { name: 'd/.wh..wh..opq', type: 'file', mode: 0o600 } },
+      { entry: { name: 'd/', type: 'dir', mode: 0o750, uid: 8, gid: 8 } },
+    ]);
+    const st = await fs.stat(outside);
+    expect([st.mode & 0o7777, st.uid]).toEqual([0o600, 0]);
+    expect(await fs.readlink(path.join(dir, 'x'))).toBe(outside);
+    const d = await fs.lstat(path.join(dir, 'd'));
+    expect([d.mode & 0o7777, d.uid, d.gid]).toEqual([0o750, 8, 8]);
+    expect(await getxattr(path.join(dir, 'd'), 'trusted.overlay.opaque')).toBe('y');
+  });
+
+  it('gives root-owned entries their ids under a set-group-ID directory and after a re-declared owner', async () => {
+    const dir = await unpackInto([
+      { entry: { name: 'sg/', type: 'dir', mode: 0o2775, uid: 0, gid: 1234 } },
+      { entry: { name: 'sg/f', type: 'file', mode: 0o644 }, body: Buffer.from('f') },
+      { entry: { name: 'sg/d/', type: 'dir', mode: 0o755 } },
+      { entry: { name: 'again/', type: 'dir', mode: 0o755, uid: 1000, gid: 1000 } },
+      { entry: { name: 'again/', type: 'dir', mode: 0o755 } },
+    ]);
+    for (const p of ['sg/f', 'sg/d', 'again']) {
+      const st = await fs.lstat(path.join(dir, p));
+      expect([p, st.uid, st.gid]).toEqual([p, 0, 0]);
+    }
+    expect((await fs.lstat(path.join(dir, 'sg'))).gid).toBe(1234);
+  });
+
   it('keeps owners, modes, mtimes, hard links, symlinks, device nodes, fifos and xattrs', async () => {
     const dir = await unpackInto([
       { entry: { name: './', type: 'dir', mode: 0o755, mtime: 1000 } },

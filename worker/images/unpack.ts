@@ -15,6 +15,7 @@ export class UnsafeLayerError extends Error {}
 
 const WH_PREFIX = '.wh.';
 const WH_OPAQUE = '.wh..wh..opq';
+const S_ISGID = 0o2000; // not in fs.constants
 
 /** Splits a tar name into safe components, or throws. "" (the root itself) gives []. */
 export function safeComponents(name: string, what = 'entry'): string[] {
@@ -30,12 +31,43 @@ export interface UnpackStats {
   bytes: number;
 }
 
+/** What a fresh layer directory lets the unpacker skip; anything unusual turns the shortcuts off. */
+async function shortcutsFor(dest: string): Promise<{ fresh: boolean; ownIds: boolean }> {
+  const [st, names] = await Promise.all([fs.stat(dest), fs.readdir(dest)]);
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  return {
+    // nothing there yet: a path this unpack did not create does not exist
+    fresh: names.length === 0,
+    // new files get our ids unless a set-group-ID directory hands down its group
+    ownIds: uid !== undefined && gid !== undefined && (st.mode & S_ISGID) === 0,
+  };
+}
+
 export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Promise<UnpackStats> {
   const stats: UnpackStats = { files: 0, bytes: 0 };
-  const priv: PrivOp[] = [];
-  const pendingPriv = new Map<string, PrivOp>();
+  // ops applied in one batch at the end, by path: replacing or removing a path drops its ops, so
+  // a chmod (which follows symlinks) never reaches whatever a later entry put there
+  const deferred = new Map<string, PrivOp[]>();
+  const defer = (op: PrivOp) => {
+    const ops = deferred.get(op.path);
+    if (ops) ops.push(op);
+    else deferred.set(op.path, [op]);
+  };
   const dirTimes = new Map<string, number>();
   const knownDirs = new Set<string>([dest]);
+  // Per-entry syscalls are most of a small-file layer's cost. In a fresh directory only paths this
+  // unpack created can exist, so a miss in `created` needs no lstat (whose ENOENT error is costly).
+  const shortcut = await shortcutsFor(dest);
+  const created = new Set<string>();
+  const mayExist = (p: string) => !shortcut.fresh || created.has(p);
+  // paths created here that still carry this process's uid/gid: lchown to those ids is a no-op
+  const ownIds = new Set<string>();
+  const madeHere = (p: string, inode: 'new' | 'linked' = 'new') => {
+    created.add(p);
+    if (inode === 'new' && shortcut.ownIds) ownIds.add(p);
+    else ownIds.delete(p);
+  };
 
   /** Walks to parts' directory, creating missing directories, refusing symlinks and non-directories. */
   async function ensureDir(parts: string[], entryName: string): Promise<string> {
@@ -43,9 +75,10 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
     for (const p of parts) {
       const next = path.join(cur, p);
       if (!knownDirs.has(next)) {
-        const st = await fs.lstat(next).catch(() => null);
+        const st = mayExist(next) ? await fs.lstat(next).catch(() => null) : null;
         if (!st) {
           await fs.mkdir(next, 0o755);
+          madeHere(next);
         } else if (st.isSymbolicLink()) {
           throw new UnsafeLayerError(
             `entry "${entryName}": parent "${path.relative(dest, next)}" is a symlink; refusing to write through it`,
@@ -64,12 +97,13 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
 
   /** Makes room for a new entry at target, unless it is a directory and the new entry is one too. */
   async function clear(target: string, keepDir: boolean): Promise<boolean> {
-    pendingPriv.delete(target);
-    const st = await fs.lstat(target).catch(() => null);
+    const st = mayExist(target) ? await fs.lstat(target).catch(() => null) : null;
+    if (st?.isDirectory() && keepDir) return true;
+    deferred.delete(target); // the old entry's pending ops (a device node not made yet, its mode, …)
     if (!st) return false;
     if (st.isDirectory()) {
-      if (keepDir) return true;
       await fs.rm(target, { recursive: true, force: true });
+      for (const p of deferred.keys()) if (p.startsWith(`${target}/`)) deferred.delete(p);
       for (const d of knownDirs) if (d === target || d.startsWith(`${target}/`)) knownDirs.delete(d);
     } else {
       await fs.unlink(target);
@@ -78,14 +112,25 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
   }
 
   async function meta(target: string, e: TarEntry): Promise<void> {
-    await fs.lchown(target, e.uid, e.gid);
-    if (e.type !== 'symlink') await fs.chmod(target, e.mode);
+    // a set-group-ID directory hands its group down: from then on every entry gets its lchown
+    if (e.type === 'dir' && e.mode & S_ISGID) shortcut.ownIds = false;
+    let owner: { uid: number; gid: number } | undefined;
+    if (!ownIds.has(target) || e.uid !== process.geteuid?.() || e.gid !== process.getegid?.()) {
+      owner = { uid: e.uid, gid: e.gid };
+      ownIds.delete(target);
+    }
     if (e.type === 'dir') dirTimes.set(target, e.mtime);
-    else await fs.lutimes(target, e.mtime, e.mtime);
+    defer({
+      op: 'meta',
+      path: target,
+      owner,
+      mode: e.type === 'symlink' ? undefined : e.mode,
+      mtime: e.type === 'dir' ? undefined : e.mtime,
+    });
     for (const [name, value] of Object.entries(e.xattrs)) {
       // overlayfs reads trusted.overlay.* (opaque, redirect, metacopy): only whiteout handling may set them
       if (name.startsWith('trusted.overlay.')) continue;
-      priv.push({ op: 'setxattr', path: target, name, value });
+      defer({ op: 'setxattr', path: target, name, value });
     }
   }
 
@@ -103,7 +148,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
     const parentParts = parts.slice(0, -1);
     if (base === WH_OPAQUE) {
       const dir = await ensureDir(parentParts, e.name);
-      priv.push({
+      defer({
         op: 'setxattr',
         path: dir,
         name: 'trusted.overlay.opaque',
@@ -129,8 +174,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
         gid: 0,
         mtime: e.mtime,
       };
-      priv.push(op);
-      pendingPriv.set(target, op);
+      defer(op);
       continue;
     }
     const dir = await ensureDir(parentParts, e.name);
@@ -138,7 +182,10 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
     switch (e.type) {
       case 'dir': {
         const exists = await clear(target, true);
-        if (!exists) await fs.mkdir(target, 0o755);
+        if (!exists) {
+          await fs.mkdir(target, 0o755);
+          madeHere(target);
+        }
         knownDirs.add(target);
         await meta(target, e);
         break;
@@ -150,6 +197,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
           0o600,
         );
+        madeHere(target);
         // positional writes, several in flight, so decompression is not idle while the disk works
         const inflight: Promise<void>[] = [];
         let pos = 0;
@@ -177,6 +225,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
       case 'symlink': {
         await clear(target, false);
         await fs.symlink(e.linkname, target);
+        madeHere(target);
         await meta(target, e);
         break;
       }
@@ -203,6 +252,7 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
         if (src === target) break;
         await clear(target, false);
         await fs.link(src, target);
+        madeHere(target, 'linked');
         break;
       }
       case 'char':
@@ -220,17 +270,14 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
           gid: e.gid,
           mtime: e.mtime,
         };
-        priv.push(op);
-        pendingPriv.set(target, op);
+        defer(op);
         for (const [name, value] of Object.entries(e.xattrs))
-          if (!name.startsWith('trusted.overlay.')) priv.push({ op: 'setxattr', path: target, name, value });
+          if (!name.startsWith('trusted.overlay.')) defer({ op: 'setxattr', path: target, name, value });
         break;
       }
     }
   }
-  // ops whose path was replaced by a later entry of the same layer are dropped
-  const live = priv.filter((o) => o.op !== 'mknod' || pendingPriv.get(o.path) === o);
-  await applyPrivilegedOps(live);
+  await applyPrivilegedOps([...deferred.values()].flat());
   // directory times last: creating their children changed them
   const dirs = [...dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
   for (const [d, t] of dirs) await fs.utimes(d, t, t);
