@@ -1,9 +1,11 @@
 // Image commands: `shoal image ls|inspect|tag|rm|prune|pull|push|load|save|import` and the
 // top-level spellings (`images`, `rmi`, `pull`, `push`, `load`, `save`, `import`).
+
+import { humanDuration } from '../../common/humanize.js';
 import { ApiError } from '../client.js';
 import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
-import { humanDuration, humanSize } from '../units.js';
+import { humanSize } from '../units.js';
 import { type CommandSpec, parseCommand } from './common.js';
 
 interface ImageEntry {

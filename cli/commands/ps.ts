@@ -1,8 +1,9 @@
 // `shoal ps [-a] [-q] [--no-trunc] [-f KEY=VALUE] [-n N] [-l]`: docker's table and filters.
+
+import { humanDuration } from '../../common/humanize.js';
 import type { Cli } from '../context.js';
 import { ellipsis, formatTable } from '../table.js';
 import { renderTemplate } from '../template.js';
-import { humanDuration } from '../units.js';
 import { intArg, parseCommand } from './common.js';
 
 interface ListEntry {

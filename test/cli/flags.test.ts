@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { buildCreateRequest, CREATE_FLAGS, RUN_ONLY_FLAGS } from '../../cli/commands/run-options.js';
 import { FlagError, parseFlags } from '../../cli/flags.js';
 import { formatTable } from '../../cli/table.js';
-import { bytesSize, humanDuration, parseBytes, parseNanoCpus } from '../../cli/units.js';
+import { bytesSize, parseBytes, parseNanoCpus } from '../../cli/units.js';
+import { humanDuration } from '../../common/humanize.js';
 
 const RUN = [...CREATE_FLAGS, ...RUN_ONLY_FLAGS];
 const noEnv = { env: {}, readFile: () => '' };

@@ -1,4 +1,6 @@
 // Engine API (PascalCase JSON) ⇄ engine domain types for containers. Pure functions only.
+
+import { humanDuration } from '../../../common/humanize.js';
 import type {
   Container,
   CreateOptions,
@@ -9,7 +11,6 @@ import type {
 } from '../../../worker/engine/index.js';
 import { badRequest } from '../../http/errors.js';
 import type { ResolvedImage } from '../deps.js';
-import { humanDuration } from './humanize.js';
 
 /** The parts of a container-create body shoal reads (Docker's Config + HostConfig, plus `Rootfs`). */
 export interface CreateBody {

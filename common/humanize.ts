@@ -1,5 +1,9 @@
-// Docker's human-readable durations ("Less than a second", "About a minute", "3 hours"), as `ps` shows them.
+// Pure helpers shared by the daemon and the CLI (each bundles its own copy at build time); no imports.
 
+/**
+ * Docker's human durations ("Less than a second", "About a minute", "3 hours"): the daemon puts them in a
+ * container's Status ("Up 3 minutes"), the CLI in CREATED columns ("2 days ago").
+ */
 export function humanDuration(ms: number): string {
   const seconds = Math.floor(ms / 1000);
   if (seconds < 1) return 'Less than a second';
