@@ -31,6 +31,25 @@ async function created(args: string[], edit?: Parameters<Sandbox['bundle']>[1], 
   return { id, bundle, log };
 }
 
+/** A fresh sandbox with a started `sleep` container: what the pause and exec tests start from. */
+async function running(): Promise<string> {
+  sb = new Sandbox();
+  const { id } = await created(['sleep', '1000']);
+  await sb.rt(['start', id]);
+  return id;
+}
+
+/** An OCI process object for an exec as root with a plain PATH, optionally on a terminal of a given size. */
+function execProcess(args: string[], size?: { height: number; width: number }) {
+  return {
+    ...(size ? { terminal: true, consoleSize: size } : {}),
+    user: { uid: 0, gid: 0 },
+    args,
+    env: ['PATH=/bin'],
+    cwd: '/',
+  };
+}
+
 function logLines(path: string): { log: string; stream: string; time: string }[] {
   return readFileSync(path, 'utf8')
     .split('\n')
@@ -75,9 +94,7 @@ describe('lifecycle', () => {
   });
 
   it('refuses to delete a running container unless forced, then removes everything', async () => {
-    sb = new Sandbox();
-    const { id } = await created(['sleep', '1000']);
-    await sb.rt(['start', id]);
+    const id = await running();
     const { pid, monitorPid } = sb.state(id) as { pid: number; monitorPid: number };
     const r = await sb.rt(['delete', id]);
     expect(r.code).not.toBe(0);
@@ -183,9 +200,7 @@ describe('lifecycle', () => {
   });
 
   it('pauses and resumes with the freezer', async () => {
-    sb = new Sandbox();
-    const { id } = await created(['sleep', '1000']);
-    await sb.rt(['start', id]);
+    const id = await running();
     const { pid } = sb.state(id) as { pid: number };
     expect((await sb.rt(['pause', id])).code).toBe(0);
     expect(sb.state(id).status).toBe('paused');
@@ -197,9 +212,7 @@ describe('lifecycle', () => {
   });
 
   it('execs into the running container with pipes, exit code and the container namespaces', async () => {
-    sb = new Sandbox();
-    const { id } = await created(['sleep', '1000']);
-    await sb.rt(['start', id]);
+    const id = await running();
     const r = await sb.rt(
       ['exec', id, 'sh', '-c', 'hostname; ps -o pid,comm | grep -c sleep; cat; echo e >&2; exit 5'],
       {
@@ -217,14 +230,12 @@ describe('lifecycle', () => {
   });
 
   it('runs a detached exec and reports its exit code later', async () => {
-    sb = new Sandbox();
-    const { id } = await created(['sleep', '1000']);
-    await sb.rt(['start', id]);
+    const id = await running();
     const ctl = await Ctl.open(sb, id);
     const reply = await ctl.request({
       op: 'exec',
       detach: true,
-      process: { user: { uid: 0, gid: 0 }, args: ['sh', '-c', 'exit 4'], env: ['PATH=/bin'], cwd: '/' },
+      process: execProcess(['sh', '-c', 'exit 4']),
     });
     expect(reply).toMatchObject({ ok: true });
     const st = await until(async () => {
@@ -237,20 +248,11 @@ describe('lifecycle', () => {
   });
 
   it('resizes an exec terminal', async () => {
-    sb = new Sandbox();
-    const { id } = await created(['sleep', '1000']);
-    await sb.rt(['start', id]);
+    const id = await running();
     const ctl = await Ctl.open(sb, id);
     const reply = await ctl.request({
       op: 'exec',
-      process: {
-        terminal: true,
-        consoleSize: { height: 10, width: 20 },
-        user: { uid: 0, gid: 0 },
-        args: ['sh', '-c', 'stty size; read x; stty size'],
-        env: ['PATH=/bin'],
-        cwd: '/',
-      },
+      process: execProcess(['sh', '-c', 'stty size; read x; stty size'], { height: 10, width: 20 }),
     });
     await ctl.readUntil('10 20');
     const other = await Ctl.open(sb, id);
@@ -263,25 +265,18 @@ describe('lifecycle', () => {
   });
 
   it('gives exec a terminal in the container devpts', async () => {
-    sb = new Sandbox();
-    const { id } = await created(['sleep', '1000']);
-    await sb.rt(['start', id]);
+    const id = await running();
     const ctl = await Ctl.open(sb, id);
     const reply = await ctl.request({
       op: 'exec',
-      process: {
-        terminal: true,
-        consoleSize: { height: 30, width: 100 },
-        user: { uid: 0, gid: 0 },
-        args: ['sh', '-c', 'tty; stty size; exit 3'],
-        env: ['PATH=/bin'],
-        cwd: '/',
-      },
+      process: execProcess(['sh', '-c', 'tty; stty size; exit 3'], { height: 30, width: 100 }),
     });
     expect(reply.ok).toBe(true);
     const out = (await ctl.readAll()).toString();
     expect(out).toMatch(/\/dev\/pts\/\d+\r\n30 100\r\n/);
-    const st = await (await Ctl.open(sb, id)).request({ op: 'exec-state', execId: reply.execId });
+    const state = await Ctl.open(sb, id);
+    const st = await state.request({ op: 'exec-state', execId: reply.execId });
+    state.close();
     expect(st).toMatchObject({ ok: true, running: false, exitCode: 3 });
   });
 
