@@ -1,17 +1,15 @@
 // Container commands on running containers, through both the shoal CLI and the real docker CLI
 // (docker 28 negotiating API 1.41): ps, logs (-f, --tail, -t), exec (-i, -t, -d, exit codes),
 // inspect, stats --no-stream, pause/unpause, kill -s, stop -t, wait, rm (-f).
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanup,
   type Daemon,
   docker,
   eventually,
-  REPO,
   ROOTFS,
   shoal,
+  spawnShoal,
   startShoald,
 } from '../daemon/harness.js';
 
@@ -88,16 +86,7 @@ describe('logs', () => {
   });
 
   it('follows new output with -f', async () => {
-    const p = spawn(process.execPath, [
-      join(REPO, 'bin/shoal'),
-      '-H',
-      `unix://${d.sock}`,
-      'logs',
-      '-f',
-      '--tail',
-      '1',
-      'c1',
-    ]);
+    const p = spawnShoal(d, ['logs', '-f', '--tail', '1', 'c1']);
     let out = '';
     p.stdout.on('data', (c: Buffer) => {
       out += c.toString();

@@ -1,15 +1,13 @@
 // Container events through GET /events: replay with --since/--until, filters, and following live.
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanup,
   type Daemon,
   docker,
   eventually,
-  REPO,
   ROOTFS,
   shoal,
+  spawnShoal,
   startShoald,
 } from '../daemon/harness.js';
 
@@ -58,16 +56,7 @@ describe('events', () => {
   });
 
   it('follows new events until interrupted', async () => {
-    const p = spawn(process.execPath, [
-      join(REPO, 'bin/shoal'),
-      '-H',
-      `unix://${d.sock}`,
-      'events',
-      '-f',
-      'container=ev2',
-      '-f',
-      'container=ev2-ready',
-    ]);
+    const p = spawnShoal(d, ['events', '-f', 'container=ev2', '-f', 'container=ev2-ready']);
     let out = '';
     p.stdout.on('data', (c: Buffer) => {
       out += c.toString();

@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, type Daemon, REPO, ROOTFS, shoal, startShoald } from '../daemon/harness.js';
+import { cleanup, type Daemon, REPO, ROOTFS, shoal, spawnShoal, startShoald } from '../daemon/harness.js';
 
 let d: Daemon;
 let host: string;
@@ -185,18 +185,7 @@ describe('shoal run', () => {
 
   it('forwards signals it receives to the container (sig-proxy)', async () => {
     const script = 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done';
-    const p = spawn(process.execPath, [
-      join(REPO, 'bin/shoal'),
-      '-H',
-      `unix://${d.sock}`,
-      'run',
-      '--rm',
-      '--rootfs',
-      ROOTFS,
-      'sh',
-      '-c',
-      script,
-    ]);
+    const p = spawnShoal(d, ['run', '--rm', '--rootfs', ROOTFS, 'sh', '-c', script]);
     let out = '';
     p.stdout.on('data', (c: Buffer) => {
       out += c.toString();

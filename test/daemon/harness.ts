@@ -1,7 +1,7 @@
 // Integration-test harness: a real shoald per test file (temp data-root, exec-root and socket), driven
 // through the built `shoal` CLI (node bin/shoal) and the real `docker` CLI. Everything it starts is
 // stopped by pid and every directory removed in cleanup().
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -104,14 +104,16 @@ function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?:
   });
 }
 
+const shoalArgv = (d: Daemon, args: string[]) => [join(REPO, 'bin/shoal'), '-H', `unix://${d.sock}`, ...args];
+
 /** `shoal -H unix://SOCK args…` through bin/shoal, as a user runs it. */
 export function shoal(d: Daemon, args: string[], input?: string): Promise<Result> {
-  return runProcess(
-    process.execPath,
-    [join(REPO, 'bin/shoal'), '-H', `unix://${d.sock}`, ...args],
-    { ...process.env, SHOAL_HOST: '' },
-    input,
-  );
+  return runProcess(process.execPath, shoalArgv(d, args), { ...process.env, SHOAL_HOST: '' }, input);
+}
+
+/** The same, left running (logs -f, events, an attached run): the caller reads its output and ends it. */
+export function spawnShoal(d: Daemon, args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, shoalArgv(d, args), { env: { ...process.env, SHOAL_HOST: '' } });
 }
 
 /** The real docker CLI against shoald, with its own empty config dir. */
