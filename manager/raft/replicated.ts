@@ -1,0 +1,51 @@
+// The seam between the replicated state store and the consensus library. The store (and everything above
+// it: orchestrator, scheduler, dispatcher) depends only on these two interfaces, so it can be tested over
+// an in-memory implementation, and the raft node can change without touching it.
+//
+// Direction of calls:
+//   store ──propose/readBarrier──► ReplicatedLog        (the raft node, or an in-memory log in tests)
+//   ReplicatedLog ──apply/snapshot/restore──► StateMachine  (the store)
+
+/** What the replicated log drives: deterministic application of committed entries, and whole-state snapshots. */
+export interface StateMachine<R = unknown> {
+  /** Applies one committed entry. Must be deterministic; the return value resolves the local proposal. */
+  apply(data: Uint8Array, index: number): R;
+  /** Serializes the whole state as of the last applied entry. */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with a snapshot's. */
+  restore(data: Uint8Array): void;
+}
+
+export interface Applied<R> {
+  /** The log index the entry was applied at (the store uses it as the written objects' version). */
+  index: number;
+  /** What StateMachine.apply returned for it on this member. */
+  result: R;
+}
+
+export interface LeadershipEvent {
+  /** True while this member is the leader of `term`. */
+  isLeader: boolean;
+  term: number;
+  /** The known leader's member id, 0 when none is known. */
+  leaderId: number;
+}
+
+/** What the store needs from consensus. */
+export interface ReplicatedLog<R = unknown> {
+  /**
+   * Proposes one entry (a store transaction: a batch of actions). Resolves once it is committed and applied
+   * on this member. Rejects with a typed error (not leader, dropped, outcome unknown, storage, stopped);
+   * a proposal is never silently lost.
+   */
+  propose(data: Uint8Array): Promise<Applied<R>>;
+  /**
+   * Linearizable read barrier: resolves once this member has applied everything committed before the call,
+   * as confirmed by a quorum (ReadIndex). Local reads after it see every write acknowledged before the call.
+   */
+  readBarrier(): Promise<number>;
+  /** This member's current view of leadership. */
+  leadership(): LeadershipEvent;
+  /** Calls `fn` on every leadership change of this member (gained, lost, new leader known). Returns unsubscribe. */
+  onLeadershipChange(fn: (e: LeadershipEvent) => void): () => void;
+}
