@@ -1,6 +1,6 @@
 import {
-  ConfChangeType as PbConfChangeType,
   ConfChange as PbConfChangeCodec,
+  ConfChangeType as PbConfChangeType,
 } from '../../../proto/gen/shoal/raft/v1/storage.js';
 import type { ConfChange, ConfChangeType, ConfState, NodeId } from './types.js';
 import { RaftError } from './types.js';
@@ -25,7 +25,8 @@ export class InvalidConfChangeError extends RaftError {}
 
 export function encodeConfChange(cc: ConfChange, formatVersion = CONF_CHANGE_FORMAT_VERSION): Uint8Array {
   const type = Object.hasOwn(TO_PB, cc.type) ? TO_PB[cc.type] : undefined;
-  if (type === undefined) throw new InvalidConfChangeError(`confChange.type: unknown type ${String(cc.type)}`);
+  if (type === undefined)
+    throw new InvalidConfChangeError(`confChange.type: unknown type ${String(cc.type)}`);
   if (!Number.isSafeInteger(cc.nodeId) || cc.nodeId <= 0) {
     throw new InvalidConfChangeError(`confChange.nodeId: must be a positive integer, got ${cc.nodeId}`);
   }

@@ -7,8 +7,8 @@
 // append allocates nothing per entry. Replay decodes with the generated code.
 import {
   type Entry as PbEntry,
-  EntryType as PbEntryType,
   Entry as PbEntryCodec,
+  EntryType as PbEntryType,
 } from '../../../proto/gen/shoal/raft/v1/raft.js';
 import {
   HardState as PbHardState,
@@ -179,7 +179,11 @@ export function segmentHeaderRecord(seq: number, member: Uint8Array, formatVersi
 // Each throws a plain Error saying what is wrong; the WAL turns it into WalCorruptError with file and offset.
 
 export function decodeSegmentHeader(payload: Uint8Array): WalSegmentHeader {
-  const magic = Buffer.from(payload.buffer, payload.byteOffset, Math.min(payload.length, SEGMENT_MAGIC.length));
+  const magic = Buffer.from(
+    payload.buffer,
+    payload.byteOffset,
+    Math.min(payload.length, SEGMENT_MAGIC.length),
+  );
   if (magic.toString('latin1') !== SEGMENT_MAGIC) {
     throw new Error('missing segment header');
   }
@@ -206,6 +210,7 @@ export function decodeSnapshotReset(payload: Uint8Array): { index: number; term:
 }
 
 export function decodeBatchStart(payload: Uint8Array): number {
-  if (payload.length !== BATCH_START_PAYLOAD || payload[0] !== 0x0d) throw new Error('malformed batch header');
+  if (payload.length !== BATCH_START_PAYLOAD || payload[0] !== 0x0d)
+    throw new Error('malformed batch header');
   return WalBatchStart.decode(payload).bodyBytes;
 }

@@ -535,7 +535,9 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
     }
     let bodyBytes: number;
     try {
-      bodyBytes = decodeBatchStart(buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + readU32(buf, off)));
+      bodyBytes = decodeBatchStart(
+        buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + readU32(buf, off)),
+      );
     } catch (err) {
       throw new WalCorruptError(seg.file, off, `batch header: ${(err as Error).message}`);
     }
