@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   decodeConfChange,
@@ -12,6 +13,7 @@ import {
   InvalidConfChangeError,
 } from '../../manager/raft/core/confchange.js';
 import type { Entry } from '../../manager/raft/core/types.js';
+import { IdentityMismatchError, RaftNode, type StateMachine } from '../../manager/raft/index.js';
 import {
   decodeMeta,
   decodeNodeSnapshot,
@@ -43,10 +45,10 @@ import {
 } from '../../proto/gen/shoal/raft/v1/storage.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'v1');
-const A1 = '10.0.0.1:4242';
-const A2 = '10.0.0.2:4242';
-const A3 = '[fd00::3]:4242';
-const sm = (label: string) => Buffer.concat([Buffer.from(label), Buffer.from([0, 1, 127, 128, 255])]);
+const A1 = '127.0.0.1:4241';
+const A2 = '127.0.0.2:4242';
+const A3 = '[::1]:4243';
+const smState = (label: string) => Buffer.concat([Buffer.from(label), Buffer.from([0, 1, 127, 128, 255])]);
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -90,7 +92,7 @@ describe('storage format v1 fixture', () => {
         [1, A1],
         [2, A2],
       ]);
-      expect(Buffer.from(body.sm).equals(sm('kv a=1 b=2 c=3'))).toBe(true);
+      expect(Buffer.from(body.sm).equals(smState('kv a=1 b=2 c=3'))).toBe(true);
 
       expect([s.firstIndex(), s.lastIndex()]).toEqual([7, 14]);
       const ents = s.entries(7, 15);
@@ -144,7 +146,7 @@ describe('storage format v1 fixture', () => {
         [2, A2],
         [3, A3],
       ]);
-      expect(Buffer.from(body.sm).equals(sm('kv a=1 b=2 c=3 d=4 e=5'))).toBe(true);
+      expect(Buffer.from(body.sm).equals(smState('kv a=1 b=2 c=3 d=4 e=5'))).toBe(true);
       expect(s.term(10)).toBe(2);
       expect(s.entries(11, 14).map((e) => [e.index, e.term, text(e)])).toEqual([
         [11, 3, ''],
@@ -170,6 +172,58 @@ describe('storage format v1 fixture', () => {
     expect(again.lastIndex()).toBe(14);
     expect(again.initialState().hardState.commit).toBe(14);
     again.close();
+  });
+});
+
+describe('a raft node on the v1 fixture', () => {
+  /** Records what the node hands the state machine. */
+  class Recorder implements StateMachine<void> {
+    restored: Buffer | null = null;
+    applied: [number, string][] = [];
+    apply(data: Uint8Array, index: number): void {
+      this.applied.push([index, Buffer.from(data).toString()]);
+    }
+    snapshot(): Uint8Array {
+      return new Uint8Array(0);
+    }
+    restore(data: Uint8Array): void {
+      this.restored = Buffer.from(data);
+    }
+  }
+
+  const nodeOpts = (dataDir: string, id: number, sm: Recorder) => ({
+    id,
+    dataDir,
+    advertiseAddress: A1,
+    stateMachine: sm,
+    credentials: grpc.credentials.createInsecure(),
+    tickMs: 10,
+  });
+
+  it('restores the snapshot, the address book and the members, and applies the committed entries', async () => {
+    const dir = copyOf('member-1');
+    expect(() => RaftNode.start(nodeOpts(dir, 2, new Recorder()))).toThrow(IdentityMismatchError);
+    const sm = new Recorder();
+    const n = RaftNode.start(nodeOpts(dir, 1, sm));
+    try {
+      expect(sm.restored?.equals(smState('kv a=1 b=2 c=3'))).toBe(true);
+      for (let i = 0; i < 500 && n.status().applied < 14; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(sm.applied.filter(([, t]) => t !== '')).toEqual([
+        [7, 'set d=4'],
+        [9, 'set e=5'],
+        [12, 'set f=6'],
+        [13, 'set g=8'],
+        [14, 'set h=9'],
+      ]);
+      // Member 3's address came from the conf change at 8, the others from the identity and the snapshot.
+      expect(n.status().members).toEqual([
+        { id: 1, address: A1, voter: true },
+        { id: 2, address: A2, voter: true },
+        { id: 3, address: A3, voter: true },
+      ]);
+    } finally {
+      n.stop();
+    }
   });
 });
 
@@ -209,11 +263,11 @@ describe('format versions', () => {
 
   it('refuses newer node snapshots, member identities and conf changes', () => {
     const book = new Map([[1, A1]]);
-    expect(() => decodeNodeSnapshot(encodeNodeSnapshot(book, sm('x'), 2))).toThrow(FormatVersionError);
-    expect(() => decodeNodeSnapshot(encodeNodeSnapshot(book, sm('x'), 2))).toThrow(
+    expect(() => decodeNodeSnapshot(encodeNodeSnapshot(book, smState('x'), 2))).toThrow(FormatVersionError);
+    expect(() => decodeNodeSnapshot(encodeNodeSnapshot(book, smState('x'), 2))).toThrow(
       /node snapshot .*version 2/,
     );
-    expect(decodeNodeSnapshot(encodeNodeSnapshot(book, sm('x'))).addresses).toEqual(book);
+    expect(decodeNodeSnapshot(encodeNodeSnapshot(book, smState('x'))).addresses).toEqual(book);
     expect(() => decodeMeta(encodeMeta({ id: 1, peers: [] }, 2))).toThrow(FormatVersionError);
     const cc = { type: 'addLearner' as const, nodeId: 3, context: Buffer.from(A3) };
     expect(() => decodeConfChange(encodeConfChange(cc, 2))).toThrow(InvalidConfChangeError);
