@@ -17,11 +17,27 @@ export function encodeNodeSnapshot(
   sm: Uint8Array,
   formatVersion = NODE_SNAPSHOT_FORMAT_VERSION,
 ): Uint8Array {
-  return NodeSnapshot.encode({
+  const head = NodeSnapshot.encode({
     formatVersion,
     addressBook: [...addresses].map(([id, address]) => ({ id, address })),
-    stateMachine: Buffer.from(sm.buffer, sm.byteOffset, sm.byteLength),
+    stateMachine: Buffer.alloc(0),
   }).finish();
+  if (sm.length === 0) return head;
+  // state_machine (field 3, length-delimited) is appended by hand so a large state is copied only once.
+  const lenBytes: number[] = [];
+  for (let n = sm.length; ; n = Math.floor(n / 128)) {
+    if (n < 0x80) {
+      lenBytes.push(n);
+      break;
+    }
+    lenBytes.push((n % 128) | 0x80);
+  }
+  const out = Buffer.allocUnsafe(head.length + 1 + lenBytes.length + sm.length);
+  out.set(head, 0);
+  out[head.length] = 0x1a;
+  out.set(lenBytes, head.length + 1);
+  out.set(sm, head.length + 1 + lenBytes.length);
+  return out;
 }
 
 /**
