@@ -22,4 +22,4 @@ export {
   type RaftNodeOptions,
 } from './node/node.js';
 export type { StateMachine } from './node/state-machine.js';
-export { SnapshotCorruptError } from './wal/errors.js';
+export { FormatVersionError, SnapshotCorruptError } from './wal/errors.js';

@@ -1,43 +1,64 @@
+import {
+  ConfChange as PbConfChangeCodec,
+  ConfChangeType as PbConfChangeType,
+} from '../../../proto/gen/shoal/raft/v1/storage.js';
 import type { ConfChange, ConfChangeType, ConfState, NodeId } from './types.js';
 import { RaftError } from './types.js';
 
-// Wire form of a conf-change entry: [version u8][type u8][nodeId f64 LE][context bytes...].
-const VERSION = 1;
-const TYPES: ConfChangeType[] = ['addLearner', 'promote', 'addVoter', 'remove'];
-const HEADER = 10;
+// Wire form of a conf-change entry: shoal.raft.v1.ConfChange (proto/shoal/raft/v1/storage.proto). It is
+// persisted in the WAL and replayed by every later version, so it carries a format version and a reader
+// refuses one it does not know rather than applying a change it may misunderstand.
+export const CONF_CHANGE_FORMAT_VERSION = 1;
+
+const TO_PB: Record<ConfChangeType, PbConfChangeType> = {
+  addLearner: PbConfChangeType.CONF_CHANGE_TYPE_ADD_LEARNER,
+  promote: PbConfChangeType.CONF_CHANGE_TYPE_PROMOTE,
+  addVoter: PbConfChangeType.CONF_CHANGE_TYPE_ADD_VOTER,
+  remove: PbConfChangeType.CONF_CHANGE_TYPE_REMOVE,
+};
+const FROM_PB = new Map<number, ConfChangeType>(
+  Object.entries(TO_PB).map(([k, v]) => [v, k as ConfChangeType]),
+);
 
 /** The data of a conf change is malformed or the change does not fit the configuration. */
 export class InvalidConfChangeError extends RaftError {}
 
-export function encodeConfChange(cc: ConfChange): Uint8Array {
-  const type = TYPES.indexOf(cc.type);
-  if (type < 0) throw new InvalidConfChangeError(`confChange.type: unknown type ${String(cc.type)}`);
+export function encodeConfChange(cc: ConfChange, formatVersion = CONF_CHANGE_FORMAT_VERSION): Uint8Array {
+  const type = Object.hasOwn(TO_PB, cc.type) ? TO_PB[cc.type] : undefined;
+  if (type === undefined)
+    throw new InvalidConfChangeError(`confChange.type: unknown type ${String(cc.type)}`);
   if (!Number.isSafeInteger(cc.nodeId) || cc.nodeId <= 0) {
     throw new InvalidConfChangeError(`confChange.nodeId: must be a positive integer, got ${cc.nodeId}`);
   }
-  const out = new Uint8Array(HEADER + cc.context.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, VERSION);
-  view.setUint8(1, type);
-  view.setFloat64(2, cc.nodeId, true);
-  out.set(cc.context, HEADER);
-  return out;
+  return PbConfChangeCodec.encode({
+    formatVersion,
+    type,
+    nodeId: cc.nodeId,
+    context: Buffer.from(cc.context.buffer, cc.context.byteOffset, cc.context.byteLength),
+  }).finish();
 }
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  if (data.length < HEADER)
-    throw new InvalidConfChangeError(`confChange: ${data.length} bytes, need ${HEADER}`);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const version = view.getUint8(0);
-  if (version !== VERSION) throw new InvalidConfChangeError(`confChange.version: unsupported ${version}`);
-  const type = TYPES[view.getUint8(1)];
-  if (type === undefined)
-    throw new InvalidConfChangeError(`confChange.type: unknown code ${view.getUint8(1)}`);
-  const nodeId = view.getFloat64(2, true);
-  if (!Number.isSafeInteger(nodeId) || nodeId <= 0) {
-    throw new InvalidConfChangeError(`confChange.nodeId: must be a positive integer, got ${nodeId}`);
+  let pb: PbConfChangeCodec;
+  try {
+    pb = PbConfChangeCodec.decode(data);
+  } catch (err) {
+    throw new InvalidConfChangeError(`confChange: not a ConfChange message (${(err as Error).message})`);
   }
-  return { type, nodeId, context: data.slice(HEADER) };
+  if (pb.formatVersion !== CONF_CHANGE_FORMAT_VERSION) {
+    throw new InvalidConfChangeError(
+      pb.formatVersion === 0
+        ? 'confChange.formatVersion: missing'
+        : `confChange.formatVersion: ${pb.formatVersion} is not supported (this build reads ${CONF_CHANGE_FORMAT_VERSION}; written by a newer shoal?)`,
+    );
+  }
+  const type = FROM_PB.get(pb.type);
+  if (type === undefined) throw new InvalidConfChangeError(`confChange.type: unknown code ${pb.type}`);
+  if (pb.nodeId <= 0) {
+    throw new InvalidConfChangeError(`confChange.nodeId: must be a positive integer, got ${pb.nodeId}`);
+  }
+  const ctx = pb.context;
+  return { type, nodeId: pb.nodeId, context: new Uint8Array(ctx.buffer, ctx.byteOffset, ctx.byteLength) };
 }
 
 /**

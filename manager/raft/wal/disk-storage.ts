@@ -16,30 +16,9 @@ import type { StorageError } from './errors.js';
 import { Wal, type WalOptions, type WalStats } from './wal.js';
 
 export interface DiskStorageOptions extends WalOptions {
-  /** Caller metadata kept with the WAL (e.g. the node id); only used when the directory is new. */
+  /** Caller metadata kept in every WAL segment header (a raft node's encoded MemberIdentity); only used
+   * when the directory is new. */
   meta?: Uint8Array;
-}
-
-export function encodeConfState(cs: ConfState): Uint8Array {
-  const buf = Buffer.alloc(8 + 8 * (cs.voters.length + cs.learners.length));
-  buf.writeUInt32LE(cs.voters.length, 0);
-  buf.writeUInt32LE(cs.learners.length, 4);
-  let off = 8;
-  for (const id of [...cs.voters, ...cs.learners]) {
-    buf.writeDoubleLE(id, off);
-    off += 8;
-  }
-  return buf;
-}
-
-export function decodeConfState(b: Uint8Array): ConfState {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  const nv = buf.readUInt32LE(0);
-  const nl = buf.readUInt32LE(4);
-  if (buf.length !== 8 + 8 * (nv + nl)) throw new Error('membership record has the wrong length');
-  const ids: number[] = [];
-  for (let i = 0; i < nv + nl; i++) ids.push(buf.readDoubleLE(8 + 8 * i));
-  return { voters: ids.slice(0, nv), learners: ids.slice(nv) };
 }
 
 export class DiskStorage implements LogStorage {
@@ -74,7 +53,7 @@ export class DiskStorage implements LogStorage {
     const file = snapshotter.loadNewest();
     const snap: Snapshot = file
       ? {
-          metadata: { index: file.index, term: file.term, confState: decodeConfState(file.meta) },
+          metadata: { index: file.index, term: file.term, confState: file.confState },
           data: file.data,
         }
       : { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) };
@@ -154,7 +133,7 @@ export class DiskStorage implements LogStorage {
       this.snapshotter.save({
         index: m.index,
         term: m.term,
-        meta: encodeConfState(m.confState),
+        confState: m.confState,
         data: snapshot.data,
       });
       this.wal.append({ snapshotReset: { index: m.index, term: m.term }, entries, hardState, sync: true });
@@ -228,7 +207,7 @@ export class DiskStorage implements LogStorage {
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError(`snapshot ${index} is not newer`);
     if (index > this.lastIndex()) throw new UnavailableError(`snapshot index ${index} is past the log`);
     const term = this.term(index);
-    this.snapshotter.save({ index, term, meta: encodeConfState(confState), data });
+    this.snapshotter.save({ index, term, confState, data });
     this.snap = { metadata: { index, term, confState }, data };
     this.wal.releaseTo(index);
     this.compact(Math.min(index - keepEntries, compactLimit));

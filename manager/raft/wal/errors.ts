@@ -23,6 +23,29 @@ export class SnapshotCorruptError extends Error {
   }
 }
 
+/**
+ * A persisted record carries a format version this build does not read (written by a newer shoal, or
+ * missing). Nothing of it was interpreted: refusing is the only safe answer, guessing could misread data.
+ */
+export class FormatVersionError extends Error {
+  override name = 'FormatVersionError';
+  constructor(
+    /** The file (or, for embedded data, where it came from). */
+    readonly file: string,
+    /** Which record: 'WAL segment header', 'snapshot file', 'node snapshot', 'member identity'. */
+    readonly what: string,
+    readonly version: number,
+    readonly supported: number,
+  ) {
+    super(
+      version === 0
+        ? `${what} in ${file} has no format version (not written by shoal's format ${supported})`
+        : `${what} in ${file} has format version ${version}; this build reads only version ${supported}` +
+            (version > supported ? ' (written by a newer shoal: run that version)' : ''),
+    );
+  }
+}
+
 /** An I/O operation on the data directory failed; nothing half-written is left behind that would count as valid. */
 export class StorageError extends Error {
   override name = 'StorageError';

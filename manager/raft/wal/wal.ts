@@ -10,15 +10,18 @@
 // framing is corruption and open() throws WalCorruptError naming the file and offset.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type StorageError, storageError, WalCorruptError } from './errors.js';
+import { FormatVersionError, type StorageError, storageError, WalCorruptError } from './errors.js';
 import { ensureDir, fsyncDir, writeFully } from './fsutil.js';
 import {
   BATCH_START_SIZE,
-  ENTRY_FIXED,
+  decodeBatchStart,
+  decodeEntry,
+  decodeHardState,
+  decodeSegmentHeader,
+  decodeSnapshotReset,
   entryRecordSize,
-  entryTypeFromCode,
   FORMAT_VERSION,
-  HARDSTATE_PAYLOAD,
+  hardStateRecordSize,
   putBatchStart,
   putEntry,
   putHardState,
@@ -26,11 +29,9 @@ import {
   RECORD_HEADER,
   RecordType,
   readU32,
-  readU64,
   recordChecksumOk,
-  SEGMENT_MAGIC,
-  SNAPSHOT_RESET_PAYLOAD,
   segmentHeaderRecord,
+  snapshotResetRecordSize,
   type WalEntry,
   type WalHardState,
 } from './record.js';
@@ -250,9 +251,9 @@ export class Wal {
     if (this.size >= this.segmentBytes) this.rollover();
 
     let body = 0;
-    if (reset) body += RECORD_HEADER + SNAPSHOT_RESET_PAYLOAD;
+    if (reset) body += snapshotResetRecordSize(reset.index, reset.term);
     for (let i = 0; i < entries.length; i++) body += entryRecordSize(entries[i]);
-    if (hs) body += RECORD_HEADER + HARDSTATE_PAYLOAD;
+    if (hs) body += hardStateRecordSize(hs);
     const len = BATCH_START_SIZE + body;
     if (this.scratch.length < len) this.scratch = Buffer.allocUnsafe(Math.max(len, this.scratch.length * 2));
     const buf = this.scratch;
@@ -416,8 +417,9 @@ export class Wal {
     let body: Buffer = header;
     if (this.lastHardState) {
       // Every segment restates the hard state so older segments can be removed independently.
-      const hsBuf = Buffer.allocUnsafe(BATCH_START_SIZE + RECORD_HEADER + HARDSTATE_PAYLOAD);
-      putHardState(hsBuf, putBatchStart(hsBuf, 0, RECORD_HEADER + HARDSTATE_PAYLOAD), this.lastHardState);
+      const hsLen = hardStateRecordSize(this.lastHardState);
+      const hsBuf = Buffer.allocUnsafe(BATCH_START_SIZE + hsLen);
+      putHardState(hsBuf, putBatchStart(hsBuf, 0, hsLen), this.lastHardState);
       body = Buffer.concat([header, hsBuf]);
     }
     let fd = -1;
@@ -528,10 +530,18 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
         allZero(buf, off + BATCH_START_SIZE, size);
       return fail(off, check, plainTail ? size : off);
     }
-    if (buf[off + 8] !== RecordType.BatchStart || readU32(buf, off) !== 4) {
+    if (buf[off + 8] !== RecordType.BatchStart) {
       throw new WalCorruptError(seg.file, off, `expected a batch header, found record type ${buf[off + 8]}`);
     }
-    const batchEnd = off + BATCH_START_SIZE + readU32(buf, off + RECORD_HEADER);
+    let bodyBytes: number;
+    try {
+      bodyBytes = decodeBatchStart(
+        buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + readU32(buf, off)),
+      );
+    } catch (err) {
+      throw new WalCorruptError(seg.file, off, `batch header: ${(err as Error).message}`);
+    }
+    const batchEnd = off + BATCH_START_SIZE + bodyBytes;
     off += BATCH_START_SIZE;
     if (batchEnd > size) return fail(off, 'batch runs past end of file', batchEnd);
     const pending: Pending[] = [];
@@ -541,29 +551,20 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
       const len = readU32(buf, off);
       const end = off + RECORD_HEADER + len;
       const type = buf[off + 8];
-      const p = off + RECORD_HEADER;
-      if (type === RecordType.Entry && len >= ENTRY_FIXED) {
-        const etype = entryTypeFromCode(buf[p + 16]);
-        if (!etype) throw new WalCorruptError(seg.file, off, `unknown entry type ${buf[p + 16]}`);
-        pending.push({
-          kind: 'entry',
-          off,
-          entry: {
-            term: readU64(buf, p),
-            index: readU64(buf, p + 8),
-            type: etype,
-            data: Uint8Array.prototype.slice.call(buf, p + ENTRY_FIXED, end),
-          },
-        });
-      } else if (type === RecordType.HardState && len === HARDSTATE_PAYLOAD) {
-        pending.push({
-          kind: 'hardState',
-          hs: { term: readU64(buf, p), vote: readU64(buf, p + 8), commit: readU64(buf, p + 16) },
-        });
-      } else if (type === RecordType.SnapshotReset && len === SNAPSHOT_RESET_PAYLOAD) {
-        pending.push({ kind: 'reset', index: readU64(buf, p), off });
-      } else {
-        throw new WalCorruptError(seg.file, off, `unexpected record type ${type} of ${len} bytes in a batch`);
+      const payload = buf.subarray(off + RECORD_HEADER, end);
+      // The checksum matched, so a payload that does not decode was written wrong: corruption, not a tear.
+      try {
+        if (type === RecordType.Entry) {
+          pending.push({ kind: 'entry', off, entry: decodeEntry(payload) });
+        } else if (type === RecordType.HardState) {
+          pending.push({ kind: 'hardState', hs: decodeHardState(payload) });
+        } else if (type === RecordType.SnapshotReset) {
+          pending.push({ kind: 'reset', index: decodeSnapshotReset(payload).index, off });
+        } else {
+          throw new Error(`unexpected record type ${type} of ${len} bytes in a batch`);
+        }
+      } catch (err) {
+        throw new WalCorruptError(seg.file, off, (err as Error).message);
       }
       off = end;
     }
@@ -594,7 +595,7 @@ export function segmentDataEnd(file: string): number {
   const buf = fs.readFileSync(file);
   let off = RECORD_HEADER + readU32(buf, 0);
   while (off < buf.length && checkRecord(buf, off) === null && buf[off + 8] === RecordType.BatchStart) {
-    const end = off + BATCH_START_SIZE + readU32(buf, off + RECORD_HEADER);
+    const end = off + BATCH_START_SIZE + readU32(buf, off + RECORD_HEADER + 1);
     if (end > buf.length) break;
     off = end;
   }
@@ -615,21 +616,24 @@ function checkRecord(buf: Buffer, off: number, limit = buf.length): string | nul
 function readSegmentHeader(seg: Segment, buf: Buffer, last: boolean): Uint8Array | null {
   const bad = checkRecord(buf, 0);
   if (bad !== null) {
-    if (last && (buf.length < RECORD_HEADER + 17 || allZero(buf, 0, buf.length))) return null;
+    if (last && (buf.length < RECORD_HEADER + 12 || allZero(buf, 0, buf.length))) return null;
     throw new WalCorruptError(seg.file, 0, `segment header: ${bad}`);
   }
-  const p = RECORD_HEADER;
-  const len = readU32(buf, 0);
-  if (buf[8] !== RecordType.SegmentHeader || len < 17 || buf.toString('latin1', p, p + 8) !== SEGMENT_MAGIC) {
-    throw new WalCorruptError(seg.file, 0, 'missing segment header');
+  if (buf[8] !== RecordType.SegmentHeader) throw new WalCorruptError(seg.file, 0, 'missing segment header');
+  let header: ReturnType<typeof decodeSegmentHeader>;
+  try {
+    header = decodeSegmentHeader(buf.subarray(RECORD_HEADER, RECORD_HEADER + readU32(buf, 0)));
+  } catch (err) {
+    throw new WalCorruptError(seg.file, 0, `segment header: ${(err as Error).message}`);
   }
-  if (buf[p + 8] !== FORMAT_VERSION) {
-    throw new WalCorruptError(seg.file, 0, `unsupported WAL format version ${buf[p + 8]}`);
+  // Before anything else of the segment is interpreted: its records follow this version's rules.
+  if (header.formatVersion !== FORMAT_VERSION) {
+    throw new FormatVersionError(seg.file, 'WAL segment header', header.formatVersion, FORMAT_VERSION);
   }
-  if (readU64(buf, p + 9) !== seg.seq) {
+  if (header.sequence !== seg.seq) {
     throw new WalCorruptError(seg.file, 0, 'segment header sequence does not match the file name');
   }
-  return Uint8Array.prototype.slice.call(buf, p + 17, RECORD_HEADER + len);
+  return header.member;
 }
 
 function applyEntry(st: WalState, base: SnapshotBase, e: WalEntry, file: string, off: number): void {
