@@ -1,13 +1,14 @@
 // One port for joiners and members, as swarm's 2377: the TLS handshake asks for a client certificate
 // but accepts a connection without one (a joining node has none yet), and refuses one that does not
 // verify against the root (another cluster's, expired, forged) before any HTTP/2 byte is read. This is
-// Go's VerifyClientCertIfGiven, which node:tls lacks; so the listener terminates TLS itself and hands
-// the decrypted socket to grpc-js through its connection injector. Calls then see the peer certificate
+// Go's VerifyClientCertIfGiven, which node:tls lacks (it has "require" or "accept anything"); so a
+// tls.Server asks without requiring, this listener closes connections whose certificate did not verify,
+// and hands the others, decrypted, to grpc-js through its connection injector. Calls then see the peer certificate
 // through getAuthContext() as with grpc-js's own TLS, and the authorisation interceptor decides which
 // methods a caller without a certificate may use (only joining ones).
 //
 // The server's certificate can be replaced while it runs (renewal): new connections use the new one.
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsIdentity } from './tls.js';
@@ -22,29 +23,37 @@ export interface NodeTlsListenerOptions {
 }
 
 export class NodeTlsListener {
-  private context: tls.SecureContext;
   private readonly injector: grpc.ConnectionInjector;
-  private readonly tcp: net.Server;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly tls: tls.Server;
+  private readonly sockets = new Set<tls.TLSSocket>();
   private readonly log: (msg: string) => void;
-  private readonly handshakeTimeoutMs: number;
 
   private constructor(server: grpc.Server, opts: NodeTlsListenerOptions) {
-    this.context = NodeTlsListener.contextFor(opts.identity);
     this.log = opts.log ?? (() => {});
-    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
     // TLS is done here; grpc-js sees already decrypted streams.
     this.injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    this.tcp = net.createServer((raw) => this.accept(raw));
+    this.tls = tls.createServer(
+      {
+        ...NodeTlsListener.contextOptions(opts.identity),
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ['h2'],
+        handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+      },
+      (sock) => this.accept(sock),
+    );
+    this.tls.on('tlsClientError', (err, sock) => {
+      this.log(`tls from ${sock.remoteAddress}: ${err.message}`);
+    });
   }
 
   /** Starts accepting on host:port for `server` (whose services and interceptors are already added). */
   static async listen(server: grpc.Server, opts: NodeTlsListenerOptions): Promise<NodeTlsListener> {
     const l = new NodeTlsListener(server, opts);
     await new Promise<void>((resolve, reject) => {
-      l.tcp.once('error', reject);
-      l.tcp.listen(opts.port, opts.host, () => {
-        l.tcp.off('error', reject);
+      l.tls.once('error', reject);
+      l.tls.listen(opts.port, opts.host, () => {
+        l.tls.off('error', reject);
         resolve();
       });
     });
@@ -52,64 +61,40 @@ export class NodeTlsListener {
   }
 
   get port(): number {
-    return (this.tcp.address() as net.AddressInfo).port;
+    return (this.tls.address() as net.AddressInfo).port;
   }
 
   /** Serves a renewed certificate (or a new root) to connections made from now on. */
   setIdentity(identity: TlsIdentity): void {
-    this.context = NodeTlsListener.contextFor(identity);
+    this.tls.setSecureContext(NodeTlsListener.contextOptions(identity));
   }
 
   async close(): Promise<void> {
     this.injector.destroy();
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    await new Promise<void>((resolve) => this.tls.close(() => resolve()));
   }
 
-  private static contextFor(id: TlsIdentity): tls.SecureContext {
-    return tls.createSecureContext({
-      key: id.keyPem,
-      cert: id.certPem,
-      ca: id.rootCertPem,
-      minVersion: 'TLSv1.2',
-    });
+  private static contextOptions(id: TlsIdentity): tls.SecureContextOptions {
+    return { key: id.keyPem, cert: id.certPem, ca: id.rootCertPem, minVersion: 'TLSv1.2' };
   }
 
-  private accept(raw: net.Socket): void {
-    this.sockets.add(raw);
-    raw.once('close', () => this.sockets.delete(raw));
-    raw.on('error', () => raw.destroy());
-    raw.setTimeout(this.handshakeTimeoutMs, () => raw.destroy());
-    const sock = new tls.TLSSocket(raw, {
-      isServer: true,
-      secureContext: this.context,
-      requestCert: true,
-      rejectUnauthorized: false,
-      ALPNProtocols: ['h2'],
-    });
-    sock.on('error', (err) => {
-      this.log(`tls from ${raw.remoteAddress}: ${err.message}`);
+  private accept(sock: tls.TLSSocket): void {
+    sock.on('error', (err) => this.log(`tls from ${sock.remoteAddress}: ${err.message}`));
+    const peer = sock.getPeerCertificate();
+    const presented = peer !== null && Object.keys(peer).length > 0;
+    if (presented && !sock.authorized) {
+      this.log(`tls from ${sock.remoteAddress}: client certificate refused (${sock.authorizationError})`);
       sock.destroy();
-    });
-    sock.once('secure', () => {
-      raw.setTimeout(0);
-      const peer = sock.getPeerCertificate();
-      const presented = peer !== null && Object.keys(peer).length > 0;
-      // node sets `authorized` only for sockets of a tls.Server; ask the handshake's verdict directly.
-      const verifyError =
-        (sock as unknown as { ssl?: { verifyError(): Error | null } }).ssl?.verifyError() ?? null;
-      if (presented && verifyError) {
-        this.log(`tls from ${raw.remoteAddress}: client certificate refused (${verifyError.message})`);
-        sock.destroy();
-        return;
-      }
-      if (sock.alpnProtocol !== 'h2') {
-        this.log(`tls from ${raw.remoteAddress}: client did not negotiate h2`);
-        sock.destroy();
-        return;
-      }
-      (sock as { authorized: boolean }).authorized = presented;
-      this.injector.injectConnection(sock);
-    });
+      return;
+    }
+    if (sock.alpnProtocol !== 'h2') {
+      this.log(`tls from ${sock.remoteAddress}: client did not negotiate h2`);
+      sock.destroy();
+      return;
+    }
+    this.sockets.add(sock);
+    sock.once('close', () => this.sockets.delete(sock));
+    this.injector.injectConnection(sock);
   }
 }
