@@ -47,14 +47,15 @@ export function serverIdentityCheck(expect: { clusterId?: string; role?: NodeRol
 /** Client credentials of a node: its own certificate, trusting only the cluster root. */
 export function mtlsChannelCredentials(
   id: TlsIdentity,
-  expect: { clusterId?: string; role?: NodeRole } = { role: 'manager' },
+  expect: { clusterId?: string; role?: NodeRole } = {},
 ): grpc.ChannelCredentials {
+  const server = { role: 'manager' as NodeRole, ...expect }; // nodes dial managers unless told otherwise
   return grpc.credentials.createSsl(
     Buffer.from(id.rootCertPem),
     Buffer.from(id.keyPem),
     Buffer.from(id.certPem),
     {
-      checkServerIdentity: serverIdentityCheck(expect),
+      checkServerIdentity: serverIdentityCheck(server),
     },
   );
 }

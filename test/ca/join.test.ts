@@ -276,3 +276,27 @@ describe('strict mTLS server credentials (grpc-js TLS)', () => {
     }
   });
 });
+
+describe('the listener’s certificate', () => {
+  it('can be replaced while it runs: new connections get the new one', async () => {
+    const c = await startCluster('clusterC');
+    try {
+      const t = await c.ca.tokens();
+      const m = await joinCluster({ address: c.address, token: t.manager });
+      const w = await joinCluster({ address: c.address, token: t.worker });
+      expect(await ping(c.address, mtlsChannelCredentials(m, { clusterId: 'clusterC' }))).toBe(
+        `pong ${m.nodeId}`,
+      );
+      // The server now presents a worker certificate: a client expecting a manager refuses it.
+      c.listener.setIdentity(w);
+      const err = await grpcFailure(ping(c.address, mtlsChannelCredentials(m, { clusterId: 'clusterC' })));
+      expect(err.code).toBe(grpc.status.UNAVAILABLE);
+      c.listener.setIdentity(m);
+      expect(await ping(c.address, mtlsChannelCredentials(m, { clusterId: 'clusterC' }))).toBe(
+        `pong ${m.nodeId}`,
+      );
+    } finally {
+      await stopCluster(c);
+    }
+  });
+});
