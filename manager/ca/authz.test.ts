@@ -39,4 +39,13 @@ describe('authorisation decisions', () => {
       details: expect.stringMatching(/no access rule/),
     });
   });
+
+  it('refuse a removed node whose certificate is still valid', () => {
+    expect(decide(policy, 'c1', '/s/Both', worker, (id) => id === 'w1')).toMatchObject({
+      ok: false,
+      code: grpc.status.PERMISSION_DENIED,
+      details: '/s/Both: node w1 was removed from the cluster',
+    });
+    expect(decide(policy, 'c1', '/s/Both', manager, (id) => id === 'w1')).toEqual({ ok: true });
+  });
 });

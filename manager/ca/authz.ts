@@ -19,6 +19,7 @@ export function decide(
   clusterId: string,
   path: string,
   peer: { nodeId: string; role: NodeRole; clusterId: string } | undefined,
+  isRemoved: (nodeId: string) => boolean = () => false,
 ): Decision {
   const access = policy[path];
   if (access === undefined)
@@ -40,6 +41,12 @@ export function decide(
       code: grpc.status.PERMISSION_DENIED,
       details: `${path}: caller ${peer.nodeId} belongs to cluster ${peer.clusterId}, not ${clusterId}`,
     };
+  if (isRemoved(peer.nodeId))
+    return {
+      ok: false,
+      code: grpc.status.PERMISSION_DENIED,
+      details: `${path}: node ${peer.nodeId} was removed from the cluster`,
+    };
   if (!access.includes(peer.role))
     return {
       ok: false,
@@ -49,10 +56,14 @@ export function decide(
   return { ok: true };
 }
 
-/** The interceptor to pass in `new grpc.Server({ interceptors: [...] })`. */
+/**
+ * The interceptor to pass in `new grpc.Server({ interceptors: [...] })`. `isRemoved` (a store read)
+ * refuses nodes removed from the cluster whose certificates have not expired yet.
+ */
 export function authorizationInterceptor(
   policy: MethodPolicy,
   clusterId: () => string,
+  isRemoved?: (nodeId: string) => boolean,
 ): grpc.ServerInterceptor {
   return (method, call) =>
     new grpc.ServerInterceptingCall(call, {
@@ -61,7 +72,7 @@ export function authorizationInterceptor(
           onReceiveMetadata: (metadata, mdNext) => {
             let decision: Decision;
             try {
-              decision = decide(policy, clusterId(), method.path, peerIdentity(call));
+              decision = decide(policy, clusterId(), method.path, peerIdentity(call), isRemoved);
             } catch (err) {
               decision = {
                 ok: false,

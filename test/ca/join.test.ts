@@ -52,6 +52,7 @@ interface Cluster {
   address: string;
   issueCalls: number;
   manager: NodeCredentials;
+  removed: Set<string>;
 }
 
 const now = () => new Date();
@@ -73,9 +74,18 @@ async function startCluster(clusterId: string): Promise<Cluster> {
     certPem,
     rootCertPem: state.rootCertPem,
   };
-  const server = new grpc.Server({ interceptors: [authorizationInterceptor(POLICY, () => clusterId)] });
+  const removed = new Set<string>();
+  const server = new grpc.Server({
+    interceptors: [
+      authorizationInterceptor(
+        POLICY,
+        () => clusterId,
+        (id) => removed.has(id),
+      ),
+    ],
+  });
   const svc = caService(ca);
-  const cluster = { state, ca, server, manager, issueCalls: 0 } as Cluster;
+  const cluster = { state, ca, server, manager, issueCalls: 0, removed } as Cluster;
   const counted: CAServiceServer = {
     ...svc.implementation,
     issueNodeCertificate: (call, cb) => {
@@ -199,6 +209,16 @@ describe('authorisation by role', () => {
     const err = await grpcFailure(ping(a.address, mtlsChannelCredentials(w, { clusterId: 'clusterA' })));
     expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(err.details).toMatch(/is a worker; allowed: manager/);
+  });
+
+  it('a removed node is refused although its certificate is valid', async () => {
+    const m = await joinCluster({ address: a.address, token: (await a.ca.tokens()).manager });
+    const creds = mtlsChannelCredentials(m, { clusterId: 'clusterA' });
+    expect(await ping(a.address, creds)).toBe(`pong ${m.nodeId}`);
+    a.removed.add(m.nodeId);
+    const err = await grpcFailure(ping(a.address, creds));
+    expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(err.details).toMatch(/was removed from the cluster/);
   });
 
   it('without a certificate only the joining methods answer', async () => {
