@@ -1,0 +1,44 @@
+// The cluster's security core, for the daemon to compose (see README.md).
+export {
+  type AuthorityPorts,
+  type CAState,
+  type CAStatePort,
+  CertificateAuthority,
+  type IssuedCertificate,
+  initCAState,
+  MemoryCAState,
+  newSwarmId,
+} from './authority.js';
+export { type Access, authorizationInterceptor, decide, type MethodPolicy } from './authz.js';
+export {
+  certDigest,
+  createNodeKeyAndCSR,
+  createRootCA,
+  DEFAULT_NODE_VALIDITY_MS,
+  type NodeIdentity,
+  type NodeRole,
+  needsRenewal,
+  nodeIdentityOf,
+  type RootCA,
+  renewalTime,
+  signNodeCSR,
+} from './certs.js';
+export { IDENTITY_FILES, type LoadOptions, loadNodeIdentity, saveNodeIdentity } from './identity-store.js';
+export {
+  fetchPinnedRoot,
+  type JoinOptions,
+  joinCluster,
+  type NodeCredentials,
+  renewCertificate,
+} from './join.js';
+export { NodeTlsListener, type NodeTlsListenerOptions } from './listener.js';
+export { CA_POLICY, caService, kindOfCode, toServiceError } from './service.js';
+export {
+  channelOptionsFor,
+  mtlsChannelCredentials,
+  mtlsServerCredentials,
+  peerIdentity,
+  pinnedRootChannelCredentials,
+  type TlsIdentity,
+} from './tls.js';
+export { generateToken, type JoinToken, parseToken } from './tokens.js';
