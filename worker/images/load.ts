@@ -209,7 +209,12 @@ async function loadOci(
   const blobJson = (d: Digest, size: number, what: string): Promise<Buffer> =>
     bytesOf(store, blob(d, size, what), `archive: ${what} ${d}`);
   const indexFile = file('index.json', 'index');
-  const index = parseManifest(await bytesOf(store, indexFile, 'archive: index.json'), MT.ociIndex);
+  let index: ReturnType<typeof parseManifest>;
+  try {
+    index = parseManifest(await bytesOf(store, indexFile, 'archive: index.json'), MT.ociIndex);
+  } catch (e) {
+    throw new Error(`archive: index.json: ${(e as Error).message}`);
+  }
   if (index.kind !== 'index') throw new Error('archive: index.json is not an image index');
   if (index.manifests.length === 0)
     throw new Error('archive: index.json lists no images (manifests is empty)');
