@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Of } from '../../worker/images/digest.js';
-import { loadArchive } from '../../worker/images/load.js';
+import { loadArchive, MAX_ARCHIVE_ENTRIES } from '../../worker/images/load.js';
 import { MAX_JSON_DEPTH, MAX_LAYERS, parseImageConfig, parseManifest } from '../../worker/images/manifest.js';
 import { MT } from '../../worker/images/mediatypes.js';
 import { ImageStore } from '../../worker/images/store.js';
@@ -179,6 +179,16 @@ describe('images that would load but never run', () => {
 });
 
 describe('memory', () => {
+  it('refuses an archive with more entries than any image archive has (names are what stays in memory)', async () => {
+    async function* items(): AsyncGenerator<TarSource> {
+      for (let i = 0; i <= MAX_ARCHIVE_ENTRIES; i++)
+        yield { entry: { name: `l/${i}`, type: 'symlink', linkname: 'x' } };
+      yield fileEntry('manifest.json', '[]');
+    }
+    await expect(loadArchive(store, writeTar(items()))).rejects.toThrow(/more than 65536 files/);
+    expect(await snapshot()).toEqual({ list: [], blobs: [], layers: [] });
+  }, 120_000);
+
   it('streams archive entries: 200 × 4 MiB files do not stay in memory', async () => {
     const img = makeImage([await layerOf('a', 'a\n')]);
     const chunk = Buffer.alloc(4 << 20, 7); // one buffer, 200 entries: the archive is never in memory

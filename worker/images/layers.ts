@@ -118,7 +118,12 @@ export class LayerStore {
     const doomed = path.join(this.dir, `.tmp-rm-${process.pid}-${++tmpN}`);
     try {
       await fs.rename(d, doomed);
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // a rename can need a new directory block on a full disk: then layer.json goes first, which
+      // makes the layer absent (has() reads it), and the rest is removed in place
+      await fs.rm(path.join(d, 'layer.json'), { force: true });
+      await this.removeDir(d);
       return;
     }
     await this.removeDir(doomed);

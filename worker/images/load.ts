@@ -28,6 +28,9 @@ export interface LoadResult {
 
 export type LoadProgress = (msg: string) => void;
 
+/** docker save of many images has a few entries per layer and image; far fewer than this. */
+export const MAX_ARCHIVE_ENTRIES = 1 << 16;
+
 interface FileInfo {
   digest: Digest;
   size: number;
@@ -49,6 +52,9 @@ export async function loadArchive(
   };
   try {
     for await (const { entry, body } of readTar(src)) {
+      // what stays in memory per entry is its name: bounded by a count, not by the input's size
+      if (files.size + links.size >= MAX_ARCHIVE_ENTRIES)
+        throw new Error(`archive: more than ${MAX_ARCHIVE_ENTRIES} files; not an image archive`);
       const name = path.posix.normalize(entry.name.replace(/^\.?\/+/, '')).replace(/\/$/, '');
       if (name.startsWith('..')) throw new Error(`archive entry "${entry.name}" escapes the archive`);
       if (entry.type === 'symlink' || entry.type === 'hardlink') {
