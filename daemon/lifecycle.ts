@@ -52,9 +52,24 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * The data root holds image content (setuid binaries, device nodes, private blobs) and container
+ * state and logs; the exec root, runtime state. Other users may traverse the data root (0711, as
+ * dockerd) but nothing below it: images/ is 0700 and containers/ 0710 (their owners set that too).
+ * Modes are set on existing directories as well, so an old or hand-made root is fixed at start.
+ */
 export function prepareDirs(config: DaemonConfig): void {
   mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
+  chmodSync(config.dataRoot, 0o711);
+  for (const [sub, mode] of [
+    ['images', 0o700],
+    ['containers', 0o710],
+  ] as const) {
+    mkdirSync(join(config.dataRoot, sub), { recursive: true, mode });
+    chmodSync(join(config.dataRoot, sub), mode);
+  }
   mkdirSync(config.execRoot, { recursive: true, mode: 0o700 });
+  chmodSync(config.execRoot, 0o700);
   mkdirSync(dirname(config.socketPath), { recursive: true, mode: 0o755 });
 }
 

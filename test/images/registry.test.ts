@@ -5,6 +5,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sha256Of } from '../../worker/images/digest.js';
 import { loadArchive } from '../../worker/images/load.js';
 import { MT } from '../../worker/images/mediatypes.js';
 import type { ProgressEvent } from '../../worker/images/progress.js';
@@ -171,6 +172,64 @@ describe('registry without auth', () => {
     );
     await expect(pullImage(dst, `${reg.host}/Bad/Name`, fast)).rejects.toThrow(/must be lowercase/);
     expect(await storeState(dst)).toEqual(EMPTY);
+  });
+
+  // issue 7 C: images a pull must refuse before they are registered
+  const putImage = async (repo: string, o: ReturnType<typeof ociImage>, tag: string) => {
+    const client = new RegistryClient(reg.host, repo);
+    for (const [d, b] of o.blobs) {
+      if (b === o.manifest) continue;
+      await client.putBlob(await client.startUpload(), d as `sha256:${string}`, b);
+    }
+    await client.putManifest(tag, MT.ociManifest, o.manifest);
+  };
+
+  it('refuses to pull more than 125 layers or a deeply nested config, and stores nothing', async () => {
+    const layers = await Promise.all(
+      Array.from({ length: 126 }, (_, i) =>
+        tarOf([{ entry: { name: `f${i}`, type: 'file' }, body: Buffer.from(`${i}`) }]),
+      ),
+    );
+    await putImage('limits/deep', ociImage(makeImage(layers)), '1');
+    const dst = await emptyStore();
+    await expect(pullImage(dst, `${reg.host}/limits/deep:1`, fast)).rejects.toThrow(
+      /126 layers, more than the 125 allowed/,
+    );
+    const img = makeImage([layers[0]]);
+    const nested = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    const config = Buffer.from(img.config.toString().replace(/}$/, `,"x":${nested}}`));
+    await putImage('limits/nested', ociImage({ config, layers: img.layers }), '1');
+    await expect(pullImage(dst, `${reg.host}/limits/nested:1`, fast)).rejects.toThrow(
+      /image config: nested more than 64 levels deep/,
+    );
+    expect(await storeState(dst)).toEqual(EMPTY);
+  });
+
+  it('a manifest pairing a stored blob with another stored layer is verified, not trusted', async () => {
+    const x = makeImage([await tarOf([{ entry: { name: 'x', type: 'file' }, body: Buffer.from('x') }])]);
+    const y = makeImage([await tarOf([{ entry: { name: 'y', type: 'file' }, body: Buffer.from('y') }])]);
+    const ox = ociImage(x);
+    const oy = ociImage(y);
+    await putImage('pair/x', ox, '1');
+    await putImage('pair/y', oy, '1');
+    const dst = await emptyStore();
+    await pullImage(dst, `${reg.host}/pair/x:1`, fast);
+    await pullImage(dst, `${reg.host}/pair/y:1`, fast);
+    // x's blob named as the layer whose diff-id is y's: both are in the store
+    const evilConfig = y.config;
+    const m = JSON.parse(ox.manifest.toString());
+    m.config = { mediaType: MT.ociConfig, digest: sha256Of(evilConfig), size: evilConfig.length };
+    const manifest = Buffer.from(JSON.stringify(m));
+    const blobs = new Map([...ox.blobs].filter(([, b]) => b !== ox.manifest));
+    blobs.set(sha256Of(evilConfig), evilConfig);
+    blobs.set(sha256Of(manifest), manifest);
+    await putImage('pair/evil', { blobs, manifest, manifestDigest: sha256Of(manifest) }, '1');
+    const before = await storeState(dst);
+    await expect(pullImage(dst, `${reg.host}/pair/evil:1`, fast)).rejects.toThrow(
+      /diff-id \(uncompressed\): digest mismatch/,
+    );
+    expect(dst.resolve(`${reg.host}/pair/evil:1`)).toBeUndefined();
+    expect(await storeState(dst)).toEqual(before);
   });
 
   describe('through a faulty proxy', () => {

@@ -6,7 +6,7 @@
 // listing and renaming, which tie them together.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { abandonPendingAttaches, attach, bindPendingAttaches } from './attach.js';
@@ -81,8 +81,14 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
         }),
       remove: (ref, o) => this.remove(ref, o),
     };
-    mkdirSync(join(this.dataRoot, 'containers'), { recursive: true, mode: 0o710 });
+    // container dirs hold logs, specs and the rootfs mount: not for other users (fixed if older)
+    const containers = join(this.dataRoot, 'containers');
+    mkdirSync(containers, { recursive: true, mode: 0o710 });
+    chmodSync(containers, 0o710);
+    for (const d of readdirSync(containers, { withFileTypes: true }))
+      if (d.isDirectory()) chmodSync(join(containers, d.name), 0o710);
     mkdirSync(this.ctx.runtime.root, { recursive: true, mode: 0o700 });
+    chmodSync(this.ctx.runtime.root, 0o700);
   }
 
   /** Loads every container record under dataRoot and reconnects to running monitors (live restore). */

@@ -49,18 +49,22 @@ export function planRootfs(source: RootfsSource | undefined, containerDir: strin
     if (l.includes(':') || l.includes(','))
       throw new InvalidArgumentError('rootfs', `layer path ${l} contains ":" or ","`);
   }
+  // An image may hold the same layer twice; overlayfs refuses a lowerdir named twice. Keeping only
+  // the topmost occurrence changes nothing: whatever the lower copy holds, the upper copy of the
+  // same content has already decided (same files, same whiteouts, same opaque dirs).
+  const layers = [...new Set(source.layers)];
   const overlay = {
     mountpoint: join(containerDir, 'rootfs'),
     upper: join(containerDir, 'upper'),
     work: join(containerDir, 'work'),
   };
   return {
-    layers: source.layers,
+    layers,
     rootPath: overlay.mountpoint,
     overlay,
     imageConfig: source.imageConfig,
     annotations: {
-      'org.shoal.rootfs.lowerdirs': source.layers.join(':'),
+      'org.shoal.rootfs.lowerdirs': layers.join(':'),
       'org.shoal.rootfs.upperdir': overlay.upper,
       'org.shoal.rootfs.workdir': overlay.work,
     },

@@ -8,14 +8,15 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${++n}`);
   const fh = await fs.open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fs.rename(tmp, file);
   } catch (e) {
+    // a full disk must not leave a temp file holding what little space is left
     await fs.rm(tmp, { force: true });
     throw e;
   }

@@ -40,7 +40,7 @@ export class BlobWriter {
   ) {}
 
   static async open(store: BlobStore, tmpPath: string): Promise<BlobWriter> {
-    const fh = await fs.open(tmpPath, 'wx', 0o644);
+    const fh = await fs.open(tmpPath, 'wx', 0o600);
     return new BlobWriter(store, tmpPath, fh);
   }
 
@@ -115,9 +115,9 @@ export class BlobStore {
 
   /** Creates the directories and removes temp files a crash may have left. */
   async init(): Promise<void> {
-    await fs.mkdir(this.blobDir, { recursive: true });
+    await fs.mkdir(this.blobDir, { recursive: true, mode: 0o700 });
     await fs.rm(this.tmpDir, { recursive: true, force: true });
-    await fs.mkdir(this.tmpDir, { recursive: true });
+    await fs.mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
   }
 
   pathOf(d: Digest): string {

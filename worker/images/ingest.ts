@@ -65,7 +65,9 @@ export async function ingestLayer(
   const what = expect.label ?? `layer ${expect.digest ?? ''}`.trim();
   const blobPresent = expect.digest ? await blobs.has(expect.digest) : false;
   const layerPresent = expect.diffId ? await layers.has(expect.diffId) : false;
-  if (blobPresent && layerPresent && expect.digest && expect.diffId) {
+  // both present is not enough: that this blob unpacks to this diff-id must have been verified once
+  // (else any stored blob could be named as any stored layer); unverified pairs are checked below
+  if (blobPresent && expect.digest && expect.diffId && (await layers.paired(expect.diffId, expect.digest))) {
     for await (const _ of src) {
       /* drain */
     }
@@ -73,6 +75,7 @@ export async function ingestLayer(
     return { digest: expect.digest, size: await blobs.size(expect.digest), diffId: expect.diffId, meta };
   }
   const writer: BlobWriter | null = blobPresent ? null : await blobs.writer();
+  const blobHash = createHash('sha256');
   let compressedSize = 0;
   const diffHash = createHash('sha256');
   let tarSize = 0;
@@ -83,6 +86,7 @@ export async function ingestLayer(
   const compressed = (async function* () {
     for await (const c of coalesce(src)) {
       compressedSize += c.length;
+      blobHash.update(c);
       if (writer) {
         queued++;
         chain = chain
@@ -107,9 +111,11 @@ export async function ingestLayer(
     await flushWrites();
     if (expect.size !== undefined && expect.size >= 0 && compressedSize !== expect.size)
       throw new SizeMismatchError(expect.size, compressedSize, what);
-    if (writer && expect.digest && writer.currentDigest() !== expect.digest)
-      throw new DigestMismatchError(expect.digest, writer.currentDigest(), what);
+    blobDigest = `sha256:${blobHash.digest('hex')}`;
+    if (expect.digest && blobDigest !== expect.digest)
+      throw new DigestMismatchError(expect.digest, blobDigest, what);
   };
+  let blobDigest: Digest | undefined;
   try {
     let unpackedDiff: Digest | undefined;
     const meta = await layers.ensure(layerPresent ? expect.diffId : undefined, async (dir) => {
@@ -122,7 +128,7 @@ export async function ingestLayer(
         throw new DigestMismatchError(expect.diffId, unpackedDiff, `${what}: diff-id (uncompressed)`);
       // the blob must be right too before the layer becomes visible
       await checkBlob();
-      return { diffId: unpackedDiff, tarSize, contentSize: st.bytes };
+      return { diffId: unpackedDiff, tarSize, contentSize: st.bytes, blobs: [blobDigest!] };
     });
     if (layerPresent) {
       // layer already unpacked: still verify the bytes we were given
@@ -135,6 +141,7 @@ export async function ingestLayer(
       await checkBlob();
     }
     const digest = writer ? await writer.commit(expect.digest, expect.size, what) : (expect.digest as Digest);
+    if (layerPresent) await layers.addPair(meta.diffId, digest);
     return { digest, size: compressedSize, diffId: meta.diffId, meta };
   } catch (e) {
     await flushWrites().catch(() => {});

@@ -3,6 +3,7 @@
 // layer dir is always whole. Unpacking the same diff-id twice at once is coalesced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic.js';
 import { type Digest, hexOf } from './digest.js';
 
 export interface LayerMeta {
@@ -11,6 +12,8 @@ export interface LayerMeta {
   tarSize: number;
   /** bytes of file content written */
   contentSize: number;
+  /** blob digests verified to unpack to this layer (compressed forms; the diff-id itself needs none) */
+  blobs?: Digest[];
 }
 
 let tmpN = 0;
@@ -45,6 +48,20 @@ export class LayerStore {
 
   async has(diffId: Digest): Promise<boolean> {
     return (await this.meta(diffId)) !== undefined;
+  }
+
+  /** Whether the blob `digest` is known (verified) to unpack to this layer. */
+  async paired(diffId: Digest, digest: Digest): Promise<boolean> {
+    const m = await this.meta(diffId);
+    return m !== undefined && (digest === diffId || (m.blobs ?? []).includes(digest));
+  }
+
+  /** Records a verified blob → layer pairing (a lost race only means verifying once more later). */
+  async addPair(diffId: Digest, digest: Digest): Promise<void> {
+    const m = await this.meta(diffId);
+    if (!m || digest === diffId || (m.blobs ?? []).includes(digest)) return;
+    m.blobs = [...(m.blobs ?? []), digest];
+    await writeFileAtomic(path.join(this.dir, hexOf(diffId), 'layer.json'), JSON.stringify(m), 0o600);
   }
 
   /**
@@ -101,7 +118,12 @@ export class LayerStore {
     const doomed = path.join(this.dir, `.tmp-rm-${process.pid}-${++tmpN}`);
     try {
       await fs.rename(d, doomed);
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // a rename can need a new directory block on a full disk: then layer.json goes first, which
+      // makes the layer absent (has() reads it), and the rest is removed in place
+      await fs.rm(path.join(d, 'layer.json'), { force: true });
+      await this.removeDir(d);
       return;
     }
     await this.removeDir(doomed);

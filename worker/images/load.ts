@@ -7,7 +7,14 @@ import type { BlobWriter } from './blobstore.js';
 import { type Digest, isDigest, sha256Of } from './digest.js';
 import { ingestLayer } from './ingest.js';
 import { ociLayerMediaType } from './layerblob.js';
-import { type ImageManifest, parseImageConfig, parseManifest, selectPlatform } from './manifest.js';
+import {
+  type ImageManifest,
+  MAX_JSON_BYTES,
+  parseBoundedJson,
+  parseImageConfig,
+  parseManifest,
+  selectPlatform,
+} from './manifest.js';
 import { MT } from './mediatypes.js';
 import type { LayerRef } from './records.js';
 import { familiarString, formatReference, parseReference } from './reference.js';
@@ -21,12 +28,12 @@ export interface LoadResult {
 
 export type LoadProgress = (msg: string) => void;
 
-const SMALL = 4 << 20;
+/** docker save of many images has a few entries per layer and image; far fewer than this. */
+export const MAX_ARCHIVE_ENTRIES = 1 << 16;
 
 interface FileInfo {
   digest: Digest;
   size: number;
-  bytes?: Buffer;
 }
 
 export async function loadArchive(
@@ -45,6 +52,9 @@ export async function loadArchive(
   };
   try {
     for await (const { entry, body } of readTar(src)) {
+      // what stays in memory per entry is its name: bounded by a count, not by the input's size
+      if (files.size + links.size >= MAX_ARCHIVE_ENTRIES)
+        throw new Error(`archive: more than ${MAX_ARCHIVE_ENTRIES} files; not an image archive`);
       const name = path.posix.normalize(entry.name.replace(/^\.?\/+/, '')).replace(/\/$/, '');
       if (name.startsWith('..')) throw new Error(`archive entry "${entry.name}" escapes the archive`);
       if (entry.type === 'symlink' || entry.type === 'hardlink') {
@@ -56,13 +66,11 @@ export async function loadArchive(
         continue;
       }
       if (entry.type !== 'file') continue;
+      // every file goes to the blob store as it streams by: memory does not grow with the archive;
+      // the few JSON documents are read back from there when needed
       const w: BlobWriter = await store.blobs.writer();
-      const small: Buffer[] | null = entry.size <= SMALL ? [] : null;
       try {
-        for await (const c of body) {
-          await w.write(c);
-          small?.push(Buffer.from(c));
-        }
+        for await (const c of body) await w.write(c);
       } catch (e) {
         await w.abort();
         throw e;
@@ -71,7 +79,7 @@ export async function loadArchive(
       hold([digest]);
       if (await store.blobs.has(digest)) await w.abort();
       else await w.commit(digest);
-      files.set(name, { digest, size: entry.size, bytes: small ? Buffer.concat(small) : undefined });
+      files.set(name, { digest, size: entry.size });
     }
     const file = (name: string, what: string): FileInfo => {
       let n = path.posix.normalize(name.replace(/^\.?\/+/, ''));
@@ -80,19 +88,15 @@ export async function loadArchive(
       if (!f) throw new Error(`archive: ${what} "${name}" is missing`);
       return f;
     };
-    const json = (name: string, what: string): unknown => {
-      const f = file(name, what);
-      if (!f.bytes) throw new Error(`archive: ${what} "${name}" is too large`);
-      try {
-        return JSON.parse(f.bytes.toString());
-      } catch (e) {
-        throw new Error(`archive: ${what} "${name}" is not valid JSON: ${(e as Error).message}`);
-      }
-    };
+    const json = async (name: string, what: string): Promise<unknown> =>
+      parseBoundedJson(
+        await bytesOf(store, file(name, what), `archive: ${what} "${name}"`),
+        `archive: ${what} "${name}"`,
+      );
     if (files.has('index.json') && files.has('oci-layout') && !files.has('manifest.json'))
-      return await loadOci(store, file, json, progress, hold);
+      return await loadOci(store, file, progress, hold);
     if (files.has('manifest.json')) return await loadDockerSave(store, file, json, progress, hold);
-    if (files.has('index.json')) return await loadOci(store, file, json, progress, hold);
+    if (files.has('index.json')) return await loadOci(store, file, progress, hold);
     throw new Error(
       'archive: neither a docker save archive (manifest.json) nor an OCI image layout (index.json)',
     );
@@ -103,7 +107,14 @@ export async function loadArchive(
 }
 
 type FileFn = (name: string, what: string) => FileInfo;
-type JsonFn = (name: string, what: string) => unknown;
+type JsonFn = (name: string, what: string) => Promise<unknown>;
+
+/** The bytes of a small archive file (a JSON document), read back from the blob store. */
+async function bytesOf(store: ImageStore, f: FileInfo, what: string): Promise<Buffer> {
+  if (f.size > MAX_JSON_BYTES)
+    throw new Error(`${what}: ${f.size} bytes, more than the ${MAX_JSON_BYTES} allowed`);
+  return store.blobs.read(f.digest);
+}
 type HoldFn = (ids: string[]) => void;
 
 async function unpackLayers(
@@ -141,16 +152,17 @@ async function loadDockerSave(
   progress: LoadProgress,
   hold: HoldFn,
 ): Promise<LoadResult> {
-  const manifest = json('manifest.json', 'manifest');
+  const manifest = await json('manifest.json', 'manifest');
   if (!Array.isArray(manifest)) throw new Error('archive: manifest.json must be a JSON array');
+  if (manifest.length === 0) throw new Error('archive: manifest.json lists no images');
   const result: LoadResult = { loaded: [] };
   for (const [i, m] of manifest.entries()) {
     const item = m as { Config?: string; RepoTags?: string[] | null; Layers?: string[] };
     if (typeof item.Config !== 'string') throw new Error(`archive: manifest.json[${i}].Config missing`);
     if (!Array.isArray(item.Layers)) throw new Error(`archive: manifest.json[${i}].Layers must be an array`);
     const cfgFile = file(item.Config, 'config');
-    if (!cfgFile.bytes) throw new Error(`archive: config "${item.Config}" is too large`);
-    const config = parseImageConfig(cfgFile.bytes);
+    const cfgBytes = await bytesOf(store, cfgFile, `archive: config "${item.Config}"`);
+    const config = parseImageConfig(cfgBytes);
     if (config.rootfs.diff_ids.length !== item.Layers.length)
       throw new Error(
         `archive: manifest.json[${i}] has ${item.Layers.length} layers but its config lists ${config.rootfs.diff_ids.length}`,
@@ -174,7 +186,7 @@ async function loadDockerSave(
     const rec = await store.register({
       manifest: manifestBytes,
       manifestMediaType: MT.ociManifest,
-      config: cfgFile.bytes,
+      config: cfgBytes,
       configMediaType: MT.ociConfig,
       layers,
       tags,
@@ -188,23 +200,30 @@ async function loadDockerSave(
 async function loadOci(
   store: ImageStore,
   file: FileFn,
-  json: JsonFn,
   progress: LoadProgress,
   hold: HoldFn,
 ): Promise<LoadResult> {
-  const blob = (d: Digest, what: string): FileInfo => {
+  // a descriptor names a blob by digest and size: both must match the archive's file
+  const blob = (d: Digest, size: number, what: string): FileInfo => {
     const f = file(`blobs/sha256/${d.slice(7)}`, what);
     if (f.digest !== d)
       throw new Error(`archive: ${what} blobs/sha256/${d.slice(7)} has content digest ${f.digest}`);
+    if (f.size !== size)
+      throw new Error(`archive: ${what} ${d}: the descriptor says ${size} bytes, the blob has ${f.size}`);
     return f;
   };
-  const blobJson = (d: Digest, what: string): Buffer => {
-    const f = blob(d, what);
-    if (!f.bytes) throw new Error(`archive: ${what} ${d} is too large`);
-    return f.bytes;
-  };
-  const index = parseManifest(Buffer.from(JSON.stringify(json('index.json', 'index'))), MT.ociIndex);
+  const blobJson = (d: Digest, size: number, what: string): Promise<Buffer> =>
+    bytesOf(store, blob(d, size, what), `archive: ${what} ${d}`);
+  const indexFile = file('index.json', 'index');
+  let index: ReturnType<typeof parseManifest>;
+  try {
+    index = parseManifest(await bytesOf(store, indexFile, 'archive: index.json'), MT.ociIndex);
+  } catch (e) {
+    throw new Error(`archive: index.json: ${(e as Error).message}`);
+  }
   if (index.kind !== 'index') throw new Error('archive: index.json is not an image index');
+  if (index.manifests.length === 0)
+    throw new Error('archive: index.json lists no images (manifests is empty)');
   const result: LoadResult = { loaded: [] };
   for (const desc of index.manifests) {
     const ann = desc.annotations ?? {};
@@ -213,19 +232,19 @@ async function loadOci(
     // cannot name an image by itself: such images load untagged, as docker does
     const named = ann['io.containerd.image.name'] ?? (refName && /[/:]/.test(refName) ? refName : undefined);
     const tag = named ? formatReference(parseReference(named)) : undefined;
-    let mBytes = blobJson(desc.digest, 'manifest');
+    let mBytes = await blobJson(desc.digest, desc.size, 'manifest');
     let mDigest = desc.digest;
     let parsed = parseManifest(mBytes, desc.mediaType);
     if (parsed.kind === 'index') {
       const pick = selectPlatform(parsed);
-      mBytes = blobJson(pick.digest, 'manifest');
+      mBytes = await blobJson(pick.digest, pick.size, 'manifest');
       mDigest = pick.digest;
       parsed = parseManifest(mBytes, pick.mediaType);
       if (parsed.kind !== 'manifest') throw new Error(`archive: ${pick.digest} is a nested index`);
     }
     const m = parsed as ImageManifest;
     if (sha256Of(mBytes) !== mDigest) throw new Error(`archive: manifest ${mDigest} digest mismatch`);
-    const cfgBytes = blobJson(m.config.digest, 'config');
+    const cfgBytes = await blobJson(m.config.digest, m.config.size, 'config');
     const config = parseImageConfig(cfgBytes);
     hold(config.rootfs.diff_ids);
     if (config.rootfs.diff_ids.length !== m.layers.length)
@@ -236,7 +255,7 @@ async function loadOci(
       store,
       m.layers.map((l, j) => {
         if (!isDigest(l.digest)) throw new Error(`archive: layer ${j}: bad digest`);
-        blob(l.digest, 'layer');
+        blob(l.digest, l.size, 'layer');
         return {
           digest: l.digest,
           diffId: config.rootfs.diff_ids[j],

@@ -33,6 +33,40 @@ export interface ImageIndex {
 
 export class UnsupportedMediaTypeError extends Error {}
 
+/** overlayfs takes at most this many lower dirs in one mount (docker refuses deeper images too). */
+export const MAX_LAYERS = 125;
+/** JSON documents of an image (manifests, indexes, configs) are small; bigger ones are refused. */
+export const MAX_JSON_BYTES = 8 << 20;
+/** Nesting beyond this would overflow the stack of recursive walks (structuredClone, inspect). */
+export const MAX_JSON_DEPTH = 64;
+
+/** Parses a JSON document of an image after checking its size and nesting depth (iteratively). */
+export function parseBoundedJson(bytes: Buffer | string, what: string): unknown {
+  const text = bytes.toString();
+  const size = Buffer.byteLength(text);
+  if (size > MAX_JSON_BYTES)
+    throw new Error(`${what}: ${size} bytes, more than the ${MAX_JSON_BYTES} allowed`);
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH)
+        throw new Error(`${what}: nested more than ${MAX_JSON_DEPTH} levels deep`);
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${what}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
 function obj(v: unknown, field: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new Error(`${field}: expected an object`);
@@ -65,12 +99,7 @@ export function parseDescriptor(v: unknown, field: string): Descriptor {
  * from the document's own mediaType field (OCI manifests may omit it: then the shape decides).
  */
 export function parseManifest(bytes: Buffer | string, contentType?: string): ImageManifest | ImageIndex {
-  let doc: Record<string, unknown>;
-  try {
-    doc = obj(JSON.parse(bytes.toString()), 'manifest');
-  } catch (e) {
-    throw new Error(`manifest: not valid JSON: ${(e as Error).message}`);
-  }
+  const doc = obj(parseBoundedJson(bytes, 'manifest'), 'manifest');
   const ct = contentType?.split(';')[0].trim();
   let mt =
     typeof doc.mediaType === 'string'
@@ -94,6 +123,8 @@ export function parseManifest(bytes: Buffer | string, contentType?: string): Ima
       if (doc.schemaVersion !== 2) throw new Error('manifest.schemaVersion: expected 2');
       const config = parseDescriptor(doc.config, 'manifest.config');
       if (!Array.isArray(doc.layers)) throw new Error('manifest.layers: expected an array');
+      if (doc.layers.length > MAX_LAYERS)
+        throw new Error(`manifest.layers: ${doc.layers.length} layers, more than the ${MAX_LAYERS} allowed`);
       const layers = doc.layers.map((l, i) => parseDescriptor(l, `manifest.layers[${i}]`));
       layers.forEach((l, i) => {
         layerCompression(l.mediaType, `manifest.layers[${i}].mediaType`);
@@ -175,16 +206,15 @@ export interface ContainerConfig {
 }
 
 export function parseImageConfig(bytes: Buffer | string): ImageConfig {
-  let doc: Record<string, unknown>;
-  try {
-    doc = obj(JSON.parse(bytes.toString()), 'image config');
-  } catch (e) {
-    throw new Error(`image config: not valid JSON: ${(e as Error).message}`);
-  }
+  const doc = obj(parseBoundedJson(bytes, 'image config'), 'image config');
   const rootfs = obj(doc.rootfs, 'image config.rootfs');
   if (rootfs.type !== 'layers')
     throw new Error(`image config.rootfs.type: expected "layers", got "${rootfs.type}"`);
   if (!Array.isArray(rootfs.diff_ids)) throw new Error('image config.rootfs.diff_ids: expected an array');
+  if (rootfs.diff_ids.length > MAX_LAYERS)
+    throw new Error(
+      `image config.rootfs.diff_ids: ${rootfs.diff_ids.length} layers, more than the ${MAX_LAYERS} allowed`,
+    );
   const diffIds = rootfs.diff_ids.map((d, i) => parseDigest(d, `image config.rootfs.diff_ids[${i}]`));
   if (doc.config !== undefined && doc.config !== null) obj(doc.config, 'image config.config');
   return { ...(doc as object), rootfs: { type: 'layers', diff_ids: diffIds } } as ImageConfig;

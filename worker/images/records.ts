@@ -62,6 +62,14 @@ export class IndexFile {
   }
 
   write(s: IndexState): Promise<void> {
-    return writeFileAtomic(this.file, JSON.stringify(s, null, 1));
+    return writeFileAtomic(this.file, JSON.stringify(s, null, 1), 0o600);
+  }
+
+  /** Removes temp files of index writes a crash interrupted. */
+  async removeTemps(): Promise<void> {
+    const dir = path.dirname(this.file);
+    const prefix = `.${path.basename(this.file)}.tmp-`;
+    for (const n of await fs.readdir(dir))
+      if (n.startsWith(prefix)) await fs.rm(path.join(dir, n), { force: true });
   }
 }

@@ -62,13 +62,51 @@ export class ImageStore {
     this.index = new IndexFile(root);
   }
 
+  /**
+   * Opens the store and cleans up after a crash: temp files, partial ingests, content of loads and
+   * pulls that were killed before registering (anything the index does not reference), and images
+   * whose content a removal interrupted half-way had already deleted.
+   *
+   * The store holds setuid binaries, file capabilities and device nodes of images, and private
+   * images' blobs: only root may reach it (0700, fixed on an existing root too). Overlay mounts need
+   * no path walk by a container's user, so containers running as any user are unaffected.
+   */
   static async open(root: string): Promise<ImageStore> {
     const s = new ImageStore(root);
-    await fs.mkdir(root, { recursive: true });
+    await fs.mkdir(root, { recursive: true, mode: 0o700 });
+    await fs.chmod(root, 0o700);
     await s.blobs.init();
     await s.layers.init();
+    await s.index.removeTemps();
     s.state = await s.index.read();
+    await s.mu.run(async () => {
+      await s.dropIncomplete();
+      await s.gcLocked();
+    });
     return s;
+  }
+
+  /** Drops images whose blobs or layers are missing: a removal that deletes data first was interrupted. */
+  private async dropIncomplete(): Promise<void> {
+    const next = structuredClone(this.state);
+    let dropped = false;
+    for (const rec of Object.values(next.images)) {
+      const blobs = [rec.configDigest, rec.manifestDigest, ...rec.layers.map((l) => l.digest)];
+      let whole = true;
+      for (const d of blobs) if (!(await this.blobs.has(d))) whole = false;
+      for (const l of rec.layers) if (!(await this.layers.has(l.diffId))) whole = false;
+      if (whole) continue;
+      console.error(`images: dropping image ${rec.id}: its content is incomplete (an interrupted removal)`);
+      delete next.images[rec.id];
+      for (const map of [next.tags, next.digests])
+        for (const k of Object.keys(map)) if (map[k] === rec.id) delete map[k];
+      dropped = true;
+    }
+    if (!dropped) return;
+    // if the index cannot be written now (full disk), the next open drops them again
+    await this.commit(next).catch(() => {
+      this.state = next;
+    });
   }
 
   // ---- leases: content being added is protected from gc until registered
@@ -257,6 +295,24 @@ export class ImageStore {
     this.state = next;
   }
 
+  /**
+   * Commits a state that removes images, then collects their content. On a full disk the index
+   * cannot be rewritten before space is freed: then the content only the removed images used is
+   * deleted first. That is crash-safe because open() drops images whose content is incomplete.
+   */
+  private async commitRemoval(next: IndexState): Promise<number> {
+    try {
+      await this.commit(next);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
+      const freed = await this.gcLocked(next);
+      await this.commit(next);
+      return freed + (await this.gcLocked());
+    }
+    return this.gcLocked();
+  }
+
   tag(source: string, target: string): Promise<string> {
     return this.mu.run(async () => {
       const rec = this.get(source);
@@ -321,8 +377,7 @@ export class ImageStore {
       }
       delete next.images[rec.id];
       res.deleted.push(rec.id);
-      await this.commit(next);
-      await this.gcLocked();
+      await this.commitRemoval(next);
       return res;
     });
   }
@@ -357,8 +412,7 @@ export class ImageStore {
         delete next.images[id];
         deleted.push(id);
       }
-      await this.commit(next);
-      const reclaimed = await this.gcLocked();
+      const reclaimed = await this.commitRemoval(next);
       return { deleted, untagged, reclaimed };
     });
   }
@@ -368,11 +422,12 @@ export class ImageStore {
     return this.mu.run(() => this.gcLocked());
   }
 
-  private async gcLocked(): Promise<number> {
+  /** Removes what neither `state`'s images nor a lease reference. Callers hold `mu`. */
+  private async gcLocked(state: IndexState = this.state): Promise<number> {
     if (this.anonymous > 0) return 0;
     const keepBlobs = new Set<string>(this.leases.keys());
     const keepLayers = new Set<string>(this.leases.keys());
-    for (const rec of Object.values(this.state.images)) {
+    for (const rec of Object.values(state.images)) {
       keepBlobs.add(rec.manifestDigest);
       keepBlobs.add(rec.configDigest);
       for (const l of rec.layers) {

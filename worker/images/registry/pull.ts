@@ -2,7 +2,13 @@
 // they stream in; every digest verified; the image is registered only when everything is in place.
 import { type Digest, parseDigest, sha256Of, shortId } from '../digest.js';
 import { ingestLayer } from '../ingest.js';
-import { type ImageManifest, parseImageConfig, parseManifest, selectPlatform } from '../manifest.js';
+import {
+  type ImageManifest,
+  MAX_JSON_BYTES,
+  parseImageConfig,
+  parseManifest,
+  selectPlatform,
+} from '../manifest.js';
 import { noProgress, type ProgressSink, parallel } from '../progress.js';
 import type { ImageRecord } from '../records.js';
 import { familiarString, formatReference, parseReference, repoName } from '../reference.js';
@@ -61,7 +67,7 @@ export async function pullImage(
   const manifest = parsed as ImageManifest;
   const tags = ref.tag && !ref.digest ? [formatReference(ref)] : [];
   const existing = store.resolve(refString);
-  const configBytes = await client.getBlobBytes(manifest.config.digest, manifest.config.size);
+  const configBytes = await client.getBlobBytes(manifest.config.digest, manifest.config.size, MAX_JSON_BYTES);
   if (sha256Of(configBytes) !== manifest.config.digest)
     throw new RegistryError(
       `config blob digest mismatch: expected ${manifest.config.digest}, got ${sha256Of(configBytes)}`,
@@ -84,7 +90,7 @@ export async function pullImage(
     const layers = await parallel(manifest.layers, opts.concurrency ?? 3, async (l, i) => {
       const id = shortId(l.digest);
       const diffId = parseDigest(diffIds[i], `config.rootfs.diff_ids[${i}]`);
-      if ((await store.blobs.has(l.digest)) && (await store.layers.has(diffId))) {
+      if ((await store.blobs.has(l.digest)) && (await store.layers.paired(diffId, l.digest))) {
         progress({ status: 'Already exists', id });
         return { digest: l.digest, size: l.size, diffId, mediaType: l.mediaType };
       }
