@@ -39,6 +39,13 @@ export function applyTransaction(tables: Tables, tx: Transaction, index: number)
     const r = stage(tables, staged, tx.actions[i], i, tx.timestamp, index);
     if (r) return { ok: false, error: r };
   }
+  // Names are checked against the final state, so a batch may rename objects in any order.
+  for (const s of staged.values()) {
+    if (s.kind === 'remove' || !TABLE_DEFS[s.table].uniqueNames) continue;
+    const name = objectName(s.table, s.object as Objects[typeof s.table]);
+    const holder = nameHolder(tables, staged, s.table, name, s.id);
+    if (holder !== undefined) return { ok: false, error: nameTaken(s.table, name, holder) };
+  }
   const events: StoreEvent[] = [];
   for (const s of staged.values()) {
     const t = tables[s.table] as Tables[TableName];
@@ -85,12 +92,6 @@ function stage(
     staged.set(key, { kind, table, id: o.id, object: current as StoredObject, previous: undefined });
     return undefined;
   }
-  if (TABLE_DEFS[table].uniqueNames) {
-    const holder = nameHolder(tables, staged, table, objectName(table, o as Objects[typeof table]));
-    if (holder !== undefined && holder !== o.id) {
-      return nameTaken(table, objectName(table, o as Objects[typeof table]), holder);
-    }
-  }
   const meta: Meta = {
     version: index,
     createdAt: current?.meta?.createdAt ?? timestamp,
@@ -101,24 +102,20 @@ function stage(
   return undefined;
 }
 
-/** Who holds `name` in `table` once the staged actions are taken into account. */
+/** Another object than `self` holding `name` in `table` once every staged action is taken into account. */
 function nameHolder(
   tables: Tables,
   staged: Map<string, Staged>,
   table: TableName,
   name: string,
+  self: string,
 ): string | undefined {
   for (const s of staged.values()) {
-    if (
-      s.table === table &&
-      s.kind !== 'remove' &&
-      objectName(table, s.object as Objects[typeof table]) === name
-    ) {
-      return s.id;
-    }
+    if (s.table !== table || s.id === self || s.kind === 'remove') continue;
+    if (objectName(table, s.object as Objects[typeof table]) === name) return s.id;
   }
   const id = tables[table].idByName(name);
-  // A staged change of that object (rename or remove) overrides the stored name.
-  if (id !== undefined && staged.has(`${table}\0${id}`)) return undefined;
+  // A staged change of that object (rename or remove) overrides its stored name.
+  if (id === undefined || id === self || staged.has(`${table}\0${id}`)) return undefined;
   return id;
 }

@@ -1,5 +1,5 @@
 // Stored objects are shared by every reader, so they are frozen: a reader that wants to change one clones it
-// (`clone`) and writes the copy back through an update transaction.
+// (`clone` in tables.ts) and writes the copy back through an update transaction.
 
 /** Freezes `o` and everything reachable from it, except byte arrays (typed arrays cannot be frozen). */
 export function deepFreeze<T>(o: T): T {
@@ -7,6 +7,3 @@ export function deepFreeze<T>(o: T): T {
   for (const v of Object.values(o)) deepFreeze(v);
   return Object.freeze(o);
 }
-
-/** A mutable deep copy of a stored object. */
-export const clone = <T>(o: T): T => structuredClone(o);

@@ -1,5 +1,5 @@
 // The store's tables: which objects, how each is named, and the secondary indexes the managers query by.
-import type {
+import {
   Cluster,
   Config,
   Network,
@@ -89,6 +89,28 @@ export const TABLE_NAMES: readonly TableName[] = [
   'secret',
   'config',
 ];
+
+/** Each table's protobuf codec. */
+export const CODECS: {
+  [K in TableName]: { encode(o: Objects[K]): { finish(): Uint8Array }; decode(b: Uint8Array): Objects[K] };
+} = {
+  cluster: Cluster,
+  node: Node,
+  service: Service,
+  task: Task,
+  network: Network,
+  secret: Secret,
+  config: Config,
+};
+
+/**
+ * A mutable deep copy of an object, as the store would hold it: only the proto's fields, bytes as Buffers.
+ * Stored objects are frozen; clone one to change it and write the copy back with an update.
+ */
+export function clone<K extends TableName>(table: K, o: Objects[K]): Objects[K] {
+  const codec = CODECS[table];
+  return codec.decode(codec.encode(o).finish());
+}
 
 export const isTableName = (s: string): s is TableName => Object.hasOwn(TABLE_DEFS, s);
 

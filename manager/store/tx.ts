@@ -1,10 +1,11 @@
 // Read and write transactions over the tables. Both are synchronous: a callback cannot await, so the state
 // it reads cannot change under it (apply runs on the same event loop), which is what makes a view consistent.
-import { invalidArgument, type ShoalError } from '../../common/errors.js';
+import { invalidArgument, ShoalError } from '../../common/errors.js';
 import { type StoreAction, StoreActionKind } from '../../proto/gen/shoal/swarm/v1/store.js';
 import type { ChangeKind } from './events.js';
-import { clone, deepFreeze } from './freeze.js';
+import { deepFreeze } from './freeze.js';
 import {
+  clone,
   type Indexes,
   type Objects,
   objectName,
@@ -175,9 +176,17 @@ export class WriteTx extends TablesReader {
   /** A private copy of the caller's object, checked. */
   private owned<K extends TableName>(table: K, o: Objects[K]): StoredObject {
     if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
-    const bad: ShoalError | undefined = checkObject(table, o);
+    let copy: Objects[K];
+    try {
+      copy = clone(table, o);
+    } catch (err) {
+      throw new ShoalError('invalid_argument', `${table}: cannot be encoded: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const bad = checkObject(table, copy);
     if (bad) throw bad;
-    return clone(o);
+    return copy;
   }
 
   private checkName(table: TableName, o: StoredObject): void {
