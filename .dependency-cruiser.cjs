@@ -56,7 +56,10 @@ module.exports = {
       name: 'no-test-code-in-production',
       comment: 'Production code never imports test harnesses or fixtures.',
       severity: 'error',
-      from: { path: '^(cli|daemon|manager|worker|common)/', pathNot: '\\.test\\.ts$|/sim/|/lincheck/|/testkit\\.ts$' },
+      from: {
+        path: '^(cli|daemon|manager|worker|common)/',
+        pathNot: '\\.test\\.ts$|/sim/|/lincheck/|/testkit\\.ts$',
+      },
       to: { path: '^test/' },
     },
     {

@@ -108,18 +108,16 @@ export class CertificateAuthority {
       throw new ShoalError(
         'invalid_argument',
         'join token: its CA digest is not this cluster root CA (a token of another cluster?)',
-        'token',
+        { field: 'token' },
       );
     // Compare against both secrets, always, so timing does not tell which role was close.
     const isManager = secretsEqual(presented.secret, parseToken(s.managerToken).secret);
     const isWorker = secretsEqual(presented.secret, parseToken(s.workerToken).secret);
     if (isManager) return 'manager';
     if (isWorker) return 'worker';
-    throw new ShoalError(
-      'unauthenticated',
-      'join token: the secret is not valid (wrong or rotated token)',
-      'token',
-    );
+    throw new ShoalError('unauthenticated', 'join token: the secret is not valid (wrong or rotated token)', {
+      field: 'token',
+    });
   }
 
   /** A joining node: the token decides the role, the CA names the node. */

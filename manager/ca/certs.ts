@@ -68,7 +68,7 @@ export async function importPrivateKey(pem: string, field = 'key'): Promise<webc
     throw new ShoalError(
       'invalid_argument',
       `${field}: not a PEM PKCS#8 ECDSA P-256 private key (${(err as Error).message})`,
-      field,
+      { field: field },
     );
   }
 }
@@ -80,7 +80,7 @@ export function parseCertificate(pem: string, field = 'certificate'): x509.X509C
     throw new ShoalError(
       'invalid_argument',
       `${field}: not a PEM X.509 certificate (${(err as Error).message})`,
-      field,
+      { field: field },
     );
   }
 }
@@ -138,49 +138,45 @@ const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** The CA's one signing operation: a verified CSR in, a node certificate naming id, role and cluster out. */
 export async function signNodeCSR(root: RootCA, req: SignRequest): Promise<string> {
   if (!ID_RE.test(req.nodeId))
-    throw new ShoalError(
-      'invalid_argument',
-      `node id ${JSON.stringify(req.nodeId)} is not a valid id`,
-      'nodeId',
-    );
+    throw new ShoalError('invalid_argument', `node id ${JSON.stringify(req.nodeId)} is not a valid id`, {
+      field: 'nodeId',
+    });
   if (!ID_RE.test(req.clusterId))
     throw new ShoalError(
       'invalid_argument',
       `cluster id ${JSON.stringify(req.clusterId)} is not a valid id`,
-      'clusterId',
+      { field: 'clusterId' },
     );
   const validity = req.validityMs ?? DEFAULT_NODE_VALIDITY_MS;
   if (!(validity >= MIN_NODE_VALIDITY_MS))
     throw new ShoalError(
       'invalid_argument',
       `certificate validity ${validity} ms is below the minimum of 1 hour`,
-      'validityMs',
+      { field: 'validityMs' },
     );
   const addresses = req.addresses ?? [];
   for (const a of addresses)
     if (isIP(a) === 0)
-      throw new ShoalError(
-        'invalid_argument',
-        `address ${JSON.stringify(a)} is not an IP address`,
-        'addresses',
-      );
+      throw new ShoalError('invalid_argument', `address ${JSON.stringify(a)} is not an IP address`, {
+        field: 'addresses',
+      });
 
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(req.csrPem);
   } catch (err) {
-    throw new ShoalError(
-      'invalid_argument',
-      `csr: not a PEM PKCS#10 request (${(err as Error).message})`,
-      'csr',
-    );
+    throw new ShoalError('invalid_argument', `csr: not a PEM PKCS#10 request (${(err as Error).message})`, {
+      field: 'csr',
+    });
   }
   const signed = await csr.verify().catch(() => false);
   if (!signed)
-    throw new ShoalError('invalid_argument', 'csr: its signature does not match its content', 'csr');
+    throw new ShoalError('invalid_argument', 'csr: its signature does not match its content', {
+      field: 'csr',
+    });
   const pubAlg = csr.publicKey.algorithm as webcrypto.EcKeyAlgorithm;
   if (pubAlg.name !== 'ECDSA' || pubAlg.namedCurve !== 'P-256')
-    throw new ShoalError('invalid_argument', 'csr: the key must be ECDSA P-256', 'csr');
+    throw new ShoalError('invalid_argument', 'csr: the key must be ECDSA P-256', { field: 'csr' });
 
   const rootCert = parseCertificate(root.certPem, 'root certificate');
   const signingKey = await importPrivateKey(root.keyPem, 'root key');

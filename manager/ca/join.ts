@@ -83,7 +83,7 @@ export async function fetchPinnedRoot(address: string, token: string, timeoutMs 
       throw new ShoalError(
         'unauthenticated',
         `the manager at ${address} presented a root CA (sha256 ${got.toString('hex')}) that is not the one in the join token (sha256 ${rootDigest.toString('hex')}): wrong cluster, or someone in between; the token was not sent`,
-        'token',
+        { field: 'token' },
       );
     if (!(await root.isSelfSigned()))
       throw new ShoalError('unauthenticated', `the root CA from ${address} is not self-signed`);

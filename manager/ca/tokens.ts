@@ -44,7 +44,7 @@ export function generateToken(rootDigest: Buffer, random: (n: number) => Buffer 
 }
 
 function bad(message: string): ShoalError {
-  return new ShoalError('invalid_argument', `join token: ${message}`, 'token');
+  return new ShoalError('invalid_argument', `join token: ${message}`, { field: 'token' });
 }
 
 /** Parses a token, naming the part that is wrong. Does not say whether the secret is valid. */

@@ -1,0 +1,225 @@
+// The replicated state store: typed tables that change only by applying committed log entries.
+//
+//   update(fn) ──Transaction──► ReplicatedLog.propose ─► (consensus) ─► apply(entry, index) on every member
+//                                                                       └► watch events, in apply order
+//
+// A write transaction is checked when it is built (cheap early errors, nothing proposed) and again in apply
+// (the authority: another proposal may have committed in between), where a stale version makes the whole
+// entry apply nothing. apply never reads a clock: times come from the entry.
+import { customAlphabet } from 'nanoid';
+import { isShoalError, ShoalError, unavailable } from '../../common/errors.js';
+import { StoreSnapshot, Transaction } from '../../proto/gen/shoal/swarm/v1/store.js';
+import type { ReplicatedLog, StateMachine } from '../raft/replicated.js';
+import { type ApplyResult, applyTransaction } from './apply.js';
+import type { StoreEvent, WatchFilter } from './events.js';
+import { deepFreeze } from './freeze.js';
+import { emptyTables, type StoredObject, TABLE_NAMES, type TableName, type Tables } from './tables.js';
+import { type ReadTx, TablesReader, WriteTx } from './tx.js';
+import { DEFAULT_WATCH_LIMIT, Watch } from './watch.js';
+
+export type { ApplyResult } from './apply.js';
+
+/** The snapshot layout this code writes and reads (StoreSnapshot.format_version). */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+export interface StoreOptions {
+  /** Unix milliseconds; stamped into each proposed transaction (updated_at). Default Date.now. */
+  clock?: () => number;
+  /** Makes object ids; default 25 random base-36 characters, like Docker's. */
+  newId?: () => string;
+}
+
+export interface UpdateResult<T> {
+  /** The log index the transaction applied at (the written objects' version); the current index if it wrote nothing. */
+  index: number;
+  /** What the transaction callback returned. */
+  value: T;
+  /** The changes as applied (objects with their new meta). */
+  events: StoreEvent[];
+}
+
+export const newObjectId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 25);
+
+export class Store implements StateMachine<ApplyResult> {
+  private tables: Tables = emptyTables();
+  private applied = 0;
+  private log: ReplicatedLog<unknown> | undefined;
+  private readonly watches = new Set<Watch<TableName>>();
+  private readonly clock: () => number;
+  readonly newId: () => string;
+
+  constructor(options: StoreOptions = {}) {
+    this.clock = options.clock ?? Date.now;
+    this.newId = options.newId ?? newObjectId;
+  }
+
+  /** Connects the log proposals go through (the raft node, which was itself given this store to apply). */
+  connect(log: ReplicatedLog<unknown>): void {
+    this.log = log;
+  }
+
+  /** The index of the last applied entry (or restored snapshot). */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Runs `fn` over the current state. Synchronous, so the state cannot change while it reads. */
+  view<T>(fn: (tx: ReadTx) => T): T {
+    return fn(new TablesReader(this.tables, this.applied));
+  }
+
+  /**
+   * Runs `fn` to build a write transaction and proposes it as one log entry. Resolves once it is applied here,
+   * rejects with a ShoalError: what `fn` threw, conflict/not_found/invalid_argument from apply (the state
+   * moved since `fn` read it; nothing was written), or unavailable (not the leader, proposal lost, outcome
+   * unknown: `cause` holds the log's error).
+   */
+  async update<T>(fn: (tx: WriteTx) => T): Promise<UpdateResult<T>> {
+    const tx = new WriteTx(this.tables, this.applied);
+    const value = fn(tx);
+    if (tx.size === 0) return { index: this.applied, value, events: [] };
+    const log = this.log;
+    if (!log) throw unavailable('the store is not connected to a replicated log');
+    const leadership = log.leadership();
+    if (!leadership.isLeader)
+      throw unavailable(`not the leader (leader: ${leadership.leaderId || 'unknown'})`);
+    const entry = Transaction.encode({ actions: tx.actions(), timestamp: this.clock() }).finish();
+    let applied: { index: number; result: unknown };
+    try {
+      applied = await log.propose(entry);
+    } catch (err) {
+      if (isShoalError(err)) throw err;
+      throw unavailable(`the write was not committed: ${(err as Error)?.message ?? String(err)}`, err);
+    }
+    const result = applied.result as ApplyResult;
+    if (!result?.ok) throw result?.error ?? new ShoalError('internal', 'the log returned no apply result');
+    return { index: applied.index, value, events: result.events };
+  }
+
+  /** Subscribes to events applied from now on. Close the watch when done. */
+  watch<K extends TableName = TableName>(
+    filter: WatchFilter<K> = {},
+    options: { limit?: number } = {},
+  ): Watch<K> {
+    const w = new Watch<K>(filter, options.limit ?? DEFAULT_WATCH_LIMIT, (x) =>
+      this.watches.delete(x as unknown as Watch<TableName>),
+    );
+    this.watches.add(w as unknown as Watch<TableName>);
+    return w;
+  }
+
+  /**
+   * Reads the state and subscribes in one step: the watch gets exactly the events applied after the state
+   * `fn` saw (index), none lost, none already reflected in the view.
+   */
+  viewAndWatch<T, K extends TableName = TableName>(
+    fn: (tx: ReadTx) => T,
+    filter: WatchFilter<K> = {},
+    options: { limit?: number } = {},
+  ): { value: T; index: number; watch: Watch<K> } {
+    const watch = this.watch(filter, options);
+    try {
+      return { value: this.view(fn), index: this.applied, watch };
+    } catch (err) {
+      watch.close();
+      throw err;
+    }
+  }
+
+  // ---- StateMachine: driven by the replicated log ----
+
+  apply(data: Uint8Array, index: number): ApplyResult {
+    let tx: Transaction;
+    try {
+      tx = Transaction.decode(data);
+    } catch (err) {
+      this.applied = index;
+      return {
+        ok: false,
+        error: new ShoalError('invalid_argument', `log entry ${index} is not a store transaction`, {
+          cause: err,
+        }),
+      };
+    }
+    const result = applyTransaction(this.tables, tx, index);
+    this.applied = index;
+    if (result.ok) this.publish(result.events);
+    return result;
+  }
+
+  snapshot(): Uint8Array {
+    const s: StoreSnapshot = {
+      formatVersion: SNAPSHOT_FORMAT_VERSION,
+      appliedIndex: this.applied,
+      clusters: this.tables.cluster.all(),
+      nodes: this.tables.node.all(),
+      services: this.tables.service.all(),
+      tasks: this.tables.task.all(),
+      networks: this.tables.network.all(),
+      secrets: this.tables.secret.all(),
+      configs: this.tables.config.all(),
+    };
+    return StoreSnapshot.encode(s).finish();
+  }
+
+  /** Replaces the state with a snapshot's; watchers get the difference as events. */
+  restore(data: Uint8Array): void {
+    let s: StoreSnapshot;
+    try {
+      s = StoreSnapshot.decode(data);
+    } catch (err) {
+      throw new ShoalError('invalid_argument', 'the store snapshot cannot be decoded', { cause: err });
+    }
+    if (s.formatVersion !== SNAPSHOT_FORMAT_VERSION) {
+      throw new ShoalError(
+        'invalid_argument',
+        `store snapshot format ${s.formatVersion} is not supported (this build reads ${SNAPSHOT_FORMAT_VERSION})`,
+        { field: 'format_version' },
+      );
+    }
+    const next = emptyTables();
+    const rows: { [K in TableName]: StoredObject[] } = {
+      cluster: s.clusters,
+      node: s.nodes,
+      service: s.services,
+      task: s.tasks,
+      network: s.networks,
+      secret: s.secrets,
+      config: s.configs,
+    };
+    for (const table of TABLE_NAMES) {
+      const t = next[table] as unknown as { put(o: StoredObject): void };
+      for (const o of rows[table]) t.put(deepFreeze(o));
+    }
+    const events = diff(this.tables, next, s.appliedIndex);
+    this.tables = next;
+    this.applied = s.appliedIndex;
+    this.publish(events);
+  }
+
+  private publish(events: readonly StoreEvent[]): void {
+    if (this.watches.size === 0) return;
+    for (const e of events) for (const w of [...this.watches]) w.offer(e);
+  }
+}
+
+/** The events that turn `from` into `to` (objects with equal versions are the same write). */
+function diff(from: Tables, to: Tables, index: number): StoreEvent[] {
+  const events: StoreEvent[] = [];
+  for (const table of TABLE_NAMES) {
+    const a = from[table] as unknown as { all(): StoredObject[]; get(id: string): StoredObject | undefined };
+    const b = to[table] as unknown as { all(): StoredObject[]; get(id: string): StoredObject | undefined };
+    for (const o of a.all()) {
+      if (!b.get(o.id))
+        events.push({ kind: 'remove', table, object: o, previous: undefined, index } as StoreEvent);
+    }
+    for (const o of b.all()) {
+      const old = a.get(o.id);
+      if (!old) events.push({ kind: 'create', table, object: o, previous: undefined, index } as StoreEvent);
+      else if (old.meta?.version !== o.meta?.version) {
+        events.push({ kind: 'update', table, object: o, previous: old, index } as StoreEvent);
+      }
+    }
+  }
+  return events;
+}

@@ -1,0 +1,221 @@
+// The store's tables: which objects, how each is named, and the secondary indexes the managers query by.
+import {
+  Cluster,
+  Config,
+  Network,
+  Node,
+  Secret,
+  Service,
+  Task,
+} from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Meta } from '../../proto/gen/shoal/swarm/v1/types.js';
+
+/** The object stored in each table. */
+export interface Objects {
+  cluster: Cluster;
+  node: Node;
+  service: Service;
+  task: Task;
+  network: Network;
+  secret: Secret;
+  config: Config;
+}
+
+export type TableName = keyof Objects;
+
+/** Every stored object: an id and the store-owned meta. */
+export interface StoredObject {
+  id: string;
+  meta: Meta | undefined;
+}
+
+/** Secondary indexes per table (keys are strings; see the index functions below for what each holds). */
+export interface Indexes {
+  cluster: never;
+  node: 'hostname';
+  service: never;
+  task: 'service' | 'node' | 'slot' | 'desiredState';
+  network: never;
+  secret: never;
+  config: never;
+}
+
+interface TableDef<K extends TableName> {
+  /** The object's name (its annotations'), '' when none. */
+  name(o: Objects[K]): string;
+  /** Whether names are unique in the table (and required). */
+  uniqueNames: boolean;
+  /** Index name → the object's key in it (undefined: not in that index). */
+  indexes: Record<Indexes[K], (o: Objects[K]) => string | undefined>;
+}
+
+/** Key of the task `slot` index: a replicated service's slot (global services' tasks have slot 0). */
+export const slotKey = (serviceId: string, slot: number): string => `${serviceId}/${slot}`;
+
+const specName = (o: { spec?: { annotations?: { name: string } | undefined } | undefined }) =>
+  o.spec?.annotations?.name ?? '';
+
+export const TABLE_DEFS: { [K in TableName]: TableDef<K> } = {
+  cluster: { name: specName, uniqueNames: true, indexes: {} },
+  // Node names are optional and hostnames repeat (two VMs cloned from one image): neither is unique.
+  node: {
+    name: specName,
+    uniqueNames: false,
+    indexes: { hostname: (n) => n.description?.hostname || undefined },
+  },
+  service: { name: specName, uniqueNames: true, indexes: {} },
+  task: {
+    name: (t) => t.annotations?.name ?? '',
+    uniqueNames: false,
+    indexes: {
+      service: (t) => t.serviceId || undefined,
+      node: (t) => t.nodeId || undefined,
+      slot: (t) => (t.serviceId && t.slot > 0 ? slotKey(t.serviceId, t.slot) : undefined),
+      desiredState: (t) => String(t.desiredState),
+    },
+  },
+  network: { name: specName, uniqueNames: true, indexes: {} },
+  secret: { name: specName, uniqueNames: true, indexes: {} },
+  config: { name: specName, uniqueNames: true, indexes: {} },
+};
+
+/** Table order of snapshots and of anything iterating all tables (fixed: determinism). */
+export const TABLE_NAMES: readonly TableName[] = [
+  'cluster',
+  'node',
+  'service',
+  'task',
+  'network',
+  'secret',
+  'config',
+];
+
+/** Each table's protobuf codec. */
+export const CODECS: {
+  [K in TableName]: { encode(o: Objects[K]): { finish(): Uint8Array }; decode(b: Uint8Array): Objects[K] };
+} = {
+  cluster: Cluster,
+  node: Node,
+  service: Service,
+  task: Task,
+  network: Network,
+  secret: Secret,
+  config: Config,
+};
+
+/**
+ * A mutable deep copy of an object, as the store would hold it: only the proto's fields, bytes as Buffers.
+ * Stored objects are frozen; clone one to change it and write the copy back with an update.
+ */
+export function clone<K extends TableName>(table: K, o: Objects[K]): Objects[K] {
+  const codec = CODECS[table];
+  return codec.decode(codec.encode(o).finish());
+}
+
+export const isTableName = (s: string): s is TableName => Object.hasOwn(TABLE_DEFS, s);
+
+export function objectName<K extends TableName>(table: K, o: Objects[K]): string {
+  return TABLE_DEFS[table].name(o);
+}
+
+/** One table's rows and indexes. Mutated only by the store's apply/restore. */
+export class Table<K extends TableName> {
+  private readonly rows = new Map<string, Objects[K]>();
+  private readonly names = new Map<string, string>();
+  private readonly index = new Map<string, Map<string, Set<string>>>();
+
+  constructor(readonly table: K) {
+    for (const name of Object.keys(TABLE_DEFS[table].indexes)) this.index.set(name, new Map());
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  get(id: string): Objects[K] | undefined {
+    return this.rows.get(id);
+  }
+
+  /** The id holding `name` (unique-name tables only). */
+  idByName(name: string): string | undefined {
+    return this.names.get(name);
+  }
+
+  /** All rows, ordered by id. */
+  all(): Objects[K][] {
+    return sortById([...this.rows.values()]);
+  }
+
+  /** Ids under `key` in index `index`, unordered. */
+  idsBy(index: Indexes[K], key: string): ReadonlySet<string> {
+    return this.indexMap(index).get(key) ?? EMPTY;
+  }
+
+  put(o: Objects[K]): void {
+    const old = this.rows.get(o.id);
+    if (old) this.unindex(old);
+    this.rows.set(o.id, o);
+    const def = TABLE_DEFS[this.table];
+    if (def.uniqueNames) this.names.set(def.name(o), o.id);
+    for (const [name, fn] of Object.entries(def.indexes) as [
+      Indexes[K],
+      (o: Objects[K]) => string | undefined,
+    ][]) {
+      const key = fn(o);
+      if (key === undefined) continue;
+      const m = this.indexMap(name);
+      const ids = m.get(key);
+      if (ids) ids.add(o.id);
+      else m.set(key, new Set([o.id]));
+    }
+  }
+
+  delete(id: string): void {
+    const old = this.rows.get(id);
+    if (!old) return;
+    this.unindex(old);
+    this.rows.delete(id);
+  }
+
+  private unindex(o: Objects[K]): void {
+    const def = TABLE_DEFS[this.table];
+    if (def.uniqueNames && this.names.get(def.name(o)) === o.id) this.names.delete(def.name(o));
+    for (const [name, fn] of Object.entries(def.indexes) as [
+      Indexes[K],
+      (o: Objects[K]) => string | undefined,
+    ][]) {
+      const key = fn(o);
+      if (key === undefined) continue;
+      const m = this.indexMap(name);
+      const ids = m.get(key);
+      ids?.delete(o.id);
+      if (ids?.size === 0) m.delete(key);
+    }
+  }
+
+  private indexMap(name: string): Map<string, Set<string>> {
+    const m = this.index.get(name);
+    if (!m) throw new Error(`table ${this.table} has no index ${name}`);
+    return m;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+export const sortById = <T extends { id: string }>(xs: T[]): T[] =>
+  xs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+/** All the tables of one store state. */
+export type Tables = { [K in TableName]: Table<K> };
+
+export function emptyTables(): Tables {
+  return {
+    cluster: new Table('cluster'),
+    node: new Table('node'),
+    service: new Table('service'),
+    task: new Table('task'),
+    network: new Table('network'),
+    secret: new Table('secret'),
+    config: new Table('config'),
+  };
+}

@@ -1,0 +1,206 @@
+// Read and write transactions over the tables. Both are synchronous: a callback cannot await, so the state
+// it reads cannot change under it (apply runs on the same event loop), which is what makes a view consistent.
+import { invalidArgument, ShoalError } from '../../common/errors.js';
+import { type StoreAction, StoreActionKind } from '../../proto/gen/shoal/swarm/v1/store.js';
+import type { ChangeKind } from './events.js';
+import { deepFreeze } from './freeze.js';
+import {
+  clone,
+  type Indexes,
+  type Objects,
+  objectName,
+  type StoredObject,
+  sortById,
+  TABLE_DEFS,
+  type TableName,
+  type Tables,
+} from './tables.js';
+import { alreadyExists, checkObject, missing, nameTaken, staleVersion, versionOf } from './validate.js';
+
+/** Reads of one consistent state. Returned objects are frozen: clone before changing. */
+export interface ReadTx {
+  get<K extends TableName>(table: K, id: string): Objects[K] | undefined;
+  /** The object named `name` (tables with unique names: cluster, service, network, secret, config). */
+  getByName<K extends TableName>(table: K, name: string): Objects[K] | undefined;
+  /** By id, or else by name (the Engine API accepts both; an exact id wins, as in Docker). */
+  lookup<K extends TableName>(table: K, idOrName: string): Objects[K] | undefined;
+  /** All objects of the table, ordered by id. */
+  list<K extends TableName>(table: K): Objects[K][];
+  /** Objects whose `index` key is `key`, ordered by id (e.g. find('task', 'service', serviceId)). */
+  find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][];
+  /** The log index this state reflects (for a write transaction: before its own changes). */
+  readonly index: number;
+}
+
+export class TablesReader implements ReadTx {
+  constructor(
+    protected readonly tables: Tables,
+    readonly index: number,
+  ) {}
+
+  get<K extends TableName>(table: K, id: string): Objects[K] | undefined {
+    return this.tables[table].get(id) as Objects[K] | undefined;
+  }
+
+  getByName<K extends TableName>(table: K, name: string): Objects[K] | undefined {
+    requireUniqueNames(table);
+    const id = this.tables[table].idByName(name);
+    return id === undefined ? undefined : this.get(table, id);
+  }
+
+  lookup<K extends TableName>(table: K, idOrName: string): Objects[K] | undefined {
+    return (
+      this.get(table, idOrName) ??
+      (TABLE_DEFS[table].uniqueNames ? this.getByName(table, idOrName) : undefined)
+    );
+  }
+
+  list<K extends TableName>(table: K): Objects[K][] {
+    return this.tables[table].all() as Objects[K][];
+  }
+
+  find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][] {
+    const t = this.tables[table] as unknown as { idsBy(i: string, k: string): ReadonlySet<string> };
+    const ids = t.idsBy(index, String(key));
+    return sortById([...ids].map((id) => this.get(table, id) as Objects[K]));
+  }
+}
+
+function requireUniqueNames(table: TableName): void {
+  if (!TABLE_DEFS[table].uniqueNames) throw new Error(`${table} names are not unique: use find or list`);
+}
+
+interface Pending {
+  kind: ChangeKind;
+  table: TableName;
+  /** The new object (create/update), or the one read (remove). Frozen, owned by the transaction. */
+  object: StoredObject;
+}
+
+/**
+ * A write transaction: reads see the state plus the transaction's own writes. Each write is checked at once
+ * (and throws a ShoalError), and again when the committed entry is applied. Several writes to one object
+ * collapse into one action (create+update is a create, create+remove is nothing).
+ */
+export class WriteTx extends TablesReader {
+  private readonly pending = new Map<string, Pending>();
+
+  /** Creates `o` (meta is ignored: the store sets it). Conflict if the id or, where unique, the name exists. */
+  create<K extends TableName>(table: K, o: Objects[K]): void {
+    const obj = this.owned(table, o);
+    const key = keyOf(table, obj.id);
+    if (this.get(table, obj.id) || this.pending.get(key)?.kind === 'remove')
+      throw alreadyExists(table, obj.id);
+    this.checkName(table, obj);
+    this.pending.set(key, { kind: 'create', table, object: deepFreeze({ ...obj, meta: undefined }) });
+  }
+
+  /** Replaces the object with `o`, which carries the version it was read at (meta.version). */
+  update<K extends TableName>(table: K, o: Objects[K]): void {
+    const obj = this.owned(table, o);
+    const key = keyOf(table, obj.id);
+    const current = this.get(table, obj.id) as StoredObject | undefined;
+    if (!current) throw missing(table, obj.id);
+    if (versionOf(obj) !== versionOf(current)) {
+      throw staleVersion(table, obj.id, versionOf(obj), versionOf(current));
+    }
+    this.checkName(table, obj);
+    const kind = this.pending.get(key)?.kind ?? 'update';
+    this.pending.set(key, { kind, table, object: deepFreeze({ ...obj, meta: current.meta }) });
+  }
+
+  /** Removes the object (the removal is refused at apply if it changed since this transaction read it). */
+  remove<K extends TableName>(table: K, id: string): void {
+    const key = keyOf(table, id);
+    const current = this.get(table, id) as StoredObject | undefined;
+    if (!current) throw missing(table, id);
+    if (this.pending.get(key)?.kind === 'create') this.pending.delete(key);
+    else this.pending.set(key, { kind: 'remove', table, object: this.tables[table].get(id) as StoredObject });
+  }
+
+  override get<K extends TableName>(table: K, id: string): Objects[K] | undefined {
+    const p = this.pending.get(keyOf(table, id));
+    if (p) return p.kind === 'remove' ? undefined : (p.object as Objects[K]);
+    return super.get(table, id);
+  }
+
+  override getByName<K extends TableName>(table: K, name: string): Objects[K] | undefined {
+    requireUniqueNames(table);
+    for (const p of this.pending.values()) {
+      if (p.table === table && p.kind !== 'remove' && objectName(table, p.object as Objects[K]) === name) {
+        return p.object as Objects[K];
+      }
+    }
+    const id = this.tables[table].idByName(name);
+    if (id === undefined || this.pending.has(keyOf(table, id))) return undefined;
+    return super.get(table, id);
+  }
+
+  override list<K extends TableName>(table: K): Objects[K][] {
+    return this.merge(table, super.list(table), () => true);
+  }
+
+  override find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][] {
+    const fn = (TABLE_DEFS[table].indexes as Record<string, (o: Objects[K]) => string | undefined>)[index];
+    if (!fn) throw new Error(`table ${table} has no index ${index}`);
+    return this.merge(table, super.find(table, index, key), (o) => fn(o) === String(key));
+  }
+
+  /** The actions to propose, in the order first written. */
+  actions(): StoreAction[] {
+    return [...this.pending.values()].map((p) => ({
+      kind: ACTION_KIND[p.kind],
+      target: { $case: p.table, value: p.object } as StoreAction['target'],
+    }));
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** The base rows with the pending writes of `table` applied, keeping those `keep` accepts. */
+  private merge<K extends TableName>(
+    table: K,
+    base: Objects[K][],
+    keep: (o: Objects[K]) => boolean,
+  ): Objects[K][] {
+    const out = new Map(base.map((o) => [o.id, o]));
+    for (const p of this.pending.values()) {
+      if (p.table !== table) continue;
+      out.delete(p.object.id);
+      if (p.kind !== 'remove' && keep(p.object as Objects[K])) out.set(p.object.id, p.object as Objects[K]);
+    }
+    return sortById([...out.values()]);
+  }
+
+  /** A private copy of the caller's object, checked. */
+  private owned<K extends TableName>(table: K, o: Objects[K]): StoredObject {
+    if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
+    let copy: Objects[K];
+    try {
+      copy = clone(table, o);
+    } catch (err) {
+      throw new ShoalError('invalid_argument', `${table}: cannot be encoded: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const bad = checkObject(table, copy);
+    if (bad) throw bad;
+    return copy;
+  }
+
+  private checkName(table: TableName, o: StoredObject): void {
+    if (!TABLE_DEFS[table].uniqueNames) return;
+    const name = objectName(table, o as Objects[typeof table]);
+    const holder = this.getByName(table, name);
+    if (holder && holder.id !== o.id) throw nameTaken(table, name, holder.id);
+  }
+}
+
+const keyOf = (table: TableName, id: string) => `${table}\0${id}`;
+
+const ACTION_KIND: Record<ChangeKind, StoreActionKind> = {
+  create: StoreActionKind.STORE_ACTION_KIND_CREATE,
+  update: StoreActionKind.STORE_ACTION_KIND_UPDATE,
+  remove: StoreActionKind.STORE_ACTION_KIND_REMOVE,
+};
