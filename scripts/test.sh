@@ -7,6 +7,7 @@ npm run build >/dev/null
 bash test/fixtures/make-fixtures.sh >/dev/null
 npx tsc --noEmit -p .
 npx biome check . >/dev/null 2>&1 || { npx biome check . 2>&1 | tail -40; exit 1; }
+npm run --silent lint:deps
 
 report="$(mktemp -t shoal-vitest-XXXXXX.json)"
 trap 'rm -f "$report"' EXIT

@@ -5,17 +5,17 @@ import { type IncomingMessage, request } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseReference } from '../../worker/images/reference.js';
+import { parseReference } from '../../common/reference.js';
+import { encodeAuthHeader } from '../../common/registry-auth.js';
+import { API_PREFIX, ApiError, ConnectError } from '../client.js';
+import { type Cli, type CommandFn, UsageError } from '../context.js';
 import {
   configFile,
   credentialKey,
-  encodeAuthHeader,
   eraseCredentials,
   loadCredentials,
   storeCredentials,
-} from '../../worker/images/registry/credentials.js';
-import { API_PREFIX, ApiError, ConnectError } from '../client.js';
-import { type Cli, type CommandFn, UsageError } from '../context.js';
+} from '../credentials.js';
 import { type CommandSpec, parseCommand } from './common.js';
 import { ProgressError, ProgressRenderer } from './image-progress.js';
 

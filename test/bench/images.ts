@@ -15,7 +15,7 @@ import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { sha256Of } from '../../worker/images/digest.js';
+import { sha256Of } from '../../common/digest.js';
 import { ingestLayer } from '../../worker/images/ingest.js';
 import { MT } from '../../worker/images/mediatypes.js';
 import { RegistryClient } from '../../worker/images/registry/client.js';

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hexOf, sha256Of } from '../../worker/images/digest.js';
+import { hexOf, sha256Of } from '../../common/digest.js';
 import { loadArchive } from '../../worker/images/load.js';
 import { ImageStore } from '../../worker/images/store.js';
 import { type TarSource, writeTar } from '../../worker/images/tar/writer.js';

@@ -5,7 +5,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sha256Of } from '../../worker/images/digest.js';
+import { sha256Of } from '../../common/digest.js';
 import { loadArchive, MAX_ARCHIVE_ENTRIES } from '../../worker/images/load.js';
 import { MAX_JSON_DEPTH, MAX_LAYERS, parseImageConfig, parseManifest } from '../../worker/images/manifest.js';
 import { MT } from '../../worker/images/mediatypes.js';

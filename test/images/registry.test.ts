@@ -5,16 +5,12 @@ import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sha256Of } from '../../worker/images/digest.js';
+import { eraseCredentials, loadCredentials, storeCredentials } from '../../cli/credentials.js';
+import { sha256Of } from '../../common/digest.js';
 import { loadArchive } from '../../worker/images/load.js';
 import { MT } from '../../worker/images/mediatypes.js';
 import type { ProgressEvent } from '../../worker/images/progress.js';
 import { RegistryClient } from '../../worker/images/registry/client.js';
-import {
-  eraseCredentials,
-  loadCredentials,
-  storeCredentials,
-} from '../../worker/images/registry/credentials.js';
 import { pullImage } from '../../worker/images/registry/pull.js';
 import { pushImage } from '../../worker/images/registry/push.js';
 import { ImageStore } from '../../worker/images/store.js';

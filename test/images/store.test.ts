@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sha256Of } from '../../worker/images/digest.js';
+import { sha256Of } from '../../common/digest.js';
 import { importRootfs } from '../../worker/images/import.js';
 import { loadArchive } from '../../worker/images/load.js';
 import { saveArchive } from '../../worker/images/save.js';

@@ -2,8 +2,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { sha256Of } from '../../common/digest.js';
 import { BlobStore } from './blobstore.js';
-import { sha256Of } from './digest.js';
 
 let tmp: string;
 beforeEach(async () => {

@@ -6,7 +6,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Digest, hexOf, parseDigest } from './digest.js';
+import { type Digest, hexOf, parseDigest } from '../../common/digest.js';
 
 export class DigestMismatchError extends Error {
   constructor(

@@ -1,11 +1,11 @@
 // `image import ROOTFS.tar REF`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image.
-import type { Digest } from './digest.js';
+import type { Digest } from '../../common/digest.js';
+import { formatReference, parseReference } from '../../common/reference.js';
 import { ingestLayer } from './ingest.js';
 import { ociLayerMediaType } from './layerblob.js';
 import type { ContainerConfig } from './manifest.js';
 import { MT } from './mediatypes.js';
 import type { ImageRecord } from './records.js';
-import { formatReference, parseReference } from './reference.js';
 import { buildOciManifest, type ImageStore } from './store.js';
 
 export interface ImportOptions {

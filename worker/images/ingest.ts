@@ -2,10 +2,10 @@
 // (hashed: the diff-id), into a fresh layer directory. Both digests are checked before either the
 // blob or the layer becomes visible.
 import { createHash } from 'node:crypto';
+import type { Digest } from '../../common/digest.js';
 import type { BlobStore, BlobWriter } from './blobstore.js';
 import { DigestMismatchError, SizeMismatchError } from './blobstore.js';
 import { decompressStream } from './decompress.js';
-import type { Digest } from './digest.js';
 import type { LayerMeta, LayerStore } from './layers.js';
 import { unpackLayer } from './unpack.js';
 

@@ -1,8 +1,8 @@
 // Helpers for layer blobs already in the store: their compression and their uncompressed bytes.
 import { promises as fs } from 'node:fs';
+import type { Digest } from '../../common/digest.js';
 import type { BlobStore } from './blobstore.js';
 import { decompressStream, detectCompression } from './decompress.js';
-import type { Digest } from './digest.js';
 import { MT } from './mediatypes.js';
 
 export async function blobCompression(blobs: BlobStore, d: Digest) {

@@ -3,8 +3,8 @@
 // layer dir is always whole. Unpacking the same diff-id twice at once is coalesced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { type Digest, hexOf } from '../../common/digest.js';
 import { writeFileAtomic } from './atomic.js';
-import { type Digest, hexOf } from './digest.js';
 
 export interface LayerMeta {
   diffId: Digest;

@@ -3,8 +3,9 @@
 // metadata says which blobs are configs and layers, layers are unpacked and verified against the
 // config's diff-ids, and only then are the images registered.
 import path from 'node:path';
+import { type Digest, isDigest, sha256Of } from '../../common/digest.js';
+import { familiarString, formatReference, parseReference } from '../../common/reference.js';
 import type { BlobWriter } from './blobstore.js';
-import { type Digest, isDigest, sha256Of } from './digest.js';
 import { ingestLayer } from './ingest.js';
 import { ociLayerMediaType } from './layerblob.js';
 import {
@@ -17,7 +18,6 @@ import {
 } from './manifest.js';
 import { MT } from './mediatypes.js';
 import type { LayerRef } from './records.js';
-import { familiarString, formatReference, parseReference } from './reference.js';
 import { buildOciManifest, type ImageStore } from './store.js';
 import { readTar } from './tar/reader.js';
 

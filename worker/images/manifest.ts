@@ -1,5 +1,5 @@
 // Parsing and validation of image manifests, indexes and configs (OCI and Docker schema 2).
-import { type Digest, parseDigest } from './digest.js';
+import { type Digest, parseDigest } from '../../common/digest.js';
 import { layerCompression, MT } from './mediatypes.js';
 
 export interface Descriptor {

@@ -2,8 +2,8 @@
 // One JSON file, replaced atomically on every change, so readers never see half an update.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Digest } from '../../common/digest.js';
 import { writeFileAtomic } from './atomic.js';
-import type { Digest } from './digest.js';
 
 export interface LayerRef {
   /** blob digest as stored (compressed or not) */

@@ -2,12 +2,12 @@
 // layout (index.json, blobs/), as docker ≥ 25 writes it. Layers are written uncompressed, so their
 // blob digests are the diff-ids and the same bytes serve both formats.
 
-import type { Digest } from './digest.js';
-import { sha256Of } from './digest.js';
+import type { Digest } from '../../common/digest.js';
+import { sha256Of } from '../../common/digest.js';
+import { familiarString, formatReference, parseReference } from '../../common/reference.js';
 import { blobCompression, uncompressedStream } from './layerblob.js';
 import { MT } from './mediatypes.js';
 import type { ImageRecord } from './records.js';
-import { familiarString, formatReference, parseReference } from './reference.js';
 import type { ImageStore } from './store.js';
 import { type TarSource, writeTar } from './tar/writer.js';
 

@@ -2,14 +2,14 @@
 // Layers and blobs are shared between images; what no image references any more is removed by gc,
 // which runs after rm/prune. Operations that add content hold a lease so gc never takes their blobs.
 import { promises as fs } from 'node:fs';
+import { type Digest, isDigest, shortId } from '../../common/digest.js';
+import { familiarString, formatReference, parseReference, repoName } from '../../common/reference.js';
 import { Mutex } from './atomic.js';
 import { BlobStore } from './blobstore.js';
-import { type Digest, isDigest, shortId } from './digest.js';
 import { LayerStore } from './layers.js';
 import { type ImageConfig, parseImageConfig } from './manifest.js';
 import { MT } from './mediatypes.js';
 import { emptyIndex, type ImageRecord, IndexFile, type IndexState, type LayerRef } from './records.js';
-import { familiarString, formatReference, parseReference, repoName } from './reference.js';
 
 export class ImageNotFoundError extends Error {
   readonly statusCode = 404;

@@ -1,6 +1,6 @@
 // Registry authentication: WWW-Authenticate challenges, bearer tokens from the token endpoint
 // (cached per scope until they expire), and basic auth.
-import type { Credentials } from './credentials.js';
+import type { Credentials } from '../../../common/registry-auth.js';
 import { request } from './http.js';
 
 export interface Challenge {

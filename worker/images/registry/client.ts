@@ -1,8 +1,8 @@
 // OCI distribution API for one repository: manifests and blobs, with auth and retries.
-import type { Digest } from '../digest.js';
+import type { Digest } from '../../../common/digest.js';
+import type { Credentials } from '../../../common/registry-auth.js';
 import { MANIFEST_ACCEPT } from '../mediatypes.js';
 import { AuthError, Authorizer } from './auth.js';
-import type { Credentials } from './credentials.js';
 import { type Endpoint, endpointFor, type RegistryOptions } from './endpoint.js';
 import { type HttpRequest, type HttpResponse, NetworkError, request } from './http.js';
 

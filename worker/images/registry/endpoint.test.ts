@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { decodeAuthHeader, encodeAuthHeader } from '../../../common/registry-auth.js';
 import { parseChallenge } from './auth.js';
-import { decodeAuthHeader, encodeAuthHeader } from './credentials.js';
 import { endpointFor } from './endpoint.js';
 
 const certs = mkdtempSync(path.join(os.tmpdir(), 'shoal-certs-'));

@@ -3,7 +3,7 @@
 // as docker does, for loopback registries without a certs dir.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { registryHost } from '../reference.js';
+import { registryHost } from '../../../common/reference.js';
 
 export interface RegistryOptions {
   /** registries (host[:port]) reached over plain http */

@@ -1,6 +1,7 @@
 // Pull: manifest (index → linux/amd64) → config → layers, downloaded in parallel and unpacked while
 // they stream in; every digest verified; the image is registered only when everything is in place.
-import { type Digest, parseDigest, sha256Of, shortId } from '../digest.js';
+import { type Digest, parseDigest, sha256Of, shortId } from '../../../common/digest.js';
+import { familiarString, formatReference, parseReference, repoName } from '../../../common/reference.js';
 import { ingestLayer } from '../ingest.js';
 import {
   type ImageManifest,
@@ -11,7 +12,6 @@ import {
 } from '../manifest.js';
 import { noProgress, type ProgressSink, parallel } from '../progress.js';
 import type { ImageRecord } from '../records.js';
-import { familiarString, formatReference, parseReference, repoName } from '../reference.js';
 import type { ImageStore } from '../store.js';
 import { type ClientOptions, RegistryClient, RegistryError } from './client.js';
 

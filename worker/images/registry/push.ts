@@ -1,10 +1,10 @@
 // Push: each blob is skipped when the registry has it (HEAD), mounted from another repository of the
 // same registry when known, else uploaded (monolithic when small, chunked PATCHes when large);
 // the manifest goes last, so the registry never names an image whose blobs are missing.
-import type { Digest } from '../digest.js';
-import { shortId } from '../digest.js';
+import type { Digest } from '../../../common/digest.js';
+import { shortId } from '../../../common/digest.js';
+import { familiarName, parseReference, repoName } from '../../../common/reference.js';
 import { noProgress, type ProgressSink, parallel } from '../progress.js';
-import { familiarName, parseReference, repoName } from '../reference.js';
 import type { ImageStore } from '../store.js';
 import { type ClientOptions, RegistryClient } from './client.js';
 

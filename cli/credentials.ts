@@ -1,18 +1,9 @@
-// Registry credentials, stored as docker stores them: $SHOAL_CONFIG/config.json (default ~/.shoal),
+// The CLI's registry credentials (login/logout), stored as docker stores them: $SHOAL_CONFIG/config.json (default ~/.shoal),
 // {"auths": {"<registry>": {"auth": base64("user:password")}}}, file mode 0600.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
-
-export interface Credentials {
-  username?: string;
-  password?: string;
-  /** an OAuth2 refresh token (docker's identitytoken) */
-  identityToken?: string;
-  /** a bearer token to send as is */
-  registryToken?: string;
-}
+import type { Credentials } from '../common/registry-auth.js';
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.SHOAL_CONFIG || path.join(os.homedir(), '.shoal');
@@ -25,6 +16,18 @@ export function configFile(env: NodeJS.ProcessEnv = process.env): string {
 /** docker.io is stored under docker's historic key. */
 export function credentialKey(domain: string): string {
   return domain === 'docker.io' ? 'https://index.docker.io/v1/' : domain;
+}
+
+/** Replaces the file through a temp file and a rename, so a crash never leaves half a config. */
+async function writeConfig(file: string, cfg: unknown): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    await fs.writeFile(tmp, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
 }
 
 async function readConfig(
@@ -61,7 +64,7 @@ export async function storeCredentials(
     ? { identitytoken: creds.identityToken }
     : { auth: Buffer.from(`${creds.username ?? ''}:${creds.password ?? ''}`).toString('base64') };
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(file, `${JSON.stringify(cfg, null, 2)}\n`, 0o600);
+  await writeConfig(file, cfg);
   await fs.chmod(file, 0o600);
 }
 
@@ -70,36 +73,6 @@ export async function eraseCredentials(domain: string, file = configFile()): Pro
   const cfg = await readConfig(file);
   if (!cfg.auths?.[credentialKey(domain)]) return false;
   delete cfg.auths[credentialKey(domain)];
-  await writeFileAtomic(file, `${JSON.stringify(cfg, null, 2)}\n`, 0o600);
+  await writeConfig(file, cfg);
   return true;
-}
-
-/** docker's X-Registry-Auth header: base64url(JSON {username, password, serveraddress}). */
-export function encodeAuthHeader(creds: Credentials, serveraddress: string): string {
-  return Buffer.from(
-    JSON.stringify({
-      username: creds.username,
-      password: creds.password,
-      identitytoken: creds.identityToken,
-      registrytoken: creds.registryToken,
-      serveraddress,
-    }),
-  ).toString('base64url');
-}
-
-export function decodeAuthHeader(h: string | undefined): Credentials | undefined {
-  if (!h) return undefined;
-  try {
-    const j = JSON.parse(Buffer.from(h, 'base64url').toString());
-    if (!j || typeof j !== 'object') return undefined;
-    const c: Credentials = {
-      username: j.username || undefined,
-      password: j.password || undefined,
-      identityToken: j.identitytoken || undefined,
-      registryToken: j.registrytoken || undefined,
-    };
-    return c.username || c.identityToken || c.registryToken ? c : undefined;
-  } catch {
-    throw new Error('X-Registry-Auth: not base64url-encoded JSON');
-  }
 }
