@@ -16,13 +16,17 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runtimePath, setRuntimePath } from '../../worker/engine/native.js';
+import { type Env, demux as engineDemux, makeEnv } from '../engine/helpers.js';
 import { ensureFixtures, type Result, ROOTFS, RUNTIME, run, Sandbox, until } from './helpers.js';
 
 // The container half of the attack. Every other process that shows up in the container is
@@ -145,6 +149,7 @@ int main(int argc, char** argv) {
 const sha256 = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
 let sb: Sandbox;
+let env: Env | undefined;
 let hasCc = true;
 beforeAll(() => {
   ensureFixtures();
@@ -155,6 +160,8 @@ beforeAll(() => {
   }
 });
 afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
   await sb?.cleanup();
 });
 
@@ -173,12 +180,8 @@ function hostBinaries() {
   return { dir, runtime, hashes, rt };
 }
 
-/**
- * The hostile image: an overlay layer over the busybox fixture with a shadowing `sh`. `caps`
- * adds capabilities: CAP_SYS_PTRACE (a common `--cap-add`) lets the watcher past non-dumpable,
- * so that only the sealed copies stand in its way.
- */
-function hostileBundle(args: string[], watcher: boolean, caps: string[] = []) {
+/** The hostile image's layer: a shadowing `sh`, and the watcher when asked for. */
+function hostileLayer(watcher: boolean): string {
   const layer = join(sb.dir, 'layer');
   mkdirSync(join(layer, 'usr/local/bin'), { recursive: true });
   mkdirSync(join(layer, 'tmp'), { recursive: true });
@@ -187,6 +190,16 @@ function hostileBundle(args: string[], watcher: boolean, caps: string[] = []) {
     writeFileSync(join(sb.dir, 'watcher.c'), WATCHER_C);
     execFileSync('cc', ['-static', '-O1', '-o', join(layer, 'watcher'), join(sb.dir, 'watcher.c')]);
   }
+  return layer;
+}
+
+/**
+ * A bundle of the hostile layer over the busybox fixture (overlayfs). `caps` adds capabilities:
+ * CAP_SYS_PTRACE (a common `--cap-add`) lets the watcher past non-dumpable, so that only the
+ * sealed copies stand in its way.
+ */
+function hostileBundle(args: string[], watcher: boolean, caps: string[] = []) {
+  const layer = hostileLayer(watcher);
   const upper = join(sb.dir, 'upper');
   const work = join(sb.dir, 'work');
   const merged = join(sb.dir, 'merged');
@@ -202,6 +215,36 @@ function hostileBundle(args: string[], watcher: boolean, caps: string[] = []) {
     if (c) for (const set of [c.bounding, c.effective, c.permitted]) set?.push(...caps);
   });
   return { ...b, upper };
+}
+
+/** Execs `sh` until the watcher caught a runtime process, then waits for its attempts to end. */
+async function attackUntilCaught(report: () => string, execSh: () => Promise<unknown>): Promise<void> {
+  const count = (re: RegExp) => report().match(re)?.length ?? 0;
+  // Each exec is one more chance: the watcher has to see the process before it exits.
+  for (let i = 0; i < 10 && count(/target exe/g) === 0; i++) await execSh();
+  await until(() => count(/attempt finished/g) === count(/target exe/g), 30_000);
+}
+
+/** What the watcher must have reported: it attacked a runtime process and found only a sealed copy. */
+function expectAttackFailed(text: string, hostDir: string): void {
+  expect(text).toMatch(/target exe \/memfd:shoal-runtime/);
+  expect(text).not.toContain(hostDir);
+  expect(text).not.toContain('OVERWRITTEN');
+  expect(text).not.toMatch(/while it runs: OPENED/);
+}
+
+/** Inodes of the sealed runtime copies that process `pid` holds open. */
+function heldRuntimeCopies(pid: number | 'self'): number[] {
+  const dir = `/proc/${pid}/fd`;
+  return readdirSync(dir)
+    .filter((fd) => {
+      try {
+        return readlinkSync(join(dir, fd)).startsWith('/memfd:shoal-runtime');
+      } catch {
+        return false; // closed meanwhile
+      }
+    })
+    .map((fd) => statSync(join(dir, fd)).ino);
 }
 
 const errnoOf = (f: () => void): string => {
@@ -229,13 +272,9 @@ describe('CVE-2019-5736: host binaries are never reachable from a container', ()
     expect((await host.rt(['start', id])).stderr).toBe('');
     await until(() => readReport().includes('watching'));
 
-    // The admin's `exec CTR sh`, until the watcher has caught a runtime process in the act
-    // (it has to see it before it exits; each exec is one more chance), then until each
-    // attempt has played out.
-    const count = (re: RegExp) => readReport().match(re)?.length ?? 0;
+    // The admin's `exec CTR sh`.
     const execs: Result[] = [];
-    for (let i = 0; i < 10 && count(/target exe/g) === 0; i++) execs.push(await host.rt(['exec', id, 'sh']));
-    await until(() => count(/attempt finished/g) === count(/target exe/g), 30_000);
+    await attackUntilCaught(readReport, async () => execs.push(await host.rt(['exec', id, 'sh'])));
     // The next runtime call on the host: with an overwritten binary it runs the payload.
     await host.rt(['state', id]);
     await host.rt(['exec', id, 'true']);
@@ -244,11 +283,7 @@ describe('CVE-2019-5736: host binaries are never reachable from a container', ()
     console.log(`watcher report:\n${text}exec results: ${JSON.stringify(execs.map((r) => r.code))}`);
     // Nothing ran on the host, the host's binaries are unchanged.
     expect({ pwned: existsSync(marker), hashes: host.hashes() }).toEqual({ pwned: false, hashes: before });
-    // The attack was really made, on a runtime process: all it found was the sealed copy.
-    expect(text).toMatch(/target exe \/memfd:shoal-runtime/);
-    expect(text).not.toContain(host.dir);
-    expect(text).not.toContain('OVERWRITTEN');
-    expect(text).not.toMatch(/while it runs: OPENED/);
+    expectAttackFailed(text, host.dir);
   });
 
   it("the container's init runs from a sealed copy, not from the host's file", async () => {
@@ -282,5 +317,49 @@ describe('CVE-2019-5736: host binaries are never reachable from a container', ()
       closeSync(held);
     }
     expect(host.hashes()).toEqual(before);
+  });
+  it("through the engine: exec'd from the addon's shared sealed copy, the attack fails the same", async (ctx) => {
+    if (!hasCc) return ctx.skip();
+    sb = new Sandbox();
+    const host = hostBinaries();
+    const before = host.hashes();
+    const marker = join(sb.dir, 'pwned');
+    const out = join(sb.dir, 'out');
+    mkdirSync(out);
+    const report = join(out, 'report');
+    const readReport = () => (existsSync(report) ? readFileSync(report, 'utf8') : '');
+    const previous = runtimePath();
+    setRuntimePath(host.runtime);
+    try {
+      env = makeEnv();
+      const m = await env.open();
+      const { id } = await m.create({
+        rootfs: { layers: [hostileLayer(true), ROOTFS] },
+        cmd: ['/watcher', '/out/report', marker, '120'],
+        binds: [`${out}:/out`],
+        capAdd: ['SYS_PTRACE'],
+      });
+      await m.start(id);
+      await until(() => readReport().includes('watching'));
+      const exec = async (cmd: string[]) =>
+        engineDemux((await m.execStart(m.execCreate(id, { cmd, attachStdout: true, attachStderr: true })))!);
+      await attackUntilCaught(readReport, () => exec(['sh']));
+      // The monitor starts exec-helper from the very copy the addon spawned create from: one
+      // copy per shoald, none per container.
+      const state = JSON.parse(readFileSync(join(env.execRoot, 'runtime', id, 'state.json'), 'utf8'));
+      const ours = heldRuntimeCopies('self');
+      expect(ours).toHaveLength(1);
+      expect(heldRuntimeCopies(state.monitorPid)).toEqual(ours);
+      // The next runtime calls on the host (exec, ps through the runtime's file).
+      await exec(['true']);
+      await m.top(id);
+
+      const text = readReport();
+      console.log(`watcher report (engine):\n${text}`);
+      expect({ pwned: existsSync(marker), hashes: host.hashes() }).toEqual({ pwned: false, hashes: before });
+      expectAttackFailed(text, host.dir);
+    } finally {
+      setRuntimePath(previous); // a clean-up with the build's runtime, whatever became of the copy
+    }
   });
 });
