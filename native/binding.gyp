@@ -9,7 +9,8 @@
         "src/addon/addon.cc",
         "src/addon/spawn.cc",
         "src/addon/fileops.cc",
-        "src/addon/fileops_napi.cc"
+        "src/addon/fileops_napi.cc",
+        "src/runtime/sealed_exe.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -39,7 +40,8 @@
         "src/runtime/minijson.cc",
         "src/runtime/monitor.cc",
         "src/runtime/monitor_setup.cc",
-        "src/runtime/state_read.cc"
+        "src/runtime/state_read.cc",
+        "src/runtime/sealed_exe.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
@@ -60,7 +62,8 @@
         "src/runtime/logs.cc",
         "src/runtime/state.cc",
         "src/runtime/channel.cc",
-        "src/runtime/util.cc"
+        "src/runtime/util.cc",
+        "src/runtime/sealed_exe.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

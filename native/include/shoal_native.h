@@ -16,6 +16,10 @@
 //       Spawns `shoal-runtime ...args` for any verb (state, kill, delete, pause, events …) and
 //       resolves with its exit status and output; never rejects for a non-zero exit.
 //
+//   Both spawn the runtime from one sealed memfd copy per process (made on first use, again when
+//   the file changes) with _SHOAL_RUNTIME_PATH naming the file, so that containers are entered
+//   from a copy nobody can write (CVE-2019-5736; PROTOCOL.md "Host binaries and containers").
+//
 //   probe(): { cgroup: "v1" | "v2" | "hybrid", seccomp: boolean, overlay: boolean }
 //       What this machine supports (statfs of /sys/fs/cgroup, /proc/filesystems, seccomp).
 //       Cheap and non-blocking (a few reads of procfs/sysfs), hence synchronous.

@@ -40,11 +40,12 @@ std::vector<std::string> string_array(const Napi::Env& env, const Napi::Value& v
 class SpawnWorker : public Napi::AsyncWorker {
  public:
   SpawnWorker(Napi::Env env, std::vector<std::string> args, bool reject_on_failure)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)),
-        reject_(reject_on_failure) {}
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(g_runtime_path),
+        args_(std::move(args)), reject_(reject_on_failure) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { result_ = shoal_native::spawn_and_wait(g_runtime_path, args_); }
+  // path_ was read on the JS thread: setRuntimePath() may change the global meanwhile.
+  void Execute() override { result_ = shoal_native::spawn_and_wait(path_, args_); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -78,6 +79,7 @@ class SpawnWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
+  std::string path_;
   std::vector<std::string> args_;
   bool reject_;
   shoal_native::SpawnResult result_;

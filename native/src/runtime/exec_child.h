@@ -1,5 +1,8 @@
-// A process exec'd into a running container: joins the init's namespaces and cgroups, then
-// applies the process object (user, caps, no_new_privs, the container's seccomp filter).
+// A process exec'd into a running container. Runs in exec-helper (from a sealed copy of the
+// runtime, started by the monitor in the host's namespaces): joins the init's cgroups and
+// namespaces, clones the process into the container's pid namespace (as the monitor's child,
+// pid reported on `sync` as 'P'), which applies the process object (user, caps,
+// no_new_privs, the container's seccomp filter) and execs.
 #pragma once
 #include <sys/types.h>
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include "channel.h"
 #include "exec_child.h"
 #include "monitor.h"
+#include "sealed_exe.h"
 #include "seccomp_filter.h"
 #include "spec.h"
 #include "state.h"
@@ -36,7 +38,38 @@
 using namespace shoal;
 using json = nlohmann::json;
 
+extern char** environ;
+
 namespace {
+
+// create and run fork the monitor and clone the container's init from this very process, so the
+// init's /proc/self/exe would be our host file: run from a sealed copy first (sealed_exe.h),
+// re-exec'ing into one unless our caller (shoald's addon) already started us from one.
+// Returns whether the copy is shared (made by the caller) rather than made for this call alone.
+bool ensure_sealed(char** argv) {
+  static const char kGuard[] = "_SHOAL_SEALED_PID";  // we re-exec'd ourselves: same pid after
+  std::string me = std::to_string(getpid());
+  const char* guard = getenv(kGuard);
+  bool reexeced = guard && me == guard;
+  if (running_sealed()) {
+    unsetenv(kGuard);
+    return !reexeced;
+  }
+  if (reexeced) throw Fail("run from a sealed copy: /proc/self/exe is not sealed after re-exec");
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) fail_errno("readlink /proc/self/exe");
+  std::string path(self, static_cast<size_t>(n));
+  int fd = sealed_copy_of("/proc/self/exe", "shoal-runtime");
+  if (fd < 0) fail_errno("make a sealed copy of " + path);
+  setenv(kRuntimePathEnv, path.c_str(), 1);
+  setenv(kGuard, me.c_str(), 1);
+  trace("re-exec sealed");
+  exec_fd(fd, argv, environ);
+  fail_errno("run the sealed copy of " + path);
+}
+
+bool g_shared_copy = false;  // set by main for create/run (ensure_sealed)
 
 struct Args {
   std::string root = "/run/shoal-runtime";
@@ -161,10 +194,12 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
   if (has(a, "--log-max-files")) o.log_max_files = static_cast<unsigned>(parse_size(flag(a, "--log-max-files"), "--log-max-files"));
   o.stdin_open = has(a, "--stdin");
   o.passthrough = passthrough;
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) fail_errno("readlink /proc/self/exe");
-  o.runtime_path.assign(self, static_cast<size_t>(n));
+  // We run from a sealed copy (main made sure); the host's file is where shoal-monitor lives.
+  const char* host_path = getenv(kRuntimePathEnv);
+  if (host_path && host_path[0] == '/') o.runtime_path = host_path;
+  // The monitor runs exec-helper from a sealed copy too: it keeps this one when it is shared
+  // (shoald's, so no memory per container) or when it cannot make its own (no host path).
+  o.keep_runtime_copy = g_shared_copy || o.runtime_path.empty();
   if (spec.process.terminal && passthrough) throw Fail("run: a terminal (process.terminal) needs an attached client; use create, attach through ctl.sock, then start");
 
   mkdir_p(a.root, 0711);
@@ -586,6 +621,8 @@ int do_exec(const Args& a, const std::string& id) {
 int do_exec_helper(const Args& a) {
   int sync = atoi(flag(a, "--sync", "-1").c_str());
   try {
+    // The monitor starts us from a sealed copy; a host file must never enter the container.
+    if (!running_sealed()) throw Fail("exec-helper: not running from a sealed copy of shoal-runtime; refusing to enter the container");
     Spec spec;
     spec.bundle = flag(a, "--bundle");
     if (auto sc = load_seccomp(spec.bundle)) spec.seccomp_bpf = seccomp_program(*sc, a.root + "/.seccomp-cache");
@@ -610,10 +647,14 @@ int do_exec_helper(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Nothing in a container may open our /proc/PID files (exe, mem, fds) while we set it up;
+  // the user's program becomes dumpable again at its execve.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   trace("main");
   try {
     Args a = parse_args(argc, argv);
     const std::string& v = a.verb;
+    if (v == "create" || v == "run") g_shared_copy = ensure_sealed(argv);
     if (v == "list") return do_list(a);
     if (v == "--version" || v == "version") {
       printf("shoal-runtime version 0.1.0\nspec: 1.0.2\n");

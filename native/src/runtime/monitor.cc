@@ -26,8 +26,11 @@
 #include "channel.h"
 #include "logs.h"
 #include "monitor_impl.h"
+#include "sealed_exe.h"
 #include "state.h"
 #include "util.h"
+
+extern char** environ;
 
 namespace shoal {
 
@@ -103,7 +106,9 @@ void Monitor::resume(int argc, char** argv) {
   listen_ = num("--listen");
   terminal_ = a["--terminal"] == "1";
   stdin_once_ = a["--stdin-once"] == "1";
-  has_pidns_ = a["--pidns"] == "1";
+  runtime_fd_ = num("--runtime-fd");
+  // Only a sealed copy may start exec-helper; anything else is dropped for a per-exec copy.
+  if (runtime_fd_ >= 0 && !is_sealed(runtime_fd_)) close(runtime_fd_), runtime_fd_ = -1;
   for (auto& h : split(a["--held"], ','))
     if (!h.empty()) held_ns_.push_back(atoi(h.c_str()));
   std::map<std::string, std::string> paths;
@@ -123,7 +128,7 @@ void Monitor::resume(int argc, char** argv) {
   state_.cgroup_paths = paths;
   sock_path_ = o_.state_dir + "/ctl.sock";
   // every inherited fd is ours now; none may leak into exec'd processes
-  for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_})
+  for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, runtime_fd_})
     if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
   for (int fd : held_ns_) fcntl(fd, F_SETFD, FD_CLOEXEC);
   int log_fd = num("--log-fd");
@@ -338,12 +343,12 @@ std::string Monitor::start_exec(Client& c, const JsonObject& req) {
   for (unsigned char b : rnd) e.id += hex[b >> 4], e.id += hex[b & 15];
   e.tty = proc.boolean("terminal");
 
-  if (!pidns_joined_ && has_pidns_) {
-    // Our later children are born in the container's pid namespace.
-    int fd = open(("/proc/" + std::to_string(init_) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) fail_errno("join the container's pid namespace");
-    close(fd);
-    pidns_joined_ = true;
+  // exec-helper enters the container, so it runs from a sealed copy of shoal-runtime, never from
+  // the host's file (CVE-2019-5736; sealed_exe.h): ours if we keep one, else one for this exec.
+  int exe = runtime_fd_;
+  if (exe < 0) {
+    exe = sealed_copy_of(o_.runtime_path, "shoal-runtime");
+    if (exe < 0) fail_errno("exec: sealed copy of " + o_.runtime_path);
   }
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int child_io[3] = {devnull, devnull, devnull};
@@ -359,7 +364,10 @@ std::string Monitor::start_exec(Client& c, const JsonObject& req) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
   // The setup of an exec'd process (namespaces, user, caps, seccomp) is shoal-runtime's
-  // `exec-helper`: the monitor stays small and never parses a process object itself.
+  // `exec-helper`: the monitor stays small and never parses a process object itself. We stay in
+  // the host's namespaces (the pid namespace too): the helper is born here, joins the
+  // container's namespaces and clones the process into its pid namespace as our child, and
+  // reports its pid ('P'); the process reports 'T' (its pty) or 'E', and EOF once exec'd.
   std::string cgroups;
   for (auto& f : cg_.join_files()) cgroups += (cgroups.empty() ? "" : ",") + f;
   std::string root = o_.state_dir.substr(0, o_.state_dir.find_last_of('/'));
@@ -371,27 +379,34 @@ std::string Monitor::start_exec(Client& c, const JsonObject& req) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) fail_errno("fork exec process");
-  if (pid == 0) {
+  pid_t helper = fork();
+  if (helper < 0) {
+    int err = errno;
+    if (exe != runtime_fd_) close(exe);
+    fail_errno("fork exec process", err);
+  }
+  if (helper == 0) {
     close(sv[0]);
     for (int fd : {sv[1], child_io[0], child_io[1], child_io[2]}) fcntl(fd, F_SETFD, 0);
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_UNBLOCK, &all, nullptr);
-    execv(o_.runtime_path.c_str(), argv.data());
-    chan_fail(sv[1], "exec: start " + o_.runtime_path + ": " + errno_text(errno), 126);
+    exec_fd(exe, argv.data(), environ);
+    chan_fail(sv[1], "exec: start the sealed copy of " + o_.runtime_path + ": " + errno_text(errno), 126);
   }
+  if (exe != runtime_fd_) close(exe);
   close(sv[1]);
   for (int i = 0; i < 3; i++)
     if (child_io[i] != devnull) close(child_io[i]);
   close(devnull);
   std::string error;
+  pid_t pid = 0;
   for (;;) {
     char kind;
     std::string text;
     int fd = -1;
     if (!chan_recv(sv[0], kind, text, &fd)) break;  // EOF: exec'd
+    if (kind == 'P') pid = atoi(text.c_str());
     if (kind == 'T') {
       if (detach) close(fd);
       else e.pty = fd;
@@ -401,6 +416,10 @@ std::string Monitor::start_exec(Client& c, const JsonObject& req) {
       break;
     }
   }
+  // The helper exits once it has reported the pid (or failed): reap it now.
+  while (waitpid(helper, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (error.empty() && pid <= 0) error = "exec: exec-helper exited without starting the process";
   close(sv[0]);
   if (!error.empty()) {
     for (int* f : {&e.out, &e.err, &e.in, &e.pty})

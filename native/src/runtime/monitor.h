@@ -14,7 +14,10 @@ struct MonitorOptions {
   unsigned log_max_files = 1;
   bool stdin_open = false;
   bool passthrough = false;  // `run` in the foreground: the container uses our stdio
-  std::string runtime_path;  // shoal-runtime itself (exec-helper for exec'd processes)
+  std::string runtime_path;  // the host's shoal-runtime (shoal-monitor is next to it)
+  // Keep the sealed copy we run from (/proc/self/exe) to start exec-helper from; otherwise the
+  // monitor makes a sealed copy of runtime_path per exec. See sealed_exe.h.
+  bool keep_runtime_copy = false;
 };
 
 // Runs in the forked monitor. Reports "ok" or the error line on result_fd, then serves until the

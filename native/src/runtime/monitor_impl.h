@@ -80,7 +80,7 @@ class Monitor {
 
   MonitorOptions o_;
   // what the loop needs of the spec
-  bool terminal_ = false, stdin_once_ = false, has_pidns_ = false;
+  bool terminal_ = false, stdin_once_ = false;
   Cgroup cg_;
   State state_;
   ExitStatus exit_;
@@ -88,7 +88,7 @@ class Monitor {
   pid_t init_ = 0;
   int sync_ = -1, init_out_ = -1, init_err_ = -1, init_pty_ = -1, init_in_ = -1;
   int ep_ = -1, sig_ = -1, listen_ = -1, timer_ = -1;
-  bool pidns_joined_ = false;
+  int runtime_fd_ = -1;  // sealed copy of shoal-runtime that starts exec-helper, or -1
   std::map<int, Role> roles_;
   std::map<int, uint32_t> base_events_;
   std::map<int, std::string> pending_;  // unwritten bytes per fd

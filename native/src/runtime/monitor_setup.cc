@@ -148,7 +148,6 @@ void Monitor::setup(Spec& spec_, int result_fd) {
   result_fd_ = result_fd;
   terminal_ = spec_.process.terminal;
   stdin_once_ = spec_.stdin_once;
-  has_pidns_ = spec_.has_ns(CLONE_NEWPID);
   try {
     trace("monitor begins");
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -210,14 +209,17 @@ void Monitor::setup(Spec& spec_, int result_fd) {
     for (int i = 0; i < 3; i++) dup2(devnull, i);
     if (devnull > 2) close(devnull);
   }
+  // exec-helper is started from a sealed copy: this one (we run from it) when it is worth keeping.
+  if (o_.keep_runtime_copy) runtime_fd_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   // Become the small shoal-monitor (same pid, same fds); the big binary's pages go with exec.
+  // It stays in the host's namespaces, so it may run from the host's file.
   std::string lean = o_.runtime_path.substr(0, o_.runtime_path.find_last_of('/') + 1) + "shoal-monitor";
-  if (access(lean.c_str(), X_OK) == 0) {
+  if (!o_.runtime_path.empty() && access(lean.c_str(), X_OK) == 0) {
     auto args = lean_argv();
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, log_.fd()})
+    for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, log_.fd(), runtime_fd_})
       if (fd >= 0) fcntl(fd, F_SETFD, 0);
     for (int fd : held_ns_) fcntl(fd, F_SETFD, 0);
     execv(lean.c_str(), argv.data());
@@ -241,7 +243,7 @@ std::vector<std::string> Monitor::lean_argv() const {
           "--pty", std::to_string(init_pty_), "--in", std::to_string(init_in_), "--listen", std::to_string(listen_),
           "--held", held, "--cgroups", cgroups, "--bundle", state_.bundle, "--created", state_.created,
           "--annotations", annotations, "--terminal", terminal_ ? "1" : "0", "--stdin-once", stdin_once_ ? "1" : "0",
-          "--pidns", has_pidns_ ? "1" : "0"};
+          "--runtime-fd", std::to_string(runtime_fd_)};
 }
 
 // After setup the monitor runs only its small event loop. The code and read-only data that
