@@ -103,6 +103,7 @@ const isInternal = (err: unknown) =>
   err instanceof RangeError ||
   err instanceof ReferenceError ||
   err instanceof SyntaxError ||
+  err instanceof URIError ||
   !(err instanceof Error);
 
 function makeContext(
