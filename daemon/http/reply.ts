@@ -132,7 +132,9 @@ export class SocketReply implements Reply {
       'Content-Length': String(body.length),
       Connection: 'close',
     });
-    this.socket.end(body);
+    // A whole reply ends the exchange: close once it is flushed, so that a client still sending
+    // (a refused oversized body) does not keep a half-open socket in the daemon.
+    this.socket.end(body, () => this.socket.destroy());
   }
 
   json(status: number, body: unknown, headers: Headers = {}): void {
