@@ -29,7 +29,7 @@ async function run(config: DaemonConfig): Promise<void> {
     throw err;
   }
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     console.error(`shoald: ${signal}: shutting down (containers keep running)`);
@@ -38,10 +38,22 @@ async function run(config: DaemonConfig): Promise<void> {
     // Detach from monitors without stopping containers: a restarted shoald finds them again.
     await engine.close().catch((err) => console.error(`shoald: closing the engine: ${err}`));
     releaseFiles(config);
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Last resort, behind the per-request error boundary (http/server.ts). A promise rejection nobody
+  // handled is logged and serving goes on: the code that made it has finished its synchronous part.
+  // An exception thrown out of a callback may have cut an engine update in half, so the in-memory
+  // state can no longer be trusted: log it and stop, detaching from the monitors; the containers keep
+  // running and a restarted shoald rebuilds its state from disk (live restore).
+  process.on('unhandledRejection', (reason) => {
+    console.error(`shoald: unhandled rejection (serving goes on): ${(reason as Error)?.stack ?? reason}`);
+  });
+  process.on('uncaughtException', (err) => {
+    console.error(`shoald: uncaught exception: ${err?.stack ?? err}`);
+    void shutdown('uncaught exception', 70);
+  });
   // Last: whoever waits for this line (a supervisor, a test) may signal us at once.
   console.error(
     `shoald: listening on unix://${config.socketPath} (data-root ${config.dataRoot}, exec-root ${config.execRoot})`,

@@ -4,6 +4,7 @@
 import type { EngineEvent } from '../../worker/engine/index.js';
 import { badRequest } from '../http/errors.js';
 import type { RequestContext, Router } from '../http/router.js';
+import { parseFilterArgs } from './containers/filters.js';
 import type { ApiDeps } from './deps.js';
 import { writeAsync } from './streams.js';
 
@@ -38,22 +39,7 @@ export function eventMessage(e: EngineEvent): EventMessage {
 
 type EventFilters = Record<string, string[]>;
 
-function parseEventFilters(raw: string | null): EventFilters {
-  if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw badRequest(`invalid filters: not JSON: ${raw}`);
-  }
-  const out: EventFilters = {};
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!['type', 'container', 'event', 'label', 'image'].includes(k))
-      throw badRequest(`invalid filter '${k}'`);
-    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object);
-  }
-  return out;
-}
+const EVENT_FILTERS = new Set(['type', 'container', 'event', 'label', 'image']);
 
 export function eventMatches(m: EventMessage, f: EventFilters): boolean {
   const attrs = m.Actor.Attributes;
@@ -75,8 +61,7 @@ export function eventMatches(m: EventMessage, f: EventFilters): boolean {
 function timeParam(ctx: RequestContext, key: string, nowMs: number): number | undefined {
   const v = ctx.query.get(key);
   if (!v) return undefined;
-  const n = Number(v);
-  if (Number.isFinite(n)) return n * 1000;
+  if (/^[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v) * 1000;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw badRequest(`invalid ${key} "${v}": use unix seconds or RFC3339`);
   return Math.min(t, nowMs + 365 * 24 * 3600 * 1000);
@@ -96,7 +81,7 @@ export function registerEvents(router: Router, deps: ApiDeps): void {
     const now = deps.now().getTime();
     const since = timeParam(ctx, 'since', now);
     const until = timeParam(ctx, 'until', now);
-    const filters = parseEventFilters(ctx.query.get('filters'));
+    const filters = parseFilterArgs(ctx.query.get('filters'), EVENT_FILTERS);
     const out = ctx.reply.stream(200, { 'Content-Type': 'application/json' });
     const inWindow = (m: EventMessage) =>
       (since === undefined || m.timeNano / 1e6 >= since) &&

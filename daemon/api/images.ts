@@ -27,8 +27,10 @@ import {
 } from '../../worker/images/index.js';
 import type { DaemonConfig } from '../config.js';
 import { ApiError, badRequest, notFound } from '../http/errors.js';
+import { queryBool } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { ApiDeps, ImageResolver } from './deps.js';
+import { authSchema, validateBody } from './schemas.js';
 
 /**
  * Registry settings: shoald's --insecure-registry and --certs-dir flags, plus the SHOAL_INSECURE_REGISTRIES
@@ -43,10 +45,6 @@ function registryOptions(config: DaemonConfig, env: NodeJS.ProcessEnv = process.
     insecureRegistries: [...config.insecureRegistries, ...fromEnv],
     certsDir: config.certsDir ?? (env.SHOAL_CERTS_DIR || undefined),
   };
-}
-
-function queryBool(q: URLSearchParams, key: string): boolean {
-  return ['1', 'true', 'True', 'TRUE', 'yes'].includes(q.get(key) ?? '');
 }
 
 /** Store errors → Engine API statuses. */
@@ -507,8 +505,10 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
   router.post(
     '/auth',
     wrap(async (ctx) => {
-      const body =
-        (await ctx.readJson<{ username?: string; password?: string; serveraddress?: string }>()) ?? {};
+      const body = validateBody<{ username?: string; password?: string; serveraddress?: string }>(
+        authSchema,
+        await ctx.readJson(),
+      );
       if (!body.username) throw badRequest('username is required');
       const addr = (body.serveraddress || 'docker.io').replace(/^https?:\/\//, '').replace(/\/.*$/, '');
       const domain = addr === 'index.docker.io' ? 'docker.io' : addr;

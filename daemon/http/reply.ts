@@ -30,6 +30,8 @@ export interface Reply {
   hijack(): Duplex;
   /** Whether anything has been sent already (an error can then no longer become a reply). */
   readonly started: boolean;
+  /** Ends the connection at once: for an error after the reply has started. */
+  abort(): void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -40,6 +42,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   409: 'Conflict',
+  413: 'Payload Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
@@ -50,6 +53,10 @@ export class HttpReply implements Reply {
 
   get started(): boolean {
     return this.res.headersSent;
+  }
+
+  abort(): void {
+    this.res.destroy();
   }
 
   json(status: number, body: unknown, headers: Headers = {}): void {
@@ -107,6 +114,10 @@ export class SocketReply implements Reply {
     return this.sent;
   }
 
+  abort(): void {
+    this.socket.destroy();
+  }
+
   private head(status: number, headers: Headers): void {
     this.sent = true;
     const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}`];
@@ -121,7 +132,9 @@ export class SocketReply implements Reply {
       'Content-Length': String(body.length),
       Connection: 'close',
     });
-    this.socket.end(body);
+    // A whole reply ends the exchange: close once it is flushed, so that a client still sending
+    // (a refused oversized body) does not keep a half-open socket in the daemon.
+    this.socket.end(body, () => this.socket.destroy());
   }
 
   json(status: number, body: unknown, headers: Headers = {}): void {

@@ -2,6 +2,7 @@
 // it is stripped before matching. Patterns: `:name` matches one segment, `*name` one or more
 // (image references contain slashes: `/images/*name/json`).
 import type { IncomingHttpHeaders } from 'node:http';
+import { badRequest } from './errors.js';
 import type { Reply } from './reply.js';
 
 export interface RequestContext {
@@ -32,6 +33,18 @@ interface Route {
   regex: RegExp;
   names: string[];
   handler: Handler;
+}
+
+/** A percent-decoded path segment; malformed escapes ("%", "%zz", "%C3") are the client's error. */
+function decodeParam(name: string, raw: string): string {
+  let value: string;
+  try {
+    value = decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`invalid ${name} in the path: "${raw}" is not valid percent-encoding`);
+  }
+  if (value.includes('\0')) throw badRequest(`invalid ${name} in the path: contains a NUL byte`);
+  return value;
 }
 
 const VERSION_PREFIX = /^\/v(\d+(?:\.\d+)?)(?=\/)/;
@@ -86,7 +99,7 @@ export class Router {
       if (!m) continue;
       const params: Record<string, string> = {};
       r.names.forEach((n, i) => {
-        params[n] = decodeURIComponent(m[i + 1]);
+        params[n] = decodeParam(n, m[i + 1]);
       });
       return { handler: r.handler, params };
     }

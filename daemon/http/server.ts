@@ -3,11 +3,20 @@
 // `{"message": "..."}` with its status code.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { JsonDepthError, parseBoundedJson } from '../../common/bounded-json.js';
 import { ApiError, toErrorReply } from './errors.js';
 import { HttpReply, type Reply, SocketReply } from './reply.js';
 import { type RequestContext, Router } from './router.js';
 
-const MAX_BODY = 64 * 1024 * 1024;
+/**
+ * JSON bodies (create, exec, auth…) are a few KiB; 4 MiB leaves room for large Env/Labels while a
+ * client cannot make the daemon buffer and parse hundreds of MiB. Image load/import bodies are read
+ * with bodyStream() and are not limited this way.
+ */
+export const MAX_JSON_BODY = 4 * 1024 * 1024;
+
+const tooLarge = () =>
+  new ApiError(413, `request body too large: the limit is ${MAX_JSON_BODY / (1024 * 1024)} MiB`);
 
 export interface ApiServer {
   server: Server;
@@ -16,14 +25,15 @@ export interface ApiServer {
 }
 
 async function readAll(req: IncomingMessage): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_JSON_BODY) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError(400, 'request body too large');
+    if (size > MAX_JSON_BODY) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks);
+  return Buffer.concat(chunks, size);
 }
 
 /**
@@ -36,12 +46,16 @@ function readUpgradeBody(socket: Duplex, head: Buffer, length: number): Promise<
     return Promise.resolve(head.subarray(0, length));
   }
   return new Promise((resolve, reject) => {
-    let buf = head;
+    // Chunks are joined once at the end: concatenating on every chunk is quadratic in the body size.
+    const chunks: Buffer[] = [head];
+    let size = head.length;
     const onData = (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length < length) return;
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size < length) return;
       cleanup();
       socket.pause();
+      const buf = Buffer.concat(chunks, size);
       if (buf.length > length) socket.unshift(buf.subarray(length));
       resolve(buf.subarray(0, length));
     };
@@ -62,11 +76,35 @@ function parseJson<T>(body: Buffer): T | undefined {
   const text = body.toString('utf8').trim();
   if (text === '') return undefined;
   try {
-    return JSON.parse(text) as T;
+    return parseBoundedJson(text) as T;
   } catch (err) {
+    if (err instanceof JsonDepthError)
+      throw new ApiError(400, `invalid JSON in request body: nested deeper than ${err.limit} levels`);
     throw new ApiError(400, `invalid JSON in request body: ${(err as Error).message}`);
   }
 }
+
+/** Where a request goes: its version, unversioned path, query and matched route. Malformed targets are a 400. */
+function target(router: Router, req: IncomingMessage) {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://shoal');
+  } catch {
+    throw new ApiError(400, `malformed request target: ${JSON.stringify(String(req.url).slice(0, 200))}`);
+  }
+  const { version, path } = Router.splitVersion(url.pathname);
+  const m = router.match(req.method ?? 'GET', path);
+  return { version, path, query: url.searchParams, handler: m?.handler, params: m?.params ?? {} };
+}
+
+/** Errors that are bugs in shoald (a JavaScript TypeError …), not conditions to report: their text stays in the log. */
+const isInternal = (err: unknown) =>
+  err instanceof TypeError ||
+  err instanceof RangeError ||
+  err instanceof ReferenceError ||
+  err instanceof SyntaxError ||
+  err instanceof URIError ||
+  !(err instanceof Error);
 
 function makeContext(
   req: IncomingMessage,
@@ -98,14 +136,36 @@ function makeContext(
   };
 }
 
+/**
+ * The per-request error boundary: whatever a handler throws or rejects with becomes this request's
+ * error reply (or, once a reply has started, the end of its connection); it never reaches the process.
+ */
 async function dispatch(ctx: RequestContext, handler?: (c: RequestContext) => unknown): Promise<void> {
   try {
     if (!handler) throw new ApiError(404, 'page not found');
     await handler(ctx);
   } catch (err) {
-    const { status, message } = toErrorReply(err);
-    if (status >= 500) console.error(`shoald: ${ctx.method} ${ctx.path}: ${(err as Error)?.stack ?? err}`);
-    if (!ctx.reply.started) ctx.reply.json(status, { message });
+    replyError(ctx.method, ctx.path, ctx.reply, err);
+  }
+}
+
+let incidents = 0;
+
+function replyError(method: string, path: string, reply: Reply, err: unknown): void {
+  try {
+    let { status, message } = toErrorReply(err);
+    if (!(err instanceof ApiError) && isInternal(err)) {
+      // A bug: the JavaScript message means nothing to the client; the log keeps it with an id.
+      const id = `${Date.now().toString(36)}-${++incidents}`;
+      console.error(`shoald: internal error ${id} in ${method} ${path}: ${(err as Error)?.stack ?? err}`);
+      status = 500;
+      message = `internal error ${id} in shoald (see its log)`;
+    } else if (status >= 500) console.error(`shoald: ${method} ${path}: ${(err as Error)?.stack ?? err}`);
+    if (!reply.started) reply.json(status, { message });
+    else reply.abort();
+  } catch (again) {
+    console.error(`shoald: replying to ${method} ${path} failed: ${(again as Error)?.stack ?? again}`);
+    reply.abort();
   }
 }
 
@@ -114,24 +174,27 @@ export function createApiServer(router: Router): ApiServer {
   // Like dockerd: idle keep-alive connections are not timed out (a client reusing one must not get
   // EPIPE), and long uploads (image load) are not cut off.
   const server = createServer({ keepAlive: true, keepAliveTimeout: 0, requestTimeout: 0 }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://shoal');
-    const { version, path } = Router.splitVersion(url.pathname);
-    const m = router.match(req.method ?? 'GET', path);
-    const ac = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) ac.abort();
-    });
-    const ctx = makeContext(
-      req,
-      new HttpReply(res),
-      m?.params ?? {},
-      path,
-      version,
-      url.searchParams,
-      () => readAll(req),
-      ac.signal,
-    );
-    void dispatch(ctx, m?.handler);
+    const reply = new HttpReply(res);
+    try {
+      const t = target(router, req);
+      const ac = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) ac.abort();
+      });
+      const ctx = makeContext(
+        req,
+        reply,
+        t.params,
+        t.path,
+        t.version,
+        t.query,
+        () => readAll(req),
+        ac.signal,
+      );
+      void dispatch(ctx, t.handler);
+    } catch (err) {
+      replyError(req.method ?? '?', String(req.url), reply, err);
+    }
   });
 
   server.on('connection', (s) => {
@@ -143,32 +206,27 @@ export function createApiServer(router: Router): ApiServer {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://shoal');
-    const { version, path } = Router.splitVersion(url.pathname);
-    const m = router.match(req.method ?? 'GET', path);
-    const ac = new AbortController();
-    socket.on('close', () => ac.abort());
-    const length = Number(req.headers['content-length'] ?? 0) || 0;
-    const bodyPromise =
-      length > MAX_BODY
-        ? Promise.reject(new ApiError(400, 'request body too large'))
-        : readUpgradeBody(socket, head, length);
-    bodyPromise.catch(() => {});
-    const ctx = makeContext(
-      req,
-      new SocketReply(socket),
-      m?.params ?? {},
-      path,
-      version,
-      url.searchParams,
-      () => bodyPromise,
-      ac.signal,
-    );
-    // The body must be consumed before the handler hijacks, so that stdin is not mistaken for it.
-    void bodyPromise.then(
-      () => dispatch(ctx, m?.handler),
-      (err) => dispatch(ctx, () => Promise.reject(err)),
-    );
+    const reply = new SocketReply(socket);
+    try {
+      const t = target(router, req);
+      const ac = new AbortController();
+      socket.on('close', () => ac.abort());
+      const rawLength = req.headers['content-length'] ?? '0';
+      if (!/^[0-9]+$/.test(rawLength))
+        throw new ApiError(400, `invalid Content-Length ${JSON.stringify(rawLength)}`);
+      const length = Number(rawLength);
+      const bodyPromise =
+        length > MAX_JSON_BODY ? Promise.reject(tooLarge()) : readUpgradeBody(socket, head, length);
+      bodyPromise.catch(() => {});
+      const ctx = makeContext(req, reply, t.params, t.path, t.version, t.query, () => bodyPromise, ac.signal);
+      // The body must be consumed before the handler hijacks, so that stdin is not mistaken for it.
+      void bodyPromise.then(
+        () => dispatch(ctx, t.handler),
+        (err) => dispatch(ctx, () => Promise.reject(err)),
+      );
+    } catch (err) {
+      replyError(req.method ?? '?', String(req.url), reply, err);
+    }
   });
 
   return {

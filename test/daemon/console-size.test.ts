@@ -32,7 +32,7 @@ describe('HostConfig.ConsoleSize', () => {
       HostConfig: { ConsoleSize: [24, -5] },
     });
     expect(r.status).toBe(400);
-    expect(r.body).toContain('consoleSize.width');
+    expect(JSON.parse(r.body).message).toBe('invalid HostConfig.ConsoleSize[1]: must be >= 0');
     expect((await api(d, 'GET', '/v1.41/containers/badsize/json')).status).toBe(404);
   });
 });

@@ -1,6 +1,6 @@
 // Host facts the engine needs: cpu time for docker's cpu % formula, online cpus, and the
 // device nodes a --privileged container gets.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { type Dirent, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ALL_CAPABILITIES, type OciDevice } from './spec/defaults.js';
@@ -22,33 +22,35 @@ export function onlineCpus(): number {
   return availableParallelism();
 }
 
-const SKIP = new Set(['pts', 'shm', 'mqueue', 'fd', 'hugepages', 'console', 'ptmx']);
+/** Directories runc's HostDevices skips (mounted anew in a container, or no devices), and the hugetlbfs mount. */
+const SKIP_DIRS = new Set(['pts', 'shm', 'mqueue', 'fd', '.lxc', '.lxd-mounts', '.udev', 'hugepages']);
+/** The console is the container's own; /dev/ptmx is the runtime's link to pts/ptmx. */
+const SKIP_FILES = new Set(['console', 'ptmx']);
 
-/** Character and block devices under /dev (one level of subdirectories), as docker's privileged mode. */
+/**
+ * The host's character and block device nodes under /dev, as docker's privileged mode gives them.
+ * Symbolic links are not followed (lstat): /dev/stdin → /proc/self/fd/0 is the daemon's own stdio
+ * (often /dev/null or a tty), not a device of the host, and /dev/fd is such a link too.
+ */
 export function hostDevices(root = '/dev'): OciDevice[] {
   const out: OciDevice[] = [];
   const scan = (dir: string, depth: number) => {
-    let names: string[];
+    let entries: Dirent[];
     try {
-      names = readdirSync(dir);
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       return;
     }
-    for (const name of names) {
-      if (depth === 0 && SKIP.has(name)) continue;
-      const p = join(dir, name);
-      let st: ReturnType<typeof statSync>;
-      try {
-        st = statSync(p, { throwIfNoEntry: false }) as ReturnType<typeof statSync>;
-      } catch {
+    for (const entry of entries) {
+      const p = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (!SKIP_DIRS.has(entry.name) && depth < 8) scan(p, depth + 1);
         continue;
       }
-      if (!st) continue;
-      if (st.isDirectory()) {
-        if (depth < 1) scan(p, depth + 1);
-        continue;
-      }
-      if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+      if (!entry.isCharacterDevice() && !entry.isBlockDevice()) continue; // symlinks included
+      if (SKIP_FILES.has(entry.name)) continue;
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) continue;
       const rdev = Number(st.rdev);
       // glibc's gnu_dev_major/minor for the 32-bit dev_t values Node hands us.
       const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);

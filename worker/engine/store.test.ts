@@ -31,4 +31,13 @@ describe('record store', () => {
     expect(orphans).toEqual([orphan]);
     expect(loadRecords(join(root, 'missing'))).toEqual({ records: [], orphans: [] });
   });
+
+  it('skips a record nested too deep to handle (neither loaded nor removed as an orphan)', () => {
+    const data = join(root, 'deep');
+    const id = 'c'.repeat(64);
+    mkdirSync(containerDir(data, id), { recursive: true });
+    const deep = `{"id":"${id}","config":{"labels":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
+    writeFileSync(join(containerDir(data, id), 'container.json'), deep);
+    expect(loadRecords(data)).toEqual({ records: [], orphans: [] });
+  });
 });

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { JsonDepthError, parseBoundedJson } from '../../common/bounded-json.js';
 import type { Container } from './types.js';
 
 export const RECORD_FILE = 'container.json';
@@ -69,9 +70,18 @@ export function loadRecords(dataRoot: string): { records: ContainerRecord[]; orp
   for (const id of ids) {
     if (!/^[0-9a-f]{64}$/.test(id)) continue;
     try {
-      records.push(JSON.parse(readFileSync(join(containerDir(dataRoot, id), RECORD_FILE), 'utf8')));
-    } catch {
-      orphans.push(id);
+      records.push(
+        parseBoundedJson(
+          readFileSync(join(containerDir(dataRoot, id), RECORD_FILE), 'utf8'),
+        ) as ContainerRecord,
+      );
+    } catch (err) {
+      // A record nested deeper than any the engine writes was not written by it: leave it alone
+      // (an orphan's directory and runtime state are removed), and keep it out of memory, where
+      // inspect and save would overflow the stack on it.
+      if (err instanceof JsonDepthError)
+        console.error(`engine: container ${id}: record skipped: ${err.message}`);
+      else orphans.push(id);
     }
   }
   return { records, orphans };

@@ -1,4 +1,6 @@
 // GET /containers/json filters: `{"name":{"c1":true},"status":{"running":true},"id":{…},"label":{"k=v":true}}`.
+
+import { parseBoundedJson } from '../../../common/bounded-json.js';
 import type { Container } from '../../../worker/engine/index.js';
 import { badRequest } from '../../http/errors.js';
 
@@ -7,33 +9,42 @@ export type Filters = Record<string, string[]>;
 const KNOWN = new Set(['name', 'id', 'status', 'label']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
-/** Parses the `filters` query value (both the map form and the older list form `{"name":["c1"]}`). */
-export function parseFilters(raw: string | null): Filters {
+/**
+ * Docker's `filters` query value as key → values, in the map form `{"name":{"c1":true}}` or the
+ * older list form `{"name":["c1"]}`; anything else is a 400. Keys outside `known` are refused.
+ */
+export function parseFilterArgs(raw: string | null, known: ReadonlySet<string>): Filters {
   if (!raw) return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = parseBoundedJson(raw, 4);
   } catch {
-    throw badRequest(`invalid filters: not JSON: ${raw}`);
+    throw badRequest(`invalid filters: not JSON of the form {"key":{"value":true}}: ${raw.slice(0, 200)}`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
     throw badRequest('invalid filters: expected an object');
   const out: Filters = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!KNOWN.has(key)) throw badRequest(`invalid filter '${key}'`);
-    const values = Array.isArray(value)
-      ? value.map(String)
-      : value && typeof value === 'object'
-        ? Object.entries(value as Record<string, unknown>)
-            .filter(([, on]) => on)
-            .map(([v]) => v)
-        : [];
+    if (!known.has(key)) throw badRequest(`invalid filter '${key}'`);
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out[key] = value;
+    else if (value && typeof value === 'object' && !Array.isArray(value))
+      out[key] = Object.entries(value as Record<string, unknown>)
+        .filter(([, on]) => on === true)
+        .map(([v]) => v);
+    else throw badRequest(`invalid filter '${key}': expected {"value":true} or a list of strings`);
+  }
+  return out;
+}
+
+/** Parses the `filters` query value of GET /containers/json. */
+export function parseFilters(raw: string | null): Filters {
+  const out = parseFilterArgs(raw, KNOWN);
+  for (const [key, values] of Object.entries(out)) {
     if (key === 'status') {
       for (const v of values) {
         if (!STATUSES.has(v)) throw badRequest(`invalid filter 'status=${v}'`);
       }
     }
-    out[key] = values;
   }
   return out;
 }

@@ -1,35 +1,29 @@
 // /containers/* endpoints of the Engine API, translated onto the engine's ContainerManager.
 
 import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import type { ContainerStats, WaitCondition } from '../../../worker/engine/index.js';
 import { ApiError, badRequest, conflict, notFound } from '../../http/errors.js';
+import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
+import { containerCreateSchema, validateBody } from '../schemas.js';
 import { muxFrame, STDERR, STDOUT, splice, writeAsync } from '../streams.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { statsJson } from './stats.js';
 import { parsePs } from './top.js';
-import { type CreateBody, createOptionsFromBody, inspectJson, listEntryJson } from './translate.js';
+import {
+  type CreateBody,
+  createOptionsFromBody,
+  inspectJson,
+  listEntryJson,
+  verifyResources,
+} from './translate.js';
 
 const execFileAsync = promisify(execFile);
 
 const WAIT_CONDITIONS = new Set<WaitCondition>(['not-running', 'next-exit', 'removed']);
-
-/** Docker's boolean query values: 1/true/True/yes are true, absent is the default. */
-export function queryBool(q: URLSearchParams, key: string, dflt = false): boolean {
-  const v = q.get(key);
-  if (v === null) return dflt;
-  return ['1', 'true', 'True', 'TRUE', 'yes'].includes(v);
-}
-
-function queryInt(q: URLSearchParams, key: string): number | undefined {
-  const v = q.get(key);
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw badRequest(`invalid ${key} "${v}": must be an integer`);
-  return n;
-}
 
 /** The engine's full id for a user's reference (id, unique prefix, or name); 404 when unknown. */
 function resolveId(deps: ApiDeps, ref: string): string {
@@ -37,7 +31,8 @@ function resolveId(deps: ApiDeps, ref: string): string {
 }
 
 async function create(deps: ApiDeps, ctx: RequestContext): Promise<void> {
-  const body = (await ctx.readJson<CreateBody>()) ?? {};
+  const body = validateBody<CreateBody>(containerCreateSchema, await ctx.readJson());
+  verifyResources(body.HostConfig, availableParallelism());
   const name = ctx.query.get('name') || undefined;
   if (name !== undefined && !/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
     throw badRequest(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -106,14 +101,14 @@ async function logs(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   let tail: number | 'all' = 'all';
   if (tailRaw && tailRaw !== 'all') {
     const n = Number(tailRaw);
-    if (!Number.isInteger(n)) throw badRequest(`invalid tail "${tailRaw}": use a number or "all"`);
+    if (!/^-?[0-9]+$/.test(tailRaw) || !Number.isSafeInteger(n))
+      throw badRequest(`invalid tail "${tailRaw}": use a number or "all"`);
     tail = n < 0 ? 'all' : n;
   }
   const timeParam = (k: string) => {
     const v = q.get(k);
     if (!v || v === '0') return undefined;
-    const n = Number(v);
-    if (Number.isFinite(n)) return n;
+    if (/^[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v);
     const t = Date.parse(v);
     if (Number.isNaN(t)) throw badRequest(`invalid ${k} "${v}": use unix seconds or RFC3339`);
     return t / 1000;

@@ -71,6 +71,46 @@ export interface MountBody {
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/**
+ * dockerd's checks of the resource fields (verifyContainerResources, verifyPlatformContainerSettings),
+ * with its messages. Negative values it refuses are refused here too, instead of reading as "unset";
+ * the negatives it accepts mean "unlimited" (CpuQuota, PidsLimit) and stay so.
+ */
+export function verifyResources(hc: HostConfigBody | null | undefined, hostCpus: number): void {
+  if (!hc) return;
+  const memory = hc.Memory ?? 0;
+  const reservation = hc.MemoryReservation ?? 0;
+  const swap = hc.MemorySwap ?? 0;
+  const nano = hc.NanoCpus ?? 0;
+  const period = hc.CpuPeriod ?? 0;
+  const quota = hc.CpuQuota ?? 0;
+  if (memory !== 0 && memory < MIN_MEMORY) throw badRequest('Minimum memory limit allowed is 6MB');
+  if (memory > 0 && swap > 0 && swap < memory)
+    throw badRequest('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (memory === 0 && swap > 0)
+    throw badRequest('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (reservation !== 0 && reservation < MIN_MEMORY)
+    throw badRequest('Minimum memory reservation allowed is 6MB');
+  if (memory > 0 && reservation > 0 && memory < reservation)
+    throw badRequest('Minimum memory limit can not be less than memory reservation limit, see usage');
+  if (nano > 0 && period > 0)
+    throw badRequest('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (nano > 0 && quota > 0)
+    throw badRequest('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (nano !== 0 && (nano < 0 || nano > hostCpus * 1e9))
+    throw badRequest(
+      `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`,
+    );
+  if ((hc.CpuShares ?? 0) < 0)
+    throw badRequest(`invalid CPU shares (${hc.CpuShares}): value must be a positive integer`);
+  if (period !== 0 && (period < 1000 || period > 1_000_000))
+    throw badRequest('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  if (quota > 0 && quota < 1000) throw badRequest('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if ((hc.ShmSize ?? 0) < 0) throw badRequest('SHM size can not be less than 0');
+}
+
 const asList = (v: string[] | string | null | undefined): string[] | undefined =>
   v == null ? undefined : Array.isArray(v) ? v : [v];
 const positive = (n: number | null | undefined): number | undefined => (n && n > 0 ? n : undefined);

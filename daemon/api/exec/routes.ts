@@ -4,8 +4,10 @@
 import type { Duplex } from 'node:stream';
 import type { ExecInfo, ExecOptions } from '../../../worker/engine/index.js';
 import { badRequest, toErrorReply } from '../../http/errors.js';
+import { queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
+import { execCreateSchema, execStartSchema, validateBody } from '../schemas.js';
 import { muxFrame, STDOUT, splice } from '../streams.js';
 
 interface ExecCreateBody {
@@ -69,7 +71,7 @@ export function startFailureExitCode(message: string): number {
 }
 
 async function start(deps: ApiDeps, ctx: RequestContext, failed: Map<string, number>): Promise<void> {
-  const body = (await ctx.readJson<{ Detach?: boolean; Tty?: boolean }>()) ?? {};
+  const body = validateBody<{ Detach?: boolean; Tty?: boolean }>(execStartSchema, await ctx.readJson());
   const detach = body.Detach ?? false;
   let stream: Duplex | null;
   try {
@@ -99,7 +101,7 @@ export function registerExec(router: Router, deps: ApiDeps): void {
   const failedStarts = new Map<string, number>();
   router
     .post('/containers/:id/exec', async (ctx) => {
-      const body = (await ctx.readJson<ExecCreateBody>()) ?? {};
+      const body = validateBody<ExecCreateBody>(execCreateSchema, await ctx.readJson());
       const id = deps.engine.execCreate(ctx.params.id, execOptionsFromBody(body));
       ctx.reply.json(201, { Id: id });
     })
@@ -114,9 +116,8 @@ export function registerExec(router: Router, deps: ApiDeps): void {
       ctx.reply.json(200, execInspectJson(shown));
     })
     .post('/exec/:id/resize', async (ctx) => {
-      const h = Number(ctx.query.get('h') ?? 0);
-      const w = Number(ctx.query.get('w') ?? 0);
-      if (!Number.isInteger(h) || !Number.isInteger(w)) throw badRequest('invalid h or w: must be integers');
+      const h = queryInt(ctx.query, 'h') ?? 0;
+      const w = queryInt(ctx.query, 'w') ?? 0;
       await deps.engine.execResize(ctx.params.id, h, w);
       ctx.reply.empty(200);
     });

@@ -68,14 +68,29 @@ export interface BuiltSpec {
 const CPU_PERIOD = 100_000;
 const MIN_MEMORY = 6 * 1024 * 1024; // docker's minimum
 
-/** KEY=VALUE list merge: later keys replace earlier ones in place, new keys are appended. */
+/**
+ * KEY=VALUE list merge: later keys replace earlier ones in place (the first entry of that key),
+ * new keys are appended. Linear: an index by key, not a search per entry.
+ */
 export function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
   const out = [...base];
-  const keyOf = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  const keyOf = (e: string) => {
+    const eq = e.indexOf('=');
+    return eq < 0 ? e : e.slice(0, eq);
+  };
+  const at = new Map<string, number>();
+  out.forEach((e, i) => {
+    const k = keyOf(e);
+    if (!at.has(k)) at.set(k, i);
+  });
   for (const e of over) {
-    const i = out.findIndex((x) => keyOf(x) === keyOf(e));
-    if (i >= 0) out[i] = e;
-    else out.push(e);
+    const k = keyOf(e);
+    const i = at.get(k);
+    if (i !== undefined) out[i] = e;
+    else {
+      at.set(k, out.length);
+      out.push(e);
+    }
   }
   return out;
 }
@@ -84,8 +99,37 @@ function checkEnv(env: readonly string[]): void {
   for (const e of env) {
     const eq = e.indexOf('=');
     if (eq <= 0) throw new InvalidArgumentError('env', `"${e}" is not KEY=VALUE`);
-    if (e.includes('\0')) throw new InvalidArgumentError('env', `"${e.slice(0, eq)}" contains a NUL byte`);
   }
+}
+
+/**
+ * The first string anywhere in `value` that holds a NUL byte, as a field path ("cmd[1]",
+ * "labels.app"). The kernel takes strings up to their first NUL: `["tr\0ue"]` would run `tr`.
+ */
+export function findNul(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+  if (value === null || typeof value !== 'object' || depth > 8) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = findNul(value[i], `${path}[${i}]`, depth + 1);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const field = path ? `${path}.${k}` : k;
+    if (k.includes('\0')) return field;
+    const hit = findNul(v, field, depth + 1);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+function checkNoNul(opts: RunOptions, image: ImageConfig | undefined): void {
+  const own = findNul(opts, '');
+  if (own) throw new InvalidArgumentError(own, 'contains a NUL byte');
+  const inImage = findNul(image ?? {}, 'image config');
+  if (inImage) throw new InvalidArgumentError(inImage, 'contains a NUL byte');
 }
 
 /** The command: docker's merge of image Entrypoint/Cmd with the run options. */
@@ -265,6 +309,7 @@ function mergeMounts(defaults: OciMount[], user: OciMount[]): OciMount[] {
 
 export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx: SpecContext): BuiltSpec {
   if (opts.init) throw new InvalidArgumentError('init', 'an init process (--init) is not supported yet');
+  checkNoNul(opts, image);
   const norm: RunOptions = structuredClone(opts);
   const spec = baseSpec(ctx.rootfsPath);
 
