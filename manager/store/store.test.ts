@@ -613,7 +613,7 @@ describe('store determinism', () => {
     const log = new MemoryLog('sync');
     const stores = [0, 1, 2].map((i) => new Store({ clock: () => 1_000_000 * (i + 1) }));
     const faces = stores.map((s) => log.addMember(s));
-    stores.forEach((s, i) => s.connect(faces[i]));
+    for (const [i, s] of stores.entries()) s.connect(faces[i]);
     const leader = stores[0];
     await leader.update((tx) => {
       tx.create('service', makeService('s1', 'web', 3));
