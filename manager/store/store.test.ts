@@ -16,6 +16,7 @@ import {
   makeTask,
   storeOnMemoryLog,
 } from './testkit.js';
+import type { WriteTx } from './tx.js';
 
 async function rejection(p: Promise<unknown>): Promise<ShoalError> {
   try {
@@ -425,6 +426,32 @@ describe('store and the replicated log', () => {
     expect((e2.cause as MemLogError).reason).toBe('dropped');
     log.flush();
     expect(store.view((tx) => tx.get('service', 's2'))).toBeUndefined();
+  });
+
+  it('serves linearizable reads through the read barrier, and refuses them without leadership', async () => {
+    const { store, log } = storeOnMemoryLog();
+    await store.update((tx) => tx.create('service', makeService('s1', 'web')));
+    expect(await store.readView((tx) => tx.list('service').map((s) => s.id))).toEqual(['s1']);
+    log.setLeader(undefined);
+    expect((await rejection(store.readView((tx) => tx.list('service')))).kind).toBe('unavailable');
+  });
+
+  it('refuses async callbacks and writes through a transaction kept after it was proposed', async () => {
+    const { store, log } = storeOnMemoryLog();
+    const err = await rejection(
+      store.update(async (tx) => {
+        tx.create('service', makeService('s1', 'web'));
+      }),
+    );
+    expect(err.kind).toBe('internal');
+    expect(log.lastIndex).toBe(0);
+    let kept: WriteTx | undefined;
+    await store.update((tx) => {
+      kept = tx;
+      tx.create('service', makeService('s1', 'web'));
+    });
+    expect(() => kept?.create('service', makeService('s2', 'api'))).toThrow(/already been proposed/);
+    expect(store.view((tx) => tx.list('service')).map((s) => s.id)).toEqual(['s1']);
   });
 
   it('works with a log that applies on a later turn of the event loop', async () => {
