@@ -98,7 +98,10 @@ export class Store implements StateMachine<ApplyResult> {
       applied = await log.propose(entry);
     } catch (err) {
       if (isShoalError(err)) throw err;
-      throw unavailable(`the write was not committed: ${(err as Error)?.message ?? String(err)}`, err);
+      throw unavailable(
+        `the write was not confirmed (it may or may not have committed; see cause): ${(err as Error)?.message ?? String(err)}`,
+        err,
+      );
     }
     const result = applied.result as ApplyResult;
     if (!result?.ok) throw result?.error ?? new ShoalError('internal', 'the log returned no apply result');
