@@ -2,7 +2,7 @@
 export type { ApplyResult } from './apply.js';
 export { DEFAULT_TASK_HISTORY_RETENTION_LIMIT, defaultClusterSpec } from './defaults.js';
 export type { ChangeKind, EventOf, StoreEvent, WatchFilter } from './events.js';
-export { type ApplyMode, MemLogError, MemoryLog, memoryLogFor } from './memlog.js';
+export { type ApplyMode, MemLogError, MemoryLog } from './memlog.js';
 export {
   newObjectId,
   SNAPSHOT_FORMAT_VERSION,

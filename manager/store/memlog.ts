@@ -191,13 +191,3 @@ export class MemoryLog {
     return m;
   }
 }
-
-/** A connected store-and-log pair for tests: one member, leader, applying in `mode`. */
-export function memoryLogFor(
-  sm: StateMachine & { connect(log: ReplicatedLog<unknown>): void },
-  mode: ApplyMode = 'sync',
-) {
-  const log = new MemoryLog(mode);
-  sm.connect(log.addMember(sm));
-  return log;
-}

@@ -16,6 +16,7 @@ import {
   makeTask,
   storeOnMemoryLog,
 } from './testkit.js';
+import type { WriteTx } from './tx.js';
 
 async function rejection(p: Promise<unknown>): Promise<ShoalError> {
   try {
@@ -143,6 +144,34 @@ describe('store CRUD', () => {
     const copy = clone('service', stored);
     copy.spec!.annotations!.name = 'x';
     expect(copy.spec?.annotations?.name).toBe('x');
+  });
+
+  it('owns meta: a create ignores the caller’s, an update keeps created_at', async () => {
+    const { store, clock } = storeOnMemoryLog();
+    const s = makeService('s1', 'web');
+    s.meta = { version: 77, createdAt: 1, updatedAt: 2 };
+    await store.update((tx) => tx.create('service', s));
+    expect(store.view((tx) => tx.get('service', 's1'))?.meta).toEqual({
+      version: 1,
+      createdAt: clock.now,
+      updatedAt: clock.now,
+    });
+  });
+
+  it('starts clusters with Docker’s defaults', async () => {
+    const { store } = storeOnMemoryLog();
+    await store.update((tx) => tx.create('cluster', makeCluster('c0')));
+    const spec = store.view((tx) => tx.get('cluster', 'c0'))!.spec!;
+    expect(spec.annotations?.name).toBe('default');
+    expect(spec.orchestration?.taskHistoryRetentionLimit).toBe(5);
+    expect(spec.dispatcher?.heartbeatPeriod).toEqual({ seconds: 5, nanos: 0 });
+    // 7776000000000000 ns in `docker info`.
+    expect(spec.caConfig?.nodeCertExpiry?.seconds).toBe(7_776_000);
+    expect(spec.raft).toMatchObject({
+      snapshotInterval: 10_000,
+      logEntriesForSlowFollowers: 500,
+      electionTick: 10,
+    });
   });
 
   it('makes ids with the injected generator, and Docker-like ones by default', () => {
@@ -427,6 +456,32 @@ describe('store and the replicated log', () => {
     expect(store.view((tx) => tx.get('service', 's2'))).toBeUndefined();
   });
 
+  it('serves linearizable reads through the read barrier, and refuses them without leadership', async () => {
+    const { store, log } = storeOnMemoryLog();
+    await store.update((tx) => tx.create('service', makeService('s1', 'web')));
+    expect(await store.readView((tx) => tx.list('service').map((s) => s.id))).toEqual(['s1']);
+    log.setLeader(undefined);
+    expect((await rejection(store.readView((tx) => tx.list('service')))).kind).toBe('unavailable');
+  });
+
+  it('refuses async callbacks and writes through a transaction kept after it was proposed', async () => {
+    const { store, log } = storeOnMemoryLog();
+    const err = await rejection(
+      store.update(async (tx) => {
+        tx.create('service', makeService('s1', 'web'));
+      }),
+    );
+    expect(err.kind).toBe('internal');
+    expect(log.lastIndex).toBe(0);
+    let kept: WriteTx | undefined;
+    await store.update((tx) => {
+      kept = tx;
+      tx.create('service', makeService('s1', 'web'));
+    });
+    expect(() => kept?.create('service', makeService('s2', 'api'))).toThrow(/already been proposed/);
+    expect(store.view((tx) => tx.list('service')).map((s) => s.id)).toEqual(['s1']);
+  });
+
   it('works with a log that applies on a later turn of the event loop', async () => {
     const { store } = storeOnMemoryLog('async');
     const results = await Promise.all(
@@ -609,11 +664,28 @@ describe('store snapshots', () => {
 });
 
 describe('store determinism', () => {
+  it('members of an asynchronously applying log converge to the same bytes', async () => {
+    const log = new MemoryLog('async');
+    const stores = [new Store({ clock: () => 5 }), new Store({ clock: () => 6 })];
+    for (const s of stores) s.connect(log.addMember(s));
+    await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        stores[0].update((tx) => {
+          tx.create('service', makeService(`s${i}`, `name${i % 7}`));
+          tx.create('task', makeTask(`t${i}`, `s${i}`, 1));
+        }),
+      ),
+    );
+    expect(stores[0].view((tx) => tx.list('service'))).toHaveLength(7);
+    expect(stores[1].appliedIndex).toBe(30);
+    expect(Buffer.from(stores[1].snapshot()).equals(Buffer.from(stores[0].snapshot()))).toBe(true);
+  });
+
   it('members applying the same entries hold byte-identical state, whatever their own clocks', async () => {
     const log = new MemoryLog('sync');
     const stores = [0, 1, 2].map((i) => new Store({ clock: () => 1_000_000 * (i + 1) }));
     const faces = stores.map((s) => log.addMember(s));
-    stores.forEach((s, i) => s.connect(faces[i]));
+    for (const [i, s] of stores.entries()) s.connect(faces[i]);
     const leader = stores[0];
     await leader.update((tx) => {
       tx.create('service', makeService('s1', 'web', 3));

@@ -77,6 +77,15 @@ export class Store implements StateMachine<ApplyResult> {
   async update<T>(fn: (tx: WriteTx) => T): Promise<UpdateResult<T>> {
     const tx = new WriteTx(this.tables, this.applied);
     const value = fn(tx);
+    tx.seal();
+    if (value instanceof Promise) {
+      // Its reads would not be of one state, and its writes after an await would be lost.
+      value.catch(() => {});
+      throw new ShoalError(
+        'internal',
+        'store.update callbacks must be synchronous (do not pass an async function)',
+      );
+    }
     if (tx.size === 0) return { index: this.applied, value, events: [] };
     const log = this.log;
     if (!log) throw unavailable('the store is not connected to a replicated log');
@@ -89,11 +98,33 @@ export class Store implements StateMachine<ApplyResult> {
       applied = await log.propose(entry);
     } catch (err) {
       if (isShoalError(err)) throw err;
-      throw unavailable(`the write was not committed: ${(err as Error)?.message ?? String(err)}`, err);
+      throw unavailable(
+        `the write was not confirmed (it may or may not have committed; see cause): ${(err as Error)?.message ?? String(err)}`,
+        err,
+      );
     }
     const result = applied.result as ApplyResult;
     if (!result?.ok) throw result?.error ?? new ShoalError('internal', 'the log returned no apply result');
     return { index: applied.index, value, events: result.events };
+  }
+
+  /**
+   * A linearizable read: waits until this member has applied every write acknowledged before the call
+   * (a ReadIndex round through the leader), then runs `fn` like view. Rejects unavailable without a leader.
+   */
+  async readView<T>(fn: (tx: ReadTx) => T): Promise<T> {
+    const log = this.log;
+    if (!log) throw unavailable('the store is not connected to a replicated log');
+    let index: number;
+    try {
+      index = await log.readBarrier();
+    } catch (err) {
+      if (isShoalError(err)) throw err;
+      throw unavailable(`cannot confirm the latest state: ${(err as Error)?.message ?? String(err)}`, err);
+    }
+    if (this.applied < index)
+      throw new ShoalError('internal', `read barrier at ${index}, applied only ${this.applied}`);
+    return this.view(fn);
   }
 
   /** Subscribes to events applied from now on. Close the watch when done. */

@@ -19,7 +19,7 @@ export function makeService(id: string, name: string, replicas = 1, image = 'bb:
     id,
     spec: {
       annotations: { name, labels: { app: name } },
-      task: { container: { image, args: ['httpd', '-f'], env: ['A=1'] } },
+      taskTemplate: { containerSpec: { image, args: ['httpd', '-f'], env: ['A=1'] } },
       mode: { $case: 'replicated', value: { replicas } },
     },
   });

@@ -84,6 +84,12 @@ interface Pending {
  */
 export class WriteTx extends TablesReader {
   private readonly pending = new Map<string, Pending>();
+  private sealed = false;
+
+  /** Ends the transaction: writes after this (from a callback that kept `tx`) throw instead of being lost. */
+  seal(): void {
+    this.sealed = true;
+  }
 
   /** Creates `o` (meta is ignored: the store sets it). Conflict if the id or, where unique, the name exists. */
   create<K extends TableName>(table: K, o: Objects[K]): void {
@@ -111,6 +117,7 @@ export class WriteTx extends TablesReader {
 
   /** Removes the object (the removal is refused at apply if it changed since this transaction read it). */
   remove<K extends TableName>(table: K, id: string): void {
+    this.checkOpen();
     const key = keyOf(table, id);
     const current = this.get(table, id) as StoredObject | undefined;
     if (!current) throw missing(table, id);
@@ -175,6 +182,7 @@ export class WriteTx extends TablesReader {
 
   /** A private copy of the caller's object, checked. */
   private owned<K extends TableName>(table: K, o: Objects[K]): StoredObject {
+    this.checkOpen();
     if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
     let copy: Objects[K];
     try {
@@ -187,6 +195,11 @@ export class WriteTx extends TablesReader {
     const bad = checkObject(table, copy);
     if (bad) throw bad;
     return copy;
+  }
+
+  private checkOpen(): void {
+    if (this.sealed)
+      throw new ShoalError('internal', 'write to a transaction that has already been proposed');
   }
 
   private checkName(table: TableName, o: StoredObject): void {
