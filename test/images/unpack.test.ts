@@ -349,6 +349,15 @@ describe('hostile layers', () => {
     );
     await expect(fs.readFile('/etc/passwd', 'utf8')).resolves.not.toContain('pwned');
   });
+  it("never applies a replaced directory's time through the symlink that replaced it", async () => {
+    const before = (await fs.lstat(outsideFile())).mtimeMs;
+    const dir = await expectContained([
+      { entry: { name: 'd/', type: 'dir', mtime: 12345 } },
+      { entry: { name: 'd', type: 'symlink', linkname: outsideFile() } },
+    ]);
+    expect((await fs.lstat(outsideFile())).mtimeMs).toBe(before);
+    expect(await fs.readlink(path.join(dir, 'd'))).toBe(outsideFile());
+  });
   it('rejects a symlink loop with a clear error', () =>
     expectRejected(
       [

@@ -322,7 +322,7 @@ export async function unpackLayer(
   }
 
   /** A hard link's source: resolved inside the root like a parent, never created. */
-  async function linkSource(e: TarEntry, target: string): Promise<string> {
+  async function linkSource(e: TarEntry): Promise<string> {
     const lparts = safeComponents(e.linkname, `hard link "${e.name}" -> target`);
     if (lparts.length === 0) throw new UnsafeLayerError(`hard link "${e.name}": target is the layer root`);
     const what = () => `hard link "${e.name}": target "${e.linkname}"`;
@@ -389,7 +389,7 @@ export async function unpackLayer(
         break;
       }
       case 'hardlink': {
-        const src = await linkSource(e, target);
+        const src = await linkSource(e);
         if (src === target) break;
         await place(target, () => fs.link(src, target));
         break;
