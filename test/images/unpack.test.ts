@@ -358,6 +358,13 @@ describe('hostile layers', () => {
     expect((await fs.lstat(outsideFile())).mtimeMs).toBe(before);
     expect(await fs.readlink(path.join(dir, 'd'))).toBe(outsideFile());
   });
+  it('rejects a name longer than PATH_MAX and unpacks a deep one', async () => {
+    await expectRejected([f(`${'a/'.repeat(2048)}x`)], /name longer than 4096 bytes/);
+    await fs.rm(path.join(tmp, 'layer'), { recursive: true });
+    const deep = `${'d/'.repeat(900)}f`;
+    const dir = await expectContained([f(deep)]);
+    expect(await fs.readFile(path.join(dir, deep), 'utf8')).toBe('pwned');
+  });
   it('rejects a symlink loop with a clear error', () =>
     expectRejected(
       [

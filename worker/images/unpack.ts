@@ -24,6 +24,7 @@ const WH_OPAQUE = '.wh..wh..opq';
 const S_ISGID = 0o2000; // not in fs.constants
 /** As Linux's MAXSYMLINKS: more links than this in one lookup is a loop (ELOOP). */
 export const MAX_SYMLINKS = 40;
+const MAX_NAME = 4096;
 export interface UnpackLimits {
   /** paths with pending metadata ops before a batch goes to the addon */
   batch: number;
@@ -32,10 +33,13 @@ export interface UnpackLimits {
   /** directory times held until the end; beyond this the oldest are applied early (see DirTimes) */
   dirTimes: number;
 }
-const LIMITS: UnpackLimits = { batch: 2048, parents: 1024, dirTimes: 16384 };
+const LIMITS: UnpackLimits = { batch: 2048, parents: 1024, dirTimes: 4096 };
 
 /** Splits a tar name into safe components, or throws. "" (the root itself) gives []. */
 export function safeComponents(name: string, what = 'entry'): string[] {
+  // Linux's PATH_MAX: a longer name could not be created anyway (PAX allows up to 1 MiB)
+  if (Buffer.byteLength(name) > MAX_NAME)
+    throw new UnsafeLayerError(`${what} "${name.slice(0, 64)}…": name longer than ${MAX_NAME} bytes`);
   if (name.includes('\0')) throw new UnsafeLayerError(`${what} "${name}": NUL byte in path`);
   if (name.startsWith('/')) throw new UnsafeLayerError(`${what} "${name}": absolute path`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
@@ -199,24 +203,19 @@ export async function unpackLayer(
     const key = parts.join('/');
     const hit = parents.get(key);
     if (hit !== undefined) return hit;
-    // start from the longest resolved prefix
-    let i = parts.length - 1;
-    let cur = dest;
-    for (; i > 0; i--) {
-      const c = parents.get(parts.slice(0, i).join('/'));
-      if (c !== undefined) {
-        cur = c;
-        break;
-      }
-    }
-    const budget = { links: 0 };
-    const what = () => `entry "${entryName}"`;
-    for (; i < parts.length; i++) {
-      cur = (await resolve(cur, [parts[i]], true, what, budget)) as string;
-      if (parents.size >= lim.parents) parents.clear();
-      parents.set(parts.slice(0, i + 1).join('/'), cur);
-    }
-    return cur;
+    // Entries come depth first: a new directory's parent is usually known. Looking up every prefix
+    // would cost quadratic time in the depth, so only that one is tried before the root.
+    const up = parts.length > 1 ? parents.get(parts.slice(0, -1).join('/')) : undefined;
+    const cur = await resolve(
+      up ?? dest,
+      up === undefined ? parts : parts.slice(-1),
+      true,
+      () => `entry "${entryName}"`,
+      { links: 0 },
+    );
+    if (parents.size >= lim.parents) parents.clear();
+    parents.set(key, cur as string);
+    return cur as string;
   }
 
   /** Removes whatever is at target (not following it); false when nothing was there. */
