@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { type Digest, hexOf } from '../../common/digest.js';
 import { writeFileAtomic } from './atomic.js';
+import { removeTree } from './remove-tree.js';
 
 export interface LayerMeta {
   diffId: Digest;
@@ -130,10 +131,6 @@ export class LayerStore {
   }
 
   private async removeDir(d: string): Promise<void> {
-    // layer trees can hold read-only directories; make them writable before removing
-    await fs.rm(d, { recursive: true, force: true }).catch(async () => {
-      await fs.chmod(d, 0o700).catch(() => {});
-      await fs.rm(d, { recursive: true, force: true });
-    });
+    await removeTree(d); // fs.rm took a minute for a 1M-file layer
   }
 }

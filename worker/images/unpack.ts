@@ -1,10 +1,16 @@
 // Applies one layer tar to an empty directory, producing an overlayfs lower dir: OCI whiteouts become
 // overlay whiteouts (0/0 char devices), opaque markers become trusted.overlay.opaque=y.
 //
-// Safety: every path is resolved component by component from the layer root with lstat, never
-// following a symlink, and a symlink in a parent position is an error. Absolute names, "..", and
-// hard links leaving the layer are rejected. Only this code writes into the fresh layer directory,
-// so nothing can swap a component between the check and the use.
+// Safety: entry names with ".." or a leading "/" are rejected. Parent directories are resolved one
+// component at a time from the layer root with lstat; a symlink met on the way is followed *inside*
+// the root, as Docker does by unpacking in a chroot: an absolute target restarts at the layer root,
+// ".." stops at it, and more than 40 links is an error. The kernel never resolves a symlink for us:
+// every path handed to a syscall is made of directories this walk has just seen, and an entry's last
+// component is never followed (a symlink there is replaced). Only this code writes into the fresh
+// layer directory, so nothing can swap a component between the check and the use.
+//
+// Memory does not grow with the layer: per-entry metadata goes to the native batch in bounded
+// batches, and the caches (resolved parents, pending directory times) have fixed sizes.
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { applyPrivilegedOps, type PrivOp } from './privileged-ops.js';
@@ -16,9 +22,24 @@ export class UnsafeLayerError extends Error {}
 const WH_PREFIX = '.wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 const S_ISGID = 0o2000; // not in fs.constants
+/** As Linux's MAXSYMLINKS: more links than this in one lookup is a loop (ELOOP). */
+export const MAX_SYMLINKS = 40;
+const MAX_NAME = 4096;
+export interface UnpackLimits {
+  /** paths with pending metadata ops before a batch goes to the addon */
+  batch: number;
+  /** resolved parent directories remembered (tar entries come grouped by directory) */
+  parents: number;
+  /** directory times held until the end; beyond this the oldest are applied early (see DirTimes) */
+  dirTimes: number;
+}
+const LIMITS: UnpackLimits = { batch: 2048, parents: 1024, dirTimes: 4096 };
 
 /** Splits a tar name into safe components, or throws. "" (the root itself) gives []. */
 export function safeComponents(name: string, what = 'entry'): string[] {
+  // Linux's PATH_MAX: a longer name could not be created anyway (PAX allows up to 1 MiB)
+  if (Buffer.byteLength(name) > MAX_NAME)
+    throw new UnsafeLayerError(`${what} "${name.slice(0, 64)}…": name longer than ${MAX_NAME} bytes`);
   if (name.includes('\0')) throw new UnsafeLayerError(`${what} "${name}": NUL byte in path`);
   if (name.startsWith('/')) throw new UnsafeLayerError(`${what} "${name}": absolute path`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
@@ -31,107 +52,288 @@ export interface UnpackStats {
   bytes: number;
 }
 
-/** What a fresh layer directory lets the unpacker skip; anything unusual turns the shortcuts off. */
-async function shortcutsFor(dest: string): Promise<{ fresh: boolean; ownIds: boolean }> {
-  const [st, names] = await Promise.all([fs.stat(dest), fs.readdir(dest)]);
-  const uid = process.geteuid?.();
-  const gid = process.getegid?.();
-  return {
-    // nothing there yet: a path this unpack did not create does not exist
-    fresh: names.length === 0,
-    // new files get our ids unless a set-group-ID directory hands down its group
-    ownIds: uid !== undefined && gid !== undefined && (st.mode & S_ISGID) === 0,
-  };
+const code = (e: unknown) => (e as NodeJS.ErrnoException).code;
+
+/** Whether new files get this process's ids (so an lchown to them can be skipped). */
+async function ownIdsApply(dest: string): Promise<boolean> {
+  const st = await fs.stat(dest);
+  // new files get our ids unless a set-group-ID directory hands down its group
+  return process.geteuid !== undefined && process.getegid !== undefined && (st.mode & S_ISGID) === 0;
 }
 
-export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Promise<UnpackStats> {
-  const stats: UnpackStats = { files: 0, bytes: 0 };
-  // ops applied in one batch at the end, by path: replacing or removing a path drops its ops, so
-  // a chmod (which follows symlinks) never reaches whatever a later entry put there
-  const deferred = new Map<string, PrivOp[]>();
-  const defer = (op: PrivOp) => {
-    const ops = deferred.get(op.path);
-    if (ops) ops.push(op);
-    else deferred.set(op.path, [op]);
-  };
-  const dirTimes = new Map<string, number>();
-  const knownDirs = new Set<string>([dest]);
-  // Per-entry syscalls are most of a small-file layer's cost. In a fresh directory only paths this
-  // unpack created can exist, so a miss in `created` needs no lstat (whose ENOENT error is costly).
-  const shortcut = await shortcutsFor(dest);
-  const created = new Set<string>();
-  const mayExist = (p: string) => !shortcut.fresh || created.has(p);
-  // paths created here that still carry this process's uid/gid: lchown to those ids is a no-op
-  const ownIds = new Set<string>();
-  const madeHere = (p: string, inode: 'new' | 'linked' = 'new') => {
-    created.add(p);
-    if (inode === 'new' && shortcut.ownIds) ownIds.add(p);
-    else ownIds.delete(p);
-  };
+/**
+ * Directory mtimes: set last, since creating a directory's children changes it. Held in insertion
+ * order, refreshed whenever a directory is written into. Past the cap the least recently written are
+ * applied early; should one be written into again, its (already applied) time is read back first, so
+ * it is restored at the end. `null` marks a directory with no time of its own to restore.
+ */
+class DirTimes {
+  private readonly times = new Map<string, number | null>();
+  constructor(private readonly cap: number) {}
 
-  /** Walks to parts' directory, creating missing directories, refusing symlinks and non-directories. */
-  async function ensureDir(parts: string[], entryName: string): Promise<string> {
-    let cur = dest;
-    for (const p of parts) {
-      const next = path.join(cur, p);
-      if (!knownDirs.has(next)) {
-        const st = mayExist(next) ? await fs.lstat(next).catch(() => null) : null;
-        if (!st) {
-          await fs.mkdir(next, 0o755);
-          madeHere(next);
-        } else if (st.isSymbolicLink()) {
-          throw new UnsafeLayerError(
-            `entry "${entryName}": parent "${path.relative(dest, next)}" is a symlink; refusing to write through it`,
-          );
-        } else if (!st.isDirectory()) {
-          throw new UnsafeLayerError(
-            `entry "${entryName}": parent "${path.relative(dest, next)}" is not a directory`,
-          );
-        }
-        knownDirs.add(next);
+  set(dir: string, t: number | null): void {
+    this.times.delete(dir);
+    this.times.set(dir, t);
+  }
+
+  /** Before writing into dir: keep (or recover) the time it must get back. */
+  async touch(dir: string): Promise<void> {
+    const t = this.times.get(dir);
+    if (t !== undefined) {
+      this.set(dir, t);
+      return;
+    }
+    const st = await fs.lstat(dir, { bigint: true });
+    this.set(dir, Number(st.mtimeNs) / 1e9);
+  }
+
+  /** Forgets dir and everything under it (it was removed). */
+  forget(dir: string): void {
+    this.times.delete(dir);
+    const prefix = `${dir}/`;
+    for (const d of this.times.keys()) if (d.startsWith(prefix)) this.times.delete(d);
+  }
+
+  /** The ops applying the oldest times beyond the cap (all of them when `all`), which are dropped. */
+  take(all: boolean): PrivOp[] {
+    const ops: PrivOp[] = [];
+    const { size } = this.times;
+    let n = all ? size : size > this.cap ? size - Math.floor(this.cap / 2) : 0;
+    for (const [dir, t] of this.times) {
+      if (n-- <= 0) break;
+      this.times.delete(dir);
+      if (t !== null) ops.push({ op: 'meta', path: dir, mtime: t });
+    }
+    return ops;
+  }
+}
+
+/** `limits` only for tests: small values exercise the batching and the caches. */
+export async function unpackLayer(
+  tar: AsyncIterable<Buffer>,
+  destDir: string,
+  limits: Partial<UnpackLimits> = {},
+): Promise<UnpackStats> {
+  const lim = { ...LIMITS, ...limits };
+  const dest = path.resolve(destDir); // no trailing slash: ".." handling compares with it
+  const stats: UnpackStats = { files: 0, bytes: 0 };
+  let ownIds = await ownIdsApply(dest);
+  // Metadata ops waiting for the next batch, by path: replacing or removing a path drops its ops, so
+  // a chmod (which follows symlinks) never reaches whatever a later entry put there.
+  const pending = new Map<string, PrivOp[]>();
+  const defer = async (op: PrivOp) => {
+    const ops = pending.get(op.path);
+    if (ops) ops.push(op);
+    else pending.set(op.path, [op]);
+    if (pending.size >= lim.batch) await flush();
+  };
+  async function flush(): Promise<void> {
+    const ops = [...pending.values()].flat();
+    pending.clear();
+    await applyPrivilegedOps(ops);
+    // after the batch: its mknods wrote into these directories
+    await applyPrivilegedOps(dirTimes.take(false));
+  }
+  const dropPending = (p: string, tree: boolean) => {
+    pending.delete(p);
+    if (!tree) return;
+    const prefix = `${p}/`;
+    for (const k of pending.keys()) if (k.startsWith(prefix)) pending.delete(k);
+  };
+  const dirTimes = new DirTimes(lim.dirTimes);
+  dirTimes.set(dest, null);
+  // logical parent ("usr/lib") → resolved directory; emptied whenever anything is removed
+  const parents = new Map<string, string>();
+
+  /**
+   * Resolves components inside the layer root from `start` (a directory already resolved), following
+   * symlinks within the root. With `create`, missing directories are made; otherwise a missing one
+   * gives null. Throws on a loop or a non-directory.
+   */
+  async function resolve(
+    start: string,
+    comps: string[],
+    create: boolean,
+    what: () => string,
+    budget: { links: number },
+  ): Promise<string | null> {
+    let cur = start;
+    const todo = [...comps].reverse(); // a stack: symlink targets are pushed in front of the rest
+    while (todo.length > 0) {
+      const p = todo.pop() as string;
+      if (p === '' || p === '.') continue;
+      if (p === '..') {
+        if (cur !== dest) cur = path.dirname(cur); // ".." stops at the layer root
+        continue;
       }
+      const next = `${cur}/${p}`;
+      const st = await fs.lstat(next).catch((e) => {
+        if (code(e) === 'ENOENT') return null;
+        throw e;
+      });
+      if (!st) {
+        if (!create) return null;
+        await dirTimes.touch(cur);
+        await fs.mkdir(next, 0o755);
+        dirTimes.set(next, null);
+        dropPending(next, false); // a device node that never got made
+        cur = next;
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if (++budget.links > MAX_SYMLINKS)
+          throw new UnsafeLayerError(
+            `${what()}: too many levels of symbolic links (a loop?) at "${path.relative(dest, next)}"`,
+          );
+        const target = await fs.readlink(next);
+        if (target.startsWith('/')) cur = dest; // absolute: from the layer root, not the host's
+        for (const t of target.split('/').reverse()) todo.push(t);
+        continue;
+      }
+      if (!st.isDirectory())
+        throw new UnsafeLayerError(`${what()}: "${path.relative(dest, next)}" is not a directory`);
       cur = next;
     }
     return cur;
   }
 
-  /** Makes room for a new entry at target, unless it is a directory and the new entry is one too. */
-  async function clear(target: string, keepDir: boolean): Promise<boolean> {
-    const st = mayExist(target) ? await fs.lstat(target).catch(() => null) : null;
-    if (st?.isDirectory() && keepDir) return true;
-    deferred.delete(target); // the old entry's pending ops (a device node not made yet, its mode, …)
+  /** The directory holding an entry: parts resolved inside the root, missing directories made. */
+  async function parentDir(parts: string[], entryName: string): Promise<string> {
+    if (parts.length === 0) return dest;
+    const key = parts.join('/');
+    const hit = parents.get(key);
+    if (hit !== undefined) return hit;
+    // Entries come depth first: a new directory's parent is usually known. Looking up every prefix
+    // would cost quadratic time in the depth, so only that one is tried before the root.
+    const up = parts.length > 1 ? parents.get(parts.slice(0, -1).join('/')) : undefined;
+    const cur = await resolve(
+      up ?? dest,
+      up === undefined ? parts : parts.slice(-1),
+      true,
+      () => `entry "${entryName}"`,
+      { links: 0 },
+    );
+    if (parents.size >= lim.parents) parents.clear();
+    parents.set(key, cur as string);
+    return cur as string;
+  }
+
+  /** Removes whatever is at target (not following it); false when nothing was there. */
+  async function remove(target: string): Promise<boolean> {
+    const st = await fs.lstat(target).catch(() => null);
+    dropPending(target, st?.isDirectory() ?? false);
     if (!st) return false;
+    await dirTimes.touch(path.dirname(target));
+    parents.clear(); // a cached resolution may have gone through what is removed
     if (st.isDirectory()) {
+      dirTimes.forget(target);
       await fs.rm(target, { recursive: true, force: true });
-      for (const p of deferred.keys()) if (p.startsWith(`${target}/`)) deferred.delete(p);
-      for (const d of knownDirs) if (d === target || d.startsWith(`${target}/`)) knownDirs.delete(d);
     } else {
       await fs.unlink(target);
     }
-    return false;
+    return true;
   }
 
-  async function meta(target: string, e: TarEntry): Promise<void> {
-    // a set-group-ID directory hands its group down: from then on every entry gets its lchown
-    if (e.type === 'dir' && e.mode & S_ISGID) shortcut.ownIds = false;
-    let owner: { uid: number; gid: number } | undefined;
-    if (!ownIds.has(target) || e.uid !== process.geteuid?.() || e.gid !== process.getegid?.()) {
-      owner = { uid: e.uid, gid: e.gid };
-      ownIds.delete(target);
+  /**
+   * Creates a new entry at target with make(), which must fail with EEXIST when something is there;
+   * that something is removed first (a directory stays when keepDir). Returns whether it was created.
+   */
+  async function place(target: string, make: () => Promise<void>, keepDir = false): Promise<boolean> {
+    await dirTimes.touch(path.dirname(target));
+    try {
+      await make();
+    } catch (e) {
+      if (code(e) !== 'EEXIST') throw e;
+      if (keepDir && (await fs.lstat(target)).isDirectory()) return false;
+      await remove(target);
+      await make();
     }
+    // ops of an earlier entry at this path that never reached the disk (a device node) are void
+    dropPending(target, false);
+    return true;
+  }
+
+  /** Owner, mode, time and xattrs of an entry; `fresh` when this unpack just created it. */
+  async function meta(target: string, e: TarEntry, fresh: boolean): Promise<void> {
+    // a set-group-ID directory hands its group down: from then on every entry gets its lchown
+    if (e.type === 'dir' && e.mode & S_ISGID) ownIds = false;
+    const owner =
+      fresh && ownIds && e.uid === process.geteuid?.() && e.gid === process.getegid?.()
+        ? undefined
+        : { uid: e.uid, gid: e.gid };
     if (e.type === 'dir') dirTimes.set(target, e.mtime);
-    defer({
+    await defer({
       op: 'meta',
       path: target,
       owner,
       mode: e.type === 'symlink' ? undefined : e.mode,
       mtime: e.type === 'dir' ? undefined : e.mtime,
     });
+    await xattrs(target, e);
+  }
+
+  async function xattrs(target: string, e: TarEntry): Promise<void> {
     for (const [name, value] of Object.entries(e.xattrs)) {
       // overlayfs reads trusted.overlay.* (opaque, redirect, metacopy): only whiteout handling may set them
       if (name.startsWith('trusted.overlay.')) continue;
-      defer({ op: 'setxattr', path: target, name, value });
+      await defer({ op: 'setxattr', path: target, name, value });
     }
+  }
+
+  /** A device node, FIFO or whiteout: made by the batch, so whatever is at target goes now. */
+  async function node(target: string, op: Extract<PrivOp, { op: 'mknod' }>): Promise<void> {
+    await remove(target);
+    await dirTimes.touch(path.dirname(target));
+    await defer(op);
+  }
+
+  async function writeFile(target: string, body: AsyncIterable<Buffer>): Promise<void> {
+    let fh: fs.FileHandle | undefined;
+    await place(target, async () => {
+      fh = await fs.open(
+        target,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
+    });
+    const file = fh as fs.FileHandle;
+    // positional writes, several in flight, so decompression is not idle while the disk works
+    const inflight: Promise<void>[] = [];
+    let pos = 0;
+    const writeAt = async (c: Buffer, at: number) => {
+      let off = 0;
+      while (off < c.length) off += (await file.write(c, off, c.length - off, at + off)).bytesWritten;
+    };
+    try {
+      for await (const c of body) {
+        const w = writeAt(c, pos);
+        w.catch(() => {}); // observed below; never an unhandled rejection meanwhile
+        inflight.push(w);
+        pos += c.length;
+        stats.bytes += c.length;
+        if (inflight.length >= 8) await inflight.shift();
+      }
+      await Promise.all(inflight);
+    } finally {
+      await Promise.allSettled(inflight);
+      await file.close();
+    }
+  }
+
+  /** A hard link's source: resolved inside the root like a parent, never created. */
+  async function linkSource(e: TarEntry): Promise<string> {
+    const lparts = safeComponents(e.linkname, `hard link "${e.name}" -> target`);
+    if (lparts.length === 0) throw new UnsafeLayerError(`hard link "${e.name}": target is the layer root`);
+    const what = () => `hard link "${e.name}": target "${e.linkname}"`;
+    const dir = await resolve(dest, lparts.slice(0, -1), false, what, { links: 0 });
+    const src = dir === null ? null : `${dir}/${lparts[lparts.length - 1]}`;
+    if (src !== null && pending.has(src)) await flush(); // a device node the batch has yet to make
+    const st = src === null ? null : await fs.lstat(src).catch(() => null);
+    if (!st || src === null)
+      throw new UnsafeLayerError(`hard link "${e.name}": target "${e.linkname}" is not in this layer`);
+    if (st.isDirectory())
+      throw new UnsafeLayerError(`hard link "${e.name}": target "${e.linkname}" is a directory`);
+    return src;
   }
 
   for await (const { entry: e, body } of readTar(tar)) {
@@ -141,29 +343,21 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
       // "./": the layer root itself
       if (e.type !== 'dir')
         throw new UnsafeLayerError(`entry "${e.name}": the layer root must be a directory`);
-      await meta(dest, e);
+      await meta(dest, e, false);
       continue;
     }
     const base = parts[parts.length - 1];
-    const parentParts = parts.slice(0, -1);
+    const dir = await parentDir(parts.slice(0, -1), e.name);
     if (base === WH_OPAQUE) {
-      const dir = await ensureDir(parentParts, e.name);
-      defer({
-        op: 'setxattr',
-        path: dir,
-        name: 'trusted.overlay.opaque',
-        value: Buffer.from('y'),
-      });
+      await defer({ op: 'setxattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
       continue;
     }
     if (base.startsWith(WH_PREFIX)) {
       const hidden = base.slice(WH_PREFIX.length);
       if (hidden === '' || hidden === '.' || hidden === '..')
         throw new UnsafeLayerError(`entry "${e.name}": invalid whiteout name`);
-      const dir = await ensureDir(parentParts, e.name);
-      const target = path.join(dir, hidden);
-      await clear(target, false);
-      const op: PrivOp = {
+      const target = `${dir}/${hidden}`;
+      await node(target, {
         op: 'mknod',
         path: target,
         kind: 'c',
@@ -173,93 +367,36 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
         uid: 0,
         gid: 0,
         mtime: e.mtime,
-      };
-      defer(op);
+      });
       continue;
     }
-    const dir = await ensureDir(parentParts, e.name);
-    const target = path.join(dir, base);
+    const target = `${dir}/${base}`;
     switch (e.type) {
       case 'dir': {
-        const exists = await clear(target, true);
-        if (!exists) {
-          await fs.mkdir(target, 0o755);
-          madeHere(target);
-        }
-        knownDirs.add(target);
-        await meta(target, e);
+        const made = await place(target, () => fs.mkdir(target, 0o755), true);
+        await meta(target, e, made);
         break;
       }
       case 'file': {
-        await clear(target, false);
-        const fh = await fs.open(
-          target,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          0o600,
-        );
-        madeHere(target);
-        // positional writes, several in flight, so decompression is not idle while the disk works
-        const inflight: Promise<void>[] = [];
-        let pos = 0;
-        const writeAt = async (c: Buffer, at: number) => {
-          let off = 0;
-          while (off < c.length) off += (await fh.write(c, off, c.length - off, at + off)).bytesWritten;
-        };
-        try {
-          for await (const c of body) {
-            const w = writeAt(c, pos);
-            w.catch(() => {}); // observed below; never an unhandled rejection meanwhile
-            inflight.push(w);
-            pos += c.length;
-            stats.bytes += c.length;
-            if (inflight.length >= 8) await inflight.shift();
-          }
-          await Promise.all(inflight);
-        } finally {
-          await Promise.allSettled(inflight);
-          await fh.close();
-        }
-        await meta(target, e);
+        await writeFile(target, body);
+        await meta(target, e, true);
         break;
       }
       case 'symlink': {
-        await clear(target, false);
-        await fs.symlink(e.linkname, target);
-        madeHere(target);
-        await meta(target, e);
+        await place(target, () => fs.symlink(e.linkname, target));
+        await meta(target, e, true);
         break;
       }
       case 'hardlink': {
-        const lparts = safeComponents(e.linkname, `hard link "${e.name}" -> target`);
-        if (lparts.length === 0)
-          throw new UnsafeLayerError(`hard link "${e.name}": target is the layer root`);
-        // resolve the target's parents without following symlinks and without creating anything
-        let cur = dest;
-        for (const p of lparts.slice(0, -1)) {
-          cur = path.join(cur, p);
-          const st = await fs.lstat(cur).catch(() => null);
-          if (!st?.isDirectory())
-            throw new UnsafeLayerError(
-              `hard link "${e.name}": target "${e.linkname}" is not inside this layer${st?.isSymbolicLink() ? ' (symlink in path)' : ''}`,
-            );
-        }
-        const src = path.join(cur, lparts[lparts.length - 1]);
-        const st = await fs.lstat(src).catch(() => null);
-        if (!st)
-          throw new UnsafeLayerError(`hard link "${e.name}": target "${e.linkname}" is not in this layer`);
-        if (st.isDirectory())
-          throw new UnsafeLayerError(`hard link "${e.name}": target "${e.linkname}" is a directory`);
+        const src = await linkSource(e);
         if (src === target) break;
-        await clear(target, false);
-        await fs.link(src, target);
-        madeHere(target, 'linked');
+        await place(target, () => fs.link(src, target));
         break;
       }
       case 'char':
       case 'block':
       case 'fifo': {
-        await clear(target, false);
-        const op: PrivOp = {
+        await node(target, {
           op: 'mknod',
           path: target,
           kind: e.type === 'char' ? 'c' : e.type === 'block' ? 'b' : 'p',
@@ -269,17 +406,15 @@ export async function unpackLayer(tar: AsyncIterable<Buffer>, dest: string): Pro
           uid: e.uid,
           gid: e.gid,
           mtime: e.mtime,
-        };
-        defer(op);
-        for (const [name, value] of Object.entries(e.xattrs))
-          if (!name.startsWith('trusted.overlay.')) defer({ op: 'setxattr', path: target, name, value });
+        });
+        await xattrs(target, e);
         break;
       }
     }
   }
-  await applyPrivilegedOps([...deferred.values()].flat());
-  // directory times last: creating their children changed them
-  const dirs = [...dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
-  for (const [d, t] of dirs) await fs.utimes(d, t, t);
+  await flush();
+  // directory times last: creating their children changed them (setting one does not change another)
+  const times = dirTimes.take(true);
+  for (let i = 0; i < times.length; i += lim.batch) await applyPrivilegedOps(times.slice(i, i + lim.batch));
   return stats;
 }

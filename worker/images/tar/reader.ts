@@ -1,5 +1,8 @@
 // Streaming tar reader. Yields each entry with a body that must be consumed (or is skipped) before the
 // next entry; PAX extended headers and GNU long names are merged into the entry they describe.
+// PAX global headers are checked and then ignored, as Docker does (Go's archive/tar hands them out as
+// entries of their own, which docker skips): they never change how an entry reads, and cost nothing
+// per later entry.
 
 import { ByteSource, TruncatedError } from './bytesource.js';
 import {
@@ -21,11 +24,32 @@ export interface TarItem {
   body: AsyncIterable<Buffer>;
 }
 
-const MAX_META = 1 << 20; // a PAX header or long name larger than 1 MiB is hostile, not useful
+const MAX_META = 1 << 20; // a PAX header or long name larger than 1 MiB is hostile, not useful (as Go)
+/** Real archives hold one (git archive) or none; thousands are an attack on the reader, not data. */
+export const MAX_GLOBAL_HEADERS = 1000;
+const MAX_ID = 0xffffffff; // uid_t/gid_t
+
+/** A PAX numeric record's value, which must be plain decimal (what Go's archive/tar accepts, minus signs). */
+function paxNumber(key: string, v: string, max: number): number {
+  if (!/^[0-9]+$/.test(v)) throw new TarFormatError(`tar: PAX ${key} is not a decimal number: "${v}"`);
+  const n = Number(v);
+  if (n > max) throw new TarFormatError(`tar: PAX ${key} is out of range: "${v}"`);
+  return n;
+}
+
+/** A PAX time: decimal seconds with an optional fraction ("1700000000.25"); negative is before 1970. */
+function paxTime(key: string, v: string): number {
+  if (!/^-?[0-9]+(\.[0-9]*)?$/.test(v))
+    throw new TarFormatError(`tar: PAX ${key} is not a decimal time: "${v}"`);
+  const n = Number(v);
+  if (!Number.isFinite(n) || Math.abs(n) > Number.MAX_SAFE_INTEGER)
+    throw new TarFormatError(`tar: PAX ${key} is out of range: "${v}"`);
+  return n;
+}
 
 export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarItem> {
   const bs = new ByteSource(src);
-  let globalPax = new Map<string, Buffer>();
+  let globalHeaders = 0;
   let localPax: Map<string, Buffer> | null = null;
   let longName: string | null = null;
   let longLink: string | null = null;
@@ -66,7 +90,11 @@ export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>)
         continue;
       }
       if (h.flag === 'g') {
-        globalPax = new Map([...globalPax, ...parsePax(await readMeta('PAX global header'))]);
+        if (++globalHeaders > MAX_GLOBAL_HEADERS)
+          throw new TarFormatError(
+            `tar: more than ${MAX_GLOBAL_HEADERS} PAX global headers at offset ${at}; refusing the archive`,
+          );
+        parsePax(await readMeta('PAX global header')); // malformed is an error, as in Go
         continue;
       }
       if (h.flag === 'L') {
@@ -77,24 +105,29 @@ export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>)
         longLink = (await readMeta('GNU long link name')).toString('utf8').replace(/\0+$/, '');
         continue;
       }
-      const pax = new Map([...globalPax, ...(localPax ?? [])]);
-      const str = (k: string) => pax.get(k)?.toString('utf8');
-      const int = (k: string, fallback: number) => {
+      const pax = localPax ?? new Map<string, Buffer>();
+      // an empty value keeps the header's own field (as Go's archive/tar does)
+      const str = (k: string) => {
+        const v = pax.get(k)?.toString('utf8');
+        return v === '' ? undefined : v;
+      };
+      const int = (k: string, fallback: number, max: number) => {
         const v = str(k);
-        if (v === undefined) return fallback;
-        const n = Number(v);
-        if (!Number.isFinite(n) || n < 0) throw new TarFormatError(`tar: PAX ${k} is not a number: "${v}"`);
-        return n;
+        return v === undefined ? fallback : paxNumber(k, v, max);
+      };
+      const time = (k: string, fallback: number) => {
+        const v = str(k);
+        return v === undefined ? fallback : paxTime(k, v);
       };
       const name = str('path') ?? longName ?? h.name;
       const entry: TarEntry = {
         name,
         type: entryType(h.flag, name),
         mode: h.mode & 0o7777,
-        uid: int('uid', h.uid),
-        gid: int('gid', h.gid),
-        size: int('size', h.size),
-        mtime: int('mtime', h.mtime),
+        uid: int('uid', h.uid, MAX_ID),
+        gid: int('gid', h.gid, MAX_ID),
+        size: int('size', h.size, Number.MAX_SAFE_INTEGER),
+        mtime: time('mtime', h.mtime),
         linkname: str('linkpath') ?? longLink ?? h.linkname,
         uname: str('uname') ?? h.uname,
         gname: str('gname') ?? h.gname,
@@ -104,8 +137,15 @@ export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>)
       };
       for (const [k, v] of pax) {
         if (k.startsWith('SCHILY.xattr.')) entry.xattrs[k.slice(13)] = v;
-        else if (k.startsWith('LIBARCHIVE.xattr.'))
-          entry.xattrs[decodeURIComponent(k.slice(17))] = Buffer.from(v.toString(), 'base64');
+        else if (k.startsWith('LIBARCHIVE.xattr.')) {
+          let xname: string;
+          try {
+            xname = decodeURIComponent(k.slice(17));
+          } catch {
+            throw new TarFormatError(`tar: PAX record "${k}" of "${name}": malformed %-escape`);
+          }
+          entry.xattrs[xname] = Buffer.from(v.toString(), 'base64');
+        }
       }
       localPax = null;
       longName = null;

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lsetxattr } from '../../engine/native.js';
-import type { TarEntry } from './header.js';
+import { checksumOf, encodeHeader, padding, type TarEntry } from './header.js';
 import { readTar } from './reader.js';
-import { type TarSource, writeTar } from './writer.js';
+import { fullEntry, type TarSource, writeTar } from './writer.js';
 
 async function collect(src: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -135,5 +135,94 @@ describe('tar reader', () => {
     for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : sparse[i];
     sparse.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
     await expect(entries(sparse)).rejects.toThrow(/unsupported entry type 'S' for "s"/);
+  });
+});
+
+/** A PAX extended ('x') or global ('g') header block followed by its records, padded. */
+function paxHeader(flag: 'x' | 'g', records: string[]): Buffer {
+  const body = Buffer.concat(
+    records.map((r) => {
+      let len = r.length + 3;
+      while (String(len).length + 2 + Buffer.byteLength(r) !== len)
+        len = String(len).length + 2 + Buffer.byteLength(r);
+      return Buffer.from(`${len} ${r}\n`);
+    }),
+  );
+  const block = Buffer.from(encodeHeader(fullEntry({ name: 'PaxHeader', type: 'file' }, body.length)));
+  block[156] = flag.charCodeAt(0);
+  block.write('        ', 148, 'latin1');
+  block.write(`${checksumOf(block).toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return Buffer.concat([block, body, Buffer.alloc(padding(body.length))]);
+}
+
+async function fileTar(name: string, body = 'a'): Promise<Buffer> {
+  return collect(writeTar([{ entry: { name, type: 'file' }, body: Buffer.from(body) }]));
+}
+
+describe('PAX headers', () => {
+  it('ignores global headers (as docker does) instead of copying them into every later entry', async () => {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 1000; i++) {
+      // distinct keys, so merging them would make every later entry carry all of them
+      parts.push(
+        paxHeader('g', [`comment.${i}=${'c'.repeat(2000)}`, `SCHILY.xattr.user.g${i}=v`, 'path=evil']),
+      );
+      parts.push((await fileTar(`f${i}`)).subarray(0, 1024));
+    }
+    parts.push(Buffer.alloc(1024));
+    const got = await entries(Buffer.concat(parts));
+    expect(got.length).toBe(1000);
+    expect(got[999].e.name).toBe('f999');
+    expect(got.every((g) => Object.keys(g.e.xattrs).length === 0)).toBe(true);
+  });
+
+  it('refuses an archive with more than 1000 global headers, and malformed global records', async () => {
+    const g = paxHeader('g', ['comment=x']);
+    const tar = Buffer.concat([...Array.from({ length: 1001 }, () => g), await fileTar('f')]);
+    await expect(entries(tar)).rejects.toThrow(/tar: more than 1000 PAX global headers at offset 1024000;/);
+    const bad = paxHeader('g', ['comment=x']);
+    bad.write('99', 512, 'latin1');
+    await expect(entries(Buffer.concat([bad, await fileTar('f')]))).rejects.toThrow(/malformed PAX record/);
+  });
+
+  it('refuses a PAX header over 1 MiB', async () => {
+    const big = paxHeader('x', [`comment=${'c'.repeat((1 << 20) + 1)}`]);
+    await expect(entries(Buffer.concat([big, await fileTar('f')]))).rejects.toThrow(
+      /tar: PAX header of 1048594 bytes is too large/,
+    );
+  });
+
+  it('reads plain decimal size, uid, gid and mtime (with a fraction); an empty value keeps the header', async () => {
+    const tar = Buffer.concat([
+      paxHeader('x', ['uid=4000000000', 'gid=70000000', 'mtime=1700000000.5', 'size=', 'path=p']),
+      await fileTar('f', 'abc'),
+    ]);
+    const [got] = await entries(tar);
+    expect(got.e).toMatchObject({
+      name: 'p',
+      uid: 4_000_000_000,
+      gid: 70_000_000,
+      mtime: 1700000000.5,
+      size: 3,
+    });
+    expect(got.data.toString()).toBe('abc');
+  });
+
+  it.each([
+    ['size=1e3', /tar: PAX size is not a decimal number: "1e3"/],
+    ['size=0x10', /PAX size is not a decimal number: "0x10"/],
+    ['size= 3', /PAX size is not a decimal number: " 3"/],
+    ['size=+3', /PAX size is not a decimal number: "\+3"/],
+    ['size=-1', /PAX size is not a decimal number: "-1"/],
+    ['size=99999999999999999999', /PAX size is out of range/],
+    ['uid=1.5', /PAX uid is not a decimal number: "1.5"/],
+    ['uid=4294967296', /PAX uid is out of range: "4294967296"/],
+    ['gid=Infinity', /PAX gid is not a decimal number: "Infinity"/],
+    ['mtime=1e9', /PAX mtime is not a decimal time: "1e9"/],
+    ['mtime=0x10', /PAX mtime is not a decimal time/],
+    ['mtime=1.2.3', /PAX mtime is not a decimal time/],
+  ])('rejects %s', async (record, msg) => {
+    const tar = Buffer.concat([paxHeader('x', [record]), await fileTar('f', 'x'.repeat(1000))]);
+    await expect(entries(tar)).rejects.toThrow(msg);
   });
 });
