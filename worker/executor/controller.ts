@@ -7,7 +7,15 @@ import type { TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { WaitResult } from '../engine/index.js';
 import { type HealthSettings, type HealthTracker, healthSettings, runHealthProbes } from './health.js';
 import { checkTask, containerSpecOf, gracePeriodMs, Refusal, toCreateOptions } from './spec-map.js';
-import { type Exit, exitOutcome, failureState, isTerminal, MESSAGE, TaskState, wantsStop } from './task-state.js';
+import {
+  type Exit,
+  exitOutcome,
+  failureState,
+  isTerminal,
+  MESSAGE,
+  TaskState,
+  wantsStop,
+} from './task-state.js';
 import type { Clock, ContainerInfo, EnginePort, ImagePort } from './types.js';
 
 export interface ControllerDeps {
@@ -100,7 +108,8 @@ export class TaskController {
     if (task.id !== this.task.id) throw new Error(`update of task ${this.task.id} with task ${task.id}`);
     const hadSpec = !!this.task.spec?.container;
     this.task = task;
-    if (!hadSpec && task.spec?.container && this.state === TaskState.TASK_STATE_RUNNING) void this.resumeHealth();
+    if (!hadSpec && task.spec?.container && this.state === TaskState.TASK_STATE_RUNNING)
+      void this.resumeHealth();
     this.wake();
   }
 
@@ -158,7 +167,8 @@ export class TaskController {
         }
         image = await this.deps.images.resolve(ref);
         // As swarm: whatever the pull said, the verdict is that the image is not here.
-        if (!image) return this.fatal(`No such image: ${ref}`, pullError ? `pull failed: ${pullError}` : undefined);
+        if (!image)
+          return this.fatal(`No such image: ${ref}`, pullError ? `pull failed: ${pullError}` : undefined);
       }
       this.health = healthSettings(this.task.spec?.container?.healthcheck, image.config.Healthcheck);
       if (wantsStop(this.task.desiredState) || this.closed.signal.aborted) return;
@@ -182,7 +192,12 @@ export class TaskController {
     if (!this.health) return this.transition(TaskState.TASK_STATE_RUNNING);
     // Swarm keeps a task with a healthcheck STARTING until the container is healthy.
     this.startHealth();
-    const o = await Promise.race([this.healthy.promise, this.unhealthy.promise, this.exited, this.stopOutcome()]);
+    const o = await Promise.race([
+      this.healthy.promise,
+      this.unhealthy.promise,
+      this.exited,
+      this.stopOutcome(),
+    ]);
     if (o.kind === 'healthy') this.transition(TaskState.TASK_STATE_RUNNING);
     else await this.settle(o);
   }

@@ -55,7 +55,12 @@ export function enginePort(m: ContainerManager): EnginePort {
 }
 
 /** Runs a probe through the engine's exec; on timeout its process is killed (exec pids are host pids). */
-async function execProbe(m: ContainerManager, id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
+async function execProbe(
+  m: ContainerManager,
+  id: string,
+  cmd: string[],
+  timeoutMs: number,
+): Promise<ExecResult> {
   const execId = m.execCreate(id, { cmd, attachStdout: true, attachStderr: true });
   const stream = await m.execStart(execId, {});
   let output = Buffer.alloc(0);

@@ -71,8 +71,7 @@ export class Executor implements TaskExecutor {
       const taskId = info.labels[LABEL.taskId];
       if (!taskId || this.controllers.has(taskId)) continue;
       // Until the agent hands over its copy, the task keeps the state its container is in.
-      const desired =
-        info.status === 'created' ? TaskState.TASK_STATE_READY : TaskState.TASK_STATE_RUNNING;
+      const desired = info.status === 'created' ? TaskState.TASK_STATE_READY : TaskState.TASK_STATE_RUNNING;
       const task = Task.fromPartial({
         id: taskId,
         serviceId: info.labels[LABEL.serviceId] ?? '',

@@ -1,9 +1,10 @@
 // Pure: a Task (its ContainerSpec and resources) → the engine's create options, as swarm's container
 // adapter builds Docker's Config/HostConfig. Every field is either mapped or refused with a Refusal
 // naming it: a task never runs with part of its spec silently dropped.
+
+import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { ContainerSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
-import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { CreateOptions, RunOptions } from '../engine/index.js';
 import type { ResolvedImage } from './types.js';
@@ -143,7 +144,8 @@ function mapMounts(c: ContainerSpec, o: RunOptions): void {
     const f = (name: string) => `spec.container.mounts[${i}]${name ? `.${name}` : ''}`;
     if (!m.target.startsWith('/')) throw new Refusal(f('target'), `"${m.target}" is not an absolute path`);
     // Consistency is a macOS file-sharing hint; Linux ignores it, as docker does.
-    if (!CONSISTENCIES.has(m.consistency)) throw new Refusal(f('consistency'), `unknown value "${m.consistency}"`);
+    if (!CONSISTENCIES.has(m.consistency))
+      throw new Refusal(f('consistency'), `unknown value "${m.consistency}"`);
     if (m.type !== MountType.MOUNT_TYPE_BIND && m.bindOptions)
       throw new Refusal(f('bind_options'), 'only for bind mounts');
     if (m.type !== MountType.MOUNT_TYPE_VOLUME && m.volumeOptions)
@@ -224,7 +226,6 @@ function checkPlumbing(task: Task): void {
     if (!d) continue;
     if (d.name !== '' && d.name !== 'json-file')
       throw unsupported(`${field}.name`, `the "${d.name}" log driver (only json-file)`);
-    if (Object.keys(d.options).length)
-      throw unsupported(`${field}.options`, 'per-task log driver options');
+    if (Object.keys(d.options).length) throw unsupported(`${field}.options`, 'per-task log driver options');
   }
 }
