@@ -34,7 +34,10 @@ export class Executor implements TaskExecutor {
 
   run(task: Task): void {
     const known = this.controllers.get(task.id);
-    if (known) return known.update(task);
+    if (known) {
+      known.update(task);
+      return;
+    }
     this.controllers.set(task.id, this.controllerFor(task, this.containerOf(task.id)));
   }
 
