@@ -201,8 +201,14 @@ describe('executor with real containers', () => {
     });
     const ok = task({ command: ['sleep', '30'], healthcheck: hc(['CMD-SHELL', 'test -d /bin']) });
     const bad = task({ command: ['sleep', '30'], healthcheck: hc(['CMD', 'false']) });
+    // A probe that would pass, but only after its timeout: killed and counted as a failure.
+    const slow = task({
+      command: ['sleep', '30'],
+      healthcheck: { ...hc(['CMD', 'sleep', '3']), timeout: { seconds: 0, nanos: 300_000_000 }, retries: 1 },
+    });
     executor.run(ok);
     executor.run(bad);
+    executor.run(slow);
     const running = await reach(ok.id, S.TASK_STATE_RUNNING);
     expect(running.state).toBe(S.TASK_STATE_RUNNING);
     const failed = await reach(bad.id, S.TASK_STATE_COMPLETE);
@@ -211,6 +217,10 @@ describe('executor with real containers', () => {
     // Never RUNNING: it never became healthy.
     expect(of(bad.id).map((s) => s.state)).not.toContain(S.TASK_STATE_RUNNING);
     expect(engine.inspect(failed.containerStatus!.containerId).state.running).toBe(false);
+    const timedOut = await reach(slow.id, S.TASK_STATE_COMPLETE);
+    expect(timedOut.err).toBe('task: non-zero exit (137): unhealthy container');
+    expect(of(slow.id).map((s) => s.state)).not.toContain(S.TASK_STATE_RUNNING);
+    await executor.remove(slow.id);
     await executor.remove(bad.id);
     await executor.remove(ok.id);
   });

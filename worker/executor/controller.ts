@@ -76,11 +76,13 @@ export class TaskController {
     adopted?: ContainerInfo,
   ) {
     this.task = task;
-    const known = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
-    // Continue from what was reported before (never report it again), but not from a state whose
-    // container this controller does not have.
-    this.current = emptyStatus(adopted ? TaskState.TASK_STATE_UNSPECIFIED : known, task.status);
-    if (adopted) this.adopt(adopted);
+    // Continue from what was reported before (never again, never below it). A task already
+    // terminal stays so: its container's later fate (a stop's exit 137) must not turn SHUTDOWN into FAILED.
+    this.current = emptyStatus(task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED, task.status);
+    if (adopted) {
+      this.containerId = adopted.id;
+      if (!isTerminal(this.state)) this.adopt(adopted);
+    }
     this.done = this.drive().catch((e) => {
       // A bug, not a task failure: report it rather than leave the task hanging.
       this.fatal(`executor: ${(e as Error).message}`);
@@ -303,7 +305,6 @@ export class TaskController {
   // ---------------------------------------------------------------- restore
 
   private adopt(c: ContainerInfo): void {
-    this.containerId = c.id;
     switch (c.status) {
       case 'created':
         this.transition(TaskState.TASK_STATE_READY);

@@ -104,6 +104,38 @@ describe('Executor', () => {
     expect(ex.status('a')).toMatchObject({ state: S.TASK_STATE_FAILED, err: 'task: non-zero exit (5)' });
   });
 
+  it("restore with the agent's copies: a task already SHUTDOWN stays so, a RUNNING one moves forward only", async () => {
+    const engine = new FakeEngine();
+    for (const id of ['a', 'b', 'c']) {
+      await engine.create({ name: `web.1.${id}`, labels: swarmLabels(mk(id)), rootfs: { dir: '/' } });
+      await engine.start(`c${engine.containers.size}`);
+    }
+    engine.exit('c1', 137); // stopped by the executor before the restart: reported SHUTDOWN then
+    engine.exit('c2', 1); // died while the worker was away
+    const status = (state: TaskState) => ({
+      state,
+      timestamp: 1,
+      message: '',
+      err: '',
+      containerStatus: undefined,
+      portStatus: undefined,
+    });
+    const { ex, reports } = setup(engine);
+    const found = await ex.restore([
+      mk('a', { status: status(S.TASK_STATE_SHUTDOWN), desiredState: S.TASK_STATE_SHUTDOWN }),
+      mk('b', { status: status(S.TASK_STATE_RUNNING) }),
+      mk('c', { status: status(S.TASK_STATE_RUNNING) }),
+    ]);
+    expect(found.map((r) => [r.taskId, S[r.status.state]])).toEqual([
+      ['a', 'TASK_STATE_SHUTDOWN'],
+      ['b', 'TASK_STATE_FAILED'],
+      ['c', 'TASK_STATE_RUNNING'],
+    ]);
+    // Only b changed: a stays SHUTDOWN unreported, c was RUNNING already.
+    expect(reports.map((r) => [r.taskId, S[r.status.state]])).toEqual([['b', 'TASK_STATE_FAILED']]);
+    await ex.close();
+  });
+
   it("run without restore still finds a task's container by its label", async () => {
     const engine = new FakeEngine();
     await engine.create({ name: 'web.1.a', labels: { [LABEL.taskId]: 'a' }, rootfs: { dir: '/' } });

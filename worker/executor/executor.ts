@@ -68,21 +68,24 @@ export class Executor implements TaskExecutor {
     return [...this.controllers.values()].map((c) => ({ taskId: c.taskId, status: c.status }));
   }
 
-  async restore(): Promise<StatusReport[]> {
+  async restore(known: Task[] = []): Promise<StatusReport[]> {
     const found: StatusReport[] = [];
+    const byId = new Map(known.map((t) => [t.id, t]));
     for (const info of this.opts.engine.list()) {
       const taskId = info.labels[LABEL.taskId];
       if (!taskId || this.controllers.has(taskId)) continue;
-      // Until the agent hands over its copy, the task keeps the state its container is in.
+      // Without the agent's copy, the task keeps the state its container is in until it says more.
       const desired = info.status === 'created' ? TaskState.TASK_STATE_READY : TaskState.TASK_STATE_RUNNING;
-      const task = Task.fromPartial({
-        id: taskId,
-        serviceId: info.labels[LABEL.serviceId] ?? '',
-        nodeId: info.labels[LABEL.nodeId] ?? '',
-        annotations: { name: info.labels[LABEL.taskName] ?? '' },
-        serviceAnnotations: { name: info.labels[LABEL.serviceName] ?? '' },
-        desiredState: desired,
-      });
+      const task =
+        byId.get(taskId) ??
+        Task.fromPartial({
+          id: taskId,
+          serviceId: info.labels[LABEL.serviceId] ?? '',
+          nodeId: info.labels[LABEL.nodeId] ?? '',
+          annotations: { name: info.labels[LABEL.taskName] ?? '' },
+          serviceAnnotations: { name: info.labels[LABEL.serviceName] ?? '' },
+          desiredState: desired,
+        });
       const c = this.controllerFor(task, info);
       this.controllers.set(taskId, c);
       found.push({ taskId, status: c.status });

@@ -34,9 +34,12 @@ export interface TaskExecutor {
   list(): { taskId: string; status: TaskStatus }[];
   /**
    * After a worker restart: finds the containers made for tasks (by their swarm labels), adopts
-   * them and reports their real state. Returns what it found.
+   * them and reports their real state (only forward of what `known` says was reported). `known` is
+   * the agent's stored copy of its tasks (spec, desired state, last status); a container with no
+   * known task is adopted as it is (desired: keep its state) until the agent runs or removes it.
+   * Returns every adopted task's status.
    */
-  restore(): Promise<StatusReport[]>;
+  restore(known?: Task[]): Promise<StatusReport[]>;
   /** Status reports, in order per task, never backwards. Returns an unsubscribe function. */
   onStatus(listener: StatusListener): () => void;
   /** Stops health probes and watchers; containers keep running (restore picks them up). */
