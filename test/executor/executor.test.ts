@@ -1,6 +1,6 @@
 // The executor with real containers: the busybox image loaded into a temp image store, a
 // ContainerManager on temp dirs, tasks driven through every outcome, restore after a restart.
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
@@ -8,7 +8,7 @@ import { MountType, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ContainerManager } from '../../worker/engine/index.js';
 import { Executor, enginePort, imagePort, LABEL, type StatusReport } from '../../worker/executor/index.js';
 import { ImageStore, loadArchive } from '../../worker/images/index.js';
-import { type Env, makeEnv, pidAlive, traces, until } from '../engine/helpers.js';
+import { type Env, ensureFixture, makeEnv, pidAlive, ROOTFS, traces, until } from '../engine/helpers.js';
 import { ensureImageFixtures, fixture } from '../images/fixtures.js';
 
 const S = TaskState;
@@ -260,5 +260,32 @@ describe('executor with real containers', () => {
     await executor.remove(live.id);
     await executor.remove(dies.id);
     expect(traces(env, a.containerId)).toEqual([]);
+  });
+});
+
+describe('engine port: health probes through exec', () => {
+  it('returns the exit code and output, and kills a probe that outlives its timeout', async () => {
+    ensureFixture();
+    const { id } = await engine.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '30'] });
+    await engine.start(id);
+    const port = enginePort(engine);
+    expect(await port.exec(id, ['sh', '-c', 'echo out; echo err >&2; exit 4'], 30_000)).toEqual({
+      exitCode: 4,
+      output: 'out\nerr\n',
+      timedOut: false,
+    });
+    expect(await port.exec(id, ['sleep', '300'], 300)).toMatchObject({ timedOut: true });
+    const cmdline = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      } catch {
+        return '';
+      }
+    };
+    await until(
+      async () => !(await engine.top(id)).some((p) => cmdline(p).includes('sleep 300')),
+      'the probe to be killed',
+    );
+    await engine.remove(id, { force: true });
   });
 });
