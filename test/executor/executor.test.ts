@@ -149,6 +149,11 @@ describe('executor with real containers', () => {
     expect(s.message).toMatch(/^pull failed: /);
     expect(s.containerStatus).toBeUndefined();
     await executor.remove(t.id);
+    const bad = task({ image: 'Not A/Reference' });
+    executor.run(bad);
+    const r = await reach(bad.id, S.TASK_STATE_COMPLETE);
+    expect(r.state).toBe(S.TASK_STATE_REJECTED);
+    expect(r.err).toMatch(/reference/i);
   });
 
   it('an unsupported field is REJECTED naming it, and nothing is created', async () => {

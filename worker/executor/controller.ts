@@ -221,7 +221,12 @@ export class TaskController {
       case 'unhealthy': {
         // As swarm: stop it (stop signal, grace period), then fail it with the exit it made.
         this.deps.log?.(`task ${this.task.id}: unhealthy (${o.output}); stopping its container`);
-        const exit = await this.stopContainer();
+        let exit: Exit | undefined;
+        try {
+          exit = await this.stopContainer();
+        } catch (e) {
+          return this.fatal(`${UNHEALTHY}; stopping it failed: ${(e as Error).message}`);
+        }
         return this.finish({ ...(exit ?? { exitCode: this.exitCode, oomKilled: false }), cause: UNHEALTHY });
       }
       default:
