@@ -7,9 +7,10 @@ import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { MountType, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ContainerManager } from '../../worker/engine/index.js';
 import { Executor, enginePort, imagePort, LABEL, type StatusReport } from '../../worker/executor/index.js';
-import { ImageStore, loadArchive } from '../../worker/images/index.js';
+import { ImageStore, loadArchive, pushImage } from '../../worker/images/index.js';
 import { type Env, ensureFixture, makeEnv, pidAlive, ROOTFS, traces, until } from '../engine/helpers.js';
 import { ensureImageFixtures, fixture } from '../images/fixtures.js';
+import { startRegistry } from '../images/registry-harness.js';
 
 const S = TaskState;
 let env: Env;
@@ -292,5 +293,38 @@ describe('engine port: health probes through exec', () => {
       'the probe to be killed',
     );
     await engine.remove(id, { force: true });
+  });
+});
+
+describe('image from a registry', () => {
+  it('pulls an image missing locally from the registry its reference names, then runs it', async () => {
+    const reg = await startRegistry();
+    const dir = mkdtempSync('/tmp/sx-img2-');
+    const other = new Executor({
+      engine: enginePort(engine),
+      images: imagePort(await ImageStore.open(dir), { retries: 0 }),
+    });
+    const seen: StatusReport[] = [];
+    other.onStatus((r) => seen.push(r));
+    try {
+      const ref = `${reg.host}/shoal/bb:1`;
+      await store.tag('busybox', ref);
+      await pushImage(store, ref, { retries: 0 });
+      const t = task({ image: ref, command: ['sleep', '30'] });
+      other.run(t);
+      await until(
+        () => seen.some((r) => r.status.state >= S.TASK_STATE_RUNNING),
+        'the pulled task to run',
+        90_000,
+      );
+      const s = seen.at(-1)!.status;
+      expect(s.state).toBe(S.TASK_STATE_RUNNING);
+      expect(engine.inspect(s.containerStatus!.containerId).image).toBe(ref);
+      await other.remove(t.id);
+    } finally {
+      await other.close();
+      await reg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
