@@ -1,0 +1,269 @@
+// The ContainerSpec → engine create options mapping: swarm's command/args rule, names, labels,
+// mounts, resources, and a refusal naming the field for everything the worker cannot honour.
+import { describe, expect, it } from 'vitest';
+import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { checkTask, gracePeriodMs, LABEL, Refusal, taskName, toCreateOptions } from './spec-map.js';
+import type { ResolvedImage } from './types.js';
+
+const IMAGE: ResolvedImage = { id: 'sha256:1', reference: 'busybox:latest', layers: ['/l'], config: {} };
+
+function task(container: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Task {
+  return Task.fromPartial({
+    id: 'abc',
+    serviceId: 'svc',
+    slot: 3,
+    nodeId: 'node',
+    serviceAnnotations: { name: 'web' },
+    spec: { container: { image: 'busybox', ...container } },
+    ...extra,
+  });
+}
+
+const map = (container: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
+  toCreateOptions(task(container, extra), IMAGE);
+
+function refusal(container: Record<string, unknown>, extra: Record<string, unknown> = {}): Refusal {
+  try {
+    checkTask(task(container, extra));
+  } catch (e) {
+    if (e instanceof Refusal) return e;
+    throw e;
+  }
+  throw new Error('not refused');
+}
+
+describe('toCreateOptions', () => {
+  it('command replaces the entrypoint (args become its cmd); args alone replace the cmd', () => {
+    expect(map({ command: ['sh', '-c'], args: ['echo hi'] })).toMatchObject({
+      entrypoint: ['sh', '-c'],
+      cmd: ['echo hi'],
+    });
+    // No args with a command: an empty cmd, so the image's Cmd is dropped (docker's rule).
+    expect(map({ command: ['top'] })).toMatchObject({ entrypoint: ['top'], cmd: [] });
+    const argsOnly = map({ args: ['-x'] });
+    expect(argsOnly.cmd).toEqual(['-x']);
+    expect(argsOnly.entrypoint).toBeUndefined();
+    const neither = map();
+    expect(neither.cmd).toBeUndefined();
+    expect(neither.entrypoint).toBeUndefined();
+  });
+
+  it('names the container <service>.<slot>.<id> (node id for global tasks) and adds swarm labels over user ones', () => {
+    const o = map({ labels: { a: 'b', [LABEL.taskId]: 'forged' } });
+    expect(o.name).toBe('web.3.abc');
+    expect(o.labels).toEqual({
+      a: 'b',
+      [LABEL.nodeId]: 'node',
+      [LABEL.serviceId]: 'svc',
+      [LABEL.serviceName]: 'web',
+      [LABEL.task]: '',
+      [LABEL.taskId]: 'abc',
+      [LABEL.taskName]: 'web.3.abc',
+    });
+    expect(taskName(task({}, { slot: 0 }))).toBe('web.node.abc');
+    expect(taskName(task({}, { annotations: { name: 'given' } }))).toBe('given');
+    expect(o).toMatchObject({
+      image: 'busybox:latest',
+      imageId: 'sha256:1',
+      rootfs: { layers: ['/l'], imageConfig: {} },
+    });
+  });
+
+  it('maps the process, security and limit fields', () => {
+    const full = toCreateOptions(
+      Task.fromPartial({
+        ...task(),
+        spec: {
+          container: {
+            image: 'busybox',
+            hostname: 'h',
+            env: ['A=1'],
+            dir: '/w',
+            user: 'nobody',
+            groups: ['wheel'],
+            tty: true,
+            openStdin: true,
+            readOnly: true,
+            stopSignal: 'SIGINT',
+            stopGracePeriod: { seconds: 1, nanos: 500_000_000 },
+            capAdd: ['NET_ADMIN'],
+            capDrop: ['MKNOD'],
+            ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
+            privileged: true,
+          },
+          resources: {
+            limits: { nanoCpus: 1_500_000_000, memoryBytes: 64 << 20, pids: 50 },
+            reservations: { nanoCpus: 500_000_000, memoryBytes: 32 << 20, pids: 0 },
+          },
+        },
+      }),
+      IMAGE,
+    );
+    expect(full).toMatchObject({
+      hostname: 'h',
+      env: ['A=1'],
+      workingDir: '/w',
+      user: 'nobody',
+      groupAdd: ['wheel'],
+      tty: true,
+      openStdin: true,
+      readOnly: true,
+      stopSignal: 'SIGINT',
+      stopTimeout: 2,
+      capAdd: ['NET_ADMIN'],
+      capDrop: ['MKNOD'],
+      ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
+      privileged: true,
+      nanoCpus: 1_500_000_000,
+      memory: 64 << 20,
+      pidsLimit: 50,
+      memoryReservation: 32 << 20,
+    });
+    expect(full.init).toBeUndefined();
+  });
+
+  it('maps bind and tmpfs mounts', () => {
+    const o = map({
+      mounts: [
+        { type: MountType.MOUNT_TYPE_BIND, source: '/srv', target: '/data', readOnly: true },
+        {
+          type: MountType.MOUNT_TYPE_BIND,
+          source: '/a',
+          target: '/b',
+          bindOptions: { propagation: 'rslave', nonRecursive: false, createMountpoint: false },
+          consistency: 'cached',
+        },
+        {
+          type: MountType.MOUNT_TYPE_TMPFS,
+          target: '/tmp',
+          tmpfsOptions: { sizeBytes: 1 << 20, mode: 0o1777 },
+        },
+        { type: MountType.MOUNT_TYPE_TMPFS, target: '/ro', readOnly: true },
+      ],
+    });
+    expect(o.binds).toEqual(['/srv:/data:ro', '/a:/b:rw,rslave']);
+    expect(o.tmpfs).toEqual({ '/tmp': 'size=1048576,mode=1777', '/ro': 'ro' });
+  });
+
+  it("uses swarm's 10 s default grace period", () => {
+    expect(gracePeriodMs(task())).toBe(10_000);
+    expect(map().stopTimeout).toBe(10);
+    expect(gracePeriodMs(task({ stopGracePeriod: { seconds: 0, nanos: 0 } }))).toBe(0);
+  });
+});
+
+describe('refusals name the field', () => {
+  const bind = (over: Record<string, unknown>) => ({
+    mounts: [{ type: MountType.MOUNT_TYPE_BIND, source: '/s', target: '/t', ...over }],
+  });
+  const cases: [string, Record<string, unknown>, Record<string, unknown>, string][] = [
+    ['no image', { image: '' }, {}, 'spec.container.image'],
+    ['init', { init: true }, {}, 'spec.container.init'],
+    ['hosts', { hosts: ['1.2.3.4 x'] }, {}, 'spec.container.hosts'],
+    [
+      'dns',
+      { dnsConfig: { nameservers: ['1.1.1.1'], search: [], options: [] } },
+      {},
+      'spec.container.dns_config',
+    ],
+    ['secrets', { secrets: [{ secretId: 's', secretName: 'n' }] }, {}, 'spec.container.secrets'],
+    ['configs', { configs: [{ configId: 'c', configName: 'n' }] }, {}, 'spec.container.configs'],
+    ['sysctls', { sysctls: { 'net.ipv4.ip_forward': '1' } }, {}, 'spec.container.sysctls'],
+    ['devices', { devices: [{ pathOnHost: '/dev/fuse' }] }, {}, 'spec.container.devices'],
+    ['ulimit name', { ulimits: [{ name: '', soft: 1, hard: 1 }] }, {}, 'spec.container.ulimits[0].name'],
+    [
+      'negative grace',
+      { stopGracePeriod: { seconds: -1, nanos: 0 } },
+      {},
+      'spec.container.stop_grace_period',
+    ],
+    [
+      'volume',
+      { mounts: [{ type: MountType.MOUNT_TYPE_VOLUME, source: 'v', target: '/v' }] },
+      {},
+      'spec.container.mounts[0].type',
+    ],
+    [
+      'mount type',
+      { mounts: [{ type: MountType.MOUNT_TYPE_UNSPECIFIED, target: '/v' }] },
+      {},
+      'spec.container.mounts[0].type',
+    ],
+    ['relative target', bind({ target: 'rel' }), {}, 'spec.container.mounts[0].target'],
+    ['relative bind source', bind({ source: 'named' }), {}, 'spec.container.mounts[0].source'],
+    ['consistency', bind({ consistency: 'odd' }), {}, 'spec.container.mounts[0].consistency'],
+    [
+      'non-recursive bind',
+      bind({ bindOptions: { propagation: '', nonRecursive: true, createMountpoint: false } }),
+      {},
+      'spec.container.mounts[0].bind_options.non_recursive',
+    ],
+    [
+      'create mountpoint',
+      bind({ bindOptions: { propagation: '', nonRecursive: false, createMountpoint: true } }),
+      {},
+      'spec.container.mounts[0].bind_options.create_mountpoint',
+    ],
+    [
+      'tmpfs options on a bind',
+      bind({ tmpfsOptions: { sizeBytes: 1, mode: 0 } }),
+      {},
+      'spec.container.mounts[0].tmpfs_options',
+    ],
+    [
+      'tmpfs source',
+      { mounts: [{ type: MountType.MOUNT_TYPE_TMPFS, source: '/x', target: '/t' }] },
+      {},
+      'spec.container.mounts[0].source',
+    ],
+    [
+      'tmpfs twice',
+      {
+        mounts: [
+          { type: MountType.MOUNT_TYPE_TMPFS, target: '/t' },
+          { type: MountType.MOUNT_TYPE_TMPFS, target: '/t' },
+        ],
+      },
+      {},
+      'spec.container.mounts[1].target',
+    ],
+    ['networks', {}, { networks: [{ addresses: ['10.0.0.2/24'] }] }, 'networks'],
+    [
+      'ports',
+      {},
+      {
+        endpoint: {
+          ports: [{ targetPort: 80, publishedPort: 8080, publishMode: PublishMode.PUBLISH_MODE_HOST }],
+        },
+      },
+      'endpoint.ports',
+    ],
+    ['log driver', {}, { logDriver: { name: 'syslog', options: {} } }, 'log_driver.name'],
+    [
+      'log options',
+      {},
+      { logDriver: { name: 'json-file', options: { 'max-size': '1m' } } },
+      'log_driver.options',
+    ],
+  ];
+  for (const [what, container, extra, field] of cases)
+    it(what, () => {
+      const r = refusal(container, extra);
+      expect(r.field).toBe(field);
+      expect(r.message.startsWith(`${field}: `)).toBe(true);
+    });
+
+  it('task-level: no container spec, spec networks, negative and reservation-only resources', () => {
+    expect(() => checkTask(Task.fromPartial({ id: 'x' }))).toThrow(/^spec\.container: /);
+    const withSpec = (spec: Record<string, unknown>) =>
+      Task.fromPartial({ id: 'x', spec: { container: { image: 'b' }, ...spec } });
+    expect(() => checkTask(withSpec({ networks: [{ target: 'net' }] }))).toThrow(/^spec\.networks: /);
+    expect(() => checkTask(withSpec({ resources: { limits: { memoryBytes: -1 } } }))).toThrow(
+      /^spec\.resources\.limits\.memory_bytes: must not be negative/,
+    );
+    expect(() => checkTask(withSpec({ resources: { reservations: { pids: 5 } } }))).toThrow(
+      /^spec\.resources\.reservations\.pids: /,
+    );
+  });
+});

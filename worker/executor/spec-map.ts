@@ -1,0 +1,231 @@
+// Pure: a Task (its ContainerSpec and resources) → the engine's create options, as swarm's container
+// adapter builds Docker's Config/HostConfig. Every field is either mapped or refused with a Refusal
+// naming it: a task never runs with part of its spec silently dropped.
+
+import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
+import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { ContainerSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
+import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
+import type { CreateOptions, RunOptions } from '../engine/index.js';
+import type { ResolvedImage } from './types.js';
+
+/** A field the worker cannot honour; the task is REJECTED with `${field}: ${problem}`. */
+export class Refusal extends Error {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+    this.name = 'Refusal';
+  }
+}
+
+export const LABEL = {
+  nodeId: 'com.docker.swarm.node.id',
+  serviceId: 'com.docker.swarm.service.id',
+  serviceName: 'com.docker.swarm.service.name',
+  task: 'com.docker.swarm.task',
+  taskId: 'com.docker.swarm.task.id',
+  taskName: 'com.docker.swarm.task.name',
+} as const;
+
+/** Swarm's default stop grace period (api/defaults). */
+export const DEFAULT_GRACE_MS = 10_000;
+
+export const durationMs = (d: Duration | undefined): number =>
+  d ? d.seconds * 1000 + Math.round(d.nanos / 1e6) : 0;
+
+/** `<service>.<slot>.<task id>` (`<service>.<node id>.<task id>` for global tasks), as swarm names them. */
+export function taskName(task: Task): string {
+  if (task.annotations?.name) return task.annotations.name;
+  const slot = task.slot > 0 ? String(task.slot) : task.nodeId;
+  return `${task.serviceAnnotations?.name ?? ''}.${slot}.${task.id}`;
+}
+
+export function swarmLabels(task: Task): Record<string, string> {
+  return {
+    [LABEL.nodeId]: task.nodeId,
+    [LABEL.serviceId]: task.serviceId,
+    [LABEL.serviceName]: task.serviceAnnotations?.name ?? '',
+    [LABEL.task]: '',
+    [LABEL.taskId]: task.id,
+    [LABEL.taskName]: taskName(task),
+  };
+}
+
+/** The container spec, or a Refusal for a task with none or without an image. */
+export function containerSpecOf(task: Task): ContainerSpec {
+  const c = task.spec?.container;
+  if (!c) throw new Refusal('spec.container', 'a task needs a container spec');
+  if (!c.image) throw new Refusal('spec.container.image', 'an image is required');
+  return c;
+}
+
+/** The stop grace period in ms (swarm's default when unset); a negative one is refused. */
+export function gracePeriodMs(task: Task): number {
+  const d = task.spec?.container?.stopGracePeriod;
+  if (!d) return DEFAULT_GRACE_MS;
+  const ms = durationMs(d);
+  if (ms < 0) throw new Refusal('spec.container.stop_grace_period', 'must not be negative');
+  return ms;
+}
+
+/** Checks everything that needs no image, so an unsupported task is refused before any pull. */
+export function checkTask(task: Task): void {
+  toRunOptions(task);
+}
+
+/** The full create options for a task whose image is resolved. */
+export function toCreateOptions(task: Task, image: ResolvedImage): CreateOptions {
+  return {
+    ...toRunOptions(task),
+    name: taskName(task),
+    image: image.reference,
+    imageId: image.id,
+    rootfs: { layers: image.layers, imageConfig: image.config },
+  };
+}
+
+const unsupported = (field: string, what: string) =>
+  new Refusal(field, `${what} is not supported by this worker yet`);
+
+function toRunOptions(task: Task): RunOptions {
+  const c = containerSpecOf(task);
+  const f = (name: string) => `spec.container.${name}`;
+  const o: RunOptions = {};
+
+  // Swarm's rule: command replaces the entrypoint (and args are then its cmd); args alone replace the cmd.
+  if (c.command.length > 0) {
+    o.entrypoint = [...c.command];
+    o.cmd = [...c.args];
+  } else if (c.args.length > 0) o.cmd = [...c.args];
+
+  if (c.hostname) o.hostname = c.hostname;
+  if (c.env.length) o.env = [...c.env];
+  if (c.dir) o.workingDir = c.dir;
+  if (c.user) o.user = c.user;
+  if (c.groups.length) o.groupAdd = [...c.groups];
+  if (c.tty) o.tty = true;
+  if (c.openStdin) o.openStdin = true;
+  if (c.readOnly) o.readOnly = true;
+  if (c.init === true) throw unsupported(f('init'), 'an init process');
+  if (c.stopSignal) o.stopSignal = c.stopSignal;
+  o.stopTimeout = Math.ceil(gracePeriodMs(task) / 1000);
+  if (c.hosts.length) throw unsupported(f('hosts'), 'extra /etc/hosts entries');
+  const dns = c.dnsConfig;
+  if (dns && (dns.nameservers.length || dns.search.length || dns.options.length))
+    throw unsupported(f('dns_config'), 'a DNS configuration');
+  if (c.secrets.length) throw unsupported(f('secrets'), 'secrets');
+  if (c.configs.length) throw unsupported(f('configs'), 'configs');
+  if (c.capAdd.length) o.capAdd = [...c.capAdd];
+  if (c.capDrop.length) o.capDrop = [...c.capDrop];
+  if (Object.keys(c.sysctls).length) throw unsupported(f('sysctls'), 'sysctls');
+  if (c.ulimits.length)
+    o.ulimits = c.ulimits.map((u, i) => {
+      if (!u.name) throw new Refusal(f(`ulimits[${i}].name`), 'required');
+      return { name: u.name, soft: u.soft, hard: u.hard };
+    });
+  if (c.privileged) o.privileged = true;
+  if (c.devices.length) throw unsupported(f('devices'), 'device mappings');
+  mapMounts(c, o);
+  mapResources(task, o);
+  checkPlumbing(task);
+
+  o.labels = { ...c.labels, ...swarmLabels(task) };
+  return o;
+}
+
+const CONSISTENCIES = new Set(['', 'default', 'consistent', 'cached', 'delegated']);
+
+function mapMounts(c: ContainerSpec, o: RunOptions): void {
+  const binds: string[] = [];
+  const tmpfs: Record<string, string> = {};
+  c.mounts.forEach((m, i) => {
+    const f = (name: string) => `spec.container.mounts[${i}]${name ? `.${name}` : ''}`;
+    if (!m.target.startsWith('/')) throw new Refusal(f('target'), `"${m.target}" is not an absolute path`);
+    // Consistency is a macOS file-sharing hint; Linux ignores it, as docker does.
+    if (!CONSISTENCIES.has(m.consistency))
+      throw new Refusal(f('consistency'), `unknown value "${m.consistency}"`);
+    if (m.type !== MountType.MOUNT_TYPE_BIND && m.bindOptions)
+      throw new Refusal(f('bind_options'), 'only for bind mounts');
+    if (m.type !== MountType.MOUNT_TYPE_VOLUME && m.volumeOptions)
+      throw new Refusal(f('volume_options'), 'only for volume mounts');
+    if (m.type !== MountType.MOUNT_TYPE_TMPFS && m.tmpfsOptions)
+      throw new Refusal(f('tmpfs_options'), 'only for tmpfs mounts');
+    switch (m.type) {
+      case MountType.MOUNT_TYPE_BIND: {
+        if (!m.source.startsWith('/'))
+          throw new Refusal(f('source'), `a bind source must be an absolute host path, got "${m.source}"`);
+        if (m.source.includes(':') || m.target.includes(':'))
+          throw new Refusal(f(''), 'paths containing ":" are not supported');
+        const opts: string[] = [m.readOnly ? 'ro' : 'rw'];
+        const b = m.bindOptions;
+        if (b?.propagation) opts.push(b.propagation);
+        if (b?.nonRecursive) throw unsupported(f('bind_options.non_recursive'), 'a non-recursive bind');
+        if (b?.createMountpoint)
+          throw unsupported(f('bind_options.create_mountpoint'), 'creating a missing bind source');
+        binds.push(`${m.source}:${m.target}:${opts.join(',')}`);
+        return;
+      }
+      case MountType.MOUNT_TYPE_TMPFS: {
+        if (m.source) throw new Refusal(f('source'), 'a tmpfs mount has no source');
+        const opts: string[] = [];
+        const t = m.tmpfsOptions;
+        if (t && t.sizeBytes < 0) throw new Refusal(f('tmpfs_options.size_bytes'), 'must not be negative');
+        if (t?.sizeBytes) opts.push(`size=${t.sizeBytes}`);
+        if (t?.mode) opts.push(`mode=${t.mode.toString(8)}`);
+        if (m.readOnly) opts.push('ro');
+        if (m.target in tmpfs) throw new Refusal(f('target'), `${m.target} is mounted twice`);
+        tmpfs[m.target] = opts.join(',');
+        return;
+      }
+      case MountType.MOUNT_TYPE_VOLUME:
+        throw unsupported(f('type'), 'a volume mount (the engine has no named volumes)');
+      default:
+        throw new Refusal(f('type'), 'must be bind, volume or tmpfs');
+    }
+  });
+  if (binds.length) o.binds = binds;
+  if (Object.keys(tmpfs).length) o.tmpfs = tmpfs;
+}
+
+function mapResources(task: Task, o: RunOptions): void {
+  const r = task.spec?.resources;
+  const lim = r?.limits;
+  const res = r?.reservations;
+  const f = (name: string) => `spec.resources.${name}`;
+  for (const [name, v] of [
+    ['limits.nano_cpus', lim?.nanoCpus],
+    ['limits.memory_bytes', lim?.memoryBytes],
+    ['limits.pids', lim?.pids],
+    ['reservations.nano_cpus', res?.nanoCpus],
+    ['reservations.memory_bytes', res?.memoryBytes],
+  ] as const)
+    if ((v ?? 0) < 0) throw new Refusal(f(name), 'must not be negative');
+  if (lim?.nanoCpus) o.nanoCpus = lim.nanoCpus;
+  if (lim?.memoryBytes) o.memory = lim.memoryBytes;
+  if (lim?.pids) o.pidsLimit = lim.pids;
+  // A memory reservation is also the container's soft limit; CPU reservations only guide the scheduler.
+  if (res?.memoryBytes) o.memoryReservation = res.memoryBytes;
+  if (res?.pids) throw new Refusal(f('reservations.pids'), 'pids is a limit only');
+}
+
+/** Networks, published ports and log drivers: refused until the worker has them. */
+function checkPlumbing(task: Task): void {
+  if (task.spec?.networks.length) throw unsupported('spec.networks', 'attaching to networks');
+  if (task.networks.length) throw unsupported('networks', 'attaching to networks');
+  const ports = task.endpoint?.ports ?? [];
+  if (ports.length) {
+    const mode = ports[0].publishMode === PublishMode.PUBLISH_MODE_HOST ? 'host' : 'ingress';
+    throw unsupported('endpoint.ports', `publishing ports (${mode} mode)`);
+  }
+  for (const [field, d] of [
+    ['spec.log_driver', task.spec?.logDriver],
+    ['log_driver', task.logDriver],
+  ] as const) {
+    if (!d) continue;
+    if (d.name !== '' && d.name !== 'json-file')
+      throw unsupported(`${field}.name`, `the "${d.name}" log driver (only json-file)`);
+    if (Object.keys(d.options).length) throw unsupported(`${field}.options`, 'per-task log driver options');
+  }
+}
