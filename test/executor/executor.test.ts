@@ -52,7 +52,7 @@ function task(container: Record<string, unknown>, extra: Record<string, unknown>
     nodeId: 'node1',
     serviceAnnotations: { name: 'web' },
     spec: {
-      container: { image: 'busybox', stopGracePeriod: { seconds: 0, nanos: 300_000_000 }, ...container },
+      containerSpec: { image: 'busybox', stopGracePeriod: { seconds: 0, nanos: 300_000_000 }, ...container },
     },
     desiredState: S.TASK_STATE_RUNNING,
     ...extra,
@@ -163,20 +163,20 @@ describe('executor with real containers', () => {
     executor.run(t);
     const s = await reach(t.id, S.TASK_STATE_COMPLETE);
     expect(s.state).toBe(S.TASK_STATE_REJECTED);
-    expect(s.err).toBe('spec.container.sysctls: sysctls is not supported by this worker yet');
+    expect(s.err).toBe('spec.containerSpec.sysctls: sysctls is not supported by this worker yet');
     const v = task({
       command: ['true'],
       mounts: [{ type: MountType.MOUNT_TYPE_VOLUME, source: 'data', target: '/data' }],
     });
     executor.run(v);
     expect((await reach(v.id, S.TASK_STATE_COMPLETE)).err).toMatch(
-      /^spec\.container\.mounts\[0\]\.type: a volume mount/,
+      /^spec\.containerSpec\.mounts\[0\]\.type: a volume mount/,
     );
     expect(engine.list({ all: true }).length).toBe(before);
   });
 
   it('an engine refusal at create (unknown capability) is REJECTED with its message', async () => {
-    const t = task({ command: ['true'], capAdd: ['CAP_NOPE'] });
+    const t = task({ command: ['true'], capabilityAdd: ['CAP_NOPE'] });
     executor.run(t);
     const s = await reach(t.id, S.TASK_STATE_COMPLETE);
     expect(s.state).toBe(S.TASK_STATE_REJECTED);

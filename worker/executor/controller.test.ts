@@ -19,7 +19,7 @@ function makeTask(container: Record<string, unknown> = {}, extra: Record<string,
     slot: 2,
     nodeId: 'n1',
     serviceAnnotations: { name: 'web' },
-    spec: { container: { image: 'busybox', command: ['sleep', '30'], ...container } },
+    spec: { containerSpec: { image: 'busybox', command: ['sleep', '30'], ...container } },
     desiredState: S.TASK_STATE_RUNNING,
     ...extra,
   });
@@ -111,7 +111,7 @@ describe('TaskController', () => {
     await ctl.done;
     expect(reports.at(-1)).toMatchObject({
       state: S.TASK_STATE_REJECTED,
-      err: 'spec.container.devices: device mappings is not supported by this worker yet',
+      err: 'spec.containerSpec.devices: device mappings is not supported by this worker yet',
     });
     expect(images.pulls).toEqual([]);
     expect(engine.calls).toEqual([]);
@@ -122,11 +122,11 @@ describe('TaskController', () => {
     await a.ctl.done;
     expect(a.reports.at(-1)).toMatchObject({
       state: S.TASK_STATE_REJECTED,
-      err: 'spec.container: a task needs a container spec',
+      err: 'spec.containerSpec: a task needs a container spec',
     });
     const b = setup(makeTask({ image: '' }));
     await b.ctl.done;
-    expect(b.reports.at(-1)?.err).toBe('spec.container.image: an image is required');
+    expect(b.reports.at(-1)?.err).toBe('spec.containerSpec.image: an image is required');
   });
 
   it('an engine create error is REJECTED, a start error FAILED', async () => {

@@ -108,9 +108,9 @@ export class TaskController {
   /** A newer copy of the task (its desired state moved). Its spec is the one the task was made with. */
   update(task: Task): void {
     if (task.id !== this.task.id) throw new Error(`update of task ${this.task.id} with task ${task.id}`);
-    const hadSpec = !!this.task.spec?.container;
+    const hadSpec = !!this.task.spec?.containerSpec;
     this.task = task;
-    if (!hadSpec && task.spec?.container && this.state === TaskState.TASK_STATE_RUNNING)
+    if (!hadSpec && task.spec?.containerSpec && this.state === TaskState.TASK_STATE_RUNNING)
       void this.resumeHealth();
     this.wake();
   }
@@ -172,7 +172,7 @@ export class TaskController {
         if (!image)
           return this.fatal(`No such image: ${ref}`, pullError ? `pull failed: ${pullError}` : undefined);
       }
-      this.health = healthSettings(this.task.spec?.container?.healthcheck, image.config.Healthcheck);
+      this.health = healthSettings(this.task.spec?.containerSpec?.healthcheck, image.config.Healthcheck);
       if (wantsStop(this.task.desiredState) || this.closed.signal.aborted) return;
       const { id } = await this.deps.engine.create(toCreateOptions(this.task, image));
       this.containerId = id;
@@ -260,7 +260,7 @@ export class TaskController {
     const info = this.deps.engine.inspect(this.containerId);
     if (!info) return undefined;
     if (info.status === 'running' || info.status === 'paused' || info.status === 'restarting') {
-      const signal = this.task.spec?.container?.stopSignal || undefined;
+      const signal = this.task.spec?.containerSpec?.stopSignal || undefined;
       let graceMs: number;
       try {
         graceMs = gracePeriodMs(this.task);
@@ -320,7 +320,7 @@ export class TaskController {
         this.pid = c.pid;
         this.exited = this.waitExit(c.id, 'not-running');
         this.transition(TaskState.TASK_STATE_RUNNING);
-        if (this.task.spec?.container) void this.resumeHealth();
+        if (this.task.spec?.containerSpec) void this.resumeHealth();
         return;
       default:
         // Exited while the worker was away: its real end.

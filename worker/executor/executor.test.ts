@@ -20,7 +20,7 @@ const mk = (id: string, extra: Record<string, unknown> = {}) =>
     slot: 1,
     nodeId: 'n',
     serviceAnnotations: { name: 'web' },
-    spec: { container: { image: 'busybox', command: ['sleep', '30'] } },
+    spec: { containerSpec: { image: 'busybox', command: ['sleep', '30'] } },
     desiredState: S.TASK_STATE_RUNNING,
     ...extra,
   });

@@ -64,16 +64,18 @@ describe('healthSettings', () => {
       }
       return 'accepted';
     };
-    expect(field(() => healthSettings(hc(['RUN', 'x']), undefined))).toBe('spec.container.healthcheck.test');
-    expect(field(() => healthSettings(hc(['CMD']), undefined))).toBe('spec.container.healthcheck.test');
+    expect(field(() => healthSettings(hc(['RUN', 'x']), undefined))).toBe(
+      'spec.containerSpec.healthcheck.test',
+    );
+    expect(field(() => healthSettings(hc(['CMD']), undefined))).toBe('spec.containerSpec.healthcheck.test');
     expect(field(() => healthSettings(hc(['CMD-SHELL', 'a', 'b']), undefined))).toBe(
-      'spec.container.healthcheck.test',
+      'spec.containerSpec.healthcheck.test',
     );
     expect(
       field(() => healthSettings(hc(['CMD', 'x'], { interval: { seconds: -1, nanos: 0 } }), undefined)),
-    ).toBe('spec.container.healthcheck.interval');
+    ).toBe('spec.containerSpec.healthcheck.interval');
     expect(field(() => healthSettings(hc(['CMD', 'x'], { retries: -2 }), undefined))).toBe(
-      'spec.container.healthcheck.retries',
+      'spec.containerSpec.healthcheck.retries',
     );
   });
 });

@@ -58,7 +58,7 @@ export function healthSettings(
   imageHealthcheck: unknown,
 ): HealthSettings | undefined {
   const img = imageHealth(imageHealthcheck);
-  const f = (n: string) => `spec.container.healthcheck.${n}`;
+  const f = (n: string) => `spec.containerSpec.healthcheck.${n}`;
   const test = spec?.test.length ? spec.test : (img.Test ?? []);
   if (test.length === 0 || test[0] === 'NONE') return undefined;
   let cmd: string[];

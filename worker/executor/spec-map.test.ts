@@ -15,7 +15,7 @@ function task(container: Record<string, unknown> = {}, extra: Record<string, unk
     slot: 3,
     nodeId: 'node',
     serviceAnnotations: { name: 'web' },
-    spec: { container: { image: 'busybox', ...container } },
+    spec: { containerSpec: { image: 'busybox', ...container } },
     ...extra,
   });
 }
@@ -75,7 +75,7 @@ describe('toCreateOptions', () => {
       Task.fromPartial({
         ...task(),
         spec: {
-          container: {
+          containerSpec: {
             image: 'busybox',
             hostname: 'h',
             env: ['A=1'],
@@ -87,8 +87,8 @@ describe('toCreateOptions', () => {
             readOnly: true,
             stopSignal: 'SIGINT',
             stopGracePeriod: { seconds: 1, nanos: 500_000_000 },
-            capAdd: ['NET_ADMIN'],
-            capDrop: ['MKNOD'],
+            capabilityAdd: ['NET_ADMIN'],
+            capabilityDrop: ['MKNOD'],
             ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
             privileged: true,
           },
@@ -158,64 +158,64 @@ describe('refusals name the field', () => {
     mounts: [{ type: MountType.MOUNT_TYPE_BIND, source: '/s', target: '/t', ...over }],
   });
   const cases: [string, Record<string, unknown>, Record<string, unknown>, string][] = [
-    ['no image', { image: '' }, {}, 'spec.container.image'],
-    ['init', { init: true }, {}, 'spec.container.init'],
-    ['hosts', { hosts: ['1.2.3.4 x'] }, {}, 'spec.container.hosts'],
+    ['no image', { image: '' }, {}, 'spec.containerSpec.image'],
+    ['init', { init: true }, {}, 'spec.containerSpec.init'],
+    ['hosts', { hosts: ['1.2.3.4 x'] }, {}, 'spec.containerSpec.hosts'],
     [
       'dns',
       { dnsConfig: { nameservers: ['1.1.1.1'], search: [], options: [] } },
       {},
-      'spec.container.dns_config',
+      'spec.containerSpec.dns_config',
     ],
-    ['secrets', { secrets: [{ secretId: 's', secretName: 'n' }] }, {}, 'spec.container.secrets'],
-    ['configs', { configs: [{ configId: 'c', configName: 'n' }] }, {}, 'spec.container.configs'],
-    ['sysctls', { sysctls: { 'net.ipv4.ip_forward': '1' } }, {}, 'spec.container.sysctls'],
-    ['devices', { devices: [{ pathOnHost: '/dev/fuse' }] }, {}, 'spec.container.devices'],
-    ['ulimit name', { ulimits: [{ name: '', soft: 1, hard: 1 }] }, {}, 'spec.container.ulimits[0].name'],
+    ['secrets', { secrets: [{ secretId: 's', secretName: 'n' }] }, {}, 'spec.containerSpec.secrets'],
+    ['configs', { configs: [{ configId: 'c', configName: 'n' }] }, {}, 'spec.containerSpec.configs'],
+    ['sysctls', { sysctls: { 'net.ipv4.ip_forward': '1' } }, {}, 'spec.containerSpec.sysctls'],
+    ['devices', { devices: [{ pathOnHost: '/dev/fuse' }] }, {}, 'spec.containerSpec.devices'],
+    ['ulimit name', { ulimits: [{ name: '', soft: 1, hard: 1 }] }, {}, 'spec.containerSpec.ulimits[0].name'],
     [
       'negative grace',
       { stopGracePeriod: { seconds: -1, nanos: 0 } },
       {},
-      'spec.container.stop_grace_period',
+      'spec.containerSpec.stop_grace_period',
     ],
     [
       'volume',
       { mounts: [{ type: MountType.MOUNT_TYPE_VOLUME, source: 'v', target: '/v' }] },
       {},
-      'spec.container.mounts[0].type',
+      'spec.containerSpec.mounts[0].type',
     ],
     [
       'mount type',
       { mounts: [{ type: MountType.MOUNT_TYPE_UNSPECIFIED, target: '/v' }] },
       {},
-      'spec.container.mounts[0].type',
+      'spec.containerSpec.mounts[0].type',
     ],
-    ['relative target', bind({ target: 'rel' }), {}, 'spec.container.mounts[0].target'],
-    ['relative bind source', bind({ source: 'named' }), {}, 'spec.container.mounts[0].source'],
-    ['consistency', bind({ consistency: 'odd' }), {}, 'spec.container.mounts[0].consistency'],
+    ['relative target', bind({ target: 'rel' }), {}, 'spec.containerSpec.mounts[0].target'],
+    ['relative bind source', bind({ source: 'named' }), {}, 'spec.containerSpec.mounts[0].source'],
+    ['consistency', bind({ consistency: 'odd' }), {}, 'spec.containerSpec.mounts[0].consistency'],
     [
       'non-recursive bind',
       bind({ bindOptions: { propagation: '', nonRecursive: true, createMountpoint: false } }),
       {},
-      'spec.container.mounts[0].bind_options.non_recursive',
+      'spec.containerSpec.mounts[0].bind_options.non_recursive',
     ],
     [
       'create mountpoint',
       bind({ bindOptions: { propagation: '', nonRecursive: false, createMountpoint: true } }),
       {},
-      'spec.container.mounts[0].bind_options.create_mountpoint',
+      'spec.containerSpec.mounts[0].bind_options.create_mountpoint',
     ],
     [
       'tmpfs options on a bind',
       bind({ tmpfsOptions: { sizeBytes: 1, mode: 0 } }),
       {},
-      'spec.container.mounts[0].tmpfs_options',
+      'spec.containerSpec.mounts[0].tmpfs_options',
     ],
     [
       'tmpfs source',
       { mounts: [{ type: MountType.MOUNT_TYPE_TMPFS, source: '/x', target: '/t' }] },
       {},
-      'spec.container.mounts[0].source',
+      'spec.containerSpec.mounts[0].source',
     ],
     [
       'tmpfs twice',
@@ -226,7 +226,7 @@ describe('refusals name the field', () => {
         ],
       },
       {},
-      'spec.container.mounts[1].target',
+      'spec.containerSpec.mounts[1].target',
     ],
     ['networks', {}, { networks: [{ addresses: ['10.0.0.2/24'] }] }, 'networks'],
     [
@@ -255,9 +255,9 @@ describe('refusals name the field', () => {
     });
 
   it('task-level: no container spec, spec networks, negative and reservation-only resources', () => {
-    expect(() => checkTask(Task.fromPartial({ id: 'x' }))).toThrow(/^spec\.container: /);
+    expect(() => checkTask(Task.fromPartial({ id: 'x' }))).toThrow(/^spec\.containerSpec: /);
     const withSpec = (spec: Record<string, unknown>) =>
-      Task.fromPartial({ id: 'x', spec: { container: { image: 'b' }, ...spec } });
+      Task.fromPartial({ id: 'x', spec: { containerSpec: { image: 'b' }, ...spec } });
     expect(() => checkTask(withSpec({ networks: [{ target: 'net' }] }))).toThrow(/^spec\.networks: /);
     expect(() => checkTask(withSpec({ resources: { limits: { memoryBytes: -1 } } }))).toThrow(
       /^spec\.resources\.limits\.memory_bytes: must not be negative/,

@@ -55,18 +55,18 @@ export function swarmLabels(task: Task): Record<string, string> {
 
 /** The container spec, or a Refusal for a task with none or without an image. */
 export function containerSpecOf(task: Task): ContainerSpec {
-  const c = task.spec?.container;
-  if (!c) throw new Refusal('spec.container', 'a task needs a container spec');
-  if (!c.image) throw new Refusal('spec.container.image', 'an image is required');
+  const c = task.spec?.containerSpec;
+  if (!c) throw new Refusal('spec.containerSpec', 'a task needs a container spec');
+  if (!c.image) throw new Refusal('spec.containerSpec.image', 'an image is required');
   return c;
 }
 
 /** The stop grace period in ms (swarm's default when unset); a negative one is refused. */
 export function gracePeriodMs(task: Task): number {
-  const d = task.spec?.container?.stopGracePeriod;
+  const d = task.spec?.containerSpec?.stopGracePeriod;
   if (!d) return DEFAULT_GRACE_MS;
   const ms = durationMs(d);
-  if (ms < 0) throw new Refusal('spec.container.stop_grace_period', 'must not be negative');
+  if (ms < 0) throw new Refusal('spec.containerSpec.stop_grace_period', 'must not be negative');
   return ms;
 }
 
@@ -91,7 +91,7 @@ const unsupported = (field: string, what: string) =>
 
 function toRunOptions(task: Task): RunOptions {
   const c = containerSpecOf(task);
-  const f = (name: string) => `spec.container.${name}`;
+  const f = (name: string) => `spec.containerSpec.${name}`;
   const o: RunOptions = {};
 
   // Swarm's rule: command replaces the entrypoint (and args are then its cmd); args alone replace the cmd.
@@ -117,8 +117,8 @@ function toRunOptions(task: Task): RunOptions {
     throw unsupported(f('dns_config'), 'a DNS configuration');
   if (c.secrets.length) throw unsupported(f('secrets'), 'secrets');
   if (c.configs.length) throw unsupported(f('configs'), 'configs');
-  if (c.capAdd.length) o.capAdd = [...c.capAdd];
-  if (c.capDrop.length) o.capDrop = [...c.capDrop];
+  if (c.capabilityAdd.length) o.capAdd = [...c.capabilityAdd];
+  if (c.capabilityDrop.length) o.capDrop = [...c.capabilityDrop];
   if (Object.keys(c.sysctls).length) throw unsupported(f('sysctls'), 'sysctls');
   if (c.ulimits.length)
     o.ulimits = c.ulimits.map((u, i) => {
@@ -141,7 +141,7 @@ function mapMounts(c: ContainerSpec, o: RunOptions): void {
   const binds: string[] = [];
   const tmpfs: Record<string, string> = {};
   c.mounts.forEach((m, i) => {
-    const f = (name: string) => `spec.container.mounts[${i}]${name ? `.${name}` : ''}`;
+    const f = (name: string) => `spec.containerSpec.mounts[${i}]${name ? `.${name}` : ''}`;
     if (!m.target.startsWith('/')) throw new Refusal(f('target'), `"${m.target}" is not an absolute path`);
     // Consistency is a macOS file-sharing hint; Linux ignores it, as docker does.
     if (!CONSISTENCIES.has(m.consistency))
