@@ -47,7 +47,9 @@ export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: reado
 
   const dirty = [...byNode.values()]
     .flat()
-    .filter((t) => isLive(t) && !isTerminal(t) && keepOn(t.nodeId) && isDirty(service, t, ctx.nodes.get(t.nodeId)));
+    .filter(
+      (t) => isLive(t) && !isTerminal(t) && keepOn(t.nodeId) && isDirty(service, t, ctx.nodes.get(t.nodeId)),
+    );
   const replaceNow = new Set(planUpdate(service, dirty).map((t) => t.id));
 
   for (const [nodeId, list] of [...byNode].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {

@@ -29,7 +29,9 @@ export function orchestrate(view: ReadTx, now: number, newId: () => string): Dec
     byService.delete(service.id);
     const mode = service.spec?.mode;
     if (service.pendingDelete) {
-      for (const t of tasks) if (t.desiredState < TaskState.TASK_STATE_REMOVE) out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
+      for (const t of tasks)
+        if (t.desiredState < TaskState.TASK_STATE_REMOVE)
+          out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
       reapTasks(out, undefined, tasks, nodes, cluster);
       if (tasks.length === 0) out.removeService(service);
       continue;
@@ -41,7 +43,9 @@ export function orchestrate(view: ReadTx, now: number, newId: () => string): Dec
 
   // Tasks whose service is gone: removed like a deleted service's.
   for (const tasks of byService.values()) {
-    for (const t of tasks) if (t.desiredState < TaskState.TASK_STATE_REMOVE) out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
+    for (const t of tasks)
+      if (t.desiredState < TaskState.TASK_STATE_REMOVE)
+        out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
     reapTasks(out, undefined, tasks, nodes, cluster);
   }
   return out.result();

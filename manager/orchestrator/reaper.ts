@@ -24,7 +24,8 @@ export function reapTasks(
 ): void {
   const keep: Task[] = [];
   for (const t of tasks) {
-    if (!out.touched(t.id) && t.desiredState >= TaskState.TASK_STATE_REMOVE && finished(t, nodes)) out.remove(t);
+    if (!out.touched(t.id) && t.desiredState >= TaskState.TASK_STATE_REMOVE && finished(t, nodes))
+      out.remove(t);
     else keep.push(t);
   }
   if (!service) return;

@@ -15,7 +15,12 @@ interface SlotInfo {
   live: Task | undefined;
 }
 
-export function reconcileReplicated(ctx: SlotContext, service: Service, tasks: readonly Task[], replicas: number): void {
+export function reconcileReplicated(
+  ctx: SlotContext,
+  service: Service,
+  tasks: readonly Task[],
+  replicas: number,
+): void {
   const bySlot = new Map<number, Task[]>();
   for (const t of tasks) {
     if (t.slot <= 0) continue;
@@ -36,7 +41,8 @@ export function reconcileReplicated(ctx: SlotContext, service: Service, tasks: r
     const dropped = new Set(drop.map((s) => s.slot));
     for (const s of drop) {
       for (const t of s.tasks) {
-        if (t.desiredState < TaskState.TASK_STATE_REMOVE) ctx.out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
+        if (t.desiredState < TaskState.TASK_STATE_REMOVE)
+          ctx.out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
       }
     }
     kept = used.filter((s) => !dropped.has(s.slot));

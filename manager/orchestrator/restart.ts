@@ -8,8 +8,9 @@
 //
 // Delay: a restart is created with desired state READY (nothing schedules it) and moved to RUNNING once
 // meta.created_at + delay has passed; the pure function reports that time as wakeAt so the runner comes back.
-import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
+import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { byAge, createdAt, sameSpec } from './task.js';
 

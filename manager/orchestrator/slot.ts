@@ -5,7 +5,16 @@ import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { DecisionSet } from './decisions.js';
 import { restartDelayMs, shouldRestart, startAt } from './restart.js';
-import { byAge, endedByItself, isLive, isTerminal, newTask, nodeLost, sameSpec, withDesired } from './task.js';
+import {
+  byAge,
+  endedByItself,
+  isLive,
+  isTerminal,
+  newTask,
+  nodeLost,
+  sameSpec,
+  withDesired,
+} from './task.js';
 
 export interface SlotContext {
   now: number;
@@ -26,7 +35,12 @@ export interface SlotPlace {
 }
 
 /** Reconciles one slot's tasks (every task of the slot, history included). */
-export function reconcileSlot(ctx: SlotContext, service: Service, tasks: readonly Task[], place: SlotPlace): void {
+export function reconcileSlot(
+  ctx: SlotContext,
+  service: Service,
+  tasks: readonly Task[],
+  place: SlotPlace,
+): void {
   const { out } = ctx;
   const live = tasks.filter(isLive).sort(byAge);
   let keep: Task | undefined;
@@ -57,7 +71,12 @@ export function reconcileSlot(ctx: SlotContext, service: Service, tasks: readonl
 
   const last = [...tasks].sort(byAge).at(-1);
   let delayed = false;
-  if (!replace && last && (last === failed || endedByItself(last)) && sameSpec(last.spec, service.spec?.task)) {
+  if (
+    !replace &&
+    last &&
+    (last === failed || endedByItself(last)) &&
+    sameSpec(last.spec, service.spec?.task)
+  ) {
     if (!shouldRestart(last, tasks)) return; // held: the slot stays as the policy left it
     delayed = restartDelayMs(last) > 0;
   }

@@ -43,7 +43,10 @@ export const newest = (ts: readonly Task[]): Task | undefined => [...ts].sort(by
 
 /** Deep equality of two task specs, independent of map key order. */
 export function sameSpec(a: TaskSpec | undefined, b: TaskSpec | undefined): boolean {
-  return canonical(TaskSpec.toJSON(a ?? TaskSpec.fromPartial({}))) === canonical(TaskSpec.toJSON(b ?? TaskSpec.fromPartial({})));
+  return (
+    canonical(TaskSpec.toJSON(a ?? TaskSpec.fromPartial({}))) ===
+    canonical(TaskSpec.toJSON(b ?? TaskSpec.fromPartial({})))
+  );
 }
 
 function canonical(v: unknown): string {

@@ -1,11 +1,7 @@
 // The filters a node must pass to take a task, in swarmkit's order, and the "no suitable node (…)" explanation
 // built from how many nodes each filter turned away (the first failing filter per node counts).
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import {
-  NodeAvailability,
-  NodeState,
-  type Platform,
-} from '../../proto/gen/shoal/swarm/v1/types.js';
+import { NodeAvailability, NodeState, type Platform } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type Constraint, nodeMatches } from './constraint.js';
 import { hostPortsOf, type NodeInfo, reservationsOf } from './nodeinfo.js';
 

@@ -12,7 +12,7 @@ import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
-import { explain, FILTERS, firstFailure, needsOf, type TaskNeeds } from './filters.js';
+import { explain, FILTERS, firstFailure, needsOf } from './filters.js';
 import { addTask, buildNodeInfos, type NodeInfo } from './nodeinfo.js';
 
 export const ASSIGNED_MESSAGE = 'scheduler assigned task to node';
@@ -30,12 +30,19 @@ export function schedule(view: ReadTx, now: number): SchedulerDecisions {
 export const isSchedulable = (t: Task): boolean =>
   t.status?.state === TaskState.TASK_STATE_PENDING && t.desiredState === TaskState.TASK_STATE_RUNNING;
 
-export function scheduleTasks(nodes: readonly Node[], tasks: readonly Task[], now: number): SchedulerDecisions {
+export function scheduleTasks(
+  nodes: readonly Node[],
+  tasks: readonly Task[],
+  now: number,
+): SchedulerDecisions {
   const infos = buildNodeInfos(nodes, tasks);
   const ordered = [...infos.values()].sort((a, b) => cmp(a.node.id, b.node.id));
-  const pending = tasks.filter(isSchedulable).sort(
-    (a, b) => cmp(a.serviceId, b.serviceId) || a.slot - b.slot || cmp(a.nodeId, b.nodeId) || cmp(a.id, b.id),
-  );
+  const pending = tasks
+    .filter(isSchedulable)
+    .sort(
+      (a, b) =>
+        cmp(a.serviceId, b.serviceId) || a.slot - b.slot || cmp(a.nodeId, b.nodeId) || cmp(a.id, b.id),
+    );
   const updates: Task[] = [];
   const spreads = new Map<string, Spread>();
 
