@@ -1,7 +1,7 @@
 // The global orchestrator: one live task per node that is ready, active and matches the service's constraints
 // and platforms. Tasks are made bound to their node (the scheduler only checks them). A node that goes down,
-// is drained, is removed or stops matching has its task shut down; a paused node keeps its task but gets no
-// new one. Restarts and updates work per node as per slot for replicated services.
+// is drained or stops matching has its task shut down (a removed node's tasks are removed); a paused node
+// keeps its task but gets no new one. Restarts and updates work per node as per slot for replicated services.
 import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type Constraint, nodeMatches, parseConstraints } from '../scheduler/constraint.js';
@@ -53,6 +53,14 @@ export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: reado
   const replaceNow = new Set(planUpdate(service, dirty).map((t) => t.id));
 
   for (const [nodeId, list] of [...byNode].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    if (!ctx.nodes.has(nodeId)) {
+      // The node left the cluster: its tasks (history included) go.
+      for (const t of list) {
+        if (t.desiredState < TaskState.TASK_STATE_REMOVE)
+          ctx.out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));
+      }
+      continue;
+    }
     if (!keepOn(nodeId)) {
       for (const t of list) if (isLive(t)) ctx.out.update(withDesired(t, TaskState.TASK_STATE_SHUTDOWN));
       continue;
