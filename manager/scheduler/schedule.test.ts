@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { NodeAvailability, NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import {
+  NodeAvailability,
+  NodeState,
+  PortProtocol,
+  TaskState,
+} from '../../proto/gen/shoal/swarm/v1/types.js';
 import { ASSIGNED_MESSAGE, scheduleTasks } from './schedule.js';
 import { node, running, task } from './testkit.js';
 
@@ -133,6 +138,9 @@ describe('schedule', () => {
     expect(counts(updates)).toEqual({ b: 1 });
     expect(errors(updates)).toEqual({ t02: 'no suitable node (host-mode port already in use on 2 nodes)' });
     // another port is no clash
+    const udp = task('u1', 's2', 1, { hostPorts: [8080] });
+    udp.endpoint!.ports[0].protocol = PortProtocol.PORT_PROTOCOL_UDP;
+    expect(counts(scheduleTasks([nodes[0]], [...existing, udp], NOW).updates)).toEqual({ a: 1 });
     const other = scheduleTasks(
       [nodes[0]],
       [...existing, ...tasks(1, 's1', { hostPorts: [9090] })],
