@@ -82,7 +82,10 @@ describe('orchestrator properties', () => {
             }
           });
           const d = h.store.view((tx) => schedule(tx, h.clock.now));
-          if (d.updates.length) await h.store.update((tx) => d.updates.forEach((t) => tx.update('task', t)));
+          if (d.updates.length)
+            await h.store.update((tx) => {
+              for (const t of d.updates) tx.update('task', t);
+            });
         };
         for (const e of w.events) {
           if (e.kind === 'orchestrate') await h.step();
