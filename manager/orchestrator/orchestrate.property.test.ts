@@ -125,10 +125,11 @@ describe('orchestrator properties', () => {
           const m = h.store.view((tx) => tx.get('service', 'r'))?.spec?.mode;
           return m?.$case === 'replicated' ? m.value.replicas : -1;
         })();
-        // Replicated: slots 1..replicas in use, each with at most one live task, none live on a lost node.
+        // Replicated: `replicas` slots in use, each with at most one live task, none live on a lost node.
         const rep = h.tasks('r');
         const inUse = new Set(rep.filter((t) => t.desiredState < S.TASK_STATE_REMOVE).map((t) => t.slot));
-        expect([...inUse].sort((a, b) => a - b)).toEqual(Array.from({ length: replicas }, (_, i) => i + 1));
+        // (scale-down keeps the best-placed slots, not the lowest numbers, so only the count is fixed)
+        expect(inUse.size).toBe(replicas);
         const liveRep = rep.filter(isLive);
         expect(new Set(liveRep.map((t) => t.slot)).size).toBe(liveRep.length);
         for (const t of liveRep) if (t.nodeId) expect(nodeLost(nodes.get(t.nodeId))).toBe(false);

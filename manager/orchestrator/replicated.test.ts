@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import {
+  EndpointMode,
   NodeAvailability,
   NodeState,
+  PortProtocol,
+  PublishMode,
   RestartCondition,
   TaskState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { schedule } from '../scheduler/schedule.js';
 import { node } from '../scheduler/testkit.js';
 import { makeCluster } from '../store/testkit.js';
 import { harness, seconds, service } from './testkit.js';
@@ -233,6 +237,35 @@ describe('replicated orchestrator', () => {
         .filter((t) => old.includes(t.id))
         .every((t) => t.desiredState === S.TASK_STATE_SHUTDOWN),
     ).toBe(true);
+  });
+
+  it('host-mode ports reach the scheduler from the service spec; changing them replaces the tasks', async () => {
+    const h = harness();
+    await h.put('node', node('a'));
+    const svc = service('s1', 'web', { replicas: 2 });
+    const port = (published: number) => ({
+      name: '',
+      protocol: PortProtocol.PORT_PROTOCOL_TCP,
+      targetPort: 80,
+      publishedPort: published,
+      publishMode: PublishMode.PUBLISH_MODE_HOST,
+    });
+    svc.spec!.endpoint = { mode: EndpointMode.ENDPOINT_MODE_VIP, ports: [port(8080)] };
+    await h.put('service', svc);
+    await h.settle();
+    for (const t of h.live('s1')) await h.report(t.id, S.TASK_STATE_PENDING);
+    const d = h.store.view((tx) => schedule(tx, h.clock.now));
+    expect(d.updates.map((t) => [t.slot, t.nodeId, t.status?.err])).toEqual([
+      [1, 'a', ''],
+      [2, '', 'no suitable node (host-mode port already in use on 1 node)'],
+    ]);
+    const old = h.live('s1').map((t) => t.id);
+    await h.edit('service', 's1', (s) => {
+      s.spec!.endpoint!.ports = [port(9090)];
+    });
+    await h.settle();
+    expect(h.live('s1').some((t) => old.includes(t.id))).toBe(false);
+    expect(h.live('s1')[0].endpoint?.spec?.ports[0].publishedPort).toBe(9090);
   });
 
   it('a placement-only change keeps tasks whose node still matches', async () => {

@@ -1,7 +1,12 @@
 // Task helpers shared by the orchestrators: making a task from a service, ordering, states, spec comparison.
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
-import { NodeAvailability, NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import {
+  EndpointSpec,
+  NodeAvailability,
+  NodeState,
+  TaskState,
+} from '../../proto/gen/shoal/swarm/v1/types.js';
 import { DEFAULT_TASK_HISTORY_RETENTION_LIMIT } from '../store/index.js';
 
 export const CREATED_MESSAGE = 'created';
@@ -42,6 +47,13 @@ export function byAge(a: Task, b: Task): number {
 export const newest = (ts: readonly Task[]): Task | undefined => [...ts].sort(byAge).at(-1);
 
 /** Deep equality of two task specs, independent of map key order. */
+export function sameEndpointSpec(a: EndpointSpec | undefined, b: EndpointSpec | undefined): boolean {
+  return (
+    canonical(EndpointSpec.toJSON(a ?? EndpointSpec.fromPartial({}))) ===
+    canonical(EndpointSpec.toJSON(b ?? EndpointSpec.fromPartial({})))
+  );
+}
+
 export function sameSpec(a: TaskSpec | undefined, b: TaskSpec | undefined): boolean {
   return (
     canonical(TaskSpec.toJSON(a ?? TaskSpec.fromPartial({}))) ===
@@ -95,7 +107,12 @@ export function newTask(
     },
     desiredState: desired,
     networks: [],
-    endpoint: service.endpoint ? structuredClone(service.endpoint) : undefined,
+    // The allocator's endpoint when it has run; else the spec alone, so host-mode ports are known to the scheduler.
+    endpoint: service.endpoint
+      ? structuredClone(service.endpoint)
+      : service.spec?.endpoint
+        ? { spec: structuredClone(service.spec.endpoint), ports: [], virtualIps: [] }
+        : undefined,
     logDriver: spec.logDriver,
   };
 }
