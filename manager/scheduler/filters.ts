@@ -86,12 +86,13 @@ export const FILTERS: readonly Filter[] = [
   },
 ];
 
+/** Indexes of the filters that apply to a task (compute once per task, check many nodes). */
+export const enabledFilters = (need: TaskNeeds): number[] =>
+  FILTERS.flatMap((f, i) => (f.enabled(need) ? [i] : []));
+
 /** Index of the first filter the node fails, -1 if it passes them all. */
-export function firstFailure(need: TaskNeeds, info: NodeInfo): number {
-  for (let i = 0; i < FILTERS.length; i++) {
-    const f = FILTERS[i];
-    if (f.enabled(need) && !f.check(need, info)) return i;
-  }
+export function firstFailure(need: TaskNeeds, info: NodeInfo, enabled = enabledFilters(need)): number {
+  for (const i of enabled) if (!FILTERS[i].check(need, info)) return i;
   return -1;
 }
 

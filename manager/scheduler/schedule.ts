@@ -12,7 +12,7 @@ import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
-import { explain, FILTERS, firstFailure, needsOf } from './filters.js';
+import { enabledFilters, explain, FILTERS, firstFailure, needsOf } from './filters.js';
 import { addTask, buildNodeInfos, type NodeInfo } from './nodeinfo.js';
 
 export const ASSIGNED_MESSAGE = 'scheduler assigned task to node';
@@ -66,9 +66,10 @@ export function scheduleTasks(
       else failures[f]++;
     } else {
       const spread = spreadFor(spreads, t, infos);
+      const enabled = enabledFilters(need);
       let bestKey: number[] | undefined;
       for (const info of ordered) {
-        const f = firstFailure(need, info);
+        const f = firstFailure(need, info, enabled);
         if (f >= 0) {
           failures[f]++;
           continue;
@@ -125,6 +126,7 @@ const emptyStatus = () => ({
  */
 class Spread {
   private readonly levels: Map<string, number>[];
+  private readonly pathCache = new Map<string, string[]>();
 
   constructor(
     private readonly serviceId: string,
@@ -153,12 +155,18 @@ class Spread {
     });
   }
 
+  /** The node's branch at each level (cached: label values do not change during a pass). */
   private paths(info: NodeInfo): string[] {
-    let prefix = '';
-    return this.descriptors.map((d) => {
-      prefix += `${nodeAttribute(info.node, d) ?? ''}\0`;
-      return prefix;
-    });
+    let p = this.pathCache.get(info.node.id);
+    if (!p) {
+      let prefix = '';
+      p = this.descriptors.map((d) => {
+        prefix += `${nodeAttribute(info.node, d) ?? ''}\0`;
+        return prefix;
+      });
+      this.pathCache.set(info.node.id, p);
+    }
+    return p;
   }
 }
 
