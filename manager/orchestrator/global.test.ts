@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { node } from '../scheduler/testkit.js';
+import { editService, imageOf } from './spec.js';
 import { harness, service } from './testkit.js';
 
 const S = TaskState;
@@ -95,12 +96,12 @@ describe('global orchestrator', () => {
     await h.put('service', service('g', 'agent', { global: true }));
     await h.settle();
     await h.edit('service', 'g', (s) => {
-      s.spec!.task!.container!.image = 'bb:2';
+      editService(s, { image: 'bb:2' });
     });
     await h.settle();
     const live = h.live('g');
     expect(liveNodes(live)).toEqual(['a', 'b']);
-    expect(live.every((t) => t.spec?.container?.image === 'bb:2')).toBe(true);
+    expect(live.every((t) => imageOf(t) === 'bb:2')).toBe(true);
     expect(h.tasks('g')).toHaveLength(4);
   });
 });

@@ -7,17 +7,18 @@ import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type Constraint, nodeMatches, parseConstraints } from '../scheduler/constraint.js';
 import { nodeReady } from '../scheduler/filters.js';
 import { reconcileSlot, type SlotContext } from './slot.js';
+import { taskTemplate } from './spec.js';
 import { isLive, isTerminal, nodeLost, withDesired } from './task.js';
 import { isDirty, planUpdate } from './update.js';
 
 export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: readonly Task[]): void {
   let constraints: Constraint[] | undefined;
   try {
-    constraints = parseConstraints(service.spec?.task?.placement?.constraints ?? []);
+    constraints = parseConstraints(taskTemplate(service)?.placement?.constraints ?? []);
   } catch {
     constraints = undefined; // invalid: no node matches (the control API refuses such specs)
   }
-  const platforms = service.spec?.task?.placement?.platforms ?? [];
+  const platforms = taskTemplate(service)?.placement?.platforms ?? [];
   const matches = (n: Node) =>
     constraints !== undefined &&
     nodeMatches(constraints, n) &&

@@ -6,6 +6,7 @@
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { DecisionSet } from './decisions.js';
+import { restartPolicyOf, taskTemplate } from './spec.js';
 import { byAge, historyLimit, isLive, isTerminal, nodeLost } from './task.js';
 
 /** Stopped, or will never run: it can go once nobody wants it. */
@@ -32,7 +33,7 @@ export function reapTasks(
 
   let limit = historyLimit(cluster);
   if (limit < 0) return;
-  const maxAttempts = service.spec?.task?.restart?.maxAttempts ?? 0;
+  const maxAttempts = restartPolicyOf(taskTemplate(service))?.maxAttempts ?? 0;
   if (maxAttempts > 0) limit = Math.max(limit, maxAttempts + 1);
 
   const groups = new Map<string, Task[]>();

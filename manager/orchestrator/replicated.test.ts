@@ -12,6 +12,7 @@ import {
 import { schedule } from '../scheduler/schedule.js';
 import { node } from '../scheduler/testkit.js';
 import { makeCluster } from '../store/testkit.js';
+import { editService, imageOf } from './spec.js';
 import { harness, seconds, service } from './testkit.js';
 
 const S = TaskState;
@@ -43,9 +44,9 @@ describe('replicated orchestrator', () => {
       desiredState: S.TASK_STATE_RUNNING,
       serviceVersion: 1,
       status: { state: S.TASK_STATE_NEW, message: 'created', timestamp: h.clock.now },
-      spec: { container: { image: 'bb:1' } },
       serviceAnnotations: { name: 'web' },
     });
+    expect(imageOf(t)).toBe('bb:1');
     expect(t.annotations?.name).toBe(`web.1.${t.id}`);
     expect(await h.settle()).toBe(1);
     expect(slots(h.live('s1'))).toEqual([1, 2, 3]);
@@ -224,12 +225,12 @@ describe('replicated orchestrator', () => {
     });
     expect(await h.settle()).toBe(0);
     await h.edit('service', 's1', (s) => {
-      s.spec!.task!.container!.image = 'bb:2';
+      editService(s, { image: 'bb:2' });
     });
     await h.settle();
     const live = h.live('s1');
     expect(slots(live)).toEqual([1, 2]);
-    expect(live.every((t) => t.spec?.container?.image === 'bb:2' && !old.includes(t.id))).toBe(true);
+    expect(live.every((t) => imageOf(t) === 'bb:2' && !old.includes(t.id))).toBe(true);
     expect(live[0].serviceVersion).toBe(h.store.view((tx) => tx.get('service', 's1'))?.meta?.version);
     expect(
       h
@@ -250,7 +251,7 @@ describe('replicated orchestrator', () => {
       publishedPort: published,
       publishMode: PublishMode.PUBLISH_MODE_HOST,
     });
-    svc.spec!.endpoint = { mode: EndpointMode.ENDPOINT_MODE_VIP, ports: [port(8080)] };
+    editService(svc, { endpoint: { mode: EndpointMode.ENDPOINT_MODE_VIP, ports: [port(8080)] } });
     await h.put('service', svc);
     await h.settle();
     for (const t of h.live('s1')) await h.report(t.id, S.TASK_STATE_PENDING);
@@ -261,7 +262,7 @@ describe('replicated orchestrator', () => {
     ]);
     const old = h.live('s1').map((t) => t.id);
     await h.edit('service', 's1', (s) => {
-      s.spec!.endpoint!.ports = [port(9090)];
+      editService(s, { endpoint: { mode: EndpointMode.ENDPOINT_MODE_VIP, ports: [port(9090)] } });
     });
     await h.settle();
     expect(h.live('s1').some((t) => old.includes(t.id))).toBe(false);
@@ -275,12 +276,9 @@ describe('replicated orchestrator', () => {
     await h.settle();
     await runOn(h, 's1', ['a', 'b']);
     await h.edit('service', 's1', (s) => {
-      s.spec!.task!.placement = {
-        constraints: ['node.labels.zone==x'],
-        preferences: [],
-        maxReplicas: 0,
-        platforms: [],
-      };
+      editService(s, {
+        placement: { constraints: ['node.labels.zone==x'], preferences: [], maxReplicas: 0, platforms: [] },
+      });
     });
     await h.settle();
     const live = h.live('s1');

@@ -12,12 +12,13 @@
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { restartPolicyOf } from './spec.js';
 import { byAge, createdAt, sameSpec } from './task.js';
 
 export const durationMs = (d: Duration | undefined): number =>
   d ? d.seconds * 1000 + Math.floor(d.nanos / 1e6) : 0;
 
-export const restartDelayMs = (t: Task): number => durationMs(t.spec?.restart?.delay);
+export const restartDelayMs = (t: Task): number => durationMs(restartPolicyOf(t.spec)?.delay);
 
 /** Restarts already made in the failed task's run (see the file comment). */
 export function restartsBefore(failed: Task, group: readonly Task[]): number {
@@ -25,7 +26,7 @@ export function restartsBefore(failed: Task, group: readonly Task[]): number {
   const run: Task[] = [];
   for (let i = older.length - 1; i >= 0 && sameSpec(older[i].spec, failed.spec); i--) run.push(older[i]);
   const restarts = run.slice(0, -1); // the run's first task was not a restart
-  const windowMs = durationMs(failed.spec?.restart?.window);
+  const windowMs = durationMs(restartPolicyOf(failed.spec)?.window);
   if (windowMs <= 0) return restarts.length;
   const at = failed.status?.timestamp || createdAt(failed);
   return restarts.filter((t) => createdAt(t) > at - windowMs).length;
@@ -33,7 +34,7 @@ export function restartsBefore(failed: Task, group: readonly Task[]): number {
 
 /** Whether the policy lets `failed` (which ended while wanted) be replaced. `group`: its slot's tasks. */
 export function shouldRestart(failed: Task, group: readonly Task[]): boolean {
-  const policy = failed.spec?.restart;
+  const policy = restartPolicyOf(failed.spec);
   const condition = policy?.condition ?? RestartCondition.RESTART_CONDITION_UNSPECIFIED;
   if (condition === RestartCondition.RESTART_CONDITION_NONE) return false;
   if (

@@ -5,6 +5,7 @@ import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { DecisionSet } from './decisions.js';
 import { restartDelayMs, shouldRestart, startAt } from './restart.js';
+import { taskTemplate } from './spec.js';
 import {
   byAge,
   endedByItself,
@@ -75,7 +76,7 @@ export function reconcileSlot(
     !replace &&
     last &&
     (last === failed || endedByItself(last)) &&
-    sameSpec(last.spec, service.spec?.task)
+    sameSpec(last.spec, taskTemplate(service))
   ) {
     if (!shouldRestart(last, tasks)) return; // held: the slot stays as the policy left it
     delayed = restartDelayMs(last) > 0;

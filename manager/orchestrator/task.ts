@@ -8,6 +8,7 @@ import {
   TaskState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { DEFAULT_TASK_HISTORY_RETENTION_LIMIT } from '../store/index.js';
+import { endpointSpecOf, taskTemplate } from './spec.js';
 
 export const CREATED_MESSAGE = 'created';
 
@@ -84,7 +85,7 @@ export function newTask(
   desired: TaskState = TaskState.TASK_STATE_RUNNING,
 ): Task {
   const name = service.spec?.annotations?.name ?? service.id;
-  const spec = TaskSpec.fromPartial(service.spec?.task ?? {});
+  const spec = TaskSpec.fromPartial(taskTemplate(service) ?? {});
   return {
     id,
     meta: undefined,
@@ -110,8 +111,8 @@ export function newTask(
     // The allocator's endpoint when it has run; else the spec alone, so host-mode ports are known to the scheduler.
     endpoint: service.endpoint
       ? structuredClone(service.endpoint)
-      : service.spec?.endpoint
-        ? { spec: structuredClone(service.spec.endpoint), ports: [], virtualIps: [] }
+      : endpointSpecOf(service)
+        ? { spec: structuredClone(endpointSpecOf(service)), ports: [], virtualIps: [] }
         : undefined,
     logDriver: spec.logDriver,
   };

@@ -4,6 +4,7 @@
 import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { nodeMatches, parseConstraints } from '../scheduler/constraint.js';
+import { endpointSpecOf, taskTemplate } from './spec.js';
 import { sameEndpointSpec, sameSpec } from './task.js';
 
 /**
@@ -14,8 +15,8 @@ import { sameEndpointSpec, sameSpec } from './task.js';
 export function isDirty(service: Service, t: Task, node: Node | undefined): boolean {
   if (t.serviceVersion === (service.meta?.version ?? 0)) return false;
   // Published ports changed (swarmkit compares the task's copy of the endpoint spec too).
-  if (t.endpoint && !sameEndpointSpec(service.spec?.endpoint, t.endpoint.spec)) return true;
-  const want = service.spec?.task;
+  if (t.endpoint && !sameEndpointSpec(endpointSpecOf(service), t.endpoint.spec)) return true;
+  const want = taskTemplate(service);
   if (sameSpec(want, t.spec)) return false;
   if (!node || !want) return true;
   const withOldPlacement = TaskSpec.fromPartial({ ...want, placement: t.spec?.placement });
