@@ -315,6 +315,18 @@ describe('replicated orchestrator', () => {
     }
   });
 
+  it('two live tasks in one slot (an interrupted replacement): the newest stays', async () => {
+    const h = harness();
+    await h.put('service', service('s1', 'web', { replicas: 1 }));
+    await h.settle();
+    const [first] = h.live('s1');
+    h.clock.now += 1000;
+    await h.put('task', { ...first, id: 'dup', meta: undefined });
+    await h.settle();
+    expect(h.live('s1').map((t) => t.id)).toEqual(['dup']);
+    expect(h.tasks('s1').find((t) => t.id === first.id)?.desiredState).toBe(S.TASK_STATE_SHUTDOWN);
+  });
+
   it('a removed service: tasks desired REMOVE, deleted once stopped, then the service itself', async () => {
     const h = harness();
     await h.put('node', node('a'));

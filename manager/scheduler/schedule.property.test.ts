@@ -176,6 +176,38 @@ describe('schedule properties', () => {
     );
   });
 
+  it('with a spread preference, label values get counts within 1 of each other (when every value has room)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c', ''), { minLength: 1, maxLength: 9 }),
+        fc.integer({ min: 1, max: 40 }),
+        (zones, replicas) => {
+          const nodes = zones.map((z, i) => node(`n${i}`, { labels: z ? { zone: z } : {} }));
+          const tasks = Array.from({ length: replicas }, (_, i) =>
+            task(`t${i}`, 'web', i + 1, { preferences: ['node.labels.zone'] }),
+          );
+          const { updates } = scheduleTasks(nodes, tasks, 1);
+          const zoneOf = new Map(zones.map((z, i) => [`n${i}`, z]));
+          const perZone = new Map<string, number>();
+          for (const z of new Set(zones)) perZone.set(z, 0);
+          for (const t of updates)
+            perZone.set(zoneOf.get(t.nodeId) ?? '?', (perZone.get(zoneOf.get(t.nodeId) ?? '?') ?? 0) + 1);
+          const c = [...perZone.values()];
+          expect(updates).toHaveLength(replicas);
+          expect(Math.max(...c) - Math.min(...c)).toBeLessThanOrEqual(1);
+          // inside a zone, nodes are balanced too
+          for (const z of new Set(zones)) {
+            const inZone = nodes
+              .filter((n) => zoneOf.get(n.id) === z)
+              .map((n) => updates.filter((t) => t.nodeId === n.id).length);
+            expect(Math.max(...inZone) - Math.min(...inZone)).toBeLessThanOrEqual(1);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('is deterministic: shuffled input, same decisions', () => {
     fc.assert(
       fc.property(arbCluster, fc.integer(), (c, seed) => {
