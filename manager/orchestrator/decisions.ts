@@ -1,0 +1,76 @@
+// The output of a reconcile pass: the writes it wants, applied by the runner as one store transaction. Each
+// object appears once: a later decision on the same task replaces an earlier one of the same pass.
+import type { Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { WriteTx } from '../store/index.js';
+
+export interface Decisions {
+  creates: Task[];
+  /** Changed copies, carrying the version they were read at (a concurrent change makes the batch conflict). */
+  updates: Task[];
+  removes: Task[];
+  removeServices: Service[];
+  /** Unix ms when the answer would change with no store change (a restart delay ending); undefined: never. */
+  wakeAt: number | undefined;
+}
+
+export const isEmpty = (d: Decisions): boolean =>
+  d.creates.length + d.updates.length + d.removes.length + d.removeServices.length === 0;
+
+export class DecisionSet {
+  private readonly creates = new Map<string, Task>();
+  private readonly updates = new Map<string, Task>();
+  private readonly removes = new Map<string, Task>();
+  private readonly serviceRemoves = new Map<string, Service>();
+  private wake: number | undefined;
+
+  create(t: Task): void {
+    this.creates.set(t.id, t);
+  }
+
+  update(t: Task): void {
+    if (this.creates.has(t.id)) this.creates.set(t.id, t);
+    else this.updates.set(t.id, t);
+  }
+
+  remove(t: Task): void {
+    this.updates.delete(t.id);
+    if (this.creates.delete(t.id)) return;
+    this.removes.set(t.id, t);
+  }
+
+  removeService(s: Service): void {
+    this.serviceRemoves.set(s.id, s);
+  }
+
+  /** Whether this pass already decided something about the task. */
+  touched(id: string): boolean {
+    return this.creates.has(id) || this.updates.has(id) || this.removes.has(id);
+  }
+
+  /** The task as this pass left it (its update), else as given. */
+  current(t: Task): Task {
+    return this.updates.get(t.id) ?? t;
+  }
+
+  wakeAt(at: number): void {
+    if (this.wake === undefined || at < this.wake) this.wake = at;
+  }
+
+  result(): Decisions {
+    return {
+      creates: [...this.creates.values()],
+      updates: [...this.updates.values()],
+      removes: [...this.removes.values()],
+      removeServices: [...this.serviceRemoves.values()],
+      wakeAt: this.wake,
+    };
+  }
+}
+
+/** Writes decisions into a store transaction (throws the store's conflict/not_found if the view moved). */
+export function applyDecisions(tx: WriteTx, d: Decisions): void {
+  for (const t of d.updates) tx.update('task', t);
+  for (const t of d.removes) tx.remove('task', t.id);
+  for (const t of d.creates) tx.create('task', t);
+  for (const s of d.removeServices) tx.remove('service', s.id);
+}

@@ -1,0 +1,185 @@
+// The thin runner around a pure reconcile function: watch the store, decide on a view, commit the decisions as
+// one transaction, repeat until a pass decides nothing. Level-triggered: an event only says "look again", so
+// a lost or coalesced event costs nothing, and a loop started on a store that already holds everything (a new
+// leader) decides nothing new. Only the leader runs loops: start() when leadership is gained, stop() when lost
+// (runWhileLeader does both).
+import { isShoalError } from '../../common/errors.js';
+import type { ReplicatedLog } from '../raft/replicated.js';
+import type { ReadTx, Store, TableName, Watch } from '../store/index.js';
+import { applyDecisions, type Decisions, isEmpty } from './decisions.js';
+
+export interface LoopClock {
+  /** Unix milliseconds. */
+  now(): number;
+  /** Calls `fn` at `at` (Unix ms) or later; returns a cancel function. */
+  timer(at: number, fn: () => void): () => void;
+}
+
+export const systemClock: LoopClock = {
+  now: Date.now,
+  timer(at, fn) {
+    const h = setTimeout(fn, Math.max(0, at - Date.now()));
+    h.unref?.();
+    return () => clearTimeout(h);
+  },
+};
+
+export interface ReconcileLoopOptions {
+  /** For error reports ("orchestrator", "scheduler"). */
+  name: string;
+  store: Store;
+  decide: (view: ReadTx, now: number) => Decisions;
+  /** Tables whose changes trigger a pass (default: all). */
+  tables?: readonly TableName[];
+  clock?: LoopClock;
+  /** Called with errors that are not a lost race (default: console.error). */
+  onError?: (err: unknown) => void;
+}
+
+/** Conflicting commits in a row before a loop gives up until the next store event (a livelock guard). */
+const MAX_CONFLICTS = 50;
+
+export class ReconcileLoop {
+  private started = false;
+  private watch: Watch | undefined;
+  private dirty = false;
+  private running: Promise<void> | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private readonly clock: LoopClock;
+  /** Passes run and transactions committed since construction (for tests and status). */
+  passes = 0;
+  commits = 0;
+
+  constructor(private readonly opts: ReconcileLoopOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get active(): boolean {
+    return this.started;
+  }
+
+  /** Starts watching and runs a first pass over the current state. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.subscribe();
+    this.kick();
+  }
+
+  /** Stops watching and waits for a pass in progress to finish (its commit may still land). */
+  async stop(): Promise<void> {
+    this.started = false;
+    this.watch?.close();
+    this.watch = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    await this.running;
+  }
+
+  /** Resolves once no pass runs or is due (events already applied have been looked at). */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.running) {
+        await this.running;
+        continue;
+      }
+      await new Promise((r) => setImmediate(r));
+      if (!this.running) return;
+    }
+  }
+
+  /** Asks for a pass (the store changed, or a timer fired). */
+  kick(): void {
+    if (!this.started) return;
+    this.dirty = true;
+    if (!this.running) this.running = this.run().finally(() => (this.running = undefined));
+  }
+
+  private subscribe(): void {
+    const w = this.opts.store.watch(this.opts.tables ? { table: this.opts.tables } : {});
+    this.watch = w;
+    void (async () => {
+      try {
+        for await (const _ of w) this.kick();
+      } catch {
+        // Fell behind: read the whole state again on a fresh watch.
+        if (this.started && this.watch === w) {
+          this.subscribe();
+          this.kick();
+        }
+      }
+    })();
+  }
+
+  private async run(): Promise<void> {
+    let conflicts = 0;
+    while (this.dirty && this.started) {
+      this.dirty = false;
+      // Let a burst of events land before looking.
+      await new Promise((r) => setImmediate(r));
+      if (!this.started) return;
+      this.passes++;
+      const now = this.clock.now();
+      let d: Decisions;
+      try {
+        d = this.opts.store.view((tx) => this.opts.decide(tx, now));
+      } catch (err) {
+        this.report(err);
+        return;
+      }
+      this.cancelTimer?.();
+      this.cancelTimer = d.wakeAt === undefined ? undefined : this.clock.timer(d.wakeAt, () => this.kick());
+      if (isEmpty(d)) continue;
+      try {
+        await this.opts.store.update((tx) => applyDecisions(tx, d));
+        this.commits++;
+        conflicts = 0;
+      } catch (err) {
+        if (isShoalError(err, 'conflict') || isShoalError(err, 'not_found')) {
+          // The state moved under the pass: decide again on the new one.
+          if (++conflicts < MAX_CONFLICTS) this.dirty = true;
+          else this.report(err);
+        } else {
+          this.report(err);
+        }
+      }
+    }
+  }
+
+  private report(err: unknown): void {
+    (this.opts.onError ?? ((e) => console.error(`${this.opts.name}:`, e)))(err);
+  }
+}
+
+/**
+ * Runs `loops` while this member leads: started once the new leader has applied everything committed before
+ * (readBarrier), stopped when leadership is lost. Returns an unsubscribe that also stops the loops.
+ */
+export function runWhileLeader(
+  log: ReplicatedLog<unknown>,
+  loops: readonly ReconcileLoop[],
+): () => Promise<void> {
+  let term = -1;
+  const follow = (isLeader: boolean, t: number) => {
+    if (!isLeader) {
+      term = -1;
+      for (const l of loops) void l.stop();
+      return;
+    }
+    if (term === t) return;
+    term = t;
+    log.readBarrier().then(
+      () => {
+        if (term === t && log.leadership().isLeader) for (const l of loops) l.start();
+      },
+      () => {},
+    );
+  };
+  const unsubscribe = log.onLeadershipChange((e) => follow(e.isLeader, e.term));
+  const now = log.leadership();
+  follow(now.isLeader, now.term);
+  return async () => {
+    unsubscribe();
+    await Promise.all(loops.map((l) => l.stop()));
+  };
+}

@@ -1,0 +1,192 @@
+// The orchestrator and scheduler loops over the store on the in-memory replicated log, with the allocator's
+// stand-in between them and a fake clock.
+import { describe, expect, it } from 'vitest';
+import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { schedulerLoop } from '../scheduler/runner.js';
+import { node } from '../scheduler/testkit.js';
+import { type LoopClock, type ReconcileLoop, runWhileLeader } from './loop.js';
+import { orchestratorLoop } from './runner.js';
+import { harness, passThroughAllocator, seconds, service } from './testkit.js';
+
+const S = TaskState;
+
+function fakeClock(h: ReturnType<typeof harness>) {
+  let timers: { at: number; fn: () => void }[] = [];
+  const clock: LoopClock = {
+    now: () => h.clock.now,
+    timer(at, fn) {
+      const t = { at, fn };
+      timers.push(t);
+      return () => {
+        timers = timers.filter((x) => x !== t);
+      };
+    },
+  };
+  return {
+    clock,
+    advance(ms: number) {
+      h.clock.now += ms;
+      const due = timers.filter((t) => t.at <= h.clock.now);
+      timers = timers.filter((t) => t.at > h.clock.now);
+      for (const t of due) t.fn();
+    },
+  };
+}
+
+function cluster() {
+  const h = harness();
+  const fc = fakeClock(h);
+  const errors: unknown[] = [];
+  const onError = (e: unknown) => errors.push(e);
+  const loops = [
+    orchestratorLoop(h.store, { clock: fc.clock, onError }),
+    passThroughAllocator(h.store, fc.clock),
+    schedulerLoop(h.store, { clock: fc.clock, onError }),
+  ];
+  return { h, fc, loops, errors };
+}
+
+/** Waits until no loop has anything left to do. */
+async function quiet(loops: readonly ReconcileLoop[]) {
+  for (let round = 0; round < 50; round++) {
+    const before = loops.reduce((n, l) => n + l.passes, 0);
+    for (const l of loops) await l.idle();
+    if (loops.reduce((n, l) => n + l.passes, 0) === before) return;
+  }
+  throw new Error('the loops did not go quiet');
+}
+
+const assigned = (ts: Task[]) => ts.filter((t) => t.status?.state === S.TASK_STATE_ASSIGNED);
+
+describe('orchestrator and scheduler runners', () => {
+  it('3 replicas on 3 ready nodes: 3 ASSIGNED tasks, one per node; scale to 1; a node down moves its task', async () => {
+    const { h, loops, errors } = cluster();
+    await h.put('node', node('a'), node('b'), node('c'));
+    await h.put('service', service('s1', 'web', { replicas: 3 }));
+    for (const l of loops) l.start();
+    await quiet(loops);
+    const live = h.live('s1');
+    expect(assigned(live)).toHaveLength(3);
+    expect(live.map((t) => t.nodeId).sort()).toEqual(['a', 'b', 'c']);
+    expect(live.map((t) => t.slot)).toEqual([1, 2, 3]);
+
+    await h.edit('service', 's1', (s) => {
+      s.spec!.mode = { $case: 'replicated', value: { replicas: 1 } };
+    });
+    await quiet(loops);
+    expect(h.live('s1')).toHaveLength(1);
+    const removing = h.tasks('s1').filter((t) => t.desiredState === S.TASK_STATE_REMOVE);
+    expect(removing).toHaveLength(2);
+    for (const t of removing) await h.report(t.id, S.TASK_STATE_SHUTDOWN); // the workers stop them
+    await quiet(loops);
+    expect(h.tasks('s1')).toHaveLength(1);
+
+    const [survivor] = h.live('s1');
+    await h.report(survivor.id, S.TASK_STATE_RUNNING);
+    await h.edit('node', survivor.nodeId, (n) => {
+      n.status!.state = NodeState.NODE_STATE_DOWN;
+    });
+    await quiet(loops);
+    const [moved] = h.live('s1');
+    expect(moved.id).not.toBe(survivor.id);
+    expect(moved.slot).toBe(survivor.slot);
+    expect(moved.status?.state).toBe(S.TASK_STATE_ASSIGNED);
+    expect(moved.nodeId).not.toBe(survivor.nodeId);
+    expect(h.tasks('s1').find((t) => t.id === survivor.id)?.desiredState).toBe(S.TASK_STATE_SHUTDOWN);
+    expect(errors).toEqual([]);
+    for (const l of loops) await l.stop();
+  });
+
+  it('restart policy: delay honoured with the fake clock, max attempts stop the restarts', async () => {
+    const { h, fc, loops, errors } = cluster();
+    await h.put('node', node('a'));
+    await h.put('service', service('s1', 'web', { restart: { maxAttempts: 2, delay: seconds(5) } }));
+    for (const l of loops) l.start();
+    await quiet(loops);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const [t] = h.live('s1');
+      expect(t.status?.state, `attempt ${attempt}`).toBe(S.TASK_STATE_ASSIGNED);
+      await h.report(t.id, S.TASK_STATE_RUNNING);
+      fc.advance(1000);
+      await h.report(t.id, S.TASK_STATE_FAILED);
+      await quiet(loops);
+      if (attempt === 3) break;
+      // the restart waits, desired READY and unscheduled, until the delay is over
+      const [next] = h.live('s1');
+      expect(next.desiredState).toBe(S.TASK_STATE_READY);
+      expect(next.nodeId).toBe('');
+      fc.advance(4999);
+      await quiet(loops);
+      expect(h.live('s1')[0].desiredState).toBe(S.TASK_STATE_READY);
+      fc.advance(1);
+      await quiet(loops);
+      expect(h.live('s1')[0].desiredState).toBe(S.TASK_STATE_RUNNING);
+    }
+    expect(h.live('s1')).toHaveLength(0);
+    expect(h.tasks('s1')).toHaveLength(3);
+    fc.advance(600_000);
+    await quiet(loops);
+    expect(h.tasks('s1')).toHaveLength(3);
+    expect(errors).toEqual([]);
+    for (const l of loops) await l.stop();
+  });
+
+  it('a runner started on a store that already holds the tasks (a new leader) creates none', async () => {
+    const { h, loops } = cluster();
+    await h.put('node', node('a'), node('b'));
+    await h.put('service', service('s1', 'web', { replicas: 4 }), service('g', 'agent', { global: true }));
+    for (const l of loops) l.start();
+    await quiet(loops);
+    for (const l of loops) await l.stop();
+    const before = h.tasks();
+    expect(before).toHaveLength(6);
+
+    const index = h.store.appliedIndex;
+    const fresh = [orchestratorLoop(h.store), schedulerLoop(h.store)];
+    for (const l of fresh) l.start();
+    await quiet(fresh);
+    expect(fresh.map((l) => l.commits)).toEqual([0, 0]);
+    expect(fresh.every((l) => l.passes >= 1)).toBe(true);
+    expect(h.store.appliedIndex).toBe(index);
+    expect(h.tasks()).toEqual(before);
+    for (const l of fresh) await l.stop();
+  });
+
+  it('a stopped runner ignores changes; start() catches up from the store', async () => {
+    const { h, loops } = cluster();
+    await h.put('node', node('a'));
+    await h.put('service', service('s1', 'web', { replicas: 1 }));
+    for (const l of loops) l.start();
+    await quiet(loops);
+    for (const l of loops) await l.stop();
+    await h.edit('service', 's1', (s) => {
+      s.spec!.mode = { $case: 'replicated', value: { replicas: 2 } };
+    });
+    await quiet(loops);
+    expect(h.live('s1')).toHaveLength(1);
+    for (const l of loops) l.start();
+    await quiet(loops);
+    expect(assigned(h.live('s1'))).toHaveLength(2);
+    for (const l of loops) await l.stop();
+  });
+
+  it('runWhileLeader starts the loops with leadership and stops them when it is lost', async () => {
+    const { h, loops } = cluster();
+    await h.put('node', node('a'));
+    h.log.setLeader(undefined);
+    const log = h.log.face(0);
+    const done = runWhileLeader(log, loops);
+    await Promise.resolve();
+    expect(loops.map((l) => l.active)).toEqual([false, false, false]);
+    h.log.setLeader(0);
+    await new Promise((r) => setImmediate(r));
+    expect(loops.map((l) => l.active)).toEqual([true, true, true]);
+    await h.put('service', service('s1', 'web', { replicas: 2 }));
+    await quiet(loops);
+    expect(assigned(h.live('s1'))).toHaveLength(2);
+    h.log.setLeader(undefined);
+    expect(loops.map((l) => l.active)).toEqual([false, false, false]);
+    await done();
+  });
+});

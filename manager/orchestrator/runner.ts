@@ -1,0 +1,18 @@
+// The orchestrator as a running component: orchestrate() in a ReconcileLoop over services, tasks, nodes and
+// the cluster object.
+import type { Store } from '../store/index.js';
+import { type LoopClock, ReconcileLoop } from './loop.js';
+import { orchestrate } from './orchestrate.js';
+
+export function orchestratorLoop(
+  store: Store,
+  options: { clock?: LoopClock; onError?: (err: unknown) => void } = {},
+): ReconcileLoop {
+  return new ReconcileLoop({
+    name: 'orchestrator',
+    store,
+    tables: ['service', 'task', 'node', 'cluster'],
+    decide: (view, now) => orchestrate(view, now, store.newId),
+    ...options,
+  });
+}

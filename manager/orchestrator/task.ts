@@ -1,0 +1,121 @@
+// Task helpers shared by the orchestrators: making a task from a service, ordering, states, spec comparison.
+import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
+import {
+  EndpointSpec,
+  NodeAvailability,
+  NodeState,
+  TaskState,
+} from '../../proto/gen/shoal/swarm/v1/types.js';
+import { DEFAULT_TASK_HISTORY_RETENTION_LIMIT } from '../store/index.js';
+import { endpointSpecOf, taskTemplate } from './spec.js';
+
+export const CREATED_MESSAGE = 'created';
+
+/** Observed state says the task is over (COMPLETE, SHUTDOWN, FAILED, REJECTED, ORPHANED). */
+export const isTerminal = (t: Task): boolean => (t.status?.state ?? 0) >= TaskState.TASK_STATE_COMPLETE;
+
+/** Still wanted: desired READY (a delayed restart) or RUNNING. */
+export const isLive = (t: Task): boolean => t.desiredState <= TaskState.TASK_STATE_RUNNING;
+
+/** The task ended by itself (as opposed to being stopped on request or never starting). */
+export const endedByItself = (t: Task): boolean => {
+  const s = t.status?.state;
+  return (
+    s === TaskState.TASK_STATE_COMPLETE ||
+    s === TaskState.TASK_STATE_FAILED ||
+    s === TaskState.TASK_STATE_REJECTED
+  );
+};
+
+/** A node that will not run this task any more: gone, down, or drained (swarmkit's InvalidNode). */
+export const nodeLost = (n: Node | undefined): boolean =>
+  !n ||
+  n.status?.state === NodeState.NODE_STATE_DOWN ||
+  n.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN;
+
+export const createdAt = (t: Task): number => t.meta?.createdAt ?? 0;
+
+/** Oldest first: creation time, then version (one transaction), then id. */
+export function byAge(a: Task, b: Task): number {
+  return (
+    createdAt(a) - createdAt(b) ||
+    (a.meta?.version ?? 0) - (b.meta?.version ?? 0) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+export const newest = (ts: readonly Task[]): Task | undefined => [...ts].sort(byAge).at(-1);
+
+/** Deep equality of two task specs, independent of map key order. */
+export function sameEndpointSpec(a: EndpointSpec | undefined, b: EndpointSpec | undefined): boolean {
+  return (
+    canonical(EndpointSpec.toJSON(a ?? EndpointSpec.fromPartial({}))) ===
+    canonical(EndpointSpec.toJSON(b ?? EndpointSpec.fromPartial({})))
+  );
+}
+
+export function sameSpec(a: TaskSpec | undefined, b: TaskSpec | undefined): boolean {
+  return (
+    canonical(TaskSpec.toJSON(a ?? TaskSpec.fromPartial({}))) ===
+    canonical(TaskSpec.toJSON(b ?? TaskSpec.fromPartial({})))
+  );
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)))
+      : x,
+  );
+}
+
+/** Old tasks kept per slot (per node for global services); negative: all. */
+export function historyLimit(cluster: Cluster | undefined): number {
+  const v = cluster?.spec?.orchestration?.taskHistoryRetentionLimit;
+  return v === undefined || v === 0 ? DEFAULT_TASK_HISTORY_RETENTION_LIMIT : v;
+}
+
+/** A new task of `service` for `slot` (replicated) or `nodeId` (global), NEW, desired `desired`. */
+export function newTask(
+  service: Service,
+  where: { slot: number; nodeId: string },
+  id: string,
+  now: number,
+  desired: TaskState = TaskState.TASK_STATE_RUNNING,
+): Task {
+  const name = service.spec?.annotations?.name ?? service.id;
+  const spec = TaskSpec.fromPartial(taskTemplate(service) ?? {});
+  return {
+    id,
+    meta: undefined,
+    annotations: { name: `${name}.${where.slot > 0 ? where.slot : where.nodeId}.${id}`, labels: {} },
+    serviceId: service.id,
+    slot: where.slot,
+    nodeId: where.nodeId,
+    spec,
+    serviceVersion: service.meta?.version ?? 0,
+    serviceAnnotations: service.spec?.annotations
+      ? { name: service.spec.annotations.name, labels: { ...service.spec.annotations.labels } }
+      : undefined,
+    status: {
+      state: TaskState.TASK_STATE_NEW,
+      timestamp: now,
+      message: CREATED_MESSAGE,
+      err: '',
+      containerStatus: undefined,
+      portStatus: undefined,
+    },
+    desiredState: desired,
+    networks: [],
+    // The allocator's endpoint when it has run; else the spec alone, so host-mode ports are known to the scheduler.
+    endpoint: service.endpoint
+      ? structuredClone(service.endpoint)
+      : endpointSpecOf(service)
+        ? { spec: structuredClone(endpointSpecOf(service)), ports: [], virtualIps: [] }
+        : undefined,
+    logDriver: spec.logDriver,
+  };
+}
+
+export const withDesired = (t: Task, desiredState: TaskState): Task => ({ ...t, desiredState });

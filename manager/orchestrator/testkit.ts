@@ -1,0 +1,135 @@
+// Test helpers for the orchestrator and the runners: services, a store over the in-memory log with a movable
+// clock, and the allocator's stand-in (NEW → PENDING) until the real allocator exists.
+import { Service, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { RestartPolicy } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import type { Objects, Store, TableName } from '../store/index.js';
+import { clone } from '../store/tables.js';
+import { storeOnMemoryLog } from '../store/testkit.js';
+import { applyDecisions, type Decisions, isEmpty } from './decisions.js';
+import { type LoopClock, ReconcileLoop } from './loop.js';
+import { orchestrate } from './orchestrate.js';
+
+export interface ServiceOpts {
+  replicas?: number;
+  global?: boolean;
+  image?: string;
+  constraints?: string[];
+  restart?: Partial<RestartPolicy>;
+}
+
+export function service(id: string, name: string, o: ServiceOpts = {}): Service {
+  const mode: NonNullable<Service['spec']>['mode'] = o.global
+    ? { $case: 'global', value: {} }
+    : { $case: 'replicated', value: { replicas: o.replicas ?? 1 } };
+  const s = Service.fromPartial({
+    id,
+    spec: {
+      annotations: { name, labels: {} },
+      task: {
+        container: { image: o.image ?? 'bb:1' },
+        restart: {
+          condition: RestartCondition.RESTART_CONDITION_ANY,
+          maxAttempts: 0,
+          ...o.restart,
+        },
+        placement: { constraints: o.constraints ?? [] },
+      },
+    },
+  });
+  (s.spec as NonNullable<Service['spec']>).mode = mode;
+  return s;
+}
+
+export const seconds = (s: number) => ({ seconds: s, nanos: 0 });
+
+/** A store on an in-memory log, a clock the test moves, and helpers to drive the pure orchestrator. */
+export function harness() {
+  const { store, log, clock } = storeOnMemoryLog();
+  let n = 0;
+  const newId = () => `t${++n}`;
+  const h = {
+    store,
+    log,
+    clock,
+    decide: (): Decisions => store.view((tx) => orchestrate(tx, clock.now, newId)),
+    /** One orchestrator pass, committed. */
+    async step(): Promise<Decisions> {
+      const d = h.decide();
+      if (!isEmpty(d)) await store.update((tx) => applyDecisions(tx, d));
+      return d;
+    },
+    /** Passes until one decides nothing; returns how many wrote. */
+    async settle(): Promise<number> {
+      for (let i = 0; i < 20; i++) if (isEmpty(await h.step())) return i;
+      throw new Error('the orchestrator did not settle in 20 passes');
+    },
+    async put<K extends TableName>(table: K, ...objs: Objects[K][]): Promise<void> {
+      await store.update((tx) => {
+        for (const o of objs) tx.create(table, o);
+      });
+    },
+    async edit<K extends TableName>(table: K, id: string, fn: (o: Objects[K]) => void): Promise<void> {
+      await store.update((tx) => {
+        const o = tx.get(table, id);
+        if (!o) throw new Error(`no ${table} ${id}`);
+        const c = clone(table, o);
+        fn(c);
+        tx.update(table, c);
+      });
+    },
+    /** What a worker would report. */
+    async report(taskId: string, state: TaskState, message = ''): Promise<void> {
+      await h.edit('task', taskId, (t) => {
+        t.status = {
+          ...(t.status ?? { err: '', containerStatus: undefined, portStatus: undefined }),
+          state,
+          message,
+          timestamp: clock.now,
+          err: '',
+        } as Task['status'];
+      });
+    },
+    tasks: (serviceId?: string): Task[] =>
+      store
+        .view((tx) => (serviceId ? tx.find('task', 'service', serviceId) : tx.list('task')))
+        .sort(
+          (a, b) =>
+            a.slot - b.slot || (a.meta?.version ?? 0) - (b.meta?.version ?? 0) || (a.id < b.id ? -1 : 1),
+        ),
+    live: (serviceId?: string): Task[] =>
+      h.tasks(serviceId).filter((t) => t.desiredState <= TaskState.TASK_STATE_RUNNING),
+  };
+  return h;
+}
+
+/** The allocator's stand-in for tests: moves NEW tasks to PENDING as the allocator does once it has allocated. */
+export function passThroughAllocator(store: Store, clock?: LoopClock): ReconcileLoop {
+  return new ReconcileLoop({
+    name: 'allocator (test stand-in)',
+    store,
+    tables: ['task'],
+    clock,
+    decide: (view, now) => ({
+      creates: [],
+      updates: view
+        .list('task')
+        .filter(
+          (t) =>
+            t.status?.state === TaskState.TASK_STATE_NEW && t.desiredState <= TaskState.TASK_STATE_RUNNING,
+        )
+        .map((t) => ({
+          ...t,
+          status: {
+            ...(t.status as NonNullable<Task['status']>),
+            state: TaskState.TASK_STATE_PENDING,
+            message: 'pending task scheduling',
+            timestamp: now,
+          },
+        })),
+      removes: [],
+      removeServices: [],
+      wakeAt: undefined,
+    }),
+  });
+}
