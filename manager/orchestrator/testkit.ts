@@ -26,9 +26,9 @@ export function service(id: string, name: string, o: ServiceOpts = {}): Service 
     id,
     spec: {
       annotations: { name, labels: {} },
-      task: {
-        container: { image: o.image ?? 'bb:1' },
-        restart: {
+      taskTemplate: {
+        containerSpec: { image: o.image ?? 'bb:1' },
+        restartPolicy: {
           condition: RestartCondition.RESTART_CONDITION_ANY,
           maxAttempts: 0,
           ...o.restart,

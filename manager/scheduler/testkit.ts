@@ -67,7 +67,7 @@ export function task(id: string, serviceId: string, slot: number, o: TaskOpts = 
     nodeId: o.nodeId ?? '',
     annotations: { name: `${serviceId}.${slot}.${id}` },
     spec: {
-      container: { image: 'bb' },
+      containerSpec: { image: 'bb' },
       resources: { reservations: { nanoCpus: o.nanoCpus ?? 0, memoryBytes: o.memoryBytes ?? 0 } },
       placement: {
         constraints: o.constraints ?? [],
