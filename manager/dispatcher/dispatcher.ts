@@ -11,8 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import { invalidArgument, isShoalError, notFound, ShoalError, unavailable } from '../../common/errors.js';
 import {
-  type AssignmentChange,
   AssignmentAction,
+  type AssignmentChange,
   AssignmentsType,
   type IgnoredUpdate,
   type SessionMessage,
@@ -280,7 +280,8 @@ export class Dispatcher {
     const entries = [...batch.items];
     try {
       for (let i = 0; i < entries.length; i += this.timing.statusBatchMax) {
-        if (gen !== this.generation) throw unavailable('the dispatcher stopped before the reports were written');
+        if (gen !== this.generation)
+          throw unavailable('the dispatcher stopped before the reports were written');
         const chunk = entries.slice(i, i + this.timing.statusBatchMax);
         await this.withConflictRetry(() =>
           this.store.update((tx) => {
@@ -340,7 +341,9 @@ export class Dispatcher {
       this.endSession(s, unavailable(`session expired: ${why}`));
     }
     this.updateNode(nodeId, (n) =>
-      n.status?.state === NodeState.NODE_STATE_DOWN || this.sessions.has(nodeId) || this.registering.has(nodeId)
+      n.status?.state === NodeState.NODE_STATE_DOWN ||
+      this.sessions.has(nodeId) ||
+      this.registering.has(nodeId)
         ? undefined
         : { ...n, status: { state: NodeState.NODE_STATE_DOWN, message: why, addr: n.status?.addr ?? '' } },
     ).catch((err) => {
@@ -465,7 +468,10 @@ export class Dispatcher {
   private sessionOf(nodeId: string, sessionId: string): Session {
     const s = this.sessions.get(nodeId);
     if (!s || s.id !== sessionId)
-      throw notFound(`session ${sessionId || '(none)'} is not the current session of node ${nodeId}; start a new session`, 'session_id');
+      throw notFound(
+        `session ${sessionId || '(none)'} is not the current session of node ${nodeId}; start a new session`,
+        'session_id',
+      );
     return s;
   }
 

@@ -23,8 +23,7 @@ export const DISPATCHER_POLICY: MethodPolicy = {
 
 type CallerOf = (call: { getAuthContext(): unknown }) => string | undefined;
 
-const fromCertificate: CallerOf = (call) =>
-  peerIdentity(call as Parameters<typeof peerIdentity>[0])?.nodeId;
+const fromCertificate: CallerOf = (call) => peerIdentity(call as Parameters<typeof peerIdentity>[0])?.nodeId;
 
 function callerOf(call: { getAuthContext(): unknown }, caller: CallerOf): string {
   const id = caller(call);
@@ -82,13 +81,10 @@ export function dispatcherService(
           },
           sink,
         )
-        .then(
-          (sessionId) => {
-            ids = { nodeId, sessionId };
-            if (!open) dispatcher.sessionClosed(nodeId, sessionId);
-          },
-          fail,
-        );
+        .then((sessionId) => {
+          ids = { nodeId, sessionId };
+          if (!open) dispatcher.sessionClosed(nodeId, sessionId);
+        }, fail);
     },
     heartbeat: (call, callback) => {
       try {

@@ -3,11 +3,9 @@
 // (a state lower than the stored one: states only move forward, the larger observation wins).
 import { invalidArgument, ShoalError } from '../../common/errors.js';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { type TaskStatus, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 
-const STATES = new Set<number>(
-  Object.values(TaskState).filter((v): v is number => typeof v === 'number'),
-);
+const STATES = new Set<number>(Object.values(TaskState).filter((v): v is number => typeof v === 'number'));
 
 /** States a worker may report: from ACCEPTED on, never the desired-only REMOVE. */
 export function isReportableState(s: number): boolean {
