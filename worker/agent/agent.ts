@@ -246,7 +246,7 @@ export class Agent {
     if (addrs.length === 0) return;
     this.managerList = addrs;
     const at = addrs.indexOf(current);
-    this.cursor = at < 0 ? 0 : at;
+    this.cursor = Math.max(at, 0);
   }
 }
 
