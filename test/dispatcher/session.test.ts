@@ -20,6 +20,7 @@ import { DISPATCHER_POLICY, dispatcherService } from '../../manager/dispatcher/s
 import { MemoryLog } from '../../manager/store/memlog.js';
 import { Store } from '../../manager/store/store.js';
 import { makeCluster, makeNode, makeTask } from '../../manager/store/testkit.js';
+import { DispatcherClient } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../../worker/agent/agent.js';
@@ -148,6 +149,7 @@ afterAll(async () => {
     m.server.forceShutdown();
   }
   if (dir) await rm(dir, { recursive: true, force: true });
+  if (process.env.SHOW_LOGS) console.log(logs.join('\n'));
 });
 
 describe('dispatcher ⇄ agent over mTLS gRPC', () => {
@@ -240,5 +242,76 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     await waitFor('t1 removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 't1'));
     await waitFor('nothing held', () => agent.heldTasks().length === 0);
     await waitFor('reports acknowledged', () => agent.unacknowledged === 0);
+  });
+
+  it('takes the node from the certificate: another node cannot use its session; no certificate, no call', async () => {
+    const [, b] = managers as [Manager, Manager];
+    const sessionId = await new Promise<string>((resolve) => {
+      // The live session of worker1, as the dispatcher knows it.
+      const c = new DispatcherClient(
+        b.addr,
+        mtlsChannelCredentials(workerId, { clusterId: CLUSTER }),
+        channelOptionsFor('manager'),
+      );
+      const stream = c.session({
+        description: NodeDescription.fromPartial({ hostname: 'worker-1' }),
+        advertiseAddr: '',
+      });
+      stream.on('data', (m) => {
+        if (m.payload?.$case === 'started') {
+          resolve(m.payload.value.sessionId);
+        }
+      });
+      stream.on('error', () => {});
+      afterAll(() => {
+        stream.cancel();
+        c.close();
+      });
+    });
+    const other = await identity(root, 'worker2', 'worker');
+    const c2 = new DispatcherClient(
+      b.addr,
+      mtlsChannelCredentials(other, { clusterId: CLUSTER }),
+      channelOptionsFor('manager'),
+    );
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      c2.heartbeat({ sessionId }, (e) => resolve(e)),
+    );
+    expect(err?.code).toBe(grpc.status.NOT_FOUND);
+    expect(err?.details).toMatch(/not the current session of node worker2/);
+    const report = await new Promise<grpc.ServiceError | null>((resolve) =>
+      c2.updateTaskStatus(
+        {
+          sessionId,
+          updates: [
+            {
+              taskId: 't1',
+              status: {
+                state: TaskState.TASK_STATE_FAILED,
+                timestamp: 1,
+                message: '',
+                err: '',
+                containerStatus: undefined,
+                portStatus: undefined,
+              },
+            },
+          ],
+        },
+        (e) => resolve(e),
+      ),
+    );
+    expect(report?.code).toBe(grpc.status.NOT_FOUND);
+    c2.close();
+    const anon = new DispatcherClient(
+      b.addr,
+      grpc.credentials.createSsl(Buffer.from(root.certPem)),
+      channelOptionsFor('manager'),
+    );
+    const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+      anon.heartbeat({ sessionId }, (e) => resolve(e)),
+    );
+    // The strict mTLS listener refuses the handshake of a client without a certificate.
+    expect(refused?.code).toBe(grpc.status.UNAVAILABLE);
+    anon.close();
   });
 });
