@@ -184,6 +184,37 @@ describe('dispatcher sessions', () => {
     d.stop();
   });
 
+  it('the heartbeat period is the cluster setting, read at each heartbeat', async () => {
+    const { store, d } = await setup();
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    expect(d.heartbeat('n1', sessionId)).toBe(PERIOD);
+    await store.update((tx) => {
+      const c = tx.get('cluster', 'c1');
+      if (c?.spec)
+        tx.update('cluster', {
+          ...c,
+          spec: { ...c.spec, dispatcher: { heartbeatPeriod: { seconds: 2, nanos: 0 } } },
+        });
+    });
+    expect(d.heartbeat('n1', sessionId)).toBe(2000);
+    d.stop();
+  });
+
+  it('serves again after a stop and a new start (leadership regained)', async () => {
+    const { d, node, clock } = await setup();
+    d.start();
+    await register(d, 'n1');
+    d.stop();
+    clock.advance(60 * PERIOD);
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY); // a stopped dispatcher marks nothing
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    expect(d.heartbeat('n1', sessionId)).toBe(PERIOD);
+    d.stop();
+  });
+
   it('stop ends every session and arms no timers', async () => {
     const { d, clock } = await setup();
     d.start();
