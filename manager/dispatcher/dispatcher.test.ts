@@ -9,6 +9,7 @@ import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objec
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { makeCluster, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
 import { Dispatcher, type SessionSink } from './dispatcher.js';
+import { peerHost } from './service.js';
 import { FakeClock } from './testkit.js';
 
 const PERIOD = 1000;
@@ -264,6 +265,31 @@ describe('dispatcher task status', () => {
     d.stop();
   });
 
+  it('retries a status write that lost a race with another writer of the task', async () => {
+    const { store } = storeOnMemoryLog('async');
+    const clock = new FakeClock();
+    await store.update((tx) => {
+      tx.create('node', makeNode('n1', 'h1'));
+      tx.create('task', assigned('t1', 'n1'));
+    });
+    const d = new Dispatcher(store, { clock, random: () => 0.5, log: () => {} });
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    const done = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_RUNNING)]);
+    clock.advance(50);
+    // The orchestrator's write is built on the same version before the status write applies.
+    const t = store.view((tx) => tx.get('task', 't1')) as Task;
+    const orchestrator = store.update((tx) =>
+      tx.update('task', { ...t, desiredState: TaskState.TASK_STATE_SHUTDOWN }),
+    );
+    await orchestrator;
+    expect(await done).toEqual([]);
+    const after = store.view((tx) => tx.get('task', 't1')) as Task;
+    expect(after.status?.state).toBe(TaskState.TASK_STATE_RUNNING);
+    expect(after.desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
+    d.stop();
+  });
+
   it('refuses, whole, a batch naming another node’s task', async () => {
     const { d, clock, sessionId, task } = await withTasks();
     let err: unknown;
@@ -412,5 +438,13 @@ describe('dispatcher assignments', () => {
     await settle();
     expect(sink.closedWith?.kind).toBe('permission_denied');
     d.stop();
+  });
+});
+
+describe('peer addresses', () => {
+  it('keep the host of a grpc peer string', () => {
+    expect(peerHost('ipv4:127.0.0.1:5000')).toBe('127.0.0.1');
+    expect(peerHost('ipv6:[::1]:5000')).toBe('::1');
+    expect(peerHost('10.1.2.3:80')).toBe('10.1.2.3');
   });
 });

@@ -285,6 +285,7 @@ export class Dispatcher {
         const chunk = entries.slice(i, i + this.timing.statusBatchMax);
         await this.withConflictRetry(() =>
           this.store.update((tx) => {
+            for (const [taskId] of chunk) reasons.delete(taskId); // a retry starts from the state afresh
             for (const [taskId, { nodeId, status }] of chunk) {
               const task = tx.get('task', taskId);
               if (task && task.nodeId !== nodeId) {

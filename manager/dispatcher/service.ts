@@ -7,6 +7,7 @@ import {
   type DispatcherServer,
   DispatcherService,
   type SessionMessage,
+  type SessionRequest,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { MethodPolicy } from '../ca/authz.js';
 import { toServiceError } from '../ca/service.js';
@@ -46,7 +47,7 @@ export function dispatcherService(
 ): { definition: typeof DispatcherService; implementation: DispatcherServer } {
   const caller = options.caller ?? fromCertificate;
   const implementation: DispatcherServer = {
-    session: (call: grpc.ServerWritableStream<unknown, SessionMessage>) => {
+    session: (call: grpc.ServerWritableStream<SessionRequest, SessionMessage>) => {
       let open = true;
       let ids: { nodeId: string; sessionId: string } | undefined;
       const fail = (err: unknown) => {
@@ -71,13 +72,12 @@ export function dispatcherService(
         fail(err);
         return;
       }
-      const req = call.request as { description?: unknown; advertiseAddr?: string };
       dispatcher
         .register(
           {
             nodeId,
-            description: req.description as Parameters<Dispatcher['register']>[0]['description'],
-            addr: req.advertiseAddr || peerHost(call.getPeer()),
+            description: call.request.description,
+            addr: call.request.advertiseAddr || peerHost(call.getPeer()),
           },
           sink,
         )
