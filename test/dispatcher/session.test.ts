@@ -232,7 +232,12 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       ['run', 't2', TaskState.TASK_STATE_RUNNING],
     ]);
     await waitFor('t2 removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 't2'));
-    await waitFor('t1 shut down', () => executor2.calls.some((c) => c[0] === 'shutdown' && c[1] === 't1'));
+    await waitFor('t1 shut down', () =>
+      executor2.calls.some(
+        (c) => c[0] === 'update' && c[1] === 't1' && c[2] === TaskState.TASK_STATE_SHUTDOWN,
+      ),
+    );
+    expect(executor2.calls).toContainEqual(['shutdown', 't1']);
     await waitFor(
       't1 SHUTDOWN in the store',
       () => task(b, 't1')?.status?.state === TaskState.TASK_STATE_SHUTDOWN,

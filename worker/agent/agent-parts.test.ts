@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AssignmentAction,
@@ -9,7 +10,9 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { Agent } from './agent.js';
 import { AssignedTasks } from './assigned.js';
+import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
 import { StateFile } from './state-file.js';
 import { FakeClock, RecordingExecutor } from './testkit.js';
@@ -63,12 +66,14 @@ describe('assigned tasks', () => {
       ['run', 'a', TaskState.TASK_STATE_RUNNING],
       ['run', 'b', TaskState.TASK_STATE_RUNNING],
       ['update', 'b', TaskState.TASK_STATE_RUNNING],
-      ['shutdown', 'a', TaskState.TASK_STATE_SHUTDOWN],
+      ['update', 'a', TaskState.TASK_STATE_SHUTDOWN],
+      ['shutdown', 'a'],
+      ['update', 'a', TaskState.TASK_STATE_REMOVE],
       ['remove', 'a'],
     ]);
   });
 
-  it('a COMPLETE set removes what it does not list; a new task already meant to stop is shut down', () => {
+  it('a COMPLETE set removes what it does not list; a new task already meant to stop is run toward SHUTDOWN', () => {
     const ex = new RecordingExecutor();
     const set = new AssignedTasks(ex);
     set.restore({ tasks: [task('old'), task('kept')], statuses: new Map() });
@@ -83,7 +88,7 @@ describe('assigned tasks', () => {
       ['run', 'old', TaskState.TASK_STATE_RUNNING],
       ['run', 'kept', TaskState.TASK_STATE_RUNNING],
       ['remove', 'old'],
-      ['shutdown', 'late', TaskState.TASK_STATE_SHUTDOWN],
+      ['run', 'late', TaskState.TASK_STATE_SHUTDOWN],
     ]);
     expect(set.ids().sort()).toEqual(['kept', 'late']);
     expect(set.observe('old', status(TaskState.TASK_STATE_RUNNING))).toBe(false);
@@ -168,5 +173,76 @@ describe('state file', () => {
     await expect(new StateFile(path).load()).rejects.toThrow(/format version 9/);
     await writeFile(path, '{"version": 1, "tasks": [{}]}');
     await expect(new StateFile(path).load()).rejects.toThrow(/without an id/);
+  });
+});
+
+describe('agent start-up without any manager', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('adopts and resumes its persisted tasks and keeps their reports until a manager takes them', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    await new StateFile(join(dir, 'agent-tasks.json')).save({
+      tasks: [task('a'), task('b', TaskState.TASK_STATE_SHUTDOWN)],
+      statuses: new Map([['a', status(TaskState.TASK_STATE_RUNNING)]]),
+    });
+    const restored: string[][] = [];
+    const ex = new (class extends RecordingExecutor {
+      async restore(known: Task[]): Promise<TaskStatusReport[]> {
+        restored.push(known.map((t) => t.id));
+        return [{ taskId: 'a', status: status(TaskState.TASK_STATE_FAILED, 5) }];
+      }
+    })();
+    const clock = new FakeClock();
+    const logs: string[] = [];
+    const agent = new Agent({
+      managers: ['127.0.0.1:1'],
+      credentials: grpc.credentials.createInsecure(),
+      executor: ex,
+      describe: () => ({
+        hostname: 'h',
+        platform: undefined,
+        resources: undefined,
+        engine: undefined,
+        tlsInfo: undefined,
+      }),
+      stateDir: dir,
+      clock,
+      log: (m) => logs.push(m),
+    });
+    await agent.start();
+    expect(restored).toEqual([['a', 'b']]);
+    expect(ex.calls).toEqual([
+      ['run', 'a', TaskState.TASK_STATE_RUNNING],
+      ['run', 'b', TaskState.TASK_STATE_SHUTDOWN],
+    ]);
+    expect(agent.heldTasks().sort()).toEqual(['a', 'b']);
+    // a: the container's FAILED beats the persisted RUNNING; b: SHUTDOWN as the executor reported it.
+    expect(agent.unacknowledged).toBe(2);
+    await agent.stop();
+    expect(ex.calls.filter((c) => c[0] === 'remove' || c[0] === 'shutdown')).toEqual([]);
+    const saved = await new StateFile(join(dir, 'agent-tasks.json')).load();
+    expect(saved.statuses.get('a')?.state).toBe(TaskState.TASK_STATE_FAILED);
+  });
+
+  it('needs at least one manager address', () => {
+    expect(
+      () =>
+        new Agent({
+          managers: [],
+          credentials: grpc.credentials.createInsecure(),
+          executor: new RecordingExecutor(),
+          describe: () => ({
+            hostname: 'h',
+            platform: undefined,
+            resources: undefined,
+            engine: undefined,
+            tlsInfo: undefined,
+          }),
+          stateDir: '/nonexistent',
+        }),
+    ).toThrow(/managers: at least one/);
   });
 });

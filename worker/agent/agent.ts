@@ -74,7 +74,7 @@ export class Agent {
     this.log = options.log ?? ((m, e) => console.warn(`agent: ${m}`, e ?? ''));
     this.managerList = [...options.managers];
     this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME));
-    this.tasks = new AssignedTasks(options.executor);
+    this.tasks = new AssignedTasks(options.executor, this.log);
     this.reporter = new StatusReporter(this.clock, {
       ...options.reporter,
       isPermanent: isPermanentRefusal,
@@ -114,9 +114,12 @@ export class Agent {
   async start(): Promise<void> {
     if (this.abort) return;
     const saved = await this.stateFile.load();
+    const adopted = (await this.options.executor.restore?.(saved.tasks)) ?? [];
     this.tasks.restore(saved);
+    // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
     for (const [taskId, status] of saved.statuses)
       if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
+    for (const r of adopted) if (this.tasks.observe(r.taskId, r.status)) this.reporter.push(r);
     this.abort = new AbortController();
     this.status = 'connecting';
     this.loopDone = this.loop(this.abort.signal);

@@ -1,9 +1,9 @@
 // The set of tasks this node holds, and the executor calls that make the node match it. Assignment
 // messages change the set (COMPLETE replaces it: anything not listed is removed; INCREMENTAL applies the
-// listed changes); each task's change becomes one executor call:
+// listed changes); each task's change becomes executor calls:
 //
-//   new, desired ≤ RUNNING ─► run        changed, desired ≤ RUNNING ─► update
-//   desired ≥ SHUTDOWN (new or newly) ─► shutdown                 left the set ─► remove
+//   new ─► run        changed (what the worker acts on) ─► update, and shutdown once desired ≥ SHUTDOWN
+//   left the set ─► remove
 import {
   AssignmentAction,
   type AssignmentChange,
@@ -25,7 +25,10 @@ export class AssignedTasks {
   private readonly tasks = new Map<string, Task>();
   private readonly statuses = new Map<string, TaskStatus>();
 
-  constructor(private readonly executor: Executor) {}
+  constructor(
+    private readonly executor: Executor,
+    private readonly log: (message: string, err?: unknown) => void = () => {},
+  ) {}
 
   /** Takes over persisted tasks after a restart and hands each to the executor again. */
   restore(state: AgentState): void {
@@ -71,21 +74,22 @@ export class AssignedTasks {
     const prev = this.tasks.get(task.id);
     this.tasks.set(task.id, task);
     if (!prev) {
-      if (stops(task)) this.executor.shutdown(task);
-      else this.executor.run(task);
+      this.executor.run(task);
       return;
     }
-    if (stops(task)) {
-      if (!stops(prev)) this.executor.shutdown(task);
-      return;
-    }
-    if (actionable(prev) !== actionable(task)) this.executor.update(task);
+    if (actionable(prev) === actionable(task)) return;
+    this.executor.update(task);
+    if (stops(task) && !stops(prev)) this.settle(this.executor.shutdown(task.id), `shutdown of ${task.id}`);
+  }
+
+  private settle(p: Promise<void> | void, what: string): void {
+    if (p && typeof p.then === 'function') p.catch((err) => this.log(`${what} failed`, err));
   }
 
   private remove(id: string): void {
     if (!this.tasks.delete(id)) return;
     this.statuses.delete(id);
-    this.executor.remove(id);
+    this.settle(this.executor.remove(id), `removal of ${id}`);
   }
 }
 

@@ -1,12 +1,11 @@
-// The seam between the agent and the executor (worker/executor implements it against the engine). The
-// agent decides *which* tasks this node holds and what each should be; the executor makes a container match
-// and says what it observes. All calls return at once (work continues in the background) and are idempotent:
-// after a restart the agent calls run() again for tasks whose containers may already exist, and the
-// executor adopts them.
+// The seam between the agent and the executor (worker/executor's TaskExecutor satisfies it as is). The
+// agent decides *which* tasks this node holds and what each should be; the executor makes containers match
+// and says what it observes. Calls are keyed by task id, return at once (work goes on in the background)
+// and are idempotent: after a reconnect or a restart the agent replays its whole set.
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 
-/** An observation of a task: state only moves forward (ACCEPTED … RUNNING → COMPLETE/FAILED/SHUTDOWN/REJECTED). */
+/** An observation of a task; per task, in order and never backwards. */
 export interface TaskStatusReport {
   taskId: string;
   status: TaskStatus;
@@ -14,20 +13,21 @@ export interface TaskStatusReport {
 
 export interface Executor {
   /**
-   * A task assigned to this node with desired state ≤ RUNNING: prepare it, and start it when desiredState is
-   * RUNNING (READY: prepare only, wait for an update). Also called at start-up for every task the agent had
-   * persisted: an existing container is adopted and its actual state reported.
+   * A task newly held by this node: drive it toward task.desiredState (READY: prepare only; RUNNING: start;
+   * SHUTDOWN or beyond: do not start, report SHUTDOWN).
    */
   run(task: Task): void;
-  /** A task already run() changed (e.g. desired READY → RUNNING, or new network attachments). */
+  /** A newer copy of a task already run (desired state moved on, e.g. READY → RUNNING or → SHUTDOWN). */
   update(task: Task): void;
+  /** Desired state reached SHUTDOWN: stop the container (grace period from the spec), report SHUTDOWN. */
+  shutdown(taskId: string): Promise<void> | void;
+  /** The task is no longer assigned: stop it if needed, delete its container and resources, forget it. */
+  remove(taskId: string): Promise<void> | void;
+  /** Where observations go; the agent subscribes once, before any other call. */
+  onStatus(listener: (report: TaskStatusReport) => void): unknown;
   /**
-   * Desired state is SHUTDOWN or beyond: stop the container (its grace period from the spec) and report
-   * SHUTDOWN, or the terminal state it had reached. A task the executor never ran is reported SHUTDOWN at once.
+   * Optional, at start-up: adopt the containers left by the previous run for `known` (the agent's persisted
+   * tasks) and return their actual states. The agent then calls run() for each known task.
    */
-  shutdown(task: Task): void;
-  /** The task is no longer assigned: stop it if needed and delete its container and resources. No more reports. */
-  remove(taskId: string): void;
-  /** Where observations go; set once by the agent before any other call. */
-  onStatus(listener: (report: TaskStatusReport) => void): void;
+  restore?(known: Task[]): Promise<TaskStatusReport[]>;
 }

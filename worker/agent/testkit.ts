@@ -34,25 +34,28 @@ export class FakeClock implements Clock {
   }
 }
 
-export type ExecutorCall = ['run' | 'update' | 'shutdown', string, TaskState] | ['remove', string];
+export type ExecutorCall = ['run' | 'update', string, TaskState] | ['shutdown' | 'remove', string];
 
-/** Records calls; `report` plays the engine saying what a task's container did. */
+/**
+ * Records calls; `report` plays the engine saying what a task's container did. Like the real executor, a
+ * task run or updated with desired state SHUTDOWN or beyond is reported SHUTDOWN.
+ */
 export class RecordingExecutor implements Executor {
   readonly calls: ExecutorCall[] = [];
   readonly running = new Set<string>();
+  private readonly stopped = new Set<string>();
   private listener: ((r: TaskStatusReport) => void) | undefined;
 
   run(task: Task): void {
     this.calls.push(['run', task.id, task.desiredState]);
-    this.running.add(task.id);
+    this.drive(task);
   }
   update(task: Task): void {
     this.calls.push(['update', task.id, task.desiredState]);
+    this.drive(task);
   }
-  shutdown(task: Task): void {
-    this.calls.push(['shutdown', task.id, task.desiredState]);
-    this.running.delete(task.id);
-    this.report(task.id, TaskState.TASK_STATE_SHUTDOWN);
+  shutdown(taskId: string): void {
+    this.calls.push(['shutdown', taskId]);
   }
   remove(taskId: string): void {
     this.calls.push(['remove', taskId]);
@@ -71,5 +74,15 @@ export class RecordingExecutor implements Executor {
       portStatus: undefined,
     };
     this.listener?.({ taskId, status });
+  }
+  private drive(task: Task): void {
+    if (task.desiredState < TaskState.TASK_STATE_SHUTDOWN) {
+      this.running.add(task.id);
+      return;
+    }
+    this.running.delete(task.id);
+    if (this.stopped.has(task.id)) return;
+    this.stopped.add(task.id);
+    this.report(task.id, TaskState.TASK_STATE_SHUTDOWN);
   }
 }
