@@ -224,6 +224,8 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       tx.update('task', { ...t1, desiredState: TaskState.TASK_STATE_SHUTDOWN });
     });
     const executor2 = new RecordingExecutor();
+    // A container the agent has no record of (as if left by a lost state file).
+    executor2.containers.add('stray');
     const agent = newAgent(executor2, [b.addr]);
     await agent.start();
     // Before any manager answered: both tasks resumed from disk.
@@ -232,6 +234,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       ['run', 't2', TaskState.TASK_STATE_RUNNING],
     ]);
     await waitFor('t2 removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 't2'));
+    await waitFor('stray removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 'stray'));
     await waitFor('t1 shut down', () =>
       executor2.calls.some(
         (c) => c[0] === 'update' && c[1] === 't1' && c[2] === TaskState.TASK_STATE_SHUTDOWN,

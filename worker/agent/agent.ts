@@ -224,6 +224,7 @@ export class Agent {
           const before = new Set(this.tasks.ids());
           this.tasks.apply(a);
           for (const id of before) if (!this.tasks.has(id)) this.reporter.forget(id);
+          if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE) this.removeStrays();
           lastResult = a.resultsIn;
           this.persist();
         } else if (p?.$case === 'managers') {
@@ -241,6 +242,16 @@ export class Agent {
       stream.on('error', (err) => finish(err));
       stream.on('end', () => finish(unavailable(`the session with ${addr} ended`)));
     });
+  }
+
+  /** Removes containers the executor holds for tasks not in the set (the set is authoritative now). */
+  private removeStrays(): void {
+    const ex = this.options.executor;
+    for (const { taskId } of ex.list?.() ?? []) {
+      if (this.tasks.has(taskId)) continue;
+      this.log(`removing task ${taskId}: no longer assigned to this node`);
+      Promise.resolve(ex.remove(taskId)).catch((err) => this.log(`removal of ${taskId} failed`, err));
+    }
   }
 
   /** Takes the dispatcher's manager list (keeps the current one if the list is empty). */

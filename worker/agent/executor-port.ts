@@ -30,4 +30,9 @@ export interface Executor {
    * tasks) and return their actual states. The agent then calls run() for each known task.
    */
   restore?(known: Task[]): Promise<TaskStatusReport[]>;
+  /**
+   * Optional: every task the executor has a container for. After each COMPLETE assignment set the agent
+   * removes those not in it (containers of tasks it had lost track of, e.g. with its state file).
+   */
+  list?(): { taskId: string }[];
 }

@@ -43,11 +43,13 @@ export type ExecutorCall = ['run' | 'update', string, TaskState] | ['shutdown' |
 export class RecordingExecutor implements Executor {
   readonly calls: ExecutorCall[] = [];
   readonly running = new Set<string>();
+  readonly containers = new Set<string>();
   private readonly stopped = new Set<string>();
   private listener: ((r: TaskStatusReport) => void) | undefined;
 
   run(task: Task): void {
     this.calls.push(['run', task.id, task.desiredState]);
+    this.containers.add(task.id);
     this.drive(task);
   }
   update(task: Task): void {
@@ -60,9 +62,14 @@ export class RecordingExecutor implements Executor {
   remove(taskId: string): void {
     this.calls.push(['remove', taskId]);
     this.running.delete(taskId);
+    this.containers.delete(taskId);
   }
   onStatus(listener: (r: TaskStatusReport) => void): void {
     this.listener = listener;
+  }
+  /** Tasks with a container (run and not removed), as the real executor lists them. */
+  list(): { taskId: string }[] {
+    return [...this.containers].map((taskId) => ({ taskId }));
   }
   report(taskId: string, state: TaskState, message = ''): void {
     const status: TaskStatus = {
