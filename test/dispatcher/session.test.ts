@@ -27,7 +27,7 @@ import { Agent } from '../../worker/agent/agent.js';
 import { RecordingExecutor } from '../../worker/agent/testkit.js';
 
 const CLUSTER = 'clusterdispatch';
-const PERIOD_MS = 300;
+const PERIOD_MS = 500;
 
 async function identity(root: RootCA, nodeId: string, role: 'manager' | 'worker'): Promise<TlsIdentity> {
   const { keyPem, csrPem } = await createNodeKeyAndCSR();
@@ -130,7 +130,7 @@ beforeAll(async () => {
     m.server.addService(...(Object.values(dispatcherService(m.dispatcher)) as [never, never]));
   }
   const first = managers[0] as Manager;
-  // The cluster (heartbeat period 300 ms) and the worker's node object, as the CA made it when it joined.
+  // The cluster (heartbeat period 500 ms) and the worker's node object, as the CA made it when it joined.
   await first.store.update((tx) => {
     const c = makeCluster('c1');
     tx.create('cluster', {
@@ -199,7 +199,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     await waitFor('run t2', () => executor.calls.some((c) => c[0] === 'run' && c[1] === 't2'));
     executor.report('t2', TaskState.TASK_STATE_RUNNING);
     await waitFor('t2 RUNNING', () => task(b, 't2')?.status?.state === TaskState.TASK_STATE_RUNNING);
-    expect(node(b)?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    await waitFor('node READY on the new leader', () => node(b)?.status?.state === NodeState.NODE_STATE_READY);
   });
 
   it('a worker that stops heartbeating is marked DOWN (period × 3)', async () => {
