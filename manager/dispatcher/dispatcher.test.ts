@@ -430,6 +430,28 @@ describe('dispatcher assignments', () => {
     d.stop();
   });
 
+  it('tells every session when the store’s manager set changes', async () => {
+    const { store, d } = await setup(['n1', 'm1']);
+    d.start();
+    const { sink } = await register(d, 'n1');
+    const started = sink.messages[0]?.payload;
+    expect(started?.$case === 'started' && started.value.managers).toEqual([]);
+    await store.update((tx) => {
+      const m = tx.get('node', 'm1')!;
+      tx.update('node', {
+        ...m,
+        managerStatus: { raftId: 1, addr: '10.0.0.9:2377', leader: true, reachability: 3 },
+      });
+    });
+    await settle();
+    const last = sink.messages.at(-1)?.payload;
+    expect(last?.$case).toBe('managers');
+    expect(last?.$case === 'managers' && last.value.managers).toEqual([
+      { nodeId: 'm1', addr: '10.0.0.9:2377', weight: 2 },
+    ]);
+    d.stop();
+  });
+
   it('ends the session of a node removed from the store', async () => {
     const { store, d } = await setup();
     d.start();
