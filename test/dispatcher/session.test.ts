@@ -199,7 +199,10 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     await waitFor('run t2', () => executor.calls.some((c) => c[0] === 'run' && c[1] === 't2'));
     executor.report('t2', TaskState.TASK_STATE_RUNNING);
     await waitFor('t2 RUNNING', () => task(b, 't2')?.status?.state === TaskState.TASK_STATE_RUNNING);
-    await waitFor('node READY on the new leader', () => node(b)?.status?.state === NodeState.NODE_STATE_READY);
+    await waitFor(
+      'node READY on the new leader',
+      () => node(b)?.status?.state === NodeState.NODE_STATE_READY,
+    );
   });
 
   it('a worker that stops heartbeating is marked DOWN (period × 3)', async () => {
