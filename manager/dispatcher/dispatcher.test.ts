@@ -452,6 +452,29 @@ describe('dispatcher assignments', () => {
     d.stop();
   });
 
+  it('resends the complete set when its store watch fell behind', async () => {
+    const { store, clock } = await setup();
+    const logged: string[] = [];
+    const d = new Dispatcher(store, { clock, random: () => 0.5, watchLimit: 1, log: (m) => logged.push(m) });
+    d.start();
+    const { sink } = await register(d, 'n1');
+    await store.update((tx) => {
+      for (const id of ['a', 'b', 'c']) tx.create('task', assigned(id, 'n1'));
+    });
+    await settle();
+    clock.advance(50);
+    const completes = sink.assignments.filter((a) => a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
+    expect(completes).toHaveLength(2);
+    expect(completes[1]?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['a', 'b', 'c']);
+    expect(logged.join()).toMatch(/resending complete assignment sets/);
+    // And it goes on following the store.
+    await store.update((tx) => tx.create('task', assigned('d', 'n1')));
+    await settle();
+    clock.advance(50);
+    expect(sink.assignments.at(-1)?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['d']);
+    d.stop();
+  });
+
   it('ends the session of a node removed from the store', async () => {
     const { store, d } = await setup();
     d.start();

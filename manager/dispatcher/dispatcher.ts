@@ -50,6 +50,8 @@ export interface DispatcherOptions {
   newSessionId?: () => string;
   /** The managers workers may fail over to; default: the store's nodes with a manager status. */
   managers?: () => WeightedPeer[];
+  /** How far the store watch may fall behind before it is replaced (and every session resynced). */
+  watchLimit?: number;
   /** Failures with nowhere to go (a store write after the caller left); default console.warn. */
   log?: (message: string, err?: unknown) => void;
 }
@@ -101,7 +103,7 @@ export class Dispatcher {
 
   constructor(
     private readonly store: Store,
-    options: DispatcherOptions = {},
+    private readonly options: DispatcherOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
@@ -442,7 +444,7 @@ export class Dispatcher {
 
   /** Follows task and node changes; a watch that fell behind is replaced and every session resynced. */
   private followStore(gen: number): void {
-    const watch = this.store.watch({ table: ['task', 'node'] });
+    const watch = this.store.watch({ table: ['task', 'node'] }, { limit: this.options.watchLimit });
     this.watch = watch;
     void (async () => {
       try {
