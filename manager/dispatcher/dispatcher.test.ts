@@ -7,8 +7,11 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { MemoryLog } from '../store/memlog.js';
+import { Store } from '../store/store.js';
 import { makeCluster, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
 import { Dispatcher, type SessionSink } from './dispatcher.js';
+import { runWhileLeader } from './leader.js';
 import { peerHost } from './service.js';
 import { FakeClock } from './testkit.js';
 
@@ -491,5 +494,33 @@ describe('peer addresses', () => {
     expect(peerHost('ipv4:127.0.0.1:5000')).toBe('127.0.0.1');
     expect(peerHost('ipv6:[::1]:5000')).toBe('::1');
     expect(peerHost('10.1.2.3:80')).toBe('10.1.2.3');
+  });
+});
+
+describe('leadership', () => {
+  it('the dispatcher runs only on the leader, started once its store is caught up', async () => {
+    const log = new MemoryLog('sync');
+    const members = [0, 1].map(() => {
+      const store = new Store();
+      const face = log.addMember(store);
+      store.connect(face);
+      const d = new Dispatcher(store, { clock: new FakeClock(), log: () => {} });
+      return { store, face, d };
+    });
+    const [a, b] = members as [(typeof members)[0], (typeof members)[0]];
+    const offs = members.map((m) => runWhileLeader(m.face, m.d));
+    await settle();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([true, false]);
+    log.setLeader(1);
+    expect(a.d.isRunning).toBe(false); // stopped at once
+    await settle();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([false, true]);
+    log.setLeader(undefined);
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([false, false]);
+    log.setLeader(0);
+    await settle();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([true, false]);
+    for (const off of offs) off();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([false, false]);
   });
 });

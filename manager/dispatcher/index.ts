@@ -9,4 +9,5 @@ export {
   type RegisterRequest,
   type SessionSink,
 } from './dispatcher.js';
+export { type LeaderComponent, runWhileLeader } from './leader.js';
 export { DISPATCHER_POLICY, dispatcherService, peerHost } from './service.js';
