@@ -167,6 +167,7 @@ export class Agent {
   /** One session; resolves when it ends (rejects with why). */
   private async session(addr: string, signal: AbortSignal, started: { value: boolean }): Promise<void> {
     const description = await this.options.describe();
+    if (signal.aborted) return;
     const client = new DispatcherClient(addr, this.options.credentials, this.options.channelOptions);
     const stream = client.session({ description, advertiseAddr: this.options.advertiseAddr ?? '' });
     let sessionId = '';
