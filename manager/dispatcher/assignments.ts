@@ -1,0 +1,26 @@
+// Which tasks a node is told about, as pure functions of store objects.
+//
+// A task is in its node's assignment set once the scheduler placed it (observed state ASSIGNED or later) and
+// while the worker has something to do with it: it should run (desired ≤ RUNNING), or it should stop and the
+// worker has not yet reported it stopped. A task that left the set (reported stopped, or deleted from the
+// store) is sent as a REMOVE: the worker removes its container.
+import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+
+export function isAssigned(task: Task, nodeId: string): boolean {
+  if (task.nodeId !== nodeId) return false;
+  const observed = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
+  if (observed < TaskState.TASK_STATE_ASSIGNED) return false;
+  if (task.desiredState <= TaskState.TASK_STATE_RUNNING) return true;
+  return observed < TaskState.TASK_STATE_COMPLETE;
+}
+
+/**
+ * What the worker acts on, as bytes: the task without its observed status and store meta. A change to only
+ * those (the worker's own reports coming back) is not sent again.
+ */
+export function fingerprint(task: Task): string {
+  return Buffer.from(Task.encode({ ...task, status: undefined, meta: undefined }).finish()).toString(
+    'base64',
+  );
+}

@@ -1,0 +1,45 @@
+// The dispatcher's timing. The heartbeat period is the cluster's setting (ClusterSpec.dispatcher); shoal's
+// default is far shorter than Swarm's 5 s × 3 so a dead node is noticed in about 3 s.
+import type { Cluster } from '../../proto/gen/shoal/swarm/v1/objects.js';
+
+export interface DispatcherTiming {
+  /** How often workers heartbeat (ms) when the cluster does not say. */
+  heartbeatPeriodMs: number;
+  /** A node is marked down after period × this without a heartbeat. */
+  graceMultiplier: number;
+  /** After the dispatcher starts (a new leader), nodes get period × this to open a session again. */
+  leaderChangeGraceMultiplier: number;
+  /** Spread of the periods handed out (±fraction), so heartbeats of many nodes do not line up. */
+  jitter: number;
+  /** Task status reports arriving within this window (ms) are written in one store transaction. */
+  statusBatchMs: number;
+  /** At most this many status updates per store transaction. */
+  statusBatchMax: number;
+  /** Assignment changes arriving within this window (ms) go out in one message. */
+  assignmentBatchMs: number;
+}
+
+export const DEFAULT_TIMING: DispatcherTiming = {
+  heartbeatPeriodMs: 1000,
+  graceMultiplier: 3,
+  leaderChangeGraceMultiplier: 6,
+  jitter: 0.1,
+  statusBatchMs: 50,
+  statusBatchMax: 200,
+  assignmentBatchMs: 20,
+};
+
+const MIN_PERIOD_MS = 50;
+
+/** The heartbeat period in force: the cluster's (if it sets one), else the default. */
+export function heartbeatPeriodOf(cluster: Cluster | undefined, fallbackMs: number): number {
+  const d = cluster?.spec?.dispatcher?.heartbeatPeriod;
+  if (!d) return fallbackMs;
+  const ms = d.seconds * 1000 + Math.floor(d.nanos / 1e6);
+  return ms >= MIN_PERIOD_MS ? ms : fallbackMs;
+}
+
+export const durationOf = (ms: number) => ({
+  seconds: Math.floor(ms / 1000),
+  nanos: Math.round((ms % 1000) * 1e6),
+});

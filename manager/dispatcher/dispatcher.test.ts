@@ -1,0 +1,526 @@
+import { describe, expect, it } from 'vitest';
+import { isShoalError, type ShoalError } from '../../common/errors.js';
+import {
+  AssignmentAction,
+  AssignmentsType,
+  type SessionMessage,
+} from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { MemoryLog } from '../store/memlog.js';
+import { Store } from '../store/store.js';
+import { makeCluster, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
+import { Dispatcher, type SessionSink } from './dispatcher.js';
+import { runWhileLeader } from './leader.js';
+import { peerHost } from './service.js';
+import { FakeClock } from './testkit.js';
+
+const PERIOD = 1000;
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+
+class RecordingSink implements SessionSink {
+  messages: SessionMessage[] = [];
+  closedWith: ShoalError | undefined;
+  send(m: SessionMessage) {
+    this.messages.push(m);
+  }
+  close(err: ShoalError) {
+    this.closedWith = err;
+  }
+  get assignments() {
+    return this.messages.flatMap((m) => (m.payload?.$case === 'assignments' ? [m.payload.value] : []));
+  }
+}
+
+const description = (hostname: string) =>
+  NodeDescription.fromPartial({
+    hostname,
+    platform: { os: 'linux', architecture: 'x86_64' },
+    resources: { nanoCpus: 4e9, memoryBytes: 8e9 },
+    engine: { engineVersion: 'shoal-0.1', labels: { disk: 'ssd' } },
+  });
+
+async function setup(nodes: string[] = ['n1', 'n2']) {
+  const { store } = storeOnMemoryLog();
+  const clock = new FakeClock();
+  await store.update((tx) => {
+    tx.create('cluster', makeCluster('c1'));
+    for (const n of nodes) tx.create('node', makeNode(n, `host-${n}`));
+  });
+  const logged: string[] = [];
+  const d = new Dispatcher(store, {
+    clock,
+    random: () => 0.5,
+    timing: { heartbeatPeriodMs: PERIOD },
+    log: (m) => logged.push(m),
+  });
+  // The cluster object says 5 s (Docker's default); these tests run on the dispatcher's own 1 s default.
+  await store.update((tx) => {
+    const c = tx.get('cluster', 'c1');
+    if (c?.spec?.dispatcher)
+      tx.update('cluster', { ...c, spec: { ...c.spec, dispatcher: { heartbeatPeriod: undefined } } });
+  });
+  const node = (id: string) => store.view((tx) => tx.get('node', id));
+  const task = (id: string) => store.view((tx) => tx.get('task', id)) as Task;
+  return { store, clock, d, node, task, logged };
+}
+
+async function register(d: Dispatcher, nodeId: string) {
+  const sink = new RecordingSink();
+  const sessionId = await d.register(
+    { nodeId, description: description(`host-${nodeId}`), addr: '10.0.0.1' },
+    sink,
+  );
+  return { sink, sessionId };
+}
+
+const assigned = (
+  id: string,
+  nodeId: string,
+  state = TaskState.TASK_STATE_ASSIGNED,
+  desired = TaskState.TASK_STATE_RUNNING,
+) => {
+  const t = makeTask(id, 'svc', 1, nodeId, desired);
+  return { ...t, status: { ...t.status!, state } } as Task;
+};
+
+describe('dispatcher sessions', () => {
+  it('registration writes the description and marks the node READY; the session starts with its settings', async () => {
+    const { d, node } = await setup();
+    d.start();
+    const { sink, sessionId } = await register(d, 'n1');
+    const n = node('n1');
+    expect(n?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    expect(n?.status?.addr).toBe('10.0.0.1');
+    expect(n?.description?.engine?.labels).toEqual({ disk: 'ssd' });
+    expect(n?.description?.resources?.memoryBytes).toBe(8e9);
+    const started = sink.messages[0]?.payload;
+    expect(started?.$case).toBe('started');
+    if (started?.$case !== 'started') return;
+    expect(started.value.sessionId).toBe(sessionId);
+    expect(started.value.heartbeatPeriod).toEqual({ seconds: 1, nanos: 0 });
+    expect(sink.assignments[0]?.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
+    d.stop();
+  });
+
+  it('refuses a node the store does not know, a missing description, and any call when not running', async () => {
+    const { d } = await setup();
+    await expect(register(d, 'n1')).rejects.toMatchObject({ kind: 'unavailable' });
+    d.start();
+    await expect(register(d, 'ghost')).rejects.toMatchObject({ kind: 'not_found', field: 'node_id' });
+    await expect(
+      d.register({ nodeId: 'n1', description: undefined, addr: '' }, new RecordingSink()),
+    ).rejects.toMatchObject({
+      kind: 'invalid_argument',
+      field: 'description',
+    });
+    expect(() => d.heartbeat('n1', 'nope')).toThrow(/not the current session/);
+    d.stop();
+  });
+
+  it('marks a node DOWN and closes its session once it misses the heartbeat deadline (period × 3)', async () => {
+    const { d, clock, node } = await setup();
+    d.start();
+    const { sink, sessionId } = await register(d, 'n1');
+    // Heartbeats keep it up well past the deadline.
+    for (let i = 0; i < 10; i++) {
+      clock.advance(PERIOD);
+      expect(d.heartbeat('n1', sessionId)).toBe(PERIOD);
+    }
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(3 * PERIOD - 1);
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(1);
+    await settle();
+    expect(node('n1')?.status).toMatchObject({
+      state: NodeState.NODE_STATE_DOWN,
+      message: 'heartbeat failure',
+    });
+    expect(sink.closedWith?.kind).toBe('unavailable');
+    expect(() => d.heartbeat('n1', sessionId)).toThrow(/start a new session/);
+    d.stop();
+  });
+
+  it('a new session replaces the old one, whose stream is ended', async () => {
+    const { d } = await setup();
+    d.start();
+    const first = await register(d, 'n1');
+    const second = await register(d, 'n1');
+    expect(first.sink.closedWith?.message).toMatch(/replaced/);
+    expect(() => d.heartbeat('n1', first.sessionId)).toThrow(/not the current session/);
+    expect(d.heartbeat('n1', second.sessionId)).toBe(PERIOD);
+    d.stop();
+  });
+
+  it('after a leader change, nodes get a longer grace to come back; those that do not are marked DOWN', async () => {
+    const { store, d, clock, node } = await setup(['n1', 'n2', 'n3']);
+    await store.update((tx) => {
+      for (const id of ['n1', 'n2', 'n3']) {
+        const n = tx.get('node', id)!;
+        tx.update('node', { ...n, status: { state: NodeState.NODE_STATE_READY, message: '', addr: '' } });
+      }
+    });
+    d.start();
+    // Past the normal deadline, nobody is down: they are reconnecting to the new leader.
+    clock.advance(3 * PERIOD + 500);
+    await settle();
+    expect(['n1', 'n2', 'n3'].map((id) => node(id)?.status?.state)).toEqual([
+      NodeState.NODE_STATE_READY,
+      NodeState.NODE_STATE_READY,
+      NodeState.NODE_STATE_READY,
+    ]);
+    const { sessionId } = await register(d, 'n1');
+    const s2 = await register(d, 'n2');
+    for (let t = 0; t < 3 * PERIOD; t += PERIOD) {
+      clock.advance(PERIOD);
+      d.heartbeat('n1', sessionId);
+      d.heartbeat('n2', s2.sessionId);
+    }
+    await settle();
+    expect(node('n3')?.status?.state).toBe(NodeState.NODE_STATE_DOWN);
+    expect(node('n3')?.status?.message).toMatch(/new leader/);
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    d.stop();
+  });
+
+  it('the heartbeat period is the cluster setting, read at each heartbeat', async () => {
+    const { store, d } = await setup();
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    expect(d.heartbeat('n1', sessionId)).toBe(PERIOD);
+    await store.update((tx) => {
+      const c = tx.get('cluster', 'c1');
+      if (c?.spec)
+        tx.update('cluster', {
+          ...c,
+          spec: { ...c.spec, dispatcher: { heartbeatPeriod: { seconds: 2, nanos: 0 } } },
+        });
+    });
+    expect(d.heartbeat('n1', sessionId)).toBe(2000);
+    d.stop();
+  });
+
+  it('serves again after a stop and a new start (leadership regained)', async () => {
+    const { d, node, clock } = await setup();
+    d.start();
+    await register(d, 'n1');
+    d.stop();
+    clock.advance(60 * PERIOD);
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY); // a stopped dispatcher marks nothing
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    expect(d.heartbeat('n1', sessionId)).toBe(PERIOD);
+    d.stop();
+  });
+
+  it('stop ends every session and arms no timers', async () => {
+    const { d, clock } = await setup();
+    d.start();
+    const { sink } = await register(d, 'n1');
+    d.stop();
+    expect(sink.closedWith?.kind).toBe('unavailable');
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('dispatcher task status', () => {
+  async function withTasks() {
+    const env = await setup();
+    await env.store.update((tx) => {
+      tx.create('task', assigned('t1', 'n1'));
+      tx.create('task', assigned('t2', 'n1'));
+      tx.create('task', assigned('other', 'n2'));
+    });
+    env.d.start();
+    const s = await register(env.d, 'n1');
+    return { ...env, ...s };
+  }
+  const report = (taskId: string, state: TaskState, timestamp = 1, message = '') => ({
+    taskId,
+    status: { state, timestamp, message, err: '', containerStatus: undefined, portStatus: undefined },
+  });
+
+  it('coalesces reports arriving within the window into one store transaction, keeping the larger state', async () => {
+    const { d, clock, store, sessionId, task } = await withTasks();
+    const before = store.appliedIndex;
+    const a = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_STARTING)]);
+    const b = d.updateTaskStatus('n1', sessionId, [
+      report('t1', TaskState.TASK_STATE_RUNNING, 2),
+      report('t2', TaskState.TASK_STATE_PREPARING),
+    ]);
+    const c = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_PREPARING, 3)]);
+    await settle();
+    expect(store.appliedIndex).toBe(before); // nothing written before the window closes
+    clock.advance(50);
+    expect(await a).toEqual([]);
+    expect(await b).toEqual([]);
+    expect(await c).toEqual([]);
+    expect(store.appliedIndex).toBe(before + 1);
+    expect(task('t1').status?.state).toBe(TaskState.TASK_STATE_RUNNING);
+    expect(task('t2').status?.state).toBe(TaskState.TASK_STATE_PREPARING);
+    expect(task('t1').desiredState).toBe(TaskState.TASK_STATE_RUNNING);
+    d.stop();
+  });
+
+  it('retries a status write that lost a race with another writer of the task', async () => {
+    const { store } = storeOnMemoryLog('async');
+    const clock = new FakeClock();
+    await store.update((tx) => {
+      tx.create('node', makeNode('n1', 'h1'));
+      tx.create('task', assigned('t1', 'n1'));
+    });
+    const d = new Dispatcher(store, { clock, random: () => 0.5, log: () => {} });
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    const done = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_RUNNING)]);
+    clock.advance(50);
+    // The orchestrator's write is built on the same version before the status write applies.
+    const t = store.view((tx) => tx.get('task', 't1')) as Task;
+    const orchestrator = store.update((tx) =>
+      tx.update('task', { ...t, desiredState: TaskState.TASK_STATE_SHUTDOWN }),
+    );
+    await orchestrator;
+    expect(await done).toEqual([]);
+    const after = store.view((tx) => tx.get('task', 't1')) as Task;
+    expect(after.status?.state).toBe(TaskState.TASK_STATE_RUNNING);
+    expect(after.desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
+    d.stop();
+  });
+
+  it('refuses, whole, a batch naming another node’s task', async () => {
+    const { d, clock, sessionId, task } = await withTasks();
+    let err: unknown;
+    try {
+      d.updateTaskStatus('n1', sessionId, [
+        report('t1', TaskState.TASK_STATE_RUNNING),
+        report('other', TaskState.TASK_STATE_FAILED),
+      ]);
+    } catch (e) {
+      err = e;
+    }
+    expect(isShoalError(err, 'permission_denied')).toBe(true);
+    expect((err as Error).message).toMatch(/task other is not assigned to node n1/);
+    clock.advance(100);
+    await settle();
+    expect(task('t1').status?.state).toBe(TaskState.TASK_STATE_ASSIGNED);
+    expect(task('other').status?.state).toBe(TaskState.TASK_STATE_ASSIGNED);
+    d.stop();
+  });
+
+  it('ignores a backward state move, with the reason, and writes nothing for it', async () => {
+    const { d, clock, sessionId, task } = await withTasks();
+    const up = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_RUNNING)]);
+    clock.advance(50);
+    await up;
+    const back = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_STARTING)]);
+    clock.advance(50);
+    const ignored = await back;
+    expect(ignored).toHaveLength(1);
+    expect(ignored[0]?.reason).toMatch(/behind the stored TASK_STATE_RUNNING/);
+    expect(task('t1').status?.state).toBe(TaskState.TASK_STATE_RUNNING);
+    d.stop();
+  });
+
+  it('refuses malformed reports naming the field, and states a worker cannot report', async () => {
+    const { d, sessionId } = await withTasks();
+    expect(() => d.updateTaskStatus('n1', sessionId, [report('', TaskState.TASK_STATE_RUNNING)])).toThrow(
+      /updates\[0\]\.task_id: is empty/,
+    );
+    expect(() => d.updateTaskStatus('n1', sessionId, [{ taskId: 't1', status: undefined }])).toThrow(
+      /updates\[0\]\.status: is missing/,
+    );
+    for (const s of [TaskState.TASK_STATE_ASSIGNED, TaskState.TASK_STATE_REMOVE, 12345 as TaskState]) {
+      expect(() => d.updateTaskStatus('n1', sessionId, [report('t1', s)])).toThrow(/status\.state/);
+    }
+    expect(() =>
+      d.updateTaskStatus('n1', 'stale-session', [report('t1', TaskState.TASK_STATE_RUNNING)]),
+    ).toThrow(/not the current session/);
+    d.stop();
+  });
+
+  it('refuses pending reports when it stops (the worker retries them with the next leader)', async () => {
+    const { d, sessionId } = await withTasks();
+    const p = d.updateTaskStatus('n1', sessionId, [report('t1', TaskState.TASK_STATE_RUNNING)]);
+    d.stop();
+    await expect(p).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+});
+
+describe('dispatcher assignments', () => {
+  it('sends the complete set first, then incremental changes; status-only changes are not echoed', async () => {
+    const { store, d, clock } = await setup();
+    await store.update((tx) => {
+      tx.create('task', assigned('t1', 'n1'));
+      tx.create('task', {
+        ...assigned('pending', 'n1'),
+        status: { ...assigned('p', 'n1').status!, state: TaskState.TASK_STATE_PENDING },
+      });
+      tx.create('task', assigned('elsewhere', 'n2'));
+    });
+    d.start();
+    const { sink, sessionId } = await register(d, 'n1');
+    const complete = sink.assignments[0]!;
+    expect(complete.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
+    expect(complete.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['t1']);
+
+    // New task, and the worker's own report on t1: one message, holding only the new task.
+    await store.update((tx) => tx.create('task', assigned('t2', 'n1')));
+    const st = d.updateTaskStatus('n1', sessionId, [
+      {
+        taskId: 't1',
+        status: {
+          state: TaskState.TASK_STATE_RUNNING,
+          timestamp: 1,
+          message: '',
+          err: '',
+          containerStatus: undefined,
+          portStatus: undefined,
+        },
+      },
+    ]);
+    clock.advance(50);
+    await st;
+    await settle();
+    clock.advance(50);
+    await settle();
+    const inc = sink.assignments.slice(1);
+    expect(inc).toHaveLength(1);
+    expect(inc[0]?.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL);
+    expect(inc[0]?.appliesTo).toBe(complete.resultsIn);
+    expect(inc[0]?.changes.map((c) => [c.assignment?.item?.value.id, c.action])).toEqual([
+      ['t2', AssignmentAction.ASSIGNMENT_ACTION_UPDATE],
+    ]);
+
+    // Desired SHUTDOWN: sent as an update (the worker still runs it); once reported stopped: removed.
+    await store.update((tx) => {
+      const t = tx.get('task', 't1')!;
+      tx.update('task', { ...t, desiredState: TaskState.TASK_STATE_SHUTDOWN });
+      tx.remove('task', 't2');
+    });
+    await settle();
+    clock.advance(50);
+    const shut = sink.assignments[2]!;
+    expect(shut.changes.map((c) => [c.assignment?.item?.value.id, c.action])).toEqual([
+      ['t1', AssignmentAction.ASSIGNMENT_ACTION_UPDATE],
+      ['t2', AssignmentAction.ASSIGNMENT_ACTION_REMOVE],
+    ]);
+    const down = d.updateTaskStatus('n1', sessionId, [
+      {
+        taskId: 't1',
+        status: {
+          state: TaskState.TASK_STATE_SHUTDOWN,
+          timestamp: 2,
+          message: '',
+          err: '',
+          containerStatus: undefined,
+          portStatus: undefined,
+        },
+      },
+    ]);
+    clock.advance(50);
+    await down;
+    await settle();
+    clock.advance(50);
+    expect(sink.assignments[3]?.changes.map((c) => [c.assignment?.item?.value.id, c.action])).toEqual([
+      ['t1', AssignmentAction.ASSIGNMENT_ACTION_REMOVE],
+    ]);
+    d.stop();
+  });
+
+  it('tells every session when the store’s manager set changes', async () => {
+    const { store, d } = await setup(['n1', 'm1']);
+    d.start();
+    const { sink } = await register(d, 'n1');
+    const started = sink.messages[0]?.payload;
+    expect(started?.$case === 'started' && started.value.managers).toEqual([]);
+    await store.update((tx) => {
+      const m = tx.get('node', 'm1')!;
+      tx.update('node', {
+        ...m,
+        managerStatus: { raftId: 1, addr: '10.0.0.9:2377', leader: true, reachability: 3 },
+      });
+    });
+    await settle();
+    const last = sink.messages.at(-1)?.payload;
+    expect(last?.$case).toBe('managers');
+    expect(last?.$case === 'managers' && last.value.managers).toEqual([
+      { nodeId: 'm1', addr: '10.0.0.9:2377', weight: 2 },
+    ]);
+    d.stop();
+  });
+
+  it('resends the complete set when its store watch fell behind', async () => {
+    const { store, clock } = await setup();
+    const logged: string[] = [];
+    const d = new Dispatcher(store, { clock, random: () => 0.5, watchLimit: 1, log: (m) => logged.push(m) });
+    d.start();
+    const { sink } = await register(d, 'n1');
+    await store.update((tx) => {
+      for (const id of ['a', 'b', 'c']) tx.create('task', assigned(id, 'n1'));
+    });
+    await settle();
+    clock.advance(50);
+    const completes = sink.assignments.filter((a) => a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
+    expect(completes).toHaveLength(2);
+    expect(completes[1]?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['a', 'b', 'c']);
+    expect(logged.join()).toMatch(/resending complete assignment sets/);
+    // And it goes on following the store.
+    await store.update((tx) => tx.create('task', assigned('d', 'n1')));
+    await settle();
+    clock.advance(50);
+    expect(sink.assignments.at(-1)?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['d']);
+    d.stop();
+  });
+
+  it('ends the session of a node removed from the store', async () => {
+    const { store, d } = await setup();
+    d.start();
+    const { sink } = await register(d, 'n1');
+    await store.update((tx) => tx.remove('node', 'n1'));
+    await settle();
+    expect(sink.closedWith?.kind).toBe('permission_denied');
+    d.stop();
+  });
+});
+
+describe('peer addresses', () => {
+  it('keep the host of a grpc peer string', () => {
+    expect(peerHost('ipv4:127.0.0.1:5000')).toBe('127.0.0.1');
+    expect(peerHost('ipv6:[::1]:5000')).toBe('::1');
+    expect(peerHost('10.1.2.3:80')).toBe('10.1.2.3');
+  });
+});
+
+describe('leadership', () => {
+  it('the dispatcher runs only on the leader, started once its store is caught up', async () => {
+    const log = new MemoryLog('sync');
+    const members = [0, 1].map(() => {
+      const store = new Store();
+      const face = log.addMember(store);
+      store.connect(face);
+      const d = new Dispatcher(store, { clock: new FakeClock(), log: () => {} });
+      return { store, face, d };
+    });
+    const [a, b] = members as [(typeof members)[0], (typeof members)[0]];
+    const offs = members.map((m) => runWhileLeader(m.face, m.d));
+    await settle();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([true, false]);
+    log.setLeader(1);
+    expect(a.d.isRunning).toBe(false); // stopped at once
+    await settle();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([false, true]);
+    log.setLeader(undefined);
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([false, false]);
+    log.setLeader(0);
+    await settle();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([true, false]);
+    for (const off of offs) off();
+    expect([a.d.isRunning, b.d.isRunning]).toEqual([false, false]);
+  });
+});

@@ -1,0 +1,532 @@
+// The leader's side of the worker sessions (swarmkit's manager/dispatcher), as a core with an injected
+// clock: the gRPC service (service.ts) only translates.
+//
+//   register ─► node READY + description in the store ─► SessionStarted, then a COMPLETE assignment set
+//   store watch (task, node) ─► per-session INCREMENTAL changes (debounced)
+//   heartbeat ─► pushes the node's deadline (period × grace); a missed deadline ─► node DOWN, session closed
+//   task status reports ─► checked, coalesced per task, written in one store transaction per window
+//
+// Only the leader runs it (start/stop). A new leader gives every node that was not down a longer grace to
+// open a session again, so a failover does not mark the whole cluster down.
+import { randomUUID } from 'node:crypto';
+import { invalidArgument, isShoalError, notFound, ShoalError, unavailable } from '../../common/errors.js';
+import {
+  AssignmentAction,
+  type AssignmentChange,
+  AssignmentsType,
+  type IgnoredUpdate,
+  type SessionMessage,
+  type TaskStatusUpdate,
+  type WeightedPeer,
+} from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import { type Node, type NodeDescription, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
+import type { EventOf, Store } from '../store/index.js';
+import { fingerprint, isAssigned } from './assignments.js';
+import { type Clock, systemClock } from './clock.js';
+import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
+import { checkOwner, checkReport, newer, staleReason } from './status.js';
+
+/** Where a session's messages go (the gRPC stream). */
+export interface SessionSink {
+  send(message: SessionMessage): void;
+  /** Ends the stream with this error; the worker opens a new session (here or at another manager). */
+  close(err: ShoalError): void;
+}
+
+export interface RegisterRequest {
+  /** From the caller's certificate. */
+  nodeId: string;
+  description: NodeDescription | undefined;
+  /** The address the node is reached at (advertised, else the session's peer address). */
+  addr: string;
+}
+
+export interface DispatcherOptions {
+  clock?: Clock;
+  timing?: Partial<DispatcherTiming>;
+  /** In [0, 1); default Math.random (only spreads heartbeat periods). */
+  random?: () => number;
+  newSessionId?: () => string;
+  /** The managers workers may fail over to; default: the store's nodes with a manager status. */
+  managers?: () => WeightedPeer[];
+  /** How far the store watch may fall behind before it is replaced (and every session resynced). */
+  watchLimit?: number;
+  /** Failures with nowhere to go (a store write after the caller left); default console.warn. */
+  log?: (message: string, err?: unknown) => void;
+}
+
+interface Session {
+  id: string;
+  nodeId: string;
+  sink: SessionSink;
+  /** Tasks the worker was told about, by id → fingerprint of what it was told. */
+  known: Map<string, string>;
+  /** Store index of the last COMPLETE: watch events at or before it are already reflected. */
+  baseIndex: number;
+  seq: number;
+  lastResult: string;
+  pending: Map<string, AssignmentChange>;
+  timer: unknown;
+}
+
+interface StatusBatch {
+  items: Map<string, { nodeId: string; status: TaskStatus }>;
+  waiters: {
+    taskIds: string[];
+    resolve: (ignored: IgnoredUpdate[]) => void;
+    reject: (err: unknown) => void;
+  }[];
+}
+
+const CONFLICT_RETRIES = 3;
+
+export class Dispatcher {
+  private readonly clock: Clock;
+  private readonly timing: DispatcherTiming;
+  private readonly random: () => number;
+  private readonly newSessionId: () => string;
+  private readonly managersOf: () => WeightedPeer[];
+  private readonly log: (message: string, err?: unknown) => void;
+
+  private running = false;
+  /** Bumped by start and stop, so work begun under an earlier run does nothing after it. */
+  private generation = 0;
+  private watch: { close(): void } | undefined;
+  private readonly sessions = new Map<string, Session>();
+  private readonly deadlines = new Map<string, unknown>();
+  private readonly registering = new Set<string>();
+  private batch: StatusBatch = emptyBatch();
+  private batchTimer: unknown;
+  private flushing: Promise<void> = Promise.resolve();
+  private lastManagers = '';
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: DispatcherOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.random = options.random ?? Math.random;
+    this.newSessionId = options.newSessionId ?? randomUUID;
+    this.managersOf = options.managers ?? (() => managersInStore(this.store));
+    this.log = options.log ?? ((m, e) => console.warn(`dispatcher: ${m}`, e ?? ''));
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** The heartbeat period in force (ms): the cluster's setting, else the default. */
+  heartbeatPeriodMs(): number {
+    const cluster = this.store.view((tx) => tx.list('cluster')[0]);
+    return heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
+  }
+
+  /** Starts serving (this manager became the leader, with its store caught up). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const gen = ++this.generation;
+    this.followStore(gen);
+    this.lastManagers = JSON.stringify(this.managersOf());
+    const grace = this.heartbeatPeriodMs() * this.timing.leaderChangeGraceMultiplier;
+    for (const node of this.store.view((tx) => tx.list('node'))) {
+      if (node.status?.state === NodeState.NODE_STATE_DOWN) continue;
+      this.armDeadline(node.id, grace, 'no session with the new leader in time');
+    }
+  }
+
+  /** Stops serving (leadership lost, shutdown): sessions end UNAVAILABLE, pending reports are refused. */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.generation++;
+    this.watch?.close();
+    this.watch = undefined;
+    for (const t of this.deadlines.values()) this.clock.clearTimeout(t);
+    this.deadlines.clear();
+    this.registering.clear();
+    const gone = unavailable('the dispatcher stopped (this manager is no longer the leader)');
+    for (const s of this.sessions.values()) this.endSession(s, gone);
+    this.sessions.clear();
+    this.clock.clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const batch = this.batch;
+    this.batch = emptyBatch();
+    for (const w of batch.waiters) w.reject(gone);
+  }
+
+  /**
+   * Opens a session: the node's description and address are written and its state becomes READY; then the
+   * sink gets SessionStarted and the COMPLETE assignment set. A previous session of the node is ended.
+   */
+  async register(req: RegisterRequest, sink: SessionSink): Promise<string> {
+    this.requireRunning();
+    if (!req.description) throw invalidArgument('description', 'is missing');
+    const gen = this.generation;
+    const { nodeId } = req;
+    // No deadline may mark the node down while its READY write is on the way.
+    this.clearDeadline(nodeId);
+    this.registering.add(nodeId);
+    let node: Node;
+    try {
+      node = await this.updateNode(nodeId, (n) => ({
+        ...n,
+        description: req.description,
+        status: { state: NodeState.NODE_STATE_READY, message: '', addr: req.addr },
+      }));
+    } catch (err) {
+      if (gen === this.generation) {
+        this.registering.delete(nodeId);
+        this.armDeadline(nodeId, this.deadlineMs(this.heartbeatPeriodMs()), 'heartbeat failure');
+      }
+      throw err;
+    }
+    if (gen !== this.generation) throw unavailable('the dispatcher stopped while the node registered');
+    this.registering.delete(nodeId);
+    const old = this.sessions.get(nodeId);
+    if (old) this.endSession(old, unavailable('replaced by a newer session of this node'));
+    const period = this.heartbeatPeriodMs();
+    const session: Session = {
+      id: this.newSessionId(),
+      nodeId,
+      sink,
+      known: new Map(),
+      baseIndex: 0,
+      seq: 0,
+      lastResult: '',
+      pending: new Map(),
+      timer: undefined,
+    };
+    this.sessions.set(nodeId, session);
+    this.armDeadline(nodeId, this.deadlineMs(period), 'heartbeat failure');
+    sink.send({
+      payload: {
+        $case: 'started',
+        value: {
+          sessionId: session.id,
+          node,
+          heartbeatPeriod: durationOf(period),
+          managers: this.managersOf(),
+        },
+      },
+    });
+    this.sendComplete(session);
+    return session.id;
+  }
+
+  /** The stream of a session ended on the worker's side; the node's deadline keeps running. */
+  sessionClosed(nodeId: string, sessionId: string): void {
+    const s = this.sessions.get(nodeId);
+    if (!s || s.id !== sessionId) return;
+    this.clock.clearTimeout(s.timer);
+    this.sessions.delete(nodeId);
+  }
+
+  /** Pushes the node's deadline; returns the period (ms) until the next heartbeat. */
+  heartbeat(nodeId: string, sessionId: string): number {
+    this.requireRunning();
+    this.sessionOf(nodeId, sessionId);
+    const base = this.heartbeatPeriodMs();
+    const period = Math.round(base * (1 + this.timing.jitter * (2 * this.random() - 1)));
+    this.armDeadline(nodeId, this.deadlineMs(period), 'heartbeat failure');
+    return period;
+  }
+
+  /**
+   * Queues the worker's task status reports; resolves once they are written (or found stale: those are
+   * returned as ignored). Refused whole, nothing queued, if any report is malformed or about a task the store
+   * gives to another node.
+   */
+  updateTaskStatus(
+    nodeId: string,
+    sessionId: string,
+    updates: readonly TaskStatusUpdate[],
+  ): Promise<IgnoredUpdate[]> {
+    this.requireRunning();
+    this.sessionOf(nodeId, sessionId);
+    const checked = updates.map((u, i) => ({ taskId: u.taskId, status: checkReport(i, u.taskId, u.status) }));
+    this.store.view((tx) => {
+      for (const u of checked) checkOwner(nodeId, u.taskId, tx.get('task', u.taskId));
+    });
+    if (checked.length === 0) return Promise.resolve([]);
+    const batch = this.batch;
+    for (const u of checked) {
+      const prev = batch.items.get(u.taskId);
+      batch.items.set(u.taskId, { nodeId, status: prev ? newer(prev.status, u.status) : u.status });
+    }
+    const done = new Promise<IgnoredUpdate[]>((resolve, reject) => {
+      batch.waiters.push({ taskIds: checked.map((u) => u.taskId), resolve, reject });
+    });
+    if (batch.items.size >= this.timing.statusBatchMax) this.flushStatus();
+    else if (this.batchTimer === undefined)
+      this.batchTimer = this.clock.setTimeout(() => this.flushStatus(), this.timing.statusBatchMs);
+    return done;
+  }
+
+  // ---- status batches ----
+
+  private flushStatus(): void {
+    this.clock.clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const batch = this.batch;
+    this.batch = emptyBatch();
+    if (batch.items.size === 0) return;
+    const gen = this.generation;
+    this.flushing = this.flushing.then(() => this.writeStatus(batch, gen));
+  }
+
+  private async writeStatus(batch: StatusBatch, gen: number): Promise<void> {
+    const reasons = new Map<string, string>();
+    const entries = [...batch.items];
+    try {
+      for (let i = 0; i < entries.length; i += this.timing.statusBatchMax) {
+        if (gen !== this.generation)
+          throw unavailable('the dispatcher stopped before the reports were written');
+        const chunk = entries.slice(i, i + this.timing.statusBatchMax);
+        await this.withConflictRetry(() =>
+          this.store.update((tx) => {
+            for (const [taskId] of chunk) reasons.delete(taskId); // a retry starts from the state afresh
+            for (const [taskId, { nodeId, status }] of chunk) {
+              const task = tx.get('task', taskId);
+              if (task && task.nodeId !== nodeId) {
+                reasons.set(taskId, `no longer assigned to node ${nodeId}`);
+                continue;
+              }
+              const why = staleReason(task, status);
+              if (why) reasons.set(taskId, why);
+              else if (task) tx.update('task', { ...task, status });
+            }
+          }),
+        );
+      }
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+      return;
+    }
+    for (const w of batch.waiters) {
+      w.resolve(
+        w.taskIds.flatMap((taskId) => {
+          const reason = reasons.get(taskId);
+          return reason && reason !== 'unchanged' ? [{ taskId, reason }] : [];
+        }),
+      );
+    }
+  }
+
+  // ---- heartbeats ----
+
+  private deadlineMs(periodMs: number): number {
+    return periodMs * this.timing.graceMultiplier;
+  }
+
+  private armDeadline(nodeId: string, ms: number, why: string): void {
+    this.clearDeadline(nodeId);
+    this.deadlines.set(
+      nodeId,
+      this.clock.setTimeout(() => this.expire(nodeId, why), ms),
+    );
+  }
+
+  private clearDeadline(nodeId: string): void {
+    const t = this.deadlines.get(nodeId);
+    if (t !== undefined) this.clock.clearTimeout(t);
+    this.deadlines.delete(nodeId);
+  }
+
+  private expire(nodeId: string, why: string): void {
+    this.deadlines.delete(nodeId);
+    if (!this.running || this.registering.has(nodeId)) return;
+    const s = this.sessions.get(nodeId);
+    if (s) {
+      this.sessions.delete(nodeId);
+      this.endSession(s, unavailable(`session expired: ${why}`));
+    }
+    this.updateNode(nodeId, (n) =>
+      n.status?.state === NodeState.NODE_STATE_DOWN ||
+      this.sessions.has(nodeId) ||
+      this.registering.has(nodeId)
+        ? undefined
+        : { ...n, status: { state: NodeState.NODE_STATE_DOWN, message: why, addr: n.status?.addr ?? '' } },
+    ).catch((err) => {
+      if (!isShoalError(err, 'not_found')) this.log(`marking node ${nodeId} down failed`, err);
+    });
+  }
+
+  // ---- assignments ----
+
+  private sendComplete(s: Session): void {
+    const { tasks, index } = this.store.view((tx) => ({
+      tasks: tx.find('task', 'node', s.nodeId).filter((t) => isAssigned(t, s.nodeId)),
+      index: tx.index,
+    }));
+    this.clock.clearTimeout(s.timer);
+    s.timer = undefined;
+    s.pending.clear();
+    s.known = new Map(tasks.map((t) => [t.id, fingerprint(t)]));
+    s.baseIndex = index;
+    this.sendAssignments(
+      s,
+      AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE,
+      tasks.map((t) => ({
+        assignment: { item: { $case: 'task', value: t } },
+        action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
+      })),
+    );
+  }
+
+  private sendAssignments(s: Session, type: AssignmentsType, changes: AssignmentChange[]): void {
+    const appliesTo = type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE ? '' : s.lastResult;
+    s.lastResult = `${s.id}/${++s.seq}`;
+    s.sink.send({
+      payload: { $case: 'assignments', value: { type, appliesTo, resultsIn: s.lastResult, changes } },
+    });
+  }
+
+  private onTaskEvent(e: EventOf<'task'>): void {
+    const task = e.object;
+    const s = this.sessions.get(task.nodeId);
+    if (!s || e.index <= s.baseIndex) return;
+    const wanted = e.kind !== 'remove' && isAssigned(task, s.nodeId);
+    if (!wanted) {
+      if (!s.known.delete(task.id)) return;
+      this.queueChange(s, task.id, {
+        assignment: { item: { $case: 'task', value: Task.fromPartial({ id: task.id }) } },
+        action: AssignmentAction.ASSIGNMENT_ACTION_REMOVE,
+      });
+      return;
+    }
+    const fp = fingerprint(task);
+    if (s.known.get(task.id) === fp) return;
+    s.known.set(task.id, fp);
+    this.queueChange(s, task.id, {
+      assignment: { item: { $case: 'task', value: task } },
+      action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
+    });
+  }
+
+  private queueChange(s: Session, id: string, change: AssignmentChange): void {
+    s.pending.set(id, change);
+    if (s.timer !== undefined) return;
+    s.timer = this.clock.setTimeout(() => {
+      s.timer = undefined;
+      if (this.sessions.get(s.nodeId) !== s || s.pending.size === 0) return;
+      const changes = [...s.pending.values()];
+      s.pending.clear();
+      this.sendAssignments(s, AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, changes);
+    }, this.timing.assignmentBatchMs);
+  }
+
+  private onNodeEvent(e: EventOf<'node'>): void {
+    if (e.kind === 'remove') {
+      this.clearDeadline(e.object.id);
+      const s = this.sessions.get(e.object.id);
+      if (s) {
+        this.sessions.delete(s.nodeId);
+        this.endSession(
+          s,
+          new ShoalError('permission_denied', `node ${s.nodeId} was removed from the cluster`),
+        );
+      }
+    }
+    if (e.object.managerStatus || e.previous?.managerStatus) this.announceManagers();
+  }
+
+  private announceManagers(): void {
+    const managers = this.managersOf();
+    const key = JSON.stringify(managers);
+    if (key === this.lastManagers) return;
+    this.lastManagers = key;
+    for (const s of this.sessions.values())
+      s.sink.send({ payload: { $case: 'managers', value: { managers } } });
+  }
+
+  /** Follows task and node changes; a watch that fell behind is replaced and every session resynced. */
+  private followStore(gen: number): void {
+    const watch = this.store.watch({ table: ['task', 'node'] }, { limit: this.options.watchLimit });
+    this.watch = watch;
+    void (async () => {
+      try {
+        for await (const e of watch) {
+          if (gen !== this.generation) return;
+          if (e.table === 'task') this.onTaskEvent(e);
+          else this.onNodeEvent(e);
+        }
+      } catch (err) {
+        if (gen !== this.generation) return;
+        this.log('store watch failed; resending complete assignment sets', err);
+        this.followStore(gen);
+        for (const s of this.sessions.values()) this.sendComplete(s);
+      }
+    })();
+  }
+
+  // ---- helpers ----
+
+  private requireRunning(): void {
+    if (!this.running) throw unavailable('the dispatcher is not running on this manager (not the leader)');
+  }
+
+  private sessionOf(nodeId: string, sessionId: string): Session {
+    const s = this.sessions.get(nodeId);
+    if (!s || s.id !== sessionId)
+      throw notFound(
+        `session ${sessionId || '(none)'} is not the current session of node ${nodeId}; start a new session`,
+        'session_id',
+      );
+    return s;
+  }
+
+  private endSession(s: Session, err: ShoalError): void {
+    this.clock.clearTimeout(s.timer);
+    s.timer = undefined;
+    s.pending.clear();
+    try {
+      s.sink.close(err);
+    } catch (e) {
+      this.log(`closing the session of node ${s.nodeId} failed`, e);
+    }
+  }
+
+  /** Reads, changes (fn returns undefined: nothing to do) and writes a node, retrying lost races. */
+  private async updateNode(nodeId: string, fn: (n: Node) => Node | undefined): Promise<Node> {
+    const r = await this.withConflictRetry(() =>
+      this.store.update((tx) => {
+        const n = tx.get('node', nodeId);
+        if (!n) throw notFound(`node ${nodeId} is not a member of this cluster`, 'node_id');
+        const next = fn(n);
+        if (next) tx.update('node', next);
+        return nodeId;
+      }),
+    );
+    return this.store.view((tx) => tx.get('node', r.value)) as Node;
+  }
+
+  private async withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isShoalError(err, 'conflict') || attempt >= CONFLICT_RETRIES) throw err;
+      }
+    }
+  }
+}
+
+const emptyBatch = (): StatusBatch => ({ items: new Map(), waiters: [] });
+
+/** Managers known to the store, the leader first (weight 2), each at its manager address. */
+export function managersInStore(store: Store): WeightedPeer[] {
+  return store.view((tx) =>
+    tx
+      .list('node')
+      .filter((n) => n.managerStatus?.addr)
+      .map((n) => ({
+        nodeId: n.id,
+        addr: n.managerStatus?.addr ?? '',
+        weight: n.managerStatus?.leader ? 2 : 1,
+      }))
+      .sort((a, b) => b.weight - a.weight || a.nodeId.localeCompare(b.nodeId)),
+  );
+}

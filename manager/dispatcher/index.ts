@@ -1,0 +1,13 @@
+// The leader's session with every worker: registration, heartbeats, assignments, task status.
+export { fingerprint, isAssigned } from './assignments.js';
+export { type Clock, systemClock } from './clock.js';
+export { DEFAULT_TIMING, type DispatcherTiming, heartbeatPeriodOf } from './config.js';
+export {
+  Dispatcher,
+  type DispatcherOptions,
+  managersInStore,
+  type RegisterRequest,
+  type SessionSink,
+} from './dispatcher.js';
+export { type LeaderComponent, runWhileLeader } from './leader.js';
+export { DISPATCHER_POLICY, dispatcherService, peerHost } from './service.js';

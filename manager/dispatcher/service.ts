@@ -1,0 +1,116 @@
+// The dispatcher's gRPC face (proto/shoal/dispatcher/v1): the caller's node id from its certificate, wire
+// messages to the core and back, ShoalError kinds to gRPC codes. Who may call is DISPATCHER_POLICY, enforced
+// by the authorisation interceptor.
+import type * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '../../common/errors.js';
+import {
+  type DispatcherServer,
+  DispatcherService,
+  type SessionMessage,
+  type SessionRequest,
+} from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import type { MethodPolicy } from '../ca/authz.js';
+import { toServiceError } from '../ca/service.js';
+import { peerIdentity } from '../ca/tls.js';
+import { durationOf } from './config.js';
+import type { Dispatcher } from './dispatcher.js';
+
+/** Every node runs a worker, managers included. */
+export const DISPATCHER_POLICY: MethodPolicy = {
+  [DispatcherService.session.path]: ['manager', 'worker'],
+  [DispatcherService.heartbeat.path]: ['manager', 'worker'],
+  [DispatcherService.updateTaskStatus.path]: ['manager', 'worker'],
+};
+
+type CallerOf = (call: { getAuthContext(): unknown }) => string | undefined;
+
+const fromCertificate: CallerOf = (call) => peerIdentity(call as Parameters<typeof peerIdentity>[0])?.nodeId;
+
+function callerOf(call: { getAuthContext(): unknown }, caller: CallerOf): string {
+  const id = caller(call);
+  if (!id) throw new ShoalError('unauthenticated', "the dispatcher needs the caller's node certificate");
+  return id;
+}
+
+/** The host part of a grpc peer string ("ipv4:127.0.0.1:5000", "[::1]:5000", "127.0.0.1:5000"). */
+export function peerHost(peer: string): string {
+  const p = peer.replace(/^ipv[46]:/, '');
+  const v6 = /^\[([^\]]+)\]/.exec(p);
+  if (v6) return v6[1] ?? '';
+  const i = p.lastIndexOf(':');
+  return i > 0 ? p.slice(0, i) : p;
+}
+
+export function dispatcherService(
+  dispatcher: Dispatcher,
+  options: { caller?: CallerOf } = {},
+): { definition: typeof DispatcherService; implementation: DispatcherServer } {
+  const caller = options.caller ?? fromCertificate;
+  const implementation: DispatcherServer = {
+    session: (call: grpc.ServerWritableStream<SessionRequest, SessionMessage>) => {
+      let open = true;
+      let ids: { nodeId: string; sessionId: string } | undefined;
+      const fail = (err: unknown) => {
+        if (!open) return;
+        open = false;
+        call.emit('error', toServiceError(err));
+      };
+      call.on('cancelled', () => {
+        open = false;
+        if (ids) dispatcher.sessionClosed(ids.nodeId, ids.sessionId);
+      });
+      const sink = {
+        send: (m: SessionMessage) => {
+          if (open) call.write(m);
+        },
+        close: fail,
+      };
+      let nodeId: string;
+      try {
+        nodeId = callerOf(call, caller);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      dispatcher
+        .register(
+          {
+            nodeId,
+            description: call.request.description,
+            addr: call.request.advertiseAddr || peerHost(call.getPeer()),
+          },
+          sink,
+        )
+        .then((sessionId) => {
+          ids = { nodeId, sessionId };
+          if (!open) dispatcher.sessionClosed(nodeId, sessionId);
+        }, fail);
+    },
+    heartbeat: (call, callback) => {
+      try {
+        const period = dispatcher.heartbeat(callerOf(call, caller), call.request.sessionId);
+        callback(null, { period: durationOf(period) });
+      } catch (err) {
+        callback(toServiceError(err));
+      }
+    },
+    updateTaskStatus: (call, callback) => {
+      let done: Promise<{ taskId: string; reason: string }[]>;
+      try {
+        done = dispatcher.updateTaskStatus(
+          callerOf(call, caller),
+          call.request.sessionId,
+          call.request.updates,
+        );
+      } catch (err) {
+        callback(toServiceError(err));
+        return;
+      }
+      done.then(
+        (ignored) => callback(null, { ignored }),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+  };
+  return { definition: DispatcherService, implementation };
+}

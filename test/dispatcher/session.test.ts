@@ -1,0 +1,328 @@
+// The dispatcher and the agent over real gRPC with real mTLS on 127.0.0.1, on the in-memory replicated
+// store: registration, assignments reaching the executor, status reaching the store, node DOWN on silence,
+// failover to another manager, and a restarted agent reconciling from its state file. The executor is an
+// in-memory recorder (the agent's port); everything else is the real thing.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authorizationInterceptor } from '../../manager/ca/authz.js';
+import { createNodeKeyAndCSR, createRootCA, type RootCA, signNodeCSR } from '../../manager/ca/certs.js';
+import {
+  channelOptionsFor,
+  mtlsChannelCredentials,
+  mtlsServerCredentials,
+  type TlsIdentity,
+} from '../../manager/ca/tls.js';
+import { Dispatcher } from '../../manager/dispatcher/dispatcher.js';
+import { DISPATCHER_POLICY, dispatcherService } from '../../manager/dispatcher/service.js';
+import { MemoryLog } from '../../manager/store/memlog.js';
+import { Store } from '../../manager/store/store.js';
+import { makeCluster, makeNode, makeTask } from '../../manager/store/testkit.js';
+import { DispatcherClient } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { Agent } from '../../worker/agent/agent.js';
+import { RecordingExecutor } from '../../worker/agent/testkit.js';
+
+const CLUSTER = 'clusterdispatch';
+const PERIOD_MS = 500;
+
+async function identity(root: RootCA, nodeId: string, role: 'manager' | 'worker'): Promise<TlsIdentity> {
+  const { keyPem, csrPem } = await createNodeKeyAndCSR();
+  const certPem = await signNodeCSR(root, {
+    csrPem,
+    nodeId,
+    role,
+    clusterId: CLUSTER,
+    addresses: ['127.0.0.1'],
+    now: new Date(),
+  });
+  return { keyPem, certPem, rootCertPem: root.certPem };
+}
+
+interface Manager {
+  store: Store;
+  dispatcher: Dispatcher;
+  server: grpc.Server;
+  addr: string;
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let root: RootCA;
+let log: MemoryLog;
+const managers: Manager[] = [];
+let workerId: TlsIdentity;
+let dir: string;
+const agents: Agent[] = [];
+const logs: string[] = [];
+
+const node = (m: Manager) => m.store.view((tx) => tx.get('node', 'worker1'));
+const task = (m: Manager, id: string) => m.store.view((tx) => tx.get('task', id));
+
+function newAgent(executor: RecordingExecutor, addrs: string[]): Agent {
+  const a = new Agent({
+    managers: addrs,
+    credentials: mtlsChannelCredentials(workerId, { clusterId: CLUSTER }),
+    channelOptions: channelOptionsFor('manager'),
+    executor,
+    describe: () =>
+      NodeDescription.fromPartial({
+        hostname: 'worker-1',
+        platform: { os: 'linux', architecture: 'x86_64' },
+        resources: { nanoCpus: 2e9, memoryBytes: 4e9 },
+        engine: { engineVersion: 'shoal', labels: { zone: 'a' } },
+      }),
+    stateDir: dir,
+    backoff: { initialMs: 50, maxMs: 500 },
+    log: (m) => logs.push(m),
+  });
+  agents.push(a);
+  return a;
+}
+
+async function assign(m: Manager, id: string): Promise<void> {
+  const t = makeTask(id, 'svc', 1, 'worker1');
+  await m.store.update((tx) =>
+    tx.create('task', {
+      ...t,
+      status: { ...(t.status as Task['status'] & object), state: TaskState.TASK_STATE_ASSIGNED },
+    }),
+  );
+}
+
+beforeAll(async () => {
+  root = await createRootCA(new Date());
+  workerId = await identity(root, 'worker1', 'worker');
+  dir = await mkdtemp(join(tmpdir(), 'shoal-dispatch-'));
+  log = new MemoryLog('sync');
+  for (let i = 0; i < 2; i++) {
+    const store = new Store();
+    store.connect(log.addMember(store));
+    const server = new grpc.Server({
+      interceptors: [authorizationInterceptor(DISPATCHER_POLICY, () => CLUSTER)],
+    });
+    const m = { store, server, addr: '' } as Manager;
+    managers.push(m);
+    const id = await identity(root, `manager${i}`, 'manager');
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', mtlsServerCredentials(id), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    m.addr = `127.0.0.1:${port}`;
+  }
+  for (const m of managers) {
+    m.dispatcher = new Dispatcher(m.store, {
+      managers: () => managers.map((x, i) => ({ nodeId: `manager${i}`, addr: x.addr, weight: 1 })),
+      log: (msg) => logs.push(msg),
+    });
+    m.server.addService(...(Object.values(dispatcherService(m.dispatcher)) as [never, never]));
+  }
+  const first = managers[0] as Manager;
+  // The cluster (heartbeat period 500 ms) and the worker's node object, as the CA made it when it joined.
+  await first.store.update((tx) => {
+    const c = makeCluster('c1');
+    tx.create('cluster', {
+      ...c,
+      spec: { ...c.spec!, dispatcher: { heartbeatPeriod: { seconds: 0, nanos: PERIOD_MS * 1e6 } } },
+    });
+    tx.create('node', makeNode('worker1', 'worker-1'));
+  });
+  first.dispatcher.start();
+});
+
+afterAll(async () => {
+  for (const a of agents) await a.stop();
+  for (const m of managers) {
+    m.dispatcher?.stop();
+    m.server.forceShutdown();
+  }
+  if (dir) await rm(dir, { recursive: true, force: true });
+  if (process.env.SHOW_LOGS) console.log(logs.join('\n'));
+});
+
+describe('dispatcher ⇄ agent over mTLS gRPC', () => {
+  const executor = new RecordingExecutor();
+
+  it('registration marks the node READY with its description and address', async () => {
+    const [a] = managers as [Manager, Manager];
+    const agent = newAgent(executor, [a.addr]);
+    await agent.start();
+    const n = await waitFor(
+      'node READY',
+      () => node(a)?.status?.state === NodeState.NODE_STATE_READY && node(a),
+    );
+    expect(n.description?.hostname).toBe('worker-1');
+    expect(n.description?.engine?.labels).toEqual({ zone: 'a' });
+    expect(n.status?.addr).toBe('127.0.0.1');
+    await waitFor('connected', () => agent.manager === a.addr);
+    expect(agent.managers).toEqual(managers.map((m) => m.addr)); // followed the dispatcher's list
+  });
+
+  it('a task assigned in the store reaches the executor; RUNNING reaches the store', async () => {
+    const [a] = managers as [Manager, Manager];
+    await assign(a, 't1');
+    await waitFor('run t1', () => executor.calls.some((c) => c[0] === 'run' && c[1] === 't1'));
+    executor.report('t1', TaskState.TASK_STATE_PREPARING);
+    executor.report('t1', TaskState.TASK_STATE_RUNNING, 'started');
+    const t = await waitFor(
+      't1 RUNNING',
+      () => task(a, 't1')?.status?.state === TaskState.TASK_STATE_RUNNING && task(a, 't1'),
+    );
+    expect(t.status?.message).toBe('started');
+    expect(t.desiredState).toBe(TaskState.TASK_STATE_RUNNING);
+    await waitFor('acknowledged', () => agents[0]?.unacknowledged === 0);
+  });
+
+  it('fails over to the next manager when the leader changes, and keeps its tasks running meanwhile', async () => {
+    const [a, b] = managers as [Manager, Manager];
+    const agent = agents[0] as Agent;
+    const callsBefore = executor.calls.length;
+    log.setLeader(1);
+    a.dispatcher.stop();
+    b.dispatcher.start();
+    await waitFor('session with the second manager', () => agent.manager === b.addr);
+    expect(executor.calls.slice(callsBefore).filter((c) => c[0] !== 'run')).toEqual([]);
+    expect(executor.running.has('t1')).toBe(true);
+    await assign(b, 't2');
+    await waitFor('run t2', () => executor.calls.some((c) => c[0] === 'run' && c[1] === 't2'));
+    executor.report('t2', TaskState.TASK_STATE_RUNNING);
+    await waitFor('t2 RUNNING', () => task(b, 't2')?.status?.state === TaskState.TASK_STATE_RUNNING);
+    await waitFor(
+      'node READY on the new leader',
+      () => node(b)?.status?.state === NodeState.NODE_STATE_READY,
+    );
+  });
+
+  it('a worker that stops heartbeating is marked DOWN (period × 3)', async () => {
+    const [, b] = managers as [Manager, Manager];
+    const agent = agents[0] as Agent;
+    const t0 = Date.now();
+    await agent.stop();
+    const n = await waitFor(
+      'node DOWN',
+      () => node(b)?.status?.state === NodeState.NODE_STATE_DOWN && node(b),
+    );
+    expect(n.status?.message).toBe('heartbeat failure');
+    console.log(`node DOWN ${Date.now() - t0} ms after the agent stopped (deadline ${3 * PERIOD_MS} ms)`);
+  });
+
+  it('a restarted agent resumes its tasks from the state file, reports them, and removes those no longer assigned', async () => {
+    const [, b] = managers as [Manager, Manager];
+    // While the worker was away, the managers deleted t2 and asked t1 to shut down (replaced elsewhere).
+    await b.store.update((tx) => {
+      tx.remove('task', 't2');
+      const t1 = tx.get('task', 't1') as Task;
+      tx.update('task', { ...t1, desiredState: TaskState.TASK_STATE_SHUTDOWN });
+    });
+    const executor2 = new RecordingExecutor();
+    // A container the agent has no record of (as if left by a lost state file).
+    executor2.containers.add('stray');
+    const agent = newAgent(executor2, [b.addr]);
+    await agent.start();
+    // Before any manager answered: both tasks resumed from disk.
+    expect(executor2.calls.slice(0, 2)).toEqual([
+      ['run', 't1', TaskState.TASK_STATE_RUNNING],
+      ['run', 't2', TaskState.TASK_STATE_RUNNING],
+    ]);
+    await waitFor('t2 removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 't2'));
+    await waitFor('stray removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 'stray'));
+    await waitFor('t1 shut down', () =>
+      executor2.calls.some(
+        (c) => c[0] === 'update' && c[1] === 't1' && c[2] === TaskState.TASK_STATE_SHUTDOWN,
+      ),
+    );
+    expect(executor2.calls).toContainEqual(['shutdown', 't1']);
+    await waitFor(
+      't1 SHUTDOWN in the store',
+      () => task(b, 't1')?.status?.state === TaskState.TASK_STATE_SHUTDOWN,
+    );
+    await waitFor('node READY again', () => node(b)?.status?.state === NodeState.NODE_STATE_READY);
+    // Once reported stopped, t1 leaves the assignment set and its container is removed.
+    await waitFor('t1 removed', () => executor2.calls.some((c) => c[0] === 'remove' && c[1] === 't1'));
+    await waitFor('nothing held', () => agent.heldTasks().length === 0);
+    await waitFor('reports acknowledged', () => agent.unacknowledged === 0);
+  });
+
+  it('takes the node from the certificate: another node cannot use its session; no certificate, no call', async () => {
+    const [, b] = managers as [Manager, Manager];
+    const sessionId = await new Promise<string>((resolve) => {
+      // The live session of worker1, as the dispatcher knows it.
+      const c = new DispatcherClient(
+        b.addr,
+        mtlsChannelCredentials(workerId, { clusterId: CLUSTER }),
+        channelOptionsFor('manager'),
+      );
+      const stream = c.session({
+        description: NodeDescription.fromPartial({ hostname: 'worker-1' }),
+        advertiseAddr: '',
+      });
+      stream.on('data', (m) => {
+        if (m.payload?.$case === 'started') {
+          resolve(m.payload.value.sessionId);
+        }
+      });
+      stream.on('error', () => {});
+      afterAll(() => {
+        stream.cancel();
+        c.close();
+      });
+    });
+    const other = await identity(root, 'worker2', 'worker');
+    const c2 = new DispatcherClient(
+      b.addr,
+      mtlsChannelCredentials(other, { clusterId: CLUSTER }),
+      channelOptionsFor('manager'),
+    );
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      c2.heartbeat({ sessionId }, (e) => resolve(e)),
+    );
+    expect(err?.code).toBe(grpc.status.NOT_FOUND);
+    expect(err?.details).toMatch(/not the current session of node worker2/);
+    const report = await new Promise<grpc.ServiceError | null>((resolve) =>
+      c2.updateTaskStatus(
+        {
+          sessionId,
+          updates: [
+            {
+              taskId: 't1',
+              status: {
+                state: TaskState.TASK_STATE_FAILED,
+                timestamp: 1,
+                message: '',
+                err: '',
+                containerStatus: undefined,
+                portStatus: undefined,
+              },
+            },
+          ],
+        },
+        (e) => resolve(e),
+      ),
+    );
+    expect(report?.code).toBe(grpc.status.NOT_FOUND);
+    c2.close();
+    const anon = new DispatcherClient(
+      b.addr,
+      grpc.credentials.createSsl(Buffer.from(root.certPem)),
+      channelOptionsFor('manager'),
+    );
+    const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+      anon.heartbeat({ sessionId }, (e) => resolve(e)),
+    );
+    // The strict mTLS listener refuses the handshake of a client without a certificate.
+    expect(refused?.code).toBe(grpc.status.UNAVAILABLE);
+    anon.close();
+  });
+});

@@ -1,0 +1,248 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AssignmentAction,
+  type Assignments,
+  AssignmentsType,
+} from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { Agent } from './agent.js';
+import { AssignedTasks } from './assigned.js';
+import type { TaskStatusReport } from './executor-port.js';
+import { StatusReporter } from './reporter.js';
+import { StateFile } from './state-file.js';
+import { FakeClock, RecordingExecutor } from './testkit.js';
+
+const task = (id: string, desired = TaskState.TASK_STATE_RUNNING, image = 'bb') =>
+  Task.fromPartial({
+    id,
+    nodeId: 'n1',
+    desiredState: desired,
+    spec: { container: { image } },
+    status: { state: TaskState.TASK_STATE_ASSIGNED },
+  });
+const msg = (type: AssignmentsType, ...changes: [Task, AssignmentAction][]): Assignments => ({
+  type,
+  appliesTo: '',
+  resultsIn: '',
+  changes: changes.map(([t, action]) => ({ assignment: { item: { $case: 'task', value: t } }, action })),
+});
+const UPDATE = AssignmentAction.ASSIGNMENT_ACTION_UPDATE;
+const REMOVE = AssignmentAction.ASSIGNMENT_ACTION_REMOVE;
+const status = (state: TaskState, timestamp = 1): TaskStatus => ({
+  state,
+  timestamp,
+  message: '',
+  err: '',
+  containerStatus: undefined,
+  portStatus: undefined,
+});
+
+describe('assigned tasks', () => {
+  it('turn assignment messages into executor calls', () => {
+    const ex = new RecordingExecutor();
+    const set = new AssignedTasks(ex);
+    set.apply(msg(AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE, [task('a'), UPDATE], [task('b'), UPDATE]));
+    // Status-only change: nothing; spec change: update; desired SHUTDOWN: shutdown once; gone: remove.
+    set.apply(
+      msg(
+        AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL,
+        [{ ...task('a'), status: { ...status(TaskState.TASK_STATE_RUNNING) } }, UPDATE],
+        [task('b', TaskState.TASK_STATE_RUNNING, 'bb:2'), UPDATE],
+      ),
+    );
+    set.apply(
+      msg(AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, [task('a', TaskState.TASK_STATE_SHUTDOWN), UPDATE]),
+    );
+    set.apply(
+      msg(AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, [task('a', TaskState.TASK_STATE_REMOVE), UPDATE]),
+    );
+    set.apply(msg(AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, [Task.fromPartial({ id: 'a' }), REMOVE]));
+    expect(ex.calls).toEqual([
+      ['run', 'a', TaskState.TASK_STATE_RUNNING],
+      ['run', 'b', TaskState.TASK_STATE_RUNNING],
+      ['update', 'b', TaskState.TASK_STATE_RUNNING],
+      ['update', 'a', TaskState.TASK_STATE_SHUTDOWN],
+      ['shutdown', 'a'],
+      ['update', 'a', TaskState.TASK_STATE_REMOVE],
+      ['remove', 'a'],
+    ]);
+  });
+
+  it('a COMPLETE set removes what it does not list; a new task already meant to stop is run toward SHUTDOWN', () => {
+    const ex = new RecordingExecutor();
+    const set = new AssignedTasks(ex);
+    set.restore({ tasks: [task('old'), task('kept')], statuses: new Map() });
+    set.apply(
+      msg(
+        AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE,
+        [task('kept'), UPDATE],
+        [task('late', TaskState.TASK_STATE_SHUTDOWN), UPDATE],
+      ),
+    );
+    expect(ex.calls).toEqual([
+      ['run', 'old', TaskState.TASK_STATE_RUNNING],
+      ['run', 'kept', TaskState.TASK_STATE_RUNNING],
+      ['remove', 'old'],
+      ['run', 'late', TaskState.TASK_STATE_SHUTDOWN],
+    ]);
+    expect(set.ids().sort()).toEqual(['kept', 'late']);
+    expect(set.observe('old', status(TaskState.TASK_STATE_RUNNING))).toBe(false);
+  });
+});
+
+describe('status reporter', () => {
+  it('coalesces per task, keeps reports until acknowledged, and re-sends them over the next session', async () => {
+    const clock = new FakeClock();
+    const r = new StatusReporter(clock, { batchMs: 20, retryMs: 100 });
+    r.push({ taskId: 't1', status: status(TaskState.TASK_STATE_STARTING) });
+    r.push({ taskId: 't1', status: status(TaskState.TASK_STATE_RUNNING, 2) });
+    r.push({ taskId: 't1', status: status(TaskState.TASK_STATE_PREPARING, 3) });
+    r.push({ taskId: 't2', status: status(TaskState.TASK_STATE_FAILED) });
+    const batches: string[][] = [];
+    let fail = true;
+    r.attach(async (b) => {
+      batches.push(b.map((x) => `${x.taskId}:${TaskState[x.status.state]}`));
+      if (fail) throw Object.assign(new Error('unavailable'), { code: 14 });
+      return [];
+    });
+    clock.advance(0);
+    await Promise.resolve();
+    expect(batches).toEqual([['t1:TASK_STATE_RUNNING', 't2:TASK_STATE_FAILED']]);
+    expect(r.size).toBe(2);
+    r.detach();
+    clock.advance(1000);
+    expect(batches).toHaveLength(1); // nothing sent without a session
+    fail = false;
+    r.attach(async (b) => {
+      batches.push(b.map((x) => `${x.taskId}:${TaskState[x.status.state]}`));
+      return [];
+    });
+    clock.advance(0);
+    await new Promise((res) => setImmediate(res));
+    expect(batches[1]).toEqual(['t1:TASK_STATE_RUNNING', 't2:TASK_STATE_FAILED']);
+    expect(r.size).toBe(0);
+  });
+
+  it('drops reports the dispatcher refuses for good', async () => {
+    const clock = new FakeClock();
+    const r = new StatusReporter(clock, { isPermanent: (e) => (e as { code?: number }).code === 7 });
+    r.push({ taskId: 'x', status: status(TaskState.TASK_STATE_RUNNING) });
+    r.attach(async () => {
+      throw Object.assign(new Error('denied'), { code: 7 });
+    });
+    clock.advance(20);
+    await new Promise((res) => setImmediate(res));
+    expect(r.size).toBe(0);
+  });
+});
+
+describe('state file', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('round-trips tasks and statuses, atomically replaced; no file is an empty state', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const f = new StateFile(join(dir, 'sub', 'agent-tasks.json'));
+    expect((await f.load()).tasks).toEqual([]);
+    const a = f.save({
+      tasks: [task('a')],
+      statuses: new Map([['a', status(TaskState.TASK_STATE_RUNNING)]]),
+    });
+    const b = f.save({ tasks: [task('a'), task('b')], statuses: new Map() });
+    await Promise.all([a, b]);
+    const back = await f.load();
+    expect(back.tasks.map((t) => t.id)).toEqual(['a', 'b']);
+    expect(back.tasks[1]?.spec?.container?.image).toBe('bb');
+    const names = JSON.parse(await readFile(f.path, 'utf8'));
+    expect(names.version).toBe(1);
+  });
+
+  it('refuses a corrupt or foreign file, naming it', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const path = join(dir, 'agent-tasks.json');
+    await writeFile(path, '{"version": 1, "tasks": [');
+    await expect(new StateFile(path).load()).rejects.toThrow(/agent-tasks\.json: is not JSON/);
+    await writeFile(path, '{"version": 9, "tasks": []}');
+    await expect(new StateFile(path).load()).rejects.toThrow(/format version 9/);
+    await writeFile(path, '{"version": 1, "tasks": [{}]}');
+    await expect(new StateFile(path).load()).rejects.toThrow(/without an id/);
+  });
+});
+
+describe('agent start-up without any manager', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('adopts and resumes its persisted tasks and keeps their reports until a manager takes them', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    await new StateFile(join(dir, 'agent-tasks.json')).save({
+      tasks: [task('a'), task('b', TaskState.TASK_STATE_SHUTDOWN)],
+      statuses: new Map([['a', status(TaskState.TASK_STATE_RUNNING)]]),
+    });
+    const restored: string[][] = [];
+    const ex = new (class extends RecordingExecutor {
+      async restore(known: Task[]): Promise<TaskStatusReport[]> {
+        restored.push(known.map((t) => t.id));
+        return [{ taskId: 'a', status: status(TaskState.TASK_STATE_FAILED, 5) }];
+      }
+    })();
+    const clock = new FakeClock();
+    const logs: string[] = [];
+    const agent = new Agent({
+      managers: ['127.0.0.1:1'],
+      credentials: grpc.credentials.createInsecure(),
+      executor: ex,
+      describe: () => ({
+        hostname: 'h',
+        platform: undefined,
+        resources: undefined,
+        engine: undefined,
+        tlsInfo: undefined,
+      }),
+      stateDir: dir,
+      clock,
+      log: (m) => logs.push(m),
+    });
+    await agent.start();
+    expect(restored).toEqual([['a', 'b']]);
+    expect(ex.calls).toEqual([
+      ['run', 'a', TaskState.TASK_STATE_RUNNING],
+      ['run', 'b', TaskState.TASK_STATE_SHUTDOWN],
+    ]);
+    expect(agent.heldTasks().sort()).toEqual(['a', 'b']);
+    // a: the container's FAILED beats the persisted RUNNING; b: SHUTDOWN as the executor reported it.
+    expect(agent.unacknowledged).toBe(2);
+    await agent.stop();
+    expect(ex.calls.filter((c) => c[0] === 'remove' || c[0] === 'shutdown')).toEqual([]);
+    const saved = await new StateFile(join(dir, 'agent-tasks.json')).load();
+    expect(saved.statuses.get('a')?.state).toBe(TaskState.TASK_STATE_FAILED);
+  });
+
+  it('needs at least one manager address', () => {
+    expect(
+      () =>
+        new Agent({
+          managers: [],
+          credentials: grpc.credentials.createInsecure(),
+          executor: new RecordingExecutor(),
+          describe: () => ({
+            hostname: 'h',
+            platform: undefined,
+            resources: undefined,
+            engine: undefined,
+            tlsInfo: undefined,
+          }),
+          stateDir: '/nonexistent',
+        }),
+    ).toThrow(/managers: at least one/);
+  });
+});

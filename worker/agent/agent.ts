@@ -1,0 +1,272 @@
+// The worker's side of the dispatcher session (swarmkit's agent/agent.go + session.go): one session at a
+// time with one manager, failing over along the manager list the dispatcher sends, with randomised
+// exponential backoff. Tasks keep running while no manager answers; what the node holds is on disk, so a
+// restarted shoald resumes them and reconciles once a session gives it the complete set again.
+//
+//   start ─► load state file ─► executor.run for each held task ─► loop:
+//     Session(description) ─► started: heartbeat every period, status reports flow
+//                           ─► assignments: AssignedTasks → executor; state file rewritten
+//     error / end ─► next manager after a backoff (100 ms … 8 s)
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { ShoalError, unavailable } from '../../common/errors.js';
+import {
+  AssignmentsType,
+  DispatcherClient,
+  type SessionMessage,
+  type WeightedPeer,
+} from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { AssignedTasks } from './assigned.js';
+import { type Clock, sleep, systemClock } from './clock.js';
+import type { Executor } from './executor-port.js';
+import { isPermanentRefusal } from './grpc-errors.js';
+import { type ReporterOptions, StatusReporter } from './reporter.js';
+import { StateFile } from './state-file.js';
+
+export const STATE_FILE_NAME = 'agent-tasks.json';
+
+export interface AgentOptions {
+  /** Manager addresses (host:port) to start from; replaced by the list each session sends. */
+  managers: readonly string[];
+  /** The node's mTLS credentials (manager/ca's mtlsChannelCredentials, composed by the daemon). */
+  credentials: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  executor: Executor;
+  /** What the node reports of itself at each session start. */
+  describe: () => NodeDescription | Promise<NodeDescription>;
+  /** The address other nodes reach this one at; empty: the manager uses the session's peer address. */
+  advertiseAddr?: string;
+  /** Where the agent keeps its state file. */
+  stateDir: string;
+  clock?: Clock;
+  random?: () => number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  reporter?: Omit<ReporterOptions, 'isPermanent' | 'log'>;
+  log?: (message: string, err?: unknown) => void;
+  /** Called when a session starts (tests, diagnostics). */
+  onSession?: (manager: string, sessionId: string) => void;
+}
+
+export type AgentStatus = 'stopped' | 'connecting' | 'connected';
+
+export class Agent {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly log: (message: string, err?: unknown) => void;
+  private readonly stateFile: StateFile;
+  private readonly tasks: AssignedTasks;
+  private readonly reporter: StatusReporter;
+  private managerList: string[];
+  private cursor = 0;
+  private current: string | undefined;
+  private abort: AbortController | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private status: AgentStatus = 'stopped';
+
+  constructor(private readonly options: AgentOptions) {
+    if (options.managers.length === 0)
+      throw new ShoalError('invalid_argument', 'managers: at least one manager address is needed', {
+        field: 'managers',
+      });
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.log = options.log ?? ((m, e) => console.warn(`agent: ${m}`, e ?? ''));
+    this.managerList = [...options.managers];
+    this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME));
+    this.tasks = new AssignedTasks(options.executor, this.log);
+    this.reporter = new StatusReporter(this.clock, {
+      ...options.reporter,
+      isPermanent: isPermanentRefusal,
+      log: this.log,
+    });
+    options.executor.onStatus((r) => {
+      if (!this.tasks.observe(r.taskId, r.status)) return;
+      this.reporter.push(r);
+      this.persist();
+    });
+  }
+
+  get state(): AgentStatus {
+    return this.status;
+  }
+
+  /** The manager of the current session, if any. */
+  get manager(): string | undefined {
+    return this.status === 'connected' ? this.current : undefined;
+  }
+
+  get managers(): readonly string[] {
+    return this.managerList;
+  }
+
+  /** Tasks held now (ids). */
+  heldTasks(): string[] {
+    return this.tasks.ids();
+  }
+
+  /** Reports not yet acknowledged by a dispatcher. */
+  get unacknowledged(): number {
+    return this.reporter.size;
+  }
+
+  /** Loads the state file, resumes its tasks, and starts looking for a manager (does not wait for one). */
+  async start(): Promise<void> {
+    if (this.abort) return;
+    const saved = await this.stateFile.load();
+    const adopted = (await this.options.executor.restore?.(saved.tasks)) ?? [];
+    this.tasks.restore(saved);
+    // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
+    for (const [taskId, status] of saved.statuses)
+      if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
+    for (const r of adopted) if (this.tasks.observe(r.taskId, r.status)) this.reporter.push(r);
+    this.abort = new AbortController();
+    this.status = 'connecting';
+    this.loopDone = this.loop(this.abort.signal);
+  }
+
+  /** Ends the session and the loop. Tasks are left running (shoald may be restarting). */
+  async stop(): Promise<void> {
+    const abort = this.abort;
+    if (!abort) return;
+    this.abort = undefined;
+    abort.abort();
+    await this.loopDone;
+    this.status = 'stopped';
+    await this.stateFile.save(this.tasks.snapshot());
+  }
+
+  private persist(): void {
+    this.stateFile.save(this.tasks.snapshot()).catch((err) => this.log('writing the state file failed', err));
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    const initial = this.options.backoff?.initialMs ?? 100;
+    const max = this.options.backoff?.maxMs ?? 8000;
+    let failures = 0;
+    while (!signal.aborted) {
+      const addr = this.managerList[this.cursor % this.managerList.length] as string;
+      this.current = addr;
+      this.status = 'connecting';
+      const started = { value: false };
+      try {
+        await this.session(addr, signal, started);
+      } catch (err) {
+        if (!signal.aborted) this.log(`session with ${addr} ended`, err);
+      }
+      if (signal.aborted) break;
+      failures = started.value ? 1 : failures + 1;
+      // The next manager: the one that failed may be down, or no longer the leader.
+      const at = this.managerList.indexOf(addr);
+      this.cursor = (at < 0 ? this.cursor : at) + 1;
+      const delay = Math.min(max, initial * 2 ** (failures - 1)) * (0.5 + this.random() / 2);
+      await sleep(this.clock, delay, signal);
+    }
+  }
+
+  /** One session; resolves when it ends (rejects with why). */
+  private async session(addr: string, signal: AbortSignal, started: { value: boolean }): Promise<void> {
+    const description = await this.options.describe();
+    if (signal.aborted) return;
+    const client = new DispatcherClient(addr, this.options.credentials, this.options.channelOptions);
+    const stream = client.session({ description, advertiseAddr: this.options.advertiseAddr ?? '' });
+    let sessionId = '';
+    let lastResult = '';
+    let heartbeat: unknown;
+    return new Promise<void>((resolve, reject) => {
+      let finished = false;
+      const finish = (err?: unknown) => {
+        if (finished) return;
+        finished = true;
+        this.clock.clearTimeout(heartbeat);
+        this.reporter.detach();
+        signal.removeEventListener('abort', onAbort);
+        stream.cancel();
+        client.close();
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish();
+      signal.addEventListener('abort', onAbort, { once: true });
+
+      const beat = (periodMs: number) => {
+        heartbeat = this.clock.setTimeout(() => {
+          const deadline = new Date(Date.now() + 2 * periodMs);
+          client.heartbeat({ sessionId }, new grpc.Metadata(), { deadline }, (err, res) => {
+            if (finished) return;
+            if (err) finish(err);
+            else beat(msOf(res.period, periodMs));
+          });
+        }, periodMs);
+      };
+
+      const onMessage = (m: SessionMessage) => {
+        const p = m.payload;
+        if (p?.$case === 'started') {
+          sessionId = p.value.sessionId;
+          started.value = true;
+          this.status = 'connected';
+          this.followManagers(p.value.managers, addr);
+          beat(msOf(p.value.heartbeatPeriod, 1000));
+          this.reporter.attach(
+            (updates) =>
+              new Promise((res, rej) =>
+                client.updateTaskStatus({ sessionId, updates }, (err, r) =>
+                  err ? rej(err) : res(r.ignored),
+                ),
+              ),
+          );
+          this.options.onSession?.(addr, sessionId);
+        } else if (p?.$case === 'assignments') {
+          if (!sessionId) throw unavailable('assignments before the session started');
+          const a = p.value;
+          if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL && a.appliesTo !== lastResult)
+            throw unavailable(`assignments out of sequence (applies to ${a.appliesTo}, have ${lastResult})`);
+          const before = new Set(this.tasks.ids());
+          this.tasks.apply(a);
+          for (const id of before) if (!this.tasks.has(id)) this.reporter.forget(id);
+          if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE) this.removeStrays();
+          lastResult = a.resultsIn;
+          this.persist();
+        } else if (p?.$case === 'managers') {
+          this.followManagers(p.value.managers, addr);
+        }
+      };
+
+      stream.on('data', (m: SessionMessage) => {
+        try {
+          onMessage(m);
+        } catch (err) {
+          finish(err);
+        }
+      });
+      stream.on('error', (err) => finish(err));
+      stream.on('end', () => finish(unavailable(`the session with ${addr} ended`)));
+    });
+  }
+
+  /** Removes containers the executor holds for tasks not in the set (the set is authoritative now). */
+  private removeStrays(): void {
+    const ex = this.options.executor;
+    for (const { taskId } of ex.list?.() ?? []) {
+      if (this.tasks.has(taskId)) continue;
+      this.log(`removing task ${taskId}: no longer assigned to this node`);
+      Promise.resolve(ex.remove(taskId)).catch((err) => this.log(`removal of ${taskId} failed`, err));
+    }
+  }
+
+  /** Takes the dispatcher's manager list (keeps the current one if the list is empty). */
+  private followManagers(peers: readonly WeightedPeer[], current: string): void {
+    const addrs = [...new Set(peers.map((p) => p.addr).filter(Boolean))];
+    if (addrs.length === 0) return;
+    this.managerList = addrs;
+    const at = addrs.indexOf(current);
+    this.cursor = Math.max(at, 0);
+  }
+}
+
+function msOf(d: { seconds: number; nanos: number } | undefined, fallback: number): number {
+  if (!d) return fallback;
+  const ms = d.seconds * 1000 + Math.floor(d.nanos / 1e6);
+  return ms > 0 ? ms : fallback;
+}

@@ -1,0 +1,6 @@
+// The worker's session with the managers: registration, heartbeats, assignments, status reports.
+export { Agent, type AgentOptions, type AgentStatus, STATE_FILE_NAME } from './agent.js';
+export { AssignedTasks } from './assigned.js';
+export type { Executor, TaskStatusReport } from './executor-port.js';
+export { StatusReporter } from './reporter.js';
+export { type AgentState, StateFile } from './state-file.js';
