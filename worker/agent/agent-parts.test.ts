@@ -22,7 +22,7 @@ const task = (id: string, desired = TaskState.TASK_STATE_RUNNING, image = 'bb') 
     id,
     nodeId: 'n1',
     desiredState: desired,
-    spec: { container: { image } },
+    spec: { containerSpec: { image } },
     status: { state: TaskState.TASK_STATE_ASSIGNED },
   });
 const msg = (type: AssignmentsType, ...changes: [Task, AssignmentAction][]): Assignments => ({
@@ -159,7 +159,7 @@ describe('state file', () => {
     await Promise.all([a, b]);
     const back = await f.load();
     expect(back.tasks.map((t) => t.id)).toEqual(['a', 'b']);
-    expect(back.tasks[1]?.spec?.container?.image).toBe('bb');
+    expect(back.tasks[1]?.spec?.containerSpec?.image).toBe('bb');
     const names = JSON.parse(await readFile(f.path, 'utf8'));
     expect(names.version).toBe(1);
   });
