@@ -144,7 +144,7 @@ in_ns() { local n=$1; shift; nsenter --net="/run/netns/$(netns_of "$n")" -- "$@"
 # ---- shoald ----------------------------------------------------------------------------------
 
 start_node() {
-  local n=$1 i
+  local n=$1 i launched
   if shoald_pid "$n" >/dev/null; then return 0; fi
   [ -e "/run/netns/$(netns_of "$n")" ] || die "node $n: namespace $(netns_of "$n") is missing; run up again"
   mkdir -p "$(node_data "$n")/data" "$(exec_root "$n")"
@@ -152,14 +152,16 @@ start_node() {
   setsid nsenter --net="/run/netns/$(netns_of "$n")" -- "$NODE_BIN" "$REPO/bin/shoald" \
     --data-root "$(node_data "$n")/data" --exec-root "$(exec_root "$n")" -H "unix://$(sock_of "$n")" \
     </dev/null >>"$(log_file "$n")" 2>&1 &
-  echo $! >"$(pid_file "$n")"
+  launched=$!
+  echo "$launched" >"$(pid_file "$n")"
   for ((i = 0; i < WAIT_SECS * 10; i++)); do
     if pings "$n"; then
       # shoald's own pid file is authoritative (the same process unless a wrapper forked).
       cp "$(exec_root "$n")/shoald.pid" "$(pid_file "$n")" 2>/dev/null || true
       shoald_pid "$n" >/dev/null && return 0
     fi
-    shoald_pid "$n" >/dev/null || break
+    # (not shoald_pid: until setsid and nsenter have exec'd node, the command line is not shoald's yet)
+    kill -0 "$launched" 2>/dev/null || break
     sleep 0.1
   done
   log "node $n: shoald did not answer /_ping; last lines of $(log_file "$n"):"
@@ -303,6 +305,14 @@ form_swarm() {
     n=w$i; addr=$(node_addr "$subnet" "$n"); tok=$wtok
     shoal_cli "$n" swarm join --token "$tok" --advertise-addr "$addr" --listen-addr "$addr:2377" "$m1:2377" >/dev/null
   done
+  # Ready = every node reports "ready" in GET /nodes on m1 (as `docker node ls` shows Ready).
+  local total=$((managers + workers)) ready=0
+  for ((i = 0; i < WAIT_SECS * 10; i++)); do
+    ready=$(api m1 GET /nodes 2>/dev/null | grep -o '"State": *"ready"' | wc -l || true)
+    ((ready >= total)) && break
+    sleep 0.1
+  done
+  ((ready >= total)) || log "warning: only $ready of $total nodes report ready after ${WAIT_SECS}s"
   log "swarm formed: m1 ($m1) initialised, $((managers - 1)) managers and $workers workers joined"
 }
 
