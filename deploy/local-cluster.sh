@@ -2,7 +2,7 @@
 # A local multi-host shoal cluster: one network namespace per "host", one shoald per namespace,
 # all on a private bridge that routes nowhere. Run as root. See deploy/README.md.
 #
-#   local-cluster.sh up --managers N --workers M [--prefix P] [--subnet 10.X.Y.0/24]
+#   local-cluster.sh up --managers N --workers M [--prefix P] [--subnet 10.X.Y.0/24] [--swarm auto|yes|no]
 #   local-cluster.sh down    [--prefix P]
 #   local-cluster.sh status  [--prefix P]
 #   local-cluster.sh env     NODE [--prefix P]
@@ -287,28 +287,28 @@ swarm_supported() { # the CLI has `swarm` and the daemon routes /swarm (an unkno
   ! curl -s --max-time 10 --unix-socket "$(sock_of "$1")" http://localhost/swarm | grep -q 'page not found'
 }
 
-form_swarm() {
-  local managers=$1 workers=$2 subnet=$3 m1 addr mtok wtok n tok i
+form_swarm() { # form_swarm MANAGERS WORKERS SUBNET auto|yes|no
+  local managers=$1 workers=$2 subnet=$3 mode=$4 m1 addr mtok wtok n tok i
   m1=$(node_addr "$subnet" m1)
-  if ! swarm_supported m1; then
+  if [ "$mode" = no ]; then log "--swarm no: the nodes run standalone"; return 0; fi
+  if [ "$mode" = auto ] && ! swarm_supported m1; then
     log "shoald has no swarm commands yet: the nodes run standalone"
     return 0
   fi
-  shoal_cli m1 swarm init --advertise-addr "$m1" --listen-addr "$m1:2377" >/dev/null
+  shoal_cli m1 swarm init --advertise-addr "$m1" >/dev/null
   mtok=$(shoal_cli m1 swarm join-token -q manager)
   wtok=$(shoal_cli m1 swarm join-token -q worker)
   for ((i = 2; i <= managers; i++)); do
     n=m$i; addr=$(node_addr "$subnet" "$n")
-    shoal_cli "$n" swarm join --token "$mtok" --advertise-addr "$addr" --listen-addr "$addr:2377" "$m1:2377" >/dev/null
+    shoal_cli "$n" swarm join --token "$mtok" --advertise-addr "$addr" "$m1:2377" >/dev/null
   done
   for ((i = 1; i <= workers; i++)); do
     n=w$i; addr=$(node_addr "$subnet" "$n"); tok=$wtok
-    shoal_cli "$n" swarm join --token "$tok" --advertise-addr "$addr" --listen-addr "$addr:2377" "$m1:2377" >/dev/null
+    shoal_cli "$n" swarm join --token "$tok" --advertise-addr "$addr" "$m1:2377" >/dev/null
   done
-  # Ready = every node reports "ready" in GET /nodes on m1 (as `docker node ls` shows Ready).
   local total=$((managers + workers)) ready=0
   for ((i = 0; i < WAIT_SECS * 10; i++)); do
-    ready=$(api m1 GET /nodes 2>/dev/null | grep -o '"State": *"ready"' | wc -l || true)
+    ready=$(shoal_cli m1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$' || true)
     ((ready >= total)) && break
     sleep 0.1
   done
@@ -321,7 +321,7 @@ print_node() { # NAME ROLE NETNS ADDRESS unix://SOCKET
 }
 
 cmd_up() {
-  local managers=$1 workers=$2 subnet=$3 nodes=() n i br addr bad=0 longest
+  local managers=$1 workers=$2 subnet=$3 swarm=$4 nodes=() n i br bad=0 longest
   if ! [[ $managers =~ ^[0-9]+$ ]] || ((managers < 1 || managers > 89)); then
     die "--managers: \"$managers\" must be a number from 1 to 89"
   fi
@@ -382,7 +382,7 @@ cmd_up() {
   ((bad == 0)) || { log "some shoald did not start"; false; }
 
   for n in "${nodes[@]}"; do print_node "$n"; done
-  form_swarm "$managers" "$workers" "$subnet"
+  form_swarm "$managers" "$workers" "$subnet" "$swarm"
   trap - ERR
 }
 
@@ -431,7 +431,7 @@ EOF
 
 main() {
   [ $# -ge 1 ] || usage
-  local cmd=$1 managers="" workers=0 subnet="" node="" sig=TERM from="" link=0
+  local cmd=$1 managers="" workers=0 subnet="" swarm=auto node="" sig=TERM from="" link=0
   shift
   while [ $# -gt 0 ]; do
     case $1 in
@@ -439,6 +439,7 @@ main() {
       --workers) [ $# -ge 2 ] || die "--workers needs a value"; workers=$2; shift 2 ;;
       --prefix) [ $# -ge 2 ] || die "--prefix needs a value"; PREFIX=$2; shift 2 ;;
       --subnet) [ $# -ge 2 ] || die "--subnet needs a value"; subnet=$2; shift 2 ;;
+      --swarm) [ $# -ge 2 ] || die "--swarm needs a value"; swarm=$2; shift 2 ;;
       --signal) [ $# -ge 2 ] || die "--signal needs a value"; sig=${2#SIG}; shift 2 ;;
       --from) [ $# -ge 2 ] || die "--from needs a value"; from=$2; shift 2 ;;
       --link) link=1; shift ;;
@@ -452,7 +453,10 @@ main() {
   case $cmd in env | kill | start | cut | heal) needs_node=1 ;; esac
   if ((needs_node)); then [ -n "$node" ] || die "$cmd: which node? (e.g. m1)"; elif [ -n "$node" ]; then die "$cmd: unexpected argument \"$node\""; fi
   case $cmd in
-    up) [ -n "$managers" ] || die "up: --managers N is required"; cmd_up "$managers" "$workers" "$subnet" ;;
+    up)
+      [ -n "$managers" ] || die "up: --managers N is required"
+      case $swarm in auto | yes | no) ;; *) die "--swarm: \"$swarm\" must be auto, yes or no" ;; esac
+      cmd_up "$managers" "$workers" "$subnet" "$swarm" ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) require_node "$node"; echo "export SHOAL_HOST=unix://$(sock_of "$node")" ;;

@@ -104,6 +104,8 @@ export interface UpOptions {
   workers?: number;
   prefix?: string;
   subnet?: string;
+  /** auto (default): form a swarm when shoald has one; yes: always try; no: standalone nodes. */
+  swarm?: 'auto' | 'yes' | 'no';
 }
 
 export class LocalCluster {
@@ -120,6 +122,7 @@ export class LocalCluster {
     const args = ['up', '--managers', String(opts.managers), '--workers', String(opts.workers ?? 0)];
     args.push('--prefix', prefix);
     if (opts.subnet) args.push('--subnet', opts.subnet);
+    if (opts.swarm) args.push('--swarm', opts.swarm);
     const r = await script(args);
     if (r.code !== 0) {
       await script(['down', '--prefix', prefix]);

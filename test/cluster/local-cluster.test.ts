@@ -1,9 +1,31 @@
 // The local multi-host bed itself (deploy/local-cluster.sh through the harness): two clusters side by
 // side, node-to-node traffic by address, partitions and healing, a crashed shoald, crash leftovers, bad
 // input, and a `down` that leaves nothing (checked in the kernel and on disk, not taken on trust).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATA_BASE, LocalCluster, ROOTFS, RUN_BASE, run, SCRIPT, script, uniquePrefix } from './harness.js';
+import {
+  DATA_BASE,
+  LocalCluster,
+  REPO,
+  ROOTFS,
+  RUN_BASE,
+  run,
+  SCRIPT,
+  script,
+  uniquePrefix,
+} from './harness.js';
 
 const HTTPD_PORT = 8080;
 
@@ -244,6 +266,7 @@ describe('deploy/local-cluster.sh', () => {
       [['env', 'w7', '--prefix', a.prefix], /node "w7": no such node/],
       [['kill', 'm1', '--signal', 'NOPE', '--prefix', a.prefix], /--signal: "NOPE"/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['up', '--managers', '1', '--prefix', p, '--swarm', 'maybe'], /--swarm: "maybe"/],
     ];
     for (const [args, msg] of cases) {
       const r = await script(args);
@@ -324,5 +347,93 @@ describe('deploy/local-cluster.sh', () => {
     // idempotent
     const again = await a.down();
     expect(again.code).toBe(0);
+  });
+});
+
+// The swarm-forming steps, against a stand-in `shoal` CLI that records its arguments (the real swarm
+// commands are being built): init on m1 with its address, both tokens, then every other node joins m1.
+describe('local-cluster.sh up --swarm yes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-lc-swarm-'));
+  const prefix = uniquePrefix('lcs');
+  const calls = join(dir, 'calls.jsonl');
+  const fakeScript = join(dir, 'deploy/local-cluster.sh');
+
+  beforeAll(() => {
+    mkdirSync(join(dir, 'deploy'));
+    mkdirSync(join(dir, 'bin'));
+    copyFileSync(SCRIPT, fakeScript);
+    symlinkSync(join(REPO, 'dist'), join(dir, 'dist'));
+    symlinkSync(join(REPO, 'bin/shoald'), join(dir, 'bin/shoald'));
+    writeFileSync(
+      join(dir, 'bin/shoal'),
+      `const fs = require('node:fs');
+const args = process.argv.slice(2);
+fs.appendFileSync(${JSON.stringify(calls)}, JSON.stringify(args) + '\\n');
+const [, , cmd, sub, , kind] = args;
+if (cmd === 'swarm' && sub === 'join-token') console.log('SWMTKN-1-fake-' + kind);
+if (cmd === 'node' && sub === 'ls') console.log('Ready\\nReady\\nReady');
+`,
+    );
+  });
+
+  afterAll(async () => {
+    await script(['down', '--prefix', prefix]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 180_000);
+
+  it('initialises m1 and joins the other managers and the workers with their tokens', async () => {
+    const up = await run('bash', [
+      fakeScript,
+      'up',
+      '--managers',
+      '2',
+      '--workers',
+      '1',
+      '--prefix',
+      prefix,
+      '--swarm',
+      'yes',
+    ]);
+    expect(up.stderr).toContain('swarm formed');
+    expect(up.code).toBe(0);
+    const [m1, m2, w1] = ['m1', 'm2', 'w1'].map((n) => {
+      const line = up.stdout.split('\n').find((l) => l.startsWith(`${n} `))!;
+      const f = line.split(' ');
+      return { host: f[4], address: f[3] };
+    });
+    const got = readFileSync(calls, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as string[]);
+    expect(got).toEqual([
+      ['-H', m1.host, 'swarm', 'init', '--advertise-addr', m1.address],
+      ['-H', m1.host, 'swarm', 'join-token', '-q', 'manager'],
+      ['-H', m1.host, 'swarm', 'join-token', '-q', 'worker'],
+      [
+        '-H',
+        m2.host,
+        'swarm',
+        'join',
+        '--token',
+        'SWMTKN-1-fake-manager',
+        '--advertise-addr',
+        m2.address,
+        `${m1.address}:2377`,
+      ],
+      [
+        '-H',
+        w1.host,
+        'swarm',
+        'join',
+        '--token',
+        'SWMTKN-1-fake-worker',
+        '--advertise-addr',
+        w1.address,
+        `${m1.address}:2377`,
+      ],
+      ['-H', m1.host, 'node', 'ls', '--format', '{{.Status}}'],
+    ]);
+    const down = await run('bash', [fakeScript, 'down', '--prefix', prefix]);
+    expect(down.code).toBe(0);
   });
 });
