@@ -25,6 +25,7 @@ import {
   SCRIPT,
   script,
   uniquePrefix,
+  useLocalCluster,
 } from './harness.js';
 
 const HTTPD_PORT = 8080;
@@ -435,5 +436,32 @@ if (cmd === 'node' && sub === 'ls') console.log('Ready\\nReady\\nReady');
     ]);
     const down = await run('bash', [fakeScript, 'down', '--prefix', prefix]);
     expect(down.code).toBe(0);
+  });
+});
+
+// useLocalCluster: the per-file form other multi-host tests use; its afterAll must leave nothing.
+let hookPrefix = '';
+describe('useLocalCluster', () => {
+  const cluster = useLocalCluster({ managers: 1 });
+
+  it('gives a running cluster with a unique prefix', async () => {
+    const c = cluster();
+    hookPrefix = c.prefix;
+    expect(c.nodes.map((n) => n.name)).toEqual(['m1']);
+    expect(c.managers).toHaveLength(1);
+    expect(c.workers).toHaveLength(0);
+    expect(await c.ping('m1')).toBe(true);
+    expect(() => c.node('w1')).toThrow(/no node w1/);
+  });
+});
+
+describe('after useLocalCluster', () => {
+  it('its afterAll took everything of its prefix down', async () => {
+    expect(hookPrefix).not.toBe('');
+    expect(ofPrefix(await netnsNames(), hookPrefix)).toEqual([]);
+    expect(ofPrefix(await linkNames(), hookPrefix)).toEqual([]);
+    expect(mountsUnder(hookPrefix)).toEqual([]);
+    expect(() => statSync(`${RUN_BASE}/${hookPrefix}`)).toThrow();
+    expect(() => statSync(`${DATA_BASE}/${hookPrefix}`)).toThrow();
   });
 });
