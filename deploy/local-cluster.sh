@@ -228,12 +228,11 @@ remove_containers_via_api() {
 
 # pids whose network namespace is NODE's (anything still running "on" that host)
 netns_pids() {
-  local ino p
+  local ino
   ino=$(stat -L -c %i "/run/netns/$(netns_of "$1")" 2>/dev/null) || return 0
-  for p in /proc/[0-9]*; do
-    if [ "$(stat -L -c %i "$p/ns/net" 2>/dev/null)" = "$ino" ]; then echo "${p#/proc/}"; fi
-  done
-  return 0
+  # one find for all of /proc (the links read "net:[INODE]"), not a stat per process
+  find /proc/[0-9]*/ns -maxdepth 1 -name net -printf '%h %l\n' 2>/dev/null |
+    awk -v want="net:[$ino]" '$2 == want { split($1, p, "/"); print p[3] }' || true
 }
 
 # ---- commands --------------------------------------------------------------------------------

@@ -465,3 +465,28 @@ describe('after useLocalCluster', () => {
     expect(() => statSync(`${DATA_BASE}/${hookPrefix}`)).toThrow();
   });
 });
+
+describe('down and processes it did not start', () => {
+  it('reports a stray process in a node namespace, does not kill it, and exits 1', async () => {
+    const c = await LocalCluster.up({ managers: 1, prefix: uniquePrefix('lcp') });
+    const stray = c.spawnInNetns('m1', 'sleep', ['1000']);
+    let again: Awaited<ReturnType<LocalCluster['down']>>;
+    try {
+      await new Promise((res) => setTimeout(res, 300));
+      const r = await c.down();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`still run in ${c.prefix}-m1: ${stray.pid} `));
+      expect(alive(stray.pid!)).toBe(true);
+    } finally {
+      if (stray.exitCode === null && stray.signalCode === null) {
+        const gone = new Promise((res) => stray.once('exit', res));
+        stray.kill('SIGKILL');
+        await gone;
+      }
+      again = await c.down(); // always, even when an expectation above failed
+    }
+    expect(again.stderr).toContain('nothing left');
+    expect(again.code).toBe(0);
+    expect(ofPrefix(await netnsNames(), c.prefix)).toEqual([]);
+  });
+});
