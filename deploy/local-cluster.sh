@@ -29,9 +29,11 @@ PREFIX=shoal
 log() { echo "local-cluster: $*" >&2; }
 die() { echo "local-cluster: $*" >&2; exit 2; }
 
-usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+usage() { # usage [EXIT]: the command summary at the top of this file (stdout for --help, else stderr)
+  local code=${1:-2}
+  if ((code == 0)); then sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  else sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; fi
+  exit "$code"
 }
 
 # ---- names and paths -------------------------------------------------------------------------
@@ -249,7 +251,12 @@ cmd_down() {
   wait
   # 3. whatever a crashed shoald left: monitors and container processes, then their cgroups
   for n in $nodes; do
-    for id in $(node_container_ids "$n"); do reap_container "$n" "$id"; done
+    for id in $(node_container_ids "$n"); do
+      reap_container "$n" "$id"
+      for m in /sys/fs/cgroup/*/shoal/"$id"; do
+        if [ -d "$m" ]; then log "warning: cgroup $m remains"; problems=1; fi
+      done
+    done
   done
   # 4. network: namespaces (their eth0 goes with them), host veth ends, the bridge
   for n in $nodes; do
@@ -429,7 +436,8 @@ EOF
 # ---- command line ----------------------------------------------------------------------------
 
 main() {
-  [ $# -ge 1 ] || usage
+  [ $# -ge 1 ] || usage 2
+  case $1 in -h | --help | help) usage 0 ;; esac
   local cmd=$1 managers="" workers=0 subnet="" swarm=auto node="" sig=TERM from="" link=0
   shift
   while [ $# -gt 0 ]; do
@@ -442,7 +450,7 @@ main() {
       --signal) [ $# -ge 2 ] || die "--signal needs a value"; sig=${2#SIG}; shift 2 ;;
       --from) [ $# -ge 2 ] || die "--from needs a value"; from=$2; shift 2 ;;
       --link) link=1; shift ;;
-      -h | --help) usage ;;
+      -h | --help) usage 0 ;;
       -*) die "$cmd: unknown option \"$1\"" ;;
       *) [ -z "$node" ] || die "$cmd: unexpected argument \"$1\""; node=$1; shift ;;
     esac

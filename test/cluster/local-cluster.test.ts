@@ -104,10 +104,12 @@ function pidsInNetns(ids: Set<string>): number[] {
   return out;
 }
 
+/** A running process (a zombie is not: this machine's init reaps orphans lazily). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
