@@ -356,12 +356,15 @@ describe('deploy/local-cluster.sh', () => {
 // The swarm-forming steps, against a stand-in `shoal` CLI that records its arguments (the real swarm
 // commands are being built): init on m1 with its address, both tokens, then every other node joins m1.
 describe('local-cluster.sh up --swarm yes', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'shoal-lc-swarm-'));
   const prefix = uniquePrefix('lcs');
-  const calls = join(dir, 'calls.jsonl');
-  const fakeScript = join(dir, 'deploy/local-cluster.sh');
+  let dir = '';
+  let calls = '';
+  let fakeScript = '';
 
   beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'shoal-lc-swarm-'));
+    calls = join(dir, 'calls.jsonl');
+    fakeScript = join(dir, 'deploy/local-cluster.sh');
     mkdirSync(join(dir, 'deploy'));
     mkdirSync(join(dir, 'bin'));
     copyFileSync(SCRIPT, fakeScript);
@@ -381,7 +384,7 @@ if (cmd === 'node' && sub === 'ls') console.log('Ready\\nReady\\nReady');
 
   afterAll(async () => {
     await script(['down', '--prefix', prefix]);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }, 180_000);
 
   it('initialises m1 and joins the other managers and the workers with their tokens', async () => {
