@@ -4,15 +4,9 @@
 import { conflict, invalidArgument, notFound, ShoalError } from '../../common/errors.js';
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec, NodeSpec, ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
-import {
-
-  NodeRole,
-  NodeState,
-  TaskState,
-  UpdateState,
-} from '../../proto/gen/shoal/swarm/v1/types.js';
-import { clone } from '../store/tables.js';
+import { NodeRole, NodeState, TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx, Store } from '../store/index.js';
+import { clone } from '../store/tables.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
 import { checkName, checkServiceSpec, withDefaults } from './spec.js';
 
@@ -34,7 +28,12 @@ export interface UpdateClusterOptions {
 /** What the routes (and a forwarding follower) call. */
 export interface ControlOperations {
   createService(spec: ServiceSpec): Promise<Service>;
-  updateService(idOrName: string, version: number, spec: ServiceSpec, options?: UpdateServiceOptions): Promise<Service>;
+  updateService(
+    idOrName: string,
+    version: number,
+    spec: ServiceSpec,
+    options?: UpdateServiceOptions,
+  ): Promise<Service>;
   removeService(idOrName: string): Promise<void>;
   getService(idOrName: string): Service;
   listServices(filters?: Filters): Service[];
@@ -176,7 +175,10 @@ export class ControlApi implements ControlOperations {
     checkFilterKeys(filters, TASK_FILTERS);
     for (const v of filters['desired-state'] ?? []) {
       if (!DESIRED_STATES[v])
-        throw invalidArgument('filters', `invalid filter 'desired-state=${v}' (running, shutdown or accepted)`);
+        throw invalidArgument(
+          'filters',
+          `invalid filter 'desired-state=${v}' (running, shutdown or accepted)`,
+        );
     }
     return this.store.view((tx) => {
       const services = new Map(tx.list('service').map((s) => [s.id, s]));
@@ -274,7 +276,11 @@ export class ControlApi implements ControlOperations {
     return c;
   }
 
-  async updateCluster(version: number, spec: ClusterSpec, options: UpdateClusterOptions = {}): Promise<Cluster> {
+  async updateCluster(
+    version: number,
+    spec: ClusterSpec,
+    options: UpdateClusterOptions = {},
+  ): Promise<Cluster> {
     const cluster = this.getCluster();
     if (cluster.meta?.version !== version) throw outOfSequence();
     const limit = spec.orchestration?.taskHistoryRetentionLimit ?? 0;
@@ -284,7 +290,10 @@ export class ControlApi implements ControlOperations {
     if (hb && (hb.seconds < 0 || hb.nanos < 0 || (hb.seconds === 0 && hb.nanos === 0)))
       throw invalidArgument('spec.dispatcher.heartbeat_period', 'must be positive');
     if (spec.encryptionConfig?.autoLockManagers)
-      throw invalidArgument('spec.encryption_config.auto_lock_managers', 'autolock is not supported by shoal');
+      throw invalidArgument(
+        'spec.encryption_config.auto_lock_managers',
+        'autolock is not supported by shoal',
+      );
     if ((options.rotateWorkerToken || options.rotateManagerToken) && !this.ca)
       throw new ShoalError('unavailable', 'join tokens cannot be rotated: this manager has no CA');
     await this.store.update((tx) => {
@@ -349,4 +358,3 @@ function findNode(tx: ReadTx, ref: string): Node | undefined {
     prefixMatch(tx.list('node'), ref, 'node')
   );
 }
-

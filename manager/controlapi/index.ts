@@ -9,4 +9,11 @@ export {
   type UpdateServiceOptions,
 } from './controlapi.js';
 export { type Filters, labelsMatch } from './filters.js';
-export { type Constraint, checkName, checkServiceSpec, DEFAULTS, parseConstraint, withDefaults } from './spec.js';
+export {
+  type Constraint,
+  checkName,
+  checkServiceSpec,
+  DEFAULTS,
+  parseConstraint,
+  withDefaults,
+} from './spec.js';

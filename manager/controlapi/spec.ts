@@ -54,7 +54,10 @@ export function parseConstraint(text: string, field = 'constraint'): Constraint 
     const value = text.slice(at + 2).trim();
     if (value.includes('==') || value.includes('!=')) break;
     if (!CONSTRAINT_KEY.test(key))
-      throw invalidArgument(field, `invalid constraint "${text}": key "${key}" is not a valid constraint key`);
+      throw invalidArgument(
+        field,
+        `invalid constraint "${text}": key "${key}" is not a valid constraint key`,
+      );
     if (!CONSTRAINT_VALUE.test(value))
       throw invalidArgument(field, `invalid constraint "${text}": value "${value}" is invalid`);
     return { key, operator, value };
@@ -81,7 +84,8 @@ function checkUpdateConfig(u: UpdateConfig | undefined, field: string, rollback:
 function checkTaskSpec(t: TaskSpec | undefined): void {
   const c = t?.containerSpec;
   if (!c) throw invalidArgument('spec.task_template.container_spec', 'a service needs a container spec');
-  if (c.image.trim() === '') throw invalidArgument('spec.task_template.container_spec.image', 'image is required');
+  if (c.image.trim() === '')
+    throw invalidArgument('spec.task_template.container_spec.image', 'image is required');
   checkDuration(c.stopGracePeriod, 'spec.task_template.container_spec.stop_grace_period');
   for (const e of c.env) {
     if (e === '' || e.startsWith('='))
@@ -94,7 +98,8 @@ function checkTaskSpec(t: TaskSpec | undefined): void {
     ['reservations', t.resources?.reservations],
   ] as const) {
     if (!r) continue;
-    if (r.nanoCpus < 0) throw invalidArgument(`spec.task_template.resources.${k}.nano_cpus`, 'must not be negative');
+    if (r.nanoCpus < 0)
+      throw invalidArgument(`spec.task_template.resources.${k}.nano_cpus`, 'must not be negative');
     if (r.memoryBytes < 0)
       throw invalidArgument(`spec.task_template.resources.${k}.memory_bytes`, 'must not be negative');
     if (r.pids < 0) throw invalidArgument(`spec.task_template.resources.${k}.pids`, 'must not be negative');
@@ -111,7 +116,10 @@ function checkTaskSpec(t: TaskSpec | undefined): void {
   });
   for (const [i, p] of (t.placement?.preferences ?? []).entries()) {
     if (!p.spread?.spreadDescriptor)
-      throw invalidArgument(`spec.task_template.placement.preferences[${i}]`, 'a spread descriptor is required');
+      throw invalidArgument(
+        `spec.task_template.placement.preferences[${i}]`,
+        'a spread descriptor is required',
+      );
   }
 }
 
