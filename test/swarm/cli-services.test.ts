@@ -1,0 +1,237 @@
+// The real docker CLI (28.2) against the swarm routes, with every layer real: daemon/http's router and
+// server, the swarm routes and translation, the control API and the store (over the in-memory log). Nothing
+// schedules tasks here, so tasks stay new; the test is about the API's shapes, checks and messages.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { swarmInfoJson } from '../../daemon/api/swarm/info.js';
+import { ManagerClusterBackend } from '../../daemon/api/swarm/manager-backend.js';
+import { registerSwarm } from '../../daemon/api/swarm/routes.js';
+import { versionBody } from '../../daemon/api/system.js';
+import { createApiServer } from '../../daemon/http/server.js';
+import { Router } from '../../daemon/http/router.js';
+import { ControlApi } from '../../manager/controlapi/index.js';
+import { makeCluster, storeOnMemoryLog } from '../../manager/store/testkit.js';
+import { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import {
+  NodeAvailability,
+  NodeRole,
+  NodeState,
+  Reachability,
+  TaskState,
+} from '../../proto/gen/shoal/swarm/v1/types.js';
+
+let dir: string;
+let sock: string;
+let close: () => Promise<void>;
+const { store } = storeOnMemoryLog('sync');
+const control = new ControlApi(store);
+const NODE_ID = 'node0000000000000000000001';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'shoal-swarm-cli-'));
+  sock = join(dir, 'api.sock');
+  await store.update((tx) => {
+    tx.create('cluster', makeCluster('cluster00000000000000000001'));
+    tx.create(
+      'node',
+      Node.fromPartial({
+        id: NODE_ID,
+        spec: {
+          annotations: { labels: {} },
+          desiredRole: NodeRole.NODE_ROLE_MANAGER,
+          availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+        },
+        role: NodeRole.NODE_ROLE_MANAGER,
+        description: {
+          hostname: 'vm1',
+          platform: { os: 'linux', architecture: 'x86_64' },
+          resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 },
+          engine: { engineVersion: '0.1.0' },
+        },
+        status: { state: NodeState.NODE_STATE_READY, addr: '127.0.0.1' },
+        managerStatus: { leader: true, reachability: Reachability.REACHABILITY_REACHABLE, addr: '127.0.0.1:2377' },
+      }),
+    );
+  });
+  const backend = new ManagerClusterBackend({ store, control, nodeId: NODE_ID, nodeAddr: '127.0.0.1' });
+  const router = new Router();
+  router.head('/_ping', (ctx) => ctx.reply.text(200, ''));
+  router.get('/_ping', (ctx) => ctx.reply.text(200, 'OK'));
+  router.get('/version', (ctx) => ctx.reply.json(200, versionBody()));
+  router.get('/info', async (ctx) => ctx.reply.json(200, { ID: 'test', Swarm: await swarmInfoJson(backend) }));
+  registerSwarm(router, backend);
+  const { server, destroyConnections } = createApiServer(router);
+  await new Promise<void>((res) => server.listen(sock, res));
+  close = () =>
+    new Promise<void>((res) => {
+      destroyConnections();
+      server.close(() => res());
+    });
+});
+
+afterAll(async () => {
+  await close?.();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function docker(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res, rej) => {
+    const p = spawn('docker', ['-H', `unix://${sock}`, ...args], {
+      env: { ...process.env, DOCKER_CONFIG: join(dir, 'docker-config'), DOCKER_HOST: '', DOCKER_CLI_HINTS: 'false' },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b) => (stdout += b));
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('error', rej);
+    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+    p.stdin.end();
+  });
+}
+
+const ok = async (...args: string[]) => {
+  const r = await docker(...args);
+  expect(r.stderr, `docker ${args.join(' ')}`).toBe('');
+  expect(r.code, `docker ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+};
+
+describe('docker service … against the swarm routes', () => {
+  let id = '';
+
+  it('creates a service and lists it with its replica counts', async () => {
+    id = (await ok('service', 'create', '-d', '--no-resolve-image', '--name', 'web', '--replicas', '3', 'busybox', 'sleep', '1000')).trim();
+    const s = control.getService('web');
+    expect(s.id).toBe(id);
+    expect(s.spec?.mode).toEqual({ $case: 'replicated', value: { replicas: 3 } });
+    expect(s.spec?.taskTemplate?.containerSpec?.args).toEqual(['sleep', '1000']);
+    const ls = await ok('service', 'ls');
+    expect(ls).toMatch(new RegExp(`${id.slice(0, 12)}\\s+web\\s+replicated\\s+0/3\\s+busybox`));
+  });
+
+  it('inspects it with Docker\'s defaults', async () => {
+    const [j] = JSON.parse(await ok('service', 'inspect', 'web'));
+    expect(j.ID).toBe(id);
+    expect(j.Spec.Name).toBe('web');
+    expect(j.Spec.TaskTemplate.ContainerSpec.StopGracePeriod).toBe(10e9);
+    expect(j.Spec.TaskTemplate.RestartPolicy.Condition).toBe('any');
+    expect(j.Spec.UpdateConfig).toMatchObject({ Parallelism: 1, FailureAction: 'pause', Order: 'stop-first' });
+    expect(typeof j.Version.Index).toBe('number');
+    expect(j.CreatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    const pretty = await ok('service', 'inspect', '--pretty', 'web');
+    expect(pretty).toMatch(/Replicas:\s+3/);
+  });
+
+  it('shows its tasks (new: nothing schedules them here)', async () => {
+    // Tasks are the orchestrator's; create three as it would, so `service ps` has something to show.
+    const s = control.getService('web');
+    await store.update((tx) => {
+      for (let slot = 1; slot <= 3; slot++) {
+        tx.create('task', {
+          id: `task${slot}`.padEnd(25, '0'),
+          meta: undefined,
+          annotations: { name: '', labels: {} },
+          serviceId: s.id,
+          slot,
+          nodeId: '',
+          spec: s.spec?.taskTemplate,
+          serviceVersion: s.meta?.version ?? 0,
+          serviceAnnotations: s.spec?.annotations,
+          status: { state: TaskState.TASK_STATE_NEW, timestamp: 1_700_000_000_000, message: 'created', err: '', containerStatus: undefined, portStatus: undefined },
+          desiredState: TaskState.TASK_STATE_RUNNING,
+          networks: [],
+          endpoint: undefined,
+          logDriver: undefined,
+        });
+      }
+    });
+    const ps = await ok('service', 'ps', 'web');
+    const lines = ps.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toMatch(/web\.1\s+busybox:latest\s+Running\s+New/);
+    const filtered = await ok('service', 'ps', '-q', '-f', 'desired-state=shutdown', 'web');
+    expect(filtered.trim()).toBe('');
+  });
+
+  it('scales and updates it (the version goes round trip)', async () => {
+    await ok('service', 'scale', '-d', 'web=5');
+    expect(control.getService('web').spec?.mode?.value).toEqual({ replicas: 5 });
+    await ok('service', 'update', '-d', '--no-resolve-image', '--env-add', 'A=1', 'web');
+    const s = control.getService('web');
+    expect(s.spec?.taskTemplate?.containerSpec?.env).toEqual(['A=1']);
+    expect(s.previousSpec?.taskTemplate?.containerSpec?.env).toEqual([]);
+    const [j] = JSON.parse(await ok('service', 'inspect', 'web'));
+    expect(j.PreviousSpec.Mode.Replicated.Replicas).toBe(5);
+  });
+
+  it('refuses bad input with the field named, changing nothing', async () => {
+    const before = store.appliedIndex;
+    const badConstraint = await docker('service', 'create', '-d', '--no-resolve-image', '--name', 'bad', '--constraint', 'node.role~manager', 'busybox');
+    expect(badConstraint.code).not.toBe(0);
+    expect(badConstraint.stderr).toMatch(/Error response from daemon: .*constraints\[0\].*invalid constraint "node.role~manager"/);
+    const badName = await docker('service', 'create', '-d', '--no-resolve-image', '--name', 'no_underscores', 'busybox');
+    expect(badName.stderr).toMatch(/invalid name "no_underscores"/);
+    const negative = await docker('service', 'create', '-d', '--no-resolve-image', '--replicas', '-1', 'busybox');
+    expect(negative.code).not.toBe(0);
+    expect(negative.stderr).toMatch(/replicas/);
+    const dup = await docker('service', 'create', '-d', '--no-resolve-image', '--name', 'web', 'busybox');
+    expect(dup.stderr).toMatch(/Error response from daemon: name conflicts with an existing object: service web already exists/);
+    expect(store.appliedIndex).toBe(before);
+    expect(control.listServices().map((s) => s.spec?.annotations?.name)).toEqual(['web']);
+  });
+
+  it('refuses a stale version with Docker\'s message', async () => {
+    const s = control.getService('web');
+    const res = await rawApi('POST', `/v1.41/services/${s.id}/update?version=${(s.meta?.version ?? 0) - 1}`, {
+      Name: 'web',
+      TaskTemplate: { ContainerSpec: { Image: 'busybox' } },
+      Mode: { Replicated: { Replicas: 1 } },
+    });
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body).message).toBe('update out of sequence');
+    expect(control.getService('web').spec?.mode?.value).toEqual({ replicas: 5 });
+  });
+
+  it('lists the node and marks this one', async () => {
+    const ls = await ok('node', 'ls');
+    expect(ls).toMatch(new RegExp(`${NODE_ID} \\*\\s+vm1\\s+Ready\\s+Active\\s+Leader`));
+    await ok('node', 'update', '--label-add', 'zone=a', NODE_ID);
+    expect(control.getNode(NODE_ID).spec?.annotations?.labels).toEqual({ zone: 'a' });
+    const rm = await docker('node', 'rm', NODE_ID);
+    expect(rm.stderr).toMatch(/is a cluster manager/);
+  });
+
+  it('removes the service', async () => {
+    await ok('service', 'rm', 'web');
+    expect(control.listServices()).toEqual([]);
+    const gone = await docker('service', 'inspect', 'web');
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/no such service: web/);
+  });
+
+  it('swarm unlock-key says autolock is not supported', async () => {
+    const r = await docker('swarm', 'unlock-key');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/autolock is not supported/);
+  });
+});
+
+import { request } from 'node:http';
+function rawApi(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = request(
+      { socketPath: sock, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} },
+      (r) => {
+        let b = '';
+        r.on('data', (c) => (b += c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body: b }));
+      },
+    );
+    req.on('error', rej);
+    req.end(data);
+  });
+}
