@@ -3,7 +3,7 @@
 // same calls over gRPC. Every write is one store transaction, so a rejected call changes nothing.
 import { conflict, invalidArgument, notFound, ShoalError } from '../../common/errors.js';
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import type { ClusterSpec, NodeSpec, ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
+import { type ClusterSpec, type NodeSpec, ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeRole, NodeState, TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx, Store } from '../store/index.js';
 import { clone } from '../store/tables.js';
@@ -65,7 +65,9 @@ export class ControlApi implements ControlOperations {
 
   // ---- services ----
 
-  async createService(spec: ServiceSpec): Promise<Service> {
+  async createService(input: ServiceSpec): Promise<Service> {
+    // A complete object whatever the caller built (absent lists become empty, as a decoded message's are).
+    const spec = ServiceSpec.fromPartial(input);
     const named =
       spec.annotations?.name === '' || spec.annotations === undefined
         ? { ...spec, annotations: { labels: spec.annotations?.labels ?? {}, name: this.randomName() } }
@@ -107,8 +109,9 @@ export class ControlApi implements ControlOperations {
         throw new ShoalError('failed_precondition', `service ${current.id} does not have a previous spec`);
       next = current.previousSpec;
     } else {
-      checkServiceSpec(spec);
-      next = withDefaults(spec);
+      const full = ServiceSpec.fromPartial(spec);
+      checkServiceSpec(full);
+      next = withDefaults(full);
     }
     const cur = current.spec!;
     if (next.annotations?.name !== cur.annotations?.name)

@@ -10,8 +10,8 @@ import { swarmInfoJson } from '../../daemon/api/swarm/info.js';
 import { ManagerClusterBackend } from '../../daemon/api/swarm/manager-backend.js';
 import { registerSwarm } from '../../daemon/api/swarm/routes.js';
 import { versionBody } from '../../daemon/api/system.js';
-import { createApiServer } from '../../daemon/http/server.js';
 import { Router } from '../../daemon/http/router.js';
+import { createApiServer } from '../../daemon/http/server.js';
 import { ControlApi } from '../../manager/controlapi/index.js';
 import { makeCluster, storeOnMemoryLog } from '../../manager/store/testkit.js';
 import { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
@@ -52,7 +52,11 @@ beforeAll(async () => {
           engine: { engineVersion: '0.1.0' },
         },
         status: { state: NodeState.NODE_STATE_READY, addr: '127.0.0.1' },
-        managerStatus: { leader: true, reachability: Reachability.REACHABILITY_REACHABLE, addr: '127.0.0.1:2377' },
+        managerStatus: {
+          leader: true,
+          reachability: Reachability.REACHABILITY_REACHABLE,
+          addr: '127.0.0.1:2377',
+        },
       }),
     );
   });
@@ -61,7 +65,9 @@ beforeAll(async () => {
   router.head('/_ping', (ctx) => ctx.reply.text(200, ''));
   router.get('/_ping', (ctx) => ctx.reply.text(200, 'OK'));
   router.get('/version', (ctx) => ctx.reply.json(200, versionBody()));
-  router.get('/info', async (ctx) => ctx.reply.json(200, { ID: 'test', Swarm: await swarmInfoJson(backend) }));
+  router.get('/info', async (ctx) =>
+    ctx.reply.json(200, { ID: 'test', Swarm: await swarmInfoJson(backend) }),
+  );
   registerSwarm(router, backend);
   const { server, destroyConnections } = createApiServer(router);
   await new Promise<void>((res) => server.listen(sock, res));
@@ -80,7 +86,12 @@ afterAll(async () => {
 function docker(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
     const p = spawn('docker', ['-H', `unix://${sock}`, ...args], {
-      env: { ...process.env, DOCKER_CONFIG: join(dir, 'docker-config'), DOCKER_HOST: '', DOCKER_CLI_HINTS: 'false' },
+      env: {
+        ...process.env,
+        DOCKER_CONFIG: join(dir, 'docker-config'),
+        DOCKER_HOST: '',
+        DOCKER_CLI_HINTS: 'false',
+      },
     });
     let stdout = '';
     let stderr = '';
@@ -103,7 +114,21 @@ describe('docker service … against the swarm routes', () => {
   let id = '';
 
   it('creates a service and lists it with its replica counts', async () => {
-    id = (await ok('service', 'create', '-d', '--no-resolve-image', '--name', 'web', '--replicas', '3', 'busybox', 'sleep', '1000')).trim();
+    id = (
+      await ok(
+        'service',
+        'create',
+        '-d',
+        '--no-resolve-image',
+        '--name',
+        'web',
+        '--replicas',
+        '3',
+        'busybox',
+        'sleep',
+        '1000',
+      )
+    ).trim();
     const s = control.getService('web');
     expect(s.id).toBe(id);
     expect(s.spec?.mode).toEqual({ $case: 'replicated', value: { replicas: 3 } });
@@ -112,13 +137,17 @@ describe('docker service … against the swarm routes', () => {
     expect(ls).toMatch(new RegExp(`${id.slice(0, 12)}\\s+web\\s+replicated\\s+0/3\\s+busybox`));
   });
 
-  it('inspects it with Docker\'s defaults', async () => {
+  it("inspects it with Docker's defaults", async () => {
     const [j] = JSON.parse(await ok('service', 'inspect', 'web'));
     expect(j.ID).toBe(id);
     expect(j.Spec.Name).toBe('web');
     expect(j.Spec.TaskTemplate.ContainerSpec.StopGracePeriod).toBe(10e9);
     expect(j.Spec.TaskTemplate.RestartPolicy.Condition).toBe('any');
-    expect(j.Spec.UpdateConfig).toMatchObject({ Parallelism: 1, FailureAction: 'pause', Order: 'stop-first' });
+    expect(j.Spec.UpdateConfig).toMatchObject({
+      Parallelism: 1,
+      FailureAction: 'pause',
+      Order: 'stop-first',
+    });
     expect(typeof j.Version.Index).toBe('number');
     expect(j.CreatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     const pretty = await ok('service', 'inspect', '--pretty', 'web');
@@ -140,7 +169,14 @@ describe('docker service … against the swarm routes', () => {
           spec: s.spec?.taskTemplate,
           serviceVersion: s.meta?.version ?? 0,
           serviceAnnotations: s.spec?.annotations,
-          status: { state: TaskState.TASK_STATE_NEW, timestamp: 1_700_000_000_000, message: 'created', err: '', containerStatus: undefined, portStatus: undefined },
+          status: {
+            state: TaskState.TASK_STATE_NEW,
+            timestamp: 1_700_000_000_000,
+            message: 'created',
+            err: '',
+            containerStatus: undefined,
+            portStatus: undefined,
+          },
           desiredState: TaskState.TASK_STATE_RUNNING,
           networks: [],
           endpoint: undefined,
@@ -169,21 +205,51 @@ describe('docker service … against the swarm routes', () => {
 
   it('refuses bad input with the field named, changing nothing', async () => {
     const before = store.appliedIndex;
-    const badConstraint = await docker('service', 'create', '-d', '--no-resolve-image', '--name', 'bad', '--constraint', 'node.role~manager', 'busybox');
+    const badConstraint = await docker(
+      'service',
+      'create',
+      '-d',
+      '--no-resolve-image',
+      '--name',
+      'bad',
+      '--constraint',
+      'node.role~manager',
+      'busybox',
+    );
     expect(badConstraint.code).not.toBe(0);
-    expect(badConstraint.stderr).toMatch(/Error response from daemon: .*constraints\[0\].*invalid constraint "node.role~manager"/);
-    const badName = await docker('service', 'create', '-d', '--no-resolve-image', '--name', 'no_underscores', 'busybox');
+    expect(badConstraint.stderr).toMatch(
+      /Error response from daemon: .*constraints\[0\].*invalid constraint "node.role~manager"/,
+    );
+    const badName = await docker(
+      'service',
+      'create',
+      '-d',
+      '--no-resolve-image',
+      '--name',
+      'no_underscores',
+      'busybox',
+    );
     expect(badName.stderr).toMatch(/invalid name "no_underscores"/);
-    const negative = await docker('service', 'create', '-d', '--no-resolve-image', '--replicas', '-1', 'busybox');
+    const negative = await docker(
+      'service',
+      'create',
+      '-d',
+      '--no-resolve-image',
+      '--replicas',
+      '-1',
+      'busybox',
+    );
     expect(negative.code).not.toBe(0);
     expect(negative.stderr).toMatch(/replicas/);
     const dup = await docker('service', 'create', '-d', '--no-resolve-image', '--name', 'web', 'busybox');
-    expect(dup.stderr).toMatch(/Error response from daemon: name conflicts with an existing object: service web already exists/);
+    expect(dup.stderr).toMatch(
+      /Error response from daemon: name conflicts with an existing object: service web already exists/,
+    );
     expect(store.appliedIndex).toBe(before);
     expect(control.listServices().map((s) => s.spec?.annotations?.name)).toEqual(['web']);
   });
 
-  it('refuses a stale version with Docker\'s message', async () => {
+  it("refuses a stale version with Docker's message", async () => {
     const s = control.getService('web');
     const res = await rawApi('POST', `/v1.41/services/${s.id}/update?version=${(s.meta?.version ?? 0) - 1}`, {
       Name: 'web',
@@ -220,11 +286,17 @@ describe('docker service … against the swarm routes', () => {
 });
 
 import { request } from 'node:http';
+
 function rawApi(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = request(
-      { socketPath: sock, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} },
+      {
+        socketPath: sock,
+        method,
+        path,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+      },
       (r) => {
         let b = '';
         r.on('data', (c) => (b += c));
