@@ -392,8 +392,8 @@ describe('the cluster', () => {
       tx.create('cluster', {
         ...makeCluster('c1'),
         rootCa: {
-          caKey: new Uint8Array(),
-          caCert: new Uint8Array(),
+          caKey: Buffer.alloc(0),
+          caCert: Buffer.alloc(0),
           caCertHash: 'h',
           joinTokens: { worker: 'W0', manager: 'M0' },
         },

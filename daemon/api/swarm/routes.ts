@@ -96,7 +96,12 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   const body = (ctx: RequestContext) => ctx.readJson();
 
   // ---- the swarm ----
-  router.get('/swarm', (ctx) => ctx.reply.json(200, clusterJson(control().getCluster(), true)));
+  router.get('/swarm', (ctx) => {
+    const c = control();
+    const tls = c.listNodes().find((n) => n.description?.tlsInfo?.certIssuerSubject.length)
+      ?.description?.tlsInfo;
+    ctx.reply.json(200, clusterJson(c.getCluster(), true, tls));
+  });
 
   router.post('/swarm/init', async (ctx) => {
     const r = Reader.of(await body(ctx));

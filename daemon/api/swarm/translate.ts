@@ -3,7 +3,7 @@
 // /work/shared/docker-api/traces: service-*, node-*, swarm-*, info.json).
 import { invalidArgument } from '../../../common/errors.js';
 import type { Duration } from '../../../proto/gen/google/protobuf/duration.js';
-import type { Cluster, Node, Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Cluster, Node, NodeTlsInfo, Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
 import type {
   ClusterSpec,
   ContainerSpec,
@@ -725,13 +725,20 @@ export function clusterSpecFromJson(body: unknown, current: ClusterSpec): Cluste
   };
 }
 
-/** The cluster as `GET /swarm` answers (with join tokens) or as /info's Swarm.Cluster (without). */
-export function clusterJson(c: Cluster, withTokens: boolean): Json {
+/**
+ * The cluster as `GET /swarm` answers (with join tokens) or as /info's Swarm.Cluster (without). `tls` is a
+ * node's TLS info under the current root (its issuer subject and key are what Docker shows here).
+ */
+export function clusterJson(c: Cluster, withTokens: boolean, tls?: NodeTlsInfo): Json {
   const pem = Buffer.from(c.rootCa?.caCert ?? new Uint8Array()).toString('utf8');
   return {
     ...metaJson(c.id, c.meta),
     Spec: clusterSpecJson(c.spec),
-    TLSInfo: omitEmpty({ TrustRoot: pem }),
+    TLSInfo: omitEmpty({
+      TrustRoot: pem,
+      CertIssuerSubject: tls?.certIssuerSubject.length ? b64(tls.certIssuerSubject) : undefined,
+      CertIssuerPublicKey: tls?.certIssuerPublicKey.length ? b64(tls.certIssuerPublicKey) : undefined,
+    }),
     RootRotationInProgress: false,
     DefaultAddrPool: null,
     SubnetSize: 24,
