@@ -3,11 +3,18 @@
 // schedules tasks here, so tasks stay new; the test is about the API's shapes, checks and messages.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClusterBackend,
+  NOT_IN_SWARM_MESSAGE,
+  NOT_MANAGER_MESSAGE,
+  notManager,
+} from '../../daemon/api/swarm/backend.js';
 import { swarmInfoJson } from '../../daemon/api/swarm/info.js';
-import { ManagerClusterBackend } from '../../daemon/api/swarm/manager-backend.js';
+import { InactiveClusterBackend, ManagerClusterBackend } from '../../daemon/api/swarm/manager-backend.js';
 import { registerSwarm } from '../../daemon/api/swarm/routes.js';
 import { versionBody } from '../../daemon/api/system.js';
 import { Router } from '../../daemon/http/router.js';
@@ -27,14 +34,25 @@ let dir: string;
 let sock: string;
 let close: () => Promise<void>;
 const { store } = storeOnMemoryLog('sync');
-const control = new ControlApi(store);
+let rotations = 0;
+const control = new ControlApi(store, {
+  newJoinToken: (role) => `SWMTKN-1-${'d'.repeat(50)}-${role}${++rotations}`.padEnd(86, '0'),
+});
 const NODE_ID = 'node0000000000000000000001';
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'shoal-swarm-cli-'));
   sock = join(dir, 'api.sock');
   await store.update((tx) => {
-    tx.create('cluster', makeCluster('cluster00000000000000000001'));
+    tx.create('cluster', {
+      ...makeCluster('cluster00000000000000000001'),
+      rootCa: {
+        caKey: Buffer.alloc(0),
+        caCert: Buffer.from('-----BEGIN CERTIFICATE-----\n'),
+        caCertHash: '',
+        joinTokens: { worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' },
+      },
+    });
     tx.create(
       'node',
       Node.fromPartial({
@@ -278,14 +296,43 @@ describe('docker service … against the swarm routes', () => {
     expect(gone.stderr).toMatch(/no such service: web/);
   });
 
+  it('shows ServiceStatus with ?status=true', async () => {
+    await ok('service', 'create', '-d', '--no-resolve-image', '--name', 'g', '--mode', 'global', 'busybox');
+    const res = await rawApi('GET', '/v1.41/services?status=true');
+    const [g] = JSON.parse(res.body);
+    expect(g.Spec.Mode).toEqual({ Global: {} });
+    expect(g.ServiceStatus).toEqual({ RunningTasks: 0, DesiredTasks: 0, CompletedTasks: 0 });
+    const plain = JSON.parse((await rawApi('GET', '/v1.41/services')).body);
+    expect(plain[0].ServiceStatus).toBeUndefined();
+    await ok('service', 'rm', 'g');
+  });
+
+  it('swarm: info, join tokens, update and rotation', async () => {
+    const info = JSON.parse(await ok('info', '--format', '{{json .Swarm}}'));
+    expect(info).toMatchObject({
+      NodeID: NODE_ID,
+      LocalNodeState: 'active',
+      ControlAvailable: true,
+      Nodes: 1,
+      Managers: 1,
+    });
+    expect(info.Cluster.ID).toBe('cluster00000000000000000001');
+    expect((await ok('swarm', 'join-token', '-q', 'worker')).trim()).toBe('SWMTKN-1-w');
+    await ok('swarm', 'update', '--task-history-limit', '3', '--dispatcher-heartbeat', '7s');
+    const spec = control.getCluster().spec!;
+    expect(spec.orchestration!.taskHistoryRetentionLimit).toBe(3);
+    expect(spec.dispatcher!.heartbeatPeriod).toEqual({ seconds: 7, nanos: 0 });
+    const rotated = await ok('swarm', 'join-token', '--rotate', '-q', 'manager');
+    expect(rotated.trim()).toMatch(/^SWMTKN-1-d+-manager1/);
+    expect(control.getCluster().rootCa!.joinTokens!.worker).toBe('SWMTKN-1-w');
+  });
+
   it('swarm unlock-key says autolock is not supported', async () => {
     const r = await docker('swarm', 'unlock-key');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/autolock is not supported/);
   });
 });
-
-import { request } from 'node:http';
 
 function rawApi(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
@@ -307,3 +354,69 @@ function rawApi(method: string, path: string, body?: unknown): Promise<{ status:
     req.end(data);
   });
 }
+
+describe('a node that is not a manager', () => {
+  it.each([
+    ['not in a swarm', new InactiveClusterBackend(), NOT_IN_SWARM_MESSAGE, 'inactive'],
+    [
+      'a worker',
+      {
+        localState: () => ({
+          nodeId: 'w',
+          nodeAddr: '127.0.0.2',
+          localNodeState: 'active' as const,
+          controlAvailable: false,
+          error: '',
+          remoteManagers: [{ nodeId: NODE_ID, addr: '127.0.0.1:2377' }],
+        }),
+        init: () => Promise.reject(new Error('unused')),
+        join: () => Promise.reject(new Error('unused')),
+        leave: () => Promise.resolve(),
+        control: () => {
+          throw notManager();
+        },
+      } satisfies ClusterBackend,
+      NOT_MANAGER_MESSAGE,
+      'active',
+    ],
+  ])("%s: the docker CLI gets dockerd's 503 and message", async (_, backend, message, state) => {
+    const d = mkdtempSync(join(tmpdir(), 'shoal-swarm-cli-'));
+    const s = join(d, 'api.sock');
+    const router = new Router();
+    router.head('/_ping', (ctx) => ctx.reply.text(200, ''));
+    router.get('/info', async (ctx) => ctx.reply.json(200, { ID: 'x', Swarm: await swarmInfoJson(backend) }));
+    registerSwarm(router, backend);
+    const { server, destroyConnections } = createApiServer(router);
+    await new Promise<void>((res) => server.listen(s, res));
+    try {
+      const run = (...args: string[]) =>
+        new Promise<{ code: number; stderr: string; stdout: string }>((res) => {
+          const p = spawn('docker', ['-H', `unix://${s}`, ...args], {
+            env: { ...process.env, DOCKER_CONFIG: join(d, 'cfg'), DOCKER_HOST: '' },
+          });
+          let stderr = '';
+          let stdout = '';
+          p.stderr.on('data', (b) => (stderr += b));
+          p.stdout.on('data', (b) => (stdout += b));
+          p.on('close', (code) => res({ code: code ?? -1, stderr, stdout }));
+          p.stdin.end();
+        });
+      for (const args of [
+        ['service', 'ls'],
+        ['node', 'ls'],
+        ['service', 'create', '-d', '--no-resolve-image', 'busybox'],
+      ]) {
+        const r = await run(...args);
+        expect(r.code, args.join(' ')).not.toBe(0);
+        expect(r.stderr).toContain(message);
+      }
+      const info = JSON.parse((await run('info', '--format', '{{json .Swarm}}')).stdout);
+      expect(info.LocalNodeState).toBe(state);
+      expect(info.ControlAvailable).toBe(false);
+    } finally {
+      destroyConnections();
+      await new Promise<void>((res) => server.close(() => res()));
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
