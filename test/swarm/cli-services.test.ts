@@ -263,6 +263,13 @@ describe('docker service … against the swarm routes', () => {
     expect(dup.stderr).toMatch(
       /Error response from daemon: name conflicts with an existing object: service web already exists/,
     );
+    const raw = await rawApi('POST', '/v1.41/services/create', {
+      Name: 'neg',
+      TaskTemplate: { ContainerSpec: { Image: 'busybox' } },
+      Mode: { Replicated: { Replicas: -1 } },
+    });
+    expect(raw.status).toBe(400);
+    expect(JSON.parse(raw.body).message).toBe('spec.mode.replicated.replicas: must be an integer ≥ 0, not -1');
     expect(store.appliedIndex).toBe(before);
     expect(control.listServices().map((s) => s.spec?.annotations?.name)).toEqual(['web']);
   });
