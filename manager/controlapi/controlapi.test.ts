@@ -333,6 +333,25 @@ describe('filters', () => {
     expect(ids({ 'desired-state': ['shutdown'] })).toEqual(['t2']);
     expect(ids({ label: ['app=web'] })).toEqual(['t1', 't2']);
     expect(ids({ id: ['t3'] })).toEqual(['t3']);
+    // _up-to-date: tasks whose spec is the service's current template (a scale keeps them up to date).
+    await store.update((tx) => {
+      const t1 = tx.get('task', 't1')!;
+      tx.update('task', { ...t1, spec: s.spec!.taskTemplate });
+    });
+    expect(ids({ '_up-to-date': ['true'], service: ['web'] })).toEqual(['t1']);
+    const scaled = await control.updateService('web', s.meta!.version, {
+      ...s.spec!,
+      mode: { $case: 'replicated', value: { replicas: 7 } },
+    });
+    expect(ids({ '_up-to-date': ['true'], service: ['web'] })).toEqual(['t1']);
+    await control.updateService('web', scaled.meta!.version, {
+      ...s.spec!,
+      taskTemplate: {
+        ...s.spec!.taskTemplate!,
+        containerSpec: { ...s.spec!.taskTemplate!.containerSpec!, env: ['B=2'] },
+      },
+    });
+    expect(ids({ '_up-to-date': ['true'], service: ['web'] })).toEqual([]);
     expect(() => control.listTasks({ 'desired-state': ['sleeping'] })).toThrow(/desired-state=sleeping/);
     expect(control.getTask('t2').slot).toBe(2);
     expect(() => control.getTask('nope')).toThrow(/task nope not found/);

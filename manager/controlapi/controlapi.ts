@@ -3,7 +3,12 @@
 // same calls over gRPC. Every write is one store transaction, so a rejected call changes nothing.
 import { conflict, invalidArgument, notFound, ShoalError } from '../../common/errors.js';
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { type ClusterSpec, type NodeSpec, ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
+import {
+  type ClusterSpec,
+  type NodeSpec,
+  ServiceSpec,
+  TaskSpec,
+} from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeRole, NodeState, TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx, Store } from '../store/index.js';
 import { clone } from '../store/tables.js';
@@ -199,7 +204,7 @@ export class ControlApi implements ControlOperations {
           anyOf(filters['desired-state'], (v) => DESIRED_STATES[v]!(t.desiredState)) &&
           // Task label filters match the service's labels (what dockerd does; `stack ps` relies on it).
           labelsMatch(filters.label, svc?.spec?.annotations?.labels ?? {}) &&
-          anyOf(filters['_up-to-date'], () => svc !== undefined && t.serviceVersion === svc.meta?.version)
+          anyOf(filters['_up-to-date'], () => svc !== undefined && runsCurrentSpec(t, svc))
         );
       });
     });
@@ -319,6 +324,17 @@ export class ControlApi implements ControlOperations {
     const pick = (xs: string[]) => xs[Math.floor(this.random() * xs.length)]!;
     return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${Math.floor(this.random() * 1000)}`;
   }
+}
+
+/**
+ * Whether the task runs the service's current task template (swarmkit's "not dirty"): what the CLI's
+ * progress poll asks with `_up-to-date`. A scale changes the service's version but not its template, so the
+ * template is compared, not the version.
+ */
+export function runsCurrentSpec(t: Task, svc: Service): boolean {
+  const a = TaskSpec.encode(TaskSpec.fromPartial(t.spec ?? {})).finish();
+  const b = TaskSpec.encode(TaskSpec.fromPartial(svc.spec?.taskTemplate ?? {})).finish();
+  return Buffer.from(a).equals(Buffer.from(b));
 }
 
 const DESIRED_STATES: Record<string, (s: TaskState) => boolean> = {

@@ -219,6 +219,15 @@ describe('docker service … against the swarm routes', () => {
     expect(s.previousSpec?.taskTemplate?.containerSpec?.env).toEqual([]);
     const [j] = JSON.parse(await ok('service', 'inspect', 'web'));
     expect(j.PreviousSpec.Mode.Replicated.Replicas).toBe(5);
+    await ok('service', 'rollback', '-d', 'web');
+    const back = control.getService('web');
+    expect(back.spec?.taskTemplate?.containerSpec?.env).toEqual([]);
+    const [r] = JSON.parse(await ok('service', 'inspect', 'web'));
+    expect(r.UpdateStatus).toMatchObject({
+      State: 'rollback_started',
+      Message: 'manually requested rollback',
+    });
+    await ok('service', 'update', '-d', '--no-resolve-image', '--env-add', 'A=1', 'web');
   });
 
   it('refuses bad input with the field named, changing nothing', async () => {
@@ -269,7 +278,9 @@ describe('docker service … against the swarm routes', () => {
       Mode: { Replicated: { Replicas: -1 } },
     });
     expect(raw.status).toBe(400);
-    expect(JSON.parse(raw.body).message).toBe('spec.mode.replicated.replicas: must be an integer ≥ 0, not -1');
+    expect(JSON.parse(raw.body).message).toBe(
+      'spec.mode.replicated.replicas: must be an integer ≥ 0, not -1',
+    );
     expect(store.appliedIndex).toBe(before);
     expect(control.listServices().map((s) => s.spec?.annotations?.name)).toEqual(['web']);
   });
