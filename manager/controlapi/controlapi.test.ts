@@ -12,7 +12,7 @@ import {
   UpdateOrder,
   UpdateState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { makeCluster, makeTask, storeOnMemoryLog } from '../store/testkit.js';
+import { makeCluster, makeNetwork, makeTask, storeOnMemoryLog } from '../store/testkit.js';
 import { ControlApi } from './controlapi.js';
 import { parseConstraint } from './spec.js';
 
@@ -207,6 +207,29 @@ describe('createService', () => {
       }),
     );
     expect(s.spec!.taskTemplate!.resources!.reservations).toEqual(big);
+  });
+
+  it('refuses references to secrets, configs and networks that do not exist', async () => {
+    const { store, control } = setup();
+    const base = spec().taskTemplate!;
+    const withNet = (target: string) =>
+      spec({ taskTemplate: { ...base, networks: [{ target, aliases: [], driverOpts: {} }] } });
+    const err = await rejects(control.createService(withNet('appnet')));
+    expect(err.field).toBe('spec.task_template.networks[0]');
+    expect(err.message).toMatch(/network appnet not found/);
+    const secret = spec({
+      taskTemplate: {
+        ...base,
+        containerSpec: {
+          ...base.containerSpec!,
+          secrets: [{ secretId: 'nope', secretName: 'db', file: undefined }],
+        },
+      },
+    });
+    expect((await rejects(control.createService(secret))).message).toMatch(/secret not found: db/);
+    await store.update((tx) => tx.create('network', makeNetwork('net1', 'appnet')));
+    const s = await control.createService(withNet('appnet'));
+    expect(s.spec!.taskTemplate!.networks[0]!.target).toBe('appnet');
   });
 
   it('refuses a taken name with a conflict', async () => {

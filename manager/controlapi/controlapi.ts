@@ -87,6 +87,7 @@ export class ControlApi implements ControlOperations {
           `name conflicts with an existing object: service ${full.annotations!.name} already exists`,
           'spec.annotations.name',
         );
+      checkReferences(tx, full);
       tx.create('service', {
         id,
         meta: undefined,
@@ -126,6 +127,7 @@ export class ControlApi implements ControlOperations {
     await this.store.update((tx) => {
       const s = clone('service', tx.get('service', current.id) ?? current);
       if (s.meta?.version !== version) throw outOfSequence();
+      if (options.rollback !== 'previous') checkReferences(tx, next);
       s.previousSpec = cur;
       s.spec = next;
       s.endpoint = { ...(s.endpoint ?? { ports: [], virtualIps: [] }), spec: next.endpointSpec };
@@ -352,6 +354,30 @@ export function taskName(t: Task, svc: Service | undefined): string {
   if (t.annotations?.name) return t.annotations.name;
   const base = svc?.spec?.annotations?.name ?? t.serviceAnnotations?.name ?? t.serviceId;
   return t.slot > 0 ? `${base}.${t.slot}` : `${base}.${t.nodeId}`;
+}
+
+/** Secrets and configs (by id) and networks (by id or name) the spec names must exist (swarmkit's checks). */
+function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
+  const t = spec.taskTemplate;
+  const c = t?.containerSpec;
+  c?.secrets.forEach((r, i) => {
+    if (!tx.get('secret', r.secretId))
+      throw invalidArgument(
+        `spec.task_template.container_spec.secrets[${i}]`,
+        `secret not found: ${r.secretName || r.secretId}`,
+      );
+  });
+  c?.configs.forEach((r, i) => {
+    if (!tx.get('config', r.configId))
+      throw invalidArgument(
+        `spec.task_template.container_spec.configs[${i}]`,
+        `config not found: ${r.configName || r.configId}`,
+      );
+  });
+  t?.networks.forEach((n, i) => {
+    if (!tx.lookup('network', n.target))
+      throw invalidArgument(`spec.task_template.networks[${i}]`, `network ${n.target} not found`);
+  });
 }
 
 function managers(tx: ReadTx): Node[] {
