@@ -345,6 +345,14 @@ describe('docker service … against the swarm routes', () => {
     expect(control.getCluster().rootCa!.joinTokens!.worker).toBe('SWMTKN-1-w');
   });
 
+  it("swarm init on a node already in a swarm is dockerd's 503", async () => {
+    const r = await docker('swarm', 'init');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      'Error response from daemon: This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.',
+    );
+  });
+
   it('swarm unlock-key says autolock is not supported', async () => {
     const r = await docker('swarm', 'unlock-key');
     expect(r.code).not.toBe(0);

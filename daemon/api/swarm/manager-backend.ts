@@ -66,7 +66,7 @@ export class ManagerClusterBackend implements ClusterBackend {
 
   leave(force: boolean): Promise<void> {
     const leave = this.opts.lifecycle?.leave;
-    return leave ? leave(force) : Promise.reject(notPartOfSwarm());
+    return leave ? leave(force) : Promise.reject(noLifecycle('leave'));
   }
 
   control(): ControlOperations {
