@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ClusterBackend,
+  type InitRequest,
+  type JoinRequest,
   NOT_IN_SWARM_MESSAGE,
   NOT_MANAGER_MESSAGE,
   notManager,
@@ -439,6 +441,61 @@ describe('a node that is not a manager', () => {
       const info = JSON.parse((await run('info', '--format', '{{json .Swarm}}')).stdout);
       expect(info.LocalNodeState).toBe(state);
       expect(info.ControlAvailable).toBe(false);
+    } finally {
+      destroyConnections();
+      await new Promise<void>((res) => server.close(() => res()));
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('swarm init and join reach the lifecycle the composition root gives', () => {
+  it("hands over the CLI's addresses, token and spec", async () => {
+    const seen: { init?: InitRequest; join?: JoinRequest } = {};
+    const backend = new InactiveClusterBackend({
+      init: async (req) => {
+        seen.init = req;
+        return 'newnode000000000000000001';
+      },
+      join: async (req) => {
+        seen.join = req;
+      },
+    });
+    const d = mkdtempSync(join(tmpdir(), 'shoal-swarm-cli-'));
+    const s = join(d, 'api.sock');
+    const router = new Router();
+    router.head('/_ping', (ctx) => ctx.reply.text(200, ''));
+    router.get('/info', async (ctx) => ctx.reply.json(200, { ID: 'x', Swarm: await swarmInfoJson(backend) }));
+    registerSwarm(router, backend);
+    const { server, destroyConnections } = createApiServer(router);
+    await new Promise<void>((res) => server.listen(s, res));
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; stderr: string; stdout: string }>((res) => {
+        const p = spawn('docker', ['-H', `unix://${s}`, ...args], {
+          env: { ...process.env, DOCKER_CONFIG: join(d, 'cfg'), DOCKER_HOST: '' },
+        });
+        let stderr = '';
+        let stdout = '';
+        p.stderr.on('data', (b) => (stderr += b));
+        p.stdout.on('data', (b) => (stdout += b));
+        p.on('close', (code) => res({ code: code ?? -1, stderr, stdout }));
+        p.stdin.end();
+      });
+    try {
+      const init = await run('swarm', 'init', '--advertise-addr', '127.0.0.9', '--task-history-limit', '2');
+      expect(seen.init).toMatchObject({
+        listenAddr: '0.0.0.0:2377',
+        advertiseAddr: '127.0.0.9',
+        forceNewCluster: false,
+      });
+      expect(seen.init!.spec.orchestration!.taskHistoryRetentionLimit).toBe(2);
+      expect(seen.init!.spec.raft!.electionTick).toBe(10);
+      // After init the CLI asks for the join token; this backend stays inactive, so that part fails.
+      expect(init.stdout + init.stderr).toContain('newnode000000000000000001');
+      await run('swarm', 'join', '--token', 'SWMTKN-1-abc-def', '127.0.0.1:2377');
+      expect(seen.join).toMatchObject({ remoteAddrs: ['127.0.0.1:2377'], joinToken: 'SWMTKN-1-abc-def' });
+      const leave = await run('swarm', 'leave');
+      expect(leave.stderr).toContain('This node is not part of a swarm');
     } finally {
       destroyConnections();
       await new Promise<void>((res) => server.close(() => res()));
