@@ -1,5 +1,12 @@
 import type { Raft } from '../core/raft.js';
-import type { Entry, Ready } from '../core/types.js';
+import type { Entry, HardState, Message, Ready } from '../core/types.js';
+
+/** What a node's disk holds after its last completed fsync. */
+export interface DurableState {
+  hardState: HardState;
+  lastIndex: number;
+  termAt: (i: number) => number | undefined;
+}
 
 export interface Violation {
   step: number;
@@ -111,5 +118,41 @@ export class SafetyChecker {
     }
     if (!seen) this.applied.set(e.index, { term: e.term, key });
     if (e.index > this.maxApplied) this.maxApplied = e.index;
+  }
+
+  /**
+   * Votes and acknowledged entries must be on disk before the message that promises them leaves.
+   *
+   * An acknowledgement of index i at term T promises that the node's log matches term T's leader up to i.
+   * It is honoured when the disk holds i (or commit >= i), and also when the same write replaced those
+   * entries with a later leader's (the disk's term is past T and the write overwrote the log at or below i):
+   * the ack was true of the node's log when it was made, and the disk holds a later state of that log — the
+   * same as if the ack had been delayed in the network (Raft's proof allows any delay). Seeds 7000709 and
+   * 7003575 (5 nodes) are such batches: an ack for term T and a term T+1 append that truncates it.
+   * `overwroteAt` is the lowest index that write replaced, undefined when it only appended.
+   */
+  checkDurableBeforeSend(
+    id: number,
+    messages: readonly Message[],
+    d: DurableState,
+    overwroteAt: number | undefined,
+  ): void {
+    for (const m of messages) {
+      if (m.type === 'voteResp' && !m.reject) {
+        if (d.hardState.term < m.term || (d.hardState.term === m.term && d.hardState.vote !== m.to)) {
+          this.fail(
+            'durability',
+            `node ${id} granted its term-${m.term} vote to ${m.to} before persisting it`,
+          );
+        }
+      }
+      if (m.type === 'appResp' && !m.reject && m.index > 0) {
+        if (d.lastIndex >= m.index || d.hardState.commit >= m.index) continue;
+        const superseded = d.hardState.term > m.term && overwroteAt !== undefined && overwroteAt <= m.index;
+        if (!superseded) {
+          this.fail('durability', `node ${id} acknowledged index ${m.index} with ${d.lastIndex} on disk`);
+        }
+      }
+    }
   }
 }

@@ -22,7 +22,7 @@ export interface SimNode {
   /** Removed from the cluster and shut down for good. */
   retired: boolean;
   /** A Ready written to the page cache, waiting for its fsync to complete at syncAt. */
-  pending?: { rd: Ready; syncAt: number };
+  pending?: { rd: Ready; syncAt: number; overwroteAt?: number };
   appliedIndex: number;
   snapIndex: number;
   /** Process pause: no ticks until this time. */
@@ -240,12 +240,13 @@ export class SimCluster {
     for (let guard = 0; guard < 100; guard++) {
       if (n.pending) {
         if (n.pending.syncAt > this.now) return;
-        this.complete(n, n.pending.rd);
+        this.complete(n, n.pending.rd, n.pending.overwroteAt);
         n.pending = undefined;
       }
       if (!n.up || !n.raw.hasReady()) return;
       const rd = n.raw.ready();
       const s = n.disk.storage;
+      const overwroteAt = overwriteIndex(rd, s.lastIndex());
       if (rd.snapshot) s.applySnapshot(rd.snapshot);
       s.append(rd.entries);
       if (rd.hardState) s.setHardState(rd.hardState);
@@ -255,18 +256,20 @@ export class SimCluster {
       });
       const needsSync = rd.mustSync || rd.snapshot !== undefined || rd.hardState !== undefined;
       const delay = needsSync ? this.opts.rng.int(this.opts.maxSyncDelay + 1) : 0;
-      n.pending = { rd, syncAt: this.now + delay };
+      n.pending = { rd, syncAt: this.now + delay, overwroteAt };
     }
   }
 
   /** fsync done: send, apply, advance (the Ready contract's order). */
-  private complete(n: SimNode, rd: Ready): void {
+  private complete(n: SimNode, rd: Ready, overwroteAt: number | undefined): void {
     n.disk.sync();
     const term = n.disk.durable().hardState.term;
     if (term < n.durableTerm)
       this.checker.fail('monotonicity', `node ${n.id} persisted term ${term} < ${n.durableTerm}`);
     n.durableTerm = term;
-    if (this.opts.checkDurability !== false) this.checkDurableBeforeSend(n, rd);
+    if (this.opts.checkDurability !== false) {
+      this.checker.checkDurableBeforeSend(n.id, rd.messages, n.disk.durable(), overwroteAt);
+    }
     for (const m of rd.messages) this.send(n, m);
     if (rd.snapshot) {
       n.sm.restore(rd.snapshot.data);
@@ -291,29 +294,6 @@ export class SimCluster {
     this.maybeSnapshot(n);
   }
 
-  /** Votes and acknowledged entries must be on disk before the message that promises them leaves. */
-  private checkDurableBeforeSend(n: SimNode, rd: Ready): void {
-    const d = n.disk.durable();
-    for (const m of rd.messages) {
-      if (m.type === 'voteResp' && !m.reject) {
-        if (d.hardState.term < m.term || (d.hardState.term === m.term && d.hardState.vote !== m.to)) {
-          this.checker.fail(
-            'durability',
-            `node ${n.id} granted its term-${m.term} vote to ${m.to} before persisting it`,
-          );
-        }
-      }
-      if (m.type === 'appResp' && !m.reject && m.index > 0) {
-        if (d.lastIndex < m.index && d.hardState.commit < m.index) {
-          this.checker.fail(
-            'durability',
-            `node ${n.id} acknowledged index ${m.index} with ${d.lastIndex} on disk`,
-          );
-        }
-      }
-    }
-  }
-
   private maybeSnapshot(n: SimNode): void {
     if (n.appliedIndex - n.snapIndex < this.opts.snapshotInterval) return;
     const s = n.disk.storage;
@@ -324,4 +304,11 @@ export class SimCluster {
     n.snapIndex = n.appliedIndex;
     this.stats.snapshotsMade++;
   }
+}
+
+/** The lowest index a Ready replaces in the log already written (a conflicting append or a snapshot). */
+export function overwriteIndex(rd: Ready, lastWritten: number): number | undefined {
+  if (rd.snapshot) return rd.snapshot.metadata.index + 1;
+  const first = rd.entries[0]?.index;
+  return first !== undefined && first <= lastWritten ? first : undefined;
 }
