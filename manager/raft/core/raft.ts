@@ -100,6 +100,8 @@ export class Raft {
       // Entries up to `applied` will not be delivered again: replay their conf changes here.
       for (const e of this.log.slice(this.log.applied + 1, cfg.applied + 1)) this.applyEntryConf(e, false);
       this.log.appliedTo(cfg.applied);
+      // Applied means committed; the saved commit index may lag it (it is persisted lazily).
+      if (this.log.committed < cfg.applied) this.log.committed = cfg.applied;
     }
     this.becomeFollower(this.term, NONE);
   }

@@ -1,5 +1,5 @@
 import type { Raft } from '../core/raft.js';
-import type { Entry, HardState, Message, Ready } from '../core/types.js';
+import type { Entry, HardState, Message } from '../core/types.js';
 
 /** What a node's disk holds after its last completed fsync. */
 export interface DurableState {
@@ -16,6 +16,7 @@ export interface Violation {
     | 'leader-completeness'
     | 'state-machine-safety'
     | 'apply-order'
+    | 'early-apply'
     | 'durability'
     | 'monotonicity'
     | 'lost-ack'
@@ -86,8 +87,8 @@ export class SafetyChecker {
   }
 
   /** Entries a node is about to write; `termAt` reads its log after the write. */
-  observeAppend(id: number, rd: Ready, termAt: (i: number) => number | undefined): void {
-    for (const e of rd.entries) {
+  observeAppend(id: number, entries: readonly Entry[], termAt: (i: number) => number | undefined): void {
+    for (const e of entries) {
       const k = `${e.index}:${e.term}`;
       const prevTerm = termAt(e.index - 1) ?? -1;
       const key = entryKey(e);
