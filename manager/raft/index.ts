@@ -2,6 +2,16 @@
 export type { ConfChange, NodeId, PeerProgress, Role, Status } from './core/types.js';
 export { type Clock, systemClock } from './node/clock.js';
 export {
+  type Application,
+  type DriverHooks,
+  type DriverOptions,
+  type DriverStorage,
+  type DriverTransport,
+  type LogWrite,
+  RaftDriver,
+  type Scheduler,
+} from './node/driver.js';
+export {
   DiskFullError,
   IdentityMismatchError,
   InvalidArgumentError,
@@ -21,5 +31,5 @@ export {
   RaftNode,
   type RaftNodeOptions,
 } from './node/node.js';
-export type { StateMachine } from './node/state-machine.js';
+export type { Applied, LeadershipEvent, ReplicatedLog, StateMachine } from './replicated.js';
 export { SnapshotCorruptError } from './wal/errors.js';
