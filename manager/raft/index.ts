@@ -1,6 +1,6 @@
 // Public face of the raft library for the state store and shoald.
 export type { ConfChange, NodeId, PeerProgress, Role, Status } from './core/types.js';
-export { type Clock, systemClock } from './node/clock.js';
+export { type Clock, immediateScheduler, type Scheduler, systemClock } from './node/clock.js';
 export {
   type Application,
   type DriverHooks,
@@ -9,7 +9,6 @@ export {
   type DriverTransport,
   type LogWrite,
   RaftDriver,
-  type Scheduler,
 } from './node/driver.js';
 export {
   DiskFullError,

@@ -28,7 +28,7 @@ import type {
   Snapshot,
   SoftState,
 } from '../core/types.js';
-import type { Clock } from './clock.js';
+import type { Clock, Scheduler } from './clock.js';
 
 /** One Ready's writes. */
 export interface LogWrite {
@@ -63,12 +63,7 @@ export interface DriverTransport {
   send(msgs: Message[]): void;
 }
 
-/** Runs work soon, after the current call stack (setImmediate in production, a queue in the simulator). */
-export interface Scheduler {
-  defer(fn: () => void): void;
-}
-
-export const immediateScheduler: Scheduler = { defer: (fn) => void setImmediate(fn) };
+export type { Scheduler } from './clock.js';
 
 /** What the driver applies committed entries to and snapshots. */
 export interface Application {

@@ -13,9 +13,9 @@ import type { Applied, LeadershipEvent, ReplicatedLog, StateMachine } from '../r
 import { RaftTransport } from '../transport/transport.js';
 import { DiskStorage } from '../wal/disk-storage.js';
 import type { WalStats } from '../wal/wal.js';
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, immediateScheduler, type Scheduler, systemClock } from './clock.js';
 import { DiskLog } from './disk-log.js';
-import { type DriverStats, immediateScheduler, RaftDriver, type Scheduler } from './driver.js';
+import { type DriverStats, RaftDriver } from './driver.js';
 import {
   IdentityMismatchError,
   InvalidArgumentError,
