@@ -143,6 +143,8 @@ export class RaftDriver {
   /** Highest entry index sent to peers, possibly before it was durable here. */
   private sentUpTo = 0;
   private tickTimer: unknown = null;
+  /** The founding voters until the bootstrap entries are durable (a failed first write must not lose them). */
+  private founders?: NodeId[];
   readonly stats: DriverStats = {
     readies: 0,
     syncedWrites: 0,
@@ -195,6 +197,7 @@ export class RaftDriver {
 
   bootstrap(voters: NodeId[]): void {
     this._core.bootstrap(voters);
+    this.founders = voters;
     this.schedule();
   }
 
@@ -432,6 +435,7 @@ export class RaftDriver {
     st.entriesPersisted += rd.entries.length;
     st.persistMs += ms;
     if (ms > st.maxPersistMs) st.maxPersistMs = ms;
+    if (this.founders && this.storage.lastIndex() > 0) this.founders = undefined;
     if (writes && this.fault) {
       this.log(`raft: storage writes succeed again after: ${this.fault.message}`);
       this.fault = null;
@@ -447,6 +451,10 @@ export class RaftDriver {
     this.hooks.storageFault?.(err, { durableIndex, sentUpTo: this.sentUpTo });
     // Nothing after the durable log is known here any more: start over from the disk, as a crash would.
     this._core = this.newCore();
+    // A restarted process with an empty disk bootstraps again (RaftNode does); so does the rebuilt core.
+    // Without it this member would learn the founding configuration one entry at a time from the leader,
+    // and after "addVoter <self>" alone it would elect itself (sim seed 915, 3 nodes).
+    if (this.founders && this.storage.lastIndex() === 0) this._core.bootstrap(this.founders);
     this.sentUpTo = durableIndex;
     const s = this._core.raft.softState();
     this.hooks.softState?.({ leader: s.leader, role: s.role }, this._core.raft.term);

@@ -29,6 +29,8 @@ export class SimNode {
   durableTerm = 0;
   /** The last index this incarnation applied (or restored), for the in-order check. */
   lastApplied = 0;
+  /** Founding voters: a restart with nothing on disk bootstraps again, as RaftNode does. */
+  founders?: NodeId[];
 
   constructor(
     readonly id: NodeId,
@@ -195,6 +197,7 @@ export class SimCluster {
       1 - this.opts.rng.next() * 0.2,
     );
     this.boot(n);
+    n.founders = bootstrapVoters;
     if (bootstrapVoters) n.driver.bootstrap(bootstrapVoters);
     this.nodes.set(id, n);
     return n;
@@ -211,8 +214,11 @@ export class SimCluster {
 
   restart(node: SimNode): void {
     if (node.up || node.retired) return;
-    node.disk.recover();
+    const s = node.disk.recover();
     this.boot(node);
+    if (node.founders && s.lastIndex() === 0 && s.initialState().hardState.term === 0) {
+      node.driver.bootstrap(node.founders);
+    }
     node.leaderAtTerm = undefined;
     node.lastCommit = 0;
     node.up = true;
