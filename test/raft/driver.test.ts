@@ -33,7 +33,7 @@ class ControlledStorage extends InstantStorage {
 
 const TICK = 10;
 
-function cluster(ids: number[]) {
+function cluster(ids: number[], failFirstWrite: number[] = []) {
   const sched = new ManualScheduler();
   const clock = new FakeClock(sched);
   const inbox: Message[] = [];
@@ -75,6 +75,7 @@ function cluster(ids: number[]) {
         storageRecovered: () => m.events.push('recovered'),
       },
     });
+    if (failFirstWrite.includes(id)) storage.failNext = true;
     driver.bootstrap(ids);
     driver.startTicking(TICK);
     members.set(id, { driver, ...m });
@@ -149,5 +150,17 @@ describe('RaftDriver, deterministic', () => {
     const at = (m: { applied: Entry[] }) => new Map(m.applied.map((e) => [e.index, `${e.term}`]));
     const ref = at(again);
     for (const m of c.members.values()) for (const [i, term] of at(m)) expect(ref.get(i) ?? term).toBe(term);
+  });
+
+  it('a failed bootstrap write is bootstrapped again, not learnt entry by entry from the leader', () => {
+    const c = cluster([1, 2, 3], [1]);
+    const one = c.members.get(1)!;
+    expect(one.faults.map((e) => e.message)).toEqual(['disk full']);
+    // The rebuilt core knows the founding configuration (else, holding only "addVoter 1", it would elect itself).
+    expect(one.driver.core.confState().voters).toEqual([1, 2, 3]);
+    c.clock.advance(TICK * 60);
+    expect(one.storage.lastIndex()).toBeGreaterThanOrEqual(3);
+    const l = c.leader()!;
+    expect(l.driver.core.status().progress[1]?.match).toBe(l.driver.core.status().lastIndex);
   });
 });
