@@ -258,7 +258,7 @@ export class SimCluster {
   private transmit(n: SimNode, ms: Message[]): void {
     if (!n.up) return;
     if (this.opts.checkDurability !== false) {
-      this.checker.checkDurableBeforeSend(n.id, ms, n.disk.durable(), n.storage.lastOverwrite);
+      this.checker.checkDurableBeforeSend(n.id, ms, n.disk.durable());
     }
     for (const m of ms) this.send(n, m);
   }

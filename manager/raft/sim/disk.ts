@@ -84,8 +84,6 @@ export class SimWriteError extends Error {}
  * crash (crash()) drops the completion and everything unsynced.
  */
 export class SimStorage implements DriverStorage {
-  /** The lowest index the last durable write replaced (conflicting append or snapshot); undefined if none. */
-  lastOverwrite?: number;
   private dead = false;
 
   constructor(
@@ -118,7 +116,6 @@ export class SimStorage implements DriverStorage {
   write(w: LogWrite, done: (err: Error | null) => void): void {
     const env = this.env;
     const s = this.mem;
-    const overwroteAt = overwriteIndex(w, s.lastIndex());
     const needsSync = w.sync || w.snapshot !== undefined || w.hardState !== undefined;
     const at = env.now() + (needsSync ? env.rng.int(env.maxSyncDelay + 1) : 0);
     const rate = env.faultRate();
@@ -139,7 +136,6 @@ export class SimStorage implements DriverStorage {
     env.at(at, () => {
       if (this.dead) return;
       this.disk.sync();
-      this.lastOverwrite = overwroteAt;
       env.onSync();
       done(null);
     });
@@ -158,14 +154,4 @@ export class SimStorage implements DriverStorage {
   crash(): void {
     this.dead = true;
   }
-}
-
-/** The lowest index a write replaces in the log already written (a conflicting append or a snapshot). */
-export function overwriteIndex(
-  w: Pick<LogWrite, 'entries' | 'snapshot'>,
-  lastWritten: number,
-): number | undefined {
-  if (w.snapshot) return w.snapshot.metadata.index + 1;
-  const first = w.entries[0]?.index;
-  return first !== undefined && first <= lastWritten ? first : undefined;
 }
