@@ -35,4 +35,11 @@ describe('raft simulation, 5 nodes', () => {
     expect(r.steps).toBeGreaterThanOrEqual(2000);
     expect(r.acked).toBeGreaterThan(100);
   });
+
+  // A learner applied the founding "addVoter 1" (index 1) while a snapshot taken after "remove 1" arrived; on
+  // advance the old conf change was applied on top of the snapshot's configuration, putting 1 back.
+  it('regression seed 3014662: a conf change older than a restored snapshot is not applied again', () => {
+    const r = runSeed({ seed: 3014662, nodes: 5, steps: 2000 });
+    expect(r.violation).toBeUndefined();
+  });
 });
