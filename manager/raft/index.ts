@@ -1,6 +1,15 @@
 // Public face of the raft library for the state store and shoald.
 export type { ConfChange, NodeId, PeerProgress, Role, Status } from './core/types.js';
-export { type Clock, systemClock } from './node/clock.js';
+export { type Clock, immediateScheduler, type Scheduler, systemClock } from './node/clock.js';
+export {
+  type Application,
+  type DriverHooks,
+  type DriverOptions,
+  type DriverStorage,
+  type DriverTransport,
+  type LogWrite,
+  RaftDriver,
+} from './node/driver.js';
 export {
   DiskFullError,
   IdentityMismatchError,
@@ -21,5 +30,5 @@ export {
   RaftNode,
   type RaftNodeOptions,
 } from './node/node.js';
-export type { StateMachine } from './node/state-machine.js';
+export type { Applied, LeadershipEvent, ReplicatedLog, StateMachine } from './replicated.js';
 export { FormatVersionError, SnapshotCorruptError } from './wal/errors.js';

@@ -32,8 +32,8 @@ describe('linearizability of a KV store on the simulated cluster under faults', 
       const { history } = runKvSeed({ seed, nodes: 3, steps: 500, reads: 'localStale' });
       if (checkOperations(kvModel, history).linearizable === false) bad.push(seed);
     }
-    // Most seeds expose it; seed 1 is a concrete reproducible example.
+    // Most seeds expose it; seed 2 is a concrete reproducible example.
     expect(bad.length).toBeGreaterThan(5);
-    expect(bad).toContain(1);
+    expect(bad).toContain(2);
   }, 120_000);
 });

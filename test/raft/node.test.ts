@@ -10,11 +10,14 @@ import { FlagError, parseFlags } from '../../manager/raft/cmd/raftnode.js';
 import {
   IdentityMismatchError,
   InvalidArgumentError,
+  type LeadershipEvent,
   NotLeaderError,
   RaftNode,
   type RaftNodeOptions,
+  type ReplicatedLog,
 } from '../../manager/raft/index.js';
 import { DiskStorage } from '../../manager/raft/wal/disk-storage.js';
+import { FakeClock, ManualScheduler } from './fake-time.js';
 
 const dirs: string[] = [];
 const nodes: RaftNode<void>[] = [];
@@ -130,6 +133,35 @@ describe('RaftNode', () => {
     await leaderOf(again);
     expect(kv.map.size).toBe(400);
     expect(Buffer.from(kv.get('s399')!)[0]).toBe(399 & 0xff);
+  });
+});
+
+describe('RaftNode as the ReplicatedLog, on fake time', () => {
+  it('elects itself, applies proposals at their index, answers the read barrier and reports leadership', async () => {
+    const sched = new ManualScheduler();
+    const clock = new FakeClock(sched);
+    const kv = new KvStateMachine();
+    const n: ReplicatedLog<void> & RaftNode<void> = start(
+      opts(tmp(), { stateMachine: kv, clock, scheduler: sched, fsync: false }),
+    );
+    const events: LeadershipEvent[] = [];
+    const off = n.onLeadershipChange((e) => events.push(e));
+    expect(n.leadership()).toEqual({ isLeader: false, term: 1, leaderId: 0 }); // bootstrapped, no leader yet
+    clock.advance(10 * 8 * 3); // three election timeouts of fake time
+    expect(n.leadership()).toMatchObject({ isLeader: true, leaderId: 1 });
+    expect(events.at(-1)).toEqual(n.leadership());
+    const p1 = n.propose(encodePut('a', Buffer.from('1')));
+    const p2 = n.propose(encodePut('b', Buffer.from('2')));
+    sched.run();
+    const [r1, r2] = await Promise.all([p1, p2]);
+    expect(r2.index).toBe(r1.index + 1);
+    expect(Buffer.from(kv.get('b')!).toString()).toBe('2');
+    const barrier = n.readBarrier();
+    sched.run();
+    expect(await barrier).toBeGreaterThanOrEqual(r2.index);
+    off();
+    n.stop();
+    expect(events.length).toBe(1); // unsubscribed: stop() reported nothing more
   });
 });
 

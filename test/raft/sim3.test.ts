@@ -54,4 +54,20 @@ describe('raft simulation, 3 nodes', () => {
     expect(b).toEqual(a);
     expect(runSeed({ seed: 78, nodes: 3, steps: 300 }).stats).not.toEqual(a.stats);
   });
+
+  // A founding member whose first write (the bootstrap entries) failed lost them; rebuilt from its empty disk
+  // it learnt the founding configuration one entry at a time and, holding only "addVoter 1", elected itself
+  // with a 2-entry log. The driver now bootstraps the rebuilt core again, as a restarted process does.
+  it.each([
+    [915, 600],
+    [2030521, 2000],
+    [2030556, 2000],
+  ])(
+    'regression seed %i (%i steps): a failed bootstrap write does not make a one-voter cluster',
+    (seed, steps) => {
+      const r = runSeed({ seed, nodes: 3, steps });
+      expect(r.violation).toBeUndefined();
+      expect(r.stats.writeFaults).toBeGreaterThan(0);
+    },
+  );
 });

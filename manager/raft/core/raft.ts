@@ -65,7 +65,8 @@ export class Raft {
   lead: NodeId = NONE;
   role: Role = 'follower';
   readonly log: RaftLog;
-  msgs: Message[] = [];
+  /** The outbox: RawNode takes it (takeOutbox) and decides what may leave when. */
+  private msgs: Message[] = [];
   readStates: ReadState[] = [];
 
   voters = new Set<NodeId>();
@@ -99,6 +100,8 @@ export class Raft {
       // Entries up to `applied` will not be delivered again: replay their conf changes here.
       for (const e of this.log.slice(this.log.applied + 1, cfg.applied + 1)) this.applyEntryConf(e, false);
       this.log.appliedTo(cfg.applied);
+      // Applied means committed; the saved commit index may lag it (it is persisted lazily).
+      if (this.log.committed < cfg.applied) this.log.committed = cfg.applied;
     }
     this.becomeFollower(this.term, NONE);
   }
@@ -636,6 +639,22 @@ export class Raft {
     pr.becomeSnapshot(snapshot.metadata.index);
     this.send(newMessage({ type: 'snap', to, snapshot }));
     return true;
+  }
+
+  /** Hands the outbox to RawNode and empties it. */
+  takeOutbox(): Message[] {
+    const out = this.msgs;
+    this.msgs = [];
+    return out;
+  }
+
+  /** Puts back messages RawNode did not hand out yet, ahead of newer ones. */
+  requeue(ms: Message[]): void {
+    if (ms.length > 0) this.msgs = ms.concat(this.msgs);
+  }
+
+  get hasMessages(): boolean {
+    return this.msgs.length > 0;
   }
 
   /** Sends the appends deferred by proposals (called when the driver takes a Ready). */

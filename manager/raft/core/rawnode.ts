@@ -21,6 +21,7 @@ function sameHardState(a: HardState, b: HardState): boolean {
 
 /** What the outstanding Ready handed out, so advance() can acknowledge exactly that. */
 interface Accepted {
+  hardState: HardState;
   lastEntry?: { index: number; term: number };
   snapshotIndex?: number;
   committed: Entry[];
@@ -34,12 +35,15 @@ export class RawNode {
   readonly raft: Raft;
   private prevSoft: SoftState;
   private prevHard: HardState;
+  /** The hard state as of the last advance(): what the disk holds. */
+  private durableHard: HardState;
   private outstanding?: Accepted;
 
   constructor(cfg: Config) {
     this.raft = new Raft(cfg);
     this.prevSoft = this.raft.softState();
     this.prevHard = this.raft.hardState();
+    this.durableHard = this.prevHard;
   }
 
   /**
@@ -120,7 +124,7 @@ export class RawNode {
     if (!sameHardState(r.hardState(), this.prevHard)) return true;
     if (r.log.unstable.snapshot) return true;
     if (r.log.unstableEntries().length > 0) return true;
-    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.hasMessages || r.readStates.length > 0) return true;
     return r.log.hasNextCommittedEnts();
   }
 
@@ -133,11 +137,24 @@ export class RawNode {
     const committedEntries = r.log.nextCommittedEnts(0);
     const soft = r.softState();
     const hard = r.hardState();
+    const [messages, messagesAfterAppend] = this.splitOutbox();
+    // Committed entries before this Ready's first new entry are already in storage, i.e. durable.
+    const firstNew = entries.length > 0 ? entries[0].index : Number.POSITIVE_INFINITY;
+    let applyBeforeAppend = 0;
+    if (!snapshot) {
+      while (
+        applyBeforeAppend < committedEntries.length &&
+        committedEntries[applyBeforeAppend].index < firstNew
+      )
+        applyBeforeAppend++;
+    }
     const rd: Ready = {
       entries,
       snapshot,
       committedEntries,
-      messages: r.msgs,
+      applyBeforeAppend,
+      messages,
+      messagesAfterAppend,
       readStates: r.readStates,
       mustSync:
         entries.length > 0 ||
@@ -153,10 +170,10 @@ export class RawNode {
       rd.hardState = hard;
       this.prevHard = hard;
     }
-    r.msgs = [];
     r.readStates = [];
     const last = entries[entries.length - 1];
     this.outstanding = {
+      hardState: hard,
       lastEntry: last ? { index: last.index, term: last.term } : undefined,
       snapshotIndex: snapshot?.metadata.index,
       committed: committedEntries,
@@ -166,11 +183,44 @@ export class RawNode {
     return rd;
   }
 
+  /** True when this node's term and vote are durable (nothing about them is in a write still pending). */
+  private termDurable(): boolean {
+    return this.raft.term === this.durableHard.term && this.raft.vote === this.durableHard.vote;
+  }
+
+  /** Empties the core's outbox into [may leave now, must wait for the write]. */
+  private splitOutbox(): [Message[], Message[]] {
+    const r = this.raft;
+    const out = r.takeOutbox();
+    if (!this.termDurable()) return [[], out];
+    const now: Message[] = [];
+    const later: Message[] = [];
+    for (const m of out) (mayLeaveBeforeAppend(m) ? now : later).push(m);
+    return [now, later];
+  }
+
+  /**
+   * While a Ready is outstanding (its write not yet durable): the messages produced since that may leave now
+   * (heartbeats, a leader's appends of proposals made meanwhile), so a slow fsync does not look like a dead
+   * member. Everything else stays for the next Ready. Empty when no Ready is outstanding.
+   */
+  takeMessages(): Message[] {
+    if (!this.outstanding || !this.termDurable()) return [];
+    const r = this.raft;
+    r.flushProposals();
+    const now: Message[] = [];
+    const keep: Message[] = [];
+    for (const m of r.takeOutbox()) (mayLeaveBeforeAppend(m) ? now : keep).push(m);
+    r.requeue(keep);
+    return now;
+  }
+
   /** The outstanding Ready was persisted, sent and applied. */
   advance(): void {
     const acc = this.outstanding;
     if (!acc) throw new RaftError('advance: no outstanding Ready');
     this.outstanding = undefined;
+    this.durableHard = acc.hardState;
     const r = this.raft;
     if (acc.snapshotIndex !== undefined) {
       r.log.stableSnapTo(acc.snapshotIndex);
@@ -178,11 +228,34 @@ export class RawNode {
     }
     if (acc.lastEntry) r.log.stableTo(acc.lastEntry.index, acc.lastEntry.term);
     if (acc.committed.length > 0) {
-      for (const e of acc.committed) r.applyEntryConf(e);
+      // A snapshot restored since this Ready was cut already holds the configuration up to its index: a conf
+      // change from before it must not be applied on top again (sweep seed 3014662, 5 nodes: a learner that
+      // applied "addVoter 1" at index 1, then restored a snapshot after "remove 1", re-added 1 on advance).
+      const restoredTo = r.log.firstIndex() - 1;
+      for (const e of acc.committed) if (e.index > restoredTo) r.applyEntryConf(e);
       r.log.appliedTo(acc.committed[acc.committed.length - 1].index);
       r.reduceUncommittedSize(acc.committed);
     }
     r.onStable();
+  }
+}
+
+/**
+ * Messages that promise nothing about the sender's disk, so they may leave before its pending write is
+ * durable — provided its current term and vote are durable. A leader's appends and heartbeats (it counts its
+ * own log only after advance()), a follower's heartbeat answers, forwarded requests, snapshots (read from
+ * storage), read-index answers (the commit index is durable on a quorum), transfer and pre-vote requests.
+ * Acknowledgements (appResp), vote answers and vote requests wait for the write.
+ */
+export function mayLeaveBeforeAppend(m: Message): boolean {
+  switch (m.type) {
+    case 'appResp':
+    case 'voteResp':
+    case 'preVoteResp':
+    case 'vote':
+      return false;
+    default:
+      return true;
   }
 }
 

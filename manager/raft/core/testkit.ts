@@ -1,15 +1,55 @@
-// A synchronous in-memory cluster for unit tests of the core: every node persists and applies instantly.
+// A synchronous in-memory cluster for unit tests of the core. Each node runs the production Ready loop
+// (RaftDriver) over a MemoryStorage whose writes are durable at once, with a per-node work queue drained by
+// process(): no timers, no clock.
+import { type DriverStorage, type LogWrite, RaftDriver } from '../node/driver.js';
 import { mulberry32 } from '../sim/prng.js';
-import { RawNode } from './rawnode.js';
+import type { RawNode } from './rawnode.js';
 import { MemoryStorage } from './storage.js';
-import type { Config, Entry, Message, NodeId, ReadState } from './types.js';
+import type { Config, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot } from './types.js';
 
 export interface TestNode {
   id: NodeId;
-  node: RawNode;
+  driver: RaftDriver;
+  /** The driver's core (tests may call it directly; process() then runs the Ready loop). */
+  readonly node: RawNode;
   storage: MemoryStorage;
   applied: Entry[];
   readStates: ReadState[];
+  queue: (() => void)[];
+}
+
+/** MemoryStorage as driver storage: every write is durable when it returns. */
+export class InstantStorage implements DriverStorage {
+  constructor(readonly mem: MemoryStorage) {}
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.mem.initialState();
+  }
+  entries(lo: number, hi: number, maxSize?: number): Entry[] {
+    return this.mem.entries(lo, hi, maxSize);
+  }
+  term(i: number): number {
+    return this.mem.term(i);
+  }
+  firstIndex(): number {
+    return this.mem.firstIndex();
+  }
+  lastIndex(): number {
+    return this.mem.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.mem.snapshot();
+  }
+  write(w: LogWrite, done: (err: Error | null) => void): void {
+    if (w.snapshot) this.mem.applySnapshot(w.snapshot);
+    this.mem.append(w.entries);
+    if (w.hardState) this.mem.setHardState(w.hardState);
+    done(null);
+  }
+  saveSnapshot(index: number, cs: ConfState, data: Uint8Array, keep: number, limit: number): void {
+    this.mem.createSnapshot(index, cs, data);
+    const to = Math.min(index - keep, limit);
+    if (to >= this.mem.firstIndex()) this.mem.compact(to);
+  }
 }
 
 export type Filter = (m: Message) => boolean;
@@ -48,19 +88,52 @@ export class TestCluster {
 
   /** Adds a node; with bootstrap, it starts a new cluster with `voters`, else it waits to be added. */
   add(id: NodeId, bootstrap: boolean, voters: NodeId[] = [], storage = new MemoryStorage()): TestNode {
-    const node = new RawNode(this.config(id, storage));
-    if (bootstrap) node.bootstrap(voters);
-    const tn: TestNode = { id, node, storage, applied: [], readStates: [] };
+    const tn = this.makeNode(id, storage);
+    if (bootstrap) tn.driver.bootstrap(voters);
     this.nodes.set(id, tn);
     this.process(tn);
+    return tn;
+  }
+
+  private makeNode(id: NodeId, storage: MemoryStorage): TestNode {
+    const { id: _id, storage: _s, applied: _a, ...raft } = this.config(id, storage);
+    const queue: (() => void)[] = [];
+    const tn = { id, storage, applied: [], readStates: [], queue } as unknown as TestNode;
+    const driver = new RaftDriver({
+      id,
+      storage: new InstantStorage(storage),
+      transport: {
+        send: (ms) => {
+          for (const m of ms) {
+            this.sent.push(m);
+            if (this.filter(m)) this.inflight.push(m);
+          }
+        },
+      },
+      clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} },
+      scheduler: { defer: (fn) => void queue.push(fn) },
+      app: { apply: () => undefined, snapshot: () => new Uint8Array(0), restore: () => {} },
+      raft,
+      snapshotEvery: Number.MAX_SAFE_INTEGER,
+      keepEntries: 0,
+      hooks: {
+        applied: (e) => tn.applied.push(e),
+        readStates: (rs) => tn.readStates.push(...rs),
+        snapshotInstalled: () => {
+          tn.applied = [];
+        },
+      },
+    });
+    Object.assign(tn, { driver });
+    Object.defineProperty(tn, 'node', { get: () => driver.core });
     return tn;
   }
 
   /** Restarts a node from its storage (which holds everything that was persisted). */
   restart(id: NodeId): TestNode {
     const old = this.get(id);
-    const node = new RawNode(this.config(id, old.storage));
-    const tn: TestNode = { id, node, storage: old.storage, applied: [], readStates: [] };
+    old.driver.stop();
+    const tn = this.makeNode(id, old.storage);
     this.nodes.set(id, tn);
     this.process(tn);
     return tn;
@@ -72,24 +145,10 @@ export class TestCluster {
     return n;
   }
 
-  /** Runs the Ready loop of one node: persist, send, apply, advance. */
+  /** Runs the node's Ready loop (the driver's) until it has nothing left to do. */
   process(tn: TestNode): void {
-    while (tn.node.hasReady()) {
-      const rd = tn.node.ready();
-      if (rd.snapshot) {
-        tn.storage.applySnapshot(rd.snapshot);
-        tn.applied = [];
-      }
-      tn.storage.append(rd.entries);
-      if (rd.hardState) tn.storage.setHardState(rd.hardState);
-      for (const m of rd.messages) {
-        this.sent.push(m);
-        if (this.filter(m)) this.inflight.push(m);
-      }
-      tn.applied.push(...rd.committedEntries);
-      tn.readStates.push(...rd.readStates);
-      tn.node.advance();
-    }
+    tn.driver.schedule();
+    for (let fn = tn.queue.shift(); fn; fn = tn.queue.shift()) fn();
   }
 
   processAll(): void {
@@ -113,7 +172,7 @@ export class TestCluster {
 
   tick(id: NodeId, n = 1): void {
     const tn = this.get(id);
-    for (let i = 0; i < n; i++) tn.node.tick();
+    for (let i = 0; i < n; i++) tn.driver.tick();
     this.process(tn);
   }
 

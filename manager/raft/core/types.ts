@@ -104,14 +104,19 @@ export interface ReadState {
 }
 
 /**
- * One batch of work for the driver. Contract, in this order:
- *  1. persist snapshot (if any), entries (replacing any persisted entries at or after entries[0].index) and
- *     hardState, fsynced when mustSync;
- *  2. send messages;
- *  3. apply snapshot (if any) then committedEntries to the state machine (conf changes take effect in the core
- *     on advance(); the driver only updates its address book from ConfChange.context);
+ * One batch of work for the driver. Contract:
+ *  1. start persisting snapshot (if any), entries (replacing any persisted entries at or after
+ *     entries[0].index) and hardState, fsynced when mustSync;
+ *  2. `messages` may be sent at once, before the write is durable, and committedEntries[0..applyBeforeAppend)
+ *     may be applied at once (they are durable already);
+ *  3. once the write is durable: send `messagesAfterAppend`, apply snapshot (if any) then the rest of
+ *     committedEntries (conf changes take effect in the core on advance(); the driver only updates its
+ *     address book from ConfChange.context), answer readStates once applied;
  *  4. call advance().
- * step/tick/propose may be called between ready() and advance().
+ * The core alone decides which messages may leave early (etcd's msgs / msgsAfterAppend): acknowledgements and
+ * votes always wait, and nothing leaves early while this node's term or vote is not yet durable.
+ * step/tick/propose may be called between ready() and advance(); RawNode.takeMessages() then hands out
+ * what may leave before the outstanding write is durable.
  */
 export interface Ready {
   softState?: SoftState;
@@ -119,7 +124,12 @@ export interface Ready {
   entries: Entry[];
   snapshot?: Snapshot;
   committedEntries: Entry[];
+  /** How many of committedEntries (a prefix) are durable here already and may be applied during the write. */
+  applyBeforeAppend: number;
+  /** May leave before this Ready's write is durable (they promise nothing about this node's disk). */
   messages: Message[];
+  /** Must wait until this Ready's write is durable: acknowledgements, votes, and anything at a new term. */
+  messagesAfterAppend: Message[];
   readStates: ReadState[];
   /** True when term/vote, entries or a snapshot changed: the write must be fsynced before sending. */
   mustSync: boolean;

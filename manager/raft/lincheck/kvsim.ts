@@ -112,6 +112,7 @@ export function runKvSeed(opts: KvSimOptions): {
     snapshotInterval: 25,
     snapshotKeep: 5,
     maxSyncDelay: 2,
+    writeFaultRate: rng.pick([0, 0.01]),
     onApply: (node: SimNode, e: Entry) => {
       nemesis?.noteApplied(e);
       if (e.type !== 'normal' || e.data.length === 0) return;
@@ -169,14 +170,14 @@ export function runKvSeed(opts: KvSimOptions): {
       }
       p.ctx = `${client}:${seq}`;
       try {
-        node.raw.readIndex(enc.encode(p.ctx));
+        node.driver.readIndex(enc.encode(p.ctx));
       } catch (err) {
         if (err instanceof ProposalDroppedError || err instanceof RaftError) return; // never issued
         throw err;
       }
     } else {
       try {
-        node.raw.propose(enc.encode(JSON.stringify({ client, seq, input } satisfies Command)));
+        node.driver.propose(enc.encode(JSON.stringify({ client, seq, input } satisfies Command)));
       } catch (err) {
         if (err instanceof ProposalDroppedError || err instanceof RaftError) return; // definitely not applied
         throw err;
@@ -191,7 +192,7 @@ export function runKvSeed(opts: KvSimOptions): {
     if (up.length === 0) return false;
     const node = rng.pick(up);
     try {
-      node.raw.propose(
+      node.driver.propose(
         enc.encode(JSON.stringify({ client, seq: p.seq, input: p.op.input } satisfies Command)),
       );
     } catch (err) {
@@ -235,6 +236,7 @@ export function runKvSeed(opts: KvSimOptions): {
   }
   // Calm phase: heal and restart so outstanding writes get answered; whatever is left stays indeterminate.
   nemesis.heal();
+  c.opts.writeFaultRate = 0;
   for (const n of c.nodes.values()) c.restart(n);
   for (let i = 0; i < 300 && pending.size > 0; i++) {
     tickClients(false);

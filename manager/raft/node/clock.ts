@@ -1,4 +1,5 @@
-// Time as an injected dependency: the node never reads the wall clock or schedules timers directly.
+// Time and deferral as injected dependencies: the driver and node never read the wall clock, set timers or
+// defer work directly; production passes these, the simulator and tests pass virtual ones.
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
@@ -10,3 +11,10 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
+
+/** Runs work soon, after the current call stack (setImmediate in production, a queue in the simulator). */
+export interface Scheduler {
+  defer(fn: () => void): void;
+}
+
+export const immediateScheduler: Scheduler = { defer: (fn) => void setImmediate(fn) };

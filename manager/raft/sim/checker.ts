@@ -1,5 +1,12 @@
 import type { Raft } from '../core/raft.js';
-import type { Entry, Ready } from '../core/types.js';
+import type { Entry, HardState, Message } from '../core/types.js';
+
+/** What a node's disk holds after its last completed fsync. */
+export interface DurableState {
+  hardState: HardState;
+  lastIndex: number;
+  termAt: (i: number) => number | undefined;
+}
 
 export interface Violation {
   step: number;
@@ -9,6 +16,7 @@ export interface Violation {
     | 'leader-completeness'
     | 'state-machine-safety'
     | 'apply-order'
+    | 'early-apply'
     | 'durability'
     | 'monotonicity'
     | 'lost-ack'
@@ -79,8 +87,8 @@ export class SafetyChecker {
   }
 
   /** Entries a node is about to write; `termAt` reads its log after the write. */
-  observeAppend(id: number, rd: Ready, termAt: (i: number) => number | undefined): void {
-    for (const e of rd.entries) {
+  observeAppend(id: number, entries: readonly Entry[], termAt: (i: number) => number | undefined): void {
+    for (const e of entries) {
       const k = `${e.index}:${e.term}`;
       const prevTerm = termAt(e.index - 1) ?? -1;
       const key = entryKey(e);
@@ -111,5 +119,35 @@ export class SafetyChecker {
     }
     if (!seen) this.applied.set(e.index, { term: e.term, key });
     if (e.index > this.maxApplied) this.maxApplied = e.index;
+  }
+
+  /**
+   * Votes and acknowledged entries must be on disk before the message that promises them leaves.
+   *
+   * An acknowledgement of index i at term T promises that the node's log matched term T's leader up to i
+   * when it was made. It is honoured when the disk holds i (or commit >= i), and also when the disk has moved
+   * past term T: writes are whole Readies in order, and the acknowledgement was made before the node left
+   * term T, so such a disk holds a later state of the same node — possibly with the acknowledged entries
+   * replaced by a later leader's, which is what Raft allows after any network delay of the acknowledgement.
+   * Issue 8's seeds (7000709, 7003575) and sweep seed 3001348 are such batches: an ack for term T and a
+   * term T+1 append truncating it (in the written log, or still in memory) left in one Ready.
+   */
+  checkDurableBeforeSend(id: number, messages: readonly Message[], d: DurableState): void {
+    for (const m of messages) {
+      if (m.type === 'voteResp' && !m.reject) {
+        if (d.hardState.term < m.term || (d.hardState.term === m.term && d.hardState.vote !== m.to)) {
+          this.fail(
+            'durability',
+            `node ${id} granted its term-${m.term} vote to ${m.to} before persisting it`,
+          );
+        }
+      }
+      if (m.type === 'appResp' && !m.reject && m.index > 0) {
+        if (d.lastIndex >= m.index || d.hardState.commit >= m.index) continue;
+        if (d.hardState.term <= m.term) {
+          this.fail('durability', `node ${id} acknowledged index ${m.index} with ${d.lastIndex} on disk`);
+        }
+      }
+    }
   }
 }

@@ -61,6 +61,7 @@ function main(): number {
   const started = Date.now();
   let totalSteps = 0;
   let acked = 0;
+  const totals: Record<string, number> = {};
   const failures: { seed: number; kind: string; step: number; detail: string }[] = [];
   for (let seed = from; seed < from + seeds; seed++) {
     const r = runSeed({
@@ -73,6 +74,8 @@ function main(): number {
     });
     totalSteps += r.steps;
     acked += r.acked;
+    for (const k of ['earlyMessages', 'earlyApplies', 'writeFaults', 'crashes', 'snapshotsMade'])
+      totals[k] = (totals[k] ?? 0) + (r.stats[k] ?? 0);
     if (r.violation) {
       const v = r.violation;
       failures.push({ seed, kind: v.kind, step: v.step, detail: v.detail.split('\n')[0] });
@@ -91,6 +94,7 @@ function main(): number {
     steps: totalSteps,
     acked,
     violations: failures.length,
+    ...totals,
     failures: failures.slice(0, 20),
     ms: Date.now() - started,
   };

@@ -1,38 +1,52 @@
 import { decodeConfChange } from '../core/confchange.js';
-import { RawNode } from '../core/rawnode.js';
+import type { RawNode } from '../core/rawnode.js';
 import { MemoryStorage } from '../core/storage.js';
-import type { Config, Entry, Message, NodeId, ReadState, Ready } from '../core/types.js';
+import type { Config, Entry, Message, NodeId, ReadState } from '../core/types.js';
+import type { Clock } from '../node/clock.js';
+import { type Application, RaftDriver, type UnsafeMutations } from '../node/driver.js';
 import { SafetyChecker } from './checker.js';
-import { SimDisk } from './disk.js';
+import { SimDisk, SimStorage } from './disk.js';
 import type { Rng } from './prng.js';
 
 /** The replicated application. The simulator restores it from snapshots after crashes. */
-export interface StateMachine {
+export interface StateMachine extends Application {
   apply(e: Entry): void;
-  snapshot(): Uint8Array;
-  restore(data: Uint8Array): void;
 }
 
-export interface SimNode {
-  id: NodeId;
-  raw: RawNode;
-  disk: SimDisk;
-  sm: StateMachine;
-  up: boolean;
+/** One member: the production driver (RaftDriver) over a simulated disk and network. */
+export class SimNode {
+  driver!: RaftDriver;
+  storage!: SimStorage;
+  sm!: StateMachine;
+  up = true;
   /** Removed from the cluster and shut down for good. */
-  retired: boolean;
-  /** A Ready written to the page cache, waiting for its fsync to complete at syncAt. */
-  pending?: { rd: Ready; syncAt: number };
-  appliedIndex: number;
-  snapIndex: number;
-  /** Process pause: no ticks until this time. */
-  pausedUntil: number;
-  /** Clock skew: the chance that this node's timer fires on a given tick of simulated time. */
-  tickRate: number;
+  retired = false;
+  /** Process pause: no ticks and no deliveries until this time. */
+  pausedUntil = 0;
   leaderAtTerm?: number;
   /** Commit index seen in this incarnation, and the durable term across incarnations: neither goes back. */
-  lastCommit: number;
-  durableTerm: number;
+  lastCommit = 0;
+  durableTerm = 0;
+  /** The last index this incarnation applied (or restored), for the in-order check. */
+  lastApplied = 0;
+  /** Founding voters: a restart with nothing on disk bootstraps again, as RaftNode does. */
+  founders?: NodeId[];
+
+  constructor(
+    readonly id: NodeId,
+    readonly disk: SimDisk,
+    /** Clock skew: the chance that this node's timer fires on a given tick of simulated time. */
+    readonly tickRate: number,
+  ) {}
+
+  /** The core inside the driver (rebuilt after a storage fault). */
+  get raw(): RawNode {
+    return this.driver.core;
+  }
+
+  get appliedIndex(): number {
+    return this.driver.applied;
+  }
 }
 
 export interface NetProfile {
@@ -50,9 +64,13 @@ export interface ClusterOptions {
   snapshotInterval: number;
   snapshotKeep: number;
   maxSyncDelay: number;
+  /** Chance that a write fails (the driver then rebuilds its core from the disk). Mutable: the calm phase sets 0. */
+  writeFaultRate?: number;
   raft?: Partial<Config>;
   /** Injected bug: fsync is a no-op except every n-th call. */
   lyingDiskEvery?: number;
+  /** Injected driver bugs (test-only), to show the checkers catch them. */
+  unsafe?: UnsafeMutations;
   /** Check that votes and acknowledged entries are durable before they are sent (default on). */
   checkDurability?: boolean;
   onApply?: (node: SimNode, e: Entry) => void;
@@ -62,28 +80,53 @@ export interface ClusterOptions {
 
 interface InFlight {
   m: Message;
-  sender: RawNode;
+  sender: RaftDriver;
 }
 
-/** N cores over a virtual network and virtual disks, one tick per step, all choices from one seeded Rng. */
+/**
+ * N production drivers over a virtual network and virtual disks, one tick per step, all choices from one
+ * seeded Rng. Deferred work (the drivers' scheduler) and timers (fsync completions) run in order within a step.
+ */
 export class SimCluster {
   readonly nodes = new Map<NodeId, SimNode>();
   readonly checker = new SafetyChecker();
   now = 0;
   private queue = new Map<number, InFlight[]>();
   private queued = 0;
+  private deferred: (() => void)[] = [];
+  private timers = new Map<number, (() => void)[]>();
   /** Directed links that drop everything ("a>b"). */
   readonly blocked = new Set<string>();
-  stats = { messages: 0, dropped: 0, snapshotsSent: 0, snapshotsMade: 0, crashes: 0, restarts: 0 };
+  stats = {
+    messages: 0,
+    dropped: 0,
+    snapshotsSent: 0,
+    snapshotsMade: 0,
+    crashes: 0,
+    restarts: 0,
+    writeFaults: 0,
+    earlyMessages: 0,
+    earlyApplies: 0,
+  };
+  private readonly clock: Clock = {
+    now: () => this.now,
+    setTimeout: (fn, ms) => this.at(this.now + Math.max(0, Math.ceil(ms)), fn),
+    clearTimeout: () => {},
+  };
 
   constructor(readonly opts: ClusterOptions) {}
 
-  private config(id: NodeId, storage: MemoryStorage): Config {
+  /** Runs fn at simulated time t (within the step that reaches t). */
+  at(t: number, fn: () => void): void {
+    const bucket = this.timers.get(t);
+    if (bucket) bucket.push(fn);
+    else this.timers.set(t, [fn]);
+  }
+
+  private raftConfig(): Omit<Config, 'id' | 'storage' | 'applied'> {
     return {
-      id,
       electionTick: 10,
       heartbeatTick: 1,
-      storage,
       preVote: true,
       checkQuorum: true,
       maxSizePerMsg: 256,
@@ -94,51 +137,93 @@ export class SimCluster {
     };
   }
 
+  /** Starts an incarnation of `n` over its disk's current contents. */
+  private boot(n: SimNode): void {
+    const storage = new SimStorage(n.disk, {
+      rng: this.opts.rng,
+      maxSyncDelay: this.opts.maxSyncDelay,
+      faultRate: () => this.opts.writeFaultRate ?? 0,
+      now: () => this.now,
+      at: (t, fn) => this.at(t, fn),
+      observeAppend: (entries, termAt) => this.checker.observeAppend(n.id, entries, termAt),
+      onSync: () => {
+        const term = n.disk.durable().hardState.term;
+        if (term < n.durableTerm)
+          this.checker.fail('monotonicity', `node ${n.id} persisted term ${term} < ${n.durableTerm}`);
+        n.durableTerm = term;
+      },
+      onFault: () => {
+        this.stats.writeFaults++;
+        this.opts.log?.(`t=${this.now} node ${n.id} write failed`);
+      },
+      onSnapshot: () => this.stats.snapshotsMade++,
+    });
+    n.storage = storage;
+    n.sm = this.opts.makeStateMachine();
+    n.driver = new RaftDriver({
+      id: n.id,
+      storage,
+      transport: { send: (ms) => this.transmit(n, ms) },
+      clock: this.clock,
+      scheduler: { defer: (fn) => void this.deferred.push(fn) },
+      app: n.sm,
+      raft: this.raftConfig(),
+      snapshotEvery: this.opts.snapshotInterval,
+      keepEntries: this.opts.snapshotKeep,
+      unsafe: this.opts.unsafe,
+      hooks: {
+        applied: (e) => this.onApplied(n, e),
+        snapshotInstalled: (index) => {
+          n.lastApplied = index;
+        },
+        // The core is rebuilt from the disk, as after a restart: its commit index restarts from there,
+        // but never below what this node applied.
+        storageFault: () => {
+          n.lastCommit = n.driver.applied;
+        },
+        readStates: (rs) => {
+          for (const r of rs) this.opts.onReadState?.(n, r);
+        },
+      },
+    });
+    n.lastApplied = n.driver.applied;
+  }
+
   /** Adds a node with empty storage: bootstrapped with `voters`, or waiting to be added by the leader. */
   addNode(id: NodeId, bootstrapVoters?: NodeId[]): SimNode {
-    const storage = new MemoryStorage();
-    const raw = new RawNode(this.config(id, storage));
-    if (bootstrapVoters) raw.bootstrap(bootstrapVoters);
-    const node: SimNode = {
+    const n = new SimNode(
       id,
-      raw,
-      disk: new SimDisk(storage, this.opts.lyingDiskEvery ?? 0),
-      sm: this.opts.makeStateMachine(),
-      up: true,
-      retired: false,
-      appliedIndex: 0,
-      snapIndex: 0,
-      pausedUntil: 0,
-      tickRate: 1 - this.opts.rng.next() * 0.2,
-      lastCommit: 0,
-      durableTerm: 0,
-    };
-    this.nodes.set(id, node);
-    return node;
+      new SimDisk(new MemoryStorage(), this.opts.lyingDiskEvery ?? 0),
+      1 - this.opts.rng.next() * 0.2,
+    );
+    this.boot(n);
+    n.founders = bootstrapVoters;
+    if (bootstrapVoters) n.driver.bootstrap(bootstrapVoters);
+    this.nodes.set(id, n);
+    return n;
   }
 
   crash(node: SimNode): void {
     if (!node.up) return;
     node.up = false;
-    node.pending = undefined;
+    node.driver.stop();
+    node.storage.crash();
     this.stats.crashes++;
     this.opts.log?.(`t=${this.now} crash ${node.id}`);
   }
 
   restart(node: SimNode): void {
     if (node.up || node.retired) return;
-    const storage = node.disk.recover();
-    node.raw = new RawNode(this.config(node.id, storage));
-    node.sm = this.opts.makeStateMachine();
-    const snap = storage.snapshot();
-    if (snap.metadata.index > 0) node.sm.restore(snap.data);
-    node.appliedIndex = snap.metadata.index;
-    node.snapIndex = snap.metadata.index;
+    const s = node.disk.recover();
+    this.boot(node);
+    if (node.founders && s.lastIndex() === 0 && s.initialState().hardState.term === 0) {
+      node.driver.bootstrap(node.founders);
+    }
     node.leaderAtTerm = undefined;
     node.lastCommit = 0;
     node.up = true;
     this.stats.restarts++;
-    this.opts.log?.(`t=${this.now} restart ${node.id} (snapshot ${snap.metadata.index})`);
+    this.opts.log?.(`t=${this.now} restart ${node.id} (snapshot ${node.driver.snapshotIndex})`);
   }
 
   retire(node: SimNode): void {
@@ -150,6 +235,34 @@ export class SimCluster {
     return !this.blocked.has(`${from}>${to}`);
   }
 
+  private onApplied(n: SimNode, e: Entry): void {
+    if (e.index !== n.lastApplied + 1) {
+      this.checker.fail('apply-order', `node ${n.id} applied ${e.index} after ${n.lastApplied}`);
+    }
+    if (e.index > n.raw.raft.log.committed) {
+      this.checker.fail(
+        'early-apply',
+        `node ${n.id} applied ${e.index} with commit index ${n.raw.raft.log.committed}`,
+      );
+    }
+    n.lastApplied = e.index;
+    this.checker.observeApply(n.id, e);
+    if (e.type === 'confChange' && this.opts.log) {
+      const cc = decodeConfChange(e.data);
+      this.opts.log(`t=${this.now} node ${n.id} applies ${cc.type} ${cc.nodeId} at ${e.index}`);
+    }
+    this.opts.onApply?.(n, e);
+  }
+
+  /** The driver's transport: every message is checked against the disk at the moment it leaves. */
+  private transmit(n: SimNode, ms: Message[]): void {
+    if (!n.up) return;
+    if (this.opts.checkDurability !== false) {
+      this.checker.checkDurableBeforeSend(n.id, ms, n.disk.durable());
+    }
+    for (const m of ms) this.send(n, m);
+  }
+
   private send(sender: SimNode, m: Message): void {
     this.stats.messages++;
     const rng = this.opts.rng;
@@ -159,8 +272,8 @@ export class SimCluster {
       if (m.type === 'snap') this.stats.snapshotsSent++;
       if (lost) {
         this.stats.dropped++;
-        if (m.type === 'snap') sender.raw.reportSnapshot(m.to, false);
-        else if (m.type === 'app' && !this.linkOk(m.from, m.to)) sender.raw.reportUnreachable(m.to);
+        if (m.type === 'snap') sender.driver.reportSnapshot(m.to, false);
+        else if (m.type === 'app' && !this.linkOk(m.from, m.to)) sender.driver.reportUnreachable(m.to);
         continue;
       }
       // A growing backlog means messages beget messages without progress (a bug); stop before memory runs out.
@@ -168,8 +281,8 @@ export class SimCluster {
         this.checker.fail('liveness', `message storm: ${this.queued} messages in flight`);
       const at = this.now + 1 + rng.int(this.opts.net.maxDelay);
       const bucket = this.queue.get(at);
-      if (bucket) bucket.push({ m, sender: sender.raw });
-      else this.queue.set(at, [{ m, sender: sender.raw }]);
+      if (bucket) bucket.push({ m, sender: sender.driver });
+      else this.queue.set(at, [{ m, sender: sender.driver }]);
     }
   }
 
@@ -187,13 +300,13 @@ export class SimCluster {
     return [...this.nodes.values()].filter((n) => n.up);
   }
 
-  /** One tick of virtual time: ticks, deliveries, disk completions, then the safety checks. */
+  /** One tick of virtual time: ticks, deliveries, deferred work and disk completions, then the checks. */
   step(): void {
     this.now++;
     this.checker.step = this.now;
     const rng = this.opts.rng;
     const up = this.upNodes();
-    for (const n of up) if (n.pausedUntil <= this.now && rng.chance(n.tickRate)) n.raw.tick();
+    for (const n of up) if (n.pausedUntil <= this.now && rng.chance(n.tickRate)) n.driver.tick();
     const due = this.queue.get(this.now);
     if (due) {
       this.queue.delete(this.now);
@@ -208,13 +321,15 @@ export class SimCluster {
         const ok = to?.up && this.linkOk(m.from, m.to);
         if (m.type === 'snap') {
           const from = this.nodes.get(m.from);
-          if (from?.up && from.raw === sender) sender.reportSnapshot(m.to, !!ok);
+          if (from?.up && from.driver === sender) sender.reportSnapshot(m.to, !!ok);
         }
         if (!to || !ok || to.pausedUntil > this.now) continue;
-        to.raw.step(m);
+        to.driver.step(m);
       }
     }
-    for (const n of up) this.pump(n);
+    // Work the nemesis and clients started on the cores directly also gets its Ready processed.
+    for (const n of up) if (n.up) n.driver.schedule();
+    this.drain();
     for (const n of up) {
       if (!n.up) continue;
       const r = n.raw.raft;
@@ -233,95 +348,34 @@ export class SimCluster {
       }
       n.lastCommit = r.log.committed;
     }
-  }
-
-  /** Runs the node's Ready loop as far as its disk allows this tick. */
-  pump(n: SimNode): void {
-    for (let guard = 0; guard < 100; guard++) {
-      if (n.pending) {
-        if (n.pending.syncAt > this.now) return;
-        this.complete(n, n.pending.rd);
-        n.pending = undefined;
-      }
-      if (!n.up || !n.raw.hasReady()) return;
-      const rd = n.raw.ready();
-      const s = n.disk.storage;
-      if (rd.snapshot) s.applySnapshot(rd.snapshot);
-      s.append(rd.entries);
-      if (rd.hardState) s.setHardState(rd.hardState);
-      this.checker.observeAppend(n.id, rd, (i) => {
-        if (i < s.firstIndex() - 1 || i > s.lastIndex()) return undefined;
-        return s.term(i);
-      });
-      const needsSync = rd.mustSync || rd.snapshot !== undefined || rd.hardState !== undefined;
-      const delay = needsSync ? this.opts.rng.int(this.opts.maxSyncDelay + 1) : 0;
-      n.pending = { rd, syncAt: this.now + delay };
+    this.stats.earlyMessages = 0;
+    this.stats.earlyApplies = 0;
+    for (const n of this.nodes.values()) {
+      this.stats.earlyMessages += n.driver.stats.earlyMessages;
+      this.stats.earlyApplies += n.driver.stats.earlyApplies;
     }
   }
 
-  /** fsync done: send, apply, advance (the Ready contract's order). */
-  private complete(n: SimNode, rd: Ready): void {
-    n.disk.sync();
-    const term = n.disk.durable().hardState.term;
-    if (term < n.durableTerm)
-      this.checker.fail('monotonicity', `node ${n.id} persisted term ${term} < ${n.durableTerm}`);
-    n.durableTerm = term;
-    if (this.opts.checkDurability !== false) this.checkDurableBeforeSend(n, rd);
-    for (const m of rd.messages) this.send(n, m);
-    if (rd.snapshot) {
-      n.sm.restore(rd.snapshot.data);
-      n.appliedIndex = rd.snapshot.metadata.index;
-      n.snapIndex = n.appliedIndex;
-    }
-    for (const e of rd.committedEntries) {
-      if (e.index !== n.appliedIndex + 1) {
-        this.checker.fail('apply-order', `node ${n.id} applied ${e.index} after ${n.appliedIndex}`);
+  /** Runs deferred work and due timers until nothing is left for this step. */
+  private drain(): void {
+    for (let guard = 0; guard < 100_000; guard++) {
+      const fn = this.deferred.shift();
+      if (fn) {
+        fn();
+        continue;
       }
-      this.checker.observeApply(n.id, e);
-      n.appliedIndex = e.index;
-      if (e.type === 'normal' && e.data.length > 0) n.sm.apply(e);
-      if (e.type === 'confChange' && this.opts.log) {
-        const cc = decodeConfChange(e.data);
-        this.opts.log(`t=${this.now} node ${n.id} applies ${cc.type} ${cc.nodeId} at ${e.index}`);
-      }
-      this.opts.onApply?.(n, e);
+      const t = this.nextTimer();
+      if (t === undefined) return;
+      const fns = this.timers.get(t)!;
+      this.timers.delete(t);
+      this.deferred.push(...fns);
     }
-    for (const rs of rd.readStates) this.opts.onReadState?.(n, rs);
-    n.raw.advance();
-    this.maybeSnapshot(n);
+    this.checker.fail('liveness', 'deferred work does not settle within a step');
   }
 
-  /** Votes and acknowledged entries must be on disk before the message that promises them leaves. */
-  private checkDurableBeforeSend(n: SimNode, rd: Ready): void {
-    const d = n.disk.durable();
-    for (const m of rd.messages) {
-      if (m.type === 'voteResp' && !m.reject) {
-        if (d.hardState.term < m.term || (d.hardState.term === m.term && d.hardState.vote !== m.to)) {
-          this.checker.fail(
-            'durability',
-            `node ${n.id} granted its term-${m.term} vote to ${m.to} before persisting it`,
-          );
-        }
-      }
-      if (m.type === 'appResp' && !m.reject && m.index > 0) {
-        if (d.lastIndex < m.index && d.hardState.commit < m.index) {
-          this.checker.fail(
-            'durability',
-            `node ${n.id} acknowledged index ${m.index} with ${d.lastIndex} on disk`,
-          );
-        }
-      }
-    }
-  }
-
-  private maybeSnapshot(n: SimNode): void {
-    if (n.appliedIndex - n.snapIndex < this.opts.snapshotInterval) return;
-    const s = n.disk.storage;
-    const snap = s.createSnapshot(n.appliedIndex, n.raw.confState(), n.sm.snapshot());
-    const compactTo = n.appliedIndex - this.opts.snapshotKeep;
-    if (compactTo >= s.firstIndex()) s.compact(compactTo);
-    n.disk.saveSnapshot(snap);
-    n.snapIndex = n.appliedIndex;
-    this.stats.snapshotsMade++;
+  private nextTimer(): number | undefined {
+    let min: number | undefined;
+    for (const t of this.timers.keys()) if (t <= this.now && (min === undefined || t < min)) min = t;
+    return min;
   }
 }

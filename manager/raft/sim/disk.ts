@@ -1,5 +1,7 @@
 import { MemoryStorage } from '../core/storage.js';
-import type { Entry, HardState, Snapshot } from '../core/types.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../core/types.js';
+import type { DriverStorage, LogWrite } from '../node/driver.js';
+import type { Rng } from './prng.js';
 
 /**
  * What survives a crash. The node writes to a MemoryStorage (the page cache); sync() makes the current
@@ -49,7 +51,7 @@ export class SimDisk {
     this.entries = this.entries.filter((e) => e.index > snap.metadata.index);
   }
 
-  /** The storage a restarted node finds. */
+  /** The storage a restarted node finds (the page cache is rebuilt from the durable state). */
   recover(): MemoryStorage {
     const s = new MemoryStorage();
     if (this.snapshot) s.applySnapshot(this.snapshot);
@@ -57,5 +59,99 @@ export class SimDisk {
     s.setHardState(this.hardState);
     this.storage = s;
     return s;
+  }
+}
+
+export interface SimStorageEnv {
+  rng: Rng;
+  /** fsync takes 0..maxSyncDelay ticks. */
+  maxSyncDelay: number;
+  faultRate: () => number;
+  now: () => number;
+  at: (t: number, fn: () => void) => void;
+  /** Entries about to enter the log; termAt reads the log after the write. */
+  observeAppend: (entries: readonly Entry[], termAt: (i: number) => number | undefined) => void;
+  onSync: () => void;
+  onFault: () => void;
+  onSnapshot: () => void;
+}
+
+export class SimWriteError extends Error {}
+
+/**
+ * The driver's storage in the simulator: writes go to the page cache (SimDisk.storage) at once and become
+ * durable when their fsync completes 0..maxSyncDelay ticks later. A write may fail (nothing is written); a
+ * crash (crash()) drops the completion and everything unsynced.
+ */
+export class SimStorage implements DriverStorage {
+  private dead = false;
+
+  constructor(
+    readonly disk: SimDisk,
+    private readonly env: SimStorageEnv,
+  ) {}
+
+  private get mem(): MemoryStorage {
+    return this.disk.storage;
+  }
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.mem.initialState();
+  }
+  entries(lo: number, hi: number, maxSize?: number): Entry[] {
+    return this.mem.entries(lo, hi, maxSize);
+  }
+  term(i: number): number {
+    return this.mem.term(i);
+  }
+  firstIndex(): number {
+    return this.mem.firstIndex();
+  }
+  lastIndex(): number {
+    return this.mem.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.mem.snapshot();
+  }
+
+  write(w: LogWrite, done: (err: Error | null) => void): void {
+    const env = this.env;
+    const s = this.mem;
+    const needsSync = w.sync || w.snapshot !== undefined || w.hardState !== undefined;
+    const at = env.now() + (needsSync ? env.rng.int(env.maxSyncDelay + 1) : 0);
+    const rate = env.faultRate();
+    if (rate > 0 && env.rng.chance(rate)) {
+      env.onFault();
+      env.at(at, () => {
+        if (!this.dead) done(new SimWriteError('simulated write failure'));
+      });
+      return;
+    }
+    if (w.snapshot) s.applySnapshot(w.snapshot);
+    s.append(w.entries);
+    if (w.hardState) s.setHardState(w.hardState);
+    env.observeAppend(w.entries, (i) => {
+      if (i < s.firstIndex() - 1 || i > s.lastIndex()) return undefined;
+      return s.term(i);
+    });
+    env.at(at, () => {
+      if (this.dead) return;
+      this.disk.sync();
+      env.onSync();
+      done(null);
+    });
+  }
+
+  saveSnapshot(index: number, cs: ConfState, data: Uint8Array, keep: number, limit: number): void {
+    const s = this.mem;
+    const snap = s.createSnapshot(index, cs, data);
+    const compactTo = Math.min(index - keep, limit);
+    if (compactTo >= s.firstIndex()) s.compact(compactTo);
+    this.disk.saveSnapshot(snap);
+    this.env.onSnapshot();
+  }
+
+  /** The process died: a write in flight never completes. */
+  crash(): void {
+    this.dead = true;
   }
 }

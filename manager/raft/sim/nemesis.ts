@@ -147,7 +147,7 @@ export class Nemesis {
 
   private propose(leader: SimNode, type: 'addLearner' | 'promote' | 'remove', nodeId: NodeId): void {
     try {
-      leader.raw.proposeConfChange({ type, nodeId, context: new Uint8Array(0) });
+      leader.driver.proposeConfChange({ type, nodeId, context: new Uint8Array(0) });
       this.stats.confChanges++;
       this.log(`propose ${type} ${nodeId} via ${leader.id}`);
     } catch {
@@ -161,7 +161,7 @@ export class Nemesis {
     const voters = leader.raw.confState().voters.filter((id) => id !== leader.id);
     if (voters.length === 0) return;
     const to = this.c.opts.rng.pick(voters);
-    leader.raw.transferLeadership(to);
+    leader.driver.transferLeadership(to);
     this.stats.transfers++;
     this.log(`transfer ${leader.id} -> ${to}`);
   }

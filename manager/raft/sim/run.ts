@@ -1,4 +1,5 @@
 import { ProposalDroppedError, RaftError } from '../core/types.js';
+import type { UnsafeMutations } from '../node/driver.js';
 import { type Violation, ViolationError } from './checker.js';
 import { SimCluster, type SimNode, type StateMachine } from './cluster.js';
 import { Nemesis, randomProfile } from './nemesis.js';
@@ -14,6 +15,8 @@ export interface SimOptions {
   lyingDiskEvery?: number;
   /** Off to show that the end-to-end properties also catch a lying disk. */
   checkDurability?: boolean;
+  /** Injected driver bugs (test-only): the checkers must report them. */
+  unsafe?: UnsafeMutations;
   log?: (line: string) => void;
 }
 
@@ -76,7 +79,7 @@ class Workload {
       const target = this.lastLeader?.up && rng.chance(0.7) ? this.lastLeader : rng.pick(up);
       const id = `p${++this.seq}`;
       try {
-        target.raw.propose(enc.encode(id));
+        target.driver.propose(enc.encode(id));
         this.pending.set(id, { id, node: target, since: this.c.now });
       } catch (err) {
         if (!(err instanceof ProposalDroppedError || err instanceof RaftError)) throw err;
@@ -114,7 +117,10 @@ export function runSeed(opts: SimOptions): SimResult {
     snapshotInterval: rng.pick([8, 20, 50]),
     snapshotKeep: rng.pick([0, 3, 10]),
     maxSyncDelay: rng.pick([0, 1, 3]),
+    // Failed writes exercise the driver's recovery (core rebuilt from the disk) under the checkers.
+    writeFaultRate: rng.pick([0, 0, 0.005, 0.02]),
     lyingDiskEvery: opts.lyingDiskEvery,
+    unsafe: opts.unsafe,
     checkDurability: opts.checkDurability,
     raft: {
       electionTick: 16,
@@ -143,6 +149,7 @@ export function runSeed(opts: SimOptions): SimResult {
     // members caught up. (Under heavy loss, elections in a shrunken cluster can take arbitrarily long.)
     nemesis.heal();
     net.dropRate = 0;
+    c.opts.writeFaultRate = 0;
     for (const n of c.nodes.values()) c.restart(n);
     const settled = () => {
       const leader = c.leader();
