@@ -23,6 +23,15 @@ export class RegistryError extends ShoalError {
   }
 }
 
+/** Node's codes for a body cut off mid-way (reset, aborted, premature close): the download resumes. */
+const RESUMABLE_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
 /** The kind of a registry's non-2xx answer. */
 export function kindOfRegistryStatus(status: number): ErrorKind {
   if (status === 401) return 'unauthenticated';
@@ -271,10 +280,7 @@ export class RegistryClient {
           throw new NetworkError(`connection closed after ${offset} of ${size} bytes`);
         return;
       } catch (e) {
-        if (
-          !(e instanceof NetworkError) &&
-          !/aborted|ECONNRESET|socket hang up|premature/i.test((e as Error).message)
-        )
+        if (!(e instanceof NetworkError) && !RESUMABLE_CODES.has((e as NodeJS.ErrnoException).code ?? ''))
           throw e;
         if (++failures > this.retries)
           throw new RegistryError(
