@@ -1,6 +1,8 @@
 // Image references as docker understands them: [domain[:port]/]path[:tag][@digest], with the implicit
 // docker.io/library/ prefix for one-component names and :latest when neither tag nor digest is given.
+
 import { type Digest, parseDigest } from './digest.js';
+import { ShoalError } from './errors.js';
 
 export const DEFAULT_DOMAIN = 'docker.io';
 const LEGACY_DOMAIN = 'index.docker.io';
@@ -12,9 +14,10 @@ const DOMAIN_RE =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/;
 const IPV6_DOMAIN_RE = /^\[[0-9a-fA-F:.]+\](?::[0-9]+)?$/;
 
-export class InvalidReferenceError extends Error {
+export class InvalidReferenceError extends ShoalError {
   constructor(ref: string, why: string) {
-    super(`invalid reference format "${ref}": ${why}`);
+    super('invalid_argument', `invalid reference format "${ref}": ${why}`);
+    this.name = 'InvalidReferenceError';
   }
 }
 

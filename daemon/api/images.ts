@@ -2,16 +2,14 @@
 // Also plugs the store into container create (deps.images): IMAGE → layers + config defaults.
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { ShoalError } from '../../common/errors.js';
 import {
   AuthError,
   type Credentials,
   containerDefaults,
   decodeAuthHeader,
   familiarString,
-  ImageConflictError,
-  ImageNotFoundError,
   ImageStore,
-  InvalidReferenceError,
   importRootfs,
   loadArchive,
   type ProgressEvent,
@@ -26,7 +24,7 @@ import {
   sha256Of,
 } from '../../worker/images/index.js';
 import type { DaemonConfig } from '../config.js';
-import { ApiError, badRequest, notFound } from '../http/errors.js';
+import { badRequest, notFound } from '../http/errors.js';
 import { queryBool } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { ApiDeps, ImageResolver } from './deps.js';
@@ -44,30 +42,6 @@ function registryOptions(config: DaemonConfig, env: NodeJS.ProcessEnv = process.
   return {
     insecureRegistries: [...config.insecureRegistries, ...fromEnv],
     certsDir: config.certsDir ?? (env.SHOAL_CERTS_DIR || undefined),
-  };
-}
-
-/** Store errors → Engine API statuses. */
-function apiError(err: unknown): unknown {
-  if (err instanceof ApiError) return err;
-  if (err instanceof ImageNotFoundError) return notFound(err.message);
-  if (err instanceof ImageConflictError) return new ApiError(409, err.message);
-  if (err instanceof InvalidReferenceError) return badRequest(err.message);
-  if (err instanceof AuthError) return new ApiError(401, err.message);
-  if (err instanceof RegistryError) {
-    const s = err.statusCode === 401 ? 401 : err.statusCode === 404 ? 404 : 500;
-    return new ApiError(s, err.message);
-  }
-  return err;
-}
-
-function wrap(fn: (ctx: RequestContext) => Promise<void> | void) {
-  return async (ctx: RequestContext) => {
-    try {
-      await fn(ctx);
-    } catch (e) {
-      throw apiError(e);
-    }
   };
 }
 
@@ -96,7 +70,7 @@ class ProgressStream {
     try {
       await fn();
     } catch (e) {
-      if (!this.out) throw apiError(e);
+      if (!this.out) throw e;
       const message = (e as Error).message;
       this.write({ errorDetail: { message }, error: message });
     }
@@ -195,12 +169,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
   const resolver: ImageResolver = {
     async resolve(reference: string) {
       const s = await store();
-      let rec: ReturnType<ImageStore['resolve']>;
-      try {
-        rec = s.resolve(reference);
-      } catch (e) {
-        throw apiError(e);
-      }
+      const rec = s.resolve(reference);
       if (!rec) throw notFound(`No such image: ${reference}`);
       const rf = await s.rootfs(rec.id);
       let name = reference;
@@ -215,47 +184,41 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
   };
   deps.images = resolver;
 
-  router.get(
-    '/images/json',
-    wrap(async (ctx) => {
-      const s = await store();
-      const f = parseImageFilters(ctx.query.get('filters'));
-      const all = await s.list({ dangling: f.dangling === true });
-      const list = all.filter((i) => {
-        if (f.dangling === false && i.repoTags.length === 0) return false;
-        if (f.reference.length && !i.repoTags.some((t) => f.reference.some((p) => refMatches(t, p))))
-          return false;
-        for (const l of f.label) {
-          const [k, v] = l.split('=', 2);
-          if (!i.labels || !(k in i.labels) || (v !== undefined && i.labels[k] !== v)) return false;
-        }
-        return true;
-      });
-      ctx.reply.json(
-        200,
-        list.map((i) => ({
-          Containers: -1,
-          Created: i.created,
-          Id: i.id,
-          Labels: i.labels,
-          ParentId: '',
-          RepoDigests: i.repoDigests.length ? i.repoDigests : i.repoTags.length ? null : ['<none>@<none>'],
-          RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'],
-          SharedSize: -1,
-          Size: i.size,
-          VirtualSize: i.size,
-        })),
-      );
-    }),
-  );
+  router.get('/images/json', async (ctx) => {
+    const s = await store();
+    const f = parseImageFilters(ctx.query.get('filters'));
+    const all = await s.list({ dangling: f.dangling === true });
+    const list = all.filter((i) => {
+      if (f.dangling === false && i.repoTags.length === 0) return false;
+      if (f.reference.length && !i.repoTags.some((t) => f.reference.some((p) => refMatches(t, p))))
+        return false;
+      for (const l of f.label) {
+        const [k, v] = l.split('=', 2);
+        if (!i.labels || !(k in i.labels) || (v !== undefined && i.labels[k] !== v)) return false;
+      }
+      return true;
+    });
+    ctx.reply.json(
+      200,
+      list.map((i) => ({
+        Containers: -1,
+        Created: i.created,
+        Id: i.id,
+        Labels: i.labels,
+        ParentId: '',
+        RepoDigests: i.repoDigests.length ? i.repoDigests : i.repoTags.length ? null : ['<none>@<none>'],
+        RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'],
+        SharedSize: -1,
+        Size: i.size,
+        VirtualSize: i.size,
+      })),
+    );
+  });
 
-  router.get(
-    '/images/get',
-    wrap(async (ctx) => {
-      const names = ctx.query.getAll('names');
-      await save(ctx, names);
-    }),
-  );
+  router.get('/images/get', async (ctx) => {
+    const names = ctx.query.getAll('names');
+    await save(ctx, names);
+  });
 
   const save = async (ctx: RequestContext, names: string[]) => {
     const s = await store();
@@ -276,254 +239,223 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     out.end();
   };
 
-  router.get(
-    '/images/*name/get',
-    wrap((ctx) => save(ctx, [ctx.params.name])),
-  );
+  router.get('/images/*name/get', (ctx) => save(ctx, [ctx.params.name]));
 
-  router.get(
-    '/images/*name/json',
-    wrap(async (ctx) => {
-      const s = await store();
-      const rec = s.get(ctx.params.name);
-      const cfg = await s.config(rec.id);
-      const c = cfg.config ?? {};
-      const containerConfig = {
-        Hostname: '',
-        Domainname: '',
-        User: c.User ?? '',
-        AttachStdin: false,
-        AttachStdout: false,
-        AttachStderr: false,
-        ExposedPorts: c.ExposedPorts,
-        Tty: false,
-        OpenStdin: false,
-        StdinOnce: false,
-        Env: c.Env ?? null,
-        Cmd: c.Cmd ?? null,
-        Healthcheck: c.Healthcheck,
-        Image: '',
-        Volumes: c.Volumes ?? null,
-        WorkingDir: c.WorkingDir ?? '',
-        Entrypoint: c.Entrypoint ?? null,
-        OnBuild: null,
-        Labels: c.Labels ?? null,
-        StopSignal: c.StopSignal,
-      };
-      const layers = rec.layers.map((l) => s.layers.diffDir(l.diffId)).reverse();
-      ctx.reply.json(200, {
-        Id: rec.id,
-        RepoTags: s.repoTags(rec.id),
-        RepoDigests: s.repoDigests(rec.id),
-        Parent: '',
-        Comment: cfg.history?.[cfg.history.length - 1]?.comment ?? '',
-        Created: iso(cfg.created ?? rec.created),
-        Container: '',
-        ContainerConfig: containerConfig,
-        DockerVersion: '',
-        Author: cfg.author ?? '',
-        Config: containerConfig,
-        Architecture: cfg.architecture ?? 'amd64',
-        Os: cfg.os ?? 'linux',
-        Size: rec.size,
-        VirtualSize: rec.size,
-        GraphDriver: {
-          Data: { LowerDir: layers.join(':') },
-          Name: 'overlay2',
-        },
-        RootFS: { Type: 'layers', Layers: rec.layers.map((l) => l.diffId) },
-        Metadata: { LastTagTime: iso(rec.lastTagTime) },
-      });
-    }),
-  );
+  router.get('/images/*name/json', async (ctx) => {
+    const s = await store();
+    const rec = s.get(ctx.params.name);
+    const cfg = await s.config(rec.id);
+    const c = cfg.config ?? {};
+    const containerConfig = {
+      Hostname: '',
+      Domainname: '',
+      User: c.User ?? '',
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      ExposedPorts: c.ExposedPorts,
+      Tty: false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: c.Env ?? null,
+      Cmd: c.Cmd ?? null,
+      Healthcheck: c.Healthcheck,
+      Image: '',
+      Volumes: c.Volumes ?? null,
+      WorkingDir: c.WorkingDir ?? '',
+      Entrypoint: c.Entrypoint ?? null,
+      OnBuild: null,
+      Labels: c.Labels ?? null,
+      StopSignal: c.StopSignal,
+    };
+    const layers = rec.layers.map((l) => s.layers.diffDir(l.diffId)).reverse();
+    ctx.reply.json(200, {
+      Id: rec.id,
+      RepoTags: s.repoTags(rec.id),
+      RepoDigests: s.repoDigests(rec.id),
+      Parent: '',
+      Comment: cfg.history?.[cfg.history.length - 1]?.comment ?? '',
+      Created: iso(cfg.created ?? rec.created),
+      Container: '',
+      ContainerConfig: containerConfig,
+      DockerVersion: '',
+      Author: cfg.author ?? '',
+      Config: containerConfig,
+      Architecture: cfg.architecture ?? 'amd64',
+      Os: cfg.os ?? 'linux',
+      Size: rec.size,
+      VirtualSize: rec.size,
+      GraphDriver: {
+        Data: { LowerDir: layers.join(':') },
+        Name: 'overlay2',
+      },
+      RootFS: { Type: 'layers', Layers: rec.layers.map((l) => l.diffId) },
+      Metadata: { LastTagTime: iso(rec.lastTagTime) },
+    });
+  });
 
-  router.get(
-    '/images/*name/history',
-    wrap(async (ctx) => {
-      const s = await store();
-      const rec = s.get(ctx.params.name);
-      const cfg = await s.config(rec.id);
-      const sizes = await Promise.all(
-        rec.layers.map(async (l) => (await s.layers.meta(l.diffId))?.contentSize ?? 0),
-      );
-      const history = cfg.history?.length
-        ? cfg.history
-        : rec.layers.map(() => ({}) as NonNullable<typeof cfg.history>[number]);
-      let layer = 0;
-      const rows = history.map((h) => ({
-        Id: '<missing>',
-        Created: Math.floor(Date.parse(h.created ?? '') / 1000) || 0,
-        CreatedBy: h.created_by ?? '',
-        Tags: null as string[] | null,
-        Size: h.empty_layer ? 0 : (sizes[layer++] ?? 0),
-        Comment: h.comment ?? '',
-      }));
-      rows.reverse();
-      if (rows.length) {
-        rows[0].Id = rec.id;
-        rows[0].Tags = s.repoTags(rec.id);
-      }
-      ctx.reply.json(200, rows);
-    }),
-  );
+  router.get('/images/*name/history', async (ctx) => {
+    const s = await store();
+    const rec = s.get(ctx.params.name);
+    const cfg = await s.config(rec.id);
+    const sizes = await Promise.all(
+      rec.layers.map(async (l) => (await s.layers.meta(l.diffId))?.contentSize ?? 0),
+    );
+    const history = cfg.history?.length
+      ? cfg.history
+      : rec.layers.map(() => ({}) as NonNullable<typeof cfg.history>[number]);
+    let layer = 0;
+    const rows = history.map((h) => ({
+      Id: '<missing>',
+      Created: Math.floor(Date.parse(h.created ?? '') / 1000) || 0,
+      CreatedBy: h.created_by ?? '',
+      Tags: null as string[] | null,
+      Size: h.empty_layer ? 0 : (sizes[layer++] ?? 0),
+      Comment: h.comment ?? '',
+    }));
+    rows.reverse();
+    if (rows.length) {
+      rows[0].Id = rec.id;
+      rows[0].Tags = s.repoTags(rec.id);
+    }
+    ctx.reply.json(200, rows);
+  });
 
-  router.post(
-    '/images/create',
-    wrap(async (ctx) => {
-      const s = await store();
-      const q = ctx.query;
-      const fromSrc = q.get('fromSrc');
-      const fromImage = q.get('fromImage');
-      if (fromSrc !== null) {
-        if (fromSrc !== '-')
-          throw badRequest(`fromSrc: only "-" (the request body) is supported, got "${fromSrc}"`);
-        const repo = q.get('repo') || '';
-        const tag = q.get('tag') || '';
-        const ref = repo ? `${repo}${tag ? `:${tag}` : ''}` : undefined;
-        if (ref) parseReference(ref);
-        const rec = await importRootfs(s, ctx.bodyStream(), { ref, message: q.get('message') || undefined });
-        ctx.reply
-          .stream(200, { 'Content-Type': 'application/json' })
-          .end(`${JSON.stringify({ status: rec.id })}\r\n`);
-        return;
-      }
-      if (!fromImage) throw badRequest('fromImage or fromSrc is required');
+  router.post('/images/create', async (ctx) => {
+    const s = await store();
+    const q = ctx.query;
+    const fromSrc = q.get('fromSrc');
+    const fromImage = q.get('fromImage');
+    if (fromSrc !== null) {
+      if (fromSrc !== '-')
+        throw badRequest(`fromSrc: only "-" (the request body) is supported, got "${fromSrc}"`);
+      const repo = q.get('repo') || '';
       const tag = q.get('tag') || '';
-      let ref = fromImage;
-      if (tag) ref = tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
-      parseReference(ref); // 400 for a bad reference, before any output
-      const ps = new ProgressStream(ctx);
-      await ps.run(async () => {
-        await pullImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+      const ref = repo ? `${repo}${tag ? `:${tag}` : ''}` : undefined;
+      if (ref) parseReference(ref);
+      const rec = await importRootfs(s, ctx.bodyStream(), { ref, message: q.get('message') || undefined });
+      ctx.reply
+        .stream(200, { 'Content-Type': 'application/json' })
+        .end(`${JSON.stringify({ status: rec.id })}\r\n`);
+      return;
+    }
+    if (!fromImage) throw badRequest('fromImage or fromSrc is required');
+    const tag = q.get('tag') || '';
+    let ref = fromImage;
+    if (tag) ref = tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
+    parseReference(ref); // 400 for a bad reference, before any output
+    const ps = new ProgressStream(ctx);
+    await ps.run(async () => {
+      await pullImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+    });
+  });
+
+  router.post('/images/load', async (ctx) => {
+    const s = await store();
+    const quiet = queryBool(ctx.query, 'quiet');
+    const ps = new ProgressStream(ctx);
+    await ps.run(async () => {
+      const r = await loadArchive(
+        s,
+        ctx.bodyStream(),
+        quiet ? undefined : (msg) => ps.write({ status: msg }),
+      );
+      for (const l of r.loaded)
+        ps.write({ stream: l.ref ? `Loaded image: ${l.ref}\n` : `Loaded image ID: ${l.id}\n` });
+    });
+  });
+
+  router.post('/images/prune', async (ctx) => {
+    const s = await store();
+    let all = false;
+    const raw = ctx.query.get('filters');
+    if (raw) {
+      const f = parseImageFilters(raw);
+      all = f.dangling === false;
+    }
+    const r = await s.prune({ all, inUse });
+    ctx.reply.json(200, {
+      ImagesDeleted: [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))],
+      SpaceReclaimed: r.reclaimed,
+    });
+  });
+
+  router.post('/images/*name/tag', async (ctx) => {
+    const s = await store();
+    const repo = ctx.query.get('repo');
+    if (!repo) throw badRequest('repo is required');
+    const tag = ctx.query.get('tag') || 'latest';
+    await s.tag(ctx.params.name, `${repo}:${tag}`);
+    ctx.reply.empty(201);
+  });
+
+  router.post('/images/*name/push', async (ctx) => {
+    const s = await store();
+    const tag = ctx.query.get('tag');
+    const ref = tag ? `${ctx.params.name}:${tag}` : ctx.params.name;
+    s.get(ref); // 404 before any output
+    const ps = new ProgressStream(ctx);
+    await ps.run(async () => {
+      const r = await pushImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+      ps.write({
+        progressDetail: {},
+        aux: { Tag: parseReference(ref).tag, Digest: r.digest, Size: r.size },
       });
-    }),
-  );
+    });
+  });
 
-  router.post(
-    '/images/load',
-    wrap(async (ctx) => {
-      const s = await store();
-      const quiet = queryBool(ctx.query, 'quiet');
-      const ps = new ProgressStream(ctx);
-      await ps.run(async () => {
-        const r = await loadArchive(
-          s,
-          ctx.bodyStream(),
-          quiet ? undefined : (msg) => ps.write({ status: msg }),
-        );
-        for (const l of r.loaded)
-          ps.write({ stream: l.ref ? `Loaded image: ${l.ref}\n` : `Loaded image ID: ${l.id}\n` });
-      });
-    }),
-  );
-
-  router.post(
-    '/images/prune',
-    wrap(async (ctx) => {
-      const s = await store();
-      let all = false;
-      const raw = ctx.query.get('filters');
-      if (raw) {
-        const f = parseImageFilters(raw);
-        all = f.dangling === false;
-      }
-      const r = await s.prune({ all, inUse });
-      ctx.reply.json(200, {
-        ImagesDeleted: [
-          ...r.untagged.map((u) => ({ Untagged: u })),
-          ...r.deleted.map((d) => ({ Deleted: d })),
-        ],
-        SpaceReclaimed: r.reclaimed,
-      });
-    }),
-  );
-
-  router.post(
-    '/images/*name/tag',
-    wrap(async (ctx) => {
-      const s = await store();
-      const repo = ctx.query.get('repo');
-      if (!repo) throw badRequest('repo is required');
-      const tag = ctx.query.get('tag') || 'latest';
-      await s.tag(ctx.params.name, `${repo}:${tag}`);
-      ctx.reply.empty(201);
-    }),
-  );
-
-  router.post(
-    '/images/*name/push',
-    wrap(async (ctx) => {
-      const s = await store();
-      const tag = ctx.query.get('tag');
-      const ref = tag ? `${ctx.params.name}:${tag}` : ctx.params.name;
-      s.get(ref); // 404 before any output
-      const ps = new ProgressStream(ctx);
-      await ps.run(async () => {
-        const r = await pushImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
-        ps.write({
-          progressDetail: {},
-          aux: { Tag: parseReference(ref).tag, Digest: r.digest, Size: r.size },
-        });
-      });
-    }),
-  );
-
-  router.delete(
-    '/images/*name',
-    wrap(async (ctx) => {
-      const s = await store();
-      const r = await s.remove(ctx.params.name, { force: queryBool(ctx.query, 'force'), inUse });
-      ctx.reply.json(200, [
-        ...r.untagged.map((u) => ({ Untagged: u })),
-        ...r.deleted.map((d) => ({ Deleted: d })),
-      ]);
-    }),
-  );
+  router.delete('/images/*name', async (ctx) => {
+    const s = await store();
+    const r = await s.remove(ctx.params.name, { force: queryBool(ctx.query, 'force'), inUse });
+    ctx.reply.json(200, [
+      ...r.untagged.map((u) => ({ Untagged: u })),
+      ...r.deleted.map((d) => ({ Deleted: d })),
+    ]);
+  });
 
   // what `docker service create` asks to pin an image to a digest
-  router.get(
-    '/distribution/*name/json',
-    wrap(async (ctx) => {
-      const r = parseReference(ctx.params.name);
-      const client = new RegistryClient(r.domain, r.path, { ...reg, credentials: credentialsOf(ctx) });
-      const got = await client.getManifest(r.digest ?? r.tag ?? 'latest');
-      const digest = sha256Of(got.bytes);
-      const m = parseManifest(got.bytes, got.mediaType);
-      let platforms: { architecture: string; os: string; variant?: string }[] = [];
-      if (m.kind === 'index') platforms = m.manifests.flatMap((d) => (d.platform ? [d.platform] : []));
-      else {
-        const cfg = parseImageConfig(await client.getBlobBytes(m.config.digest, m.config.size));
-        platforms = [{ architecture: cfg.architecture ?? 'amd64', os: cfg.os ?? 'linux' }];
-      }
-      ctx.reply.json(200, {
-        Descriptor: { mediaType: m.mediaType, digest, size: got.bytes.length },
-        Platforms: platforms,
-      });
-    }),
-  );
+  router.get('/distribution/*name/json', async (ctx) => {
+    const r = parseReference(ctx.params.name);
+    const client = new RegistryClient(r.domain, r.path, { ...reg, credentials: credentialsOf(ctx) });
+    const got = await client.getManifest(r.digest ?? r.tag ?? 'latest');
+    const digest = sha256Of(got.bytes);
+    const m = parseManifest(got.bytes, got.mediaType);
+    let platforms: { architecture: string; os: string; variant?: string }[] = [];
+    if (m.kind === 'index') platforms = m.manifests.flatMap((d) => (d.platform ? [d.platform] : []));
+    else {
+      const cfg = parseImageConfig(await client.getBlobBytes(m.config.digest, m.config.size));
+      platforms = [{ architecture: cfg.architecture ?? 'amd64', os: cfg.os ?? 'linux' }];
+    }
+    ctx.reply.json(200, {
+      Descriptor: { mediaType: m.mediaType, digest, size: got.bytes.length },
+      Platforms: platforms,
+    });
+  });
 
-  router.post(
-    '/auth',
-    wrap(async (ctx) => {
-      const body = validateBody<{ username?: string; password?: string; serveraddress?: string }>(
-        authSchema,
-        await ctx.readJson(),
-      );
-      if (!body.username) throw badRequest('username is required');
-      const addr = (body.serveraddress || 'docker.io').replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-      const domain = addr === 'index.docker.io' ? 'docker.io' : addr;
-      const client = new RegistryClient(domain, '', {
-        ...reg,
-        credentials: { username: body.username, password: body.password },
+  router.post('/auth', async (ctx) => {
+    const body = validateBody<{ username?: string; password?: string; serveraddress?: string }>(
+      authSchema,
+      await ctx.readJson(),
+    );
+    if (!body.username) throw badRequest('username is required');
+    const addr = (body.serveraddress || 'docker.io').replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    const domain = addr === 'index.docker.io' ? 'docker.io' : addr;
+    const client = new RegistryClient(domain, '', {
+      ...reg,
+      credentials: { username: body.username, password: body.password },
+    });
+    try {
+      await client.ping();
+    } catch (e) {
+      if (e instanceof RegistryError || e instanceof AuthError)
+        throw new ShoalError(
+          'unauthenticated',
+          `login attempt to ${client.endpoint.base}/v2/ failed: ${e.message}`,
+        );
+      throw new ShoalError('unavailable', `cannot reach registry ${domain}: ${(e as Error).message}`, {
+        cause: e,
       });
-      try {
-        await client.ping();
-      } catch (e) {
-        if (e instanceof RegistryError || e instanceof AuthError)
-          throw new ApiError(401, `login attempt to ${client.endpoint.base}/v2/ failed: ${e.message}`);
-        throw new ApiError(500, `cannot reach registry ${domain}: ${(e as Error).message}`);
-      }
-      ctx.reply.json(200, { Status: 'Login Succeeded', IdentityToken: '' });
-    }),
-  );
+    }
+    ctx.reply.json(200, { Status: 'Login Succeeded', IdentityToken: '' });
+  });
 }

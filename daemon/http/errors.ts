@@ -1,21 +1,9 @@
-// Errors that become Engine-API error replies: `{"message": "..."}` with Docker's status codes.
+// The Engine API edge of the error model: every error a route throws is a ShoalError whose kind
+// becomes the reply's HTTP status here, and nowhere else. Replies are `{"message": "..."}`.
 import { type ErrorKind, ShoalError } from '../../common/errors.js';
 
-export class ApiError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-  }
-}
-
-export const badRequest = (message: string) => new ApiError(400, message);
-export const notFound = (message: string) => new ApiError(404, message);
-export const conflict = (message: string) => new ApiError(409, message);
-
-/** The HTTP status of each ShoalError kind (dockerd answers "not a swarm manager" with 503: unavailable). */
-export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
+/** Docker's status for each kind. dockerd answers 400 for its "invalid parameter" and most precondition errors. */
+export const HTTP_STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   invalid_argument: 400,
@@ -26,16 +14,33 @@ export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
   internal: 500,
 };
 
-/** Status and message for any thrown value: ApiError, ShoalError (by kind), engine errors (they carry `httpStatus`), or a bug (500). */
+/**
+ * A failure of the HTTP exchange itself, whose status no kind gives (413 body too large), or a
+ * route-level error that must keep a specific status docker's clients rely on. It is still a ShoalError:
+ * `kind` classifies it for everything but the status.
+ */
+export class ApiError extends ShoalError {
+  readonly status: number;
+  constructor(status: number, message: string, kind: ErrorKind = kindOfStatus(status)) {
+    super(kind, message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+function kindOfStatus(status: number): ErrorKind {
+  const hit = (Object.keys(HTTP_STATUS) as ErrorKind[]).find((k) => HTTP_STATUS[k] === status);
+  return hit ?? (status >= 500 ? 'internal' : 'invalid_argument');
+}
+
+export const badRequest = (message: string) => new ShoalError('invalid_argument', message);
+export const notFound = (message: string) => new ShoalError('not_found', message);
+export const conflict = (message: string) => new ShoalError('conflict', message);
+
+/** Status and message for any thrown value: a ShoalError by its kind, anything else is a 500. */
 export function toErrorReply(err: unknown): { status: number; message: string } {
   if (err instanceof ApiError) return { status: err.status, message: err.message };
-  if (err instanceof ShoalError) return { status: STATUS_OF_KIND[err.kind], message: err.message };
-  if (err && typeof err === 'object') {
-    const e = err as { httpStatus?: unknown; message?: unknown };
-    if (typeof e.httpStatus === 'number' && typeof e.message === 'string') {
-      return { status: e.httpStatus, message: e.message };
-    }
-    if (typeof e.message === 'string') return { status: 500, message: e.message };
-  }
+  if (err instanceof ShoalError) return { status: HTTP_STATUS[err.kind], message: err.message };
+  if (err instanceof Error) return { status: 500, message: err.message };
   return { status: 500, message: String(err) };
 }

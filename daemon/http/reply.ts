@@ -2,7 +2,7 @@
 // or an `Upgrade: tcp` request (raw socket), which attach and exec-start hijack.
 import type { ServerResponse } from 'node:http';
 import type { Duplex, Writable } from 'node:stream';
-import { ApiError } from './errors.js';
+import { badRequest } from './errors.js';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.12';
@@ -98,8 +98,7 @@ export class HttpReply implements Reply {
   }
 
   hijack(): Duplex {
-    throw new ApiError(
-      400,
+    throw badRequest(
       'this endpoint needs a hijacked connection: send "Connection: Upgrade" and "Upgrade: tcp"',
     );
   }

@@ -4,7 +4,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { JsonDepthError, parseBoundedJson } from '../../common/bounded-json.js';
-import { ApiError, toErrorReply } from './errors.js';
+import { ShoalError } from '../../common/errors.js';
+import { ApiError, badRequest, notFound, toErrorReply } from './errors.js';
 import { HttpReply, type Reply, SocketReply } from './reply.js';
 import { type RequestContext, Router } from './router.js';
 
@@ -61,7 +62,7 @@ function readUpgradeBody(socket: Duplex, head: Buffer, length: number): Promise<
     };
     const onEnd = () => {
       cleanup();
-      reject(new ApiError(400, 'connection closed before the request body was complete'));
+      reject(badRequest('connection closed before the request body was complete'));
     };
     const cleanup = () => {
       socket.off('data', onData);
@@ -79,8 +80,8 @@ function parseJson<T>(body: Buffer): T | undefined {
     return parseBoundedJson(text) as T;
   } catch (err) {
     if (err instanceof JsonDepthError)
-      throw new ApiError(400, `invalid JSON in request body: nested deeper than ${err.limit} levels`);
-    throw new ApiError(400, `invalid JSON in request body: ${(err as Error).message}`);
+      throw badRequest(`invalid JSON in request body: nested deeper than ${err.limit} levels`);
+    throw badRequest(`invalid JSON in request body: ${(err as Error).message}`);
   }
 }
 
@@ -90,7 +91,7 @@ function target(router: Router, req: IncomingMessage) {
   try {
     url = new URL(req.url ?? '/', 'http://shoal');
   } catch {
-    throw new ApiError(400, `malformed request target: ${JSON.stringify(String(req.url).slice(0, 200))}`);
+    throw badRequest(`malformed request target: ${JSON.stringify(String(req.url).slice(0, 200))}`);
   }
   const { version, path } = Router.splitVersion(url.pathname);
   const m = router.match(req.method ?? 'GET', path);
@@ -142,7 +143,7 @@ function makeContext(
  */
 async function dispatch(ctx: RequestContext, handler?: (c: RequestContext) => unknown): Promise<void> {
   try {
-    if (!handler) throw new ApiError(404, 'page not found');
+    if (!handler) throw notFound('page not found');
     await handler(ctx);
   } catch (err) {
     replyError(ctx.method, ctx.path, ctx.reply, err);
@@ -154,7 +155,7 @@ let incidents = 0;
 function replyError(method: string, path: string, reply: Reply, err: unknown): void {
   try {
     let { status, message } = toErrorReply(err);
-    if (!(err instanceof ApiError) && isInternal(err)) {
+    if (!(err instanceof ShoalError) && isInternal(err)) {
       // A bug: the JavaScript message means nothing to the client; the log keeps it with an id.
       const id = `${Date.now().toString(36)}-${++incidents}`;
       console.error(`shoald: internal error ${id} in ${method} ${path}: ${(err as Error)?.stack ?? err}`);
@@ -213,7 +214,7 @@ export function createApiServer(router: Router): ApiServer {
       socket.on('close', () => ac.abort());
       const rawLength = req.headers['content-length'] ?? '0';
       if (!/^[0-9]+$/.test(rawLength))
-        throw new ApiError(400, `invalid Content-Length ${JSON.stringify(rawLength)}`);
+        throw badRequest(`invalid Content-Length ${JSON.stringify(rawLength)}`);
       const length = Number(rawLength);
       const bodyPromise =
         length > MAX_JSON_BODY ? Promise.reject(tooLarge()) : readUpgradeBody(socket, head, length);

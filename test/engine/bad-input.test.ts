@@ -43,7 +43,7 @@ describe('bad input', () => {
       InvalidArgumentError,
       /rootfs directory \/nonexistent\/rootfs does not exist/,
     );
-    expect(e.httpStatus).toBe(400);
+    expect(e.kind).toBe('invalid_argument');
     await expectRejected(
       { rootfs: { layers: ['/nonexistent/layer'] } },
       InvalidArgumentError,
@@ -89,7 +89,7 @@ describe('bad input', () => {
     const { id } = await m.create({ rootfs: { dir: ROOTFS }, name: 'taken', cmd: ['true'] });
     const err = await m.create({ rootfs: { dir: ROOTFS }, name: 'taken', cmd: ['true'] }).catch((e) => e);
     expect(err).toBeInstanceOf(ConflictError);
-    expect(err.httpStatus).toBe(409);
+    expect(err.kind).toBe('conflict');
     expect(err.message).toMatch(/"\/taken" is already in use/);
     expect(m.list({ all: true }).map((c) => c.id)).toEqual([id]);
     expect(allTraces(env).filter((t) => !t.includes(id))).toEqual([]);
@@ -109,7 +109,7 @@ describe('bad input', () => {
       () => m.wait('ghost'),
       () => m.stats('ghost'),
     ])
-      await expect(op()).rejects.toMatchObject({ httpStatus: 404, message: 'No such container: ghost' });
+      await expect(op()).rejects.toMatchObject({ kind: 'not_found', message: 'No such container: ghost' });
     expect(() => m.inspect('ghost')).toThrow(/No such container/);
   });
 });

@@ -153,8 +153,8 @@ describe('exec', () => {
     expect(() => m.execCreate(id, { cmd: [] })).toThrow(/cmd/);
     const bad = m.execCreate(id, { cmd: ['/no/such/thing'] });
     await expect(m.execStart(bad)).rejects.toMatchObject({
-      kind: 'exec-not-found',
-      httpStatus: 400,
+      runtimeKind: 'exec-not-found',
+      kind: 'invalid_argument',
       message: expect.stringMatching(/no\/such\/thing/),
     });
     expect(await m.execInspect(bad)).toMatchObject({ running: false, exitCode: 127 });

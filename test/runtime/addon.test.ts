@@ -64,7 +64,7 @@ describe('shoal_native addon', () => {
     ]).catch((e) => e);
     expect(err).toBeInstanceOf(RuntimeError);
     expect(err).toBeInstanceOf(EngineError);
-    expect(err.kind).toBe('exec-not-found');
+    expect(err.runtimeKind).toBe('exec-not-found');
     expect(err.message).toBe('exec "definitely-not-here": executable file not found in $PATH');
     expect(err.exitCode).toBe(1);
     expect(leftovers(sb, missing.id)).toEqual([]);
@@ -75,12 +75,12 @@ describe('shoal_native addon', () => {
     const e2 = await runtimeCreate(['--root', sb.root, 'create', '--bundle', badCap.bundle, badCap.id]).catch(
       (e) => e,
     );
-    expect(e2.kind).toBe('invalid-spec');
-    expect(e2.httpStatus).toBe(400);
+    expect(e2.runtimeKind).toBe('invalid-spec');
+    expect(e2.kind).toBe('invalid_argument');
 
     const e3 = await runtimeVerb(['--root', sb.root, 'kill', 'no-such-container']).catch((e) => e);
-    expect(e3.kind).toBe('not-found');
-    expect(e3.httpStatus).toBe(404);
+    expect(e3.runtimeKind).toBe('not-found');
+    expect(e3.kind).toBe('not_found');
   });
 });
 

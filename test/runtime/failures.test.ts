@@ -37,7 +37,7 @@ describe('create failures', () => {
     const line = await expectCreateFails(() => {}, /exec "nope": executable file not found in \$PATH/, [
       'nope',
     ]);
-    expect(classifyRuntimeFailure(line, 1).kind).toBe('exec-not-found');
+    expect(classifyRuntimeFailure(line, 1).runtimeKind).toBe('exec-not-found');
   });
 
   it('an absolute command path that does not exist', async () => {
@@ -54,7 +54,7 @@ describe('create failures', () => {
     const line = await expectCreateFails((s) => {
       s.process.capabilities!.bounding!.push('CAP_FOO');
     }, /unknown capability "CAP_FOO"/);
-    expect(classifyRuntimeFailure(line, 1).kind).toBe('invalid-spec');
+    expect(classifyRuntimeFailure(line, 1).runtimeKind).toBe('invalid-spec');
   });
 
   it('a negative memory limit', async () => {
@@ -122,15 +122,21 @@ describe('create failures', () => {
   });
 
   it('classifies other runtime errors for the engine', () => {
-    expect(classifyRuntimeFailure('shoal-runtime: container "x" does not exist', 1).kind).toBe('not-found');
-    expect(classifyRuntimeFailure('shoal-runtime: container "x" already exists', 1).kind).toBe('conflict');
-    expect(classifyRuntimeFailure('shoal-runtime: container is not running', 1).kind).toBe('not-running');
-    expect(classifyRuntimeFailure('shoal-runtime: exec "/etc": is a directory', 1).kind).toBe(
+    expect(classifyRuntimeFailure('shoal-runtime: container "x" does not exist', 1).runtimeKind).toBe(
+      'not-found',
+    );
+    expect(classifyRuntimeFailure('shoal-runtime: container "x" already exists', 1).runtimeKind).toBe(
+      'conflict',
+    );
+    expect(classifyRuntimeFailure('shoal-runtime: container is not running', 1).runtimeKind).toBe(
+      'not-running',
+    );
+    expect(classifyRuntimeFailure('shoal-runtime: exec "/etc": is a directory', 1).runtimeKind).toBe(
       'exec-permission',
     );
     const sys = classifyRuntimeFailure('shoal-runtime: pivot_root /x: invalid argument', 1);
-    expect(sys.kind).toBe('system');
-    expect(sys.httpStatus).toBe(500);
+    expect(sys.runtimeKind).toBe('system');
+    expect(sys.kind).toBe('internal');
     expect(sys.message).toBe('pivot_root /x: invalid argument');
   });
 });

@@ -63,24 +63,26 @@ export type RuntimeErrorKind =
   | 'not-running' // the operation needs a running container
   | 'system'; // anything the caller did not cause
 
-const KIND_TO_CODE: Record<RuntimeErrorKind, [EngineErrorCode, number]> = {
-  'not-found': ['not_found', 404],
-  'invalid-spec': ['invalid_argument', 400],
-  'exec-not-found': ['invalid_argument', 400],
-  'exec-permission': ['invalid_argument', 400],
-  conflict: ['conflict', 409],
-  'not-running': ['not_running', 409],
-  system: ['internal', 500],
+const KIND_TO_CODE: Record<RuntimeErrorKind, EngineErrorCode> = {
+  'not-found': 'not_found',
+  'invalid-spec': 'invalid_argument',
+  'exec-not-found': 'invalid_argument',
+  'exec-permission': 'invalid_argument',
+  conflict: 'conflict',
+  'not-running': 'not_running',
+  system: 'internal',
 };
 
-/** A failure reported by shoal-runtime or the addon; `message` is the runtime's own line. */
+/**
+ * A failure reported by shoal-runtime or the addon; `message` is the runtime's own line, `runtimeKind`
+ * the runtime's finer class (the ShoalError `kind` follows from it).
+ */
 export class RuntimeError extends EngineError {
-  readonly kind: RuntimeErrorKind;
+  readonly runtimeKind: RuntimeErrorKind;
   readonly exitCode: number;
-  constructor(kind: RuntimeErrorKind, message: string, exitCode: number) {
-    const [code, status] = KIND_TO_CODE[kind];
-    super(code, status, message);
-    this.kind = kind;
+  constructor(runtimeKind: RuntimeErrorKind, message: string, exitCode: number) {
+    super(KIND_TO_CODE[runtimeKind], message);
+    this.runtimeKind = runtimeKind;
     this.exitCode = exitCode;
   }
 }

@@ -85,7 +85,7 @@ export class Runtime {
     try {
       await native.runtimeVerb(['--root', this.root, 'delete', ...(force ? ['--force'] : []), id]);
     } catch (e) {
-      if (!(e instanceof native.RuntimeError && e.kind === 'not-found')) throw e;
+      if (!(e instanceof native.RuntimeError && e.runtimeKind === 'not-found')) throw e;
     }
     if (monitorPid) await waitGone(monitorPid, 5000);
   }

@@ -4,6 +4,7 @@ import { type EngineContext, isRunning, type Live } from './context.js';
 import { ConflictError, InternalError, InvalidArgumentError } from './errors.js';
 import { nextExit } from './exits.js';
 import { MonitorGoneError, MonitorRequestError } from './monitor-client.js';
+import { classifyRuntimeFailure } from './native.js';
 import { parseSignal } from './spec/parse.js';
 
 /** `signal` as number, "TERM" or "SIGTERM" (already defaulted by the caller). */
@@ -23,7 +24,11 @@ export async function signalInit(ctx: EngineContext, live: Live, sig: number): P
   } catch (e) {
     // Exited meanwhile: the watcher reports the exit.
     if (e instanceof MonitorGoneError) return;
-    if (e instanceof MonitorRequestError && /not running|has exited/.test(e.message)) return;
+    if (
+      e instanceof MonitorRequestError &&
+      classifyRuntimeFailure(e.message, -1).runtimeKind === 'not-running'
+    )
+      return;
     throw new InternalError(`signalling container ${live.rec.name}: ${(e as Error).message}`, { cause: e });
   }
 }

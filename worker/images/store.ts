@@ -3,6 +3,7 @@
 // which runs after rm/prune. Operations that add content hold a lease so gc never takes their blobs.
 import { promises as fs } from 'node:fs';
 import { type Digest, isDigest, shortId } from '../../common/digest.js';
+import { ShoalError } from '../../common/errors.js';
 import { familiarString, formatReference, parseReference, repoName } from '../../common/reference.js';
 import { Mutex } from './atomic.js';
 import { BlobStore } from './blobstore.js';
@@ -11,15 +12,19 @@ import { type ImageConfig, parseImageConfig } from './manifest.js';
 import { MT } from './mediatypes.js';
 import { emptyIndex, type ImageRecord, IndexFile, type IndexState, type LayerRef } from './records.js';
 
-export class ImageNotFoundError extends Error {
-  readonly statusCode = 404;
+export class ImageNotFoundError extends ShoalError {
   constructor(readonly ref: string) {
-    super(`No such image: ${ref}`);
+    super('not_found', `No such image: ${ref}`);
+    this.name = 'ImageNotFoundError';
   }
 }
 
-export class ImageConflictError extends Error {
-  readonly statusCode = 409;
+/** An ambiguous short id, or a removal an image's tags or containers forbid without force. */
+export class ImageConflictError extends ShoalError {
+  constructor(message: string) {
+    super('conflict', message);
+    this.name = 'ImageConflictError';
+  }
 }
 
 export interface ImageSummary {

@@ -3,8 +3,9 @@
 import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
+import { ShoalError } from '../../../common/errors.js';
 import type { ContainerStats, WaitCondition } from '../../../worker/engine/index.js';
-import { ApiError, badRequest, conflict, notFound } from '../../http/errors.js';
+import { badRequest, conflict, notFound } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
@@ -180,13 +181,9 @@ async function top(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   try {
     ({ stdout: output } = await execFileAsync('ps', args, { maxBuffer: 16 * 1024 * 1024 }));
   } catch (err) {
-    throw new ApiError(500, `ps: ${(err as Error).message}`);
+    throw new ShoalError('internal', `ps: ${(err as Error).message}`, { cause: err });
   }
-  try {
-    ctx.reply.json(200, parsePs(output, pids));
-  } catch (err) {
-    throw new ApiError(500, (err as Error).message);
-  }
+  ctx.reply.json(200, parsePs(output, pids));
 }
 
 function ok204(fn: (deps: ApiDeps, ctx: RequestContext) => Promise<void>) {

@@ -1,5 +1,6 @@
 // GET /containers/{id}/top?ps_args=…: as dockerd, the host's `ps` output, restricted to the
 // processes in the container's cgroup. Parsing is pure; running ps is the caller's.
+import { ShoalError } from '../../../common/errors.js';
 
 export interface TopResult {
   Titles: string[];
@@ -12,10 +13,10 @@ export interface TopResult {
  */
 export function parsePs(output: string, pids: Set<number>): TopResult {
   const lines = output.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length === 0) throw new Error('ps printed nothing');
+  if (lines.length === 0) throw new ShoalError('internal', 'ps printed nothing');
   const titles = lines[0].trim().split(/\s+/);
   const pidCol = titles.indexOf('PID');
-  if (pidCol < 0) throw new Error(`Couldn't find PID field in ps output`);
+  if (pidCol < 0) throw new ShoalError('internal', `Couldn't find PID field in ps output`);
   const processes: string[][] = [];
   for (const line of lines.slice(1)) {
     const fields = line.trim().split(/\s+/);

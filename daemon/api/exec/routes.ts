@@ -2,7 +2,8 @@
 // GET /exec/{id}/json, POST /exec/{id}/resize.
 
 import type { Duplex } from 'node:stream';
-import type { ExecInfo, ExecOptions } from '../../../worker/engine/index.js';
+import { isShoalError } from '../../../common/errors.js';
+import { type ExecInfo, type ExecOptions, RuntimeError } from '../../../worker/engine/index.js';
 import { badRequest, toErrorReply } from '../../http/errors.js';
 import { queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
@@ -66,8 +67,8 @@ export function execInspectJson(e: ExecInfo): Record<string, unknown> {
 }
 
 /** dockerd's exit codes for an exec whose process could not be started: 127 not found, 126 otherwise. */
-export function startFailureExitCode(message: string): number {
-  return /not found|no such file or directory/i.test(message) ? 127 : 126;
+export function startFailureExitCode(err: unknown): number {
+  return err instanceof RuntimeError && err.runtimeKind === 'exec-not-found' ? 127 : 126;
 }
 
 async function start(deps: ApiDeps, ctx: RequestContext, failed: Map<string, number>): Promise<void> {
@@ -77,11 +78,11 @@ async function start(deps: ApiDeps, ctx: RequestContext, failed: Map<string, num
   try {
     stream = await deps.engine.execStart(ctx.params.id, { detach, tty: body.Tty });
   } catch (err) {
-    const { status, message } = toErrorReply(err);
     // An unknown exec or a stopped container is an HTTP error; a process that cannot be started is
     // reported as dockerd does: on the hijacked stream, with exit code 126/127 in exec inspect.
-    if (detach || status === 404 || status === 409) throw err;
-    failed.set(ctx.params.id, startFailureExitCode(message));
+    if (detach || isShoalError(err, 'not_found') || isShoalError(err, 'conflict')) throw err;
+    const { message } = toErrorReply(err);
+    failed.set(ctx.params.id, startFailureExitCode(err));
     if (failed.size > 1000) failed.delete(failed.keys().next().value as string);
     const client = ctx.reply.hijack();
     const text = Buffer.from(`${message}\r\n`);

@@ -1,5 +1,6 @@
 // Registry authentication: WWW-Authenticate challenges, bearer tokens from the token endpoint
 // (cached per scope until they expire), and basic auth.
+import { ShoalError } from '../../../common/errors.js';
 import type { Credentials } from '../../../common/registry-auth.js';
 import { request } from './http.js';
 
@@ -20,8 +21,12 @@ export function parseChallenge(h: string | undefined): Challenge | undefined {
   return { scheme: m[1].toLowerCase(), params };
 }
 
-export class AuthError extends Error {
-  readonly statusCode = 401;
+/** The registry or its token server refused our identity (or offered no way to present one). */
+export class AuthError extends ShoalError {
+  constructor(message: string) {
+    super('unauthenticated', message);
+    this.name = 'AuthError';
+  }
 }
 
 interface CachedToken {

@@ -1,19 +1,44 @@
 // OCI distribution API for one repository: manifests and blobs, with auth and retries.
 import type { Digest } from '../../../common/digest.js';
+import { type ErrorKind, ShoalError } from '../../../common/errors.js';
 import type { Credentials } from '../../../common/registry-auth.js';
 import { MANIFEST_ACCEPT } from '../mediatypes.js';
 import { AuthError, Authorizer } from './auth.js';
 import { type Endpoint, endpointFor, type RegistryOptions } from './endpoint.js';
 import { type HttpRequest, type HttpResponse, NetworkError, request } from './http.js';
 
-export class RegistryError extends Error {
+/**
+ * A registry operation failed. `kind` says whose fault it is: the registry's answer (not found,
+ * denied), a registry that is down (unavailable), or content that breaks the protocol (internal);
+ * `code` is the registry's own error code (e.g. MANIFEST_UNKNOWN) when it sent one.
+ */
+export class RegistryError extends ShoalError {
   constructor(
     message: string,
-    readonly statusCode: number,
+    kind: ErrorKind,
     readonly code?: string,
   ) {
-    super(message);
+    super(kind, message);
+    this.name = 'RegistryError';
   }
+}
+
+/** Node's codes for a body cut off mid-way (reset, aborted, premature close): the download resumes. */
+const RESUMABLE_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** The kind of a registry's non-2xx answer. */
+export function kindOfRegistryStatus(status: number): ErrorKind {
+  if (status === 401) return 'unauthenticated';
+  if (status === 403) return 'permission_denied';
+  if (status === 404) return 'not_found';
+  if (status === 429 || status >= 500) return 'unavailable';
+  return 'internal';
 }
 
 export interface ClientOptions extends RegistryOptions {
@@ -52,7 +77,7 @@ async function errorOf(res: HttpResponse, what: string): Promise<RegistryError> 
         : status === 404
           ? 'not found'
           : `registry answered ${status}`;
-  return new RegistryError(`${what}: ${detail || base}`, status, code);
+  return new RegistryError(`${what}: ${detail || base}`, kindOfRegistryStatus(status), code);
 }
 
 export class RegistryClient {
@@ -159,7 +184,7 @@ export class RegistryClient {
       if (res.status === 404)
         throw new RegistryError(
           `manifest for ${this.domain}/${this.repo}:${ref} not found: manifest unknown`,
-          404,
+          'not_found',
           'MANIFEST_UNKNOWN',
         );
       throw await errorOf(res, `manifest ${this.domain}/${this.repo}:${ref}`);
@@ -168,7 +193,7 @@ export class RegistryClient {
     let n = 0;
     for await (const c of res.body) {
       n += (c as Buffer).length;
-      if (n > 4 << 20) throw new RegistryError(`manifest ${ref}: larger than 4 MiB`, 400);
+      if (n > 4 << 20) throw new RegistryError(`manifest ${ref}: larger than 4 MiB`, 'internal');
       parts.push(c as Buffer);
     }
     return {
@@ -180,12 +205,13 @@ export class RegistryClient {
 
   /** Small blobs (configs) in memory. */
   async getBlobBytes(digest: Digest, size = -1, max = 16 << 20): Promise<Buffer> {
-    if (size > max) throw new RegistryError(`blob ${digest}: ${size} bytes is larger than ${max}`, 400);
+    if (size > max)
+      throw new RegistryError(`blob ${digest}: ${size} bytes is larger than ${max}`, 'internal');
     const parts: Buffer[] = [];
     let n = 0;
     for await (const c of this.blobStream(digest, size)) {
       n += c.length;
-      if (n > max) throw new RegistryError(`blob ${digest}: larger than ${max} bytes`, 400);
+      if (n > max) throw new RegistryError(`blob ${digest}: larger than ${max} bytes`, 'internal');
       parts.push(c);
     }
     return Buffer.concat(parts);
@@ -216,14 +242,14 @@ export class RegistryClient {
         // send() has already retried network failures
         throw new RegistryError(
           `blob ${digest}: download failed after ${this.retries + 1} attempts: ${(e as Error).message}`,
-          502,
+          'unavailable',
         );
       }
       if (res.status === 404) {
         await res.drain();
         throw new RegistryError(
           `blob ${digest} not found in ${this.domain}/${this.repo}: blob unknown`,
-          404,
+          'not_found',
           'BLOB_UNKNOWN',
         );
       }
@@ -234,7 +260,7 @@ export class RegistryClient {
         const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         if (!m || Number(m[1]) !== offset) {
           await res.drain();
-          throw new RegistryError(`blob ${digest}: registry resumed at the wrong offset`, 502);
+          throw new RegistryError(`blob ${digest}: registry resumed at the wrong offset`, 'internal');
         }
       } else if (res.status !== 200) throw await errorOf(res, `blob ${digest}`);
       try {
@@ -254,15 +280,12 @@ export class RegistryClient {
           throw new NetworkError(`connection closed after ${offset} of ${size} bytes`);
         return;
       } catch (e) {
-        if (
-          !(e instanceof NetworkError) &&
-          !/aborted|ECONNRESET|socket hang up|premature/i.test((e as Error).message)
-        )
+        if (!(e instanceof NetworkError) && !RESUMABLE_CODES.has((e as NodeJS.ErrnoException).code ?? ''))
           throw e;
         if (++failures > this.retries)
           throw new RegistryError(
             `blob ${digest}: download failed after ${failures} attempts: ${(e as Error).message}`,
-            502,
+            'unavailable',
           );
         onRetry?.(offset, e as Error);
         await this.sleep(this.retryDelay * 2 ** (failures - 1));
@@ -275,7 +298,10 @@ export class RegistryClient {
     await res.drain();
     if (res.status === 200) return true;
     if (res.status === 404) return false;
-    throw new RegistryError(`HEAD blob ${digest}: registry answered ${res.status}`, res.status);
+    throw new RegistryError(
+      `HEAD blob ${digest}: registry answered ${res.status}`,
+      kindOfRegistryStatus(res.status),
+    );
   }
 
   /** Tries a cross-repository mount; returns true when mounted, else the upload location it opened. */

@@ -45,11 +45,14 @@ export async function pullImage(
   });
   let manifestDigest = sha256Of(got.bytes);
   if (ref.digest && manifestDigest !== ref.digest)
-    throw new RegistryError(`manifest digest mismatch: asked for ${ref.digest}, got ${manifestDigest}`, 502);
+    throw new RegistryError(
+      `manifest digest mismatch: asked for ${ref.digest}, got ${manifestDigest}`,
+      'internal',
+    );
   if (got.digest?.startsWith('sha256:') && got.digest !== manifestDigest && !ref.digest)
     throw new RegistryError(
       `manifest digest mismatch: registry says ${got.digest}, content is ${manifestDigest}`,
-      502,
+      'internal',
     );
   let parsed = parseManifest(got.bytes, got.mediaType);
   if (parsed.kind === 'index') {
@@ -59,10 +62,11 @@ export async function pullImage(
     if (manifestDigest !== pick.digest)
       throw new RegistryError(
         `manifest digest mismatch: index names ${pick.digest}, got ${manifestDigest}`,
-        502,
+        'internal',
       );
     parsed = parseManifest(got.bytes, got.mediaType || pick.mediaType);
-    if (parsed.kind !== 'manifest') throw new RegistryError(`${pick.digest}: an index inside an index`, 502);
+    if (parsed.kind !== 'manifest')
+      throw new RegistryError(`${pick.digest}: an index inside an index`, 'internal');
   }
   const manifest = parsed as ImageManifest;
   const tags = ref.tag && !ref.digest ? [formatReference(ref)] : [];
@@ -71,14 +75,14 @@ export async function pullImage(
   if (sha256Of(configBytes) !== manifest.config.digest)
     throw new RegistryError(
       `config blob digest mismatch: expected ${manifest.config.digest}, got ${sha256Of(configBytes)}`,
-      502,
+      'internal',
     );
   const config = parseImageConfig(configBytes);
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length)
     throw new RegistryError(
       `image config lists ${diffIds.length} layers but the manifest has ${manifest.layers.length}`,
-      502,
+      'internal',
     );
   const release = store.lease([
     manifestDigest,
