@@ -39,7 +39,9 @@ describe('service create flags → ServiceSpec (recorded docker 28.2 request bod
     delete body.TaskTemplate.ContainerSpec.Secrets;
     delete body.TaskTemplate.ContainerSpec.Configs;
     const spec = create(
-      '--name svc2 --mode global --health-cmd true --health-interval 5s --network appnet bb:latest sleep 1000'.split(' '),
+      '--name svc2 --mode global --health-cmd true --health-interval 5s --network appnet bb:latest sleep 1000'.split(
+        ' ',
+      ),
     ) as Record<string, Record<string, unknown>>;
     // The CLI resolves the network name to its ID before sending.
     (spec.TaskTemplate.Networks as { Target: string }[])[0].Target = 'wc92q2ir8t46ylsj2esgq8mbu';
@@ -108,8 +110,14 @@ describe('service create flags → ServiceSpec (recorded docker 28.2 request bod
       Order: 'start-first',
     });
     expect(task.RestartPolicy).toEqual({ Condition: 'any', Delay: 5e9, MaxAttempts: 0, Window: 90e9 });
-    expect(task.Resources).toEqual({ Limits: {}, Reservations: { NanoCPUs: 250000000, MemoryBytes: 1073741824 } });
-    expect(task.Placement).toEqual({ Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.dc' } }], MaxReplicas: 2 });
+    expect(task.Resources).toEqual({
+      Limits: {},
+      Reservations: { NanoCPUs: 250000000, MemoryBytes: 1073741824 },
+    });
+    expect(task.Placement).toEqual({
+      Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.dc' } }],
+      MaxReplicas: 2,
+    });
     expect(task.ContainerSpec).toMatchObject({
       Command: ['sh', '-c'],
       StopGracePeriod: 3e9,
@@ -131,7 +139,9 @@ describe('service create flags → ServiceSpec (recorded docker 28.2 request bod
     expect(() => create(['--replicas', 'x', 'bb'])).toThrow(
       'invalid argument "x" for "--replicas" flag: strconv.ParseUint: parsing "x": invalid syntax',
     );
-    expect(() => create(['--update-delay', '2', 'bb'])).toThrow('invalid argument "2" for "--update-delay" flag: time: invalid duration "2"');
+    expect(() => create(['--update-delay', '2', 'bb'])).toThrow(
+      'invalid argument "2" for "--update-delay" flag: time: invalid duration "2"',
+    );
     expect(() => create(['--restart-condition', 'sometimes', 'bb'])).toThrow(/"--restart-condition" flag/);
     expect(() => create(['--limit-memory', 'lots', 'bb'])).toThrow(/"--limit-memory" flag/);
     expect(() => create(['--mode', 'global', '--replicas', '2', 'bb'])).toThrow(/replicas can only be used/);
@@ -161,10 +171,12 @@ describe('value parsers', () => {
       ReadOnly: true,
       BindOptions: { Propagation: 'rslave' },
     });
-    expect(parsePorts('8000-8001:80-81/udp').map((p) => [p.PublishedPort, p.TargetPort, p.Protocol])).toEqual([
-      [8000, 80, 'udp'],
-      [8001, 81, 'udp'],
-    ]);
+    expect(parsePorts('8000-8001:80-81/udp').map((p) => [p.PublishedPort, p.TargetPort, p.Protocol])).toEqual(
+      [
+        [8000, 80, 'udp'],
+        [8001, 81, 'udp'],
+      ],
+    );
     expect(parsePorts('80')).toEqual([{ Protocol: 'tcp', TargetPort: 80, PublishMode: 'ingress' }]);
   });
 });
@@ -172,9 +184,11 @@ describe('value parsers', () => {
 describe('service update flags applied to the current spec (recorded bodies)', () => {
   it('--env-add B=2 gives the body of service-update', () => {
     const t = trace('service-update');
-    const current = (t.find((e) => e.method === 'GET' && e.path.endsWith('/services/web'))?.responseBody as {
-      Spec: Record<string, unknown>;
-    }).Spec;
+    const current = (
+      t.find((e) => e.method === 'GET' && e.path.endsWith('/services/web'))?.responseBody as {
+        Spec: Record<string, unknown>;
+      }
+    ).Spec;
     const post = t.find((e) => e.method === 'POST');
     expect(JSON.stringify(update(current, ['--no-resolve-image', '--env-add', 'B=2']))).toBe(
       JSON.stringify(post?.requestBody),
@@ -183,14 +197,25 @@ describe('service update flags applied to the current spec (recorded bodies)', (
 
   it('--replicas 5 gives the body of service-scale', () => {
     const t = trace('service-scale');
-    const current = (t.find((e) => e.method === 'GET')?.responseBody as { Spec: Record<string, unknown> }).Spec;
+    const current = (t.find((e) => e.method === 'GET')?.responseBody as { Spec: Record<string, unknown> })
+      .Spec;
     expect(JSON.stringify(update(current, ['--replicas', '5']))).toBe(
       JSON.stringify(t.find((e) => e.method === 'POST')?.requestBody),
     );
   });
 
   it('adds and removes labels, constraints, ports, mounts; --force bumps ForceUpdate', () => {
-    const base = create(['--label', 'a=1', '--constraint', 'x==1', '-p', '80:80', '--mount', 'src=v,dst=/v', 'bb']);
+    const base = create([
+      '--label',
+      'a=1',
+      '--constraint',
+      'x==1',
+      '-p',
+      '80:80',
+      '--mount',
+      'src=v,dst=/v',
+      'bb',
+    ]);
     const next = update(base, [
       '--label-add',
       'b=2',
@@ -215,7 +240,11 @@ describe('service update flags applied to the current spec (recorded bodies)', (
     expect(next.TaskTemplate.ContainerSpec.Mounts).toBeUndefined();
     expect(next.TaskTemplate.ContainerSpec.Image).toBe('bb:2');
     expect(next.TaskTemplate.ForceUpdate).toBe(1);
-    expect(next.EndpointSpec.Ports).toEqual([{ Protocol: 'tcp', TargetPort: 81, PublishedPort: 81, PublishMode: 'ingress' }]);
-    expect(() => update(create(['--mode', 'global', 'bb']), ['--replicas', '2'])).toThrow(/replicas can only/);
+    expect(next.EndpointSpec.Ports).toEqual([
+      { Protocol: 'tcp', TargetPort: 81, PublishedPort: 81, PublishMode: 'ingress' },
+    ]);
+    expect(() => update(create(['--mode', 'global', 'bb']), ['--replicas', '2'])).toThrow(
+      /replicas can only/,
+    );
   });
 });

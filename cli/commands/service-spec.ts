@@ -37,12 +37,26 @@ const b = (long: string, help: string, short?: string): FlagSpec => ({ long, sho
 function configFlags(prefix: 'update' | 'rollback'): FlagSpec[] {
   const what = prefix === 'update' ? 'updates' : 'rollbacks';
   return [
-    s(`${prefix}-parallelism`, `Maximum number of tasks ${prefix === 'update' ? 'updated' : 'rolled back'} simultaneously (0 to do all at once)`, 'uint'),
+    s(
+      `${prefix}-parallelism`,
+      `Maximum number of tasks ${prefix === 'update' ? 'updated' : 'rolled back'} simultaneously (0 to do all at once)`,
+      'uint',
+    ),
     s(`${prefix}-delay`, `Delay between ${what} (ns|us|ms|s|m|h)`, 'duration'),
-    s(`${prefix}-failure-action`, `Action on ${prefix} failure ("pause", "continue"${prefix === 'update' ? ', "rollback"' : ''})`),
-    s(`${prefix}-monitor`, `Duration after each task ${prefix} to monitor for failure (ns|us|ms|s|m|h)`, 'duration'),
+    s(
+      `${prefix}-failure-action`,
+      `Action on ${prefix} failure ("pause", "continue"${prefix === 'update' ? ', "rollback"' : ''})`,
+    ),
+    s(
+      `${prefix}-monitor`,
+      `Duration after each task ${prefix} to monitor for failure (ns|us|ms|s|m|h)`,
+      'duration',
+    ),
     s(`${prefix}-max-failure-ratio`, `Failure rate to tolerate during an ${prefix}`, 'float'),
-    s(`${prefix}-order`, `${prefix === 'update' ? 'Update' : 'Rollback'} order ("start-first", "stop-first")`),
+    s(
+      `${prefix}-order`,
+      `${prefix === 'update' ? 'Update' : 'Rollback'} order ("start-first", "stop-first")`,
+    ),
   ];
 }
 
@@ -67,7 +81,11 @@ const COMMON_FLAGS: FlagSpec[] = [
   s('health-interval', 'Time between running the check (ms|s|m|h)', 'duration'),
   s('health-timeout', 'Maximum time to allow one check to run (ms|s|m|h)', 'duration'),
   s('health-retries', 'Consecutive failures needed to report unhealthy', 'int'),
-  s('health-start-period', 'Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)', 'duration'),
+  s(
+    'health-start-period',
+    'Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)',
+    'duration',
+  ),
   b('no-healthcheck', 'Disable any container-specified HEALTHCHECK'),
   s('stop-grace-period', 'Time to wait before force killing a container (ns|us|ms|s|m|h)', 'duration'),
   s('stop-signal', 'Signal to stop the container'),
@@ -177,7 +195,9 @@ export function readEnv(f: ParsedFlags, env: SpecEnv, listFlag = 'env'): string[
         text = env.readFile(file);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        throw new FlagError(`open ${file}: ${code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
+        throw new FlagError(
+          `open ${file}: ${code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`,
+        );
       }
       for (const raw of text.split('\n')) {
         const line = raw.replace(/^\s+/, '').replace(/\r$/, '');
@@ -288,7 +308,8 @@ function preference(text: string, flag: string): Json {
   const eq = text.indexOf('=');
   if (eq < 0) throw bad(flag, text, 'placement preference must be of the format "<strategy>=<arg>"');
   const strategy = text.slice(0, eq).toLowerCase();
-  if (strategy !== 'spread') throw bad(flag, text, `unsupported placement preference ${strategy} (only spread is supported)`);
+  if (strategy !== 'spread')
+    throw bad(flag, text, `unsupported placement preference ${strategy} (only spread is supported)`);
   return { Spread: { SpreadDescriptor: text.slice(eq + 1) } };
 }
 
@@ -296,8 +317,10 @@ function modeOf(f: ParsedFlags): Json {
   const mode = str(f, 'mode') ?? 'replicated';
   const replicas = uint(f, 'replicas');
   if (mode === 'global') {
-    if (replicas !== undefined) throw new FlagError('replicas can only be used with replicated or replicated-job mode');
-    if (f.strings.has('max-replicas')) throw new FlagError('max-replicas can only be used with replicated or replicated-job mode');
+    if (replicas !== undefined)
+      throw new FlagError('replicas can only be used with replicated or replicated-job mode');
+    if (f.strings.has('max-replicas'))
+      throw new FlagError('max-replicas can only be used with replicated or replicated-job mode');
     return { Global: {} };
   }
   if (mode !== 'replicated') throw bad('--mode', mode, 'must be one of replicated, global');
@@ -323,7 +346,8 @@ export function networkAttachments(items: string[], flag = '--network'): Json[] 
 
 function sysctls(items: string[], flag: string): Record<string, string> {
   const out = kvMap(flag, items);
-  for (const [k, v] of Object.entries(out)) if (!k || v === '') throw bad(flag, `${k}=${v}`, 'expected KEY=VALUE');
+  for (const [k, v] of Object.entries(out))
+    if (!k || v === '') throw bad(flag, `${k}=${v}`, 'expected KEY=VALUE');
   return out;
 }
 
@@ -470,7 +494,10 @@ export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): J
   if (f.lists.has('mount-add') || f.lists.has('mount-rm')) {
     const added = (f.lists.get('mount-add') ?? []).map((m) => parseMount(m, '--mount-add'));
     const gone = new Set([...(f.lists.get('mount-rm') ?? []), ...added.map((m) => m.Target)]);
-    set(cs, 'Mounts', [...((cs.Mounts as MountSpec[] | undefined) ?? []).filter((m) => !gone.has(m.Target)), ...added]);
+    set(cs, 'Mounts', [
+      ...((cs.Mounts as MountSpec[] | undefined) ?? []).filter((m) => !gone.has(m.Target)),
+      ...added,
+    ]);
   }
   for (const [flag, key] of [
     ['hostname', 'Hostname'],
@@ -525,9 +552,13 @@ export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): J
   }
   if (f.lists.has('placement-pref-add') || f.lists.has('placement-pref-rm')) {
     const rm = new Set(
-      (f.lists.get('placement-pref-rm') ?? []).map((p) => JSON.stringify(preference(p, '--placement-pref-rm'))),
+      (f.lists.get('placement-pref-rm') ?? []).map((p) =>
+        JSON.stringify(preference(p, '--placement-pref-rm')),
+      ),
     );
-    const cur = ((placement.Preferences as Json[] | undefined) ?? []).filter((p) => !rm.has(JSON.stringify(p)));
+    const cur = ((placement.Preferences as Json[] | undefined) ?? []).filter(
+      (p) => !rm.has(JSON.stringify(p)),
+    );
     const add = (f.lists.get('placement-pref-add') ?? []).map((p) => preference(p, '--placement-pref-add'));
     set(placement, 'Preferences', [...cur, ...add]);
   }
@@ -538,7 +569,8 @@ export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): J
   const replicas = uint(f, 'replicas');
   if (replicas !== undefined) {
     const mode = spec.Mode as Json | undefined;
-    if (!mode?.Replicated) throw new FlagError('replicas can only be used with replicated or replicated-job mode');
+    if (!mode?.Replicated)
+      throw new FlagError('replicas can only be used with replicated or replicated-job mode');
     mode.Replicated = { ...(mode.Replicated as Json), Replicas: replicas };
   }
   spec.UpdateConfig = rolloutConfig(f, 'update', spec.UpdateConfig as Json | undefined);

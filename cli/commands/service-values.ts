@@ -15,7 +15,8 @@ export function parseGoDuration(text: string): number | undefined {
   const m = /^([-+])?((?:\d*\.?\d+(?:ns|us|µs|ms|s|m|h))+)$/.exec(text);
   if (!m) return undefined;
   let total = 0;
-  for (const part of m[2].matchAll(/(\d*\.?\d+)(ns|us|µs|ms|s|m|h)/g)) total += Number(part[1]) * UNIT_NS[part[2]];
+  for (const part of m[2].matchAll(/(\d*\.?\d+)(ns|us|µs|ms|s|m|h)/g))
+    total += Number(part[1]) * UNIT_NS[part[2]];
   return Math.round(m[1] === '-' ? -total : total);
 }
 
@@ -99,7 +100,11 @@ export interface MountSpec {
   ReadOnly?: boolean;
   Consistency?: string;
   BindOptions?: { Propagation?: string };
-  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; DriverConfig?: { Name?: string; Options?: Record<string, string> } };
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string>;
+    DriverConfig?: { Name?: string; Options?: Record<string, string> };
+  };
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
@@ -182,8 +187,18 @@ export function parseMount(text: string, flag = '--mount'): MountSpec {
   if (m.Type === 'tmpfs' && m.Source) throw bad(flag, text, 'source must not be specified for tmpfs mounts');
   // Docker's field order (Type, Source, Target, ReadOnly, …), so bodies match byte for byte.
   const ordered: Record<string, unknown> = {};
-  for (const k of ['Type', 'Source', 'Target', 'ReadOnly', 'Consistency', 'BindOptions', 'VolumeOptions', 'TmpfsOptions'])
-    if ((m as unknown as Record<string, unknown>)[k] !== undefined) ordered[k] = (m as unknown as Record<string, unknown>)[k];
+  for (const k of [
+    'Type',
+    'Source',
+    'Target',
+    'ReadOnly',
+    'Consistency',
+    'BindOptions',
+    'VolumeOptions',
+    'TmpfsOptions',
+  ])
+    if ((m as unknown as Record<string, unknown>)[k] !== undefined)
+      ordered[k] = (m as unknown as Record<string, unknown>)[k];
   return ordered as unknown as MountSpec;
 }
 
@@ -270,7 +285,8 @@ export function parseUlimit(text: string, flag = '--ulimit'): { Name: string; Ha
   if (!m) throw bad(flag, text, 'expected NAME=SOFT[:HARD], e.g. nofile=1024:2048');
   const soft = Number(m[2]);
   const hard = m[3] === undefined ? soft : Number(m[3]);
-  if (soft > hard) throw bad(flag, text, `ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+  if (soft > hard)
+    throw bad(flag, text, `ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
   return { Name: m[1], Hard: hard, Soft: soft };
 }
 
