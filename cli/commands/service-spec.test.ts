@@ -5,6 +5,10 @@ import { applyServiceUpdate, buildServiceSpec, CREATE_FLAGS, UPDATE_FLAGS } from
 import { parseGoDuration, parseMount, parsePorts } from './service-values.js';
 
 const TRACES = '/work/shared/docker-api/traces';
+const responseSpec = (e: { responseBody: unknown } | undefined) => {
+  if (!e) throw new Error('exchange missing from the trace');
+  return (e.responseBody as { Spec: Record<string, unknown> }).Spec;
+};
 const trace = (name: string) =>
   JSON.parse(readFileSync(`${TRACES}/${name}.json`, 'utf8')) as {
     method: string;
@@ -184,11 +188,7 @@ describe('value parsers', () => {
 describe('service update flags applied to the current spec (recorded bodies)', () => {
   it('--env-add B=2 gives the body of service-update', () => {
     const t = trace('service-update');
-    const current = (
-      t.find((e) => e.method === 'GET' && e.path.endsWith('/services/web'))?.responseBody as {
-        Spec: Record<string, unknown>;
-      }
-    ).Spec;
+    const current = responseSpec(t.find((e) => e.method === 'GET' && e.path.endsWith('/services/web')));
     const post = t.find((e) => e.method === 'POST');
     expect(JSON.stringify(update(current, ['--no-resolve-image', '--env-add', 'B=2']))).toBe(
       JSON.stringify(post?.requestBody),
@@ -197,8 +197,7 @@ describe('service update flags applied to the current spec (recorded bodies)', (
 
   it('--replicas 5 gives the body of service-scale', () => {
     const t = trace('service-scale');
-    const current = (t.find((e) => e.method === 'GET')?.responseBody as { Spec: Record<string, unknown> })
-      .Spec;
+    const current = responseSpec(t.find((e) => e.method === 'GET'));
     expect(JSON.stringify(update(current, ['--replicas', '5']))).toBe(
       JSON.stringify(t.find((e) => e.method === 'POST')?.requestBody),
     );

@@ -452,10 +452,16 @@ function removeKeys(map: Record<string, string> | undefined, keys: string[]): Re
  * `service update` flags applied to the spec GET returned (docker's updateService): only what the
  * flags name changes; everything else is echoed back.
  */
+/** obj[key] as an object, created when missing. */
+function child(obj: Json, key: string): Json {
+  if (obj[key] === undefined || obj[key] === null) obj[key] = {};
+  return obj[key] as Json;
+}
+
 export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): Json {
   const spec = structuredClone(spec0);
-  const task = (spec.TaskTemplate ??= {}) as Json;
-  const cs = (task.ContainerSpec ??= {}) as Json;
+  const task = child(spec, 'TaskTemplate');
+  const cs = child(task, 'ContainerSpec');
   const set = (obj: Json, key: string, value: unknown) => {
     obj[key] = value === '' || (Array.isArray(value) && value.length === 0) ? undefined : value;
   };
@@ -544,7 +550,7 @@ export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): J
   task.Resources = resources(f, task.Resources as Json | undefined);
   const restart = restartPolicy(f, task.RestartPolicy as Json | undefined);
   if (restart) task.RestartPolicy = restart;
-  const placement = (task.Placement ??= {}) as Json;
+  const placement = child(task, 'Placement');
   if (f.lists.has('constraint-add') || f.lists.has('constraint-rm')) {
     const rm = new Set(f.lists.get('constraint-rm') ?? []);
     const cur = ((placement.Constraints as string[] | undefined) ?? []).filter((c) => !rm.has(c));
@@ -576,7 +582,7 @@ export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): J
   spec.UpdateConfig = rolloutConfig(f, 'update', spec.UpdateConfig as Json | undefined);
   spec.RollbackConfig = rolloutConfig(f, 'rollback', spec.RollbackConfig as Json | undefined);
   // Endpoint
-  const ep = (spec.EndpointSpec ??= {}) as Json;
+  const ep = child(spec, 'EndpointSpec');
   ep.Mode = endpointMode(f, (ep.Mode as string | undefined) ?? 'vip');
   if (f.lists.has('publish-add') || f.lists.has('publish-rm')) {
     const added = (f.lists.get('publish-add') ?? []).flatMap((p) => parsePorts(p, '--publish-add'));

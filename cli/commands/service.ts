@@ -137,7 +137,7 @@ const FILTER: FlagSpec = {
 };
 const QUIET: FlagSpec = { long: 'quiet', short: 'q', type: 'bool', help: 'Only display IDs' };
 
-function filtersOf(cli: Cli, f: ParsedFlags, command: string): string | undefined {
+function filtersOf(_cli: Cli, f: ParsedFlags, command: string): string | undefined {
   try {
     return filtersQuery(f.lists.get('filter') ?? []);
   } catch (err) {

@@ -92,7 +92,10 @@ const SPEC_FLAGS: FlagSpec[] = [
 
 /** The swarm-spec flags applied onto a Spec (docker's swarmOptions.mergeSwarmSpec). */
 function mergeSpec(spec: Json, f: ParsedFlags): void {
-  const sub = (k: string) => (spec[k] ??= {}) as Json;
+  const sub = (k: string): Json => {
+    if (!spec[k]) spec[k] = {};
+    return spec[k] as Json;
+  };
   const limit = f.strings.get('task-history-limit');
   if (limit !== undefined) {
     if (!/^-?\d+$/.test(limit))
