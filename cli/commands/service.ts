@@ -6,6 +6,7 @@ import { type Cli, UsageError } from '../context.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
 import { renderTemplate } from '../template.js';
 import { parseCommand } from './common.js';
+import { registryAuthHeader } from './image-transfer.js';
 import { filtersQuery } from './ps.js';
 import { prettyService } from './service-pretty.js';
 import { waitForConvergence } from './service-progress.js';
@@ -450,12 +451,18 @@ async function update(cli: Cli, args: string[]): Promise<number> {
       task.Networks = next.length ? next : undefined;
     }
   }
-  const reply = await cli.client.post<{ Warnings?: string[] | null }>(
+  const sendAuth = f.bools.has('with-registry-auth');
+  const image = ((spec.TaskTemplate as Json | undefined)?.ContainerSpec as Json | undefined)?.Image as string;
+  const reply = await cli.client.call<{ Warnings?: string[] | null }>(
+    'POST',
     `/services/${current.ID}/update`,
-    rollingBack
-      ? { rollback: 'previous', version: current.Version.Index }
-      : { registryAuthFrom: 'spec', version: current.Version.Index },
-    spec,
+    {
+      query: rollingBack
+        ? { rollback: 'previous', version: current.Version.Index }
+        : { registryAuthFrom: sendAuth ? undefined : 'spec', version: current.Version.Index },
+      body: spec,
+      headers: sendAuth ? { 'X-Registry-Auth': await registryAuthHeader(cli, image ?? '') } : undefined,
+    },
   );
   printWarnings(cli, reply);
   cli.out.write(`${ref}\n`);
