@@ -165,6 +165,7 @@ async function ls(cli: Cli, args: string[]): Promise<number> {
     status: quiet ? undefined : 'true',
   });
   services.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
+  if (!quiet && services.some((s) => !s.ServiceStatus)) await countReplicas(cli, services);
   if (quiet) {
     cli.out.write(services.map((s) => `${s.ID.slice(0, 12)}\n`).join(''));
     return 0;
@@ -176,6 +177,26 @@ async function ls(cli: Cli, args: string[]): Promise<number> {
     SERVICE_COLUMNS,
     services.map((s) => serviceRow(s)),
   );
+}
+
+/**
+ * A daemon without ?status=true support: docker counts the replicas itself from GET /tasks and
+ * GET /nodes (running tasks on nodes that are not down; desired = replicas, or one per node for global).
+ */
+async function countReplicas(cli: Cli, services: ServiceJson[]): Promise<void> {
+  const filters = JSON.stringify({ service: Object.fromEntries(services.map((s) => [s.ID, true])) });
+  const tasks = await cli.client.get<TaskJson[]>('/tasks', { filters });
+  const nodes = await cli.client.get<NodeJson[]>('/nodes');
+  const live = new Set(nodes.filter((n) => n.Status?.State !== 'down').map((n) => n.ID));
+  for (const s of services) {
+    if (s.ServiceStatus) continue;
+    const mine = tasks.filter((t) => t.ServiceID === s.ID && (!t.NodeID || live.has(t.NodeID)));
+    const running = mine.filter((t) => t.Status.State === 'running').length;
+    const desired = s.Spec.Mode?.Global
+      ? new Set(mine.filter((t) => t.DesiredState !== 'shutdown').map((t) => t.NodeID)).size
+      : (s.Spec.Mode?.Replicated?.Replicas ?? 0);
+    s.ServiceStatus = { RunningTasks: running, DesiredTasks: desired };
+  }
 }
 
 /** docker's service lookup for ps: by ID (prefix) first, then by name. */

@@ -33,10 +33,14 @@ interface Seen {
   body: unknown;
 }
 
-const load = (name: string): Exchange[] =>
-  (JSON.parse(readFileSync(`${TRACES}/${name}.json`, 'utf8')) as Exchange[]).filter(
+const load = (name: string): Exchange[] => {
+  const raw = JSON.parse(readFileSync(`${TRACES}/${name}.json`, 'utf8')) as
+    | Exchange[]
+    | { exchanges: Exchange[] };
+  return (Array.isArray(raw) ? raw : raw.exchanges).filter(
     (e) => e.method !== 'HEAD' && !(e.responseBody as { _elided?: string } | null)?._elided,
   );
+};
 
 function keyOf(method: string, path: string, query: Record<string, unknown>): string {
   return `${method} ${path} ${JSON.stringify(query, Object.keys(query).sort())}`;
@@ -198,6 +202,16 @@ describe('service commands (replaying recorded daemon answers)', () => {
     const r = await run([], service, ['ls', '-q'], [{ ...recorded, query: {} }]);
     expect(r.seen).toEqual([{ method: 'GET', path: '/v1.41/services', query: {}, body: null }]);
     expect(r.out).toBe('rs8st2w2lz09\n');
+  });
+
+  it('service ls counts replicas from tasks and nodes when ServiceStatus is missing (replayed fake/service-ls-no-servicestatus)', async () => {
+    const r = await run(['fake/service-ls-no-servicestatus'], service, ['ls']);
+    expect(r.seen).toEqual(expected('fake/service-ls-no-servicestatus'));
+    expect(r.out).toBe(
+      'ID             NAME      MODE         REPLICAS   IMAGE       PORTS\n' +
+        'z5ide3mex8uc   logger    replicated   2/2        bb:latest   \n' +
+        '4emjff8tuucg   web       replicated   3/3        bb:latest   *:8080->80/tcp\n',
+    );
   });
 
   it('service ps resolves by id then name, lists tasks, names nodes (replayed answers)', async () => {
