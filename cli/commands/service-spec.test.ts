@@ -35,21 +35,22 @@ describe('service create flags → ServiceSpec (recorded docker 28.2 request bod
     expect(JSON.stringify(spec)).toBe(JSON.stringify(body));
   });
 
-  it('matches the healthcheck and global mode of service-create-secret-config-network (minus secrets/configs)', () => {
-    const body = structuredClone(
-      trace('service-create-secret-config-network').find((e) => e.path.endsWith('/services/create'))
-        ?.requestBody as Record<string, Record<string, Record<string, unknown>>>,
-    );
-    delete body.TaskTemplate.ContainerSpec.Secrets;
-    delete body.TaskTemplate.ContainerSpec.Configs;
+  it('matches the healthcheck, global mode and file references of service-create-secret-config-network', () => {
+    const body = trace('service-create-secret-config-network').find((e) =>
+      e.path.endsWith('/services/create'),
+    )?.requestBody as Record<string, Record<string, Record<string, unknown>>>;
     const spec = create(
-      '--name svc2 --mode global --health-cmd true --health-interval 5s --network appnet bb:latest sleep 1000'.split(
+      '--name svc2 --mode global --health-cmd true --health-interval 5s --secret s1 --config source=c1,target=/etc/c1.conf --network appnet bb:latest sleep 1000'.split(
         ' ',
       ),
-    ) as Record<string, Record<string, unknown>>;
-    // The CLI resolves the network name to its ID before sending.
-    (spec.TaskTemplate.Networks as { Target: string }[])[0].Target = 'wc92q2ir8t46ylsj2esgq8mbu';
-    expect(spec).toEqual(body);
+    ) as Record<string, Record<string, Record<string, unknown>>>;
+    // The CLI resolves names to IDs before sending (tested in test/cli/swarm-replay.test.ts).
+    (spec.TaskTemplate.Networks as unknown as { Target: string }[])[0].Target = 'wc92q2ir8t46ylsj2esgq8mbu';
+    (spec.TaskTemplate.ContainerSpec.Secrets as { SecretID: string }[])[0].SecretID =
+      'ggw2axqak2ilqig9eesapmndr';
+    (spec.TaskTemplate.ContainerSpec.Configs as { ConfigID: string }[])[0].ConfigID =
+      'mvv3jdski6wurtm6dgwsdizly';
+    expect(JSON.stringify(spec)).toBe(JSON.stringify(body));
   });
 
   it('defaults: Replicated {} without --replicas, vip endpoint, empty resources', () => {

@@ -14,6 +14,7 @@ import {
   normalizeCaps,
   oneOf,
   type PortConfig,
+  parseFileRef,
   parseMount,
   parseNetwork,
   parsePorts,
@@ -117,6 +118,8 @@ export const CREATE_FLAGS: FlagSpec[] = [
   l('network', 'Network attachments'),
   l('sysctl', 'Sysctl options'),
   l('ulimit', 'Ulimit options'),
+  l('secret', 'Specify secrets to expose to the service'),
+  l('config', 'Specify configurations to expose to the service'),
   l('group', 'Set one or more supplementary user groups for the container'),
   b('privileged', 'Give extended privileges to the service containers (shoal)'),
   l('device', 'Add a host device to the service containers (shoal)'),
@@ -351,6 +354,18 @@ function sysctls(items: string[], flag: string): Record<string, string> {
   return out;
 }
 
+function fileRefs(items: string[], flag: string, kind: 'Secret' | 'Config'): Json[] | undefined {
+  if (items.length === 0) return undefined;
+  return items.map((item) => {
+    const r = parseFileRef(item, flag);
+    return {
+      File: { Name: r.target, UID: r.uid, GID: r.gid, Mode: r.mode },
+      [`${kind}ID`]: '',
+      [`${kind}Name`]: r.source,
+    };
+  });
+}
+
 export interface CreatePlan {
   spec: Json;
   /** Whether progress should be shown (no -d). */
@@ -394,6 +409,9 @@ export function buildServiceSpec(f: ParsedFlags, env: SpecEnv): Json {
     StopGracePeriod: stopGrace,
     Healthcheck: health,
     DNSConfig: {},
+    // Names for now: the caller resolves them to IDs (GET /secrets, GET /configs) before sending.
+    Secrets: fileRefs(f.lists.get('secret') ?? [], '--secret', 'Secret'),
+    Configs: fileRefs(f.lists.get('config') ?? [], '--config', 'Config'),
     Sysctls: Object.keys(sysctl).length ? sysctl : undefined,
     CapabilityAdd: caps.add.length ? caps.add : undefined,
     CapabilityDrop: caps.drop.length ? caps.drop : undefined,

@@ -333,3 +333,37 @@ export function shellWords(text: string): string[] {
   if (has) out.push(cur);
   return out;
 }
+
+export interface FileRef {
+  source: string;
+  target: string;
+  uid: string;
+  gid: string;
+  mode: number;
+}
+
+/** `--secret s1` or `--secret source=s1,target=name,uid=0,gid=0,mode=0400` (same for --config). */
+export function parseFileRef(text: string, flag: string): FileRef {
+  const ref: FileRef = { source: '', target: '', uid: '0', gid: '0', mode: 0o444 };
+  if (!text.includes('=')) {
+    ref.source = text;
+  } else {
+    for (const field of csvFields(text)) {
+      const eq = field.indexOf('=');
+      const key = field.slice(0, eq).toLowerCase();
+      const value = field.slice(eq + 1);
+      if (eq < 0) throw bad(flag, text, `invalid field '${field}' must be a key=value pair`);
+      if (key === 'source' || key === 'src') ref.source = value;
+      else if (key === 'target') ref.target = value;
+      else if (key === 'uid') ref.uid = value;
+      else if (key === 'gid') ref.gid = value;
+      else if (key === 'mode') {
+        if (!/^[0-7]+$/.test(value)) throw bad(flag, text, `invalid mode specified: ${value}`);
+        ref.mode = Number.parseInt(value, 8);
+      } else throw bad(flag, text, `invalid field in ${flag.replace(/^--/, '')} request: ${key}`);
+    }
+  }
+  if (!ref.source) throw bad(flag, text, 'source is required');
+  if (!ref.target) ref.target = ref.source;
+  return ref;
+}

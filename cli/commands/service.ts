@@ -97,6 +97,23 @@ async function resolveNetworks(cli: Cli, attachments: Json[] | undefined): Promi
   }
 }
 
+/** Secret/config names → IDs with one filtered list request per kind, as docker does. */
+async function resolveFileRefs(cli: Cli, refs: Json[] | undefined, kind: 'secret' | 'config'): Promise<void> {
+  if (!refs?.length) return;
+  const Kind = kind === 'secret' ? 'Secret' : 'Config';
+  const names = refs.map((r) => r[`${Kind}Name`] as string);
+  const found = await cli.client.get<{ ID: string; Spec: { Name: string } }[]>(`/${kind}s`, {
+    filters: JSON.stringify({ name: Object.fromEntries(names.map((n) => [n, true])) }),
+  });
+  for (const r of refs) {
+    const name = r[`${Kind}Name`] as string;
+    const hit = found.find((x) => x.Spec.Name === name) ?? found.find((x) => x.ID === name);
+    if (!hit) throw new Error(`${kind} not found: ${name}`);
+    r[`${Kind}ID`] = hit.ID;
+    r[`${Kind}Name`] = hit.Spec.Name;
+  }
+}
+
 function printWarnings(cli: Cli, reply: { Warnings?: string[] | null } | undefined): void {
   for (const w of reply?.Warnings ?? []) cli.err.write(`${w}\n`);
 }
@@ -116,7 +133,10 @@ async function create(cli: Cli, args: string[]): Promise<number> {
   );
   if (!f) return 0;
   const spec = withUsage('service create', () => buildServiceSpec(f, specEnv(cli)));
-  await resolveNetworks(cli, (spec.TaskTemplate as Json).Networks as Json[] | undefined);
+  const task = spec.TaskTemplate as Json & { ContainerSpec: Json };
+  await resolveNetworks(cli, task.Networks as Json[] | undefined);
+  await resolveFileRefs(cli, task.ContainerSpec.Secrets as Json[] | undefined, 'secret');
+  await resolveFileRefs(cli, task.ContainerSpec.Configs as Json[] | undefined, 'config');
   const reply = await cli.client.post<{ ID: string; Warnings?: string[] | null }>(
     '/services/create',
     undefined,

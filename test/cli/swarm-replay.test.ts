@@ -161,6 +161,18 @@ describe('service commands (replaying recorded daemon answers)', () => {
     expect(r.out).toMatch(/^[a-z0-9]{25}\n$/);
   });
 
+  it('service create resolves --network/--secret/--config names to IDs first (replayed answers)', async () => {
+    const r = await run(
+      ['service-create-secret-config-network'],
+      service,
+      'create -d --name svc2 --mode global --health-cmd true --health-interval 5s --secret s1 --config source=c1,target=/etc/c1.conf --network appnet bb:latest sleep 1000'.split(
+        ' ',
+      ),
+    );
+    expect(r.seen).toEqual(expected('service-create-secret-config-network'));
+    expect(r.code).toBe(0);
+  });
+
   it('service create without -d polls service, tasks, nodes and prints progress lines (replayed answers)', async () => {
     const r = await run(
       ['service-create-progress'],
