@@ -282,6 +282,13 @@ describe('service commands (replaying recorded daemon answers)', () => {
     expect(r.out).toContain('verify: Service web converged\n');
   });
 
+  it('service rollback posts the current spec with rollback=previous, then waits (replayed answers)', async () => {
+    const r = await run(['service-rollback'], service, ['rollback', 'web']);
+    expect(r.seen.slice(0, 5)).toEqual(expected('service-rollback').slice(0, 5));
+    expect(r.out.split('\n')[0]).toBe('web');
+    expect(r.out).toContain('verify: Service web converged\n');
+  });
+
   it('service rm deletes by name and prints it (replayed answers)', async () => {
     const r = await run(['service-rm'], service, ['rm', 'web']);
     expect(r.seen).toEqual(expected('service-rm'));
