@@ -140,6 +140,23 @@ describe('service create flags → ServiceSpec (recorded docker 28.2 request bod
     });
   });
 
+  it('carries shoal’s --privileged and --device in ContainerSpec', () => {
+    const spec = create([
+      '--privileged',
+      '--device',
+      '/dev/fuse',
+      '--device',
+      '/dev/null:/dev/x:r',
+      'bb',
+    ]) as Record<string, Record<string, Record<string, unknown>>>;
+    expect(spec.TaskTemplate.ContainerSpec.Privileged).toBe(true);
+    expect(spec.TaskTemplate.ContainerSpec.Devices).toEqual([
+      { PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' },
+      { PathOnHost: '/dev/null', PathInContainer: '/dev/x', CgroupPermissions: 'r' },
+    ]);
+    expect(() => create(['--device', 'fuse', 'bb'])).toThrow(/"--device" flag/);
+  });
+
   it('rejects bad values naming the flag', () => {
     expect(() => create(['--replicas', 'x', 'bb'])).toThrow(
       'invalid argument "x" for "--replicas" flag: strconv.ParseUint: parsing "x": invalid syntax',

@@ -14,6 +14,7 @@ import {
   normalizeCaps,
   oneOf,
   type PortConfig,
+  parseDevice,
   parseFileRef,
   parseMount,
   parseNetwork,
@@ -390,7 +391,7 @@ export function buildServiceSpec(f: ParsedFlags, env: SpecEnv): Json {
   const sysctl = sysctls(f.lists.get('sysctl') ?? [], '--sysctl');
   const ulimits = (f.lists.get('ulimit') ?? []).map((u) => parseUlimit(u));
   const groups = f.lists.get('group') ?? [];
-  const devices = f.lists.get('device') ?? [];
+  const devices = (f.lists.get('device') ?? []).map((d) => parseDevice(d));
   const containerSpec: Json = {
     Image: image,
     Labels: Object.keys(containerLabels).length ? containerLabels : undefined,

@@ -367,3 +367,23 @@ export function parseFileRef(text: string, flag: string): FileRef {
   if (!ref.target) ref.target = ref.source;
   return ref;
 }
+
+/** `--device /dev/fuse[:/dev/fuse[:rwm]]` → docker run's DeviceMapping shape. */
+export function parseDevice(
+  text: string,
+  flag = '--device',
+): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
+  const parts = text.split(':');
+  if (parts.length > 3 || !parts[0].startsWith('/'))
+    throw bad(flag, text, 'expected /dev/HOST[:/dev/CONTAINER[:rwm]]');
+  let inside = parts[1] ?? parts[0];
+  let perms = parts[2] ?? 'rwm';
+  if (parts.length === 2 && /^[rwm]+$/.test(parts[1])) {
+    inside = parts[0];
+    perms = parts[1];
+  }
+  if (!inside.startsWith('/')) throw bad(flag, text, `the container path "${inside}" must be absolute`);
+  if (!/^[rwm]{1,3}$/.test(perms))
+    throw bad(flag, text, `invalid cgroup permissions "${perms}" (a subset of rwm)`);
+  return { PathOnHost: parts[0], PathInContainer: inside, CgroupPermissions: perms };
+}
