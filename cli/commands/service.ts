@@ -43,6 +43,7 @@ const SUBCOMMANDS: Record<string, (cli: Cli, args: string[]) => Promise<number>>
   rollback,
   rm,
   remove: rm,
+  logs: async (cli, args) => (await import('./service-logs.js')).serviceLogs(cli, args),
 };
 
 const USAGE = `
@@ -53,6 +54,7 @@ Manage Swarm services
 Commands:
   create      Create a new service
   inspect     Display detailed information on one or more services
+  logs        Fetch the logs of a service or task
   ls          List services
   ps          List the tasks of one or more services
   rm          Remove one or more services

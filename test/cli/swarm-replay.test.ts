@@ -87,6 +87,21 @@ class Replay {
           return;
         }
         const e = q.length > 1 ? (q.shift() as Exchange) : q[0];
+        const frames = (e.responseBody as { _multiplexedFrames?: { stream: string; data: string }[] } | null)
+          ?._multiplexedFrames;
+        if (frames) {
+          // Logs: multiplexed frames, no Content-Type, as dockerd sends them.
+          res.writeHead(e.status);
+          for (const fr of frames) {
+            const data = Buffer.from(fr.data);
+            const head = Buffer.alloc(8);
+            head[0] = fr.stream === 'stdout' ? 1 : 2;
+            head.writeUInt32BE(data.length, 4);
+            res.write(Buffer.concat([head, data]));
+          }
+          res.end();
+          return;
+        }
         res.writeHead(e.status, e.responseBody === null ? {} : { 'Content-Type': 'application/json' });
         res.end(e.responseBody === null ? '' : JSON.stringify(e.responseBody));
       });
@@ -287,6 +302,35 @@ describe('service commands (replaying recorded daemon answers)', () => {
     expect(r.seen.slice(0, 5)).toEqual(expected('service-rollback').slice(0, 5));
     expect(r.out.split('\n')[0]).toBe('web');
     expect(r.out).toContain('verify: Service web converged\n');
+  });
+
+  it('service logs prefixes each line with name.slot.task@node (replayed answers)', async () => {
+    const r = await run(['service-logs-logger'], service, ['logs', '--tail', '3', 'logger']);
+    const want = expected('service-logs-logger');
+    expect(r.seen.slice(0, 2)).toEqual(want.slice(0, 2));
+    expect(new Set(r.seen.map((s) => s.path))).toEqual(new Set(want.map((s) => s.path)));
+    expect(r.out.split('\n')[0]).toBe('logger.2.k45c7b6fkp44@vm    | out 5');
+    expect(r.err.split('\n')[0]).toBe('logger.2.k45c7b6fkp44@vm    | err 6');
+  });
+
+  it('service logs --raw --no-task-ids prints bare lines (replayed answers)', async () => {
+    const r = await run(['service-logs-logger-raw'], service, [
+      'logs',
+      '--raw',
+      '--no-task-ids',
+      '--tail',
+      '2',
+      'logger',
+    ]);
+    expect(r.seen).toEqual(expected('service-logs-logger-raw'));
+    expect(r.out).toBe('out 10\nout 10\n');
+    expect(r.err).toBe('err 10\nerr 10\n');
+  });
+
+  it('service logs of a task id falls back to /tasks/{id}/logs (replayed answers)', async () => {
+    const r = await run(['service-logs-task'], service, ['logs', '--tail', '1', '6fmdmxbbuooppsu6wxxfoq158']);
+    expect(r.seen.slice(0, 3)).toEqual(expected('service-logs-task').slice(0, 3));
+    expect(r.out).toMatch(/^logger\.\d+\.6fmdmxbbuoop@vm {4}\| out 18\n$/);
   });
 
   it('service rm deletes by name and prints it (replayed answers)', async () => {
