@@ -382,6 +382,23 @@ describe('node commands (replaying recorded daemon answers)', () => {
     ).rejects.toThrow('invalid argument "sleepy" for "--availability" flag');
   });
 
+  it('node inspect self resolves self via /info and prints the JSON array (replayed answers)', async () => {
+    const r = await run(['node-inspect-self'], node, ['inspect', 'self']);
+    expect(r.seen).toEqual(expected('node-inspect-self'));
+    const printed = JSON.parse(r.out) as { ID: string }[];
+    expect(printed.map((n) => n.ID)).toEqual(['05mepd04etuubd7snrz4chzgy']);
+  });
+
+  it('node inspect --pretty prints docker’s layout (replayed answers)', async () => {
+    const r = await run(['node-inspect-pretty'], node, ['inspect', '--pretty', 'self']);
+    expect(r.seen).toEqual(expected('node-inspect-pretty'));
+    expect(r.out).toContain('ID:\t\t\t05mepd04etuubd7snrz4chzgy\n');
+    expect(r.out).toContain('Hostname:\t\tvm\n');
+    expect(r.out).toContain(' State:\t\t\tReady\n Availability:\t\tActive\n');
+    expect(r.out).toContain(' Leader:\t\tYes\n');
+    expect(r.out).toContain('Engine Version:\t\t20.10.24+dfsg1\n');
+  });
+
   it('node ps self resolves self via /info (replayed answers)', async () => {
     const r = await run(['node-ps'], node, ['ps']);
     const want = expected('node-ps');
