@@ -566,7 +566,9 @@ export function applyServiceUpdate(spec0: Json, f: ParsedFlags, env: SpecEnv): J
     set(cs, 'Groups', [...new Set([...cur, ...(f.lists.get('group-add') ?? [])])]);
   }
   // Task
-  task.Resources = resources(f, task.Resources as Json | undefined);
+  const resourceFlags = ['limit-cpu', 'limit-memory', 'limit-pids', 'reserve-cpu', 'reserve-memory'];
+  if (resourceFlags.some((k) => f.strings.has(k)))
+    task.Resources = resources(f, task.Resources as Json | undefined);
   const restart = restartPolicy(f, task.RestartPolicy as Json | undefined);
   if (restart) task.RestartPolicy = restart;
   const placement = child(task, 'Placement');
