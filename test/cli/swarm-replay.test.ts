@@ -452,6 +452,70 @@ describe('swarm commands (replaying recorded daemon answers)', () => {
     expect(body.Spec.Dispatcher).toEqual({ HeartbeatPeriod: 2e9 });
   });
 
+  // Successful init/join/leave were not recorded (the recording node stayed in its swarm): their
+  // replies below are synthesized in the Engine API's documented shapes; the rest is replayed.
+  const ok = (method: string, path: string, responseBody: unknown, query = {}): Exchange => ({
+    method,
+    path,
+    query,
+    requestBody: null,
+    status: 200,
+    responseBody,
+  });
+
+  it('swarm init prints docker’s welcome with the worker join command (synthesized init reply + replayed answers)', async () => {
+    const id = '05mepd04etuubd7snrz4chzgy';
+    const r = await run(
+      ['swarm-join-token-worker'],
+      swarm,
+      ['init', '--advertise-addr', '192.0.2.2'],
+      [ok('POST', '/v1.41/swarm/init', id)],
+    );
+    expect(r.seen.map((s) => `${s.method} ${s.path}`)).toEqual([
+      'POST /v1.41/swarm/init',
+      'GET /v1.41/swarm',
+      'GET /v1.41/info',
+      `GET /v1.41/nodes/${id}`,
+    ]);
+    expect(r.out).toBe(
+      `Swarm initialized: current node (${id}) is now a manager.\n\n` +
+        'To add a worker to this swarm, run the following command:\n\n' +
+        '    shoal swarm join --token SWMTKN-1-5vjet2ivo6nuo6icee8ovfexessocdnxo8h106z73mg449ah6z-workersecretredacted00000 192.0.2.2:2377\n\n' +
+        "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n\n",
+    );
+  });
+
+  it('swarm join sends docker’s JoinRequest and reports the role (synthesized join reply + replayed /info)', async () => {
+    const r = await run(
+      ['node-ls'],
+      swarm,
+      ['join', '--token', 'SWMTKN-1-x-y', '--advertise-addr', '10.0.0.2', '10.0.0.1:2377'],
+      [ok('POST', '/v1.41/swarm/join', null)],
+    );
+    expect(r.seen[0].body).toEqual({
+      ListenAddr: '0.0.0.0:2377',
+      AdvertiseAddr: '10.0.0.2',
+      DataPathAddr: '',
+      RemoteAddrs: ['10.0.0.1:2377'],
+      JoinToken: 'SWMTKN-1-x-y',
+      Availability: '',
+    });
+    expect(r.out).toBe('This node joined a swarm as a manager.\n');
+  });
+
+  it('swarm leave --force sends force=1 (synthesized reply)', async () => {
+    const r = await run(
+      [],
+      swarm,
+      ['leave', '--force'],
+      [ok('POST', '/v1.41/swarm/leave', null, { force: '1' })],
+    );
+    expect(r.seen).toEqual([
+      { method: 'POST', path: '/v1.41/swarm/leave', query: { force: '1' }, body: null },
+    ]);
+    expect(r.out).toBe('Node left the swarm.\n');
+  });
+
   it('swarm join-token rejects an unknown role', async () => {
     await expect(run(['swarm-join-token-quiet'], swarm, ['join-token', 'boss'])).rejects.toThrow(
       'unknown role boss',
