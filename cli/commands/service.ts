@@ -233,7 +233,7 @@ async function findService(cli: Cli, ref: string): Promise<ServiceJson> {
     byId.find((s) => s.ID === ref) ??
     byName.find((s) => s.Spec.Name === ref) ??
     (byId.length === 1 ? byId[0] : undefined);
-  if (!found) throw new ApiError(404, `no such service: ${ref}`);
+  if (!found) throw new Error(`no such service: ${ref}`);
   return found;
 }
 

@@ -376,6 +376,20 @@ describe('node commands (replaying recorded daemon answers)', () => {
     });
   }
 
+  it('node demote/promote change only Role in the echoed Spec (replayed GET; the POST reply is the same empty 200)', async () => {
+    const id = '05mepd04etuubd7snrz4chzgy';
+    const demoted = await run(['node-update-drain'], node, ['demote', id]);
+    expect(demoted.seen[1]).toMatchObject({
+      method: 'POST',
+      path: `/v1.41/nodes/${id}/update`,
+      query: { version: '9' },
+      body: { Labels: {}, Role: 'worker', Availability: 'active' },
+    });
+    expect(demoted.out).toBe(`Manager ${id} demoted in the swarm.\n`);
+    const promoted = await run(['node-update-drain'], node, ['promote', id]);
+    expect(promoted.out).toBe(`Node ${id} is already a manager.\n`);
+  });
+
   it('node update rejects a bad availability naming the flag', async () => {
     await expect(
       run(['node-update-drain'], node, ['update', '--availability', 'sleepy', 'x']),
