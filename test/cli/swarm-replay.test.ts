@@ -136,10 +136,12 @@ async function run(
   fn: (cli: Cli, args: string[]) => Promise<number>,
   args: string[],
   extra: Exchange[] = [],
+  tty = false,
 ): Promise<{ code: number; out: string; err: string; seen: Seen[] }> {
   replay = new Replay(traces, extra);
   await replay.start();
   const out = capture();
+  (out as unknown as { isTTY: boolean }).isTTY = tty;
   const err = capture();
   const cli = {
     client: new Client(replay.socket),
@@ -212,6 +214,15 @@ describe('service commands (replaying recorded daemon answers)', () => {
     expect(lines).toContain('verify: Waiting 1 seconds to verify that tasks are stable...');
     expect(lines.at(-2)).toBe(`verify: Service ${id} converged`);
     expect(r.code).toBe(0);
+  });
+
+  it('service scale on a TTY redraws the progress block with docker’s bars (replayed answers)', async () => {
+    const r = await run(['service-scale'], service, ['scale', 'web=5'], [], true);
+    const full = `[${'='.repeat(50)}>] `;
+    expect(r.out).toContain('\x1b[2K\roverall progress: 5 out of 5 tasks\n');
+    for (let i = 1; i <= 5; i++) expect(r.out).toContain(`\x1b[2K\r${i}/5: running   ${full}\n`);
+    expect(r.out).toMatch(/\x1b\[7A/); // overall + 5 tasks + verify, redrawn in place
+    expect(r.out.endsWith('\x1b[2K\rverify: Service web converged\n')).toBe(true);
   });
 
   it('service ls prints docker’s table from ?status=true (replayed answers)', async () => {
