@@ -146,6 +146,14 @@ export const commands: CommandEntry[] = [
     summary: 'Log out from a registry',
     load: async () => (await import('./image-transfer.js')).logout,
   },
+  // swarm (cli/commands/swarm.ts, node.ts, service.ts)
+  { name: 'swarm', summary: 'Manage Swarm', load: async () => (await import('./swarm.js')).swarm },
+  { name: 'node', summary: 'Manage Swarm nodes', load: async () => (await import('./node.js')).node },
+  {
+    name: 'service',
+    summary: 'Manage Swarm services',
+    load: async () => (await import('./service.js')).service,
+  },
 ];
 
 /** `shoal container ls` etc.: docker's management-command spellings of the same commands. */
