@@ -29,7 +29,7 @@ module.exports = {
       comment:
         'Only the worker reaches the native addon, through worker/engine/native.ts (tests of the engine may too).',
       severity: 'error',
-      from: { pathNot: '^(worker|test)/' },
+      from: { pathNot: '^(worker|test)/|\\.test\\.ts$' },
       to: { path: '^(native/|worker/engine/native\\.ts$)' },
     },
     {
