@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import bodies from '../../test/daemon/docker-cli-bodies.json' with { type: 'json' };
+import { toErrorReply } from '../http/errors.js';
 import {
   authSchema,
   containerCreateSchema,
@@ -14,7 +15,7 @@ const refused = (schema: Record<string, unknown>, body: unknown): string => {
   try {
     validateBody(schema, body);
   } catch (e) {
-    expect((e as { status?: number }).status).toBe(400);
+    expect(toErrorReply(e).status).toBe(400);
     return (e as Error).message;
   }
   throw new Error(`accepted ${JSON.stringify(body).slice(0, 100)}`);
