@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isShoalError, type ShoalError } from '../../common/errors.js';
+import { FakeClock } from '../../common/fake-clock.js';
 import {
   AssignmentAction,
   AssignmentsType,
@@ -13,7 +14,6 @@ import { makeCluster, makeNode, makeTask, storeOnMemoryLog } from '../store/test
 import { Dispatcher, type SessionSink } from './dispatcher.js';
 import { runWhileLeader } from './leader.js';
 import { peerHost } from './service.js';
-import { FakeClock } from './testkit.js';
 
 const PERIOD = 1000;
 const settle = async () => {

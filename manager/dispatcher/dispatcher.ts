@@ -9,6 +9,7 @@
 // Only the leader runs it (start/stop). A new leader gives every node that was not down a longer grace to
 // open a session again, so a failover does not mark the whole cluster down.
 import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../../common/clock.js';
 import { invalidArgument, isShoalError, notFound, ShoalError, unavailable } from '../../common/errors.js';
 import {
   AssignmentAction,
@@ -23,7 +24,6 @@ import { type Node, type NodeDescription, Task } from '../../proto/gen/shoal/swa
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { EventOf, Store } from '../store/index.js';
 import { fingerprint, isAssigned } from './assignments.js';
-import { type Clock, systemClock } from './clock.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
 import { checkOwner, checkReport, newer, staleReason } from './status.js';
 

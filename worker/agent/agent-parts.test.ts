@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../common/fake-clock.js';
 import {
   AssignmentAction,
   type Assignments,
@@ -15,7 +16,7 @@ import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
 import { StateFile } from './state-file.js';
-import { FakeClock, RecordingExecutor } from './testkit.js';
+import { RecordingExecutor } from './testkit.js';
 
 const task = (id: string, desired = TaskState.TASK_STATE_RUNNING, image = 'bb') =>
   Task.fromPartial({

@@ -9,6 +9,7 @@
 //     error / end ─► next manager after a backoff (100 ms … 8 s)
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
 import {
   AssignmentsType,
@@ -18,7 +19,6 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
-import { type Clock, sleep, systemClock } from './clock.js';
 import type { Executor } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';

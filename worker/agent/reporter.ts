@@ -1,8 +1,9 @@
 // Task status reports on their way to the dispatcher: coalesced per task (the larger state wins, as in the
 // store), sent in batches while a session is up, kept until the dispatcher acknowledges them (it answers
 // only once they are written), and sent again over the next session — to whichever manager — if not.
+
+import type { Clock } from '../../common/clock.js';
 import type { TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { Clock } from './clock.js';
 import type { TaskStatusReport } from './executor-port.js';
 
 /** Sends one batch; resolves with the reports the dispatcher ignored (stale), rejects if none were taken. */

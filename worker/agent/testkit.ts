@@ -1,38 +1,8 @@
-// Test doubles for the agent's tests: a clock moved by hand and an in-memory executor that records what it
+// Test double for the agent's tests: an in-memory executor that records what it
 // was asked (the executor is the agent's port, not the thing under test).
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { Clock } from './clock.js';
 import type { Executor, TaskStatusReport } from './executor-port.js';
-
-export class FakeClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 export type ExecutorCall = ['run' | 'update', string, TaskState] | ['shutdown' | 'remove', string];
 

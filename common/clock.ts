@@ -1,4 +1,5 @@
-// Time as an injected dependency (heartbeats, backoff, report batching), so tests move it by hand.
+// Wall-clock time as an injected dependency (heartbeats, backoff, batching windows, restart delays), so
+// cores and loops are tested by moving time by hand (FakeClock in fake-clock.ts). Raft has its own monotonic one.
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;

@@ -1,10 +1,16 @@
-// A clock for tests: timers fire only when the test moves time.
+// A Clock for tests and simulations: time stands still until the test moves it, and timers fire in time
+// order (ties in the order they were set) as it passes them.
 import type { Clock } from './clock.js';
+
+interface Timer {
+  at: number;
+  fn: () => void;
+}
 
 export class FakeClock implements Clock {
   private t = 0;
   private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  private readonly timers = new Map<number, Timer>();
 
   now(): number {
     return this.t;
@@ -20,11 +26,11 @@ export class FakeClock implements Clock {
     this.timers.delete(handle as number);
   }
 
-  /** Moves time forward by `ms`, firing due timers in time order (ties in the order they were set). */
+  /** Moves time forward by `ms`, firing each due timer at its own time. */
   advance(ms: number): void {
     const end = this.t + ms;
     for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
+      let next: [number, Timer] | undefined;
       for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
       if (!next) break;
       this.timers.delete(next[0]);
