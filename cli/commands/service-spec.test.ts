@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { TRACES } from '../../test/traces.js';
 import { parseFlags } from '../flags.js';
 import { applyServiceUpdate, buildServiceSpec, CREATE_FLAGS, UPDATE_FLAGS } from './service-spec.js';
 import { parseGoDuration, parseMount, parsePorts } from './service-values.js';
 
-const TRACES = '/work/shared/docker-api/traces';
 const responseSpec = (e: { responseBody: unknown } | undefined) => {
   if (!e) throw new Error('exchange missing from the trace');
   return (e.responseBody as { Spec: Record<string, unknown> }).Spec;

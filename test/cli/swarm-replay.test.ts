@@ -15,7 +15,7 @@ import { service } from '../../cli/commands/service.js';
 import { swarm } from '../../cli/commands/swarm.js';
 import type { Cli } from '../../cli/context.js';
 
-const TRACES = '/work/shared/docker-api/traces';
+import { TRACES } from '../traces.js';
 
 interface Exchange {
   method: string;

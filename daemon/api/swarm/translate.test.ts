@@ -12,6 +12,7 @@ import {
   Reachability,
   TaskState,
 } from '../../../proto/gen/shoal/swarm/v1/types.js';
+import { TRACES } from '../../../test/traces.js';
 import {
   clusterJson,
   clusterSpecFromJson,
@@ -24,7 +25,6 @@ import {
   taskJson,
 } from './translate.js';
 
-const TRACES = '/work/shared/docker-api/traces';
 // biome-ignore lint/suspicious/noExplicitAny: recorded JSON, read field by field
 type J = any;
 type Exchange = { method: string; path: string; rawQuery: string; requestBody: J; responseBody: J };
