@@ -8,7 +8,6 @@ import { registerAll } from './api/index.js';
 import { DAEMON_USAGE, type DaemonConfig, parseDaemonArgs } from './config.js';
 import { Router } from './http/router.js';
 import { createApiServer } from './http/server.js';
-import { SwarmNode } from './node.js';
 import {
   claimPidFile,
   listenUnix,
@@ -17,6 +16,7 @@ import {
   releasePidFile,
   StartupError,
 } from './lifecycle.js';
+import { SwarmNode } from './node.js';
 
 async function run(config: DaemonConfig): Promise<void> {
   prepareDirs(config);
@@ -31,7 +31,14 @@ async function run(config: DaemonConfig): Promise<void> {
     pull: registryOptions(config),
   });
   const router = new Router();
-  await registerAll(router, { engine, config, startedAt: new Date(), now: () => new Date(), imageStore, swarm });
+  await registerAll(router, {
+    engine,
+    config,
+    startedAt: new Date(),
+    now: () => new Date(),
+    imageStore,
+    swarm,
+  });
   const api = createApiServer(router);
   try {
     await listenUnix(api.server, config.socketPath);

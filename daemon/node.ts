@@ -7,8 +7,8 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import { ShoalError } from '../common/errors.js';
 import {
-  createNodeKeyAndCSR,
   channelOptionsFor,
+  createNodeKeyAndCSR,
   initCAState,
   loadNodeIdentity,
   mtlsChannelCredentials,
@@ -20,22 +20,17 @@ import {
 import type { ControlOperations } from '../manager/controlapi/index.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
-import {
-  NodeAvailability,
-  NodeRole,
-  NodeState,
-  Reachability,
-} from '../proto/gen/shoal/swarm/v1/types.js';
+import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../worker/agent/index.js';
 import type { ContainerManager } from '../worker/engine/index.js';
 import { Executor, enginePort, imagePort, LABEL } from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
 import {
+  alreadyInSwarm,
   type ClusterBackend,
   type InitRequest,
   type JoinRequest,
   type LocalSwarmState,
-  alreadyInSwarm,
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
 import { SERVER_VERSION } from './http/reply.js';
@@ -116,7 +111,10 @@ export class SwarmNode implements ClusterBackend {
   join(_req: JoinRequest): Promise<void> {
     if (this.member) return Promise.reject(alreadyInSwarm());
     return Promise.reject(
-      new ShoalError('unavailable', 'swarm join is not supported yet by shoald: only swarm init (one manager) is'),
+      new ShoalError(
+        'unavailable',
+        'swarm join is not supported yet by shoald: only swarm init (one manager) is',
+      ),
     );
   }
 
@@ -272,13 +270,23 @@ export class SwarmNode implements ClusterBackend {
         bootstrap: true, // ignored: the raft directory has the member's state
         log: this.log,
       });
+      // Serve once the store has caught up (the leader applies the log), as swarmkit waits before it
+      // answers the control API; a member that cannot lead yet serves anyway and answers unavailable.
+      await manager.waitLeader(15_000).catch((e) => this.log(`swarm resume: ${(e as Error).message}`));
     }
     await this.startMember(state, identity, manager);
     this.log(`swarm resumed: node ${state.nodeId} (${state.role})`);
   }
 
-  private async startMember(state: SwarmState, identity: NodeCredentials, manager?: ManagerParts): Promise<void> {
-    const executor = new Executor({ engine: enginePort(this.o.engine), images: imagePort(this.o.images, this.o.pull) });
+  private async startMember(
+    state: SwarmState,
+    identity: NodeCredentials,
+    manager?: ManagerParts,
+  ): Promise<void> {
+    const executor = new Executor({
+      engine: enginePort(this.o.engine),
+      images: imagePort(this.o.images, this.o.pull),
+    });
     const agent = new Agent({
       managers: state.managers,
       credentials: mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),

@@ -1,10 +1,10 @@
 // System endpoints: /_ping (version negotiation), /version, /info.
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { swarmInfoJson } from './swarm/info.js';
 import { API_VERSION, MIN_API_VERSION, SERVER_VERSION } from '../http/reply.js';
 import type { Router } from '../http/router.js';
 import type { ApiDeps } from './deps.js';
+import { swarmInfoJson } from './swarm/info.js';
 
 const PING_HEADERS = {
   'Cache-Control': 'no-cache, no-store, must-revalidate',

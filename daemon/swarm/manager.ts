@@ -19,7 +19,12 @@ import {
   NodeTlsListener,
 } from '../../manager/ca/index.js';
 import { ControlApi } from '../../manager/controlapi/index.js';
-import { DISPATCHER_POLICY, Dispatcher, dispatcherService, runWhileLeader } from '../../manager/dispatcher/index.js';
+import {
+  DISPATCHER_POLICY,
+  Dispatcher,
+  dispatcherService,
+  runWhileLeader,
+} from '../../manager/dispatcher/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
 import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
 import { RaftNode } from '../../manager/raft/index.js';
@@ -103,7 +108,9 @@ export class ManagerParts {
         generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
     });
     const ca = new CertificateAuthority({ state: new StoreCAState(store), clock: () => new Date() });
-    const dispatcher = new Dispatcher(store, { log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`) });
+    const dispatcher = new Dispatcher(store, {
+      log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`),
+    });
 
     const rs = raft.raftService();
     const raftPolicy: MethodPolicy = Object.fromEntries(
@@ -112,8 +119,10 @@ export class ManagerParts {
     const policy: MethodPolicy = { ...CA_POLICY, ...DISPATCHER_POLICY, ...raftPolicy };
     const server = new grpc.Server({
       interceptors: [
-        authorizationInterceptor(policy, () => o.identity.clusterId, (id) =>
-          store.view((tx) => tx.get('node', id) === undefined && tx.list('node').length > 0),
+        authorizationInterceptor(
+          policy,
+          () => o.identity.clusterId,
+          (id) => store.view((tx) => tx.get('node', id) === undefined && tx.list('node').length > 0),
         ),
       ],
     });

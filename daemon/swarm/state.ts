@@ -77,7 +77,11 @@ export async function saveSwarmState(file: string, s: SwarmState): Promise<void>
 export const newRaftId = (): number => randomInt(1, 2 ** 47);
 
 /** "ADDR[:PORT]" (IPv4, [IPv6] or a host name) → host and port, the port defaulting to `defaultPort`. */
-export function parseHostPort(value: string, field: string, defaultPort = SWARM_PORT): { host: string; port: number } {
+export function parseHostPort(
+  value: string,
+  field: string,
+  defaultPort = SWARM_PORT,
+): { host: string; port: number } {
   const v = value.trim();
   let host = v;
   let port = defaultPort;
@@ -86,11 +90,16 @@ export function parseHostPort(value: string, field: string, defaultPort = SWARM_
     host = m[1];
     if (m[2] !== undefined) port = Number(m[2]);
   } else if (isIP(v) !== 6) {
-    throw new ShoalError('invalid_argument', `${field}: invalid address "${value}" (want ADDR[:PORT])`, { field });
+    throw new ShoalError('invalid_argument', `${field}: invalid address "${value}" (want ADDR[:PORT])`, {
+      field,
+    });
   }
   if (!host || !Number.isInteger(port) || port < 1 || port > 65535)
-    throw new ShoalError('invalid_argument', `${field}: invalid address "${value}" (want ADDR[:PORT])`, { field });
+    throw new ShoalError('invalid_argument', `${field}: invalid address "${value}" (want ADDR[:PORT])`, {
+      field,
+    });
   return { host, port };
 }
 
-export const joinHostPort = (host: string, port: number) => (isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`);
+export const joinHostPort = (host: string, port: number) =>
+  isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;

@@ -1,8 +1,9 @@
 // The allocator step between the orchestrator and the scheduler. There are no overlay networks, VIPs or
 // ingress ports to allocate yet, so a NEW task needs nothing: it moves straight to PENDING ("pending task
 // scheduling"), which is what the scheduler waits for. Leader only, as a ReconcileLoop.
-import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
 import type { Store } from '../store/index.js';
 
