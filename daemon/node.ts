@@ -10,6 +10,7 @@ import {
   channelOptionsFor,
   createNodeKeyAndCSR,
   initCAState,
+  joinCluster,
   loadNodeIdentity,
   mtlsChannelCredentials,
   type NodeCredentials,
@@ -31,6 +32,7 @@ import {
   type InitRequest,
   type JoinRequest,
   type LocalSwarmState,
+  notManager,
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
 import { SERVER_VERSION } from './http/reply.js';
@@ -108,14 +110,8 @@ export class SwarmNode implements ClusterBackend {
     return this.serial(() => this.doInit(req));
   }
 
-  join(_req: JoinRequest): Promise<void> {
-    if (this.member) return Promise.reject(alreadyInSwarm());
-    return Promise.reject(
-      new ShoalError(
-        'unavailable',
-        'swarm join is not supported yet by shoald: only swarm init (one manager) is',
-      ),
-    );
+  join(req: JoinRequest): Promise<void> {
+    return this.serial(() => this.doJoin(req));
   }
 
   leave(force: boolean): Promise<void> {
@@ -255,6 +251,47 @@ export class SwarmNode implements ClusterBackend {
     return nodeId;
   }
 
+  /** Joins as a worker: a certificate from the manager's CA (root pinned by the token), then the agent. */
+  private async doJoin(req: JoinRequest): Promise<void> {
+    if (this.member) throw alreadyInSwarm();
+    const remote = parseHostPort(req.remoteAddrs[0] ?? '', 'RemoteAddrs[0]');
+    const listen = parseHostPort(req.listenAddr || '0.0.0.0:2377', 'ListenAddr');
+    const advertise = req.advertiseAddr
+      ? parseHostPort(req.advertiseAddr, 'AdvertiseAddr', listen.port)
+      : listen.host !== '0.0.0.0' && listen.host !== '::'
+        ? listen
+        : undefined;
+    const managerAddr = joinHostPort(remote.host, remote.port);
+    const identity = await joinCluster({
+      address: managerAddr,
+      token: req.joinToken,
+      addresses: advertise && isIP(advertise.host) ? [advertise.host] : [],
+    });
+    if (identity.role !== 'worker')
+      throw new ShoalError('unavailable', 'joining as a manager is not supported yet: use the worker token');
+    const state: SwarmState = {
+      nodeId: identity.nodeId,
+      clusterId: identity.clusterId,
+      role: 'worker',
+      raftId: 0,
+      listenAddr: '',
+      advertiseAddr: advertise ? joinHostPort(advertise.host, advertise.port) : '',
+      managers: [managerAddr],
+    };
+    await fs.rm(this.paths.root, { recursive: true, force: true });
+    try {
+      await saveNodeIdentity(this.paths.certs, identity);
+      await saveSwarmState(this.paths.state, state);
+    } catch (err) {
+      await fs.rm(this.paths.root, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+    const { agent } = await this.startMember(state, identity);
+    // As dockerd, answer once the node is in: its first session with a manager (or give up waiting).
+    for (let i = 0; i < 150 && agent.state !== 'connected'; i++) await new Promise((r) => setTimeout(r, 100));
+    this.log(`joined the swarm as worker ${identity.nodeId} via ${managerAddr}`);
+  }
+
   private async resume(state: SwarmState): Promise<void> {
     const identity = await loadNodeIdentity(this.paths.certs, { expectedClusterId: state.clusterId });
     if (!identity)
@@ -282,7 +319,8 @@ export class SwarmNode implements ClusterBackend {
     state: SwarmState,
     identity: NodeCredentials,
     manager?: ManagerParts,
-  ): Promise<void> {
+  ): Promise<Membership> {
+    const host = state.advertiseAddr ? parseHostPort(state.advertiseAddr, 'advertiseAddr').host : '';
     const executor = new Executor({
       engine: enginePort(this.o.engine),
       images: imagePort(this.o.images, this.o.pull),
@@ -293,11 +331,10 @@ export class SwarmNode implements ClusterBackend {
       channelOptions: channelOptionsFor('manager'),
       executor,
       describe: describeNode,
-      advertiseAddr: parseHostPort(state.advertiseAddr, 'advertiseAddr').host,
+      advertiseAddr: host,
       stateDir: this.paths.worker,
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
     });
-    const host = parseHostPort(state.advertiseAddr, 'advertiseAddr').host;
     const backend: ClusterBackend = manager
       ? new ManagerClusterBackend({
           store: manager.store,
@@ -306,9 +343,15 @@ export class SwarmNode implements ClusterBackend {
           nodeAddr: host,
           lifecycle: { leave: (force) => this.leave(force) },
         })
-      : this.inactive;
+      : new WorkerClusterBackend(
+          state,
+          host,
+          () => agent.manager,
+          (force) => this.leave(force),
+        );
     this.member = { state, identity, executor, agent, manager, backend };
     await agent.start();
+    return this.member;
   }
 
   private async doLeave(force: boolean): Promise<void> {
@@ -328,6 +371,39 @@ export class SwarmNode implements ClusterBackend {
     this.member = undefined;
     await fs.rm(this.paths.root, { recursive: true, force: true });
     this.log('left the swarm');
+  }
+}
+
+/** A worker: no control API (Docker's "not a manager" 503); its membership for /info. */
+class WorkerClusterBackend implements ClusterBackend {
+  constructor(
+    private readonly state: SwarmState,
+    private readonly host: string,
+    private readonly connected: () => string | undefined,
+    private readonly leaveFn: (force: boolean) => Promise<void>,
+  ) {}
+  localState(): LocalSwarmState {
+    const addr = this.connected() ?? this.state.managers[0] ?? '';
+    return {
+      nodeId: this.state.nodeId,
+      nodeAddr: this.host,
+      localNodeState: 'active',
+      controlAvailable: false,
+      error: '',
+      remoteManagers: addr ? [{ nodeId: '', addr }] : [],
+    };
+  }
+  init(): Promise<string> {
+    return Promise.reject(alreadyInSwarm());
+  }
+  join(): Promise<void> {
+    return Promise.reject(alreadyInSwarm());
+  }
+  leave(force: boolean): Promise<void> {
+    return this.leaveFn(force);
+  }
+  control(): ControlOperations {
+    throw notManager();
   }
 }
 

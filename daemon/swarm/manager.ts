@@ -3,6 +3,7 @@
 // every call authorised by the caller's certificate), and the leader-only components — the reconcile loops
 // (orchestrator → allocator → scheduler) and the dispatcher — started and stopped with leadership.
 import * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '../../common/errors.js';
 import { passThroughAllocatorLoop } from '../../manager/allocator/pass-through.js';
 import {
   authorizationInterceptor,
@@ -31,7 +32,8 @@ import { RaftNode } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
 import { Store } from '../../manager/store/index.js';
 import { clone } from '../../manager/store/tables.js';
-import type { Cluster } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { type Cluster, Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeAvailability, NodeRole, NodeState } from '../../proto/gen/shoal/swarm/v1/types.js';
 
 export interface ManagerOptions {
   identity: NodeCredentials;
@@ -107,7 +109,33 @@ export class ManagerParts {
       newJoinToken: (_role, cluster) =>
         generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
     });
-    const ca = new CertificateAuthority({ state: new StoreCAState(store), clock: () => new Date() });
+    const ca = new CertificateAuthority({
+      state: new StoreCAState(store),
+      clock: () => new Date(),
+      // A joining node is registered (unknown until its agent opens a session: then READY).
+      onJoined: async (issued, addresses) => {
+        if (issued.role === 'manager')
+          throw new ShoalError(
+            'unavailable',
+            'joining as a manager is not supported yet: join with the worker token (docker swarm join-token worker)',
+          );
+        await store.update((tx) =>
+          tx.create(
+            'node',
+            Node.fromPartial({
+              id: issued.nodeId,
+              spec: {
+                annotations: { labels: {} },
+                desiredRole: NodeRole.NODE_ROLE_WORKER,
+                availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+              },
+              role: NodeRole.NODE_ROLE_WORKER,
+              status: { state: NodeState.NODE_STATE_UNKNOWN, addr: addresses[0] ?? '' },
+            }),
+          ),
+        );
+      },
+    });
     const dispatcher = new Dispatcher(store, {
       log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`),
     });

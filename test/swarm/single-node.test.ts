@@ -86,9 +86,11 @@ describe('a one-manager swarm in shoald', () => {
     const c = await docker(d, ['service', 'create', '--name', 'early', 'busybox', 'true']);
     expect(c.code).not.toBe(0);
     expect(c.stderr).toContain('This node is not a swarm manager.');
-    expect(
-      (await api(d, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:1'], JoinToken: 'x' })).status,
-    ).toBe(503);
+    // A malformed token is refused before anything is dialled, and the node stays out of any swarm.
+    const j = await api(d, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:1'], JoinToken: 'x' });
+    expect(j.status).toBe(400);
+    expect(JSON.parse(j.body).message).toMatch(/token/i);
+    expect(JSON.parse((await api(d, 'GET', '/info')).body).Swarm.LocalNodeState).toBe('inactive');
   });
 
   it('swarm init makes this node a ready manager; init again is "already part of a swarm" 503', async () => {
