@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
-  cleanup,
+  cleanupSwarm,
   type Daemon,
   docker,
   eventually,
@@ -69,11 +69,7 @@ beforeAll(async () => {
   expect((await docker(d, ['load', '-i', TARBALL])).stdout).toContain('Loaded image: busybox:latest');
 }, 120_000);
 
-afterAll(async () => {
-  // Leave first (it removes the swarm's containers), else the orchestrator would replace what cleanup removes.
-  if (d) await shoal(d, ['swarm', 'leave', '--force']).catch(() => {});
-  await cleanup(d);
-}, 120_000);
+afterAll(() => cleanupSwarm(d), 120_000);
 
 describe('a one-manager swarm in shoald', () => {
   it('service commands before init answer docker\'s "not a swarm manager" 503', async () => {

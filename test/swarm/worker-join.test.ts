@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
-  cleanup,
+  cleanupSwarm,
   type Daemon,
   docker,
   eventually,
@@ -49,10 +49,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  // Leave first (it removes the swarm's containers), else the orchestrator would replace what cleanup removes.
-  for (const d of [worker, manager]) if (d) await shoal(d, ['swarm', 'leave', '--force']).catch(() => {});
-  await cleanup(worker);
-  await cleanup(manager);
+  await cleanupSwarm(worker);
+  await cleanupSwarm(manager);
 }, 120_000);
 
 describe('a worker joins a one-manager swarm', () => {
