@@ -124,7 +124,9 @@ export class SwarmNode implements ClusterBackend {
       const m = this.member;
       if (!m) return;
       await m.agent.stop();
-      await m.executor.close();
+      // A stop in flight waits out its grace period (up to the task's stop_grace_period); shutdown does not:
+      // the container goes on, and the restarted agent, which adopts it, stops it again.
+      await Promise.race([m.executor.close(), new Promise((r) => setTimeout(r, 1000).unref())]);
       await m.manager?.stop();
     });
   }
