@@ -91,6 +91,14 @@ describe('a one-manager swarm in shoald', () => {
 
   it('swarm init makes this node a ready manager; init again is "already part of a swarm" 503', async () => {
     const addr = `127.0.0.1:${port}`;
+    // Bad addresses are refused naming the field, and nothing is half made.
+    const bad = await api(d, 'POST', '/swarm/init', { ListenAddr: addr, AdvertiseAddr: '127.0.0.1:abc' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).message).toContain('AdvertiseAddr: invalid address "127.0.0.1:abc"');
+    const none = await api(d, 'POST', '/swarm/init', { ListenAddr: '0.0.0.0:2377' });
+    expect(none.status).toBe(400);
+    expect(JSON.parse(none.body).message).toContain('AdvertiseAddr: an advertise address is needed');
+    expect(JSON.parse((await api(d, 'GET', '/info')).body).Swarm.LocalNodeState).toBe('inactive');
     const r = await shoal(d, ['swarm', 'init', '--advertise-addr', addr, '--listen-addr', addr]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('Swarm initialized: current node (');
