@@ -14,6 +14,7 @@ import {
   REPO,
   shoal,
   startShoald,
+  stopShoald,
 } from '../daemon/harness.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
@@ -118,6 +119,22 @@ describe('a worker joins a one-manager swarm', () => {
       'service ls 4/4',
       400,
     );
+    // The worker's shoald restarts: it resumes its membership from disk and adopts its tasks (no duplicates).
+    const ids = async () =>
+      (await shoal(worker, ['ps', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean).sort();
+    const before = await ids();
+    expect(await stopShoald(worker)).toBe(0);
+    worker = await startShoald(worker.dir);
+    expect(worker.log()).toContain('swarm resumed');
+    await eventually(
+      async () =>
+        (await shoal(manager, ['node', 'ls', '--format', '{{.Status}}'])).stdout === 'Ready\nReady\n',
+      'the worker Ready again',
+      400,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await ids()).toEqual(before);
+    expect((await shoal(manager, ['service', 'ls', '--format', '{{.Replicas}}'])).stdout).toBe('4/4\n');
     expect((await shoal(manager, ['service', 'rm', 'spread'])).code).toBe(0);
     await eventually(
       async () => (await running(manager, 'spread')) === 0 && (await running(worker, 'spread')) === 0,
