@@ -1,6 +1,9 @@
 // shoald: the shoal daemon. Composes the engine and the Engine-shaped HTTP API on a unix socket.
 
+import path from 'node:path';
 import { ContainerManager } from '../worker/engine/index.js';
+import { ImageStore } from '../worker/images/index.js';
+import { registryOptions } from './api/images.js';
 import { registerAll } from './api/index.js';
 import { DAEMON_USAGE, type DaemonConfig, parseDaemonArgs } from './config.js';
 import { Router } from './http/router.js';
@@ -13,17 +16,34 @@ import {
   releasePidFile,
   StartupError,
 } from './lifecycle.js';
+import { SwarmNode } from './node.js';
 
 async function run(config: DaemonConfig): Promise<void> {
   prepareDirs(config);
   claimPidFile(config);
   const engine = await ContainerManager.open({ dataRoot: config.dataRoot, execRoot: config.execRoot });
+  const imageStore = await ImageStore.open(path.join(config.dataRoot, 'images'));
+  // The node: worker parts, and a manager's when this node is one (resumed from <data-root>/swarm/).
+  const swarm = await SwarmNode.open({
+    dataRoot: config.dataRoot,
+    engine,
+    images: imageStore,
+    pull: registryOptions(config),
+  });
   const router = new Router();
-  await registerAll(router, { engine, config, startedAt: new Date(), now: () => new Date() });
+  await registerAll(router, {
+    engine,
+    config,
+    startedAt: new Date(),
+    now: () => new Date(),
+    imageStore,
+    swarm,
+  });
   const api = createApiServer(router);
   try {
     await listenUnix(api.server, config.socketPath);
   } catch (err) {
+    await swarm.close().catch(() => {});
     await engine.close();
     releasePidFile(config);
     throw err;
@@ -35,6 +55,7 @@ async function run(config: DaemonConfig): Promise<void> {
     console.error(`shoald: ${signal}: shutting down (containers keep running)`);
     api.server.close();
     api.destroyConnections();
+    await swarm.close().catch((err) => console.error(`shoald: closing the swarm node: ${err}`));
     // Detach from monitors without stopping containers: a restarted shoald finds them again.
     await engine.close().catch((err) => console.error(`shoald: closing the engine: ${err}`));
     releaseFiles(config);

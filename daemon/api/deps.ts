@@ -1,7 +1,9 @@
 // What the API modules get from the daemon: the engine, the daemon's configuration, and optional
 // services later issues plug in (an image store). Add a field here when a new module needs one.
 import type { ContainerManager, ImageConfig } from '../../worker/engine/index.js';
+import type { ImageStore } from '../../worker/images/index.js';
 import type { DaemonConfig } from '../config.js';
+import type { ClusterBackend } from './swarm/backend.js';
 
 /** A resolved image: read-only layer directories (top first), its config and identity. */
 export interface ResolvedImage {
@@ -27,4 +29,8 @@ export interface ApiDeps {
   /** Set by the images module when it is registered; container create needs it for IMAGE (not --rootfs). */
   images?: ImageResolver;
   now: () => Date;
+  /** The image store the composition root opened (the worker's executor shares it); opened here if absent. */
+  imageStore?: ImageStore;
+  /** The node's swarm membership (daemon/node.ts); without it there are no swarm routes. */
+  swarm?: ClusterBackend;
 }

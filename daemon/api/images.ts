@@ -34,7 +34,7 @@ import { authSchema, validateBody } from './schemas.js';
  * Registry settings: shoald's --insecure-registry and --certs-dir flags, plus the SHOAL_INSECURE_REGISTRIES
  * (comma-separated host[:port]) and SHOAL_CERTS_DIR environment variables.
  */
-function registryOptions(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env) {
+export function registryOptions(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env) {
   const fromEnv = (env.SHOAL_INSECURE_REGISTRIES ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -156,7 +156,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
   let opened: Promise<ImageStore> | undefined;
   let ready: ImageStore | undefined;
   const store = () => {
-    opened ??= ImageStore.open(root).then((s) => {
+    opened ??= (deps.imageStore ? Promise.resolve(deps.imageStore) : ImageStore.open(root)).then((s) => {
       ready = s;
       return s;
     });

@@ -9,6 +9,7 @@ import type { ApiDeps } from './deps.js';
 import { registerEvents } from './events.js';
 import { registerExec } from './exec/routes.js';
 import { registerImages } from './images.js';
+import { registerSwarm } from './swarm/routes.js';
 import { registerSystem } from './system.js';
 
 export type ApiModule = (router: Router, deps: ApiDeps) => void | Promise<void>;
@@ -19,6 +20,9 @@ export const apiModules: ApiModule[] = [
   registerExec,
   registerEvents,
   registerImages,
+  (router, deps) => {
+    if (deps.swarm) registerSwarm(router, deps.swarm);
+  },
 ];
 
 export async function registerAll(router: Router, deps: ApiDeps): Promise<void> {

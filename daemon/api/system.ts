@@ -4,6 +4,7 @@ import os from 'node:os';
 import { API_VERSION, MIN_API_VERSION, SERVER_VERSION } from '../http/reply.js';
 import type { Router } from '../http/router.js';
 import type { ApiDeps } from './deps.js';
+import { swarmInfoJson } from './swarm/info.js';
 
 const PING_HEADERS = {
   'Cache-Control': 'no-cache, no-store, must-revalidate',
@@ -140,5 +141,9 @@ export function registerSystem(router: Router, deps: ApiDeps): void {
   router.head('/_ping', (ctx) => ctx.reply.text(200, '', PING_HEADERS));
   router.get('/_ping', (ctx) => ctx.reply.text(200, 'OK', PING_HEADERS));
   router.get('/version', (ctx) => ctx.reply.json(200, versionBody()));
-  router.get('/info', (ctx) => ctx.reply.json(200, infoBody(deps)));
+  router.get('/info', async (ctx) => {
+    const body = infoBody(deps);
+    if (deps.swarm) body.Swarm = await swarmInfoJson(deps.swarm);
+    ctx.reply.json(200, body);
+  });
 }

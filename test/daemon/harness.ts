@@ -216,3 +216,20 @@ export async function cleanup(d: Daemon | undefined): Promise<void> {
     rmSync(d.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Cleanup for a daemon that may be in a swarm: started again if it died, then `swarm leave --force`
+ * (which removes the swarm's containers; otherwise the orchestrator would replace what cleanup removes),
+ * then cleanup().
+ */
+export async function cleanupSwarm(d: Daemon | undefined): Promise<void> {
+  if (!d) return;
+  let live = d;
+  try {
+    if (!alive(d)) live = await startShoald(d.dir);
+    await shoal(live, ['swarm', 'leave', '--force']);
+  } catch (err) {
+    console.warn(`harness: swarm leave in ${d.dir}: ${(err as Error).message}`);
+  }
+  await cleanup(live);
+}

@@ -418,9 +418,10 @@ function containerSpecJson(c: ContainerSpec): Json {
       ReadOnly: c.readOnly,
     }),
     ...(c.init === undefined ? {} : { Init: c.init }),
+    ...omitEmpty({ Mounts: c.mounts.map(mountJson) }),
+    // A pointer in Docker's API: a set 0 is shown, so a client's read-modify-write (service scale) keeps it.
+    ...(c.stopGracePeriod === undefined ? {} : { StopGracePeriod: dur(c.stopGracePeriod) }),
     ...omitEmpty({
-      Mounts: c.mounts.map(mountJson),
-      StopGracePeriod: dur(c.stopGracePeriod),
       StopSignal: c.stopSignal,
       Healthcheck:
         h &&

@@ -1,0 +1,429 @@
+// The node (swarmkit's node/node.go): the worker on every node — executor over the engine and the image
+// store, the agent holding a session with a manager — and, on a manager, the manager's parts
+// (daemon/swarm/manager.ts). It is the ClusterBackend the swarm routes and /info are given: init/leave
+// build or tear the parts down; everything else goes to the backend of the current membership.
+import { promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
+import os from 'node:os';
+import { ShoalError } from '../common/errors.js';
+import {
+  channelOptionsFor,
+  createNodeKeyAndCSR,
+  initCAState,
+  joinCluster,
+  loadNodeIdentity,
+  mtlsChannelCredentials,
+  type NodeCredentials,
+  newSwarmId,
+  saveNodeIdentity,
+  signNodeCSR,
+} from '../manager/ca/index.js';
+import type { ControlOperations } from '../manager/controlapi/index.js';
+import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
+import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
+import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
+import { Agent } from '../worker/agent/index.js';
+import type { ContainerManager } from '../worker/engine/index.js';
+import { Executor, enginePort, imagePort, LABEL } from '../worker/executor/index.js';
+import type { ImageStore, PullOptions } from '../worker/images/index.js';
+import {
+  alreadyInSwarm,
+  type ClusterBackend,
+  type InitRequest,
+  type JoinRequest,
+  type LocalSwarmState,
+  notManager,
+} from './api/swarm/backend.js';
+import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
+import { SERVER_VERSION } from './http/reply.js';
+import { ManagerParts } from './swarm/manager.js';
+import {
+  joinHostPort,
+  loadSwarmState,
+  newRaftId,
+  parseHostPort,
+  type SwarmPaths,
+  type SwarmState,
+  saveSwarmState,
+  swarmPaths,
+} from './swarm/state.js';
+
+/** Faster failure detection than Swarm's 5 s: a silent node is marked down after 3 periods. */
+const HEARTBEAT_PERIOD = { seconds: 1, nanos: 0 };
+
+export const LEAVE_LAST_MANAGER_MESSAGE =
+  'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.';
+
+export interface NodeOptions {
+  dataRoot: string;
+  engine: ContainerManager;
+  images: ImageStore;
+  pull?: PullOptions;
+  log?: (msg: string) => void;
+}
+
+interface Membership {
+  state: SwarmState;
+  identity: NodeCredentials;
+  executor: Executor;
+  agent: Agent;
+  manager?: ManagerParts;
+  backend: ClusterBackend;
+}
+
+export class SwarmNode implements ClusterBackend {
+  private member: Membership | undefined;
+  private readonly inactive: InactiveClusterBackend;
+  private readonly paths: SwarmPaths;
+  private readonly log: (msg: string) => void;
+  /** init/leave/close run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly o: NodeOptions) {
+    this.paths = swarmPaths(o.dataRoot);
+    this.log = o.log ?? ((m) => console.error(`shoald: ${m}`));
+    this.inactive = new InactiveClusterBackend({
+      init: (req) => this.init(req),
+      join: (req) => this.join(req),
+    });
+  }
+
+  /** Opens the node; a member of a swarm (state on disk) resumes its membership. */
+  static async open(o: NodeOptions): Promise<SwarmNode> {
+    const node = new SwarmNode(o);
+    const state = await loadSwarmState(node.paths.state);
+    if (state) await node.resume(state);
+    return node;
+  }
+
+  // ---- ClusterBackend ----
+
+  localState(): LocalSwarmState | Promise<LocalSwarmState> {
+    return this.backend().localState();
+  }
+
+  control(): ControlOperations {
+    return this.backend().control();
+  }
+
+  init(req: InitRequest): Promise<string> {
+    return this.serial(() => this.doInit(req));
+  }
+
+  join(req: JoinRequest): Promise<void> {
+    return this.serial(() => this.doJoin(req));
+  }
+
+  leave(force: boolean): Promise<void> {
+    return this.serial(() => this.doLeave(force));
+  }
+
+  /** Daemon shutdown: stops the session and the manager; containers keep running (live restore). */
+  close(): Promise<void> {
+    return this.serial(async () => {
+      const m = this.member;
+      if (!m) return;
+      await m.agent.stop();
+      // A stop in flight waits out its grace period (up to the task's stop_grace_period); shutdown does not:
+      // the container goes on, and the restarted agent, which adopts it, stops it again.
+      await Promise.race([m.executor.close(), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await m.manager?.stop();
+    });
+  }
+
+  // ---- membership ----
+
+  private backend(): ClusterBackend {
+    return this.member?.backend ?? this.inactive;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async doInit(req: InitRequest): Promise<string> {
+    if (this.member) throw alreadyInSwarm();
+    const listen = parseHostPort(req.listenAddr || '0.0.0.0:2377', 'ListenAddr');
+    let advertise: { host: string; port: number };
+    if (req.advertiseAddr) advertise = parseHostPort(req.advertiseAddr, 'AdvertiseAddr', listen.port);
+    else if (listen.host !== '0.0.0.0' && listen.host !== '::') advertise = listen;
+    else
+      throw new ShoalError(
+        'invalid_argument',
+        'AdvertiseAddr: an advertise address is needed when listening on all addresses (use --advertise-addr ADDR[:PORT])',
+        { field: 'AdvertiseAddr' },
+      );
+    const now = new Date();
+    const ca = await initCAState(now);
+    const nodeId = newSwarmId();
+    const { keyPem, csrPem } = await createNodeKeyAndCSR();
+    const certPem = await signNodeCSR(
+      { certPem: ca.rootCertPem, keyPem: ca.rootKeyPem },
+      {
+        csrPem,
+        nodeId,
+        role: 'manager',
+        clusterId: ca.clusterId,
+        addresses: isIP(advertise.host) ? [advertise.host] : [],
+        now,
+      },
+    );
+    const identity: NodeCredentials = {
+      nodeId,
+      role: 'manager',
+      clusterId: ca.clusterId,
+      keyPem,
+      certPem,
+      rootCertPem: ca.rootCertPem,
+    };
+    const advertiseAddr = joinHostPort(advertise.host, advertise.port);
+    const state: SwarmState = {
+      nodeId,
+      clusterId: ca.clusterId,
+      role: 'manager',
+      raftId: newRaftId(),
+      listenAddr: joinHostPort(listen.host, listen.port),
+      advertiseAddr,
+      managers: [advertiseAddr],
+    };
+    // Leftovers of an init that never finished (no state file) belong to no swarm.
+    await fs.rm(this.paths.root, { recursive: true, force: true });
+    let manager: ManagerParts | undefined;
+    try {
+      manager = await ManagerParts.start({
+        identity,
+        raftId: state.raftId,
+        raftDir: this.paths.raft,
+        listen,
+        advertiseAddr,
+        bootstrap: true,
+        log: this.log,
+      });
+      await manager.waitLeader();
+      const spec = clusterSpecOf(req.spec);
+      const description = await describeNode();
+      await manager.store.update((tx) => {
+        tx.create(
+          'cluster',
+          Cluster.fromPartial({
+            id: ca.clusterId,
+            spec,
+            rootCa: {
+              caCert: Buffer.from(ca.rootCertPem),
+              caKey: Buffer.from(ca.rootKeyPem),
+              joinTokens: { worker: ca.workerToken, manager: ca.managerToken },
+            },
+          }),
+        );
+        tx.create(
+          'node',
+          Node.fromPartial({
+            id: nodeId,
+            spec: {
+              annotations: { labels: {} },
+              desiredRole: NodeRole.NODE_ROLE_MANAGER,
+              availability:
+                req.availability === NodeAvailability.NODE_AVAILABILITY_UNSPECIFIED
+                  ? NodeAvailability.NODE_AVAILABILITY_ACTIVE
+                  : req.availability,
+            },
+            role: NodeRole.NODE_ROLE_MANAGER,
+            description,
+            status: { state: NodeState.NODE_STATE_UNKNOWN, addr: advertise.host },
+            managerStatus: {
+              raftId: state.raftId,
+              addr: advertiseAddr,
+              leader: true,
+              reachability: Reachability.REACHABILITY_REACHABLE,
+            },
+          }),
+        );
+      });
+      await saveNodeIdentity(this.paths.certs, identity);
+      await saveSwarmState(this.paths.state, state); // last: its presence means "member of a swarm"
+    } catch (err) {
+      await manager?.stop().catch(() => {});
+      await fs.rm(this.paths.root, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+    await this.startMember(state, identity, manager);
+    this.log(`swarm initialised: node ${nodeId}, manager on ${advertiseAddr}`);
+    return nodeId;
+  }
+
+  /** Joins as a worker: a certificate from the manager's CA (root pinned by the token), then the agent. */
+  private async doJoin(req: JoinRequest): Promise<void> {
+    if (this.member) throw alreadyInSwarm();
+    const remote = parseHostPort(req.remoteAddrs[0] ?? '', 'RemoteAddrs[0]');
+    const listen = parseHostPort(req.listenAddr || '0.0.0.0:2377', 'ListenAddr');
+    const advertise = req.advertiseAddr
+      ? parseHostPort(req.advertiseAddr, 'AdvertiseAddr', listen.port)
+      : listen.host !== '0.0.0.0' && listen.host !== '::'
+        ? listen
+        : undefined;
+    const managerAddr = joinHostPort(remote.host, remote.port);
+    const identity = await joinCluster({
+      address: managerAddr,
+      token: req.joinToken,
+      addresses: advertise && isIP(advertise.host) ? [advertise.host] : [],
+    });
+    if (identity.role !== 'worker')
+      throw new ShoalError('unavailable', 'joining as a manager is not supported yet: use the worker token');
+    const state: SwarmState = {
+      nodeId: identity.nodeId,
+      clusterId: identity.clusterId,
+      role: 'worker',
+      raftId: 0,
+      listenAddr: '',
+      advertiseAddr: advertise ? joinHostPort(advertise.host, advertise.port) : '',
+      managers: [managerAddr],
+    };
+    await fs.rm(this.paths.root, { recursive: true, force: true });
+    try {
+      await saveNodeIdentity(this.paths.certs, identity);
+      await saveSwarmState(this.paths.state, state);
+    } catch (err) {
+      await fs.rm(this.paths.root, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+    const { agent } = await this.startMember(state, identity);
+    // As dockerd, answer once the node is in: its first session with a manager (or give up waiting).
+    for (let i = 0; i < 150 && agent.state !== 'connected'; i++) await new Promise((r) => setTimeout(r, 100));
+    this.log(`joined the swarm as worker ${identity.nodeId} via ${managerAddr}`);
+  }
+
+  private async resume(state: SwarmState): Promise<void> {
+    const identity = await loadNodeIdentity(this.paths.certs, { expectedClusterId: state.clusterId });
+    if (!identity)
+      throw new ShoalError('internal', `${this.paths.certs}: this node's swarm certificate is missing`);
+    let manager: ManagerParts | undefined;
+    if (state.role === 'manager') {
+      manager = await ManagerParts.start({
+        identity,
+        raftId: state.raftId,
+        raftDir: this.paths.raft,
+        listen: parseHostPort(state.listenAddr, 'listenAddr'),
+        advertiseAddr: state.advertiseAddr,
+        bootstrap: true, // ignored: the raft directory has the member's state
+        log: this.log,
+      });
+      // Serve once the store has caught up (the leader applies the log), as swarmkit waits before it
+      // answers the control API; a member that cannot lead yet serves anyway and answers unavailable.
+      await manager.waitLeader(15_000).catch((e) => this.log(`swarm resume: ${(e as Error).message}`));
+    }
+    await this.startMember(state, identity, manager);
+    this.log(`swarm resumed: node ${state.nodeId} (${state.role})`);
+  }
+
+  private async startMember(
+    state: SwarmState,
+    identity: NodeCredentials,
+    manager?: ManagerParts,
+  ): Promise<Membership> {
+    const host = state.advertiseAddr ? parseHostPort(state.advertiseAddr, 'advertiseAddr').host : '';
+    const executor = new Executor({
+      engine: enginePort(this.o.engine),
+      images: imagePort(this.o.images, this.o.pull),
+    });
+    const agent = new Agent({
+      managers: state.managers,
+      credentials: mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
+      channelOptions: channelOptionsFor('manager'),
+      executor,
+      describe: describeNode,
+      advertiseAddr: host,
+      stateDir: this.paths.worker,
+      log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
+    });
+    const backend: ClusterBackend = manager
+      ? new ManagerClusterBackend({
+          store: manager.store,
+          control: manager.control,
+          nodeId: state.nodeId,
+          nodeAddr: host,
+          lifecycle: { leave: (force) => this.leave(force) },
+        })
+      : new WorkerClusterBackend(
+          state,
+          host,
+          () => agent.manager,
+          (force) => this.leave(force),
+        );
+    this.member = { state, identity, executor, agent, manager, backend };
+    await agent.start();
+    return this.member;
+  }
+
+  private async doLeave(force: boolean): Promise<void> {
+    const m = this.member;
+    if (!m) throw new ShoalError('unavailable', 'This node is not part of a swarm');
+    if (m.manager && !force) throw new ShoalError('unavailable', LEAVE_LAST_MANAGER_MESSAGE);
+    await m.agent.stop();
+    await m.manager?.stop();
+    // Leaving ends the node's tasks, as dockerd does: their containers are stopped and removed.
+    await m.executor.close();
+    for (const c of this.o.engine.list({ all: true })) {
+      if (!c.config.labels?.[LABEL.taskId]) continue;
+      await this.o.engine
+        .remove(c.id, { force: true })
+        .catch((e) => this.log(`leave: removing container ${c.id}: ${(e as Error).message}`));
+    }
+    this.member = undefined;
+    await fs.rm(this.paths.root, { recursive: true, force: true });
+    this.log('left the swarm');
+  }
+}
+
+/** A worker: no control API (Docker's "not a manager" 503); its membership for /info. */
+class WorkerClusterBackend implements ClusterBackend {
+  constructor(
+    private readonly state: SwarmState,
+    private readonly host: string,
+    private readonly connected: () => string | undefined,
+    private readonly leaveFn: (force: boolean) => Promise<void>,
+  ) {}
+  localState(): LocalSwarmState {
+    const addr = this.connected() ?? this.state.managers[0] ?? '';
+    return {
+      nodeId: this.state.nodeId,
+      nodeAddr: this.host,
+      localNodeState: 'active',
+      controlAvailable: false,
+      error: '',
+      remoteManagers: addr ? [{ nodeId: '', addr }] : [],
+    };
+  }
+  init(): Promise<string> {
+    return Promise.reject(alreadyInSwarm());
+  }
+  join(): Promise<void> {
+    return Promise.reject(alreadyInSwarm());
+  }
+  leave(force: boolean): Promise<void> {
+    return this.leaveFn(force);
+  }
+  control(): ControlOperations {
+    throw notManager();
+  }
+}
+
+function clusterSpecOf(spec: ClusterSpec): ClusterSpec {
+  const period = spec.dispatcher?.heartbeatPeriod;
+  // Docker's 5 s default (what the routes fill in when the body says nothing) becomes ours.
+  const isDockerDefault = !period || (Number(period.seconds) === 5 && period.nanos === 0);
+  return {
+    ...spec,
+    dispatcher: { ...spec.dispatcher, heartbeatPeriod: isDockerDefault ? HEARTBEAT_PERIOD : period },
+  };
+}
+
+async function describeNode(): Promise<NodeDescription> {
+  return NodeDescription.fromPartial({
+    hostname: os.hostname(),
+    platform: { os: 'linux', architecture: os.machine() },
+    resources: { nanoCpus: os.availableParallelism() * 1e9, memoryBytes: os.totalmem() },
+    engine: { engineVersion: SERVER_VERSION, labels: {} },
+  });
+}

@@ -1,0 +1,211 @@
+// A manager's parts, composed (swarmkit's manager/manager.go): the store as the raft node's state machine,
+// the CA backed by the store's Cluster object, one gRPC server on a NodeTlsListener (raft, CA, dispatcher,
+// every call authorised by the caller's certificate), and the leader-only components — the reconcile loops
+// (orchestrator → allocator → scheduler) and the dispatcher — started and stopped with leadership.
+import * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '../../common/errors.js';
+import { passThroughAllocatorLoop } from '../../manager/allocator/pass-through.js';
+import {
+  authorizationInterceptor,
+  CA_POLICY,
+  type CAState,
+  type CAStatePort,
+  CertificateAuthority,
+  caService,
+  certDigest,
+  generateToken,
+  type MethodPolicy,
+  mtlsChannelCredentials,
+  type NodeCredentials,
+  NodeTlsListener,
+} from '../../manager/ca/index.js';
+import { ControlApi } from '../../manager/controlapi/index.js';
+import {
+  DISPATCHER_POLICY,
+  Dispatcher,
+  dispatcherService,
+  runWhileLeader,
+} from '../../manager/dispatcher/index.js';
+import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
+import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
+import { RaftNode } from '../../manager/raft/index.js';
+import { schedulerLoop } from '../../manager/scheduler/runner.js';
+import { Store } from '../../manager/store/index.js';
+import { clone } from '../../manager/store/tables.js';
+import { type Cluster, Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeAvailability, NodeRole, NodeState } from '../../proto/gen/shoal/swarm/v1/types.js';
+
+export interface ManagerOptions {
+  identity: NodeCredentials;
+  raftId: number;
+  raftDir: string;
+  listen: { host: string; port: number };
+  /** host:port raft peers and agents dial. */
+  advertiseAddr: string;
+  /** Founding member of a new cluster (swarm init); ignored when the raft directory has state. */
+  bootstrap: boolean;
+  log: (msg: string) => void;
+}
+
+/** The CA's root key and tokens live in the store's Cluster object (RootCa). */
+class StoreCAState implements CAStatePort {
+  constructor(private readonly store: Store) {}
+  private cluster(): Cluster {
+    const c = this.store.view((tx) => tx.list('cluster')[0]);
+    if (!c?.rootCa) throw new Error('the cluster object has no root CA yet');
+    return c;
+  }
+  async read(): Promise<CAState> {
+    const c = this.cluster();
+    const ca = c.rootCa as NonNullable<Cluster['rootCa']>;
+    return {
+      clusterId: c.id,
+      rootCertPem: Buffer.from(ca.caCert).toString(),
+      rootKeyPem: Buffer.from(ca.caKey).toString(),
+      workerToken: ca.joinTokens?.worker ?? '',
+      managerToken: ca.joinTokens?.manager ?? '',
+    };
+  }
+  async write(next: CAState): Promise<void> {
+    await this.store.update((tx) => {
+      const c = clone('cluster', tx.get('cluster', next.clusterId) as Cluster);
+      c.rootCa = {
+        caCert: Buffer.from(next.rootCertPem),
+        caKey: Buffer.from(next.rootKeyPem),
+        caCertHash: certDigest(next.rootCertPem).toString('hex'),
+        joinTokens: { worker: next.workerToken, manager: next.managerToken },
+      };
+      tx.update('cluster', c);
+    });
+  }
+}
+
+export class ManagerParts {
+  private stopLoops: (() => Promise<void>) | undefined;
+  private stopDispatcher: (() => void) | undefined;
+
+  private constructor(
+    readonly store: Store,
+    readonly raft: RaftNode<unknown>,
+    readonly control: ControlApi,
+    private readonly server: grpc.Server,
+    private readonly listener: NodeTlsListener,
+  ) {}
+
+  static async start(o: ManagerOptions): Promise<ManagerParts> {
+    const store = new Store({ clock: Date.now });
+    const credentials = mtlsChannelCredentials(o.identity, { clusterId: o.identity.clusterId });
+    const raft = RaftNode.start<unknown>({
+      id: o.raftId,
+      dataDir: o.raftDir,
+      advertiseAddress: o.advertiseAddr,
+      bootstrap: o.bootstrap ? [{ id: o.raftId, address: o.advertiseAddr }] : undefined,
+      stateMachine: store,
+      credentials,
+      log: (m) => o.log(`raft: ${m}`),
+    });
+    store.connect(raft);
+    const control = new ControlApi(store, {
+      newJoinToken: (_role, cluster) =>
+        generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
+    });
+    const ca = new CertificateAuthority({
+      state: new StoreCAState(store),
+      clock: () => new Date(),
+      // A joining node is registered (unknown until its agent opens a session: then READY).
+      onJoined: async (issued, addresses) => {
+        if (issued.role === 'manager')
+          throw new ShoalError(
+            'unavailable',
+            'joining as a manager is not supported yet: join with the worker token (docker swarm join-token worker)',
+          );
+        await store.update((tx) =>
+          tx.create(
+            'node',
+            Node.fromPartial({
+              id: issued.nodeId,
+              spec: {
+                annotations: { labels: {} },
+                desiredRole: NodeRole.NODE_ROLE_WORKER,
+                availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+              },
+              role: NodeRole.NODE_ROLE_WORKER,
+              status: { state: NodeState.NODE_STATE_UNKNOWN, addr: addresses[0] ?? '' },
+            }),
+          ),
+        );
+      },
+    });
+    const dispatcher = new Dispatcher(store, {
+      log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`),
+    });
+
+    const rs = raft.raftService();
+    const raftPolicy: MethodPolicy = Object.fromEntries(
+      Object.values(rs.definition).map((m) => [m.path, ['manager'] as const]),
+    ) as MethodPolicy;
+    const policy: MethodPolicy = { ...CA_POLICY, ...DISPATCHER_POLICY, ...raftPolicy };
+    const server = new grpc.Server({
+      interceptors: [
+        authorizationInterceptor(
+          policy,
+          () => o.identity.clusterId,
+          (id) => store.view((tx) => tx.get('node', id) === undefined && tx.list('node').length > 0),
+        ),
+      ],
+    });
+    server.addService(rs.definition, rs.implementation as unknown as grpc.UntypedServiceImplementation);
+    const cs = caService(ca);
+    server.addService(cs.definition, cs.implementation as unknown as grpc.UntypedServiceImplementation);
+    const ds = dispatcherService(dispatcher);
+    server.addService(ds.definition, ds.implementation as unknown as grpc.UntypedServiceImplementation);
+    let listener: NodeTlsListener;
+    try {
+      listener = await NodeTlsListener.listen(server, {
+        host: o.listen.host,
+        port: o.listen.port,
+        identity: o.identity,
+        log: (m) => o.log(`tls: ${m}`),
+      });
+    } catch (err) {
+      raft.stop();
+      server.forceShutdown();
+      throw err;
+    }
+    const parts = new ManagerParts(store, raft, control, server, listener);
+    const onError = (e: unknown) => o.log(`leader component: ${(e as Error)?.stack ?? e}`);
+    parts.stopLoops = runLoopsWhileLeader(raft, [
+      orchestratorLoop(store, { onError }),
+      passThroughAllocatorLoop(store, { onError }),
+      schedulerLoop(store, { onError }),
+    ]);
+    parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
+    return parts;
+  }
+
+  /** Resolves once this member leads (a one-member cluster elects itself within an election timeout). */
+  async waitLeader(timeoutMs = 20_000): Promise<void> {
+    if (this.raft.leadership().isLeader) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`raft: no leader after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.raft.onLeadershipChange((e) => {
+        if (!e.isLeader) return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
+    await this.raft.readBarrier();
+  }
+
+  async stop(): Promise<void> {
+    this.stopDispatcher?.();
+    await this.stopLoops?.();
+    await this.listener.close();
+    this.server.forceShutdown();
+    this.raft.stop();
+  }
+}
