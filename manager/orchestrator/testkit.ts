@@ -102,34 +102,3 @@ export function harness() {
   };
   return h;
 }
-
-/** The allocator's stand-in for tests: moves NEW tasks to PENDING as the allocator does once it has allocated. */
-export function passThroughAllocator(store: Store, clock?: LoopClock): ReconcileLoop {
-  return new ReconcileLoop({
-    name: 'allocator (test stand-in)',
-    store,
-    tables: ['task'],
-    clock,
-    decide: (view, now) => ({
-      creates: [],
-      updates: view
-        .list('task')
-        .filter(
-          (t) =>
-            t.status?.state === TaskState.TASK_STATE_NEW && t.desiredState <= TaskState.TASK_STATE_RUNNING,
-        )
-        .map((t) => ({
-          ...t,
-          status: {
-            ...(t.status as NonNullable<Task['status']>),
-            state: TaskState.TASK_STATE_PENDING,
-            message: 'pending task scheduling',
-            timestamp: now,
-          },
-        })),
-      removes: [],
-      removeServices: [],
-      wakeAt: undefined,
-    }),
-  });
-}
