@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DATA_BASE,
@@ -143,8 +143,9 @@ describe('deploy/local-cluster.sh', () => {
   beforeAll(async () => {
     // Two clusters at the same time: different prefixes must not clash.
     const [ra, rb] = await Promise.allSettled([
-      LocalCluster.up({ managers: 2, workers: 1, prefix: prefixes[0] }),
-      LocalCluster.up({ managers: 1, workers: 1, prefix: prefixes[1] }),
+      // standalone nodes: these tests are about the bed (namespaces, links, partitions), not the swarm
+      LocalCluster.up({ managers: 2, workers: 1, prefix: prefixes[0], swarm: 'no' }),
+      LocalCluster.up({ managers: 1, workers: 1, prefix: prefixes[1], swarm: 'no' }),
     ]);
     if (ra.status === 'rejected') throw ra.reason;
     if (rb.status === 'rejected') throw rb.reason;
@@ -304,7 +305,7 @@ describe('deploy/local-cluster.sh', () => {
     await b.kill('m1', 'SIGKILL');
     await b.kill('w1', 'SIGKILL');
 
-    const fresh = await LocalCluster.up({ managers: 1, workers: 1, prefix: b.prefix });
+    const fresh = await LocalCluster.up({ managers: 1, workers: 1, prefix: b.prefix, swarm: 'no' });
     expect(fresh.upLog).toContain('leftovers');
     for (const pid of ctrPids) expect(alive(pid)).toBe(false);
     expect(cgroupsOf(id)).toEqual([]);
@@ -441,6 +442,40 @@ if (cmd === 'node' && sub === 'ls') console.log('Ready\\nReady\\nReady');
     ]);
     const down = await run('bash', [fakeScript, 'down', '--prefix', prefix]);
     expect(down.code).toBe(0);
+  });
+});
+
+// The real swarm on the bed: `up` forms it (init on m1, the workers join with the worker token) and a
+// service's tasks spread over the three namespaces.
+describe('a real swarm on the bed', () => {
+  const cluster = useLocalCluster({ managers: 1, workers: 2, swarm: 'yes' });
+  const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
+
+  it('forms the swarm and spreads a service one task per node', async () => {
+    const c = cluster();
+    expect(c.swarm).toBe(true);
+    for (const n of c.nodes) expect((await c.shoal(n.name, ['load', '-q', '-i', IMAGE])).code).toBe(0);
+    const ls = await c.shoal('m1', ['node', 'ls', '--format', '{{.Status}} {{.ManagerStatus}}']);
+    expect(ls.stdout.trim().split('\n').sort()).toEqual(['Ready ', 'Ready ', 'Ready Leader']);
+    const create = await c.shoal('m1', [
+      'service',
+      'create',
+      '--name',
+      'web',
+      '--replicas',
+      '3',
+      '--stop-grace-period',
+      '0s',
+      'busybox',
+      'sleep',
+      '1000',
+    ]);
+    expect(create.code, create.stderr).toBe(0);
+    for (const n of c.nodes) {
+      const ps = await c.shoal(n.name, ['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=web']);
+      expect(ps.stdout.trim().split('\n').filter(Boolean), n.name).toHaveLength(1);
+    }
+    expect((await c.shoal('m1', ['service', 'rm', 'web'])).code).toBe(0);
   });
 });
 
