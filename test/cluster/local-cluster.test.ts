@@ -456,7 +456,11 @@ describe('a real swarm on the bed', () => {
     expect(c.swarm).toBe(true);
     for (const n of c.nodes) expect((await c.shoal(n.name, ['load', '-q', '-i', IMAGE])).code).toBe(0);
     const ls = await c.shoal('m1', ['node', 'ls', '--format', '{{.Status}} {{.ManagerStatus}}']);
-    expect(ls.stdout.trim().split('\n').sort()).toEqual(['Ready ', 'Ready ', 'Ready Leader']);
+    const rows = ls.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    expect(rows.sort()).toEqual(['Ready', 'Ready', 'Ready Leader']);
     const create = await c.shoal('m1', [
       'service',
       'create',
