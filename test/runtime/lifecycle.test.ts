@@ -428,12 +428,13 @@ describe('lifecycle', () => {
       'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done',
     ]);
     const log = join(sb.dir, 'live.log');
-    // A parent that spawns create/start and is then killed: the monitor must not be its child.
+    // A parent that spawns create/start and is then killed: the monitor must not be its child. (`exec` makes
+    // the parent the sleep itself, so killing it leaves no orphan on the host.)
     const parent = spawn(
       'sh',
       [
         '-c',
-        `${RUNTIME} --root ${sb.root} create --bundle ${bundle} --log-path ${log} ${id} && ${RUNTIME} --root ${sb.root} start ${id} && sleep 1000`,
+        `${RUNTIME} --root ${sb.root} create --bundle ${bundle} --log-path ${log} ${id} && ${RUNTIME} --root ${sb.root} start ${id} && exec sleep 1000`,
       ],
       { stdio: 'ignore' },
     );
