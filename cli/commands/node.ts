@@ -2,8 +2,8 @@
 import { ApiError } from '../client.js';
 import { type Cli, UsageError } from '../context.js';
 import type { FlagSpec } from '../flags.js';
-import { renderTemplate } from '../template.js';
 import { parseCommand } from './common.js';
+import { inspectEach } from './inspect.js';
 import { mergedFilters, printTasks, TASK_LIST_FLAGS } from './service.js';
 import { prettyNode } from './service-pretty.js';
 import { kvMap } from './service-values.js';
@@ -126,28 +126,13 @@ async function inspect(cli: Cli, args: string[]): Promise<number> {
     args,
   );
   if (!f) return 0;
-  const found: NodeJson[] = [];
-  let status = 0;
-  for (const ref of f.positionals) {
-    try {
-      found.push(await cli.client.get<NodeJson>(`/nodes/${encodeURIComponent(await resolveRef(cli, ref))}`));
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-      cli.err.write(`Error: No such node: ${ref}\n`);
-      status = 1;
-    }
-  }
-  const format = f.strings.get('format');
-  if (f.bools.has('pretty')) cli.out.write(found.map(prettyNode).join('\n\n'));
-  else if (format !== undefined) {
-    try {
-      for (const n of found) cli.out.write(`${renderTemplate(format, n)}\n`);
-    } catch (err) {
-      cli.err.write(`${(err as Error).message}\n`);
-      return 1;
-    }
-  } else cli.out.write(`${JSON.stringify(found, null, 4)}\n`);
-  return status;
+  return inspectEach(cli, f.positionals, {
+    fetch: async (ref) =>
+      cli.client.get<NodeJson>(`/nodes/${encodeURIComponent(await resolveRef(cli, ref))}`),
+    missing: (ref) => `No such node: ${ref}`,
+    format: f.strings.get('format'),
+    pretty: f.bools.has('pretty') ? prettyNode : undefined,
+  });
 }
 
 async function ps(cli: Cli, args: string[]): Promise<number> {

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { ApiError } from '../client.js';
 import { type Cli, UsageError } from '../context.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
-import { renderTemplate } from '../template.js';
 import { parseCommand } from './common.js';
 import { registryAuthHeader } from './image-transfer.js';
+import { inspectEach } from './inspect.js';
 import { filtersQuery } from './ps.js';
 import { prettyService } from './service-pretty.js';
 import { waitForConvergence } from './service-progress.js';
@@ -350,33 +350,13 @@ async function inspect(cli: Cli, args: string[]): Promise<number> {
     args,
   );
   if (!f) return 0;
-  const found: ServiceJson[] = [];
-  let status = 0;
-  for (const ref of f.positionals) {
-    try {
-      found.push(
-        await cli.client.get<ServiceJson>(`/services/${encodeURIComponent(ref)}`, { insertDefaults: 'true' }),
-      );
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-      cli.err.write(`Error: no such service: ${ref}\n`);
-      status = 1;
-    }
-  }
-  const format = f.strings.get('format');
-  if (f.bools.has('pretty')) {
-    cli.out.write(found.map((s) => prettyService(s)).join('\n\n'));
-  } else if (format !== undefined) {
-    try {
-      for (const s of found) cli.out.write(`${renderTemplate(format, s)}\n`);
-    } catch (err) {
-      cli.err.write(`${(err as Error).message}\n`);
-      return 1;
-    }
-  } else {
-    cli.out.write(`${JSON.stringify(found, null, 4)}\n`);
-  }
-  return status;
+  return inspectEach(cli, f.positionals, {
+    fetch: (ref) =>
+      cli.client.get<ServiceJson>(`/services/${encodeURIComponent(ref)}`, { insertDefaults: 'true' }),
+    missing: (ref) => `no such service: ${ref}`,
+    format: f.strings.get('format'),
+    pretty: f.bools.has('pretty') ? (s) => prettyService(s) : undefined,
+  });
 }
 
 async function scale(cli: Cli, args: string[]): Promise<number> {
