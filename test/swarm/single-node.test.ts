@@ -2,7 +2,6 @@
 // through agent → executor → engine, scale, rm, a shoald restart that resumes the manager and its tasks,
 // and leave. Bad input: init twice, service commands before init.
 
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,21 +15,11 @@ import {
   startShoald,
   stopShoald,
 } from '../daemon/harness.js';
+import { freePort } from '../images/registry-harness.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
 let d: Daemon;
 let port: number;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 /** Names of the containers of service `name` and their state, from the engine's own list. */
 async function serviceContainers(name: string): Promise<{ name: string; state: string }[]> {

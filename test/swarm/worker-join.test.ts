@@ -2,7 +2,6 @@
 // manager's root pinned by the token's digest, a certificate from its CA, the agent to its address). A
 // service's tasks then run on both nodes as real containers. Bad input: a manager token is refused (manager
 // join is not supported yet), a token of another cluster is refused before it is sent.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,22 +15,12 @@ import {
   startShoald,
   stopShoald,
 } from '../daemon/harness.js';
+import { freePort } from '../images/registry-harness.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
 let manager: Daemon;
 let worker: Daemon;
 let addr: string;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 async function running(d: Daemon, service: string): Promise<number> {
   const f = encodeURIComponent(JSON.stringify({ label: [`com.docker.swarm.service.name=${service}`] }));
