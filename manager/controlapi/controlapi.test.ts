@@ -12,9 +12,9 @@ import {
   UpdateOrder,
   UpdateState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { parseConstraint } from '../scheduler/constraint.js';
 import { makeCluster, makeNetwork, makeTask, storeOnMemoryLog } from '../store/testkit.js';
 import { ControlApi } from './controlapi.js';
-import { parseConstraint } from './spec.js';
 
 function setup() {
   const { store } = storeOnMemoryLog('sync');

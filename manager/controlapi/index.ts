@@ -1,4 +1,6 @@
 // Public face of the control API.
+
+export { type Constraint, parseConstraint } from '../scheduler/constraint.js';
 export {
   type CaPort,
   ControlApi,
@@ -9,11 +11,4 @@ export {
   type UpdateServiceOptions,
 } from './controlapi.js';
 export { type Filters, labelsMatch } from './filters.js';
-export {
-  type Constraint,
-  checkName,
-  checkServiceSpec,
-  DEFAULTS,
-  parseConstraint,
-  withDefaults,
-} from './spec.js';
+export { checkName, checkServiceSpec, DEFAULTS, withDefaults } from './spec.js';

@@ -11,6 +11,7 @@ import {
   UpdateFailureAction,
   UpdateOrder,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { parseConstraint } from '../scheduler/constraint.js';
 
 const seconds = (s: number): Duration => ({ seconds: s, nanos: 0 });
 
@@ -33,36 +34,6 @@ export function checkName(name: string, field = 'spec.annotations.name'): void {
       { field },
     );
   }
-}
-
-/** A placement constraint: `key==value` or `key!=value` (swarmkit's syntax and key rules). */
-export interface Constraint {
-  key: string;
-  operator: '==' | '!=';
-  value: string;
-}
-
-const CONSTRAINT_KEY = /^[a-z_][a-z0-9\-_.]+$/i;
-const CONSTRAINT_VALUE = /^[a-z0-9:\-_\s.*()?+[\]\\^$|/]+$/i;
-
-export function parseConstraint(text: string, field = 'constraint'): Constraint {
-  const ops = ['==', '!='] as const;
-  for (const operator of ops) {
-    const at = text.indexOf(operator);
-    if (at < 0) continue;
-    const key = text.slice(0, at).trim();
-    const value = text.slice(at + 2).trim();
-    if (value.includes('==') || value.includes('!=')) break;
-    if (!CONSTRAINT_KEY.test(key))
-      throw invalidArgument(
-        field,
-        `invalid constraint "${text}": key "${key}" is not a valid constraint key`,
-      );
-    if (!CONSTRAINT_VALUE.test(value))
-      throw invalidArgument(field, `invalid constraint "${text}": value "${value}" is invalid`);
-    return { key, operator, value };
-  }
-  throw invalidArgument(field, `invalid constraint "${text}": expected one operator from ==, !=`);
 }
 
 const durationNs = (d: Duration | undefined) => (d ? d.seconds * 1e9 + d.nanos : 0);

@@ -16,21 +16,28 @@ const KEY = /^[a-z_][a-z0-9\-_.]+$/i;
 const VALUE = /^[a-z0-9:\-_\s.*()?+[\]\\^$|/]+$/i;
 
 /**
- * Parses constraint expressions; throws an invalid_argument ShoalError naming `field[i]` and the problem.
- * `field` is the caller's name for the list (the control API passes "task_template.placement.constraints").
+ * Parses one constraint expression; throws an invalid_argument ShoalError naming `field` and the problem.
+ * The control API validates specs with it, so what it accepts is exactly what the scheduler can match.
  */
+export function parseConstraint(e: string, field = 'constraint'): Constraint {
+  const op = e.includes('==') ? '==' : e.includes('!=') ? '!=' : undefined;
+  if (!op)
+    throw invalidArgument(
+      field,
+      `invalid constraint "${e}": expected one operator from ==, != (it has no operator)`,
+    );
+  const at = e.indexOf(op);
+  const key = e.slice(0, at).trim();
+  const value = e.slice(at + 2).trim();
+  if (!KEY.test(key)) throw invalidArgument(field, `invalid constraint "${e}": key "${key}" is invalid`);
+  if (!VALUE.test(value))
+    throw invalidArgument(field, `invalid constraint "${e}": value "${value}" is invalid`);
+  return { key, operator: op, value };
+}
+
+/** Parses a list; errors name `field[i]` (the control API passes "task_template.placement.constraints"). */
 export function parseConstraints(exprs: readonly string[], field = 'placement.constraints'): Constraint[] {
-  return exprs.map((e, i) => {
-    const where = `${field}[${i}]`;
-    const op = e.includes('==') ? '==' : e.includes('!=') ? '!=' : undefined;
-    if (!op) throw invalidArgument(where, `constraint "${e}" has no operator (expected == or !=)`);
-    const at = e.indexOf(op);
-    const key = e.slice(0, at).trim();
-    const value = e.slice(at + 2).trim();
-    if (!KEY.test(key)) throw invalidArgument(where, `constraint "${e}": key "${key}" is invalid`);
-    if (!VALUE.test(value)) throw invalidArgument(where, `constraint "${e}": value "${value}" is invalid`);
-    return { key, operator: op, value };
-  });
+  return exprs.map((e, i) => parseConstraint(e, `${field}[${i}]`));
 }
 
 const NODE_LABEL = 'node.labels.';
