@@ -12,6 +12,7 @@ export {
   type UpdateResult,
 } from './store.js';
 export {
+  clone,
   type Indexes,
   type Objects,
   type StoredObject,

@@ -1,5 +1,6 @@
-// Proposal forwarding (a follower hands its proposal to the leader over the raft service) and the pending
-// proposal timeout, on three in-process members with real gRPC servers on loopback.
+// Proposal forwarding (a follower hands its proposal to the leader over the raft service), the pending
+// proposal timeout, and a restart after membership changes, on three in-process members with real gRPC
+// servers on loopback.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,6 +56,36 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+async function member(
+  dir: string,
+  id: number,
+  address: string,
+  how: { bootstrap?: { id: number; address: string }[]; join?: boolean },
+  over: { forwardProposals?: boolean; proposalTimeoutMs?: number } = {},
+): Promise<Member> {
+  const sm = new Journal(`m${id}`);
+  const node = RaftNode.start<string>({
+    id,
+    dataDir: path.join(dir, String(id)),
+    advertiseAddress: address,
+    ...how,
+    stateMachine: sm,
+    credentials: grpc.credentials.createInsecure(),
+    tickMs: 20,
+    electionTicks: 10,
+    ...over,
+  });
+  const server = new grpc.Server();
+  const svc = node.raftService();
+  server.addService(svc.definition, svc.implementation as unknown as grpc.UntypedServiceImplementation);
+  await new Promise<void>((res, rej) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
+  const m = { id, node, sm, server };
+  cleanups.push(() => stop(m));
+  return m;
+}
+
 async function cluster(
   over: { forwardProposals?: boolean; proposalTimeoutMs?: number } = {},
 ): Promise<Member[]> {
@@ -63,29 +94,7 @@ async function cluster(
   const ports = await freePorts(3);
   const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
   const members: Member[] = [];
-  for (const p of peers) {
-    const sm = new Journal(`m${p.id}`);
-    const node = RaftNode.start<string>({
-      id: p.id,
-      dataDir: path.join(dir, String(p.id)),
-      advertiseAddress: p.address,
-      bootstrap: peers,
-      stateMachine: sm,
-      credentials: grpc.credentials.createInsecure(),
-      tickMs: 20,
-      electionTicks: 10,
-      ...over,
-    });
-    const server = new grpc.Server();
-    const svc = node.raftService();
-    server.addService(svc.definition, svc.implementation as unknown as grpc.UntypedServiceImplementation);
-    await new Promise<void>((res, rej) =>
-      server.bindAsync(p.address, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-    );
-    const m = { id: p.id, node, sm, server };
-    members.push(m);
-    cleanups.push(() => stop(m));
-  }
+  for (const p of peers) members.push(await member(dir, p.id, p.address, { bootstrap: peers }, over));
   return members;
 }
 
@@ -144,5 +153,39 @@ describe('proposal forwarding', () => {
     // Either the leader noticed it lost quorum first (refused), or the entry waited and timed out.
     expect(err instanceof ProposalOutcomeUnknownError || err instanceof NotLeaderError).toBe(true);
     if (err instanceof NotLeaderError) expect(err.leaderId).toBe(0);
+  });
+});
+
+describe('restart after membership changes', () => {
+  it('a founder that grew the cluster restarts with the grown configuration, never as a sole voter', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-forward-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const [p1, p2, p3] = (await freePorts(3)).map((p) => `127.0.0.1:${p}`);
+    const m1 = await member(dir, 1, p1, { bootstrap: [{ id: 1, address: p1 }] });
+    await leaderOf([m1]);
+    const m2 = await member(dir, 2, p2, { join: true });
+    const m3 = await member(dir, 3, p3, { join: true });
+    for (const [id, addr] of [
+      [2, p2],
+      [3, p3],
+    ] as const) {
+      await m1.node.addLearner(id, addr);
+      await m1.node.promote(id);
+    }
+    for (let i = 0; i < 5; i++) await m1.node.propose(Buffer.from(`e${i}`));
+    expect(m1.node.status().config.voters.sort()).toEqual([1, 2, 3]);
+    stop(m1);
+    const survivors = await leaderOf([m2, m3]);
+    await survivors.node.propose(Buffer.from('while m1 was away'));
+    // Restarted: the configuration comes back from its log up to the commit index it had written.
+    const again = await member(dir, 1, p1, { join: true });
+    expect(again.node.status().config.voters.sort()).toEqual([1, 2, 3]);
+    const all = [again, m2, m3];
+    const leader = await leaderOf(all);
+    await leader.node.propose(Buffer.from('after'));
+    for (let i = 0; i < 300 && all.some((m) => m.sm.entries.at(-1) !== 'after'); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(again.sm.entries).toEqual(m2.sm.entries);
+    expect(again.sm.entries).toContain('while m1 was away');
   });
 });
