@@ -340,9 +340,9 @@ export class SwarmNode implements ClusterBackend {
         raftStart: 'join',
         log: this.log,
       });
-      // Serve once the store has caught up (the leader applies the log), as swarmkit waits before it
-      // answers the control API; a member that cannot lead yet serves anyway and answers unavailable.
-      await manager.waitLeader(15_000).catch((e) => this.log(`swarm resume: ${(e as Error).message}`));
+      // Serve once the store has caught up with a leader (this member or another), as swarmkit waits before
+      // it answers the control API; without a quorum it serves anyway and answers that there is no leader.
+      await manager.waitCaughtUp(15_000).catch((e) => this.log(`swarm resume: ${(e as Error).message}`));
     }
     await this.startMember(state, identity, manager);
     this.log(`swarm resumed: node ${state.nodeId} (${state.role})`);
@@ -358,8 +358,11 @@ export class SwarmNode implements ClusterBackend {
       engine: enginePort(this.o.engine),
       images: imagePort(this.o.images, this.o.pull),
     });
+    // The agent starts from every manager known: those it last heard of, and on a manager its own store's.
+    const managers = [...new Set([...state.managers, ...(manager?.managerAddrs() ?? [])])];
     const agent = new Agent({
-      managers: state.managers,
+      managers,
+      onManagers: (addrs) => this.rememberManagers(state, addrs),
       credentials: mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
       channelOptions: channelOptionsFor('manager'),
       executor,
@@ -389,6 +392,16 @@ export class SwarmNode implements ClusterBackend {
     this.member = { state, identity, executor, agent, manager, backend };
     await agent.start();
     return this.member;
+  }
+
+  /** Keeps the dispatcher's latest manager list in the state file, for the next start. */
+  private rememberManagers(state: SwarmState, addrs: readonly string[]): void {
+    // In the init/join/leave queue: never written after a leave removed the state (that would rejoin).
+    this.serial(async () => {
+      if (this.member?.state !== state || addrs.length === 0) return;
+      state.managers = [...addrs];
+      await saveSwarmState(this.paths.state, state);
+    }).catch((e) => this.log(`saving the manager list: ${(e as Error).message}`));
   }
 
   private async doLeave(force: boolean): Promise<void> {

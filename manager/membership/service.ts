@@ -3,6 +3,7 @@
 // and `joinThroughLeader` (the joining side) follows it.
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '../../common/errors.js';
+import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
 import {
   type JoinResponse,
   RaftMembershipClient,
@@ -18,8 +19,6 @@ import { joinRaft, NotLeaderHere, type RaftGroup } from './join.js';
 export const MEMBERSHIP_POLICY: MethodPolicy = {
   [RaftMembershipService.join.path]: ['manager'],
 };
-
-const LEADER_KEY = 'x-shoal-leader';
 
 export function membershipService(
   store: Store,
@@ -42,7 +41,7 @@ export function membershipService(
           const e = toServiceError(err);
           if (err instanceof NotLeaderHere && err.leaderAddr) {
             const md = new grpc.Metadata();
-            md.set(LEADER_KEY, err.leaderAddr);
+            md.set(LEADER_HINT_KEY, err.leaderAddr);
             e.metadata = md;
           }
           callback(e);
@@ -74,7 +73,7 @@ export async function joinThroughLeader(
       });
     } catch (e) {
       const err = e as grpc.ServiceError;
-      const leader = err.metadata?.get(LEADER_KEY)[0];
+      const leader = err.metadata?.get(LEADER_HINT_KEY)[0];
       const retry = err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.UNAVAILABLE;
       if (!retry || hop >= 20 || Date.now() >= deadline)
         throw new ShoalError(kindOfCode(err.code), `joining the managers through ${target}: ${err.details}`);

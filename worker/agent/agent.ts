@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
+import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
 import {
   AssignmentsType,
   DispatcherClient,
@@ -39,6 +40,8 @@ export interface AgentOptions {
   advertiseAddr?: string;
   /** Where the agent keeps its state file. */
   stateDir: string;
+  /** The manager list changed (the dispatcher's): the caller keeps it for the next start. */
+  onManagers?: (addrs: readonly string[]) => void;
   clock?: Clock;
   random?: () => number;
   backoff?: { initialMs?: number; maxMs?: number };
@@ -144,21 +147,36 @@ export class Agent {
     const initial = this.options.backoff?.initialMs ?? 100;
     const max = this.options.backoff?.maxMs ?? 8000;
     let failures = 0;
+    let jumped = false;
     while (!signal.aborted) {
       const addr = this.managerList[this.cursor % this.managerList.length] as string;
       this.current = addr;
       this.status = 'connecting';
       const started = { value: false };
+      let hint: string | undefined;
       try {
         await this.session(addr, signal, started);
       } catch (err) {
         if (!signal.aborted) this.log(`session with ${addr} ended`, err);
+        const h = (err as grpc.ServiceError)?.metadata?.get?.(LEADER_HINT_KEY)[0];
+        if (typeof h === 'string' && h && h !== addr) hint = h;
       }
       if (signal.aborted) break;
+      if (hint) {
+        // A manager that does not lead named the leader: go there next, at once unless the last attempt
+        // was such a jump already (two managers naming each other during an election must not spin).
+        if (!this.managerList.includes(hint)) this.managerList = [hint, ...this.managerList];
+        this.cursor = this.managerList.indexOf(hint);
+        if (!jumped) {
+          jumped = true;
+          continue;
+        }
+      }
+      jumped = false;
       failures = started.value ? 1 : failures + 1;
       // The next manager: the one that failed may be down, or no longer the leader.
       const at = this.managerList.indexOf(addr);
-      this.cursor = (at < 0 ? this.cursor : at) + 1;
+      if (!hint) this.cursor = (at < 0 ? this.cursor : at) + 1;
       const delay = Math.min(max, initial * 2 ** (failures - 1)) * (0.5 + this.random() / 2);
       await sleep(this.clock, delay, signal);
     }
@@ -259,7 +277,9 @@ export class Agent {
   private followManagers(peers: readonly WeightedPeer[], current: string): void {
     const addrs = [...new Set(peers.map((p) => p.addr).filter(Boolean))];
     if (addrs.length === 0) return;
+    const changed = addrs.join() !== this.managerList.join();
     this.managerList = addrs;
+    if (changed) this.options.onManagers?.(addrs);
     const at = addrs.indexOf(current);
     this.cursor = Math.max(at, 0);
   }
