@@ -10,8 +10,8 @@ import { DATA_BASE, REPO, type Result, RUN_BASE, run, script, uniquePrefix } fro
 
 const QUICKSTART = join(REPO, 'deploy/quickstart.sh');
 
-function quickstart(args: string[]): Promise<Result> {
-  return run('bash', [QUICKSTART, ...args], { env: { ...process.env, SHOAL_HOST: '' } });
+function quickstart(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return run('bash', [QUICKSTART, ...args], { env: { ...process.env, SHOAL_HOST: '', ...env } });
 }
 
 /** Tracked changes and untracked files of the repository (ignored build outputs excepted). */
@@ -64,6 +64,10 @@ describe('deploy/quickstart.sh (the cluster demo)', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(msg);
     }
+    // the environment's overrides are checked the same way
+    const env = await quickstart(['--skip-setup'], { QUICKSTART_MANAGERS: 'x', QUICKSTART_PREFIX: prefix });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/--managers: "x"/);
     expect(() => statSync(`${RUN_BASE}/${prefix}`)).toThrow();
   });
 
