@@ -60,6 +60,8 @@ export interface NodeOptions {
   engine: ContainerManager;
   images: ImageStore;
   pull?: PullOptions;
+  /** The node's Description.Hostname (shoald --hostname); default the machine's. */
+  hostname?: string;
   log?: (msg: string) => void;
 }
 
@@ -134,6 +136,10 @@ export class SwarmNode implements ClusterBackend {
 
   // ---- membership ----
 
+  private describe(): Promise<NodeDescription> {
+    return describeNode(this.o.hostname ?? os.hostname());
+  }
+
   private backend(): ClusterBackend {
     return this.member?.backend ?? this.inactive;
   }
@@ -204,7 +210,7 @@ export class SwarmNode implements ClusterBackend {
       });
       await manager.waitLeader();
       const spec = clusterSpecOf(req.spec);
-      const description = await describeNode();
+      const description = await this.describe();
       await manager.store.update((tx) => {
         tx.create(
           'cluster',
@@ -366,7 +372,7 @@ export class SwarmNode implements ClusterBackend {
       credentials: mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
       channelOptions: channelOptionsFor('manager'),
       executor,
-      describe: describeNode,
+      describe: () => this.describe(),
       advertiseAddr: host,
       stateDir: this.paths.worker,
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
@@ -491,9 +497,9 @@ function clusterSpecOf(spec: ClusterSpec): ClusterSpec {
   };
 }
 
-async function describeNode(): Promise<NodeDescription> {
+async function describeNode(hostname: string): Promise<NodeDescription> {
   return NodeDescription.fromPartial({
-    hostname: os.hostname(),
+    hostname,
     platform: { os: 'linux', architecture: os.machine() },
     resources: { nanoCpus: os.availableParallelism() * 1e9, memoryBytes: os.totalmem() },
     engine: { engineVersion: SERVER_VERSION, labels: {} },
