@@ -27,7 +27,7 @@ interface ApiTask {
   Slot?: number;
   NodeID?: string;
   DesiredState: string;
-  Status: { State: string };
+  Status: { State: string; Err?: string };
 }
 
 interface ApiNode {
@@ -176,7 +176,17 @@ async function converged(c: LocalCluster, service: string, replicas: number, not
   return seen;
 }
 
+/**
+ * Every task of the service ended as asked: nothing here fails by itself (sleep), so a FAILED or REJECTED
+ * task means a stop or a restart was taken for a failure.
+ */
+async function noneFailed(c: LocalCluster, service: string): Promise<void> {
+  const bad = (await tasks(c, service)).filter((t) => ['failed', 'rejected'].includes(t.Status.State));
+  expect(bad.map((t) => ({ slot: t.Slot, state: t.Status.State, err: t.Status.Err }))).toEqual([]);
+}
+
 async function removeService(c: LocalCluster, name: string): Promise<void> {
+  await noneFailed(c, name);
   expect((await c.shoal('m1', ['service', 'rm', name])).code).toBe(0);
   await poll(`${name}: every container removed`, async () => (await containers(c, name)).length === 0);
 }
@@ -305,6 +315,41 @@ describe('swarm faults on a 1-manager, 3-worker bed', () => {
     const spread = await converged(c, 'drained', 8);
     expect(spread.filter((x) => x.node === victim && x.running).length).toBeGreaterThan(0);
     await removeService(c, 'drained');
+  }, 240_000);
+
+  it('a manager back after a while (workers at their longest retry wait) marks no worker down, moves no task', async () => {
+    const c = cluster();
+    await createService(c, 'steady', 4);
+    await converged(c, 'steady', 4);
+    const running = async () =>
+      (await tasks(c, 'steady'))
+        .filter((t) => t.DesiredState === 'running')
+        .map((t) => t.ID)
+        .sort();
+    const before = await running();
+    // A short heartbeat period (the grace after a start was period × 6 alone: 3 s, shorter than a retry wait).
+    const hb = async (period: string) =>
+      expect((await c.shoal('m1', ['swarm', 'update', '--dispatcher-heartbeat', period])).code).toBe(0);
+    await hb('500ms');
+    try {
+      await new Promise((r) => setTimeout(r, 2000)); // every worker has heartbeated with the new period
+      await c.kill('m1', 'SIGKILL');
+      // Long enough for the workers' session retries to back off to their ceiling (8 s).
+      await new Promise((r) => setTimeout(r, 15_000));
+      await c.start('m1');
+      // Past the dispatcher's grace after a start (8 s + 3 periods): every worker must be back within it.
+      const end = Date.now() + 12_000;
+      while (Date.now() < end) {
+        const down = (await nodes(c)).filter((n) => n.Status.State !== 'ready');
+        expect(down.map((n) => n.Status.Addr)).toEqual([]);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      await hb('1s');
+    }
+    await converged(c, 'steady', 4);
+    expect(await running()).toEqual(before);
+    await removeService(c, 'steady');
   }, 240_000);
 
   it('a full cluster restart restores every service with its replicas, its id, and no duplicates', async () => {

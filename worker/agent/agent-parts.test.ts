@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../common/fake-clock.js';
+import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentAction,
   type Assignments,
@@ -11,7 +12,7 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { Agent } from './agent.js';
+import { Agent, retryDelayMs } from './agent.js';
 import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
@@ -245,5 +246,20 @@ describe('agent start-up without any manager', () => {
           stateDir: '/nonexistent',
         }),
     ).toThrow(/managers: at least one/);
+  });
+});
+
+describe('retryDelayMs', () => {
+  it('doubles from 100 ms per failure in a row, randomised to half or more', () => {
+    expect([1, 2, 3, 4].map((f) => retryDelayMs(f, undefined, 1))).toEqual([100, 200, 400, 800]);
+    expect(retryDelayMs(3, undefined, 0)).toBe(200);
+    expect(retryDelayMs(2, { initialMs: 50, maxMs: 500 }, 1)).toBe(100);
+  });
+
+  it('never waits longer than the ceiling the dispatcher counts on, whatever the options say', () => {
+    expect(retryDelayMs(30, undefined, 1)).toBe(SESSION_RETRY_MAX_MS);
+    expect(retryDelayMs(30, { maxMs: 60_000 }, 1)).toBe(SESSION_RETRY_MAX_MS);
+    expect(retryDelayMs(30, { maxMs: 500 }, 1)).toBe(500);
+    expect(retryDelayMs(0, undefined, 1)).toBe(100);
   });
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
+import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentsType,
   DispatcherClient,
@@ -141,8 +142,6 @@ export class Agent {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
-    const initial = this.options.backoff?.initialMs ?? 100;
-    const max = this.options.backoff?.maxMs ?? 8000;
     let failures = 0;
     while (!signal.aborted) {
       const addr = this.managerList[this.cursor % this.managerList.length] as string;
@@ -159,8 +158,7 @@ export class Agent {
       // The next manager: the one that failed may be down, or no longer the leader.
       const at = this.managerList.indexOf(addr);
       this.cursor = (at < 0 ? this.cursor : at) + 1;
-      const delay = Math.min(max, initial * 2 ** (failures - 1)) * (0.5 + this.random() / 2);
-      await sleep(this.clock, delay, signal);
+      await sleep(this.clock, retryDelayMs(failures, this.options.backoff, this.random()), signal);
     }
   }
 
@@ -263,6 +261,21 @@ export class Agent {
     const at = addrs.indexOf(current);
     this.cursor = Math.max(at, 0);
   }
+}
+
+/**
+ * The wait before the next session attempt: 100 ms doubling per failure in a row, randomised to [½, 1] of
+ * that, and never above SESSION_RETRY_MAX_MS whatever the options say — the dispatcher's grace for a
+ * reconnecting node counts on that ceiling.
+ */
+export function retryDelayMs(
+  failures: number,
+  backoff: { initialMs?: number; maxMs?: number } | undefined,
+  random: number,
+): number {
+  const initial = backoff?.initialMs ?? 100;
+  const max = Math.min(backoff?.maxMs ?? SESSION_RETRY_MAX_MS, SESSION_RETRY_MAX_MS);
+  return Math.min(max, initial * 2 ** Math.max(0, failures - 1)) * (0.5 + random / 2);
 }
 
 function msOf(d: { seconds: number; nanos: number } | undefined, fallback: number): number {
