@@ -261,21 +261,22 @@ describe('swarm faults on a 1-manager, 3-worker bed', () => {
     await createService(c, 'shrink', 6);
     // Each round: scale down and, at once (after a few ms), SIGTERM one node's shoald; restart it either
     // before the manager notices (a quick restart) or once it is marked down (its tasks replaced or reaped).
-    const rounds: { victim: string; delayMs: number; untilDown: boolean }[] = [
+    const rounds: { victim: string; delayMs: number; untilDown: boolean; signal?: NodeJS.Signals }[] = [
       { victim: 'w1', delayMs: 0, untilDown: false },
       { victim: 'w2', delayMs: 30, untilDown: true },
       { victim: 'w3', delayMs: 100, untilDown: false },
       { victim: 'w1', delayMs: 200, untilDown: true },
       { victim: 'm1', delayMs: 20, untilDown: false },
+      { victim: 'w2', delayMs: 10, untilDown: false, signal: 'SIGKILL' }, // no clean stop at all
     ];
-    for (const { victim, delayMs, untilDown } of rounds) {
+    for (const { victim, delayMs, untilDown, signal = 'SIGTERM' } of rounds) {
       await converged(c, 'shrink', 6);
       // (the manager answers the scale before it is stopped: the call would fail with it)
       const scaled = scale(c, 'shrink', 2);
       if (victim === 'm1') await scaled;
       try {
         await new Promise((r) => setTimeout(r, delayMs));
-        await c.kill(victim, 'SIGTERM');
+        await c.kill(victim, signal);
         await scaled;
         if (untilDown)
           await poll(`${victim} down`, async () => (await swarmNode(c, victim)).Status.State === 'down');
@@ -357,6 +358,13 @@ describe('swarm faults on a 1-manager, 3-worker bed', () => {
     const ids = { alpha: await createService(c, 'alpha', 3), beta: await createService(c, 'beta', 5) };
     await converged(c, 'alpha', 3);
     await converged(c, 'beta', 5);
+    const live = async () =>
+      (await Promise.all(['alpha', 'beta'].map((s) => tasks(c, s))))
+        .flat()
+        .filter((t) => t.DesiredState === 'running')
+        .map((t) => t.ID)
+        .sort();
+    const before = await live();
 
     await Promise.all(c.nodes.map((n) => c.kill(n.name, 'SIGTERM')));
     for (const n of c.nodes) expect(await c.ping(n.name)).toBe(false);
@@ -368,6 +376,8 @@ describe('swarm faults on a 1-manager, 3-worker bed', () => {
     await converged(c, 'beta', 5);
     const services = await json<{ ID: string; Spec: { Name: string } }[]>(c, 'm1', 'GET', '/services');
     expect(Object.fromEntries(services.map((s) => [s.Spec.Name, s.ID]))).toEqual(ids);
+    // The containers outlived their shoalds (live restore): the same tasks run, none was replaced.
+    expect(await live()).toEqual(before);
     await removeService(c, 'alpha');
     await removeService(c, 'beta');
   }, 240_000);
