@@ -16,7 +16,7 @@ import { Agent, retryDelayMs } from './agent.js';
 import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
-import { StateFile } from './state-file.js';
+import { resumable, StateFile } from './state-file.js';
 import { RecordingExecutor } from './testkit.js';
 
 const task = (id: string, desired = TaskState.TASK_STATE_RUNNING, image = 'bb') =>
@@ -191,9 +191,11 @@ describe('agent start-up without any manager', () => {
       statuses: new Map([['a', status(TaskState.TASK_STATE_RUNNING)]]),
     });
     const restored: string[][] = [];
+    const resumedFrom: (TaskState | undefined)[] = [];
     const ex = new (class extends RecordingExecutor {
       async restore(known: Task[]): Promise<TaskStatusReport[]> {
         restored.push(known.map((t) => t.id));
+        resumedFrom.push(...known.map((t) => t.status?.state));
         return [{ taskId: 'a', status: status(TaskState.TASK_STATE_FAILED, 5) }];
       }
     })();
@@ -216,6 +218,8 @@ describe('agent start-up without any manager', () => {
     });
     await agent.start();
     expect(restored).toEqual([['a', 'b']]);
+    // a resumes from what this node last saw of it (RUNNING), not the managers' older copy (ASSIGNED)
+    expect(resumedFrom).toEqual([TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_ASSIGNED]);
     expect(ex.calls).toEqual([
       ['run', 'a', TaskState.TASK_STATE_RUNNING],
       ['run', 'b', TaskState.TASK_STATE_SHUTDOWN],
@@ -261,5 +265,26 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs(30, { maxMs: 60_000 }, 1)).toBe(SESSION_RETRY_MAX_MS);
     expect(retryDelayMs(30, { maxMs: 500 }, 1)).toBe(500);
     expect(retryDelayMs(0, undefined, 1)).toBe(100);
+  });
+});
+
+describe('resumable', () => {
+  it('gives each saved task the last status observed when it is further on than the managers’ copy', () => {
+    const stopped = task('stopped', TaskState.TASK_STATE_SHUTDOWN);
+    const behind = { ...task('behind'), status: status(TaskState.TASK_STATE_RUNNING) };
+    const got = resumable({
+      tasks: [stopped, behind, task('unseen')],
+      statuses: new Map([
+        ['stopped', status(TaskState.TASK_STATE_SHUTDOWN)],
+        ['behind', status(TaskState.TASK_STATE_PREPARING)], // an older observation never wins
+        ['gone', status(TaskState.TASK_STATE_RUNNING)], // a status of a task no longer held adds nothing
+      ]),
+    });
+    expect(got.map((t) => [t.id, t.status?.state])).toEqual([
+      ['stopped', TaskState.TASK_STATE_SHUTDOWN],
+      ['behind', TaskState.TASK_STATE_RUNNING],
+      ['unseen', TaskState.TASK_STATE_ASSIGNED],
+    ]);
+    expect(got[0].desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
   });
 });

@@ -23,7 +23,7 @@ import { AssignedTasks } from './assigned.js';
 import type { Executor } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
-import { StateFile } from './state-file.js';
+import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
 
@@ -115,8 +115,9 @@ export class Agent {
   async start(): Promise<void> {
     if (this.abort) return;
     const saved = await this.stateFile.load();
-    const adopted = (await this.options.executor.restore?.(saved.tasks)) ?? [];
-    this.tasks.restore(saved);
+    const tasks = resumable(saved);
+    const adopted = (await this.options.executor.restore?.(tasks)) ?? [];
+    this.tasks.restore({ tasks, statuses: saved.statuses });
     // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
     for (const [taskId, status] of saved.statuses)
       if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
