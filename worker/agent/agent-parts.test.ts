@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -286,5 +287,58 @@ describe('resumable', () => {
       ['unseen', TaskState.TASK_STATE_ASSIGNED],
     ]);
     expect(got[0].desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
+  });
+});
+
+describe('a session that does not start', () => {
+  it('is given up after the start timeout, and the next attempt opens a new connection', async () => {
+    // A manager whose packets vanish: it takes the connection and never answers.
+    const sockets: Socket[] = [];
+    const server = createServer((sock) => {
+      sockets.push(sock);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const clock = new FakeClock();
+    const logs: string[] = [];
+    const agent = new Agent({
+      managers: [`127.0.0.1:${port}`],
+      credentials: grpc.credentials.createInsecure(),
+      executor: new RecordingExecutor(),
+      describe: () => ({
+        hostname: 'h',
+        platform: undefined,
+        resources: undefined,
+        engine: undefined,
+        tlsInfo: undefined,
+      }),
+      stateDir: dir,
+      clock,
+      random: () => 1,
+      sessionStartTimeoutMs: 3000,
+      log: (m, e) => logs.push(`${m}: ${(e as Error)?.message ?? ''}`),
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      if (!ok()) throw new Error(`no ${what}`);
+    };
+    try {
+      await agent.start();
+      await until('first connection', () => sockets.length === 1);
+      clock.advance(2900);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(sockets.length).toBe(1);
+      expect(agent.state).toBe('connecting');
+      clock.advance(100); // the start timeout
+      await until('the attempt given up', () => logs.some((l) => /no session with .* after 3000 ms/.test(l)));
+      clock.advance(100); // the backoff
+      await until('a second connection', () => sockets.length === 2);
+    } finally {
+      await agent.stop();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -26,6 +26,7 @@ import { type ReporterOptions, StatusReporter } from './reporter.js';
 import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
+const SESSION_START_TIMEOUT_MS = 5000;
 
 export interface AgentOptions {
   /** Manager addresses (host:port) to start from; replaced by the list each session sends. */
@@ -45,6 +46,12 @@ export interface AgentOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   reporter?: Omit<ReporterOptions, 'isPermanent' | 'log'>;
   log?: (message: string, err?: unknown) => void;
+  /**
+   * How long an attempt may take to get SessionStarted (ms, default 5000, swarmkit's); past it the attempt is
+   * given up and the next one opens a new connection (a connect whose packets are dropped would otherwise hang
+   * on until the kernel gives up, long after the network is back).
+   */
+  sessionStartTimeoutMs?: number;
   /** Called when a session starts (tests, diagnostics). */
   onSession?: (manager: string, sessionId: string) => void;
 }
@@ -167,16 +174,26 @@ export class Agent {
   private async session(addr: string, signal: AbortSignal, started: { value: boolean }): Promise<void> {
     const description = await this.options.describe();
     if (signal.aborted) return;
-    const client = new DispatcherClient(addr, this.options.credentials, this.options.channelOptions);
+    // A connection of its own (not grpc's shared pool), so giving up an attempt also drops its connect.
+    const client = new DispatcherClient(addr, this.options.credentials, {
+      ...this.options.channelOptions,
+      'grpc.use_local_subchannel_pool': 1,
+    });
     const stream = client.session({ description, advertiseAddr: this.options.advertiseAddr ?? '' });
     let sessionId = '';
     let lastResult = '';
     let heartbeat: unknown;
     return new Promise<void>((resolve, reject) => {
       let finished = false;
+      const startMs = this.options.sessionStartTimeoutMs ?? SESSION_START_TIMEOUT_MS;
+      const startTimer = this.clock.setTimeout(
+        () => finish(unavailable(`no session with ${addr} after ${startMs} ms; trying again`)),
+        startMs,
+      );
       const finish = (err?: unknown) => {
         if (finished) return;
         finished = true;
+        this.clock.clearTimeout(startTimer);
         this.clock.clearTimeout(heartbeat);
         this.reporter.detach();
         signal.removeEventListener('abort', onAbort);
@@ -204,6 +221,7 @@ export class Agent {
         if (p?.$case === 'started') {
           sessionId = p.value.sessionId;
           started.value = true;
+          this.clock.clearTimeout(startTimer);
           this.status = 'connected';
           this.followManagers(p.value.managers, addr);
           beat(msOf(p.value.heartbeatPeriod, 1000));
