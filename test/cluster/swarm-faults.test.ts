@@ -1,8 +1,9 @@
 // Multi-host faults on a real swarm (issue 9): one manager and three workers, each a shoald in its own
 // network namespace (deploy/local-cluster.sh through the harness). A worker SIGKILLed, a worker cut off the
-// network, the whole cluster restarted, a worker's shoald stopped in the middle of a scale-down, a node
-// drained and made active again. After each, the truth is checked in the containers every node actually
-// runs (not only in the store): every slot of a service runs exactly once, and never twice.
+// network, a shoald stopped in the middle of a scale-down, a node drained and made active again, the manager
+// away long enough for the workers' retries to slow down, the whole cluster restarted. After each, the truth
+// is checked in the containers every node actually runs (not only in the store): every slot of a service
+// runs exactly once, never twice, and no task was taken for a failure.
 //
 // Every wait is a poll with a generous deadline: a deadline passed is a failure, never a measurement.
 import { resolve } from 'node:path';
