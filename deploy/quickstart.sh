@@ -61,7 +61,6 @@ cluster() {
   say "bringing up $managers manager(s) and $workers worker(s): deploy/local-cluster.sh up --managers $managers --workers $workers --prefix $prefix"
   if ! up_out=$(lc up --managers "$managers" --workers "$workers" --prefix "$prefix" --swarm yes); then
     say "local-cluster.sh up failed (it removed what it had made)."
-    if ((managers > 1)); then say "a smaller cluster may still come up: bash deploy/quickstart.sh --skip-setup --managers 1"; fi
     exit 1
   fi
   # NAME ROLE NETNS ADDRESS unix://SOCKET, one line per node
