@@ -19,7 +19,7 @@ import {
   signNodeCSR,
 } from '../manager/ca/index.js';
 import type { ControlOperations } from '../manager/controlapi/index.js';
-import { joinThroughLeader } from '../manager/membership/index.js';
+import { joinThroughLeader, leaveThroughLeader } from '../manager/membership/index.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
@@ -54,6 +54,12 @@ const HEARTBEAT_PERIOD = { seconds: 1, nanos: 0 };
 
 export const LEAVE_LAST_MANAGER_MESSAGE =
   'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.';
+
+/** Docker's refusal for a manager leaving while other managers remain. */
+function leaveManagerMessage(reachable: number, total: number): string {
+  const quorumLost = reachable - 1 < Math.floor(total / 2) + 1;
+  return `You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves ${reachable - 1} managers out of ${total}. ${quorumLost ? 'Without a Raft quorum your swarm will be inaccessible. ' : ''}The only way to restore a swarm that has lost consensus is to reinitialize it with \`--force-new-cluster\`. Use \`--force\` to suppress this message.`;
+}
 
 export interface NodeOptions {
   dataRoot: string;
@@ -413,7 +419,26 @@ export class SwarmNode implements ClusterBackend {
   private async doLeave(force: boolean): Promise<void> {
     const m = this.member;
     if (!m) throw new ShoalError('unavailable', 'This node is not part of a swarm');
-    if (m.manager && !force) throw new ShoalError('unavailable', LEAVE_LAST_MANAGER_MESSAGE);
+    if (m.manager) {
+      const managers = m.manager.store.view((tx) => tx.list('node').filter((n) => n.managerStatus?.raftId));
+      const others = managers.filter((n) => n.id !== m.state.nodeId);
+      if (!force) {
+        if (others.length === 0) throw new ShoalError('unavailable', LEAVE_LAST_MANAGER_MESSAGE);
+        const reachable = managers.filter(
+          (n) => n.managerStatus?.reachability === Reachability.REACHABILITY_REACHABLE,
+        ).length;
+        throw new ShoalError('unavailable', leaveManagerMessage(reachable, managers.length));
+      }
+      // Out of the raft group first, so the others' quorum no longer counts this member (best effort: a
+      // cluster without a leader cannot change its membership; then the others see this member unreachable).
+      if (others.length > 0)
+        await leaveThroughLeader(
+          m.state.advertiseAddr,
+          mtlsChannelCredentials(m.identity, { clusterId: m.identity.clusterId }),
+          channelOptionsFor('manager'),
+          true,
+        ).catch((e) => this.log(`leave: could not leave the raft group: ${(e as Error).message}`));
+    }
     await m.agent.stop();
     await m.manager?.stop();
     // Leaving ends the node's tasks, as dockerd does: their containers are stopped and removed.

@@ -265,6 +265,13 @@ function raftGroup(raft: RaftNode<unknown>, id: number) {
     leadership: () => raft.leadership(),
     members,
     addLearner: (mid: number, address: string) => raft.addLearner(mid, address),
+    removeMember: (mid: number) => raft.removeMember(mid),
+    activeIds: () => {
+      const s = raft.status();
+      return Object.entries(s.progress)
+        .filter(([k, p]) => Number(k) === id || p.recentActive)
+        .map(([k]) => Number(k));
+    },
     promote: (mid: number, timeoutMs: number) => raft.promote(mid, timeoutMs),
     group: (): GroupView => {
       const s = raft.status();

@@ -5,7 +5,14 @@ import { isShoalError, type ShoalError } from '../../common/errors.js';
 import { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { storeOnMemoryLog } from '../store/testkit.js';
-import { joinRaft, NotLeaderHere, type RaftGroup, type RaftMember } from './join.js';
+import {
+  joinRaft,
+  leaveRaft,
+  NotLeaderHere,
+  quorumLossMessage,
+  type RaftGroup,
+  type RaftMember,
+} from './join.js';
 import { planMembership } from './reconcile.js';
 
 class Group implements RaftGroup {
@@ -18,8 +25,18 @@ class Group implements RaftGroup {
   members() {
     return this.list.map((m) => ({ ...m }));
   }
+  inactive = new Set<number>();
   async addLearner(id: number, address: string) {
     this.list.push({ id, address, voter: false });
+  }
+  async removeMember(id: number) {
+    this.list.splice(
+      this.list.findIndex((m) => m.id === id),
+      1,
+    );
+  }
+  activeIds() {
+    return this.list.filter((m) => !this.inactive.has(m.id)).map((m) => m.id);
   }
 }
 
@@ -90,7 +107,48 @@ describe('joinRaft', () => {
     const e = await rejection(joinRaft(store, g, { nodeId: 'n3', raftId: 9, addr: '10.0.0.9:2377' }));
     expect(e).toBeInstanceOf(NotLeaderHere);
     expect((e as NotLeaderHere).leaderAddr).toBe('10.0.0.2:2377');
+    expect(e.kind).toBe('unavailable');
+  });
+});
+
+describe('leaveRaft', () => {
+  async function threeManagers() {
+    const { store } = storeOnMemoryLog();
+    await store.update((tx) => {
+      for (const i of [1, 2, 3]) tx.create('node', manager(`n${i}`, i));
+    });
+    const g = new Group();
+    g.list.push(
+      { id: 2, address: '10.0.0.2:2377', voter: true },
+      { id: 3, address: '10.0.0.3:2377', voter: true },
+    );
+    return { store, g };
+  }
+
+  it('removes the member and turns its node into a gone worker', async () => {
+    const { store, g } = await threeManagers();
+    await leaveRaft(store, g, { nodeId: 'n3', force: false });
+    expect(g.list.map((m) => m.id)).toEqual([1, 2]);
+    const n = store.view((tx) => tx.get('node', 'n3'));
+    expect(n?.managerStatus).toBeUndefined();
+    expect(n?.role).toBe(NodeRole.NODE_ROLE_WORKER);
+    expect(n?.spec?.desiredRole).toBe(NodeRole.NODE_ROLE_WORKER);
+  });
+
+  it('refuses to leave the rest without a quorum (unless forced), and the last manager, changing nothing', async () => {
+    const { store, g } = await threeManagers();
+    g.inactive.add(2);
+    const before = store.view((tx) => tx.list('node'));
+    const e = await rejection(leaveRaft(store, g, { nodeId: 'n3', force: false }));
     expect(e.kind).toBe('failed_precondition');
+    expect(e.message).toBe(quorumLossMessage(1, 3));
+    expect(g.list).toHaveLength(3);
+    expect(store.view((tx) => tx.list('node'))).toEqual(before);
+    await leaveRaft(store, g, { nodeId: 'n3', force: true });
+    expect(g.list.map((m) => m.id)).toEqual([1, 2]);
+    await leaveRaft(store, g, { nodeId: 'n2', force: true });
+    const last = await rejection(leaveRaft(store, g, { nodeId: 'n1', force: true }));
+    expect(last.message).toMatch(/last manager/);
   });
 });
 
