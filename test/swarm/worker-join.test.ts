@@ -103,6 +103,9 @@ describe('a worker joins a one-manager swarm', () => {
       400,
     );
     // The worker's shoald restarts: it resumes its membership from disk and adopts its tasks (no duplicates).
+    // A restart within the heartbeat grace (period × 3) keeps the node's tasks; a slower one would see them
+    // moved elsewhere, rightly. A 5 s period (Docker's) leaves a loaded test machine 15 s for the restart.
+    expect((await shoal(manager, ['swarm', 'update', '--dispatcher-heartbeat', '5s'])).code).toBe(0);
     const ids = async () =>
       (await shoal(worker, ['ps', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean).sort();
     const before = await ids();
