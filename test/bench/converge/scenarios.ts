@@ -1,0 +1,278 @@
+// The convergence measurements, over the Engine API only (Docker JSON on each node's unix socket), so
+// the same code times shoal and Docker Swarm: each figure runs from the request that changes the desired
+// state to the first poll that sees the cluster converged. Polls are tight (--poll-ms) and every call
+// has a time limit, so a lost daemon shows as a failed poll, never as a hang.
+import type { Bed, BedNode } from './bed.js';
+import { log, sleep } from './bed.js';
+
+export interface PollOptions {
+  pollMs: number;
+  /** Give up on one convergence after this long (the figure is then missing, with the reason). */
+  waitMaxMs: number;
+}
+
+interface TaskJson {
+  ID: string;
+  NodeID?: string;
+  DesiredState?: string;
+  Status?: { State?: string };
+}
+
+interface NodeJson {
+  ID: string;
+  Status?: { State?: string };
+  ManagerStatus?: { Leader?: boolean; Reachability?: string };
+}
+
+const q = (filters: Record<string, string[]>) => encodeURIComponent(JSON.stringify(filters));
+const now = () => performance.now();
+const secs = (ms: number) => Math.round(ms) / 1000;
+
+/** A replicated service of busybox `sleep` tasks that stop at once (sleep as PID 1 ignores SIGTERM). */
+export function sleepService(name: string, image: string, replicas: number): Record<string, unknown> {
+  return {
+    Name: name,
+    Labels: { 'shoal.bench': 'converge' },
+    TaskTemplate: {
+      ContainerSpec: { Image: image, Command: ['sleep', '1000000'], StopGracePeriod: 0 },
+    },
+    Mode: { Replicated: { Replicas: replicas } },
+  };
+}
+
+export class Converge {
+  /** swarm node ID → bed node name (GET /info of each node; IDs survive restarts). */
+  private readonly names = new Map<string, string>();
+
+  constructor(
+    private readonly bed: Bed,
+    private readonly opt: PollOptions,
+  ) {}
+
+  async init(): Promise<void> {
+    for (const n of this.bed.nodes) {
+      const info = JSON.parse(await n.api.ok('GET', '/info')) as { Swarm?: { NodeID?: string } };
+      if (info.Swarm?.NodeID) this.names.set(info.Swarm.NodeID, n.name);
+    }
+  }
+
+  node(name: string): BedNode {
+    const n = this.bed.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  /** The manager that leads now, asked of the live managers in turn. */
+  async leader(): Promise<BedNode> {
+    const end = now() + this.opt.waitMaxMs;
+    for (;;) {
+      for (const m of this.bed.nodes.filter((n) => n.role === 'manager')) {
+        try {
+          const nodes = JSON.parse(await m.api.ok('GET', '/nodes')) as NodeJson[];
+          const l = nodes.find((n) => n.ManagerStatus?.Leader);
+          const name = l && this.names.get(l.ID);
+          if (name) return this.node(name);
+        } catch {
+          // down or without a leader: ask the next
+        }
+      }
+      if (now() > end) throw new Error('no manager names a leader');
+      await sleep(this.opt.pollMs);
+    }
+  }
+
+  async create(via: BedNode, spec: Record<string, unknown>): Promise<string> {
+    return (JSON.parse(await via.api.ok('POST', '/services/create', spec)) as { ID: string }).ID;
+  }
+
+  async scale(via: BedNode, id: string, replicas: number): Promise<void> {
+    const s = JSON.parse(await via.api.ok('GET', `/services/${id}`)) as {
+      Version: { Index: number };
+      Spec: { Mode: { Replicated: { Replicas: number } } };
+    };
+    s.Spec.Mode.Replicated.Replicas = replicas;
+    await via.api.ok('POST', `/services/${id}/update?version=${s.Version.Index}`, s.Spec);
+  }
+
+  /** Desired-running tasks of the service that are running, optionally not counting one node's. */
+  async running(via: BedNode, id: string, notOn?: string): Promise<TaskJson[]> {
+    const body = await via.api.ok(
+      'GET',
+      `/tasks?filters=${q({ service: [id], 'desired-state': ['running'] })}`,
+    );
+    return (JSON.parse(body) as TaskJson[]).filter(
+      (t) =>
+        t.DesiredState === 'running' &&
+        t.Status?.State === 'running' &&
+        (notOn === undefined || this.names.get(t.NodeID ?? '') !== notOn),
+    );
+  }
+
+  /** Seconds from t0 until exactly `want` tasks run (not counting `notOn`'s). */
+  async untilRunning(via: BedNode, id: string, want: number, t0: number, notOn?: string): Promise<number> {
+    let have = -1;
+    for (;;) {
+      try {
+        have = (await this.running(via, id, notOn)).length;
+        if (have === want) return secs(now() - t0);
+      } catch {
+        // a failed poll (the leader is being replaced): poll again
+      }
+      if (now() - t0 > this.opt.waitMaxMs)
+        throw new Error(`${want} running tasks not reached in ${this.opt.waitMaxMs} ms (last poll: ${have})`);
+      await sleep(this.opt.pollMs);
+    }
+  }
+
+  /** Containers of the service, any state, on every node that answers. */
+  async containersLeft(id: string): Promise<number> {
+    const f = q({ label: [`com.docker.swarm.service.id=${id}`] });
+    const counts = await Promise.all(
+      this.bed.nodes.map(async (n) => {
+        try {
+          return (JSON.parse(await n.api.ok('GET', `/containers/json?all=1&filters=${f}`)) as unknown[])
+            .length;
+        } catch {
+          return 0; // a node whose daemon is down holds nothing we could wait for
+        }
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Removes the service; seconds from the DELETE until no node has a container of it. */
+  async remove(via: BedNode, id: string): Promise<number> {
+    const t0 = now();
+    await via.api.ok('DELETE', `/services/${id}`);
+    let left = -1;
+    for (;;) {
+      left = await this.containersLeft(id);
+      if (left === 0) return secs(now() - t0);
+      if (now() - t0 > this.opt.waitMaxMs)
+        throw new Error(`${left} containers of the service left after ${this.opt.waitMaxMs} ms`);
+      await sleep(this.opt.pollMs);
+    }
+  }
+
+  /** Every node Ready and every manager reachable, as a manager sees it. */
+  async untilAllReady(): Promise<void> {
+    const t0 = now();
+    for (;;) {
+      try {
+        const via = await this.leader();
+        const nodes = JSON.parse(await via.api.ok('GET', '/nodes')) as NodeJson[];
+        const ready = nodes.filter(
+          (n) =>
+            n.Status?.State === 'ready' &&
+            (n.ManagerStatus === undefined ||
+              n.ManagerStatus.Leader ||
+              n.ManagerStatus.Reachability === 'reachable'),
+        ).length;
+        if (ready >= this.bed.nodes.length) return;
+      } catch {
+        // poll again
+      }
+      if (now() - t0 > this.opt.waitMaxMs) throw new Error('not every node is Ready again');
+      await sleep(this.opt.pollMs);
+    }
+  }
+
+  /** Best effort: remove every service this benchmark made (a failed step can leave one behind). */
+  async sweep(): Promise<void> {
+    try {
+      const via = await this.leader();
+      const all = JSON.parse(
+        await via.api.ok('GET', `/services?filters=${q({ label: ['shoal.bench=converge'] })}`),
+      );
+      for (const s of all as { ID: string }[]) await this.remove(via, s.ID).catch(() => {});
+    } catch (err) {
+      log(`${this.bed.kind}: sweep failed: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- the figures ---------------------------------------------------------------------------
+
+  /** replicas3_s, replicas30_s, scale30to60_s, rm60_s; the RSS with 60 tasks is read in between. */
+  async createScaleRemove(tag: string, rssAt60: () => Promise<void>): Promise<Record<string, number>> {
+    const via = await this.leader();
+    const out: Record<string, number> = {};
+    let t0 = now();
+    let id = await this.create(via, sleepService(`cv3-${tag}`, this.bed.image, 3));
+    out.replicas3_s = await this.untilRunning(via, id, 3, t0);
+    await this.remove(via, id);
+
+    t0 = now();
+    id = await this.create(via, sleepService(`cv30-${tag}`, this.bed.image, 30));
+    out.replicas30_s = await this.untilRunning(via, id, 30, t0);
+    t0 = now();
+    await this.scale(via, id, 60);
+    out.scale30to60_s = await this.untilRunning(via, id, 60, t0);
+    await rssAt60();
+    out.rm60_s = await this.remove(via, id);
+    return out;
+  }
+
+  /**
+   * worker_loss_s: a 6-replica service; SIGKILL the shoald/dockerd of the worker holding most of its
+   * tasks; seconds until 6 tasks run on the other nodes. The worker is started again and the cluster
+   * settles (all Ready, the service and its containers gone) before the next figure.
+   */
+  async workerLoss(tag: string): Promise<{ seconds: number; victim: string; held: number }> {
+    const via = await this.leader();
+    const id = await this.create(via, sleepService(`cvw-${tag}`, this.bed.image, 6));
+    await this.untilRunning(via, id, 6, now());
+    const held = new Map<string, number>();
+    for (const t of await this.running(via, id)) {
+      const n = this.names.get(t.NodeID ?? '');
+      if (n && this.node(n).role === 'worker') held.set(n, (held.get(n) ?? 0) + 1);
+    }
+    const [victim, count] = [...held].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0] ?? [];
+    if (!victim) throw new Error('no worker holds a task of the 6-replica service');
+    log(`${this.bed.kind}: killing ${victim} (holds ${count} of 6 tasks)`);
+    const t0 = now();
+    await this.bed.kill(victim);
+    try {
+      return { seconds: await this.untilRunning(via, id, 6, t0, victim), victim, held: count };
+    } finally {
+      await this.bed.start(victim);
+      await this.untilAllReady();
+      await this.remove(via, id);
+    }
+  }
+
+  /**
+   * failover_s: SIGKILL the leader's daemon; seconds until another manager accepts a `service create`
+   * (a 409 means an earlier attempt that timed out on our side was committed: accepted too). The old
+   * leader is started again and rejoins before the next figure.
+   */
+  async failover(tag: string): Promise<{ seconds: number; leader: string; via: string }> {
+    const leader = await this.leader();
+    const other = this.bed.nodes.find((n) => n.role === 'manager' && n.name !== leader.name);
+    if (!other) throw new Error('no other manager');
+    log(`${this.bed.kind}: killing the leader ${leader.name}, writing through ${other.name}`);
+    const spec = sleepService(`cvf-${tag}`, this.bed.image, 0);
+    const t0 = now();
+    await this.bed.kill(leader.name);
+    let seconds: number | null = null;
+    try {
+      while (seconds === null) {
+        try {
+          const r = await other.api.call('POST', '/services/create', spec);
+          if (r.status === 201 || r.status === 409) seconds = secs(now() - t0);
+        } catch {
+          // no answer in time: the election is still on
+        }
+        if (seconds === null) {
+          if (now() - t0 > this.opt.waitMaxMs)
+            throw new Error(`no write accepted in ${this.opt.waitMaxMs} ms`);
+          await sleep(this.opt.pollMs);
+        }
+      }
+      return { seconds, leader: leader.name, via: other.name };
+    } finally {
+      await this.bed.start(leader.name);
+      await this.untilAllReady();
+      await this.sweep();
+    }
+  }
+}
