@@ -226,7 +226,9 @@ export class Converge {
       const n = this.names.get(t.NodeID ?? '');
       if (n && this.node(n).role === 'worker') held.set(n, (held.get(n) ?? 0) + 1);
     }
-    const [victim, count] = [...held].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0] ?? [];
+    // A node of the topology's workers (w1…) first: a manager that had to join as a worker is not one.
+    const rank = ([n, c]: [string, number]) => (n.startsWith('w') ? 1000 : 0) + c;
+    const [victim, count] = [...held].sort((a, b) => rank(b) - rank(a) || a[0].localeCompare(b[0]))[0] ?? [];
     if (!victim) throw new Error('no worker holds a task of the 6-replica service');
     log(`${this.bed.kind}: killing ${victim} (holds ${count} of 6 tasks)`);
     const t0 = now();
