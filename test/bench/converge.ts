@@ -15,7 +15,7 @@
 // last stdout line is one JSON object.
 import * as os from 'node:os';
 import { uniquePrefix } from '../cluster/harness.js';
-import { type Bed, log, sleep } from './converge/bed.js';
+import { type Bed, log, quiesce, sleep } from './converge/bed.js';
 import { Converge } from './converge/scenarios.js';
 import { shoalBed, shoalDown } from './converge/shoal-bed.js';
 import { type Figures, ratios, summarize } from './converge/stats.js';
@@ -173,13 +173,14 @@ async function main() {
   let tornDown: Promise<void> | null = null;
   const cleanup = () => {
     tornDown ??= (async () => {
+      await quiesce();
       for (const t of teardown.reverse()) await t().catch((e) => log(`teardown: ${(e as Error).message}`));
     })();
     return tornDown;
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.on(sig, () => {
-      log(`${sig}: tearing the clusters down`);
+      if (!tornDown) log(`${sig}: tearing the clusters down`);
       void cleanup().then(() => process.exit(130));
     });
 

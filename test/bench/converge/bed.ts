@@ -64,3 +64,24 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const log = (...a: unknown[]) =>
   console.error(`[${new Date().toISOString().slice(11, 23)}] converge:`, ...a);
+
+/**
+ * Once teardown begins (a signal), no daemon may be started or killed any more, and teardown waits for
+ * the ones under way: a node started after `down` read its pid files would be left running.
+ */
+const lifecycle = { stopping: false, inflight: new Set<Promise<unknown>>() };
+
+export function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  if (lifecycle.stopping) return Promise.reject(new Error(`${what}: the benchmark is stopping`));
+  const p = fn();
+  lifecycle.inflight.add(p);
+  const done = () => lifecycle.inflight.delete(p);
+  p.then(done, done);
+  return p;
+}
+
+/** Refuses further kills/starts and resolves when the ones under way have finished. */
+export async function quiesce(): Promise<void> {
+  lifecycle.stopping = true;
+  await Promise.allSettled([...lifecycle.inflight]);
+}

@@ -5,7 +5,7 @@
 // number of nodes that hold tasks) stays the same and only the failover measurement is left out.
 import { join } from 'node:path';
 import { LocalCluster, REPO, script } from '../../cluster/harness.js';
-import { type Bed, bedNode, log, type Role, sleep, vmRssMiB } from './bed.js';
+import { type Bed, bedNode, guarded, log, type Role, sleep, vmRssMiB } from './bed.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
 const IMAGE = 'busybox:latest';
@@ -23,6 +23,11 @@ export async function shoalDown(prefix: string): Promise<void> {
 }
 
 export async function shoalBed(t: ShoalTopology): Promise<Bed> {
+  const { cluster, joinError } = await guarded('up', () => upAndForm(t));
+  return ready(cluster, joinError, t);
+}
+
+async function upAndForm(t: ShoalTopology): Promise<{ cluster: LocalCluster; joinError: string | null }> {
   let cluster: LocalCluster;
   let joinError: string | null = null;
   try {
@@ -49,6 +54,10 @@ export async function shoalBed(t: ShoalTopology): Promise<Bed> {
     });
     joinError = await formSwarm(cluster);
   }
+  return { cluster, joinError };
+}
+
+async function ready(cluster: LocalCluster, joinError: string | null, t: ShoalTopology): Promise<Bed> {
   await Promise.all(
     cluster.nodes.map(async (n) => {
       const r = await cluster.shoal(n.name, ['load', '-q', '-i', TARBALL]);
@@ -68,8 +77,8 @@ export async function shoalBed(t: ShoalTopology): Promise<Bed> {
         : joinError
           ? `only ${managers} of ${t.managers} managers joined as managers: ${joinError}`
           : `${managers} manager(s): failover needs 3 (a quorum left after one is lost)`,
-    kill: (name) => cluster.kill(name, 'SIGKILL'),
-    start: (name) => cluster.start(name),
+    kill: (name) => guarded(`kill ${name}`, () => cluster.kill(name, 'SIGKILL')),
+    start: (name) => guarded(`start ${name}`, () => cluster.start(name)),
     async rssMiB() {
       const out = new Map<string, number>();
       for (const [name, pid] of await cluster.status()) {
@@ -132,8 +141,9 @@ async function must<T extends { code: number; stderr: string }>(p: Promise<T>, w
   return r;
 }
 
+/** The first line of a command's error output that is not the script's own progress. */
 const firstLine = (s: string) =>
   s
     .split('\n')
     .map((l) => l.trim())
-    .find(Boolean) ?? '(no message)';
+    .find((l) => l && !l.startsWith('local-cluster:')) ?? '(no message)';

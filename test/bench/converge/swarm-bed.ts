@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO, run } from '../../cluster/harness.js';
-import { alive, type Bed, bedNode, log, type Role, sleep, vmRssMiB } from './bed.js';
+import { alive, type Bed, bedNode, guarded, log, type Role, sleep, vmRssMiB } from './bed.js';
 
 /** The anchor's fixed names (common.sh defaults): one anchor cluster per machine at a time. */
 const BASE = '/tmp/swarm-anchor';
@@ -77,7 +77,9 @@ export function swarmBed(anchor: string, managers: number, workers: number): Swa
       await ensureDockerd();
       ours = true;
       log(`swarm: ${scripts}/up.sh ${managers} ${workers}`);
-      const r = await run('bash', [join(scripts, 'up.sh'), String(managers), String(workers)]);
+      const r = await guarded('up.sh', () =>
+        run('bash', [join(scripts, 'up.sh'), String(managers), String(workers)]),
+      );
       if (r.code !== 0) throw new Error(`up.sh exited ${r.code}: ${r.stderr.slice(-3000)}`);
       log(`swarm: ${r.stdout.trim()}`);
       const names = readFileSync(join(BASE, 'nodes'), 'utf8').split('\n').filter(Boolean);
@@ -98,16 +100,18 @@ export function swarmBed(anchor: string, managers: number, workers: number): Swa
         image: IMAGE,
         managerGap:
           mgrs >= 3 ? null : `${mgrs} manager(s): failover needs 3 (a quorum left after one is lost)`,
-        async kill(n) {
-          const pid = dockerdPid(n);
-          if (pid === null) throw new Error(`swarm: dockerd of ${n} is not running`);
-          process.kill(pid, 'SIGKILL');
-          for (let i = 0; i < 200 && alive(pid); i++) await sleep(25);
-        },
-        async start(n) {
-          const s = await run('bash', ['-c', `. "${scripts}/common.sh" && sa_start_node "$1"`, 'start', n]);
-          if (s.code !== 0) throw new Error(`sa_start_node ${n} exited ${s.code}: ${s.stderr}`);
-        },
+        kill: (n) =>
+          guarded(`kill ${n}`, async () => {
+            const pid = dockerdPid(n);
+            if (pid === null) throw new Error(`swarm: dockerd of ${n} is not running`);
+            process.kill(pid, 'SIGKILL');
+            for (let i = 0; i < 200 && alive(pid); i++) await sleep(25);
+          }),
+        start: (n) =>
+          guarded(`start ${n}`, async () => {
+            const s = await run('bash', ['-c', `. "${scripts}/common.sh" && sa_start_node "$1"`, 'start', n]);
+            if (s.code !== 0) throw new Error(`sa_start_node ${n} exited ${s.code}: ${s.stderr}`);
+          }),
         async rssMiB() {
           // dockerd and its containerd: the per-node daemons (shims are per container, as shoal's monitors)
           const out = new Map<string, number>();
