@@ -8,8 +8,9 @@
 // scale30to60_s, rm60_s (remove → no container of the service on any node), worker_loss_s (SIGKILL of the
 // worker daemon holding most tasks of a 6-replica service → 6 RUNNING elsewhere), failover_s (SIGKILL of
 // the leader's daemon → another manager accepts a `service create`; null with a reason below 3 managers),
-// shoald_rss_mb / shoald_rss_mb_60tasks (the largest node daemon's VmRSS idle and with 60 tasks; for the
-// swarm peer that is dockerd + containerd of a node). With --peer swarm the same code then measures real
+// shoald_rss_mb / shoald_rss_mb_60tasks (the largest node daemon's VmRSS idle before each run and with 60
+// tasks; shoald_rss_mb_fresh is the idle reading before anything ran; for the swarm peer these are
+// dockerd + containerd of a node). With --peer swarm the same code then measures real
 // Docker Swarm on the same topology, built by ../shared/anchors/swarm, and prints the ratios shoal/swarm.
 // The clusters are torn down whatever happens (failure, SIGINT, SIGTERM). Progress goes to stderr; the
 // last stdout line is one JSON object.
@@ -121,7 +122,10 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
   for (let run = 1; run <= o.runs; run++) {
     const tag = `${run}-${Date.now().toString(36)}`;
     await sleep(o.settleS * 1000); // let the last step's work (and the start-up) settle before "idle"
-    add('shoald_rss_mb', await largestRss());
+    const idle = await largestRss();
+    add('shoald_rss_mb', idle);
+    // Before anything ran (as the anchor reads Swarm's idle memory); later runs' idle follows the churn.
+    if (run === 1) add('shoald_rss_mb_fresh', idle);
     log(`${bed.kind}: run ${run}/${o.runs}: idle RSS ${f.shoald_rss_mb.samples.at(-1)} MiB`);
     try {
       const r = await conv.createScaleRemove(tag, async () => {

@@ -58,16 +58,19 @@ export function swarmBed(anchor: string, managers: number, workers: number): Swa
     if (r.code !== 0) log(`swarm: down.sh exited ${r.code}: ${r.stderr.trim()}`);
     else ours = false;
   };
-  const pidOf = (file: string): number | null => {
+  // A pid from the anchor's pid file, when that process is alive and is the program named (as sa_alive
+  // checks): a recycled pid is never signalled.
+  const pidOf = (file: string, program: string): number | null => {
     try {
       const pid = Number(readFileSync(file, 'utf8').trim());
-      return pid > 0 && alive(pid) ? pid : null;
+      const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+      return pid > 0 && alive(pid) && argv0.includes(program) ? pid : null;
     } catch {
       return null;
     }
   };
-  const dockerdPid = (n: string) => pidOf(join(BASE, n, 'dockerd.pid'));
-  const containerdPid = (n: string) => pidOf(join(BASE, n, 'exec/containerd/containerd.pid'));
+  const dockerdPid = (n: string) => pidOf(join(BASE, n, 'dockerd.pid'), 'dockerd');
+  const containerdPid = (n: string) => pidOf(join(BASE, n, 'exec/containerd/containerd.pid'), 'containerd');
 
   return {
     down,
@@ -132,7 +135,7 @@ export function swarmBed(anchor: string, managers: number, workers: number): Swa
   };
 }
 
-/** The anchor's recorded dockerd/containerd versions, for the JSON. */
+/** dockerd's version line, for the JSON. */
 export async function dockerdVersion(): Promise<string | null> {
   const r = await run('sh', ['-c', 'dockerd --version']);
   return r.code === 0 ? r.stdout.trim() : null;
