@@ -94,26 +94,42 @@ export class Converge {
     await via.api.ok('POST', `/services/${id}/update?version=${s.Version.Index}`, s.Spec);
   }
 
-  /** Desired-running tasks of the service that are running, optionally not counting one node's. */
-  async running(via: BedNode, id: string, notOn?: string): Promise<TaskJson[]> {
+  /** The service's tasks whose desired state is running, optionally not counting one node's. */
+  async desired(via: BedNode, id: string, notOn?: string): Promise<TaskJson[]> {
     const body = await via.api.ok(
       'GET',
       `/tasks?filters=${q({ service: [id], 'desired-state': ['running'] })}`,
     );
     return (JSON.parse(body) as TaskJson[]).filter(
       (t) =>
-        t.DesiredState === 'running' &&
-        t.Status?.State === 'running' &&
-        (notOn === undefined || this.names.get(t.NodeID ?? '') !== notOn),
+        t.DesiredState === 'running' && (notOn === undefined || this.names.get(t.NodeID ?? '') !== notOn),
     );
   }
 
-  /** Seconds from t0 until exactly `want` tasks run (not counting `notOn`'s). */
-  async untilRunning(via: BedNode, id: string, want: number, t0: number, notOn?: string): Promise<number> {
+  async running(via: BedNode, id: string, notOn?: string): Promise<TaskJson[]> {
+    return (await this.desired(via, id, notOn)).filter((t) => t.Status?.State === 'running');
+  }
+
+  /**
+   * Seconds from t0 until exactly `want` tasks run (not counting `notOn`'s). `marks.assigned` gets the
+   * first poll that saw `want` tasks on a node (scheduled), which splits the figure into the managers'
+   * part and the nodes' part.
+   */
+  async untilRunning(
+    via: BedNode,
+    id: string,
+    want: number,
+    t0: number,
+    notOn?: string,
+    marks: { assigned?: number } = {},
+  ): Promise<number> {
     let have = -1;
     for (;;) {
       try {
-        have = (await this.running(via, id, notOn)).length;
+        const tasks = await this.desired(via, id, notOn);
+        if (marks.assigned === undefined && tasks.filter((t) => t.NodeID).length >= want)
+          marks.assigned = secs(now() - t0);
+        have = tasks.filter((t) => t.Status?.State === 'running').length;
         if (have === want) return secs(now() - t0);
       } catch {
         // a failed poll (the leader is being replaced): poll again
@@ -192,21 +208,34 @@ export class Converge {
 
   // ---- the figures ---------------------------------------------------------------------------
 
-  /** replicas3_s, replicas30_s, scale30to60_s, rm60_s; the RSS with 60 tasks is read in between. */
+  /**
+   * replicas3_s, replicas30_s, scale30to60_s, rm60_s; the RSS with 60 tasks is read in between. Beside
+   * each create/scale figure X_s: X_call_s (the API call answered) and X_assigned_s (every task on a node).
+   */
   async createScaleRemove(tag: string, rssAt60: () => Promise<void>): Promise<Record<string, number>> {
     const via = await this.leader();
     const out: Record<string, number> = {};
-    let t0 = now();
-    let id = await this.create(via, sleepService(`cv3-${tag}`, this.bed.image, 3));
-    out.replicas3_s = await this.untilRunning(via, id, 3, t0);
+    const converge = async (figure: string, change: () => Promise<string>, want: number) => {
+      const t0 = now();
+      const id = await change();
+      out[`${figure}_call_s`] = secs(now() - t0);
+      const marks: { assigned?: number } = {};
+      out[`${figure}_s`] = await this.untilRunning(via, id, want, t0, undefined, marks);
+      if (marks.assigned !== undefined) out[`${figure}_assigned_s`] = marks.assigned;
+      return id;
+    };
+    let id = await converge(
+      'replicas3',
+      () => this.create(via, sleepService(`cv3-${tag}`, this.bed.image, 3)),
+      3,
+    );
     await this.remove(via, id);
-
-    t0 = now();
-    id = await this.create(via, sleepService(`cv30-${tag}`, this.bed.image, 30));
-    out.replicas30_s = await this.untilRunning(via, id, 30, t0);
-    t0 = now();
-    await this.scale(via, id, 60);
-    out.scale30to60_s = await this.untilRunning(via, id, 60, t0);
+    id = await converge(
+      'replicas30',
+      () => this.create(via, sleepService(`cv30-${tag}`, this.bed.image, 30)),
+      30,
+    );
+    await converge('scale30to60', () => this.scale(via, id, 60).then(() => id), 60);
     await rssAt60();
     out.rm60_s = await this.remove(via, id);
     return out;
