@@ -17,6 +17,7 @@
 import * as os from 'node:os';
 import { uniquePrefix } from '../cluster/harness.js';
 import { type Bed, log, quiesce, sleep } from './converge/bed.js';
+import { type Options, parseArgs, USAGE, UsageError } from './converge/options.js';
 import { Converge } from './converge/scenarios.js';
 import { shoalBed, shoalDown } from './converge/shoal-bed.js';
 import { type Figures, ratios, summarize } from './converge/stats.js';
@@ -42,65 +43,9 @@ const SWARM_ANCHOR_MEDIANS = {
   shoald_rss_mb: 124,
 };
 
-interface Options {
-  managers: number;
-  workers: number;
-  runs: number;
-  peer: 'swarm' | null;
-  pollMs: number;
-  waitMaxS: number;
-  settleS: number;
-}
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { managers: 3, workers: 2, runs: 3, peer: null, pollMs: 25, waitMaxS: 300, settleS: 5 };
-  const num = (flag: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min)
-      usage(`${flag} needs an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--managers':
-        o.managers = num(flag, value(), 1);
-        break;
-      case '--workers':
-        o.workers = num(flag, value(), 0);
-        break;
-      case '--runs':
-        o.runs = num(flag, value(), 1);
-        break;
-      case '--poll-ms':
-        o.pollMs = num(flag, value(), 1);
-        break;
-      case '--wait-max-s':
-        o.waitMaxS = num(flag, value(), 1);
-        break;
-      case '--settle-s':
-        o.settleS = num(flag, value(), 0);
-        break;
-      case '--peer': {
-        const p = value();
-        if (p !== 'swarm') usage(`--peer: the only peer is "swarm", got "${p}"`);
-        o.peer = 'swarm';
-        break;
-      }
-      default:
-        usage(`unknown argument "${argv[i]}"`);
-    }
-  }
-  return o;
-}
-
 function usage(msg: string): never {
   console.error(`converge: ${msg}`);
-  console.error(
-    'usage: npm run bench -- converge [--managers N] [--workers M] [--runs K] [--peer swarm] ' +
-      '[--poll-ms MS] [--wait-max-s S] [--settle-s S]',
-  );
+  console.error(`usage: ${USAGE}`);
   process.exit(2);
 }
 
@@ -168,7 +113,13 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
 }
 
 async function main() {
-  const o = parseArgs(process.argv.slice(2));
+  let o: Options;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) usage(err.message);
+    throw err;
+  }
   const anchor = o.peer ? findAnchor() : null;
   if (o.peer && !anchor) usage('--peer swarm: no shared/anchors/swarm next to the repository or above it');
 
