@@ -91,7 +91,10 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
       try {
         const w = await conv.workerLoss(tag);
         add('worker_loss_s', w.seconds);
-        log(`${bed.kind}: run ${run}: worker_loss_s ${w.seconds} (${w.victim} held ${w.held})`);
+        if (w.downSeconds !== null) add('worker_loss_down_s', w.downSeconds);
+        log(
+          `${bed.kind}: run ${run}: worker_loss_s ${w.seconds}, down at ${w.downSeconds} (${w.victim} held ${w.held})`,
+        );
       } catch (err) {
         fail('worker_loss_s', (err as Error).message);
         await conv.sweep();
@@ -103,7 +106,10 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
       try {
         const fo = await conv.failover(tag);
         add('failover_s', fo.seconds);
-        log(`${bed.kind}: run ${run}: failover_s ${fo.seconds} (killed ${fo.leader}, wrote via ${fo.via})`);
+        if (fo.leaderSeconds !== null) add('failover_leader_s', fo.leaderSeconds);
+        log(
+          `${bed.kind}: run ${run}: failover_s ${fo.seconds}, new leader at ${fo.leaderSeconds} (killed ${fo.leader}, wrote via ${fo.via})`,
+        );
       } catch (err) {
         fail('failover_s', (err as Error).message);
       }

@@ -193,6 +193,40 @@ export class Converge {
     }
   }
 
+  idOf(name: string): string {
+    for (const [id, n] of this.names) if (n === name) return id;
+    throw new Error(`no swarm node ID known for ${name}`);
+  }
+
+  /**
+   * Polls `probe` beside a measurement until it holds (seconds since t0) or `until` settles (null): a
+   * second, earlier milestone of the same event, such as the lost node being marked down.
+   */
+  private async watch(
+    t0: number,
+    until: Promise<unknown>,
+    probe: () => Promise<boolean>,
+  ): Promise<number | null> {
+    let over = false;
+    until.then(
+      () => {
+        over = true;
+      },
+      () => {
+        over = true;
+      },
+    );
+    while (!over && now() - t0 <= this.opt.waitMaxMs) {
+      try {
+        if (await probe()) return secs(now() - t0);
+      } catch {
+        // the manager asked is busy or being replaced: poll again
+      }
+      await sleep(this.opt.pollMs);
+    }
+    return null;
+  }
+
   /** Best effort: remove every service this benchmark made (a failed step can leave one behind). */
   async sweep(): Promise<void> {
     try {
@@ -243,10 +277,13 @@ export class Converge {
 
   /**
    * worker_loss_s: a 6-replica service; SIGKILL the shoald/dockerd of the worker holding most of its
-   * tasks; seconds until 6 tasks run on the other nodes. The worker is started again and the cluster
+   * tasks; seconds until 6 tasks run on the other nodes (and, beside it, until a manager marks the node
+   * down, when that is seen before the tasks have moved). The worker is started again and the cluster
    * settles (all Ready, the service and its containers gone) before the next figure.
    */
-  async workerLoss(tag: string): Promise<{ seconds: number; victim: string; held: number }> {
+  async workerLoss(
+    tag: string,
+  ): Promise<{ seconds: number; downSeconds: number | null; victim: string; held: number }> {
     const via = await this.leader();
     const id = await this.create(via, sleepService(`cvw-${tag}`, this.bed.image, 6));
     await this.untilRunning(via, id, 6, now());
@@ -260,10 +297,16 @@ export class Converge {
     const [victim, count] = [...held].sort((a, b) => rank(b) - rank(a) || a[0].localeCompare(b[0]))[0] ?? [];
     if (!victim) throw new Error('no worker holds a task of the 6-replica service');
     log(`${this.bed.kind}: killing ${victim} (holds ${count} of 6 tasks)`);
+    const victimId = this.idOf(victim);
     const t0 = now();
     await this.bed.kill(victim);
     try {
-      return { seconds: await this.untilRunning(via, id, 6, t0, victim), victim, held: count };
+      const moved = this.untilRunning(via, id, 6, t0, victim);
+      const down = this.watch(t0, moved, async () => {
+        const n = JSON.parse(await via.api.ok('GET', `/nodes/${victimId}`)) as NodeJson;
+        return n.Status?.State === 'down';
+      });
+      return { seconds: await moved, downSeconds: await down, victim, held: count };
     } finally {
       await this.bed.start(victim);
       await this.untilAllReady();
@@ -273,18 +316,30 @@ export class Converge {
 
   /**
    * failover_s: SIGKILL the leader's daemon; seconds until another manager accepts a `service create`
-   * (a 409 means an earlier attempt that timed out on our side was committed: accepted too). The old
+   * (a 409 means an earlier attempt that timed out on our side was committed: accepted too), and beside
+   * it until that manager names a new leader (when seen before the write is accepted). The old
    * leader is started again and rejoins before the next figure.
    */
-  async failover(tag: string): Promise<{ seconds: number; leader: string; via: string }> {
+  async failover(
+    tag: string,
+  ): Promise<{ seconds: number; leaderSeconds: number | null; leader: string; via: string }> {
     const leader = await this.leader();
     const other = this.bed.nodes.find((n) => n.role === 'manager' && n.name !== leader.name);
     if (!other) throw new Error('no other manager');
     log(`${this.bed.kind}: killing the leader ${leader.name}, writing through ${other.name}`);
     const spec = sleepService(`cvf-${tag}`, this.bed.image, 0);
+    const oldId = this.idOf(leader.name);
     const t0 = now();
     await this.bed.kill(leader.name);
     let seconds: number | null = null;
+    let wrote: () => void = () => {};
+    const written = new Promise<void>((r) => {
+      wrote = r;
+    });
+    const newLeader = this.watch(t0, written, async () => {
+      const nodes = JSON.parse(await other.api.ok('GET', '/nodes')) as NodeJson[];
+      return nodes.some((n) => n.ManagerStatus?.Leader && n.ID !== oldId);
+    });
     try {
       while (seconds === null) {
         try {
@@ -299,8 +354,10 @@ export class Converge {
           await sleep(this.opt.pollMs);
         }
       }
-      return { seconds, leader: leader.name, via: other.name };
+      wrote();
+      return { seconds, leaderSeconds: await newLeader, leader: leader.name, via: other.name };
     } finally {
+      wrote();
       await this.bed.start(leader.name);
       await this.untilAllReady();
       await this.sweep();
