@@ -163,12 +163,19 @@ async function main() {
     await sbed.down();
 
     if (anchor) {
+      // The peer failing to come up (dockerd missing and not installable, an anchor cluster of someone
+      // else's) costs its figures, not shoal's.
       const handle = swarmBed(anchor, o.managers, o.workers);
       teardown.push(handle.down);
-      const wbed = await handle.up();
-      swarm = await measure(wbed, o);
-      await wbed.down();
-      out.swarm_version = await dockerdVersion();
+      try {
+        const wbed = await handle.up();
+        swarm = await measure(wbed, o);
+        await wbed.down();
+        out.swarm_version = await dockerdVersion();
+      } catch (err) {
+        log(`swarm: ${(err as Error).message}`);
+        out.swarm_error = (err as Error).message;
+      }
     }
   } finally {
     await cleanup();
