@@ -3,7 +3,7 @@
 // (daemon/swarm/manager.ts). It is the ClusterBackend the swarm routes and /info are given: init/leave
 // build or tear the parts down; everything else goes to the backend of the current membership.
 import { promises as fs } from 'node:fs';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 import os from 'node:os';
 import { ShoalError } from '../common/errors.js';
 import {
@@ -19,6 +19,7 @@ import {
   signNodeCSR,
 } from '../manager/ca/index.js';
 import type { ControlOperations } from '../manager/controlapi/index.js';
+import { joinThroughLeader } from '../manager/membership/index.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
@@ -102,7 +103,7 @@ export class SwarmNode implements ClusterBackend {
     return this.backend().localState();
   }
 
-  control(): ControlOperations {
+  control(): ControlOperations | Promise<ControlOperations> {
     return this.backend().control();
   }
 
@@ -198,7 +199,7 @@ export class SwarmNode implements ClusterBackend {
         raftDir: this.paths.raft,
         listen,
         advertiseAddr,
-        bootstrap: true,
+        raftStart: 'bootstrap',
         log: this.log,
       });
       await manager.waitLeader();
@@ -253,7 +254,11 @@ export class SwarmNode implements ClusterBackend {
     return nodeId;
   }
 
-  /** Joins as a worker: a certificate from the manager's CA (root pinned by the token), then the agent. */
+  /**
+   * Joins with a token: a certificate from the manager's CA (root pinned by the token), whose role the token
+   * decides; a manager then starts an empty raft member, asks the leader to add it (a learner, promoted once
+   * caught up) and waits for its store to catch up; then the agent.
+   */
   private async doJoin(req: JoinRequest): Promise<void> {
     if (this.member) throw alreadyInSwarm();
     const remote = parseHostPort(req.remoteAddrs[0] ?? '', 'RemoteAddrs[0]');
@@ -269,29 +274,53 @@ export class SwarmNode implements ClusterBackend {
       token: req.joinToken,
       addresses: advertise && isIP(advertise.host) ? [advertise.host] : [],
     });
-    if (identity.role !== 'worker')
-      throw new ShoalError('unavailable', 'joining as a manager is not supported yet: use the worker token');
+    const isManager = identity.role === 'manager';
+    // A manager must be reachable by the others: without --advertise-addr, the address this node reaches
+    // the manager from (as dockerd detects it), on the listen port.
+    const reachable =
+      advertise ?? (isManager ? { host: await localAddressTowards(remote), port: listen.port } : undefined);
+    const advertiseAddr = reachable ? joinHostPort(reachable.host, reachable.port) : '';
     const state: SwarmState = {
       nodeId: identity.nodeId,
       clusterId: identity.clusterId,
-      role: 'worker',
-      raftId: 0,
-      listenAddr: '',
-      advertiseAddr: advertise ? joinHostPort(advertise.host, advertise.port) : '',
-      managers: [managerAddr],
+      role: identity.role,
+      raftId: isManager ? newRaftId() : 0,
+      listenAddr: isManager ? joinHostPort(listen.host, listen.port) : '',
+      advertiseAddr,
+      managers: isManager ? [advertiseAddr, managerAddr] : [managerAddr],
     };
     await fs.rm(this.paths.root, { recursive: true, force: true });
+    let manager: ManagerParts | undefined;
     try {
       await saveNodeIdentity(this.paths.certs, identity);
-      await saveSwarmState(this.paths.state, state);
+      if (isManager) {
+        manager = await ManagerParts.start({
+          identity,
+          raftId: state.raftId,
+          raftDir: this.paths.raft,
+          listen,
+          advertiseAddr,
+          raftStart: 'join',
+          log: this.log,
+        });
+        await joinThroughLeader(
+          managerAddr,
+          mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
+          channelOptionsFor('manager'),
+          { raftId: state.raftId, addr: advertiseAddr },
+        );
+        await manager.waitCaughtUp();
+      }
+      await saveSwarmState(this.paths.state, state); // last: its presence means "member of a swarm"
     } catch (err) {
+      await manager?.stop().catch(() => {});
       await fs.rm(this.paths.root, { recursive: true, force: true }).catch(() => {});
       throw err;
     }
-    const { agent } = await this.startMember(state, identity);
+    const { agent } = await this.startMember(state, identity, manager);
     // As dockerd, answer once the node is in: its first session with a manager (or give up waiting).
     for (let i = 0; i < 150 && agent.state !== 'connected'; i++) await new Promise((r) => setTimeout(r, 100));
-    this.log(`joined the swarm as worker ${identity.nodeId} via ${managerAddr}`);
+    this.log(`joined the swarm as ${identity.role} ${identity.nodeId} via ${managerAddr}`);
   }
 
   private async resume(state: SwarmState): Promise<void> {
@@ -306,7 +335,9 @@ export class SwarmNode implements ClusterBackend {
         raftDir: this.paths.raft,
         listen: parseHostPort(state.listenAddr, 'listenAddr'),
         advertiseAddr: state.advertiseAddr,
-        bootstrap: true, // ignored: the raft directory has the member's state
+        // The raft directory's state decides; were it lost, the member waits to be added again rather than
+        // founding a second cluster of the same id.
+        raftStart: 'join',
         log: this.log,
       });
       // Serve once the store has caught up (the leader applies the log), as swarmkit waits before it
@@ -344,6 +375,10 @@ export class SwarmNode implements ClusterBackend {
           nodeId: state.nodeId,
           nodeAddr: host,
           lifecycle: { leave: (force) => this.leave(force) },
+          consistency: {
+            isLeader: () => manager.raft.isLeader,
+            barrier: () => manager.store.readView(() => undefined),
+          },
         })
       : new WorkerClusterBackend(
           state,
@@ -407,6 +442,30 @@ class WorkerClusterBackend implements ClusterBackend {
   control(): ControlOperations {
     throw notManager();
   }
+}
+
+/** The local address a TCP connection to `remote` leaves from. */
+function localAddressTowards(remote: { host: string; port: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: remote.host, port: remote.port, timeout: 5_000 });
+    sock.once('connect', () => {
+      const addr = sock.localAddress ?? '';
+      sock.destroy();
+      resolve(addr);
+    });
+    sock.once('timeout', () => {
+      sock.destroy();
+      reject(new ShoalError('unavailable', `cannot reach the manager at ${remote.host}:${remote.port}`));
+    });
+    sock.once('error', (e) =>
+      reject(
+        new ShoalError(
+          'unavailable',
+          `cannot reach the manager at ${remote.host}:${remote.port}: ${e.message}`,
+        ),
+      ),
+    );
+  });
 }
 
 function clusterSpecOf(spec: ClusterSpec): ClusterSpec {

@@ -26,6 +26,14 @@ import {
   dispatcherService,
   runWhileLeader,
 } from '../../manager/dispatcher/index.js';
+import {
+  type GroupView,
+  MEMBERSHIP_POLICY,
+  MembershipReconciler,
+  membershipService,
+  type RaftGroup,
+  type RaftMember,
+} from '../../manager/membership/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
 import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
 import { RaftNode } from '../../manager/raft/index.js';
@@ -42,8 +50,11 @@ export interface ManagerOptions {
   listen: { host: string; port: number };
   /** host:port raft peers and agents dial. */
   advertiseAddr: string;
-  /** Founding member of a new cluster (swarm init); ignored when the raft directory has state. */
-  bootstrap: boolean;
+  /**
+   * bootstrap: the founding member of a new cluster (swarm init); join: an empty member waiting to be added
+   * by the leader (a manager joining, and every restart: the raft directory's state then decides).
+   */
+  raftStart: 'bootstrap' | 'join';
   log: (msg: string) => void;
 }
 
@@ -83,6 +94,7 @@ class StoreCAState implements CAStatePort {
 export class ManagerParts {
   private stopLoops: (() => Promise<void>) | undefined;
   private stopDispatcher: (() => void) | undefined;
+  private stopMembership: (() => void) | undefined;
 
   private constructor(
     readonly store: Store,
@@ -99,9 +111,14 @@ export class ManagerParts {
       id: o.raftId,
       dataDir: o.raftDir,
       advertiseAddress: o.advertiseAddr,
-      bootstrap: o.bootstrap ? [{ id: o.raftId, address: o.advertiseAddr }] : undefined,
+      bootstrap: o.raftStart === 'bootstrap' ? [{ id: o.raftId, address: o.advertiseAddr }] : undefined,
+      join: o.raftStart === 'join',
       stateMachine: store,
       credentials,
+      // Any manager takes writes: a follower hands them to the leader and answers from its own apply.
+      forwardProposals: true,
+      // A write pending through a quorum loss is answered (outcome unknown) rather than left hanging.
+      proposalTimeoutMs: 10_000,
       log: (m) => o.log(`raft: ${m}`),
     });
     store.connect(raft);
@@ -112,13 +129,10 @@ export class ManagerParts {
     const ca = new CertificateAuthority({
       state: new StoreCAState(store),
       clock: () => new Date(),
-      // A joining node is registered (unknown until its agent opens a session: then READY).
+      // A joining node is registered (unknown until its agent opens a session: then READY). A manager's
+      // ManagerStatus comes when it joins raft (RaftMembership.Join).
       onJoined: async (issued, addresses) => {
-        if (issued.role === 'manager')
-          throw new ShoalError(
-            'unavailable',
-            'joining as a manager is not supported yet: join with the worker token (docker swarm join-token worker)',
-          );
+        const role = issued.role === 'manager' ? NodeRole.NODE_ROLE_MANAGER : NodeRole.NODE_ROLE_WORKER;
         await store.update((tx) =>
           tx.create(
             'node',
@@ -126,10 +140,10 @@ export class ManagerParts {
               id: issued.nodeId,
               spec: {
                 annotations: { labels: {} },
-                desiredRole: NodeRole.NODE_ROLE_WORKER,
+                desiredRole: role,
                 availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
               },
-              role: NodeRole.NODE_ROLE_WORKER,
+              role,
               status: { state: NodeState.NODE_STATE_UNKNOWN, addr: addresses[0] ?? '' },
             }),
           ),
@@ -144,7 +158,7 @@ export class ManagerParts {
     const raftPolicy: MethodPolicy = Object.fromEntries(
       Object.values(rs.definition).map((m) => [m.path, ['manager'] as const]),
     ) as MethodPolicy;
-    const policy: MethodPolicy = { ...CA_POLICY, ...DISPATCHER_POLICY, ...raftPolicy };
+    const policy: MethodPolicy = { ...CA_POLICY, ...DISPATCHER_POLICY, ...MEMBERSHIP_POLICY, ...raftPolicy };
     const server = new grpc.Server({
       interceptors: [
         authorizationInterceptor(
@@ -159,6 +173,9 @@ export class ManagerParts {
     server.addService(cs.definition, cs.implementation as unknown as grpc.UntypedServiceImplementation);
     const ds = dispatcherService(dispatcher);
     server.addService(ds.definition, ds.implementation as unknown as grpc.UntypedServiceImplementation);
+    const group = raftGroup(raft, o.raftId);
+    const ms = membershipService(store, group);
+    server.addService(ms.definition, ms.implementation as unknown as grpc.UntypedServiceImplementation);
     let listener: NodeTlsListener;
     try {
       listener = await NodeTlsListener.listen(server, {
@@ -180,6 +197,8 @@ export class ManagerParts {
       schedulerLoop(store, { onError }),
     ]);
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
+    const reconciler = new MembershipReconciler(store, group, { onError });
+    parts.stopMembership = runWhileLeader(raft, reconciler, onError);
     return parts;
   }
 
@@ -201,11 +220,58 @@ export class ManagerParts {
     await this.raft.readBarrier();
   }
 
+  /** Resolves once this member's store has caught up with the leader's commit index (a read barrier). */
+  async waitCaughtUp(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.raft.readBarrier();
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline)
+          throw new ShoalError('unavailable', `catching up with the leader: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  /** This member's view of the managers' raft group. */
+  get group(): RaftGroup & { group(): GroupView } {
+    return raftGroup(this.raft, this.raft.status().id);
+  }
+
   async stop(): Promise<void> {
+    this.stopMembership?.();
     this.stopDispatcher?.();
     await this.stopLoops?.();
     await this.listener.close();
     this.server.forceShutdown();
     this.raft.stop();
   }
+}
+
+/** The raft node as the membership module sees it. */
+function raftGroup(raft: RaftNode<unknown>, id: number) {
+  const members = (): RaftMember[] =>
+    raft.status().members.map((m) => ({ id: m.id, address: m.address ?? '', voter: m.voter }));
+  return {
+    id,
+    leadership: () => raft.leadership(),
+    members,
+    addLearner: (mid: number, address: string) => raft.addLearner(mid, address),
+    promote: (mid: number, timeoutMs: number) => raft.promote(mid, timeoutMs),
+    group: (): GroupView => {
+      const s = raft.status();
+      return {
+        leaderId: s.leader,
+        commit: s.commit,
+        members: members().map((m) => ({
+          id: m.id,
+          voter: m.voter,
+          match: s.progress[m.id]?.match ?? 0,
+          active: m.id === id || (s.progress[m.id]?.recentActive ?? false),
+        })),
+      };
+    },
+  };
 }

@@ -4,6 +4,7 @@ export { DEFAULT_TASK_HISTORY_RETENTION_LIMIT, defaultClusterSpec } from './defa
 export type { ChangeKind, EventOf, StoreEvent, WatchFilter } from './events.js';
 export { type ApplyMode, MemLogError, MemoryLog } from './memlog.js';
 export {
+  NO_LEADER_MESSAGE,
   newObjectId,
   SNAPSHOT_FORMAT_VERSION,
   Store,
@@ -11,6 +12,7 @@ export {
   type UpdateResult,
 } from './store.js';
 export {
+  clone,
   type Indexes,
   type Objects,
   type StoredObject,

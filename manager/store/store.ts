@@ -17,6 +17,10 @@ import { emptyTables, type StoredObject, TABLE_NAMES, type TableName, type Table
 import { type ReadTx, TablesReader, WriteTx } from './tx.js';
 import { DEFAULT_WATCH_LIMIT, Watch } from './watch.js';
 
+/** Docker's words for a cluster without a leader (quorum lost, or an election under way). */
+export const NO_LEADER_MESSAGE =
+  "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.";
+
 export type { ApplyResult } from './apply.js';
 
 /** The snapshot layout this code writes and reads (StoreSnapshot.format_version). */
@@ -89,15 +93,16 @@ export class Store implements StateMachine<ApplyResult> {
     if (tx.size === 0) return { index: this.applied, value, events: [] };
     const log = this.log;
     if (!log) throw unavailable('the store is not connected to a replicated log');
-    const leadership = log.leadership();
-    if (!leadership.isLeader)
-      throw unavailable(`not the leader (leader: ${leadership.leaderId || 'unknown'})`);
+    // A follower proposes too (the log forwards to the leader, or refuses): apply decides either way.
+    if (!log.leadership().isLeader && log.leadership().leaderId === 0) throw unavailable(NO_LEADER_MESSAGE);
     const entry = Transaction.encode({ actions: tx.actions(), timestamp: this.clock() }).finish();
     let applied: { index: number; result: unknown };
     try {
       applied = await log.propose(entry);
     } catch (err) {
       if (isShoalError(err)) throw err;
+      if (log.leadership().leaderId === 0)
+        throw unavailable(`${NO_LEADER_MESSAGE} (${(err as Error)?.message})`, err);
       throw unavailable(
         `the write was not confirmed (it may or may not have committed; see cause): ${(err as Error)?.message ?? String(err)}`,
         err,
@@ -120,10 +125,11 @@ export class Store implements StateMachine<ApplyResult> {
       index = await log.readBarrier();
     } catch (err) {
       if (isShoalError(err)) throw err;
+      if (log.leadership().leaderId === 0) throw unavailable(NO_LEADER_MESSAGE, err);
       throw unavailable(`cannot confirm the latest state: ${(err as Error)?.message ?? String(err)}`, err);
     }
-    if (this.applied < index)
-      throw new ShoalError('internal', `read barrier at ${index}, applied only ${this.applied}`);
+    // The log has applied through `index` here; the store's own index may be lower when the last entries were
+    // the log's (membership changes), which never reach the store.
     return this.view(fn);
   }
 

@@ -153,6 +153,33 @@ describe('WAL', () => {
     expect(fs.statSync(file).size).toBe(buf.length); // nothing was truncated
   });
 
+  it('a damaged length in a middle batch header is corruption, not a torn tail to cut off', () => {
+    const dir = tmp();
+    const { wal } = Wal.open(dir, meta, null);
+    const ends: number[] = [];
+    const file = () => wal.segmentFiles()[0];
+    for (let i = 1; i <= 5; i++) {
+      wal.append({ entries: [ent(i, 1)] });
+      ends.push(segmentDataEnd(file()));
+    }
+    const f = file();
+    wal.close();
+    const buf = fs.readFileSync(f);
+    // The third batch starts where the second ended; its first 4 bytes are the header record's length.
+    const at = ends[1];
+    buf.writeUInt32LE(0x10000005, at);
+    fs.writeFileSync(f, buf);
+    let err: unknown;
+    try {
+      Wal.open(dir, meta, null);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WalCorruptError);
+    expect((err as WalCorruptError).offset).toBe(at);
+    expect(fs.statSync(f).size).toBe(buf.length);
+  });
+
   it('treats damage in an older segment as corruption even at its end', () => {
     const dir = tmp();
     const { wal } = Wal.open(dir, meta, null, { segmentBytes: 512 });

@@ -55,7 +55,7 @@ export interface ClusterBackend {
    * The cluster's control API (this manager's own when it leads, else one forwarding to the leader).
    * Throws notInSwarm()/notManager() (503, Docker's messages) when this node cannot answer.
    */
-  control(): ControlOperations;
+  control(): ControlOperations | Promise<ControlOperations>;
 }
 
 // Docker's exact messages (dockerd answers both with 503).

@@ -32,6 +32,8 @@ export class ManagerClusterBackend implements ClusterBackend {
       nodeId: string;
       nodeAddr: string;
       lifecycle?: SwarmLifecycle;
+      /** Whether this member leads now, and a read barrier a follower waits for before it answers. */
+      consistency?: { isLeader(): boolean; barrier(): Promise<void> };
     },
   ) {}
 
@@ -69,8 +71,10 @@ export class ManagerClusterBackend implements ClusterBackend {
     return leave ? leave(force) : Promise.reject(noLifecycle('leave'));
   }
 
-  control(): ControlOperations {
-    return this.opts.control;
+  control(): ControlOperations | Promise<ControlOperations> {
+    const c = this.opts.consistency;
+    if (!c || c.isLeader()) return this.opts.control;
+    return c.barrier().then(() => this.opts.control);
   }
 }
 

@@ -92,12 +92,13 @@ const UNLOCK_UNSUPPORTED =
   'autolock is not supported by shoal: managers do not encrypt their Raft data with an unlock key, so there is no key to show, rotate or unlock with';
 
 export function registerSwarm(router: Router, backend: ClusterBackend): void {
+  // A follower answers from its own replica after a read barrier, so it never shows less than was acknowledged.
   const control = () => backend.control();
   const body = (ctx: RequestContext) => ctx.readJson();
 
   // ---- the swarm ----
-  router.get('/swarm', (ctx) => {
-    const c = control();
+  router.get('/swarm', async (ctx) => {
+    const c = await control();
     const tls = c.listNodes().find((n) => n.description?.tlsInfo?.certIssuerSubject.length)
       ?.description?.tlsInfo;
     ctx.reply.json(200, clusterJson(c.getCluster(), true, tls));
@@ -143,7 +144,7 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   router.post('/swarm/update', async (ctx) => {
     const version = requireVersion(ctx.query);
     if (queryBool(ctx.query, 'rotateManagerUnlockKey')) throw new ApiError(400, UNLOCK_UNSUPPORTED);
-    const c = control();
+    const c = await control();
     const current = c.getCluster();
     const spec = clusterSpecFromJson(await body(ctx), current.spec ?? defaultClusterSpec());
     await c.updateCluster(version, spec, {
@@ -160,23 +161,25 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   router.post('/swarm/unlock', unlockUnsupported);
 
   // ---- nodes ----
-  router.get('/nodes', (ctx) =>
-    ctx.reply.json(200, control().listNodes(parseFilters(ctx.query)).map(nodeJson)),
+  router.get('/nodes', async (ctx) =>
+    ctx.reply.json(200, (await control()).listNodes(parseFilters(ctx.query)).map(nodeJson)),
   );
-  router.get('/nodes/:id', (ctx) => ctx.reply.json(200, nodeJson(control().getNode(ctx.params.id!))));
+  router.get('/nodes/:id', async (ctx) =>
+    ctx.reply.json(200, nodeJson((await control()).getNode(ctx.params.id!))),
+  );
   router.delete('/nodes/:id', async (ctx) => {
-    await control().removeNode(ctx.params.id!, queryBool(ctx.query, 'force'));
+    await (await control()).removeNode(ctx.params.id!, queryBool(ctx.query, 'force'));
     ctx.reply.empty(200);
   });
   router.post('/nodes/:id/update', async (ctx) => {
     const version = requireVersion(ctx.query);
-    await control().updateNode(ctx.params.id!, version, nodeSpecFromJson(await body(ctx)));
+    await (await control()).updateNode(ctx.params.id!, version, nodeSpecFromJson(await body(ctx)));
     ctx.reply.empty(200);
   });
 
   // ---- services ----
-  router.get('/services', (ctx) => {
-    const c = control();
+  router.get('/services', async (ctx) => {
+    const c = await control();
     const services = c.listServices(parseFilters(ctx.query));
     const statuses = queryBool(ctx.query, 'status') ? serviceStatuses(c, services) : undefined;
     ctx.reply.json(
@@ -187,17 +190,17 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
 
   router.post('/services/create', async (ctx) => {
     const spec = serviceSpecFromJson(await body(ctx));
-    const s = await control().createService(spec);
+    const s = await (await control()).createService(spec);
     ctx.reply.json(201, { ID: s.id });
   });
 
-  router.get('/services/:id', (ctx) => {
+  router.get('/services/:id', async (ctx) => {
     queryBool(ctx.query, 'insertDefaults'); // stored specs are complete: both answers are the same
-    ctx.reply.json(200, serviceJson(control().getService(ctx.params.id!)));
+    ctx.reply.json(200, serviceJson((await control()).getService(ctx.params.id!)));
   });
 
   router.delete('/services/:id', async (ctx) => {
-    await control().removeService(ctx.params.id!);
+    await (await control()).removeService(ctx.params.id!);
     ctx.reply.empty(200);
   });
 
@@ -212,8 +215,10 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
     const json = await body(ctx);
     // With rollback=previous the body is the current spec (the CLI's habit) and is not used.
     const spec =
-      rollback === 'previous' ? control().getService(ctx.params.id!).spec! : serviceSpecFromJson(json);
-    await control().updateService(
+      rollback === 'previous'
+        ? (await control()).getService(ctx.params.id!).spec!
+        : serviceSpecFromJson(json);
+    await (await control()).updateService(
       ctx.params.id!,
       version,
       spec,
@@ -223,8 +228,10 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   });
 
   // ---- tasks ----
-  router.get('/tasks', (ctx) =>
-    ctx.reply.json(200, control().listTasks(parseFilters(ctx.query)).map(taskJson)),
+  router.get('/tasks', async (ctx) =>
+    ctx.reply.json(200, (await control()).listTasks(parseFilters(ctx.query)).map(taskJson)),
   );
-  router.get('/tasks/:id', (ctx) => ctx.reply.json(200, taskJson(control().getTask(ctx.params.id!))));
+  router.get('/tasks/:id', async (ctx) =>
+    ctx.reply.json(200, taskJson((await control()).getTask(ctx.params.id!))),
+  );
 }

@@ -10,7 +10,7 @@ import { validateConfChange } from '../core/confchange.js';
 import type { ConfChange, Entry, NodeId, PeerProgress, Role, SoftState, Status } from '../core/types.js';
 import { NONE, ProposalDroppedError } from '../core/types.js';
 import type { Applied, LeadershipEvent, ReplicatedLog, StateMachine } from '../replicated.js';
-import { RaftTransport } from '../transport/transport.js';
+import { ForwardRefusal, RaftTransport } from '../transport/transport.js';
 import { DiskStorage } from '../wal/disk-storage.js';
 import type { WalStats } from '../wal/wal.js';
 import { type Clock, immediateScheduler, type Scheduler, systemClock } from './clock.js';
@@ -51,6 +51,16 @@ export interface RaftNodeOptions<R = unknown> {
   fsync?: boolean;
   segmentBytes?: number;
   maxProposalBytes?: number;
+  /**
+   * A follower passes proposals to the leader (one hop over the raft service) instead of refusing them with
+   * NotLeaderError; the proposal then resolves once the entry is applied here, as a local one does.
+   */
+  forwardProposals?: boolean;
+  /**
+   * Reject a proposal still pending after this long with ProposalOutcomeUnknownError (it may yet commit);
+   * 0 waits as long as it takes (a proposal made during a quorum loss then waits for quorum to return).
+   */
+  proposalTimeoutMs?: number;
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
   log?: (msg: string) => void;
@@ -94,6 +104,11 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   private readonly log: (msg: string) => void;
   private readonly addresses = new Map<NodeId, string>();
   private readonly waiters = new Map<number, Waiter>();
+  /**
+   * With forwarding on: the latest applied entries' terms and results, for a forwarded proposal whose entry
+   * was applied here before the leader's answer (naming its index) came back.
+   */
+  private readonly recentlyApplied = new Map<number, { term: number; result: unknown }>();
   private readonly reads = new Map<string, ReadWaiter>();
   /** Reads whose index is known but not yet applied, in index order. */
   private readsAwaitingApply: { index: number; resolve: (i: number) => void }[] = [];
@@ -112,6 +127,8 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
       | 'snapshotEvery'
       | 'keepEntries'
       | 'maxProposalBytes'
+      | 'forwardProposals'
+      | 'proposalTimeoutMs'
       | 'maxSizePerMsg'
       | 'maxInflightMsgs'
     >
@@ -133,6 +150,8 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
       snapshotEvery: opts.snapshotEvery ?? 10_000,
       keepEntries: opts.keepEntries ?? 500,
       maxProposalBytes: opts.maxProposalBytes ?? 1024 * 1024,
+      forwardProposals: opts.forwardProposals ?? false,
+      proposalTimeoutMs: opts.proposalTimeoutMs ?? 0,
       maxSizePerMsg: opts.maxSizePerMsg ?? 1024 * 1024,
       maxInflightMsgs: opts.maxInflightMsgs ?? 256,
     };
@@ -171,6 +190,7 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
             this.transport.setPeer(id, addr);
           }
         },
+        onPropose: (data) => this.acceptForwarded(data),
       },
     });
 
@@ -260,6 +280,8 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
         ),
       );
     }
+    if (this.o.forwardProposals && this.soft.role !== 'leader' && !this.stopped && !this.driver.storageFault)
+      return this.forward(data) as Promise<Applied<R>>;
     const refused = this.refuseWrite();
     if (refused) return Promise.reject(refused);
     let ticket: ReturnType<RaftDriver['propose']>;
@@ -429,8 +451,73 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
 
   private track(ticket: { index: number; term: number }): Promise<Applied<unknown>> {
     return new Promise((resolve, reject) => {
-      this.waiters.set(ticket.index, { term: ticket.term, resolve, reject });
+      const limit = this.o.proposalTimeoutMs;
+      if (limit <= 0) {
+        this.waiters.set(ticket.index, { term: ticket.term, resolve, reject });
+        return;
+      }
+      const timer = this.clock.setTimeout(() => {
+        if (this.waiters.get(ticket.index)?.term !== ticket.term) return;
+        this.waiters.delete(ticket.index);
+        reject(new ProposalOutcomeUnknownError(`entry ${ticket.index} not applied within ${limit} ms`));
+      }, limit);
+      const done = () => this.clock.clearTimeout(timer);
+      this.waiters.set(ticket.index, {
+        term: ticket.term,
+        resolve: (v) => {
+          done();
+          resolve(v);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
     });
+  }
+
+  /** A follower's proposal: sent to the leader, then tracked here like a local one. */
+  private async forward(data: Uint8Array): Promise<Applied<unknown>> {
+    const leader = this.soft.leader;
+    if (leader === NONE) throw this.notLeader();
+    let ticket: { index: number; term: number };
+    try {
+      const wait =
+        this.o.proposalTimeoutMs > 0 ? this.o.proposalTimeoutMs : this.o.tickMs * this.o.electionTicks * 4;
+      ticket = await this.transport.forwardPropose(leader, data, wait);
+    } catch (err) {
+      if (err instanceof ForwardRefusal) {
+        if (err.code === 'invalid') throw new InvalidArgumentError('data', err.message);
+        if (err.code === 'not_leader') throw this.notLeader();
+        throw new ProposalDroppedError(`the leader refused the entry (its storage failed): ${err.message}`);
+      }
+      throw new ProposalOutcomeUnknownError((err as Error).message);
+    }
+    if (this.stopped) throw new NodeStoppedError('node stopped');
+    if (this.driver.applied >= ticket.index) {
+      // Applied here before the leader's answer came back.
+      const seen = this.recentlyApplied.get(ticket.index);
+      if (!seen)
+        throw new ProposalOutcomeUnknownError(`entry ${ticket.index} was applied before the answer arrived`);
+      if (seen.term !== ticket.term)
+        throw new ProposalDroppedError(`entry ${ticket.index} was replaced by one from term ${seen.term}`);
+      return { index: ticket.index, result: seen.result };
+    }
+    return this.track(ticket);
+  }
+
+  /** The leader's side of a forwarded proposal (the transport's onPropose). */
+  private acceptForwarded(data: Uint8Array): { index: number; term: number } {
+    if (data.length > this.o.maxProposalBytes)
+      throw new ForwardRefusal(
+        'invalid',
+        `${data.length} bytes exceeds the limit of ${this.o.maxProposalBytes}`,
+      );
+    if (this.stopped || this.soft.role !== 'leader') throw new ForwardRefusal('not_leader', 'not the leader');
+    if (this.driver.storageFault) throw new ForwardRefusal('storage', this.driver.storageFault.message);
+    const ticket = this.driver.propose(data);
+    if (!ticket) throw new ForwardRefusal('not_leader', 'not the leader');
+    return ticket;
   }
 
   private async proposeConfChange(cc: ConfChange): Promise<void> {
@@ -482,6 +569,11 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   }
 
   private onApplied(e: Entry, result: unknown): void {
+    if (this.o.forwardProposals) {
+      this.recentlyApplied.set(e.index, { term: e.term, result });
+      if (this.recentlyApplied.size > 1024)
+        this.recentlyApplied.delete(this.recentlyApplied.keys().next().value as number);
+    }
     const w = this.waiters.get(e.index);
     if (w) {
       this.waiters.delete(e.index);

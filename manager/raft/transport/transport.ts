@@ -6,6 +6,7 @@
 // is treated the same way. Reconnects back off exponentially with jitter.
 import * as grpc from '@grpc/grpc-js';
 import {
+  type ProposeResponse,
   RaftServiceClient,
   type RaftServiceServer,
   RaftServiceService,
@@ -24,7 +25,29 @@ export interface TransportHandlers {
   onSnapshotStatus(id: NodeId, ok: boolean): void;
   /** A peer announced its address on an incoming stream (how a joining member learns the leader's). */
   onPeerAddress?(id: NodeId, address: string): void;
+  /**
+   * A follower's proposal: append it if this member leads and say where it went. Throws a ForwardRefusal
+   * when it cannot (not the leader, too large, storage fault); absent: forwarded proposals are refused.
+   */
+  onPropose?(data: Uint8Array): { index: number; term: number };
 }
+
+/** Why a member refused a forwarded proposal; travels as a gRPC status and is rebuilt on the follower. */
+export class ForwardRefusal extends Error {
+  constructor(
+    readonly code: 'not_leader' | 'invalid' | 'storage',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ForwardRefusal';
+  }
+}
+
+const REFUSAL_STATUS: Record<ForwardRefusal['code'], grpc.status> = {
+  not_leader: grpc.status.FAILED_PRECONDITION,
+  invalid: grpc.status.INVALID_ARGUMENT,
+  storage: grpc.status.ABORTED,
+};
 
 export interface TransportOptions {
   id: NodeId;
@@ -136,6 +159,35 @@ export class RaftTransport {
     for (const [to, list] of byPeer) this.sendBatch(to, list);
   }
 
+  /**
+   * Forwards a proposal to the leader `to`; resolves with where the leader appended it. Rejects with a
+   * ForwardRefusal when the leader refused it (nothing was appended), else with an Error: the call failed
+   * and the entry may or may not have been appended.
+   */
+  forwardPropose(to: NodeId, data: Uint8Array, timeoutMs: number): Promise<{ index: number; term: number }> {
+    const peer = this.peers.get(to);
+    if (!peer || this.closed)
+      return Promise.reject(new ForwardRefusal('not_leader', `no connection to the leader (member ${to})`));
+    const md = new grpc.Metadata();
+    md.set(FROM_KEY, String(this.opts.id));
+    md.set(ADDR_KEY, this.opts.advertiseAddress);
+    return new Promise((resolve, reject) => {
+      peer.client.propose(
+        { data: Buffer.from(data.buffer, data.byteOffset, data.length) },
+        md,
+        { deadline: Date.now() + timeoutMs },
+        (err: grpc.ServiceError | null, res?: ProposeResponse) => {
+          if (!err && res) return resolve({ index: res.index, term: res.term });
+          const refusal = Object.entries(REFUSAL_STATUS).find(([, code]) => code === err?.code)?.[0];
+          if (refusal)
+            return reject(new ForwardRefusal(refusal as ForwardRefusal['code'], err?.details ?? ''));
+          // A lost connection or a deadline may come after the leader appended the entry.
+          reject(new Error(`forwarding to the leader (member ${to}) failed: ${err?.details ?? 'no answer'}`));
+        },
+      );
+    });
+  }
+
   close(): void {
     this.closed = true;
     for (const p of this.peers.values()) this.dropPeer(p);
@@ -238,6 +290,20 @@ export class RaftTransport {
 
   private serverImpl(): RaftServiceServer {
     return {
+      propose: (call, callback) => {
+        const handler = this.opts.handlers.onPropose;
+        if (!handler)
+          return callback({
+            code: grpc.status.FAILED_PRECONDITION,
+            details: 'proposals are not forwarded here',
+          });
+        try {
+          callback(null, handler(call.request.data));
+        } catch (err) {
+          const code = err instanceof ForwardRefusal ? REFUSAL_STATUS[err.code] : grpc.status.INTERNAL;
+          callback({ code, details: (err as Error).message }, null);
+        }
+      },
       stream: (call, callback) => {
         this.inbound.add(call);
         this.notePeer(call.metadata);

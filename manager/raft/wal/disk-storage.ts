@@ -160,14 +160,10 @@ export class DiskStorage implements LogStorage {
     sync: boolean,
     done: (err: StorageError | null) => void,
   ): boolean {
-    if (entries.length === 0 && !sync) {
-      // Only the commit index moved: not needed for safety (it is re-learned from the leader or
-      // re-established by the next election), so it rides along with the next real write instead.
-      if (hardState)
-        this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
-      done(null);
-      return false;
-    }
+    // Only the commit index moved: written without an fsync (a crash of the process keeps it; the machine's
+    // is rare and costs the same as losing it). It must be written: membership changes take effect when
+    // applied, and a restart that re-applies only up to a stale commit index would start with an old
+    // configuration (a former sole voter would elect itself alone while the others go on: split brain).
     const p = this.wal.write({ entries, hardState, sync });
     if (!p) {
       done(null);

@@ -522,12 +522,10 @@ function replaySegment(seg: Segment, st: WalState, base: SnapshotBase, last: boo
     const check = checkRecord(buf, off);
     if (check !== null) {
       if (allZero(buf, off, size)) break; // the preallocated, never written rest of the segment
-      // Without a readable batch header we cannot bound the batch: torn only if it plainly ends the file.
-      const len = size - off >= RECORD_HEADER ? readU32(buf, off) : 0;
-      const plainTail =
-        size - off < BATCH_START_SIZE ||
-        off + RECORD_HEADER + len >= size ||
-        allZero(buf, off + BATCH_START_SIZE, size);
+      // Without a readable batch header we cannot bound the batch: torn only if it plainly ends the file
+      // (the file ends inside the header, or nothing but zeros follows it). A length field pointing past the
+      // end while data follows is a damaged length, not a tear: truncating there would drop good batches.
+      const plainTail = size - off < BATCH_START_SIZE || allZero(buf, off + BATCH_START_SIZE, size);
       return fail(off, check, plainTail ? size : off);
     }
     if (buf[off + 8] !== RecordType.BatchStart) {

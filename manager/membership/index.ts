@@ -1,0 +1,12 @@
+// Public face of the raft membership of managers: joining (learner) and the leader's reconciler
+// (promotion once caught up, ManagerStatus in the store).
+export { joinRaft, NotLeaderHere, type RaftGroup, type RaftMember } from './join.js';
+export {
+  type GroupView,
+  type MembershipPlan,
+  type MembershipRaft,
+  MembershipReconciler,
+  type MemberView,
+  planMembership,
+} from './reconcile.js';
+export { joinThroughLeader, MEMBERSHIP_POLICY, membershipService } from './service.js';

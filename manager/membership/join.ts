@@ -1,0 +1,74 @@
+// The leader's side of a manager joining the raft group (swarmkit's RaftMembership.Join). The node already
+// holds a manager certificate (the CA issued it for the manager token and registered the Node); here it
+// becomes a raft learner, and the membership reconciler promotes it to a voter once it has caught up.
+import { ShoalError } from '../../common/errors.js';
+import { NodeRole, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { clone, type Store } from '../store/index.js';
+
+export interface RaftMember {
+  id: number;
+  address: string;
+  voter: boolean;
+}
+
+/** What joining needs of the raft node (RaftNode implements it). */
+export interface RaftGroup {
+  readonly id: number;
+  leadership(): { isLeader: boolean; leaderId: number };
+  members(): RaftMember[];
+  addLearner(id: number, address: string): Promise<void>;
+}
+
+export class NotLeaderHere extends ShoalError {
+  constructor(readonly leaderAddr: string | undefined) {
+    super(
+      'failed_precondition',
+      `this manager is not the leader${leaderAddr ? ` (the leader is at ${leaderAddr})` : ''}`,
+    );
+  }
+}
+
+export async function joinRaft(
+  store: Store,
+  raft: RaftGroup,
+  req: { nodeId: string; raftId: number; addr: string },
+): Promise<{ leaderId: number; members: RaftMember[] }> {
+  if (!Number.isSafeInteger(req.raftId) || req.raftId <= 0)
+    throw new ShoalError('invalid_argument', 'raft_id: must be a positive integer', { field: 'raft_id' });
+  if (!/^[^\s]+:\d{1,5}$/.test(req.addr))
+    throw new ShoalError('invalid_argument', `addr: "${req.addr}" is not host:port`, { field: 'addr' });
+  const lead = raft.leadership();
+  if (!lead.isLeader) {
+    const leader = raft.members().find((m) => m.id === lead.leaderId);
+    throw new NotLeaderHere(leader?.address);
+  }
+  const node = store.view((tx) => tx.get('node', req.nodeId));
+  if (!node || node.spec?.desiredRole !== NodeRole.NODE_ROLE_MANAGER)
+    throw new ShoalError('permission_denied', `node ${req.nodeId} is not a manager of this swarm`);
+  const members = raft.members();
+  const same = members.find((m) => m.id === req.raftId);
+  if (same && same.address !== req.addr)
+    throw new ShoalError('conflict', `raft member ${req.raftId} already exists at ${same.address}`);
+  const old = node.managerStatus?.raftId;
+  if (old && old !== req.raftId && members.some((m) => m.id === old))
+    throw new ShoalError(
+      'conflict',
+      `node ${req.nodeId} is already raft member ${old}: remove it from the swarm before it joins again`,
+    );
+  if (members.some((m) => m.id !== req.raftId && m.address === req.addr))
+    throw new ShoalError('conflict', `another raft member already uses the address ${req.addr}`);
+  if (!same) await raft.addLearner(req.raftId, req.addr);
+  await store.update((tx) => {
+    const n = tx.get('node', req.nodeId);
+    if (!n) throw new ShoalError('not_found', `node ${req.nodeId} was removed while it joined`);
+    const next = clone('node', n);
+    next.managerStatus = {
+      raftId: req.raftId,
+      addr: req.addr,
+      leader: false,
+      reachability: Reachability.REACHABILITY_REACHABLE,
+    };
+    tx.update('node', next);
+  });
+  return { leaderId: raft.id, members: raft.members() };
+}
