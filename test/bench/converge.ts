@@ -92,6 +92,7 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
         const w = await conv.workerLoss(tag);
         add('worker_loss_s', w.seconds);
         if (w.downSeconds !== null) add('worker_loss_down_s', w.downSeconds);
+        if (w.recoveryError) fail('worker_loss_recovery', w.recoveryError);
         log(
           `${bed.kind}: run ${run}: worker_loss_s ${w.seconds}, down at ${w.downSeconds} (${w.victim} held ${w.held})`,
         );
@@ -107,6 +108,7 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
         const fo = await conv.failover(tag);
         add('failover_s', fo.seconds);
         if (fo.leaderSeconds !== null) add('failover_leader_s', fo.leaderSeconds);
+        if (fo.recoveryError) fail('failover_recovery', fo.recoveryError);
         log(
           `${bed.kind}: run ${run}: failover_s ${fo.seconds}, new leader at ${fo.leaderSeconds} (killed ${fo.leader}, wrote via ${fo.via})`,
         );

@@ -24,6 +24,9 @@ interface NodeJson {
   ManagerStatus?: { Leader?: boolean; Reachability?: string };
 }
 
+/** A restarted node that is not back by then will not be (Swarm's own restart takes ~11 s). */
+const READY_MAX_MS = 90_000;
+
 const q = (filters: Record<string, string[]>) => encodeURIComponent(JSON.stringify(filters));
 const now = () => performance.now();
 const secs = (ms: number) => Math.round(ms) / 1000;
@@ -188,7 +191,10 @@ export class Converge {
       } catch {
         // poll again
       }
-      if (now() - t0 > this.opt.waitMaxMs) throw new Error('not every node is Ready again');
+      if (now() - t0 > Math.min(this.opt.waitMaxMs, READY_MAX_MS))
+        throw new Error(
+          `not every node is Ready (managers reachable) ${READY_MAX_MS / 1000} s after the restart`,
+        );
       await sleep(this.opt.pollMs);
     }
   }
@@ -281,9 +287,13 @@ export class Converge {
    * down, when that is seen before the tasks have moved). The worker is started again and the cluster
    * settles (all Ready, the service and its containers gone) before the next figure.
    */
-  async workerLoss(
-    tag: string,
-  ): Promise<{ seconds: number; downSeconds: number | null; victim: string; held: number }> {
+  async workerLoss(tag: string): Promise<{
+    seconds: number;
+    downSeconds: number | null;
+    victim: string;
+    held: number;
+    recoveryError: string | null;
+  }> {
     const via = await this.leader();
     const id = await this.create(via, sleepService(`cvw-${tag}`, this.bed.image, 6));
     await this.untilRunning(via, id, 6, now());
@@ -300,17 +310,41 @@ export class Converge {
     const victimId = this.idOf(victim);
     const t0 = now();
     await this.bed.kill(victim);
+    const moved = this.untilRunning(via, id, 6, t0, victim);
+    const down = this.watch(t0, moved, async () => {
+      const n = JSON.parse(await via.api.ok('GET', `/nodes/${victimId}`)) as NodeJson;
+      return n.Status?.State === 'down';
+    });
+    return this.thenRecover(
+      (async () => ({ seconds: await moved, downSeconds: await down, victim, held: count }))(),
+      async () => {
+        await this.bed.start(victim);
+        await this.untilAllReady();
+        await this.remove(via, id);
+      },
+    );
+  }
+
+  /**
+   * Awaits a measurement, then puts the cluster back (restart the killed node, wait for it). A recovery
+   * that fails does not lose the figure already measured: it comes back as `recoveryError`.
+   */
+  private async thenRecover<T>(
+    measured: Promise<T>,
+    recover: () => Promise<void>,
+  ): Promise<T & { recoveryError: string | null }> {
+    let result: T;
     try {
-      const moved = this.untilRunning(via, id, 6, t0, victim);
-      const down = this.watch(t0, moved, async () => {
-        const n = JSON.parse(await via.api.ok('GET', `/nodes/${victimId}`)) as NodeJson;
-        return n.Status?.State === 'down';
-      });
-      return { seconds: await moved, downSeconds: await down, victim, held: count };
-    } finally {
-      await this.bed.start(victim);
-      await this.untilAllReady();
-      await this.remove(via, id);
+      result = await measured;
+    } catch (err) {
+      await recover().catch((e) => log(`${this.bed.kind}: recovery failed too: ${(e as Error).message}`));
+      throw err;
+    }
+    try {
+      await recover();
+      return { ...result, recoveryError: null };
+    } catch (err) {
+      return { ...result, recoveryError: (err as Error).message };
     }
   }
 
@@ -320,9 +354,13 @@ export class Converge {
    * it until that manager names a new leader (when seen before the write is accepted). The old
    * leader is started again and rejoins before the next figure.
    */
-  async failover(
-    tag: string,
-  ): Promise<{ seconds: number; leaderSeconds: number | null; leader: string; via: string }> {
+  async failover(tag: string): Promise<{
+    seconds: number;
+    leaderSeconds: number | null;
+    leader: string;
+    via: string;
+    recoveryError: string | null;
+  }> {
     const leader = await this.leader();
     const other = this.bed.nodes.find((n) => n.role === 'manager' && n.name !== leader.name);
     if (!other) throw new Error('no other manager');
@@ -340,27 +378,30 @@ export class Converge {
       const nodes = JSON.parse(await other.api.ok('GET', '/nodes')) as NodeJson[];
       return nodes.some((n) => n.ManagerStatus?.Leader && n.ID !== oldId);
     });
-    try {
-      while (seconds === null) {
-        try {
-          const r = await other.api.call('POST', '/services/create', spec);
-          if (r.status === 201 || r.status === 409) seconds = secs(now() - t0);
-        } catch {
-          // no answer in time: the election is still on
+    const measured = (async () => {
+      try {
+        while (seconds === null) {
+          try {
+            const r = await other.api.call('POST', '/services/create', spec);
+            if (r.status === 201 || r.status === 409) seconds = secs(now() - t0);
+          } catch {
+            // no answer in time: the election is still on
+          }
+          if (seconds === null) {
+            if (now() - t0 > this.opt.waitMaxMs)
+              throw new Error(`no write accepted in ${this.opt.waitMaxMs} ms`);
+            await sleep(this.opt.pollMs);
+          }
         }
-        if (seconds === null) {
-          if (now() - t0 > this.opt.waitMaxMs)
-            throw new Error(`no write accepted in ${this.opt.waitMaxMs} ms`);
-          await sleep(this.opt.pollMs);
-        }
+      } finally {
+        wrote();
       }
-      wrote();
       return { seconds, leaderSeconds: await newLeader, leader: leader.name, via: other.name };
-    } finally {
-      wrote();
+    })();
+    return this.thenRecover(measured, async () => {
       await this.bed.start(leader.name);
       await this.untilAllReady();
       await this.sweep();
-    }
+    });
   }
 }
