@@ -1,5 +1,6 @@
 // shoald's command line, like dockerd's: --data-root, -H/--host unix://PATH, --exec-root,
-// --insecure-registry HOST[:PORT] (repeatable), --certs-dir DIR.
+// --insecure-registry HOST[:PORT] (repeatable), --certs-dir DIR; and --hostname NAME (the node's name in
+// the swarm and in /info, so several daemons on one machine, as in deploy/local-cluster.sh, differ).
 
 export interface DaemonConfig {
   dataRoot: string;
@@ -10,6 +11,8 @@ export interface DaemonConfig {
   insecureRegistries: string[];
   /** Per-registry CA certificates: DIR/<host[:port]>/*.crt (default /etc/shoal/certs.d). */
   certsDir?: string;
+  /** The node's host name (swarm node description, /info Name); unset: the machine's (os.hostname()). */
+  hostname?: string;
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
@@ -30,6 +33,8 @@ Options:
       --insecure-registry host[:port]
                            Use plain HTTP for this registry (repeatable; loopback needs no flag)
       --certs-dir string   Per-registry CA certificates, DIR/<host[:port]>/*.crt (default "/etc/shoal/certs.d")
+      --hostname string    This node's host name in the swarm (node ls, node.hostname constraints) and
+                           in /info (an RFC 1123 host name; default: the machine's host name)
       --help               Print usage
 `;
 
@@ -46,6 +51,24 @@ export function parseHost(value: string): { path: string } | { error: string } {
     return { error: `unsupported host "${value}": only unix://PATH is supported` };
   if (!path.startsWith('/')) return { error: `invalid host "${value}": the socket path must be absolute` };
   return { path };
+}
+
+/**
+ * Why NAME is not an RFC 1123 host name (dot-separated labels of 1-63 letters, digits and hyphens, no
+ * hyphen at either end of a label, 253 characters at most), or undefined when it is one.
+ */
+export function hostnameError(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (name.length > 253) return `is ${name.length} characters long (at most 253)`;
+  for (const label of name.split('.')) {
+    if (label === '') return 'has an empty label (two dots in a row, or a dot at either end)';
+    if (label.length > 63) return `has a label of ${label.length} characters (at most 63)`;
+    if (!/^[A-Za-z0-9-]+$/.test(label))
+      return `has a label "${label}" with characters other than letters, digits and hyphens`;
+    if (label.startsWith('-') || label.endsWith('-'))
+      return `has a label "${label}" that starts or ends with a hyphen`;
+  }
+  return undefined;
 }
 
 /** Pure: argv (without node and script) → configuration. Accepts `--flag value` and `--flag=value`. */
@@ -100,6 +123,18 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
         if (!v.startsWith('/'))
           return { kind: 'error', message: `--certs-dir must be an absolute path, got "${v}"` };
         config.certsDir = v;
+        break;
+      }
+      case '--hostname': {
+        const v = takeValue();
+        if (v === undefined) return { kind: 'error', message: 'flag --hostname needs a host name' };
+        const why = hostnameError(v);
+        if (why)
+          return {
+            kind: 'error',
+            message: `--hostname: "${v}" is not a valid host name (RFC 1123): it ${why}`,
+          };
+        config.hostname = v;
         break;
       }
       default:

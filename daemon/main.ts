@@ -1,5 +1,6 @@
 // shoald: the shoal daemon. Composes the engine and the Engine-shaped HTTP API on a unix socket.
 
+import os from 'node:os';
 import path from 'node:path';
 import { ContainerManager } from '../worker/engine/index.js';
 import { ImageStore } from '../worker/images/index.js';
@@ -18,7 +19,9 @@ import {
 } from './lifecycle.js';
 import { SwarmNode } from './node.js';
 
-async function run(config: DaemonConfig): Promise<void> {
+async function run(flags: DaemonConfig): Promise<void> {
+  // One name for the node everywhere (swarm description, /info): the flag's, else the machine's.
+  const config: DaemonConfig = { ...flags, hostname: flags.hostname ?? os.hostname() };
   prepareDirs(config);
   claimPidFile(config);
   const engine = await ContainerManager.open({ dataRoot: config.dataRoot, execRoot: config.execRoot });
@@ -29,6 +32,7 @@ async function run(config: DaemonConfig): Promise<void> {
     engine,
     images: imageStore,
     pull: registryOptions(config),
+    hostname: config.hostname,
   });
   const router = new Router();
   await registerAll(router, {

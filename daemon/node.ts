@@ -19,7 +19,7 @@ import {
   signNodeCSR,
 } from '../manager/ca/index.js';
 import type { ControlOperations } from '../manager/controlapi/index.js';
-import { joinThroughLeader } from '../manager/membership/index.js';
+import { joinThroughLeader, leaveThroughLeader } from '../manager/membership/index.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
@@ -55,11 +55,19 @@ const HEARTBEAT_PERIOD = { seconds: 1, nanos: 0 };
 export const LEAVE_LAST_MANAGER_MESSAGE =
   'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.';
 
+/** Docker's refusal for a manager leaving while other managers remain. */
+function leaveManagerMessage(reachable: number, total: number): string {
+  const quorumLost = reachable - 1 < Math.floor(total / 2) + 1;
+  return `You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves ${reachable - 1} managers out of ${total}. ${quorumLost ? 'Without a Raft quorum your swarm will be inaccessible. ' : ''}The only way to restore a swarm that has lost consensus is to reinitialize it with \`--force-new-cluster\`. Use \`--force\` to suppress this message.`;
+}
+
 export interface NodeOptions {
   dataRoot: string;
   engine: ContainerManager;
   images: ImageStore;
   pull?: PullOptions;
+  /** The node's Description.Hostname (shoald --hostname); default the machine's. */
+  hostname?: string;
   log?: (msg: string) => void;
 }
 
@@ -134,6 +142,10 @@ export class SwarmNode implements ClusterBackend {
 
   // ---- membership ----
 
+  private describe(): Promise<NodeDescription> {
+    return describeNode(this.o.hostname ?? os.hostname());
+  }
+
   private backend(): ClusterBackend {
     return this.member?.backend ?? this.inactive;
   }
@@ -204,7 +216,7 @@ export class SwarmNode implements ClusterBackend {
       });
       await manager.waitLeader();
       const spec = clusterSpecOf(req.spec);
-      const description = await describeNode();
+      const description = await this.describe();
       await manager.store.update((tx) => {
         tx.create(
           'cluster',
@@ -340,9 +352,9 @@ export class SwarmNode implements ClusterBackend {
         raftStart: 'join',
         log: this.log,
       });
-      // Serve once the store has caught up (the leader applies the log), as swarmkit waits before it
-      // answers the control API; a member that cannot lead yet serves anyway and answers unavailable.
-      await manager.waitLeader(15_000).catch((e) => this.log(`swarm resume: ${(e as Error).message}`));
+      // Serve once the store has caught up with a leader (this member or another), as swarmkit waits before
+      // it answers the control API; without a quorum it serves anyway and answers that there is no leader.
+      await manager.waitCaughtUp(15_000).catch((e) => this.log(`swarm resume: ${(e as Error).message}`));
     }
     await this.startMember(state, identity, manager);
     this.log(`swarm resumed: node ${state.nodeId} (${state.role})`);
@@ -358,12 +370,15 @@ export class SwarmNode implements ClusterBackend {
       engine: enginePort(this.o.engine),
       images: imagePort(this.o.images, this.o.pull),
     });
+    // The agent starts from every manager known: those it last heard of, and on a manager its own store's.
+    const managers = [...new Set([...state.managers, ...(manager?.managerAddrs() ?? [])])];
     const agent = new Agent({
-      managers: state.managers,
+      managers,
+      onManagers: (addrs) => this.rememberManagers(state, addrs),
       credentials: mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
       channelOptions: channelOptionsFor('manager'),
       executor,
-      describe: describeNode,
+      describe: () => this.describe(),
       advertiseAddr: host,
       stateDir: this.paths.worker,
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
@@ -391,10 +406,39 @@ export class SwarmNode implements ClusterBackend {
     return this.member;
   }
 
+  /** Keeps the dispatcher's latest manager list in the state file, for the next start. */
+  private rememberManagers(state: SwarmState, addrs: readonly string[]): void {
+    // In the init/join/leave queue: never written after a leave removed the state (that would rejoin).
+    this.serial(async () => {
+      if (this.member?.state !== state || addrs.length === 0) return;
+      state.managers = [...addrs];
+      await saveSwarmState(this.paths.state, state);
+    }).catch((e) => this.log(`saving the manager list: ${(e as Error).message}`));
+  }
+
   private async doLeave(force: boolean): Promise<void> {
     const m = this.member;
     if (!m) throw new ShoalError('unavailable', 'This node is not part of a swarm');
-    if (m.manager && !force) throw new ShoalError('unavailable', LEAVE_LAST_MANAGER_MESSAGE);
+    if (m.manager) {
+      const managers = m.manager.store.view((tx) => tx.list('node').filter((n) => n.managerStatus?.raftId));
+      const others = managers.filter((n) => n.id !== m.state.nodeId);
+      if (!force) {
+        if (others.length === 0) throw new ShoalError('unavailable', LEAVE_LAST_MANAGER_MESSAGE);
+        const reachable = managers.filter(
+          (n) => n.managerStatus?.reachability === Reachability.REACHABILITY_REACHABLE,
+        ).length;
+        throw new ShoalError('unavailable', leaveManagerMessage(reachable, managers.length));
+      }
+      // Out of the raft group first, so the others' quorum no longer counts this member (best effort: a
+      // cluster without a leader cannot change its membership; then the others see this member unreachable).
+      if (others.length > 0)
+        await leaveThroughLeader(
+          m.state.advertiseAddr,
+          mtlsChannelCredentials(m.identity, { clusterId: m.identity.clusterId }),
+          channelOptionsFor('manager'),
+          true,
+        ).catch((e) => this.log(`leave: could not leave the raft group: ${(e as Error).message}`));
+    }
     await m.agent.stop();
     await m.manager?.stop();
     // Leaving ends the node's tasks, as dockerd does: their containers are stopped and removed.
@@ -478,9 +522,9 @@ function clusterSpecOf(spec: ClusterSpec): ClusterSpec {
   };
 }
 
-async function describeNode(): Promise<NodeDescription> {
+async function describeNode(hostname: string): Promise<NodeDescription> {
   return NodeDescription.fromPartial({
-    hostname: os.hostname(),
+    hostname,
     platform: { os: 'linux', architecture: os.machine() },
     resources: { nanoCpus: os.availableParallelism() * 1e9, memoryBytes: os.totalmem() },
     engine: { engineVersion: SERVER_VERSION, labels: {} },

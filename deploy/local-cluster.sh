@@ -45,6 +45,7 @@ check_prefix() {
 bridge_name() { echo "$PREFIX-br"; }
 netns_of() { echo "$PREFIX-$1"; }
 veth_of() { echo "$PREFIX-$1"; }           # host end; the node's end is eth0 inside its namespace
+hostname_of() { echo "$PREFIX-$1"; }       # shoald --hostname: node ls and node.hostname constraints tell nodes apart
 run_dir() { echo "$RUN_BASE/$PREFIX"; }
 data_dir() { echo "$DATA_BASE/$PREFIX"; }
 exec_root() { echo "$(run_dir)/$1"; }
@@ -153,7 +154,7 @@ start_node() {
   # Only the network namespace is entered: `ip netns exec` would also remount /sys and hide cgroup v1.
   setsid nsenter --net="/run/netns/$(netns_of "$n")" -- "$NODE_BIN" "$REPO/bin/shoald" \
     --data-root "$(node_data "$n")/data" --exec-root "$(exec_root "$n")" -H "unix://$(sock_of "$n")" \
-    </dev/null >>"$(log_file "$n")" 2>&1 &
+    --hostname "$(hostname_of "$n")" </dev/null >>"$(log_file "$n")" 2>&1 &
   launched=$!
   echo "$launched" >"$(pid_file "$n")"
   for ((i = 0; i < WAIT_SECS * 10; i++)); do

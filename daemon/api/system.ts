@@ -112,7 +112,7 @@ export function infoBody(deps: ApiDeps): Record<string, unknown> {
     HttpProxy: '',
     HttpsProxy: '',
     NoProxy: '',
-    Name: os.hostname(),
+    Name: deps.config.hostname ?? os.hostname(),
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: SERVER_VERSION,

@@ -24,6 +24,7 @@ import {
   DISPATCHER_POLICY,
   Dispatcher,
   dispatcherService,
+  managersInStore,
   runWhileLeader,
 } from '../../manager/dispatcher/index.js';
 import {
@@ -31,7 +32,6 @@ import {
   MEMBERSHIP_POLICY,
   MembershipReconciler,
   membershipService,
-  type RaftGroup,
   type RaftMember,
 } from '../../manager/membership/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
@@ -171,7 +171,13 @@ export class ManagerParts {
     server.addService(rs.definition, rs.implementation as unknown as grpc.UntypedServiceImplementation);
     const cs = caService(ca);
     server.addService(cs.definition, cs.implementation as unknown as grpc.UntypedServiceImplementation);
-    const ds = dispatcherService(dispatcher);
+    const ds = dispatcherService(dispatcher, {
+      leaderAddr: () => {
+        const { leaderId, isLeader } = raft.leadership();
+        if (isLeader || !leaderId) return undefined;
+        return raft.status().members.find((m) => m.id === leaderId)?.address;
+      },
+    });
     server.addService(ds.definition, ds.implementation as unknown as grpc.UntypedServiceImplementation);
     const group = raftGroup(raft, o.raftId);
     const ms = membershipService(store, group);
@@ -235,9 +241,9 @@ export class ManagerParts {
     }
   }
 
-  /** This member's view of the managers' raft group. */
-  get group(): RaftGroup & { group(): GroupView } {
-    return raftGroup(this.raft, this.raft.status().id);
+  /** The managers' gRPC addresses as this member's store knows them. */
+  managerAddrs(): string[] {
+    return managersInStore(this.store).map((m) => m.addr);
   }
 
   async stop(): Promise<void> {
@@ -259,6 +265,13 @@ function raftGroup(raft: RaftNode<unknown>, id: number) {
     leadership: () => raft.leadership(),
     members,
     addLearner: (mid: number, address: string) => raft.addLearner(mid, address),
+    removeMember: (mid: number) => raft.removeMember(mid),
+    activeIds: () => {
+      const s = raft.status();
+      return Object.entries(s.progress)
+        .filter(([k, p]) => Number(k) === id || p.recentActive)
+        .map(([k]) => Number(k));
+    },
     promote: (mid: number, timeoutMs: number) => raft.promote(mid, timeoutMs),
     group: (): GroupView => {
       const s = raft.status();

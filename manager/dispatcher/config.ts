@@ -1,5 +1,6 @@
 // The dispatcher's timing. The heartbeat period is the cluster's setting (ClusterSpec.dispatcher); shoal's
 // default is far shorter than Swarm's 5 s × 3 so a dead node is noticed in about 3 s.
+import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import type { Cluster } from '../../proto/gen/shoal/swarm/v1/objects.js';
 
 export interface DispatcherTiming {
@@ -7,8 +8,13 @@ export interface DispatcherTiming {
   heartbeatPeriodMs: number;
   /** A node is marked down after period × this without a heartbeat. */
   graceMultiplier: number;
-  /** After the dispatcher starts (a new leader), nodes get period × this to open a session again. */
+  /**
+   * After the dispatcher starts (a new leader), nodes get period × this to open a session again — and never
+   * less than `sessionRetryMaxMs` plus a heartbeat deadline.
+   */
   leaderChangeGraceMultiplier: number;
+  /** The longest a worker waits between session attempts (its backoff ceiling). */
+  sessionRetryMaxMs: number;
   /** Spread of the periods handed out (±fraction), so heartbeats of many nodes do not line up. */
   jitter: number;
   /** Task status reports arriving within this window (ms) are written in one store transaction. */
@@ -23,6 +29,7 @@ export const DEFAULT_TIMING: DispatcherTiming = {
   heartbeatPeriodMs: 1000,
   graceMultiplier: 3,
   leaderChangeGraceMultiplier: 6,
+  sessionRetryMaxMs: SESSION_RETRY_MAX_MS,
   jitter: 0.1,
   statusBatchMs: 50,
   statusBatchMax: 200,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isShoalError, type ShoalError } from '../../common/errors.js';
 import { FakeClock } from '../../common/fake-clock.js';
+import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentAction,
   AssignmentsType,
@@ -11,7 +12,8 @@ import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { MemoryLog } from '../store/memlog.js';
 import { Store } from '../store/store.js';
 import { makeCluster, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
-import { Dispatcher, type SessionSink } from './dispatcher.js';
+import { DEFAULT_TIMING } from './config.js';
+import { Dispatcher, leaderChangeGraceMs, type SessionSink } from './dispatcher.js';
 import { runWhileLeader } from './leader.js';
 import { peerHost } from './service.js';
 
@@ -168,24 +170,35 @@ describe('dispatcher sessions', () => {
     // Past the normal deadline, nobody is down: they are reconnecting to the new leader.
     clock.advance(3 * PERIOD + 500);
     await settle();
-    expect(['n1', 'n2', 'n3'].map((id) => node(id)?.status?.state)).toEqual([
-      NodeState.NODE_STATE_READY,
-      NodeState.NODE_STATE_READY,
-      NodeState.NODE_STATE_READY,
-    ]);
+    const ready = [NodeState.NODE_STATE_READY, NodeState.NODE_STATE_READY, NodeState.NODE_STATE_READY];
+    expect(['n1', 'n2', 'n3'].map((id) => node(id)?.status?.state)).toEqual(ready);
     const { sessionId } = await register(d, 'n1');
     const s2 = await register(d, 'n2');
-    for (let t = 0; t < 3 * PERIOD; t += PERIOD) {
-      clock.advance(PERIOD);
-      d.heartbeat('n1', sessionId);
-      d.heartbeat('n2', s2.sessionId);
-    }
+    const beat = (ms: number) => {
+      for (let t = 0; t < ms; t += PERIOD) {
+        clock.advance(PERIOD);
+        d.heartbeat('n1', sessionId);
+        d.heartbeat('n2', s2.sessionId);
+      }
+    };
+    // Past period × 6 too: a worker may be asleep for its whole retry backoff (8 s) when the leader comes up,
+    // so it has that plus a heartbeat deadline (8 s + 3 s).
+    beat(10 * PERIOD - 3 * PERIOD);
+    await settle();
+    expect(['n1', 'n2', 'n3'].map((id) => node(id)?.status?.state)).toEqual(ready);
+    beat(2 * PERIOD);
     await settle();
     expect(node('n3')?.status?.state).toBe(NodeState.NODE_STATE_DOWN);
     expect(node('n3')?.status?.message).toMatch(/new leader/);
     expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
     expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
     d.stop();
+  });
+
+  it('the grace after a start covers the longest worker backoff plus a heartbeat deadline', () => {
+    expect(leaderChangeGraceMs(1000, DEFAULT_TIMING)).toBe(SESSION_RETRY_MAX_MS + 3000);
+    expect(leaderChangeGraceMs(5000, DEFAULT_TIMING)).toBe(30_000); // Docker's period: × 6 is longer
+    expect(leaderChangeGraceMs(1000, { ...DEFAULT_TIMING, sessionRetryMaxMs: 0 })).toBe(6000);
   });
 
   it('the heartbeat period is the cluster setting, read at each heartbeat', async () => {

@@ -130,7 +130,7 @@ export class Dispatcher {
     const gen = ++this.generation;
     this.followStore(gen);
     this.lastManagers = JSON.stringify(this.managersOf());
-    const grace = this.heartbeatPeriodMs() * this.timing.leaderChangeGraceMultiplier;
+    const grace = leaderChangeGraceMs(this.heartbeatPeriodMs(), this.timing);
     for (const node of this.store.view((tx) => tx.list('node'))) {
       if (node.status?.state === NodeState.NODE_STATE_DOWN) continue;
       this.armDeadline(node.id, grace, 'no session with the new leader in time');
@@ -512,6 +512,18 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/**
+ * How long a node has to open a session with a dispatcher that just started: period × the leader-change
+ * multiplier, but at least the worker's longest retry wait plus a heartbeat deadline — a worker that kept
+ * retrying while no manager answered may be asleep for its whole backoff when this one comes up.
+ */
+export function leaderChangeGraceMs(periodMs: number, timing: DispatcherTiming): number {
+  return Math.max(
+    periodMs * timing.leaderChangeGraceMultiplier,
+    timing.sessionRetryMaxMs + periodMs * timing.graceMultiplier,
+  );
 }
 
 const emptyBatch = (): StatusBatch => ({ items: new Map(), waiters: [] });

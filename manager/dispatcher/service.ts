@@ -1,8 +1,9 @@
 // The dispatcher's gRPC face (proto/shoal/dispatcher/v1): the caller's node id from its certificate, wire
 // messages to the core and back, ShoalError kinds to gRPC codes. Who may call is DISPATCHER_POLICY, enforced
 // by the authorisation interceptor.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '../../common/errors.js';
+import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
 import {
   type DispatcherServer,
   DispatcherService,
@@ -43,9 +44,23 @@ export function peerHost(peer: string): string {
 
 export function dispatcherService(
   dispatcher: Dispatcher,
-  options: { caller?: CallerOf } = {},
+  options: {
+    caller?: CallerOf;
+    /** The leader's gRPC address, told to agents that reach this manager while it does not lead. */
+    leaderAddr?: () => string | undefined;
+  } = {},
 ): { definition: typeof DispatcherService; implementation: DispatcherServer } {
   const caller = options.caller ?? fromCertificate;
+  const toError = (err: unknown): Partial<grpc.ServiceError> => {
+    const e = toServiceError(err);
+    const hint = dispatcher.isRunning ? undefined : options.leaderAddr?.();
+    if (hint) {
+      const md = new grpc.Metadata();
+      md.set(LEADER_HINT_KEY, hint);
+      e.metadata = md;
+    }
+    return e;
+  };
   const implementation: DispatcherServer = {
     session: (call: grpc.ServerWritableStream<SessionRequest, SessionMessage>) => {
       let open = true;
@@ -53,7 +68,7 @@ export function dispatcherService(
       const fail = (err: unknown) => {
         if (!open) return;
         open = false;
-        call.emit('error', toServiceError(err));
+        call.emit('error', toError(err));
       };
       call.on('cancelled', () => {
         open = false;
@@ -91,7 +106,7 @@ export function dispatcherService(
         const period = dispatcher.heartbeat(callerOf(call, caller), call.request.sessionId);
         callback(null, { period: durationOf(period) });
       } catch (err) {
-        callback(toServiceError(err));
+        callback(toError(err));
       }
     },
     updateTaskStatus: (call, callback) => {
@@ -103,12 +118,12 @@ export function dispatcherService(
           call.request.updates,
         );
       } catch (err) {
-        callback(toServiceError(err));
+        callback(toError(err));
         return;
       }
       done.then(
         (ignored) => callback(null, { ignored }),
-        (err) => callback(toServiceError(err)),
+        (err) => callback(toError(err)),
       );
     },
   };

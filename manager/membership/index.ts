@@ -1,6 +1,13 @@
 // Public face of the raft membership of managers: joining (learner) and the leader's reconciler
 // (promotion once caught up, ManagerStatus in the store).
-export { joinRaft, NotLeaderHere, type RaftGroup, type RaftMember } from './join.js';
+export {
+  joinRaft,
+  leaveRaft,
+  NotLeaderHere,
+  quorumLossMessage,
+  type RaftGroup,
+  type RaftMember,
+} from './join.js';
 export {
   type GroupView,
   type MembershipPlan,
@@ -9,4 +16,4 @@ export {
   type MemberView,
   planMembership,
 } from './reconcile.js';
-export { joinThroughLeader, MEMBERSHIP_POLICY, membershipService } from './service.js';
+export { joinThroughLeader, leaveThroughLeader, MEMBERSHIP_POLICY, membershipService } from './service.js';

@@ -2,7 +2,7 @@
 // holds a manager certificate (the CA issued it for the manager token and registered the Node); here it
 // becomes a raft learner, and the membership reconciler promotes it to a voter once it has caught up.
 import { ShoalError } from '../../common/errors.js';
-import { NodeRole, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { NodeRole, NodeState, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { clone, type Store } from '../store/index.js';
 
 export interface RaftMember {
@@ -17,12 +17,15 @@ export interface RaftGroup {
   leadership(): { isLeader: boolean; leaderId: number };
   members(): RaftMember[];
   addLearner(id: number, address: string): Promise<void>;
+  removeMember(id: number): Promise<void>;
+  /** Members heard from within the last election timeout (the leader's view; itself included). */
+  activeIds(): number[];
 }
 
 export class NotLeaderHere extends ShoalError {
   constructor(readonly leaderAddr: string | undefined) {
     super(
-      'failed_precondition',
+      'unavailable',
       `this manager is not the leader${leaderAddr ? ` (the leader is at ${leaderAddr})` : ''}`,
     );
   }
@@ -37,11 +40,7 @@ export async function joinRaft(
     throw new ShoalError('invalid_argument', 'raft_id: must be a positive integer', { field: 'raft_id' });
   if (!/^[^\s]+:\d{1,5}$/.test(req.addr))
     throw new ShoalError('invalid_argument', `addr: "${req.addr}" is not host:port`, { field: 'addr' });
-  const lead = raft.leadership();
-  if (!lead.isLeader) {
-    const leader = raft.members().find((m) => m.id === lead.leaderId);
-    throw new NotLeaderHere(leader?.address);
-  }
+  requireLeader(raft);
   const node = store.view((tx) => tx.get('node', req.nodeId));
   if (!node || node.spec?.desiredRole !== NodeRole.NODE_ROLE_MANAGER)
     throw new ShoalError('permission_denied', `node ${req.nodeId} is not a manager of this swarm`);
@@ -71,4 +70,59 @@ export async function joinRaft(
     tx.update('node', next);
   });
   return { leaderId: raft.id, members: raft.members() };
+}
+
+function requireLeader(raft: RaftGroup): void {
+  const lead = raft.leadership();
+  if (lead.isLeader) return;
+  throw new NotLeaderHere(raft.members().find((m) => m.id === lead.leaderId)?.address);
+}
+
+/** Docker's wording for a manager leaving (or being removed) when the rest would lack a quorum. */
+export function quorumLossMessage(remaining: number, total: number): string {
+  return `Removing this node leaves ${remaining} managers out of ${total}. Without a Raft quorum your swarm will be inaccessible. The only way to restore a swarm that has lost consensus is to reinitialize it with \`--force-new-cluster\`. Use \`--force\` to suppress this message.`;
+}
+
+/**
+ * The leader's side of a manager leaving: its raft member is removed (refused when the voters left, of those
+ * reachable, could not form a quorum, unless `force`) and its node becomes a worker that is gone, so the
+ * managers' list and quorum no longer count it; `node rm` then removes it.
+ */
+export async function leaveRaft(
+  store: Store,
+  raft: RaftGroup,
+  req: { nodeId: string; force: boolean },
+): Promise<void> {
+  requireLeader(raft);
+  const node = store.view((tx) => tx.get('node', req.nodeId));
+  if (!node) throw new ShoalError('not_found', `node ${req.nodeId} not found`);
+  const raftId = node.managerStatus?.raftId ?? 0;
+  const voters = raft.members().filter((m) => m.voter);
+  if (raftId && voters.some((m) => m.id === raftId)) {
+    const remaining = voters.filter((m) => m.id !== raftId);
+    const active = new Set(raft.activeIds());
+    const reachable = remaining.filter((m) => active.has(m.id)).length;
+    if (remaining.length === 0)
+      throw new ShoalError(
+        'failed_precondition',
+        'the last manager cannot leave the raft group: leave the swarm instead',
+      );
+    if (!req.force && reachable < Math.floor(remaining.length / 2) + 1)
+      throw new ShoalError('failed_precondition', quorumLossMessage(reachable, voters.length));
+  }
+  if (raftId && raft.members().some((m) => m.id === raftId)) await raft.removeMember(raftId);
+  await store.update((tx) => {
+    const n = tx.get('node', req.nodeId);
+    if (!n) return;
+    const next = clone('node', n);
+    next.managerStatus = undefined;
+    next.role = NodeRole.NODE_ROLE_WORKER;
+    if (next.spec) next.spec.desiredRole = NodeRole.NODE_ROLE_WORKER;
+    next.status = {
+      ...(next.status ?? { addr: '', message: '' }),
+      state: NodeState.NODE_STATE_DOWN,
+      message: 'left the swarm',
+    };
+    tx.update('node', next);
+  });
 }

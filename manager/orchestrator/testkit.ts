@@ -3,11 +3,10 @@
 import { Service, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { RestartPolicy } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { Objects, Store, TableName } from '../store/index.js';
+import type { Objects, TableName } from '../store/index.js';
 import { clone } from '../store/tables.js';
 import { storeOnMemoryLog } from '../store/testkit.js';
 import { applyDecisions, type Decisions, isEmpty } from './decisions.js';
-import { type LoopClock, ReconcileLoop } from './loop.js';
 import { orchestrate } from './orchestrate.js';
 
 export interface ServiceOpts {

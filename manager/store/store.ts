@@ -120,9 +120,8 @@ export class Store implements StateMachine<ApplyResult> {
   async readView<T>(fn: (tx: ReadTx) => T): Promise<T> {
     const log = this.log;
     if (!log) throw unavailable('the store is not connected to a replicated log');
-    let index: number;
     try {
-      index = await log.readBarrier();
+      await log.readBarrier();
     } catch (err) {
       if (isShoalError(err)) throw err;
       if (log.leadership().leaderId === 0) throw unavailable(NO_LEADER_MESSAGE, err);

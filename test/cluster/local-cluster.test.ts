@@ -174,6 +174,9 @@ describe('deploy/local-cluster.sh', () => {
         expect(ns).toContain(n.netns);
         expect(n.socket).toBe(`${RUN_BASE}/${c.prefix}/${n.name}/shoald.sock`);
         expect(await c.ping(n.name)).toBe(true);
+        // each shoald is named after its namespace (--hostname), not after the machine
+        const info = await c.api(n.name, 'GET', '/info');
+        expect(JSON.parse(info.body).Name).toBe(n.netns);
       }
       // the node's own address on eth0, and no route but its subnet: nothing leads to the uplink
       const m1 = c.node('m1');
@@ -480,6 +483,50 @@ describe('a real swarm on the bed', () => {
       expect(ps.stdout.trim().split('\n').filter(Boolean), n.name).toHaveLength(1);
     }
     expect((await c.shoal('m1', ['service', 'rm', 'web'])).code).toBe(0);
+  });
+
+  it("names each node after the script's node (PREFIX-NODE), so node.hostname constraints can pick one", async () => {
+    const c = cluster();
+    const ls = await c.shoal('m1', ['node', 'ls', '--format', '{{.Hostname}}']);
+    expect(ls.code, ls.stderr).toBe(0);
+    const hostnames = ls.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    expect(hostnames.sort()).toEqual(c.nodes.map((n) => `${c.prefix}-${n.name}`).sort());
+    expect(hostnames.sort()).toEqual(c.nodes.map((n) => n.netns).sort());
+
+    const target = c.node('w2');
+    const create = await c.shoal('m1', [
+      'service',
+      'create',
+      '--name',
+      'pinned',
+      '--replicas',
+      '2',
+      '--constraint',
+      `node.hostname==${target.netns}`,
+      '--stop-grace-period',
+      '0s',
+      'busybox',
+      'sleep',
+      '1000',
+    ]);
+    expect(create.code, create.stderr).toBe(0);
+    try {
+      for (const n of c.nodes) {
+        const ps = await c.shoal(n.name, [
+          'ps',
+          '-q',
+          '--filter',
+          'label=com.docker.swarm.service.name=pinned',
+        ]);
+        const here = ps.stdout.trim().split('\n').filter(Boolean);
+        expect(here, n.name).toHaveLength(n.name === target.name ? 2 : 0);
+      }
+    } finally {
+      await c.shoal('m1', ['service', 'rm', 'pinned']);
+    }
   });
 });
 

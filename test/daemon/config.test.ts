@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, parseDaemonArgs, parseHost } from '../../daemon/config.js';
+import { DEFAULT_CONFIG, hostnameError, parseDaemonArgs, parseHost } from '../../daemon/config.js';
 
 describe('shoald flags', () => {
   it('defaults like dockerd and accepts both --flag value and --flag=value', () => {
@@ -58,5 +58,55 @@ describe('shoald flags', () => {
     expect(parseHost('unix://relative.sock')).toEqual({
       error: 'invalid host "unix://relative.sock": the socket path must be absolute',
     });
+  });
+
+  it('takes --hostname NAME (an RFC 1123 host name), unset by default', () => {
+    expect(parseDaemonArgs([])).toEqual({ kind: 'run', config: DEFAULT_CONFIG });
+    expect(DEFAULT_CONFIG.hostname).toBeUndefined(); // main.ts then uses os.hostname()
+    expect(parseDaemonArgs(['--hostname', 'demo-m1'])).toMatchObject({
+      kind: 'run',
+      config: { hostname: 'demo-m1' },
+    });
+    expect(parseDaemonArgs(['--hostname=Node7.example.com'])).toMatchObject({
+      config: { hostname: 'Node7.example.com' },
+    });
+    for (const good of [
+      'a',
+      '1',
+      'm1',
+      '0-0',
+      'a.b.c',
+      'x'.repeat(63),
+      `${'a'.repeat(63)}.`.repeat(3) + 'a'.repeat(61),
+    ])
+      expect(hostnameError(good), good).toBeUndefined();
+  });
+
+  it('refuses a --hostname that is not an RFC 1123 host name, naming the flag and the fault', () => {
+    const bad: [string, string][] = [
+      ['', 'is empty'],
+      ['-lead', 'has a label "-lead" that starts or ends with a hyphen'],
+      ['trail-', 'has a label "trail-" that starts or ends with a hyphen'],
+      ['a..b', 'has an empty label (two dots in a row, or a dot at either end)'],
+      ['a.', 'has an empty label (two dots in a row, or a dot at either end)'],
+      ['under_score', 'has a label "under_score" with characters other than letters, digits and hyphens'],
+      ['sp ace', 'has a label "sp ace" with characters other than letters, digits and hyphens'],
+      ['é', 'has a label "é" with characters other than letters, digits and hyphens'],
+      ['x'.repeat(64), 'has a label of 64 characters (at most 63)'],
+      [`${'a'.repeat(63)}.`.repeat(4).slice(0, 254), 'is 254 characters long (at most 253)'],
+    ];
+    for (const [name, why] of bad) {
+      expect(hostnameError(name), name).toBe(why);
+      expect(parseDaemonArgs([`--hostname=${name}`]), name).toEqual({
+        kind: 'error',
+        message: `--hostname: "${name}" is not a valid host name (RFC 1123): it ${why}`,
+      });
+    }
+    expect(parseDaemonArgs(['--hostname'])).toEqual({
+      kind: 'error',
+      message: 'flag --hostname needs a host name',
+    });
+    // the next flag is not taken for a name silently
+    expect(parseDaemonArgs(['--hostname', '--data-root', '/d'])).toMatchObject({ kind: 'error' });
   });
 });

@@ -127,7 +127,11 @@ beforeAll(async () => {
       managers: () => managers.map((x, i) => ({ nodeId: `manager${i}`, addr: x.addr, weight: 1 })),
       log: (msg) => logs.push(msg),
     });
-    m.server.addService(...(Object.values(dispatcherService(m.dispatcher)) as [never, never]));
+    // A manager that does not lead names the one that does (the leader hint the agent follows).
+    const leaderAddr = () => managers.find((x) => x.dispatcher?.isRunning)?.addr;
+    m.server.addService(
+      ...(Object.values(dispatcherService(m.dispatcher, { leaderAddr })) as [never, never]),
+    );
   }
   const first = managers[0] as Manager;
   // The cluster (heartbeat period 500 ms) and the worker's node object, as the CA made it when it joined.
@@ -203,6 +207,16 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       'node READY on the new leader',
       () => node(b)?.status?.state === NodeState.NODE_STATE_READY,
     );
+  });
+
+  it('an agent that knows only a manager that does not lead follows its hint to the leader', async () => {
+    const [a, b] = managers as [Manager, Manager];
+    expect(a.dispatcher.isRunning).toBe(false);
+    const other = newAgent(new RecordingExecutor(), [a.addr]);
+    await other.start();
+    await waitFor('a session with the leader', () => other.manager === b.addr);
+    await other.stop();
+    agents.splice(agents.indexOf(other), 1);
   });
 
   it('a worker that stops heartbeating is marked DOWN (period × 3)', async () => {

@@ -144,6 +144,38 @@ describe('exec', () => {
     expect(info).toMatchObject({ running: false, exitCode: 3 });
   });
 
+  it('forgets finished execs after the retention and beyond the per-container cap, not running ones', async () => {
+    env = makeEnv();
+    let clock = Date.parse('2026-12-01T00:00:00Z');
+    const m = await env.open({
+      now: () => new Date(clock),
+      execRetention: { keepFinishedMs: 60_000, maxFinishedPerContainer: 2 },
+    });
+    const { id } = await m.create({ rootfs: { dir: ROOTFS }, cmd: ['sleep', '1000'] });
+    await m.start(id);
+    const probe = async (code: number): Promise<string> => {
+      const execId = m.execCreate(id, { cmd: ['sh', '-c', `exit ${code}`], attachStdout: true });
+      await demux((await m.execStart(execId))!);
+      expect(await m.execInspect(execId)).toMatchObject({ running: false, exitCode: code });
+      clock += 1_000;
+      return execId;
+    };
+    const long = m.execCreate(id, { cmd: ['sleep', '1000'] });
+    expect(await m.execStart(long, { detach: true })).toBeNull();
+    const ran = [await probe(1), await probe(2), await probe(3)];
+    // the two newest finished execs stay inspectable; the oldest is gone; the running one stays
+    await expect(m.execInspect(ran[0])).rejects.toBeInstanceOf(NotFoundError);
+    expect((await m.execInspect(ran[1])).exitCode).toBe(2);
+    expect((await m.execInspect(ran[2])).exitCode).toBe(3);
+    expect(m.inspect(id).execIds.sort()).toEqual([long, ran[1], ran[2]].sort());
+
+    clock += 60_000;
+    const next = await probe(4); // past the retention: the earlier finished ones go when the next comes
+    await expect(m.execInspect(ran[2])).rejects.toBeInstanceOf(NotFoundError);
+    expect(m.inspect(id).execIds.sort()).toEqual([long, next].sort());
+    expect((await m.execInspect(long)).running).toBe(true);
+  });
+
   it('rejects exec into a stopped container and a command that does not exist', async () => {
     env = makeEnv();
     const m = await env.open();

@@ -247,6 +247,30 @@ describe('lifecycle', () => {
     ctl.close();
   });
 
+  it('keeps the exit codes of the newest 256 finished execs and forgets older ones', async () => {
+    const id = await running();
+    const ctl = await Ctl.open(sb, id);
+    const KEPT = 256; // kMaxFinishedExecs in native/src/runtime/monitor_impl.h
+    const ids: string[] = [];
+    for (let i = 0; i < KEPT + 20; i++) {
+      const r = await ctl.request({
+        op: 'exec',
+        detach: true,
+        process: execProcess(['sh', '-c', `exit ${i % 100}`]),
+      });
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+      ids.push(r.execId as string);
+      // one at a time: the order they finish in is the order they were started
+      await until(async () => (await ctl.request({ op: 'exec-state', execId: r.execId })).running === false);
+    }
+    for (const [i, execId] of ids.entries()) {
+      const st = await ctl.request({ op: 'exec-state', execId });
+      if (i < ids.length - KEPT) expect(st, `exec ${i}`).toMatchObject({ ok: false });
+      else expect(st, `exec ${i}`).toMatchObject({ ok: true, running: false, exitCode: i % 100 });
+    }
+    ctl.close();
+  }, 120_000);
+
   it('resizes an exec terminal', async () => {
     const id = await running();
     const ctl = await Ctl.open(sb, id);

@@ -195,4 +195,32 @@ describe('three managers', () => {
     const names = (await shoal(m1, ['service', 'ls', '--format', '{{.Name}}'])).stdout;
     expect(names === 'after\nweb\n' || names === 'after\nnope\nweb\n').toBe(true);
   }, 180_000);
+
+  it('a manager leaves: refused without --force; with it, out of raft first, so the other two keep a quorum', async () => {
+    const [m1, , m3] = nodes;
+    const id3 = await nodeId(m3);
+    await eventually(
+      async () => (await nodeRows(m1)).filter((r) => r.manager === 'Reachable').length === 2,
+      'all three managers reachable again',
+      300,
+    );
+    const refused = await shoal(m3, ['swarm', 'leave']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('Removing this node leaves 2 managers out of 3.');
+    const left = await shoal(m3, ['swarm', 'leave', '--force']);
+    expect(left.code, left.stderr).toBe(0);
+    await eventually(
+      async () => {
+        const row = (await nodeRows(m1)).find((r) => r.id === id3);
+        return row?.status === 'Down' && row.manager === '';
+      },
+      'the leaver Down and no longer a manager',
+      300,
+    );
+    expect(JSON.parse((await api(m1, 'GET', '/info')).body).Swarm.Managers).toBe(2);
+    // Two voters remain, both up: writes go on.
+    expect((await create(m1, 'two-left', 1)).code).toBe(0);
+    expect((await shoal(m1, ['node', 'rm', id3])).code).toBe(0);
+    expect((await nodeRows(m1)).map((r) => r.id)).not.toContain(id3);
+  }, 120_000);
 });

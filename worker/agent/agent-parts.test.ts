@@ -1,9 +1,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../common/fake-clock.js';
+import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentAction,
   type Assignments,
@@ -11,11 +13,11 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { Agent } from './agent.js';
+import { Agent, retryDelayMs } from './agent.js';
 import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
-import { StateFile } from './state-file.js';
+import { resumable, StateFile } from './state-file.js';
 import { RecordingExecutor } from './testkit.js';
 
 const task = (id: string, desired = TaskState.TASK_STATE_RUNNING, image = 'bb') =>
@@ -190,9 +192,11 @@ describe('agent start-up without any manager', () => {
       statuses: new Map([['a', status(TaskState.TASK_STATE_RUNNING)]]),
     });
     const restored: string[][] = [];
+    const resumedFrom: (TaskState | undefined)[] = [];
     const ex = new (class extends RecordingExecutor {
       async restore(known: Task[]): Promise<TaskStatusReport[]> {
         restored.push(known.map((t) => t.id));
+        resumedFrom.push(...known.map((t) => t.status?.state));
         return [{ taskId: 'a', status: status(TaskState.TASK_STATE_FAILED, 5) }];
       }
     })();
@@ -215,6 +219,8 @@ describe('agent start-up without any manager', () => {
     });
     await agent.start();
     expect(restored).toEqual([['a', 'b']]);
+    // a resumes from what this node last saw of it (RUNNING), not the managers' older copy (ASSIGNED)
+    expect(resumedFrom).toEqual([TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_ASSIGNED]);
     expect(ex.calls).toEqual([
       ['run', 'a', TaskState.TASK_STATE_RUNNING],
       ['run', 'b', TaskState.TASK_STATE_SHUTDOWN],
@@ -245,5 +251,94 @@ describe('agent start-up without any manager', () => {
           stateDir: '/nonexistent',
         }),
     ).toThrow(/managers: at least one/);
+  });
+});
+
+describe('retryDelayMs', () => {
+  it('doubles from 100 ms per failure in a row, randomised to half or more', () => {
+    expect([1, 2, 3, 4].map((f) => retryDelayMs(f, undefined, 1))).toEqual([100, 200, 400, 800]);
+    expect(retryDelayMs(3, undefined, 0)).toBe(200);
+    expect(retryDelayMs(2, { initialMs: 50, maxMs: 500 }, 1)).toBe(100);
+  });
+
+  it('never waits longer than the ceiling the dispatcher counts on, whatever the options say', () => {
+    expect(retryDelayMs(30, undefined, 1)).toBe(SESSION_RETRY_MAX_MS);
+    expect(retryDelayMs(30, { maxMs: 60_000 }, 1)).toBe(SESSION_RETRY_MAX_MS);
+    expect(retryDelayMs(30, { maxMs: 500 }, 1)).toBe(500);
+    expect(retryDelayMs(0, undefined, 1)).toBe(100);
+  });
+});
+
+describe('resumable', () => {
+  it('gives each saved task the last status observed when it is further on than the managers’ copy', () => {
+    const stopped = task('stopped', TaskState.TASK_STATE_SHUTDOWN);
+    const behind = { ...task('behind'), status: status(TaskState.TASK_STATE_RUNNING) };
+    const got = resumable({
+      tasks: [stopped, behind, task('unseen')],
+      statuses: new Map([
+        ['stopped', status(TaskState.TASK_STATE_SHUTDOWN)],
+        ['behind', status(TaskState.TASK_STATE_PREPARING)], // an older observation never wins
+        ['gone', status(TaskState.TASK_STATE_RUNNING)], // a status of a task no longer held adds nothing
+      ]),
+    });
+    expect(got.map((t) => [t.id, t.status?.state])).toEqual([
+      ['stopped', TaskState.TASK_STATE_SHUTDOWN],
+      ['behind', TaskState.TASK_STATE_RUNNING],
+      ['unseen', TaskState.TASK_STATE_ASSIGNED],
+    ]);
+    expect(got[0].desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
+  });
+});
+
+describe('a session that does not start', () => {
+  it('is given up after the start timeout, and the next attempt opens a new connection', async () => {
+    // A manager whose packets vanish: it takes the connection and never answers.
+    const sockets: Socket[] = [];
+    const server = createServer((sock) => {
+      sockets.push(sock);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const clock = new FakeClock();
+    const logs: string[] = [];
+    const agent = new Agent({
+      managers: [`127.0.0.1:${port}`],
+      credentials: grpc.credentials.createInsecure(),
+      executor: new RecordingExecutor(),
+      describe: () => ({
+        hostname: 'h',
+        platform: undefined,
+        resources: undefined,
+        engine: undefined,
+        tlsInfo: undefined,
+      }),
+      stateDir: dir,
+      clock,
+      random: () => 1,
+      sessionStartTimeoutMs: 3000,
+      log: (m, e) => logs.push(`${m}: ${(e as Error)?.message ?? ''}`),
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      if (!ok()) throw new Error(`no ${what}`);
+    };
+    try {
+      await agent.start();
+      await until('first connection', () => sockets.length === 1);
+      clock.advance(2900);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(sockets.length).toBe(1);
+      expect(agent.state).toBe('connecting');
+      clock.advance(100); // the start timeout
+      await until('the attempt given up', () => logs.some((l) => /no session with .* after 3000 ms/.test(l)));
+      clock.advance(100); // the backoff
+      await until('a second connection', () => sockets.length === 2);
+    } finally {
+      await agent.stop();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
+import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
+import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentsType,
   DispatcherClient,
@@ -22,9 +24,10 @@ import { AssignedTasks } from './assigned.js';
 import type { Executor } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
-import { StateFile } from './state-file.js';
+import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
+const SESSION_START_TIMEOUT_MS = 5000;
 
 export interface AgentOptions {
   /** Manager addresses (host:port) to start from; replaced by the list each session sends. */
@@ -39,11 +42,19 @@ export interface AgentOptions {
   advertiseAddr?: string;
   /** Where the agent keeps its state file. */
   stateDir: string;
+  /** The manager list changed (the dispatcher's): the caller keeps it for the next start. */
+  onManagers?: (addrs: readonly string[]) => void;
   clock?: Clock;
   random?: () => number;
   backoff?: { initialMs?: number; maxMs?: number };
   reporter?: Omit<ReporterOptions, 'isPermanent' | 'log'>;
   log?: (message: string, err?: unknown) => void;
+  /**
+   * How long an attempt may take to get SessionStarted (ms, default 5000, swarmkit's); past it the attempt is
+   * given up and the next one opens a new connection (a connect whose packets are dropped would otherwise hang
+   * on until the kernel gives up, long after the network is back).
+   */
+  sessionStartTimeoutMs?: number;
   /** Called when a session starts (tests, diagnostics). */
   onSession?: (manager: string, sessionId: string) => void;
 }
@@ -114,8 +125,9 @@ export class Agent {
   async start(): Promise<void> {
     if (this.abort) return;
     const saved = await this.stateFile.load();
-    const adopted = (await this.options.executor.restore?.(saved.tasks)) ?? [];
-    this.tasks.restore(saved);
+    const tasks = resumable(saved);
+    const adopted = (await this.options.executor.restore?.(tasks)) ?? [];
+    this.tasks.restore({ tasks, statuses: saved.statuses });
     // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
     for (const [taskId, status] of saved.statuses)
       if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
@@ -141,26 +153,38 @@ export class Agent {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
-    const initial = this.options.backoff?.initialMs ?? 100;
-    const max = this.options.backoff?.maxMs ?? 8000;
     let failures = 0;
+    let jumped = false;
     while (!signal.aborted) {
       const addr = this.managerList[this.cursor % this.managerList.length] as string;
       this.current = addr;
       this.status = 'connecting';
       const started = { value: false };
+      let hint: string | undefined;
       try {
         await this.session(addr, signal, started);
       } catch (err) {
         if (!signal.aborted) this.log(`session with ${addr} ended`, err);
+        const h = (err as grpc.ServiceError)?.metadata?.get?.(LEADER_HINT_KEY)[0];
+        if (typeof h === 'string' && h && h !== addr) hint = h;
       }
       if (signal.aborted) break;
+      if (hint) {
+        // A manager that does not lead named the leader: go there next, at once unless the last attempt
+        // was such a jump already (two managers naming each other during an election must not spin).
+        if (!this.managerList.includes(hint)) this.managerList = [hint, ...this.managerList];
+        this.cursor = this.managerList.indexOf(hint);
+        if (!jumped) {
+          jumped = true;
+          continue;
+        }
+      }
+      jumped = false;
       failures = started.value ? 1 : failures + 1;
       // The next manager: the one that failed may be down, or no longer the leader.
       const at = this.managerList.indexOf(addr);
-      this.cursor = (at < 0 ? this.cursor : at) + 1;
-      const delay = Math.min(max, initial * 2 ** (failures - 1)) * (0.5 + this.random() / 2);
-      await sleep(this.clock, delay, signal);
+      if (!hint) this.cursor = (at < 0 ? this.cursor : at) + 1;
+      await sleep(this.clock, retryDelayMs(failures, this.options.backoff, this.random()), signal);
     }
   }
 
@@ -168,16 +192,26 @@ export class Agent {
   private async session(addr: string, signal: AbortSignal, started: { value: boolean }): Promise<void> {
     const description = await this.options.describe();
     if (signal.aborted) return;
-    const client = new DispatcherClient(addr, this.options.credentials, this.options.channelOptions);
+    // A connection of its own (not grpc's shared pool), so giving up an attempt also drops its connect.
+    const client = new DispatcherClient(addr, this.options.credentials, {
+      ...this.options.channelOptions,
+      'grpc.use_local_subchannel_pool': 1,
+    });
     const stream = client.session({ description, advertiseAddr: this.options.advertiseAddr ?? '' });
     let sessionId = '';
     let lastResult = '';
     let heartbeat: unknown;
     return new Promise<void>((resolve, reject) => {
       let finished = false;
+      const startMs = this.options.sessionStartTimeoutMs ?? SESSION_START_TIMEOUT_MS;
+      const startTimer = this.clock.setTimeout(
+        () => finish(unavailable(`no session with ${addr} after ${startMs} ms; trying again`)),
+        startMs,
+      );
       const finish = (err?: unknown) => {
         if (finished) return;
         finished = true;
+        this.clock.clearTimeout(startTimer);
         this.clock.clearTimeout(heartbeat);
         this.reporter.detach();
         signal.removeEventListener('abort', onAbort);
@@ -205,6 +239,7 @@ export class Agent {
         if (p?.$case === 'started') {
           sessionId = p.value.sessionId;
           started.value = true;
+          this.clock.clearTimeout(startTimer);
           this.status = 'connected';
           this.followManagers(p.value.managers, addr);
           beat(msOf(p.value.heartbeatPeriod, 1000));
@@ -259,10 +294,27 @@ export class Agent {
   private followManagers(peers: readonly WeightedPeer[], current: string): void {
     const addrs = [...new Set(peers.map((p) => p.addr).filter(Boolean))];
     if (addrs.length === 0) return;
+    const changed = addrs.join() !== this.managerList.join();
     this.managerList = addrs;
+    if (changed) this.options.onManagers?.(addrs);
     const at = addrs.indexOf(current);
     this.cursor = Math.max(at, 0);
   }
+}
+
+/**
+ * The wait before the next session attempt: 100 ms doubling per failure in a row, randomised to [½, 1] of
+ * that, and never above SESSION_RETRY_MAX_MS whatever the options say — the dispatcher's grace for a
+ * reconnecting node counts on that ceiling.
+ */
+export function retryDelayMs(
+  failures: number,
+  backoff: { initialMs?: number; maxMs?: number } | undefined,
+  random: number,
+): number {
+  const initial = backoff?.initialMs ?? 100;
+  const max = Math.min(backoff?.maxMs ?? SESSION_RETRY_MAX_MS, SESSION_RETRY_MAX_MS);
+  return Math.min(max, initial * 2 ** Math.max(0, failures - 1)) * (0.5 + random / 2);
 }
 
 function msOf(d: { seconds: number; nanos: number } | undefined, fallback: number): number {

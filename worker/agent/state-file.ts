@@ -18,6 +18,18 @@ export interface AgentState {
 
 export const emptyState = (): AgentState => ({ tasks: [], statuses: new Map() });
 
+/**
+ * The saved tasks, each with the last status this node observed when that is further on than the copy the
+ * managers sent (which is as old as the last assignment change): the executor resumes a task from where it
+ * was, so a container it had stopped on request is not taken for a failure, nor a finished task run again.
+ */
+export function resumable(state: AgentState): Task[] {
+  return state.tasks.map((t) => {
+    const seen = state.statuses.get(t.id);
+    return seen && seen.state >= (t.status?.state ?? 0) ? { ...t, status: seen } : t;
+  });
+}
+
 export class StateFile {
   private writing: Promise<void> = Promise.resolve();
   private next: AgentState | undefined;

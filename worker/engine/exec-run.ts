@@ -69,8 +69,7 @@ export async function startExec(
     // The monitor's own line, typed as the runtime's errors are; like docker, the exec then
     // counts as finished with 127 (not found) or 126 (not executable).
     const err = classifyRuntimeFailure(e.message, -1);
-    ex.exitCode = err.runtimeKind === 'exec-not-found' ? 127 : 126;
-    ex.running = false;
+    ctx.execs.finished(ex, err.runtimeKind === 'exec-not-found' ? 127 : 126);
     ctx.emitEvent('exec_die', live.rec, { execID: execId, exitCode: String(ex.exitCode) });
     throw err;
   }

@@ -13,7 +13,7 @@ import { abandonPendingAttaches, attach, bindPendingAttaches } from './attach.js
 import { type EngineContext, find, isRunning, type Live, locked, persist } from './context.js';
 import { createContainer, runtimeCreate } from './create.js';
 import { ConflictError, EngineError, InternalError, InvalidArgumentError } from './errors.js';
-import { ExecTable } from './exec.js';
+import { EXEC_RETENTION, ExecTable } from './exec.js';
 import { checkSize, createExec, inspectExec, resizeExec, startExec } from './exec-run.js';
 import { waitFor, watch } from './exits.js';
 import { boundingCapabilities, onlineCpus, systemCpuNs } from './host.js';
@@ -69,7 +69,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       randomId,
       live: new Map(),
       names: new Map(),
-      execs: new ExecTable(randomId),
+      execs: new ExecTable(randomId, () => now().getTime(), { ...EXEC_RETENTION, ...opts.execRetention }),
       hostCaps: boundingCapabilities(),
       closed: false,
       emitEvent: (action, rec, extra = {}) =>

@@ -290,4 +290,6 @@ export interface ManagerOptions {
   /** Injected for tests: clock and id source. */
   now?: () => Date;
   randomId?: () => string;
+  /** How long finished execs stay inspectable, and how many per container (default 5 min, 64). */
+  execRetention?: { keepFinishedMs?: number; maxFinishedPerContainer?: number };
 }

@@ -381,6 +381,30 @@ describe('TaskController', () => {
     ]);
   });
 
+  it('adopts a container that exited while it was being stopped as SHUTDOWN with its exit code, not FAILED', async () => {
+    const engine = new FakeEngine();
+    await engine.create({ name: 'web.2.t1', rootfs: { dir: '/' } });
+    await engine.start('c1');
+    engine.exit('c1', 137);
+    const reports: TaskStatus[] = [];
+    const deps = {
+      engine,
+      images: new FakeImages(),
+      clock: fakeClock(),
+      report: (s: TaskStatus) => reports.push(s),
+    };
+    const task = makeTask(
+      {},
+      { desiredState: S.TASK_STATE_SHUTDOWN, status: { state: S.TASK_STATE_RUNNING } },
+    );
+    const info = engine.inspect('c1')!;
+    await new TaskController(task, deps, info).done;
+    expect(reports).toMatchObject([
+      { state: S.TASK_STATE_SHUTDOWN, err: '', containerStatus: { containerId: 'c1', exitCode: 137 } },
+    ]);
+    expect(engine.calls).toEqual(['create', 'start']); // nothing stopped or started again
+  });
+
   it('close stops reporting; the container is left alone', async () => {
     const { ctl, engine, reports } = setup();
     await settle();

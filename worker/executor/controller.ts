@@ -323,7 +323,9 @@ export class TaskController {
         if (this.task.spec?.containerSpec) void this.resumeHealth();
         return;
       default:
-        // Exited while the worker was away: its real end.
+        // Exited while the worker was away. Asked to stop, the exit is our stop's (a shoald stopped while it
+        // was stopping the container): the loop reports SHUTDOWN, as swarm does. Else it is the task's real end.
+        if (wantsStop(this.task.desiredState)) return;
         this.finish({ exitCode: c.exitCode, oomKilled: c.oomKilled, error: c.error || undefined });
     }
   }

@@ -582,6 +582,7 @@ void Monitor::on_exec_output(int fd, int stream) {
 void Monitor::exec_exited(ExecProc& e, int status) {
   e.running = false;
   e.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  finished_execs_.push_back(e.id);
   drain_exec(e);
   if (e.client >= 0) {
     auto c = clients_.find(e.client);
@@ -658,6 +659,15 @@ void Monitor::on_signal() {
     for (auto& [id, e] : execs_)
       if (e.pid == p && e.running) exec_exited(e, status);
   }
+  forget_old_execs();  // here, not in exec_exited: that runs inside a walk over execs_
+}
+
+void Monitor::forget_old_execs() {
+  if (finished_execs_.size() <= kMaxFinishedExecs) return;
+  size_t drop = finished_execs_.size() - kMaxFinishedExecs;
+  // A finished exec holds no fd (drained and closed) and no client (detached at its exit).
+  for (size_t i = 0; i < drop; i++) execs_.erase(finished_execs_[i]);
+  finished_execs_.erase(finished_execs_.begin(), finished_execs_.begin() + static_cast<long>(drop));
 }
 
 void Monitor::finish() {

@@ -72,6 +72,7 @@ class Monitor {
   void reap_clients();  // drops clients marked closing whose output is flushed
   void init_exited(int status);
   void exec_exited(ExecProc& e, int status);
+  void forget_old_execs();
   void drain_exec(ExecProc& e);
   void broadcast(int stream, const char* data, size_t n);
   void save_state();
@@ -94,6 +95,10 @@ class Monitor {
   std::map<int, std::string> pending_;  // unwritten bytes per fd
   std::map<int, std::unique_ptr<Client>> clients_;
   std::map<std::string, ExecProc> execs_;
+  // Finished execs, oldest first: their exit codes stay readable (exec-state) for the newest
+  // kMaxFinishedExecs only, so a container probed by health checks for days keeps a bounded table.
+  std::vector<std::string> finished_execs_;
+  static constexpr size_t kMaxFinishedExecs = 256;
   std::map<int, std::string> exec_by_fd_;
   JsonFileLog log_;
   std::string sock_path_;
