@@ -11,7 +11,11 @@ export const round = (x: number, digits = 2): number => Number(x.toFixed(digits)
 /** One long-lived client, as a daemon's real clients are: the CLI's own start-up is not measured. */
 export class ApiClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  constructor(private readonly sock: string) {}
+  /** `timeoutMs` > 0 fails a call that has not been answered by then (a daemon that hangs, a lost leader). */
+  constructor(
+    private readonly sock: string,
+    private readonly timeoutMs = 0,
+  ) {}
 
   /** Resolves with status and body; `onHeaders` fires when the response headers arrive. */
   call(
@@ -39,6 +43,10 @@ export class ApiClient {
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
         },
       );
+      if (this.timeoutMs > 0)
+        req.setTimeout(this.timeoutMs, () =>
+          req.destroy(new Error(`${method} ${path}: no answer in ${this.timeoutMs} ms`)),
+        );
       req.on('error', reject);
       req.end(payload);
     });
