@@ -579,7 +579,7 @@ describe('docker service commands', () => {
       /Placement:\n\s*Constraints:\s+\[node\.id==\w+\]/,
       /UpdateConfig:\n Parallelism:\s+2\n Delay:\s+1s\n On failure:\s+rollback\n Monitoring Period: 2s\n/,
       /ContainerSpec:\n Image:\s+busybox:latest\n Args:\s+-c sleep 1000/,
-      /Mounts:\n {2}Target:\s+\/scratch/,
+      /Mounts:\n Target:\s+\/scratch/,
       /Resources:\n Reservations:\n {2}CPU:\s+0\.1\n {2}Memory:\s+16MiB\n Limits:\n {2}CPU:\s+0\.5\n {2}Memory:\s+64MiB/,
       // Ports: (from Endpoint.Ports, which only an allocator fills) is absent: nothing is published yet.
     ])

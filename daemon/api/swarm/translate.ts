@@ -643,7 +643,7 @@ export function nodeJson(n: Node): Json {
             Plugins: d.engine?.plugins.map((p) => ({ Type: p.type, Name: p.name })),
           }),
           TLSInfo: d.tlsInfo && {
-            TrustRoot: Buffer.from(d.tlsInfo.trustRoot).toString('utf8'),
+            TrustRoot: withFinalNewline(Buffer.from(d.tlsInfo.trustRoot).toString('utf8')),
             CertIssuerSubject: b64(d.tlsInfo.certIssuerSubject),
             CertIssuerPublicKey: b64(d.tlsInfo.certIssuerPublicKey),
           },
@@ -736,12 +736,16 @@ export function clusterSpecFromJson(body: unknown, current: ClusterSpec): Cluste
   };
 }
 
+/** dockerd's PEM ends with a newline (docker's `node inspect --pretty` shows the blank line it makes). */
+export const withFinalNewline = (pem: string): string =>
+  pem === '' || pem.endsWith('\n') ? pem : `${pem}\n`;
+
 /**
  * The cluster as `GET /swarm` answers (with join tokens) or as /info's Swarm.Cluster (without). `tls` is a
  * node's TLS info under the current root (its issuer subject and key are what Docker shows here).
  */
 export function clusterJson(c: Cluster, withTokens: boolean, tls?: NodeTlsInfo): Json {
-  const pem = Buffer.from(c.rootCa?.caCert ?? new Uint8Array()).toString('utf8');
+  const pem = withFinalNewline(Buffer.from(c.rootCa?.caCert ?? new Uint8Array()).toString('utf8'));
   return {
     ...metaJson(c.id, c.meta),
     Spec: clusterSpecJson(c.spec),
