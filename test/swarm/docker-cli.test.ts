@@ -212,6 +212,38 @@ describe('docker service commands', () => {
     ]);
     expect(out.at(-1)).toBe(`verify: Service ${out[0]} converged`);
     expect(await runningTasks(m1, 'web')).toBe(3);
+
+    // A global service: one task per node, the progress keyed by node.
+    const g = await docker(m1, [
+      'service',
+      'create',
+      '--no-resolve-image',
+      '--mode',
+      'global',
+      '--name',
+      'everywhere',
+      '--stop-grace-period',
+      '1s',
+      '--update-monitor',
+      '1s',
+      'busybox',
+      'sleep',
+      '1000',
+    ]);
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stdout).toContain('overall progress: 3 out of 3 tasks');
+    expect(lines(g.stdout).at(-1)).toMatch(/^verify: Service \w{25} converged$/);
+    expect(
+      await ok(m1, [
+        'service',
+        'ls',
+        '--filter',
+        'mode=global',
+        '--format',
+        '{{.Name}} {{.Mode}} {{.Replicas}}',
+      ]),
+    ).toBe('everywhere global 3/3\n');
+    expect(await ok(m1, ['service', 'rm', 'everywhere'])).toBe('everywhere\n');
   }, 30_000);
 
   it('service create with docker flags: they land in service inspect and in the container', async () => {
