@@ -4,6 +4,7 @@
 // container the engine runs), listed, scaled, updated, rolled back and removed; bad input refused with the
 // reason and nothing changed; flags shoal cannot honour yet refused by name. Our own CLI is compared with
 // docker's output where the two print the same table.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -248,6 +249,7 @@ describe('docker service commands', () => {
 
   it('service create with docker flags: they land in service inspect and in the container', async () => {
     const [m1] = nodes;
+    const hostForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
     const bind = join(m1.dir, 'bind-src');
     await ok(m1, [
       'run',
@@ -357,6 +359,8 @@ describe('docker service commands', () => {
         '--ulimit',
         'nofile=1024:2048',
         '--read-only',
+        '--sysctl',
+        'net.ipv4.ip_forward=1',
         '--publish',
         '8080:80',
         '--entrypoint',
@@ -399,6 +403,7 @@ describe('docker service commands', () => {
           CapabilityAdd: ['CAP_NET_ADMIN'],
           CapabilityDrop: ['CAP_CHOWN'],
           Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+          Sysctls: { 'net.ipv4.ip_forward': '1' },
         },
         Resources: {
           Limits: { NanoCPUs: 5e8, MemoryBytes: 64 * 2 ** 20 },
@@ -456,6 +461,9 @@ describe('docker service commands', () => {
       '1000\n/tmp\nmyhost\n1 two\n1024\nhello\n',
     );
     expect(await sh('grep " /scratch " /proc/mounts | cut -d" " -f3')).toBe('tmpfs\n');
+    // The sysctl is the container's own (its network namespace); the host's is untouched.
+    expect(await sh('cat /proc/sys/net/ipv4/ip_forward')).toBe('1\n');
+    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')).toBe(hostForward);
     refused(await docker(m1, ['exec', cid, 'touch', '/rootfs-file']), /Read-only file system/);
     // CAP_NET_ADMIN is bit 12, CAP_CHOWN bit 0 of the effective set (granted: the user is not root, so
     // look at the bounding set).
@@ -483,7 +491,7 @@ describe('docker service commands', () => {
       await create('--init'),
       /not supported by shoal yet: --init \(TaskTemplate\.ContainerSpec\.Init\)/,
     );
-    refused(await create('--sysctl', 'net.ipv4.ip_forward=1'), /--sysctl/);
+    refused(await create('--sysctl', 'vm.swappiness=10'), /--sysctl \(only net\.\*/);
     refused(await create('--mount', 'type=volume,source=v,target=/v'), /--mount type=volume/);
     // docker's CLI has no --device for services (shoal's has); another client may send Devices.
     const spec = JSON.parse(await ok(m1, ['service', 'inspect', '--format', '{{json .Spec}}', 'web']));

@@ -1,4 +1,4 @@
-// What a docker user may ask of a service that shoal's workers cannot run yet. Refused at create and update
+// What a docker user may ask of a service that shoal's workers cannot run (yet). Refused at create and update
 // (400, naming the docker flag and the JSON field) instead of storing a spec whose every task the worker
 // would reject (worker/executor/spec-map.ts): the user learns at once, and nothing is created.
 // Published ports and networks are accepted and stored (issue 9); the worker does not refuse those.
@@ -16,12 +16,17 @@ interface Gap {
 
 const cs = (s: ServiceSpec) => s.taskTemplate?.containerSpec;
 
+const IPC_SYSCTL =
+  /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\..+)$/;
+const namespacedSysctl = (k: string) => IPC_SYSCTL.test(k) || k.startsWith('net.');
+
 const GAPS: Gap[] = [
   { field: 'TaskTemplate.ContainerSpec.Init', flag: '--init', present: (s) => cs(s)?.init === true },
   {
+    // The engine sets namespaced ones only (worker/engine/spec/build.ts): the others would change the host.
     field: 'TaskTemplate.ContainerSpec.Sysctls',
-    flag: '--sysctl',
-    present: (s) => Object.keys(cs(s)?.sysctls ?? {}).length > 0,
+    flag: '--sysctl (only net.*, kernel.msg*/sem/shm*, fs.mqueue.*)',
+    present: (s) => Object.keys(cs(s)?.sysctls ?? {}).some((k) => !namespacedSysctl(k)),
   },
   { field: 'TaskTemplate.ContainerSpec.Devices', flag: '--device', present: (s) => !!cs(s)?.devices.length },
   {
