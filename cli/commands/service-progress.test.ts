@@ -153,6 +153,7 @@ describe('task table rows', () => {
         globalServices: new Set(),
         nodeNames: new Map([['n1', 'vm']]),
         now: Date.parse('2026-01-01T00:01:05Z'),
+        table: true,
         trunc: true,
       },
     );

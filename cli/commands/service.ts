@@ -18,6 +18,7 @@ import {
   UPDATE_FLAGS,
 } from './service-spec.js';
 import {
+  isTableFormat,
   type NodeJson,
   SERVICE_COLUMNS,
   SERVICE_HEADERS,
@@ -275,6 +276,7 @@ export async function printTasks(
     nodeNames,
     now: Date.now(),
     trunc,
+    table: isTableFormat(f.strings.get('format')),
   });
   return writeList(cli, f.strings.get('format'), TASK_HEADERS, TASK_COLUMNS, rows);
 }

@@ -14,9 +14,14 @@ export interface NodeJson {
   Spec: { Labels?: Record<string, string>; Role?: string; Availability?: string; Name?: string };
   Description?: {
     Hostname?: string;
-    Engine?: { EngineVersion?: string };
+    Engine?: {
+      EngineVersion?: string;
+      Labels?: Record<string, string>;
+      Plugins?: { Type: string; Name: string }[];
+    };
     Platform?: { Architecture?: string; OS?: string };
     Resources?: { NanoCPUs?: number; MemoryBytes?: number };
+    TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string };
   };
   Status?: { State?: string; Addr?: string; Message?: string };
   ManagerStatus?: { Leader?: boolean; Reachability?: string; Addr?: string };
@@ -54,7 +59,7 @@ export interface ServiceJson {
     [k: string]: unknown;
   };
   Endpoint?: { Ports?: PortJson[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
-  UpdateStatus?: { State?: string; Message?: string };
+  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string; CompletedAt?: string };
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number };
 }
 export interface TaskJson {
@@ -158,7 +163,7 @@ export function serviceRow(s: ServiceJson, trunc = true): Record<string, string>
     Mode: serviceMode(s),
     Replicas: replicas,
     Image: shortImage(s.Spec.TaskTemplate?.ContainerSpec?.Image, trunc),
-    Ports: portsText(s.Endpoint?.Ports ?? s.Spec.EndpointSpec?.Ports),
+    Ports: portsText(s.Endpoint?.Ports),
   };
 }
 
@@ -182,7 +187,13 @@ export interface TaskContext {
   nodeNames: Map<string, string>;
   now: number;
   trunc: boolean;
+  /** Whether the output is a table (docker marks history rows " \\_ " only there). */
+  table: boolean;
 }
+
+/** Whether a --format value prints a table (the default, "table" or "table TEMPLATE"). */
+export const isTableFormat = (format: string | undefined): boolean =>
+  format === undefined || format === '' || format === 'table' || format.startsWith('table ');
 
 function taskBaseName(t: TaskJson, ctx: TaskContext): string {
   const svc = ctx.serviceNames.get(t.ServiceID) ?? t.ServiceID;
@@ -204,7 +215,7 @@ export function taskRows(tasks: TaskJson[], ctx: TaskContext): Record<string, st
   });
   let prev = '';
   return named.map(({ t, name }) => {
-    const shown = name === prev ? ` \\_ ${name}` : name;
+    const shown = name === prev && ctx.table ? ` \\_ ${name}` : name;
     prev = name;
     const since = t.Status.Timestamp ? ctx.now - Date.parse(t.Status.Timestamp) : 0;
     const err = t.Status.Err ?? '';

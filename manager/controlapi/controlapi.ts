@@ -358,6 +358,7 @@ export function taskName(t: Task, svc: Service | undefined): string {
 
 /** Secrets and configs (by id) and networks (by id or name) the spec names must exist (swarmkit's checks). */
 function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
+  checkReservationFits(tx, spec);
   const t = spec.taskTemplate;
   const c = t?.containerSpec;
   c?.secrets.forEach((r, i) => {
@@ -378,6 +379,30 @@ function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
     if (!tx.lookup('network', n.target))
       throw invalidArgument(`spec.task_template.networks[${i}]`, `network ${n.target} not found`);
   });
+}
+
+const GiB = 1024 ** 3;
+
+/**
+ * Refuses a reservation no node of the swarm could ever give (swarmkit stores it and leaves its tasks
+ * pending with "insufficient resources"; a typo such as 100T is better named at once). Skipped while no
+ * node has reported its resources.
+ */
+function checkReservationFits(tx: ReadTx, spec: ServiceSpec): void {
+  const r = spec.taskTemplate?.resources?.reservations;
+  if (!r || (r.nanoCpus <= 0 && r.memoryBytes <= 0)) return;
+  const sizes = tx
+    .list('node')
+    .map((n) => n.description?.resources)
+    .filter((x) => x !== undefined && (x.nanoCpus > 0 || x.memoryBytes > 0));
+  if (sizes.length === 0) return;
+  if (sizes.some((x) => x!.nanoCpus >= r.nanoCpus && x!.memoryBytes >= r.memoryBytes)) return;
+  const cpus = Math.max(...sizes.map((x) => x!.nanoCpus)) / 1e9;
+  const mem = Math.max(...sizes.map((x) => x!.memoryBytes)) / GiB;
+  throw invalidArgument(
+    'spec.task_template.resources.reservations',
+    `no node can reserve ${r.nanoCpus / 1e9} CPUs and ${(r.memoryBytes / GiB).toFixed(2)} GiB of memory (the largest node has ${cpus} CPUs and ${mem.toFixed(2)} GiB)`,
+  );
 }
 
 function managers(tx: ReadTx): Node[] {

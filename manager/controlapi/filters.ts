@@ -1,12 +1,14 @@
 // List filters as the Engine API sends them ({"key":{"value":true}}), parsed to key → values. Pure matchers.
-import { invalidArgument } from '../../common/errors.js';
+import { ShoalError } from '../../common/errors.js';
 
 export type Filters = Readonly<Record<string, readonly string[]>>;
 
 /** Refuses keys the list does not know (dockerd: "invalid filter 'x'"). */
 export function checkFilterKeys(filters: Filters, allowed: readonly string[]): void {
   for (const k of Object.keys(filters)) {
-    if (!allowed.includes(k)) throw invalidArgument('filters', `invalid filter '${k}'`);
+    // dockerd's exact message, without a field prefix (the CLI prints it as is).
+    if (!allowed.includes(k))
+      throw new ShoalError('invalid_argument', `invalid filter '${k}'`, { field: 'filters' });
   }
 }
 

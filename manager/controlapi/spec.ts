@@ -83,7 +83,14 @@ function checkTaskSpec(t: TaskSpec | undefined): void {
       throw invalidArgument('spec.task_template.restart_policy.max_attempts', 'must be an integer ≥ 0');
   }
   (t.placement?.constraints ?? []).forEach((c, i) => {
-    parseConstraint(c, `spec.task_template.placement.constraints[${i}]`);
+    const field = `spec.task_template.placement.constraints[${i}]`;
+    const { key } = parseConstraint(c, field);
+    // swarmkit parses any key and leaves the tasks pending forever; naming the mistake is kinder.
+    if (!knownConstraintKey(key))
+      throw invalidArgument(
+        field,
+        `invalid constraint "${c}": unknown key "${key}" (node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<label>, engine.labels.<label>)`,
+      );
   });
   for (const [i, p] of (t.placement?.preferences ?? []).entries()) {
     if (!p.spread?.spreadDescriptor)
@@ -93,6 +100,19 @@ function checkTaskSpec(t: TaskSpec | undefined): void {
       );
   }
 }
+
+const CONSTRAINT_KEYS = new Set([
+  'node.id',
+  'node.hostname',
+  'node.role',
+  'node.platform.os',
+  'node.platform.arch',
+]);
+const LABEL_KEY = /^(node|engine)\.labels\..+$/;
+
+/** The keys the scheduler can match (manager/scheduler/constraint.ts's nodeAttribute), case-insensitively. */
+export const knownConstraintKey = (key: string): boolean =>
+  CONSTRAINT_KEYS.has(key.toLowerCase()) || LABEL_KEY.test(key.toLowerCase());
 
 /** Checks a service spec; throws invalid_argument naming the field. */
 export function checkServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {

@@ -46,12 +46,9 @@ export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: reado
   }
   for (const id of ctx.nodes.keys()) if (createOn(id) && !byNode.has(id)) byNode.set(id, []);
 
-  const dirty = [...byNode.values()]
-    .flat()
-    .filter(
-      (t) => isLive(t) && !isTerminal(t) && keepOn(t.nodeId) && isDirty(service, t, ctx.nodes.get(t.nodeId)),
-    );
-  const replaceNow = new Set(planUpdate(service, dirty).map((t) => t.id));
+  const live = [...byNode.values()].flat().filter((t) => isLive(t) && !isTerminal(t) && keepOn(t.nodeId));
+  const dirty = live.filter((t) => isDirty(service, t, ctx.nodes.get(t.nodeId)));
+  const replaceNow = new Set(planUpdate(service, dirty, live, ctx).map((t) => t.id));
 
   for (const [nodeId, list] of [...byNode].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     if (!ctx.nodes.has(nodeId)) {

@@ -48,10 +48,9 @@ export function reconcileReplicated(
     kept = used.filter((s) => !dropped.has(s.slot));
   }
 
-  const dirty = kept
-    .flatMap((s) => s.tasks.filter(isLive))
-    .filter((t) => !isTerminal(t) && isDirty(service, t, t.nodeId ? ctx.nodes.get(t.nodeId) : undefined));
-  const replaceNow = new Set(planUpdate(service, dirty).map((t) => t.id));
+  const live = kept.flatMap((s) => s.tasks.filter(isLive)).filter((t) => !isTerminal(t));
+  const dirty = live.filter((t) => isDirty(service, t, t.nodeId ? ctx.nodes.get(t.nodeId) : undefined));
+  const replaceNow = new Set(planUpdate(service, dirty, live, ctx).map((t) => t.id));
   for (const s of kept) {
     reconcileSlot(ctx, service, s.tasks, { slot: s.slot, nodeId: '', canCreate: true, replaceNow });
   }

@@ -418,8 +418,13 @@ describe('node commands (replaying recorded daemon answers)', () => {
     const r = await run(['node-inspect-pretty'], node, ['inspect', '--pretty', 'self']);
     expect(r.seen).toEqual(expected('node-inspect-pretty'));
     expect(r.out).toContain('ID:\t\t\t05mepd04etuubd7snrz4chzgy\n');
-    expect(r.out).toContain('Hostname:\t\tvm\n');
-    expect(r.out).toContain(' State:\t\t\tReady\n Availability:\t\tActive\n');
+    // docker's template, spacing quirks and all (Go's time String, lowercased by PrettyPrint).
+    expect(r.out).toContain(
+      'Hostname:              \tvm\nJoined at:             \t2026-11-22 09:00:29.176428593 +0000 utc\n',
+    );
+    expect(r.out).toContain(' State:\t\t\tReady\n Availability:         \tActive\n');
+    expect(r.out).toContain('Plugins:\n Log:\t\tawslogs, fluentd,');
+    expect(r.out).toContain('-----END CERTIFICATE-----\n\n Issuer Subject:\tMBMxETAPBgNVBAMTCHN3YXJtLWNh\n');
     expect(r.out).toContain(' Leader:\t\tYes\n');
     expect(r.out).toContain('Engine Version:\t\t20.10.24+dfsg1\n');
   });

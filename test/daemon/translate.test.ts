@@ -123,6 +123,18 @@ describe('create body → engine options', () => {
     expect(() => createOptionsFromBody({ Cmd: ['true'] }, undefined)).toThrow(/no image given/);
   });
 
+  it('passes HostConfig.Sysctls to the engine (which checks them), none when empty', () => {
+    const body = (Sysctls: Record<string, string>) => ({
+      Rootfs: '/r',
+      Cmd: ['true'],
+      HostConfig: { Sysctls },
+    });
+    expect(createOptionsFromBody(body({ 'net.core.somaxconn': '77' }), undefined).sysctls).toEqual({
+      'net.core.somaxconn': '77',
+    });
+    expect(createOptionsFromBody(body({}), undefined)).not.toHaveProperty('sysctls');
+  });
+
   it('turns HostConfig.Mounts into binds and tmpfs', () => {
     const o = createOptionsFromBody(
       {

@@ -90,6 +90,11 @@ export interface RunOptions {
   securityOpt?: string[];
   networkMode?: NetworkMode;
   ulimits?: Ulimit[];
+  /**
+   * Kernel parameters set inside the container (`--sysctl`): only namespaced ones (net.* with the container's
+   * own network namespace, IPC kernel.msg, sem and shm ones, fs.mqueue), so the host's are never touched.
+   */
+  sysctls?: Record<string, string>;
   shmSize?: number | string;
   autoRemove?: boolean;
   /** Run a tiny init as PID 1 (not supported yet: rejected with InvalidArgumentError when true). */

@@ -90,6 +90,7 @@ describe('toCreateOptions', () => {
             capabilityAdd: ['NET_ADMIN'],
             capabilityDrop: ['MKNOD'],
             ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
+            sysctls: { 'net.ipv4.ip_forward': '1' },
             privileged: true,
           },
           resources: {
@@ -114,6 +115,7 @@ describe('toCreateOptions', () => {
       capAdd: ['NET_ADMIN'],
       capDrop: ['MKNOD'],
       ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
+      sysctls: { 'net.ipv4.ip_forward': '1' },
       privileged: true,
       nanoCpus: 1_500_000_000,
       memory: 64 << 20,
@@ -169,7 +171,6 @@ describe('refusals name the field', () => {
     ],
     ['secrets', { secrets: [{ secretId: 's', secretName: 'n' }] }, {}, 'spec.containerSpec.secrets'],
     ['configs', { configs: [{ configId: 'c', configName: 'n' }] }, {}, 'spec.containerSpec.configs'],
-    ['sysctls', { sysctls: { 'net.ipv4.ip_forward': '1' } }, {}, 'spec.containerSpec.sysctls'],
     ['devices', { devices: [{ pathOnHost: '/dev/fuse' }] }, {}, 'spec.containerSpec.devices'],
     ['ulimit name', { ulimits: [{ name: '', soft: 1, hard: 1 }] }, {}, 'spec.containerSpec.ulimits[0].name'],
     [

@@ -119,7 +119,7 @@ function toRunOptions(task: Task): RunOptions {
   if (c.configs.length) throw unsupported(f('configs'), 'configs');
   if (c.capabilityAdd.length) o.capAdd = [...c.capabilityAdd];
   if (c.capabilityDrop.length) o.capDrop = [...c.capabilityDrop];
-  if (Object.keys(c.sysctls).length) throw unsupported(f('sysctls'), 'sysctls');
+  if (Object.keys(c.sysctls).length) o.sysctls = { ...c.sysctls };
   if (c.ulimits.length)
     o.ulimits = c.ulimits.map((u, i) => {
       if (!u.name) throw new Refusal(f(`ulimits[${i}].name`), 'required');

@@ -57,6 +57,7 @@ export interface HostConfigBody {
   CpusetMems?: string;
   PidsLimit?: number | null;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  Sysctls?: Record<string, string> | null;
   ShmSize?: number;
   Init?: boolean | null;
   /** [height, width] of the client's terminal (docker run -t sends it at create). */
@@ -200,6 +201,7 @@ export function createOptionsFromBody(
     securityOpt: nonEmpty(hc.SecurityOpt),
     networkMode: hc.NetworkMode || undefined,
     ulimits: nonEmpty(ulimits),
+    sysctls: hc.Sysctls && Object.keys(hc.Sysctls).length > 0 ? { ...hc.Sysctls } : undefined,
     shmSize: positive(hc.ShmSize),
     autoRemove: hc.AutoRemove ?? false,
     init: hc.Init ?? undefined,
@@ -285,6 +287,7 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     OomKillDisable: false,
     PidsLimit: h.pidsLimit && h.pidsLimit > 0 ? h.pidsLimit : null,
     Ulimits: (h.ulimits ?? []).map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+    ...(h.sysctls ? { Sysctls: h.sysctls } : {}),
     CpuCount: 0,
     CpuPercent: 0,
     IOMaximumIOps: 0,

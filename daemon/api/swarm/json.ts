@@ -11,6 +11,14 @@ const bad = (field: string, what: string, v: unknown) =>
     `must be ${what}, not ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`,
   );
 
+/** Go's zero value, deeply: what a client sends for a field it leaves alone. */
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === '' || v === 0 || v === false) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object') return Object.values(v as Json).every(isEmpty);
+  return false;
+}
+
 export class Reader {
   constructor(
     private readonly o: Json,
@@ -103,6 +111,16 @@ export class Reader {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) throw bad(this.field(k), 'an array', v);
     return v.map((x, i) => Reader.of(x, `${this.field(k)}[${i}]`));
+  }
+
+  /**
+   * Refuses a Docker field shoal does not honour yet when it carries a value (an empty object, list, string,
+   * 0 or false is what clients echo back and is let through), naming the field and the CLI flag.
+   */
+  refuse(k: string, flag: string, allowed: readonly unknown[] = []): void {
+    const v = this.o[k];
+    if (isEmpty(v) || allowed.includes(v)) return;
+    throw invalidArgument(this.field(k), `not supported by shoal yet (${flag}): ${JSON.stringify(v)}`);
   }
 
   /** One of `names` (an enum's JSON spelling); '' or absent gives `dflt`. */

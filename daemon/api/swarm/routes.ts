@@ -4,13 +4,14 @@
 import { invalidArgument } from '../../../common/errors.js';
 import type { ControlOperations, Filters } from '../../../manager/controlapi/index.js';
 import { defaultClusterSpec } from '../../../manager/store/defaults.js';
-import type { Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Node, Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeAvailability, NodeState, TaskState } from '../../../proto/gen/shoal/swarm/v1/types.js';
 import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ClusterBackend } from './backend.js';
 import { Reader } from './json.js';
+import { tlsInfoOfRoot } from './tls-info.js';
 import {
   clusterJson,
   clusterSpecFromJson,
@@ -21,6 +22,7 @@ import {
   serviceSpecFromJson,
   taskJson,
 } from './translate.js';
+import { refuseUnsupported } from './unsupported.js';
 
 /** `filters={"key":{"value":true}}` (or the old `{"key":["value"]}`) → key → values. */
 export function parseFilters(q: URLSearchParams): Filters {
@@ -99,9 +101,11 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   // ---- the swarm ----
   router.get('/swarm', async (ctx) => {
     const c = await control();
-    const tls = c.listNodes().find((n) => n.description?.tlsInfo?.certIssuerSubject.length)
-      ?.description?.tlsInfo;
-    ctx.reply.json(200, clusterJson(c.getCluster(), true, tls));
+    const cluster = c.getCluster();
+    const tls =
+      c.listNodes().find((n) => n.description?.tlsInfo?.certIssuerSubject.length)?.description?.tlsInfo ??
+      tlsInfoOfRoot(Buffer.from(cluster.rootCa?.caCert ?? []));
+    ctx.reply.json(200, clusterJson(cluster, true, tls));
   });
 
   router.post('/swarm/init', async (ctx) => {
@@ -161,12 +165,22 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   router.post('/swarm/unlock', unlockUnsupported);
 
   // ---- nodes ----
-  router.get('/nodes', async (ctx) =>
-    ctx.reply.json(200, (await control()).listNodes(parseFilters(ctx.query)).map(nodeJson)),
-  );
-  router.get('/nodes/:id', async (ctx) =>
-    ctx.reply.json(200, nodeJson((await control()).getNode(ctx.params.id!))),
-  );
+  // Nodes that did not report their TLS info show the root's (what every node certificate is issued by).
+  const withTls = (c: ControlOperations) => {
+    const root = tlsInfoOfRoot(Buffer.from(c.getCluster().rootCa?.caCert ?? []));
+    return (n: Node): Node =>
+      n.description && !n.description.tlsInfo?.trustRoot.length && root
+        ? { ...n, description: { ...n.description, tlsInfo: root } }
+        : n;
+  };
+  router.get('/nodes', async (ctx) => {
+    const c = await control();
+    ctx.reply.json(200, c.listNodes(parseFilters(ctx.query)).map(withTls(c)).map(nodeJson));
+  });
+  router.get('/nodes/:id', async (ctx) => {
+    const c = await control();
+    ctx.reply.json(200, nodeJson(withTls(c)(c.getNode(ctx.params.id!))));
+  });
   router.delete('/nodes/:id', async (ctx) => {
     await (await control()).removeNode(ctx.params.id!, queryBool(ctx.query, 'force'));
     ctx.reply.empty(200);
@@ -190,6 +204,7 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
 
   router.post('/services/create', async (ctx) => {
     const spec = serviceSpecFromJson(await body(ctx));
+    refuseUnsupported(spec);
     const s = await (await control()).createService(spec);
     ctx.reply.json(201, { ID: s.id });
   });
@@ -218,6 +233,7 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
       rollback === 'previous'
         ? (await control()).getService(ctx.params.id!).spec!
         : serviceSpecFromJson(json);
+    if (rollback !== 'previous') refuseUnsupported(spec);
     await (await control()).updateService(
       ctx.params.id!,
       version,

@@ -173,6 +173,7 @@ function metaJson(id: string, meta: Meta | undefined): Json {
 
 function resourcesFromJson(r: Reader | undefined): Resources | undefined {
   if (!r) return undefined;
+  r.refuse('GenericResources', '--generic-resource');
   return { nanoCpus: r.int('NanoCPUs'), memoryBytes: r.int('MemoryBytes'), pids: r.int('Pids') };
 }
 
@@ -205,6 +206,10 @@ function mountFromJson(r: Reader): Mount {
 function containerSpecFromJson(c: Reader): ContainerSpec {
   const h = c.obj('Healthcheck');
   const dns = c.obj('DNSConfig');
+  c.refuse('Privileges', '--credential-spec, SELinux, AppArmor, seccomp, no-new-privileges');
+  c.refuse('Isolation', '--isolation', ['default']);
+  c.refuse('OomScoreAdj', '--oom-score-adj');
+  c.refuse('Capabilities', 'Capabilities (use --cap-add, --cap-drop)');
   const file = (r: Reader | undefined) =>
     r && { name: r.str('Name'), uid: r.str('UID'), gid: r.str('GID'), mode: r.uint('Mode') };
   return {
@@ -270,6 +275,10 @@ function taskSpecFromJson(t: Reader): TaskSpec {
   const rp = t.obj('RestartPolicy');
   const pl = t.obj('Placement');
   const log = t.obj('LogDriver');
+  t.refuse('PluginSpec', 'a plugin runtime');
+  t.refuse('NetworkAttachmentSpec', 'a network attachment runtime');
+  res?.refuse('SwapBytes', '--memory-swap');
+  res?.refuse('MemorySwappiness', '--memory-swappiness');
   const runtime = t.str('Runtime');
   if (runtime !== '' && runtime !== 'container')
     throw invalidArgument(t.field('Runtime'), `runtime "${runtime}" is not supported (only "container")`);
@@ -500,7 +509,8 @@ function updateConfigJson(u: UpdateConfig | undefined): Json | undefined {
     ...omitEmpty({ Delay: dur(u.delay) }),
     FailureAction: NAMES.failureAction.get(u.failureAction) ?? 'pause',
     ...omitEmpty({ Monitor: dur(u.monitor) }),
-    MaxFailureRatio: u.maxFailureRatio,
+    // A float32 in the proto: shown with float32's shortest digits (0.2, not 0.20000000298023224).
+    MaxFailureRatio: Number(Math.fround(u.maxFailureRatio).toPrecision(7)),
     Order: NAMES.order.get(u.order) ?? 'stop-first',
   };
 }
@@ -633,7 +643,7 @@ export function nodeJson(n: Node): Json {
             Plugins: d.engine?.plugins.map((p) => ({ Type: p.type, Name: p.name })),
           }),
           TLSInfo: d.tlsInfo && {
-            TrustRoot: Buffer.from(d.tlsInfo.trustRoot).toString('utf8'),
+            TrustRoot: withFinalNewline(Buffer.from(d.tlsInfo.trustRoot).toString('utf8')),
             CertIssuerSubject: b64(d.tlsInfo.certIssuerSubject),
             CertIssuerPublicKey: b64(d.tlsInfo.certIssuerPublicKey),
           },
@@ -726,12 +736,16 @@ export function clusterSpecFromJson(body: unknown, current: ClusterSpec): Cluste
   };
 }
 
+/** dockerd's PEM ends with a newline (docker's `node inspect --pretty` shows the blank line it makes). */
+export const withFinalNewline = (pem: string): string =>
+  pem === '' || pem.endsWith('\n') ? pem : `${pem}\n`;
+
 /**
  * The cluster as `GET /swarm` answers (with join tokens) or as /info's Swarm.Cluster (without). `tls` is a
  * node's TLS info under the current root (its issuer subject and key are what Docker shows here).
  */
 export function clusterJson(c: Cluster, withTokens: boolean, tls?: NodeTlsInfo): Json {
-  const pem = Buffer.from(c.rootCa?.caCert ?? new Uint8Array()).toString('utf8');
+  const pem = withFinalNewline(Buffer.from(c.rootCa?.caCert ?? new Uint8Array()).toString('utf8'));
   return {
     ...metaJson(c.id, c.meta),
     Spec: clusterSpecJson(c.spec),

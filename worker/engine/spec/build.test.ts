@@ -321,3 +321,24 @@ describe('buildSpec: NUL bytes', () => {
     expect(e.message).toBe('invalid image config.Cmd[0]: contains a NUL byte');
   });
 });
+
+describe('buildSpec: sysctls', () => {
+  it('sets namespaced ones in the container (net.* in its own network namespace, IPC ones)', () => {
+    const sysctls = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1000', 'fs.mqueue.msg_max': '20' };
+    expect(build({ cmd: ['true'], sysctls }).spec.linux?.sysctl).toEqual(sysctls);
+    expect(build({ cmd: ['true'] }).spec.linux?.sysctl).toBeUndefined();
+  });
+
+  it('refuses what would change the host: not namespaced, or net.* without its own network namespace', () => {
+    expect(invalid({ cmd: ['true'], sysctls: { 'vm.swappiness': '1' } }).message).toMatch(/not namespaced/);
+    expect(invalid({ cmd: ['true'], sysctls: { 'kernel.hostname': 'x' } }).message).toMatch(/not namespaced/);
+    expect(
+      invalid({ cmd: ['true'], networkMode: 'host', sysctls: { 'net.ipv4.ip_forward': '1' } }).message,
+    ).toMatch(/own network namespace/);
+    expect(
+      invalid({ cmd: ['true'], networkMode: '/run/netns/x', sysctls: { 'net.core.somaxconn': '1' } }).message,
+    ).toMatch(/own network namespace/);
+    expect(invalid({ cmd: ['true'], sysctls: { 'net/../../x': '1' } }).message).toMatch(/not a sysctl name/);
+    expect(invalid({ cmd: ['true'], sysctls: { 'net.a': '1\n2' } }).message).toMatch(/one line/);
+  });
+});

@@ -155,6 +155,48 @@ function resolveCommand(
   return { entrypoint, cmd };
 }
 
+const IPC_SYSCTLS = new Set([
+  'kernel.msgmax',
+  'kernel.msgmnb',
+  'kernel.msgmni',
+  'kernel.sem',
+  'kernel.shmall',
+  'kernel.shmmax',
+  'kernel.shmmni',
+  'kernel.shm_rmid_forced',
+]);
+
+/** Whether a sysctl belongs to a namespace the container has its own of (else it would change the host's). */
+export function sysctlNamespace(key: string): 'ipc' | 'network' | undefined {
+  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) return 'ipc';
+  if (key.startsWith('net.')) return 'network';
+  return undefined;
+}
+
+function resolveSysctls(
+  sysctls: Record<string, string> | undefined,
+  namespaces: readonly OciNamespace[],
+): Record<string, string> | undefined {
+  const entries = Object.entries(sysctls ?? {});
+  if (entries.length === 0) return undefined;
+  for (const [k, v] of entries) {
+    if (!/^[a-z0-9_]+(\.[a-z0-9_*-]+)+$/i.test(k) || k.includes('..'))
+      throw new InvalidArgumentError('sysctls', `"${k}" is not a sysctl name`);
+    if (v.includes('\n') || v.includes('\0'))
+      throw new InvalidArgumentError('sysctls', `the value of ${k} must be one line`);
+    const ns = sysctlNamespace(k);
+    if (!ns)
+      throw new InvalidArgumentError(
+        'sysctls',
+        `sysctl "${k}" is not namespaced (only net.*, kernel.msg*/sem/shm*, fs.mqueue.*): it would change the host`,
+      );
+    // Own namespace only: a path means a shared one (net=host has none at all).
+    if (!namespaces.some((n) => n.type === ns && !n.path))
+      throw new InvalidArgumentError('sysctls', `sysctl "${k}" needs the container's own ${ns} namespace`);
+  }
+  return Object.fromEntries(entries);
+}
+
 function resolveNetwork(opts: RunOptions, ctx: SpecContext): { ns?: OciNamespace; host: boolean } {
   const mode = opts.networkMode ?? 'none';
   if (mode === 'none' || mode === 'default' || mode === 'bridge' || mode === '')
@@ -412,6 +454,8 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
   }
   linux.namespaces = namespaces;
   linux.cgroupsPath = ctx.cgroupsPath;
+  const sysctls = resolveSysctls(opts.sysctls, namespaces);
+  if (sysctls) linux.sysctl = sysctls;
 
   // --- resources
   resolveResources(opts, ctx, norm, spec);
