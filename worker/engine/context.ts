@@ -60,10 +60,10 @@ export interface EngineContext {
   readonly hostCaps: string[];
   closed: boolean;
   emitEvent(action: EngineEventAction, rec: ContainerRecord, extra?: Record<string, string>): void;
-  /** The manager's remove (auto-remove after an exit goes through it). */
-  remove(ref: string, opts: { force?: boolean }): Promise<void>;
   /** The manager's start without the user's reset of the restart count (restart policies, daemon start). */
   startByPolicy(live: Live, why: 'policy' | 'boot'): Promise<void>;
+  /** The manager's remove (auto-remove after an exit goes through it). */
+  remove(ref: string, opts: { force?: boolean }): Promise<void>;
 }
 
 export function register(ctx: EngineContext, rec: ContainerRecord): Live {
