@@ -2,7 +2,7 @@
 // to restart waits its back-off in the "restarting" state (Running and Restarting true, as dockerd's)
 // before it starts again; a user's stop or kill cancels that; at daemon start the policy starts what it
 // should. The restart count lives in the record (kept across a shoald restart); the back-off in memory.
-import { type EngineContext, isRunning, type Live, persist } from './context.js';
+import { type EngineContext, isRunning, type Live, locked, persist } from './context.js';
 import { decideRestart, isNoRestart, startsAtBoot } from './restart-policy.js';
 import { ZERO_TIME } from './state.js';
 
@@ -68,7 +68,8 @@ function settleStopped(live: Live, error = ''): void {
 
 /**
  * A pending restart is called off: the container is stopped with its last exit. Returns whether
- * there was one (the caller's stop/kill/remove then has nothing else to do).
+ * there was one (the caller's stop/kill/remove then has nothing else to do). Under the container's
+ * lock, so a restart already starting finishes first (and the caller then stops a running container).
  */
 export async function cancelRestart(ctx: EngineContext, live: Live): Promise<boolean> {
   const r = live.restart;
@@ -76,10 +77,13 @@ export async function cancelRestart(ctx: EngineContext, live: Live): Promise<boo
     clearTimeout(r.timer);
     r.timer = undefined;
   }
-  if (live.rec.state.status !== 'restarting' || live.rec.runtimeCreated) return false;
-  settleStopped(live);
-  await persist(ctx, live);
-  return true;
+  if (live.rec.state.status !== 'restarting') return false;
+  return locked(live, async () => {
+    if (live.rec.state.status !== 'restarting' || live.rec.runtimeCreated) return false;
+    settleStopped(live);
+    await persist(ctx, live);
+    return true;
+  });
 }
 
 /**
