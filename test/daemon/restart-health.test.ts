@@ -6,7 +6,18 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cleanup, type Daemon, docker, eventually, REPO, startShoald, stopShoald } from './harness.js';
+import {
+  api,
+  cleanup,
+  type Daemon,
+  docker,
+  eventually,
+  REPO,
+  ROOTFS,
+  shoal,
+  startShoald,
+  stopShoald,
+} from './harness.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
 let d: Daemon;
@@ -397,6 +408,60 @@ describe('health checks', () => {
       'nohc\n',
     );
     expect((await docker(d, ['rm', '-f', 'nohc'])).code).toBe(0);
+  });
+});
+
+describe('the shoal CLI', () => {
+  it('run --restart and --health-cmd reach the same engine behaviour', async () => {
+    expect(
+      (
+        await shoal(d, [
+          'run',
+          '-d',
+          '--name',
+          'sh-of',
+          '--restart',
+          'on-failure:1',
+          '--rootfs',
+          ROOTFS,
+          'sh',
+          '-c',
+          'exit 2',
+        ])
+      ).code,
+    ).toBe(0);
+    await eventually(
+      async () => (await fmt('sh-of', '{{.State.Status}} {{.RestartCount}}')) === 'exited 1',
+      'one restart',
+      200,
+    );
+    expect(
+      (
+        await shoal(d, [
+          'run',
+          '-d',
+          '--name',
+          'sh-hc',
+          '--health-cmd',
+          'true',
+          '--health-interval',
+          '100ms',
+          '--rootfs',
+          ROOTFS,
+          'sleep',
+          '100',
+        ])
+      ).code,
+    ).toBe(0);
+    await eventually(
+      async () => /\(healthy\)/.test((await shoal(d, ['ps', '--filter', 'name=sh-hc'])).stdout),
+      'healthy in shoal ps',
+      200,
+    );
+    const bad = await shoal(d, ['run', '--restart', 'bogus', '--rootfs', ROOTFS, 'true']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/invalid restartPolicy: unknown policy 'bogus'/);
+    expect((await docker(d, ['rm', '-f', 'sh-of', 'sh-hc'])).code).toBe(0);
   });
 });
 
