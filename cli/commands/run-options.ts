@@ -216,7 +216,11 @@ function parseBind(item: string): string {
 
 /** `--restart NAME[:COUNT]` as the docker CLI splits it (the daemon checks the policy itself). */
 function restartPolicy(f: ParsedFlags): { Name: string; MaximumRetryCount: number } {
-  const v = f.strings.get('restart');
+  return restartPolicyFlag(f.strings.get('restart'));
+}
+
+/** `NAME[:COUNT]` → Docker's RestartPolicy (`run --restart`, `update --restart`). */
+export function restartPolicyFlag(v: string | undefined): { Name: string; MaximumRetryCount: number } {
   if (v === undefined || v === '') return { Name: 'no', MaximumRetryCount: 0 };
   const colon = v.indexOf(':');
   const name = colon < 0 ? v : v.slice(0, colon);

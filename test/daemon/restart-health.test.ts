@@ -458,6 +458,11 @@ describe('the shoal CLI', () => {
       'healthy in shoal ps',
       200,
     );
+    expect((await shoal(d, ['update', '--restart', 'always', 'sh-hc'])).stdout).toBe('sh-hc\n');
+    expect(await fmt('sh-hc', '{{.HostConfig.RestartPolicy.Name}}')).toBe('always');
+    const badUpdate = await shoal(d, ['update', '--restart', 'always:2', 'sh-hc']);
+    expect(badUpdate.code).not.toBe(0);
+    expect(badUpdate.stderr).toMatch(/maximum retry count can only be used with 'on-failure'/);
     const bad = await shoal(d, ['run', '--restart', 'bogus', '--rootfs', ROOTFS, 'true']);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/invalid restartPolicy: unknown policy 'bogus'/);
