@@ -258,6 +258,13 @@ function healthcheckJson(h: HealthcheckConfig | undefined): Record<string, unkno
   };
 }
 
+/** Config.Healthcheck: the container's own, else the image's (dockerd merges the image config in at create). */
+function configHealthcheck(c: Container): { Healthcheck?: Record<string, unknown> } {
+  if (c.hostConfig.healthcheck) return { Healthcheck: healthcheckJson(c.hostConfig.healthcheck) };
+  const img = 'layers' in c.rootfs ? c.rootfs.imageConfig?.Healthcheck : undefined;
+  return img ? { Healthcheck: { ...img } } : {};
+}
+
 /** State.Health as inspect shows it. */
 function healthJson(h: HealthState): Record<string, unknown> {
   return {
@@ -461,7 +468,7 @@ export function inspectJson(c: Container): Record<string, unknown> {
       Labels: c.config.labels,
       StopSignal: c.config.stopSignal,
       StopTimeout: c.config.stopTimeout,
-      ...(c.hostConfig.healthcheck ? { Healthcheck: healthcheckJson(c.hostConfig.healthcheck) } : {}),
+      ...configHealthcheck(c),
     },
     NetworkSettings: {
       Bridge: '',
