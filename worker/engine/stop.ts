@@ -47,7 +47,8 @@ export async function stop(
   live: Live,
   opts: { timeoutSec?: number; signal?: string },
 ): Promise<void> {
-  markUserStop(live, true);
+  // Marked before a restart is called off: a restart starting meanwhile is then stopped for good.
+  if (isRunning(live) || live.rec.state.status === 'restarting') markUserStop(live, true);
   if (await cancelRestart(ctx, live)) {
     ctx.emitEvent('stop', live.rec);
     return;
