@@ -136,6 +136,14 @@ export async function probe(
   timeoutMs: number,
 ): Promise<ProbeResult> {
   const execId = createExec(ctx, live, { cmd, attachStdout: true, attachStderr: true });
+  try {
+    return await runProbe(ctx, execId, timeoutMs);
+  } finally {
+    ctx.execs.forget(execId);
+  }
+}
+
+async function runProbe(ctx: EngineContext, execId: string, timeoutMs: number): Promise<ProbeResult> {
   const stream = await startExec(ctx, execId, {});
   const out = new ProbeOutput();
   let timedOut = false;
