@@ -339,7 +339,6 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     ...(rootfs !== undefined ? { Rootfs: rootfs } : {}),
     ...(health ? { Healthcheck: health } : {}),
     HostConfig: {
-      RestartPolicy: restart,
       Binds: f.lists.has('volume') ? (f.lists.get('volume') as string[]).map(parseBind) : null,
       NetworkMode: network,
       AutoRemove: f.bools.has('rm'),
@@ -358,6 +357,7 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
       PidsLimit: intFlag(f, 'pids-limit') ?? 0,
       Ulimits: (f.lists.get('ulimit') ?? []).map(parseUlimit),
       ShmSize: bytesFlag(f, 'shm-size') ?? 0,
+      RestartPolicy: restart,
     },
   };
   return { name: f.strings.get('name'), image, body };

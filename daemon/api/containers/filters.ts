@@ -77,7 +77,7 @@ export function matchesFilters(c: Container, f: Filters): boolean {
   if (f.name?.length && !f.name.some((p) => matchesName(c, p))) return false;
   if (f.id?.length && !f.id.some((p) => c.id.startsWith(p))) return false;
   if (f.status?.length && !f.status.includes(c.state.status)) return false;
-  if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
   if (f.health?.length && !f.health.includes(c.state.health?.status ?? 'none')) return false;
+  if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
   return true;
 }
