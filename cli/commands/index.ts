@@ -48,6 +48,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./lifecycle.js')).restart,
   },
   {
+    name: 'update',
+    summary: 'Update configuration of one or more containers',
+    load: async () => (await import('./lifecycle.js')).update,
+  },
+  {
     name: 'rm',
     summary: 'Remove one or more containers',
     load: async () => (await import('./lifecycle.js')).rm,

@@ -1,6 +1,7 @@
 // stop, kill, restart, rm, pause, unpause, wait: one request per container named, printing its name.
 import type { Cli } from '../context.js';
 import { type CommandSpec, forEachContainer, intArg, parseCommand } from './common.js';
+import { restartPolicyFlag } from './run-options.js';
 
 const one = (
   name: string,
@@ -77,6 +78,23 @@ export async function restart(cli: Cli, args: string[]): Promise<number> {
   const t = intArg(f.strings.get('time'), '-t, --time', 'restart');
   return forEachContainer(cli, f.positionals, async (ref) => {
     await cli.client.post(`/containers/${enc(ref)}/restart`, { t });
+    cli.out.write(`${ref}\n`);
+  });
+}
+
+export async function update(cli: Cli, args: string[]): Promise<number> {
+  const spec = one(
+    'update',
+    'shoal update [OPTIONS] CONTAINER [CONTAINER...]',
+    'Update configuration of one or more containers (the restart policy)',
+    [{ long: 'restart', type: 'string', help: 'Restart policy to apply when a container exits' }],
+  );
+  const f = parseCommand(cli, spec, args);
+  if (!f) return 0;
+  const restart = f.strings.get('restart');
+  const body = restart === undefined ? {} : { RestartPolicy: restartPolicyFlag(restart) };
+  return forEachContainer(cli, f.positionals, async (ref) => {
+    await cli.client.post(`/containers/${enc(ref)}/update`, undefined, body);
     cli.out.write(`${ref}\n`);
   });
 }

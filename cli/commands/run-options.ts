@@ -2,6 +2,7 @@
 // docker CLI's meanings. Pure: the environment and file reading are injected.
 import { FlagError, type FlagSpec, flagLabel, type ParsedFlags } from '../flags.js';
 import { parseBytes, parseNanoCpus } from '../units.js';
+import { durationValue, intValue } from './service-values.js';
 
 export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'name', type: 'string', help: 'Assign a name to the container' },
@@ -51,6 +52,43 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'tty', short: 't', type: 'bool', help: 'Allocate a pseudo-TTY' },
   { long: 'rm', type: 'bool', help: 'Automatically remove the container when it exits' },
   { long: 'shm-size', type: 'string', value: 'bytes', help: 'Size of /dev/shm' },
+  {
+    long: 'restart',
+    type: 'string',
+    help: 'Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)',
+  },
+  { long: 'health-cmd', type: 'string', help: 'Command to run to check health' },
+  {
+    long: 'health-interval',
+    type: 'string',
+    value: 'duration',
+    help: 'Time between running the check (ms|s|m|h)',
+  },
+  {
+    long: 'health-timeout',
+    type: 'string',
+    value: 'duration',
+    help: 'Maximum time to allow one check to run (ms|s|m|h)',
+  },
+  {
+    long: 'health-retries',
+    type: 'string',
+    value: 'int',
+    help: 'Consecutive failures needed to report unhealthy',
+  },
+  {
+    long: 'health-start-period',
+    type: 'string',
+    value: 'duration',
+    help: 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)',
+  },
+  {
+    long: 'health-start-interval',
+    type: 'string',
+    value: 'duration',
+    help: 'Time between running the check during the start period (ms|s|m|h)',
+  },
+  { long: 'no-healthcheck', type: 'bool', help: 'Disable any container-specified HEALTHCHECK' },
 ];
 
 export const RUN_ONLY_FLAGS: FlagSpec[] = [
@@ -93,7 +131,10 @@ function bytesFlag(f: ParsedFlags, long: string, allowMinusOne = false): number 
   return n;
 }
 
-/** `-e K=V`, `-e K` (value from the local environment, dropped when unset), `--env-file FILE`. */
+/**
+ * `-e K=V`, `-e K` (value from the local environment; sent bare when unset, which unsets K in the
+ * container as with the docker CLI), `--env-file FILE` (a bare name unset locally is dropped).
+ */
 export function collectEnv(f: ParsedFlags, envIn: OptionEnv): string[] | null {
   const out: string[] = [];
   const add = (item: string) => {
@@ -118,7 +159,8 @@ export function collectEnv(f: ParsedFlags, envIn: OptionEnv): string[] | null {
   }
   for (const item of f.lists.get('env') ?? []) {
     if (item.startsWith('=')) throw new FlagError(`invalid environment variable: ${item}`);
-    add(item);
+    if (item.includes('=') || envIn.env[item] !== undefined) add(item);
+    else if (item !== '') out.push(item);
   }
   return out.length ? out : null;
 }
@@ -172,6 +214,63 @@ function parseBind(item: string): string {
   return item;
 }
 
+/** `--restart NAME[:COUNT]` as the docker CLI splits it (the daemon checks the policy itself). */
+function restartPolicy(f: ParsedFlags): { Name: string; MaximumRetryCount: number } {
+  return restartPolicyFlag(f.strings.get('restart'));
+}
+
+/** `NAME[:COUNT]` → Docker's RestartPolicy (`run --restart`, `update --restart`). */
+export function restartPolicyFlag(v: string | undefined): { Name: string; MaximumRetryCount: number } {
+  if (v === undefined || v === '') return { Name: 'no', MaximumRetryCount: 0 };
+  const colon = v.indexOf(':');
+  const name = colon < 0 ? v : v.slice(0, colon);
+  const count = colon < 0 ? '' : v.slice(colon + 1);
+  if (colon >= 0 && name === '') throw bad('--restart', v, 'no policy provided before colon');
+  if (count !== '' && !/^-?\d+$/.test(count))
+    throw bad('--restart', v, 'maximum retry count must be an integer');
+  return { Name: name, MaximumRetryCount: count === '' ? 0 : Number(count) };
+}
+
+/** `--health-*` and `--no-healthcheck` → Config.Healthcheck (durations in ns), as the docker CLI. */
+function healthcheck(f: ParsedFlags): Record<string, unknown> | undefined {
+  const keys = [
+    'health-cmd',
+    'health-interval',
+    'health-timeout',
+    'health-retries',
+    'health-start-period',
+    'health-start-interval',
+  ];
+  const any = keys.some((k) => f.strings.has(k));
+  if (f.bools.has('no-healthcheck')) {
+    if (any) throw new FlagError('--no-healthcheck conflicts with --health-* options');
+    return { Test: ['NONE'] };
+  }
+  if (!any) return undefined;
+  const h: Record<string, unknown> = {};
+  const cmd = f.strings.get('health-cmd');
+  if (cmd) h.Test = ['CMD-SHELL', cmd];
+  for (const [flag, key] of [
+    ['health-interval', 'Interval'],
+    ['health-timeout', 'Timeout'],
+    ['health-start-period', 'StartPeriod'],
+    ['health-start-interval', 'StartInterval'],
+  ] as const) {
+    const text = f.strings.get(flag);
+    if (text === undefined) continue;
+    const ns = durationValue(`--${flag}`, text);
+    if (ns < 0) throw new FlagError(`--${flag} cannot be negative`);
+    if (ns > 0) h[key] = ns;
+  }
+  const retries = f.strings.get('health-retries');
+  if (retries !== undefined) {
+    const r = intValue('--health-retries', retries);
+    if (r < 0) throw new FlagError('--health-retries cannot be negative');
+    if (r > 0) h.Retries = r;
+  }
+  return h;
+}
+
 /** Flags + positionals (IMAGE CMD… or CMD… with --rootfs) → the create request. */
 export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequest {
   const rootfs = f.strings.get('rootfs');
@@ -212,6 +311,10 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     tmpfs[dst] = colon < 0 ? '' : t.slice(colon + 1);
   }
   const stopTimeout = intFlag(f, 'stop-timeout');
+  const restart = restartPolicy(f);
+  if (f.bools.has('rm') && restart.Name !== 'no')
+    throw new FlagError('Conflicting options: --restart and --rm');
+  const health = healthcheck(f);
   const interactive = f.bools.has('interactive');
   const detach = f.bools.has('detach');
   const body: Record<string, unknown> = {
@@ -234,6 +337,7 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     ...(f.strings.has('stop-signal') ? { StopSignal: f.strings.get('stop-signal') } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
     ...(rootfs !== undefined ? { Rootfs: rootfs } : {}),
+    ...(health ? { Healthcheck: health } : {}),
     HostConfig: {
       Binds: f.lists.has('volume') ? (f.lists.get('volume') as string[]).map(parseBind) : null,
       NetworkMode: network,
@@ -253,6 +357,7 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
       PidsLimit: intFlag(f, 'pids-limit') ?? 0,
       Ulimits: (f.lists.get('ulimit') ?? []).map(parseUlimit),
       ShmSize: bytesFlag(f, 'shm-size') ?? 0,
+      RestartPolicy: restart,
     },
   };
   return { name: f.strings.get('name'), image, body };

@@ -41,10 +41,15 @@ type EventFilters = Record<string, string[]>;
 
 const EVENT_FILTERS = new Set(['type', 'container', 'event', 'label', 'image']);
 
+/** As dockerd: these filter values match their actions with a suffix ("health_status: healthy"). */
+const PREFIX_EVENTS = new Set(['health_status', 'exec_create', 'exec_start']);
+const eventNameMatches = (filter: string, action: string) =>
+  action === filter || (PREFIX_EVENTS.has(filter) && action.startsWith(`${filter}:`));
+
 export function eventMatches(m: EventMessage, f: EventFilters): boolean {
   const attrs = m.Actor.Attributes;
   if (f.type?.length && !f.type.includes('container')) return false;
-  if (f.event?.length && !f.event.includes(m.Action)) return false;
+  if (f.event?.length && !f.event.some((e) => eventNameMatches(e, m.Action))) return false;
   if (f.container?.length && !f.container.some((c) => m.id.startsWith(c) || attrs.name === c)) return false;
   if (f.image?.length && !f.image.includes(attrs.image ?? '')) return false;
   if (f.label?.length) {

@@ -66,6 +66,21 @@ const mount: Schema = {
   },
 };
 
+/** Docker's HealthConfig: durations in nanoseconds. */
+const healthcheck: Schema = {
+  type: ['object', 'null'],
+  properties: {
+    Test: strList(LIMITS.list),
+    Interval: int,
+    Timeout: int,
+    StartPeriod: int,
+    StartInterval: int,
+    Retries: int,
+  },
+};
+
+const restartPolicy: Schema = { type: ['object', 'null'], properties: { Name: str, MaximumRetryCount: int } };
+
 const hostConfig: Schema = {
   type: ['object', 'null'],
   properties: {
@@ -76,7 +91,7 @@ const hostConfig: Schema = {
     LogConfig: { type: ['object', 'null'], properties: { Type: str, Config: strMap(LIMITS.small) } },
     NetworkMode: str,
     PortBindings: object,
-    RestartPolicy: { type: ['object', 'null'], properties: { Name: str, MaximumRetryCount: int } },
+    RestartPolicy: restartPolicy,
     AutoRemove: bool,
     VolumeDriver: str,
     VolumesFrom: strList(LIMITS.small),
@@ -163,7 +178,7 @@ export const containerCreateSchema: Schema = {
     StdinOnce: bool,
     Env: strList(LIMITS.list),
     Cmd: strSlice,
-    Healthcheck: object,
+    Healthcheck: healthcheck,
     ArgsEscaped: bool,
     Image: str,
     Volumes: object,
@@ -180,6 +195,12 @@ export const containerCreateSchema: Schema = {
     HostConfig: hostConfig,
     NetworkingConfig: object,
   },
+};
+
+/** POST /containers/{id}/update: the restart policy (resource fields are refused by the route for now). */
+export const containerUpdateSchema: Schema = {
+  type: 'object',
+  properties: { RestartPolicy: restartPolicy },
 };
 
 /** POST /containers/{id}/exec. */

@@ -105,10 +105,33 @@ describe('run flags → create body', () => {
     expect(r.body).toMatchObject({ Image: 'busybox:1', Cmd: ['echo', 'hi'] });
   });
 
-  it('reads -e NAME from the local environment and --env-file', () => {
+  it('reads -e NAME from the local environment (sent bare when unset, to unset it) and --env-file', () => {
     const env = { env: { HOME: '/root' }, readFile: () => '# c\nA=1\n\nHOME\nUNSET\n' };
     const r = build(['-e', 'HOME', '-e', 'MISSING', '--env-file', 'f', '-e', 'X=y', 'img'], env);
-    expect(r.body.Env).toEqual(['A=1', 'HOME=/root', 'HOME=/root', 'X=y']);
+    expect(r.body.Env).toEqual(['A=1', 'HOME=/root', 'HOME=/root', 'MISSING', 'X=y']);
+  });
+
+  it('--restart and the health flags, as the docker CLI sends them', () => {
+    const r = build([
+      '--restart',
+      'on-failure:3',
+      '--health-cmd',
+      'true',
+      '--health-interval',
+      '200ms',
+      '--health-retries',
+      '2',
+      'img',
+    ]);
+    expect(r.body).toMatchObject({
+      HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 } },
+      Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 200e6, Retries: 2 },
+    });
+    expect(build(['--no-healthcheck', 'img']).body.Healthcheck).toEqual({ Test: ['NONE'] });
+    expect(build(['img']).body).toMatchObject({
+      HostConfig: { RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } },
+    });
+    expect(build(['img']).body.Healthcheck).toBeUndefined();
   });
 
   it.each([
@@ -121,6 +144,13 @@ describe('run flags → create body', () => {
     [['--ulimit', 'nofile=9:1', 'img'], /soft limit 9 is larger than hard limit 1/],
     [['--rootfs', '/r'], /--rootfs needs a command/],
     [[], /requires at least 1 argument/],
+    [['--restart', 'always', '--rm', 'img'], /Conflicting options: --restart and --rm/],
+    [['--restart', 'on-failure:x', 'img'], /maximum retry count must be an integer/],
+    [['--restart', ':3', 'img'], /no policy provided before colon/],
+    [['--health-interval', '-1s', '--health-cmd', 'x', 'img'], /--health-interval cannot be negative/],
+    [['--health-retries', '-1', 'img'], /--health-retries cannot be negative/],
+    [['--health-timeout', 'soon', 'img'], /invalid duration/],
+    [['--no-healthcheck', '--health-cmd', 'x', 'img'], /conflicts/],
   ])('rejects %j', (argv, message) => {
     expect(() => build(argv as string[])).toThrow(message as RegExp);
   });

@@ -235,3 +235,47 @@ describe('top', () => {
     expect(() => parsePs('USER COMMAND\nroot x\n', new Set([1]))).toThrow(/Couldn't find PID field/);
   });
 });
+
+describe('restart policy and health in the Engine JSON', () => {
+  const now = new Date('2026-11-22T10:00:04Z');
+  const health = (status: 'starting' | 'healthy' | 'unhealthy') => ({ status, failingStreak: 0, log: [] });
+
+  it('ps status carries the health, as docker: "(health: starting)", "(healthy)", "(unhealthy)"', () => {
+    expect(humanStatus(container({}, { health: health('starting') }), now)).toBe(
+      'Up 3 seconds (health: starting)',
+    );
+    expect(humanStatus(container({}, { health: health('healthy') }), now)).toBe('Up 3 seconds (healthy)');
+    expect(humanStatus(container({}, { health: health('unhealthy') }), now)).toBe('Up 3 seconds (unhealthy)');
+    expect(
+      humanStatus(
+        container(
+          {},
+          { status: 'restarting', restarting: true, exitCode: 3, finishedAt: '2026-11-22T10:00:02Z' },
+        ),
+        now,
+      ),
+    ).toBe('Restarting (3) 2 seconds ago');
+  });
+
+  it('ps --filter health=… (none: no health check); bad values refused', () => {
+    const f = parseFilters('{"health":{"healthy":true}}');
+    expect(matchesFilters(container({}, { health: health('healthy') }), f)).toBe(true);
+    expect(matchesFilters(container({}, { health: health('starting') }), f)).toBe(false);
+    expect(matchesFilters(container(), parseFilters('{"health":["none"]}'))).toBe(true);
+    expect(() => parseFilters('{"health":{"sick":true}}')).toThrow(/health: sick/);
+  });
+
+  it('RestartPolicy and Healthcheck from the create body', () => {
+    const o = createOptionsFromBody(
+      {
+        Rootfs: '/r',
+        Cmd: ['x'],
+        Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 2e8, Timeout: 0, Retries: 2 },
+        HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } },
+      },
+      undefined,
+    );
+    expect(o.restartPolicy).toEqual({ name: 'on-failure', maximumRetryCount: 2 });
+    expect(o.healthcheck).toEqual({ test: ['CMD-SHELL', 'true'], interval: 2e8, timeout: 0, retries: 2 });
+  });
+});

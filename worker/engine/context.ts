@@ -40,6 +40,10 @@ export interface Live {
   spec?: OciSpec;
   /** Attaches made while no monitor ran; bound to the next start's monitor before it starts init. */
   pendingAttaches: { stream: DeferredStream; opts: AttachStdio }[];
+  /** Restart-policy state (restarts.ts): a pending back-off, the last delay, a stop by the user. */
+  restart?: { timer?: NodeJS.Timeout; lastDelayMs: number; stoppedByUser: boolean };
+  /** Aborts the running health probes (health-monitor.ts). */
+  health?: AbortController;
 }
 
 export interface EngineContext {
@@ -56,6 +60,8 @@ export interface EngineContext {
   readonly hostCaps: string[];
   closed: boolean;
   emitEvent(action: EngineEventAction, rec: ContainerRecord, extra?: Record<string, string>): void;
+  /** The manager's start without the user's reset of the restart count (restart policies, daemon start). */
+  startByPolicy(live: Live, why: 'policy' | 'boot'): Promise<void>;
   /** The manager's remove (auto-remove after an exit goes through it). */
   remove(ref: string, opts: { force?: boolean }): Promise<void>;
 }

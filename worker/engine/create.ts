@@ -5,10 +5,12 @@ import { mkdir, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { type EngineContext, find, isRunning, register } from './context.js';
-import { ConflictError, InternalError } from './errors.js';
+import { ConflictError, InternalError, InvalidArgumentError } from './errors.js';
 import { watch } from './exits.js';
+import { checkHealthcheck, healthSettingsOf } from './health-monitor.js';
 import { hostDevices, onlineCpus } from './host.js';
 import { generateName, normalizeName } from './names.js';
+import { parseRestartPolicy } from './restart-policy.js';
 import { planRootfs } from './rootfs.js';
 import { buildSpec } from './spec/build.js';
 import { rootfsReader } from './spec/rootfs-files.js';
@@ -18,9 +20,10 @@ import type { CreateOptions } from './types.js';
 
 export async function createContainer(
   ctx: EngineContext,
-  opts: CreateOptions,
+  given: CreateOptions,
 ): Promise<{ id: string; name: string; warnings: string[] }> {
   if (ctx.closed) throw new InternalError('the container manager is closed');
+  const opts = checkRestartAndHealth(given);
   const name = opts.name ? normalizeName(opts.name) : generateName((n) => ctx.names.has(n));
   const taken = ctx.names.get(name);
   if (taken)
@@ -99,6 +102,17 @@ export async function createContainer(
     if (made) await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** Restart policy and health check, with dockerd's rules; the policy is stored normalised. */
+function checkRestartAndHealth(opts: CreateOptions): CreateOptions {
+  checkHealthcheck(opts.healthcheck);
+  healthSettingsOf(opts.healthcheck, opts.rootfs);
+  if (opts.restartPolicy === undefined) return opts;
+  const policy = parseRestartPolicy(opts.restartPolicy);
+  if (opts.autoRemove && policy.name !== 'no')
+    throw new InvalidArgumentError('restartPolicy', 'Conflicting options: --restart and --rm (AutoRemove)');
+  return { ...opts, restartPolicy: policy };
 }
 
 function netnsOf(ctx: EngineContext, ref: string): string {

@@ -172,6 +172,11 @@ export class ExecTable {
     for (const e of done.slice(0, excess)) this.execs.delete(e.id);
   }
 
+  /** Forgets one exec at once (a health probe: docker does not list them once they are done). */
+  forget(id: string): void {
+    this.execs.delete(id);
+  }
+
   containerRemoved(containerId: string): void {
     for (const [id, e] of this.execs) if (e.containerId === containerId) this.execs.delete(id);
   }

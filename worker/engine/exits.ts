@@ -3,7 +3,9 @@
 
 import { type EngineContext, isRunning, type Live, persist } from './context.js';
 import { InvalidArgumentError } from './errors.js';
+import { stopHealth } from './health-monitor.js';
 import { MonitorGoneError } from './monitor-client.js';
+import { decideAfterExit, scheduleRestart } from './restarts.js';
 import { type ExitReport, exitedState, rfc3339Nano, waitResult } from './state.js';
 import type { WaitCondition, WaitResult } from './types.js';
 
@@ -58,6 +60,9 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
   rec.runtimeCreated = false;
   if (live.starting) await live.starting.catch(() => {});
   rec.state = exitedState(rec.state, exit, ctx.now());
+  stopHealth(live);
+  // The restart policy decides before anyone sees the exit: a container to restart is never "exited".
+  const restartIn = decideAfterExit(ctx, live);
   const exitCode = rec.state.exitCode;
   // Report first (waiters see the exit at once), then record it, then clean up the runtime
   // state: until that last step exit.json survives, so a crash anywhere loses nothing.
@@ -75,6 +80,7 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
     }
   })();
   await live.cleanup;
+  if (restartIn !== undefined) return scheduleRestart(ctx, live, restartIn);
   if (rec.hostConfig.autoRemove && !live.removing && !ctx.closed)
     await ctx.remove(rec.id, { force: true }).catch(() => {});
 }
@@ -90,7 +96,9 @@ export function waitFor(live: Live, condition: WaitCondition, signal?: AbortSign
   if (condition === 'removed') list = live.removedListeners;
   else if (condition === 'next-exit') list = live.exitListeners;
   else if (condition === 'not-running') {
-    if (!isRunning(live)) return Promise.resolve(waitResult(live.rec.state));
+    // A container waiting to restart counts as running (dockerd's Running is true then).
+    if (!isRunning(live) && live.rec.state.status !== 'restarting')
+      return Promise.resolve(waitResult(live.rec.state));
     list = live.exitListeners;
   } else
     throw new InvalidArgumentError('condition', `"${condition}" is not not-running, next-exit or removed`);

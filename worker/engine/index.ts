@@ -1,8 +1,20 @@
 // The engine's public interface: the daemon and the executor import only from here.
 
 export * from './errors.js';
+// The pure health-check core (the swarm executor's probes use it too).
+export {
+  HEALTH_DEFAULTS,
+  type HealthClock,
+  type HealthSettings,
+  HealthTracker,
+  PROBE_OUTPUT_MAX,
+  type ProbeResult,
+  resolveHealth,
+  runHealthProbes,
+} from './health.js';
 export type { ManagerEvents } from './manager.js';
 export { ContainerManager } from './manager.js';
 // Native failures (a missing command is kind "exec-not-found": docker exits 127 for it).
 export { RuntimeError, type RuntimeErrorKind } from './native.js';
+export { BACKOFF, decideRestart, parseRestartPolicy, startsAtBoot } from './restart-policy.js';
 export type * from './types.js';

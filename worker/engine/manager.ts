@@ -16,10 +16,14 @@ import { ConflictError, EngineError, InternalError, InvalidArgumentError } from 
 import { EXEC_RETENTION, ExecTable } from './exec.js';
 import { checkSize, createExec, inspectExec, resizeExec, startExec } from './exec-run.js';
 import { waitFor, watch } from './exits.js';
+import type { ProbeResult } from './health.js';
+import { probe, startHealth, stopHealth } from './health-monitor.js';
 import { boundingCapabilities, onlineCpus, systemCpuNs } from './host.js';
 import { readLogs } from './logs.js';
 import { normalizeName } from './names.js';
 import { removeContainer } from './remove.js';
+import { parseRestartPolicy } from './restart-policy.js';
+import { dropRestartTimers, resetForUserStart, restartAtBoot } from './restarts.js';
 import { restore } from './restore.js';
 import { Runtime } from './runtime.js';
 import { rfc3339Nano, runningState } from './state.js';
@@ -34,9 +38,14 @@ import type {
   LogEntry,
   LogOptions,
   ManagerOptions,
+  RestartPolicy,
   WaitCondition,
   WaitResult,
 } from './types.js';
+
+/** The health part of a state (kept across a start: its status starts over when probes start). */
+const health = (s: { health?: unknown }) =>
+  s.health ? { health: s.health as Container['state']['health'] } : {};
 
 export interface ManagerEvents {
   event: [EngineEvent];
@@ -80,6 +89,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
           timeMs: now().getTime(),
         }),
       remove: (ref, o) => this.remove(ref, o),
+      startByPolicy: (live, why) => this.startLive(live, why),
     };
     // container dirs hold logs, specs and the rootfs mount: not for other users (fixed if older)
     const containers = join(this.dataRoot, 'containers');
@@ -95,6 +105,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   static async open(opts: ManagerOptions): Promise<ContainerManager> {
     const m = new ContainerManager(opts);
     await restore(m.ctx);
+    await restartAtBoot(m.ctx);
     return m;
   }
 
@@ -106,11 +117,18 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   // ---------------------------------------------------------------- lifecycle
 
   async start(ref: string): Promise<void> {
-    const live = find(this.ctx, ref);
+    return this.startLive(find(this.ctx, ref), 'user');
+  }
+
+  /** A user's start resets the restart count; a restart policy's (`policy`, `boot`) keeps it. */
+  private async startLive(live: Live, why: 'user' | 'policy' | 'boot'): Promise<void> {
     return locked(live, async () => {
       const rec = live.rec;
       if (live.removing) throw new ConflictError(`container ${rec.name} is being removed`);
       if (rec.state.status === 'running') return; // docker answers 304: nothing to do
+      // A pending restart counts as running (dockerd: 304); one called off meanwhile stays stopped.
+      if (rec.state.status === 'restarting' ? why === 'user' : why === 'policy') return;
+      if (why === 'user') resetForUserStart(live);
       if (rec.state.status === 'paused')
         throw new ConflictError(`cannot start a paused container ${rec.name}, try unpause instead`);
       if (!rec.runtimeCreated) {
@@ -130,7 +148,11 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
           started.pid !== undefined
             ? { status: started.pid > 0 ? 'running' : 'stopped', pid: started.pid }
             : await live.monitor.state().catch(() => ({ status: 'stopped', pid: 0 }));
-        rec.state = runningState(st.status === 'stopped' ? 0 : st.pid, startedAt);
+        rec.state = {
+          ...runningState(st.status === 'stopped' ? 0 : st.pid, startedAt),
+          ...health(rec.state),
+        };
+        if (st.status !== 'stopped') startHealth(this.ctx, live);
         // Not awaited: the record write is ordered after this one anyway, and after a crash the
         // monitor's state tells a restarted manager that the container runs.
         persist(this.ctx, live).catch(() => {});
@@ -172,9 +194,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   async restart(ref: string, opts: { timeoutSec?: number } = {}): Promise<void> {
     const live = find(this.ctx, ref);
     await this.stop(live.rec.id, opts);
-    await this.start(live.rec.id);
-    live.rec.restartCount++;
-    await persist(this.ctx, live);
+    await this.start(live.rec.id); // as dockerd, a user's restart starts the restart count over
     this.ctx.emitEvent('restart', live.rec);
   }
 
@@ -269,7 +289,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   /** All containers (all=false: only running/paused), newest first. */
   list(opts: { all?: boolean } = {}): Container[] {
     return [...this.ctx.live.values()]
-      .filter((l) => opts.all || isRunning(l))
+      .filter((l) => opts.all || isRunning(l) || l.rec.state.status === 'restarting')
       .sort((a, b) => (a.rec.created < b.rec.created ? 1 : a.rec.created > b.rec.created ? -1 : 0))
       .map((l) => this.view(l));
   }
@@ -323,10 +343,35 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     return resizeExec(this.ctx, execId, height, width);
   }
 
+  /**
+   * Changes a container's restart policy (`docker update --restart`), in effect from its next exit.
+   * Refused with auto-remove, as dockerd.
+   */
+  async update(ref: string, opts: { restartPolicy?: RestartPolicy }): Promise<void> {
+    const live = find(this.ctx, ref);
+    if (opts.restartPolicy === undefined) return;
+    const policy = parseRestartPolicy(opts.restartPolicy);
+    if (live.rec.hostConfig.autoRemove && policy.name !== 'no')
+      throw new InvalidArgumentError(
+        'restartPolicy',
+        'Restart policy cannot be updated because AutoRemove is enabled for the container',
+      );
+    live.rec.hostConfig.restartPolicy = policy;
+    await persist(this.ctx, live);
+    this.ctx.emitEvent('update', live.rec);
+  }
+
+  /** Runs one health-check probe (an exec) in a running container: exit code and the output's last 4 KiB. */
+  async probe(ref: string, cmd: string[], timeoutMs: number): Promise<ProbeResult> {
+    return probe(this.ctx, find(this.ctx, ref), cmd, timeoutMs);
+  }
+
   /** Drops monitor connections and watchers; containers keep running (live restore picks them up). */
   async close(): Promise<void> {
     this.ctx.closed = true;
+    dropRestartTimers(this.ctx);
     for (const live of this.ctx.live.values()) {
+      stopHealth(live);
       live.watch?.abort();
       live.watch = undefined;
       abandonPendingAttaches(live);

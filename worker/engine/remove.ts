@@ -6,6 +6,8 @@ import { abandonPendingAttaches } from './attach.js';
 import { type EngineContext, isRunning, type Live, locked } from './context.js';
 import { ConflictError } from './errors.js';
 import { nextExit } from './exits.js';
+import { stopHealth } from './health-monitor.js';
+import { cancelRestart } from './restarts.js';
 import { waitResult } from './state.js';
 import { signalInit } from './stop.js';
 
@@ -16,6 +18,13 @@ export async function removeContainer(
 ): Promise<void> {
   const rec = live.rec;
   if (live.removing) throw new ConflictError(`removal of container ${rec.name} is already in progress`);
+  if (rec.state.status === 'restarting') {
+    if (!opts.force)
+      throw new ConflictError(
+        `You cannot remove a restarting container ${rec.id}. Stop the container before attempting removal or force remove`,
+      );
+    await cancelRestart(ctx, live);
+  }
   if (isRunning(live)) {
     if (!opts.force)
       throw new ConflictError(
@@ -31,6 +40,7 @@ export async function removeContainer(
     rec.state.status = 'removing';
     live.watch?.abort();
     live.watch = undefined;
+    stopHealth(live);
     await live.cleanup;
     try {
       // A created (never started) container still has a monitor and a blocked init.

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { type EngineContext, register } from './context.js';
 import { monitorGone, onExit, watch } from './exits.js';
+import { startHealth } from './health-monitor.js';
 import { rfc3339Nano, ZERO_TIME } from './state.js';
 import { containerDir, loadRecords } from './store.js';
 
@@ -37,6 +38,7 @@ export async function restore(ctx: EngineContext): Promise<void> {
       if (rec.state.running && rec.state.startedAt === ZERO_TIME)
         rec.state.startedAt = ctx.runtime.readStarted(rec.id) ?? rfc3339Nano(ctx.now());
       watch(ctx, live);
+      if (rec.state.status === 'running') startHealth(ctx, live, true);
     } catch {
       // Unreachable (gone, or exiting right now): exit.json or a second look decides.
       await monitorGone(ctx, live);

@@ -5,12 +5,20 @@ import { ConflictError, InternalError, InvalidArgumentError } from './errors.js'
 import { nextExit } from './exits.js';
 import { MonitorGoneError, MonitorRequestError } from './monitor-client.js';
 import { classifyRuntimeFailure } from './native.js';
+import { cancelRestart, markUserStop } from './restarts.js';
 import { parseSignal } from './spec/parse.js';
 
 /** `signal` as number, "TERM" or "SIGTERM" (already defaulted by the caller). */
 export async function kill(ctx: EngineContext, live: Live, signal: string | number): Promise<void> {
   const sig = parseSignal('signal', signal);
+  const stopSig = parseSignal('signal', live.rec.config.stopSignal).number;
+  // A kill during a restart back-off calls the restart off (as dockerd: the signal has no process).
+  if (live.rec.state.status === 'restarting') {
+    markUserStop(live, true);
+    if (await cancelRestart(ctx, live)) return;
+  }
   if (!isRunning(live)) throw new ConflictError(`Container ${live.rec.id} is not running`);
+  markUserStop(live, sig.number === 9 || sig.number === stopSig);
   await signalInit(ctx, live, sig.number);
 }
 
@@ -39,6 +47,12 @@ export async function stop(
   live: Live,
   opts: { timeoutSec?: number; signal?: string },
 ): Promise<void> {
+  // Marked before a restart is called off: a restart starting meanwhile is then stopped for good.
+  if (isRunning(live) || live.rec.state.status === 'restarting') markUserStop(live, true);
+  if (await cancelRestart(ctx, live)) {
+    ctx.emitEvent('stop', live.rec);
+    return;
+  }
   if (!isRunning(live)) return; // docker answers 304
   const sig = parseSignal('signal', opts.signal ?? live.rec.config.stopSignal);
   const timeout = opts.timeoutSec ?? live.rec.config.stopTimeout;

@@ -16,6 +16,8 @@ export interface ContainerRecord extends Container {
   overlay?: { mountpoint: string; upper: string; work: string };
   /** True once `shoal-runtime create` succeeded for the current run and its state was not yet deleted. */
   runtimeCreated: boolean;
+  /** The user stopped or signalled it since its last start (docker's HasBeenManuallyStopped). */
+  manuallyStopped?: boolean;
 }
 
 export function containersDir(dataRoot: string): string {

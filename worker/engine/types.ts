@@ -15,6 +15,15 @@ export interface ImageConfig {
   StopSignal?: string;
   Volumes?: Record<string, object>;
   ExposedPorts?: Record<string, object>;
+  /** HEALTHCHECK (durations in ns). */
+  Healthcheck?: {
+    Test?: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    StartInterval?: number;
+    Retries?: number;
+  };
 }
 
 /** Where the container's root filesystem comes from. */
@@ -103,6 +112,46 @@ export interface RunOptions {
   annotations?: Record<string, string>;
   /** User-namespace mapping (`--userns-remap`-like): container uid 0 → host uid `hostId`, `size` ids. */
   usernsRemap?: { hostUid: number; hostGid: number; size: number };
+  /** Docker's HostConfig.RestartPolicy; default `no`. `autoRemove` with another policy is refused. */
+  restartPolicy?: RestartPolicy;
+  /** Docker's Config.Healthcheck (durations in ns, 0 = unset); over the image's HEALTHCHECK. */
+  healthcheck?: HealthcheckConfig;
+}
+
+export type RestartPolicyName = 'no' | 'always' | 'on-failure' | 'unless-stopped';
+
+export interface RestartPolicy {
+  name: RestartPolicyName;
+  /** on-failure only: 0 = no limit. */
+  maximumRetryCount: number;
+}
+
+/** Docker's HealthConfig: Test `["NONE"]`, `["CMD", …]` or `["CMD-SHELL", "…"]`; durations in nanoseconds. */
+export interface HealthcheckConfig {
+  test?: string[];
+  interval?: number;
+  timeout?: number;
+  startPeriod?: number;
+  startInterval?: number;
+  retries?: number;
+}
+
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
+
+/** One probe in State.Health.Log (times RFC3339Nano). */
+export interface HealthLogEntry {
+  start: string;
+  end: string;
+  exitCode: number;
+  output: string;
+}
+
+/** Docker's State.Health. */
+export interface HealthState {
+  status: HealthStatus;
+  failingStreak: number;
+  /** The newest 5 probes. */
+  log: HealthLogEntry[];
 }
 
 export interface CreateOptions extends RunOptions {
@@ -139,6 +188,8 @@ export interface ContainerState {
   /** RFC3339Nano; "0001-01-01T00:00:00Z" when never started / not finished (as docker). */
   startedAt: string;
   finishedAt: string;
+  /** With a health check, from the first start on (as docker's State.Health). */
+  health?: HealthState;
 }
 
 /** The resolved process config (image config merged with run options). */
@@ -273,7 +324,9 @@ export type EngineEventAction =
   | 'exec_start'
   | 'exec_die'
   | 'resize'
-  | 'rename';
+  | 'rename'
+  | 'update'
+  | `health_status: ${HealthStatus}`;
 
 export interface EngineEvent {
   action: EngineEventAction;

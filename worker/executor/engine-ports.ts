@@ -10,10 +10,7 @@ import {
   parseReference,
   pullImage,
 } from '../images/index.js';
-import type { ContainerInfo, EnginePort, ExecResult, ImagePort, ResolvedImage } from './types.js';
-
-/** Docker keeps the last 4 KiB of a probe's output. */
-const PROBE_OUTPUT_MAX = 4096;
+import type { ContainerInfo, EnginePort, ImagePort, ResolvedImage } from './types.js';
 
 function info(c: Container): ContainerInfo {
   return {
@@ -50,62 +47,8 @@ export function enginePort(m: ContainerManager): EnginePort {
       }
     },
     list: () => m.list({ all: true }).map(info),
-    exec: (id, cmd, timeoutMs) => execProbe(m, id, cmd, timeoutMs),
+    exec: (id, cmd, timeoutMs) => m.probe(id, cmd, timeoutMs),
   };
-}
-
-/** Runs a probe through the engine's exec; on timeout its process is killed (exec pids are host pids). */
-async function execProbe(
-  m: ContainerManager,
-  id: string,
-  cmd: string[],
-  timeoutMs: number,
-): Promise<ExecResult> {
-  const execId = m.execCreate(id, { cmd, attachStdout: true, attachStderr: true });
-  const stream = await m.execStart(execId, {});
-  let output = Buffer.alloc(0);
-  let timedOut = false;
-  if (stream) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        timedOut = true;
-        void m
-          .execInspect(execId)
-          .then((x) => {
-            if (x.running && x.pid > 0) process.kill(x.pid, 'SIGKILL');
-          })
-          .catch(() => {});
-        stream.destroy();
-        resolve();
-      }, timeoutMs);
-      stream.on('data', (chunk: Buffer) => {
-        output = Buffer.concat([output, chunk]);
-        if (output.length > PROBE_OUTPUT_MAX * 2) output = output.subarray(output.length - PROBE_OUTPUT_MAX);
-      });
-      const end = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      stream.once('close', end);
-      stream.once('end', end);
-      stream.once('error', end);
-    });
-  }
-  if (timedOut) return { exitCode: -1, output: '', timedOut };
-  const x = await m.execInspect(execId);
-  return { exitCode: x.exitCode ?? -1, output: demuxText(output).slice(-PROBE_OUTPUT_MAX), timedOut };
-}
-
-/** The payload of a docker multiplexed stream ([kind,0,0,0,len] frames) as text. */
-function demuxText(buf: Buffer): string {
-  let out = '';
-  let off = 0;
-  while (off + 8 <= buf.length) {
-    const len = buf.readUInt32BE(off + 4);
-    out += buf.subarray(off + 8, off + 8 + len).toString();
-    off += 8 + len;
-  }
-  return out;
 }
 
 export function imagePort(store: ImageStore, pullOptions: PullOptions = {}): ImagePort {

@@ -83,6 +83,8 @@ export function toCreateOptions(task: Task, image: ResolvedImage): CreateOptions
     image: image.reference,
     imageId: image.id,
     rootfs: { layers: image.layers, imageConfig: image.config },
+    // The executor probes a task's health itself (health.ts): the engine must not probe the image's too.
+    healthcheck: { test: ['NONE'] },
   };
 }
 

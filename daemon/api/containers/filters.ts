@@ -6,7 +6,8 @@ import { badRequest } from '../../http/errors.js';
 
 export type Filters = Record<string, string[]>;
 
-const KNOWN = new Set(['name', 'id', 'status', 'label']);
+const KNOWN = new Set(['name', 'id', 'status', 'label', 'health']);
+const HEALTH = new Set(['starting', 'healthy', 'unhealthy', 'none']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
 /**
@@ -45,6 +46,12 @@ export function parseFilters(raw: string | null): Filters {
         if (!STATUSES.has(v)) throw badRequest(`invalid filter 'status=${v}'`);
       }
     }
+    if (key === 'health')
+      for (const v of values)
+        if (!HEALTH.has(v))
+          throw badRequest(
+            `Unrecognised filter value for health: ${v} (use starting, healthy, unhealthy or none)`,
+          );
   }
   return out;
 }
@@ -70,6 +77,7 @@ export function matchesFilters(c: Container, f: Filters): boolean {
   if (f.name?.length && !f.name.some((p) => matchesName(c, p))) return false;
   if (f.id?.length && !f.id.some((p) => c.id.startsWith(p))) return false;
   if (f.status?.length && !f.status.includes(c.state.status)) return false;
+  if (f.health?.length && !f.health.includes(c.state.health?.status ?? 'none')) return false;
   if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
   return true;
 }

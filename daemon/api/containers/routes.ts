@@ -4,12 +4,12 @@ import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { ShoalError } from '../../../common/errors.js';
-import type { ContainerStats, WaitCondition } from '../../../worker/engine/index.js';
+import type { ContainerStats, RestartPolicyName, WaitCondition } from '../../../worker/engine/index.js';
 import { badRequest, conflict, notFound } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
-import { containerCreateSchema, validateBody } from '../schemas.js';
+import { containerCreateSchema, containerUpdateSchema, validateBody } from '../schemas.js';
 import { muxFrame, STDERR, STDOUT, splice, writeAsync } from '../streams.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { statsJson } from './stats.js';
@@ -186,6 +186,39 @@ async function top(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   ctx.reply.json(200, parsePs(output, pids));
 }
 
+/** POST /containers/{id}/update: the restart policy (docker update --restart); resources are refused for now. */
+async function update(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const raw = await ctx.readJson();
+  const body = validateBody<{ RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null }>(
+    containerUpdateSchema,
+    raw,
+  );
+  // The docker CLI sends every resource field, zero when not given: only set ones are refused.
+  const set = Object.entries((raw ?? {}) as Record<string, unknown>).filter(
+    ([k, v]) =>
+      k !== 'RestartPolicy' &&
+      v !== null &&
+      v !== 0 &&
+      v !== '' &&
+      v !== false &&
+      !(Array.isArray(v) && v.length === 0) &&
+      !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0),
+  );
+  if (set.length > 0)
+    throw badRequest(
+      `invalid ${set[0][0]}: updating ${set.map(([k]) => k).join(', ')} is not supported yet (only --restart)`,
+    );
+  const id = resolveId(deps, ctx.params.id);
+  if (body.RestartPolicy)
+    await deps.engine.update(id, {
+      restartPolicy: {
+        name: (body.RestartPolicy.Name ?? '') as RestartPolicyName,
+        maximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0,
+      },
+    });
+  ctx.reply.json(200, { Warnings: [] });
+}
+
 function ok204(fn: (deps: ApiDeps, ctx: RequestContext) => Promise<void>) {
   return (deps: ApiDeps) => async (ctx: RequestContext) => {
     await fn(deps, ctx);
@@ -239,6 +272,7 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
         await d.engine.rename(resolveId(d, ctx.params.id), name);
       })(deps),
     )
+    .post('/containers/:id/update', (ctx) => update(deps, ctx))
     .get('/containers/:id/top', (ctx) => top(deps, ctx))
     .post('/containers/:id/wait', (ctx) => wait(deps, ctx))
     .post('/containers/:id/attach', (ctx) => attach(deps, ctx))

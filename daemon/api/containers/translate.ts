@@ -4,7 +4,10 @@ import { humanDuration } from '../../../common/humanize.js';
 import type {
   Container,
   CreateOptions,
+  HealthcheckConfig,
+  HealthState,
   MountPoint,
+  RestartPolicyName,
   RootfsSource,
   RunOptions,
   Ulimit,
@@ -29,12 +32,24 @@ export interface CreateBody {
   Labels?: Record<string, string> | null;
   StopSignal?: string;
   StopTimeout?: number | null;
+  Healthcheck?: HealthcheckBody | null;
   /** shoal extension: run this directory as the root filesystem instead of an image (`--rootfs`). */
   Rootfs?: string;
   HostConfig?: HostConfigBody | null;
 }
 
+/** Docker's HealthConfig (durations in nanoseconds). */
+export interface HealthcheckBody {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
 export interface HostConfigBody {
+  RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
   Binds?: string[] | null;
   Tmpfs?: Record<string, string> | null;
   Mounts?: MountBody[] | null;
@@ -205,10 +220,60 @@ export function createOptionsFromBody(
     shmSize: positive(hc.ShmSize),
     autoRemove: hc.AutoRemove ?? false,
     init: hc.Init ?? undefined,
+    restartPolicy: hc.RestartPolicy
+      ? {
+          name: (hc.RestartPolicy.Name ?? '') as RestartPolicyName,
+          maximumRetryCount: hc.RestartPolicy.MaximumRetryCount ?? 0,
+        }
+      : undefined,
+    healthcheck: healthcheckOptions(body.Healthcheck),
   };
   // Leave out what was not given, so the engine's defaults apply and inspect stays tidy.
   for (const k of Object.keys(opts) as (keyof CreateOptions)[]) if (opts[k] === undefined) delete opts[k];
   return opts;
+}
+
+function healthcheckOptions(h: HealthcheckBody | null | undefined): HealthcheckConfig | undefined {
+  if (!h) return undefined;
+  const out: HealthcheckConfig = {
+    test: h.Test ?? undefined,
+    interval: h.Interval,
+    timeout: h.Timeout,
+    startPeriod: h.StartPeriod,
+    startInterval: h.StartInterval,
+    retries: h.Retries,
+  };
+  for (const k of Object.keys(out) as (keyof HealthcheckConfig)[]) if (out[k] === undefined) delete out[k];
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Config.Healthcheck as inspect shows it (absent when the container has none of its own). */
+function healthcheckJson(h: HealthcheckConfig | undefined): Record<string, unknown> | undefined {
+  if (!h) return undefined;
+  return {
+    ...(h.test ? { Test: h.test } : {}),
+    ...(h.interval ? { Interval: h.interval } : {}),
+    ...(h.timeout ? { Timeout: h.timeout } : {}),
+    ...(h.startPeriod ? { StartPeriod: h.startPeriod } : {}),
+    ...(h.startInterval ? { StartInterval: h.startInterval } : {}),
+    ...(h.retries ? { Retries: h.retries } : {}),
+  };
+}
+
+/** Config.Healthcheck: the container's own, else the image's (dockerd merges the image config in at create). */
+function configHealthcheck(c: Container): { Healthcheck?: Record<string, unknown> } {
+  if (c.hostConfig.healthcheck) return { Healthcheck: healthcheckJson(c.hostConfig.healthcheck) };
+  const img = 'layers' in c.rootfs ? c.rootfs.imageConfig?.Healthcheck : undefined;
+  return img ? { Healthcheck: { ...img } } : {};
+}
+
+/** State.Health as inspect shows it. */
+function healthJson(h: HealthState): Record<string, unknown> {
+  return {
+    Status: h.status,
+    FailingStreak: h.failingStreak,
+    Log: h.log.map((e) => ({ Start: e.start, End: e.end, ExitCode: e.exitCode, Output: e.output })),
+  };
 }
 
 /** Docker's [h, w] pair; 0x0 (the CLI's "no terminal") and malformed values go to the engine's check. */
@@ -232,7 +297,10 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     LogConfig: { Type: 'json-file', Config: {} },
     NetworkMode: h.networkMode ?? 'default',
     PortBindings: {},
-    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    RestartPolicy: {
+      Name: h.restartPolicy?.name ?? 'no',
+      MaximumRetryCount: h.restartPolicy?.maximumRetryCount ?? 0,
+    },
     AutoRemove: h.autoRemove ?? false,
     VolumeDriver: '',
     VolumesFrom: null,
@@ -362,6 +430,7 @@ export function inspectJson(c: Container): Record<string, unknown> {
       Error: s.error,
       StartedAt: s.startedAt || ZERO_TIME,
       FinishedAt: s.finishedAt || ZERO_TIME,
+      ...(s.health ? { Health: healthJson(s.health) } : {}),
     },
     Image: c.imageId || '',
     ResolvConfPath: '',
@@ -402,6 +471,7 @@ export function inspectJson(c: Container): Record<string, unknown> {
       Labels: c.config.labels,
       StopSignal: c.config.stopSignal,
       StopTimeout: c.config.stopTimeout,
+      ...configHealthcheck(c),
     },
     NetworkSettings: {
       Bridge: '',
@@ -432,6 +502,9 @@ export function humanStatus(c: Container, now: Date): string {
   const since = (t: string) => humanDuration(now.getTime() - Date.parse(t));
   switch (s.status) {
     case 'running':
+      // As docker: "(health: starting)", "(healthy)", "(unhealthy)".
+      if (s.health)
+        return `Up ${since(s.startedAt)} (${s.health.status === 'starting' ? 'health: starting' : s.health.status})`;
       return `Up ${since(s.startedAt)}`;
     case 'paused':
       return `Up ${since(s.startedAt)} (Paused)`;

@@ -104,7 +104,6 @@ describe('buildSpec: process', () => {
     expect(invalid({}).field).toBe('cmd');
     expect(invalid({ entrypoint: [''] }, { Cmd: ['x'] }).field).toBe('cmd');
     expect(invalid({ cmd: ['x'], workingDir: 'rel' }).field).toBe('workingDir');
-    expect(invalid({ cmd: ['x'], env: ['NOVALUE'] }).field).toBe('env');
     expect(invalid({ cmd: ['x'], env: ['=x'] }).field).toBe('env');
     expect(invalid({ cmd: ['x'], user: 'ghost' }).field).toBe('user');
     expect(invalid({ cmd: ['x'], hostname: 'bad_host' }).field).toBe('hostname');
@@ -272,6 +271,25 @@ describe('buildSpec: mounts, rootfs and network', () => {
       ctx({ annotations: { 'org.shoal.rootfs.lowerdirs': '/l' } }),
     );
     expect(spec.annotations).toEqual({ 'org.shoal.stdin-once': 'true', 'org.shoal.rootfs.lowerdirs': '/l' });
+  });
+});
+
+describe('env without a value', () => {
+  it('a bare KEY unsets KEY (image env and defaults too), as the docker CLI sends `-e VAR` for an unset VAR', () => {
+    const { spec, config } = build(
+      { cmd: ['x'], env: ['FROM_IMAGE', 'NOT_ANYWHERE', 'TERM', 'B=2'] },
+      {
+        Env: ['FROM_IMAGE=1', 'KEEP=1'],
+      },
+    );
+    expect((spec.process.env ?? []).filter((e) => /^(FROM_IMAGE|NOT_ANYWHERE|TERM)\b/.test(e))).toEqual([]);
+    expect(spec.process.env).toContain('KEEP=1');
+    expect(spec.process.env).toContain('B=2');
+    expect(config.env).toEqual(['KEEP=1', 'B=2']);
+  });
+
+  it('mergeEnv: unset, then set again appends', () => {
+    expect(mergeEnv(['A=1', 'B=2'], ['A', 'C', 'A=3'])).toEqual(['B=2', 'A=3']);
   });
 });
 

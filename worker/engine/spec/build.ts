@@ -70,35 +70,39 @@ const MIN_MEMORY = 6 * 1024 * 1024; // docker's minimum
 
 /**
  * KEY=VALUE list merge: later keys replace earlier ones in place (the first entry of that key),
- * new keys are appended. Linear: an index by key, not a search per entry.
+ * new keys are appended. A bare KEY (no "=") unsets KEY, as dockerd: the docker CLI sends `-e VAR`
+ * as "VAR" when VAR is not set on its side. Linear: an index by key, not a search per entry.
  */
 export function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
-  const out = [...base];
+  const out: (string | undefined)[] = [...base];
   const keyOf = (e: string) => {
     const eq = e.indexOf('=');
     return eq < 0 ? e : e.slice(0, eq);
   };
   const at = new Map<string, number>();
   out.forEach((e, i) => {
-    const k = keyOf(e);
+    const k = keyOf(e as string);
     if (!at.has(k)) at.set(k, i);
   });
   for (const e of over) {
     const k = keyOf(e);
     const i = at.get(k);
-    if (i !== undefined) out[i] = e;
+    if (!e.includes('=')) {
+      if (i !== undefined) out[i] = undefined;
+      at.delete(k);
+    } else if (i !== undefined) out[i] = e;
     else {
       at.set(k, out.length);
       out.push(e);
     }
   }
-  return out;
+  return out.filter((e): e is string => e !== undefined);
 }
 
+/** KEY=VALUE, or a bare KEY (unset); never "=VALUE". */
 function checkEnv(env: readonly string[]): void {
   for (const e of env) {
-    const eq = e.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError('env', `"${e}" is not KEY=VALUE`);
+    if (e.startsWith('=')) throw new InvalidArgumentError('env', `"${e}" is not KEY=VALUE`);
   }
 }
 
