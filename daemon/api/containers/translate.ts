@@ -4,6 +4,7 @@ import { humanDuration } from '../../../common/humanize.js';
 import type {
   Container,
   CreateOptions,
+  MountOption,
   MountPoint,
   RootfsSource,
   RunOptions,
@@ -31,6 +32,8 @@ export interface CreateBody {
   StopTimeout?: number | null;
   /** shoal extension: run this directory as the root filesystem instead of an image (`--rootfs`). */
   Rootfs?: string;
+  /** Destinations that get an anonymous volume (`docker run -v /path`). */
+  Volumes?: Record<string, unknown> | null;
   HostConfig?: HostConfigBody | null;
 }
 
@@ -38,6 +41,8 @@ export interface HostConfigBody {
   Binds?: string[] | null;
   Tmpfs?: Record<string, string> | null;
   Mounts?: MountBody[] | null;
+  VolumesFrom?: string[] | null;
+  VolumeDriver?: string;
   NetworkMode?: string;
   AutoRemove?: boolean;
   CapAdd?: string[] | null;
@@ -69,6 +74,12 @@ export interface MountBody {
   Target?: string;
   ReadOnly?: boolean;
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean } | null;
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string> | null;
+    DriverConfig?: { Name?: string; Options?: Record<string, string> | null } | null;
+  } | null;
 }
 
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -116,12 +127,38 @@ const asList = (v: string[] | string | null | undefined): string[] | undefined =
 const positive = (n: number | null | undefined): number | undefined => (n && n > 0 ? n : undefined);
 const nonEmpty = <T>(a: T[] | null | undefined): T[] | undefined => (a && a.length > 0 ? a : undefined);
 
-function mountsToRunOptions(mounts: MountBody[], binds: string[], tmpfs: Record<string, string>): void {
+function mountsToRunOptions(mounts: MountBody[], out: MountOption[], tmpfs: Record<string, string>): void {
   for (const [i, m] of mounts.entries()) {
     if (!m.Target) throw badRequest(`invalid HostConfig.Mounts[${i}]: Target is required`);
     if (m.Type === 'bind') {
       if (!m.Source) throw badRequest(`invalid HostConfig.Mounts[${i}]: Source is required for a bind mount`);
-      binds.push(`${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`);
+      if (m.VolumeOptions)
+        throw badRequest(`invalid HostConfig.Mounts[${i}].VolumeOptions: not allowed for a bind mount`);
+      if (m.BindOptions?.NonRecursive)
+        throw badRequest(`invalid HostConfig.Mounts[${i}].BindOptions.NonRecursive: not supported`);
+      out.push({
+        type: 'bind',
+        source: m.Source,
+        target: m.Target,
+        readOnly: !!m.ReadOnly,
+        ...(m.BindOptions?.Propagation ? { propagation: m.BindOptions.Propagation } : {}),
+      });
+    } else if (m.Type === 'volume') {
+      if (m.BindOptions)
+        throw badRequest(`invalid HostConfig.Mounts[${i}].BindOptions: not allowed for a volume mount`);
+      const v = m.VolumeOptions ?? {};
+      const driver = v.DriverConfig?.Name;
+      const options = v.DriverConfig?.Options;
+      out.push({
+        type: 'volume',
+        ...(m.Source ? { source: m.Source } : {}),
+        target: m.Target,
+        readOnly: !!m.ReadOnly,
+        ...(v.NoCopy ? { noCopy: true } : {}),
+        ...(v.Labels && Object.keys(v.Labels).length > 0 ? { labels: v.Labels } : {}),
+        ...(driver ? { driver } : {}),
+        ...(options && Object.keys(options).length > 0 ? { driverOptions: options } : {}),
+      });
     } else if (m.Type === 'tmpfs') {
       const opts: string[] = [];
       if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
@@ -130,7 +167,7 @@ function mountsToRunOptions(mounts: MountBody[], binds: string[], tmpfs: Record<
       tmpfs[m.Target] = opts.join(',');
     } else {
       throw badRequest(
-        `invalid HostConfig.Mounts[${i}]: mount type "${m.Type}" is not supported (bind, tmpfs)`,
+        `invalid HostConfig.Mounts[${i}]: mount type "${m.Type}" is not supported (bind, volume, tmpfs)`,
       );
     }
   }
@@ -155,7 +192,12 @@ export function createOptionsFromBody(
   }
   const binds = [...(hc.Binds ?? [])];
   const tmpfs: Record<string, string> = { ...(hc.Tmpfs ?? {}) };
-  mountsToRunOptions(hc.Mounts ?? [], binds, tmpfs);
+  const mounts: MountOption[] = [];
+  mountsToRunOptions(hc.Mounts ?? [], mounts, tmpfs);
+  if (hc.VolumeDriver && hc.VolumeDriver !== 'local')
+    throw badRequest(
+      `invalid HostConfig.VolumeDriver: volume driver "${hc.VolumeDriver}" is not supported (only local)`,
+    );
   const ulimits: Ulimit[] | undefined = hc.Ulimits?.map((u) => ({
     name: u.Name,
     soft: u.Soft,
@@ -182,6 +224,9 @@ export function createOptionsFromBody(
     stopSignal: body.StopSignal || undefined,
     stopTimeout: body.StopTimeout ?? undefined,
     binds: nonEmpty(binds),
+    mounts: nonEmpty(mounts),
+    volumes: body.Volumes ? nonEmpty(Object.keys(body.Volumes)) : undefined,
+    volumesFrom: nonEmpty(hc.VolumesFrom),
     tmpfs: Object.keys(tmpfs).length > 0 ? tmpfs : undefined,
     memory: positive(hc.Memory),
     memorySwap: hc.MemorySwap ? hc.MemorySwap : undefined,
@@ -233,7 +278,7 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
     AutoRemove: h.autoRemove ?? false,
     VolumeDriver: '',
-    VolumesFrom: null,
+    VolumesFrom: h.volumesFrom ?? null,
     CapAdd: h.capAdd ?? null,
     CapDrop: h.capDrop ?? null,
     CgroupnsMode: 'private',
@@ -290,17 +335,46 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     IOMaximumIOps: 0,
     IOMaximumBandwidth: 0,
     Init: h.init ?? null,
+    ...(h.mounts ? { Mounts: h.mounts.map(mountOptionJson) } : {}),
+  };
+}
+
+/** HostConfig.Mounts as given (bind and volume entries; tmpfs ones show under Tmpfs). */
+function mountOptionJson(m: MountOption): Record<string, unknown> {
+  return {
+    Type: m.type,
+    ...(m.source ? { Source: m.source } : {}),
+    Target: m.target,
+    ...(m.readOnly ? { ReadOnly: true } : {}),
+    ...(m.propagation ? { BindOptions: { Propagation: m.propagation } } : {}),
+    ...(m.type === 'volume' && (m.noCopy || m.labels)
+      ? {
+          VolumeOptions: { ...(m.noCopy ? { NoCopy: true } : {}), ...(m.labels ? { Labels: m.labels } : {}) },
+        }
+      : {}),
   };
 }
 
 function mountJson(m: MountPoint): Record<string, unknown> {
+  const propagation = m.options.find((o) => /^r?(private|shared|slave)$/.test(o)) ?? 'rprivate';
+  if (m.type === 'volume')
+    return {
+      Type: 'volume',
+      Name: m.name ?? '',
+      Source: m.source,
+      Destination: m.destination,
+      Driver: m.driver ?? 'local',
+      Mode: m.mode ?? '',
+      RW: m.rw,
+      Propagation: '',
+    };
   return {
     Type: m.type,
     Source: m.source,
     Destination: m.destination,
-    Mode: m.options.join(','),
+    Mode: m.mode ?? m.options.join(','),
     RW: m.rw,
-    Propagation: m.type === 'bind' ? 'rprivate' : '',
+    Propagation: m.type === 'bind' ? propagation : '',
   };
 }
 
@@ -392,7 +466,7 @@ export function inspectJson(c: Container): Record<string, unknown> {
       Env: c.config.env,
       Cmd: c.config.cmd.length > 0 ? c.config.cmd : null,
       Image: imageLabel(c),
-      Volumes: null,
+      Volumes: c.hostConfig.volumes ? Object.fromEntries(c.hostConfig.volumes.map((v) => [v, {}])) : null,
       WorkingDir: c.config.workingDir,
       Entrypoint: c.config.entrypoint.length > 0 ? c.config.entrypoint : null,
       OnBuild: null,
