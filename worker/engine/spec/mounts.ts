@@ -267,7 +267,7 @@ function mountRequest(
   if (m.driver && m.driver !== 'local')
     throw new EngineError(
       'invalid_argument',
-      `invalid mount config for type "volume": volume driver "${m.driver}" is not supported (only local)`,
+      `invalid mount config for type "volume": VolumeOptions.DriverConfig.Name: volume driver "${m.driver}" is not supported (only local)`,
       {
         field: `${field}.VolumeOptions.DriverConfig.Name`,
       },
@@ -275,7 +275,7 @@ function mountRequest(
   if (m.driverOptions && Object.keys(m.driverOptions).length > 0)
     throw new EngineError(
       'invalid_argument',
-      'invalid mount config for type "volume": the local driver takes no options here',
+      'invalid mount config for type "volume": VolumeOptions.DriverConfig.Options: the local driver takes no options here',
       {
         field: `${field}.VolumeOptions.DriverConfig.Options`,
       },
