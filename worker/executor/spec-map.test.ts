@@ -142,7 +142,11 @@ describe('toCreateOptions', () => {
         { type: MountType.MOUNT_TYPE_TMPFS, target: '/ro', readOnly: true },
       ],
     });
-    expect(o.binds).toEqual(['/srv:/data:ro', '/a:/b:rw,rslave']);
+    expect(o.binds).toBeUndefined();
+    expect(o.mounts).toEqual([
+      { type: 'bind', source: '/srv', target: '/data', readOnly: true },
+      { type: 'bind', source: '/a', target: '/b', readOnly: false, propagation: 'rslave' },
+    ]);
     expect(o.tmpfs).toEqual({ '/tmp': 'size=1048576,mode=1777', '/ro': 'ro' });
   });
 
