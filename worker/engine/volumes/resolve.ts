@@ -69,9 +69,14 @@ export async function resolveMounts(
       const volume = made.volume;
       if (made.created) created.push(volume.name);
       releases.push(store.hold(volume.name));
-      const volumeEmpty = (await readdir(volume.mountpoint)).length === 0;
-      if (shouldCopyUp({ noCopy: req.noCopy, volumeEmpty, imagePath: target ? 'dir' : 'missing' }) && target)
-        await copyUp(layers, target.path, volume.mountpoint);
+      await store.exclusive(volume.name, async () => {
+        const volumeEmpty = (await readdir(volume.mountpoint)).length === 0;
+        if (
+          shouldCopyUp({ noCopy: req.noCopy, volumeEmpty, imagePath: target ? 'dir' : 'missing' }) &&
+          target
+        )
+          await copyUp(layers, target.path, volume.mountpoint);
+      });
       mounts.push({
         type: 'volume',
         source: volume.mountpoint,

@@ -2,7 +2,7 @@
 // <dataRoot>/volumes/<name>/volume.json the metadata (written atomically, last: a directory without
 // it is a create cut short and is removed at open). Who uses a volume is not stored here: the
 // engine answers it from its container records (usersOf), plus the holds of creates in flight.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseBoundedJson } from '../../../common/bounded-json.js';
@@ -47,11 +47,16 @@ export class VolumeStore {
   /** Volumes a create in flight is about to mount (name → count), so a concurrent rm refuses. */
   private readonly holds = new Map<string, number>();
   private readonly removing = new Set<string>();
+  /** Volumes whose directories are still being made: a second create of the name waits for them. */
+  private readonly making = new Map<string, Promise<void>>();
+  /** Per-volume queue for work that must not overlap (the copy-up into a new volume). */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: VolumeStoreOptions) {
     this.root = join(opts.dataRoot, 'volumes');
     // Like the rest of the data root: other users must not reach volume content.
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    chmodSync(this.root, 0o700); // an older or hand-made root is fixed too
     for (const d of readdirSync(this.root, { withFileTypes: true })) {
       if (!d.isDirectory()) continue;
       const dir = join(this.root, d.name);
@@ -86,7 +91,11 @@ export class VolumeStore {
     const name = anonymous ? this.opts.randomName() : checkVolumeName(o.name as string);
     if (this.removing.has(name)) throw new ConflictError(`volume ${name} is being removed`);
     const existing = this.volumes.get(name);
-    if (existing) return { volume: structuredClone(existing), created: false };
+    if (existing) {
+      await this.making.get(name);
+      if (!this.volumes.has(name)) return this.create(o); // the first create failed: try ourselves
+      return { volume: structuredClone(existing), created: false };
+    }
     const dir = join(this.root, name);
     const volume: Volume = {
       name,
@@ -100,16 +109,27 @@ export class VolumeStore {
       options: {},
       anonymous,
     };
-    // Reserved before the awaits: a second create of the name returns this one.
+    // Reserved before the awaits: a second create of the name waits for this one and returns it.
     this.volumes.set(name, volume);
+    const making = (async () => {
+      try {
+        await mkdir(dir, { mode: 0o700 });
+        await mkdir(volume.mountpoint, { mode: 0o755 });
+        await writeFileAtomic(join(dir, META_FILE), JSON.stringify(volume, null, 1));
+      } catch (e) {
+        this.volumes.delete(name);
+        await rm(dir, { recursive: true, force: true });
+        throw e;
+      }
+    })();
+    this.making.set(
+      name,
+      making.catch(() => {}),
+    );
     try {
-      await mkdir(dir, { mode: 0o700 });
-      await mkdir(volume.mountpoint, { mode: 0o755 });
-      await writeFileAtomic(join(dir, META_FILE), JSON.stringify(volume, null, 1));
-    } catch (e) {
-      this.volumes.delete(name);
-      await rm(dir, { recursive: true, force: true });
-      throw e;
+      await making;
+    } finally {
+      this.making.delete(name);
     }
     return { volume: structuredClone(volume), created: true };
   }
@@ -136,6 +156,17 @@ export class VolumeStore {
       .filter((v) => volumeMatches(v, this.usersOf(v.name).length > 0, filters))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((v) => structuredClone(v));
+  }
+
+  /** Runs fn after any earlier fn queued for the same volume (two creates filling one new volume). */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(name) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => {});
+    this.queues.set(name, tail);
+    tail.then(() => {
+      if (this.queues.get(name) === tail) this.queues.delete(name);
+    });
+    return run;
   }
 
   /** Marks the volume as about to be mounted; the returned function releases the hold. */
