@@ -119,6 +119,9 @@ describe('volumes in containers', () => {
       RW: true,
     });
     const id = (await dk(['inspect', '-f', '{{.Id}}', 'writer'])).stdout.trim();
+    expect((await dk(['ps', '-aq', '--no-trunc', '--filter', 'volume=data'])).stdout).toBe(`${id}\n`);
+    expect((await dk(['ps', '-aq', '--filter', 'volume=/d'])).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect((await dk(['ps', '-aq', '--filter', 'volume=other'])).stdout).toBe('');
     const rm = await dk(['volume', 'rm', 'data']);
     expect(rm.code).toBe(1);
     expect(rm.stderr).toContain(`remove data: volume is in use - [${id}]`);

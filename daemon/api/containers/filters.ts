@@ -6,7 +6,7 @@ import { badRequest } from '../../http/errors.js';
 
 export type Filters = Record<string, string[]>;
 
-const KNOWN = new Set(['name', 'id', 'status', 'label']);
+const KNOWN = new Set(['name', 'id', 'status', 'label', 'volume']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
 /**
@@ -71,5 +71,11 @@ export function matchesFilters(c: Container, f: Filters): boolean {
   if (f.id?.length && !f.id.some((p) => c.id.startsWith(p))) return false;
   if (f.status?.length && !f.status.includes(c.state.status)) return false;
   if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
+  // volume=NAME or volume=/destination, as dockerd.
+  if (
+    f.volume?.length &&
+    !c.mounts.some((m) => f.volume.includes(m.name ?? '') || f.volume.includes(m.destination))
+  )
+    return false;
   return true;
 }
