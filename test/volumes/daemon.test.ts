@@ -155,6 +155,8 @@ describe('volumes in containers', () => {
     ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/-rw-r-----\s+1 1000\s+1000\s+7 .* seed\n750 1000:1000\n/);
+    const vols = await dk(['inspect', '-f', '{{json .Config.Volumes}}', 'anon']);
+    expect(JSON.parse(vols.stdout)).toEqual({ '/srv/data': {}, '/scratch': {} });
     const mounts = await inspectMounts('anon');
     expect(mounts.map((m) => m.Destination).sort()).toEqual(['/scratch', '/srv/data']);
     for (const m of mounts) {

@@ -413,6 +413,13 @@ function networksJson(c: Container): Record<string, unknown> {
   };
 }
 
+/** Config.Volumes as dockerd shows it: the image's VOLUMEs merged with the request's. */
+function configVolumes(c: Container): Record<string, object> | null {
+  const fromImage = 'layers' in c.rootfs ? Object.keys(c.rootfs.imageConfig?.Volumes ?? {}) : [];
+  const all = [...fromImage, ...(c.hostConfig.volumes ?? [])];
+  return all.length > 0 ? Object.fromEntries(all.map((v) => [v, {}])) : null;
+}
+
 /** GET /containers/{id}/json. */
 export function inspectJson(c: Container): Record<string, unknown> {
   const s = c.state;
@@ -466,7 +473,7 @@ export function inspectJson(c: Container): Record<string, unknown> {
       Env: c.config.env,
       Cmd: c.config.cmd.length > 0 ? c.config.cmd : null,
       Image: imageLabel(c),
-      Volumes: c.hostConfig.volumes ? Object.fromEntries(c.hostConfig.volumes.map((v) => [v, {}])) : null,
+      Volumes: configVolumes(c),
       WorkingDir: c.config.workingDir,
       Entrypoint: c.config.entrypoint.length > 0 ? c.config.entrypoint : null,
       OnBuild: null,

@@ -72,8 +72,25 @@ export class VolumeStore {
     }
   }
 
+  /** Creates (or finds) a volume and holds it in the same step, so no prune or rm slips in between. */
+  async acquire(o: VolumeCreateOptions): Promise<{ volume: Volume; created: boolean; release: () => void }> {
+    let release: () => void = () => {};
+    const made = await this.make(o, (name) => {
+      release = this.hold(name);
+    });
+    return { ...made, release };
+  }
+
   /** Creates a volume, or returns the existing one of that name (as dockerd). */
-  async create(o: VolumeCreateOptions = {}): Promise<{ volume: Volume; created: boolean }> {
+  create(o: VolumeCreateOptions = {}): Promise<{ volume: Volume; created: boolean }> {
+    return this.make(o, () => {});
+  }
+
+  /** create, calling `ready` synchronously with the name just before resolving. */
+  private async make(
+    o: VolumeCreateOptions,
+    ready: (name: string) => void,
+  ): Promise<{ volume: Volume; created: boolean }> {
     const driver = o.driver || 'local';
     if (driver !== 'local')
       throw new EngineError(
@@ -93,7 +110,8 @@ export class VolumeStore {
     const existing = this.volumes.get(name);
     if (existing) {
       await this.making.get(name);
-      if (!this.volumes.has(name)) return this.create(o); // the first create failed: try ourselves
+      if (!this.volumes.has(name)) return this.make(o, ready); // the first create failed: try ourselves
+      ready(name);
       return { volume: structuredClone(existing), created: false };
     }
     const dir = join(this.root, name);
@@ -131,6 +149,7 @@ export class VolumeStore {
     } finally {
       this.making.delete(name);
     }
+    ready(name);
     return { volume: structuredClone(volume), created: true };
   }
 
