@@ -164,6 +164,21 @@ describe('volumes in containers', () => {
       expect(m.Name).toMatch(/^[0-9a-f]{64}$/);
     }
     expect((await volumes()).length).toBe(2);
+    // the copied-up owner lets the image's user write, though the volumes root is root's only (0700)
+    const asUser = await dk([
+      'run',
+      '--rm',
+      '-u',
+      '1000',
+      '-v',
+      'owned:/srv/data',
+      'shoal/withvol',
+      'sh',
+      '-c',
+      'echo mine > /srv/data/by-user && cat /srv/data/seed',
+    ]);
+    expect(asUser).toMatchObject({ code: 0, stdout: 'seeded\n' });
+    expect((await dk(['volume', 'rm', 'owned'])).code).toBe(0);
     expect((await dk(['rm', '-v', 'anon'])).code).toBe(0);
     expect(await volumes()).toEqual([]);
     expect((await dk(['run', '--rm', '-v', '/tmp/x', 'busybox', 'true'])).code).toBe(0);
