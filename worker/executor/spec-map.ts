@@ -186,8 +186,25 @@ function mapMounts(c: ContainerSpec, o: RunOptions): void {
         tmpfs[m.target] = opts.join(',');
         return;
       }
-      case MountType.MOUNT_TYPE_VOLUME:
-        throw unsupported(f('type'), 'a volume mount (the engine has no named volumes)');
+      case MountType.MOUNT_TYPE_VOLUME: {
+        // A volume of this node's local driver (made when missing; no source = anonymous).
+        const v = m.volumeOptions;
+        if (v?.subpath) throw unsupported(f('volume_options.subpath'), 'a volume subpath');
+        const driver = v?.driverConfig;
+        if (driver?.name && driver.name !== 'local')
+          throw unsupported(f('volume_options.driver_config.name'), `the volume driver "${driver.name}"`);
+        if (driver && Object.keys(driver.options ?? {}).length > 0)
+          throw unsupported(f('volume_options.driver_config.options'), 'volume driver options');
+        binds.push({
+          type: 'volume',
+          ...(m.source ? { source: m.source } : {}),
+          target: m.target,
+          readOnly: m.readOnly,
+          ...(v?.noCopy ? { noCopy: true } : {}),
+          ...(v && Object.keys(v.labels ?? {}).length > 0 ? { labels: v.labels } : {}),
+        });
+        return;
+      }
       default:
         throw new Refusal(f('type'), 'must be bind, volume or tmpfs');
     }
