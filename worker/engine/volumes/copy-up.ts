@@ -2,8 +2,21 @@
 // rootfs layers (top first) as overlayfs merges them: whiteouts (0:0 character devices, or aufs
 // ".wh." files) and opaque directories (trusted.overlay.opaque=y) hide what is below. Owners,
 // modes and times are kept; device nodes and FIFOs are made with the native file ops.
+import { randomBytes } from 'node:crypto';
 import type { Dirent, Stats } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  symlink,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyFileOps, lgetxattr } from '../native.js';
 
@@ -111,13 +124,31 @@ async function copyDir(layers: readonly string[], rel: string, dst: string): Pro
 
 /**
  * Copies the merged content of `path` (resolved, absolute, a directory in the image) into `dst`,
- * an existing empty directory, and gives `dst` the owner and mode of the image's directory.
+ * an existing empty directory (a volume's _data), and gives `dst` the owner and mode of the image's
+ * directory. The copy is made in a sibling directory no container sees, then renamed into `dst`
+ * entry by entry: a container already using the volume could plant symlinks in `dst`, and a rename
+ * never follows them (a copy written straight into `dst` would). An entry such a container made
+ * first is left as it is.
  */
 export async function copyUp(layers: readonly string[], path: string, dst: string): Promise<void> {
   const rel = path.replace(/^\/+/, '');
   const showingLayers = await layersAt(layers, rel);
   if (showingLayers.length === 0) return;
-  await copyDir(showingLayers, rel, dst);
-  const top = await lstat(join(showingLayers[0], rel));
-  await copyAttrs(top, dst, false);
+  const staging = `${dst}.copy-${randomBytes(6).toString('hex')}`;
+  await mkdir(staging, { mode: 0o700 });
+  try {
+    await copyDir(showingLayers, rel, staging);
+    for (const name of await readdir(staging)) {
+      try {
+        await rename(join(staging, name), join(dst, name));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'EISDIR' && code !== 'ENOTDIR') throw e;
+      }
+    }
+    const top = await lstat(join(showingLayers[0], rel));
+    await copyAttrs(top, dst, false);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
 }
