@@ -47,10 +47,12 @@ describe('VolumeStore', () => {
     expect(anon.name).toMatch(/^[0-9a-f]{64}$/);
     // a create cut short before its metadata is cleared at the next open
     mkdirSync(join(root, 'volumes/halfmade/_data'), { recursive: true });
+    mkdirSync(join(root, 'volumes/data/_data.copy-0a1b/etc'), { recursive: true });
     const again = open(root).store;
     expect(again.list().map((v) => v.name)).toEqual([anon.name, 'data']);
     expect(again.get('data').labels).toEqual({ k: 'v' });
     expect(existsSync(join(root, 'volumes/halfmade'))).toBe(false);
+    expect(readdirSync(join(root, 'volumes/data')).sort()).toEqual(['_data', 'volume.json']);
   });
 
   it('refuses other drivers, options and bad names, and leaves nothing', async () => {

@@ -64,6 +64,9 @@ export class VolumeStore {
         const meta = parseBoundedJson(readFileSync(join(dir, META_FILE), 'utf8')) as Volume;
         if (meta.name !== d.name) throw new Error('name mismatch');
         this.volumes.set(d.name, { ...meta, mountpoint: join(dir, '_data') });
+        // A copy-up cut short leaves its staging directory beside _data (copy-up.ts).
+        for (const e of readdirSync(dir))
+          if (e.startsWith('_data.copy-')) rmSync(join(dir, e), { recursive: true, force: true });
       } catch {
         // No (readable) metadata: a create that never finished. Its _data was never handed out.
         if (!existsSync(join(dir, META_FILE))) rmSync(dir, { recursive: true, force: true });
