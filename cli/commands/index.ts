@@ -151,6 +151,8 @@ export const commands: CommandEntry[] = [
     summary: 'Log out from a registry',
     load: async () => (await import('./image-transfer.js')).logout,
   },
+  // volumes (cli/commands/volume.ts)
+  { name: 'volume', summary: 'Manage volumes', load: async () => (await import('./volume.js')).volume },
   // swarm (cli/commands/swarm.ts, node.ts, service.ts)
   { name: 'swarm', summary: 'Manage Swarm', load: async () => (await import('./swarm.js')).swarm },
   { name: 'node', summary: 'Manage Swarm nodes', load: async () => (await import('./node.js')).node },

@@ -14,7 +14,15 @@ export const CREATE_FLAGS: FlagSpec[] = [
   },
   { long: 'env', short: 'e', type: 'list', help: 'Set environment variables' },
   { long: 'env-file', type: 'list', help: 'Read in a file of environment variables' },
-  { long: 'volume', short: 'v', type: 'list', help: 'Bind mount a volume (SRC:DST[:ro])' },
+  {
+    long: 'volume',
+    short: 'v',
+    type: 'list',
+    help: 'Bind mount a host path or a named volume (SRC:DST[:ro]), or an anonymous volume (DST)',
+  },
+  { long: 'mount', type: 'list', help: 'Attach a filesystem mount (type=bind|volume|tmpfs,src=…,dst=…)' },
+  { long: 'volumes-from', type: 'list', help: 'Mount volumes from the specified container(s)' },
+  { long: 'volume-driver', type: 'string', help: 'Volume driver for the container (local only)' },
   { long: 'tmpfs', type: 'list', help: 'Mount a tmpfs directory (DST[:opts])' },
   { long: 'memory', short: 'm', type: 'string', value: 'bytes', help: 'Memory limit' },
   {
@@ -185,33 +193,101 @@ function parseLabels(items: string[]): Record<string, string> {
   return out;
 }
 
-function parseBind(item: string): string {
+/** `-v`: `SRC:DST[:MODE]` goes to Binds; a lone `DST` is an anonymous volume (Config.Volumes), as docker. */
+function parseVolumeFlag(item: string): { bind?: string; anonymous?: string } {
   const parts = item.split(':');
-  if (parts.length === 1) {
-    throw bad(
-      '-v, --volume',
-      item,
-      'anonymous volumes are not supported yet: use SRC:DST[:ro] with an absolute host path',
-    );
+  if (parts.length > 3 || parts.some((p) => p === ''))
+    throw bad('-v, --volume', item, 'expected [SRC:]DST[:MODE]');
+  const dst = parts.length === 1 ? parts[0] : parts[1];
+  if (!dst.startsWith('/'))
+    throw bad('-v, --volume', item, `the destination "${dst}" must be an absolute path`);
+  return parts.length === 1 ? { anonymous: dst } : { bind: item };
+}
+
+const truthy = (v: string | undefined, item: string) => {
+  if (v === undefined || v === '' || v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw bad('--mount', item, `invalid boolean "${v}"`);
+};
+
+/** `--mount type=volume,src=NAME,dst=/p,readonly,volume-nocopy,volume-label=k=v,…` → a HostConfig.Mounts entry. */
+export function parseMountFlag(item: string): Record<string, unknown> {
+  const m: Record<string, unknown> = { Type: 'volume' };
+  const volume: Record<string, unknown> = {};
+  const labels: Record<string, string> = {};
+  const driverOpts: Record<string, string> = {};
+  let driver: string | undefined;
+  const bind: Record<string, unknown> = {};
+  const tmpfs: Record<string, number> = {};
+  for (const field of item.split(',')) {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    const need = () => {
+      if (value === undefined)
+        throw bad('--mount', item, `invalid field '${field}' must be a key=value pair`);
+      return value;
+    };
+    switch (key) {
+      case 'type':
+        m.Type = need();
+        break;
+      case 'source':
+      case 'src':
+        m.Source = need();
+        break;
+      case 'target':
+      case 'dst':
+      case 'destination':
+        m.Target = need();
+        break;
+      case 'readonly':
+      case 'ro':
+        m.ReadOnly = truthy(value, item);
+        break;
+      case 'bind-propagation':
+        bind.Propagation = need();
+        break;
+      case 'volume-nocopy':
+        volume.NoCopy = truthy(value, item);
+        break;
+      case 'volume-label': {
+        const v = need();
+        const i = v.indexOf('=');
+        labels[i < 0 ? v : v.slice(0, i)] = i < 0 ? '' : v.slice(i + 1);
+        break;
+      }
+      case 'volume-driver':
+        driver = need();
+        break;
+      case 'volume-opt': {
+        const v = need();
+        const i = v.indexOf('=');
+        driverOpts[i < 0 ? v : v.slice(0, i)] = i < 0 ? '' : v.slice(i + 1);
+        break;
+      }
+      case 'tmpfs-size': {
+        const n = parseBytes(need());
+        if (n === undefined) throw bad('--mount', item, `invalid tmpfs-size "${value}"`);
+        tmpfs.SizeBytes = n;
+        break;
+      }
+      case 'tmpfs-mode':
+        if (!/^[0-7]+$/.test(need())) throw bad('--mount', item, `invalid tmpfs-mode "${value}"`);
+        tmpfs.Mode = Number.parseInt(value as string, 8);
+        break;
+      default:
+        throw bad('--mount', item, `unexpected key '${key}'`);
+    }
   }
-  if (parts.length > 3 || parts[0] === '' || parts[1] === '')
-    throw bad('-v, --volume', item, 'expected SRC:DST[:ro|rw]');
-  if (!parts[0].startsWith('/')) {
-    throw bad(
-      '-v, --volume',
-      item,
-      'named volumes are not supported yet: the source must be an absolute host path',
-    );
-  }
-  if (!parts[1].startsWith('/'))
-    throw bad('-v, --volume', item, `the destination "${parts[1]}" must be an absolute path`);
-  if (
-    parts[2] !== undefined &&
-    !/^(ro|rw)(,(ro|rw|z|Z|[rs]?(shared|slave|private)))*$|^(z|Z)$/.test(parts[2])
-  ) {
-    throw bad('-v, --volume', item, `invalid mode "${parts[2]}"`);
-  }
-  return item;
+  if (!m.Target) throw bad('--mount', item, 'target is required');
+  if (Object.keys(labels).length) volume.Labels = labels;
+  if (driver !== undefined || Object.keys(driverOpts).length)
+    volume.DriverConfig = { Name: driver ?? '', Options: driverOpts };
+  if (Object.keys(volume).length) m.VolumeOptions = volume;
+  if (Object.keys(bind).length) m.BindOptions = bind;
+  if (Object.keys(tmpfs).length) m.TmpfsOptions = tmpfs;
+  return m;
 }
 
 /** `--restart NAME[:COUNT]` as the docker CLI splits it (the daemon checks the policy itself). */
@@ -310,6 +386,14 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     if (!dst.startsWith('/')) throw bad('--tmpfs', t, 'the destination must be an absolute path');
     tmpfs[dst] = colon < 0 ? '' : t.slice(colon + 1);
   }
+  const binds: string[] = [];
+  const volumes: Record<string, object> = {};
+  for (const item of f.lists.get('volume') ?? []) {
+    const v = parseVolumeFlag(item);
+    if (v.bind) binds.push(v.bind);
+    else volumes[v.anonymous as string] = {};
+  }
+  const mounts = (f.lists.get('mount') ?? []).map(parseMountFlag);
   const stopTimeout = intFlag(f, 'stop-timeout');
   const restart = restartPolicy(f);
   if (f.bools.has('rm') && restart.Name !== 'no')
@@ -330,7 +414,7 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     Env: collectEnv(f, envIn),
     Cmd: cmd,
     Image: image ?? '',
-    Volumes: {},
+    Volumes: volumes,
     WorkingDir: f.strings.get('workdir') ?? '',
     Entrypoint: entrypoint === undefined ? null : entrypoint === '' ? [''] : [entrypoint],
     Labels: parseLabels(f.lists.get('label') ?? []),
@@ -339,7 +423,10 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     ...(rootfs !== undefined ? { Rootfs: rootfs } : {}),
     ...(health ? { Healthcheck: health } : {}),
     HostConfig: {
-      Binds: f.lists.has('volume') ? (f.lists.get('volume') as string[]).map(parseBind) : null,
+      Binds: binds.length ? binds : null,
+      ...(mounts.length ? { Mounts: mounts } : {}),
+      VolumesFrom: f.lists.get('volumes-from') ?? null,
+      VolumeDriver: f.strings.get('volume-driver') ?? '',
       NetworkMode: network,
       AutoRemove: f.bools.has('rm'),
       CapAdd: f.lists.get('cap-add') ?? null,

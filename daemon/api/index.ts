@@ -11,6 +11,7 @@ import { registerExec } from './exec/routes.js';
 import { registerImages } from './images.js';
 import { registerSwarm } from './swarm/routes.js';
 import { registerSystem } from './system.js';
+import { registerVolumes } from './volumes.js';
 
 export type ApiModule = (router: Router, deps: ApiDeps) => void | Promise<void>;
 
@@ -20,6 +21,7 @@ export const apiModules: ApiModule[] = [
   registerExec,
   registerEvents,
   registerImages,
+  registerVolumes,
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);
   },

@@ -57,8 +57,15 @@ const mount: Schema = {
     Target: str,
     ReadOnly: bool,
     Consistency: str,
-    BindOptions: object,
-    VolumeOptions: object,
+    BindOptions: { type: ['object', 'null'], properties: { Propagation: str, NonRecursive: bool } },
+    VolumeOptions: {
+      type: ['object', 'null'],
+      properties: {
+        NoCopy: bool,
+        Labels: strMap(LIMITS.labels),
+        DriverConfig: { type: ['object', 'null'], properties: { Name: str, Options: strMap(LIMITS.small) } },
+      },
+    },
     TmpfsOptions: {
       type: ['object', 'null'],
       properties: { SizeBytes: int, Mode: { type: 'integer', minimum: 0, maximum: 0o7777 } },
@@ -219,6 +226,17 @@ export const execCreateSchema: Schema = {
     Env: strList(LIMITS.list),
     WorkingDir: str,
     Cmd: strList(LIMITS.list),
+  },
+};
+
+/** POST /volumes/create. */
+export const volumeCreateSchema: Schema = {
+  type: 'object',
+  properties: {
+    Name: str,
+    Driver: str,
+    DriverOpts: strMap(LIMITS.small),
+    Labels: strMap(LIMITS.labels),
   },
 };
 

@@ -56,8 +56,8 @@ describe('bad input leaves nothing behind', () => {
     ],
     [
       'a bind source that does not exist',
-      ['-v', '/nonexistent/src:/x', '--rootfs', ROOTFS, 'true'],
-      /\/nonexistent\/src/,
+      ['--mount', 'type=bind,src=/nonexistent/src,dst=/x', '--rootfs', ROOTFS, 'true'],
+      /bind source path does not exist: \/nonexistent\/src/,
       125,
     ],
   ])('%s', async (_what, args, message, status) => {

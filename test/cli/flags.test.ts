@@ -140,7 +140,11 @@ describe('run flags → create body', () => {
     [['--cpus', 'x', 'img'], /--cpus/],
     [['--pids-limit', '1.5', 'img'], /not an integer/],
     [['--memory-swap', '1g', 'img'], /always set the Memory limit/],
-    [['-v', 'relative:/x', 'img'], /absolute host path/],
+    [['-v', 'a:/b:ro:x', 'img'], /expected \[SRC:\]DST\[:MODE\]/],
+    [['-v', 'name:relative', 'img'], /the destination "relative" must be an absolute path/],
+    [['--mount', 'type=volume,src=v', 'img'], /target is required/],
+    [['--mount', 'type=volume,dst=/x,colour=red', 'img'], /unexpected key 'colour'/],
+    [['--mount', 'type=volume,dst=/x,readonly=maybe', 'img'], /invalid boolean "maybe"/],
     [['--ulimit', 'nofile=9:1', 'img'], /soft limit 9 is larger than hard limit 1/],
     [['--rootfs', '/r'], /--rootfs needs a command/],
     [[], /requires at least 1 argument/],
@@ -153,6 +157,38 @@ describe('run flags → create body', () => {
     [['--no-healthcheck', '--health-cmd', 'x', 'img'], /conflicts/],
   ])('rejects %j', (argv, message) => {
     expect(() => build(argv as string[])).toThrow(message as RegExp);
+  });
+});
+
+describe('volume flags', () => {
+  it('sends -v NAME:/p as a bind, -v /p as an anonymous volume, --mount and --volumes-from as docker', () => {
+    const r = build([
+      '-v',
+      'data:/d:ro',
+      '-v',
+      '/anon',
+      '--mount',
+      'type=volume,source=v2,target=/m,readonly,volume-nocopy,volume-label=a=b,volume-driver=local',
+      '--mount',
+      'type=bind,src=/h,dst=/b,bind-propagation=rslave',
+      '--volumes-from',
+      'other:ro',
+      'img',
+    ]);
+    const hc = r.body.HostConfig as Record<string, unknown>;
+    expect(hc.Binds).toEqual(['data:/d:ro']);
+    expect(r.body.Volumes).toEqual({ '/anon': {} });
+    expect(hc.VolumesFrom).toEqual(['other:ro']);
+    expect(hc.Mounts).toEqual([
+      {
+        Type: 'volume',
+        Source: 'v2',
+        Target: '/m',
+        ReadOnly: true,
+        VolumeOptions: { NoCopy: true, Labels: { a: 'b' }, DriverConfig: { Name: 'local', Options: {} } },
+      },
+      { Type: 'bind', Source: '/h', Target: '/b', BindOptions: { Propagation: 'rslave' } },
+    ]);
   });
 });
 

@@ -135,27 +135,44 @@ describe('create body → engine options', () => {
     expect(createOptionsFromBody(body({}), undefined)).not.toHaveProperty('sysctls');
   });
 
-  it('turns HostConfig.Mounts into binds and tmpfs', () => {
+  it('turns HostConfig.Mounts into engine mounts and tmpfs, Config.Volumes and VolumesFrom into volumes', () => {
     const o = createOptionsFromBody(
       {
         Rootfs: '/r',
+        Volumes: { '/anon': {} },
         HostConfig: {
+          VolumesFrom: ['other:ro'],
           Mounts: [
             { Type: 'bind', Source: '/a', Target: '/b', ReadOnly: true },
+            {
+              Type: 'volume',
+              Source: 'v',
+              Target: '/v',
+              VolumeOptions: { NoCopy: true, Labels: { k: 'x' } },
+            },
             { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1024, Mode: 0o1777 } },
           ],
         },
       },
       undefined,
     );
-    expect(o.binds).toEqual(['/a:/b:ro']);
+    expect(o.binds).toBeUndefined();
+    expect(o.mounts).toEqual([
+      { type: 'bind', source: '/a', target: '/b', readOnly: true },
+      { type: 'volume', source: 'v', target: '/v', readOnly: false, noCopy: true, labels: { k: 'x' } },
+    ]);
+    expect(o.volumes).toEqual(['/anon']);
+    expect(o.volumesFrom).toEqual(['other:ro']);
     expect(o.tmpfs).toEqual({ '/t': 'size=1024,mode=1777' });
-    expect(() =>
-      createOptionsFromBody(
-        { Rootfs: '/r', HostConfig: { Mounts: [{ Type: 'volume', Target: '/v' }] } },
-        undefined,
-      ),
-    ).toThrow(/mount type "volume" is not supported/);
+    const refuse = (hc: Record<string, unknown>) => () =>
+      createOptionsFromBody({ Rootfs: '/r', HostConfig: hc }, undefined);
+    expect(refuse({ Mounts: [{ Type: 'npipe', Target: '/v' }] })).toThrow(
+      /mount type "npipe" is not supported/,
+    );
+    expect(refuse({ VolumeDriver: 'nfs' })).toThrow(/HostConfig.VolumeDriver/);
+    expect(refuse({ Mounts: [{ Type: 'bind', Source: '/a', Target: '/b', VolumeOptions: {} }] })).toThrow(
+      /Mounts\[0\].VolumeOptions/,
+    );
   });
 });
 

@@ -1,4 +1,5 @@
 // Bad inputs give a clear, typed error naming the problem and leave nothing behind.
+import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConflictError,
@@ -74,13 +75,25 @@ describe('bad input', () => {
     await expectRejected({ capDrop: ['wat'] }, InvalidArgumentError, /unknown capability "wat"/);
   });
 
-  it('bind source that does not exist', async () => {
+  it('bind source that does not exist (a mount; -v binds create it, as docker)', async () => {
+    env = makeEnv();
+    const err = await expectRejected(
+      { mounts: [{ type: 'bind', source: '/no/such/dir', target: '/data' }] },
+      EngineError,
+      /bind source path does not exist: \/no\/such\/dir/,
+    );
+    expect(err.field).toBe('mounts[0]');
+    expect(existsSync('/no/such/dir')).toBe(false);
+  });
+
+  it('a volume over a file of the rootfs, and a bad volume name', async () => {
     env = makeEnv();
     await expectRejected(
-      { binds: ['/no/such/dir:/data'] },
-      InvalidArgumentError,
-      /bind source path \/no\/such\/dir does not exist/,
+      { binds: ['vol1:/etc/passwd'] },
+      EngineError,
+      /cannot mount volume over existing file/,
     );
+    await expectRejected({ binds: ['b@d:/x'] }, EngineError, /invalid characters for a local volume name/);
   });
 
   it('duplicate name', async () => {

@@ -166,13 +166,39 @@ describe('executor with real containers', () => {
     expect(s.err).toBe('spec.containerSpec.sysctls: sysctls is not supported by this worker yet');
     const v = task({
       command: ['true'],
-      mounts: [{ type: MountType.MOUNT_TYPE_VOLUME, source: 'data', target: '/data' }],
+      mounts: [
+        {
+          type: MountType.MOUNT_TYPE_VOLUME,
+          source: 'data',
+          target: '/data',
+          volumeOptions: { driverConfig: { name: 'nfs', options: {} } },
+        },
+      ],
     });
     executor.run(v);
     expect((await reach(v.id, S.TASK_STATE_COMPLETE)).err).toMatch(
-      /^spec\.containerSpec\.mounts\[0\]\.type: a volume mount/,
+      /^spec\.containerSpec\.mounts\[0\]\.volume_options\.driver_config\.name: the volume driver "nfs"/,
     );
     expect(engine.list({ all: true }).length).toBe(before);
+    expect(engine.volumes.list()).toEqual([]);
+  });
+
+  it("a volume mount uses the node's local volume; the task's anonymous volume goes with the task", async () => {
+    const t = task({
+      command: ['sh', '-c', 'echo from-task > /data/f; echo anon > /scratch/f'],
+      mounts: [
+        { type: MountType.MOUNT_TYPE_VOLUME, source: 'svc-data', target: '/data' },
+        { type: MountType.MOUNT_TYPE_VOLUME, target: '/scratch' },
+      ],
+    });
+    executor.run(t);
+    const s = await reach(t.id, S.TASK_STATE_COMPLETE);
+    expect(s.state).toBe(S.TASK_STATE_COMPLETE);
+    expect(engine.volumes.list().length).toBe(2);
+    await executor.remove(t.id);
+    expect(engine.volumes.list().map((v) => v.name)).toEqual(['svc-data']);
+    expect(readFileSync(join(engine.volumes.get('svc-data').mountpoint, 'f'), 'utf8')).toBe('from-task\n');
+    await engine.volumes.remove('svc-data');
   });
 
   it('an engine refusal at create (unknown capability) is REJECTED with its message', async () => {

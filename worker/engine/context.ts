@@ -12,6 +12,7 @@ import type { OciSpec } from './spec/defaults.js';
 import { isAlive } from './state.js';
 import { type ContainerRecord, saveRecord } from './store.js';
 import type { EngineEventAction, WaitResult } from './types.js';
+import type { VolumeStore } from './volumes/store.js';
 
 export interface AttachStdio {
   stdin: boolean;
@@ -58,12 +59,14 @@ export interface EngineContext {
   readonly names: Map<string, string>;
   readonly execs: ExecTable;
   readonly hostCaps: string[];
+  /** The local volume driver (volumes/store.ts). */
+  readonly volumes: VolumeStore;
   closed: boolean;
   emitEvent(action: EngineEventAction, rec: ContainerRecord, extra?: Record<string, string>): void;
   /** The manager's start without the user's reset of the restart count (restart policies, daemon start). */
   startByPolicy(live: Live, why: 'policy' | 'boot'): Promise<void>;
   /** The manager's remove (auto-remove after an exit goes through it). */
-  remove(ref: string, opts: { force?: boolean }): Promise<void>;
+  remove(ref: string, opts: { force?: boolean; removeVolumes?: boolean }): Promise<void>;
 }
 
 export function register(ctx: EngineContext, rec: ContainerRecord): Live {

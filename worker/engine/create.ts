@@ -13,10 +13,12 @@ import { generateName, normalizeName } from './names.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { planRootfs } from './rootfs.js';
 import { buildSpec } from './spec/build.js';
+import { planMounts } from './spec/mounts.js';
 import { rootfsReader } from './spec/rootfs-files.js';
 import { createdState, rfc3339Nano } from './state.js';
 import { type ContainerRecord, containerDir, saveRecord, writeFileAtomic } from './store.js';
 import type { CreateOptions } from './types.js';
+import { type ResolvedMounts, resolveMounts } from './volumes/resolve.js';
 
 export async function createContainer(
   ctx: EngineContext,
@@ -36,10 +38,14 @@ export async function createContainer(
   const dir = containerDir(ctx.dataRoot, id);
   let made = false;
   let runtimeCreated = false;
+  let volumes: ResolvedMounts | undefined;
   try {
     const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
     const cgroupsPath = `/shoal/${id}`;
+    const plan = planMounts(opts, imageConfig, { mountsOf: (ref) => find(ctx, ref).rec.mounts });
+    volumes = await resolveMounts(ctx.volumes, plan, layers);
     const built = buildSpec(opts, imageConfig, {
+      mounts: volumes.mounts,
       id,
       rootfsPath: rootPath,
       readRootfsFile: rootfsReader(layers),
@@ -91,6 +97,7 @@ export async function createContainer(
     if (createdR.status === 'rejected') throw createdR.reason;
     if (savedR.status === 'rejected') throw savedR.reason;
     const live = register(ctx, rec);
+    volumes.release(); // the record names them now
     live.spec = built.spec;
     watch(ctx, live);
     ctx.emitEvent('create', rec);
@@ -100,6 +107,7 @@ export async function createContainer(
     ctx.names.delete(name);
     if (runtimeCreated) await ctx.runtime.delete(id, true).catch(() => {});
     if (made) await rm(dir, { recursive: true, force: true });
+    await volumes?.undo();
     throw e;
   }
 }

@@ -82,7 +82,7 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
   await live.cleanup;
   if (restartIn !== undefined) return scheduleRestart(ctx, live, restartIn);
   if (rec.hostConfig.autoRemove && !live.removing && !ctx.closed)
-    await ctx.remove(rec.id, { force: true }).catch(() => {});
+    await ctx.remove(rec.id, { force: true, removeVolumes: true }).catch(() => {});
 }
 
 /** A promise for the next processed exit (registered before acting, so it cannot be missed). */

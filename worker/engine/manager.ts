@@ -42,6 +42,7 @@ import type {
   WaitCondition,
   WaitResult,
 } from './types.js';
+import { VolumeStore } from './volumes/store.js';
 
 /** The health part of a state (kept across a start: its status starts over when probes start). */
 const health = (s: { health?: unknown }) =>
@@ -80,6 +81,15 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       names: new Map(),
       execs: new ExecTable(randomId, () => now().getTime(), { ...EXEC_RETENTION, ...opts.execRetention }),
       hostCaps: boundingCapabilities(),
+      volumes: new VolumeStore({
+        dataRoot: opts.dataRoot,
+        now,
+        randomName: () => randomBytes(32).toString('hex'),
+        usersOf: (name) =>
+          [...this.ctx.live.values()]
+            .filter((l) => l.rec.mounts.some((m) => m.type === 'volume' && m.name === name))
+            .map((l) => l.rec.id),
+      }),
       closed: false,
       emitEvent: (action, rec, extra = {}) =>
         this.emit('event', {
@@ -198,8 +208,13 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     this.ctx.emitEvent('restart', live.rec);
   }
 
-  /** Without force a running container is a ConflictError. */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** The local volume driver: create, list, inspect, remove, prune (in use = named by a container's mounts). */
+  get volumes(): VolumeStore {
+    return this.ctx.volumes;
+  }
+
+  /** Without force a running container is a ConflictError; removeVolumes also removes its anonymous volumes. */
+  async remove(ref: string, opts: { force?: boolean; removeVolumes?: boolean } = {}): Promise<void> {
     return removeContainer(this.ctx, find(this.ctx, ref), opts);
   }
 

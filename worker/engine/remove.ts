@@ -10,11 +10,21 @@ import { stopHealth } from './health-monitor.js';
 import { cancelRestart } from './restarts.js';
 import { waitResult } from './state.js';
 import { signalInit } from './stop.js';
+import type { MountPoint } from './types.js';
+
+/** `rm -v` and `--rm`: the container's anonymous volumes go, unless another container uses them. */
+async function removeAnonymousVolumes(ctx: EngineContext, mounts: MountPoint[]): Promise<void> {
+  for (const m of mounts) {
+    if (m.type !== 'volume' || !m.name || !ctx.volumes.has(m.name)) continue;
+    if (!ctx.volumes.get(m.name).anonymous) continue;
+    await ctx.volumes.remove(m.name).catch(() => {});
+  }
+}
 
 export async function removeContainer(
   ctx: EngineContext,
   live: Live,
-  opts: { force?: boolean },
+  opts: { force?: boolean; removeVolumes?: boolean },
 ): Promise<void> {
   const rec = live.rec;
   if (live.removing) throw new ConflictError(`removal of container ${rec.name} is already in progress`);
@@ -62,5 +72,6 @@ export async function removeContainer(
     const result = waitResult(rec.state);
     for (const l of live.exitListeners.splice(0)) l(result);
     for (const l of live.removedListeners.splice(0)) l(result);
+    if (opts.removeVolumes) await removeAnonymousVolumes(ctx, rec.mounts);
   });
 }

@@ -73,8 +73,18 @@ export interface RunOptions {
   /** Seconds; default 10. */
   stopTimeout?: number;
   // --- HostConfig
-  /** `SRC:DST[:ro|rw]`, SRC an absolute existing path. */
+  /**
+   * `SRC:DST[:MODE]`: SRC an absolute host path (created when missing, as docker's -v) or a volume
+   * name (created when missing); `DST` alone is an anonymous volume. MODE: ro, rw, z, Z, nocopy,
+   * a propagation (binds).
+   */
   binds?: string[];
+  /** HostConfig.Mounts of type bind or volume (tmpfs mounts go to `tmpfs`). */
+  mounts?: MountOption[];
+  /** Config.Volumes: destinations that get an anonymous volume (as the image's VOLUME). */
+  volumes?: string[];
+  /** `CONTAINER[:ro|rw]`: that container's volumes and binds, at the same destinations. */
+  volumesFrom?: string[];
   /** DST → mount options (`size=64m,mode=1777`), as HostConfig.Tmpfs; or `DST[:opts]` strings as the CLI. */
   tmpfs?: Record<string, string> | string[];
   memory?: number | string;
@@ -210,12 +220,35 @@ export interface ResolvedConfig {
   image: string;
 }
 
+/** One HostConfig.Mounts entry the engine takes (Docker's mount.Mount, bind and volume types). */
+export interface MountOption {
+  type: 'bind' | 'volume';
+  /** bind: an absolute host path that must exist; volume: a name, or absent for an anonymous volume. */
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+  /** bind: rprivate (default), private, rshared, shared, rslave, slave. */
+  propagation?: string;
+  /** volume: do not copy the image's content at the target into a new volume. */
+  noCopy?: boolean;
+  /** volume: labels for a volume this mount creates. */
+  labels?: Record<string, string>;
+  /** volume: the driver (only "local") and its options (none are supported). */
+  driver?: string;
+  driverOptions?: Record<string, string>;
+}
+
 export interface MountPoint {
-  type: 'bind' | 'tmpfs';
+  type: 'bind' | 'tmpfs' | 'volume';
   source: string;
   destination: string;
   rw: boolean;
   options: string[];
+  /** volume: its name and driver. */
+  name?: string;
+  driver?: string;
+  /** The mode as docker shows it ("z", "ro", ""). */
+  mode?: string;
 }
 
 /** The full record of one container (what `inspect` shows). */

@@ -33,7 +33,8 @@ export function enginePort(m: ContainerManager): EnginePort {
     stop: (id, opts) => m.stop(id, opts),
     async remove(id) {
       try {
-        await m.remove(id, { force: true });
+        // A task's anonymous volumes go with it (as swarmkit's executor: RemoveVolumes).
+        await m.remove(id, { force: true, removeVolumes: true });
       } catch (e) {
         if (!(e instanceof NotFoundError)) throw e;
       }

@@ -125,7 +125,7 @@ describe('toCreateOptions', () => {
     expect(full.init).toBeUndefined();
   });
 
-  it('maps bind and tmpfs mounts', () => {
+  it('maps bind, tmpfs and (local) volume mounts', () => {
     const o = map({
       mounts: [
         { type: MountType.MOUNT_TYPE_BIND, source: '/srv', target: '/data', readOnly: true },
@@ -142,9 +142,29 @@ describe('toCreateOptions', () => {
           tmpfsOptions: { sizeBytes: 1 << 20, mode: 0o1777 },
         },
         { type: MountType.MOUNT_TYPE_TMPFS, target: '/ro', readOnly: true },
+        {
+          type: MountType.MOUNT_TYPE_VOLUME,
+          source: 'cache',
+          target: '/cache',
+          volumeOptions: { noCopy: true, labels: { k: 'v' }, subpath: '', driverConfig: undefined },
+        },
+        { type: MountType.MOUNT_TYPE_VOLUME, target: '/anon' },
       ],
     });
-    expect(o.binds).toEqual(['/srv:/data:ro', '/a:/b:rw,rslave']);
+    expect(o.binds).toBeUndefined();
+    expect(o.mounts).toEqual([
+      { type: 'bind', source: '/srv', target: '/data', readOnly: true },
+      { type: 'bind', source: '/a', target: '/b', readOnly: false, propagation: 'rslave' },
+      {
+        type: 'volume',
+        source: 'cache',
+        target: '/cache',
+        readOnly: false,
+        noCopy: true,
+        labels: { k: 'v' },
+      },
+      { type: 'volume', target: '/anon', readOnly: false },
+    ]);
     expect(o.tmpfs).toEqual({ '/tmp': 'size=1048576,mode=1777', '/ro': 'ro' });
   });
 
@@ -180,10 +200,39 @@ describe('refusals name the field', () => {
       'spec.containerSpec.stop_grace_period',
     ],
     [
-      'volume',
-      { mounts: [{ type: MountType.MOUNT_TYPE_VOLUME, source: 'v', target: '/v' }] },
+      'volume driver',
+      {
+        mounts: [
+          {
+            type: MountType.MOUNT_TYPE_VOLUME,
+            source: 'v',
+            target: '/v',
+            volumeOptions: {
+              noCopy: false,
+              labels: {},
+              subpath: '',
+              driverConfig: { name: 'nfs', options: {} },
+            },
+          },
+        ],
+      },
       {},
-      'spec.containerSpec.mounts[0].type',
+      'spec.containerSpec.mounts[0].volume_options.driver_config.name',
+    ],
+    [
+      'volume subpath',
+      {
+        mounts: [
+          {
+            type: MountType.MOUNT_TYPE_VOLUME,
+            source: 'v',
+            target: '/v',
+            volumeOptions: { noCopy: false, labels: {}, subpath: 'x', driverConfig: undefined },
+          },
+        ],
+      },
+      {},
+      'spec.containerSpec.mounts[0].volume_options.subpath',
     ],
     [
       'mount type',

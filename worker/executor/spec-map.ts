@@ -6,7 +6,7 @@ import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { ContainerSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { CreateOptions, RunOptions } from '../engine/index.js';
+import type { CreateOptions, MountOption, RunOptions } from '../engine/index.js';
 import type { ResolvedImage } from './types.js';
 
 /** A field the worker cannot honour; the task is REJECTED with `${field}: ${problem}`. */
@@ -140,7 +140,7 @@ function toRunOptions(task: Task): RunOptions {
 const CONSISTENCIES = new Set(['', 'default', 'consistent', 'cached', 'delegated']);
 
 function mapMounts(c: ContainerSpec, o: RunOptions): void {
-  const binds: string[] = [];
+  const binds: MountOption[] = [];
   const tmpfs: Record<string, string> = {};
   c.mounts.forEach((m, i) => {
     const f = (name: string) => `spec.containerSpec.mounts[${i}]${name ? `.${name}` : ''}`;
@@ -166,7 +166,14 @@ function mapMounts(c: ContainerSpec, o: RunOptions): void {
         if (b?.nonRecursive) throw unsupported(f('bind_options.non_recursive'), 'a non-recursive bind');
         if (b?.createMountpoint)
           throw unsupported(f('bind_options.create_mountpoint'), 'creating a missing bind source');
-        binds.push(`${m.source}:${m.target}:${opts.join(',')}`);
+        // As a mount, not a -v bind: a missing source is refused (as swarm), never created.
+        binds.push({
+          type: 'bind',
+          source: m.source,
+          target: m.target,
+          readOnly: m.readOnly,
+          ...(b?.propagation ? { propagation: b.propagation } : {}),
+        });
         return;
       }
       case MountType.MOUNT_TYPE_TMPFS: {
@@ -181,13 +188,30 @@ function mapMounts(c: ContainerSpec, o: RunOptions): void {
         tmpfs[m.target] = opts.join(',');
         return;
       }
-      case MountType.MOUNT_TYPE_VOLUME:
-        throw unsupported(f('type'), 'a volume mount (the engine has no named volumes)');
+      case MountType.MOUNT_TYPE_VOLUME: {
+        // A volume of this node's local driver (made when missing; no source = anonymous).
+        const v = m.volumeOptions;
+        if (v?.subpath) throw unsupported(f('volume_options.subpath'), 'a volume subpath');
+        const driver = v?.driverConfig;
+        if (driver?.name && driver.name !== 'local')
+          throw unsupported(f('volume_options.driver_config.name'), `the volume driver "${driver.name}"`);
+        if (driver && Object.keys(driver.options ?? {}).length > 0)
+          throw unsupported(f('volume_options.driver_config.options'), 'volume driver options');
+        binds.push({
+          type: 'volume',
+          ...(m.source ? { source: m.source } : {}),
+          target: m.target,
+          readOnly: m.readOnly,
+          ...(v?.noCopy ? { noCopy: true } : {}),
+          ...(v && Object.keys(v.labels ?? {}).length > 0 ? { labels: v.labels } : {}),
+        });
+        return;
+      }
       default:
         throw new Refusal(f('type'), 'must be bind, volume or tmpfs');
     }
   });
-  if (binds.length) o.binds = binds;
+  if (binds.length) o.mounts = binds;
   if (Object.keys(tmpfs).length) o.tmpfs = tmpfs;
 }
 

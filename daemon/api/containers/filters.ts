@@ -6,7 +6,7 @@ import { badRequest } from '../../http/errors.js';
 
 export type Filters = Record<string, string[]>;
 
-const KNOWN = new Set(['name', 'id', 'status', 'label', 'health']);
+const KNOWN = new Set(['name', 'id', 'status', 'label', 'health', 'volume']);
 const HEALTH = new Set(['starting', 'healthy', 'unhealthy', 'none']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
@@ -79,5 +79,11 @@ export function matchesFilters(c: Container, f: Filters): boolean {
   if (f.status?.length && !f.status.includes(c.state.status)) return false;
   if (f.health?.length && !f.health.includes(c.state.health?.status ?? 'none')) return false;
   if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
+  // volume=NAME or volume=/destination, as dockerd.
+  if (
+    f.volume?.length &&
+    !c.mounts.some((m) => f.volume.includes(m.name ?? '') || f.volume.includes(m.destination))
+  )
+    return false;
   return true;
 }

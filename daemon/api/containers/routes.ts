@@ -287,7 +287,10 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
     .delete(
       '/containers/:id',
       ok204(async (d, ctx) =>
-        d.engine.remove(resolveId(d, ctx.params.id), { force: queryBool(ctx.query, 'force') }),
+        d.engine.remove(resolveId(d, ctx.params.id), {
+          force: queryBool(ctx.query, 'force'),
+          removeVolumes: queryBool(ctx.query, 'v'),
+        }),
       )(deps),
     );
 }

@@ -6,6 +6,7 @@ import type {
   CreateOptions,
   HealthcheckConfig,
   HealthState,
+  MountOption,
   MountPoint,
   RestartPolicyName,
   RootfsSource,
@@ -35,6 +36,8 @@ export interface CreateBody {
   Healthcheck?: HealthcheckBody | null;
   /** shoal extension: run this directory as the root filesystem instead of an image (`--rootfs`). */
   Rootfs?: string;
+  /** Destinations that get an anonymous volume (`docker run -v /path`). */
+  Volumes?: Record<string, unknown> | null;
   HostConfig?: HostConfigBody | null;
 }
 
@@ -53,6 +56,8 @@ export interface HostConfigBody {
   Binds?: string[] | null;
   Tmpfs?: Record<string, string> | null;
   Mounts?: MountBody[] | null;
+  VolumesFrom?: string[] | null;
+  VolumeDriver?: string;
   NetworkMode?: string;
   AutoRemove?: boolean;
   CapAdd?: string[] | null;
@@ -85,6 +90,12 @@ export interface MountBody {
   Target?: string;
   ReadOnly?: boolean;
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean } | null;
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string> | null;
+    DriverConfig?: { Name?: string; Options?: Record<string, string> | null } | null;
+  } | null;
 }
 
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -132,12 +143,38 @@ const asList = (v: string[] | string | null | undefined): string[] | undefined =
 const positive = (n: number | null | undefined): number | undefined => (n && n > 0 ? n : undefined);
 const nonEmpty = <T>(a: T[] | null | undefined): T[] | undefined => (a && a.length > 0 ? a : undefined);
 
-function mountsToRunOptions(mounts: MountBody[], binds: string[], tmpfs: Record<string, string>): void {
+function mountsToRunOptions(mounts: MountBody[], out: MountOption[], tmpfs: Record<string, string>): void {
   for (const [i, m] of mounts.entries()) {
     if (!m.Target) throw badRequest(`invalid HostConfig.Mounts[${i}]: Target is required`);
     if (m.Type === 'bind') {
       if (!m.Source) throw badRequest(`invalid HostConfig.Mounts[${i}]: Source is required for a bind mount`);
-      binds.push(`${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`);
+      if (m.VolumeOptions)
+        throw badRequest(`invalid HostConfig.Mounts[${i}].VolumeOptions: not allowed for a bind mount`);
+      if (m.BindOptions?.NonRecursive)
+        throw badRequest(`invalid HostConfig.Mounts[${i}].BindOptions.NonRecursive: not supported`);
+      out.push({
+        type: 'bind',
+        source: m.Source,
+        target: m.Target,
+        readOnly: !!m.ReadOnly,
+        ...(m.BindOptions?.Propagation ? { propagation: m.BindOptions.Propagation } : {}),
+      });
+    } else if (m.Type === 'volume') {
+      if (m.BindOptions)
+        throw badRequest(`invalid HostConfig.Mounts[${i}].BindOptions: not allowed for a volume mount`);
+      const v = m.VolumeOptions ?? {};
+      const driver = v.DriverConfig?.Name;
+      const options = v.DriverConfig?.Options;
+      out.push({
+        type: 'volume',
+        ...(m.Source ? { source: m.Source } : {}),
+        target: m.Target,
+        readOnly: !!m.ReadOnly,
+        ...(v.NoCopy ? { noCopy: true } : {}),
+        ...(v.Labels && Object.keys(v.Labels).length > 0 ? { labels: v.Labels } : {}),
+        ...(driver ? { driver } : {}),
+        ...(options && Object.keys(options).length > 0 ? { driverOptions: options } : {}),
+      });
     } else if (m.Type === 'tmpfs') {
       const opts: string[] = [];
       if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
@@ -146,7 +183,7 @@ function mountsToRunOptions(mounts: MountBody[], binds: string[], tmpfs: Record<
       tmpfs[m.Target] = opts.join(',');
     } else {
       throw badRequest(
-        `invalid HostConfig.Mounts[${i}]: mount type "${m.Type}" is not supported (bind, tmpfs)`,
+        `invalid HostConfig.Mounts[${i}]: mount type "${m.Type}" is not supported (bind, volume, tmpfs)`,
       );
     }
   }
@@ -171,7 +208,12 @@ export function createOptionsFromBody(
   }
   const binds = [...(hc.Binds ?? [])];
   const tmpfs: Record<string, string> = { ...(hc.Tmpfs ?? {}) };
-  mountsToRunOptions(hc.Mounts ?? [], binds, tmpfs);
+  const mounts: MountOption[] = [];
+  mountsToRunOptions(hc.Mounts ?? [], mounts, tmpfs);
+  if (hc.VolumeDriver && hc.VolumeDriver !== 'local')
+    throw badRequest(
+      `invalid HostConfig.VolumeDriver: volume driver "${hc.VolumeDriver}" is not supported (only local)`,
+    );
   const ulimits: Ulimit[] | undefined = hc.Ulimits?.map((u) => ({
     name: u.Name,
     soft: u.Soft,
@@ -198,6 +240,9 @@ export function createOptionsFromBody(
     stopSignal: body.StopSignal || undefined,
     stopTimeout: body.StopTimeout ?? undefined,
     binds: nonEmpty(binds),
+    mounts: nonEmpty(mounts),
+    volumes: body.Volumes ? nonEmpty(Object.keys(body.Volumes)) : undefined,
+    volumesFrom: nonEmpty(hc.VolumesFrom),
     tmpfs: Object.keys(tmpfs).length > 0 ? tmpfs : undefined,
     memory: positive(hc.Memory),
     memorySwap: hc.MemorySwap ? hc.MemorySwap : undefined,
@@ -303,7 +348,7 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     },
     AutoRemove: h.autoRemove ?? false,
     VolumeDriver: '',
-    VolumesFrom: null,
+    VolumesFrom: h.volumesFrom ?? null,
     CapAdd: h.capAdd ?? null,
     CapDrop: h.capDrop ?? null,
     CgroupnsMode: 'private',
@@ -361,17 +406,46 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     IOMaximumIOps: 0,
     IOMaximumBandwidth: 0,
     Init: h.init ?? null,
+    ...(h.mounts ? { Mounts: h.mounts.map(mountOptionJson) } : {}),
+  };
+}
+
+/** HostConfig.Mounts as given (bind and volume entries; tmpfs ones show under Tmpfs). */
+function mountOptionJson(m: MountOption): Record<string, unknown> {
+  return {
+    Type: m.type,
+    ...(m.source ? { Source: m.source } : {}),
+    Target: m.target,
+    ...(m.readOnly ? { ReadOnly: true } : {}),
+    ...(m.propagation ? { BindOptions: { Propagation: m.propagation } } : {}),
+    ...(m.type === 'volume' && (m.noCopy || m.labels)
+      ? {
+          VolumeOptions: { ...(m.noCopy ? { NoCopy: true } : {}), ...(m.labels ? { Labels: m.labels } : {}) },
+        }
+      : {}),
   };
 }
 
 function mountJson(m: MountPoint): Record<string, unknown> {
+  const propagation = m.options.find((o) => /^r?(private|shared|slave)$/.test(o)) ?? 'rprivate';
+  if (m.type === 'volume')
+    return {
+      Type: 'volume',
+      Name: m.name ?? '',
+      Source: m.source,
+      Destination: m.destination,
+      Driver: m.driver ?? 'local',
+      Mode: m.mode ?? '',
+      RW: m.rw,
+      Propagation: '',
+    };
   return {
     Type: m.type,
     Source: m.source,
     Destination: m.destination,
-    Mode: m.options.join(','),
+    Mode: m.mode ?? m.options.join(','),
     RW: m.rw,
-    Propagation: m.type === 'bind' ? 'rprivate' : '',
+    Propagation: m.type === 'bind' ? propagation : '',
   };
 }
 
@@ -408,6 +482,13 @@ function networksJson(c: Container): Record<string, unknown> {
       DriverOpts: null,
     },
   };
+}
+
+/** Config.Volumes as dockerd shows it: the image's VOLUMEs merged with the request's. */
+function configVolumes(c: Container): Record<string, object> | null {
+  const fromImage = 'layers' in c.rootfs ? Object.keys(c.rootfs.imageConfig?.Volumes ?? {}) : [];
+  const all = [...fromImage, ...(c.hostConfig.volumes ?? [])];
+  return all.length > 0 ? Object.fromEntries(all.map((v) => [v, {}])) : null;
 }
 
 /** GET /containers/{id}/json. */
@@ -464,7 +545,7 @@ export function inspectJson(c: Container): Record<string, unknown> {
       Env: c.config.env,
       Cmd: c.config.cmd.length > 0 ? c.config.cmd : null,
       Image: imageLabel(c),
-      Volumes: null,
+      Volumes: configVolumes(c),
       WorkingDir: c.config.workingDir,
       Entrypoint: c.config.entrypoint.length > 0 ? c.config.entrypoint : null,
       OnBuild: null,

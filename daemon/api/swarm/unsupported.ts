@@ -4,7 +4,6 @@
 // Published ports and networks are accepted and stored (issue 9); the worker does not refuse those.
 import { ShoalError } from '../../../common/errors.js';
 import type { ServiceSpec } from '../../../proto/gen/shoal/swarm/v1/specs.js';
-import { MountType } from '../../../proto/gen/shoal/swarm/v1/types.js';
 
 interface Gap {
   /** The JSON field, as the API names it. */
@@ -29,11 +28,6 @@ const GAPS: Gap[] = [
     present: (s) => Object.keys(cs(s)?.sysctls ?? {}).some((k) => !namespacedSysctl(k)),
   },
   { field: 'TaskTemplate.ContainerSpec.Devices', flag: '--device', present: (s) => !!cs(s)?.devices.length },
-  {
-    field: 'TaskTemplate.ContainerSpec.Mounts[].Type=volume',
-    flag: '--mount type=volume',
-    present: (s) => !!cs(s)?.mounts.some((m) => m.type === MountType.MOUNT_TYPE_VOLUME),
-  },
   {
     field: 'TaskTemplate.ContainerSpec.Mounts[].BindOptions.NonRecursive',
     flag: '--mount bind-nonrecursive',

@@ -13,6 +13,7 @@ import {
   type OciRlimit,
   type OciSpec,
 } from './defaults.js';
+import type { ResolvedMount } from './mounts.js';
 import {
   checkCpuset,
   checkHostname,
@@ -55,6 +56,11 @@ export interface SpecContext {
   hostHostname?: string;
   /** Annotations to add (the rootfs overlay ones). */
   annotations?: Record<string, string>;
+  /**
+   * Bind and volume mounts already resolved to host paths (spec/mounts.ts + volumes/resolve.ts);
+   * when given, `binds` is not read again. Without it binds must name existing host paths.
+   */
+  mounts?: ResolvedMount[];
 }
 
 export interface BuiltSpec {
@@ -316,19 +322,26 @@ function userMounts(opts: RunOptions, ctx: SpecContext): { oci: OciMount[]; poin
     if (dests.has(dest)) throw new InvalidArgumentError(field, `${dest} is mounted twice`);
     dests.add(dest);
   };
-  for (const b of opts.binds ?? []) {
-    const bind = parseBind(b);
-    if (!ctx.pathExists(bind.source))
-      throw new InvalidArgumentError('binds', `bind source path ${bind.source} does not exist`);
-    claim('binds', bind.destination);
-    const options = ['rbind', bind.propagation, ...(bind.readOnly ? ['ro'] : [])];
-    oci.push({ destination: bind.destination, type: 'bind', source: bind.source, options });
+  const resolved: ResolvedMount[] =
+    ctx.mounts ??
+    (opts.binds ?? []).map((b) => {
+      const bind = parseBind(b);
+      if (!ctx.pathExists(bind.source))
+        throw new InvalidArgumentError('binds', `bind source path ${bind.source} does not exist`);
+      return { type: 'bind', ...bind, mode: '' };
+    });
+  for (const m of resolved) {
+    claim(m.type === 'volume' ? 'volumes' : 'binds', m.destination);
+    const options = ['rbind', m.propagation, ...(m.readOnly ? ['ro'] : [])];
+    oci.push({ destination: m.destination, type: 'bind', source: m.source, options });
     points.push({
-      type: 'bind',
-      source: bind.source,
-      destination: bind.destination,
-      rw: !bind.readOnly,
+      type: m.type,
+      source: m.source,
+      destination: m.destination,
+      rw: !m.readOnly,
       options,
+      ...(m.type === 'volume' ? { name: m.name, driver: m.driver ?? 'local' } : {}),
+      mode: m.mode,
     });
   }
   for (const t of opts.tmpfs ? parseTmpfs(opts.tmpfs) : []) {

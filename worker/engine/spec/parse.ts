@@ -168,7 +168,7 @@ export function normalizePath(p: string): string {
   return `/${parts.join('/')}`;
 }
 
-/** `SRC:DST[:ro|rw|z|Z|propagation,...]`, SRC absolute (named volumes arrive with the volumes issue). */
+/** `SRC:DST[:ro|rw|z|Z|propagation,...]`, SRC absolute (volume names and `DST` alone: spec/mounts.ts). */
 export function parseBind(value: string): BindSpec {
   const field = 'binds';
   const parts = value.split(':');

@@ -49,16 +49,19 @@ function lookup(layers: readonly string[], rel: string): Hit {
   return undefined;
 }
 
-/**
- * Returns a reader for absolute paths inside the rootfs (e.g. "/etc/passwd"): the file's text,
- * or undefined if it does not exist or is not a regular file.
- */
-export function rootfsReader(layers: readonly string[]): (path: string) => string | undefined {
+/** What the rootfs has at an absolute path, symlinks followed inside it; `path` is the resolved path. */
+export type RootfsEntry =
+  | { kind: 'file'; path: string; hostPath: string }
+  | { kind: 'dir'; path: string }
+  | undefined;
+
+/** Resolves absolute paths inside the rootfs (every symlink component followed, never above "/"). */
+export function rootfsResolver(layers: readonly string[]): (path: string) => RootfsEntry {
   return (path: string) => {
     let current = posix.normalize(`/${path}`);
     for (let hops = 0; hops <= MAX_LINKS; hops++) {
-      // Resolve symlinks in every component, not only the last one.
       const segs = current.split('/').filter(Boolean);
+      if (segs.length === 0) return { kind: 'dir', path: '/' };
       let resolved = '/';
       let restarted = false;
       for (let i = 0; i < segs.length; i++) {
@@ -72,18 +75,31 @@ export function rootfsReader(layers: readonly string[]): (path: string) => strin
           break;
         }
         if (!hit) return undefined;
-        if (hit.kind === 'file') {
-          if (i !== segs.length - 1) return undefined;
-          try {
-            return readFileSync(hit.hostPath, 'utf8');
-          } catch {
-            return undefined;
-          }
-        }
+        if (hit.kind === 'file')
+          return i === segs.length - 1
+            ? { kind: 'file', path: candidate, hostPath: hit.hostPath }
+            : undefined;
         resolved = candidate;
       }
-      if (!restarted) return undefined; // ended on a directory
+      if (!restarted) return { kind: 'dir', path: resolved };
     }
     return undefined;
+  };
+}
+
+/**
+ * Returns a reader for absolute paths inside the rootfs (e.g. "/etc/passwd"): the file's text,
+ * or undefined if it does not exist or is not a regular file.
+ */
+export function rootfsReader(layers: readonly string[]): (path: string) => string | undefined {
+  const resolve = rootfsResolver(layers);
+  return (path: string) => {
+    const hit = resolve(path);
+    if (hit?.kind !== 'file') return undefined;
+    try {
+      return readFileSync(hit.hostPath, 'utf8');
+    } catch {
+      return undefined;
+    }
   };
 }
