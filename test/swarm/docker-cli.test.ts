@@ -492,7 +492,6 @@ describe('docker service commands', () => {
       /not supported by shoal yet: --init \(TaskTemplate\.ContainerSpec\.Init\)/,
     );
     refused(await create('--sysctl', 'vm.swappiness=10'), /--sysctl \(only net\.\*/);
-    refused(await create('--secret', 'nope'), /--secret|secret/);
     // docker's CLI has no --device for services (shoal's has); another client may send Devices.
     const spec = JSON.parse(await ok(m1, ['service', 'inspect', '--format', '{{json .Spec}}', 'web']));
     spec.Name = 'nope';
