@@ -17,7 +17,10 @@ export interface DispatcherTiming {
   sessionRetryMaxMs: number;
   /** Spread of the periods handed out (±fraction), so heartbeats of many nodes do not line up. */
   jitter: number;
-  /** Task status reports arriving within this window (ms) are written in one store transaction. */
+  /**
+   * Task status reports arriving within this window (ms) are written in one store transaction; reports that
+   * arrive while a transaction is in flight go out together once it ends (group commit).
+   */
   statusBatchMs: number;
   /** At most this many status updates per store transaction. */
   statusBatchMax: number;
@@ -31,9 +34,9 @@ export const DEFAULT_TIMING: DispatcherTiming = {
   leaderChangeGraceMultiplier: 6,
   sessionRetryMaxMs: SESSION_RETRY_MAX_MS,
   jitter: 0.1,
-  statusBatchMs: 50,
+  statusBatchMs: 2,
   statusBatchMax: 200,
-  assignmentBatchMs: 20,
+  assignmentBatchMs: 2,
 };
 
 const MIN_PERIOD_MS = 50;

@@ -99,6 +99,7 @@ export class Dispatcher {
   private batch: StatusBatch = emptyBatch();
   private batchTimer: unknown;
   private flushing: Promise<void> = Promise.resolve();
+  private writing = false;
   private lastManagers = '';
 
   constructor(
@@ -267,14 +268,25 @@ export class Dispatcher {
 
   // ---- status batches ----
 
+  /**
+   * Group commit: one status transaction in flight at a time; what arrives meanwhile waits for it and goes
+   * out as the next one. An idle dispatcher so writes a report almost at once, a busy one in large batches.
+   */
   private flushStatus(): void {
     this.clock.clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
+    if (this.writing) return; // the write in flight flushes again when it ends
     const batch = this.batch;
     this.batch = emptyBatch();
     if (batch.items.size === 0) return;
     const gen = this.generation;
-    this.flushing = this.flushing.then(() => this.writeStatus(batch, gen));
+    this.writing = true;
+    this.flushing = this.flushing
+      .then(() => this.writeStatus(batch, gen))
+      .finally(() => {
+        this.writing = false;
+        if (gen === this.generation && this.batch.items.size > 0) this.flushStatus();
+      });
   }
 
   private async writeStatus(batch: StatusBatch, gen: number): Promise<void> {

@@ -40,7 +40,8 @@ export class StatusReporter {
     private readonly clock: Clock,
     options: ReporterOptions = {},
   ) {
-    this.batchMs = options.batchMs ?? 20;
+    // Short: one report in flight at a time already batches what comes meanwhile (group commit).
+    this.batchMs = options.batchMs ?? 2;
     this.maxBatch = options.maxBatch ?? 500;
     this.retryMs = options.retryMs ?? 500;
     this.isPermanent = options.isPermanent ?? (() => false);
