@@ -67,6 +67,19 @@ async function poll<T>(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The promise's value, or a failure once `ms` passed without one. */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`no ${what} within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Managers whose shoald is stopped or cut off: the control calls go to another one. */
 const away = new Set<string>();
 
@@ -392,6 +405,7 @@ describe('swarm faults on a 3-manager, 2-worker bed', () => {
       { victim: 'w1', delayMs: 0, untilDown: false },
       { victim: 'w2', delayMs: 30, untilDown: true },
       { victim: 'leader', delayMs: 20, untilDown: false },
+      { victim: 'leader', delayMs: 5, untilDown: false, signal: 'SIGKILL' },
       { victim: 'w1', delayMs: 10, untilDown: false, signal: 'SIGKILL' }, // no clean stop at all
     ];
     for (const round of rounds) {
@@ -477,7 +491,7 @@ describe('swarm faults on a 3-manager, 2-worker bed', () => {
             if (r.code !== 0 && !/already exists/.test(r.stderr)) throw new Error(r.stderr);
             return true;
           },
-          20_000,
+          10_000,
         );
         const now = await poll('a new leader in node ls', async () => {
           const l = await leader(c);
@@ -535,7 +549,11 @@ describe('swarm faults on a 3-manager, 2-worker bed', () => {
     away.add(old);
     try {
       // The cut leader cannot commit: its write fails with the no-leader message (never a success).
-      const refused = await c.shoal(old, createArgs('minority', 1));
+      const refused = await within(
+        30_000,
+        `a write on the cut ${old} answered`,
+        c.shoal(old, createArgs('minority', 1)),
+      );
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(NO_LEADER);
       // The majority side elects a new leader and takes writes.
