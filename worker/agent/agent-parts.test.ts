@@ -3,6 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../common/fake-clock.js';
 import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
@@ -13,10 +14,11 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { Agent, retryDelayMs } from './agent.js';
+import { Agent } from './agent.js';
 import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
+import { RetrySchedule, retryDelayMs } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
 import { RecordingExecutor } from './testkit.js';
 
@@ -266,6 +268,46 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs(30, { maxMs: 60_000 }, 1)).toBe(SESSION_RETRY_MAX_MS);
     expect(retryDelayMs(30, { maxMs: 500 }, 1)).toBe(500);
     expect(retryDelayMs(0, undefined, 1)).toBe(100);
+  });
+});
+
+describe('RetrySchedule', () => {
+  it('walks the list with short waits; only a whole pass that failed makes the wait grow', () => {
+    const r = new RetrySchedule();
+    const waits = Array.from({ length: 9 }, () => r.next(3, false, 1));
+    expect(waits).toEqual([100, 100, 100, 100, 100, 200, 100, 100, 400]);
+    // A session that had started: afresh, whatever came before.
+    expect(r.next(3, true, 1)).toBe(100);
+    // (that session's end was the first attempt of a pass)
+    expect(Array.from({ length: 5 }, () => r.next(3, false, 1))).toEqual([100, 100, 100, 100, 200]);
+    // One manager: every attempt is a pass.
+    const one = new RetrySchedule({ initialMs: 50 });
+    expect([1, 2, 3].map(() => one.next(1, false, 0))).toEqual([25, 50, 100]);
+  });
+
+  it('tries every manager of the list within one ceiling wait plus one pass, whatever failed before', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 40, maxLength: 200 }),
+        fc.array(fc.boolean(), { minLength: 40, maxLength: 200 }),
+        (n, randoms, starts) => {
+          // Every attempt fails at once (a refused connection), some after a session had started; the
+          // cursor moves one manager on each time, as the agent's does.
+          const r = new RetrySchedule();
+          const last = new Map<number, number>();
+          let now = 0;
+          for (const [i, random] of randoms.entries()) {
+            const m = i % n;
+            const prev = last.get(m);
+            if (prev !== undefined)
+              expect(now - prev).toBeLessThanOrEqual(SESSION_RETRY_MAX_MS + (n - 1) * 100);
+            last.set(m, now);
+            now += r.next(n, starts[i] ?? false, random);
+          }
+        },
+      ),
+    );
   });
 });
 

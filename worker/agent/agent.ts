@@ -6,13 +6,13 @@
 //   start ─► load state file ─► executor.run for each held task ─► loop:
 //     Session(description) ─► started: heartbeat every period, status reports flow
 //                           ─► assignments: AssignedTasks → executor; state file rewritten
-//     error / end ─► next manager after a backoff (100 ms … 8 s)
+//     error / end ─► next manager: soon within a pass over the list, after a backoff (100 ms … 8 s) between
+//                    passes (retry.ts)
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
 import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
-import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentsType,
   DispatcherClient,
@@ -24,6 +24,7 @@ import { AssignedTasks } from './assigned.js';
 import type { Executor } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
+import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
@@ -46,7 +47,7 @@ export interface AgentOptions {
   onManagers?: (addrs: readonly string[]) => void;
   clock?: Clock;
   random?: () => number;
-  backoff?: { initialMs?: number; maxMs?: number };
+  backoff?: Backoff;
   reporter?: Omit<ReporterOptions, 'isPermanent' | 'log'>;
   log?: (message: string, err?: unknown) => void;
   /**
@@ -153,7 +154,7 @@ export class Agent {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
-    let failures = 0;
+    const retry = new RetrySchedule(this.options.backoff);
     let jumped = false;
     while (!signal.aborted) {
       const addr = this.managerList[this.cursor % this.managerList.length] as string;
@@ -180,11 +181,11 @@ export class Agent {
         }
       }
       jumped = false;
-      failures = started.value ? 1 : failures + 1;
       // The next manager: the one that failed may be down, or no longer the leader.
       const at = this.managerList.indexOf(addr);
       if (!hint) this.cursor = (at < 0 ? this.cursor : at) + 1;
-      await sleep(this.clock, retryDelayMs(failures, this.options.backoff, this.random()), signal);
+      const wait = retry.next(this.managerList.length, started.value, this.random());
+      await sleep(this.clock, wait, signal);
     }
   }
 
@@ -300,21 +301,6 @@ export class Agent {
     const at = addrs.indexOf(current);
     this.cursor = Math.max(at, 0);
   }
-}
-
-/**
- * The wait before the next session attempt: 100 ms doubling per failure in a row, randomised to [½, 1] of
- * that, and never above SESSION_RETRY_MAX_MS whatever the options say — the dispatcher's grace for a
- * reconnecting node counts on that ceiling.
- */
-export function retryDelayMs(
-  failures: number,
-  backoff: { initialMs?: number; maxMs?: number } | undefined,
-  random: number,
-): number {
-  const initial = backoff?.initialMs ?? 100;
-  const max = Math.min(backoff?.maxMs ?? SESSION_RETRY_MAX_MS, SESSION_RETRY_MAX_MS);
-  return Math.min(max, initial * 2 ** Math.max(0, failures - 1)) * (0.5 + random / 2);
 }
 
 function msOf(d: { seconds: number; nanos: number } | undefined, fallback: number): number {
