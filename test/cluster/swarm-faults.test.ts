@@ -254,7 +254,14 @@ async function noneFailed(c: LocalCluster, service: string): Promise<void> {
 async function removeService(c: LocalCluster, name: string): Promise<void> {
   await noneFailed(c, name);
   expect((await c.shoal(via(), ['service', 'rm', name])).code).toBe(0);
-  await poll(`${name}: every container removed`, async () => (await containers(c, name)).length === 0);
+  let left: Ctr[] = [];
+  await poll(`${name}: every container removed`, async () => {
+    left = await containers(c, name);
+    return left.length === 0;
+  }).catch((err) => {
+    const what = left.map((x) => `${x.node} ${x.taskId} slot ${x.slot}${x.running ? ' running' : ''}`);
+    throw new Error(`${(err as Error).message}; left: ${what.join(', ')}`);
+  });
 }
 
 /** A worker holding at least one running task of the service. */
