@@ -7,9 +7,10 @@
 // a failure.
 //
 // Every wait is a poll with a generous deadline: a deadline passed is a failure, never a measurement.
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LocalCluster, uniquePrefix, useLocalCluster } from './harness.js';
+import { DATA_BASE, type LocalCluster, uniquePrefix, useLocalCluster } from './harness.js';
 
 const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
 const MANAGERS = ['m1', 'm2', 'm3'];
@@ -258,8 +259,22 @@ async function removeService(c: LocalCluster, name: string): Promise<void> {
   await poll(`${name}: every container removed`, async () => {
     left = await containers(c, name);
     return left.length === 0;
-  }).catch((err) => {
-    const what = left.map((x) => `${x.node} ${x.taskId} slot ${x.slot}${x.running ? ' running' : ''}`);
+  }).catch(async (err) => {
+    const what = await Promise.all(
+      left.map(async (x) => {
+        // For the diagnosis: the container's state, and whether the node's agent still holds the task.
+        const state = await c.api(x.node, 'GET', `/containers/${x.id}/json`).then(
+          (r) => JSON.stringify(JSON.parse(r.body).State),
+          (e) => String(e),
+        );
+        const file = join(DATA_BASE, c.prefix, x.node, 'data/swarm/worker/agent-tasks.json');
+        const held = await readFile(file, 'utf8').then(
+          (t) => (t.includes(x.taskId) ? 'held by the agent' : 'not held by the agent'),
+          () => `no ${file}`,
+        );
+        return `${x.node} ${x.taskId} slot ${x.slot} (${state}; ${held})`;
+      }),
+    );
     throw new Error(`${(err as Error).message}; left: ${what.join(', ')}`);
   });
 }
