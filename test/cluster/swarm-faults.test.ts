@@ -254,6 +254,7 @@ async function noneFailed(c: LocalCluster, service: string): Promise<void> {
 
 async function removeService(c: LocalCluster, name: string): Promise<void> {
   await noneFailed(c, name);
+  const last = new Map((await tasks(c, name)).map((t) => [t.ID, `${t.DesiredState}/${t.Status.State}`]));
   expect((await c.shoal(via(), ['service', 'rm', name])).code).toBe(0);
   let left: Ctr[] = [];
   await poll(`${name}: every container removed`, async () => {
@@ -272,7 +273,8 @@ async function removeService(c: LocalCluster, name: string): Promise<void> {
           (t) => (t.includes(x.taskId) ? 'held by the agent' : 'not held by the agent'),
           () => `no ${file}`,
         );
-        return `${x.node} ${x.taskId} slot ${x.slot} (${state}; ${held})`;
+        const stored = last.get(x.taskId) ?? 'not in the store';
+        return `${x.node} ${x.taskId} slot ${x.slot} (${state}; ${held}; before the rm: ${stored})`;
       }),
     );
     throw new Error(`${(err as Error).message}; left: ${what.join(', ')}`);
