@@ -270,11 +270,23 @@ async function removeService(c: LocalCluster, name: string): Promise<void> {
         );
         const file = join(DATA_BASE, c.prefix, x.node, 'data/swarm/worker/agent-tasks.json');
         const held = await readFile(file, 'utf8').then(
-          (t) => (t.includes(x.taskId) ? 'held by the agent' : 'not held by the agent'),
+          (t) => {
+            const f = JSON.parse(t) as {
+              tasks: { id: string; desiredState: string; status?: { state: string } }[];
+              statuses: Record<string, { state: string }>;
+            };
+            const h = f.tasks.find((k) => k.id === x.taskId);
+            if (!h) return 'not held by the agent';
+            return `held by the agent: desired ${h.desiredState}, status ${h.status?.state}, seen ${f.statuses[x.taskId]?.state}`;
+          },
           () => `no ${file}`,
         );
+        const node = await swarmNode(c, x.node).then(
+          (n) => n.Status.State,
+          (e) => String(e),
+        );
         const stored = last.get(x.taskId) ?? 'not in the store';
-        return `${x.node} ${x.taskId} slot ${x.slot} (${state}; ${held}; before the rm: ${stored})`;
+        return `${x.node} (${node}) ${x.taskId} slot ${x.slot} (${state}; ${held}; before the rm: ${stored})`;
       }),
     );
     throw new Error(`${(err as Error).message}; left: ${what.join(', ')}`);

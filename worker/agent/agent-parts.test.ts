@@ -236,6 +236,45 @@ describe('agent start-up without any manager', () => {
     expect(saved.statuses.get('a')?.state).toBe(TaskState.TASK_STATE_FAILED);
   });
 
+  it('keeps what an adopted task reported while the agent was still restoring (a stopped one settled at once)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    // Asked to stop before the restart; its container had exited meanwhile: the executor settles it as
+    // SHUTDOWN during restore itself, before the agent holds its tasks again.
+    await new StateFile(join(dir, 'agent-tasks.json')).save({
+      tasks: [task('gone', TaskState.TASK_STATE_REMOVE)],
+      statuses: new Map([['gone', status(TaskState.TASK_STATE_RUNNING)]]),
+    });
+    const ex = new (class extends RecordingExecutor {
+      async restore(): Promise<TaskStatusReport[]> {
+        this.report('gone', TaskState.TASK_STATE_SHUTDOWN);
+        this.report('stray', TaskState.TASK_STATE_RUNNING); // a container of a task not held: not taken
+        return [{ taskId: 'gone', status: status(TaskState.TASK_STATE_RUNNING) }];
+      }
+    })();
+    const agent = new Agent({
+      managers: ['127.0.0.1:1'],
+      credentials: grpc.credentials.createInsecure(),
+      executor: ex,
+      describe: () => ({
+        hostname: 'h',
+        platform: undefined,
+        resources: undefined,
+        engine: undefined,
+        tlsInfo: undefined,
+      }),
+      stateDir: dir,
+      clock: new FakeClock(),
+      log: () => {},
+    });
+    await agent.start();
+    expect(agent.heldTasks()).toEqual(['gone']);
+    expect(agent.unacknowledged).toBe(1);
+    await agent.stop();
+    const saved = await new StateFile(join(dir, 'agent-tasks.json')).load();
+    expect(saved.statuses.get('gone')?.state).toBe(TaskState.TASK_STATE_SHUTDOWN);
+    expect(saved.statuses.has('stray')).toBe(false);
+  });
+
   it('needs at least one manager address', () => {
     expect(
       () =>

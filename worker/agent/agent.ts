@@ -21,7 +21,7 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
-import type { Executor } from './executor-port.js';
+import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
 import { type Backoff, RetrySchedule } from './retry.js';
@@ -75,6 +75,12 @@ export class Agent {
   private abort: AbortController | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private status: AgentStatus = 'stopped';
+  /**
+   * Reports that came while start() restored (latest per task). A container found stopped at restore is
+   * settled at once (SHUTDOWN): taken as a report of a task not held, that status was lost, and the managers
+   * kept the task running on this node for ever.
+   */
+  private early: Map<string, TaskStatusReport> | undefined;
 
   constructor(private readonly options: AgentOptions) {
     if (options.managers.length === 0)
@@ -93,6 +99,11 @@ export class Agent {
       log: this.log,
     });
     options.executor.onStatus((r) => {
+      // During start-up the executor's adopted tasks may report before the held set is restored.
+      if (this.early && !this.tasks.has(r.taskId)) {
+        this.early.set(r.taskId, r);
+        return;
+      }
       if (!this.tasks.observe(r.taskId, r.status)) return;
       this.reporter.push(r);
       this.persist();
@@ -125,14 +136,22 @@ export class Agent {
   /** Loads the state file, resumes its tasks, and starts looking for a manager (does not wait for one). */
   async start(): Promise<void> {
     if (this.abort) return;
-    const saved = await this.stateFile.load();
-    const tasks = resumable(saved);
-    const adopted = (await this.options.executor.restore?.(tasks)) ?? [];
-    this.tasks.restore({ tasks, statuses: saved.statuses });
-    // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
-    for (const [taskId, status] of saved.statuses)
-      if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
+    this.early = new Map();
+    let adopted: TaskStatusReport[];
+    try {
+      const saved = await this.stateFile.load();
+      const tasks = resumable(saved);
+      adopted = [...((await this.options.executor.restore?.(tasks)) ?? [])];
+      this.tasks.restore({ tasks, statuses: saved.statuses });
+      // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
+      for (const [taskId, status] of saved.statuses)
+        if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
+      adopted.push(...this.early.values());
+    } finally {
+      this.early = undefined;
+    }
     for (const r of adopted) if (this.tasks.observe(r.taskId, r.status)) this.reporter.push(r);
+    if (adopted.length > 0) this.persist();
     this.abort = new AbortController();
     this.status = 'connecting';
     this.loopDone = this.loop(this.abort.signal);
