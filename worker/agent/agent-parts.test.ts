@@ -169,6 +169,22 @@ describe('state file', () => {
     expect(names.version).toBe(1);
   });
 
+  it('writes a later state after a write that failed', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'shoal-state-'));
+    try {
+      const dirPath = join(base, 'worker');
+      await writeFile(dirPath, 'not a directory');
+      const f = new StateFile(join(dirPath, 'agent-tasks.json'));
+      const one = { tasks: [task('a')], statuses: new Map() };
+      await expect(f.save(one)).rejects.toThrow();
+      await rm(dirPath);
+      await f.save({ tasks: [task('b')], statuses: new Map() });
+      expect((await f.load()).tasks.map((t) => t.id)).toEqual(['b']);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a corrupt or foreign file, naming it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
     const path = join(dir, 'agent-tasks.json');
