@@ -529,7 +529,8 @@ export class Dispatcher {
 /**
  * How long a node has to open a session with a dispatcher that just started: period × the leader-change
  * multiplier, but at least the worker's longest retry wait plus a heartbeat deadline — a worker that kept
- * retrying while no manager answered may be asleep for its whole backoff when this one comes up.
+ * retrying while no manager answered may be asleep for its whole backoff when this one comes up (it then
+ * walks its list at once: the other managers refuse or name this leader).
  */
 export function leaderChangeGraceMs(periodMs: number, timing: DispatcherTiming): number {
   return Math.max(

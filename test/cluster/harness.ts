@@ -4,6 +4,7 @@
 // idempotent and `useLocalCluster` calls it in afterAll, whatever the tests did.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -271,6 +272,16 @@ export function useLocalCluster(opts: UpOptions): () => LocalCluster {
     cluster = await LocalCluster.up({ ...opts, prefix });
   }, 180_000);
   afterAll(async () => {
+    // SHOAL_BED_LOGS=DIR keeps every node's shoald log (DIR/PREFIX-NODE.log) for a look after the run.
+    const keep = process.env.SHOAL_BED_LOGS;
+    if (keep && cluster) {
+      await mkdir(keep, { recursive: true });
+      for (const n of cluster.nodes)
+        await copyFile(
+          join(DATA_BASE, prefix, n.name, 'shoald.log'),
+          join(keep, `${prefix}-${n.name}.log`),
+        ).catch(() => {});
+    }
     const r = await script(['down', '--prefix', prefix]);
     if (r.code !== 0) throw new Error(`down --prefix ${prefix} exited ${r.code}:\n${r.stderr}`);
   }, 180_000);

@@ -3,6 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../common/fake-clock.js';
 import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
@@ -13,10 +14,11 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { Agent, retryDelayMs } from './agent.js';
+import { Agent } from './agent.js';
 import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
 import { StatusReporter } from './reporter.js';
+import { RetrySchedule, retryDelayMs } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
 import { RecordingExecutor } from './testkit.js';
 
@@ -167,6 +169,22 @@ describe('state file', () => {
     expect(names.version).toBe(1);
   });
 
+  it('writes a later state after a write that failed', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'shoal-state-'));
+    try {
+      const dirPath = join(base, 'worker');
+      await writeFile(dirPath, 'not a directory');
+      const f = new StateFile(join(dirPath, 'agent-tasks.json'));
+      const one = { tasks: [task('a')], statuses: new Map() };
+      await expect(f.save(one)).rejects.toThrow();
+      await rm(dirPath);
+      await f.save({ tasks: [task('b')], statuses: new Map() });
+      expect((await f.load()).tasks.map((t) => t.id)).toEqual(['b']);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a corrupt or foreign file, naming it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
     const path = join(dir, 'agent-tasks.json');
@@ -234,6 +252,45 @@ describe('agent start-up without any manager', () => {
     expect(saved.statuses.get('a')?.state).toBe(TaskState.TASK_STATE_FAILED);
   });
 
+  it('keeps what an adopted task reported while the agent was still restoring (a stopped one settled at once)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    // Asked to stop before the restart; its container had exited meanwhile: the executor settles it as
+    // SHUTDOWN during restore itself, before the agent holds its tasks again.
+    await new StateFile(join(dir, 'agent-tasks.json')).save({
+      tasks: [task('gone', TaskState.TASK_STATE_REMOVE)],
+      statuses: new Map([['gone', status(TaskState.TASK_STATE_RUNNING)]]),
+    });
+    const ex = new (class extends RecordingExecutor {
+      async restore(): Promise<TaskStatusReport[]> {
+        this.report('gone', TaskState.TASK_STATE_SHUTDOWN);
+        this.report('stray', TaskState.TASK_STATE_RUNNING); // a container of a task not held: not taken
+        return [{ taskId: 'gone', status: status(TaskState.TASK_STATE_RUNNING) }];
+      }
+    })();
+    const agent = new Agent({
+      managers: ['127.0.0.1:1'],
+      credentials: grpc.credentials.createInsecure(),
+      executor: ex,
+      describe: () => ({
+        hostname: 'h',
+        platform: undefined,
+        resources: undefined,
+        engine: undefined,
+        tlsInfo: undefined,
+      }),
+      stateDir: dir,
+      clock: new FakeClock(),
+      log: () => {},
+    });
+    await agent.start();
+    expect(agent.heldTasks()).toEqual(['gone']);
+    expect(agent.unacknowledged).toBe(1);
+    await agent.stop();
+    const saved = await new StateFile(join(dir, 'agent-tasks.json')).load();
+    expect(saved.statuses.get('gone')?.state).toBe(TaskState.TASK_STATE_SHUTDOWN);
+    expect(saved.statuses.has('stray')).toBe(false);
+  });
+
   it('needs at least one manager address', () => {
     expect(
       () =>
@@ -266,6 +323,46 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs(30, { maxMs: 60_000 }, 1)).toBe(SESSION_RETRY_MAX_MS);
     expect(retryDelayMs(30, { maxMs: 500 }, 1)).toBe(500);
     expect(retryDelayMs(0, undefined, 1)).toBe(100);
+  });
+});
+
+describe('RetrySchedule', () => {
+  it('walks the list with short waits; only a whole pass that failed makes the wait grow', () => {
+    const r = new RetrySchedule();
+    const waits = Array.from({ length: 9 }, () => r.next(3, false, 1));
+    expect(waits).toEqual([100, 100, 100, 100, 100, 200, 100, 100, 400]);
+    // A session that had started: afresh, whatever came before.
+    expect(r.next(3, true, 1)).toBe(100);
+    // (that session's end was the first attempt of a pass)
+    expect(Array.from({ length: 5 }, () => r.next(3, false, 1))).toEqual([100, 100, 100, 100, 200]);
+    // One manager: every attempt is a pass.
+    const one = new RetrySchedule({ initialMs: 50 });
+    expect([1, 2, 3].map(() => one.next(1, false, 0))).toEqual([25, 50, 100]);
+  });
+
+  it('tries every manager of the list within one ceiling wait plus one pass, whatever failed before', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 40, maxLength: 200 }),
+        fc.array(fc.boolean(), { minLength: 40, maxLength: 200 }),
+        (n, randoms, starts) => {
+          // Every attempt fails at once (a refused connection), some after a session had started; the
+          // cursor moves one manager on each time, as the agent's does.
+          const r = new RetrySchedule();
+          const last = new Map<number, number>();
+          let now = 0;
+          for (const [i, random] of randoms.entries()) {
+            const m = i % n;
+            const prev = last.get(m);
+            if (prev !== undefined)
+              expect(now - prev).toBeLessThanOrEqual(SESSION_RETRY_MAX_MS + (n - 1) * 100);
+            last.set(m, now);
+            now += r.next(n, starts[i] ?? false, random);
+          }
+        },
+      ),
+    );
   });
 });
 

@@ -6,13 +6,13 @@
 //   start ─► load state file ─► executor.run for each held task ─► loop:
 //     Session(description) ─► started: heartbeat every period, status reports flow
 //                           ─► assignments: AssignedTasks → executor; state file rewritten
-//     error / end ─► next manager after a backoff (100 ms … 8 s)
+//     error / end ─► next manager: soon within a pass over the list, after a backoff (100 ms … 8 s) between
+//                    passes (retry.ts)
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
 import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
-import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
   AssignmentsType,
   DispatcherClient,
@@ -21,9 +21,10 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
-import type { Executor } from './executor-port.js';
+import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
+import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
@@ -46,7 +47,7 @@ export interface AgentOptions {
   onManagers?: (addrs: readonly string[]) => void;
   clock?: Clock;
   random?: () => number;
-  backoff?: { initialMs?: number; maxMs?: number };
+  backoff?: Backoff;
   reporter?: Omit<ReporterOptions, 'isPermanent' | 'log'>;
   log?: (message: string, err?: unknown) => void;
   /**
@@ -74,6 +75,12 @@ export class Agent {
   private abort: AbortController | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private status: AgentStatus = 'stopped';
+  /**
+   * Reports that came while start() restored (latest per task). A container found stopped at restore is
+   * settled at once (SHUTDOWN): taken as a report of a task not held, that status was lost, and the managers
+   * kept the task running on this node for ever.
+   */
+  private early: Map<string, TaskStatusReport> | undefined;
 
   constructor(private readonly options: AgentOptions) {
     if (options.managers.length === 0)
@@ -92,6 +99,11 @@ export class Agent {
       log: this.log,
     });
     options.executor.onStatus((r) => {
+      // During start-up the executor's adopted tasks may report before the held set is restored.
+      if (this.early && !this.tasks.has(r.taskId)) {
+        this.early.set(r.taskId, r);
+        return;
+      }
       if (!this.tasks.observe(r.taskId, r.status)) return;
       this.reporter.push(r);
       this.persist();
@@ -124,14 +136,22 @@ export class Agent {
   /** Loads the state file, resumes its tasks, and starts looking for a manager (does not wait for one). */
   async start(): Promise<void> {
     if (this.abort) return;
-    const saved = await this.stateFile.load();
-    const tasks = resumable(saved);
-    const adopted = (await this.options.executor.restore?.(tasks)) ?? [];
-    this.tasks.restore({ tasks, statuses: saved.statuses });
-    // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
-    for (const [taskId, status] of saved.statuses)
-      if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
+    this.early = new Map();
+    let adopted: TaskStatusReport[];
+    try {
+      const saved = await this.stateFile.load();
+      const tasks = resumable(saved);
+      adopted = [...((await this.options.executor.restore?.(tasks)) ?? [])];
+      this.tasks.restore({ tasks, statuses: saved.statuses });
+      // What was last observed (maybe never acknowledged) and what the containers say now: both go out again.
+      for (const [taskId, status] of saved.statuses)
+        if (this.tasks.has(taskId)) this.reporter.push({ taskId, status });
+      adopted.push(...this.early.values());
+    } finally {
+      this.early = undefined;
+    }
     for (const r of adopted) if (this.tasks.observe(r.taskId, r.status)) this.reporter.push(r);
+    if (adopted.length > 0) this.persist();
     this.abort = new AbortController();
     this.status = 'connecting';
     this.loopDone = this.loop(this.abort.signal);
@@ -153,7 +173,7 @@ export class Agent {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
-    let failures = 0;
+    const retry = new RetrySchedule(this.options.backoff);
     let jumped = false;
     while (!signal.aborted) {
       const addr = this.managerList[this.cursor % this.managerList.length] as string;
@@ -180,11 +200,11 @@ export class Agent {
         }
       }
       jumped = false;
-      failures = started.value ? 1 : failures + 1;
       // The next manager: the one that failed may be down, or no longer the leader.
       const at = this.managerList.indexOf(addr);
       if (!hint) this.cursor = (at < 0 ? this.cursor : at) + 1;
-      await sleep(this.clock, retryDelayMs(failures, this.options.backoff, this.random()), signal);
+      const wait = retry.next(this.managerList.length, started.value, this.random());
+      await sleep(this.clock, wait, signal);
     }
   }
 
@@ -300,21 +320,6 @@ export class Agent {
     const at = addrs.indexOf(current);
     this.cursor = Math.max(at, 0);
   }
-}
-
-/**
- * The wait before the next session attempt: 100 ms doubling per failure in a row, randomised to [½, 1] of
- * that, and never above SESSION_RETRY_MAX_MS whatever the options say — the dispatcher's grace for a
- * reconnecting node counts on that ceiling.
- */
-export function retryDelayMs(
-  failures: number,
-  backoff: { initialMs?: number; maxMs?: number } | undefined,
-  random: number,
-): number {
-  const initial = backoff?.initialMs ?? 100;
-  const max = Math.min(backoff?.maxMs ?? SESSION_RETRY_MAX_MS, SESSION_RETRY_MAX_MS);
-  return Math.min(max, initial * 2 ** Math.max(0, failures - 1)) * (0.5 + random / 2);
 }
 
 function msOf(d: { seconds: number; nanos: number } | undefined, fallback: number): number {

@@ -72,11 +72,14 @@ export class StateFile {
     const pending = this.next !== undefined;
     this.next = state;
     if (pending) return this.writing;
-    this.writing = this.writing.then(async () => {
-      const s = this.next;
-      this.next = undefined;
-      if (s) await this.write(s);
-    });
+    // (after a write that failed too: that one's caller was told; a later state must still be written)
+    this.writing = this.writing
+      .catch(() => {})
+      .then(async () => {
+        const s = this.next;
+        this.next = undefined;
+        if (s) await this.write(s);
+      });
     return this.writing;
   }
 
