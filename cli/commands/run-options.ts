@@ -2,7 +2,7 @@
 // docker CLI's meanings. Pure: the environment and file reading are injected.
 import { FlagError, type FlagSpec, flagLabel, type ParsedFlags } from '../flags.js';
 import { parseBytes, parseNanoCpus } from '../units.js';
-import { durationValue, intValue } from './service-values.js';
+import { durationValue, intValue, parseDevice } from './service-values.js';
 
 export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'name', type: 'string', help: 'Assign a name to the container' },
@@ -50,6 +50,8 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'network', type: 'string', help: 'Connect a container to a network (none, host)' },
   { long: 'net', type: 'string', help: 'Alias of --network' },
   { long: 'privileged', type: 'bool', help: 'Give extended privileges to this container' },
+  { long: 'device', type: 'list', help: 'Add a host device to the container' },
+  { long: 'device-cgroup-rule', type: 'list', help: 'Add a rule to the cgroup allowed devices list' },
   { long: 'security-opt', type: 'list', help: 'Security Options' },
   { long: 'ulimit', type: 'list', help: 'Ulimit options (nofile=1024:2048)' },
   { long: 'label', short: 'l', type: 'list', help: 'Set meta data on a container' },
@@ -445,6 +447,8 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
       Ulimits: (f.lists.get('ulimit') ?? []).map(parseUlimit),
       ShmSize: bytesFlag(f, 'shm-size') ?? 0,
       RestartPolicy: restart,
+      ...(f.lists.has('device') ? { Devices: (f.lists.get('device') ?? []).map((d) => parseDevice(d)) } : {}),
+      ...(f.lists.has('device-cgroup-rule') ? { DeviceCgroupRules: f.lists.get('device-cgroup-rule') } : {}),
     },
   };
   return { name: f.strings.get('name'), image, body };

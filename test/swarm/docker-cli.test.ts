@@ -492,15 +492,18 @@ describe('docker service commands', () => {
       /not supported by shoal yet: --init \(TaskTemplate\.ContainerSpec\.Init\)/,
     );
     refused(await create('--sysctl', 'vm.swappiness=10'), /--sysctl \(only net\.\*/);
-    // docker's CLI has no --device for services (shoal's has); another client may send Devices.
+    // docker's CLI has no --device for services (shoal's has); another client may send Devices, which
+    // shoal runs (test/daemon/devices.test.ts) but checks at create.
     const spec = JSON.parse(await ok(m1, ['service', 'inspect', '--format', '{{json .Spec}}', 'web']));
     spec.Name = 'nope';
     spec.TaskTemplate.ContainerSpec.Devices = [
-      { PathOnHost: '/dev/null', PathInContainer: '/dev/xnull', CgroupPermissions: 'rwm' },
+      { PathOnHost: '/dev/null', PathInContainer: '/dev/xnull', CgroupPermissions: 'rwx' },
     ];
     const dev = await api(m1, 'POST', '/v1.41/services/create', spec);
     expect(dev.status).toBe(400);
-    expect(JSON.parse(dev.body).message).toMatch(/--device \(TaskTemplate\.ContainerSpec\.Devices\)/);
+    expect(JSON.parse(dev.body).message).toMatch(
+      /TaskTemplate\.ContainerSpec\.Devices\[0\]\.CgroupPermissions/,
+    );
     refused(await create('--host', 'a:10.0.0.1', '--dns', '10.0.0.2'), /--host .*--dns/);
     refused(await create('--log-driver', 'syslog'), /--log-driver/);
     refused(await create('--generic-resource', 'gpu=1'), /GenericResources: not supported by shoal yet/);

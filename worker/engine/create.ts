@@ -5,6 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { type EngineContext, find, isRunning, register } from './context.js';
+import { resolveDevices } from './devices.js';
 import { ConflictError, InternalError, InvalidArgumentError } from './errors.js';
 import { watch } from './exits.js';
 import { checkHealthcheck, healthSettingsOf } from './health-monitor.js';
@@ -43,6 +44,7 @@ export async function createContainer(
     const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
     const cgroupsPath = `/shoal/${id}`;
     const plan = planMounts(opts, imageConfig, { mountsOf: (ref) => find(ctx, ref).rec.mounts });
+    const devices = resolveDevices(opts.devices); // before volumes: a bad device leaves nothing to undo
     volumes = await resolveMounts(ctx.volumes, plan, layers);
     const built = buildSpec(opts, imageConfig, {
       mounts: volumes.mounts,
@@ -57,6 +59,7 @@ export async function createContainer(
       hostCpus: onlineCpus(),
       hostHostname: osHostname(),
       annotations,
+      devices,
     });
     built.config.image = opts.image ?? '';
     const now = rfc3339Nano(ctx.now());

@@ -126,6 +126,17 @@ export interface RunOptions {
   restartPolicy?: RestartPolicy;
   /** Docker's Config.Healthcheck (durations in ns, 0 = unset); over the image's HEALTHCHECK. */
   healthcheck?: HealthcheckConfig;
+  /** Host devices (`--device`): a char or block node, or a directory of them; stat'ed at create. */
+  devices?: DeviceMapping[];
+  /** Extra device cgroup allow rules (`--device-cgroup-rule "c 1:3 rwm"`). */
+  deviceCgroupRules?: string[];
+}
+
+/** Docker's DeviceMapping: the container path defaults to the host one, permissions to rwm. */
+export interface DeviceMapping {
+  pathOnHost: string;
+  pathInContainer?: string;
+  cgroupPermissions?: string;
 }
 
 export type RestartPolicyName = 'no' | 'always' | 'on-failure' | 'unless-stopped';

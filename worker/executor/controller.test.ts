@@ -105,13 +105,11 @@ describe('TaskController', () => {
   });
 
   it('refuses an unsupported or bad field before pulling anything', async () => {
-    const { engine, images, ctl, reports } = setup(
-      makeTask({ image: 'elsewhere/x', devices: [{ pathOnHost: '/dev/fuse' }] }),
-    );
+    const { engine, images, ctl, reports } = setup(makeTask({ image: 'elsewhere/x', hosts: ['10.0.0.1 a'] }));
     await ctl.done;
     expect(reports.at(-1)).toMatchObject({
       state: S.TASK_STATE_REJECTED,
-      err: 'spec.containerSpec.devices: device mappings is not supported by this worker yet',
+      err: 'spec.containerSpec.hosts: extra /etc/hosts entries is not supported by this worker yet',
     });
     expect(images.pulls).toEqual([]);
     expect(engine.calls).toEqual([]);

@@ -92,6 +92,10 @@ describe('toCreateOptions', () => {
             ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
             sysctls: { 'net.ipv4.ip_forward': '1' },
             privileged: true,
+            devices: [
+              { pathOnHost: '/dev/fuse', pathInContainer: '', cgroupPermissions: '' },
+              { pathOnHost: '/dev/null', pathInContainer: '/dev/xnull', cgroupPermissions: 'rw' },
+            ],
           },
           resources: {
             limits: { nanoCpus: 1_500_000_000, memoryBytes: 64 << 20, pids: 50 },
@@ -117,6 +121,10 @@ describe('toCreateOptions', () => {
       ulimits: [{ name: 'nofile', soft: 100, hard: 200 }],
       sysctls: { 'net.ipv4.ip_forward': '1' },
       privileged: true,
+      devices: [
+        { pathOnHost: '/dev/fuse' },
+        { pathOnHost: '/dev/null', pathInContainer: '/dev/xnull', cgroupPermissions: 'rw' },
+      ],
       nanoCpus: 1_500_000_000,
       memory: 64 << 20,
       pidsLimit: 50,
@@ -191,7 +199,6 @@ describe('refusals name the field', () => {
     ],
     ['secrets', { secrets: [{ secretId: 's', secretName: 'n' }] }, {}, 'spec.containerSpec.secrets'],
     ['configs', { configs: [{ configId: 'c', configName: 'n' }] }, {}, 'spec.containerSpec.configs'],
-    ['devices', { devices: [{ pathOnHost: '/dev/fuse' }] }, {}, 'spec.containerSpec.devices'],
     ['ulimit name', { ulimits: [{ name: '', soft: 1, hard: 1 }] }, {}, 'spec.containerSpec.ulimits[0].name'],
     [
       'negative grace',

@@ -128,7 +128,13 @@ function toRunOptions(task: Task): RunOptions {
       return { name: u.name, soft: u.soft, hard: u.hard };
     });
   if (c.privileged) o.privileged = true;
-  if (c.devices.length) throw unsupported(f('devices'), 'device mappings');
+  if (c.devices.length)
+    // The engine stats each host path at create: a missing or non-device one rejects the task.
+    o.devices = c.devices.map((d) => ({
+      pathOnHost: d.pathOnHost,
+      pathInContainer: d.pathInContainer || undefined,
+      cgroupPermissions: d.cgroupPermissions || undefined,
+    }));
   mapMounts(c, o);
   mapResources(task, o);
   checkPlumbing(task);

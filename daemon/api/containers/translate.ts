@@ -4,6 +4,7 @@ import { humanDuration } from '../../../common/humanize.js';
 import type {
   Container,
   CreateOptions,
+  DeviceMapping,
   HealthcheckConfig,
   HealthState,
   MountOption,
@@ -82,6 +83,14 @@ export interface HostConfigBody {
   Init?: boolean | null;
   /** [height, width] of the client's terminal (docker run -t sends it at create). */
   ConsoleSize?: [number, number] | null;
+  Devices?: DeviceBody[] | null;
+  DeviceCgroupRules?: string[] | null;
+}
+
+export interface DeviceBody {
+  PathOnHost?: string;
+  PathInContainer?: string;
+  CgroupPermissions?: string;
 }
 
 export interface MountBody {
@@ -272,10 +281,29 @@ export function createOptionsFromBody(
         }
       : undefined,
     healthcheck: healthcheckOptions(body.Healthcheck),
+    devices: devicesOf(hc.Devices),
+    deviceCgroupRules: nonEmpty(hc.DeviceCgroupRules),
   };
   // Leave out what was not given, so the engine's defaults apply and inspect stays tidy.
   for (const k of Object.keys(opts) as (keyof CreateOptions)[]) if (opts[k] === undefined) delete opts[k];
   return opts;
+}
+
+/** HostConfig.Devices: the shape is checked here, the paths and permissions by the engine. */
+function devicesOf(list: DeviceBody[] | null | undefined): DeviceMapping[] | undefined {
+  if (!list?.length) return undefined;
+  return list.map((d, i) => {
+    const field = `HostConfig.Devices[${i}]`;
+    if (!d || typeof d !== 'object' || Array.isArray(d)) throw badRequest(`invalid ${field}: not an object`);
+    for (const k of ['PathOnHost', 'PathInContainer', 'CgroupPermissions'] as const)
+      if (d[k] !== undefined && d[k] !== null && typeof d[k] !== 'string')
+        throw badRequest(`invalid ${field}.${k}: not a string`);
+    return {
+      pathOnHost: d.PathOnHost ?? '',
+      pathInContainer: d.PathInContainer || undefined,
+      cgroupPermissions: d.CgroupPermissions || undefined,
+    };
+  });
 }
 
 function healthcheckOptions(h: HealthcheckBody | null | undefined): HealthcheckConfig | undefined {
@@ -389,8 +417,12 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     CpuRealtimeRuntime: 0,
     CpusetCpus: h.cpusetCpus ?? '',
     CpusetMems: h.cpusetMems ?? '',
-    Devices: [],
-    DeviceCgroupRules: null,
+    Devices: (h.devices ?? []).map((d) => ({
+      PathOnHost: d.pathOnHost,
+      PathInContainer: d.pathInContainer || d.pathOnHost,
+      CgroupPermissions: d.cgroupPermissions || 'rwm',
+    })),
+    DeviceCgroupRules: h.deviceCgroupRules ?? null,
     DeviceRequests: null,
     KernelMemory: 0,
     KernelMemoryTCP: 0,

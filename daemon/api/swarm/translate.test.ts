@@ -256,3 +256,29 @@ describe('the swarm', () => {
     expect(spec.orchestration!.taskHistoryRetentionLimit).toBe(5);
   });
 });
+
+describe('ContainerSpec.Devices', () => {
+  const spec = (dev: unknown) =>
+    serviceSpecFromJson({ Name: 'd', TaskTemplate: { ContainerSpec: { Image: 'busybox', Devices: [dev] } } });
+  it('reads a mapping; paths and permissions are checked naming the field', () => {
+    expect(
+      spec({ PathOnHost: '/dev/null', PathInContainer: '/dev/x', CgroupPermissions: 'r' }).taskTemplate
+        ?.containerSpec?.devices,
+    ).toEqual([{ pathOnHost: '/dev/null', pathInContainer: '/dev/x', cgroupPermissions: 'r' }]);
+    const field = (dev: unknown) => {
+      try {
+        spec(dev);
+      } catch (e) {
+        expect(isShoalError(e)).toBe(true);
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(field({ PathOnHost: 'null' })).toContain('TaskTemplate.ContainerSpec.Devices[0].PathOnHost');
+    expect(field({ PathOnHost: '/dev/null', PathInContainer: 'x' })).toContain('Devices[0].PathInContainer');
+    expect(field({ PathOnHost: '/dev/null', CgroupPermissions: 'rww' })).toContain(
+      'Devices[0].CgroupPermissions',
+    );
+    expect(field({ PathOnHost: 3 })).toContain('Devices[0].PathOnHost');
+  });
+});

@@ -260,12 +260,28 @@ function containerSpecFromJson(c: Reader): ContainerSpec {
       .list('Ulimits')
       .map((u) => ({ name: u.str('Name'), soft: u.int('Soft'), hard: u.int('Hard') })),
     privileged: c.bool('Privileged'),
-    devices: c.list('Devices').map((d) => ({
-      pathOnHost: d.str('PathOnHost'),
-      pathInContainer: d.str('PathInContainer'),
-      cgroupPermissions: d.str('CgroupPermissions'),
-    })),
+    devices: c.list('Devices').map(deviceFromJson),
   };
+}
+
+/** A device mapping checked as far as the manager can (the worker stats the host path). */
+function deviceFromJson(d: Reader) {
+  const abs = (k: string, v: string) => {
+    if (!v.startsWith('/')) throw invalidArgument(d.field(k), `"${v}" is not an absolute path`);
+  };
+  const m = {
+    pathOnHost: d.str('PathOnHost'),
+    pathInContainer: d.str('PathInContainer'),
+    cgroupPermissions: d.str('CgroupPermissions'),
+  };
+  abs('PathOnHost', m.pathOnHost);
+  if (m.pathInContainer) abs('PathInContainer', m.pathInContainer);
+  if (m.cgroupPermissions && !/^(?!.*(.).*\1)[rwm]{1,3}$/.test(m.cgroupPermissions))
+    throw invalidArgument(
+      d.field('CgroupPermissions'),
+      `"${m.cgroupPermissions}" is not a combination of r, w, m`,
+    );
+  return m;
 }
 
 function taskSpecFromJson(t: Reader): TaskSpec {

@@ -27,7 +27,6 @@ const GAPS: Gap[] = [
     flag: '--sysctl (only net.*, kernel.msg*/sem/shm*, fs.mqueue.*)',
     present: (s) => Object.keys(cs(s)?.sysctls ?? {}).some((k) => !namespacedSysctl(k)),
   },
-  { field: 'TaskTemplate.ContainerSpec.Devices', flag: '--device', present: (s) => !!cs(s)?.devices.length },
   {
     field: 'TaskTemplate.ContainerSpec.Mounts[].BindOptions.NonRecursive',
     flag: '--mount bind-nonrecursive',

@@ -129,17 +129,14 @@ void apply_v1(const Cgroup& cg, const Spec& spec) {
   trace("limits written");
   if (auto d = cg.dir("devices"); !d.empty() && r.has_devices) {
     for (auto& rule : r.devices) must(d, rule.allow ? "devices.allow" : "devices.deny", dev_rule(rule));
-    // As runc: the default nodes (null, zero, full, random, urandom, tty, console, ptmx, pts) and the
-    // spec's linux.devices stay usable whatever the rules deny (a stock `runc spec` denies all).
+    // As runc: the default nodes (null, zero, full, random, urandom, tty, console, ptmx, pts) stay
+    // usable whatever the rules deny (a stock `runc spec` denies all). The spec's linux.devices get
+    // only what the rules grant, as in runc: `--device /dev/x:/dev/x:r` must not be writable.
     static const char* kDefaultAllow[] = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",  "c 1:8 rwm",  "c 1:9 rwm",
                                           "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"};
     // Best effort: a parent cgroup that withholds one of them refuses the write (EPERM), and then
     // the node stays denied, as it would be for runc too.
     for (const char* rule : kDefaultAllow) wr(d, "devices.allow", rule);
-    for (auto& dev : spec.devices)
-      if (dev.type == 'c' || dev.type == 'u' || dev.type == 'b')
-        wr(d, "devices.allow", std::string(1, dev.type == 'b' ? 'b' : 'c') + " " + std::to_string(dev.major) + ":" +
-                                     std::to_string(dev.minor) + " rwm");
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type OciRlimit,
   type OciSpec,
 } from './defaults.js';
+import { applyDevices, type ResolvedDevice } from './devices.js';
 import type { ResolvedMount } from './mounts.js';
 import {
   checkCpuset,
@@ -61,6 +62,8 @@ export interface SpecContext {
    * when given, `binds` is not read again. Without it binds must name existing host paths.
    */
   mounts?: ResolvedMount[];
+  /** `devices` stat'ed on the host (../devices.ts), at their container paths; required when any are given. */
+  devices?: ResolvedDevice[];
 }
 
 export interface BuiltSpec {
@@ -446,6 +449,11 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
   spec.process.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
   spec.process.noNewPrivileges = sec.noNewPrivileges;
   if (linux.seccomp === undefined) delete linux.seccomp;
+
+  // --- devices (--device, --device-cgroup-rule)
+  if (opts.devices?.length && !ctx.devices)
+    throw new InvalidArgumentError('devices', 'host devices are not available here');
+  applyDevices(linux, ctx.devices ?? [], opts.deviceCgroupRules);
 
   // --- rlimits
   const rlimits: OciRlimit[] = [...(spec.process.rlimits ?? [])];
