@@ -39,6 +39,10 @@ describe('docker run --init', () => {
     expect(r.stdout).toMatch(/^\s*1\s+0\s+\/sbin\/docker-init -- sh -c/m);
     expect(r.stdout).toMatch(/^\s*\d+\s+1\s+sh -c/m);
     // without --init the shell itself is PID 1
+    // shoal's own CLI sends the same flag
+    expect((await shoal(d, ['run', '--rm', '--init', 'busybox', 'cat', '/proc/1/comm'])).stdout).toBe(
+      'docker-init\n',
+    );
     const plain = await docker(d, ['run', '--rm', 'busybox', 'cat', '/proc/1/comm']);
     expect(plain.stdout).toBe('cat\n');
   });
