@@ -47,6 +47,23 @@ describe('docker run --init', () => {
     expect(plain.stdout).toBe('cat\n');
   });
 
+  it("with a TTY, puts the command in its own process group in the terminal's foreground (^C reaches it once)", async () => {
+    // /proc/self/stat fields 5 and 8: the process group and the terminal's foreground group
+    const r = await docker(d, [
+      'run',
+      '--rm',
+      '-t',
+      '--init',
+      'busybox',
+      'sh',
+      '-c',
+      'cut -d" " -f5,8 /proc/$$/stat; true',
+    ]);
+    const [pgrp, tpgid] = r.stdout.trim().split(' ').map(Number);
+    expect(pgrp).toBeGreaterThan(1);
+    expect(tpgid).toBe(pgrp);
+  });
+
   it('reaps orphans: no zombie is left', async () => {
     const zombies = 'ps -o stat | grep -c Z';
     // the brief's case: an orphaned background sleep, counted after it ended
