@@ -107,6 +107,10 @@ describe('docker run --init', () => {
     expect((await docker(d, ['run', '--rm', '--init', 'busybox', 'sh', '-c', 'exit 7'])).code).toBe(7);
     expect((await docker(d, ['run', '--rm', '--init', 'busybox', 'sh', '-c', 'kill -9 $$'])).code).toBe(137);
     expect((await docker(d, ['run', '--rm', '--init', 'busybox', 'true'])).code).toBe(0);
+    // the init's sealed copy (about 0.7 MB) is charged to the container: it still fits docker's 6 MB minimum
+    expect(
+      (await docker(d, ['run', '--rm', '--init', '-m', '6m', 'busybox', 'sh', '-c', 'exit 3'])).code,
+    ).toBe(3);
   });
 
   it('inspect shows HostConfig.Init and the user’s command as Path/Args', async () => {
