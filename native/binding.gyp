@@ -69,6 +69,15 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wno-unused-result", "-Os", "-ffunction-sections", "-fdata-sections"],
       "ldflags": ["-static", "-Wl,--gc-sections", "-s"]
+    },
+    {
+      # docker-init for `--init` (PID 1 that forwards signals and reaps). Static: busybox-style images
+      # have no libc. The runtime runs it from a sealed memfd copy, never from this file.
+      "target_name": "shoal-init",
+      "type": "executable",
+      "sources": ["src/init/shoal-init.c"],
+      "cflags": ["-Wall", "-Os", "-ffunction-sections", "-fdata-sections"],
+      "ldflags": ["-static", "-Wl,--gc-sections", "-s"]
     }
   ]
 }

@@ -99,6 +99,12 @@ describe('run flags → create body', () => {
     });
   });
 
+  it('--init sends HostConfig.Init true, as the docker CLI; without it no Init', () => {
+    expect(build(['--init', 'busybox', 'true']).body.HostConfig).toMatchObject({ Init: true });
+    expect(build(['busybox', 'true']).body.HostConfig).not.toHaveProperty('Init');
+    expect(() => build(['--init=maybe', 'busybox'])).toThrow();
+  });
+
   it('takes IMAGE from the first positional without --rootfs', () => {
     const r = build(['busybox:1', 'echo', 'hi']);
     expect(r.image).toBe('busybox:1');

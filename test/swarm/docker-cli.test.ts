@@ -487,10 +487,6 @@ describe('docker service commands', () => {
         'sleep',
         '1',
       ]);
-    refused(
-      await create('--init'),
-      /not supported by shoal yet: --init \(TaskTemplate\.ContainerSpec\.Init\)/,
-    );
     refused(await create('--sysctl', 'vm.swappiness=10'), /--sysctl \(only net\.\*/);
     // docker's CLI has no --device for services (shoal's has); another client may send Devices, which
     // shoal runs (test/daemon/devices.test.ts) but checks at create.

@@ -60,15 +60,18 @@ export async function createContainer(
       hostHostname: osHostname(),
       annotations,
       devices,
+      ...(opts.init ? { initPath: ctx.runtime.initPath() } : {}),
     });
     built.config.image = opts.image ?? '';
+    const command = opts.init ? built.spec.process.args.slice(2) : built.spec.process.args;
     const now = rfc3339Nano(ctx.now());
     const rec: ContainerRecord = {
       id,
       name,
       created: now,
-      path: built.spec.process.args[0],
-      args: built.spec.process.args.slice(1),
+      // As docker: Path and Args are the user's command, not the init in front of it.
+      path: command[0],
+      args: command.slice(1),
       image: opts.image ?? '',
       imageId: opts.imageId ?? '',
       config: built.config,

@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineError, type EngineErrorCode } from './errors.js';
 
@@ -172,6 +172,11 @@ export function probe(): NativeProbe {
 /** The shoal-runtime executable the addon spawns (next to the addon by default). */
 export function runtimePath(): string {
   return addon().runtimePath();
+}
+
+/** shoal-init (docker-init for `--init`): built next to the runtime, run by it from a sealed copy. */
+export function initPath(): string {
+  return join(dirname(runtimePath()), 'shoal-init');
 }
 
 export function setRuntimePath(path: string): void {

@@ -1,6 +1,6 @@
 // The engine's use of `shoal-runtime`: create goes through the addon (native.ts); delete and ps
 // run the executable asynchronously. Paths of a container's runtime state live here too.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError, InternalError } from './errors.js';
 import type { MonitorExit } from './monitor-client.js';
@@ -24,6 +24,12 @@ export class Runtime {
   }
   socketPath(id: string): string {
     return join(this.root, id, 'ctl.sock');
+  }
+
+  /** The init `--init` runs (shoal-init, built with the runtime); undefined when it is missing. */
+  initPath(): string | undefined {
+    const path = native.initPath();
+    return existsSync(path) ? path : undefined;
   }
 
   /** The exit status the monitor left behind, if it wrote one. */

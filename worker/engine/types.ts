@@ -116,7 +116,7 @@ export interface RunOptions {
   sysctls?: Record<string, string>;
   shmSize?: number | string;
   autoRemove?: boolean;
-  /** Run a tiny init as PID 1 (not supported yet: rejected with InvalidArgumentError when true). */
+  /** Run a tiny init (shoal-init, as /sbin/docker-init) as PID 1: it forwards signals and reaps zombies. */
   init?: boolean;
   /** Extra OCI annotations (merged into the spec). */
   annotations?: Record<string, string>;

@@ -34,6 +34,12 @@ function refusal(container: Record<string, unknown>, extra: Record<string, unkno
 }
 
 describe('toCreateOptions', () => {
+  it('passes --init on (the engine puts its init at PID 1)', () => {
+    expect(map({ init: true }).init).toBe(true);
+    expect(map({ init: false }).init).toBeUndefined();
+    expect(map().init).toBeUndefined();
+  });
+
   it('command replaces the entrypoint (args become its cmd); args alone replace the cmd', () => {
     expect(map({ command: ['sh', '-c'], args: ['echo hi'] })).toMatchObject({
       entrypoint: ['sh', '-c'],
@@ -189,7 +195,6 @@ describe('refusals name the field', () => {
   });
   const cases: [string, Record<string, unknown>, Record<string, unknown>, string][] = [
     ['no image', { image: '' }, {}, 'spec.containerSpec.image'],
-    ['init', { init: true }, {}, 'spec.containerSpec.init'],
     ['hosts', { hosts: ['1.2.3.4 x'] }, {}, 'spec.containerSpec.hosts'],
     [
       'dns',

@@ -110,7 +110,7 @@ function toRunOptions(task: Task): RunOptions {
   if (c.tty) o.tty = true;
   if (c.openStdin) o.openStdin = true;
   if (c.readOnly) o.readOnly = true;
-  if (c.init === true) throw unsupported(f('init'), 'an init process');
+  if (c.init === true) o.init = true;
   if (c.stopSignal) o.stopSignal = c.stopSignal;
   o.stopTimeout = Math.ceil(gracePeriodMs(task) / 1000);
   if (c.hosts.length) throw unsupported(f('hosts'), 'extra /etc/hosts entries');

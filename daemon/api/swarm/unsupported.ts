@@ -20,7 +20,6 @@ const IPC_SYSCTL =
 const namespacedSysctl = (k: string) => IPC_SYSCTL.test(k) || k.startsWith('net.');
 
 const GAPS: Gap[] = [
-  { field: 'TaskTemplate.ContainerSpec.Init', flag: '--init', present: (s) => cs(s)?.init === true },
   {
     // The engine sets namespaced ones only (worker/engine/spec/build.ts): the others would change the host.
     field: 'TaskTemplate.ContainerSpec.Sysctls',

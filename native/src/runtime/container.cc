@@ -12,9 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "channel.h"
 #include "mounts.h"
 #include "process.h"
+#include "sealed_exe.h"
 #include "seccomp_filter.h"
 #include "util.h"
 
@@ -43,6 +46,15 @@ static void write_sysctls(const Spec& spec) {
   }
 }
 
+// The init's command: the arguments after its first "--" (all but argv[0] without one).
+static Process init_command(const Process& p) {
+  Process cmd = p;
+  auto dash = std::find(p.args.begin() + (p.args.empty() ? 0 : 1), p.args.end(), std::string("--"));
+  cmd.args.assign(dash == p.args.end() ? p.args.begin() + (p.args.empty() ? 0 : 1) : dash + 1, p.args.end());
+  if (cmd.args.empty()) throw Fail("--init needs a command after \"--\"");
+  return cmd;
+}
+
 void container_init(InitPlan& plan) {
   Spec& spec = *plan.spec;
   int sync = plan.sync;
@@ -65,6 +77,14 @@ void container_init(InitPlan& plan) {
       if (write(fd, "0", 1) != 1) fail_errno("join the container's cgroup");
       close(fd);
     }
+    // --init: the init is copied while the host's files are still reachable (before a mount namespace
+    // is joined or the root pivoted) into a sealed memfd, charged to the container's cgroup. Run from
+    // that copy it is not in the container's filesystem at all, and /proc/1/exe cannot be written: the
+    // same stance as the runtime's own (CVE-2019-5736), stronger than docker's read-only bind mount,
+    // which a container with CAP_SYS_ADMIN could remount writable.
+    int init_fd = -1;
+    if (!spec.init_path.empty() && (init_fd = sealed_copy_of(spec.init_path, "docker-init")) < 0)
+      fail_errno("make a sealed copy of " + spec.init_path);
     for (auto& [fd, flag] : plan.join)
       if (setns(fd, flag) < 0) fail_errno("join namespace");
     for (auto& [fd, flag] : plan.join) close(fd);
@@ -108,7 +128,9 @@ void container_init(InitPlan& plan) {
     if (!is_dir(spec.process.cwd)) mkdir_p(spec.process.cwd);
     if (chdir(spec.process.cwd.c_str()) < 0) fail_errno("chdir " + spec.process.cwd);
     if (spec.root_readonly) readonly_root();
-    std::string path = find_executable(spec.process);
+    // With an init the user's command (after "--") is the one to find: a missing one fails create
+    // with the same message as without --init.
+    std::string path = init_fd < 0 ? find_executable(spec.process) : find_executable(init_command(spec.process));
 
 
     if (master >= 0) {
@@ -128,7 +150,7 @@ void container_init(InitPlan& plan) {
     // From now on the container outlives its monitor (live restore).
     prctl(PR_SET_PDEATHSIG, 0);
     trace("start received");
-    finalize_and_exec(spec.process, spec.seccomp_bpf, path);
+    finalize_and_exec(spec.process, spec.seccomp_bpf, path, init_fd);
   } catch (const Fail& f) {
     chan_fail(sync, f.what(), 127);
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "sealed_exe.h"
 #include "util.h"
 
 extern char** environ;
@@ -156,7 +157,7 @@ void apply_limits(const Process& p) {
   }
 }
 
-void finalize_and_exec(const Process& p, const std::string& seccomp_bpf, const std::string& path) {
+void finalize_and_exec(const Process& p, const std::string& seccomp_bpf, const std::string& path, int run_fd) {
   if (p.has_caps) drop_bounding(p.caps);
   // Keep permitted capabilities across the uid change; capset decides the final sets.
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail_errno("keep capabilities");
@@ -180,7 +181,10 @@ void finalize_and_exec(const Process& p, const std::string& seccomp_bpf, const s
   argv.push_back(nullptr);
   for (auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  execve(path.c_str(), argv.data(), envp.data());
+  if (run_fd >= 0)
+    exec_fd(run_fd, argv.data(), envp.data());
+  else
+    execve(path.c_str(), argv.data(), envp.data());
   fail_errno("exec \"" + p.args[0] + "\"");
 }
 

@@ -19,6 +19,8 @@ std::string find_executable(const Process& p);
 void apply_limits(const Process& p);
 // setgroups/setgid/setuid, caps, umask, no_new_privs, seccomp (last), then execve. Never returns;
 // throws Fail when a step fails.
-[[noreturn]] void finalize_and_exec(const Process& p, const std::string& seccomp_bpf, const std::string& path);
+// run_fd >= 0: run that executable (a sealed copy) with p.args instead of `path`.
+[[noreturn]] void finalize_and_exec(const Process& p, const std::string& seccomp_bpf, const std::string& path,
+                                    int run_fd = -1);
 
 }  // namespace shoal

@@ -353,6 +353,10 @@ Spec load_spec(const std::string& bundle) {
   s.stdin_once = so != s.annotations.end() && so->second == "true";
   auto ua = s.annotations.find("org.shoal.user");
   if (ua != s.annotations.end()) s.process.user_name = ua->second;
+  if (auto ia = s.annotations.find("org.shoal.init"); ia != s.annotations.end() && !ia->second.empty()) {
+    if (ia->second[0] != '/') bad("annotations.org.shoal.init", "must be an absolute host path");
+    s.init_path = ia->second;
+  }
 
   if (const json* ms = get(j, "mounts")) {
     if (!ms->is_array()) bad("mounts", "must be an array");

@@ -119,6 +119,8 @@ struct Spec {
   std::vector<std::string> lowerdirs;
   std::string upperdir, workdir;
   bool stdin_once = false;
+  // org.shoal.init: host path of an init (docker-init) run as process.args[0] from a sealed copy
+  std::string init_path;
 
   bool has_ns(int flag) const;
   const Namespace* ns(int flag) const;

@@ -31,6 +31,28 @@ function invalid(opts: RunOptions, image?: ImageConfig): InvalidArgumentError {
 }
 
 describe('buildSpec: process', () => {
+  it('--init puts docker-init in front of the command and names the host init for the runtime', () => {
+    const c = ctx({ initPath: '/opt/shoal/shoal-init' });
+    const { spec, config } = build({ entrypoint: ['sh', '-c'], cmd: ['exit 7'], init: true }, undefined, c);
+    expect(spec.process.args).toEqual(['/sbin/docker-init', '--', 'sh', '-c', 'exit 7']);
+    expect(spec.annotations?.['org.shoal.init']).toBe('/opt/shoal/shoal-init');
+    // the config keeps the user's command (docker inspect's Path/Args, Config.Cmd)
+    expect(config.entrypoint).toEqual(['sh', '-c']);
+    expect(config.cmd).toEqual(['exit 7']);
+    // no mount: the runtime runs the init from a sealed copy, it is not a file of the container
+    expect(spec.mounts?.some((m) => m.destination === '/sbin/docker-init')).toBe(false);
+    const plain = build({ cmd: ['true'], init: false }, undefined, c).spec;
+    expect(plain.process.args).toEqual(['true']);
+    expect(plain.annotations?.['org.shoal.init']).toBeUndefined();
+    // a user annotation cannot name an init without --init
+    const forged = build(
+      { cmd: ['true'], annotations: { 'org.shoal.init': '/bin/evil' } },
+      undefined,
+      c,
+    ).spec;
+    expect(forged.annotations?.['org.shoal.init']).toBeUndefined();
+  });
+
   it('has docker defaults for a bare command', () => {
     const { spec, config } = build({ cmd: ['sh', '-c', 'true'] });
     expect(spec.process.args).toEqual(['sh', '-c', 'true']);
@@ -107,6 +129,7 @@ describe('buildSpec: process', () => {
     expect(invalid({ cmd: ['x'], env: ['=x'] }).field).toBe('env');
     expect(invalid({ cmd: ['x'], user: 'ghost' }).field).toBe('user');
     expect(invalid({ cmd: ['x'], hostname: 'bad_host' }).field).toBe('hostname');
+    // --init where no init was built (ctx without initPath)
     expect(invalid({ cmd: ['x'], init: true }).field).toBe('init');
     expect(invalid({ cmd: ['x'], stopSignal: 'SIGNOPE' }).field).toBe('stopSignal');
     expect(invalid({ cmd: ['x'], stopTimeout: -5 }).field).toBe('stopTimeout');

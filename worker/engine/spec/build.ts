@@ -64,7 +64,12 @@ export interface SpecContext {
   mounts?: ResolvedMount[];
   /** `devices` stat'ed on the host (../devices.ts), at their container paths; required when any are given. */
   devices?: ResolvedDevice[];
+  /** Host path of the init `--init` runs (shoal-init, next to the runtime); without it --init is refused. */
+  initPath?: string;
 }
+
+/** argv[0] of the init under --init: docker's path, so `ps` shows what docker users expect. */
+export const INIT_ARGV0 = '/sbin/docker-init';
 
 export interface BuiltSpec {
   spec: OciSpec;
@@ -370,7 +375,11 @@ function mergeMounts(defaults: OciMount[], user: OciMount[]): OciMount[] {
 }
 
 export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx: SpecContext): BuiltSpec {
-  if (opts.init) throw new InvalidArgumentError('init', 'an init process (--init) is not supported yet');
+  if (opts.init && !ctx.initPath)
+    throw new InvalidArgumentError(
+      'init',
+      'an init process (--init) is not available on this node (no shoal-init)',
+    );
   checkNoNul(opts, image);
   const norm: RunOptions = structuredClone(opts);
   const spec = baseSpec(ctx.rootfsPath);
@@ -399,6 +408,9 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
 
   spec.process.args = [...entrypoint, ...cmd];
+  // --init: as docker, [/sbin/docker-init, --, command...]; the runtime runs the init from a sealed copy
+  // of ctx.initPath (annotation below), so /sbin/docker-init names it only in ps.
+  if (opts.init) spec.process.args = [INIT_ARGV0, '--', ...spec.process.args];
   spec.process.env = env;
   spec.process.cwd = normalizePath(workingDir);
   spec.process.terminal = tty;
@@ -512,6 +524,9 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
     );
   const annotations: Record<string, string> = { ...(opts.annotations ?? {}), ...(ctx.annotations ?? {}) };
   if (opts.stdinOnce) annotations['org.shoal.stdin-once'] = 'true';
+  // Only --init names the host file the runtime runs as PID 1; never a caller's annotation.
+  delete annotations['org.shoal.init'];
+  if (opts.init && ctx.initPath) annotations['org.shoal.init'] = ctx.initPath;
   if (Object.keys(annotations).length > 0) spec.annotations = annotations;
 
   const config: ResolvedConfig = {
