@@ -188,7 +188,14 @@ describe('a swarm service with devices', () => {
     expect(c.stderr).toBe('');
     expect(c.code).toBe(0);
     let id = '';
-    await eventually(async () => !!(id = await taskContainer('devsvc')), 'the devsvc task to run', 600);
+    await eventually(
+      async () => {
+        id = await taskContainer('devsvc');
+        return !!id;
+      },
+      'the devsvc task to run',
+      600,
+    );
     const e = await docker(d, [
       'exec',
       id,
@@ -217,7 +224,14 @@ describe('a swarm service with devices', () => {
       },
     });
     expect(r.status).toBe(201);
-    await eventually(async () => !!(id = await taskContainer('apidev')), 'the apidev task to run', 600);
+    await eventually(
+      async () => {
+        id = await taskContainer('apidev');
+        return !!id;
+      },
+      'the apidev task to run',
+      600,
+    );
     const x = await docker(d, ['exec', id, 'sh', '-c', 'echo hi > /dev/xnull && ls -l /dev/xnull']);
     expect(x.stdout).toMatch(/^crw-rw-rw-\s.*\b1,\s+3\s.*\/dev\/xnull$/m);
     expect((await docker(d, ['service', 'rm', 'devsvc', 'apidev'])).code).toBe(0);

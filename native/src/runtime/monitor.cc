@@ -168,7 +168,7 @@ void Monitor::update_events(int fd) {
   auto it = base_events_.find(fd);
   if (it == base_events_.end()) return;
   epoll_event e{};
-  e.events = it->second | (pending_.count(fd) && !pending_[fd].empty() ? EPOLLOUT : 0);
+  e.events = it->second | (pending_.count(fd) && !pending_[fd].empty() ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   e.data.fd = fd;
   epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &e);
 }
