@@ -159,11 +159,13 @@ describe('executor with real containers', () => {
 
   it('an unsupported field is REJECTED naming it, and nothing is created', async () => {
     const before = engine.list({ all: true }).length;
-    const t = task({ command: ['true'], sysctls: { 'net.core.somaxconn': '1024' } });
+    const t = task({ command: ['true'], hosts: ['10.0.0.1 db'] });
     executor.run(t);
     const s = await reach(t.id, S.TASK_STATE_COMPLETE);
     expect(s.state).toBe(S.TASK_STATE_REJECTED);
-    expect(s.err).toBe('spec.containerSpec.sysctls: sysctls is not supported by this worker yet');
+    expect(s.err).toBe(
+      'spec.containerSpec.hosts: extra /etc/hosts entries is not supported by this worker yet',
+    );
     const v = task({
       command: ['true'],
       mounts: [

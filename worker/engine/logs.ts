@@ -205,6 +205,8 @@ export async function* readLogs(
         rotated = false; // mid-rotation: the new file does not exist yet
       }
       if (rotated) {
+        // Lines may have landed in the old file after our last read and before the rename: drain it first.
+        if ((await live.stat()).size > offset) continue;
         await live.close();
         live = await open(path, 'r');
         offset = 0;
