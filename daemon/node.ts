@@ -19,7 +19,7 @@ import {
   signNodeCSR,
 } from '../manager/ca/index.js';
 import type { ControlOperations } from '../manager/controlapi/index.js';
-import { joinThroughLeader, leaveThroughLeader } from '../manager/membership/index.js';
+import { joinThroughLeader, leaveThroughLeader, quorumLossMessage } from '../manager/membership/index.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
@@ -58,7 +58,7 @@ export const LEAVE_LAST_MANAGER_MESSAGE =
 /** Docker's refusal for a manager leaving while other managers remain. */
 function leaveManagerMessage(reachable: number, total: number): string {
   const quorumLost = reachable - 1 < Math.floor(total / 2) + 1;
-  return `You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves ${reachable - 1} managers out of ${total}. ${quorumLost ? 'Without a Raft quorum your swarm will be inaccessible. ' : ''}The only way to restore a swarm that has lost consensus is to reinitialize it with \`--force-new-cluster\`. Use \`--force\` to suppress this message.`;
+  return `You are attempting to leave the swarm on a node that is participating as a manager. ${quorumLossMessage(reachable - 1, total, quorumLost)}`;
 }
 
 export interface NodeOptions {

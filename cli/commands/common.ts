@@ -1,6 +1,6 @@
 // Helpers shared by command modules: argument parsing with --help, per-container loops, errors.
 import { ApiError, type Client } from '../client.js';
-import { type Cli, UsageError } from '../context.js';
+import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { FlagError, type FlagSpec, type ParsedFlags, parseFlags, usageText } from '../flags.js';
 
 export interface CommandSpec {
@@ -43,6 +43,24 @@ export function parseCommand(cli: Cli, spec: CommandSpec, args: string[]): Parse
     );
   }
   return f;
+}
+
+/** `shoal GROUP SUBCOMMAND …` (swarm, node, service): the group's usage without one, a usage error for an unknown one. */
+export function runSubcommand(
+  cli: Cli,
+  args: string[],
+  group: string,
+  usage: string,
+  subcommands: Readonly<Record<string, CommandFn>>,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  if (!sub || sub === '--help') {
+    cli.out.write(usage);
+    return Promise.resolve(0);
+  }
+  const fn = subcommands[sub];
+  if (!fn) throw new UsageError(`unknown command "${sub}" for "shoal ${group}"`, group);
+  return fn(cli, rest);
 }
 
 /** Runs `fn` for each container named; errors are printed per container and make the status 1 (as docker). */

@@ -2,7 +2,7 @@
 import { ApiError } from '../client.js';
 import { type Cli, UsageError } from '../context.js';
 import type { FlagSpec } from '../flags.js';
-import { parseCommand } from './common.js';
+import { parseCommand, runSubcommand } from './common.js';
 import { inspectEach } from './inspect.js';
 import { mergedFilters, printTasks, TASK_LIST_FLAGS } from './service.js';
 import { prettyNode } from './service-pretty.js';
@@ -47,15 +47,8 @@ Commands:
 Run 'shoal node COMMAND --help' for more information on a command.
 `;
 
-export async function node(cli: Cli, args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (!sub || sub === '--help') {
-    cli.out.write(USAGE);
-    return 0;
-  }
-  const fn = SUBCOMMANDS[sub];
-  if (!fn) throw new UsageError(`unknown command "${sub}" for "shoal node"`, 'node');
-  return fn(cli, rest);
+export function node(cli: Cli, args: string[]): Promise<number> {
+  return runSubcommand(cli, args, 'node', USAGE, SUBCOMMANDS);
 }
 
 interface Info {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ApiError } from '../client.js';
 import { type Cli, UsageError } from '../context.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
-import { parseCommand } from './common.js';
+import { parseCommand, runSubcommand } from './common.js';
 import { registryAuthHeader } from './image-transfer.js';
 import { inspectEach } from './inspect.js';
 import { filtersQuery } from './ps.js';
@@ -66,15 +66,8 @@ Commands:
 Run 'shoal service COMMAND --help' for more information on a command.
 `;
 
-export async function service(cli: Cli, args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (!sub || sub === '--help') {
-    cli.out.write(USAGE);
-    return 0;
-  }
-  const fn = SUBCOMMANDS[sub];
-  if (!fn) throw new UsageError(`unknown command "${sub}" for "shoal service"`, 'service');
-  return fn(cli, rest);
+export function service(cli: Cli, args: string[]): Promise<number> {
+  return runSubcommand(cli, args, 'service', USAGE, SUBCOMMANDS);
 }
 
 const specEnv = (cli: Cli) => ({ env: cli.env, readFile: (p: string) => readFileSync(p, 'utf8') });
@@ -121,6 +114,20 @@ function printWarnings(cli: Cli, reply: { Warnings?: string[] | null } | undefin
   for (const w of reply?.Warnings ?? []) cli.err.write(`${w}\n`);
 }
 
+/** After create/update/rollback: the daemon's warnings, the service, then its convergence unless --detach. */
+async function reportAndFollow(
+  cli: Cli,
+  f: ParsedFlags,
+  ref: string,
+  reply: { Warnings?: string[] | null } | undefined,
+): Promise<number> {
+  printWarnings(cli, reply);
+  cli.out.write(`${ref}\n`);
+  if (f.bools.has('detach')) return 0;
+  await waitForConvergence(cli, ref, { quiet: f.bools.has('quiet'), tty: isTty(cli) });
+  return 0;
+}
+
 async function create(cli: Cli, args: string[]): Promise<number> {
   const f = parseCommand(
     cli,
@@ -145,11 +152,7 @@ async function create(cli: Cli, args: string[]): Promise<number> {
     undefined,
     spec,
   );
-  printWarnings(cli, reply);
-  cli.out.write(`${reply.ID}\n`);
-  if (f.bools.has('detach')) return 0;
-  await waitForConvergence(cli, reply.ID, { quiet: f.bools.has('quiet'), tty: isTty(cli) });
-  return 0;
+  return reportAndFollow(cli, f, reply.ID, reply);
 }
 
 const FORMAT: FlagSpec = { long: 'format', type: 'string', help: 'Format output using a custom template' };
@@ -489,11 +492,7 @@ async function update(cli: Cli, args: string[]): Promise<number> {
       headers: sendAuth ? { 'X-Registry-Auth': await registryAuthHeader(cli, image ?? '') } : undefined,
     },
   );
-  printWarnings(cli, reply);
-  cli.out.write(`${ref}\n`);
-  if (f.bools.has('detach')) return 0;
-  await waitForConvergence(cli, ref, { quiet: f.bools.has('quiet'), tty: isTty(cli) });
-  return 0;
+  return reportAndFollow(cli, f, ref, reply);
 }
 
 async function rollback(cli: Cli, args: string[]): Promise<number> {
@@ -528,11 +527,7 @@ async function rollback(cli: Cli, args: string[]): Promise<number> {
     { rollback: 'previous', version: current.Version.Index },
     current.Spec,
   );
-  printWarnings(cli, reply);
-  cli.out.write(`${ref}\n`);
-  if (f.bools.has('detach')) return 0;
-  await waitForConvergence(cli, ref, { quiet: f.bools.has('quiet'), tty: isTty(cli) });
-  return 0;
+  return reportAndFollow(cli, f, ref, reply);
 }
 
 async function rm(cli: Cli, args: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // `shoal swarm init|join|join-token|leave|update|inspect`: docker's swarm commands over the Engine API.
 import { type Cli, UsageError } from '../context.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
-import { parseCommand } from './common.js';
+import { parseCommand, runSubcommand } from './common.js';
 import { durationValue, uintValue } from './service-values.js';
 import type { NodeJson } from './swarm-format.js';
 
@@ -32,15 +32,8 @@ Commands:
 Run 'shoal swarm COMMAND --help' for more information on a command.
 `;
 
-export async function swarm(cli: Cli, args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (!sub || sub === '--help') {
-    cli.out.write(USAGE);
-    return 0;
-  }
-  const fn = SUBCOMMANDS[sub];
-  if (!fn) throw new UsageError(`unknown command "${sub}" for "shoal swarm"`, 'swarm');
-  return fn(cli, rest);
+export function swarm(cli: Cli, args: string[]): Promise<number> {
+  return runSubcommand(cli, args, 'swarm', USAGE, SUBCOMMANDS);
 }
 
 const DEFAULT_PORT = 2377;

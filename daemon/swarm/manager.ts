@@ -258,19 +258,22 @@ export class ManagerParts {
 
 /** The raft node as the membership module sees it. */
 function raftGroup(raft: RaftNode<unknown>, id: number) {
-  const members = (): RaftMember[] =>
-    raft.status().members.map((m) => ({ id: m.id, address: m.address ?? '', voter: m.voter }));
+  type Status = ReturnType<RaftNode<unknown>['status']>;
+  const membersOf = (s: Status): RaftMember[] =>
+    s.members.map((m) => ({ id: m.id, address: m.address ?? '', voter: m.voter }));
+  // Heard from within the last election timeout, in the leader's view (itself always).
+  const active = (s: Status, mid: number) => mid === id || (s.progress[mid]?.recentActive ?? false);
   return {
     id,
     leadership: () => raft.leadership(),
-    members,
+    members: () => membersOf(raft.status()),
     addLearner: (mid: number, address: string) => raft.addLearner(mid, address),
     removeMember: (mid: number) => raft.removeMember(mid),
     activeIds: () => {
       const s = raft.status();
-      return Object.entries(s.progress)
-        .filter(([k, p]) => Number(k) === id || p.recentActive)
-        .map(([k]) => Number(k));
+      return Object.keys(s.progress)
+        .map(Number)
+        .filter((mid) => active(s, mid));
     },
     promote: (mid: number, timeoutMs: number) => raft.promote(mid, timeoutMs),
     group: (): GroupView => {
@@ -278,11 +281,11 @@ function raftGroup(raft: RaftNode<unknown>, id: number) {
       return {
         leaderId: s.leader,
         commit: s.commit,
-        members: members().map((m) => ({
+        members: membersOf(s).map((m) => ({
           id: m.id,
           voter: m.voter,
           match: s.progress[m.id]?.match ?? 0,
-          active: m.id === id || (s.progress[m.id]?.recentActive ?? false),
+          active: active(s, m.id),
         })),
       };
     },

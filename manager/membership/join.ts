@@ -79,8 +79,8 @@ function requireLeader(raft: RaftGroup): void {
 }
 
 /** Docker's wording for a manager leaving (or being removed) when the rest would lack a quorum. */
-export function quorumLossMessage(remaining: number, total: number): string {
-  return `Removing this node leaves ${remaining} managers out of ${total}. Without a Raft quorum your swarm will be inaccessible. The only way to restore a swarm that has lost consensus is to reinitialize it with \`--force-new-cluster\`. Use \`--force\` to suppress this message.`;
+export function quorumLossMessage(remaining: number, total: number, quorumLost = true): string {
+  return `Removing this node leaves ${remaining} managers out of ${total}. ${quorumLost ? 'Without a Raft quorum your swarm will be inaccessible. ' : ''}The only way to restore a swarm that has lost consensus is to reinitialize it with \`--force-new-cluster\`. Use \`--force\` to suppress this message.`;
 }
 
 /**

@@ -94,7 +94,8 @@ export class Store implements StateMachine<ApplyResult> {
     const log = this.log;
     if (!log) throw unavailable('the store is not connected to a replicated log');
     // A follower proposes too (the log forwards to the leader, or refuses): apply decides either way.
-    if (!log.leadership().isLeader && log.leadership().leaderId === 0) throw unavailable(NO_LEADER_MESSAGE);
+    const lead = log.leadership();
+    if (!lead.isLeader && lead.leaderId === 0) throw unavailable(NO_LEADER_MESSAGE);
     const entry = Transaction.encode({ actions: tx.actions(), timestamp: this.clock() }).finish();
     let applied: { index: number; result: unknown };
     try {

@@ -13,6 +13,7 @@ import {
   RaftNode,
   type StateMachine,
 } from '../../manager/raft/index.js';
+import { freePort } from '../images/registry-harness.js';
 
 /** Appends every entry; apply returns "member:index:data" so a test sees whose apply answered. */
 class Journal implements StateMachine<string> {
@@ -43,18 +44,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = new grpc.Server();
-    const port = await new Promise<number>((res, rej) =>
-      s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
-    );
-    s.forceShutdown();
-    ports.push(port);
-  }
-  return ports;
-}
+const freePorts = (n: number) => Promise.all(Array.from({ length: n }, freePort));
 
 async function member(
   dir: string,

@@ -110,3 +110,29 @@ export class MemoryStorage implements LogStorage {
     for (const e of fresh) this.ents.push(e);
   }
 }
+
+/**
+ * Reads answered by a MemoryStorage (the driver storages of the tests and the simulator differ only in how
+ * they write). `mem` may change over time (the simulator swaps it on a crash).
+ */
+export abstract class MemoryStorageReads implements LogStorage {
+  protected abstract get mem(): MemoryStorage;
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.mem.initialState();
+  }
+  entries(lo: number, hi: number, maxSize?: number): Entry[] {
+    return this.mem.entries(lo, hi, maxSize);
+  }
+  term(i: number): number {
+    return this.mem.term(i);
+  }
+  firstIndex(): number {
+    return this.mem.firstIndex();
+  }
+  lastIndex(): number {
+    return this.mem.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.mem.snapshot();
+  }
+}

@@ -4,8 +4,8 @@
 import { type DriverStorage, type LogWrite, RaftDriver } from '../node/driver.js';
 import { mulberry32 } from '../sim/prng.js';
 import type { RawNode } from './rawnode.js';
-import { MemoryStorage } from './storage.js';
-import type { Config, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot } from './types.js';
+import { MemoryStorage, MemoryStorageReads } from './storage.js';
+import type { Config, ConfState, Entry, Message, NodeId, ReadState } from './types.js';
 
 export interface TestNode {
   id: NodeId;
@@ -19,25 +19,9 @@ export interface TestNode {
 }
 
 /** MemoryStorage as driver storage: every write is durable when it returns. */
-export class InstantStorage implements DriverStorage {
-  constructor(readonly mem: MemoryStorage) {}
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.mem.initialState();
-  }
-  entries(lo: number, hi: number, maxSize?: number): Entry[] {
-    return this.mem.entries(lo, hi, maxSize);
-  }
-  term(i: number): number {
-    return this.mem.term(i);
-  }
-  firstIndex(): number {
-    return this.mem.firstIndex();
-  }
-  lastIndex(): number {
-    return this.mem.lastIndex();
-  }
-  snapshot(): Snapshot {
-    return this.mem.snapshot();
+export class InstantStorage extends MemoryStorageReads implements DriverStorage {
+  constructor(readonly mem: MemoryStorage) {
+    super();
   }
   write(w: LogWrite, done: (err: Error | null) => void): void {
     if (w.snapshot) this.mem.applySnapshot(w.snapshot);

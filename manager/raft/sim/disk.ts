@@ -1,4 +1,4 @@
-import { MemoryStorage } from '../core/storage.js';
+import { MemoryStorage, MemoryStorageReads } from '../core/storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../core/types.js';
 import type { DriverStorage, LogWrite } from '../node/driver.js';
 import type { Rng } from './prng.js';
@@ -83,34 +83,18 @@ export class SimWriteError extends Error {}
  * durable when their fsync completes 0..maxSyncDelay ticks later. A write may fail (nothing is written); a
  * crash (crash()) drops the completion and everything unsynced.
  */
-export class SimStorage implements DriverStorage {
+export class SimStorage extends MemoryStorageReads implements DriverStorage {
   private dead = false;
 
   constructor(
     readonly disk: SimDisk,
     private readonly env: SimStorageEnv,
-  ) {}
+  ) {
+    super();
+  }
 
-  private get mem(): MemoryStorage {
+  protected get mem(): MemoryStorage {
     return this.disk.storage;
-  }
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.mem.initialState();
-  }
-  entries(lo: number, hi: number, maxSize?: number): Entry[] {
-    return this.mem.entries(lo, hi, maxSize);
-  }
-  term(i: number): number {
-    return this.mem.term(i);
-  }
-  firstIndex(): number {
-    return this.mem.firstIndex();
-  }
-  lastIndex(): number {
-    return this.mem.lastIndex();
-  }
-  snapshot(): Snapshot {
-    return this.mem.snapshot();
   }
 
   write(w: LogWrite, done: (err: Error | null) => void): void {
