@@ -13,12 +13,21 @@ export interface Cli {
 /** A command: parses its own arguments, returns the process exit status. */
 export type CommandFn = (cli: Cli, args: string[]) => Promise<number>;
 
-/** A usage error of a command (bad flag, wrong argument count): exit status 125 for run/create, 1 elsewhere. */
+/**
+ * A usage error of a command. Its exit status follows docker: 125 for a flag that does not parse (an
+ * unknown flag, a bad value), 1 for the wrong number of arguments or an unknown subcommand.
+ */
 export class UsageError extends Error {
   constructor(
     message: string,
     readonly command: string,
+    readonly status: 1 | 125 = 1,
   ) {
     super(message);
+  }
+
+  /** A flag that did not parse. */
+  static flag(message: string, command: string): UsageError {
+    return new UsageError(message, command, 125);
   }
 }

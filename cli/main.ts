@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const entry = findCommand(name);
-  if (!entry) throw new FlagError(`'${name}' is not a shoal command.\nSee 'shoal --help'`);
+  if (!entry) throw new UsageError(`'${name}' is not a shoal command.`, '');
   const fn = await entry.load();
   const client = new Client(socketPath(host));
   return fn(
@@ -75,8 +75,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof UsageError) {
-      process.stderr.write(`shoal ${err.command}: ${err.message}\nSee 'shoal ${err.command} --help'.\n`);
-      process.exitCode = err.command === 'run' || err.command === 'create' ? 125 : 1;
+      const cmd = err.command ? `shoal ${err.command}` : 'shoal';
+      process.stderr.write(`${cmd}: ${err.message}\nSee '${cmd} --help'.\n`);
+      process.exitCode = err.status;
     } else if (err instanceof FlagError) {
       process.stderr.write(`shoal: ${err.message}\n`);
       process.exitCode = 125;

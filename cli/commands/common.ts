@@ -22,7 +22,7 @@ export function parseCommand(cli: Cli, spec: CommandSpec, args: string[]): Parse
   try {
     f = parseFlags(args, [...spec.flags, HELP], spec.interspersed ?? true);
   } catch (err) {
-    if (err instanceof FlagError) throw new UsageError(err.message, spec.name);
+    if (err instanceof FlagError) throw UsageError.flag(err.message, spec.name);
     throw err;
   }
   if (f.bools.has('help')) {
@@ -96,7 +96,7 @@ export function inspectContainer(client: Client, ref: string): Promise<Container
 export function intArg(value: string | undefined, flag: string, command: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^-?\d+$/.test(value))
-    throw new UsageError(`invalid argument "${value}" for "${flag}" flag: not an integer`, command);
+    throw UsageError.flag(`invalid argument "${value}" for "${flag}" flag: not an integer`, command);
   return Number(value);
 }
 

@@ -188,13 +188,13 @@ async function update(cli: Cli, args: string[]): Promise<number> {
   if (!f) return 0;
   const availability = f.strings.get('availability');
   if (availability !== undefined && !['active', 'pause', 'drain'].includes(availability.toLowerCase()))
-    throw new UsageError(
+    throw UsageError.flag(
       `invalid argument "${availability}" for "--availability" flag: invalid availability: must be one of active, pause, drain`,
       'node update',
     );
   const role = f.strings.get('role');
   if (role !== undefined && !['worker', 'manager'].includes(role.toLowerCase()))
-    throw new UsageError(
+    throw UsageError.flag(
       `invalid argument "${role}" for "--role" flag: invalid role: must be one of worker, manager`,
       'node update',
     );

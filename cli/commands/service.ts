@@ -78,7 +78,7 @@ function withUsage<T>(command: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof FlagError) throw new UsageError(err.message, command);
+    if (err instanceof FlagError) throw UsageError.flag(err.message, command);
     throw err;
   }
 }
@@ -168,7 +168,7 @@ function filtersOf(_cli: Cli, f: ParsedFlags, command: string): string | undefin
   try {
     return filtersQuery(f.lists.get('filter') ?? []);
   } catch (err) {
-    throw new UsageError((err as Error).message, command);
+    throw UsageError.flag((err as Error).message, command);
   }
 }
 

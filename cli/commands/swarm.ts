@@ -113,7 +113,7 @@ function usageErrors<T>(command: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof FlagError) throw new UsageError(err.message, command);
+    if (err instanceof FlagError) throw UsageError.flag(err.message, command);
     throw err;
   }
 }

@@ -18,7 +18,7 @@ function keyValues(items: string[], flag: string, command: string): Record<strin
   const out: Record<string, string> = {};
   for (const item of items) {
     const eq = item.indexOf('=');
-    if (eq === 0) throw new UsageError(`invalid argument "${item}" for "${flag}" flag: empty key`, command);
+    if (eq === 0) throw UsageError.flag(`invalid argument "${item}" for "${flag}" flag: empty key`, command);
     if (eq < 0) out[item] = '';
     else out[item.slice(0, eq)] = item.slice(eq + 1);
   }
