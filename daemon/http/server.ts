@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { JsonDepthError, parseBoundedJson } from '../../common/bounded-json.js';
 import { ShoalError } from '../../common/errors.js';
 import { ApiError, badRequest, notFound, toErrorReply } from './errors.js';
-import { HttpReply, type Reply, SocketReply } from './reply.js';
+import { API_VERSION, HttpReply, MIN_API_VERSION, type Reply, SocketReply } from './reply.js';
 import { type RequestContext, Router } from './router.js';
 
 /**
@@ -85,6 +85,23 @@ function parseJson<T>(body: Buffer): T | undefined {
   }
 }
 
+/** "1.9" < "1.12": versions compare by their numbers, not as text. */
+function compareVersions(a: string, b: string): number {
+  const [am, an = 0] = a.split('.').map(Number);
+  const [bm, bn = 0] = b.split('.').map(Number);
+  return am - bm || an - bn;
+}
+
+/** A version prefix outside the range this daemon speaks is refused as dockerd refuses it (400). */
+function checkVersion(version: string): void {
+  if (compareVersions(version, MIN_API_VERSION) < 0)
+    throw badRequest(
+      `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+    );
+  if (compareVersions(version, API_VERSION) > 0)
+    throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+}
+
 /** Where a request goes: its version, unversioned path, query and matched route. Malformed targets are a 400. */
 function target(router: Router, req: IncomingMessage) {
   let url: URL;
@@ -94,6 +111,7 @@ function target(router: Router, req: IncomingMessage) {
     throw badRequest(`malformed request target: ${JSON.stringify(String(req.url).slice(0, 200))}`);
   }
   const { version, path } = Router.splitVersion(url.pathname);
+  if (version !== undefined) checkVersion(version);
   const m = router.match(req.method ?? 'GET', path);
   return { version, path, query: url.searchParams, handler: m?.handler, params: m?.params ?? {} };
 }

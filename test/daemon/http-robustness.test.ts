@@ -93,6 +93,22 @@ describe('requests that ended shoald', () => {
     await alive();
   });
 
+  it('a version prefix outside 1.12–1.41 is refused as dockerd refuses it; inside it is served', async () => {
+    const old = await raw(request('GET /v1.11/version HTTP/1.1'));
+    expect(old.status).toBe(400);
+    expect(JSON.parse(old.body).message).toBe(
+      'client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version',
+    );
+    const young = await raw(request('GET /v1.99/containers/json HTTP/1.1'));
+    expect(young.status).toBe(400);
+    expect(JSON.parse(young.body).message).toBe(
+      'client version 1.99 is too new. Maximum supported API version is 1.41',
+    );
+    for (const v of ['1.12', '1.24', '1.41'])
+      expect((await raw(request(`GET /v${v}/version HTTP/1.1`))).status).toBe(200);
+    await alive();
+  });
+
   it('a malformed request target is a 400, also on an upgrade request', async () => {
     const r = await raw(request('GET http://[ HTTP/1.1'));
     expect(r.status).toBe(400);
