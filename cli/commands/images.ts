@@ -7,6 +7,7 @@ import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
 import { humanSize } from '../units.js';
 import { type CommandSpec, parseCommand } from './common.js';
+import { filtersQuery } from './ps.js';
 
 interface ImageEntry {
   Id: string;
@@ -184,6 +185,7 @@ const PRUNE: CommandSpec = {
   flags: [
     { long: 'all', short: 'a', type: 'bool', help: 'Remove all unused images, not just dangling ones' },
     { long: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' },
+    { long: 'filter', type: 'list', help: 'Provide filter values (e.g. "until=<timestamp>")' },
   ],
   maxArgs: 0,
 };
@@ -203,7 +205,10 @@ export const prune: CommandFn = async (cli, args) => {
     ImagesDeleted: { Untagged?: string; Deleted?: string }[];
     SpaceReclaimed: number;
   }>('/images/prune', {
-    filters: f.bools.has('all') ? JSON.stringify({ dangling: { false: true } }) : undefined,
+    filters: filtersQuery([
+      ...(f.bools.has('all') ? ['dangling=false'] : []),
+      ...(f.lists.get('filter') ?? []),
+    ]),
   });
   if (r.ImagesDeleted.length) {
     cli.out.write('Deleted Images:\n');

@@ -152,6 +152,12 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./image-transfer.js')).logout,
   },
   // volumes (cli/commands/volume.ts)
+  {
+    name: 'container prune',
+    summary: 'Remove all stopped containers',
+    load: async () => (await import('./prune.js')).containerPrune,
+  },
+  { name: 'system', summary: 'Manage shoal', load: async () => (await import('./prune.js')).system },
   { name: 'volume', summary: 'Manage volumes', load: async () => (await import('./volume.js')).volume },
   // swarm (cli/commands/swarm.ts, node.ts, service.ts)
   { name: 'swarm', summary: 'Manage Swarm', load: async () => (await import('./swarm.js')).swarm },
@@ -164,7 +170,7 @@ export const commands: CommandEntry[] = [
 ];
 
 /** `shoal container ls` etc.: docker's management-command spellings of the same commands. */
-export const containerAliases: Record<string, string> = { ls: 'ps', list: 'ps' };
+export const containerAliases: Record<string, string> = { ls: 'ps', list: 'ps', prune: 'container prune' };
 
 export function findCommand(name: string): CommandEntry | undefined {
   return commands.find((c) => c.name === name);

@@ -2,6 +2,7 @@
 
 import { humanDuration } from '../../common/humanize.js';
 import type { Cli } from '../context.js';
+import { FlagError } from '../flags.js';
 import { ellipsis, formatTable } from '../table.js';
 import { renderTemplate } from '../template.js';
 import { intArg, parseCommand } from './common.js';
@@ -24,7 +25,10 @@ export function filtersQuery(items: string[]): string | undefined {
   const out: Record<string, Record<string, boolean>> = {};
   for (const item of items) {
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new Error(`bad format of filter (expected name=value): ${item}`);
+    if (eq <= 0)
+      throw new FlagError(
+        `invalid argument "${item}" for "-f, --filter" flag: bad format of filter (expected name=value)`,
+      );
     const key = item.slice(0, eq).toLowerCase();
     out[key] ??= {};
     out[key][item.slice(eq + 1)] = true;

@@ -1,5 +1,6 @@
 // Parsers for the docker service flags' value syntaxes: Go durations, mounts, ports, networks,
 // key=value lists. Pure; every error names the flag and the value as the docker CLI does.
+import { parseGoDuration } from '../../common/time.js';
 import { FlagError } from '../flags.js';
 import { parseBytes, parseNanoCpus } from '../units.js';
 
@@ -7,18 +8,7 @@ export function bad(flag: string, value: string, why: string): FlagError {
   return new FlagError(`invalid argument "${value}" for "${flag}" flag: ${why}`);
 }
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Go's time.ParseDuration ("1m30s", "500ms", "0") → nanoseconds. */
-export function parseGoDuration(text: string): number | undefined {
-  if (text === '0') return 0;
-  const m = /^([-+])?((?:\d*\.?\d+(?:ns|us|µs|ms|s|m|h))+)$/.exec(text);
-  if (!m) return undefined;
-  let total = 0;
-  for (const part of m[2].matchAll(/(\d*\.?\d+)(ns|us|µs|ms|s|m|h)/g))
-    total += Number(part[1]) * UNIT_NS[part[2]];
-  return Math.round(m[1] === '-' ? -total : total);
-}
+export { parseGoDuration };
 
 export function durationValue(flag: string, text: string): number {
   const ns = parseGoDuration(text);

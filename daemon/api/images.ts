@@ -1,5 +1,6 @@
 // /images/* and /auth endpoints of the Engine API, served from the image store (worker/images).
 // Also plugs the store into container create (deps.images): IMAGE → layers + config defaults.
+
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ShoalError } from '../../common/errors.js';
@@ -10,6 +11,7 @@ import {
   decodeAuthHeader,
   familiarString,
   ImageStore,
+  type ImageSummary,
   importRootfs,
   loadArchive,
   type ProgressEvent,
@@ -28,6 +30,7 @@ import { badRequest, notFound } from '../http/errors.js';
 import { queryBool } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { ApiDeps, ImageResolver } from './deps.js';
+import { pruneFilter } from './prune-filters.js';
 import { authSchema, validateBody } from './schemas.js';
 
 /**
@@ -107,10 +110,13 @@ interface ImageFilters {
   dangling?: boolean;
   reference: string[];
   label: string[];
+  /** Image references: only images created before (after) each of them. */
+  before: string[];
+  since: string[];
 }
 
 function parseImageFilters(raw: string | null): ImageFilters {
-  const out: ImageFilters = { reference: [], label: [] };
+  const out: ImageFilters = { reference: [], label: [], before: [], since: [] };
   if (!raw) return out;
   let parsed: Record<string, unknown>;
   try {
@@ -130,6 +136,8 @@ function parseImageFilters(raw: string | null): ImageFilters {
       out.dangling = values.includes('true') || values.includes('1');
     } else if (k === 'reference') out.reference = values;
     else if (k === 'label') out.label = values;
+    else if (k === 'before') out.before = values;
+    else if (k === 'since') out.since = values;
     else throw badRequest(`invalid filter '${k}'`);
   }
   return out;
@@ -147,6 +155,25 @@ function refMatches(tag: string, pattern: string): boolean {
   return re.test(tag) || re.test(name);
 }
 
+/** Docker's ImageSummary; Containers and SharedSize are -1 (not computed) except in /system/df. */
+export function imageSummaryJson(
+  i: ImageSummary,
+  usage: { containers: number; sharedSize: number } = { containers: -1, sharedSize: -1 },
+): Record<string, unknown> {
+  return {
+    Containers: usage.containers,
+    Created: i.created,
+    Id: i.id,
+    Labels: i.labels,
+    ParentId: '',
+    RepoDigests: i.repoDigests.length ? i.repoDigests : i.repoTags.length ? null : ['<none>@<none>'],
+    RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'],
+    SharedSize: usage.sharedSize,
+    Size: i.size,
+    VirtualSize: i.size,
+  };
+}
+
 function iso(s: string | undefined): string {
   return s && !Number.isNaN(Date.parse(s)) ? s : '0001-01-01T00:00:00Z';
 }
@@ -162,7 +189,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     });
     return opened;
   };
-  await store(); // open (and clean up after a crash) before serving
+  deps.imageStore = await store(); // open (and clean up after a crash) before serving; /system/df reads it
   const inUse = (id: string) => deps.engine.list({ all: true }).some((c) => c.imageId === id);
   const reg = registryOptions(deps.config);
 
@@ -188,7 +215,13 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     const s = await store();
     const f = parseImageFilters(ctx.query.get('filters'));
     const all = await s.list({ dangling: f.dangling === true });
+    // before=/since= name images that must exist (404 otherwise, as dockerd); compared by creation time.
+    const createdOf = (ref: string) => Math.floor(Date.parse(s.get(ref).created) / 1000) || 0;
+    const before = f.before.length ? Math.min(...f.before.map(createdOf)) : undefined;
+    const since = f.since.length ? Math.max(...f.since.map(createdOf)) : undefined;
     const list = all.filter((i) => {
+      if (before !== undefined && i.created >= before) return false;
+      if (since !== undefined && i.created <= since) return false;
       if (f.dangling === false && i.repoTags.length === 0) return false;
       if (f.reference.length && !i.repoTags.some((t) => f.reference.some((p) => refMatches(t, p))))
         return false;
@@ -200,18 +233,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     });
     ctx.reply.json(
       200,
-      list.map((i) => ({
-        Containers: -1,
-        Created: i.created,
-        Id: i.id,
-        Labels: i.labels,
-        ParentId: '',
-        RepoDigests: i.repoDigests.length ? i.repoDigests : i.repoTags.length ? null : ['<none>@<none>'],
-        RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'],
-        SharedSize: -1,
-        Size: i.size,
-        VirtualSize: i.size,
-      })),
+      list.map((i) => imageSummaryJson(i)),
     );
   });
 
@@ -367,13 +389,17 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
 
   router.post('/images/prune', async (ctx) => {
     const s = await store();
-    let all = false;
-    const raw = ctx.query.get('filters');
-    if (raw) {
-      const f = parseImageFilters(raw);
-      all = f.dangling === false;
-    }
-    const r = await s.prune({ all, inUse });
+    const { filters, matches } = pruneFilter(ctx.query.get('filters'), Date.now(), ['dangling']);
+    const dangling = filters.dangling ?? [];
+    if (dangling.some((x) => !['true', 'false', '1', '0'].includes(x)))
+      throw badRequest(`invalid filter 'dangling=${dangling.join(',')}'`);
+    const all = dangling.includes('false') || dangling.includes('0');
+    const chosen = new Set(
+      (await s.list())
+        .filter((i) => matches({ created: i.created * 1000, labels: i.labels }))
+        .map((i) => i.id as string),
+    );
+    const r = await s.prune({ all, inUse: (id) => inUse(id) || !chosen.has(id) });
     ctx.reply.json(200, {
       ImagesDeleted: [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))],
       SpaceReclaimed: r.reclaimed,

@@ -6,6 +6,7 @@
 import type { Router } from '../http/router.js';
 import { registerContainers } from './containers/routes.js';
 import type { ApiDeps } from './deps.js';
+import { registerDiskUsage } from './disk-usage.js';
 import { registerEvents } from './events.js';
 import { registerExec } from './exec/routes.js';
 import { registerImages } from './images.js';
@@ -22,6 +23,7 @@ export const apiModules: ApiModule[] = [
   registerEvents,
   registerImages,
   registerVolumes,
+  registerDiskUsage, // after images: it reads the store that module opens
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);
   },

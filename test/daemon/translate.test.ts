@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchesFilters, parseFilters } from '../../daemon/api/containers/filters.js';
+import { containerFilter, type FilterContext, parseFilters } from '../../daemon/api/containers/filters.js';
 import { createOptionsFromBody, humanStatus, listEntryJson } from '../../daemon/api/containers/translate.js';
 import { Router } from '../../daemon/http/router.js';
 import type { Container } from '../../worker/engine/index.js';
@@ -205,6 +205,10 @@ describe('list entries and status', () => {
   });
 });
 
+const noLookups: FilterContext = { container: () => undefined, imageId: () => undefined };
+const matchesFilters = (c: Container, f: ReturnType<typeof parseFilters>, ctx = noLookups) =>
+  containerFilter(f, ctx)(c);
+
 describe('list filters', () => {
   it('parses both filter encodings and matches name, id, status and label', () => {
     const c = container();
@@ -214,6 +218,33 @@ describe('list filters', () => {
     expect(matchesFilters(c, parseFilters('{"label":{"app=demo":true,"tier":true}}'))).toBe(true);
     expect(matchesFilters(c, parseFilters('{"label":{"app=other":true}}'))).toBe(false);
     expect(matchesFilters(c, parseFilters('{"status":{"exited":true}}'))).toBe(false);
+  });
+
+  it('before/since by another container, exited=N, ancestor by name or id, is-task', () => {
+    const older = container({ id: 'a'.repeat(64), name: 'old', created: '2026-11-22T09:00:00Z' });
+    const newer = container({ id: 'b'.repeat(64), name: 'new', created: '2026-11-22T11:00:00Z' });
+    const ctx: FilterContext = {
+      container: (ref) => [older, newer].find((c) => c.name === ref || c.id.startsWith(ref)),
+      imageId: (ref) => (ref === 'busybox' ? 'sha256:bb' : undefined),
+    };
+    const c = container({ image: 'busybox', imageId: 'sha256:bb' });
+    expect(matchesFilters(c, parseFilters('{"before":{"new":true}}'), ctx)).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"before":{"old":true}}'), ctx)).toBe(false);
+    expect(matchesFilters(c, parseFilters('{"since":{"aaaa":true}}'), ctx)).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"since":{"new":true}}'), ctx)).toBe(false);
+    expect(() => matchesFilters(c, parseFilters('{"since":{"ghost":true}}'), ctx)).toThrow(
+      'No such container: ghost',
+    );
+    expect(matchesFilters(c, parseFilters('{"ancestor":{"busybox":true}}'), ctx)).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"ancestor":{"alpine":true}}'), ctx)).toBe(false);
+    const exited = container({}, { status: 'exited', exitCode: 3 });
+    expect(matchesFilters(exited, parseFilters('{"exited":{"3":true}}'))).toBe(true);
+    expect(matchesFilters(exited, parseFilters('{"exited":{"0":true}}'))).toBe(false);
+    expect(matchesFilters(c, parseFilters('{"exited":{"3":true}}'))).toBe(false);
+    expect(() => parseFilters('{"exited":{"x":true}}')).toThrow("invalid filter 'exited=x'");
+    expect(matchesFilters(c, parseFilters('{"is-task":{"false":true}}'))).toBe(true);
+    expect(matchesFilters(c, parseFilters('{"is-task":{"true":true}}'))).toBe(false);
+    expect(() => parseFilters('{"is-task":{"maybe":true}}')).toThrow("invalid filter 'is-task=maybe'");
   });
 
   it('rejects unknown keys and statuses by name', () => {

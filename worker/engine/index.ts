@@ -1,5 +1,6 @@
 // The engine's public interface: the daemon and the executor import only from here.
 
+export { treeSize } from './disk-usage.js';
 export * from './errors.js';
 // The pure health-check core (the swarm executor's probes use it too).
 export {

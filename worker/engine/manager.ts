@@ -4,6 +4,7 @@
 // the parts it composes over one shared context (context.ts): create.ts, exits.ts, stop.ts,
 // remove.ts, restore.ts, attach.ts, exec-run.ts; what is left here is start, pause, stats, logs,
 // listing and renaming, which tie them together.
+
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
@@ -12,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { abandonPendingAttaches, attach, bindPendingAttaches } from './attach.js';
 import { type EngineContext, find, isRunning, type Live, locked, persist } from './context.js';
 import { createContainer, runtimeCreate } from './create.js';
+import { treeSize } from './disk-usage.js';
 import { ConflictError, EngineError, InternalError, InvalidArgumentError } from './errors.js';
 import { EXEC_RETENTION, ExecTable } from './exec.js';
 import { checkSize, createExec, inspectExec, resizeExec, startExec } from './exec-run.js';
@@ -317,6 +319,12 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   private view(live: Live): Container {
     const { cgroupsPath: _c, overlay: _o, runtimeCreated: _r, ...c } = live.rec;
     return structuredClone({ ...c, execIds: this.ctx.execs.idsOf(live.rec.id) });
+  }
+
+  /** Bytes in the container's writable layer (docker's SizeRw); 0 for a container on a rootfs directory. */
+  async writableSize(ref: string): Promise<number> {
+    const overlay = find(this.ctx, ref).rec.overlay;
+    return overlay ? treeSize(overlay.upper) : 0;
   }
 
   async rename(ref: string, newName: string): Promise<void> {

@@ -238,6 +238,29 @@ export class ImageStore {
     return { id: rec.id, layers, config: await this.config(rec.id) };
   }
 
+  /**
+   * Disk use of the unpacked layers: all of them once (docker's LayersSize), and per image the bytes of its
+   * layers that another image uses too (SharedSize).
+   */
+  async diskUsage(): Promise<{ layersSize: number; sharedSize: Map<Digest, number> }> {
+    const users = new Map<string, number>();
+    const images = Object.values(this.state.images);
+    for (const rec of images)
+      for (const d of new Set(rec.layers.map((l) => l.diffId))) users.set(d, (users.get(d) ?? 0) + 1);
+    const sizes = new Map<string, number>();
+    for (const d of users.keys()) sizes.set(d, (await this.layers.meta(d as Digest))?.contentSize ?? 0);
+    let layersSize = 0;
+    for (const n of sizes.values()) layersSize += n;
+    const sharedSize = new Map<Digest, number>();
+    for (const rec of images) {
+      let shared = 0;
+      for (const d of new Set(rec.layers.map((l) => l.diffId)))
+        if ((users.get(d) ?? 0) > 1) shared += sizes.get(d) ?? 0;
+      sharedSize.set(rec.id, shared);
+    }
+    return { layersSize, sharedSize };
+  }
+
   // ---- mutation
 
   /** Registers an image whose blobs and layers are all present; then points the tags at it. */

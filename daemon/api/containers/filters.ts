@@ -2,11 +2,23 @@
 
 import { parseBoundedJson } from '../../../common/bounded-json.js';
 import type { Container } from '../../../worker/engine/index.js';
-import { badRequest } from '../../http/errors.js';
+import { badRequest, notFound } from '../../http/errors.js';
 
 export type Filters = Record<string, string[]>;
 
-const KNOWN = new Set(['name', 'id', 'status', 'label', 'health', 'volume']);
+const KNOWN = new Set([
+  'name',
+  'id',
+  'status',
+  'label',
+  'health',
+  'volume',
+  'ancestor',
+  'before',
+  'since',
+  'exited',
+  'is-task',
+]);
 const HEALTH = new Set(['starting', 'healthy', 'unhealthy', 'none']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
@@ -46,6 +58,11 @@ export function parseFilters(raw: string | null): Filters {
         if (!STATUSES.has(v)) throw badRequest(`invalid filter 'status=${v}'`);
       }
     }
+    if (key === 'exited')
+      for (const v of values) if (!/^-?\d+$/.test(v)) throw badRequest(`invalid filter 'exited=${v}'`);
+    if (key === 'is-task')
+      for (const v of values)
+        if (v !== 'true' && v !== 'false') throw badRequest(`invalid filter 'is-task=${v}'`);
     if (key === 'health')
       for (const v of values)
         if (!HEALTH.has(v))
@@ -72,18 +89,54 @@ function matchesLabel(c: Container, spec: string): boolean {
   return labels[spec.slice(0, eq)] === spec.slice(eq + 1);
 }
 
-/** Each filter key must match (AND); within a key any value may match (OR), labels excepted (all must match). */
-export function matchesFilters(c: Container, f: Filters): boolean {
-  if (f.name?.length && !f.name.some((p) => matchesName(c, p))) return false;
-  if (f.id?.length && !f.id.some((p) => c.id.startsWith(p))) return false;
-  if (f.status?.length && !f.status.includes(c.state.status)) return false;
-  if (f.health?.length && !f.health.includes(c.state.health?.status ?? 'none')) return false;
-  if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
-  // volume=NAME or volume=/destination, as dockerd.
-  if (
-    f.volume?.length &&
-    !c.mounts.some((m) => f.volume.includes(m.name ?? '') || f.volume.includes(m.destination))
-  )
-    return false;
-  return true;
+/** What the container filters need to know beyond the container itself. */
+export interface FilterContext {
+  /** A container by name or id (prefix), for before= and since=; undefined when there is none. */
+  container(ref: string): Container | undefined;
+  /** An image reference or id → its id, for ancestor=; undefined when it names no image. */
+  imageId(ref: string): string | undefined;
+}
+
+const SWARM_TASK_LABEL = 'com.docker.swarm.task';
+
+/**
+ * The predicate of a parsed filter set: each key must match (AND); within a key any value may match (OR),
+ * labels excepted (all must match). before=/since= name containers that must exist (a 404 otherwise, as
+ * dockerd); ancestor= matches the image by name or id (descendant images are not followed: shoal images
+ * record no parent).
+ */
+export function containerFilter(f: Filters, ctx: FilterContext): (c: Container) => boolean {
+  const anchor = (ref: string) => {
+    const c = ctx.container(ref);
+    if (!c) throw notFound(`No such container: ${ref}`);
+    return Date.parse(c.created);
+  };
+  const before = f.before?.length ? Math.min(...f.before.map(anchor)) : undefined;
+  const since = f.since?.length ? Math.max(...f.since.map(anchor)) : undefined;
+  const ancestors = f.ancestor?.map((a) => ({ ref: a, id: ctx.imageId(a) }));
+  const exited = f.exited?.map(Number);
+  return (c) => {
+    if (f.name?.length && !f.name.some((p) => matchesName(c, p))) return false;
+    if (f.id?.length && !f.id.some((p) => c.id.startsWith(p))) return false;
+    if (f.status?.length && !f.status.includes(c.state.status)) return false;
+    if (f.health?.length && !f.health.includes(c.state.health?.status ?? 'none')) return false;
+    if (f.label?.length && !f.label.every((l) => matchesLabel(c, l))) return false;
+    // volume=NAME or volume=/destination, as dockerd.
+    if (
+      f.volume?.length &&
+      !c.mounts.some((m) => f.volume.includes(m.name ?? '') || f.volume.includes(m.destination))
+    )
+      return false;
+    const created = Date.parse(c.created);
+    if (before !== undefined && created >= before) return false;
+    if (since !== undefined && created <= since) return false;
+    if (exited && (c.state.status !== 'exited' || !exited.includes(c.state.exitCode))) return false;
+    if (f['is-task']?.length) {
+      const isTask = Object.hasOwn(c.config.labels ?? {}, `${SWARM_TASK_LABEL}.id`);
+      if (!f['is-task'].includes(String(isTask))) return false;
+    }
+    if (ancestors && !ancestors.some((a) => (a.id !== undefined && c.imageId === a.id) || c.image === a.ref))
+      return false;
+    return true;
+  };
 }

@@ -9,9 +9,10 @@ import { badRequest, conflict, notFound } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
+import { pruneFilter } from '../prune-filters.js';
 import { containerCreateSchema, containerUpdateSchema, validateBody } from '../schemas.js';
 import { muxFrame, STDERR, STDOUT, splice, writeAsync } from '../streams.js';
-import { matchesFilters, parseFilters } from './filters.js';
+import { containerFilter, type FilterContext, type Filters, parseFilters } from './filters.js';
 import { statsJson } from './stats.js';
 import { parsePs } from './top.js';
 import {
@@ -48,12 +49,58 @@ async function create(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   ctx.reply.json(201, { Id: created.id, Warnings: created.warnings ?? [] });
 }
 
-function list(deps: ApiDeps, ctx: RequestContext): void {
+/** Containers and images the filters name, looked up once per request. */
+async function filterContext(deps: ApiDeps, f: Filters): Promise<FilterContext> {
+  const images = new Map<string, string | undefined>();
+  for (const ref of f.ancestor ?? [])
+    images.set(
+      ref,
+      await deps.images?.resolve(ref).then(
+        (i) => i.id,
+        () => undefined,
+      ),
+    );
+  return {
+    container: (ref) => {
+      try {
+        return deps.engine.inspect(ref);
+      } catch {
+        return undefined;
+      }
+    },
+    imageId: (ref) => images.get(ref),
+  };
+}
+
+/** POST /containers/prune: removes every stopped container the filters select, as dockerd. */
+async function prune(deps: ApiDeps, ctx: RequestContext): Promise<void> {
+  const { matches } = pruneFilter(ctx.query.get('filters'), deps.now().getTime());
+  const deleted: string[] = [];
+  let reclaimed = 0;
+  for (const c of deps.engine.list({ all: true })) {
+    if (c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting')
+      continue;
+    if (!matches({ created: Date.parse(c.created), labels: c.config.labels })) continue;
+    const size = await deps.engine.writableSize(c.id);
+    try {
+      await deps.engine.remove(c.id);
+    } catch {
+      continue; // started or removed meanwhile: not pruned, as dockerd skips what it cannot remove
+    }
+    deleted.push(c.id);
+    reclaimed += size;
+  }
+  ctx.reply.json(200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+}
+
+async function list(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   const filters = parseFilters(ctx.query.get('filters'));
   // As dockerd: a status filter looks at stopped containers too.
-  const all = queryBool(ctx.query, 'all') || (filters.status?.length ?? 0) > 0;
+  const all =
+    queryBool(ctx.query, 'all') || (filters.status?.length ?? 0) > 0 || (filters.exited?.length ?? 0) > 0;
   const limit = queryInt(ctx.query, 'limit');
-  let containers = deps.engine.list({ all }).filter((c) => matchesFilters(c, filters));
+  const matches = containerFilter(filters, await filterContext(deps, filters));
+  let containers = deps.engine.list({ all }).filter(matches);
   if (limit !== undefined && limit > 0) containers = containers.slice(0, limit);
   const now = deps.now();
   ctx.reply.json(
@@ -234,6 +281,7 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
   router
     .post('/containers/create', (ctx) => create(deps, ctx))
     .get('/containers/json', (ctx) => list(deps, ctx))
+    .post('/containers/prune', (ctx) => prune(deps, ctx))
     .get('/containers/:id/json', (ctx) =>
       ctx.reply.json(200, inspectJson(deps.engine.inspect(ctx.params.id))),
     )

@@ -1,0 +1,111 @@
+// Filters, prune and disk usage through the real docker CLI and shoal's: ps --filter before/since/exited/
+// ancestor, container prune with until and label filters, image prune with a label filter, system df.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, type Daemon, docker, REPO, shoal, startShoald } from '../daemon/harness.js';
+
+const IMAGES = join(REPO, 'test/fixtures/out/images');
+let d: Daemon;
+
+beforeAll(async () => {
+  d = await startShoald();
+  expect((await docker(d, ['load', '-i', join(IMAGES, 'busybox.docker.tar')])).code).toBe(0);
+});
+afterAll(() => cleanup(d));
+
+const names = async (args: string[]) =>
+  (await docker(d, ['ps', '-a', '--format', '{{.Names}}', ...args])).stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
+
+describe('ps filters', () => {
+  it('before, since, exited and ancestor select as dockerd does; unknown anchors are a 404', async () => {
+    for (const [name, code] of [
+      ['f1', 0],
+      ['f2', 3],
+      ['f3', 0],
+    ] as const)
+      expect((await docker(d, ['run', '--name', name, 'busybox', 'sh', '-c', `exit ${code}`])).code).toBe(
+        code,
+      );
+    expect(await names(['--filter', 'before=f2'])).toEqual(['f1']);
+    expect(await names(['--filter', 'since=f1'])).toEqual(['f2', 'f3']);
+    expect(await names(['--filter', 'exited=3'])).toEqual(['f2']);
+    expect(await names(['--filter', 'exited=0', '--filter', 'since=f1'])).toEqual(['f3']);
+    expect(await names(['--filter', 'ancestor=busybox'])).toEqual(['f1', 'f2', 'f3']);
+    expect(await names(['--filter', 'ancestor=alpine'])).toEqual([]);
+    const ghost = await docker(d, ['ps', '-a', '--filter', 'before=ghost']);
+    expect(ghost.code).not.toBe(0);
+    expect(ghost.stderr).toContain('No such container: ghost');
+    const bad = await docker(d, ['ps', '-a', '--filter', 'exited=yes']);
+    expect(bad.stderr).toContain("invalid filter 'exited=yes'");
+    expect((await docker(d, ['rm', 'f1', 'f2', 'f3'])).code).toBe(0);
+  });
+});
+
+describe('container prune', () => {
+  it('removes stopped containers the filters select and keeps running ones and the rest', async () => {
+    expect((await docker(d, ['run', '-d', '--name', 'up', 'busybox', 'sleep', '60'])).code).toBe(0);
+    expect((await docker(d, ['run', '--name', 'keep', '-l', 'keep=yes', 'busybox', 'true'])).code).toBe(0);
+    expect(
+      (await docker(d, ['run', '--name', 'junk', '-l', 'tier=junk', 'busybox', 'sh', '-c', 'echo x > /big']))
+        .code,
+    ).toBe(0);
+    // until=1h: everything here is younger than an hour, so nothing is old enough.
+    const none = await docker(d, ['container', 'prune', '-f', '--filter', 'until=1h']);
+    expect(none.stdout).toBe('Total reclaimed space: 0B\n');
+    const r = await docker(d, ['container', 'prune', '-f', '--filter', 'label!=keep']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n\nTotal reclaimed space: \d+B\n$/);
+    expect(await names([])).toEqual(['keep', 'up']);
+    const ours = await shoal(d, ['container', 'prune', '-f']);
+    expect(ours.code).toBe(0);
+    expect(ours.stdout).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n/);
+    expect(await names([])).toEqual(['up']);
+    const bad = await docker(d, ['container', 'prune', '-f', '--filter', 'until=whenever']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("invalid filter 'until=whenever'");
+    const unknown = await shoal(d, ['container', 'prune', '-f', '--filter', 'colour=red']);
+    expect(unknown.stderr).toContain("invalid filter 'colour'");
+    expect(await names([])).toEqual(['up']);
+  });
+});
+
+describe('system df', () => {
+  it('counts images, containers and volumes as the docker CLI shows them', async () => {
+    expect((await docker(d, ['volume', 'create', 'dfvol'])).code).toBe(0);
+    const theirs = (await docker(d, ['system', 'df'])).stdout;
+    expect(theirs).toMatch(/^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE\n/);
+    expect(theirs).toMatch(/\nImages +1 +1 +\S+ +0B \(0%\)\n/);
+    expect(theirs).toMatch(/\nContainers +1 +1 +/);
+    expect(theirs).toMatch(/\nLocal Volumes +1 +0 +0B +0B\n/);
+    const ours = (await shoal(d, ['system', 'df'])).stdout;
+    expect(ours.split('\n').map((l) => l.split(/ +/).slice(0, 3).join(' '))).toEqual(
+      theirs.split('\n').map((l) => l.split(/ +/).slice(0, 3).join(' ')),
+    );
+    expect((await docker(d, ['rm', '-f', 'up'])).code).toBe(0);
+    expect((await docker(d, ['volume', 'rm', 'dfvol'])).code).toBe(0);
+    expect((await docker(d, ['system', 'df'])).stdout).toMatch(/\nImages +1 +0 +(\S+) +\1 \(100%\)\n/);
+  });
+});
+
+describe('image filters and prune', () => {
+  it('image prune -a keeps what the label filter spares; before/since name images that must exist', async () => {
+    expect((await docker(d, ['load', '-i', join(IMAGES, 'multilayer.docker.tar')])).code).toBe(0);
+    const all = (await docker(d, ['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout
+      .trim()
+      .split('\n');
+    expect(all.length).toBe(2);
+    const missing = await docker(d, ['images', '--filter', 'since=nosuch:1']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('No such image');
+    // Nothing carries the label: nothing is pruned.
+    const spared = await docker(d, ['image', 'prune', '-a', '-f', '--filter', 'label=never']);
+    expect(spared.stdout).toBe('Total reclaimed space: 0B\n');
+    expect((await docker(d, ['images', '-q'])).stdout.trim().split('\n').length).toBe(2);
+    const bad = await docker(d, ['image', 'prune', '-f', '--filter', 'until=soon']);
+    expect(bad.stderr).toContain("invalid filter 'until=soon'");
+  });
+});
