@@ -84,7 +84,8 @@ export class Client {
       req.on('error', (err) => reject(this.connectError(err)));
       req.on('response', async (res) => {
         const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) resolve(res);
+        // 304 Not Modified: start of a running or stop of a stopped container, nothing to do (as dockerd).
+        if ((status >= 200 && status < 300) || status === 304) resolve(res);
         else reject(errorFrom(status, await readBody(res).catch(() => Buffer.alloc(0))));
       });
       req.end(payload);

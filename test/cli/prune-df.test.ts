@@ -2,7 +2,7 @@
 // ancestor, container prune with until and label filters, image prune with a label filter, system df.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, type Daemon, docker, REPO, shoal, startShoald } from '../daemon/harness.js';
+import { api, cleanup, type Daemon, docker, REPO, shoal, startShoald } from '../daemon/harness.js';
 
 const IMAGES = join(REPO, 'test/fixtures/out/images');
 let d: Daemon;
@@ -107,5 +107,20 @@ describe('image filters and prune', () => {
     expect((await docker(d, ['images', '-q'])).stdout.trim().split('\n').length).toBe(2);
     const bad = await docker(d, ['image', 'prune', '-f', '--filter', 'until=soon']);
     expect(bad.stderr).toContain("invalid filter 'until=soon'");
+  });
+});
+
+describe('304 Not Modified', () => {
+  it('start of a running and stop of a stopped container answer 304; both CLIs print the name and exit 0', async () => {
+    expect((await docker(d, ['run', '-d', '--name', 'nm', 'busybox', 'sleep', '60'])).code).toBe(0);
+    expect((await api(d, 'POST', '/containers/nm/start')).status).toBe(304);
+    expect(await docker(d, ['start', 'nm'])).toMatchObject({ code: 0, stdout: 'nm\n' });
+    expect(await shoal(d, ['start', 'nm'])).toMatchObject({ code: 0, stdout: 'nm\n' });
+    expect((await api(d, 'POST', '/containers/nm/stop?t=0')).status).toBe(204);
+    expect((await api(d, 'POST', '/containers/nm/stop?t=0')).status).toBe(304);
+    expect(await docker(d, ['stop', 'nm'])).toMatchObject({ code: 0, stdout: 'nm\n' });
+    expect(await shoal(d, ['stop', 'nm'])).toMatchObject({ code: 0, stdout: 'nm\n' });
+    expect((await api(d, 'POST', '/containers/nm/start')).status).toBe(204);
+    expect((await docker(d, ['rm', '-f', 'nm'])).code).toBe(0);
   });
 });

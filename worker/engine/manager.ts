@@ -101,7 +101,9 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
           timeMs: now().getTime(),
         }),
       remove: (ref, o) => this.remove(ref, o),
-      startByPolicy: (live, why) => this.startLive(live, why),
+      startByPolicy: async (live, why) => {
+        await this.startLive(live, why);
+      },
     };
     // container dirs hold logs, specs and the rootfs mount: not for other users (fixed if older)
     const containers = join(this.dataRoot, 'containers');
@@ -128,18 +130,19 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
 
   // ---------------------------------------------------------------- lifecycle
 
-  async start(ref: string): Promise<void> {
+  /** False when there was nothing to do (already running, or a restart pending): dockerd's 304. */
+  async start(ref: string): Promise<boolean> {
     return this.startLive(find(this.ctx, ref), 'user');
   }
 
   /** A user's start resets the restart count; a restart policy's (`policy`, `boot`) keeps it. */
-  private async startLive(live: Live, why: 'user' | 'policy' | 'boot'): Promise<void> {
+  private async startLive(live: Live, why: 'user' | 'policy' | 'boot'): Promise<boolean> {
     return locked(live, async () => {
       const rec = live.rec;
       if (live.removing) throw new ConflictError(`container ${rec.name} is being removed`);
-      if (rec.state.status === 'running') return; // docker answers 304: nothing to do
-      // A pending restart counts as running (dockerd: 304); one called off meanwhile stays stopped.
-      if (rec.state.status === 'restarting' ? why === 'user' : why === 'policy') return;
+      if (rec.state.status === 'running') return false;
+      // A pending restart counts as running; one called off meanwhile stays stopped.
+      if (rec.state.status === 'restarting' ? why === 'user' : why === 'policy') return false;
       if (why === 'user') resetForUserStart(live);
       if (rec.state.status === 'paused')
         throw new ConflictError(`cannot start a paused container ${rec.name}, try unpause instead`);
@@ -181,6 +184,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       } finally {
         if (live.starting === starting) live.starting = undefined;
       }
+      return true;
     });
   }
 
@@ -199,7 +203,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   }
 
   /** Sends the stop signal, waits `timeoutSec` (default: container's stopTimeout or 10), then SIGKILL. */
-  async stop(ref: string, opts: { timeoutSec?: number; signal?: string } = {}): Promise<void> {
+  /** False when it was not running (dockerd's 304). */
+  async stop(ref: string, opts: { timeoutSec?: number; signal?: string } = {}): Promise<boolean> {
     return stop(this.ctx, find(this.ctx, ref), opts);
   }
 

@@ -46,14 +46,14 @@ export async function stop(
   ctx: EngineContext,
   live: Live,
   opts: { timeoutSec?: number; signal?: string },
-): Promise<void> {
+): Promise<boolean> {
   // Marked before a restart is called off: a restart starting meanwhile is then stopped for good.
   if (isRunning(live) || live.rec.state.status === 'restarting') markUserStop(live, true);
   if (await cancelRestart(ctx, live)) {
     ctx.emitEvent('stop', live.rec);
-    return;
+    return true;
   }
-  if (!isRunning(live)) return; // docker answers 304
+  if (!isRunning(live)) return false;
   const sig = parseSignal('signal', opts.signal ?? live.rec.config.stopSignal);
   const timeout = opts.timeoutSec ?? live.rec.config.stopTimeout;
   if (!Number.isFinite(timeout))
@@ -74,4 +74,5 @@ export async function stop(
   }
   await exited;
   ctx.emitEvent('stop', live.rec);
+  return true;
 }

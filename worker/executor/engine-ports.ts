@@ -28,9 +28,13 @@ function info(c: Container): ContainerInfo {
 export function enginePort(m: ContainerManager): EnginePort {
   return {
     create: (opts) => m.create(opts),
-    start: (id) => m.start(id),
+    start: async (id) => {
+      await m.start(id);
+    },
     wait: (id, condition, signal) => m.wait(id, condition, signal),
-    stop: (id, opts) => m.stop(id, opts),
+    stop: async (id, opts) => {
+      await m.stop(id, opts);
+    },
     async remove(id) {
       try {
         // A task's anonymous volumes go with it (as swarmkit's executor: RemoveVolumes).

@@ -285,16 +285,18 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
     .get('/containers/:id/json', (ctx) =>
       ctx.reply.json(200, inspectJson(deps.engine.inspect(ctx.params.id))),
     )
-    .post('/containers/:id/start', ok204(async (d, ctx) => d.engine.start(resolveId(d, ctx.params.id)))(deps))
-    .post(
-      '/containers/:id/stop',
-      ok204(async (d, ctx) =>
-        d.engine.stop(resolveId(d, ctx.params.id), {
-          timeoutSec: queryInt(ctx.query, 't'),
-          signal: ctx.query.get('signal') || undefined,
-        }),
-      )(deps),
-    )
+    // 304 when there was nothing to do, as dockerd (the docker CLI prints the name either way).
+    .post('/containers/:id/start', async (ctx) => {
+      const started = await deps.engine.start(resolveId(deps, ctx.params.id));
+      ctx.reply.empty(started ? 204 : 304);
+    })
+    .post('/containers/:id/stop', async (ctx) => {
+      const stopped = await deps.engine.stop(resolveId(deps, ctx.params.id), {
+        timeoutSec: queryInt(ctx.query, 't'),
+        signal: ctx.query.get('signal') || undefined,
+      });
+      ctx.reply.empty(stopped ? 204 : 304);
+    })
     .post(
       '/containers/:id/restart',
       ok204(async (d, ctx) =>
