@@ -46,3 +46,13 @@ export async function sendSize(cli: Cli, client: Client, path: string): Promise<
   if (out.isTTY && out.rows && out.columns)
     await client.post(path, { h: out.rows, w: out.columns }).catch(() => {});
 }
+
+/**
+ * `-it` needs a terminal on stdin: refused before anything is created, as the docker CLI refuses it (its
+ * CheckTtyInput). Returns the exit status to end with, or undefined to go on.
+ */
+export function refuseTtyWithoutTerminal(cli: Cli, tty: boolean, stdin: boolean): number | undefined {
+  if (!tty || !stdin || cli.stdin.isTTY) return undefined;
+  cli.err.write('the input device is not a TTY\n');
+  return 1;
+}

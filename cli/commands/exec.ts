@@ -3,7 +3,7 @@
 
 import { ApiError } from '../client.js';
 import type { Cli } from '../context.js';
-import { sendSize, startSession } from './attach-session.js';
+import { refuseTtyWithoutTerminal, sendSize, startSession } from './attach-session.js';
 import { inspectContainer, parseCommand } from './common.js';
 import { startFailureStatus } from './run.js';
 
@@ -38,6 +38,8 @@ export async function exec(cli: Cli, args: string[]): Promise<number> {
   const detach = f.bools.has('detach');
   const tty = f.bools.has('tty');
   const interactive = f.bools.has('interactive');
+  const refused = detach ? undefined : refuseTtyWithoutTerminal(cli, tty, interactive);
+  if (refused !== undefined) return refused;
   const c = await inspectContainer(cli.client, ref);
   const env = (f.lists.get('env') ?? []).flatMap((e) =>
     e.includes('=') ? [e] : cli.env[e] !== undefined ? [`${e}=${cli.env[e]}`] : [],

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { ApiError, type Client } from '../client.js';
 import type { Cli } from '../context.js';
 import { FlagError } from '../flags.js';
-import { sendSize, startSession } from './attach-session.js';
+import { refuseTtyWithoutTerminal, sendSize, startSession } from './attach-session.js';
 import { type CommandSpec, parseCommand, readWaitResult } from './common.js';
 import { buildCreateRequest, CREATE_FLAGS, type CreateRequest, RUN_ONLY_FLAGS } from './run-options.js';
 
@@ -159,6 +159,8 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
   const detach = f.bools.has('detach');
   const tty = f.bools.has('tty');
   const interactive = f.bools.has('interactive');
+  const refused = detach ? undefined : refuseTtyWithoutTerminal(cli, tty, interactive);
+  if (refused !== undefined) return refused;
   const client = cli.client;
   let id: string;
   try {

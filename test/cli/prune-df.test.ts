@@ -124,3 +124,24 @@ describe('304 Not Modified', () => {
     expect((await docker(d, ['rm', '-f', 'nm'])).code).toBe(0);
   });
 });
+
+describe('-it without a terminal', () => {
+  it('run -it and exec -it with piped stdin are refused before anything is made, as the docker CLI does', async () => {
+    const before = (await docker(d, ['ps', '-aq'])).stdout;
+    for (const cli of [docker, shoal]) {
+      const r = await cli(d, ['run', '-it', 'busybox', 'true'], 'x\n');
+      expect(r).toMatchObject({ code: 1, stderr: 'the input device is not a TTY\n' });
+    }
+    expect((await docker(d, ['ps', '-aq'])).stdout).toBe(before);
+    expect((await docker(d, ['run', '-d', '--name', 'ex', 'busybox', 'sleep', '60'])).code).toBe(0);
+    for (const cli of [docker, shoal])
+      expect(await cli(d, ['exec', '-it', 'ex', 'true'], 'x\n')).toMatchObject({
+        code: 1,
+        stderr: 'the input device is not a TTY\n',
+      });
+    // -t alone (no stdin) and -i alone still run.
+    expect((await shoal(d, ['exec', '-t', 'ex', 'echo', 'ok'])).stdout).toBe('ok\r\n');
+    expect((await shoal(d, ['exec', '-i', 'ex', 'cat'], 'piped\n')).stdout).toBe('piped\n');
+    expect((await docker(d, ['rm', '-f', 'ex'])).code).toBe(0);
+  });
+});
