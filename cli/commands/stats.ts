@@ -117,8 +117,49 @@ export async function stats(cli: Cli, args: string[]): Promise<number> {
     cli.out.write(table);
     return status;
   }
-  for (;;) {
-    const { table } = await sample();
+  return follow(cli, refs, trunc);
+}
+
+/** How often the streaming display redraws (docker's: every 500 ms), whatever the samples' pace. */
+const REDRAW_MS = 500;
+
+/**
+ * The streaming display: one stats stream per container (the daemon sends a sample a second), the
+ * screen redrawn from the latest sample of each every REDRAW_MS until interrupted.
+ */
+async function follow(cli: Cli, refs: string[], trunc: boolean): Promise<number> {
+  const rows = new Map<string, string[]>();
+  const streams = refs.map(async (ref) => {
+    try {
+      const res = await cli.client.open('GET', `/containers/${encodeURIComponent(ref)}/stats`, {
+        query: { stream: '1' },
+      });
+      let buf = '';
+      for await (const chunk of res) {
+        buf += String(chunk);
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) rows.set(ref, statsRow(JSON.parse(line) as StatsJson, trunc));
+          nl = buf.indexOf('\n');
+        }
+      }
+    } catch (err) {
+      cli.err.write(`Error response from daemon: ${(err as Error).message}\n`);
+    }
+  });
+  const draw = () => {
+    const table = formatTable([
+      HEADER,
+      ...refs.flatMap((r) => (rows.has(r) ? [rows.get(r) as string[]] : [])),
+    ]);
     cli.out.write(`\x1b[2J\x1b[H${table}`);
-  }
+  };
+  const timer = setInterval(draw, REDRAW_MS);
+  // Every stream ended (the containers are gone or the daemon stopped): one last frame, then done.
+  await Promise.all(streams);
+  clearInterval(timer);
+  draw();
+  return 0;
 }

@@ -1,8 +1,18 @@
-// Filters, prune and disk usage through the real docker CLI and shoal's: ps --filter before/since/exited/
-// ancestor, container prune with until and label filters, image prune with a label filter, system df.
+// Engine commands as a docker user meets them, through the real docker CLI and shoal's: ps --filter
+// before/since/exited/ancestor, container prune with until and label filters, image prune with a label
+// filter, system df, 304s, -it without a terminal, and the pace of the streaming stats display.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cleanup, type Daemon, docker, REPO, shoal, startShoald } from '../daemon/harness.js';
+import {
+  api,
+  cleanup,
+  type Daemon,
+  docker,
+  REPO,
+  shoal,
+  spawnShoal,
+  startShoald,
+} from '../daemon/harness.js';
 
 const IMAGES = join(REPO, 'test/fixtures/out/images');
 let d: Daemon;
@@ -143,5 +153,28 @@ describe('-it without a terminal', () => {
     expect((await shoal(d, ['exec', '-t', 'ex', 'echo', 'ok'])).stdout).toBe('ok\r\n');
     expect((await shoal(d, ['exec', '-i', 'ex', 'cat'], 'piped\n')).stdout).toBe('piped\n');
     expect((await docker(d, ['rm', '-f', 'ex'])).code).toBe(0);
+  });
+});
+
+describe('stats', () => {
+  it('the streaming display follows one stream per container and redraws about twice a second', async () => {
+    expect((await docker(d, ['run', '-d', '--name', 'st', 'busybox', 'sleep', '60'])).code).toBe(0);
+    const p = spawnShoal(d, ['stats', 'st']);
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 2600));
+    p.kill('SIGINT');
+    await new Promise((r) => p.once('close', r));
+    const frames = out.split('\x1b[2J').length - 1;
+    const elapsed = Date.now() - started;
+    expect(frames).toBeGreaterThanOrEqual(2);
+    // Not a timing check: the display must not spin (it redrew ~400 times a second before).
+    expect(frames).toBeLessThanOrEqual(Math.ceil(elapsed / 500) + 2);
+    expect(out).toMatch(/CONTAINER ID +NAME +CPU %/);
+    expect(out).toMatch(/\n[0-9a-f]{12} +st +\d+\.\d+% /);
+    expect((await docker(d, ['rm', '-f', 'st'])).code).toBe(0);
   });
 });
