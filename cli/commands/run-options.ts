@@ -130,14 +130,14 @@ function bad(spec: string, value: string, why: string): FlagError {
 
 const label = (long: string) => flagLabel(CREATE_FLAGS.find((s) => s.long === long) as FlagSpec);
 
-function intFlag(f: ParsedFlags, long: string): number | undefined {
+export function intFlag(f: ParsedFlags, long: string): number | undefined {
   const v = f.strings.get(long);
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v)) throw bad(label(long), v, 'not an integer');
   return Number(v);
 }
 
-function bytesFlag(f: ParsedFlags, long: string, allowMinusOne = false): number | undefined {
+export function bytesFlag(f: ParsedFlags, long: string, allowMinusOne = false): number | undefined {
   const v = f.strings.get(long);
   if (v === undefined) return undefined;
   if (allowMinusOne && v === '-1') return -1;

@@ -207,7 +207,19 @@ export const containerCreateSchema: Schema = {
 /** POST /containers/{id}/update: the restart policy (resource fields are refused by the route for now). */
 export const containerUpdateSchema: Schema = {
   type: 'object',
-  properties: { RestartPolicy: restartPolicy },
+  properties: {
+    RestartPolicy: restartPolicy,
+    Memory: int,
+    MemorySwap: int,
+    MemoryReservation: int,
+    NanoCpus: int,
+    CpuShares: int,
+    CpuPeriod: int,
+    CpuQuota: int,
+    CpusetCpus: str,
+    CpusetMems: str,
+    PidsLimit: nullable(int),
+  },
 };
 
 /** POST /containers/{id}/exec. */

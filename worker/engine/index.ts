@@ -18,6 +18,7 @@ export { ContainerManager } from './manager.js';
 // Native failures (a missing command is kind "exec-not-found": docker exits 127 for it).
 export { RuntimeError, type RuntimeErrorKind } from './native.js';
 export { BACKOFF, decideRestart, parseRestartPolicy, startsAtBoot } from './restart-policy.js';
+export type { ResourceOptions } from './spec/build.js';
 export type { ResolvedMount } from './spec/mounts.js';
 export type * from './types.js';
 export { parseVolumeFilters, type VolumeFilters } from './volumes/names.js';

@@ -24,7 +24,6 @@ import { boundingCapabilities, onlineCpus, systemCpuNs } from './host.js';
 import { readLogs } from './logs.js';
 import { normalizeName } from './names.js';
 import { removeContainer } from './remove.js';
-import { parseRestartPolicy } from './restart-policy.js';
 import { dropRestartTimers, resetForUserStart, restartAtBoot } from './restarts.js';
 import { restore } from './restore.js';
 import { Runtime } from './runtime.js';
@@ -40,10 +39,10 @@ import type {
   LogEntry,
   LogOptions,
   ManagerOptions,
-  RestartPolicy,
   WaitCondition,
   WaitResult,
 } from './types.js';
+import { type UpdateOptions, updateContainer } from './update.js';
 import { VolumeStore } from './volumes/store.js';
 
 /** The health part of a state (kept across a start: its status starts over when probes start). */
@@ -375,18 +374,9 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
    * Changes a container's restart policy (`docker update --restart`), in effect from its next exit.
    * Refused with auto-remove, as dockerd.
    */
-  async update(ref: string, opts: { restartPolicy?: RestartPolicy }): Promise<void> {
-    const live = find(this.ctx, ref);
-    if (opts.restartPolicy === undefined) return;
-    const policy = parseRestartPolicy(opts.restartPolicy);
-    if (live.rec.hostConfig.autoRemove && policy.name !== 'no')
-      throw new InvalidArgumentError(
-        'restartPolicy',
-        'Restart policy cannot be updated because AutoRemove is enabled for the container',
-      );
-    live.rec.hostConfig.restartPolicy = policy;
-    await persist(this.ctx, live);
-    this.ctx.emitEvent('update', live.rec);
+  /** `docker update`: the restart policy and cgroup limits (see update.ts). */
+  async update(ref: string, opts: UpdateOptions): Promise<void> {
+    return updateContainer(this.ctx, find(this.ctx, ref), opts);
   }
 
   /** Runs one health-check probe (an exec) in a running container: exit code and the output's last 4 KiB. */

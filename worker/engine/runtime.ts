@@ -105,6 +105,11 @@ export class Runtime {
     }
   }
 
+  /** New cgroup limits for a live container, from an OCI LinuxResources file (runc's `update --resources`). */
+  async update(id: string, resourcesFile: string): Promise<void> {
+    await native.runtimeVerb(['--root', this.root, 'update', '--resources', resourcesFile, id]);
+  }
+
   /** Pids in the container's cgroup. */
   async ps(id: string): Promise<number[]> {
     const out = await native.runtimeVerb(['--root', this.root, 'ps', id]);

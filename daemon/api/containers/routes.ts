@@ -4,7 +4,12 @@ import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { ShoalError } from '../../../common/errors.js';
-import type { ContainerStats, RestartPolicyName, WaitCondition } from '../../../worker/engine/index.js';
+import type {
+  ContainerStats,
+  ResourceOptions,
+  RestartPolicyName,
+  WaitCondition,
+} from '../../../worker/engine/index.js';
 import { badRequest, conflict, notFound } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
@@ -233,17 +238,35 @@ async function top(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   ctx.reply.json(200, parsePs(output, pids));
 }
 
-/** POST /containers/{id}/update: the restart policy (docker update --restart); resources are refused for now. */
+/** The update body's cgroup fields: the docker CLI sends every one, zero when not given (= unchanged). */
+const UPDATE_RESOURCES = {
+  Memory: 'memory',
+  MemorySwap: 'memorySwap',
+  MemoryReservation: 'memoryReservation',
+  NanoCpus: 'nanoCpus',
+  CpuShares: 'cpuShares',
+  CpuPeriod: 'cpuPeriod',
+  CpuQuota: 'cpuQuota',
+  CpusetCpus: 'cpusetCpus',
+  CpusetMems: 'cpusetMems',
+} as const;
+
+type UpdateBody = {
+  RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
+  PidsLimit?: number | null;
+} & {
+  [K in keyof typeof UPDATE_RESOURCES]?: number | string;
+};
+
+/** POST /containers/{id}/update: the restart policy and cgroup limits, live (docker update). */
 async function update(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   const raw = await ctx.readJson();
-  const body = validateBody<{ RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null }>(
-    containerUpdateSchema,
-    raw,
-  );
-  // The docker CLI sends every resource field, zero when not given: only set ones are refused.
+  const body = validateBody<UpdateBody>(containerUpdateSchema, raw);
+  // Every other field (blkio, kernel memory, realtime cpu, devices …) is refused when set, never dropped.
+  const known = new Set(['RestartPolicy', 'PidsLimit', ...Object.keys(UPDATE_RESOURCES)]);
   const set = Object.entries((raw ?? {}) as Record<string, unknown>).filter(
     ([k, v]) =>
-      k !== 'RestartPolicy' &&
+      !known.has(k) &&
       v !== null &&
       v !== 0 &&
       v !== '' &&
@@ -252,17 +275,24 @@ async function update(deps: ApiDeps, ctx: RequestContext): Promise<void> {
       !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0),
   );
   if (set.length > 0)
-    throw badRequest(
-      `invalid ${set[0][0]}: updating ${set.map(([k]) => k).join(', ')} is not supported yet (only --restart)`,
-    );
-  const id = resolveId(deps, ctx.params.id);
-  if (body.RestartPolicy)
-    await deps.engine.update(id, {
-      restartPolicy: {
-        name: (body.RestartPolicy.Name ?? '') as RestartPolicyName,
-        maximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0,
-      },
-    });
+    throw badRequest(`invalid ${set[0][0]}: updating ${set.map(([k]) => k).join(', ')} is not supported`);
+  const resources: ResourceOptions = {};
+  for (const [field, opt] of Object.entries(UPDATE_RESOURCES) as [keyof typeof UPDATE_RESOURCES, string][]) {
+    const v = body[field];
+    if (v !== undefined && v !== 0 && v !== '') (resources as Record<string, unknown>)[opt] = v;
+  }
+  // Sent only when given: 0 and -1 both lift the limit.
+  if (body.PidsLimit !== undefined && body.PidsLimit !== null) resources.pidsLimit = body.PidsLimit;
+  await deps.engine.update(resolveId(deps, ctx.params.id), {
+    resources,
+    // The docker CLI always sends RestartPolicy; an empty name means --restart was not given.
+    restartPolicy: body.RestartPolicy?.Name
+      ? {
+          name: (body.RestartPolicy.Name ?? '') as RestartPolicyName,
+          maximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0,
+        }
+      : undefined,
+  });
   ctx.reply.json(200, { Warnings: [] });
 }
 

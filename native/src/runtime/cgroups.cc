@@ -103,14 +103,28 @@ std::string dev_rule(const DeviceRule& r) {
   return std::string(1, r.type) + " " + num(r.major) + ":" + num(r.minor) + " " + r.access;
 }
 
-void apply_v1(const Cgroup& cg, const Spec& spec) {
-  const Resources& r = spec.resources;
+std::string limit_text(int64_t v) { return v < 0 ? "max" : std::to_string(v); }
+
+// memory + memsw (v1). The kernel keeps memory <= memsw at every write, so when the limits move up memsw
+// must be written first and when they move down memory first: try one order, then the other.
+void set_memory_v1(const std::string& d, int64_t limit, int64_t memsw) {
+  const bool has_memsw = path_exists(d + "/memory.memsw.limit_in_bytes");
+  auto mem = [&](int* err) { return wr(d, "memory.limit_in_bytes", std::to_string(limit), err); };
+  auto sw = [&](int* err) { return !has_memsw || wr(d, "memory.memsw.limit_in_bytes", std::to_string(memsw), err); };
+  int err = 0;
+  if (mem(&err) && sw(&err)) return;
+  if (sw(&err) && mem(&err)) return;
+  if (err == EBUSY)
+    throw Fail("memory limit " + std::to_string(limit) + " is below what the container uses now (EBUSY)");
+  fail_errno("cgroup memory.limit_in_bytes = " + std::to_string(limit), err);
+}
+
+void apply_v1(const Cgroup& cg, const Resources& r, bool devices) {
   if (auto d = cg.dir("memory"); !d.empty()) {
     if (r.memory_limit) {
-      must(d, "memory.limit_in_bytes", std::to_string(*r.memory_limit));
       // Docker's --memory without --memory-swap here means no swap at all: memsw = limit.
       int64_t memsw = r.memory_swap ? *r.memory_swap : *r.memory_limit;
-      if (path_exists(d + "/memory.memsw.limit_in_bytes")) must(d, "memory.memsw.limit_in_bytes", std::to_string(memsw));
+      set_memory_v1(d, *r.memory_limit, memsw);
       if (memsw == *r.memory_limit) wr(d, "memory.swappiness", "0");
     }
     if (r.memory_reservation) must(d, "memory.soft_limit_in_bytes", std::to_string(*r.memory_reservation));
@@ -121,13 +135,13 @@ void apply_v1(const Cgroup& cg, const Spec& spec) {
     if (r.cpu_period) must(d, "cpu.cfs_period_us", std::to_string(*r.cpu_period));
     if (r.cpu_quota) must(d, "cpu.cfs_quota_us", std::to_string(*r.cpu_quota));
   }
-  if (auto d = cg.dir("pids"); !d.empty() && r.pids_limit) must(d, "pids.max", std::to_string(*r.pids_limit));
+  if (auto d = cg.dir("pids"); !d.empty() && r.pids_limit) must(d, "pids.max", limit_text(*r.pids_limit));
   if (auto d = cg.dir("cpuset"); !d.empty()) {
     if (!r.cpuset_cpus.empty()) must(d, "cpuset.cpus", r.cpuset_cpus);
     if (!r.cpuset_mems.empty()) must(d, "cpuset.mems", r.cpuset_mems);
   }
   trace("limits written");
-  if (auto d = cg.dir("devices"); !d.empty() && r.has_devices) {
+  if (auto d = cg.dir("devices"); devices && !d.empty() && r.has_devices) {
     for (auto& rule : r.devices) must(d, rule.allow ? "devices.allow" : "devices.deny", dev_rule(rule));
     // As runc: the default nodes (null, zero, full, random, urandom, tty, console, ptmx, pts) stay
     // usable whatever the rules deny (a stock `runc spec` denies all). The spec's linux.devices get
@@ -140,8 +154,7 @@ void apply_v1(const Cgroup& cg, const Spec& spec) {
   }
 }
 
-void apply_v2(const Cgroup& cg, const Spec& spec) {
-  const Resources& r = spec.resources;
+void apply_v2(const Cgroup& cg, const Resources& r) {
   std::string d = cg.dir("unified");
   if (r.memory_limit) {
     must(d, "memory.max", std::to_string(*r.memory_limit));
@@ -155,10 +168,33 @@ void apply_v2(const Cgroup& cg, const Spec& spec) {
     std::string q = (!r.cpu_quota || *r.cpu_quota < 0) ? "max" : std::to_string(*r.cpu_quota);
     must(d, "cpu.max", q + " " + std::to_string(r.cpu_period ? *r.cpu_period : 100000));
   }
-  if (r.pids_limit) must(d, "pids.max", std::to_string(*r.pids_limit));
+  if (r.pids_limit) must(d, "pids.max", limit_text(*r.pids_limit));
   if (!r.cpuset_cpus.empty()) must(d, "cpuset.cpus", r.cpuset_cpus);
   if (!r.cpuset_mems.empty()) must(d, "cpuset.mems", r.cpuset_mems);
 }
+
+}  // namespace
+
+void Cgroup::update(const Resources& r) const {
+  // A controller the container was made without cannot take a limit now (v1: cpuset is only joined
+  // when asked for at create); refuse rather than drop it.
+  if (mode == CgroupMode::V1) {
+    auto need = [&](const char* c, bool wanted) {
+      if (wanted && dir(c).empty())
+        throw Fail(std::string("the container has no ") + c + " cgroup: create it with that limit instead");
+    };
+    need("memory", r.memory_limit || r.memory_reservation || r.memory_swap);
+    need("cpu", r.cpu_shares || r.cpu_quota || r.cpu_period);
+    need("pids", r.pids_limit.has_value());
+    need("cpuset", !r.cpuset_cpus.empty() || !r.cpuset_mems.empty());
+  }
+  if (mode == CgroupMode::V2)
+    apply_v2(*this, r);
+  else
+    apply_v1(*this, r, false);
+}
+
+namespace {
 
 void sleep_ms(int ms) {
   timespec ts{0, ms * 1000000L};
@@ -200,7 +236,7 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
     if (!enable.empty()) wr(root, "cgroup.subtree_control", enable.substr(1));
     cg.paths["unified"] = cur;
     try {
-      apply_v2(cg, spec);
+      apply_v2(cg, spec.resources);
     } catch (...) {
       cg.destroy();
       throw;
@@ -229,7 +265,7 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
       cg.paths[c] = d;
       trace(("mkdir " + c).c_str());
     }
-    apply_v1(cg, spec);
+    apply_v1(cg, spec.resources, true);
   } catch (...) {
     cg.destroy();
     throw;

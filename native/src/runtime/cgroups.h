@@ -28,6 +28,8 @@ struct Cgroup {
   static Cgroup planned(const Spec& spec, const std::string& id);
 
   void add(pid_t pid) const;               // throws Fail
+  // Writes the given limits of a live container (runc's `update`); devices are left as they are.
+  void update(const Resources& r) const;   // throws Fail
   // The files a process writes "0" to in order to join every directory itself. In v1 these are
   // `tasks`: moving only the calling thread skips the global threadgroup lock, whose RCU grace
   // period otherwise costs ~10 ms per container (our callers are single-threaded).

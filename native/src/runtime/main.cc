@@ -85,7 +85,9 @@ bool takes_value(const std::string& f) {
                                   "--log-max-size", "--log-max-files", "--process", "-p", "--cwd", "--env", "-e",
                                   "--user", "-u", "--root", "--log", "--log-format", "--format", "-f", "--signal", "-s",
                                   "--interval", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c",
-                                  "--init-pid", "--sync", "--stdio", "--cgroups"};
+                                  "--init-pid", "--sync", "--stdio", "--cgroups", "--resources", "-r", "--memory",
+                                  "--memory-swap", "--memory-reservation", "--cpu-shares", "--cpu-period",
+                                  "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--pids-limit"};
   for (auto* v : kValued)
     if (f == v) return true;
   return false;
@@ -94,7 +96,8 @@ bool takes_value(const std::string& f) {
 std::string canonical(const std::string& f) {
   static const std::map<std::string, std::string> kAlias = {{"-b", "--bundle"}, {"-p", "--process"}, {"-e", "--env"},
                                                             {"-u", "--user"},   {"-t", "--tty"},     {"-d", "--detach"},
-                                                            {"-f", "--force"},  {"-a", "--all"},     {"-s", "--signal"}};
+                                                            {"-f", "--force"},  {"-a", "--all"},     {"-s", "--signal"},
+                                                            {"-r", "--resources"}};
   auto it = kAlias.find(f);
   return it == kAlias.end() ? f : it->second;
 }
@@ -344,6 +347,61 @@ int do_state(const Args& a, const std::string& id) {
   if (!st) throw Fail("container \"" + id + "\" has no state (creation failed?)");
   st->status = status_of(dir, *st);
   printf("%s\n", state_json(*st).c_str());
+  return 0;
+}
+
+// "128m", "1g", "4096" → bytes (runc's update flags take docker's units); -1 stays -1 (unlimited).
+int64_t bytes_flag(const std::string& name, const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  long long n = strtoll(v.c_str(), &end, 10);
+  if (errno || end == v.c_str()) throw Fail("update: " + name + " \"" + v + "\" is not a number");
+  std::string unit = end;
+  for (auto& c : unit) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  static const std::map<std::string, long long> kUnits = {{"", 1},       {"b", 1},         {"k", 1LL << 10}, {"kb", 1LL << 10},
+                                                          {"m", 1LL << 20}, {"mb", 1LL << 20}, {"g", 1LL << 30}, {"gb", 1LL << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) throw Fail("update: " + name + " \"" + v + "\" has an unknown unit");
+  return n * it->second;
+}
+
+// `update [--resources FILE|-] [--memory …] ID`: new limits for a live container, as runc's update. The
+// flags override the file's fields; only what is given changes.
+int do_update(const Args& a, const std::string& id) {
+  std::string dir = existing_dir(a, id);
+  auto st = read_state(dir);
+  if (!st) throw Fail("container \"" + id + "\" has no state (creation failed?)");
+  if (status_of(dir, *st) == "stopped") throw Fail("container \"" + id + "\" is stopped: nothing to update");
+  json r = json::object();
+  if (has(a, "--resources")) {
+    std::string path = flag(a, "--resources"), text;
+    if (path == "-") {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(0, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    } else if (!read_file(path, text)) {
+      fail_errno("open " + path);
+    }
+    r = json::parse(text, nullptr, false);
+    if (r.is_discarded() || !r.is_object()) throw Fail("update: --resources: not a JSON object");
+  }
+  auto num = [&](const char* f, const char* sect, const char* key, bool bytes) {
+    if (!has(a, f)) return;
+    std::string v = flag(a, f);
+    r[sect][key] = bytes ? bytes_flag(f, v) : static_cast<int64_t>(bytes_flag(f, v));
+  };
+  num("--memory", "memory", "limit", true);
+  num("--memory-swap", "memory", "swap", true);
+  num("--memory-reservation", "memory", "reservation", true);
+  num("--cpu-shares", "cpu", "shares", false);
+  num("--cpu-period", "cpu", "period", false);
+  num("--cpu-quota", "cpu", "quota", false);
+  num("--pids-limit", "pids", "limit", false);
+  if (has(a, "--cpuset-cpus")) r["cpu"]["cpus"] = flag(a, "--cpuset-cpus");
+  if (has(a, "--cpuset-mems")) r["cpu"]["mems"] = flag(a, "--cpuset-mems");
+  if (r.contains("devices")) throw Fail("update: resources.devices cannot be changed on a live container");
+  Resources res = parse_resources_text(r.dump(), "resources");
+  Cgroup::from_paths(st->cgroup_paths).update(res);
   return 0;
 }
 
@@ -675,6 +733,7 @@ int main(int argc, char** argv) {
     if (v == "pause") return do_simple(a, id, "pause");
     if (v == "resume") return do_simple(a, id, "resume");
     if (v == "ps") return do_ps(a, id);
+    if (v == "update") return do_update(a, id);
     if (v == "events") return do_events(a, id);
     throw Fail("unknown command \"" + v + "\"");
   } catch (const std::exception& e) {

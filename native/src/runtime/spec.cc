@@ -303,6 +303,87 @@ std::optional<SeccompSpec> load_seccomp(const std::string& bundle) {
   return parse_seccomp(*sc);
 }
 
+// linux.resources (also what `update --resources` reads); errors name the field under `f`.
+static Resources parse_resources(const json& rj, const std::string& f) {
+  const json* r = &rj;
+  Resources res;
+  if (const json* m = get(*r, "memory")) {
+    if (const json* v = get(*m, "limit")) {
+      int64_t l = integer(*v, f + ".memory.limit");
+      if (l < -1 || l == 0) bad(f + ".memory.limit", "must be a positive number of bytes (or -1)");
+      if (l > 0) res.memory_limit = l;
+    }
+    if (const json* v = get(*m, "reservation")) {
+      int64_t l = integer(*v, f + ".memory.reservation");
+      if (l < -1) bad(f + ".memory.reservation", "must not be negative");
+      if (l > 0) res.memory_reservation = l;
+    }
+    if (const json* v = get(*m, "swap")) {
+      int64_t l = integer(*v, f + ".memory.swap");
+      if (l < -1 || l == 0) bad(f + ".memory.swap", "must be a positive number of bytes (or -1)");
+      res.memory_swap = l;
+    }
+    if (res.memory_swap && *res.memory_swap > 0 && res.memory_limit &&
+        *res.memory_swap < *res.memory_limit)
+      bad(f + ".memory.swap", "must not be below memory.limit (it is memory plus swap)");
+    res.disable_oom_killer = boolean(*m, "disableOOMKiller", f + ".memory");
+  }
+  if (const json* c = get(*r, "cpu")) {
+    if (const json* v = get(*c, "shares")) {
+      uint64_t sh = unsig(*v, f + ".cpu.shares");
+      if (sh) res.cpu_shares = sh < 2 ? 2 : (sh > 262144 ? 262144 : sh);
+    }
+    if (const json* v = get(*c, "quota")) {
+      int64_t q = integer(*v, f + ".cpu.quota");
+      if (q != -1 && q < 1000) bad(f + ".cpu.quota", "must be at least 1000 (microseconds) or -1");
+      res.cpu_quota = q;
+    }
+    if (const json* v = get(*c, "period")) {
+      uint64_t p = unsig(*v, f + ".cpu.period");
+      if (p < 1000 || p > 1000000) bad(f + ".cpu.period", "must be between 1000 and 1000000 (microseconds)");
+      res.cpu_period = p;
+    }
+    res.cpuset_cpus = str(*c, "cpus", f + ".cpu");
+    res.cpuset_mems = str(*c, "mems", f + ".cpu");
+    for (auto* set : {&res.cpuset_cpus, &res.cpuset_mems})
+      for (char ch : *set)
+        if (!isdigit(static_cast<unsigned char>(ch)) && ch != ',' && ch != '-')
+          bad(f + (set == &res.cpuset_cpus ? ".cpu.cpus" : ".cpu.mems"), "must be a list like 0-2,4");
+  }
+  if (const json* p = get(*r, "pids")) {
+    if (const json* v = get(*p, "limit")) {
+      int64_t l = integer(*v, f + ".pids.limit");
+      if (l > 0) res.pids_limit = l;
+      if (l < 0) res.pids_limit = -1;  // unlimited ("max"): what `update --pids-limit -1` asks for
+    }
+  }
+  if (const json* d = get(*r, "devices")) {
+    if (!d->is_array()) bad(f + ".devices", "must be an array");
+    res.has_devices = true;
+    for (auto& e : *d) {
+      DeviceRule dr;
+      if (!get(e, "allow")) bad(f + ".devices.allow", "is required");
+      dr.allow = boolean(e, "allow", f + ".devices");
+      std::string t = str(e, "type", f + ".devices", "a");
+      if (t != "a" && t != "c" && t != "b") bad(f + ".devices.type", "must be a, c or b");
+      dr.type = t[0];
+      if (const json* v = get(e, "major")) dr.major = integer(*v, f + ".devices.major");
+      if (const json* v = get(e, "minor")) dr.minor = integer(*v, f + ".devices.minor");
+      dr.access = str(e, "access", f + ".devices", "rwm");
+      for (char ch : dr.access)
+        if (ch != 'r' && ch != 'w' && ch != 'm') bad(f + ".devices.access", "must be made of r, w, m");
+      res.devices.push_back(dr);
+    }
+  }
+  return res;
+}
+
+Resources parse_resources_text(const std::string& json_text, const std::string& where) {
+  json j = json::parse(json_text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) bad(where, "is not a JSON object");
+  return parse_resources(j, where);
+}
+
 Spec load_spec(const std::string& bundle) {
   Spec s;
   s.bundle = bundle;
@@ -442,76 +523,7 @@ Spec load_spec(const std::string& bundle) {
   }
   s.cgroups_path = str(*lx, "cgroupsPath", "linux");
   if (s.cgroups_path.find("..") != std::string::npos) bad("linux.cgroupsPath", "must not contain \"..\"");
-  if (const json* r = get(*lx, "resources")) {
-    const std::string f = "linux.resources";
-    if (const json* m = get(*r, "memory")) {
-      if (const json* v = get(*m, "limit")) {
-        int64_t l = integer(*v, f + ".memory.limit");
-        if (l < -1 || l == 0) bad(f + ".memory.limit", "must be a positive number of bytes (or -1)");
-        if (l > 0) s.resources.memory_limit = l;
-      }
-      if (const json* v = get(*m, "reservation")) {
-        int64_t l = integer(*v, f + ".memory.reservation");
-        if (l < -1) bad(f + ".memory.reservation", "must not be negative");
-        if (l > 0) s.resources.memory_reservation = l;
-      }
-      if (const json* v = get(*m, "swap")) {
-        int64_t l = integer(*v, f + ".memory.swap");
-        if (l < -1 || l == 0) bad(f + ".memory.swap", "must be a positive number of bytes (or -1)");
-        s.resources.memory_swap = l;
-      }
-      if (s.resources.memory_swap && *s.resources.memory_swap > 0 && s.resources.memory_limit &&
-          *s.resources.memory_swap < *s.resources.memory_limit)
-        bad(f + ".memory.swap", "must not be below memory.limit (it is memory plus swap)");
-      s.resources.disable_oom_killer = boolean(*m, "disableOOMKiller", f + ".memory");
-    }
-    if (const json* c = get(*r, "cpu")) {
-      if (const json* v = get(*c, "shares")) {
-        uint64_t sh = unsig(*v, f + ".cpu.shares");
-        if (sh) s.resources.cpu_shares = sh < 2 ? 2 : (sh > 262144 ? 262144 : sh);
-      }
-      if (const json* v = get(*c, "quota")) {
-        int64_t q = integer(*v, f + ".cpu.quota");
-        if (q != -1 && q < 1000) bad(f + ".cpu.quota", "must be at least 1000 (microseconds) or -1");
-        s.resources.cpu_quota = q;
-      }
-      if (const json* v = get(*c, "period")) {
-        uint64_t p = unsig(*v, f + ".cpu.period");
-        if (p < 1000 || p > 1000000) bad(f + ".cpu.period", "must be between 1000 and 1000000 (microseconds)");
-        s.resources.cpu_period = p;
-      }
-      s.resources.cpuset_cpus = str(*c, "cpus", f + ".cpu");
-      s.resources.cpuset_mems = str(*c, "mems", f + ".cpu");
-      for (auto* set : {&s.resources.cpuset_cpus, &s.resources.cpuset_mems})
-        for (char ch : *set)
-          if (!isdigit(static_cast<unsigned char>(ch)) && ch != ',' && ch != '-')
-            bad(f + (set == &s.resources.cpuset_cpus ? ".cpu.cpus" : ".cpu.mems"), "must be a list like 0-2,4");
-    }
-    if (const json* p = get(*r, "pids")) {
-      if (const json* v = get(*p, "limit")) {
-        int64_t l = integer(*v, f + ".pids.limit");
-        if (l > 0) s.resources.pids_limit = l;
-      }
-    }
-    if (const json* d = get(*r, "devices")) {
-      if (!d->is_array()) bad(f + ".devices", "must be an array");
-      s.resources.has_devices = true;
-      for (auto& e : *d) {
-        DeviceRule dr;
-        if (!get(e, "allow")) bad(f + ".devices.allow", "is required");
-        dr.allow = boolean(e, "allow", f + ".devices");
-        std::string t = str(e, "type", f + ".devices", "a");
-        if (t != "a" && t != "c" && t != "b") bad(f + ".devices.type", "must be a, c or b");
-        dr.type = t[0];
-        if (const json* v = get(e, "major")) dr.major = integer(*v, f + ".devices.major");
-        if (const json* v = get(e, "minor")) dr.minor = integer(*v, f + ".devices.minor");
-        dr.access = str(e, "access", f + ".devices", "rwm");
-        for (char ch : dr.access)
-          if (ch != 'r' && ch != 'w' && ch != 'm') bad(f + ".devices.access", "must be made of r, w, m");
-        s.resources.devices.push_back(dr);
-      }
-    }
-  }
+  if (const json* r = get(*lx, "resources")) s.resources = parse_resources(*r, "linux.resources");
   if (const json* sc = get(*lx, "sysctl")) {
     if (!sc->is_object()) bad("linux.sysctl", "must be an object");
     for (auto& [k, v] : sc->items()) {

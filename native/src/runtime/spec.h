@@ -130,6 +130,8 @@ struct Spec {
 Spec load_spec(const std::string& bundle);
 // Parses an OCI "process" object (also used by exec); `where` prefixes error messages.
 Process parse_process(const std::string& json_text, const std::string& where);
+// An OCI LinuxResources object (as `update --resources` reads it); `where` prefixes error messages.
+Resources parse_resources_text(const std::string& json_text, const std::string& where);
 // Only linux.seccomp of <bundle>/config.json (exec'd processes get the container's filter).
 std::optional<SeccompSpec> load_seccomp(const std::string& bundle);
 // Parses mount options into flags / data (exposed for tests of exec paths, too).

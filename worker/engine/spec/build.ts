@@ -238,6 +238,40 @@ function resolveNetwork(opts: RunOptions, ctx: SpecContext): { ns?: OciNamespace
   return { ns: { type: 'network', path }, host: false };
 }
 
+/** The fields of RunOptions that are cgroup limits: what `update` may change on a live container. */
+export const RESOURCE_FIELDS = [
+  'memory',
+  'memorySwap',
+  'memoryReservation',
+  'nanoCpus',
+  'cpus',
+  'cpuShares',
+  'cpuPeriod',
+  'cpuQuota',
+  'cpusetCpus',
+  'cpusetMems',
+  'pidsLimit',
+] as const satisfies readonly (keyof RunOptions)[];
+
+export type ResourceOptions = Pick<RunOptions, (typeof RESOURCE_FIELDS)[number]>;
+
+/**
+ * The cgroup limits (linux.resources without devices) of a set of resource options, checked as at create,
+ * and the options normalised. Pure: what `update` writes to a live container and into its config.json.
+ */
+export function resourcesSpec(
+  opts: ResourceOptions,
+  hostCpus: number | undefined,
+): { resources: NonNullable<NonNullable<OciSpec['linux']>['resources']>; norm: ResourceOptions } {
+  const spec: OciSpec = { linux: { resources: {} } } as OciSpec;
+  const norm: RunOptions = { ...opts };
+  resolveResources(opts, { hostCpus } as SpecContext, norm, spec);
+  const picked = Object.fromEntries(
+    RESOURCE_FIELDS.filter((k) => norm[k] !== undefined).map((k) => [k, norm[k]]),
+  ) as ResourceOptions;
+  return { resources: spec.linux?.resources ?? {}, norm: picked };
+}
+
 function resolveResources(opts: RunOptions, ctx: SpecContext, norm: RunOptions, spec: OciSpec): void {
   const res = spec.linux!.resources!;
   if (opts.memory !== undefined) {
