@@ -1,9 +1,8 @@
 // stop, kill, restart, rm, pause, unpause, wait: one request per container named, printing its name.
 import { type Cli, UsageError } from '../context.js';
 import { FlagError } from '../flags.js';
-import { parseNanoCpus } from '../units.js';
 import { type CommandSpec, forEachContainer, intArg, parseCommand } from './common.js';
-import { bytesFlag, intFlag, restartPolicyFlag } from './run-options.js';
+import { RESOURCE_FLAGS, resourceBody, restartPolicyFlag } from './run-options.js';
 
 const one = (
   name: string,
@@ -91,36 +90,7 @@ export async function update(cli: Cli, args: string[]): Promise<number> {
     'Update configuration of one or more containers',
     [
       { long: 'restart', type: 'string', help: 'Restart policy to apply when a container exits' },
-      { long: 'memory', short: 'm', type: 'string', value: 'bytes', help: 'Memory limit' },
-      {
-        long: 'memory-swap',
-        type: 'string',
-        value: 'bytes',
-        help: 'Swap limit equal to memory plus swap: -1 to enable unlimited swap',
-      },
-      { long: 'memory-reservation', type: 'string', value: 'bytes', help: 'Memory soft limit' },
-      { long: 'cpus', type: 'string', value: 'decimal', help: 'Number of CPUs' },
-      { long: 'cpu-shares', short: 'c', type: 'string', value: 'int', help: 'CPU shares (relative weight)' },
-      {
-        long: 'cpu-period',
-        type: 'string',
-        value: 'int',
-        help: 'Limit CPU CFS (Completely Fair Scheduler) period',
-      },
-      {
-        long: 'cpu-quota',
-        type: 'string',
-        value: 'int',
-        help: 'Limit CPU CFS (Completely Fair Scheduler) quota',
-      },
-      { long: 'cpuset-cpus', type: 'string', help: 'CPUs in which to allow execution (0-3, 0,1)' },
-      { long: 'cpuset-mems', type: 'string', help: 'MEMs in which to allow execution (0-3, 0,1)' },
-      {
-        long: 'pids-limit',
-        type: 'string',
-        value: 'int',
-        help: 'Tune container pids limit (set -1 for unlimited)',
-      },
+      ...RESOURCE_FLAGS,
     ],
   );
   const f = parseCommand(cli, spec, args);
@@ -129,33 +99,10 @@ export async function update(cli: Cli, args: string[]): Promise<number> {
   try {
     const restart = f.strings.get('restart');
     if (restart !== undefined) body.RestartPolicy = restartPolicyFlag(restart);
-    const cpus = f.strings.get('cpus');
-    if (cpus !== undefined) {
-      const nano = parseNanoCpus(cpus);
-      if (nano === undefined)
-        throw new FlagError(`invalid argument "${cpus}" for "--cpus" flag: not a number`);
-      body.NanoCpus = nano;
-    }
-    const fields: [string, number | undefined][] = [
-      ['Memory', bytesFlag(f, 'memory')],
-      ['MemorySwap', bytesFlag(f, 'memory-swap', true)],
-      ['MemoryReservation', bytesFlag(f, 'memory-reservation')],
-      ['CpuShares', intFlag(f, 'cpu-shares')],
-      ['CpuPeriod', intFlag(f, 'cpu-period')],
-      ['CpuQuota', intFlag(f, 'cpu-quota')],
-      ['PidsLimit', intFlag(f, 'pids-limit')],
-    ];
-    for (const [k, v] of fields) if (v !== undefined) body[k] = v;
+    Object.assign(body, resourceBody(f));
   } catch (err) {
     if (err instanceof FlagError) throw UsageError.flag(err.message, 'update');
     throw err;
-  }
-  for (const [flag, field] of [
-    ['cpuset-cpus', 'CpusetCpus'],
-    ['cpuset-mems', 'CpusetMems'],
-  ] as const) {
-    const v = f.strings.get(flag);
-    if (v !== undefined) body[field] = v;
   }
   if (Object.keys(body).length === 0)
     throw new UsageError('you must provide one or more flags when using this command', 'update');

@@ -4,6 +4,71 @@ import { FlagError, type FlagSpec, flagLabel, type ParsedFlags } from '../flags.
 import { parseBytes, parseNanoCpus } from '../units.js';
 import { durationValue, intValue, parseDevice } from './service-values.js';
 
+/** The cgroup limits, shared by run/create and update (docker's flags and meanings). */
+export const RESOURCE_FLAGS: FlagSpec[] = [
+  { long: 'memory', short: 'm', type: 'string', value: 'bytes', help: 'Memory limit' },
+  {
+    long: 'memory-swap',
+    type: 'string',
+    value: 'bytes',
+    help: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+  },
+  { long: 'memory-reservation', type: 'string', value: 'bytes', help: 'Memory soft limit' },
+  { long: 'cpus', type: 'string', value: 'decimal', help: 'Number of CPUs' },
+  { long: 'cpu-shares', short: 'c', type: 'string', value: 'int', help: 'CPU shares (relative weight)' },
+  {
+    long: 'cpu-period',
+    type: 'string',
+    value: 'int',
+    help: 'Limit CPU CFS (Completely Fair Scheduler) period',
+  },
+  {
+    long: 'cpu-quota',
+    type: 'string',
+    value: 'int',
+    help: 'Limit CPU CFS (Completely Fair Scheduler) quota',
+  },
+  { long: 'cpuset-cpus', type: 'string', help: 'CPUs in which to allow execution (0-3, 0,1)' },
+  { long: 'cpuset-mems', type: 'string', help: 'MEMs in which to allow execution (0-3, 0,1)' },
+  {
+    long: 'pids-limit',
+    type: 'string',
+    value: 'int',
+    help: 'Tune container pids limit (set -1 for unlimited)',
+  },
+];
+
+/**
+ * The HostConfig fields of the resource flags that were given (the API's names), checked as the docker
+ * CLI checks them. run/create send 0 for the rest; update sends only these.
+ */
+export function resourceBody(f: ParsedFlags): Record<string, number | string> {
+  const memory = bytesFlag(f, 'memory');
+  const memorySwap = bytesFlag(f, 'memory-swap', true);
+  if (memorySwap !== undefined && memorySwap !== -1 && memory !== undefined && memorySwap < memory) {
+    throw new FlagError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  const cpusText = f.strings.get('cpus');
+  let nanoCpus: number | undefined;
+  if (cpusText !== undefined) {
+    nanoCpus = parseNanoCpus(cpusText);
+    if (nanoCpus === undefined) throw bad('--cpus', cpusText, 'must be a positive decimal number of CPUs');
+  }
+  const fields: [string, number | string | undefined][] = [
+    ['Memory', memory],
+    ['MemorySwap', memorySwap],
+    ['MemoryReservation', bytesFlag(f, 'memory-reservation')],
+    ['NanoCpus', nanoCpus],
+    ['CpuShares', intFlag(f, 'cpu-shares')],
+    ['CpuPeriod', intFlag(f, 'cpu-period')],
+    ['CpuQuota', intFlag(f, 'cpu-quota')],
+    ['CpusetCpus', f.strings.get('cpuset-cpus')],
+    ['CpusetMems', f.strings.get('cpuset-mems')],
+    ['PidsLimit', intFlag(f, 'pids-limit')],
+  ];
+  return Object.fromEntries(fields.filter((e): e is [string, number | string] => e[1] !== undefined));
+}
+
 export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'name', type: 'string', help: 'Assign a name to the container' },
   {
@@ -24,22 +89,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'volumes-from', type: 'list', help: 'Mount volumes from the specified container(s)' },
   { long: 'volume-driver', type: 'string', help: 'Volume driver for the container (local only)' },
   { long: 'tmpfs', type: 'list', help: 'Mount a tmpfs directory (DST[:opts])' },
-  { long: 'memory', short: 'm', type: 'string', value: 'bytes', help: 'Memory limit' },
-  {
-    long: 'memory-swap',
-    type: 'string',
-    value: 'bytes',
-    help: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
-  },
-  { long: 'cpus', type: 'string', value: 'decimal', help: 'Number of CPUs' },
-  { long: 'cpu-shares', short: 'c', type: 'string', value: 'int', help: 'CPU shares (relative weight)' },
-  { long: 'cpuset-cpus', type: 'string', help: 'CPUs in which to allow execution (0-3, 0,1)' },
-  {
-    long: 'pids-limit',
-    type: 'string',
-    value: 'int',
-    help: 'Tune container pids limit (set -1 for unlimited)',
-  },
+  ...RESOURCE_FLAGS,
   { long: 'cap-add', type: 'list', help: 'Add Linux capabilities' },
   { long: 'cap-drop', type: 'list', help: 'Drop Linux capabilities' },
   { long: 'read-only', type: 'bool', help: "Mount the container's root filesystem as read only" },
@@ -130,14 +180,14 @@ function bad(spec: string, value: string, why: string): FlagError {
 
 const label = (long: string) => flagLabel(CREATE_FLAGS.find((s) => s.long === long) as FlagSpec);
 
-export function intFlag(f: ParsedFlags, long: string): number | undefined {
+function intFlag(f: ParsedFlags, long: string): number | undefined {
   const v = f.strings.get(long);
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v)) throw bad(label(long), v, 'not an integer');
   return Number(v);
 }
 
-export function bytesFlag(f: ParsedFlags, long: string, allowMinusOne = false): number | undefined {
+function bytesFlag(f: ParsedFlags, long: string, allowMinusOne = false): number | undefined {
   const v = f.strings.get(long);
   if (v === undefined) return undefined;
   if (allowMinusOne && v === '-1') return -1;
@@ -370,19 +420,9 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
   if (rootfs !== undefined && !cmd && f.strings.get('entrypoint') === undefined) {
     throw new FlagError('--rootfs needs a command: there is no image config to take a default command from');
   }
-  const memory = bytesFlag(f, 'memory');
-  const memorySwap = bytesFlag(f, 'memory-swap', true);
-  if (memorySwap !== undefined && memorySwap !== -1 && memory === undefined) {
+  const resources = resourceBody(f);
+  if (resources.MemorySwap !== undefined && resources.MemorySwap !== -1 && resources.Memory === undefined) {
     throw new FlagError('You should always set the Memory limit when using Memoryswap limit');
-  }
-  if (memorySwap !== undefined && memorySwap !== -1 && memory !== undefined && memorySwap < memory) {
-    throw new FlagError('Minimum memoryswap limit should be larger than memory limit, see usage');
-  }
-  const cpusText = f.strings.get('cpus');
-  let nanoCpus: number | undefined;
-  if (cpusText !== undefined) {
-    nanoCpus = parseNanoCpus(cpusText);
-    if (nanoCpus === undefined) throw bad('--cpus', cpusText, 'must be a positive decimal number of CPUs');
   }
   const network = f.strings.get('network') ?? f.strings.get('net') ?? 'default';
   const entrypoint = f.strings.get('entrypoint');
@@ -444,12 +484,17 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
       ...(f.bools.has('init') ? { Init: true } : {}),
       SecurityOpt: f.lists.get('security-opt') ?? null,
       Tmpfs: Object.keys(tmpfs).length ? tmpfs : undefined,
-      Memory: memory ?? 0,
-      MemorySwap: memorySwap ?? 0,
-      NanoCpus: nanoCpus ?? 0,
-      CpuShares: intFlag(f, 'cpu-shares') ?? 0,
-      CpusetCpus: f.strings.get('cpuset-cpus') ?? '',
-      PidsLimit: intFlag(f, 'pids-limit') ?? 0,
+      Memory: 0,
+      MemorySwap: 0,
+      MemoryReservation: 0,
+      NanoCpus: 0,
+      CpuShares: 0,
+      CpuPeriod: 0,
+      CpuQuota: 0,
+      CpusetCpus: '',
+      CpusetMems: '',
+      PidsLimit: 0,
+      ...resources,
       Ulimits: (f.lists.get('ulimit') ?? []).map(parseUlimit),
       ShmSize: bytesFlag(f, 'shm-size') ?? 0,
       RestartPolicy: restart,

@@ -82,6 +82,29 @@ describe('docker update', () => {
     expect(none.stderr).toContain('you must provide one or more flags');
   });
 
+  it('shoal run takes the same resource flags as update (quota, period, reservation)', async () => {
+    const r = await shoal(d, [
+      'run',
+      '-d',
+      '--name',
+      'u3',
+      '--cpu-period',
+      '50000',
+      '--cpu-quota',
+      '25000',
+      '--memory-reservation',
+      '16m',
+      'busybox',
+      'sleep',
+      '600',
+    ]);
+    expect(r.code).toBe(0);
+    expect(await cgroupFile('u3', 'cpu', 'cpu.cfs_period_us')).toBe('50000');
+    expect(await cgroupFile('u3', 'cpu', 'cpu.cfs_quota_us')).toBe('25000');
+    expect(await cgroupFile('u3', 'memory', 'memory.soft_limit_in_bytes')).toBe(String(16 << 20));
+    expect((await docker(d, ['rm', '-f', 'u3'])).code).toBe(0);
+  });
+
   it('a stopped container takes the new limits at its next start', async () => {
     expect((await docker(d, ['create', '--name', 'u2', '-m', '32m', 'busybox', 'sleep', '600'])).code).toBe(
       0,
