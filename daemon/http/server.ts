@@ -179,7 +179,11 @@ function replyError(method: string, path: string, reply: Reply, err: unknown): v
       console.error(`shoald: internal error ${id} in ${method} ${path}: ${(err as Error)?.stack ?? err}`);
       status = 500;
       message = `internal error ${id} in shoald (see its log)`;
-    } else if (status >= 500) console.error(`shoald: ${method} ${path}: ${(err as Error)?.stack ?? err}`);
+    } else if (status >= 500) {
+      // An expected failure (no leader, a node unreachable): one line, the stack says nothing more.
+      const text = err instanceof Error ? err.message : String(err);
+      console.error(`shoald: ${method} ${path}: ${status} ${text.split('\n')[0]}`);
+    }
     if (!reply.started) reply.json(status, { message });
     else reply.abort();
   } catch (again) {
