@@ -59,6 +59,9 @@ export interface BrokerOptions {
 
 type NodeState = 'reading' | 'closed' | 'missing';
 
+/** How long a broken publish stream waits for its session's end to explain it (ms). */
+const STREAM_END_GRACE_MS = 200;
+
 interface NodeReads {
   tasks: Map<string, Task>;
   state: NodeState;
@@ -201,7 +204,8 @@ export class LogBroker {
     const sub = this.subs.get(subscriptionId);
     if (!sub) throw notFound(`log subscription ${subscriptionId} is over`, 'subscription_id');
     const n = sub.nodes.get(nodeId);
-    if (!n) throw new ShoalError('permission_denied', `node ${nodeId} was not asked for these logs`);
+    if (n?.state !== 'reading')
+      throw new ShoalError('permission_denied', `node ${nodeId} was not asked for these logs (or no longer)`);
     n.publishing = true;
     this.clock.clearTimeout(n.answerTimer);
     n.answerTimer = undefined;
@@ -217,10 +221,16 @@ export class LogBroker {
         if (ended) return;
         ended = true;
         if (!current()) return;
-        n.publishing = false;
-        // Without a close message the node did not finish: whatever it did not send is missing.
+        // Without a close message the node did not finish: whatever it did not send is missing. A node
+        // going away breaks this stream and its session together: a moment's wait lets the session's end
+        // give the reason (it is the better one) before this one does.
         const why = err ? `: ${(err as Error).message ?? err}` : '';
-        this.markMissing(sub, n, `node ${this.nameOf(nodeId)} stopped sending logs${why}`);
+        const gen = this.generation;
+        this.clock.setTimeout(() => {
+          if (gen !== this.generation || !current()) return;
+          n.publishing = false;
+          this.markMissing(sub, n, `node ${this.nameOf(nodeId)} stopped sending logs${why}`);
+        }, STREAM_END_GRACE_MS);
       },
     };
   }
