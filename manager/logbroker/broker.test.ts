@@ -45,8 +45,21 @@ class Sink {
   batches: SubscribeLogsMessage[] = [];
   ended = false;
   error: ShoalError | undefined;
+  /** A reader that is behind: send answers false until drain() is called. */
+  full = false;
+  private release: (() => void) | undefined;
   send(b: SubscribeLogsMessage) {
     this.batches.push(b);
+    return !this.full;
+  }
+  drained() {
+    return new Promise<void>((r) => {
+      this.release = r;
+    });
+  }
+  drain() {
+    this.full = false;
+    this.release?.();
   }
   end(err?: ShoalError) {
     this.ended = true;
@@ -119,6 +132,45 @@ describe('log broker', () => {
     expect(sink.ended).toBe(true);
     expect(sink.error).toBeUndefined();
     expect(broker.size).toBe(0);
+  });
+
+  it('a reader that is behind pauses the nodes’ publish streams until it drained', async () => {
+    const { broker } = await setup();
+    const sink = new Sink();
+    broker.subscribe({ selector: { serviceIds: ['svc1'], taskIds: [] }, options: ALL }, sink);
+    const flow = {
+      paused: 0,
+      resumed: 0,
+      pause() {
+        this.paused++;
+      },
+      resume() {
+        this.resumed++;
+      },
+    };
+    const p1 = broker.publish('n1', 'sub1', flow);
+    p1.push({ subscriptionId: 'sub1', messages: [line('t1', 'a')], missing: [], close: false });
+    expect(flow.paused).toBe(0);
+    sink.full = true;
+    p1.push({ subscriptionId: 'sub1', messages: [line('t1', 'b')], missing: [], close: false });
+    expect(flow.paused).toBe(1);
+    // A stream opened while paused starts paused.
+    const flow2 = {
+      paused: 0,
+      resumed: 0,
+      pause() {
+        this.paused++;
+      },
+      resume() {
+        this.resumed++;
+      },
+    };
+    broker.publish('n2', 'sub1', flow2);
+    expect(flow2.paused).toBe(1);
+    sink.drain();
+    await settle();
+    expect([flow.resumed, flow2.resumed]).toEqual([1, 1]);
+    expect(sink.lines).toEqual(['n1/t1: a', 'n1/t1: b']);
   });
 
   it('a node publishing a task it was not given, or a subscription it was not asked for, is refused', async () => {

@@ -40,7 +40,12 @@ export interface SessionPort {
 
 /** Where a subscription's output goes (the HTTP edge, or a follower's SubscribeLogs stream). */
 export interface LogSink {
-  send(batch: SubscribeLogsMessage): void;
+  /**
+   * false: the reader is behind; the broker then pauses the nodes' publish streams of this subscription
+   * (HTTP/2 flow control reaches the agents, whose reads wait) until `drained` resolves.
+   */
+  send(batch: SubscribeLogsMessage): boolean | undefined;
+  drained?(): Promise<void>;
   /** The subscription is over: complete (no error) or cut short. */
   end(err?: ShoalError): void;
 }
@@ -82,6 +87,15 @@ interface Subscription {
   known: Set<string>;
   /** Unix seconds of the last line delivered, per task (where a resumed read starts). */
   lastTime: Map<string, number>;
+  /** The publish streams feeding it, and whether they are paused for a slow reader. */
+  flows: Set<Flow>;
+  paused: boolean;
+}
+
+/** Pausing a node's publish stream (the gRPC call's reading side). */
+export interface Flow {
+  pause(): void;
+  resume(): void;
 }
 
 /** One node's publish stream for one subscription. */
@@ -169,6 +183,8 @@ export class LogBroker {
       nodes: new Map(),
       known: new Set(tasks.map((t) => t.id)),
       lastTime: new Map(),
+      flows: new Set(),
+      paused: false,
     };
     this.subs.set(sub.id, sub);
     const plan = planReads(
@@ -200,7 +216,7 @@ export class LogBroker {
    * A node opens its publish stream for a subscription it was given. Refused (not_found) for a subscription
    * that is over, and (permission_denied) for one this node was not given.
    */
-  publish(nodeId: string, subscriptionId: string): Publication {
+  publish(nodeId: string, subscriptionId: string, flow?: Flow): Publication {
     const sub = this.subs.get(subscriptionId);
     if (!sub) throw notFound(`log subscription ${subscriptionId} is over`, 'subscription_id');
     const n = sub.nodes.get(nodeId);
@@ -211,6 +227,10 @@ export class LogBroker {
     n.answerTimer = undefined;
     const epoch = n.epoch;
     let ended = false;
+    if (flow) {
+      sub.flows.add(flow);
+      if (sub.paused) flow.pause();
+    }
     const current = () => this.subs.get(sub.id) === sub && n.state === 'reading' && n.epoch === epoch;
     return {
       push: (m) => {
@@ -220,6 +240,7 @@ export class LogBroker {
       end: (err) => {
         if (ended) return;
         ended = true;
+        if (flow) sub.flows.delete(flow);
         if (!current()) return;
         // Without a close message the node did not finish: whatever it did not send is missing. A node
         // going away breaks this stream and its session together: a moment's wait lets the session's end
@@ -255,11 +276,25 @@ export class LogBroker {
       const task = n.tasks.get(x.context?.taskId ?? '');
       if (task) missing.push({ context: contextOf(task), reason: x.reason });
     }
-    if (messages.length > 0 || missing.length > 0) sub.sink.send({ messages, missing });
+    if (messages.length > 0 || missing.length > 0) this.deliver(sub, { messages, missing });
     if (m.close && !sub.options.follow) {
       n.state = 'closed';
       this.checkDone(sub);
     }
+  }
+
+  /** Hands a batch to the reader; a reader that is behind pauses the publish streams until it drained. */
+  private deliver(sub: Subscription, batch: SubscribeLogsMessage): void {
+    if (sub.sink.send(batch) !== false || sub.paused || !sub.sink.drained) return;
+    sub.paused = true;
+    for (const f of sub.flows) f.pause();
+    sub.sink.drained().then(
+      () => {
+        sub.paused = false;
+        if (this.subs.get(sub.id) === sub) for (const f of sub.flows) f.resume();
+      },
+      () => {},
+    );
   }
 
   private nodeReads(sub: Subscription, nodeId: string, state: NodeState): NodeReads {

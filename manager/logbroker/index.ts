@@ -1,6 +1,7 @@
 // The leader's log broker: client subscriptions fanned out to the nodes over their sessions, lines fanned in.
 export {
   type BrokerOptions,
+  type Flow,
   LogBroker,
   type LogSink,
   type Publication,

@@ -40,9 +40,8 @@ export function logBrokerService(
       });
       try {
         cancel = broker.subscribe(requestOf(call.request), {
-          send: (batch) => {
-            if (open) call.write(batch);
-          },
+          send: (batch) => (open ? call.write(batch) : true),
+          drained: () => new Promise<void>((r) => call.once('drain', () => r())),
           end: (err) => {
             if (!open) return;
             open = false;
@@ -73,7 +72,10 @@ export function logBrokerService(
       call.on('data', (m: PublishLogsMessage) => {
         if (done) return;
         try {
-          pub ??= broker.publish(nodeId, m.subscriptionId);
+          pub ??= broker.publish(nodeId, m.subscriptionId, {
+            pause: () => call.pause(),
+            resume: () => call.resume(),
+          });
           pub.push(m);
         } catch (err) {
           fail(err);

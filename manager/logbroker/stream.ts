@@ -3,6 +3,9 @@ import type { ShoalError } from '../../common/errors.js';
 import type { SubscribeLogsMessage } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import type { LogBroker, SubscribeRequest } from './broker.js';
 
+/** Batches queued before the broker is told to pause the nodes' streams. */
+const HIGH_WATER = 64;
+
 /**
  * Subscribes at once (a refusal throws here, before anything is streamed) and returns the batches as they
  * come; `signal` cancels the subscription.
@@ -16,6 +19,7 @@ export function subscribeLocal(
   let ended = false;
   let failure: ShoalError | undefined;
   let wake: (() => void) | undefined;
+  let drained: (() => void) | undefined;
   const poke = () => {
     wake?.();
     wake = undefined;
@@ -24,7 +28,12 @@ export function subscribeLocal(
     send: (batch) => {
       queue.push(batch);
       poke();
+      return queue.length < HIGH_WATER;
     },
+    drained: () =>
+      new Promise<void>((r) => {
+        drained = r;
+      }),
     end: (err) => {
       ended = true;
       failure = err;
@@ -42,6 +51,10 @@ export function subscribeLocal(
       for (;;) {
         const next = queue.shift();
         if (next) {
+          if (queue.length < HIGH_WATER / 2 && drained) {
+            drained();
+            drained = undefined;
+          }
           yield next;
           continue;
         }
@@ -55,6 +68,7 @@ export function subscribeLocal(
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      drained?.();
       cancel();
     }
   })();
