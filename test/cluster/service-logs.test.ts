@@ -201,6 +201,11 @@ describe('service logs across the cluster', () => {
     );
     const raw = await c.shoal('m1', ['service', 'logs', '--raw', '--tail', '2', 'fixed']);
     expect(raw.stdout).toBe('out 3\nout 3\nout 3\n');
+    // --details shows the extra details a log driver adds (shoald's json-file adds none): as docker prints it.
+    const det = await c.shoal('m1', ['service', 'logs', '--details', '--tail', '2', 'fixed']);
+    const ddet = await docker(c, 'm1', ['service', 'logs', '--details', '--tail', '2', 'fixed']);
+    expect(det.stdout.split('\n').sort()).toEqual(ddet.stdout.split('\n').sort());
+    expect(det.stdout).toContain('    |  out 3\n');
 
     const [taskId, prefix] = [...fixed][0] as [string, string];
     const one = await c.shoal('m2', ['service', 'logs', taskId]);
