@@ -266,6 +266,20 @@ describe('log broker', () => {
     expect(sessions.to('n1').at(-1)?.close).toBe(true);
     expect(sessions.to('n2').at(-1)?.close).toBe(true);
     expect(broker.size).toBe(0);
+
+    // The store watch stopped with the last followed subscription; the next one starts it again.
+    broker.subscribe(
+      { selector: { serviceIds: ['svc1'], taskIds: [] }, options: { ...ALL, follow: true } },
+      new Sink(),
+    );
+    await store.update((tx) => tx.create('task', running('t5', 5, 'n1')));
+    await settle();
+    expect(
+      sessions
+        .to('n1')
+        .at(-1)
+        ?.tasks.map((t) => t.taskId),
+    ).toEqual(['t5']);
   });
 
   it('follow ends when the service is removed; stop ends every subscription unavailable', async () => {

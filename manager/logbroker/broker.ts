@@ -142,7 +142,6 @@ export class LogBroker {
     this.offSessions = this.sessions.onSessionChange((nodeId, open) => {
       if (gen === this.generation) this.onSession(nodeId, open);
     });
-    this.follow(gen);
   }
 
   /** Stops serving (leadership lost): every subscription ends UNAVAILABLE. */
@@ -171,6 +170,8 @@ export class LogBroker {
       throw invalidArgument('selector', 'names no service and no task');
     if (!options.stdout && !options.stderr)
       throw invalidArgument('options', 'you must choose at least one stream');
+    // The watch first: a task that changes while this selects is seen by it (and skipped if selected).
+    if (options.follow) this.watchTasks();
     const { tasks, nodes } = this.store.view((tx) => ({
       tasks: selectTasks(tx.list('task'), selector),
       nodes: new Map(tx.list('node').map((n) => [n.id, n])),
@@ -360,6 +361,7 @@ export class LogBroker {
   private finish(sub: Subscription, err?: ShoalError): void {
     if (this.subs.get(sub.id) !== sub) return;
     this.subs.delete(sub.id);
+    this.unwatchIfIdle();
     for (const n of sub.nodes.values()) this.clock.clearTimeout(n.answerTimer);
     sub.sink.end(err);
   }
@@ -369,6 +371,7 @@ export class LogBroker {
     const sub = this.subs.get(id);
     if (!sub) return;
     this.subs.delete(id);
+    this.unwatchIfIdle();
     for (const [nodeId, n] of sub.nodes) {
       this.clock.clearTimeout(n.answerTimer);
       if (n.state === 'reading')
@@ -402,6 +405,17 @@ export class LogBroker {
     }
   }
 
+  /** The store watch runs only while a followed subscription needs it (a large cluster's task churn). */
+  private watchTasks(): void {
+    if (!this.watch) this.follow(this.generation);
+  }
+
+  private unwatchIfIdle(): void {
+    for (const s of this.subs.values()) if (s.options.follow) return;
+    this.watch?.close();
+    this.watch = undefined;
+  }
+
   /** Followed subscriptions take new tasks of their services as they get a container. */
   private follow(gen: number): void {
     const watch = this.store.watch({ table: ['task', 'service'] });
@@ -409,15 +423,16 @@ export class LogBroker {
     void (async () => {
       try {
         for await (const e of watch) {
-          if (gen !== this.generation) return;
+          if (gen !== this.generation || this.watch !== watch) return;
           if (e.table === 'service') {
             if (e.kind === 'remove') this.serviceRemoved(e.object.id);
           } else if (e.kind !== 'remove') this.taskChanged(e.object);
         }
       } catch {
-        // A watch that fell behind: start a new one (a task that became READY meanwhile is seen at its next
-        // change; RUNNING follows READY).
-        if (gen === this.generation) this.follow(gen);
+        // A watch that fell behind: a new one, and a look at every task for what it may have missed.
+        if (gen !== this.generation || this.watch !== watch) return;
+        this.follow(gen);
+        for (const t of this.store.view((tx) => tx.list('task'))) this.taskChanged(t);
       }
     })();
   }
