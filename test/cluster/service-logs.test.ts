@@ -2,8 +2,9 @@
 // namespace. A service's tasks run on all three nodes; `shoal service logs` and the real docker CLI gather
 // every task's lines from the node that ran it (through the leader's log broker, reached from the follower
 // too), with the `name.slot.task@node    | ` prefix; --tail, --since, a task id, and an unknown name. Then
-// `-f` while the worker's shoald is SIGKILLed: the dead node's task is reported missing and the others keep
-// streaming; a request without -f ends (incomplete) instead of hanging.
+// `-f` while the worker's shoald is SIGKILLed: the dead node's task is reported missing, the others keep
+// streaming, and the task that replaces it joins the stream; a request without -f ends (incomplete) instead of
+// hanging.
 //
 // Every wait is a poll with a generous deadline: a deadline passed is a failure, never a measurement.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -276,6 +277,12 @@ describe('service logs across the cluster', () => {
         );
         expect(f.exited).toBeUndefined();
       }
+      // The task that replaces the lost one (on a live node) joins both streams as it starts.
+      const replacement = await poll('the replacement task running', async () =>
+        [...(await prefixes(c, 'ticker')).values()].find((p) => ![...tickers.values()].includes(p)),
+      );
+      for (const f of [s, d])
+        await poll('the replacement task’s lines', () => (byPrefix(f.out).get(replacement)?.length ?? 0) > 0);
       // Without -f the request ends, naming what is missing, instead of hanging.
       const once = await c.shoal('m1', ['service', 'logs', '--tail', '2', 'ticker']);
       expect(once.code).toBe(1);
