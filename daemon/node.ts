@@ -19,13 +19,15 @@ import {
   signNodeCSR,
 } from '../manager/ca/index.js';
 import type { ControlOperations } from '../manager/controlapi/index.js';
+import type { SubscribeRequest } from '../manager/logbroker/index.js';
 import { joinThroughLeader, leaveThroughLeader, quorumLossMessage } from '../manager/membership/index.js';
+import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../worker/agent/index.js';
 import type { ContainerManager } from '../worker/engine/index.js';
-import { Executor, enginePort, imagePort, LABEL } from '../worker/executor/index.js';
+import { Executor, enginePort, imagePort, LABEL, taskLogs } from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
 import {
   alreadyInSwarm,
@@ -33,6 +35,7 @@ import {
   type InitRequest,
   type JoinRequest,
   type LocalSwarmState,
+  notInSwarm,
   notManager,
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
@@ -113,6 +116,12 @@ export class SwarmNode implements ClusterBackend {
 
   control(): ControlOperations | Promise<ControlOperations> {
     return this.backend().control();
+  }
+
+  logs(req: SubscribeRequest, signal: AbortSignal): Promise<AsyncIterable<SubscribeLogsMessage>> {
+    const b = this.backend();
+    if (!b.logs) return Promise.reject(b === this.inactive ? notInSwarm() : notManager());
+    return b.logs(req, signal);
   }
 
   init(req: InitRequest): Promise<string> {
@@ -381,6 +390,7 @@ export class SwarmNode implements ClusterBackend {
       describe: () => this.describe(),
       advertiseAddr: host,
       stateDir: this.paths.worker,
+      logs: (taskId, opts) => taskLogs(this.o.engine, taskId, opts),
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
     });
     const backend: ClusterBackend = manager
@@ -394,6 +404,7 @@ export class SwarmNode implements ClusterBackend {
             isLeader: () => manager.raft.isLeader,
             barrier: () => manager.store.readView(() => undefined),
           },
+          logs: (req, signal) => manager.subscribeLogs(req, signal),
         })
       : new WorkerClusterBackend(
           state,

@@ -13,6 +13,7 @@ import {
   CertificateAuthority,
   caService,
   certDigest,
+  channelOptionsFor,
   generateToken,
   type MethodPolicy,
   mtlsChannelCredentials,
@@ -28,6 +29,14 @@ import {
   runWhileLeader,
 } from '../../manager/dispatcher/index.js';
 import {
+  LOGBROKER_POLICY,
+  LogBroker,
+  logBrokerService,
+  type SubscribeRequest,
+  subscribeLocal,
+  subscribeThroughLeader,
+} from '../../manager/logbroker/index.js';
+import {
   type GroupView,
   MEMBERSHIP_POLICY,
   MembershipReconciler,
@@ -38,8 +47,9 @@ import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrato
 import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
 import { RaftNode } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
-import { Store } from '../../manager/store/index.js';
+import { NO_LEADER_MESSAGE, Store } from '../../manager/store/index.js';
 import { clone } from '../../manager/store/tables.js';
+import type { SubscribeLogsMessage } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import { type Cluster, Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/gen/shoal/swarm/v1/types.js';
 
@@ -95,6 +105,7 @@ export class ManagerParts {
   private stopLoops: (() => Promise<void>) | undefined;
   private stopDispatcher: (() => void) | undefined;
   private stopMembership: (() => void) | undefined;
+  private stopBroker: (() => void) | undefined;
 
   private constructor(
     readonly store: Store,
@@ -102,6 +113,8 @@ export class ManagerParts {
     readonly control: ControlApi,
     private readonly server: grpc.Server,
     private readonly listener: NodeTlsListener,
+    private readonly broker: LogBroker,
+    private readonly credentials: grpc.ChannelCredentials,
   ) {}
 
   static async start(o: ManagerOptions): Promise<ManagerParts> {
@@ -154,11 +167,25 @@ export class ManagerParts {
       log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`),
     });
 
+    // The log broker lives with the dispatcher (the leader): it reaches the nodes over their sessions.
+    const broker = new LogBroker(store, {
+      hasSession: (nodeId) => dispatcher.hasSession(nodeId),
+      send: (nodeId, sub) =>
+        dispatcher.sendToNode(nodeId, { payload: { $case: 'logSubscription', value: sub } }),
+      onSessionChange: (listener) => dispatcher.onSessionChange(listener),
+    });
+
     const rs = raft.raftService();
     const raftPolicy: MethodPolicy = Object.fromEntries(
       Object.values(rs.definition).map((m) => [m.path, ['manager'] as const]),
     ) as MethodPolicy;
-    const policy: MethodPolicy = { ...CA_POLICY, ...DISPATCHER_POLICY, ...MEMBERSHIP_POLICY, ...raftPolicy };
+    const policy: MethodPolicy = {
+      ...CA_POLICY,
+      ...DISPATCHER_POLICY,
+      ...MEMBERSHIP_POLICY,
+      ...LOGBROKER_POLICY,
+      ...raftPolicy,
+    };
     const server = new grpc.Server({
       interceptors: [
         authorizationInterceptor(
@@ -179,6 +206,8 @@ export class ManagerParts {
       },
     });
     server.addService(ds.definition, ds.implementation as unknown as grpc.UntypedServiceImplementation);
+    const ls = logBrokerService(broker);
+    server.addService(ls.definition, ls.implementation as unknown as grpc.UntypedServiceImplementation);
     const group = raftGroup(raft, o.raftId);
     const ms = membershipService(store, group);
     server.addService(ms.definition, ms.implementation as unknown as grpc.UntypedServiceImplementation);
@@ -195,7 +224,7 @@ export class ManagerParts {
       server.forceShutdown();
       throw err;
     }
-    const parts = new ManagerParts(store, raft, control, server, listener);
+    const parts = new ManagerParts(store, raft, control, server, listener, broker, credentials);
     const onError = (e: unknown) => o.log(`leader component: ${(e as Error)?.stack ?? e}`);
     parts.stopLoops = runLoopsWhileLeader(raft, [
       orchestratorLoop(store, { onError }),
@@ -203,6 +232,7 @@ export class ManagerParts {
       schedulerLoop(store, { onError }),
     ]);
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
+    parts.stopBroker = runWhileLeader(raft, broker, onError);
     const reconciler = new MembershipReconciler(store, group, { onError });
     parts.stopMembership = runWhileLeader(raft, reconciler, onError);
     return parts;
@@ -241,6 +271,32 @@ export class ManagerParts {
     }
   }
 
+  /**
+   * A logs request of this manager's clients: served by the broker here when this member leads, else handed
+   * to the leader's broker (only the leader holds the workers' sessions, so only it can ask the nodes; one
+   * hop, and the selection and the missing-node decisions stay in one place). Resolves once the
+   * subscription is accepted, so a refusal (unknown task, no leader) comes before anything is streamed.
+   */
+  async subscribeLogs(
+    req: SubscribeRequest,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<SubscribeLogsMessage>> {
+    if (this.broker.isRunning) return subscribeLocal(this.broker, req, signal);
+    const { leaderId, isLeader } = this.raft.leadership();
+    const addr = isLeader ? undefined : this.raft.status().members.find((m) => m.id === leaderId)?.address;
+    if (!addr)
+      throw new ShoalError(
+        'unavailable',
+        isLeader ? 'the log broker is starting on this manager; try again' : NO_LEADER_MESSAGE,
+      );
+    const it = subscribeThroughLeader(addr, this.credentials, channelOptionsFor('manager'), req, signal);
+    const first = await it.next();
+    return (async function* () {
+      if (!first.done) yield first.value;
+      yield* it;
+    })();
+  }
+
   /** The managers' gRPC addresses as this member's store knows them. */
   managerAddrs(): string[] {
     return managersInStore(this.store).map((m) => m.addr);
@@ -248,6 +304,7 @@ export class ManagerParts {
 
   async stop(): Promise<void> {
     this.stopMembership?.();
+    this.stopBroker?.();
     this.stopDispatcher?.();
     await this.stopLoops?.();
     await this.listener.close();

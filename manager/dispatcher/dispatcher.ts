@@ -101,6 +101,7 @@ export class Dispatcher {
   private flushing: Promise<void> = Promise.resolve();
   private writing = false;
   private lastManagers = '';
+  private readonly sessionListeners = new Set<(nodeId: string, open: boolean) => void>();
 
   constructor(
     private readonly store: Store,
@@ -122,6 +123,38 @@ export class Dispatcher {
   heartbeatPeriodMs(): number {
     const cluster = this.store.view((tx) => tx.list('cluster')[0]);
     return heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
+  }
+
+  /** Whether the node has a session now. */
+  hasSession(nodeId: string): boolean {
+    return this.sessions.has(nodeId);
+  }
+
+  /**
+   * Sends a message on the node's current session (other leader components use the session too: the log
+   * broker's subscriptions); false when the node has none.
+   */
+  sendToNode(nodeId: string, message: SessionMessage): boolean {
+    const s = this.sessions.get(nodeId);
+    if (!s) return false;
+    s.sink.send(message);
+    return true;
+  }
+
+  /** Sessions opening (after their COMPLETE set) and ending; returns the unsubscribe function. */
+  onSessionChange(listener: (nodeId: string, open: boolean) => void): () => void {
+    this.sessionListeners.add(listener);
+    return () => this.sessionListeners.delete(listener);
+  }
+
+  private emitSession(nodeId: string, open: boolean): void {
+    for (const l of [...this.sessionListeners]) {
+      try {
+        l(nodeId, open);
+      } catch (err) {
+        this.log('a session listener failed', err);
+      }
+    }
   }
 
   /** Starts serving (this manager became the leader, with its store caught up). */
@@ -214,6 +247,7 @@ export class Dispatcher {
       },
     });
     this.sendComplete(session);
+    this.emitSession(nodeId, true);
     return session.id;
   }
 
@@ -223,6 +257,7 @@ export class Dispatcher {
     if (!s || s.id !== sessionId) return;
     this.clock.clearTimeout(s.timer);
     this.sessions.delete(nodeId);
+    this.emitSession(nodeId, false);
   }
 
   /** Pushes the node's deadline; returns the period (ms) until the next heartbeat. */
@@ -499,6 +534,7 @@ export class Dispatcher {
     } catch (e) {
       this.log(`closing the session of node ${s.nodeId} failed`, e);
     }
+    this.emitSession(s.nodeId, false);
   }
 
   /** Reads, changes (fn returns undefined: nothing to do) and writes a node, retrying lost races. */

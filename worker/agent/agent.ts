@@ -19,10 +19,12 @@ import {
   type SessionMessage,
   type WeightedPeer,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import { LogBrokerClient } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
 import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
+import { LogPublisher, type TaskLogSource } from './log-publisher.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
 import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
@@ -56,6 +58,8 @@ export interface AgentOptions {
    * on until the kernel gives up, long after the network is back).
    */
   sessionStartTimeoutMs?: number;
+  /** Reads a task's container log, for the log broker's subscriptions; without it every read fails. */
+  logs?: TaskLogSource;
   /** Called when a session starts (tests, diagnostics). */
   onSession?: (manager: string, sessionId: string) => void;
 }
@@ -69,6 +73,7 @@ export class Agent {
   private readonly stateFile: StateFile;
   private readonly tasks: AssignedTasks;
   private readonly reporter: StatusReporter;
+  private readonly logPublisher: LogPublisher;
   private managerList: string[];
   private cursor = 0;
   private current: string | undefined;
@@ -93,6 +98,7 @@ export class Agent {
     this.managerList = [...options.managers];
     this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME));
     this.tasks = new AssignedTasks(options.executor, this.log);
+    this.logPublisher = new LogPublisher(options.logs, this.log);
     this.reporter = new StatusReporter(this.clock, {
       ...options.reporter,
       isPermanent: isPermanentRefusal,
@@ -218,6 +224,10 @@ export class Agent {
       'grpc.use_local_subchannel_pool': 1,
     });
     const stream = client.session({ description, advertiseAddr: this.options.advertiseAddr ?? '' });
+    // Log subscriptions publish to the same manager, over the session's connection (its channel).
+    const logs = new LogBrokerClient(addr, this.options.credentials, {
+      channelOverride: client.getChannel(),
+    });
     let sessionId = '';
     let lastResult = '';
     let heartbeat: unknown;
@@ -234,9 +244,11 @@ export class Agent {
         this.clock.clearTimeout(startTimer);
         this.clock.clearTimeout(heartbeat);
         this.reporter.detach();
+        this.logPublisher.abandonAll();
         signal.removeEventListener('abort', onAbort);
         stream.cancel();
         client.close();
+        logs.close();
         if (err === undefined) resolve();
         else reject(err);
       };
@@ -285,6 +297,9 @@ export class Agent {
           this.persist();
         } else if (p?.$case === 'managers') {
           this.followManagers(p.value.managers, addr);
+        } else if (p?.$case === 'logSubscription') {
+          if (!sessionId) throw unavailable('a log subscription before the session started');
+          this.logPublisher.handle(p.value, (done) => logs.publishLogs((err) => done(err ?? undefined)));
         }
       };
 

@@ -1,6 +1,6 @@
 // The real ports: the executor's EnginePort over worker/engine's ContainerManager and its ImagePort
 // over worker/images (local store first, then a pull from the registry the reference names).
-import type { Container, ContainerManager } from '../engine/index.js';
+import type { Container, ContainerManager, LogEntry, LogOptions } from '../engine/index.js';
 import { NotFoundError } from '../engine/index.js';
 import {
   containerDefaults,
@@ -10,6 +10,7 @@ import {
   parseReference,
   pullImage,
 } from '../images/index.js';
+import { LABEL } from './spec-map.js';
 import type { ContainerInfo, EnginePort, ImagePort, ResolvedImage } from './types.js';
 
 function info(c: Container): ContainerInfo {
@@ -76,4 +77,18 @@ export function imagePort(store: ImageStore, pullOptions: PullOptions = {}): Ima
       await pullImage(store, ref, pullOptions);
     },
   };
+}
+
+/**
+ * A task's container log (the agent's TaskLogSource): the container carrying the task's id label; not_found
+ * when this node has none (removed with the task, or never created).
+ */
+export function taskLogs(
+  m: ContainerManager,
+  taskId: string,
+  opts: LogOptions & { signal: AbortSignal },
+): AsyncIterable<LogEntry> {
+  const c = m.list({ all: true }).find((x) => x.config.labels?.[LABEL.taskId] === taskId);
+  if (!c) throw new NotFoundError(`no container of task ${taskId} on this node`);
+  return m.logs(c.id, opts);
 }

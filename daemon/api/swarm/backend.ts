@@ -2,6 +2,8 @@
 // and the cluster's control API. The composition root (daemon/node.ts) provides one; nothing is opened here.
 import { ShoalError } from '../../../common/errors.js';
 import type { ControlOperations } from '../../../manager/controlapi/index.js';
+import type { SubscribeRequest } from '../../../manager/logbroker/index.js';
+import type { SubscribeLogsMessage } from '../../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import type { Cluster } from '../../../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../../../proto/gen/shoal/swarm/v1/specs.js';
 import type { NodeAvailability } from '../../../proto/gen/shoal/swarm/v1/types.js';
@@ -56,6 +58,11 @@ export interface ClusterBackend {
    * Throws notInSwarm()/notManager() (503, Docker's messages) when this node cannot answer.
    */
   control(): ControlOperations | Promise<ControlOperations>;
+  /**
+   * Logs of tasks across the cluster (the leader's log broker, reached from any manager). Resolves once the
+   * subscription is accepted; `signal` ends it. Absent: the daemon has no swarm logs (501).
+   */
+  logs?(req: SubscribeRequest, signal: AbortSignal): Promise<AsyncIterable<SubscribeLogsMessage>>;
 }
 
 // Docker's exact messages (dockerd answers both with 503).

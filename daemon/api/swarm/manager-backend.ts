@@ -5,7 +5,9 @@
 
 import { ShoalError } from '../../../common/errors.js';
 import type { ControlOperations } from '../../../manager/controlapi/index.js';
+import type { SubscribeRequest } from '../../../manager/logbroker/index.js';
 import type { Store } from '../../../manager/store/index.js';
+import type { SubscribeLogsMessage } from '../../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import { NodeRole } from '../../../proto/gen/shoal/swarm/v1/types.js';
 import {
   alreadyInSwarm,
@@ -34,8 +36,17 @@ export class ManagerClusterBackend implements ClusterBackend {
       lifecycle?: SwarmLifecycle;
       /** Whether this member leads now, and a read barrier a follower waits for before it answers. */
       consistency?: { isLeader(): boolean; barrier(): Promise<void> };
+      /** Service and task logs (ManagerParts.subscribeLogs). */
+      logs?: ClusterBackend['logs'];
     },
   ) {}
+
+  logs(req: SubscribeRequest, signal: AbortSignal): Promise<AsyncIterable<SubscribeLogsMessage>> {
+    const logs = this.opts.logs;
+    if (!logs)
+      return Promise.reject(new ShoalError('unavailable', 'service logs are not available on this manager'));
+    return logs(req, signal);
+  }
 
   localState(): LocalSwarmState {
     const { store, nodeId, nodeAddr } = this.opts;

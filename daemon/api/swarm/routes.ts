@@ -11,6 +11,7 @@ import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ClusterBackend } from './backend.js';
 import { Reader } from './json.js';
+import { serveLogs } from './logs.js';
 import { tlsInfoOfRoot } from './tls-info.js';
 import {
   clusterJson,
@@ -250,4 +251,8 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   router.get('/tasks/:id', async (ctx) =>
     ctx.reply.json(200, taskJson((await control()).getTask(ctx.params.id!))),
   );
+
+  // ---- logs (gathered from the nodes by the leader's log broker) ----
+  router.get('/services/:id/logs', (ctx) => serveLogs(backend, ctx, 'service'));
+  router.get('/tasks/:id/logs', (ctx) => serveLogs(backend, ctx, 'task'));
 }
