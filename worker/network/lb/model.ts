@@ -122,9 +122,12 @@ export function checkSubnet(s: unknown, field: string): void {
 
 /** Throws an invalid_argument ShoalError naming the first bad field. */
 export function validateState(s: LbState): void {
+  for (const f of ['services', 'published', 'hairpinSubnets'] as const) {
+    if (!Array.isArray(s?.[f])) throw invalidArgument(f, 'is not a list');
+  }
   const ids = new Set<string>();
   const frontends = new Set<string>();
-  (s.services ?? []).forEach((svc, i) => {
+  s.services.forEach((svc, i) => {
     const f = `services[${i}]`;
     if (typeof svc?.id !== 'string' || !ID.test(svc.id)) {
       throw invalidArgument(`${f}.id`, `${JSON.stringify(svc?.id)} is not an id ([A-Za-z0-9_]{1,64})`);
@@ -144,7 +147,7 @@ export function validateState(s: LbState): void {
     checkBackends(svc.backends, `${f}.backends`, false);
   });
   const published = new Set<string>();
-  (s.published ?? []).forEach((p, i) => {
+  s.published.forEach((p, i) => {
     const f = `published[${i}]`;
     checkProtocol(p?.protocol, `${f}.protocol`);
     checkPort(p.published, `${f}.published`);
@@ -158,7 +161,7 @@ export function validateState(s: LbState): void {
     published.add(k);
     checkBackends(p.backends, `${f}.backends`, p.mode === 'host');
   });
-  (s.hairpinSubnets ?? []).forEach((c, i) => {
+  s.hairpinSubnets.forEach((c, i) => {
     checkSubnet(c, `hairpinSubnets[${i}]`);
   });
 }
