@@ -90,6 +90,26 @@ describe.skipIf(!root)('nftables load balancer in network namespaces', () => {
     expect(bed.requests('http', bed.nodeAddress, 8081, 1)[0]).toMatch(/^ERR:/);
   });
 
+  it('the node itself reaches the VIP and its own published ports (the output hook)', () => {
+    // A socket needs some route to the VIP before our output chain rewrites the destination.
+    bed.exec(bed.node, ['ip', 'route', 'replace', '10.99.0.0/24', 'dev', `${bed.prefix}br`]);
+    expect(counts(bed.requests('http', VIP, TCP_PORT, 3, bed.node))).toEqual({
+      local1: 1,
+      local2: 1,
+      remote: 1,
+    });
+    expect(counts(bed.requests('http', bed.nodeAddress, 8080, 3, bed.node))).toEqual({
+      local1: 1,
+      local2: 1,
+      remote: 1,
+    });
+    expect(counts(bed.requests('udp', bed.nodeAddress, 5353, 3, bed.node))).toEqual({
+      local1: 1,
+      local2: 1,
+      remote: 1,
+    });
+  });
+
   it('a client on the backends own bridge reaches the VIP (hairpin masquerade)', () => {
     const answers = bed.requests('http', VIP, TCP_PORT, 6, bed.hairpinClient);
     expect(counts(answers)).toEqual({ local1: 2, local2: 2, remote: 2 });
