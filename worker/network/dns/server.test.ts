@@ -232,6 +232,35 @@ describe('DnsServer lifecycle and inputs', () => {
     await s.stop(); // twice is harmless
   });
 
+  it('leaves no socket behind: listeners, TCP clients and forwards in flight are all closed by stop', async () => {
+    const sockets = () =>
+      process
+        .getActiveResourcesInfo()
+        .filter((r) => ['UDPWrap', 'TCPSocketWrap', 'TCPServerWrap'].includes(r)).length;
+    await new Promise((r) => setTimeout(r, 50)); // earlier tests' sockets finish closing
+    const before = sockets();
+    const sink = createSocket('udp4'); // an upstream that never answers: the forward is still in flight at stop
+    await new Promise<void>((r) => sink.bind(0, addr(33), () => r()));
+    const s = new DnsServer({
+      address: addr(34),
+      port: 0,
+      records,
+      upstreams: [{ address: addr(33), port: sink.address().port }],
+      upstreamTimeoutMs: 60_000,
+    });
+    await s.start();
+    const pending = udpAsk(s, q('example.test', 1), 200);
+    const idle = connect(s.port, s.address);
+    await new Promise((r) => idle.on('connect', r));
+    await pending; // no answer: the forward waits on the silent upstream
+    expect(sockets()).toBeGreaterThan(before + 2);
+    await s.stop();
+    await new Promise((r) => idle.on('close', r));
+    sink.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sockets()).toBe(before);
+  });
+
   it('a taken port is refused as unavailable', async () => {
     const s = await serve({ address: addr(31) });
     const clash = new DnsServer({ address: addr(31), port: s.port, records });
