@@ -54,9 +54,9 @@ const stateWith = (first: Backend[]): LbState => ({
 async function main() {
   execFileSync('ip', ['netns', 'add', netns]);
   try {
-    const nft = ['nsenter', `--net=/run/netns/${netns}`, '--', 'nft'];
-    execFileSync(nft[0], [...nft.slice(1), 'add', 'table', table.family, table.name]);
-    const lb = new LbController(table, nftCommand({ command: nft }));
+    const prefix = ['nsenter', `--net=/run/netns/${netns}`, '--'];
+    execFileSync(prefix[0], [...prefix.slice(1), 'nft', 'add', 'table', table.family, table.name]);
+    const lb = new LbController(table, nftCommand({ prefix }));
     const full = backendsOf(0, perService);
     const t0 = performance.now();
     await lb.sync(stateWith(full));

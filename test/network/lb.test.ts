@@ -50,7 +50,7 @@ describe.skipIf(!root)('nftables load balancer in network namespaces', () => {
   beforeAll(async () => {
     await bed.create(2);
     bed.nft(['add', 'table', table.family, table.name]);
-    lb = new LbController(table, nftCommand({ command: ['nsenter', bed.ns(bed.node), '--', 'nft'] }));
+    lb = new LbController(table, nftCommand({ prefix: ['nsenter', bed.ns(bed.node), '--'] }));
     l1 = { address: bed.local[0].address, local: true };
     l2 = { address: bed.local[1].address, local: true };
     r = { address: bed.remote.address, local: false };
@@ -149,6 +149,20 @@ describe.skipIf(!root)('nftables load balancer in network namespaces', () => {
     );
   });
 
+  it('a UDP client keeping its socket moves off a departed backend (its conntrack flow is forgotten)', async () => {
+    await lb.update(state([l1, l2, r]));
+    const kept = bed.keepAlive(VIP, UDP_PORT, 'udp');
+    const holder = (await kept.first).split(' ')[0];
+    expect((await kept.next()).split(' ')[0]).toBe(holder); // the flow sticks to its backend
+    const byName = { local1: l1, local2: l2, remote: r } as Record<string, typeof l1>;
+    await lb.update(state([l1, l2, r].filter((b) => b !== byName[holder])));
+    const after = (await kept.next()).split(' ')[0];
+    expect(after).not.toBe(holder);
+    expect(Object.keys(byName)).toContain(after);
+    kept.close();
+    await lb.update(state([l1, l2, r]));
+  });
+
   it('the update is one map and one rule, not a rebuild: other frontends keep their objects', async () => {
     const handlesBefore = bed.nft(['-a', 'list', 'chain', table.family, table.name, 'lb_p_tcp_8080']);
     await lb.update(state([l1, l2, r], { services: [state([l1]).services[0], state([]).services[1]] }));
@@ -234,10 +248,7 @@ describe.skipIf(!root)('nftables load balancer in network namespaces', () => {
   });
 
   it('sync over stale objects of an earlier run rebuilds; clear leaves none of ours, only the table', async () => {
-    const again = new LbController(
-      table,
-      nftCommand({ command: ['nsenter', bed.ns(bed.node), '--', 'nft'] }),
-    );
+    const again = new LbController(table, nftCommand({ prefix: ['nsenter', bed.ns(bed.node), '--'] }));
     await again.sync(state([l2]));
     expect(counts(bed.requests('http', VIP, TCP_PORT, 2))).toEqual({ local2: 2 });
     await again.clear();

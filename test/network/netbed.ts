@@ -68,6 +68,17 @@ process.stdin.on('data', ask);
 process.stdin.on('end', () => sock.end());
 `;
 
+// One UDP socket (one source port, so one conntrack flow): a datagram now, another per stdin line.
+const UDP_KEEPER = `
+const [host, port] = process.argv.slice(1);
+const s = require('node:dgram').createSocket('udp4');
+const ask = () => s.send('hi', Number(port), host);
+s.on('message', (m) => console.log(m.toString()));
+s.bind(0, ask);
+process.stdin.on('data', ask);
+process.stdin.on('end', () => { s.close(); process.exit(0); });
+`;
+
 export const TCP_PORT = 8000;
 export const UDP_PORT = 5300;
 
@@ -179,11 +190,23 @@ export class NetBed {
     return JSON.parse(out.trim().split('\n').pop()!) as string[];
   }
 
-  /** A kept-alive connection from the client: `next()` asks again on the same connection. */
-  keepAlive(host: string, port: number): { first: Promise<string>; next(): Promise<string>; close(): void } {
+  /** A kept-alive connection (or UDP socket) from the client: `next()` asks again on the same one. */
+  keepAlive(
+    host: string,
+    port: number,
+    mode: 'http' | 'udp' = 'http',
+  ): { first: Promise<string>; next(): Promise<string>; close(): void } {
     const child = spawn(
       'nsenter',
-      [this.ns(this.client), '--', process.execPath, '-e', KEEPER, host, String(port)],
+      [
+        this.ns(this.client),
+        '--',
+        process.execPath,
+        '-e',
+        mode === 'http' ? KEEPER : UDP_KEEPER,
+        host,
+        String(port),
+      ],
       {
         stdio: ['pipe', 'pipe', 'inherit'],
       },

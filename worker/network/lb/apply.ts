@@ -13,15 +13,26 @@ import {
 } from './model.js';
 import { buildLbScript, buildLbTeardown, buildLbUpdate, lbObjectNames } from './script.js';
 
-/** How scripts reach the kernel: `run` applies one transaction, `list` returns `nft -j list table …`. */
+/** How scripts reach the kernel: `run` applies one transaction, `list` returns `nft -j list table …`;
+ * `forgetUdpFlows` (optional) deletes the conntrack entries of UDP flows balanced to a backend that left. */
 export interface NftExecutor {
   run(script: string): Promise<void>;
   list(table: LbTable): Promise<string>;
+  forgetUdpFlows?(flows: readonly UdpFlowFilter[]): Promise<void>;
+}
+
+/** UDP flows whose reply comes from `backend`, sent to `port` (and to `vip`, when given). */
+export interface UdpFlowFilter {
+  backend: string;
+  port: number;
+  vip?: string;
 }
 
 export interface NftCommandOptions {
-  /** The command and leading arguments to run nft (default ['nft']; e.g. ['nsenter', '--net=/run/netns/X', 'nft']). */
-  command?: readonly string[];
+  /** Leading arguments to run the tools under (e.g. ['nsenter', '--net=/run/netns/X', '--']); none by default. */
+  prefix?: readonly string[];
+  /** The conntrack tool (conntrack-tools) for `forgetUdpFlows`; default 'conntrack'. */
+  conntrack?: string;
 }
 
 function exec(
@@ -45,9 +56,10 @@ function exec(
   });
 }
 
-/** The default executor: spawns nft, one process per transaction. */
+/** The default executor: spawns nft, one process per transaction (and conntrack to forget UDP flows). */
 export function nftCommand(options: NftCommandOptions = {}): NftExecutor {
-  const cmd = options.command ?? ['nft'];
+  const prefix = options.prefix ?? [];
+  const cmd = [...prefix, 'nft'];
   return {
     async run(script) {
       const r = await exec([...cmd, '-f', '-'], script);
@@ -68,7 +80,45 @@ export function nftCommand(options: NftCommandOptions = {}): NftExecutor {
       }
       return r.stdout;
     },
+    async forgetUdpFlows(flows) {
+      for (const f of flows) {
+        const match = f.vip === undefined ? [] : ['--orig-dst', f.vip];
+        const argv = [...prefix, options.conntrack ?? 'conntrack', '-D', '-p', 'udp', ...match];
+        const r = await exec([...argv, '--orig-port-dst', String(f.port), '--reply-src', f.backend], '');
+        // conntrack exits 1 when nothing matched: not a failure here.
+        if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) {
+          throw new ShoalError(
+            'internal',
+            `conntrack could not forget UDP flows to ${f.backend}: ${r.stderr.trim()}`,
+          );
+        }
+      }
+    },
   };
+}
+
+/** The UDP flows to forget when going from `before` to `after`: each UDP frontend's departed backends. */
+export function departedUdpFlows(before: LbState, after: LbState): UdpFlowFilter[] {
+  const out: UdpFlowFilter[] = [];
+  const addrs = (bs: readonly { address: string }[]) => new Set(bs.map((b) => b.address));
+  const nextSvc = new Map(after.services.map((s) => [s.id, s]));
+  for (const s of before.services) {
+    const n = nextSvc.get(s.id);
+    const keep = n && n.vip === s.vip ? addrs(n.backends) : new Set<string>();
+    for (const p of s.ports) {
+      if (p.protocol !== 'udp') continue;
+      for (const b of s.backends)
+        if (!keep.has(b.address)) out.push({ backend: b.address, port: p.port, vip: s.vip });
+    }
+  }
+  const nextPub = new Map(after.published.map((p) => [`${p.protocol}/${p.published}`, p]));
+  for (const p of before.published) {
+    if (p.protocol !== 'udp') continue;
+    const n = nextPub.get(`${p.protocol}/${p.published}`);
+    const keep = n ? addrs(n.backends) : new Set<string>();
+    for (const b of p.backends) if (!keep.has(b.address)) out.push({ backend: b.address, port: p.published });
+  }
+  return out;
 }
 
 /**
@@ -77,13 +127,18 @@ export function nftCommand(options: NftCommandOptions = {}): NftExecutor {
  * `update` applies only the difference. A failed update leaves the kernel as it was (nft transactions are
  * atomic) and the next update is a full `sync`.
  */
+export interface LbControllerOptions extends LbOptions {
+  /** Told when forgetting a departed backend's UDP flows fails (the rules are applied all the same). */
+  onFlowError?: (err: Error) => void;
+}
+
 export class LbController {
   private current: LbState | undefined;
 
   constructor(
     private readonly table: LbTable,
     private readonly executor: NftExecutor = nftCommand(),
-    private readonly options: LbOptions = {},
+    private readonly options: LbControllerOptions = {},
   ) {
     validateTable(table);
   }
@@ -108,9 +163,17 @@ export class LbController {
       this.current = state;
       return;
     }
+    const before = this.current;
     this.current = undefined; // unknown until nft answers; a failure makes the next update a full sync
     await this.executor.run(script);
     this.current = state;
+    // TCP connections to a departed backend are left to finish (or fail) on their own; a UDP client that
+    // keeps its socket would stay pinned to it by conntrack, so its flows are forgotten: the next datagram
+    // is balanced afresh.
+    const flows = departedUdpFlows(before, state);
+    if (flows.length > 0 && this.executor.forgetUdpFlows) {
+      await this.executor.forgetUdpFlows(flows).catch((e: Error) => this.options.onFlowError?.(e));
+    }
   }
 
   /** Removes every object of ours from the table (the table itself is the caller's). */

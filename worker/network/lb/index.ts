@@ -1,7 +1,15 @@
 // The load balancer and routing mesh in nftables: pure script builders (script.ts) over a validated
 // model (model.ts), and the executor/controller that applies them (apply.ts).
 
-export { LbController, type NftCommandOptions, type NftExecutor, nftCommand } from './apply.js';
+export {
+  departedUdpFlows,
+  LbController,
+  type LbControllerOptions,
+  type NftCommandOptions,
+  type NftExecutor,
+  nftCommand,
+  type UdpFlowFilter,
+} from './apply.js';
 export {
   type Backend,
   EMPTY_STATE,
