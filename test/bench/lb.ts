@@ -2,7 +2,8 @@
 // reach the kernel through the nftables load balancer (worker/network/lb), measured in a network
 // namespace of its own with N services of M backends each. `LbController.update` resolves once nft has
 // committed the transaction, i.e. once new connections use the new backend set. Root only.
-// Figures: apply_ms_p50/p95/max (one backend leaving or joining one service: one map + one rule),
+// Figures: apply_ms_p50/p95/max (one backend leaving or joining one service: one map + one rule, plus
+// conntrack forgetting the leaver's UDP flows), nft_ms_p50/p95 (the nft transaction alone),
 // sync_ms (the whole state from scratch, as on start), script_bytes (the update's size).
 
 import { execFileSync } from 'node:child_process';
@@ -56,7 +57,18 @@ async function main() {
   try {
     const prefix = ['nsenter', `--net=/run/netns/${netns}`, '--'];
     execFileSync(prefix[0], [...prefix.slice(1), 'nft', 'add', 'table', table.family, table.name]);
-    const lb = new LbController(table, nftCommand({ prefix }));
+    // Time the nft transaction alone too: `update` also runs conntrack when a backend leaves.
+    const nft = nftCommand({ prefix });
+    const nftSamples: number[] = [];
+    const timed = {
+      ...nft,
+      run: async (script: string) => {
+        const t = performance.now();
+        await nft.run(script);
+        nftSamples.push(performance.now() - t);
+      },
+    };
+    const lb = new LbController(table, timed);
     const full = backendsOf(0, perService);
     const t0 = performance.now();
     await lb.sync(stateWith(full));
@@ -83,6 +95,8 @@ async function main() {
         apply_ms_p50: round(percentile(samples, 50)),
         apply_ms_p95: round(percentile(samples, 95)),
         apply_ms_max: round(Math.max(...samples)),
+        nft_ms_p50: round(percentile(nftSamples.slice(1), 50)),
+        nft_ms_p95: round(percentile(nftSamples.slice(1), 95)),
         sync_ms: round(syncMs),
         script_bytes: bytes,
       }),
