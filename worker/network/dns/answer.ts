@@ -67,8 +67,17 @@ interface Reply {
   edns: boolean;
 }
 
-/** Decides the answer to one DNS message received on a listener. Never throws. */
+/** Decides the answer to one DNS message received on a listener. Never throws: whatever the codec cannot
+ * take back (a question it decoded but cannot encode again) is answered FORMERR from the header alone. */
 export function resolve(query: Buffer, ctx: ResolveContext): Resolution {
+  try {
+    return decide(query, ctx);
+  } catch {
+    return malformed(query);
+  }
+}
+
+function decide(query: Buffer, ctx: ResolveContext): Resolution {
   let decoded: packet.DecodedPacket;
   try {
     decoded = packet.decode(query);

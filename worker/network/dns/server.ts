@@ -122,13 +122,16 @@ export class DnsServer {
         sock.off('error', onError);
         sock.on('error', (e) => this.options.onError?.(e));
         sock.on('message', (msg, rinfo) => {
-          void this.handle(msg, 'udp').then((reply) => {
-            if (reply && this.udp === sock) {
-              sock.send(reply, rinfo.port, rinfo.address, (e) => {
-                if (e) this.options.onError?.(e);
-              });
-            }
-          });
+          void this.handle(msg, 'udp').then(
+            (reply) => {
+              if (reply && this.udp === sock) {
+                sock.send(reply, rinfo.port, rinfo.address, (e) => {
+                  if (e) this.options.onError?.(e);
+                });
+              }
+            },
+            (e: Error) => this.options.onError?.(e),
+          );
         });
         resolveBind(sock);
       });
@@ -166,12 +169,15 @@ export class DnsServer {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        void this.handle(msg, 'tcp').then((reply) => {
-          if (!reply || conn.destroyed) return;
-          const head = Buffer.alloc(2);
-          head.writeUInt16BE(reply.length, 0);
-          conn.write(Buffer.concat([head, reply]));
-        });
+        void this.handle(msg, 'tcp').then(
+          (reply) => {
+            if (!reply || conn.destroyed) return;
+            const head = Buffer.alloc(2);
+            head.writeUInt16BE(reply.length, 0);
+            conn.write(Buffer.concat([head, reply]));
+          },
+          (e: Error) => this.options.onError?.(e),
+        );
       }
     });
   }
