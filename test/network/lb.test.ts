@@ -256,4 +256,26 @@ describe.skipIf(!root)('nftables load balancer in network namespaces', () => {
     expect(left).not.toMatch(/lb_/);
     expect(bed.requests('http', VIP, TCP_PORT, 1)[0]).toMatch(/^ERR:/);
   });
+
+  it('hooks: false: base chains of the caller jump to ours jump to ours, and it works the same', async () => {
+    const t2 = { family: 'ip' as const, name: 'callerowned' };
+    const own = [
+      `add table ip ${t2.name}`,
+      `add chain ip ${t2.name} pre { type nat hook prerouting priority dstnat; }`,
+      `add chain ip ${t2.name} post { type nat hook postrouting priority srcnat; }`,
+    ];
+    const lb2 = new LbController(t2, nftCommand({ prefix: ['nsenter', bed.ns(bed.node), '--'] }), {
+      hooks: false,
+    });
+    try {
+      for (const cmd of own) bed.nft(cmd.split(' '));
+      await lb2.sync(state([l1, r]));
+      expect(bed.requests('http', VIP, TCP_PORT, 1)[0]).toMatch(/^ERR:/); // nothing jumps to us yet
+      bed.nft(['add', 'rule', 'ip', t2.name, 'pre', 'jump', 'lb_prerouting']);
+      bed.nft(['add', 'rule', 'ip', t2.name, 'post', 'jump', 'lb_postrouting']);
+      expect(counts(bed.requests('http', VIP, TCP_PORT, 4))).toEqual({ local1: 2, remote: 2 });
+    } finally {
+      bed.nft(['delete', 'table', 'ip', t2.name]);
+    }
+  });
 });
