@@ -78,6 +78,19 @@ describe('LbController', () => {
     expect(x.scripts).toHaveLength(2); // nothing changed, nothing sent
   });
 
+  it('concurrent calls apply one after another, each diff from the state the previous one left', async () => {
+    const x = new Recorder();
+    const lb = new LbController(table, x);
+    await lb.sync(state([b('10.0.0.2')]));
+    const mutable = state([b('10.0.0.2'), b('10.0.0.3')]);
+    await Promise.all([lb.update(mutable), lb.update(state([b('10.0.0.3')]))]);
+    mutable.services = []; // the controller kept its own copy
+    expect(x.scripts[1]).toContain('add element inet shoal lb_vb_dns { 0 : 10.0.0.2, 1 : 10.0.0.3 }');
+    expect(x.scripts[2]).toContain('add element inet shoal lb_vb_dns { 0 : 10.0.0.3 }');
+    expect(lb.state).toEqual(state([b('10.0.0.3')]));
+    expect(x.lists).toBe(1); // no call fell back to a full sync
+  });
+
   it('after a failed update the next one is a full sync', async () => {
     const x = new Recorder();
     const lb = new LbController(table, x);

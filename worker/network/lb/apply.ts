@@ -121,19 +121,21 @@ export function departedUdpFlows(before: LbState, after: LbState): UdpFlowFilter
   return out;
 }
 
+export interface LbControllerOptions extends LbOptions {
+  /** Told when forgetting a departed backend's UDP flows fails (the rules are applied all the same). */
+  onFlowError?: (err: Error) => void;
+}
+
 /**
  * Keeps the kernel's load-balancer objects equal to the last state it was given. `sync` rebuilds ours
  * from scratch in one transaction (on start: stale objects of an earlier run go in the same batch);
  * `update` applies only the difference. A failed update leaves the kernel as it was (nft transactions are
  * atomic) and the next update is a full `sync`.
  */
-export interface LbControllerOptions extends LbOptions {
-  /** Told when forgetting a departed backend's UDP flows fails (the rules are applied all the same). */
-  onFlowError?: (err: Error) => void;
-}
-
 export class LbController {
   private current: LbState | undefined;
+  // Calls run one after another: each diff must start from what the previous one left in the kernel.
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly table: LbTable,
@@ -147,7 +149,30 @@ export class LbController {
     return this.current;
   }
 
-  async sync(state: LbState): Promise<void> {
+  /** Replaces all of our objects with `state` (use on start). */
+  sync(state: LbState): Promise<void> {
+    return this.serial(() => this.doSync(state));
+  }
+
+  /** Moves the kernel from the last applied state to `state` (a full sync when there is none). */
+  update(state: LbState): Promise<void> {
+    return this.serial(() => this.doUpdate(state));
+  }
+
+  /** Removes every object of ours from the table (the table itself is the caller's). */
+  clear(): Promise<void> {
+    return this.serial(() => this.doClear());
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async doSync(input: LbState): Promise<void> {
+    validateState(input);
+    const state = structuredClone(input); // the caller may go on mutating its object
     const script = buildLbScript(this.table, state, this.options); // validates before touching anything
     const existing = lbObjectNames(await this.executor.list(this.table));
     this.current = undefined;
@@ -155,9 +180,10 @@ export class LbController {
     this.current = state;
   }
 
-  async update(state: LbState): Promise<void> {
-    if (this.current === undefined) return this.sync(state);
-    validateState(state);
+  private async doUpdate(input: LbState): Promise<void> {
+    if (this.current === undefined) return this.doSync(input);
+    validateState(input);
+    const state = structuredClone(input);
     const script = buildLbUpdate(this.table, this.current, state, this.options);
     if (script === '') {
       this.current = state;
@@ -176,8 +202,7 @@ export class LbController {
     }
   }
 
-  /** Removes every object of ours from the table (the table itself is the caller's). */
-  async clear(): Promise<void> {
+  private async doClear(): Promise<void> {
     const existing = lbObjectNames(await this.executor.list(this.table));
     const script = buildLbTeardown(this.table, existing);
     if (script !== '') await this.executor.run(script);
