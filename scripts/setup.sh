@@ -10,7 +10,7 @@ PKGS=(
   build-essential python3          # node-gyp
   libseccomp-dev nlohmann-json3-dev libcap-dev   # the native engine
   busybox-static                   # the rootfs of test and demo containers
-  iproute2 nftables curl           # networking tests, host-side HTTP checks
+  iproute2 nftables curl conntrack # networking tests, host-side HTTP checks; conntrack: the load balancer forgets departed UDP flows
   shellcheck                       # deploy/local-cluster.sh is checked by its test
   runc                             # the engine benchmark's peer
   docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer
