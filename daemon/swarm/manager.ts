@@ -4,7 +4,7 @@
 // (orchestrator → allocator → scheduler) and the dispatcher — started and stopped with leadership.
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '../../common/errors.js';
-import { passThroughAllocatorLoop } from '../../manager/allocator/pass-through.js';
+import { allocatingOrchestratorLoop } from '../../manager/allocator/index.js';
 import {
   authorizationInterceptor,
   CA_POLICY,
@@ -35,7 +35,6 @@ import {
   type RaftMember,
 } from '../../manager/membership/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
-import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
 import { RaftNode } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
 import { Store } from '../../manager/store/index.js';
@@ -198,8 +197,8 @@ export class ManagerParts {
     const parts = new ManagerParts(store, raft, control, server, listener);
     const onError = (e: unknown) => o.log(`leader component: ${(e as Error)?.stack ?? e}`);
     parts.stopLoops = runLoopsWhileLeader(raft, [
-      orchestratorLoop(store, { onError }),
-      passThroughAllocatorLoop(store, { onError }),
+      // The orchestrator and the allocator decide together and commit once (new tasks are born PENDING).
+      allocatingOrchestratorLoop(store, { onError }),
       schedulerLoop(store, { onError }),
     ]);
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
