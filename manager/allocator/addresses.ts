@@ -8,11 +8,17 @@ import { parseAddrPrefix, parseCidr, parseIp } from './ipv4.js';
 import { AddressPool } from './pool.js';
 
 /**
- * A task whose container is gone for good: asked to stop and seen stopped (swarmkit's rule). Its addresses
- * are free again, though the task stays in the store as history.
+ * A task that will never use its addresses again: its container stopped (observed past RUNNING: a stopped
+ * task is never restarted, a replacement is a new task), or it is not wanted and never reached a node. Its
+ * addresses are free again, though the task stays in the store as history.
  */
-export const taskDead = (t: Task): boolean =>
-  t.desiredState > TaskState.TASK_STATE_RUNNING && (t.status?.state ?? 0) > TaskState.TASK_STATE_RUNNING;
+export const taskDead = (t: Task): boolean => {
+  const state = t.status?.state ?? 0;
+  return (
+    state > TaskState.TASK_STATE_RUNNING ||
+    (t.desiredState > TaskState.TASK_STATE_RUNNING && state < TaskState.TASK_STATE_ASSIGNED)
+  );
+};
 
 function poolsOf(n: Network): AddressPool[] {
   const out: AddressPool[] = [];

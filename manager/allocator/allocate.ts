@@ -246,6 +246,8 @@ function allocateNode(p: Pass, n: Node, wanted: Set<string> | undefined): Node |
     if (!net || !addr) continue;
     attachments.push({ network: net, addresses: [addr], aliases: [], driverAttachmentOpts: {} });
   }
+  // Nothing could be added (a full network) and nothing was dropped: no write (it would repeat every pass).
+  if (attachments.length === n.attachments.length && have.length === n.attachments.length) return undefined;
   return { ...n, attachments };
 }
 

@@ -4,7 +4,7 @@ import { invalidArgument, ShoalError } from '../../common/errors.js';
 import type { Cluster, Network, Service } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NetworkSpec, type ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { EndpointMode, PortProtocol, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { allocateNetwork, OVERLAY, publishesIngress, VNI_OPTION } from '../allocator/index.js';
+import { allocateNetwork, OVERLAY, publishesIngress, taskDead, VNI_OPTION } from '../allocator/index.js';
 import type { ReadTx } from '../store/index.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
 
@@ -87,9 +87,7 @@ export function removalRefusal(tx: ReadTx, n: Network): string | undefined {
   if (users.length)
     return `network ${name} is in use by ${plural(users.length, 'service')} ${users.map(nameOf).join(', ')}`;
   // Tasks of removed services still shutting down keep their addresses until they are gone.
-  const tasks = tx
-    .list('task')
-    .filter((t) => t.networks.some((a) => a.network?.id === n.id) && (t.status?.state ?? 0) <= 512);
+  const tasks = tx.list('task').filter((t) => t.networks.some((a) => a.network?.id === n.id) && !taskDead(t));
   if (tasks.length)
     return `network ${name} is in use by ${plural(tasks.length, 'task')} ${tasks.map((t) => t.id).join(', ')}`;
   return undefined;
