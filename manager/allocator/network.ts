@@ -101,9 +101,10 @@ export function allocateNetwork(
   existing: readonly Network[],
   cluster: Cluster | undefined,
 ): NetworkAllocation {
-  const taken = existing.flatMap((n) =>
-    subnetsOf(n).map((c) => ({ c, name: n.spec?.annotations?.name ?? n.id })),
-  );
+  // Lowest subnet first, so an overlap names the same network whatever the ids.
+  const taken = existing
+    .flatMap((n) => subnetsOf(n).map((c) => ({ c, name: n.spec?.annotations?.name ?? n.id })))
+    .sort((a, b) => a.c.base - b.c.base);
   const configs = spec.ipam?.configs.length
     ? spec.ipam.configs
     : [{ subnet: '', range: '', gateway: '', auxAddresses: {} }];
