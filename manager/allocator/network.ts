@@ -47,7 +47,7 @@ export function addressPoolOf(cluster: Cluster | undefined): { pools: Cidr[]; si
 /** Checks a --default-addr-pool / --default-addr-pool-mask-length pair (swarm init). */
 export function checkAddressPool(pools: readonly string[], size: number): void {
   const parsed: Cidr[] = [];
-  pools.forEach((p, i) => {
+  (pools.length ? pools : DEFAULT_ADDRESS_POOL).forEach((p, i) => {
     const c = parseCidr(p);
     if (!c) throw invalidArgument(`DefaultAddrPool[${i}]`, `invalid address pool "${p}": not an IPv4 CIDR`);
     if (parsed.some((q) => overlaps(q, c)))
