@@ -224,7 +224,7 @@ describe('control API: networks', () => {
     const before = store.appliedIndex;
     const e = await rejects(control.removeNetwork('appnet'));
     expect(e.kind).toBe('failed_precondition');
-    expect(e.message).toBe('network appnet is in use by services web, api');
+    expect(e.message).toBe('network appnet is in use by services api, web');
     const i = await rejects(control.removeNetwork('ingress'));
     expect(i.message).toBe('ingress network cannot be removed because service edge depends on it');
     expect(store.appliedIndex).toBe(before);

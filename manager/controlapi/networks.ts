@@ -63,16 +63,21 @@ const nameOf = (s: Service) => s.spec?.annotations?.name ?? s.id;
 /** Services whose tasks attach to `n` (named by id or name in their task template). */
 export function servicesOn(tx: ReadTx, n: Network): Service[] {
   const name = n.spec?.annotations?.name;
-  return tx
-    .list('service')
-    .filter((s) =>
-      (s.spec?.taskTemplate?.networks ?? []).some((a) => a.target === n.id || a.target === name),
-    );
+  return byName(
+    tx
+      .list('service')
+      .filter((s) =>
+        (s.spec?.taskTemplate?.networks ?? []).some((a) => a.target === n.id || a.target === name),
+      ),
+  );
 }
+
+/** Sorted by name, so messages naming them read the same whatever the ids. */
+const byName = (xs: Service[]): Service[] => [...xs].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : 1));
 
 /** Services publishing ports through the routing mesh (they need the ingress network). */
 export const servicesOnIngress = (tx: ReadTx): Service[] =>
-  tx.list('service').filter((s) => publishesIngress(s.spec?.endpointSpec?.ports ?? []));
+  byName(tx.list('service').filter((s) => publishesIngress(s.spec?.endpointSpec?.ports ?? [])));
 
 /** Why `n` cannot be removed now, or undefined (swarmkit's rules, every user named). */
 export function removalRefusal(tx: ReadTx, n: Network): string | undefined {

@@ -7,7 +7,16 @@
 // the worker still refuses these tasks; what is checked is what the allocator decided and stored.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cleanupSwarm, type Daemon, docker, eventually, REPO, startShoald } from '../daemon/harness.js';
+import {
+  api,
+  cleanupSwarm,
+  type Daemon,
+  docker,
+  eventually,
+  REPO,
+  shoal,
+  startShoald,
+} from '../daemon/harness.js';
 import { freePort } from '../images/registry-harness.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
@@ -194,15 +203,17 @@ describe('swarm networks through the docker CLI', () => {
       web = (await json(['service', 'inspect', 'web']))[0];
       return (web?.Endpoint.VirtualIPs?.length ?? 0) === 3;
     }, 'web to get its VIPs');
-    expect(web!.Spec.TaskTemplate.Networks).toEqual([
-      { Target: appnet },
-      { Target: appnet2, Aliases: ['www'] },
-    ]);
-    expect(web!.Endpoint.VirtualIPs).toEqual([
-      { NetworkID: ingress, Addr: expect.stringMatching(/^10\.0\.0\.\d+\/24$/) },
-      { NetworkID: appnet, Addr: expect.stringMatching(/^10\.0\.1\.\d+\/24$/) },
-      { NetworkID: appnet2, Addr: expect.stringMatching(/^10\.77\.0\.(12[89]|1[3-9]\d|2[0-5]\d)\/24$/) },
-    ]);
+    // The CLI sends the networks in its own order (by ID); VIPs follow the spec's, after ingress.
+    const byTarget = (xs: { Target: string }[]) => [...xs].sort((a, b) => (a.Target < b.Target ? -1 : 1));
+    expect(byTarget(web!.Spec.TaskTemplate.Networks as { Target: string }[])).toEqual(
+      byTarget([{ Target: appnet! }, { Target: appnet2!, Aliases: ['www'] } as { Target: string }]),
+    );
+    const vips = web!.Endpoint.VirtualIPs!;
+    expect(vips[0]).toEqual({ NetworkID: ingress, Addr: expect.stringMatching(/^10\.0\.0\.\d+\/24$/) });
+    expect(Object.fromEntries(vips.slice(1).map((v) => [v.NetworkID, v.Addr]))).toEqual({
+      [appnet!]: expect.stringMatching(/^10\.0\.1\.\d+\/24$/),
+      [appnet2!]: expect.stringMatching(/^10\.77\.0\.(12[89]|1[3-9]\d|2[0-5]\d)\/24$/),
+    });
     expect(web!.Endpoint.Ports).toEqual([
       { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' },
       { Protocol: 'tcp', TargetPort: 81, PublishedPort: 30000, PublishMode: 'ingress' },
@@ -233,10 +244,10 @@ describe('swarm networks through the docker CLI', () => {
     }, 'two live tasks of web');
     const seen = new Set(web!.Endpoint.VirtualIPs!.map((v) => v.Addr));
     for (const t of tasks) {
-      expect(
-        t.NetworksAttachments.map((a: { Network: { Spec: { Name: string } } }) => a.Network.Spec.Name),
-      ).toEqual(['ingress', 'appnet', 'appnet2']);
-      expect(t.NetworksAttachments[1].Network).toMatchObject({
+      const netNames = t.NetworksAttachments.map((a) => a.Network.Spec.Name);
+      expect(netNames[0]).toBe('ingress');
+      expect(netNames.slice(1).sort()).toEqual(['appnet', 'appnet2']);
+      expect(t.NetworksAttachments.find((a) => a.Network.Spec.Name === 'appnet')!.Network).toMatchObject({
         ID: appnet,
         Spec: { Name: 'appnet', Scope: 'swarm' },
         DriverState: { Name: 'overlay' },
@@ -277,7 +288,7 @@ describe('swarm networks through the docker CLI', () => {
 
   it('network rm is refused while services use it (naming them) and for ingress while ports are published; prune', async () => {
     expect(await fails(['network', 'rm', 'appnet'])).toContain(
-      'network appnet is in use by services web, db',
+      'network appnet is in use by services db, web',
     );
     // The CLI asks before removing the routing mesh's network: say yes.
     expect(await fails(['network', 'rm', 'ingress'], 'y\n')).toContain(
@@ -305,4 +316,49 @@ describe('swarm networks through the docker CLI', () => {
     );
     expect(await names()).toEqual(['ingress overlay swarm']);
   }, 90_000);
+
+  it('shoal network create|ls|inspect|rm|prune do the same (driver-agnostic CLI)', async () => {
+    const sh = async (args: string[]) => {
+      const r = await shoal(d, args);
+      return r;
+    };
+    const c = await sh([
+      'network',
+      'create',
+      '-d',
+      'overlay',
+      '--subnet',
+      '10.88.0.0/24',
+      '--gateway',
+      '10.88.0.9',
+      '--label',
+      'k=v',
+      'shnet',
+    ]);
+    expect(c.stderr).toBe('');
+    const id = c.stdout.trim();
+    expect(id).toMatch(/^[0-9a-z]{25}$/);
+    const ls = await sh(['network', 'ls']);
+    expect(ls.stdout).toMatch(/^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n/);
+    expect(ls.stdout).toMatch(new RegExp(`${id.slice(0, 12)}\\s+shnet\\s+overlay\\s+swarm`));
+    expect((await sh(['network', 'ls', '-f', 'label=k=v', '--format', '{{.Name}} {{.Driver}}'])).stdout).toBe(
+      'shnet overlay\n',
+    );
+    expect((await sh(['network', 'inspect', '--format', '{{json .IPAM.Config}}', 'shnet'])).stdout).toBe(
+      '[{"Subnet":"10.88.0.0/24","Gateway":"10.88.0.9"}]\n',
+    );
+    const bad = await sh(['network', 'create', '-d', 'overlay', '--subnet', '10.88.0.128/25', 'other']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(
+      'Error response from daemon: spec.ipam.configs[0].subnet: subnet 10.88.0.128/25 overlaps 10.88.0.0/24 of network shnet\n',
+    );
+    await sh(['network', 'create', '-d', 'overlay', 'unused']);
+    expect((await sh(['network', 'prune', '-f', '--filter', 'label=k=v'])).stdout).toBe(
+      'Deleted Networks:\nshnet\n',
+    );
+    expect((await sh(['network', 'rm', 'unused'])).stdout).toBe('unused\n');
+    const gone = await sh(['network', 'inspect', 'unused']);
+    expect(gone.stderr).toBe('Error response from daemon: network unused not found\n');
+    expect((await sh(['network', 'ls', '--format', '{{.Name}}'])).stdout).toBe('ingress\n');
+  }, 60_000);
 });
