@@ -1,7 +1,7 @@
 // A manager's parts, composed (swarmkit's manager/manager.go): the store as the raft node's state machine,
 // the CA backed by the store's Cluster object, one gRPC server on a NodeTlsListener (raft, CA, dispatcher,
 // every call authorised by the caller's certificate), and the leader-only components — the reconcile loops
-// (orchestrator → allocator → scheduler) and the dispatcher — started and stopped with leadership.
+// (orchestrator+allocator in one pass → scheduler) and the dispatcher — started and stopped with leadership.
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '../../common/errors.js';
 import { allocatingOrchestratorLoop } from '../../manager/allocator/index.js';
