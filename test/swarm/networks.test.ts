@@ -139,6 +139,20 @@ describe('swarm networks through the docker CLI', () => {
     expect(JSON.parse(g.body).message).toBe(
       'spec.ipam.configs[0].gateway: gateway 10.91.0.1 is not a usable address of subnet 10.90.0.0/24',
     );
+    // Bodies beyond the schema (a count limit, a wrong type) are refused before anything reads them.
+    const many = await api(d, 'POST', '/networks/create', {
+      Name: 'x',
+      Driver: 'overlay',
+      IPAM: { Config: Array.from({ length: 300 }, () => ({ Subnet: '10.95.0.0/24' })) },
+    });
+    expect(many.status).toBe(400);
+    const typed = await api(d, 'POST', '/networks/create', {
+      Name: 'x',
+      Driver: 'overlay',
+      Labels: { a: 1 },
+    });
+    expect(typed.status).toBe(400);
+    expect(JSON.parse(typed.body).message).toContain('Labels');
     const rg = await api(d, 'POST', '/networks/create', {
       Name: 'x',
       Driver: 'overlay',

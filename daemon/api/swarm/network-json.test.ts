@@ -6,6 +6,7 @@ import { ControlApi, predefinedIngress } from '../../../manager/controlapi/index
 import { makeCluster, storeOnMemoryLog } from '../../../manager/store/testkit.js';
 import { Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
 import { TRACES } from '../../../test/traces.js';
+import { networkCreateSchema, validateBody } from '../schemas.js';
 import { isSwarmCreate, networkJson, networkSpecFromJson } from './network-json.js';
 import { swarmNetworkJson, taskJson } from './translate.js';
 
@@ -35,6 +36,9 @@ describe('swarm network JSON', () => {
     const c = await control();
     const plain = find('network-create-overlay', 'POST', /\/networks\/create$/).requestBody;
     const attachable = find('network-create-overlay-attachable', 'POST', /\/networks\/create$/).requestBody;
+    // The schema the route checks first accepts what the CLI sends (ConfigFrom null and all).
+    expect(validateBody(networkCreateSchema, plain)).toBe(plain);
+    expect(validateBody(networkCreateSchema, attachable)).toBe(attachable);
     expect(isSwarmCreate(plain)).toBe(true);
     expect(isSwarmCreate({ Name: 'b', Driver: 'bridge' })).toBe(false);
     const a = await c.createNetwork(networkSpecFromJson(plain));

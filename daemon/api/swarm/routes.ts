@@ -10,6 +10,7 @@ import { NodeAvailability, NodeState, TaskState } from '../../../proto/gen/shoal
 import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
+import { networkCreateSchema, validateBody } from '../schemas.js';
 import type { ClusterBackend } from './backend.js';
 import { clusterNetworks } from './cluster-networks.js';
 import { Reader } from './json.js';
@@ -260,7 +261,9 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   const networks = clusterNetworks(backend);
   router.get('/networks', async (ctx) => ctx.reply.json(200, await networks.list(parseFilters(ctx.query))));
   router.get('/networks/:id', async (ctx) => ctx.reply.json(200, await networks.inspect(ctx.params.id!)));
-  router.post('/networks/create', async (ctx) => ctx.reply.json(201, await networks.create(await body(ctx))));
+  router.post('/networks/create', async (ctx) =>
+    ctx.reply.json(201, await networks.create(validateBody(networkCreateSchema, await body(ctx)))),
+  );
   router.delete('/networks/:id', async (ctx) => {
     await networks.remove(ctx.params.id!);
     ctx.reply.empty(204);
