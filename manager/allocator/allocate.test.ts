@@ -206,6 +206,41 @@ describe('allocate', () => {
     });
   });
 
+  it('a node keeps its address on a network while tasks bound to it use it; removing the network drops it', async () => {
+    const { h, control, appnet, settle, assign } = await setup();
+    await h.put('node', node('n1'));
+    await h.put('service', withNetworks(service('s1', 'web'), [appnet.id]));
+    await settle();
+    await assign(['n1']);
+    await settle();
+    const onAppnet = () =>
+      h.store.view((tx) => tx.get('node', 'n1'))!.attachments.filter((a) => a.network?.id === appnet.id);
+    expect(onAppnet()).toHaveLength(1);
+    // The service goes; its task stops and is deleted: nothing on n1 uses appnet any more.
+    await control.removeService('s1');
+    await settle();
+    for (const t of h.tasks('s1')) await h.report(t.id, S.TASK_STATE_SHUTDOWN);
+    await settle();
+    expect(h.tasks('s1')).toEqual([]);
+    expect(onAppnet()).toEqual([]);
+    // Back again, then the network itself is removed (nothing uses it): the attachment goes with it.
+    await h.put('service', withNetworks(service('s2', 'api'), [appnet.id]));
+    await settle();
+    await assign(['n1']);
+    await settle();
+    expect(onAppnet()).toHaveLength(1);
+    await control.removeService('s2');
+    await settle();
+    for (const t of h.tasks('s2')) await h.report(t.id, S.TASK_STATE_SHUTDOWN);
+    await settle();
+    await control.removeNetwork('appnet');
+    await settle();
+    expect(h.store.view((tx) => tx.get('node', 'n1'))!.attachments.map((a) => a.network?.id)).toEqual([
+      'ingress0',
+    ]);
+    checkUnique(h);
+  });
+
   it('the pool rebuilt from the store holds exactly the live addresses (leader failover)', async () => {
     const { h, appnet, settle, assign } = await setup();
     await h.put('node', node('n1'), node('n2'));
