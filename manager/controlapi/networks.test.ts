@@ -7,6 +7,7 @@ import { isShoalError, type ShoalError } from '../../common/errors.js';
 import { Cluster } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NetworkSpec, type ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { EndpointMode, PortProtocol, PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { checkAddressPool } from '../allocator/index.js';
 import { overlaps, parseCidr } from '../allocator/ipv4.js';
 import { makeCluster, makeTask, storeOnMemoryLog } from '../store/testkit.js';
 import { ControlApi } from './controlapi.js';
@@ -122,6 +123,16 @@ describe('control API: networks', () => {
     );
     expect(control.getNetwork('ingress').ipam?.configs[0]?.subnet).toBe('172.30.0.0/26');
     expect((await control.createNetwork(net('a'))).ipam?.configs[0]?.subnet).toBe('172.30.0.64/26');
+    // swarm init's checks of the pair (nothing is made when they fail).
+    expect(() => checkAddressPool(['10.0.0.0/33'], 24)).toThrow(
+      /^DefaultAddrPool\[0\]: invalid address pool/,
+    );
+    expect(() => checkAddressPool(['10.0.0.0/8', '10.1.0.0/16'], 24)).toThrow(
+      /^DefaultAddrPool\[1\]: .*overlaps/,
+    );
+    expect(() => checkAddressPool(['10.0.0.0/16'], 8)).toThrow(/^SubnetSize: subnet size \/8 is larger/);
+    expect(() => checkAddressPool([], 31)).toThrow(/^SubnetSize: invalid subnet size 31/);
+    expect(() => checkAddressPool(['172.30.0.0/16'], 26)).not.toThrow();
   });
 
   it('bad input is refused naming the field, and nothing is written', async () => {
