@@ -18,7 +18,7 @@ import {
   saveNodeIdentity,
   signNodeCSR,
 } from '../manager/ca/index.js';
-import type { ControlOperations } from '../manager/controlapi/index.js';
+import { type ControlOperations, predefinedIngress } from '../manager/controlapi/index.js';
 import type { SubscribeRequest } from '../manager/logbroker/index.js';
 import { joinThroughLeader, leaveThroughLeader, quorumLossMessage } from '../manager/membership/index.js';
 import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
@@ -226,19 +226,22 @@ export class SwarmNode implements ClusterBackend {
       await manager.waitLeader();
       const spec = clusterSpecOf(req.spec);
       const description = await this.describe();
+      const newId = manager.store.newId();
       await manager.store.update((tx) => {
-        tx.create(
-          'cluster',
-          Cluster.fromPartial({
-            id: ca.clusterId,
-            spec,
-            rootCa: {
-              caCert: Buffer.from(ca.rootCertPem),
-              caKey: Buffer.from(ca.rootKeyPem),
-              joinTokens: { worker: ca.workerToken, manager: ca.managerToken },
-            },
-          }),
-        );
+        const cluster = Cluster.fromPartial({
+          id: ca.clusterId,
+          spec,
+          rootCa: {
+            caCert: Buffer.from(ca.rootCertPem),
+            caKey: Buffer.from(ca.rootKeyPem),
+            joinTokens: { worker: ca.workerToken, manager: ca.managerToken },
+          },
+          defaultAddressPool: req.defaultAddrPool,
+          subnetSize: req.subnetSize,
+        });
+        tx.create('cluster', cluster);
+        // Docker's predefined ingress network (the routing mesh's), first subnet of the pool: 10.0.0.0/24.
+        tx.create('network', predefinedIngress(newId, cluster));
         tx.create(
           'node',
           Node.fromPartial({

@@ -151,6 +151,8 @@ export const commands: CommandEntry[] = [
     summary: 'Log out from a registry',
     load: async () => (await import('./image-transfer.js')).logout,
   },
+  // networks (cli/commands/network.ts)
+  { name: 'network', summary: 'Manage networks', load: async () => (await import('./network.js')).network },
   // volumes (cli/commands/volume.ts)
   {
     name: 'container prune',

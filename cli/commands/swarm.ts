@@ -144,6 +144,18 @@ async function init(cli: Cli, args: string[]): Promise<number> {
           type: 'string',
           help: 'Availability of the node ("active", "pause", "drain")',
         },
+        {
+          long: 'default-addr-pool',
+          type: 'list',
+          value: 'ipNetSlice',
+          help: 'default address pool in CIDR format (default [])',
+        },
+        {
+          long: 'default-addr-pool-mask-length',
+          type: 'string',
+          value: 'uint32',
+          help: 'default address pool subnet mask length (default 24)',
+        },
         ...SPEC_FLAGS,
       ],
       maxArgs: 0,
@@ -172,8 +184,8 @@ async function init(cli: Cli, args: string[]): Promise<number> {
       Spec: spec,
       AutoLockManagers: f.bools.has('autolock'),
       Availability: availabilityOf(f),
-      DefaultAddrPool: [],
-      SubnetSize: 24,
+      DefaultAddrPool: (f.lists.get('default-addr-pool') ?? []).flatMap((v) => v.split(',')),
+      SubnetSize: maskLength(f.strings.get('default-addr-pool-mask-length')),
     };
   });
   const nodeId = await cli.client.post<string>('/swarm/init', undefined, body);
@@ -183,6 +195,13 @@ async function init(cli: Cli, args: string[]): Promise<number> {
     "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n\n",
   );
   return 0;
+}
+
+function maskLength(v: string | undefined): number {
+  if (v === undefined) return 24;
+  if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1)
+    throw new FlagError(`invalid argument "${v}" for "--default-addr-pool-mask-length" flag: invalid syntax`);
+  return Number(v);
 }
 
 function availabilityOf(f: ParsedFlags): string {

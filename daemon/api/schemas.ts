@@ -252,6 +252,39 @@ export const volumeCreateSchema: Schema = {
   },
 };
 
+/** POST /networks/create (swarm and local networks alike: what the docker CLI sends). */
+export const networkCreateSchema: Schema = {
+  type: 'object',
+  properties: {
+    Name: str,
+    Driver: str,
+    Scope: str,
+    CheckDuplicate: bool,
+    Internal: bool,
+    Attachable: bool,
+    Ingress: bool,
+    ConfigOnly: bool,
+    EnableIPv6: bool,
+    Options: strMap(LIMITS.small),
+    Labels: strMap(LIMITS.labels),
+    IPAM: {
+      type: ['object', 'null'],
+      properties: {
+        Driver: str,
+        Options: strMap(LIMITS.small),
+        Config: {
+          type: ['array', 'null'],
+          maxItems: LIMITS.small,
+          items: {
+            type: 'object',
+            properties: { Subnet: str, IPRange: str, Gateway: str, AuxiliaryAddresses: strMap(LIMITS.small) },
+          },
+        },
+      },
+    },
+  },
+};
+
 /** POST /exec/{id}/start. */
 export const execStartSchema: Schema = {
   type: 'object',

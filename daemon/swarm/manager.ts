@@ -1,10 +1,10 @@
 // A manager's parts, composed (swarmkit's manager/manager.go): the store as the raft node's state machine,
 // the CA backed by the store's Cluster object, one gRPC server on a NodeTlsListener (raft, CA, dispatcher,
 // every call authorised by the caller's certificate), and the leader-only components — the reconcile loops
-// (orchestrator → allocator → scheduler) and the dispatcher — started and stopped with leadership.
+// (orchestrator+allocator in one pass → scheduler) and the dispatcher — started and stopped with leadership.
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '../../common/errors.js';
-import { passThroughAllocatorLoop } from '../../manager/allocator/pass-through.js';
+import { allocatingOrchestratorLoop } from '../../manager/allocator/index.js';
 import {
   authorizationInterceptor,
   CA_POLICY,
@@ -44,7 +44,6 @@ import {
   type RaftMember,
 } from '../../manager/membership/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
-import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
 import { RaftNode } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
 import { NO_LEADER_MESSAGE, Store } from '../../manager/store/index.js';
@@ -227,8 +226,8 @@ export class ManagerParts {
     const parts = new ManagerParts(store, raft, control, server, listener, broker, credentials);
     const onError = (e: unknown) => o.log(`leader component: ${(e as Error)?.stack ?? e}`);
     parts.stopLoops = runLoopsWhileLeader(raft, [
-      orchestratorLoop(store, { onError }),
-      passThroughAllocatorLoop(store, { onError }),
+      // The orchestrator and the allocator decide together and commit once (new tasks are born PENDING).
+      allocatingOrchestratorLoop(store, { onError }),
       schedulerLoop(store, { onError }),
     ]);
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);

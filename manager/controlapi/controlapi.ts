@@ -1,18 +1,21 @@
 // The control API's semantics over the store: what `docker service|node|swarm` may change, checked, with
 // Docker's defaults and messages. Transport-free: the leader calls it directly; a follower will forward the
 // same calls over gRPC. Every write is one store transaction, so a rejected call changes nothing.
-import { conflict, invalidArgument, notFound, ShoalError } from '../../common/errors.js';
-import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { conflict, invalidArgument, isShoalError, notFound, ShoalError } from '../../common/errors.js';
+import type { Cluster, Network, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import {
   type ClusterSpec,
+  type NetworkSpec,
   type NodeSpec,
   ServiceSpec,
   TaskSpec,
 } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeRole, NodeState, TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { ReadTx, Store } from '../store/index.js';
+import { allocateNetwork } from '../allocator/index.js';
+import type { ReadTx, Store, WriteTx } from '../store/index.js';
 import { clone } from '../store/tables.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
+import { checkNetworkSpec, checkPorts, listNetworks, prunable, removalRefusal } from './networks.js';
 import { checkName, checkServiceSpec, withDefaults } from './spec.js';
 
 /** The CA's part in cluster updates: fresh join tokens for the current root (manager/ca's generateToken). */
@@ -50,7 +53,16 @@ export interface ControlOperations {
   removeNode(id: string, force: boolean): Promise<void>;
   getCluster(): Cluster;
   updateCluster(version: number, spec: ClusterSpec, options?: UpdateClusterOptions): Promise<Cluster>;
+  createNetwork(spec: NetworkSpec): Promise<Network>;
+  getNetwork(idOrName: string): Network;
+  listNetworks(filters?: Filters): Network[];
+  removeNetwork(idOrName: string): Promise<void>;
+  /** Removes every unused network but ingress; resolves with the names removed. */
+  pruneNetworks(filters?: Filters): Promise<string[]>;
 }
+
+/** Retries of a write that lost the race on the cluster object (see serialized). */
+const SERIAL_RETRIES = 8;
 
 const outOfSequence = (field = 'version') => conflict('update out of sequence', field);
 
@@ -66,6 +78,7 @@ export class ControlApi implements ControlOperations {
     private readonly store: Store,
     private readonly ca?: CaPort,
     private readonly random: () => number = Math.random,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   // ---- services ----
@@ -80,14 +93,14 @@ export class ControlApi implements ControlOperations {
     checkServiceSpec(named);
     const full = withDefaults(named);
     const id = this.store.newId();
-    await this.store.update((tx) => {
+    await this.write(publishes(full), (tx) => {
       const taken = tx.getByName('service', full.annotations!.name);
       if (taken)
         throw conflict(
           `name conflicts with an existing object: service ${full.annotations!.name} already exists`,
           'spec.annotations.name',
         );
-      checkReferences(tx, full);
+      checkReferences(tx, full, undefined);
       tx.create('service', {
         id,
         meta: undefined,
@@ -124,10 +137,10 @@ export class ControlApi implements ControlOperations {
       throw invalidArgument('spec.annotations.name', 'renaming services is not supported');
     if (next.mode?.$case !== cur.mode?.$case)
       throw invalidArgument('spec.mode', 'service mode change is not allowed');
-    await this.store.update((tx) => {
+    await this.write(publishes(next), (tx) => {
       const s = clone('service', tx.get('service', current.id) ?? current);
       if (s.meta?.version !== version) throw outOfSequence();
-      if (options.rollback !== 'previous') checkReferences(tx, next);
+      checkReferences(tx, next, current.id);
       s.previousSpec = cur;
       s.spec = next;
       s.endpoint = { ...(s.endpoint ?? { ports: [], virtualIps: [] }), spec: next.endpointSpec };
@@ -322,6 +335,82 @@ export class ControlApi implements ControlOperations {
     return this.getCluster();
   }
 
+  // ---- networks ----
+
+  /** Checks, allocates the subnets, gateways and VXLAN id, and stores a swarm network. */
+  async createNetwork(input: NetworkSpec): Promise<Network> {
+    const spec = checkNetworkSpec(input);
+    const name = spec.annotations!.name;
+    const id = this.store.newId();
+    await this.write(true, (tx) => {
+      if (tx.getByName('network', name))
+        throw conflict(`network with name ${name} already exists`, 'spec.annotations.name');
+      const ingress = tx.list('network').find((n) => n.spec?.ingress);
+      if (spec.ingress && ingress)
+        throw conflict(
+          `ingress network already exists: ${ingress.spec?.annotations?.name ?? ingress.id}`,
+          'spec.ingress',
+        );
+      const a = allocateNetwork(spec, tx.list('network'), tx.list('cluster')[0]);
+      tx.create('network', { id, meta: undefined, spec, driverState: a.driverState, ipam: a.ipam });
+    });
+    return this.getNetwork(id);
+  }
+
+  getNetwork(idOrName: string): Network {
+    const n = this.store.view((tx) => findNetwork(tx, idOrName));
+    if (!n) throw notFound(`network ${idOrName} not found`, 'id');
+    return n;
+  }
+
+  listNetworks(filters: Filters = {}): Network[] {
+    return this.store.view((tx) => listNetworks(tx, filters));
+  }
+
+  /** Refused while services use it (all named), or, for ingress, while services publish ingress ports. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    const n = this.getNetwork(idOrName);
+    await this.store.update((tx) => {
+      const cur = tx.get('network', n.id);
+      if (!cur) throw notFound(`network ${idOrName} not found`, 'id');
+      const why = removalRefusal(tx, cur);
+      if (why) throw new ShoalError('failed_precondition', why, { field: 'id' });
+      tx.remove('network', n.id);
+    });
+  }
+
+  async pruneNetworks(filters: Filters = {}): Promise<string[]> {
+    const r = await this.store.update((tx) => {
+      const gone = prunable(tx, filters, this.clock());
+      for (const n of gone) tx.remove('network', n.id);
+      return gone.map((n) => n.spec?.annotations?.name ?? n.id);
+    });
+    return r.value;
+  }
+
+  /**
+   * One store transaction. `serial` writes (network creates, services publishing ports) also rewrite the
+   * cluster object at the version they read, so two of them racing from different managers cannot both
+   * commit decisions made on the same state (subnets, VXLAN ids, published ports): the loser is retried on
+   * the new state.
+   */
+  private async write(serial: boolean, fn: (tx: WriteTx) => void): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.update((tx) => {
+          fn(tx);
+          const c = serial ? tx.list('cluster')[0] : undefined;
+          if (c) tx.update('cluster', c);
+        });
+        return;
+      } catch (err) {
+        const raced =
+          isShoalError(err, 'conflict') && err.field === 'meta.version' && err.message.startsWith('cluster ');
+        if (!serial || !raced || attempt >= SERIAL_RETRIES) throw err;
+      }
+    }
+  }
+
   private randomName(): string {
     const pick = (xs: string[]) => xs[Math.floor(this.random() * xs.length)]!;
     return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${Math.floor(this.random() * 1000)}`;
@@ -357,8 +446,12 @@ export function taskName(t: Task, svc: Service | undefined): string {
 }
 
 /** Secrets and configs (by id) and networks (by id or name) the spec names must exist (swarmkit's checks). */
-function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
+const publishes = (spec: ServiceSpec): boolean =>
+  (spec.endpointSpec?.ports ?? []).some((p) => p.publishedPort > 0);
+
+function checkReferences(tx: ReadTx, spec: ServiceSpec, selfId: string | undefined): void {
   checkReservationFits(tx, spec);
+  checkPorts(tx, spec, selfId);
   const t = spec.taskTemplate;
   const c = t?.containerSpec;
   c?.secrets.forEach((r, i) => {
@@ -375,9 +468,19 @@ function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
         `config not found: ${r.configName || r.configId}`,
       );
   });
+  const seen = new Set<string>();
   t?.networks.forEach((n, i) => {
-    if (!tx.lookup('network', n.target))
-      throw invalidArgument(`spec.task_template.networks[${i}]`, `network ${n.target} not found`);
+    const f = `spec.task_template.networks[${i}]`;
+    const net = findNetwork(tx, n.target);
+    if (!net) throw invalidArgument(f, `network ${n.target} not found`);
+    if (net.spec?.ingress)
+      throw invalidArgument(f, 'service cannot be explicitly attached to the ingress network');
+    if (seen.has(net.id)) throw invalidArgument(f, `network ${n.target} is named twice`);
+    seen.add(net.id);
+    n.aliases.forEach((a, j) => {
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(a))
+        throw invalidArgument(`${f}.aliases[${j}]`, `invalid alias "${a}": not a DNS name`);
+    });
   });
 }
 
@@ -419,6 +522,11 @@ function prefixMatch<T extends { id: string }>(xs: T[], prefix: string, what: st
 function findService(tx: ReadTx, ref: string): Service | undefined {
   const s = tx.lookup('service', ref) ?? prefixMatch(tx.list('service'), ref, 'service');
   return s?.pendingDelete ? undefined : s;
+}
+
+/** By id, name, then unique id prefix. */
+function findNetwork(tx: ReadTx, ref: string): Network | undefined {
+  return tx.lookup('network', ref) ?? prefixMatch(tx.list('network'), ref, 'network');
 }
 
 function findNode(tx: ReadTx, ref: string): Node | undefined {

@@ -11,4 +11,5 @@ export {
   type UpdateServiceOptions,
 } from './controlapi.js';
 export { type Filters, labelsMatch } from './filters.js';
+export { checkNetworkSpec, INGRESS_NAME, predefinedIngress } from './networks.js';
 export { checkName, checkServiceSpec, DEFAULTS, withDefaults } from './spec.js';

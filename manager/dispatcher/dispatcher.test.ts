@@ -11,7 +11,7 @@ import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objec
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { MemoryLog } from '../store/memlog.js';
 import { Store } from '../store/store.js';
-import { makeCluster, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
+import { makeCluster, makeNetwork, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
 import { DEFAULT_TIMING } from './config.js';
 import { Dispatcher, leaderChangeGraceMs, type SessionSink } from './dispatcher.js';
 import { runWhileLeader } from './leader.js';
@@ -465,6 +465,43 @@ describe('dispatcher assignments', () => {
     expect(last?.$case === 'managers' && last.value.managers).toEqual([
       { nodeId: 'm1', addr: '10.0.0.9:2377', weight: 2 },
     ]);
+    d.stop();
+  });
+
+  it('tells a session when its node’s overlay attachments change (and only then)', async () => {
+    const { store, d } = await setup(['n1', 'n2']);
+    d.start();
+    const { sink } = await register(d, 'n1');
+    const before = sink.messages.length;
+    const attach = (id: string, addr: string) =>
+      store.update((tx) => {
+        const n = tx.get('node', id)!;
+        tx.update('node', {
+          ...n,
+          attachments: [
+            {
+              network: makeNetwork('net1', 'appnet'),
+              addresses: [addr],
+              aliases: [],
+              driverAttachmentOpts: {},
+            },
+          ],
+        });
+      });
+    await attach('n1', '10.0.1.3/24');
+    await attach('n2', '10.0.1.4/24');
+    await settle();
+    const nodeMsgs = sink.messages.slice(before).filter((m) => m.payload?.$case === 'node');
+    expect(nodeMsgs).toHaveLength(1);
+    const p = nodeMsgs[0]!.payload;
+    expect(p?.$case === 'node' && p.value.node?.attachments[0]?.addresses).toEqual(['10.0.1.3/24']);
+    // A status-only change of the node sends nothing new.
+    await store.update((tx) => {
+      const n = tx.get('node', 'n1')!;
+      tx.update('node', { ...n, status: { ...n.status!, message: 'x' } });
+    });
+    await settle();
+    expect(sink.messages.slice(before).filter((m) => m.payload?.$case === 'node')).toHaveLength(1);
     d.stop();
   });
 

@@ -478,6 +478,10 @@ export class Dispatcher {
       }
     }
     if (e.object.managerStatus || e.previous?.managerStatus) this.announceManagers();
+    if (e.kind === 'update' && !sameAttachments(e.object, e.previous)) {
+      const s = this.sessions.get(e.object.id);
+      s?.sink.send({ payload: { $case: 'node', value: { node: e.object } } });
+    }
   }
 
   private announceManagers(): void {
@@ -590,4 +594,11 @@ export function managersInStore(store: Store): WeightedPeer[] {
       }))
       .sort((a, b) => b.weight - a.weight || a.nodeId.localeCompare(b.nodeId)),
   );
+}
+
+/** Whether a node's overlay attachments (network and addresses) are unchanged. */
+function sameAttachments(a: Node, b: Node | undefined): boolean {
+  const key = (n: Node | undefined) =>
+    (n?.attachments ?? []).map((x) => `${x.network?.id ?? ''}=${x.addresses.join(',')}`).join(' ');
+  return key(a) === key(b);
 }

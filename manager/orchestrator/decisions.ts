@@ -1,6 +1,6 @@
 // The output of a reconcile pass: the writes it wants, applied by the runner as one store transaction. Each
 // object appears once: a later decision on the same task replaces an earlier one of the same pass.
-import type { Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { WriteTx } from '../store/index.js';
 
 export interface Decisions {
@@ -9,12 +9,21 @@ export interface Decisions {
   updates: Task[];
   removes: Task[];
   removeServices: Service[];
+  /** Changed services and nodes (the allocator's VIPs, published ports and node attachments), with their read version. */
+  updateServices?: Service[];
+  updateNodes?: Node[];
   /** Unix ms when the answer would change with no store change (a restart delay ending); undefined: never. */
   wakeAt: number | undefined;
 }
 
 export const isEmpty = (d: Decisions): boolean =>
-  d.creates.length + d.updates.length + d.removes.length + d.removeServices.length === 0;
+  d.creates.length +
+    d.updates.length +
+    d.removes.length +
+    d.removeServices.length +
+    (d.updateServices?.length ?? 0) +
+    (d.updateNodes?.length ?? 0) ===
+  0;
 
 export class DecisionSet {
   private readonly creates = new Map<string, Task>();
@@ -72,5 +81,7 @@ export function applyDecisions(tx: WriteTx, d: Decisions): void {
   for (const t of d.updates) tx.update('task', t);
   for (const t of d.removes) tx.remove('task', t.id);
   for (const t of d.creates) tx.create('task', t);
+  for (const s of d.updateServices ?? []) tx.update('service', s);
+  for (const n of d.updateNodes ?? []) tx.update('node', n);
   for (const s of d.removeServices) tx.remove('service', s.id);
 }

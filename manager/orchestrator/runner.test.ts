@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { passThroughAllocatorLoop } from '../allocator/pass-through.js';
+import { allocatorLoop } from '../allocator/runner.js';
 import { schedulerLoop } from '../scheduler/runner.js';
 import { node } from '../scheduler/testkit.js';
 import { type LoopClock, type ReconcileLoop, runWhileLeader } from './loop.js';
@@ -42,7 +42,7 @@ function cluster() {
   const onError = (e: unknown) => errors.push(e);
   const loops = [
     orchestratorLoop(h.store, { clock: fc.clock, onError }),
-    passThroughAllocatorLoop(h.store, { clock: fc.clock }),
+    allocatorLoop(h.store, { clock: fc.clock }),
     schedulerLoop(h.store, { clock: fc.clock, onError }),
   ];
   return { h, fc, loops, errors };

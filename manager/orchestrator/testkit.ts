@@ -1,5 +1,5 @@
-// Test helpers for the orchestrator and the runners: services, a store over the in-memory log with a movable
-// clock, and the allocator's stand-in (NEW → PENDING) until the real allocator exists.
+// Test helpers for the orchestrator and the runners: services, and a store over the in-memory log with a
+// movable clock.
 import { Service, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { RestartPolicy } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';

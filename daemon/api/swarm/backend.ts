@@ -36,6 +36,10 @@ export interface InitRequest {
   spec: ClusterSpec;
   /** UNSPECIFIED when the body did not say. */
   availability: NodeAvailability;
+  /** Where overlay subnets come from (--default-addr-pool; empty: Docker's 10.0.0.0/8), checked. */
+  defaultAddrPool: string[];
+  /** Their prefix length (--default-addr-pool-mask-length; 0: 24). */
+  subnetSize: number;
 }
 
 export interface JoinRequest {

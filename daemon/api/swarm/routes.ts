@@ -2,6 +2,7 @@
 // calls the backend (the control API is reached only through backend.control(), which refuses on a node that
 // is not a manager) and translates back. ShoalErrors become HTTP statuses in daemon/http/errors.ts.
 import { invalidArgument } from '../../../common/errors.js';
+import { checkAddressPool } from '../../../manager/allocator/index.js';
 import type { ControlOperations, Filters } from '../../../manager/controlapi/index.js';
 import { defaultClusterSpec } from '../../../manager/store/defaults.js';
 import type { Node, Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
@@ -9,7 +10,9 @@ import { NodeAvailability, NodeState, TaskState } from '../../../proto/gen/shoal
 import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
+import { networkCreateSchema, validateBody } from '../schemas.js';
 import type { ClusterBackend } from './backend.js';
+import { clusterNetworks } from './cluster-networks.js';
 import { Reader } from './json.js';
 import { serveLogs } from './logs.js';
 import { tlsInfoOfRoot } from './tls-info.js';
@@ -94,6 +97,14 @@ const AVAILABILITY: Record<string, NodeAvailability> = {
 const UNLOCK_UNSUPPORTED =
   'autolock is not supported by shoal: managers do not encrypt their Raft data with an unlock key, so there is no key to show, rotate or unlock with';
 
+/** DefaultAddrPool and SubnetSize of a swarm init body, checked (nothing is made when they are wrong). */
+function addressPool(r: Reader): { defaultAddrPool: string[]; subnetSize: number } {
+  const defaultAddrPool = r.strs('DefaultAddrPool');
+  const subnetSize = r.uint('SubnetSize');
+  checkAddressPool(defaultAddrPool, subnetSize);
+  return { defaultAddrPool, subnetSize };
+}
+
 export function registerSwarm(router: Router, backend: ClusterBackend): void {
   // A follower answers from its own replica after a read barrier, so it never shows less than was acknowledged.
   const control = () => backend.control();
@@ -120,6 +131,7 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
       forceNewCluster: r.bool('ForceNewCluster'),
       spec: clusterSpecFromJson(r.raw('Spec'), defaultClusterSpec()),
       availability: r.oneOf('Availability', AVAILABILITY, NodeAvailability.NODE_AVAILABILITY_UNSPECIFIED),
+      ...addressPool(r),
     });
     ctx.reply.json(200, nodeId);
   });
@@ -243,6 +255,23 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
     );
     ctx.reply.json(200, { Warnings: null });
   });
+
+  // ---- networks (swarm scope) ----
+  // Thin on purpose: daemon/api/networks.ts (local networks) will serve /networks for both scopes and
+  // call the same ClusterNetworks for swarm ones.
+  const networks = clusterNetworks(backend);
+  router.get('/networks', async (ctx) => ctx.reply.json(200, await networks.list(parseFilters(ctx.query))));
+  router.get('/networks/:id', async (ctx) => ctx.reply.json(200, await networks.inspect(ctx.params.id!)));
+  router.post('/networks/create', async (ctx) =>
+    ctx.reply.json(201, await networks.create(validateBody(networkCreateSchema, await body(ctx)))),
+  );
+  router.delete('/networks/:id', async (ctx) => {
+    await networks.remove(ctx.params.id!);
+    ctx.reply.empty(204);
+  });
+  router.post('/networks/prune', async (ctx) =>
+    ctx.reply.json(200, { NetworksDeleted: await networks.prune(parseFilters(ctx.query)) }),
+  );
 
   // ---- tasks ----
   router.get('/tasks', async (ctx) =>

@@ -3,7 +3,14 @@
 // /work/shared/docker-api/traces: service-*, node-*, swarm-*, info.json).
 import { invalidArgument } from '../../../common/errors.js';
 import type { Duration } from '../../../proto/gen/google/protobuf/duration.js';
-import type { Cluster, Node, NodeTlsInfo, Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
+import type {
+  Cluster,
+  Network,
+  Node,
+  NodeTlsInfo,
+  Service,
+  Task,
+} from '../../../proto/gen/shoal/swarm/v1/objects.js';
 import type {
   ClusterSpec,
   ContainerSpec,
@@ -146,7 +153,7 @@ export const taskStateName = (s: TaskState): string => NAMES.taskState.get(s) ??
 export const nodeStateName = (s: NodeState): string => NAMES.nodeState.get(s) ?? 'unknown';
 
 /** Drops undefined, empty arrays, empty strings, zeros and false (Go's omitempty). */
-function omitEmpty(o: Json): Json {
+export function omitEmpty(o: Json): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined || v === '' || v === 0 || v === false) continue;
@@ -156,11 +163,11 @@ function omitEmpty(o: Json): Json {
   return out;
 }
 
-const nonEmptyMap = (m: Record<string, string>) => (Object.keys(m).length > 0 ? m : undefined);
+export const nonEmptyMap = (m: Record<string, string>) => (Object.keys(m).length > 0 ? m : undefined);
 const dur = (d: Duration | undefined) => (d ? durationToNs(d) : undefined);
 const optDur = (r: Reader, k: string) => (r.has(k) ? durationFromNs(r.int(k)) : undefined);
 
-function metaJson(id: string, meta: Meta | undefined): Json {
+export function metaJson(id: string, meta: Meta | undefined): Json {
   return {
     ID: id,
     Version: { Index: meta?.version ?? 0 },
@@ -614,9 +621,35 @@ export function taskJson(t: Task): Json {
     },
     DesiredState: taskStateName(t.desiredState),
     NetworksAttachments: t.networks.map((n) =>
-      omitEmpty({ Network: n.network && { ID: n.network.id }, Addresses: n.addresses }),
+      omitEmpty({ Network: n.network && swarmNetworkJson(n.network), Addresses: n.addresses }),
     ),
   });
+}
+
+/** A network as the swarm API shows it inside a task's NetworksAttachments (swarm.Network). */
+export function swarmNetworkJson(n: Network): Json {
+  const spec = n.spec;
+  const ipamConfigs = (n.ipam?.configs ?? []).map((c) =>
+    omitEmpty({ Subnet: c.subnet, Range: c.range, Gateway: c.gateway }),
+  );
+  return {
+    ...metaJson(n.id, n.meta),
+    Spec: {
+      Name: spec?.annotations?.name ?? '',
+      Labels: spec?.annotations?.labels ?? {},
+      DriverConfiguration: spec?.ingress
+        ? {}
+        : omitEmpty({
+            Name: spec?.driverConfig?.name,
+            Options: nonEmptyMap(spec?.driverConfig?.options ?? {}),
+          }),
+      ...omitEmpty({ Internal: spec?.internal, Attachable: spec?.attachable, Ingress: spec?.ingress }),
+      IPAMOptions: { Driver: {} },
+      Scope: 'swarm',
+    },
+    DriverState: { Name: n.driverState?.name ?? 'overlay', Options: { ...(n.driverState?.options ?? {}) } },
+    IPAMOptions: { Driver: { Name: n.ipam?.driver?.name || 'default' }, Configs: ipamConfigs },
+  };
 }
 
 // ---- nodes ----
@@ -771,8 +804,9 @@ export function clusterJson(c: Cluster, withTokens: boolean, tls?: NodeTlsInfo):
       CertIssuerPublicKey: tls?.certIssuerPublicKey.length ? b64(tls.certIssuerPublicKey) : undefined,
     }),
     RootRotationInProgress: false,
-    DefaultAddrPool: null,
-    SubnetSize: 24,
+    // Docker shows null for its default pool.
+    DefaultAddrPool: c.defaultAddressPool.length ? [...c.defaultAddressPool] : null,
+    SubnetSize: c.subnetSize || 24,
     DataPathPort: 4789,
     ...(withTokens
       ? {

@@ -1,7 +1,8 @@
 // What a docker user may ask of a service that shoal's workers cannot run (yet). Refused at create and update
 // (400, naming the docker flag and the JSON field) instead of storing a spec whose every task the worker
 // would reject (worker/executor/spec-map.ts): the user learns at once, and nothing is created.
-// Published ports and networks are accepted and stored (issue 9); the worker does not refuse those.
+// Published ports and networks are accepted: the managers allocate them (manager/allocator), and the node
+// dataplane that uses them is the networking issue's; until it lands the worker refuses such tasks.
 import { ShoalError } from '../../../common/errors.js';
 import type { ServiceSpec } from '../../../proto/gen/shoal/swarm/v1/specs.js';
 

@@ -1,0 +1,76 @@
+// The orchestrator and the allocator as one loop (what shoald runs) with the scheduler: tasks are born
+// PENDING with their addresses in the orchestrator's own commit, and a new leader's loop (same store, fresh
+// memory) commits nothing.
+import { describe, expect, it } from 'vitest';
+import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { EndpointMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { ControlApi, predefinedIngress } from '../controlapi/index.js';
+import type { ReconcileLoop } from '../orchestrator/loop.js';
+import { harness, service } from '../orchestrator/testkit.js';
+import { schedulerLoop } from '../scheduler/runner.js';
+import { node } from '../scheduler/testkit.js';
+import { makeCluster } from '../store/testkit.js';
+import { allocatingOrchestratorLoop } from './runner.js';
+
+async function quiet(loops: readonly ReconcileLoop[]) {
+  for (let round = 0; round < 50; round++) {
+    const before = loops.reduce((n, l) => n + l.passes, 0);
+    for (const l of loops) await l.idle();
+    if (loops.reduce((n, l) => n + l.passes, 0) === before) return;
+  }
+  throw new Error('the loops did not go quiet');
+}
+
+describe('allocatingOrchestratorLoop', () => {
+  it('creates tasks already allocated, in one commit; a new leader’s loop commits nothing', async () => {
+    const h = harness();
+    const cluster = makeCluster('c1');
+    await h.put('cluster', cluster);
+    await h.put('network', predefinedIngress('ingress0', cluster));
+    const appnet = await new ControlApi(h.store).createNetwork({
+      annotations: { name: 'appnet', labels: {} },
+    } as never);
+    await h.put('node', node('a'), node('b'));
+    const s = service('s1', 'web', { replicas: 4 });
+    s.spec!.taskTemplate!.networks = [{ target: 'appnet', aliases: ['w'], driverOpts: {} }];
+    s.spec!.endpointSpec = { mode: EndpointMode.ENDPOINT_MODE_VIP, ports: [] };
+    await h.put('service', s);
+    const watch = h.store.watch({ table: 'task', kind: ['create'] });
+    const created: Task[] = [];
+    void (async () => {
+      for await (const e of watch) created.push(e.object as Task);
+    })();
+    const errors: unknown[] = [];
+    const loops = [
+      allocatingOrchestratorLoop(h.store, { onError: (e) => errors.push(e) }),
+      schedulerLoop(h.store),
+    ];
+    for (const l of loops) l.start();
+    await quiet(loops);
+    expect(errors).toEqual([]);
+    const tasks = h.live('s1');
+    expect(tasks.map((t) => t.status?.state)).toEqual(Array(4).fill(TaskState.TASK_STATE_ASSIGNED));
+    expect(new Set(tasks.map((t) => t.networks[0]?.addresses[0])).size).toBe(4);
+    expect(
+      tasks.every((t) => t.networks[0]?.network?.id === appnet.id && t.networks[0]?.aliases[0] === 'w'),
+    ).toBe(true);
+    // Every task was born PENDING (allocated in the orchestrator's own commit).
+    expect(created.length).toBe(4);
+    expect(
+      created.every((t) => t.status?.state === TaskState.TASK_STATE_PENDING && t.networks.length === 1),
+    ).toBe(true);
+    watch.close();
+    const nodes = h.store.view((tx) => tx.list('node'));
+    expect(nodes.map((n) => n.attachments.map((a) => a.network?.spec?.annotations?.name).sort())).toEqual([
+      ['appnet', 'ingress'],
+      ['appnet', 'ingress'],
+    ]);
+    for (const l of loops) await l.stop();
+    // A new leader: fresh loops over the same store.
+    const next = [allocatingOrchestratorLoop(h.store), schedulerLoop(h.store)];
+    for (const l of next) l.start();
+    await quiet(next);
+    expect(next.map((l) => l.commits)).toEqual([0, 0]);
+    for (const l of next) await l.stop();
+  });
+});

@@ -1,0 +1,34 @@
+// The allocator as a running component. Two ways to run it, both leader only and both the single writer of
+// addresses (never run both at once):
+// - allocatingOrchestratorLoop: the orchestrator's decisions and their allocations in one pass and one
+//   commit (what shoald runs: a new task is created already PENDING, one Raft round trip fewer);
+// - allocatorLoop: allocation alone, beside a plain orchestratorLoop (tests, and swarmkit's shape).
+import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
+import { orchestrate } from '../orchestrator/orchestrate.js';
+import type { Store } from '../store/index.js';
+import { allocate } from './allocate.js';
+
+interface LoopOptions {
+  clock?: LoopClock;
+  onError?: (err: unknown) => void;
+}
+
+export function allocatorLoop(store: Store, options: LoopOptions = {}): ReconcileLoop {
+  return new ReconcileLoop({
+    name: 'allocator',
+    store,
+    tables: ['task', 'service', 'network', 'node'],
+    decide: (view, now) => allocate(view, undefined, now),
+    ...options,
+  });
+}
+
+export function allocatingOrchestratorLoop(store: Store, options: LoopOptions = {}): ReconcileLoop {
+  return new ReconcileLoop({
+    name: 'orchestrator',
+    store,
+    tables: ['service', 'task', 'node', 'cluster', 'network'],
+    decide: (view, now) => allocate(view, orchestrate(view, now, store.newId), now),
+    ...options,
+  });
+}
