@@ -276,6 +276,7 @@ function raftGroup(raft: RaftNode<unknown>, id: number) {
         .filter((mid) => active(s, mid));
     },
     promote: (mid: number, timeoutMs: number) => raft.promote(mid, timeoutMs),
+    transferLeadership: (to: number) => raft.transferLeadership(to),
     group: (): GroupView => {
       const s = raft.status();
       return {

@@ -188,7 +188,7 @@ describe('planMembership', () => {
     expect(plan.nodes).toEqual([
       { id: 'b', leader: false, reachability: Reachability.REACHABILITY_REACHABLE },
       { id: 'c', leader: false, reachability: Reachability.REACHABILITY_UNREACHABLE },
-      { id: 'd', leader: false, reachability: Reachability.REACHABILITY_UNKNOWN },
+      { id: 'd', leader: false, reachability: Reachability.REACHABILITY_UNREACHABLE },
     ]);
   });
 });
