@@ -415,6 +415,16 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
     this.driver.markRemoved(fresh);
   }
 
+  /**
+   * This member's applied state (the state machine's snapshot, the applied index and its term), for
+   * seedNewCluster. Read in one go, so the three agree.
+   */
+  exportState(): { index: number; term: number; data: Uint8Array } {
+    const index = this.driver.applied;
+    const term = index > 0 ? this.driver.core.raft.log.term(index) : 0;
+    return { index, term, data: this.sm.snapshot() };
+  }
+
   /** Starts an election now (tools and tests). */
   campaign(): void {
     this.driver.campaign();
