@@ -33,6 +33,7 @@ import {
   MembershipReconciler,
   membershipService,
   type RaftMember,
+  removedRaftIds,
 } from '../../manager/membership/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
 import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
@@ -95,6 +96,7 @@ export class ManagerParts {
   private stopLoops: (() => Promise<void>) | undefined;
   private stopDispatcher: (() => void) | undefined;
   private stopMembership: (() => void) | undefined;
+  private removedTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly store: Store,
@@ -129,6 +131,13 @@ export class ManagerParts {
     const ca = new CertificateAuthority({
       state: new StoreCAState(store),
       clock: () => new Date(),
+      // A renewal carries the role the membership reconciler gave the node: manager once promoted, worker
+      // once out of raft after a demotion.
+      desiredRole: async (nodeId) => {
+        const n = store.view((tx) => tx.get('node', nodeId));
+        if (!n?.role) return undefined;
+        return n.role === NodeRole.NODE_ROLE_MANAGER ? 'manager' : 'worker';
+      },
       // A joining node is registered (unknown until its agent opens a session: then READY). A manager's
       // ManagerStatus comes when it joins raft (RaftMembership.Join).
       onJoined: async (issued, addresses) => {
@@ -203,8 +212,16 @@ export class ManagerParts {
       schedulerLoop(store, { onError }),
     ]);
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
-    const reconciler = new MembershipReconciler(store, group, { onError });
+    const reconciler = new MembershipReconciler(store, group, {
+      onError,
+      log: (m) => o.log(`membership: ${m}`),
+    });
     parts.stopMembership = runWhileLeader(raft, reconciler, onError);
+    // Raft ids removed earlier (the store keeps them; raft forgets them at a snapshot or a new cluster).
+    const syncRemoved = () => raft.markRemoved(store.view((tx) => removedRaftIds(tx)));
+    syncRemoved();
+    parts.removedTimer = setInterval(syncRemoved, 1000);
+    parts.removedTimer.unref();
     return parts;
   }
 
@@ -247,6 +264,7 @@ export class ManagerParts {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.removedTimer);
     this.stopMembership?.();
     this.stopDispatcher?.();
     await this.stopLoops?.();
