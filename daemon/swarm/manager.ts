@@ -218,7 +218,15 @@ export class ManagerParts {
     });
     parts.stopMembership = runWhileLeader(raft, reconciler, onError);
     // Raft ids removed earlier (the store keeps them; raft forgets them at a snapshot or a new cluster).
-    const syncRemoved = () => raft.markRemoved(store.view((tx) => removedRaftIds(tx)));
+    let lastView = '';
+    const syncRemoved = () => {
+      raft.markRemoved(store.view((tx) => removedRaftIds(tx)));
+      // The member's raft view, logged when it changes (role, term, leader, configuration).
+      const s = raft.status();
+      const view = `${s.role} term ${s.term} leader ${s.leader} voters [${s.config.voters}] learners [${s.config.learners}]`;
+      if (view !== lastView) o.log(`raft: member ${o.raftId}: ${view}`);
+      lastView = view;
+    };
     syncRemoved();
     parts.removedTimer = setInterval(syncRemoved, 1000);
     parts.removedTimer.unref();

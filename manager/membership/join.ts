@@ -71,7 +71,8 @@ export async function joinRaft(
       raftId: req.raftId,
       addr: req.addr,
       leader: false,
-      reachability: Reachability.REACHABILITY_REACHABLE,
+      // A learner until the reconciler promotes it: it does not count for quorum yet.
+      reachability: Reachability.REACHABILITY_UNKNOWN,
     };
     tx.update('node', next);
   });

@@ -106,12 +106,15 @@ export function planMembership(group: GroupView, nodes: readonly Node[]): Member
     if (!ms?.raftId) continue;
     const m = byId.get(ms.raftId);
     const leader = ms.raftId === group.leaderId;
-    // Not a member (removed, or dropped by --force-new-cluster): unreachable until demoted or removed.
+    // Not a member (removed, or dropped by --force-new-cluster): unreachable until demoted or removed. A
+    // learner still catching up does not count for quorum yet: unknown until it votes.
     const reachability = !m
       ? Reachability.REACHABILITY_UNREACHABLE
-      : m.active || leader
-        ? Reachability.REACHABILITY_REACHABLE
-        : Reachability.REACHABILITY_UNREACHABLE;
+      : !m.voter
+        ? Reachability.REACHABILITY_UNKNOWN
+        : m.active || leader
+          ? Reachability.REACHABILITY_REACHABLE
+          : Reachability.REACHABILITY_UNREACHABLE;
     if (ms.leader !== leader || ms.reachability !== reachability)
       changes.push({ id: n.id, leader, reachability });
   }

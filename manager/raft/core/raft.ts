@@ -81,6 +81,7 @@ export class Raft {
    * brought back with its old log can neither vote, campaign nor rejoin under the same identity.
    */
   readonly removed = new Set<NodeId>();
+  private readonly droppedFrom = new Set<NodeId>();
   /** Index of the latest conf change (or of the leader's no-op); a new one waits until it is applied. */
   pendingConfIndex = 0;
   private uncommittedSize = 0;
@@ -295,6 +296,7 @@ export class Raft {
   }
 
   private campaign(kind: 'preVote' | 'vote', transfer: boolean): void {
+    this.logf(`starts a ${kind} campaign at term ${this.term}${transfer ? ' (leadership transfer)' : ''}`);
     let term: number;
     if (kind === 'preVote') {
       this.becomePreCandidate();
@@ -335,7 +337,11 @@ export class Raft {
   // ---- message handling ----
 
   step(m: Message): void {
-    if (m.from !== this.id && this.removed.has(m.from)) return;
+    if (m.from !== this.id && this.removed.has(m.from)) {
+      if (!this.droppedFrom.has(m.from)) this.logf(`drops messages from removed member ${m.from}`);
+      this.droppedFrom.add(m.from);
+      return;
+    }
     if (m.term === 0) {
       // Forwarded requests (prop, readIndex, transferLeader) carry no term.
     } else if (m.term > this.term) {
