@@ -25,6 +25,7 @@ import {
   leaveThroughLeader,
   quorumLossMessage,
   rememberRemoved,
+  retryConflicts,
 } from '../manager/membership/index.js';
 import { seedNewCluster } from '../manager/raft/index.js';
 import { clone } from '../manager/store/index.js';
@@ -609,20 +610,25 @@ export class SwarmNode implements ClusterBackend {
     });
     try {
       await manager.waitLeader();
-      await manager.store.update((tx) => {
-        rememberRemoved(tx, [...new Set([...lost, ...peers])]);
-        for (const n of tx.list('node')) {
-          if (!n.managerStatus) continue;
-          const next = clone('node', n);
-          const self = n.id === m.state.nodeId;
-          next.managerStatus = {
-            ...n.managerStatus,
-            leader: self,
-            reachability: self ? Reachability.REACHABILITY_REACHABLE : Reachability.REACHABILITY_UNREACHABLE,
-          };
-          tx.update('node', next);
-        }
-      });
+      // The new leader's dispatcher writes nodes at the same time: a lost race is retried.
+      await retryConflicts(() =>
+        manager.store.update((tx) => {
+          rememberRemoved(tx, [...new Set([...lost, ...peers])]);
+          for (const n of tx.list('node')) {
+            if (!n.managerStatus) continue;
+            const next = clone('node', n);
+            const self = n.id === m.state.nodeId;
+            next.managerStatus = {
+              ...n.managerStatus,
+              leader: self,
+              reachability: self
+                ? Reachability.REACHABILITY_REACHABLE
+                : Reachability.REACHABILITY_UNREACHABLE,
+            };
+            tx.update('node', next);
+          }
+        }),
+      );
     } catch (err) {
       await manager.stop().catch(() => {});
       throw err;

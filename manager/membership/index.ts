@@ -10,6 +10,7 @@ export {
   type RaftMember,
   rememberRemoved,
   removedRaftIds,
+  retryConflicts,
 } from './join.js';
 export {
   type GroupView,

@@ -1,7 +1,7 @@
 // The leader's side of a manager joining the raft group (swarmkit's RaftMembership.Join). The node already
 // holds a manager certificate (the CA issued it for the manager token and registered the Node); here it
 // becomes a raft learner, and the membership reconciler promotes it to a voter once it has caught up.
-import { ShoalError } from '../../common/errors.js';
+import { isShoalError, ShoalError } from '../../common/errors.js';
 import type { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, NodeState, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { clone, type ReadTx, type Store, type WriteTx } from '../store/index.js';
@@ -63,19 +63,22 @@ export async function joinRaft(
   if (members.some((m) => m.id !== req.raftId && m.address === req.addr))
     throw new ShoalError('conflict', `another raft member already uses the address ${req.addr}`);
   if (!same) await raft.addLearner(req.raftId, req.addr);
-  await store.update((tx) => {
-    const n = tx.get('node', req.nodeId);
-    if (!n) throw new ShoalError('not_found', `node ${req.nodeId} was removed while it joined`);
-    const next = clone('node', n);
-    next.managerStatus = {
-      raftId: req.raftId,
-      addr: req.addr,
-      leader: false,
-      // A learner until the reconciler promotes it: it does not count for quorum yet.
-      reachability: Reachability.REACHABILITY_UNKNOWN,
-    };
-    tx.update('node', next);
-  });
+  // The dispatcher writes the same node (heartbeats, status): a lost race is retried, never left half done.
+  await retryConflicts(() =>
+    store.update((tx) => {
+      const n = tx.get('node', req.nodeId);
+      if (!n) throw new ShoalError('not_found', `node ${req.nodeId} was removed while it joined`);
+      const next = clone('node', n);
+      next.managerStatus = {
+        raftId: req.raftId,
+        addr: req.addr,
+        leader: false,
+        // A learner until the reconciler promotes it: it does not count for quorum yet.
+        reachability: Reachability.REACHABILITY_UNKNOWN,
+      };
+      tx.update('node', next);
+    }),
+  );
   return { leaderId: raft.id, members: raft.members() };
 }
 
@@ -118,10 +121,24 @@ export async function leaveRaft(
       throw new ShoalError('failed_precondition', quorumLossMessage(reachable, voters.length));
   }
   if (raftId && raft.members().some((m) => m.id === raftId)) await raft.removeMember(raftId);
-  await store.update((tx) => {
-    const n = tx.get('node', req.nodeId);
-    if (n) forgetManager(tx, n, 'left the swarm');
-  });
+  await retryConflicts(() =>
+    store.update((tx) => {
+      const n = tx.get('node', req.nodeId);
+      if (n) forgetManager(tx, n, 'left the swarm');
+    }),
+  );
+}
+
+/** Runs a store write again when it lost a race with another writer of the same object. */
+export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isShoalError(err, 'conflict') || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+  }
 }
 
 /** Raft ids removed from the group, as the store remembers them (never to be used again). */

@@ -5,7 +5,7 @@
 import type { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { clone, type Store } from '../store/index.js';
-import { forgetManager } from './join.js';
+import { forgetManager, retryConflicts } from './join.js';
 
 /** What the leader's raft status says of one member. */
 export interface MemberView {
@@ -222,6 +222,10 @@ export class MembershipReconciler {
 
   /** The node's role as its next certificate carries it; a worker keeps no ManagerStatus. */
   private async setRole(nodeId: string, role: NodeRole): Promise<void> {
+    await retryConflicts(() => this.setRoleOnce(nodeId, role));
+  }
+
+  private async setRoleOnce(nodeId: string, role: NodeRole): Promise<void> {
     await this.store.update((tx) => {
       const n = tx.get('node', nodeId);
       if (!n || n.spec?.desiredRole !== role) return; // changed again meanwhile: the next pass decides
