@@ -457,9 +457,11 @@ function checkDemotion(tx: ReadTx, n: Node): void {
   const all = managers(tx);
   if (all.length <= 1 && all[0]?.id === n.id)
     throw new ShoalError('failed_precondition', 'attempting to demote the last manager of the swarm');
-  const raftId = n.managerStatus?.raftId;
-  if (!raftId) return;
-  const members = tx.list('node').filter((m) => m.managerStatus?.raftId);
+  // Raft ids already out of the group (e.g. lost by --force-new-cluster) count for nothing.
+  const removed = new Set(tx.list('cluster')[0]?.removedRaftIds ?? []);
+  const inRaft = (m: Node) => !!m.managerStatus?.raftId && !removed.has(m.managerStatus.raftId);
+  if (!inRaft(n)) return;
+  const members = tx.list('node').filter(inRaft);
   const remaining = members.filter((m) => m.id !== n.id);
   const reachable = remaining.filter(
     (m) => m.managerStatus?.reachability === Reachability.REACHABILITY_REACHABLE,
