@@ -6,7 +6,7 @@ import { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { ControlApi } from '../controlapi/index.js';
 import { makeCluster, storeOnMemoryLog } from '../store/testkit.js';
-import { joinRaft, type RaftGroup, type RaftMember } from './join.js';
+import { joinRaft, type RaftGroup, type RaftMember, rememberRemoved } from './join.js';
 import { type GroupView, type MembershipRaft, MembershipReconciler, planRoles } from './reconcile.js';
 
 const { MANAGER, WORKER } = { MANAGER: NodeRole.NODE_ROLE_MANAGER, WORKER: NodeRole.NODE_ROLE_WORKER };
@@ -269,5 +269,25 @@ describe('promotion, demotion and removal through the control API', () => {
     );
     expect(last.message).toBe('attempting to demote the last manager of the swarm');
     expect(s1.view((tx) => tx.get('node', 'solo'))).toEqual(solo);
+  });
+
+  it('after a forced new cluster, the lost managers (raft ids removed) are demoted and removed without a quorum check', async () => {
+    const { g, control, reconciler, store, get, setRole, settle } = await cluster();
+    g.list.splice(1, 2); // raft is m1 alone now
+    await store.update((tx) => {
+      rememberRemoved(tx, [2, 3]);
+      for (const id of ['m2', 'm3']) {
+        const n = tx.get('node', id) as Node;
+        tx.update('node', {
+          ...n,
+          managerStatus: { ...n.managerStatus!, reachability: Reachability.REACHABILITY_UNREACHABLE },
+        });
+      }
+    });
+    reconciler.start();
+    await setRole('m2', WORKER);
+    await settle(() => get('m2').role === WORKER && !get('m2').managerStatus);
+    await control.removeNode('m3', true);
+    expect(store.view((tx) => tx.list('node').map((n) => n.id)).sort()).toEqual(['m1', 'm2', 'w1']);
   });
 });
