@@ -223,7 +223,9 @@ export class ManagerParts {
       raft.markRemoved(store.view((tx) => removedRaftIds(tx)));
       // The member's raft view, logged when it changes (role, term, leader, configuration).
       const s = raft.status();
-      const view = `${s.role} term ${s.term} leader ${s.leader} voters [${s.config.voters}] learners [${s.config.learners}]`;
+      // A failed pre-vote flips the role and back every election timeout: not worth a line each time.
+      const role = s.role === 'preCandidate' ? 'follower' : s.role;
+      const view = `${role} term ${s.term} leader ${s.leader} voters [${s.config.voters}] learners [${s.config.learners}]`;
       if (view !== lastView) o.log(`raft: member ${o.raftId}: ${view}`);
       lastView = view;
     };

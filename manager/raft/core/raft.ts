@@ -296,7 +296,6 @@ export class Raft {
   }
 
   private campaign(kind: 'preVote' | 'vote', transfer: boolean): void {
-    this.logf(`starts a ${kind} campaign at term ${this.term}${transfer ? ' (leadership transfer)' : ''}`);
     let term: number;
     if (kind === 'preVote') {
       this.becomePreCandidate();
