@@ -341,6 +341,8 @@ export class SwarmNode implements ClusterBackend {
           { raftId: state.raftId, addr: advertiseAddr },
         );
         await manager.waitCaughtUp();
+        if (!(await manager.waitVoter(state.raftId)))
+          this.log('joined raft as a learner; not yet promoted to a voter');
       }
       await saveSwarmState(this.paths.state, state); // last: its presence means "member of a swarm"
     } catch (err) {
@@ -533,6 +535,7 @@ export class SwarmNode implements ClusterBackend {
       await fs.rm(this.paths.raft, { recursive: true, force: true }).catch(() => {});
       throw err;
     }
+    if (!(await manager.waitVoter(raftId))) this.log('promoted: a raft learner, not yet a voter');
     await saveNodeIdentity(this.paths.certs, identity);
     Object.assign(m.state, {
       role: 'manager',

@@ -268,6 +268,19 @@ export class ManagerParts {
     }
   }
 
+  /**
+   * Resolves once this member votes (the leader promotes a learner that has caught up), so a `swarm join` or a
+   * promotion answers when the new manager counts for quorum; false after `timeoutMs` (it still may later).
+   */
+  async waitVoter(raftId: number, timeoutMs = 15_000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (this.raft.status().config.voters.includes(raftId)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
   /** The managers' gRPC addresses as this member's store knows them. */
   managerAddrs(): string[] {
     return managersInStore(this.store).map((m) => m.addr);
