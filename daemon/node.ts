@@ -15,12 +15,21 @@ import {
   mtlsChannelCredentials,
   type NodeCredentials,
   newSwarmId,
+  renewCertificate,
   saveNodeIdentity,
   signNodeCSR,
 } from '../manager/ca/index.js';
 import { type ControlOperations, predefinedIngress } from '../manager/controlapi/index.js';
 import type { SubscribeRequest } from '../manager/logbroker/index.js';
-import { joinThroughLeader, leaveThroughLeader, quorumLossMessage } from '../manager/membership/index.js';
+import {
+  joinThroughLeader,
+  leaveThroughLeader,
+  quorumLossMessage,
+  rememberRemoved,
+  retryConflicts,
+} from '../manager/membership/index.js';
+import { seedNewCluster } from '../manager/raft/index.js';
+import { clone } from '../manager/store/index.js';
 import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
@@ -83,13 +92,20 @@ interface Membership {
   backend: ClusterBackend;
 }
 
+const roleOf = (r: NodeRole): 'manager' | 'worker' | undefined =>
+  r === NodeRole.NODE_ROLE_MANAGER ? 'manager' : r === NodeRole.NODE_ROLE_WORKER ? 'worker' : undefined;
+
 export class SwarmNode implements ClusterBackend {
   private member: Membership | undefined;
   private readonly inactive: InactiveClusterBackend;
   private readonly paths: SwarmPaths;
   private readonly log: (msg: string) => void;
-  /** init/leave/close run one at a time. */
+  /** init/leave/close and role changes run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** A role change under way (or waiting to retry), and the node as the managers last described it. */
+  private roleChange: Promise<void> | undefined;
+  private lastSeen: Node | undefined;
+  private roleRetry: NodeJS.Timeout | undefined;
 
   private constructor(private readonly o: NodeOptions) {
     this.paths = swarmPaths(o.dataRoot);
@@ -138,6 +154,7 @@ export class SwarmNode implements ClusterBackend {
 
   /** Daemon shutdown: stops the session and the manager; containers keep running (live restore). */
   close(): Promise<void> {
+    clearTimeout(this.roleRetry);
     return this.serial(async () => {
       const m = this.member;
       if (!m) return;
@@ -166,6 +183,7 @@ export class SwarmNode implements ClusterBackend {
   }
 
   private async doInit(req: InitRequest): Promise<string> {
+    if (this.member?.manager && req.forceNewCluster) return this.forceNewCluster(this.member);
     if (this.member) throw alreadyInSwarm();
     const listen = parseHostPort(req.listenAddr || '0.0.0.0:2377', 'ListenAddr');
     let advertise: { host: string; port: number };
@@ -309,7 +327,8 @@ export class SwarmNode implements ClusterBackend {
       clusterId: identity.clusterId,
       role: identity.role,
       raftId: isManager ? newRaftId() : 0,
-      listenAddr: isManager ? joinHostPort(listen.host, listen.port) : '',
+      // Kept for a worker too: a promotion listens there.
+      listenAddr: joinHostPort(listen.host, listen.port),
       advertiseAddr,
       managers: isManager ? [advertiseAddr, managerAddr] : [managerAddr],
     };
@@ -334,6 +353,8 @@ export class SwarmNode implements ClusterBackend {
           { raftId: state.raftId, addr: advertiseAddr },
         );
         await manager.waitCaughtUp();
+        if (!(await manager.waitVoter(state.raftId)))
+          this.log('joined raft as a learner; not yet promoted to a voter');
       }
       await saveSwarmState(this.paths.state, state); // last: its presence means "member of a swarm"
     } catch (err) {
@@ -395,8 +416,18 @@ export class SwarmNode implements ClusterBackend {
       stateDir: this.paths.worker,
       logs: (taskId, opts) => taskLogs(this.o.engine, taskId, opts),
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
+      onNode: (n) => this.noticeNode(n),
     });
-    const backend: ClusterBackend = manager
+    const backend = this.backendFor(state, agent, manager);
+    this.member = { state, identity, executor, agent, manager, backend };
+    await agent.start();
+    return this.member;
+  }
+
+  /** The control API of this node: its manager's, or a worker's refusal. */
+  private backendFor(state: SwarmState, agent: Agent, manager?: ManagerParts): ClusterBackend {
+    const host = state.advertiseAddr ? parseHostPort(state.advertiseAddr, 'advertiseAddr').host : '';
+    return manager
       ? new ManagerClusterBackend({
           store: manager.store,
           control: manager.control,
@@ -415,9 +446,216 @@ export class SwarmNode implements ClusterBackend {
           () => agent.manager,
           (force) => this.leave(force),
         );
-    this.member = { state, identity, executor, agent, manager, backend };
-    await agent.start();
-    return this.member;
+  }
+
+  // ---- role changes (promotion, demotion) ----
+
+  /**
+   * The managers' view of this node, at each session start (a role change ends the session): a role other
+   * than this node's starts the change, one at a time; a failed change is tried again a little later.
+   */
+  private noticeNode(node: Node): void {
+    const m = this.member;
+    if (!m || node.id !== m.state.nodeId) return;
+    this.lastSeen = node;
+    const role = roleOf(node.role);
+    if (!role || role === m.state.role || this.roleChange) return;
+    clearTimeout(this.roleRetry);
+    this.roleChange = this.serial(() => this.changeRole(role))
+      .catch((e) => {
+        this.log(`becoming a ${role}: ${(e as Error).message}; trying again`);
+        this.roleRetry = setTimeout(() => {
+          if (this.lastSeen) this.noticeNode(this.lastSeen);
+        }, 3000);
+        this.roleRetry.unref();
+      })
+      .finally(() => {
+        this.roleChange = undefined;
+      });
+  }
+
+  private async changeRole(role: 'manager' | 'worker'): Promise<void> {
+    const m = this.member;
+    if (!m || m.state.role === role) return;
+    if (role === 'manager') await this.becomeManager(m);
+    else await this.becomeWorker(m);
+  }
+
+  /**
+   * A certificate of `role` from one of `managers` (the CA issues the role its store gives the node, which may
+   * lag the change on that manager for a moment).
+   */
+  private async renewAs(
+    m: Membership,
+    role: 'manager' | 'worker',
+    managers: string[],
+  ): Promise<NodeCredentials> {
+    const host = m.state.advertiseAddr ? parseHostPort(m.state.advertiseAddr, 'advertiseAddr').host : '';
+    const deadline = Date.now() + 30_000;
+    let last: unknown;
+    for (;;) {
+      for (const addr of managers) {
+        try {
+          const next = await renewCertificate(addr, m.identity, {
+            addresses: isIP(host) ? [host] : [],
+            timeoutMs: 5_000,
+          });
+          if (next.role === role) return next;
+          last = new Error(`${addr} still issues a ${next.role} certificate`);
+        } catch (e) {
+          last = e;
+        }
+      }
+      if (Date.now() > deadline)
+        throw new ShoalError('unavailable', `no ${role} certificate: ${(last as Error)?.message ?? last}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /**
+   * Promoted: a manager certificate, an empty raft member added by the leader as a learner (promoted to a
+   * voter once caught up), the manager's parts; the agent keeps its tasks and uses the new certificate.
+   */
+  private async becomeManager(m: Membership): Promise<void> {
+    const via = [...new Set([m.agent.manager, ...m.state.managers].filter((x): x is string => !!x))];
+    if (via.length === 0) throw new ShoalError('unavailable', 'no manager known to ask for a certificate');
+    const listen = parseHostPort(m.state.listenAddr || '0.0.0.0:2377', 'listenAddr');
+    const advertiseAddr =
+      m.state.advertiseAddr ||
+      joinHostPort(await localAddressTowards(parseHostPort(via[0], 'manager')), listen.port);
+    const identity = await this.renewAs(m, 'manager', via);
+    const raftId = newRaftId();
+    await fs.rm(this.paths.raft, { recursive: true, force: true });
+    let manager: ManagerParts | undefined;
+    try {
+      manager = await ManagerParts.start({
+        identity,
+        raftId,
+        raftDir: this.paths.raft,
+        listen,
+        advertiseAddr,
+        raftStart: 'join',
+        log: this.log,
+      });
+      await joinThroughLeader(
+        via[0],
+        mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
+        channelOptionsFor('manager'),
+        { raftId, addr: advertiseAddr },
+      );
+      await manager.waitCaughtUp();
+    } catch (err) {
+      await manager?.stop().catch(() => {});
+      await fs.rm(this.paths.raft, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+    if (!(await manager.waitVoter(raftId))) this.log('promoted: a raft learner, not yet a voter');
+    await saveNodeIdentity(this.paths.certs, identity);
+    Object.assign(m.state, {
+      role: 'manager',
+      raftId,
+      listenAddr: joinHostPort(listen.host, listen.port),
+      advertiseAddr,
+    });
+    m.state.managers = [...new Set([advertiseAddr, ...m.state.managers])];
+    await saveSwarmState(this.paths.state, m.state);
+    this.adopt(m, identity, manager);
+    this.log(`promoted: manager with raft id ${raftId} on ${advertiseAddr}`);
+  }
+
+  /**
+   * Demoted (the leader removed this member from raft first): a worker certificate from another manager, the
+   * manager's parts stopped and its raft data removed; the agent keeps its tasks.
+   */
+  private async becomeWorker(m: Membership): Promise<void> {
+    const self = m.state.advertiseAddr;
+    const others = [
+      ...new Set([...(m.manager?.managerAddrs() ?? []), ...m.state.managers, m.agent.manager ?? '']),
+    ].filter((a) => a && a !== self);
+    const identity = await this.renewAs(m, 'worker', others);
+    await m.manager?.stop();
+    await saveNodeIdentity(this.paths.certs, identity);
+    Object.assign(m.state, { role: 'worker', raftId: 0 });
+    m.state.managers = others.length > 0 ? others : m.state.managers;
+    await saveSwarmState(this.paths.state, m.state);
+    await fs.rm(this.paths.raft, { recursive: true, force: true });
+    this.adopt(m, identity, undefined);
+    this.log('demoted: now a worker');
+  }
+
+  /** The membership after a role change: new certificate for the agent's next sessions, new backend. */
+  private adopt(m: Membership, identity: NodeCredentials, manager: ManagerParts | undefined): void {
+    m.identity = identity;
+    m.manager = manager;
+    m.agent.setCredentials(mtlsChannelCredentials(identity, { clusterId: identity.clusterId }));
+    m.backend = this.backendFor(m.state, m.agent, manager);
+  }
+
+  // ---- recovery ----
+
+  /**
+   * `swarm init --force-new-cluster` on a manager: its applied state becomes the snapshot of a new raft group
+   * of one voter (itself, same raft id), so it leads with the swarm's services, tasks and networks. The other
+   * managers' raft ids are remembered as removed (their old data can never take part again); their nodes stay
+   * as unreachable managers until `node demote` / `node rm --force`. Others join again with fresh identities.
+   */
+  private async forceNewCluster(m: Membership): Promise<string> {
+    const old = m.manager as ManagerParts;
+    const state = old.raft.exportState();
+    const lost = old.store
+      .view((tx) => tx.list('node'))
+      .filter((n) => n.id !== m.state.nodeId && n.managerStatus?.raftId)
+      .map((n) => n.managerStatus?.raftId ?? 0);
+    const peers = old.raft
+      .status()
+      .members.map((x) => x.id)
+      .filter((id) => id !== m.state.raftId);
+    await old.stop();
+    // The old raft data is kept aside (one copy) rather than deleted.
+    const aside = `${this.paths.raft}.before-force-new-cluster`;
+    await fs.rm(aside, { recursive: true, force: true });
+    await fs.rename(this.paths.raft, aside);
+    seedNewCluster(this.paths.raft, { id: m.state.raftId, address: m.state.advertiseAddr }, state);
+    const manager = await ManagerParts.start({
+      identity: m.identity,
+      raftId: m.state.raftId,
+      raftDir: this.paths.raft,
+      listen: parseHostPort(m.state.listenAddr, 'listenAddr'),
+      advertiseAddr: m.state.advertiseAddr,
+      raftStart: 'join',
+      log: this.log,
+    });
+    try {
+      await manager.waitLeader();
+      // The new leader's dispatcher writes nodes at the same time: a lost race is retried.
+      await retryConflicts(() =>
+        manager.store.update((tx) => {
+          rememberRemoved(tx, [...new Set([...lost, ...peers])]);
+          for (const n of tx.list('node')) {
+            if (!n.managerStatus) continue;
+            const next = clone('node', n);
+            const self = n.id === m.state.nodeId;
+            next.managerStatus = {
+              ...n.managerStatus,
+              leader: self,
+              reachability: self
+                ? Reachability.REACHABILITY_REACHABLE
+                : Reachability.REACHABILITY_UNREACHABLE,
+            };
+            tx.update('node', next);
+          }
+        }),
+      );
+    } catch (err) {
+      await manager.stop().catch(() => {});
+      throw err;
+    }
+    m.manager = manager;
+    m.backend = this.backendFor(m.state, m.agent, manager);
+    m.state.managers = [m.state.advertiseAddr];
+    await saveSwarmState(this.paths.state, m.state);
+    this.log(`forced a new cluster: raft member ${m.state.raftId} alone, at index ${state.index}`);
+    return m.state.nodeId;
   }
 
   /** Keeps the dispatcher's latest manager list in the state file, for the next start. */

@@ -42,6 +42,7 @@ import {
   MembershipReconciler,
   membershipService,
   type RaftMember,
+  removedRaftIds,
 } from '../../manager/membership/index.js';
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
 import { RaftNode } from '../../manager/raft/index.js';
@@ -105,6 +106,7 @@ export class ManagerParts {
   private stopDispatcher: (() => void) | undefined;
   private stopMembership: (() => void) | undefined;
   private stopBroker: (() => void) | undefined;
+  private removedTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly store: Store,
@@ -141,6 +143,13 @@ export class ManagerParts {
     const ca = new CertificateAuthority({
       state: new StoreCAState(store),
       clock: () => new Date(),
+      // A renewal carries the role the membership reconciler gave the node: manager once promoted, worker
+      // once out of raft after a demotion.
+      desiredRole: async (nodeId) => {
+        const n = store.view((tx) => tx.get('node', nodeId));
+        if (!n?.role) return undefined;
+        return n.role === NodeRole.NODE_ROLE_MANAGER ? 'manager' : 'worker';
+      },
       // A joining node is registered (unknown until its agent opens a session: then READY). A manager's
       // ManagerStatus comes when it joins raft (RaftMembership.Join).
       onJoined: async (issued, addresses) => {
@@ -232,8 +241,26 @@ export class ManagerParts {
     ]);
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
     parts.stopBroker = runWhileLeader(raft, broker, onError);
-    const reconciler = new MembershipReconciler(store, group, { onError });
+    const reconciler = new MembershipReconciler(store, group, {
+      onError,
+      log: (m) => o.log(`membership: ${m}`),
+    });
     parts.stopMembership = runWhileLeader(raft, reconciler, onError);
+    // Raft ids removed earlier (the store keeps them; raft forgets them at a snapshot or a new cluster).
+    let lastView = '';
+    const syncRemoved = () => {
+      raft.markRemoved(store.view((tx) => removedRaftIds(tx)));
+      // The member's raft view, logged when it changes (role, term, leader, configuration).
+      const s = raft.status();
+      // A failed pre-vote flips the role and back every election timeout: not worth a line each time.
+      const role = s.role === 'preCandidate' ? 'follower' : s.role;
+      const view = `${role} term ${s.term} leader ${s.leader} voters [${s.config.voters}] learners [${s.config.learners}]`;
+      if (view !== lastView) o.log(`raft: member ${o.raftId}: ${view}`);
+      lastView = view;
+    };
+    syncRemoved();
+    parts.removedTimer = setInterval(syncRemoved, 1000);
+    parts.removedTimer.unref();
     return parts;
   }
 
@@ -296,12 +323,26 @@ export class ManagerParts {
     })();
   }
 
+  /**
+   * Resolves once this member votes (the leader promotes a learner that has caught up), so a `swarm join` or a
+   * promotion answers when the new manager counts for quorum; false after `timeoutMs` (it still may later).
+   */
+  async waitVoter(raftId: number, timeoutMs = 15_000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (this.raft.status().config.voters.includes(raftId)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
   /** The managers' gRPC addresses as this member's store knows them. */
   managerAddrs(): string[] {
     return managersInStore(this.store).map((m) => m.addr);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.removedTimer);
     this.stopMembership?.();
     this.stopBroker?.();
     this.stopDispatcher?.();
@@ -332,6 +373,7 @@ function raftGroup(raft: RaftNode<unknown>, id: number) {
         .filter((mid) => active(s, mid));
     },
     promote: (mid: number, timeoutMs: number) => raft.promote(mid, timeoutMs),
+    transferLeadership: (to: number) => raft.transferLeadership(to),
     group: (): GroupView => {
       const s = raft.status();
       return {

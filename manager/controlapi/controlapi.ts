@@ -10,7 +10,13 @@ import {
   ServiceSpec,
   TaskSpec,
 } from '../../proto/gen/shoal/swarm/v1/specs.js';
-import { NodeRole, NodeState, TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import {
+  NodeRole,
+  NodeState,
+  Reachability,
+  TaskState,
+  UpdateState,
+} from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocateNetwork } from '../allocator/index.js';
 import type { ReadTx, Store, WriteTx } from '../store/index.js';
 import { clone } from '../store/tables.js';
@@ -261,34 +267,62 @@ export class ControlApi implements ControlOperations {
       if (n.meta?.version !== version) throw outOfSequence();
       const demoting =
         n.spec?.desiredRole === NodeRole.NODE_ROLE_MANAGER && spec.desiredRole === NodeRole.NODE_ROLE_WORKER;
-      if (demoting && managers(tx).length <= 1)
-        throw new ShoalError('failed_precondition', 'attempting to demote the last manager of the swarm');
+      if (demoting) checkDemotion(tx, n);
       n.spec = spec;
       tx.update('node', n);
     });
     return this.getNode(node.id);
   }
 
-  /** Refuses a manager (demote it first) and a node that is not down unless forced, as dockerd does. */
+  /**
+   * Refuses a manager that is a raft member (demote it first; a reachable one even when forced) and a node that
+   * is not down unless forced, as dockerd does. A forced removal of an unreachable manager demotes it first
+   * (the leader's membership reconciler takes it out of raft), waits for that, then removes the node.
+   */
   async removeNode(id: string, force: boolean): Promise<void> {
     const node = this.getNode(id);
-    if (
-      node.role === NodeRole.NODE_ROLE_MANAGER ||
-      node.spec?.desiredRole === NodeRole.NODE_ROLE_MANAGER ||
-      node.managerStatus
-    ) {
-      throw new ShoalError(
-        'failed_precondition',
-        `node ${node.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`,
-      );
-    }
-    if (!force && node.status?.state === NodeState.NODE_STATE_READY) {
+    if (isManagerNode(node)) {
+      // Gone: unreachable as the leader sees it, or not in raft yet and down.
+      const gone = node.managerStatus
+        ? node.managerStatus.reachability === Reachability.REACHABILITY_UNREACHABLE
+        : node.status?.state === NodeState.NODE_STATE_DOWN;
+      if (!force || !gone)
+        throw new ShoalError(
+          'failed_precondition',
+          `node ${node.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`,
+        );
+      await this.store.update((tx) => {
+        const n = tx.get('node', node.id);
+        if (!n) throw notFound(`node ${node.id} not found`, 'id');
+        if (n.spec?.desiredRole !== NodeRole.NODE_ROLE_MANAGER) return;
+        checkDemotion(tx, n);
+        const next = clone('node', n);
+        next.spec = { ...(next.spec as NodeSpec), desiredRole: NodeRole.NODE_ROLE_WORKER };
+        tx.update('node', next);
+      });
+      await this.waitDemoted(node.id);
+    } else if (!force && node.status?.state === NodeState.NODE_STATE_READY) {
       throw new ShoalError(
         'failed_precondition',
         `node ${node.id} is not down and can't be removed (use --force to remove it anyway)`,
       );
     }
     await this.store.update((tx) => tx.remove('node', node.id));
+  }
+
+  /** Until the leader's membership reconciler has taken the node out of raft and made it a worker. */
+  private async waitDemoted(id: string, timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const n = this.store.view((tx) => tx.get('node', id));
+      if (!n || !isManagerNode(n)) return;
+      if (Date.now() > end)
+        throw new ShoalError(
+          'unavailable',
+          `node ${id} is being demoted but has not left the raft group yet; run the command again`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   // ---- the cluster ----
@@ -510,6 +544,36 @@ function checkReservationFits(tx: ReadTx, spec: ServiceSpec): void {
 
 function managers(tx: ReadTx): Node[] {
   return tx.list('node').filter((n) => n.spec?.desiredRole === NodeRole.NODE_ROLE_MANAGER);
+}
+
+/** A manager, or a node still on its way out of raft. */
+const isManagerNode = (n: Node) =>
+  n.role === NodeRole.NODE_ROLE_MANAGER ||
+  n.spec?.desiredRole === NodeRole.NODE_ROLE_MANAGER ||
+  n.managerStatus !== undefined;
+
+/**
+ * swarmkit's demotion checks: never the last manager, and never when the raft members left could not form a
+ * quorum with those reachable (the leader's reachability, in the store's ManagerStatus).
+ */
+function checkDemotion(tx: ReadTx, n: Node): void {
+  const all = managers(tx);
+  if (all.length <= 1 && all[0]?.id === n.id)
+    throw new ShoalError('failed_precondition', 'attempting to demote the last manager of the swarm');
+  // Raft ids already out of the group (e.g. lost by --force-new-cluster) count for nothing.
+  const removed = new Set(tx.list('cluster')[0]?.removedRaftIds ?? []);
+  const inRaft = (m: Node) => !!m.managerStatus?.raftId && !removed.has(m.managerStatus.raftId);
+  if (!inRaft(n)) return;
+  const members = tx.list('node').filter(inRaft);
+  const remaining = members.filter((m) => m.id !== n.id);
+  const reachable = remaining.filter(
+    (m) => m.managerStatus?.reachability === Reachability.REACHABILITY_REACHABLE,
+  ).length;
+  if (reachable < Math.floor(remaining.length / 2) + 1)
+    throw new ShoalError(
+      'failed_precondition',
+      `can't remove member from the raft: this would result in a loss of quorum (${reachable} of the ${remaining.length} other managers are reachable; more than half must be)`,
+    );
 }
 
 function prefixMatch<T extends { id: string }>(xs: T[], prefix: string, what: string): T | undefined {

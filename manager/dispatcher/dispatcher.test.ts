@@ -8,7 +8,7 @@ import {
   type SessionMessage,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { NodeRole, NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { MemoryLog } from '../store/memlog.js';
 import { Store } from '../store/store.js';
 import { makeCluster, makeNetwork, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
@@ -525,6 +525,29 @@ describe('dispatcher assignments', () => {
     await settle();
     clock.advance(50);
     expect(sink.assignments.at(-1)?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['d']);
+    d.stop();
+  });
+
+  it('ends the session of a node whose role changed (it learns the new role from its next session)', async () => {
+    const { store, d } = await setup();
+    d.start();
+    const { sink } = await register(d, 'n1');
+    await store.update((tx) => {
+      const n = tx.get('node', 'n1')!;
+      tx.update('node', { ...n, description: n.description }); // no role change: the session goes on
+    });
+    await settle();
+    expect(sink.closedWith).toBeUndefined();
+    await store.update((tx) => {
+      const n = tx.get('node', 'n1')!;
+      tx.update('node', {
+        ...n,
+        role: n.role === NodeRole.NODE_ROLE_MANAGER ? NodeRole.NODE_ROLE_WORKER : NodeRole.NODE_ROLE_MANAGER,
+      });
+    });
+    await settle();
+    expect(sink.closedWith?.kind).toBe('unavailable');
+    expect(sink.closedWith?.message).toMatch(/role of node n1 changed/);
     d.stop();
   });
 

@@ -477,6 +477,14 @@ export class Dispatcher {
         );
       }
     }
+    if (e.kind === 'update' && e.previous && e.previous.role !== e.object.role) {
+      // Promoted or demoted: the node learns its new role from the next session's SessionStarted.
+      const s = this.sessions.get(e.object.id);
+      if (s) {
+        this.sessions.delete(s.nodeId);
+        this.endSession(s, unavailable(`the role of node ${s.nodeId} changed: start a new session`));
+      }
+    }
     if (e.object.managerStatus || e.previous?.managerStatus) this.announceManagers();
     if (e.kind === 'update' && !sameAttachments(e.object, e.previous)) {
       const s = this.sessions.get(e.object.id);

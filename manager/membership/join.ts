@@ -1,9 +1,10 @@
 // The leader's side of a manager joining the raft group (swarmkit's RaftMembership.Join). The node already
 // holds a manager certificate (the CA issued it for the manager token and registered the Node); here it
 // becomes a raft learner, and the membership reconciler promotes it to a voter once it has caught up.
-import { ShoalError } from '../../common/errors.js';
+import { isShoalError, ShoalError } from '../../common/errors.js';
+import type { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, NodeState, Reachability } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { clone, type Store } from '../store/index.js';
+import { clone, type ReadTx, type Store, type WriteTx } from '../store/index.js';
 
 export interface RaftMember {
   id: number;
@@ -41,6 +42,11 @@ export async function joinRaft(
   if (!/^[^\s]+:\d{1,5}$/.test(req.addr))
     throw new ShoalError('invalid_argument', `addr: "${req.addr}" is not host:port`, { field: 'addr' });
   requireLeader(raft);
+  if (store.view((tx) => removedRaftIds(tx).has(req.raftId)))
+    throw new ShoalError(
+      'permission_denied',
+      `raft member ${req.raftId} was removed from the swarm and cannot join again with this identity: leave the swarm on that node (swarm leave --force) and join it again`,
+    );
   const node = store.view((tx) => tx.get('node', req.nodeId));
   if (!node || node.spec?.desiredRole !== NodeRole.NODE_ROLE_MANAGER)
     throw new ShoalError('permission_denied', `node ${req.nodeId} is not a manager of this swarm`);
@@ -57,18 +63,22 @@ export async function joinRaft(
   if (members.some((m) => m.id !== req.raftId && m.address === req.addr))
     throw new ShoalError('conflict', `another raft member already uses the address ${req.addr}`);
   if (!same) await raft.addLearner(req.raftId, req.addr);
-  await store.update((tx) => {
-    const n = tx.get('node', req.nodeId);
-    if (!n) throw new ShoalError('not_found', `node ${req.nodeId} was removed while it joined`);
-    const next = clone('node', n);
-    next.managerStatus = {
-      raftId: req.raftId,
-      addr: req.addr,
-      leader: false,
-      reachability: Reachability.REACHABILITY_REACHABLE,
-    };
-    tx.update('node', next);
-  });
+  // The dispatcher writes the same node (heartbeats, status): a lost race is retried, never left half done.
+  await retryConflicts(() =>
+    store.update((tx) => {
+      const n = tx.get('node', req.nodeId);
+      if (!n) throw new ShoalError('not_found', `node ${req.nodeId} was removed while it joined`);
+      const next = clone('node', n);
+      next.managerStatus = {
+        raftId: req.raftId,
+        addr: req.addr,
+        leader: false,
+        // A learner until the reconciler promotes it: it does not count for quorum yet.
+        reachability: Reachability.REACHABILITY_UNKNOWN,
+      };
+      tx.update('node', next);
+    }),
+  );
   return { leaderId: raft.id, members: raft.members() };
 }
 
@@ -111,18 +121,60 @@ export async function leaveRaft(
       throw new ShoalError('failed_precondition', quorumLossMessage(reachable, voters.length));
   }
   if (raftId && raft.members().some((m) => m.id === raftId)) await raft.removeMember(raftId);
-  await store.update((tx) => {
-    const n = tx.get('node', req.nodeId);
-    if (!n) return;
-    const next = clone('node', n);
-    next.managerStatus = undefined;
-    next.role = NodeRole.NODE_ROLE_WORKER;
-    if (next.spec) next.spec.desiredRole = NodeRole.NODE_ROLE_WORKER;
+  await retryConflicts(() =>
+    store.update((tx) => {
+      const n = tx.get('node', req.nodeId);
+      if (n) forgetManager(tx, n, 'left the swarm');
+    }),
+  );
+}
+
+/** Runs a store write again when it lost a race with another writer of the same object. */
+export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isShoalError(err, 'conflict') || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+  }
+}
+
+/** Raft ids removed from the group, as the store remembers them (never to be used again). */
+export function removedRaftIds(tx: ReadTx): Set<number> {
+  return new Set(tx.list('cluster')[0]?.removedRaftIds ?? []);
+}
+
+/** Adds raft ids to the store's list of removed members. */
+export function rememberRemoved(tx: WriteTx, ids: readonly number[]): void {
+  const c = tx.list('cluster')[0];
+  if (!c) return;
+  const all = new Set(c.removedRaftIds);
+  const before = all.size;
+  for (const id of ids) if (id > 0) all.add(id);
+  if (all.size === before) return;
+  const next = clone('cluster', c);
+  next.removedRaftIds = [...all].sort((a, b) => a - b);
+  tx.update('cluster', next);
+}
+
+/**
+ * A manager's node after its raft member is gone: a worker (desired and actual role), no ManagerStatus, its
+ * raft id remembered as removed; `down` also marks it down with that message (it left the swarm).
+ */
+export function forgetManager(tx: WriteTx, n: Node, down?: string): void {
+  const next = clone('node', n);
+  const raftId = n.managerStatus?.raftId ?? 0;
+  next.managerStatus = undefined;
+  next.role = NodeRole.NODE_ROLE_WORKER;
+  if (next.spec) next.spec.desiredRole = NodeRole.NODE_ROLE_WORKER;
+  if (down !== undefined)
     next.status = {
       ...(next.status ?? { addr: '', message: '' }),
       state: NodeState.NODE_STATE_DOWN,
-      message: 'left the swarm',
+      message: down,
     };
-    tx.update('node', next);
-  });
+  tx.update('node', next);
+  if (raftId) rememberRemoved(tx, [raftId]);
 }

@@ -168,6 +168,10 @@ describe('planMembership', () => {
         managerStatus: { raftId: 3, leader: false, reachability: Reachability.REACHABILITY_REACHABLE },
       }),
       Node.fromPartial({ id: 'd', managerStatus: { raftId: 4 } }),
+      Node.fromPartial({
+        id: 'e',
+        managerStatus: { raftId: 6, leader: false, reachability: Reachability.REACHABILITY_REACHABLE },
+      }),
       Node.fromPartial({ id: 'w' }),
     ];
     const plan = planMembership(
@@ -188,7 +192,8 @@ describe('planMembership', () => {
     expect(plan.nodes).toEqual([
       { id: 'b', leader: false, reachability: Reachability.REACHABILITY_REACHABLE },
       { id: 'c', leader: false, reachability: Reachability.REACHABILITY_UNREACHABLE },
-      { id: 'd', leader: false, reachability: Reachability.REACHABILITY_UNKNOWN },
+      { id: 'd', leader: false, reachability: Reachability.REACHABILITY_UNREACHABLE },
+      { id: 'e', leader: false, reachability: Reachability.REACHABILITY_UNKNOWN },
     ]);
   });
 });

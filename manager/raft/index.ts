@@ -23,6 +23,7 @@ export {
   StoragePermissionError,
   WalCorruptError,
 } from './node/errors.js';
+export { type ExportedState, seedNewCluster } from './node/new-cluster.js';
 export {
   type Member,
   type NodeStatus,

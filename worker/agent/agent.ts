@@ -20,7 +20,7 @@ import {
   type WeightedPeer,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { LogBrokerClient } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
-import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Node, NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
 import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
@@ -62,6 +62,11 @@ export interface AgentOptions {
   logs?: TaskLogSource;
   /** Called when a session starts (tests, diagnostics). */
   onSession?: (manager: string, sessionId: string) => void;
+  /**
+   * The node as the managers have it, at every session start (a role change ends the session, so the node
+   * learns of a promotion or demotion here).
+   */
+  onNode?: (node: Node) => void;
 }
 
 export type AgentStatus = 'stopped' | 'connecting' | 'connected';
@@ -87,7 +92,7 @@ export class Agent {
    */
   private early: Map<string, TaskStatusReport> | undefined;
 
-  constructor(private readonly options: AgentOptions) {
+  constructor(private options: AgentOptions) {
     if (options.managers.length === 0)
       throw new ShoalError('invalid_argument', 'managers: at least one manager address is needed', {
         field: 'managers',
@@ -161,6 +166,11 @@ export class Agent {
     this.abort = new AbortController();
     this.status = 'connecting';
     this.loopDone = this.loop(this.abort.signal);
+  }
+
+  /** New credentials (a renewed certificate, another role) for the sessions opened from now on. */
+  setCredentials(credentials: grpc.ChannelCredentials): void {
+    this.options = { ...this.options, credentials };
   }
 
   /** Ends the session and the loop. Tasks are left running (shoald may be restarting). */
@@ -284,6 +294,7 @@ export class Agent {
               ),
           );
           this.options.onSession?.(addr, sessionId);
+          if (p.value.node) this.options.onNode?.(p.value.node);
         } else if (p?.$case === 'assignments') {
           if (!sessionId) throw unavailable('assignments before the session started');
           const a = p.value;

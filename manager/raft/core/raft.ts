@@ -75,6 +75,13 @@ export class Raft {
   private votes = new Map<NodeId, boolean>();
 
   leadTransferee: NodeId = NONE;
+  /**
+   * Members removed from the configuration (seen applied here, or told by the application, which keeps them
+   * across snapshots): their messages are dropped and their ids are never added again, so a removed member
+   * brought back with its old log can neither vote, campaign nor rejoin under the same identity.
+   */
+  readonly removed = new Set<NodeId>();
+  private readonly droppedFrom = new Set<NodeId>();
   /** Index of the latest conf change (or of the leader's no-op); a new one waits until it is applied. */
   pendingConfIndex = 0;
   private uncommittedSize = 0;
@@ -161,6 +168,7 @@ export class Raft {
 
   applyConfChange(cc: ConfChange, react = true): void {
     this.setConfState(applyConfChange(this.confState(), cc));
+    if (cc.type === 'remove' && cc.nodeId !== this.id) this.removed.add(cc.nodeId);
     if (!react || this.role !== 'leader') return;
     if (!this.voters.has(this.id)) {
       // A leader removed (or never a voter) must not keep leading a configuration it is not part of.
@@ -328,6 +336,11 @@ export class Raft {
   // ---- message handling ----
 
   step(m: Message): void {
+    if (m.from !== this.id && this.removed.has(m.from)) {
+      if (!this.droppedFrom.has(m.from)) this.logf(`drops messages from removed member ${m.from}`);
+      this.droppedFrom.add(m.from);
+      return;
+    }
     if (m.term === 0) {
       // Forwarded requests (prop, readIndex, transferLeader) carry no term.
     } else if (m.term > this.term) {
@@ -731,7 +744,11 @@ export class Raft {
       if (this.pendingConfIndex > this.log.applied) {
         reason = `a configuration change (index ${this.pendingConfIndex}) is not applied yet`;
       } else {
-        reason = validateConfChange(this.confState(), decodeConfChange(es[i].data));
+        const cc = decodeConfChange(es[i].data);
+        reason =
+          cc.type !== 'remove' && this.removed.has(cc.nodeId)
+            ? `member ${cc.nodeId} was removed from the cluster; its id cannot be used again`
+            : validateConfChange(this.confState(), cc);
       }
       if (reason !== undefined) {
         if (local) throw new InvalidConfChangeError(`proposeConfChange: ${reason}`);

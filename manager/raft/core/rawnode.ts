@@ -100,6 +100,18 @@ export class RawNode {
     this.raft.transferLeadership(to);
   }
 
+  /**
+   * Ids of members removed earlier, as the application remembers them (a snapshot or a new cluster loses
+   * the conf changes that removed them): their messages are dropped and the ids cannot be added again.
+   */
+  markRemoved(ids: Iterable<NodeId>): void {
+    for (const id of ids) if (id !== this.raft.id) this.raft.removed.add(id);
+  }
+
+  removedIds(): NodeId[] {
+    return [...this.raft.removed].sort((a, b) => a - b);
+  }
+
   reportUnreachable(id: NodeId): void {
     this.raft.reportUnreachable(id);
   }

@@ -256,6 +256,11 @@ export class RaftDriver {
     this.afterInput();
   }
 
+  /** Members removed earlier (the application remembers them): dropped and never added again. */
+  markRemoved(ids: Iterable<NodeId>): void {
+    this._core.markRemoved(ids);
+  }
+
   campaign(): void {
     this._core.campaign();
     this.afterInput();
@@ -450,7 +455,9 @@ export class RaftDriver {
     const durableIndex = this.storage.lastIndex();
     this.hooks.storageFault?.(err, { durableIndex, sentUpTo: this.sentUpTo });
     // Nothing after the durable log is known here any more: start over from the disk, as a crash would.
+    const removed = this._core.removedIds();
     this._core = this.newCore();
+    this._core.markRemoved(removed);
     // A restarted process with an empty disk bootstraps again (RaftNode does); so does the rebuilt core.
     // Without it this member would learn the founding configuration one entry at a time from the leader,
     // and after "addVoter <self>" alone it would elect itself (sim seed 915, 3 nodes).

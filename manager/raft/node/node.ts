@@ -116,6 +116,7 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   private readonly leadershipListeners = new Set<(e: LeadershipEvent) => void>();
   private stopped = false;
   private removed = false;
+  private readonly removedIds = new Set<NodeId>();
   private soft: SoftState = { leader: NONE, role: 'follower' };
   private readSeq = 0;
   private readonly o: Required<
@@ -400,6 +401,28 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
     if (s.role !== 'leader' && s.leader === NONE) throw this.notLeader();
     this.driver.transferLeadership(to);
     await this.waitFor(() => this.soft.leader === to, timeoutMs, `leadership did not move to ${to}`);
+  }
+
+  /**
+   * Members removed earlier, as the application remembers them (the raft core learns removals only from the
+   * conf changes it applies; a snapshot or a forced new cluster loses those): their messages are dropped and
+   * their ids are never added again.
+   */
+  markRemoved(ids: Iterable<NodeId>): void {
+    const fresh = [...ids].filter((id) => id !== this.id && !this.removedIds.has(id));
+    if (fresh.length === 0) return;
+    for (const id of fresh) this.removedIds.add(id);
+    this.driver.markRemoved(fresh);
+  }
+
+  /**
+   * This member's applied state (the state machine's snapshot, the applied index and its term), for
+   * seedNewCluster. Read in one go, so the three agree.
+   */
+  exportState(): { index: number; term: number; data: Uint8Array } {
+    const index = this.driver.applied;
+    const term = index > 0 ? this.driver.core.raft.log.term(index) : 0;
+    return { index, term, data: this.sm.snapshot() };
   }
 
   /** Starts an election now (tools and tests). */
