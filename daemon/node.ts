@@ -20,6 +20,13 @@ import {
 } from '../manager/ca/index.js';
 import type { ControlOperations } from '../manager/controlapi/index.js';
 import { joinThroughLeader, leaveThroughLeader, quorumLossMessage } from '../manager/membership/index.js';
+import {
+  type DataKey,
+  fetchDataKey,
+  loadDataKey,
+  newDataKey,
+  saveDataKey,
+} from '../manager/secrets/index.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
@@ -205,6 +212,9 @@ export class SwarmNode implements ClusterBackend {
     await fs.rm(this.paths.root, { recursive: true, force: true });
     let manager: ManagerParts | undefined;
     try {
+      // The key secrets are sealed with: this manager's file only, never the raft log (manager/README.md).
+      const dataKey = newDataKey();
+      await saveDataKey(this.paths.dataKey, dataKey);
       manager = await ManagerParts.start({
         identity,
         raftId: state.raftId,
@@ -212,6 +222,7 @@ export class SwarmNode implements ClusterBackend {
         listen,
         advertiseAddr,
         raftStart: 'bootstrap',
+        dataKey,
         log: this.log,
       });
       await manager.waitLeader();
@@ -306,6 +317,13 @@ export class SwarmNode implements ClusterBackend {
     try {
       await saveNodeIdentity(this.paths.certs, identity);
       if (isManager) {
+        // The data key comes from the manager joined through, over mTLS with the new manager certificate.
+        const dataKey = await fetchDataKey(
+          managerAddr,
+          mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
+          channelOptionsFor('manager'),
+        );
+        await saveDataKey(this.paths.dataKey, dataKey);
         manager = await ManagerParts.start({
           identity,
           raftId: state.raftId,
@@ -313,6 +331,7 @@ export class SwarmNode implements ClusterBackend {
           listen,
           advertiseAddr,
           raftStart: 'join',
+          dataKey,
           log: this.log,
         });
         await joinThroughLeader(
@@ -341,6 +360,7 @@ export class SwarmNode implements ClusterBackend {
       throw new ShoalError('internal', `${this.paths.certs}: this node's swarm certificate is missing`);
     let manager: ManagerParts | undefined;
     if (state.role === 'manager') {
+      const dataKey = await this.resumeDataKey(state, identity);
       manager = await ManagerParts.start({
         identity,
         raftId: state.raftId,
@@ -350,6 +370,7 @@ export class SwarmNode implements ClusterBackend {
         // The raft directory's state decides; were it lost, the member waits to be added again rather than
         // founding a second cluster of the same id.
         raftStart: 'join',
+        dataKey,
         log: this.log,
       });
       // Serve once the store has caught up with a leader (this member or another), as swarmkit waits before
@@ -358,6 +379,29 @@ export class SwarmNode implements ClusterBackend {
     }
     await this.startMember(state, identity, manager);
     this.log(`swarm resumed: node ${state.nodeId} (${state.role})`);
+  }
+
+  /**
+   * The data key of a resuming manager: its file, else (a file lost, or a manager from before secrets) any
+   * other manager's. Without one the manager runs but refuses secrets, saying why.
+   */
+  private async resumeDataKey(state: SwarmState, identity: NodeCredentials): Promise<DataKey | undefined> {
+    const saved = await loadDataKey(this.paths.dataKey);
+    if (saved) return saved;
+    const creds = mtlsChannelCredentials(identity, { clusterId: identity.clusterId });
+    for (const addr of state.managers.filter((a) => a !== state.advertiseAddr)) {
+      try {
+        const k = await fetchDataKey(addr, creds, channelOptionsFor('manager'), 5_000);
+        await saveDataKey(this.paths.dataKey, k);
+        return k;
+      } catch (e) {
+        this.log(`swarm resume: no data key from ${addr}: ${(e as Error).message}`);
+      }
+    }
+    this.log(
+      `swarm resume: ${this.paths.dataKey} is missing and no manager gave the key: secrets are refused here`,
+    );
+    return undefined;
   }
 
   private async startMember(

@@ -38,6 +38,12 @@ import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrato
 import { orchestratorLoop } from '../../manager/orchestrator/runner.js';
 import { RaftNode } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
+import {
+  CLUSTER_KEYS_POLICY,
+  clusterKeysService,
+  type DataKey,
+  DataKeyCipher,
+} from '../../manager/secrets/index.js';
 import { Store } from '../../manager/store/index.js';
 import { clone } from '../../manager/store/tables.js';
 import { type Cluster, Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
@@ -55,6 +61,8 @@ export interface ManagerOptions {
    * by the leader (a manager joining, and every restart: the raft directory's state then decides).
    */
   raftStart: 'bootstrap' | 'join';
+  /** The cluster data key (secrets are sealed with it); undefined: this manager refuses secrets. */
+  dataKey: DataKey | undefined;
   log: (msg: string) => void;
 }
 
@@ -122,10 +130,16 @@ export class ManagerParts {
       log: (m) => o.log(`raft: ${m}`),
     });
     store.connect(raft);
-    const control = new ControlApi(store, {
-      newJoinToken: (_role, cluster) =>
-        generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
-    });
+    const cipher = o.dataKey ? new DataKeyCipher(o.dataKey) : undefined;
+    const control = new ControlApi(
+      store,
+      {
+        newJoinToken: (_role, cluster) =>
+          generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
+      },
+      Math.random,
+      cipher,
+    );
     const ca = new CertificateAuthority({
       state: new StoreCAState(store),
       clock: () => new Date(),
@@ -152,13 +166,21 @@ export class ManagerParts {
     });
     const dispatcher = new Dispatcher(store, {
       log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`),
+      // Secrets go to workers opened (over mTLS); a manager without the key sends none.
+      openSecret: cipher ? (s) => cipher.open(s.id, s.sealed!) : undefined,
     });
 
     const rs = raft.raftService();
     const raftPolicy: MethodPolicy = Object.fromEntries(
       Object.values(rs.definition).map((m) => [m.path, ['manager'] as const]),
     ) as MethodPolicy;
-    const policy: MethodPolicy = { ...CA_POLICY, ...DISPATCHER_POLICY, ...MEMBERSHIP_POLICY, ...raftPolicy };
+    const policy: MethodPolicy = {
+      ...CA_POLICY,
+      ...DISPATCHER_POLICY,
+      ...MEMBERSHIP_POLICY,
+      ...CLUSTER_KEYS_POLICY,
+      ...raftPolicy,
+    };
     const server = new grpc.Server({
       interceptors: [
         authorizationInterceptor(
@@ -182,6 +204,8 @@ export class ManagerParts {
     const group = raftGroup(raft, o.raftId);
     const ms = membershipService(store, group);
     server.addService(ms.definition, ms.implementation as unknown as grpc.UntypedServiceImplementation);
+    const ks = clusterKeysService(() => o.dataKey);
+    server.addService(ks.definition, ks.implementation as unknown as grpc.UntypedServiceImplementation);
     let listener: NodeTlsListener;
     try {
       listener = await NodeTlsListener.listen(server, {

@@ -2,7 +2,7 @@
 // Docker's defaults and messages. Transport-free: the leader calls it directly; a follower will forward the
 // same calls over gRPC. Every write is one store transaction, so a rejected call changes nothing.
 import { conflict, invalidArgument, notFound, ShoalError } from '../../common/errors.js';
-import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Cluster, Config, Node, Secret, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import {
   type ClusterSpec,
   type NodeSpec,
@@ -10,9 +10,11 @@ import {
   TaskSpec,
 } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeRole, NodeState, TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import type { SecretCipher } from '../secrets/index.js';
 import type { ReadTx, Store } from '../store/index.js';
 import { clone } from '../store/tables.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
+import { type DataObjectSpec, DataObjects } from './secrets.js';
 import { checkName, checkServiceSpec, withDefaults } from './spec.js';
 
 /** The CA's part in cluster updates: fresh join tokens for the current root (manager/ca's generateToken). */
@@ -50,6 +52,17 @@ export interface ControlOperations {
   removeNode(id: string, force: boolean): Promise<void>;
   getCluster(): Cluster;
   updateCluster(version: number, spec: ClusterSpec, options?: UpdateClusterOptions): Promise<Cluster>;
+  createSecret(spec: DataObjectSpec): Promise<Secret>;
+  /** Never with its data (sealed or not). */
+  getSecret(idOrName: string): Secret;
+  listSecrets(filters?: Filters): Secret[];
+  updateSecret(idOrName: string, version: number, spec: DataObjectSpec): Promise<Secret>;
+  removeSecret(idOrName: string): Promise<void>;
+  createConfig(spec: DataObjectSpec): Promise<Config>;
+  getConfig(idOrName: string): Config;
+  listConfigs(filters?: Filters): Config[];
+  updateConfig(idOrName: string, version: number, spec: DataObjectSpec): Promise<Config>;
+  removeConfig(idOrName: string): Promise<void>;
 }
 
 const outOfSequence = (field = 'version') => conflict('update out of sequence', field);
@@ -62,11 +75,53 @@ const ADJECTIVES = ['brave', 'calm', 'eager', 'gentle', 'jolly', 'keen', 'lucid'
 const NOUNS = ['heron', 'otter', 'pike', 'perch', 'trout', 'carp', 'tench', 'roach', 'dace', 'bream'];
 
 export class ControlApi implements ControlOperations {
+  private readonly secrets: DataObjects<'secret'>;
+  private readonly configs: DataObjects<'config'>;
+
+  /** `cipher`: seals secrets with the cluster data key (a manager without one refuses secrets). */
   constructor(
     private readonly store: Store,
     private readonly ca?: CaPort,
     private readonly random: () => number = Math.random,
-  ) {}
+    cipher?: SecretCipher | (() => SecretCipher | undefined),
+  ) {
+    const c = typeof cipher === 'function' ? cipher : () => cipher;
+    this.secrets = new DataObjects('secret', store, c);
+    this.configs = new DataObjects('config', store, () => undefined);
+  }
+
+  // ---- secrets and configs ----
+
+  createSecret(spec: DataObjectSpec): Promise<Secret> {
+    return this.secrets.create(spec);
+  }
+  getSecret(idOrName: string): Secret {
+    return this.secrets.get(idOrName);
+  }
+  listSecrets(filters?: Filters): Secret[] {
+    return this.secrets.list(filters);
+  }
+  updateSecret(idOrName: string, version: number, spec: DataObjectSpec): Promise<Secret> {
+    return this.secrets.update(idOrName, version, spec);
+  }
+  removeSecret(idOrName: string): Promise<void> {
+    return this.secrets.remove(idOrName);
+  }
+  createConfig(spec: DataObjectSpec): Promise<Config> {
+    return this.configs.create(spec);
+  }
+  getConfig(idOrName: string): Config {
+    return this.configs.get(idOrName);
+  }
+  listConfigs(filters?: Filters): Config[] {
+    return this.configs.list(filters);
+  }
+  updateConfig(idOrName: string, version: number, spec: DataObjectSpec): Promise<Config> {
+    return this.configs.update(idOrName, version, spec);
+  }
+  removeConfig(idOrName: string): Promise<void> {
+    return this.configs.remove(idOrName);
+  }
 
   // ---- services ----
 
@@ -361,6 +416,25 @@ function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
   checkReservationFits(tx, spec);
   const t = spec.taskTemplate;
   const c = t?.containerSpec;
+  const targets = new Map<string, string>();
+  const claim = (what: string, field: string, ref: string, target: string | undefined) => {
+    if (!target) throw invalidArgument(field, `malformed file ${what} reference`);
+    const other = targets.get(target);
+    if (other !== undefined)
+      throw new ShoalError(
+        'invalid_argument',
+        `${what} references '${other}' and '${ref}' have a conflicting target: '${target}'`,
+        { field },
+      );
+    targets.set(target, ref);
+  };
+  c?.secrets.forEach((r, i) =>
+    claim('secret', `spec.task_template.container_spec.secrets[${i}].file.name`, r.secretName, r.file?.name),
+  );
+  targets.clear();
+  c?.configs.forEach((r, i) =>
+    claim('config', `spec.task_template.container_spec.configs[${i}].file.name`, r.configName, r.file?.name),
+  );
   c?.secrets.forEach((r, i) => {
     if (!tx.get('secret', r.secretId))
       throw invalidArgument(

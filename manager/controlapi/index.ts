@@ -11,4 +11,10 @@ export {
   type UpdateServiceOptions,
 } from './controlapi.js';
 export { type Filters, labelsMatch } from './filters.js';
+export {
+  checkDataObjectSpec,
+  type DataKind,
+  type DataObjectSpec,
+  MAX_DATA_BYTES,
+} from './secrets.js';
 export { checkName, checkServiceSpec, DEFAULTS, withDefaults } from './spec.js';

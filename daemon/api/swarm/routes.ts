@@ -10,6 +10,7 @@ import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ClusterBackend } from './backend.js';
+import { registerSecretsAndConfigs } from './data-routes.js';
 import { Reader } from './json.js';
 import { tlsInfoOfRoot } from './tls-info.js';
 import {
@@ -242,6 +243,8 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
     );
     ctx.reply.json(200, { Warnings: null });
   });
+
+  registerSecretsAndConfigs(router, control, parseFilters);
 
   // ---- tasks ----
   router.get('/tasks', async (ctx) =>

@@ -160,7 +160,7 @@ const nonEmptyMap = (m: Record<string, string>) => (Object.keys(m).length > 0 ? 
 const dur = (d: Duration | undefined) => (d ? durationToNs(d) : undefined);
 const optDur = (r: Reader, k: string) => (r.has(k) ? durationFromNs(r.int(k)) : undefined);
 
-function metaJson(id: string, meta: Meta | undefined): Json {
+export function metaJson(id: string, meta: Meta | undefined): Json {
   return {
     ID: id,
     Version: { Index: meta?.version ?? 0 },
