@@ -428,13 +428,11 @@ function checkReferences(tx: ReadTx, spec: ServiceSpec): void {
       );
     targets.set(target, ref);
   };
-  c?.secrets.forEach((r, i) =>
-    claim('secret', `spec.task_template.container_spec.secrets[${i}].file.name`, r.secretName, r.file?.name),
-  );
+  for (const [i, r] of (c?.secrets ?? []).entries())
+    claim('secret', `spec.task_template.container_spec.secrets[${i}].file.name`, r.secretName, r.file?.name);
   targets.clear();
-  c?.configs.forEach((r, i) =>
-    claim('config', `spec.task_template.container_spec.configs[${i}].file.name`, r.configName, r.file?.name),
-  );
+  for (const [i, r] of (c?.configs ?? []).entries())
+    claim('config', `spec.task_template.container_spec.configs[${i}].file.name`, r.configName, r.file?.name);
   c?.secrets.forEach((r, i) => {
     if (!tx.get('secret', r.secretId))
       throw invalidArgument(

@@ -52,8 +52,6 @@ export function checkDataObjectSpec(kind: DataKind, spec: DataObjectSpec): void 
     );
 }
 
-type Obj<K extends DataKind> = K extends 'secret' ? Secret : Config;
-
 /** The operations of one kind over the store. Secrets need a cipher; without one they are refused. */
 export class DataObjects<K extends DataKind> {
   constructor(
