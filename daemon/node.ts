@@ -30,7 +30,7 @@ import {
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
-import { Agent } from '../worker/agent/index.js';
+import { Agent, Dependencies } from '../worker/agent/index.js';
 import type { ContainerManager } from '../worker/engine/index.js';
 import { Executor, enginePort, imagePort, LABEL } from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
@@ -410,9 +410,12 @@ export class SwarmNode implements ClusterBackend {
     manager?: ManagerParts,
   ): Promise<Membership> {
     const host = state.advertiseAddr ? parseHostPort(state.advertiseAddr, 'advertiseAddr').host : '';
+    // Secrets and configs the dispatcher sends: memory only, read by the executor when it makes a container.
+    const dependencies = new Dependencies();
     const executor = new Executor({
       engine: enginePort(this.o.engine),
       images: imagePort(this.o.images, this.o.pull),
+      data: dependencies,
     });
     // The agent starts from every manager known: those it last heard of, and on a manager its own store's.
     const managers = [...new Set([...state.managers, ...(manager?.managerAddrs() ?? [])])];
@@ -425,6 +428,7 @@ export class SwarmNode implements ClusterBackend {
       describe: () => this.describe(),
       advertiseAddr: host,
       stateDir: this.paths.worker,
+      dependencies,
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
     });
     const backend: ClusterBackend = manager

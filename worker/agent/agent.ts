@@ -21,6 +21,7 @@ import {
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
+import { Dependencies } from './dependencies.js';
 import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
@@ -58,6 +59,8 @@ export interface AgentOptions {
   sessionStartTimeoutMs?: number;
   /** Called when a session starts (tests, diagnostics). */
   onSession?: (manager: string, sessionId: string) => void;
+  /** Where the secrets and configs sent with the tasks are held (memory only); the executor reads them. */
+  dependencies?: Dependencies;
 }
 
 export type AgentStatus = 'stopped' | 'connecting' | 'connected';
@@ -68,6 +71,8 @@ export class Agent {
   private readonly log: (message: string, err?: unknown) => void;
   private readonly stateFile: StateFile;
   private readonly tasks: AssignedTasks;
+  /** Secrets and configs of the assigned tasks: in memory only, never in the state file. */
+  readonly dependencies: Dependencies;
   private readonly reporter: StatusReporter;
   private managerList: string[];
   private cursor = 0;
@@ -93,6 +98,7 @@ export class Agent {
     this.managerList = [...options.managers];
     this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME));
     this.tasks = new AssignedTasks(options.executor, this.log);
+    this.dependencies = options.dependencies ?? new Dependencies();
     this.reporter = new StatusReporter(this.clock, {
       ...options.reporter,
       isPermanent: isPermanentRefusal,
@@ -278,6 +284,8 @@ export class Agent {
           if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL && a.appliesTo !== lastResult)
             throw unavailable(`assignments out of sequence (applies to ${a.appliesTo}, have ${lastResult})`);
           const before = new Set(this.tasks.ids());
+          // Secrets and configs first: a task's container mounts them when it is made.
+          this.dependencies.apply(a);
           this.tasks.apply(a);
           for (const id of before) if (!this.tasks.has(id)) this.reporter.forget(id);
           if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE) this.removeStrays();
