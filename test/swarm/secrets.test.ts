@@ -16,6 +16,7 @@ import {
   REPO,
   shoal,
   startShoald,
+  stopShoald,
 } from '../daemon/harness.js';
 import { freePort } from '../images/registry-harness.js';
 
@@ -194,6 +195,24 @@ describe('secrets and configs in a swarm', () => {
     expect(filesContaining(join(d.dataRoot, 'swarm', 'raft'), 'listen: ')).not.toEqual([]); // configs are
     expect(filesContaining(d.dataRoot, SECRET)).toEqual([]);
     expect(filesContaining(join(d.dataRoot, 'swarm', 'worker'), 'listen: ')).toEqual([]);
+
+    // A shoald restart: the running task keeps its files; a new task (update --force) gets the secret again
+    // from the manager (the worker kept it in memory only, so it was fetched anew).
+    const before = await containerOf('sv');
+    await stopShoald(d);
+    d = await startShoald(d.dir);
+    await eventually(
+      async () => (await shoal(d, ['node', 'ls', '--format', '{{.Status}}'])).stdout === 'Ready\n',
+      'the node to be Ready again',
+    );
+    expect(await containerOf('sv')).toBe(before);
+    await ok(['service', 'update', '-d', '--force', 'sv']);
+    await eventually(async () => {
+      const c = await containerOf('sv').catch(() => before);
+      if (c === before) return false;
+      return (await shoal(d, ['logs', c])).stdout.includes(`${sha(SECRET)}  /run/secrets/other`);
+    }, 'a new task reading the secret after the restart');
+    expect(filesContaining(d.dataRoot, SECRET)).toEqual([]);
   });
 
   it('rm of a secret or config in use is refused naming the service; after service rm, no mount is left', async () => {
