@@ -29,12 +29,19 @@ import {
   retryConflicts,
 } from '../manager/membership/index.js';
 import { seedNewCluster } from '../manager/raft/index.js';
+import {
+  type DataKey,
+  fetchDataKey,
+  loadDataKey,
+  newDataKey,
+  saveDataKey,
+} from '../manager/secrets/index.js';
 import { clone } from '../manager/store/index.js';
 import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
 import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
-import { Agent } from '../worker/agent/index.js';
+import { Agent, Dependencies } from '../worker/agent/index.js';
 import type { ContainerManager } from '../worker/engine/index.js';
 import { Executor, enginePort, imagePort, LABEL, taskLogs } from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
@@ -232,6 +239,9 @@ export class SwarmNode implements ClusterBackend {
     await fs.rm(this.paths.root, { recursive: true, force: true });
     let manager: ManagerParts | undefined;
     try {
+      // The key secrets are sealed with: this manager's file only, never the raft log (manager/README.md).
+      const dataKey = newDataKey();
+      await saveDataKey(this.paths.dataKey, dataKey);
       manager = await ManagerParts.start({
         identity,
         raftId: state.raftId,
@@ -239,6 +249,7 @@ export class SwarmNode implements ClusterBackend {
         listen,
         advertiseAddr,
         raftStart: 'bootstrap',
+        dataKey,
         log: this.log,
       });
       await manager.waitLeader();
@@ -337,6 +348,13 @@ export class SwarmNode implements ClusterBackend {
     try {
       await saveNodeIdentity(this.paths.certs, identity);
       if (isManager) {
+        // The data key comes from the manager joined through, over mTLS with the new manager certificate.
+        const dataKey = await fetchDataKey(
+          managerAddr,
+          mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
+          channelOptionsFor('manager'),
+        );
+        await saveDataKey(this.paths.dataKey, dataKey);
         manager = await ManagerParts.start({
           identity,
           raftId: state.raftId,
@@ -344,6 +362,7 @@ export class SwarmNode implements ClusterBackend {
           listen,
           advertiseAddr,
           raftStart: 'join',
+          dataKey,
           log: this.log,
         });
         await joinThroughLeader(
@@ -374,6 +393,7 @@ export class SwarmNode implements ClusterBackend {
       throw new ShoalError('internal', `${this.paths.certs}: this node's swarm certificate is missing`);
     let manager: ManagerParts | undefined;
     if (state.role === 'manager') {
+      const dataKey = await this.resumeDataKey(state, identity);
       manager = await ManagerParts.start({
         identity,
         raftId: state.raftId,
@@ -383,6 +403,7 @@ export class SwarmNode implements ClusterBackend {
         // The raft directory's state decides; were it lost, the member waits to be added again rather than
         // founding a second cluster of the same id.
         raftStart: 'join',
+        dataKey,
         log: this.log,
       });
       // Serve once the store has caught up with a leader (this member or another), as swarmkit waits before
@@ -393,15 +414,41 @@ export class SwarmNode implements ClusterBackend {
     this.log(`swarm resumed: node ${state.nodeId} (${state.role})`);
   }
 
+  /**
+   * The data key of a resuming manager: its file, else (a file lost, or a manager from before secrets) any
+   * other manager's. Without one the manager runs but refuses secrets, saying why.
+   */
+  private async resumeDataKey(state: SwarmState, identity: NodeCredentials): Promise<DataKey | undefined> {
+    const saved = await loadDataKey(this.paths.dataKey);
+    if (saved) return saved;
+    const creds = mtlsChannelCredentials(identity, { clusterId: identity.clusterId });
+    for (const addr of state.managers.filter((a) => a !== state.advertiseAddr)) {
+      try {
+        const k = await fetchDataKey(addr, creds, channelOptionsFor('manager'), 5_000);
+        await saveDataKey(this.paths.dataKey, k);
+        return k;
+      } catch (e) {
+        this.log(`swarm resume: no data key from ${addr}: ${(e as Error).message}`);
+      }
+    }
+    this.log(
+      `swarm resume: ${this.paths.dataKey} is missing and no manager gave the key: secrets are refused here`,
+    );
+    return undefined;
+  }
+
   private async startMember(
     state: SwarmState,
     identity: NodeCredentials,
     manager?: ManagerParts,
   ): Promise<Membership> {
     const host = state.advertiseAddr ? parseHostPort(state.advertiseAddr, 'advertiseAddr').host : '';
+    // Secrets and configs the dispatcher sends: memory only, read by the executor when it makes a container.
+    const dependencies = new Dependencies();
     const executor = new Executor({
       engine: enginePort(this.o.engine),
       images: imagePort(this.o.images, this.o.pull),
+      data: dependencies,
     });
     // The agent starts from every manager known: those it last heard of, and on a manager its own store's.
     const managers = [...new Set([...state.managers, ...(manager?.managerAddrs() ?? [])])];
@@ -415,6 +462,7 @@ export class SwarmNode implements ClusterBackend {
       advertiseAddr: host,
       stateDir: this.paths.worker,
       logs: (taskId, opts) => taskLogs(this.o.engine, taskId, opts),
+      dependencies,
       log: (m, e) => this.log(`agent: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
       onNode: (n) => this.noticeNode(n),
     });
@@ -528,6 +576,13 @@ export class SwarmNode implements ClusterBackend {
     await fs.rm(this.paths.raft, { recursive: true, force: true });
     let manager: ManagerParts | undefined;
     try {
+      // A manager holds the cluster's data key (secrets): asked of a manager with the new certificate.
+      const dataKey = await fetchDataKey(
+        via[0],
+        mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),
+        channelOptionsFor('manager'),
+      );
+      await saveDataKey(this.paths.dataKey, dataKey);
       manager = await ManagerParts.start({
         identity,
         raftId,
@@ -535,6 +590,7 @@ export class SwarmNode implements ClusterBackend {
         listen,
         advertiseAddr,
         raftStart: 'join',
+        dataKey,
         log: this.log,
       });
       await joinThroughLeader(
@@ -579,6 +635,8 @@ export class SwarmNode implements ClusterBackend {
     m.state.managers = others.length > 0 ? others : m.state.managers;
     await saveSwarmState(this.paths.state, m.state);
     await fs.rm(this.paths.raft, { recursive: true, force: true });
+    // A worker holds no cluster data key: secrets reach it only as the tasks it runs need them.
+    await fs.rm(this.paths.dataKey, { force: true });
     this.adopt(m, identity, undefined);
     this.log('demoted: now a worker');
   }
@@ -622,6 +680,7 @@ export class SwarmNode implements ClusterBackend {
       raftDir: this.paths.raft,
       listen: parseHostPort(m.state.listenAddr, 'listenAddr'),
       advertiseAddr: m.state.advertiseAddr,
+      dataKey: await this.resumeDataKey(m.state, m.identity),
       raftStart: 'join',
       log: this.log,
     });

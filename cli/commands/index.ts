@@ -169,6 +169,9 @@ export const commands: CommandEntry[] = [
     summary: 'Manage Swarm services',
     load: async () => (await import('./service.js')).service,
   },
+  // secrets and configs (cli/commands/secret.ts)
+  { name: 'secret', summary: 'Manage Swarm secrets', load: async () => (await import('./secret.js')).secret },
+  { name: 'config', summary: 'Manage Swarm configs', load: async () => (await import('./secret.js')).config },
 ];
 
 /** `shoal container ls` etc.: docker's management-command spellings of the same commands. */

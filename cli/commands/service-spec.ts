@@ -152,6 +152,10 @@ export const UPDATE_FLAGS: FlagSpec[] = [
   l('ulimit-rm', 'Remove a ulimit option'),
   l('group-add', 'Add an additional supplementary user group to the container'),
   l('group-rm', 'Remove a previously added supplementary user group from the container'),
+  l('secret-add', 'Add or update a secret on a service'),
+  l('secret-rm', 'Remove a secret'),
+  l('config-add', 'Add or update a config file on a service'),
+  l('config-rm', 'Remove a configuration file'),
   b('force', 'Force update even if no changes require it'),
   b('rollback', 'Rollback to previous specification'),
   ...COMMON_FLAGS,
@@ -355,7 +359,7 @@ function sysctls(items: string[], flag: string): Record<string, string> {
   return out;
 }
 
-function fileRefs(items: string[], flag: string, kind: 'Secret' | 'Config'): Json[] | undefined {
+export function fileRefs(items: string[], flag: string, kind: 'Secret' | 'Config'): Json[] | undefined {
   if (items.length === 0) return undefined;
   return items.map((item) => {
     const r = parseFileRef(item, flag);

@@ -14,6 +14,7 @@ import {
   applyServiceUpdate,
   buildServiceSpec,
   CREATE_FLAGS,
+  fileRefs,
   networkChanges,
   UPDATE_FLAGS,
 } from './service-spec.js';
@@ -477,6 +478,23 @@ async function update(cli: Cli, args: string[]): Promise<number> {
       const cur = ((task.Networks as Json[] | undefined) ?? []).filter((n) => !rmIds.has(n.Target as string));
       const next = [...cur, ...add.filter((a) => !cur.some((c) => c.Target === a.Target))];
       task.Networks = next.length ? next : undefined;
+    }
+    // docker's getUpdatedSecrets/Configs: drop the named ones, then append the added ones (resolved to IDs).
+    for (const kind of ['secret', 'config'] as const) {
+      const Kind = kind === 'secret' ? 'Secret' : 'Config';
+      const rm = f.lists.get(`${kind}-rm`) ?? [];
+      const add =
+        withUsage('service update', () =>
+          fileRefs(f.lists.get(`${kind}-add`) ?? [], `--${kind}-add`, Kind),
+        ) ?? [];
+      if (rm.length === 0 && add.length === 0) continue;
+      await resolveFileRefs(cli, add, kind);
+      const cs = (spec.TaskTemplate as Json).ContainerSpec as Json;
+      const cur = ((cs[`${Kind}s`] as Json[] | undefined) ?? []).filter(
+        (r) => !rm.includes(r[`${Kind}Name`] as string),
+      );
+      const next = [...cur, ...add];
+      cs[`${Kind}s`] = next.length ? next : undefined;
     }
   }
   const sendAuth = f.bools.has('with-registry-auth');

@@ -47,6 +47,12 @@ import {
 import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
 import { RaftNode } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
+import {
+  CLUSTER_KEYS_POLICY,
+  clusterKeysService,
+  type DataKey,
+  DataKeyCipher,
+} from '../../manager/secrets/index.js';
 import { NO_LEADER_MESSAGE, Store } from '../../manager/store/index.js';
 import { clone } from '../../manager/store/tables.js';
 import type { SubscribeLogsMessage } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
@@ -65,6 +71,8 @@ export interface ManagerOptions {
    * by the leader (a manager joining, and every restart: the raft directory's state then decides).
    */
   raftStart: 'bootstrap' | 'join';
+  /** The cluster data key (secrets are sealed with it); undefined: this manager refuses secrets. */
+  dataKey: DataKey | undefined;
   log: (msg: string) => void;
 }
 
@@ -136,10 +144,17 @@ export class ManagerParts {
       log: (m) => o.log(`raft: ${m}`),
     });
     store.connect(raft);
-    const control = new ControlApi(store, {
-      newJoinToken: (_role, cluster) =>
-        generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
-    });
+    const cipher = o.dataKey ? new DataKeyCipher(o.dataKey) : undefined;
+    const control = new ControlApi(
+      store,
+      {
+        newJoinToken: (_role, cluster) =>
+          generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
+      },
+      Math.random,
+      Date.now,
+      cipher,
+    );
     const ca = new CertificateAuthority({
       state: new StoreCAState(store),
       clock: () => new Date(),
@@ -173,6 +188,8 @@ export class ManagerParts {
     });
     const dispatcher = new Dispatcher(store, {
       log: (m, e) => o.log(`dispatcher: ${m}${e ? `: ${e}` : ''}`),
+      // Secrets go to workers opened (over mTLS); a manager without the key sends none.
+      openSecret: cipher ? (s) => cipher.open(s.id, s.sealed!) : undefined,
     });
 
     // The log broker lives with the dispatcher (the leader): it reaches the nodes over their sessions.
@@ -192,6 +209,7 @@ export class ManagerParts {
       ...DISPATCHER_POLICY,
       ...MEMBERSHIP_POLICY,
       ...LOGBROKER_POLICY,
+      ...CLUSTER_KEYS_POLICY,
       ...raftPolicy,
     };
     const server = new grpc.Server({
@@ -219,6 +237,8 @@ export class ManagerParts {
     const group = raftGroup(raft, o.raftId);
     const ms = membershipService(store, group);
     server.addService(ms.definition, ms.implementation as unknown as grpc.UntypedServiceImplementation);
+    const ks = clusterKeysService(() => o.dataKey);
+    server.addService(ks.definition, ks.implementation as unknown as grpc.UntypedServiceImplementation);
     let listener: NodeTlsListener;
     try {
       listener = await NodeTlsListener.listen(server, {

@@ -15,6 +15,8 @@ export interface SwarmPaths {
   certs: string;
   raft: string;
   worker: string;
+  /** The cluster data key secrets are sealed with (managers only; manager/secrets). */
+  dataKey: string;
 }
 
 export function swarmPaths(dataRoot: string): SwarmPaths {
@@ -25,6 +27,7 @@ export function swarmPaths(dataRoot: string): SwarmPaths {
     certs: path.join(root, 'certificates'),
     raft: path.join(root, 'raft'),
     worker: path.join(root, 'worker'),
+    dataKey: path.join(root, 'data-key.json'),
   };
 }
 

@@ -222,11 +222,16 @@ describe('createService', () => {
         ...base,
         containerSpec: {
           ...base.containerSpec!,
-          secrets: [{ secretId: 'nope', secretName: 'db', file: undefined }],
+          secrets: [
+            { secretId: 'nope', secretName: 'db', file: { name: 'db', uid: '0', gid: '0', mode: 0o444 } },
+          ],
         },
       },
     });
     expect((await rejects(control.createService(secret))).message).toMatch(/secret not found: db/);
+    // A reference without a file is malformed (swarmkit checks that first).
+    secret.taskTemplate!.containerSpec!.secrets[0]!.file = undefined;
+    expect((await rejects(control.createService(secret))).message).toMatch(/malformed file secret reference/);
     await store.update((tx) => tx.create('network', makeNetwork('net1', 'appnet')));
     const s = await control.createService(withNet('appnet'));
     expect(s.spec!.taskTemplate!.networks[0]!.target).toBe('appnet');

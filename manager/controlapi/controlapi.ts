@@ -2,7 +2,15 @@
 // Docker's defaults and messages. Transport-free: the leader calls it directly; a follower will forward the
 // same calls over gRPC. Every write is one store transaction, so a rejected call changes nothing.
 import { conflict, invalidArgument, isShoalError, notFound, ShoalError } from '../../common/errors.js';
-import type { Cluster, Network, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type {
+  Cluster,
+  Config,
+  Network,
+  Node,
+  Secret,
+  Service,
+  Task,
+} from '../../proto/gen/shoal/swarm/v1/objects.js';
 import {
   type ClusterSpec,
   type NetworkSpec,
@@ -18,10 +26,12 @@ import {
   UpdateState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocateNetwork } from '../allocator/index.js';
+import type { SecretCipher } from '../secrets/index.js';
 import type { ReadTx, Store, WriteTx } from '../store/index.js';
 import { clone } from '../store/tables.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
 import { checkNetworkSpec, checkPorts, listNetworks, prunable, removalRefusal } from './networks.js';
+import { type DataObjectSpec, DataObjects } from './secrets.js';
 import { checkName, checkServiceSpec, withDefaults } from './spec.js';
 
 /** The CA's part in cluster updates: fresh join tokens for the current root (manager/ca's generateToken). */
@@ -65,6 +75,17 @@ export interface ControlOperations {
   removeNetwork(idOrName: string): Promise<void>;
   /** Removes every unused network but ingress; resolves with the names removed. */
   pruneNetworks(filters?: Filters): Promise<string[]>;
+  createSecret(spec: DataObjectSpec): Promise<Secret>;
+  /** Never with its data (sealed or not). */
+  getSecret(idOrName: string): Secret;
+  listSecrets(filters?: Filters): Secret[];
+  updateSecret(idOrName: string, version: number, spec: DataObjectSpec): Promise<Secret>;
+  removeSecret(idOrName: string): Promise<void>;
+  createConfig(spec: DataObjectSpec): Promise<Config>;
+  getConfig(idOrName: string): Config;
+  listConfigs(filters?: Filters): Config[];
+  updateConfig(idOrName: string, version: number, spec: DataObjectSpec): Promise<Config>;
+  removeConfig(idOrName: string): Promise<void>;
 }
 
 /** Retries of a write that lost the race on the cluster object (see serialized). */
@@ -80,12 +101,54 @@ const ADJECTIVES = ['brave', 'calm', 'eager', 'gentle', 'jolly', 'keen', 'lucid'
 const NOUNS = ['heron', 'otter', 'pike', 'perch', 'trout', 'carp', 'tench', 'roach', 'dace', 'bream'];
 
 export class ControlApi implements ControlOperations {
+  private readonly secrets: DataObjects<'secret'>;
+  private readonly configs: DataObjects<'config'>;
+
+  /** `cipher`: seals secrets with the cluster data key (a manager without one refuses secrets). */
   constructor(
     private readonly store: Store,
     private readonly ca?: CaPort,
     private readonly random: () => number = Math.random,
     private readonly clock: () => number = Date.now,
-  ) {}
+    cipher?: SecretCipher | (() => SecretCipher | undefined),
+  ) {
+    const c = typeof cipher === 'function' ? cipher : () => cipher;
+    this.secrets = new DataObjects('secret', store, c);
+    this.configs = new DataObjects('config', store, () => undefined);
+  }
+
+  // ---- secrets and configs ----
+
+  createSecret(spec: DataObjectSpec): Promise<Secret> {
+    return this.secrets.create(spec);
+  }
+  getSecret(idOrName: string): Secret {
+    return this.secrets.get(idOrName);
+  }
+  listSecrets(filters?: Filters): Secret[] {
+    return this.secrets.list(filters);
+  }
+  updateSecret(idOrName: string, version: number, spec: DataObjectSpec): Promise<Secret> {
+    return this.secrets.update(idOrName, version, spec);
+  }
+  removeSecret(idOrName: string): Promise<void> {
+    return this.secrets.remove(idOrName);
+  }
+  createConfig(spec: DataObjectSpec): Promise<Config> {
+    return this.configs.create(spec);
+  }
+  getConfig(idOrName: string): Config {
+    return this.configs.get(idOrName);
+  }
+  listConfigs(filters?: Filters): Config[] {
+    return this.configs.list(filters);
+  }
+  updateConfig(idOrName: string, version: number, spec: DataObjectSpec): Promise<Config> {
+    return this.configs.update(idOrName, version, spec);
+  }
+  removeConfig(idOrName: string): Promise<void> {
+    return this.configs.remove(idOrName);
+  }
 
   // ---- services ----
 
@@ -488,6 +551,23 @@ function checkReferences(tx: ReadTx, spec: ServiceSpec, selfId: string | undefin
   checkPorts(tx, spec, selfId);
   const t = spec.taskTemplate;
   const c = t?.containerSpec;
+  const targets = new Map<string, string>();
+  const claim = (what: string, field: string, ref: string, target: string | undefined) => {
+    if (!target) throw invalidArgument(field, `malformed file ${what} reference`);
+    const other = targets.get(target);
+    if (other !== undefined)
+      throw new ShoalError(
+        'invalid_argument',
+        `${what} references '${other}' and '${ref}' have a conflicting target: '${target}'`,
+        { field },
+      );
+    targets.set(target, ref);
+  };
+  for (const [i, r] of (c?.secrets ?? []).entries())
+    claim('secret', `spec.task_template.container_spec.secrets[${i}].file.name`, r.secretName, r.file?.name);
+  targets.clear();
+  for (const [i, r] of (c?.configs ?? []).entries())
+    claim('config', `spec.task_template.container_spec.configs[${i}].file.name`, r.configName, r.file?.name);
   c?.secrets.forEach((r, i) => {
     if (!tx.get('secret', r.secretId))
       throw invalidArgument(

@@ -12,4 +12,10 @@ export {
 } from './controlapi.js';
 export { type Filters, labelsMatch } from './filters.js';
 export { checkNetworkSpec, INGRESS_NAME, predefinedIngress } from './networks.js';
+export {
+  checkDataObjectSpec,
+  type DataKind,
+  type DataObjectSpec,
+  MAX_DATA_BYTES,
+} from './secrets.js';
 export { checkName, checkServiceSpec, DEFAULTS, withDefaults } from './spec.js';

@@ -24,3 +24,15 @@ export function fingerprint(task: Task): string {
     'base64',
   );
 }
+
+/**
+ * The secrets and configs a task mounts, as "secret/<id>" and "config/<id>": what its node must hold while
+ * the task is assigned there (and only then).
+ */
+export function dependenciesOf(task: Task): string[] {
+  const c = task.spec?.containerSpec;
+  return [
+    ...(c?.secrets ?? []).map((r) => `secret/${r.secretId}`),
+    ...(c?.configs ?? []).map((r) => `config/${r.configId}`),
+  ];
+}

@@ -7,11 +7,24 @@ import {
   AssignmentsType,
   type SessionMessage,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
-import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import {
+  NodeDescription,
+  Secret,
+  type Task,
+  Task as TaskMsg,
+} from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { DataKeyCipher, newDataKey } from '../secrets/index.js';
 import { MemoryLog } from '../store/memlog.js';
 import { Store } from '../store/store.js';
-import { makeCluster, makeNetwork, makeNode, makeTask, storeOnMemoryLog } from '../store/testkit.js';
+import {
+  makeCluster,
+  makeConfig,
+  makeNetwork,
+  makeNode,
+  makeTask,
+  storeOnMemoryLog,
+} from '../store/testkit.js';
 import { DEFAULT_TIMING } from './config.js';
 import { Dispatcher, leaderChangeGraceMs, type SessionSink } from './dispatcher.js';
 import { runWhileLeader } from './leader.js';
@@ -595,5 +608,122 @@ describe('leadership', () => {
     expect([a.d.isRunning, b.d.isRunning]).toEqual([true, false]);
     for (const off of offs) off();
     expect([a.d.isRunning, b.d.isRunning]).toEqual([false, false]);
+  });
+});
+
+describe('dispatcher: secrets and configs', () => {
+  const withRefs = (t: Task, secretId: string, configId: string): Task =>
+    TaskMsg.fromPartial({
+      ...t,
+      spec: {
+        containerSpec: {
+          image: 'busybox',
+          secrets: secretId
+            ? [{ secretId, secretName: 'db', file: { name: 'db', uid: '0', gid: '0', mode: 0o444 } }]
+            : [],
+          configs: configId
+            ? [{ configId, configName: 'app', file: { name: '/app', uid: '0', gid: '0', mode: 0o444 } }]
+            : [],
+        },
+      },
+    });
+
+  async function setupWithKey() {
+    const s = await setup();
+    const cipher = new DataKeyCipher(newDataKey());
+    const d = new Dispatcher(s.store, {
+      clock: s.clock,
+      random: () => 0.5,
+      timing: { heartbeatPeriodMs: PERIOD },
+      log: () => {},
+      openSecret: (sec) => cipher.open(sec.id, sec.sealed!),
+    });
+    await s.store.update((tx) => {
+      tx.create(
+        'secret',
+        Secret.fromPartial({
+          id: 'sec1',
+          spec: { annotations: { name: 'db' } },
+          sealed: cipher.seal('sec1', Buffer.from('pw')),
+        }),
+      );
+      tx.create('config', makeConfig('cfg1', 'app', 'k: v'));
+    });
+    return { ...s, d };
+  }
+
+  const items = (a: {
+    changes: { assignment?: { item?: { $case: string; value: { id: string } } }; action: number }[];
+  }) =>
+    a.changes.map(
+      (c) =>
+        `${c.assignment?.item?.$case}:${c.assignment?.item?.value.id}:${c.action === AssignmentAction.ASSIGNMENT_ACTION_REMOVE ? 'rm' : 'up'}`,
+    );
+
+  it('sends a secret (opened) and a config only to the node whose task needs them, before the task', async () => {
+    const { store, d } = await setupWithKey();
+    await store.update((tx) => {
+      tx.create('task', withRefs(assigned('t1', 'n1'), 'sec1', 'cfg1'));
+      tx.create('task', assigned('t2', 'n2'));
+    });
+    d.start();
+    const one = await register(d, 'n1');
+    const two = await register(d, 'n2');
+    const c1 = one.sink.assignments[0]!;
+    expect(items(c1)).toEqual(['secret:sec1:up', 'config:cfg1:up', 'task:t1:up']);
+    const sec = c1.changes[0]!.assignment!.item!;
+    expect(sec.$case === 'secret' && Buffer.from(sec.value.spec!.data).toString()).toBe('pw');
+    expect(sec.$case === 'secret' && sec.value.sealed).toBeUndefined();
+    expect(items(two.sink.assignments[0]!)).toEqual(['task:t2:up']);
+    d.stop();
+  });
+
+  it('sends them when a task needing them arrives, and drops them once no task of the node needs them', async () => {
+    const { store, d, clock } = await setupWithKey();
+    d.start();
+    const { sink } = await register(d, 'n1');
+    await store.update((tx) => tx.create('task', withRefs(assigned('t1', 'n1'), 'sec1', '')));
+    await settle();
+    clock.advance(50);
+    await settle();
+    expect(items(sink.assignments[1]!).sort()).toEqual(['secret:sec1:up', 'task:t1:up']);
+    // A second task with the same secret: nothing new to send for it.
+    await store.update((tx) => tx.create('task', withRefs(assigned('t2', 'n1'), 'sec1', 'cfg1')));
+    await settle();
+    clock.advance(50);
+    await settle();
+    expect(items(sink.assignments[2]!).sort()).toEqual(['config:cfg1:up', 'task:t2:up']);
+    // t1 gone: the secret stays (t2 needs it). t2 gone too: both are dropped.
+    await store.update((tx) => tx.remove('task', 't1'));
+    await settle();
+    clock.advance(50);
+    await settle();
+    expect(items(sink.assignments[3]!)).toEqual(['task:t1:rm']);
+    await store.update((tx) => tx.remove('task', 't2'));
+    await settle();
+    clock.advance(50);
+    await settle();
+    expect(items(sink.assignments[4]!).sort()).toEqual(['config:cfg1:rm', 'secret:sec1:rm', 'task:t2:rm']);
+    d.stop();
+  });
+
+  it('a manager without the data key sends no secret (the task then fails on the worker, naming it)', async () => {
+    const { store, d } = await setup();
+    const cipher = new DataKeyCipher(newDataKey());
+    await store.update((tx) => {
+      tx.create(
+        'secret',
+        Secret.fromPartial({
+          id: 'sec1',
+          spec: { annotations: { name: 'db' } },
+          sealed: cipher.seal('sec1', Buffer.from('pw')),
+        }),
+      );
+      tx.create('task', withRefs(assigned('t1', 'n1'), 'sec1', ''));
+    });
+    d.start();
+    const { sink } = await register(d, 'n1');
+    expect(items(sink.assignments[0]!)).toEqual(['task:t1:up']);
+    d.stop();
   });
 });

@@ -20,10 +20,16 @@ import {
   type TaskStatusUpdate,
   type WeightedPeer,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
-import { type Node, type NodeDescription, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import {
+  type Config,
+  type Node,
+  type NodeDescription,
+  Secret,
+  Task,
+} from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { EventOf, Store } from '../store/index.js';
-import { fingerprint, isAssigned } from './assignments.js';
+import { dependenciesOf, fingerprint, isAssigned } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
 import { checkOwner, checkReport, newer, staleReason } from './status.js';
 
@@ -54,6 +60,11 @@ export interface DispatcherOptions {
   watchLimit?: number;
   /** Failures with nowhere to go (a store write after the caller left); default console.warn. */
   log?: (message: string, err?: unknown) => void;
+  /**
+   * A stored secret's data in the clear (manager/secrets' cipher), for the nodes whose tasks need it. Absent:
+   * this manager has no data key and sends no secrets (their tasks fail on the worker, naming the secret).
+   */
+  openSecret?: (secret: Secret) => Buffer;
 }
 
 interface Session {
@@ -62,6 +73,10 @@ interface Session {
   sink: SessionSink;
   /** Tasks the worker was told about, by id → fingerprint of what it was told. */
   known: Map<string, string>;
+  /** The secrets and configs each known task needs ("secret/<id>", "config/<id>"). */
+  refs: Map<string, string[]>;
+  /** The secrets and configs the worker was sent (and not told to drop since). */
+  deps: Set<string>;
   /** Store index of the last COMPLETE: watch events at or before it are already reflected. */
   baseIndex: number;
   seq: number;
@@ -227,6 +242,8 @@ export class Dispatcher {
       nodeId,
       sink,
       known: new Map(),
+      refs: new Map(),
+      deps: new Set(),
       baseIndex: 0,
       seq: 0,
       lastResult: '',
@@ -412,15 +429,85 @@ export class Dispatcher {
     s.timer = undefined;
     s.pending.clear();
     s.known = new Map(tasks.map((t) => [t.id, fingerprint(t)]));
+    s.refs = new Map(tasks.map((t) => [t.id, dependenciesOf(t)]));
+    s.deps = new Set();
     s.baseIndex = index;
-    this.sendAssignments(
-      s,
-      AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE,
-      tasks.map((t) => ({
-        assignment: { item: { $case: 'task', value: t } },
+    // Secrets and configs first: a task never arrives before what it mounts.
+    const deps: AssignmentChange[] = [];
+    for (const key of new Set([...s.refs.values()].flat())) {
+      const change = this.dependencyChange(key);
+      if (!change) continue;
+      s.deps.add(key);
+      deps.push(change);
+    }
+    this.sendAssignments(s, AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE, [
+      ...deps,
+      ...tasks.map((t) => ({
+        assignment: { item: { $case: 'task' as const, value: t } },
         action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
       })),
-    );
+    ]);
+  }
+
+  /**
+   * A secret or config as the worker gets it: a secret opened (data in the clear, no sealed copy), undefined
+   * when it is gone from the store or cannot be opened here (the task then fails on the worker, naming it).
+   */
+  private dependencyChange(key: string): AssignmentChange | undefined {
+    const [table, id] = key.split('/') as ['secret' | 'config', string];
+    if (table === 'config') {
+      const c = this.store.view((tx) => tx.get('config', id)) as Config | undefined;
+      if (!c) return undefined;
+      return {
+        assignment: { item: { $case: 'config', value: c } },
+        action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
+      };
+    }
+    const sec = this.store.view((tx) => tx.get('secret', id));
+    if (!sec?.sealed || !this.options.openSecret) return undefined;
+    let data: Buffer;
+    try {
+      data = this.options.openSecret(sec);
+    } catch (err) {
+      this.log(`secret ${id} cannot be opened for a worker`, err);
+      return undefined;
+    }
+    const value = Secret.fromPartial({
+      id: sec.id,
+      meta: sec.meta,
+      spec: { annotations: sec.spec?.annotations, data, templating: sec.spec?.templating },
+      internal: sec.internal,
+    });
+    return {
+      assignment: { item: { $case: 'secret', value } },
+      action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
+    };
+  }
+
+  /** Sends what the node's tasks now need and drops what none needs any more. */
+  private syncDependencies(s: Session): void {
+    const needed = new Set([...s.refs.values()].flat());
+    for (const key of needed) {
+      if (s.deps.has(key)) continue;
+      const change = this.dependencyChange(key);
+      if (!change) continue;
+      s.deps.add(key);
+      this.queueChange(s, key, change);
+    }
+    for (const key of [...s.deps]) {
+      if (needed.has(key)) continue;
+      s.deps.delete(key);
+      const [table, id] = key.split('/') as ['secret' | 'config', string];
+      this.queueChange(s, key, {
+        assignment: {
+          item:
+            table === 'secret'
+              ? { $case: 'secret', value: Secret.fromPartial({ id }) }
+              : { $case: 'config', value: { id, meta: undefined, spec: undefined } },
+        },
+        action: AssignmentAction.ASSIGNMENT_ACTION_REMOVE,
+      });
+    }
   }
 
   private sendAssignments(s: Session, type: AssignmentsType, changes: AssignmentChange[]): void {
@@ -438,15 +525,19 @@ export class Dispatcher {
     const wanted = e.kind !== 'remove' && isAssigned(task, s.nodeId);
     if (!wanted) {
       if (!s.known.delete(task.id)) return;
+      s.refs.delete(task.id);
       this.queueChange(s, task.id, {
         assignment: { item: { $case: 'task', value: Task.fromPartial({ id: task.id }) } },
         action: AssignmentAction.ASSIGNMENT_ACTION_REMOVE,
       });
+      this.syncDependencies(s);
       return;
     }
     const fp = fingerprint(task);
     if (s.known.get(task.id) === fp) return;
     s.known.set(task.id, fp);
+    s.refs.set(task.id, dependenciesOf(task));
+    this.syncDependencies(s);
     this.queueChange(s, task.id, {
       assignment: { item: { $case: 'task', value: task } },
       action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,

@@ -92,7 +92,7 @@ describe('store CRUD', () => {
       // Hostnames are not unique.
       expect(tx.find('node', 'hostname', 'host-a').map((n) => n.id)).toEqual(['n1', 'n2']);
       expect(tx.getByName('network', 'appnet')?.id).toBe('net1');
-      expect(Buffer.from(tx.getByName('secret', 's1')!.spec!.data).toString()).toBe('shh');
+      expect(Buffer.from(tx.getByName('secret', 's1')!.sealed!.ciphertext).toString()).toBe('shh');
       expect(tx.getByName('config', 'c1')?.id).toBe('cfg1');
       expect(tx.get('cluster', 'c0')?.spec?.orchestration?.taskHistoryRetentionLimit).toBe(5);
       expect(() => tx.getByName('node', 'host-a')).toThrow(/not unique/);

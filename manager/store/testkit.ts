@@ -57,8 +57,13 @@ export function makeNode(id: string, hostname: string): Node {
 export const makeNetwork = (id: string, name: string): Network =>
   Network.fromPartial({ id, spec: { annotations: { name }, driverConfig: { name: 'overlay' } } });
 
+/** A secret as the store keeps it: no plaintext, `data` standing in for the sealed bytes. */
 export const makeSecret = (id: string, name: string, data = 'shh'): Secret =>
-  Secret.fromPartial({ id, spec: { annotations: { name }, data: Buffer.from(data) } });
+  Secret.fromPartial({
+    id,
+    spec: { annotations: { name } },
+    sealed: { keyId: 'test', nonce: Buffer.alloc(12), ciphertext: Buffer.from(data) },
+  });
 
 export const makeConfig = (id: string, name: string, data = 'k: v'): Config =>
   Config.fromPartial({ id, spec: { annotations: { name }, data: Buffer.from(data) } });

@@ -12,6 +12,9 @@ export function checkObject(table: TableName, o: StoredObject): ShoalError | und
   if (TABLE_DEFS[table].uniqueNames && objectName(table, o as Objects[typeof table]) === '') {
     return invalidArgument('spec.annotations.name', `a ${table} needs a name`);
   }
+  // Secret data is sealed before it is proposed (controlapi): plaintext must never reach the log.
+  if (table === 'secret' && ((o as Objects['secret']).spec?.data?.length ?? 0) > 0)
+    return invalidArgument('spec.data', 'a stored secret carries sealed data only, never plaintext');
   return undefined;
 }
 

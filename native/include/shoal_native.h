@@ -41,6 +41,10 @@
 //         { op: "lutimes",   path, atime, mtime }          seconds (fractions kept to the ns);
 //                                                          does not follow a final symlink
 //         { op: "lsetxattr", path, name, value: Buffer }   does not follow a final symlink
+//         { op: "mountTmpfs", path, size, mode }           a tmpfs on the directory `path`: nosuid,
+//                                                          nodev,noexec, size bytes (> 0), mode <= 07777
+//                                                          (the engine's per-container secret files)
+//         { op: "umount", path }                           umount2(MNT_DETACH | UMOUNT_NOFOLLOW)
 //       A malformed op rejects with a TypeError naming it before anything is touched, e.g.
 //       `applyFileOps: ops[2].mode: must be S_IFCHR, S_IFBLK or S_IFIFO plus permission bits`.
 //       A failed syscall rejects with an Error shaped like Node's fs errors:
@@ -79,9 +83,10 @@ Probe probe();
 
 // One file operation of applyFileOps, already checked on the JS thread.
 struct FileOp {
-  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr } kind = Mknod;
+  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount } kind = Mknod;
   std::string path;
-  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod
+  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod, MountTmpfs
+  uint64_t size = 0;                        // MountTmpfs
   uint32_t uid = 0, gid = 0;                // Lchown
   struct timespec atime {}, mtime{};        // Lutimes
   std::string name, value;                  // Lsetxattr

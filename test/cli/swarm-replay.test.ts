@@ -3,14 +3,15 @@
 // CLI: its requests (method, path, query, body) are compared with what the docker 28 CLI sent, and its
 // printed tables and progress with docker's layouts. Poll answers are served in recorded order (the
 // elided ones skipped), the last one repeated.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ApiError, Client } from '../../cli/client.js';
 import { node } from '../../cli/commands/node.js';
+import { config, secret } from '../../cli/commands/secret.js';
 import { service } from '../../cli/commands/service.js';
 import { swarm } from '../../cli/commands/swarm.js';
 import type { Cli } from '../../cli/context.js';
@@ -549,6 +550,60 @@ describe('swarm commands (replaying recorded daemon answers)', () => {
   it('swarm join-token rejects an unknown role', async () => {
     await expect(run(['swarm-join-token-quiet'], swarm, ['join-token', 'boss'])).rejects.toThrow(
       'unknown role boss',
+    );
+  });
+});
+
+describe('secret and config commands (replaying recorded daemon answers)', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const file = (content: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-secretfile-'));
+    dirs.push(dir);
+    const f = join(dir, 'data');
+    writeFileSync(f, content);
+    return f;
+  };
+
+  it('secret create / config create send the recorded bodies and print the ID', async () => {
+    const a = await run(['secret-create'], secret, ['create', 's1', file('hunter2')]);
+    expect(a.seen).toEqual(expected('secret-create'));
+    expect([a.code, a.out]).toEqual([0, '2ednrmxebbwb05zsqg22ski2a\n']);
+    await replay?.stop();
+    const b = await run(['secret-create-labels'], secret, [
+      'create',
+      '--label',
+      'env=prod',
+      's2',
+      file('pw'),
+    ]);
+    expect(b.seen).toEqual(expected('secret-create-labels'));
+    await replay?.stop();
+    const c = await run(['config-create'], config, ['create', 'c1', file('key: value\n')]);
+    expect(c.seen).toEqual(expected('config-create'));
+    expect(c.code).toBe(0);
+  });
+
+  it("secret ls prints docker's table; secret rm takes names; config inspect --pretty shows the data", async () => {
+    const ls = await run(['secret-ls'], secret, ['ls']);
+    expect(ls.seen).toEqual(expected('secret-ls'));
+    const lines = ls.out.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+DRIVER\s+CREATED\s+UPDATED$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
+      ['2ednrmxebbwb05zsqg22ski2a', 's1'],
+      ['nk1w5h7ki350n7ffpjtzur1i3', 's2'],
+    ]);
+    await replay?.stop();
+    const rm = await run(['secret-rm'], secret, ['rm', 's1', 's2']);
+    expect(rm.seen).toEqual(expected('secret-rm'));
+    expect(rm.out).toBe('s1\ns2\n');
+    await replay?.stop();
+    const pretty = await run(['config-inspect-pretty'], config, ['inspect', '--pretty', 'c1']);
+    expect(pretty.seen).toEqual(expected('config-inspect-pretty'));
+    expect(pretty.out).toBe(
+      'ID:              qqfqi3eaje8subxv3khsw9ssh\nName:              c1\nCreated at:        2026-11-22 09:08:13.540073139 +0000 UTC\nUpdated at:        2026-11-22 09:08:13.540073139 +0000 UTC\nData:\nkey: value\n\n',
     );
   });
 });

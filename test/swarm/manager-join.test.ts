@@ -3,6 +3,7 @@
 // Any manager takes commands (a follower forwards writes to the leader and reads after a read barrier);
 // the leader's SIGKILL leaves the others electing a new one that takes writes; the old one rejoins on
 // restart; without a quorum every command says so plainly.
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -141,6 +142,47 @@ describe('three managers', () => {
     expect(dup.code).not.toBe(0);
     expect(dup.stderr).toMatch(/web/);
     expect((await shoal(m1, ['service', 'ls', '-q'])).stdout.trim().split('\n')).toHaveLength(1);
+
+    // Every manager holds the cluster's data key (0600, under the swarm directory), the joiners got it over
+    // mTLS: a secret created through a follower is sealed there and readable by a task on any node.
+    const keys = nodes.map((d) => join(d.dataRoot, 'swarm', 'data-key.json'));
+    for (const k of keys) expect(statSync(k).mode & 0o777).toBe(0o600);
+    expect(new Set(keys.map((k) => readFileSync(k, 'utf8'))).size).toBe(1);
+    expect((await shoal(m2, ['secret', 'create', 'pw', '-'], 'joined-secret')).code).toBe(0);
+    expect(
+      (
+        await shoal(m3, [
+          'service',
+          'create',
+          '-d',
+          '--name',
+          'reader',
+          '--mode',
+          'global',
+          '--secret',
+          'pw',
+          'busybox',
+          'sh',
+          '-c',
+          'cat /run/secrets/pw; echo; sleep 1000',
+        ])
+      ).code,
+    ).toBe(0);
+    await eventually(
+      async () => (await Promise.all(nodes.map((d) => running(d, 'reader')))).every((n) => n === 1),
+      'one reader task on each manager',
+      600,
+    );
+    for (const d of nodes) {
+      const id = (
+        await shoal(d, ['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=reader'])
+      ).stdout.trim();
+      await eventually(
+        async () => (await shoal(d, ['logs', id])).stdout === 'joined-secret\n',
+        'the secret read',
+      );
+    }
+    expect((await shoal(m1, ['service', 'rm', 'reader'])).code).toBe(0);
   }, 180_000);
 
   it('SIGKILL of the leader: the others elect a new one that takes writes; tasks run on; the old one rejoins', async () => {

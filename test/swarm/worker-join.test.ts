@@ -2,6 +2,9 @@
 // manager's root pinned by the token's digest, a certificate from its CA, the agent to its address). A
 // service's tasks then run on both nodes as real containers. Bad input: a token of another cluster is refused
 // before it is sent. (Managers joining: manager-join.test.ts.)
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -127,6 +130,48 @@ describe('a worker joins a one-manager swarm', () => {
       'every task removed on both nodes',
       600,
     );
+
+    // A secret goes only to the node whose task needs it: the worker reads it from memory (its data root
+    // holds no copy, nor the data key, which only managers keep).
+    const plain = `worker-secret-${Date.now()}`;
+    expect((await shoal(manager, ['secret', 'create', 'wpw', '-'], plain)).code).toBe(0);
+    const svc = await shoal(manager, [
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'onworker',
+      '--constraint',
+      'node.role==worker',
+      '--secret',
+      'source=wpw,target=/etc/pw,mode=0400',
+      'busybox',
+      'sh',
+      '-c',
+      'sha256sum /etc/pw; sleep 1000',
+    ]);
+    expect(svc.code).toBe(0);
+    await eventually(async () => (await running(worker, 'onworker')) === 1, 'the task on the worker', 600);
+    expect(await running(manager, 'onworker')).toBe(0);
+    const cid = (
+      await shoal(worker, ['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=onworker'])
+    ).stdout.trim();
+    // Its hash only: the container's log is on disk.
+    const hash = createHash('sha256').update(plain).digest('hex');
+    await eventually(
+      async () => (await shoal(worker, ['logs', cid])).stdout === `${hash}  /etc/pw\n`,
+      'the secret read',
+    );
+    // grep finds it on the worker's tmpfs (under its exec root), and nowhere under either data root.
+    expect(spawnSync('grep', ['-rlF', plain, join(worker.execRoot, 'files')]).status).toBe(0);
+    const g = spawnSync('grep', ['-rlF', plain, worker.dataRoot, manager.dataRoot], { encoding: 'utf8' });
+    expect([g.status, g.stdout]).toEqual([1, '']);
+    expect(existsSync(join(worker.dataRoot, 'swarm', 'data-key.json'))).toBe(false);
+    expect(existsSync(join(manager.dataRoot, 'swarm', 'data-key.json'))).toBe(true);
+    expect((await shoal(manager, ['service', 'rm', 'onworker'])).code).toBe(0);
+    await eventually(async () => (await running(worker, 'onworker')) === 0, 'the task removed', 600);
+    expect((await shoal(manager, ['secret', 'rm', 'wpw'])).code).toBe(0);
+
     expect((await shoal(worker, ['swarm', 'leave'])).code).toBe(0);
     expect(JSON.parse((await api(worker, 'GET', '/info')).body).Swarm.LocalNodeState).toBe('inactive');
   }, 180_000);

@@ -22,6 +22,7 @@ import {
 import { LogBrokerClient } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import type { Node, NodeDescription } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { AssignedTasks } from './assigned.js';
+import { Dependencies } from './dependencies.js';
 import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { LogPublisher, type TaskLogSource } from './log-publisher.js';
@@ -67,6 +68,8 @@ export interface AgentOptions {
    * learns of a promotion or demotion here).
    */
   onNode?: (node: Node) => void;
+  /** Where the secrets and configs sent with the tasks are held (memory only); the executor reads them. */
+  dependencies?: Dependencies;
 }
 
 export type AgentStatus = 'stopped' | 'connecting' | 'connected';
@@ -77,6 +80,8 @@ export class Agent {
   private readonly log: (message: string, err?: unknown) => void;
   private readonly stateFile: StateFile;
   private readonly tasks: AssignedTasks;
+  /** Secrets and configs of the assigned tasks: in memory only, never in the state file. */
+  readonly dependencies: Dependencies;
   private readonly reporter: StatusReporter;
   private readonly logPublisher: LogPublisher;
   private managerList: string[];
@@ -104,6 +109,7 @@ export class Agent {
     this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME));
     this.tasks = new AssignedTasks(options.executor, this.log);
     this.logPublisher = new LogPublisher(options.logs, this.log);
+    this.dependencies = options.dependencies ?? new Dependencies();
     this.reporter = new StatusReporter(this.clock, {
       ...options.reporter,
       isPermanent: isPermanentRefusal,
@@ -301,6 +307,8 @@ export class Agent {
           if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL && a.appliesTo !== lastResult)
             throw unavailable(`assignments out of sequence (applies to ${a.appliesTo}, have ${lastResult})`);
           const before = new Set(this.tasks.ids());
+          // Secrets and configs first: a task's container mounts them when it is made.
+          this.dependencies.apply(a);
           this.tasks.apply(a);
           for (const id of before) if (!this.tasks.has(id)) this.reporter.forget(id);
           if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE) this.removeStrays();

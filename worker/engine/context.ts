@@ -49,6 +49,8 @@ export interface Live {
 
 export interface EngineContext {
   readonly dataRoot: string;
+  /** Per-container tmpfs mounts of files from memory (file-mounts.ts): <execRoot>/files. */
+  readonly filesRoot: string;
   readonly runtime: Runtime;
   readonly logMaxSize: number;
   readonly logMaxFiles: number;

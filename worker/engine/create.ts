@@ -8,6 +8,7 @@ import { type EngineContext, find, isRunning, register } from './context.js';
 import { resolveDevices } from './devices.js';
 import { ConflictError, InternalError, InvalidArgumentError } from './errors.js';
 import { watch } from './exits.js';
+import { checkFileMounts, mountFiles, unmountFiles } from './file-mounts.js';
 import { checkHealthcheck, healthSettingsOf } from './health-monitor.js';
 import { hostDevices, onlineCpus } from './host.js';
 import { generateName, normalizeName } from './names.js';
@@ -26,7 +27,9 @@ export async function createContainer(
   given: CreateOptions,
 ): Promise<{ id: string; name: string; warnings: string[] }> {
   if (ctx.closed) throw new InternalError('the container manager is closed');
-  const opts = checkRestartAndHealth(given);
+  // Files from memory are mounted, never recorded: the rest is what the record keeps (hostConfig).
+  const { files = [], ...opts } = checkRestartAndHealth(given);
+  checkFileMounts(files);
   const name = opts.name ? normalizeName(opts.name) : generateName((n) => ctx.names.has(n));
   const taken = ctx.names.get(name);
   if (taken)
@@ -40,14 +43,20 @@ export async function createContainer(
   let made = false;
   let runtimeCreated = false;
   let volumes: ResolvedMounts | undefined;
+  let filesMounted = false;
   try {
     const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
     const cgroupsPath = `/shoal/${id}`;
     const plan = planMounts(opts, imageConfig, { mountsOf: (ref) => find(ctx, ref).rec.mounts });
     const devices = resolveDevices(opts.devices); // before volumes: a bad device leaves nothing to undo
     volumes = await resolveMounts(ctx.volumes, plan, layers);
+    const remap = opts.usernsRemap;
+    filesMounted = files.length > 0;
+    const fileBinds = filesMounted
+      ? await mountFiles(ctx.filesRoot, id, files, { uid: remap?.hostUid ?? 0, gid: remap?.hostGid ?? 0 })
+      : [];
     const built = buildSpec(opts, imageConfig, {
-      mounts: volumes.mounts,
+      mounts: [...volumes.mounts, ...fileBinds],
       id,
       rootfsPath: rootPath,
       readRootfsFile: rootfsReader(layers),
@@ -114,6 +123,7 @@ export async function createContainer(
     if (runtimeCreated) await ctx.runtime.delete(id, true).catch(() => {});
     if (made) await rm(dir, { recursive: true, force: true });
     await volumes?.undo();
+    if (filesMounted) await unmountFiles(ctx.filesRoot, id).catch(() => {});
     throw e;
   }
 }

@@ -18,6 +18,7 @@ import { ConflictError, EngineError, InternalError, InvalidArgumentError } from 
 import { EXEC_RETENTION, ExecTable } from './exec.js';
 import { checkSize, createExec, inspectExec, resizeExec, startExec } from './exec-run.js';
 import { waitFor, watch } from './exits.js';
+import { filesRoot } from './file-mounts.js';
 import type { ProbeResult } from './health.js';
 import { probe, startHealth, stopHealth } from './health-monitor.js';
 import { boundingCapabilities, onlineCpus, systemCpuNs } from './host.js';
@@ -73,6 +74,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     const randomId = opts.randomId ?? (() => randomBytes(32).toString('hex'));
     this.ctx = {
       dataRoot: opts.dataRoot,
+      filesRoot: filesRoot(opts.execRoot),
       runtime: new Runtime(join(opts.execRoot, 'runtime')),
       logMaxSize: opts.logMaxSize ?? DEFAULT_LOG_MAX_SIZE,
       logMaxFiles: opts.logMaxFiles ?? DEFAULT_LOG_MAX_FILES,

@@ -35,7 +35,11 @@ export type FileOp =
   | { op: 'lchown'; path: string; uid: number; gid: number }
   | { op: 'chmod'; path: string; mode: number }
   | { op: 'lutimes'; path: string; atime: number; mtime: number }
-  | { op: 'lsetxattr'; path: string; name: string; value: Buffer };
+  | { op: 'lsetxattr'; path: string; name: string; value: Buffer }
+  /** A tmpfs (nosuid, nodev, noexec) of `size` bytes on the directory `path`, its root `mode`. */
+  | { op: 'mountTmpfs'; path: string; size: number; mode: number }
+  /** Detaches the mount on `path` (MNT_DETACH: even while in use; UMOUNT_NOFOLLOW). */
+  | { op: 'umount'; path: string };
 
 /** File-type bits for `mknod` (as in <sys/stat.h>; Node's fs.constants has them too). */
 export const S_IFCHR = 0o020000;

@@ -6,6 +6,7 @@ import { abandonPendingAttaches } from './attach.js';
 import { type EngineContext, isRunning, type Live, locked } from './context.js';
 import { ConflictError } from './errors.js';
 import { nextExit } from './exits.js';
+import { unmountFiles } from './file-mounts.js';
 import { stopHealth } from './health-monitor.js';
 import { cancelRestart } from './restarts.js';
 import { waitResult } from './state.js';
@@ -64,6 +65,7 @@ export async function removeContainer(
       throw e;
     }
     await rm(rec.bundle, { recursive: true, force: true });
+    await unmountFiles(ctx.filesRoot, rec.id);
     ctx.live.delete(rec.id);
     abandonPendingAttaches(live);
     if (ctx.names.get(rec.name) === rec.id) ctx.names.delete(rec.name);

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { type EngineContext, register } from './context.js';
 import { monitorGone, onExit, watch } from './exits.js';
+import { collectOrphanFiles } from './file-mounts.js';
 import { startHealth } from './health-monitor.js';
 import { rfc3339Nano, ZERO_TIME } from './state.js';
 import { containerDir, loadRecords } from './store.js';
@@ -15,6 +16,8 @@ export async function restore(ctx: EngineContext): Promise<void> {
     await ctx.runtime.delete(id, true).catch(() => {});
     await rm(containerDir(ctx.dataRoot, id), { recursive: true, force: true });
   }
+  const ids = new Set(records.map((r) => r.id));
+  await collectOrphanFiles(ctx.filesRoot, (id) => ids.has(id));
   for (const rec of records) {
     const live = register(ctx, rec);
     if (!rec.runtimeCreated) {

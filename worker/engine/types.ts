@@ -175,7 +175,21 @@ export interface HealthState {
   log: HealthLogEntry[];
 }
 
+/**
+ * A file the container gets from memory (a swarm secret or config): written to the container's own tmpfs and
+ * bind-mounted read-only at `target` (file-mounts.ts). Never persisted: the record keeps the targets only.
+ */
+export interface FileMount {
+  target: string;
+  data: Uint8Array;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
 export interface CreateOptions extends RunOptions {
+  /** Files from memory (secrets, configs): see FileMount. */
+  files?: FileMount[];
   /** Unique name; generated (adjective_name style) when absent. A leading "/" is ignored. */
   name?: string;
   /** Image reference shown in ps/inspect ("busybox:latest"); empty for --rootfs. */

@@ -4,9 +4,9 @@
 // start. It only talks to the injected ports and clock, and reports each state once, never backwards.
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { WaitResult } from '../engine/index.js';
+import type { FileMount, WaitResult } from '../engine/index.js';
 import { type HealthSettings, type HealthTracker, healthSettings, runHealthProbes } from './health.js';
-import { checkTask, containerSpecOf, gracePeriodMs, Refusal, toCreateOptions } from './spec-map.js';
+import { checkTask, containerSpecOf, fileRefs, gracePeriodMs, Refusal, toCreateOptions } from './spec-map.js';
 import {
   type Exit,
   exitOutcome,
@@ -16,11 +16,13 @@ import {
   TaskState,
   wantsStop,
 } from './task-state.js';
-import type { Clock, ContainerInfo, EnginePort, ImagePort } from './types.js';
+import type { Clock, ContainerInfo, DataPort, EnginePort, ImagePort } from './types.js';
 
 export interface ControllerDeps {
   engine: EnginePort;
   images: ImagePort;
+  /** The node's secrets and configs (memory only); without it a task that mounts any is rejected. */
+  data?: DataPort;
   clock: Clock;
   report: (status: TaskStatus) => void;
   /** Where errors that change no state go (a failed probe exec, a failed removal…). */
@@ -174,12 +176,34 @@ export class TaskController {
       }
       this.health = healthSettings(this.task.spec?.containerSpec?.healthcheck, image.config.Healthcheck);
       if (wantsStop(this.task.desiredState) || this.closed.signal.aborted) return;
-      const { id } = await this.deps.engine.create(toCreateOptions(this.task, image));
+      const files = await this.readFiles();
+      if (wantsStop(this.task.desiredState) || this.closed.signal.aborted) return;
+      const { id } = await this.deps.engine.create(toCreateOptions(this.task, image, files));
       this.containerId = id;
     } catch (e) {
       return this.fatal(e instanceof Refusal ? e.message : (e as Error).message);
     }
     this.transition(TaskState.TASK_STATE_READY);
+  }
+
+  /** The task's secrets and configs as files (their data from the node's memory, never from disk). */
+  private async readFiles(): Promise<FileMount[]> {
+    const refs = fileRefs(this.task);
+    if (refs.length === 0) return [];
+    const port = this.deps.data;
+    if (!port)
+      throw new Refusal('spec.containerSpec.secrets', 'this worker cannot receive secrets or configs');
+    const files: FileMount[] = [];
+    for (const r of refs) {
+      let data: Uint8Array;
+      try {
+        data = await port.data(r.kind, r.id, this.closed.signal);
+      } catch (e) {
+        throw new Error(`${r.kind} ${r.name}: ${(e as Error).message}`);
+      }
+      files.push({ target: r.target, data, uid: r.uid, gid: r.gid, mode: r.mode });
+    }
+    return files;
   }
 
   private async start(): Promise<void> {

@@ -8,6 +8,7 @@ import { isTerminal, TaskState } from './task-state.js';
 import {
   type Clock,
   type ContainerInfo,
+  type DataPort,
   type EnginePort,
   type ImagePort,
   realClock,
@@ -19,6 +20,8 @@ import {
 export interface ExecutorOptions {
   engine: EnginePort;
   images: ImagePort;
+  /** The node's secrets and configs (the agent's Dependencies). */
+  data?: DataPort;
   clock?: Clock;
   log?: (message: string) => void;
 }
@@ -111,6 +114,7 @@ export class Executor implements TaskExecutor {
       {
         engine: this.opts.engine,
         images: this.opts.images,
+        data: this.opts.data,
         clock: this.clock,
         log: this.opts.log,
         report: (status) => {

@@ -202,8 +202,22 @@ describe('refusals name the field', () => {
       {},
       'spec.containerSpec.dns_config',
     ],
-    ['secrets', { secrets: [{ secretId: 's', secretName: 'n' }] }, {}, 'spec.containerSpec.secrets'],
-    ['configs', { configs: [{ configId: 'c', configName: 'n' }] }, {}, 'spec.containerSpec.configs'],
+    [
+      'secret without a file',
+      { secrets: [{ secretId: 's', secretName: 'n' }] },
+      {},
+      'spec.containerSpec.secrets[0].file.name',
+    ],
+    [
+      'config uid not numeric',
+      {
+        configs: [
+          { configId: 'c', configName: 'n', file: { name: 'x', uid: 'root', gid: '0', mode: 0o444 } },
+        ],
+      },
+      {},
+      'spec.containerSpec.configs[0].file.uid',
+    ],
     ['ulimit name', { ulimits: [{ name: '', soft: 1, hard: 1 }] }, {}, 'spec.containerSpec.ulimits[0].name'],
     [
       'negative grace',

@@ -6,7 +6,7 @@ import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { ContainerSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { CreateOptions, MountOption, RunOptions } from '../engine/index.js';
+import type { CreateOptions, FileMount, MountOption, RunOptions } from '../engine/index.js';
 import type { ResolvedImage } from './types.js';
 
 /** A field the worker cannot honour; the task is REJECTED with `${field}: ${problem}`. */
@@ -75,10 +75,73 @@ export function checkTask(task: Task): void {
   toRunOptions(task);
 }
 
-/** The full create options for a task whose image is resolved. */
-export function toCreateOptions(task: Task, image: ResolvedImage): CreateOptions {
+/** Where docker puts them when the target is relative (moby's containerSecretMountPath and config path). */
+export const SECRETS_DIR = '/run/secrets';
+const DEFAULT_FILE_MODE = 0o444;
+
+/** A secret or config the task mounts: which one, and the file it becomes in the container. */
+export interface FileRef {
+  kind: 'secret' | 'config';
+  id: string;
+  name: string;
+  target: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+const numericId = (v: string, field: string): number => {
+  if (v === '') return 0;
+  if (!/^\d{1,10}$/.test(v) || Number(v) > 0xfffffffe) throw new Refusal(field, `"${v}" is not a numeric id`);
+  return Number(v);
+};
+
+/**
+ * The files of the task's secrets (default target /run/secrets/NAME) and configs (default /NAME), as docker:
+ * a relative target is joined to that directory; uid and gid are numeric strings (default 0); mode 0 is 0444.
+ */
+export function fileRefs(task: Task): FileRef[] {
+  const c = containerSpecOf(task);
+  const refs: FileRef[] = [];
+  const one = (
+    kind: 'secret' | 'config',
+    i: number,
+    id: string,
+    name: string,
+    file: { name: string; uid: string; gid: string; mode: number } | undefined,
+  ) => {
+    const f = (x: string) => `spec.containerSpec.${kind}s[${i}]${x}`;
+    if (!id) throw new Refusal(f(`.${kind}_id`), 'required');
+    if (!file?.name) throw new Refusal(f('.file.name'), 'required (the file the container sees)');
+    const base = kind === 'secret' ? SECRETS_DIR : '/';
+    const target = file.name.startsWith('/') ? file.name : `${base}/${file.name}`.replace(/^\/\//, '/');
+    if (target.split('/').includes('..'))
+      throw new Refusal(f('.file.name'), `"${file.name}" must not contain ".."`);
+    if (file.mode > 0o7777) throw new Refusal(f('.file.mode'), `${file.mode} is not a file mode`);
+    refs.push({
+      kind,
+      id,
+      name: name || id,
+      target,
+      uid: numericId(file.uid, f('.file.uid')),
+      gid: numericId(file.gid, f('.file.gid')),
+      mode: file.mode || DEFAULT_FILE_MODE,
+    });
+  };
+  c.secrets.forEach((r, i) => {
+    one('secret', i, r.secretId, r.secretName, r.file);
+  });
+  c.configs.forEach((r, i) => {
+    one('config', i, r.configId, r.configName, r.file);
+  });
+  return refs;
+}
+
+/** The full create options for a task whose image is resolved (and whose secrets and configs are read). */
+export function toCreateOptions(task: Task, image: ResolvedImage, files: FileMount[] = []): CreateOptions {
   return {
     ...toRunOptions(task),
+    ...(files.length ? { files } : {}),
     name: taskName(task),
     image: image.reference,
     imageId: image.id,
@@ -117,8 +180,7 @@ function toRunOptions(task: Task): RunOptions {
   const dns = c.dnsConfig;
   if (dns && (dns.nameservers.length || dns.search.length || dns.options.length))
     throw unsupported(f('dns_config'), 'a DNS configuration');
-  if (c.secrets.length) throw unsupported(f('secrets'), 'secrets');
-  if (c.configs.length) throw unsupported(f('configs'), 'configs');
+  fileRefs(task); // secrets and configs: checked here, read and mounted at create
   if (c.capabilityAdd.length) o.capAdd = [...c.capabilityAdd];
   if (c.capabilityDrop.length) o.capDrop = [...c.capabilityDrop];
   if (Object.keys(c.sysctls).length) o.sysctls = { ...c.sysctls };

@@ -64,6 +64,14 @@ export interface ImagePort {
   pull(ref: string, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * The secrets and configs this node was sent (the agent's in-memory Dependencies): the data of one, waiting
+ * a bounded time when it has not arrived yet (a restarted worker before its first session); rejects then.
+ */
+export interface DataPort {
+  data(kind: 'secret' | 'config', id: string, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
 /** What the executor needs to know of a container. */
 export interface ContainerInfo {
   id: string;

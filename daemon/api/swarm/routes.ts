@@ -13,6 +13,7 @@ import type { RequestContext, Router } from '../../http/router.js';
 import { networkCreateSchema, validateBody } from '../schemas.js';
 import type { ClusterBackend } from './backend.js';
 import { clusterNetworks } from './cluster-networks.js';
+import { registerSecretsAndConfigs } from './data-routes.js';
 import { Reader } from './json.js';
 import { serveLogs } from './logs.js';
 import { tlsInfoOfRoot } from './tls-info.js';
@@ -272,6 +273,7 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   router.post('/networks/prune', async (ctx) =>
     ctx.reply.json(200, { NetworksDeleted: await networks.prune(parseFilters(ctx.query)) }),
   );
+  registerSecretsAndConfigs(router, control, parseFilters);
 
   // ---- tasks ----
   router.get('/tasks', async (ctx) =>

@@ -41,8 +41,6 @@ const GAPS: Gap[] = [
       return !!d && d.nameservers.length + d.search.length + d.options.length > 0;
     },
   },
-  { field: 'TaskTemplate.ContainerSpec.Secrets', flag: '--secret', present: (s) => !!cs(s)?.secrets.length },
-  { field: 'TaskTemplate.ContainerSpec.Configs', flag: '--config', present: (s) => !!cs(s)?.configs.length },
   {
     field: 'TaskTemplate.Resources.Reservations.Pids',
     flag: '(reservations.pids)',

@@ -2,10 +2,13 @@
 // in order on a libuv worker thread. Pure syscalls: no napi here, see fileops_napi.cc.
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include "../../include/shoal_native.h"
 
@@ -33,6 +36,15 @@ const char* apply_one(const FileOp& op) {
     case FileOp::Lsetxattr:
       if (lsetxattr(op.path.c_str(), op.name.c_str(), op.value.data(), op.value.size(), 0) < 0)
         return "lsetxattr";
+      return nullptr;
+    case FileOp::MountTmpfs: {
+      char data[64];
+      snprintf(data, sizeof data, "size=%llu,mode=%o", static_cast<unsigned long long>(op.size), op.mode);
+      if (mount("tmpfs", op.path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0) return "mount";
+      return nullptr;
+    }
+    case FileOp::Umount:
+      if (umount2(op.path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return "umount2";
       return nullptr;
   }
   errno = EINVAL;

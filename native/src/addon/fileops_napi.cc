@@ -85,8 +85,17 @@ FileOp parse_op(const Napi::Value& v, const std::string& where) {
     if (!value.IsBuffer()) throw BadOp(where + ".value: must be a Buffer");
     auto buf = value.As<Napi::Buffer<char>>();
     op.value.assign(buf.Data(), buf.Length());
+  } else if (name == "mountTmpfs") {
+    op.kind = FileOp::MountTmpfs;
+    op.mode = u32(o, "mode", where, 07777);
+    Napi::Value v = o.Get("size");
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 1 && d <= 9007199254740991.0 && d == floor(d))) throw BadOp(where + ".size: must be a positive integer");
+    op.size = static_cast<uint64_t>(d);
+  } else if (name == "umount") {
+    op.kind = FileOp::Umount;
   } else {
-    throw BadOp(where + ".op: must be one of mknod, lchown, chmod, lutimes, lsetxattr");
+    throw BadOp(where + ".op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount");
   }
   return op;
 }
