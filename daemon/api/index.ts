@@ -9,6 +9,7 @@ import type { ApiDeps } from './deps.js';
 import { registerEvents } from './events.js';
 import { registerExec } from './exec/routes.js';
 import { registerImages } from './images.js';
+import { registerNetworks } from './networks.js';
 import { registerSwarm } from './swarm/routes.js';
 import { registerSystem } from './system.js';
 import { registerVolumes } from './volumes.js';
@@ -22,6 +23,7 @@ export const apiModules: ApiModule[] = [
   registerEvents,
   registerImages,
   registerVolumes,
+  registerNetworks,
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);
   },

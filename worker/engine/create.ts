@@ -14,11 +14,12 @@ import { generateName, normalizeName } from './names.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { planRootfs } from './rootfs.js';
 import { buildSpec } from './spec/build.js';
+import type { OciSpec } from './spec/defaults.js';
 import { planMounts } from './spec/mounts.js';
 import { rootfsReader } from './spec/rootfs-files.js';
 import { createdState, rfc3339Nano } from './state.js';
 import { type ContainerRecord, containerDir, saveRecord, writeFileAtomic } from './store.js';
-import type { CreateOptions } from './types.js';
+import type { CreateOptions, ImageConfig } from './types.js';
 import { type ResolvedMounts, resolveMounts } from './volumes/resolve.js';
 
 export async function createContainer(
@@ -40,13 +41,16 @@ export async function createContainer(
   let made = false;
   let runtimeCreated = false;
   let volumes: ResolvedMounts | undefined;
+  let networked = false;
   try {
     const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
     const cgroupsPath = `/shoal/${id}`;
     const plan = planMounts(opts, imageConfig, { mountsOf: (ref) => find(ctx, ref).rec.mounts });
     const devices = resolveDevices(opts.devices); // before volumes: a bad device leaves nothing to undo
     volumes = await resolveMounts(ctx.volumes, plan, layers);
-    const built = buildSpec(opts, imageConfig, {
+    const net = await prepareNetwork(ctx, opts, id, name, dir, imageConfig);
+    networked = true;
+    const built = buildSpec(net.specOpts, imageConfig, {
       mounts: volumes.mounts,
       id,
       rootfsPath: rootPath,
@@ -63,6 +67,8 @@ export async function createContainer(
       ...(opts.init ? { initPath: ctx.runtime.initPath() } : {}),
     });
     built.config.image = opts.image ?? '';
+    built.hostConfig.networkMode = opts.networkMode ?? net.mode;
+    addNetworkFiles(built.spec, net.files);
     const command = opts.init ? built.spec.process.args.slice(2) : built.spec.process.args;
     const now = rfc3339Nano(ctx.now());
     const rec: ContainerRecord = {
@@ -114,6 +120,7 @@ export async function createContainer(
     if (runtimeCreated) await ctx.runtime.delete(id, true).catch(() => {});
     if (made) await rm(dir, { recursive: true, force: true });
     await volumes?.undo();
+    if (networked) await ctx.networking?.release(id).catch(() => {});
     throw e;
   }
 }
@@ -146,4 +153,46 @@ export async function runtimeCreate(ctx: EngineContext, rec: ContainerRecord): P
     logMaxFiles: ctx.logMaxFiles,
     stdin: rec.config.openStdin,
   });
+}
+
+/**
+ * The network part of create: with networking, the container's sandbox namespace (and the files docker
+ * writes: hosts, hostname, resolv.conf); the spec then joins that namespace. Without it, "default" and
+ * "bridge" mean a namespace with only loopback, as before.
+ */
+async function prepareNetwork(
+  ctx: EngineContext,
+  opts: CreateOptions,
+  id: string,
+  name: string,
+  dir: string,
+  image: ImageConfig | undefined,
+): Promise<{ specOpts: CreateOptions; mode: string; files: Record<string, string> }> {
+  const given = opts.networkMode;
+  if (!ctx.networking) {
+    const mode = !given || given === 'default' || given === 'bridge' ? 'none' : given;
+    return { specOpts: { ...opts, networkMode: mode }, mode: given ?? 'default', files: {} };
+  }
+  const host = given === 'host';
+  const prepared = await ctx.networking.prepare({
+    id,
+    name,
+    hostname: opts.hostname || (host ? osHostname() : id.slice(0, 12)),
+    domainname: opts.domainname ?? '',
+    dir,
+    opts,
+    imageExposed: Object.keys(image?.ExposedPorts ?? {}),
+  });
+  const specMode = prepared.netnsPath ? `netns:${prepared.netnsPath}` : (given ?? 'none');
+  return { specOpts: { ...opts, networkMode: specMode }, mode: given ?? 'default', files: prepared.files };
+}
+
+/** Binds the network files over /etc (docker's), unless the user mounts something there. */
+function addNetworkFiles(spec: OciSpec, files: Record<string, string>): void {
+  spec.mounts ??= [];
+  const taken = new Set(spec.mounts.map((m) => m.destination));
+  for (const [dest, source] of Object.entries(files)) {
+    if (taken.has(dest)) continue;
+    spec.mounts.push({ destination: dest, type: 'bind', source, options: ['rbind', 'rprivate'] });
+  }
 }

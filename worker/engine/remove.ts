@@ -63,6 +63,7 @@ export async function removeContainer(
       rec.state.error = (e as Error).message;
       throw e;
     }
+    await ctx.networking?.release(rec.id).catch(() => {});
     await rm(rec.bundle, { recursive: true, force: true });
     ctx.live.delete(rec.id);
     abandonPendingAttaches(live);

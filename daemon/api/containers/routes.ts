@@ -58,7 +58,7 @@ function list(deps: ApiDeps, ctx: RequestContext): void {
   const now = deps.now();
   ctx.reply.json(
     200,
-    containers.map((c) => listEntryJson(c, now)),
+    containers.map((c) => listEntryJson(c, now, deps.network?.containerView(c.id))),
   );
 }
 
@@ -234,9 +234,10 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
   router
     .post('/containers/create', (ctx) => create(deps, ctx))
     .get('/containers/json', (ctx) => list(deps, ctx))
-    .get('/containers/:id/json', (ctx) =>
-      ctx.reply.json(200, inspectJson(deps.engine.inspect(ctx.params.id))),
-    )
+    .get('/containers/:id/json', (ctx) => {
+      const c = deps.engine.inspect(ctx.params.id);
+      ctx.reply.json(200, inspectJson(c, deps.network?.containerView(c.id)));
+    })
     .post('/containers/:id/start', ok204(async (d, ctx) => d.engine.start(resolveId(d, ctx.params.id)))(deps))
     .post(
       '/containers/:id/stop',
