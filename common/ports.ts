@@ -70,7 +70,7 @@ export function parsePublish(specs: string[]): { bindings: PortBindings; exposed
       let hostPort = '';
       if (host)
         hostPort = clo === chi ? (hlo === hhi ? String(hlo) : `${hlo}-${hhi}`) : String(hlo + (c - clo));
-      (bindings[key] ??= []).push({ HostIp: ip, HostPort: hostPort });
+      bindings[key] = [...(bindings[key] ?? []), { HostIp: ip, HostPort: hostPort }];
     }
   }
   return { bindings, exposed };

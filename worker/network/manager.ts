@@ -855,7 +855,7 @@ export function normalisePorts(
       const hostIp = x.HostIp && x.HostIp !== '0.0.0.0' ? x.HostIp : '';
       if (hostIp) parseIp(hostIp, 'PortBindings');
       parseHostPort(x.HostPort ?? '', key);
-      (out[key] ??= []).push({ HostIp: hostIp, HostPort: x.HostPort ?? '' });
+      out[key] = [...(out[key] ?? []), { HostIp: hostIp, HostPort: x.HostPort ?? '' }];
     }
   }
   return out;

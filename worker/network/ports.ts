@@ -56,9 +56,7 @@ export class PortReservations {
     if (this.clashes(p)) return false;
     try {
       const close = await (p.proto === 'tcp' ? holdTcp : holdUdp)(p.hostIp, p.hostPort);
-      let list = this.held.get(owner);
-      if (!list) this.held.set(owner, (list = []));
-      list.push({ port: p, close });
+      this.held.set(owner, [...(this.held.get(owner) ?? []), { port: p, close }]);
       return true;
     } catch {
       return false;
