@@ -151,6 +151,13 @@ export const commands: CommandEntry[] = [
     summary: 'Log out from a registry',
     load: async () => (await import('./image-transfer.js')).logout,
   },
+  // networks (cli/commands/network.ts)
+  { name: 'network', summary: 'Manage networks', load: async () => (await import('./network.js')).network },
+  {
+    name: 'port',
+    summary: 'List port mappings or a specific mapping for the container',
+    load: async () => (await import('./network.js')).port,
+  },
   // volumes (cli/commands/volume.ts)
   { name: 'volume', summary: 'Manage volumes', load: async () => (await import('./volume.js')).volume },
   // swarm (cli/commands/swarm.ts, node.ts, service.ts)

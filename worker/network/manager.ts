@@ -405,7 +405,8 @@ export class NetworkManager implements ContainerNetworking {
         `Container cannot be connected to network endpoints: ${eps.map(([k]) => k).join(', ')}`,
       );
     const epConf = eps[0]?.[1];
-    if (eps.length === 1 && primary && this.find(eps[0][0]).id !== primary.id)
+    const epNet = eps[0]?.[0] === 'default' ? 'bridge' : eps[0]?.[0];
+    if (epNet !== undefined && primary && this.find(epNet).id !== primary.id)
       throw bad(
         'NetworkingConfig',
         `the endpoint's network ${eps[0][0]} is not the container's network ${given}`,
