@@ -296,6 +296,32 @@ describe('one node', () => {
     expect((await docker(d!, ['rm', '-f', 'dweb'])).code).toBe(0);
   }, 60000);
 
+  it('keeps addresses and ports across a shoald crash (live restore); exits release the sandbox', async () => {
+    const before = JSON.parse(await run(['inspect', 'web']))[0].NetworkSettings.IPAddress;
+    await run(['run', '-d', '--name', 'short', '--rootfs', ROOTFS, 'sh', '-c', 'sleep 1']);
+    await run(['run', '-d', '--name', 'victim', '--rootfs', ROOTFS, 'sleep', '300']);
+    const victim = JSON.parse(await run(['inspect', 'victim']))[0];
+    const victimVeth = victim.Id.slice(0, 8);
+    const victimPid = victim.State.Pid as number;
+    expect(victimPid).toBeGreaterThan(0);
+    await stopShoald(d!, 'SIGKILL');
+    // while shoald is away: one container ends on its own, one is killed
+    process.kill(victimPid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    d = await startShoald(d!.dir, d!.opts);
+    expect(JSON.parse(await run(['inspect', 'web']))[0].NetworkSettings.IPAddress).toBe(before);
+    expect(inNs(NS, 'curl', ['-sf', '-m', '5', 'http://127.0.0.1:8080/hostname']).trim()).toMatch(
+      /^[0-9a-f]{12}$/,
+    );
+    expect(await httpGet('cli', `${NET}.0.1`, 8080, '/hostname')).not.toBeNull();
+    // the container that ended on its own has no veth any more
+    const short = JSON.parse(await run(['inspect', 'short']))[0];
+    expect(short.State.Running).toBe(false);
+    expect(inNs(NS, 'ip', ['-o', 'link'])).not.toContain(`shv${short.Id.slice(0, 8)}`);
+    expect(inNs(NS, 'ip', ['-o', 'link'])).not.toContain(`shv${victimVeth}`);
+    await run(['rm', '-f', 'short', 'victim']);
+  }, 90000);
+
   it('leaves no veth, bridge, netns file or nftables table after rm and daemon stop', async () => {
     await run(['rm', '-f', 'web', 'cli']);
     const links = () => inNs(NS, 'ip', ['-o', 'link', 'show']);
