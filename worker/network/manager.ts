@@ -5,7 +5,7 @@
 // the methods below.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../../common/errors.js';
 import { parseHostPort, parsePortKey } from '../../common/ports.js';
@@ -185,7 +185,7 @@ export class NetworkManager implements ContainerNetworking {
   private async saveNetwork(n: NetworkRecord): Promise<void> {
     const tmp = join(this.netDir, `.${n.id}.tmp`);
     await writeFile(tmp, JSON.stringify(n));
-    await import('node:fs/promises').then((f) => f.rename(tmp, join(this.netDir, `${n.id}.json`)));
+    await rename(tmp, join(this.netDir, `${n.id}.json`));
   }
 
   /** The bridge device with the gateway address, up; route_localnet for localhost → published ports. */
@@ -497,7 +497,6 @@ export class NetworkManager implements ContainerNetworking {
   private async save(rec: ContainerNetRecord): Promise<void> {
     const tmp = join(this.ctrDir, `.${rec.id}.tmp`);
     await writeFile(tmp, JSON.stringify(rec));
-    const { rename } = await import('node:fs/promises');
     await rename(tmp, join(this.ctrDir, `${rec.id}.json`));
   }
 
@@ -506,49 +505,44 @@ export class NetworkManager implements ContainerNetworking {
     return b?.gateway ?? '127.0.0.1';
   }
 
-  private async writeFiles(rec: ContainerNetRecord): Promise<void> {
+  private async writeFiles(rec: ContainerNetRecord, hostsOnly = false): Promise<void> {
     if (rec.mode === 'other') return;
     const host = rec.mode === 'host';
-    const hostFile = host
-      ? await readFile(this.o.hostHostsPath ?? '/etc/hosts', 'utf8').catch(() => '')
-      : undefined;
-    const extra = rec.extraHosts.map((h) => {
-      const { name, ip } = parseExtraHost(h);
-      return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
-    });
-    const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
-    await writeFile(
-      rec.files.hosts,
-      renderHosts({
-        hostname: rec.hostname,
-        domainname: rec.domainname,
-        addresses,
-        extraHosts: extra,
-        hostFile,
-      }),
-    );
-    await writeFile(rec.files.hostname, renderHostname(rec.hostname));
-    const hostResolv = await readFile(this.o.hostResolvPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
-    let resolver: string | undefined;
-    const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
-    if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
-      resolver = await this.o.resolver.addressFor({
-        id: primary.id,
-        name: primary.name,
-        gateway: primary.gateway,
-        bridge: primary.bridge,
+    const hosts = async () => {
+      const hostFile = host
+        ? await readFile(this.o.hostHostsPath ?? '/etc/hosts', 'utf8').catch(() => '')
+        : undefined;
+      const extraHosts = rec.extraHosts.map((h) => {
+        const { name, ip } = parseExtraHost(h);
+        return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
       });
-    await writeFile(
-      rec.files.resolv,
-      renderResolv({
-        hostResolv,
-        dns: rec.dns,
-        dnsSearch: rec.dnsSearch,
-        dnsOptions: rec.dnsOptions,
-        resolver,
-        hostNetwork: host,
-      }),
-    );
+      const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
+      const { hostname, domainname } = rec;
+      await writeFile(
+        rec.files.hosts,
+        renderHosts({ hostname, domainname, addresses, extraHosts, hostFile }),
+      );
+    };
+    const resolv = async () => {
+      const hostResolv = await readFile(this.o.hostResolvPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+      // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
+      let resolver: string | undefined;
+      const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
+      if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
+        resolver = await this.o.resolver.addressFor({
+          id: primary.id,
+          name: primary.name,
+          gateway: primary.gateway,
+          bridge: primary.bridge,
+        });
+      const { dns, dnsSearch, dnsOptions } = rec;
+      await writeFile(
+        rec.files.resolv,
+        renderResolv({ hostResolv, dns, dnsSearch, dnsOptions, resolver, hostNetwork: host }),
+      );
+    };
+    if (hostsOnly) return hosts();
+    await Promise.all([hosts(), resolv(), writeFile(rec.files.hostname, renderHostname(rec.hostname))]);
   }
 
   private usedIps(n: NetworkRecord): Set<number> {
@@ -576,8 +570,8 @@ export class NetworkManager implements ContainerNetworking {
         endpoint: rec.endpoints[0]?.endpointId ?? id,
       });
       rec.connected = true;
-      await this.writeFiles(rec);
-      await this.save(rec);
+      // Only /etc/hosts changes at a start (the address); it and the record are written together.
+      await Promise.all([this.writeFiles(rec, true), this.save(rec)]);
       if (rec.mapped.length) await this.syncRules();
     } catch (e) {
       await this.unplugAll(rec);
