@@ -127,6 +127,31 @@ describe('one node', () => {
     expect(insp.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '8080' }] });
     expect(insp.NetworkSettings.Ports['80/tcp']).toEqual([{ HostIp: '0.0.0.0', HostPort: '8080' }]);
     expect(insp.NetworkSettings.IPAddress).toMatch(new RegExp(`^${NET}\\.0\\.`));
+    // -P with --expose: an ephemeral host port
+    await run([
+      'run',
+      '-d',
+      '--name',
+      'pall',
+      '--expose',
+      '81',
+      '-P',
+      '--rootfs',
+      ROOTFS,
+      'httpd',
+      '-f',
+      '-p',
+      '81',
+      '-h',
+      '/etc',
+    ]);
+    const eph = (await run(['port', 'pall', '81'])).trim();
+    expect(eph).toMatch(/^0\.0\.0\.0:\d+$/);
+    expect(Number(eph.split(':')[1])).toBeGreaterThanOrEqual(32768);
+    expect(
+      inNs(NS, 'curl', ['-sf', '-m', '5', `http://127.0.0.1:${eph.split(':')[1]}/hostname`]).trim(),
+    ).toMatch(/^[0-9a-f]{12}$/);
+    await run(['rm', '-f', 'pall']);
     // hairpin: another container reaches the published port through the gateway
     await run(['run', '-d', '--name', 'cli', '--rootfs', ROOTFS, 'sleep', '300']);
     expect((await httpGet('cli', `${NET}.0.1`, 8080, '/hostname'))?.trim()).toBe(insp.Config.Hostname);
