@@ -33,6 +33,7 @@ const inNs = (ns: string, cmd: string, args: string[]) =>
   execFileSync('nsenter', [`--net=/run/netns/${ns}`, '--', cmd, ...args], {
     encoding: 'utf8',
     timeout: 15000,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
 const tryInNs = (ns: string, cmd: string, args: string[]) => {
   try {
@@ -279,6 +280,37 @@ describe('one node', () => {
     expect(Object.values(insp.Containers).map((c) => (c as { IPv4Address: string }).IPv4Address)).toContain(
       `${NET}.10.50/24`,
     );
+    // network connect: a running container gets a second endpoint (eth1) at once; disconnect takes it away
+    const b1 = JSON.parse(await run(['inspect', 'b1']))[0];
+    const b1ip = b1.NetworkSettings.Networks.back.IPAddress as string;
+    await run([
+      'run',
+      '-d',
+      '--name',
+      'b2',
+      '--network',
+      'back',
+      '--rootfs',
+      ROOTFS,
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/etc',
+    ]);
+    const b2ip = JSON.parse(await run(['inspect', 'b2']))[0].NetworkSettings.Networks.back
+      .IPAddress as string;
+    expect(b1ip).not.toBe(b2ip);
+    expect(await httpGet('a2', b2ip, 80, '/hostname')).toBeNull();
+    await run(['network', 'connect', 'back', 'a2']);
+    expect((await exec('a2', ['ip', '-o', 'addr', 'show', 'eth1'])).stdout).toContain(`${NET}.11.`);
+    expect(await httpGet('a2', b2ip, 80, '/hostname')).not.toBeNull();
+    await run(['network', 'disconnect', 'back', 'a2']);
+    expect(await httpGet('a2', b2ip, 80, '/hostname')).toBeNull();
+    const notOn = await shoal(d!, ['network', 'disconnect', 'back', 'a2']);
+    expect(notOn.stderr).toContain('is not connected to network back');
+    await run(['rm', '-f', 'b2']);
     const inUse = await shoal(d!, ['network', 'rm', 'front']);
     expect(inUse.stderr).toContain('has active endpoints');
     await run(['rm', '-f', 'a1', 'a2', 'b1', 's1']);

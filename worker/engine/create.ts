@@ -183,7 +183,14 @@ async function prepareNetwork(
     opts,
     imageExposed: Object.keys(image?.ExposedPorts ?? {}),
   });
-  const specMode = prepared.netnsPath ? `netns:${prepared.netnsPath}` : (given ?? 'none');
+  // host and none may be named by their network's id too: the spec gets the plain mode.
+  const specMode = prepared.netnsPath
+    ? `netns:${prepared.netnsPath}`
+    : prepared.host
+      ? 'host'
+      : Object.keys(prepared.files).length
+        ? 'none'
+        : (given ?? 'none');
   return { specOpts: { ...opts, networkMode: specMode }, mode: given ?? 'default', files: prepared.files };
 }
 
