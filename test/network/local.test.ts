@@ -315,6 +315,10 @@ describe('one node', () => {
     expect(inUse.stderr).toContain('has active endpoints');
     await run(['rm', '-f', 'a1', 'a2', 'b1', 's1']);
     await run(['network', 'rm', 'front', 'back', 'sealed']);
+    await run(['network', 'create', '--label', 'tmp=1', 'spare']);
+    expect(await run(['network', 'prune', '-f', '--filter', 'label=tmp=1'])).toContain('spare');
+    expect((await shoal(d!, ['network', 'inspect', 'spare'])).stderr).toContain('network spare not found');
+    expect((await shoal(d!, ['network', 'rm', 'bridge'])).stderr).toContain('pre-defined network');
   }, 120000);
 
   it('the docker CLI: network create/ls/inspect/rm and run -p', async () => {
