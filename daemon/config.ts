@@ -13,6 +13,12 @@ export interface DaemonConfig {
   certsDir?: string;
   /** The node's host name (swarm node description, /info Name); unset: the machine's (os.hostname()). */
   hostname?: string;
+  /** `--bridge NAME|none` (dockerd's -b): the default bridge's device; null = no default bridge. */
+  bridge: string | null;
+  /** `--bip CIDR`: the default bridge's address and subnet. */
+  bip: string;
+  /** `--ip-masq`: masquerade outbound traffic of bridge networks (default true). */
+  ipMasq: boolean;
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
@@ -20,6 +26,9 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   execRoot: '/run/shoal',
   socketPath: '/run/shoal/shoald.sock',
   insecureRegistries: [],
+  bridge: 'shoal0',
+  bip: '172.17.0.1/16',
+  ipMasq: true,
 };
 
 export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
@@ -35,6 +44,11 @@ Options:
       --certs-dir string   Per-registry CA certificates, DIR/<host[:port]>/*.crt (default "/etc/shoal/certs.d")
       --hostname string    This node's host name in the swarm (node ls, node.hostname constraints) and
                            in /info (an RFC 1123 host name; default: the machine's host name)
+  -b, --bridge string      The default bridge network's device, or "none" for no default bridge
+                           (default "shoal0")
+      --bip string         The default bridge's address and subnet (default "172.17.0.1/16")
+      --ip-masq            Masquerade outbound traffic of bridge networks (default true;
+                           --ip-masq=false turns it off)
       --help               Print usage
 `;
 
@@ -135,6 +149,35 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
             message: `--hostname: "${v}" is not a valid host name (RFC 1123): it ${why}`,
           };
         config.hostname = v;
+        break;
+      }
+      case '-b':
+      case '--bridge': {
+        const v = takeValue();
+        if (!v) return { kind: 'error', message: `flag ${arg} needs a device name or "none"` };
+        if (v !== 'none' && !/^[A-Za-z0-9_.-]{1,15}$/.test(v))
+          return {
+            kind: 'error',
+            message: `--bridge: "${v}" is not an interface name (1-15 of A-Z a-z 0-9 _ . -)`,
+          };
+        config.bridge = v === 'none' ? null : v;
+        break;
+      }
+      case '--bip': {
+        const v = takeValue();
+        const m = v ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v) : null;
+        if (!v || !m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) < 8 || Number(m[5]) > 30)
+          return {
+            kind: 'error',
+            message: `--bip: "${v ?? ''}" is not an IPv4 address with a prefix from 8 to 30 (like 172.17.0.1/16)`,
+          };
+        config.bip = v;
+        break;
+      }
+      case '--ip-masq': {
+        if (inline === undefined || inline === 'true') config.ipMasq = true;
+        else if (inline === 'false') config.ipMasq = false;
+        else return { kind: 'error', message: `--ip-masq: "${inline}" is not true or false` };
         break;
       }
       default:

@@ -4,8 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ContainerManager } from '../worker/engine/index.js';
 import { ImageStore } from '../worker/images/index.js';
+import { NetworkManager } from '../worker/network/index.js';
 import { registryOptions } from './api/images.js';
 import { registerAll } from './api/index.js';
+import { clusterNetworksPort } from './api/swarm/cluster-networks.js';
 import { DAEMON_USAGE, type DaemonConfig, parseDaemonArgs } from './config.js';
 import { Router } from './http/router.js';
 import { createApiServer } from './http/server.js';
@@ -24,7 +26,21 @@ async function run(flags: DaemonConfig): Promise<void> {
   const config: DaemonConfig = { ...flags, hostname: flags.hostname ?? os.hostname() };
   prepareDirs(config);
   claimPidFile(config);
-  const engine = await ContainerManager.open({ dataRoot: config.dataRoot, execRoot: config.execRoot });
+  // The network first: the engine's live restore hands it the containers that still run.
+  const network = await NetworkManager.open({
+    dataRoot: config.dataRoot,
+    execRoot: config.execRoot,
+    bridgeName: config.bridge,
+    bip: config.bip,
+    ipMasq: config.ipMasq,
+    log: (m) => console.error(`shoald: ${m}`),
+  });
+  const engine = await ContainerManager.open({
+    dataRoot: config.dataRoot,
+    execRoot: config.execRoot,
+    networking: network,
+  });
+  await network.settle((id) => engine.list({ all: true }).some((c) => c.id === id));
   const imageStore = await ImageStore.open(path.join(config.dataRoot, 'images'));
   // The node: worker parts, and a manager's when this node is one (resumed from <data-root>/swarm/).
   const swarm = await SwarmNode.open({
@@ -42,6 +58,9 @@ async function run(flags: DaemonConfig): Promise<void> {
     now: () => new Date(),
     imageStore,
     swarm,
+    network,
+    // Swarm networks beside the local ones in /networks (a node in no swarm lists none).
+    clusterNetworks: clusterNetworksPort(swarm),
   });
   const api = createApiServer(router);
   try {
@@ -49,6 +68,7 @@ async function run(flags: DaemonConfig): Promise<void> {
   } catch (err) {
     await swarm.close().catch(() => {});
     await engine.close();
+    await network.close({ keepRunning: engine.list().length > 0 }).catch(() => {});
     releasePidFile(config);
     throw err;
   }
@@ -62,6 +82,11 @@ async function run(flags: DaemonConfig): Promise<void> {
     await swarm.close().catch((err) => console.error(`shoald: closing the swarm node: ${err}`));
     // Detach from monitors without stopping containers: a restarted shoald finds them again.
     await engine.close().catch((err) => console.error(`shoald: closing the engine: ${err}`));
+    // Running containers keep their sandboxes and rules (live restore); otherwise the table and bridges go.
+    const running = engine.list().length > 0;
+    await network
+      .close({ keepRunning: running })
+      .catch((err) => console.error(`shoald: closing the network: ${err}`));
     releaseFiles(config);
     process.exit(code);
   };

@@ -30,7 +30,9 @@ single() {
   export SHOAL_HOST="unix://$sock"
   if ! bin/shoal version >/dev/null 2>&1; then
     mkdir -p /var/log
-    nohup bin/shoald --data-root /var/lib/shoal --exec-root /run/shoal -H "unix://$sock" >>/var/log/shoald.log 2>&1 &
+    # --bridge none: this shoald runs in the machine's own network namespace, where the demo must not
+    # make a bridge, turn on ip_forward or NAT toward the uplink (the cluster demo's nodes have bridges).
+    nohup bin/shoald --data-root /var/lib/shoal --exec-root /run/shoal -H "unix://$sock" --bridge none >>/var/log/shoald.log 2>&1 &
     for _ in $(seq 1 100); do [ -S "$sock" ] && bin/shoal version >/dev/null 2>&1 && break; sleep 0.1; done
     echo "shoald started (pid $!, log /var/log/shoald.log, socket $sock)"
   fi

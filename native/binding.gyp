@@ -10,6 +10,8 @@
         "src/addon/spawn.cc",
         "src/addon/fileops.cc",
         "src/addon/fileops_napi.cc",
+        "src/addon/netlink.cc",
+        "src/addon/netlink_napi.cc",
         "src/runtime/sealed_exe.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -17,7 +19,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-O2"],
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl", "-lmnl"]
     },
     {
       "target_name": "shoal-runtime",

@@ -153,6 +153,11 @@ export const commands: CommandEntry[] = [
   },
   // networks (cli/commands/network.ts)
   { name: 'network', summary: 'Manage networks', load: async () => (await import('./network.js')).network },
+  {
+    name: 'port',
+    summary: 'List port mappings or a specific mapping for the container',
+    load: async () => (await import('./network.js')).port,
+  },
   // volumes (cli/commands/volume.ts)
   {
     name: 'container prune',

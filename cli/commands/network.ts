@@ -1,6 +1,5 @@
-// Network commands: `shoal network create|ls|inspect|rm|prune`, with the docker CLI's flags and output.
-// Driver-agnostic: the body is what `docker network create` sends; the daemon decides by driver/scope
-// (overlay → the swarm's networks, bridge → the node's own).
+// Network commands: `shoal network create|ls|inspect|rm|prune|connect|disconnect` and `shoal port`,
+// with the docker CLI's flags and output.
 import { ApiError } from '../client.js';
 import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
@@ -8,8 +7,8 @@ import { renderTemplate } from '../template.js';
 import { type CommandSpec, parseCommand } from './common.js';
 
 interface NetworkJson {
-  Name: string;
   Id: string;
+  Name: string;
   Driver: string;
   Scope: string;
 }
@@ -49,14 +48,14 @@ const CREATE: CommandSpec = {
   flags: [
     { long: 'driver', short: 'd', type: 'string', help: 'Driver to manage the Network (default "bridge")' },
     { long: 'subnet', type: 'list', help: 'Subnet in CIDR format that represents a network segment' },
-    { long: 'gateway', type: 'list', help: 'IPv4 or IPv6 Gateway for the master subnet' },
+    { long: 'gateway', type: 'list', help: 'IPv4 Gateway for the master subnet' },
     { long: 'ip-range', type: 'list', help: 'Allocate container ip from a sub-range' },
-    { long: 'attachable', type: 'bool', help: 'Enable manual container attachment' },
     { long: 'internal', type: 'bool', help: 'Restrict external access to the network' },
+    { long: 'attachable', type: 'bool', help: 'Enable manual container attachment' },
     { long: 'ingress', type: 'bool', help: 'Create swarm routing-mesh network' },
+    { long: 'scope', type: 'string', help: "Control the network's scope" },
     { long: 'label', type: 'list', help: 'Set metadata on a network' },
     { long: 'opt', short: 'o', type: 'list', help: 'Set driver specific options' },
-    { long: 'scope', type: 'string', help: "Control the network's scope" },
   ],
   minArgs: 1,
   maxArgs: 1,
@@ -65,7 +64,7 @@ const CREATE: CommandSpec = {
 /** --subnet/--gateway/--ip-range → IPAM configs: the n-th gateway and range go with the n-th subnet. */
 function ipamConfigs(subnets: string[], gateways: string[], ranges: string[]): Record<string, string>[] {
   if (gateways.length > subnets.length || ranges.length > subnets.length)
-    throw new UsageError('every --gateway and --ip-range needs a --subnet', 'network create');
+    throw new UsageError('every ip-range or gateway must have a corresponding subnet', 'network create');
   return subnets.map((s, i) => ({
     Subnet: s,
     ...(gateways[i] ? { Gateway: gateways[i] } : {}),
@@ -76,27 +75,27 @@ function ipamConfigs(subnets: string[], gateways: string[], ranges: string[]): R
 export const create: CommandFn = async (cli, args) => {
   const f = parseCommand(cli, CREATE, args);
   if (!f) return 0;
-  const body = {
-    Name: f.positionals[0],
-    Driver: f.strings.get('driver') ?? 'bridge',
-    Scope: f.strings.get('scope') ?? '',
-    IPAM: {
-      Driver: 'default',
-      Options: {},
-      Config: ipamConfigs(
-        f.lists.get('subnet') ?? [],
-        f.lists.get('gateway') ?? [],
-        f.lists.get('ip-range') ?? [],
-      ),
-    },
-    Internal: f.bools.has('internal'),
-    Attachable: f.bools.has('attachable'),
-    Ingress: f.bools.has('ingress'),
-    Options: keyValues(f.lists.get('opt') ?? [], '-o, --opt', 'network create'),
-    Labels: keyValues(f.lists.get('label') ?? [], '--label', 'network create'),
-  };
+  const config = ipamConfigs(
+    f.lists.get('subnet') ?? [],
+    f.lists.get('gateway') ?? [],
+    f.lists.get('ip-range') ?? [],
+  );
   try {
-    const r = await cli.client.post<{ Id: string }>('/networks/create', undefined, body);
+    const r = await cli.client.post<{ Id: string }>('/networks/create', undefined, {
+      Name: f.positionals[0],
+      Driver: f.strings.get('driver') ?? 'bridge',
+      Scope: f.strings.get('scope') ?? '',
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: {}, Config: config },
+      Internal: f.bools.has('internal'),
+      Attachable: f.bools.has('attachable'),
+      Ingress: f.bools.has('ingress'),
+      ConfigOnly: false,
+      ConfigFrom: { Network: '' },
+      Options: keyValues(f.lists.get('opt') ?? [], '-o, --opt', 'network create'),
+      Labels: keyValues(f.lists.get('label') ?? [], '--label', 'network create'),
+      CheckDuplicate: true,
+    });
     cli.out.write(`${r.Id}\n`);
     return 0;
   } catch (e) {
@@ -123,17 +122,16 @@ export const ls: CommandFn = async (cli, args) => {
   const nets = await cli.client.get<NetworkJson[]>('/networks', {
     filters: filtersJson(f.lists.get('filter') ?? [], 'network ls'),
   });
-  const sorted = [...nets].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  nets.sort((a, b) => a.Name.localeCompare(b.Name));
   const id = (n: NetworkJson) => (f.bools.has('no-trunc') ? n.Id : n.Id.slice(0, 12));
   const format = f.strings.get('format');
-  if (f.bools.has('quiet')) cli.out.write(sorted.map((n) => `${id(n)}\n`).join(''));
-  else if (format)
-    cli.out.write(sorted.map((n) => `${renderTemplate(format, { ...n, ID: id(n) })}\n`).join(''));
+  if (f.bools.has('quiet')) cli.out.write(nets.map((n) => `${id(n)}\n`).join(''));
+  else if (format) cli.out.write(nets.map((n) => `${renderTemplate(format, n)}\n`).join(''));
   else
     cli.out.write(
       formatTable([
         ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
-        ...sorted.map((n) => [id(n), n.Name, n.Driver, n.Scope]),
+        ...nets.map((n) => [id(n), n.Name, n.Driver, n.Scope]),
       ]),
     );
   return 0;
@@ -160,7 +158,7 @@ export const inspect: CommandFn = async (cli, args) => {
     }
   }
   const format = f.strings.get('format');
-  if (format) for (const n of found) cli.out.write(`${renderTemplate(format, n)}\n`);
+  if (format) for (const v of found) cli.out.write(`${renderTemplate(format, v)}\n`);
   else cli.out.write(`${JSON.stringify(found, null, 4)}\n`);
   return status;
 };
@@ -169,7 +167,7 @@ const RM: CommandSpec = {
   name: 'network rm',
   usage: 'shoal network rm NETWORK [NETWORK...]',
   description: 'Remove one or more networks',
-  flags: [],
+  flags: [{ long: 'force', short: 'f', type: 'bool', help: 'Do not error if the network does not exist' }],
   minArgs: 1,
 };
 
@@ -179,9 +177,10 @@ export const rm: CommandFn = async (cli, args) => {
   let status = 0;
   for (const name of f.positionals) {
     try {
-      await cli.client.call('DELETE', `/networks/${encodeURIComponent(name)}`);
+      await cli.client.call('DELETE', `/networks/${encodeURIComponent(name)}`, {});
       cli.out.write(`${name}\n`);
     } catch (e) {
+      if (f.bools.has('force') && e instanceof ApiError && e.status === 404) continue;
       status = daemonError(cli, e);
     }
   }
@@ -193,7 +192,7 @@ const PRUNE: CommandSpec = {
   usage: 'shoal network prune [OPTIONS]',
   description: 'Remove all unused networks',
   flags: [
-    { long: 'filter', type: 'list', help: "Provide filter values (e.g. 'until=<timestamp>')" },
+    { long: 'filter', type: 'list', help: "Provide filter values (e.g. 'label=<key>=<value>')" },
     { long: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' },
   ],
   maxArgs: 0,
@@ -218,7 +217,75 @@ export const prune: CommandFn = async (cli, args) => {
   return 0;
 };
 
-const SUBCOMMANDS: Record<string, CommandFn> = { create, ls, list: ls, inspect, rm, remove: rm, prune };
+const CONNECT: CommandSpec = {
+  name: 'network connect',
+  usage: 'shoal network connect [OPTIONS] NETWORK CONTAINER',
+  description: 'Connect a container to a network',
+  flags: [
+    { long: 'alias', type: 'list', help: 'Add network-scoped alias for the container' },
+    { long: 'ip', type: 'string', help: 'IPv4 address (e.g., "172.30.100.104")' },
+  ],
+  minArgs: 2,
+  maxArgs: 2,
+};
+
+export const connect: CommandFn = async (cli, args) => {
+  const f = parseCommand(cli, CONNECT, args);
+  if (!f) return 0;
+  const [net, container] = f.positionals;
+  const aliases = f.lists.get('alias') ?? [];
+  const ip = f.strings.get('ip');
+  try {
+    await cli.client.post(`/networks/${encodeURIComponent(net)}/connect`, undefined, {
+      Container: container,
+      EndpointConfig: {
+        Aliases: aliases.length ? aliases : null,
+        ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}),
+      },
+    });
+    return 0;
+  } catch (e) {
+    return daemonError(cli, e);
+  }
+};
+
+const DISCONNECT: CommandSpec = {
+  name: 'network disconnect',
+  usage: 'shoal network disconnect [OPTIONS] NETWORK CONTAINER',
+  description: 'Disconnect a container from a network',
+  flags: [
+    { long: 'force', short: 'f', type: 'bool', help: 'Force the container to disconnect from a network' },
+  ],
+  minArgs: 2,
+  maxArgs: 2,
+};
+
+export const disconnect: CommandFn = async (cli, args) => {
+  const f = parseCommand(cli, DISCONNECT, args);
+  if (!f) return 0;
+  const [net, container] = f.positionals;
+  try {
+    await cli.client.post(`/networks/${encodeURIComponent(net)}/disconnect`, undefined, {
+      Container: container,
+      Force: f.bools.has('force'),
+    });
+    return 0;
+  } catch (e) {
+    return daemonError(cli, e);
+  }
+};
+
+const SUBCOMMANDS: Record<string, CommandFn> = {
+  create,
+  ls,
+  list: ls,
+  inspect,
+  rm,
+  remove: rm,
+  prune,
+  connect,
+  disconnect,
+};
 
 /** `shoal network SUBCOMMAND …` */
 export const network: CommandFn = async (cli, args) => {
@@ -230,9 +297,45 @@ export const network: CommandFn = async (cli, args) => {
   }
   if (!fn) {
     cli.out.write(
-      '\nUsage:  shoal network COMMAND\n\nManage networks\n\nCommands:\n  create\n  inspect\n  ls\n  prune\n  rm\n',
+      '\nUsage:  shoal network COMMAND\n\nManage networks\n\nCommands:\n  connect\n  create\n  disconnect\n  inspect\n  ls\n  prune\n  rm\n',
     );
     return 0;
   }
   return fn(cli, args.slice(1));
+};
+
+const PORT: CommandSpec = {
+  name: 'port',
+  usage: 'shoal port CONTAINER [PRIVATE_PORT[/PROTO]]',
+  description: 'List port mappings or a specific mapping for the container',
+  flags: [],
+  minArgs: 1,
+  maxArgs: 2,
+};
+
+/** `shoal port CONTAINER [PORT[/PROTO]]`, from NetworkSettings.Ports as docker port prints it. */
+export const port: CommandFn = async (cli, args) => {
+  const f = parseCommand(cli, PORT, args);
+  if (!f) return 0;
+  const [ref, want] = f.positionals;
+  let c: { NetworkSettings?: { Ports?: Record<string, { HostIp: string; HostPort: string }[] | null> } };
+  try {
+    c = await cli.client.get(`/containers/${encodeURIComponent(ref)}/json`);
+  } catch (e) {
+    return daemonError(cli, e);
+  }
+  const ports = c.NetworkSettings?.Ports ?? {};
+  const key = want ? (want.includes('/') ? want : `${want}/tcp`) : undefined;
+  if (key) {
+    const list = ports[key];
+    if (!list?.length) {
+      cli.err.write(`Error: No public port '${key}' published for ${ref}\n`);
+      return 1;
+    }
+    for (const b of list) cli.out.write(`${b.HostIp}:${b.HostPort}\n`);
+    return 0;
+  }
+  for (const [k, list] of Object.entries(ports))
+    for (const b of list ?? []) cli.out.write(`${k} -> ${b.HostIp}:${b.HostPort}\n`);
+  return 0;
 };

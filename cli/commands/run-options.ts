@@ -1,5 +1,6 @@
 // `shoal run` / `shoal create` flags → the Engine API create request (Config + HostConfig), with the
 // docker CLI's meanings. Pure: the environment and file reading are injected.
+import { parsePublish } from '../../common/ports.js';
 import { FlagError, type FlagSpec, flagLabel, type ParsedFlags } from '../flags.js';
 import { parseBytes, parseNanoCpus } from '../units.js';
 import { durationValue, intValue, parseDevice } from './service-values.js';
@@ -102,7 +103,16 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { long: 'group-add', type: 'list', help: 'Add additional groups to join' },
   { long: 'hostname', short: 'h', type: 'string', help: 'Container host name' },
   { long: 'workdir', short: 'w', type: 'string', help: 'Working directory inside the container' },
-  { long: 'network', type: 'string', help: 'Connect a container to a network (none, host)' },
+  { long: 'network', type: 'string', help: 'Connect a container to a network (bridge, host, none, NAME)' },
+  { long: 'network-alias', type: 'list', help: 'Add network-scoped alias for the container' },
+  { long: 'ip', type: 'string', help: 'IPv4 address (e.g., 172.30.100.104)' },
+  { long: 'publish', short: 'p', type: 'list', help: "Publish a container's port(s) to the host" },
+  { long: 'publish-all', short: 'P', type: 'bool', help: 'Publish all exposed ports to random ports' },
+  { long: 'expose', type: 'list', help: 'Expose a port or a range of ports' },
+  { long: 'dns', type: 'list', help: 'Set custom DNS servers' },
+  { long: 'dns-search', type: 'list', help: 'Set custom DNS search domains' },
+  { long: 'dns-option', type: 'list', help: 'Set DNS options' },
+  { long: 'add-host', type: 'list', help: 'Add a custom host-to-IP mapping (host:ip)' },
   { long: 'net', type: 'string', help: 'Alias of --network' },
   { long: 'privileged', type: 'bool', help: 'Give extended privileges to this container' },
   { long: 'device', type: 'list', help: 'Add a host device to the container' },
@@ -425,6 +435,31 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     throw new FlagError('You should always set the Memory limit when using Memoryswap limit');
   }
   const network = f.strings.get('network') ?? f.strings.get('net') ?? 'default';
+  let published: ReturnType<typeof parsePublish>;
+  try {
+    published = parsePublish(f.lists.get('publish') ?? []);
+  } catch (e) {
+    throw new FlagError(`invalid argument for "-p, --publish" flag: ${(e as Error).message}`);
+  }
+  const exposed: Record<string, object> = Object.fromEntries(published.exposed.map((k) => [k, {}]));
+  for (const e of f.lists.get('expose') ?? []) {
+    try {
+      for (const k of parsePublish([e]).exposed) exposed[k] = {};
+    } catch (err) {
+      throw new FlagError(`invalid argument for "--expose" flag: ${(err as Error).message}`);
+    }
+  }
+  const aliases = f.lists.get('network-alias') ?? [];
+  const ip = f.strings.get('ip');
+  const endpoint =
+    aliases.length || ip
+      ? {
+          [network]: {
+            Aliases: aliases.length ? aliases : null,
+            ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}),
+          },
+        }
+      : undefined;
   const entrypoint = f.strings.get('entrypoint');
   const tmpfs: Record<string, string> = {};
   for (const t of f.lists.get('tmpfs') ?? []) {
@@ -469,12 +504,20 @@ export function buildCreateRequest(f: ParsedFlags, envIn: OptionEnv): CreateRequ
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
     ...(rootfs !== undefined ? { Rootfs: rootfs } : {}),
     ...(health ? { Healthcheck: health } : {}),
+    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
+    ...(endpoint ? { NetworkingConfig: { EndpointsConfig: endpoint } } : {}),
     HostConfig: {
       Binds: binds.length ? binds : null,
       ...(mounts.length ? { Mounts: mounts } : {}),
       VolumesFrom: f.lists.get('volumes-from') ?? null,
       VolumeDriver: f.strings.get('volume-driver') ?? '',
       NetworkMode: network,
+      PortBindings: published.bindings,
+      PublishAllPorts: f.bools.has('publish-all'),
+      Dns: f.lists.get('dns') ?? [],
+      DnsSearch: f.lists.get('dns-search') ?? [],
+      DnsOptions: f.lists.get('dns-option') ?? [],
+      ExtraHosts: f.lists.get('add-host') ?? null,
       AutoRemove: f.bools.has('rm'),
       CapAdd: f.lists.get('cap-add') ?? null,
       CapDrop: f.lists.get('cap-drop') ?? null,

@@ -2,7 +2,9 @@
 // services later issues plug in (an image store). Add a field here when a new module needs one.
 import type { ContainerManager, ImageConfig } from '../../worker/engine/index.js';
 import type { ImageStore } from '../../worker/images/index.js';
+import type { NetworkManager } from '../../worker/network/index.js';
 import type { DaemonConfig } from '../config.js';
+import type { ClusterNetworks } from './networks.js';
 import type { ClusterBackend } from './swarm/backend.js';
 
 /** A resolved image: read-only layer directories (top first), its config and identity. */
@@ -33,4 +35,8 @@ export interface ApiDeps {
   imageStore?: ImageStore;
   /** The node's swarm membership (daemon/node.ts); without it there are no swarm routes. */
   swarm?: ClusterBackend;
+  /** The node's local networks (worker/network); without it there are no /networks routes. */
+  network?: NetworkManager;
+  /** Swarm-scope networks (the manager's allocator); consulted after the local ones. */
+  clusterNetworks?: ClusterNetworks;
 }

@@ -10,6 +10,7 @@ import { registerDiskUsage } from './disk-usage.js';
 import { registerEvents } from './events.js';
 import { registerExec } from './exec/routes.js';
 import { registerImages } from './images.js';
+import { registerNetworks } from './networks.js';
 import { registerSwarm } from './swarm/routes.js';
 import { registerSystem } from './system.js';
 import { registerVolumes } from './volumes.js';
@@ -24,6 +25,7 @@ export const apiModules: ApiModule[] = [
   registerImages,
   registerVolumes,
   registerDiskUsage, // after images: it reads the store that module opens
+  registerNetworks,
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);
   },

@@ -55,6 +55,37 @@
 //   lgetxattr(path: string, name: string): Promise<Buffer | null>
 //       The attribute's value, or null when the file has no such attribute (ENODATA). Does not
 //       follow a final symlink. Other failures reject like applyFileOps (syscall "lgetxattr").
+//
+//   netnsCreate(path: string): Promise<void>
+//       A new network namespace kept alive by a bind mount of its ns file onto `path` (created
+//       here, must not exist). Made by a short-lived thread of the addon (unshare(CLONE_NEWNET),
+//       bind-mount /proc/thread-self/ns/net), which also sets `lo` up in it. Nothing is left when
+//       it fails.
+//
+//   netnsDelete(path: string): Promise<void>
+//       umount(MNT_DETACH) + unlink of such a file; an unmounted leftover file is removed too.
+//
+//   netlink(ops: NetOp[]): Promise<void>
+//       rtnetlink requests, in order, as ONE async work item; the first failure stops the batch
+//       (earlier ops stay applied). Each op runs in the namespace at its `netns` path (omitted:
+//       the daemon's own): a socket is opened there by a short-lived thread (a netlink socket
+//       stays bound to the namespace it was made in). Links are named; indexes are looked up.
+//         { op: "bridge-add", name, mtu?, mac?, up? }
+//         { op: "veth-add",   name, peer, peerNetns?, peerMac?, mtu?, master?, up? }
+//                             the peer is made directly inside peerNetns under its final name
+//         { op: "vxlan-add",  name, vni, local?, port? (4789), dev?, learning? (false), mtu?, master?, up? }
+//         { op: "link-set",   name, up?, mtu?, mac?, master?, rename?, netns-move: peerNetns?, hairpin? }
+//         { op: "link-del",   name }
+//         { op: "addr-add" | "addr-del",   name, ip, prefix }
+//         { op: "route-add" | "route-del", ip?, prefix (0 = default), gateway?, dev? }
+//         { op: "neigh-add" | "neigh-del", dev, ip, mac? }          permanent IPv4 neighbour
+//         { op: "fdb-add" | "fdb-del",     dev, mac, ip? }          bridge FDB (NTF_SELF), ip = remote VTEP
+//       A malformed op rejects with a TypeError before anything is sent. A kernel refusal rejects
+//       with an Error: message `EEXIST bridge-add shoal0: file exists`, properties code ("EEXIST"),
+//       errno (negative), op ("bridge-add"), index (of the failed op).
+//
+//   linkGet(name: string, netns?: string): Promise<LinkInfo | null>
+//       { index, name, kind, mtu, mac, up, master (ifindex, 0 = none) }, or null when no such link.
 #pragma once
 
 #include <time.h>
@@ -103,5 +134,41 @@ FileOpFailure apply_file_ops(const std::vector<FileOp>& ops);
 
 // lgetxattr(2) of any size into value; returns 0 or the errno (ENODATA: no such attribute).
 int get_xattr(const std::string& path, const std::string& name, std::string& value);
+
+// ---- networking (netlink.cc)
+
+struct NetError {
+  int err = 0;  // errno; 0 = success
+  std::string what;
+  size_t index = 0;
+};
+
+// One rtnetlink request of netlink(), already checked on the JS thread.
+struct NetOp {
+  enum Kind {
+    BridgeAdd, VethAdd, VxlanAdd, LinkSet, LinkDel, AddrAdd, AddrDel,
+    RouteAdd, RouteDel, NeighAdd, NeighDel, FdbAdd, FdbDel
+  } kind = BridgeAdd;
+  std::string netns;                    // "" = the daemon's namespace
+  std::string name, peer, peerNetns, peerMac, master, rename, mac, dev, ip, gateway, local;
+  uint32_t mtu = 0, prefix = 0, vni = 0, port = 0;
+  int up = -1, hairpin = -1;  // -1 = unchanged
+  bool learning = false;
+  std::string describe() const;
+};
+
+struct LinkInfo {
+  bool found = false;
+  int index = 0;
+  std::string name, kind, mac;
+  uint32_t mtu = 0, master = 0;
+  bool up = false;
+};
+
+NetError netns_create(const std::string& path);
+NetError netns_delete(const std::string& path);
+NetError netlink_run(const std::vector<NetOp>& ops);
+// A missing link is not an error: out.found is false.
+NetError link_get(const std::string& netns, const std::string& name, LinkInfo& out);
 
 }  // namespace shoal_native

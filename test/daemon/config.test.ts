@@ -6,12 +6,39 @@ describe('shoald flags', () => {
     expect(parseDaemonArgs([])).toEqual({ kind: 'run', config: DEFAULT_CONFIG });
     expect(parseDaemonArgs(['--data-root=/d', '--exec-root', '/e', '-H', 'unix:///s.sock'])).toEqual({
       kind: 'run',
-      config: { dataRoot: '/d', execRoot: '/e', socketPath: '/s.sock', insecureRegistries: [] },
+      config: {
+        dataRoot: '/d',
+        execRoot: '/e',
+        socketPath: '/s.sock',
+        insecureRegistries: [],
+        bridge: 'shoal0',
+        bip: '172.17.0.1/16',
+        ipMasq: true,
+      },
     });
     expect(parseDaemonArgs(['--host=/plain/path.sock'])).toMatchObject({
       config: { socketPath: '/plain/path.sock' },
     });
     expect(parseDaemonArgs(['--help'])).toEqual({ kind: 'help' });
+  });
+
+  it('takes the default bridge flags: --bridge NAME|none (-b), --bip CIDR, --ip-masq[=false]', () => {
+    expect(parseDaemonArgs(['-b', 'none', '--bip=10.9.0.1/24', '--ip-masq=false'])).toMatchObject({
+      config: { bridge: null, bip: '10.9.0.1/24', ipMasq: false },
+    });
+    expect(parseDaemonArgs(['--bridge', 'br0', '--ip-masq'])).toMatchObject({
+      config: { bridge: 'br0', ipMasq: true },
+    });
+    for (const [argv, msg] of [
+      [['--bip', '10.9.0.1'], '--bip: "10.9.0.1" is not an IPv4 address with a prefix'],
+      [['--bip', '300.1.1.1/16'], 'is not an IPv4 address'],
+      [['--bridge', 'a-name-that-is-too-long'], 'is not an interface name'],
+      [['--ip-masq=maybe'], '--ip-masq: "maybe" is not true or false'],
+    ] as const)
+      expect(parseDaemonArgs([...argv])).toMatchObject({
+        kind: 'error',
+        message: expect.stringContaining(msg),
+      });
   });
 
   it('collects --insecure-registry (repeatable) and --certs-dir for the registry client', () => {

@@ -24,6 +24,7 @@ export interface Daemon {
   proc: ChildProcess;
   /** stderr of the current shoald process so far. */
   log(): string;
+  opts?: ShoaldOptions;
 }
 
 function requireBuilt(): void {
@@ -34,8 +35,19 @@ function requireBuilt(): void {
     throw new Error('busybox rootfs missing: run test/fixtures/make-fixtures.sh');
 }
 
+export interface ShoaldOptions {
+  /**
+   * Run shoald inside this network namespace (a path, entered with nsenter --net only) with its default
+   * bridge; without it shoald runs in the test's namespace with `--bridge none`, so that no bridge or
+   * nftables rule ever touches the host's namespace.
+   */
+  netns?: string;
+  /** More shoald flags (e.g. --bip). */
+  args?: string[];
+}
+
 /** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
-export async function startShoald(dir?: string): Promise<Daemon> {
+export async function startShoald(dir?: string, o: ShoaldOptions = {}): Promise<Daemon> {
   requireBuilt();
   const base = dir ?? mkdtempSync(join(tmpdir(), 'shoal-e2-'));
   const d = {
@@ -45,19 +57,23 @@ export async function startShoald(dir?: string): Promise<Daemon> {
     sock: join(base, 'shoald.sock'),
   };
   mkdirSync(d.dataRoot, { recursive: true });
-  const proc = spawn(
-    process.execPath,
-    [
-      join(REPO, 'bin/shoald'),
-      '--data-root',
-      d.dataRoot,
-      '--exec-root',
-      d.execRoot,
-      '-H',
-      `unix://${d.sock}`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const argv = [
+    join(REPO, 'bin/shoald'),
+    '--data-root',
+    d.dataRoot,
+    '--exec-root',
+    d.execRoot,
+    '-H',
+    `unix://${d.sock}`,
+    ...(o.netns ? [] : ['--bridge', 'none']),
+    ...(o.args ?? []),
+  ];
+  // nsenter execs shoald in place (same pid): stopShoald's signals reach shoald itself.
+  const proc = o.netns
+    ? spawn('nsenter', [`--net=${o.netns}`, '--', process.execPath, ...argv], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr?.on('data', (c: Buffer) => {
     log += c.toString();
@@ -75,7 +91,7 @@ export async function startShoald(dir?: string): Promise<Daemon> {
     proc.stderr?.on('data', onData);
     proc.once('exit', onExit);
   });
-  return { ...d, proc, log: () => log };
+  return { ...d, proc, log: () => log, opts: o };
 }
 
 /** SIGTERM (clean) or SIGKILL (crash) and wait for the process to be gone. */
@@ -196,7 +212,7 @@ export async function cleanup(d: Daemon | undefined): Promise<void> {
   if (!d) return;
   let live = d;
   try {
-    if (!alive(d)) live = await startShoald(d.dir);
+    if (!alive(d)) live = await startShoald(d.dir, d.opts);
     const ids = (await shoal(live, ['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
     if (ids.length) await shoal(live, ['rm', '-f', ...ids]);
     const left = (await shoal(live, ['ps', '-aq'])).stdout.trim();
@@ -226,7 +242,7 @@ export async function cleanupSwarm(d: Daemon | undefined): Promise<void> {
   if (!d) return;
   let live = d;
   try {
-    if (!alive(d)) live = await startShoald(d.dir);
+    if (!alive(d)) live = await startShoald(d.dir, d.opts);
     await shoal(live, ['swarm', 'leave', '--force']);
   } catch (err) {
     console.warn(`harness: swarm leave in ${d.dir}: ${(err as Error).message}`);

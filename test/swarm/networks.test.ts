@@ -35,8 +35,9 @@ async function fails(args: string[], input?: string): Promise<string> {
 }
 
 const json = async (args: string[]) => JSON.parse(await ok(args));
+// The swarm's networks (the node's local ones, host and none here, are listed beside them as dockerd does).
 const names = async () =>
-  (await ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']))
+  (await ok(['network', 'ls', '-f', 'scope=swarm', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']))
     .split('\n')
     .filter(Boolean)
     .sort();
@@ -373,6 +374,8 @@ describe('swarm networks through the docker CLI', () => {
     expect((await sh(['network', 'rm', 'unused'])).stdout).toBe('unused\n');
     const gone = await sh(['network', 'inspect', 'unused']);
     expect(gone.stderr).toBe('Error response from daemon: network unused not found\n');
-    expect((await sh(['network', 'ls', '--format', '{{.Name}}'])).stdout).toBe('ingress\n');
+    expect((await sh(['network', 'ls', '-f', 'scope=swarm', '--format', '{{.Name}}'])).stdout).toBe(
+      'ingress\n',
+    );
   }, 60_000);
 });

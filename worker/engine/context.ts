@@ -11,7 +11,7 @@ import type { Runtime } from './runtime.js';
 import type { OciSpec } from './spec/defaults.js';
 import { isAlive } from './state.js';
 import { type ContainerRecord, saveRecord } from './store.js';
-import type { EngineEventAction, WaitResult } from './types.js';
+import type { ContainerNetworking, EngineEventAction, WaitResult } from './types.js';
 import type { VolumeStore } from './volumes/store.js';
 
 export interface AttachStdio {
@@ -63,6 +63,8 @@ export interface EngineContext {
   readonly hostCaps: string[];
   /** The local volume driver (volumes/store.ts). */
   readonly volumes: VolumeStore;
+  /** worker/network's port (ManagerOptions.networking); absent: containers get networkMode none. */
+  readonly networking?: ContainerNetworking;
   closed: boolean;
   emitEvent(action: EngineEventAction, rec: ContainerRecord, extra?: Record<string, string>): void;
   /** The manager's start without the user's reset of the restart count (restart policies, daemon start). */

@@ -15,11 +15,12 @@ import { generateName, normalizeName } from './names.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { planRootfs } from './rootfs.js';
 import { buildSpec } from './spec/build.js';
+import type { OciSpec } from './spec/defaults.js';
 import { planMounts } from './spec/mounts.js';
 import { rootfsReader } from './spec/rootfs-files.js';
 import { createdState, rfc3339Nano } from './state.js';
 import { type ContainerRecord, containerDir, saveRecord, writeFileAtomic } from './store.js';
-import type { CreateOptions } from './types.js';
+import type { CreateOptions, ImageConfig } from './types.js';
 import { type ResolvedMounts, resolveMounts } from './volumes/resolve.js';
 
 export async function createContainer(
@@ -44,6 +45,7 @@ export async function createContainer(
   let runtimeCreated = false;
   let volumes: ResolvedMounts | undefined;
   let filesMounted = false;
+  let networked = false;
   try {
     const { layers, overlay, rootPath, imageConfig, annotations } = planRootfs(opts.rootfs, dir);
     const cgroupsPath = `/shoal/${id}`;
@@ -55,7 +57,9 @@ export async function createContainer(
     const fileBinds = filesMounted
       ? await mountFiles(ctx.filesRoot, id, files, { uid: remap?.hostUid ?? 0, gid: remap?.hostGid ?? 0 })
       : [];
-    const built = buildSpec(opts, imageConfig, {
+    const net = await prepareNetwork(ctx, opts, id, name, dir, imageConfig);
+    networked = true;
+    const built = buildSpec(net.specOpts, imageConfig, {
       mounts: [...volumes.mounts, ...fileBinds],
       id,
       rootfsPath: rootPath,
@@ -72,6 +76,8 @@ export async function createContainer(
       ...(opts.init ? { initPath: ctx.runtime.initPath() } : {}),
     });
     built.config.image = opts.image ?? '';
+    built.hostConfig.networkMode = opts.networkMode ?? net.mode;
+    addNetworkFiles(built.spec, net.files);
     const command = opts.init ? built.spec.process.args.slice(2) : built.spec.process.args;
     const now = rfc3339Nano(ctx.now());
     const rec: ContainerRecord = {
@@ -124,6 +130,7 @@ export async function createContainer(
     if (made) await rm(dir, { recursive: true, force: true });
     await volumes?.undo();
     if (filesMounted) await unmountFiles(ctx.filesRoot, id).catch(() => {});
+    if (networked) await ctx.networking?.release(id).catch(() => {});
     throw e;
   }
 }
@@ -156,4 +163,53 @@ export async function runtimeCreate(ctx: EngineContext, rec: ContainerRecord): P
     logMaxFiles: ctx.logMaxFiles,
     stdin: rec.config.openStdin,
   });
+}
+
+/**
+ * The network part of create: with networking, the container's sandbox namespace (and the files docker
+ * writes: hosts, hostname, resolv.conf); the spec then joins that namespace. Without it, "default" and
+ * "bridge" mean a namespace with only loopback, as before.
+ */
+async function prepareNetwork(
+  ctx: EngineContext,
+  opts: CreateOptions,
+  id: string,
+  name: string,
+  dir: string,
+  image: ImageConfig | undefined,
+): Promise<{ specOpts: CreateOptions; mode: string; files: Record<string, string> }> {
+  const given = opts.networkMode;
+  if (!ctx.networking) {
+    const mode = !given || given === 'default' || given === 'bridge' ? 'none' : given;
+    return { specOpts: { ...opts, networkMode: mode }, mode: given ?? 'default', files: {} };
+  }
+  const host = given === 'host';
+  const prepared = await ctx.networking.prepare({
+    id,
+    name,
+    hostname: opts.hostname || (host ? osHostname() : id.slice(0, 12)),
+    domainname: opts.domainname ?? '',
+    dir,
+    opts,
+    imageExposed: Object.keys(image?.ExposedPorts ?? {}),
+  });
+  // host and none may be named by their network's id too: the spec gets the plain mode.
+  const specMode = prepared.netnsPath
+    ? `netns:${prepared.netnsPath}`
+    : prepared.host
+      ? 'host'
+      : Object.keys(prepared.files).length
+        ? 'none'
+        : (given ?? 'none');
+  return { specOpts: { ...opts, networkMode: specMode }, mode: given ?? 'default', files: prepared.files };
+}
+
+/** Binds the network files over /etc (docker's), unless the user mounts something there. */
+function addNetworkFiles(spec: OciSpec, files: Record<string, string>): void {
+  spec.mounts ??= [];
+  const taken = new Set(spec.mounts.map((m) => m.destination));
+  for (const [dest, source] of Object.entries(files)) {
+    if (taken.has(dest)) continue;
+    spec.mounts.push({ destination: dest, type: 'bind', source, options: ['rbind', 'rprivate'] });
+  }
 }

@@ -75,6 +75,7 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
     try {
       await persist(ctx, live);
       await ctx.runtime.delete(rec.id, true);
+      await ctx.networking?.disconnect(rec.id);
     } catch (e) {
       rec.state.error = rec.state.error || `cleanup after exit failed: ${(e as Error).message}`;
     }

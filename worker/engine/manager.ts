@@ -93,6 +93,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
             .filter((l) => l.rec.mounts.some((m) => m.type === 'volume' && m.name === name))
             .map((l) => l.rec.id),
       }),
+      ...(opts.networking ? { networking: opts.networking } : {}),
       closed: false,
       emitEvent: (action, rec, extra = {}) =>
         this.emit('event', {
@@ -147,6 +148,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (why === 'user') resetForUserStart(live);
       if (rec.state.status === 'paused')
         throw new ConflictError(`cannot start a paused container ${rec.name}, try unpause instead`);
+      // The network first (veth, address, ports): a refusal (port in use) leaves the container as it was.
+      await this.ctx.networking?.connect(rec.id);
       if (!rec.runtimeCreated) {
         // A container that ran before: a fresh runtime container on the same bundle.
         await live.cleanup;

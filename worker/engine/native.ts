@@ -46,8 +46,67 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 
+/** One rtnetlink request of `netlink` (native/include/shoal_native.h lists the fields). */
+export type NetOp = { netns?: string } & (
+  | { op: 'bridge-add'; name: string; mtu?: number; mac?: string; up?: boolean }
+  | {
+      op: 'veth-add';
+      name: string;
+      peer: string;
+      peerNetns?: string;
+      peerMac?: string;
+      mtu?: number;
+      master?: string;
+      up?: boolean;
+    }
+  | {
+      op: 'vxlan-add';
+      name: string;
+      vni: number;
+      local?: string;
+      port?: number;
+      dev?: string;
+      learning?: boolean;
+      mtu?: number;
+      master?: string;
+      up?: boolean;
+    }
+  | {
+      op: 'link-set';
+      name: string;
+      up?: boolean;
+      mtu?: number;
+      mac?: string;
+      master?: string;
+      rename?: string;
+      /** moves the link into the namespace at this path */
+      peerNetns?: string;
+      hairpin?: boolean;
+    }
+  | { op: 'link-del'; name: string }
+  | { op: 'addr-add' | 'addr-del'; name: string; ip: string; prefix: number }
+  | { op: 'route-add' | 'route-del'; ip?: string; prefix: number; gateway?: string; dev?: string }
+  | { op: 'neigh-add' | 'neigh-del'; dev: string; ip: string; mac?: string }
+  | { op: 'fdb-add' | 'fdb-del'; dev: string; mac: string; ip?: string }
+);
+
+/** A link as `linkGet` reports it; `master` is the ifindex of its bridge (0: none). */
+export interface LinkInfo {
+  index: number;
+  name: string;
+  kind: string;
+  mtu: number;
+  mac: string;
+  up: boolean;
+  master: number;
+}
+
 /** The raw addon, exactly as native/include/shoal_native.h documents it. */
 interface ShoalNativeAddon {
+  netnsCreate(path: string): Promise<void>;
+  netnsDelete(path: string): Promise<void>;
+  netlink(ops: NetOp[]): Promise<void>;
+  linkGet(name: string, netns?: string): Promise<LinkInfo | null>;
   applyFileOps(ops: FileOp[]): Promise<void>;
   lgetxattr(path: string, name: string): Promise<Buffer | null>;
   create(args: string[]): Promise<void>;
@@ -260,5 +319,77 @@ export async function lgetxattr(path: string, name: string): Promise<Buffer | nu
     return await addon().lgetxattr(path, name);
   } catch (err) {
     rethrowFileOp(err);
+  }
+}
+
+// ---------------------------------------------------------------- networking
+
+/** What the kernel refused, as errno names: the facade (netlink.ts) turns them into ShoalError kinds. */
+export class NetlinkError extends EngineError {
+  readonly errnoCode: string;
+  readonly op: string;
+  readonly index: number;
+  constructor(message: string, errnoCode: string, op: string, index: number) {
+    super(NETLINK_KIND[errnoCode] ?? 'internal', message);
+    this.errnoCode = errnoCode;
+    this.op = op;
+    this.index = index;
+  }
+}
+
+const NETLINK_KIND: Record<string, EngineErrorCode> = {
+  EEXIST: 'conflict',
+  EADDRINUSE: 'conflict',
+  EBUSY: 'conflict',
+  ENODEV: 'not_found',
+  ENOENT: 'not_found',
+  ESRCH: 'not_found',
+  EINVAL: 'invalid_argument',
+  ERANGE: 'invalid_argument',
+};
+
+function rethrowNet(err: unknown): never {
+  const e = err as { message?: string; code?: unknown; op?: string; index?: number };
+  if (typeof e?.code !== 'string') {
+    // a malformed op (TypeError from the addon) is our bug, not the user's
+    throw new RuntimeError('system', String(e?.message ?? err), -1);
+  }
+  throw new NetlinkError(String(e.message), e.code, e.op ?? '', e.index ?? 0);
+}
+
+/** A new network namespace pinned by a bind mount at `path` (lo up); nothing left on failure. */
+export async function netnsCreate(path: string): Promise<void> {
+  try {
+    await addon().netnsCreate(path);
+  } catch (err) {
+    rethrowNet(err);
+  }
+}
+
+/** Unmounts and unlinks a namespace file made by netnsCreate. */
+export async function netnsDelete(path: string): Promise<void> {
+  try {
+    await addon().netnsDelete(path);
+  } catch (err) {
+    rethrowNet(err);
+  }
+}
+
+/** Runs rtnetlink requests in order as one async work item; the first failure stops the batch. */
+export async function netlink(ops: NetOp[]): Promise<void> {
+  if (ops.length === 0) return;
+  try {
+    await addon().netlink(ops);
+  } catch (err) {
+    rethrowNet(err);
+  }
+}
+
+/** The link named `name` in the namespace at `netns` (default: ours), or null. */
+export async function linkGet(name: string, netns?: string): Promise<LinkInfo | null> {
+  try {
+    return await addon().linkGet(name, netns);
+  } catch (err) {
+    rethrowNet(err);
   }
 }

@@ -64,6 +64,7 @@ export async function removeContainer(
       rec.state.error = (e as Error).message;
       throw e;
     }
+    await ctx.networking?.release(rec.id).catch(() => {});
     await rm(rec.bundle, { recursive: true, force: true });
     await unmountFiles(ctx.filesRoot, rec.id);
     ctx.live.delete(rec.id);

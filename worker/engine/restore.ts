@@ -23,6 +23,7 @@ export async function restore(ctx: EngineContext): Promise<void> {
     if (!rec.runtimeCreated) {
       // Exit recorded but the daemon died before cleaning up the runtime state.
       if (existsSync(ctx.runtime.stateDir(rec.id))) await ctx.runtime.delete(rec.id, true).catch(() => {});
+      await ctx.networking?.adopt(rec.id, false).catch(() => {});
       continue;
     }
     try {
@@ -41,6 +42,8 @@ export async function restore(ctx: EngineContext): Promise<void> {
       if (rec.state.running && rec.state.startedAt === ZERO_TIME)
         rec.state.startedAt = ctx.runtime.readStarted(rec.id) ?? rfc3339Nano(ctx.now());
       watch(ctx, live);
+      // The container keeps its sandbox (veth, address, published ports) across the restart.
+      await ctx.networking?.adopt(rec.id, rec.state.running).catch(() => {});
       if (rec.state.status === 'running') startHealth(ctx, live, true);
     } catch {
       // Unreachable (gone, or exiting right now): exit.json or a second look decides.

@@ -40,11 +40,11 @@ export interface Ulimit {
 }
 
 export type NetworkMode =
-  | 'none' // new network namespace with only loopback (also the default: "bridge" arrives with networking)
+  | 'none' // new network namespace with only loopback (the default when the engine has no networking)
   | 'host' // the host's network namespace
   | `container:${string}` // share another container's network namespace (id or name)
   | `netns:${string}` // join the network namespace at this path (e.g. /run/netns/x)
-  | string; // a netns path given directly (absolute) or "default"/"bridge" (treated as none for now)
+  | string; // a netns path given directly (absolute), or a network's name or id ("bridge", "default", user networks)
 
 /**
  * Run options: Docker's Config + HostConfig fields the engine honours.
@@ -108,6 +108,19 @@ export interface RunOptions {
   /** `no-new-privileges[:true|false]`, `seccomp=unconfined`, `seccomp=<profile JSON path>`. */
   securityOpt?: string[];
   networkMode?: NetworkMode;
+  /** HostConfig.PortBindings: "80/tcp" → host bindings (HostPort "" = ephemeral, "8000-8010" = a range). */
+  portBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
+  /** `-P`: every exposed port (image EXPOSE and exposedPorts) on an ephemeral host port. */
+  publishAllPorts?: boolean;
+  /** Config.ExposedPorts of the request ("80/tcp"), added to the image's. */
+  exposedPorts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** `NAME:IP` (IP may be `host-gateway`). */
+  extraHosts?: string[];
+  /** NetworkingConfig.EndpointsConfig: network name/id → aliases and a requested IPv4 address. */
+  endpoints?: Record<string, { aliases?: string[]; ipv4Address?: string }>;
   ulimits?: Ulimit[];
   /**
    * Kernel parameters set inside the container (`--sysctl`): only namespaced ones (net.* with the container's
@@ -395,7 +408,45 @@ export interface EngineEvent {
   timeMs: number;
 }
 
+/** What the networking port is told about a container. */
+export interface NetContainer {
+  id: string;
+  name: string;
+  hostname: string;
+  domainname: string;
+  /** The container's directory (made by the engine after prepare). */
+  dir: string;
+  opts: RunOptions;
+  /** Ports the image EXPOSEs ("80/tcp"), for -P. */
+  imageExposed: string[];
+}
+
+/** The spec's network: the namespace to join (or the host's) and files to bind-mount over /etc. */
+export interface NetPrepared {
+  /** A netns path to join; undefined keeps the mode as given (none, container:, netns:). */
+  netnsPath?: string;
+  host?: boolean;
+  /** destination in the container → file on the host */
+  files: Record<string, string>;
+}
+
+/**
+ * The port through which the engine asks worker/network for a container's network (the daemon wires
+ * it). prepare at create (may refuse bad input; nothing is left when it does), connect before every
+ * start (may refuse: a port in use), disconnect after every exit, release at remove; adopt at live
+ * restore for containers still running.
+ */
+export interface ContainerNetworking {
+  prepare(c: NetContainer): Promise<NetPrepared>;
+  connect(id: string): Promise<void>;
+  disconnect(id: string): Promise<void>;
+  release(id: string): Promise<void>;
+  adopt(id: string, running: boolean): Promise<void>;
+}
+
 export interface ManagerOptions {
+  /** Container networking (worker/network via the daemon); without it a container gets networkMode none. */
+  networking?: ContainerNetworking;
   /** Persistent state: <dataRoot>/containers/<id>/ (records, bundles, logs, upper dirs). */
   dataRoot: string;
   /** Runtime state (tmpfs in production): <execRoot>/runtime is shoal-runtime's --root. */

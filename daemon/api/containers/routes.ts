@@ -110,7 +110,7 @@ async function list(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   const now = deps.now();
   ctx.reply.json(
     200,
-    containers.map((c) => listEntryJson(c, now)),
+    containers.map((c) => listEntryJson(c, now, deps.network?.containerView(c.id))),
   );
 }
 
@@ -312,9 +312,10 @@ export function registerContainers(router: Router, deps: ApiDeps): void {
     .post('/containers/create', (ctx) => create(deps, ctx))
     .get('/containers/json', (ctx) => list(deps, ctx))
     .post('/containers/prune', (ctx) => prune(deps, ctx))
-    .get('/containers/:id/json', (ctx) =>
-      ctx.reply.json(200, inspectJson(deps.engine.inspect(ctx.params.id))),
-    )
+    .get('/containers/:id/json', (ctx) => {
+      const c = deps.engine.inspect(ctx.params.id);
+      ctx.reply.json(200, inspectJson(c, deps.network?.containerView(c.id)));
+    })
     // 304 when there was nothing to do, as dockerd (the docker CLI prints the name either way).
     .post('/containers/:id/start', async (ctx) => {
       const started = await deps.engine.start(resolveId(deps, ctx.params.id));

@@ -14,6 +14,7 @@ import type {
   RunOptions,
   Ulimit,
 } from '../../../worker/engine/index.js';
+import type { ContainerNetView, EndpointView } from '../../../worker/network/index.js';
 import { badRequest } from '../../http/errors.js';
 import type { ResolvedImage } from '../deps.js';
 
@@ -39,7 +40,14 @@ export interface CreateBody {
   Rootfs?: string;
   /** Destinations that get an anonymous volume (`docker run -v /path`). */
   Volumes?: Record<string, unknown> | null;
+  ExposedPorts?: Record<string, unknown> | null;
   HostConfig?: HostConfigBody | null;
+  NetworkingConfig?: {
+    EndpointsConfig?: Record<
+      string,
+      { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null
+    > | null;
+  } | null;
 }
 
 /** Docker's HealthConfig (durations in nanoseconds). */
@@ -60,6 +68,12 @@ export interface HostConfigBody {
   VolumesFrom?: string[] | null;
   VolumeDriver?: string;
   NetworkMode?: string;
+  PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[] | null> | null;
+  PublishAllPorts?: boolean;
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+  ExtraHosts?: string[] | null;
   AutoRemove?: boolean;
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
@@ -269,6 +283,14 @@ export function createOptionsFromBody(
     privileged: hc.Privileged ?? false,
     securityOpt: nonEmpty(hc.SecurityOpt),
     networkMode: hc.NetworkMode || undefined,
+    portBindings: portBindingsOf(hc.PortBindings),
+    publishAllPorts: hc.PublishAllPorts || undefined,
+    exposedPorts: body.ExposedPorts ? nonEmpty(Object.keys(body.ExposedPorts)) : undefined,
+    dns: nonEmpty(hc.Dns),
+    dnsSearch: nonEmpty(hc.DnsSearch),
+    dnsOptions: nonEmpty(hc.DnsOptions),
+    extraHosts: nonEmpty(hc.ExtraHosts),
+    endpoints: endpointsOf(body.NetworkingConfig?.EndpointsConfig),
     ulimits: nonEmpty(ulimits),
     sysctls: hc.Sysctls && Object.keys(hc.Sysctls).length > 0 ? { ...hc.Sysctls } : undefined,
     shmSize: positive(hc.ShmSize),
@@ -287,6 +309,32 @@ export function createOptionsFromBody(
   // Leave out what was not given, so the engine's defaults apply and inspect stays tidy.
   for (const k of Object.keys(opts) as (keyof CreateOptions)[]) if (opts[k] === undefined) delete opts[k];
   return opts;
+}
+
+/** HostConfig.PortBindings: shape checked here, values by the network manager. */
+function portBindingsOf(pb: HostConfigBody['PortBindings']): CreateOptions['portBindings'] {
+  if (!pb || Object.keys(pb).length === 0) return undefined;
+  const out: NonNullable<CreateOptions['portBindings']> = {};
+  for (const [k, list] of Object.entries(pb)) {
+    if (list !== null && !Array.isArray(list))
+      throw badRequest(`invalid HostConfig.PortBindings["${k}"]: not a list`);
+    out[k] = (list ?? [{}]).map((b) => ({ HostIp: b?.HostIp ?? '', HostPort: b?.HostPort ?? '' }));
+  }
+  return out;
+}
+
+/** NetworkingConfig.EndpointsConfig → aliases and --ip per network. */
+function endpointsOf(
+  e: NonNullable<CreateBody['NetworkingConfig']>['EndpointsConfig'],
+): CreateOptions['endpoints'] {
+  if (!e || Object.keys(e).length === 0) return undefined;
+  const out: NonNullable<CreateOptions['endpoints']> = {};
+  for (const [net, conf] of Object.entries(e))
+    out[net] = {
+      ...(conf?.Aliases?.length ? { aliases: conf.Aliases } : {}),
+      ...(conf?.IPAMConfig?.IPv4Address ? { ipv4Address: conf.IPAMConfig.IPv4Address } : {}),
+    };
+  return out;
 }
 
 /** HostConfig.Devices: the shape is checked here, the paths and permissions by the engine. */
@@ -369,7 +417,7 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     ContainerIDFile: '',
     LogConfig: { Type: 'json-file', Config: {} },
     NetworkMode: h.networkMode ?? 'default',
-    PortBindings: {},
+    PortBindings: h.portBindings ?? {},
     RestartPolicy: {
       Name: h.restartPolicy?.name ?? 'no',
       MaximumRetryCount: h.restartPolicy?.maximumRetryCount ?? 0,
@@ -380,10 +428,10 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     CapAdd: h.capAdd ?? null,
     CapDrop: h.capDrop ?? null,
     CgroupnsMode: 'private',
-    Dns: [],
-    DnsOptions: [],
-    DnsSearch: [],
-    ExtraHosts: null,
+    Dns: h.dns ?? [],
+    DnsOptions: h.dnsOptions ?? [],
+    DnsSearch: h.dnsSearch ?? [],
+    ExtraHosts: h.extraHosts ?? null,
     GroupAdd: h.groupAdd ?? null,
     IpcMode: 'private',
     Cgroup: '',
@@ -391,7 +439,7 @@ export function hostConfigJson(h: RunOptions): Record<string, unknown> {
     OomScoreAdj: 0,
     PidMode: '',
     Privileged: h.privileged ?? false,
-    PublishAllPorts: false,
+    PublishAllPorts: h.publishAllPorts ?? false,
     ReadonlyRootfs: h.readOnly ?? false,
     SecurityOpt: h.securityOpt ?? null,
     Tmpfs: tmpfs,
@@ -489,31 +537,43 @@ export function imageLabel(c: Container): string {
 
 function networkName(c: Container): string {
   const mode = c.hostConfig.networkMode ?? 'default';
-  return mode === 'host'
-    ? 'host'
-    : mode === 'default' || mode === 'bridge' || mode === 'none'
-      ? 'none'
-      : mode;
+  return mode === 'default' ? 'bridge' : mode;
 }
 
-function networksJson(c: Container): Record<string, unknown> {
+function endpointJson(e: EndpointView | undefined): Record<string, unknown> {
   return {
-    [networkName(c)]: {
-      IPAMConfig: null,
-      Links: null,
-      Aliases: null,
-      NetworkID: '',
-      EndpointID: '',
-      Gateway: '',
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      MacAddress: '',
-      DriverOpts: null,
-    },
+    IPAMConfig: e?.requestedIp ? { IPv4Address: e.requestedIp } : null,
+    Links: null,
+    Aliases: e?.aliases.length ? e.aliases : null,
+    NetworkID: e?.networkId ?? '',
+    EndpointID: e?.endpointId ?? '',
+    Gateway: e?.gateway ?? '',
+    IPAddress: e?.ip ?? '',
+    IPPrefixLen: e?.prefix ?? 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    MacAddress: e?.mac ?? '',
+    DriverOpts: null,
   };
+}
+
+function networksJson(c: Container, net?: ContainerNetView): Record<string, unknown> {
+  if (!net?.endpoints.length) return { [networkName(c)]: endpointJson(undefined) };
+  return Object.fromEntries(net.endpoints.map((e) => [e.networkName, endpointJson(e)]));
+}
+
+/** NetworkSettings.Ports → the `Ports` list of GET /containers/json. */
+function portsList(net?: ContainerNetView): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const [k, list] of Object.entries(net?.ports ?? {})) {
+    const [port, type] = k.split('/');
+    if (!list) out.push({ PrivatePort: Number(port), Type: type });
+    else
+      for (const b of list)
+        out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
 }
 
 /** Config.Volumes as dockerd shows it: the image's VOLUMEs merged with the request's. */
@@ -524,7 +584,8 @@ function configVolumes(c: Container): Record<string, object> | null {
 }
 
 /** GET /containers/{id}/json. */
-export function inspectJson(c: Container): Record<string, unknown> {
+export function inspectJson(c: Container, net?: ContainerNetView): Record<string, unknown> {
+  const primary = net?.endpoints[0];
   const s = c.state;
   return {
     Id: c.id,
@@ -546,9 +607,9 @@ export function inspectJson(c: Container): Record<string, unknown> {
       ...(s.health ? { Health: healthJson(s.health) } : {}),
     },
     Image: c.imageId || '',
-    ResolvConfPath: '',
-    HostnamePath: '',
-    HostsPath: '',
+    ResolvConfPath: net?.files.resolv ?? '',
+    HostnamePath: net?.files.hostname ?? '',
+    HostsPath: net?.files.hosts ?? '',
     LogPath: c.logPath,
     Name: `/${c.name}`,
     RestartCount: c.restartCount,
@@ -588,23 +649,24 @@ export function inspectJson(c: Container): Record<string, unknown> {
     },
     NetworkSettings: {
       Bridge: '',
-      SandboxID: '',
+      SandboxID: net?.sandboxKey ? c.id : '',
       HairpinMode: false,
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
-      Ports: {},
-      SandboxKey: '',
+      Ports: net?.ports ?? {},
+      SandboxKey: net?.sandboxKey ?? '',
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,
-      EndpointID: '',
-      Gateway: '',
+      // The top-level fields are the default bridge's (docker fills them for that network only).
+      EndpointID: primary?.networkName === 'bridge' ? primary.endpointId : '',
+      Gateway: primary?.networkName === 'bridge' ? primary.gateway : '',
       GlobalIPv6Address: '',
       GlobalIPv6PrefixLen: 0,
-      IPAddress: '',
-      IPPrefixLen: 0,
+      IPAddress: primary?.networkName === 'bridge' ? primary.ip : '',
+      IPPrefixLen: primary?.networkName === 'bridge' ? primary.prefix : 0,
       IPv6Gateway: '',
-      MacAddress: '',
-      Networks: networksJson(c),
+      MacAddress: primary?.networkName === 'bridge' ? primary.mac : '',
+      Networks: networksJson(c, net),
     },
   };
 }
@@ -644,7 +706,7 @@ export function commandLine(c: Container): string {
 }
 
 /** One entry of GET /containers/json. */
-export function listEntryJson(c: Container, now: Date): Record<string, unknown> {
+export function listEntryJson(c: Container, now: Date, net?: ContainerNetView): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -652,12 +714,12 @@ export function listEntryJson(c: Container, now: Date): Record<string, unknown> 
     ImageID: c.imageId || '',
     Command: commandLine(c),
     Created: Math.floor(Date.parse(c.created) / 1000),
-    Ports: [],
+    Ports: portsList(net),
     Labels: c.config.labels,
     State: c.state.status,
     Status: humanStatus(c, now),
     HostConfig: { NetworkMode: c.hostConfig.networkMode ?? 'default' },
-    NetworkSettings: { Networks: networksJson(c) },
+    NetworkSettings: { Networks: networksJson(c, net) },
     Mounts: c.mounts.map(mountJson),
   };
 }

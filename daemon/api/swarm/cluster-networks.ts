@@ -1,8 +1,10 @@
 // The swarm's networks as the /networks routes need them, in Docker's JSON: list, inspect, create, remove,
 // prune. Over the ClusterBackend, so a node in no swarm (or a worker) answers as dockerd does: no swarm
 // networks to list or inspect, and "not a swarm manager" for changes.
-import { notFound } from '../../../common/errors.js';
+import { isShoalError, notFound } from '../../../common/errors.js';
 import type { Filters } from '../../../manager/controlapi/index.js';
+import type { ClusterNetworks as RouteClusterNetworks } from '../networks.js';
+import { networkCreateSchema, validateBody } from '../schemas.js';
 import type { ClusterBackend } from './backend.js';
 import type { Json } from './json.js';
 import { networkJson, networkSpecFromJson } from './network-json.js';
@@ -43,5 +45,33 @@ export function clusterNetworks(backend: ClusterBackend): ClusterNetworks {
       if (!(await readable())) return [];
       return (await backend.control()).pruneNetworks(filters);
     },
+  };
+}
+
+/**
+ * The same, as the /networks routes consult it beside the node's local networks (daemon/api/networks.ts):
+ * "no such swarm network" is an answer there (undefined / false), not an error, so a name can be looked
+ * up in both scopes; a create body is checked against the schema before it reaches the control API.
+ */
+export function clusterNetworksPort(backend: ClusterBackend): RouteClusterNetworks {
+  const n = clusterNetworks(backend);
+  const absentAs = async <T>(fn: () => Promise<T>, absent: T): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isShoalError(e) && e.kind === 'not_found') return absent;
+      throw e;
+    }
+  };
+  return {
+    list: () => n.list({}),
+    inspect: (ref) => absentAs(() => n.inspect(ref), undefined),
+    remove: (ref) =>
+      absentAs(async () => {
+        await n.remove(ref);
+        return true;
+      }, false),
+    create: (body) => n.create(validateBody(networkCreateSchema, body)),
+    prune: (filters) => n.prune(filters),
   };
 }

@@ -10,9 +10,7 @@ import { NodeAvailability, NodeState, TaskState } from '../../../proto/gen/shoal
 import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
-import { networkCreateSchema, validateBody } from '../schemas.js';
 import type { ClusterBackend } from './backend.js';
-import { clusterNetworks } from './cluster-networks.js';
 import { registerSecretsAndConfigs } from './data-routes.js';
 import { Reader } from './json.js';
 import { serveLogs } from './logs.js';
@@ -257,22 +255,6 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
     ctx.reply.json(200, { Warnings: null });
   });
 
-  // ---- networks (swarm scope) ----
-  // Thin on purpose: daemon/api/networks.ts (local networks) will serve /networks for both scopes and
-  // call the same ClusterNetworks for swarm ones.
-  const networks = clusterNetworks(backend);
-  router.get('/networks', async (ctx) => ctx.reply.json(200, await networks.list(parseFilters(ctx.query))));
-  router.get('/networks/:id', async (ctx) => ctx.reply.json(200, await networks.inspect(ctx.params.id!)));
-  router.post('/networks/create', async (ctx) =>
-    ctx.reply.json(201, await networks.create(validateBody(networkCreateSchema, await body(ctx)))),
-  );
-  router.delete('/networks/:id', async (ctx) => {
-    await networks.remove(ctx.params.id!);
-    ctx.reply.empty(204);
-  });
-  router.post('/networks/prune', async (ctx) =>
-    ctx.reply.json(200, { NetworksDeleted: await networks.prune(parseFilters(ctx.query)) }),
-  );
   registerSecretsAndConfigs(router, control, parseFilters);
 
   // ---- tasks ----

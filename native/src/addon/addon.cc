@@ -9,6 +9,7 @@
 
 namespace shoal_native {
 void register_file_ops(Napi::Env env, Napi::Object exports);  // fileops_napi.cc
+void register_netlink(Napi::Env env, Napi::Object exports);   // netlink_napi.cc
 }
 
 namespace {
@@ -124,6 +125,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimePath", Napi::Function::New(env, RuntimePath));
   exports.Set("setRuntimePath", Napi::Function::New(env, SetRuntimePath));
   shoal_native::register_file_ops(env, exports);
+  shoal_native::register_netlink(env, exports);
   return exports;
 }
 

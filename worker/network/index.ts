@@ -1,0 +1,14 @@
+// worker/network's public face: the node's local dataplane (see README.md).
+export {
+  type ContainerNetView,
+  type CreateNetworkRequest,
+  type EndpointView,
+  NetworkManager,
+  type NetworkManagerOptions,
+  type NetworkView,
+  normalisePorts,
+  parseExtraHost,
+} from './manager.js';
+export type { ChainProvider } from './nft.js';
+export type { EmbeddedResolver, ResolverEntry, ResolverNetwork } from './resolver.js';
+export type { NetworkRecord } from './types.js';

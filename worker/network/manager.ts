@@ -1,0 +1,867 @@
+// NetworkManager: the node's local dataplane. It owns the local networks (the predefined bridge, host
+// and none, and user-defined bridges), each container's sandbox (a netns file, a veth per network, an
+// address from the network's IPAM, a default route), published ports and shoal's nftables table.
+// The engine reaches it through the ContainerNetworking port; the daemon's /networks routes through
+// the methods below.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ShoalError } from '../../common/errors.js';
+import { parseHostPort, parsePortKey } from '../../common/ports.js';
+import {
+  type ContainerNetworking,
+  kernelNet,
+  type NetContainer,
+  type NetOp,
+  type NetPrepared,
+} from '../engine/index.js';
+import { renderHostname, renderHosts, renderResolv } from './files.js';
+import {
+  checkHost,
+  contains,
+  ipString,
+  lowestFree,
+  macFor,
+  overlaps,
+  parseAddressCidr,
+  parseIp,
+  parseSubnet,
+  type Subnet,
+  subnetString,
+} from './ipam.js';
+import { type ChainProvider, installRuleset, type PortRule, removeTable, renderRuleset } from './nft.js';
+import { PortReservations } from './ports.js';
+import type { EmbeddedResolver } from './resolver.js';
+import type { ContainerNetRecord, EndpointRecord, NetworkRecord } from './types.js';
+
+export interface NetworkManagerOptions {
+  dataRoot: string;
+  execRoot: string;
+  /** The default bridge's device name, or null for none (`--bridge none`: no default bridge). */
+  bridgeName: string | null;
+  /** `--bip`: the default bridge's address with its prefix (e.g. 172.17.0.1/16). */
+  bip: string;
+  /** `--ip-masq` */
+  ipMasq: boolean;
+  now?: () => Date;
+  resolver?: EmbeddedResolver;
+  /** The host's resolv.conf and hosts (injected for tests). */
+  hostResolvPath?: string;
+  hostHostsPath?: string;
+  log?: (msg: string) => void;
+}
+
+export interface CreateNetworkRequest {
+  name: string;
+  driver?: string;
+  subnet?: string;
+  gateway?: string;
+  internal?: boolean;
+  attachable?: boolean;
+  labels?: Record<string, string>;
+  options?: Record<string, string>;
+}
+
+export interface NetworkContainerView {
+  name: string;
+  endpointId: string;
+  mac: string;
+  ipv4: string;
+}
+
+export interface NetworkView extends NetworkRecord {
+  containers: Record<string, NetworkContainerView>;
+}
+
+export interface EndpointView {
+  networkId: string;
+  networkName: string;
+  endpointId: string;
+  aliases: string[];
+  requestedIp?: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+}
+
+export interface ContainerNetView {
+  sandboxKey: string;
+  files: { hosts: string; hostname: string; resolv: string };
+  endpoints: EndpointView[];
+  ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const bad = (field: string, msg: string) => new ShoalError('invalid_argument', msg, { field });
+const hex = (n: number) => randomBytes(n).toString('hex');
+
+export class NetworkManager implements ContainerNetworking {
+  private readonly o: NetworkManagerOptions;
+  private readonly now: () => Date;
+  private readonly networks = new Map<string, NetworkRecord>();
+  private readonly containers = new Map<string, ContainerNetRecord>();
+  private readonly ports = new PortReservations();
+  private readonly providers: ChainProvider[] = [];
+  private readonly netDir: string;
+  private readonly ctrDir: string;
+  private readonly nsDir: string;
+  private readonly filesDir: string;
+  private rules: Promise<void> = Promise.resolve();
+  private forwardOn = false;
+
+  private constructor(o: NetworkManagerOptions) {
+    this.o = o;
+    this.now = o.now ?? (() => new Date());
+    this.netDir = join(o.dataRoot, 'network', 'networks');
+    this.ctrDir = join(o.dataRoot, 'network', 'containers');
+    this.nsDir = join(o.execRoot, 'netns');
+    this.filesDir = join(o.dataRoot, 'network', 'files');
+  }
+
+  /** Loads networks and container records, (re)creates the bridges and the predefined networks. */
+  static async open(o: NetworkManagerOptions): Promise<NetworkManager> {
+    const m = new NetworkManager(o);
+    for (const d of [m.netDir, m.ctrDir, m.nsDir, m.filesDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const f of readdirSync(m.netDir))
+      if (f.endsWith('.json')) {
+        const n = JSON.parse(readFileSync(join(m.netDir, f), 'utf8')) as NetworkRecord;
+        m.networks.set(n.id, n);
+      }
+    for (const f of readdirSync(m.ctrDir))
+      if (f.endsWith('.json')) {
+        const c = JSON.parse(readFileSync(join(m.ctrDir, f), 'utf8')) as ContainerNetRecord;
+        m.containers.set(c.id, c);
+      }
+    await m.predefine();
+    for (const n of m.networks.values()) if (n.driver === 'bridge') await m.ensureBridge(n);
+    return m;
+  }
+
+  // ------------------------------------------------------------------ networks
+
+  private async predefine(): Promise<void> {
+    const byName = (name: string) => [...this.networks.values()].find((n) => n.name === name);
+    const base = (name: string, driver: NetworkRecord['driver']): NetworkRecord => ({
+      id: byName(name)?.id ?? hex(32),
+      name,
+      driver,
+      created: byName(name)?.created ?? this.now().toISOString(),
+      internal: false,
+      attachable: false,
+      labels: {},
+      options: {},
+      predefined: true,
+    });
+    const defs: NetworkRecord[] = [base('host', 'host'), base('none', 'null')];
+    const old = byName('bridge');
+    if (this.o.bridgeName) {
+      const { ip, subnet } = parseAddressCidr(this.o.bip, 'bip');
+      if (old?.bridge && old.bridge !== this.o.bridgeName) await kernelNet.deleteLink(old.bridge);
+      defs.push({
+        ...base('bridge', 'bridge'),
+        subnet: subnetString(subnet),
+        gateway: ipString(ip),
+        bridge: this.o.bridgeName,
+        options: {
+          'com.docker.network.bridge.default_bridge': 'true',
+          'com.docker.network.bridge.enable_icc': 'true',
+          'com.docker.network.bridge.enable_ip_masquerade': String(this.o.ipMasq),
+          'com.docker.network.bridge.name': this.o.bridgeName,
+        },
+      });
+    } else if (old) {
+      if (old.bridge) await kernelNet.deleteLink(old.bridge);
+      this.networks.delete(old.id);
+      await rm(join(this.netDir, `${old.id}.json`), { force: true });
+    }
+    for (const d of defs) {
+      this.networks.set(d.id, d);
+      await this.saveNetwork(d);
+    }
+  }
+
+  private async saveNetwork(n: NetworkRecord): Promise<void> {
+    const tmp = join(this.netDir, `.${n.id}.tmp`);
+    await writeFile(tmp, JSON.stringify(n));
+    await rename(tmp, join(this.netDir, `${n.id}.json`));
+  }
+
+  /** The bridge device with the gateway address, up; route_localnet for localhost → published ports. */
+  private async ensureBridge(n: NetworkRecord): Promise<void> {
+    if (!n.bridge || !n.subnet || !n.gateway) return;
+    const prefix = parseSubnet(n.subnet).prefix;
+    const link = await kernelNet.link(n.bridge);
+    if (link && link.kind !== 'bridge')
+      throw new ShoalError(
+        'conflict',
+        `a ${link.kind || 'non-bridge'} link named ${n.bridge} already exists`,
+      );
+    const ops: NetOp[] = [];
+    if (!link) ops.push({ op: 'bridge-add', name: n.bridge, up: true });
+    await kernelNet.apply(ops);
+    await kernelNet.apply([{ op: 'addr-add', name: n.bridge, ip: n.gateway, prefix }]).catch((e) => {
+      if ((e as { errnoCode?: string }).errnoCode !== 'EEXIST') throw e;
+    });
+    if (link && !link.up) await kernelNet.apply([{ op: 'link-set', name: n.bridge, up: true }]);
+    await writeFile(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1').catch(() => {});
+    if (!n.internal) await this.enableForwarding();
+  }
+
+  /** ip_forward in the daemon's namespace, once a network needs routing (a non-internal bridge). */
+  private async enableForwarding(): Promise<void> {
+    if (this.forwardOn) return;
+    const path = '/proc/sys/net/ipv4/ip_forward';
+    const cur = await readFile(path, 'utf8').catch(() => '0');
+    if (cur.trim() !== '1') await writeFile(path, '1');
+    this.forwardOn = true;
+  }
+
+  /** By full id, exact name, or unique id prefix (docker's order). */
+  find(ref: string): NetworkRecord {
+    const byId = this.networks.get(ref);
+    if (byId) return byId;
+    const byName = [...this.networks.values()].find((n) => n.name === ref);
+    if (byName) return byName;
+    const hits = [...this.networks.values()].filter((n) => ref.length > 0 && n.id.startsWith(ref));
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1)
+      throw bad('network', `network ${ref} is ambiguous (${hits.length} matches found based on ID prefix)`);
+    throw new ShoalError('not_found', `network ${ref} not found`);
+  }
+
+  has(ref: string): boolean {
+    try {
+      this.find(ref);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  list(): NetworkView[] {
+    return [...this.networks.values()].map((n) => this.view(n));
+  }
+
+  inspect(ref: string): NetworkView {
+    return this.view(this.find(ref));
+  }
+
+  private view(n: NetworkRecord): NetworkView {
+    const containers: Record<string, NetworkContainerView> = {};
+    const prefix = n.subnet ? parseSubnet(n.subnet).prefix : 0;
+    for (const c of this.containers.values()) {
+      if (n.driver === 'host' && c.mode === 'host' && c.connected)
+        containers[c.id] = { name: c.name, endpointId: '', mac: '', ipv4: '' };
+      for (const e of c.endpoints)
+        if (e.networkId === n.id && e.ip)
+          containers[c.id] = {
+            name: c.name,
+            endpointId: e.endpointId,
+            mac: e.mac ?? '',
+            ipv4: `${e.ip}/${prefix}`,
+          };
+    }
+    return { ...structuredClone(n), containers };
+  }
+
+  /** `network create`: checks everything first, then makes the bridge; nothing is left on failure. */
+  async create(req: CreateNetworkRequest): Promise<NetworkRecord> {
+    const driver = req.driver || 'bridge';
+    if (!req.name) throw bad('Name', 'invalid Name: a network needs a name');
+    if (!NAME_RE.test(req.name))
+      throw bad('Name', `invalid network name "${req.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (driver !== 'bridge')
+      throw bad(
+        'Driver',
+        `invalid Driver: "${driver}": this node makes only bridge networks here (overlay networks are made by the swarm)`,
+      );
+    if ([...this.networks.values()].some((n) => n.name === req.name))
+      throw new ShoalError('conflict', `network with name ${req.name} already exists`);
+    const taken = [...this.networks.values()]
+      .filter((n) => n.subnet)
+      .map((n) => ({ n, s: parseSubnet(n.subnet!) }));
+    let subnet: Subnet;
+    if (req.subnet) {
+      subnet = parseSubnet(req.subnet, 'subnet');
+      const clash = taken.find((t) => overlaps(t.s, subnet));
+      if (clash)
+        throw new ShoalError(
+          'conflict',
+          `invalid pool request: Pool overlaps with other one on this address space (subnet ${subnetString(subnet)} overlaps network ${clash.n.name}'s ${clash.n.subnet})`,
+          { field: 'subnet' },
+        );
+    } else {
+      if (req.gateway) throw bad('gateway', 'invalid gateway: a gateway needs a --subnet');
+      const free = this.pickSubnet(taken.map((t) => t.s));
+      if (!free)
+        throw new ShoalError(
+          'failed_precondition',
+          'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network',
+        );
+      subnet = free;
+    }
+    let gateway = subnet.base + 1;
+    if (req.gateway) {
+      gateway = parseIp(req.gateway, 'gateway');
+      checkHost(subnet, gateway, 'gateway');
+    }
+    const id = hex(32);
+    const n: NetworkRecord = {
+      id,
+      name: req.name,
+      driver: 'bridge',
+      created: this.now().toISOString(),
+      internal: req.internal ?? false,
+      attachable: req.attachable ?? false,
+      labels: { ...(req.labels ?? {}) },
+      options: { ...(req.options ?? {}) },
+      subnet: subnetString(subnet),
+      gateway: ipString(gateway),
+      bridge: req.options?.['com.docker.network.bridge.name'] || `shbr-${id.slice(0, 10)}`,
+      predefined: false,
+    };
+    if (n.bridge!.length > 15)
+      throw bad('options', `invalid bridge name "${n.bridge}": at most 15 characters`);
+    if (await kernelNet.link(n.bridge!))
+      throw new ShoalError('conflict', `a link named ${n.bridge} already exists`, { field: 'options' });
+    try {
+      await this.ensureBridge(n);
+      await this.saveNetwork(n);
+    } catch (e) {
+      await kernelNet.deleteLink(n.bridge!).catch(() => {});
+      await rm(join(this.netDir, `${n.id}.json`), { force: true });
+      throw e;
+    }
+    this.networks.set(id, n);
+    await this.syncRules();
+    return n;
+  }
+
+  /** docker's default pools: 172.18-31.0.0/16, then 192.168.x.0/20. */
+  private pickSubnet(taken: Subnet[]): Subnet | undefined {
+    const cands: Subnet[] = [];
+    for (let b = 18; b <= 31; b++) cands.push({ base: parseIp(`172.${b}.0.0`, 'subnet'), prefix: 16 });
+    for (let x = 0; x < 256; x += 16) cands.push({ base: parseIp(`192.168.${x}.0`, 'subnet'), prefix: 20 });
+    return cands.find((c) => !taken.some((t) => overlaps(t, c)));
+  }
+
+  /** `network rm`: refused while a container uses it (docker's message names them). */
+  async remove(ref: string): Promise<void> {
+    const n = this.find(ref);
+    if (n.predefined)
+      throw new ShoalError('permission_denied', `${n.name} is a pre-defined network and cannot be removed`);
+    const users = [...this.containers.values()].filter((c) => c.endpoints.some((e) => e.networkId === n.id));
+    if (users.length)
+      throw new ShoalError(
+        'failed_precondition',
+        `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((c) => c.name).join(', ')})`,
+      );
+    this.networks.delete(n.id);
+    if (n.bridge) await kernelNet.deleteLink(n.bridge);
+    await rm(join(this.netDir, `${n.id}.json`), { force: true });
+    await this.o.resolver?.networkRemoved(n.id).catch(() => {});
+    await this.syncRules();
+  }
+
+  /** `network prune`: user networks no container uses; returns their names. */
+  async prune(keep: (n: NetworkRecord) => boolean = () => false): Promise<string[]> {
+    const gone: string[] = [];
+    for (const n of [...this.networks.values()]) {
+      if (n.predefined || keep(n)) continue;
+      if ([...this.containers.values()].some((c) => c.endpoints.some((e) => e.networkId === n.id))) continue;
+      await this.remove(n.id);
+      gone.push(n.name);
+    }
+    return gone;
+  }
+
+  // ------------------------------------------------------------------ containers (the engine's port)
+
+  async prepare(c: NetContainer): Promise<NetPrepared> {
+    const opts = c.opts;
+    const given = opts.networkMode;
+    let mode: ContainerNetRecord['mode'];
+    let primary: NetworkRecord | undefined;
+    if (!given || given === 'default' || given === 'bridge') {
+      primary = [...this.networks.values()].find((n) => n.name === 'bridge');
+      mode = primary ? 'bridge' : 'none';
+    } else if (given.startsWith('container:') || given.startsWith('netns:') || given.startsWith('/')) {
+      mode = 'other';
+    } else {
+      const n = this.find(given);
+      if (n.driver === 'host') mode = 'host';
+      else if (n.driver === 'null') mode = 'none';
+      else {
+        mode = 'bridge';
+        primary = n;
+      }
+    }
+    const eps = Object.entries(opts.endpoints ?? {});
+    if (eps.length > 1)
+      throw bad(
+        'NetworkingConfig',
+        `Container cannot be connected to network endpoints: ${eps.map(([k]) => k).join(', ')}`,
+      );
+    const epConf = eps[0]?.[1];
+    const epNet = eps[0]?.[0] === 'default' ? 'bridge' : eps[0]?.[0];
+    if (epNet !== undefined && primary && this.find(epNet).id !== primary.id)
+      throw bad(
+        'NetworkingConfig',
+        `the endpoint's network ${eps[0][0]} is not the container's network ${given}`,
+      );
+    const userDefined = primary && !primary.predefined;
+    if (epConf?.aliases?.length && !userDefined)
+      throw bad('aliases', 'network-scoped alias is supported only for containers in user defined networks');
+    if (epConf?.ipv4Address) {
+      if (!userDefined)
+        throw bad('ip', 'user specified IP address is supported on user defined networks only');
+      const ip = parseIp(epConf.ipv4Address, 'ip');
+      checkHost(parseSubnet(primary!.subnet!), ip, 'ip');
+      if (ipString(ip) === primary!.gateway)
+        throw bad('ip', `invalid ip: ${epConf.ipv4Address} is the network's gateway`);
+    }
+    const portBindings = normalisePorts(opts.portBindings ?? {});
+    const exposed = [...new Set([...c.imageExposed, ...(opts.exposedPorts ?? [])])];
+    for (const k of exposed) parsePortKey(k);
+    for (const d of opts.dns ?? []) parseIp(d, 'dns');
+    for (const h of opts.extraHosts ?? []) parseExtraHost(h);
+    // Under the network's own directory: the container's is made later in create, by the engine.
+    const fdir = join(this.filesDir, c.id);
+    const files = {
+      hosts: join(fdir, 'hosts'),
+      hostname: join(fdir, 'hostname'),
+      resolv: join(fdir, 'resolv.conf'),
+    };
+    const rec: ContainerNetRecord = {
+      id: c.id,
+      name: c.name,
+      hostname: c.hostname,
+      domainname: c.domainname,
+      mode,
+      endpoints: [],
+      portBindings: mode === 'bridge' ? portBindings : {},
+      publishAll: mode === 'bridge' && (opts.publishAllPorts ?? false),
+      exposed,
+      mapped: [],
+      dns: opts.dns ?? [],
+      dnsSearch: opts.dnsSearch ?? [],
+      dnsOptions: opts.dnsOptions ?? [],
+      extraHosts: opts.extraHosts ?? [],
+      files,
+      connected: false,
+    };
+    if (primary)
+      rec.endpoints.push(this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address));
+    if (mode === 'bridge') rec.netns = join(this.nsDir, c.id);
+    await mkdir(fdir, { recursive: true });
+    if (rec.netns) await kernelNet.createNetns(rec.netns);
+    try {
+      this.containers.set(rec.id, rec);
+      await this.writeFiles(rec);
+      await this.save(rec);
+    } catch (e) {
+      this.containers.delete(rec.id);
+      if (rec.netns) await kernelNet.deleteNetns(rec.netns);
+      await rm(fdir, { recursive: true, force: true });
+      throw e;
+    }
+    if (mode === 'other') return { files: {} };
+    return {
+      ...(rec.netns ? { netnsPath: rec.netns } : {}),
+      host: mode === 'host',
+      files: { '/etc/hosts': files.hosts, '/etc/hostname': files.hostname, '/etc/resolv.conf': files.resolv },
+    };
+  }
+
+  private newEndpoint(
+    rec: ContainerNetRecord,
+    n: NetworkRecord,
+    aliases: string[],
+    ip?: string,
+  ): EndpointRecord {
+    const used = new Set(rec.endpoints.map((e) => e.ifname));
+    let i = 0;
+    while (used.has(`eth${i}`)) i++;
+    return {
+      networkId: n.id,
+      endpointId: hex(32),
+      aliases,
+      ...(ip ? { requestedIp: ip } : {}),
+      ifname: `eth${i}`,
+      veth: `shv${rec.id.slice(0, 8)}${i.toString(36)}`,
+    };
+  }
+
+  private async save(rec: ContainerNetRecord): Promise<void> {
+    const tmp = join(this.ctrDir, `.${rec.id}.tmp`);
+    await writeFile(tmp, JSON.stringify(rec));
+    await rename(tmp, join(this.ctrDir, `${rec.id}.json`));
+  }
+
+  private hostGateway(): string {
+    const b = [...this.networks.values()].find((n) => n.name === 'bridge');
+    return b?.gateway ?? '127.0.0.1';
+  }
+
+  private async writeFiles(rec: ContainerNetRecord, hostsOnly = false): Promise<void> {
+    if (rec.mode === 'other') return;
+    const host = rec.mode === 'host';
+    const hosts = async () => {
+      const hostFile = host
+        ? await readFile(this.o.hostHostsPath ?? '/etc/hosts', 'utf8').catch(() => '')
+        : undefined;
+      const extraHosts = rec.extraHosts.map((h) => {
+        const { name, ip } = parseExtraHost(h);
+        return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
+      });
+      const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
+      const { hostname, domainname } = rec;
+      await writeFile(
+        rec.files.hosts,
+        renderHosts({ hostname, domainname, addresses, extraHosts, hostFile }),
+      );
+    };
+    const resolv = async () => {
+      const hostResolv = await readFile(this.o.hostResolvPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+      // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
+      let resolver: string | undefined;
+      const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
+      if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
+        resolver = await this.o.resolver.addressFor({
+          id: primary.id,
+          name: primary.name,
+          gateway: primary.gateway,
+          bridge: primary.bridge,
+        });
+      const { dns, dnsSearch, dnsOptions } = rec;
+      await writeFile(
+        rec.files.resolv,
+        renderResolv({ hostResolv, dns, dnsSearch, dnsOptions, resolver, hostNetwork: host }),
+      );
+    };
+    if (hostsOnly) return hosts();
+    await Promise.all([hosts(), resolv(), writeFile(rec.files.hostname, renderHostname(rec.hostname))]);
+  }
+
+  private usedIps(n: NetworkRecord): Set<number> {
+    const used = new Set<number>([parseIp(n.gateway!, 'gateway')]);
+    for (const c of this.containers.values())
+      for (const e of c.endpoints) if (e.networkId === n.id && e.ip) used.add(parseIp(e.ip, 'ip'));
+    return used;
+  }
+
+  /** Before a start: the endpoints' veths and addresses, then the published ports. */
+  async connect(id: string): Promise<void> {
+    const rec = this.containers.get(id);
+    if (!rec) return; // made before networking existed: it keeps what it had
+    if (rec.mode === 'host') {
+      rec.connected = true;
+      await this.save(rec);
+      return;
+    }
+    if (rec.mode !== 'bridge' || rec.connected) return;
+    if (rec.netns && !existsSync(rec.netns)) await kernelNet.createNetns(rec.netns); // after a reboot
+    try {
+      for (const [i, e] of rec.endpoints.entries()) await this.plug(rec, e, i === 0);
+      rec.mapped = await this.ports.reserve(id, this.bindingsOf(rec), {
+        name: rec.name,
+        endpoint: rec.endpoints[0]?.endpointId ?? id,
+      });
+      rec.connected = true;
+      // Only /etc/hosts changes at a start (the address); it and the record are written together.
+      await Promise.all([this.writeFiles(rec, true), this.save(rec)]);
+      if (rec.mapped.length) await this.syncRules();
+    } catch (e) {
+      await this.unplugAll(rec);
+      throw e;
+    }
+  }
+
+  private bindingsOf(rec: ContainerNetRecord): Record<string, { HostIp: string; HostPort: string }[]> {
+    const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
+    if (!primary || primary.internal) return {};
+    const out = structuredClone(rec.portBindings);
+    if (rec.publishAll) for (const k of rec.exposed) out[normaliseKey(k)] ??= [{ HostIp: '', HostPort: '' }];
+    return out;
+  }
+
+  /** One endpoint: address, veth with its peer made inside the sandbox as ethN, default route. */
+  private async plug(rec: ContainerNetRecord, e: EndpointRecord, defaultRoute: boolean): Promise<void> {
+    const n = this.networks.get(e.networkId);
+    if (!n?.subnet || !n.bridge || !n.gateway)
+      throw new ShoalError('not_found', `network ${e.networkId} not found`);
+    const subnet = parseSubnet(n.subnet);
+    const used = this.usedIps(n);
+    let ip: number | undefined;
+    if (e.requestedIp) {
+      ip = parseIp(e.requestedIp, 'ip');
+      if (used.has(ip))
+        throw new ShoalError('conflict', `Address already in use: ${e.requestedIp} on network ${n.name}`, {
+          field: 'ip',
+        });
+    } else ip = lowestFree(subnet, used);
+    if (ip === undefined || !contains(subnet, ip))
+      throw new ShoalError('failed_precondition', `no available IPv4 addresses on network ${n.name}`);
+    e.ip = ipString(ip);
+    e.mac = macFor(ip);
+    const ns = rec.netns!;
+    const ops: NetOp[] = [
+      {
+        op: 'veth-add',
+        name: e.veth,
+        peer: e.ifname,
+        peerNetns: ns,
+        peerMac: e.mac,
+        master: n.bridge,
+        up: true,
+      },
+      { op: 'link-set', name: e.veth, hairpin: true },
+      { op: 'addr-add', netns: ns, name: e.ifname, ip: e.ip, prefix: subnet.prefix },
+      { op: 'link-set', netns: ns, name: e.ifname, up: true },
+    ];
+    if (defaultRoute && !n.internal) ops.push({ op: 'route-add', netns: ns, prefix: 0, gateway: n.gateway });
+    try {
+      await kernelNet.apply(ops);
+    } catch (err) {
+      await kernelNet.deleteLink(e.veth).catch(() => {});
+      e.ip = undefined;
+      e.mac = undefined;
+      throw err;
+    }
+    if (!n.predefined)
+      this.o.resolver?.register(n.id, { containerId: rec.id, name: rec.name, aliases: e.aliases, ip: e.ip });
+  }
+
+  private async unplug(rec: ContainerNetRecord, e: EndpointRecord): Promise<void> {
+    await kernelNet
+      .deleteLink(e.veth)
+      .catch((err) => this.o.log?.(`network: deleting ${e.veth}: ${(err as Error).message}`));
+    if (e.ip) this.o.resolver?.unregister(e.networkId, rec.id);
+    e.ip = undefined;
+    e.mac = undefined;
+  }
+
+  private async unplugAll(rec: ContainerNetRecord): Promise<void> {
+    for (const e of rec.endpoints) await this.unplug(rec, e);
+    this.ports.release(rec.id);
+    const hadPorts = rec.mapped.length > 0;
+    rec.mapped = [];
+    rec.connected = false;
+    if (hadPorts) await this.syncRules();
+  }
+
+  /** After an exit: veths, addresses and ports go; the sandbox file stays until remove. */
+  async disconnect(id: string): Promise<void> {
+    const rec = this.containers.get(id);
+    if (!rec) return;
+    await this.unplugAll(rec);
+    await this.save(rec).catch(() => {});
+  }
+
+  /** Remove: everything of the container, the sandbox namespace included. */
+  async release(id: string): Promise<void> {
+    const rec = this.containers.get(id);
+    if (!rec) return;
+    await this.unplugAll(rec);
+    if (rec.netns) await kernelNet.deleteNetns(rec.netns);
+    this.containers.delete(id);
+    await rm(join(this.ctrDir, `${id}.json`), { force: true });
+    await rm(join(this.filesDir, id), { recursive: true, force: true });
+  }
+
+  /** Live restore: a running container keeps its addresses and ports; a dead one loses them. */
+  async adopt(id: string, running: boolean): Promise<void> {
+    const rec = this.containers.get(id);
+    if (!rec) return;
+    if (!running) return this.disconnect(id);
+    if (!rec.connected) return;
+    rec.mapped = await this.ports.readopt(id, rec.mapped);
+    for (const e of rec.endpoints) {
+      const n = this.networks.get(e.networkId);
+      if (e.ip && n && !n.predefined)
+        this.o.resolver?.register(n.id, { containerId: id, name: rec.name, aliases: e.aliases, ip: e.ip });
+    }
+  }
+
+  /**
+   * After the engine restored its containers: records of containers the engine no longer has are
+   * released, links and namespace files nobody owns are removed, and the table is rebuilt.
+   */
+  async settle(engineHas: (id: string) => boolean): Promise<void> {
+    for (const id of [...this.containers.keys()]) if (!engineHas(id)) await this.release(id);
+    const owned = new Set([...this.containers.values()].flatMap((c) => c.endpoints.map((e) => e.veth)));
+    for (const f of readdirSync(this.nsDir)) {
+      const rec = this.containers.get(f);
+      if (!rec?.netns) await kernelNet.deleteNetns(join(this.nsDir, f));
+    }
+    for (const c of this.containers.values())
+      if (!c.connected)
+        for (const e of c.endpoints) if (!owned.has(e.veth)) await kernelNet.deleteLink(e.veth);
+    await this.syncRules();
+  }
+
+  // ------------------------------------------------------------------ connect / disconnect at run time
+
+  /** `network connect`: a running container gets the new endpoint at once, a stopped one at its start. */
+  async connectContainer(
+    ref: string,
+    id: string,
+    conf: { aliases?: string[]; ipv4Address?: string },
+  ): Promise<void> {
+    const n = this.find(ref);
+    const rec = this.containers.get(id);
+    if (!rec)
+      throw new ShoalError('not_found', `container ${id} has no network sandbox (made before networking)`);
+    if (n.driver !== 'bridge' || rec.mode !== 'bridge')
+      throw new ShoalError(
+        'failed_precondition',
+        `container cannot be disconnected from host network or connected to host network`,
+      );
+    if (rec.endpoints.some((e) => e.networkId === n.id))
+      throw new ShoalError('conflict', `endpoint with name ${rec.name} already exists in network ${n.name}`);
+    if (conf.aliases?.length && n.predefined)
+      throw bad('aliases', 'network-scoped alias is supported only for containers in user defined networks');
+    if (conf.ipv4Address) {
+      if (n.predefined)
+        throw bad('ip', 'user specified IP address is supported on user defined networks only');
+      checkHost(parseSubnet(n.subnet!), parseIp(conf.ipv4Address, 'ip'), 'ip');
+    }
+    const e = this.newEndpoint(rec, n, conf.aliases ?? [], conf.ipv4Address);
+    if (rec.connected) await this.plug(rec, e, rec.endpoints.length === 0);
+    rec.endpoints.push(e);
+    await this.writeFiles(rec);
+    await this.save(rec);
+  }
+
+  async disconnectContainer(ref: string, id: string): Promise<void> {
+    const n = this.find(ref);
+    const rec = this.containers.get(id);
+    const i = rec?.endpoints.findIndex((e) => e.networkId === n.id) ?? -1;
+    if (!rec || i < 0)
+      throw new ShoalError('failed_precondition', `container ${id} is not connected to network ${n.name}`);
+    await this.unplug(rec, rec.endpoints[i]);
+    rec.endpoints.splice(i, 1);
+    await this.writeFiles(rec);
+    await this.save(rec);
+  }
+
+  // ------------------------------------------------------------------ views for inspect
+
+  containerView(id: string): ContainerNetView | undefined {
+    const rec = this.containers.get(id);
+    if (!rec) return undefined;
+    const endpoints = rec.endpoints.map((e): EndpointView => {
+      const n = this.networks.get(e.networkId);
+      return {
+        networkId: e.networkId,
+        networkName: n?.name ?? e.networkId,
+        endpointId: e.ip ? e.endpointId : '',
+        aliases: e.aliases,
+        ...(e.requestedIp ? { requestedIp: e.requestedIp } : {}),
+        ip: e.ip ?? '',
+        prefix: e.ip && n?.subnet ? parseSubnet(n.subnet).prefix : 0,
+        gateway: e.ip ? (n?.gateway ?? '') : '',
+        mac: e.mac ?? '',
+      };
+    });
+    const ports: ContainerNetView['ports'] = {};
+    for (const k of [...rec.exposed.map(normaliseKey), ...Object.keys(rec.portBindings)]) ports[k] = null;
+    for (const m of rec.mapped) {
+      const k = `${m.containerPort}/${m.proto}`;
+      const list = ports[k] ?? [];
+      list.push({ HostIp: m.hostIp || '0.0.0.0', HostPort: String(m.hostPort) });
+      ports[k] = list;
+    }
+    return { sandboxKey: rec.netns ?? '', files: rec.files, endpoints, ports };
+  }
+
+  // ------------------------------------------------------------------ nftables
+
+  /** Adds chains of another part (service VIPs) to shoal's table; they are in every rebuild. */
+  addChains(p: ChainProvider): Promise<void> {
+    this.providers.push(p);
+    return this.syncRules();
+  }
+
+  /** Rebuilds shoal's table from the networks and published ports (one transaction, serialised). */
+  syncRules(): Promise<void> {
+    const run = async () => {
+      const bridges = [...this.networks.values()]
+        .filter((n) => n.driver === 'bridge' && n.bridge && n.subnet)
+        .map((n) => ({
+          bridge: n.bridge!,
+          subnet: n.subnet!,
+          internal: n.internal,
+          masquerade: this.o.ipMasq,
+        }));
+      const ports: PortRule[] = [];
+      for (const c of this.containers.values()) {
+        const ip = c.endpoints[0]?.ip;
+        if (!ip) continue;
+        for (const m of c.mapped)
+          ports.push({
+            proto: m.proto,
+            hostIp: m.hostIp,
+            hostPort: m.hostPort,
+            containerIp: ip,
+            containerPort: m.containerPort,
+          });
+      }
+      await installRuleset(renderRuleset({ bridges, ports, providers: this.providers }));
+    };
+    const p = this.rules.then(run, run);
+    this.rules = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Clean shutdown: shoal's table goes, and so do the bridges no running container uses (a live-restored
+   * container keeps its bridge and its published ports' rules are rebuilt at the next start).
+   * `keepRunning`: containers stay (live restore), so their bridges and rules stay too.
+   */
+  async close(opts: { keepRunning: boolean }): Promise<void> {
+    await this.rules;
+    const anyConnected = [...this.containers.values()].some((c) => c.connected && c.mode === 'bridge');
+    for (const id of [...this.containers.keys()]) this.ports.release(id);
+    if (opts.keepRunning && anyConnected) return;
+    await removeTable().catch((e) =>
+      this.o.log?.(`network: removing the nftables table: ${(e as Error).message}`),
+    );
+    for (const n of this.networks.values())
+      if (n.bridge) await kernelNet.deleteLink(n.bridge).catch(() => {});
+  }
+}
+
+function normaliseKey(k: string): string {
+  const { port, proto } = parsePortKey(k);
+  return `${port}/${proto}`;
+}
+
+/** Checks HostConfig.PortBindings; keys become "80/tcp", HostIp "0.0.0.0" becomes "". */
+export function normalisePorts(
+  b: Record<string, { HostIp?: string; HostPort?: string }[] | null>,
+): Record<string, { HostIp: string; HostPort: string }[]> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const [k, list] of Object.entries(b)) {
+    const key = normaliseKey(k);
+    for (const x of list ?? [{}]) {
+      const hostIp = x.HostIp && x.HostIp !== '0.0.0.0' ? x.HostIp : '';
+      if (hostIp) parseIp(hostIp, 'PortBindings');
+      parseHostPort(x.HostPort ?? '', key);
+      out[key] = [...(out[key] ?? []), { HostIp: hostIp, HostPort: x.HostPort ?? '' }];
+    }
+  }
+  return out;
+}
+
+/** `NAME:IP` (docker also accepts `NAME=IP`); IP may be `host-gateway`. */
+export function parseExtraHost(h: string): { name: string; ip: string } {
+  const i = h.search(/[:=]/);
+  const name = i > 0 ? h.slice(0, i) : '';
+  const ip = i > 0 ? h.slice(i + 1) : '';
+  if (!name || !ip) throw bad('extraHosts', `invalid extra host "${h}": expected NAME:IP`);
+  if (ip !== 'host-gateway') parseIp(ip, 'extraHosts');
+  return { name, ip };
+}

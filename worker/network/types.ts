@@ -1,0 +1,68 @@
+// worker/network's records: networks (persisted under <dataRoot>/network/networks/) and each
+// container's network state (under <dataRoot>/network/containers/), so a restarted shoald keeps
+// every address and published port of the containers that still run.
+
+export type Driver = 'bridge' | 'host' | 'null';
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: Driver;
+  /** RFC3339 */
+  created: string;
+  internal: boolean;
+  attachable: boolean;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** bridge networks: the subnet (CIDR), the gateway (the bridge's address) and the bridge device */
+  subnet?: string;
+  gateway?: string;
+  bridge?: string;
+  /** bridge, host and none: made by the daemon, cannot be removed */
+  predefined: boolean;
+}
+
+export interface EndpointRecord {
+  networkId: string;
+  endpointId: string;
+  aliases: string[];
+  /** --ip */
+  requestedIp?: string;
+  /** set while connected (the container runs) */
+  ip?: string;
+  mac?: string;
+  /** eth0, eth1 … inside the container; the host end is `veth` */
+  ifname: string;
+  veth: string;
+}
+
+export interface MappedPort {
+  proto: 'tcp' | 'udp';
+  containerPort: number;
+  hostIp: string;
+  hostPort: number;
+}
+
+export interface ContainerNetRecord {
+  id: string;
+  name: string;
+  hostname: string;
+  domainname: string;
+  /** bridge: a sandbox namespace with endpoints; host / none: files only; other: container:/netns: */
+  mode: 'bridge' | 'host' | 'none' | 'other';
+  /** the sandbox namespace file (bridge mode) */
+  netns?: string;
+  endpoints: EndpointRecord[];
+  /** requested bindings, normalised ("80/tcp" → [{HostIp, HostPort}]) */
+  portBindings: Record<string, { HostIp: string; HostPort: string }[]>;
+  publishAll: boolean;
+  exposed: string[];
+  /** what is published while the container runs */
+  mapped: MappedPort[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  extraHosts: string[];
+  files: { hosts: string; hostname: string; resolv: string };
+  connected: boolean;
+}
