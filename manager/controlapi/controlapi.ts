@@ -66,6 +66,8 @@ export class ControlApi implements ControlOperations {
     private readonly store: Store,
     private readonly ca?: CaPort,
     private readonly random: () => number = Math.random,
+    /** Unix ms (UpdateStatus.started_at of a rollback). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   // ---- services ----
@@ -135,7 +137,7 @@ export class ControlApi implements ControlOperations {
         options.rollback === 'previous'
           ? {
               state: UpdateState.UPDATE_STATE_ROLLBACK_STARTED,
-              startedAt: 0,
+              startedAt: this.now(),
               completedAt: 0,
               message: 'manually requested rollback',
             }

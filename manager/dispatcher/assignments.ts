@@ -20,7 +20,7 @@ export function isAssigned(task: Task, nodeId: string): boolean {
  * those (the worker's own reports coming back) is not sent again.
  */
 export function fingerprint(task: Task): string {
-  return Buffer.from(Task.encode({ ...task, status: undefined, meta: undefined }).finish()).toString(
-    'base64',
-  );
+  return Buffer.from(
+    Task.encode({ ...task, status: undefined, meta: undefined, runningSince: 0 }).finish(),
+  ).toString('base64');
 }

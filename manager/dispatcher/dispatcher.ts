@@ -25,7 +25,7 @@ import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types
 import type { EventOf, Store } from '../store/index.js';
 import { fingerprint, isAssigned } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
-import { checkOwner, checkReport, newer, staleReason } from './status.js';
+import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
 /** Where a session's messages go (the gRPC stream). */
 export interface SessionSink {
@@ -308,7 +308,7 @@ export class Dispatcher {
               }
               const why = staleReason(task, status);
               if (why) reasons.set(taskId, why);
-              else if (task) tx.update('task', { ...task, status });
+              else if (task) tx.update('task', withStatus(task, status));
             }
           }),
         );

@@ -9,18 +9,26 @@ export interface Decisions {
   updates: Task[];
   removes: Task[];
   removeServices: Service[];
+  /** Changed services (the updater's UpdateStatus, an automatic rollback's spec), with the version read. */
+  updateServices?: Service[];
   /** Unix ms when the answer would change with no store change (a restart delay ending); undefined: never. */
   wakeAt: number | undefined;
 }
 
 export const isEmpty = (d: Decisions): boolean =>
-  d.creates.length + d.updates.length + d.removes.length + d.removeServices.length === 0;
+  d.creates.length +
+    d.updates.length +
+    d.removes.length +
+    d.removeServices.length +
+    (d.updateServices?.length ?? 0) ===
+  0;
 
 export class DecisionSet {
   private readonly creates = new Map<string, Task>();
   private readonly updates = new Map<string, Task>();
   private readonly removes = new Map<string, Task>();
   private readonly serviceRemoves = new Map<string, Service>();
+  private readonly serviceUpdates = new Map<string, Service>();
   private wake: number | undefined;
 
   create(t: Task): void {
@@ -40,6 +48,10 @@ export class DecisionSet {
 
   removeService(s: Service): void {
     this.serviceRemoves.set(s.id, s);
+  }
+
+  updateService(s: Service): void {
+    this.serviceUpdates.set(s.id, s);
   }
 
   /** Whether this pass already decided something about the task. */
@@ -62,6 +74,7 @@ export class DecisionSet {
       updates: [...this.updates.values()],
       removes: [...this.removes.values()],
       removeServices: [...this.serviceRemoves.values()],
+      updateServices: [...this.serviceUpdates.values()],
       wakeAt: this.wake,
     };
   }
@@ -72,5 +85,6 @@ export function applyDecisions(tx: WriteTx, d: Decisions): void {
   for (const t of d.updates) tx.update('task', t);
   for (const t of d.removes) tx.remove('task', t.id);
   for (const t of d.creates) tx.create('task', t);
+  for (const s of d.updateServices ?? []) tx.update('service', s);
   for (const s of d.removeServices) tx.remove('service', s.id);
 }

@@ -115,6 +115,7 @@ export function newTask(
         ? { spec: structuredClone(endpointSpecOf(service)), ports: [], virtualIps: [] }
         : undefined,
     logDriver: spec.logDriver,
+    runningSince: 0,
   };
 }
 
