@@ -78,7 +78,7 @@ describe('convergence snapshot (docker’s task counting)', () => {
     expect(
       snapshot(svc({ Replicated: { Replicas: 1 } }, { State: 'paused', Message: 'task failed' }), [], [])
         .error,
-    ).toBe('update paused: task failed');
+    ).toBe('service update paused: task failed');
   });
 });
 
