@@ -23,7 +23,7 @@ import {
 import { type Node, type NodeDescription, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { EventOf, Store } from '../store/index.js';
-import { fingerprint, isAssigned } from './assignments.js';
+import { fingerprint, forWorker, isAssigned } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
 import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
@@ -382,7 +382,7 @@ export class Dispatcher {
       s,
       AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE,
       tasks.map((t) => ({
-        assignment: { item: { $case: 'task', value: t } },
+        assignment: { item: { $case: 'task', value: forWorker(t) } },
         action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
       })),
     );
@@ -413,7 +413,7 @@ export class Dispatcher {
     if (s.known.get(task.id) === fp) return;
     s.known.set(task.id, fp);
     this.queueChange(s, task.id, {
-      assignment: { item: { $case: 'task', value: task } },
+      assignment: { item: { $case: 'task', value: forWorker(task) } },
       action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
     });
   }
