@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { bar, ProgressWriter, snapshot } from './service-progress.js';
+import { bar, ProgressWriter, snapshot, waitForConvergence } from './service-progress.js';
 import type { NodeJson, ServiceJson, TaskJson } from './swarm-format.js';
 import { taskRows } from './swarm-format.js';
 
@@ -78,7 +78,7 @@ describe('convergence snapshot (docker’s task counting)', () => {
     expect(
       snapshot(svc({ Replicated: { Replicas: 1 } }, { State: 'paused', Message: 'task failed' }), [], [])
         .error,
-    ).toBe('update paused: task failed');
+    ).toBe('service update paused: task failed');
   });
 });
 
@@ -171,5 +171,62 @@ describe('task table rows', () => {
         ],
       ],
     );
+  });
+});
+
+describe('waitForConvergence follows the rollout', () => {
+  /** A daemon whose answers follow a script: one service state per poll, tasks as given. */
+  function fakeCli(states: { update?: ServiceJson['UpdateStatus']; running: number }[]) {
+    let i = 0;
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    const client = {
+      async get<T>(path: string): Promise<T> {
+        const s = states[Math.min(i, states.length - 1)];
+        if (path.startsWith('/services/')) return svc({ Replicated: { Replicas: 2 } }, s.update) as T;
+        if (path === '/tasks') {
+          i++;
+          return [1, 2].map((slot) => task(slot, slot <= s.running ? 'running' : 'starting')) as T;
+        }
+        return [node('n1')] as T;
+      },
+    };
+    return { cli: { client, out } as unknown as Parameters<typeof waitForConvergence>[0], text: () => text };
+  }
+
+  it('an automatic rollback is announced, counted as rolling back, and its completion closes the display', async () => {
+    const rolledBack = 'update rolled back due to failure or early termination of task t9';
+    const { cli, text } = fakeCli([
+      { update: { State: 'updating', Message: 'update in progress' }, running: 1 },
+      { update: { State: 'rollback_started', Message: rolledBack }, running: 1 },
+      { update: { State: 'rollback_completed', Message: 'rollback completed' }, running: 2 },
+    ]);
+    let t = 0;
+    await waitForConvergence(cli, 'web', {
+      quiet: false,
+      tty: false,
+      now: () => t,
+      sleep: async () => {
+        t += 600;
+      },
+    });
+    const lines = text().trim().split('\n');
+    expect(lines).toContain(`rollback: ${rolledBack}`);
+    expect(lines).toContain('overall progress: rolling back update: 1 out of 2 tasks');
+    expect(lines).toContain('overall progress: rolling back update: 2 out of 2 tasks');
+    expect(lines.slice(-2)).toEqual(['verify: Service web converged', 'rollback: rollback completed']);
+  });
+
+  it('a paused update fails with docker’s message; a completed one seen before convergence ends quietly', async () => {
+    const paused = fakeCli([{ update: { State: 'paused', Message: 'update paused due to x' }, running: 1 }]);
+    await expect(
+      waitForConvergence(paused.cli, 'web', { quiet: false, tty: false, sleep: async () => {} }),
+    ).rejects.toThrow('service update paused: update paused due to x');
+    const done = fakeCli([{ update: { State: 'completed', Message: 'update completed' }, running: 2 }]);
+    await waitForConvergence(done.cli, 'web', { quiet: false, tty: false, sleep: async () => {} });
+    expect(done.text()).toBe('');
   });
 });

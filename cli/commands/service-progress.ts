@@ -78,7 +78,7 @@ export function snapshot(service: ServiceJson, tasks: TaskJson[], nodes: NodeJso
       running: 0,
       total: 0,
       converged: false,
-      error: `${what} paused: ${service.UpdateStatus?.Message ?? ''}`,
+      error: `service ${what} paused: ${service.UpdateStatus?.Message ?? ''}`,
     };
   }
   const active = new Set(nodes.filter((n) => n.Status?.State !== 'down').map((n) => n.ID));
@@ -150,35 +150,69 @@ export interface WaitOptions {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls until the service converged; throws the daemon's error or the rollout's pause message. */
+/**
+ * Polls until the service converged; throws the daemon's error or the rollout's pause message. Follows the
+ * rollout as docker's does: a rollback announces itself ("rollback: <message>") and counts "rolling back
+ * update: n out of m tasks"; a rollout the daemon marks completed before the tasks were seen converged ends
+ * quietly; a completed rollback's message follows "Service … converged".
+ */
 export async function waitForConvergence(cli: Cli, ref: string, opts: WaitOptions): Promise<void> {
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? defaultSleep;
   const sink = opts.quiet ? { write: () => true } : cli.out;
   const w = new ProgressWriter(sink as NodeJS.WritableStream, opts.tty);
   let convergedAt: number | undefined;
+  let converged = false;
+  let rollback = false;
+  let closing: string | undefined;
   for (;;) {
     const service = await cli.client.get<ServiceJson>(`/services/${encodeURIComponent(ref)}`, {
       insertDefaults: 'false',
     });
+    const window =
+      Math.min(service.Spec.UpdateConfig?.Monitor ?? 5e9, (opts.verifyCapMs ?? 1000) * 1e6) / 1e6;
+    const u = service.UpdateStatus;
+    switch (u?.State) {
+      case 'updating':
+        rollback = false;
+        break;
+      case 'completed':
+        if (!converged) {
+          w.flush();
+          return;
+        }
+        break;
+      case 'rollback_started':
+        if (!rollback && u.Message) w.update('rollback', u.Message);
+        rollback = true;
+        break;
+      case 'rollback_completed':
+        if (!converged) closing = u.Message;
+        rollback = true;
+        break;
+    }
+    if (converged && convergedAt !== undefined && now() - convergedAt >= window) {
+      w.update('verify', `Service ${ref} converged`);
+      if (closing) w.update('rollback', closing);
+      w.flush();
+      return;
+    }
     const filters = JSON.stringify({ '_up-to-date': { true: true }, service: { [service.ID]: true } });
     const tasks = await cli.client.get<TaskJson[]>('/tasks', { filters });
     const nodes = await cli.client.get<NodeJson[]>('/nodes');
     const snap = snapshot(service, tasks, nodes);
     if (snap.error) throw new Error(snap.error);
-    w.update('overall progress', `${snap.running} out of ${snap.total} tasks`);
+    const counted = `${snap.running} out of ${snap.total} tasks`;
+    w.update('overall progress', rollback ? `rolling back update: ${counted}` : counted);
     for (const line of snap.lines) w.update(line.id, line.action, line.current);
-    const window =
-      Math.min(service.Spec.UpdateConfig?.Monitor ?? 5e9, (opts.verifyCapMs ?? 1000) * 1e6) / 1e6;
-    if (snap.converged) {
+    converged = snap.converged;
+    if (converged) {
       convergedAt ??= now();
       const left = window - (now() - convergedAt);
-      if (left <= 0) {
-        w.update('verify', `Service ${ref} converged`);
-        w.flush();
-        return;
-      }
-      w.update('verify', `Waiting ${Math.ceil(left / 1000)} seconds to verify that tasks are stable...`);
+      w.update(
+        'verify',
+        `Waiting ${Math.max(1, Math.ceil(left / 1000))} seconds to verify that tasks are stable...`,
+      );
     } else if (convergedAt !== undefined) {
       convergedAt = undefined;
       w.update('verify', 'Detected task failure');

@@ -1,5 +1,6 @@
 // `shoal service create|ls|ps|inspect|scale|update|rollback|rm`: the docker CLI's service commands,
-// speaking the Engine API exactly as docker 28 does (see /work/shared/docker-api/README.md §2, §4).
+// speaking the Engine API exactly as docker 28 does (see /work/shared/docker-api/README.md §2, §4);
+// `shoal service restart`, which docker lacks, is an update that bumps ForceUpdate and changes nothing else.
 import { readFileSync } from 'node:fs';
 import { ApiError } from '../client.js';
 import { type Cli, UsageError } from '../context.js';
@@ -43,6 +44,7 @@ const SUBCOMMANDS: Record<string, (cli: Cli, args: string[]) => Promise<number>>
   scale,
   update,
   rollback,
+  restart,
   rm,
   remove: rm,
   logs: async (cli, args) => (await import('./service-logs.js')).serviceLogs(cli, args),
@@ -59,6 +61,7 @@ Commands:
   logs        Fetch the logs of a service or task
   ls          List services
   ps          List the tasks of one or more services
+  restart     Replace every task of a service, batch by batch per its update config
   rm          Remove one or more services
   rollback    Revert changes to a service's configuration
   scale       Scale one or multiple replicated services
@@ -544,6 +547,48 @@ async function rollback(cli: Cli, args: string[]): Promise<number> {
     `/services/${current.ID}/update`,
     { rollback: 'previous', version: current.Version.Index },
     current.Spec,
+  );
+  return reportAndFollow(cli, f, ref, reply);
+}
+
+/**
+ * Every task replaced with a new one of the same spec, at the update config's pace (parallelism, delay,
+ * order, failure action): a service update whose only change is TaskTemplate.ForceUpdate + 1.
+ */
+async function restart(cli: Cli, args: string[]): Promise<number> {
+  const f = parseCommand(
+    cli,
+    {
+      name: 'service restart',
+      usage: 'shoal service restart [OPTIONS] SERVICE',
+      description: 'Replace every task of a service, batch by batch per its update config',
+      flags: [
+        {
+          long: 'detach',
+          short: 'd',
+          type: 'bool',
+          help: 'Exit immediately instead of waiting for the service to converge',
+        },
+        { long: 'quiet', short: 'q', type: 'bool', help: 'Suppress progress output' },
+      ],
+      minArgs: 1,
+      maxArgs: 1,
+    },
+    args,
+  );
+  if (!f) return 0;
+  const ref = f.positionals[0];
+  const current = await cli.client.get<ServiceJson>(`/services/${encodeURIComponent(ref)}`, {
+    insertDefaults: 'false',
+  });
+  const spec = structuredClone(current.Spec) as Json;
+  const task = (spec.TaskTemplate ?? {}) as Json;
+  task.ForceUpdate = Number(task.ForceUpdate ?? 0) + 1;
+  spec.TaskTemplate = task;
+  const reply = await cli.client.post<{ Warnings?: string[] | null }>(
+    `/services/${current.ID}/update`,
+    { registryAuthFrom: 'spec', version: current.Version.Index },
+    spec,
   );
   return reportAndFollow(cli, f, ref, reply);
 }

@@ -149,6 +149,7 @@ export const SERVICE_HEADERS: Record<string, string> = {
   Replicas: 'REPLICAS',
   Image: 'IMAGE',
   Ports: 'PORTS',
+  UpdateStatus: 'UPDATE STATUS',
 };
 export const SERVICE_COLUMNS = ['ID', 'Name', 'Mode', 'Replicas', 'Image', 'Ports'];
 
@@ -164,6 +165,8 @@ export function serviceRow(s: ServiceJson, trunc = true): Record<string, string>
     Replicas: replicas,
     Image: shortImage(s.Spec.TaskTemplate?.ContainerSpec?.Image, trunc),
     Ports: portsText(s.Endpoint?.Ports),
+    // shoal's own key (docker's service ls has none): the rollout's state, e.g. "rollback_paused".
+    UpdateStatus: s.UpdateStatus?.State ?? '',
   };
 }
 

@@ -23,6 +23,7 @@ function setup() {
     store,
     { newJoinToken: (role) => `SWMTKN-1-x-${role}${++tokens}` },
     () => 0.5,
+    () => 1_000,
   );
   return { store, control };
 }
@@ -304,12 +305,47 @@ describe('updateService', () => {
     ).toMatch(/mode change is not allowed/);
   });
 
-  it('rolls back to the previous spec', async () => {
-    const { control } = setup();
+  it('refuses an update naming an unknown secret or network, changing nothing', async () => {
+    const { store, control } = setup();
     const s = await control.createService(spec());
-    expect(
-      (await rejects(control.updateService(s.id, s.meta!.version, s.spec!, { rollback: 'previous' }))).kind,
-    ).toBe('failed_precondition');
+    const before = store.appliedIndex;
+    const base = s.spec!.taskTemplate!;
+    const net = await rejects(
+      control.updateService(s.id, s.meta!.version, {
+        ...s.spec!,
+        taskTemplate: { ...base, networks: [{ target: 'nonet', aliases: [], driverOpts: {} }] },
+      }),
+    );
+    expect(net.message).toMatch(/network nonet not found/);
+    const secret = await rejects(
+      control.updateService(s.id, s.meta!.version, {
+        ...s.spec!,
+        taskTemplate: {
+          ...base,
+          containerSpec: {
+            ...base.containerSpec!,
+            secrets: [
+              { secretId: 'nope', secretName: 'db', file: { name: 'db', uid: '0', gid: '0', mode: 0o444 } },
+            ],
+          },
+        },
+      }),
+    );
+    expect(secret.message).toMatch(/secret not found: db/);
+    expect(store.appliedIndex).toBe(before);
+    expect(control.getService(s.id)).toEqual(s);
+  });
+
+  it('rolls back to the previous spec', async () => {
+    const { store, control } = setup();
+    const s = await control.createService(spec());
+    const before = store.appliedIndex;
+    const none = await rejects(
+      control.updateService(s.id, s.meta!.version, s.spec!, { rollback: 'previous' }),
+    );
+    expect(none.kind).toBe('failed_precondition');
+    expect(none.message).toBe(`service ${s.id} does not have a previous spec`);
+    expect(store.appliedIndex).toBe(before);
     const u = await control.updateService(s.id, s.meta!.version, {
       ...s.spec!,
       mode: { $case: 'replicated', value: { replicas: 9 } },
@@ -317,7 +353,12 @@ describe('updateService', () => {
     const r = await control.updateService(s.id, u.meta!.version, u.spec!, { rollback: 'previous' });
     expect(r.spec!.mode).toEqual({ $case: 'replicated', value: { replicas: 3 } });
     expect(r.previousSpec!.mode).toEqual({ $case: 'replicated', value: { replicas: 9 } });
-    expect(r.updateStatus!.state).toBe(UpdateState.UPDATE_STATE_ROLLBACK_STARTED);
+    expect(r.updateStatus).toEqual({
+      state: UpdateState.UPDATE_STATE_ROLLBACK_STARTED,
+      startedAt: 1_000,
+      completedAt: 0,
+      message: 'manually requested rollback',
+    });
   });
 
   it('removes a service; a missing one is not_found', async () => {

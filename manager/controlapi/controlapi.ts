@@ -109,6 +109,7 @@ export class ControlApi implements ControlOperations {
     private readonly store: Store,
     private readonly ca?: CaPort,
     private readonly random: () => number = Math.random,
+    /** Unix ms (UpdateStatus.started_at of a rollback). */
     private readonly clock: () => number = Date.now,
     cipher?: SecretCipher | (() => SecretCipher | undefined),
   ) {
@@ -217,7 +218,7 @@ export class ControlApi implements ControlOperations {
         options.rollback === 'previous'
           ? {
               state: UpdateState.UPDATE_STATE_ROLLBACK_STARTED,
-              startedAt: 0,
+              startedAt: this.clock(),
               completedAt: 0,
               message: 'manually requested rollback',
             }

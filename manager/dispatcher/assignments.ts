@@ -15,14 +15,17 @@ export function isAssigned(task: Task, nodeId: string): boolean {
   return observed < TaskState.TASK_STATE_COMPLETE;
 }
 
+/** The task as a worker gets it: without `running_since`, a manager-side fact (so a worker sees no change). */
+export const forWorker = (t: Task): Task => (t.runningSince ? { ...t, runningSince: 0 } : t);
+
 /**
  * What the worker acts on, as bytes: the task without its observed status and store meta. A change to only
  * those (the worker's own reports coming back) is not sent again.
  */
 export function fingerprint(task: Task): string {
-  return Buffer.from(Task.encode({ ...task, status: undefined, meta: undefined }).finish()).toString(
-    'base64',
-  );
+  return Buffer.from(
+    Task.encode({ ...task, status: undefined, meta: undefined, runningSince: 0 }).finish(),
+  ).toString('base64');
 }
 
 /**

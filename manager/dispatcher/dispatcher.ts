@@ -29,9 +29,9 @@ import {
 } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { EventOf, Store } from '../store/index.js';
-import { dependenciesOf, fingerprint, isAssigned } from './assignments.js';
+import { dependenciesOf, fingerprint, forWorker, isAssigned } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
-import { checkOwner, checkReport, newer, staleReason } from './status.js';
+import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
 /** Where a session's messages go (the gRPC stream). */
 export interface SessionSink {
@@ -360,7 +360,7 @@ export class Dispatcher {
               }
               const why = staleReason(task, status);
               if (why) reasons.set(taskId, why);
-              else if (task) tx.update('task', { ...task, status });
+              else if (task) tx.update('task', withStatus(task, status));
             }
           }),
         );
@@ -443,7 +443,7 @@ export class Dispatcher {
     this.sendAssignments(s, AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE, [
       ...deps,
       ...tasks.map((t) => ({
-        assignment: { item: { $case: 'task' as const, value: t } },
+        assignment: { item: { $case: 'task' as const, value: forWorker(t) } },
         action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
       })),
     ]);
@@ -539,7 +539,7 @@ export class Dispatcher {
     s.refs.set(task.id, dependenciesOf(task));
     this.syncDependencies(s);
     this.queueChange(s, task.id, {
-      assignment: { item: { $case: 'task', value: task } },
+      assignment: { item: { $case: 'task', value: forWorker(task) } },
       action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
     });
   }

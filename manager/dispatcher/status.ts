@@ -56,3 +56,12 @@ export function newer(a: TaskStatus, b: TaskStatus): TaskStatus {
   if (a.state !== b.state) return a.state > b.state ? a : b;
   return b.timestamp >= a.timestamp ? b : a;
 }
+
+/**
+ * The task with the report stored: `running_since` kept, or set to the report's time when it is the first
+ * RUNNING one (a task that went past RUNNING between two writes has none).
+ */
+export function withStatus(task: Task, report: TaskStatus): Task {
+  const since = task.runningSince || (report.state === TaskState.TASK_STATE_RUNNING ? report.timestamp : 0);
+  return { ...task, status: report, runningSince: since };
+}

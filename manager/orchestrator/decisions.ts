@@ -9,7 +9,10 @@ export interface Decisions {
   updates: Task[];
   removes: Task[];
   removeServices: Service[];
-  /** Changed services and nodes (the allocator's VIPs, published ports and node attachments), with their read version. */
+  /**
+   * Changed services (the updater's UpdateStatus, an automatic rollback's spec; the allocator's VIPs and
+   * published ports) and nodes (the allocator's node attachments), with the version read.
+   */
   updateServices?: Service[];
   updateNodes?: Node[];
   /** Unix ms when the answer would change with no store change (a restart delay ending); undefined: never. */
@@ -30,6 +33,7 @@ export class DecisionSet {
   private readonly updates = new Map<string, Task>();
   private readonly removes = new Map<string, Task>();
   private readonly serviceRemoves = new Map<string, Service>();
+  private readonly serviceUpdates = new Map<string, Service>();
   private wake: number | undefined;
 
   create(t: Task): void {
@@ -49,6 +53,10 @@ export class DecisionSet {
 
   removeService(s: Service): void {
     this.serviceRemoves.set(s.id, s);
+  }
+
+  updateService(s: Service): void {
+    this.serviceUpdates.set(s.id, s);
   }
 
   /** Whether this pass already decided something about the task. */
@@ -71,6 +79,7 @@ export class DecisionSet {
       updates: [...this.updates.values()],
       removes: [...this.removes.values()],
       removeServices: [...this.serviceRemoves.values()],
+      updateServices: [...this.serviceUpdates.values()],
       wakeAt: this.wake,
     };
   }

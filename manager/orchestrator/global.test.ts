@@ -93,7 +93,7 @@ describe('global orchestrator', () => {
   it('a spec update replaces each node task in place', async () => {
     const h = harness();
     await h.put('node', node('a'), node('b'));
-    await h.put('service', service('g', 'agent', { global: true }));
+    await h.put('service', service('g', 'agent', { global: true, update: { parallelism: 0 } }));
     await h.settle();
     await h.edit('service', 'g', (s) => {
       editService(s, { image: 'bb:2' });

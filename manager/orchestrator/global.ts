@@ -8,8 +8,8 @@ import { type Constraint, nodeMatches, parseConstraints } from '../scheduler/con
 import { nodeReady } from '../scheduler/filters.js';
 import { reconcileSlot, type SlotContext } from './slot.js';
 import { taskTemplate } from './spec.js';
-import { isLive, isTerminal, nodeLost, withDesired } from './task.js';
-import { isDirty, planUpdate } from './update.js';
+import { isLive, nodeLost, withDesired } from './task.js';
+import { planUpdate } from './update.js';
 
 export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: readonly Task[]): void {
   let constraints: Constraint[] | undefined;
@@ -46,9 +46,10 @@ export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: reado
   }
   for (const id of ctx.nodes.keys()) if (createOn(id) && !byNode.has(id)) byNode.set(id, []);
 
-  const live = [...byNode.values()].flat().filter((t) => isLive(t) && !isTerminal(t) && keepOn(t.nodeId));
-  const dirty = live.filter((t) => isDirty(service, t, ctx.nodes.get(t.nodeId)));
-  const replaceNow = new Set(planUpdate(service, dirty, live, ctx).map((t) => t.id));
+  const groups = [...byNode]
+    .filter(([id]) => keepOn(id))
+    .map(([, list]) => ({ tasks: list.filter((t) => t.desiredState < TaskState.TASK_STATE_REMOVE) }));
+  const { replaceNow, startFirst } = planUpdate(service, groups, ctx);
 
   for (const [nodeId, list] of [...byNode].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     if (!ctx.nodes.has(nodeId)) {
@@ -64,6 +65,12 @@ export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: reado
       continue;
     }
     const group = list.filter((t) => t.desiredState < TaskState.TASK_STATE_REMOVE);
-    reconcileSlot(ctx, service, group, { slot: 0, nodeId, canCreate: createOn(nodeId), replaceNow });
+    reconcileSlot(ctx, service, group, {
+      slot: 0,
+      nodeId,
+      canCreate: createOn(nodeId),
+      replaceNow,
+      startFirst,
+    });
   }
 }

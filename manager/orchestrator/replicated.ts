@@ -5,8 +5,8 @@
 import type { Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { reconcileSlot, type SlotContext } from './slot.js';
-import { byAge, isLive, isTerminal, newTask, nodeLost, withDesired } from './task.js';
-import { isDirty, planUpdate } from './update.js';
+import { byAge, isLive, newTask, nodeLost, withDesired } from './task.js';
+import { planUpdate } from './update.js';
 
 interface SlotInfo {
   slot: number;
@@ -48,11 +48,15 @@ export function reconcileReplicated(
     kept = used.filter((s) => !dropped.has(s.slot));
   }
 
-  const live = kept.flatMap((s) => s.tasks.filter(isLive)).filter((t) => !isTerminal(t));
-  const dirty = live.filter((t) => isDirty(service, t, t.nodeId ? ctx.nodes.get(t.nodeId) : undefined));
-  const replaceNow = new Set(planUpdate(service, dirty, live, ctx).map((t) => t.id));
+  const { replaceNow, startFirst } = planUpdate(service, kept, ctx);
   for (const s of kept) {
-    reconcileSlot(ctx, service, s.tasks, { slot: s.slot, nodeId: '', canCreate: true, replaceNow });
+    reconcileSlot(ctx, service, s.tasks, {
+      slot: s.slot,
+      nodeId: '',
+      canCreate: true,
+      replaceNow,
+      startFirst,
+    });
   }
 
   const taken = new Set(kept.map((s) => s.slot));

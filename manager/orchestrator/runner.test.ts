@@ -113,10 +113,10 @@ describe('orchestrator and scheduler runners', () => {
       await h.report(t.id, S.TASK_STATE_FAILED);
       await quiet(loops);
       if (attempt === 3) break;
-      // the restart waits, desired READY and unscheduled, until the delay is over
+      // the restart waits, desired READY (placed, so its node may prepare it), until the delay is over
       const [next] = h.live('s1');
       expect(next.desiredState).toBe(S.TASK_STATE_READY);
-      expect(next.nodeId).toBe('');
+      expect(next.nodeId).toBe('a');
       fc.advance(4999);
       await quiet(loops);
       expect(h.live('s1')[0].desiredState).toBe(S.TASK_STATE_READY);

@@ -56,10 +56,22 @@ export function sameEndpointSpec(a: EndpointSpec | undefined, b: EndpointSpec | 
 }
 
 export function sameSpec(a: TaskSpec | undefined, b: TaskSpec | undefined): boolean {
-  return (
-    canonical(TaskSpec.toJSON(a ?? TaskSpec.fromPartial({}))) ===
-    canonical(TaskSpec.toJSON(b ?? TaskSpec.fromPartial({})))
-  );
+  return a === b || canonicalSpec(a) === canonicalSpec(b);
+}
+
+/**
+ * Stored objects are frozen and shared by every view, so a spec's canonical form is worked out once: every
+ * pass compares each task's spec with its service's (several times during an update).
+ */
+const canonicalCache = new WeakMap<TaskSpec, string>();
+
+function canonicalSpec(spec: TaskSpec | undefined): string {
+  const frozen = spec !== undefined && Object.isFrozen(spec);
+  const hit = frozen ? canonicalCache.get(spec) : undefined;
+  if (hit !== undefined) return hit;
+  const c = canonical(TaskSpec.toJSON(spec ?? TaskSpec.fromPartial({})));
+  if (frozen) canonicalCache.set(spec, c);
+  return c;
 }
 
 function canonical(v: unknown): string {
@@ -115,6 +127,7 @@ export function newTask(
         ? { spec: structuredClone(endpointSpecOf(service)), ports: [], virtualIps: [] }
         : undefined,
     logDriver: spec.logDriver,
+    runningSince: 0,
   };
 }
 

@@ -1,7 +1,7 @@
 // Test helpers for the orchestrator and the runners: services, and a store over the in-memory log with a
 // movable clock.
 import { Service, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import type { RestartPolicy } from '../../proto/gen/shoal/swarm/v1/types.js';
+import type { RestartPolicy, UpdateConfig } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { Objects, TableName } from '../store/index.js';
 import { clone } from '../store/tables.js';
@@ -15,6 +15,9 @@ export interface ServiceOpts {
   image?: string;
   constraints?: string[];
   restart?: Partial<RestartPolicy>;
+  /** The update config (parallelism 1, stop-first, pause, monitor 5 s, as swarmkit's defaults, when absent). */
+  update?: Partial<UpdateConfig>;
+  rollback?: Partial<UpdateConfig>;
 }
 
 export function service(id: string, name: string, o: ServiceOpts = {}): Service {
@@ -34,6 +37,8 @@ export function service(id: string, name: string, o: ServiceOpts = {}): Service 
         },
         placement: { constraints: o.constraints ?? [] },
       },
+      updateConfig: o.update,
+      rollbackConfig: o.rollback,
     },
   });
   (s.spec as NonNullable<Service['spec']>).mode = mode;
@@ -77,9 +82,10 @@ export function harness() {
         tx.update(table, c);
       });
     },
-    /** What a worker would report. */
+    /** What a worker would report (stored as the dispatcher stores it, running_since kept or set). */
     async report(taskId: string, state: TaskState, message = ''): Promise<void> {
       await h.edit('task', taskId, (t) => {
+        if (!t.runningSince && state === TaskState.TASK_STATE_RUNNING) t.runningSince = clock.now;
         t.status = {
           ...(t.status ?? { err: '', containerStatus: undefined, portStatus: undefined }),
           state,
@@ -88,6 +94,43 @@ export function harness() {
           err: '',
         } as Task['status'];
       });
+    },
+    /**
+     * One round of the rest of the cluster, as scheduler and workers would do it: a task desired RUNNING is
+     * placed (round robin over `nodes`, unless bound) and RUNNING; one asked to stop that may be running is
+     * SHUTDOWN. A round takes 1 ms of the clock. Returns how many tasks changed.
+     */
+    async work(nodes: readonly string[]): Promise<number> {
+      clock.now += 1;
+      let changed = 0;
+      let i = 0;
+      for (const t of h.tasks()) {
+        const s = t.status?.state ?? 0;
+        if (t.desiredState === TaskState.TASK_STATE_RUNNING && s < TaskState.TASK_STATE_RUNNING) {
+          const nodeId = t.nodeId || nodes[i++ % nodes.length];
+          await h.edit('task', t.id, (x) => {
+            x.nodeId = nodeId;
+          });
+          await h.report(t.id, TaskState.TASK_STATE_RUNNING);
+          changed++;
+        } else if (
+          t.desiredState > TaskState.TASK_STATE_RUNNING &&
+          s >= TaskState.TASK_STATE_ASSIGNED &&
+          s < TaskState.TASK_STATE_COMPLETE
+        ) {
+          await h.report(t.id, TaskState.TASK_STATE_SHUTDOWN);
+          changed++;
+        }
+      }
+      return changed;
+    },
+    /** Orchestrator passes and cluster rounds until neither changes anything (the clock stands still). */
+    async converge(nodes: readonly string[]): Promise<void> {
+      for (let i = 0; i < 50; i++) {
+        await h.settle();
+        if ((await h.work(nodes)) === 0) return;
+      }
+      throw new Error('no convergence in 50 rounds');
     },
     tasks: (serviceId?: string): Task[] =>
       store

@@ -194,14 +194,15 @@ describe('schedule', () => {
     });
   });
 
-  it('ignores tasks that are not pending or not desired running', () => {
+  it('ignores tasks that are not pending or not desired ready/running; a READY one is placed ahead', () => {
     const nodes = [node('a')];
     const t = [
       task('new', 's', 1, { state: TaskState.TASK_STATE_NEW }),
       task('ready', 's', 2, { desired: TaskState.TASK_STATE_READY }),
       task('gone', 's', 3, { desired: TaskState.TASK_STATE_REMOVE }),
+      task('down', 's', 4, { desired: TaskState.TASK_STATE_SHUTDOWN }),
     ];
-    expect(scheduleTasks(nodes, t, NOW).updates).toEqual([]);
+    expect(placement(scheduleTasks(nodes, t, NOW).updates)).toEqual({ ready: 'a' });
   });
 
   it('is deterministic: input order does not matter', () => {

@@ -1,7 +1,9 @@
 // The scheduler's decision: which node each pending task goes to. A pure function of the nodes and tasks of a
 // store view and the time, so it is tested without a store, network or clock.
 //
-// Tasks waiting here are PENDING (the allocator is done with them) and desired RUNNING. Those without a node
+// Tasks waiting here are PENDING (the allocator is done with them) and desired READY or RUNNING: a task the
+// orchestrator holds at READY (a stop-first update waiting for the old task to stop, a delayed restart) is
+// placed at once, so its node prepares it meanwhile and only has to start it (swarmkit does the same). Those without a node
 // get the best node that passes every filter; those the orchestrator already bound to a node (global services)
 // are only checked against that node. Best means, in order: the placement preferences' branches holding the
 // fewest tasks of the service (spread over node.labels.X, level by level), then the node with the fewest tasks
@@ -28,7 +30,8 @@ export function schedule(view: ReadTx, now: number): SchedulerDecisions {
 
 /** A task the scheduler should act on. */
 export const isSchedulable = (t: Task): boolean =>
-  t.status?.state === TaskState.TASK_STATE_PENDING && t.desiredState === TaskState.TASK_STATE_RUNNING;
+  t.status?.state === TaskState.TASK_STATE_PENDING &&
+  (t.desiredState === TaskState.TASK_STATE_READY || t.desiredState === TaskState.TASK_STATE_RUNNING);
 
 export function scheduleTasks(
   nodes: readonly Node[],

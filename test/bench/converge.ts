@@ -6,7 +6,8 @@
 //
 // Figures (median and every sample over --runs): replicas3_s, replicas30_s (create → all RUNNING),
 // scale30to60_s, rm60_s (remove → no container of the service on any node), worker_loss_s (SIGKILL of the
-// worker daemon holding most tasks of a 6-replica service → 6 RUNNING elsewhere), failover_s (SIGKILL of
+// worker daemon holding most tasks of a 6-replica service → 6 RUNNING elsewhere), update6_s (a rolling
+// update of a 6-replica service, parallelism 2, delay 0, stop-first → 6 tasks of the new spec RUNNING), failover_s (SIGKILL of
 // the leader's daemon → another manager accepts a `service create`; null with a reason below 3 managers),
 // shoald_rss_mb / shoald_rss_mb_60tasks (the largest node daemon's VmRSS idle before each run and with 60
 // tasks; shoald_rss_mb_fresh is the idle reading before anything ran; for the swarm peer these are
@@ -30,6 +31,7 @@ const TARGETS = {
   rm60_s: 0.65,
   failover_s: 1.5,
   worker_loss_s: 3,
+  update6_s: 1.0,
   shoald_rss_mb: 80,
 };
 /** Docker Swarm on this machine, 3 managers + 2 workers, medians of 9 (the anchor's 2026-11-22 run). */
@@ -40,6 +42,7 @@ const SWARM_ANCHOR_MEDIANS = {
   rm60_s: 6.5,
   failover_s: 12.69,
   worker_loss_s: 17.81,
+  update6_s: 5.8,
   shoald_rss_mb: 124,
 };
 
@@ -83,6 +86,14 @@ async function measure(bed: Bed, o: Options): Promise<Figures> {
       );
     } catch (err) {
       fail('create_scale_rm', (err as Error).message);
+      await conv.sweep();
+    }
+    try {
+      const u = await conv.rollingUpdate(tag);
+      add('update6_s', u);
+      log(`${bed.kind}: run ${run}: update6_s ${u}`);
+    } catch (err) {
+      fail('update6_s', (err as Error).message);
       await conv.sweep();
     }
     if (!bed.nodes.some((n) => n.role === 'worker')) {

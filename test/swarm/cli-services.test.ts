@@ -201,6 +201,7 @@ describe('docker service … against the swarm routes', () => {
           networks: [],
           endpoint: undefined,
           logDriver: undefined,
+          runningSince: 0,
         });
       }
     });

@@ -688,17 +688,20 @@ describe('docker service commands', () => {
     expect(await ok(m1, ['service', 'inspect', '--format', fmt, 'web'])).toMatch(
       /^busybox:latest \[(X=1 Y=2|Y=2 X=1)\] 0 2\n$/,
     );
-    // The CLI is done once the tasks converge. shoal has no rolling updater yet, so the state stays
-    // rollback_started (dockerd goes on to rollback_completed).
-    expect(
-      await ok(m1, [
-        'service',
-        'inspect',
-        '--format',
-        '{{.UpdateStatus.State}}: {{.UpdateStatus.Message}}',
-        'web',
-      ]),
-    ).toBe('rollback_started: manually requested rollback\n');
+    // The CLI is done once the tasks converge; the rollback is completed once they have stayed up for
+    // the monitor period.
+    await eventually(
+      async () =>
+        (await ok(m1, [
+          'service',
+          'inspect',
+          '--format',
+          '{{.UpdateStatus.State}}: {{.UpdateStatus.Message}}',
+          'web',
+        ])) === 'rollback_completed: rollback completed\n',
+      'web: rollback completed',
+      400,
+    );
     // No previous spec to go back to after a create.
     refused(await docker(m1, ['service', 'rollback', '-d', 'full']), /does not have a previous spec/);
 

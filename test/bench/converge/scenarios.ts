@@ -282,6 +282,51 @@ export class Converge {
   }
 
   /**
+   * update6_s: a 6-replica service (update parallelism 2, delay 0, stop-first) running; its spec changed (an
+   * environment variable, so no image is pulled); seconds from the update call until 6 tasks of the new spec
+   * run (desired and observed). The service is removed after.
+   */
+  async rollingUpdate(tag: string): Promise<number> {
+    const via = await this.leader();
+    const spec = sleepService(`cvu-${tag}`, this.bed.image, 6);
+    spec.UpdateConfig = { Parallelism: 2, Delay: 0, Order: 'stop-first', FailureAction: 'pause' };
+    const id = await this.create(via, spec);
+    await this.untilRunning(via, id, 6, now());
+    const cur = JSON.parse(await via.api.ok('GET', `/services/${id}`)) as {
+      Version: { Index: number };
+      Spec: { TaskTemplate: { ContainerSpec: { Env?: string[] } } };
+    };
+    cur.Spec.TaskTemplate.ContainerSpec.Env = ['SHOAL_BENCH_UPDATE=2'];
+    const t0 = now();
+    await via.api.ok('POST', `/services/${id}/update?version=${cur.Version.Index}`, cur.Spec);
+    let have = -1;
+    for (;;) {
+      try {
+        const body = await via.api.ok(
+          'GET',
+          `/tasks?filters=${q({ service: [id], 'desired-state': ['running'] })}`,
+        );
+        const ts = JSON.parse(body) as (TaskJson & { Spec?: { ContainerSpec?: { Env?: string[] } } })[];
+        have = ts.filter(
+          (t) =>
+            t.DesiredState === 'running' &&
+            t.Status?.State === 'running' &&
+            (t.Spec?.ContainerSpec?.Env ?? []).includes('SHOAL_BENCH_UPDATE=2'),
+        ).length;
+        if (have === 6) break;
+      } catch {
+        // poll again
+      }
+      if (now() - t0 > this.opt.waitMaxMs)
+        throw new Error(`6 updated tasks not running in ${this.opt.waitMaxMs} ms (last poll: ${have})`);
+      await sleep(this.opt.pollMs);
+    }
+    const seconds = secs(now() - t0);
+    await this.remove(via, id);
+    return seconds;
+  }
+
+  /**
    * worker_loss_s: a 6-replica service; SIGKILL the shoald/dockerd of the worker holding most of its
    * tasks; seconds until 6 tasks run on the other nodes (and, beside it, until a manager marks the node
    * down, when that is seen before the tasks have moved). The worker is started again and the cluster
