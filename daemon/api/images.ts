@@ -163,6 +163,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     return opened;
   };
   await store(); // open (and clean up after a crash) before serving
+  deps.imageStore ??= ready; // one store per data root: the builder shares it
   const inUse = (id: string) => deps.engine.list({ all: true }).some((c) => c.imageId === id);
   const reg = registryOptions(deps.config);
 

@@ -4,6 +4,7 @@
 // services on `deps` for other modules, e.g. the images module sets `deps.images` so that
 // container create can resolve IMAGE references.
 import type { Router } from '../http/router.js';
+import { registerBuild } from './build.js';
 import { registerContainers } from './containers/routes.js';
 import type { ApiDeps } from './deps.js';
 import { registerEvents } from './events.js';
@@ -22,6 +23,7 @@ export const apiModules: ApiModule[] = [
   registerEvents,
   registerImages,
   registerVolumes,
+  registerBuild,
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);
   },

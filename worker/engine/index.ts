@@ -18,6 +18,9 @@ export { ContainerManager } from './manager.js';
 export { RuntimeError, type RuntimeErrorKind } from './native.js';
 export { BACKOFF, decideRestart, parseRestartPolicy, startsAtBoot } from './restart-policy.js';
 export type { ResolvedMount } from './spec/mounts.js';
+// for the builder (worker/build): USER/--chown names resolved in an image's /etc/passwd and /etc/group
+export { rootfsReader } from './spec/rootfs-files.js';
+export { resolveUser } from './spec/user.js';
 export type * from './types.js';
 export { parseVolumeFilters, type VolumeFilters } from './volumes/names.js';
 export type { Volume, VolumeCreateOptions, VolumeStore } from './volumes/store.js';
