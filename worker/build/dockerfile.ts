@@ -135,7 +135,11 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): Dockerfile {
       keyword: kw,
       args,
       flags,
-      text: `${kw} ${(i.getRawArgumentsContent() ?? '').replace(/\\\r?\n\s*/g, '').trim()}`.trim(),
+      text: `${kw}${i
+        .toString()
+        .slice(word.length)
+        .replace(/\s*\r?\n\s*/g, ' ')
+        .trimEnd()}`,
     };
     if (kw === 'RUN' && args.startsWith('<<')) ins.heredoc = heredocOf(file, line, args);
     else if (['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'HEALTHCHECK', 'COPY', 'ADD', 'VOLUME'].includes(kw))
