@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ignoreRules } from '../../common/dockerignore.js';
-import { type Cli, type CommandFn, UsageError } from '../context.js';
+import { type CommandFn, UsageError } from '../context.js';
 import { type CommandSpec, parseCommand, runSubcommand } from './common.js';
 import { type JsonMessage, ProgressError, ProgressRenderer } from './image-progress.js';
 import { rawRequest } from './image-transfer.js';

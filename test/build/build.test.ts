@@ -52,6 +52,7 @@ describe('shoal build', () => {
     const dir = context({
       Dockerfile: [
         'ARG BASE=busybox',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable, not a template
         'FROM ${BASE} AS compile',
         'ARG MSG=default',
         'RUN mkdir /out && echo "built $MSG" > /out/result',
@@ -64,6 +65,7 @@ describe('shoal build', () => {
       ].join('\n'),
     });
     const r = ok(await build(dir, '-t', 'multi:1', '--build-arg', 'MSG=hello'));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the step as the Dockerfile writes it
     expect(r.stdout).toContain('Step 2/10 : FROM ${BASE} AS compile');
     expect(r.stdout).toContain('Step 8/10 : COPY --from=compile /out/result /srv/');
     expect(r.stdout).not.toContain('this stage is not needed');

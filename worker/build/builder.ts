@@ -142,10 +142,23 @@ export async function runBuild(
     }
   });
   const b = new Builder(ctx, req, deps, df, say);
-  const final = await b.run();
-  // --label: one more LABEL step on the target, as the classic builder does
-  const id = final.id;
-  out({ aux: { ID: id } });
+  try {
+    return await finish(b, await b.run(), tags, req, deps, out, say);
+  } finally {
+    b.release(); // the image (or the cache) holds what it needs now
+  }
+}
+
+async function finish(
+  b: Builder,
+  final: StepImage,
+  tags: string[],
+  req: BuildRequest,
+  deps: BuildDeps,
+  out: (m: BuildMessage) => void,
+  say: (s: string) => void,
+): Promise<BuildResult> {
+  out({ aux: { ID: final.id } });
   const rec = await deps.store.register({
     manifest: buildOciManifest(
       sha256Of(final.bytes),
@@ -158,7 +171,6 @@ export async function runBuild(
     layers: final.layers.map((l) => ({ ...l, mediaType: OCI_LAYER[l.mediaType] ?? l.mediaType })),
     tags,
   });
-  b.release();
   say(`Successfully built ${short(rec.id)}`);
   for (const t of tags) say(`Successfully tagged ${familiarString(parseReference(t))}`);
   const unused = Object.keys(req.buildArgs).filter((k) => !b.consumed.has(k) && !PROXY_ARGS.includes(k));
