@@ -36,8 +36,8 @@ export type Keyword = (typeof KEYWORDS)[number];
 /** Flags each instruction accepts (anything else is an error naming the line). */
 const FLAGS: Partial<Record<Keyword, string[]>> = {
   FROM: ['platform'],
-  COPY: ['from', 'chown', 'chmod', 'link', 'parents'],
-  ADD: ['chown', 'chmod', 'link', 'checksum', 'keep-git-dir'],
+  COPY: ['from', 'chown', 'chmod'],
+  ADD: ['chown', 'chmod'],
   RUN: ['network'],
   HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
 };
