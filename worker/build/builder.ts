@@ -648,18 +648,15 @@ class Builder {
     const mounts: Overlay[] = [];
     try {
       // where the sources are: the context, or another stage's / image's files
-      let root = this.ctx.dir;
-      let what = 'build context';
-      let fromId = '';
-      if (ins.flags.from !== undefined) {
-        const from = ins.flags.from;
+      let fromImg: StepImage | undefined;
+      const from = ins.flags.from;
+      if (from !== undefined) {
         const st = this.stageRef(from, stage.index);
-        let src: StepImage;
-        if (st) src = this.results.get(st.index)!;
+        if (st) fromImg = this.results.get(st.index)!;
         else {
           if (!from) this.fail(ins, 'COPY --from needs a stage name, index or image');
           try {
-            src = await this.image(from, ins);
+            fromImg = await this.image(from, ins);
           } catch (e) {
             this.fail(
               ins,
@@ -667,26 +664,31 @@ class Builder {
             );
           }
         }
-        fromId = src.id;
-        const m = await mountOverlay(await this.workDir(), this.layerDirs(src), await this.emptyDir(), false);
-        mounts.push(m);
-        root = m.target;
-        what = `stage ${from}`;
       }
-      let sources: Source[] = [];
-      for (const s of srcs) {
-        try {
-          const found = await findSources(root, s, what);
-          if (found.length === 0)
-            this.fail(ins, `${kw} failed: no source files were specified (${s} matches nothing)`);
-          sources.push(...found);
-        } catch (e) {
-          if (e instanceof CopyError) this.fail(ins, `${kw} failed: ${e.message}`);
-          throw e;
+      const findAll = async (root: string, what: string): Promise<Source[]> => {
+        const all: Source[] = [];
+        for (const s of srcs) {
+          try {
+            const found = await findSources(root, s, what);
+            if (found.length === 0)
+              this.fail(ins, `${kw} failed: no source files were specified (${s} matches nothing)`);
+            all.push(...found);
+          } catch (e) {
+            if (e instanceof CopyError) this.fail(ins, `${kw} failed: ${e.message}`);
+            throw e;
+          }
         }
+        return all.filter((s, i) => all.findIndex((x) => x.host === s.host) === i);
+      };
+      // another stage's or image's files are fixed by its id: no need to read them for the key
+      let sources: Source[] | undefined;
+      let digest: string;
+      if (fromImg) digest = `${fromImg.id}:${srcs.join(',')}`;
+      else {
+        sources = await findAll(this.ctx.dir, 'build context');
+        digest = await hashSources(sources);
       }
-      sources = sources.filter((s, i) => sources.findIndex((x) => x.host === s.host) === i);
-      const digest = fromId ? `${fromId}:${sources.map((s) => s.rel).join(',')}` : await hashSources(sources);
+      const fromId = fromImg?.id ?? '';
       const flags = Object.entries(ins.flags)
         .map(([k, v]) => `--${k}=${v}`)
         .join(' ');
@@ -704,6 +706,16 @@ class Builder {
             true,
           );
           mounts.push(m);
+          if (!sources) {
+            const src = await mountOverlay(
+              await this.workDir(),
+              this.layerDirs(fromImg!),
+              await this.emptyDir(),
+              false,
+            );
+            mounts.push(src);
+            sources = await findAll(src.target, `stage ${from}`);
+          }
           let uid = 0;
           let gid = 0;
           if (ins.flags.chown) {
