@@ -236,6 +236,41 @@ describe('shoal build', () => {
     expect(await run('cache:2')).toBe('v2\n');
   });
 
+  it('runs RUN with no network unless --network host; heredoc scripts; the build args and proxy args as environment', async () => {
+    const dir = context({
+      Dockerfile: [
+        'FROM busybox',
+        'ARG LEVEL=3',
+        'RUN ls /sys/class/net | sort | tr "\\n" " " > /ifaces',
+        'RUN <<EOF',
+        'echo "level $LEVEL" > /script',
+        'echo "proxy $http_proxy" >> /script',
+        'EOF',
+      ].join('\n'),
+    });
+    ok(
+      await build(
+        dir,
+        '-t',
+        'net:none',
+        '--build-arg',
+        'LEVEL=9',
+        '--build-arg',
+        'http_proxy=http://127.0.0.1:3128',
+      ),
+    );
+    expect(await run('net:none', 'cat', '/ifaces')).toBe('lo ');
+    expect(await run('net:none', 'cat', '/script')).toBe('level 9\nproxy http://127.0.0.1:3128\n');
+    // the proxy arg is not kept in the image's history
+    const hist = (await docker(d, ['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'net:none'])).stdout;
+    expect(hist).toContain('|1 LEVEL=9 /bin/sh -c ls /sys/class/net');
+    expect(hist).not.toContain('3128');
+    ok(await build(dir, '-t', 'net:host', '--network', 'host'));
+    const host = (await run('net:host', 'cat', '/ifaces')).trim().split(' ');
+    expect(host.length).toBeGreaterThan(1);
+    expect(host).toContain('lo');
+  });
+
   it('a failing RUN exits non-zero naming the step, leaves no image and no container', async () => {
     const before = await imageIds();
     const dir = context({

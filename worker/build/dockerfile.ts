@@ -141,7 +141,10 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): Dockerfile {
         .replace(/\s*\r?\n\s*/g, ' ')
         .trimEnd()}`,
     };
-    if (kw === 'RUN' && args.startsWith('<<')) ins.heredoc = heredocOf(file, line, args);
+    if (kw === 'RUN' && args.startsWith('<<')) {
+      ins.heredoc = heredocOf(file, line, args);
+      ins.text = `RUN ${args.split('\n')[0]}`;
+    }
     else if (['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'HEALTHCHECK', 'COPY', 'ADD', 'VOLUME'].includes(kw))
       ins.json = jsonForm(kw === 'HEALTHCHECK' ? args.replace(/^CMD\s+/i, '') : args);
     all.push(ins);
