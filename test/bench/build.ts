@@ -2,12 +2,12 @@
 // shoald) and by Debian's docker.io (dockerd's classic builder, `DOCKER_BUILDKIT=0 docker build`), each
 // on its own state: dockerd runs in a network namespace this bench creates, with its own data root,
 // exec root, socket, /run/docker and /run/containerd (as ../shared/anchors/swarm does).
-//   cold_s      a build with no usable cache (--no-cache)
+//   cold_s      a build with no usable cache (nocache=1)
 //   warm_s      the same build again: every step a cache hit
 //   one_file_s  one COPY'd file changed: the steps from that COPY on run again
 //   docker_*    the same figures for docker's classic builder; ratio_* = shoal / docker (target ≤ 0.5)
-// Both daemons get the same client: the context tarred (tar(1)) and sent to POST /build, the JSON stream read
-// to its end, so CLI start-up (node's for shoal, Go's for docker) is no part of the figures.
+// Both daemons get the same client: the context tarred (tar(1), before the clock starts) and sent to POST /build,
+// the JSON stream read to its end, so CLI start-up (node's for shoal, Go's for docker) is no part of the figures.
 // cli_* are the same three with the real CLIs (`shoal build`, `DOCKER_BUILDKIT=0 docker build`), for reference.
 // Medians of BENCH_N runs (default 3). Prints one JSON object on its last line. Cleans up everything.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -49,11 +49,14 @@ function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
   return r.stdout;
 }
 
-/** The context as a tar (what both CLIs send), then POST /build to `sock`; throws on an in-band error. */
-function apiBuild(sock: string, ctx: string, noCache: boolean): Promise<void> {
-  const tar = spawnSync('tar', ['-c', '-f', '-', '--owner=0', '--group=0', '-C', ctx, '.'], {
-    maxBuffer: 1 << 28,
-  }).stdout;
+/** The context as a tar (what both CLIs send): made before the clock starts, for both daemons alike. */
+function contextTar(ctx: string): Buffer {
+  return spawnSync('tar', ['-c', '-f', '-', '--owner=0', '--group=0', '-C', ctx, '.'], { maxBuffer: 1 << 28 })
+    .stdout;
+}
+
+/** POST /build of a context tar to `sock`, the JSON stream read to its end; throws on an in-band error. */
+function apiBuild(sock: string, tar: Buffer, noCache: boolean): Promise<void> {
   const q = `t=bench:1&q=1&rm=1${noCache ? '&nocache=1' : ''}`;
   return new Promise((resolve, reject) => {
     const req = request(
@@ -80,6 +83,12 @@ function apiBuild(sock: string, ctx: string, noCache: boolean): Promise<void> {
   });
 }
 
+/** `build` timed against the API: the context tarred first, outside the clock. */
+const viaApi = (sock: string, ctx: string) => (noCache: boolean) => {
+  const tar = contextTar(ctx);
+  return { run: () => apiBuild(sock, tar, noCache) };
+};
+
 async function timed(fn: () => Promise<void> | void): Promise<number> {
   const t = process.hrtime.bigint();
   await fn();
@@ -92,15 +101,21 @@ interface Figures {
   oneFile: number;
 }
 
-async function measure(build: (noCache: boolean) => Promise<void> | void, ctx: string): Promise<Figures> {
+type Build = (noCache: boolean) => { run: () => Promise<void> | void };
+
+async function measure(build: Build, ctx: string): Promise<Figures> {
   const cold: number[] = [];
   const warm: number[] = [];
   const oneFile: number[] = [];
+  const one = (noCache: boolean) => {
+    const b = build(noCache);
+    return timed(b.run);
+  };
   for (let i = 0; i < RUNS; i++) {
-    cold.push(await timed(() => build(true)));
-    warm.push(await timed(() => build(false)));
+    cold.push(await one(true));
+    warm.push(await one(false));
     writeFileSync(join(ctx, 'app.txt'), `app v${i + 1}\n`);
-    oneFile.push(await timed(() => build(false)));
+    oneFile.push(await one(false));
   }
   return { cold: median(cold), warm: median(warm), oneFile: median(oneFile) };
 }
@@ -188,23 +203,28 @@ async function main(): Promise<void> {
     const daemon = d;
     await shoal(daemon, ['load', '-i', TARBALL]);
     log('shoal');
-    const s = await measure((noCache) => apiBuild(daemon.sock, ctxShoal, noCache), ctxShoal);
+    const s = await measure(viaApi(daemon.sock, ctxShoal), ctxShoal);
     Object.assign(out, {
       cold_s: round(s.cold, 3),
       warm_s: round(s.warm, 3),
       one_file_s: round(s.oneFile, 3),
     });
-    const sc = await measure(async (noCache) => {
-      const r = await shoal(daemon, [
-        'build',
-        '-q',
-        ...(noCache ? ['--no-cache'] : []),
-        '-t',
-        'bench:1',
-        ctxShoal,
-      ]);
-      if (r.code !== 0) throw new Error(`shoal build: ${r.stderr}`);
-    }, ctxShoal);
+    const sc = await measure(
+      (noCache) => ({
+        run: async () => {
+          const r = await shoal(daemon, [
+            'build',
+            '-q',
+            ...(noCache ? ['--no-cache'] : []),
+            '-t',
+            'bench:1',
+            ctxShoal,
+          ]);
+          if (r.code !== 0) throw new Error(`shoal build: ${r.stderr}`);
+        },
+      }),
+      ctxShoal,
+    );
     Object.assign(out, {
       cli_cold_s: round(sc.cold, 3),
       cli_warm_s: round(sc.warm, 3),
@@ -225,14 +245,16 @@ async function main(): Promise<void> {
       sh('docker', ['load', '-i', TARBALL], env);
       out.docker_version = sh('docker', ['version', '--format', '{{.Server.Version}}'], env).trim();
       const dockerd = dd;
-      const k = await measure((noCache) => apiBuild(dockerd.sock, ctxDocker, noCache), ctxDocker);
+      const k = await measure(viaApi(dockerd.sock, ctxDocker), ctxDocker);
       const kc = await measure(
-        (noCache) =>
-          void sh(
-            'docker',
-            ['build', '-q', ...(noCache ? ['--no-cache'] : []), '-t', 'bench:1', ctxDocker],
-            env,
-          ),
+        (noCache) => ({
+          run: () =>
+            void sh(
+              'docker',
+              ['build', '-q', ...(noCache ? ['--no-cache'] : []), '-t', 'bench:1', ctxDocker],
+              env,
+            ),
+        }),
         ctxDocker,
       );
       Object.assign(out, {

@@ -159,18 +159,20 @@ async function finish(
   say: (s: string) => void,
 ): Promise<BuildResult> {
   out({ aux: { ID: final.id } });
-  const rec = await deps.store.register({
-    manifest: buildOciManifest(
-      sha256Of(final.bytes),
-      final.bytes.length,
-      final.layers.map((l) => ({ ...l, mediaType: OCI_LAYER[l.mediaType] ?? l.mediaType })),
-    ),
-    manifestMediaType: MT.ociManifest,
-    config: final.bytes,
-    configMediaType: MT.ociConfig,
-    layers: final.layers.map((l) => ({ ...l, mediaType: OCI_LAYER[l.mediaType] ?? l.mediaType })),
-    tags,
-  });
+  // an image already in the store (the base itself, or an earlier build's result) is only tagged:
+  // registering it again would give it another manifest
+  const layers = final.layers.map((l) => ({ ...l, mediaType: OCI_LAYER[l.mediaType] ?? l.mediaType }));
+  const rec =
+    deps.store.resolve(final.id) ??
+    (await deps.store.register({
+      manifest: buildOciManifest(sha256Of(final.bytes), final.bytes.length, layers),
+      manifestMediaType: MT.ociManifest,
+      config: final.bytes,
+      configMediaType: MT.ociConfig,
+      layers,
+      tags: [],
+    }));
+  for (const t of tags) await deps.store.tag(rec.id, t);
   say(`Successfully built ${short(rec.id)}`);
   for (const t of tags) say(`Successfully tagged ${familiarString(parseReference(t))}`);
   const unused = Object.keys(req.buildArgs).filter((k) => !b.consumed.has(k) && !PROXY_ARGS.includes(k));

@@ -69,22 +69,35 @@ export async function findSources(root: string, pattern: string, what: string): 
 
 /** Content digest of the sources (names, types, modes, link targets, bytes — never times or owners). */
 export async function hashSources(sources: Source[]): Promise<string> {
-  const h = createHash('sha256');
+  // the walk lists every entry in order; file contents are hashed in parallel, then combined in order
+  const entries: { name: string; st: Stats; host: string; link?: string }[] = [];
   const walk = async (host: string, name: string, st: Stats): Promise<void> => {
-    h.update(`${name}\0${st.mode.toString(8)}\0`);
-    if (st.isSymbolicLink()) h.update(`l:${await fs.readlink(host)}\0`);
-    else if (st.isFile()) {
-      const fh = createHash('sha256');
-      for await (const c of createReadStream(host)) fh.update(c as Buffer);
-      h.update(`f:${st.size}:${fh.digest('hex')}\0`);
-    } else if (st.isDirectory()) {
+    entries.push({ name, st, host, link: st.isSymbolicLink() ? await fs.readlink(host) : undefined });
+    if (st.isDirectory())
       for (const n of (await fs.readdir(host)).sort()) {
         const p = path.join(host, n);
         await walk(p, `${name}/${n}`, await fs.lstat(p));
       }
-    }
   };
   for (const s of sources) await walk(s.host, s.rel, s.st);
+  const digests: string[] = new Array(entries.length).fill('');
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < entries.length; i = next++) {
+      if (!entries[i].st.isFile()) continue;
+      const fh = createHash('sha256');
+      if (entries[i].st.size < 1 << 20) fh.update(await fs.readFile(entries[i].host));
+      else for await (const c of createReadStream(entries[i].host)) fh.update(c as Buffer);
+      digests[i] = fh.digest('hex');
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  const h = createHash('sha256');
+  entries.forEach((e, i) => {
+    h.update(`${e.name}\0${e.st.mode.toString(8)}\0`);
+    if (e.link !== undefined) h.update(`l:${e.link}\0`);
+    else if (e.st.isFile()) h.update(`f:${e.st.size}:${digests[i]}\0`);
+  });
   return `sha256:${h.digest('hex')}`;
 }
 

@@ -144,8 +144,7 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): Dockerfile {
     if (kw === 'RUN' && args.startsWith('<<')) {
       ins.heredoc = heredocOf(file, line, args);
       ins.text = `RUN ${args.split('\n')[0]}`;
-    }
-    else if (['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'HEALTHCHECK', 'COPY', 'ADD', 'VOLUME'].includes(kw))
+    } else if (['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'HEALTHCHECK', 'COPY', 'ADD', 'VOLUME'].includes(kw))
       ins.json = jsonForm(kw === 'HEALTHCHECK' ? args.replace(/^CMD\s+/i, '') : args);
     all.push(ins);
     if (kw === 'FROM') {
