@@ -262,13 +262,22 @@ describe('shoal build', () => {
     expect(await run('net:none', 'cat', '/ifaces')).toBe('lo ');
     expect(await run('net:none', 'cat', '/script')).toBe('level 9\nproxy http://127.0.0.1:3128\n');
     // the proxy arg is not kept in the image's history
-    const hist = (await docker(d, ['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'net:none'])).stdout;
+    const hist = (await docker(d, ['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'net:none']))
+      .stdout;
     expect(hist).toContain('|1 LEVEL=9 /bin/sh -c ls /sys/class/net');
     expect(hist).not.toContain('3128');
     ok(await build(dir, '-t', 'net:host', '--network', 'host'));
     const host = (await run('net:host', 'cat', '/ifaces')).trim().split(' ');
     expect(host.length).toBeGreaterThan(1);
     expect(host).toContain('lo');
+  });
+
+  it('a Dockerfile that changes nothing tags its base image (no second manifest)', async () => {
+    const base = await inspect('busybox');
+    ok(await build(context({ Dockerfile: 'FROM busybox\n' }), '-t', 'same:1'));
+    const same = await inspect('same:1');
+    expect(same.Id).toBe(base.Id);
+    expect(same.RepoTags.sort()).toEqual(['busybox:latest', 'same:1']);
   });
 
   it('a failing RUN exits non-zero naming the step, leaves no image and no container', async () => {
