@@ -83,6 +83,10 @@ export async function registerBuild(router: Router, deps: ApiDeps): Promise<void
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
   // a killed build leaves its work dir (and maybe an overlay mount under it): cleared at start
   await removeWorkDirs(tmp);
+  // and the RUN containers of builds a shoald crash interrupted
+  for (const c of deps.engine.list({ all: true }))
+    if (c.config.labels?.['org.shoal.build'] === 'step')
+      await deps.engine.remove(c.id, { force: true, removeVolumes: true }).catch(() => {});
   const cache = await BuildCache.open(root, store);
   const reg = registryOptions(deps.config);
 

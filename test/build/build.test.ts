@@ -374,6 +374,12 @@ describe('docker build (classic builder) against shoald', () => {
     expect((await docker(d, ['run', '--rm', 'dockerbuilt:1'])).stdout).toBe('from docker\nhello world\n');
     const again = await dockerEnv(env, ['build', '-t', 'dockerbuilt:1', '--build-arg', 'WHO=world', dir]);
     expect(again.stdout.match(/Using cache/g)).toHaveLength(4); // ARG, COPY, RUN, CMD
+    // -f outside the context: the CLI adds it to the tar (without the final padding: accepted as dockerd does)
+    const outside = join(work, 'outside.Dockerfile');
+    writeFileSync(outside, 'FROM busybox\nCOPY hello.txt /from-outside\nCMD ["cat", "/from-outside"]\n');
+    const f = await dockerEnv(env, ['build', '-f', outside, '-t', 'dockerbuilt:outside', dir]);
+    expect(f.code, f.stderr).toBe(0);
+    expect((await docker(d, ['run', '--rm', 'dockerbuilt:outside'])).stdout).toBe('from docker\n');
     // -q prints the id only; a bad Dockerfile is the CLI's error with the line named
     const q = await dockerEnv(env, ['build', '-q', '--build-arg', 'WHO=world', dir]);
     expect(q.stdout.trim()).toBe((await inspect('dockerbuilt:1')).Id);

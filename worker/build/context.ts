@@ -67,7 +67,7 @@ export async function openContext(
   dockerfile = 'Dockerfile',
 ): Promise<BuildContext> {
   try {
-    await unpackLayer(decompressStream(src), dir);
+    await unpackLayer(decompressStream(src), dir, {}, { lenientEnd: true });
   } catch (e) {
     if (e instanceof UnsafeLayerError) throw new ContextError(`build context: ${(e as Error).message}`);
     throw new ContextError(`build context: not a valid tar archive: ${(e as Error).message}`);
