@@ -61,24 +61,31 @@ describe('shoal build', () => {
         'FROM busybox',
         'COPY --from=compile /out/result /srv/',
         'COPY --from=0 /out /copied',
+        'COPY --from=busybox /bin/busybox /from-image/',
         'CMD ["cat", "/srv/result", "/copied/result"]',
       ].join('\n'),
     });
     const r = ok(await build(dir, '-t', 'multi:1', '--build-arg', 'MSG=hello'));
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the step as the Dockerfile writes it
-    expect(r.stdout).toContain('Step 2/10 : FROM ${BASE} AS compile');
-    expect(r.stdout).toContain('Step 8/10 : COPY --from=compile /out/result /srv/');
+    expect(r.stdout).toContain('Step 2/11 : FROM ${BASE} AS compile');
+    expect(r.stdout).toContain('Step 8/11 : COPY --from=compile /out/result /srv/');
     expect(r.stdout).not.toContain('this stage is not needed');
-    expect(r.stdout).not.toMatch(/Step 6\/10/);
+    expect(r.stdout).not.toMatch(/Step 6\/11/);
     expect(r.stdout).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged multi:1\n/);
     expect(await run('multi:1')).toBe('built hello\nbuilt hello\n');
+    expect(await run('multi:1', '/from-image/busybox', 'echo', 'copied from an image')).toBe(
+      'copied from an image\n',
+    );
     // --target builds up to that stage only
     const t = ok(await build(dir, '-t', 'multi:compile', '--target', 'compile'));
-    expect(t.stdout).not.toMatch(/Step [5-9]\/|Step 10\//);
+    expect(t.stdout).not.toMatch(/Step [5-9]\/|Step 1[01]\//);
     expect(await run('multi:compile', 'cat', '/out/result')).toBe('built default\n');
     const bad = await build(dir, '--target', 'nosuch');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('failed to reach build target nosuch in Dockerfile');
+    const arm = await build(dir, '--platform', 'linux/arm64');
+    expect(arm.code).not.toBe(0);
+    expect(arm.stderr).toContain('platform linux/arm64: shoal builds for linux/amd64 only');
   });
 
   it('puts USER, WORKDIR, ENV, ENTRYPOINT, CMD, LABEL, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, ONBUILD in the config; run honours them', async () => {
