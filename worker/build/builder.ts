@@ -261,7 +261,7 @@ class Builder {
 
   private baseName(s: Stage): string {
     try {
-      return expandWord(s.base, this.metaVars);
+      return expandWord(s.base, this.metaVars, this.df.escape);
     } catch (e) {
       this.fail(s.from, (e as Error).message);
     }
@@ -299,7 +299,7 @@ class Builder {
     // ARGs before the first FROM: usable in FROM lines, and in stages that declare them again
     for (const ins of this.df.metaArgs) {
       this.step(ins);
-      for (const [k, def] of this.guard(ins, () => parseArgDecls(ins, this.metaVars))) {
+      for (const [k, def] of this.guard(ins, () => parseArgDecls(ins, this.metaVars, this.df.escape))) {
         const given = this.req.buildArgs[k];
         if (given !== undefined) this.consumed.add(k);
         const v = given ?? def;
@@ -340,7 +340,7 @@ class Builder {
     const name = this.baseName(stage);
     if (
       stage.from.flags.platform !== undefined &&
-      !isSupportedPlatform(expandWord(stage.from.flags.platform, this.metaVars))
+      !isSupportedPlatform(expandWord(stage.from.flags.platform, this.metaVars, this.df.escape))
     )
       this.fail(
         stage.from,
@@ -426,7 +426,7 @@ class Builder {
     const vars = varsOf(config, args);
     switch (ins.keyword) {
       case 'ARG': {
-        for (const [k, def] of this.guard(ins, () => parseArgDecls(ins, vars))) {
+        for (const [k, def] of this.guard(ins, () => parseArgDecls(ins, vars, this.df.escape))) {
           const given = this.req.buildArgs[k];
           if (given !== undefined) this.consumed.add(k);
           const v = given ?? def ?? this.metaVars.get(k);
@@ -451,7 +451,7 @@ class Builder {
       case 'ADD':
         return this.copy(stage, img, ins, config, vars);
       default: {
-        const r = this.guard(ins, () => applyMeta(config, ins, vars));
+        const r = this.guard(ins, () => applyMeta(config, ins, vars, this.df.escape));
         return this.cached(img, ins, r.createdBy, null, async (i) =>
           this.child(i, r.config, r.createdBy, undefined),
         );
@@ -624,7 +624,7 @@ class Builder {
     vars: ReadonlyMap<string, string>,
   ): Promise<StepImage> {
     const kw = ins.keyword as 'COPY' | 'ADD';
-    const words = ins.json ?? this.guard(ins, () => expandWords(ins.args, vars));
+    const words = ins.json ?? this.guard(ins, () => expandWords(ins.args, vars, this.df.escape));
     if (words.length < 2) this.fail(ins, `${kw} requires at least two arguments`);
     const dest0 = words[words.length - 1];
     const srcs = words.slice(0, -1);
@@ -722,7 +722,10 @@ class Builder {
           let gid = 0;
           if (ins.flags.chown) {
             try {
-              const u = resolveUser(expandWord(ins.flags.chown, vars), rootfsReader([m.target]));
+              const u = resolveUser(
+                expandWord(ins.flags.chown, vars, this.df.escape),
+                rootfsReader([m.target]),
+              );
               uid = u.uid;
               gid = u.gid;
             } catch (e) {

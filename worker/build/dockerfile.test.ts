@@ -52,6 +52,13 @@ describe('parseDockerfile', () => {
     expect(df.all).toHaveLength(8);
   });
 
+  it('reads the escape directive', () => {
+    const df = parseDockerfile('# escape=`\nFROM scratch\nENV P=C:\\dir `\n  Q=2\n');
+    expect(df.escape).toBe('`');
+    const env = df.stages[0].instructions[0];
+    expect(applyMeta({}, env, new Map(), df.escape).config.Env).toEqual(['P=C:\\dir', 'Q=2']);
+  });
+
   it('names the line of every error', () => {
     expect(err('FROM busybox\n\n# c\nRUNN x\n')).toBe('Dockerfile:4: unknown instruction: RUNN');
     expect(err('FROM busybox\nCOPY --nope=1 a b\n', 'app.Dockerfile')).toBe(

@@ -74,6 +74,8 @@ export interface Dockerfile {
   stages: Stage[];
   /** every instruction in order, FROMs and meta ARGs included (for `Step n/m`) */
   all: Instruction[];
+  /** the escape character (`# escape=` directive; `\\` by default) */
+  escape: string;
 }
 
 function flagsOf(file: string, line: number, kw: Keyword, i: AstInstruction): Record<string, string> {
@@ -175,5 +177,5 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): Dockerfile {
   }
   if (stages.length === 0)
     throw new DockerfileError(file, 1, 'no build stage in the Dockerfile (FROM is missing)');
-  return { file, metaArgs, stages, all };
+  return { file, metaArgs, stages, all, escape: ast.getEscapeCharacter() };
 }

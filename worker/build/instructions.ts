@@ -81,19 +81,19 @@ export interface MetaResult {
  * Applies a metadata instruction (no filesystem change). Throws plain Errors; the caller adds the
  * Dockerfile line.
  */
-export function applyMeta(config: BuildConfig, ins: Instruction, vars: Vars): MetaResult {
+export function applyMeta(config: BuildConfig, ins: Instruction, vars: Vars, esc = '\\'): MetaResult {
   const c: BuildConfig = structuredClone(config);
   const shell = c.Shell?.length ? c.Shell : DEFAULT_SHELL;
   switch (ins.keyword) {
     case 'ENV': {
-      const pairs = parseKeyValues(ins.args, vars, { legacy: true, what: 'ENV' });
+      const pairs = parseKeyValues(ins.args, vars, { legacy: true, what: 'ENV', esc });
       let env = c.Env ?? [];
       for (const [k, v] of pairs) env = setEnv(env, k, v);
       c.Env = env;
       return { config: c, createdBy: nop(` ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`) };
     }
     case 'LABEL': {
-      const pairs = parseKeyValues(ins.args, vars, { what: 'LABEL' });
+      const pairs = parseKeyValues(ins.args, vars, { what: 'LABEL', esc });
       c.Labels = { ...(c.Labels ?? {}) };
       for (const [k, v] of pairs) c.Labels[k] = v;
       return { config: c, createdBy: nop(` LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`) };
@@ -109,7 +109,7 @@ export function applyMeta(config: BuildConfig, ins: Instruction, vars: Vars): Me
       c.Cmd = null;
       return { config: c, createdBy: nop(` ENTRYPOINT ${JSON.stringify(c.Entrypoint)}`) };
     case 'EXPOSE': {
-      const ports = expandWords(ins.args, vars);
+      const ports = expandWords(ins.args, vars, esc);
       c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
       for (const p of ports) {
         const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
@@ -122,7 +122,7 @@ export function applyMeta(config: BuildConfig, ins: Instruction, vars: Vars): Me
       return { config: c, createdBy: nop(` EXPOSE ${Object.keys(c.ExposedPorts).sort().join(' ')}`) };
     }
     case 'VOLUME': {
-      const vols = ins.json ?? expandWords(ins.args, vars);
+      const vols = ins.json ?? expandWords(ins.args, vars, esc);
       c.Volumes = { ...(c.Volumes ?? {}) };
       for (const v of vols) {
         if (!v.trim()) throw new Error('VOLUME: empty path');
@@ -131,15 +131,15 @@ export function applyMeta(config: BuildConfig, ins: Instruction, vars: Vars): Me
       return { config: c, createdBy: nop(` VOLUME ${JSON.stringify(vols)}`) };
     }
     case 'WORKDIR': {
-      const dir = expandWord(ins.args, vars);
+      const dir = expandWord(ins.args, vars, esc);
       c.WorkingDir = path.posix.resolve(c.WorkingDir || '/', dir);
       return { config: c, createdBy: nop(`WORKDIR ${c.WorkingDir}`) };
     }
     case 'USER':
-      c.User = expandWord(ins.args, vars);
+      c.User = expandWord(ins.args, vars, esc);
       return { config: c, createdBy: nop(` USER ${c.User}`) };
     case 'STOPSIGNAL': {
-      const s = expandWord(ins.args, vars);
+      const s = expandWord(ins.args, vars, esc);
       if (!/^(SIG)?[A-Z0-9+-]+$/i.test(s)) throw new Error(`STOPSIGNAL: invalid signal "${s}"`);
       c.StopSignal = s;
       return { config: c, createdBy: nop(` STOPSIGNAL ${s}`) };
@@ -194,11 +194,11 @@ export function applyMeta(config: BuildConfig, ins: Instruction, vars: Vars): Me
 }
 
 /** `ARG A=1 B` → the names and defaults (expanded with what is known so far). */
-export function parseArgDecls(ins: Instruction, vars: Vars): [string, string | undefined][] {
-  return splitRaw(ins.args).map((w) => {
+export function parseArgDecls(ins: Instruction, vars: Vars, esc = '\\'): [string, string | undefined][] {
+  return splitRaw(ins.args, esc).map((w) => {
     const eq = w.indexOf('=');
     const name = eq < 0 ? w : w.slice(0, eq);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`ARG: invalid name "${name}"`);
-    return [name, eq < 0 ? undefined : expandWord(w.slice(eq + 1), vars)];
+    return [name, eq < 0 ? undefined : expandWord(w.slice(eq + 1), vars, esc)];
   });
 }
