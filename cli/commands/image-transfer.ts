@@ -20,7 +20,7 @@ import { type CommandSpec, parseCommand } from './common.js';
 import { ProgressError, ProgressRenderer } from './image-progress.js';
 
 /** A request with a streamed body or reply, beside the JSON client (uploads of image tarballs). */
-function rawRequest(
+export function rawRequest(
   cli: Cli,
   method: string,
   pathAndQuery: string,

@@ -233,6 +233,7 @@ const IMAGE_SUBCOMMANDS: Record<string, () => Promise<CommandFn>> = {
   load: async () => (await import('./image-transfer.js')).load,
   save: async () => (await import('./image-transfer.js')).save,
   import: async () => (await import('./image-transfer.js')).importImage,
+  build: async () => (await import('./build.js')).build,
 };
 
 /** `shoal image SUBCOMMAND …` */

@@ -108,6 +108,12 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./system.js')).info,
   },
   // images (cli/commands/images.ts, image-transfer.ts)
+  {
+    name: 'build',
+    summary: 'Build an image from a Dockerfile',
+    load: async () => (await import('./build.js')).build,
+  },
+  { name: 'builder', summary: 'Manage builds', load: async () => (await import('./build.js')).builder },
   { name: 'image', summary: 'Manage images', load: async () => (await import('./images.js')).image },
   { name: 'images', summary: 'List images', load: async () => (await import('./images.js')).ls },
   { name: 'rmi', summary: 'Remove one or more images', load: async () => (await import('./images.js')).rm },

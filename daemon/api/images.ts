@@ -189,7 +189,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     });
     return opened;
   };
-  deps.imageStore = await store(); // open (and clean up after a crash) before serving; /system/df reads it
+  deps.imageStore = await store(); // open (and clean up after a crash) before serving; /system/df and the builder share it
   const inUse = (id: string) => deps.engine.list({ all: true }).some((c) => c.imageId === id);
   const reg = registryOptions(deps.config);
 

@@ -4,6 +4,7 @@
 // services on `deps` for other modules, e.g. the images module sets `deps.images` so that
 // container create can resolve IMAGE references.
 import type { Router } from '../http/router.js';
+import { registerBuild } from './build.js';
 import { registerContainers } from './containers/routes.js';
 import type { ApiDeps } from './deps.js';
 import { registerDiskUsage } from './disk-usage.js';
@@ -25,6 +26,7 @@ export const apiModules: ApiModule[] = [
   registerImages,
   registerVolumes,
   registerDiskUsage, // after images: it reads the store that module opens
+  registerBuild,
   registerNetworks,
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);

@@ -22,6 +22,9 @@ export { ignoreMissing, kernelNet, type LinkInfo, NetlinkError, type NetOp } fro
 export { BACKOFF, decideRestart, parseRestartPolicy, startsAtBoot } from './restart-policy.js';
 export type { ResourceOptions } from './spec/build.js';
 export type { ResolvedMount } from './spec/mounts.js';
+// for the builder (worker/build): USER/--chown names resolved in an image's /etc/passwd and /etc/group
+export { rootfsReader } from './spec/rootfs-files.js';
+export { resolveUser } from './spec/user.js';
 export type * from './types.js';
 export { parseVolumeFilters, type VolumeFilters } from './volumes/names.js';
 export type { Volume, VolumeCreateOptions, VolumeStore } from './volumes/store.js';

@@ -219,6 +219,11 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     this.ctx.emitEvent('restart', live.rec);
   }
 
+  /** The writable overlay dir of an image-based container (its changes), for `build`'s layer commit. */
+  upperDir(ref: string): string | undefined {
+    return find(this.ctx, ref).rec.overlay?.upper;
+  }
+
   /** The local volume driver: create, list, inspect, remove, prune (in use = named by a container's mounts). */
   get volumes(): VolumeStore {
     return this.ctx.volumes;

@@ -8,15 +8,27 @@ export {
   parseReference,
 } from '../../common/reference.js';
 export { type Credentials, decodeAuthHeader, encodeAuthHeader } from '../../common/registry-auth.js';
+export { decompressStream } from './decompress.js';
 export { containerDefaults } from './defaults.js';
 export { importRootfs } from './import.js';
+export { ingestLayer } from './ingest.js';
 export { type LoadResult, loadArchive } from './load.js';
 export { type ContainerConfig, type ImageConfig, parseImageConfig, parseManifest } from './manifest.js';
+export { layerCompression, MT } from './mediatypes.js';
 export type { ProgressEvent, ProgressSink } from './progress.js';
-export type { ImageRecord } from './records.js';
+export type { ImageRecord, LayerRef } from './records.js';
 export { AuthError } from './registry/auth.js';
 export { RegistryClient, RegistryError } from './registry/client.js';
 export { type PullOptions, pullImage } from './registry/pull.js';
 export { type PushOptions, pushImage } from './registry/push.js';
 export { saveArchive } from './save.js';
-export { ImageConflictError, ImageNotFoundError, ImageStore, type ImageSummary } from './store.js';
+// for the builder (worker/build): layers made from directories, and the helpers it shares
+export {
+  buildOciManifest,
+  ImageConflictError,
+  ImageNotFoundError,
+  ImageStore,
+  type ImageSummary,
+} from './store.js';
+export { type TarSource, writeTar } from './tar/writer.js';
+export { UnsafeLayerError, unpackLayer } from './unpack.js';

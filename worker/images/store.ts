@@ -2,10 +2,11 @@
 // Layers and blobs are shared between images; what no image references any more is removed by gc,
 // which runs after rm/prune. Operations that add content hold a lease so gc never takes their blobs.
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { type Digest, isDigest, shortId } from '../../common/digest.js';
 import { ShoalError } from '../../common/errors.js';
 import { familiarString, formatReference, parseReference, repoName } from '../../common/reference.js';
-import { Mutex } from './atomic.js';
+import { Mutex, writeFileAtomic } from './atomic.js';
 import { BlobStore } from './blobstore.js';
 import { LayerStore } from './layers.js';
 import { type ImageConfig, parseImageConfig } from './manifest.js';
@@ -60,6 +61,8 @@ export class ImageStore {
   private state: IndexState = emptyIndex();
   private readonly mu = new Mutex();
   private readonly leases = new Map<string, number>();
+  /** Content other parts keep without an image (the build cache), by owner; persisted in pins.json. */
+  private pins: Record<string, string[]> = {};
 
   private constructor(readonly root: string) {
     this.blobs = new BlobStore(root);
@@ -84,6 +87,7 @@ export class ImageStore {
     await s.layers.init();
     await s.index.removeTemps();
     s.state = await s.index.read();
+    s.pins = await s.readPins();
     await s.mu.run(async () => {
       await s.dropIncomplete();
       await s.gcLocked();
@@ -111,6 +115,30 @@ export class ImageStore {
     // if the index cannot be written now (full disk), the next open drops them again
     await this.commit(next).catch(() => {
       this.state = next;
+    });
+  }
+
+  // ---- pins: blobs and layers (digests, diff-ids) another part keeps, e.g. the build cache's layers
+
+  private get pinsFile(): string {
+    return path.join(this.root, 'pins.json');
+  }
+
+  private async readPins(): Promise<Record<string, string[]>> {
+    try {
+      return JSON.parse(await fs.readFile(this.pinsFile, 'utf8')) as Record<string, string[]>;
+    } catch {
+      return {};
+    }
+  }
+
+  /** Replaces what `owner` pins (persisted first, so an open-time gc keeps it too). */
+  setPins(owner: string, digests: Iterable<string>): Promise<void> {
+    return this.mu.run(async () => {
+      const next = { ...this.pins, [owner]: [...new Set(digests)].sort() };
+      if (next[owner].length === 0) delete next[owner];
+      await writeFileAtomic(this.pinsFile, JSON.stringify(next), 0o600);
+      this.pins = next;
     });
   }
 
@@ -455,6 +483,11 @@ export class ImageStore {
     if (this.anonymous > 0) return 0;
     const keepBlobs = new Set<string>(this.leases.keys());
     const keepLayers = new Set<string>(this.leases.keys());
+    for (const list of Object.values(this.pins))
+      for (const d of list) {
+        keepBlobs.add(d);
+        keepLayers.add(d);
+      }
     for (const rec of Object.values(state.images)) {
       keepBlobs.add(rec.manifestDigest);
       keepBlobs.add(rec.configDigest);

@@ -113,6 +113,8 @@ export async function unpackLayer(
   tar: AsyncIterable<Buffer>,
   destDir: string,
   limits: Partial<UnpackLimits> = {},
+  /** `lenientEnd`: see readTar (build contexts from the docker CLI) */
+  opts: { lenientEnd?: boolean } = {},
 ): Promise<UnpackStats> {
   const lim = { ...LIMITS, ...limits };
   const dest = path.resolve(destDir); // no trailing slash: ".." handling compares with it
@@ -336,7 +338,7 @@ export async function unpackLayer(
     return src;
   }
 
-  for await (const { entry: e, body } of readTar(tar)) {
+  for await (const { entry: e, body } of readTar(tar, { lenientEnd: opts.lenientEnd })) {
     const parts = safeComponents(e.name);
     stats.files++;
     if (parts.length === 0) {

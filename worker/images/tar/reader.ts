@@ -47,7 +47,18 @@ function paxTime(key: string, v: string): number {
   return n;
 }
 
-export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarItem> {
+export interface ReadTarOptions {
+  /**
+   * Accept an archive whose stream ends in the last entry's padding (its data complete). The docker
+   * CLI sends build contexts so when it adds a Dockerfile from outside the context; dockerd accepts them.
+   */
+  lenientEnd?: boolean;
+}
+
+export async function* readTar(
+  src: AsyncIterable<Buffer | Uint8Array | string>,
+  opts: ReadTarOptions = {},
+): AsyncGenerator<TarItem> {
   const bs = new ByteSource(src);
   let globalHeaders = 0;
   let localPax: Map<string, Buffer> | null = null;
@@ -180,7 +191,10 @@ export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>)
       try {
         await bs.skip(padding(dataSize));
       } catch (e) {
-        if (e instanceof TruncatedError) throw new TarFormatError(`tar: truncated padding of "${name}"`);
+        if (e instanceof TruncatedError) {
+          if (opts.lenientEnd) return;
+          throw new TarFormatError(`tar: truncated padding of "${name}"`);
+        }
         throw e;
       }
     }

@@ -107,6 +107,23 @@ describe('tar reader', () => {
     await expect(entries(tar.subarray(0, 300))).rejects.toThrow(/tar: truncated header at offset 0/);
   });
 
+  it("with lenientEnd, accepts a stream that ends in the last entry's padding (the docker CLI's build contexts)", async () => {
+    const tar = await collect(writeTar([{ entry: { name: 'f', type: 'file' }, body: Buffer.alloc(700, 2) }]));
+    const cut = tar.subarray(0, 512 + 700); // header + data, no padding, no end blocks
+    await expect(entries(cut)).rejects.toThrow(/tar: truncated padding of "f"/);
+    const got: Buffer[] = [];
+    for await (const { body } of readTar(chunked(cut, 100), { lenientEnd: true }))
+      got.push(await collect(body));
+    expect(got).toEqual([Buffer.alloc(700, 2)]);
+    // data itself cut short is still an error
+    const short = tar.subarray(0, 512 + 600);
+    await expect(
+      (async () => {
+        for await (const { body } of readTar(chunked(short, 100), { lenientEnd: true })) await collect(body);
+      })(),
+    ).rejects.toThrow(/truncated data/);
+  });
+
   it('fails clearly on a corrupt header and on garbage', async () => {
     const tar = await collect(writeTar([{ entry: { name: 'f', type: 'file' }, body: Buffer.from('hi') }]));
     tar[10] ^= 0xff;
