@@ -19,6 +19,11 @@ export interface DaemonConfig {
   bip: string;
   /** `--ip-masq`: masquerade outbound traffic of bridge networks (default true). */
   ipMasq: boolean;
+  /**
+   * `--dns-forward`: the embedded resolver of user networks forwards names it does not know to the host's
+   * nameservers (default true, as dockerd); false answers them NXDOMAIN (tests: nothing leaves the machine).
+   */
+  dnsForward: boolean;
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
@@ -29,6 +34,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   bridge: 'shoal0',
   bip: '172.17.0.1/16',
   ipMasq: true,
+  dnsForward: true,
 };
 
 export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
@@ -49,6 +55,8 @@ Options:
       --bip string         The default bridge's address and subnet (default "172.17.0.1/16")
       --ip-masq            Masquerade outbound traffic of bridge networks (default true;
                            --ip-masq=false turns it off)
+      --dns-forward        The embedded DNS resolver of user networks forwards unknown names to the
+                           host's nameservers (default true; --dns-forward=false answers NXDOMAIN)
       --help               Print usage
 `;
 
@@ -178,6 +186,12 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
         if (inline === undefined || inline === 'true') config.ipMasq = true;
         else if (inline === 'false') config.ipMasq = false;
         else return { kind: 'error', message: `--ip-masq: "${inline}" is not true or false` };
+        break;
+      }
+      case '--dns-forward': {
+        if (inline === undefined || inline === 'true') config.dnsForward = true;
+        else if (inline === 'false') config.dnsForward = false;
+        else return { kind: 'error', message: `--dns-forward: "${inline}" is not true or false` };
         break;
       }
       default:

@@ -1,10 +1,11 @@
 // shoald: the shoal daemon. Composes the engine and the Engine-shaped HTTP API on a unix socket.
 
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ContainerManager } from '../worker/engine/index.js';
 import { ImageStore } from '../worker/images/index.js';
-import { NetworkManager } from '../worker/network/index.js';
+import { BridgeResolver, NetworkManager, parseResolv } from '../worker/network/index.js';
 import { registryOptions } from './api/images.js';
 import { registerAll } from './api/index.js';
 import { clusterNetworksPort } from './api/swarm/cluster-networks.js';
@@ -27,12 +28,21 @@ async function run(flags: DaemonConfig): Promise<void> {
   prepareDirs(config);
   claimPidFile(config);
   // The network first: the engine's live restore hands it the containers that still run.
+  // User networks' embedded DNS: containers by name and alias; unknown names to the host's nameservers.
+  const hostNameservers = parseResolv(await readFile('/etc/resolv.conf', 'utf8').catch(() => '')).nameservers;
+  const resolver = new BridgeResolver({
+    upstreams: config.dnsForward
+      ? hostNameservers.filter((a) => !a.startsWith('127.') && a !== '::1').map((address) => ({ address }))
+      : [],
+    log: (m) => console.error(`shoald: ${m}`),
+  });
   const network = await NetworkManager.open({
     dataRoot: config.dataRoot,
     execRoot: config.execRoot,
     bridgeName: config.bridge,
     bip: config.bip,
     ipMasq: config.ipMasq,
+    resolver,
     log: (m) => console.error(`shoald: ${m}`),
   });
   const engine = await ContainerManager.open({
@@ -87,6 +97,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     await network
       .close({ keepRunning: running })
       .catch((err) => console.error(`shoald: closing the network: ${err}`));
+    await resolver.close().catch(() => {});
     releaseFiles(config);
     process.exit(code);
   };

@@ -66,6 +66,8 @@ export async function startShoald(dir?: string, o: ShoaldOptions = {}): Promise<
     '-H',
     `unix://${d.sock}`,
     ...(o.netns ? [] : ['--bridge', 'none']),
+    // Nothing a test does may ask the machine's real nameservers.
+    '--dns-forward=false',
     ...(o.args ?? []),
   ];
   // nsenter execs shoald in place (same pid): stopShoald's signals reach shoald itself.

@@ -227,7 +227,7 @@ describe('one node', () => {
     expect(await httpGet('cli', '192.0.2.1', 80, '/')).toBeNull();
   }, 60000);
 
-  it('user bridges: containers talk by IP; --ip; --internal has no way out; two bridges are isolated', async () => {
+  it('user bridges: containers talk by IP and by name (embedded DNS); --ip; --internal has no way out; two bridges are isolated', async () => {
     expect((await shoal(d!, ['network', 'create', '--subnet', `${NET}.10.0/24`, 'front'])).code).toBe(0);
     await run(['network', 'create', '--subnet', `${NET}.11.0/24`, 'back']);
     await run(['network', 'create', '--internal', '--subnet', `${NET}.12.0/24`, 'sealed']);
@@ -274,6 +274,17 @@ describe('one node', () => {
     expect(a1.NetworkSettings.Networks.front.Aliases).toEqual(['alpha']);
     expect((await httpGet('a2', `${NET}.10.50`, 80, '/hostname'))?.trim()).toBe(a1.Config.Hostname);
     expect(await httpGet('b1', `${NET}.10.50`, 80, '/hostname')).toBeNull(); // isolated bridges
+    // The embedded resolver (on the network's gateway): names and aliases of the network's containers;
+    // unknown names NXDOMAIN at once (forwarding is off in tests); other networks' names unknown.
+    expect((await exec('a2', ['cat', '/etc/resolv.conf'])).stdout).toContain(`nameserver ${NET}.10.1`);
+    expect((await httpGet('a2', 'a1', 80, '/hostname'))?.trim()).toBe(a1.Config.Hostname);
+    expect((await httpGet('a2', 'alpha', 80, '/hostname'))?.trim()).toBe(a1.Config.Hostname);
+    const found = await exec('a2', ['nslookup', 'a1']);
+    expect(found.stdout).toContain(`${NET}.10.50`);
+    const unknown = await exec('a2', ['nslookup', 'nosuchname']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stdout + unknown.stderr).toMatch(/NXDOMAIN|can't find/);
+    expect((await exec('b1', ['nslookup', 'a1'])).code).not.toBe(0);
     expect(await httpGet('s1', OUTSIDE, 9000, '/')).toBeNull(); // --internal: no way out
     expect(await httpGet('s1', `${NET}.0.1`, 8080, '/hostname')).toBeNull();
     const insp = JSON.parse(await run(['network', 'inspect', 'front']))[0];

@@ -1,4 +1,7 @@
 // worker/network's public face: the node's local dataplane (see README.md).
+
+export { BridgeResolver } from './dns/index.js';
+export { parseResolv } from './files.js';
 export {
   type ContainerNetView,
   type CreateNetworkRequest,

@@ -13,6 +13,7 @@ export {
   UDP_MAX_SIZE,
   UDP_MIN_SIZE,
 } from './answer.js';
+export { BridgeResolver, type BridgeResolverOptions } from './bridge-resolver.js';
 export {
   buildRecords,
   type ContainerNames,

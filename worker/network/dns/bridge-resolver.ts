@@ -1,0 +1,100 @@
+// The embedded resolver of user-defined bridge networks: one DnsServer per network on its gateway
+// address, port 53, answering the names and aliases of the containers attached to it (as dockerd's
+// 127.0.0.11, reached here at the gateway so that no socket has to live inside each container's
+// namespace). Names it does not know go to the upstreams when forwarding is on, else NXDOMAIN.
+import type { EmbeddedResolver, ResolverEntry, ResolverNetwork } from '../resolver.js';
+import { buildRecords } from './records.js';
+import { DnsServer } from './server.js';
+import type { Upstream } from './upstream.js';
+
+export interface BridgeResolverOptions {
+  /** Where unknown names go (the host's nameservers); empty: nowhere, unknown names are NXDOMAIN. */
+  upstreams: readonly Upstream[];
+  /** 53 in production; tests may pick another. */
+  port?: number;
+  log?: (msg: string) => void;
+}
+
+interface NetworkResolver {
+  name: string;
+  server: DnsServer;
+}
+
+export class BridgeResolver implements EmbeddedResolver {
+  private readonly networks = new Map<string, Promise<NetworkResolver>>();
+  /** Per network, its containers: kept even before the listener runs (live restore registers first). */
+  private readonly entries = new Map<string, Map<string, ResolverEntry>>();
+
+  constructor(private readonly o: BridgeResolverOptions) {}
+
+  async addressFor(net: ResolverNetwork): Promise<string | undefined> {
+    let r = this.networks.get(net.id);
+    if (!r) {
+      r = this.start(net);
+      this.networks.set(net.id, r);
+      r.catch(() => this.networks.delete(net.id));
+    }
+    try {
+      return (await r).server.address;
+    } catch (e) {
+      // No resolver (the address is not up yet, port 53 taken): the container keeps the host's nameservers.
+      this.o.log?.(`dns: no resolver on ${net.name} (${net.gateway}): ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  register(networkId: string, entry: ResolverEntry): void {
+    let m = this.entries.get(networkId);
+    if (!m) this.entries.set(networkId, (m = new Map()));
+    m.set(entry.containerId, entry);
+    this.publish(networkId);
+  }
+
+  unregister(networkId: string, containerId: string): void {
+    if (this.entries.get(networkId)?.delete(containerId)) this.publish(networkId);
+  }
+
+  async networkRemoved(networkId: string): Promise<void> {
+    const r = this.networks.get(networkId);
+    this.networks.delete(networkId);
+    this.entries.delete(networkId);
+    await (await r?.catch(() => undefined))?.server.stop();
+  }
+
+  /** Stops every listener (shoald's shutdown). */
+  async close(): Promise<void> {
+    const all = [...this.networks.keys()];
+    await Promise.all(all.map((id) => this.networkRemoved(id)));
+  }
+
+  private async start(net: ResolverNetwork): Promise<NetworkResolver> {
+    const server = new DnsServer({
+      address: net.gateway,
+      port: this.o.port ?? 53,
+      records: this.recordsOf(net.id, net.name),
+      upstreams: this.o.upstreams,
+      onError: (e) => this.o.log?.(`dns ${net.name}: ${e.message}`),
+    });
+    await server.start();
+    return { name: net.name, server };
+  }
+
+  private recordsOf(networkId: string, name: string) {
+    return buildRecords({
+      network: name,
+      containers: [...(this.entries.get(networkId)?.values() ?? [])].map((e) => ({
+        name: e.name,
+        id: e.containerId,
+        aliases: e.aliases,
+        address: e.ip,
+      })),
+    });
+  }
+
+  private publish(networkId: string): void {
+    void this.networks
+      .get(networkId)
+      ?.then((r) => r.server.setRecords(this.recordsOf(networkId, r.name)))
+      .catch(() => {});
+  }
+}
