@@ -249,12 +249,10 @@ describe('swarm networks through the docker CLI', () => {
     };
     let tasks: TaskJson[] = [];
     await eventually(async () => {
-      const ids = (await ok(['service', 'ps', '-q', '--no-trunc', 'web'])).split('\n').filter(Boolean);
-      tasks = ((await json(['inspect', ...ids])) as TaskJson[]).filter(
-        (t) =>
-          t.DesiredState !== 'shutdown' &&
-          !['rejected', 'failed', 'shutdown', 'complete'].includes(t.Status.State),
-      );
+      // One read of the service's tasks (they come and go faster than `ps` then `inspect` could follow):
+      // the current task of each slot, desired ready or running, maybe rejected already and not yet replaced.
+      const r = await api(d, 'GET', `/tasks?filters=${encodeURIComponent('{"service":{"web":true}}')}`);
+      tasks = (JSON.parse(r.body) as TaskJson[]).filter((t) => t.DesiredState !== 'shutdown');
       return tasks.length === 2;
     }, 'two live tasks of web');
     const seen = new Set(web!.Endpoint.VirtualIPs!.map((v) => v.Addr));
