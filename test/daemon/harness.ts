@@ -170,17 +170,28 @@ export function api(
   });
 }
 
-/** Polls `check` until it returns true (events the tests wait for happen in other processes). */
+/**
+ * Polls `check` until it returns true (events the tests wait for happen in other processes). A check that
+ * throws counts as "not yet" (what it reads may be replaced under it, e.g. a container listed a moment ago
+ * and removed by a rolling update); the last error is given if the wait times out.
+ */
 export async function eventually(
   check: () => Promise<boolean> | boolean,
   what: string,
   tries = 200,
 ): Promise<void> {
+  let last: unknown;
   for (let i = 0; i < tries; i++) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = e;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(
+    `timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message ?? last})` : ''}`,
+  );
 }
 
 /** Container ids that still exist in this daemon's state. */

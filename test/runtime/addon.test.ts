@@ -185,7 +185,7 @@ describe('file ops the layer unpacker needs', () => {
       ],
       [
         { op: 'unlink', path: path.join(dir, 'x') },
-        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr',
+        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount',
       ],
     ];
     for (const [bad, message] of cases) {
