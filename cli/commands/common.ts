@@ -122,3 +122,46 @@ export async function readWaitResult(cli: Cli, res: AsyncIterable<unknown>): Pro
   if (r.Error?.Message) cli.err.write(`shoal: ${r.Error.Message}\n`);
   return r.StatusCode;
 }
+
+/** `--label k=v` / `--opt k=v` lists as an object; a bare `k` is an empty value, an empty key a flag error. */
+export function keyValues(items: string[], flag: string, command: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw UsageError.flag(`invalid argument "${item}" for "${flag}" flag: empty key`, command);
+    if (eq < 0) out[item] = '';
+    else out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * `-f k=v` lists as the API's `filters` value (`{"k":{"v":true}}`), with `extra` values added; undefined
+ * when there is none. A filter without `=` is a flag error, in docker's words.
+ */
+export function filtersJson(
+  items: string[],
+  command: string,
+  extra: Record<string, string[]> = {},
+): string | undefined {
+  const f: Record<string, Record<string, boolean>> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0)
+      throw UsageError.flag(
+        `invalid argument "${item}" for "-f, --filter" flag: bad format of filter (expected name=value)`,
+        command,
+      );
+    const k = item.slice(0, eq);
+    f[k] = { ...(f[k] ?? {}), [item.slice(eq + 1)]: true };
+  }
+  for (const [k, vs] of Object.entries(extra)) for (const v of vs) f[k] = { ...(f[k] ?? {}), [v]: true };
+  return Object.keys(f).length ? JSON.stringify(f) : undefined;
+}
+
+/** A daemon's refusal printed as the docker CLI prints it (exit status 1); anything else goes on up. */
+export function daemonError(cli: Cli, e: unknown): number {
+  if (!(e instanceof ApiError)) throw e;
+  cli.err.write(`Error response from daemon: ${e.message}\n`);
+  return 1;
+}

@@ -6,7 +6,7 @@ import { ApiError } from '../client.js';
 import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
 import { humanSize } from '../units.js';
-import { type CommandSpec, parseCommand } from './common.js';
+import { type CommandSpec, filtersJson, parseCommand } from './common.js';
 import { filtersQuery } from './ps.js';
 
 interface ImageEntry {
@@ -36,23 +36,12 @@ const LS: CommandSpec = {
   maxArgs: 1,
 };
 
-function filtersJson(list: string[], extra: Record<string, string[]> = {}): string | undefined {
-  const f: Record<string, Record<string, boolean>> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new UsageError(`bad format of filter (expected name=value): ${item}`, 'images');
-    const k = item.slice(0, eq);
-    f[k] = { ...(f[k] ?? {}), [item.slice(eq + 1)]: true };
-  }
-  for (const [k, vs] of Object.entries(extra)) for (const v of vs) f[k] = { ...(f[k] ?? {}), [v]: true };
-  return Object.keys(f).length ? JSON.stringify(f) : undefined;
-}
-
 export const ls: CommandFn = async (cli, args) => {
   const f = parseCommand(cli, LS, args);
   if (!f) return 0;
   const filters = filtersJson(
     f.lists.get('filter') ?? [],
+    'images',
     f.positionals[0] ? { reference: [f.positionals[0]] } : {},
   );
   const images = await cli.client.get<ImageEntry[]>('/images/json', { all: f.bools.has('all'), filters });

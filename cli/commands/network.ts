@@ -1,10 +1,10 @@
 // Network commands: `shoal network create|ls|inspect|rm|prune|connect|disconnect` and `shoal port`,
 // with the docker CLI's flags and output.
 import { ApiError } from '../client.js';
-import { type Cli, type CommandFn, UsageError } from '../context.js';
+import { type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
 import { renderTemplate } from '../template.js';
-import { type CommandSpec, parseCommand } from './common.js';
+import { type CommandSpec, daemonError, filtersJson, keyValues, parseCommand } from './common.js';
 
 interface NetworkJson {
   Id: string;
@@ -12,34 +12,6 @@ interface NetworkJson {
   Driver: string;
   Scope: string;
 }
-
-function keyValues(items: string[], flag: string, command: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq === 0) throw new UsageError(`invalid argument "${item}" for "${flag}" flag: empty key`, command);
-    if (eq < 0) out[item] = '';
-    else out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
-
-function filtersJson(items: string[], command: string): string | undefined {
-  const f: Record<string, Record<string, boolean>> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new UsageError(`bad format of filter (expected name=value): ${item}`, command);
-    const k = item.slice(0, eq);
-    f[k] = { ...(f[k] ?? {}), [item.slice(eq + 1)]: true };
-  }
-  return Object.keys(f).length ? JSON.stringify(f) : undefined;
-}
-
-const daemonError = (cli: Cli, e: unknown): number => {
-  if (!(e instanceof ApiError)) throw e;
-  cli.err.write(`Error response from daemon: ${e.message}\n`);
-  return 1;
-};
 
 const CREATE: CommandSpec = {
   name: 'network create',

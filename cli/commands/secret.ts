@@ -3,11 +3,17 @@
 // the data (configs only: a secret's data never comes back from the daemon), and in their help texts.
 import { readFileSync } from 'node:fs';
 import { humanDuration } from '../../common/humanize.js';
-import { ApiError } from '../client.js';
 import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
 import { renderTemplate } from '../template.js';
-import { type CommandSpec, parseCommand, runSubcommand } from './common.js';
+import {
+  type CommandSpec,
+  daemonError,
+  filtersJson,
+  keyValues,
+  parseCommand,
+  runSubcommand,
+} from './common.js';
 import { inspectEach } from './inspect.js';
 
 type Kind = 'secret' | 'config';
@@ -23,35 +29,6 @@ interface ObjectJson {
     Data?: string;
     Driver?: { Name: string } | null;
   };
-}
-
-const daemonError = (cli: Cli, e: unknown): number => {
-  if (!(e instanceof ApiError)) throw e;
-  cli.err.write(`Error response from daemon: ${e.message}\n`);
-  return 1;
-};
-
-function labels(items: string[], command: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq === 0)
-      throw new UsageError(`invalid argument "${item}" for "-l, --label" flag: empty key`, command);
-    if (eq < 0) out[item] = '';
-    else out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
-
-function filtersJson(items: string[], command: string): string | undefined {
-  const f: Record<string, Record<string, boolean>> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new UsageError(`bad format of filter (expected name=value): ${item}`, command);
-    const k = item.slice(0, eq);
-    f[k] = { ...(f[k] ?? {}), [item.slice(eq + 1)]: true };
-  }
-  return Object.keys(f).length ? JSON.stringify(f) : undefined;
 }
 
 async function readStdin(cli: Cli): Promise<Buffer> {
@@ -118,7 +95,7 @@ function commandsOf(kind: Kind): Record<string, CommandFn> {
     try {
       const r = await cli.client.post<{ ID: string }>(`/${kind}s/create`, undefined, {
         Name: name,
-        Labels: labels(f.lists.get('label') ?? [], `${noun} create`),
+        Labels: keyValues(f.lists.get('label') ?? [], '-l, --label', `${noun} create`),
         Data: data.toString('base64'),
         ...(driver ? { Driver: { Name: driver } } : {}),
         ...(template ? { Templating: { Name: template } } : {}),
