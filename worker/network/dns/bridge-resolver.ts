@@ -44,8 +44,8 @@ export class BridgeResolver implements EmbeddedResolver {
   }
 
   register(networkId: string, entry: ResolverEntry): void {
-    let m = this.entries.get(networkId);
-    if (!m) this.entries.set(networkId, (m = new Map()));
+    const m = this.entries.get(networkId) ?? new Map<string, ResolverEntry>();
+    this.entries.set(networkId, m);
     m.set(entry.containerId, entry);
     this.publish(networkId);
   }
