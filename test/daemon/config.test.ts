@@ -14,8 +14,11 @@ describe('shoald flags', () => {
         bridge: 'shoal0',
         bip: '172.17.0.1/16',
         ipMasq: true,
+        dnsForward: true,
       },
     });
+    expect(parseDaemonArgs(['--dns-forward=false'])).toMatchObject({ config: { dnsForward: false } });
+    expect(parseDaemonArgs(['--dns-forward=maybe'])).toMatchObject({ kind: 'error' });
     expect(parseDaemonArgs(['--host=/plain/path.sock'])).toMatchObject({
       config: { socketPath: '/plain/path.sock' },
     });

@@ -241,11 +241,13 @@ describe('three managers', () => {
   it('a manager leaves: refused without --force; with it, out of raft first, so the other two keep a quorum', async () => {
     const [m1, , m3] = nodes;
     const id3 = await nodeId(m3);
-    await eventually(
-      async () => (await nodeRows(m1)).filter((r) => r.manager === 'Reachable').length === 2,
-      'all three managers reachable again',
-      300,
-    );
+    // Reachability is written by the leader and read here from m3's own replica of the store: wait on both.
+    for (const m of [m1, m3])
+      await eventually(
+        async () => (await nodeRows(m)).filter((r) => r.manager === 'Reachable').length === 2,
+        'all three managers reachable again',
+        300,
+      );
     const refused = await shoal(m3, ['swarm', 'leave']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('Removing this node leaves 2 managers out of 3.');
