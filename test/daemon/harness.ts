@@ -256,7 +256,11 @@ export async function cleanupSwarm(d: Daemon | undefined): Promise<void> {
   let live = d;
   try {
     if (!alive(d)) live = await startShoald(d.dir, d.opts);
-    await shoal(live, ['swarm', 'leave', '--force']);
+    // Bounded: a daemon too busy to answer must still be stopped below, within the hook's time.
+    await Promise.race([
+      shoal(live, ['swarm', 'leave', '--force']),
+      new Promise((_, rej) => setTimeout(() => rej(new Error('no answer in 20 s')), 20_000).unref()),
+    ]);
   } catch (err) {
     console.warn(`harness: swarm leave in ${d.dir}: ${(err as Error).message}`);
   }
