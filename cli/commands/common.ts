@@ -165,3 +165,12 @@ export function daemonError(cli: Cli, e: unknown): number {
   cli.err.write(`Error response from daemon: ${e.message}\n`);
   return 1;
 }
+
+/** Docker's confirmation prompt; without a terminal there is nobody to ask and the answer is yes. */
+export async function confirm(cli: Cli, warning: string): Promise<boolean> {
+  if (!cli.stdin.isTTY) return true;
+  cli.out.write(`WARNING! ${warning}\nAre you sure you want to continue? [y/N] `);
+  const answer = await new Promise<string>((res) => cli.stdin.once('data', (d) => res(String(d))));
+  cli.stdin.pause();
+  return /^y(es)?$/i.test(answer.trim());
+}

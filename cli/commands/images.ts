@@ -6,7 +6,7 @@ import { ApiError } from '../client.js';
 import { type Cli, type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
 import { humanSize } from '../units.js';
-import { type CommandSpec, filtersJson, parseCommand } from './common.js';
+import { type CommandSpec, confirm, filtersJson, parseCommand } from './common.js';
 import { filtersQuery } from './ps.js';
 
 interface ImageEntry {
@@ -182,14 +182,14 @@ const PRUNE: CommandSpec = {
 export const prune: CommandFn = async (cli, args) => {
   const f = parseCommand(cli, PRUNE, args);
   if (!f) return 0;
-  if (!f.bools.has('force') && cli.stdin.isTTY) {
-    cli.out.write(
-      `WARNING! This will remove all ${f.bools.has('all') ? 'images without at least one container associated to them' : 'dangling images'}.\nAre you sure you want to continue? [y/N] `,
-    );
-    const answer = await new Promise<string>((res) => cli.stdin.once('data', (d) => res(String(d))));
-    cli.stdin.pause();
-    if (!/^y(es)?$/i.test(answer.trim())) return 0;
-  }
+  if (
+    !f.bools.has('force') &&
+    !(await confirm(
+      cli,
+      `This will remove all ${f.bools.has('all') ? 'images without at least one container associated to them' : 'dangling images'}.`,
+    ))
+  )
+    return 0;
   const r = await cli.client.post<{
     ImagesDeleted: { Untagged?: string; Deleted?: string }[];
     SpaceReclaimed: number;

@@ -4,7 +4,7 @@ import { ApiError } from '../client.js';
 import { type CommandFn, UsageError } from '../context.js';
 import { formatTable } from '../table.js';
 import { renderTemplate } from '../template.js';
-import { type CommandSpec, daemonError, filtersJson, keyValues, parseCommand } from './common.js';
+import { type CommandSpec, confirm, daemonError, filtersJson, keyValues, parseCommand } from './common.js';
 
 interface NetworkJson {
   Id: string;
@@ -173,14 +173,11 @@ const PRUNE: CommandSpec = {
 export const prune: CommandFn = async (cli, args) => {
   const f = parseCommand(cli, PRUNE, args);
   if (!f) return 0;
-  if (!f.bools.has('force') && cli.stdin.isTTY) {
-    cli.out.write(
-      'WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ',
-    );
-    const answer = await new Promise<string>((res) => cli.stdin.once('data', (d) => res(String(d))));
-    cli.stdin.pause();
-    if (!/^y(es)?$/i.test(answer.trim())) return 0;
-  }
+  if (
+    !f.bools.has('force') &&
+    !(await confirm(cli, 'This will remove all custom networks not used by at least one container.'))
+  )
+    return 0;
   const r = await cli.client.post<{ NetworksDeleted: string[] | null }>('/networks/prune', {
     filters: filtersJson(f.lists.get('filter') ?? [], 'network prune'),
   });

@@ -1,9 +1,9 @@
 // `shoal container prune` and `shoal system df`: what stopped containers and unused data take, and removing
 // it, as the docker CLI prints them.
-import type { Cli, CommandFn } from '../context.js';
+import type { CommandFn } from '../context.js';
 import { formatTable } from '../table.js';
 import { humanSize } from '../units.js';
-import { parseCommand, runSubcommand } from './common.js';
+import { confirm, parseCommand, runSubcommand } from './common.js';
 import { filtersQuery } from './ps.js';
 
 const FILTER = {
@@ -12,15 +12,6 @@ const FILTER = {
   help: 'Provide filter values (e.g. "until=<timestamp>")',
 } as const;
 const FORCE = { long: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' } as const;
-
-/** Docker's confirmation prompt; without a terminal there is nobody to ask and the answer is yes. */
-export async function confirm(cli: Cli, warning: string): Promise<boolean> {
-  if (!cli.stdin.isTTY) return true;
-  cli.out.write(`WARNING! ${warning}\nAre you sure you want to continue? [y/N] `);
-  const answer = await new Promise<string>((res) => cli.stdin.once('data', (d) => res(String(d))));
-  cli.stdin.pause();
-  return /^y(es)?$/i.test(answer.trim());
-}
 
 export const containerPrune: CommandFn = async (cli, args) => {
   const f = parseCommand(
