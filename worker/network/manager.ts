@@ -109,6 +109,8 @@ export class NetworkManager implements ContainerNetworking {
   private readonly nsDir: string;
   private readonly filesDir: string;
   private rules: Promise<void> = Promise.resolve();
+  /** Whether shoal's nftables table is ours to remove (installed by this daemon). */
+  private tableInstalled = false;
   private forwardOn = false;
 
   private constructor(o: NetworkManagerOptions) {
@@ -809,7 +811,15 @@ export class NetworkManager implements ContainerNetworking {
             containerPort: m.containerPort,
           });
       }
+      // Nothing to route, publish or balance (`--bridge none`, no networks yet): no table at all, so that
+      // several daemons sharing a namespace (tests) never touch one another's; an emptied one goes.
+      if (bridges.length === 0 && ports.length === 0 && this.providers.length === 0) {
+        if (this.tableInstalled) await removeTable();
+        this.tableInstalled = false;
+        return;
+      }
       await installRuleset(renderRuleset({ bridges, ports, providers: this.providers }));
+      this.tableInstalled = true;
     };
     const p = this.rules.then(run, run);
     this.rules = p.catch(() => {});
@@ -826,9 +836,10 @@ export class NetworkManager implements ContainerNetworking {
     const anyConnected = [...this.containers.values()].some((c) => c.connected && c.mode === 'bridge');
     for (const id of [...this.containers.keys()]) this.ports.release(id);
     if (opts.keepRunning && anyConnected) return;
-    await removeTable().catch((e) =>
-      this.o.log?.(`network: removing the nftables table: ${(e as Error).message}`),
-    );
+    if (this.tableInstalled)
+      await removeTable().catch((e) =>
+        this.o.log?.(`network: removing the nftables table: ${(e as Error).message}`),
+      );
     for (const n of this.networks.values())
       if (n.bridge) await kernelNet.deleteLink(n.bridge).catch(() => {});
   }
