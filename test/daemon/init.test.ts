@@ -97,6 +97,12 @@ describe('docker run --init', () => {
     expect(await fmt('stop-plain', '{{.State.ExitCode}}')).toBe('137');
     // other signals too: docker kill -s USR1 ends a sleep under the init
     await docker(d, ['start', 'stop-init']);
+    // Only once the init runs its command does it catch signals: one sent before (from outside the
+    // container's pid namespace, to a PID 1 with no handler yet) is dropped by the kernel.
+    await eventually(
+      async () => (await docker(d, ['top', 'stop-init'])).stdout.includes('sleep 1000'),
+      'sleep running under the init',
+    );
     expect((await docker(d, ['kill', '-s', 'USR1', 'stop-init'])).code).toBe(0);
     await eventually(async () => (await fmt('stop-init', '{{.State.Status}}')) === 'exited', 'USR1 ends it');
     expect(await fmt('stop-init', '{{.State.ExitCode}}')).toBe('138');
