@@ -151,7 +151,10 @@ describe('service logs across the cluster', () => {
     for (const via of ['m1', 'm2']) {
       const r = await poll(`every task's lines through ${via}`, async () => {
         const x = await c.shoal(via, ['service', 'logs', 'fixed']);
-        return x.code === 0 && byPrefix(x.stdout).size === 3 && byPrefix(x.stderr).size === 3 && x;
+        // Every task has written all its lines (a task still starting has written only some).
+        const whole = (m: Map<string, string[]>) =>
+          m.size === 3 && [...m.values()].every((l) => l.length === 3);
+        return x.code === 0 && whole(byPrefix(x.stdout)) && whole(byPrefix(x.stderr)) && x;
       });
       const out = byPrefix(r.stdout);
       const err = byPrefix(r.stderr);
