@@ -30,5 +30,5 @@ export {
   ImageStore,
   type ImageSummary,
 } from './store.js';
-export { type TarSource, writeTar } from './tar/writer.js';
+export { directoryEntries, type TarSource, type UpperDir, writeTar } from './tar/writer.js';
 export { UnsafeLayerError, unpackLayer } from './unpack.js';

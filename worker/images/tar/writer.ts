@@ -63,10 +63,19 @@ function minor(rdev: number): number {
 }
 
 /**
- * Walks a directory (not following symlinks) and yields tar entries for its contents, names relative
- * to the directory, parents before children, hard links recorded once then referenced.
+ * An overlayfs upper directory read as a layer: its whiteouts (0/0 character devices) become OCI `.wh.NAME`
+ * entries and its opaque directories (`isOpaque`, an xattr the caller reads) `.wh..wh..opq` markers.
  */
-export async function* directoryEntries(root: string): AsyncGenerator<TarSource> {
+export interface UpperDir {
+  isOpaque(dir: string): Promise<boolean>;
+}
+
+/**
+ * Walks a directory (not following symlinks) and yields tar entries for its contents, names relative
+ * to the directory, parents before children, hard links recorded once then referenced; with `upper`,
+ * overlay whiteouts and opaque directories in OCI form.
+ */
+export async function* directoryEntries(root: string, upper?: UpperDir): AsyncGenerator<TarSource> {
   const seen = new Map<string, string>();
   async function* walk(rel: string): AsyncGenerator<TarSource> {
     const names = (await fs.readdir(path.join(root, rel))).sort();
@@ -81,8 +90,16 @@ export async function* directoryEntries(root: string): AsyncGenerator<TarSource>
         gid: st.gid,
         mtime: Math.floor(st.mtimeMs / 1000),
       };
-      if (st.isDirectory()) {
+      if (upper && st.isCharacterDevice() && st.rdev === 0) {
+        const name = rel ? `${rel}/.wh.${n}` : `.wh.${n}`;
+        yield { entry: { ...base, name, type: 'file', mode: 0o644 }, body: Buffer.alloc(0) };
+      } else if (st.isDirectory()) {
         yield { entry: { ...base, name: `${r}/`, type: 'dir' } };
+        if (upper && (await upper.isOpaque(abs)))
+          yield {
+            entry: { ...base, name: `${r}/.wh..wh..opq`, type: 'file', mode: 0o644 },
+            body: Buffer.alloc(0),
+          };
         yield* walk(r);
       } else if (st.isSymbolicLink()) {
         yield { entry: { ...base, type: 'symlink', linkname: await fs.readlink(abs) } };
