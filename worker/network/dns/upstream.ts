@@ -27,18 +27,28 @@ export function forwardQuery(
     : forwardTcp(query, upstream, timeoutMs, signal);
 }
 
-function forwardUdp(query: Buffer, up: Upstream, timeoutMs: number, signal?: AbortSignal): Promise<Buffer> {
+type Finish = (err: Error | null, reply?: Buffer) => void;
+
+/**
+ * One question to one upstream, settled once: by the reply, an error, the deadline or the abort signal,
+ * whichever comes first; `close` releases the socket every way. `start` sends and calls `finish`.
+ */
+function exchange(
+  up: Upstream,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  close: () => void,
+  start: (finish: Finish) => void,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const sock = createSocket(isIPv6(up.address) ? 'udp6' : 'udp4');
     const port = up.port ?? 53;
-    const id = query.readUInt16BE(0);
     let done = false;
-    const finish = (err: Error | null, reply?: Buffer) => {
+    const finish: Finish = (err, reply) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      sock.close();
+      close();
       if (err) reject(err);
       else resolve(reply!);
     };
@@ -48,56 +58,63 @@ function forwardUdp(query: Buffer, up: Upstream, timeoutMs: number, signal?: Abo
       timeoutMs,
     );
     signal?.addEventListener('abort', onAbort);
-    sock.on('error', (e) => finish(e));
-    sock.on('message', (msg, rinfo) => {
-      // Only the server we asked, answering the question we asked (id), counts.
-      if (
-        rinfo.address !== up.address ||
-        rinfo.port !== port ||
-        msg.length < 12 ||
-        msg.readUInt16BE(0) !== id
-      )
-        return;
-      finish(null, msg);
-    });
-    sock.send(query, port, up.address, (e) => {
-      if (e) finish(e);
-    });
+    start(finish);
   });
 }
 
+function forwardUdp(query: Buffer, up: Upstream, timeoutMs: number, signal?: AbortSignal): Promise<Buffer> {
+  const sock = createSocket(isIPv6(up.address) ? 'udp6' : 'udp4');
+  const port = up.port ?? 53;
+  const id = query.readUInt16BE(0);
+  return exchange(
+    up,
+    timeoutMs,
+    signal,
+    () => sock.close(),
+    (finish) => {
+      sock.on('error', (e) => finish(e));
+      sock.on('message', (msg, rinfo) => {
+        // Only the server we asked, answering the question we asked (id), counts.
+        if (
+          rinfo.address !== up.address ||
+          rinfo.port !== port ||
+          msg.length < 12 ||
+          msg.readUInt16BE(0) !== id
+        )
+          return;
+        finish(null, msg);
+      });
+      sock.send(query, port, up.address, (e) => {
+        if (e) finish(e);
+      });
+    },
+  );
+}
+
 function forwardTcp(query: Buffer, up: Upstream, timeoutMs: number, signal?: AbortSignal): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const port = up.port ?? 53;
-    const sock = new Socket();
-    let buf = Buffer.alloc(0);
-    let done = false;
-    const finish = (err: Error | null, reply?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const onAbort = () => finish(new UpstreamError('forward aborted'));
-    const timer = setTimeout(
-      () => finish(new UpstreamError(`upstream ${up.address}:${port} timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    signal?.addEventListener('abort', onAbort);
-    sock.on('error', (e) => finish(e));
-    sock.on('close', () => finish(new UpstreamError(`upstream ${up.address}:${port} closed the connection`)));
-    sock.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
-        finish(null, buf.subarray(2, 2 + buf.readUInt16BE(0)));
-    });
-    sock.connect(port, up.address, () => {
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(query.length, 0);
-      sock.write(Buffer.concat([len, query]));
-    });
-  });
+  const sock = new Socket();
+  const port = up.port ?? 53;
+  let buf = Buffer.alloc(0);
+  return exchange(
+    up,
+    timeoutMs,
+    signal,
+    () => sock.destroy(),
+    (finish) => {
+      sock.on('error', (e) => finish(e));
+      sock.on('close', () =>
+        finish(new UpstreamError(`upstream ${up.address}:${port} closed the connection`)),
+      );
+      sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
+          finish(null, buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      });
+      sock.connect(port, up.address, () => {
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(query.length, 0);
+        sock.write(Buffer.concat([len, query]));
+      });
+    },
+  );
 }
