@@ -290,3 +290,43 @@ export function useLocalCluster(opts: UpOptions): () => LocalCluster {
     return cluster;
   };
 }
+
+/**
+ * Polls `check` (every 250 ms) until it gives a value other than undefined or false, and returns it. A
+ * check that throws counts as "not yet" (what it reads is changing under it); at the deadline the last
+ * error, if any, is named.
+ */
+export async function poll<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 60_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+      last = undefined;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end)
+      throw new Error(`no ${what} within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** One Engine API call on a node: its JSON reply (undefined when empty); a status outside 2xx throws. */
+export async function apiJson<T>(
+  c: LocalCluster,
+  node: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const r = await c.api(node, method, path, body);
+  if (r.status < 200 || r.status >= 300)
+    throw new Error(`${method} ${path} on ${node}: ${r.status} ${r.body}`);
+  return (r.body ? JSON.parse(r.body) : undefined) as T;
+}

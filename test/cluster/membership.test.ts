@@ -9,10 +9,17 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DATA_BASE, type LocalCluster, run, uniquePrefix, useLocalCluster } from './harness.js';
+import {
+  apiJson,
+  DATA_BASE,
+  type LocalCluster,
+  poll,
+  run,
+  uniquePrefix,
+  useLocalCluster,
+} from './harness.js';
 
 const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
-const DEADLINE_MS = 60_000;
 
 interface ApiNode {
   ID: string;
@@ -22,33 +29,7 @@ interface ApiNode {
   ManagerStatus?: { Leader?: boolean; Reachability: string; Addr: string };
 }
 
-async function poll<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  ms = DEADLINE_MS,
-): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-      last = undefined;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end)
-      throw new Error(`no ${what} within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function json<T>(c: LocalCluster, node: string, method: string, path: string, body?: unknown) {
-  const r = await c.api(node, method, path, body);
-  if (r.status < 200 || r.status >= 300)
-    throw new Error(`${method} ${path} on ${node}: ${r.status} ${r.body}`);
-  return (r.body ? JSON.parse(r.body) : undefined) as T;
-}
+const json = apiJson;
 
 const nodes = (c: LocalCluster, on: string) => json<ApiNode[]>(c, on, 'GET', '/nodes');
 

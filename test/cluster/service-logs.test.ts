@@ -10,10 +10,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LocalCluster, REPO, uniquePrefix, useLocalCluster } from './harness.js';
+import { type LocalCluster, poll, REPO, uniquePrefix, useLocalCluster } from './harness.js';
 
 const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
-const DEADLINE_MS = 60_000;
 const MISSING = 'shoal: logs missing: ';
 
 interface ApiTask {
@@ -22,25 +21,6 @@ interface ApiTask {
   NodeID?: string;
   DesiredState: string;
   Status: { State: string };
-}
-
-async function poll<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false) {
-  const end = Date.now() + DEADLINE_MS;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-      last = undefined;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end)
-      throw new Error(
-        `no ${what} within ${DEADLINE_MS / 1000} s${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 async function json<T>(c: LocalCluster, node: string, path: string): Promise<T> {

@@ -10,12 +10,11 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DATA_BASE, type LocalCluster, uniquePrefix, useLocalCluster } from './harness.js';
+import { apiJson, DATA_BASE, type LocalCluster, poll, uniquePrefix, useLocalCluster } from './harness.js';
 
 const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
 const MANAGERS = ['m1', 'm2', 'm3'];
 const WORKERS = ['w1', 'w2'];
-const DEADLINE_MS = 60_000;
 const NO_LEADER = /does not have a leader/;
 
 interface Ctr {
@@ -43,29 +42,6 @@ interface ApiNode {
   ManagerStatus?: { Leader?: boolean; Reachability: string; Addr: string };
 }
 
-async function poll<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  deadlineMs = DEADLINE_MS,
-): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-      last = undefined;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end)
-      throw new Error(
-        `no ${what} within ${deadlineMs / 1000} s${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The promise's value, or a failure once `ms` passed without one. */
@@ -91,12 +67,7 @@ function via(): string {
   return m;
 }
 
-async function json<T>(c: LocalCluster, node: string, method: string, path: string, body?: unknown) {
-  const r = await c.api(node, method, path, body);
-  if (r.status < 200 || r.status >= 300)
-    throw new Error(`${method} ${path} on ${node}: ${r.status} ${r.body}`);
-  return (r.body ? JSON.parse(r.body) : undefined) as T;
-}
+const json = apiJson;
 
 /** The containers of a service a node's engine has (its shoald must be up). */
 async function containersOn(c: LocalCluster, node: string, service: string): Promise<Ctr[]> {

@@ -8,10 +8,9 @@
 // nothing.
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LocalCluster, run, uniquePrefix, useLocalCluster } from './harness.js';
+import { type LocalCluster, poll, run, uniquePrefix, useLocalCluster } from './harness.js';
 
 const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
-const DEADLINE_MS = 60_000;
 const M = 'm1';
 
 interface ApiTask {
@@ -33,24 +32,6 @@ interface ApiService {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function poll<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
-  const end = Date.now() + DEADLINE_MS;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end)
-      throw new Error(
-        `no ${what} within ${DEADLINE_MS / 1000} s${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await sleep(200);
-  }
-}
 
 async function json<T>(c: LocalCluster, method: string, path: string, body?: unknown): Promise<T> {
   const r = await c.api(M, method, path, body);
