@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "device_filter.h"
 #include "util.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -146,11 +147,9 @@ void apply_v1(const Cgroup& cg, const Resources& r, bool devices) {
     // As runc: the default nodes (null, zero, full, random, urandom, tty, console, ptmx, pts) stay
     // usable whatever the rules deny (a stock `runc spec` denies all). The spec's linux.devices get
     // only what the rules grant, as in runc: `--device /dev/x:/dev/x:r` must not be writable.
-    static const char* kDefaultAllow[] = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",  "c 1:8 rwm",  "c 1:9 rwm",
-                                          "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"};
     // Best effort: a parent cgroup that withholds one of them refuses the write (EPERM), and then
     // the node stays denied, as it would be for runc too.
-    for (const char* rule : kDefaultAllow) wr(d, "devices.allow", rule);
+    for (auto& rule : default_device_rules()) wr(d, "devices.allow", dev_rule(rule));
   }
 }
 
@@ -225,7 +224,9 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
     std::string enable;
     for (auto& c : split(trim(avail), ' '))
       if (c == "memory" || c == "cpu" || c == "pids" || c == "cpuset" || c == "io") enable += " +" + c;
-    // Every ancestor must delegate the controllers to its children.
+    // Every ancestor must delegate the controllers to its children, from the root down: a level can
+    // only enable what its parent already gives it.
+    if (!enable.empty()) wr(root, "cgroup.subtree_control", enable.substr(1));
     std::string cur = root;
     auto parts = split(rel, '/');
     for (size_t i = 0; i < parts.size(); i++) {
@@ -233,10 +234,12 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
       if (mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) fail_errno("create cgroup " + cur);
       if (i + 1 < parts.size() && !enable.empty()) wr(cur, "cgroup.subtree_control", enable.substr(1));
     }
-    if (!enable.empty()) wr(root, "cgroup.subtree_control", enable.substr(1));
     cg.paths["unified"] = cur;
     try {
       apply_v2(cg, spec.resources);
+      // v2 has no devices.allow: the rules become an eBPF program on the cgroup (none when the spec
+      // gives no rules, as a v1 devices cgroup left alone allows everything).
+      if (spec.resources.has_devices) attach_device_filter(cur, spec.resources.devices);
     } catch (...) {
       cg.destroy();
       throw;
