@@ -15,6 +15,7 @@ PKGS=(
   runc                             # the engine benchmark's peer
   docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer
   etcd-server                      # the raft benchmark's peer
+  qemu-system-x86 cpio             # the cgroup v2 bed (test/cgroup2/): Debian's kernel in a VM, its initramfs
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -39,3 +40,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build
 bash test/fixtures/make-fixtures.sh
+# The bed's kernel: linux-image-amd64's image package, downloaded and unpacked (not installed).
+bash test/cgroup2/fetch-kernel.sh

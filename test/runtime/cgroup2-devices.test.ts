@@ -4,6 +4,7 @@
 // here exactly as on a v2-only host (test/cgroup2/ checks the same on one, under qemu).
 import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { OciDeviceCgroup } from '../../worker/engine/spec/defaults.js';
 import { CGROUP_PARENT, ensureFixtures, RUNTIME, run, Sandbox } from './helpers.js';
 
 let sb: Sandbox;
@@ -15,7 +16,10 @@ afterEach(async () => {
 const hybrid = existsSync('/sys/fs/cgroup/unified/cgroup.procs');
 
 /** Runs `cmds` in a container with Docker's device rules plus `extra`, on cgroup v2; its output. */
-async function inV2(cmds: string, extra: object[] = []): Promise<{ stdout: string; stderr: string }> {
+async function inV2(
+  cmds: string,
+  extra: OciDeviceCgroup[] = [],
+): Promise<{ stdout: string; stderr: string }> {
   sb = new Sandbox();
   const { id, bundle } = sb.bundle(['sh', '-c', cmds], (s) => {
     s.linux!.resources = { devices: [...(s.linux!.resources?.devices ?? []), ...extra] };
