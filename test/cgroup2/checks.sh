@@ -103,7 +103,8 @@ if $RT create --bundle /bundles/io-bad io-bad >/dev/null 2>&1; then
   skip "this runtime accepts blockIO.weight 5 without applying blockIO (io.max/io.weight not implemented)"
 else
   if up io; then
-    is io.weight "$(cat $CG/io/io.weight)" "default 300"
+    # blkio weight 300 on io.weight's scale, as runc where BFQ is not in use: 1 + (300 - 10) * 9999 / 990
+    is io.weight "$(cat $CG/io/io.weight)" "default 2929"
     io_max="$(grep '^1:0 ' $CG/io/io.max)"
     has io.max "$io_max" "rbps=1048576"
     has io.max "$io_max" "wiops=100"
