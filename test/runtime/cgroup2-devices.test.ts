@@ -85,4 +85,23 @@ describe.skipIf(!hybrid)('cgroup v2 device rules', () => {
     expect(r.stdout).toContain('b-read No such device or address\n');
     expect(r.stdout).toContain('b-write Operation not permitted\n');
   });
+  it('on an allow-all list denies only what a deny rule names', async () => {
+    const r = await inV2(
+      [
+        OPENED,
+        'mknod /dev/t-a c 240 0 && mknod /dev/t-b c 240 1',
+        'opened a-read "cat /dev/t-a"',
+        'opened b-read "cat /dev/t-b"',
+        'opened b-write "echo x > /dev/t-b"',
+      ].join('\n'),
+      [
+        { allow: true, access: 'rwm' }, // "a": everything allowed from here on
+        { allow: false, type: 'c', major: 240, minor: 1, access: 'r' },
+      ],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('a-read No such device or address\n');
+    expect(r.stdout).toContain('b-read Operation not permitted\n');
+    expect(r.stdout).toContain('b-write No such device or address\n');
+  });
 });
