@@ -8,7 +8,7 @@ import { type ResourceOptions, resourcesSpec } from '../../worker/engine/spec/bu
 import { baseSpec, type OciDeviceCgroup, type OciSpec } from '../../worker/engine/spec/defaults.js';
 
 /** Where every bed container's cgroup goes, under the VM's /sys/fs/cgroup. */
-export const CGROUP_PARENT = 'shoal-cg2';
+const CGROUP_PARENT = 'shoal-cg2';
 const SLEEP = ['sleep', '100000'];
 
 interface Bundle {
@@ -22,7 +22,7 @@ interface Bundle {
 // The brd ram disk the VM loads is block device 1:0.
 const RAM_DISK = { major: 1, minor: 0 };
 
-export const BUNDLES: Record<string, Bundle> = {
+const BUNDLES: Record<string, Bundle> = {
   memory: { args: SLEEP, limits: { memory: '32m' } },
   oom: { args: ['tail', '/dev/zero'], limits: { memory: '16m' } },
   pids: { args: SLEEP, limits: { pidsLimit: 10 } },
