@@ -42,6 +42,8 @@ const BUNDLES: Record<string, Bundle> = {
   // out of range (10 to 1000): a runtime that applies blockIO refuses it
   'io-bad': { args: SLEEP, extra: { blockIO: { weight: 5 } } },
   freeze: { args: SLEEP },
+  // the VM has CPUs 0 and 1: the kernel refuses cpuset.cpus 7 (the engine would too, so it is written raw)
+  'bad-cpuset': { args: SLEEP, extra: { cpu: { cpus: '7' } } },
   stats: {
     args: ['sh', '-c', 'head -c 4000000 /dev/urandom > /dev/shm/fill; sleep 100000'],
     limits: { memory: '64m' },

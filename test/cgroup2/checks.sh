@@ -10,9 +10,10 @@ is() { [ "$2" = "$3" ] || bad "$1 is '$2', want '$3'"; }           # is LABEL GO
 has() { case "$2" in *"$3"*) ;; *) bad "$1 '$2' lacks '$3'" ;; esac; }  # has LABEL TEXT PART
 end() { if [ -z "$WHY" ]; then echo "CG2 PASS $CUR"; else echo "CG2 FAIL $CUR: $WHY"; fi; }
 skip() { echo "CG2 SKIP $CUR: $*"; }
-# create + start the bundle of the same name; false (and the check failed) when either fails
+# create + start the bundle of the same name; false (and the check failed) when either fails. create's
+# output goes to a file, not a pipe: as runc, the container may get the runtime's stdio and hold it open.
 up() {
-  out=$($RT create --bundle "/bundles/$1" "$1" 2>&1) || { bad "create: $out"; return 1; }
+  $RT create --bundle "/bundles/$1" "$1" </dev/null >"/tmp/$1.create" 2>&1 || { bad "create: $(cat "/tmp/$1.create")"; return 1; }
   out=$($RT start "$1" 2>&1) || { bad "start: $out"; return 1; }
 }
 down() {
@@ -98,7 +99,7 @@ end
 
 begin io
 # A runtime that takes blockIO refuses a weight out of range; one that accepts it does not apply blockIO.
-if $RT create --bundle /bundles/io-bad io-bad >/dev/null 2>&1; then
+if $RT create --bundle /bundles/io-bad io-bad </dev/null >/dev/null 2>&1; then
   $RT delete --force io-bad >/dev/null 2>&1
   skip "this runtime accepts blockIO.weight 5 without applying blockIO (io.max/io.weight not implemented)"
 else
@@ -112,6 +113,17 @@ else
   down io
   end
 fi
+
+begin refused
+# a limit the kernel refuses fails create with one line naming it, and leaves nothing behind
+if out=$($RT create --bundle /bundles/bad-cpuset bad-cpuset </dev/null 2>&1); then
+  bad "create succeeded"
+  $RT delete --force bad-cpuset >/dev/null 2>&1
+fi
+has stderr "$out" "cpuset.cpus = 7: invalid value"
+[ ! -e $CG/bad-cpuset ] || bad "cgroup left after a failed create"
+[ ! -e /run/shoal-rt/bad-cpuset ] || bad "state dir left after a failed create"
+end
 
 begin freezer
 if up freeze; then
