@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ResourceOptions, resourcesSpec } from '../../worker/engine/spec/build.js';
 import { baseSpec, type OciDeviceCgroup, type OciSpec } from '../../worker/engine/spec/defaults.js';
+import { applyDevices, type ResolvedDevice } from '../../worker/engine/spec/devices.js';
 
 /** Where every bed container's cgroup goes, under the VM's /sys/fs/cgroup. */
 const CGROUP_PARENT = 'shoal-cg2';
@@ -17,6 +18,8 @@ interface Bundle {
   /** linux.resources members the engine's types do not cover yet (blockIO), passed as the spec has them */
   extra?: Record<string, unknown>;
   devices?: OciDeviceCgroup[];
+  /** `--device` mappings (resolved, as the engine gets them from the host's nodes) and `--device-cgroup-rule`s */
+  mapped?: { devices: ResolvedDevice[]; rules: string[] };
 }
 
 // The brd ram disk the VM loads is block device 1:0.
@@ -50,6 +53,14 @@ const BUNDLES: Record<string, Bundle> = {
   },
   update: { args: SLEEP, limits: { memory: '32m', pidsLimit: 20 } },
   'devices-docker': { args: SLEEP },
+  // `--device /dev/ram0:/dev/xram:r --device-cgroup-rule 'c 240:* r'`, through the engine's applyDevices
+  'devices-mapped': {
+    args: SLEEP,
+    mapped: {
+      devices: [{ type: 'b', path: '/dev/xram', ...RAM_DISK, fileMode: 0o660, uid: 0, gid: 0, access: 'r' }],
+      rules: ['c 240:* r'],
+    },
+  },
   'devices-rules': {
     args: SLEEP,
     devices: [
@@ -70,6 +81,7 @@ function spec(name: string, b: Bundle): OciSpec {
     ...b.extra,
     devices: [...(s.linux!.resources?.devices ?? []), ...(b.devices ?? [])],
   };
+  if (b.mapped) applyDevices(s.linux!, b.mapped.devices, b.mapped.rules);
   s.linux!.cgroupsPath = `/${CGROUP_PARENT}/${name}`;
   return s;
 }

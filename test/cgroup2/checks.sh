@@ -8,8 +8,10 @@ begin() { CUR=$1; WHY=; }
 bad() { [ -n "$WHY" ] || WHY="$*"; }
 is() { [ "$2" = "$3" ] || bad "$1 is '$2', want '$3'"; }           # is LABEL GOT WANT
 has() { case "$2" in *"$3"*) ;; *) bad "$1 '$2' lacks '$3'" ;; esac; }  # has LABEL TEXT PART
-end() { if [ -z "$WHY" ]; then echo "CG2 PASS $CUR"; else echo "CG2 FAIL $CUR: $WHY"; fi; }
-skip() { echo "CG2 SKIP $CUR: $*"; }
+# the VM's uptime at the end of each check goes to the console too (where the bed spends its time)
+at() { echo "CG2 TIME $CUR $(cut -d' ' -f1 /proc/uptime)"; }
+end() { if [ -z "$WHY" ]; then echo "CG2 PASS $CUR"; else echo "CG2 FAIL $CUR: $WHY"; fi; at; }
+skip() { echo "CG2 SKIP $CUR: $*"; at; }
 # create + start the bundle of the same name; false (and the check failed) when either fails. create's
 # output goes to a file, not a pipe: as runc, the container may get the runtime's stdio and hold it open.
 up() {
@@ -201,6 +203,22 @@ opened 240-write 'echo x > /dev/t-a'" 2>&1)
   has out "$out" "240-write Operation not permitted"   # the later deny took w back
 fi
 down devices-rules
+end
+
+begin device-mapped
+if up devices-mapped; then
+  out=$($RT exec devices-mapped sh -c "$OPENED
+opened ram-read 'head -c1 /dev/xram >/dev/null'
+opened ram-write 'echo x > /dev/xram'
+mknod /dev/t-a c 240 0
+opened 240-read 'cat /dev/t-a'
+opened 240-write 'echo x > /dev/t-a'" 2>&1)
+  has out "$out" "ram-read ok"  # the mapped ram disk opens for reading ...
+  has out "$out" "ram-write Operation not permitted"  # ... and not for writing (:r)
+  has out "$out" "240-read No such device or address"
+  has out "$out" "240-write Operation not permitted"
+fi
+down devices-mapped
 end
 
 begin cleanup
