@@ -457,17 +457,22 @@ export class NetworkManager implements ContainerNetworking {
     if (primary)
       rec.endpoints.push(this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address));
     if (mode === 'bridge') rec.netns = join(this.nsDir, c.id);
-    await mkdir(fdir, { recursive: true });
-    if (rec.netns) await kernelNet.createNetns(rec.netns);
-    try {
-      this.containers.set(rec.id, rec);
-      await this.writeFiles(rec);
-      await this.save(rec);
-    } catch (e) {
+    // The namespace (the kernel's part, ~1 ms) and the files and record (the thread pool's) are made
+    // at once: a start is waited on by its user. A record whose namespace is missing (a crash between
+    // the two) is mended by connect, which makes the namespace when its file is not there.
+    this.containers.set(rec.id, rec);
+    const [ns, files_, saved] = await Promise.allSettled([
+      rec.netns ? kernelNet.createNetns(rec.netns) : Promise.resolve(),
+      mkdir(fdir, { recursive: true }).then(() => this.writeFiles(rec)),
+      this.save(rec),
+    ]);
+    const failed = [ns, files_, saved].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       this.containers.delete(rec.id);
-      if (rec.netns) await kernelNet.deleteNetns(rec.netns);
+      if (rec.netns && ns.status === 'fulfilled') await kernelNet.deleteNetns(rec.netns);
       await rm(fdir, { recursive: true, force: true });
-      throw e;
+      await rm(join(this.ctrDir, `${rec.id}.json`), { force: true });
+      throw failed.reason;
     }
     if (mode === 'other') return { files: {} };
     return {
@@ -565,20 +570,37 @@ export class NetworkManager implements ContainerNetworking {
     }
     if (rec.mode !== 'bridge' || rec.connected) return;
     if (rec.netns && !existsSync(rec.netns)) await kernelNet.createNetns(rec.netns); // after a reboot
+    // Addresses are chosen first (in memory); then the kernel's part (every endpoint's veth, address and
+    // route in one netlink batch), /etc/hosts, and the ports with the record run at once.
+    let ops: NetOp[];
     try {
-      for (const [i, e] of rec.endpoints.entries()) await this.plug(rec, e, i === 0);
-      rec.mapped = await this.ports.reserve(id, this.bindingsOf(rec), {
-        name: rec.name,
-        endpoint: rec.endpoints[0]?.endpointId ?? id,
-      });
-      rec.connected = true;
-      // Only /etc/hosts changes at a start (the address); it and the record are written together.
-      await Promise.all([this.writeFiles(rec, true), this.save(rec)]);
-      if (rec.mapped.length) await this.syncRules();
+      ops = rec.endpoints.flatMap((e, i) => this.address(rec, e, i === 0));
     } catch (e) {
       await this.unplugAll(rec);
       throw e;
     }
+    const who = { name: rec.name, endpoint: rec.endpoints[0]?.endpointId ?? id };
+    const steps = await Promise.allSettled([
+      kernelNet.apply(ops),
+      this.writeFiles(rec, true),
+      this.ports.reserve(id, this.bindingsOf(rec), who).then((mapped) => {
+        rec.mapped = mapped;
+        rec.connected = true;
+        return this.save(rec);
+      }),
+    ]);
+    const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await this.unplugAll(rec);
+      await this.save(rec).catch(() => {});
+      throw failed.reason;
+    }
+    for (const e of rec.endpoints) this.registerName(rec, e);
+    if (rec.mapped.length)
+      await this.syncRules().catch(async (e) => {
+        await this.unplugAll(rec);
+        throw e;
+      });
   }
 
   private bindingsOf(rec: ContainerNetRecord): Record<string, { HostIp: string; HostPort: string }[]> {
@@ -589,8 +611,26 @@ export class NetworkManager implements ContainerNetworking {
     return out;
   }
 
-  /** One endpoint: address, veth with its peer made inside the sandbox as ethN, default route. */
+  /** One endpoint of a running container (`network connect`): address, veth, route, its name. */
   private async plug(rec: ContainerNetRecord, e: EndpointRecord, defaultRoute: boolean): Promise<void> {
+    const ops = this.address(rec, e, defaultRoute);
+    try {
+      await kernelNet.apply(ops);
+    } catch (err) {
+      await kernelNet.deleteLink(e.veth).catch(() => {});
+      e.ip = undefined;
+      e.mac = undefined;
+      throw err;
+    }
+    this.registerName(rec, e);
+  }
+
+  /**
+   * Chooses the endpoint's address (the requested one or the lowest free) and returns the netlink
+   * requests that plug it: a veth on the network's bridge whose peer is made inside the sandbox as
+   * ethN (up, with its MAC), the address, the default route via the gateway.
+   */
+  private address(rec: ContainerNetRecord, e: EndpointRecord, defaultRoute: boolean): NetOp[] {
     const n = this.networks.get(e.networkId);
     if (!n?.subnet || !n.bridge || !n.gateway)
       throw new ShoalError('not_found', `network ${e.networkId} not found`);
@@ -624,15 +664,13 @@ export class NetworkManager implements ContainerNetworking {
       { op: 'link-set', netns: ns, name: e.ifname, up: true },
     ];
     if (defaultRoute && !n.internal) ops.push({ op: 'route-add', netns: ns, prefix: 0, gateway: n.gateway });
-    try {
-      await kernelNet.apply(ops);
-    } catch (err) {
-      await kernelNet.deleteLink(e.veth).catch(() => {});
-      e.ip = undefined;
-      e.mac = undefined;
-      throw err;
-    }
-    if (!n.predefined)
+    return ops;
+  }
+
+  /** A user network's endpoint is known to the embedded resolver by name and aliases. */
+  private registerName(rec: ContainerNetRecord, e: EndpointRecord): void {
+    const n = this.networks.get(e.networkId);
+    if (e.ip && n && !n.predefined)
       this.o.resolver?.register(n.id, { containerId: rec.id, name: rec.name, aliases: e.aliases, ip: e.ip });
   }
 
@@ -680,11 +718,7 @@ export class NetworkManager implements ContainerNetworking {
     if (!running) return this.disconnect(id);
     if (!rec.connected) return;
     rec.mapped = await this.ports.readopt(id, rec.mapped);
-    for (const e of rec.endpoints) {
-      const n = this.networks.get(e.networkId);
-      if (e.ip && n && !n.predefined)
-        this.o.resolver?.register(n.id, { containerId: id, name: rec.name, aliases: e.aliases, ip: e.ip });
-    }
+    for (const e of rec.endpoints) this.registerName(rec, e);
   }
 
   /**
