@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cleanup, type Daemon, REPO, shoal, startShoald } from '../../daemon/harness.js';
+import { ensureDockerd } from '../converge/swarm-bed.js';
 import { type Dockerd, startDockerd, stopDockerd } from './dockerd.js';
 import { type WrkOptions, type WrkResult, wrk } from './wrk.js';
 
@@ -87,6 +88,7 @@ export async function measureBridge(runs: number, w: Omit<WrkOptions, 'netns'>):
     await reachable(path(ns.client), shoalUrl);
     let dockerUrl: string | undefined;
     try {
+      await ensureDockerd();
       dd = await startDockerd(ns.docker, `${net}.20.1/24`);
       dd.docker(['load', '-q', '-i', TARBALL]);
       dd.docker(['run', '-d', '--name', 'web', '-p', '8080:80', 'busybox', ...HTTPD]);

@@ -25,6 +25,9 @@ const m = await NetworkManager.open({
 });
 
 /** Sets up `count` containers' networks one after the other (timing each), then tears them all down. */
+const prepareTimes: number[] = [];
+const connectTimes: number[] = [];
+
 async function round_(count: number, ports: boolean): Promise<number[]> {
   const ids: string[] = [];
   const times: number[] = [];
@@ -41,8 +44,14 @@ async function round_(count: number, ports: boolean): Promise<number[]> {
       opts: ports ? { portBindings: { '80/tcp': [{ HostIp: '', HostPort: '' }] } } : {},
       imageExposed: [],
     });
+    const t1 = performance.now();
     await m.connect(id);
-    times.push(performance.now() - t0);
+    const t2 = performance.now();
+    times.push(t2 - t0);
+    if (!ports) {
+      prepareTimes.push(t1 - t0);
+      connectTimes.push(t2 - t1);
+    }
   }
   // Teardown is not part of a start (and a veth's deletion waits for an RCU grace period): untimed.
   for (const id of ids) await m.release(id);
@@ -51,6 +60,7 @@ async function round_(count: number, ports: boolean): Promise<number[]> {
 
 try {
   await round_(10, false); // warm-up
+  prepareTimes.length = connectTimes.length = 0;
   const plain: number[] = [];
   for (let r = 0; r < N / 50; r++) plain.push(...(await round_(50, false)));
   const withPorts = await round_(Math.max(20, N / 4), true);
@@ -59,6 +69,8 @@ try {
       n: N,
       netsetup_p50_ms: round(percentile(plain, 50)),
       netsetup_p90_ms: round(percentile(plain, 90)),
+      prepare_p50_ms: round(percentile(prepareTimes, 50)),
+      connect_p50_ms: round(percentile(connectTimes, 50)),
       netsetup_ports_p50_ms: round(percentile(withPorts, 50)),
     }),
   );
