@@ -45,6 +45,12 @@
 //                                                          nodev,noexec, size bytes (> 0), mode <= 07777
 //                                                          (the engine's per-container secret files)
 //         { op: "umount", path }                           umount2(MNT_DETACH | UMOUNT_NOFOLLOW)
+//         { op: "mkdir", path, mode }                      an existing directory is fine (the umask applies)
+//         { op: "writeFile", path, value: Buffer, mode }   created or truncated, all of value written;
+//                                                          O_NOFOLLOW; mode only when created (umask applies)
+//         { op: "rename", path, to }                       rename(2): with writeFile first, an atomic replace
+//       (mkdir, writeFile and rename let a caller write several small files in one round trip, e.g.
+//       a container's /etc/hosts, hostname, resolv.conf and its network record.)
 //       A malformed op rejects with a TypeError naming it before anything is touched, e.g.
 //       `applyFileOps: ops[2].mode: must be S_IFCHR, S_IFBLK or S_IFIFO plus permission bits`.
 //       A failed syscall rejects with an Error shaped like Node's fs errors:
@@ -114,13 +120,14 @@ Probe probe();
 
 // One file operation of applyFileOps, already checked on the JS thread.
 struct FileOp {
-  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount } kind = Mknod;
+  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount, Mkdir, WriteFile, Rename } kind = Mknod;
   std::string path;
-  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod, MountTmpfs
+  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod, MountTmpfs, Mkdir, WriteFile
   uint64_t size = 0;                        // MountTmpfs
   uint32_t uid = 0, gid = 0;                // Lchown
   struct timespec atime {}, mtime{};        // Lutimes
-  std::string name, value;                  // Lsetxattr
+  std::string name, value;                  // Lsetxattr (name, value), WriteFile (value: the contents)
+  std::string target;                       // Rename: the new path
 };
 
 struct FileOpFailure {

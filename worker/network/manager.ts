@@ -5,7 +5,7 @@
 // the methods below.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../../common/errors.js';
 import { parseHostPort, parsePortKey } from '../../common/ports.js';
@@ -15,6 +15,8 @@ import {
   type NetContainer,
   type NetOp,
   type NetPrepared,
+  type SmallFile,
+  writeSmallFiles,
 } from '../engine/index.js';
 import { renderHostname, renderHosts, renderResolv } from './files.js';
 import {
@@ -457,16 +459,15 @@ export class NetworkManager implements ContainerNetworking {
     if (primary)
       rec.endpoints.push(this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address));
     if (mode === 'bridge') rec.netns = join(this.nsDir, c.id);
-    // The namespace (the kernel's part, ~1 ms) and the files and record (the thread pool's) are made
-    // at once: a start is waited on by its user. A record whose namespace is missing (a crash between
-    // the two) is mended by connect, which makes the namespace when its file is not there.
+    // The namespace (the kernel's part, ~1 ms) and the files with the record (one thread-pool round
+    // trip) are made at once: a start is waited on by its user. A record whose namespace is missing (a
+    // crash between the two) is mended by connect, which makes the namespace when its file is not there.
     this.containers.set(rec.id, rec);
-    const [ns, files_, saved] = await Promise.allSettled([
+    const [ns, written] = await Promise.allSettled([
       rec.netns ? kernelNet.createNetns(rec.netns) : Promise.resolve(),
-      mkdir(fdir, { recursive: true }).then(() => this.writeFiles(rec)),
-      this.save(rec),
+      this.filesOf(rec).then((files) => writeSmallFiles([...files, this.recordFile(rec)], fdir)),
     ]);
-    const failed = [ns, files_, saved].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = [ns, written].find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       this.containers.delete(rec.id);
       if (rec.netns && ns.status === 'fulfilled') await kernelNet.deleteNetns(rec.netns);
@@ -501,10 +502,13 @@ export class NetworkManager implements ContainerNetworking {
     };
   }
 
-  private async save(rec: ContainerNetRecord): Promise<void> {
-    const tmp = join(this.ctrDir, `.${rec.id}.tmp`);
-    await writeFile(tmp, JSON.stringify(rec));
-    await rename(tmp, join(this.ctrDir, `${rec.id}.json`));
+  private save(rec: ContainerNetRecord): Promise<void> {
+    return writeSmallFiles([this.recordFile(rec)]);
+  }
+
+  /** The container's record as a file, replaced atomically. */
+  private recordFile(rec: ContainerNetRecord): SmallFile {
+    return { path: join(this.ctrDir, `${rec.id}.json`), data: JSON.stringify(rec), atomic: true };
   }
 
   private hostGateway(): string {
@@ -512,44 +516,58 @@ export class NetworkManager implements ContainerNetworking {
     return b?.gateway ?? '127.0.0.1';
   }
 
+  /** Writes the container's files (or only /etc/hosts) and its record in one round trip. */
   private async writeFiles(rec: ContainerNetRecord, hostsOnly = false): Promise<void> {
-    if (rec.mode === 'other') return;
+    await writeSmallFiles([...(await this.filesOf(rec, hostsOnly)), this.recordFile(rec)]);
+  }
+
+  /**
+   * /etc/hosts, /etc/hostname and /etc/resolv.conf as docker writes them (or only hosts). The host's
+   * resolv.conf and hosts are read synchronously: a few hundred bytes of a hot file, where the four
+   * thread-pool round trips of an async read cost more than the read on a start's critical path.
+   */
+  private async filesOf(rec: ContainerNetRecord, hostsOnly = false): Promise<SmallFile[]> {
+    if (rec.mode === 'other') return [];
     const host = rec.mode === 'host';
-    const hosts = async () => {
-      const hostFile = host
-        ? await readFile(this.o.hostHostsPath ?? '/etc/hosts', 'utf8').catch(() => '')
-        : undefined;
-      const extraHosts = rec.extraHosts.map((h) => {
-        const { name, ip } = parseExtraHost(h);
-        return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
+    const readHost = (path: string) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const hostFile = host ? readHost(this.o.hostHostsPath ?? '/etc/hosts') : undefined;
+    const extraHosts = rec.extraHosts.map((h) => {
+      const { name, ip } = parseExtraHost(h);
+      return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
+    });
+    const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
+    const { hostname, domainname } = rec;
+    const hosts = {
+      path: rec.files.hosts,
+      data: renderHosts({ hostname, domainname, addresses, extraHosts, hostFile }),
+    };
+    if (hostsOnly) return [hosts];
+    const hostResolv = readHost(this.o.hostResolvPath ?? '/etc/resolv.conf');
+    // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
+    let resolver: string | undefined;
+    const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
+    if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
+      resolver = await this.o.resolver.addressFor({
+        id: primary.id,
+        name: primary.name,
+        gateway: primary.gateway,
+        bridge: primary.bridge,
       });
-      const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
-      const { hostname, domainname } = rec;
-      await writeFile(
-        rec.files.hosts,
-        renderHosts({ hostname, domainname, addresses, extraHosts, hostFile }),
-      );
-    };
-    const resolv = async () => {
-      const hostResolv = await readFile(this.o.hostResolvPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
-      // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
-      let resolver: string | undefined;
-      const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
-      if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
-        resolver = await this.o.resolver.addressFor({
-          id: primary.id,
-          name: primary.name,
-          gateway: primary.gateway,
-          bridge: primary.bridge,
-        });
-      const { dns, dnsSearch, dnsOptions } = rec;
-      await writeFile(
-        rec.files.resolv,
-        renderResolv({ hostResolv, dns, dnsSearch, dnsOptions, resolver, hostNetwork: host }),
-      );
-    };
-    if (hostsOnly) return hosts();
-    await Promise.all([hosts(), resolv(), writeFile(rec.files.hostname, renderHostname(rec.hostname))]);
+    const { dns, dnsSearch, dnsOptions } = rec;
+    return [
+      hosts,
+      {
+        path: rec.files.resolv,
+        data: renderResolv({ hostResolv, dns, dnsSearch, dnsOptions, resolver, hostNetwork: host }),
+      },
+      { path: rec.files.hostname, data: renderHostname(rec.hostname) },
+    ];
   }
 
   private usedIps(n: NetworkRecord): Set<number> {
@@ -571,7 +589,7 @@ export class NetworkManager implements ContainerNetworking {
     if (rec.mode !== 'bridge' || rec.connected) return;
     if (rec.netns && !existsSync(rec.netns)) await kernelNet.createNetns(rec.netns); // after a reboot
     // Addresses are chosen first (in memory); then the kernel's part (every endpoint's veth, address and
-    // route in one netlink batch), /etc/hosts, and the ports with the record run at once.
+    // route in one netlink batch) runs while the ports are held and /etc/hosts and the record written.
     let ops: NetOp[];
     try {
       ops = rec.endpoints.flatMap((e, i) => this.address(rec, e, i === 0));
@@ -582,11 +600,11 @@ export class NetworkManager implements ContainerNetworking {
     const who = { name: rec.name, endpoint: rec.endpoints[0]?.endpointId ?? id };
     const steps = await Promise.allSettled([
       kernelNet.apply(ops),
-      this.writeFiles(rec, true),
       this.ports.reserve(id, this.bindingsOf(rec), who).then((mapped) => {
         rec.mapped = mapped;
         rec.connected = true;
-        return this.save(rec);
+        // Only /etc/hosts changes at a start (the address); it and the record are written together.
+        return this.writeFiles(rec, true);
       }),
     ]);
     const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -768,7 +786,6 @@ export class NetworkManager implements ContainerNetworking {
     if (rec.connected) await this.plug(rec, e, rec.endpoints.length === 0);
     rec.endpoints.push(e);
     await this.writeFiles(rec);
-    await this.save(rec);
   }
 
   async disconnectContainer(ref: string, id: string): Promise<void> {
@@ -780,7 +797,6 @@ export class NetworkManager implements ContainerNetworking {
     await this.unplug(rec, rec.endpoints[i]);
     rec.endpoints.splice(i, 1);
     await this.writeFiles(rec);
-    await this.save(rec);
   }
 
   // ------------------------------------------------------------------ views for inspect
