@@ -92,6 +92,11 @@
 //
 //   linkGet(name: string, netns?: string): Promise<LinkInfo | null>
 //       { index, name, kind, mtu, mac, up, master (ifindex, 0 = none) }, or null when no such link.
+//
+//   nftApply(text: string): Promise<void>
+//       An nftables script in nft's own syntax (what `nft -f -` reads) through libnftables, in the
+//       daemon's namespace, as ONE async work item and one kernel transaction: no `nft` process is
+//       forked. A refusal rejects with an Error: message `nft: <nft's error text>`, code "ENFT".
 #pragma once
 
 #include <time.h>
@@ -177,5 +182,9 @@ NetError netns_delete(const std::string& path);
 NetError netlink_run(const std::vector<NetOp>& ops);
 // A missing link is not an error: out.found is false.
 NetError link_get(const std::string& netns, const std::string& name, LinkInfo& out);
+
+// Runs an nftables script through libnftables (blocking: call it on a worker thread). Returns true,
+// or false with nft's error text in `error`.
+bool nft_apply(const std::string& text, std::string& error);
 
 }  // namespace shoal_native

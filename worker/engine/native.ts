@@ -114,6 +114,7 @@ interface ShoalNativeAddon {
   netnsDelete(path: string): Promise<void>;
   netlink(ops: NetOp[]): Promise<void>;
   linkGet(name: string, netns?: string): Promise<LinkInfo | null>;
+  nftApply(text: string): Promise<void>;
   applyFileOps(ops: FileOp[]): Promise<void>;
   lgetxattr(path: string, name: string): Promise<Buffer | null>;
   create(args: string[]): Promise<void>;
@@ -396,6 +397,15 @@ export async function netlink(ops: NetOp[]): Promise<void> {
 export async function linkGet(name: string, netns?: string): Promise<LinkInfo | null> {
   try {
     return await addon().linkGet(name, netns);
+  } catch (err) {
+    rethrowNet(err);
+  }
+}
+
+/** An nftables script (nft's syntax) through libnftables: one transaction, no `nft` process. */
+export async function nftApply(text: string): Promise<void> {
+  try {
+    await addon().nftApply(text);
   } catch (err) {
     rethrowNet(err);
   }
