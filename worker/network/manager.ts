@@ -472,7 +472,8 @@ export class NetworkManager implements ContainerNetworking {
       this.containers.delete(rec.id);
       if (rec.netns && ns.status === 'fulfilled') await kernelNet.deleteNetns(rec.netns);
       await rm(fdir, { recursive: true, force: true });
-      for (const f of [`${rec.id}.json`, `.${rec.id}.json.tmp`]) await rm(join(this.ctrDir, f), { force: true });
+      for (const f of [`${rec.id}.json`, `.${rec.id}.json.tmp`])
+        await rm(join(this.ctrDir, f), { force: true });
       throw failed.reason;
     }
     if (mode === 'other') return { files: {} };
