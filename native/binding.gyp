@@ -12,6 +12,7 @@
         "src/addon/fileops_napi.cc",
         "src/addon/netlink.cc",
         "src/addon/netlink_napi.cc",
+        "src/addon/nftables.cc",
         "src/runtime/sealed_exe.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -19,7 +20,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-O2"],
-      "libraries": ["-ldl", "-lmnl"]
+      "libraries": ["-ldl", "-lmnl", "-lnftables"]
     },
     {
       "target_name": "shoal-runtime",

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # except libseccomp (the engine's seccomp filters) and busybox-static (the test and demo rootfs).
 PKGS=(
   build-essential python3          # node-gyp
-  libseccomp-dev nlohmann-json3-dev libcap-dev libmnl-dev   # the native engine (libmnl: netlink)
+  libseccomp-dev nlohmann-json3-dev libcap-dev libmnl-dev libnftables-dev  # the native engine (libmnl: netlink; libnftables: shoal's table)
   busybox-static                   # the rootfs of test and demo containers
   iproute2 nftables curl conntrack # networking tests, host-side HTTP checks; conntrack: the load balancer forgets departed UDP flows
+  wrk                              # the network benchmark's load generator (its docker.io peer is installed by the bench)
   shellcheck                       # deploy/local-cluster.sh is checked by its test
   runc                             # the engine benchmark's peer
   docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer

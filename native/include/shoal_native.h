@@ -45,6 +45,12 @@
 //                                                          nodev,noexec, size bytes (> 0), mode <= 07777
 //                                                          (the engine's per-container secret files)
 //         { op: "umount", path }                           umount2(MNT_DETACH | UMOUNT_NOFOLLOW)
+//         { op: "mkdir", path, mode }                      an existing directory is fine (the umask applies)
+//         { op: "writeFile", path, value: Buffer, mode }   created or truncated, all of value written;
+//                                                          O_NOFOLLOW; mode only when created (umask applies)
+//         { op: "rename", path, to }                       rename(2): with writeFile first, an atomic replace
+//       (mkdir, writeFile and rename let a caller write several small files in one round trip, e.g.
+//       a container's /etc/hosts, hostname, resolv.conf and its network record.)
 //       A malformed op rejects with a TypeError naming it before anything is touched, e.g.
 //       `applyFileOps: ops[2].mode: must be S_IFCHR, S_IFBLK or S_IFIFO plus permission bits`.
 //       A failed syscall rejects with an Error shaped like Node's fs errors:
@@ -86,6 +92,11 @@
 //
 //   linkGet(name: string, netns?: string): Promise<LinkInfo | null>
 //       { index, name, kind, mtu, mac, up, master (ifindex, 0 = none) }, or null when no such link.
+//
+//   nftApply(text: string): Promise<void>
+//       An nftables script in nft's own syntax (what `nft -f -` reads) through libnftables, in the
+//       daemon's namespace, as ONE async work item and one kernel transaction: no `nft` process is
+//       forked. A refusal rejects with an Error: message `nft: <nft's error text>`, code "ENFT".
 #pragma once
 
 #include <time.h>
@@ -114,13 +125,14 @@ Probe probe();
 
 // One file operation of applyFileOps, already checked on the JS thread.
 struct FileOp {
-  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount } kind = Mknod;
+  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount, Mkdir, WriteFile, Rename } kind = Mknod;
   std::string path;
-  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod, MountTmpfs
+  uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod, MountTmpfs, Mkdir, WriteFile
   uint64_t size = 0;                        // MountTmpfs
   uint32_t uid = 0, gid = 0;                // Lchown
   struct timespec atime {}, mtime{};        // Lutimes
-  std::string name, value;                  // Lsetxattr
+  std::string name, value;                  // Lsetxattr (name, value), WriteFile (value: the contents)
+  std::string target;                       // Rename: the new path
 };
 
 struct FileOpFailure {
@@ -170,5 +182,9 @@ NetError netns_delete(const std::string& path);
 NetError netlink_run(const std::vector<NetOp>& ops);
 // A missing link is not an error: out.found is false.
 NetError link_get(const std::string& netns, const std::string& name, LinkInfo& out);
+
+// Runs an nftables script through libnftables (blocking: call it on a worker thread). Returns true,
+// or false with nft's error text in `error`.
+bool nft_apply(const std::string& text, std::string& error);
 
 }  // namespace shoal_native

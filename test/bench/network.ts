@@ -1,77 +1,106 @@
-// `npm run bench -- network`: netsetup_p50_ms, the network setup a container start adds on one node
-// (the sandbox namespace file, a veth into it on the default bridge, address, route, the files docker
-// writes) — NetworkManager.prepare + connect, as the engine calls them around create and start. It runs
-// in a network namespace of its own (re-executed under `unshare --net`), so no bridge or nftables rule
-// touches the host's. Also netsetup_ports_p50_ms: the same with one published port (a socket held and
-// the nftables table rebuilt with `nft -f`). JSON on the last line.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// `npm run bench -- network [--only netsetup,bridge,mesh] [--runs N] [--seconds S] [--connections C]`:
+// issue 10's networking figures, JSON on the last line (see test/bench/README.md).
+// - netsetup: network/netsetup.ts under `unshare --net` (BENCH_N containers), its p50/p90;
+// - bridge:   network/bridge.ts — `-p` on one node with wrk, shoald beside Debian's dockerd;
+// - mesh:     network/mesh.ts — the routing mesh, a task direct, a backend joining, on a local cluster.
+// Every figure is the median of --runs runs (wrk runs of --seconds each); the samples are printed too.
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { NetworkManager } from '../../worker/network/index.js';
-import { percentile, round } from './lib.js';
+import { round } from './lib.js';
+import { measureBridge } from './network/bridge.js';
+import { measureMesh } from './network/mesh.js';
 
-const N = Math.max(50, Number(process.env.BENCH_N ?? 200));
+const PARTS = ['netsetup', 'bridge', 'mesh'] as const;
+type Part = (typeof PARTS)[number];
 
-if (!process.env.SHOAL_BENCH_INSIDE) {
-  const r = spawnSync('unshare', ['--net', '--', 'npx', 'tsx', import.meta.filename], {
-    stdio: 'inherit',
-    env: { ...process.env, SHOAL_BENCH_INSIDE: '1' },
-  });
-  process.exit(r.status ?? 1);
+function usage(msg: string): never {
+  console.error(
+    `network bench: ${msg}\nusage: npm run bench -- network [--only ${PARTS.join(',')}] [--runs N] [--seconds S] [--connections C]`,
+  );
+  process.exit(2);
 }
 
-execFileSync('ip', ['link', 'set', 'lo', 'up']);
-const dir = mkdtempSync(join(tmpdir(), 'shoal-netbench-'));
-const m = await NetworkManager.open({
-  dataRoot: join(dir, 'data'),
-  execRoot: join(dir, 'exec'),
-  bridgeName: 'shoal0',
-  bip: '10.123.0.1/16',
-  ipMasq: true,
-});
-
-/** Sets up `count` containers' networks one after the other (timing each), then tears them all down. */
-async function round_(count: number, ports: boolean): Promise<number[]> {
-  const ids: string[] = [];
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const id = randomBytes(32).toString('hex');
-    ids.push(id);
-    const t0 = performance.now();
-    await m.prepare({
-      id,
-      name: `c${id.slice(0, 6)}`,
-      hostname: id.slice(0, 12),
-      domainname: '',
-      dir: join(dir, 'c', id),
-      opts: ports ? { portBindings: { '80/tcp': [{ HostIp: '', HostPort: '' }] } } : {},
-      imageExposed: [],
-    });
-    await m.connect(id);
-    times.push(performance.now() - t0);
+function parseArgs(argv: string[]) {
+  const o = { only: new Set<Part>(PARTS), runs: 3, seconds: 10, connections: 32 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    if (v === undefined) usage(`${k} needs a value`);
+    const n = Number(v);
+    if (k === '--only') {
+      const parts = v.split(',');
+      const bad = parts.find((p) => !(PARTS as readonly string[]).includes(p));
+      if (bad) usage(`--only: unknown part "${bad}"`);
+      o.only = new Set(parts as Part[]);
+    } else if (k === '--runs' || k === '--seconds' || k === '--connections') {
+      if (!Number.isInteger(n) || n < 1) usage(`${k}: "${v}" must be a positive integer`);
+      o[k.slice(2) as 'runs' | 'seconds' | 'connections'] = n;
+    } else usage(`unknown option ${k}`);
   }
-  // Teardown is not part of a start (and a veth's deletion waits for an RCU grace period): untimed.
-  for (const id of ids) await m.release(id);
-  return times;
+  return o;
 }
 
-try {
-  await round_(10, false); // warm-up
-  const plain: number[] = [];
-  for (let r = 0; r < N / 50; r++) plain.push(...(await round_(50, false)));
-  const withPorts = await round_(Math.max(20, N / 4), true);
-  const out = {
-    bench: 'network',
-    n: N,
-    netsetup_p50_ms: round(percentile(plain, 50)),
-    netsetup_p90_ms: round(percentile(plain, 90)),
-    netsetup_ports_p50_ms: round(percentile(withPorts, 50)),
-    target_netsetup_p50_ms: 5,
+const median = (xs: number[]): number | null => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, 1);
+};
+
+function netsetup(runs: number): Record<string, unknown> {
+  const samples: Record<string, number>[] = [];
+  for (let r = 0; r < runs; r++) {
+    const p = spawnSync(
+      'unshare',
+      ['--net', '--', 'npx', 'tsx', join(import.meta.dirname, 'network/netsetup.ts')],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const last = p.stdout.trim().split('\n').pop() ?? '';
+    if (p.status !== 0) throw new Error(`netsetup exited ${p.status}: ${p.stdout}`);
+    samples.push(JSON.parse(last));
+    process.stderr.write(`network bench: netsetup run ${r + 1}/${runs}: ${last}\n`);
+  }
+  const of = (k: string) => median(samples.map((s) => s[k]));
+  return {
+    netsetup_p50_ms: of('netsetup_p50_ms'),
+    netsetup_p90_ms: of('netsetup_p90_ms'),
+    netsetup_ports_p50_ms: of('netsetup_ports_p50_ms'),
+    netsetup_samples: samples.map((s) => s.netsetup_p50_ms),
   };
-  console.log(JSON.stringify(out));
-} finally {
-  await m.close({ keepRunning: false });
-  rmSync(dir, { recursive: true, force: true });
 }
+
+const o = parseArgs(process.argv.slice(2));
+const w = { seconds: o.seconds, connections: o.connections, threads: 2 };
+const out: Record<string, unknown> = { bench: 'network', runs: o.runs, wrk: w, loadavg_start: loadavg()[0] };
+if (o.only.has('netsetup')) Object.assign(out, netsetup(o.runs));
+if (o.only.has('bridge')) {
+  const b = await measureBridge(o.runs, w);
+  Object.assign(out, {
+    bridge_rps: median(b.bridge_rps),
+    docker_bridge_rps: median(b.docker_bridge_rps),
+    bridge_rps_samples: b.bridge_rps,
+    docker_bridge_rps_samples: b.docker_bridge_rps,
+    bridge_errors: b.errors,
+    ...(b.docker_error ? { docker_error: b.docker_error } : {}),
+  });
+}
+if (o.only.has('mesh')) {
+  const m = await measureMesh(o.runs, w);
+  const mesh = median(m.mesh_rps);
+  const direct = median(m.direct_rps);
+  Object.assign(out, {
+    mesh_rps: mesh,
+    direct_rps: direct,
+    ratio_mesh: mesh !== null && direct ? round(mesh / direct, 2) : null,
+    backend_join_ms: m.backend_join_ms,
+    mesh_rps_samples: m.mesh_rps,
+    direct_rps_samples: m.direct_rps,
+    mesh_errors: m.errors,
+    ...(m.skipped ? { skipped: m.skipped } : {}),
+    ...(m.direct_skipped ? { direct_skipped: m.direct_skipped } : {}),
+    ...(m.backend_join_skipped ? { backend_join_skipped: m.backend_join_skipped } : {}),
+  });
+}
+out.loadavg_end = loadavg()[0];
+out.targets = { netsetup_p50_ms: 5, bridge_rps: 'docker_bridge_rps', ratio_mesh: 0.8, backend_join_ms: 1000 };
+console.log(JSON.stringify(out));

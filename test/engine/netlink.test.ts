@@ -98,4 +98,15 @@ describe('kernelNet', () => {
     await kernelNet.deleteLink('tbr0', HOST);
     expect(await kernelNet.link('tbr0', HOST)).toBeNull();
   });
+
+  it("an nftables script nft cannot parse is refused with nft's own message, and nothing is applied", async () => {
+    // A syntax error is refused while parsing, before any transaction: safe in the test's namespace.
+    const err = await kernelNet
+      .nft('table ip shoal_nft_test {\n  chain c {\n    bogus rule\n  }\n}\n')
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(NetlinkError);
+    expect(err).toMatchObject({ errnoCode: 'ENFT', kind: 'internal', op: 'nft' });
+    expect(err.message).toMatch(/^nft: .*syntax error/s);
+    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain('shoal_nft_test');
+  });
 });

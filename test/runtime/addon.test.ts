@@ -18,6 +18,7 @@ import {
   runtimeRun,
   runtimeVerb,
 } from '../../worker/engine/native.js';
+import { writeSmallFiles } from '../../worker/engine/small-files.js';
 import { ensureFixtures, leftovers, RUNTIME, Sandbox, until } from './helpers.js';
 
 let sb: Sandbox;
@@ -151,6 +152,53 @@ describe('file ops the layer unpacker needs', () => {
     expect(gone).toMatchObject({ code: 'ENOENT', syscall: 'lgetxattr', path: path.join(dir, 'gone') });
   });
 
+  it('writes small files in one call: mkdir (an existing one too), writeFile, rename over a file', async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
+    const sub = path.join(dir, 'sub');
+    await fs.writeFile(path.join(dir, 'rec'), 'old');
+    await applyFileOps([
+      { op: 'mkdir', path: sub, mode: 0o750 },
+      { op: 'mkdir', path: sub, mode: 0o750 },
+      { op: 'writeFile', path: path.join(sub, 'a'), value: Buffer.from('first, longer'), mode: 0o600 },
+      { op: 'writeFile', path: path.join(sub, 'a'), value: Buffer.from('second'), mode: 0o644 },
+      { op: 'writeFile', path: path.join(dir, '.rec.tmp'), value: Buffer.from('new'), mode: 0o644 },
+      { op: 'rename', path: path.join(dir, '.rec.tmp'), to: path.join(dir, 'rec') },
+    ]);
+    expect((await fs.stat(sub)).isDirectory()).toBe(true);
+    // truncated on rewrite; the mode is the one it was created with
+    expect(await fs.readFile(path.join(sub, 'a'), 'utf8')).toBe('second');
+    expect((await fs.stat(path.join(sub, 'a'))).mode & 0o777).toBe(0o600);
+    expect(await fs.readFile(path.join(dir, 'rec'), 'utf8')).toBe('new');
+    expect((await fs.readdir(dir)).sort()).toEqual(['rec', 'sub']);
+
+    await writeSmallFiles(
+      [
+        { path: path.join(dir, 'two', 'hosts'), data: '127.0.0.1 localhost\n' },
+        { path: path.join(dir, 'rec'), data: '{"v":2}', atomic: true },
+      ],
+      path.join(dir, 'two'),
+    );
+    expect(await fs.readFile(path.join(dir, 'two', 'hosts'), 'utf8')).toBe('127.0.0.1 localhost\n');
+    expect(await fs.readFile(path.join(dir, 'rec'), 'utf8')).toBe('{"v":2}');
+    expect((await fs.readdir(dir)).sort()).toEqual(['rec', 'sub', 'two']);
+
+    // a file where a directory is asked for, a symlink where a file is written, a missing source: refused
+    const notDir = await applyFileOps([{ op: 'mkdir', path: path.join(dir, 'rec'), mode: 0o755 }]).catch(
+      (e) => e,
+    );
+    expect(notDir).toMatchObject({ code: 'EEXIST', syscall: 'mkdir', index: 0 });
+    await fs.symlink('rec', path.join(dir, 'link'));
+    const viaLink = await applyFileOps([
+      { op: 'writeFile', path: path.join(dir, 'link'), value: Buffer.from('x'), mode: 0o644 },
+    ]).catch((e) => e);
+    expect(viaLink).toMatchObject({ code: 'ELOOP', syscall: 'open' });
+    expect(await fs.readFile(path.join(dir, 'rec'), 'utf8')).toBe('{"v":2}');
+    const gone = await applyFileOps([
+      { op: 'rename', path: path.join(dir, 'absent'), to: path.join(dir, 'rec') },
+    ]).catch((e) => e);
+    expect(gone).toMatchObject({ code: 'ENOENT', syscall: 'rename', path: path.join(dir, 'absent') });
+  });
+
   it('rejects a malformed op with a TypeError naming it, before touching anything', async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
     const ok = { op: 'mknod' as const, path: path.join(dir, 'ok'), mode: fs.constants.S_IFIFO | 0o600 };
@@ -185,7 +233,20 @@ describe('file ops the layer unpacker needs', () => {
       ],
       [
         { op: 'unlink', path: path.join(dir, 'x') },
-        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount',
+        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount, mkdir, writeFile, rename',
+      ],
+      [
+        { op: 'writeFile', path: path.join(dir, 'x'), value: 'text', mode: 0o644 },
+        'ops[1].value: must be a Buffer',
+      ],
+      [
+        { op: 'writeFile', path: path.join(dir, 'x'), value: Buffer.alloc(1) },
+        'ops[1].mode: must be an integer from 0 to 4095',
+      ],
+      [{ op: 'rename', path: path.join(dir, 'x') }, 'ops[1].to: must be a string'],
+      [
+        { op: 'mkdir', path: path.join(dir, 'd'), mode: 0o10000 },
+        'ops[1].mode: must be an integer from 0 to 4095',
       ],
     ];
     for (const [bad, message] of cases) {

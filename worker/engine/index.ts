@@ -20,6 +20,8 @@ export { RuntimeError, type RuntimeErrorKind } from './native.js';
 // Kernel networking (namespaces, links, addresses, routes) for worker/network.
 export { ignoreMissing, kernelNet, type LinkInfo, NetlinkError, type NetOp } from './netlink.js';
 export { BACKOFF, decideRestart, parseRestartPolicy, startsAtBoot } from './restart-policy.js';
+// Small files in one round trip (worker/network's per-container files and record).
+export { type SmallFile, writeSmallFiles } from './small-files.js';
 export type { ResourceOptions } from './spec/build.js';
 export type { ResolvedMount } from './spec/mounts.js';
 // for the builder (worker/build): USER/--chown names resolved in an image's /etc/passwd and /etc/group

@@ -22,7 +22,8 @@ export interface RuntimeOutput {
 
 /**
  * One operation of `applyFileOps`: what Node's fs cannot do (device nodes, FIFOs, xattrs) plus the
- * owner/mode/time fix-ups those nodes need. Times are seconds since the epoch.
+ * owner/mode/time fix-ups those nodes need, and small writes batched into one round trip. Times are
+ * seconds since the epoch.
  */
 export type FileOp =
   | {
@@ -39,7 +40,13 @@ export type FileOp =
   /** A tmpfs (nosuid, nodev, noexec) of `size` bytes on the directory `path`, its root `mode`. */
   | { op: 'mountTmpfs'; path: string; size: number; mode: number }
   /** Detaches the mount on `path` (MNT_DETACH: even while in use; UMOUNT_NOFOLLOW). */
-  | { op: 'umount'; path: string };
+  | { op: 'umount'; path: string }
+  /** mkdir(2); an existing directory is fine. */
+  | { op: 'mkdir'; path: string; mode: number }
+  /** The whole of `value` into `path` (created with `mode`, or truncated; never through a symlink). */
+  | { op: 'writeFile'; path: string; value: Buffer; mode: number }
+  /** rename(2) `path` to `to`. */
+  | { op: 'rename'; path: string; to: string };
 
 /** File-type bits for `mknod` (as in <sys/stat.h>; Node's fs.constants has them too). */
 export const S_IFCHR = 0o020000;
@@ -107,6 +114,7 @@ interface ShoalNativeAddon {
   netnsDelete(path: string): Promise<void>;
   netlink(ops: NetOp[]): Promise<void>;
   linkGet(name: string, netns?: string): Promise<LinkInfo | null>;
+  nftApply(text: string): Promise<void>;
   applyFileOps(ops: FileOp[]): Promise<void>;
   lgetxattr(path: string, name: string): Promise<Buffer | null>;
   create(args: string[]): Promise<void>;
@@ -389,6 +397,15 @@ export async function netlink(ops: NetOp[]): Promise<void> {
 export async function linkGet(name: string, netns?: string): Promise<LinkInfo | null> {
   try {
     return await addon().linkGet(name, netns);
+  } catch (err) {
+    rethrowNet(err);
+  }
+}
+
+/** An nftables script (nft's syntax) through libnftables: one transaction, no `nft` process. */
+export async function nftApply(text: string): Promise<void> {
+  try {
+    await addon().nftApply(text);
   } catch (err) {
     rethrowNet(err);
   }

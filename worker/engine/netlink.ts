@@ -1,5 +1,5 @@
-// The kernel networking calls worker/network needs, as a small typed facade over native.ts (which
-// alone loads the addon). Failures are NetlinkErrors: ShoalErrors whose kind follows the errno
+// The kernel networking calls worker/network needs (namespaces, rtnetlink, nftables), as a small typed
+// facade over native.ts (which alone loads the addon). Failures are NetlinkErrors: ShoalErrors whose kind follows the errno
 // (EEXIST → conflict, ENODEV/ENOENT → not_found, EINVAL → invalid_argument, else internal).
 import {
   type LinkInfo,
@@ -9,6 +9,7 @@ import {
   netlink,
   netnsCreate,
   netnsDelete,
+  nftApply,
 } from './native.js';
 
 export type { LinkInfo, NetOp };
@@ -25,6 +26,11 @@ export const kernelNet = {
   apply: netlink,
   /** A link by name in `netns` (default: the daemon's namespace), or null. */
   link: (name: string, netns?: string): Promise<LinkInfo | null> => linkGet(name, netns),
+  /**
+   * An nftables script in nft's syntax, applied in the daemon's namespace as one transaction through
+   * libnftables (a refusal is a NetlinkError of kind internal, errnoCode ENFT, with nft's message).
+   */
+  nft: nftApply,
   /** Deletes a link if it exists. */
   async deleteLink(name: string, netns?: string): Promise<void> {
     await netlink([{ op: 'link-del', name, ...(netns ? { netns } : {}) }]).catch(ignoreMissing);

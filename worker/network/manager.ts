@@ -5,7 +5,7 @@
 // the methods below.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../../common/errors.js';
 import { parseHostPort, parsePortKey } from '../../common/ports.js';
@@ -15,6 +15,8 @@ import {
   type NetContainer,
   type NetOp,
   type NetPrepared,
+  type SmallFile,
+  writeSmallFiles,
 } from '../engine/index.js';
 import { renderHostname, renderHosts, renderResolv } from './files.js';
 import {
@@ -457,17 +459,22 @@ export class NetworkManager implements ContainerNetworking {
     if (primary)
       rec.endpoints.push(this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address));
     if (mode === 'bridge') rec.netns = join(this.nsDir, c.id);
-    await mkdir(fdir, { recursive: true });
-    if (rec.netns) await kernelNet.createNetns(rec.netns);
-    try {
-      this.containers.set(rec.id, rec);
-      await this.writeFiles(rec);
-      await this.save(rec);
-    } catch (e) {
+    // The namespace (the kernel's part, ~1 ms) and the files with the record (one thread-pool round
+    // trip) are made at once: a start is waited on by its user. A record whose namespace is missing (a
+    // crash between the two) is mended by connect, which makes the namespace when its file is not there.
+    this.containers.set(rec.id, rec);
+    const [ns, written] = await Promise.allSettled([
+      rec.netns ? kernelNet.createNetns(rec.netns) : Promise.resolve(),
+      this.filesOf(rec).then((files) => writeSmallFiles([...files, this.recordFile(rec)], fdir)),
+    ]);
+    const failed = [ns, written].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       this.containers.delete(rec.id);
-      if (rec.netns) await kernelNet.deleteNetns(rec.netns);
+      if (rec.netns && ns.status === 'fulfilled') await kernelNet.deleteNetns(rec.netns);
       await rm(fdir, { recursive: true, force: true });
-      throw e;
+      for (const f of [`${rec.id}.json`, `.${rec.id}.json.tmp`])
+        await rm(join(this.ctrDir, f), { force: true });
+      throw failed.reason;
     }
     if (mode === 'other') return { files: {} };
     return {
@@ -496,10 +503,13 @@ export class NetworkManager implements ContainerNetworking {
     };
   }
 
-  private async save(rec: ContainerNetRecord): Promise<void> {
-    const tmp = join(this.ctrDir, `.${rec.id}.tmp`);
-    await writeFile(tmp, JSON.stringify(rec));
-    await rename(tmp, join(this.ctrDir, `${rec.id}.json`));
+  private save(rec: ContainerNetRecord): Promise<void> {
+    return writeSmallFiles([this.recordFile(rec)]);
+  }
+
+  /** The container's record as a file, replaced atomically. */
+  private recordFile(rec: ContainerNetRecord): SmallFile {
+    return { path: join(this.ctrDir, `${rec.id}.json`), data: JSON.stringify(rec), atomic: true };
   }
 
   private hostGateway(): string {
@@ -507,44 +517,58 @@ export class NetworkManager implements ContainerNetworking {
     return b?.gateway ?? '127.0.0.1';
   }
 
+  /** Writes the container's files (or only /etc/hosts) and its record in one round trip. */
   private async writeFiles(rec: ContainerNetRecord, hostsOnly = false): Promise<void> {
-    if (rec.mode === 'other') return;
+    await writeSmallFiles([...(await this.filesOf(rec, hostsOnly)), this.recordFile(rec)]);
+  }
+
+  /**
+   * /etc/hosts, /etc/hostname and /etc/resolv.conf as docker writes them (or only hosts). The host's
+   * resolv.conf and hosts are read synchronously: a few hundred bytes of a hot file, where the four
+   * thread-pool round trips of an async read cost more than the read on a start's critical path.
+   */
+  private async filesOf(rec: ContainerNetRecord, hostsOnly = false): Promise<SmallFile[]> {
+    if (rec.mode === 'other') return [];
     const host = rec.mode === 'host';
-    const hosts = async () => {
-      const hostFile = host
-        ? await readFile(this.o.hostHostsPath ?? '/etc/hosts', 'utf8').catch(() => '')
-        : undefined;
-      const extraHosts = rec.extraHosts.map((h) => {
-        const { name, ip } = parseExtraHost(h);
-        return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
+    const readHost = (path: string) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const hostFile = host ? readHost(this.o.hostHostsPath ?? '/etc/hosts') : undefined;
+    const extraHosts = rec.extraHosts.map((h) => {
+      const { name, ip } = parseExtraHost(h);
+      return { name, ip: ip === 'host-gateway' ? this.hostGateway() : ip };
+    });
+    const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
+    const { hostname, domainname } = rec;
+    const hosts = {
+      path: rec.files.hosts,
+      data: renderHosts({ hostname, domainname, addresses, extraHosts, hostFile }),
+    };
+    if (hostsOnly) return [hosts];
+    const hostResolv = readHost(this.o.hostResolvPath ?? '/etc/resolv.conf');
+    // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
+    let resolver: string | undefined;
+    const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
+    if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
+      resolver = await this.o.resolver.addressFor({
+        id: primary.id,
+        name: primary.name,
+        gateway: primary.gateway,
+        bridge: primary.bridge,
       });
-      const addresses = rec.endpoints.filter((e) => e.ip).map((e) => e.ip!);
-      const { hostname, domainname } = rec;
-      await writeFile(
-        rec.files.hosts,
-        renderHosts({ hostname, domainname, addresses, extraHosts, hostFile }),
-      );
-    };
-    const resolv = async () => {
-      const hostResolv = await readFile(this.o.hostResolvPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
-      // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
-      let resolver: string | undefined;
-      const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
-      if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
-        resolver = await this.o.resolver.addressFor({
-          id: primary.id,
-          name: primary.name,
-          gateway: primary.gateway,
-          bridge: primary.bridge,
-        });
-      const { dns, dnsSearch, dnsOptions } = rec;
-      await writeFile(
-        rec.files.resolv,
-        renderResolv({ hostResolv, dns, dnsSearch, dnsOptions, resolver, hostNetwork: host }),
-      );
-    };
-    if (hostsOnly) return hosts();
-    await Promise.all([hosts(), resolv(), writeFile(rec.files.hostname, renderHostname(rec.hostname))]);
+    const { dns, dnsSearch, dnsOptions } = rec;
+    return [
+      hosts,
+      {
+        path: rec.files.resolv,
+        data: renderResolv({ hostResolv, dns, dnsSearch, dnsOptions, resolver, hostNetwork: host }),
+      },
+      { path: rec.files.hostname, data: renderHostname(rec.hostname) },
+    ];
   }
 
   private usedIps(n: NetworkRecord): Set<number> {
@@ -565,20 +589,37 @@ export class NetworkManager implements ContainerNetworking {
     }
     if (rec.mode !== 'bridge' || rec.connected) return;
     if (rec.netns && !existsSync(rec.netns)) await kernelNet.createNetns(rec.netns); // after a reboot
+    // Addresses are chosen first (in memory); then the kernel's part (every endpoint's veth, address and
+    // route in one netlink batch) runs while the ports are held and /etc/hosts and the record written.
+    let ops: NetOp[];
     try {
-      for (const [i, e] of rec.endpoints.entries()) await this.plug(rec, e, i === 0);
-      rec.mapped = await this.ports.reserve(id, this.bindingsOf(rec), {
-        name: rec.name,
-        endpoint: rec.endpoints[0]?.endpointId ?? id,
-      });
-      rec.connected = true;
-      // Only /etc/hosts changes at a start (the address); it and the record are written together.
-      await Promise.all([this.writeFiles(rec, true), this.save(rec)]);
-      if (rec.mapped.length) await this.syncRules();
+      ops = rec.endpoints.flatMap((e, i) => this.address(rec, e, i === 0));
     } catch (e) {
       await this.unplugAll(rec);
       throw e;
     }
+    const who = { name: rec.name, endpoint: rec.endpoints[0]?.endpointId ?? id };
+    const steps = await Promise.allSettled([
+      kernelNet.apply(ops),
+      this.ports.reserve(id, this.bindingsOf(rec), who).then((mapped) => {
+        rec.mapped = mapped;
+        rec.connected = true;
+        // Only /etc/hosts changes at a start (the address); it and the record are written together.
+        return this.writeFiles(rec, true);
+      }),
+    ]);
+    const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await this.unplugAll(rec);
+      await this.save(rec).catch(() => {});
+      throw failed.reason;
+    }
+    for (const e of rec.endpoints) this.registerName(rec, e);
+    if (rec.mapped.length)
+      await this.syncRules().catch(async (e) => {
+        await this.unplugAll(rec);
+        throw e;
+      });
   }
 
   private bindingsOf(rec: ContainerNetRecord): Record<string, { HostIp: string; HostPort: string }[]> {
@@ -589,8 +630,26 @@ export class NetworkManager implements ContainerNetworking {
     return out;
   }
 
-  /** One endpoint: address, veth with its peer made inside the sandbox as ethN, default route. */
+  /** One endpoint of a running container (`network connect`): address, veth, route, its name. */
   private async plug(rec: ContainerNetRecord, e: EndpointRecord, defaultRoute: boolean): Promise<void> {
+    const ops = this.address(rec, e, defaultRoute);
+    try {
+      await kernelNet.apply(ops);
+    } catch (err) {
+      await kernelNet.deleteLink(e.veth).catch(() => {});
+      e.ip = undefined;
+      e.mac = undefined;
+      throw err;
+    }
+    this.registerName(rec, e);
+  }
+
+  /**
+   * Chooses the endpoint's address (the requested one or the lowest free) and returns the netlink
+   * requests that plug it: a veth on the network's bridge whose peer is made inside the sandbox as
+   * ethN (up, with its MAC), the address, the default route via the gateway.
+   */
+  private address(rec: ContainerNetRecord, e: EndpointRecord, defaultRoute: boolean): NetOp[] {
     const n = this.networks.get(e.networkId);
     if (!n?.subnet || !n.bridge || !n.gateway)
       throw new ShoalError('not_found', `network ${e.networkId} not found`);
@@ -624,15 +683,13 @@ export class NetworkManager implements ContainerNetworking {
       { op: 'link-set', netns: ns, name: e.ifname, up: true },
     ];
     if (defaultRoute && !n.internal) ops.push({ op: 'route-add', netns: ns, prefix: 0, gateway: n.gateway });
-    try {
-      await kernelNet.apply(ops);
-    } catch (err) {
-      await kernelNet.deleteLink(e.veth).catch(() => {});
-      e.ip = undefined;
-      e.mac = undefined;
-      throw err;
-    }
-    if (!n.predefined)
+    return ops;
+  }
+
+  /** A user network's endpoint is known to the embedded resolver by name and aliases. */
+  private registerName(rec: ContainerNetRecord, e: EndpointRecord): void {
+    const n = this.networks.get(e.networkId);
+    if (e.ip && n && !n.predefined)
       this.o.resolver?.register(n.id, { containerId: rec.id, name: rec.name, aliases: e.aliases, ip: e.ip });
   }
 
@@ -680,11 +737,7 @@ export class NetworkManager implements ContainerNetworking {
     if (!running) return this.disconnect(id);
     if (!rec.connected) return;
     rec.mapped = await this.ports.readopt(id, rec.mapped);
-    for (const e of rec.endpoints) {
-      const n = this.networks.get(e.networkId);
-      if (e.ip && n && !n.predefined)
-        this.o.resolver?.register(n.id, { containerId: id, name: rec.name, aliases: e.aliases, ip: e.ip });
-    }
+    for (const e of rec.endpoints) this.registerName(rec, e);
   }
 
   /**
@@ -734,7 +787,6 @@ export class NetworkManager implements ContainerNetworking {
     if (rec.connected) await this.plug(rec, e, rec.endpoints.length === 0);
     rec.endpoints.push(e);
     await this.writeFiles(rec);
-    await this.save(rec);
   }
 
   async disconnectContainer(ref: string, id: string): Promise<void> {
@@ -746,7 +798,6 @@ export class NetworkManager implements ContainerNetworking {
     await this.unplug(rec, rec.endpoints[i]);
     rec.endpoints.splice(i, 1);
     await this.writeFiles(rec);
-    await this.save(rec);
   }
 
   // ------------------------------------------------------------------ views for inspect

@@ -1,9 +1,8 @@
 // shoal's one nftables table (`ip shoal`): published ports (DNAT from prerouting and output),
 // masquerade, hairpin, isolation between bridges and no way out of internal networks. The whole
-// table is rendered from state (pure) and replaced in one `nft -f -` transaction, so a reader never
+// table is rendered from state (pure) and replaced in one transaction (libnftables), so a reader never
 // sees half a ruleset; other parts add chains through `ChainProvider`s (the service-VIP seam).
-import { spawn } from 'node:child_process';
-import { ShoalError } from '../../common/errors.js';
+import { kernelNet } from '../engine/index.js';
 
 export const TABLE = 'shoal';
 
@@ -103,26 +102,12 @@ export function renderRuleset(input: RulesetInput): string {
   return `${lines.join('\n')}\n`;
 }
 
-function nft(args: string[], input?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('nft', args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    p.on('error', (e) => reject(new ShoalError('internal', `nft: ${e.message}`)));
-    p.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new ShoalError('internal', `nft ${args.join(' ')} failed: ${err.trim() || `exit ${code}`}`)),
-    );
-    p.stdin.end(input ?? '');
-  });
-}
-
-/** Replaces shoal's table with the rendered one in one transaction. */
-export const installRuleset = (text: string): Promise<void> => nft(['-f', '-'], text);
+/**
+ * Replaces shoal's table with the rendered one in one transaction. Through libnftables in the daemon
+ * (the addon), not a forked `nft -f -`: a published port's start would otherwise wait for a process.
+ */
+export const installRuleset = (text: string): Promise<void> => kernelNet.nft(text);
 
 /** Removes shoal's table (clean shutdown); absent is fine. */
 export const removeTable = (): Promise<void> =>
-  nft(['-f', '-'], `table ip ${TABLE}\ndelete table ip ${TABLE}\n`);
+  kernelNet.nft(`table ip ${TABLE}\ndelete table ip ${TABLE}\n`);

@@ -1,5 +1,6 @@
-// File operations Node's fs lacks (mknod, lsetxattr, lgetxattr, lchown of device nodes), applied
-// in order on a libuv worker thread. Pure syscalls: no napi here, see fileops_napi.cc.
+// File operations Node's fs lacks (mknod, lsetxattr, lgetxattr, lchown of device nodes), and small
+// writes batched into one round trip, applied in order on a libuv worker thread. Pure syscalls: no
+// napi here, see fileops_napi.cc.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -15,6 +16,20 @@
 namespace shoal_native {
 
 namespace {
+
+// The whole buffer, or -1 with errno (a short write is retried; EINTR too).
+int write_all(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return 0;
+}
 
 // One op; returns the failing syscall's name (errno set) or nullptr.
 const char* apply_one(const FileOp& op) {
@@ -45,6 +60,30 @@ const char* apply_one(const FileOp& op) {
     }
     case FileOp::Umount:
       if (umount2(op.path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return "umount2";
+      return nullptr;
+    case FileOp::Mkdir: {
+      if (mkdir(op.path.c_str(), op.mode) == 0) return nullptr;
+      int e = errno;
+      struct stat st;
+      // An existing directory is fine (what a retry after a crash finds); anything else is not.
+      if (e == EEXIST && lstat(op.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return nullptr;
+      errno = e;
+      return "mkdir";
+    }
+    case FileOp::WriteFile: {
+      int fd = open(op.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, op.mode);
+      if (fd < 0) return "open";
+      if (write_all(fd, op.value) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return "write";
+      }
+      if (close(fd) < 0) return "close";
+      return nullptr;
+    }
+    case FileOp::Rename:
+      if (rename(op.path.c_str(), op.target.c_str()) < 0) return "rename";
       return nullptr;
   }
   errno = EINVAL;

@@ -94,8 +94,23 @@ FileOp parse_op(const Napi::Value& v, const std::string& where) {
     op.size = static_cast<uint64_t>(d);
   } else if (name == "umount") {
     op.kind = FileOp::Umount;
+  } else if (name == "mkdir") {
+    op.kind = FileOp::Mkdir;
+    op.mode = u32(o, "mode", where, 07777);
+  } else if (name == "writeFile") {
+    op.kind = FileOp::WriteFile;
+    op.mode = u32(o, "mode", where, 07777);
+    Napi::Value value = o.Get("value");
+    if (!value.IsBuffer()) throw BadOp(where + ".value: must be a Buffer");
+    auto buf = value.As<Napi::Buffer<char>>();
+    op.value.assign(buf.Data(), buf.Length());
+  } else if (name == "rename") {
+    op.kind = FileOp::Rename;
+    op.target = text(o, "to", where);
   } else {
-    throw BadOp(where + ".op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount");
+    throw BadOp(where +
+                ".op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount, mkdir, writeFile, "
+                "rename");
   }
   return op;
 }

@@ -1,4 +1,4 @@
-// netnsCreate / netnsDelete / netlink / linkGet: the napi face of netlink.cc. Ops are checked and
+// netnsCreate / netnsDelete / netlink / linkGet / nftApply: the napi face of netlink.cc and nftables.cc. Ops are checked and
 // copied on the JS thread; the kernel is talked to from the thread pool (and short threads of ours).
 #include <arpa/inet.h>
 #include <napi.h>
@@ -170,10 +170,10 @@ Napi::Error net_error(Napi::Env env, const NetError& f, const std::string& op) {
 
 class NetWorker : public Napi::AsyncWorker {
  public:
-  enum Mode { Create, Delete, Batch, Get };
+  enum Mode { Create, Delete, Batch, Get, Nft };
   NetWorker(Napi::Env env, Mode mode) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), mode_(mode) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
-  std::string path, netns, name;
+  std::string path, netns, name, script;
   std::vector<NetOp> ops;
 
   void Execute() override {
@@ -190,10 +190,25 @@ class NetWorker : public Napi::AsyncWorker {
       case Get:
         result_ = link_get(netns, name, link_);
         break;
+      case Nft:
+        nftOk_ = nft_apply(script, nftError_);
+        break;
     }
   }
   void OnOK() override {
     Napi::Env env = Env();
+    if (mode_ == Nft) {
+      if (nftOk_) {
+        deferred_.Resolve(env.Undefined());
+        return;
+      }
+      Napi::Error e = Napi::Error::New(env, "nft: " + nftError_);
+      e.Set("code", Napi::String::New(env, "ENFT"));
+      e.Set("op", Napi::String::New(env, "nft"));
+      e.Set("index", Napi::Number::New(env, 0));
+      deferred_.Reject(e.Value());
+      return;
+    }
     if (result_.err) {
       std::string op = mode_ == Create ? "netns-create" : mode_ == Delete ? "netns-delete" : mode_ == Get ? "link-get" : "";
       if (mode_ == Batch && result_.index < ops.size()) {
@@ -227,6 +242,8 @@ class NetWorker : public Napi::AsyncWorker {
   Mode mode_;
   NetError result_;
   LinkInfo link_;
+  bool nftOk_ = false;
+  std::string nftError_;
 };
 
 Napi::Value NetnsPathCall(const Napi::CallbackInfo& info, NetWorker::Mode mode, const char* fn) {
@@ -278,6 +295,20 @@ Napi::Value LinkGet(const Napi::CallbackInfo& info) {
   return p;
 }
 
+Napi::Value NftApply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString())
+    return rejected(env, Napi::TypeError::New(env, "nftApply: text must be a string").Value());
+  std::string text = info[0].As<Napi::String>().Utf8Value();
+  if (text.find('\0') != std::string::npos)
+    return rejected(env, Napi::TypeError::New(env, "nftApply: text must not contain NUL").Value());
+  auto* w = new NetWorker(env, NetWorker::Nft);
+  w->script = std::move(text);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 }  // namespace
 
 void register_netlink(Napi::Env env, Napi::Object exports) {
@@ -285,6 +316,7 @@ void register_netlink(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsDelete", Napi::Function::New(env, NetnsDelete));
   exports.Set("netlink", Napi::Function::New(env, Netlink));
   exports.Set("linkGet", Napi::Function::New(env, LinkGet));
+  exports.Set("nftApply", Napi::Function::New(env, NftApply));
 }
 
 }  // namespace shoal_native
