@@ -231,7 +231,14 @@ export class ControlApi implements ControlOperations {
   /** Deletes the service; the orchestrator then shuts down and removes its tasks (swarmkit's order). */
   async removeService(idOrName: string): Promise<void> {
     const s = this.getService(idOrName);
-    await this.store.update((tx) => tx.remove('service', s.id));
+    // Its tasks are told to stop in the same transaction (the orchestrator would do it a moment later), so
+    // nothing can see the service gone and its tasks still meant to run (e.g. a network removal just after).
+    await this.store.update((tx) => {
+      tx.remove('service', s.id);
+      for (const t of tx.list('task'))
+        if (t.serviceId === s.id && t.desiredState < TaskState.TASK_STATE_REMOVE)
+          tx.update('task', { ...t, desiredState: TaskState.TASK_STATE_REMOVE });
+    });
   }
 
   getService(idOrName: string): Service {

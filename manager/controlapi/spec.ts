@@ -23,14 +23,15 @@ export const DEFAULTS = {
   stopGracePeriod: seconds(10),
 } as const;
 
-// Docker's (swarmkit's) rule: a DNS label, at most 63 characters.
-const NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+// swarmkit's rule (isValidDNSName): letters and digits, joined by runs of '-' or '_' (a stack's services
+// are STACK_NAME), at most 63 characters.
+const NAME = /^[a-zA-Z0-9]+(?:[-_]+[a-zA-Z0-9]+)*$/;
 
 export function checkName(name: string, field = 'spec.annotations.name'): void {
-  if (!NAME.test(name)) {
+  if (name.length > 63 || !NAME.test(name)) {
     throw new ShoalError(
       'invalid_argument',
-      `invalid name "${name}": a name must be valid as a DNS name component (letters, digits and '-', at most 63 characters, not starting or ending with '-')`,
+      `invalid name "${name}": a name must be valid as a DNS name component (letters, digits, '-' and '_', at most 63 characters, not starting or ending with '-' or '_')`,
       { field },
     );
   }
