@@ -231,14 +231,7 @@ export class ControlApi implements ControlOperations {
   /** Deletes the service; the orchestrator then shuts down and removes its tasks (swarmkit's order). */
   async removeService(idOrName: string): Promise<void> {
     const s = this.getService(idOrName);
-    // Its tasks are told to stop in the same transaction (the orchestrator would do it a moment later), so
-    // nothing can see the service gone and its tasks still meant to run (e.g. a network removal just after).
-    await this.store.update((tx) => {
-      tx.remove('service', s.id);
-      for (const t of tx.list('task'))
-        if (t.serviceId === s.id && t.desiredState < TaskState.TASK_STATE_REMOVE)
-          tx.update('task', { ...t, desiredState: TaskState.TASK_STATE_REMOVE });
-    });
+    await this.store.update((tx) => tx.remove('service', s.id));
   }
 
   getService(idOrName: string): Service {

@@ -91,16 +91,18 @@ export function removalRefusal(tx: ReadTx, n: Network): string | undefined {
   const users = servicesOn(tx, n);
   if (users.length)
     return `network ${name} is in use by ${plural(users.length, 'service')} ${users.map(nameOf).join(', ')}`;
-  // swarmkit's rule: a task holds the network while it is meant to run and still could. Tasks already told
-  // to stop (a removed service's, desired REMOVE) do not: `docker stack rm` removes the networks right after
-  // the services, while their containers are still stopping.
+  // swarmkit's rule: a task holds the network while it is meant to run and still could. A removed service's
+  // tasks do not (the orchestrator is about to tell them to stop): `docker stack rm` removes the networks
+  // right after the services, while their containers are still stopping.
+  const services = new Set(tx.list('service').map((s) => s.id));
   const tasks = tx
     .list('task')
     .filter(
       (t) =>
         t.networks.some((a) => a.network?.id === n.id) &&
         !taskDead(t) &&
-        t.desiredState <= TaskState.TASK_STATE_RUNNING,
+        t.desiredState <= TaskState.TASK_STATE_RUNNING &&
+        services.has(t.serviceId),
     );
   if (tasks.length)
     return `network ${name} is in use by ${plural(tasks.length, 'task')} ${tasks.map((t) => t.id).join(', ')}`;
