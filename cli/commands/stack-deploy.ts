@@ -57,6 +57,12 @@ export const DEPLOY_FLAGS: FlagSpec[] = [
 
 class DeployRefused extends Error {}
 
+/** How to take back one write of a deploy that failed later. */
+interface Undo {
+  what: string;
+  run(): Promise<unknown>;
+}
+
 const label = (o: { Spec?: { Labels?: Record<string, string> } }) => o.Spec?.Labels ?? {};
 const stackFilter = (stack: string) => JSON.stringify({ label: { [`${NAMESPACE_LABEL}=${stack}`]: true } });
 
@@ -152,6 +158,34 @@ export async function deploy(cli: Cli, args: string[]): Promise<number> {
     throw err;
   }
 
+  // A write the daemon refuses half-way (what no check above foresaw) is undone: services created are
+  // removed, services updated rolled back to their previous spec, objects created removed.
+  const undo: Undo[] = [];
+  let changed: string[];
+  try {
+    const networkIds = await createNetworks(cli, plan, undo);
+    await createFileObjects(cli, plan, data, undo);
+    changed = await deployServices(cli, plan, current, networkIds, undo, {
+      resolveImage,
+      withAuth: f.bools.has('with-registry-auth'),
+    });
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    cli.err.write(`Error response from daemon: ${err.message}
+`);
+    for (const u of undo.reverse()) {
+      try {
+        await u.run();
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        cli.err.write(`could not undo (${u.what}): ${e.message}
+`);
+      }
+    }
+    cli.err.write(`stack ${stack} not deployed; what this deploy changed was undone\n`);
+    return 1;
+  }
+  // Pruning last: it cannot be undone, so only once everything else is in.
   if (f.bools.has('prune')) {
     const keep = new Set(plan.services.map((s) => s.name));
     for (const s of current.filter((x) => !keep.has(x.Spec.Name))) {
@@ -159,12 +193,6 @@ export async function deploy(cli: Cli, args: string[]): Promise<number> {
       await cli.client.call('DELETE', `/services/${s.ID}`);
     }
   }
-  const networkIds = await createNetworks(cli, plan);
-  await createFileObjects(cli, plan, data);
-  const changed = await deployServices(cli, plan, current, networkIds, {
-    resolveImage,
-    withAuth: f.bools.has('with-registry-auth'),
-  });
   if (detach) return 0;
   for (const id of changed) await waitForConvergence(cli, id, { quiet: f.bools.has('quiet'), tty: false });
   return 0;
@@ -246,7 +274,7 @@ async function precheck(
   if (problems.length) throw new DeployRefused(problems.join('\n'));
 }
 
-async function createNetworks(cli: Cli, plan: StackPlan): Promise<Map<string, string>> {
+async function createNetworks(cli: Cli, plan: StackPlan, undo: Undo[]): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
   const existing = await cli.client.get<{ Id: string; Name: string }[]>('/networks', {
     filters: JSON.stringify({ label: { [`${NAMESPACE_LABEL}=${plan.namespace}`]: true } }),
@@ -264,12 +292,21 @@ async function createNetworks(cli: Cli, plan: StackPlan): Promise<Map<string, st
     }
     cli.out.write(`Creating network ${n.name}\n`);
     const r = await cli.client.post<{ Id: string }>('/networks/create', undefined, n.create);
+    undo.push({
+      what: `remove network ${n.name}`,
+      run: () => cli.client.call('DELETE', `/networks/${r.Id}`),
+    });
     ids.set(n.name, r.Id);
   }
   return ids;
 }
 
-async function createFileObjects(cli: Cli, plan: StackPlan, data: Map<string, Buffer>): Promise<void> {
+async function createFileObjects(
+  cli: Cli,
+  plan: StackPlan,
+  data: Map<string, Buffer>,
+  undo: Undo[],
+): Promise<void> {
   for (const [kind, list] of [
     ['secrets', plan.secrets],
     ['configs', plan.configs],
@@ -278,11 +315,15 @@ async function createFileObjects(cli: Cli, plan: StackPlan, data: Map<string, Bu
       if (o.external) continue;
       if (await exists(cli, `/${kind}/${encodeURIComponent(o.name)}`)) continue;
       cli.out.write(`Creating ${kind.slice(0, -1)} ${o.name}\n`);
-      await cli.client.post(`/${kind}/create`, undefined, {
+      const r = await cli.client.post<{ ID: string }>(`/${kind}/create`, undefined, {
         Name: o.name,
         Labels: o.labels,
         Data: (data.get(o.name) ?? Buffer.alloc(0)).toString('base64'),
         ...(o.templateDriver ? { Templating: { Name: o.templateDriver } } : {}),
+      });
+      undo.push({
+        what: `remove ${kind.slice(0, -1)} ${o.name}`,
+        run: () => cli.client.call('DELETE', `/${kind}/${r.ID}`),
       });
     }
   }
@@ -328,6 +369,7 @@ async function deployServices(
   plan: StackPlan,
   current: ServiceJson[],
   networkIds: Map<string, string>,
+  undo: Undo[],
   o: { resolveImage: string; withAuth: boolean },
 ): Promise<string[]> {
   const touched: string[] = [];
@@ -370,6 +412,7 @@ async function deployServices(
         headers,
       });
       for (const w of r?.Warnings ?? []) cli.err.write(`${w}\n`);
+      undo.push({ what: `roll back service ${s.name}`, run: () => rollBack(cli, have.ID) });
       touched.push(have.ID);
     } else {
       cli.out.write(`Creating service ${s.name}\n`);
@@ -382,10 +425,23 @@ async function deployServices(
         },
       );
       for (const w of r.Warnings ?? []) cli.err.write(`${w}\n`);
+      undo.push({
+        what: `remove service ${s.name}`,
+        run: () => cli.client.call('DELETE', `/services/${r.ID}`),
+      });
       touched.push(r.ID);
     }
   }
   return touched;
+}
+
+/** Back to the spec before this deploy's update (the daemon keeps it as PreviousSpec). */
+async function rollBack(cli: Cli, id: string): Promise<void> {
+  const now = await cli.client.get<ServiceJson>(`/services/${id}`, { insertDefaults: 'false' });
+  await cli.client.call('POST', `/services/${id}/update`, {
+    query: { rollback: 'previous', version: now.Version.Index },
+    body: now.Spec,
+  });
 }
 
 /** IMAGE → IMAGE@DIGEST from the registry (GET /distribution), or IMAGE with a warning when it cannot be reached. */

@@ -183,8 +183,9 @@ class Converter {
           : ns(this.stack, key);
       if (!external && v.file === undefined)
         this.fail([kind, key], `a ${kind.slice(0, -1)} needs "file" (or "external: true")`);
-      if (v.template_driver !== undefined && v.template_driver !== 'golang')
-        this.fail([kind, key, 'template_driver'], `unknown template driver "${v.template_driver}" (golang)`);
+      // The control API has no templating yet (manager/controlapi/secrets.ts): refused here, before any write.
+      if (v.template_driver !== undefined)
+        this.fail([kind, key, 'template_driver'], 'templates are not supported by shoal yet');
       return {
         key,
         name,

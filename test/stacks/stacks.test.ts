@@ -233,6 +233,50 @@ describe('shoal stack', () => {
       before,
     );
     expect(await sh(['secret', 'ls', '-q'])).toBe(secretsBefore);
+
+    // A refusal only the daemon can make (an unknown constraint key), after cache was already updated: the
+    // deploy is undone — cache back to its previous spec, the new service and config gone.
+    const specs = async () =>
+      JSON.stringify(
+        [...(await services('keep')).values()]
+          .map((s) => s.Spec)
+          .sort((a, b) => a.Name.localeCompare(b.Name)),
+      );
+    const specsBefore = await specs();
+    const late = file(
+      'late.yml',
+      `services:
+  cache:
+    environment: [CHANGED=1]
+  odd:
+    image: busybox:latest
+    configs: [c]
+    deploy:
+      placement:
+        constraints: [node.colour==red]
+configs:
+  c:
+    file: ./late.yml
+`,
+    );
+    const lr = await shoal(d, [
+      'stack',
+      'deploy',
+      '--resolve-image',
+      'never',
+      '-c',
+      good,
+      '-c',
+      late,
+      'keep',
+    ]);
+    expect(lr.code, lr.stdout + lr.stderr).toBe(1);
+    expect(lr.stdout).toContain('Updating service keep_cache');
+    expect(lr.stderr).toContain('unknown key "node.colour"');
+    expect(lr.stderr).toContain('stack keep not deployed; what this deploy changed was undone');
+    expect(await specs()).toBe(specsBefore);
+    expect([...(await services('keep')).keys()].sort()).toEqual(['keep_cache', 'keep_web']);
+    expect(await sh(['config', 'ls', '-q'])).toBe('');
     // Keys a swarm cannot honour: a warning naming them, the rest deployed.
     const warned = await shoal(d, [
       'stack',
