@@ -176,6 +176,11 @@ export const commands: CommandEntry[] = [
   { name: 'swarm', summary: 'Manage Swarm', load: async () => (await import('./swarm.js')).swarm },
   { name: 'node', summary: 'Manage Swarm nodes', load: async () => (await import('./node.js')).node },
   {
+    name: 'stack',
+    summary: 'Manage Swarm stacks',
+    load: async () => (await import('./stack.js')).stack,
+  },
+  {
     name: 'service',
     summary: 'Manage Swarm services',
     load: async () => (await import('./service.js')).service,

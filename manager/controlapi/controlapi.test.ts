@@ -102,9 +102,9 @@ describe('createService', () => {
   it.each([
     [
       'a bad name',
-      spec({ annotations: { name: 'no_underscore', labels: {} } }),
+      spec({ annotations: { name: 'trailing_', labels: {} } }),
       'spec.annotations.name',
-      /invalid name "no_underscore"/,
+      /invalid name "trailing_"/,
     ],
     [
       'a name too long',

@@ -3,7 +3,7 @@
 import { invalidArgument, ShoalError } from '../../common/errors.js';
 import type { Cluster, Network, Service } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NetworkSpec, type ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
-import { EndpointMode, PortProtocol, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { EndpointMode, PortProtocol, PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocateNetwork, OVERLAY, publishesIngress, taskDead, VNI_OPTION } from '../allocator/index.js';
 import type { ReadTx } from '../store/index.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
@@ -91,8 +91,19 @@ export function removalRefusal(tx: ReadTx, n: Network): string | undefined {
   const users = servicesOn(tx, n);
   if (users.length)
     return `network ${name} is in use by ${plural(users.length, 'service')} ${users.map(nameOf).join(', ')}`;
-  // Tasks of removed services still shutting down keep their addresses until they are gone.
-  const tasks = tx.list('task').filter((t) => t.networks.some((a) => a.network?.id === n.id) && !taskDead(t));
+  // swarmkit's rule: a task holds the network while it is meant to run and still could. A removed service's
+  // tasks do not (the orchestrator is about to tell them to stop): `docker stack rm` removes the networks
+  // right after the services, while their containers are still stopping.
+  const services = new Set(tx.list('service').map((s) => s.id));
+  const tasks = tx
+    .list('task')
+    .filter(
+      (t) =>
+        t.networks.some((a) => a.network?.id === n.id) &&
+        !taskDead(t) &&
+        t.desiredState <= TaskState.TASK_STATE_RUNNING &&
+        services.has(t.serviceId),
+    );
   if (tasks.length)
     return `network ${name} is in use by ${plural(tasks.length, 'task')} ${tasks.map((t) => t.id).join(', ')}`;
   return undefined;

@@ -1,6 +1,7 @@
 // Service spec checks and Docker's defaults. Pure: a spec in, a complete spec (or a ShoalError naming the
 // field) out. What is stored is always complete (proto3 scalars have no presence), so defaults are applied
 // here once, at create and update, as swarmkit's controlapi and dockerd together do.
+import { DEPENDS_ON_LABEL, parseDependsOn } from '../../common/depends-on.js';
 import { invalidArgument, ShoalError } from '../../common/errors.js';
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { ServiceSpec, TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
@@ -23,14 +24,15 @@ export const DEFAULTS = {
   stopGracePeriod: seconds(10),
 } as const;
 
-// Docker's (swarmkit's) rule: a DNS label, at most 63 characters.
-const NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+// swarmkit's rule (isValidDNSName): letters and digits, joined by runs of '-' or '_' (a stack's services
+// are STACK_NAME), at most 63 characters.
+const NAME = /^[a-zA-Z0-9]+(?:[-_]+[a-zA-Z0-9]+)*$/;
 
 export function checkName(name: string, field = 'spec.annotations.name'): void {
-  if (!NAME.test(name)) {
+  if (name.length > 63 || !NAME.test(name)) {
     throw new ShoalError(
       'invalid_argument',
-      `invalid name "${name}": a name must be valid as a DNS name component (letters, digits and '-', at most 63 characters, not starting or ending with '-')`,
+      `invalid name "${name}": a name must be valid as a DNS name component (letters, digits, '-' and '_', at most 63 characters, not starting or ending with '-' or '_')`,
       { field },
     );
   }
@@ -114,10 +116,19 @@ const LABEL_KEY = /^(node|engine)\.labels\..+$/;
 export const knownConstraintKey = (key: string): boolean =>
   CONSTRAINT_KEYS.has(key.toLowerCase()) || LABEL_KEY.test(key.toLowerCase());
 
+function checkDependsOn(name: string, labels: Record<string, string>): void {
+  const label = labels[DEPENDS_ON_LABEL];
+  if (label === undefined) return;
+  const field = `spec.annotations.labels.${DEPENDS_ON_LABEL}`;
+  for (const d of parseDependsOn(label, field))
+    if (d.service === name) throw invalidArgument(field, `service ${name} cannot depend on itself`);
+}
+
 /** Checks a service spec; throws invalid_argument naming the field. */
 export function checkServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {
   if (!spec) throw invalidArgument('spec', 'a service needs a spec');
   checkName(spec.annotations?.name ?? '');
+  checkDependsOn(spec.annotations?.name ?? '', spec.annotations?.labels ?? {});
   const mode = spec.mode;
   if (mode?.$case === 'replicated') {
     const r = mode.value.replicas;

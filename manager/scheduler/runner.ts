@@ -10,7 +10,7 @@ export function schedulerLoop(
   return new ReconcileLoop({
     name: 'scheduler',
     store,
-    tables: ['task', 'node'],
+    tables: ['task', 'node', 'service'],
     decide: (view, now) => ({
       creates: [],
       updates: schedule(view, now).updates,

@@ -14,6 +14,7 @@ import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
+import { dependencyGate } from './dependencies.js';
 import { enabledFilters, explain, FILTERS, firstFailure, needsOf } from './filters.js';
 import { addTask, buildNodeInfos, type NodeInfo } from './nodeinfo.js';
 
@@ -25,7 +26,8 @@ export interface SchedulerDecisions {
 }
 
 export function schedule(view: ReadTx, now: number): SchedulerDecisions {
-  return scheduleTasks(view.list('node'), view.list('task'), now);
+  const tasks = view.list('task');
+  return scheduleTasks(view.list('node'), tasks, now, dependencyGate(view.list('service'), tasks));
 }
 
 /** A task the scheduler should act on. */
@@ -37,6 +39,7 @@ export function scheduleTasks(
   nodes: readonly Node[],
   tasks: readonly Task[],
   now: number,
+  waitFor: (t: Task) => string | undefined = () => undefined,
 ): SchedulerDecisions {
   const infos = buildNodeInfos(nodes, tasks);
   const ordered = [...infos.values()].sort((a, b) => cmp(a.node.id, b.node.id));
@@ -50,6 +53,13 @@ export function scheduleTasks(
   const spreads = new Map<string, Spread>();
 
   for (const t of pending) {
+    // depends_on: held PENDING, the reason in err (shown by `service ps`), until the dependencies are up.
+    const wait = waitFor(t);
+    if (wait) {
+      const u = stayPending(t, wait, now);
+      if (u) updates.push(u);
+      continue;
+    }
     let constraints: Constraint[];
     try {
       constraints = parseConstraints(t.spec?.placement?.constraints ?? []);

@@ -256,10 +256,10 @@ describe('docker service … against the swarm routes', () => {
       '-d',
       '--no-resolve-image',
       '--name',
-      'no_underscores',
+      'trailing_',
       'busybox',
     );
-    expect(badName.stderr).toMatch(/invalid name "no_underscores"/);
+    expect(badName.stderr).toMatch(/invalid name "trailing_"/);
     const negative = await docker(
       'service',
       'create',
