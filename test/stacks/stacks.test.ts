@@ -164,7 +164,7 @@ describe('shoal stack', () => {
     expect((await services('shop')).size).toBe(0);
     expect((await shoal(d, ['network', 'inspect', 'shop_default'])).code).not.toBe(0);
     expect(lines(await sh(['stack', 'ls']))).toEqual(['NAME      SERVICES']);
-  });
+  }, 180_000);
 
   it('bad input: a clear error naming the place, nothing deployed, the running version unchanged', async () => {
     const good = file('good.yml', V1);
@@ -295,7 +295,7 @@ configs:
     expect(warned.stderr).toContain('service web: build, container_name, restart');
     await sh(['stack', 'rm', 'warned']);
     await sh(['stack', 'rm', 'keep']);
-  });
+  }, 180_000);
 });
 
 describe('the docker CLI on the examples', () => {
@@ -340,5 +340,5 @@ describe('the docker CLI on the examples', () => {
     ]);
     expect(await dk(['stack', 'rm', 'agents'])).toContain('Removing network agents_default');
     expect((await dk(['stack', 'ls', '--format', '{{.Name}}'])).trim()).toBe('');
-  });
+  }, 180_000);
 });
