@@ -71,14 +71,21 @@ export class ZstdFrameGuard {
       case 'magic': {
         const magic = b.readUInt32LE(0);
         this.atBoundary = false;
-        if (magic === FRAME_MAGIC) return this.expect('descriptor', 1);
-        if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) return this.expect('skipSize', 4);
+        if (magic === FRAME_MAGIC) {
+          this.expect('descriptor', 1);
+          return;
+        }
+        if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+          this.expect('skipSize', 4);
+          return;
+        }
         throw new ZstdStreamError(`not a zstd frame (magic 0x${magic.toString(16)})`);
       }
       case 'skipSize':
         this.skip = b.readUInt32LE(0);
         this.atBoundary = true; // a skippable frame's body is opaque; its end is the next boundary
-        return this.expect('magic', 4);
+        this.expect('magic', 4);
+        return;
       case 'descriptor': {
         const d = b[0];
         if (d & 0x08) throw new ZstdStreamError('frame header: reserved bit set');
@@ -89,7 +96,8 @@ export class ZstdFrameGuard {
         // the rest of the header, with the descriptor kept in front for `header`
         this.acc = [b];
         this.accLen = 1;
-        return this.expect('header', 1 + (single ? 0 : 1) + dictBytes + fcsBytes);
+        this.expect('header', 1 + (single ? 0 : 1) + dictBytes + fcsBytes);
+        return;
       }
       case 'header': {
         const d = b[0];
@@ -112,7 +120,8 @@ export class ZstdFrameGuard {
           throw new ZstdStreamError(
             `frame needs a ${window}-byte window, more than the ${this.maxWindow} bytes allowed`,
           );
-        return this.expect('block', 3);
+        this.expect('block', 3);
+        return;
       }
       case 'block': {
         const h = b.readUIntLE(0, 3);
@@ -121,10 +130,14 @@ export class ZstdFrameGuard {
         const size = h >>> 3;
         if (type === 3) throw new ZstdStreamError('block header: reserved block type');
         this.skip = type === 1 ? 1 : size; // an RLE block carries one byte
-        if (!last) return this.expect('block', 3);
+        if (!last) {
+          this.expect('block', 3);
+          return;
+        }
         if (this.checksum) this.skip += 4;
         this.atBoundary = true;
-        return this.expect('magic', 4);
+        this.expect('magic', 4);
+        return;
       }
     }
   }
