@@ -15,6 +15,7 @@ PKGS=(
   shellcheck                       # deploy/local-cluster.sh is checked by its test
   runc                             # the engine benchmark's peer
   docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer
+  zstd                             # zstd-compressed layers in the image tests
   etcd-server                      # the raft benchmark's peer
   qemu-system-x86 cpio             # the cgroup v2 bed (test/cgroup2/): Debian's kernel in a VM, its initramfs
 )

@@ -10,12 +10,13 @@
 // the JSON stream read to its end, so CLI start-up (node's for shoal, Go's for docker) is no part of the figures.
 // cli_* are the same three with the real CLIs (`shoal build`, `DOCKER_BUILDKIT=0 docker build`), for reference.
 // Medians of BENCH_N runs (default 3). Prints one JSON object on its last line. Cleans up everything.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanup, type Daemon, REPO, shoal, startShoald } from '../daemon/harness.js';
+import { type Dockerd, haveDockerd, startDockerd, stopDockerd } from './dockerd.js';
 import { round } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_N ?? 3);
@@ -120,76 +121,6 @@ async function measure(build: Build, ctx: string): Promise<Figures> {
   return { cold: median(cold), warm: median(warm), oneFile: median(oneFile) };
 }
 
-// ---- docker's classic builder, in a namespace of its own
-
-interface Dockerd {
-  sock: string;
-  dir: string;
-  proc: ChildProcess;
-}
-
-async function startDockerd(): Promise<Dockerd> {
-  const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-dockerd-'));
-  const sock = join(dir, 'docker.sock');
-  sh('ip', ['netns', 'add', NS]);
-  // `ip netns exec` gives a private mount namespace with a fresh /sys: the cgroup mounts are replayed,
-  // /run/docker and /run/containerd made private, then dockerd runs with no bridge and no iptables
-  const script = `set -e
-if ! mountpoint -q /sys/fs/cgroup/memory 2>/dev/null && grep -q ' /sys/fs/cgroup/' /proc/1/mounts; then
-  mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
-  while read -r src mnt type opts _; do
-    case $type in cgroup|cgroup2) ;; *) continue;; esac
-    case $mnt in /sys/fs/cgroup/*) ;; *) continue;; esac
-    mkdir -p "$mnt"; mount -t "$type" -o "$opts" "$src" "$mnt"
-  done < /proc/1/mounts
-fi
-mkdir -p ${dir}/run-docker ${dir}/run-containerd /run/docker /run/containerd
-mount --bind ${dir}/run-docker /run/docker
-mount --bind ${dir}/run-containerd /run/containerd
-echo '{}' > ${dir}/daemon.json
-exec dockerd --data-root ${dir}/root --exec-root ${dir}/exec --pidfile ${dir}/dockerd.pid -H unix://${sock} \
-  --config-file ${dir}/daemon.json --bridge=none --iptables=false --ip-masq=false --userland-proxy=false \
-  --storage-driver overlay2`;
-  const proc = spawn('ip', ['netns', 'exec', NS, 'bash', '-c', script], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  proc.stderr?.on('data', (c: Buffer) => {
-    err = (err + c.toString()).slice(-4000);
-  });
-  for (let i = 0; i < 300; i++) {
-    if (
-      existsSync(sock) &&
-      spawnSync('docker', ['-H', `unix://${sock}`, 'version'], { encoding: 'utf8' }).status === 0
-    )
-      return { sock, dir, proc };
-    if (proc.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await stopDockerd({ sock, dir, proc });
-  throw new Error(`dockerd did not start:\n${err}`);
-}
-
-async function stopDockerd(d: Dockerd): Promise<void> {
-  try {
-    const pid = Number(readFileSync(join(d.dir, 'dockerd.pid'), 'utf8'));
-    if (pid > 0) process.kill(pid, 'SIGTERM');
-  } catch {}
-  if (d.proc.exitCode === null && d.proc.signalCode === null)
-    await new Promise((r) => {
-      const t = setTimeout(() => {
-        d.proc.kill('SIGKILL');
-        r(null);
-      }, 20_000);
-      d.proc.once('exit', () => {
-        clearTimeout(t);
-        r(null);
-      });
-    });
-  spawnSync('ip', ['netns', 'delete', NS]);
-  spawnSync('rm', ['-rf', d.dir]);
-}
-
 async function main(): Promise<void> {
   const ctxShoal = mkdtempSync(join(tmpdir(), 'shoal-bench-ctx-'));
   const ctxDocker = mkdtempSync(join(tmpdir(), 'shoal-bench-ctx-'));
@@ -230,12 +161,11 @@ async function main(): Promise<void> {
       cli_warm_s: round(sc.warm, 3),
       cli_one_file_s: round(sc.oneFile, 3),
     });
-    const haveDockerd = spawnSync('sh', ['-c', 'command -v dockerd']).status === 0;
-    if (!haveDockerd) {
+    if (!haveDockerd()) {
       out.docker = 'dockerd not installed (Debian docker.io): no comparison';
     } else {
       log('docker (classic builder)');
-      dd = await startDockerd();
+      dd = await startDockerd(NS);
       const env = {
         ...process.env,
         DOCKER_BUILDKIT: '0',

@@ -3,13 +3,18 @@
 //                      the busybox rootfs at the bottom) from a local docker-registry into an empty store
 //                      (download + verify + unpack: the image is runnable afterwards)
 //   skopeo_pull_s      `skopeo copy docker://… oci:DIR` of the same image (download + verify only)
-//   ratio_pull         shoal_pull_s / skopeo_pull_s
+//   ratio_pull         shoal_pull_s / skopeo_pull_s (target ≤ 1.5)
+//   docker_pull_s      `docker pull` by Debian's dockerd (docker.io) of the same image, from a registry on
+//                      the same storage (download + verify + unpack into overlay2 layers); dockerd runs in
+//                      a network namespace of its own with its own data root, exec root and socket
+//   ratio_docker       shoal_pull_s / docker_pull_s (target ≤ 0.5)
+//   the pull figures are medians of BENCH_PULLS (default 3) pulls into empty state; *_runs_s lists them all
 //   unpack_mb_s        layer unpack throughput from local blobs (uncompressed MB per second)
 //   run_cached_p50_ms  create → exit observed of `/bin/true` from the (cached) image through shoald's API
 //   run_cached_1layer_p50_ms  the same from the one-layer busybox image
 //   run_rootfs_p50_ms  the same with a rootfs directory, the engine's own figure, for comparison
 // Prints one JSON object on its last line. Cleans up its daemon, registry and directories.
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +29,13 @@ import { ImageStore } from '../../worker/images/store.js';
 import type { TarSource } from '../../worker/images/tar/writer.js';
 import { cleanup, type Daemon, REPO, ROOTFS, startShoald } from '../daemon/harness.js';
 import { dirTar, tarOf } from '../fixtures/steps/images-lib.js';
-import { startRegistry } from '../images/registry-harness.js';
+import { freePort, startRegistry, type TestRegistry } from '../images/registry-harness.js';
+import { type Dockerd, haveDockerd, startDockerd, stopDockerd } from './dockerd.js';
 import { ApiClient, round } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_N ?? 30);
+const PULLS = Number(process.env.BENCH_PULLS ?? 3);
+const NS = `shoalimg-${process.pid}`;
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (s: string) => process.stderr.write(`bench images: ${s}\n`);
 
@@ -86,6 +94,58 @@ async function runOnce(api: ApiClient, body: Record<string, unknown>): Promise<n
   return ms;
 }
 
+/**
+ * `docker pull` of the same image by Debian's dockerd, PULLS times (the image removed in between, so each
+ * pull starts without its layers). dockerd runs in a network namespace of its own; a second
+ * docker-registry serving the same storage listens on that namespace's loopback. Returns the seconds
+ * of each pull, or why docker was not measured.
+ */
+async function dockerPulls(reg: TestRegistry, repo: string): Promise<number[] | string> {
+  if (!haveDockerd()) return 'dockerd not installed (Debian docker.io): no comparison';
+  let dd: Dockerd | undefined;
+  let inner: ChildProcess | undefined;
+  const port = await freePort();
+  try {
+    dd = await startDockerd(NS, { config: { 'insecure-registries': [`127.0.0.1:${port}`] } });
+    const cfg = join(dd.dir, 'registry.yml');
+    await fs.writeFile(
+      cfg,
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(reg.dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    );
+    inner = spawn('ip', ['netns', 'exec', NS, '/usr/bin/docker-registry', 'serve', cfg], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const probe = `exec 3<>/dev/tcp/127.0.0.1/${port}`;
+    for (let i = 0; spawnSync('ip', ['netns', 'exec', NS, 'bash', '-c', probe]).status !== 0; i++) {
+      if (i > 200 || inner.exitCode !== null) throw new Error('the registry in the namespace did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ref = `127.0.0.1:${port}/${repo}:1`;
+    const docker = (...args: string[]) => {
+      const r = spawnSync('docker', ['-H', `unix://${dd!.sock}`, ...args], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr}`);
+    };
+    const runs: number[] = [];
+    for (let i = 0; i < PULLS; i++) {
+      log(`docker pull ${i + 1}/${PULLS}`);
+      const t0 = performance.now();
+      docker('pull', '-q', ref);
+      runs.push((performance.now() - t0) / 1000);
+      docker('rmi', ref);
+    }
+    return runs;
+  } catch (e) {
+    log(`docker measurement skipped: ${(e as Error).message}`);
+    return `docker not measured: ${(e as Error).message.slice(0, 300)}`;
+  } finally {
+    if (inner && inner.exitCode === null && inner.signalCode === null) {
+      inner.kill('SIGTERM');
+      await new Promise((r) => inner!.once('exit', r));
+    }
+    if (dd) await stopDockerd(dd);
+  }
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'shoal-bench-images-'));
   const reg = await startRegistry();
@@ -107,34 +167,44 @@ async function main(): Promise<void> {
     }
     await client.putManifest('1', MT.ociManifest, img.manifest);
 
-    log('shoal pull');
-    const store = await ImageStore.open(join(work, 'store'));
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    await pullImage(store, ref, { concurrency: 4 });
-    const shoalPull = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const shoalCpu = (cpu.user + cpu.system) / 1e6;
+    // each peer pulls PULLS times into empty state; medians
+    const shoalRuns: number[] = [];
+    const shoalCpus: number[] = [];
+    const skopeoRuns: number[] = [];
+    const skopeoCpus: number[] = [];
+    for (let i = 0; i < PULLS; i++) {
+      log(`shoal pull ${i + 1}/${PULLS}`);
+      const store = await ImageStore.open(join(work, `store${i}`));
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      await pullImage(store, ref, { concurrency: 4 });
+      shoalRuns.push((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      shoalCpus.push((cpu.user + cpu.system) / 1e6);
+      await fs.rm(join(work, `store${i}`), { recursive: true, force: true });
 
-    log('skopeo copy');
-    const t1 = performance.now();
-    // through /usr/bin/time-like accounting: bash's `times` reports the children's CPU
-    const sk = spawnSync(
-      'bash',
-      [
-        '-c',
-        'skopeo copy --quiet --src-tls-verify=false "$1" "$2" >/dev/null || exit $?; times',
-        'bench',
-        `docker://${ref}`,
-        `oci:${join(work, 'skopeo')}:1`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const skopeoPull = (performance.now() - t1) / 1000;
-    // `times` prints two lines; the second is the children's user and system time (0m0.123s 0m0.045s)
-    const childTimes = [...(sk.stdout.toString().trim().split('\n')[1] ?? '').matchAll(/(\d+)m([\d.]+)s/g)];
-    const skopeoCpu = childTimes.reduce((n, m) => n + Number(m[1]) * 60 + Number(m[2]), 0);
-    if (sk.status !== 0) throw new Error(`skopeo copy: ${sk.stderr}`);
+      log(`skopeo copy ${i + 1}/${PULLS}`);
+      const t1 = performance.now();
+      // through /usr/bin/time-like accounting: bash's `times` reports the children's CPU
+      const sk = spawnSync(
+        'bash',
+        [
+          '-c',
+          'skopeo copy --quiet --src-tls-verify=false "$1" "$2" >/dev/null || exit $?; times',
+          'bench',
+          `docker://${ref}`,
+          `oci:${join(work, `skopeo${i}`)}:1`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      skopeoRuns.push((performance.now() - t1) / 1000);
+      // `times` prints two lines; the second is the children's user and system time (0m0.123s 0m0.045s)
+      const childTimes = [...(sk.stdout.toString().trim().split('\n')[1] ?? '').matchAll(/(\d+)m([\d.]+)s/g)];
+      skopeoCpus.push(childTimes.reduce((n, m) => n + Number(m[1]) * 60 + Number(m[2]), 0));
+      if (sk.status !== 0) throw new Error(`skopeo copy: ${sk.stderr}`);
+      await fs.rm(join(work, `skopeo${i}`), { recursive: true, force: true });
+    }
+    const dockerRuns = await dockerPulls(reg, repo);
 
     log('unpack throughput');
     const local = await ImageStore.open(join(work, 'unpack'));
@@ -190,11 +260,18 @@ async function main(): Promise<void> {
     }
 
     const result = {
-      shoal_pull_s: round(shoalPull, 3),
-      skopeo_pull_s: round(skopeoPull, 3),
-      ratio_pull: round(shoalPull / skopeoPull, 3),
-      shoal_pull_cpu_s: round(shoalCpu, 3),
-      skopeo_pull_cpu_s: round(skopeoCpu, 3),
+      shoal_pull_s: round(p50(shoalRuns), 3),
+      skopeo_pull_s: round(p50(skopeoRuns), 3),
+      ratio_pull: round(p50(shoalRuns) / p50(skopeoRuns), 3),
+      docker_pull_s: typeof dockerRuns === 'string' ? null : round(p50(dockerRuns), 3),
+      ratio_docker: typeof dockerRuns === 'string' ? null : round(p50(shoalRuns) / p50(dockerRuns), 3),
+      ...(typeof dockerRuns === 'string' ? { docker: dockerRuns } : {}),
+      shoal_pull_cpu_s: round(p50(shoalCpus), 3),
+      skopeo_pull_cpu_s: round(p50(skopeoCpus), 3),
+      pulls: PULLS,
+      shoal_pull_runs_s: shoalRuns.map((x) => round(x, 3)),
+      skopeo_pull_runs_s: skopeoRuns.map((x) => round(x, 3)),
+      docker_pull_runs_s: typeof dockerRuns === 'string' ? null : dockerRuns.map((x) => round(x, 3)),
       unpack_mb_s: round(unpackMbS, 1),
       run_cached_p50_ms: runCached,
       run_cached_1layer_p50_ms: runOneLayer,

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
-import { decompressStream, detectCompression, zstdAvailable } from './decompress.js';
+import { decompressStream, detectCompression } from './decompress.js';
 
 async function all(src: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -35,9 +37,54 @@ it('names truncated and corrupt gzip streams', async () => {
   );
 });
 
-it.skipIf(zstdAvailable())('says that zstd layers need a newer Node.js', async () => {
-  const zst = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]);
-  await expect(all(decompressStream(pieces(zst, 8)))).rejects.toThrow(
-    /zstd-compressed, which this Node\.js .* cannot decompress/,
+// zstd(1) (Debian's zstd) makes real frames; crafted headers test the guard's bounds
+const zstdOf = (data: Buffer, ...flags: string[]) =>
+  execFileSync('zstd', ['-q', '-c', ...flags], { input: data, maxBuffer: 1 << 28 });
+
+it('streams zstd layers: several frames, a skippable frame, any chunking', async () => {
+  const a = Buffer.alloc(3_000_000, 'zstd layer data ');
+  const b = randomBytes(200_000);
+  const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from('abc')]);
+  const zst = Buffer.concat([zstdOf(a), skippable, zstdOf(b, '-19')]);
+  for (const n of [1, 7, 4096, 1 << 20])
+    expect((await all(decompressStream(pieces(zst, n)))).equals(Buffer.concat([a, b]))).toBe(true);
+});
+
+/** one frame (no checksum) holding one raw block of `body`, with the window descriptor byte given */
+const rawFrame = (descriptor: number, header: number[], body: Buffer) =>
+  Buffer.concat([
+    Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor, ...header]),
+    Buffer.from([(1 | (body.length << 3)) & 0xff, (body.length << 3) >> 8, (body.length << 3) >> 16]),
+    body,
+  ]);
+
+it('refuses zstd frames asking for a window over 128 MiB before allocating it', async () => {
+  // positive control: the same crafted frame with a 1 KiB window decodes
+  expect((await all(decompressStream(pieces(rawFrame(0, [0], Buffer.from('hi')), 3)))).toString()).toBe('hi');
+  // window descriptor exponent 18: a 256 MiB window
+  await expect(all(decompressStream(pieces(rawFrame(0, [18 << 3], Buffer.from('hi')), 3)))).rejects.toThrow(
+    /layer: corrupt zstd stream: frame needs a 268435456-byte window/,
   );
+  // single segment with an 8-byte content size of 1 TiB: the window is the content
+  const big = Buffer.alloc(8);
+  big.writeBigUInt64LE(1n << 40n);
+  await expect(
+    all(decompressStream(pieces(rawFrame(0xe0, [...big], Buffer.from('hi')), 64))),
+  ).rejects.toThrow(/frame needs a 1099511627776-byte window/);
+});
+
+it('names truncated and corrupt zstd streams', async () => {
+  const zst = zstdOf(Buffer.alloc(500_000, 'y'));
+  await expect(all(decompressStream(pieces(zst.subarray(0, zst.length - 5), 4096)))).rejects.toThrow(
+    'layer: truncated zstd stream',
+  );
+  // a reserved block type in the first block header (just after the 6-byte frame header)
+  const bad = Buffer.from(rawFrame(0, [0], Buffer.from('hi')));
+  bad[6] |= 0b110;
+  await expect(all(decompressStream(pieces(bad, 4096)))).rejects.toThrow(
+    'layer: corrupt zstd stream: block header: reserved block type',
+  );
+  await expect(
+    all(decompressStream(pieces(Buffer.concat([zst, Buffer.from('junk after the frame')]), 4096))),
+  ).rejects.toThrow(/layer: corrupt zstd stream: not a zstd frame/);
 });

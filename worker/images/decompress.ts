@@ -1,6 +1,7 @@
 // Detects a layer's compression from its first bytes and streams the uncompressed tar.
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { ZstdStreamError, zstdDecompress } from './zstd.js';
 
 export type DetectedCompression = 'none' | 'gzip' | 'zstd';
 
@@ -18,13 +19,24 @@ export function zstdAvailable(): boolean {
 
 function decompressor(kind: DetectedCompression): Transform | null {
   if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 1024 * 1024 });
-  if (kind === 'zstd') {
-    const make = (zlib as ZlibWithZstd).createZstdDecompress;
-    if (!make)
-      throw new Error(`layer is zstd-compressed, which this Node.js (${process.version}) cannot decompress`);
-    return make();
-  }
+  if (kind === 'zstd') return (zlib as ZlibWithZstd).createZstdDecompress?.() ?? null;
   return null;
+}
+
+async function* prepend(head: Buffer, it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield head;
+  for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+}
+
+/** zstd through fzstd (./zstd.ts) where this Node.js's zlib has none. */
+async function* zstdFallback(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* zstdDecompress(src);
+  } catch (e) {
+    if (!(e instanceof ZstdStreamError)) throw e;
+    if (e.truncated) throw new Error('layer: truncated zstd stream');
+    throw new Error(`layer: corrupt zstd stream: ${e.message}`);
+  }
 }
 
 /** Yields the uncompressed bytes of a (possibly gzip/zstd-compressed) stream, detected by magic number. */
@@ -43,8 +55,7 @@ export async function* decompressStream(src: AsyncIterable<Buffer>): AsyncGenera
   const kind = detectCompression(head);
   const z = decompressor(kind);
   if (!z) {
-    yield head;
-    for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+    yield* kind === 'zstd' ? zstdFallback(prepend(head, it)) : prepend(head, it);
     return;
   }
   // waits for 'drain', or gives up when the consumer went away and z was destroyed

@@ -75,7 +75,8 @@ export async function ingestLayer(
     return { digest: expect.digest, size: await blobs.size(expect.digest), diffId: expect.diffId, meta };
   }
   const writer: BlobWriter | null = blobPresent ? null : await blobs.writer();
-  const blobHash = createHash('sha256');
+  // the writer hashes what it stores; a second hash of the same bytes only when nothing is stored
+  const blobHash = writer ? null : createHash('sha256');
   let compressedSize = 0;
   const diffHash = createHash('sha256');
   let tarSize = 0;
@@ -86,7 +87,7 @@ export async function ingestLayer(
   const compressed = (async function* () {
     for await (const c of coalesce(src)) {
       compressedSize += c.length;
-      blobHash.update(c);
+      blobHash?.update(c);
       if (writer) {
         queued++;
         chain = chain
@@ -111,7 +112,8 @@ export async function ingestLayer(
     await flushWrites();
     if (expect.size !== undefined && expect.size >= 0 && compressedSize !== expect.size)
       throw new SizeMismatchError(expect.size, compressedSize, what);
-    blobDigest = `sha256:${blobHash.digest('hex')}`;
+    // every write has landed (flushWrites), so the writer's hash covers every byte read
+    blobDigest = writer ? writer.currentDigest() : `sha256:${blobHash!.digest('hex')}`;
     if (expect.digest && blobDigest !== expect.digest)
       throw new DigestMismatchError(expect.digest, blobDigest, what);
   };
