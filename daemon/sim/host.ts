@@ -2,6 +2,7 @@
 // of its own, so a node id of its own), then holds its own dispatcher session through the real agent over
 // the simulated executor. The managers cannot tell them from real workers; only no container is made.
 import path from 'node:path';
+import { isShoalError } from '../../common/errors.js';
 import {
   channelOptionsFor,
   joinCluster,
@@ -14,6 +15,9 @@ import { Agent } from '../../worker/agent/index.js';
 import { SimExecutor } from '../../worker/executor/sim.js';
 import { describeNode } from '../swarm/describe.js';
 import type { SimHostConfig } from './config.js';
+
+/** How long a node keeps trying to join while the managers answer unavailable (an election, a busy leader). */
+const JOIN_PATIENCE_MS = 120_000;
 
 export interface SimNode {
   hostname: string;
@@ -56,6 +60,25 @@ export class SimNodeHost {
     await Promise.all(this.nodes.map((n) => n.executor.close()));
   }
 
+  /**
+   * A certificate through the managers in turn (each CA signs; the leader writes the node). A cluster in an
+   * election answers unavailable for a moment: tried again for up to JOIN_PATIENCE_MS; anything else (a bad
+   * token) fails the host at once.
+   */
+  private async join(index: number): Promise<NodeCredentials> {
+    const c = this.config;
+    const deadline = Date.now() + JOIN_PATIENCE_MS;
+    for (let attempt = 0; ; attempt++) {
+      const via = c.managers[(index + attempt) % c.managers.length];
+      try {
+        return await joinCluster({ address: via, token: c.joinToken });
+      } catch (err) {
+        if (!isShoalError(err, 'unavailable') || Date.now() > deadline || this.stopped) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+      }
+    }
+  }
+
   private async startNode(hostname: string, index: number): Promise<SimNode> {
     const c = this.config;
     const dir = path.join(c.stateDir, hostname);
@@ -63,8 +86,7 @@ export class SimNodeHost {
     let identity = await loadNodeIdentity(certs);
     if (!identity) {
       // Spread the joins over the managers (each CA signs; the leader writes the node).
-      const via = c.managers[index % c.managers.length];
-      identity = await joinCluster({ address: via, token: c.joinToken });
+      identity = await this.join(index);
       if (identity.role !== 'worker')
         throw new Error(`${hostname}: the token made a ${identity.role}: give shoald-sim a worker token`);
       await saveNodeIdentity(certs, identity);

@@ -134,10 +134,15 @@ export class Dispatcher {
     return this.running;
   }
 
-  /** The heartbeat period in force (ms): the cluster's setting, else the default. */
+  /**
+   * The heartbeat period in force (ms): the cluster's setting, else the default — longer when the sessions
+   * would otherwise send more than `maxHeartbeatsPerSecond`. Each node's deadline follows the period it was
+   * last handed, so a period that shrinks again never cuts a node short.
+   */
   heartbeatPeriodMs(): number {
     const cluster = this.store.view((tx) => tx.list('cluster')[0]);
-    return heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
+    const base = heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
+    return Math.max(base, Math.ceil((this.sessions.size * 1000) / this.timing.maxHeartbeatsPerSecond));
   }
 
   /** Whether the node has a session now. */

@@ -68,11 +68,15 @@ class Run {
     const t0 = Date.now();
     this.startSims(swarm.JoinTokens.Worker, managers);
     const total = o.nodes + o.managers;
-    await this.until(`${total} nodes ready`, async () => {
-      const nodes = await this.nodes();
-      const ready = nodes.filter((n) => n.Status?.State === 'ready').length;
-      return { done: ready >= total, note: `${ready}/${total} ready` };
-    });
+    await this.until(
+      `${total} nodes ready`,
+      async () => {
+        const nodes = await this.nodes();
+        const ready = nodes.filter((n) => n.Status?.State === 'ready').length;
+        return { done: ready >= total, note: `${ready}/${total} ready` };
+      },
+      2000,
+    ); // (the node list is large: not polled as often as the service's status)
     const join_s = (Date.now() - t0) / 1000;
     log(`${total} nodes ready in ${join_s.toFixed(1)} s`);
     await this.findLeader();
@@ -245,7 +249,12 @@ class Run {
     this.rssMax = Math.max(this.rssMax, vmRssMiB(this.leaderPid) ?? 0);
   }
 
-  private async until(what: string, check: () => Promise<{ done: boolean; note: string }>): Promise<void> {
+  /** Polls `check` every `everyMs` (default --poll-ms) until done; past --wait-max-s it fails. */
+  private async until(
+    what: string,
+    check: () => Promise<{ done: boolean; note: string }>,
+    everyMs = this.o.pollMs,
+  ): Promise<void> {
     const deadline = Date.now() + this.o.waitMaxS * 1000;
     let lastLog = 0;
     let note = 'no answer yet';
@@ -263,7 +272,7 @@ class Run {
         lastLog = Date.now();
       }
       if (Date.now() > deadline) throw new Error(`${what}: not reached in ${this.o.waitMaxS} s (${note})`);
-      await sleep(this.o.pollMs);
+      await sleep(everyMs);
     }
   }
 }
