@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseSimArgs } from '../../daemon/sim/config.js';
 
-const base = ['--join-token', 'SWMTKN-1-x', '--manager', '10.0.0.1:2377', '--nodes', '250', '--state-dir', '/run/s'];
+const base = [
+  '--join-token',
+  'SWMTKN-1-x',
+  '--manager',
+  '10.0.0.1:2377',
+  '--nodes',
+  '250',
+  '--state-dir',
+  '/run/s',
+];
 
 describe('shoald-sim flags', () => {
   it('takes the token, managers (repeatable), node count and state directory, with defaults for the rest', () => {
@@ -32,7 +41,9 @@ describe('shoald-sim flags', () => {
     expect(err([...base, '--manager', 'nohost'])).toBe('--manager: "nohost" is not host:port');
     expect(err([...base, '--state-dir', 'rel'])).toBe('--state-dir: "rel" is not an absolute path');
     expect(err([...base, '--hostname-prefix', 'Bad_'])).toMatch(/^--hostname-prefix: "Bad_"/);
-    expect(err([...base, '--join-concurrency', '500'])).toBe('--join-concurrency: 500 is not between 1 and 200');
+    expect(err([...base, '--join-concurrency', '500'])).toBe(
+      '--join-concurrency: 500 is not between 1 and 200',
+    );
     expect(err([...base, '--turbo'])).toBe('unknown flag: --turbo');
   });
 });
