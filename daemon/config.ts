@@ -24,6 +24,11 @@ export interface DaemonConfig {
    * nameservers (default true, as dockerd); false answers them NXDOMAIN (tests: nothing leaves the machine).
    */
   dnsForward: boolean;
+  /**
+   * `--executor engine|sim`: how this node's swarm tasks run. `engine` (default): as containers. `sim`: the
+   * simulated executor (worker/executor/sim.ts), every state reported and no container made — for scale runs.
+   */
+  executor: 'engine' | 'sim';
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
@@ -35,6 +40,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   bip: '172.17.0.1/16',
   ipMasq: true,
   dnsForward: true,
+  executor: 'engine',
 };
 
 export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
@@ -57,6 +63,8 @@ Options:
                            --ip-masq=false turns it off)
       --dns-forward        The embedded DNS resolver of user networks forwards unknown names to the
                            host's nameservers (default true; --dns-forward=false answers NXDOMAIN)
+      --executor string    How swarm tasks run: "engine" (containers, default) or "sim" (simulated: every
+                           task state reported, no container; for scale tests)
       --help               Print usage
 `;
 
@@ -192,6 +200,13 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
         if (inline === undefined || inline === 'true') config.dnsForward = true;
         else if (inline === 'false') config.dnsForward = false;
         else return { kind: 'error', message: `--dns-forward: "${inline}" is not true or false` };
+        break;
+      }
+      case '--executor': {
+        const v = takeValue();
+        if (v !== 'engine' && v !== 'sim')
+          return { kind: 'error', message: `--executor: "${v ?? ''}" is not "engine" or "sim"` };
+        config.executor = v;
         break;
       }
       default:

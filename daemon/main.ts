@@ -59,6 +59,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     images: imageStore,
     pull: registryOptions(config),
     hostname: config.hostname,
+    executor: config.executor,
   });
   const router = new Router();
   await registerAll(router, {

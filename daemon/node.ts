@@ -38,12 +38,20 @@ import {
 } from '../manager/secrets/index.js';
 import { clone } from '../manager/store/index.js';
 import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
-import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
+import { Cluster, Node, type NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
 import { Agent, Dependencies } from '../worker/agent/index.js';
 import type { ContainerManager } from '../worker/engine/index.js';
-import { Executor, enginePort, imagePort, LABEL, taskLogs } from '../worker/executor/index.js';
+import {
+  Executor,
+  enginePort,
+  imagePort,
+  LABEL,
+  SimExecutor,
+  type TaskExecutor,
+  taskLogs,
+} from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
 import {
   alreadyInSwarm,
@@ -55,7 +63,7 @@ import {
   notManager,
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
-import { SERVER_VERSION } from './http/reply.js';
+import { describeNode } from './swarm/describe.js';
 import { ManagerParts } from './swarm/manager.js';
 import {
   joinHostPort,
@@ -87,13 +95,15 @@ export interface NodeOptions {
   pull?: PullOptions;
   /** The node's Description.Hostname (shoald --hostname); default the machine's. */
   hostname?: string;
+  /** How swarm tasks run: as containers (default), or simulated (shoald --executor=sim). */
+  executor?: 'engine' | 'sim';
   log?: (msg: string) => void;
 }
 
 interface Membership {
   state: SwarmState;
   identity: NodeCredentials;
-  executor: Executor;
+  executor: TaskExecutor;
   agent: Agent;
   manager?: ManagerParts;
   backend: ClusterBackend;
@@ -445,11 +455,14 @@ export class SwarmNode implements ClusterBackend {
     const host = state.advertiseAddr ? parseHostPort(state.advertiseAddr, 'advertiseAddr').host : '';
     // Secrets and configs the dispatcher sends: memory only, read by the executor when it makes a container.
     const dependencies = new Dependencies();
-    const executor = new Executor({
-      engine: enginePort(this.o.engine),
-      images: imagePort(this.o.images, this.o.pull),
-      data: dependencies,
-    });
+    const executor =
+      this.o.executor === 'sim'
+        ? new SimExecutor()
+        : new Executor({
+            engine: enginePort(this.o.engine),
+            images: imagePort(this.o.images, this.o.pull),
+            data: dependencies,
+          });
     // The agent starts from every manager known: those it last heard of, and on a manager its own store's.
     const managers = [...new Set([...state.managers, ...(manager?.managerAddrs() ?? [])])];
     const agent = new Agent({
@@ -831,13 +844,4 @@ function clusterSpecOf(spec: ClusterSpec): ClusterSpec {
     ...spec,
     dispatcher: { ...spec.dispatcher, heartbeatPeriod: isDockerDefault ? HEARTBEAT_PERIOD : period },
   };
-}
-
-async function describeNode(hostname: string): Promise<NodeDescription> {
-  return NodeDescription.fromPartial({
-    hostname,
-    platform: { os: 'linux', architecture: os.machine() },
-    resources: { nanoCpus: os.availableParallelism() * 1e9, memoryBytes: os.totalmem() },
-    engine: { engineVersion: SERVER_VERSION, labels: {} },
-  });
 }

@@ -3,6 +3,7 @@
 # all on a private bridge that routes nowhere. Run as root. See deploy/README.md.
 #
 #   local-cluster.sh up --managers N --workers M [--prefix P] [--subnet 10.X.Y.0/24] [--swarm auto|yes|no]
+#                       [--executor engine|sim]
 #   local-cluster.sh down    [--prefix P]
 #   local-cluster.sh status  [--prefix P]
 #   local-cluster.sh env     NODE [--prefix P]
@@ -31,8 +32,8 @@ die() { echo "local-cluster: $*" >&2; exit 2; }
 
 usage() { # usage [EXIT]: the command summary at the top of this file (stdout for --help, else stderr)
   local code=${1:-2}
-  if ((code == 0)); then sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-  else sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; fi
+  if ((code == 0)); then sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  else sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; fi
   exit "$code"
 }
 
@@ -57,7 +58,9 @@ sock_of() { echo "$(run_dir)/$1/shoald.sock"; }
 node_data() { echo "$(data_dir)/$1"; }
 pid_file() { echo "$(data_dir)/$1/shoald.pid"; }
 log_file() { echo "$(data_dir)/$1/shoald.log"; }
-cluster_file() { echo "$(data_dir)/cluster"; }   # lines: NODE ROLE ADDRESS; plus "#subnet S"
+cluster_file() { echo "$(data_dir)/cluster"; }   # lines: NODE ROLE ADDRESS; plus "#subnet S", "#executor E"
+# shoald --executor of the cluster's nodes (engine unless `up --executor sim` recorded otherwise).
+executor_of() { local e; e=$(sed -n 's/^#executor //p' "$(cluster_file)" 2>/dev/null); echo "${e:-engine}"; }
 
 # ---- IPv4 arithmetic ------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ start_node() {
   # The node flags are bin/shoald's own (its #! line), as a user starting it directly gets them.
   setsid nsenter --net="/run/netns/$(netns_of "$n")" -- "$NODE_BIN" "${SHOALD_NODE_FLAGS[@]}" "$REPO/bin/shoald" \
     --data-root "$(node_data "$n")/data" --exec-root "$(exec_root "$n")" -H "unix://$(sock_of "$n")" \
-    --hostname "$(hostname_of "$n")" </dev/null >>"$(log_file "$n")" 2>&1 &
+    --hostname "$(hostname_of "$n")" --executor "$(executor_of)" </dev/null >>"$(log_file "$n")" 2>&1 &
   launched=$!
   echo "$launched" >"$(pid_file "$n")"
   for ((i = 0; i < WAIT_SECS * 10; i++)); do
@@ -333,7 +336,7 @@ print_node() { # NAME ROLE NETNS ADDRESS unix://SOCKET
 }
 
 cmd_up() {
-  local managers=$1 workers=$2 subnet=$3 swarm=$4 nodes=() n i br bad=0 longest
+  local managers=$1 workers=$2 subnet=$3 swarm=$4 executor=$5 nodes=() n i br bad=0 longest
   if ! [[ $managers =~ ^[0-9]+$ ]] || ((managers < 1 || managers > 89)); then
     die "--managers: \"$managers\" must be a number from 1 to 89"
   fi
@@ -364,7 +367,7 @@ cmd_up() {
   check_subnet_free "$subnet"
 
   mkdir -p "$(run_dir)" "$(data_dir)"
-  { echo "#subnet $subnet"; for n in "${nodes[@]}"; do
+  { echo "#subnet $subnet"; echo "#executor $executor"; for n in "${nodes[@]}"; do
     case $n in m*) echo "$n manager $(node_addr "$subnet" "$n")" ;; *) echo "$n worker $(node_addr "$subnet" "$n")" ;; esac
   done; } >"$(cluster_file)"
 
@@ -444,7 +447,7 @@ EOF
 main() {
   [ $# -ge 1 ] || usage 2
   case $1 in -h | --help | help) usage 0 ;; esac
-  local cmd=$1 managers="" workers=0 subnet="" swarm=auto node="" sig=TERM from="" link=0
+  local cmd=$1 managers="" workers=0 subnet="" swarm=auto executor=engine node="" sig=TERM from="" link=0
   shift
   while [ $# -gt 0 ]; do
     case $1 in
@@ -453,6 +456,7 @@ main() {
       --prefix) [ $# -ge 2 ] || die "--prefix needs a value"; PREFIX=$2; shift 2 ;;
       --subnet) [ $# -ge 2 ] || die "--subnet needs a value"; subnet=$2; shift 2 ;;
       --swarm) [ $# -ge 2 ] || die "--swarm needs a value"; swarm=$2; shift 2 ;;
+      --executor) [ $# -ge 2 ] || die "--executor needs a value"; executor=$2; shift 2 ;;
       --signal) [ $# -ge 2 ] || die "--signal needs a value"; sig=${2#SIG}; shift 2 ;;
       --from) [ $# -ge 2 ] || die "--from needs a value"; from=$2; shift 2 ;;
       --link) link=1; shift ;;
@@ -469,7 +473,8 @@ main() {
     up)
       [ -n "$managers" ] || die "up: --managers N is required"
       case $swarm in auto | yes | no) ;; *) die "--swarm: \"$swarm\" must be auto, yes or no" ;; esac
-      cmd_up "$managers" "$workers" "$subnet" "$swarm" ;;
+      case $executor in engine | sim) ;; *) die "--executor: \"$executor\" must be engine or sim" ;; esac
+      cmd_up "$managers" "$workers" "$subnet" "$swarm" "$executor" ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) require_node "$node"; echo "export SHOAL_HOST=unix://$(sock_of "$node")" ;;

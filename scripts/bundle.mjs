@@ -5,6 +5,7 @@ import { build } from 'esbuild';
 const entries = {
   shoal: 'cli/main.ts',
   shoald: 'daemon/main.ts',
+  'shoald-sim': 'daemon/sim-main.ts',
 };
 
 for (const [name, entry] of Object.entries(entries)) {

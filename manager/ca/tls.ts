@@ -94,5 +94,20 @@ interface AuthContextCall {
 export function peerIdentity(call: AuthContextCall): NodeIdentity | undefined {
   const cert = call.getAuthContext()?.sslPeerCertificate;
   if (!cert?.raw) return undefined;
-  return nodeIdentityOf(new Uint8Array(cert.raw));
+  // Parsing a certificate (ASN.1 in JavaScript) costs about a millisecond, and every call of every node asks
+  // (a heartbeat per node per second): the identity is a function of the certificate's bytes, so it is kept
+  // by their SHA-256 (which the TLS layer has computed already).
+  const key = cert.fingerprint256;
+  const known = key ? identities.get(key) : undefined;
+  if (known) return known;
+  const id = nodeIdentityOf(new Uint8Array(cert.raw));
+  if (key) {
+    if (identities.size >= IDENTITY_CACHE_MAX) identities.clear();
+    identities.set(key, id);
+  }
+  return id;
 }
+
+/** Identities of the certificates peers presented, by SHA-256 fingerprint (bounded: cleared when full). */
+const identities = new Map<string, NodeIdentity>();
+const IDENTITY_CACHE_MAX = 20_000;

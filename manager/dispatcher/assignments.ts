@@ -4,6 +4,7 @@
 // while the worker has something to do with it: it should run (desired ≤ RUNNING), or it should stop and the
 // worker has not yet reported it stopped. A task that left the set (reported stopped, or deleted from the
 // store) is sent as a REMOVE: the worker removes its container.
+import { isDeepStrictEqual } from 'node:util';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 
@@ -26,6 +27,17 @@ export function fingerprint(task: Task): string {
   return Buffer.from(
     Task.encode({ ...task, status: undefined, meta: undefined, runningSince: 0 }).finish(),
   ).toString('base64');
+}
+
+/**
+ * Whether two copies of a task differ only in what fingerprint() leaves out (observed status, store meta,
+ * running_since): a deep comparison, cheaper than encoding both.
+ */
+export function sameForWorker(a: Task, b: Task): boolean {
+  return isDeepStrictEqual(
+    { ...a, status: undefined, meta: undefined, runningSince: 0 },
+    { ...b, status: undefined, meta: undefined, runningSince: 0 },
+  );
 }
 
 /**

@@ -18,6 +18,12 @@ export interface DispatcherTiming {
   /** Spread of the periods handed out (±fraction), so heartbeats of many nodes do not line up. */
   jitter: number;
   /**
+   * The most heartbeats a second the leader asks for: with more nodes than this × the period, the period
+   * handed out grows with the number of sessions (1,000 nodes at 200/s: 5 s, Swarm's default), so the
+   * leader's work for heartbeats stays bounded however large the cluster.
+   */
+  maxHeartbeatsPerSecond: number;
+  /**
    * Task status reports arriving within this window (ms) are written in one store transaction; reports that
    * arrive while a transaction is in flight go out together once it ends (group commit).
    */
@@ -34,6 +40,7 @@ export const DEFAULT_TIMING: DispatcherTiming = {
   leaderChangeGraceMultiplier: 6,
   sessionRetryMaxMs: SESSION_RETRY_MAX_MS,
   jitter: 0.1,
+  maxHeartbeatsPerSecond: 200,
   statusBatchMs: 2,
   statusBatchMax: 200,
   assignmentBatchMs: 2,

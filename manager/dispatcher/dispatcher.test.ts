@@ -245,6 +245,31 @@ describe('dispatcher sessions', () => {
     d.stop();
   });
 
+  it('lengthens the period when the sessions would heartbeat more often than the leader takes, and keeps each deadline to the period handed out', async () => {
+    const { store, clock } = await setup(['n1', 'n2', 'n3']);
+    const d = new Dispatcher(store, {
+      clock,
+      random: () => 0.5,
+      timing: { heartbeatPeriodMs: PERIOD, maxHeartbeatsPerSecond: 2 },
+    });
+    const node = (id: string) => store.view((tx) => tx.get('node', id));
+    d.start();
+    const a = await register(d, 'n1');
+    expect(d.heartbeat('n1', a.sessionId)).toBe(PERIOD); // one session: 1 a second is within 2
+    await register(d, 'n2');
+    const c = await register(d, 'n3');
+    expect(d.heartbeatPeriodMs()).toBe(1500); // three sessions at 2 a second
+    expect(d.heartbeat('n3', c.sessionId)).toBe(1500);
+    // n3 was told 1.5 s: its deadline is 4.5 s, not 3 s
+    clock.advance(3 * PERIOD + 100);
+    await settle();
+    expect(node('n3')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(1500);
+    await settle();
+    expect(node('n3')?.status?.state).toBe(NodeState.NODE_STATE_DOWN);
+    d.stop();
+  });
+
   it('stop ends every session and arms no timers', async () => {
     const { d, clock } = await setup();
     d.start();

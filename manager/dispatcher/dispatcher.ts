@@ -29,7 +29,7 @@ import {
 } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { EventOf, Store } from '../store/index.js';
-import { dependenciesOf, fingerprint, forWorker, isAssigned } from './assignments.js';
+import { dependenciesOf, fingerprint, forWorker, isAssigned, sameForWorker } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
 import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
@@ -134,10 +134,15 @@ export class Dispatcher {
     return this.running;
   }
 
-  /** The heartbeat period in force (ms): the cluster's setting, else the default. */
+  /**
+   * The heartbeat period in force (ms): the cluster's setting, else the default — longer when the sessions
+   * would otherwise send more than `maxHeartbeatsPerSecond`. Each node's deadline follows the period it was
+   * last handed, so a period that shrinks again never cuts a node short.
+   */
   heartbeatPeriodMs(): number {
     const cluster = this.store.view((tx) => tx.list('cluster')[0]);
-    return heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
+    const base = heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
+    return Math.max(base, Math.ceil((this.sessions.size * 1000) / this.timing.maxHeartbeatsPerSecond));
   }
 
   /** Whether the node has a session now. */
@@ -345,26 +350,16 @@ export class Dispatcher {
     const reasons = new Map<string, string>();
     const entries = [...batch.items];
     try {
-      for (let i = 0; i < entries.length; i += this.timing.statusBatchMax) {
-        if (gen !== this.generation)
-          throw unavailable('the dispatcher stopped before the reports were written');
-        const chunk = entries.slice(i, i + this.timing.statusBatchMax);
-        await this.withConflictRetry(() =>
-          this.store.update((tx) => {
-            for (const [taskId] of chunk) reasons.delete(taskId); // a retry starts from the state afresh
-            for (const [taskId, { nodeId, status }] of chunk) {
-              const task = tx.get('task', taskId);
-              if (task && task.nodeId !== nodeId) {
-                reasons.set(taskId, `no longer assigned to node ${nodeId}`);
-                continue;
-              }
-              const why = staleReason(task, status);
-              if (why) reasons.set(taskId, why);
-              else if (task) tx.update('task', withStatus(task, status));
-            }
-          }),
-        );
-      }
+      if (gen !== this.generation)
+        throw unavailable('the dispatcher stopped before the reports were written');
+      // The transactions of one batch are proposed together (raft writes them with one fsync): a batch of
+      // thousands of reports, as a thousand nodes starting tasks send, costs one round, not one per 200.
+      const chunks: (typeof entries)[] = [];
+      for (let i = 0; i < entries.length; i += this.timing.statusBatchMax)
+        chunks.push(entries.slice(i, i + this.timing.statusBatchMax));
+      const results = await Promise.allSettled(chunks.map((chunk) => this.writeStatusChunk(chunk, reasons)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
       return;
@@ -377,6 +372,28 @@ export class Dispatcher {
         }),
       );
     }
+  }
+
+  /** One transaction of a batch (tried again on a conflict: a retry starts from the state afresh). */
+  private async writeStatusChunk(
+    chunk: [string, { nodeId: string; status: TaskStatus }][],
+    reasons: Map<string, string>,
+  ): Promise<void> {
+    await this.withConflictRetry(() =>
+      this.store.update((tx) => {
+        for (const [taskId] of chunk) reasons.delete(taskId);
+        for (const [taskId, { nodeId, status }] of chunk) {
+          const task = tx.get('task', taskId);
+          if (task && task.nodeId !== nodeId) {
+            reasons.set(taskId, `no longer assigned to node ${nodeId}`);
+            continue;
+          }
+          const why = staleReason(task, status);
+          if (why) reasons.set(taskId, why);
+          else if (task) tx.update('task', withStatus(task, status));
+        }
+      }),
+    );
   }
 
   // ---- heartbeats ----
@@ -533,11 +550,17 @@ export class Dispatcher {
       this.syncDependencies(s);
       return;
     }
+    // Most events are the workers' own reports coming back: the same task for the worker as the one before,
+    // which the worker has already been told about (compared without encoding it, as fingerprint() would).
+    if (e.previous && s.known.has(task.id) && sameForWorker(e.previous, task)) return;
     const fp = fingerprint(task);
     if (s.known.get(task.id) === fp) return;
     s.known.set(task.id, fp);
-    s.refs.set(task.id, dependenciesOf(task));
-    this.syncDependencies(s);
+    const before = s.refs.get(task.id);
+    const refs = dependenciesOf(task);
+    s.refs.set(task.id, refs);
+    // The node's secrets and configs change only when this task's do.
+    if (refs.length > 0 || (before?.length ?? 0) > 0) this.syncDependencies(s);
     this.queueChange(s, task.id, {
       assignment: { item: { $case: 'task', value: forWorker(task) } },
       action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,

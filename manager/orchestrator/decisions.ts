@@ -94,3 +94,55 @@ export function applyDecisions(tx: WriteTx, d: Decisions): void {
   for (const n of d.updateNodes ?? []) tx.update('node', n);
   for (const s of d.removeServices) tx.remove('service', s.id);
 }
+
+/** Writes per transaction when a pass decides more than that (swarmkit's batches are of 200 changes). */
+export const MAX_WRITES_PER_TRANSACTION = 1000;
+
+/** How many writes the decisions make. */
+export const writeCount = (d: Decisions): number =>
+  d.creates.length +
+  d.updates.length +
+  d.removes.length +
+  d.removeServices.length +
+  (d.updateServices?.length ?? 0) +
+  (d.updateNodes?.length ?? 0);
+
+/**
+ * The decisions as transactions of at most `max` writes each, in applyDecisions' order (task updates, task
+ * removals, creations, then services and nodes). A pass that places or creates 100,000 tasks so makes entries
+ * of a bounded size, which raft replicates, and members apply, without holding the event loop for seconds.
+ * Decisions within `max` stay one transaction (all or nothing, as before).
+ */
+export function splitDecisions(d: Decisions, max = MAX_WRITES_PER_TRANSACTION): Decisions[] {
+  if (writeCount(d) <= max) return [d];
+  const out: Decisions[] = [];
+  let cur = emptyDecisions(d.wakeAt);
+  let n = 0;
+  const take = <T>(xs: readonly T[] | undefined, into: (c: Decisions) => T[]) => {
+    for (const x of xs ?? []) {
+      if (n === max) {
+        out.push(cur);
+        cur = emptyDecisions(d.wakeAt);
+        n = 0;
+      }
+      into(cur).push(x);
+      n++;
+    }
+  };
+  take(d.updates, (c) => c.updates);
+  take(d.removes, (c) => c.removes);
+  take(d.creates, (c) => c.creates);
+  take(d.updateServices, (c) => (c.updateServices ??= []));
+  take(d.updateNodes, (c) => (c.updateNodes ??= []));
+  take(d.removeServices, (c) => c.removeServices);
+  if (n > 0) out.push(cur);
+  return out;
+}
+
+const emptyDecisions = (wakeAt: number | undefined): Decisions => ({
+  creates: [],
+  updates: [],
+  removes: [],
+  removeServices: [],
+  wakeAt,
+});

@@ -6,7 +6,7 @@
 import { isShoalError } from '../../common/errors.js';
 import type { ReplicatedLog } from '../raft/replicated.js';
 import type { ReadTx, Store, TableName, Watch } from '../store/index.js';
-import { applyDecisions, type Decisions, isEmpty } from './decisions.js';
+import { applyDecisions, type Decisions, isEmpty, splitDecisions } from './decisions.js';
 
 export interface LoopClock {
   /** Unix milliseconds. */
@@ -131,7 +131,13 @@ export class ReconcileLoop {
       this.cancelTimer = d.wakeAt === undefined ? undefined : this.clock.timer(d.wakeAt, () => this.kick());
       if (isEmpty(d)) continue;
       try {
-        await this.opts.store.update((tx) => applyDecisions(tx, d));
+        // A large pass goes out as several transactions, proposed together (raft puts them in one fsync, in
+        // this order); one that conflicts makes the loop decide again on the state the others left.
+        const results = await Promise.allSettled(
+          splitDecisions(d).map((part) => this.opts.store.update((tx) => applyDecisions(tx, part))),
+        );
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
         this.commits++;
         conflicts = 0;
       } catch (err) {

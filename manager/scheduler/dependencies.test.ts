@@ -20,7 +20,7 @@ const withDeps = (s: Service, deps: string): Service => ({
 });
 
 const run = (services: Service[], tasks: Task[]) =>
-  scheduleTasks([node('a')], tasks, NOW, dependencyGate(services, tasks)).updates;
+  scheduleTasks([node('a')], tasks, NOW, { waitFor: dependencyGate(services, tasks) }).updates;
 
 describe('depends_on', () => {
   const web = withDeps(service('sw', 'app_web'), 'app_cache,app_db:healthy');

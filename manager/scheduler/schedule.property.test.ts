@@ -230,4 +230,14 @@ describe('schedule properties', () => {
       { numRuns: 150 },
     );
   });
+
+  it('places exactly as a look at every node would (the heap of candidates is only faster)', () => {
+    fc.assert(
+      fc.property(arbCluster, (c) => {
+        const { nodes, tasks } = build(c);
+        expect(scheduleTasks(nodes, tasks, 1000)).toEqual(scheduleTasks(nodes, tasks, 1000, { heap: false }));
+      }),
+      { numRuns: 500 },
+    );
+  });
 });

@@ -107,6 +107,8 @@ export interface UpOptions {
   subnet?: string;
   /** auto (default): form a swarm when shoald has one; yes: always try; no: standalone nodes. */
   swarm?: 'auto' | 'yes' | 'no';
+  /** shoald --executor of every node: containers (default) or simulated tasks. */
+  executor?: 'engine' | 'sim';
 }
 
 export class LocalCluster {
@@ -124,6 +126,7 @@ export class LocalCluster {
     args.push('--prefix', prefix);
     if (opts.subnet) args.push('--subnet', opts.subnet);
     if (opts.swarm) args.push('--swarm', opts.swarm);
+    if (opts.executor) args.push('--executor', opts.executor);
     const r = await script(args);
     if (r.code !== 0) {
       await script(['down', '--prefix', prefix]);

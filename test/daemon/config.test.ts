@@ -15,6 +15,7 @@ describe('shoald flags', () => {
         bip: '172.17.0.1/16',
         ipMasq: true,
         dnsForward: true,
+        executor: 'engine',
       },
     });
     expect(parseDaemonArgs(['--dns-forward=false'])).toMatchObject({ config: { dnsForward: false } });
@@ -138,5 +139,16 @@ describe('shoald flags', () => {
     });
     // the next flag is not taken for a name silently
     expect(parseDaemonArgs(['--hostname', '--data-root', '/d'])).toMatchObject({ kind: 'error' });
+  });
+
+  it('takes --executor engine|sim and refuses anything else, naming the flag', () => {
+    expect(parseDaemonArgs(['--executor=sim'])).toMatchObject({ config: { executor: 'sim' } });
+    expect(parseDaemonArgs(['--executor', 'engine'])).toMatchObject({ config: { executor: 'engine' } });
+    const bad = parseDaemonArgs(['--executor=docker']);
+    expect(bad).toEqual({ kind: 'error', message: '--executor: "docker" is not "engine" or "sim"' });
+    expect(parseDaemonArgs(['--executor'])).toMatchObject({
+      kind: 'error',
+      message: expect.stringContaining('--executor'),
+    });
   });
 });
