@@ -55,6 +55,35 @@ function configOf(c: Container, base: ContainerConfig): ContainerConfig & { Shel
   return out;
 }
 
+/** The fields of a container Config (what dockerd reads from the body); others are ignored, as dockerd. */
+const CONFIG_FIELDS = new Set([
+  'Hostname',
+  'Domainname',
+  'User',
+  'AttachStdin',
+  'AttachStdout',
+  'AttachStderr',
+  'ExposedPorts',
+  'Tty',
+  'OpenStdin',
+  'StdinOnce',
+  'Env',
+  'Cmd',
+  'Healthcheck',
+  'ArgsEscaped',
+  'Image',
+  'Volumes',
+  'WorkingDir',
+  'Entrypoint',
+  'NetworkDisabled',
+  'MacAddress',
+  'OnBuild',
+  'Labels',
+  'StopSignal',
+  'StopTimeout',
+  'Shell',
+]);
+
 /** Go's zero values, which a client's empty Config struct is made of. */
 function isEmptyValue(v: unknown): boolean {
   if (v === null || v === undefined || v === '' || v === false || v === 0) return true;
@@ -70,7 +99,7 @@ export async function registerCommit(router: Router, deps: ApiDeps): Promise<voi
     if (!ref) throw badRequest('container: the container to commit is required (container=…)');
     // dockerd merges a Config in the body over the container's; shoal takes changes only
     const body = await ctx.readJson<Record<string, unknown> | null>();
-    const given = Object.entries(body ?? {}).filter(([, v]) => !isEmptyValue(v));
+    const given = Object.entries(body ?? {}).filter(([k, v]) => CONFIG_FIELDS.has(k) && !isEmptyValue(v));
     if (given.length > 0)
       throw badRequest(
         `config: a container config in the commit body is not supported (${given.map(([k]) => k).join(', ')}); use changes (--change)`,
