@@ -3,7 +3,7 @@
 // author, pause (default true), changes (repeatable Dockerfile instructions).
 
 import path from 'node:path';
-import { formatReference, parseReference } from '../../common/reference.js';
+import { familiarString, formatReference, parseReference } from '../../common/reference.js';
 import { commitContainer } from '../../worker/build/index.js';
 import type { Container } from '../../worker/engine/index.js';
 import { type ContainerConfig, ImageStore } from '../../worker/images/index.js';
@@ -12,6 +12,7 @@ import { queryBool } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import { inspectJson } from './containers/translate.js';
 import type { ApiDeps } from './deps.js';
+import { eventMessage } from './events.js';
 
 /** The tag reference for repo[:tag], or none; a bad one is a 400 before anything is written. */
 function tagOf(ctx: RequestContext): string[] {
@@ -126,6 +127,22 @@ export async function registerCommit(router: Router, deps: ApiDeps): Promise<voi
         now: deps.now(),
       });
     });
+    // dockerd's container event, the container's labels, image and name beside what was made
+    deps.events?.publish(
+      eventMessage({
+        action: 'commit',
+        id: c.id,
+        attributes: {
+          ...c.config.labels,
+          image: c.image,
+          name: c.name,
+          comment: ctx.query.get('comment') ?? '',
+          imageID: id,
+          imageRef: tags[0] ? familiarString(parseReference(tags[0])) : '',
+        },
+        timeMs: deps.now().getTime(),
+      }),
+    );
     ctx.reply.json(201, { Id: id });
   });
 }

@@ -98,6 +98,7 @@ export function withArchive<T>(
       const logical = path.posix.join(at.logical, rel);
       return mounts.has(logical) && isSpecial(logical);
     };
+    ctx.emitEvent('archive-path', live.rec);
     return fn(at.stat, writeTar(pathEntries(at.host, at.name, { prune })));
   });
 }
@@ -168,6 +169,7 @@ export function extractArchive(
         throw new InvalidArgumentError('archive', (e as Error).message);
       throw e;
     }
+    ctx.emitEvent('extract-to-dir', live.rec);
   });
 }
 
@@ -182,6 +184,7 @@ export function withExport<T>(
     const mounts = new Set(view.mountPoints);
     // a file mounted over (/etc/hosts) is archived with what the container sees; directories are skipped
     const prune = (rel: string) => mounts.has(`/${rel}`);
+    ctx.emitEvent('export', live.rec);
     return fn(writeTar(directoryEntries(view.root, undefined, { prune })));
   });
 }
