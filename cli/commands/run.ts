@@ -160,8 +160,6 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
   const detach = f.bools.has('detach');
   const tty = f.bools.has('tty');
   const interactive = f.bools.has('interactive');
-  const refused = detach ? undefined : refuseTtyWithoutTerminal(cli, tty, interactive);
-  if (refused !== undefined) return refused;
   const keysSpec = f.strings.get('detach-keys');
   let detachKeys: Buffer | undefined;
   try {
@@ -170,6 +168,8 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
     cli.err.write(`shoal: ${(e as Error).message}.\nSee 'shoal run --help'.\n`);
     return 125;
   }
+  const refused = detach ? undefined : refuseTtyWithoutTerminal(cli, tty, interactive);
+  if (refused !== undefined) return refused;
   const client = cli.client;
   let id: string;
   try {
