@@ -15,6 +15,7 @@ PKGS=(
   runc                             # the engine benchmark's peer
   docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer
   etcd-server                      # the raft benchmark's peer
+  zstd util-linux                  # zstd layer fixtures (image tests); script(1): a pseudo-terminal for the detach tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,9 @@
-// Detects a layer's compression from its first bytes and streams the uncompressed tar.
-import type { Transform } from 'node:stream';
+// Detects a layer's compression from its first bytes and streams the uncompressed tar. zstd (OCI
+// `+zstd` layers) goes through Node's zlib where it has it (22.15+), else through fzstd (101arrowz's
+// streaming Zstandard decoder in plain JavaScript: maintained, no native build, bounded memory).
+import { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { Decompress } from 'fzstd';
 
 export type DetectedCompression = 'none' | 'gzip' | 'zstd';
 
@@ -12,17 +15,43 @@ export function detectCompression(head: Buffer): DetectedCompression {
 
 type ZlibWithZstd = typeof zlib & { createZstdDecompress?: () => Transform };
 
-export function zstdAvailable(): boolean {
+/** Whether Node's own zlib decodes zstd (else fzstd does). */
+export function nativeZstd(): boolean {
   return typeof (zlib as ZlibWithZstd).createZstdDecompress === 'function';
+}
+
+/** fzstd's streaming decoder as a Transform. */
+function fzstdTransform(): Transform {
+  const t: Transform = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        d.push(chunk);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    flush(cb) {
+      try {
+        d.push(new Uint8Array(0), true);
+        cb();
+      } catch (e) {
+        cb(new Error(`unexpected end of file (${(e as Error).message})`));
+      }
+    },
+  });
+  // a copy: the decoder may reuse its window
+  const d = new Decompress((data) => {
+    if (data.length) t.push(Buffer.from(data));
+  });
+  return t;
 }
 
 function decompressor(kind: DetectedCompression): Transform | null {
   if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 1024 * 1024 });
   if (kind === 'zstd') {
     const make = (zlib as ZlibWithZstd).createZstdDecompress;
-    if (!make)
-      throw new Error(`layer is zstd-compressed, which this Node.js (${process.version}) cannot decompress`);
-    return make();
+    return make ? make() : fzstdTransform();
   }
   return null;
 }
