@@ -1,7 +1,9 @@
 // Client side of attach/exec/logs streams: demultiplexing Docker's frames, raw terminal mode,
 // forwarding stdin with a half-close at EOF.
+
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { DetachScanner } from '../common/detach-keys.js';
 
 /** Splits Docker's multiplexed stream (`[stream,0,0,0,size u32 BE] payload`) into stdout and stderr. */
 export class Demuxer {
@@ -37,13 +39,29 @@ export function pumpOutput(src: Readable, tty: boolean, stdout: Writable, stderr
 }
 
 /** Sends local stdin into the hijacked socket; half-closes the socket at EOF (or at once without stdin). */
-export function pumpInput(socket: Socket, stdin: (Readable & { isTTY?: boolean }) | undefined): void {
+export function pumpInput(
+  socket: Socket,
+  stdin: (Readable & { isTTY?: boolean }) | undefined,
+  /** Detach keys: typed, they end the session (onDetach) without sending them or closing stdin. */
+  detach?: { keys: Buffer; onDetach: () => void },
+): void {
   if (!stdin) {
     socket.end();
     return;
   }
+  const scanner = detach ? new DetachScanner(detach.keys) : undefined;
   stdin.on('data', (chunk: Buffer) => {
-    if (!socket.destroyed && !socket.writableEnded) socket.write(chunk);
+    if (socket.destroyed || socket.writableEnded) return;
+    if (!scanner) {
+      socket.write(chunk);
+      return;
+    }
+    const r = scanner.feed(chunk);
+    if (r.forward.length) socket.write(r.forward);
+    if (r.detached) {
+      socket.destroy();
+      detach?.onDetach();
+    }
   });
   stdin.on('end', () => {
     if (!socket.destroyed) socket.end();

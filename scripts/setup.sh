@@ -18,6 +18,7 @@ PKGS=(
   zstd                             # zstd-compressed layers in the image tests
   etcd-server                      # the raft benchmark's peer
   qemu-system-x86 cpio             # the cgroup v2 bed (test/cgroup2/): Debian's kernel in a VM, its initramfs
+  util-linux                       # script(1): a pseudo-terminal for the detach tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

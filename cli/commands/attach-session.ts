@@ -1,6 +1,7 @@
 // The attached part of `run`, `start -a` and `exec`: output to the terminal, stdin to the container,
 // raw mode and window-size updates for `-t`.
 import type { Socket } from 'node:net';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../common/detach-keys.js';
 import type { Client } from '../client.js';
 import type { Cli } from '../context.js';
 import { enterRawMode, pumpInput, pumpOutput } from '../stdio.js';
@@ -8,6 +9,8 @@ import { enterRawMode, pumpInput, pumpOutput } from '../stdio.js';
 export interface Session {
   /** Resolves when the container's (or exec's) output has ended. */
   output: Promise<void>;
+  /** Resolves when the user typed the detach keys (the container goes on). */
+  detached: Promise<void>;
   /** Restores the terminal. */
   restore(): void;
 }
@@ -16,11 +19,17 @@ export interface Session {
 export function startSession(
   cli: Cli,
   socket: Socket,
-  opts: { tty: boolean; stdin: boolean; client: Client; resizePath?: string },
+  opts: { tty: boolean; stdin: boolean; client: Client; resizePath?: string; detachKeys?: Buffer },
 ): Session {
   const restoreRaw = opts.tty && opts.stdin ? enterRawMode(cli.stdin) : () => {};
-  const output = pumpOutput(socket, opts.tty, cli.out, cli.err);
-  pumpInput(socket, opts.stdin ? cli.stdin : undefined);
+  let onDetach = () => {};
+  const detached = new Promise<void>((res) => {
+    onDetach = res;
+  });
+  // as the docker CLI: a terminal's ctrl-p,ctrl-q unless other keys were given; without a TTY only those
+  const keys = opts.detachKeys ?? (opts.tty ? parseDetachKeys(DEFAULT_DETACH_KEYS) : undefined);
+  const output = pumpOutput(socket, opts.tty, cli.out, cli.err).catch(() => {});
+  pumpInput(socket, opts.stdin ? cli.stdin : undefined, keys ? { keys, onDetach } : undefined);
   let onResize: (() => void) | undefined;
   const stdoutTty = cli.out as NodeJS.WriteStream;
   if (opts.tty && opts.resizePath && stdoutTty.isTTY) {
@@ -32,6 +41,7 @@ export function startSession(
   }
   return {
     output,
+    detached,
     restore() {
       restoreRaw();
       if (onResize) process.off('SIGWINCH', onResize);

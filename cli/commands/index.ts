@@ -21,6 +21,11 @@ export const commands: CommandEntry[] = [
     summary: 'Start one or more stopped containers',
     load: async () => (await import('./start.js')).start,
   },
+  {
+    name: 'attach',
+    summary: 'Attach local standard input, output, and error streams to a running container',
+    load: async () => (await import('./attach.js')).attach,
+  },
   { name: 'ps', summary: 'List containers', load: async () => (await import('./ps.js')).ps },
   {
     name: 'logs',

@@ -121,6 +121,82 @@ const df: CommandFn = async (cli, args) => {
   return 0;
 };
 
+/** docker's warning, as it lists what `system prune` removes. */
+function systemPruneWarning(all: boolean, volumes: boolean): string {
+  return [
+    'This will remove:',
+    '  - all stopped containers',
+    '  - all networks not used by at least one container',
+    ...(volumes ? ['  - all volumes not used by at least one container'] : []),
+    all ? '  - all images without at least one container associated to them' : '  - all dangling images',
+    all ? '  - all build cache' : '  - unused build cache',
+    '',
+  ].join('\n');
+}
+
+/** `shoal system prune`: containers, networks, (volumes,) images and build cache, as the docker CLI does it. */
+const systemPrune: CommandFn = async (cli, args) => {
+  const f = parseCommand(
+    cli,
+    {
+      name: 'system prune',
+      usage: 'shoal system prune [OPTIONS]',
+      description: 'Remove unused data',
+      flags: [
+        { long: 'all', short: 'a', type: 'bool', help: 'Remove all unused images not just dangling ones' },
+        FILTER,
+        FORCE,
+        { long: 'volumes', type: 'bool', help: 'Prune volumes' },
+      ],
+      maxArgs: 0,
+    },
+    args,
+  );
+  if (!f) return 0;
+  const all = f.bools.has('all');
+  const volumes = f.bools.has('volumes');
+  const given = f.lists.get('filter') ?? [];
+  if (!f.bools.has('force') && !(await confirm(cli, systemPruneWarning(all, volumes)))) return 0;
+  const filters = filtersQuery(given);
+  let reclaimed = 0;
+  const section = (title: string, lines: string[] | null | undefined) => {
+    if (lines?.length) cli.out.write(`${title}:\n${lines.join('\n')}\n\n`);
+  };
+  const c = await cli.client.post<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>(
+    '/containers/prune',
+    { filters },
+  );
+  section('Deleted Containers', c.ContainersDeleted);
+  reclaimed += c.SpaceReclaimed;
+  const n = await cli.client.post<{ NetworksDeleted: string[] | null }>('/networks/prune', { filters });
+  section('Deleted Networks', n.NetworksDeleted);
+  if (volumes) {
+    const v = await cli.client.post<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(
+      '/volumes/prune',
+      { filters },
+    );
+    section('Deleted Volumes', v.VolumesDeleted);
+    reclaimed += v.SpaceReclaimed;
+  }
+  const i = await cli.client.post<{
+    ImagesDeleted: { Untagged?: string; Deleted?: string }[] | null;
+    SpaceReclaimed: number;
+  }>('/images/prune', { filters: filtersQuery([...(all ? ['dangling=false'] : []), ...given]) });
+  section(
+    'Deleted Images',
+    i.ImagesDeleted?.map((e) => (e.Untagged ? `untagged: ${e.Untagged}` : `deleted: ${e.Deleted}`)),
+  );
+  reclaimed += i.SpaceReclaimed;
+  const b = await cli.client.post<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>(
+    '/build/prune',
+    { filters, ...(all ? { all: true } : {}) },
+  );
+  section('Deleted build cache objects', b.CachesDeleted);
+  reclaimed += b.SpaceReclaimed;
+  cli.out.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
+  return 0;
+};
+
 const SYSTEM_USAGE = `
 Usage:  shoal system COMMAND
 
@@ -129,13 +205,15 @@ Manage shoal
 Commands:
   df          Show disk usage
   info        Display system-wide information
+  prune       Remove unused data
 
 Run 'shoal system COMMAND --help' for more information on a command.
 `;
 
-/** `shoal system df|info` */
+/** `shoal system df|info|prune` */
 export const system: CommandFn = async (cli, args) =>
   runSubcommand(cli, args, 'system', SYSTEM_USAGE, {
     df,
+    prune: systemPrune,
     info: (await import('./system.js')).info,
   });

@@ -169,6 +169,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
 export const RUN_ONLY_FLAGS: FlagSpec[] = [
   { long: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
   { long: 'sig-proxy', type: 'bool', help: 'Proxy received signals to the process (default true)' },
+  { long: 'detach-keys', type: 'string', help: 'Override the key sequence for detaching a container' },
 ];
 
 export interface CreateRequest {

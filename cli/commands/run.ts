@@ -2,6 +2,7 @@
 // image") → attach (hijack) → wait (headers before start) → start; exit status = the container's.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { parseDetachKeys } from '../../common/detach-keys.js';
 import { ApiError, type Client } from '../client.js';
 import type { Cli } from '../context.js';
 import { FlagError } from '../flags.js';
@@ -159,6 +160,14 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
   const detach = f.bools.has('detach');
   const tty = f.bools.has('tty');
   const interactive = f.bools.has('interactive');
+  const keysSpec = f.strings.get('detach-keys');
+  let detachKeys: Buffer | undefined;
+  try {
+    detachKeys = keysSpec === undefined ? undefined : parseDetachKeys(keysSpec);
+  } catch (e) {
+    cli.err.write(`shoal: ${(e as Error).message}.\nSee 'shoal run --help'.\n`);
+    return 125;
+  }
   const refused = detach ? undefined : refuseTtyWithoutTerminal(cli, tty, interactive);
   if (refused !== undefined) return refused;
   const client = cli.client;
@@ -188,6 +197,7 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
       stdin: interactive,
       stdout: true,
       stderr: true,
+      ...(keysSpec ? { detachKeys: keysSpec } : {}),
     });
   } catch (err) {
     if (err instanceof ApiError) return fail(cli, `Error response from daemon: ${err.message}`, 'run');
@@ -202,6 +212,7 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
     stdin: interactive,
     client,
     resizePath: `/containers/${id}/resize`,
+    detachKeys,
   });
   const sigProxy = !tty && !f.falses.has('sig-proxy');
   const unproxy = sigProxy ? proxySignals(client, id) : () => {};
@@ -218,7 +229,11 @@ export async function run(cli: Cli, args: string[]): Promise<number> {
       throw err;
     }
     if (tty) void sendSize(cli, client, `/containers/${id}/resize`);
-    const status = await readWaitResult(cli, waitRes);
+    const status = await Promise.race([readWaitResult(cli, waitRes), session.detached.then(() => null)]);
+    if (status === null) {
+      waitRes.destroy(); // detached: the container goes on
+      return 0;
+    }
     await session.output;
     return status;
   } finally {

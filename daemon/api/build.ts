@@ -13,6 +13,7 @@ import { queryBool } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { ApiDeps } from './deps.js';
 import { registryOptions } from './images.js';
+import { pruneFilter } from './prune-filters.js';
 
 function jsonMap(q: URLSearchParams, key: string): Record<string, string | null> {
   const raw = q.get(key);
@@ -168,8 +169,14 @@ export async function registerBuild(router: Router, deps: ApiDeps): Promise<void
     out?.end();
   });
 
+  // Filters as every prune (until: last used before; cache entries carry no labels, so a label filter
+  // keeps them all). `all`: every entry is unused once its build ended, so it changes nothing.
   router.post('/build/prune', async (ctx) => {
-    const r = await cache.prune();
+    for (const k of ['keep-storage', 'reserved-space', 'max-used-space', 'min-free-space'])
+      if (ctx.query.get(k))
+        throw badRequest(`${k}: not supported (the build cache is pruned by entry, not size)`);
+    const { matches } = pruneFilter(ctx.query.get('filters'), deps.now().getTime());
+    const r = await cache.prune((e) => matches({ created: e.used, labels: {} }));
     ctx.reply.json(200, {
       CachesDeleted: r.entries ? [`${r.entries} cached steps`] : [],
       SpaceReclaimed: r.reclaimed,

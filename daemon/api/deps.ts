@@ -4,6 +4,7 @@ import type { ContainerManager, ImageConfig } from '../../worker/engine/index.js
 import type { ImageStore } from '../../worker/images/index.js';
 import type { NetworkManager } from '../../worker/network/index.js';
 import type { DaemonConfig } from '../config.js';
+import type { EventSink } from './events.js';
 import type { ClusterNetworks } from './networks.js';
 import type { ClusterBackend } from './swarm/backend.js';
 
@@ -37,6 +38,8 @@ export interface ApiDeps {
   swarm?: ClusterBackend;
   /** The node's local networks (worker/network); without it there are no /networks routes. */
   network?: NetworkManager;
+  /** Set by the events module: where image events (and commit's container event) go. */
+  events?: EventSink;
   /** Swarm-scope networks (the manager's allocator); consulted after the local ones. */
   clusterNetworks?: ClusterNetworks;
 }

@@ -1,4 +1,5 @@
-// GET /events: the engine's container events as Docker's event messages, newline-delimited JSON.
+// GET /events: the engine's container events and the image store's image events (published by the
+// images routes through `deps.events`) as Docker's event messages, newline-delimited JSON.
 // Recent events are kept in a ring so that `since` can replay them; without `until` the stream
 // stays open and follows new events until the client goes away.
 import type { EngineEvent } from '../../worker/engine/index.js';
@@ -14,7 +15,7 @@ export interface EventMessage {
   status: string;
   id: string;
   from?: string;
-  Type: 'container';
+  Type: 'container' | 'image';
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
   scope: 'local';
@@ -37,6 +38,34 @@ export function eventMessage(e: EngineEvent): EventMessage {
   };
 }
 
+/**
+ * An image event as dockerd logs it: `id` is the image id or the reference the action took (pull and
+ * push name a reference), `name` the reference or id it shows, the image's labels beside it.
+ */
+export function imageEventMessage(
+  action: string,
+  id: string,
+  name: string,
+  timeMs: number,
+  labels: Record<string, string> = {},
+): EventMessage {
+  return {
+    status: action,
+    id,
+    Type: 'image',
+    Action: action,
+    Actor: { ID: id, Attributes: { ...labels, name } },
+    scope: 'local',
+    time: Math.floor(timeMs / 1000),
+    timeNano: timeMs * 1_000_000,
+  };
+}
+
+/** Where routes other than the engine's publish events (the images routes, commit). */
+export interface EventSink {
+  publish(m: EventMessage): void;
+}
+
 type EventFilters = Record<string, string[]>;
 
 const EVENT_FILTERS = new Set(['type', 'container', 'event', 'label', 'image']);
@@ -48,10 +77,10 @@ const eventNameMatches = (filter: string, action: string) =>
 
 export function eventMatches(m: EventMessage, f: EventFilters): boolean {
   const attrs = m.Actor.Attributes;
-  if (f.type?.length && !f.type.includes('container')) return false;
+  if (f.type?.length && !f.type.includes(m.Type)) return false;
   if (f.event?.length && !f.event.some((e) => eventNameMatches(e, m.Action))) return false;
   if (f.container?.length && !f.container.some((c) => m.id.startsWith(c) || attrs.name === c)) return false;
-  if (f.image?.length && !f.image.includes(attrs.image ?? '')) return false;
+  if (f.image?.length && !f.image.some((i) => imageMatches(m, i))) return false;
   if (f.label?.length) {
     for (const l of f.label) {
       const eq = l.indexOf('=');
@@ -60,6 +89,15 @@ export function eventMatches(m: EventMessage, f: EventFilters): boolean {
     }
   }
   return true;
+}
+
+const stripTag = (ref: string) => ref.replace(/(@sha256:[0-9a-f]+|:[^:/]+)$/, '');
+
+/** dockerd's image filter: the actor's id or image name (the `name` of an image event), with or without the tag. */
+function imageMatches(m: EventMessage, want: string): boolean {
+  const name = (m.Type === 'image' ? m.Actor.Attributes.name : m.Actor.Attributes.image) ?? '';
+  const id = m.Type === 'image' ? m.Actor.ID : '';
+  return [id, name, stripTag(id), stripTag(name)].includes(want);
 }
 
 /** `since`/`until`: unix seconds (fractions allowed) or RFC3339; returned in milliseconds. */
@@ -75,12 +113,13 @@ function timeParam(ctx: RequestContext, key: string, nowMs: number): number | un
 export function registerEvents(router: Router, deps: ApiDeps): void {
   const ring: EventMessage[] = [];
   const listeners = new Set<(m: EventMessage) => void>();
-  deps.engine.on('event', (e) => {
-    const m = eventMessage(e);
+  const publish = (m: EventMessage) => {
     ring.push(m);
     if (ring.length > RING) ring.shift();
     for (const l of listeners) l(m);
-  });
+  };
+  deps.engine.on('event', (e) => publish(eventMessage(e)));
+  deps.events = { publish };
 
   router.get('/events', async (ctx) => {
     const now = deps.now().getTime();

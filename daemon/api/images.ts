@@ -30,6 +30,7 @@ import { badRequest, notFound } from '../http/errors.js';
 import { queryBool } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { ApiDeps, ImageResolver } from './deps.js';
+import { ImageEvents } from './image-events.js';
 import { pruneFilter } from './prune-filters.js';
 import { authSchema, validateBody } from './schemas.js';
 
@@ -192,6 +193,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
   deps.imageStore = await store(); // open (and clean up after a crash) before serving; /system/df and the builder share it
   const inUse = (id: string) => deps.engine.list({ all: true }).some((c) => c.imageId === id);
   const reg = registryOptions(deps.config);
+  const events = new ImageEvents(deps);
 
   const resolver: ImageResolver = {
     async resolve(reference: string) {
@@ -258,6 +260,10 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
       out.destroy(e as Error);
       return;
     }
+    events.byId(
+      'save',
+      names.map((n) => s.get(n).id),
+    );
     out.end();
   };
 
@@ -356,6 +362,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
       const ref = repo ? `${repo}${tag ? `:${tag}` : ''}` : undefined;
       if (ref) parseReference(ref);
       const rec = await importRootfs(s, ctx.bodyStream(), { ref, message: q.get('message') || undefined });
+      events.byId('import', [rec.id]);
       ctx.reply
         .stream(200, { 'Content-Type': 'application/json' })
         .end(`${JSON.stringify({ status: rec.id })}\r\n`);
@@ -369,6 +376,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     const ps = new ProgressStream(ctx);
     await ps.run(async () => {
       await pullImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+      events.transferred('pull', ref);
     });
   });
 
@@ -381,6 +389,10 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
         s,
         ctx.bodyStream(),
         quiet ? undefined : (msg) => ps.write({ status: msg }),
+      );
+      events.byId(
+        'load',
+        r.loaded.map((l) => l.id),
       );
       for (const l of r.loaded)
         ps.write({ stream: l.ref ? `Loaded image: ${l.ref}\n` : `Loaded image ID: ${l.id}\n` });
@@ -399,7 +411,9 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
         .filter((i) => matches({ created: i.created * 1000, labels: i.labels }))
         .map((i) => i.id as string),
     );
+    const owners = ImageEvents.tagOwners(s);
     const r = await s.prune({ all, inUse: (id) => inUse(id) || !chosen.has(id) });
+    events.removed(r, owners);
     ctx.reply.json(200, {
       ImagesDeleted: [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))],
       SpaceReclaimed: r.reclaimed,
@@ -412,6 +426,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     if (!repo) throw badRequest('repo is required');
     const tag = ctx.query.get('tag') || 'latest';
     await s.tag(ctx.params.name, `${repo}:${tag}`);
+    events.tagged(s.get(ctx.params.name).id, `${repo}:${tag}`);
     ctx.reply.empty(201);
   });
 
@@ -423,6 +438,7 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
     const ps = new ProgressStream(ctx);
     await ps.run(async () => {
       const r = await pushImage(s, ref, { ...reg, credentials: credentialsOf(ctx), progress: ps.event });
+      events.transferred('push', ref);
       ps.write({
         progressDetail: {},
         aux: { Tag: parseReference(ref).tag, Digest: r.digest, Size: r.size },
@@ -432,7 +448,9 @@ export async function registerImages(router: Router, deps: ApiDeps): Promise<voi
 
   router.delete('/images/*name', async (ctx) => {
     const s = await store();
+    const owners = ImageEvents.tagOwners(s);
     const r = await s.remove(ctx.params.name, { force: queryBool(ctx.query, 'force'), inUse });
+    events.removed(r, owners);
     ctx.reply.json(200, [
       ...r.untagged.map((u) => ({ Untagged: u })),
       ...r.deleted.map((d) => ({ Deleted: d })),

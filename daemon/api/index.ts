@@ -5,6 +5,8 @@
 // container create can resolve IMAGE references.
 import type { Router } from '../http/router.js';
 import { registerBuild } from './build.js';
+import { registerCommit } from './commit.js';
+import { registerArchive } from './containers/archive.js';
 import { registerContainers } from './containers/routes.js';
 import type { ApiDeps } from './deps.js';
 import { registerDiskUsage } from './disk-usage.js';
@@ -27,6 +29,8 @@ export const apiModules: ApiModule[] = [
   registerVolumes,
   registerDiskUsage, // after images: it reads the store that module opens
   registerBuild,
+  registerCommit, // after images: it shares the store that module opens
+  registerArchive,
   registerNetworks,
   (router, deps) => {
     if (deps.swarm) registerSwarm(router, deps.swarm);

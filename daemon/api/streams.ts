@@ -1,5 +1,6 @@
 // Stream helpers for attach, exec and logs: Docker's multiplexed frames and the hijacked-socket plumbing.
 import type { Duplex, Writable } from 'node:stream';
+import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys } from '../../common/detach-keys.js';
 
 export const STDOUT = 1;
 export const STDERR = 2;
@@ -18,7 +19,18 @@ export function muxFrame(stream: number, payload: Buffer): Buffer {
  * stream ends; the client's half-close becomes EOF on the engine stream's input (stdin), while output
  * keeps flowing. Resolves when both directions are done or either side fails.
  */
-export function splice(client: Duplex, engine: Duplex): Promise<void> {
+export interface SpliceOptions {
+  /** Detach keys: when the client types them the attach ends, the container's stdin left open. */
+  detachKeys?: Buffer;
+  /**
+   * The end of the client's input ends the attach instead of the container's stdin (a TTY, as dockerd:
+   * a terminal's stdin is never closed by a client that goes).
+   */
+  keepStdinOpen?: boolean;
+}
+
+export function splice(client: Duplex, engine: Duplex, opts: SpliceOptions = {}): Promise<void> {
+  const scanner = opts.detachKeys ? new DetachScanner(opts.detachKeys) : undefined;
   return new Promise((resolve) => {
     let done = false;
     const finish = () => {
@@ -44,9 +56,24 @@ export function splice(client: Duplex, engine: Duplex): Promise<void> {
       if (!client.writableEnded) client.end();
       finish();
     });
-    client.on('data', (chunk: Buffer) => engine.write(chunk));
+    /** Leaves the container as it is: the monitor drops a client that goes without a half-close. */
+    const detach = () => {
+      engine.destroy();
+      if (!client.writableEnded) client.end();
+      finish();
+    };
+    client.on('data', (chunk: Buffer) => {
+      if (!scanner) {
+        engine.write(chunk);
+        return;
+      }
+      const r = scanner.feed(chunk);
+      if (r.forward.length) engine.write(r.forward);
+      if (r.detached) detach();
+    });
     client.on('end', () => {
-      if (!engine.writableEnded) engine.end();
+      if (opts.keepStdinOpen) detach();
+      else if (!engine.writableEnded) engine.end();
     });
     client.on('error', () => engine.destroy());
     client.on('close', () => {
@@ -76,4 +103,14 @@ export function writeAsync(out: Writable, chunk: Buffer): Promise<void> {
       out.once('close', onClose);
     }
   });
+}
+
+/**
+ * With stdin attached: the exec's detach keys (a TTY's default ctrl-p,ctrl-q; with no TTY only keys
+ * asked for, so piped bytes are never taken for them), and a TTY's stdin is not closed by the client.
+ */
+export function stdinPolicy(o: { attachStdin?: boolean; detachKeys?: string }, tty: boolean): SpliceOptions {
+  if (!o.attachStdin) return {};
+  const spec = o.detachKeys || (tty ? DEFAULT_DETACH_KEYS : undefined);
+  return { detachKeys: spec ? parseDetachKeys(spec) : undefined, keepStdinOpen: tty };
 }

@@ -1,8 +1,7 @@
 // One reply interface over the two ways a request reaches us: a normal HTTP request (ServerResponse)
 // or an `Upgrade: tcp` request (raw socket), which attach and exec-start hijack.
 import type { ServerResponse } from 'node:http';
-import type { Duplex, Writable } from 'node:stream';
-import { badRequest } from './errors.js';
+import { Duplex, Readable, type Writable } from 'node:stream';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.12';
@@ -97,10 +96,25 @@ export class HttpReply implements Reply {
     return this.res;
   }
 
+  /**
+   * A request without `Upgrade` (dockerode's attach and exec start, `docker.run()`): dockerd takes the
+   * connection over anyway. Here the raw stream is the reply's body (200, chunked) and the request's
+   * body, when it has one (dockerode's openStdin), is the input; a request without a body never ends
+   * the input (a container's stdin stays open until the connection goes, as with dockerd).
+   */
   hijack(): Duplex {
-    throw badRequest(
-      'this endpoint needs a hijacked connection: send "Connection: Upgrade" and "Upgrade: tcp"',
-    );
+    const req = this.res.req;
+    this.res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'application/vnd.docker.raw-stream' });
+    this.res.flushHeaders();
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    const input = hasBody && !req.readableEnded ? req : new Readable({ read() {} });
+    const duplex = Duplex.from({ readable: input, writable: this.res });
+    this.res.once('close', () => {
+      input.destroy();
+      duplex.destroy();
+    });
+    return duplex;
   }
 }
 

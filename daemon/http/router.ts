@@ -78,6 +78,9 @@ export class Router {
   post(pattern: string, h: Handler): this {
     return this.add('POST', pattern, h);
   }
+  put(pattern: string, h: Handler): this {
+    return this.add('PUT', pattern, h);
+  }
   delete(pattern: string, h: Handler): this {
     return this.add('DELETE', pattern, h);
   }

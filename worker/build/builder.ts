@@ -96,7 +96,8 @@ interface StepImage {
 
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
-const OCI_LAYER: Record<string, string> = {
+/** Docker layer media types as an OCI manifest names them (the images shoal writes are OCI). */
+export const OCI_LAYER: Record<string, string> = {
   [MT.dockerLayerGzip]: MT.ociLayerGzip,
   [MT.dockerLayerForeign]: MT.ociLayerNondistGzip,
   'application/vnd.docker.image.rootfs.diff.tar': MT.ociLayer,

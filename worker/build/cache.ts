@@ -66,10 +66,16 @@ export class BuildCache {
     return Object.keys(this.entries).length;
   }
 
-  /** Drops every entry; returns how many and the bytes the store then freed. */
-  async prune(): Promise<{ entries: number; reclaimed: number }> {
-    const n = this.size();
-    this.entries = {};
+  /** Drops every entry `select` takes (all by default); returns how many and the bytes the store then freed. */
+  async prune(
+    select: (step: CachedStep) => boolean = () => true,
+  ): Promise<{ entries: number; reclaimed: number }> {
+    let n = 0;
+    for (const [k, e] of Object.entries(this.entries))
+      if (select(e)) {
+        delete this.entries[k];
+        n++;
+      }
     await this.save();
     const reclaimed = await this.store.gc();
     return { entries: n, reclaimed };

@@ -8,5 +8,6 @@ export {
   runBuild,
 } from './builder.js';
 export { BuildCache } from './cache.js';
+export { applyChanges, type CommitRequest, commitContainer } from './commit.js';
 export { type BuildContext, ContextError, openContext } from './context.js';
 export { DockerfileError, parseDockerfile } from './dockerfile.js';

@@ -1,5 +1,12 @@
 // The engine's public interface: the daemon and the executor import only from here.
 
+export {
+  type Change,
+  type ChangeKind,
+  type ExtractOptions,
+  type PathStat,
+  statHeader,
+} from './archive/index.js';
 export { treeSize } from './disk-usage.js';
 export * from './errors.js';
 // The pure health-check core (the swarm executor's probes use it too).

@@ -7,9 +7,20 @@
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import {
+  type Change,
+  changes,
+  type ExtractOptions,
+  extractArchive,
+  type PathStat,
+  statPath,
+  withArchive,
+  withExport,
+  withWritableLayer,
+} from './archive/index.js';
 import { abandonPendingAttaches, attach, bindPendingAttaches } from './attach.js';
 import { type EngineContext, find, isRunning, type Live, locked, persist } from './context.js';
 import { createContainer, runtimeCreate } from './create.js';
@@ -222,6 +233,49 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   /** The writable overlay dir of an image-based container (its changes), for `build`'s layer commit. */
   upperDir(ref: string): string | undefined {
     return find(this.ctx, ref).rec.overlay?.upper;
+  }
+
+  /** A path's stat in the container (HEAD /containers/{id}/archive); NotFoundError when missing. */
+  statPath(ref: string, path: string): Promise<PathStat> {
+    return statPath(this.ctx, ref, path);
+  }
+
+  /** A path as a tar (docker cp out of the container); see archive/index.ts for the lock it holds. */
+  withArchive<T>(
+    ref: string,
+    path: string,
+    fn: (stat: PathStat, tar: AsyncIterable<Buffer>) => Promise<T>,
+  ): Promise<T> {
+    return withArchive(this.ctx, ref, path, fn);
+  }
+
+  /** Extracts a tar into the directory `path` of the container (docker cp into it). */
+  extractArchive(
+    ref: string,
+    path: string,
+    tar: AsyncIterable<Buffer>,
+    opts: ExtractOptions = {},
+  ): Promise<void> {
+    return extractArchive(this.ctx, ref, path, tar, opts);
+  }
+
+  /** The root filesystem as a tar (docker export). */
+  withExport<T>(ref: string, fn: (tar: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+    return withExport(this.ctx, ref, fn);
+  }
+
+  /** The writable layer's changes against the image (docker diff). */
+  changes(ref: string): Promise<Change[]> {
+    return changes(this.ctx, ref);
+  }
+
+  /** The writable layer as of one moment (docker commit; `pause` freezes a running container meanwhile). */
+  withWritableLayer<T>(
+    ref: string,
+    pause: boolean,
+    fn: (upper: string, container: Container, omit: (rel: string, st: Stats) => boolean) => Promise<T>,
+  ): Promise<T> {
+    return withWritableLayer(this.ctx, ref, pause, fn);
   }
 
   /** The local volume driver: create, list, inspect, remove, prune (in use = named by a container's mounts). */

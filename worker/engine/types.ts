@@ -397,6 +397,10 @@ export type EngineEventAction =
   | 'resize'
   | 'rename'
   | 'update'
+  | 'commit'
+  | 'archive-path'
+  | 'extract-to-dir'
+  | 'export'
   | `health_status: ${HealthStatus}`;
 
 export interface EngineEvent {

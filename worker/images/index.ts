@@ -30,5 +30,12 @@ export {
   ImageStore,
   type ImageSummary,
 } from './store.js';
-export { directoryEntries, type TarSource, type UpperDir, writeTar } from './tar/writer.js';
-export { UnsafeLayerError, unpackLayer } from './unpack.js';
+export {
+  type DirectoryEntriesOptions,
+  directoryEntries,
+  pathEntries,
+  type TarSource,
+  type UpperDir,
+  writeTar,
+} from './tar/writer.js';
+export { type UnpackOptions, UnsafeLayerError, unpackLayer } from './unpack.js';

@@ -108,14 +108,27 @@ class DirTimes {
   }
 }
 
+export interface UnpackOptions {
+  /** see readTar (build contexts from the docker CLI) */
+  lenientEnd?: boolean;
+  /**
+   * false: a plain archive (docker cp), not a layer: `.wh.` names are ordinary files. Default true.
+   */
+  whiteouts?: boolean;
+  /** Every entry gets this owner instead of the archive's (docker cp -a: the container's user). */
+  chown?: { uid: number; gid: number };
+  /** Refuse to replace a directory with a non-directory or the reverse (docker cp's default). */
+  noOverwriteDirNonDir?: boolean;
+}
+
 /** `limits` only for tests: small values exercise the batching and the caches. */
 export async function unpackLayer(
   tar: AsyncIterable<Buffer>,
   destDir: string,
   limits: Partial<UnpackLimits> = {},
-  /** `lenientEnd`: see readTar (build contexts from the docker CLI) */
-  opts: { lenientEnd?: boolean } = {},
+  opts: UnpackOptions = {},
 ): Promise<UnpackStats> {
+  const layer = opts.whiteouts !== false;
   const lim = { ...LIMITS, ...limits };
   const dest = path.resolve(destDir); // no trailing slash: ".." handling compares with it
   const stats: UnpackStats = { files: 0, bytes: 0 };
@@ -338,11 +351,27 @@ export async function unpackLayer(
     return src;
   }
 
+  /** docker's noOverwriteDirNonDir: a directory and a non-directory never replace each other. */
+  async function checkOverwrite(target: string, e: TarEntry): Promise<void> {
+    const st = await fs.lstat(target).catch(() => null);
+    if (!st) return;
+    const rel = path.relative(dest, target);
+    if (st.isDirectory() && e.type !== 'dir')
+      throw new UnsafeLayerError(`cannot overwrite directory "${rel}" with non-directory "${e.name}"`);
+    if (!st.isDirectory() && e.type === 'dir')
+      throw new UnsafeLayerError(`cannot overwrite non-directory "${rel}" with directory "${e.name}"`);
+  }
+
   for await (const { entry: e, body } of readTar(tar, { lenientEnd: opts.lenientEnd })) {
+    if (opts.chown) {
+      e.uid = opts.chown.uid;
+      e.gid = opts.chown.gid;
+    }
     const parts = safeComponents(e.name);
     stats.files++;
     if (parts.length === 0) {
-      // "./": the layer root itself
+      // "./": the layer root itself; an existing directory a plain archive goes into keeps its own
+      if (!layer) continue;
       if (e.type !== 'dir')
         throw new UnsafeLayerError(`entry "${e.name}": the layer root must be a directory`);
       await meta(dest, e, false);
@@ -350,11 +379,11 @@ export async function unpackLayer(
     }
     const base = parts[parts.length - 1];
     const dir = await parentDir(parts.slice(0, -1), e.name);
-    if (base === WH_OPAQUE) {
+    if (layer && base === WH_OPAQUE) {
       await defer({ op: 'setxattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
       continue;
     }
-    if (base.startsWith(WH_PREFIX)) {
+    if (layer && base.startsWith(WH_PREFIX)) {
       const hidden = base.slice(WH_PREFIX.length);
       if (hidden === '' || hidden === '.' || hidden === '..')
         throw new UnsafeLayerError(`entry "${e.name}": invalid whiteout name`);
@@ -373,6 +402,7 @@ export async function unpackLayer(
       continue;
     }
     const target = `${dir}/${base}`;
+    if (opts.noOverwriteDirNonDir) await checkOverwrite(target, e);
     switch (e.type) {
       case 'dir': {
         const made = await place(target, () => fs.mkdir(target, 0o755), true);

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
+import { parseDetachKeys } from '../../../common/detach-keys.js';
 import { ShoalError } from '../../../common/errors.js';
 import type {
   ContainerStats,
@@ -16,7 +17,7 @@ import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
 import { pruneFilter } from '../prune-filters.js';
 import { containerCreateSchema, containerUpdateSchema, validateBody } from '../schemas.js';
-import { muxFrame, STDERR, STDOUT, splice, writeAsync } from '../streams.js';
+import { muxFrame, STDERR, STDOUT, splice, stdinPolicy, writeAsync } from '../streams.js';
 import { containerFilter, type FilterContext, type Filters, parseFilters } from './filters.js';
 import { statsJson } from './stats.js';
 import { parsePs } from './top.js';
@@ -135,13 +136,20 @@ async function wait(deps: ApiDeps, ctx: RequestContext): Promise<void> {
 async function attach(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   const q = ctx.query;
   const id = resolveId(deps, ctx.params.id);
+  const keys = q.get('detachKeys') || undefined;
+  if (keys) parseDetachKeys(keys); // 400 before the attach
   const stream = await deps.engine.attach(id, {
     stdin: queryBool(q, 'stdin'),
     stdout: queryBool(q, 'stdout'),
     stderr: queryBool(q, 'stderr'),
   });
   const client = ctx.reply.hijack();
-  await splice(client, stream);
+  const c = deps.engine.inspect(id);
+  await splice(
+    client,
+    stream,
+    stdinPolicy({ attachStdin: queryBool(q, 'stdin'), detachKeys: keys }, c.config.tty),
+  );
 }
 
 async function logs(deps: ApiDeps, ctx: RequestContext): Promise<void> {

@@ -2,6 +2,7 @@
 // GET /exec/{id}/json, POST /exec/{id}/resize.
 
 import type { Duplex } from 'node:stream';
+import { parseDetachKeys } from '../../../common/detach-keys.js';
 import { isShoalError } from '../../../common/errors.js';
 import { type ExecInfo, type ExecOptions, RuntimeError } from '../../../worker/engine/index.js';
 import { badRequest, toErrorReply } from '../../http/errors.js';
@@ -9,7 +10,7 @@ import { queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
 import { execCreateSchema, execStartSchema, validateBody } from '../schemas.js';
-import { muxFrame, STDOUT, splice } from '../streams.js';
+import { muxFrame, STDOUT, splice, stdinPolicy } from '../streams.js';
 
 interface ExecCreateBody {
   User?: string;
@@ -74,6 +75,7 @@ export function startFailureExitCode(err: unknown): number {
 async function start(deps: ApiDeps, ctx: RequestContext, failed: Map<string, number>): Promise<void> {
   const body = validateBody<{ Detach?: boolean; Tty?: boolean }>(execStartSchema, await ctx.readJson());
   const detach = body.Detach ?? false;
+  const info = await deps.engine.execInspect(ctx.params.id);
   let stream: Duplex | null;
   try {
     stream = await deps.engine.execStart(ctx.params.id, { detach, tty: body.Tty });
@@ -93,7 +95,7 @@ async function start(deps: ApiDeps, ctx: RequestContext, failed: Map<string, num
     ctx.reply.empty(200);
     return;
   }
-  await splice(ctx.reply.hijack(), stream);
+  await splice(ctx.reply.hijack(), stream, stdinPolicy(info.options, body.Tty ?? info.options.tty ?? false));
 }
 
 export function registerExec(router: Router, deps: ApiDeps): void {
@@ -103,6 +105,7 @@ export function registerExec(router: Router, deps: ApiDeps): void {
   router
     .post('/containers/:id/exec', async (ctx) => {
       const body = validateBody<ExecCreateBody>(execCreateSchema, await ctx.readJson());
+      if (body.DetachKeys) parseDetachKeys(body.DetachKeys); // 400 before anything is made
       const id = deps.engine.execCreate(ctx.params.id, execOptionsFromBody(body));
       ctx.reply.json(201, { Id: id });
     })

@@ -294,6 +294,10 @@ describe('buildSpec: mounts, rootfs and network', () => {
       ctx({ annotations: { 'org.shoal.rootfs.lowerdirs': '/l' } }),
     );
     expect(spec.annotations).toEqual({ 'org.shoal.stdin-once': 'true', 'org.shoal.rootfs.lowerdirs': '/l' });
+    // with a TTY the client's end never closes stdin (dockerd's CloseStdin && !TTY): detaching keeps the shell
+    expect(
+      build({ cmd: ['x'], stdinOnce: true, tty: true }).spec.annotations?.['org.shoal.stdin-once'],
+    ).toBeUndefined();
   });
 });
 

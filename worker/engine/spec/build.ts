@@ -557,7 +557,9 @@ export function buildSpec(opts: RunOptions, image: ImageConfig | undefined, ctx:
       `${opts.stopTimeout} is not a whole number of seconds (-1 = forever)`,
     );
   const annotations: Record<string, string> = { ...(opts.annotations ?? {}), ...(ctx.annotations ?? {}) };
-  if (opts.stdinOnce) annotations['org.shoal.stdin-once'] = 'true';
+  // as dockerd (CloseStdin && !TTY): a terminal's stdin is never closed by a client's end, so detaching
+  // (ctrl-p ctrl-q closes the connection) leaves `run -it`'s shell running
+  if (opts.stdinOnce && !opts.tty) annotations['org.shoal.stdin-once'] = 'true';
   // Only --init names the host file the runtime runs as PID 1; never a caller's annotation.
   delete annotations['org.shoal.init'];
   if (opts.init && ctx.initPath) annotations['org.shoal.init'] = ctx.initPath;

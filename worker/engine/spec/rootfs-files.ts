@@ -103,3 +103,8 @@ export function rootfsReader(layers: readonly string[]): (path: string) => strin
     }
   };
 }
+
+/** Whether the layers (top first) show something at `rel` ("etc/passwd"), whiteouts honoured, not followed. */
+export function inLayers(layers: readonly string[], rel: string): boolean {
+  return lookup(layers, rel) !== undefined;
+}

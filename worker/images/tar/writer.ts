@@ -1,5 +1,5 @@
 // Tar writer: entries in, ustar/PAX blocks out, as an async stream of buffers.
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { BLOCK, encodeHeader, padding, type TarEntry } from './header.js';
 
@@ -70,65 +70,109 @@ export interface UpperDir {
   isOpaque(dir: string): Promise<boolean>;
 }
 
+export interface DirectoryEntriesOptions {
+  /** Put in front of every name ("etc/" for docker cp of /etc). */
+  prefix?: string;
+  /** Directories (relative names) listed but not walked: another filesystem mounted there (/proc). */
+  prune?: (rel: string) => boolean;
+  /** Paths (relative names) left out altogether, with what is below them. */
+  omit?: (rel: string, st: Stats) => boolean;
+}
+
 /**
  * Walks a directory (not following symlinks) and yields tar entries for its contents, names relative
  * to the directory, parents before children, hard links recorded once then referenced; with `upper`,
  * overlay whiteouts and opaque directories in OCI form.
  */
-export async function* directoryEntries(root: string, upper?: UpperDir): AsyncGenerator<TarSource> {
-  const seen = new Map<string, string>();
-  async function* walk(rel: string): AsyncGenerator<TarSource> {
-    const names = (await fs.readdir(path.join(root, rel))).sort();
+export function directoryEntries(
+  root: string,
+  upper?: UpperDir,
+  opts: DirectoryEntriesOptions = {},
+): AsyncGenerator<TarSource> {
+  return new Walker(root, upper, opts).children('');
+}
+
+/**
+ * One path as tar entries under `name` (not followed if a symlink): a file alone, a directory with
+ * everything below it (names `name/…`).
+ */
+export function pathEntries(
+  abs: string,
+  name: string,
+  opts: Omit<DirectoryEntriesOptions, 'prefix'> = {},
+): AsyncGenerator<TarSource> {
+  return new Walker(abs, undefined, { ...opts, prefix: `${name}/` }).one('', name);
+}
+
+class Walker {
+  private readonly seen = new Map<string, string>();
+  private readonly prefix: string;
+  constructor(
+    private readonly root: string,
+    private readonly upper: UpperDir | undefined,
+    private readonly opts: DirectoryEntriesOptions,
+  ) {
+    this.prefix = opts.prefix ?? '';
+  }
+
+  async *children(rel: string): AsyncGenerator<TarSource> {
+    const names = (await fs.readdir(path.join(this.root, rel))).sort();
     for (const n of names) {
       const r = rel ? `${rel}/${n}` : n;
-      const abs = path.join(root, r);
-      const st = await fs.lstat(abs, { bigint: false });
-      const base = {
-        name: r,
-        mode: st.mode & 0o7777,
-        uid: st.uid,
-        gid: st.gid,
-        mtime: Math.floor(st.mtimeMs / 1000),
-      };
-      if (upper && st.isCharacterDevice() && st.rdev === 0) {
-        const name = rel ? `${rel}/.wh.${n}` : `.wh.${n}`;
-        yield { entry: { ...base, name, type: 'file', mode: 0o644 }, body: Buffer.alloc(0) };
-      } else if (st.isDirectory()) {
-        yield { entry: { ...base, name: `${r}/`, type: 'dir' } };
-        if (upper && (await upper.isOpaque(abs)))
-          yield {
-            entry: { ...base, name: `${r}/.wh..wh..opq`, type: 'file', mode: 0o644 },
-            body: Buffer.alloc(0),
-          };
-        yield* walk(r);
-      } else if (st.isSymbolicLink()) {
-        yield { entry: { ...base, type: 'symlink', linkname: await fs.readlink(abs) } };
-      } else if (st.isFile()) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1 ? seen.get(key) : undefined;
-        if (first) {
-          yield { entry: { ...base, type: 'hardlink', linkname: first } };
-          continue;
-        }
-        if (st.nlink > 1) seen.set(key, r);
-        yield {
-          entry: { ...base, type: 'file', size: st.size },
-          body: createReadStream(abs) as AsyncIterable<Buffer>,
-        };
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        yield {
-          entry: {
-            ...base,
-            type: st.isCharacterDevice() ? 'char' : 'block',
-            devmajor: major(st.rdev),
-            devminor: minor(st.rdev),
-          },
-        };
-      } else if (st.isFIFO()) {
-        yield { entry: { ...base, type: 'fifo' } };
-      }
-      // sockets are not archived (as tar does)
+      yield* this.one(r, this.prefix + r);
     }
   }
-  yield* walk('');
+
+  /** The entry at `rel` named `name`, and everything below it. */
+  async *one(rel: string, name: string): AsyncGenerator<TarSource> {
+    const abs = path.join(this.root, rel);
+    const st = await fs.lstat(abs, { bigint: false });
+    if (this.opts.omit?.(rel, st)) return;
+    const base = {
+      name,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+    };
+    if (this.upper && st.isCharacterDevice() && st.rdev === 0) {
+      const i = name.lastIndexOf('/');
+      const wh = `${name.slice(0, i + 1)}.wh.${name.slice(i + 1)}`;
+      yield { entry: { ...base, name: wh, type: 'file', mode: 0o644 }, body: Buffer.alloc(0) };
+    } else if (st.isDirectory()) {
+      yield { entry: { ...base, name: `${name}/`, type: 'dir' } };
+      if (this.upper && (await this.upper.isOpaque(abs)))
+        yield {
+          entry: { ...base, name: `${name}/.wh..wh..opq`, type: 'file', mode: 0o644 },
+          body: Buffer.alloc(0),
+        };
+      if (!this.opts.prune?.(rel)) yield* this.children(rel);
+    } else if (st.isSymbolicLink()) {
+      yield { entry: { ...base, type: 'symlink', linkname: await fs.readlink(abs) } };
+    } else if (st.isFile()) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? this.seen.get(key) : undefined;
+      if (first) {
+        yield { entry: { ...base, type: 'hardlink', linkname: first } };
+        return;
+      }
+      if (st.nlink > 1) this.seen.set(key, name);
+      yield {
+        entry: { ...base, type: 'file', size: st.size },
+        body: createReadStream(abs) as AsyncIterable<Buffer>,
+      };
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      yield {
+        entry: {
+          ...base,
+          type: st.isCharacterDevice() ? 'char' : 'block',
+          devmajor: major(st.rdev),
+          devminor: minor(st.rdev),
+        },
+      };
+    } else if (st.isFIFO()) {
+      yield { entry: { ...base, type: 'fifo' } };
+    }
+    // sockets are not archived (as tar does)
+  }
 }
