@@ -24,6 +24,8 @@ export interface DaemonConfig {
    * nameservers (default true, as dockerd); false answers them NXDOMAIN (tests: nothing leaves the machine).
    */
   dnsForward: boolean;
+  /** `--data-path-port`: the UDP port of swarm overlays' VXLAN traffic (default 4789, as docker's). */
+  dataPathPort: number;
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
@@ -35,6 +37,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   bip: '172.17.0.1/16',
   ipMasq: true,
   dnsForward: true,
+  dataPathPort: 4789,
 };
 
 export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
@@ -57,6 +60,8 @@ Options:
                            --ip-masq=false turns it off)
       --dns-forward        The embedded DNS resolver of user networks forwards unknown names to the
                            host's nameservers (default true; --dns-forward=false answers NXDOMAIN)
+      --data-path-port int The UDP port of swarm overlay (VXLAN) traffic; the same on every node
+                           (default 4789)
       --help               Print usage
 `;
 
@@ -192,6 +197,17 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
         if (inline === undefined || inline === 'true') config.dnsForward = true;
         else if (inline === 'false') config.dnsForward = false;
         else return { kind: 'error', message: `--dns-forward: "${inline}" is not true or false` };
+        break;
+      }
+      case '--data-path-port': {
+        const v = takeValue();
+        const n = Number(v);
+        if (!v || !/^\d{1,5}$/.test(v) || n < 1024 || n > 49151)
+          return {
+            kind: 'error',
+            message: `--data-path-port: "${v ?? ''}" is not a port from 1024 to 49151`,
+          };
+        config.dataPathPort = n;
         break;
       }
       default:
