@@ -64,7 +64,7 @@ export class NetworkPlans {
   /** Applies the network changes of one assignment message (COMPLETE replaces the set). */
   apply(msg: Assignments): void {
     const complete = msg.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE;
-    let changed = complete && this.plans.size > 0;
+    let changed = complete; // a COMPLETE without networks drops what a restart brought back
     if (complete) this.plans.clear();
     for (const c of msg.changes) {
       const item = c.assignment?.item;

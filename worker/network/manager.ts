@@ -247,10 +247,10 @@ export class NetworkManager implements ContainerNetworking {
     throw new ShoalError('not_found', `network ${ref} not found`);
   }
 
+  /** A local network of this name or id (a swarm overlay held here is the cluster's to answer for). */
   has(ref: string): boolean {
     try {
-      this.find(ref);
-      return true;
+      return this.find(ref).driver !== 'overlay';
     } catch {
       return false;
     }
