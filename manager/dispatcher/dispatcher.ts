@@ -121,8 +121,8 @@ export class Dispatcher {
   private flushing: Promise<void> = Promise.resolve();
   private writing = false;
   private lastManagers = '';
-  /** Network plans of one store state, shared by every session flushed at that state. */
-  private plansCache: { index: number; plans: NetworkPlans } | undefined;
+  /** Network plans of the store as it is since the last event, shared by every session flushed meanwhile. */
+  private plansCache: NetworkPlans | undefined;
   private readonly sessionListeners = new Set<(nodeId: string, open: boolean) => void>();
 
   constructor(
@@ -579,6 +579,7 @@ export class Dispatcher {
 
   /** A task, service, node or network changed: every session's network plans are looked at again. */
   private networksChanged(): void {
+    this.plansCache = undefined;
     for (const s of this.sessions.values()) {
       s.netsDirty = true;
       this.scheduleFlush(s);
@@ -587,10 +588,8 @@ export class Dispatcher {
 
   /** The plans that differ from what the session's worker holds (updates, then removes), now recorded as sent. */
   private networkChanges(s: Session): AssignmentChange[] {
-    const index = this.store.view((tx) => tx.index);
-    if (this.plansCache?.index !== index)
-      this.plansCache = { index, plans: this.store.view((tx) => new NetworkPlans(tx)) };
-    const plans = this.plansCache.plans.plansFor(s.nodeId);
+    this.plansCache ??= this.store.view((tx) => new NetworkPlans(tx));
+    const plans = this.plansCache.plansFor(s.nodeId);
     const out: AssignmentChange[] = [];
     for (const [id, plan] of plans) {
       const fp = planFingerprint(plan);

@@ -118,6 +118,8 @@ export class NetworkManager implements ContainerNetworking {
   /** Swarm overlays being made (a plan applied just before its task's container is prepared). */
   private overlaysMade: Promise<unknown> = Promise.resolve();
   private readonly releaseListeners: (() => void)[] = [];
+  /** Prepares waiting for the node's own address on an overlay (its resolver listens there). */
+  private localWaiters: (() => void)[] = [];
 
   private constructor(o: NetworkManagerOptions) {
     this.o = o;
@@ -449,6 +451,7 @@ export class NetworkManager implements ContainerNetworking {
     ops.push(...peerOps(n.vxlan!, n.peers ?? [], spec.peers));
     await kernelNet.apply(ops);
     n.local = spec.local;
+    if (n.local) for (const wake of this.localWaiters.splice(0)) wake();
     n.vips = [...spec.vips];
     n.peers = spec.peers.map((p) => ({ ...p }));
     await this.saveNetwork(n);
@@ -538,6 +541,16 @@ export class NetworkManager implements ContainerNetworking {
         primary = n;
       }
     }
+    // The managers give the node its address on an overlay just after placing its first task there; the
+    // task's resolv.conf names the resolver on that address, so wait for it (bounded: else the host's).
+    for (let waited = 0; primary?.driver === 'overlay' && !primary.local && waited < 20; waited++)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 500);
+        this.localWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
     const all = Object.entries(opts.endpoints ?? {});
     // A swarm task may be on several overlays (docker's rule for them); other containers have one network.
     const extraOverlays =
@@ -556,6 +569,14 @@ export class NetworkManager implements ContainerNetworking {
       throw bad(
         'NetworkingConfig',
         `the endpoint's network ${eps[0][0]} is not the container's network ${given}`,
+      );
+    // Swarm tasks come with the allocator's address; a plain container on an overlay would take one the
+    // managers know nothing of (attachable overlays for `run --network` are not done yet).
+    if (primary?.driver === 'overlay' && !epConf?.ipv4Address)
+      throw new ShoalError(
+        'failed_precondition',
+        `network ${primary.name} is a swarm overlay: only swarm tasks can be attached to it on this node yet`,
+        { field: 'NetworkMode' },
       );
     const userDefined = primary && !primary.predefined;
     if (epConf?.aliases?.length && !userDefined)
