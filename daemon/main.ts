@@ -115,6 +115,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     await network
       .close({ keepRunning: running })
       .catch((err) => console.error(`shoald: closing the network: ${err}`));
+    clusterNetworks.close();
     if (!running) await swarmLb.close().catch((err) => console.error(`shoald: removing ${err}`));
     await resolver.close().catch(() => {});
     releaseFiles(config);

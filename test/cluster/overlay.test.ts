@@ -281,7 +281,11 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
       ];
     };
     for (const n of c.nodes)
-      await poll(`${n.name} clean`, async () => (await leftovers(n.name)).length === 0);
+      await poll(`${n.name} clean`, async () => {
+        const left = await leftovers(n.name);
+        if (left.length) throw new Error(`left: ${left.join(', ')}`);
+        return true;
+      });
     for (const n of c.nodes) {
       await c.kill(n.name, 'SIGTERM');
       const links = await c.inNetns(n.name, 'ip', ['-br', 'link']);

@@ -170,6 +170,8 @@ export function lbStateOf(plans: readonly NetworkPlanView[]): LbState {
 export class ClusterNetworks {
   private queue: Promise<void> = Promise.resolve();
   private last: NetworkPlanView[] = [];
+  /** Set while an overlay that left the plans is still in use: another look a second later. */
+  private again: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ClusterNetworksOptions) {}
 
@@ -179,6 +181,11 @@ export class ClusterNetworks {
     const p = this.queue.then(run, run);
     this.queue = p.catch((e) => this.o.log?.(`network: cluster plans: ${(e as Error).message}`));
     return p;
+  }
+
+  /** Stops the backstop timer (shoald's stop). */
+  close(): void {
+    clearTimeout(this.again);
   }
 
   /** Tries again to remove overlays that were still in use (a container on them went away). */
@@ -198,8 +205,15 @@ export class ClusterNetworks {
       }
     }
     const wanted = new Set(plans.map((p) => p.id));
+    let busy = false;
     for (const id of this.o.network.overlayIds())
-      if (!wanted.has(id)) await this.o.network.dropOverlay(id).catch((e) => failures.push(`${id}: ${e}`));
+      if (!wanted.has(id))
+        busy = !(await this.o.network.dropOverlay(id).catch((e) => failures.push(`${id}: ${e}`))) || busy;
+    // Its containers go on their own schedule (the executor's); a release also calls retry, this is the
+    // backstop for one released while the plans still named the network.
+    clearTimeout(this.again);
+    this.again = busy ? setTimeout(() => void this.retry().catch(() => {}), 1000) : undefined;
+    this.again?.unref();
     await this.o.lb?.update(lbStateOf(plans)).catch((e) => failures.push(`load balancer: ${e}`));
     if (failures.length) throw new ShoalError('internal', failures.join('; '));
   }
