@@ -488,10 +488,13 @@ export class NetworkManager implements ContainerNetworking {
     if (n?.driver !== 'overlay') return true;
     if ([...this.containers.values()].some((c) => c.endpoints.some((e) => e.networkId === id))) return false;
     this.networks.delete(id);
+    // The resolver first (its sockets close while their address exists), bounded: a stuck listener must
+    // not hold up the node's other networks, which the caller handles after this one.
+    const stopped = this.o.resolver?.networkRemoved(n.id).catch(() => {});
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000).unref())]);
     await kernelNet.deleteLink(n.vxlan!);
     await kernelNet.deleteLink(n.bridge!);
     await rm(join(this.netDir, `${n.id}.json`), { force: true });
-    await this.o.resolver?.networkRemoved(n.id).catch(() => {});
     await this.syncRules();
     return true;
   }
