@@ -29,6 +29,8 @@ export interface DaemonConfig {
    * simulated executor (worker/executor/sim.ts), every state reported and no container made — for scale runs.
    */
   executor: 'engine' | 'sim';
+  /** `--data-path-port`: the UDP port of swarm overlays' VXLAN traffic (default 4789, as docker's). */
+  dataPathPort: number;
 }
 
 export const DEFAULT_CONFIG: DaemonConfig = {
@@ -41,6 +43,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   ipMasq: true,
   dnsForward: true,
   executor: 'engine',
+  dataPathPort: 4789,
 };
 
 export const DAEMON_USAGE = `Usage: shoald [OPTIONS]
@@ -65,6 +68,8 @@ Options:
                            host's nameservers (default true; --dns-forward=false answers NXDOMAIN)
       --executor string    How swarm tasks run: "engine" (containers, default) or "sim" (simulated: every
                            task state reported, no container; for scale tests)
+      --data-path-port int The UDP port of swarm overlay (VXLAN) traffic; the same on every node
+                           (default 4789)
       --help               Print usage
 `;
 
@@ -207,6 +212,17 @@ export function parseDaemonArgs(argv: string[]): ParsedDaemonArgs {
         if (v !== 'engine' && v !== 'sim')
           return { kind: 'error', message: `--executor: "${v ?? ''}" is not "engine" or "sim"` };
         config.executor = v;
+        break;
+      }
+      case '--data-path-port': {
+        const v = takeValue();
+        const n = Number(v);
+        if (!v || !/^\d{1,5}$/.test(v) || n < 1024 || n > 49151)
+          return {
+            kind: 'error',
+            message: `--data-path-port: "${v ?? ''}" is not a port from 1024 to 49151`,
+          };
+        config.dataPathPort = n;
         break;
       }
       default:

@@ -5,7 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { ContainerManager } from '../worker/engine/index.js';
 import { ImageStore } from '../worker/images/index.js';
-import { BridgeResolver, NetworkManager, parseResolv } from '../worker/network/index.js';
+import {
+  BridgeResolver,
+  ClusterNetworks,
+  NetworkManager,
+  parseResolv,
+  SwarmLb,
+} from '../worker/network/index.js';
 import { registryOptions } from './api/images.js';
 import { registerAll } from './api/index.js';
 import { clusterNetworksPort } from './api/swarm/cluster-networks.js';
@@ -42,6 +48,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     bridgeName: config.bridge,
     bip: config.bip,
     ipMasq: config.ipMasq,
+    vxlanPort: config.dataPathPort,
     resolver,
     log: (m) => console.error(`shoald: ${m}`),
   });
@@ -51,6 +58,15 @@ async function run(flags: DaemonConfig): Promise<void> {
     networking: network,
   });
   await network.settle((id) => engine.list({ all: true }).some((c) => c.id === id));
+  // The swarm's networks on this node: overlays, their names and the load balancer, from the dispatcher's plans.
+  const swarmLb = new SwarmLb((m) => console.error(`shoald: ${m}`));
+  const clusterNetworks = new ClusterNetworks({
+    network,
+    resolver,
+    lb: swarmLb,
+    log: (m) => console.error(`shoald: ${m}`),
+  });
+  network.onRelease(() => void clusterNetworks.retry().catch(() => {}));
   const imageStore = await ImageStore.open(path.join(config.dataRoot, 'images'));
   // The node: worker parts, and a manager's when this node is one (resumed from <data-root>/swarm/).
   const swarm = await SwarmNode.open({
@@ -60,6 +76,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     pull: registryOptions(config),
     hostname: config.hostname,
     executor: config.executor,
+    onNetworkPlans: (plans) => network.holdPrepares(clusterNetworks.apply(plans)),
   });
   const router = new Router();
   await registerAll(router, {
@@ -80,6 +97,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     await swarm.close().catch(() => {});
     await engine.close();
     await network.close({ keepRunning: engine.list().length > 0 }).catch(() => {});
+    await swarmLb.close().catch(() => {});
     releasePidFile(config);
     throw err;
   }
@@ -98,6 +116,8 @@ async function run(flags: DaemonConfig): Promise<void> {
     await network
       .close({ keepRunning: running })
       .catch((err) => console.error(`shoald: closing the network: ${err}`));
+    clusterNetworks.close();
+    if (!running) await swarmLb.close().catch((err) => console.error(`shoald: removing ${err}`));
     await resolver.close().catch(() => {});
     releaseFiles(config);
     process.exit(code);

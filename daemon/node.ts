@@ -41,7 +41,7 @@ import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbr
 import { Cluster, Node, type NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
-import { Agent, Dependencies } from '../worker/agent/index.js';
+import { Agent, Dependencies, NetworkPlans } from '../worker/agent/index.js';
 import type { ContainerManager } from '../worker/engine/index.js';
 import {
   Executor,
@@ -53,6 +53,7 @@ import {
   taskLogs,
 } from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
+import type { NetworkPlanView } from '../worker/network/index.js';
 import {
   alreadyInSwarm,
   type ClusterBackend,
@@ -98,6 +99,8 @@ export interface NodeOptions {
   /** How swarm tasks run: as containers (default), or simulated (shoald --executor=sim). */
   executor?: 'engine' | 'sim';
   log?: (msg: string) => void;
+  /** The dispatcher's network plans for this node, whole after each change (the node's dataplane). */
+  onNetworkPlans?: (plans: NetworkPlanView[]) => void;
 }
 
 interface Membership {
@@ -465,7 +468,12 @@ export class SwarmNode implements ClusterBackend {
           });
     // The agent starts from every manager known: those it last heard of, and on a manager its own store's.
     const managers = [...new Set([...state.managers, ...(manager?.managerAddrs() ?? [])])];
+    const networks = new NetworkPlans(
+      (plans) => this.o.onNetworkPlans?.(plans),
+      (m) => this.log(`agent: ${m}`),
+    );
     const agent = new Agent({
+      networks,
       managers,
       onManagers: (addrs) => this.rememberManagers(state, addrs),
       credentials: mtlsChannelCredentials(identity, { clusterId: identity.clusterId }),

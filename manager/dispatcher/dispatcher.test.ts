@@ -3,7 +3,9 @@ import { isShoalError, type ShoalError } from '../../common/errors.js';
 import { FakeClock } from '../../common/fake-clock.js';
 import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import {
+  type Assignment,
   AssignmentAction,
+  type AssignmentChange,
   AssignmentsType,
   type SessionMessage,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
@@ -16,6 +18,10 @@ import {
 import { NodeRole, NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { DataKeyCipher, newDataKey } from '../secrets/index.js';
 import { MemoryLog } from '../store/memlog.js';
+
+// biome-ignore format: one line
+const itemId = (i: Assignment['item']) => (i?.$case === 'network' ? i.value.network?.id : i?.value.id);
+
 import { Store } from '../store/store.js';
 import {
   makeCluster,
@@ -418,7 +424,7 @@ describe('dispatcher assignments', () => {
     const { sink, sessionId } = await register(d, 'n1');
     const complete = sink.assignments[0]!;
     expect(complete.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
-    expect(complete.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['t1']);
+    expect(complete.changes.map((c) => itemId(c.assignment?.item))).toEqual(['t1']);
 
     // New task, and the worker's own report on t1: one message, holding only the new task.
     await store.update((tx) => tx.create('task', assigned('t2', 'n1')));
@@ -444,7 +450,7 @@ describe('dispatcher assignments', () => {
     expect(inc).toHaveLength(1);
     expect(inc[0]?.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL);
     expect(inc[0]?.appliesTo).toBe(complete.resultsIn);
-    expect(inc[0]?.changes.map((c) => [c.assignment?.item?.value.id, c.action])).toEqual([
+    expect(inc[0]?.changes.map((c) => [itemId(c.assignment?.item), c.action])).toEqual([
       ['t2', AssignmentAction.ASSIGNMENT_ACTION_UPDATE],
     ]);
 
@@ -457,7 +463,7 @@ describe('dispatcher assignments', () => {
     await settle();
     clock.advance(50);
     const shut = sink.assignments[2]!;
-    expect(shut.changes.map((c) => [c.assignment?.item?.value.id, c.action])).toEqual([
+    expect(shut.changes.map((c) => [itemId(c.assignment?.item), c.action])).toEqual([
       ['t1', AssignmentAction.ASSIGNMENT_ACTION_UPDATE],
       ['t2', AssignmentAction.ASSIGNMENT_ACTION_REMOVE],
     ]);
@@ -478,7 +484,7 @@ describe('dispatcher assignments', () => {
     await down;
     await settle();
     clock.advance(50);
-    expect(sink.assignments[3]?.changes.map((c) => [c.assignment?.item?.value.id, c.action])).toEqual([
+    expect(sink.assignments[3]?.changes.map((c) => [itemId(c.assignment?.item), c.action])).toEqual([
       ['t1', AssignmentAction.ASSIGNMENT_ACTION_REMOVE],
     ]);
     d.stop();
@@ -556,13 +562,13 @@ describe('dispatcher assignments', () => {
     clock.advance(50);
     const completes = sink.assignments.filter((a) => a.type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
     expect(completes).toHaveLength(2);
-    expect(completes[1]?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['a', 'b', 'c']);
+    expect(completes[1]?.changes.map((c) => itemId(c.assignment?.item))).toEqual(['a', 'b', 'c']);
     expect(logged.join()).toMatch(/resending complete assignment sets/);
     // And it goes on following the store.
     await store.update((tx) => tx.create('task', assigned('d', 'n1')));
     await settle();
     clock.advance(50);
-    expect(sink.assignments.at(-1)?.changes.map((c) => c.assignment?.item?.value.id)).toEqual(['d']);
+    expect(sink.assignments.at(-1)?.changes.map((c) => itemId(c.assignment?.item))).toEqual(['d']);
     d.stop();
   });
 
@@ -677,12 +683,10 @@ describe('dispatcher: secrets and configs', () => {
     return { ...s, d };
   }
 
-  const items = (a: {
-    changes: { assignment?: { item?: { $case: string; value: { id: string } } }; action: number }[];
-  }) =>
+  const items = (a: { changes: AssignmentChange[] }) =>
     a.changes.map(
       (c) =>
-        `${c.assignment?.item?.$case}:${c.assignment?.item?.value.id}:${c.action === AssignmentAction.ASSIGNMENT_ACTION_REMOVE ? 'rm' : 'up'}`,
+        `${c.assignment?.item?.$case}:${itemId(c.assignment?.item)}:${c.action === AssignmentAction.ASSIGNMENT_ACTION_REMOVE ? 'rm' : 'up'}`,
     );
 
   it('sends a secret (opened) and a config only to the node whose task needs them, before the task', async () => {

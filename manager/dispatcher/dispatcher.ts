@@ -31,6 +31,7 @@ import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types
 import type { EventOf, Store } from '../store/index.js';
 import { dependenciesOf, fingerprint, forWorker, isAssigned, sameForWorker } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
+import { NetworkPlans, planFingerprint } from './networks.js';
 import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
 /** Where a session's messages go (the gRPC stream). */
@@ -77,6 +78,10 @@ interface Session {
   refs: Map<string, string[]>;
   /** The secrets and configs the worker was sent (and not told to drop since). */
   deps: Set<string>;
+  /** The network plans the worker was sent: network id → fingerprint. */
+  nets: Map<string, string>;
+  /** Something a network plan is made of changed since the last send. */
+  netsDirty: boolean;
   /** Store index of the last COMPLETE: watch events at or before it are already reflected. */
   baseIndex: number;
   seq: number;
@@ -116,6 +121,8 @@ export class Dispatcher {
   private flushing: Promise<void> = Promise.resolve();
   private writing = false;
   private lastManagers = '';
+  /** Network plans of the store as it is since the last event, shared by every session flushed meanwhile. */
+  private plansCache: NetworkPlans | undefined;
   private readonly sessionListeners = new Set<(nodeId: string, open: boolean) => void>();
 
   constructor(
@@ -249,6 +256,8 @@ export class Dispatcher {
       known: new Map(),
       refs: new Map(),
       deps: new Set(),
+      nets: new Map(),
+      netsDirty: false,
       baseIndex: 0,
       seq: 0,
       lastResult: '',
@@ -457,7 +466,12 @@ export class Dispatcher {
       s.deps.add(key);
       deps.push(change);
     }
+    // Networks before the tasks attached to them: the worker makes the overlay before the container.
+    s.nets = new Map();
+    s.netsDirty = false;
+    const nets = this.networkChanges(s);
     this.sendAssignments(s, AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE, [
+      ...nets,
       ...deps,
       ...tasks.map((t) => ({
         assignment: { item: { $case: 'task' as const, value: forWorker(t) } },
@@ -569,14 +583,66 @@ export class Dispatcher {
 
   private queueChange(s: Session, id: string, change: AssignmentChange): void {
     s.pending.set(id, change);
+    this.scheduleFlush(s);
+  }
+
+  private scheduleFlush(s: Session): void {
     if (s.timer !== undefined) return;
     s.timer = this.clock.setTimeout(() => {
       s.timer = undefined;
-      if (this.sessions.get(s.nodeId) !== s || s.pending.size === 0) return;
-      const changes = [...s.pending.values()];
+      if (this.sessions.get(s.nodeId) !== s) return;
+      const nets = s.netsDirty ? this.networkChanges(s) : [];
+      s.netsDirty = false;
+      if (s.pending.size === 0 && nets.length === 0) return;
+      const changes = [...nets, ...s.pending.values()];
       s.pending.clear();
       this.sendAssignments(s, AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, changes);
     }, this.timing.assignmentBatchMs);
+  }
+
+  /** A task, service, node or network changed: every session's network plans are looked at again. */
+  private networksChanged(): void {
+    this.plansCache = undefined;
+    for (const s of this.sessions.values()) {
+      s.netsDirty = true;
+      this.scheduleFlush(s);
+    }
+  }
+
+  /** The plans that differ from what the session's worker holds (updates, then removes), now recorded as sent. */
+  private networkChanges(s: Session): AssignmentChange[] {
+    this.plansCache ??= this.store.view((tx) => new NetworkPlans(tx));
+    const plans = this.plansCache.plansFor(s.nodeId);
+    const out: AssignmentChange[] = [];
+    for (const [id, plan] of plans) {
+      const fp = planFingerprint(plan);
+      if (s.nets.get(id) === fp) continue;
+      s.nets.set(id, fp);
+      out.push({
+        assignment: { item: { $case: 'network', value: plan } },
+        action: AssignmentAction.ASSIGNMENT_ACTION_UPDATE,
+      });
+    }
+    for (const id of [...s.nets.keys()]) {
+      if (plans.has(id)) continue;
+      s.nets.delete(id);
+      out.push({
+        assignment: {
+          item: {
+            $case: 'network',
+            value: {
+              network: { id, meta: undefined, spec: undefined, driverState: undefined, ipam: undefined },
+              localAddress: '',
+              endpoints: [],
+              services: [],
+              nodeId: s.nodeId,
+            },
+          },
+        },
+        action: AssignmentAction.ASSIGNMENT_ACTION_REMOVE,
+      });
+    }
+    return out;
   }
 
   private onNodeEvent(e: EventOf<'node'>): void {
@@ -617,14 +683,18 @@ export class Dispatcher {
 
   /** Follows task and node changes; a watch that fell behind is replaced and every session resynced. */
   private followStore(gen: number): void {
-    const watch = this.store.watch({ table: ['task', 'node'] }, { limit: this.options.watchLimit });
+    const watch = this.store.watch(
+      { table: ['task', 'node', 'service', 'network'] },
+      { limit: this.options.watchLimit },
+    );
     this.watch = watch;
     void (async () => {
       try {
         for await (const e of watch) {
           if (gen !== this.generation) return;
           if (e.table === 'task') this.onTaskEvent(e);
-          else this.onNodeEvent(e);
+          else if (e.table === 'node') this.onNodeEvent(e);
+          this.networksChanged();
         }
       } catch (err) {
         if (gen !== this.generation) return;

@@ -79,7 +79,7 @@
 //         { op: "bridge-add", name, mtu?, mac?, up? }
 //         { op: "veth-add",   name, peer, peerNetns?, peerMac?, mtu?, master?, up? }
 //                             the peer is made directly inside peerNetns under its final name
-//         { op: "vxlan-add",  name, vni, local?, port? (4789), dev?, learning? (false), mtu?, master?, up? }
+//         { op: "vxlan-add",  name, vni, local?, port? (4789), dev?, learning? (false), proxy? (false: ARP answered from the neighbour table), mtu?, master?, up? }
 //         { op: "link-set",   name, up?, mtu?, mac?, master?, rename?, netns-move: peerNetns?, hairpin? }
 //         { op: "link-del",   name }
 //         { op: "addr-add" | "addr-del",   name, ip, prefix }
@@ -166,6 +166,7 @@ struct NetOp {
   uint32_t mtu = 0, prefix = 0, vni = 0, port = 0;
   int up = -1, hairpin = -1;  // -1 = unchanged
   bool learning = false;
+  bool proxy = false;
   std::string describe() const;
 };
 

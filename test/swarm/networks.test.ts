@@ -3,8 +3,8 @@
 // with --network (aliases), --endpoint-mode and --publish showing their VIPs and published ports, tasks
 // carrying their addresses, rm refused while in use (naming the services), prune.
 //
-// The manager's side only: attaching a container to an overlay is the node dataplane's job (issue 10), so
-// the worker still refuses these tasks; what is checked is what the allocator decided and stored.
+// The manager's side only: what the allocator decided and stored. (The node dataplane that attaches the
+// tasks is tested on the local netns cluster, test/cluster/overlay.test.ts.)
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -241,7 +241,7 @@ describe('swarm networks through the docker CLI', () => {
     expect(db.Endpoint.VirtualIPs).toBeUndefined();
 
     // Each task carries its address on every network (ingress first), all distinct and none a VIP.
-    // The live ones (the worker refuses overlays until the node dataplane lands, so tasks come and go).
+    // The live ones (tasks may be replaced meanwhile).
     type TaskJson = {
       DesiredState: string;
       Status: { State: string };

@@ -26,6 +26,7 @@ import { Dependencies } from './dependencies.js';
 import type { Executor, TaskStatusReport } from './executor-port.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { LogPublisher, type TaskLogSource } from './log-publisher.js';
+import type { NetworkPlans } from './network-plans.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
 import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
@@ -70,6 +71,8 @@ export interface AgentOptions {
   onNode?: (node: Node) => void;
   /** Where the secrets and configs sent with the tasks are held (memory only); the executor reads them. */
   dependencies?: Dependencies;
+  /** Where the network plans go (the node's dataplane); without it they are ignored. */
+  networks?: NetworkPlans;
 }
 
 export type AgentStatus = 'stopped' | 'connecting' | 'connected';
@@ -307,7 +310,8 @@ export class Agent {
           if (a.type === AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL && a.appliesTo !== lastResult)
             throw unavailable(`assignments out of sequence (applies to ${a.appliesTo}, have ${lastResult})`);
           const before = new Set(this.tasks.ids());
-          // Secrets and configs first: a task's container mounts them when it is made.
+          // Networks, secrets and configs first: a task's container is attached to and mounts them.
+          this.options.networks?.apply(a);
           this.dependencies.apply(a);
           this.tasks.apply(a);
           for (const id of before) if (!this.tasks.has(id)) this.reporter.forget(id);

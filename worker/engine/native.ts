@@ -74,6 +74,8 @@ export type NetOp = { netns?: string } & (
       port?: number;
       dev?: string;
       learning?: boolean;
+      /** Answer ARP from the neighbour table (no flooding to other VTEPs). */
+      proxy?: boolean;
       mtu?: number;
       master?: string;
       up?: boolean;

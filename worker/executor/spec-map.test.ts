@@ -2,7 +2,7 @@
 // mounts, resources, and a refusal naming the field for everything the worker cannot honour.
 import { describe, expect, it } from 'vitest';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { MountType, PortProtocol, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { checkTask, gracePeriodMs, LABEL, Refusal, taskName, toCreateOptions } from './spec-map.js';
 import type { ResolvedImage } from './types.js';
 
@@ -304,16 +304,29 @@ describe('refusals name the field', () => {
       {},
       'spec.containerSpec.mounts[1].target',
     ],
-    ['networks', {}, { networks: [{ addresses: ['10.0.0.2/24'] }] }, 'networks'],
+    ['network without id', {}, { networks: [{ addresses: ['10.0.0.2/24'] }] }, 'networks[0].network.id'],
     [
-      'ports',
+      'network without address',
+      {},
+      { networks: [{ network: { id: 'n1' }, addresses: [] }] },
+      'networks[0].addresses',
+    ],
+    [
+      'sctp host port',
       {},
       {
         endpoint: {
-          ports: [{ targetPort: 80, publishedPort: 8080, publishMode: PublishMode.PUBLISH_MODE_HOST }],
+          ports: [
+            {
+              targetPort: 80,
+              publishedPort: 8080,
+              protocol: PortProtocol.PORT_PROTOCOL_SCTP,
+              publishMode: PublishMode.PUBLISH_MODE_HOST,
+            },
+          ],
         },
       },
-      'endpoint.ports',
+      'endpoint.ports[0].protocol',
     ],
     ['log driver', {}, { logDriver: { name: 'syslog', options: {} } }, 'log_driver.name'],
     [
@@ -330,11 +343,41 @@ describe('refusals name the field', () => {
       expect(r.message.startsWith(`${field}: `)).toBe(true);
     });
 
+  it("networks: own networks first (ingress last) with the allocator's addresses and aliases; host ports bound", () => {
+    const o = map(
+      {},
+      {
+        networks: [
+          { network: { id: 'ing', spec: { ingress: true } }, addresses: ['10.0.0.5/24'], aliases: [] },
+          { network: { id: 'app' }, addresses: ['10.0.1.7/24'], aliases: ['db'] },
+        ],
+        endpoint: {
+          ports: [
+            { targetPort: 80, publishedPort: 8080, publishMode: PublishMode.PUBLISH_MODE_HOST },
+            {
+              targetPort: 53,
+              protocol: PortProtocol.PORT_PROTOCOL_UDP,
+              publishMode: PublishMode.PUBLISH_MODE_HOST,
+            },
+            { targetPort: 81, publishedPort: 9090, publishMode: PublishMode.PUBLISH_MODE_INGRESS },
+          ],
+        },
+      },
+    );
+    expect(o.networkMode).toBe('app');
+    expect(Object.keys(o.endpoints ?? {})).toEqual(['app', 'ing']);
+    expect(o.endpoints?.app).toEqual({ aliases: ['db'], ipv4Address: '10.0.1.7' });
+    expect(o.portBindings).toEqual({
+      '80/tcp': [{ HostIp: '', HostPort: '8080' }],
+      '53/udp': [{ HostIp: '', HostPort: '' }],
+    });
+  });
+
   it('task-level: no container spec, spec networks, negative and reservation-only resources', () => {
     expect(() => checkTask(Task.fromPartial({ id: 'x' }))).toThrow(/^spec\.containerSpec: /);
     const withSpec = (spec: Record<string, unknown>) =>
       Task.fromPartial({ id: 'x', spec: { containerSpec: { image: 'b' }, ...spec } });
-    expect(() => checkTask(withSpec({ networks: [{ target: 'net' }] }))).toThrow(/^spec\.networks: /);
+    expect(() => checkTask(withSpec({ networks: [{ target: 'net' }] }))).toThrow(/^networks: /);
     expect(() => checkTask(withSpec({ resources: { limits: { memoryBytes: -1 } } }))).toThrow(
       /^spec\.resources\.limits\.memory_bytes: must not be negative/,
     );

@@ -5,7 +5,7 @@
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { ContainerSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
-import { MountType, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { MountType, PortProtocol, PublishMode } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { CreateOptions, FileMount, MountOption, RunOptions } from '../engine/index.js';
 import type { ResolvedImage } from './types.js';
 
@@ -199,6 +199,7 @@ function toRunOptions(task: Task): RunOptions {
     }));
   mapMounts(c, o);
   mapResources(task, o);
+  mapNetworks(task, o);
   checkPlumbing(task);
 
   o.labels = { ...c.labels, ...swarmLabels(task) };
@@ -304,15 +305,48 @@ function mapResources(task: Task, o: RunOptions): void {
   if (res?.pids) throw new Refusal(f('reservations.pids'), 'pids is a limit only');
 }
 
-/** Networks, published ports and log drivers: refused until the worker has them. */
-function checkPlumbing(task: Task): void {
-  if (task.spec?.networks.length) throw unsupported('spec.networks', 'attaching to networks');
-  if (task.networks.length) throw unsupported('networks', 'attaching to networks');
-  const ports = task.endpoint?.ports ?? [];
-  if (ports.length) {
-    const mode = ports[0].publishMode === PublishMode.PUBLISH_MODE_HOST ? 'host' : 'ingress';
-    throw unsupported('endpoint.ports', `publishing ports (${mode} mode)`);
+/**
+ * The task's networks (the allocator's addresses and aliases; the task's own networks first, ingress last,
+ * so that its resolver is the one of its first own network) and its host-mode published ports (a binding on
+ * the container's default-bridge endpoint, as docker's docker_gwbridge). Ingress-mode ports need nothing
+ * here: every node's load balancer sends them to the task's ingress address.
+ */
+function mapNetworks(task: Task, o: RunOptions): void {
+  if (task.spec?.networks.length && task.networks.length === 0)
+    throw new Refusal('networks', 'the task has networks in its spec but no addresses allocated');
+  const atts = [...task.networks].sort(
+    (a, b) => Number(a.network?.spec?.ingress ?? false) - Number(b.network?.spec?.ingress ?? false),
+  );
+  atts.forEach((a, i) => {
+    const f = (x: string) => `networks[${i}].${x}`;
+    if (!a.network?.id) throw new Refusal(f('network.id'), 'required');
+    const addr = a.addresses[0]?.split('/')[0];
+    if (!addr) throw new Refusal(f('addresses'), 'the allocator gave no address');
+    o.endpoints ??= {};
+    o.endpoints[a.network.id] = { aliases: [...a.aliases], ipv4Address: addr };
+  });
+  if (atts[0]?.network) o.networkMode = atts[0].network.id;
+  for (const [i, p] of (task.endpoint?.ports ?? []).entries()) {
+    if (p.publishMode !== PublishMode.PUBLISH_MODE_HOST) continue;
+    const proto =
+      p.protocol === PortProtocol.PORT_PROTOCOL_UDP
+        ? 'udp'
+        : p.protocol === PortProtocol.PORT_PROTOCOL_SCTP
+          ? undefined
+          : 'tcp';
+    if (!proto) throw unsupported(`endpoint.ports[${i}].protocol`, 'sctp');
+    if (!p.targetPort) throw new Refusal(`endpoint.ports[${i}].target_port`, 'required');
+    const key = `${p.targetPort}/${proto}`;
+    o.portBindings ??= {};
+    o.portBindings[key] = [
+      ...(o.portBindings[key] ?? []),
+      { HostIp: '', HostPort: p.publishedPort ? String(p.publishedPort) : '' },
+    ];
   }
+}
+
+/** Log drivers: refused unless json-file. */
+function checkPlumbing(task: Task): void {
   for (const [field, d] of [
     ['spec.log_driver', task.spec?.logDriver],
     ['log_driver', task.logDriver],

@@ -1,5 +1,13 @@
 // worker/network's public face: the node's local dataplane (see README.md).
 
+export {
+  ClusterNetworks,
+  type ClusterNetworksOptions,
+  clusterNamesOf,
+  lbStateOf,
+  type NetworkPlanView,
+  overlaySpecOf,
+} from './cluster.js';
 export { BridgeResolver } from './dns/index.js';
 export { parseResolv } from './files.js';
 export {
@@ -14,4 +22,5 @@ export {
 } from './manager.js';
 export type { ChainProvider } from './nft.js';
 export type { EmbeddedResolver, ResolverEntry, ResolverNetwork } from './resolver.js';
+export { LB_TABLE, SwarmLb } from './swarm-lb.js';
 export type { NetworkRecord } from './types.js';

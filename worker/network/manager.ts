@@ -33,6 +33,7 @@ import {
   subnetString,
 } from './ipam.js';
 import { type ChainProvider, installRuleset, type PortRule, removeTable, renderRuleset } from './nft.js';
+import { type OverlaySpec, overlayDevices, peerOps, vipOps } from './overlay.js';
 import { PortReservations } from './ports.js';
 import type { EmbeddedResolver } from './resolver.js';
 import type { ContainerNetRecord, EndpointRecord, NetworkRecord } from './types.js';
@@ -46,6 +47,8 @@ export interface NetworkManagerOptions {
   bip: string;
   /** `--ip-masq` */
   ipMasq: boolean;
+  /** The UDP port of swarm overlays' VXLAN devices (default 4789, docker's data path port). */
+  vxlanPort?: number;
   now?: () => Date;
   resolver?: EmbeddedResolver;
   /** The host's resolv.conf and hosts (injected for tests). */
@@ -114,6 +117,11 @@ export class NetworkManager implements ContainerNetworking {
   /** Whether shoal's nftables table is ours to remove (installed by this daemon). */
   private tableInstalled = false;
   private forwardOn = false;
+  /** Swarm overlays being made (a plan applied just before its task's container is prepared). */
+  private overlaysMade: Promise<unknown> = Promise.resolve();
+  private readonly releaseListeners: (() => void)[] = [];
+  /** Prepares waiting for the node's own address on an overlay (its resolver listens there). */
+  private localWaiters: (() => void)[] = [];
 
   private constructor(o: NetworkManagerOptions) {
     this.o = o;
@@ -140,6 +148,14 @@ export class NetworkManager implements ContainerNetworking {
       }
     await m.predefine();
     for (const n of m.networks.values()) if (n.driver === 'bridge') await m.ensureBridge(n);
+    // A swarm overlay's devices are made again empty; the next plan from a manager programs them.
+    for (const n of m.networks.values())
+      if (n.driver === 'overlay') {
+        Object.assign(n, { local: undefined, vips: [], peers: [] });
+        await m
+          .overlayDevicesUp(n)
+          .catch((e) => m.o.log?.(`network: overlay ${n.name}: ${(e as Error).message}`));
+      }
     return m;
   }
 
@@ -235,17 +251,18 @@ export class NetworkManager implements ContainerNetworking {
     throw new ShoalError('not_found', `network ${ref} not found`);
   }
 
+  /** A local network of this name or id (a swarm overlay held here is the cluster's to answer for). */
   has(ref: string): boolean {
     try {
-      this.find(ref);
-      return true;
+      return this.find(ref).driver !== 'overlay';
     } catch {
       return false;
     }
   }
 
+  /** The node's local networks (swarm overlays are listed by the cluster, not here). */
   list(): NetworkView[] {
-    return [...this.networks.values()].map((n) => this.view(n));
+    return [...this.networks.values()].filter((n) => n.driver !== 'overlay').map((n) => this.view(n));
   }
 
   inspect(ref: string): NetworkView {
@@ -356,6 +373,8 @@ export class NetworkManager implements ContainerNetworking {
     const n = this.find(ref);
     if (n.predefined)
       throw new ShoalError('permission_denied', `${n.name} is a pre-defined network and cannot be removed`);
+    if (n.driver === 'overlay')
+      throw new ShoalError('failed_precondition', `${n.name} is a swarm network: remove it on a manager`);
     const users = [...this.containers.values()].filter((c) => c.endpoints.some((e) => e.networkId === n.id));
     if (users.length)
       throw new ShoalError(
@@ -369,11 +388,124 @@ export class NetworkManager implements ContainerNetworking {
     await this.syncRules();
   }
 
+  // ------------------------------------------------------------------ swarm overlays (the dispatcher's plans)
+
+  /** The overlays this node holds (ids). */
+  overlayIds(): string[] {
+    return [...this.networks.values()].filter((n) => n.driver === 'overlay').map((n) => n.id);
+  }
+
+  /**
+   * Makes or updates a swarm overlay: its bridge and VXLAN device (learning off, ARP proxied from the
+   * neighbour table), the node's own address and the VIPs on the bridge, and the forwarding entries of
+   * the endpoints on other nodes. Only the differences to what is programmed are applied.
+   */
+  async ensureOverlay(spec: OverlaySpec): Promise<void> {
+    let n = this.networks.get(spec.id);
+    if (n && n.driver !== 'overlay')
+      throw new ShoalError('conflict', `network ${spec.id} exists here as a ${n.driver} network`);
+    const fresh = !n;
+    if (!n) {
+      const dev = overlayDevices(spec.id);
+      n = {
+        id: spec.id,
+        name: spec.name,
+        driver: 'overlay',
+        created: this.now().toISOString(),
+        internal: spec.internal,
+        attachable: spec.attachable,
+        labels: {},
+        options: spec.ingress ? { ingress: 'true' } : {},
+        subnet: spec.subnet,
+        gateway: spec.gateway,
+        bridge: dev.bridge,
+        vxlan: dev.vxlan,
+        vni: spec.vni,
+        vips: [],
+        peers: [],
+        predefined: false,
+      };
+      try {
+        await this.overlayDevicesUp(n);
+      } catch (e) {
+        await kernelNet.deleteLink(n.vxlan!).catch(() => {});
+        await kernelNet.deleteLink(n.bridge!).catch(() => {});
+        throw e;
+      }
+      this.networks.set(n.id, n);
+    }
+    const ops: NetOp[] = [];
+    if (spec.local !== n.local) {
+      if (n.local) {
+        const old = parseAddressCidr(n.local, 'local');
+        ops.push({ op: 'addr-del', name: n.bridge!, ip: ipString(old.ip), prefix: old.subnet.prefix });
+      }
+      if (spec.local) {
+        const now = parseAddressCidr(spec.local, 'local');
+        // The bridge's MAC follows its address, so other nodes can program it without asking.
+        ops.push(
+          { op: 'link-set', name: n.bridge!, mac: macFor(now.ip) },
+          { op: 'addr-add', name: n.bridge!, ip: ipString(now.ip), prefix: now.subnet.prefix },
+        );
+      }
+    }
+    ops.push(...vipOps(n.bridge!, n.vips ?? [], spec.vips));
+    ops.push(...peerOps(n.vxlan!, n.peers ?? [], spec.peers));
+    await kernelNet.apply(ops);
+    n.local = spec.local;
+    if (n.local) for (const wake of this.localWaiters.splice(0)) wake();
+    n.vips = [...spec.vips];
+    n.peers = spec.peers.map((p) => ({ ...p }));
+    await this.saveNetwork(n);
+    if (fresh) await this.syncRules();
+  }
+
+  /** The bridge and the VXLAN device of an overlay, up (made when missing). */
+  private async overlayDevicesUp(n: NetworkRecord): Promise<void> {
+    const ops: NetOp[] = [];
+    if (!(await kernelNet.link(n.bridge!))) ops.push({ op: 'bridge-add', name: n.bridge!, up: true });
+    if (!(await kernelNet.link(n.vxlan!)))
+      ops.push({
+        op: 'vxlan-add',
+        name: n.vxlan!,
+        vni: n.vni!,
+        port: this.o.vxlanPort ?? 4789,
+        learning: false,
+        proxy: true,
+        master: n.bridge!,
+        // 50 bytes of VXLAN headers under a 1500-byte underlay.
+        mtu: 1450,
+        up: true,
+      });
+    await kernelNet.apply(ops);
+    await this.enableForwarding();
+  }
+
+  /**
+   * Removes an overlay the node no longer takes part in: false (nothing done) while a container still has
+   * an endpoint on it (the caller tries again once it is gone).
+   */
+  async dropOverlay(id: string): Promise<boolean> {
+    const n = this.networks.get(id);
+    if (n?.driver !== 'overlay') return true;
+    if ([...this.containers.values()].some((c) => c.endpoints.some((e) => e.networkId === id))) return false;
+    this.networks.delete(id);
+    // The resolver first (its sockets close while their address exists), bounded: a stuck listener must
+    // not hold up the node's other networks, which the caller handles after this one.
+    const stopped = this.o.resolver?.networkRemoved(n.id).catch(() => {});
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000).unref())]);
+    await kernelNet.deleteLink(n.vxlan!);
+    await kernelNet.deleteLink(n.bridge!);
+    await rm(join(this.netDir, `${n.id}.json`), { force: true });
+    await this.syncRules();
+    return true;
+  }
+
   /** `network prune`: user networks no container uses; returns their names. */
   async prune(keep: (n: NetworkRecord) => boolean = () => false): Promise<string[]> {
     const gone: string[] = [];
     for (const n of [...this.networks.values()]) {
-      if (n.predefined || keep(n)) continue;
+      if (n.predefined || n.driver === 'overlay' || keep(n)) continue;
       if ([...this.containers.values()].some((c) => c.endpoints.some((e) => e.networkId === n.id))) continue;
       await this.remove(n.id);
       gone.push(n.name);
@@ -383,7 +515,19 @@ export class NetworkManager implements ContainerNetworking {
 
   // ------------------------------------------------------------------ containers (the engine's port)
 
+  /** Prepares wait for `p` (the overlays of a plan being applied) before looking their network up. */
+  holdPrepares(p: Promise<unknown>): void {
+    const prev = this.overlaysMade;
+    this.overlaysMade = Promise.allSettled([prev, p]);
+  }
+
+  /** Called after a container's networking is released (an overlay it held may now go). */
+  onRelease(listener: () => void): void {
+    this.releaseListeners.push(listener);
+  }
+
   async prepare(c: NetContainer): Promise<NetPrepared> {
+    await this.overlaysMade;
     const opts = c.opts;
     const given = opts.networkMode;
     let mode: ContainerNetRecord['mode'];
@@ -402,7 +546,23 @@ export class NetworkManager implements ContainerNetworking {
         primary = n;
       }
     }
-    const eps = Object.entries(opts.endpoints ?? {});
+    // The managers give the node its address on an overlay just after placing its first task there; the
+    // task's resolv.conf names the resolver on that address, so wait for it (bounded: else the host's).
+    for (let waited = 0; primary?.driver === 'overlay' && !primary.local && waited < 20; waited++)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 500);
+        this.localWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    const all = Object.entries(opts.endpoints ?? {});
+    // A swarm task may be on several overlays (docker's rule for them); other containers have one network.
+    const extraOverlays =
+      primary?.driver === 'overlay'
+        ? all.filter(([k]) => this.find(k).id !== primary!.id && this.find(k).driver === 'overlay')
+        : [];
+    const eps = all.filter((x) => !extraOverlays.includes(x));
     if (eps.length > 1)
       throw bad(
         'NetworkingConfig',
@@ -414,6 +574,14 @@ export class NetworkManager implements ContainerNetworking {
       throw bad(
         'NetworkingConfig',
         `the endpoint's network ${eps[0][0]} is not the container's network ${given}`,
+      );
+    // Swarm tasks come with the allocator's address; a plain container on an overlay would take one the
+    // managers know nothing of (attachable overlays for `run --network` are not done yet).
+    if (primary?.driver === 'overlay' && !epConf?.ipv4Address)
+      throw new ShoalError(
+        'failed_precondition',
+        `network ${primary.name} is a swarm overlay: only swarm tasks can be attached to it on this node yet`,
+        { field: 'NetworkMode' },
       );
     const userDefined = primary && !primary.predefined;
     if (epConf?.aliases?.length && !userDefined)
@@ -458,6 +626,16 @@ export class NetworkManager implements ContainerNetworking {
     };
     if (primary)
       rec.endpoints.push(this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address));
+    for (const [ref, conf] of extraOverlays)
+      rec.endpoints.push(this.newEndpoint(rec, this.find(ref), conf.aliases ?? [], conf.ipv4Address));
+    // On overlays the way out is the default bridge (docker's docker_gwbridge), unless all are internal.
+    const gw = [...this.networks.values()].find((n) => n.name === 'bridge');
+    if (
+      primary?.driver === 'overlay' &&
+      gw &&
+      rec.endpoints.some((e) => !this.networks.get(e.networkId)?.internal)
+    )
+      rec.endpoints.push(this.newEndpoint(rec, gw, [], undefined));
     if (mode === 'bridge') rec.netns = join(this.nsDir, c.id);
     // The namespace (the kernel's part, ~1 ms) and the files with the record (one thread-pool round
     // trip) are made at once: a start is waited on by its user. A record whose namespace is missing (a
@@ -553,11 +731,13 @@ export class NetworkManager implements ContainerNetworking {
     // The embedded resolver's hook: a user network's containers ask it, when one is plugged in.
     let resolver: string | undefined;
     const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
-    if (primary && !primary.predefined && this.o.resolver && primary.gateway && primary.bridge)
+    // On an overlay it listens on the node's own address there (the gateway address is on no node).
+    const listen = primary?.driver === 'overlay' ? primary.local?.split('/')[0] : primary?.gateway;
+    if (primary && !primary.predefined && this.o.resolver && listen && primary.bridge)
       resolver = await this.o.resolver.addressFor({
         id: primary.id,
         name: primary.name,
-        gateway: primary.gateway,
+        gateway: listen,
         bridge: primary.bridge,
       });
     const { dns, dnsSearch, dnsOptions } = rec;
@@ -593,7 +773,8 @@ export class NetworkManager implements ContainerNetworking {
     // route in one netlink batch) runs while the ports are held and /etc/hosts and the record written.
     let ops: NetOp[];
     try {
-      ops = rec.endpoints.flatMap((e, i) => this.address(rec, e, i === 0));
+      const gw = this.gatewayEndpoint(rec);
+      ops = rec.endpoints.flatMap((e) => this.address(rec, e, e === gw));
     } catch (e) {
       await this.unplugAll(rec);
       throw e;
@@ -622,8 +803,14 @@ export class NetworkManager implements ContainerNetworking {
       });
   }
 
+  /** The endpoint with the default route (and published ports): the first on a bridge network. */
+  private gatewayEndpoint(rec: ContainerNetRecord): EndpointRecord | undefined {
+    return rec.endpoints.find((e) => this.networks.get(e.networkId)?.driver === 'bridge');
+  }
+
   private bindingsOf(rec: ContainerNetRecord): Record<string, { HostIp: string; HostPort: string }[]> {
-    const primary = rec.endpoints[0] && this.networks.get(rec.endpoints[0].networkId);
+    const gw = this.gatewayEndpoint(rec);
+    const primary = gw && this.networks.get(gw.networkId);
     if (!primary || primary.internal) return {};
     const out = structuredClone(rec.portBindings);
     if (rec.publishAll) for (const k of rec.exposed) out[normaliseKey(k)] ??= [{ HostIp: '', HostPort: '' }];
@@ -728,6 +915,7 @@ export class NetworkManager implements ContainerNetworking {
     this.containers.delete(id);
     await rm(join(this.ctrDir, `${id}.json`), { force: true });
     await rm(join(this.filesDir, id), { recursive: true, force: true });
+    for (const l of this.releaseListeners) l();
   }
 
   /** Live restore: a running container keeps its addresses and ports; a dead one loses them. */
@@ -841,17 +1029,18 @@ export class NetworkManager implements ContainerNetworking {
   /** Rebuilds shoal's table from the networks and published ports (one transaction, serialised). */
   syncRules(): Promise<void> {
     const run = async () => {
+      // Overlays are isolated like bridges; their way out is the default bridge, so no masquerade here.
       const bridges = [...this.networks.values()]
-        .filter((n) => n.driver === 'bridge' && n.bridge && n.subnet)
+        .filter((n) => (n.driver === 'bridge' || n.driver === 'overlay') && n.bridge && n.subnet)
         .map((n) => ({
           bridge: n.bridge!,
           subnet: n.subnet!,
           internal: n.internal,
-          masquerade: this.o.ipMasq,
+          masquerade: n.driver === 'bridge' && this.o.ipMasq,
         }));
       const ports: PortRule[] = [];
       for (const c of this.containers.values()) {
-        const ip = c.endpoints[0]?.ip;
+        const ip = this.gatewayEndpoint(c)?.ip;
         if (!ip) continue;
         for (const m of c.mapped)
           ports.push({
@@ -891,8 +1080,10 @@ export class NetworkManager implements ContainerNetworking {
       await removeTable().catch((e) =>
         this.o.log?.(`network: removing the nftables table: ${(e as Error).message}`),
       );
-    for (const n of this.networks.values())
+    for (const n of this.networks.values()) {
+      if (n.vxlan) await kernelNet.deleteLink(n.vxlan).catch(() => {});
       if (n.bridge) await kernelNet.deleteLink(n.bridge).catch(() => {});
+    }
   }
 }
 

@@ -2,7 +2,13 @@
 // container's network state (under <dataRoot>/network/containers/), so a restarted shoald keeps
 // every address and published port of the containers that still run.
 
-export type Driver = 'bridge' | 'host' | 'null';
+export type Driver = 'bridge' | 'host' | 'null' | 'overlay';
+
+/** A remote endpoint of an overlay as programmed on its VXLAN device: neighbour (ip → mac) and FDB (mac → vtep). */
+export interface OverlayPeer {
+  ip: string;
+  vtep: string;
+}
 
 export interface NetworkRecord {
   id: string;
@@ -20,6 +26,13 @@ export interface NetworkRecord {
   bridge?: string;
   /** bridge, host and none: made by the daemon, cannot be removed */
   predefined: boolean;
+  /** overlay (the swarm's, made from the dispatcher's plan): the VXLAN device and id, the node's own
+   * address on the network (CIDR), the VIPs held on the bridge (/32) and the peers programmed */
+  vxlan?: string;
+  vni?: number;
+  local?: string;
+  vips?: string[];
+  peers?: OverlayPeer[];
 }
 
 export interface EndpointRecord {

@@ -324,6 +324,8 @@ int run_op(Rtnl& r, const NetOp& op) {
         if (link) mnl_attr_put_u32(h, IFLA_VXLAN_LINK, link);
         mnl_attr_put_u16(h, IFLA_VXLAN_PORT, htons(op.port ? op.port : 4789));
         mnl_attr_put_u8(h, IFLA_VXLAN_LEARNING, op.learning ? 1 : 0);
+        // ARP for a remote endpoint is answered by the device from its neighbour entries (no flooding).
+        mnl_attr_put_u8(h, IFLA_VXLAN_PROXY, op.proxy ? 1 : 0);
         mnl_attr_nest_end(h, data);
       }
       mnl_attr_nest_end(h, info);

@@ -111,6 +111,7 @@ NetOp parse_op(const Napi::Value& v, const std::string& where) {
       op.port = num(o, "port", where, 65535);
       op.dev = ifname(o, "dev", where, true);
       op.learning = tristate(o, "learning", where) == 1;
+      op.proxy = tristate(o, "proxy", where) == 1;
       break;
     case NetOp::LinkSet:
       op.name = ifname(o, "name", where, false);

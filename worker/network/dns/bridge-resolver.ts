@@ -2,7 +2,7 @@
 // address, port 53, answering the names and aliases of the containers attached to it (as dockerd's
 // 127.0.0.11, reached here at the gateway so that no socket has to live inside each container's
 // namespace). Names it does not know go to the upstreams when forwarding is on, else NXDOMAIN.
-import type { EmbeddedResolver, ResolverEntry, ResolverNetwork } from '../resolver.js';
+import type { ClusterNames, EmbeddedResolver, ResolverEntry, ResolverNetwork } from '../resolver.js';
 import { buildRecords } from './records.js';
 import { DnsServer } from './server.js';
 import type { Upstream } from './upstream.js';
@@ -24,6 +24,8 @@ export class BridgeResolver implements EmbeddedResolver {
   private readonly networks = new Map<string, Promise<NetworkResolver>>();
   /** Per network, its containers: kept even before the listener runs (live restore registers first). */
   private readonly entries = new Map<string, Map<string, ResolverEntry>>();
+  /** Per swarm network, what the cluster says of it (services, remote tasks). */
+  private readonly cluster = new Map<string, ClusterNames>();
 
   constructor(private readonly o: BridgeResolverOptions) {}
 
@@ -50,6 +52,11 @@ export class BridgeResolver implements EmbeddedResolver {
     this.publish(networkId);
   }
 
+  setCluster(networkId: string, names: ClusterNames): void {
+    this.cluster.set(networkId, names);
+    this.publish(networkId);
+  }
+
   unregister(networkId: string, containerId: string): void {
     if (this.entries.get(networkId)?.delete(containerId)) this.publish(networkId);
   }
@@ -58,6 +65,7 @@ export class BridgeResolver implements EmbeddedResolver {
     const r = this.networks.get(networkId);
     this.networks.delete(networkId);
     this.entries.delete(networkId);
+    this.cluster.delete(networkId);
     await (await r?.catch(() => undefined))?.server.stop();
   }
 
@@ -80,14 +88,19 @@ export class BridgeResolver implements EmbeddedResolver {
   }
 
   private recordsOf(networkId: string, name: string) {
+    const cluster = this.cluster.get(networkId);
     return buildRecords({
       network: name,
-      containers: [...(this.entries.get(networkId)?.values() ?? [])].map((e) => ({
-        name: e.name,
-        id: e.containerId,
-        aliases: e.aliases,
-        address: e.ip,
-      })),
+      services: cluster?.services ?? [],
+      containers: [
+        ...[...(this.entries.get(networkId)?.values() ?? [])].map((e) => ({
+          name: e.name,
+          id: e.containerId,
+          aliases: e.aliases,
+          address: e.ip,
+        })),
+        ...(cluster?.containers ?? []),
+      ],
     });
   }
 

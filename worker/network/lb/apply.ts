@@ -21,7 +21,7 @@ export interface NftExecutor {
   forgetUdpFlows?(flows: readonly UdpFlowFilter[]): Promise<void>;
 }
 
-/** UDP flows whose reply comes from `backend`, sent to `port` (and to `vip`, when given). */
+/** UDP flows whose reply comes from `backend`, sent to `port` (0: any) (and to `vip`, when given). */
 export interface UdpFlowFilter {
   backend: string;
   port: number;
@@ -84,7 +84,8 @@ export function nftCommand(options: NftCommandOptions = {}): NftExecutor {
       for (const f of flows) {
         const match = f.vip === undefined ? [] : ['--orig-dst', f.vip];
         const argv = [...prefix, options.conntrack ?? 'conntrack', '-D', '-p', 'udp', ...match];
-        const r = await exec([...argv, '--orig-port-dst', String(f.port), '--reply-src', f.backend], '');
+        const port = f.port === 0 ? [] : ['--orig-port-dst', String(f.port)]; // 0: every port of the VIP
+        const r = await exec([...argv, ...port, '--reply-src', f.backend], '');
         // conntrack exits 1 when nothing matched: not a failure here.
         if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) {
           throw new ShoalError(

@@ -15,7 +15,8 @@ export interface Backend {
 
 export interface ServicePort {
   protocol: Protocol;
-  /** The port on the VIP; traffic keeps it (a VIP's port is the task's port, as in docker). */
+  /** The port on the VIP; traffic keeps it (a VIP's port is the task's port, as in docker). 0: every port
+   * of the protocol (a swarm service's VIP forwards all ports, declared or not, as docker's IPVS fwmark). */
   port: number;
 }
 
@@ -138,7 +139,7 @@ export function validateState(s: LbState): void {
     if (!Array.isArray(svc.ports)) throw invalidArgument(`${f}.ports`, 'is not a list');
     svc.ports.forEach((p, j) => {
       checkProtocol(p?.protocol, `${f}.ports[${j}].protocol`);
-      checkPort(p.port, `${f}.ports[${j}].port`);
+      if (p?.port !== 0) checkPort(p.port, `${f}.ports[${j}].port`);
       const k = `${svc.vip}/${p.protocol}/${p.port}`;
       if (frontends.has(k))
         throw invalidArgument(`${f}.ports[${j}]`, `${svc.vip} ${p.port}/${p.protocol} is taken`);

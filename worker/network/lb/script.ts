@@ -20,6 +20,8 @@ export const LB_PREFIX = 'lb_';
 export const DEFAULT_MARK_BIT = 0x2000;
 
 const VIPS = 'lb_vips';
+/** VIPs balanced on every port of a protocol: `vip . proto → goto` (checked after the exact ports). */
+const VIPS_ALL = 'lb_vips_all';
 const PORTS = 'lb_ports';
 const REMOTE = 'lb_remote';
 const HAIRPIN = 'lb_hairpin';
@@ -74,7 +76,10 @@ function refuse(c: Ctx, chain: string): string[] {
 
 const vipElements = (s: VipService) => s.backends.map((b, i) => `${i} : ${b.address}`);
 const pubElements = (p: PublishedPort) => p.backends.map((b, i) => `${i} : ${b.address} . ${p.target}`);
-const vipKeys = (s: VipService) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port}`);
+const vipKeys = (s: VipService) =>
+  s.ports.filter((p) => p.port !== 0).map((p) => `${s.vip} . ${p.protocol} . ${p.port}`);
+const vipAllKeys = (s: VipService) =>
+  s.ports.filter((p) => p.port === 0).map((p) => `${s.vip} . ${p.protocol}`);
 const pubKey = (p: PublishedPort) => `${p.protocol} . ${p.published}`;
 
 function elements(c: Ctx, set: string, items: string[], verb: 'add' | 'delete' = 'add'): string[] {
@@ -92,12 +97,18 @@ function createVip(c: Ctx, s: VipService): string[] {
       VIPS,
       vipKeys(s).map((k) => `${k} : goto ${vipChain(s)}`),
     ),
+    ...elements(
+      c,
+      VIPS_ALL,
+      vipAllKeys(s).map((k) => `${k} : goto ${vipChain(s)}`),
+    ),
   ];
 }
 
 function deleteVip(c: Ctx, s: VipService): string[] {
   return [
     ...elements(c, VIPS, vipKeys(s), 'delete'),
+    ...elements(c, VIPS_ALL, vipAllKeys(s), 'delete'),
     `flush chain ${c.t} ${vipChain(s)}`,
     `delete chain ${c.t} ${vipChain(s)}`,
     `delete map ${c.t} ${vipMap(s)}`,
@@ -166,6 +177,7 @@ export function buildLbScript(table: LbTable, state: LbState, options: LbOptions
     hooks ? ` { type nat hook ${hook} priority ${prio}; policy accept; }` : '';
   const lines = [
     `add map ${c.t} ${VIPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+    `add map ${c.t} ${VIPS_ALL} { type ipv4_addr . inet_proto : verdict; }`,
     `add map ${c.t} ${PORTS} { type inet_proto . inet_service : verdict; }`,
     `add set ${c.t} ${REMOTE} { type ipv4_addr; }`,
     `add set ${c.t} ${HAIRPIN} { type ipv4_addr . ipv4_addr; flags interval; }`,
@@ -175,8 +187,10 @@ export function buildLbScript(table: LbTable, state: LbState, options: LbOptions
     // A VIP is matched by address, protocol and port; a published port on any of the node's own
     // addresses but loopback (DNAT from 127.0.0.0/8 would need route_localnet, as in docker without its proxy).
     `add rule ${c.t} ${PRE} ip daddr . meta l4proto . th dport vmap @${VIPS}`,
+    `add rule ${c.t} ${PRE} ip daddr . meta l4proto vmap @${VIPS_ALL}`,
     `add rule ${c.t} ${PRE} fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @${PORTS}`,
     `add rule ${c.t} ${OUT} ip daddr . meta l4proto . th dport vmap @${VIPS}`,
+    `add rule ${c.t} ${OUT} ip daddr . meta l4proto vmap @${VIPS_ALL}`,
     `add rule ${c.t} ${OUT} fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @${PORTS}`,
     // Masquerade only what we balanced, and only when the reply would not come back through this node:
     // a backend on another node, or a client on the backend's own subnet (hairpin).
@@ -217,24 +231,34 @@ export function buildLbUpdate(
       lines.push(...createVip(c, s));
       continue;
     }
-    const oldKeys = new Set(vipKeys(old));
-    const newKeys = new Set(vipKeys(s));
-    lines.push(
-      ...elements(
-        c,
-        VIPS,
-        [...oldKeys].filter((k) => !newKeys.has(k)),
-        'delete',
-      ),
-    );
+    const keyed: [string, (x: VipService) => string[]][] = [
+      [VIPS, vipKeys],
+      [VIPS_ALL, vipAllKeys],
+    ];
+    for (const [map, keysOf] of keyed) {
+      const newKeys = new Set(keysOf(s));
+      lines.push(
+        ...elements(
+          c,
+          map,
+          keysOf(old).filter((k) => !newKeys.has(k)),
+          'delete',
+        ),
+      );
+    }
     if (!sameBackends(old.backends, s.backends)) lines.push(...rebalanceVip(c, s));
-    lines.push(
-      ...elements(
-        c,
-        VIPS,
-        [...newKeys].filter((k) => !oldKeys.has(k)).map((k) => `${k} : goto ${vipChain(s)}`),
-      ),
-    );
+    for (const [map, keysOf] of keyed) {
+      const oldKeys = new Set(keysOf(old));
+      lines.push(
+        ...elements(
+          c,
+          map,
+          keysOf(s)
+            .filter((k) => !oldKeys.has(k))
+            .map((k) => `${k} : goto ${vipChain(s)}`),
+        ),
+      );
+    }
   }
 
   const key = (p: PublishedPort) => `${p.protocol}_${p.published}`;
