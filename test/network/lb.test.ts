@@ -193,8 +193,8 @@ describe.skipIf(!root)('nftables load balancer in network namespaces', () => {
     const bad: [LbState, string][] = [
       [state([{ address: '10.201.0.300', local: true }]), 'services[0].backends[0].address'],
       [
-        { ...good, services: [{ ...good.services[0], ports: [{ protocol: 'tcp', port: 0 }] }] },
-        'services[0].ports[0].port',
+        { ...good, services: [{ ...good.services[0], ports: [{ protocol: 'tcp', port: -1 }] }] },
+        'services[0].ports[0].port', // 0 is valid: every port
       ],
       [
         { ...good, services: [{ ...good.services[0], ports: [{ protocol: 'tcp', port: 70000 }] }] },
