@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import net, { isIP } from 'node:net';
 import os from 'node:os';
+import { systemClock } from '../common/clock.js';
 import { ShoalError } from '../common/errors.js';
 import {
   channelOptionsFor,
@@ -15,9 +16,12 @@ import {
   mtlsChannelCredentials,
   type NodeCredentials,
   newSwarmId,
+  nodeIdentityOf,
+  RenewalScheduler,
   renewCertificate,
   saveNodeIdentity,
   signNodeCSR,
+  type Validity,
 } from '../manager/ca/index.js';
 import { type ControlOperations, predefinedIngress } from '../manager/controlapi/index.js';
 import type { SubscribeRequest } from '../manager/logbroker/index.js';
@@ -38,7 +42,7 @@ import {
 } from '../manager/secrets/index.js';
 import { clone } from '../manager/store/index.js';
 import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
-import { Cluster, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
+import { Cluster, IssuanceState, Node, NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
 import { Agent, Dependencies } from '../worker/agent/index.js';
@@ -55,6 +59,7 @@ import {
   notManager,
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
+import { tlsInfoOf } from './api/swarm/tls-info.js';
 import { SERVER_VERSION } from './http/reply.js';
 import { ManagerParts } from './swarm/manager.js';
 import {
@@ -87,6 +92,11 @@ export interface NodeOptions {
   pull?: PullOptions;
   /** The node's Description.Hostname (shoald --hostname); default the machine's. */
   hostname?: string;
+  /**
+   * Lowest node certificate expiry a manager here accepts (default one hour, Docker's). Only the tests lower
+   * it (SHOAL_TEST_MIN_CERT_EXPIRY), to watch renewals happen: manager/ca/README.md.
+   */
+  minCertExpiryMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -97,6 +107,8 @@ interface Membership {
   agent: Agent;
   manager?: ManagerParts;
   backend: ClusterBackend;
+  /** When this node's certificate is renewed next. */
+  renewal: RenewalScheduler;
 }
 
 const roleOf = (r: NodeRole): 'manager' | 'worker' | undefined =>
@@ -165,6 +177,7 @@ export class SwarmNode implements ClusterBackend {
     return this.serial(async () => {
       const m = this.member;
       if (!m) return;
+      m.renewal.stop();
       await m.agent.stop();
       // A stop in flight waits out its grace period (up to the task's stop_grace_period); shutdown does not:
       // the container goes on, and the restarted agent, which adopts it, stops it again.
@@ -175,8 +188,11 @@ export class SwarmNode implements ClusterBackend {
 
   // ---- membership ----
 
-  private describe(): Promise<NodeDescription> {
-    return describeNode(this.o.hostname ?? os.hostname());
+  private async describe(): Promise<NodeDescription> {
+    const d = await describeNode(this.o.hostname ?? os.hostname());
+    const id = this.member?.identity;
+    // The node's own TLS info (its trust bundle and its certificate's issuer), as swarmkit's nodes report it.
+    return id ? { ...d, tlsInfo: tlsInfoOf(id.certPem, id.rootCertPem) } : d;
   }
 
   private backend(): ClusterBackend {
@@ -250,6 +266,7 @@ export class SwarmNode implements ClusterBackend {
         advertiseAddr,
         raftStart: 'bootstrap',
         dataKey,
+        minCertExpiryMs: this.o.minCertExpiryMs,
         log: this.log,
       });
       await manager.waitLeader();
@@ -363,6 +380,7 @@ export class SwarmNode implements ClusterBackend {
           advertiseAddr,
           raftStart: 'join',
           dataKey,
+          minCertExpiryMs: this.o.minCertExpiryMs,
           log: this.log,
         });
         await joinThroughLeader(
@@ -404,6 +422,7 @@ export class SwarmNode implements ClusterBackend {
         // founding a second cluster of the same id.
         raftStart: 'join',
         dataKey,
+        minCertExpiryMs: this.o.minCertExpiryMs,
         log: this.log,
       });
       // Serve once the store has caught up with a leader (this member or another), as swarmkit waits before
@@ -467,9 +486,62 @@ export class SwarmNode implements ClusterBackend {
       onNode: (n) => this.noticeNode(n),
     });
     const backend = this.backendFor(state, agent, manager);
-    this.member = { state, identity, executor, agent, manager, backend };
+    const renewal = new RenewalScheduler({
+      clock: systemClock,
+      random: Math.random,
+      renew: (why) => this.renewIdentity(member, why),
+      log: this.log,
+    });
+    const member: Membership = { state, identity, executor, agent, manager, backend, renewal };
+    this.member = member;
+    renewal.start(nodeIdentityOf(identity.certPem));
     await agent.start();
-    return this.member;
+    return member;
+  }
+
+  /**
+   * A new certificate for this node, same role (a scheduled renewal, or a root rotation asking): from the
+   * manager of the agent's session or another one; then every TLS context takes it — the agent's next
+   * sessions, this manager's listener and outgoing connections — while open connections go on.
+   */
+  private async renewIdentity(m: Membership, why: string): Promise<Validity> {
+    const host = m.state.advertiseAddr ? parseHostPort(m.state.advertiseAddr, 'advertiseAddr').host : '';
+    const via = [
+      ...new Set(
+        [m.agent.manager, ...(m.manager?.managerAddrs() ?? []), ...m.state.managers].filter(
+          (x): x is string => !!x,
+        ),
+      ),
+    ];
+    let last: unknown = new ShoalError('unavailable', 'no manager known to renew the certificate with');
+    for (const addr of via) {
+      try {
+        const next = await renewCertificate(addr, m.identity, {
+          addresses: isIP(host) ? [host] : [],
+          timeoutMs: 10_000,
+        });
+        // A role change renews through changeRole; a renewal racing one waits for it.
+        if (next.role !== m.state.role)
+          throw new ShoalError(
+            'unavailable',
+            `the CA now issues a ${next.role} certificate: a role change is due`,
+          );
+        return await this.serial(async () => {
+          if (this.member !== m || m.identity.role !== next.role)
+            throw new ShoalError('unavailable', 'membership changed during the renewal');
+          await saveNodeIdentity(this.paths.certs, next);
+          m.identity = next;
+          m.agent.setCredentials(mtlsChannelCredentials(next, { clusterId: next.clusterId }));
+          m.manager?.setIdentity(next);
+          const v = nodeIdentityOf(next.certPem);
+          this.log(`certificate renewed (${why}) via ${addr}: valid until ${v.notAfter.toISOString()}`);
+          return v;
+        });
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
   }
 
   /** The control API of this node: its manager's, or a worker's refusal. */
@@ -506,6 +578,8 @@ export class SwarmNode implements ClusterBackend {
     const m = this.member;
     if (!m || node.id !== m.state.nodeId) return;
     this.lastSeen = node;
+    if (node.certificate?.status?.state === IssuanceState.ISSUANCE_STATE_ROTATE)
+      m.renewal.renewNow('the managers asked: root CA rotation');
     const role = roleOf(node.role);
     if (!role || role === m.state.role || this.roleChange) return;
     clearTimeout(this.roleRetry);
@@ -591,6 +665,7 @@ export class SwarmNode implements ClusterBackend {
         advertiseAddr,
         raftStart: 'join',
         dataKey,
+        minCertExpiryMs: this.o.minCertExpiryMs,
         log: this.log,
       });
       await joinThroughLeader(
@@ -644,6 +719,7 @@ export class SwarmNode implements ClusterBackend {
   /** The membership after a role change: new certificate for the agent's next sessions, new backend. */
   private adopt(m: Membership, identity: NodeCredentials, manager: ManagerParts | undefined): void {
     m.identity = identity;
+    m.renewal.start(nodeIdentityOf(identity.certPem));
     m.manager = manager;
     m.agent.setCredentials(mtlsChannelCredentials(identity, { clusterId: identity.clusterId }));
     m.backend = this.backendFor(m.state, m.agent, manager);
@@ -682,6 +758,7 @@ export class SwarmNode implements ClusterBackend {
       advertiseAddr: m.state.advertiseAddr,
       dataKey: await this.resumeDataKey(m.state, m.identity),
       raftStart: 'join',
+      minCertExpiryMs: this.o.minCertExpiryMs,
       log: this.log,
     });
     try {
@@ -750,6 +827,7 @@ export class SwarmNode implements ClusterBackend {
           true,
         ).catch((e) => this.log(`leave: could not leave the raft group: ${(e as Error).message}`));
     }
+    m.renewal.stop();
     await m.agent.stop();
     await m.manager?.stop();
     // Leaving ends the node's tasks, as dockerd does: their containers are stopped and removed.

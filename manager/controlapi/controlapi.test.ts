@@ -484,6 +484,8 @@ describe('the cluster', () => {
           caCert: Buffer.alloc(0),
           caCertHash: 'h',
           joinTokens: { worker: 'W0', manager: 'M0' },
+          rootRotation: undefined,
+          lastForcedRotation: 0,
         },
       }),
     );

@@ -316,6 +316,9 @@ export class Agent {
           this.persist();
         } else if (p?.$case === 'managers') {
           this.followManagers(p.value.managers, addr);
+        } else if (p?.$case === 'node') {
+          // The node object changed (attachments, a certificate the managers want renewed): the daemon decides.
+          if (p.value.node) this.options.onNode?.(p.value.node);
         } else if (p?.$case === 'logSubscription') {
           if (!sessionId) throw unavailable('a log subscription before the session started');
           this.logPublisher.handle(p.value, (done) => logs.publishLogs((err) => done(err ?? undefined)));
