@@ -100,9 +100,11 @@ async function checkIssued(
   from: string,
   acceptNewTrust = false,
 ): Promise<NodeCredentials> {
-  // A joiner must get the root it pinned. A member renewing over mTLS (the manager proved itself under the
-  // current trust) takes the bundle it is given: both roots during a rotation, the new one after it.
-  const trust = acceptNewTrust ? res.rootCaCertificate : rootCertPem;
+  // A joiner must get the root it pinned first in the bundle (after it, during a rotation, the new root). A
+  // member renewing over mTLS (the manager proved itself under the current trust) takes the bundle it is
+  // given: both roots during a rotation, the new one after it. Either way the bundle came over a channel
+  // verified against what this node already trusts.
+  const trust = res.rootCaCertificate;
   if (!acceptNewTrust && certDigest(res.rootCaCertificate).compare(certDigest(rootCertPem)) !== 0)
     throw new ShoalError('unauthenticated', `${from} answered with a different root CA than the pinned one`);
   if (!(await chainsTo(res.certificate, trust)))
@@ -110,7 +112,7 @@ async function checkIssued(
       'unauthenticated',
       `${from} answered with a certificate not signed by the ${acceptNewTrust ? 'given' : 'pinned'} root`,
     );
-  if (acceptNewTrust && !(await chainsTo(res.certificate, rootCertPem)))
+  if (!(await chainsTo(res.certificate, rootCertPem)))
     throw new ShoalError(
       'unauthenticated',
       `${from} answered with a certificate the current root does not accept (no cross-signed intermediate)`,

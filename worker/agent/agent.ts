@@ -271,11 +271,14 @@ export class Agent {
       const onAbort = () => finish();
       signal.addEventListener('abort', onAbort, { once: true });
 
-      let period = 0;
+      let said = 0;
       const beat = (periodMs: number) => {
-        // The manager sets the period (swarm update --dispatcher-heartbeat): said once each time it changes.
-        if (periodMs !== period) this.log(`heartbeat period ${periodMs} ms (set by ${addr})`);
-        period = periodMs;
+        // The manager sets the period (swarm update --dispatcher-heartbeat), with a little jitter each time:
+        // said when it moves by more than a quarter.
+        if (Math.abs(periodMs - said) > said / 4) {
+          this.log(`heartbeat period ${periodMs} ms (set by ${addr})`);
+          said = periodMs;
+        }
         heartbeat = this.clock.setTimeout(() => {
           const deadline = new Date(Date.now() + 2 * periodMs);
           client.heartbeat({ sessionId }, new grpc.Metadata(), { deadline }, (err, res) => {
