@@ -23,7 +23,12 @@ import {
   signNodeCSR,
   type Validity,
 } from '../manager/ca/index.js';
-import { type ControlOperations, predefinedIngress } from '../manager/controlapi/index.js';
+import {
+  type ControlOperations,
+  checkClusterSpecUpdate,
+  durationMs,
+  predefinedIngress,
+} from '../manager/controlapi/index.js';
 import type { SubscribeRequest } from '../manager/logbroker/index.js';
 import {
   joinThroughLeader,
@@ -218,6 +223,9 @@ export class SwarmNode implements ClusterBackend {
         'AdvertiseAddr: an advertise address is needed when listening on all addresses (use --advertise-addr ADDR[:PORT])',
         { field: 'AdvertiseAddr' },
       );
+    // The settings are checked as an update would check them, before anything is made.
+    const spec = clusterSpecOf(req.spec);
+    checkClusterSpecUpdate(undefined, spec, { minNodeCertExpiryMs: this.o.minCertExpiryMs });
     const now = new Date();
     const ca = await initCAState(now);
     const nodeId = newSwarmId();
@@ -231,6 +239,8 @@ export class SwarmNode implements ClusterBackend {
         clusterId: ca.clusterId,
         addresses: isIP(advertise.host) ? [advertise.host] : [],
         now,
+        validityMs: durationMs(spec.caConfig?.nodeCertExpiry) || undefined,
+        minValidityMs: this.o.minCertExpiryMs,
       },
     );
     const identity: NodeCredentials = {
@@ -270,7 +280,6 @@ export class SwarmNode implements ClusterBackend {
         log: this.log,
       });
       await manager.waitLeader();
-      const spec = clusterSpecOf(req.spec);
       const description = await this.describe();
       const newId = manager.store.newId();
       await manager.store.update((tx) => {
