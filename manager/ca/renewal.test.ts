@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../common/fake-clock.js';
 import { BACKDATE_MS } from './certs.js';
-import { RenewalScheduler, type Validity } from './renewal.js';
+import { MAX_TIMER_MS, RenewalScheduler, type Validity } from './renewal.js';
 
 const HOUR = 3600_000;
 /** A certificate issued at `t` for `ms`, backdated as the CA does. */
@@ -41,6 +41,38 @@ describe('RenewalScheduler', () => {
       expect(s.nextAt).toBe(renewals[0]! + at * 10 * HOUR);
       s.stop();
     }
+  });
+
+  it('a 90-day certificate waits its 45 days in timer-sized steps (a longer timer would fire at once)', async () => {
+    const clock = new FakeClock();
+    const delays: number[] = [];
+    const timed = {
+      now: () => clock.now(),
+      setTimeout: (fn: () => void, ms: number) => {
+        delays.push(ms);
+        return clock.setTimeout(fn, ms);
+      },
+      clearTimeout: (h: unknown) => clock.clearTimeout(h),
+    };
+    let calls = 0;
+    const s = new RenewalScheduler({
+      clock: timed,
+      random: () => 0,
+      renew: async () => {
+        calls++;
+        return cert(clock.now(), 90 * 24 * HOUR);
+      },
+    });
+    s.start(cert(0, 90 * 24 * HOUR));
+    expect(delays.every((d) => d <= MAX_TIMER_MS)).toBe(true);
+    clock.advance(45 * 24 * HOUR - 1);
+    await settle();
+    expect(calls).toBe(0);
+    clock.advance(1);
+    await settle();
+    expect(calls).toBe(1);
+    expect(delays.every((d) => d <= MAX_TIMER_MS)).toBe(true);
+    s.stop();
   });
 
   it('retries a failed renewal, renews at once when asked, one at a time, and stops', async () => {

@@ -5,6 +5,9 @@
 import type { Clock } from '../../common/clock.js';
 import { renewalTime } from './certs.js';
 
+/** The longest delay a Node.js timer takes as it is. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface Validity {
   notBefore: Date;
   notAfter: Date;
@@ -80,6 +83,12 @@ export class RenewalScheduler {
   private plan(at: number, why = 'scheduled renewal'): void {
     this.o.clock.clearTimeout(this.timer);
     this.nextAt = at;
-    this.timer = this.o.clock.setTimeout(() => this.renewNow(why), Math.max(0, at - this.o.clock.now()));
+    // Timers hold at most 2^31-1 ms (~24.8 days; a longer one fires at once): a far renewal is reached in
+    // steps, each re-planned when it fires.
+    const wait = Math.max(0, at - this.o.clock.now());
+    this.timer = this.o.clock.setTimeout(
+      () => (this.o.clock.now() < at ? this.plan(at, why) : this.renewNow(why)),
+      Math.min(wait, MAX_TIMER_MS),
+    );
   }
 }
