@@ -77,6 +77,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     hostname: config.hostname,
     executor: config.executor,
     onNetworkPlans: (plans) => network.holdPrepares(clusterNetworks.apply(plans)),
+    minCertExpiryMs: testMinCertExpiryMs(),
   });
   const router = new Router();
   await registerAll(router, {
@@ -153,4 +154,21 @@ if (parsed.kind === 'help') {
     process.stderr.write(`shoald: ${err instanceof StartupError ? err.message : (err?.stack ?? err)}\n`);
     process.exit(1);
   });
+}
+
+/**
+ * SHOAL_TEST_MIN_CERT_EXPIRY=SECONDS lowers the one-hour floor of --cert-expiry so that the tests can watch
+ * certificates renew on a real clock in separate processes; an environment variable, not a flag, because no
+ * deployment should ever want it. Said loudly when set.
+ */
+function testMinCertExpiryMs(): number | undefined {
+  const raw = process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
+  if (raw === undefined || raw === '') return undefined;
+  const s = Number(raw);
+  if (!Number.isSafeInteger(s) || s < 1)
+    throw new Error(
+      `SHOAL_TEST_MIN_CERT_EXPIRY: ${JSON.stringify(raw)} is not a whole number of seconds >= 1`,
+    );
+  console.error(`shoald: TEST ONLY: node certificates may expire after ${s}s (SHOAL_TEST_MIN_CERT_EXPIRY)`);
+  return s * 1000;
 }

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import net, { isIP } from 'node:net';
 import os from 'node:os';
+import { systemClock } from '../common/clock.js';
 import { ShoalError } from '../common/errors.js';
 import {
   channelOptionsFor,
@@ -15,11 +16,19 @@ import {
   mtlsChannelCredentials,
   type NodeCredentials,
   newSwarmId,
+  nodeIdentityOf,
+  RenewalScheduler,
   renewCertificate,
   saveNodeIdentity,
   signNodeCSR,
+  type Validity,
 } from '../manager/ca/index.js';
-import { type ControlOperations, predefinedIngress } from '../manager/controlapi/index.js';
+import {
+  type ControlOperations,
+  checkClusterSpecUpdate,
+  durationMs,
+  predefinedIngress,
+} from '../manager/controlapi/index.js';
 import type { SubscribeRequest } from '../manager/logbroker/index.js';
 import {
   joinThroughLeader,
@@ -38,7 +47,7 @@ import {
 } from '../manager/secrets/index.js';
 import { clone } from '../manager/store/index.js';
 import type { SubscribeLogsMessage } from '../proto/gen/shoal/logbroker/v1/logbroker.js';
-import { Cluster, Node, type NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
+import { Cluster, IssuanceState, Node, type NodeDescription } from '../proto/gen/shoal/swarm/v1/objects.js';
 import type { ClusterSpec } from '../proto/gen/shoal/swarm/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState, Reachability } from '../proto/gen/shoal/swarm/v1/types.js';
 import { Agent, Dependencies, NetworkPlans } from '../worker/agent/index.js';
@@ -64,6 +73,8 @@ import {
   notManager,
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
+import { tlsInfoOf } from './api/swarm/tls-info.js';
+import { SERVER_VERSION } from './http/reply.js';
 import { describeNode } from './swarm/describe.js';
 import { ManagerParts } from './swarm/manager.js';
 import {
@@ -98,6 +109,11 @@ export interface NodeOptions {
   hostname?: string;
   /** How swarm tasks run: as containers (default), or simulated (shoald --executor=sim). */
   executor?: 'engine' | 'sim';
+  /**
+   * Lowest node certificate expiry a manager here accepts (default one hour, Docker's). Only the tests lower
+   * it (SHOAL_TEST_MIN_CERT_EXPIRY), to watch renewals happen: manager/ca/README.md.
+   */
+  minCertExpiryMs?: number;
   log?: (msg: string) => void;
   /** The dispatcher's network plans for this node, whole after each change (the node's dataplane). */
   onNetworkPlans?: (plans: NetworkPlanView[]) => void;
@@ -110,6 +126,8 @@ interface Membership {
   agent: Agent;
   manager?: ManagerParts;
   backend: ClusterBackend;
+  /** When this node's certificate is renewed next. */
+  renewal: RenewalScheduler;
 }
 
 const roleOf = (r: NodeRole): 'manager' | 'worker' | undefined =>
@@ -178,6 +196,7 @@ export class SwarmNode implements ClusterBackend {
     return this.serial(async () => {
       const m = this.member;
       if (!m) return;
+      m.renewal.stop();
       await m.agent.stop();
       // A stop in flight waits out its grace period (up to the task's stop_grace_period); shutdown does not:
       // the container goes on, and the restarted agent, which adopts it, stops it again.
@@ -188,8 +207,11 @@ export class SwarmNode implements ClusterBackend {
 
   // ---- membership ----
 
-  private describe(): Promise<NodeDescription> {
-    return describeNode(this.o.hostname ?? os.hostname());
+  private async describe(): Promise<NodeDescription> {
+    const d = await describeNode(this.o.hostname ?? os.hostname());
+    const id = this.member?.identity;
+    // The node's own TLS info (its trust bundle and its certificate's issuer), as swarmkit's nodes report it.
+    return id ? { ...d, tlsInfo: tlsInfoOf(id.certPem, id.rootCertPem) } : d;
   }
 
   private backend(): ClusterBackend {
@@ -215,6 +237,9 @@ export class SwarmNode implements ClusterBackend {
         'AdvertiseAddr: an advertise address is needed when listening on all addresses (use --advertise-addr ADDR[:PORT])',
         { field: 'AdvertiseAddr' },
       );
+    // The settings are checked as an update would check them, before anything is made.
+    const spec = clusterSpecOf(req.spec);
+    checkClusterSpecUpdate(undefined, spec, { minNodeCertExpiryMs: this.o.minCertExpiryMs });
     const now = new Date();
     const ca = await initCAState(now);
     const nodeId = newSwarmId();
@@ -228,6 +253,8 @@ export class SwarmNode implements ClusterBackend {
         clusterId: ca.clusterId,
         addresses: isIP(advertise.host) ? [advertise.host] : [],
         now,
+        validityMs: durationMs(spec.caConfig?.nodeCertExpiry) || undefined,
+        minValidityMs: this.o.minCertExpiryMs,
       },
     );
     const identity: NodeCredentials = {
@@ -263,10 +290,10 @@ export class SwarmNode implements ClusterBackend {
         advertiseAddr,
         raftStart: 'bootstrap',
         dataKey,
+        minCertExpiryMs: this.o.minCertExpiryMs,
         log: this.log,
       });
       await manager.waitLeader();
-      const spec = clusterSpecOf(req.spec);
       const description = await this.describe();
       const newId = manager.store.newId();
       await manager.store.update((tx) => {
@@ -376,6 +403,7 @@ export class SwarmNode implements ClusterBackend {
           advertiseAddr,
           raftStart: 'join',
           dataKey,
+          minCertExpiryMs: this.o.minCertExpiryMs,
           log: this.log,
         });
         await joinThroughLeader(
@@ -417,6 +445,7 @@ export class SwarmNode implements ClusterBackend {
         // founding a second cluster of the same id.
         raftStart: 'join',
         dataKey,
+        minCertExpiryMs: this.o.minCertExpiryMs,
         log: this.log,
       });
       // Serve once the store has caught up with a leader (this member or another), as swarmkit waits before
@@ -488,9 +517,62 @@ export class SwarmNode implements ClusterBackend {
       onNode: (n) => this.noticeNode(n),
     });
     const backend = this.backendFor(state, agent, manager);
-    this.member = { state, identity, executor, agent, manager, backend };
+    const renewal = new RenewalScheduler({
+      clock: systemClock,
+      random: Math.random,
+      renew: (why) => this.renewIdentity(member, why),
+      log: this.log,
+    });
+    const member: Membership = { state, identity, executor, agent, manager, backend, renewal };
+    this.member = member;
+    renewal.start(nodeIdentityOf(identity.certPem));
     await agent.start();
-    return this.member;
+    return member;
+  }
+
+  /**
+   * A new certificate for this node, same role (a scheduled renewal, or a root rotation asking): from the
+   * manager of the agent's session or another one; then every TLS context takes it — the agent's next
+   * sessions, this manager's listener and outgoing connections — while open connections go on.
+   */
+  private async renewIdentity(m: Membership, why: string): Promise<Validity> {
+    const host = m.state.advertiseAddr ? parseHostPort(m.state.advertiseAddr, 'advertiseAddr').host : '';
+    const via = [
+      ...new Set(
+        [m.agent.manager, ...(m.manager?.managerAddrs() ?? []), ...m.state.managers].filter(
+          (x): x is string => !!x,
+        ),
+      ),
+    ];
+    let last: unknown = new ShoalError('unavailable', 'no manager known to renew the certificate with');
+    for (const addr of via) {
+      try {
+        const next = await renewCertificate(addr, m.identity, {
+          addresses: isIP(host) ? [host] : [],
+          timeoutMs: 10_000,
+        });
+        // A role change renews through changeRole; a renewal racing one waits for it.
+        if (next.role !== m.state.role)
+          throw new ShoalError(
+            'unavailable',
+            `the CA now issues a ${next.role} certificate: a role change is due`,
+          );
+        return await this.serial(async () => {
+          if (this.member !== m || m.identity.role !== next.role)
+            throw new ShoalError('unavailable', 'membership changed during the renewal');
+          await saveNodeIdentity(this.paths.certs, next);
+          m.identity = next;
+          m.agent.setCredentials(mtlsChannelCredentials(next, { clusterId: next.clusterId }));
+          m.manager?.setIdentity(next);
+          const v = nodeIdentityOf(next.certPem);
+          this.log(`certificate renewed (${why}) via ${addr}: valid until ${v.notAfter.toISOString()}`);
+          return v;
+        });
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
   }
 
   /** The control API of this node: its manager's, or a worker's refusal. */
@@ -527,6 +609,8 @@ export class SwarmNode implements ClusterBackend {
     const m = this.member;
     if (!m || node.id !== m.state.nodeId) return;
     this.lastSeen = node;
+    if (node.certificate?.status?.state === IssuanceState.ISSUANCE_STATE_ROTATE)
+      m.renewal.renewNow('the managers asked: root CA rotation');
     const role = roleOf(node.role);
     if (!role || role === m.state.role || this.roleChange) return;
     clearTimeout(this.roleRetry);
@@ -612,6 +696,7 @@ export class SwarmNode implements ClusterBackend {
         advertiseAddr,
         raftStart: 'join',
         dataKey,
+        minCertExpiryMs: this.o.minCertExpiryMs,
         log: this.log,
       });
       await joinThroughLeader(
@@ -665,6 +750,7 @@ export class SwarmNode implements ClusterBackend {
   /** The membership after a role change: new certificate for the agent's next sessions, new backend. */
   private adopt(m: Membership, identity: NodeCredentials, manager: ManagerParts | undefined): void {
     m.identity = identity;
+    m.renewal.start(nodeIdentityOf(identity.certPem));
     m.manager = manager;
     m.agent.setCredentials(mtlsChannelCredentials(identity, { clusterId: identity.clusterId }));
     m.backend = this.backendFor(m.state, m.agent, manager);
@@ -703,6 +789,7 @@ export class SwarmNode implements ClusterBackend {
       advertiseAddr: m.state.advertiseAddr,
       dataKey: await this.resumeDataKey(m.state, m.identity),
       raftStart: 'join',
+      minCertExpiryMs: this.o.minCertExpiryMs,
       log: this.log,
     });
     try {
@@ -771,6 +858,7 @@ export class SwarmNode implements ClusterBackend {
           true,
         ).catch((e) => this.log(`leave: could not leave the raft group: ${(e as Error).message}`));
     }
+    m.renewal.stop();
     await m.agent.stop();
     await m.manager?.stop();
     // Leaving ends the node's tasks, as dockerd does: their containers are stopped and removed.

@@ -1,4 +1,5 @@
-// `shoal swarm init|join|join-token|leave|update|inspect`: docker's swarm commands over the Engine API.
+// `shoal swarm init|join|join-token|leave|update|inspect|ca`: docker's swarm commands over the Engine API.
+import { readFileSync } from 'node:fs';
 import { type Cli, UsageError } from '../context.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
 import { parseCommand, runSubcommand } from './common.js';
@@ -14,6 +15,7 @@ const SUBCOMMANDS: Record<string, (cli: Cli, args: string[]) => Promise<number>>
   leave,
   update,
   inspect,
+  ca,
 };
 
 const USAGE = `
@@ -22,6 +24,7 @@ Usage:  shoal swarm COMMAND
 Manage Swarm
 
 Commands:
+  ca          Display and rotate the root CA
   init        Initialize a swarm
   inspect     Display the swarm's details (GET /swarm)
   join        Join a swarm as a node and/or manager
@@ -270,6 +273,8 @@ interface SwarmJson {
   Version: { Index: number };
   Spec: Json;
   JoinTokens: { Worker: string; Manager: string };
+  TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string };
+  RootRotationInProgress?: boolean;
 }
 
 /** docker's text: the join command with this manager's address (GET /swarm, /info, /nodes/{self}). */
@@ -395,4 +400,123 @@ async function inspect(cli: Cli, args: string[]): Promise<number> {
   if (!f) return 0;
   cli.out.write(`${JSON.stringify([await cli.client.get('/swarm')], null, 4)}\n`);
   return 0;
+}
+
+/**
+ * `swarm ca`: the root CA certificate; `--rotate` asks for a new root (CAConfig.ForceRotate + 1, or the
+ * operator's with --ca-cert/--ca-key) and, unless --detach, follows the rotation until every node has
+ * moved, as docker's progress does (nodes whose certificate the new root issued, nodes trusting it alone).
+ */
+async function ca(cli: Cli, args: string[]): Promise<number> {
+  const f = parseCommand(
+    cli,
+    {
+      name: 'swarm ca',
+      usage: 'shoal swarm ca [OPTIONS]',
+      description: 'Display and rotate the root CA',
+      flags: [
+        {
+          long: 'rotate',
+          type: 'bool',
+          help: 'Rotate the swarm CA - if no certificate or key are provided, new ones will be generated',
+        },
+        {
+          long: 'ca-cert',
+          type: 'string',
+          help: 'Path to the PEM-formatted root CA certificate to use for the new cluster',
+        },
+        {
+          long: 'ca-key',
+          type: 'string',
+          help: 'Path to the PEM-formatted root CA key to use for the new cluster',
+        },
+        {
+          long: 'cert-expiry',
+          type: 'string',
+          value: 'duration',
+          help: 'Validity period for node certificates (ns|us|ms|s|m|h)',
+        },
+        {
+          long: 'detach',
+          short: 'd',
+          type: 'bool',
+          help: 'Exit immediately instead of waiting for the root rotation to converge',
+        },
+        { long: 'quiet', short: 'q', type: 'bool', help: 'Suppress progress output' },
+      ],
+      maxArgs: 0,
+    },
+    args,
+  );
+  if (!f) return 0;
+  const rotate = f.bools.has('rotate');
+  const certFile = f.strings.get('ca-cert');
+  const keyFile = f.strings.get('ca-key');
+  const expiry = f.strings.get('cert-expiry');
+  if (!rotate && (certFile !== undefined || keyFile !== undefined || expiry !== undefined))
+    throw new UsageError(
+      '`--rotate` flag is required to specify --ca-cert, --ca-key or --cert-expiry',
+      'swarm ca',
+    );
+  if (rotate && keyFile !== undefined && certFile === undefined)
+    throw new UsageError('the --ca-key flag requires that a --ca-cert flag also be provided', 'swarm ca');
+  if (rotate && certFile !== undefined && keyFile === undefined)
+    throw new UsageError('the --ca-cert flag requires that a --ca-key flag also be provided', 'swarm ca');
+  if (!rotate) {
+    const sw = await cli.client.get<SwarmJson>('/swarm');
+    cli.out.write(sw.TLSInfo?.TrustRoot ?? '');
+    return 0;
+  }
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`, 'swarm ca');
+    }
+  };
+  const sw = await cli.client.get<SwarmJson>('/swarm');
+  const spec = structuredClone(sw.Spec);
+  const caConfig = (spec.CAConfig ?? {}) as Json;
+  spec.CAConfig = caConfig;
+  caConfig.ForceRotate = Number(caConfig.ForceRotate ?? 0) + 1;
+  if (certFile !== undefined) {
+    caConfig.SigningCACert = read('--ca-cert', certFile);
+    caConfig.SigningCAKey = read('--ca-key', keyFile as string);
+  }
+  if (expiry !== undefined)
+    caConfig.NodeCertExpiry = usageErrors('swarm ca', () => durationValue('--cert-expiry', expiry));
+  await cli.client.post(
+    '/swarm/update',
+    {
+      version: sw.Version.Index,
+      rotateWorkerToken: 'false',
+      rotateManagerToken: 'false',
+      rotateManagerUnlockKey: 'false',
+    },
+    spec,
+  );
+  if (f.bools.has('detach')) {
+    if (!f.bools.has('quiet'))
+      cli.err.write('Root CA rotation started; `shoal swarm ca` shows the root once it has completed.\n');
+    return 0;
+  }
+  let last = '';
+  for (;;) {
+    const now = await cli.client.get<SwarmJson>('/swarm');
+    const nodes = await cli.client.get<NodeJson[]>('/nodes');
+    const tls = (n: NodeJson) =>
+      (n as { Description?: { TLSInfo?: SwarmJson['TLSInfo'] } }).Description?.TLSInfo;
+    const issued = nodes.filter(
+      (n) => tls(n)?.CertIssuerPublicKey === now.TLSInfo?.CertIssuerPublicKey,
+    ).length;
+    const trusting = nodes.filter((n) => tls(n)?.TrustRoot === now.TLSInfo?.TrustRoot).length;
+    const line = `rotated TLS certificates: ${issued}/${nodes.length} nodes; rotated CA certificates: ${trusting}/${nodes.length} nodes\n`;
+    if (line !== last && !f.bools.has('quiet')) cli.err.write(line);
+    last = line;
+    if (!now.RootRotationInProgress && issued === nodes.length && trusting === nodes.length) {
+      cli.out.write(now.TLSInfo?.TrustRoot ?? '');
+      return 0;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }

@@ -7,9 +7,8 @@ import { ShoalError } from '../../common/errors.js';
 import { allocatingOrchestratorLoop } from '../../manager/allocator/index.js';
 import {
   authorizationInterceptor,
+  beginRootRotation,
   CA_POLICY,
-  type CAState,
-  type CAStatePort,
   CertificateAuthority,
   caService,
   certDigest,
@@ -54,10 +53,10 @@ import {
   DataKeyCipher,
 } from '../../manager/secrets/index.js';
 import { NO_LEADER_MESSAGE, Store } from '../../manager/store/index.js';
-import { clone } from '../../manager/store/tables.js';
 import type { SubscribeLogsMessage } from '../../proto/gen/shoal/logbroker/v1/logbroker.js';
-import { type Cluster, Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { Node } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { caStateOf, recordIssued, rootCaOf, rotationStep, StoreCAState } from './ca-state.js';
 
 export interface ManagerOptions {
   identity: NodeCredentials;
@@ -73,40 +72,9 @@ export interface ManagerOptions {
   raftStart: 'bootstrap' | 'join';
   /** The cluster data key (secrets are sealed with it); undefined: this manager refuses secrets. */
   dataKey: DataKey | undefined;
+  /** Lowest node certificate expiry (default one hour; lowered only by tests: manager/ca/README.md). */
+  minCertExpiryMs?: number;
   log: (msg: string) => void;
-}
-
-/** The CA's root key and tokens live in the store's Cluster object (RootCa). */
-class StoreCAState implements CAStatePort {
-  constructor(private readonly store: Store) {}
-  private cluster(): Cluster {
-    const c = this.store.view((tx) => tx.list('cluster')[0]);
-    if (!c?.rootCa) throw new Error('the cluster object has no root CA yet');
-    return c;
-  }
-  async read(): Promise<CAState> {
-    const c = this.cluster();
-    const ca = c.rootCa as NonNullable<Cluster['rootCa']>;
-    return {
-      clusterId: c.id,
-      rootCertPem: Buffer.from(ca.caCert).toString(),
-      rootKeyPem: Buffer.from(ca.caKey).toString(),
-      workerToken: ca.joinTokens?.worker ?? '',
-      managerToken: ca.joinTokens?.manager ?? '',
-    };
-  }
-  async write(next: CAState): Promise<void> {
-    await this.store.update((tx) => {
-      const c = clone('cluster', tx.get('cluster', next.clusterId) as Cluster);
-      c.rootCa = {
-        caCert: Buffer.from(next.rootCertPem),
-        caKey: Buffer.from(next.rootKeyPem),
-        caCertHash: certDigest(next.rootCertPem).toString('hex'),
-        joinTokens: { worker: next.workerToken, manager: next.managerToken },
-      };
-      tx.update('cluster', c);
-    });
-  }
 }
 
 export class ManagerParts {
@@ -123,8 +91,18 @@ export class ManagerParts {
     private readonly server: grpc.Server,
     private readonly listener: NodeTlsListener,
     private readonly broker: LogBroker,
-    private readonly credentials: grpc.ChannelCredentials,
+    private credentials: grpc.ChannelCredentials,
   ) {}
+
+  /**
+   * A renewed certificate (or a new trust bundle): served to connections accepted from now on, and used for
+   * the connections this manager opens from now on; open ones go on.
+   */
+  setIdentity(identity: NodeCredentials): void {
+    this.listener.setIdentity(identity);
+    this.credentials = mtlsChannelCredentials(identity, { clusterId: identity.clusterId });
+    this.raft.setCredentials(this.credentials);
+  }
 
   static async start(o: ManagerOptions): Promise<ManagerParts> {
     const store = new Store({ clock: Date.now });
@@ -150,6 +128,12 @@ export class ManagerParts {
       {
         newJoinToken: (_role, cluster) =>
           generateToken(certDigest(Buffer.from(cluster.rootCa?.caCert ?? new Uint8Array()).toString())),
+        minNodeCertExpiryMs: o.minCertExpiryMs,
+        beginRotation: async (cluster, external) =>
+          rootCaOf(
+            await beginRootRotation(caStateOf(cluster), new Date(), external),
+            cluster.rootCa?.lastForcedRotation ?? 0,
+          ).rootRotation!,
       },
       Math.random,
       Date.now,
@@ -158,6 +142,13 @@ export class ManagerParts {
     const ca = new CertificateAuthority({
       state: new StoreCAState(store),
       clock: () => new Date(),
+      minValidityMs: o.minCertExpiryMs,
+      onRenewed: async (issued) => {
+        await store.update((tx) => {
+          const n = tx.get('node', issued.nodeId);
+          if (n) tx.update('node', recordIssued(n, issued));
+        });
+      },
       // A renewal carries the role the membership reconciler gave the node: manager once promoted, worker
       // once out of raft after a demotion.
       desiredRole: async (nodeId) => {
@@ -172,16 +163,19 @@ export class ManagerParts {
         await store.update((tx) =>
           tx.create(
             'node',
-            Node.fromPartial({
-              id: issued.nodeId,
-              spec: {
-                annotations: { labels: {} },
-                desiredRole: role,
-                availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
-              },
-              role,
-              status: { state: NodeState.NODE_STATE_UNKNOWN, addr: addresses[0] ?? '' },
-            }),
+            recordIssued(
+              Node.fromPartial({
+                id: issued.nodeId,
+                spec: {
+                  annotations: { labels: {} },
+                  desiredRole: role,
+                  availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+                },
+                role,
+                status: { state: NodeState.NODE_STATE_UNKNOWN, addr: addresses[0] ?? '' },
+              }),
+              issued,
+            ),
           ),
         );
       },
@@ -278,8 +272,36 @@ export class ManagerParts {
       if (view !== lastView) o.log(`raft: member ${o.raftId}: ${view}`);
       lastView = view;
     };
+    // The cluster's raft settings (swarm update --snapshot-interval), applied on every member.
+    let raftSettings = '';
+    const syncRaftSettings = () => {
+      const r = store.view((tx) => tx.list('cluster')[0])?.spec?.raft;
+      const key = `${r?.snapshotInterval}/${r?.logEntriesForSlowFollowers}`;
+      if (!r || key === raftSettings) return;
+      raftSettings = key;
+      raft.setSnapshotPolicy({
+        snapshotEvery: r.snapshotInterval || undefined,
+        keepEntries: r.logEntriesForSlowFollowers || undefined,
+      });
+      o.log(`raft: snapshot every ${r.snapshotInterval} entries, keeping ${r.logEntriesForSlowFollowers}`);
+    };
+    // A root rotation moves on from the leader, one batch of nodes at a time.
+    let rotating = false;
+    const stepRotation = () => {
+      if (rotating || !raft.isLeader) return;
+      rotating = true;
+      rotationStep(store, (m) => o.log(m))
+        .catch((e) => o.log(`root CA rotation: ${(e as Error).message}`))
+        .finally(() => {
+          rotating = false;
+        });
+    };
     syncRemoved();
-    parts.removedTimer = setInterval(syncRemoved, 1000);
+    parts.removedTimer = setInterval(() => {
+      syncRemoved();
+      syncRaftSettings();
+      stepRotation();
+    }, 1000);
     parts.removedTimer.unref();
     return parts;
   }

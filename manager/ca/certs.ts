@@ -73,9 +73,10 @@ export async function importPrivateKey(pem: string, field = 'key'): Promise<webc
   }
 }
 
+/** The first certificate of `pem` (a chain's leaf, a bundle's first root). */
 export function parseCertificate(pem: string, field = 'certificate'): x509.X509Certificate {
   try {
-    return new x509.X509Certificate(pem);
+    return new x509.X509Certificate(splitPem(pem)[0] ?? pem);
   } catch (err) {
     throw new ShoalError(
       'invalid_argument',
@@ -131,6 +132,8 @@ export interface SignRequest {
   addresses?: readonly string[];
   now: Date;
   validityMs?: number;
+  /** Lowest validity accepted (default MIN_NODE_VALIDITY_MS, one hour). */
+  minValidityMs?: number;
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -148,10 +151,11 @@ export async function signNodeCSR(root: RootCA, req: SignRequest): Promise<strin
       { field: 'clusterId' },
     );
   const validity = req.validityMs ?? DEFAULT_NODE_VALIDITY_MS;
-  if (!(validity >= MIN_NODE_VALIDITY_MS))
+  const min = req.minValidityMs ?? MIN_NODE_VALIDITY_MS;
+  if (!(validity >= min))
     throw new ShoalError(
       'invalid_argument',
-      `certificate validity ${validity} ms is below the minimum of 1 hour`,
+      `certificate validity ${validity} ms is below the minimum of ${min === MIN_NODE_VALIDITY_MS ? '1 hour' : `${min} ms`}`,
       { field: 'validityMs' },
     );
   const addresses = req.addresses ?? [];
@@ -279,4 +283,100 @@ export function needsRenewal(
   const start = identity.notBefore.getTime() + BACKDATE_MS;
   const span = identity.notAfter.getTime() - start;
   return now.getTime() >= start + span * fraction;
+}
+
+// ---- root rotation: bundles, chains, the cross-signed intermediate ----
+
+/** The certificates of a PEM bundle (a trust bundle, or a leaf followed by its intermediate), in order. */
+export function splitPem(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+}
+
+async function signedBy(cert: x509.X509Certificate, issuer: x509.X509Certificate): Promise<boolean> {
+  if (cert.issuer !== issuer.subject) return false;
+  return cert.verify({ publicKey: issuer.publicKey, signatureOnly: true }).catch(() => false);
+}
+
+/**
+ * True when the first certificate of `chainPem` leads to a root of `bundlePem`: signed by one directly, or by
+ * the chain's next certificate (a CA) which a root signed — the one level a root rotation's cross-signed
+ * intermediate adds.
+ */
+export async function chainsTo(chainPem: string, bundlePem: string): Promise<boolean> {
+  const [leaf, ...rest] = splitPem(chainPem).map((p) => parseCertificate(p));
+  if (!leaf) return false;
+  const roots = splitPem(bundlePem).map((p) => parseCertificate(p, 'root certificate'));
+  for (const root of roots) if (await signedBy(leaf, root)) return true;
+  for (const mid of rest) {
+    const bc = mid.getExtension(x509.BasicConstraintsExtension);
+    if (!bc?.ca || !(await signedBy(leaf, mid))) continue;
+    for (const root of roots) if (await signedBy(mid, root)) return true;
+  }
+  return false;
+}
+
+/**
+ * The new root's subject and key, signed by the old root's key (swarmkit's cross-signed CA certificate): a
+ * node that trusts only the old root accepts a certificate signed by the new key when this comes with it.
+ */
+export async function crossSignRoot(oldRoot: RootCA, newRootPem: string, now: Date): Promise<string> {
+  const oldCert = parseCertificate(oldRoot.certPem, 'root certificate');
+  const next = parseCertificate(newRootPem, 'new root certificate');
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: next.subjectName,
+    issuer: oldCert.subjectName,
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(Math.min(next.notAfter.getTime(), oldCert.notAfter.getTime())),
+    publicKey: next.publicKey,
+    signingKey: await importPrivateKey(oldRoot.keyPem, 'root key'),
+    signingAlgorithm: SIGN_ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(next.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(oldCert.publicKey),
+    ],
+  });
+  return cert.toString('pem');
+}
+
+/**
+ * An operator's root for `swarm ca --rotate --ca-cert --ca-key`, checked: one CA certificate, valid now,
+ * and its ECDSA P-256 key (what this CA signs with).
+ */
+export async function checkExternalRoot(root: RootCA, now: Date): Promise<RootCA> {
+  const certs = splitPem(root.certPem);
+  if (certs.length !== 1)
+    throw new ShoalError(
+      'invalid_argument',
+      `CAConfig.SigningCACert: expected one PEM certificate, got ${certs.length}`,
+      {
+        field: 'CAConfig.SigningCACert',
+      },
+    );
+  const cert = parseCertificate(certs[0]!, 'CAConfig.SigningCACert');
+  const bc = cert.getExtension(x509.BasicConstraintsExtension);
+  if (!bc?.ca)
+    throw new ShoalError(
+      'invalid_argument',
+      'CAConfig.SigningCACert: not a CA certificate (basic constraints CA:false)',
+      {
+        field: 'CAConfig.SigningCACert',
+      },
+    );
+  if (cert.notBefore.getTime() > now.getTime() || cert.notAfter.getTime() <= now.getTime())
+    throw new ShoalError('invalid_argument', 'CAConfig.SigningCACert: not valid now', {
+      field: 'CAConfig.SigningCACert',
+    });
+  await importPrivateKey(root.keyPem, 'CAConfig.SigningCAKey');
+  if (!(await keyMatchesCert(root.keyPem, certs[0]!)))
+    throw new ShoalError(
+      'invalid_argument',
+      'CAConfig.SigningCAKey: does not belong to CAConfig.SigningCACert',
+      {
+        field: 'CAConfig.SigningCAKey',
+      },
+    );
+  return { certPem: certs[0]!, keyPem: root.keyPem };
 }

@@ -6,7 +6,7 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ShoalError } from '../../common/errors.js';
-import { certDigest, isSignedBy, keyMatchesCert, nodeIdentityOf } from './certs.js';
+import { certDigest, chainsTo, keyMatchesCert, nodeIdentityOf } from './certs.js';
 import type { NodeCredentials } from './join.js';
 import type { TlsIdentity } from './tls.js';
 
@@ -109,7 +109,7 @@ export async function loadNodeIdentity(
       'failed_precondition',
       `node identity in ${dir} belongs to another cluster: its root CA (sha256 ${certDigest(rootCertPem!).toString('hex')}) is not the expected one (sha256 ${opts.expectedRootDigest.toString('hex')}); leave that cluster (remove ${dir}) to join this one`,
     );
-  if (!(await isSignedBy(certPem!, rootCertPem!)))
+  if (!(await chainsTo(certPem!, rootCertPem!)))
     throw new ShoalError(
       'failed_precondition',
       `node identity in ${dir}: ${IDENTITY_FILES.cert} was not issued by ${IDENTITY_FILES.root} (a certificate of another cluster)`,

@@ -1,17 +1,24 @@
 // The cluster's security core, for the daemon to compose (see README.md).
 export {
   type AuthorityPorts,
+  beginRootRotation,
   type CAState,
   type CAStatePort,
   CertificateAuthority,
+  completeRootRotation,
   type IssuedCertificate,
   initCAState,
   MemoryCAState,
   newSwarmId,
+  type RootRotationState,
+  trustBundle,
+  trustHash,
 } from './authority.js';
 export { type Access, authorizationInterceptor, decide, type MethodPolicy } from './authz.js';
 export {
   certDigest,
+  chainsTo,
+  checkExternalRoot,
   createNodeKeyAndCSR,
   createRootCA,
   DEFAULT_NODE_VALIDITY_MS,
@@ -22,6 +29,7 @@ export {
   type RootCA,
   renewalTime,
   signNodeCSR,
+  splitPem,
 } from './certs.js';
 export { IDENTITY_FILES, type LoadOptions, loadNodeIdentity, saveNodeIdentity } from './identity-store.js';
 export {
@@ -32,6 +40,8 @@ export {
   renewCertificate,
 } from './join.js';
 export { NodeTlsListener, type NodeTlsListenerOptions } from './listener.js';
+export { type RenewalOptions, RenewalScheduler, type Validity } from './renewal.js';
+export { planRotation, ROTATION_BATCH, type RotationNode, type RotationPlan } from './rotation.js';
 export { CA_POLICY, caService, kindOfCode, toServiceError } from './service.js';
 export {
   channelOptionsFor,

@@ -11,8 +11,8 @@ import { ShoalError } from '../../common/errors.js';
 import { CAServiceClient } from '../../proto/gen/shoal/ca/v1/ca.js';
 import {
   certDigest,
+  chainsTo,
   createNodeKeyAndCSR,
-  isSignedBy,
   keyMatchesCert,
   type NodeRole,
   nodeIdentityOf,
@@ -98,13 +98,24 @@ async function checkIssued(
   keyPem: string,
   rootCertPem: string,
   from: string,
+  acceptNewTrust = false,
 ): Promise<NodeCredentials> {
-  if (certDigest(res.rootCaCertificate).compare(certDigest(rootCertPem)) !== 0)
+  // A joiner must get the root it pinned first in the bundle (after it, during a rotation, the new root). A
+  // member renewing over mTLS (the manager proved itself under the current trust) takes the bundle it is
+  // given: both roots during a rotation, the new one after it. Either way the bundle came over a channel
+  // verified against what this node already trusts.
+  const trust = res.rootCaCertificate;
+  if (!acceptNewTrust && certDigest(res.rootCaCertificate).compare(certDigest(rootCertPem)) !== 0)
     throw new ShoalError('unauthenticated', `${from} answered with a different root CA than the pinned one`);
-  if (!(await isSignedBy(res.certificate, rootCertPem)))
+  if (!(await chainsTo(res.certificate, trust)))
     throw new ShoalError(
       'unauthenticated',
-      `${from} answered with a certificate not signed by the pinned root`,
+      `${from} answered with a certificate not signed by the ${acceptNewTrust ? 'given' : 'pinned'} root`,
+    );
+  if (!(await chainsTo(res.certificate, rootCertPem)))
+    throw new ShoalError(
+      'unauthenticated',
+      `${from} answered with a certificate the current root does not accept (no cross-signed intermediate)`,
     );
   if (!(await keyMatchesCert(keyPem, res.certificate)))
     throw new ShoalError('unauthenticated', `${from} answered with a certificate for another key`);
@@ -120,7 +131,7 @@ async function checkIssued(
     clusterId: who.clusterId,
     keyPem,
     certPem: res.certificate,
-    rootCertPem,
+    rootCertPem: trust,
   };
 }
 
@@ -168,7 +179,7 @@ export async function renewCertificate(
       opts.timeoutMs ?? 20_000,
       `renewing through ${address}`,
     );
-    const next = await checkIssued(res, keyPem, current.rootCertPem, address);
+    const next = await checkIssued(res, keyPem, current.rootCertPem, address, true);
     if (next.nodeId !== current.nodeId || next.clusterId !== current.clusterId)
       throw new ShoalError('unauthenticated', `${address} renewed into another node's identity`);
     return next;

@@ -484,6 +484,8 @@ describe('the cluster', () => {
           caCert: Buffer.alloc(0),
           caCertHash: 'h',
           joinTokens: { worker: 'W0', manager: 'M0' },
+          rootRotation: undefined,
+          lastForcedRotation: 0,
         },
       }),
     );
@@ -510,5 +512,69 @@ describe('the cluster', () => {
       }),
     );
     expect(zero.field).toBe('spec.dispatcher.heartbeat_period');
+  });
+});
+
+describe('a root rotation asked through the cluster spec', () => {
+  it('starts one when ForceRotate rises, refuses a second while it runs, a lowered counter and a half external root', async () => {
+    const { store } = storeOnMemoryLog('sync');
+    let made = 0;
+    const control = new ControlApi(
+      store,
+      {
+        newJoinToken: (role) => `SWMTKN-1-x-${role}`,
+        // The CA's part (manager/ca's beginRootRotation in shoald): a new root each call.
+        beginRotation: async () => ({
+          caCert: Buffer.from(`root${++made}`),
+          caKey: Buffer.from('key'),
+          crossSignedCaCert: Buffer.from('cross'),
+        }),
+      },
+      () => 0.5,
+      () => 1_000,
+    );
+    await store.update((tx) =>
+      tx.create('cluster', {
+        ...makeCluster('c1'),
+        rootCa: {
+          caKey: Buffer.alloc(0),
+          caCert: Buffer.from('root0'),
+          caCertHash: 'h',
+          joinTokens: { worker: 'W0', manager: 'M0' },
+          rootRotation: undefined,
+          lastForcedRotation: 0,
+        },
+      }),
+    );
+    const c = control.getCluster();
+    const ca = (over: object) => ({
+      ...c.spec!,
+      caConfig: {
+        nodeCertExpiry: undefined,
+        signingCaCert: Buffer.alloc(0),
+        signingCaKey: Buffer.alloc(0),
+        forceRotate: 0,
+        ...over,
+      },
+    });
+    const halfExternal = await rejects(
+      control.updateCluster(c.meta!.version, ca({ signingCaCert: Buffer.from('x') })),
+    );
+    expect(halfExternal.field).toBe('spec.ca_config.signing_ca_key');
+    expect(made).toBe(0);
+
+    const started = await control.updateCluster(c.meta!.version, ca({ forceRotate: 1 }));
+    expect(Buffer.from(started.rootCa!.rootRotation!.caCert).toString()).toBe('root1');
+    expect(started.rootCa!.lastForcedRotation).toBe(1);
+
+    const twice = await rejects(control.updateCluster(started.meta!.version, ca({ forceRotate: 2 })));
+    expect(twice.kind).toBe('failed_precondition');
+    expect(twice.message).toMatch(/rotation is already in progress/);
+    const lower = await rejects(control.updateCluster(started.meta!.version, ca({ forceRotate: 0 })));
+    expect(lower.field).toBe('spec.ca_config.force_rotate');
+    const now = control.getCluster();
+    expect(now.meta!.version).toBe(started.meta!.version);
+    expect(Buffer.from(now.rootCa!.rootRotation!.caCert).toString()).toBe('root1');
+    expect(now.spec!.caConfig!.forceRotate).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import type {
   Config,
   Network,
   Node,
+  RootRotation,
   Secret,
   Service,
   Task,
@@ -29,6 +30,7 @@ import { allocateNetwork } from '../allocator/index.js';
 import type { SecretCipher } from '../secrets/index.js';
 import type { ReadTx, Store, WriteTx } from '../store/index.js';
 import { clone } from '../store/tables.js';
+import { checkClusterSpecUpdate } from './cluster-spec.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
 import { checkNetworkSpec, checkPorts, listNetworks, prunable, removalRefusal } from './networks.js';
 import { type DataObjectSpec, DataObjects } from './secrets.js';
@@ -37,6 +39,10 @@ import { checkName, checkServiceSpec, withDefaults } from './spec.js';
 /** The CA's part in cluster updates: fresh join tokens for the current root (manager/ca's generateToken). */
 export interface CaPort {
   newJoinToken(role: 'worker' | 'manager', cluster: Cluster): string;
+  /** The lowest node certificate expiry accepted (default one hour). */
+  minNodeCertExpiryMs?: number;
+  /** A new root (the operator's when given) cross-signed by the cluster's: a root rotation's start. */
+  beginRotation?(cluster: Cluster, external?: { certPem: string; keyPem: string }): Promise<RootRotation>;
 }
 
 export interface UpdateServiceOptions {
@@ -48,6 +54,13 @@ export interface UpdateClusterOptions {
   rotateWorkerToken?: boolean;
   rotateManagerToken?: boolean;
 }
+
+const rotationUnderWay = () =>
+  new ShoalError(
+    'failed_precondition',
+    'a root CA rotation is already in progress: wait until it completes (`docker swarm ca` shows its progress)',
+    { field: 'spec.ca_config.force_rotate' },
+  );
 
 /** What the routes (and a forwarding follower) call. */
 export interface ControlOperations {
@@ -404,33 +417,71 @@ export class ControlApi implements ControlOperations {
   ): Promise<Cluster> {
     const cluster = this.getCluster();
     if (cluster.meta?.version !== version) throw outOfSequence();
-    const limit = spec.orchestration?.taskHistoryRetentionLimit ?? 0;
-    if (!Number.isSafeInteger(limit))
-      throw invalidArgument('spec.orchestration.task_history_retention_limit', 'must be an integer');
-    const hb = spec.dispatcher?.heartbeatPeriod;
-    if (hb && (hb.seconds < 0 || hb.nanos < 0 || (hb.seconds === 0 && hb.nanos === 0)))
-      throw invalidArgument('spec.dispatcher.heartbeat_period', 'must be positive');
-    if (spec.encryptionConfig?.autoLockManagers)
-      throw invalidArgument(
-        'spec.encryption_config.auto_lock_managers',
-        'autolock is not supported by shoal',
-      );
+    checkClusterSpecUpdate(cluster.spec, spec, { minNodeCertExpiryMs: this.ca?.minNodeCertExpiryMs });
     if ((options.rotateWorkerToken || options.rotateManagerToken) && !this.ca)
       throw new ShoalError('unavailable', 'join tokens cannot be rotated: this manager has no CA');
+    const rotation = await this.rootRotationFor(cluster, spec);
     await this.store.update((tx) => {
       const c = clone('cluster', tx.get('cluster', cluster.id) ?? cluster);
       if (c.meta?.version !== version) throw outOfSequence();
       const name = c.spec?.annotations?.name ?? 'default';
-      c.spec = { ...spec, annotations: { name, labels: spec.annotations?.labels ?? {} } };
+      // The operator's root key goes into the rotation, never into the spec that `swarm inspect` shows.
+      const caConfig = spec.caConfig && {
+        ...spec.caConfig,
+        signingCaCert: Buffer.alloc(0),
+        signingCaKey: Buffer.alloc(0),
+      };
+      c.spec = { ...spec, caConfig, annotations: { name, labels: spec.annotations?.labels ?? {} } };
       if (c.rootCa && this.ca) {
         const tokens = { ...(c.rootCa.joinTokens ?? { worker: '', manager: '' }) };
         if (options.rotateWorkerToken) tokens.worker = this.ca.newJoinToken('worker', c);
         if (options.rotateManagerToken) tokens.manager = this.ca.newJoinToken('manager', c);
         c.rootCa = { ...c.rootCa, joinTokens: tokens };
+        if (rotation) {
+          if (c.rootCa.rootRotation) throw rotationUnderWay();
+          c.rootCa = {
+            ...c.rootCa,
+            rootRotation: rotation,
+            lastForcedRotation: spec.caConfig?.forceRotate ?? 0,
+          };
+        }
       }
       tx.update('cluster', c);
     });
     return this.getCluster();
+  }
+
+  /**
+   * The rotation a spec asks for (CAConfig.ForceRotate raised, or an operator's root given), made before the
+   * write; refused while one is under way.
+   */
+  private async rootRotationFor(cluster: Cluster, spec: ClusterSpec): Promise<RootRotation | undefined> {
+    const ca = spec.caConfig;
+    const forced = (ca?.forceRotate ?? 0) > (cluster.rootCa?.lastForcedRotation ?? 0);
+    const external = (ca?.signingCaCert.length ?? 0) > 0 || (ca?.signingCaKey.length ?? 0) > 0;
+    if ((ca?.forceRotate ?? 0) < (cluster.rootCa?.lastForcedRotation ?? 0))
+      throw invalidArgument(
+        'spec.ca_config.force_rotate',
+        `must not go below ${cluster.rootCa?.lastForcedRotation} (the last rotation asked for)`,
+      );
+    if (!forced && !external) return undefined;
+    if (external && !(ca?.signingCaCert.length && ca.signingCaKey.length))
+      throw invalidArgument(
+        ca?.signingCaCert.length ? 'spec.ca_config.signing_ca_key' : 'spec.ca_config.signing_ca_cert',
+        'an external root needs both its certificate and its key',
+      );
+    if (!this.ca?.beginRotation)
+      throw new ShoalError('unavailable', 'the root CA cannot be rotated: this manager has no CA');
+    if (cluster.rootCa?.rootRotation) throw rotationUnderWay();
+    return this.ca.beginRotation(
+      cluster,
+      external
+        ? {
+            certPem: Buffer.from(ca!.signingCaCert).toString(),
+            keyPem: Buffer.from(ca!.signingCaKey).toString(),
+          }
+        : undefined,
+    );
   }
 
   // ---- networks ----

@@ -2,6 +2,13 @@
 
 export { type Constraint, parseConstraint } from '../scheduler/constraint.js';
 export {
+  type ClusterSpecLimits,
+  checkClusterSpecUpdate,
+  durationMs,
+  MIN_HEARTBEAT_PERIOD_MS,
+  MIN_NODE_CERT_EXPIRY_MS,
+} from './cluster-spec.js';
+export {
   type CaPort,
   ControlApi,
   type ControlOperations,

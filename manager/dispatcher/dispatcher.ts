@@ -666,7 +666,11 @@ export class Dispatcher {
       }
     }
     if (e.object.managerStatus || e.previous?.managerStatus) this.announceManagers();
-    if (e.kind === 'update' && !sameAttachments(e.object, e.previous)) {
+    const certState = (n: Node | undefined) => n?.certificate?.status?.state;
+    if (
+      e.kind === 'update' &&
+      (!sameAttachments(e.object, e.previous) || certState(e.object) !== certState(e.previous))
+    ) {
       const s = this.sessions.get(e.object.id);
       s?.sink.send({ payload: { $case: 'node', value: { node: e.object } } });
     }

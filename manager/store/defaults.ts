@@ -17,7 +17,12 @@ export function defaultClusterSpec(name = 'default'): ClusterSpec {
       heartbeatTick: 1,
     },
     dispatcher: { heartbeatPeriod: seconds(5) },
-    caConfig: { nodeCertExpiry: seconds(90 * 24 * 3600) },
+    caConfig: {
+      nodeCertExpiry: seconds(90 * 24 * 3600),
+      signingCaCert: Buffer.alloc(0),
+      signingCaKey: Buffer.alloc(0),
+      forceRotate: 0,
+    },
     taskDefaults: { logDriver: undefined },
     encryptionConfig: { autoLockManagers: false },
   };

@@ -53,6 +53,8 @@ beforeAll(async () => {
         caCert: Buffer.from('-----BEGIN CERTIFICATE-----\n'),
         caCertHash: '',
         joinTokens: { worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' },
+        rootRotation: undefined,
+        lastForcedRotation: 0,
       },
     });
     tx.create(

@@ -274,7 +274,14 @@ export class Agent {
       const onAbort = () => finish();
       signal.addEventListener('abort', onAbort, { once: true });
 
+      let said = 0;
       const beat = (periodMs: number) => {
+        // The manager sets the period (swarm update --dispatcher-heartbeat), with a little jitter each time:
+        // said when it moves by more than a quarter.
+        if (Math.abs(periodMs - said) > said / 4) {
+          this.log(`heartbeat period ${periodMs} ms (set by ${addr})`);
+          said = periodMs;
+        }
         heartbeat = this.clock.setTimeout(() => {
           const deadline = new Date(Date.now() + 2 * periodMs);
           client.heartbeat({ sessionId }, new grpc.Metadata(), { deadline }, (err, res) => {
@@ -320,6 +327,9 @@ export class Agent {
           this.persist();
         } else if (p?.$case === 'managers') {
           this.followManagers(p.value.managers, addr);
+        } else if (p?.$case === 'node') {
+          // The node object changed (attachments, a certificate the managers want renewed): the daemon decides.
+          if (p.value.node) this.options.onNode?.(p.value.node);
         } else if (p?.$case === 'logSubscription') {
           if (!sessionId) throw unavailable('a log subscription before the session started');
           this.logPublisher.handle(p.value, (done) => logs.publishLogs((err) => done(err ?? undefined)));

@@ -10,6 +10,7 @@ import { NodeAvailability, NodeState, TaskState } from '../../../proto/gen/shoal
 import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
+import { rotationInProgress } from '../../swarm/ca-state.js';
 import type { ClusterBackend } from './backend.js';
 import { registerSecretsAndConfigs } from './data-routes.js';
 import { Reader } from './json.js';
@@ -113,10 +114,9 @@ export function registerSwarm(router: Router, backend: ClusterBackend): void {
   router.get('/swarm', async (ctx) => {
     const c = await control();
     const cluster = c.getCluster();
-    const tls =
-      c.listNodes().find((n) => n.description?.tlsInfo?.certIssuerSubject.length)?.description?.tlsInfo ??
-      tlsInfoOfRoot(Buffer.from(cluster.rootCa?.caCert ?? []));
-    ctx.reply.json(200, clusterJson(cluster, true, tls));
+    // The current root's (the issuer of every node certificate once a rotation is complete), as dockerd.
+    const tls = tlsInfoOfRoot(Buffer.from(cluster.rootCa?.caCert ?? []));
+    ctx.reply.json(200, clusterJson(cluster, true, tls, rotationInProgress(cluster, c.listNodes())));
   });
 
   router.post('/swarm/init', async (ctx) => {

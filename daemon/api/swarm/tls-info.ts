@@ -41,3 +41,30 @@ export function tlsInfoOfRoot(pem: Buffer): NodeTlsInfo | undefined {
     return undefined;
   }
 }
+
+/**
+ * TLSInfo of a node holding `chainPem` (its certificate, then maybe a rotation's cross-signed intermediate)
+ * and trusting `bundlePem`: the bundle, and the subject and key of what signed its certificate (the new root
+ * during a rotation), as swarmkit's nodes report it.
+ */
+export function tlsInfoOf(chainPem: string, bundlePem: string): NodeTlsInfo | undefined {
+  const certs = (s: string) =>
+    (s.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map(
+      (p) => new X509Certificate(p),
+    );
+  try {
+    const [leaf, ...chain] = certs(chainPem);
+    if (!leaf) return undefined;
+    const issuer = [...certs(bundlePem), ...chain].find(
+      (c) => leaf.checkIssued(c) && leaf.verify(c.publicKey),
+    );
+    if (!issuer) return undefined;
+    return {
+      trustRoot: Buffer.from(bundlePem),
+      certIssuerSubject: subjectDer(issuer.raw),
+      certIssuerPublicKey: issuer.publicKey.export({ type: 'spki', format: 'der' }),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -727,7 +727,10 @@ export function clusterSpecJson(s: ClusterSpec | undefined): Json {
       HeartbeatTick: raft?.heartbeatTick ?? 0,
     },
     Dispatcher: omitEmpty({ HeartbeatPeriod: dur(s?.dispatcher?.heartbeatPeriod) }),
-    CAConfig: omitEmpty({ NodeCertExpiry: dur(s?.caConfig?.nodeCertExpiry) }),
+    CAConfig: omitEmpty({
+      NodeCertExpiry: dur(s?.caConfig?.nodeCertExpiry),
+      ForceRotate: s?.caConfig?.forceRotate || undefined,
+    }),
     TaskDefaults: s?.taskDefaults?.logDriver
       ? {
           LogDriver: omitEmpty({
@@ -751,6 +754,10 @@ export function clusterSpecFromJson(body: unknown, current: ClusterSpec): Cluste
   const raft = r.obj('Raft');
   const disp = r.obj('Dispatcher');
   const ca = r.obj('CAConfig');
+  // Nodes get their certificates from shoal's own CA only.
+  const external = ca?.raw('ExternalCAs');
+  if (Array.isArray(external) && external.length > 0)
+    throw invalidArgument('CAConfig.ExternalCAs', 'external CAs (cfssl) are not supported by shoal');
   const td = r.obj('TaskDefaults')?.obj('LogDriver');
   const enc = r.obj('EncryptionConfig');
   const keep = (v: number, old: number | undefined) => (v === 0 ? (old ?? 0) : v);
@@ -777,7 +784,12 @@ export function clusterSpecFromJson(body: unknown, current: ClusterSpec): Cluste
       heartbeatTick: keep(raft?.uint('HeartbeatTick') ?? 0, current.raft?.heartbeatTick),
     },
     dispatcher: { heartbeatPeriod: keepDur(disp, 'HeartbeatPeriod', current.dispatcher?.heartbeatPeriod) },
-    caConfig: { nodeCertExpiry: keepDur(ca, 'NodeCertExpiry', current.caConfig?.nodeCertExpiry) },
+    caConfig: {
+      nodeCertExpiry: keepDur(ca, 'NodeCertExpiry', current.caConfig?.nodeCertExpiry),
+      signingCaCert: Buffer.from(ca?.str('SigningCACert') ?? ''),
+      signingCaKey: Buffer.from(ca?.str('SigningCAKey') ?? ''),
+      forceRotate: ca?.has('ForceRotate') ? ca.uint('ForceRotate') : (current.caConfig?.forceRotate ?? 0),
+    },
     taskDefaults: {
       logDriver: td ? { name: td.str('Name'), options: td.map('Options') } : current.taskDefaults?.logDriver,
     },
@@ -793,7 +805,12 @@ export const withFinalNewline = (pem: string): string =>
  * The cluster as `GET /swarm` answers (with join tokens) or as /info's Swarm.Cluster (without). `tls` is a
  * node's TLS info under the current root (its issuer subject and key are what Docker shows here).
  */
-export function clusterJson(c: Cluster, withTokens: boolean, tls?: NodeTlsInfo): Json {
+export function clusterJson(
+  c: Cluster,
+  withTokens: boolean,
+  tls?: NodeTlsInfo,
+  rootRotationInProgress = false,
+): Json {
   const pem = withFinalNewline(Buffer.from(c.rootCa?.caCert ?? new Uint8Array()).toString('utf8'));
   return {
     ...metaJson(c.id, c.meta),
@@ -803,7 +820,7 @@ export function clusterJson(c: Cluster, withTokens: boolean, tls?: NodeTlsInfo):
       CertIssuerSubject: tls?.certIssuerSubject.length ? b64(tls.certIssuerSubject) : undefined,
       CertIssuerPublicKey: tls?.certIssuerPublicKey.length ? b64(tls.certIssuerPublicKey) : undefined,
     }),
-    RootRotationInProgress: false,
+    RootRotationInProgress: rootRotationInProgress,
     // Docker shows null for its default pool.
     DefaultAddrPool: c.defaultAddressPool.length ? [...c.defaultAddressPool] : null,
     SubnetSize: c.subnetSize || 24,

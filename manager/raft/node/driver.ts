@@ -467,6 +467,12 @@ export class RaftDriver {
     this.hooks.softState?.({ leader: s.leader, role: s.role }, this._core.raft.term);
   }
 
+  /** Changes when snapshots are taken and how many entries stay behind one (the cluster's raft settings). */
+  setSnapshotPolicy(p: { snapshotEvery?: number; keepEntries?: number }): void {
+    if (p.snapshotEvery !== undefined) this.o.snapshotEvery = p.snapshotEvery;
+    if (p.keepEntries !== undefined) this.o.keepEntries = p.keepEntries;
+  }
+
   private maybeSnapshot(): void {
     if (this._applied - this._snapshotIndex < this.o.snapshotEvery) return;
     if (this._applied > this.storage.lastIndex()) return; // applied ahead of this disk: wait for the write

@@ -404,6 +404,24 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   }
 
   /**
+   * The cluster's raft settings changed (swarm update --snapshot-interval, LogEntriesForSlowFollowers):
+   * the next snapshot decision uses them.
+   */
+  setSnapshotPolicy(p: { snapshotEvery?: number; keepEntries?: number }): void {
+    for (const [k, v] of Object.entries(p))
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1))
+        throw new RangeError(`raft ${k} must be a positive integer, got ${v}`);
+    if (p.snapshotEvery !== undefined) this.o.snapshotEvery = p.snapshotEvery;
+    if (p.keepEntries !== undefined) this.o.keepEntries = p.keepEntries;
+    this.driver.setSnapshotPolicy(p);
+  }
+
+  /** New mTLS credentials (a renewed certificate, a new root) for connections to peers made from now on. */
+  setCredentials(credentials: grpc.ChannelCredentials): void {
+    this.transport.setCredentials(credentials);
+  }
+
+  /**
    * Members removed earlier, as the application remembers them (the raft core learns removals only from the
    * conf changes it applies; a snapshot or a forced new cluster loses those): their messages are dropped and
    * their ids are never added again.

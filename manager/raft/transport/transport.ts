@@ -79,7 +79,7 @@ class Peer {
   constructor(
     readonly id: NodeId,
     readonly address: string,
-    credentials: grpc.ChannelCredentials,
+    readonly credentials: grpc.ChannelCredentials,
   ) {
     this.client = new RaftServiceClient(address, credentials, {
       'grpc.keepalive_time_ms': 10_000,
@@ -103,8 +103,10 @@ export class RaftTransport {
   private readonly log: (msg: string) => void;
   private readonly maxSnapshot: number;
   private readonly inbound = new Set<grpc.ServerReadableStream<unknown, unknown>>();
+  private credentials: grpc.ChannelCredentials;
 
   constructor(private readonly opts: TransportOptions) {
+    this.credentials = opts.credentials;
     this.chunk = opts.snapshotChunkBytes ?? 1024 * 1024;
     this.maxQueued = opts.maxQueuedBatches ?? 4096;
     this.backoffInitial = opts.backoffInitialMs ?? 50;
@@ -124,7 +126,15 @@ export class RaftTransport {
     const cur = this.peers.get(id);
     if (cur && cur.address === address) return;
     if (cur) this.dropPeer(cur);
-    this.peers.set(id, new Peer(id, address, this.opts.credentials));
+    this.peers.set(id, new Peer(id, address, this.credentials));
+  }
+
+  /**
+   * A renewed certificate or a new root: each peer's connection is remade with them when its stream next
+   * opens (a stream that works is left alone, so nothing in flight is cut).
+   */
+  setCredentials(credentials: grpc.ChannelCredentials): void {
+    this.credentials = credentials;
   }
 
   removePeer(id: NodeId): void {
@@ -212,9 +222,10 @@ export class RaftTransport {
     stream.write({ messages: wire });
   }
 
-  private streamFor(peer: Peer): grpc.ClientWritableStream<StreamRequest> | null {
-    if (peer.stream) return peer.stream;
-    if (Date.now() < peer.retryAt) return null;
+  private streamFor(initial: Peer): grpc.ClientWritableStream<StreamRequest> | null {
+    if (initial.stream) return initial.stream;
+    if (Date.now() < initial.retryAt) return null;
+    const peer = this.withCurrentCredentials(initial);
     const md = new grpc.Metadata();
     md.set(FROM_KEY, String(this.opts.id));
     md.set(ADDR_KEY, this.opts.advertiseAddress);
@@ -280,6 +291,17 @@ export class RaftTransport {
       call.end();
     };
     pump();
+  }
+
+  /** The peer itself, or (credentials changed since it was made, and it has no open stream) a new one. */
+  private withCurrentCredentials(p: Peer): Peer {
+    if (p.credentials === this.credentials || p.snapshotInFlight) return p;
+    const fresh = new Peer(p.id, p.address, this.credentials);
+    fresh.retryAt = p.retryAt;
+    fresh.failures = p.failures;
+    this.dropPeer(p);
+    this.peers.set(p.id, fresh);
+    return fresh;
   }
 
   private dropPeer(p: Peer): void {
