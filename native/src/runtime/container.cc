@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,7 +88,21 @@ void container_init(InitPlan& plan) {
       fail_errno("make a sealed copy of " + spec.init_path);
     for (auto& [fd, flag] : plan.join)
       if (setns(fd, flag) < 0) fail_errno("join namespace");
-    for (auto& [fd, flag] : plan.join) close(fd);
+    bool joined_pid = false;
+    for (auto& [fd, flag] : plan.join) close(fd), joined_pid = joined_pid || flag == CLONE_NEWPID;
+    // setns(CLONE_NEWPID) moves only our future children: the container's process is a clone born
+    // in the joined namespace and, through CLONE_PARENT, the monitor's child (its reaper). We
+    // report its pid and go; the monitor reaps us.
+    if (joined_pid) {
+      pid_t child = static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+      if (child < 0) fail_errno("create the container process in the joined pid namespace (clone)");
+      if (child > 0) {
+        chan_send(sync, 'P', std::to_string(child));
+        _exit(0);
+      }
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1) _exit(1);
+    }
     if (spec.has_ns(CLONE_NEWUSER)) {
       if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail_errno("become root in the user namespace");
     }
@@ -106,10 +121,18 @@ void container_init(InitPlan& plan) {
       if (!uts) throw Fail("domainname needs a uts namespace");
       if (setdomainname(spec.domainname.data(), spec.domainname.size()) < 0) fail_errno("setdomainname");
     }
-    prepare_rootfs(spec);
-    trace("rootfs prepared");
-    pivot_into(spec.root);
-    trace("pivoted");
+    bool own_mounts = spec.has_ns(CLONE_NEWNS);
+    if (own_mounts) {
+      prepare_rootfs(spec);
+      trace("rootfs prepared");
+      pivot_into(spec.root);
+      trace("pivoted");
+      if (spec.rootfs_propagation) set_root_propagation(spec.rootfs_propagation);
+    } else {
+      // The host's mount namespace: nothing is mounted, the root is only changed for us.
+      if (chroot(spec.root.c_str()) < 0) fail_errno("chroot " + spec.root);
+      if (chdir("/") < 0) fail_errno("chdir /");
+    }
     write_sysctls(spec);
     if (!spec.process.user_name.empty()) resolve_user(spec.process, spec.process.user_name);
     ensure_home(spec.process);
@@ -122,7 +145,7 @@ void container_init(InitPlan& plan) {
       if (fchown(slave, spec.process.uid, 5) < 0) fchown(slave, spec.process.uid, spec.process.gid);
       bind_console(slave_path);
     }
-    finish_rootfs(spec);
+    if (own_mounts) finish_rootfs(spec);
     trace("masked");
     // Docker creates a missing working directory.
     if (!is_dir(spec.process.cwd)) mkdir_p(spec.process.cwd);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "channel.h"
 #include "util.h"
 
 namespace shoal {
@@ -42,9 +43,10 @@ int ctl_connect(const std::string& dir) {
   return fd;
 }
 
-std::string ctl_roundtrip(int fd, const std::string& request, std::string* rest) {
+std::string ctl_roundtrip(int fd, const std::string& request, std::string* rest, const int* fds, int nfds) {
   std::string line = request + "\n";
-  if (!write_all(fd, line.data(), line.size())) fail_errno("write to monitor");
+  if (nfds > 0) send_with_fds(fd, line, fds, nfds);
+  else if (!write_all(fd, line.data(), line.size())) fail_errno("write to monitor");
   std::string buf;
   char tmp[4096];
   for (;;) {

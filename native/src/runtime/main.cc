@@ -135,11 +135,11 @@ Args parse_args(int argc, char** argv) {
     auto eq = s.find('=');
     bool has_eq = eq != std::string::npos && s.rfind("--", 0) == 0;
     if (has_eq) name = s.substr(0, eq), val = s.substr(eq + 1);
-    else if (takes_value(name)) {
+    else if (takes_value(name) && !(name == "-f" && a.verb == "delete")) {  // delete -f is --force
       if (i + 1 >= argc) throw Fail("flag " + name + " needs a value");
       val = argv[++i];
     }
-    name = canonical(name);
+    name = name == "-f" && a.verb != "delete" ? "--format" : canonical(name);
     if (name == "--env") a.multi_env.push_back(val);
     else a.flags[name] = val;
   }
@@ -203,7 +203,21 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
   // The monitor runs exec-helper from a sealed copy too: it keeps this one when it is shared
   // (shoald's, so no memory per container) or when it cannot make its own (no host path).
   o.keep_runtime_copy = g_shared_copy || o.runtime_path.empty();
-  if (spec.process.terminal && passthrough) throw Fail("run: a terminal (process.terminal) needs an attached client; use create, attach through ctl.sock, then start");
+  if (has(a, "--console-socket")) {
+    std::string cs = flag(a, "--console-socket");
+    if (cs.empty()) throw Fail("--console-socket: a path is required");
+    if (cs[0] != '/') {
+      char cwd[PATH_MAX];
+      if (!getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
+      cs = std::string(cwd) + "/" + cs;
+    }
+    o.console_socket = cs;
+  }
+  // As runc: a terminal goes to --console-socket (or, for shoald, to ctl.sock attach with --log-path).
+  if (!o.console_socket.empty() && !spec.process.terminal)
+    throw Fail("--console-socket: the process has no terminal (process.terminal is false)");
+  if (spec.process.terminal && o.console_socket.empty() && passthrough)
+    throw Fail("process.terminal needs --console-socket (the runtime does not keep a terminal itself)");
 
   mkdir_p(a.root, 0711);
   if (mkdir(o.state_dir.c_str(), 0711) < 0) {
@@ -523,7 +537,7 @@ int wait_forwarding(const std::string& dir) {
 
 int do_run(const Args& a, const std::string& id) {
   bool detach = has(a, "--detach");
-  do_create(a, id, !detach);
+  do_create(a, id, !has(a, "--log-path"));
   std::string dir = state_dir(a, id);
   try {
     check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
@@ -652,12 +666,30 @@ int do_exec(const Args& a, const std::string& id) {
   }
   json req = {{"op", "exec"}, {"process", proc}, {"detach", detach}};
   if (!user_name.empty()) req["user"] = user_name;
+  // As runc: a detached process keeps our stdio (passed to the monitor), a terminal goes to
+  // --console-socket.
+  std::string console = flag(a, "--console-socket");
+  if (has(a, "--console-socket") && (!tty || !detach)) throw Fail("exec: --console-socket needs --detach and --tty");
+  if (tty && detach && console.empty()) throw Fail("exec: --detach with --tty needs --console-socket");
+  if (!console.empty()) {
+    if (console[0] != '/') {
+      char cwd[PATH_MAX];
+      if (!getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
+      console = std::string(cwd) + "/" + console;
+    }
+    req["consoleSocket"] = console;
+  }
+  int stdio[3] = {0, 1, 2};
+  bool pass = detach && !tty;
+  if (pass) req["passStdio"] = true;
   int fd = ctl_connect(dir);
   if (fd < 0) throw Fail("container \"" + id + "\" is not running");
   std::string rest;
-  std::string r = ctl_roundtrip(fd, req.dump(), &rest);
+  std::string r = ctl_roundtrip(fd, req.dump(), &rest, pass ? stdio : nullptr, pass ? 3 : 0);
   check_ok(r);
-  std::string exec_id = json::parse(r).value("execId", "");
+  auto reply = json::parse(r);
+  std::string exec_id = reply.value("execId", "");
+  if (has(a, "--pid-file")) write_file_atomic(flag(a, "--pid-file"), std::to_string(reply.value("pid", 0)));
   if (detach) {
     close(fd);
     return 0;
@@ -721,7 +753,9 @@ int main(int argc, char** argv) {
     if (v == "exec-helper") return do_exec_helper(a);
     std::string id = need_id(a);
     if (v == "create") {
-      do_create(a, id, false);
+      // Without --log-path (runc's create) the container's process gets our stdio; with it
+      // (shoald) the monitor owns the output and writes the log.
+      do_create(a, id, !has(a, "--log-path"));
       return 0;
     }
     if (v == "start") return do_start(a, id);

@@ -92,13 +92,6 @@ void Monitor::spawn_init(Spec& spec_) {
   }
   init_ = pid;
   trace("cloned");
-  // Holding the new namespaces means their teardown (unmounting the whole container tree, the
-  // network namespace) happens when we let go after reporting the exit, not inside the init's
-  // exit, which would delay the exit notification by milliseconds.
-  for (const char* ns : {"mnt", "net", "ipc", "uts"}) {
-    int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) held_ns_.push_back(fd);
-  }
   close(sv[1]);
   sync_ = sv[0];
   for (auto& [fd, flag] : plan.join) close(fd);
@@ -127,10 +120,38 @@ void Monitor::spawn_init(Spec& spec_) {
     if (!chan_recv(sync_, kind, text, &fd)) throw Fail("container init exited during setup");
     if (kind == 'E') throw Fail(text);
     if (kind == 'T') {
-      init_pty_ = fd;
+      if (o_.console_socket.empty()) {
+        init_pty_ = fd;
+      } else {
+        // The caller owns the terminal: it gets the master, we keep nothing of it.
+        try {
+          send_fd_to_socket(o_.console_socket, fd, "pty");
+        } catch (...) {
+          close(fd);
+          throw;
+        }
+        close(fd);
+      }
+      continue;
+    }
+    if (kind == 'P') {
+      // The init joined a pid namespace by path: the process is its clone there (our child too);
+      // the first one has exited.
+      pid_t joined = static_cast<pid_t>(atoi(text.c_str()));
+      while (waitpid(init_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      if (joined <= 0) throw Fail("container init reported no pid");
+      init_ = joined;
       continue;
     }
     if (kind == 'R') break;
+  }
+  // Holding the new namespaces means their teardown (unmounting the whole container tree, the
+  // network namespace) happens when we let go after reporting the exit, not inside the init's
+  // exit, which would delay the exit notification by milliseconds.
+  for (const char* ns : {"mnt", "net", "ipc", "uts"}) {
+    int fd = open(("/proc/" + std::to_string(init_) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) held_ns_.push_back(fd);
   }
   trace("init ready");
 }

@@ -484,7 +484,6 @@ Spec load_spec(const std::string& bundle) {
       s.namespaces.push_back(ns);
     }
   }
-  if (!s.has_ns(CLONE_NEWNS)) bad("linux.namespaces", "a mount namespace is required");
   auto idmaps = [&](const char* key, std::vector<IdMap>& out) {
     if (const json* m = get(*lx, key)) {
       if (!m->is_array()) bad(std::string("linux.") + key, "must be an array");
@@ -541,6 +540,23 @@ Spec load_spec(const std::string& bundle) {
     parse_mount_options({prop}, tmp);
     if (!tmp.propagation) bad("linux.rootfsPropagation", "unknown propagation \"" + prop + "\"");
     s.rootfs_propagation = tmp.propagation;
+  }
+  // Without a mount namespace the process shares the host's mount table (the spec: it inherits
+  // the runtime's): it is only chroot'ed into root.path. Anything that would mount there would
+  // change the host for good (runc does it; we refuse).
+  if (!s.has_ns(CLONE_NEWNS)) {
+    auto refuse = [](const char* field) {
+      bad(field, "needs a mount namespace (without one the container shares the host's mounts, which shoal-runtime does not change)");
+    };
+    if (!s.mounts.empty()) refuse("mounts");
+    if (!s.masked_paths.empty()) refuse("linux.maskedPaths");
+    if (!s.readonly_paths.empty()) refuse("linux.readonlyPaths");
+    if (!s.devices.empty()) refuse("linux.devices");
+    if (s.rootfs_propagation) refuse("linux.rootfsPropagation");
+    if (s.root_readonly) refuse("root.readonly");
+    if (!s.lowerdirs.empty()) refuse("annotations.org.shoal.rootfs.lowerdirs");
+    if (s.process.terminal) refuse("process.terminal");
+    if (!s.init_path.empty()) refuse("annotations.org.shoal.init");
   }
   return s;
 }

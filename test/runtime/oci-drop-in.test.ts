@@ -1,0 +1,293 @@
+// shoal-runtime as a drop-in OCI runtime: each check runs the same bundle under runc (the
+// reference) and under shoal-runtime, and expects the same outcome.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { OciSpec } from '../../worker/engine/spec/defaults.js';
+import { ensureFixtures, leftovers, ROOTFS, RUNTIME, run, Sandbox } from './helpers.js';
+
+beforeAll(ensureFixtures);
+
+let sb: Sandbox;
+afterEach(async () => {
+  for (const id of runcIds.splice(0)) await run('runc', ['--root', runcRoot(), 'delete', '--force', id]);
+  await sb?.cleanup();
+});
+
+const runcIds: string[] = [];
+const runcRoot = () => join(sb.dir, 'runc-root');
+
+/** One runtime under test: its binary and root; runc's containers are deleted after each test. */
+interface Runtime {
+  name: string;
+  rt(args: string[], opts?: { input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** runs with stdout+stderr to `file` and waits only for the runtime's exit */
+  rtTo(file: string, args: string[]): Promise<number>;
+}
+
+function runtimes(): Runtime[] {
+  const make = (name: string, bin: string, root: () => string): Runtime => ({
+    name,
+    rt: (args, opts) => {
+      if (name === 'runc' && ['create', 'run'].includes(args[0])) runcIds.push(args[args.length - 1]);
+      return run(bin, ['--root', root(), ...args], opts);
+    },
+    rtTo: (file, args) => {
+      if (name === 'runc' && ['create', 'run'].includes(args[0])) runcIds.push(args[args.length - 1]);
+      const fd = openSync(file, 'a');
+      return new Promise((res) => {
+        const c = spawn(bin, ['--root', root(), ...args], { stdio: ['ignore', fd, fd] });
+        closeSync(fd);
+        c.once('exit', (code) => res(code ?? 255));
+      });
+    },
+  });
+  return [make('runc', 'runc', runcRoot), make('shoal-runtime', RUNTIME, () => sb.root)];
+}
+
+async function eventually<T>(f: () => T | undefined | false, what: string, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A bundle both runtimes can run: runc fails rather than clamp an rlimit it cannot raise. */
+function runnable(args: string[], edit?: (s: OciSpec) => void): { id: string; bundle: string } {
+  return sb.bundle(args, (s) => {
+    s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 }];
+    edit?.(s);
+  });
+}
+
+function statePid(out: string): number {
+  return JSON.parse(out).pid;
+}
+
+describe('joining a pid namespace by path', () => {
+  it('puts the process in that namespace, as runc does', async () => {
+    sb = new Sandbox();
+    const target = runnable(['sleep', '1000']);
+    const shoal = runtimes()[1];
+    expect((await shoal.rt(['run', '--detach', '--bundle', target.bundle, target.id])).code).toBe(0);
+    const pid = statePid((await shoal.rt(['state', target.id])).stdout);
+    const nsPath = `/proc/${pid}/ns/pid`;
+    const want = readlinkSync(nsPath);
+    for (const r of runtimes()) {
+      const j = runnable(['sh', '-c', 'readlink /proc/self/ns/pid; ps -o comm | grep -c sleep'], (s) => {
+        s.linux!.namespaces = s.linux!.namespaces!.map((n) =>
+          n.type === 'pid' ? { type: 'pid', path: nsPath } : n,
+        );
+      });
+      const res = await r.rt(['run', '--bundle', j.bundle, j.id]);
+      expect(res, r.name).toMatchObject({ code: 0, stdout: `${want}\n1\n` });
+    }
+  });
+});
+
+describe('stdio of create and run', () => {
+  it('create gives the container the runtime stdio; start makes it write there', async () => {
+    sb = new Sandbox();
+    for (const r of runtimes()) {
+      const { id, bundle } = runnable(['sh', '-c', 'echo out-line; echo err-line >&2']);
+      const file = join(sb.dir, `${r.name}.out`);
+      writeFileSync(file, '');
+      expect(await r.rtTo(file, ['create', '--bundle', bundle, id])).toBe(0);
+      expect((await r.rt(['start', id])).code).toBe(0);
+      const text = await eventually(() => {
+        const t = readFileSync(file, 'utf8');
+        return t.includes('out-line') && t.includes('err-line') && t;
+      }, `${r.name} output`);
+      expect(text.split('\n').sort().join('\n'), r.name).toBe('\nerr-line\nout-line');
+    }
+  });
+
+  it('run -d too; run in the foreground passes stdin', async () => {
+    sb = new Sandbox();
+    for (const r of runtimes()) {
+      const d = runnable(['echo', 'detached']);
+      const file = join(sb.dir, `${r.name}.out`);
+      writeFileSync(file, '');
+      expect(await r.rtTo(file, ['run', '--detach', '--bundle', d.bundle, d.id])).toBe(0);
+      await eventually(() => readFileSync(file, 'utf8') === 'detached\n', `${r.name} detached output`);
+      const f = runnable(['sh', '-c', 'read x; echo got $x']);
+      const res = await r.rt(['run', '--bundle', f.bundle, f.id], { input: 'abc\n' });
+      expect(res, r.name).toMatchObject({ code: 0, stdout: 'got abc\n' });
+    }
+  });
+
+  it('sends the pty master to --console-socket', async () => {
+    sb = new Sandbox();
+    for (const r of runtimes()) {
+      const { id, bundle } = runnable(['sh', '-c', 'tty; echo on-the-tty'], (s) => {
+        s.process.terminal = true;
+      });
+      const sock = join(sb.dir, `${r.name}.console`);
+      const got = join(sb.dir, `${r.name}.tty`);
+      const receiver = consoleReceiver(sock, got);
+      await eventually(() => existsSync(sock), 'console socket');
+      expect((await r.rt(['create', '--console-socket', sock, '--bundle', bundle, id])).code).toBe(0);
+      expect((await r.rt(['start', id])).code).toBe(0);
+      await receiver;
+      const text = readFileSync(got, 'utf8').replace(/\r/g, '');
+      expect(text, r.name).toMatch(/^\/dev\/(pts\/\d+|console)\non-the-tty\n$/);
+    }
+  });
+
+  it('refuses a terminal without a console socket and a console socket without a terminal', async () => {
+    sb = new Sandbox();
+    const tty = runnable(['true'], (s) => {
+      s.process.terminal = true;
+    });
+    const r1 = await sb.rt(['create', '--bundle', tty.bundle, tty.id]);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/terminal needs --console-socket/);
+    const plain = runnable(['true']);
+    const r2 = await sb.rt([
+      'create',
+      '--console-socket',
+      join(sb.dir, 'x.sock'),
+      '--bundle',
+      plain.bundle,
+      plain.id,
+    ]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/--console-socket: the process has no terminal/);
+    expect(leftovers(sb, tty.id)).toEqual([]);
+    expect(leftovers(sb, plain.id)).toEqual([]);
+  });
+
+  it('exec --detach --pid-file: the pid file names the process and its output reaches our stdio', async () => {
+    sb = new Sandbox();
+    for (const r of runtimes()) {
+      const { id, bundle } = runnable(['sleep', '1000']);
+      expect((await r.rt(['run', '--detach', '--bundle', bundle, id])).code).toBe(0);
+      const file = join(sb.dir, `${r.name}.exec`);
+      const pidFile = join(sb.dir, `${r.name}.pid`);
+      writeFileSync(file, '');
+      const code = await r.rtTo(file, [
+        'exec',
+        '--detach',
+        '--pid-file',
+        pidFile,
+        id,
+        'sh',
+        '-c',
+        'echo exec-out; echo exec-err >&2; sleep 1000; true',
+      ]);
+      expect(code, r.name).toBe(0);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      // runc may write the file a moment before the process has exec'd
+      await eventually(
+        () => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('exec-out'),
+        `${r.name} exec'd`,
+      );
+      await eventually(() => {
+        const t = readFileSync(file, 'utf8');
+        return t.includes('exec-out') && t.includes('exec-err');
+      }, `${r.name} exec output`);
+      expect((await r.rt(['kill', id, 'KILL'])).code).toBe(0);
+    }
+  });
+});
+
+describe('rootfsPropagation', () => {
+  // The root's optional fields in mountinfo: "shared:N" / "master:N" / none (private).
+  const ROOT_PROPAGATION = `awk '$5 == "/" { for (i = 7; $i != "-"; i++) printf "%s ", $i; print "" }' /proc/self/mountinfo | sed -E 's/:[0-9]+//g'`;
+  for (const prop of ['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate']) {
+    it(`${prop}: runs and shows the same root propagation as runc, leaving nothing on the host`, async () => {
+      sb = new Sandbox();
+      const out: Record<string, string> = {};
+      for (const r of runtimes()) {
+        const { id, bundle } = runnable(['sh', '-c', ROOT_PROPAGATION], (s) => {
+          s.linux!.rootfsPropagation = prop;
+        });
+        const res = await r.rt(['run', '--bundle', bundle, id]);
+        expect(res, `${r.name}: ${res.stderr}`).toMatchObject({ code: 0 });
+        out[r.name] = res.stdout;
+        expect(leftovers(sb, id)).toEqual([]);
+      }
+      if (prop.endsWith('shared')) {
+        // The spec: the rootfs mount is shared. runc 1.1 leaves the new root private here (it
+        // only makes the tree it pivots from shared), so only ours is checked.
+        expect(out['shoal-runtime']).toBe('shared \n');
+      } else {
+        expect(out['shoal-runtime']).toBe(out.runc);
+        expect(out.runc).toBe('\n');
+      }
+    });
+  }
+
+  it('refuses an unknown propagation, naming the field', async () => {
+    sb = new Sandbox();
+    const { id, bundle } = runnable(['true'], (s) => {
+      s.linux!.rootfsPropagation = 'sideways';
+    });
+    const r = await sb.rt(['create', '--bundle', bundle, id]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/linux\.rootfsPropagation: unknown propagation "sideways"/);
+    expect(leftovers(sb, id)).toEqual([]);
+  });
+});
+
+describe('no mount namespace', () => {
+  it("shares the host's mount namespace, chroot'ed into the rootfs", async () => {
+    sb = new Sandbox();
+    const { id, bundle } = runnable(['sleep', '1000'], (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount');
+      s.mounts = [];
+      s.linux!.maskedPaths = [];
+      s.linux!.readonlyPaths = [];
+      s.root!.readonly = false;
+    });
+    expect((await sb.rt(['run', '--detach', '--bundle', bundle, id])).code).toBe(0);
+    const pid = statePid((await sb.rt(['state', id])).stdout);
+    expect(readlinkSync(`/proc/${pid}/ns/mnt`)).toBe(readlinkSync('/proc/self/ns/mnt'));
+    expect(readlinkSync(`/proc/${pid}/root`)).toBe(ROOTFS);
+    const before = readFileSync('/proc/self/mountinfo', 'utf8');
+    expect(before).not.toContain(ROOTFS);
+  });
+
+  it('refuses mounts there (they would change the host for good)', async () => {
+    sb = new Sandbox();
+    const { id, bundle } = runnable(['true'], (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount');
+    });
+    const r = await sb.rt(['create', '--bundle', bundle, id]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^shoal-runtime: invalid config.json: mounts: needs a mount namespace/);
+    expect(leftovers(sb, id)).toEqual([]);
+  });
+});
+
+/** Python (its socket module passes fds) accepts one connection, takes the fd, copies it to `out`. */
+function consoleReceiver(sock: string, out: string): Promise<void> {
+  const py = `
+import socket, sys, os
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept()
+msg, fds, flags, addr = socket.recv_fds(c, 1024, 1)
+with open(sys.argv[2], 'wb') as f:
+    while True:
+        try:
+            b = os.read(fds[0], 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        f.write(b); f.flush()
+`;
+  return new Promise((res, rej) => {
+    const c = spawn('python3', ['-c', py, sock, out], { stdio: 'inherit' });
+    const t = setTimeout(() => c.kill(), 30_000);
+    c.once('exit', (code) => {
+      clearTimeout(t);
+      code === 0 ? res() : rej(new Error(`console receiver exited ${code}`));
+    });
+  });
+}
