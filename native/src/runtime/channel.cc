@@ -39,7 +39,7 @@ bool chan_send(int sock, char kind, const std::string& text, int fd) {
 }
 
 bool chan_recv(int sock, char& kind, std::string& text, int* fd) {
-  char buf[4096];
+  char buf[65536];  // a state JSON with annotations may ride along
   iovec iov{buf, sizeof buf};
   msghdr msg{};
   msg.msg_iov = &iov;

@@ -16,6 +16,7 @@
 #include <algorithm>
 
 #include "channel.h"
+#include "hooks.h"
 #include "mounts.h"
 #include "process.h"
 #include "sealed_exe.h"
@@ -122,9 +123,17 @@ void container_init(InitPlan& plan) {
       if (setdomainname(spec.domainname.data(), spec.domainname.size()) < 0) fail_errno("setdomainname");
     }
     bool own_mounts = spec.has_ns(CLONE_NEWNS);
+    if (own_mounts) prepare_rootfs(spec);
+    trace("rootfs prepared");
+    // The environment exists: the monitor runs prestart and createRuntime hooks (runtime's
+    // namespaces), then we run createContainer ones here, in the container's, before pivot_root.
+    std::string hook_state;
+    if (spec.hooks.any_before_start()) {
+      if (!chan_send(sync, 'H')) _exit(1);
+      if (!chan_recv(sync, kind, hook_state) || kind != 'h') _exit(1);
+      run_hooks(spec.hooks.create_container, "createContainer", hook_state);
+    }
     if (own_mounts) {
-      prepare_rootfs(spec);
-      trace("rootfs prepared");
       pivot_into(spec.root);
       trace("pivoted");
       if (spec.rootfs_propagation) set_root_propagation(spec.rootfs_propagation);
@@ -170,6 +179,8 @@ void container_init(InitPlan& plan) {
 
     if (!chan_send(sync, 'R')) _exit(1);
     if (!chan_recv(sync, kind, text) || kind != 'S') _exit(1);
+    // startContainer: in the container, before the user's program; the monitor sent the state.
+    run_hooks(spec.hooks.start_container, "startContainer", text);
     // From now on the container outlives its monitor (live restore).
     prctl(PR_SET_PDEATHSIG, 0);
     trace("start received");

@@ -28,6 +28,7 @@
 #include "ctl_client.h"
 #include "channel.h"
 #include "exec_child.h"
+#include "hooks.h"
 #include "monitor.h"
 #include "sealed_exe.h"
 #include "seccomp_filter.h"
@@ -224,6 +225,15 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
     if (errno == EEXIST) throw Fail("container \"" + id + "\" already exists");
     fail_errno("create state directory " + o.state_dir);
   }
+  // poststart and poststop are run by `start` and `delete`: from the hooks as created.
+  if (!spec.hooks_json.empty()) {
+    try {
+      write_file_atomic(o.state_dir + "/hooks.json", spec.hooks_json);
+    } catch (...) {
+      remove_tree(o.state_dir);
+      throw;
+    }
+  }
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
   fflush(stdout);
@@ -285,7 +295,24 @@ void check_ok(const std::string& reply) {
   if (!e.empty()) throw Fail(e);
 }
 
+Hooks saved_hooks(const std::string& dir) {
+  std::string text;
+  if (!read_file(dir + "/hooks.json", text)) return {};
+  return parse_hooks_text(text);
+}
+
+// poststart: once the program runs, in our namespaces; a failure is only a warning (the spec).
+void run_poststart(const std::string& dir) {
+  Hooks h = saved_hooks(dir);
+  if (h.poststart.empty()) return;
+  auto st = read_state(dir);
+  if (!st) return;
+  st->status = "running";
+  run_hooks_warning(h.poststart, "poststart", state_json(*st));
+}
+
 void remove_container(const std::string& dir, const State& s) {
+  Hooks hooks = saved_hooks(dir);
   // Tell the monitor to go (it refuses while the container runs) and wait until it has exited,
   // so that "deleted" means no monitor is left; then remove what is left.
   int fd = ctl_connect(dir);
@@ -305,6 +332,12 @@ void remove_container(const std::string& dir, const State& s) {
   }
   Cgroup::from_paths(s.cgroup_paths).destroy();
   remove_tree(dir);
+  // poststop: once the container is gone, before delete returns; failures are warnings.
+  if (!hooks.poststop.empty()) {
+    State gone = s;
+    gone.status = "stopped";
+    run_hooks_warning(hooks.poststop, "poststop", state_json(gone));
+  }
 }
 
 int do_delete(const Args& a, const std::string& id) {
@@ -352,6 +385,7 @@ int do_delete(const Args& a, const std::string& id) {
 int do_start(const Args& a, const std::string& id) {
   std::string dir = existing_dir(a, id);
   check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
+  run_poststart(dir);
   return 0;
 }
 
@@ -542,6 +576,7 @@ int do_run(const Args& a, const std::string& id) {
   try {
     check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
     trace("started");
+    run_poststart(dir);
   } catch (const Fail&) {
     Args d = a;
     d.flags["--force"] = "";

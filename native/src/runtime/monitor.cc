@@ -476,7 +476,7 @@ void Monitor::handle_request(Client& c, const std::string& line) {
     if (op == "start") {
       if (started_) throw Fail("container already started");
       if (exited_) throw Fail("container has exited");
-      chan_send(sync_, 'S');
+      chan_send(sync_, 'S', state_json(state_));  // the state for startContainer hooks
       char kind;
       std::string text;
       bool got = chan_recv(sync_, kind, text);

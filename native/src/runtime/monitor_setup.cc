@@ -26,6 +26,7 @@
 #include "channel.h"
 #include "container.h"
 #include "exec_child.h"
+#include "hooks.h"
 #include "logs.h"
 #include "monitor_impl.h"
 #include "state.h"
@@ -144,6 +145,21 @@ void Monitor::spawn_init(Spec& spec_) {
       init_ = joined;
       continue;
     }
+    if (kind == 'H') {
+      // The container's environment is made (mounts, before pivot_root): prestart and
+      // createRuntime hooks run here, in the runtime's namespaces.
+      State st;
+      st.id = o_.id;
+      st.status = "creating";
+      st.pid = init_;
+      st.bundle = spec_.bundle;
+      st.annotations = spec_.annotations;
+      std::string text = state_json(st);
+      run_hooks(spec_.hooks.prestart, "prestart", text);
+      run_hooks(spec_.hooks.create_runtime, "createRuntime", text);
+      chan_send(sync_, 'h', text);
+      continue;
+    }
     if (kind == 'R') break;
   }
   // Holding the new namespaces means their teardown (unmounting the whole container tree, the
@@ -218,6 +234,15 @@ void Monitor::setup(Spec& spec_, int result_fd) {
     if (init_pty_ >= 0) init_in_ = -1;  // stdin goes to the pty master
   } catch (const std::exception& e) {
     cleanup_failed();
+    // The spec: a failed create goes on to delete, and delete ends with the poststop hooks.
+    if (!spec_.hooks.poststop.empty()) {
+      State st;
+      st.id = o_.id;
+      st.status = "stopped";
+      st.bundle = spec_.bundle;
+      st.annotations = spec_.annotations;
+      run_hooks_warning(spec_.hooks.poststop, "poststop", state_json(st));
+    }
     std::string m = std::string("E") + e.what() + "\n";
     write_all(result_fd, m.data(), m.size());
     _exit(1);

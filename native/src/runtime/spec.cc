@@ -462,6 +462,11 @@ Spec load_spec(const std::string& bundle) {
     }
   }
 
+  if (const json* hk = get(j, "hooks")) {
+    s.hooks_json = hk->dump();
+    s.hooks = parse_hooks_text(s.hooks_json);
+  }
+
   const json* lx = get(j, "linux");
   static const json empty = json::object();
   if (!lx) lx = &empty;

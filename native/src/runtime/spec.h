@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "caps.h"
+#include "hooks.h"
 
 namespace shoal {
 
@@ -121,6 +122,9 @@ struct Spec {
   bool stdin_once = false;
   // org.shoal.init: host path of an init (docker-init) run as process.args[0] from a sealed copy
   std::string init_path;
+
+  Hooks hooks;
+  std::string hooks_json;  // the "hooks" object as given (kept in the state dir for start/delete)
 
   bool has_ns(int flag) const;
   const Namespace* ns(int flag) const;
