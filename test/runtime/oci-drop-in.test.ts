@@ -8,12 +8,13 @@ import {
   openSync,
   readFileSync,
   readlinkSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { OciSpec } from '../../worker/engine/spec/defaults.js';
-import { ensureFixtures, leftovers, ROOTFS, RUNTIME, run, Sandbox } from './helpers.js';
+import { ensureFixtures, leftovers, ROOTFS, RUNTIME, readProcState, run, Sandbox } from './helpers.js';
 
 beforeAll(ensureFixtures);
 
@@ -408,6 +409,197 @@ describe('OCI hooks', () => {
     expect(r.stderr).toMatch(/hooks\.poststart\[0\]\.path: must be an absolute path/);
     expect(leftovers(sb, id)).toEqual([]);
   });
+});
+
+describe("runc's global flags and verbs", () => {
+  it('--version, --help, features, and errors in --log as JSON', async () => {
+    sb = new Sandbox();
+    const v = await sb.rt(['--version']);
+    expect(v).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^shoal-runtime version \S+\nspec: 1\.0\.2\n$/),
+    });
+    const h = await sb.rt(['--help']);
+    expect(h.code).toBe(0);
+    for (const verb of [
+      'create',
+      'start',
+      'run',
+      'state',
+      'kill',
+      'delete',
+      'exec',
+      'pause',
+      'resume',
+      'ps',
+      'list',
+      'update',
+      'features',
+    ])
+      expect(h.stdout).toMatch(new RegExp(`^  ${verb} `, 'm'));
+    const f = JSON.parse((await sb.rt(['features'])).stdout);
+    const theirs = JSON.parse((await run('runc', ['features'])).stdout);
+    // the same document shape as runc's, and the hooks we run
+    for (const k of ['ociVersionMin', 'ociVersionMax', 'hooks', 'mountOptions', 'linux'])
+      expect(f).toHaveProperty(k);
+    expect(Object.keys(f.linux).sort()).toEqual(
+      expect.arrayContaining(['namespaces', 'capabilities', 'cgroup', 'seccomp']),
+    );
+    expect(f.hooks.sort()).toEqual([...theirs.hooks].sort());
+    const log = join(sb.dir, 'log.json');
+    const bad = await sb.rt(['--log', log, '--log-format', 'json', 'state', 'nope']);
+    expect(bad.code).toBe(1);
+    const entry = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+    expect(entry).toMatchObject({ level: 'error', msg: 'container "nope" does not exist' });
+    expect(Number.isNaN(Date.parse(entry.time))).toBe(false);
+    const unknown = await sb.rt(['--log-format', 'xml', 'list']);
+    expect(unknown.stderr).toMatch(/--log-format: "xml" is not text or json/);
+  });
+
+  it('list, ps, pause/resume and update, as runc', async () => {
+    sb = new Sandbox();
+    for (const r of runtimes()) {
+      const { id, bundle } = runnable(['sh', '-c', 'sleep 1000 & sleep 1000'], (s) => {
+        s.linux!.resources!.memory = { limit: 64 << 20 };
+      });
+      expect((await r.rt(['run', '--detach', '--bundle', bundle, id])).code).toBe(0);
+      const list = JSON.parse((await r.rt(['list', '--format', 'json'])).stdout);
+      expect(
+        list.map((c: { id: string; status: string }) => [c.id, c.status]),
+        r.name,
+      ).toEqual([[id, 'running']]);
+      expect((await r.rt(['list', '-q'])).stdout, r.name).toBe(`${id}\n`);
+      const pids = await eventually(async () => {
+        const p = JSON.parse((await r.rt(['ps', '--format', 'json', id])).stdout) as number[];
+        return p.length === 2 && p;
+      }, 'two processes');
+      const table = (await r.rt(['ps', id])).stdout.trim().split('\n');
+      expect(table[0], r.name).toMatch(/PID/);
+      expect(table.length, r.name).toBe(3);
+      expect((await r.rt(['pause', id])).code).toBe(0);
+      expect(JSON.parse((await r.rt(['state', id])).stdout).status, r.name).toBe('paused');
+      expect(readProcState(pids[0])).toMatch(/[DS]/);
+      expect((await r.rt(['resume', id])).code).toBe(0);
+      expect(JSON.parse((await r.rt(['state', id])).stdout).status, r.name).toBe('running');
+      expect((await r.rt(['update', '--memory', '128m', id])).code, r.name).toBe(0);
+      const limit = await r.rt(['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']);
+      expect(limit.stdout, r.name).toBe(`${128 << 20}\n`);
+      expect((await r.rt(['kill', id, 'KILL'])).code).toBe(0);
+    }
+  });
+});
+
+describe('resources: applied where the host can, refused where it cannot', () => {
+  const vda = (() => {
+    try {
+      const st = statSync('/dev/vda', { bigint: false });
+      return { major: Math.floor(st.rdev / 256), minor: st.rdev % 256 };
+    } catch {
+      return undefined;
+    }
+  })();
+
+  it('memory swappiness and blkio throttling, as runc', async () => {
+    sb = new Sandbox();
+    const out: Record<string, string> = {};
+    for (const r of runtimes()) {
+      const { id, bundle } = runnable(
+        [
+          'sh',
+          '-c',
+          'cat /sys/fs/cgroup/memory/memory.swappiness /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device',
+        ],
+        (s) => {
+          s.linux!.resources!.memory = { limit: 64 << 20, swap: 128 << 20, swappiness: 37 } as never;
+          (s.linux!.resources as Record<string, unknown>).blockIO = {
+            throttleReadBpsDevice: [{ ...vda, rate: 1048576 }],
+            throttleWriteIOPSDevice: [{ ...vda, rate: 200 }],
+          };
+        },
+      );
+      const res = await r.rt(['run', '--bundle', bundle, id]);
+      expect(res.stderr, r.name).toBe('');
+      out[r.name] = res.stdout;
+      expect(leftovers(sb, id)).toEqual([]);
+    }
+    expect(out['shoal-runtime']).toBe(out.runc);
+    expect(out.runc).toBe(`37\n${vda!.major}:${vda!.minor} 1048576\n${vda!.major}:${vda!.minor} 200\n`);
+  });
+
+  it('blkio weight (BFQ here: blkio.bfq.weight), as runc', async () => {
+    sb = new Sandbox();
+    const out: Record<string, string> = {};
+    for (const r of runtimes()) {
+      const { id, bundle } = runnable(
+        [
+          'sh',
+          '-c',
+          'cat /sys/fs/cgroup/blkio/blkio.bfq.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.weight',
+        ],
+        (s) => {
+          (s.linux!.resources as Record<string, unknown>).blockIO = { weight: 300 };
+        },
+      );
+      const res = await r.rt(['run', '--bundle', bundle, id]);
+      out[r.name] = `${res.code} ${res.stdout}`;
+      expect(leftovers(sb, id)).toEqual([]);
+    }
+    expect(out['shoal-runtime']).toBe(out.runc);
+    expect(out.runc).toMatch(/^0 (default )?300\n/);
+  });
+
+  const refusals: [string, (s: FullSpec) => void, RegExp][] = [
+    [
+      'hugepageLimits',
+      (s) => Object.assign(s.linux!.resources!, { hugepageLimits: [{ pageSize: '2MB', limit: 1 << 21 }] }),
+      /linux\.resources\.hugepageLimits: (the host has no hugetlb cgroup controller|hugetlb limits are not supported)/,
+    ],
+    [
+      'network classID',
+      (s) => Object.assign(s.linux!.resources!, { network: { classID: 42 } }),
+      /linux\.resources\.network: (the host has no net_cls cgroup controller|network classID)/,
+    ],
+    [
+      'network priorities',
+      (s) => Object.assign(s.linux!.resources!, { network: { priorities: [{ name: 'eth0', priority: 1 }] } }),
+      /linux\.resources\.network: (the host has no net_prio cgroup controller|network classID)/,
+    ],
+    [
+      'an SELinux label',
+      (s) => Object.assign(s.process, { selinuxLabel: 'system_u:system_r:container_t:s0' }),
+      /process\.selinuxLabel: (the host has no SELinux|SELinux labels are not supported)/,
+    ],
+    [
+      'a mount label',
+      (s) => Object.assign(s.linux!, { mountLabel: 'system_u:object_r:container_file_t:s0' }),
+      /linux\.mountLabel: (the host has no SELinux|SELinux labels are not supported)/,
+    ],
+    [
+      'an AppArmor profile',
+      (s) => Object.assign(s.process, { apparmorProfile: 'docker-default' }),
+      /process\.apparmorProfile: (the host has no AppArmor|AppArmor labels are not supported)/,
+    ],
+    [
+      'a swappiness over 100',
+      (s) => Object.assign(s.linux!.resources!, { memory: { swappiness: 101 } }),
+      /linux\.resources\.memory\.swappiness: must be between 0 and 100/,
+    ],
+    [
+      'a blkio weight out of range',
+      (s) => Object.assign(s.linux!.resources!, { blockIO: { weight: 5 } }),
+      /linux\.resources\.blockIO\.weight: must be between 10 and 1000/,
+    ],
+  ];
+  for (const [what, edit, message] of refusals) {
+    it(`refuses ${what} with a clear error and leaves nothing`, async () => {
+      sb = new Sandbox();
+      const { id, bundle } = runnable(['true'], edit);
+      const r = await sb.rt(['create', '--bundle', bundle, id]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(leftovers(sb, id)).toEqual([]);
+    });
+  }
 });
 
 /** Python (its socket module passes fds) accepts one connection, takes the fd, copies it to `out`. */

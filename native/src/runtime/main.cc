@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "caps.h"
 #include "cgroups.h"
 #include "ctl_client.h"
 #include "channel.h"
@@ -74,6 +75,8 @@ bool g_shared_copy = false;  // set by main for create/run (ensure_sealed)
 
 struct Args {
   std::string root = "/run/shoal-runtime";
+  std::string log, log_format = "text";  // --log FILE: where errors are written (as runc's)
+  bool version = false, help = false;
   std::string verb;
   std::map<std::string, std::string> flags;  // --name → value ("" for booleans)
   std::vector<std::string> multi_env;
@@ -88,7 +91,7 @@ bool takes_value(const std::string& f) {
                                   "--interval", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c",
                                   "--init-pid", "--sync", "--stdio", "--cgroups", "--resources", "-r", "--memory",
                                   "--memory-swap", "--memory-reservation", "--cpu-shares", "--cpu-period",
-                                  "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--pids-limit"};
+                                  "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--pids-limit", "--blkio-weight"};
   for (auto* v : kValued)
     if (f == v) return true;
   return false;
@@ -114,22 +117,42 @@ Args parse_args(int argc, char** argv) {
     auto eq = s.find('=');
     if (eq != std::string::npos) name = s.substr(0, eq), val = s.substr(eq + 1);
     else if (takes_value(name) && i + 1 < argc) val = argv[++i];
-    if (name == "--root") a.root = val;
-    // --log, --log-format, --debug, --systemd-cgroup: accepted for runc compatibility
+    if (name == "--root") {
+      if (val.empty()) throw Fail("--root needs a directory");
+      a.root = val;
+    } else if (name == "--log") {
+      a.log = val;
+    } else if (name == "--log-format") {
+      if (val != "text" && val != "json") throw Fail("--log-format: \"" + val + "\" is not text or json");
+      a.log_format = val;
+    } else if (name == "--version" || name == "-v") {
+      a.version = true;
+    } else if (name == "--help" || name == "-h") {
+      a.help = true;
+    } else if (name == "--systemd-cgroup") {
+      throw Fail("--systemd-cgroup: not supported (shoal-runtime manages cgroupfs directly)");
+    } else if (name != "--debug") {  // --debug: nothing more to say than we do
+      throw Fail("unknown global flag " + name + " (see --help)");
+    }
   }
-  if (i >= argc) throw Fail("no command given (create, start, state, kill, delete, run, exec, pause, resume, list, ps, events)");
+  if (a.version || a.help) return a;
+  if (i >= argc) throw Fail("no command given (see --help)");
   a.verb = argv[i++];
   bool only_positional = false;
   for (; i < argc; i++) {
     std::string s = argv[i];
     if (only_positional || s.empty() || s[0] != '-' || s == "-") {
       a.positional.push_back(s);
-      // exec: everything after the ID is the command
-      if (a.verb == "exec" && !a.positional.empty()) only_positional = true;
+      // exec: everything after the ID is the command; ps: ps(1)'s arguments
+      if ((a.verb == "exec" || a.verb == "ps") && !a.positional.empty()) only_positional = true;
       continue;
     }
     if (s == "--") {
       only_positional = true;
+      continue;
+    }
+    if (s == "--help" || s == "-h") {
+      a.help = true;
       continue;
     }
     std::string name = s, val;
@@ -445,6 +468,7 @@ int do_update(const Args& a, const std::string& id) {
   num("--cpu-period", "cpu", "period", false);
   num("--cpu-quota", "cpu", "quota", false);
   num("--pids-limit", "pids", "limit", false);
+  num("--blkio-weight", "blockIO", "weight", false);
   if (has(a, "--cpuset-cpus")) r["cpu"]["cpus"] = flag(a, "--cpuset-cpus");
   if (has(a, "--cpuset-mems")) r["cpu"]["mems"] = flag(a, "--cpuset-mems");
   if (r.contains("devices")) throw Fail("update: resources.devices cannot be changed on a live container");
@@ -483,34 +507,98 @@ int do_simple(const Args& a, const std::string& id, const char* op) {
 }
 
 int do_list(const Args& a) {
-  printf("ID\tPID\tSTATUS\tBUNDLE\tCREATED\n");
-  DIR* d = opendir(a.root.c_str());
-  if (!d) return 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::string dir = a.root + "/" + e->d_name;
-    auto st = read_state(dir);
-    if (!st) continue;
-    std::string status = status_of(dir, *st);
-    printf("%s\t%d\t%s\t%s\t%s\n", st->id.c_str(), status == "stopped" ? 0 : st->pid, status.c_str(), st->bundle.c_str(),
-           st->created.c_str());
+  std::string format = flag(a, "--format", "table");
+  if (format != "table" && format != "json") throw Fail("list: --format must be table or json");
+  bool quiet = has(a, "--quiet") || has(a, "-q");
+  json all = json::array();
+  std::vector<std::string> rows;
+  if (DIR* d = opendir(a.root.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::string dir = a.root + "/" + e->d_name;
+      auto st = read_state(dir);
+      if (!st) continue;
+      std::string status = status_of(dir, *st);
+      int pid = status == "stopped" ? 0 : st->pid;
+      all.push_back({{"ociVersion", "1.0.2"}, {"id", st->id}, {"pid", pid}, {"status", status}, {"bundle", st->bundle},
+                     {"rootfs", ""}, {"created", st->created}, {"owner", "root"}});
+      rows.push_back(quiet ? st->id
+                           : st->id + "\t" + std::to_string(pid) + "\t" + status + "\t" + st->bundle + "\t" + st->created +
+                                 "\troot");
+    }
+    closedir(d);
   }
-  closedir(d);
+  if (format == "json") {
+    printf("%s\n", all.dump().c_str());
+    return 0;
+  }
+  if (!quiet) printf("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n");
+  for (auto& r : rows) printf("%s\n", r.c_str());
   return 0;
 }
 
+// `ps [--format table|json] ID [ps args]`: json is the pid list (docker top reads it); the table is
+// ps(1)'s output (default -ef) with only the container's processes, as runc prints it.
 int do_ps(const Args& a, const std::string& id) {
   std::string dir = existing_dir(a, id);
   auto st = read_state(dir);
   if (!st) throw Fail("container \"" + id + "\" has no state");
+  std::string format = flag(a, "--format", "table");
+  if (format != "table" && format != "json") throw Fail("ps: --format must be table or json");
   auto pids = Cgroup::from_paths(st->cgroup_paths).pids();
-  if (flag(a, "--format") == "json") {
-    std::string out = "[";
-    for (size_t i = 0; i < pids.size(); i++) out += (i ? "," : "") + std::to_string(pids[i]);
-    printf("%s]\n", out.c_str());
-  } else {
-    printf("PID\n");
-    for (pid_t p : pids) printf("%d\n", p);
+  if (format == "json") {
+    json j = json::array();
+    for (pid_t p : pids) j.push_back(p);
+    printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::vector<std::string> ps_args(a.positional.begin() + 1, a.positional.end());
+  if (ps_args.empty()) ps_args = {"-ef"};
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) < 0) fail_errno("pipe");
+  pid_t child = fork();
+  if (child < 0) fail_errno("fork ps");
+  if (child == 0) {
+    dup2(out[1], 1);
+    std::vector<char*> argv = {const_cast<char*>("ps")};
+    for (auto& x : ps_args) argv.push_back(const_cast<char*>(x.c_str()));
+    argv.push_back(nullptr);
+    execvp("ps", argv.data());
+    dprintf(2, "shoal-runtime: ps: %s\n", strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Fail("ps " + ps_args[0] + " failed");
+  auto lines = split(text, '\n');
+  if (lines.empty()) return 0;
+  // the PID column of the header
+  auto header = split(lines[0], ' ');
+  int col = -1, k = 0;
+  for (auto& h : header) {
+    if (h.empty()) continue;
+    if (h == "PID") col = k;
+    k++;
+  }
+  if (col < 0) throw Fail("ps: the output of ps " + ps_args[0] + " has no PID column");
+  printf("%s\n", lines[0].c_str());
+  for (size_t i = 1; i < lines.size(); i++) {
+    int c = 0;
+    for (auto& f : split(lines[i], ' ')) {
+      if (f.empty()) continue;
+      if (c++ == col) {
+        pid_t p = atoi(f.c_str());
+        for (pid_t q : pids)
+          if (q == p) printf("%s\n", lines[i].c_str());
+        break;
+      }
+    }
   }
   return 0;
 }
@@ -769,6 +857,79 @@ int do_exec_helper(const Args& a) {
   }
 }
 
+const char kUsage[] =
+    "usage: shoal-runtime [global flags] COMMAND [flags] [ID] [args]\n"
+    "\n"
+    "An OCI runtime (runc's command line) whose containers are each watched by a small monitor.\n"
+    "\n"
+    "Global flags:\n"
+    "  --root DIR           state directory (default /run/shoal-runtime)\n"
+    "  --log FILE           write errors (and warnings) there as well as to stderr\n"
+    "  --log-format FMT     text or json (one {\"level\",\"msg\",\"time\"} object a line)\n"
+    "  --debug              accepted (no more output)\n"
+    "  --version, -v        print the version\n"
+    "  --help, -h           this text\n"
+    "\n"
+    "Commands:\n"
+    "  create   [--bundle DIR] [--pid-file F] [--console-socket S] ID   create a container (process not yet run)\n"
+    "  start    ID                          run the container's process\n"
+    "  run      [--bundle DIR] [--detach] [--pid-file F] [--console-socket S] ID   create + start (+ wait)\n"
+    "  state    ID                          print the OCI state as JSON\n"
+    "  kill     [--all] ID [SIGNAL]         signal the process (default SIGTERM)\n"
+    "  delete   [--force] ID                remove a stopped (or, forced, any) container\n"
+    "  exec     [--tty] [--detach] [--pid-file F] [--console-socket S] [--process FILE] [--cwd D]\n"
+    "           [--env K=V]... [--user U[:G]] ID [CMD ARGS...]   run another process in the container\n"
+    "  pause    ID                          freeze every process\n"
+    "  resume   ID                          thaw them\n"
+    "  ps       [--format table|json] ID [PS ARGS]   processes of the container\n"
+    "  list     [--format table|json] [--quiet]      containers under --root\n"
+    "  update   [--resources FILE|-] [--memory B] [--memory-swap B] [--memory-reservation B] [--cpu-shares N]\n"
+    "           [--cpu-period US] [--cpu-quota US] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N]\n"
+    "           [--blkio-weight N] ID      change resources of a live container\n"
+    "  events   --stats ID                  one stats object as JSON\n"
+    "  features                             what this runtime supports, as JSON\n";
+
+// `features`: the runtime-spec's features document, from what this build and host support.
+int do_features() {
+  json f;
+  f["ociVersionMin"] = "1.0.0";
+  f["ociVersionMax"] = "1.0.2";
+  f["hooks"] = {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+  f["mountOptions"] = {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
+                       "nodev", "nodiratime", "noexec", "nosuid", "private", "rbind", "relatime", "remount", "ro",
+                       "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime",
+                       "suid", "sync", "unbindable"};
+  json lx;
+  lx["namespaces"] = {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"};
+  json caps = json::array();
+  for (auto& c : all_capability_names()) caps.push_back(c);
+  lx["capabilities"] = caps;
+  bool v2 = cgroup_mode() == CgroupMode::V2;
+  lx["cgroup"] = {{"v1", !v2}, {"v2", v2}, {"systemd", false}, {"systemdUser", false}};
+  lx["seccomp"] = {{"enabled", true}};
+  lx["apparmor"] = {{"enabled", false}};
+  lx["selinux"] = {{"enabled", false}};
+  f["linux"] = lx;
+  f["annotations"] = {{"org.shoal.runtime.monitor", "per-container shoal-monitor"}};
+  printf("%s\n", f.dump(4).c_str());
+  return 0;
+}
+
+// With --log, errors also go to that file (containerd's shim reads the last one from there).
+void log_error(const Args& a, const std::string& msg) {
+  if (a.log.empty()) return;
+  int fd = open(a.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  std::string line;
+  if (a.log_format == "json") {
+    line = json{{"level", "error"}, {"msg", msg}, {"time", rfc3339_nano(now_ns())}}.dump() + "\n";
+  } else {
+    line = "time=\"" + rfc3339_nano(now_ns()) + "\" level=error msg=" + json(msg).dump() + "\n";
+  }
+  write_all(fd, line.data(), line.size());
+  close(fd);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -776,15 +937,21 @@ int main(int argc, char** argv) {
   // the user's program becomes dumpable again at its execve.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   trace("main");
+  Args a;
   try {
-    Args a = parse_args(argc, argv);
+    a = parse_args(argc, argv);
     const std::string& v = a.verb;
-    if (v == "create" || v == "run") g_shared_copy = ensure_sealed(argv);
-    if (v == "list") return do_list(a);
-    if (v == "--version" || v == "version") {
+    if (a.version || v == "version") {
       printf("shoal-runtime version 0.1.0\nspec: 1.0.2\n");
       return 0;
     }
+    if (a.help) {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+    if (v == "create" || v == "run") g_shared_copy = ensure_sealed(argv);
+    if (v == "list") return do_list(a);
+    if (v == "features") return do_features();
     if (v == "exec-helper") return do_exec_helper(a);
     std::string id = need_id(a);
     if (v == "create") {
@@ -807,6 +974,7 @@ int main(int argc, char** argv) {
     throw Fail("unknown command \"" + v + "\"");
   } catch (const std::exception& e) {
     fprintf(stderr, "shoal-runtime: %s\n", e.what());
+    log_error(a, e.what());
     return 1;
   }
 }
