@@ -67,9 +67,12 @@ void container_init(InitPlan& plan) {
     sigprocmask(SIG_UNBLOCK, &all, nullptr);
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     if (plan.close_fd >= 0) close(plan.close_fd);
-    // If the monitor dies during setup, so does the half-made container.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1) _exit(1);
+    // If the monitor dies during setup, so does the half-made container. (In runc mode our parent
+    // is the runtime command, which exits after create: the monitor's sync channel is the tie.)
+    if (!plan.sibling) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1) _exit(1);
+    }
 
     char kind;
     std::string text;
@@ -101,8 +104,10 @@ void container_init(InitPlan& plan) {
         chan_send(sync, 'P', std::to_string(child));
         _exit(0);
       }
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() == 1) _exit(1);
+      if (!plan.sibling) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(1);
+      }
     }
     if (spec.has_ns(CLONE_NEWUSER)) {
       if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail_errno("become root in the user namespace");

@@ -307,8 +307,20 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
 
 bool alive(pid_t p) { return p > 0 && (kill(p, 0) == 0 || errno == EPERM); }
 
+// Gone or a zombie: in runc mode the process's reaper (containerd's shim) may have seen its exit
+// before the monitor did.
+bool exited(pid_t p) {
+  if (p <= 0) return true;
+  if (kill(p, 0) < 0 && errno == ESRCH) return true;
+  std::string stat = read_file_or("/proc/" + std::to_string(p) + "/stat", "");
+  auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() &&
+         (stat[close_paren + 2] == 'Z' || stat[close_paren + 2] == 'X');
+}
+
 std::string status_of(const std::string& dir, State& s) {
   if (read_exit(dir)) return "stopped";
+  if (s.status != "creating" && exited(s.pid)) return "stopped";
   if (ctl_connect(dir) < 0 && !alive(s.pid)) return "stopped";
   return s.status;
 }
@@ -657,10 +669,43 @@ int wait_forwarding(const std::string& dir) {
   throw Fail("lost the container's exit status");
 }
 
+// runc mode: the container's process is our own child (the monitor cloned it with CLONE_PARENT);
+// wait for it ourselves, forwarding INT/TERM/HUP/QUIT to it as `runc run` does.
+int wait_child_forwarding(pid_t pid) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) fail_errno("pidfd_open of the container's process");
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  for (;;) {
+    pollfd pfd[2] = {{pidfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("poll");
+    }
+    if (pfd[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == sizeof si) kill(pid, static_cast<int>(si.ssi_signo));
+    }
+    if (pfd[0].revents & POLLIN) break;
+  }
+  close(pidfd);
+  close(sfd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) fail_errno("wait for the container's process");
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 int do_run(const Args& a, const std::string& id) {
   bool detach = has(a, "--detach");
   do_create(a, id, !has(a, "--log-path"));
   std::string dir = state_dir(a, id);
+  auto created = read_state(dir);  // the pid before start (a stopped state shows none)
+  pid_t child = created ? created->pid : 0;
   try {
     check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
     trace("started");
@@ -672,7 +717,13 @@ int do_run(const Args& a, const std::string& id) {
     throw;
   }
   if (detach) return 0;
-  int code = wait_forwarding(dir);
+  int code;
+  if (has(a, "--log-path")) {
+    code = wait_forwarding(dir);
+  } else {
+    if (child <= 0) throw Fail("container \"" + id + "\" has no pid");
+    code = wait_child_forwarding(child);
+  }
   trace("exit observed");
   auto st = read_state(dir);
   if (st) remove_container(dir, *st);
@@ -745,6 +796,71 @@ void pump_stream(int fd, std::string pending, bool tty) {
   }
 }
 
+// `exec --detach` as runc: the process gets our stdio (or a terminal sent to `console`) and is our
+// child, so once we exit it belongs to our caller's reaper (containerd's shim waits for it there).
+// exec-helper, run from a sealed copy of us, joins the container and clones it with CLONE_PARENT.
+pid_t exec_detached(const Args& a, const State& st, const json& proc, const std::string& user, const std::string& console) {
+  int exe = sealed_copy_of("/proc/self/exe", "shoal-runtime");
+  if (exe < 0) fail_errno("exec: make a sealed copy of shoal-runtime");
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
+  std::string cgroups;
+  for (auto& f : Cgroup::from_paths(st.cgroup_paths).join_files()) cgroups += (cgroups.empty() ? "" : ",") + f;
+  std::vector<std::string> args = {"shoal-runtime", "--root", a.root, "exec-helper", "--init-pid", std::to_string(st.pid),
+                                   "--bundle", st.bundle, "--sync", std::to_string(sv[1]), "--stdio", "0,1,2",
+                                   "--cgroups", cgroups, "--user", user, "--process", proc.dump()};
+  std::vector<char*> argv;
+  for (auto& x : args) argv.push_back(const_cast<char*>(x.c_str()));
+  argv.push_back(nullptr);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t helper = fork();
+  if (helper < 0) fail_errno("fork exec-helper");
+  if (helper == 0) {
+    close(sv[0]);
+    fcntl(sv[1], F_SETFD, 0);
+    exec_fd(exe, argv.data(), environ);
+    chan_fail(sv[1], "exec: start the sealed copy: " + errno_text(errno), 126);
+  }
+  close(exe);
+  close(sv[1]);
+  std::string error;
+  pid_t pid = 0;
+  for (;;) {
+    char kind;
+    std::string text;
+    int fd = -1;
+    if (!chan_recv(sv[0], kind, text, &fd)) break;  // EOF: exec'd
+    if (kind == 'P') pid = atoi(text.c_str());
+    if (kind == 'T') {
+      try {
+        if (console.empty()) throw Fail("exec: a terminal needs --console-socket");
+        send_fd_to_socket(console, fd, "exec-pty");
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      close(fd);
+      if (!error.empty()) {
+        if (pid > 0) kill(pid, SIGKILL);
+        break;
+      }
+    }
+    if (kind == 'E') {
+      error = text;
+      break;
+    }
+  }
+  close(sv[0]);
+  while (waitpid(helper, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (error.empty() && pid <= 0) error = "exec: exec-helper exited without starting the process";
+  if (!error.empty()) {
+    if (pid > 0) waitpid(pid, nullptr, 0);
+    throw Fail(error);
+  }
+  return pid;
+}
+
 int do_exec(const Args& a, const std::string& id) {
   std::string dir = existing_dir(a, id);
   auto st = read_state(dir);
@@ -802,9 +918,14 @@ int do_exec(const Args& a, const std::string& id) {
     }
     req["consoleSocket"] = console;
   }
+  if (detach) {
+    if (status_of(dir, *st) != "running") throw Fail("container \"" + id + "\" is not running");
+    pid_t pid = exec_detached(a, *st, proc, user_name, console);
+    if (has(a, "--pid-file")) write_file_atomic(flag(a, "--pid-file"), std::to_string(pid));
+    return 0;
+  }
   int stdio[3] = {0, 1, 2};
-  bool pass = detach && !tty;
-  if (pass) req["passStdio"] = true;
+  bool pass = false;
   int fd = ctl_connect(dir);
   if (fd < 0) throw Fail("container \"" + id + "\" is not running");
   std::string rest;

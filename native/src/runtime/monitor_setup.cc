@@ -85,6 +85,8 @@ void Monitor::spawn_init(Spec& spec_) {
       flags |= static_cast<unsigned long>(ns.flag);
     }
   }
+  plan.sibling = o_.passthrough;
+  if (plan.sibling) flags |= CLONE_PARENT;
   pid_t pid = static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) fail_errno("create container process (clone)");
   if (pid == 0) {
@@ -139,7 +141,7 @@ void Monitor::spawn_init(Spec& spec_) {
       // The init joined a pid namespace by path: the process is its clone there (our child too);
       // the first one has exited.
       pid_t joined = static_cast<pid_t>(atoi(text.c_str()));
-      while (waitpid(init_, nullptr, 0) < 0 && errno == EINTR) {
+      while (!plan.sibling && waitpid(init_, nullptr, 0) < 0 && errno == EINTR) {
       }
       if (joined <= 0) throw Fail("container init reported no pid");
       init_ = joined;
@@ -162,6 +164,11 @@ void Monitor::spawn_init(Spec& spec_) {
     }
     if (kind == 'R') break;
   }
+  if (plan.sibling) {
+    init_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, init_, 0));
+    if (init_pidfd_ < 0) fail_errno("pidfd_open of the container's process");
+    fcntl(init_pidfd_, F_SETFD, FD_CLOEXEC);
+  }
   // Holding the new namespaces means their teardown (unmounting the whole container tree, the
   // network namespace) happens when we let go after reporting the exit, not inside the init's
   // exit, which would delay the exit notification by milliseconds.
@@ -175,7 +182,7 @@ void Monitor::spawn_init(Spec& spec_) {
 void Monitor::cleanup_failed() {
   if (init_ > 0) {
     kill(init_, SIGKILL);
-    waitpid(init_, nullptr, 0);
+    if (init_pidfd_ < 0) waitpid(init_, nullptr, 0);  // else not our child: its parent reaps it
   }
   cg_.destroy();
   remove_tree(o_.state_dir);
@@ -265,7 +272,7 @@ void Monitor::setup(Spec& spec_, int result_fd) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, log_.fd(), runtime_fd_})
+    for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, log_.fd(), runtime_fd_, init_pidfd_})
       if (fd >= 0) fcntl(fd, F_SETFD, 0);
     for (int fd : held_ns_) fcntl(fd, F_SETFD, 0);
     execv(lean.c_str(), argv.data());
@@ -289,7 +296,7 @@ std::vector<std::string> Monitor::lean_argv() const {
           "--pty", std::to_string(init_pty_), "--in", std::to_string(init_in_), "--listen", std::to_string(listen_),
           "--held", held, "--cgroups", cgroups, "--bundle", state_.bundle, "--created", state_.created,
           "--annotations", annotations, "--terminal", terminal_ ? "1" : "0", "--stdin-once", stdin_once_ ? "1" : "0",
-          "--runtime-fd", std::to_string(runtime_fd_)};
+          "--runtime-fd", std::to_string(runtime_fd_), "--init-pidfd", std::to_string(init_pidfd_)};
 }
 
 // After setup the monitor runs only its small event loop. The code and read-only data that
