@@ -93,29 +93,6 @@ void send_with_fds(int sock, const std::string& data, const int* fds, int count)
     fail_errno("send over unix socket");
 }
 
-ssize_t recv_with_fds(int sock, char* buf, size_t len, std::vector<int>& fds, int max) {
-  iovec iov{buf, len};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 3)];
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) return n;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; i++) {
-      int got;
-      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (static_cast<int>(fds.size()) < max) fds.push_back(got);
-      else close(got);
-    }
-  }
-  return n;
-}
-
 void send_fd_to_socket(const std::string& path, int fd, const std::string& name) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) fail_errno("console socket");

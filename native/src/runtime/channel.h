@@ -17,8 +17,6 @@ bool chan_recv(int sock, char& kind, std::string& text, int* fd = nullptr);
 void send_fd_to_socket(const std::string& path, int fd, const std::string& name);
 // Sends `data` with `fds` attached (SCM_RIGHTS) on a connected stream socket. Throws Fail.
 void send_with_fds(int sock, const std::string& data, const int* fds, int count);
-// recv() on a stream socket that also takes up to `max` passed fds (appended to `fds`, close-on-exec).
-ssize_t recv_with_fds(int sock, char* buf, size_t len, std::vector<int>& fds, int max);
 
 // Child side helpers: report an error and exit.
 [[noreturn]] void chan_fail(int sock, const std::string& msg, int code = 1);

@@ -9,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "channel.h"
 #include "util.h"
 
 namespace shoal {
@@ -43,10 +42,9 @@ int ctl_connect(const std::string& dir) {
   return fd;
 }
 
-std::string ctl_roundtrip(int fd, const std::string& request, std::string* rest, const int* fds, int nfds) {
+std::string ctl_roundtrip(int fd, const std::string& request, std::string* rest) {
   std::string line = request + "\n";
-  if (nfds > 0) send_with_fds(fd, line, fds, nfds);
-  else if (!write_all(fd, line.data(), line.size())) fail_errno("write to monitor");
+  if (!write_all(fd, line.data(), line.size())) fail_errno("write to monitor");
   std::string buf;
   char tmp[4096];
   for (;;) {

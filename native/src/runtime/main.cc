@@ -916,7 +916,6 @@ int do_exec(const Args& a, const std::string& id) {
       if (!getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
       console = std::string(cwd) + "/" + console;
     }
-    req["consoleSocket"] = console;
   }
   if (detach) {
     if (status_of(dir, *st) != "running") throw Fail("container \"" + id + "\" is not running");
@@ -924,12 +923,10 @@ int do_exec(const Args& a, const std::string& id) {
     if (has(a, "--pid-file")) write_file_atomic(flag(a, "--pid-file"), std::to_string(pid));
     return 0;
   }
-  int stdio[3] = {0, 1, 2};
-  bool pass = false;
   int fd = ctl_connect(dir);
   if (fd < 0) throw Fail("container \"" + id + "\" is not running");
   std::string rest;
-  std::string r = ctl_roundtrip(fd, req.dump(), &rest, pass ? stdio : nullptr, pass ? 3 : 0);
+  std::string r = ctl_roundtrip(fd, req.dump(), &rest);
   check_ok(r);
   auto reply = json::parse(r);
   std::string exec_id = reply.value("execId", "");

@@ -250,7 +250,6 @@ void Monitor::drop_client(int fd) {
     auto e = execs_.find(eid);
     if (e != execs_.end() && e->second.client == fd) e->second.client = -1;
   }
-  for (int f : it->second->fds) close(f);
   unwatch(fd);
   close(fd);
   clients_.erase(it);
@@ -265,8 +264,7 @@ void Monitor::on_client(int fd, uint32_t ev) {
   if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
   char buf[16384];
   for (;;) {
-    // a request may come with fds (exec --detach passes its caller's stdio)
-    ssize_t n = c.kind == Client::Ctl ? recv_with_fds(fd, buf, sizeof buf, c.fds, 3) : read(fd, buf, sizeof buf);
+    ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
     if (n <= 0) {
@@ -355,18 +353,8 @@ std::string Monitor::start_exec(Client& c, const JsonObject& req) {
     exe = sealed_copy_of(o_.runtime_path, "shoal-runtime");
     if (exe < 0) fail_errno("exec: sealed copy of " + o_.runtime_path);
   }
-  // runc's `exec --detach`: the process gets the caller's stdio (passed with the request) and a
-  // terminal goes to the caller's --console-socket.
-  bool pass_stdio = req.boolean("passStdio");
-  std::string console_socket = req.str("consoleSocket");
-  if (pass_stdio && (!detach || c.fds.size() != 3)) throw Fail("exec: passStdio needs detach and the three stdio fds");
-  if (!console_socket.empty() && (!detach || !e.tty)) throw Fail("exec: consoleSocket needs detach and a terminal");
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int child_io[3] = {devnull, devnull, devnull};
-  if (pass_stdio && !e.tty) {
-    for (int i = 0; i < 3; i++) child_io[i] = c.fds[i];
-    c.fds.clear();  // closed below, after the helper has them
-  }
   if (!e.tty && !detach) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
@@ -423,22 +411,8 @@ std::string Monitor::start_exec(Client& c, const JsonObject& req) {
     if (!chan_recv(sv[0], kind, text, &fd)) break;  // EOF: exec'd
     if (kind == 'P') pid = atoi(text.c_str());
     if (kind == 'T') {
-      if (!console_socket.empty()) {
-        try {
-          send_fd_to_socket(console_socket, fd, "exec-pty");
-        } catch (const std::exception& x) {
-          error = x.what();
-        }
-        close(fd);
-        if (!error.empty()) {
-          if (pid > 0) kill(pid, SIGKILL);
-          break;
-        }
-      } else if (detach) {
-        close(fd);
-      } else {
-        e.pty = fd;
-      }
+      if (detach) close(fd);
+      else e.pty = fd;
     }
     if (kind == 'E') {
       error = text;

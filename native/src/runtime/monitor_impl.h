@@ -26,7 +26,6 @@ struct Client {
   bool want_out = false, want_err = false, want_in = false;
   bool waiting = false, closing = false, read_eof = false;
   std::string exec_id;
-  std::vector<int> fds;  // passed with the request (SCM_RIGHTS): a detached exec's stdio
 };
 
 struct ExecProc {
