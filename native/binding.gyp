@@ -45,6 +45,7 @@
         "src/runtime/monitor.cc",
         "src/runtime/monitor_setup.cc",
         "src/runtime/state_read.cc",
+        "src/runtime/hooks.cc",
         "src/runtime/sealed_exe.cc"
       ],
       "cflags!": ["-fno-exceptions"],

@@ -13,7 +13,8 @@ PKGS=(
   iproute2 nftables curl conntrack # networking tests, host-side HTTP checks; conntrack: the load balancer forgets departed UDP flows
   wrk                              # the network benchmark's load generator (its docker.io peer is installed by the bench)
   shellcheck                       # deploy/local-cluster.sh is checked by its test
-  runc                             # the engine benchmark's peer
+  runc                             # the engine benchmark's peer; the reference in test/runtime/oci-drop-in.test.ts
+  docker.io                        # dockerd + containerd (ctr): peers that drive shoal-runtime (test/runtime/peers.test.ts)
   docker-registry apache2-utils skopeo  # image tests (local registry, htpasswd) and the image benchmark's peer
   zstd                             # zstd-compressed layers in the image tests
   etcd-server                      # the raft benchmark's peer
@@ -31,7 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's docker-registry and etcd start as services on install; shoal's tests start their own on loopback.
-for svc in docker-registry etcd; do
+# docker.io too: the tests start their own dockerd on private roots and sockets.
+for svc in docker-registry etcd docker containerd; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done
 

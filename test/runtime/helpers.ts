@@ -1,10 +1,12 @@
 // Shared fixtures for the shoal-runtime tests: bundles made from the busybox rootfs, a private
 // --root per test, the ctl.sock client, and a leftover check (state dir, cgroups, mounts, processes).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmdirSync,
@@ -34,23 +36,38 @@ export interface Result {
   stderr: string;
 }
 
+/**
+ * Runs a command to its exit. Output goes to files read once it has exited, not to pipes read to
+ * EOF: `create` (as runc's) gives the container the runtime's stdio, which then outlives the call.
+ */
 export function run(
   cmd: string,
   args: string[],
   opts: { input?: string; timeoutMs?: number } = {},
 ): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-rt-out-'));
+  const outPath = join(dir, 'out');
+  const errPath = join(dir, 'err');
+  const out = openSync(outPath, 'w+');
+  const err = openSync(errPath, 'w+');
   return new Promise((resolvePromise) => {
-    const child = execFile(
-      cmd,
-      args,
-      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 255) : 0;
-        resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    else child.stdin?.end();
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', out, err] });
+    closeSync(out);
+    closeSync(err);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    const finish = (code: number) => {
+      clearTimeout(timer);
+      const stdout = readFileSync(outPath, 'utf8');
+      const stderr = readFileSync(errPath, 'utf8');
+      rmSync(dir, { recursive: true, force: true });
+      resolvePromise({ code, stdout, stderr });
+    };
+    child.once('error', () => finish(255));
+    child.once('exit', (code, signal) => finish(code ?? (signal ? 255 : 0)));
+    if (opts.input !== undefined) {
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(opts.input);
+    }
   });
 }
 

@@ -1,5 +1,6 @@
 // Resource limits through cgroups: memory (OOM kill reported), pids, cpu quota, stats.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Ctl, ensureFixtures, leftovers, Sandbox, until } from './helpers.js';
 
@@ -15,7 +16,9 @@ describe('limits', () => {
     const { id, bundle } = sb.bundle(['sh', '-c', 'tail /dev/zero'], (s) => {
       s.linux!.resources!.memory = { limit: 32 << 20 };
     });
-    expect((await sb.rt(['create', '--bundle', bundle, id])).code).toBe(0);
+    // with --log-path (shoald's mode) the monitor is the process's parent and reports its exit
+    const log = join(sb.dir, `${id}.log`);
+    expect((await sb.rt(['create', '--log-path', log, '--bundle', bundle, id])).code).toBe(0);
     const mem = (sb.state(id).cgroupPaths as Record<string, string>).memory;
     expect(readFileSync(`${mem}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(32 << 20));
     if (existsSync(`${mem}/memory.memsw.limit_in_bytes`)) {

@@ -112,11 +112,11 @@ export class Runtime {
 
   /** Pids in the container's cgroup. */
   async ps(id: string): Promise<number[]> {
-    const out = await native.runtimeVerb(['--root', this.root, 'ps', id]);
-    return out
-      .split(/\s+/)
-      .filter((s) => /^[0-9]+$/.test(s))
-      .map(Number);
+    const out = await native.runtimeVerb(['--root', this.root, 'ps', '--format', 'json', id]);
+    const pids: unknown = JSON.parse(out);
+    if (!Array.isArray(pids) || !pids.every((p) => Number.isInteger(p)))
+      throw new InternalError(`runtime ps ${id}: not a list of pids: ${out.slice(0, 200)}`);
+    return pids as number[];
   }
 }
 

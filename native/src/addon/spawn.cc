@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -85,21 +86,22 @@ SpawnResult spawn_and_wait(const std::string& path, const std::vector<std::strin
       if (fd >= 0) close(fd);
     }
   } close_exe{exe};
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) < 0) {
+  // Output goes to memory files read after the exit, not to pipes read to EOF: a runtime verb
+  // may leave a process holding its stdio (runc's create without --log-path gives the container
+  // the caller's stdio), and the call must end when the runtime does.
+  int out = memfd_create("runtime-stdout", MFD_CLOEXEC);
+  int err = memfd_create("runtime-stderr", MFD_CLOEXEC);
+  if (out < 0 || err < 0) {
     r.spawn_error = strerror(errno);
-    return r;
-  }
-  if (pipe2(err, O_CLOEXEC) < 0) {
-    r.spawn_error = strerror(errno);
-    close(out[0]), close(out[1]);
+    if (out >= 0) close(out);
+    if (err >= 0) close(err);
     return r;
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The runtime must not inherit Node's signal mask or handlers.
@@ -117,36 +119,26 @@ SpawnResult spawn_and_wait(const std::string& path, const std::vector<std::strin
   int rc = posix_spawn(&pid, exe_path.c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  close(out[1]);
-  close(err[1]);
   if (rc != 0) {
     r.spawn_error = "spawn " + path + ": " + strerror(rc);
-    close(out[0]);
-    close(err[0]);
+    close(out);
+    close(err);
     return r;
-  }
-  pollfd p[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_count = 2;
-  char buf[8192];
-  while (open_count > 0) {
-    if (poll(p, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(p[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(p[i].fd);
-        p[i].fd = -1;
-        open_count--;
-      }
-    }
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  char buf[8192];
+  for (int fd : {out, err}) {
+    off_t off = 0;
+    for (;;) {
+      ssize_t n = pread(fd, buf, sizeof buf, off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      (fd == out ? r.out : r.err).append(buf, static_cast<size_t>(n));
+      off += n;
+    }
+    close(fd);
   }
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;

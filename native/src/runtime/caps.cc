@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <iterator>
+
 #include "util.h"
 
 namespace shoal {
@@ -21,6 +23,10 @@ static const char* const kCapNames[] = {
     "CAP_CHECKPOINT_RESTORE",
 };
 static const int kCapCount = sizeof kCapNames / sizeof kCapNames[0];
+
+std::vector<std::string> all_capability_names() {
+  return std::vector<std::string>(std::begin(kCapNames), std::end(kCapNames));
+}
 
 int cap_from_name(const std::string& name) {
   for (int i = 0; i < kCapCount; i++)

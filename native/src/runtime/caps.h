@@ -14,6 +14,8 @@ struct CapSets {
 int cap_from_name(const std::string& name);
 uint64_t caps_from_names(const std::vector<std::string>& names);
 int cap_last_cap();
+// Every capability name this build knows (CAP_CHOWN …), in number order.
+std::vector<std::string> all_capability_names();
 
 // Drops every bounding capability not in `sets.bounding`. Needs CAP_SETPCAP (run as root first).
 void drop_bounding(const CapSets& sets);

@@ -120,6 +120,43 @@ void set_memory_v1(const std::string& d, int64_t limit, int64_t memsw) {
   fail_errno("cgroup memory.limit_in_bytes = " + std::to_string(limit), err);
 }
 
+std::string blkio_dev(const BlkioDevice& d, const std::string& value) {
+  return std::to_string(d.major) + ":" + std::to_string(d.minor) + " " + value;
+}
+
+// v1 blkio: weights go to blkio.weight (CFQ) or blkio.bfq.weight (BFQ); without either the
+// host's scheduler has no proportional weights and the setting is refused.
+void apply_blkio_v1(const std::string& d, const Resources& r) {
+  if (r.blkio_weight || !r.blkio_weight_devices.empty()) {
+    std::string prefix = path_exists(d + "/blkio.weight") ? "blkio." : path_exists(d + "/blkio.bfq.weight") ? "blkio.bfq." : "";
+    if (prefix.empty())
+      throw Fail("linux.resources.blockIO.weight: the host's blkio controller has no weight file (no CFQ or BFQ I/O scheduler)");
+    if (r.blkio_weight) must(d, (prefix + "weight").c_str(), std::to_string(*r.blkio_weight));
+    for (auto& w : r.blkio_weight_devices) must(d, (prefix + "weight_device").c_str(), blkio_dev(w, std::to_string(w.value)));
+  }
+  for (auto& t : r.throttle_read_bps) must(d, "blkio.throttle.read_bps_device", blkio_dev(t, std::to_string(t.value)));
+  for (auto& t : r.throttle_write_bps) must(d, "blkio.throttle.write_bps_device", blkio_dev(t, std::to_string(t.value)));
+  for (auto& t : r.throttle_read_iops) must(d, "blkio.throttle.read_iops_device", blkio_dev(t, std::to_string(t.value)));
+  for (auto& t : r.throttle_write_iops) must(d, "blkio.throttle.write_iops_device", blkio_dev(t, std::to_string(t.value)));
+}
+
+// v2 io: io.weight (1-10000, converted from blkio's 10-1000 as runc does) and io.max per device.
+void apply_io_v2(const std::string& d, const Resources& r) {
+  auto v2_weight = [](uint64_t w) { return 1 + (w - 10) * 9999 / 990; };
+  if (r.blkio_weight || !r.blkio_weight_devices.empty()) {
+    if (!path_exists(d + "/io.weight")) throw Fail("linux.resources.blockIO.weight: the cgroup has no io.weight (io controller or scheduler missing)");
+    if (r.blkio_weight) must(d, "io.weight", "default " + std::to_string(v2_weight(*r.blkio_weight)));
+    for (auto& w : r.blkio_weight_devices) must(d, "io.weight", blkio_dev(w, std::to_string(v2_weight(w.value))));
+  }
+  auto max = [&](const std::vector<BlkioDevice>& list, const char* key) {
+    for (auto& t : list) must(d, "io.max", blkio_dev(t, std::string(key) + "=" + std::to_string(t.value)));
+  };
+  max(r.throttle_read_bps, "rbps");
+  max(r.throttle_write_bps, "wbps");
+  max(r.throttle_read_iops, "riops");
+  max(r.throttle_write_iops, "wiops");
+}
+
 void apply_v1(const Cgroup& cg, const Resources& r, bool devices) {
   if (auto d = cg.dir("memory"); !d.empty()) {
     if (r.memory_limit) {
@@ -130,6 +167,12 @@ void apply_v1(const Cgroup& cg, const Resources& r, bool devices) {
     }
     if (r.memory_reservation) must(d, "memory.soft_limit_in_bytes", std::to_string(*r.memory_reservation));
     if (r.disable_oom_killer) must(d, "memory.oom_control", "1");
+    if (r.memory_swappiness) must(d, "memory.swappiness", std::to_string(*r.memory_swappiness));
+  }
+  if (r.has_blkio()) {
+    std::string d = cg.dir("blkio");
+    if (d.empty()) throw Fail("linux.resources.blockIO: the host has no blkio cgroup controller");
+    apply_blkio_v1(d, r);
   }
   if (auto d = cg.dir("cpu"); !d.empty()) {
     if (r.cpu_shares) must(d, "cpu.shares", std::to_string(*r.cpu_shares));
@@ -170,9 +213,20 @@ void apply_v2(const Cgroup& cg, const Resources& r) {
   if (r.pids_limit) must(d, "pids.max", limit_text(*r.pids_limit));
   if (!r.cpuset_cpus.empty()) must(d, "cpuset.cpus", r.cpuset_cpus);
   if (!r.cpuset_mems.empty()) must(d, "cpuset.mems", r.cpuset_mems);
+  if (r.memory_swappiness) throw Fail("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness");
+  if (r.has_blkio()) apply_io_v2(d, r);
 }
 
 }  // namespace
+
+bool cgroup_controller_available(const std::string& c) {
+  if (cgroup_mode() == CgroupMode::V2) {
+    for (auto& have : split(trim(read_file_or("/sys/fs/cgroup/cgroup.controllers", "")), ' '))
+      if (have == c) return true;
+    return false;
+  }
+  return cgroup_v1_mounts().count(c) > 0;
+}
 
 void Cgroup::update(const Resources& r) const {
   // A controller the container was made without cannot take a limit now (v1: cpuset is only joined
@@ -186,6 +240,8 @@ void Cgroup::update(const Resources& r) const {
     need("cpu", r.cpu_shares || r.cpu_quota || r.cpu_period);
     need("pids", r.pids_limit.has_value());
     need("cpuset", !r.cpuset_cpus.empty() || !r.cpuset_mems.empty());
+    need("blkio", r.has_blkio());
+    need("memory", r.memory_swappiness.has_value());
   }
   if (mode == CgroupMode::V2)
     apply_v2(*this, r);
@@ -249,6 +305,7 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
   auto mounts = cgroup_v1_mounts();
   std::set<std::string> want = {"memory", "cpu", "cpuacct", "pids", "freezer", "devices"};
   if (!spec.resources.cpuset_cpus.empty() || !spec.resources.cpuset_mems.empty()) want.insert("cpuset");
+  if (spec.resources.has_blkio()) want.insert("blkio");
   try {
     for (auto& c : want) {
       auto it = mounts.find(c);
@@ -285,7 +342,8 @@ Cgroup Cgroup::planned(const Spec& spec, const std::string& id) {
     return cg;
   }
   for (auto& [c, mp] : cgroup_v1_mounts())
-    if (c == "memory" || c == "cpu" || c == "cpuacct" || c == "pids" || c == "freezer" || c == "devices" || c == "cpuset")
+    if (c == "memory" || c == "cpu" || c == "cpuacct" || c == "pids" || c == "freezer" || c == "devices" || c == "cpuset" ||
+        c == "blkio")
       cg.paths[c] = mp + "/" + rel;
   return cg;
 }

@@ -15,6 +15,8 @@ enum class CgroupMode { V1, V2 };
 CgroupMode cgroup_mode();                 // v2 only when /sys/fs/cgroup itself is cgroup2
 bool cgroup_hybrid();                     // v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified
 std::map<std::string, std::string> cgroup_v1_mounts();  // controller (or name=x) → mount point
+// Whether the host can give a container this controller (v1: mounted; v2: in cgroup.controllers).
+bool cgroup_controller_available(const std::string& controller);
 
 struct Cgroup {
   CgroupMode mode = CgroupMode::V1;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -38,7 +39,7 @@ bool chan_send(int sock, char kind, const std::string& text, int fd) {
 }
 
 bool chan_recv(int sock, char& kind, std::string& text, int* fd) {
-  char buf[4096];
+  char buf[65536];  // a state JSON with annotations may ride along
   iovec iov{buf, sizeof buf};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -65,6 +66,55 @@ bool chan_recv(int sock, char& kind, std::string& text, int* fd) {
     }
   }
   return true;
+}
+
+void send_with_fds(int sock, const std::string& data, const int* fds, int count) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 3)];
+  if (count > 3) throw Fail("send_with_fds: at most 3 fds");
+  if (count > 0) {
+    msg.msg_control = cbuf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<size_t>(count));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<size_t>(count));
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * static_cast<size_t>(count));
+  }
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) fail_errno("send over unix socket");
+  // the fds travel with the first bytes; the rest of a short write goes plainly
+  if (static_cast<size_t>(n) < data.size() && !write_all(sock, data.data() + n, data.size() - static_cast<size_t>(n)))
+    fail_errno("send over unix socket");
+}
+
+void send_fd_to_socket(const std::string& path, int fd, const std::string& name) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail_errno("console socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    close(s);
+    throw Fail("console socket " + path + ": path too long");
+  }
+  strcpy(addr.sun_path, path.c_str());
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    int e = errno;
+    close(s);
+    fail_errno("connect to console socket " + path, e);
+  }
+  try {
+    send_with_fds(s, name, &fd, 1);
+  } catch (...) {
+    close(s);
+    throw;
+  }
+  close(s);
 }
 
 void chan_fail(int sock, const std::string& msg, int code) {

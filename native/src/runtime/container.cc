@@ -10,11 +10,13 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "channel.h"
+#include "hooks.h"
 #include "mounts.h"
 #include "process.h"
 #include "sealed_exe.h"
@@ -65,9 +67,12 @@ void container_init(InitPlan& plan) {
     sigprocmask(SIG_UNBLOCK, &all, nullptr);
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     if (plan.close_fd >= 0) close(plan.close_fd);
-    // If the monitor dies during setup, so does the half-made container.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1) _exit(1);
+    // If the monitor dies during setup, so does the half-made container. (In runc mode our parent
+    // is the runtime command, which exits after create: the monitor's sync channel is the tie.)
+    if (!plan.sibling) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1) _exit(1);
+    }
 
     char kind;
     std::string text;
@@ -87,7 +92,23 @@ void container_init(InitPlan& plan) {
       fail_errno("make a sealed copy of " + spec.init_path);
     for (auto& [fd, flag] : plan.join)
       if (setns(fd, flag) < 0) fail_errno("join namespace");
-    for (auto& [fd, flag] : plan.join) close(fd);
+    bool joined_pid = false;
+    for (auto& [fd, flag] : plan.join) close(fd), joined_pid = joined_pid || flag == CLONE_NEWPID;
+    // setns(CLONE_NEWPID) moves only our future children: the container's process is a clone born
+    // in the joined namespace and, through CLONE_PARENT, the monitor's child (its reaper). We
+    // report its pid and go; the monitor reaps us.
+    if (joined_pid) {
+      pid_t child = static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+      if (child < 0) fail_errno("create the container process in the joined pid namespace (clone)");
+      if (child > 0) {
+        chan_send(sync, 'P', std::to_string(child));
+        _exit(0);
+      }
+      if (!plan.sibling) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(1);
+      }
+    }
     if (spec.has_ns(CLONE_NEWUSER)) {
       if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail_errno("become root in the user namespace");
     }
@@ -106,10 +127,26 @@ void container_init(InitPlan& plan) {
       if (!uts) throw Fail("domainname needs a uts namespace");
       if (setdomainname(spec.domainname.data(), spec.domainname.size()) < 0) fail_errno("setdomainname");
     }
-    prepare_rootfs(spec);
+    bool own_mounts = spec.has_ns(CLONE_NEWNS);
+    if (own_mounts) prepare_rootfs(spec);
     trace("rootfs prepared");
-    pivot_into(spec.root);
-    trace("pivoted");
+    // The environment exists: the monitor runs prestart and createRuntime hooks (runtime's
+    // namespaces), then we run createContainer ones here, in the container's, before pivot_root.
+    std::string hook_state;
+    if (spec.hooks.any_before_start()) {
+      if (!chan_send(sync, 'H')) _exit(1);
+      if (!chan_recv(sync, kind, hook_state) || kind != 'h') _exit(1);
+      run_hooks(spec.hooks.create_container, "createContainer", hook_state);
+    }
+    if (own_mounts) {
+      pivot_into(spec.root);
+      trace("pivoted");
+      if (spec.rootfs_propagation) set_root_propagation(spec.rootfs_propagation);
+    } else {
+      // The host's mount namespace: nothing is mounted, the root is only changed for us.
+      if (chroot(spec.root.c_str()) < 0) fail_errno("chroot " + spec.root);
+      if (chdir("/") < 0) fail_errno("chdir /");
+    }
     write_sysctls(spec);
     if (!spec.process.user_name.empty()) resolve_user(spec.process, spec.process.user_name);
     ensure_home(spec.process);
@@ -122,7 +159,7 @@ void container_init(InitPlan& plan) {
       if (fchown(slave, spec.process.uid, 5) < 0) fchown(slave, spec.process.uid, spec.process.gid);
       bind_console(slave_path);
     }
-    finish_rootfs(spec);
+    if (own_mounts) finish_rootfs(spec);
     trace("masked");
     // Docker creates a missing working directory.
     if (!is_dir(spec.process.cwd)) mkdir_p(spec.process.cwd);
@@ -147,6 +184,8 @@ void container_init(InitPlan& plan) {
 
     if (!chan_send(sync, 'R')) _exit(1);
     if (!chan_recv(sync, kind, text) || kind != 'S') _exit(1);
+    // startContainer: in the container, before the user's program; the monitor sent the state.
+    run_hooks(spec.hooks.start_container, "startContainer", text);
     // From now on the container outlives its monitor (live restore).
     prctl(PR_SET_PDEATHSIG, 0);
     trace("start received");

@@ -16,6 +16,7 @@ struct InitPlan {
   bool new_cgroupns = false;
   std::vector<int> cgroup_fds;             // written "0" to: the init joins its cgroups itself
   int close_fd = -1;                       // the monitor's result pipe: not ours to hold
+  bool sibling = false;                    // runc mode: our parent is the monitor's caller, not the monitor
 };
 
 [[noreturn]] void container_init(InitPlan& plan);

@@ -24,10 +24,12 @@
 #include <string>
 #include <vector>
 
+#include "caps.h"
 #include "cgroups.h"
 #include "ctl_client.h"
 #include "channel.h"
 #include "exec_child.h"
+#include "hooks.h"
 #include "monitor.h"
 #include "sealed_exe.h"
 #include "seccomp_filter.h"
@@ -73,6 +75,8 @@ bool g_shared_copy = false;  // set by main for create/run (ensure_sealed)
 
 struct Args {
   std::string root = "/run/shoal-runtime";
+  std::string log, log_format = "text";  // --log FILE: where errors are written (as runc's)
+  bool version = false, help = false;
   std::string verb;
   std::map<std::string, std::string> flags;  // --name → value ("" for booleans)
   std::vector<std::string> multi_env;
@@ -87,7 +91,7 @@ bool takes_value(const std::string& f) {
                                   "--interval", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c",
                                   "--init-pid", "--sync", "--stdio", "--cgroups", "--resources", "-r", "--memory",
                                   "--memory-swap", "--memory-reservation", "--cpu-shares", "--cpu-period",
-                                  "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--pids-limit"};
+                                  "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--pids-limit", "--blkio-weight"};
   for (auto* v : kValued)
     if (f == v) return true;
   return false;
@@ -113,33 +117,53 @@ Args parse_args(int argc, char** argv) {
     auto eq = s.find('=');
     if (eq != std::string::npos) name = s.substr(0, eq), val = s.substr(eq + 1);
     else if (takes_value(name) && i + 1 < argc) val = argv[++i];
-    if (name == "--root") a.root = val;
-    // --log, --log-format, --debug, --systemd-cgroup: accepted for runc compatibility
+    if (name == "--root") {
+      if (val.empty()) throw Fail("--root needs a directory");
+      a.root = val;
+    } else if (name == "--log") {
+      a.log = val;
+    } else if (name == "--log-format") {
+      if (val != "text" && val != "json") throw Fail("--log-format: \"" + val + "\" is not text or json");
+      a.log_format = val;
+    } else if (name == "--version" || name == "-v") {
+      a.version = true;
+    } else if (name == "--help" || name == "-h") {
+      a.help = true;
+    } else if (name == "--systemd-cgroup") {
+      throw Fail("--systemd-cgroup: not supported (shoal-runtime manages cgroupfs directly)");
+    } else if (name != "--debug") {  // --debug: nothing more to say than we do
+      throw Fail("unknown global flag " + name + " (see --help)");
+    }
   }
-  if (i >= argc) throw Fail("no command given (create, start, state, kill, delete, run, exec, pause, resume, list, ps, events)");
+  if (a.version || a.help) return a;
+  if (i >= argc) throw Fail("no command given (see --help)");
   a.verb = argv[i++];
   bool only_positional = false;
   for (; i < argc; i++) {
     std::string s = argv[i];
     if (only_positional || s.empty() || s[0] != '-' || s == "-") {
       a.positional.push_back(s);
-      // exec: everything after the ID is the command
-      if (a.verb == "exec" && !a.positional.empty()) only_positional = true;
+      // exec: everything after the ID is the command; ps: ps(1)'s arguments
+      if ((a.verb == "exec" || a.verb == "ps") && !a.positional.empty()) only_positional = true;
       continue;
     }
     if (s == "--") {
       only_positional = true;
       continue;
     }
+    if (s == "--help" || s == "-h") {
+      a.help = true;
+      continue;
+    }
     std::string name = s, val;
     auto eq = s.find('=');
     bool has_eq = eq != std::string::npos && s.rfind("--", 0) == 0;
     if (has_eq) name = s.substr(0, eq), val = s.substr(eq + 1);
-    else if (takes_value(name)) {
+    else if (takes_value(name) && !(name == "-f" && a.verb == "delete")) {  // delete -f is --force
       if (i + 1 >= argc) throw Fail("flag " + name + " needs a value");
       val = argv[++i];
     }
-    name = canonical(name);
+    name = name == "-f" && a.verb != "delete" ? "--format" : canonical(name);
     if (name == "--env") a.multi_env.push_back(val);
     else a.flags[name] = val;
   }
@@ -203,12 +227,35 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
   // The monitor runs exec-helper from a sealed copy too: it keeps this one when it is shared
   // (shoald's, so no memory per container) or when it cannot make its own (no host path).
   o.keep_runtime_copy = g_shared_copy || o.runtime_path.empty();
-  if (spec.process.terminal && passthrough) throw Fail("run: a terminal (process.terminal) needs an attached client; use create, attach through ctl.sock, then start");
+  if (has(a, "--console-socket")) {
+    std::string cs = flag(a, "--console-socket");
+    if (cs.empty()) throw Fail("--console-socket: a path is required");
+    if (cs[0] != '/') {
+      char cwd[PATH_MAX];
+      if (!getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
+      cs = std::string(cwd) + "/" + cs;
+    }
+    o.console_socket = cs;
+  }
+  // As runc: a terminal goes to --console-socket (or, for shoald, to ctl.sock attach with --log-path).
+  if (!o.console_socket.empty() && !spec.process.terminal)
+    throw Fail("--console-socket: the process has no terminal (process.terminal is false)");
+  if (spec.process.terminal && o.console_socket.empty() && passthrough)
+    throw Fail("process.terminal needs --console-socket (the runtime does not keep a terminal itself)");
 
   mkdir_p(a.root, 0711);
   if (mkdir(o.state_dir.c_str(), 0711) < 0) {
     if (errno == EEXIST) throw Fail("container \"" + id + "\" already exists");
     fail_errno("create state directory " + o.state_dir);
+  }
+  // poststart and poststop are run by `start` and `delete`: from the hooks as created.
+  if (!spec.hooks_json.empty()) {
+    try {
+      write_file_atomic(o.state_dir + "/hooks.json", spec.hooks_json);
+    } catch (...) {
+      remove_tree(o.state_dir);
+      throw;
+    }
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
@@ -260,8 +307,20 @@ void do_create(const Args& a, const std::string& id, bool passthrough) {
 
 bool alive(pid_t p) { return p > 0 && (kill(p, 0) == 0 || errno == EPERM); }
 
+// Gone or a zombie: in runc mode the process's reaper (containerd's shim) may have seen its exit
+// before the monitor did.
+bool exited(pid_t p) {
+  if (p <= 0) return true;
+  if (kill(p, 0) < 0 && errno == ESRCH) return true;
+  std::string stat = read_file_or("/proc/" + std::to_string(p) + "/stat", "");
+  auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() &&
+         (stat[close_paren + 2] == 'Z' || stat[close_paren + 2] == 'X');
+}
+
 std::string status_of(const std::string& dir, State& s) {
   if (read_exit(dir)) return "stopped";
+  if (s.status != "creating" && exited(s.pid)) return "stopped";
   if (ctl_connect(dir) < 0 && !alive(s.pid)) return "stopped";
   return s.status;
 }
@@ -271,7 +330,24 @@ void check_ok(const std::string& reply) {
   if (!e.empty()) throw Fail(e);
 }
 
+Hooks saved_hooks(const std::string& dir) {
+  std::string text;
+  if (!read_file(dir + "/hooks.json", text)) return {};
+  return parse_hooks_text(text);
+}
+
+// poststart: once the program runs, in our namespaces; a failure is only a warning (the spec).
+void run_poststart(const std::string& dir) {
+  Hooks h = saved_hooks(dir);
+  if (h.poststart.empty()) return;
+  auto st = read_state(dir);
+  if (!st) return;
+  st->status = "running";
+  run_hooks_warning(h.poststart, "poststart", state_json(*st));
+}
+
 void remove_container(const std::string& dir, const State& s) {
+  Hooks hooks = saved_hooks(dir);
   // Tell the monitor to go (it refuses while the container runs) and wait until it has exited,
   // so that "deleted" means no monitor is left; then remove what is left.
   int fd = ctl_connect(dir);
@@ -291,6 +367,12 @@ void remove_container(const std::string& dir, const State& s) {
   }
   Cgroup::from_paths(s.cgroup_paths).destroy();
   remove_tree(dir);
+  // poststop: once the container is gone, before delete returns; failures are warnings.
+  if (!hooks.poststop.empty()) {
+    State gone = s;
+    gone.status = "stopped";
+    run_hooks_warning(hooks.poststop, "poststop", state_json(gone));
+  }
 }
 
 int do_delete(const Args& a, const std::string& id) {
@@ -338,6 +420,7 @@ int do_delete(const Args& a, const std::string& id) {
 int do_start(const Args& a, const std::string& id) {
   std::string dir = existing_dir(a, id);
   check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
+  run_poststart(dir);
   return 0;
 }
 
@@ -397,6 +480,7 @@ int do_update(const Args& a, const std::string& id) {
   num("--cpu-period", "cpu", "period", false);
   num("--cpu-quota", "cpu", "quota", false);
   num("--pids-limit", "pids", "limit", false);
+  num("--blkio-weight", "blockIO", "weight", false);
   if (has(a, "--cpuset-cpus")) r["cpu"]["cpus"] = flag(a, "--cpuset-cpus");
   if (has(a, "--cpuset-mems")) r["cpu"]["mems"] = flag(a, "--cpuset-mems");
   if (r.contains("devices")) throw Fail("update: resources.devices cannot be changed on a live container");
@@ -435,34 +519,98 @@ int do_simple(const Args& a, const std::string& id, const char* op) {
 }
 
 int do_list(const Args& a) {
-  printf("ID\tPID\tSTATUS\tBUNDLE\tCREATED\n");
-  DIR* d = opendir(a.root.c_str());
-  if (!d) return 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::string dir = a.root + "/" + e->d_name;
-    auto st = read_state(dir);
-    if (!st) continue;
-    std::string status = status_of(dir, *st);
-    printf("%s\t%d\t%s\t%s\t%s\n", st->id.c_str(), status == "stopped" ? 0 : st->pid, status.c_str(), st->bundle.c_str(),
-           st->created.c_str());
+  std::string format = flag(a, "--format", "table");
+  if (format != "table" && format != "json") throw Fail("list: --format must be table or json");
+  bool quiet = has(a, "--quiet") || has(a, "-q");
+  json all = json::array();
+  std::vector<std::string> rows;
+  if (DIR* d = opendir(a.root.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::string dir = a.root + "/" + e->d_name;
+      auto st = read_state(dir);
+      if (!st) continue;
+      std::string status = status_of(dir, *st);
+      int pid = status == "stopped" ? 0 : st->pid;
+      all.push_back({{"ociVersion", "1.0.2"}, {"id", st->id}, {"pid", pid}, {"status", status}, {"bundle", st->bundle},
+                     {"rootfs", ""}, {"created", st->created}, {"owner", "root"}});
+      rows.push_back(quiet ? st->id
+                           : st->id + "\t" + std::to_string(pid) + "\t" + status + "\t" + st->bundle + "\t" + st->created +
+                                 "\troot");
+    }
+    closedir(d);
   }
-  closedir(d);
+  if (format == "json") {
+    printf("%s\n", all.dump().c_str());
+    return 0;
+  }
+  if (!quiet) printf("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n");
+  for (auto& r : rows) printf("%s\n", r.c_str());
   return 0;
 }
 
+// `ps [--format table|json] ID [ps args]`: json is the pid list (docker top reads it); the table is
+// ps(1)'s output (default -ef) with only the container's processes, as runc prints it.
 int do_ps(const Args& a, const std::string& id) {
   std::string dir = existing_dir(a, id);
   auto st = read_state(dir);
   if (!st) throw Fail("container \"" + id + "\" has no state");
+  std::string format = flag(a, "--format", "table");
+  if (format != "table" && format != "json") throw Fail("ps: --format must be table or json");
   auto pids = Cgroup::from_paths(st->cgroup_paths).pids();
-  if (flag(a, "--format") == "json") {
-    std::string out = "[";
-    for (size_t i = 0; i < pids.size(); i++) out += (i ? "," : "") + std::to_string(pids[i]);
-    printf("%s]\n", out.c_str());
-  } else {
-    printf("PID\n");
-    for (pid_t p : pids) printf("%d\n", p);
+  if (format == "json") {
+    json j = json::array();
+    for (pid_t p : pids) j.push_back(p);
+    printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::vector<std::string> ps_args(a.positional.begin() + 1, a.positional.end());
+  if (ps_args.empty()) ps_args = {"-ef"};
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) < 0) fail_errno("pipe");
+  pid_t child = fork();
+  if (child < 0) fail_errno("fork ps");
+  if (child == 0) {
+    dup2(out[1], 1);
+    std::vector<char*> argv = {const_cast<char*>("ps")};
+    for (auto& x : ps_args) argv.push_back(const_cast<char*>(x.c_str()));
+    argv.push_back(nullptr);
+    execvp("ps", argv.data());
+    dprintf(2, "shoal-runtime: ps: %s\n", strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Fail("ps " + ps_args[0] + " failed");
+  auto lines = split(text, '\n');
+  if (lines.empty()) return 0;
+  // the PID column of the header
+  auto header = split(lines[0], ' ');
+  int col = -1, k = 0;
+  for (auto& h : header) {
+    if (h.empty()) continue;
+    if (h == "PID") col = k;
+    k++;
+  }
+  if (col < 0) throw Fail("ps: the output of ps " + ps_args[0] + " has no PID column");
+  printf("%s\n", lines[0].c_str());
+  for (size_t i = 1; i < lines.size(); i++) {
+    int c = 0;
+    for (auto& f : split(lines[i], ' ')) {
+      if (f.empty()) continue;
+      if (c++ == col) {
+        pid_t p = atoi(f.c_str());
+        for (pid_t q : pids)
+          if (q == p) printf("%s\n", lines[i].c_str());
+        break;
+      }
+    }
   }
   return 0;
 }
@@ -521,13 +669,47 @@ int wait_forwarding(const std::string& dir) {
   throw Fail("lost the container's exit status");
 }
 
+// runc mode: the container's process is our own child (the monitor cloned it with CLONE_PARENT);
+// wait for it ourselves, forwarding INT/TERM/HUP/QUIT to it as `runc run` does.
+int wait_child_forwarding(pid_t pid) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) fail_errno("pidfd_open of the container's process");
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  for (;;) {
+    pollfd pfd[2] = {{pidfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("poll");
+    }
+    if (pfd[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == sizeof si) kill(pid, static_cast<int>(si.ssi_signo));
+    }
+    if (pfd[0].revents & POLLIN) break;
+  }
+  close(pidfd);
+  close(sfd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) fail_errno("wait for the container's process");
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 int do_run(const Args& a, const std::string& id) {
   bool detach = has(a, "--detach");
-  do_create(a, id, !detach);
+  do_create(a, id, !has(a, "--log-path"));
   std::string dir = state_dir(a, id);
+  auto created = read_state(dir);  // the pid before start (a stopped state shows none)
+  pid_t child = created ? created->pid : 0;
   try {
     check_ok(ctl_call(dir, "{\"op\":\"start\"}"));
     trace("started");
+    run_poststart(dir);
   } catch (const Fail&) {
     Args d = a;
     d.flags["--force"] = "";
@@ -535,7 +717,13 @@ int do_run(const Args& a, const std::string& id) {
     throw;
   }
   if (detach) return 0;
-  int code = wait_forwarding(dir);
+  int code;
+  if (has(a, "--log-path")) {
+    code = wait_forwarding(dir);
+  } else {
+    if (child <= 0) throw Fail("container \"" + id + "\" has no pid");
+    code = wait_child_forwarding(child);
+  }
   trace("exit observed");
   auto st = read_state(dir);
   if (st) remove_container(dir, *st);
@@ -608,6 +796,71 @@ void pump_stream(int fd, std::string pending, bool tty) {
   }
 }
 
+// `exec --detach` as runc: the process gets our stdio (or a terminal sent to `console`) and is our
+// child, so once we exit it belongs to our caller's reaper (containerd's shim waits for it there).
+// exec-helper, run from a sealed copy of us, joins the container and clones it with CLONE_PARENT.
+pid_t exec_detached(const Args& a, const State& st, const json& proc, const std::string& user, const std::string& console) {
+  int exe = sealed_copy_of("/proc/self/exe", "shoal-runtime");
+  if (exe < 0) fail_errno("exec: make a sealed copy of shoal-runtime");
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail_errno("socketpair");
+  std::string cgroups;
+  for (auto& f : Cgroup::from_paths(st.cgroup_paths).join_files()) cgroups += (cgroups.empty() ? "" : ",") + f;
+  std::vector<std::string> args = {"shoal-runtime", "--root", a.root, "exec-helper", "--init-pid", std::to_string(st.pid),
+                                   "--bundle", st.bundle, "--sync", std::to_string(sv[1]), "--stdio", "0,1,2",
+                                   "--cgroups", cgroups, "--user", user, "--process", proc.dump()};
+  std::vector<char*> argv;
+  for (auto& x : args) argv.push_back(const_cast<char*>(x.c_str()));
+  argv.push_back(nullptr);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t helper = fork();
+  if (helper < 0) fail_errno("fork exec-helper");
+  if (helper == 0) {
+    close(sv[0]);
+    fcntl(sv[1], F_SETFD, 0);
+    exec_fd(exe, argv.data(), environ);
+    chan_fail(sv[1], "exec: start the sealed copy: " + errno_text(errno), 126);
+  }
+  close(exe);
+  close(sv[1]);
+  std::string error;
+  pid_t pid = 0;
+  for (;;) {
+    char kind;
+    std::string text;
+    int fd = -1;
+    if (!chan_recv(sv[0], kind, text, &fd)) break;  // EOF: exec'd
+    if (kind == 'P') pid = atoi(text.c_str());
+    if (kind == 'T') {
+      try {
+        if (console.empty()) throw Fail("exec: a terminal needs --console-socket");
+        send_fd_to_socket(console, fd, "exec-pty");
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      close(fd);
+      if (!error.empty()) {
+        if (pid > 0) kill(pid, SIGKILL);
+        break;
+      }
+    }
+    if (kind == 'E') {
+      error = text;
+      break;
+    }
+  }
+  close(sv[0]);
+  while (waitpid(helper, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (error.empty() && pid <= 0) error = "exec: exec-helper exited without starting the process";
+  if (!error.empty()) {
+    if (pid > 0) waitpid(pid, nullptr, 0);
+    throw Fail(error);
+  }
+  return pid;
+}
+
 int do_exec(const Args& a, const std::string& id) {
   std::string dir = existing_dir(a, id);
   auto st = read_state(dir);
@@ -652,12 +905,32 @@ int do_exec(const Args& a, const std::string& id) {
   }
   json req = {{"op", "exec"}, {"process", proc}, {"detach", detach}};
   if (!user_name.empty()) req["user"] = user_name;
+  // As runc: a detached process keeps our stdio (passed to the monitor), a terminal goes to
+  // --console-socket.
+  std::string console = flag(a, "--console-socket");
+  if (has(a, "--console-socket") && (!tty || !detach)) throw Fail("exec: --console-socket needs --detach and --tty");
+  if (tty && detach && console.empty()) throw Fail("exec: --detach with --tty needs --console-socket");
+  if (!console.empty()) {
+    if (console[0] != '/') {
+      char cwd[PATH_MAX];
+      if (!getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
+      console = std::string(cwd) + "/" + console;
+    }
+  }
+  if (detach) {
+    if (status_of(dir, *st) != "running") throw Fail("container \"" + id + "\" is not running");
+    pid_t pid = exec_detached(a, *st, proc, user_name, console);
+    if (has(a, "--pid-file")) write_file_atomic(flag(a, "--pid-file"), std::to_string(pid));
+    return 0;
+  }
   int fd = ctl_connect(dir);
   if (fd < 0) throw Fail("container \"" + id + "\" is not running");
   std::string rest;
   std::string r = ctl_roundtrip(fd, req.dump(), &rest);
   check_ok(r);
-  std::string exec_id = json::parse(r).value("execId", "");
+  auto reply = json::parse(r);
+  std::string exec_id = reply.value("execId", "");
+  if (has(a, "--pid-file")) write_file_atomic(flag(a, "--pid-file"), std::to_string(reply.value("pid", 0)));
   if (detach) {
     close(fd);
     return 0;
@@ -702,6 +975,79 @@ int do_exec_helper(const Args& a) {
   }
 }
 
+const char kUsage[] =
+    "usage: shoal-runtime [global flags] COMMAND [flags] [ID] [args]\n"
+    "\n"
+    "An OCI runtime (runc's command line) whose containers are each watched by a small monitor.\n"
+    "\n"
+    "Global flags:\n"
+    "  --root DIR           state directory (default /run/shoal-runtime)\n"
+    "  --log FILE           write errors (and warnings) there as well as to stderr\n"
+    "  --log-format FMT     text or json (one {\"level\",\"msg\",\"time\"} object a line)\n"
+    "  --debug              accepted (no more output)\n"
+    "  --version, -v        print the version\n"
+    "  --help, -h           this text\n"
+    "\n"
+    "Commands:\n"
+    "  create   [--bundle DIR] [--pid-file F] [--console-socket S] ID   create a container (process not yet run)\n"
+    "  start    ID                          run the container's process\n"
+    "  run      [--bundle DIR] [--detach] [--pid-file F] [--console-socket S] ID   create + start (+ wait)\n"
+    "  state    ID                          print the OCI state as JSON\n"
+    "  kill     [--all] ID [SIGNAL]         signal the process (default SIGTERM)\n"
+    "  delete   [--force] ID                remove a stopped (or, forced, any) container\n"
+    "  exec     [--tty] [--detach] [--pid-file F] [--console-socket S] [--process FILE] [--cwd D]\n"
+    "           [--env K=V]... [--user U[:G]] ID [CMD ARGS...]   run another process in the container\n"
+    "  pause    ID                          freeze every process\n"
+    "  resume   ID                          thaw them\n"
+    "  ps       [--format table|json] ID [PS ARGS]   processes of the container\n"
+    "  list     [--format table|json] [--quiet]      containers under --root\n"
+    "  update   [--resources FILE|-] [--memory B] [--memory-swap B] [--memory-reservation B] [--cpu-shares N]\n"
+    "           [--cpu-period US] [--cpu-quota US] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N]\n"
+    "           [--blkio-weight N] ID      change resources of a live container\n"
+    "  events   --stats ID                  one stats object as JSON\n"
+    "  features                             what this runtime supports, as JSON\n";
+
+// `features`: the runtime-spec's features document, from what this build and host support.
+int do_features() {
+  json f;
+  f["ociVersionMin"] = "1.0.0";
+  f["ociVersionMax"] = "1.0.2";
+  f["hooks"] = {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+  f["mountOptions"] = {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
+                       "nodev", "nodiratime", "noexec", "nosuid", "private", "rbind", "relatime", "remount", "ro",
+                       "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime",
+                       "suid", "sync", "unbindable"};
+  json lx;
+  lx["namespaces"] = {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"};
+  json caps = json::array();
+  for (auto& c : all_capability_names()) caps.push_back(c);
+  lx["capabilities"] = caps;
+  bool v2 = cgroup_mode() == CgroupMode::V2;
+  lx["cgroup"] = {{"v1", !v2}, {"v2", v2}, {"systemd", false}, {"systemdUser", false}};
+  lx["seccomp"] = {{"enabled", true}};
+  lx["apparmor"] = {{"enabled", false}};
+  lx["selinux"] = {{"enabled", false}};
+  f["linux"] = lx;
+  f["annotations"] = {{"org.shoal.runtime.monitor", "per-container shoal-monitor"}};
+  printf("%s\n", f.dump(4).c_str());
+  return 0;
+}
+
+// With --log, errors also go to that file (containerd's shim reads the last one from there).
+void log_error(const Args& a, const std::string& msg) {
+  if (a.log.empty()) return;
+  int fd = open(a.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  std::string line;
+  if (a.log_format == "json") {
+    line = json{{"level", "error"}, {"msg", msg}, {"time", rfc3339_nano(now_ns())}}.dump() + "\n";
+  } else {
+    line = "time=\"" + rfc3339_nano(now_ns()) + "\" level=error msg=" + json(msg).dump() + "\n";
+  }
+  write_all(fd, line.data(), line.size());
+  close(fd);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -709,19 +1055,27 @@ int main(int argc, char** argv) {
   // the user's program becomes dumpable again at its execve.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   trace("main");
+  Args a;
   try {
-    Args a = parse_args(argc, argv);
+    a = parse_args(argc, argv);
     const std::string& v = a.verb;
-    if (v == "create" || v == "run") g_shared_copy = ensure_sealed(argv);
-    if (v == "list") return do_list(a);
-    if (v == "--version" || v == "version") {
+    if (a.version || v == "version") {
       printf("shoal-runtime version 0.1.0\nspec: 1.0.2\n");
       return 0;
     }
+    if (a.help) {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+    if (v == "create" || v == "run") g_shared_copy = ensure_sealed(argv);
+    if (v == "list") return do_list(a);
+    if (v == "features") return do_features();
     if (v == "exec-helper") return do_exec_helper(a);
     std::string id = need_id(a);
     if (v == "create") {
-      do_create(a, id, false);
+      // Without --log-path (runc's create) the container's process gets our stdio; with it
+      // (shoald) the monitor owns the output and writes the log.
+      do_create(a, id, !has(a, "--log-path"));
       return 0;
     }
     if (v == "start") return do_start(a, id);
@@ -738,6 +1092,7 @@ int main(int argc, char** argv) {
     throw Fail("unknown command \"" + v + "\"");
   } catch (const std::exception& e) {
     fprintf(stderr, "shoal-runtime: %s\n", e.what());
+    log_error(a, e.what());
     return 1;
   }
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -85,6 +86,7 @@ void Monitor::start_loop() {
   if (init_err_ >= 0) set_nonblock(init_err_), watch(init_err_, Role::InitErr);
   if (init_pty_ >= 0) set_nonblock(init_pty_), watch(init_pty_, Role::InitPty);
   if (init_in_ >= 0) set_nonblock(init_in_), watch(init_in_, Role::InitIn, 0);
+  if (init_pidfd_ >= 0) watch(init_pidfd_, Role::InitPidfd);
 }
 
 void Monitor::resume(int argc, char** argv) {
@@ -107,6 +109,7 @@ void Monitor::resume(int argc, char** argv) {
   terminal_ = a["--terminal"] == "1";
   stdin_once_ = a["--stdin-once"] == "1";
   runtime_fd_ = num("--runtime-fd");
+  init_pidfd_ = num("--init-pidfd");
   // Only a sealed copy may start exec-helper; anything else is dropped for a per-exec copy.
   if (runtime_fd_ >= 0 && !is_sealed(runtime_fd_)) close(runtime_fd_), runtime_fd_ = -1;
   for (auto& h : split(a["--held"], ','))
@@ -128,7 +131,7 @@ void Monitor::resume(int argc, char** argv) {
   state_.cgroup_paths = paths;
   sock_path_ = o_.state_dir + "/ctl.sock";
   // every inherited fd is ours now; none may leak into exec'd processes
-  for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, runtime_fd_})
+  for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, runtime_fd_, init_pidfd_})
     if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
   for (int fd : held_ns_) fcntl(fd, F_SETFD, FD_CLOEXEC);
   int log_fd = num("--log-fd");
@@ -450,7 +453,7 @@ void Monitor::handle_request(Client& c, const std::string& line) {
     if (op == "start") {
       if (started_) throw Fail("container already started");
       if (exited_) throw Fail("container has exited");
-      chan_send(sync_, 'S');
+      chan_send(sync_, 'S', state_json(state_));  // the state for startContainer hooks
       char kind;
       std::string text;
       bool got = chan_recv(sync_, kind, text);
@@ -531,6 +534,20 @@ void Monitor::handle_request(Client& c, const std::string& line) {
               ",\"pid\":" + std::to_string(e->second.pid) +
               ",\"exitCode\":" + (e->second.running ? "null" : std::to_string(e->second.exit_code)) + "}";
     } else if (op == "shutdown") {
+      // runc mode: the exit may be on the pidfd, not yet read in this round of events
+      if (!exited_ && init_pidfd_ >= 0) {
+        pollfd p{init_pidfd_, POLLIN, 0};
+        if (poll(&p, 1, 0) == 1) {
+          unwatch(init_pidfd_);
+          close(init_pidfd_);
+          init_pidfd_ = -1;
+          init_exited(-1);
+        }
+      }
+      if (!exited_ && init_pidfd_ < 0) {  // exited a moment ago, not yet reaped in this round
+        int st = 0;
+        if (waitpid(init_, &st, WNOHANG) == init_) init_exited(st);
+      }
       if (!exited_) throw Fail("container is still running");
       shutdown_ = true;
       reply = "{\"ok\":true}";
@@ -601,7 +618,9 @@ void Monitor::init_exited(int status) {
   for (int* fd : {&init_out_, &init_err_, &init_pty_, &init_in_}) close_fd(*fd);
   log_.close();
   if (sync_ >= 0) close(sync_), sync_ = -1;
-  if (WIFSIGNALED(status)) {
+  if (status < 0) {
+    exit_.exit_code = -1;  // runc mode: the status is the reaper's, not ours to know
+  } else if (WIFSIGNALED(status)) {
     exit_.exit_code = 128 + WTERMSIG(status);
     exit_.signal = signal_name(WTERMSIG(status));
   } else {
@@ -696,6 +715,13 @@ void Monitor::run() {
       uint32_t ev = evs[i].events;
       switch (r->second) {
         case Role::Signal: on_signal(); break;
+        case Role::InitPidfd:
+          // runc mode: the process has exited; its status goes to its parent (the reaper).
+          unwatch(init_pidfd_);
+          close(init_pidfd_);
+          init_pidfd_ = -1;
+          if (!exited_) init_exited(-1);
+          break;
         case Role::Timer: finish();
         case Role::Listen: {
           for (;;) {

@@ -13,7 +13,9 @@ struct MonitorOptions {
   uint64_t log_max_size = 0;
   unsigned log_max_files = 1;
   bool stdin_open = false;
-  bool passthrough = false;  // `run` in the foreground: the container uses our stdio
+  // The container's process gets our caller's stdio (runc's create/run without --log-path).
+  bool passthrough = false;
+  std::string console_socket;  // process.terminal: where the pty master goes (SCM_RIGHTS)
   std::string runtime_path;  // the host's shoal-runtime (shoal-monitor is next to it)
   // Keep the sealed copy we run from (/proc/self/exe) to start exec-helper from; otherwise the
   // monitor makes a sealed copy of runtime_path per exec. See sealed_exe.h.

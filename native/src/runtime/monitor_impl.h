@@ -17,7 +17,7 @@
 
 namespace shoal {
 
-enum class Role { Listen, Signal, Timer, InitOut, InitErr, InitPty, InitIn, Client, ExecOut, ExecErr, ExecPty, ExecIn };
+enum class Role { Listen, Signal, Timer, InitPidfd, InitOut, InitErr, InitPty, InitIn, Client, ExecOut, ExecErr, ExecPty, ExecIn };
 
 struct Client {
   int fd;
@@ -89,6 +89,9 @@ class Monitor {
   pid_t init_ = 0;
   int sync_ = -1, init_out_ = -1, init_err_ = -1, init_pty_ = -1, init_in_ = -1;
   int ep_ = -1, sig_ = -1, listen_ = -1, timer_ = -1;
+  // runc mode (no --log-path): the init is not our child (CLONE_PARENT: our caller's, then its
+  // reaper's, as with runc, so containerd's shim reaps it); we see its exit on this pidfd.
+  int init_pidfd_ = -1;
   int runtime_fd_ = -1;  // sealed copy of shoal-runtime that starts exec-helper, or -1
   std::map<int, Role> roles_;
   std::map<int, uint32_t> base_events_;

@@ -26,6 +26,7 @@
 #include "channel.h"
 #include "container.h"
 #include "exec_child.h"
+#include "hooks.h"
 #include "logs.h"
 #include "monitor_impl.h"
 #include "state.h"
@@ -84,6 +85,8 @@ void Monitor::spawn_init(Spec& spec_) {
       flags |= static_cast<unsigned long>(ns.flag);
     }
   }
+  plan.sibling = o_.passthrough;
+  if (plan.sibling) flags |= CLONE_PARENT;
   pid_t pid = static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) fail_errno("create container process (clone)");
   if (pid == 0) {
@@ -92,13 +95,6 @@ void Monitor::spawn_init(Spec& spec_) {
   }
   init_ = pid;
   trace("cloned");
-  // Holding the new namespaces means their teardown (unmounting the whole container tree, the
-  // network namespace) happens when we let go after reporting the exit, not inside the init's
-  // exit, which would delay the exit notification by milliseconds.
-  for (const char* ns : {"mnt", "net", "ipc", "uts"}) {
-    int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) held_ns_.push_back(fd);
-  }
   close(sv[1]);
   sync_ = sv[0];
   for (auto& [fd, flag] : plan.join) close(fd);
@@ -127,10 +123,58 @@ void Monitor::spawn_init(Spec& spec_) {
     if (!chan_recv(sync_, kind, text, &fd)) throw Fail("container init exited during setup");
     if (kind == 'E') throw Fail(text);
     if (kind == 'T') {
-      init_pty_ = fd;
+      if (o_.console_socket.empty()) {
+        init_pty_ = fd;
+      } else {
+        // The caller owns the terminal: it gets the master, we keep nothing of it.
+        try {
+          send_fd_to_socket(o_.console_socket, fd, "pty");
+        } catch (...) {
+          close(fd);
+          throw;
+        }
+        close(fd);
+      }
+      continue;
+    }
+    if (kind == 'P') {
+      // The init joined a pid namespace by path: the process is its clone there (our child too);
+      // the first one has exited.
+      pid_t joined = static_cast<pid_t>(atoi(text.c_str()));
+      while (!plan.sibling && waitpid(init_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      if (joined <= 0) throw Fail("container init reported no pid");
+      init_ = joined;
+      continue;
+    }
+    if (kind == 'H') {
+      // The container's environment is made (mounts, before pivot_root): prestart and
+      // createRuntime hooks run here, in the runtime's namespaces.
+      State st;
+      st.id = o_.id;
+      st.status = "creating";
+      st.pid = init_;
+      st.bundle = spec_.bundle;
+      st.annotations = spec_.annotations;
+      std::string text = state_json(st);
+      run_hooks(spec_.hooks.prestart, "prestart", text);
+      run_hooks(spec_.hooks.create_runtime, "createRuntime", text);
+      chan_send(sync_, 'h', text);
       continue;
     }
     if (kind == 'R') break;
+  }
+  if (plan.sibling) {
+    init_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, init_, 0));
+    if (init_pidfd_ < 0) fail_errno("pidfd_open of the container's process");
+    fcntl(init_pidfd_, F_SETFD, FD_CLOEXEC);
+  }
+  // Holding the new namespaces means their teardown (unmounting the whole container tree, the
+  // network namespace) happens when we let go after reporting the exit, not inside the init's
+  // exit, which would delay the exit notification by milliseconds.
+  for (const char* ns : {"mnt", "net", "ipc", "uts"}) {
+    int fd = open(("/proc/" + std::to_string(init_) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) held_ns_.push_back(fd);
   }
   trace("init ready");
 }
@@ -138,7 +182,7 @@ void Monitor::spawn_init(Spec& spec_) {
 void Monitor::cleanup_failed() {
   if (init_ > 0) {
     kill(init_, SIGKILL);
-    waitpid(init_, nullptr, 0);
+    if (init_pidfd_ < 0) waitpid(init_, nullptr, 0);  // else not our child: its parent reaps it
   }
   cg_.destroy();
   remove_tree(o_.state_dir);
@@ -197,6 +241,15 @@ void Monitor::setup(Spec& spec_, int result_fd) {
     if (init_pty_ >= 0) init_in_ = -1;  // stdin goes to the pty master
   } catch (const std::exception& e) {
     cleanup_failed();
+    // The spec: a failed create goes on to delete, and delete ends with the poststop hooks.
+    if (!spec_.hooks.poststop.empty()) {
+      State st;
+      st.id = o_.id;
+      st.status = "stopped";
+      st.bundle = spec_.bundle;
+      st.annotations = spec_.annotations;
+      run_hooks_warning(spec_.hooks.poststop, "poststop", state_json(st));
+    }
     std::string m = std::string("E") + e.what() + "\n";
     write_all(result_fd, m.data(), m.size());
     _exit(1);
@@ -219,7 +272,7 @@ void Monitor::setup(Spec& spec_, int result_fd) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, log_.fd(), runtime_fd_})
+    for (int fd : {listen_, sync_, init_out_, init_err_, init_pty_, init_in_, log_.fd(), runtime_fd_, init_pidfd_})
       if (fd >= 0) fcntl(fd, F_SETFD, 0);
     for (int fd : held_ns_) fcntl(fd, F_SETFD, 0);
     execv(lean.c_str(), argv.data());
@@ -243,7 +296,7 @@ std::vector<std::string> Monitor::lean_argv() const {
           "--pty", std::to_string(init_pty_), "--in", std::to_string(init_in_), "--listen", std::to_string(listen_),
           "--held", held, "--cgroups", cgroups, "--bundle", state_.bundle, "--created", state_.created,
           "--annotations", annotations, "--terminal", terminal_ ? "1" : "0", "--stdin-once", stdin_once_ ? "1" : "0",
-          "--runtime-fd", std::to_string(runtime_fd_)};
+          "--runtime-fd", std::to_string(runtime_fd_), "--init-pidfd", std::to_string(init_pidfd_)};
 }
 
 // After setup the monitor runs only its small event loop. The code and read-only data that

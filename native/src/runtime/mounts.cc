@@ -217,10 +217,28 @@ void make_device(int rootfd, const Spec& spec, const Device& d) {
 
 }  // namespace
 
+// The mount holding `path` (the longest mount point that is a prefix of it, per mountinfo).
+static std::string mount_point_of(const std::string& path) {
+  std::string best = "/";
+  for (auto& line : split(read_file_or("/proc/self/mountinfo", ""), '\n')) {
+    auto f = split(line, ' ');
+    if (f.size() < 5) continue;
+    const std::string& mp = f[4];
+    bool prefix = mp == "/" || path == mp || starts_with(path, mp + "/");
+    if (prefix && mp.size() >= best.size()) best = mp;
+  }
+  return best;
+}
+
 void prepare_rootfs(const Spec& spec) {
+  // rootfsPropagation (default rslave, as runc) is applied to the whole tree we copied from the
+  // host: slave/private keep our mounts from reaching the host; shared keeps peers with it.
   unsigned long prop = spec.rootfs_propagation ? spec.rootfs_propagation : (MS_SLAVE | MS_REC);
-  // Nothing we mount from here on may propagate back to the host.
-  if (mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) < 0) fail_errno("make / a slave mount");
+  if (mount(nullptr, "/", nullptr, prop, nullptr) < 0) fail_errno("set the propagation of / (rootfsPropagation)");
+  // pivot_root refuses a new root or parent that is shared, and the rootfs mounts must not
+  // reach the host's peers: the mount the rootfs sits in becomes private (in our namespace).
+  std::string parent = mount_point_of(spec.root);
+  if (mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) < 0) fail_errno("make " + parent + " private");
   if (!spec.lowerdirs.empty()) {
     std::string opts = "lowerdir=";
     for (size_t i = 0; i < spec.lowerdirs.size(); i++) opts += (i ? ":" : "") + spec.lowerdirs[i];
@@ -229,7 +247,6 @@ void prepare_rootfs(const Spec& spec) {
   } else if (mount(spec.root.c_str(), spec.root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
     fail_errno("bind rootfs " + spec.root);
   }
-  if ((prop & ~MS_REC) != MS_SLAVE) mount(nullptr, spec.root.c_str(), nullptr, prop, nullptr);
 
   int rootfd = open(spec.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail_errno("open rootfs " + spec.root);
@@ -313,6 +330,10 @@ void finish_rootfs(const Spec& spec) {
     if (mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) fail_errno("bind " + p);
     remount_bind(p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
   }
+}
+
+void set_root_propagation(unsigned long prop) {
+  if (mount(nullptr, "/", nullptr, prop, nullptr) < 0) fail_errno("set the propagation of the container's root");
 }
 
 void readonly_root() { remount_bind("/", MS_RDONLY); }

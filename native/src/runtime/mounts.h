@@ -9,6 +9,8 @@ namespace shoal {
 void prepare_rootfs(const Spec& spec);
 // pivot_root into spec.root and detach the old root.
 void pivot_into(const std::string& root);
+// After pivot_root: linux.rootfsPropagation on the new root (runc does it there too).
+void set_root_propagation(unsigned long prop);
 // After pivot_root: masked paths, read-only paths (sysctls are written before this).
 void finish_rootfs(const Spec& spec);
 // Last: the read-only root remount.

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cgroups.h"
 #include "util.h"
 
 using json = nlohmann::json;
@@ -327,7 +328,67 @@ static Resources parse_resources(const json& rj, const std::string& f) {
         *res.memory_swap < *res.memory_limit)
       bad(f + ".memory.swap", "must not be below memory.limit (it is memory plus swap)");
     res.disable_oom_killer = boolean(*m, "disableOOMKiller", f + ".memory");
+    if (const json* v = get(*m, "swappiness")) {
+      // Docker writes -1 (as unsigned: 2^64-1) for "unset"
+      if (!(v->is_number_integer() && v->get<int64_t>() == -1) && !(v->is_number_unsigned() && v->get<uint64_t>() == UINT64_MAX)) {
+        uint64_t sw = unsig(*v, f + ".memory.swappiness");
+        if (sw > 100) bad(f + ".memory.swappiness", "must be between 0 and 100");
+        res.memory_swappiness = sw;
+      }
+    }
+    for (const char* k : {"kernel", "kernelTCP"})
+      if (const json* v = get(*m, k); v && integer(*v, f + ".memory." + k) != 0)
+        bad(f + ".memory." + k, "kernel memory limits are not supported (deprecated by the kernel)");
   }
+  if (const json* b = get(*r, "blockIO")) {
+    std::string bf = f + ".blockIO";
+    if (const json* v = get(*b, "weight")) {
+      uint64_t w = unsig(*v, bf + ".weight");
+      if (w != 0 && (w < 10 || w > 1000)) bad(bf + ".weight", "must be between 10 and 1000");
+      if (w) res.blkio_weight = w;
+    }
+    if (const json* v = get(*b, "leafWeight"); v && unsig(*v, bf + ".leafWeight") != 0)
+      bad(bf + ".leafWeight", "is not supported (CFQ's leaf weight is gone from current kernels)");
+    auto devs = [&](const char* key, const char* val, std::vector<BlkioDevice>& out) {
+      const json* a = get(*b, key);
+      if (!a) return;
+      if (!a->is_array()) bad(bf + "." + key, "must be an array");
+      for (auto& e : *a) {
+        std::string ef = bf + "." + key;
+        BlkioDevice d;
+        const json* mj = get(e, "major");
+        const json* nj = get(e, "minor");
+        if (!mj || !nj) bad(ef, "major and minor are required");
+        d.major = integer(*mj, ef + ".major");
+        d.minor = integer(*nj, ef + ".minor");
+        if (d.major < 0 || d.minor < 0) bad(ef, "major and minor must not be negative");
+        const json* vj = get(e, val);
+        if (!vj) bad(ef + "." + val, "is required");
+        d.value = unsig(*vj, ef + "." + val);
+        if (std::string(val) == "weight" && (d.value < 10 || d.value > 1000)) bad(ef + ".weight", "must be between 10 and 1000");
+        if (get(e, "leafWeight") && unsig(*get(e, "leafWeight"), ef + ".leafWeight") != 0)
+          bad(ef + ".leafWeight", "is not supported (CFQ's leaf weight is gone from current kernels)");
+        out.push_back(d);
+      }
+    };
+    devs("weightDevice", "weight", res.blkio_weight_devices);
+    devs("throttleReadBpsDevice", "rate", res.throttle_read_bps);
+    devs("throttleWriteBpsDevice", "rate", res.throttle_write_bps);
+    devs("throttleReadIOPSDevice", "rate", res.throttle_read_iops);
+    devs("throttleWriteIOPSDevice", "rate", res.throttle_write_iops);
+  }
+  // Settings shoal-runtime does not apply are refused, never dropped: the reason names the field.
+  if (const json* h = get(*r, "hugepageLimits"); h && !h->empty())
+    bad(f + ".hugepageLimits", cgroup_controller_available("hugetlb")
+                                   ? "hugetlb limits are not supported by shoal-runtime"
+                                   : "the host has no hugetlb cgroup controller");
+  if (const json* n = get(*r, "network"); n && (get(*n, "classID") || (get(*n, "priorities") && !get(*n, "priorities")->empty()))) {
+    const char* ctl = get(*n, "classID") ? "net_cls" : "net_prio";
+    bad(f + ".network", cgroup_controller_available(ctl) ? std::string("network classID/priorities are not supported by shoal-runtime")
+                                                         : std::string("the host has no ") + ctl + " cgroup controller");
+  }
+  if (const json* x = get(*r, "rdma"); x && !x->empty()) bad(f + ".rdma", "rdma limits are not supported by shoal-runtime");
+  if (const json* x = get(*r, "unified"); x && !x->empty()) bad(f + ".unified", "raw cgroup v2 files are not supported by shoal-runtime");
   if (const json* c = get(*r, "cpu")) {
     if (const json* v = get(*c, "shares")) {
       uint64_t sh = unsig(*v, f + ".cpu.shares");
@@ -343,6 +404,9 @@ static Resources parse_resources(const json& rj, const std::string& f) {
       if (p < 1000 || p > 1000000) bad(f + ".cpu.period", "must be between 1000 and 1000000 (microseconds)");
       res.cpu_period = p;
     }
+    for (const char* k : {"realtimeRuntime", "realtimePeriod"})
+      if (const json* v = get(*c, k); v && integer(*v, f + ".cpu." + k) != 0)
+        bad(f + ".cpu." + k, "real-time scheduling limits are not supported by shoal-runtime");
     res.cpuset_cpus = str(*c, "cpus", f + ".cpu");
     res.cpuset_mems = str(*c, "mems", f + ".cpu");
     for (auto* set : {&res.cpuset_cpus, &res.cpuset_mems})
@@ -395,6 +459,17 @@ Spec load_spec(const std::string& bundle) {
   const json* proc = get(j, "process");
   if (!proc) bad("process", "is required");
   s.process = process_from(*proc, "process");
+
+  // No LSM support: a label is refused (saying whether the host even has that LSM), never ignored.
+  auto refuse_label = [](const std::string& field, const char* lsm, bool host_has) {
+    bad(field, host_has ? std::string(lsm) + " labels are not supported by shoal-runtime"
+                        : std::string("the host has no ") + lsm + " (labels cannot be applied)");
+  };
+  if (!str(*proc, "selinuxLabel", "process").empty()) refuse_label("process.selinuxLabel", "SELinux", path_exists("/sys/fs/selinux/enforce"));
+  if (!str(*proc, "apparmorProfile", "process").empty())
+    refuse_label("process.apparmorProfile", "AppArmor", trim(read_file_or("/sys/module/apparmor/parameters/enabled", "")) == "Y");
+  if (const json* lx0 = get(j, "linux"); lx0 && !str(*lx0, "mountLabel", "linux").empty())
+    refuse_label("linux.mountLabel", "SELinux", path_exists("/sys/fs/selinux/enforce"));
 
   const json* root = get(j, "root");
   if (!root) bad("root", "is required");
@@ -462,6 +537,11 @@ Spec load_spec(const std::string& bundle) {
     }
   }
 
+  if (const json* hk = get(j, "hooks")) {
+    s.hooks_json = hk->dump();
+    s.hooks = parse_hooks_text(s.hooks_json);
+  }
+
   const json* lx = get(j, "linux");
   static const json empty = json::object();
   if (!lx) lx = &empty;
@@ -484,7 +564,6 @@ Spec load_spec(const std::string& bundle) {
       s.namespaces.push_back(ns);
     }
   }
-  if (!s.has_ns(CLONE_NEWNS)) bad("linux.namespaces", "a mount namespace is required");
   auto idmaps = [&](const char* key, std::vector<IdMap>& out) {
     if (const json* m = get(*lx, key)) {
       if (!m->is_array()) bad(std::string("linux.") + key, "must be an array");
@@ -541,6 +620,23 @@ Spec load_spec(const std::string& bundle) {
     parse_mount_options({prop}, tmp);
     if (!tmp.propagation) bad("linux.rootfsPropagation", "unknown propagation \"" + prop + "\"");
     s.rootfs_propagation = tmp.propagation;
+  }
+  // Without a mount namespace the process shares the host's mount table (the spec: it inherits
+  // the runtime's): it is only chroot'ed into root.path. Anything that would mount there would
+  // change the host for good (runc does it; we refuse).
+  if (!s.has_ns(CLONE_NEWNS)) {
+    auto refuse = [](const char* field) {
+      bad(field, "needs a mount namespace (without one the container shares the host's mounts, which shoal-runtime does not change)");
+    };
+    if (!s.mounts.empty()) refuse("mounts");
+    if (!s.masked_paths.empty()) refuse("linux.maskedPaths");
+    if (!s.readonly_paths.empty()) refuse("linux.readonlyPaths");
+    if (!s.devices.empty()) refuse("linux.devices");
+    if (s.rootfs_propagation) refuse("linux.rootfsPropagation");
+    if (s.root_readonly) refuse("root.readonly");
+    if (!s.lowerdirs.empty()) refuse("annotations.org.shoal.rootfs.lowerdirs");
+    if (s.process.terminal) refuse("process.terminal");
+    if (!s.init_path.empty()) refuse("annotations.org.shoal.init");
   }
   return s;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "caps.h"
+#include "hooks.h"
 
 namespace shoal {
 
@@ -85,7 +86,20 @@ struct DeviceRule {
   std::string access;
 };
 
+struct BlkioDevice {
+  int64_t major = 0, minor = 0;
+  uint64_t value = 0;  // weight, or bytes/IOs per second
+};
+
 struct Resources {
+  std::optional<uint64_t> memory_swappiness;  // 0-100 (v1 only)
+  std::optional<uint64_t> blkio_weight;        // 10-1000
+  std::vector<BlkioDevice> blkio_weight_devices, throttle_read_bps, throttle_write_bps, throttle_read_iops,
+      throttle_write_iops;
+  bool has_blkio() const {
+    return blkio_weight || !blkio_weight_devices.empty() || !throttle_read_bps.empty() || !throttle_write_bps.empty() ||
+           !throttle_read_iops.empty() || !throttle_write_iops.empty();
+  }
   std::optional<int64_t> memory_limit, memory_reservation, memory_swap;
   bool disable_oom_killer = false;
   std::optional<uint64_t> cpu_shares;
@@ -121,6 +135,9 @@ struct Spec {
   bool stdin_once = false;
   // org.shoal.init: host path of an init (docker-init) run as process.args[0] from a sealed copy
   std::string init_path;
+
+  Hooks hooks;
+  std::string hooks_json;  // the "hooks" object as given (kept in the state dir for start/delete)
 
   bool has_ns(int flag) const;
   const Namespace* ns(int flag) const;
