@@ -12,10 +12,11 @@ has() { case "$2" in *"$3"*) ;; *) bad "$1 '$2' lacks '$3'" ;; esac; }  # has LA
 at() { echo "CG2 TIME $CUR $(cut -d' ' -f1 /proc/uptime)"; }
 end() { if [ -z "$WHY" ]; then echo "CG2 PASS $CUR"; else echo "CG2 FAIL $CUR: $WHY"; fi; at; }
 skip() { echo "CG2 SKIP $CUR: $*"; at; }
-# create + start the bundle of the same name; false (and the check failed) when either fails. create's
-# output goes to a file, not a pipe: as runc, the container may get the runtime's stdio and hold it open.
+# create + start the bundle of the same name; false (and the check failed) when either fails. As shoald
+# does (--log-path), so the monitor owns the container's stdio and reports its exit (runc's mode, without
+# it, leaves the exit status to the caller's reaper: native/README.md).
 up() {
-  $RT create --bundle "/bundles/$1" "$1" </dev/null >"/tmp/$1.create" 2>&1 || { bad "create: $(cat "/tmp/$1.create")"; return 1; }
+  $RT create --bundle "/bundles/$1" --log-path "/tmp/$1.log" "$1" </dev/null >"/tmp/$1.create" 2>&1 || { bad "create: $(cat "/tmp/$1.create")"; return 1; }
   out=$($RT start "$1" 2>&1) || { bad "start: $out"; return 1; }
 }
 down() {
@@ -107,7 +108,7 @@ if $RT create --bundle /bundles/io-bad io-bad </dev/null >/dev/null 2>&1; then
 else
   if up io; then
     # blkio weight 300 on io.weight's scale, as runc where BFQ is not in use: 1 + (300 - 10) * 9999 / 990
-    is io.weight "$(cat $CG/io/io.weight)" "default 2929"
+    is io.weight "$(cat $CG/io/io.weight)" "default 2930"
     io_max="$(grep '^1:0 ' $CG/io/io.max)"
     has io.max "$io_max" "rbps=1048576"
     has io.max "$io_max" "wiops=100"
