@@ -1,7 +1,12 @@
 // Integration-test harness: a real shoald per test file (temp data-root, exec-root and socket), driven
 // through the built `shoal` CLI (node bin/shoal) and the real `docker` CLI. Everything it starts is
 // stopped by pid and every directory removed in cleanup().
-import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import {
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -44,11 +49,39 @@ export interface ShoaldOptions {
   netns?: string;
   /** More shoald flags (e.g. --bip). */
   args?: string[];
+  /**
+   * A network namespace of its own (only loopback), made by startShoald and deleted by cleanup: for a swarm
+   * whose tasks join overlays, whose bridges, VXLAN devices, resolvers and nftables tables must not meet
+   * another test's daemon (or the host) in a shared namespace. Ignored when `netns` is given.
+   */
+  ownNetns?: boolean;
+}
+
+let netnsCount = 0;
+
+/** Makes the namespace of an `ownNetns` daemon (kept across restarts of that daemon: same options). */
+function ensureOwnNetns(o: ShoaldOptions): ShoaldOptions {
+  if (!o.ownNetns || o.netns) return o;
+  const name = `shoal-t${process.pid}-${++netnsCount}`;
+  execFileSync('ip', ['netns', 'add', name]);
+  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  o.netns = `/run/netns/${name}`;
+  return o;
+}
+
+function removeOwnNetns(o: ShoaldOptions | undefined): void {
+  if (!o?.ownNetns || !o.netns) return;
+  try {
+    execFileSync('ip', ['netns', 'del', o.netns.split('/').pop()!]);
+  } catch (err) {
+    console.warn(`harness: deleting ${o.netns}: ${(err as Error).message}`);
+  }
 }
 
 /** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
-export async function startShoald(dir?: string, o: ShoaldOptions = {}): Promise<Daemon> {
+export async function startShoald(dir?: string, opts: ShoaldOptions = {}): Promise<Daemon> {
   requireBuilt();
+  const o = ensureOwnNetns(opts);
   const base = dir ?? mkdtempSync(join(tmpdir(), 'shoal-e2-'));
   const d = {
     dir: base,
@@ -243,6 +276,7 @@ export async function cleanup(d: Daemon | undefined): Promise<void> {
       } catch {}
     }
     rmSync(d.dir, { recursive: true, force: true });
+    removeOwnNetns(d.opts);
   }
 }
 

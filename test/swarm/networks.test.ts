@@ -44,7 +44,7 @@ const names = async () =>
 
 beforeAll(async () => {
   const port = await freePort();
-  d = await startShoald();
+  d = await startShoald(undefined, { ownNetns: true }); // its overlays stay out of the host's namespace
   expect((await docker(d, ['load', '-i', TARBALL])).stdout).toContain('Loaded image: busybox:latest');
   // Before init: no swarm networks, and an overlay is refused with docker's message.
   expect(await fails(['network', 'create', '-d', 'overlay', 'early'])).toContain(
@@ -313,11 +313,16 @@ describe('swarm networks through the docker CLI', () => {
       async () => ((await json(['service', 'inspect', 'web']))[0].Endpoint.VirtualIPs?.length ?? 0) === 2,
       'web to drop its VIP on appnet2',
     );
-    // appnet2's old tasks (shut down by the update) may still hold it for a moment.
+    // appnet2's old tasks hold it until the rolling update (one task at a time, each stopped with its grace
+    // period) has told each to shut down.
     await eventually(
-      async () => (await docker(d, ['network', 'rm', 'appnet2'])).code === 0,
+      async () => {
+        const r = await docker(d, ['network', 'rm', 'appnet2']);
+        if (r.code !== 0) throw new Error(r.stderr.trim());
+        return true;
+      },
       'appnet2 to be removable',
-      100,
+      1800,
     );
     expect(await ok(['network', 'prune', '-f'])).toContain('spare');
     expect(await names()).toEqual(['appnet overlay swarm', 'ingress overlay swarm']);
@@ -328,7 +333,7 @@ describe('swarm networks through the docker CLI', () => {
       100,
     );
     expect(await names()).toEqual(['ingress overlay swarm']);
-  }, 90_000);
+  }, 240_000);
 
   it('shoal network create|ls|inspect|rm|prune do the same (driver-agnostic CLI)', async () => {
     const sh = async (args: string[]) => {
