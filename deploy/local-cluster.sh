@@ -160,9 +160,11 @@ start_node() {
   mkdir -p "$(node_data "$n")/data" "$(exec_root "$n")"
   # Only the network namespace is entered: `ip netns exec` would also remount /sys and hide cgroup v1.
   # The node flags are bin/shoald's own (its #! line), as a user starting it directly gets them.
+  # --dns-forward=false: the namespaces have no way out, so names the cluster does not know get NXDOMAIN
+  # at once rather than a forward to the host's nameservers that cannot arrive.
   setsid nsenter --net="/run/netns/$(netns_of "$n")" -- "$NODE_BIN" "${SHOALD_NODE_FLAGS[@]}" "$REPO/bin/shoald" \
     --data-root "$(node_data "$n")/data" --exec-root "$(exec_root "$n")" -H "unix://$(sock_of "$n")" \
-    --hostname "$(hostname_of "$n")" --executor "$(executor_of)" </dev/null >>"$(log_file "$n")" 2>&1 &
+    --hostname "$(hostname_of "$n")" --executor "$(executor_of)" --dns-forward=false </dev/null >>"$(log_file "$n")" 2>&1 &
   launched=$!
   echo "$launched" >"$(pid_file "$n")"
   for ((i = 0; i < WAIT_SECS * 10; i++)); do

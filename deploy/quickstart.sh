@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quick start on a fresh machine (as root): set everything up (scripts/setup.sh), bring up a local
 # cluster of 3 managers and 2 workers (one network namespace and one shoald each: local-cluster.sh),
-# run a demo service of 5 replicas spread over it, and print what to type next.
+# run a demo service of 5 replicas spread over it, deploy the demo stack deploy/examples/app.yml (web +
+# cache + worker on an overlay, web published on port 8080 of every node through the routing mesh), and
+# print what to type next.
 #
 #   bash deploy/quickstart.sh [--managers N] [--workers M] [--prefix P] [--skip-setup]
 #   bash deploy/quickstart.sh --single     # the one-node demo: one shoald on /run/shoal/shoald.sock
@@ -17,6 +19,8 @@ CALLER_PWD=$PWD
 IMAGE_TAR=test/fixtures/out/images/busybox.docker.tar
 SERVICE=demo-web
 REPLICAS=5
+STACK=app
+STACK_FILE=deploy/examples/app.yml
 CONVERGE_SECS=${QUICKSTART_WAIT:-180}
 
 say() { echo "quickstart: $*" >&2; }
@@ -51,10 +55,21 @@ single() {
 
 # ---- the cluster demo -------------------------------------------------------------------------
 
+# Every service of the stack runs all its replicas (REPLICAS column "n/n"), within CONVERGE_SECS.
+stack_converged() {
+  local i reps
+  for ((i = 0; i < CONVERGE_SECS; i++)); do
+    reps=$(bin/shoal stack services "$1" --format '{{.Replicas}}' 2>/dev/null) || reps=""
+    if [ -n "$reps" ] && ! awk -F'[/ ]' '$1 != $2 {bad = 1} END {exit !bad}' <<<"$reps"; then return 0; fi
+    sleep 1
+  done
+  return 1
+}
+
 lc() { bash deploy/local-cluster.sh "$@"; }
 
 cluster() {
-  local managers=$1 workers=$2 prefix=$3 up_out nodes name host
+  local managers=$1 workers=$2 prefix=$3 up_out nodes addrs name host addr
   # A cluster of this prefix (up, or the leftovers of one) is replaced, so a re-run starts clean.
   if lc status --prefix "$prefix" >/dev/null 2>&1; then
     say "a cluster \"$prefix\" exists: taking it down to start afresh"
@@ -67,6 +82,7 @@ cluster() {
   fi
   # NAME ROLE NETNS ADDRESS unix://SOCKET, one line per node
   nodes=$(awk '$5 ~ /^unix:\/\// {print $1, $5}' <<<"$up_out")
+  addrs=$(awk '$5 ~ /^unix:\/\// {print $1, $4}' <<<"$up_out")
   say "loading the demo image (busybox, built from Debian's busybox-static: nothing is downloaded) into every node"
   while read -r name host; do
     bin/shoal -H "$host" load -q -i "$IMAGE_TAR" >/dev/null || die "loading $IMAGE_TAR into $name failed"
@@ -82,12 +98,28 @@ cluster() {
     die "service $SERVICE did not converge within ${CONVERGE_SECS}s (the cluster stays up: deploy/local-cluster.sh down --prefix $prefix)"
   fi
 
+  say "deploying the stack $STACK ($STACK_FILE) and waiting until every service runs all its replicas"
+  bin/shoal stack deploy --resolve-image never -c "$STACK_FILE" "$STACK" >/dev/null
+  stack_converged "$STACK" || {
+    bin/shoal stack ps "$STACK" >&2 || true
+    die "stack $STACK did not converge within ${CONVERGE_SECS}s (the cluster stays up: deploy/local-cluster.sh down --prefix $prefix)"
+  }
+
   echo
   echo "\$ bin/shoal node ls"
   bin/shoal node ls
   echo
   echo "\$ bin/shoal service ps $SERVICE"
   bin/shoal service ps "$SERVICE"
+  echo
+  echo "\$ bin/shoal stack services $STACK"
+  bin/shoal stack services "$STACK"
+  echo
+  # The routing mesh: port 8080 answers on every node, whichever runs a web task.
+  while read -r name addr; do
+    echo "\$ curl -s http://$addr:8080/   # $name"
+    curl -s --max-time 10 "http://$addr:8080/" || echo "(no answer from $name)"
+  done <<<"$addrs"
   echo
   local at=""
   if [ "$CALLER_PWD" != "$REPO" ]; then at="cd $REPO"; fi
@@ -99,6 +131,8 @@ cluster() {
   echo "  bin/shoal service ls"
   echo "  bin/shoal service scale $SERVICE=10"
   echo "  bin/shoal service ps $SERVICE"
+  echo "  bin/shoal stack ps $STACK"
+  echo "  curl -s http://$(awk 'NR == 1 {print $2}' <<<"$addrs"):8080/   # the stack's web, through the routing mesh"
   echo "  deploy/local-cluster.sh down --prefix $prefix   # remove the whole cluster; nothing is left behind"
 }
 

@@ -91,6 +91,17 @@ describe('deploy/quickstart.sh (the cluster demo)', () => {
     }
     expect(new Set(tasks.map((t) => t[3]))).toEqual(new Set(hostnames)); // on both nodes
 
+    // The demo stack: every service at all its replicas, and web answering on each node (routing mesh).
+    const stack = tableAfter(first.stdout, 'stack services app');
+    expect(stack.map((f) => `${f[1]} ${f[3]}`).sort()).toEqual([
+      'app_cache 1/1',
+      'app_web 2/2',
+      'app_worker 1/1',
+    ]);
+    const mesh = first.stdout.split('\n').filter((l) => l.startsWith('$ curl'));
+    expect(mesh).toHaveLength(2);
+    expect(first.stdout.match(/^hello from \S+$/gm)).toHaveLength(2);
+
     const again = await quickstart(['--skip-setup', '--managers', '1', '--workers', '1', '--prefix', prefix]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain(`a cluster "${prefix}" exists: taking it down to start afresh`);
@@ -112,6 +123,10 @@ describe('deploy/quickstart.sh (the cluster demo)', () => {
       'bin/shoal service ls',
       'bin/shoal service scale demo-web=10',
       'bin/shoal service ps demo-web',
+      'bin/shoal stack ps app',
+      expect.stringMatching(
+        /^curl -s http:\/\/[\d.]+:8080\/ {3}# the stack's web, through the routing mesh$/,
+      ),
       `deploy/local-cluster.sh down --prefix ${prefix}   # remove the whole cluster; nothing is left behind`,
     ]);
     const session = await run('bash', ['-euc', `cd ${REPO}\n${typed.join('\n')}`], {
@@ -121,10 +136,12 @@ describe('deploy/quickstart.sh (the cluster demo)', () => {
     expect(session.stdout).toMatch(/demo-web\s+replicated\s+5\/5\s+busybox/);
     expect(session.stdout).toContain('demo-web scaled to 10');
     expect(session.stdout).toMatch(/demo-web\.10\s+busybox\s+\S+\s+Running\s+Running/);
+    expect(session.stdout).toMatch(/app_worker\.1\s+busybox:latest\s+\S+\s+Running\s+Running/);
+    expect(session.stdout).toMatch(/^hello from \S+$/m);
     expect(session.stderr).toContain(`down ${prefix}: nothing left`);
     expect(() => statSync(`${RUN_BASE}/${prefix}`)).toThrow();
     expect(() => statSync(`${DATA_BASE}/${prefix}`)).toThrow();
 
     expect(await repoState()).toBe(before);
-  }, 180_000);
+  }, 420_000);
 });
