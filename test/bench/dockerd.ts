@@ -1,8 +1,8 @@
-// Debian's dockerd (docker.io) as a benchmark peer, on state of its own: a network namespace the bench
-// creates (loopback up, nothing else), its own data root, exec root, socket, /run/docker and
-// /run/containerd (as ../shared/anchors/swarm does). Used by the build and images benchmarks.
+// Debian's dockerd (docker.io) as a benchmark peer, on state of its own: a network namespace, its own data
+// root, exec root, socket, /run/docker and /run/containerd (bind-mounted privately inside `ip netns exec`'s
+// mount namespace, as ../shared/anchors/swarm does). Used by the build, images and network benchmarks.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,27 +10,43 @@ export interface Dockerd {
   sock: string;
   dir: string;
   ns: string;
+  /** Whether startDockerd made the namespace (and stopDockerd deletes it). */
+  ownsNs: boolean;
   proc: ChildProcess;
+  /** `docker -H unix://SOCK args…`; throws with its stderr when it fails. */
+  docker(args: string[]): string;
+}
+
+export interface DockerdOptions {
+  /** dockerd's daemon.json. */
+  config?: Record<string, unknown>;
+  /**
+   * Its default bridge's address (`--bip`), with iptables and masquerade on and `--userland-proxy=false`
+   * (a published port is DNAT in the kernel, as shoal's is); the rules land in the namespace only. Without
+   * it: no bridge, no iptables.
+   */
+  bip?: string;
+  /** `ns` exists already (the caller made and wired it, and deletes it); default: made here. */
+  existingNs?: boolean;
 }
 
 export function haveDockerd(): boolean {
   return spawnSync('sh', ['-c', 'command -v dockerd']).status === 0;
 }
 
-/**
- * Starts dockerd in a new network namespace `ns` (deleted again by stopDockerd).
- * `config` is dockerd's daemon.json.
- */
-export async function startDockerd(
-  ns: string,
-  opts: { config?: Record<string, unknown> } = {},
-): Promise<Dockerd> {
+/** Starts dockerd in the network namespace `ns` (made here and deleted by stopDockerd, unless existingNs). */
+export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promise<Dockerd> {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-dockerd-'));
   const sock = join(dir, 'docker.sock');
-  const add = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
-  if (add.status !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr}`);
-  // `ip netns exec` gives a private mount namespace with a fresh /sys: the cgroup mounts are replayed,
-  // /run/docker and /run/containerd made private, then dockerd runs with no bridge and no iptables
+  if (!opts.existingNs) {
+    const add = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+    if (add.status !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr}`);
+  }
+  writeFileSync(join(dir, 'daemon.json'), JSON.stringify(opts.config ?? {}));
+  const network = opts.bip
+    ? `--bip ${opts.bip} --iptables=true --ip-masq=true`
+    : '--bridge=none --iptables=false --ip-masq=false';
+  // `ip netns exec` remounts /sys without the cgroup hierarchies: they are replayed from PID 1's mounts.
   const script = `set -e
 ip link set lo up
 if ! mountpoint -q /sys/fs/cgroup/memory 2>/dev/null && grep -q ' /sys/fs/cgroup/' /proc/1/mounts; then
@@ -44,12 +60,8 @@ fi
 mkdir -p ${dir}/run-docker ${dir}/run-containerd /run/docker /run/containerd
 mount --bind ${dir}/run-docker /run/docker
 mount --bind ${dir}/run-containerd /run/containerd
-exec dockerd --data-root ${dir}/root --exec-root ${dir}/exec --pidfile ${dir}/dockerd.pid -H unix://${sock} \
-  --config-file ${dir}/daemon.json --bridge=none --iptables=false --ip-masq=false --userland-proxy=false \
-  --storage-driver overlay2`;
-  spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'daemon.json')], {
-    input: JSON.stringify(opts.config ?? {}),
-  });
+exec dockerd --data-root ${dir}/root --exec-root ${dir}/exec --pidfile ${dir}/dockerd.pid -H unix://${sock} \\
+  --config-file ${dir}/daemon.json ${network} --userland-proxy=false --storage-driver overlay2`;
   const proc = spawn('ip', ['netns', 'exec', ns, 'bash', '-c', script], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -57,21 +69,27 @@ exec dockerd --data-root ${dir}/root --exec-root ${dir}/exec --pidfile ${dir}/do
   proc.stderr?.on('data', (c: Buffer) => {
     err = (err + c.toString()).slice(-4000);
   });
-  for (let i = 0; i < 300; i++) {
-    if (
-      existsSync(sock) &&
-      spawnSync('docker', ['-H', `unix://${sock}`, 'version'], { encoding: 'utf8' }).status === 0
-    )
-      return { sock, dir, ns, proc };
+  const docker = (args: string[]) => {
+    const r = spawnSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr || r.error}`);
+    return r.stdout;
+  };
+  const d: Dockerd = { sock, dir, ns, ownsNs: !opts.existingNs, proc, docker };
+  for (let i = 0; i < 600; i++) {
+    if (existsSync(sock) && spawnSync('docker', ['-H', `unix://${sock}`, 'version']).status === 0) return d;
     if (proc.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  await stopDockerd({ sock, dir, ns, proc });
+  await stopDockerd(d);
   throw new Error(`dockerd did not start:\n${err}`);
 }
 
-/** Stops dockerd (by its pid file), deletes the namespace and the state directory. */
+/** Removes its containers, stops it (by its pid file), deletes its namespace (if its own) and its files. */
 export async function stopDockerd(d: Dockerd): Promise<void> {
+  try {
+    const ids = d.docker(['ps', '-aq']).split('\n').filter(Boolean);
+    if (ids.length) d.docker(['rm', '-f', ...ids]);
+  } catch {}
   try {
     const pid = Number(readFileSync(join(d.dir, 'dockerd.pid'), 'utf8'));
     if (pid > 0) process.kill(pid, 'SIGTERM');
@@ -87,6 +105,6 @@ export async function stopDockerd(d: Dockerd): Promise<void> {
         r(null);
       });
     });
-  spawnSync('ip', ['netns', 'delete', d.ns]);
+  if (d.ownsNs) spawnSync('ip', ['netns', 'delete', d.ns]);
   spawnSync('rm', ['-rf', d.dir]);
 }

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cleanup, type Daemon, REPO, shoal, startShoald } from '../../daemon/harness.js';
 import { ensureDockerd } from '../converge/swarm-bed.js';
-import { type Dockerd, startDockerd, stopDockerd } from './dockerd.js';
+import { type Dockerd, startDockerd, stopDockerd } from '../dockerd.js';
 import { type WrkOptions, type WrkResult, wrk } from './wrk.js';
 
 const TARBALL = join(REPO, 'test/fixtures/out/images/busybox.docker.tar');
@@ -89,7 +89,7 @@ export async function measureBridge(runs: number, w: Omit<WrkOptions, 'netns'>):
     let dockerUrl: string | undefined;
     try {
       await ensureDockerd();
-      dd = await startDockerd(ns.docker, `${net}.20.1/24`);
+      dd = await startDockerd(ns.docker, { bip: `${net}.20.1/24`, existingNs: true });
       dd.docker(['load', '-q', '-i', TARBALL]);
       dd.docker(['run', '-d', '--name', 'web', '-p', '8080:80', 'busybox', ...HTTPD]);
       dockerUrl = `http://${net}.2.1:8080/hostname`;
