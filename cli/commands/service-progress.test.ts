@@ -74,6 +74,11 @@ describe('convergence snapshot (docker’s task counting)', () => {
     expect(s.lines.map((l) => l.id)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
   });
 
+  it('a global service with no task yet is not converged (0 of 0 is a look too early)', () => {
+    expect(snapshot(svc({ Global: {} }), [], [node('n1')])).toMatchObject({ total: 0, converged: false });
+    expect(snapshot(svc({ Replicated: { Replicas: 0 } }), [], [node('n1')]).converged).toBe(true);
+  });
+
   it('a paused update is an error', () => {
     expect(
       snapshot(svc({ Replicated: { Replicas: 1 } }, { State: 'paused', Message: 'task failed' }), [], [])

@@ -101,7 +101,10 @@ export function snapshot(service: ServiceJson, tasks: TaskJson[], nodes: NodeJso
       lines.push(taskLine(`${i}/${total}`, t));
     }
   }
-  return { lines, running, total, converged: running === total, error: undefined };
+  // A global service with no task yet is not converged: its orchestrator has not placed one per node yet
+  // (the first poll after create usually comes before it has).
+  const started = total > 0 || !service.Spec.Mode?.Global;
+  return { lines, running, total, converged: started && running === total, error: undefined };
 }
 
 /** docker's progress bar at full width: "[=====>    ] ". */
