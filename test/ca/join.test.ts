@@ -158,7 +158,9 @@ describe('joining a cluster over gRPC', () => {
   it('a worker token yields a worker certificate, a manager token a manager certificate', async () => {
     const t = await a.ca.tokens();
     const w = await joinCluster({ address: a.address, token: t.worker });
-    expect(w).toMatchObject({ role: 'worker', clusterId: 'clusterA', rootCertPem: a.state.rootCertPem });
+    expect(w).toMatchObject({ role: 'worker', clusterId: 'clusterA' });
+    // The trust bundle the manager hands out: the root alone outside a rotation (PEM, newline-terminated).
+    expect(w.rootCertPem.trim()).toBe(a.state.rootCertPem.trim());
     const m = await joinCluster({ address: a.address, token: t.manager, addresses: ['127.0.0.7'] });
     expect(m).toMatchObject({ role: 'manager', clusterId: 'clusterA' });
     expect(m.nodeId).not.toBe(w.nodeId);

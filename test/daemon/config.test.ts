@@ -16,8 +16,15 @@ describe('shoald flags', () => {
         ipMasq: true,
         dnsForward: true,
         executor: 'engine',
+        dataPathPort: 4789,
       },
     });
+    expect(parseDaemonArgs(['--data-path-port', '7789'])).toMatchObject({ config: { dataPathPort: 7789 } });
+    for (const bad of ['80', '70000', 'x', ''])
+      expect(parseDaemonArgs([`--data-path-port=${bad}`])).toMatchObject({
+        kind: 'error',
+        message: expect.stringContaining('--data-path-port'),
+      });
     expect(parseDaemonArgs(['--dns-forward=false'])).toMatchObject({ config: { dnsForward: false } });
     expect(parseDaemonArgs(['--dns-forward=maybe'])).toMatchObject({ kind: 'error' });
     expect(parseDaemonArgs(['--host=/plain/path.sock'])).toMatchObject({
