@@ -261,6 +261,10 @@ describe('manager membership on a 1-manager, 3-worker bed', () => {
     const deadId = (await swarmNode(c, dead, leaderNow))!.ID;
     await c.kill(dead);
     await poll(`${dead} unreachable`, async () => (await roles(c, leaderNow))[dead] === 'unreachable');
+    // The third manager must be seen reachable for the removal to keep a quorum (under load the leader may
+    // briefly mark it unreachable, and then refuses, rightly).
+    const other = ['w1', 'w2', 'w3'].find((n) => n !== leaderNow && n !== dead) as string;
+    await poll(`${other} reachable`, async () => (await roles(c, leaderNow))[other] === 'reachable');
 
     const plain = await c.shoal(leaderNow, ['node', 'rm', deadId]);
     expect(plain.stderr).toMatch(/must be demoted to worker before removal/);
