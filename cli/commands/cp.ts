@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { ApiError } from '../client.js';
 import { type Cli, UsageError } from '../context.js';
-import { type CommandSpec, parseCommand } from './common.js';
+import { type CommandSpec, inspectContainer, parseCommand } from './common.js';
 import { rawRequest } from './image-transfer.js';
 
 const SPEC: CommandSpec = {
@@ -75,8 +75,11 @@ async function statInContainer(cli: Cli, container: string, p: string): Promise<
     res.resume();
     return statOf(res.headers[STAT_HEADER]);
   } catch (e) {
-    // a HEAD reply has no body: a 404 is a missing path or container, which the next request tells apart
-    if (e instanceof ApiError && e.status === 404) return undefined;
+    // a HEAD reply has no body: a 404 is a missing path or a missing container, which inspect tells apart
+    if (e instanceof ApiError && e.status === 404) {
+      await inspectContainer(cli.client, container);
+      return undefined;
+    }
     throw e;
   }
 }
@@ -85,11 +88,15 @@ const archivePath = (container: string, p: string, query: Record<string, string>
   `/containers/${encodeURIComponent(container)}/archive?${new URLSearchParams({ path: p, ...query })}`;
 
 /** Renames the top-level component `from` of an entry path to `to` (docker's RebaseArchiveEntries). */
-function rebase(entry: string, from: string, to: string): string {
+export function rebase(entry: string, from: string, to: string): string {
+  const rel = entry.replace(/^(\.\/)+/, '');
+  if (from === '.') {
+    // a directory's content ("/."): the daemon's entries are "." and "./…"
+    const inner = rel === '.' || rel === '' ? '' : rel;
+    return inner ? `${to}/${inner}` : to;
+  }
   if (from === to) return entry;
-  const rel = entry.replace(/^\.\//, '');
-  if (rel === from || rel === `${from}/`) return to + rel.slice(from.length);
-  if (rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
+  if (rel === from || rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
   return entry;
 }
 
