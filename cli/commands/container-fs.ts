@@ -4,6 +4,7 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { parseReference } from '../../common/reference.js';
 import { type Cli, UsageError } from '../context.js';
 import { type CommandSpec, daemonError, parseCommand } from './common.js';
 import { rawRequest } from './image-transfer.js';
@@ -104,6 +105,15 @@ export async function commit(cli: Cli, args: string[]): Promise<number> {
   const f = parseCommand(cli, COMMIT, args);
   if (!f) return 0;
   const [container, ref] = f.positionals;
+  if (ref !== undefined) {
+    // checked here, as docker's client does, so a bad name sends nothing
+    try {
+      parseReference(ref);
+    } catch (e) {
+      cli.err.write(`${(e as Error).message}\n`);
+      return 1;
+    }
+  }
   const { repo, tag } = ref ? splitRepoTag(ref) : { repo: undefined, tag: undefined };
   const q = new URLSearchParams({ container });
   if (repo !== undefined) q.set('repo', repo);

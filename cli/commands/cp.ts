@@ -40,7 +40,7 @@ interface PathStat {
   linkTarget: string;
 }
 
-/** A failure of the copy itself: docker prints these as "Error: …" with status 1. */
+/** A failure of the copy itself, worded as docker's client words it (printed bare, status 1). */
 class CopyError extends Error {}
 
 interface Endpoint {
@@ -131,14 +131,7 @@ async function copyFromContainer(
         : path.posix.join(path.posix.dirname(srcPath), st.linkTarget);
     }
   }
-  let res: Readable & { headers: Record<string, string | string[] | undefined> };
-  try {
-    res = await rawRequest(cli, 'GET', archivePath(src.container, srcPath));
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404 && !/no such container/i.test(e.message))
-      throw new CopyError(`Could not find the file ${src.path} in container ${src.container}`);
-    throw e;
-  }
+  const res = await rawRequest(cli, 'GET', archivePath(src.container, srcPath));
   if (dest === '-') {
     await pipeline(res, cli.out);
     return;
@@ -147,20 +140,18 @@ async function copyFromContainer(
   if (!st) throw new CopyError('the daemon sent no stat of the copied path');
   const srcIsDir = isDir(st);
   const srcBase = st.name;
-  const local = await lstatOrUndefined(dest);
+  const local = await lstatOrUndefined(dest).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOTDIR') throw new CopyError(`stat ${dest}: not a directory`);
+    throw e;
+  });
   let target: string;
   let to: string;
   if (local?.isDirectory() && (!srcIsDir || !endsWithDot(src.path))) {
     target = dest; // into the directory, under the source's (or the followed link's) name
     to = rebaseName ?? srcBase;
   } else {
-    if (local && !local.isDirectory()) {
-      if (srcIsDir)
-        throw new CopyError(`cannot overwrite non-directory "${dest}" with directory "${src.path}"`);
-      if (endsWithSep(dest)) throw new CopyError(`destination "${dest}" must be a directory`);
-    }
-    if (!local && !srcIsDir && endsWithSep(dest))
-      throw new CopyError(`destination directory "${dest}" does not exist`);
+    if (local && !local.isDirectory() && srcIsDir) throw new CopyError('cannot copy directory');
+    if (!local && !srcIsDir && endsWithSep(dest)) throw new CopyError('no such directory');
     target = path.dirname(path.resolve(dest));
     to = path.basename(path.resolve(dest));
     const parent = await lstatOrUndefined(target);
@@ -202,7 +193,7 @@ async function copyToContainer(
   let srcPath = path.resolve(src);
   const srcName = path.basename(srcPath);
   let local = await lstatOrUndefined(srcPath);
-  if (!local) throw new CopyError(`lstat ${srcPath}: no such file or directory`);
+  if (!local) throw new CopyError(`lstat ${src}: no such file or directory`);
   if (follow && local.isSymbolicLink()) {
     srcPath = await fs.realpath(srcPath);
     local = await fs.lstat(srcPath);
@@ -230,8 +221,22 @@ async function copyToContainer(
     },
     [from],
   ) as unknown as Readable;
-  const r = await rawRequest(cli, 'PUT', archivePath(dest.container, putDir, query), { headers, body });
-  r.resume();
+  try {
+    const r = await rawRequest(cli, 'PUT', archivePath(dest.container, putDir, query), { headers, body });
+    r.resume();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPIPE' && code !== 'ECONNRESET') throw e;
+    // the daemon refused (a missing directory) and hung up while the tar was still going: ask again
+    // with an empty body for its words; it refuses before reading a byte, so this writes nothing
+    const r = await rawRequest(cli, 'PUT', archivePath(dest.container, putDir, query), {
+      headers: { 'Content-Type': 'application/x-tar', 'Content-Length': '0' },
+    }).catch((again: unknown) => {
+      throw again instanceof ApiError ? again : e;
+    });
+    r.resume();
+    throw e;
+  }
 }
 
 export async function cp(cli: Cli, args: string[]): Promise<number> {
@@ -241,9 +246,9 @@ export async function cp(cli: Cli, args: string[]): Promise<number> {
   const src = endpoint(srcArg);
   const dest = endpoint(destArg);
   if (src.container && dest.container)
-    throw new UsageError('copying between containers is not supported', 'cp');
+    return copyError(cli, new CopyError('copying between containers is not supported'));
   if (!src.container && !dest.container)
-    throw new UsageError('must specify at least one container source', 'cp');
+    return copyError(cli, new CopyError('must specify at least one container source'));
   for (const e of [src, dest])
     if (e.container && e.path === '') throw new UsageError('empty path in the container', 'cp');
   try {
@@ -264,15 +269,16 @@ export async function cp(cli: Cli, args: string[]): Promise<number> {
         f.bools.has('follow-link'),
       );
   } catch (e) {
-    if (e instanceof CopyError || (e as NodeJS.ErrnoException).syscall) {
-      cli.err.write(`Error: ${(e as Error).message}\n`);
-      return 1;
-    }
-    if (e instanceof ApiError) {
-      cli.err.write(`Error response from daemon: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    return copyError(cli, e);
   }
   return 0;
+}
+
+/** docker's wording: its own refusals bare, the daemon's prefixed, a local I/O failure as "Error: …". */
+function copyError(cli: Cli, e: unknown): number {
+  if (e instanceof CopyError) cli.err.write(`${e.message}\n`);
+  else if (e instanceof ApiError) cli.err.write(`Error response from daemon: ${e.message}\n`);
+  else if ((e as NodeJS.ErrnoException).syscall) cli.err.write(`Error: ${(e as Error).message}\n`);
+  else throw e;
+  return 1;
 }
