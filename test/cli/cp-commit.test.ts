@@ -140,6 +140,33 @@ describe('shoal cp into a container, as docker cp', () => {
     expect(seen[0]).toMatch(/(aaa|one)/);
   });
 
+  it("-a gives the files the container's user; without it the archive's owners stay, as docker", async () => {
+    const f = join(work, 'owned');
+    writeFileSync(f, 'owned\n');
+    execFileSync('chown', ['1234:1234', f]);
+    // a container with a user: -a makes it the owner
+    ok(await docker(d, ['run', '-d', '--name', `${C}-user`, '--user', '42:42', 'busybox', 'sleep', '600']));
+    const owners: string[] = [];
+    for (const [who, run] of [
+      ['shoal', shoal],
+      ['docker', docker],
+    ] as const) {
+      for (const a of [[], ['-a']]) {
+        const to = `/tmp/own-${who}${a.join('')}`;
+        ok(await run(d, ['cp', ...a, f, `${C}-user:${to}`]));
+        owners.push(ok(await docker(d, ['exec', `${C}-user`, 'stat', '-c', '%u:%g', to])).stdout.trim());
+      }
+    }
+    expect(owners).toEqual(['1234:1234', '42:42', '1234:1234', '42:42']);
+    // out of the container, -a keeps the container's owners on the local copy too
+    ok(await docker(d, ['exec', C, 'sh', '-c', 'echo x > /mine && chown 4321:4321 /mine']));
+    ok(await shoal(d, ['cp', '-a', `${C}:/mine`, join(work, 'mine-a')]));
+    ok(await shoal(d, ['cp', `${C}:/mine`, join(work, 'mine')]));
+    expect(execFileSync('stat', ['-c', '%u:%g', join(work, 'mine-a'), join(work, 'mine')]).toString()).toBe(
+      `4321:4321\n${process.getuid?.()}:${process.getgid?.()}\n`,
+    );
+  });
+
   it('"-" extracts a tar from stdin into a directory', async () => {
     const t = join(work, 'in.tar');
     execFileSync('tar', ['-cf', t, '-C', src, 'in']);
