@@ -256,7 +256,7 @@ describe('bad input', () => {
       ['cp', `${C}:/etc`, pkg],
       ['cp', `${C}:/etc/passwd`, `${pkg}/`],
       ['cp', pkg, `${C}:/no/such/dir/f`],
-      // more tar than a socket buffers: the daemon hangs up while the client is still writing
+      // more tar than a socket buffers: the daemon answers before the client has written it all
       ['cp', big, `${C}:/no/such/dir/f`],
       ['cp', join(work, 'nonexistent'), `${C}:/tmp`],
       ['cp', join(REPO, 'cli'), `${C}:/etc/passwd`],
