@@ -108,7 +108,7 @@ export async function commit(cli: Cli, args: string[]): Promise<number> {
   if (ref !== undefined) {
     // checked here, as docker's client does, so a bad name sends nothing
     try {
-      parseReference(ref);
+      if (parseReference(ref).digest) throw new Error('refusing to create a tag with a digest reference');
     } catch (e) {
       cli.err.write(`${(e as Error).message}\n`);
       return 1;

@@ -285,6 +285,12 @@ describe('bad input', () => {
     const bad = await shoal(d, ['commit', C, 'Bad Repo:x']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^invalid reference format/);
+    const digest = `clicp/img@sha256:${'a'.repeat(64)}`;
+    const dg = await shoal(d, ['commit', C, digest]);
+    expect({ code: dg.code, err: dg.stderr }).toEqual({
+      code: 1,
+      err: (await docker(d, ['commit', C, digest])).stderr,
+    });
   });
 
   it('a path that leaves the container lands inside it, as docker', async () => {
