@@ -97,6 +97,27 @@ export const commands: CommandEntry[] = [
     summary: 'Display the running processes of a container',
     load: async () => (await import('./top.js')).top,
   },
+  // a container's files (cli/commands/cp.ts, container-fs.ts)
+  {
+    name: 'cp',
+    summary: 'Copy files/folders between a container and the local filesystem',
+    load: async () => (await import('./cp.js')).cp,
+  },
+  {
+    name: 'export',
+    summary: "Export a container's filesystem as a tar archive",
+    load: async () => (await import('./container-fs.js')).exportContainer,
+  },
+  {
+    name: 'diff',
+    summary: "Inspect changes to files or directories on a container's filesystem",
+    load: async () => (await import('./container-fs.js')).diff,
+  },
+  {
+    name: 'commit',
+    summary: "Create a new image from a container's changes",
+    load: async () => (await import('./container-fs.js')).commit,
+  },
   {
     name: 'events',
     summary: 'Get real time events from the daemon',
