@@ -52,7 +52,8 @@ function archiveName(p: string): string {
 async function locate(view: RootView, p: string, ref: string): Promise<Located> {
   const followLast = p.endsWith('/') || p.endsWith('/.');
   const r = await resolveInRoot(view.root, p, followLast);
-  const st = await fs.lstat(r.host).catch((e) => {
+  // The root itself may be a magic link (/proc/<pid>/root of a running container): stat it, not the link.
+  const st = await (r.logical === '/' ? fs.stat(r.host) : fs.lstat(r.host)).catch((e) => {
     if (ENOENT(e)) throw new NotFoundError(`Could not find the file ${p} in container ${ref}`);
     throw e;
   });
