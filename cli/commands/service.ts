@@ -194,6 +194,16 @@ async function ls(cli: Cli, args: string[]): Promise<number> {
     filters: filtersOf(cli, f, 'service ls'),
     status: quiet ? undefined : 'true',
   });
+  return printServices(cli, services, quiet, f.strings.get('format'));
+}
+
+/** The services by name: ids (quiet), or docker's table / --format (`service ls`, `stack services`). */
+export async function printServices(
+  cli: Cli,
+  services: ServiceJson[],
+  quiet: boolean,
+  format: string | undefined,
+): Promise<number> {
   services.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
   if (!quiet && services.some((s) => !s.ServiceStatus)) await countReplicas(cli, services);
   if (quiet) {
@@ -202,7 +212,7 @@ async function ls(cli: Cli, args: string[]): Promise<number> {
   }
   return writeList(
     cli,
-    f.strings.get('format'),
+    format,
     SERVICE_HEADERS,
     SERVICE_COLUMNS,
     services.map((s) => serviceRow(s)),

@@ -6,7 +6,7 @@ import { ApiError } from '../client.js';
 import type { Cli } from '../context.js';
 import type { FlagSpec } from '../flags.js';
 import { parseCommand, runSubcommand } from './common.js';
-import { mergedFilters, printTasks, TASK_LIST_FLAGS } from './service.js';
+import { mergedFilters, printServices, printTasks, TASK_LIST_FLAGS } from './service.js';
 import { SERVICE_COLUMNS, SERVICE_HEADERS, type ServiceJson, serviceRow, writeList } from './swarm-format.js';
 
 const USAGE = `
@@ -104,18 +104,7 @@ async function services(cli: Cli, args: string[]): Promise<number> {
     cli.err.write(`Nothing found in stack: ${name}\n`);
     return 0;
   }
-  list.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
-  if (f.bools.has('quiet')) {
-    cli.out.write(list.map((s) => `${s.ID.slice(0, 12)}\n`).join(''));
-    return 0;
-  }
-  return writeList(
-    cli,
-    f.strings.get('format'),
-    SERVICE_HEADERS,
-    SERVICE_COLUMNS,
-    list.map((s) => serviceRow(s)),
-  );
+  return printServices(cli, list, f.bools.has('quiet'), f.strings.get('format'));
 }
 
 async function ps(cli: Cli, args: string[]): Promise<number> {
