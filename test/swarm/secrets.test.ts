@@ -224,11 +224,16 @@ describe('secrets and configs in a swarm', () => {
     expect(await ok(['secret', 'ls', '-q'])).not.toBe('');
 
     await ok(['service', 'rm', 'sv']);
-    await eventually(async () => mountsUnder(join(d.execRoot, 'files')).length === 0, 'the tmpfs to go');
+    // The task stops within its grace period (10 s: sleep ignores SIGTERM as PID 1), then its mounts go.
+    await eventually(
+      async () => mountsUnder(join(d.execRoot, 'files')).length === 0,
+      'the tmpfs to go',
+      1200,
+    );
     expect(await ok(['secret', 'rm', 's1'])).toBe('s1\n');
     expect(await ok(['config', 'rm', 'c1'])).toBe('c1\n');
     expect(await ok(['secret', 'ls', '-q'])).toBe('');
-  });
+  }, 120_000);
 
   it('service update --secret-add / --secret-rm, through shoal', async () => {
     await ok(['secret', 'create', 's2', '-'], SECRET);
