@@ -87,6 +87,12 @@ check_subnet() {
 
 # Fails when SUBNET overlaps an address or route the host already has (another cluster, a real network).
 check_subnet_free() {
+  local taken
+  if taken=$(subnet_taken "$1"); then die "subnet $1 overlaps $taken already in use on this host; pick another with --subnet"; fi
+}
+
+# Prints the host's route or address SUBNET overlaps (status 0), or nothing (status 1).
+subnet_taken() {
   local net lo hi dst plen dlo dhi
   net=$(ip2int "${1%/*}"); lo=$net; hi=$((net + 255))
   while read -r dst _; do
@@ -96,9 +102,11 @@ check_subnet_free() {
     [[ ${dst%/*} =~ ^[0-9.]+$ ]] || continue
     dlo=$(( $(ip2int "${dst%/*}") & ~((1 << (32 - plen)) - 1) & 0xffffffff )); dhi=$((dlo + (1 << (32 - plen)) - 1))
     if ((dlo <= hi && lo <= dhi)); then
-      die "subnet $1 overlaps $dst already in use on this host; pick another with --subnet"
+      echo "$dst"
+      return 0
     fi
   done < <({ ip -4 route show; ip -4 -o addr show | awk '{print $4}'; } 2>/dev/null)
+  return 1
 }
 
 node_addr() { # node_addr SUBNET NODE: host .1, managers .11…, workers .101…
@@ -364,7 +372,14 @@ cmd_up() {
     log "cleaning the leftovers of an earlier cluster \"$PREFIX\""
     cmd_down >/dev/null 2>&1 || cmd_down
   fi
-  if [ -z "$subnet" ]; then subnet=$(derive_subnet "$PREFIX"); fi
+  if [ -z "$subnet" ]; then
+    # Derived from the prefix; when another cluster (or network) has that one, the next derivations are tried.
+    subnet=$(derive_subnet "$PREFIX")
+    for i in $(seq 1 32); do
+      subnet_taken "$subnet" >/dev/null || break
+      subnet=$(derive_subnet "$PREFIX.$i")
+    done
+  fi
   check_subnet "$subnet"
   check_subnet_free "$subnet"
 
