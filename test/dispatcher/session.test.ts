@@ -25,38 +25,16 @@ import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objec
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../../worker/agent/agent.js';
 import { RecordingExecutor } from '../../worker/agent/testkit.js';
+import { identity, waitFor } from './helpers.js';
 
 const CLUSTER = 'clusterdispatch';
 const PERIOD_MS = 500;
-
-async function identity(root: RootCA, nodeId: string, role: 'manager' | 'worker'): Promise<TlsIdentity> {
-  const { keyPem, csrPem } = await createNodeKeyAndCSR();
-  const certPem = await signNodeCSR(root, {
-    csrPem,
-    nodeId,
-    role,
-    clusterId: CLUSTER,
-    addresses: ['127.0.0.1'],
-    now: new Date(),
-  });
-  return { keyPem, certPem, rootCertPem: root.certPem };
-}
 
 interface Manager {
   store: Store;
   dispatcher: Dispatcher;
   server: grpc.Server;
   addr: string;
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let root: RootCA;
@@ -103,7 +81,7 @@ async function assign(m: Manager, id: string): Promise<void> {
 
 beforeAll(async () => {
   root = await createRootCA(new Date());
-  workerId = await identity(root, 'worker1', 'worker');
+  workerId = await identity(root, CLUSTER, 'worker1', 'worker');
   dir = await mkdtemp(join(tmpdir(), 'shoal-dispatch-'));
   log = new MemoryLog('sync');
   for (let i = 0; i < 2; i++) {
@@ -114,7 +92,7 @@ beforeAll(async () => {
     });
     const m = { store, server, addr: '' } as Manager;
     managers.push(m);
-    const id = await identity(root, `manager${i}`, 'manager');
+    const id = await identity(root, CLUSTER, `manager${i}`, 'manager');
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', mtlsServerCredentials(id), (err, p) =>
         err ? reject(err) : resolve(p),
@@ -293,7 +271,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
         c.close();
       });
     });
-    const other = await identity(root, 'worker2', 'worker');
+    const other = await identity(root, CLUSTER, 'worker2', 'worker');
     const c2 = new DispatcherClient(
       b.addr,
       mtlsChannelCredentials(other, { clusterId: CLUSTER }),

@@ -24,32 +24,10 @@ import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../../worker/agent/agent.js';
 import { SimExecutor } from '../../worker/executor/sim.js';
+import { identity, waitFor } from './helpers.js';
 
 const CLUSTER = 'clustersim';
 const TASKS = 20;
-
-async function identity(root: RootCA, nodeId: string, role: 'manager' | 'worker'): Promise<TlsIdentity> {
-  const { keyPem, csrPem } = await createNodeKeyAndCSR();
-  const certPem = await signNodeCSR(root, {
-    csrPem,
-    nodeId,
-    role,
-    clusterId: CLUSTER,
-    addresses: ['127.0.0.1'],
-    now: new Date(),
-  });
-  return { keyPem, certPem, rootCertPem: root.certPem };
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 let store: Store;
 let dispatcher: Dispatcher;
@@ -65,7 +43,7 @@ beforeAll(async () => {
   store = new Store();
   store.connect(new MemoryLog('sync').addMember(store));
   server = new grpc.Server({ interceptors: [authorizationInterceptor(DISPATCHER_POLICY, () => CLUSTER)] });
-  const managerId = await identity(root, 'manager0', 'manager');
+  const managerId = await identity(root, CLUSTER, 'manager0', 'manager');
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', mtlsServerCredentials(managerId), (e, p) => (e ? reject(e) : resolve(p))),
   );
@@ -80,7 +58,7 @@ beforeAll(async () => {
   });
   dispatcher.start();
   executor.onStatus((r) => seen.set(r.taskId, [...(seen.get(r.taskId) ?? []), r.status.state]));
-  const worker = await identity(root, 'sim1', 'worker');
+  const worker = await identity(root, CLUSTER, 'sim1', 'worker');
   agent = new Agent({
     managers: [addr],
     credentials: mtlsChannelCredentials(worker, { clusterId: CLUSTER }),
@@ -115,8 +93,10 @@ describe('the simulated executor behind the agent', () => {
         });
       }
     });
-    await waitFor('every task RUNNING', () =>
-      ids.every((id) => stateOf(id) === TaskState.TASK_STATE_RUNNING),
+    await waitFor(
+      'every task RUNNING',
+      () => ids.every((id) => stateOf(id) === TaskState.TASK_STATE_RUNNING),
+      30_000,
     );
     for (const id of ids)
       expect(seen.get(id)).toEqual([
@@ -134,8 +114,11 @@ describe('the simulated executor behind the agent', () => {
       for (const t of tx.list('task'))
         tx.update('task', { ...t, desiredState: TaskState.TASK_STATE_SHUTDOWN });
     });
-    await waitFor('every task SHUTDOWN', () =>
-      store.view((tx) => tx.list('task')).every((t) => t.status?.state === TaskState.TASK_STATE_SHUTDOWN),
+    await waitFor(
+      'every task SHUTDOWN',
+      () =>
+        store.view((tx) => tx.list('task')).every((t) => t.status?.state === TaskState.TASK_STATE_SHUTDOWN),
+      30_000,
     );
     expect(seen.get('t3')?.at(-1)).toBe(TaskState.TASK_STATE_SHUTDOWN);
   });
