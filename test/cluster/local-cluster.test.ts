@@ -91,12 +91,15 @@ function nsId(path: string): string {
   return `${s.dev}:${s.ino}`;
 }
 
-function pidsInNetns(ids: Set<string>): number[] {
+// A freed namespace's inode number is given to the next namespace made, possibly by a test running
+// beside this one; `bornBefore` (clock ticks since boot) leaves out processes started after the
+// cluster's namespaces began to go, which cannot be the cluster's own.
+function pidsInNetns(ids: Set<string>, bornBefore = Number.POSITIVE_INFINITY): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      if (ids.has(nsId(`/proc/${p}/ns/net`))) out.push(Number(p));
+      if (ids.has(nsId(`/proc/${p}/ns/net`)) && startTicks(Number(p)) < bornBefore) out.push(Number(p));
     } catch {
       // gone meanwhile
     }
@@ -105,6 +108,13 @@ function pidsInNetns(ids: Set<string>): number[] {
 }
 
 /** A running process (a zombie is not: this machine's init reaps orphans lazily). */
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+const ticksSinceBoot = () => Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * CLOCK_TICKS);
+function startTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -338,6 +348,7 @@ describe('deploy/local-cluster.sh', () => {
     const nsIds = new Set([...a.nodes, ...b.nodes].map((n) => nsId(`/run/netns/${n.netns}`)));
     expect(pidsInNetns(nsIds).length).toBeGreaterThan(0);
 
+    const downBegan = ticksSinceBoot();
     for (const c of [a, b]) {
       const r = await c.down();
       expect(r.stderr).toContain('nothing left');
@@ -353,7 +364,7 @@ describe('deploy/local-cluster.sh', () => {
     }
     for (const id of ctrIds) expect(cgroupsOf(id)).toEqual([]);
     for (const pid of [...shoalds, ...ctrPids]) expect(alive(pid)).toBe(false);
-    expect(pidsInNetns(nsIds)).toEqual([]);
+    expect(pidsInNetns(nsIds, downBegan)).toEqual([]);
     const routes = await run('ip', ['-4', 'route', 'show']);
     expect(routes.stdout).not.toContain(`${a.prefix}-br`);
 

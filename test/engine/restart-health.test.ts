@@ -1,7 +1,7 @@
 // Restart policies and health checks at the engine's own API with real containers: the image's
 // HEALTHCHECK runs (and NONE turns it off), a kill with another signal keeps `always` restarting but
 // stops `unless-stopped`, and a manager closed mid back-off starts the container when opened again.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ContainerManager, EngineEvent } from '../../worker/engine/index.js';
 import { type Env, ensureFixture, makeEnv, ROOTFS } from './helpers.js';
@@ -18,6 +18,16 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+// SigCgt in /proc/PID/status is a hex mask of caught signals; SIGHUP is signal 1 (bit 0).
+function catchesHup(pid: number): boolean {
+  try {
+    const m = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m !== null && (BigInt(`0x${m[1]}`) & 1n) === 1n;
+  } catch {
+    return false;
   }
 }
 
@@ -67,7 +77,8 @@ describe('engine restart policies', () => {
     m.create({
       name,
       rootfs: { dir: ROOTFS },
-      cmd: ['sh', '-c', 'trap "exit 9" HUP; sleep 0.4 & wait'],
+      // Runs until signalled (a short-lived command could end on its own before the kill under load).
+      cmd: ['sh', '-c', 'trap "exit 9" HUP; while :; do sleep 1 & wait; done'],
       restartPolicy: { name: policy, maximumRetryCount: 0 },
     });
 
@@ -79,6 +90,8 @@ describe('engine restart policies', () => {
     await m.start(a.id);
     await m.start(u.id);
     for (const id of [a.id, u.id]) {
+      // HUP only once the shell catches it, or it dies of the signal (129) instead of exiting 9.
+      await until(() => catchesHup(m.inspect(id).state.pid), 'the trap set');
       const exited = m.wait(id, 'next-exit');
       await m.kill(id, 'HUP');
       expect((await exited).exitCode).toBe(9);
