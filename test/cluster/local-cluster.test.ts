@@ -109,7 +109,8 @@ function pidsInNetns(ids: Set<string>, bornBefore = Number.POSITIVE_INFINITY): n
 
 /** A running process (a zombie is not: this machine's init reaps orphans lazily). */
 const CLOCK_TICKS = 100; // USER_HZ on Linux
-const ticksSinceBoot = () => Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * CLOCK_TICKS);
+const ticksSinceBoot = () =>
+  Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * CLOCK_TICKS);
 function startTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
