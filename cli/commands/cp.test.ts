@@ -16,6 +16,11 @@ describe('rebase (docker cp renaming the top entry)', () => {
     expect(rebase('./', '.', 'x')).toBe('x');
     expect(rebase('./sub/f', '.', 'x')).toBe('x/sub/f');
   });
+  it('puts the root\'s entries ("/", "/bin/…") under the new name, and leaves them to land in place', () => {
+    expect(rebase('/', '/', 'x')).toBe('x/');
+    expect(rebase('/bin/sh', '/', 'x')).toBe('x/bin/sh');
+    expect(rebase('/bin/sh', '/', '/')).toBe('/bin/sh');
+  });
 });
 
 describe('splitRepoTag', () => {

@@ -96,6 +96,8 @@ export function rebase(entry: string, from: string, to: string): string {
     return inner ? `${to}/${inner}` : to;
   }
   if (from === to) return entry;
+  // the root ("/"): the daemon's entries are "/" and "/…", and the new name goes in front
+  if (from === '/') return `${to}/${entry.replace(/^\/+/, '')}`;
   if (rel === from || rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
   return entry;
 }

@@ -69,6 +69,8 @@ describe('shoal cp out of a container, as docker cp', () => {
     ['a file to a new name', `${C}:/d/top`, 'renamed'],
     ['a file into a directory', `${C}:/d/sub/f`, 'existing'],
     ['a symlink as a link', `${C}:/d/flink`, 'link'],
+    ['the root to a new name', `${C}:/`, 'root'],
+    ['the root into an existing directory', `${C}:/`, 'existing'],
   ])('%s', async (_what, src, dest) => {
     const results: string[][] = [];
     for (const [who, run] of [

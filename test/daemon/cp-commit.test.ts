@@ -118,6 +118,13 @@ describe('docker cp out of a container', () => {
     ).toBe('sub/f');
     expect((await docker(d, ['cp', '-L', 'cp1:/d/flink', join(out, 'followed')])).code).toBe(0);
     expect(readFileSync(join(out, 'followed'), 'utf8')).toBe('hi\n');
+    // the whole root of a running container (its root is /proc/<pid>/root, a magic link), new name and into
+    expect((await docker(d, ['cp', 'cp1:/', join(out, 'root')])).code).toBe(0);
+    expect(readFileSync(join(out, 'root/d/sub/f'), 'utf8')).toBe('hi\n');
+    expect(existsSync(join(out, 'root/bin/busybox'))).toBe(true);
+    mkdirSync(join(out, 'into'));
+    expect((await docker(d, ['cp', 'cp1:/', join(out, 'into')])).code).toBe(0);
+    expect(readFileSync(join(out, 'into/d/sub/f'), 'utf8')).toBe('hi\n');
   });
 
   it('answers HEAD with the path stat header (dockerode infoArchive) and GET with a tar (getArchive)', async () => {

@@ -29,7 +29,7 @@ interface Located {
   host: string;
   logical: string;
   stat: PathStat;
-  /** The archive's top name: the path's base, "." for "/." and "/". */
+  /** The archive's top name: the path's base, "." for "/." and "" for "/". */
   name: string;
 }
 
@@ -42,10 +42,14 @@ function checkPath(p: string): void {
   if (p.includes('\0')) throw new InvalidArgumentError('path', 'NUL byte in the path');
 }
 
-/** dockerd's name for a path: its base, or "." when it ends in "/." or is the root. */
+/**
+ * dockerd's name for a path: its base, "." when it ends in "/.", and "" for the root itself (its entries
+ * are then "/", "/bin/", … : the docker CLI rebases a copy of "/" by putting the target's name in front).
+ */
 function archiveName(p: string): string {
   const abs = path.posix.join('/', p);
-  if (p.endsWith('/.') || abs === '/') return '.';
+  if (p.endsWith('/.')) return '.';
+  if (abs === '/') return '';
   return path.posix.basename(abs);
 }
 
@@ -100,7 +104,10 @@ export function withArchive<T>(
       return mounts.has(logical) && isSpecial(logical);
     };
     ctx.emitEvent('archive-path', live.rec);
-    return fn(at.stat, writeTar(pathEntries(at.host, at.name, { prune })));
+    // A trailing "/" makes the walk follow the root when it is /proc/<pid>/root (a running container's
+    // root is that magic link; lstat of it alone sees a symlink to "/").
+    const host = at.logical === '/' ? `${at.host.replace(/\/+$/, '')}/` : at.host;
+    return fn(at.stat, writeTar(pathEntries(host, at.name, { prune })));
   });
 }
 
