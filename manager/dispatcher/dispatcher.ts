@@ -31,7 +31,7 @@ import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types
 import type { EventOf, Store } from '../store/index.js';
 import { dependenciesOf, fingerprint, forWorker, isAssigned, sameForWorker } from './assignments.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
-import { NetworkPlans, planFingerprint } from './networks.js';
+import { NetworkPlans, planFingerprint, touchesNetworkPlans } from './networks.js';
 import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
 /** Where a session's messages go (the gRPC stream). */
@@ -698,7 +698,7 @@ export class Dispatcher {
           if (gen !== this.generation) return;
           if (e.table === 'task') this.onTaskEvent(e);
           else if (e.table === 'node') this.onNodeEvent(e);
-          this.networksChanged();
+          if (touchesNetworkPlans(e)) this.networksChanged();
         }
       } catch (err) {
         if (gen !== this.generation) return;

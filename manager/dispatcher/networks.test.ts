@@ -1,9 +1,10 @@
 // Which nodes get which network plans, and what a plan says, from store objects.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Network, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { EndpointMode, PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx } from '../store/index.js';
-import { NetworkPlans, planFingerprint } from './networks.js';
+import { NetworkPlans, planFingerprint, touchesNetworkPlans } from './networks.js';
 
 const net = (id: string, ingress = false) =>
   Network.fromPartial({
@@ -104,5 +105,94 @@ describe('network plans', () => {
       .plansFor('n1')
       .get('app')!;
     expect(planFingerprint(again)).toBe(planFingerprint(plan));
+  });
+});
+
+describe('which store changes can change a plan', () => {
+  const app = net('app');
+  const nodes = [node('n1', '192.168.0.1', [[app, '10.0.1.2/24']]), node('n2', '192.168.0.2', [])];
+  const svc = Service.fromPartial({ id: 's1', spec: { annotations: { name: 'web' } } });
+  const allPlans = (tasks: Task[]) => {
+    const p = new NetworkPlans(view({ node: nodes, task: tasks, service: [svc], network: [app] }));
+    return ['n1', 'n2'].map((n) => [...p.plansFor(n)].map(([id, plan]) => [id, planFingerprint(plan)]));
+  };
+  const states = [
+    TaskState.TASK_STATE_NEW,
+    TaskState.TASK_STATE_ASSIGNED,
+    TaskState.TASK_STATE_PREPARING,
+    TaskState.TASK_STATE_RUNNING,
+    TaskState.TASK_STATE_FAILED,
+    TaskState.TASK_STATE_SHUTDOWN,
+  ];
+  const anyTask = fc.record({
+    nodeId: fc.constantFrom('', 'n1', 'n2'),
+    state: fc.constantFrom(...states),
+    desired: fc.constantFrom(TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_SHUTDOWN),
+    onNet: fc.boolean(),
+    addr: fc.constantFrom('10.0.1.7/24', '10.0.1.8/24'),
+    aliases: fc.constantFrom([], ['a']),
+    message: fc.constantFrom('', 'started'),
+    runningSince: fc.nat(3),
+  });
+  const build = (x: typeof anyTask extends fc.Arbitrary<infer T> ? T : never) => {
+    const t = task('t9', x.nodeId, app, x.addr, x.state, [...x.aliases]);
+    return Task.fromPartial({
+      ...t,
+      desiredState: x.desired,
+      status: { state: x.state, message: x.message },
+      runningSince: x.runningSince,
+      networks: x.onNet ? t.networks : [],
+    });
+  };
+
+  it('a change it calls harmless leaves every plan as it was (property)', () => {
+    fc.assert(
+      fc.property(anyTask, anyTask, (a, b) => {
+        const before = build(a);
+        const after = build(b);
+        const e = { table: 'task', kind: 'update', object: after, previous: before, index: 2 } as const;
+        if (!touchesNetworkPlans(e)) expect(allPlans([after])).toEqual(allPlans([before]));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('status reports of tasks on no network and node changes other than address and attachments are harmless', () => {
+    const plain = (state: TaskState) =>
+      Task.fromPartial({
+        id: 'p',
+        nodeId: 'n1',
+        desiredState: TaskState.TASK_STATE_RUNNING,
+        status: { state },
+      });
+    expect(
+      touchesNetworkPlans({
+        table: 'task',
+        kind: 'update',
+        previous: plain(TaskState.TASK_STATE_PREPARING),
+        object: plain(TaskState.TASK_STATE_RUNNING),
+        index: 2,
+      }),
+    ).toBe(false);
+    const n = nodes[0]!;
+    const described = Node.fromPartial({ ...n, description: { hostname: 'h' } });
+    expect(
+      touchesNetworkPlans({ table: 'node', kind: 'update', previous: n, object: described, index: 2 }),
+    ).toBe(false);
+    const moved = Node.fromPartial({ ...n, status: { addr: '192.168.0.9' } });
+    expect(touchesNetworkPlans({ table: 'node', kind: 'update', previous: n, object: moved, index: 2 })).toBe(
+      true,
+    );
+    // a task on a network starting to run changes its endpoint (now balanced to)
+    const onNet = (state: TaskState) => task('t1', 'n1', app, '10.0.1.5/24', state);
+    expect(
+      touchesNetworkPlans({
+        table: 'task',
+        kind: 'update',
+        previous: onNet(TaskState.TASK_STATE_PREPARING),
+        object: onNet(TaskState.TASK_STATE_RUNNING),
+        index: 2,
+      }),
+    ).toBe(true);
   });
 });

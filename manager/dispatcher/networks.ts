@@ -3,11 +3,13 @@
 // underlay address, for the VXLAN forwarding entries) and the services (VIPs, aliases, running tasks, for
 // DNS and load balancing). A node gets a network only while one of its assigned tasks is attached to it,
 // or — for ingress — while some service publishes ingress ports (every node is then part of the mesh).
+
+import { isDeepStrictEqual } from 'node:util';
 import { NetworkPlan, type NetworkService } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { Network, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { EndpointMode, PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { taskDead } from '../allocator/addresses.js';
-import type { ReadTx } from '../store/index.js';
+import type { ReadTx, StoreEvent } from '../store/index.js';
 import { isAssigned } from './assignments.js';
 
 const bare = (cidr: string) => cidr.split('/')[0] ?? '';
@@ -141,4 +143,39 @@ export function planFingerprint(p: NetworkPlan): string {
   return Buffer.from(
     NetworkPlan.encode({ ...p, network: p.network ? { ...p.network, meta: undefined } : undefined }).finish(),
   ).toString('base64');
+}
+
+/** What of a task a plan shows: nothing for a task on no network or a dead one. */
+function endpointView(t: Task | undefined): unknown {
+  if (!t || !t.nodeId || t.networks.length === 0 || taskDead(t)) return undefined;
+  return {
+    nodeId: t.nodeId,
+    serviceId: t.serviceId,
+    name: taskName(t),
+    running:
+      t.status?.state === TaskState.TASK_STATE_RUNNING && t.desiredState <= TaskState.TASK_STATE_RUNNING,
+    assigned: isAssigned(t, t.nodeId),
+    networks: t.networks.map((a) => [a.network?.id, a.addresses, a.aliases]),
+  };
+}
+
+/**
+ * Whether a store change can change any node's network plans. Most changes are tasks' status reports
+ * (thousands a second on a large cluster) and nodes' heartbeats of state: those leave every plan as it
+ * was, and rebuilding the plans (a walk over every task) for each of them would be the dispatcher's
+ * largest cost.
+ */
+export function touchesNetworkPlans(e: StoreEvent): boolean {
+  if (e.table === 'task') {
+    if (e.kind !== 'update') return endpointView(e.object) !== undefined;
+    return !isDeepStrictEqual(endpointView(e.previous), endpointView(e.object));
+  }
+  if (e.table === 'node') {
+    if (e.kind !== 'update' || !e.previous) return true;
+    return (
+      e.previous.status?.addr !== e.object.status?.addr ||
+      !isDeepStrictEqual(e.previous.attachments, e.object.attachments)
+    );
+  }
+  return true;
 }
