@@ -4,6 +4,7 @@
 //   concurrent100_s              100 sleeping containers started concurrently through shoald, until all run
 //   monitor_rss_kib              resident memory of one container monitor
 //   cli_ps_p50_ms                a whole `shoal ps` process;  docker_cli_ps_p50_ms: `docker ps` against the same shoald
+//   node_floor_ms                `node -e 0` (Node's own start), interleaved with both; target: cli_ps_over_floor_ms <= 15
 // Every container runs /bin/true (or sleep) with all namespaces including net, a memory and a pids limit.
 // Prints one JSON object on its last line. Cleans up its containers, daemon and directories.
 import { spawnSync } from 'node:child_process';
@@ -86,15 +87,21 @@ function runtimeRuns(cmd: string, rootArgs: string[], bundle: string, n: number)
   return percentile(times, 50);
 }
 
-function cliRuns(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
-  const times: number[] = [];
+/**
+ * p50 wall time (ms) of each whole process, run in interleaved rounds so a change of load hits every
+ * command alike: Node's own start (`node -e 0`), `shoal ps` and `docker ps`.
+ */
+function cliRounds(cmds: [string, string[]][], env: NodeJS.ProcessEnv): number[] {
+  const times: number[][] = cmds.map(() => []);
   for (let i = 0; i < CLI_RUNS; i++) {
-    const t0 = performance.now();
-    const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    times.push(performance.now() - t0);
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+    cmds.forEach(([cmd, args], k) => {
+      const t0 = performance.now();
+      const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      times[k]?.push(performance.now() - t0);
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+    });
   }
-  return percentile(times, 50);
+  return times.map((t) => percentile(t, 50));
 }
 
 function monitorRssKib(d: Daemon): number {
@@ -151,8 +158,14 @@ async function main(): Promise<void> {
       DOCKER_HOST: '',
       SHOAL_HOST: '',
     };
-    const cliPs = cliRuns(process.execPath, [join(REPO, 'bin/shoal'), '-H', `unix://${d.sock}`, 'ps'], env);
-    const dockerPs = cliRuns('docker', ['-H', `unix://${d.sock}`, 'ps'], env);
+    const [nodeFloor = 0, cliPs = 0, dockerPs = 0] = cliRounds(
+      [
+        [process.execPath, ['-e', '0']],
+        [process.execPath, [join(REPO, 'bin/shoal'), '-H', `unix://${d.sock}`, 'ps']],
+        ['docker', ['-H', `unix://${d.sock}`, 'ps']],
+      ],
+      env,
+    );
 
     await Promise.all(ids.map((id) => c.ok('DELETE', `/containers/${id}?force=1`)));
     c.close();
@@ -168,7 +181,9 @@ async function main(): Promise<void> {
         ratio_p50: round(shoalP50 / runcP50, 3),
         concurrent100_s: round(concurrentS, 3),
         monitor_rss_kib: rss,
+        node_floor_ms: round(nodeFloor),
         cli_ps_p50_ms: round(cliPs),
+        cli_ps_over_floor_ms: round(cliPs - nodeFloor),
         docker_cli_ps_p50_ms: round(dockerPs),
       }),
     );
