@@ -79,6 +79,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     onNetworkPlans: (plans) => network.holdPrepares(clusterNetworks.apply(plans)),
     minCertExpiryMs: testMinCertExpiryMs(),
   });
+  network.setAttacher(swarm.overlayAttacher);
   const router = new Router();
   await registerAll(router, {
     engine,

@@ -62,7 +62,7 @@ import {
   taskLogs,
 } from '../worker/executor/index.js';
 import type { ImageStore, PullOptions } from '../worker/images/index.js';
-import type { NetworkPlanView } from '../worker/network/index.js';
+import type { NetworkPlanView, OverlayAttacher } from '../worker/network/index.js';
 import {
   alreadyInSwarm,
   type ClusterBackend,
@@ -161,6 +161,28 @@ export class SwarmNode implements ClusterBackend {
     if (state) await node.resume(state);
     return node;
   }
+
+  // ---- the node's dataplane: plain containers on attachable overlays ----
+
+  /** The managers' address for a container of this node on a swarm overlay (worker/network's port). */
+  readonly overlayAttacher: OverlayAttacher = ((node: SwarmNode) => ({
+    get inSwarm() {
+      return node.member !== undefined;
+    },
+    attach: async (req) => {
+      const agent = node.member?.agent;
+      if (!agent) throw new ShoalError('not_found', `network ${req.network} not found`);
+      const r = await agent.attachNetwork(req);
+      if (!r.network?.id || !r.address)
+        throw new ShoalError('internal', `the manager's attachment on network ${req.network} has no address`);
+      return { attachmentId: r.attachmentId, networkId: r.network.id, address: r.address };
+    },
+    detach: async (id) => {
+      const agent = node.member?.agent;
+      if (!agent) throw new ShoalError('unavailable', 'this node is in no swarm');
+      await agent.detachNetwork(id);
+    },
+  }))(this);
 
   // ---- ClusterBackend ----
 

@@ -23,6 +23,7 @@ import {
 import type { Decisions } from '../orchestrator/decisions.js';
 import type { ReadTx } from '../store/index.js';
 import { NetworkAddresses } from './addresses.js';
+import { ATTACHED_MESSAGE, isAttachment } from './attachments.js';
 
 /** Docker's range for published ports the user left to the swarm (PublishedPort 0, ingress mode). */
 export const DYNAMIC_PORT_FIRST = 30000;
@@ -187,10 +188,11 @@ const samePorts = (a: readonly PortConfig[], b: readonly PortConfig[]): boolean 
 
 /** A NEW task's attachments and endpoint, or why it cannot have them yet. */
 function allocateTask(p: Pass, t: Task): Task | string {
+  const attachment = isAttachment(t);
   const svc = p.services.get(t.serviceId);
-  if (!svc) return 'its service is gone';
-  if (p.unallocated.has(svc.id)) return 'its service could not be allocated';
-  const endpoint = svc.endpoint;
+  if (!svc && !attachment) return 'its service is gone';
+  if (svc && p.unallocated.has(svc.id)) return 'its service could not be allocated';
+  const endpoint = svc?.endpoint;
   const wants: { net: Network; aliases: string[]; opts: Record<string, string> }[] = [];
   if (endpoint && publishesIngress(endpoint.ports)) {
     if (!p.ingress) return 'the ingress network is not present';
@@ -218,8 +220,9 @@ function allocateTask(p: Pass, t: Task): Task | string {
     endpoint: endpoint && (endpoint.ports.length || endpoint.virtualIps.length) ? endpoint : t.endpoint,
     status: {
       ...(t.status as NonNullable<Task['status']>),
-      state: TaskState.TASK_STATE_PENDING,
-      message: PENDING_MESSAGE,
+      // An attachment is bound to its node and runs nothing: allocated is all it needs to be.
+      state: attachment ? TaskState.TASK_STATE_RUNNING : TaskState.TASK_STATE_PENDING,
+      message: attachment ? ATTACHED_MESSAGE : PENDING_MESSAGE,
       timestamp: p.now,
     },
   };

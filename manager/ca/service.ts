@@ -1,8 +1,9 @@
 // The CA's gRPC face (proto/shoal/ca/v1/ca.proto): translation between wire messages and the
 // CertificateAuthority, and typed errors to gRPC codes. Who may call what is stated in CA_POLICY and
 // enforced by the authorisation interceptor, not here; Renew reads the caller from its certificate.
-import * as grpc from '@grpc/grpc-js';
-import { type ErrorKind, isShoalError, ShoalError } from '../../common/errors.js';
+import type * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '../../common/errors.js';
+import { toServiceError } from '../../common/grpc-status.js';
 import {
   type CAServiceServer,
   CAServiceService,
@@ -19,30 +20,7 @@ export const CA_POLICY: MethodPolicy = {
   [CAServiceService.renewNodeCertificate.path]: ['manager', 'worker'],
 };
 
-const CODE_OF: Record<ErrorKind, grpc.status> = {
-  not_found: grpc.status.NOT_FOUND,
-  conflict: grpc.status.ABORTED,
-  invalid_argument: grpc.status.INVALID_ARGUMENT,
-  unavailable: grpc.status.UNAVAILABLE,
-  permission_denied: grpc.status.PERMISSION_DENIED,
-  unauthenticated: grpc.status.UNAUTHENTICATED,
-  failed_precondition: grpc.status.FAILED_PRECONDITION,
-  internal: grpc.status.INTERNAL,
-};
-
-/** The kind of a gRPC failure seen by a client (UNAVAILABLE, DEADLINE_EXCEEDED… become unavailable). */
-export function kindOfCode(code: grpc.status): ErrorKind {
-  for (const [kind, c] of Object.entries(CODE_OF)) if (c === code) return kind as ErrorKind;
-  if (code === grpc.status.ALREADY_EXISTS) return 'conflict';
-  if (code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN) return 'internal';
-  return 'unavailable';
-}
-
-export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  if (isShoalError(err)) return { code: CODE_OF[err.kind], details: err.message, message: err.message };
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: grpc.status.INTERNAL, details: message, message };
-}
+export { kindOfCode, toServiceError } from '../../common/grpc-status.js';
 
 export function roleToWire(role: NodeRole): WireRole {
   return role === 'manager' ? WireRole.NODE_ROLE_MANAGER : WireRole.NODE_ROLE_WORKER;

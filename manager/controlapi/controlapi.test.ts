@@ -34,6 +34,7 @@ const spec = (over: Partial<ServiceSpec> = {}, replicas = 3): ServiceSpec => ({
     containerSpec: { image: 'busybox', args: ['sleep', '1000'] } as never,
     resources: undefined,
     restartPolicy: undefined,
+    attachment: undefined,
     placement: undefined,
     networks: [],
     forceUpdate: 0,

@@ -1,6 +1,7 @@
 // The control API's semantics over the store: what `docker service|node|swarm` may change, checked, with
 // Docker's defaults and messages. Transport-free: the leader calls it directly; a follower will forward the
 // same calls over gRPC. Every write is one store transaction, so a rejected call changes nothing.
+
 import { conflict, invalidArgument, isShoalError, notFound, ShoalError } from '../../common/errors.js';
 import type {
   Cluster,
@@ -26,6 +27,7 @@ import {
   TaskState,
   UpdateState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { isAttachment } from '../allocator/attachments.js';
 import { allocateNetwork } from '../allocator/index.js';
 import type { SecretCipher } from '../secrets/index.js';
 import type { ReadTx, Store, WriteTx } from '../store/index.js';
@@ -292,6 +294,8 @@ export class ControlApi implements ControlOperations {
       const serviceIds = filters.service?.map((ref) => findService(tx, ref)?.id ?? ref);
       const nodeIds = filters.node?.map((ref) => findNode(tx, ref)?.id ?? ref);
       return tx.list('task').filter((t) => {
+        // A network attachment is a container's, shown by the node that runs it (`docker ps`), not a task.
+        if (isAttachment(t)) return false;
         const svc = services.get(t.serviceId);
         const name = taskName(t, svc);
         return (

@@ -1,9 +1,11 @@
 // Swarm networks in the control API: spec checks, Docker's defaults, who uses a network, and the published-port
 // rules services must follow. Pure functions over a read transaction; controlapi.ts does the writes.
+
 import { invalidArgument, ShoalError } from '../../common/errors.js';
 import type { Cluster, Network, Service } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NetworkSpec, type ServiceSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import { EndpointMode, PortProtocol, PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { isAttachment } from '../allocator/attachments.js';
 import { allocateNetwork, OVERLAY, publishesIngress, taskDead, VNI_OPTION } from '../allocator/index.js';
 import type { ReadTx } from '../store/index.js';
 import { anyOf, checkFilterKeys, type Filters, labelsMatch } from './filters.js';
@@ -95,15 +97,20 @@ export function removalRefusal(tx: ReadTx, n: Network): string | undefined {
   // tasks do not (the orchestrator is about to tell them to stop): `docker stack rm` removes the networks
   // right after the services, while their containers are still stopping.
   const services = new Set(tx.list('service').map((s) => s.id));
-  const tasks = tx
+  const holding = tx
     .list('task')
     .filter(
       (t) =>
         t.networks.some((a) => a.network?.id === n.id) &&
         !taskDead(t) &&
-        t.desiredState <= TaskState.TASK_STATE_RUNNING &&
-        services.has(t.serviceId),
+        t.desiredState <= TaskState.TASK_STATE_RUNNING,
     );
+  const containers = holding
+    .filter(isAttachment)
+    .map((t) => t.annotations?.name || t.spec?.attachment?.containerId);
+  if (containers.length)
+    return `network ${name} is in use by ${plural(containers.length, 'container')} ${containers.join(', ')}`;
+  const tasks = holding.filter((t) => services.has(t.serviceId));
   if (tasks.length)
     return `network ${name} is in use by ${plural(tasks.length, 'task')} ${tasks.map((t) => t.id).join(', ')}`;
   return undefined;

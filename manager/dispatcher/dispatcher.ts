@@ -15,6 +15,8 @@ import {
   AssignmentAction,
   type AssignmentChange,
   AssignmentsType,
+  type AttachNetworkRequest,
+  type AttachNetworkResponse,
   type IgnoredUpdate,
   type SessionMessage,
   type TaskStatusUpdate,
@@ -28,8 +30,10 @@ import {
   Task,
 } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { isAttachment } from '../allocator/attachments.js';
 import type { EventOf, Store } from '../store/index.js';
 import { dependenciesOf, fingerprint, forWorker, isAssigned, sameForWorker } from './assignments.js';
+import { allocatedAttachment, createAttachment, removeAttachment } from './attach.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
 import { NetworkPlans, planFingerprint, touchesNetworkPlans } from './networks.js';
 import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
@@ -444,11 +448,26 @@ export class Dispatcher {
     });
   }
 
+  // ---- network attachments of plain containers ----
+
+  /** A container of `nodeId` joins an attachable overlay: answered once it has its address there. */
+  async attachNetwork(nodeId: string, req: AttachNetworkRequest): Promise<AttachNetworkResponse> {
+    this.requireRunning();
+    const id = await createAttachment(this.store, nodeId, req, this.clock.now());
+    return allocatedAttachment(this.store, id, this.clock);
+  }
+
+  async detachNetwork(nodeId: string, attachmentId: string): Promise<void> {
+    this.requireRunning();
+    await removeAttachment(this.store, nodeId, attachmentId);
+  }
+
   // ---- assignments ----
 
   private sendComplete(s: Session): void {
     const { tasks, index } = this.store.view((tx) => ({
-      tasks: tx.find('task', 'node', s.nodeId).filter((t) => isAssigned(t, s.nodeId)),
+      // A network attachment is the node's own container's: nothing for the worker to run.
+      tasks: tx.find('task', 'node', s.nodeId).filter((t) => isAssigned(t, s.nodeId) && !isAttachment(t)),
       index: tx.index,
     }));
     this.clock.clearTimeout(s.timer);
@@ -553,7 +572,7 @@ export class Dispatcher {
     const task = e.object;
     const s = this.sessions.get(task.nodeId);
     if (!s || e.index <= s.baseIndex) return;
-    const wanted = e.kind !== 'remove' && isAssigned(task, s.nodeId);
+    const wanted = e.kind !== 'remove' && isAssigned(task, s.nodeId) && !isAttachment(task);
     if (!wanted) {
       if (!s.known.delete(task.id)) return;
       s.refs.delete(task.id);

@@ -21,6 +21,8 @@ export const DISPATCHER_POLICY: MethodPolicy = {
   [DispatcherService.session.path]: ['manager', 'worker'],
   [DispatcherService.heartbeat.path]: ['manager', 'worker'],
   [DispatcherService.updateTaskStatus.path]: ['manager', 'worker'],
+  [DispatcherService.attachNetwork.path]: ['manager', 'worker'],
+  [DispatcherService.detachNetwork.path]: ['manager', 'worker'],
 };
 
 type CallerOf = (call: { getAuthContext(): unknown }) => string | undefined;
@@ -126,6 +128,28 @@ export function dispatcherService(
         (err) => callback(toError(err)),
       );
     },
+    attachNetwork: (call, callback) => {
+      answer(callback, () => dispatcher.attachNetwork(callerOf(call, caller), call.request));
+    },
+    detachNetwork: (call, callback) => {
+      answer(callback, () =>
+        dispatcher.detachNetwork(callerOf(call, caller), call.request.attachmentId).then(() => ({})),
+      );
+    },
   };
+  /** Runs a unary call's work, its result or error (a ShoalError kind as a gRPC code) to the callback. */
+  function answer<T>(callback: grpc.sendUnaryData<T>, work: () => Promise<T>): void {
+    let p: Promise<T>;
+    try {
+      p = work();
+    } catch (err) {
+      callback(toError(err));
+      return;
+    }
+    p.then(
+      (v) => callback(null, v),
+      (err) => callback(toError(err)),
+    );
+  }
   return { definition: DispatcherService, implementation };
 }

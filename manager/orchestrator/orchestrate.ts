@@ -3,6 +3,7 @@
 // decides nothing more (a fixpoint), which is what lets a new leader resume from the store alone.
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { isAttachment } from '../allocator/attachments.js';
 import type { ReadTx } from '../store/index.js';
 import { DecisionSet, type Decisions } from './decisions.js';
 import { reconcileGlobal } from './global.js';
@@ -41,8 +42,13 @@ export function orchestrate(view: ReadTx, now: number, newId: () => string): Dec
     reapTasks(out, service, tasks, nodes, cluster);
   }
 
-  // Tasks whose service is gone: removed like a deleted service's.
-  for (const tasks of byService.values()) {
+  // Tasks whose service is gone: removed like a deleted service's. Network attachments have none: they
+  // stay until their container leaves the network (the dispatcher deletes them) or their node is removed.
+  for (const all of byService.values()) {
+    const tasks: Task[] = [];
+    for (const t of all)
+      if (!isAttachment(t)) tasks.push(t);
+      else if (!nodes.has(t.nodeId)) out.remove(t);
     for (const t of tasks)
       if (t.desiredState < TaskState.TASK_STATE_REMOVE)
         out.update(withDesired(t, TaskState.TASK_STATE_REMOVE));

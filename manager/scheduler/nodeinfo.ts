@@ -1,8 +1,10 @@
 // What the scheduler knows of each node while it places a batch: resources left, tasks per service, host ports
 // in use. Built once from the store view, then updated as the pass assigns tasks, so one pass never
 // overcommits a node however many tasks it places.
+
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { isAttachment } from '../allocator/attachments.js';
 
 export interface NodeInfo {
   readonly node: Node;
@@ -56,7 +58,8 @@ export function buildNodeInfos(nodes: readonly Node[], tasks: readonly Task[]): 
     });
   }
   for (const t of tasks) {
-    if (!holdsNode(t)) continue;
+    // A network attachment (a plain container's address on an overlay) takes nothing the scheduler weighs.
+    if (!holdsNode(t) || isAttachment(t)) continue;
     const info = infos.get(t.nodeId);
     if (info) addTask(info, t);
   }

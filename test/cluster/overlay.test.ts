@@ -267,9 +267,97 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
     }
   }, 240_000);
 
+  it('a plain container joins an --attachable overlay (run --network, network connect) and talks across hosts', async () => {
+    const c = cluster();
+    await ok(c, ['network', 'create', '-d', 'overlay', '--attachable', 'ov-att']);
+    await ok(c, [
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'attweb',
+      '--network',
+      'ov-att',
+      '--constraint',
+      'node.role==worker',
+      '--replicas',
+      '2',
+      '--stop-grace-period',
+      '0s',
+      ...HTTPD,
+    ]);
+    const web = await running(c, 'attweb', 2);
+    // On the manager (no attweb task there): a container by `run --network`, answering HTTP itself.
+    const run = await c.shoal('m1', ['run', '-d', '--name', 'att1', '--network', 'ov-att', ...HTTPD]);
+    expect(run.code, run.stderr).toBe(0);
+    const att1 = { node: 'm1', id: run.stdout.trim() };
+    // It reaches the service by name (the VIP) and each task on the workers by address...
+    expect(
+      await poll('attweb from att1', async () => (await httpFrom(c, att1, 'attweb')) ?? undefined, 30_000),
+    ).toMatch(/^[0-9a-f]{12}$/);
+    const addrs = await lookup(c, att1, 'tasks.attweb');
+    expect(addrs).toHaveLength(2);
+    for (const a of addrs) expect(await httpFrom(c, att1, a)).not.toBeNull();
+    // ...and the tasks on other hosts reach it by its container name, with the address the managers gave.
+    const ip = JSON.parse(await ok(c, ['inspect', 'att1']))[0].NetworkSettings.Networks['ov-att'].IPAddress;
+    expect(await poll('att1 by name', async () => (await lookup(c, web[0]!, 'att1'))[0], 30_000)).toBe(ip);
+    expect(await httpFrom(c, web[0]!, 'att1')).toBe(att1.id.slice(0, 12));
+    // On a worker: `network connect` a running container of the default bridge to the overlay.
+    const w2 = await c.shoal('w2', ['run', '-d', '--name', 'att2', 'busybox', 'sleep', '1000']);
+    expect(w2.code, w2.stderr).toBe(0);
+    const connect = await c.shoal('w2', ['network', 'connect', 'ov-att', 'att2']);
+    expect(connect.code, connect.stderr).toBe(0);
+    const att2 = { node: 'w2', id: w2.stdout.trim() };
+    expect(await poll('att1 from att2', async () => (await httpFrom(c, att2, ip)) ?? undefined, 30_000)).toBe(
+      att1.id.slice(0, 12),
+    );
+    // Refusals: a network made without --attachable, a network in use, an address of one's own choosing.
+    await ok(c, ['network', 'create', '-d', 'overlay', 'ov-closed']);
+    const closed = await c.shoal('m1', [
+      'run',
+      '-d',
+      '--name',
+      'bad1',
+      '--network',
+      'ov-closed',
+      'busybox',
+      'sleep',
+      '1',
+    ]);
+    expect(closed.code).not.toBe(0);
+    expect(closed.stderr).toMatch(/network ov-closed not manually attachable/);
+    const inUse = await c.shoal('m1', ['network', 'rm', 'ov-att']);
+    expect(inUse.stderr).toMatch(/in use by/);
+    const ipv4 = await c.shoal('w1', [
+      'run',
+      '-d',
+      '--name',
+      'bad2',
+      '--network',
+      'ov-att',
+      '--ip',
+      '10.9.9.9',
+      'busybox',
+      'true',
+    ]);
+    expect(ipv4.stderr).toMatch(/a user specified IP address on a swarm overlay is not supported/);
+    // Leaving gives the addresses back: disconnect, remove; then the network goes.
+    expect((await c.shoal('w2', ['network', 'disconnect', 'ov-att', 'att2'])).code).toBe(0);
+    expect((await c.shoal('w2', ['rm', '-f', 'att2'])).code).toBe(0);
+    expect((await c.shoal('m1', ['rm', '-f', 'att1'])).code).toBe(0);
+    await c.shoal('m1', ['rm', '-f', 'bad1']); // made, if the refusal came at its start (as docker's)
+    await c.shoal('w1', ['rm', '-f', 'bad2']);
+    await ok(c, ['service', 'rm', 'attweb']);
+    for (const n of ['ov-att', 'ov-closed'])
+      await poll(`network rm ${n}`, async () => (await c.shoal('m1', ['network', 'rm', n])).code === 0);
+  }, 240_000);
+
   it('leaves no veth, bridge, VXLAN device, nftables table or namespace behind', async () => {
     const c = cluster();
     for (const s of ['web', 'cli', 'rr', 'mesh', 'inner', 'other']) await ok(c, ['service', 'rm', s]);
+    // The plain containers of the attachable test, should it have stopped half-way.
+    for (const n of c.nodes) await c.shoal(n.name, ['rm', '-f', 'att1', 'att2', 'bad1', 'bad2']);
+    await c.shoal('m1', ['service', 'rm', 'attweb']);
     for (const n of ['ov-app', 'ov-int', 'ov-other'])
       await poll(`network rm ${n}`, async () => (await c.shoal('m1', ['network', 'rm', n])).code === 0);
     // (Before the stop, an overlay may linger on the leader's node a while after its last task went:

@@ -12,9 +12,12 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, sleep, systemClock } from '../../common/clock.js';
 import { ShoalError, unavailable } from '../../common/errors.js';
+import { fromServiceError } from '../../common/grpc-status.js';
 import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
 import {
   AssignmentsType,
+  type AttachNetworkRequest,
+  type AttachNetworkResponse,
   DispatcherClient,
   type SessionMessage,
   type WeightedPeer,
@@ -33,6 +36,8 @@ import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
 const SESSION_START_TIMEOUT_MS = 5000;
+/** Unary calls of the node's own (the dispatcher waits up to 10 s for an attachment's address). */
+const CALL_TIMEOUT_MS = 15_000;
 
 export interface AgentOptions {
   /** Manager addresses (host:port) to start from; replaced by the list each session sends. */
@@ -99,6 +104,8 @@ export class Agent {
    * kept the task running on this node for ever.
    */
   private early: Map<string, TaskStatusReport> | undefined;
+  /** The current session's connection, for the node's own calls to its dispatcher (network attachments). */
+  private sessionClient: DispatcherClient | undefined;
 
   constructor(private options: AgentOptions) {
     if (options.managers.length === 0)
@@ -151,6 +158,39 @@ export class Agent {
   /** Reports not yet acknowledged by a dispatcher. */
   get unacknowledged(): number {
     return this.reporter.size;
+  }
+
+  /**
+   * A container of this node joins an attachable overlay (`run --network`, `network connect`): the
+   * dispatcher answers with its address there once the managers allocated one.
+   */
+  attachNetwork(req: AttachNetworkRequest): Promise<AttachNetworkResponse> {
+    return this.call((c, md, opts, cb) => c.attachNetwork(req, md, opts, cb), 'attaching to the network');
+  }
+
+  /** The container left the network: its address there is free again. */
+  async detachNetwork(attachmentId: string): Promise<void> {
+    await this.call((c, md, opts, cb) => c.detachNetwork({ attachmentId }, md, opts, cb), 'detaching');
+  }
+
+  /** A unary call over the current session's connection, failing at once (unavailable) without one. */
+  private call<T>(
+    fn: (
+      c: DispatcherClient,
+      md: grpc.Metadata,
+      opts: Partial<grpc.CallOptions>,
+      cb: (err: grpc.ServiceError | null, res: T) => void,
+    ) => unknown,
+    what: string,
+  ): Promise<T> {
+    const client = this.sessionClient;
+    if (!client)
+      return Promise.reject(unavailable(`${what}: this node has no session with a manager right now`));
+    return new Promise<T>((resolve, reject) => {
+      fn(client, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) =>
+        err ? reject(fromServiceError(err)) : resolve(res),
+      );
+    });
   }
 
   /** Loads the state file, resumes its tasks, and starts looking for a manager (does not wait for one). */
@@ -264,6 +304,7 @@ export class Agent {
         this.clock.clearTimeout(heartbeat);
         this.reporter.detach();
         this.logPublisher.abandonAll();
+        if (this.sessionClient === client) this.sessionClient = undefined;
         signal.removeEventListener('abort', onAbort);
         stream.cancel();
         client.close();
@@ -299,6 +340,7 @@ export class Agent {
           started.value = true;
           this.clock.clearTimeout(startTimer);
           this.status = 'connected';
+          this.sessionClient = client;
           this.followManagers(p.value.managers, addr);
           beat(msOf(p.value.heartbeatPeriod, 1000));
           this.reporter.attach(

@@ -1,5 +1,6 @@
 // worker/network's public face: the node's local dataplane (see README.md).
 
+export type { OverlayAttacher } from './attachments.js';
 export {
   ClusterNetworks,
   type ClusterNetworksOptions,

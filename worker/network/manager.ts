@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ShoalError } from '../../common/errors.js';
+import { isShoalError, ShoalError } from '../../common/errors.js';
 import { parseHostPort, parsePortKey } from '../../common/ports.js';
 import {
   type ContainerNetworking,
@@ -18,6 +18,7 @@ import {
   type SmallFile,
   writeSmallFiles,
 } from '../engine/index.js';
+import { type OverlayAttacher, OwedDetaches } from './attachments.js';
 import { renderHostname, renderHosts, renderResolv } from './files.js';
 import {
   checkHost,
@@ -99,6 +100,29 @@ export interface ContainerNetView {
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Network modes that name no network: another container's or a namespace's. */
+const SPECIAL_MODE = /^(container:|netns:|\/)/;
+/** What the executor labels a swarm task's container with (docker's). */
+const SWARM_TASK_LABEL = 'com.docker.swarm.task.id';
+/** How long a container waits for a swarm overlay it was attached to to be made on this node. */
+const OVERLAY_WAIT_MS = 10_000;
+
+/** A container's attachment on a swarm overlay, as the managers gave it. */
+interface Attached {
+  networkId: string;
+  ip: string;
+  attachmentId: string;
+}
+
+/** The endpoint settings given for network `ref` (keyed by its name or id). */
+function endpointConf(
+  endpoints: NetContainer['opts']['endpoints'],
+  ref: string,
+): { aliases?: string[]; ipv4Address?: string } | undefined {
+  return (
+    endpoints?.[ref] ?? (Object.keys(endpoints ?? {}).length === 1 ? Object.values(endpoints!)[0] : undefined)
+  );
+}
 const bad = (field: string, msg: string) => new ShoalError('invalid_argument', msg, { field });
 const hex = (n: number) => randomBytes(n).toString('hex');
 
@@ -122,6 +146,9 @@ export class NetworkManager implements ContainerNetworking {
   private readonly releaseListeners: (() => void)[] = [];
   /** Prepares waiting for the node's own address on an overlay (its resolver listens there). */
   private localWaiters: (() => void)[] = [];
+  /** The managers' attachments for plain containers on swarm overlays (set while the node is in a swarm). */
+  private attacher: OverlayAttacher | undefined;
+  private readonly detaches: OwedDetaches;
 
   private constructor(o: NetworkManagerOptions) {
     this.o = o;
@@ -130,6 +157,16 @@ export class NetworkManager implements ContainerNetworking {
     this.ctrDir = join(o.dataRoot, 'network', 'containers');
     this.nsDir = join(o.execRoot, 'netns');
     this.filesDir = join(o.dataRoot, 'network', 'files');
+    this.detaches = new OwedDetaches(
+      () => this.attacher,
+      (m) => this.o.log?.(m),
+    );
+  }
+
+  /** The node joined (an attacher) or left (undefined) a swarm. */
+  setAttacher(attacher: OverlayAttacher | undefined): void {
+    this.attacher = attacher;
+    if (attacher && this.detaches.size > 0) void this.detaches.flush();
   }
 
   /** Loads networks and container records, (re)creates the bridges and the predefined networks. */
@@ -528,6 +565,95 @@ export class NetworkManager implements ContainerNetworking {
 
   async prepare(c: NetContainer): Promise<NetPrepared> {
     await this.overlaysMade;
+    const given = c.opts.networkMode;
+    // A plain container joining a swarm overlay gets its address from the managers first.
+    let attached: Attached | undefined;
+    if (given && given !== 'default' && !SPECIAL_MODE.test(given) && this.wantsAttachment(given, c))
+      attached = await this.attachOverlay(given, c, endpointConf(c.opts.endpoints, given));
+    try {
+      return await this.prepareOn(c, attached);
+    } catch (e) {
+      if (attached) await this.detaches.detach(attached.attachmentId);
+      throw e;
+    }
+  }
+
+  /** Whether `ref` is a swarm overlay this node must ask the managers an address on (not a swarm task's). */
+  private wantsAttachment(ref: string, c: NetContainer): boolean {
+    // A swarm task comes with the allocator's address on each of its networks.
+    if (c.opts.labels?.[SWARM_TASK_LABEL]) return false;
+    const n = this.lookup(ref);
+    return n ? n.driver === 'overlay' : this.attacher?.inSwarm === true;
+  }
+
+  private lookup(ref: string): NetworkRecord | undefined {
+    try {
+      return this.find(ref);
+    } catch (e) {
+      if (isShoalError(e, 'not_found')) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Asks the managers for the container's address on a swarm overlay and waits (bounded) until the
+   * overlay is made on this node with the node's own address on it (the resolver listens there).
+   */
+  private async attachOverlay(
+    ref: string,
+    c: { id: string; name: string },
+    conf: { aliases?: string[]; ipv4Address?: string } | undefined,
+  ): Promise<Attached> {
+    const attacher = this.attacher;
+    if (!attacher?.inSwarm) {
+      if (this.lookup(ref))
+        throw new ShoalError(
+          'failed_precondition',
+          `network ${ref} is a swarm overlay and this node is no longer in the swarm`,
+          { field: 'NetworkMode' },
+        );
+      throw new ShoalError('not_found', `network ${ref} not found`);
+    }
+    if (conf?.ipv4Address)
+      throw bad(
+        'ip',
+        'a user specified IP address on a swarm overlay is not supported: the managers choose it',
+      );
+    const a = await attacher.attach({
+      network: ref,
+      containerId: c.id,
+      containerName: c.name,
+      aliases: conf?.aliases ?? [],
+    });
+    try {
+      await this.overlayReady(a.networkId);
+    } catch (e) {
+      await this.detaches.detach(a.attachmentId);
+      throw e;
+    }
+    return { networkId: a.networkId, ip: a.address.split('/')[0] ?? '', attachmentId: a.attachmentId };
+  }
+
+  /** Waits for the dispatcher's plan of an overlay to be applied here with this node's address on it. */
+  private async overlayReady(id: string): Promise<void> {
+    for (let waited = 0; waited < OVERLAY_WAIT_MS; waited += 500) {
+      await this.overlaysMade;
+      if (this.networks.get(id)?.local) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 500);
+        this.localWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    throw new ShoalError(
+      'unavailable',
+      `the swarm network ${id} did not reach this node within ${OVERLAY_WAIT_MS / 1000} s`,
+    );
+  }
+
+  private async prepareOn(c: NetContainer, attached: Attached | undefined): Promise<NetPrepared> {
     const opts = c.opts;
     const given = opts.networkMode;
     let mode: ContainerNetRecord['mode'];
@@ -535,10 +661,10 @@ export class NetworkManager implements ContainerNetworking {
     if (!given || given === 'default' || given === 'bridge') {
       primary = [...this.networks.values()].find((n) => n.name === 'bridge');
       mode = primary ? 'bridge' : 'none';
-    } else if (given.startsWith('container:') || given.startsWith('netns:') || given.startsWith('/')) {
+    } else if (SPECIAL_MODE.test(given)) {
       mode = 'other';
     } else {
-      const n = this.find(given);
+      const n = attached ? this.networks.get(attached.networkId)! : this.find(given);
       if (n.driver === 'host') mode = 'host';
       else if (n.driver === 'null') mode = 'none';
       else {
@@ -559,7 +685,7 @@ export class NetworkManager implements ContainerNetworking {
     const all = Object.entries(opts.endpoints ?? {});
     // A swarm task may be on several overlays (docker's rule for them); other containers have one network.
     const extraOverlays =
-      primary?.driver === 'overlay'
+      primary?.driver === 'overlay' && !attached
         ? all.filter(([k]) => this.find(k).id !== primary!.id && this.find(k).driver === 'overlay')
         : [];
     const eps = all.filter((x) => !extraOverlays.includes(x));
@@ -568,19 +694,18 @@ export class NetworkManager implements ContainerNetworking {
         'NetworkingConfig',
         `Container cannot be connected to network endpoints: ${eps.map(([k]) => k).join(', ')}`,
       );
-    const epConf = eps[0]?.[1];
     const epNet = eps[0]?.[0] === 'default' ? 'bridge' : eps[0]?.[0];
     if (epNet !== undefined && primary && this.find(epNet).id !== primary.id)
       throw bad(
         'NetworkingConfig',
         `the endpoint's network ${eps[0][0]} is not the container's network ${given}`,
       );
-    // Swarm tasks come with the allocator's address; a plain container on an overlay would take one the
-    // managers know nothing of (attachable overlays for `run --network` are not done yet).
+    // On an attached overlay the address is the managers' (an attachment), like a swarm task's.
+    const epConf = attached ? { ...eps[0]?.[1], ipv4Address: attached.ip } : eps[0]?.[1];
     if (primary?.driver === 'overlay' && !epConf?.ipv4Address)
       throw new ShoalError(
         'failed_precondition',
-        `network ${primary.name} is a swarm overlay: only swarm tasks can be attached to it on this node yet`,
+        `network ${primary.name} is a swarm overlay and has no address for this container`,
         { field: 'NetworkMode' },
       );
     const userDefined = primary && !primary.predefined;
@@ -625,7 +750,10 @@ export class NetworkManager implements ContainerNetworking {
       connected: false,
     };
     if (primary)
-      rec.endpoints.push(this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address));
+      rec.endpoints.push({
+        ...this.newEndpoint(rec, primary, epConf?.aliases ?? [], epConf?.ipv4Address),
+        ...(attached ? { attachmentId: attached.attachmentId } : {}),
+      });
     for (const [ref, conf] of extraOverlays)
       rec.endpoints.push(this.newEndpoint(rec, this.find(ref), conf.aliases ?? [], conf.ipv4Address));
     // On overlays the way out is the default bridge (docker's docker_gwbridge), unless all are internal.
@@ -913,6 +1041,7 @@ export class NetworkManager implements ContainerNetworking {
     await this.unplugAll(rec);
     if (rec.netns) await kernelNet.deleteNetns(rec.netns);
     this.containers.delete(id);
+    for (const e of rec.endpoints) if (e.attachmentId) await this.detaches.detach(e.attachmentId);
     await rm(join(this.ctrDir, `${id}.json`), { force: true });
     await rm(join(this.filesDir, id), { recursive: true, force: true });
     for (const l of this.releaseListeners) l();
@@ -953,10 +1082,13 @@ export class NetworkManager implements ContainerNetworking {
     id: string,
     conf: { aliases?: string[]; ipv4Address?: string },
   ): Promise<void> {
-    const n = this.find(ref);
     const rec = this.containers.get(id);
     if (!rec)
       throw new ShoalError('not_found', `container ${id} has no network sandbox (made before networking)`);
+    const local = this.lookup(ref);
+    if (rec.mode === 'bridge' && ((!local && this.attacher?.inSwarm) || local?.driver === 'overlay'))
+      return this.connectOverlay(ref, rec, local, conf);
+    const n = this.find(ref);
     if (n.driver !== 'bridge' || rec.mode !== 'bridge')
       throw new ShoalError(
         'failed_precondition',
@@ -977,15 +1109,44 @@ export class NetworkManager implements ContainerNetworking {
     await this.writeFiles(rec);
   }
 
+  /** `network connect OVERLAY`: an attachment from the managers, then the endpoint as on a bridge. */
+  private async connectOverlay(
+    ref: string,
+    rec: ContainerNetRecord,
+    local: NetworkRecord | undefined,
+    conf: { aliases?: string[]; ipv4Address?: string },
+  ): Promise<void> {
+    const exists = (id: string) => rec.endpoints.some((e) => e.networkId === id);
+    const already = () =>
+      new ShoalError('conflict', `endpoint with name ${rec.name} already exists in network ${ref}`);
+    if (local && exists(local.id)) throw already();
+    const a = await this.attachOverlay(ref, rec, conf);
+    try {
+      if (exists(a.networkId)) throw already();
+      const n = this.networks.get(a.networkId)!;
+      const e = { ...this.newEndpoint(rec, n, conf.aliases ?? [], a.ip), attachmentId: a.attachmentId };
+      if (rec.connected) await this.plug(rec, e, rec.endpoints.length === 0);
+      rec.endpoints.push(e);
+      await this.writeFiles(rec);
+    } catch (err) {
+      // The endpoint may be in the record already (the files failed): it goes with the attachment.
+      const i = rec.endpoints.findIndex((e) => e.attachmentId === a.attachmentId);
+      if (i >= 0) await this.unplug(rec, rec.endpoints.splice(i, 1)[0]!);
+      await this.detaches.detach(a.attachmentId);
+      throw err;
+    }
+  }
+
   async disconnectContainer(ref: string, id: string): Promise<void> {
     const n = this.find(ref);
     const rec = this.containers.get(id);
     const i = rec?.endpoints.findIndex((e) => e.networkId === n.id) ?? -1;
     if (!rec || i < 0)
       throw new ShoalError('failed_precondition', `container ${id} is not connected to network ${n.name}`);
-    await this.unplug(rec, rec.endpoints[i]);
-    rec.endpoints.splice(i, 1);
+    const [e] = rec.endpoints.splice(i, 1);
+    await this.unplug(rec, e!);
     await this.writeFiles(rec);
+    if (e?.attachmentId) await this.detaches.detach(e.attachmentId);
   }
 
   // ------------------------------------------------------------------ views for inspect
@@ -1072,6 +1233,7 @@ export class NetworkManager implements ContainerNetworking {
    * `keepRunning`: containers stay (live restore), so their bridges and rules stay too.
    */
   async close(opts: { keepRunning: boolean }): Promise<void> {
+    this.detaches.close();
     await this.rules;
     const anyConnected = [...this.containers.values()].some((c) => c.connected && c.mode === 'bridge');
     for (const id of [...this.containers.keys()]) this.ports.release(id);

@@ -39,8 +39,10 @@ export interface EndpointRecord {
   networkId: string;
   endpointId: string;
   aliases: string[];
-  /** --ip */
+  /** --ip, or the managers' address on a swarm overlay */
   requestedIp?: string;
+  /** on a swarm overlay joined by a plain container: the managers' attachment, released with the endpoint */
+  attachmentId?: string;
   /** set while connected (the container runs) */
   ip?: string;
   mac?: string;

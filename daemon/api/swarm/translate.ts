@@ -332,6 +332,7 @@ function taskSpecFromJson(t: Reader): TaskSpec {
     })),
     forceUpdate: t.uint('ForceUpdate'),
     logDriver: log && { name: log.str('Name'), options: log.map('Options') },
+    attachment: undefined,
   };
 }
 
