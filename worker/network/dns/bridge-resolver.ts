@@ -3,7 +3,7 @@
 // 127.0.0.11, reached here at the gateway so that no socket has to live inside each container's
 // namespace). Names it does not know go to the upstreams when forwarding is on, else NXDOMAIN.
 import type { ClusterNames, EmbeddedResolver, ResolverEntry, ResolverNetwork } from '../resolver.js';
-import { buildRecords } from './records.js';
+import { buildRecords, type Records } from './records.js';
 import { DnsServer } from './server.js';
 import type { Upstream } from './upstream.js';
 
@@ -26,10 +26,15 @@ export class BridgeResolver implements EmbeddedResolver {
   private readonly entries = new Map<string, Map<string, ResolverEntry>>();
   /** Per swarm network, what the cluster says of it (services, remote tasks). */
   private readonly cluster = new Map<string, ClusterNames>();
+  /** Per network, its records as last built (for othersFor; dropped whenever they change). */
+  private readonly built = new Map<string, Records>();
+  /** Network names, from the networks a listener was asked for (PTR answers name `container.network`). */
+  private readonly names = new Map<string, string>();
 
   constructor(private readonly o: BridgeResolverOptions) {}
 
   async addressFor(net: ResolverNetwork): Promise<string | undefined> {
+    this.names.set(net.id, net.name);
     let r = this.networks.get(net.id);
     if (!r) {
       r = this.start(net);
@@ -66,6 +71,8 @@ export class BridgeResolver implements EmbeddedResolver {
     this.networks.delete(networkId);
     this.entries.delete(networkId);
     this.cluster.delete(networkId);
+    this.built.delete(networkId);
+    this.names.delete(networkId);
     await (await r?.catch(() => undefined))?.server.stop();
   }
 
@@ -80,6 +87,7 @@ export class BridgeResolver implements EmbeddedResolver {
       address: net.gateway,
       port: this.o.port ?? 53,
       records: this.recordsOf(net.id, net.name),
+      othersFor: (client) => this.othersFor(net.id, client),
       upstreams: this.o.upstreams,
       onError: (e) => this.o.log?.(`dns ${net.name}: ${e.message}`),
     });
@@ -104,7 +112,36 @@ export class BridgeResolver implements EmbeddedResolver {
     });
   }
 
+  /**
+   * The records of the other networks the container at `client` on `networkId` is on (its queries reach
+   * the resolver of its first network only), in the order it joined them.
+   */
+  private othersFor(networkId: string, client: string): Records[] {
+    const ip = client.replace(/^::ffff:/, '');
+    const on = this.entries.get(networkId);
+    if (!on) return [];
+    let containerId: string | undefined;
+    for (const e of on.values())
+      if (e.ip === ip) {
+        containerId = e.containerId;
+        break;
+      }
+    if (!containerId) return [];
+    const out: Records[] = [];
+    for (const [id, m] of this.entries) {
+      if (id === networkId || !m.has(containerId)) continue;
+      let r = this.built.get(id);
+      if (!r) {
+        r = this.recordsOf(id, this.names.get(id) ?? id);
+        this.built.set(id, r);
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
   private publish(networkId: string): void {
+    this.built.delete(networkId);
     void this.networks
       .get(networkId)
       ?.then((r) => r.server.setRecords(this.recordsOf(networkId, r.name)))

@@ -96,3 +96,28 @@ export function buildRecords(input: RecordsInput): Records {
     address: (a) => ptr.get(a),
   };
 }
+
+/**
+ * Several networks' records as one, the first that knows a name (or an address) answering: a container on
+ * several networks asks the resolver of its first and is answered the names of all of them, as in docker.
+ */
+export function chainRecords(first: Records, ...rest: readonly Records[]): Records {
+  if (rest.length === 0) return first;
+  const all = [first, ...rest];
+  return {
+    name: (n) => {
+      for (const r of all) {
+        const hit = r.name(n);
+        if (hit) return hit;
+      }
+      return undefined;
+    },
+    address: (a) => {
+      for (const r of all) {
+        const hit = r.address(a);
+        if (hit) return hit;
+      }
+      return undefined;
+    },
+  };
+}

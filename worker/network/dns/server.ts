@@ -7,7 +7,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { invalidArgument, ShoalError } from '../../../common/errors.js';
 import { type Rotation, RoundRobin, resolve } from './answer.js';
-import type { Records } from './records.js';
+import { chainRecords, type Records } from './records.js';
 import { forwardQuery, type Upstream } from './upstream.js';
 
 export interface DnsServerOptions {
@@ -22,6 +22,11 @@ export interface DnsServerOptions {
   /** Per upstream attempt (default 2000 ms); when every attempt fails the client gets SERVFAIL. */
   upstreamTimeoutMs?: number;
   rotation?: Rotation;
+  /**
+   * The records of the asking client's other networks (by its source address), answered after this
+   * network's own; absent or empty: this network's alone.
+   */
+  othersFor?: (client: string) => readonly Records[];
   /** Told about socket errors that do not stop the listener (a bad client, a failed send). */
   onError?: (err: Error) => void;
 }
@@ -122,7 +127,7 @@ export class DnsServer {
         sock.off('error', onError);
         sock.on('error', (e) => this.options.onError?.(e));
         sock.on('message', (msg, rinfo) => {
-          void this.handle(msg, 'udp').then(
+          void this.handle(msg, 'udp', rinfo.address).then(
             (reply) => {
               if (reply && this.udp === sock) {
                 sock.send(reply, rinfo.port, rinfo.address, (e) => {
@@ -169,7 +174,7 @@ export class DnsServer {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        void this.handle(msg, 'tcp').then(
+        void this.handle(msg, 'tcp', conn.remoteAddress ?? '').then(
           (reply) => {
             if (!reply || conn.destroyed) return;
             const head = Buffer.alloc(2);
@@ -182,10 +187,11 @@ export class DnsServer {
     });
   }
 
-  private async handle(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+  private async handle(msg: Buffer, transport: 'udp' | 'tcp', client: string): Promise<Buffer | undefined> {
     const upstreams = this.options.upstreams ?? [];
+    const others = this.options.othersFor?.(client) ?? [];
     const r = resolve(msg, {
-      records: this.records,
+      records: chainRecords(this.records, ...others),
       transport,
       searchDomains: this.options.searchDomains,
       forwarding: upstreams.length > 0,
