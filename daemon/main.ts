@@ -16,6 +16,7 @@ import { registryOptions } from './api/images.js';
 import { registerAll } from './api/index.js';
 import { clusterNetworksPort } from './api/swarm/cluster-networks.js';
 import { DAEMON_USAGE, type DaemonConfig, parseDaemonArgs } from './config.js';
+import { startCpuProfile, watchEventLoop } from './diagnostics.js';
 import { Router } from './http/router.js';
 import { createApiServer } from './http/server.js';
 import {
@@ -29,6 +30,9 @@ import {
 import { SwarmNode } from './node.js';
 
 async function run(flags: DaemonConfig): Promise<void> {
+  const say = (m: string) => console.error(`shoald: ${m}`);
+  watchEventLoop(say);
+  const writeProfile = startCpuProfile(process.env.SHOAL_CPU_PROFILE_DIR, say);
   // One name for the node everywhere (swarm description, /info): the flag's, else the machine's.
   const config: DaemonConfig = { ...flags, hostname: flags.hostname ?? os.hostname() };
   prepareDirs(config);
@@ -122,6 +126,7 @@ async function run(flags: DaemonConfig): Promise<void> {
     if (!running) await swarmLb.close().catch((err) => console.error(`shoald: removing ${err}`));
     await resolver.close().catch(() => {});
     releaseFiles(config);
+    await writeProfile();
     process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

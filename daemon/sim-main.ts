@@ -1,4 +1,5 @@
 // shoald-sim: many simulated worker nodes in one process (see daemon/sim/ and docs in daemon/README.md).
+import { watchEventLoop } from './diagnostics.js';
 import { parseSimArgs, SIM_USAGE } from './sim/config.js';
 import { SimNodeHost } from './sim/host.js';
 
@@ -14,6 +15,7 @@ async function run(): Promise<void> {
     process.stderr.write(`shoald-sim: ${parsed.message}\nSee 'shoald-sim --help'.\n`);
     process.exit(125);
   }
+  watchEventLoop(log);
   const host = new SimNodeHost(parsed.config, log);
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -20,6 +20,30 @@ export const taskDead = (t: Task): boolean => {
   );
 };
 
+/**
+ * The networks whose subnets and VXLAN ids are taken: the store's, and removed ones still carried by tasks
+ * whose containers have not stopped (`network rm` does not wait for them). Their nodes still hold the
+ * overlay — a bridge on that subnet, a VXLAN device with that id, which the kernel allows once per node —
+ * so a new network given either would fail to come up on those nodes until the old one drains.
+ */
+export function networksHolding(view: ReadTx): Network[] {
+  const out = new Map(view.list('network').map((n) => [n.id, n]));
+  for (const t of view.list('task')) {
+    if (taskDead(t)) continue;
+    for (const a of t.networks) {
+      const n = a.network;
+      if (!n?.id || out.has(n.id)) continue;
+      // Named so that a refusal (an overlapping subnet) says why a network not in `network ls` is in the way.
+      const name = `${n.spec?.annotations?.name ?? n.id} (removed; its tasks are still stopping)`;
+      out.set(n.id, {
+        ...n,
+        spec: n.spec && { ...n.spec, annotations: { labels: {}, ...n.spec.annotations, name } },
+      });
+    }
+  }
+  return [...out.values()];
+}
+
 function poolsOf(n: Network): AddressPool[] {
   const out: AddressPool[] = [];
   for (const c of n.ipam?.configs ?? []) {

@@ -1,5 +1,5 @@
 // Public face of the allocator.
-export { NetworkAddresses, taskDead } from './addresses.js';
+export { NetworkAddresses, networksHolding, taskDead } from './addresses.js';
 export {
   allocate,
   DYNAMIC_PORT_FIRST,

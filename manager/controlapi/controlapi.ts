@@ -28,7 +28,7 @@ import {
   UpdateState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isAttachment } from '../allocator/attachments.js';
-import { allocateNetwork } from '../allocator/index.js';
+import { allocateNetwork, networksHolding } from '../allocator/index.js';
 import type { SecretCipher } from '../secrets/index.js';
 import type { ReadTx, Store, WriteTx } from '../store/index.js';
 import { clone } from '../store/tables.js';
@@ -504,7 +504,8 @@ export class ControlApi implements ControlOperations {
           `ingress network already exists: ${ingress.spec?.annotations?.name ?? ingress.id}`,
           'spec.ingress',
         );
-      const a = allocateNetwork(spec, tx.list('network'), tx.list('cluster')[0]);
+      // Against removed networks too while their tasks drain (their nodes still hold the overlay).
+      const a = allocateNetwork(spec, networksHolding(tx), tx.list('cluster')[0]);
       tx.create('network', { id, meta: undefined, spec, driverState: a.driverState, ipam: a.ipam });
     });
     return this.getNetwork(id);

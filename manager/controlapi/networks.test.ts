@@ -352,6 +352,38 @@ describe('control API: networks', () => {
     expect(names({})).toEqual(['back', 'ingress']);
   });
 
+  it("a removed network's subnet and VXLAN id are not reused while its tasks still run (their nodes hold the overlay)", async () => {
+    const { store, control } = await setup();
+    const vni = (n: { driverState?: { options: Record<string, string> } }) =>
+      n.driverState?.options['com.docker.network.driver.overlay.vxlanid_list'];
+    const a = await control.createNetwork(net('old'));
+    // A task of a removed service, stopping with its copy of the network (network rm does not wait for it).
+    const t = makeTask('t1', 'gone', 1, 'n1');
+    await store.update((tx) => {
+      tx.create('task', {
+        ...t,
+        desiredState: TaskState.TASK_STATE_SHUTDOWN,
+        status: { ...t.status!, state: TaskState.TASK_STATE_RUNNING },
+        networks: [{ network: a, addresses: ['10.0.1.2/24'], aliases: [], driverAttachmentOpts: {} }],
+      });
+    });
+    await control.removeNetwork('old');
+    const b = await control.createNetwork(net('new'));
+    expect(vni(b)).not.toBe(vni(a));
+    expect(b.ipam?.configs[0]?.subnet).not.toBe(a.ipam?.configs[0]?.subnet);
+    expect(
+      (await rejects(control.createNetwork(net('mine', { subnet: a.ipam!.configs[0]!.subnet })))).message,
+    ).toMatch(/overlaps .* of network old \(removed; its tasks are still stopping\)/);
+    // Once it stopped, both are free again.
+    await store.update((tx) => {
+      const x = tx.get('task', 't1')!;
+      tx.update('task', { ...x, status: { ...x.status!, state: TaskState.TASK_STATE_SHUTDOWN } });
+    });
+    const c = await control.createNetwork(net('later'));
+    expect(vni(c)).toBe(vni(a));
+    expect(c.ipam?.configs[0]?.subnet).toBe(a.ipam?.configs[0]?.subnet);
+  });
+
   it('property: whatever is asked, no two networks ever hold overlapping subnets or the same VXLAN id', async () => {
     const subnet = fc.oneof(
       fc.constant(''),

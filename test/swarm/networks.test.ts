@@ -335,6 +335,59 @@ describe('swarm networks through the docker CLI', () => {
     expect(await names()).toEqual(['ingress overlay swarm']);
   }, 240_000);
 
+  it('docker run --network on an --attachable overlay: the managers give the address; refusals; rm releases it', async () => {
+    await ok(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.79.0.0/24', 'attnet']);
+    await ok(['network', 'create', '-d', 'overlay', 'closednet']);
+    const id = (
+      await ok([
+        'run',
+        '-d',
+        '--name',
+        'a1',
+        '--network',
+        'attnet',
+        '--network-alias',
+        'one',
+        'busybox',
+        'sleep',
+        '1000',
+      ])
+    ).trim();
+    const ep = (await json(['inspect', 'a1']))[0].NetworkSettings.Networks.attnet;
+    expect(ep.IPAddress).toMatch(/^10\.79\.0\.\d+$/);
+    expect(ep.Aliases).toContain('one');
+    // The address is in the container, and it is the one the managers hold for it.
+    expect(await ok(['exec', 'a1', 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).toContain(
+      `${ep.IPAddress}/24`,
+    );
+    expect(await fails(['network', 'rm', 'attnet'])).toContain('network attnet is in use by container a1');
+    expect(
+      await fails(['run', '-d', '--name', 'a2', '--network', 'closednet', 'busybox', 'sleep', '1000']),
+    ).toContain('network closednet not manually attachable');
+    expect(
+      await fails([
+        'run',
+        '-d',
+        '--name',
+        'a3',
+        '--network',
+        'attnet',
+        '--ip',
+        '10.79.0.99',
+        'busybox',
+        'true',
+      ]),
+    ).toContain('a user specified IP address on a swarm overlay is not supported');
+    await docker(d, ['rm', '-f', 'a2', 'a3']);
+    await ok(['rm', '-f', id]);
+    await eventually(
+      async () => (await docker(d, ['network', 'rm', 'attnet'])).code === 0,
+      'attnet to go',
+      100,
+    );
+    await ok(['network', 'rm', 'closednet']);
+  }, 120_000);
+
   it('shoal network create|ls|inspect|rm|prune do the same (driver-agnostic CLI)', async () => {
     const sh = async (args: string[]) => {
       const r = await shoal(d, args);

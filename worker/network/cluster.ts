@@ -196,6 +196,13 @@ export class ClusterNetworks {
   private async doApply(plans: NetworkPlanView[]): Promise<void> {
     this.last = plans;
     const failures: string[] = [];
+    // Overlays that left the plans go first: a network made since may have been given the VXLAN id of
+    // one of them (ids are reused lowest-first), and the kernel takes one device per id.
+    const wanted = new Set(plans.map((p) => p.id));
+    let busy = false;
+    for (const id of this.o.network.overlayIds())
+      if (!wanted.has(id))
+        busy = !(await this.o.network.dropOverlay(id).catch((e) => failures.push(`${id}: ${e}`))) || busy;
     for (const p of plans) {
       try {
         await this.o.network.ensureOverlay(overlaySpecOf(p));
@@ -204,15 +211,12 @@ export class ClusterNetworks {
         failures.push(`${p.name}: ${(e as Error).message}`);
       }
     }
-    const wanted = new Set(plans.map((p) => p.id));
-    let busy = false;
-    for (const id of this.o.network.overlayIds())
-      if (!wanted.has(id))
-        busy = !(await this.o.network.dropOverlay(id).catch((e) => failures.push(`${id}: ${e}`))) || busy;
     // Its containers go on their own schedule (the executor's); a release also calls retry, this is the
-    // backstop for one released while the plans still named the network.
+    // backstop for one released while the plans still named the network, and for a plan that failed (an
+    // overlay still held by a container of the one whose VXLAN id it took).
     clearTimeout(this.again);
-    this.again = busy ? setTimeout(() => void this.retry().catch(() => {}), 1000) : undefined;
+    this.again =
+      busy || failures.length ? setTimeout(() => void this.retry().catch(() => {}), 1000) : undefined;
     this.again?.unref();
     await this.o.lb?.update(lbStateOf(plans)).catch((e) => failures.push(`load balancer: ${e}`));
     if (failures.length) throw new ShoalError('internal', failures.join('; '));
