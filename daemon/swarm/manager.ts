@@ -119,6 +119,11 @@ export class ManagerParts {
       forwardProposals: true,
       // A write pending through a quorum loss is answered (outcome unknown) rather than left hanging.
       proposalTimeoutMs: 10_000,
+      // 50 ms ticks, an election after 12 to 24 silent ones (600–1,200 ms): a manager sharing a busy machine
+      // stalls for 300–500 ms at times (a thousand workers registering at once), and 8 ticks (the library's
+      // default) then made followers elect a new leader that stalled in turn.
+      tickMs: 50,
+      electionTicks: 12,
       log: (m) => o.log(`raft: ${m}`),
     });
     store.connect(raft);
@@ -207,6 +212,9 @@ export class ManagerParts {
       ...raftPolicy,
     };
     const server = new grpc.Server({
+      // Raft entries are transactions of up to MAX_WRITES_PER_TRANSACTION objects (about 1 MB) and an append
+      // carries up to maxSizePerMsg of them, past grpc's 4 MB default: a follower refusing them never caught up.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
       interceptors: [
         authorizationInterceptor(
           policy,

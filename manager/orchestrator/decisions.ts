@@ -95,8 +95,12 @@ export function applyDecisions(tx: WriteTx, d: Decisions): void {
   for (const s of d.removeServices) tx.remove('service', s.id);
 }
 
-/** Writes per transaction when a pass decides more than that (swarmkit's batches are of 200 changes). */
-export const MAX_WRITES_PER_TRANSACTION = 1000;
+/**
+ * Writes per transaction when a pass decides more than that (swarmkit's batches are of 200 changes): a
+ * task is ~4.5 KB encoded, so a transaction stays near 1 MB (one raft entry, applied in one go by every
+ * manager: 1,000 tasks made entries of 4.6 MB and stalls of seconds).
+ */
+export const MAX_WRITES_PER_TRANSACTION = 250;
 
 /** How many writes the decisions make. */
 export const writeCount = (d: Decisions): number =>

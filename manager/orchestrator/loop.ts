@@ -131,13 +131,11 @@ export class ReconcileLoop {
       this.cancelTimer = d.wakeAt === undefined ? undefined : this.clock.timer(d.wakeAt, () => this.kick());
       if (isEmpty(d)) continue;
       try {
-        // A large pass goes out as several transactions, proposed together (raft puts them in one fsync, in
-        // this order); one that conflicts makes the loop decide again on the state the others left.
-        const results = await Promise.allSettled(
-          splitDecisions(d).map((part) => this.opts.store.update((tx) => applyDecisions(tx, part))),
-        );
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
+        // A large pass goes out as several transactions, one after the other: every manager applies each
+        // in one go, and between them its event loop serves raft's heartbeats and the workers' sessions (all
+        // at once stalled a leader for seconds and cost it its leadership). One that conflicts makes the loop
+        // decide again on the state the others left.
+        for (const part of splitDecisions(d)) await this.opts.store.update((tx) => applyDecisions(tx, part));
         this.commits++;
         conflicts = 0;
       } catch (err) {
