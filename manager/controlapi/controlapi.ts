@@ -297,10 +297,9 @@ export class ControlApi implements ControlOperations {
         // A network attachment is a container's, shown by the node that runs it (`docker ps`), not a task.
         if (isAttachment(t)) return false;
         const svc = services.get(t.serviceId);
-        const name = taskName(t, svc);
         return (
           anyOf(filters.id, (v) => t.id.startsWith(v)) &&
-          anyOf(filters.name, (v) => name.startsWith(v)) &&
+          anyOf(filters.name, (v) => taskName(t, svc).startsWith(v)) &&
           anyOf(serviceIds, (v) => t.serviceId === v) &&
           anyOf(nodeIds, (v) => t.nodeId === v) &&
           anyOf(filters['desired-state'], (v) => DESIRED_STATES[v]!(t.desiredState)) &&
