@@ -3,6 +3,8 @@
 // container's name), never from this node, so two nodes cannot hand out the same one. The port below is
 // the node's agent when the node is in a swarm; without it an overlay cannot be joined by a container.
 
+import { type ErrorKind, isShoalError } from '../../common/errors.js';
+
 /** The node's way to the managers' attachments (the agent's AttachNetwork / DetachNetwork). */
 export interface OverlayAttacher {
   /** Whether the node is in a swarm now (else no overlay can be asked for). */
@@ -15,6 +17,8 @@ export interface OverlayAttacher {
   }): Promise<{ attachmentId: string; networkId: string; address: string }>;
   detach(attachmentId: string): Promise<void>;
 }
+
+const PERMANENT: ErrorKind[] = ['invalid_argument', 'permission_denied'];
 
 /**
  * Detaches owed to the managers: tried at once, and while they fail (no session with a manager: a
@@ -49,6 +53,12 @@ export class OwedDetaches {
         await a.detach(id);
         this.owed.delete(id);
       } catch (e) {
+        // Refused for good (not this node's, not an attachment): retrying cannot help.
+        if (PERMANENT.some((k) => isShoalError(e, k))) {
+          this.owed.delete(id);
+          this.log(`network: attachment ${id} not released: ${(e as Error).message}`);
+          continue;
+        }
         this.log(`network: releasing attachment ${id} failed (retrying): ${(e as Error).message}`);
         break;
       }
