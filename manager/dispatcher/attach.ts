@@ -8,8 +8,7 @@ import type {
   AttachNetworkRequest,
   AttachNetworkResponse,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
-import type { Network, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
+import { type Network, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isAttachment } from '../allocator/attachments.js';
 import type { ReadTx, Store } from '../store/index.js';
@@ -67,33 +66,17 @@ export async function createAttachment(
     const held = existing(tx, nodeId, req.containerId, net.id);
     if (held) return held.id;
     const id = store.newId();
-    const task: Task = {
+    const task = Task.fromPartial({
       id,
-      meta: undefined,
       annotations: { name: req.containerName || req.containerId, labels: {} },
-      serviceId: '',
-      slot: 0,
       nodeId,
-      spec: TaskSpec.fromPartial({
+      spec: {
         networks: [{ target: net.id, aliases: [...req.aliases], driverOpts: {} }],
         attachment: { containerId: req.containerId },
-      }),
-      serviceVersion: 0,
-      serviceAnnotations: undefined,
-      status: {
-        state: TaskState.TASK_STATE_NEW,
-        timestamp: now,
-        message: 'waiting for an address',
-        err: '',
-        containerStatus: undefined,
-        portStatus: undefined,
       },
+      status: { state: TaskState.TASK_STATE_NEW, timestamp: now, message: 'waiting for an address' },
       desiredState: TaskState.TASK_STATE_RUNNING,
-      networks: [],
-      endpoint: undefined,
-      logDriver: undefined,
-      runningSince: 0,
-    };
+    });
     tx.create('task', task);
     return id;
   });
