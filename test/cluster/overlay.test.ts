@@ -311,6 +311,26 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
     expect(await poll('att1 from att2', async () => (await httpFrom(c, att2, ip)) ?? undefined, 30_000)).toBe(
       att1.id.slice(0, 12),
     );
+    // A second overlay for att1: its names answer too, through the resolver of att1's first network.
+    await ok(c, ['network', 'create', '-d', 'overlay', '--attachable', 'ov-att2']);
+    await ok(c, [
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'second',
+      '--network',
+      'ov-att2',
+      '--stop-grace-period',
+      '0s',
+      ...HTTPD,
+    ]);
+    await running(c, 'second', 1);
+    expect((await c.shoal('m1', ['network', 'connect', 'ov-att2', 'att1'])).code).toBe(0);
+    expect(
+      await poll('second from att1', async () => (await httpFrom(c, att1, 'second')) ?? undefined, 30_000),
+    ).toMatch(/^[0-9a-f]{12}$/);
+    await ok(c, ['service', 'rm', 'second']);
     // Refusals: a network made without --attachable, a network in use, an address of one's own choosing.
     await ok(c, ['network', 'create', '-d', 'overlay', 'ov-closed']);
     const closed = await c.shoal('m1', [
@@ -348,7 +368,7 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
     await c.shoal('m1', ['rm', '-f', 'bad1']); // made, if the refusal came at its start (as docker's)
     await c.shoal('w1', ['rm', '-f', 'bad2']);
     await ok(c, ['service', 'rm', 'attweb']);
-    for (const n of ['ov-att', 'ov-closed'])
+    for (const n of ['ov-att', 'ov-att2', 'ov-closed'])
       await poll(`network rm ${n}`, async () => (await c.shoal('m1', ['network', 'rm', n])).code === 0);
   }, 240_000);
 
@@ -358,6 +378,7 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
     // The plain containers of the attachable test, should it have stopped half-way.
     for (const n of c.nodes) await c.shoal(n.name, ['rm', '-f', 'att1', 'att2', 'bad1', 'bad2']);
     await c.shoal('m1', ['service', 'rm', 'attweb']);
+    await c.shoal('m1', ['service', 'rm', 'second']);
     for (const n of ['ov-app', 'ov-int', 'ov-other'])
       await poll(`network rm ${n}`, async () => (await c.shoal('m1', ['network', 'rm', n])).code === 0);
     // (Before the stop, an overlay may linger on the leader's node a while after its last task went:
