@@ -112,20 +112,10 @@ export function dispatcherService(
       }
     },
     updateTaskStatus: (call, callback) => {
-      let done: Promise<{ taskId: string; reason: string }[]>;
-      try {
-        done = dispatcher.updateTaskStatus(
-          callerOf(call, caller),
-          call.request.sessionId,
-          call.request.updates,
-        );
-      } catch (err) {
-        callback(toError(err));
-        return;
-      }
-      done.then(
-        (ignored) => callback(null, { ignored }),
-        (err) => callback(toError(err)),
+      answer(callback, () =>
+        dispatcher
+          .updateTaskStatus(callerOf(call, caller), call.request.sessionId, call.request.updates)
+          .then((ignored) => ({ ignored })),
       );
     },
     attachNetwork: (call, callback) => {

@@ -114,15 +114,6 @@ interface Attached {
   attachmentId: string;
 }
 
-/** The endpoint settings given for network `ref` (keyed by its name or id). */
-function endpointConf(
-  endpoints: NetContainer['opts']['endpoints'],
-  ref: string,
-): { aliases?: string[]; ipv4Address?: string } | undefined {
-  return (
-    endpoints?.[ref] ?? (Object.keys(endpoints ?? {}).length === 1 ? Object.values(endpoints!)[0] : undefined)
-  );
-}
 const bad = (field: string, msg: string) => new ShoalError('invalid_argument', msg, { field });
 const hex = (n: number) => randomBytes(n).toString('hex');
 
@@ -569,7 +560,7 @@ export class NetworkManager implements ContainerNetworking {
     // A plain container joining a swarm overlay gets its address from the managers first.
     let attached: Attached | undefined;
     if (given && given !== 'default' && !SPECIAL_MODE.test(given) && this.wantsAttachment(given, c))
-      attached = await this.attachOverlay(given, c, endpointConf(c.opts.endpoints, given));
+      attached = await this.attachOverlay(given, c, c.opts.endpoints?.[given]);
     try {
       return await this.prepareOn(c, attached);
     } catch (e) {
@@ -639,18 +630,23 @@ export class NetworkManager implements ContainerNetworking {
     for (let waited = 0; waited < OVERLAY_WAIT_MS; waited += 500) {
       await this.overlaysMade;
       if (this.networks.get(id)?.local) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 500);
-        this.localWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await this.localChanged(500);
     }
     throw new ShoalError(
       'unavailable',
       `the swarm network ${id} did not reach this node within ${OVERLAY_WAIT_MS / 1000} s`,
     );
+  }
+
+  /** Resolves when an overlay gets this node's address, or after `ms` (the caller looks again). */
+  private localChanged(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.localWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   private async prepareOn(c: NetContainer, attached: Attached | undefined): Promise<NetPrepared> {
@@ -675,13 +671,7 @@ export class NetworkManager implements ContainerNetworking {
     // The managers give the node its address on an overlay just after placing its first task there; the
     // task's resolv.conf names the resolver on that address, so wait for it (bounded: else the host's).
     for (let waited = 0; primary?.driver === 'overlay' && !primary.local && waited < 20; waited++)
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 500);
-        this.localWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await this.localChanged(500);
     const all = Object.entries(opts.endpoints ?? {});
     // A swarm task may be on several overlays (docker's rule for them); other containers have one network.
     const extraOverlays =
