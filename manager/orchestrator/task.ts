@@ -74,12 +74,23 @@ function canonicalSpec(spec: TaskSpec | undefined): string {
   return c;
 }
 
+/**
+ * Key-sorted JSON where an empty message counts as an absent one: a spec read back through the Engine API
+ * and sent again (`service scale`, `service update --replicas`) comes with `Placement: {}`, `Resources:
+ * {Limits: {}}`, `DNSConfig: {}` where the stored spec had nothing; that must not make every task dirty.
+ */
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)))
-      : x,
-  );
+  return JSON.stringify(v, (_k, x) => {
+    if (!x || typeof x !== 'object' || Array.isArray(x)) return x;
+    const kept = Object.entries(x).filter(([, y]) => !isEmptyMessage(y));
+    return Object.fromEntries(kept.sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)));
+  });
+}
+
+function isEmptyMessage(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length === 0;
+  if (!v || typeof v !== 'object') return false;
+  return Object.values(v).every((y) => y === undefined || isEmptyMessage(y));
 }
 
 /** Old tasks kept per slot (per node for global services); negative: all. */

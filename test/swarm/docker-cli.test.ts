@@ -642,11 +642,20 @@ describe('docker service commands', () => {
 
   it('scale (with progress), update --image/--env-add/--env-rm/--force/--replicas, rollback, rm', async () => {
     const [m1] = nodes;
+    const taskIds = async () =>
+      lines(await ok(m1, ['service', 'ps', 'web', '--filter', 'desired-state=running', '-q', '--no-trunc']));
+    const before = await taskIds();
     const scale = await docker(m1, ['service', 'scale', 'web=2']);
     expect(scale.code, scale.stderr).toBe(0);
     expect(scale.stdout).toMatch(/^web scaled to 2\n/);
     expect(lines(scale.stdout).at(-1)).toBe('verify: Service web converged');
     await eventually(async () => (await runningTasks(m1, 'web')) === 2, 'two web tasks', 200);
+    // The CLI sends back the whole spec it read (with empty Placement, Resources…): a scale from 3 to 2
+    // stops one task and replaces none.
+    const after = await taskIds();
+    expect(before).toHaveLength(3);
+    expect(after).toHaveLength(2);
+    expect(before).toEqual(expect.arrayContaining(after));
 
     const fmt =
       '{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.Spec.TaskTemplate.ContainerSpec.Env}} {{.Spec.TaskTemplate.ForceUpdate}} {{.Spec.Mode.Replicated.Replicas}}';
