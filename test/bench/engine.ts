@@ -64,6 +64,12 @@ async function makeBundle(c: ApiClient, d: Daemon, dir: string): Promise<string>
   spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 }];
   // Each runtime names the cgroup after its own container id.
   delete spec.linux.cgroupsPath;
+  // The container's network namespace file and its /etc/hosts, hostname and resolv.conf went with it: a
+  // fresh network namespace each run, the image's own files.
+  const gone = join(d.dataRoot, 'network');
+  spec.mounts = (spec.mounts as { source?: string }[]).filter((m) => !m.source?.startsWith(gone));
+  for (const ns of spec.linux.namespaces as { type: string; path?: string }[])
+    if (ns.type === 'network') delete ns.path;
   const types = (spec.linux.namespaces as { type: string }[]).map((n) => n.type).sort();
   if (types.join(',') !== 'cgroup,ipc,mount,network,pid,uts')
     throw new Error(`unexpected namespaces ${types}`);
