@@ -64,14 +64,32 @@ async function main(argv: string[]): Promise<number> {
   const fn = await entry.load();
   const client = new Client(socketPath(host));
   return fn(
-    { client, out: process.stdout, err: process.stderr, stdin: process.stdin, env: process.env },
+    {
+      client,
+      out: process.stdout,
+      err: process.stderr,
+      // Opening stdin costs a short command a few ms (a stream over /dev/null or a pipe): only on use.
+      get stdin() {
+        return process.stdin;
+      },
+      env: process.env,
+    },
     rest,
   );
 }
 
+// A reader that went away (`shoal images | head -1`): stop quietly, as the docker CLI dies of SIGPIPE.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    throw e;
+  });
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // The command is done. stdout and stderr are written synchronously on Linux (files, pipes, terminals),
+    // so exit now rather than wait for the daemon connection and Node's own handles to wind down.
+    process.exit(code);
   },
   (err: unknown) => {
     if (err instanceof UsageError) {

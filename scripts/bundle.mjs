@@ -1,6 +1,8 @@
-// Bundles each entry point under dist/: few files to read means a fast start-up. The CLI is split: a
-// command's module (and the packages only it needs: yaml, tar, ajv…) is a chunk of its own, loaded by
-// the dynamic import in cli/commands/index.ts, so `shoal ps` reads and compiles only what ps runs.
+// Bundles each entry point under dist/: few files to read means a fast start-up. The CLI is one CommonJS
+// file (dist/shoal.cjs, started by bin/shoal through require): Node's ESM loader alone costs a short command
+// ~20 ms of resolving, async reads and linking that CommonJS does not pay. A command's module (and the
+// packages only it needs: yaml, tar, ajv…) is still loaded lazily: the dynamic imports in
+// cli/commands/index.ts become deferred module initialisers, so `shoal ps` evaluates only what ps runs.
 import { existsSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -15,27 +17,17 @@ const common = {
 };
 
 const entries = {
-  shoal: { entry: 'cli/main.ts', split: true },
-  shoald: { entry: 'daemon/main.ts' },
-  'shoald-sim': { entry: 'daemon/sim-main.ts' },
+  shoal: { entry: 'cli/main.ts', outfile: 'dist/shoal.cjs', format: 'cjs' },
+  shoald: { entry: 'daemon/main.ts', outfile: 'dist/shoald.mjs' },
+  'shoald-sim': { entry: 'daemon/sim-main.ts', outfile: 'dist/shoald-sim.mjs' },
 };
 
-rmSync('dist/chunks', { recursive: true, force: true });
-for (const [name, { entry, split }] of Object.entries(entries)) {
+// Left by earlier builds (the split ESM CLI).
+for (const old of ['dist/chunks', 'dist/shoal.mjs', 'dist/shoal.mjs.map']) rmSync(old, { recursive: true, force: true });
+for (const [name, { entry, outfile, format }] of Object.entries(entries)) {
   if (!existsSync(entry)) {
     console.warn(`bundle: ${entry} does not exist yet, skipping ${name}`);
     continue;
   }
-  if (split) {
-    await build({
-      ...common,
-      entryPoints: { [name]: entry },
-      outdir: 'dist',
-      outExtension: { '.js': '.mjs' },
-      splitting: true,
-      chunkNames: `chunks/${name}-[name]-[hash]`,
-    });
-  } else {
-    await build({ ...common, entryPoints: [entry], outfile: `dist/${name}.mjs` });
-  }
+  await build({ ...common, ...(format ? { format } : {}), entryPoints: [entry], outfile });
 }

@@ -34,3 +34,19 @@ describe('usage errors exit as docker does', () => {
     expect((await docker(nowhere, ['nosuch'])).code).toBe(1);
   });
 });
+
+describe('a reader that goes away', () => {
+  it('ends the command quietly, no stack trace (docker dies of SIGPIPE)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    // `--help` writes ~4 KB in several writes; the reader has closed the pipe before the first.
+    const r = spawnSync(
+      'bash',
+      ['-c', `exec 3>&1; "${join(process.cwd(), 'bin/shoal')}" --help | (exec 0<&-; sleep 0.3)`],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, SHOAL_HOST: `unix://${nowhere.sock}` },
+      },
+    );
+    expect(r.stderr).toBe('');
+  });
+});

@@ -33,7 +33,7 @@ export interface Daemon {
 }
 
 function requireBuilt(): void {
-  for (const f of ['dist/shoal.mjs', 'dist/shoald.mjs']) {
+  for (const f of ['dist/shoal.cjs', 'dist/shoald.mjs']) {
     if (!existsSync(join(REPO, f))) throw new Error(`${f} is missing: run "npm run build:js" first`);
   }
   if (!existsSync(join(ROOTFS, 'bin/busybox')))
