@@ -23,7 +23,8 @@ const entries = {
 };
 
 // Left by earlier builds (the split ESM CLI).
-for (const old of ['dist/chunks', 'dist/shoal.mjs', 'dist/shoal.mjs.map']) rmSync(old, { recursive: true, force: true });
+for (const old of ['dist/chunks', 'dist/shoal.mjs', 'dist/shoal.mjs.map'])
+  rmSync(old, { recursive: true, force: true });
 for (const [name, { entry, outfile, format }] of Object.entries(entries)) {
   if (!existsSync(entry)) {
     console.warn(`bundle: ${entry} does not exist yet, skipping ${name}`);
