@@ -31,7 +31,7 @@ import {
   makeTask,
   storeOnMemoryLog,
 } from '../store/testkit.js';
-import { DEFAULT_TIMING } from './config.js';
+import { DEFAULT_TIMING, type DispatcherTiming } from './config.js';
 import { Dispatcher, leaderChangeGraceMs, type SessionSink } from './dispatcher.js';
 import { runWhileLeader } from './leader.js';
 import { peerHost } from './service.js';
@@ -63,7 +63,7 @@ const description = (hostname: string) =>
     engine: { engineVersion: 'shoal-0.1', labels: { disk: 'ssd' } },
   });
 
-async function setup(nodes: string[] = ['n1', 'n2']) {
+async function setup(nodes: string[] = ['n1', 'n2'], timing: Partial<DispatcherTiming> = {}) {
   const { store } = storeOnMemoryLog();
   const clock = new FakeClock();
   await store.update((tx) => {
@@ -74,7 +74,7 @@ async function setup(nodes: string[] = ['n1', 'n2']) {
   const d = new Dispatcher(store, {
     clock,
     random: () => 0.5,
-    timing: { heartbeatPeriodMs: PERIOD },
+    timing: { heartbeatPeriodMs: PERIOD, ...timing },
     log: (m) => logged.push(m),
   });
   // The cluster object says 5 s (Docker's default); these tests run on the dispatcher's own 1 s default.
@@ -211,6 +211,26 @@ describe('dispatcher sessions', () => {
     expect(node('n3')?.status?.message).toMatch(/new leader/);
     expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
     expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    d.stop();
+  });
+
+  it("a new leader's grace follows the period its many nodes will be handed, not the idle one", async () => {
+    // 40 nodes at 4 heartbeats a second: once back they beat every 10 s, so they have 10 s × 6 to return.
+    const ids = Array.from({ length: 40 }, (_, i) => `n${i}`);
+    const { store, d, clock, node } = await setup(ids, { maxHeartbeatsPerSecond: 4 });
+    await store.update((tx) => {
+      for (const id of ids) {
+        const n = tx.get('node', id)!;
+        tx.update('node', { ...n, status: { state: NodeState.NODE_STATE_READY, message: '', addr: '' } });
+      }
+    });
+    d.start();
+    clock.advance(59_000);
+    await settle();
+    expect(ids.filter((id) => node(id)?.status?.state !== NodeState.NODE_STATE_READY)).toEqual([]);
+    clock.advance(2_000);
+    await settle();
+    expect(node('n0')?.status?.state).toBe(NodeState.NODE_STATE_DOWN);
     d.stop();
   });
 

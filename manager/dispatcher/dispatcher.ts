@@ -151,9 +151,14 @@ export class Dispatcher {
    * last handed, so a period that shrinks again never cuts a node short.
    */
   heartbeatPeriodMs(): number {
+    return this.periodFor(this.sessions.size);
+  }
+
+  /** The heartbeat period handed out once `sessions` nodes have a session. */
+  private periodFor(sessions: number): number {
     const cluster = this.store.view((tx) => tx.list('cluster')[0]);
     const base = heartbeatPeriodOf(cluster, this.timing.heartbeatPeriodMs);
-    return Math.max(base, Math.ceil((this.sessions.size * 1000) / this.timing.maxHeartbeatsPerSecond));
+    return Math.max(base, Math.ceil((sessions * 1000) / this.timing.maxHeartbeatsPerSecond));
   }
 
   /** Whether the node has a session now. */
@@ -195,11 +200,14 @@ export class Dispatcher {
     const gen = ++this.generation;
     this.followStore(gen);
     this.lastManagers = JSON.stringify(this.managersOf());
-    const grace = leaderChangeGraceMs(this.heartbeatPeriodMs(), this.timing);
-    for (const node of this.store.view((tx) => tx.list('node'))) {
-      if (node.status?.state === NodeState.NODE_STATE_DOWN) continue;
-      this.armDeadline(node.id, grace, 'no session with the new leader in time');
-    }
+    // The grace follows the period these nodes will be handed once back, not today's (no session yet): a
+    // thousand nodes registering at once with a busy new leader took longer than 1 s × 6, were marked down,
+    // their tasks replaced, and the churn cost the next leader its term too.
+    const returning = this.store.view((tx) =>
+      tx.list('node').filter((n) => n.status?.state !== NodeState.NODE_STATE_DOWN),
+    );
+    const grace = leaderChangeGraceMs(this.periodFor(returning.length), this.timing);
+    for (const node of returning) this.armDeadline(node.id, grace, 'no session with the new leader in time');
   }
 
   /** Stops serving (leadership lost, shutdown): sessions end UNAVAILABLE, pending reports are refused. */
