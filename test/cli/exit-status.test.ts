@@ -1,6 +1,7 @@
 // Exit statuses of usage errors, beside the real docker CLI's: 125 for a flag that does not parse, 1 for the
 // wrong number of arguments or an unknown command. None of these reach a daemon, so none is started: the
 // socket named does not exist.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,8 +37,7 @@ describe('usage errors exit as docker does', () => {
 });
 
 describe('a reader that goes away', () => {
-  it('ends the command quietly, no stack trace (docker dies of SIGPIPE)', async () => {
-    const { spawnSync } = await import('node:child_process');
+  it('ends the command quietly, no stack trace (docker dies of SIGPIPE)', () => {
     // `--help` writes ~4 KB in several writes; the reader has closed the pipe before the first.
     const r = spawnSync(
       'bash',

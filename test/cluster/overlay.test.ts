@@ -267,25 +267,26 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
     }
   }, 240_000);
 
-  it('a plain container joins an --attachable overlay (run --network, network connect) and talks across hosts', async () => {
-    const c = cluster();
-    await ok(c, ['network', 'create', '-d', 'overlay', '--attachable', 'ov-att']);
-    await ok(c, [
+  /** A detached service of HTTPD tasks on `network` that stop at once. */
+  const httpdService = (c: ReturnType<typeof cluster>, name: string, network: string, more: string[] = []) =>
+    ok(c, [
       'service',
       'create',
       '-d',
       '--name',
-      'attweb',
+      name,
       '--network',
-      'ov-att',
-      '--constraint',
-      'node.role==worker',
-      '--replicas',
-      '2',
+      network,
       '--stop-grace-period',
       '0s',
+      ...more,
       ...HTTPD,
     ]);
+
+  it('a plain container joins an --attachable overlay (run --network, network connect) and talks across hosts', async () => {
+    const c = cluster();
+    await ok(c, ['network', 'create', '-d', 'overlay', '--attachable', 'ov-att']);
+    await httpdService(c, 'attweb', 'ov-att', ['--constraint', 'node.role==worker', '--replicas', '2']);
     const web = await running(c, 'attweb', 2);
     // On the manager (no attweb task there): a container by `run --network`, answering HTTP itself.
     const run = await c.shoal('m1', ['run', '-d', '--name', 'att1', '--network', 'ov-att', ...HTTPD]);
@@ -313,18 +314,7 @@ describe('overlay networks, service discovery, VIPs and the routing mesh', () =>
     );
     // A second overlay for att1: its names answer too, through the resolver of att1's first network.
     await ok(c, ['network', 'create', '-d', 'overlay', '--attachable', 'ov-att2']);
-    await ok(c, [
-      'service',
-      'create',
-      '-d',
-      '--name',
-      'second',
-      '--network',
-      'ov-att2',
-      '--stop-grace-period',
-      '0s',
-      ...HTTPD,
-    ]);
+    await httpdService(c, 'second', 'ov-att2');
     await running(c, 'second', 1);
     expect((await c.shoal('m1', ['network', 'connect', 'ov-att2', 'att1'])).code).toBe(0);
     expect(
