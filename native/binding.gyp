@@ -10,6 +10,9 @@
         "src/addon/spawn.cc",
         "src/addon/fileops.cc",
         "src/addon/fileops_napi.cc",
+        "src/addon/gunzip.cc",
+        "src/addon/gunzip_napi.cc",
+        "src/addon/sha256_napi.cc",
         "src/addon/netlink.cc",
         "src/addon/netlink_napi.cc",
         "src/addon/nftables.cc",
@@ -20,7 +23,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-O2"],
-      "libraries": ["-ldl", "-lmnl", "-lnftables"]
+      "libraries": ["-ldl", "-lmnl", "-lnftables", "-lisal"]
     },
     {
       "target_name": "shoal-runtime",

@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages the build, the tests and the benchmarks need. Nothing here is part of shoal at run time
-# except libseccomp (the engine's seccomp filters) and busybox-static (the test and demo rootfs).
+# except libseccomp (the engine's seccomp filters), libisal (gzip layers) and busybox-static (the test and demo rootfs).
 PKGS=(
   build-essential python3          # node-gyp
   libseccomp-dev nlohmann-json3-dev libcap-dev libmnl-dev libnftables-dev  # the native engine (libmnl: netlink; libnftables: shoal's table)
+  libisal-dev                      # the addon's gzip decoder for layers (Intel ISA-L)
   busybox-static                   # the rootfs of test and demo containers
   iproute2 nftables curl conntrack # networking tests, host-side HTTP checks; conntrack: the load balancer forgets departed UDP flows
   wrk                              # the network benchmark's load generator (its docker.io peer is installed by the bench)

@@ -62,6 +62,19 @@
 //       The attribute's value, or null when the file has no such attribute (ENODATA). Does not
 //       follow a final symlink. Other failures reject like applyFileOps (syscall "lgetxattr").
 //
+//   new Sha256(): { update(data: Buffer): Promise<void>, digest(): string }
+//       SHA-256 with each update on the thread pool (through the OpenSSL the node binary exports,
+//       the code node:crypto runs). One update at a time: a second before the first settled throws.
+//       digest() is the hex digest of what was hashed so far; updates may go on after it.
+//
+//   new Gunzip(): { step(input: Buffer, output: Buffer): Promise<{ used, produced }>, complete(): boolean }
+//       A gzip stream (one or more members; zero bytes between or after them are padding) inflated
+//       by Intel ISA-L on the thread pool, into output, until the input is used up or the output is
+//       full (a full output may leave more pending: step again, with empty input if need be). Bad
+//       data rejects with an Error (code "EGUNZIP") saying what: "incorrect data check" (CRC-32 or
+//       length in the trailer), "incorrect header check", "invalid deflate block" …
+//       complete() tells whether the bytes so far end exactly after a member.
+//
 //   netnsCreate(path: string): Promise<void>
 //       A new network namespace kept alive by a bind mount of its ns file onto `path` (created
 //       here, must not exist). Made by a short-lived thread of the addon (unshare(CLONE_NEWNET),
@@ -187,5 +200,34 @@ NetError link_get(const std::string& netns, const std::string& name, LinkInfo& o
 // Runs an nftables script through libnftables (blocking: call it on a worker thread). Returns true,
 // or false with nft's error text in `error`.
 bool nft_apply(const std::string& text, std::string& error);
+
+// ---- gzip (gunzip.cc)
+
+struct GunzipStep {
+  size_t used = 0;      // input bytes consumed
+  size_t produced = 0;  // output bytes written
+  int error = 0;        // 0, or an ISA-L inflate error (see Gunzip::describe)
+};
+
+// A gzip stream of one or more members, inflated slice by slice. Not thread-safe: one step at a time.
+class Gunzip {
+ public:
+  Gunzip();
+  ~Gunzip();
+  Gunzip(const Gunzip&) = delete;
+  Gunzip& operator=(const Gunzip&) = delete;
+  // Inflates from in[0..len) into out[0..cap); returns when the input is used up, the output is full
+  // or the data is bad. Call again with an empty input while the output came back full.
+  GunzipStep step(const uint8_t* in, size_t len, uint8_t* out, size_t cap);
+  // Whether the stream so far ends exactly after a member (else it was cut short).
+  bool complete() const;
+  static const char* describe(int error);
+
+ private:
+  struct State;
+  State* s_;
+  bool in_member_ = false;
+  size_t members_ = 0;
+};
 
 }  // namespace shoal_native

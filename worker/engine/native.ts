@@ -119,6 +119,8 @@ interface ShoalNativeAddon {
   nftApply(text: string): Promise<void>;
   applyFileOps(ops: FileOp[]): Promise<void>;
   lgetxattr(path: string, name: string): Promise<Buffer | null>;
+  Sha256: new () => NativeSha256;
+  Gunzip: new () => NativeGunzip;
   create(args: string[]): Promise<void>;
   runtime(args: string[]): Promise<RuntimeOutput>;
   probe(): NativeProbe;
@@ -330,6 +332,34 @@ export async function lgetxattr(path: string, name: string): Promise<Buffer | nu
   } catch (err) {
     rethrowFileOp(err);
   }
+}
+
+// ---------------------------------------------------------------- hashing and gzip on the thread pool
+
+/** SHA-256 whose updates run on the thread pool; one update at a time (chain them). */
+export interface NativeSha256 {
+  update(data: Buffer): Promise<void>;
+  /** hex; the state is copied, updates may go on */
+  digest(): string;
+}
+
+/** A gzip stream (one or more members) inflated on the thread pool by ISA-L; one step at a time. */
+export interface NativeGunzip {
+  /**
+   * Inflates from input into output until the input is used up or the output is full; rejects (code
+   * EGUNZIP) on bad data. Neither buffer may be touched until it settles.
+   */
+  step(input: Buffer, output: Buffer): Promise<{ used: number; produced: number }>;
+  /** Whether the bytes so far end exactly after a member (else the stream was cut short). */
+  complete(): boolean;
+}
+
+export function newSha256(): NativeSha256 {
+  return new (addon().Sha256)();
+}
+
+export function newGunzip(): NativeGunzip {
+  return new (addon().Gunzip)();
 }
 
 // ---------------------------------------------------------------- networking

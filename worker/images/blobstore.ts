@@ -1,12 +1,12 @@
 // Content-addressed blob store. Blobs are written to a temp file, hashed while written, and only
 // renamed into blobs/sha256/<hex> after the digest matched: a crash or a wrong digest leaves at most
 // a temp file (cleaned on open), never a blob that looks valid.
-import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, hexOf, parseDigest } from '../../common/digest.js';
+import { StreamHash } from './stream-hash.js';
 
 export class DigestMismatchError extends Error {
   constructor(
@@ -30,7 +30,7 @@ let tmpCounter = 0;
 
 /** An in-progress blob: append bytes, then commit under the expected digest or abort. */
 export class BlobWriter {
-  private hash: Hash = createHash('sha256');
+  private readonly hash = new StreamHash();
   size = 0;
   private closed = false;
   private constructor(
@@ -49,7 +49,7 @@ export class BlobWriter {
   private pendingBytes = 0;
 
   async write(chunk: Buffer): Promise<void> {
-    this.hash.update(chunk);
+    await this.hash.update(chunk);
     this.size += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
@@ -71,14 +71,14 @@ export class BlobWriter {
     }
   }
 
-  /** The digest of what was written so far (the hash state is copied, writing may go on). */
-  currentDigest(): Digest {
-    return `sha256:${this.hash.copy().digest('hex')}`;
+  /** The digest of what was written so far (writing may go on). */
+  digest(): Promise<Digest> {
+    return this.hash.digest();
   }
 
   /** Verifies and moves the blob into place. Throws (and removes the temp file) on mismatch. */
   async commit(expected?: Digest, expectedSize?: number, what = 'blob'): Promise<Digest> {
-    const actual = this.currentDigest();
+    const actual = await this.hash.digest();
     try {
       if (expectedSize !== undefined && expectedSize >= 0 && this.size !== expectedSize)
         throw new SizeMismatchError(expectedSize, this.size, what);

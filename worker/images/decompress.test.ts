@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
 import { decompressStream, detectCompression } from './decompress.js';
@@ -35,6 +38,48 @@ it('names truncated and corrupt gzip streams', async () => {
   await expect(all(decompressStream(pieces(bad, 4096)))).rejects.toThrow(
     /layer: (corrupt|truncated) gzip stream/,
   );
+});
+
+it('gzip: several members, zero padding after them, headers with a name, any chunking', async () => {
+  const a = randomBytes(20_000);
+  const b = Buffer.alloc(60_000, 'second member ');
+  const multi = Buffer.concat([gzipSync(a), gzipSync(b), Buffer.alloc(1024)]);
+  for (const n of [1, 7, 4096, multi.length])
+    expect((await all(decompressStream(pieces(multi, n)))).equals(Buffer.concat([a, b]))).toBe(true);
+  // gzip(1) writes the file name into the header (FNAME)
+  const dir = mkdtempSync(join(tmpdir(), 'gz-'));
+  try {
+    writeFileSync(join(dir, 'layer.tar'), b);
+    const named = execFileSync('gzip', ['-c', join(dir, 'layer.tar')], { maxBuffer: 1 << 24 });
+    expect(named[3] & 0x08).toBe(0x08);
+    expect((await all(decompressStream(pieces(named, 5)))).equals(b)).toBe(true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('gzip: a wrong checksum or length in the trailer, or bytes after the stream, is refused', async () => {
+  const gz = gzipSync(randomBytes(50_000));
+  for (const at of [gz.length - 6, gz.length - 1]) {
+    const bad = Buffer.from(gz);
+    bad[at] ^= 1; // CRC-32, then ISIZE
+    await expect(all(decompressStream(pieces(bad, 4096)))).rejects.toThrow('layer: corrupt gzip stream');
+  }
+  await expect(
+    all(decompressStream(pieces(Buffer.concat([gz, Buffer.from('trailing garbage bytes')]), 4096))),
+  ).rejects.toThrow('layer: corrupt gzip stream');
+});
+
+it('gzip: output comes in chunks of at most 1 MiB however far a chunk of input expands', async () => {
+  const zeros = gzipSync(Buffer.alloc(40 << 20), { level: 9 }); // ~40 KiB in, 40 MiB out
+  let total = 0;
+  let largest = 0;
+  for await (const c of decompressStream(pieces(zeros, zeros.length))) {
+    total += c.length;
+    largest = Math.max(largest, c.length);
+  }
+  expect(total).toBe(40 << 20);
+  expect(largest).toBe(1 << 20);
 });
 
 // zstd(1) (Debian's zstd) makes real frames; crafted headers test the guard's bounds

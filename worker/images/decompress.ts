@@ -1,6 +1,7 @@
 // Detects a layer's compression from its first bytes and streams the uncompressed tar.
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { newGunzip } from '../engine/native.js';
 import { ZstdStreamError, zstdDecompress } from './zstd.js';
 
 export type DetectedCompression = 'none' | 'gzip' | 'zstd';
@@ -18,7 +19,6 @@ export function zstdAvailable(): boolean {
 }
 
 function decompressor(kind: DetectedCompression): Transform | null {
-  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 1024 * 1024 });
   if (kind === 'zstd') return (zlib as ZlibWithZstd).createZstdDecompress?.() ?? null;
   return null;
 }
@@ -39,6 +39,38 @@ async function* zstdFallback(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer>
   }
 }
 
+/** Size of the tar chunks gunzip yields: what the unpacker and the hashing handle best. */
+const GUNZIP_CHUNK = 1 << 20;
+
+/**
+ * gzip through the addon (ISA-L on the thread pool). An input chunk is stepped through until it is
+ * used up; an output buffer is handed on only when full (or at the end), and a step that filled one
+ * may have left output pending, so the next goes on even with no input left.
+ */
+async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const g = newGunzip();
+  let out = Buffer.allocUnsafe(GUNZIP_CHUNK);
+  let filled = 0;
+  for await (const chunk of src) {
+    let off = 0;
+    for (;;) {
+      const r = await g.step(chunk.subarray(off), out.subarray(filled)).catch((e: Error) => {
+        throw new Error(`layer: corrupt gzip stream: ${e.message}`);
+      });
+      off += r.used;
+      filled += r.produced;
+      if (filled === out.length) {
+        yield out;
+        out = Buffer.allocUnsafe(GUNZIP_CHUNK);
+        filled = 0;
+      } else if (off >= chunk.length) break;
+      else if (r.used === 0 && r.produced === 0) throw new Error('layer: corrupt gzip stream: no progress');
+    }
+  }
+  if (filled > 0) yield out.subarray(0, filled);
+  if (!g.complete()) throw new Error('layer: truncated gzip stream');
+}
+
 /** Yields the uncompressed bytes of a (possibly gzip/zstd-compressed) stream, detected by magic number. */
 export async function* decompressStream(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
@@ -53,6 +85,10 @@ export async function* decompressStream(src: AsyncIterable<Buffer>): AsyncGenera
     head = Buffer.concat([head, n.value]);
   }
   const kind = detectCompression(head);
+  if (kind === 'gzip') {
+    yield* gunzip(prepend(head, it));
+    return;
+  }
   const z = decompressor(kind);
   if (!z) {
     yield* kind === 'zstd' ? zstdFallback(prepend(head, it)) : prepend(head, it);

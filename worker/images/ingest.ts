@@ -1,12 +1,12 @@
 // One pass over a layer blob: bytes go to the blob store (hashed: the blob digest) and, decompressed
 // (hashed: the diff-id), into a fresh layer directory. Both digests are checked before either the
 // blob or the layer becomes visible.
-import { createHash } from 'node:crypto';
 import type { Digest } from '../../common/digest.js';
 import type { BlobStore, BlobWriter } from './blobstore.js';
 import { DigestMismatchError, SizeMismatchError } from './blobstore.js';
 import { decompressStream } from './decompress.js';
 import type { LayerMeta, LayerStore } from './layers.js';
+import { StreamHash } from './stream-hash.js';
 import { unpackLayer } from './unpack.js';
 
 export interface LayerExpectations {
@@ -49,9 +49,14 @@ async function* coalesce(src: AsyncIterable<Buffer>, size = 1 << 20): AsyncGener
   if (n > 0) yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
 }
 
-async function* hashing(src: AsyncIterable<Buffer>, onChunk: (c: Buffer) => void): AsyncGenerator<Buffer> {
+async function* hashing(
+  src: AsyncIterable<Buffer>,
+  hash: StreamHash,
+  count: (n: number) => void,
+): AsyncGenerator<Buffer> {
   for await (const c of src) {
-    onChunk(c);
+    await hash.update(c);
+    count(c.length);
     yield c;
   }
 }
@@ -76,9 +81,9 @@ export async function ingestLayer(
   }
   const writer: BlobWriter | null = blobPresent ? null : await blobs.writer();
   // the writer hashes what it stores; a second hash of the same bytes only when nothing is stored
-  const blobHash = writer ? null : createHash('sha256');
+  const blobHash = writer ? null : new StreamHash();
   let compressedSize = 0;
-  const diffHash = createHash('sha256');
+  const diffHash = new StreamHash();
   let tarSize = 0;
   // file writes are chained (one fd, ordered) and bounded so the reader never runs far ahead
   let chain: Promise<void> = Promise.resolve();
@@ -87,7 +92,7 @@ export async function ingestLayer(
   const compressed = (async function* () {
     for await (const c of coalesce(src)) {
       compressedSize += c.length;
-      blobHash?.update(c);
+      await blobHash?.update(c);
       if (writer) {
         queued++;
         chain = chain
@@ -101,9 +106,8 @@ export async function ingestLayer(
       if (queued > 8) await chain;
     }
   })();
-  const tar = hashing(decompressStream(compressed), (c) => {
-    diffHash.update(c);
-    tarSize += c.length;
+  const tar = hashing(decompressStream(compressed), diffHash, (n) => {
+    tarSize += n;
   });
   const checkBlob = async () => {
     for await (const _ of compressed) {
@@ -113,7 +117,7 @@ export async function ingestLayer(
     if (expect.size !== undefined && expect.size >= 0 && compressedSize !== expect.size)
       throw new SizeMismatchError(expect.size, compressedSize, what);
     // every write has landed (flushWrites), so the writer's hash covers every byte read
-    blobDigest = writer ? writer.currentDigest() : `sha256:${blobHash!.digest('hex')}`;
+    blobDigest = await (writer ?? blobHash!).digest();
     if (expect.digest && blobDigest !== expect.digest)
       throw new DigestMismatchError(expect.digest, blobDigest, what);
   };
@@ -125,7 +129,7 @@ export async function ingestLayer(
       for await (const _ of tar) {
         /* trailing bytes after the end-of-archive marker */
       }
-      unpackedDiff = `sha256:${diffHash.digest('hex')}`;
+      unpackedDiff = await diffHash.digest();
       if (expect.diffId && unpackedDiff !== expect.diffId)
         throw new DigestMismatchError(expect.diffId, unpackedDiff, `${what}: diff-id (uncompressed)`);
       // the blob must be right too before the layer becomes visible
@@ -137,7 +141,7 @@ export async function ingestLayer(
       for await (const _ of tar) {
         /* hash only */
       }
-      unpackedDiff = `sha256:${diffHash.digest('hex')}`;
+      unpackedDiff = await diffHash.digest();
       if (unpackedDiff !== expect.diffId)
         throw new DigestMismatchError(expect.diffId!, unpackedDiff, `${what}: diff-id (uncompressed)`);
       await checkBlob();

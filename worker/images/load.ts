@@ -75,7 +75,7 @@ export async function loadArchive(
         await w.abort();
         throw e;
       }
-      const digest = w.currentDigest();
+      const digest = await w.digest();
       hold([digest]);
       if (await store.blobs.has(digest)) await w.abort();
       else await w.commit(digest);

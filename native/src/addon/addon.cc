@@ -9,7 +9,9 @@
 
 namespace shoal_native {
 void register_file_ops(Napi::Env env, Napi::Object exports);  // fileops_napi.cc
+void register_gunzip(Napi::Env env, Napi::Object exports);    // gunzip_napi.cc
 void register_netlink(Napi::Env env, Napi::Object exports);   // netlink_napi.cc
+void register_sha256(Napi::Env env, Napi::Object exports);    // sha256_napi.cc
 }
 
 namespace {
@@ -125,6 +127,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimePath", Napi::Function::New(env, RuntimePath));
   exports.Set("setRuntimePath", Napi::Function::New(env, SetRuntimePath));
   shoal_native::register_file_ops(env, exports);
+  shoal_native::register_gunzip(env, exports);
+  shoal_native::register_sha256(env, exports);
   shoal_native::register_netlink(env, exports);
   return exports;
 }
