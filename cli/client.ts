@@ -1,7 +1,11 @@
 // The shoal CLI's Engine-API client over a unix socket. Requests use /v1.41/ paths directly (no
-// ping round trip: shoal and shoald speak the same version). Hijacked streams for attach and exec.
-import { type IncomingMessage, request } from 'node:http';
+// ping round trip: shoal and shoald speak the same version). A whole reply (what most commands need)
+// is one exchange on a connection the daemon closes after it (reply.ts), without node:http: loading
+// that is ~6 ms of a `shoal ps` that should cost little more than Node's own start. Streams and the
+// hijacked connections of attach and exec load node:http when they are used.
+import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { parseReply } from './reply.js';
 
 export const API_PREFIX = '/v1.41';
 
@@ -63,7 +67,8 @@ export class Client {
   }
 
   /** Sends a request and returns the response with its body unread (for streams). Non-2xx become ApiError. */
-  open(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+  async open(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+    const { request } = await import('./node-http.js');
     return new Promise((resolve, reject) => {
       const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
       const req = request({
@@ -95,10 +100,53 @@ export class Client {
 
   /** A whole JSON (or empty) reply. */
   async call<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.open(method, path, opts);
-    const body = await readBody(res);
+    const { status, body } = await this.exchange(method, path, opts);
+    // 304 Not Modified: start of a running or stop of a stopped container, nothing to do (as dockerd).
+    if (!((status >= 200 && status < 300) || status === 304)) throw errorFrom(status, body);
     const text = body.toString('utf8').trim();
     return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** One request, its whole reply; the daemon closes the connection after it (Connection: close). */
+  private exchange(
+    method: string,
+    path: string,
+    opts: RequestOptions,
+  ): Promise<{ status: number; body: Buffer }> {
+    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const headers: Record<string, string> = {
+      Host: 'shoal',
+      'User-Agent': 'shoal-cli',
+      Connection: 'close',
+      ...(payload ? { 'Content-Type': 'application/json' } : {}),
+      'Content-Length': String(payload?.length ?? 0),
+      ...opts.headers,
+    };
+    let head = `${method} ${buildPath(path, opts.query)} HTTP/1.1\r\n`;
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    return new Promise((resolve, reject) => {
+      const sock = connect(this.socketPath);
+      const chunks: Buffer[] = [];
+      const abort = () => sock.destroy(new Error('The operation was aborted'));
+      opts.signal?.addEventListener('abort', abort, { once: true });
+      sock.on('connect', () =>
+        sock.write(payload ? Buffer.concat([Buffer.from(`${head}\r\n`), payload]) : `${head}\r\n`),
+      );
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.on('error', (err) => {
+        opts.signal?.removeEventListener('abort', abort);
+        reject(this.connectError(err));
+      });
+      sock.on('end', () => {
+        opts.signal?.removeEventListener('abort', abort);
+        sock.destroy();
+        try {
+          resolve(parseReply(Buffer.concat(chunks)));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
   }
 
   get<T = unknown>(path: string, query?: Query): Promise<T> {
@@ -110,7 +158,8 @@ export class Client {
   }
 
   /** Upgrade to a raw stream (attach, exec start): resolves with the socket once the daemon answered 101. */
-  hijack(path: string, query?: Query, body?: unknown): Promise<Socket> {
+  async hijack(path: string, query?: Query, body?: unknown): Promise<Socket> {
+    const { request } = await import('./node-http.js');
     return new Promise((resolve, reject) => {
       const payload = Buffer.from(body === undefined ? '' : JSON.stringify(body));
       const req = request({

@@ -5,10 +5,10 @@ const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 
 /** Go's time.ParseDuration ("1m30s", "500ms", "0") → nanoseconds; undefined when it does not parse. */
 export function parseGoDuration(text: string): number | undefined {
   if (text === '0') return 0;
-  const m = /^([-+])?((?:\d*\.?\d+(?:ns|us|µs|ms|s|m|h))+)$/.exec(text);
+  const m = /^([-+])?((?:\d*\.?\d+(?:ns|us|\u00b5s|ms|s|m|h))+)$/.exec(text);
   if (!m) return undefined;
   let total = 0;
-  for (const part of m[2].matchAll(/(\d*\.?\d+)(ns|us|µs|ms|s|m|h)/g))
+  for (const part of m[2].matchAll(/(\d*\.?\d+)(ns|us|\u00b5s|ms|s|m|h)/g))
     total += Number(part[1]) * UNIT_NS[part[2]];
   return Math.round(m[1] === '-' ? -total : total);
 }

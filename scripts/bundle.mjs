@@ -3,7 +3,7 @@
 // ~20 ms of resolving, async reads and linking that CommonJS does not pay. A command's module (and the
 // packages only it needs: yaml, tar, ajv…) is still loaded lazily: the dynamic imports in
 // cli/commands/index.ts become deferred module initialisers, so `shoal ps` evaluates only what ps runs.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const common = {
@@ -25,10 +25,21 @@ const entries = {
 // Left by earlier builds (the split ESM CLI).
 for (const old of ['dist/chunks', 'dist/shoal.mjs', 'dist/shoal.mjs.map'])
   rmSync(old, { recursive: true, force: true });
-for (const [name, { entry, outfile, format }] of Object.entries(entries)) {
+for (const [name, { entry, outfile, ...options }] of Object.entries(entries)) {
   if (!existsSync(entry)) {
     console.warn(`bundle: ${entry} does not exist yet, skipping ${name}`);
     continue;
   }
-  await build({ ...common, ...(format ? { format } : {}), entryPoints: [entry], outfile });
+  await build({ ...common, ...options, entryPoints: [entry], outfile });
 }
+// bin/shoal reads the CLI bundle as latin1 (a one-byte string, no UTF-8 decoding at start): it must be ASCII.
+const cli = readFileSync(entries.shoal.outfile);
+const wide = cli.findIndex((b) => b > 0x7f);
+if (wide >= 0) {
+  const line = cli.subarray(0, wide).toString('latin1').split('\n').length;
+  throw new Error(
+    `bundle: ${entries.shoal.outfile}:${line} has a non-ASCII character; write it as \\u escape in the source`,
+  );
+}
+// a code cache made for the previous bundle would be rejected anyway; drop it
+rmSync(`${entries.shoal.outfile}.v8cache`, { force: true });

@@ -1,6 +1,7 @@
 // `shoal events [--since T] [--until T] [-f KEY=VALUE] [--format json]`: docker's event stream.
 import type { Cli } from '../context.js';
 import { parseCommand } from './common.js';
+import { timeFlag } from './service-values.js';
 import { filtersQuery } from './ps.js';
 
 interface EventMessage {
@@ -43,8 +44,8 @@ export async function events(cli: Cli, args: string[]): Promise<number> {
   if (!f) return 0;
   const res = await cli.client.open('GET', '/events', {
     query: {
-      since: f.strings.get('since'),
-      until: f.strings.get('until'),
+      since: timeFlag('--since', f.strings.get('since')),
+      until: timeFlag('--until', f.strings.get('until')),
       filters: filtersQuery(f.lists.get('filter') ?? []),
     },
   });

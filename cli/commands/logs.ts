@@ -3,6 +3,7 @@
 import type { Cli } from '../context.js';
 import { pumpOutput } from '../stdio.js';
 import { inspectContainer, parseCommand } from './common.js';
+import { timeFlag } from './service-values.js';
 
 export async function logs(cli: Cli, args: string[]): Promise<number> {
   const f = parseCommand(
@@ -20,8 +21,16 @@ export async function logs(cli: Cli, args: string[]): Promise<number> {
           help: 'Number of lines to show from the end of the logs (default "all")',
         },
         { long: 'timestamps', short: 't', type: 'bool', help: 'Show timestamps' },
-        { long: 'since', type: 'string', help: 'Show logs since timestamp (unix seconds or RFC3339)' },
-        { long: 'until', type: 'string', help: 'Show logs before a timestamp (unix seconds or RFC3339)' },
+        {
+          long: 'since',
+          type: 'string',
+          help: 'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+        },
+        {
+          long: 'until',
+          type: 'string',
+          help: 'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+        },
       ],
       minArgs: 1,
       maxArgs: 1,
@@ -35,8 +44,8 @@ export async function logs(cli: Cli, args: string[]): Promise<number> {
       follow: f.bools.has('follow'),
       stderr: true,
       stdout: true,
-      since: f.strings.get('since'),
-      until: f.strings.get('until'),
+      since: timeFlag('--since', f.strings.get('since')),
+      until: timeFlag('--until', f.strings.get('until')),
       tail: f.strings.get('tail') ?? 'all',
       timestamps: f.bools.has('timestamps'),
     },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LineDemuxer, prefixOf, sinceValue } from './service-logs.js';
+import { LineDemuxer, prefixOf } from './service-logs.js';
+import { timeValue } from './service-values.js';
 
 describe('service logs output', () => {
   it('prefixes as the docker CLI: name.slot.task@node padded to the replica count width', () => {
@@ -13,10 +14,12 @@ describe('service logs output', () => {
 
   it('sends --since as the docker CLI: a duration becomes unix seconds, times go as they are', () => {
     const now = Date.parse('2026-12-02T10:00:00Z');
-    expect(sinceValue('42m', now)).toBe(((now - 42 * 60_000) / 1000).toFixed(9));
-    expect(sinceValue('1700000000', now)).toBe('1700000000');
-    expect(sinceValue('2026-12-02T09:00:00Z', now)).toBe('2026-12-02T09:00:00Z');
-    expect(() => sinceValue('yesterday', now)).toThrow(/invalid argument "yesterday" for "--since"/);
+    expect(timeValue('--since', '42m', now)).toBe(((now - 42 * 60_000) / 1000).toFixed(9));
+    expect(timeValue('--since', '1700000000', now)).toBe('1700000000');
+    expect(timeValue('--since', '2026-12-02T09:00:00Z', now)).toBe('2026-12-02T09:00:00Z');
+    expect(() => timeValue('--since', 'yesterday', now)).toThrow(
+      /invalid argument "yesterday" for "--since"/,
+    );
   });
 
   it('splits frames into lines per stream, the daemon’s error (stream 3) apart', () => {

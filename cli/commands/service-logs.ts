@@ -5,7 +5,7 @@
 import { ApiError } from '../client.js';
 import type { Cli } from '../context.js';
 import { parseCommand } from './common.js';
-import { bad, parseGoDuration } from './service-values.js';
+import { timeValue } from './service-values.js';
 import type { NodeJson, ServiceJson, TaskJson } from './swarm-format.js';
 
 /** Splits multiplexed frames into complete lines per stream (1 stdout, 2 stderr, 3 the daemon's error). */
@@ -45,17 +45,6 @@ export function splitDetails(line: string): { details: Record<string, string>; m
     if (eq > 0) details[kv.slice(0, eq)] = decodeURIComponent(kv.slice(eq + 1));
   }
   return { details, message: space < 0 ? '' : line.slice(space + 1) };
-}
-
-/**
- * --since as the docker CLI sends it: a Go duration ("42m") becomes now minus it, in unix seconds; unix
- * seconds and RFC3339 times go as they are (the daemon reads both).
- */
-export function sinceValue(text: string, nowMs: number): string {
-  const ns = parseGoDuration(text);
-  if (ns !== undefined && text !== '0') return ((nowMs * 1e6 - ns) / 1e9).toFixed(9);
-  if (/^\d+(\.\d+)?$/.test(text) || !Number.isNaN(Date.parse(text))) return text;
-  throw bad('--since', text, 'use a duration (42m), unix seconds or an RFC3339 time');
 }
 
 /** The docker CLI's prefix: `name.slot[.task]@node`, padded to the width of the replica count, then "    | ". */
@@ -108,7 +97,7 @@ export async function serviceLogs(cli: Cli, args: string[]): Promise<number> {
   const details = f.bools.has('details');
   const timestamps = f.bools.has('timestamps');
   const sinceRaw = f.strings.get('since');
-  const since = sinceRaw ? sinceValue(sinceRaw, Date.now()) : undefined;
+  const since = sinceRaw ? timeValue('--since', sinceRaw, Date.now()) : undefined;
   let path: string;
   let tty: boolean;
   let padding = 1;

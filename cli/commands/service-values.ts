@@ -10,6 +10,22 @@ export function bad(flag: string, value: string, why: string): FlagError {
 
 export { parseGoDuration };
 
+/**
+ * --since/--until as the docker CLI sends them: a Go duration ("42m") becomes now minus it, in unix
+ * seconds; unix seconds and RFC3339 times go as they are (the daemon reads both).
+ */
+export function timeValue(flag: string, text: string, nowMs: number): string {
+  const ns = parseGoDuration(text);
+  if (ns !== undefined && text !== '0') return ((nowMs * 1e6 - ns) / 1e9).toFixed(9);
+  if (/^\d+(\.\d+)?$/.test(text) || !Number.isNaN(Date.parse(text))) return text;
+  throw bad(flag, text, 'use a duration (42m), unix seconds or an RFC3339 time');
+}
+
+/** timeValue for a flag that may be absent, counted back from now. */
+export function timeFlag(flag: string, text: string | undefined): string | undefined {
+  return text === undefined || text === '' ? undefined : timeValue(flag, text, Date.now());
+}
+
 export function durationValue(flag: string, text: string): number {
   const ns = parseGoDuration(text);
   if (ns === undefined) throw bad(flag, text, `time: invalid duration "${text}"`);

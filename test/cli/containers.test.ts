@@ -85,6 +85,23 @@ describe('logs', () => {
     expect(ts.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick \d+\n$/);
   });
 
+  it('reads relative --since and --until as the docker CLI does (42m: 42 minutes ago)', async () => {
+    for (const run of [shoal, docker]) {
+      const recent = await run(d, ['logs', '--since', '1h', 'c1']);
+      expect(recent.code, recent.stderr).toBe(0);
+      expect(recent.stdout).toContain('tick 1\n');
+      const old = await run(d, ['logs', '--until', '1h', 'c1']);
+      expect(old.code, old.stderr).toBe(0);
+      expect(old.stdout).toBe('');
+    }
+    const events = await shoal(d, ['events', '--since', '1h', '--until', '0s', '--filter', 'container=c1']);
+    expect(events.code, events.stderr).toBe(0);
+    expect(events.stdout).toMatch(/container start [0-9a-f]{64} \(.*name=c1/);
+    const bad = await shoal(d, ['logs', '--since', 'yesterday', 'c1']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain('invalid argument "yesterday" for "--since" flag');
+  });
+
   it('follows new output with -f', async () => {
     const p = spawnShoal(d, ['logs', '-f', '--tail', '1', 'c1']);
     let out = '';
