@@ -1,8 +1,8 @@
 // `shoal events [--since T] [--until T] [-f KEY=VALUE] [--format json]`: docker's event stream.
 import type { Cli } from '../context.js';
 import { parseCommand } from './common.js';
-import { timeFlag } from './service-values.js';
 import { filtersQuery } from './ps.js';
+import { timeFlag } from './service-values.js';
 
 interface EventMessage {
   Type: string;
