@@ -1,6 +1,15 @@
 // Durations and timestamps as docker writes them on command lines and in API filters.
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+// \u00b5s: the bundles are ASCII (a one-byte source string in V8, half the memory of a two-byte one)
+const UNIT_NS: Record<string, number> = {
+  ns: 1,
+  us: 1e3,
+  '\u00b5s': 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
+};
 
 /** Go's time.ParseDuration ("1m30s", "500ms", "0") → nanoseconds; undefined when it does not parse. */
 export function parseGoDuration(text: string): number | undefined {

@@ -2,6 +2,7 @@
 // VOLUME, WORKDIR, USER, STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD, MAINTAINER), the command a RUN
 // runs, and the history line (`created_by`) each step leaves, in the classic builder's words.
 import path from 'node:path';
+import { parseGoDuration } from '../../common/time.js';
 import type { ContainerConfig } from '../images/index.js';
 import type { Instruction } from './dockerfile.js';
 import { expandWord, expandWords, parseKeyValues, splitRaw, type Vars } from './words.js';
@@ -24,20 +25,11 @@ export const PROXY_ARGS = [
 
 export type BuildConfig = ContainerConfig & { Shell?: string[]; OnBuild?: string[] | null };
 
-/** Go-style durations ("30s", "1m30s", "500ms") to ns. */
+/** Go-style durations ("30s", "1m30s", "500ms") to ns; a Dockerfile has no negative ones. */
 export function parseDurationNs(text: string, what: string): number {
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  if (text === '0') return 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    total += Number(m[1]) * units[m[2]];
-    pos = re.lastIndex;
-  }
-  if (pos !== text.length || text === '')
-    throw new Error(`${what}: "${text}" is not a duration (e.g. 30s, 1m30s)`);
-  return Math.round(total);
+  const ns = parseGoDuration(text);
+  if (ns === undefined || ns < 0) throw new Error(`${what}: "${text}" is not a duration (e.g. 30s, 1m30s)`);
+  return ns;
 }
 
 function envMap(env: readonly string[] | undefined): Map<string, string> {
