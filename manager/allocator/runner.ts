@@ -5,6 +5,7 @@
 // - allocatorLoop: allocation alone, beside a plain orchestratorLoop (tests, and swarmkit's shape).
 import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
 import { orchestrate } from '../orchestrator/orchestrate.js';
+import { isStartingReport } from '../orchestrator/task.js';
 import type { Store } from '../store/index.js';
 import { allocate } from './allocate.js';
 
@@ -18,7 +19,8 @@ export function allocatorLoop(store: Store, options: LoopOptions = {}): Reconcil
     name: 'allocator',
     store,
     tables: ['task', 'service', 'network', 'node'],
-    decide: (view, now) => allocate(view, undefined, now),
+    decide: (view, now) => ({ ...allocate(view, undefined, now), settled: true }),
+    wakesOn: (e) => !isStartingReport(e),
     ...options,
   });
 }
@@ -28,7 +30,9 @@ export function allocatingOrchestratorLoop(store: Store, options: LoopOptions = 
     name: 'orchestrator',
     store,
     tables: ['service', 'task', 'node', 'cluster', 'network'],
-    decide: (view, now) => allocate(view, orchestrate(view, now, store.newId), now),
+    // settled always: only the reports of tasks on their way to RUNNING are skipped (isStartingReport)
+    decide: (view, now) => ({ ...allocate(view, orchestrate(view, now, store.newId), now), settled: true }),
+    wakesOn: (e) => !isStartingReport(e),
     ...options,
   });
 }

@@ -17,6 +17,11 @@ export interface Decisions {
   updateNodes?: Node[];
   /** Unix ms when the answer would change with no store change (a restart delay ending); undefined: never. */
   wakeAt: number | undefined;
+  /**
+   * The pass left nothing waiting on other changes: until one of the events the loop's `wakesOn` accepts,
+   * passes would decide nothing (the scheduler with every pending task placed ignores status reports).
+   */
+  settled?: boolean;
 }
 
 export const isEmpty = (d: Decisions): boolean =>

@@ -99,6 +99,59 @@ describe('orchestrator and scheduler runners', () => {
     for (const l of loops) await l.stop();
   });
 
+  it('a settled scheduler skips status reports; a task left pending makes every change count again', async () => {
+    const { h, loops, errors } = cluster();
+    const scheduler = loops[2];
+    await h.put('node', node('a'), node('b'));
+    await h.put('service', service('s1', 'web', { replicas: 2 }));
+    for (const l of loops) l.start();
+    await quiet(loops);
+    expect(assigned(h.live('s1'))).toHaveLength(2);
+
+    // every task placed: reports of tasks starting and running are nothing to the scheduler; the
+    // orchestrator skips those on the way (ASSIGNED … STARTING) and looks again at RUNNING
+    const orchestrator = loops[0];
+    const settledPasses = scheduler.passes;
+    const orchestratorPasses = orchestrator.passes;
+    for (const state of [S.TASK_STATE_ACCEPTED, S.TASK_STATE_PREPARING, S.TASK_STATE_STARTING])
+      for (const t of h.live('s1')) await h.report(t.id, state);
+    await quiet(loops);
+    expect(orchestrator.passes).toBe(orchestratorPasses);
+    for (const t of h.live('s1')) await h.report(t.id, S.TASK_STATE_RUNNING);
+    await quiet(loops);
+    expect(orchestrator.passes).toBeGreaterThan(orchestratorPasses);
+    expect(scheduler.passes).toBe(settledPasses);
+    // a failure still reaches the orchestrator: the slot gets a new task, which the scheduler places
+    const [failing] = h.live('s1');
+    await h.report(failing.id, S.TASK_STATE_FAILED);
+    await quiet(loops);
+    const again = h.live('s1').find((t) => t.slot === failing.slot);
+    expect(again?.id).not.toBe(failing.id);
+    expect(again?.status?.state).toBe(S.TASK_STATE_ASSIGNED);
+
+    // a task no node can take stays pending, and then a node event (not a task event) must reach the scheduler
+    await h.put('service', service('s2', 'zoned', { constraints: ['node.labels.zone==x'] }));
+    await quiet(loops);
+    const [waiting] = h.live('s2');
+    expect(waiting.status?.state).toBe(S.TASK_STATE_PENDING);
+    expect(waiting.status?.err).toMatch(/no suitable node/);
+    await h.put('node', node('c', { labels: { zone: 'x' } }));
+    await quiet(loops);
+    const [placed] = h.live('s2');
+    expect(placed.status?.state).toBe(S.TASK_STATE_ASSIGNED);
+    expect(placed.nodeId).toBe('c');
+
+    // settled again: a new pending task still wakes it
+    await h.edit('service', 's1', (sv) => {
+      sv.spec!.mode = { $case: 'replicated', value: { replicas: 3 } };
+    });
+    await quiet(loops);
+    expect(assigned(h.live('s1'))).toHaveLength(2); // the replaced slot's and the new one's
+    expect(h.live('s1')).toHaveLength(3);
+    expect(errors).toEqual([]);
+    for (const l of loops) await l.stop();
+  });
+
   it('restart policy: delay honoured with the fake clock, max attempts stop the restarts', async () => {
     const { h, fc, loops, errors } = cluster();
     await h.put('node', node('a'));

@@ -3,6 +3,7 @@
 import type { Store } from '../store/index.js';
 import { type LoopClock, ReconcileLoop } from './loop.js';
 import { orchestrate } from './orchestrate.js';
+import { isStartingReport } from './task.js';
 
 export function orchestratorLoop(
   store: Store,
@@ -12,7 +13,9 @@ export function orchestratorLoop(
     name: 'orchestrator',
     store,
     tables: ['service', 'task', 'node', 'cluster'],
-    decide: (view, now) => orchestrate(view, now, store.newId),
+    // settled always: only the reports of tasks on their way to RUNNING are skipped (isStartingReport)
+    decide: (view, now) => ({ ...orchestrate(view, now, store.newId), settled: true }),
+    wakesOn: (e) => !isStartingReport(e),
     ...options,
   });
 }

@@ -7,13 +7,35 @@ import {
   NodeState,
   TaskState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { DEFAULT_TASK_HISTORY_RETENTION_LIMIT } from '../store/index.js';
+import { DEFAULT_TASK_HISTORY_RETENTION_LIMIT, type StoreEvent } from '../store/index.js';
 import { endpointSpecOf, taskTemplate } from './spec.js';
 
 export const CREATED_MESSAGE = 'created';
 
 /** Observed state says the task is over (COMPLETE, SHUTDOWN, FAILED, REJECTED, ORPHANED). */
 export const isTerminal = (t: Task): boolean => (t.status?.state ?? 0) >= TaskState.TASK_STATE_COMPLETE;
+
+/**
+ * A live task's report between being bound to its node and running (ASSIGNED … STARTING, node and desired
+ * state unchanged): no rule of the orchestrator or the allocator turns on it (they look at < ASSIGNED,
+ * RUNNING and past RUNNING), so their loops skip it: it is most of a big rollout's events.
+ */
+export function isStartingReport(e: StoreEvent): boolean {
+  if (e.table !== 'task' || e.kind !== 'update' || e.previous === undefined) return false;
+  const a = e.previous;
+  const b = e.object;
+  const was = a.status?.state ?? 0;
+  const is = b.status?.state ?? 0;
+  return (
+    a.desiredState === b.desiredState &&
+    b.desiredState <= TaskState.TASK_STATE_RUNNING &&
+    a.nodeId === b.nodeId &&
+    was >= TaskState.TASK_STATE_PENDING &&
+    was < TaskState.TASK_STATE_RUNNING &&
+    is >= TaskState.TASK_STATE_ASSIGNED &&
+    is < TaskState.TASK_STATE_RUNNING
+  );
+}
 
 /** Still wanted: desired READY (a delayed restart) or RUNNING. */
 export const isLive = (t: Task): boolean => t.desiredState <= TaskState.TASK_STATE_RUNNING;

@@ -23,6 +23,8 @@ export const ASSIGNED_MESSAGE = 'scheduler assigned task to node';
 export interface SchedulerDecisions {
   /** Changed copies of tasks (with the version they were read at): ASSIGNED ones, and pending ones whose err changed. */
   updates: Task[];
+  /** Schedulable tasks left PENDING (no suitable node, or waiting for dependencies). */
+  unplaced: number;
 }
 
 export function schedule(view: ReadTx, now: number): SchedulerDecisions {
@@ -56,7 +58,7 @@ export function scheduleTasks(
 ): SchedulerDecisions {
   const schedulable = tasks.filter(isSchedulable);
   // Most passes follow status reports and find nothing to place: no need to count every node's tasks.
-  if (schedulable.length === 0) return { updates: [] };
+  if (schedulable.length === 0) return { updates: [], unplaced: 0 };
   const infos = buildNodeInfos(nodes, tasks);
   const ordered = [...infos.values()].sort((a, b) => cmp(a.node.id, b.node.id));
   const pending = schedulable.sort(
@@ -66,21 +68,25 @@ export function scheduleTasks(
   const spreads = new Map<string, Spread>();
   const candidates = new Map<string, Candidates>();
   const useHeap = options.heap ?? true;
+  let unplaced = 0;
+  const stay = (t: Task, why: string) => {
+    unplaced++;
+    const u = stayPending(t, why, now);
+    if (u) updates.push(u);
+  };
 
   for (const t of pending) {
     // depends_on: held PENDING, the reason in err (shown by `service ps`), until the dependencies are up.
     const wait = options.waitFor?.(t);
     if (wait) {
-      const u = stayPending(t, wait, now);
-      if (u) updates.push(u);
+      stay(t, wait);
       continue;
     }
     let constraints: Constraint[];
     try {
       constraints = parseConstraints(t.spec?.placement?.constraints ?? []);
     } catch (err) {
-      const u = stayPending(t, `no suitable node (${(err as Error).message})`, now);
-      if (u) updates.push(u);
+      stay(t, `no suitable node (${(err as Error).message})`);
       continue;
     }
     const need = needsOf(t, constraints);
@@ -125,8 +131,7 @@ export function scheduleTasks(
     }
 
     if (!chosen) {
-      const u = stayPending(t, explain(failures), now);
-      if (u) updates.push(u);
+      stay(t, explain(failures));
       continue;
     }
     const assigned: Task = {
@@ -143,7 +148,7 @@ export function scheduleTasks(
     addTask(chosen, assigned);
     updates.push(assigned);
   }
-  return { updates };
+  return { updates, unplaced };
 }
 
 /** What makes two tasks of one service interchangeable to the filters. */
