@@ -428,6 +428,38 @@ describe('filters', () => {
   });
 });
 
+describe('serviceTaskCounts', () => {
+  it('counts tasks running on nodes that are not down; a global service desires its tasks on such nodes', async () => {
+    const { store, control } = setup();
+    const web = await control.createService(spec());
+    const db = await control.createService(
+      spec({ annotations: { name: 'db', labels: {} }, mode: { $case: 'global', value: {} } }),
+    );
+    const running = (t: ReturnType<typeof makeTask>) => ({
+      ...t,
+      status: { ...t.status!, state: TaskState.TASK_STATE_RUNNING },
+    });
+    await store.update((tx) => {
+      tx.create('node', node('up', NodeRole.NODE_ROLE_WORKER));
+      tx.create('node', node('gone', NodeRole.NODE_ROLE_WORKER, NodeState.NODE_STATE_DOWN));
+      tx.create('task', running(makeTask('w1', web.id, 1, 'up')));
+      tx.create('task', makeTask('w2', web.id, 2, 'up')); // still NEW
+      tx.create('task', running(makeTask('w3', web.id, 3, 'gone')));
+      tx.create('task', running(makeTask('w4', web.id, 1, 'up', TaskState.TASK_STATE_SHUTDOWN)));
+      tx.create('task', running(makeTask('d1', db.id, 0, 'up')));
+      tx.create('task', running(makeTask('d2', db.id, 0, 'gone')));
+      tx.create('task', makeTask('d3', db.id, 0, 'up', TaskState.TASK_STATE_SHUTDOWN));
+      tx.create('task', running(makeTask('x1', 'other', 1, 'up')));
+    });
+    const counts = control.serviceTaskCounts(control.listServices());
+    // w4 is being shut down but still runs: docker counts it too.
+    expect(counts.get(web.id)).toEqual({ running: 2, desired: 3 });
+    expect(counts.get(db.id)).toEqual({ running: 1, desired: 1 });
+    expect(counts.size).toBe(2);
+    expect(control.serviceTaskCounts([]).size).toBe(0);
+  });
+});
+
 describe('nodes', () => {
   it('updates availability, role and labels with the version, refusing a stale one', async () => {
     const { store, control } = setup();

@@ -6,7 +6,8 @@ import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocatorLoop } from '../allocator/runner.js';
 import { schedulerLoop } from '../scheduler/runner.js';
 import { node } from '../scheduler/testkit.js';
-import { type LoopClock, type ReconcileLoop, runWhileLeader } from './loop.js';
+import { DecisionSet } from './decisions.js';
+import { type LoopClock, ReconcileLoop, runWhileLeader } from './loop.js';
 import { orchestratorLoop } from './runner.js';
 import { harness, seconds, service } from './testkit.js';
 
@@ -242,5 +243,53 @@ describe('orchestrator and scheduler runners', () => {
     h.log.setLeader(undefined);
     expect(loops.map((l) => l.active)).toEqual([false, false, false]);
     await done();
+  });
+});
+
+describe('ReconcileLoop pacing', () => {
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('after a slow pass the next waits as long as it took; fast passes follow at once; stop() ends a wait', async () => {
+    const h = harness();
+    const fc = fakeClock(h);
+    let passMs = 20;
+    const loop = new ReconcileLoop({
+      name: 'slow',
+      store: h.store,
+      clock: fc.clock,
+      decide: () => {
+        h.clock.now += passMs; // the pass "takes" passMs by the loop's clock
+        return new DecisionSet().result();
+      },
+    });
+    loop.start();
+    await loop.idle();
+    expect(loop.passes).toBe(1);
+
+    loop.kick();
+    await turns(5);
+    expect(loop.passes).toBe(1); // waiting 20 ms
+    fc.advance(19);
+    await turns(5);
+    expect(loop.passes).toBe(1);
+    passMs = 1;
+    fc.advance(1);
+    await loop.idle();
+    expect(loop.passes).toBe(2);
+
+    loop.kick(); // the last pass was fast: no wait
+    await loop.idle();
+    expect(loop.passes).toBe(3);
+
+    passMs = 50;
+    loop.kick();
+    await loop.idle();
+    expect(loop.passes).toBe(4);
+    loop.kick(); // waits 50 ms of the fake clock, which never comes
+    await turns(3);
+    await loop.stop();
+    expect(loop.passes).toBe(4);
   });
 });

@@ -5,8 +5,8 @@ import { invalidArgument } from '../../../common/errors.js';
 import { checkAddressPool } from '../../../manager/allocator/index.js';
 import type { ControlOperations, Filters } from '../../../manager/controlapi/index.js';
 import { defaultClusterSpec } from '../../../manager/store/defaults.js';
-import type { Node, Service, Task } from '../../../proto/gen/shoal/swarm/v1/objects.js';
-import { NodeAvailability, NodeState, TaskState } from '../../../proto/gen/shoal/swarm/v1/types.js';
+import type { Node, Service } from '../../../proto/gen/shoal/swarm/v1/objects.js';
+import { NodeAvailability } from '../../../proto/gen/shoal/swarm/v1/types.js';
 import { ApiError, badRequest } from '../../http/errors.js';
 import { queryBool, queryInt } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
@@ -56,35 +56,11 @@ function requireVersion(q: URLSearchParams): number {
   return v;
 }
 
-const ACTIVE = new Set([TaskState.TASK_STATE_RUNNING]);
-
-/** ServiceStatus as dockerd computes it for ?status=true: running tasks on nodes that are not down. */
-export function serviceStatuses(
-  control: ControlOperations,
-  services: Service[],
-): Map<string, ServiceStatusJson> {
-  const down = new Set(
-    control
-      .listNodes()
-      .filter((n) => n.status?.state === NodeState.NODE_STATE_DOWN)
-      .map((n) => n.id),
-  );
-  const byService = new Map<string, Task[]>();
-  for (const t of control.listTasks()) {
-    const xs = byService.get(t.serviceId) ?? [];
-    xs.push(t);
-    byService.set(t.serviceId, xs);
-  }
+/** ServiceStatus as dockerd computes it for ?status=true (counted by the control API). */
+function serviceStatuses(control: ControlOperations, services: Service[]): Map<string, ServiceStatusJson> {
   const out = new Map<string, ServiceStatusJson>();
-  for (const s of services) {
-    const tasks = byService.get(s.id) ?? [];
-    const running = tasks.filter((t) => ACTIVE.has(t.status?.state ?? 0) && !down.has(t.nodeId)).length;
-    const desired =
-      s.spec?.mode?.$case === 'global'
-        ? tasks.filter((t) => t.desiredState === TaskState.TASK_STATE_RUNNING && !down.has(t.nodeId)).length
-        : (s.spec?.mode?.value.replicas ?? 0);
-    out.set(s.id, { RunningTasks: running, DesiredTasks: desired, CompletedTasks: 0 });
-  }
+  for (const [id, c] of control.serviceTaskCounts(services))
+    out.set(id, { RunningTasks: c.running, DesiredTasks: c.desired, CompletedTasks: 0 });
   return out;
 }
 
