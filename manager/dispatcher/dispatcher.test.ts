@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isShoalError, type ShoalError } from '../../common/errors.js';
 import { FakeClock } from '../../common/fake-clock.js';
 import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
@@ -123,20 +123,6 @@ describe('dispatcher sessions', () => {
     expect(started.value.sessionId).toBe(sessionId);
     expect(started.value.heartbeatPeriod).toEqual({ seconds: 1, nanos: 0 });
     expect(sink.assignments[0]?.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE);
-    d.stop();
-  });
-
-  it('nodes registering at once share store transactions; a node the store does not know fails alone', async () => {
-    const ids = Array.from({ length: 50 }, (_, i) => `n${i}`);
-    const { store, d, node } = await setup(ids, { statusBatchMax: 20 });
-    d.start();
-    const update = vi.spyOn(store, 'update');
-    const results = await Promise.allSettled([...ids, 'ghost'].map((id) => register(d, id)));
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(50);
-    expect(results[50]).toMatchObject({ status: 'rejected', reason: { kind: 'not_found' } });
-    // 51 registrations in transactions of at most 20: three, not 51.
-    expect(update).toHaveBeenCalledTimes(3);
-    expect(ids.every((id) => node(id)?.status?.state === NodeState.NODE_STATE_READY)).toBe(true);
     d.stop();
   });
 

@@ -35,7 +35,6 @@ import type { EventOf, Store } from '../store/index.js';
 import { dependenciesOf, fingerprint, forWorker, isAssigned, sameForWorker } from './assignments.js';
 import { allocatedAttachment, createAttachment, removeAttachment } from './attach.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
-import { GroupCommit } from './group-commit.js';
 import { NetworkPlans, planFingerprint, touchesNetworkPlans } from './networks.js';
 import { checkOwner, checkReport, newer, staleReason, withStatus } from './status.js';
 
@@ -106,12 +105,6 @@ interface StatusBatch {
 
 const CONFLICT_RETRIES = 3;
 
-/** What a registration writes on its node: READY, with what the node says of itself. */
-interface NodeReady {
-  description: NonNullable<RegisterRequest['description']>;
-  addr: string;
-}
-
 export class Dispatcher {
   private readonly clock: Clock;
   private readonly timing: DispatcherTiming;
@@ -127,7 +120,6 @@ export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
   private readonly deadlines = new Map<string, unknown>();
   private readonly registering = new Set<string>();
-  private registrations: GroupCommit<string, NodeReady, ShoalError> | undefined;
   private batch: StatusBatch = emptyBatch();
   private batchTimer: unknown;
   private flushing: Promise<void> = Promise.resolve();
@@ -206,7 +198,6 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     const gen = ++this.generation;
-    this.registrations = this.registrationWriter();
     this.followStore(gen);
     this.lastManagers = JSON.stringify(this.managersOf());
     // The grace follows the period these nodes will be handed once back, not today's (no session yet): a
@@ -230,8 +221,6 @@ export class Dispatcher {
     this.deadlines.clear();
     this.registering.clear();
     const gone = unavailable('the dispatcher stopped (this manager is no longer the leader)');
-    this.registrations?.close(gone);
-    this.registrations = undefined;
     for (const s of this.sessions.values()) this.endSession(s, gone);
     this.sessions.clear();
     this.clock.clearTimeout(this.batchTimer);
@@ -255,9 +244,11 @@ export class Dispatcher {
     this.registering.add(nodeId);
     let node: Node;
     try {
-      const refused = await this.registrations?.add(nodeId, { description: req.description, addr: req.addr });
-      if (refused) throw refused;
-      node = this.store.view((tx) => tx.get('node', nodeId)) as Node;
+      node = await this.updateNode(nodeId, (n) => ({
+        ...n,
+        description: req.description,
+        status: { state: NodeState.NODE_STATE_READY, message: '', addr: req.addr },
+      }));
     } catch (err) {
       if (gen === this.generation) {
         this.registering.delete(nodeId);
@@ -785,33 +776,6 @@ export class Dispatcher {
       }),
     );
     return this.store.view((tx) => tx.get('node', r.value)) as Node;
-  }
-
-  /** Registrations written together (GroupCommit), each as its node's READY. */
-  private registrationWriter(): GroupCommit<string, NodeReady, ShoalError> {
-    return new GroupCommit({
-      maxPerWrite: this.timing.statusBatchMax,
-      write: async (items) => {
-        const r = await this.withConflictRetry(() =>
-          this.store.update((tx) => {
-            const refused = new Map<string, ShoalError>();
-            for (const [nodeId, { description, addr }] of items) {
-              const n = tx.get('node', nodeId);
-              if (!n)
-                refused.set(nodeId, notFound(`node ${nodeId} is not a member of this cluster`, 'node_id'));
-              else
-                tx.update('node', {
-                  ...n,
-                  description,
-                  status: { state: NodeState.NODE_STATE_READY, message: '', addr },
-                });
-            }
-            return refused;
-          }),
-        );
-        return r.value;
-      },
-    });
   }
 
   private async withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
