@@ -321,6 +321,7 @@ export class ControlApi implements ControlOperations {
       });
     });
   }
+
   serviceTaskCounts(services: readonly Service[]): Map<string, ServiceTaskCounts> {
     // One walk of the task table with nothing allocated per task: `service ls` (and a bench) poll this, and
     // at 10,000 tasks going through listTasks' filters cost the leader ~150 ms a call.

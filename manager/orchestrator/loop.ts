@@ -97,7 +97,6 @@ export class ReconcileLoop {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     this.cancelPause?.();
-    this.cancelPause = undefined;
     await this.running;
   }
 
@@ -187,11 +186,15 @@ export class ReconcileLoop {
   private pause(): Promise<void> {
     if (this.lastPassMs < PACE_FROM_MS) return new Promise((r) => setImmediate(r));
     return new Promise((r) => {
-      const cancel = this.clock.timer(this.clock.now() + this.lastPassMs, () => r());
-      // stop() must not wait for the pause to run out: it resolves at once and the loop sees !started.
+      const end = () => {
+        this.cancelPause = undefined;
+        r();
+      };
+      const cancel = this.clock.timer(this.clock.now() + this.lastPassMs, end);
+      // stop() must not wait for the pause to run out: it ends it at once and the loop sees !started.
       this.cancelPause = () => {
         cancel();
-        r();
+        end();
       };
     });
   }
