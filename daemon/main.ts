@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ContainerManager } from '../worker/engine/index.js';
+import { ContainerManager, releaseMemory } from '../worker/engine/index.js';
 import { ImageStore } from '../worker/images/index.js';
 import {
   BridgeResolver,
@@ -19,6 +19,7 @@ import { DAEMON_USAGE, type DaemonConfig, parseDaemonArgs } from './config.js';
 import { startCpuProfile, watchEventLoop } from './diagnostics.js';
 import { Router } from './http/router.js';
 import { createApiServer } from './http/server.js';
+import { processIo, startIdleReclaim } from './idle-reclaim.js';
 import {
   claimPidFile,
   listenUnix,
@@ -107,10 +108,12 @@ async function run(flags: DaemonConfig): Promise<void> {
     releasePidFile(config);
     throw err;
   }
+  const stopReclaim = startIdleReclaim(processIo(releaseMemory, say));
   let stopping = false;
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    stopReclaim();
     console.error(`shoald: ${signal}: shutting down (containers keep running)`);
     api.server.close();
     api.destroyConnections();

@@ -30,6 +30,12 @@
 //
 //   setRuntimePath(path: string): void
 //
+//   releaseMemory(): boolean
+//       V8's low-memory notification (full compacting collections that release emptied pages), then
+//       glibc's malloc_trim(0) (every arena's free pages back to the kernel); true when the trim
+//       released some. Synchronous, tens of ms for a daemon's heap: the daemon calls it once after a
+//       busy spell, when its event loop has gone quiet.
+//
 //   applyFileOps(ops: FileOp[]): Promise<void>
 //       The file operations Node's fs lacks, for the image store's layer unpacker (device nodes,
 //       FIFOs, overlay whiteouts as 0/0 char devices, xattrs). The whole list runs in order as ONE

@@ -126,6 +126,7 @@ interface ShoalNativeAddon {
   probe(): NativeProbe;
   runtimePath(): string;
   setRuntimePath(path: string): void;
+  releaseMemory(): boolean;
 }
 
 /** What went wrong in the runtime, in domain terms. */
@@ -256,6 +257,14 @@ export function initPath(): string {
 
 export function setRuntimePath(path: string): void {
   addon().setRuntimePath(path);
+}
+
+/**
+ * Full, compacting V8 collections, then the malloc arenas' free pages back to the kernel (synchronous,
+ * tens of ms): for a daemon whose event loop went quiet after a busy spell. True when the trim released some.
+ */
+export function releaseMemory(): boolean {
+  return addon().releaseMemory();
 }
 
 /** The addon's `create` under its protocol name (PROTOCOL.md); same as runtimeCreate. */

@@ -103,7 +103,8 @@ const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Segments grow in zero-filled steps of this size: overwriting allocated blocks lets fdatasync skip the
  * file system journal (no size change), which keeps its latency low when the disk is busy. */
 const PREALLOC_CHUNK = 1024 * 1024;
-const ZEROS = Buffer.alloc(1024 * 1024);
+/** Written PREALLOC_CHUNK / its size times per step: a whole chunk of zeros would sit in every manager's memory. */
+const ZEROS = Buffer.alloc(64 * 1024);
 
 export function segmentName(seq: number): string {
   return `${seq.toString(16).padStart(16, '0')}.wal`;
@@ -119,7 +120,8 @@ export class Wal {
   private allocated = 0;
   /** Preallocation failed in this segment (e.g. disk nearly full): just append. */
   private noPrealloc = false;
-  private scratch = Buffer.allocUnsafe(1 << 20);
+  /** Where a batch is encoded; grows (doubling) to the largest batch seen. */
+  private scratch = Buffer.allocUnsafe(64 * 1024);
   private readonly counters: WalStats = {
     preallocs: 0,
     preallocMs: 0,

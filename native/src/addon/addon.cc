@@ -1,6 +1,8 @@
 // The napi face of shoal_native.node; see include/shoal_native.h for the contract.
 #include <dlfcn.h>
+#include <malloc.h>
 #include <napi.h>
+#include <v8.h>
 
 #include <string>
 #include <vector>
@@ -119,6 +121,16 @@ Napi::Value SetRuntimePath(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Gives back what a busy spell left behind. V8 first: its low-memory notification runs full, compacting
+// collections and releases the pages they empty (an idle isolate allocates too little to collect on its
+// own). Then glibc: freed blocks stay in its arenas for reuse, and after large buffers its dynamic mmap
+// threshold keeps even big blocks on the heap, so malloc_trim hands every arena's free pages back.
+Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate != nullptr) isolate->LowMemoryNotification();
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   g_runtime_path = default_runtime_path();
   exports.Set("create", Napi::Function::New(env, Create));
@@ -126,6 +138,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("runtimePath", Napi::Function::New(env, RuntimePath));
   exports.Set("setRuntimePath", Napi::Function::New(env, SetRuntimePath));
+  exports.Set("releaseMemory", Napi::Function::New(env, ReleaseMemory));
   shoal_native::register_file_ops(env, exports);
   shoal_native::register_gunzip(env, exports);
   shoal_native::register_sha256(env, exports);

@@ -1,0 +1,105 @@
+// Idle reclaim: after a busy spell (an image pulled, a hundred containers started), a daemon stays at its
+// high-water mark. V8 collects its old generation only when the program next allocates enough, glibc keeps
+// freed blocks in its arenas for reuse, and an idle daemon allocates almost nothing, so neither happens.
+// Once the event loop has been quiet for a few checks and the resident set grew since the last reclaim, one
+// `release` (V8's low-memory collections, then malloc_trim) gives that memory back. A daemon that stays
+// busy never pays for it (its collections run on their own), and one that stays idle pays once.
+
+/** When a reclaim is due; all sizes in bytes. */
+export interface ReclaimPolicyOptions {
+  /** Growth of the resident set since the last reclaim (or the start) worth a reclaim. */
+  growthBytes: number;
+  /** Checks in a row with the event loop this quiet before a reclaim. */
+  quietChecks: number;
+  /** The event loop's busy share (0–1) over a check at or below which it counts as quiet. */
+  quietBusyRatio: number;
+}
+
+export const DEFAULT_RECLAIM_POLICY: ReclaimPolicyOptions = {
+  growthBytes: 2 * 2 ** 20,
+  quietChecks: 2,
+  // An idle manager spends ~3 % of its loop on raft and session heartbeats: that is quiet.
+  quietBusyRatio: 0.1,
+};
+
+/** The decision alone: fed one reading per check, it says when to reclaim. */
+export class ReclaimPolicy {
+  /**
+   * The resident set growth is measured from: nothing at the start, so the first quiet spell after start-up
+   * (modules loaded and compiled, state replayed, a swarm joined) is reclaimed too.
+   */
+  private baseline = 0;
+  private quiet = 0;
+
+  constructor(private readonly opts: ReclaimPolicyOptions = DEFAULT_RECLAIM_POLICY) {}
+
+  /** One check: the resident set now and the loop's busy share since the last check. True: reclaim now. */
+  check(rssBytes: number, busyRatio: number): boolean {
+    this.quiet = busyRatio <= this.opts.quietBusyRatio ? this.quiet + 1 : 0;
+    // Memory that went down on its own lowers the mark growth is measured from.
+    if (rssBytes < this.baseline) this.baseline = rssBytes;
+    return this.quiet >= this.opts.quietChecks && rssBytes - this.baseline >= this.opts.growthBytes;
+  }
+
+  /**
+   * After a reclaim, with the resident set it left: growth is measured from here, so memory that is
+   * really in use (and stays after a reclaim) does not start another one at every quiet check.
+   */
+  reclaimed(rssBytes: number): void {
+    this.baseline = rssBytes;
+    this.quiet = 0;
+  }
+}
+
+export interface IdleReclaimIo {
+  /** The resident set size in bytes. */
+  rss(): number;
+  /** The event loop's busy share since the previous call (0–1). */
+  busyRatio(): number;
+  /** Gives memory back (collections, malloc_trim). */
+  release(): void;
+  /** Runs `fn` every `ms` until the returned function is called; must not keep the process alive. */
+  every(ms: number, fn: () => void): () => void;
+  /** Where a failed release is reported (it is not retried before the next growth). */
+  log(msg: string): void;
+}
+
+/** Checks every `periodMs`; returns a stop function. */
+export function startIdleReclaim(
+  io: IdleReclaimIo,
+  periodMs = 1000,
+  policy = new ReclaimPolicy(),
+): () => void {
+  return io.every(periodMs, () => {
+    if (!policy.check(io.rss(), io.busyRatio())) return;
+    try {
+      io.release();
+    } catch (err) {
+      io.log(`idle reclaim: ${(err as Error).message}`);
+    }
+    policy.reclaimed(io.rss());
+    // The release's own time must not count against the next check's quiet.
+    io.busyRatio();
+  });
+}
+
+/** The process's own readings: process.memoryUsage.rss and the event loop's utilization. */
+export function processIo(release: () => void, log: (msg: string) => void): IdleReclaimIo {
+  let last = performance.eventLoopUtilization();
+  return {
+    rss: () => process.memoryUsage.rss(),
+    busyRatio() {
+      const now = performance.eventLoopUtilization();
+      const d = performance.eventLoopUtilization(now, last);
+      last = now;
+      return d.utilization;
+    },
+    release,
+    every(ms, fn) {
+      const t = setInterval(fn, ms);
+      t.unref();
+      return () => clearInterval(t);
+    },
+    log,
+  };
+}
