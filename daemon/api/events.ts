@@ -3,7 +3,7 @@
 // Recent events are kept in a ring so that `since` can replay them; without `until` the stream
 // stays open and follows new events until the client goes away.
 import type { EngineEvent } from '../../worker/engine/index.js';
-import { badRequest } from '../http/errors.js';
+import { queryTime } from '../http/query.js';
 import type { RequestContext, Router } from '../http/router.js';
 import { parseFilterArgs } from './containers/filters.js';
 import type { ApiDeps } from './deps.js';
@@ -100,14 +100,13 @@ function imageMatches(m: EventMessage, want: string): boolean {
   return [id, name, stripTag(id), stripTag(name)].includes(want);
 }
 
-/** `since`/`until`: unix seconds (fractions allowed) or RFC3339; returned in milliseconds. */
+/**
+ * `since`/`until` in milliseconds; a date far in the future counts as a year from now. Unlike the logs' "0",
+ * events' `since=0` is the epoch (dockerd replays every event it kept).
+ */
 function timeParam(ctx: RequestContext, key: string, nowMs: number): number | undefined {
-  const v = ctx.query.get(key);
-  if (!v) return undefined;
-  if (/^[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw badRequest(`invalid ${key} "${v}": use unix seconds or RFC3339`);
-  return Math.min(t, nowMs + 365 * 24 * 3600 * 1000);
+  const s = ctx.query.get(key) === '0' ? 0 : queryTime(ctx.query, key);
+  return s === undefined ? undefined : Math.min(s * 1000, nowMs + 365 * 24 * 3600 * 1000);
 }
 
 export function registerEvents(router: Router, deps: ApiDeps): void {

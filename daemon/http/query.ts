@@ -24,3 +24,28 @@ export function queryInt(q: URLSearchParams, key: string): number | undefined {
     throw badRequest(`invalid ${key} "${v}": must be an integer`);
   return n;
 }
+
+/**
+ * A point in time as the Engine API takes it (`since`, `until`): unix seconds (fractions allowed) or RFC 3339,
+ * in unix seconds. Absent, empty and "0" are undefined: dockerd reads a zero time as unset. The CLI turns
+ * relative values ("10m") into seconds before sending.
+ */
+export function queryTime(q: URLSearchParams, key: string): number | undefined {
+  const v = q.get(key);
+  if (v === null || v === '' || v === '0') return undefined;
+  if (/^[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v);
+  // Date.parse alone is lenient ("-5" is May 2001): only a date that starts as RFC 3339's does is read.
+  const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(t)) throw badRequest(`invalid ${key} "${v}": use unix seconds or RFC3339`);
+  return t / 1000;
+}
+
+/** The logs' `tail`: a number of lines, or undefined for all of them ("all", absent, or negative, as dockerd). */
+export function queryTail(q: URLSearchParams): number | undefined {
+  const v = q.get('tail');
+  if (v === null || v === '' || v === 'all') return undefined;
+  const n = Number(v);
+  if (!/^-?[0-9]+$/.test(v) || !Number.isSafeInteger(n))
+    throw badRequest(`invalid tail "${v}": use a number or "all"`);
+  return n < 0 ? undefined : n;
+}

@@ -12,7 +12,7 @@ import type {
   WaitCondition,
 } from '../../../worker/engine/index.js';
 import { badRequest, conflict, notFound } from '../../http/errors.js';
-import { queryBool, queryInt } from '../../http/query.js';
+import { queryBool, queryInt, queryTail, queryTime } from '../../http/query.js';
 import type { RequestContext, Router } from '../../http/router.js';
 import type { ApiDeps } from '../deps.js';
 import { pruneFilter } from '../prune-filters.js';
@@ -158,31 +158,15 @@ async function logs(deps: ApiDeps, ctx: RequestContext): Promise<void> {
   const stdout = queryBool(q, 'stdout');
   const stderr = queryBool(q, 'stderr');
   if (!stdout && !stderr) throw badRequest('Bad parameters: you must choose at least one stream');
-  const tailRaw = q.get('tail');
-  let tail: number | 'all' = 'all';
-  if (tailRaw && tailRaw !== 'all') {
-    const n = Number(tailRaw);
-    if (!/^-?[0-9]+$/.test(tailRaw) || !Number.isSafeInteger(n))
-      throw badRequest(`invalid tail "${tailRaw}": use a number or "all"`);
-    tail = n < 0 ? 'all' : n;
-  }
-  const timeParam = (k: string) => {
-    const v = q.get(k);
-    if (!v || v === '0') return undefined;
-    if (/^[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v);
-    const t = Date.parse(v);
-    if (Number.isNaN(t)) throw badRequest(`invalid ${k} "${v}": use unix seconds or RFC3339`);
-    return t / 1000;
-  };
   const timestamps = queryBool(q, 'timestamps');
   const tty = c.config.tty;
   const entries = deps.engine.logs(c.id, {
     stdout,
     stderr,
     follow: queryBool(q, 'follow'),
-    tail,
-    since: timeParam('since'),
-    until: timeParam('until'),
+    tail: queryTail(q) ?? 'all',
+    since: queryTime(q, 'since'),
+    until: queryTime(q, 'until'),
     signal: ctx.closed,
   });
   // As dockerd: chunked, and no Content-Type.

@@ -4,7 +4,7 @@
 // service or a cluster without a leader is a plain error reply.
 import type { LogSubscriptionOptions, MissingLogs } from '../../../proto/gen/shoal/logbroker/v1/logbroker.js';
 import { ApiError, badRequest } from '../../http/errors.js';
-import { queryBool } from '../../http/query.js';
+import { queryBool, queryTail, queryTime } from '../../http/query.js';
 import type { RequestContext } from '../../http/router.js';
 import { writeAsync } from '../streams.js';
 import type { ClusterBackend } from './backend.js';
@@ -21,26 +21,14 @@ export function parseLogQuery(q: URLSearchParams): LogQuery {
   const stdout = queryBool(q, 'stdout');
   const stderr = queryBool(q, 'stderr');
   if (!stdout && !stderr) throw badRequest('Bad parameters: you must choose at least one stream');
-  const tailRaw = q.get('tail') ?? '';
-  let tail = -1;
-  if (tailRaw !== '' && tailRaw !== 'all') {
-    const n = Number(tailRaw);
-    if (!/^-?[0-9]+$/.test(tailRaw) || !Number.isSafeInteger(n))
-      throw badRequest(`invalid tail "${tailRaw}": use a number or "all"`);
-    tail = n < 0 ? -1 : n;
-  }
-  let since = 0;
-  const sinceRaw = q.get('since') ?? '';
-  if (sinceRaw !== '' && sinceRaw !== '0') {
-    if (/^[0-9]+(\.[0-9]+)?$/.test(sinceRaw)) since = Number(sinceRaw);
-    else {
-      const t = Date.parse(sinceRaw);
-      if (Number.isNaN(t)) throw badRequest(`invalid since "${sinceRaw}": use unix seconds or RFC3339`);
-      since = t / 1000;
-    }
-  }
   return {
-    options: { follow: queryBool(q, 'follow'), tail, since, stdout, stderr },
+    options: {
+      follow: queryBool(q, 'follow'),
+      tail: queryTail(q) ?? -1,
+      since: queryTime(q, 'since') ?? 0,
+      stdout,
+      stderr,
+    },
     timestamps: queryBool(q, 'timestamps'),
     details: queryBool(q, 'details'),
   };
