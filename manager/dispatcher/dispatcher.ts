@@ -10,6 +10,7 @@
 // open a session again, so a failover does not mark the whole cluster down.
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../../common/clock.js';
+import { compareText } from '../../common/compare.js';
 import { invalidArgument, isShoalError, notFound, ShoalError, unavailable } from '../../common/errors.js';
 import {
   AssignmentAction,
@@ -815,7 +816,7 @@ export function managersInStore(store: Store): WeightedPeer[] {
         addr: n.managerStatus?.addr ?? '',
         weight: n.managerStatus?.leader ? 2 : 1,
       }))
-      .sort((a, b) => b.weight - a.weight || a.nodeId.localeCompare(b.nodeId)),
+      .sort((a, b) => b.weight - a.weight || compareText(a.nodeId, b.nodeId)),
   );
 }
 

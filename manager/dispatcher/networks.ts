@@ -5,6 +5,7 @@
 // or — for ingress — while some service publishes ingress ports (every node is then part of the mesh).
 
 import { isDeepStrictEqual } from 'node:util';
+import { compareText } from '../../common/compare.js';
 import { NetworkPlan, type NetworkService } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { Network, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { EndpointMode, PublishMode, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
@@ -121,8 +122,8 @@ export class NetworkPlans {
       }
     }
     for (const p of this.byNetwork.values()) {
-      p.endpoints.sort((a, b) => a.address.localeCompare(b.address) || a.taskId.localeCompare(b.taskId));
-      p.services.sort((a, b) => a.id.localeCompare(b.id));
+      p.endpoints.sort((a, b) => compareText(a.address, b.address) || compareText(a.taskId, b.taskId));
+      p.services.sort((a, b) => compareText(a.id, b.id));
     }
   }
 
@@ -147,7 +148,7 @@ export function planFingerprint(p: NetworkPlan): string {
 
 /** What of a task a plan shows: nothing for a task on no network or a dead one. */
 function endpointView(t: Task | undefined): unknown {
-  if (!t || !t.nodeId || t.networks.length === 0 || taskDead(t)) return undefined;
+  if (!t?.nodeId || t.networks.length === 0 || taskDead(t)) return undefined;
   return {
     nodeId: t.nodeId,
     serviceId: t.serviceId,

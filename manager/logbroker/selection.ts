@@ -1,5 +1,7 @@
 // Pure parts of the log broker: which tasks a request selects, which node reads each, and which are missing
 // because their node cannot be asked (no session with the leader).
+
+import { compareText } from '../../common/compare.js';
 import type {
   LogSelector,
   LogSubscriptionOptions,
@@ -22,7 +24,7 @@ export function selectTasks(tasks: readonly Task[], selector: LogSelector): Task
   const ids = new Set(selector.taskIds);
   return tasks
     .filter((t) => (services.has(t.serviceId) || ids.has(t.id)) && hasLogs(t))
-    .sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId) || a.id.localeCompare(b.id));
+    .sort((a, b) => a.slot - b.slot || compareText(a.nodeId, b.nodeId) || compareText(a.id, b.id));
 }
 
 /** Whether a task (e.g. one just placed) belongs to a followed selector. */

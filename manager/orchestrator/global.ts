@@ -2,6 +2,8 @@
 // and platforms. Tasks are made bound to their node (the scheduler only checks them). A node that goes down,
 // is drained or stops matching has its task shut down (a removed node's tasks are removed); a paused node
 // keeps its task but gets no new one. Restarts and updates work per node as per slot for replicated services.
+
+import { compareText } from '../../common/compare.js';
 import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type Constraint, nodeMatches, parseConstraints } from '../scheduler/constraint.js';
@@ -51,7 +53,7 @@ export function reconcileGlobal(ctx: SlotContext, service: Service, tasks: reado
     .map(([, list]) => ({ tasks: list.filter((t) => t.desiredState < TaskState.TASK_STATE_REMOVE) }));
   const { replaceNow, startFirst } = planUpdate(service, groups, ctx);
 
-  for (const [nodeId, list] of [...byNode].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+  for (const [nodeId, list] of [...byNode].sort((a, b) => compareText(a[0], b[0]))) {
     if (!ctx.nodes.has(nodeId)) {
       // The node left the cluster: its tasks (history included) go.
       for (const t of list) {

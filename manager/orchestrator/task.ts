@@ -1,4 +1,6 @@
 // Task helpers shared by the orchestrators: making a task from a service, ordering, states, spec comparison.
+
+import { compareText } from '../../common/compare.js';
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
 import {
@@ -61,9 +63,7 @@ export const createdAt = (t: Task): number => t.meta?.createdAt ?? 0;
 /** Oldest first: creation time, then version (one transaction), then id. */
 export function byAge(a: Task, b: Task): number {
   return (
-    createdAt(a) - createdAt(b) ||
-    (a.meta?.version ?? 0) - (b.meta?.version ?? 0) ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    createdAt(a) - createdAt(b) || (a.meta?.version ?? 0) - (b.meta?.version ?? 0) || compareText(a.id, b.id)
   );
 }
 
@@ -105,7 +105,7 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x) => {
     if (!x || typeof x !== 'object' || Array.isArray(x)) return x;
     const kept = Object.entries(x).filter(([, y]) => !isEmptyMessage(y));
-    return Object.fromEntries(kept.sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)));
+    return Object.fromEntries(kept.sort(([p], [q]) => compareText(p, q)));
   });
 }
 

@@ -15,6 +15,8 @@
 //   after the last one's `delay`; when delay ≥ monitor, delay + 1 s).
 // How a slot is replaced (stop-first: the new task waits, desired READY, until the old one stopped;
 // start-first: the old one is shut down once the new one runs) is slot.ts's part.
+
+import { compareText } from '../../common/compare.js';
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import type { Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskSpec } from '../../proto/gen/shoal/swarm/v1/specs.js';
@@ -223,7 +225,7 @@ export function planUpdate(
     .sort((x, y) => {
       const a = key(x);
       const b = key(y);
-      return a.slot - b.slot || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
+      return a.slot - b.slot || compareText(a.nodeId, b.nodeId);
     })
     .slice(0, budget);
   return { replaceNow: new Set(picked.flat().map((t) => t.id)), startFirst };

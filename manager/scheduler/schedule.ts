@@ -10,6 +10,8 @@
 // of the service, then the fewest tasks overall, then the smallest node id (so the result is deterministic).
 // The tasks of one service are placed in one pass, each assignment counted before the next, so 30 replicas
 // spread evenly at once. A task no node can take stays PENDING with swarmkit's "no suitable node (…)" in err.
+
+import { compareText } from '../../common/compare.js';
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx } from '../store/index.js';
@@ -60,9 +62,13 @@ export function scheduleTasks(
   // Most passes follow status reports and find nothing to place: no need to count every node's tasks.
   if (schedulable.length === 0) return { updates: [], unplaced: 0 };
   const infos = buildNodeInfos(nodes, tasks);
-  const ordered = [...infos.values()].sort((a, b) => cmp(a.node.id, b.node.id));
+  const ordered = [...infos.values()].sort((a, b) => compareText(a.node.id, b.node.id));
   const pending = schedulable.sort(
-    (a, b) => cmp(a.serviceId, b.serviceId) || a.slot - b.slot || cmp(a.nodeId, b.nodeId) || cmp(a.id, b.id),
+    (a, b) =>
+      compareText(a.serviceId, b.serviceId) ||
+      a.slot - b.slot ||
+      compareText(a.nodeId, b.nodeId) ||
+      compareText(a.id, b.id),
   );
   const updates: Task[] = [];
   const spreads = new Map<string, Spread>();
@@ -311,8 +317,6 @@ function spreadFor(spreads: Map<string, Spread>, t: Task, infos: Map<string, Nod
   }
   return s;
 }
-
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function lessThan(a: number[], b: number[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];

@@ -1,4 +1,6 @@
 // The store's tables: which objects, how each is named, and the secondary indexes the managers query by.
+
+import { compareText } from '../../common/compare.js';
 import {
   Cluster,
   Config,
@@ -212,7 +214,7 @@ export class Table<K extends TableName> {
 const EMPTY: ReadonlySet<string> = new Set();
 
 export const sortById = <T extends { id: string }>(xs: T[]): T[] =>
-  xs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  xs.sort((a, b) => compareText(a.id, b.id));
 
 /** All the tables of one store state. */
 export type Tables = { [K in TableName]: Table<K> };

@@ -3,6 +3,7 @@
 // which runs after rm/prune. Operations that add content hold a lease so gc never takes their blobs.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { compareText } from '../../common/compare.js';
 import { type Digest, isDigest, shortId } from '../../common/digest.js';
 import { ShoalError } from '../../common/errors.js';
 import { familiarString, formatReference, parseReference, repoName } from '../../common/reference.js';
@@ -256,7 +257,7 @@ export class ImageStore {
         labels,
       });
     }
-    return out.sort((a, b) => b.created - a.created || a.id.localeCompare(b.id));
+    return out.sort((a, b) => b.created - a.created || compareText(a.id, b.id));
   }
 
   /** Read-only lower dirs for a container, top layer first, plus the image config. */

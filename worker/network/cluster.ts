@@ -3,6 +3,8 @@
 // for the embedded resolver (services, VIPs, tasks) and the load balancer's state (service VIPs and the
 // routing mesh, worker/network/lb). Each apply is given the whole set; what is not in it goes (an overlay
 // once no container uses it any more).
+
+import { compareText } from '../../common/compare.js';
 import { ShoalError } from '../../common/errors.js';
 import type { ContainerNames, ServiceNames } from './dns/records.js';
 import type { Backend, LbState, PublishedPort, VipService } from './lb/index.js';
@@ -87,7 +89,7 @@ export function overlaySpecOf(p: NetworkPlanView): OverlaySpec {
     ingress: p.ingress,
     ...(p.local ? { local: p.local } : {}),
     vips: vips.sort(),
-    peers: [...peers].map(([ip, vtep]) => ({ ip, vtep })).sort((a, b) => a.ip.localeCompare(b.ip)),
+    peers: [...peers].map(([ip, vtep]) => ({ ip, vtep })).sort((a, b) => compareText(a.ip, b.ip)),
   };
 }
 

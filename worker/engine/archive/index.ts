@@ -5,6 +5,7 @@
 // content rather than the directory ("/etc/." archives as "./…").
 import { promises as fs, readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { compareText } from '../../../common/compare.js';
 import {
   directoryEntries,
   pathEntries,
@@ -275,7 +276,7 @@ export async function changes(ctx: EngineContext, ref: string): Promise<Change[]
       !omitted.some((o) => under(c.path, o)) ||
       out.some((x) => under(c.path, x.path) && !omitted.includes(x.path)),
   );
-  return kept.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return kept.sort((a, b) => compareText(a.path, b.path));
 }
 
 /**

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } f
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseBoundedJson } from '../../../common/bounded-json.js';
+import { compareText } from '../../../common/compare.js';
 import { ConflictError, EngineError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { writeFileAtomic } from '../store.js';
 import { ANONYMOUS_LABEL, checkVolumeName, type VolumeFilters, volumeMatches } from './names.js';
@@ -176,7 +177,7 @@ export class VolumeStore {
     return [...this.volumes.values()]
       .filter((v) => !this.removing.has(v.name))
       .filter((v) => volumeMatches(v, this.usersOf(v.name).length > 0, filters))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .sort((a, b) => compareText(a.name, b.name))
       .map((v) => structuredClone(v));
   }
 
