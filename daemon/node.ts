@@ -74,7 +74,6 @@ import {
 } from './api/swarm/backend.js';
 import { InactiveClusterBackend, ManagerClusterBackend } from './api/swarm/manager-backend.js';
 import { tlsInfoOf } from './api/swarm/tls-info.js';
-import { SERVER_VERSION } from './http/reply.js';
 import { describeNode } from './swarm/describe.js';
 import { ManagerParts } from './swarm/manager.js';
 import {

@@ -7,7 +7,7 @@ import type { Cli } from '../context.js';
 import type { FlagSpec } from '../flags.js';
 import { parseCommand, runSubcommand } from './common.js';
 import { mergedFilters, printServices, printTasks, TASK_LIST_FLAGS } from './service.js';
-import { SERVICE_COLUMNS, SERVICE_HEADERS, type ServiceJson, serviceRow, writeList } from './swarm-format.js';
+import { type ServiceJson, writeList } from './swarm-format.js';
 
 const USAGE = `
 Usage:  shoal stack COMMAND

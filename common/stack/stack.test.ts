@@ -8,6 +8,9 @@ import { TRACES } from '../../test/traces.js';
 import { DEPENDS_ON_LABEL } from '../depends-on.js';
 import { convertStack, loadStack, StackFileError } from './index.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests read into the Engine API's JSON freely
+type Json = Record<string, any>;
+
 const io = (files: Record<string, string> = {}, env: Record<string, string> = {}) => ({
   workingDir: '/srv/app',
   env,
@@ -34,7 +37,7 @@ describe('compose → service specs', () => {
   it("converts the recorded stack file as docker 28's stack deploy did", () => {
     const text = readFileSync(join(TRACES, 'stack.yml'), 'utf8');
     const plan = convertStack(load(text), 'demo', io());
-    const web = plan.services.find((s) => s.key === 'web')!.spec as Record<string, any>;
+    const web = plan.services.find((s) => s.key === 'web')!.spec as Json;
     expect(web.Name).toBe('demo_web');
     expect(web.Labels).toEqual({
       'com.example.service': 'web',
@@ -88,7 +91,7 @@ describe('compose → service specs', () => {
       { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8081, PublishMode: 'ingress' },
       { Protocol: 'tcp', TargetPort: 81, PublishedPort: 8082, PublishMode: 'ingress' },
     ]);
-    const worker = plan.services.find((s) => s.key === 'worker')!.spec as Record<string, any>;
+    const worker = plan.services.find((s) => s.key === 'worker')!.spec as Json;
     expect(worker.TaskTemplate.ContainerSpec.Args).toEqual([
       'sh',
       '-c',
@@ -129,7 +132,7 @@ services:
   db: { image: busybox }
 `;
     const plan = convertStack(load(text, { MODE: 'prod', PORT: '8080', REPLICAS: '3' }), 'app', io());
-    const web = plan.services[0].spec as Record<string, any>;
+    const web = plan.services[0].spec as Json;
     expect(web.TaskTemplate.ContainerSpec.Image).toBe('busybox:latest');
     expect(web.TaskTemplate.ContainerSpec.Env).toEqual(['MODE=prod']);
     expect(web.TaskTemplate.ContainerSpec.Args).toEqual(['httpd', '-f', '-p', '8080']);
@@ -164,7 +167,7 @@ services:
       {},
     );
     const plan = convertStack(loaded, 's', io());
-    const web = plan.services.find((x) => x.key === 'web')!.spec as Record<string, any>;
+    const web = plan.services.find((x) => x.key === 'web')!.spec as Json;
     expect(web.TaskTemplate.ContainerSpec.Env).toEqual(['A=1', 'B=3']);
     expect(web.TaskTemplate.ContainerSpec.Args).toEqual(['b']);
     expect(web.Mode).toEqual({ Replicated: { Replicas: 4 } });

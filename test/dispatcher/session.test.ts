@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationInterceptor } from '../../manager/ca/authz.js';
-import { createNodeKeyAndCSR, createRootCA, type RootCA, signNodeCSR } from '../../manager/ca/certs.js';
+import { createRootCA, type RootCA } from '../../manager/ca/certs.js';
 import {
   channelOptionsFor,
   mtlsChannelCredentials,

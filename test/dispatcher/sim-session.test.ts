@@ -8,13 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeNode } from '../../daemon/swarm/describe.js';
 import { authorizationInterceptor } from '../../manager/ca/authz.js';
-import { createNodeKeyAndCSR, createRootCA, type RootCA, signNodeCSR } from '../../manager/ca/certs.js';
-import {
-  channelOptionsFor,
-  mtlsChannelCredentials,
-  mtlsServerCredentials,
-  type TlsIdentity,
-} from '../../manager/ca/tls.js';
+import { createRootCA } from '../../manager/ca/certs.js';
+import { channelOptionsFor, mtlsChannelCredentials, mtlsServerCredentials } from '../../manager/ca/tls.js';
 import { Dispatcher } from '../../manager/dispatcher/dispatcher.js';
 import { DISPATCHER_POLICY, dispatcherService } from '../../manager/dispatcher/service.js';
 import { MemoryLog } from '../../manager/store/memlog.js';

@@ -30,7 +30,6 @@ describe('bridge resolver', () => {
     const r = new BridgeResolver({ upstreams: [], port });
     resolvers.push(r);
     const front = { id: 'netA', name: 'front', gateway: `${base}.1`, bridge: 'x' };
-    const back = { id: 'netB', name: 'back', gateway: `${base}.2`, bridge: 'y' };
     expect(await r.addressFor(front)).toBe(front.gateway);
     // app is on both (its address on front is where its queries come from); db and web only on back.
     r.register('netA', { containerId: 'app1', name: 'app', aliases: [], ip: `${base}.9` });
