@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../common/fake-clock.js';
 import { type IdleReclaimIo, ReclaimPolicy, startIdleReclaim } from './idle-reclaim.js';
 
 const MiB = 2 ** 20;
@@ -76,7 +77,7 @@ function fakeIo() {
     fail: false,
     logs: [] as string[],
   };
-  let tick: (() => void) | undefined;
+  const clock = new FakeClock();
   const io: IdleReclaimIo = {
     rss: () => state.rss,
     busyRatio: () => state.busy.shift() ?? 0,
@@ -85,15 +86,9 @@ function fakeIo() {
       if (state.fail) throw new Error('no addon');
       state.rss -= state.freed;
     },
-    every(_ms, fn) {
-      tick = fn;
-      return () => {
-        tick = undefined;
-      };
-    },
     log: (m) => state.logs.push(m),
   };
-  return { io, state, tick: () => tick?.() };
+  return { io, state, clock, tick: () => clock.advance(1000) };
 }
 
 /** A policy whose start-up reclaim is behind it, at `mib`. */
@@ -106,7 +101,7 @@ function settled(mib: number): ReclaimPolicy {
 describe('startIdleReclaim', () => {
   it('releases after a busy spell, once, and stops when asked', () => {
     const f = fakeIo();
-    const stop = startIdleReclaim(f.io, 1000, settled(80));
+    const stop = startIdleReclaim(f.io, f.clock, 1000, settled(80));
     f.tick();
     f.state.rss = 95 * MiB;
     f.state.freed = 10 * MiB;
@@ -119,6 +114,7 @@ describe('startIdleReclaim', () => {
     for (let i = 0; i < 5; i++) f.tick();
     expect(f.state.releases).toBe(1);
     stop();
+    expect(f.clock.pendingTimers).toBe(0);
     f.state.rss = 120 * MiB;
     for (let i = 0; i < 5; i++) f.tick();
     expect(f.state.releases).toBe(1);
@@ -126,7 +122,7 @@ describe('startIdleReclaim', () => {
 
   it('logs a failed release and does not retry it at every check', () => {
     const f = fakeIo();
-    startIdleReclaim(f.io, 1000, settled(80));
+    startIdleReclaim(f.io, f.clock, 1000, settled(80));
     f.tick();
     f.state.rss = 95 * MiB;
     f.state.fail = true;

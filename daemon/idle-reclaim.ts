@@ -5,6 +5,8 @@
 // `release` (V8's low-memory collections, then malloc_trim) gives that memory back. A daemon that stays
 // busy never pays for it (its collections run on their own), and one that stays idle pays once.
 
+import { type Clock, systemClock } from '../common/clock.js';
+
 /** When a reclaim is due; all sizes in bytes. */
 export interface ReclaimPolicyOptions {
   /** Growth of the resident set since the last reclaim (or the start) worth a reclaim. */
@@ -15,7 +17,7 @@ export interface ReclaimPolicyOptions {
   quietBusyRatio: number;
 }
 
-export const DEFAULT_RECLAIM_POLICY: ReclaimPolicyOptions = {
+const DEFAULT_RECLAIM_POLICY: ReclaimPolicyOptions = {
   growthBytes: 2 * 2 ** 20,
   quietChecks: 2,
   // An idle manager spends ~3 % of its loop on raft and session heartbeats: that is quiet.
@@ -58,19 +60,20 @@ export interface IdleReclaimIo {
   busyRatio(): number;
   /** Gives memory back (collections, malloc_trim). */
   release(): void;
-  /** Runs `fn` every `ms` until the returned function is called; must not keep the process alive. */
-  every(ms: number, fn: () => void): () => void;
   /** Where a failed release is reported (it is not retried before the next growth). */
   log(msg: string): void;
 }
 
-/** Checks every `periodMs`; returns a stop function. */
+/** Checks every `periodMs` on `clock`; returns a stop function. */
 export function startIdleReclaim(
   io: IdleReclaimIo,
+  clock: Clock = systemClock,
   periodMs = 1000,
   policy = new ReclaimPolicy(),
 ): () => void {
-  return io.every(periodMs, () => {
+  let timer: unknown;
+  const check = () => {
+    timer = clock.setTimeout(check, periodMs);
     if (!policy.check(io.rss(), io.busyRatio())) return;
     try {
       io.release();
@@ -80,7 +83,9 @@ export function startIdleReclaim(
     policy.reclaimed(io.rss());
     // The release's own time must not count against the next check's quiet.
     io.busyRatio();
-  });
+  };
+  timer = clock.setTimeout(check, periodMs);
+  return () => clock.clearTimeout(timer);
 }
 
 /** The process's own readings: process.memoryUsage.rss and the event loop's utilization. */
@@ -95,11 +100,6 @@ export function processIo(release: () => void, log: (msg: string) => void): Idle
       return d.utilization;
     },
     release,
-    every(ms, fn) {
-      const t = setInterval(fn, ms);
-      t.unref();
-      return () => clearInterval(t);
-    },
     log,
   };
 }

@@ -100,12 +100,9 @@ function imageMatches(m: EventMessage, want: string): boolean {
   return [id, name, stripTag(id), stripTag(name)].includes(want);
 }
 
-/**
- * `since`/`until` in milliseconds; a date far in the future counts as a year from now. Unlike the logs' "0",
- * events' `since=0` is the epoch (dockerd replays every event it kept).
- */
+/** `since`/`until` in milliseconds; a date far in the future counts as a year from now. */
 function timeParam(ctx: RequestContext, key: string, nowMs: number): number | undefined {
-  const s = ctx.query.get(key) === '0' ? 0 : queryTime(ctx.query, key);
+  const s = queryTime(ctx.query, key);
   return s === undefined ? undefined : Math.min(s * 1000, nowMs + 365 * 24 * 3600 * 1000);
 }
 

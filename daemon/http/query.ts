@@ -27,12 +27,12 @@ export function queryInt(q: URLSearchParams, key: string): number | undefined {
 
 /**
  * A point in time as the Engine API takes it (`since`, `until`): unix seconds (fractions allowed) or RFC 3339,
- * in unix seconds. Absent, empty and "0" are undefined: dockerd reads a zero time as unset. The CLI turns
- * relative values ("10m") into seconds before sending.
+ * in unix seconds ("0" is the epoch); absent or empty is undefined. The CLI turns relative values ("10m")
+ * into seconds before sending.
  */
 export function queryTime(q: URLSearchParams, key: string): number | undefined {
   const v = q.get(key);
-  if (v === null || v === '' || v === '0') return undefined;
+  if (v === null || v === '') return undefined;
   if (/^[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v);
   // Date.parse alone is lenient ("-5" is May 2001): only a date that starts as RFC 3339's does is read.
   const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;

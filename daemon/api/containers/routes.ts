@@ -166,7 +166,8 @@ async function logs(deps: ApiDeps, ctx: RequestContext): Promise<void> {
     follow: queryBool(q, 'follow'),
     tail: queryTail(q) ?? 'all',
     since: queryTime(q, 'since'),
-    until: queryTime(q, 'until'),
+    // A zero `until` reads as unset here (since the epoch and everything after are the same for `since`).
+    until: queryTime(q, 'until') || undefined,
     signal: ctx.closed,
   });
   // As dockerd: chunked, and no Content-Type.
