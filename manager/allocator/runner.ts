@@ -5,7 +5,7 @@
 // - allocatorLoop: allocation alone, beside a plain orchestratorLoop (tests, and swarmkit's shape).
 import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
 import { orchestrate } from '../orchestrator/orchestrate.js';
-import { isStartingReport } from '../orchestrator/task.js';
+import { isQuietTaskEvent, isStartingReport } from '../orchestrator/task.js';
 import type { Store } from '../store/index.js';
 import { allocate } from './allocate.js';
 
@@ -30,9 +30,9 @@ export function allocatingOrchestratorLoop(store: Store, options: LoopOptions = 
     name: 'orchestrator',
     store,
     tables: ['service', 'task', 'node', 'cluster', 'network'],
-    // settled always: only the reports of tasks on their way to RUNNING are skipped (isStartingReport)
+    // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
     decide: (view, now) => ({ ...allocate(view, orchestrate(view, now, store.newId), now), settled: true }),
-    wakesOn: (e) => !isStartingReport(e),
+    wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),
     ...options,
   });
 }

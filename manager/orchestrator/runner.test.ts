@@ -109,8 +109,8 @@ describe('orchestrator and scheduler runners', () => {
     await quiet(loops);
     expect(assigned(h.live('s1'))).toHaveLength(2);
 
-    // every task placed: reports of tasks starting and running are nothing to the scheduler; the
-    // orchestrator skips those on the way (ASSIGNED … STARTING) and looks again at RUNNING
+    // every task placed: reports of tasks starting and running are nothing to the scheduler, nor to the
+    // orchestrator while the service is not being updated (isQuietTaskEvent)
     const orchestrator = loops[0];
     const settledPasses = scheduler.passes;
     const orchestratorPasses = orchestrator.passes;
@@ -120,7 +120,7 @@ describe('orchestrator and scheduler runners', () => {
     expect(orchestrator.passes).toBe(orchestratorPasses);
     for (const t of h.live('s1')) await h.report(t.id, S.TASK_STATE_RUNNING);
     await quiet(loops);
-    expect(orchestrator.passes).toBeGreaterThan(orchestratorPasses);
+    expect(orchestrator.passes).toBe(orchestratorPasses);
     expect(scheduler.passes).toBe(settledPasses);
     // a failure still reaches the orchestrator: the slot gets a new task, which the scheduler places
     const [failing] = h.live('s1');

@@ -3,7 +3,7 @@
 import type { Store } from '../store/index.js';
 import { type LoopClock, ReconcileLoop } from './loop.js';
 import { orchestrate } from './orchestrate.js';
-import { isStartingReport } from './task.js';
+import { isQuietTaskEvent } from './task.js';
 
 export function orchestratorLoop(
   store: Store,
@@ -13,9 +13,9 @@ export function orchestratorLoop(
     name: 'orchestrator',
     store,
     tables: ['service', 'task', 'node', 'cluster'],
-    // settled always: only the reports of tasks on their way to RUNNING are skipped (isStartingReport)
+    // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
     decide: (view, now) => ({ ...orchestrate(view, now, store.newId), settled: true }),
-    wakesOn: (e) => !isStartingReport(e),
+    wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),
     ...options,
   });
 }

@@ -49,6 +49,8 @@ export class Store implements StateMachine<ApplyResult> {
   private applied = 0;
   private log: ReplicatedLog<unknown> | undefined;
   private readonly watches = new Set<Watch<TableName>>();
+  /** Entries proposed here, by identity, until applied (the log hands apply the same bytes). */
+  private readonly proposed = new WeakMap<Uint8Array, Transaction>();
   private readonly clock: () => number;
   readonly newId: () => string;
 
@@ -96,7 +98,11 @@ export class Store implements StateMachine<ApplyResult> {
     // A follower proposes too (the log forwards to the leader, or refuses): apply decides either way.
     const lead = log.leadership();
     if (!lead.isLeader && lead.leaderId === 0) throw unavailable(NO_LEADER_MESSAGE);
-    const entry = Transaction.encode({ actions: tx.actions(), timestamp: this.clock() }).finish();
+    const timestamp = this.clock();
+    const entry = tx.encode(timestamp);
+    // This member applies the entry from the objects it already holds (decoded and frozen by the
+    // transaction) instead of decoding it again; they are what the entry decodes to (encode.test.ts).
+    this.proposed.set(entry, { actions: tx.actions(), timestamp });
     let applied: { index: number; result: unknown };
     try {
       applied = await log.propose(entry);
@@ -166,9 +172,10 @@ export class Store implements StateMachine<ApplyResult> {
   // ---- StateMachine: driven by the replicated log ----
 
   apply(data: Uint8Array, index: number): ApplyResult {
-    let tx: Transaction;
+    let tx: Transaction | undefined = this.proposed.get(data);
+    if (tx) this.proposed.delete(data);
     try {
-      tx = Transaction.decode(data);
+      tx ??= Transaction.decode(data);
     } catch (err) {
       this.applied = index;
       return {

@@ -2,10 +2,11 @@
 // it reads cannot change under it (apply runs on the same event loop), which is what makes a view consistent.
 import { invalidArgument, ShoalError } from '../../common/errors.js';
 import { type StoreAction, StoreActionKind } from '../../proto/gen/shoal/swarm/v1/store.js';
+import { type EncodedAction, encodeTransaction } from './encode.js';
 import type { ChangeKind } from './events.js';
 import { deepFreeze } from './freeze.js';
 import {
-  clone,
+  CODECS,
   type Indexes,
   type Objects,
   objectName,
@@ -75,6 +76,8 @@ interface Pending {
   table: TableName;
   /** The new object (create/update), or the one read (remove). Frozen, owned by the transaction. */
   object: StoredObject;
+  /** `object` encoded (create/update: made with the copy; remove: when the entry is encoded). */
+  bytes?: Uint8Array;
 }
 
 /**
@@ -93,26 +96,28 @@ export class WriteTx extends TablesReader {
 
   /** Creates `o` (meta is ignored: the store sets it). Conflict if the id or, where unique, the name exists. */
   create<K extends TableName>(table: K, o: Objects[K]): void {
-    const obj = this.owned(table, o);
-    const key = keyOf(table, obj.id);
-    if (this.get(table, obj.id) || this.pending.get(key)?.kind === 'remove')
-      throw alreadyExists(table, obj.id);
-    this.checkName(table, obj);
-    this.pending.set(key, { kind: 'create', table, object: deepFreeze({ ...obj, meta: undefined }) });
+    const { object, bytes } = this.owned(table, o, undefined);
+    const key = keyOf(table, object.id);
+    if (this.get(table, object.id) || this.pending.get(key)?.kind === 'remove')
+      throw alreadyExists(table, object.id);
+    this.checkName(table, object);
+    this.pending.set(key, { kind: 'create', table, object: deepFreeze(object), bytes });
   }
 
   /** Replaces the object with `o`, which carries the version it was read at (meta.version). */
   update<K extends TableName>(table: K, o: Objects[K]): void {
-    const obj = this.owned(table, o);
-    const key = keyOf(table, obj.id);
-    const current = this.get(table, obj.id) as StoredObject | undefined;
-    if (!current) throw missing(table, obj.id);
-    if (versionOf(obj) !== versionOf(current)) {
-      throw staleVersion(table, obj.id, versionOf(obj), versionOf(current));
-    }
-    this.checkName(table, obj);
+    this.checkOpen();
+    if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
+    const current = this.get(table, o.id) as StoredObject | undefined;
+    // The copy carries the stored meta; the version checked is the caller's (the one it read).
+    const { object, bytes } = this.owned(table, o, current?.meta);
+    if (!current) throw missing(table, object.id);
+    const read = Number(o.meta?.version ?? 0);
+    if (read !== versionOf(current)) throw staleVersion(table, object.id, read, versionOf(current));
+    const key = keyOf(table, object.id);
+    this.checkName(table, object);
     const kind = this.pending.get(key)?.kind ?? 'update';
-    this.pending.set(key, { kind, table, object: deepFreeze({ ...obj, meta: current.meta }) });
+    this.pending.set(key, { kind, table, object: deepFreeze(object), bytes });
   }
 
   /** Removes the object (the removal is refused at apply if it changed since this transaction read it). */
@@ -161,6 +166,17 @@ export class WriteTx extends TablesReader {
     }));
   }
 
+  /** The log entry of these actions (Transaction's encoding) with `timestamp`. */
+  encode(timestamp: number): Uint8Array {
+    const actions: EncodedAction[] = [];
+    for (const p of this.pending.values()) {
+      const codec = CODECS[p.table] as { encode(o: StoredObject): { finish(): Uint8Array } };
+      p.bytes ??= codec.encode(p.object).finish();
+      actions.push({ kind: ACTION_KIND[p.kind], table: p.table, bytes: p.bytes });
+    }
+    return encodeTransaction(actions, timestamp);
+  }
+
   get size(): number {
     return this.pending.size;
   }
@@ -180,21 +196,34 @@ export class WriteTx extends TablesReader {
     return sortById([...out.values()]);
   }
 
-  /** A private copy of the caller's object, checked. */
-  private owned<K extends TableName>(table: K, o: Objects[K]): StoredObject {
+  /**
+   * A private copy of the caller's object with `meta` in place of its own, checked, and its encoding (the
+   * copy is decoded from it: only the proto's fields, and what goes into the log is what was checked).
+   */
+  private owned<K extends TableName>(
+    table: K,
+    o: Objects[K],
+    meta: StoredObject['meta'],
+  ): { object: StoredObject; bytes: Uint8Array } {
     this.checkOpen();
     if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
-    let copy: Objects[K];
+    const codec = CODECS[table] as {
+      encode(o: StoredObject): { finish(): Uint8Array };
+      decode(b: Uint8Array): StoredObject;
+    };
+    let bytes: Uint8Array;
+    let object: StoredObject;
     try {
-      copy = clone(table, o);
+      bytes = codec.encode({ ...(o as StoredObject), meta }).finish();
+      object = codec.decode(bytes);
     } catch (err) {
       throw new ShoalError('invalid_argument', `${table}: cannot be encoded: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    const bad = checkObject(table, copy);
+    const bad = checkObject(table, object);
     if (bad) throw bad;
-    return copy;
+    return { object, bytes };
   }
 
   private checkOpen(): void {
