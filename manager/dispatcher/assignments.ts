@@ -29,15 +29,23 @@ export function fingerprint(task: Task): string {
   ).toString('base64');
 }
 
+/** Fields a worker does not act on: its own reports coming back, the store's meta, a manager-side time. */
+const NOT_FOR_WORKER = new Set(['status', 'meta', 'runningSince']);
+
 /**
  * Whether two copies of a task differ only in what fingerprint() leaves out (observed status, store meta,
- * running_since): a deep comparison, cheaper than encoding both.
+ * running_since). Field by field: the store shares a field an update did not change with the previous copy
+ * (tx.ts), so most fields are the same object and only the rest are compared deeply.
  */
 export function sameForWorker(a: Task, b: Task): boolean {
-  return isDeepStrictEqual(
-    { ...a, status: undefined, meta: undefined, runningSince: 0 },
-    { ...b, status: undefined, meta: undefined, runningSince: 0 },
-  );
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  for (const k in x) {
+    if (NOT_FOR_WORKER.has(k) || x[k] === y[k]) continue;
+    if (!isDeepStrictEqual(x[k], y[k])) return false;
+  }
+  for (const k in y) if (!(k in x) && !NOT_FOR_WORKER.has(k) && y[k] !== undefined) return false;
+  return true;
 }
 
 /**

@@ -146,6 +146,29 @@ describe('store CRUD', () => {
     expect(copy.spec?.annotations?.name).toBe('x');
   });
 
+  it('an update shares the fields it did not change with the stored object, and copies the rest', async () => {
+    const { store, log } = storeOnMemoryLog();
+    const follower = new Store();
+    follower.connect(log.addMember(follower));
+    const old = makeService('s1', 'web', 1, 'bb:0').spec;
+    await store.update((tx) => tx.create('service', { ...makeService('s1', 'web'), previousSpec: old }));
+    const before = store.view((tx) => tx.get('service', 's1'))!;
+    const labels = { ...before.spec!.annotations!.labels, tier: 'front' };
+    const edited = { ...before, spec: { ...before.spec!, annotations: { name: 'web', labels } } };
+    await store.update((tx) => tx.update('service', edited));
+    const after = store.view((tx) => tx.get('service', 's1'))!;
+    expect(after.spec?.annotations?.labels).toEqual({ app: 'web', tier: 'front' });
+    expect(after.spec).not.toBe(edited.spec); // the caller's changed part is copied, frozen
+    expect(Object.isFrozen(after.spec?.annotations?.labels)).toBe(true);
+    labels.tier = 'changed-after-update';
+    expect(after.spec?.annotations?.labels.tier).toBe('front');
+    // an unchanged part: the stored object itself
+    expect(after.previousSpec?.taskTemplate?.containerSpec?.image).toBe('bb:0');
+    expect(after.previousSpec).toBe(before.previousSpec);
+    // a member that decoded the entry holds the same state
+    expect(Buffer.from(follower.snapshot()).equals(Buffer.from(store.snapshot()))).toBe(true);
+  });
+
   it('owns meta: a create ignores the caller’s, an update keeps created_at', async () => {
     const { store, clock } = storeOnMemoryLog();
     const s = makeService('s1', 'web');

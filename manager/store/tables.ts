@@ -1,5 +1,6 @@
 // The store's tables: which objects, how each is named, and the secondary indexes the managers query by.
 
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { compareText } from '../../common/compare.js';
 import {
   Cluster,
@@ -94,7 +95,10 @@ export const TABLE_NAMES: readonly TableName[] = [
 
 /** Each table's protobuf codec. */
 export const CODECS: {
-  [K in TableName]: { encode(o: Objects[K]): { finish(): Uint8Array }; decode(b: Uint8Array): Objects[K] };
+  [K in TableName]: {
+    encode(o: Objects[K], w?: BinaryWriter): { finish(): Uint8Array };
+    decode(b: Uint8Array): Objects[K];
+  };
 } = {
   cluster: Cluster,
   node: Node,
@@ -110,8 +114,20 @@ export const CODECS: {
  * Stored objects are frozen; clone one to change it and write the copy back with an update.
  */
 export function clone<K extends TableName>(table: K, o: Objects[K]): Objects[K] {
-  const codec = CODECS[table];
-  return codec.decode(codec.encode(o).finish());
+  return CODECS[table].decode(encodeObject(table, o));
+}
+
+/** One writer for every object encoded: its buffer stays grown (a fresh writer regrows it per object). */
+const writer = new BinaryWriter();
+
+/** The object's protobuf encoding (a copy: the writer's buffer is reused). */
+export function encodeObject<K extends TableName>(table: K, o: Objects[K]): Uint8Array {
+  try {
+    return CODECS[table].encode(o, writer).finish();
+  } catch (err) {
+    writer.finish(); // what a failed encode left in the writer must not start the next one
+    throw err;
+  }
 }
 
 export const isTableName = (s: string): s is TableName => Object.hasOwn(TABLE_DEFS, s);

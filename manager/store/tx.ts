@@ -7,6 +7,7 @@ import type { ChangeKind } from './events.js';
 import { deepFreeze } from './freeze.js';
 import {
   CODECS,
+  encodeObject,
   type Indexes,
   type Objects,
   objectName,
@@ -96,6 +97,7 @@ export class WriteTx extends TablesReader {
 
   /** Creates `o` (meta is ignored: the store sets it). Conflict if the id or, where unique, the name exists. */
   create<K extends TableName>(table: K, o: Objects[K]): void {
+    this.checkWritable(table, o);
     const { object, bytes } = this.owned(table, o, undefined);
     const key = keyOf(table, object.id);
     if (this.get(table, object.id) || this.pending.get(key)?.kind === 'remove')
@@ -106,11 +108,10 @@ export class WriteTx extends TablesReader {
 
   /** Replaces the object with `o`, which carries the version it was read at (meta.version). */
   update<K extends TableName>(table: K, o: Objects[K]): void {
-    this.checkOpen();
-    if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
+    this.checkWritable(table, o);
     const current = this.get(table, o.id) as StoredObject | undefined;
     // The copy carries the stored meta; the version checked is the caller's (the one it read).
-    const { object, bytes } = this.owned(table, o, current?.meta);
+    const { object, bytes } = this.owned(table, o, current?.meta, current);
     if (!current) throw missing(table, object.id);
     const read = Number(o.meta?.version ?? 0);
     if (read !== versionOf(current)) throw staleVersion(table, object.id, read, versionOf(current));
@@ -170,8 +171,7 @@ export class WriteTx extends TablesReader {
   encode(timestamp: number): Uint8Array {
     const actions: EncodedAction[] = [];
     for (const p of this.pending.values()) {
-      const codec = CODECS[p.table] as { encode(o: StoredObject): { finish(): Uint8Array } };
-      p.bytes ??= codec.encode(p.object).finish();
+      p.bytes ??= encodeObject(p.table, p.object as Objects[typeof p.table]);
       actions.push({ kind: ACTION_KIND[p.kind], table: p.table, bytes: p.bytes });
     }
     return encodeTransaction(actions, timestamp);
@@ -197,33 +197,59 @@ export class WriteTx extends TablesReader {
   }
 
   /**
-   * A private copy of the caller's object with `meta` in place of its own, checked, and its encoding (the
-   * copy is decoded from it: only the proto's fields, and what goes into the log is what was checked).
+   * A private copy of the caller's object with `meta` in place of its own, checked, and its encoding. The
+   * copy holds only the proto's fields, as decoding gives them. Of an update, the fields the caller took
+   * unchanged from the stored object (the same reference, frozen; or the same value) are that object's: only
+   * the others are decoded, so a status report does not copy the task's spec, and readers can tell an
+   * unchanged part by its identity.
    */
   private owned<K extends TableName>(
     table: K,
     o: Objects[K],
     meta: StoredObject['meta'],
+    current?: StoredObject,
   ): { object: StoredObject; bytes: Uint8Array } {
-    this.checkOpen();
-    if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
-    const codec = CODECS[table] as {
-      encode(o: StoredObject): { finish(): Uint8Array };
-      decode(b: Uint8Array): StoredObject;
-    };
     let bytes: Uint8Array;
     let object: StoredObject;
     try {
-      bytes = codec.encode({ ...(o as StoredObject), meta }).finish();
-      object = codec.decode(bytes);
+      bytes = encodeObject(table, { ...o, meta });
+      object = current ? this.patched(table, o, current) : CODECS[table].decode(bytes);
     } catch (err) {
       throw new ShoalError('invalid_argument', `${table}: cannot be encoded: ${(err as Error).message}`, {
         cause: err,
       });
     }
+    object.meta = meta;
     const bad = checkObject(table, object);
     if (bad) throw bad;
     return { object, bytes };
+  }
+
+  /** `current` with the fields `o` changed, decoded from an encoding of those fields alone. */
+  private patched<K extends TableName>(table: K, o: Objects[K], current: StoredObject): StoredObject {
+    const from = o as unknown as Record<string, unknown>;
+    const was = current as unknown as Record<string, unknown>;
+    // every field present (the codecs expect it), at its default (encoded as nothing) unless changed
+    const changed: Record<string, unknown> = { ...emptyOf(table) };
+    let any = false;
+    for (const k in was) {
+      if (k === 'meta' || from[k] === was[k]) continue;
+      changed[k] = from[k];
+      any = true;
+    }
+    const copy: Record<string, unknown> = { ...was };
+    if (any) {
+      const fresh = CODECS[table].decode(
+        encodeObject(table, changed as unknown as Objects[K]),
+      ) as unknown as Record<string, unknown>;
+      for (const k in was) if (k !== 'meta' && from[k] !== was[k]) copy[k] = fresh[k];
+    }
+    return copy as unknown as StoredObject;
+  }
+
+  private checkWritable(table: TableName, o: unknown): void {
+    this.checkOpen();
+    if (!o || typeof o !== 'object') throw invalidArgument(table, 'not an object');
   }
 
   private checkOpen(): void {
@@ -240,6 +266,14 @@ export class WriteTx extends TablesReader {
 }
 
 const keyOf = (table: TableName, id: string) => `${table}\0${id}`;
+
+const EMPTY = new Map<TableName, object>();
+/** The table's object with every field at its default (what decoding no bytes gives). */
+function emptyOf(table: TableName): object {
+  let o = EMPTY.get(table);
+  if (!o) EMPTY.set(table, (o = Object.freeze(CODECS[table].decode(new Uint8Array(0)))));
+  return o;
+}
 
 const ACTION_KIND: Record<ChangeKind, StoreActionKind> = {
   create: StoreActionKind.STORE_ACTION_KIND_CREATE,
