@@ -271,7 +271,10 @@ const EMPTY = new Map<TableName, object>();
 /** The table's object with every field at its default (what decoding no bytes gives). */
 function emptyOf(table: TableName): object {
   let o = EMPTY.get(table);
-  if (!o) EMPTY.set(table, (o = Object.freeze(CODECS[table].decode(new Uint8Array(0)))));
+  if (!o) {
+    o = Object.freeze(CODECS[table].decode(new Uint8Array(0)));
+    EMPTY.set(table, o);
+  }
   return o;
 }
 
