@@ -1,7 +1,7 @@
 // Applying one committed transaction to the tables: deterministic (no clock, no randomness, ordered input),
 // and all-or-nothing (every action is checked against the state plus the earlier actions of the same
 // transaction before anything is written).
-import { invalidArgument, type ShoalError } from '../../common/errors.js';
+import { invalidArgument, ShoalError } from '../../common/errors.js';
 import { type StoreAction, StoreActionKind, type Transaction } from '../../proto/gen/shoal/swarm/v1/store.js';
 import type { Meta } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ChangeKind, StoreEvent } from './events.js';
@@ -74,7 +74,9 @@ function stage(
   if (!kind) return invalidArgument(`actions[${i}].kind`, `unknown action kind ${action.kind}`);
   if (!action.target) return invalidArgument(`actions[${i}]`, 'the action names no object');
   const table = action.target.$case;
-  const o = action.target.value as StoredObject;
+  const patch = action.fields.length > 0 ? patched(tables, table, action, i) : undefined;
+  if (patch instanceof ShoalError) return patch;
+  const o = patch ?? (action.target.value as StoredObject);
   const bad = checkObject(table, o);
   if (bad) return bad;
   const key = `${table}\0${o.id}`;
@@ -100,6 +102,31 @@ function stage(
   const object = deepFreeze({ ...o, meta });
   staged.set(key, { kind, table, id: o.id, object, previous: current });
   return undefined;
+}
+
+/**
+ * The stored object with the patch's fields (StoreAction.fields) taken from its target, and the target's meta
+ * (the version it was read at): what the whole object would have been.
+ */
+function patched(
+  tables: Tables,
+  table: TableName,
+  action: StoreAction,
+  i: number,
+): StoredObject | ShoalError {
+  const target = action.target?.value as StoredObject;
+  if (KIND[action.kind] !== 'update')
+    return invalidArgument(`actions[${i}].fields`, 'only an update can carry some fields of its object');
+  const current = tables[table].get(target.id) as StoredObject | undefined;
+  if (!current) return missing(table, target.id);
+  const from = target as unknown as Record<string, unknown>;
+  const o: Record<string, unknown> = { ...current, meta: target.meta };
+  for (const f of action.fields) {
+    if (f === 'id' || f === 'meta' || !Object.hasOwn(current, f))
+      return invalidArgument(`actions[${i}].fields`, `${f} is not a field of a ${table} an update can set`);
+    o[f] = from[f];
+  }
+  return o as unknown as StoredObject;
 }
 
 /** Another object than `self` holding `name` in `table` once every staged action is taken into account. */

@@ -382,7 +382,11 @@ describe('store transactions: concurrency and all-or-nothing', () => {
       Transaction.encode({
         timestamp: 1,
         actions: [
-          { kind: StoreActionKind.STORE_ACTION_KIND_UPDATE, target: { $case: 'task', value: other } },
+          {
+            kind: StoreActionKind.STORE_ACTION_KIND_UPDATE,
+            target: { $case: 'task', value: other },
+            fields: [],
+          },
         ],
       }).finish(),
     );
@@ -417,13 +421,14 @@ describe('store transactions: concurrency and all-or-nothing', () => {
     const create = {
       kind: StoreActionKind.STORE_ACTION_KIND_CREATE,
       target: { $case: 'service' as const, value: s },
+      fields: [],
     };
     const r1 = store.apply(Transaction.encode({ timestamp: 1, actions: [create, create] }).finish(), 1);
     expect(r1.ok).toBe(false);
     const r2 = store.apply(
       Transaction.encode({
         timestamp: 1,
-        actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, target: undefined }],
+        actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, target: undefined, fields: [] }],
       }).finish(),
       2,
     );

@@ -77,8 +77,10 @@ interface Pending {
   table: TableName;
   /** The new object (create/update), or the one read (remove). Frozen, owned by the transaction. */
   object: StoredObject;
-  /** `object` encoded (create/update: made with the copy; remove: when the entry is encoded). */
+  /** What the entry carries of `object`, encoded (made with the copy, or when the entry is encoded). */
   bytes?: Uint8Array;
+  /** An update carrying only these fields (StoreAction.fields). */
+  fields?: string[];
 }
 
 /**
@@ -111,14 +113,23 @@ export class WriteTx extends TablesReader {
     this.checkWritable(table, o);
     const current = this.get(table, o.id) as StoredObject | undefined;
     // The copy carries the stored meta; the version checked is the caller's (the one it read).
-    const { object, bytes } = this.owned(table, o, current?.meta, current);
+    const { object, bytes, fields } = this.owned(table, o, current?.meta, current);
     if (!current) throw missing(table, object.id);
     const read = Number(o.meta?.version ?? 0);
     if (read !== versionOf(current)) throw staleVersion(table, object.id, read, versionOf(current));
     const key = keyOf(table, object.id);
     this.checkName(table, object);
     const kind = this.pending.get(key)?.kind ?? 'update';
-    this.pending.set(key, { kind, table, object: deepFreeze(object), bytes });
+    const stored = this.tables[table].get(object.id) as StoredObject | undefined;
+    if (kind === 'create') {
+      // created in this transaction: the entry creates the whole object (encoded when the entry is)
+      this.pending.set(key, { kind, table, object: deepFreeze(object) });
+    } else if (stored !== current && stored) {
+      // changed before in this transaction: the one action patches what the log's members hold
+      this.pending.set(key, { kind, table, object: deepFreeze(object), ...patchOf(table, object, stored) });
+    } else {
+      this.pending.set(key, { kind, table, object: deepFreeze(object), bytes, fields });
+    }
   }
 
   /** Removes the object (the removal is refused at apply if it changed since this transaction read it). */
@@ -159,20 +170,24 @@ export class WriteTx extends TablesReader {
     return this.merge(table, super.find(table, index, key), (o) => fn(o) === String(key));
   }
 
-  /** The actions to propose, in the order first written. */
+  /** The actions, whole objects, in the order first written (as this member applies them). */
   actions(): StoreAction[] {
     return [...this.pending.values()].map((p) => ({
       kind: ACTION_KIND[p.kind],
       target: { $case: p.table, value: p.object } as StoreAction['target'],
+      fields: [],
     }));
   }
 
-  /** The log entry of these actions (Transaction's encoding) with `timestamp`. */
+  /**
+   * The log entry of these actions with `timestamp`: a Transaction that decodes to actions() but for the
+   * updates sent as patches, which any member applies to the same result.
+   */
   encode(timestamp: number): Uint8Array {
     const actions: EncodedAction[] = [];
     for (const p of this.pending.values()) {
       p.bytes ??= encodeObject(p.table, p.object as Objects[typeof p.table]);
-      actions.push({ kind: ACTION_KIND[p.kind], table: p.table, bytes: p.bytes });
+      actions.push({ kind: ACTION_KIND[p.kind], table: p.table, bytes: p.bytes, fields: p.fields });
     }
     return encodeTransaction(actions, timestamp);
   }
@@ -197,54 +212,46 @@ export class WriteTx extends TablesReader {
   }
 
   /**
-   * A private copy of the caller's object with `meta` in place of its own, checked, and its encoding. The
-   * copy holds only the proto's fields, as decoding gives them. Of an update, the fields the caller took
-   * unchanged from the stored object (the same reference, frozen; or the same value) are that object's: only
-   * the others are decoded, so a status report does not copy the task's spec, and readers can tell an
-   * unchanged part by its identity.
+   * A private copy of the caller's object with `meta` in place of its own, checked, and what the log entry
+   * carries of it. The copy holds only the proto's fields, as decoding gives them. Of an update, the fields
+   * the caller took unchanged from the stored object (the same reference, frozen; or the same value) are
+   * that object's and only the others are encoded (a patch: `fields` names them) and decoded: a status
+   * report neither copies the task's spec nor sends it through the log, and readers can tell an unchanged
+   * part by its identity.
    */
   private owned<K extends TableName>(
     table: K,
     o: Objects[K],
     meta: StoredObject['meta'],
     current?: StoredObject,
-  ): { object: StoredObject; bytes: Uint8Array } {
-    let bytes: Uint8Array;
-    let object: StoredObject;
+  ): { object: StoredObject; bytes: Uint8Array; fields?: string[] } {
+    const codec = CODECS[table] as unknown as {
+      decode(b: Uint8Array): StoredObject;
+    };
+    const from = o as unknown as Record<string, unknown>;
+    const was = current as unknown as Record<string, unknown> | undefined;
+    const fields: string[] = [];
+    if (was) for (const k in was) if (k !== 'meta' && from[k] !== was[k]) fields.push(k);
+    let result: { object: StoredObject; bytes: Uint8Array; fields?: string[] };
     try {
-      bytes = encodeObject(table, { ...o, meta });
-      object = current ? this.patched(table, o, current) : CODECS[table].decode(bytes);
+      if (was && fields.length > 0) {
+        const bytes = encodePatch(table, was.id as string, meta, fields, from);
+        const fresh = codec.decode(bytes) as unknown as Record<string, unknown>;
+        const copy: Record<string, unknown> = { ...was, meta };
+        for (const k of fields) copy[k] = fresh[k];
+        result = { object: copy as unknown as StoredObject, bytes, fields };
+      } else {
+        const bytes = encodeObject(table, { ...(was ?? o), meta } as Objects[K]);
+        result = { object: codec.decode(bytes), bytes };
+      }
     } catch (err) {
       throw new ShoalError('invalid_argument', `${table}: cannot be encoded: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    object.meta = meta;
-    const bad = checkObject(table, object);
+    const bad = checkObject(table, result.object);
     if (bad) throw bad;
-    return { object, bytes };
-  }
-
-  /** `current` with the fields `o` changed, decoded from an encoding of those fields alone. */
-  private patched<K extends TableName>(table: K, o: Objects[K], current: StoredObject): StoredObject {
-    const from = o as unknown as Record<string, unknown>;
-    const was = current as unknown as Record<string, unknown>;
-    // every field present (the codecs expect it), at its default (encoded as nothing) unless changed
-    const changed: Record<string, unknown> = { ...emptyOf(table) };
-    let any = false;
-    for (const k in was) {
-      if (k === 'meta' || from[k] === was[k]) continue;
-      changed[k] = from[k];
-      any = true;
-    }
-    const copy: Record<string, unknown> = { ...was };
-    if (any) {
-      const fresh = CODECS[table].decode(
-        encodeObject(table, changed as unknown as Objects[K]),
-      ) as unknown as Record<string, unknown>;
-      for (const k in was) if (k !== 'meta' && from[k] !== was[k]) copy[k] = fresh[k];
-    }
-    return copy as unknown as StoredObject;
+    return result;
   }
 
   private checkWritable(table: TableName, o: unknown): void {
@@ -266,6 +273,34 @@ export class WriteTx extends TablesReader {
 }
 
 const keyOf = (table: TableName, id: string) => `${table}\0${id}`;
+
+/** What an entry carries of `object` to update `base` to it: the fields that are not base's own values. */
+function patchOf(
+  table: TableName,
+  object: StoredObject,
+  base: StoredObject,
+): { bytes: Uint8Array; fields?: string[] } {
+  const now = object as unknown as Record<string, unknown>;
+  const was = base as unknown as Record<string, unknown>;
+  const fields: string[] = [];
+  for (const k in was) if (k !== 'meta' && now[k] !== was[k]) fields.push(k);
+  if (fields.length === 0) return { bytes: encodeObject(table, object as Objects[typeof table]) };
+  return { bytes: encodePatch(table, object.id, object.meta, fields, now), fields };
+}
+
+/** The encoding of an object with id, meta and `fields` from `values`, every other field at its default. */
+function encodePatch(
+  table: TableName,
+  id: string,
+  meta: StoredObject['meta'],
+  fields: readonly string[],
+  values: Record<string, unknown>,
+): Uint8Array {
+  // every field present (the codecs expect it), at its default (encoded as nothing) unless set here
+  const patch: Record<string, unknown> = { ...emptyOf(table), id, meta };
+  for (const k of fields) patch[k] = values[k];
+  return encodeObject(table, patch as unknown as Objects[typeof table]);
+}
 
 const EMPTY = new Map<TableName, object>();
 /** The table's object with every field at its default (what decoding no bytes gives). */
