@@ -16,6 +16,7 @@ import {
   generateToken,
   type MethodPolicy,
   mtlsChannelCredentials,
+  NO_CHANNELZ,
   type NodeCredentials,
   NodeTlsListener,
 } from '../../manager/ca/index.js';
@@ -215,6 +216,7 @@ export class ManagerParts {
       // Raft entries are transactions of up to MAX_WRITES_PER_TRANSACTION objects (about 1 MB) and an append
       // carries up to maxSizePerMsg of them, past grpc's 4 MB default: a follower refusing them never caught up.
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      ...NO_CHANNELZ,
       interceptors: [
         authorizationInterceptor(
           policy,

@@ -47,6 +47,7 @@ export {
   channelOptionsFor,
   mtlsChannelCredentials,
   mtlsServerCredentials,
+  NO_CHANNELZ,
   peerIdentity,
   pinnedRootChannelCredentials,
   type TlsIdentity,

@@ -170,7 +170,9 @@ export function newTask(
   desired: TaskState = TaskState.TASK_STATE_RUNNING,
 ): Task {
   const name = service.spec?.annotations?.name ?? service.id;
-  const spec = TaskSpec.fromPartial(taskTemplate(service) ?? {});
+  // The stored service's template itself (frozen): the store then keeps one copy for all the tasks made from it.
+  const template = taskTemplate(service);
+  const spec = template && Object.isFrozen(template) ? template : TaskSpec.fromPartial(template ?? {});
   return {
     id,
     meta: undefined,

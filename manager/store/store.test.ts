@@ -146,6 +146,37 @@ describe('store CRUD', () => {
     expect(copy.spec?.annotations?.name).toBe('x');
   });
 
+  it('objects created with one frozen part share one copy of it; unfrozen parts are copied each time', async () => {
+    const { store, log } = storeOnMemoryLog();
+    const follower = new Store();
+    follower.connect(log.addMember(follower));
+    await store.update((tx) => tx.create('service', makeService('s1', 'web')));
+    const svc = store.view((tx) => tx.get('service', 's1'))!;
+    const template = svc.spec!.taskTemplate!; // frozen, as the orchestrator hands it to every new task
+    const task = (id: string, spec: typeof template) => ({
+      ...makeTask(id, 's1', Number(id.slice(1))),
+      spec,
+    });
+    await store.update((tx) => {
+      tx.create('task', task('t1', template));
+      tx.create('task', task('t2', template));
+    });
+    await store.update((tx) => tx.create('task', task('t3', template)));
+    const mutable = structuredClone(template);
+    await store.update((tx) => tx.create('task', task('t4', mutable)));
+    const [t1, t2, t3, t4] = store.view((tx) => tx.list('task'));
+    expect(t1.spec).toEqual(template);
+    expect(t1.spec).not.toBe(template); // the store's own copy
+    expect(t2.spec).toBe(t1.spec);
+    expect(t3.spec).toBe(t1.spec);
+    expect(t4.spec).toEqual(template);
+    expect(t4.spec).not.toBe(t1.spec);
+    mutable.containerSpec!.image = 'changed-after-create';
+    expect(t4.spec?.containerSpec?.image).toBe('bb:latest');
+    expect(Object.isFrozen(t1.spec?.containerSpec)).toBe(true);
+    expect(Buffer.from(follower.snapshot()).equals(Buffer.from(store.snapshot()))).toBe(true);
+  });
+
   it('an update shares the fields it did not change with the stored object, and copies the rest', async () => {
     const { store, log } = storeOnMemoryLog();
     const follower = new Store();

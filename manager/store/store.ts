@@ -49,6 +49,8 @@ export class Store implements StateMachine<ApplyResult> {
   private applied = 0;
   private log: ReplicatedLog<unknown> | undefined;
   private readonly watches = new Set<Watch<TableName>>();
+  /** Frozen parts shared by created objects → the store's copy (WriteTx.createdCopy). */
+  private readonly interned = new WeakMap<object, unknown>();
   /** Entries proposed here, by identity, until applied (the log hands apply the same bytes). */
   private readonly proposed = new WeakMap<Uint8Array, Transaction>();
   private readonly clock: () => number;
@@ -81,7 +83,7 @@ export class Store implements StateMachine<ApplyResult> {
    * unknown: `cause` holds the log's error).
    */
   async update<T>(fn: (tx: WriteTx) => T): Promise<UpdateResult<T>> {
-    const tx = new WriteTx(this.tables, this.applied);
+    const tx = new WriteTx(this.tables, this.applied, this.interned);
     const value = fn(tx);
     tx.seal();
     if (value instanceof Promise) {

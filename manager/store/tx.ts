@@ -90,6 +90,19 @@ interface Pending {
  */
 export class WriteTx extends TablesReader {
   private readonly pending = new Map<string, Pending>();
+
+  /**
+   * @param interned frozen parts of objects created before (by identity) → the store's copy of each
+   *   (createdCopy); the store keeps one map for all its transactions
+   */
+  constructor(
+    tables: Tables,
+    index: number,
+    private readonly interned: WeakMap<object, unknown> = new WeakMap(),
+  ) {
+    super(tables, index);
+  }
+
   private sealed = false;
 
   /** Ends the transaction: writes after this (from a callback that kept `tx`) throw instead of being lost. */
@@ -240,9 +253,12 @@ export class WriteTx extends TablesReader {
         const copy: Record<string, unknown> = { ...was, meta };
         for (const k of fields) copy[k] = fresh[k];
         result = { object: copy as unknown as StoredObject, bytes, fields };
-      } else {
-        const bytes = encodeObject(table, { ...(was ?? o), meta } as Objects[K]);
+      } else if (was) {
+        const bytes = encodeObject(table, { ...was, meta } as Objects[K]);
         result = { object: codec.decode(bytes), bytes };
+      } else {
+        const bytes = encodeObject(table, { ...o, meta });
+        result = { object: this.createdCopy(table, o, meta, bytes), bytes };
       }
     } catch (err) {
       throw new ShoalError('invalid_argument', `${table}: cannot be encoded: ${(err as Error).message}`, {
@@ -252,6 +268,43 @@ export class WriteTx extends TablesReader {
     const bad = checkObject(table, result.object);
     if (bad) throw bad;
     return result;
+  }
+
+  /**
+   * A create's copy. A frozen part the caller hands to many creates (a service's task template, in every
+   * task of a rollout) is decoded once and that copy shared by every object created with it (frozen parts
+   * cannot change, so the copy stays right); the rest is decoded from an encoding of its own.
+   */
+  private createdCopy<K extends TableName>(
+    table: K,
+    o: Objects[K],
+    meta: StoredObject['meta'],
+    bytes: Uint8Array,
+  ): StoredObject {
+    const codec = CODECS[table] as unknown as { decode(b: Uint8Array): StoredObject };
+    const from = o as unknown as Record<string, unknown>;
+    const empty = emptyOf(table) as Record<string, unknown>;
+    const known: string[] = [];
+    const fresh: string[] = [];
+    for (const k in empty) {
+      const v = from[k];
+      if (!v || typeof v !== 'object' || ArrayBuffer.isView(v) || !Object.isFrozen(v)) continue;
+      (this.interned.has(v) ? known : fresh).push(k);
+    }
+    let copy: Record<string, unknown>;
+    if (known.length === 0) {
+      copy = codec.decode(bytes) as unknown as Record<string, unknown>;
+    } else {
+      const rest: Record<string, unknown> = { ...from, meta };
+      for (const k of known) rest[k] = empty[k];
+      copy = codec.decode(encodeObject(table, rest as unknown as Objects[K])) as unknown as Record<
+        string,
+        unknown
+      >;
+      for (const k of known) copy[k] = this.interned.get(from[k] as object);
+    }
+    for (const k of fresh) this.interned.set(from[k] as object, deepFreeze(copy[k]));
+    return copy as unknown as StoredObject;
   }
 
   private checkWritable(table: TableName, o: unknown): void {
