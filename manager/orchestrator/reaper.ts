@@ -36,21 +36,25 @@ export function reapTasks(
   const maxAttempts = restartPolicyOf(taskTemplate(service))?.maxAttempts ?? 0;
   if (maxAttempts > 0) limit = Math.max(limit, maxAttempts + 1);
 
-  const groups = new Map<string, Task[]>();
+  // by slot, or by node for global services (two maps: no key string made per task of every pass)
+  const bySlot = new Map<number, Task[]>();
+  const byNode = new Map<string, Task[]>();
   for (const t of keep) {
-    const key = t.slot > 0 ? `s${t.slot}` : `n${t.nodeId}`;
-    const g = groups.get(key);
+    const g = t.slot > 0 ? bySlot.get(t.slot) : byNode.get(t.nodeId);
     if (g) g.push(t);
-    else groups.set(key, [t]);
+    else if (t.slot > 0) bySlot.set(t.slot, [t]);
+    else byNode.set(t.nodeId, [t]);
   }
-  for (const g of groups.values()) {
+  const trim = (g: Task[]) => {
     let excess = g.length - limit;
-    if (excess <= 0) continue;
+    if (excess <= 0) return;
     for (const t of g.sort(byAge)) {
       if (excess === 0) break;
       if (out.touched(t.id) || isLive(t) || !finished(t, nodes)) continue;
       out.remove(t);
       excess--;
     }
-  }
+  };
+  for (const g of bySlot.values()) trim(g);
+  for (const g of byNode.values()) trim(g);
 }
