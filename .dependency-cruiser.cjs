@@ -76,5 +76,7 @@ module.exports = {
     exclude: { path: '^(node_modules|dist|native/build|proto/gen)/' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
+    // packages' subpath exports (@bufbuild/protobuf/wire) resolve as Node resolves them for ESM
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'node', 'default'] },
   },
 };

@@ -2,6 +2,7 @@
 // store: registration, assignments reaching the executor, status reaching the store, node DOWN on silence,
 // failover to another manager, and a restarted agent reconciling from its state file. The executor is an
 // in-memory recorder (the agent's port); everything else is the real thing.
+import dc from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,6 +186,38 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       'node READY on the new leader',
       () => node(b)?.status?.state === NodeState.NODE_STATE_READY,
     );
+  });
+
+  it('a new session with a manager it was connected to reuses the connection: no new TLS handshake', async () => {
+    const [a, b] = managers as [Manager, Manager];
+    const agent = agents[0] as Agent;
+    await waitFor('session with the leader', () => agent.manager === b.addr);
+    const port = Number(b.addr.split(':')[1]);
+    let accepted = 0;
+    const count = (m: unknown) => {
+      if ((m as { socket: { localPort: number } }).socket.localPort === port) accepted++;
+    };
+    dc.subscribe('net.server.socket', count);
+    try {
+      const seen = logs.length;
+      // the session ends on the manager's side (its dispatcher restarts); the agent asks the other manager,
+      // which names this one, and comes back
+      b.dispatcher.stop();
+      b.dispatcher.start();
+      expect(a.dispatcher.isRunning).toBe(false);
+      await waitFor('the session ended', () =>
+        logs.slice(seen).some((l) => l.includes(`session with ${b.addr} ended`)),
+      );
+      // every session logs the heartbeat period it was given
+      await waitFor('a new session', () => {
+        const after = logs.slice(seen);
+        const ended = after.findIndex((l) => l.includes(`session with ${b.addr} ended`));
+        return ended >= 0 && after.slice(ended).some((l) => l.includes(`set by ${b.addr}`));
+      });
+      expect(accepted).toBe(0);
+    } finally {
+      dc.unsubscribe('net.server.socket', count);
+    }
   });
 
   it('an agent that knows only a manager that does not lead follows its hint to the leader', async () => {

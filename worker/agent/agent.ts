@@ -106,6 +106,13 @@ export class Agent {
   private early: Map<string, TaskStatusReport> | undefined;
   /** The current session's connection, for the node's own calls to its dispatcher (network attachments). */
   private sessionClient: DispatcherClient | undefined;
+  /**
+   * Connections of ended sessions, by manager address, kept while they are up: the next session with that
+   * manager (after a heartbeat missed behind a busy leader, say; the agent asks another manager first, which
+   * names the leader) reuses one instead of making a TLS handshake. A thousand workers reconnecting at once
+   * cost a leader a second of handshakes, long enough to lose its leadership.
+   */
+  private readonly kept = new Map<string, DispatcherClient>();
 
   constructor(private options: AgentOptions) {
     if (options.managers.length === 0)
@@ -220,6 +227,7 @@ export class Agent {
   /** New credentials (a renewed certificate, another role) for the sessions opened from now on. */
   setCredentials(credentials: grpc.ChannelCredentials): void {
     this.options = { ...this.options, credentials };
+    this.dropKeptChannels();
   }
 
   /** Ends the session and the loop. Tasks are left running (shoald may be restarting). */
@@ -229,12 +237,27 @@ export class Agent {
     this.abort = undefined;
     abort.abort();
     await this.loopDone;
+    this.dropKeptChannels();
     this.status = 'stopped';
     await this.stateFile.save(this.tasks.snapshot());
   }
 
   private persist(): void {
     this.stateFile.save(this.tasks.snapshot()).catch((err) => this.log('writing the state file failed', err));
+  }
+
+  private takeKeptChannel(addr: string): DispatcherClient | undefined {
+    const client = this.kept.get(addr);
+    if (!client) return undefined;
+    this.kept.delete(addr);
+    if (client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return client;
+    client.close();
+    return undefined;
+  }
+
+  private dropKeptChannels(): void {
+    for (const client of this.kept.values()) client.close();
+    this.kept.clear();
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
@@ -278,13 +301,16 @@ export class Agent {
     const description = await this.options.describe();
     if (signal.aborted) return;
     // A connection of its own (not grpc's shared pool), so giving up an attempt also drops its connect.
-    const client = new DispatcherClient(addr, this.options.credentials, {
-      ...this.options.channelOptions,
-      'grpc.use_local_subchannel_pool': 1,
-    });
+    const credentials = this.options.credentials;
+    const client =
+      this.takeKeptChannel(addr) ??
+      new DispatcherClient(addr, credentials, {
+        ...this.options.channelOptions,
+        'grpc.use_local_subchannel_pool': 1,
+      });
     const stream = client.session({ description, advertiseAddr: this.options.advertiseAddr ?? '' });
     // Log subscriptions publish to the same manager, over the session's connection (its channel).
-    const logs = new LogBrokerClient(addr, this.options.credentials, {
+    const logs = new LogBrokerClient(addr, credentials, {
       channelOverride: client.getChannel(),
     });
     let sessionId = '';
@@ -307,8 +333,14 @@ export class Agent {
         if (this.sessionClient === client) this.sessionClient = undefined;
         signal.removeEventListener('abort', onAbort);
         stream.cancel();
-        client.close();
-        logs.close();
+        // kept only if connected, with the credentials in force, and the agent goes on
+        const ready = client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+        if (ready && !signal.aborted && this.options.credentials === credentials) {
+          this.kept.get(addr)?.close();
+          this.kept.set(addr, client);
+        } else {
+          client.close(); // the log client shares its channel
+        }
         if (err === undefined) resolve();
         else reject(err);
       };
