@@ -3,7 +3,7 @@ import { FakeClock } from '../common/fake-clock.js';
 import { type IdleReclaimIo, ReclaimPolicy, startIdleReclaim } from './idle-reclaim.js';
 
 const MiB = 2 ** 20;
-const opts = { growthBytes: 2 * MiB, quietChecks: 2, quietBusyRatio: 0.1 };
+const opts = { growthBytes: 2 * MiB, quietChecks: 2, quietBusyRatio: 0.1, maxHeapBytes: 40 * MiB };
 
 describe('ReclaimPolicy', () => {
   it('reclaims once the loop has been quiet for the checks asked and memory grew', () => {
@@ -57,6 +57,12 @@ describe('ReclaimPolicy', () => {
     expect(p.check(83 * MiB, 0)).toBe(true); // 3 MiB over 80, not under 90
   });
 
+  it('never reclaims a large heap (its collections would stop the loop too long), and does once it shrank', () => {
+    const p = settled(80);
+    for (let i = 0; i < 10; i++) expect(p.check(200 * MiB, 0, 41 * MiB)).toBe(false);
+    expect(p.check(200 * MiB, 0, 40 * MiB)).toBe(true);
+  });
+
   it('a busy check starts the quiet count over', () => {
     const p = new ReclaimPolicy(opts);
     p.reclaimed(80 * MiB);
@@ -75,14 +81,18 @@ function fakeIo() {
     releases: 0,
     freed: 0,
     fail: false,
+    releaseMs: 0,
+    heap: 20 * MiB,
     logs: [] as string[],
   };
   const clock = new FakeClock();
   const io: IdleReclaimIo = {
     rss: () => state.rss,
     busyRatio: () => state.busy.shift() ?? 0,
+    heapBytes: () => state.heap,
     release() {
       state.releases++;
+      clock.advance(state.releaseMs);
       if (state.fail) throw new Error('no addon');
       state.rss -= state.freed;
     },
@@ -118,6 +128,16 @@ describe('startIdleReclaim', () => {
     f.state.rss = 120 * MiB;
     for (let i = 0; i < 5; i++) f.tick();
     expect(f.state.releases).toBe(1);
+  });
+
+  it('says when a release stopped the event loop for 100 ms or more', () => {
+    const f = fakeIo();
+    startIdleReclaim(f.io, f.clock, 1000, settled(80));
+    f.state.rss = 95 * MiB;
+    f.state.releaseMs = 250;
+    for (let i = 0; i < 3; i++) f.tick();
+    expect(f.state.releases).toBe(1);
+    expect(f.state.logs).toEqual(['idle reclaim: the release stopped the event loop for 250 ms']);
   });
 
   it('logs a failed release and does not retry it at every check', () => {

@@ -5,6 +5,7 @@
 // `release` (V8's low-memory collections, then malloc_trim) gives that memory back. A daemon that stays
 // busy never pays for it (its collections run on their own), and one that stays idle pays once.
 
+import { getHeapStatistics } from 'node:v8';
 import { type Clock, systemClock } from '../common/clock.js';
 
 /** When a reclaim is due; all sizes in bytes. */
@@ -15,6 +16,13 @@ export interface ReclaimPolicyOptions {
   quietChecks: number;
   /** The event loop's busy share (0–1) over a check at or below which it counts as quiet. */
   quietBusyRatio: number;
+  /**
+   * The V8 heap above which there is no reclaim. Its collections stop the event loop for a time that grows
+   * with the heap: ~30 ms for a node's ~20 MB, but 0.2–0.85 s for the 60–80 MB of a manager of a
+   * 1,000-node cluster between bursts on this 2-core machine, longer than raft's election timeout (the
+   * followers' stalls in the scheduler bench were these). A heap that large is mostly live state anyway.
+   */
+  maxHeapBytes: number;
 }
 
 const DEFAULT_RECLAIM_POLICY: ReclaimPolicyOptions = {
@@ -22,6 +30,7 @@ const DEFAULT_RECLAIM_POLICY: ReclaimPolicyOptions = {
   quietChecks: 2,
   // An idle manager spends ~3 % of its loop on raft and session heartbeats: that is quiet.
   quietBusyRatio: 0.1,
+  maxHeapBytes: 40 * 2 ** 20,
 };
 
 /** The decision alone: fed one reading per check, it says when to reclaim. */
@@ -35,12 +44,19 @@ export class ReclaimPolicy {
 
   constructor(private readonly opts: ReclaimPolicyOptions = DEFAULT_RECLAIM_POLICY) {}
 
-  /** One check: the resident set now and the loop's busy share since the last check. True: reclaim now. */
-  check(rssBytes: number, busyRatio: number): boolean {
+  /**
+   * One check: the resident set now, the loop's busy share since the last check and the V8 heap in use.
+   * True: reclaim now.
+   */
+  check(rssBytes: number, busyRatio: number, heapBytes = 0): boolean {
     this.quiet = busyRatio <= this.opts.quietBusyRatio ? this.quiet + 1 : 0;
     // Memory that went down on its own lowers the mark growth is measured from.
     if (rssBytes < this.baseline) this.baseline = rssBytes;
-    return this.quiet >= this.opts.quietChecks && rssBytes - this.baseline >= this.opts.growthBytes;
+    return (
+      this.quiet >= this.opts.quietChecks &&
+      rssBytes - this.baseline >= this.opts.growthBytes &&
+      heapBytes <= this.opts.maxHeapBytes
+    );
   }
 
   /**
@@ -58,11 +74,16 @@ export interface IdleReclaimIo {
   rss(): number;
   /** The event loop's busy share since the previous call (0–1). */
   busyRatio(): number;
+  /** The V8 heap in use, in bytes. */
+  heapBytes(): number;
   /** Gives memory back (collections, malloc_trim). */
   release(): void;
   /** Where a failed release is reported (it is not retried before the next growth). */
   log(msg: string): void;
 }
+
+/** A release this long (ms) is logged: a raft member cannot stall near its election timeout unnoticed. */
+const SLOW_RELEASE_MS = 100;
 
 /** Checks every `periodMs` on `clock`; returns a stop function. */
 export function startIdleReclaim(
@@ -74,12 +95,15 @@ export function startIdleReclaim(
   let timer: unknown;
   const check = () => {
     timer = clock.setTimeout(check, periodMs);
-    if (!policy.check(io.rss(), io.busyRatio())) return;
+    if (!policy.check(io.rss(), io.busyRatio(), io.heapBytes())) return;
+    const started = clock.now();
     try {
       io.release();
     } catch (err) {
       io.log(`idle reclaim: ${(err as Error).message}`);
     }
+    const took = clock.now() - started;
+    if (took >= SLOW_RELEASE_MS) io.log(`idle reclaim: the release stopped the event loop for ${took} ms`);
     policy.reclaimed(io.rss());
     // The release's own time must not count against the next check's quiet.
     io.busyRatio();
@@ -88,7 +112,7 @@ export function startIdleReclaim(
   return () => clock.clearTimeout(timer);
 }
 
-/** The process's own readings: process.memoryUsage.rss and the event loop's utilization. */
+/** The process's own readings: process.memoryUsage.rss, the event loop's utilization, the V8 heap. */
 export function processIo(release: () => void, log: (msg: string) => void): IdleReclaimIo {
   let last = performance.eventLoopUtilization();
   return {
@@ -99,6 +123,7 @@ export function processIo(release: () => void, log: (msg: string) => void): Idle
       last = now;
       return d.utilization;
     },
+    heapBytes: () => getHeapStatistics().used_heap_size,
     release,
     log,
   };
