@@ -67,6 +67,17 @@ static void overwrite(int pid, int fd, const char* how) {
   close(fd);
 }
 
+/* Whether fd is the file link names: between the readlink and an open the pid may have exec'd or died and
+   been reused (a stop signal is not instant), and a handle on something else is no attempt on the runtime. */
+static int same_target(int fd, const char* link) {
+  char p[64], got[512];
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(p, got, sizeof got - 1);
+  if (n < 0) return 0;
+  got[n] = 0;
+  return strcmp(got, link) == 0;
+}
+
 static void attack(int pid) {
   char exe[64], link[512];
   snprintf(exe, sizeof exe, "/proc/%d/exe", pid);
@@ -94,9 +105,21 @@ static void attack(int pid) {
   }
   fprintf(out, "pid %d: target exe %s\\n", pid, link);
   int w = open(exe, O_WRONLY);
+  int we = errno;
+  int r = open(exe, O_RDONLY);
+  int re = errno;
+  if ((w >= 0 && !same_target(w, link)) || (r >= 0 && !same_target(r, link))) {
+    fprintf(out, "pid %d: its exe changed under the watcher: looked at again\\n", pid);
+    if (w >= 0) close(w);
+    if (r >= 0) close(r);
+    done[pid] = 0;
+    kill(pid, SIGCONT);
+    return;
+  }
+  errno = we;
   fprintf(out, "pid %d: open exe for writing while it runs: %s\\n", pid, res(w));
   if (w >= 0) overwrite(pid, w, "while running");
-  int r = open(exe, O_RDONLY);
+  errno = re;
   fprintf(out, "pid %d: open exe read-only: %s\\n", pid, res(r));
   kill(pid, SIGCONT);
   /* waiting for the binary to be idle is a child's job: the scan goes on for more targets */
