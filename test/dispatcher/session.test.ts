@@ -49,7 +49,7 @@ const logs: string[] = [];
 const node = (m: Manager) => m.store.view((tx) => tx.get('node', 'worker1'));
 const task = (m: Manager, id: string) => m.store.view((tx) => tx.get('task', id));
 
-function newAgent(executor: RecordingExecutor, addrs: string[]): Agent {
+function newAgent(executor: RecordingExecutor, addrs: string[], stateDir = dir): Agent {
   const a = new Agent({
     managers: addrs,
     credentials: mtlsChannelCredentials(workerId, { clusterId: CLUSTER }),
@@ -62,7 +62,7 @@ function newAgent(executor: RecordingExecutor, addrs: string[]): Agent {
         resources: { nanoCpus: 2e9, memoryBytes: 4e9 },
         engine: { engineVersion: 'shoal', labels: { zone: 'a' } },
       }),
-    stateDir: dir,
+    stateDir,
     backoff: { initialMs: 50, maxMs: 500 },
     log: (m) => logs.push(m),
   });
@@ -223,7 +223,8 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
   it('an agent that knows only a manager that does not lead follows its hint to the leader', async () => {
     const [a, b] = managers as [Manager, Manager];
     expect(a.dispatcher.isRunning).toBe(false);
-    const other = newAgent(new RecordingExecutor(), [a.addr]);
+    // a state file of its own: two agents saving one file race on its temporary name
+    const other = newAgent(new RecordingExecutor(), [a.addr], join(dir, 'other'));
     await other.start();
     await waitFor('a session with the leader', () => other.manager === b.addr);
     await other.stop();
