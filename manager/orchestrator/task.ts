@@ -24,24 +24,36 @@ export const CREATED_MESSAGE = 'created';
 export const isTerminal = (t: Task): boolean => (t.status?.state ?? 0) >= TaskState.TASK_STATE_COMPLETE;
 
 /**
+ * A live task moving on before RUNNING is reached (desired state unchanged and ≤ RUNNING, observed PENDING …
+ * STARTING before the event): the two tasks, or undefined for any other event.
+ */
+function progressOfLiveTask(e: StoreEvent): { a: Task; b: Task; is: number } | undefined {
+  if (e.table !== 'task' || e.kind !== 'update' || e.previous === undefined) return undefined;
+  const a = e.previous;
+  const b = e.object;
+  const was = a.status?.state ?? 0;
+  if (
+    a.desiredState !== b.desiredState ||
+    b.desiredState > TaskState.TASK_STATE_RUNNING ||
+    was < TaskState.TASK_STATE_PENDING ||
+    was >= TaskState.TASK_STATE_RUNNING
+  )
+    return undefined;
+  return { a, b, is: b.status?.state ?? 0 };
+}
+
+/**
  * A live task's report between being bound to its node and running (ASSIGNED … STARTING, node and desired
  * state unchanged): no rule of the orchestrator or the allocator turns on it (they look at < ASSIGNED,
  * RUNNING and past RUNNING), so their loops skip it: it is most of a big rollout's events.
  */
 export function isStartingReport(e: StoreEvent): boolean {
-  if (e.table !== 'task' || e.kind !== 'update' || e.previous === undefined) return false;
-  const a = e.previous;
-  const b = e.object;
-  const was = a.status?.state ?? 0;
-  const is = b.status?.state ?? 0;
+  const p = progressOfLiveTask(e);
   return (
-    a.desiredState === b.desiredState &&
-    b.desiredState <= TaskState.TASK_STATE_RUNNING &&
-    a.nodeId === b.nodeId &&
-    was >= TaskState.TASK_STATE_PENDING &&
-    was < TaskState.TASK_STATE_RUNNING &&
-    is >= TaskState.TASK_STATE_ASSIGNED &&
-    is < TaskState.TASK_STATE_RUNNING
+    p !== undefined &&
+    p.a.nodeId === p.b.nodeId &&
+    p.is >= TaskState.TASK_STATE_ASSIGNED &&
+    p.is < TaskState.TASK_STATE_RUNNING
   );
 }
 
@@ -54,18 +66,9 @@ export function isStartingReport(e: StoreEvent): boolean {
  */
 export function isQuietTaskEvent(e: StoreEvent, view: ReadTx): boolean {
   if (isStartingReport(e)) return true;
-  if (e.table !== 'task' || e.kind !== 'update' || e.previous === undefined) return false;
-  const a = e.previous;
-  const b = e.object;
-  const was = a.status?.state ?? 0;
-  const is = b.status?.state ?? 0;
-  if (
-    a.desiredState !== b.desiredState ||
-    b.desiredState > TaskState.TASK_STATE_RUNNING ||
-    was < TaskState.TASK_STATE_PENDING ||
-    was >= TaskState.TASK_STATE_RUNNING
-  )
-    return false;
+  const p = progressOfLiveTask(e);
+  if (!p) return false;
+  const { a, b, is } = p;
   if (is < TaskState.TASK_STATE_RUNNING) return a.nodeId === '' && b.nodeId !== '' && b.networks.length === 0;
   if (is !== TaskState.TASK_STATE_RUNNING || a.nodeId !== b.nodeId || b.slot === 0) return false;
   const updating = view.get('service', b.serviceId)?.updateStatus?.state;

@@ -243,8 +243,7 @@ export class WriteTx extends TablesReader {
     };
     const from = o as unknown as Record<string, unknown>;
     const was = current as unknown as Record<string, unknown> | undefined;
-    const fields: string[] = [];
-    if (was) for (const k in was) if (k !== 'meta' && from[k] !== was[k]) fields.push(k);
+    const fields = was ? changedFields(from, was) : [];
     let result: { object: StoredObject; bytes: Uint8Array; fields?: string[] };
     try {
       if (was && fields.length > 0) {
@@ -327,6 +326,13 @@ export class WriteTx extends TablesReader {
 
 const keyOf = (table: TableName, id: string) => `${table}\0${id}`;
 
+/** The fields (meta aside) whose values in `now` are not `was`'s own (by identity, or equal primitives). */
+function changedFields(now: Record<string, unknown>, was: Record<string, unknown>): string[] {
+  const fields: string[] = [];
+  for (const k in was) if (k !== 'meta' && now[k] !== was[k]) fields.push(k);
+  return fields;
+}
+
 /** What an entry carries of `object` to update `base` to it: the fields that are not base's own values. */
 function patchOf(
   table: TableName,
@@ -335,8 +341,7 @@ function patchOf(
 ): { bytes: Uint8Array; fields?: string[] } {
   const now = object as unknown as Record<string, unknown>;
   const was = base as unknown as Record<string, unknown>;
-  const fields: string[] = [];
-  for (const k in was) if (k !== 'meta' && now[k] !== was[k]) fields.push(k);
+  const fields = changedFields(now, was);
   if (fields.length === 0) return { bytes: encodeObject(table, object as Objects[typeof table]) };
   return { bytes: encodePatch(table, object.id, object.meta, fields, now), fields };
 }
