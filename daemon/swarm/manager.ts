@@ -411,7 +411,7 @@ function raftGroup(raft: RaftNode<unknown>, id: number) {
   const membersOf = (s: Status): RaftMember[] =>
     s.members.map((m) => ({ id: m.id, address: m.address ?? '', voter: m.voter }));
   // Heard from within the last election timeout, in the leader's view (itself always).
-  const active = (s: Status, mid: number) => mid === id || (s.progress[mid]?.recentActive ?? false);
+  const active = (s: Status, mid: number) => mid === id || (s.progress[mid]?.reachable ?? false);
   return {
     id,
     leadership: () => raft.leadership(),

@@ -47,6 +47,29 @@ describe('pre-vote', () => {
 });
 
 describe('check-quorum', () => {
+  it('a member heard from last round reads reachable while the new round has not heard from it yet', () => {
+    const c = new TestCluster([1, 2, 3], { checkQuorum: true });
+    c.campaign(1);
+    const progress = (id: number) => c.get(1).node.status().progress[id];
+    // Tick the leader alone (nothing delivered) until a round begins: nobody has answered in it yet.
+    for (let i = 0; i < 30 && progress(2).recentActive; i++) c.tick(1);
+    expect(progress(2)).toMatchObject({ recentActive: false, reachable: true });
+    expect(progress(3)).toMatchObject({ recentActive: false, reachable: true });
+    c.stabilize();
+    // A member cut off for a whole round is not reachable; the one that answers stays so.
+    c.isolate(3);
+    for (let i = 0; i < 25; i++) {
+      c.tick(1);
+      c.stabilize();
+    }
+    expect(progress(2).reachable).toBe(true);
+    expect(progress(3).reachable).toBe(false);
+    c.heal();
+    c.tick(1);
+    c.stabilize();
+    expect(progress(3).reachable).toBe(true);
+  });
+
   it('a leader that cannot reach a majority steps down after an election timeout', () => {
     const c = new TestCluster([1, 2, 3], { checkQuorum: true });
     c.campaign(1);

@@ -12,6 +12,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** Heard from in the round before (recentActive as the last round ended). */
+  activeLastRound = false;
   /** In probe state: an append is outstanding, wait for its answer (or a heartbeat response). */
   probeSent = false;
   readonly inflights: Inflights;
@@ -111,6 +113,7 @@ export class Progress {
       next: this.next,
       state: this.state,
       recentActive: this.recentActive,
+      reachable: this.recentActive || this.activeLastRound,
       inflight: this.inflights.count,
       isLearner: this.isLearner,
       pendingSnapshot: this.pendingSnapshot,

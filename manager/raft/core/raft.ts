@@ -269,7 +269,11 @@ export class Raft {
           this.becomeFollower(this.term, NONE);
           return;
         }
-        for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
+        for (const [id, pr] of this.prs) {
+          if (id === this.id) continue;
+          pr.activeLastRound = pr.recentActive;
+          pr.recentActive = false;
+        }
       }
       // A transfer that did not finish within an election timeout is abandoned.
       if (this.leadTransferee !== NONE) this.abortLeaderTransfer();

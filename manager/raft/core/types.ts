@@ -141,8 +141,14 @@ export interface PeerProgress {
   match: number;
   next: number;
   state: ProgressState;
-  /** Heard from within the last election timeout (check-quorum). */
+  /** Heard from since the current check-quorum round began (false for everyone right after it began). */
   recentActive: boolean;
+  /**
+   * Heard from in this round or the one before: what "reachable" means to a reader. recentActive alone reads
+   * false for every follower in the first heartbeat of each round, so a reader sampling it at that moment
+   * would see a live member as gone.
+   */
+  reachable: boolean;
   /** Messages in flight (replicate state). */
   inflight: number;
   isLearner: boolean;
