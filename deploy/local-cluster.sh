@@ -50,8 +50,10 @@ hostname_of() { echo "$PREFIX-$1"; }       # shoald --hostname: node ls and node
 run_dir() { echo "$RUN_BASE/$PREFIX"; }
 data_dir() { echo "$DATA_BASE/$PREFIX"; }
 exec_root() { echo "$(run_dir)/$1"; }
-# shoald's node flags, read from its #! line: a small young generation (shoald allocates little; the default
-# 16 MiB semi-spaces are mostly idle memory).
+# shoald's environment and node flags, read from its #! line (`env -S NAME=VALUE… node FLAGS…`): one malloc
+# arena, a small young generation (shoald allocates little; the default 16 MiB semi-spaces are mostly idle
+# memory).
+read -r -a SHOALD_ENV <<<"$(sed -n '1s/^#!.*env -S \(.*\)node .*/\1/p' "$REPO/bin/shoald")"
 read -r -a SHOALD_NODE_FLAGS <<<"$(sed -n '1s/^#!.*node //p' "$REPO/bin/shoald")"
 
 sock_of() { echo "$(run_dir)/$1/shoald.sock"; }
@@ -167,10 +169,10 @@ start_node() {
   [ -e "/run/netns/$(netns_of "$n")" ] || die "node $n: namespace $(netns_of "$n") is missing; run up again"
   mkdir -p "$(node_data "$n")/data" "$(exec_root "$n")"
   # Only the network namespace is entered: `ip netns exec` would also remount /sys and hide cgroup v1.
-  # The node flags are bin/shoald's own (its #! line), as a user starting it directly gets them.
+  # The environment and node flags are bin/shoald's own (its #! line), as a user starting it directly gets them.
   # --dns-forward=false: the namespaces have no way out, so names the cluster does not know get NXDOMAIN
   # at once rather than a forward to the host's nameservers that cannot arrive.
-  setsid nsenter --net="/run/netns/$(netns_of "$n")" -- "$NODE_BIN" "${SHOALD_NODE_FLAGS[@]}" "$REPO/bin/shoald" \
+  setsid nsenter --net="/run/netns/$(netns_of "$n")" -- env "${SHOALD_ENV[@]}" "$NODE_BIN" "${SHOALD_NODE_FLAGS[@]}" "$REPO/bin/shoald" \
     --data-root "$(node_data "$n")/data" --exec-root "$(exec_root "$n")" -H "unix://$(sock_of "$n")" \
     --hostname "$(hostname_of "$n")" --executor "$(executor_of)" --dns-forward=false </dev/null >>"$(log_file "$n")" 2>&1 &
   launched=$!
