@@ -224,6 +224,25 @@ describe('deploy/local-cluster.sh', () => {
     for (const pid of st.values()) expect(pid).toBeGreaterThan(0);
   });
 
+  it("runs each shoald with bin/shoald's #! environment and node flags, as a user starting it gets them", async () => {
+    // `#!/usr/bin/env -S NAME=VALUE… node FLAGS…`
+    const shebang = readFileSync('bin/shoald', 'utf8')
+      .split('\n')[0]
+      .replace(/^#!\S*env -S /, '')
+      .split(' ');
+    const nodeAt = shebang.indexOf('node');
+    const env = shebang.slice(0, nodeAt);
+    const flags = shebang.slice(nodeAt + 1);
+    expect(env).toContain('MALLOC_ARENA_MAX=1');
+    expect(flags.length).toBeGreaterThan(0);
+    for (const pid of (await a.status()).values()) {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const e of env) expect(environ).toContain(e);
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 1 + flags.length)).toEqual(flags);
+    }
+  });
+
   it('nodes reach each other by address; another cluster cannot', async () => {
     await startWeb(a, 'm2');
     expect(await reachable(a, 'm1', 'm2')).toBe(true);
