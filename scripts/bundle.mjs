@@ -17,7 +17,11 @@ const common = {
 };
 
 const entries = {
-  shoal: { entry: 'cli/main.ts', outfile: 'dist/shoal.cjs', format: 'cjs' },
+  // The CLI minified: a short command reads and hashes its whole source before it runs, and on this kind of
+  // machine (a VM, where first-touched pages are dear) the read and the string cost ~10 us a KB: ~1.5 ms less
+  // at 225 KB than at 370. Nothing in it reads a function's or class's name; stack traces map back through
+  // the .map file (--enable-source-maps).
+  shoal: { entry: 'cli/main.ts', outfile: 'dist/shoal.cjs', format: 'cjs', minify: true },
   // Daemons without comments and indentation: V8 keeps a script's whole source in memory for as long
   // as it runs (~0.5 MB less of a daemon's RSS). Stack traces map back through the .map file with
   // NODE_OPTIONS=--enable-source-maps.
