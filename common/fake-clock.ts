@@ -40,6 +40,21 @@ export class FakeClock implements Clock {
     this.t = end;
   }
 
+  /**
+   * Moves time forward by `ms` as a stopped event loop does: nothing fires meanwhile, then every timer due
+   * by the end fires late, in time order, with `now()` at the end.
+   */
+  stall(ms: number): void {
+    this.t += ms;
+    for (;;) {
+      let next: [number, Timer] | undefined;
+      for (const e of this.timers) if (e[1].at <= this.t && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      next[1].fn();
+    }
+  }
+
   get pendingTimers(): number {
     return this.timers.size;
   }

@@ -166,6 +166,55 @@ describe('dispatcher sessions', () => {
     d.stop();
   });
 
+  it('a stopped event loop does not cost a node its session: heartbeats that waited behind it count', async () => {
+    const { d, clock, node } = await setup();
+    d.start();
+    const { sessionId } = await register(d, 'n1');
+    await register(d, 'n2');
+    clock.advance(PERIOD);
+    d.heartbeat('n1', sessionId);
+    // The loop stops for 4 s: both deadlines (3 s) fire late. n1's heartbeat, sent meanwhile, is read next.
+    clock.stall(4 * PERIOD);
+    d.heartbeat('n1', sessionId);
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    // n2 sent nothing since it registered (t=0, due at 3 s, fired at 5 s): down once the 2 s stall it sat
+    // through has been made up, at 7 s.
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(2 * PERIOD - 1);
+    await settle();
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(1);
+    await settle();
+    expect(node('n2')?.status).toMatchObject({
+      state: NodeState.NODE_STATE_DOWN,
+      message: 'heartbeat failure',
+    });
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    d.stop();
+  });
+
+  it('a deadline firing a little late marks the node down at once; a long stall is made up once at most', async () => {
+    const { d, clock, node } = await setup(['n1', 'n2']);
+    d.start();
+    await register(d, 'n1');
+    clock.stall(3 * PERIOD + 100);
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_DOWN);
+    // A stall far longer than the deadline adds the deadline's length (3 s), no more.
+    await register(d, 'n2');
+    clock.stall(60 * PERIOD);
+    await settle();
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(3 * PERIOD - 1);
+    await settle();
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.stall(1000);
+    await settle();
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_DOWN);
+    d.stop();
+  });
+
   it('a new session replaces the old one, whose stream is ended', async () => {
     const { d } = await setup();
     d.start();

@@ -105,6 +105,8 @@ interface StatusBatch {
 }
 
 const CONFLICT_RETRIES = 3;
+/** A heartbeat deadline firing this late (ms) means the event loop was stopped (see armDeadline). */
+const STALL_MS = 250;
 
 export class Dispatcher {
   private readonly clock: Clock;
@@ -424,11 +426,25 @@ export class Dispatcher {
     return periodMs * this.timing.graceMultiplier;
   }
 
-  private armDeadline(nodeId: string, ms: number, why: string): void {
+  /**
+   * The node is marked down `ms` from now unless a heartbeat re-arms its deadline first. A deadline that
+   * fires STALL_MS or more late says this manager's event loop was stopped meanwhile (a long pass, a
+   * collection, a busy machine), and heartbeats sent in time may still wait in socket buffers, which the loop
+   * reads only after its timers: the deadline then moves on by the stall, up to its own length in all, so a
+   * node is marked down only after a deadline's worth of time from a manager able to hear it.
+   */
+  private armDeadline(nodeId: string, ms: number, why: string, budget = ms): void {
     this.clearDeadline(nodeId);
+    const due = this.clock.now() + ms;
     this.deadlines.set(
       nodeId,
-      this.clock.setTimeout(() => this.expire(nodeId, why), ms),
+      this.clock.setTimeout(() => {
+        const late = this.clock.now() - due;
+        if (late >= STALL_MS && budget > 0) {
+          const more = Math.min(late, budget);
+          this.armDeadline(nodeId, more, why, budget - more);
+        } else this.expire(nodeId, why);
+      }, ms),
     );
   }
 
