@@ -258,11 +258,15 @@ export class ManagerParts {
     }
     const parts = new ManagerParts(store, raft, control, server, listener, broker, credentials);
     const onError = (e: unknown) => o.log(`leader component: ${(e as Error)?.stack ?? e}`);
-    parts.stopLoops = runLoopsWhileLeader(raft, [
-      // The orchestrator and the allocator decide together and commit once (new tasks are born PENDING).
-      allocatingOrchestratorLoop(store, { onError }),
-      schedulerLoop(store, { onError }),
-    ]);
+    parts.stopLoops = runLoopsWhileLeader(
+      raft,
+      [
+        // The orchestrator and the allocator decide together and commit once (new tasks are born PENDING).
+        allocatingOrchestratorLoop(store, { onError }),
+        schedulerLoop(store, { onError }),
+      ],
+      onError,
+    );
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);
     parts.stopBroker = runWhileLeader(raft, broker, onError);
     const reconciler = new MembershipReconciler(store, group, {

@@ -684,6 +684,28 @@ describe('peer addresses', () => {
 });
 
 describe('leadership', () => {
+  it('a leader whose first read barriers time out still starts its dispatcher in that term', async () => {
+    const log = new MemoryLog('sync');
+    const store = new Store();
+    const face = log.addMember(store);
+    store.connect(face);
+    const d = new Dispatcher(store, { clock: new FakeClock(), log: () => {} });
+    let failures = 2;
+    const errors: unknown[] = [];
+    const slow = {
+      ...face,
+      readBarrier: () =>
+        failures-- > 0
+          ? Promise.reject(new Error('read index not confirmed within 1200 ms'))
+          : face.readBarrier(),
+    };
+    const off = runWhileLeader(slow, d, (e) => errors.push(e));
+    for (let i = 0; i < 100 && !d.isRunning; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(d.isRunning).toBe(true);
+    expect(errors).toHaveLength(2);
+    off();
+  });
+
   it('the dispatcher runs only on the leader, started once its store is caught up', async () => {
     const log = new MemoryLog('sync');
     const members = [0, 1].map(() => {

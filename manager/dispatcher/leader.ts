@@ -1,7 +1,7 @@
 // Leader-only components follow the log's leadership: started once this member leads and has applied
 // everything committed before (a read barrier: the new leader's store is caught up, as swarmkit waits for
 // before becoming leader), stopped the moment it does not.
-import type { ReplicatedLog } from '../raft/replicated.js';
+import { barrierWhileLeading, type ReplicatedLog } from '../raft/replicated.js';
 
 export interface LeaderComponent {
   start(): void;
@@ -23,16 +23,9 @@ export function runWhileLeader(
     if (!e.isLeader || term === e.term) return;
     const t = e.term;
     term = t;
-    log.readBarrier().then(
-      () => {
-        const now = log.leadership();
-        if (term === t && now.isLeader && now.term === t) component.start();
-      },
-      (err) => {
-        if (term === t) term = undefined;
-        onError(err);
-      },
-    );
+    void barrierWhileLeading(log, t, onError).then((leads) => {
+      if (leads && term === t) component.start();
+    });
   };
   const off = log.onLeadershipChange(follow);
   follow(log.leadership());

@@ -4,7 +4,7 @@
 // leader) decides nothing new. Only the leader runs loops: start() when leadership is gained, stop() when lost
 // (runWhileLeader does both).
 import { isShoalError } from '../../common/errors.js';
-import type { ReplicatedLog } from '../raft/replicated.js';
+import { barrierWhileLeading, type ReplicatedLog } from '../raft/replicated.js';
 import type { ReadTx, Store, StoreEvent, TableName, Watch } from '../store/index.js';
 import { applyDecisions, type Decisions, isEmpty, splitDecisions } from './decisions.js';
 
@@ -206,11 +206,13 @@ export class ReconcileLoop {
 
 /**
  * Runs `loops` while this member leads: started once the new leader has applied everything committed before
- * (readBarrier), stopped when leadership is lost. Returns an unsubscribe that also stops the loops.
+ * (a read barrier, asked again until one passes while it leads: barrierWhileLeading), stopped when leadership
+ * is lost. Returns an unsubscribe that also stops the loops.
  */
 export function runWhileLeader(
   log: ReplicatedLog<unknown>,
   loops: readonly ReconcileLoop[],
+  onError: (err: unknown) => void = () => {},
 ): () => Promise<void> {
   let term = -1;
   const follow = (isLeader: boolean, t: number) => {
@@ -221,12 +223,9 @@ export function runWhileLeader(
     }
     if (term === t) return;
     term = t;
-    log.readBarrier().then(
-      () => {
-        if (term === t && log.leadership().isLeader) for (const l of loops) l.start();
-      },
-      () => {},
-    );
+    void barrierWhileLeading(log, t, onError).then((leads) => {
+      if (leads && term === t) for (const l of loops) l.start();
+    });
   };
   const unsubscribe = log.onLeadershipChange((e) => follow(e.isLeader, e.term));
   const now = log.leadership();

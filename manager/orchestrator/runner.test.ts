@@ -246,6 +246,28 @@ describe('orchestrator and scheduler runners', () => {
   });
 });
 
+describe('runWhileLeader after a slow read barrier', () => {
+  it("starts the loops even when the new leader's first read barriers time out", async () => {
+    const { h, loops } = cluster();
+    await h.put('node', node('a'));
+    const face = h.log.face(0);
+    let failures = 2;
+    const errors: unknown[] = [];
+    const log = {
+      ...face,
+      readBarrier: () =>
+        failures-- > 0
+          ? Promise.reject(new Error('read index not confirmed within 1200 ms'))
+          : face.readBarrier(),
+    };
+    const done = runWhileLeader(log, loops, (e) => errors.push(e));
+    for (let i = 0; i < 100 && !loops[0].active; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(loops.map((l) => l.active)).toEqual([true, true, true]);
+    expect(errors).toHaveLength(2);
+    await done();
+  });
+});
+
 describe('ReconcileLoop pacing', () => {
   const turns = async (n: number) => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));

@@ -49,3 +49,36 @@ export interface ReplicatedLog<R = unknown> {
   /** Calls `fn` on every leadership change of this member (gained, lost, new leader known). Returns unsubscribe. */
   onLeadershipChange(fn: (e: LeadershipEvent) => void): () => void;
 }
+
+/** How long a leader waits before asking again for a read barrier that failed (ms). */
+const BARRIER_RETRY_MS = 100;
+
+/**
+ * Waits until this member, still leading `term`, has passed a read barrier: then the leader-only components
+ * may start (its store has applied everything committed before). A barrier that fails (it times out when the
+ * quorum's answers are slow, as on a loaded machine) is asked again for as long as the member leads that
+ * term: a leader must never stay without its orchestrator, scheduler and dispatcher for the rest of its term.
+ * True once a barrier passed while leading `term`; false once the member no longer leads it.
+ */
+export async function barrierWhileLeading(
+  log: Pick<ReplicatedLog, 'leadership' | 'readBarrier'>,
+  term: number,
+  onError: (err: unknown) => void = () => {},
+  wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<boolean> {
+  const leads = () => {
+    const l = log.leadership();
+    return l.isLeader && l.term === term;
+  };
+  while (leads()) {
+    try {
+      await log.readBarrier();
+      return leads();
+    } catch (err) {
+      if (!leads()) return false;
+      onError(err);
+      await wait(BARRIER_RETRY_MS);
+    }
+  }
+  return false;
+}
