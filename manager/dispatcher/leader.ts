@@ -23,7 +23,7 @@ export function runWhileLeader(
     if (!e.isLeader || term === e.term) return;
     const t = e.term;
     term = t;
-    void barrierWhileLeading(log, t, onError).then((leads) => {
+    void barrierWhileLeading(log, t, { onError, cancelled: () => term !== t }).then((leads) => {
       if (leads && term === t) component.start();
     });
   };

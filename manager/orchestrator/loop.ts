@@ -223,7 +223,7 @@ export function runWhileLeader(
     }
     if (term === t) return;
     term = t;
-    void barrierWhileLeading(log, t, onError).then((leads) => {
+    void barrierWhileLeading(log, t, { onError, cancelled: () => term !== t }).then((leads) => {
       if (leads && term === t) for (const l of loops) l.start();
     });
   };
@@ -232,6 +232,7 @@ export function runWhileLeader(
   follow(now.isLeader, now.term);
   return async () => {
     unsubscribe();
+    term = -1;
     await Promise.all(loops.map((l) => l.stop()));
   };
 }

@@ -268,6 +268,29 @@ describe('runWhileLeader after a slow read barrier', () => {
   });
 });
 
+describe('runWhileLeader stopped while its barrier keeps failing', () => {
+  it('asks no more once stopped', async () => {
+    const { h, loops } = cluster();
+    const face = h.log.face(0);
+    let asked = 0;
+    const log = {
+      ...face,
+      readBarrier: () => {
+        asked++;
+        return Promise.reject(new Error('read index not confirmed within 1200 ms'));
+      },
+    };
+    const done = runWhileLeader(log, loops);
+    await new Promise((r) => setTimeout(r, 150));
+    await done();
+    const after = asked;
+    expect(after).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(asked).toBe(after);
+    expect(loops.map((l) => l.active)).toEqual([false, false, false]);
+  });
+});
+
 describe('ReconcileLoop pacing', () => {
   const turns = async (n: number) => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));

@@ -28,7 +28,12 @@ describe('barrierWhileLeading', () => {
   it('asks again after a failed barrier while it leads the term, and reports each failure', async () => {
     const f = fakeLog(3);
     const errors: string[] = [];
-    expect(await barrierWhileLeading(f.log, 3, (e) => errors.push((e as Error).message), noWait)).toBe(true);
+    expect(
+      await barrierWhileLeading(f.log, 3, {
+        onError: (e) => errors.push((e as Error).message),
+        wait: noWait,
+      }),
+    ).toBe(true);
     expect(f.asked()).toBe(4);
     expect(errors).toEqual([1, 2, 3].map((n) => `read index not confirmed (${n})`));
   });
@@ -39,10 +44,10 @@ describe('barrierWhileLeading', () => {
     const wait = async () => {
       if (++waits === 2) f.set({ isLeader: true, term: 4, leaderId: 1 });
     };
-    expect(await barrierWhileLeading(f.log, 3, () => {}, wait)).toBe(false);
+    expect(await barrierWhileLeading(f.log, 3, { wait })).toBe(false);
     expect(f.asked()).toBe(2);
     f.set({ isLeader: false, term: 4, leaderId: 2 });
-    expect(await barrierWhileLeading(f.log, 4, () => {}, noWait)).toBe(false);
+    expect(await barrierWhileLeading(f.log, 4, { wait: noWait })).toBe(false);
     expect(f.asked()).toBe(2);
   });
 
@@ -55,6 +60,16 @@ describe('barrierWhileLeading', () => {
         return 1;
       },
     };
-    expect(await barrierWhileLeading(log, 3, () => {}, noWait)).toBe(false);
+    expect(await barrierWhileLeading(log, 3, { wait: noWait })).toBe(false);
+  });
+
+  it('stops asking once the caller cancels (it stopped), though the member still leads', async () => {
+    const f = fakeLog(100);
+    let cancelled = false;
+    const wait = async () => {
+      cancelled = true;
+    };
+    expect(await barrierWhileLeading(f.log, 3, { wait, cancelled: () => cancelled })).toBe(false);
+    expect(f.asked()).toBe(1);
   });
 });

@@ -58,15 +58,22 @@ const BARRIER_RETRY_MS = 100;
  * may start (its store has applied everything committed before). A barrier that fails (it times out when the
  * quorum's answers are slow, as on a loaded machine) is asked again for as long as the member leads that
  * term: a leader must never stay without its orchestrator, scheduler and dispatcher for the rest of its term.
- * True once a barrier passed while leading `term`; false once the member no longer leads it.
+ * True once a barrier passed while leading `term`; false once the member no longer leads it or the caller
+ * cancelled.
  */
 export async function barrierWhileLeading(
   log: Pick<ReplicatedLog, 'leadership' | 'readBarrier'>,
   term: number,
-  onError: (err: unknown) => void = () => {},
-  wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  o: {
+    onError?: (err: unknown) => void;
+    /** True once the caller no longer wants the components started (it stopped, or moved to another term). */
+    cancelled?: () => boolean;
+    wait?: (ms: number) => Promise<void>;
+  } = {},
 ): Promise<boolean> {
+  const wait = o.wait ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const leads = () => {
+    if (o.cancelled?.()) return false;
     const l = log.leadership();
     return l.isLeader && l.term === term;
   };
@@ -76,7 +83,7 @@ export async function barrierWhileLeading(
       return leads();
     } catch (err) {
       if (!leads()) return false;
-      onError(err);
+      o.onError?.(err);
       await wait(BARRIER_RETRY_MS);
     }
   }
