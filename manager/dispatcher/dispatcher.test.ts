@@ -690,16 +690,9 @@ describe('leadership', () => {
     const face = log.addMember(store);
     store.connect(face);
     const d = new Dispatcher(store, { clock: new FakeClock(), log: () => {} });
-    let failures = 2;
+    log.failNextReadBarriers(2);
     const errors: unknown[] = [];
-    const slow = {
-      ...face,
-      readBarrier: () =>
-        failures-- > 0
-          ? Promise.reject(new Error('read index not confirmed within 1200 ms'))
-          : face.readBarrier(),
-    };
-    const off = runWhileLeader(slow, d, (e) => errors.push(e));
+    const off = runWhileLeader(face, d, (e) => errors.push(e));
     for (let i = 0; i < 100 && !d.isRunning; i++) await new Promise((r) => setTimeout(r, 10));
     expect(d.isRunning).toBe(true);
     expect(errors).toHaveLength(2);

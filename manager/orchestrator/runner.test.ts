@@ -250,17 +250,9 @@ describe('runWhileLeader after a slow read barrier', () => {
   it("starts the loops even when the new leader's first read barriers time out", async () => {
     const { h, loops } = cluster();
     await h.put('node', node('a'));
-    const face = h.log.face(0);
-    let failures = 2;
+    h.log.failNextReadBarriers(2);
     const errors: unknown[] = [];
-    const log = {
-      ...face,
-      readBarrier: () =>
-        failures-- > 0
-          ? Promise.reject(new Error('read index not confirmed within 1200 ms'))
-          : face.readBarrier(),
-    };
-    const done = runWhileLeader(log, loops, (e) => errors.push(e));
+    const done = runWhileLeader(h.log.face(0), loops, (e) => errors.push(e));
     for (let i = 0; i < 100 && !loops[0].active; i++) await new Promise((r) => setTimeout(r, 10));
     expect(loops.map((l) => l.active)).toEqual([true, true, true]);
     expect(errors).toHaveLength(2);
@@ -271,22 +263,15 @@ describe('runWhileLeader after a slow read barrier', () => {
 describe('runWhileLeader stopped while its barrier keeps failing', () => {
   it('asks no more once stopped', async () => {
     const { h, loops } = cluster();
-    const face = h.log.face(0);
-    let asked = 0;
-    const log = {
-      ...face,
-      readBarrier: () => {
-        asked++;
-        return Promise.reject(new Error('read index not confirmed within 1200 ms'));
-      },
-    };
-    const done = runWhileLeader(log, loops);
+    h.log.failNextReadBarriers(1000);
+    const errors: unknown[] = [];
+    const done = runWhileLeader(h.log.face(0), loops, (e) => errors.push(e));
     await new Promise((r) => setTimeout(r, 150));
     await done();
-    const after = asked;
+    const after = errors.length;
     expect(after).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 350));
-    expect(asked).toBe(after);
+    expect(errors).toHaveLength(after);
     expect(loops.map((l) => l.active)).toEqual([false, false, false]);
   });
 });

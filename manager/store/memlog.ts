@@ -36,6 +36,7 @@ export class MemoryLog {
   private readonly members: Member[] = [];
   private readonly waiters = new Map<number, Waiter>();
   private readonly failures: MemLogError[] = [];
+  private barrierFailures = 0;
   private leader: number | undefined = 0;
   private term = 1;
   private scheduled = false;
@@ -68,6 +69,11 @@ export class MemoryLog {
   /** The next proposal (to any member) fails with `reason` and appends nothing. */
   failNextProposal(reason: MemLogFailure = 'injected'): void {
     this.failures.push(new MemLogError(reason, `proposal failed (${reason}, injected by the test)`));
+  }
+
+  /** The next `n` read barriers (of any member) fail, as a ReadIndex that timed out on a loaded machine. */
+  failNextReadBarriers(n: number): void {
+    this.barrierFailures += n;
   }
 
   /**
@@ -141,6 +147,12 @@ export class MemoryLog {
       propose: (data) => this.propose(member, data),
       readBarrier: () => {
         if (this.leader !== member) return Promise.reject(new MemLogError('not_leader', 'not the leader'));
+        if (this.barrierFailures > 0) {
+          this.barrierFailures--;
+          return Promise.reject(
+            new MemLogError('injected', 'read index not confirmed (injected by the test)'),
+          );
+        }
         if (this.mode === 'sync') this.flush();
         return Promise.resolve(m.applied);
       },
