@@ -21,6 +21,7 @@ import {
   TaskState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { Decisions } from '../orchestrator/decisions.js';
+import { type Scope, tasksInScope } from '../orchestrator/scope.js';
 import type { ReadTx } from '../store/index.js';
 import { NetworkAddresses } from './addresses.js';
 import { ATTACHED_MESSAGE, isAttachment } from './attachments.js';
@@ -255,7 +256,7 @@ function allocateNode(p: Pass, n: Node, wanted: Set<string> | undefined): Node |
 }
 
 /** Extends `d` with the allocations of this pass (a new Decisions; `d` is not changed). */
-export function allocate(view: ReadTx, d: Decisions = emptyDecisions(), now = 0): Decisions {
+export function allocate(view: ReadTx, d: Decisions = emptyDecisions(), now = 0, scope?: Scope): Decisions {
   const p = new Pass(view, now);
   const removedServices = new Set(d.removeServices.map((s) => s.id));
   const updateServices: Service[] = [...(d.updateServices ?? [])];
@@ -271,20 +272,21 @@ export function allocate(view: ReadTx, d: Decisions = emptyDecisions(), now = 0)
     p.services.set(s.id, next ?? base);
   }
 
-  // Tasks: the pass's own first (its creates and updates), then NEW tasks already in the store.
+  // Tasks: the pass's own first (its creates and updates), then NEW tasks already in the store (of the
+  // scope only: a task waiting for an allocation waits for a change of its service or of the networks, which
+  // put it in scope).
   const creates = d.creates.map((t) => allocateOrKeep(p, t).task);
   const updates: Task[] = [];
   const touched = new Set<string>([...d.creates, ...d.updates, ...d.removes].map((t) => t.id));
   for (const t of d.updates) updates.push(allocateOrKeep(p, t).task);
-  const tasks = view.list('task');
-  for (const t of tasks) {
+  for (const t of scope ? tasksInScope(view, scope) : view.list('task')) {
     if (touched.has(t.id) || !needsAllocation(t)) continue;
     const r = allocateOrKeep(p, t);
     if (r.changed) updates.push(r.task);
   }
 
   // Node attachments: the networks of every task bound to the node (history included, so a rolling
-  // replacement keeps the node's address), and ingress.
+  // replacement keeps the node's address), and ingress; with a scope, of the nodes whose tasks changed.
   let updateNodes: Node[] = [...(d.updateNodes ?? [])];
   if (p.networks.size > 0) {
     const byNode = new Map<string, Set<string>>();
@@ -295,9 +297,19 @@ export function allocate(view: ReadTx, d: Decisions = emptyDecisions(), now = 0)
       for (const a of t.networks) if (a.network) s.add(a.network.id);
       byNode.set(t.nodeId, s);
     };
-    for (const t of tasks) if (!touched.has(t.id)) note(t);
-    for (const t of [...creates, ...updates]) if (!removed.has(t.id)) note(t);
-    for (const n of view.list('node')) {
+    const decided = [...creates, ...updates];
+    let nodes: readonly Node[];
+    if (scope) {
+      const ids = new Set(scope.nodes);
+      for (const t of [...decided, ...d.removes]) if (t.nodeId) ids.add(t.nodeId);
+      nodes = [...ids].sort().flatMap((id) => view.get('node', id) ?? []);
+      for (const n of nodes) for (const t of view.find('task', 'node', n.id)) if (!touched.has(t.id)) note(t);
+    } else {
+      nodes = view.list('node');
+      for (const t of view.list('task')) if (!touched.has(t.id)) note(t);
+    }
+    for (const t of decided) if (!removed.has(t.id)) note(t);
+    for (const n of nodes) {
       const base = updateNodes.find((u) => u.id === n.id) ?? n;
       const next = allocateNode(p, base, byNode.get(n.id));
       if (next) updateNodes = [...updateNodes.filter((u) => u.id !== n.id), next];

@@ -5,6 +5,7 @@
 // - allocatorLoop: allocation alone, beside a plain orchestratorLoop (tests, and swarmkit's shape).
 import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
 import { orchestrate } from '../orchestrator/orchestrate.js';
+import { scopeOf } from '../orchestrator/scope.js';
 import { isQuietTaskEvent, isStartingReport } from '../orchestrator/task.js';
 import type { Store } from '../store/index.js';
 import { allocate } from './allocate.js';
@@ -31,7 +32,10 @@ export function allocatingOrchestratorLoop(store: Store, options: LoopOptions = 
     store,
     tables: ['service', 'task', 'node', 'cluster', 'network'],
     // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
-    decide: (view, now) => ({ ...allocate(view, orchestrate(view, now, store.newId), now), settled: true }),
+    decide: (view, now, changes) => {
+      const scope = changes && scopeOf(changes);
+      return { ...allocate(view, orchestrate(view, now, store.newId, scope), now, scope), settled: true };
+    },
     wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),
     ...options,
   });

@@ -28,7 +28,12 @@ export interface ReconcileLoopOptions {
   /** For error reports ("orchestrator", "scheduler"). */
   name: string;
   store: Store;
-  decide: (view: ReadTx, now: number) => Decisions;
+  /**
+   * `changes`: the events since the last pass (those `wakesOn` let through), for a pass that looks at what
+   * changed only; undefined when the pass must look at everything (the first pass, a timer, a watch that fell
+   * behind, a failed pass, too many changes to list).
+   */
+  decide: (view: ReadTx, now: number, changes: readonly StoreEvent[] | undefined) => Decisions;
   /** Tables whose changes trigger a pass (default: all). */
   tables?: readonly TableName[];
   /**
@@ -41,6 +46,9 @@ export interface ReconcileLoopOptions {
   /** Called with errors that are not a lost race (default: console.error). */
   onError?: (err: unknown) => void;
 }
+
+/** Events kept for the next pass; past this many, it looks at everything instead. */
+const MAX_CHANGES = 20_000;
 
 /** Conflicting commits in a row before a loop gives up until the next store event (a livelock guard). */
 const MAX_CONFLICTS = 50;
@@ -57,8 +65,11 @@ export class ReconcileLoop {
   private started = false;
   private watch: Watch | undefined;
   private dirty = false;
+  /** The events the next pass looks at; undefined: everything. */
+  private changes: StoreEvent[] | undefined;
   private running: Promise<void> | undefined;
   private cancelTimer: (() => void) | undefined;
+  private timerAt: number | undefined;
   private cancelPause: (() => void) | undefined;
   private readonly clock: LoopClock;
   /**
@@ -85,6 +96,7 @@ export class ReconcileLoop {
     if (this.started) return;
     this.started = true;
     this.settled = false;
+    this.changes = undefined;
     this.subscribe();
     this.kick();
   }
@@ -96,6 +108,7 @@ export class ReconcileLoop {
     this.watch = undefined;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    this.timerAt = undefined;
     this.cancelPause?.();
     await this.running;
   }
@@ -112,11 +125,28 @@ export class ReconcileLoop {
     }
   }
 
-  /** Asks for a pass (the store changed, or a timer fired). */
+  /** Asks for a pass over everything. */
   kick(): void {
+    this.changes = undefined;
+    this.wake();
+  }
+
+  private wake(): void {
     if (!this.started) return;
     this.dirty = true;
     if (!this.running) this.running = this.run().finally(() => (this.running = undefined));
+  }
+
+  private noteChange(e: StoreEvent): void {
+    if (!this.changes) return;
+    if (this.changes.length < MAX_CHANGES) this.changes.push(e);
+    else this.changes = undefined;
+  }
+
+  /** Changes a pass took but did not get committed: looked at again by the next. */
+  private giveBack(changes: StoreEvent[] | undefined): void {
+    if (!changes || !this.changes) this.changes = undefined;
+    else for (const e of changes) this.noteChange(e);
   }
 
   private subscribe(): void {
@@ -129,7 +159,10 @@ export class ReconcileLoop {
     this.watch = w;
     void (async () => {
       try {
-        for await (const _ of w) this.kick();
+        for await (const e of w) {
+          this.noteChange(e);
+          this.wake();
+        }
       } catch {
         // Fell behind: read the whole state again on a fresh watch.
         if (this.started && this.watch === w) {
@@ -143,24 +176,27 @@ export class ReconcileLoop {
   private async run(): Promise<void> {
     let conflicts = 0;
     while (this.dirty && this.started) {
-      this.dirty = false;
       // Let a burst of events land before looking.
       await this.pause();
       if (!this.started) return;
+      // What came during the pause is in this pass's view: no pass of its own.
+      this.dirty = false;
       this.passes++;
       const now = this.clock.now();
+      const changes = this.changes;
+      this.changes = [];
       let d: Decisions;
       try {
-        d = this.opts.store.view((tx) => this.opts.decide(tx, now));
+        d = this.opts.store.view((tx) => this.opts.decide(tx, now, changes));
         this.lastPassMs = this.clock.now() - now;
       } catch (err) {
         this.settled = false;
+        this.changes = undefined;
         this.report(err);
         return;
       }
       this.settled = this.opts.wakesOn !== undefined && d.settled === true;
-      this.cancelTimer?.();
-      this.cancelTimer = d.wakeAt === undefined ? undefined : this.clock.timer(d.wakeAt, () => this.kick());
+      this.setTimer(d.wakeAt, changes === undefined);
       if (isEmpty(d)) continue;
       try {
         // A large pass goes out as several transactions, one after the other: every manager applies each
@@ -173,13 +209,32 @@ export class ReconcileLoop {
       } catch (err) {
         if (isShoalError(err, 'conflict') || isShoalError(err, 'not_found')) {
           // The state moved under the pass: decide again on the new one.
+          this.giveBack(changes);
           if (++conflicts < MAX_CONFLICTS) this.dirty = true;
           else this.report(err);
         } else {
+          this.giveBack(changes);
           this.report(err);
         }
       }
     }
+  }
+
+  /**
+   * A pass over everything sets the timer its answer asks for (or none); one over some changes only brings it
+   * forward (its answer says nothing of the rest). The timer's pass looks at everything.
+   */
+  private setTimer(at: number | undefined, full: boolean): void {
+    if (!full && (at === undefined || (this.timerAt !== undefined && this.timerAt <= at))) return;
+    this.cancelTimer?.();
+    this.timerAt = at;
+    this.cancelTimer =
+      at === undefined
+        ? undefined
+        : this.clock.timer(at, () => {
+            this.timerAt = undefined;
+            this.kick();
+          });
   }
 
   /** Before a pass: a turn of the event loop, or as long as the last pass took (PACE_FROM_MS). */

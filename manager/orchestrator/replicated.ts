@@ -68,6 +68,24 @@ export function reconcileReplicated(
   }
 }
 
+const NOTHING_TO_REPLACE: ReadonlySet<string> = new Set();
+
+/**
+ * One slot of a replicated service with no rollout in progress, reconciled alone (a scoped pass): what the
+ * whole-service pass decides for it when only its tasks changed. A slot no longer in use is left to the reaper.
+ */
+export function reconcileReplicatedSlot(ctx: SlotContext, service: Service, tasks: readonly Task[]): void {
+  const slot = tasks[0]?.slot ?? 0;
+  if (slot <= 0 || !tasks.some((t) => t.desiredState < TaskState.TASK_STATE_REMOVE)) return;
+  reconcileSlot(ctx, service, tasks, {
+    slot,
+    nodeId: '',
+    canCreate: true,
+    replaceNow: NOTHING_TO_REPLACE,
+    startFirst: false,
+  });
+}
+
 /** Slots in the order scale-down removes them. */
 function removalOrder(ctx: SlotContext, slots: readonly SlotInfo[]): SlotInfo[] {
   const running = (s: SlotInfo) => s.live?.status?.state === TaskState.TASK_STATE_RUNNING;

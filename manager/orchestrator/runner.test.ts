@@ -6,7 +6,7 @@ import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocatorLoop } from '../allocator/runner.js';
 import { schedulerLoop } from '../scheduler/runner.js';
 import { node } from '../scheduler/testkit.js';
-import { DecisionSet } from './decisions.js';
+import { DecisionSet, type Decisions } from './decisions.js';
 import { type LoopClock, ReconcileLoop, runWhileLeader } from './loop.js';
 import { orchestratorLoop } from './runner.js';
 import { harness, seconds, service } from './testkit.js';
@@ -321,5 +321,70 @@ describe('ReconcileLoop pacing', () => {
     await turns(3);
     await loop.stop();
     expect(loop.passes).toBe(4);
+  });
+});
+
+describe('ReconcileLoop changes', () => {
+  it('hands a pass the events since the last; everything after start, a kick, a timer or a failed commit', async () => {
+    const h = harness();
+    const fc = fakeClock(h);
+    const seen: (string[] | undefined)[] = [];
+    let next: Partial<Decisions> = {};
+    const loop = new ReconcileLoop({
+      name: 'scoped',
+      store: h.store,
+      clock: fc.clock,
+      tables: ['service'],
+      decide: (_view, _now, changes) => {
+        seen.push(changes?.map((e) => `${e.kind} ${e.object.id}`));
+        const d = { ...new DecisionSet().result(), ...next };
+        next = {};
+        return d;
+      },
+    });
+    loop.start();
+    await loop.idle();
+    expect(seen).toEqual([undefined]); // the first pass looks at everything
+
+    await h.put('service', service('s1', 'a'), service('s2', 'b'));
+    await loop.idle();
+    expect(seen.at(-1)).toEqual(['create s1', 'create s2']);
+
+    loop.kick();
+    await loop.idle();
+    expect(seen.at(-1)).toBeUndefined();
+
+    // A pass over changes asks for a wake-up at 5 s: the timer's pass looks at everything.
+    next = { wakeAt: h.clock.now + 5000 };
+    await h.edit('service', 's1', (s) => {
+      s.spec!.annotations!.labels = { x: '1' };
+    });
+    await loop.idle();
+    expect(seen.at(-1)).toEqual(['update s1']);
+    // A later one asking for 9 s does not put the 5 s timer off.
+    next = { wakeAt: h.clock.now + 9000 };
+    await h.edit('service', 's2', (s) => {
+      s.spec!.annotations!.labels = { y: '1' };
+    });
+    await loop.idle();
+    const passes = loop.passes;
+    fc.advance(5000);
+    await loop.idle();
+    expect(loop.passes).toBe(passes + 1);
+    expect(seen.at(-1)).toBeUndefined();
+
+    // A commit that conflicts gives its changes back to the next pass.
+    const stale = h.store.view((tx) => tx.get('service', 's1'))!;
+    await h.edit('service', 's1', (s) => {
+      s.spec!.annotations!.labels = { x: '2' };
+    });
+    await loop.idle();
+    next = { updateServices: [stale] }; // read at an older version: conflict
+    await h.edit('service', 's2', (s) => {
+      s.spec!.annotations!.labels = { y: '2' };
+    });
+    await loop.idle();
+    expect(seen.slice(-2)).toEqual([['update s2'], ['update s2']]);
+    await loop.stop();
   });
 });

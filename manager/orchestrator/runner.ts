@@ -3,6 +3,7 @@
 import type { Store } from '../store/index.js';
 import { type LoopClock, ReconcileLoop } from './loop.js';
 import { orchestrate } from './orchestrate.js';
+import { scopeOf } from './scope.js';
 import { isQuietTaskEvent } from './task.js';
 
 export function orchestratorLoop(
@@ -14,7 +15,10 @@ export function orchestratorLoop(
     store,
     tables: ['service', 'task', 'node', 'cluster'],
     // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
-    decide: (view, now) => ({ ...orchestrate(view, now, store.newId), settled: true }),
+    decide: (view, now, changes) => ({
+      ...orchestrate(view, now, store.newId, changes && scopeOf(changes)),
+      settled: true,
+    }),
     wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),
     ...options,
   });
