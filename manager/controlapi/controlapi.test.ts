@@ -457,6 +457,19 @@ describe('serviceTaskCounts', () => {
     expect(counts.get(db.id)).toEqual({ running: 1, desired: 1 });
     expect(counts.size).toBe(2);
     expect(control.serviceTaskCounts([]).size).toBe(0);
+
+    // Kept current through updates and removals (the store's `running` index), and node state changes.
+    await store.update((tx) => {
+      const w1 = tx.get('task', 'w1')!;
+      tx.update('task', { ...w1, status: { ...w1.status!, state: TaskState.TASK_STATE_COMPLETE } });
+      tx.update('task', running(tx.get('task', 'w2')!));
+      tx.remove('task', 'w4');
+      const gone = tx.get('node', 'gone')!;
+      tx.update('node', { ...gone, status: { ...gone.status!, state: NodeState.NODE_STATE_READY } });
+    });
+    const after = control.serviceTaskCounts(control.listServices());
+    expect(after.get(web.id)).toEqual({ running: 2, desired: 3 }); // w2, w3
+    expect(after.get(db.id)).toEqual({ running: 2, desired: 2 });
   });
 });
 

@@ -11,7 +11,7 @@ import {
   Service,
   Task,
 } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import type { Meta } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { type Meta, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 
 /** The object stored in each table. */
 export interface Objects {
@@ -37,7 +37,7 @@ export interface Indexes {
   cluster: never;
   node: 'hostname';
   service: never;
-  task: 'service' | 'node' | 'slot' | 'desiredState';
+  task: 'service' | 'node' | 'slot' | 'desiredState' | 'running';
   network: never;
   secret: never;
   config: never;
@@ -75,6 +75,8 @@ export const TABLE_DEFS: { [K in TableName]: TableDef<K> } = {
       node: (t) => t.nodeId || undefined,
       slot: (t) => (t.serviceId && t.slot > 0 ? slotKey(t.serviceId, t.slot) : undefined),
       desiredState: (t) => String(t.desiredState),
+      // A service's tasks observed RUNNING: `service ls` counts them (count()) instead of walking every task.
+      running: (t) => (t.serviceId && t.status?.state === TaskState.TASK_STATE_RUNNING ? t.serviceId : undefined),
     },
   },
   network: { name: specName, uniqueNames: true, indexes: {} },

@@ -30,6 +30,8 @@ export interface ReadTx {
   list<K extends TableName>(table: K): Objects[K][];
   /** Objects whose `index` key is `key`, ordered by id (e.g. find('task', 'service', serviceId)). */
   find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][];
+  /** How many objects `find` would return, without making them into a list. */
+  count<K extends TableName>(table: K, index: Indexes[K], key: string | number): number;
   /** The log index this state reflects (for a write transaction: before its own changes). */
   readonly index: number;
 }
@@ -65,6 +67,11 @@ export class TablesReader implements ReadTx {
     const t = this.tables[table] as unknown as { idsBy(i: string, k: string): ReadonlySet<string> };
     const ids = t.idsBy(index, String(key));
     return sortById([...ids].map((id) => this.get(table, id) as Objects[K]));
+  }
+
+  count<K extends TableName>(table: K, index: Indexes[K], key: string | number): number {
+    const t = this.tables[table] as unknown as { idsBy(i: string, k: string): ReadonlySet<string> };
+    return t.idsBy(index, String(key)).size;
   }
 }
 
@@ -181,6 +188,10 @@ export class WriteTx extends TablesReader {
     const fn = (TABLE_DEFS[table].indexes as Record<string, (o: Objects[K]) => string | undefined>)[index];
     if (!fn) throw new Error(`table ${table} has no index ${index}`);
     return this.merge(table, super.find(table, index, key), (o) => fn(o) === String(key));
+  }
+
+  override count<K extends TableName>(table: K, index: Indexes[K], key: string | number): number {
+    return this.find(table, index, key).length;
   }
 
   /** The actions, whole objects, in the order first written (as this member applies them). */
