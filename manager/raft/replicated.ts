@@ -12,6 +12,8 @@ export interface StateMachine<R = unknown> {
   apply(data: Uint8Array, index: number): R;
   /** Serializes the whole state as of the last applied entry. */
   snapshot(): Uint8Array;
+  /** Optional: the same, captured now and serialized in slices (the event loop runs between them). */
+  snapshotLater?(): Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's. */
   restore(data: Uint8Array): void;
 }

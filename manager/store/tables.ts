@@ -76,7 +76,8 @@ export const TABLE_DEFS: { [K in TableName]: TableDef<K> } = {
       slot: (t) => (t.serviceId && t.slot > 0 ? slotKey(t.serviceId, t.slot) : undefined),
       desiredState: (t) => String(t.desiredState),
       // A service's tasks observed RUNNING: `service ls` counts them (count()) instead of walking every task.
-      running: (t) => (t.serviceId && t.status?.state === TaskState.TASK_STATE_RUNNING ? t.serviceId : undefined),
+      running: (t) =>
+        t.serviceId && t.status?.state === TaskState.TASK_STATE_RUNNING ? t.serviceId : undefined,
     },
   },
   network: { name: specName, uniqueNames: true, indexes: {} },

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../manager/raft/core/storage.js';
 import { InstantStorage } from '../../manager/raft/core/testkit.js';
 import type { Entry, Message } from '../../manager/raft/core/types.js';
-import { type LogWrite, RaftDriver } from '../../manager/raft/node/driver.js';
+import { type Application, type LogWrite, RaftDriver } from '../../manager/raft/node/driver.js';
 import { mulberry32 } from '../../manager/raft/sim/prng.js';
 import { FakeClock, ManualScheduler } from './fake-time.js';
 
@@ -33,7 +33,11 @@ class ControlledStorage extends InstantStorage {
 
 const TICK = 10;
 
-function cluster(ids: number[], failFirstWrite: number[] = []) {
+function cluster(
+  ids: number[],
+  failFirstWrite: number[] = [],
+  o: { app?: (id: number) => Application; snapshotEvery?: number } = {},
+) {
   const sched = new ManualScheduler();
   const clock = new FakeClock(sched);
   const inbox: Message[] = [];
@@ -56,7 +60,7 @@ function cluster(ids: number[], failFirstWrite: number[] = []) {
       },
       clock,
       scheduler: sched,
-      app: { apply: () => undefined, snapshot: () => new Uint8Array(0), restore: () => {} },
+      app: o.app?.(id) ?? { apply: () => undefined, snapshot: () => new Uint8Array(0), restore: () => {} },
       raft: {
         electionTick: 10,
         heartbeatTick: 1,
@@ -67,7 +71,7 @@ function cluster(ids: number[], failFirstWrite: number[] = []) {
         maxUncommittedEntriesSize: 0,
         random: mulberry32(id),
       },
-      snapshotEvery: 1000,
+      snapshotEvery: o.snapshotEvery ?? 1000,
       keepEntries: 10,
       hooks: {
         applied: (e) => m.applied.push(e),
@@ -162,5 +166,54 @@ describe('RaftDriver, deterministic', () => {
     expect(one.storage.lastIndex()).toBeGreaterThanOrEqual(3);
     const l = c.leader()!;
     expect(l.driver.core.status().progress[1]?.match).toBe(l.driver.core.status().lastIndex);
+  });
+});
+
+describe('RaftDriver snapshots made later (Application.snapshotLater)', () => {
+  it('captures at the applied index, saves once the bytes are ready, and starts no second one meanwhile', async () => {
+    const calls: { at: number; resolve: (b: Uint8Array) => void }[] = [];
+    let driver: RaftDriver | undefined;
+    const c = cluster([1], [], {
+      snapshotEvery: 5,
+      app: () => ({
+        apply: () => undefined,
+        snapshot: () => {
+          throw new Error('snapshotLater is used instead');
+        },
+        snapshotLater: () =>
+          new Promise<Uint8Array>((resolve) => calls.push({ at: driver?.applied ?? -1, resolve })),
+        restore: () => {},
+      }),
+    });
+    const m = c.members.get(1)!;
+    driver = m.driver;
+    c.clock.advance(TICK * 40);
+    expect(m.driver.core.status().role).toBe('leader');
+    for (let i = 0; i < 6; i++) {
+      m.driver.propose(data(`a${i}`));
+      c.sched.run();
+    }
+    expect(calls).toHaveLength(1);
+    expect(calls[0].at).toBeGreaterThanOrEqual(5);
+    expect(m.driver.snapshotIndex).toBe(0);
+    // More entries while the bytes are being made: no second capture, nothing saved.
+    for (let i = 0; i < 8; i++) {
+      m.driver.propose(data(`b${i}`));
+      c.sched.run();
+    }
+    expect(calls).toHaveLength(1);
+    expect(m.driver.snapshotIndex).toBe(0);
+    calls[0].resolve(new TextEncoder().encode(`state@${calls[0].at}`));
+    await new Promise((r) => setImmediate(r));
+    m.driver.propose(data('c'));
+    c.sched.run();
+    // Saved at the index it was captured at, with its bytes; the next capture follows.
+    expect(m.driver.snapshotIndex).toBe(calls[0].at);
+    expect(m.storage.snapshot().metadata.index).toBe(calls[0].at);
+    expect(new TextDecoder().decode(m.storage.snapshot().data)).toBe(`state@${calls[0].at}`);
+    m.driver.propose(data('d'));
+    c.sched.run();
+    expect(calls).toHaveLength(2);
+    expect(calls[1].at).toBeGreaterThan(calls[0].at);
   });
 });

@@ -70,7 +70,22 @@ export interface Application {
   /** A committed normal entry with data; the result goes to the `applied` hook. */
   apply(e: Entry): unknown;
   snapshot(): Uint8Array;
+  /**
+   * Optional: captures the state as of the last applied entry now and serializes it later, off the call
+   * (a large state encoded at once held every member's event loop for seconds, long enough for elections).
+   */
+  snapshotLater?(): Promise<Uint8Array>;
   restore(data: Uint8Array): void;
+}
+
+/** A snapshot captured at `index` whose bytes the application is still making. */
+interface PendingSnapshot {
+  index: number;
+  conf: ReturnType<RawNode['confState']>;
+  applied: number;
+  startedAt: number;
+  data?: Uint8Array;
+  error?: Error;
 }
 
 export interface DriverHooks {
@@ -134,6 +149,7 @@ export class RaftDriver {
   private _applied = 0;
   private _snapshotIndex = 0;
   private snapshotRetryAt = 0;
+  private pendingSnapshot: PendingSnapshot | undefined;
   private scheduled = false;
   private earlyScheduled = false;
   /** A Ready's write is in flight; the next Ready waits for advance(). */
@@ -474,10 +490,33 @@ export class RaftDriver {
   }
 
   private maybeSnapshot(): void {
+    if (this.pendingSnapshot) {
+      this.savePendingSnapshot();
+      return;
+    }
     if (this._applied - this._snapshotIndex < this.o.snapshotEvery) return;
     if (this._applied > this.storage.lastIndex()) return; // applied ahead of this disk: wait for the write
     const now = this.o.clock.now();
     if (now < this.snapshotRetryAt) return;
+    if (this.o.app.snapshotLater) {
+      // Saved by a later call, here, once the bytes are made: storage is only ever written from this step.
+      const p: PendingSnapshot = {
+        index: this._applied,
+        conf: this._core.confState(),
+        applied: this._core.raft.log.applied,
+        startedAt: now,
+      };
+      this.pendingSnapshot = p;
+      this.o.app.snapshotLater().then(
+        (data) => {
+          p.data = data;
+        },
+        (err: Error) => {
+          p.error = err;
+        },
+      );
+      return;
+    }
     try {
       const data = this.o.app.snapshot();
       const core = this._core;
@@ -496,6 +535,26 @@ export class RaftDriver {
       // Not fatal: the log just stays longer. Try again a little later.
       this.snapshotRetryAt = now + 1000;
       this.log(`raft: snapshot at ${this._applied} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private savePendingSnapshot(): void {
+    const p = this.pendingSnapshot;
+    if (!p || (p.data === undefined && p.error === undefined)) return;
+    this.pendingSnapshot = undefined;
+    const now = this.o.clock.now();
+    // One installed from the leader meanwhile is newer: this one is of no use.
+    if (p.index <= this._snapshotIndex) return;
+    try {
+      if (p.error) throw p.error;
+      this.storage.saveSnapshot(p.index, p.conf, p.data as Uint8Array, this.o.keepEntries, p.applied);
+      this._snapshotIndex = p.index;
+      const ms = now - p.startedAt;
+      this.stats.snapshots++;
+      if (ms > this.stats.maxSnapshotMs) this.stats.maxSnapshotMs = ms;
+    } catch (err) {
+      this.snapshotRetryAt = now + 1000;
+      this.log(`raft: snapshot at ${p.index} failed: ${(err as Error).message}`);
     }
   }
 }

@@ -204,6 +204,16 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
       app: {
         apply: (e) => this.sm.apply(e.data, e.index),
         snapshot: () => encodeNodeSnapshot(this.addresses, this.sm.snapshot()),
+        ...(this.sm.snapshotLater
+          ? {
+              snapshotLater: () => {
+                const addresses = new Map(this.addresses); // as of now, with the state
+                return (this.sm.snapshotLater as () => Promise<Uint8Array>)().then((sm) =>
+                  encodeNodeSnapshot(addresses, sm),
+                );
+              },
+            }
+          : {}),
         restore: (data) => this.restoreSnapshot(data),
       },
       raft: {
