@@ -32,9 +32,12 @@ export function allocatingOrchestratorLoop(store: Store, options: LoopOptions = 
     store,
     tables: ['service', 'task', 'node', 'cluster', 'network'],
     // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
-    decide: (view, now, changes) => {
+    decide: (view, now, changes, carry) => {
       const scope = changes && scopeOf(changes);
-      return { ...allocate(view, orchestrate(view, now, store.newId, scope), now, scope), settled: true };
+      return {
+        ...allocate(view, orchestrate(view, now, store.newId, { scope, carry }), now, scope),
+        settled: true,
+      };
     },
     wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),
     ...options,

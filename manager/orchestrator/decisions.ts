@@ -22,6 +22,11 @@ export interface Decisions {
    * passes would decide nothing (the scheduler with every pending task placed ignores status reports).
    */
   settled?: boolean;
+  /**
+   * What the next pass needs to know of this one (opaque to the loop): handed to the next pass only once
+   * this one's writes are all committed; a pass over everything is given none.
+   */
+  carry?: unknown;
 }
 
 export const isEmpty = (d: Decisions): boolean =>
@@ -39,6 +44,7 @@ export class DecisionSet {
   private readonly removes = new Map<string, Task>();
   private readonly serviceRemoves = new Map<string, Service>();
   private readonly serviceUpdates = new Map<string, Service>();
+  private readonly growth = new Map<string, Growth>();
   private wake: number | undefined;
 
   create(t: Task): void {
@@ -64,6 +70,11 @@ export class DecisionSet {
     this.serviceUpdates.set(s.id, s);
   }
 
+  /** A service still short of slots after this pass's creations: the next pass makes more. */
+  grow(serviceId: string, g: Growth): void {
+    this.growth.set(serviceId, g);
+  }
+
   /** Whether this pass already decided something about the task. */
   touched(id: string): boolean {
     return this.creates.has(id) || this.updates.has(id) || this.removes.has(id);
@@ -86,9 +97,27 @@ export class DecisionSet {
       removeServices: [...this.serviceRemoves.values()],
       updateServices: [...this.serviceUpdates.values()],
       wakeAt: this.wake,
+      ...(this.growth.size > 0 ? { carry: this.growth as ReadonlyMap<string, Growth> } : {}),
     };
   }
 }
+
+/**
+ * A replicated service being scaled up a slice at a time (MAX_CREATES_PER_PASS): the slots it holds, as of
+ * the pass that made the last slice, and its version then. A change of the service, or of one of its tasks
+ * that frees a slot, makes the next pass look at the whole service again instead.
+ */
+export interface Growth {
+  version: number;
+  /** The slot numbers in use (live tasks, or tasks being stopped but not removed). */
+  taken: ReadonlySet<number>;
+}
+
+/**
+ * New tasks one pass makes for scale-ups; the rest come in the next passes. 100,000 replicas created in one
+ * pass held the leader's event loop for seconds under load (long enough for an election).
+ */
+export const MAX_CREATES_PER_PASS = 2000;
 
 /** Writes decisions into a store transaction (throws the store's conflict/not_found if the view moved). */
 export function applyDecisions(tx: WriteTx, d: Decisions): void {

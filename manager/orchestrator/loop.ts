@@ -31,9 +31,14 @@ export interface ReconcileLoopOptions {
   /**
    * `changes`: the events since the last pass (those `wakesOn` let through), for a pass that looks at what
    * changed only; undefined when the pass must look at everything (the first pass, a timer, a watch that fell
-   * behind, a failed pass, too many changes to list).
+   * behind, a failed pass, too many changes to list). `carry`: the last committed pass's Decisions.carry.
    */
-  decide: (view: ReadTx, now: number, changes: readonly StoreEvent[] | undefined) => Decisions;
+  decide: (
+    view: ReadTx,
+    now: number,
+    changes: readonly StoreEvent[] | undefined,
+    carry: unknown,
+  ) => Decisions;
   /** Tables whose changes trigger a pass (default: all). */
   tables?: readonly TableName[];
   /**
@@ -67,6 +72,8 @@ export class ReconcileLoop {
   private dirty = false;
   /** The events the next pass looks at; undefined: everything. */
   private changes: StoreEvent[] | undefined;
+  /** The carry of the last pass whose writes all committed. */
+  private carry: unknown;
   private running: Promise<void> | undefined;
   private cancelTimer: (() => void) | undefined;
   private timerAt: number | undefined;
@@ -97,6 +104,7 @@ export class ReconcileLoop {
     this.started = true;
     this.settled = false;
     this.changes = undefined;
+    this.carry = undefined;
     this.subscribe();
     this.kick();
   }
@@ -187,7 +195,7 @@ export class ReconcileLoop {
       this.changes = [];
       let d: Decisions;
       try {
-        d = this.opts.store.view((tx) => this.opts.decide(tx, now, changes));
+        d = this.opts.store.view((tx) => this.opts.decide(tx, now, changes, this.carry));
         this.lastPassMs = this.clock.now() - now;
       } catch (err) {
         this.settled = false;
@@ -197,7 +205,10 @@ export class ReconcileLoop {
       }
       this.settled = this.opts.wakesOn !== undefined && d.settled === true;
       this.setTimer(d.wakeAt, changes === undefined);
-      if (isEmpty(d)) continue;
+      if (isEmpty(d)) {
+        this.carry = d.carry;
+        continue;
+      }
       try {
         // A large pass goes out as several transactions, one after the other: every manager applies each
         // in one go, and between them its event loop serves raft's heartbeats and the workers' sessions (all
@@ -205,6 +216,9 @@ export class ReconcileLoop {
         // decide again on the state the others left.
         for (const part of splitDecisions(d)) await this.opts.store.update((tx) => applyDecisions(tx, part));
         this.commits++;
+        this.carry = d.carry;
+        // More to do that no store event will ask for (a scale-up made a slice at a time): go on.
+        if (d.carry !== undefined) this.dirty = true;
         conflicts = 0;
       } catch (err) {
         if (isShoalError(err, 'conflict') || isShoalError(err, 'not_found')) {

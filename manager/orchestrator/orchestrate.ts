@@ -6,23 +6,46 @@ import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v
 import { TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isAttachment } from '../allocator/attachments.js';
 import type { ReadTx } from '../store/index.js';
-import { DecisionSet, type Decisions } from './decisions.js';
+import { DecisionSet, type Decisions, type Growth, MAX_CREATES_PER_PASS } from './decisions.js';
 import { reconcileGlobal } from './global.js';
 import { reapTasks } from './reaper.js';
-import { reconcileReplicated, reconcileReplicatedSlot } from './replicated.js';
+import { growReplicated, reconcileReplicated, reconcileReplicatedSlot } from './replicated.js';
 import { type Scope, scopedServiceIds, tasksOfSlots } from './scope.js';
 import type { SlotContext } from './slot.js';
 import { withDesired } from './task.js';
 
-export function orchestrate(view: ReadTx, now: number, newId: () => string, scope?: Scope): Decisions {
+export interface PassOptions {
+  /** Look at what changed only (scope.ts); undefined: at everything. */
+  scope?: Scope;
+  /** The last pass's carry (Decisions.carry): services it left short of slots. Ignored without a scope. */
+  carry?: unknown;
+  /** Scale-up creations one pass makes at most (MAX_CREATES_PER_PASS). */
+  maxCreates?: number;
+}
+
+export function orchestrate(
+  view: ReadTx,
+  now: number,
+  newId: () => string,
+  options: PassOptions = {},
+): Decisions {
   const out = new DecisionSet();
   const nodes = new Map<string, Node>(view.list('node').map((n) => [n.id, n]));
   const cluster = view.list('cluster')[0];
-  const ctx: SlotContext = { now, newId, out, nodes };
-  if (scope) orchestrateScope(view, ctx, cluster, scope);
+  const ctx: SlotContext = {
+    now,
+    newId,
+    out,
+    nodes,
+    creates: { left: options.maxCreates ?? MAX_CREATES_PER_PASS },
+  };
+  if (options.scope) orchestrateScope(view, ctx, cluster, options.scope, growthOf(options.carry));
   else orchestrateAll(view, ctx, cluster);
   return out.result();
 }
+
+const growthOf = (carry: unknown): ReadonlyMap<string, Growth> =>
+  carry instanceof Map ? (carry as ReadonlyMap<string, Growth>) : new Map();
 
 function orchestrateAll(view: ReadTx, ctx: SlotContext, cluster: Cluster | undefined): void {
   const byService = new Map<string, Task[]>();
@@ -38,18 +61,38 @@ function orchestrateAll(view: ReadTx, ctx: SlotContext, cluster: Cluster | undef
   for (const tasks of byService.values()) reconcileOrphans(ctx, cluster, tasks);
 }
 
-function orchestrateScope(view: ReadTx, ctx: SlotContext, cluster: Cluster | undefined, scope: Scope): void {
-  for (const id of [...scopedServiceIds(scope)].sort()) {
+function orchestrateScope(
+  view: ReadTx,
+  ctx: SlotContext,
+  cluster: Cluster | undefined,
+  scope: Scope,
+  growth: ReadonlyMap<string, Growth>,
+): void {
+  const ids = scopedServiceIds(scope);
+  for (const id of growth.keys()) ids.add(id);
+  for (const id of [...ids].sort()) {
     const service = view.get('service', id);
     const slots = scope.slots.get(id);
-    if (!service) reconcileOrphans(ctx, cluster, view.find('task', 'service', id));
-    else if (scope.services.has(id) || !slots || !bySlotAlone(service))
+    const growing = growth.get(id);
+    if (!service) {
+      reconcileOrphans(ctx, cluster, view.find('task', 'service', id));
+      continue;
+    }
+    const alone = bySlotAlone(service);
+    const stillGrowing = growing && alone && growing.version === (service.meta?.version ?? 0);
+    if (scope.services.has(id) || !alone || (growing && !stillGrowing)) {
       reconcileService(ctx, cluster, service, view.find('task', 'service', id));
-    else
-      for (const tasks of tasksOfSlots(view, id, slots)) {
-        reconcileReplicatedSlot(ctx, service, tasks);
-        reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
-      }
+      continue;
+    }
+    for (const tasks of slots ? tasksOfSlots(view, id, slots) : []) {
+      reconcileReplicatedSlot(ctx, service, tasks);
+      reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
+    }
+    if (growing) {
+      const mode = service.spec?.mode;
+      const replicas = mode?.$case === 'replicated' ? mode.value.replicas : 0;
+      growReplicated(ctx, service, replicas - growing.taken.size, new Set(growing.taken));
+    }
   }
 }
 

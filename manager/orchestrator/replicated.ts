@@ -60,12 +60,29 @@ export function reconcileReplicated(
   }
 
   const taken = new Set(kept.map((s) => s.slot));
+  growReplicated(ctx, service, replicas - kept.length, taken);
+}
+
+/**
+ * Creates `missing` tasks in the lowest slot numbers not taken, as many as the pass may still make; if that
+ * is not all, the pass says so (DecisionSet.grow) and the next one goes on from there.
+ */
+export function growReplicated(
+  ctx: SlotContext,
+  service: Service,
+  missing: number,
+  taken: Set<number>,
+): void {
+  const n = Math.min(missing, ctx.creates.left);
+  ctx.creates.left -= n;
   let slot = 0;
-  for (let missing = replicas - kept.length; missing > 0; missing--) {
+  for (let i = 0; i < n; i++) {
     do slot++;
     while (taken.has(slot));
+    taken.add(slot);
     ctx.out.create(newTask(service, { slot, nodeId: '' }, ctx.newId(), ctx.now));
   }
+  if (n < missing) ctx.out.grow(service.id, { version: service.meta?.version ?? 0, taken });
 }
 
 const NOTHING_TO_REPLACE: ReadonlySet<string> = new Set();

@@ -6,7 +6,7 @@ import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocatorLoop } from '../allocator/runner.js';
 import { schedulerLoop } from '../scheduler/runner.js';
 import { node } from '../scheduler/testkit.js';
-import { DecisionSet, type Decisions } from './decisions.js';
+import { DecisionSet, type Decisions, MAX_CREATES_PER_PASS } from './decisions.js';
 import { type LoopClock, ReconcileLoop, runWhileLeader } from './loop.js';
 import { orchestratorLoop } from './runner.js';
 import { harness, seconds, service } from './testkit.js';
@@ -385,6 +385,20 @@ describe('ReconcileLoop changes', () => {
     });
     await loop.idle();
     expect(seen.slice(-2)).toEqual([['update s2'], ['update s2']]);
+    await loop.stop();
+  });
+});
+
+describe('ReconcileLoop carry', () => {
+  it('a scale-up beyond MAX_CREATES_PER_PASS goes on pass after pass until every replica exists', async () => {
+    const h = harness();
+    const loop = orchestratorLoop(h.store);
+    await h.put('service', service('s1', 'web', { replicas: 2 * MAX_CREATES_PER_PASS + 500 }));
+    loop.start();
+    await quiet([loop]);
+    expect(h.tasks('s1')).toHaveLength(2 * MAX_CREATES_PER_PASS + 500);
+    expect(new Set(h.tasks('s1').map((t) => t.slot)).size).toBe(2 * MAX_CREATES_PER_PASS + 500);
+    expect(loop.commits).toBeGreaterThanOrEqual(3);
     await loop.stop();
   });
 });

@@ -15,8 +15,8 @@ export function orchestratorLoop(
     store,
     tables: ['service', 'task', 'node', 'cluster'],
     // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
-    decide: (view, now, changes) => ({
-      ...orchestrate(view, now, store.newId, changes && scopeOf(changes)),
+    decide: (view, now, changes, carry) => ({
+      ...orchestrate(view, now, store.newId, { scope: changes && scopeOf(changes), carry }),
       settled: true,
     }),
     wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),

@@ -137,7 +137,7 @@ describe('scoped orchestrator passes', () => {
             h.store.view((tx) => {
               const scope = scoped && !full ? scopeOf(changes) : undefined;
               if (scoped && scope) scopedPasses++;
-              return allocate(tx, orchestrate(tx, now, newId, scope), now, scope);
+              return allocate(tx, orchestrate(tx, now, newId, { scope }), now, scope);
             });
           const whole = decide(false);
           const before = scopedPasses;

@@ -29,6 +29,8 @@ export interface SlotContext {
   newId: () => string;
   out: DecisionSet;
   nodes: ReadonlyMap<string, Node>;
+  /** Scale-up creations this pass may still make (MAX_CREATES_PER_PASS). */
+  creates: { left: number };
 }
 
 export interface SlotPlace {

@@ -1,0 +1,66 @@
+// A scale-up made a slice at a time: each pass creates at most `maxCreates` tasks and carries what it holds to
+// the next, which looks at what changed and goes on, until the service has its replicas.
+import { describe, expect, it } from 'vitest';
+import type { StoreEvent } from '../store/index.js';
+import { applyDecisions, type Decisions } from './decisions.js';
+import { orchestrate } from './orchestrate.js';
+import { scopeOf } from './scope.js';
+import { harness, service } from './testkit.js';
+
+function slices(maxCreates: number) {
+  const h = harness();
+  const watch = h.store.watch({});
+  let carry: unknown;
+  let first = true;
+  let ids = 0;
+  /** One pass as the loop runs it: over everything first, then over the events since, with the carry. */
+  const pass = async (): Promise<Decisions> => {
+    const changes: StoreEvent[] = watch.drain();
+    const scope = first ? undefined : scopeOf(changes);
+    first = false;
+    const d = h.store.view((tx) =>
+      orchestrate(tx, h.clock.now, () => `g${++ids}`, { scope, carry: scope && carry, maxCreates }),
+    );
+    await h.store.update((tx) => applyDecisions(tx, d));
+    carry = d.carry;
+    return d;
+  };
+  const slots = () => h.tasks('s').map((t) => t.slot);
+  return { h, pass, slots };
+}
+
+describe('scale-up a slice at a time', () => {
+  it('creates at most maxCreates a pass, in the lowest free slots, until every replica exists', async () => {
+    const { h, pass, slots } = slices(10);
+    await h.put('service', service('s', 'web', { replicas: 25 }));
+    const sizes: number[] = [];
+    for (let i = 0; i < 5; i++) sizes.push((await pass()).creates.length);
+    expect(sizes).toEqual([10, 10, 5, 0, 0]);
+    expect(slots()).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+
+  it('a change of the service meanwhile is looked at whole: scaled down to 12, only 2 more', async () => {
+    const { h, pass, slots } = slices(10);
+    await h.put('service', service('s', 'web', { replicas: 25 }));
+    expect((await pass()).creates).toHaveLength(10);
+    await h.edit('service', 's', (s) => {
+      s.spec!.mode = { $case: 'replicated', value: { replicas: 12 } };
+    });
+    const d = await pass();
+    expect(d.creates.map((t) => t.slot)).toEqual([11, 12]);
+    expect(d.carry).toBeUndefined();
+    expect((await pass()).creates).toHaveLength(0);
+    expect(slots()).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+  });
+
+  it('a slot freed behind its back (a live task deleted) is filled again', async () => {
+    const { h, pass, slots } = slices(10);
+    await h.put('service', service('s', 'web', { replicas: 15 }));
+    await pass();
+    const third = h.tasks('s').find((t) => t.slot === 3)!;
+    await h.store.update((tx) => tx.remove('task', third.id));
+    await pass();
+    await pass();
+    expect(slots()).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+  });
+});
