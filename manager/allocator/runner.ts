@@ -5,7 +5,7 @@
 // - allocatorLoop: allocation alone, beside a plain orchestratorLoop (tests, and swarmkit's shape).
 import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
 import { orchestrate } from '../orchestrator/orchestrate.js';
-import { scopeOf } from '../orchestrator/scope.js';
+import { scopeIn } from '../orchestrator/scope.js';
 import { isQuietTaskEvent, isStartingReport } from '../orchestrator/task.js';
 import type { Store } from '../store/index.js';
 import { allocate } from './allocate.js';
@@ -33,7 +33,7 @@ export function allocatingOrchestratorLoop(store: Store, options: LoopOptions = 
     tables: ['service', 'task', 'node', 'cluster', 'network'],
     // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
     decide: (view, now, changes, carry) => {
-      const scope = changes && scopeOf(changes);
+      const scope = changes && scopeIn(view, changes);
       return {
         ...allocate(view, orchestrate(view, now, store.newId, { scope, carry }), now, scope),
         settled: true,

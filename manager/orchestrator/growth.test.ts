@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoreEvent } from '../store/index.js';
 import { applyDecisions, type Decisions } from './decisions.js';
 import { orchestrate } from './orchestrate.js';
-import { scopeOf } from './scope.js';
+import { scopeIn } from './scope.js';
 import { harness, service } from './testkit.js';
 
 function slices(maxCreates: number) {
@@ -16,7 +16,7 @@ function slices(maxCreates: number) {
   /** One pass as the loop runs it: over everything first, then over the events since, with the carry. */
   const pass = async (): Promise<Decisions> => {
     const changes: StoreEvent[] = watch.drain();
-    const scope = first ? undefined : scopeOf(changes);
+    const scope = first ? undefined : h.store.view((tx) => scopeIn(tx, changes));
     first = false;
     const d = h.store.view((tx) =>
       orchestrate(tx, h.clock.now, () => `g${++ids}`, { scope, carry: scope && carry, maxCreates }),

@@ -3,7 +3,7 @@
 import type { Store } from '../store/index.js';
 import { type LoopClock, ReconcileLoop } from './loop.js';
 import { orchestrate } from './orchestrate.js';
-import { scopeOf } from './scope.js';
+import { scopeIn } from './scope.js';
 import { isQuietTaskEvent } from './task.js';
 
 export function orchestratorLoop(
@@ -16,7 +16,7 @@ export function orchestratorLoop(
     tables: ['service', 'task', 'node', 'cluster'],
     // settled always: only task events no rule acts on are skipped (isQuietTaskEvent)
     decide: (view, now, changes, carry) => ({
-      ...orchestrate(view, now, store.newId, { scope: changes && scopeOf(changes), carry }),
+      ...orchestrate(view, now, store.newId, { scope: changes && scopeIn(view, changes), carry }),
       settled: true,
     }),
     wakesOn: (e) => e.table !== 'task' || !store.view((v) => isQuietTaskEvent(e, v)),

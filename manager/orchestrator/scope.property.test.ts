@@ -19,7 +19,7 @@ import type { StoreEvent } from '../store/index.js';
 import { makeCluster } from '../store/testkit.js';
 import { applyDecisions, type Decisions, isEmpty } from './decisions.js';
 import { orchestrate } from './orchestrate.js';
-import { scopeOf } from './scope.js';
+import { scopeIn } from './scope.js';
 import { harness, service } from './testkit.js';
 
 const S = TaskState;
@@ -135,7 +135,7 @@ describe('scoped orchestrator passes', () => {
           const now = h.clock.now;
           const decide = (scoped: boolean) =>
             h.store.view((tx) => {
-              const scope = scoped && !full ? scopeOf(changes) : undefined;
+              const scope = scoped && !full ? scopeIn(tx, changes) : undefined;
               if (scoped && scope) scopedPasses++;
               return allocate(tx, orchestrate(tx, now, newId, { scope }), now, scope);
             });

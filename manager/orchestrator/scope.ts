@@ -6,8 +6,9 @@
 // - a task changed: its slot (replicated) or its whole service (global tasks, attachments), and the nodes it
 //   was and is bound to (their network attachments);
 // - a live task deleted by someone else: its whole service (a slot may have been freed);
-// - a node, the cluster object or a network changed: everything (nodes lost or back, history limits,
-//   allocation) — rare next to task changes.
+// - a node changed (down, drained, back, relabelled, removed): the slots of the tasks on it, every global
+//   service whole, the node's attachments;
+// - the cluster object or a network changed: everything (history limits, allocation) — rare.
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type ReadTx, type StoreEvent, slotKey } from '../store/index.js';
@@ -19,6 +20,30 @@ export interface Scope {
   readonly slots: ReadonlyMap<string, ReadonlySet<number>>;
   /** Nodes whose network attachments may have to change. */
   readonly nodes: ReadonlySet<string>;
+  /** Nodes that changed themselves: what runs on them is looked at (scopeIn). */
+  readonly changedNodes: ReadonlySet<string>;
+  /** Tasks of no service (network attachments of plain containers) that changed, by id. */
+  readonly loose: ReadonlySet<string>;
+}
+
+/** The scope of `events` as a pass needs it (changed nodes made into the tasks on them), or undefined: all. */
+export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | undefined {
+  const scope = scopeOf(events);
+  if (!scope || scope.changedNodes.size === 0) return scope;
+  const services = new Set(scope.services);
+  const slots = new Map([...scope.slots].map(([id, s]) => [id, new Set(s)]));
+  for (const s of view.list('service')) if (s.spec?.mode?.$case === 'global') services.add(s.id);
+  for (const id of scope.changedNodes)
+    for (const t of view.find('task', 'node', id)) {
+      if (!t.serviceId) continue; // an attachment: the orchestrator's business only once its node is gone
+      if (t.slot <= 0) services.add(t.serviceId);
+      else {
+        const set = slots.get(t.serviceId);
+        if (set) set.add(t.slot);
+        else slots.set(t.serviceId, new Set([t.slot]));
+      }
+    }
+  return { ...scope, services, slots };
 }
 
 /** The scope of `events`, or undefined when they call for a full pass. */
@@ -26,9 +51,16 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
   const services = new Set<string>();
   const slots = new Map<string, Set<number>>();
   const nodes = new Set<string>();
+  const changedNodes = new Set<string>();
+  const loose = new Set<string>();
   for (const e of events) {
     if (e.table === 'service') {
       services.add(e.object.id);
+      continue;
+    }
+    if (e.table === 'node') {
+      changedNodes.add(e.object.id);
+      nodes.add(e.object.id);
       continue;
     }
     if (e.table !== 'task') return undefined;
@@ -36,6 +68,10 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
     const was = e.previous;
     if (t.nodeId) nodes.add(t.nodeId);
     if (was?.nodeId) nodes.add(was.nodeId);
+    if (!t.serviceId) {
+      loose.add(t.id);
+      continue;
+    }
     if (t.slot <= 0 || (e.kind === 'remove' && t.desiredState < TaskState.TASK_STATE_REMOVE)) {
       services.add(t.serviceId);
       continue;
@@ -44,7 +80,7 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
     if (s) s.add(t.slot);
     else slots.set(t.serviceId, new Set([t.slot]));
   }
-  return { services, slots, nodes };
+  return { services, slots, nodes, changedNodes, loose };
 }
 
 /** The ids of every service the scope names (whole or by slot). */
@@ -63,6 +99,10 @@ export function tasksOfSlots(view: ReadTx, serviceId: string, slots: Iterable<nu
 /** Every task the scope covers (for the allocator: the ones that may wait for an allocation). */
 export function tasksInScope(view: ReadTx, scope: Scope): Task[] {
   const out: Task[] = [];
+  for (const id of scope.loose) {
+    const t = view.get('task', id);
+    if (t) out.push(t);
+  }
   for (const id of scope.services) out.push(...view.find('task', 'service', id));
   for (const [id, slots] of scope.slots) {
     if (scope.services.has(id)) continue;

@@ -224,6 +224,9 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
         maxSizePerMsg: this.o.maxSizePerMsg,
         maxInflightMsgs: this.o.maxInflightMsgs,
         maxUncommittedEntriesSize: 256 * 1024 * 1024,
+        // Committed entries applied per turn of the loop: a member that fell behind catches up a slice at a
+        // time instead of holding its event loop (and its heartbeats) for seconds.
+        maxCommittedSizePerReady: 512 * 1024,
         random,
         logger: this.log,
       },
