@@ -45,6 +45,7 @@ export class DecisionSet {
   private readonly serviceRemoves = new Map<string, Service>();
   private readonly serviceUpdates = new Map<string, Service>();
   private readonly growth = new Map<string, Growth>();
+  private readonly sweeps = new Map<string, Sweep>();
   private wake: number | undefined;
 
   create(t: Task): void {
@@ -75,6 +76,11 @@ export class DecisionSet {
     this.growth.set(serviceId, g);
   }
 
+  /** Slots of a service the next passes reconcile, a slice each (a pass over everything at 100,000 tasks). */
+  sweep(serviceId: string, s: Sweep): void {
+    this.sweeps.set(serviceId, s);
+  }
+
   /** Whether this pass already decided something about the task. */
   touched(id: string): boolean {
     return this.creates.has(id) || this.updates.has(id) || this.removes.has(id);
@@ -97,7 +103,9 @@ export class DecisionSet {
       removeServices: [...this.serviceRemoves.values()],
       updateServices: [...this.serviceUpdates.values()],
       wakeAt: this.wake,
-      ...(this.growth.size > 0 ? { carry: this.growth as ReadonlyMap<string, Growth> } : {}),
+      ...(this.growth.size + this.sweeps.size > 0
+        ? { carry: { growth: this.growth, sweeps: this.sweeps } satisfies Carry }
+        : {}),
     };
   }
 }
@@ -111,6 +119,19 @@ export interface Growth {
   version: number;
   /** The slot numbers in use (live tasks, or tasks being stopped but not removed). */
   taken: ReadonlySet<number>;
+}
+
+/** The slots of a steady service still to be reconciled by a pass over everything, from `next` on. */
+export interface Sweep {
+  version: number;
+  slots: readonly number[];
+  next: number;
+}
+
+/** The orchestrator's Decisions.carry. */
+export interface Carry {
+  growth: ReadonlyMap<string, Growth>;
+  sweeps: ReadonlyMap<string, Sweep>;
 }
 
 /**

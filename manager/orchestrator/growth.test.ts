@@ -1,9 +1,11 @@
 // A scale-up made a slice at a time: each pass creates at most `maxCreates` tasks and carries what it holds to
 // the next, which looks at what changed and goes on, until the service has its replicas.
 import { describe, expect, it } from 'vitest';
+import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { node } from '../scheduler/testkit.js';
 import type { StoreEvent } from '../store/index.js';
 import { applyDecisions, type Decisions } from './decisions.js';
-import { orchestrate } from './orchestrate.js';
+import { orchestrate, type PassOptions } from './orchestrate.js';
 import { scopeIn } from './scope.js';
 import { harness, service } from './testkit.js';
 
@@ -63,4 +65,47 @@ describe('scale-up a slice at a time', () => {
     await pass();
     expect(slots()).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
   });
+});
+
+describe('a pass over everything as a sweep', () => {
+  it('decides, slice after slice, what one pass over everything decides', async () => {
+    const h = harness();
+    const nodes = ['n0', 'n1', 'n2'];
+    await h.put('node', ...nodes.map((id) => node(id)));
+    await h.put('service', service('s', 'web', { replicas: 30 }));
+    await h.converge(nodes);
+    // What changed with no pass to see it (a new leader's first pass): failures, a node lost.
+    for (const slot of [3, 17, 29]) {
+      const t = h.live('s').find((x) => x.slot === slot)!;
+      await h.report(t.id, TaskState.TASK_STATE_FAILED);
+    }
+    await h.edit('node', 'n1', (n) => {
+      n.status!.state = NodeState.NODE_STATE_DOWN;
+    });
+    let ids = 0;
+    const decide = (o: PassOptions) =>
+      h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+    const whole = decide({ sweepFrom: Number.POSITIVE_INFINITY });
+    const parts = [decide({ sweepFrom: 10, sweepSlice: 7 })];
+    while (parts.at(-1)?.carry) {
+      const carry = parts.at(-1)?.carry;
+      parts.push(decide({ scope: emptyScope(), carry, sweepSlice: 7 }));
+    }
+    expect(parts).toHaveLength(5); // 30 slots, 7 a pass
+    const key = (d: Decisions[]) => ({
+      creates: d.flatMap((x) => x.creates.map((t) => `${t.slot} ${t.desiredState}`)).sort(),
+      updates: d.flatMap((x) => x.updates.map((t) => `${t.id} ${t.desiredState}`)).sort(),
+      removes: d.flatMap((x) => x.removes.map((t) => t.id)).sort(),
+    });
+    expect(key(parts)).toEqual(key([whole]));
+    expect(whole.creates.length).toBeGreaterThan(3);
+  });
+});
+
+const emptyScope = () => ({
+  services: new Set<string>(),
+  slots: new Map<string, Set<number>>(),
+  nodes: new Set<string>(),
+  changedNodes: new Set<string>(),
+  loose: new Set<string>(),
 });

@@ -6,7 +6,7 @@ import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v
 import { TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isAttachment } from '../allocator/attachments.js';
 import type { ReadTx } from '../store/index.js';
-import { DecisionSet, type Decisions, type Growth, MAX_CREATES_PER_PASS } from './decisions.js';
+import { type Carry, DecisionSet, type Decisions, MAX_CREATES_PER_PASS, type Sweep } from './decisions.js';
 import { reconcileGlobal } from './global.js';
 import { reapTasks } from './reaper.js';
 import { growReplicated, reconcileReplicated, reconcileReplicatedSlot } from './replicated.js';
@@ -21,7 +21,19 @@ export interface PassOptions {
   carry?: unknown;
   /** Scale-up creations one pass makes at most (MAX_CREATES_PER_PASS). */
   maxCreates?: number;
+  /** A pass over everything leaves services of this many tasks or more to a sweep (SWEEP_FROM). */
+  sweepFrom?: number;
+  /** Slots a sweep reconciles per pass (SWEEP_SLICE). */
+  sweepSlice?: number;
 }
+
+/**
+ * A pass over everything (a new leader's first) reconciles a steady replicated service of this many tasks
+ * or more a slice of slots per pass (the next passes go on: Decisions.carry). At 100,000 tasks the whole
+ * pass held a new leader for 1-6 s under load, and lost it its leadership, over and over.
+ */
+export const SWEEP_FROM = 5000;
+export const SWEEP_SLICE = 5000;
 
 export function orchestrate(
   view: ReadTx,
@@ -39,15 +51,23 @@ export function orchestrate(
     nodes,
     creates: { left: options.maxCreates ?? MAX_CREATES_PER_PASS },
   };
-  if (options.scope) orchestrateScope(view, ctx, cluster, options.scope, growthOf(options.carry));
-  else orchestrateAll(view, ctx, cluster);
+  const slice = options.sweepSlice ?? SWEEP_SLICE;
+  if (options.scope) orchestrateScope(view, ctx, cluster, options.scope, carryOf(options.carry), slice);
+  else orchestrateAll(view, ctx, cluster, options.sweepFrom ?? SWEEP_FROM, slice);
   return out.result();
 }
 
-const growthOf = (carry: unknown): ReadonlyMap<string, Growth> =>
-  carry instanceof Map ? (carry as ReadonlyMap<string, Growth>) : new Map();
+const NO_CARRY: Carry = { growth: new Map(), sweeps: new Map() };
+const carryOf = (carry: unknown): Carry =>
+  carry && typeof carry === 'object' && 'sweeps' in carry ? (carry as Carry) : NO_CARRY;
 
-function orchestrateAll(view: ReadTx, ctx: SlotContext, cluster: Cluster | undefined): void {
+function orchestrateAll(
+  view: ReadTx,
+  ctx: SlotContext,
+  cluster: Cluster | undefined,
+  sweepFrom: number,
+  slice: number,
+): void {
   const byService = new Map<string, Task[]>();
   for (const t of view.list('task')) {
     const list = byService.get(t.serviceId);
@@ -55,10 +75,54 @@ function orchestrateAll(view: ReadTx, ctx: SlotContext, cluster: Cluster | undef
     else byService.set(t.serviceId, [t]);
   }
   for (const service of view.list('service')) {
-    reconcileService(ctx, cluster, service, byService.get(service.id) ?? []);
+    const tasks = byService.get(service.id) ?? [];
     byService.delete(service.id);
+    const slots = tasks.length >= sweepFrom ? steadySlots(service, tasks) : undefined;
+    if (slots)
+      sweepSlots(view, ctx, cluster, service, { version: versionOf(service), slots, next: 0 }, slice);
+    else reconcileService(ctx, cluster, service, tasks);
   }
   for (const tasks of byService.values()) reconcileOrphans(ctx, cluster, tasks);
+}
+
+const versionOf = (s: Service): number => s.meta?.version ?? 0;
+
+/**
+ * The slot numbers of a service a whole pass would only look at one by one (no rollout, no scaling: as
+ * many slots in use as replicas, and every live task made from the service as it is), or undefined.
+ */
+function steadySlots(service: Service, tasks: readonly Task[]): number[] | undefined {
+  const mode = service.spec?.mode;
+  if (mode?.$case !== 'replicated' || !bySlotAlone(service)) return undefined;
+  const all = new Set<number>();
+  const used = new Set<number>();
+  const version = versionOf(service);
+  for (const t of tasks) {
+    all.add(t.slot);
+    if (t.desiredState >= TaskState.TASK_STATE_REMOVE) continue;
+    used.add(t.slot);
+    // (a task made from an older version may be dirty: the whole pass decides whether to start a rollout)
+    if (t.desiredState <= TaskState.TASK_STATE_RUNNING && t.serviceVersion !== version) return undefined;
+  }
+  if (all.has(0) || used.size !== mode.value.replicas) return undefined;
+  return [...all].sort((a, b) => a - b);
+}
+
+/** Reconciles the next slice of a sweep's slots; the rest is carried to the next pass. */
+function sweepSlots(
+  view: ReadTx,
+  ctx: SlotContext,
+  cluster: Cluster | undefined,
+  service: Service,
+  sweep: Sweep,
+  slice: number,
+): void {
+  const end = Math.min(sweep.slots.length, sweep.next + slice);
+  for (const tasks of tasksOfSlots(view, service.id, sweep.slots.slice(sweep.next, end))) {
+    reconcileReplicatedSlot(ctx, service, tasks);
+    reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
+  }
+  if (end < sweep.slots.length) ctx.out.sweep(service.id, { ...sweep, next: end });
 }
 
 function orchestrateScope(
@@ -66,8 +130,10 @@ function orchestrateScope(
   ctx: SlotContext,
   cluster: Cluster | undefined,
   scope: Scope,
-  growth: ReadonlyMap<string, Growth>,
+  carry: Carry,
+  slice: number,
 ): void {
+  const { growth, sweeps } = carry;
   // Attachments of a node that is gone (its tasks' slots and global services are in the scope: scopeIn).
   for (const id of scope.changedNodes)
     if (!ctx.nodes.has(id))
@@ -78,6 +144,7 @@ function orchestrateScope(
   }
   const ids = scopedServiceIds(scope);
   for (const id of growth.keys()) ids.add(id);
+  for (const id of sweeps.keys()) ids.add(id);
   for (const id of [...ids].sort()) {
     const service = view.get('service', id);
     const slots = scope.slots.get(id);
@@ -87,8 +154,10 @@ function orchestrateScope(
       continue;
     }
     const alone = bySlotAlone(service);
-    const stillGrowing = growing && alone && growing.version === (service.meta?.version ?? 0);
-    if (scope.services.has(id) || !alone || (growing && !stillGrowing)) {
+    const stillGrowing = growing && alone && growing.version === versionOf(service);
+    const sweep = sweeps.get(id);
+    const stillSweeping = sweep && alone && sweep.version === versionOf(service);
+    if (scope.services.has(id) || !alone || (growing && !stillGrowing) || (sweep && !stillSweeping)) {
       reconcileService(ctx, cluster, service, view.find('task', 'service', id));
       continue;
     }
@@ -96,6 +165,7 @@ function orchestrateScope(
       reconcileReplicatedSlot(ctx, service, tasks);
       reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
     }
+    if (sweep) sweepSlots(view, ctx, cluster, service, sweep, slice);
     if (growing) {
       const mode = service.spec?.mode;
       const replicas = mode?.$case === 'replicated' ? mode.value.replicas : 0;
