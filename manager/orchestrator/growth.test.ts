@@ -109,3 +109,22 @@ const emptyScope = () => ({
   changedNodes: new Set<string>(),
   loose: new Set<string>(),
 });
+
+describe('a sweep of a service still growing (a new leader in the middle of a scale-up)', () => {
+  it('goes on creating the missing slots while it sweeps the others', async () => {
+    const h = harness();
+    await h.put('node', node('n0'));
+    await h.put('service', service('s', 'web', { replicas: 30 }));
+    let ids = 0;
+    const decide = (o: PassOptions) =>
+      h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+    const first = decide({ maxCreates: 20 });
+    await h.store.update((tx) => applyDecisions(tx, first));
+    expect(h.tasks('s')).toHaveLength(20);
+    const whole = decide({ sweepFrom: Number.POSITIVE_INFINITY });
+    const sweep = decide({ sweepFrom: 10, sweepSlice: 7 });
+    expect(sweep.creates.map((t) => t.slot)).toEqual(whole.creates.map((t) => t.slot));
+    expect(sweep.creates.map((t) => t.slot)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    expect(sweep.carry).toBeDefined(); // 13 of the 20 slots left to sweep
+  });
+});

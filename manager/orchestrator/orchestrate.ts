@@ -13,6 +13,7 @@ import { growReplicated, reconcileReplicated, reconcileReplicatedSlot } from './
 import { type Scope, scopedServiceIds, tasksOfSlots } from './scope.js';
 import type { SlotContext } from './slot.js';
 import { withDesired } from './task.js';
+import { isDirty } from './update.js';
 
 export interface PassOptions {
   /** Look at what changed only (scope.ts); undefined: at everything. */
@@ -77,10 +78,14 @@ function orchestrateAll(
   for (const service of view.list('service')) {
     const tasks = byService.get(service.id) ?? [];
     byService.delete(service.id);
-    const slots = tasks.length >= sweepFrom ? steadySlots(service, tasks) : undefined;
-    if (slots)
-      sweepSlots(view, ctx, cluster, service, { version: versionOf(service), slots, next: 0 }, slice);
-    else reconcileService(ctx, cluster, service, tasks);
+    const steady = tasks.length >= sweepFrom ? steadySlots(ctx, service, tasks) : undefined;
+    if (!steady) {
+      reconcileService(ctx, cluster, service, tasks);
+      continue;
+    }
+    const version = versionOf(service);
+    sweepSlots(view, ctx, cluster, service, { version, slots: steady.slots, next: 0 }, slice);
+    if (steady.missing > 0) growReplicated(ctx, service, steady.missing, steady.used);
   }
   for (const tasks of byService.values()) reconcileOrphans(ctx, cluster, tasks);
 }
@@ -88,10 +93,15 @@ function orchestrateAll(
 const versionOf = (s: Service): number => s.meta?.version ?? 0;
 
 /**
- * The slot numbers of a service a whole pass would only look at one by one (no rollout, no scaling: as
- * many slots in use as replicas, and every live task made from the service as it is), or undefined.
+ * A service a whole pass would only look at slot by slot, and scale up if short (no rollout, no scale-down,
+ * every live task made from the service as it is): its slot numbers, those in use and how many are missing;
+ * or undefined.
  */
-function steadySlots(service: Service, tasks: readonly Task[]): number[] | undefined {
+function steadySlots(
+  ctx: SlotContext,
+  service: Service,
+  tasks: readonly Task[],
+): { slots: number[]; used: Set<number>; missing: number } | undefined {
   const mode = service.spec?.mode;
   if (mode?.$case !== 'replicated' || !bySlotAlone(service)) return undefined;
   const all = new Set<number>();
@@ -101,11 +111,14 @@ function steadySlots(service: Service, tasks: readonly Task[]): number[] | undef
     all.add(t.slot);
     if (t.desiredState >= TaskState.TASK_STATE_REMOVE) continue;
     used.add(t.slot);
-    // (a task made from an older version may be dirty: the whole pass decides whether to start a rollout)
-    if (t.desiredState <= TaskState.TASK_STATE_RUNNING && t.serviceVersion !== version) return undefined;
+    // A dirty live task: the whole pass decides whether a rollout starts (isDirty is cheap for tasks of this
+    // version, and compares specs by a cached canonical form for older ones).
+    if (t.desiredState <= TaskState.TASK_STATE_RUNNING && t.serviceVersion !== version) {
+      if (isDirty(service, t, ctx.nodes.get(t.nodeId))) return undefined;
+    }
   }
-  if (all.has(0) || used.size !== mode.value.replicas) return undefined;
-  return [...all].sort((a, b) => a - b);
+  if (all.has(0) || used.size > mode.value.replicas) return undefined;
+  return { slots: [...all].sort((a, b) => a - b), used, missing: mode.value.replicas - used.size };
 }
 
 /** Reconciles the next slice of a sweep's slots; the rest is carried to the next pass. */
