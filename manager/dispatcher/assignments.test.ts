@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { makeTask } from '../store/testkit.js';
-import { fingerprint, sameForWorker } from './assignments.js';
+import { sameForWorker } from './assignments.js';
+
+/** The reference: the task as the worker gets it, encoded without what it does not act on. */
+const fingerprint = (task: Task): string =>
+  Buffer.from(
+    Task.encode({ ...task, status: undefined, meta: undefined, runningSince: 0 }).finish(),
+  ).toString('base64');
 
 describe('sameForWorker', () => {
   const a = Task.fromPartial({

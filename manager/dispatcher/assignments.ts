@@ -5,7 +5,7 @@
 // worker has not yet reported it stopped. A task that left the set (reported stopped, or deleted from the
 // store) is sent as a REMOVE: the worker removes its container.
 import { isDeepStrictEqual } from 'node:util';
-import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 
 export function isAssigned(task: Task, nodeId: string): boolean {
@@ -19,21 +19,11 @@ export function isAssigned(task: Task, nodeId: string): boolean {
 /** The task as a worker gets it: without `running_since`, a manager-side fact (so a worker sees no change). */
 export const forWorker = (t: Task): Task => (t.runningSince ? { ...t, runningSince: 0 } : t);
 
-/**
- * What the worker acts on, as bytes: the task without its observed status and store meta. A change to only
- * those (the worker's own reports coming back) is not sent again.
- */
-export function fingerprint(task: Task): string {
-  return Buffer.from(
-    Task.encode({ ...task, status: undefined, meta: undefined, runningSince: 0 }).finish(),
-  ).toString('base64');
-}
-
 /** Fields a worker does not act on: its own reports coming back, the store's meta, a manager-side time. */
 const NOT_FOR_WORKER = new Set(['status', 'meta', 'runningSince']);
 
 /**
- * Whether two copies of a task differ only in what fingerprint() leaves out (observed status, store meta,
+ * Whether two copies of a task differ only in what a worker does not act on (observed status, store meta,
  * running_since). Field by field: the store shares a field an update did not change with the previous copy
  * (tx.ts), so most fields are the same object and only the rest are compared deeply.
  */

@@ -33,7 +33,7 @@ import {
 import { NodeState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isAttachment } from '../allocator/attachments.js';
 import type { EventOf, Store } from '../store/index.js';
-import { dependenciesOf, fingerprint, forWorker, isAssigned, sameForWorker } from './assignments.js';
+import { dependenciesOf, forWorker, isAssigned, sameForWorker } from './assignments.js';
 import { allocatedAttachment, createAttachment, removeAttachment } from './attach.js';
 import { DEFAULT_TIMING, type DispatcherTiming, durationOf, heartbeatPeriodOf } from './config.js';
 import { NetworkPlans, planFingerprint, touchesNetworkPlans } from './networks.js';
@@ -77,8 +77,11 @@ interface Session {
   id: string;
   nodeId: string;
   sink: SessionSink;
-  /** Tasks the worker was told about, by id → fingerprint of what it was told. */
-  known: Map<string, string>;
+  /**
+   * Tasks the worker was told about, by id → the copy it was told (compared with sameForWorker: encoding
+   * every task of a node for a fingerprint cost a new leader ~1 s under load as 200 nodes registered again).
+   */
+  known: Map<string, Task>;
   /** The secrets and configs each known task needs ("secret/<id>", "config/<id>"). */
   refs: Map<string, string[]>;
   /** The secrets and configs the worker was sent (and not told to drop since). */
@@ -498,7 +501,7 @@ export class Dispatcher {
     this.clock.clearTimeout(s.timer);
     s.timer = undefined;
     s.pending.clear();
-    s.known = new Map(tasks.map((t) => [t.id, fingerprint(t)]));
+    s.known = new Map(tasks.map((t) => [t.id, t]));
     s.refs = new Map(tasks.map((t) => [t.id, dependenciesOf(t)]));
     s.deps = new Set();
     s.baseIndex = index;
@@ -611,9 +614,9 @@ export class Dispatcher {
     // Most events are the workers' own reports coming back: the same task for the worker as the one before,
     // which the worker has already been told about (compared without encoding it, as fingerprint() would).
     if (e.previous && s.known.has(task.id) && sameForWorker(e.previous, task)) return;
-    const fp = fingerprint(task);
-    if (s.known.get(task.id) === fp) return;
-    s.known.set(task.id, fp);
+    const told = s.known.get(task.id);
+    if (told && sameForWorker(told, task)) return;
+    s.known.set(task.id, task);
     const before = s.refs.get(task.id);
     const refs = dependenciesOf(task);
     s.refs.set(task.id, refs);

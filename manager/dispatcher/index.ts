@@ -1,7 +1,7 @@
 // The leader's session with every worker: registration, heartbeats, assignments, task status.
 
 export { type Clock, systemClock } from '../../common/clock.js';
-export { fingerprint, isAssigned } from './assignments.js';
+export { isAssigned } from './assignments.js';
 export { DEFAULT_TIMING, type DispatcherTiming, heartbeatPeriodOf } from './config.js';
 export {
   Dispatcher,

@@ -55,6 +55,9 @@ export interface ReconcileLoopOptions {
 /** Events kept for the next pass; past this many, it looks at everything instead. */
 const MAX_CHANGES = 20_000;
 
+/** After a commit the log refused, a pass over everything follows this much later (ms). */
+const RETRY_AFTER_FAILURE_MS = 1000;
+
 /** Conflicting commits in a row before a loop gives up until the next store event (a livelock guard). */
 const MAX_CONFLICTS = 50;
 
@@ -77,6 +80,7 @@ export class ReconcileLoop {
   private running: Promise<void> | undefined;
   private cancelTimer: (() => void) | undefined;
   private timerAt: number | undefined;
+  private cancelRetry: (() => void) | undefined;
   private cancelPause: (() => void) | undefined;
   private readonly clock: LoopClock;
   /**
@@ -117,6 +121,8 @@ export class ReconcileLoop {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     this.timerAt = undefined;
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     this.cancelPause?.();
     await this.running;
   }
@@ -227,11 +233,22 @@ export class ReconcileLoop {
           if (++conflicts < MAX_CONFLICTS) this.dirty = true;
           else this.report(err);
         } else {
+          // Not written (the log refused it: leadership moving, storage): nothing may ask again (what the
+          // pass saw was handled, the rest of a scale-up rides on its carry), so look at everything again soon.
           this.giveBack(changes);
           this.report(err);
+          this.retryLater();
         }
       }
     }
+  }
+
+  private retryLater(): void {
+    if (this.cancelRetry || !this.started) return;
+    this.cancelRetry = this.clock.timer(this.clock.now() + RETRY_AFTER_FAILURE_MS, () => {
+      this.cancelRetry = undefined;
+      this.kick();
+    });
   }
 
   /**

@@ -385,6 +385,25 @@ describe('ReconcileLoop changes', () => {
     });
     await loop.idle();
     expect(seen.slice(-2)).toEqual([['update s2'], ['update s2']]);
+
+    // A commit the log refuses (not a conflict): a pass over everything a second later.
+    const errors: unknown[] = [];
+    (loop as unknown as { opts: { onError: (e: unknown) => void } }).opts.onError = (e) => errors.push(e);
+    next = { updateServices: [h.store.view((tx) => tx.get('service', 's1'))!] };
+    await h.edit('service', 's2', (s) => {
+      s.spec!.annotations!.labels = { y: '3' };
+    });
+    h.log.failNextProposal(); // the loop's, which follows the edit
+    await loop.idle();
+    expect(errors).toHaveLength(1);
+    const before = loop.passes;
+    fc.advance(999);
+    await loop.idle();
+    expect(loop.passes).toBe(before);
+    fc.advance(1);
+    await loop.idle();
+    expect(loop.passes).toBe(before + 1);
+    expect(seen.at(-1)).toBeUndefined();
     await loop.stop();
   });
 });
