@@ -108,6 +108,7 @@ const emptyScope = () => ({
   nodes: new Set<string>(),
   changedNodes: new Set<string>(),
   loose: new Set<string>(),
+  tasks: new Set<string>(),
 });
 
 describe('a sweep of a service still growing (a new leader in the middle of a scale-up)', () => {

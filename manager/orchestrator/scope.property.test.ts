@@ -62,6 +62,8 @@ const arbEvent = fc.oneof(
   },
   { arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('rm' as const) }), weight: 1 },
+  // A node registering again as it was: a new status message and address, the same description.
+  { arbitrary: fc.record({ kind: fc.constant('register' as const), pick: fc.nat() }), weight: 1 },
   {
     arbitrary: fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 20_000 }) }),
     weight: 1,
@@ -181,6 +183,11 @@ describe('scoped orchestrator passes', () => {
             await h.edit('node', nodeIds[e.pick % nodeIds.length], (n) => {
               n.status!.state = e.state;
               n.spec!.availability = e.availability;
+            });
+          } else if (e.kind === 'register' && nodeIds.length) {
+            await h.edit('node', nodeIds[e.pick % nodeIds.length], (n) => {
+              n.status = { ...n.status!, message: `again ${e.pick}`, addr: `10.0.0.${e.pick % 250}` };
+              n.description = structuredClone(n.description);
             });
           } else if (e.kind === 'delete') {
             const t = pick(e.pick, h.tasks());

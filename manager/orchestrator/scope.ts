@@ -6,9 +6,12 @@
 // - a task changed: its slot (replicated) or its whole service (global tasks, attachments), and the nodes it
 //   was and is bound to (their network attachments);
 // - a live task deleted by someone else: its whole service (a slot may have been freed);
-// - a node changed (down, drained, back, relabelled, removed): the slots of the tasks on it, every global
-//   service whole, the node's attachments;
+// - a node changed in what the orchestrator reads of it (its state, spec, description or role; joined or
+//   removed): the slots of the tasks on it, every global service whole, the node's attachments. A node
+//   registering again as it was (every node, after a new leader) changes none of that;
 // - the cluster object or a network changed: everything (history limits, allocation) — rare.
+
+import { isDeepStrictEqual } from 'node:util';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { type ReadTx, type StoreEvent, slotKey } from '../store/index.js';
@@ -24,6 +27,21 @@ export interface Scope {
   readonly changedNodes: ReadonlySet<string>;
   /** Tasks of no service (network attachments of plain containers) that changed, by id. */
   readonly loose: ReadonlySet<string>;
+  /** Tasks of services that changed, by id (those that may wait for an allocation). */
+  readonly tasks: ReadonlySet<string>;
+}
+
+/** Whether a node's change can change what the orchestrator decides for the tasks and services on it. */
+function nodeMatters(e: Extract<StoreEvent, { table: 'node' }>): boolean {
+  const a = e.previous;
+  const b = e.object;
+  if (e.kind !== 'update' || !a) return true;
+  return (
+    a.status?.state !== b.status?.state ||
+    a.role !== b.role ||
+    !isDeepStrictEqual(a.spec, b.spec) ||
+    !isDeepStrictEqual(a.description, b.description)
+  );
 }
 
 /** The scope of `events` as a pass needs it (changed nodes made into the tasks on them), or undefined: all. */
@@ -53,14 +71,17 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
   const nodes = new Set<string>();
   const changedNodes = new Set<string>();
   const loose = new Set<string>();
+  const tasks = new Set<string>();
   for (const e of events) {
     if (e.table === 'service') {
       services.add(e.object.id);
       continue;
     }
     if (e.table === 'node') {
-      changedNodes.add(e.object.id);
-      nodes.add(e.object.id);
+      if (nodeMatters(e)) {
+        changedNodes.add(e.object.id);
+        nodes.add(e.object.id);
+      } else if (!isDeepStrictEqual(e.previous?.attachments, e.object.attachments)) nodes.add(e.object.id);
       continue;
     }
     if (e.table !== 'task') return undefined;
@@ -72,6 +93,7 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
       loose.add(t.id);
       continue;
     }
+    tasks.add(t.id);
     if (t.slot <= 0 || (e.kind === 'remove' && t.desiredState < TaskState.TASK_STATE_REMOVE)) {
       services.add(t.serviceId);
       continue;
@@ -80,7 +102,7 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
     if (s) s.add(t.slot);
     else slots.set(t.serviceId, new Set([t.slot]));
   }
-  return { services, slots, nodes, changedNodes, loose };
+  return { services, slots, nodes, changedNodes, loose, tasks };
 }
 
 /** The ids of every service the scope names (whole or by slot). */
@@ -96,17 +118,16 @@ export function tasksOfSlots(view: ReadTx, serviceId: string, slots: Iterable<nu
   return out;
 }
 
-/** Every task the scope covers (for the allocator: the ones that may wait for an allocation). */
+/**
+ * The tasks that may have come to wait for an allocation since the last pass (for the allocator): those
+ * that changed, and every task of a service that changed (its endpoint or networks may have).
+ */
 export function tasksInScope(view: ReadTx, scope: Scope): Task[] {
   const out: Task[] = [];
-  for (const id of scope.loose) {
+  for (const id of [...scope.loose, ...scope.tasks]) {
     const t = view.get('task', id);
-    if (t) out.push(t);
+    if (t && !scope.services.has(t.serviceId)) out.push(t);
   }
   for (const id of scope.services) out.push(...view.find('task', 'service', id));
-  for (const [id, slots] of scope.slots) {
-    if (scope.services.has(id)) continue;
-    for (const list of tasksOfSlots(view, id, slots)) out.push(...list);
-  }
   return out;
 }
