@@ -58,7 +58,7 @@ const MAX_CHANGES = 20_000;
 /** After a commit the log refused, a pass over everything follows this much later (ms). */
 const RETRY_AFTER_FAILURE_MS = 1000;
 
-/** Conflicting commits in a row before a loop gives up until the next store event (a livelock guard). */
+/** Conflicting commits in a row before a loop waits RETRY_AFTER_FAILURE_MS (a livelock guard). */
 const MAX_CONFLICTS = 50;
 
 /**
@@ -231,7 +231,10 @@ export class ReconcileLoop {
           // The state moved under the pass: decide again on the new one.
           this.giveBack(changes);
           if (++conflicts < MAX_CONFLICTS) this.dirty = true;
-          else this.report(err);
+          else {
+            this.report(err);
+            this.retryLater();
+          }
         } else {
           // Not written (the log refused it: leadership moving, storage): nothing may ask again (what the
           // pass saw was handled, the rest of a scale-up rides on its carry), so look at everything again soon.
