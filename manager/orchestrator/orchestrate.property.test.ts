@@ -3,56 +3,29 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import {
-  NodeAvailability,
-  NodeState,
-  RestartCondition,
-  TaskState,
-} from '../../proto/gen/shoal/swarm/v1/types.js';
+import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { nodeReady } from '../scheduler/filters.js';
 import { schedule } from '../scheduler/schedule.js';
 import { node } from '../scheduler/testkit.js';
 import { applyDecisions, isEmpty } from './decisions.js';
 import { isLive, nodeLost } from './task.js';
-import { harness, service } from './testkit.js';
+import { arbitrary, harness, service } from './testkit.js';
 
 const S = TaskState;
 
 const arbEvent = fc.oneof(
   fc.record({ kind: fc.constant('orchestrate' as const) }),
   fc.record({ kind: fc.constant('schedule' as const) }),
-  fc.record({
-    kind: fc.constant('report' as const),
-    pick: fc.nat(),
-    state: fc.constantFrom(
-      S.TASK_STATE_RUNNING,
-      S.TASK_STATE_FAILED,
-      S.TASK_STATE_COMPLETE,
-      S.TASK_STATE_SHUTDOWN,
-    ),
-  }),
-  fc.record({
-    kind: fc.constant('node' as const),
-    pick: fc.nat(),
-    state: fc.constantFrom(NodeState.NODE_STATE_READY, NodeState.NODE_STATE_DOWN),
-    availability: fc.constantFrom(
-      NodeAvailability.NODE_AVAILABILITY_ACTIVE,
-      NodeAvailability.NODE_AVAILABILITY_PAUSE,
-      NodeAvailability.NODE_AVAILABILITY_DRAIN,
-    ),
-  }),
-  fc.record({ kind: fc.constant('scale' as const), replicas: fc.integer({ min: 0, max: 6 }) }),
-  fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 20_000 }) }),
+  arbitrary.report,
+  arbitrary.node,
+  arbitrary.scale,
+  arbitrary.time,
 );
 
 const arbWorld = fc.record({
   nodes: fc.integer({ min: 0, max: 4 }),
   replicas: fc.integer({ min: 0, max: 6 }),
-  condition: fc.constantFrom(
-    RestartCondition.RESTART_CONDITION_ANY,
-    RestartCondition.RESTART_CONDITION_ON_FAILURE,
-    RestartCondition.RESTART_CONDITION_NONE,
-  ),
+  condition: arbitrary.condition,
   maxAttempts: fc.constantFrom(0, 1, 3),
   events: fc.array(arbEvent, { maxLength: 40 }),
 });

@@ -5,12 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import {
-  NodeAvailability,
-  NodeState,
-  RestartCondition,
-  TaskState,
-} from '../../proto/gen/shoal/swarm/v1/types.js';
+import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocate } from '../allocator/allocate.js';
 import { ControlApi, predefinedIngress } from '../controlapi/index.js';
 import { schedule } from '../scheduler/schedule.js';
@@ -20,42 +15,16 @@ import { makeCluster } from '../store/testkit.js';
 import { applyDecisions, type Decisions, isEmpty } from './decisions.js';
 import { orchestrate } from './orchestrate.js';
 import { scopeIn } from './scope.js';
-import { harness, service } from './testkit.js';
+import { arbitrary, harness, service } from './testkit.js';
 
 const S = TaskState;
 
 const arbEvent = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('orchestrate' as const) }), weight: 4 },
   { arbitrary: fc.record({ kind: fc.constant('schedule' as const) }), weight: 3 },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant('report' as const),
-      pick: fc.nat(),
-      state: fc.constantFrom(
-        S.TASK_STATE_RUNNING,
-        S.TASK_STATE_FAILED,
-        S.TASK_STATE_COMPLETE,
-        S.TASK_STATE_SHUTDOWN,
-      ),
-    }),
-    weight: 4,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant('node' as const),
-      pick: fc.nat(),
-      state: fc.constantFrom(NodeState.NODE_STATE_READY, NodeState.NODE_STATE_DOWN),
-      availability: fc.constantFrom(
-        NodeAvailability.NODE_AVAILABILITY_ACTIVE,
-        NodeAvailability.NODE_AVAILABILITY_DRAIN,
-      ),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({ kind: fc.constant('scale' as const), replicas: fc.integer({ min: 0, max: 6 }) }),
-    weight: 1,
-  },
+  { arbitrary: arbitrary.report, weight: 4 },
+  { arbitrary: arbitrary.node, weight: 1 },
+  { arbitrary: arbitrary.scale, weight: 1 },
   {
     arbitrary: fc.record({ kind: fc.constant('image' as const), image: fc.constantFrom('bb:1', 'bb:2') }),
     weight: 1,
@@ -64,20 +33,13 @@ const arbEvent = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('rm' as const) }), weight: 1 },
   // A node registering again as it was: a new status message and address, the same description.
   { arbitrary: fc.record({ kind: fc.constant('register' as const), pick: fc.nat() }), weight: 1 },
-  {
-    arbitrary: fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 20_000 }) }),
-    weight: 1,
-  },
+  { arbitrary: arbitrary.time, weight: 1 },
 );
 
 const arbWorld = fc.record({
   nodes: fc.integer({ min: 0, max: 3 }),
   replicas: fc.integer({ min: 0, max: 6 }),
-  condition: fc.constantFrom(
-    RestartCondition.RESTART_CONDITION_ANY,
-    RestartCondition.RESTART_CONDITION_ON_FAILURE,
-    RestartCondition.RESTART_CONDITION_NONE,
-  ),
+  condition: arbitrary.condition,
   maxAttempts: fc.constantFrom(0, 1),
   /** The services' tasks join an overlay network (addresses, node attachments). */
   networked: fc.boolean(),

@@ -1,8 +1,14 @@
 // Test helpers for the orchestrator and the runners: services, and a store over the in-memory log with a
 // movable clock.
+import fc from 'fast-check';
 import { Service, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import type { RestartPolicy, UpdateConfig } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { RestartCondition, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import {
+  NodeAvailability,
+  NodeState,
+  RestartCondition,
+  TaskState,
+} from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { Objects, TableName } from '../store/index.js';
 import { clone } from '../store/tables.js';
 import { storeOnMemoryLog } from '../store/testkit.js';
@@ -144,3 +150,34 @@ export function harness() {
   };
   return h;
 }
+
+/** Random histories for the property tests: what workers, users and nodes do between passes. */
+export const arbitrary = {
+  report: fc.record({
+    kind: fc.constant('report' as const),
+    pick: fc.nat(),
+    state: fc.constantFrom(
+      TaskState.TASK_STATE_RUNNING,
+      TaskState.TASK_STATE_FAILED,
+      TaskState.TASK_STATE_COMPLETE,
+      TaskState.TASK_STATE_SHUTDOWN,
+    ),
+  }),
+  node: fc.record({
+    kind: fc.constant('node' as const),
+    pick: fc.nat(),
+    state: fc.constantFrom(NodeState.NODE_STATE_READY, NodeState.NODE_STATE_DOWN),
+    availability: fc.constantFrom(
+      NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+      NodeAvailability.NODE_AVAILABILITY_PAUSE,
+      NodeAvailability.NODE_AVAILABILITY_DRAIN,
+    ),
+  }),
+  scale: fc.record({ kind: fc.constant('scale' as const), replicas: fc.integer({ min: 0, max: 6 }) }),
+  time: fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 20_000 }) }),
+  condition: fc.constantFrom(
+    RestartCondition.RESTART_CONDITION_ANY,
+    RestartCondition.RESTART_CONDITION_ON_FAILURE,
+    RestartCondition.RESTART_CONDITION_NONE,
+  ),
+};
