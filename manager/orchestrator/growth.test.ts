@@ -129,3 +129,23 @@ describe('a sweep of a service still growing (a new leader in the middle of a sc
     expect(sweep.carry).toBeDefined(); // 13 of the 20 slots left to sweep
   });
 });
+
+describe('a sweep and the changes of the same pass', () => {
+  it('reconcile a slot in both once: a failed task is replaced once', async () => {
+    const h = harness();
+    await h.put('node', node('n0'));
+    await h.put('service', service('s', 'web', { replicas: 20 }));
+    await h.converge(['n0']);
+    let ids = 0;
+    const decide = (o: PassOptions) => h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+    const first = decide({ sweepFrom: 10, sweepSlice: 7 }); // slots 1–7; 8–14 next
+    const failed = h.live('s').find((t) => t.slot === 10)!;
+    await h.report(failed.id, TaskState.TASK_STATE_FAILED);
+    const second = decide({
+      scope: { ...emptyScope(), slots: new Map([['s', new Set([10])]]), tasks: new Set([failed.id]) },
+      carry: first.carry,
+      sweepSlice: 7,
+    });
+    expect(second.creates.map((t) => t.slot)).toEqual([10]);
+  });
+});

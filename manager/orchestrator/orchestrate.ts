@@ -83,8 +83,13 @@ function orchestrateAll(
       reconcileService(ctx, cluster, service, tasks);
       continue;
     }
-    const version = versionOf(service);
-    sweepSlots(view, ctx, cluster, service, { version, slots: steady.slots, next: 0 }, slice);
+    const first = nextSlice(
+      ctx,
+      service.id,
+      { version: versionOf(service), slots: steady.slots, next: 0 },
+      slice,
+    );
+    reconcileSlots(view, ctx, cluster, service, first);
     if (steady.missing > 0) growReplicated(ctx, service, steady.missing, steady.used);
   }
   for (const tasks of byService.values()) reconcileOrphans(ctx, cluster, tasks);
@@ -121,21 +126,26 @@ function steadySlots(
   return { slots: [...all].sort((a, b) => a - b), used, missing: mode.value.replicas - used.size };
 }
 
-/** Reconciles the next slice of a sweep's slots; the rest is carried to the next pass. */
-function sweepSlots(
+/** The next slice of a sweep's slots; the rest is carried to the next pass. */
+function nextSlice(ctx: SlotContext, serviceId: string, sweep: Sweep, slice: number): readonly number[] {
+  const end = Math.min(sweep.slots.length, sweep.next + slice);
+  if (end < sweep.slots.length) ctx.out.sweep(serviceId, { ...sweep, next: end });
+  return sweep.slots.slice(sweep.next, end);
+}
+
+/** Reconciles slots of a replicated service one by one, each once (reconciling one twice in a pass would
+ * replace a failed task twice). */
+function reconcileSlots(
   view: ReadTx,
   ctx: SlotContext,
   cluster: Cluster | undefined,
   service: Service,
-  sweep: Sweep,
-  slice: number,
+  slots: Iterable<number>,
 ): void {
-  const end = Math.min(sweep.slots.length, sweep.next + slice);
-  for (const tasks of tasksOfSlots(view, service.id, sweep.slots.slice(sweep.next, end))) {
+  for (const tasks of tasksOfSlots(view, service.id, new Set(slots))) {
     reconcileReplicatedSlot(ctx, service, tasks);
     reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
   }
-  if (end < sweep.slots.length) ctx.out.sweep(service.id, { ...sweep, next: end });
 }
 
 function orchestrateScope(
@@ -174,11 +184,8 @@ function orchestrateScope(
       reconcileService(ctx, cluster, service, view.find('task', 'service', id));
       continue;
     }
-    for (const tasks of slots ? tasksOfSlots(view, id, slots) : []) {
-      reconcileReplicatedSlot(ctx, service, tasks);
-      reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
-    }
-    if (sweep) sweepSlots(view, ctx, cluster, service, sweep, slice);
+    const swept = sweep ? nextSlice(ctx, id, sweep, slice) : [];
+    reconcileSlots(view, ctx, cluster, service, [...(slots ?? []), ...swept]);
     if (growing) {
       const mode = service.spec?.mode;
       const replicas = mode?.$case === 'replicated' ? mode.value.replicas : 0;
