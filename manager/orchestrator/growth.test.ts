@@ -82,9 +82,7 @@ describe('a pass over everything as a sweep', () => {
     await h.edit('node', 'n1', (n) => {
       n.status!.state = NodeState.NODE_STATE_DOWN;
     });
-    let ids = 0;
-    const decide = (o: PassOptions) =>
-      h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+    const decide = decider(h);
     const whole = decide({ sweepFrom: Number.POSITIVE_INFINITY });
     const parts = [decide({ sweepFrom: 10, sweepSlice: 7 })];
     while (parts.at(-1)?.carry) {
@@ -102,6 +100,12 @@ describe('a pass over everything as a sweep', () => {
   });
 });
 
+/** Passes on the harness's store as they would be decided, without committing them. */
+function decider(h: ReturnType<typeof harness>) {
+  let ids = 0;
+  return (o: PassOptions) => h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+}
+
 const emptyScope = () => ({
   services: new Set<string>(),
   slots: new Map<string, Set<number>>(),
@@ -116,9 +120,7 @@ describe('a sweep of a service still growing (a new leader in the middle of a sc
     const h = harness();
     await h.put('node', node('n0'));
     await h.put('service', service('s', 'web', { replicas: 30 }));
-    let ids = 0;
-    const decide = (o: PassOptions) =>
-      h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+    const decide = decider(h);
     const first = decide({ maxCreates: 20 });
     await h.store.update((tx) => applyDecisions(tx, first));
     expect(h.tasks('s')).toHaveLength(20);
@@ -136,8 +138,7 @@ describe('a sweep and the changes of the same pass', () => {
     await h.put('node', node('n0'));
     await h.put('service', service('s', 'web', { replicas: 20 }));
     await h.converge(['n0']);
-    let ids = 0;
-    const decide = (o: PassOptions) => h.store.view((tx) => orchestrate(tx, h.clock.now, () => `x${++ids}`, o));
+    const decide = decider(h);
     const first = decide({ sweepFrom: 10, sweepSlice: 7 }); // slots 1–7; 8–14 next
     const failed = h.live('s').find((t) => t.slot === 10)!;
     await h.report(failed.id, TaskState.TASK_STATE_FAILED);
