@@ -5,12 +5,12 @@
 import type { Cluster, Node, Service, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState, UpdateState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isAttachment } from '../allocator/attachments.js';
-import type { ReadTx } from '../store/index.js';
+import { type ReadTx, slotKey } from '../store/index.js';
 import { type Carry, DecisionSet, type Decisions, MAX_CREATES_PER_PASS, type Sweep } from './decisions.js';
 import { reconcileGlobal } from './global.js';
 import { reapTasks } from './reaper.js';
 import { growReplicated, reconcileReplicated, reconcileReplicatedSlot } from './replicated.js';
-import { type Scope, scopedServiceIds, tasksOfSlots } from './scope.js';
+import type { Scope } from './scope.js';
 import type { SlotContext } from './slot.js';
 import { withDesired } from './task.js';
 import { isDirty } from './update.js';
@@ -142,7 +142,8 @@ function reconcileSlots(
   service: Service,
   slots: Iterable<number>,
 ): void {
-  for (const tasks of tasksOfSlots(view, service.id, new Set(slots))) {
+  for (const slot of [...new Set(slots)].sort((a, b) => a - b)) {
+    const tasks = view.find('task', 'slot', slotKey(service.id, slot));
     reconcileReplicatedSlot(ctx, service, tasks);
     reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
   }
@@ -165,9 +166,7 @@ function orchestrateScope(
     const t = view.get('task', id);
     if (t && isAttachment(t) && !ctx.nodes.has(t.nodeId)) ctx.out.remove(t);
   }
-  const ids = scopedServiceIds(scope);
-  for (const id of growth.keys()) ids.add(id);
-  for (const id of sweeps.keys()) ids.add(id);
+  const ids = new Set([...scope.services, ...scope.slots.keys(), ...growth.keys(), ...sweeps.keys()]);
   for (const id of [...ids].sort()) {
     const service = view.get('service', id);
     const slots = scope.slots.get(id);

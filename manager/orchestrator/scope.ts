@@ -14,7 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
-import { type ReadTx, type StoreEvent, slotKey } from '../store/index.js';
+import type { ReadTx, StoreEvent } from '../store/index.js';
 
 export interface Scope {
   /** Services reconciled whole (also ids of services that no longer exist: their tasks are cleaned up). */
@@ -65,7 +65,7 @@ export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | un
 }
 
 /** The scope of `events`, or undefined when they call for a full pass. */
-export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
+function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
   const services = new Set<string>();
   const slots = new Map<string, Set<number>>();
   const nodes = new Set<string>();
@@ -103,19 +103,6 @@ export function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
     else slots.set(t.serviceId, new Set([t.slot]));
   }
   return { services, slots, nodes, changedNodes, loose, tasks };
-}
-
-/** The ids of every service the scope names (whole or by slot). */
-export function scopedServiceIds(scope: Scope): Set<string> {
-  return new Set([...scope.services, ...scope.slots.keys()]);
-}
-
-/** The tasks of the scoped slots of a service, each slot's ordered by id (as `find` orders them). */
-export function tasksOfSlots(view: ReadTx, serviceId: string, slots: Iterable<number>): Task[][] {
-  const out: Task[][] = [];
-  for (const slot of [...slots].sort((a, b) => a - b))
-    out.push(view.find('task', 'slot', slotKey(serviceId, slot)));
-  return out;
 }
 
 /**

@@ -224,10 +224,24 @@ export class Store implements StateMachine<ApplyResult> {
    * encoded a slice at a time with the event loop running between slices.
    */
   async snapshotLater(): Promise<Uint8Array> {
+    const w = new BinaryWriter();
+    for (const _ of this.encodeSnapshot(w)) await this.yieldTurn();
+    return w.finish();
+  }
+
+  snapshot(): Uint8Array {
+    const w = new BinaryWriter();
+    for (const _ of this.encodeSnapshot(w));
+    return w.finish();
+  }
+
+  /**
+   * Writes the state as of now as a StoreSnapshot, field for field as StoreSnapshot.encode does (the same
+   * bytes), pausing (yield) every SNAPSHOT_SLICE objects. The rows are taken when it starts.
+   */
+  private *encodeSnapshot(w: BinaryWriter): Generator<void> {
     const appliedIndex = this.applied;
     const rows = TABLE_NAMES.map((t) => [t, this.tables[t].all() as StoredObject[]] as const);
-    const w = new BinaryWriter();
-    // Field for field as StoreSnapshot.encode writes them (store.proto): the bytes are the same.
     w.uint32(8).uint32(SNAPSHOT_FORMAT_VERSION);
     if (appliedIndex !== 0) w.uint32(16).uint64(appliedIndex);
     let n = 0;
@@ -237,25 +251,9 @@ export class Store implements StateMachine<ApplyResult> {
       for (const o of objects) {
         codec.encode(o, w.uint32(tag).fork());
         w.join();
-        if (++n % SNAPSHOT_SLICE === 0) await this.yieldTurn();
+        if (++n % SNAPSHOT_SLICE === 0) yield;
       }
     }
-    return w.finish();
-  }
-
-  snapshot(): Uint8Array {
-    const s: StoreSnapshot = {
-      formatVersion: SNAPSHOT_FORMAT_VERSION,
-      appliedIndex: this.applied,
-      clusters: this.tables.cluster.all(),
-      nodes: this.tables.node.all(),
-      services: this.tables.service.all(),
-      tasks: this.tables.task.all(),
-      networks: this.tables.network.all(),
-      secrets: this.tables.secret.all(),
-      configs: this.tables.config.all(),
-    };
-    return StoreSnapshot.encode(s).finish();
   }
 
   /** Replaces the state with a snapshot's; watchers get the difference as events. */
