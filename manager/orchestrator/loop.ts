@@ -48,6 +48,8 @@ export interface ReconcileLoopOptions {
    */
   wakesOn?: (e: StoreEvent) => boolean;
   clock?: LoopClock;
+  /** Called when the loop stops (leadership lost): state kept for its passes can go. */
+  stopped?: () => void;
   /** Called with errors that are not a lost race (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -125,6 +127,7 @@ export class ReconcileLoop {
     this.cancelRetry = undefined;
     this.cancelPause?.();
     await this.running;
+    if (!this.started) this.opts.stopped?.();
   }
 
   /** Resolves once no pass runs or is due (events already applied have been looked at). */

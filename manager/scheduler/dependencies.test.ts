@@ -20,7 +20,9 @@ const withDeps = (s: Service, deps: string): Service => ({
 });
 
 const run = (services: Service[], tasks: Task[]) =>
-  scheduleTasks([node('a')], tasks, NOW, { waitFor: dependencyGate(services, tasks) }).updates;
+  scheduleTasks([node('a')], tasks, NOW, {
+    waitFor: dependencyGate(services, (id) => tasks.filter((t) => t.serviceId === id)),
+  }).updates;
 
 describe('depends_on', () => {
   const web = withDeps(service('sw', 'app_web'), 'app_cache,app_db:healthy');

@@ -13,10 +13,13 @@ interface Progress {
   healthy: boolean;
 }
 
-/** Returns a function giving why a task must wait for its service's dependencies, or undefined. */
+/**
+ * Returns a function giving why a task must wait for its service's dependencies, or undefined. `tasksOf` gives
+ * a service's tasks; it is asked only for services that others depend on.
+ */
 export function dependencyGate(
   services: readonly Service[],
-  tasks: readonly Task[],
+  tasksOf: (serviceId: string) => readonly Task[],
 ): (t: Task) => string | undefined {
   const byName = new Map<string, Service>();
   const depsOf = new Map<string, Dependency[] | string>();
@@ -36,14 +39,19 @@ export function dependencyGate(
   if (depsOf.size === 0) return () => undefined;
 
   const progress = new Map<string, Progress>();
-  for (const t of tasks) {
-    if (t.desiredState > TaskState.TASK_STATE_RUNNING) continue;
-    const state = t.status?.state ?? TaskState.TASK_STATE_NEW;
-    const p = progress.get(t.serviceId) ?? { started: false, healthy: false };
-    if (state === TaskState.TASK_STATE_STARTING || state === TaskState.TASK_STATE_RUNNING) p.started = true;
-    if (state === TaskState.TASK_STATE_RUNNING) p.healthy = true;
-    progress.set(t.serviceId, p);
-  }
+  const progressOf = (serviceId: string): Progress => {
+    let p = progress.get(serviceId);
+    if (p) return p;
+    p = { started: false, healthy: false };
+    for (const t of tasksOf(serviceId)) {
+      if (t.desiredState > TaskState.TASK_STATE_RUNNING) continue;
+      const state = t.status?.state ?? TaskState.TASK_STATE_NEW;
+      if (state === TaskState.TASK_STATE_STARTING || state === TaskState.TASK_STATE_RUNNING) p.started = true;
+      if (state === TaskState.TASK_STATE_RUNNING) p.healthy = true;
+    }
+    progress.set(serviceId, p);
+    return p;
+  };
 
   return (t) => {
     const deps = depsOf.get(t.serviceId);
@@ -56,9 +64,9 @@ export function dependencyGate(
         waits.push(`${d.service} does not exist`);
         continue;
       }
-      const p = progress.get(s.id);
-      if (d.condition === 'healthy' && !p?.healthy) waits.push(`${d.service} has no healthy task yet`);
-      else if (d.condition === 'started' && !p?.started) waits.push(`${d.service} has no running task yet`);
+      const p = progressOf(s.id);
+      if (d.condition === 'healthy' && !p.healthy) waits.push(`${d.service} has no healthy task yet`);
+      else if (d.condition === 'started' && !p.started) waits.push(`${d.service} has no running task yet`);
     }
     return waits.length ? `waiting for dependencies: ${waits.join('; ')}` : undefined;
   };

@@ -1,18 +1,35 @@
-// The scheduler as a running component: schedule() in a ReconcileLoop over nodes and tasks.
+// The scheduler as a running component: schedule() in a ReconcileLoop over nodes and tasks, with a NodeLedger
+// kept from the store's events between passes (rebuilt whenever the loop looks at everything: its first pass
+// after gaining leadership, a timer, a watch that fell behind).
 import { type LoopClock, ReconcileLoop } from '../orchestrator/loop.js';
 import type { Store } from '../store/index.js';
+import { NodeLedger } from './ledger.js';
 import { isSchedulable, schedule } from './schedule.js';
 
 export function schedulerLoop(
   store: Store,
   options: { clock?: LoopClock; onError?: (err: unknown) => void } = {},
 ): ReconcileLoop {
+  let ledger: { value: NodeLedger; stop: () => void } | undefined;
+  const forget = () => {
+    ledger?.stop();
+    ledger = undefined;
+  };
   return new ReconcileLoop({
     name: 'scheduler',
     store,
     tables: ['task', 'node', 'service'],
-    decide: (view, now) => {
-      const { updates, unplaced } = schedule(view, now);
+    decide: (view, now, changes) => {
+      if (!ledger || changes === undefined) {
+        forget();
+        // Inside this synchronous pass: the view store.viewAndObserve reads is this pass's view.
+        const l = store.viewAndObserve(
+          (tx) => NodeLedger.of(tx, isSchedulable),
+          (events) => l.value.apply(events),
+        );
+        ledger = l;
+      }
+      const { updates, unplaced } = schedule(view, now, ledger.value);
       // Every pending task placed: only a task becoming (or ceasing to be) pending can give work until then.
       // Status reports, node heartbeats and service edits matter again once a task is left waiting (a freed
       // node, a dependency starting).
@@ -28,6 +45,7 @@ export function schedulerLoop(
     wakesOn: (e) =>
       e.table === 'task' &&
       (isSchedulable(e.object) || (e.previous !== undefined && isSchedulable(e.previous))),
+    stopped: forget,
     ...options,
   });
 }

@@ -18,6 +18,7 @@ import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
 import { dependencyGate } from './dependencies.js';
 import { enabledFilters, explain, FILTERS, firstFailure, needsOf, type TaskNeeds } from './filters.js';
+import type { NodeLedger } from './ledger.js';
 import { addTask, buildNodeInfos, type NodeInfo } from './nodeinfo.js';
 
 export const ASSIGNED_MESSAGE = 'scheduler assigned task to node';
@@ -29,11 +30,24 @@ export interface SchedulerDecisions {
   unplaced: number;
 }
 
-export function schedule(view: ReadTx, now: number): SchedulerDecisions {
-  const tasks = view.list('task');
-  return scheduleTasks(view.list('node'), tasks, now, {
-    waitFor: dependencyGate(view.list('service'), tasks),
+/**
+ * One pass over a store view. With a ledger (kept current from the store's events: the scheduler loop's), only
+ * the waiting tasks are read; without one, every node and task of the view.
+ */
+export function schedule(view: ReadTx, now: number, ledger?: NodeLedger): SchedulerDecisions {
+  const waitFor = dependencyGate(view.list('service'), (serviceId) =>
+    view.find('task', 'service', serviceId),
+  );
+  if (!ledger) return scheduleTasks(view.list('node'), view.list('task'), now, { waitFor });
+  const ids = ledger.pending();
+  // Most passes follow status reports and find nothing to place: no need to copy every node's figures.
+  if (ids.length === 0) return { updates: [], unplaced: 0 };
+  const pending = ids.map((id) => {
+    const t = view.get('task', id);
+    if (!t) throw new Error(`scheduler ledger: pending task ${id} is not in the store`);
+    return t;
   });
+  return placeTasks(ledger.infos(), pending, now, { waitFor });
 }
 
 /** A task the scheduler should act on. */
@@ -61,7 +75,16 @@ export function scheduleTasks(
   const schedulable = tasks.filter(isSchedulable);
   // Most passes follow status reports and find nothing to place: no need to count every node's tasks.
   if (schedulable.length === 0) return { updates: [], unplaced: 0 };
-  const infos = buildNodeInfos(nodes, tasks);
+  return placeTasks(buildNodeInfos(nodes, tasks), schedulable, now, options);
+}
+
+/** Places `schedulable` (tasks isSchedulable accepts) on the nodes of `infos`, whose figures it updates. */
+function placeTasks(
+  infos: Map<string, NodeInfo>,
+  schedulable: Task[],
+  now: number,
+  options: ScheduleOptions,
+): SchedulerDecisions {
   const ordered = [...infos.values()].sort((a, b) => compareText(a.node.id, b.node.id));
   const pending = schedulable.sort(
     (a, b) =>

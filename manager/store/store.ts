@@ -73,6 +73,7 @@ export class Store implements StateMachine<ApplyResult> {
   private applied = 0;
   private log: ReplicatedLog<unknown> | undefined;
   private readonly watches = new Set<Watch<TableName>>();
+  private readonly observers = new Set<(events: readonly StoreEvent[]) => void>();
   /** Frozen parts shared by created objects → the store's copy (WriteTx.createdCopy). */
   private readonly interned = new WeakMap<object, unknown>();
   /** Entries proposed here, by identity, until applied (the log hands apply the same bytes). */
@@ -177,6 +178,23 @@ export class Store implements StateMachine<ApplyResult> {
     );
     this.watches.add(w as unknown as Watch<TableName>);
     return w;
+  }
+
+  /**
+   * Reads the state with `fn` and from then on calls `observer` synchronously with the events of every change
+   * applied (a transaction's or a snapshot restore's), before anything else can read the store: what a reader
+   * derives from `fn`'s view and the events stays equal to what it would derive from the current state. For
+   * state kept beside the store (the scheduler's per-node accounting); it must be fast and must not throw.
+   * Returns fn's value and the function that ends the observation.
+   */
+  viewAndObserve<T>(
+    fn: (tx: ReadTx) => T,
+    observer: (events: readonly StoreEvent[]) => void,
+  ): { value: T; stop: () => void } {
+    const value = this.view(fn);
+    const o = (events: readonly StoreEvent[]) => observer(events);
+    this.observers.add(o);
+    return { value, stop: () => this.observers.delete(o) };
   }
 
   /**
@@ -292,6 +310,7 @@ export class Store implements StateMachine<ApplyResult> {
   }
 
   private publish(events: readonly StoreEvent[]): void {
+    for (const o of [...this.observers]) o(events);
     if (this.watches.size === 0) return;
     for (const e of events) for (const w of [...this.watches]) w.offer(e);
   }
