@@ -26,7 +26,6 @@ import {
   Dispatcher,
   dispatcherService,
   managersInStore,
-  runWhileLeader,
 } from '../../manager/dispatcher/index.js';
 import {
   LOGBROKER_POLICY,
@@ -44,8 +43,8 @@ import {
   type RaftMember,
   removedRaftIds,
 } from '../../manager/membership/index.js';
-import { runWhileLeader as runLoopsWhileLeader } from '../../manager/orchestrator/loop.js';
-import { RaftNode } from '../../manager/raft/index.js';
+import { loopsComponent } from '../../manager/orchestrator/loop.js';
+import { RaftNode, runWhileLeader } from '../../manager/raft/index.js';
 import { schedulerLoop } from '../../manager/scheduler/runner.js';
 import {
   CLUSTER_KEYS_POLICY,
@@ -258,13 +257,13 @@ export class ManagerParts {
     }
     const parts = new ManagerParts(store, raft, control, server, listener, broker, credentials);
     const onError = (e: unknown) => o.log(`leader component: ${(e as Error)?.stack ?? e}`);
-    parts.stopLoops = runLoopsWhileLeader(
+    parts.stopLoops = runWhileLeader(
       raft,
-      [
+      loopsComponent([
         // The orchestrator and the allocator decide together and commit once (new tasks are born PENDING).
         allocatingOrchestratorLoop(store, { onError }),
         schedulerLoop(store, { onError }),
-      ],
+      ]),
       onError,
     );
     parts.stopDispatcher = runWhileLeader(raft, dispatcher, onError);

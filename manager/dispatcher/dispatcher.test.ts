@@ -22,6 +22,7 @@ import { MemoryLog } from '../store/memlog.js';
 // biome-ignore format: one line
 const itemId = (i: Assignment['item']) => (i?.$case === 'network' ? i.value.network?.id : i?.value.id);
 
+import { runWhileLeader } from '../raft/replicated.js';
 import { Store } from '../store/store.js';
 import {
   makeCluster,
@@ -33,7 +34,6 @@ import {
 } from '../store/testkit.js';
 import { DEFAULT_TIMING, type DispatcherTiming } from './config.js';
 import { Dispatcher, leaderChangeGraceMs, type SessionSink } from './dispatcher.js';
-import { runWhileLeader } from './leader.js';
 import { peerHost } from './service.js';
 
 const PERIOD = 1000;

@@ -10,5 +10,4 @@ export {
   type RegisterRequest,
   type SessionSink,
 } from './dispatcher.js';
-export { type LeaderComponent, runWhileLeader } from './leader.js';
 export { DISPATCHER_POLICY, dispatcherService, peerHost } from './service.js';

@@ -2,9 +2,9 @@
 // one transaction, repeat until a pass decides nothing. Level-triggered: an event only says "look again", so
 // a lost or coalesced event costs nothing, and a loop started on a store that already holds everything (a new
 // leader) decides nothing new. Only the leader runs loops: start() when leadership is gained, stop() when lost
-// (runWhileLeader does both).
+// (runWhileLeader in manager/raft/replicated.ts does both, with loopsComponent).
 import { isShoalError } from '../../common/errors.js';
-import { barrierWhileLeading, type ReplicatedLog } from '../raft/replicated.js';
+import type { LeaderComponent } from '../raft/replicated.js';
 import type { ReadTx, Store, StoreEvent, TableName, Watch } from '../store/index.js';
 import { applyDecisions, type Decisions, isEmpty, splitDecisions } from './decisions.js';
 
@@ -296,35 +296,14 @@ export class ReconcileLoop {
   }
 }
 
-/**
- * Runs `loops` while this member leads: started once the new leader has applied everything committed before
- * (a read barrier, asked again until one passes while it leads: barrierWhileLeading), stopped when leadership
- * is lost. Returns an unsubscribe that also stops the loops.
- */
-export function runWhileLeader(
-  log: ReplicatedLog<unknown>,
-  loops: readonly ReconcileLoop[],
-  onError: (err: unknown) => void = () => {},
-): () => Promise<void> {
-  let term = -1;
-  const follow = (isLeader: boolean, t: number) => {
-    if (!isLeader) {
-      term = -1;
-      for (const l of loops) void l.stop();
-      return;
-    }
-    if (term === t) return;
-    term = t;
-    void barrierWhileLeading(log, t, { onError, cancelled: () => term !== t }).then((leads) => {
-      if (leads && term === t) for (const l of loops) l.start();
-    });
-  };
-  const unsubscribe = log.onLeadershipChange((e) => follow(e.isLeader, e.term));
-  const now = log.leadership();
-  follow(now.isLeader, now.term);
-  return async () => {
-    unsubscribe();
-    term = -1;
-    await Promise.all(loops.map((l) => l.stop()));
+/** The loops as one component for runWhileLeader (manager/raft/replicated.ts): only the leader runs them. */
+export function loopsComponent(loops: readonly ReconcileLoop[]): LeaderComponent {
+  return {
+    start: () => {
+      for (const l of loops) l.start();
+    },
+    stop: async () => {
+      await Promise.all(loops.map((l) => l.stop()));
+    },
   };
 }

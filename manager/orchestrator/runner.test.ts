@@ -4,10 +4,11 @@ import { describe, expect, it } from 'vitest';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { allocatorLoop } from '../allocator/runner.js';
+import { runWhileLeader } from '../raft/replicated.js';
 import { schedulerLoop } from '../scheduler/runner.js';
 import { node } from '../scheduler/testkit.js';
 import { DecisionSet, type Decisions, MAX_CREATES_PER_PASS } from './decisions.js';
-import { type LoopClock, ReconcileLoop, runWhileLeader } from './loop.js';
+import { type LoopClock, loopsComponent, ReconcileLoop } from './loop.js';
 import { orchestratorLoop } from './runner.js';
 import { harness, seconds, service } from './testkit.js';
 
@@ -231,7 +232,7 @@ describe('orchestrator and scheduler runners', () => {
     await h.put('node', node('a'));
     h.log.setLeader(undefined);
     const log = h.log.face(0);
-    const done = runWhileLeader(log, loops);
+    const done = runWhileLeader(log, loopsComponent(loops));
     await Promise.resolve();
     expect(loops.map((l) => l.active)).toEqual([false, false, false]);
     h.log.setLeader(0);
@@ -252,7 +253,7 @@ describe('runWhileLeader after a slow read barrier', () => {
     await h.put('node', node('a'));
     h.log.failNextReadBarriers(2);
     const errors: unknown[] = [];
-    const done = runWhileLeader(h.log.face(0), loops, (e) => errors.push(e));
+    const done = runWhileLeader(h.log.face(0), loopsComponent(loops), (e) => errors.push(e));
     for (let i = 0; i < 100 && !loops[0].active; i++) await new Promise((r) => setTimeout(r, 10));
     expect(loops.map((l) => l.active)).toEqual([true, true, true]);
     expect(errors).toHaveLength(2);
@@ -265,7 +266,7 @@ describe('runWhileLeader stopped while its barrier keeps failing', () => {
     const { h, loops } = cluster();
     h.log.failNextReadBarriers(1000);
     const errors: unknown[] = [];
-    const done = runWhileLeader(h.log.face(0), loops, (e) => errors.push(e));
+    const done = runWhileLeader(h.log.face(0), loopsComponent(loops), (e) => errors.push(e));
     await new Promise((r) => setTimeout(r, 150));
     await done();
     const after = errors.length;

@@ -31,5 +31,6 @@ export {
   RaftNode,
   type RaftNodeOptions,
 } from './node/node.js';
-export type { Applied, LeadershipEvent, ReplicatedLog, StateMachine } from './replicated.js';
+export type { Applied, LeaderComponent, LeadershipEvent, ReplicatedLog, StateMachine } from './replicated.js';
+export { runWhileLeader } from './replicated.js';
 export { FormatVersionError, SnapshotCorruptError } from './wal/errors.js';

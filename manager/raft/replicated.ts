@@ -91,3 +91,42 @@ export async function barrierWhileLeading(
   }
   return false;
 }
+
+/** What runWhileLeader starts and stops: the leader's loops, dispatcher, log broker… */
+export interface LeaderComponent {
+  start(): void;
+  stop(): void | Promise<void>;
+}
+
+/**
+ * Runs `component` while `log` says this member leads: started once it leads and has applied everything
+ * committed before (barrierWhileLeading: the new leader's store is caught up, as swarmkit waits for before
+ * becoming leader), stopped the moment it does not, or when its term changes. The returned function
+ * unsubscribes and stops it (resolving once the component's stop has).
+ */
+export function runWhileLeader(
+  log: Pick<ReplicatedLog, 'leadership' | 'onLeadershipChange' | 'readBarrier'>,
+  component: LeaderComponent,
+  onError: (err: unknown) => void = () => {},
+): () => Promise<void> {
+  let term: number | undefined; // the term the component was (or is being) started for
+  const follow = (e: { isLeader: boolean; term: number }) => {
+    if (!e.isLeader || (term !== undefined && term !== e.term)) {
+      term = undefined;
+      void component.stop();
+    }
+    if (!e.isLeader || term === e.term) return;
+    const t = e.term;
+    term = t;
+    void barrierWhileLeading(log, t, { onError, cancelled: () => term !== t }).then((leads) => {
+      if (leads && term === t) component.start();
+    });
+  };
+  const off = log.onLeadershipChange(follow);
+  follow(log.leadership());
+  return async () => {
+    off();
+    term = undefined;
+    await component.stop();
+  };
+}
