@@ -88,20 +88,21 @@ export class NodeLedger {
   }
 
   private setTask(t: Task): void {
-    this.dropTask(t.id);
     if (this.isSchedulable(t)) this.waiting.add(t.id);
+    else this.waiting.delete(t.id);
+    const before = this.shares.get(t.id);
     // A network attachment (a plain container's address on an overlay) takes nothing the scheduler weighs.
-    if (!holdsNode(t) || isAttachment(t)) return;
-    const r = reservationsOf(t);
-    const share: Share = {
-      nodeId: t.nodeId,
-      nanoCpus: r.nanoCpus,
-      memoryBytes: r.memoryBytes,
-      serviceId: t.desiredState <= TaskState.TASK_STATE_RUNNING ? t.serviceId : undefined,
-      ports: hostPortsOf(t),
-    };
-    this.shares.set(t.id, share);
-    this.add(share, 1);
+    const share = holdsNode(t) && !isAttachment(t) ? shareOf(t) : undefined;
+    // Most changes are status reports that leave the share as it was.
+    if (before && share && sameShare(before, share)) return;
+    if (before) {
+      this.shares.delete(t.id);
+      this.add(before, -1);
+    }
+    if (share) {
+      this.shares.set(t.id, share);
+      this.add(share, 1);
+    }
   }
 
   private dropTask(id: string): void {
@@ -128,6 +129,28 @@ export class NodeLedger {
     const empty = load.tasks === 0 && load.ports.size === 0 && load.nanoCpus === 0 && load.memoryBytes === 0;
     if (empty) this.loads.delete(s.nodeId);
   }
+}
+
+function shareOf(t: Task): Share {
+  const r = reservationsOf(t);
+  return {
+    nodeId: t.nodeId,
+    nanoCpus: r.nanoCpus,
+    memoryBytes: r.memoryBytes,
+    serviceId: t.desiredState <= TaskState.TASK_STATE_RUNNING ? t.serviceId : undefined,
+    ports: hostPortsOf(t),
+  };
+}
+
+function sameShare(a: Share, b: Share): boolean {
+  return (
+    a.nodeId === b.nodeId &&
+    a.nanoCpus === b.nanoCpus &&
+    a.memoryBytes === b.memoryBytes &&
+    a.serviceId === b.serviceId &&
+    a.ports.length === b.ports.length &&
+    a.ports.every((p, i) => p === b.ports[i])
+  );
 }
 
 function bump(m: Map<string, number>, key: string, by: number): void {
