@@ -48,8 +48,6 @@ export interface ReconcileLoopOptions {
    */
   wakesOn?: (e: StoreEvent) => boolean;
   clock?: LoopClock;
-  /** Called when the loop stops (leadership lost): state kept for its passes can go. */
-  stopped?: () => void;
   /** Called with errors that are not a lost race (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -127,7 +125,6 @@ export class ReconcileLoop {
     this.cancelRetry = undefined;
     this.cancelPause?.();
     await this.running;
-    if (!this.started) this.opts.stopped?.();
   }
 
   /** Resolves once no pass runs or is due (events already applied have been looked at). */
