@@ -51,8 +51,7 @@ run_dir() { echo "$RUN_BASE/$PREFIX"; }
 data_dir() { echo "$DATA_BASE/$PREFIX"; }
 exec_root() { echo "$(run_dir)/$1"; }
 # shoald's environment and node flags, read from its #! line (`env -S NAME=VALUE… node FLAGS…`): one malloc
-# arena, a small young generation (shoald allocates little; the default 16 MiB semi-spaces are mostly idle
-# memory).
+# arena, one V8 helper thread (daemon/README.md says why).
 read -r -a SHOALD_ENV <<<"$(sed -n '1s/^#!.*env -S \(.*\)node .*/\1/p' "$REPO/bin/shoald")"
 read -r -a SHOALD_NODE_FLAGS <<<"$(sed -n '1s/^#!.*node //p' "$REPO/bin/shoald")"
 
