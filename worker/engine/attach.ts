@@ -25,6 +25,8 @@ export async function attach(
     if (e instanceof MonitorGoneError) stream = deferAttach(live, stdio);
     else throw new InternalError(`attaching to ${live.rec.name}: ${(e as Error).message}`, { cause: e });
   }
+  live.attached.add(stream);
+  stream.once('close', () => live.attached.delete(stream));
   ctx.emitEvent('attach', live.rec);
   return stream;
 }

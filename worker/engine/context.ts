@@ -1,8 +1,10 @@
 // The state the manager's parts share: the container table (records, monitors, listeners, locks),
 // the runtime, the injected clock and id source, and the event sink. Each part (create, exits,
 // stop, restore, attach) is a set of functions over this context; manager.ts composes them.
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { DeferredStream } from './deferred-stream.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import type { ExecTable } from './exec.js';
@@ -41,6 +43,8 @@ export interface Live {
   spec?: OciSpec;
   /** Attaches made while no monitor ran; bound to the next start's monitor before it starts init. */
   pendingAttaches: { stream: DeferredStream; opts: AttachStdio }[];
+  /** Every attach stream still open (exits.ts lets their output through before reporting an exit). */
+  attached: Set<Duplex>;
   /** Restart-policy state (restarts.ts): a pending back-off, the last delay, a stop by the user. */
   restart?: { timer?: NodeJS.Timeout; lastDelayMs: number; stoppedByUser: boolean };
   /** Aborts the running health probes (health-monitor.ts). */
@@ -83,6 +87,7 @@ export function register(ctx: EngineContext, rec: ContainerRecord): Live {
     removing: false,
     saving: Promise.resolve(),
     pendingAttaches: [],
+    attached: new Set(),
   };
   ctx.live.set(rec.id, live);
   ctx.names.set(rec.name, rec.id);

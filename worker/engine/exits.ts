@@ -66,6 +66,9 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
   const exitCode = rec.state.exitCode;
   // Report first (waiters see the exit at once), then record it, then clean up the runtime
   // state: until that last step exit.json survives, so a crash anywhere loses nothing.
+  // As dockerd: the output an attached client is owed goes through before anyone hears of the exit (the
+  // monitor sends it before the exit, but on another connection, which this process may read first).
+  await attachesDrained(live, ATTACH_DRAIN_MS);
   if (exit.oomKilled) ctx.emitEvent('oom', rec);
   ctx.emitEvent('die', rec, { exitCode: String(exitCode) });
   const result = waitResult(rec.state);
@@ -84,6 +87,34 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
   if (restartIn !== undefined) return scheduleRestart(ctx, live, restartIn);
   if (rec.hostConfig.autoRemove && !live.removing && !ctx.closed)
     await ctx.remove(rec.id, { force: true, removeVolumes: true }).catch(() => {});
+}
+
+/** How long an exit waits for attached clients' output (a stalled client must not hold it up). */
+const ATTACH_DRAIN_MS = 2000;
+
+/** Resolves once every open attach stream has ended (the monitor closes them after init's output), or after `ms`. */
+function attachesDrained(live: Live, ms: number): Promise<void> {
+  const open = [...live.attached].filter((s) => !s.readableEnded && !s.destroyed);
+  if (open.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let left = open.length;
+    const timer = setTimeout(resolve, ms);
+    const one = () => {
+      if (--left > 0) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    for (const s of open) {
+      let done = false;
+      const end = () => {
+        if (done) return;
+        done = true;
+        one();
+      };
+      s.once('end', end);
+      s.once('close', end);
+    }
+  });
 }
 
 /** A promise for the next processed exit (registered before acting, so it cannot be missed). */
