@@ -152,4 +152,27 @@ describe('NodeLedger', () => {
     await store.update((tx) => tx.create('node', { ...node('n2'), meta: undefined }));
     expect([...l.value.infos().keys()]).toEqual(['n1']);
   });
+
+  it('an observer that throws is dropped and told; the write applies and the others still hear it', async () => {
+    const { store } = storeOnMemoryLog('sync');
+    const heard: string[] = [];
+    const lost: unknown[] = [];
+    store.viewAndObserve(
+      () => undefined,
+      () => {
+        throw new Error('ledger bug');
+      },
+      (err) => lost.push(err),
+    );
+    store.viewAndObserve(
+      () => undefined,
+      (events) => heard.push(...events.map((e) => e.object.id)),
+    );
+    await store.update((tx) => tx.create('node', { ...node('n1'), meta: undefined }));
+    await store.update((tx) => tx.create('node', { ...node('n2'), meta: undefined }));
+    expect(store.view((tx) => tx.list('node').map((n) => n.id))).toEqual(['n1', 'n2']);
+    expect(heard).toEqual(['n1', 'n2']);
+    expect(lost).toHaveLength(1);
+    expect((lost[0] as Error).message).toBe('ledger bug');
+  });
 });

@@ -12,16 +12,28 @@ export function schedulerLoop(
   store: Store,
   options: { clock?: LoopClock; onError?: (err: unknown) => void } = {},
 ): ReconcileLoop {
-  const observed = store.viewAndObserve(
-    (tx) => NodeLedger.of(tx, isSchedulable),
-    (events) => observed.value.apply(events),
-  );
-  const ledger = observed.value;
+  const report = options.onError ?? ((e: unknown) => console.error('scheduler:', e));
+  let ledger: NodeLedger | undefined;
+  // Called inside a pass (or here): the view viewAndObserve reads is the pass's own.
+  const observe = (): NodeLedger => {
+    const observed = store.viewAndObserve(
+      (tx) => NodeLedger.of(tx, isSchedulable),
+      (events) => observed.value.apply(events),
+      (err) => {
+        // A bug in the ledger: never a failed apply; the next pass counts everything again.
+        ledger = undefined;
+        report(err);
+      },
+    );
+    return observed.value;
+  };
+  ledger = observe();
   return new ReconcileLoop({
     name: 'scheduler',
     store,
     tables: ['task', 'node', 'service'],
     decide: (view, now) => {
+      ledger ??= observe();
       const { updates, unplaced } = schedule(view, now, ledger);
       // Every pending task placed: only a task becoming (or ceasing to be) pending can give work until then.
       // Status reports, node heartbeats and service edits matter again once a task is left waiting (a freed

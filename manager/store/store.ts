@@ -66,6 +66,11 @@ export interface UpdateResult<T> {
   events: StoreEvent[];
 }
 
+interface Observer {
+  observe(events: readonly StoreEvent[]): void;
+  lost(err: unknown): void;
+}
+
 export const newObjectId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 25);
 
 export class Store implements StateMachine<ApplyResult> {
@@ -73,7 +78,7 @@ export class Store implements StateMachine<ApplyResult> {
   private applied = 0;
   private log: ReplicatedLog<unknown> | undefined;
   private readonly watches = new Set<Watch<TableName>>();
-  private readonly observers = new Set<(events: readonly StoreEvent[]) => void>();
+  private readonly observers = new Set<Observer>();
   /** Frozen parts shared by created objects → the store's copy (WriteTx.createdCopy). */
   private readonly interned = new WeakMap<object, unknown>();
   /** Entries proposed here, by identity, until applied (the log hands apply the same bytes). */
@@ -184,15 +189,17 @@ export class Store implements StateMachine<ApplyResult> {
    * Reads the state with `fn` and from then on calls `observer` synchronously with the events of every change
    * applied (a transaction's or a snapshot restore's), before anything else can read the store: what a reader
    * derives from `fn`'s view and the events stays equal to what it would derive from the current state. For
-   * state kept beside the store (the scheduler's per-node accounting); it must be fast and must not throw.
+   * state kept beside the store (the scheduler's per-node accounting); it must be fast. One that throws is
+   * dropped (an apply must not fail for it) and `lost` is told: what it kept is stale from then on.
    * Returns fn's value and the function that ends the observation.
    */
   viewAndObserve<T>(
     fn: (tx: ReadTx) => T,
     observer: (events: readonly StoreEvent[]) => void,
+    lost: (err: unknown) => void = () => {},
   ): { value: T; stop: () => void } {
     const value = this.view(fn);
-    const o = (events: readonly StoreEvent[]) => observer(events);
+    const o: Observer = { observe: observer, lost };
     this.observers.add(o);
     return { value, stop: () => this.observers.delete(o) };
   }
@@ -310,7 +317,14 @@ export class Store implements StateMachine<ApplyResult> {
   }
 
   private publish(events: readonly StoreEvent[]): void {
-    for (const o of [...this.observers]) o(events);
+    for (const o of [...this.observers]) {
+      try {
+        o.observe(events);
+      } catch (err) {
+        this.observers.delete(o);
+        o.lost(err);
+      }
+    }
     if (this.watches.size === 0) return;
     for (const e of events) for (const w of [...this.watches]) w.offer(e);
   }
