@@ -73,15 +73,14 @@ export class NodeLedger {
     for (const node of this.nodes.values()) {
       const r = node.description?.resources;
       const load = this.loads.get(node.id);
-      const hostPorts = new Set<string>();
-      if (load) for (const [p, n] of load.ports) if (n > 0) hostPorts.add(p);
       out.set(node.id, {
         node,
         nanoCpus: (r?.nanoCpus ?? 0) - (load?.nanoCpus ?? 0),
         memoryBytes: (r?.memoryBytes ?? 0) - (load?.memoryBytes ?? 0),
         tasks: load?.tasks ?? 0,
         byService: new Map(load?.byService),
-        hostPorts,
+        // bump() keeps only ports with a holder.
+        hostPorts: new Set(load?.ports.keys()),
       });
     }
     return out;
@@ -95,10 +94,7 @@ export class NodeLedger {
     const share = holdsNode(t) && !isAttachment(t) ? shareOf(t) : undefined;
     // Most changes are status reports that leave the share as it was.
     if (before && share && sameShare(before, share)) return;
-    if (before) {
-      this.shares.delete(t.id);
-      this.add(before, -1);
-    }
+    this.dropShare(t.id);
     if (share) {
       this.shares.set(t.id, share);
       this.add(share, 1);
@@ -107,6 +103,10 @@ export class NodeLedger {
 
   private dropTask(id: string): void {
     this.waiting.delete(id);
+    this.dropShare(id);
+  }
+
+  private dropShare(id: string): void {
     const share = this.shares.get(id);
     if (!share) return;
     this.shares.delete(id);

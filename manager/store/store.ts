@@ -317,7 +317,8 @@ export class Store implements StateMachine<ApplyResult> {
   }
 
   private publish(events: readonly StoreEvent[]): void {
-    for (const o of [...this.observers]) {
+    // (Deleting the entry being visited is safe while iterating a Set.)
+    for (const o of this.observers) {
       try {
         o.observe(events);
       } catch (err) {

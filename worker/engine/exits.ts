@@ -1,6 +1,7 @@
 // Exit tracking: one open `wait` request per monitor, the processing of an exit (report, record,
 // clean up, auto-remove), and the waiters of docker's wait conditions.
 
+import { finished } from 'node:stream/promises';
 import { type EngineContext, isRunning, type Live, persist } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { stopHealth } from './health-monitor.js';
@@ -93,28 +94,17 @@ export async function onExit(ctx: EngineContext, live: Live, exit: ExitReport): 
 const ATTACH_DRAIN_MS = 2000;
 
 /** Resolves once every open attach stream has ended (the monitor closes them after init's output), or after `ms`. */
-function attachesDrained(live: Live, ms: number): Promise<void> {
+async function attachesDrained(live: Live, ms: number): Promise<void> {
   const open = [...live.attached].filter((s) => !s.readableEnded && !s.destroyed);
-  if (open.length === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    let left = open.length;
-    const timer = setTimeout(resolve, ms);
-    const one = () => {
-      if (--left > 0) return;
-      clearTimeout(timer);
-      resolve();
-    };
-    for (const s of open) {
-      let done = false;
-      const end = () => {
-        if (done) return;
-        done = true;
-        one();
-      };
-      s.once('end', end);
-      s.once('close', end);
-    }
-  });
+  if (open.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(open.map((s) => finished(s, { writable: false }).catch(() => {}))),
+    new Promise((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /** A promise for the next processed exit (registered before acting, so it cannot be missed). */
