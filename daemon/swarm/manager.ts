@@ -119,11 +119,13 @@ export class ManagerParts {
       forwardProposals: true,
       // A write pending through a quorum loss is answered (outcome unknown) rather than left hanging.
       proposalTimeoutMs: 10_000,
-      // 50 ms ticks, an election after 12 to 24 silent ones (600–1,200 ms): a manager sharing a busy machine
-      // stalls for 300–500 ms at times (a thousand workers registering at once), and 8 ticks (the library's
-      // default) then made followers elect a new leader that stalled in turn.
+      // 50 ms ticks, an election after 60 to 120 silent ones (3–6 s; swarmkit waits 10 s): a busy leader's
+      // event loop stalls for 1–2 s at times (a hundred thousand tasks, a thousand workers), and shorter
+      // timeouts made followers elect a new leader that stalled in turn, each change ending every worker's
+      // session. A crashed or stopped leader is replaced within a few ticks all the same: its connections
+      // close, and the followers campaign at once (raft's reportPeerLost).
       tickMs: 50,
-      electionTicks: 12,
+      electionTicks: 60,
       log: (m) => o.log(`raft: ${m}`),
     });
     store.connect(raft);

@@ -87,6 +87,25 @@ describe('raft failover (3 processes on loopback)', () => {
     client.close();
   });
 
+  it('a SIGKILLed leader is replaced without waiting out the election timeout (its connections close)', async () => {
+    // A normal election here takes 3-6 s (150 ticks of 20 ms); the survivors see the dead leader's
+    // connections close and campaign within a few ticks instead.
+    const c = await startThree(21003, ['--tick-ms', '20', '--election-ticks', '150']);
+    cluster = c;
+    const leader = await c.waitLeader(20_000);
+    const killedAt = performance.now();
+    await c.kill(leader);
+    const newLeader = await c.waitLeader(20_000, leader);
+    const ms = performance.now() - killedAt;
+    console.log(`SIGKILL of leader ${leader} -> member ${newLeader} leads after ${ms.toFixed(0)} ms`);
+    const survivors = c.running();
+    expect(survivors.some((id) => c.log(id).includes(`lost the connection to leader ${leader}`))).toBe(true);
+    const client = c.client();
+    await client.put('after', Buffer.from('x'));
+    expect((await client.get('after'))?.toString()).toBe('x');
+    client.close();
+  });
+
   it('a member that was down while the log was compacted catches up through a snapshot', async () => {
     const c = await startThree(21002, ['--snapshot-every', '100', '--keep-entries', '20']);
     cluster = c;

@@ -17,6 +17,7 @@ interface Endpoint {
   t: RaftTransport;
   got: Message[];
   unreachable: number[];
+  lost: number[];
   snapStatus: [number, boolean][];
   server: grpc.Server | null;
 }
@@ -33,7 +34,7 @@ async function serve(t: RaftTransport, address: string): Promise<grpc.Server> {
 }
 
 function endpoint(id: number, address: string): Endpoint {
-  const e: Endpoint = { got: [], unreachable: [], snapStatus: [], server: null } as unknown as Endpoint;
+  const e: Endpoint = { got: [], unreachable: [], lost: [], snapStatus: [], server: null } as unknown as Endpoint;
   e.t = new RaftTransport({
     id,
     advertiseAddress: address,
@@ -44,6 +45,7 @@ function endpoint(id: number, address: string): Endpoint {
     handlers: {
       onMessage: (m) => e.got.push(m),
       onUnreachable: (to) => e.unreachable.push(to),
+      onPeerLost: (id) => e.lost.push(id),
       onSnapshotStatus: (to, ok) => e.snapStatus.push([to, ok]),
     },
   });
@@ -148,5 +150,33 @@ describe('RaftTransport', () => {
       'delivery after the peer came up',
     );
     expect(b.got[0].index).toBe(5);
+  });
+
+  it('reports a peer lost when the connection to it drops', async () => {
+    const a = endpoint(1, '127.0.0.1:21404');
+    const b = endpoint(2, '127.0.0.2:21404');
+    b.server = await serve(b.t, '127.0.0.2:21404');
+    a.t.setPeer(2, '127.0.0.2:21404');
+    a.t.send([msg(1, 2, 1)]);
+    await waitUntil(() => (b.got.length > 0 ? true : undefined), 5000, 'a to b stream up');
+    expect(a.lost).toEqual([]);
+    // b's server goes away without waiting for its calls (as a crashed process's sockets do).
+    b.server.forceShutdown();
+    await waitUntil(() => (a.lost.includes(2) ? true : undefined), 5000, 'a hears that b is lost');
+    expect(a.unreachable).toContain(2);
+  });
+
+  it('reports a peer lost when the stream it opened to us is cut', async () => {
+    const a = endpoint(1, '127.0.0.1:21405');
+    const b = endpoint(2, '127.0.0.2:21405');
+    a.server = await serve(a.t, '127.0.0.1:21405');
+    b.t.setPeer(1, '127.0.0.1:21405');
+    b.t.send([msg(2, 1, 1)]);
+    await waitUntil(() => (a.got.length > 0 ? true : undefined), 5000, 'b to a stream up');
+    expect(a.lost).toEqual([]);
+    // a's side of the connection goes down (its server is shut without waiting for calls): a's inbound stream
+    // from b is cancelled, and b's stream to a fails — each side names the other.
+    a.server.forceShutdown();
+    await waitUntil(() => (a.lost.includes(2) && b.lost.includes(1) ? true : undefined), 5000, 'both lost');
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../sim/prng.js';
 import { TestCluster } from './testkit.js';
 
 function electLeader(c: TestCluster, max = 60): void {
@@ -122,5 +123,97 @@ describe('restart', () => {
     electLeader(c);
     expect(c.leader()).toBeDefined();
     for (const id of [1, 2, 3]) expect(c.data(id)).toEqual(['kept']);
+  });
+
+  it('a sole voter leads at its first tick, new or restarted; a member of three waits its timeout', () => {
+    const one = new TestCluster([1], { preVote: true, checkQuorum: true });
+    one.tick(1);
+    one.stabilize();
+    expect(one.get(1).node.status().role).toBe('leader');
+    one.restart(1);
+    one.tick(1);
+    one.stabilize();
+    expect(one.get(1).node.status().role).toBe('leader');
+    const three = new TestCluster([1, 2, 3], { preVote: true, checkQuorum: true });
+    three.tickAll(9);
+    three.stabilize();
+    expect(three.leader()).toBeUndefined();
+  });
+});
+
+describe('a leader whose connection broke (reportPeerLost)', () => {
+  const overrides = (seed: number) => ({ preVote: true, checkQuorum: true, random: mulberry32(seed) });
+  const leaderAmong = (c: TestCluster, ids: number[]) =>
+    ids.find((id) => c.get(id).node.status().role === 'leader');
+
+  /** Ticks nodes 2 and 3 (the leader, node 1, is gone) until one of them leads; returns the ticks taken. */
+  function ticksToNewLeader(c: TestCluster, max: number): number {
+    for (let t = 1; t <= max; t++) {
+      c.tick(2);
+      c.tick(3);
+      c.stabilize();
+      if (leaderAmong(c, [2, 3]) !== undefined) return t;
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  it('is replaced within a few ticks when its followers saw the connection break, not an election timeout', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const c = new TestCluster([1, 2, 3], overrides(seed));
+      c.campaign(1);
+      const term = c.get(1).node.status().term;
+      c.isolate(1); // crashed
+      c.get(2).node.reportPeerLost(1);
+      c.get(3).node.reportPeerLost(1);
+      const ticks = ticksToNewLeader(c, 9);
+      expect(ticks, `seed ${seed}`).toBeLessThan(10); // electionTick is 10: no normal election is this quick
+      expect(c.get(leaderAmong(c, [2, 3])!).node.status().term).toBeGreaterThan(term); // a tie costs a term
+    }
+  });
+
+  it('without the report the same crash takes at least an election timeout (control)', () => {
+    const c = new TestCluster([1, 2, 3], overrides(1));
+    c.campaign(1);
+    c.isolate(1);
+    expect(ticksToNewLeader(c, 9)).toBe(Number.POSITIVE_INFINITY);
+    expect(ticksToNewLeader(c, 30)).toBeLessThan(Number.POSITIVE_INFINITY);
+  });
+
+  it('a follower alone losing its link to a live leader neither bumps the term nor deposes it', () => {
+    const c = new TestCluster([1, 2, 3], overrides(7));
+    c.campaign(1);
+    const term = c.get(1).node.status().term;
+    const cut = (m: { from: number; to: number }) => (m.from === 1 && m.to === 3) || (m.from === 3 && m.to === 1);
+    c.filter = (m) => !cut(m);
+    c.get(3).node.reportPeerLost(1);
+    for (let i = 0; i < 40; i++) {
+      c.tickAll();
+      c.stabilize();
+    }
+    // Node 3 campaigns quickly, but node 2 still hears the leader and ignores it.
+    expect(c.get(3).node.status().role).toBe('preCandidate');
+    expect(c.get(1).node.status()).toMatchObject({ role: 'leader', term });
+    c.heal();
+    c.tickAll();
+    c.stabilize();
+    expect(c.get(3).node.status()).toMatchObject({ role: 'follower', leader: 1, term });
+    // Hearing the leader again ends the hurry: a later silence waits out a whole election timeout.
+    c.isolate(1);
+    for (let i = 0; i < 9; i++) {
+      c.tick(2);
+      c.tick(3);
+      c.stabilize();
+    }
+    expect(leaderAmong(c, [2, 3])).toBeUndefined();
+  });
+
+  it('is ignored for a member that is not our leader, and by the leader itself', () => {
+    const c = new TestCluster([1, 2, 3], overrides(3));
+    c.campaign(1);
+    c.get(2).node.reportPeerLost(3);
+    c.get(1).node.reportPeerLost(2);
+    c.isolate(1);
+    expect(ticksToNewLeader(c, 9)).toBe(Number.POSITIVE_INFINITY);
+    expect(c.get(1).node.status().role).toBe('leader');
   });
 });

@@ -32,6 +32,9 @@ import {
 } from './types.js';
 import { sizeOf } from './util.js';
 
+/** Ticks of the short election timeout after a leader's loss, spread so that two followers rarely tie. */
+const HURRY_SPREAD = 6;
+
 /** Marks a vote request sent because of a leader transfer: it bypasses the leader lease. */
 export const TRANSFER_CONTEXT = new TextEncoder().encode('raft:transfer');
 
@@ -91,6 +94,11 @@ export class Raft {
   private pendingReadIndex: Message[] = [];
 
   private electionElapsed = 0;
+  /**
+   * Ticks left in which elections use the short timeout, after the transport saw our leader's connection
+   * break (reportPeerLost); 0 otherwise.
+   */
+  private hurryTicks = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private readonly cfg: Config;
@@ -195,8 +203,7 @@ export class Raft {
     this.lead = NONE;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout =
-      this.cfg.electionTick + Math.floor(this.cfg.random() * this.cfg.electionTick);
+    this.randomizedElectionTimeout = this.nextElectionTimeout();
     this.abortLeaderTransfer();
     this.votes = new Map();
     const next = this.log.lastIndex() + 1;
@@ -211,9 +218,26 @@ export class Raft {
   }
 
   becomeFollower(term: number, lead: NodeId): void {
+    if (lead !== NONE) this.hurryTicks = 0;
     this.reset(term);
     this.lead = lead;
     this.role = 'follower';
+  }
+
+  /** In [electionTick, 2*electionTick) ticks; in [1, HURRY_SPREAD] while hurrying after a leader's loss. */
+  private nextElectionTimeout(): number {
+    if (this.hurryTicks > 0) return 1 + Math.floor(this.cfg.random() * HURRY_SPREAD);
+    return this.cfg.electionTick + Math.floor(this.cfg.random() * this.cfg.electionTick);
+  }
+
+  /** A leader was heard from: elections are back to their full timeout. */
+  private followLeader(lead: NodeId): void {
+    this.electionElapsed = 0;
+    this.lead = lead;
+    if (this.hurryTicks > 0) {
+      this.hurryTicks = 0;
+      this.randomizedElectionTimeout = this.nextElectionTimeout();
+    }
   }
 
   private becomePreCandidate(): void {
@@ -233,6 +257,7 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.role = 'leader';
+    this.hurryTicks = 0;
     const self = this.prs.get(this.id)!;
     self.becomeReplicate();
     self.recentActive = true;
@@ -252,8 +277,13 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.hurryTicks > 0 && --this.hurryTicks === 0) this.randomizedElectionTimeout = this.nextElectionTimeout();
+    // A sole voter needs nobody's agreement (a new single-manager cluster, or its restart): no wait.
+    const alone = this.voters.size === 1;
+    if (this.promotable() && (alone || this.electionElapsed >= this.randomizedElectionTimeout)) {
       this.electionElapsed = 0;
+      // A pre-vote round keeps the timeout; while hurrying, draw again so two tied members drift apart.
+      if (this.hurryTicks > 0) this.randomizedElectionTimeout = this.nextElectionTimeout();
       this.hup(false);
     }
   }
@@ -511,18 +541,15 @@ export class Raft {
         this.send({ ...m, to: this.lead, term: 0 });
         return;
       case 'app':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.followLeader(m.from);
         this.handleAppendEntries(m);
         return;
       case 'heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.followLeader(m.from);
         this.handleHeartbeat(m);
         return;
       case 'snap':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.followLeader(m.from);
         this.handleSnapshot(m);
         return;
       case 'timeoutNow':
@@ -855,6 +882,23 @@ export class Raft {
     const pr = this.prs.get(id);
     if (this.role !== 'leader' || !pr) return;
     if (pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  /**
+   * The transport saw the connection to `id` break. When `id` is our leader, it most likely crashed (a dead
+   * process's sockets close at once): stop honouring its lease and campaign after a few ticks instead of a
+   * whole election timeout, and keep elections short for one election timeout. Harmless when the leader is
+   * in fact alive: pre-vote fails while the other members still hear from it, and its next message makes us
+   * its follower again. This is what lets the election timeout be long enough to ride out a busy leader's
+   * stalls while a crashed leader is still replaced quickly.
+   */
+  reportPeerLost(id: NodeId): void {
+    if (this.role !== 'follower' || this.lead !== id || !this.promotable()) return;
+    this.logf(`lost the connection to leader ${id}: campaigning early`);
+    this.lead = NONE;
+    this.hurryTicks = this.cfg.electionTick;
+    this.electionElapsed = 0;
+    this.randomizedElectionTimeout = this.nextElectionTimeout();
   }
 
   reportSnapshot(id: NodeId, ok: boolean): void {

@@ -116,6 +116,11 @@ export class RawNode {
     this.raft.reportUnreachable(id);
   }
 
+  /** The transport saw the connection to `id` break (see Raft.reportPeerLost). */
+  reportPeerLost(id: NodeId): void {
+    this.raft.reportPeerLost(id);
+  }
+
   reportSnapshot(id: NodeId, ok: boolean): void {
     this.raft.reportSnapshot(id, ok);
   }

@@ -288,6 +288,12 @@ export class RaftDriver {
     this.schedule();
   }
 
+  reportPeerLost(id: NodeId): void {
+    if (this.stopped) return;
+    this._core.reportPeerLost(id);
+    this.schedule();
+  }
+
   reportSnapshot(id: NodeId, ok: boolean): void {
     if (this.stopped) return;
     this._core.reportSnapshot(id, ok);

@@ -184,6 +184,7 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
           if (!this.stopped && m.to === this.id) this.driver.step(m);
         },
         onUnreachable: (id) => this.driver.reportUnreachable(id),
+        onPeerLost: (id) => this.driver.reportPeerLost(id),
         onSnapshotStatus: (id, ok) => this.driver.reportSnapshot(id, ok),
         onPeerAddress: (id, addr) => {
           if (!this.addresses.has(id)) {

@@ -21,6 +21,11 @@ export interface TransportHandlers {
   onMessage(m: Message): void;
   /** Messages to `id` were dropped (peer down or too slow). */
   onUnreachable(id: NodeId): void;
+  /**
+   * A connection to or from `id` broke (its stream failed, not merely fell behind): the peer may have
+   * crashed. Raft uses it to replace a dead leader without waiting out a whole election timeout.
+   */
+  onPeerLost?(id: NodeId): void;
   /** A snapshot transfer to `id` finished. */
   onSnapshotStatus(id: NodeId, ok: boolean): void;
   /** A peer announced its address on an incoming stream (how a joining member learns the leader's). */
@@ -241,6 +246,7 @@ export class RaftTransport {
           this.log(`transport: stream to ${peer.id} at ${peer.address} failed (${err.code}: ${err.details})`);
         }
         this.opts.handlers.onUnreachable(peer.id);
+        this.opts.handlers.onPeerLost?.(peer.id);
       }
     });
     stream.on('error', () => {}); // reported through the callback above
@@ -329,7 +335,7 @@ export class RaftTransport {
       },
       stream: (call, callback) => {
         this.inbound.add(call);
-        this.notePeer(call.metadata);
+        const from = this.notePeer(call.metadata);
         call.on('data', (req: StreamRequest) => {
           // Hearing from a peer proves it is up: retry our stream to it without waiting out the backoff.
           const sender = req.messages.length > 0 ? this.peers.get(req.messages[0].from) : undefined;
@@ -352,7 +358,14 @@ export class RaftTransport {
           this.inbound.delete(call);
           callback(null, {});
         });
-        call.on('error', () => this.inbound.delete(call));
+        const lost = () => {
+          this.inbound.delete(call);
+          // The sender went away without ending its stream (a crash closes its sockets at once).
+          if (from !== undefined && !this.closed) this.opts.handlers.onPeerLost?.(from);
+        };
+        // grpc-js says 'cancelled' when the caller's connection drops (then destroys the stream, no error).
+        call.on('cancelled', lost);
+        call.on('error', lost);
       },
       sendSnapshot: (call, callback) => {
         this.inbound.add(call);
@@ -405,11 +418,12 @@ export class RaftTransport {
     };
   }
 
-  private notePeer(md: grpc.Metadata): void {
+  /** Tells the handlers a caller's announced address; returns its member id when the metadata names one. */
+  private notePeer(md: grpc.Metadata): NodeId | undefined {
     const id = Number(md.get(FROM_KEY)[0]);
+    if (!Number.isSafeInteger(id) || id <= 0) return undefined;
     const addr = md.get(ADDR_KEY)[0];
-    if (Number.isSafeInteger(id) && id > 0 && typeof addr === 'string' && addr.length > 0) {
-      this.opts.handlers.onPeerAddress?.(id, addr);
-    }
+    if (typeof addr === 'string' && addr.length > 0) this.opts.handlers.onPeerAddress?.(id, addr);
+    return id;
   }
 }
