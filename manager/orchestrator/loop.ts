@@ -204,9 +204,11 @@ export class ReconcileLoop {
         d = this.opts.store.view((tx) => this.opts.decide(tx, now, changes, this.carry));
         this.lastPassMs = this.clock.now() - now;
       } catch (err) {
+        // A pass that threw (a bug) looks at everything again soon, not only when the next change comes.
         this.settled = false;
         this.changes = undefined;
         this.report(err);
+        this.retryLater();
         return;
       }
       this.settled = this.opts.wakesOn !== undefined && d.settled === true;

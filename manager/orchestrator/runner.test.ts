@@ -277,11 +277,12 @@ describe('runWhileLeader stopped while its barrier keeps failing', () => {
   });
 });
 
-describe('ReconcileLoop pacing', () => {
-  const turns = async (n: number) => {
-    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-  };
+/** Lets n turns of the event loop go by. */
+async function turns(n: number) {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
 
+describe('ReconcileLoop pacing', () => {
   it('after a slow pass the next waits as long as it took; fast passes follow at once; stop() ends a wait', async () => {
     const h = harness();
     const fc = fakeClock(h);
@@ -322,6 +323,38 @@ describe('ReconcileLoop pacing', () => {
     await turns(3);
     await loop.stop();
     expect(loop.passes).toBe(4);
+  });
+});
+
+describe('ReconcileLoop failures', () => {
+  it('a pass that throws is reported and tried again over everything, with no change to ask for it', async () => {
+    const h = harness();
+    const fc = fakeClock(h);
+    const errors: unknown[] = [];
+    const seen: (readonly unknown[] | undefined)[] = [];
+    let fail = true;
+    const loop = new ReconcileLoop({
+      name: 'flaky',
+      store: h.store,
+      clock: fc.clock,
+      onError: (e) => errors.push(e),
+      decide: (_tx, _now, changes) => {
+        seen.push(changes);
+        if (fail) throw new RangeError('a bug');
+        return new DecisionSet().result();
+      },
+    });
+    loop.start();
+    await loop.idle();
+    expect(errors).toHaveLength(1);
+    fail = false;
+    await turns(5);
+    expect(loop.passes).toBe(1); // nothing changed: it waits
+    fc.advance(1000);
+    await loop.idle();
+    expect(loop.passes).toBe(2);
+    expect(seen[1]).toBeUndefined(); // a pass over everything
+    await loop.stop();
   });
 });
 

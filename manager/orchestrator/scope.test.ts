@@ -4,8 +4,8 @@ import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { node } from '../scheduler/testkit.js';
 import { orchestrate } from './orchestrate.js';
-import { scopeIn } from './scope.js';
-import { harness } from './testkit.js';
+import { scopeIn, tasksInScope } from './scope.js';
+import { harness, service } from './testkit.js';
 
 describe('scoped passes', () => {
   it('a node removed: its network attachments are removed, those of other nodes stay', async () => {
@@ -27,5 +27,33 @@ describe('scoped passes', () => {
     expect(d.removes.map((t) => t.id)).toEqual(['a1']);
     expect(d.creates).toEqual([]);
     expect(d.updates).toEqual([]);
+  });
+
+  it("a changed service's tasks are all in the allocator's scope, however many (no arguments spread)", async () => {
+    const h = harness();
+    await h.put('service', service('s1', 'big'));
+    const n = 200_000;
+    await h.store.update((tx) => {
+      for (let i = 1; i <= n; i++)
+        tx.create(
+          'task',
+          Task.fromPartial({
+            id: `t${i}`,
+            serviceId: 's1',
+            slot: i,
+            desiredState: TaskState.TASK_STATE_RUNNING,
+          }),
+        );
+    });
+    const scope = {
+      services: new Set(['s1']),
+      slots: new Map(),
+      nodes: new Set<string>(),
+      changedNodes: new Set<string>(),
+      loose: new Set<string>(),
+      tasks: new Set(['t1']),
+    };
+    const got = h.store.view((tx) => tasksInScope(tx, scope));
+    expect(got.length).toBe(n);
   });
 });

@@ -115,6 +115,7 @@ export function tasksInScope(view: ReadTx, scope: Scope): Task[] {
     const t = view.get('task', id);
     if (t && !scope.services.has(t.serviceId)) out.push(t);
   }
-  for (const id of scope.services) out.push(...view.find('task', 'service', id));
+  // One by one: spreading a service's 100,000 tasks into push's arguments overflows the stack.
+  for (const id of scope.services) for (const t of view.find('task', 'service', id)) out.push(t);
   return out;
 }
