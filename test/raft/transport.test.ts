@@ -34,7 +34,13 @@ async function serve(t: RaftTransport, address: string): Promise<grpc.Server> {
 }
 
 function endpoint(id: number, address: string): Endpoint {
-  const e: Endpoint = { got: [], unreachable: [], lost: [], snapStatus: [], server: null } as unknown as Endpoint;
+  const e: Endpoint = {
+    got: [],
+    unreachable: [],
+    lost: [],
+    snapStatus: [],
+    server: null,
+  } as unknown as Endpoint;
   e.t = new RaftTransport({
     id,
     advertiseAddress: address,

@@ -183,7 +183,8 @@ describe('a leader whose connection broke (reportPeerLost)', () => {
     const c = new TestCluster([1, 2, 3], overrides(7));
     c.campaign(1);
     const term = c.get(1).node.status().term;
-    const cut = (m: { from: number; to: number }) => (m.from === 1 && m.to === 3) || (m.from === 3 && m.to === 1);
+    const cut = (m: { from: number; to: number }) =>
+      (m.from === 1 && m.to === 3) || (m.from === 3 && m.to === 1);
     c.filter = (m) => !cut(m);
     c.get(3).node.reportPeerLost(1);
     for (let i = 0; i < 40; i++) {

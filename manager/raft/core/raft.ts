@@ -277,7 +277,8 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.hurryTicks > 0 && --this.hurryTicks === 0) this.randomizedElectionTimeout = this.nextElectionTimeout();
+    if (this.hurryTicks > 0 && --this.hurryTicks === 0)
+      this.randomizedElectionTimeout = this.nextElectionTimeout();
     // A sole voter needs nobody's agreement (a new single-manager cluster, or its restart): no wait.
     const alone = this.voters.size === 1;
     if (this.promotable() && (alone || this.electionElapsed >= this.randomizedElectionTimeout)) {
