@@ -303,7 +303,8 @@ export function allocate(view: ReadTx, d: Decisions = emptyDecisions(), now = 0,
       const ids = new Set(scope.nodes);
       for (const t of [...decided, ...d.removes]) if (t.nodeId) ids.add(t.nodeId);
       nodes = [...ids].sort().flatMap((id) => view.get('node', id) ?? []);
-      for (const n of nodes) for (const t of view.find('task', 'node', n.id)) if (!touched.has(t.id)) note(t);
+      for (const n of nodes)
+        for (const t of view.findUnordered('task', 'node', n.id)) if (!touched.has(t.id)) note(t);
     } else {
       nodes = view.list('node');
       for (const t of view.list('task')) if (!touched.has(t.id)) note(t);

@@ -335,12 +335,12 @@ export class ControlApi implements ControlOperations {
         const c = { running: tx.count('task', 'running', s.id), desired: 0 };
         if (mode?.$case === 'replicated') c.desired = mode.value.replicas;
         else if (mode?.$case === 'global')
-          for (const t of tx.find('task', 'service', s.id))
+          for (const t of tx.findUnordered('task', 'service', s.id))
             if (!down.has(t.nodeId) && t.desiredState === TaskState.TASK_STATE_RUNNING) c.desired++;
         counts.set(s.id, c);
       }
       for (const id of down)
-        for (const t of tx.find('task', 'node', id)) {
+        for (const t of tx.findUnordered('task', 'node', id)) {
           const c = counts.get(t.serviceId);
           if (c && t.status?.state === TaskState.TASK_STATE_RUNNING) c.running--;
         }

@@ -495,7 +495,9 @@ export class Dispatcher {
   private sendComplete(s: Session): void {
     const { tasks, index } = this.store.view((tx) => ({
       // A network attachment is the node's own container's: nothing for the worker to run.
-      tasks: tx.find('task', 'node', s.nodeId).filter((t) => isAssigned(t, s.nodeId) && !isAttachment(t)),
+      tasks: tx
+        .findUnordered('task', 'node', s.nodeId)
+        .filter((t) => isAssigned(t, s.nodeId) && !isAttachment(t)),
       index: tx.index,
     }));
     this.clock.clearTimeout(s.timer);

@@ -161,7 +161,7 @@ function orchestrateScope(
   // Attachments of a node that is gone (its tasks' slots and global services are in the scope: scopeIn).
   for (const id of scope.changedNodes)
     if (!ctx.nodes.has(id))
-      for (const t of view.find('task', 'node', id)) if (isAttachment(t)) ctx.out.remove(t);
+      for (const t of view.findUnordered('task', 'node', id)) if (isAttachment(t)) ctx.out.remove(t);
   for (const id of scope.loose) {
     const t = view.get('task', id);
     if (t && isAttachment(t) && !ctx.nodes.has(t.nodeId)) ctx.out.remove(t);

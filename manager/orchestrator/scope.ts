@@ -52,7 +52,7 @@ export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | un
   const slots = new Map([...scope.slots].map(([id, s]) => [id, new Set(s)]));
   for (const s of view.list('service')) if (s.spec?.mode?.$case === 'global') services.add(s.id);
   for (const id of scope.changedNodes)
-    for (const t of view.find('task', 'node', id)) {
+    for (const t of view.findUnordered('task', 'node', id)) {
       if (!t.serviceId) continue; // an attachment: the orchestrator's business only once its node is gone
       if (t.slot <= 0) services.add(t.serviceId);
       else {
@@ -116,6 +116,6 @@ export function tasksInScope(view: ReadTx, scope: Scope): Task[] {
     if (t && !scope.services.has(t.serviceId)) out.push(t);
   }
   // One by one: spreading a service's 100,000 tasks into push's arguments overflows the stack.
-  for (const id of scope.services) for (const t of view.find('task', 'service', id)) out.push(t);
+  for (const id of scope.services) for (const t of view.findUnordered('task', 'service', id)) out.push(t);
   return out;
 }

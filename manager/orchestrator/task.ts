@@ -77,7 +77,7 @@ export function isQuietTaskEvent(e: StoreEvent, view: ReadTx): boolean {
     updating === UpdateState.UPDATE_STATE_ROLLBACK_STARTED
   )
     return false;
-  for (const t of view.find('task', 'slot', slotKey(b.serviceId, b.slot)))
+  for (const t of view.findUnordered('task', 'slot', slotKey(b.serviceId, b.slot)))
     if (t.id !== b.id && isLive(t) && !isTerminal(t)) return false;
   return true;
 }

@@ -36,7 +36,7 @@ export interface SchedulerDecisions {
  */
 export function schedule(view: ReadTx, now: number, ledger?: NodeLedger): SchedulerDecisions {
   const waitFor = dependencyGate(view.list('service'), (serviceId) =>
-    view.find('task', 'service', serviceId),
+    view.findUnordered('task', 'service', serviceId),
   );
   if (!ledger) return scheduleTasks(view.list('node'), view.list('task'), now, { waitFor });
   const ids = ledger.pending();

@@ -113,6 +113,7 @@ describe('store CRUD', () => {
       expect(ids(tx.find('task', 'node', 'n1'))).toEqual(['t1', 't3']);
       expect(ids(tx.find('task', 'slot', slotKey('s1', 1)))).toEqual(['t1', 't4']);
       expect(ids(tx.find('task', 'desiredState', TaskState.TASK_STATE_RUNNING))).toEqual(['t1', 't2']);
+      expect(ids(tx.findUnordered('task', 'service', 's1')).sort()).toEqual(['t1', 't2', 't4']);
     });
     await store.update((tx) => {
       const t = clone('task', tx.get('task', 't4')!);
@@ -303,7 +304,12 @@ describe('store transactions: validation', () => {
       tx.create('task', makeTask('t1', 's1', 1));
       expect(tx.find('task', 'service', 's1').map((t) => t.id)).toEqual(['t1']);
       tx.create('task', makeTask('t2', 's1', 2));
+      // Unordered reads see the transaction's own writes too.
+      expect(new Set(tx.findUnordered('task', 'service', 's1').map((t) => t.id))).toEqual(
+        new Set(['t1', 't2']),
+      );
       tx.remove('task', 't2');
+      expect(tx.findUnordered('task', 'service', 's1').map((t) => t.id)).toEqual(['t1']);
       return tx.actions().map((a) => [a.kind, a.target?.value.id]);
     });
     expect(r.value).toEqual([

@@ -30,6 +30,8 @@ export interface ReadTx {
   list<K extends TableName>(table: K): Objects[K][];
   /** Objects whose `index` key is `key`, ordered by id (e.g. find('task', 'service', serviceId)). */
   find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][];
+  /** What `find` returns, in no particular order: for counts, sets and checks (sorting 100,000 costs ~0.15 s). */
+  findUnordered<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][];
   /** How many objects `find` would return, without making them into a list. */
   count<K extends TableName>(table: K, index: Indexes[K], key: string | number): number;
   /** The log index this state reflects (for a write transaction: before its own changes). */
@@ -64,9 +66,14 @@ export class TablesReader implements ReadTx {
   }
 
   find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][] {
+    return sortById(this.findUnordered(table, index, key));
+  }
+
+  findUnordered<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][] {
     const t = this.tables[table] as unknown as { idsBy(i: string, k: string): ReadonlySet<string> };
-    const ids = t.idsBy(index, String(key));
-    return sortById([...ids].map((id) => this.get(table, id) as Objects[K]));
+    const out: Objects[K][] = [];
+    for (const id of t.idsBy(index, String(key))) out.push(this.get(table, id) as Objects[K]);
+    return out;
   }
 
   count<K extends TableName>(table: K, index: Indexes[K], key: string | number): number {
@@ -185,9 +192,17 @@ export class WriteTx extends TablesReader {
   }
 
   override find<K extends TableName>(table: K, index: Indexes[K], key: string | number): Objects[K][] {
+    return sortById(this.findUnordered(table, index, key));
+  }
+
+  override findUnordered<K extends TableName>(
+    table: K,
+    index: Indexes[K],
+    key: string | number,
+  ): Objects[K][] {
     const fn = (TABLE_DEFS[table].indexes as Record<string, (o: Objects[K]) => string | undefined>)[index];
     if (!fn) throw new Error(`table ${table} has no index ${index}`);
-    return this.merge(table, super.find(table, index, key), (o) => fn(o) === String(key));
+    return this.mergeUnordered(table, super.findUnordered(table, index, key), (o) => fn(o) === String(key));
   }
 
   override count<K extends TableName>(table: K, index: Indexes[K], key: string | number): number {
@@ -226,13 +241,22 @@ export class WriteTx extends TablesReader {
     base: Objects[K][],
     keep: (o: Objects[K]) => boolean,
   ): Objects[K][] {
+    return sortById(this.mergeUnordered(table, base, keep));
+  }
+
+  private mergeUnordered<K extends TableName>(
+    table: K,
+    base: Objects[K][],
+    keep: (o: Objects[K]) => boolean,
+  ): Objects[K][] {
+    if (this.pending.size === 0) return base;
     const out = new Map(base.map((o) => [o.id, o]));
     for (const p of this.pending.values()) {
       if (p.table !== table) continue;
       out.delete(p.object.id);
       if (p.kind !== 'remove' && keep(p.object as Objects[K])) out.set(p.object.id, p.object as Objects[K]);
     }
-    return sortById([...out.values()]);
+    return [...out.values()];
   }
 
   /**
