@@ -1,5 +1,5 @@
 // shoald-sim: many simulated worker nodes in one process (see daemon/sim/ and docs in daemon/README.md).
-import { watchEventLoop } from './diagnostics.js';
+import { startCpuProfile, watchEventLoop } from './diagnostics.js';
 import { parseSimArgs, SIM_USAGE } from './sim/config.js';
 import { SimNodeHost } from './sim/host.js';
 
@@ -16,6 +16,7 @@ async function run(): Promise<void> {
     process.exit(125);
   }
   watchEventLoop(log);
+  const writeProfile = startCpuProfile(process.env.SHOAL_CPU_PROFILE_DIR, log);
   const host = new SimNodeHost(parsed.config, log);
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -23,6 +24,7 @@ async function run(): Promise<void> {
     stopping = true;
     log(`${signal}: stopping ${host.nodes.length} nodes`);
     await host.stop();
+    await writeProfile();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

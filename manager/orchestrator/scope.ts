@@ -14,7 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { ReadTx, StoreEvent } from '../store/index.js';
+import { type ReadTx, type StoreEvent, slotKey } from '../store/index.js';
 
 export interface Scope {
   /** Services reconciled whole (also ids of services that no longer exist: their tasks are cleaned up). */
@@ -46,26 +46,40 @@ function nodeMatters(e: Extract<StoreEvent, { table: 'node' }>): boolean {
 
 /** The scope of `events` as a pass needs it (changed nodes made into the tasks on them), or undefined: all. */
 export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | undefined {
-  const scope = scopeOf(events);
-  if (!scope || scope.changedNodes.size === 0) return scope;
+  const found = scopeOf(events);
+  if (!found) return undefined;
+  const { emptied, ...scope } = found;
+  if (scope.changedNodes.size === 0 && emptied.size === 0) return scope;
   const services = new Set(scope.services);
   const slots = new Map([...scope.slots].map(([id, s]) => [id, new Set(s)]));
+  const addSlot = (serviceId: string, slot: number) => {
+    const set = slots.get(serviceId);
+    if (set) set.add(slot);
+    else slots.set(serviceId, new Set([slot]));
+  };
+  // A task removed while still wanted (history trimmed, a task deleted behind our back): its slot alone when
+  // other tasks keep the slot, else the whole service (a slot with no task left is found only by counting).
+  for (const [serviceId, removed] of emptied)
+    for (const slot of removed)
+      if (view.count('task', 'slot', slotKey(serviceId, slot)) > 0) addSlot(serviceId, slot);
+      else services.add(serviceId);
+  if (scope.changedNodes.size === 0) return { ...scope, services, slots };
   for (const s of view.list('service')) if (s.spec?.mode?.$case === 'global') services.add(s.id);
   for (const id of scope.changedNodes)
     for (const t of view.findUnordered('task', 'node', id)) {
       if (!t.serviceId) continue; // an attachment: the orchestrator's business only once its node is gone
       if (t.slot <= 0) services.add(t.serviceId);
-      else {
-        const set = slots.get(t.serviceId);
-        if (set) set.add(t.slot);
-        else slots.set(t.serviceId, new Set([t.slot]));
-      }
+      else addSlot(t.serviceId, t.slot);
     }
   return { ...scope, services, slots };
 }
 
-/** The scope of `events`, or undefined when they call for a full pass. */
-function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
+/**
+ * The scope of `events`, or undefined when they call for a full pass; `emptied`: the slots of tasks removed
+ * while still wanted (desired below REMOVE), by service, for scopeIn to look at.
+ */
+function scopeOf(events: readonly StoreEvent[]): (Scope & { emptied: Map<string, Set<number>> }) | undefined {
+  const emptied = new Map<string, Set<number>>();
   const services = new Set<string>();
   const slots = new Map<string, Set<number>>();
   const nodes = new Set<string>();
@@ -94,15 +108,21 @@ function scopeOf(events: readonly StoreEvent[]): Scope | undefined {
       continue;
     }
     tasks.add(t.id);
-    if (t.slot <= 0 || (e.kind === 'remove' && t.desiredState < TaskState.TASK_STATE_REMOVE)) {
+    if (t.slot <= 0) {
       services.add(t.serviceId);
+      continue;
+    }
+    if (e.kind === 'remove' && t.desiredState < TaskState.TASK_STATE_REMOVE) {
+      const set = emptied.get(t.serviceId);
+      if (set) set.add(t.slot);
+      else emptied.set(t.serviceId, new Set([t.slot]));
       continue;
     }
     const s = slots.get(t.serviceId);
     if (s) s.add(t.slot);
     else slots.set(t.serviceId, new Set([t.slot]));
   }
-  return { services, slots, nodes, changedNodes, loose, tasks };
+  return { services, slots, nodes, changedNodes, loose, tasks, emptied };
 }
 
 /**
