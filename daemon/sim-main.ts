@@ -23,8 +23,8 @@ async function run(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping ${host.nodes.length} nodes`);
+    await writeProfile(); // first: stopping hundreds of nodes may outlast the caller's patience
     await host.stop();
-    await writeProfile();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
