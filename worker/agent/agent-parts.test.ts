@@ -13,7 +13,7 @@ import {
   AssignmentsType,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { TaskState, type TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { TaskState, TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from './agent.js';
 import { AssignedTasks } from './assigned.js';
 import type { TaskStatusReport } from './executor-port.js';
@@ -183,6 +183,33 @@ describe('state file', () => {
     } finally {
       await rm(base, { recursive: true, force: true });
     }
+  });
+
+  it('keeps statuses, takes a state given as a function when its write starts, and remakes a removed directory', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const f = new StateFile(join(dir, 'sub', 'agent-tasks.json'));
+    const a = task('a');
+    const running = status(TaskState.TASK_STATE_RUNNING);
+    await f.save({ tasks: [a], statuses: new Map([['a', running]]) });
+    let calls = 0;
+    const later = () => {
+      calls++;
+      return { tasks: [a, task('b')], statuses: new Map([['a', running]]) };
+    };
+    await rm(join(dir, 'sub'), { recursive: true });
+    await expect(f.save(later)).rejects.toThrow(/ENOENT/); // the directory went away under it
+    await f.save(later); // made again
+    expect(calls).toBe(2);
+    const back = await f.load();
+    expect(back.tasks.map((t) => t.id)).toEqual(['a', 'b']);
+    expect(back.statuses.get('a')?.state).toBe(TaskState.TASK_STATE_RUNNING);
+    // The same objects again (their JSON is kept): the file is what a fresh encoding gives.
+    await f.save({ tasks: [a], statuses: new Map([['a', running]]) });
+    expect(JSON.parse(await readFile(f.path, 'utf8'))).toEqual({
+      version: 1,
+      tasks: [Task.toJSON(a)],
+      statuses: { a: TaskStatus.toJSON(running) },
+    });
   });
 
   it('refuses a corrupt or foreign file, naming it', async () => {

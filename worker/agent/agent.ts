@@ -243,7 +243,9 @@ export class Agent {
   }
 
   private persist(): void {
-    this.stateFile.save(this.tasks.snapshot()).catch((err) => this.log('writing the state file failed', err));
+    this.stateFile
+      .save(() => this.tasks.snapshot())
+      .catch((err) => this.log('writing the state file failed', err));
   }
 
   private takeKeptChannel(addr: string): DispatcherClient | undefined {

@@ -30,9 +30,38 @@ export function resumable(state: AgentState): Task[] {
   });
 }
 
+/**
+ * Each task's and status's JSON, kept per object (the agent replaces a task or status, never changes one in
+ * place): a node's tasks change a few at a time while the file holds them all, and encoding every task at
+ * every write was most of a simulated host's time.
+ */
+const taskJson = new WeakMap<Task, string>();
+const statusJson = new WeakMap<TaskStatus, string>();
+
+function cachedJson<T extends object>(cache: WeakMap<T, string>, o: T, toJSON: (o: T) => unknown): string {
+  let j = cache.get(o);
+  if (j === undefined) {
+    j = JSON.stringify(toJSON(o));
+    cache.set(o, j);
+  }
+  return j;
+}
+
+/** The file's text: `{"version":1,"tasks":[…],"statuses":{id: status, …}}`. */
+function encodeState(state: AgentState): string {
+  const tasks = state.tasks.map((t) => cachedJson(taskJson, t, Task.toJSON));
+  const statuses: string[] = [];
+  for (const [id, st] of state.statuses)
+    statuses.push(`${JSON.stringify(id)}:${cachedJson(statusJson, st, TaskStatus.toJSON)}`);
+  return `{"version":${STATE_FORMAT_VERSION},"tasks":[${tasks.join(',')}],"statuses":{${statuses.join(',')}}}`;
+}
+
 export class StateFile {
   private writing: Promise<void> = Promise.resolve();
-  private next: AgentState | undefined;
+  /** The state to write next, or how to get it when the write starts (queued saves then copy nothing). */
+  private next: AgentState | (() => AgentState) | undefined;
+  /** The directory was made (once, not at every write; made again after a write that found it gone). */
+  private dirMade = false;
 
   constructor(readonly path: string) {}
 
@@ -67,8 +96,11 @@ export class StateFile {
     return { tasks, statuses };
   }
 
-  /** Saves `state` (writes are serialized; when several are queued only the latest is written). */
-  save(state: AgentState): Promise<void> {
+  /**
+   * Saves `state` (writes are serialized; when several are queued only the latest is written). A function
+   * is called when its write starts, so a burst of changes costs one copy of the state, not one each.
+   */
+  save(state: AgentState | (() => AgentState)): Promise<void> {
     const pending = this.next !== undefined;
     this.next = state;
     if (pending) return this.writing;
@@ -78,19 +110,18 @@ export class StateFile {
       .then(async () => {
         const s = this.next;
         this.next = undefined;
-        if (s) await this.write(s);
+        if (s) await this.write(typeof s === 'function' ? s() : s);
       });
     return this.writing;
   }
 
   private async write(state: AgentState): Promise<void> {
-    const body = JSON.stringify({
-      version: STATE_FORMAT_VERSION,
-      tasks: state.tasks.map((t) => Task.toJSON(t)),
-      statuses: Object.fromEntries([...state.statuses].map(([id, s]) => [id, TaskStatus.toJSON(s)])),
-    });
+    const body = encodeState(state);
     const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!this.dirMade) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      this.dirMade = true;
+    }
     const tmp = `${this.path}.tmp-${process.pid}`;
     try {
       const f = await open(tmp, 'w', 0o600);
@@ -102,6 +133,7 @@ export class StateFile {
       }
       await rename(tmp, this.path);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.dirMade = false;
       await rm(tmp, { force: true });
       throw err;
     }
