@@ -212,6 +212,23 @@ describe('state file', () => {
     });
   });
 
+  it('with a gap between writes, the changes made meanwhile go out in one write', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const f = new StateFile(join(dir, 'agent-tasks.json'), 1000);
+    let written = 0;
+    const state = (ids: string[]) => () => {
+      written++;
+      return { tasks: ids.map((id) => task(id)), statuses: new Map() };
+    };
+    await f.save(state(['a']));
+    const first = f.save(state(['a', 'b']));
+    await new Promise((r) => setTimeout(r, 50)); // without a gap, ['a', 'b'] would be on disk by now
+    const second = f.save(state(['c']));
+    await Promise.all([first, second]);
+    expect(written).toBe(2); // the first, then the latest of those made in its gap
+    expect((await f.load()).tasks.map((t) => t.id)).toEqual(['c']);
+  });
+
   it('refuses a corrupt or foreign file, naming it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
     const path = join(dir, 'agent-tasks.json');

@@ -35,6 +35,8 @@ import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
+/** At most ten writes of the state file a second: a burst of statuses goes out in one (see StateFile). */
+const STATE_WRITE_GAP_MS = 100;
 const SESSION_START_TIMEOUT_MS = 5000;
 /** Unary calls of the node's own (the dispatcher waits up to 10 s for an attachment's address). */
 const CALL_TIMEOUT_MS = 15_000;
@@ -123,7 +125,7 @@ export class Agent {
     this.random = options.random ?? Math.random;
     this.log = options.log ?? ((m, e) => console.warn(`agent: ${m}`, e ?? ''));
     this.managerList = [...options.managers];
-    this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME));
+    this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME), STATE_WRITE_GAP_MS);
     this.tasks = new AssignedTasks(options.executor, this.log);
     this.logPublisher = new LogPublisher(options.logs, this.log);
     this.dependencies = options.dependencies ?? new Dependencies();

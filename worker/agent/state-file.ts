@@ -62,8 +62,18 @@ export class StateFile {
   private next: AgentState | (() => AgentState) | undefined;
   /** The directory was made (once, not at every write; made again after a write that found it gone). */
   private dirMade = false;
+  private lastWriteEnd = 0;
 
-  constructor(readonly path: string) {}
+  /**
+   * `gapMs`: how long after a write the next may start. The changes of that time go out together in one write
+   * (a busy node's statuses come by the dozen a second, and each write is a whole file with two fsyncs); the
+   * file may lag the agent that long, which a restart covers: the executor finds its containers and the
+   * managers send the assignments again.
+   */
+  constructor(
+    readonly path: string,
+    private readonly gapMs = 0,
+  ) {}
 
   /** The saved state; empty when there is no file yet. A file that cannot be read as one is an error. */
   async load(): Promise<AgentState> {
@@ -108,9 +118,16 @@ export class StateFile {
     this.writing = this.writing
       .catch(() => {})
       .then(async () => {
+        const wait = this.lastWriteEnd + this.gapMs - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         const s = this.next;
         this.next = undefined;
-        if (s) await this.write(typeof s === 'function' ? s() : s);
+        if (!s) return;
+        try {
+          await this.write(typeof s === 'function' ? s() : s);
+        } finally {
+          this.lastWriteEnd = Date.now();
+        }
       });
     return this.writing;
   }
