@@ -35,8 +35,8 @@ import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
-/** At most ten writes of the state file a second: a burst of statuses goes out in one (see StateFile). */
-const STATE_WRITE_GAP_MS = 100;
+/** At most two writes of the state file a second: the statuses of that time go out in one (see StateFile). */
+const STATE_WRITE_GAP_MS = 500;
 const SESSION_START_TIMEOUT_MS = 5000;
 /** Unary calls of the node's own (the dispatcher waits up to 10 s for an attachment's address). */
 const CALL_TIMEOUT_MS = 15_000;
