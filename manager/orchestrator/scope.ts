@@ -44,6 +44,8 @@ function nodeMatters(e: Extract<StoreEvent, { table: 'node' }>): boolean {
   );
 }
 
+const isWanted = (t: Task): boolean => t.desiredState < TaskState.TASK_STATE_REMOVE;
+
 /** The scope of `events` as a pass needs it (changed nodes made into the tasks on them), or undefined: all. */
 export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | undefined {
   const found = scopeOf(events);
@@ -57,11 +59,13 @@ export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | un
     if (set) set.add(slot);
     else slots.set(serviceId, new Set([slot]));
   };
-  // A task removed while still wanted (history trimmed, a task deleted behind our back): its slot alone when
-  // other tasks keep the slot, else the whole service (a slot with no task left is found only by counting).
+  // A task removed while still wanted (history trimmed, a task deleted behind our back): its slot alone while
+  // another wanted task keeps the slot in use, else the whole service (a slot no longer in use is found, and
+  // filled again, only by counting the service's slots).
   for (const [serviceId, removed] of emptied)
     for (const slot of removed)
-      if (view.count('task', 'slot', slotKey(serviceId, slot)) > 0) addSlot(serviceId, slot);
+      if (view.findUnordered('task', 'slot', slotKey(serviceId, slot)).some(isWanted))
+        addSlot(serviceId, slot);
       else services.add(serviceId);
   if (scope.changedNodes.size === 0) return { ...scope, services, slots };
   for (const s of view.list('service')) if (s.spec?.mode?.$case === 'global') services.add(s.id);
