@@ -435,13 +435,24 @@ async function deployServices(
   return touched;
 }
 
-/** Back to the spec before this deploy's update (the daemon keeps it as PreviousSpec). */
+/**
+ * Back to the spec before this deploy's update (the daemon keeps it as PreviousSpec). The managers write the
+ * service too (the rollout that update began), so a version that moved between the read and the write is read
+ * again and the rollback asked again.
+ */
 async function rollBack(cli: Cli, id: string): Promise<void> {
-  const now = await cli.client.get<ServiceJson>(`/services/${id}`, { insertDefaults: 'false' });
-  await cli.client.call('POST', `/services/${id}/update`, {
-    query: { rollback: 'previous', version: now.Version.Index },
-    body: now.Spec,
-  });
+  for (let attempt = 1; ; attempt++) {
+    const now = await cli.client.get<ServiceJson>(`/services/${id}`, { insertDefaults: 'false' });
+    try {
+      await cli.client.call('POST', `/services/${id}/update`, {
+        query: { rollback: 'previous', version: now.Version.Index },
+        body: now.Spec,
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 409) || attempt === 5) throw err;
+    }
+  }
 }
 
 /** IMAGE → IMAGE@DIGEST from the registry (GET /distribution), or IMAGE with a warning when it cannot be reached. */

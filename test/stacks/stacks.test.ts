@@ -274,6 +274,7 @@ configs:
     expect(lr.stdout).toContain('Updating service keep_cache');
     expect(lr.stderr).toContain('unknown key "node.colour"');
     expect(lr.stderr).toContain('stack keep not deployed; what this deploy changed was undone');
+    expect(lr.stderr).not.toContain('could not undo');
     expect(await specs()).toBe(specsBefore);
     expect([...(await services('keep')).keys()].sort()).toEqual(['keep_cache', 'keep_web']);
     expect(await sh(['config', 'ls', '-q'])).toBe('');
