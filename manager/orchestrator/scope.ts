@@ -46,6 +46,12 @@ function nodeMatters(e: Extract<StoreEvent, { table: 'node' }>): boolean {
 
 const isWanted = (t: Task): boolean => t.desiredState < TaskState.TASK_STATE_REMOVE;
 
+function addSlot(slots: Map<string, Set<number>>, serviceId: string, slot: number): void {
+  const set = slots.get(serviceId);
+  if (set) set.add(slot);
+  else slots.set(serviceId, new Set([slot]));
+}
+
 /** The scope of `events` as a pass needs it (changed nodes made into the tasks on them), or undefined: all. */
 export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | undefined {
   const found = scopeOf(events);
@@ -54,18 +60,13 @@ export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | un
   if (scope.changedNodes.size === 0 && emptied.size === 0) return scope;
   const services = new Set(scope.services);
   const slots = new Map([...scope.slots].map(([id, s]) => [id, new Set(s)]));
-  const addSlot = (serviceId: string, slot: number) => {
-    const set = slots.get(serviceId);
-    if (set) set.add(slot);
-    else slots.set(serviceId, new Set([slot]));
-  };
   // A task removed while still wanted (history trimmed, a task deleted behind our back): its slot alone while
   // another wanted task keeps the slot in use, else the whole service (a slot no longer in use is found, and
   // filled again, only by counting the service's slots).
   for (const [serviceId, removed] of emptied)
     for (const slot of removed)
       if (view.findUnordered('task', 'slot', slotKey(serviceId, slot)).some(isWanted))
-        addSlot(serviceId, slot);
+        addSlot(slots, serviceId, slot);
       else services.add(serviceId);
   if (scope.changedNodes.size === 0) return { ...scope, services, slots };
   for (const s of view.list('service')) if (s.spec?.mode?.$case === 'global') services.add(s.id);
@@ -73,7 +74,7 @@ export function scopeIn(view: ReadTx, events: readonly StoreEvent[]): Scope | un
     for (const t of view.findUnordered('task', 'node', id)) {
       if (!t.serviceId) continue; // an attachment: the orchestrator's business only once its node is gone
       if (t.slot <= 0) services.add(t.serviceId);
-      else addSlot(t.serviceId, t.slot);
+      else addSlot(slots, t.serviceId, t.slot);
     }
   return { ...scope, services, slots };
 }
@@ -116,15 +117,7 @@ function scopeOf(events: readonly StoreEvent[]): (Scope & { emptied: Map<string,
       services.add(t.serviceId);
       continue;
     }
-    if (e.kind === 'remove' && t.desiredState < TaskState.TASK_STATE_REMOVE) {
-      const set = emptied.get(t.serviceId);
-      if (set) set.add(t.slot);
-      else emptied.set(t.serviceId, new Set([t.slot]));
-      continue;
-    }
-    const s = slots.get(t.serviceId);
-    if (s) s.add(t.slot);
-    else slots.set(t.serviceId, new Set([t.slot]));
+    addSlot(e.kind === 'remove' && isWanted(t) ? emptied : slots, t.serviceId, t.slot);
   }
   return { services, slots, nodes, changedNodes, loose, tasks, emptied };
 }

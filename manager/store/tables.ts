@@ -139,6 +139,12 @@ export function objectName<K extends TableName>(table: K, o: Objects[K]): string
   return TABLE_DEFS[table].name(o);
 }
 
+function dropFromIndex(m: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = m.get(key);
+  ids?.delete(id);
+  if (ids?.size === 0) m.delete(key);
+}
+
 /** One table's rows and indexes. Mutated only by the store's apply/restore. */
 export class Table<K extends TableName> {
   private readonly rows = new Map<string, Objects[K]>();
@@ -151,15 +157,22 @@ export class Table<K extends TableName> {
    */
   private sortedIds: string[] | undefined;
 
-  /** The table's index key functions, by index name (listed once, not at every write). */
-  private readonly keyFns: readonly [string, (o: Objects[K]) => string | undefined][];
+  /** Each index's key function with its map (listed once, not at every write). */
+  private readonly indexes: readonly {
+    key: (o: Objects[K]) => string | undefined;
+    ids: Map<string, Set<string>>;
+  }[];
 
   constructor(readonly table: K) {
-    this.keyFns = Object.entries(TABLE_DEFS[table].indexes) as [
+    const fns = Object.entries(TABLE_DEFS[table].indexes) as [
       string,
       (o: Objects[K]) => string | undefined,
     ][];
-    for (const [name] of this.keyFns) this.index.set(name, new Map());
+    this.indexes = fns.map(([name, key]) => {
+      const ids = new Map<string, Set<string>>();
+      this.index.set(name, ids);
+      return { key, ids };
+    });
   }
 
   get size(): number {
@@ -192,17 +205,16 @@ export class Table<K extends TableName> {
     this.rows.set(o.id, o);
     const def = TABLE_DEFS[this.table];
     if (def.uniqueNames) {
-      if (old && this.names.get(def.name(old)) === o.id) this.names.delete(def.name(old));
+      if (old) this.dropName(old);
       this.names.set(def.name(o), o.id);
     }
     // Most writes change a task's status only: an index whose key stays is left alone (adding to and
     // deleting from sets of 100,000 ids was a large part of every apply).
-    for (const [name, fn] of this.keyFns) {
-      const key = fn(o);
-      const was = old ? fn(old) : undefined;
+    for (const { key: keyOf, ids: m } of this.indexes) {
+      const key = keyOf(o);
+      const was = old ? keyOf(old) : undefined;
       if (key === was) continue;
-      const m = this.index.get(name) as Map<string, Set<string>>;
-      if (was !== undefined) this.dropFromIndex(m, was, o.id);
+      if (was !== undefined) dropFromIndex(m, was, o.id);
       if (key === undefined) continue;
       const ids = m.get(key);
       if (ids) ids.add(o.id);
@@ -213,20 +225,19 @@ export class Table<K extends TableName> {
   delete(id: string): void {
     const old = this.rows.get(id);
     if (!old) return;
-    const def = TABLE_DEFS[this.table];
-    if (def.uniqueNames && this.names.get(def.name(old)) === id) this.names.delete(def.name(old));
-    for (const [name, fn] of this.keyFns) {
-      const key = fn(old);
-      if (key !== undefined) this.dropFromIndex(this.index.get(name) as Map<string, Set<string>>, key, id);
+    if (TABLE_DEFS[this.table].uniqueNames) this.dropName(old);
+    for (const { key: keyOf, ids } of this.indexes) {
+      const key = keyOf(old);
+      if (key !== undefined) dropFromIndex(ids, key, id);
     }
     this.rows.delete(id);
     this.sortedIds = undefined;
   }
 
-  private dropFromIndex(m: Map<string, Set<string>>, key: string, id: string): void {
-    const ids = m.get(key);
-    ids?.delete(id);
-    if (ids?.size === 0) m.delete(key);
+  /** Frees `o`'s name unless another object holds it now. */
+  private dropName(o: Objects[K]): void {
+    const name = TABLE_DEFS[this.table].name(o);
+    if (this.names.get(name) === o.id) this.names.delete(name);
   }
 
   private indexMap(name: string): Map<string, Set<string>> {
