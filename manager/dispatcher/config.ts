@@ -1,5 +1,6 @@
 // The dispatcher's timing. The heartbeat period is the cluster's setting (ClusterSpec.dispatcher); shoal's
-// default is far shorter than Swarm's 5 s × 3 so a dead node is noticed in about 3 s.
+// default is far shorter than Swarm's 5 s × 3 so a dead node is noticed in about 3 s — in about one period
+// when its connection closes (a process that dies closes its sockets).
 import { SESSION_RETRY_MAX_MS } from '../../common/session-timing.js';
 import type { Cluster } from '../../proto/gen/shoal/swarm/v1/objects.js';
 
@@ -8,6 +9,11 @@ export interface DispatcherTiming {
   heartbeatPeriodMs: number;
   /** A node is marked down after period × this without a heartbeat. */
   graceMultiplier: number;
+  /**
+   * A node whose session stream ended on its side is marked down after period × this unless it opens a new
+   * session (a live worker does within one pass over its managers).
+   */
+  lostSessionGraceMultiplier: number;
   /**
    * After the dispatcher starts (a new leader), nodes get period × this to open a session again — and never
    * less than `sessionRetryMaxMs` plus a heartbeat deadline.
@@ -37,6 +43,7 @@ export interface DispatcherTiming {
 export const DEFAULT_TIMING: DispatcherTiming = {
   heartbeatPeriodMs: 1000,
   graceMultiplier: 3,
+  lostSessionGraceMultiplier: 1,
   leaderChangeGraceMultiplier: 6,
   sessionRetryMaxMs: SESSION_RETRY_MAX_MS,
   jitter: 0.1,

@@ -166,6 +166,38 @@ describe('dispatcher sessions', () => {
     d.stop();
   });
 
+  it('a node whose session stream closed is down after one period unless it opens a new session', async () => {
+    const { d, clock, node } = await setup();
+    d.start();
+    const a = await register(d, 'n1');
+    const b = await register(d, 'n2');
+    clock.advance(PERIOD / 2);
+    d.sessionClosed('n1', a.sessionId);
+    d.sessionClosed('n2', b.sessionId);
+    // n2 comes back within the grace (a dropped connection); n1 does not (its process died).
+    clock.advance(PERIOD / 2);
+    const again = await register(d, 'n2');
+    clock.advance(PERIOD / 2 - 1);
+    await settle();
+    expect(node('n1')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    clock.advance(1);
+    await settle();
+    expect(node('n1')?.status).toMatchObject({ state: NodeState.NODE_STATE_DOWN, message: 'session lost' });
+    // The new session runs on the normal deadline.
+    clock.advance(2 * PERIOD);
+    d.heartbeat('n2', again.sessionId);
+    await settle();
+    expect(node('n2')?.status?.state).toBe(NodeState.NODE_STATE_READY);
+    // A closed stream never lengthens a deadline about to fire.
+    const c = await register(d, 'n1');
+    clock.advance(3 * PERIOD - 10);
+    d.sessionClosed('n1', c.sessionId);
+    clock.advance(10);
+    await settle();
+    expect(node('n1')?.status?.message).toBe('heartbeat failure');
+    d.stop();
+  });
+
   it('a stopped event loop does not cost a node its session: heartbeats that waited behind it count', async () => {
     const { d, clock, node } = await setup();
     d.start();

@@ -96,6 +96,8 @@ interface Session {
   lastResult: string;
   pending: Map<string, AssignmentChange>;
   timer: unknown;
+  /** The agent said it is stopping: its stream's close is expected and keeps the heartbeat deadline. */
+  stopping: boolean;
 }
 
 interface StatusBatch {
@@ -124,7 +126,8 @@ export class Dispatcher {
   private generation = 0;
   private watch: { close(): void } | undefined;
   private readonly sessions = new Map<string, Session>();
-  private readonly deadlines = new Map<string, unknown>();
+  /** Each node's heartbeat deadline: its timer and when it is due (clock ms). */
+  private readonly deadlines = new Map<string, { timer: unknown; due: number }>();
   private readonly registering = new Set<string>();
   private batch: StatusBatch = emptyBatch();
   private batchTimer: unknown;
@@ -223,7 +226,7 @@ export class Dispatcher {
     this.generation++;
     this.watch?.close();
     this.watch = undefined;
-    for (const t of this.deadlines.values()) this.clock.clearTimeout(t);
+    for (const t of this.deadlines.values()) this.clock.clearTimeout(t.timer);
     this.deadlines.clear();
     this.registering.clear();
     const gone = unavailable('the dispatcher stopped (this manager is no longer the leader)');
@@ -281,6 +284,7 @@ export class Dispatcher {
       lastResult: '',
       pending: new Map(),
       timer: undefined,
+      stopping: false,
     };
     this.sessions.set(nodeId, session);
     this.armDeadline(nodeId, this.deadlineMs(period), 'heartbeat failure');
@@ -300,19 +304,33 @@ export class Dispatcher {
     return session.id;
   }
 
-  /** The stream of a session ended on the worker's side; the node's deadline keeps running. */
+  /**
+   * The stream of a session ended on the worker's side (its process died, or it dropped the connection).
+   * A live worker opens a new session within one pass over its managers (a few hundred ms: the others name
+   * this leader at once), so the node's deadline shrinks to period × `lostSessionGraceMultiplier`: a dead
+   * worker's tasks move in about a second, not after the full heartbeat deadline. An agent that said it is
+   * stopping (a shoald restart) keeps the whole deadline, as does a node cut off without its connection closing.
+   */
   sessionClosed(nodeId: string, sessionId: string): void {
     const s = this.sessions.get(nodeId);
     if (!s || s.id !== sessionId) return;
     this.clock.clearTimeout(s.timer);
     this.sessions.delete(nodeId);
     this.emitSession(nodeId, false);
+    if (s.stopping) return;
+    const grace = this.heartbeatPeriodMs() * this.timing.lostSessionGraceMultiplier;
+    const d = this.deadlines.get(nodeId);
+    if (d && d.due - this.clock.now() > grace) this.armDeadline(nodeId, grace, 'session lost');
   }
 
-  /** Pushes the node's deadline; returns the period (ms) until the next heartbeat. */
-  heartbeat(nodeId: string, sessionId: string): number {
+  /**
+   * Pushes the node's deadline; returns the period (ms) until the next heartbeat. `stopping`: the agent is
+   * about to close its session (see sessionClosed).
+   */
+  heartbeat(nodeId: string, sessionId: string, stopping = false): number {
     this.requireRunning();
-    this.sessionOf(nodeId, sessionId);
+    const s = this.sessionOf(nodeId, sessionId);
+    if (stopping) s.stopping = true;
     const base = this.heartbeatPeriodMs();
     const period = Math.round(base * (1 + this.timing.jitter * (2 * this.random() - 1)));
     this.armDeadline(nodeId, this.deadlineMs(period), 'heartbeat failure');
@@ -439,21 +457,19 @@ export class Dispatcher {
   private armDeadline(nodeId: string, ms: number, why: string, budget = ms): void {
     this.clearDeadline(nodeId);
     const due = this.clock.now() + ms;
-    this.deadlines.set(
-      nodeId,
-      this.clock.setTimeout(() => {
-        const late = this.clock.now() - due;
-        if (late >= STALL_MS && budget > 0) {
-          const more = Math.min(late, budget);
-          this.armDeadline(nodeId, more, why, budget - more);
-        } else this.expire(nodeId, why);
-      }, ms),
-    );
+    const timer = this.clock.setTimeout(() => {
+      const late = this.clock.now() - due;
+      if (late >= STALL_MS && budget > 0) {
+        const more = Math.min(late, budget);
+        this.armDeadline(nodeId, more, why, budget - more);
+      } else this.expire(nodeId, why);
+    }, ms);
+    this.deadlines.set(nodeId, { timer, due });
   }
 
   private clearDeadline(nodeId: string): void {
     const t = this.deadlines.get(nodeId);
-    if (t !== undefined) this.clock.clearTimeout(t);
+    if (t !== undefined) this.clock.clearTimeout(t.timer);
     this.deadlines.delete(nodeId);
   }
 

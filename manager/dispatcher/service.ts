@@ -105,7 +105,11 @@ export function dispatcherService(
     },
     heartbeat: (call, callback) => {
       try {
-        const period = dispatcher.heartbeat(callerOf(call, caller), call.request.sessionId);
+        const period = dispatcher.heartbeat(
+          callerOf(call, caller),
+          call.request.sessionId,
+          call.request.stopping,
+        );
         callback(null, { period: durationOf(period) });
       } catch (err) {
         callback(toError(err));

@@ -231,7 +231,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     agents.splice(agents.indexOf(other), 1);
   });
 
-  it('a worker that stops heartbeating is marked DOWN (period × 3)', async () => {
+  it('a worker that stops (and says so) is marked DOWN after the heartbeat deadline (period × 3)', async () => {
     const [, b] = managers as [Manager, Manager];
     const agent = agents[0] as Agent;
     const t0 = Date.now();
@@ -312,7 +312,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       channelOptionsFor('manager'),
     );
     const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      c2.heartbeat({ sessionId }, (e) => resolve(e)),
+      c2.heartbeat({ sessionId, stopping: false }, (e) => resolve(e)),
     );
     expect(err?.code).toBe(grpc.status.NOT_FOUND);
     expect(err?.details).toMatch(/not the current session of node worker2/);
@@ -345,10 +345,55 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
       channelOptionsFor('manager'),
     );
     const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
-      anon.heartbeat({ sessionId }, (e) => resolve(e)),
+      anon.heartbeat({ sessionId, stopping: false }, (e) => resolve(e)),
     );
     // The strict mTLS listener refuses the handshake of a client without a certificate.
     expect(refused?.code).toBe(grpc.status.UNAVAILABLE);
     anon.close();
+  });
+
+  it('a session whose stream closes unannounced costs the node one period; one announced, the whole deadline', async () => {
+    const [, b] = managers as [Manager, Manager];
+    const open = async (nodeId: string) => {
+      await b.store.update((tx) => tx.create('node', makeNode(nodeId, nodeId)));
+      const c = new DispatcherClient(
+        b.addr,
+        mtlsChannelCredentials(await identity(root, CLUSTER, nodeId, 'worker'), { clusterId: CLUSTER }),
+        channelOptionsFor('manager'),
+      );
+      const stream = c.session({
+        description: NodeDescription.fromPartial({ hostname: nodeId }),
+        advertiseAddr: '',
+      });
+      stream.on('error', () => {});
+      const sessionId = await new Promise<string>((resolve) =>
+        stream.on('data', (m) => m.payload?.$case === 'started' && resolve(m.payload.value.sessionId)),
+      );
+      return { c, stream, sessionId };
+    };
+    const state = (id: string) => b.store.view((tx) => tx.get('node', id))?.status;
+    // A worker that dies: its connection closes with no word before.
+    const dead = await open('worker-dies');
+    const restarting = await open('worker-restarts');
+    const said = await new Promise<grpc.ServiceError | null>((resolve) =>
+      restarting.c.heartbeat({ sessionId: restarting.sessionId, stopping: true }, (e) => resolve(e)),
+    );
+    expect(said).toBeNull();
+    dead.stream.cancel();
+    restarting.stream.cancel();
+    const gone = await waitFor(
+      'the dead worker DOWN',
+      () => state('worker-dies')?.state === NodeState.NODE_STATE_DOWN && state('worker-dies'),
+    );
+    expect(gone.message).toBe('session lost');
+    // The one that said it stops keeps the heartbeat deadline (period × 3).
+    expect(state('worker-restarts')?.state).toBe(NodeState.NODE_STATE_READY);
+    const late = await waitFor(
+      'the stopped worker DOWN',
+      () => state('worker-restarts')?.state === NodeState.NODE_STATE_DOWN && state('worker-restarts'),
+    );
+    expect(late.message).toBe('heartbeat failure');
+    dead.c.close();
+    restarting.c.close();
   });
 });

@@ -38,6 +38,8 @@ export const STATE_FILE_NAME = 'agent-tasks.json';
 /** At most two writes of the state file a second: the statuses of that time go out in one (see StateFile). */
 const STATE_WRITE_GAP_MS = 500;
 const SESSION_START_TIMEOUT_MS = 5000;
+/** How long a stopping agent waits for the manager to hear that it is stopping. */
+const STOP_NOTICE_MS = 300;
 /** Unary calls of the node's own (the dispatcher waits up to 10 s for an attachment's address). */
 const CALL_TIMEOUT_MS = 15_000;
 
@@ -108,6 +110,8 @@ export class Agent {
   private early: Map<string, TaskStatusReport> | undefined;
   /** The current session's connection, for the node's own calls to its dispatcher (network attachments). */
   private sessionClient: DispatcherClient | undefined;
+  /** That session's id ('' without one). */
+  private sessionId = '';
   /**
    * Connections of ended sessions, by manager address, kept while they are up: the next session with that
    * manager (after a heartbeat missed behind a busy leader, say; the agent asks another manager first, which
@@ -232,16 +236,31 @@ export class Agent {
     this.dropKeptChannels();
   }
 
-  /** Ends the session and the loop. Tasks are left running (shoald may be restarting). */
+  /**
+   * Ends the session and the loop. Tasks are left running (shoald may be restarting): the manager is told
+   * first, so the node keeps its whole heartbeat deadline to come back before its tasks are moved.
+   */
   async stop(): Promise<void> {
     const abort = this.abort;
     if (!abort) return;
     this.abort = undefined;
+    await this.noticeStopping();
     abort.abort();
     await this.loopDone;
     this.dropKeptChannels();
     this.status = 'stopped';
     await this.stateFile.save(this.tasks.snapshot());
+  }
+
+  private noticeStopping(): Promise<void> {
+    const client = this.sessionClient;
+    const sessionId = this.sessionId;
+    if (!client || !sessionId) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const deadline = new Date(Date.now() + STOP_NOTICE_MS);
+      // Not heard (a busy or gone manager): the node merely gets the shorter grace of a lost session.
+      client.heartbeat({ sessionId, stopping: true }, new grpc.Metadata(), { deadline }, () => resolve());
+    });
   }
 
   private persist(): void {
@@ -334,7 +353,10 @@ export class Agent {
         this.clock.clearTimeout(heartbeat);
         this.reporter.detach();
         this.logPublisher.abandonAll();
-        if (this.sessionClient === client) this.sessionClient = undefined;
+        if (this.sessionClient === client) {
+          this.sessionClient = undefined;
+          this.sessionId = '';
+        }
         signal.removeEventListener('abort', onAbort);
         stream.cancel();
         // kept only if connected, with the credentials in force, and the agent goes on
@@ -361,7 +383,7 @@ export class Agent {
         }
         heartbeat = this.clock.setTimeout(() => {
           const deadline = new Date(Date.now() + 2 * periodMs);
-          client.heartbeat({ sessionId }, new grpc.Metadata(), { deadline }, (err, res) => {
+          client.heartbeat({ sessionId, stopping: false }, new grpc.Metadata(), { deadline }, (err, res) => {
             if (finished) return;
             if (err) finish(err);
             else beat(msOf(res.period, periodMs));
@@ -377,6 +399,7 @@ export class Agent {
           this.clock.clearTimeout(startTimer);
           this.status = 'connected';
           this.sessionClient = client;
+          this.sessionId = sessionId;
           this.followManagers(p.value.managers, addr);
           beat(msOf(p.value.heartbeatPeriod, 1000));
           this.reporter.attach(
