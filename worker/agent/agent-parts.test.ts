@@ -133,6 +133,72 @@ describe('status reporter', () => {
     expect(r.size).toBe(0);
   });
 
+  it('holds a passing state for holdMs: replaced by RUNNING meanwhile, only RUNNING goes; held ones ride along', async () => {
+    const clock = new FakeClock();
+    const r = new StatusReporter(clock, { batchMs: 2, holdMs: 100 });
+    const batches: string[][] = [];
+    r.attach(async (b) => {
+      batches.push(b.map((x) => `${x.taskId}:${TaskState[x.status.state]}`));
+      return [];
+    });
+    const settle = () => new Promise((res) => setImmediate(res));
+    r.push({ taskId: 'fast', status: status(TaskState.TASK_STATE_PREPARING) });
+    r.push({ taskId: 'slow', status: status(TaskState.TASK_STATE_PREPARING) });
+    clock.advance(50);
+    r.push({ taskId: 'fast', status: status(TaskState.TASK_STATE_STARTING) });
+    clock.advance(30);
+    expect(batches).toEqual([]);
+    r.push({ taskId: 'fast', status: status(TaskState.TASK_STATE_RUNNING) });
+    clock.advance(2);
+    await settle();
+    // The slow task's held report went with the batch RUNNING opened.
+    expect(batches).toEqual([['fast:TASK_STATE_RUNNING', 'slow:TASK_STATE_PREPARING']]);
+    // Held alone, a passing state still goes out after holdMs (counted afresh once the last one went).
+    r.push({ taskId: 'slow', status: status(TaskState.TASK_STATE_STARTING) });
+    clock.advance(99);
+    await settle();
+    expect(batches).toHaveLength(1);
+    clock.advance(1);
+    await settle();
+    expect(batches[1]).toEqual(['slow:TASK_STATE_STARTING']);
+    expect(r.size).toBe(0);
+  });
+
+  it('sends a newer report while a batch is out (two at most); after a failed batch, nothing for retryMs', async () => {
+    const clock = new FakeClock();
+    const r = new StatusReporter(clock, { batchMs: 2, holdMs: 100, retryMs: 500 });
+    const calls: { names: string[]; answer: (fail?: boolean) => void }[] = [];
+    r.attach(
+      (b) =>
+        new Promise((resolve, reject) => {
+          calls.push({
+            names: b.map((x) => `${x.taskId}:${TaskState[x.status.state]}`),
+            answer: (fail) => (fail ? reject(new Error('unavailable')) : resolve([])),
+          });
+        }),
+    );
+    const settle = () => new Promise((res) => setImmediate(res));
+    r.push({ taskId: 'a', status: status(TaskState.TASK_STATE_FAILED) });
+    clock.advance(2);
+    r.push({ taskId: 'b', status: status(TaskState.TASK_STATE_RUNNING) });
+    clock.advance(2);
+    r.push({ taskId: 'c', status: status(TaskState.TASK_STATE_RUNNING) });
+    clock.advance(2);
+    // Two out, the third waits for an answer.
+    expect(calls.map((c) => c.names)).toEqual([['a:TASK_STATE_FAILED'], ['b:TASK_STATE_RUNNING']]);
+    calls[0]?.answer(true);
+    calls[1]?.answer();
+    await settle();
+    // After a failure nothing goes for retryMs; then a again, with c.
+    clock.advance(499);
+    expect(calls).toHaveLength(2);
+    clock.advance(1);
+    expect(calls[2]?.names).toEqual(['a:TASK_STATE_FAILED', 'c:TASK_STATE_RUNNING']);
+    calls[2]?.answer();
+    await settle();
+    expect(r.size).toBe(0);
+  });
+
   it('drops reports the dispatcher refuses for good', async () => {
     const clock = new FakeClock();
     const r = new StatusReporter(clock, { isPermanent: (e) => (e as { code?: number }).code === 7 });
