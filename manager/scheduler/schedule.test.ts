@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
+import { Node, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import {
   NodeAvailability,
+  NodeRole,
   NodeState,
   PortProtocol,
   TaskState,
@@ -47,6 +48,24 @@ describe('schedule', () => {
     const { updates } = scheduleTasks(nodes, tasks(30), NOW);
     expect(counts(updates)).toEqual({ a: 10, b: 10, c: 10 });
     expect(placement(scheduleTasks(nodes, tasks(2), NOW).updates)).toEqual({ t01: 'a', t02: 'b' });
+  });
+
+  it('between equally loaded nodes, workers first, then managers, the raft leader last', () => {
+    const manager = { role: NodeRole.NODE_ROLE_MANAGER };
+    const leader = Node.fromPartial({ ...node('a', manager), managerStatus: { leader: true } });
+    const nodes = [leader, node('b', manager), node('c'), node('d')];
+    for (const heap of [true, false]) {
+      const at = (n: number) => placement(scheduleTasks(nodes, tasks(n), NOW, { heap }).updates);
+      expect(at(2)).toEqual({ t01: 'c', t02: 'd' });
+      expect(at(4)).toEqual({ t01: 'c', t02: 'd', t03: 'b', t04: 'a' });
+      // Load comes first: the leader gets the fifth task only after every node has one.
+      expect(counts(scheduleTasks(nodes, tasks(8), NOW, { heap }).updates)).toEqual({
+        a: 2,
+        b: 2,
+        c: 2,
+        d: 2,
+      });
+    }
   });
 
   it('spreads by tasks of the service first, then by all tasks', () => {

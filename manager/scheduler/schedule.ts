@@ -7,13 +7,15 @@
 // get the best node that passes every filter; those the orchestrator already bound to a node (global services)
 // are only checked against that node. Best means, in order: the placement preferences' branches holding the
 // fewest tasks of the service (spread over node.labels.X, level by level), then the node with the fewest tasks
-// of the service, then the fewest tasks overall, then the smallest node id (so the result is deterministic).
+// of the service, then the fewest tasks overall, then workers before managers and the raft leader last (the
+// managers' own work — raft, the store, every loop here — runs there), then the smallest node id (so the result
+// is deterministic).
 // The tasks of one service are placed in one pass, each assignment counted before the next, so 30 replicas
 // spread evenly at once. A task no node can take stays PENDING with swarmkit's "no suitable node (…)" in err.
 
 import { compareText } from '../../common/compare.js';
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { NodeRole, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
 import { dependencyGate } from './dependencies.js';
@@ -85,7 +87,7 @@ function placeTasks(
   now: number,
   options: ScheduleOptions,
 ): SchedulerDecisions {
-  const ordered = [...infos.values()].sort((a, b) => compareText(a.node.id, b.node.id));
+  const ordered = [...infos.values()].sort((a, b) => byDuty(a.node, b.node));
   const pending = schedulable.sort(
     (a, b) =>
       compareText(a.serviceId, b.serviceId) ||
@@ -180,6 +182,15 @@ function placeTasks(
   return { updates, unplaced };
 }
 
+/** 0 for a worker, 1 for a manager, 2 for the raft leader: among equally loaded nodes the lowest goes first. */
+const duty = (n: Node): number =>
+  n.role !== NodeRole.NODE_ROLE_MANAGER ? 0 : n.managerStatus?.leader ? 2 : 1;
+
+/** The tie-break between equally loaded nodes: workers, then managers, the leader last; then the node id. */
+function byDuty(a: Node, b: Node): number {
+  return duty(a) - duty(b) || compareText(a.id, b.id);
+}
+
 /** What makes two tasks of one service interchangeable to the filters. */
 function needsKey(n: TaskNeeds): string {
   return JSON.stringify([n.nanoCpus, n.memoryBytes, n.constraints, n.platforms, n.hostPorts, n.maxReplicas]);
@@ -240,7 +251,7 @@ class Candidates {
     const y = this.heap[b];
     if (x.byService !== y.byService) return x.byService < y.byService;
     if (x.tasks !== y.tasks) return x.tasks < y.tasks;
-    return x.info.node.id < y.info.node.id;
+    return byDuty(x.info.node, y.info.node) < 0;
   }
 
   private down(i: number): void {
