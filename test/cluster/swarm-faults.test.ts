@@ -7,9 +7,10 @@
 // a failure.
 //
 // Every wait is a poll with a generous deadline: a deadline passed is a failure, never a measurement.
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { StateFile } from '../../worker/agent/state-file.js';
 import { apiJson, DATA_BASE, type LocalCluster, poll, uniquePrefix, useLocalCluster } from './harness.js';
 
 const IMAGE = resolve('test/fixtures/out/images/busybox.docker.tar');
@@ -240,17 +241,14 @@ async function removeService(c: LocalCluster, name: string): Promise<void> {
           (e) => String(e),
         );
         const file = join(DATA_BASE, c.prefix, x.node, 'data/swarm/worker/agent-tasks.json');
-        const held = await readFile(file, 'utf8').then(
-          (t) => {
-            const f = JSON.parse(t) as {
-              tasks: { id: string; desiredState: string; status?: { state: string } }[];
-              statuses: Record<string, { state: string }>;
-            };
+        const held = await new StateFile(file).load().then(
+          (f) => {
             const h = f.tasks.find((k) => k.id === x.taskId);
             if (!h) return 'not held by the agent';
-            return `held by the agent: desired ${h.desiredState}, status ${h.status?.state}, seen ${f.statuses[x.taskId]?.state}`;
+            const name = (s?: number) => (s === undefined ? 'none' : TaskState[s]);
+            return `held by the agent: desired ${name(h.desiredState)}, status ${name(h.status?.state)}, seen ${name(f.statuses.get(x.taskId)?.state)}`;
           },
-          () => `no ${file}`,
+          (e) => `${file}: ${(e as Error).message}`,
         );
         const node = await swarmNode(c, x.node).then(
           (n) => n.Status.State,

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +214,13 @@ describe('status reporter', () => {
 
 describe('state file', () => {
   let dir: string | undefined;
+  /** The body of the newest copy on disk (the header line names its sequence number). */
+  const newestBody = async (f: StateFile) => {
+    const texts = await Promise.all(f.paths.map((p) => readFile(p, 'utf8').catch(() => '')));
+    const seq = (t: string) => Number(/seq=(\d+)/.exec(t)?.[1] ?? -1);
+    const newest = texts.reduce((a, b) => (seq(b) > seq(a) ? b : a));
+    return JSON.parse(newest.slice(newest.indexOf('\n') + 1));
+  };
   afterEach(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -231,8 +238,7 @@ describe('state file', () => {
     const back = await f.load();
     expect(back.tasks.map((t) => t.id)).toEqual(['a', 'b']);
     expect(back.tasks[1]?.spec?.containerSpec?.image).toBe('bb');
-    const names = JSON.parse(await readFile(f.path, 'utf8'));
-    expect(names.version).toBe(1);
+    expect((await newestBody(f)).version).toBe(1);
   });
 
   it('writes a later state after a write that failed', async () => {
@@ -271,7 +277,7 @@ describe('state file', () => {
     expect(back.statuses.get('a')?.state).toBe(TaskState.TASK_STATE_RUNNING);
     // The same objects again (their JSON is kept): the file is what a fresh encoding gives.
     await f.save({ tasks: [a], statuses: new Map([['a', running]]) });
-    expect(JSON.parse(await readFile(f.path, 'utf8'))).toEqual({
+    expect(await newestBody(f)).toEqual({
       version: 1,
       tasks: [Task.toJSON(a)],
       statuses: { a: TaskStatus.toJSON(running) },
@@ -304,6 +310,43 @@ describe('state file', () => {
     await expect(new StateFile(path).load()).rejects.toThrow(/format version 9/);
     await writeFile(path, '{"version": 1, "tasks": [{}]}');
     await expect(new StateFile(path).load()).rejects.toThrow(/without an id/);
+  });
+
+  it('writes its two copies in turn, in place; a copy cut short is passed over for the other', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const path = join(dir, 'agent-tasks.json');
+    // A file of the earlier format (plain JSON) is read, and kept until the next write's turn comes.
+    await writeFile(path, JSON.stringify({ version: 1, tasks: [Task.toJSON(task('old'))], statuses: {} }));
+    const f = new StateFile(path);
+    expect((await f.load()).tasks.map((t) => t.id)).toEqual(['old']);
+    const inodes = async () => Promise.all(f.paths.map(async (p) => (await stat(p)).ino));
+    await f.save({ tasks: [task('a')], statuses: new Map() });
+    expect(await readFile(`${path}.alt`, 'utf8')).toMatch(
+      /^#shoal-agent-state seq=1 sha256=[0-9a-f]{64}\n\{/,
+    );
+    await f.save({ tasks: [task('b')], statuses: new Map() });
+    const before = await inodes();
+    await f.save({ tasks: [task('c')], statuses: new Map() });
+    await f.save({ tasks: [task('d')], statuses: new Map() });
+    // Overwritten in place: the same two files, no temporary one left.
+    expect(await inodes()).toEqual(before);
+    expect((await readdir(dir)).sort()).toEqual(['agent-tasks.json', 'agent-tasks.json.alt']);
+    expect((await new StateFile(path).load()).tasks.map((t) => t.id)).toEqual(['d']);
+    // The newest copy (d: a, b, c, d went to .alt, the first, .alt, the first) cut short by a crash: the one
+    // before (c) is read.
+    const cut = await readFile(path, 'utf8');
+    await writeFile(path, cut.slice(0, cut.length - 20));
+    const g = new StateFile(path);
+    expect((await g.load()).tasks.map((t) => t.id)).toEqual(['c']);
+    // The next write goes over the damaged copy, never over the only intact one.
+    await g.save({ tasks: [task('e')], statuses: new Map() });
+    expect((await new StateFile(path).load()).tasks.map((t) => t.id)).toEqual(['e']);
+    await writeFile(`${path}.alt`, 'garbage');
+    expect((await new StateFile(path).load()).tasks.map((t) => t.id)).toEqual(['e']);
+    await writeFile(path, `${cut.slice(0, 30)}x${cut.slice(31)}`);
+    await expect(new StateFile(path).load()).rejects.toThrow(
+      /agent-tasks\.json(\.alt)?: (is damaged|is not JSON|has a damaged header)/,
+    );
   });
 });
 
