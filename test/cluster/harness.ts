@@ -320,7 +320,11 @@ export async function poll<T>(
   }
 }
 
-/** One Engine API call on a node: its JSON reply (undefined when empty); a status outside 2xx throws. */
+/**
+ * One Engine API call on a node: its JSON reply (undefined when empty); a status outside 2xx throws. A read
+ * answered "no leader" (503) is asked again for up to 3 s: the tests read state around elections, and a
+ * member between leaders says so for a moment; writes are never repeated.
+ */
 export async function apiJson<T>(
   c: LocalCluster,
   node: string,
@@ -328,7 +332,12 @@ export async function apiJson<T>(
   path: string,
   body?: unknown,
 ): Promise<T> {
-  const r = await c.api(node, method, path, body);
+  let r = await c.api(node, method, path, body);
+  for (const end = Date.now() + 3000; method === 'GET' && r.status === 503 && Date.now() < end; ) {
+    if (!/does not have a leader/.test(r.body)) break;
+    await new Promise((res) => setTimeout(res, 100));
+    r = await c.api(node, method, path, body);
+  }
   if (r.status < 200 || r.status >= 300)
     throw new Error(`${method} ${path} on ${node}: ${r.status} ${r.body}`);
   return (r.body ? JSON.parse(r.body) : undefined) as T;

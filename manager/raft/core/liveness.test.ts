@@ -208,6 +208,24 @@ describe('a leader whose connection broke (reportPeerLost)', () => {
     expect(leaderAmong(c, [2, 3])).toBeUndefined();
   });
 
+  it('keeps naming a live leader while it hurries; the leader heard again ends the hurry before a campaign', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const c = new TestCluster([1, 2, 3], overrides(seed));
+      c.campaign(1);
+      const term = c.get(1).node.status().term;
+      c.get(3).node.reportPeerLost(1); // a stale connection broke; the leader still reaches node 3
+      expect(c.get(3).node.status()).toMatchObject({ role: 'follower', leader: 1 });
+      // The leader's heartbeat comes before node 3's next tick.
+      c.tick(1);
+      c.stabilize();
+      for (let i = 0; i < 30; i++) {
+        c.tickAll();
+        c.stabilize();
+        expect(c.get(3).node.status(), `seed ${seed}`).toMatchObject({ role: 'follower', leader: 1, term });
+      }
+    }
+  });
+
   it('is ignored for a member that is not our leader, and by the leader itself', () => {
     const c = new TestCluster([1, 2, 3], overrides(3));
     c.campaign(1);

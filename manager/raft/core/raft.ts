@@ -380,8 +380,12 @@ export class Raft {
       // Forwarded requests (prop, readIndex, transferLeader) carry no term.
     } else if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
+        // (A follower that saw its leader's connection break no longer vouches for it: see reportPeerLost.)
         const inLease =
-          this.cfg.checkQuorum && this.lead !== NONE && this.electionElapsed < this.cfg.electionTick;
+          this.cfg.checkQuorum &&
+          this.lead !== NONE &&
+          this.hurryTicks === 0 &&
+          this.electionElapsed < this.cfg.electionTick;
         // A live leader makes us ignore campaigns (e.g. from a removed or partitioned node).
         if (inLease && !isTransfer(m.context)) return;
       }
@@ -896,7 +900,9 @@ export class Raft {
   reportPeerLost(id: NodeId): void {
     if (this.role !== 'follower' || this.lead !== id || !this.promotable()) return;
     this.logf(`lost the connection to leader ${id}: campaigning early`);
-    this.lead = NONE;
+    // The leader stays named until the campaign starts: a connection that broke while another carries the
+    // leader's messages (one left over from before a partition healed, say) then costs no moment without a
+    // leader — its next heartbeat ends the hurry.
     this.hurryTicks = this.cfg.electionTick;
     this.electionElapsed = 0;
     this.randomizedElectionTimeout = this.nextElectionTimeout();
