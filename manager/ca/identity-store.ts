@@ -6,6 +6,7 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ShoalError } from '../../common/errors.js';
+import { syncDir } from '../../common/sync-dir.js';
 import { certDigest, chainsTo, keyMatchesCert, nodeIdentityOf } from './certs.js';
 import type { NodeCredentials } from './join.js';
 import type { TlsIdentity } from './tls.js';
@@ -19,15 +20,6 @@ async function writeAtomic(file: string, data: string, mode: number): Promise<vo
   try {
     await fh.chmod(mode); // in case tmp existed with another mode
     await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
     await fh.sync();
   } finally {
     await fh.close();

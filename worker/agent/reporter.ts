@@ -85,8 +85,11 @@ export class StatusReporter {
     // A task moving through several passing states is still reported within holdMs of the first (unless
     // that one is out already: the next waits afresh).
     const waiting = prev !== undefined && this.sent.get(report.taskId) !== prev.status;
-    this.pending.set(report.taskId, { status, due: waiting ? Math.min(prev.due, due) : due });
-    this.schedule();
+    const entry = { status, due: waiting ? Math.min(prev.due, due) : due };
+    this.pending.set(report.taskId, entry);
+    // Only this report's due time is new: no scan of the others (a node starting a hundred tasks pushes
+    // five reports each).
+    this.arm(entry.due);
   }
 
   /** Forgets reports of a task (it was removed: nobody wants them any more). */
@@ -123,10 +126,14 @@ export class StatusReporter {
 
   /** Sets the timer for the earliest report due that is not in flight already. */
   private schedule(): void {
-    if (!this.send || this.inFlight >= this.maxInFlight) return;
     let due = Number.POSITIVE_INFINITY;
     for (const [id, p] of this.pending) if (p.due < due && this.sent.get(id) !== p.status) due = p.due;
-    if (due === Number.POSITIVE_INFINITY) return;
+    this.arm(due);
+  }
+
+  /** Moves the timer to `due` (no earlier than `notBefore`) when that is sooner than where it is. */
+  private arm(due: number): void {
+    if (!this.send || this.inFlight >= this.maxInFlight || due === Number.POSITIVE_INFINITY) return;
     due = Math.max(due, this.notBefore);
     if (due >= this.timerDue) return;
     this.cancelTimer();

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ShoalError } from '../../common/errors.js';
+import { syncDir } from '../../common/sync-dir.js';
 import { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 
@@ -213,12 +214,7 @@ export class StateFile {
     }
     // A copy made just now is found after a crash only once its directory entry is on disk.
     if (!this.synced[slot]) {
-      const d = await open(dir, 'r');
-      try {
-        await d.sync();
-      } finally {
-        await d.close();
-      }
+      await syncDir(dir);
       this.synced[slot] = true;
     }
     this.newest = { slot, seq };

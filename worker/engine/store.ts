@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { JsonDepthError, parseBoundedJson } from '../../common/bounded-json.js';
+import { syncDir } from '../../common/sync-dir.js';
 import type { Container } from './types.js';
 
 export const RECORD_FILE = 'container.json';
@@ -43,13 +44,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, durab
   }
   await rename(tmp, path);
   if (!durable) return;
-  // fsync the directory so the rename itself survives a crash.
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDir(dirname(path)); // so the rename itself survives a crash
 }
 
 export function saveRecord(dataRoot: string, rec: ContainerRecord): Promise<void> {
