@@ -55,6 +55,10 @@
 //         { op: "writeFile", path, value: Buffer, mode }   created or truncated, all of value written;
 //                                                          O_NOFOLLOW; mode only when created (umask applies)
 //         { op: "rename", path, to }                       rename(2): with writeFile first, an atomic replace
+//         { op: "spreadSubdirs", path }                    sets the directory's FS_TOPDIR_FL (ext2/3/4): its
+//                                                          new subdirectories are spread over the block
+//                                                          groups like top-level ones (fails ENOTTY or
+//                                                          EOPNOTSUPP on file systems without the flag)
 //       (mkdir, writeFile and rename let a caller write several small files in one round trip, e.g.
 //       a container's /etc/hosts, hostname, resolv.conf and its network record.)
 //       A malformed op rejects with a TypeError naming it before anything is touched, e.g.
@@ -144,7 +148,8 @@ Probe probe();
 
 // One file operation of applyFileOps, already checked on the JS thread.
 struct FileOp {
-  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount, Mkdir, WriteFile, Rename } kind = Mknod;
+  enum Kind { Mknod, Lchown, Chmod, Lutimes, Lsetxattr, MountTmpfs, Umount, Mkdir, WriteFile, Rename, SpreadSubdirs } kind =
+      Mknod;
   std::string path;
   uint32_t mode = 0, major = 0, minor = 0;  // Mknod (mode with type bits), Chmod, MountTmpfs, Mkdir, WriteFile
   uint64_t size = 0;                        // MountTmpfs

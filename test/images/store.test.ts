@@ -36,6 +36,20 @@ const snapshot = async () => ({
   dirs: (await fs.readdir(store.layers.dir)).sort(),
 });
 
+describe('layer directories', () => {
+  it('are spread over the file system like top-level ones (FS_TOPDIR_FL on layers/, where ext4 has it)', () => {
+    const attrs = (p: string) => execFileSync('lsattr', ['-d', p], { encoding: 'utf8' }).split(' ')[0];
+    let parent: string;
+    try {
+      parent = attrs(tmp);
+    } catch {
+      return; // no such flags on this file system (tmpfs, overlayfs): the store opens all the same
+    }
+    expect(parent).not.toContain('T');
+    expect(attrs(store.layers.dir)).toContain('T');
+  });
+});
+
 describe('load', () => {
   it('loads a docker save tarball', async () => {
     const r = await load(fixture('busybox.docker.tar'));

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 // The addon through its one typed face, worker/engine/native.ts: async create and verbs,
 // probe, the file ops Node lacks (mknod, xattrs), and native failures turned into typed errors.
 import { promises as fs } from 'node:fs';
@@ -199,6 +200,38 @@ describe('file ops the layer unpacker needs', () => {
     expect(gone).toMatchObject({ code: 'ENOENT', syscall: 'rename', path: path.join(dir, 'absent') });
   });
 
+  it('marks a directory as the top of a hierarchy (FS_TOPDIR_FL), refusing a file or a symlink', async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
+    const flags = (p: string) => spawnSync('lsattr', ['-d', p], { encoding: 'utf8' });
+    // the flag belongs to ext2/3/4; on another file system the ioctl's own error comes back
+    const supported = flags(dir).status === 0;
+    const sub = path.join(dir, 'layers');
+    await fs.mkdir(sub);
+    const done = await applyFileOps([{ op: 'spreadSubdirs', path: sub }]).then(
+      () => null,
+      (e) => e,
+    );
+    if (supported) {
+      expect(done).toBeNull();
+      expect(flags(sub).stdout.split(' ')[0]).toContain('T');
+      expect(flags(dir).stdout.split(' ')[0]).not.toContain('T');
+      await applyFileOps([{ op: 'spreadSubdirs', path: sub }]); // already set: nothing to do
+    } else expect(done).toMatchObject({ syscall: 'ioctl' });
+    await fs.writeFile(path.join(dir, 'file'), '');
+    await fs.symlink('layers', path.join(dir, 'link'));
+    // O_NOFOLLOW with O_DIRECTORY: a symlink is "not a directory", never followed
+    for (const [name, code] of [
+      ['file', 'ENOTDIR'],
+      ['link', 'ENOTDIR'],
+    ])
+      await expect(applyFileOps([{ op: 'spreadSubdirs', path: path.join(dir, name) }])).rejects.toMatchObject(
+        {
+          code,
+          syscall: 'open',
+        },
+      );
+  });
+
   it('rejects a malformed op with a TypeError naming it, before touching anything', async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-fileops-'));
     const ok = { op: 'mknod' as const, path: path.join(dir, 'ok'), mode: fs.constants.S_IFIFO | 0o600 };
@@ -233,7 +266,7 @@ describe('file ops the layer unpacker needs', () => {
       ],
       [
         { op: 'unlink', path: path.join(dir, 'x') },
-        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount, mkdir, writeFile, rename',
+        'ops[1].op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount, mkdir, writeFile, rename, spreadSubdirs',
       ],
       [
         { op: 'writeFile', path: path.join(dir, 'x'), value: 'text', mode: 0o644 },

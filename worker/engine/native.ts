@@ -46,7 +46,12 @@ export type FileOp =
   /** The whole of `value` into `path` (created with `mode`, or truncated; never through a symlink). */
   | { op: 'writeFile'; path: string; value: Buffer; mode: number }
   /** rename(2) `path` to `to`. */
-  | { op: 'rename'; path: string; to: string };
+  | { op: 'rename'; path: string; to: string }
+  /**
+   * The directory's "top of a hierarchy" flag (ext2/3/4 FS_TOPDIR_FL): the kernel spreads its new
+   * subdirectories over the block groups as it does top-level ones. ENOTTY/EOPNOTSUPP elsewhere.
+   */
+  | { op: 'spreadSubdirs'; path: string };
 
 /** File-type bits for `mknod` (as in <sys/stat.h>; Node's fs.constants has them too). */
 export const S_IFCHR = 0o020000;

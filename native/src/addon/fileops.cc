@@ -3,6 +3,8 @@
 // napi here, see fileops_napi.cc.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -85,6 +87,21 @@ const char* apply_one(const FileOp& op) {
     case FileOp::Rename:
       if (rename(op.path.c_str(), op.target.c_str()) < 0) return "rename";
       return nullptr;
+    case FileOp::SpreadSubdirs: {
+      int fd = open(op.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return "open";
+      int flags = 0;  // the kernel reads and writes an int, whatever the ioctl's declared type says
+      const char* failed = nullptr;
+      if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) failed = "ioctl";
+      if (!failed && !(flags & FS_TOPDIR_FL)) {
+        flags |= FS_TOPDIR_FL;
+        if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) failed = "ioctl";
+      }
+      int e = errno;
+      close(fd);
+      errno = e;
+      return failed;
+    }
   }
   errno = EINVAL;
   return "unknown";

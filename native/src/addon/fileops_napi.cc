@@ -107,10 +107,12 @@ FileOp parse_op(const Napi::Value& v, const std::string& where) {
   } else if (name == "rename") {
     op.kind = FileOp::Rename;
     op.target = text(o, "to", where);
+  } else if (name == "spreadSubdirs") {
+    op.kind = FileOp::SpreadSubdirs;
   } else {
     throw BadOp(where +
                 ".op: must be one of mknod, lchown, chmod, lutimes, lsetxattr, mountTmpfs, umount, mkdir, writeFile, "
-                "rename");
+                "rename, spreadSubdirs");
   }
   return op;
 }
