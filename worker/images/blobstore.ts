@@ -6,6 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, hexOf, parseDigest } from '../../common/digest.js';
+import { drop, hold } from './chunk-pool.js';
 import { StreamHash } from './stream-hash.js';
 
 export class DigestMismatchError extends Error {
@@ -51,6 +52,7 @@ export class BlobWriter {
   async write(chunk: Buffer): Promise<void> {
     await this.hash.update(chunk);
     this.size += chunk.length;
+    hold(chunk); // until written (chunk-pool.ts)
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= 1 << 20) await this.flush();
@@ -62,12 +64,16 @@ export class BlobWriter {
     const total = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    const { bytesWritten } = await this.fh.writev(bufs);
-    if (bytesWritten < total) {
-      // a short writev: write the rest plainly
-      const rest = Buffer.concat(bufs).subarray(bytesWritten);
-      let off = 0;
-      while (off < rest.length) off += (await this.fh.write(rest, off, rest.length - off)).bytesWritten;
+    try {
+      const { bytesWritten } = await this.fh.writev(bufs);
+      if (bytesWritten < total) {
+        // a short writev: write the rest plainly
+        const rest = Buffer.concat(bufs).subarray(bytesWritten);
+        let off = 0;
+        while (off < rest.length) off += (await this.fh.write(rest, off, rest.length - off)).bytesWritten;
+      }
+    } finally {
+      for (const b of bufs) drop(b);
     }
   }
 

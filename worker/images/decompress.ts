@@ -2,6 +2,7 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { newGunzip } from '../engine/native.js';
+import { type ChunkPool, drop } from './chunk-pool.js';
 import { ZstdStreamError, zstdDecompress } from './zstd.js';
 
 export type DetectedCompression = 'none' | 'gzip' | 'zstd';
@@ -45,11 +46,13 @@ const GUNZIP_CHUNK = 1 << 20;
 /**
  * gzip through the addon (ISA-L on the thread pool). An input chunk is stepped through until it is
  * used up; an output buffer is handed on only when full (or at the end), and a step that filled one
- * may have left output pending, so the next goes on even with no input left.
+ * may have left output pending, so the next goes on even with no input left. With a pool, output
+ * buffers come from it and are let go once the consumer asks for the next (see chunk-pool.ts).
  */
-async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* gunzip(src: AsyncIterable<Buffer>, pool?: ChunkPool): AsyncGenerator<Buffer> {
   const g = newGunzip();
-  let out = Buffer.allocUnsafe(GUNZIP_CHUNK);
+  const fresh = () => (pool ? pool.take() : Buffer.allocUnsafe(GUNZIP_CHUNK));
+  let out = fresh();
   let filled = 0;
   for await (const chunk of src) {
     let off = 0;
@@ -61,18 +64,31 @@ async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       filled += r.produced;
       if (filled === out.length) {
         yield out;
-        out = Buffer.allocUnsafe(GUNZIP_CHUNK);
+        drop(out);
+        out = fresh();
         filled = 0;
       } else if (off >= chunk.length) break;
       else if (r.used === 0 && r.produced === 0) throw new Error('layer: corrupt gzip stream: no progress');
     }
   }
   if (filled > 0) yield out.subarray(0, filled);
+  drop(out);
   if (!g.complete()) throw new Error('layer: truncated gzip stream');
 }
 
+export interface DecompressOptions {
+  /**
+   * gzip output in this pool's buffers: the consumer must hold (chunk-pool.ts) what it keeps past
+   * its next read. Other compressions ignore it.
+   */
+  pool?: ChunkPool;
+}
+
 /** Yields the uncompressed bytes of a (possibly gzip/zstd-compressed) stream, detected by magic number. */
-export async function* decompressStream(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* decompressStream(
+  src: AsyncIterable<Buffer>,
+  opts: DecompressOptions = {},
+): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let first = await it.next();
   while (!first.done && first.value.length === 0) first = await it.next();
@@ -86,7 +102,7 @@ export async function* decompressStream(src: AsyncIterable<Buffer>): AsyncGenera
   }
   const kind = detectCompression(head);
   if (kind === 'gzip') {
-    yield* gunzip(prepend(head, it));
+    yield* gunzip(prepend(head, it), opts.pool);
     return;
   }
   const z = decompressor(kind);

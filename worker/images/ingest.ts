@@ -4,6 +4,7 @@
 import type { Digest } from '../../common/digest.js';
 import type { BlobStore, BlobWriter } from './blobstore.js';
 import { DigestMismatchError, SizeMismatchError } from './blobstore.js';
+import { type ChunkPool, drop, hold, layerChunks } from './chunk-pool.js';
 import { decompressStream } from './decompress.js';
 import type { LayerMeta, LayerStore } from './layers.js';
 import { StreamHash } from './stream-hash.js';
@@ -27,26 +28,33 @@ export interface IngestedLayer {
 }
 
 /**
- * Network reads arrive in 16-64 KiB pieces; every piece costs a trip through zlib's thread pool and
- * the generators below. Gathering them into ~1 MiB buffers roughly halves the CPU of a pull.
+ * Network reads arrive in 16-64 KiB pieces; every piece costs a trip through the thread pool and
+ * the generators below. They are gathered into the pool's buffers (1 MiB), which roughly halves
+ * the CPU of a pull; each is let go once the consumer asks for the next (chunk-pool.ts).
  */
-async function* coalesce(src: AsyncIterable<Buffer>, size = 1 << 20): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
+async function* coalesce(src: AsyncIterable<Buffer>, pool: ChunkPool): AsyncGenerator<Buffer> {
+  let buf: Buffer | null = null;
   let n = 0;
   for await (const c of src) {
-    if (n === 0 && c.length >= size) {
+    if (n === 0 && c.length >= pool.size) {
       yield c;
       continue;
     }
-    parts.push(c);
-    n += c.length;
-    if (n >= size) {
-      yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
-      parts = [];
-      n = 0;
+    for (let off = 0; off < c.length; ) {
+      buf ??= pool.take();
+      const k = c.copy(buf, n, off);
+      n += k;
+      off += k;
+      if (n === buf.length) {
+        yield buf;
+        drop(buf);
+        buf = null;
+        n = 0;
+      }
     }
   }
-  if (n > 0) yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+  if (buf && n > 0) yield buf.subarray(0, n);
+  if (buf) drop(buf);
 }
 
 async function* hashing(
@@ -61,11 +69,13 @@ async function* hashing(
   }
 }
 
+/** `pool` only for tests (small, poisoned buffers); a pull uses the process's. */
 export async function ingestLayer(
   blobs: BlobStore,
   layers: LayerStore,
   src: AsyncIterable<Buffer>,
   expect: LayerExpectations,
+  pool: ChunkPool = layerChunks,
 ): Promise<IngestedLayer> {
   const what = expect.label ?? `layer ${expect.digest ?? ''}`.trim();
   const blobPresent = expect.digest ? await blobs.has(expect.digest) : false;
@@ -90,15 +100,17 @@ export async function ingestLayer(
   let queued = 0;
   const flushWrites = () => chain;
   const compressed = (async function* () {
-    for await (const c of coalesce(src)) {
+    for await (const c of coalesce(src, pool)) {
       compressedSize += c.length;
       await blobHash?.update(c);
       if (writer) {
         queued++;
+        hold(c); // until the writer has it
         chain = chain
           .then(() => writer.write(c))
           .finally(() => {
             queued--;
+            drop(c);
           });
         chain.catch(() => {}); // observed by flushWrites(); never an unhandled rejection meanwhile
       }
@@ -106,7 +118,7 @@ export async function ingestLayer(
       if (queued > 8) await chain;
     }
   })();
-  const tar = hashing(decompressStream(compressed), diffHash, (n) => {
+  const tar = hashing(decompressStream(compressed, { pool }), diffHash, (n) => {
     tarSize += n;
   });
   const checkBlob = async () => {

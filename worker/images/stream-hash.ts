@@ -3,6 +3,7 @@
 // largest single cost of a pull and held up everything else the daemon does meanwhile.
 import type { Digest } from '../../common/digest.js';
 import { type NativeSha256, newSha256 } from '../engine/native.js';
+import { drop, hold } from './chunk-pool.js';
 
 /** Chunks queued before update() makes its caller wait: bounds the bytes held for hashing. */
 const WINDOW = 4;
@@ -13,16 +14,18 @@ export class StreamHash {
   private queued = 0;
 
   /**
-   * Queues a chunk, which must not change afterwards. Resolves at once, unless WINDOW chunks are
-   * waiting: then once they are hashed (backpressure).
+   * Queues a chunk, which must not change afterwards (a pooled one is held until hashed). Resolves
+   * at once, unless WINDOW chunks are waiting: then once they are hashed (backpressure).
    */
   async update(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
     this.queued++;
+    hold(chunk);
     this.tail = this.tail
       .then(() => this.h.update(chunk))
       .finally(() => {
         this.queued--;
+        drop(chunk);
       });
     this.tail.catch(() => {}); // observed by digest(); never an unhandled rejection meanwhile
     if (this.queued >= WINDOW) await this.tail;

@@ -13,6 +13,7 @@
 // batches, and the caches (resolved parents, pending directory times) have fixed sizes.
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { drop, hold } from './chunk-pool.js';
 import { applyPrivilegedOps, type PrivOp } from './privileged-ops.js';
 import type { TarEntry } from './tar/header.js';
 import { readTar } from './tar/reader.js';
@@ -315,9 +316,15 @@ export async function unpackLayer(
     // positional writes, several in flight, so decompression is not idle while the disk works
     const inflight: Promise<void>[] = [];
     let pos = 0;
+    // a chunk is held while its write is in flight: the tar reader may reuse it (chunk-pool.ts)
     const writeAt = async (c: Buffer, at: number) => {
-      let off = 0;
-      while (off < c.length) off += (await file.write(c, off, c.length - off, at + off)).bytesWritten;
+      hold(c);
+      try {
+        let off = 0;
+        while (off < c.length) off += (await file.write(c, off, c.length - off, at + off)).bytesWritten;
+      } finally {
+        drop(c);
+      }
     };
     try {
       for await (const c of body) {

@@ -94,7 +94,8 @@ export async function* readTar(
             : e;
         });
         if (data === null) throw new TarFormatError(`tar: truncated ${what} at offset ${at}`);
-        return data.subarray(0, h.size);
+        // a copy: PAX values (xattrs) live on in the entry, past the source's next read
+        return Buffer.from(data.subarray(0, h.size));
       };
       if (h.flag === 'x') {
         localPax = parsePax(await readMeta('PAX header'));
