@@ -1,7 +1,10 @@
 // `npm run bench -- images`: image pull and unpack cost, side by side with skopeo.
 //   shoal_pull_s       pull of a generated 8-layer image (~200 MB: incompressible and compressible layers,
-//                      the busybox rootfs at the bottom) from a local docker-registry into an empty store
-//                      (download + verify + unpack: the image is runnable afterwards)
+//                      the busybox rootfs at the bottom) from a local docker-registry by shoald, through
+//                      its Engine API (POST /images/create, as `docker pull` against it) into a store
+//                      without the image (download + verify + unpack: runnable afterwards; removed
+//                      between pulls); shoal_pull_cpu_s is the daemon's CPU for it
+//   shoal_lib_pull_s   the same with pullImage in the bench's own process (the library alone)
 //   skopeo_pull_s      `skopeo copy docker://… oci:DIR` of the same image (download + verify only)
 //   ratio_pull         shoal_pull_s / skopeo_pull_s (target ≤ 1.5)
 //   docker_pull_s      `docker pull` by Debian's dockerd (docker.io) of the same image, from a registry on
@@ -16,7 +19,7 @@
 // Prints one JSON object on its last line. Cleans up its daemon, registry and directories.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
+import { promises as fs, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -38,6 +41,14 @@ const PULLS = Number(process.env.BENCH_PULLS ?? 3);
 const NS = `shoalimg-${process.pid}`;
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (s: string) => process.stderr.write(`bench images: ${s}\n`);
+const CLK_TCK = 100; // USER_HZ: the unit of /proc/<pid>/stat's times on Linux
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, fields 14 and 15). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
 
 /** Files of `size` bytes: random (incompressible) or repetitive text (compresses ~10:1 and more). */
 function layerFiles(prefix: string, count: number, size: number, random: boolean): TarSource[] {
@@ -167,20 +178,38 @@ async function main(): Promise<void> {
     }
     await client.putManifest('1', MT.ociManifest, img.manifest);
 
-    // each peer pulls PULLS times into empty state; medians
-    const shoalRuns: number[] = [];
-    const shoalCpus: number[] = [];
+    // shoald first: each round pulls through its Engine API (as `docker pull` against it does), then
+    // with pullImage in this process (the library alone), then with skopeo; medians of PULLS rounds
+    // a short directory: the engine's control sockets live under it (108-byte socket path limit)
+    daemon = await startShoald(mkdtempSync('/tmp/sbi-'));
+    const api = new ApiClient(daemon.sock);
+    const daemonPid = daemon.proc.pid as number;
+    const pullPath = `/images/create?fromImage=${encodeURIComponent(`${reg.host}/${repo}`)}&tag=1`;
+    const daemonRuns: number[] = [];
+    const daemonCpus: number[] = [];
+    const libRuns: number[] = [];
+    const libCpus: number[] = [];
     const skopeoRuns: number[] = [];
     const skopeoCpus: number[] = [];
     for (let i = 0; i < PULLS; i++) {
-      log(`shoal pull ${i + 1}/${PULLS}`);
+      log(`shoald pull ${i + 1}/${PULLS}`);
+      const c0 = cpuSecondsOf(daemonPid);
+      const t = performance.now();
+      const pulled = await api.call('POST', pullPath);
+      if (pulled.status !== 200 || pulled.body.includes('errorDetail'))
+        throw new Error(`pull: ${pulled.body}`);
+      daemonRuns.push((performance.now() - t) / 1000);
+      daemonCpus.push(cpuSecondsOf(daemonPid) - c0);
+      await api.ok('DELETE', `/images/${encodeURIComponent(ref)}?force=1`);
+
+      log(`shoal pull (library) ${i + 1}/${PULLS}`);
       const store = await ImageStore.open(join(work, `store${i}`));
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
-      await pullImage(store, ref, { concurrency: 4 });
-      shoalRuns.push((performance.now() - t0) / 1000);
+      await pullImage(store, ref);
+      libRuns.push((performance.now() - t0) / 1000);
       const cpu = process.cpuUsage(cpu0);
-      shoalCpus.push((cpu.user + cpu.system) / 1e6);
+      libCpus.push((cpu.user + cpu.system) / 1e6);
       await fs.rm(join(work, `store${i}`), { recursive: true, force: true });
 
       log(`skopeo copy ${i + 1}/${PULLS}`);
@@ -223,13 +252,7 @@ async function main(): Promise<void> {
     let runOneLayer: number | null = null;
     try {
       log('shoal run from the cached image');
-      // a short directory: the engine's control sockets live under it (108-byte socket path limit)
-      daemon = await startShoald(mkdtempSync('/tmp/sbi-'));
-      const api = new ApiClient(daemon.sock);
-      const pulled = await api.call(
-        'POST',
-        `/images/create?fromImage=${encodeURIComponent(`${reg.host}/${repo}`)}&tag=1`,
-      );
+      const pulled = await api.call('POST', pullPath);
       if (pulled.status !== 200 || pulled.body.includes('errorDetail'))
         throw new Error(`pull: ${pulled.body}`);
       const loaded = spawnSync(process.execPath, [
@@ -260,16 +283,19 @@ async function main(): Promise<void> {
     }
 
     const result = {
-      shoal_pull_s: round(p50(shoalRuns), 3),
+      shoal_pull_s: round(p50(daemonRuns), 3),
       skopeo_pull_s: round(p50(skopeoRuns), 3),
-      ratio_pull: round(p50(shoalRuns) / p50(skopeoRuns), 3),
+      ratio_pull: round(p50(daemonRuns) / p50(skopeoRuns), 3),
       docker_pull_s: typeof dockerRuns === 'string' ? null : round(p50(dockerRuns), 3),
-      ratio_docker: typeof dockerRuns === 'string' ? null : round(p50(shoalRuns) / p50(dockerRuns), 3),
+      ratio_docker: typeof dockerRuns === 'string' ? null : round(p50(daemonRuns) / p50(dockerRuns), 3),
       ...(typeof dockerRuns === 'string' ? { docker: dockerRuns } : {}),
-      shoal_pull_cpu_s: round(p50(shoalCpus), 3),
+      shoal_lib_pull_s: round(p50(libRuns), 3),
+      shoal_pull_cpu_s: round(p50(daemonCpus), 3),
+      shoal_lib_pull_cpu_s: round(p50(libCpus), 3),
       skopeo_pull_cpu_s: round(p50(skopeoCpus), 3),
       pulls: PULLS,
-      shoal_pull_runs_s: shoalRuns.map((x) => round(x, 3)),
+      shoal_pull_runs_s: daemonRuns.map((x) => round(x, 3)),
+      shoal_lib_pull_runs_s: libRuns.map((x) => round(x, 3)),
       skopeo_pull_runs_s: skopeoRuns.map((x) => round(x, 3)),
       docker_pull_runs_s: typeof dockerRuns === 'string' ? null : dockerRuns.map((x) => round(x, 3)),
       unpack_mb_s: round(unpackMbS, 1),
