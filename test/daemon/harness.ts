@@ -79,6 +79,23 @@ function removeOwnNetns(o: ShoaldOptions | undefined): void {
 }
 
 /** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
+/** The environment and node flags of bin/shoald's `#!/usr/bin/env -S NAME=VALUE… node FLAGS…` line. */
+function shoaldLaunch(): { env: NodeJS.ProcessEnv; flags: string[] } {
+  const line = readFileSync(join(REPO, 'bin/shoald'), 'utf8').split('\n')[0];
+  const words = line
+    .replace(/^#!\S*env -S /, '')
+    .split(/\s+/)
+    .filter(Boolean);
+  const at = words.indexOf('node');
+  if (at < 0) throw new Error(`bin/shoald: no node on its first line: ${line}`);
+  const env = { ...process.env };
+  for (const w of words.slice(0, at)) {
+    const eq = w.indexOf('=');
+    env[w.slice(0, eq)] = w.slice(eq + 1);
+  }
+  return { env, flags: words.slice(at + 1) };
+}
+
 export async function startShoald(dir?: string, opts: ShoaldOptions = {}): Promise<Daemon> {
   requireBuilt();
   const o = ensureOwnNetns(opts);
@@ -103,12 +120,14 @@ export async function startShoald(dir?: string, opts: ShoaldOptions = {}): Promi
     '--dns-forward=false',
     ...(o.args ?? []),
   ];
+  // shoald as `bin/shoald` runs it: its #! line's environment and node flags (the heap's sizes, one
+  // malloc arena), which `node bin/shoald` alone would skip
+  const { env, flags } = shoaldLaunch();
+  const node = [process.execPath, ...flags, ...argv];
   // nsenter execs shoald in place (same pid): stopShoald's signals reach shoald itself.
   const proc = o.netns
-    ? spawn('nsenter', [`--net=${o.netns}`, '--', process.execPath, ...argv], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      })
-    : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    ? spawn('nsenter', [`--net=${o.netns}`, '--', ...node], { stdio: ['ignore', 'ignore', 'pipe'], env })
+    : spawn(node[0], node.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
   let log = '';
   proc.stderr?.on('data', (c: Buffer) => {
     log += c.toString();
