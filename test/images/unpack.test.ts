@@ -183,6 +183,40 @@ describe('unpackLayer', () => {
   });
 });
 
+describe('files finished in the background', () => {
+  it('gives every file its time after its last write, and a late write error fails the unpack', async () => {
+    // many files, each written while the next entries are made: their times must come after the data
+    const items: TarSource[] = [{ entry: { name: 'd/', type: 'dir', mtime: 100 } }];
+    for (let i = 0; i < 40; i++)
+      items.push({
+        entry: { name: `d/f${i}`, type: 'file', mtime: 1000 + i },
+        body: Buffer.alloc(300_000, i),
+      });
+    items.push({ entry: { name: 'd/link', type: 'hardlink', linkname: 'd/f39' } });
+    // metadata batches of two paths: times go out while later files are still being written
+    const dir = path.join(tmp, 'layer');
+    await fs.mkdir(dir);
+    await unpackLayer(once(await tarOf(items)), dir, { batch: 2 });
+    for (let i = 0; i < 40; i++) {
+      const st = await fs.stat(path.join(dir, `d/f${i}`));
+      expect([st.size, st.mtimeMs]).toEqual([300_000, (1000 + i) * 1000]);
+    }
+    expect((await fs.stat(path.join(dir, 'd/link'))).nlink).toBe(2);
+    expect((await fs.stat(path.join(dir, 'd'))).mtimeMs).toBe(100_000);
+
+    // a file system too small for the layer: a write fails after its entry was left behind
+    const mnt = path.join(tmp, 'small');
+    await fs.mkdir(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    mounts.push(mnt);
+    await expect(unpackLayer(once(await tarOf(items)), mnt)).rejects.toMatchObject({ code: 'ENOSPC' });
+    // every descriptor under it closed before the rejection (umount in afterEach would fail as busy)
+    const fds = await fs.readdir('/proc/self/fd');
+    const open = await Promise.all(fds.map((f) => fs.readlink(`/proc/self/fd/${f}`).catch(() => '')));
+    expect(open.filter((t) => t.startsWith(mnt))).toEqual([]);
+  });
+});
+
 describe('symlinked parents (resolved inside the layer, as docker does)', () => {
   it('writes through lib -> usr/lib, an absolute link and a chain of links', async () => {
     const dir = await unpackInto([

@@ -11,8 +11,23 @@
 //
 // Memory does not grow with the layer: per-entry metadata goes to the native batch in bounded
 // batches, and the caches (resolved parents, pending directory times) have fixed sizes.
-import { constants, promises as fs } from 'node:fs';
+import {
+  close as closeCb,
+  constants,
+  promises as fs,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  open as openCb,
+  openSync,
+  readlinkSync,
+  type Stats,
+  symlinkSync,
+  unlinkSync,
+  write as writeCb,
+} from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { drop, hold } from './chunk-pool.js';
 import { applyPrivilegedOps, type PrivOp } from './privileged-ops.js';
 import type { TarEntry } from './tar/header.js';
@@ -122,6 +137,54 @@ export interface UnpackOptions {
   noOverwriteDirNonDir?: boolean;
 }
 
+/** The calls that make and inspect entries, one metadata syscall each. */
+interface EntryCalls {
+  lstat(p: string): Promise<Stats>;
+  mkdir(p: string, mode: number): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  link(existing: string, p: string): Promise<void>;
+  readlink(p: string): Promise<string>;
+  unlink(p: string): Promise<void>;
+  /** A new regular file (never through a symlink, never an existing one): its descriptor. */
+  create(p: string): Promise<number>;
+}
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW; // libuv adds O_CLOEXEC
+const openAsync = promisify(openCb);
+const writeAsync = promisify(writeCb);
+const closeAsync = promisify(closeCb);
+
+/**
+ * Into a fresh layer (under the daemon's own data root) entries are made directly: each call takes
+ * microseconds, while a trip through libuv's pool costs many times that in wake-ups and in waits
+ * behind the pool's file writes, and a layer's entries are made one after another — busybox's ~400
+ * links took ~0.35 s of a pull that way. (Failures reject as the pooled calls do.)
+ */
+const direct: EntryCalls = {
+  lstat: async (p) => lstatSync(p),
+  mkdir: async (p, mode) => {
+    mkdirSync(p, mode);
+  },
+  symlink: async (t, p) => symlinkSync(t, p),
+  link: async (e, p) => linkSync(e, p),
+  readlink: async (p) => readlinkSync(p),
+  unlink: async (p) => unlinkSync(p),
+  create: async (p) => openSync(p, CREATE, 0o600),
+};
+
+/** A plain archive (docker cp) may go to any mount, a slow one too: its calls keep the pool. */
+const pooled: EntryCalls = {
+  lstat: (p) => fs.lstat(p),
+  mkdir: async (p, mode) => {
+    await fs.mkdir(p, mode);
+  },
+  symlink: (t, p) => fs.symlink(t, p),
+  link: (e, p) => fs.link(e, p),
+  readlink: (p) => fs.readlink(p),
+  unlink: (p) => fs.unlink(p),
+  create: (p) => openAsync(p, CREATE, 0o600),
+};
+
 /** `limits` only for tests: small values exercise the batching and the caches. */
 export async function unpackLayer(
   tar: AsyncIterable<Buffer>,
@@ -130,6 +193,7 @@ export async function unpackLayer(
   opts: UnpackOptions = {},
 ): Promise<UnpackStats> {
   const layer = opts.whiteouts !== false;
+  const sys = layer ? direct : pooled;
   const lim = { ...LIMITS, ...limits };
   const dest = path.resolve(destDir); // no trailing slash: ".." handling compares with it
   const stats: UnpackStats = { files: 0, bytes: 0 };
@@ -144,6 +208,7 @@ export async function unpackLayer(
     if (pending.size >= lim.batch) await flush();
   };
   async function flush(): Promise<void> {
+    await filesDone(); // a write after its file's utimes would move the time again
     const ops = [...pending.values()].flat();
     pending.clear();
     await applyPrivilegedOps(ops);
@@ -183,14 +248,14 @@ export async function unpackLayer(
         continue;
       }
       const next = `${cur}/${p}`;
-      const st = await fs.lstat(next).catch((e) => {
+      const st = await sys.lstat(next).catch((e) => {
         if (code(e) === 'ENOENT') return null;
         throw e;
       });
       if (!st) {
         if (!create) return null;
         await dirTimes.touch(cur);
-        await fs.mkdir(next, 0o755);
+        await sys.mkdir(next, 0o755);
         dirTimes.set(next, null);
         dropPending(next, false); // a device node that never got made
         cur = next;
@@ -201,7 +266,7 @@ export async function unpackLayer(
           throw new UnsafeLayerError(
             `${what()}: too many levels of symbolic links (a loop?) at "${path.relative(dest, next)}"`,
           );
-        const target = await fs.readlink(next);
+        const target = await sys.readlink(next);
         if (target.startsWith('/')) cur = dest; // absolute: from the layer root, not the host's
         for (const t of target.split('/').reverse()) todo.push(t);
         continue;
@@ -236,7 +301,7 @@ export async function unpackLayer(
 
   /** Removes whatever is at target (not following it); false when nothing was there. */
   async function remove(target: string): Promise<boolean> {
-    const st = await fs.lstat(target).catch(() => null);
+    const st = await sys.lstat(target).catch(() => null);
     dropPending(target, st?.isDirectory() ?? false);
     if (!st) return false;
     await dirTimes.touch(path.dirname(target));
@@ -245,7 +310,7 @@ export async function unpackLayer(
       dirTimes.forget(target);
       await fs.rm(target, { recursive: true, force: true });
     } else {
-      await fs.unlink(target);
+      await sys.unlink(target);
     }
     return true;
   }
@@ -260,7 +325,7 @@ export async function unpackLayer(
       await make();
     } catch (e) {
       if (code(e) !== 'EEXIST') throw e;
-      if (keepDir && (await fs.lstat(target)).isDirectory()) return false;
+      if (keepDir && (await sys.lstat(target)).isDirectory()) return false;
       await remove(target);
       await make();
     }
@@ -303,16 +368,33 @@ export async function unpackLayer(
     await defer(op);
   }
 
+  // A file's last writes and its close go on while the next entries are made (they are made one
+  // after another, and waiting for each file's writes made a layer of many small files as slow as
+  // the pool's round trips). Its owner, mode and time wait for them: flush() settles the files first.
+  const closing = new Set<Promise<void>>();
+  let fileError: unknown = null;
+  const finishing = (p: Promise<void>) => {
+    const t: Promise<void> = p
+      .catch((e) => {
+        fileError ??= e;
+      })
+      .finally(() => closing.delete(t));
+    closing.add(t);
+  };
+  /** Waits for every file still being written; throws the first failure among them. */
+  async function filesDone(): Promise<void> {
+    await Promise.all(closing);
+    if (fileError) throw fileError;
+  }
+
   async function writeFile(target: string, body: AsyncIterable<Buffer>): Promise<void> {
-    let fh: fs.FileHandle | undefined;
+    if (fileError) throw fileError;
+    // bounds the open descriptors and the chunks held by writes
+    while (closing.size >= 16) await Promise.race(closing);
+    let fd = -1;
     await place(target, async () => {
-      fh = await fs.open(
-        target,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        0o600,
-      );
+      fd = await sys.create(target);
     });
-    const file = fh as fs.FileHandle;
     // positional writes, several in flight, so decompression is not idle while the disk works
     const inflight: Promise<void>[] = [];
     let pos = 0;
@@ -321,7 +403,7 @@ export async function unpackLayer(
       hold(c);
       try {
         let off = 0;
-        while (off < c.length) off += (await file.write(c, off, c.length - off, at + off)).bytesWritten;
+        while (off < c.length) off += (await writeAsync(fd, c, off, c.length - off, at + off)).bytesWritten;
       } finally {
         drop(c);
       }
@@ -329,16 +411,20 @@ export async function unpackLayer(
     try {
       for await (const c of body) {
         const w = writeAt(c, pos);
-        w.catch(() => {}); // observed below; never an unhandled rejection meanwhile
+        w.catch(() => {}); // observed when the file is finished; never an unhandled rejection meanwhile
         inflight.push(w);
         pos += c.length;
         stats.bytes += c.length;
         if (inflight.length >= 8) await inflight.shift();
       }
-      await Promise.all(inflight);
     } finally {
-      await Promise.allSettled(inflight);
-      await file.close();
+      finishing(
+        Promise.allSettled(inflight).then(async (results) => {
+          await closeAsync(fd);
+          const failed = results.find((r) => r.status === 'rejected');
+          if (failed) throw (failed as PromiseRejectedResult).reason;
+        }),
+      );
     }
   }
 
@@ -350,7 +436,7 @@ export async function unpackLayer(
     const dir = await resolve(dest, lparts.slice(0, -1), false, what, { links: 0 });
     const src = dir === null ? null : `${dir}/${lparts[lparts.length - 1]}`;
     if (src !== null && pending.has(src)) await flush(); // a device node the batch has yet to make
-    const st = src === null ? null : await fs.lstat(src).catch(() => null);
+    const st = src === null ? null : await sys.lstat(src).catch(() => null);
     if (!st || src === null)
       throw new UnsafeLayerError(`hard link "${e.name}": target "${e.linkname}" is not in this layer`);
     if (st.isDirectory())
@@ -360,7 +446,7 @@ export async function unpackLayer(
 
   /** docker's noOverwriteDirNonDir: a directory and a non-directory never replace each other. */
   async function checkOverwrite(target: string, e: TarEntry): Promise<void> {
-    const st = await fs.lstat(target).catch(() => null);
+    const st = await sys.lstat(target).catch(() => null);
     if (!st) return;
     const rel = path.relative(dest, target);
     if (st.isDirectory() && e.type !== 'dir')
@@ -369,87 +455,92 @@ export async function unpackLayer(
       throw new UnsafeLayerError(`cannot overwrite non-directory "${rel}" with directory "${e.name}"`);
   }
 
-  for await (const { entry: e, body } of readTar(tar, { lenientEnd: opts.lenientEnd })) {
-    if (opts.chown) {
-      e.uid = opts.chown.uid;
-      e.gid = opts.chown.gid;
-    }
-    const parts = safeComponents(e.name);
-    stats.files++;
-    if (parts.length === 0) {
-      // "./": the layer root itself; an existing directory a plain archive goes into keeps its own
-      if (!layer) continue;
-      if (e.type !== 'dir')
-        throw new UnsafeLayerError(`entry "${e.name}": the layer root must be a directory`);
-      await meta(dest, e, false);
-      continue;
-    }
-    const base = parts[parts.length - 1];
-    const dir = await parentDir(parts.slice(0, -1), e.name);
-    if (layer && base === WH_OPAQUE) {
-      await defer({ op: 'setxattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
-      continue;
-    }
-    if (layer && base.startsWith(WH_PREFIX)) {
-      const hidden = base.slice(WH_PREFIX.length);
-      if (hidden === '' || hidden === '.' || hidden === '..')
-        throw new UnsafeLayerError(`entry "${e.name}": invalid whiteout name`);
-      const target = `${dir}/${hidden}`;
-      await node(target, {
-        op: 'mknod',
-        path: target,
-        kind: 'c',
-        major: 0,
-        minor: 0,
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        mtime: e.mtime,
-      });
-      continue;
-    }
-    const target = `${dir}/${base}`;
-    if (opts.noOverwriteDirNonDir) await checkOverwrite(target, e);
-    switch (e.type) {
-      case 'dir': {
-        const made = await place(target, () => fs.mkdir(target, 0o755), true);
-        await meta(target, e, made);
-        break;
+  try {
+    for await (const { entry: e, body } of readTar(tar, { lenientEnd: opts.lenientEnd })) {
+      if (opts.chown) {
+        e.uid = opts.chown.uid;
+        e.gid = opts.chown.gid;
       }
-      case 'file': {
-        await writeFile(target, body);
-        await meta(target, e, true);
-        break;
+      const parts = safeComponents(e.name);
+      stats.files++;
+      if (parts.length === 0) {
+        // "./": the layer root itself; an existing directory a plain archive goes into keeps its own
+        if (!layer) continue;
+        if (e.type !== 'dir')
+          throw new UnsafeLayerError(`entry "${e.name}": the layer root must be a directory`);
+        await meta(dest, e, false);
+        continue;
       }
-      case 'symlink': {
-        await place(target, () => fs.symlink(e.linkname, target));
-        await meta(target, e, true);
-        break;
+      const base = parts[parts.length - 1];
+      const dir = await parentDir(parts.slice(0, -1), e.name);
+      if (layer && base === WH_OPAQUE) {
+        await defer({ op: 'setxattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
+        continue;
       }
-      case 'hardlink': {
-        const src = await linkSource(e);
-        if (src === target) break;
-        await place(target, () => fs.link(src, target));
-        break;
-      }
-      case 'char':
-      case 'block':
-      case 'fifo': {
+      if (layer && base.startsWith(WH_PREFIX)) {
+        const hidden = base.slice(WH_PREFIX.length);
+        if (hidden === '' || hidden === '.' || hidden === '..')
+          throw new UnsafeLayerError(`entry "${e.name}": invalid whiteout name`);
+        const target = `${dir}/${hidden}`;
         await node(target, {
           op: 'mknod',
           path: target,
-          kind: e.type === 'char' ? 'c' : e.type === 'block' ? 'b' : 'p',
-          major: e.devmajor,
-          minor: e.devminor,
-          mode: e.mode,
-          uid: e.uid,
-          gid: e.gid,
+          kind: 'c',
+          major: 0,
+          minor: 0,
+          mode: 0,
+          uid: 0,
+          gid: 0,
           mtime: e.mtime,
         });
-        await xattrs(target, e);
-        break;
+        continue;
+      }
+      const target = `${dir}/${base}`;
+      if (opts.noOverwriteDirNonDir) await checkOverwrite(target, e);
+      switch (e.type) {
+        case 'dir': {
+          const made = await place(target, () => sys.mkdir(target, 0o755), true);
+          await meta(target, e, made);
+          break;
+        }
+        case 'file': {
+          await writeFile(target, body);
+          await meta(target, e, true);
+          break;
+        }
+        case 'symlink': {
+          await place(target, () => sys.symlink(e.linkname, target));
+          await meta(target, e, true);
+          break;
+        }
+        case 'hardlink': {
+          const src = await linkSource(e);
+          if (src === target) break;
+          await place(target, () => sys.link(src, target));
+          break;
+        }
+        case 'char':
+        case 'block':
+        case 'fifo': {
+          await node(target, {
+            op: 'mknod',
+            path: target,
+            kind: e.type === 'char' ? 'c' : e.type === 'block' ? 'b' : 'p',
+            major: e.devmajor,
+            minor: e.devminor,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            mtime: e.mtime,
+          });
+          await xattrs(target, e);
+          break;
+        }
       }
     }
+  } finally {
+    // nothing of this unpack still writes into the directory once it returns or throws
+    await Promise.all(closing);
   }
   await flush();
   // directory times last: creating their children changed them (setting one does not change another)
