@@ -77,13 +77,15 @@
 //       the code node:crypto runs). One update at a time: a second before the first settled throws.
 //       digest() is the hex digest of what was hashed so far; updates may go on after it.
 //
-//   new Gunzip(): { step(input: Buffer, output: Buffer): Promise<{ used, produced }>, complete(): boolean }
+//   new Gunzip(hashOutput?: boolean): { step(input, output): Promise<{ used, produced }>, complete(): boolean,
+//                                       outputDigest(): string }
 //       A gzip stream (one or more members; zero bytes between or after them are padding) inflated
 //       by Intel ISA-L on the thread pool, into output, until the input is used up or the output is
 //       full (a full output may leave more pending: step again, with empty input if need be). Bad
 //       data rejects with an Error (code "EGUNZIP") saying what: "incorrect data check" (CRC-32 or
 //       length in the trailer), "incorrect header check", "invalid deflate block" …
-//       complete() tells whether the bytes so far end exactly after a member.
+//       complete() tells whether the bytes so far end exactly after a member. With hashOutput, each
+//       step also hashes what it produced; outputDigest() is the hex SHA-256 of all output so far.
 //
 //   netnsCreate(path: string): Promise<void>
 //       A new network namespace kept alive by a bind mount of its ns file onto `path` (created

@@ -125,7 +125,7 @@ interface ShoalNativeAddon {
   applyFileOps(ops: FileOp[]): Promise<void>;
   lgetxattr(path: string, name: string): Promise<Buffer | null>;
   Sha256: new () => NativeSha256;
-  Gunzip: new () => NativeGunzip;
+  Gunzip: new (hashOutput: boolean) => NativeGunzip;
   create(args: string[]): Promise<void>;
   runtime(args: string[]): Promise<RuntimeOutput>;
   probe(): NativeProbe;
@@ -366,14 +366,16 @@ export interface NativeGunzip {
   step(input: Buffer, output: Buffer): Promise<{ used: number; produced: number }>;
   /** Whether the bytes so far end exactly after a member (else the stream was cut short). */
   complete(): boolean;
+  /** hex SHA-256 of all output so far (made with hashOutput; each step hashed what it produced) */
+  outputDigest(): string;
 }
 
 export function newSha256(): NativeSha256 {
   return new (addon().Sha256)();
 }
 
-export function newGunzip(): NativeGunzip {
-  return new (addon().Gunzip)();
+export function newGunzip(opts: { hashOutput?: boolean } = {}): NativeGunzip {
+  return new (addon().Gunzip)(opts.hashOutput === true);
 }
 
 // ---------------------------------------------------------------- networking

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
-import { decompressStream, detectCompression } from './decompress.js';
+import { sha256Of } from '../../common/digest.js';
+import { newGunzip } from '../engine/native.js';
+import { decompressStream, detectCompression, OutputDigest } from './decompress.js';
 
 async function all(src: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -132,4 +134,44 @@ it('names truncated and corrupt zstd streams', async () => {
   await expect(
     all(decompressStream(pieces(Buffer.concat([zst, Buffer.from('junk after the frame')]), 4096))),
   ).rejects.toThrow(/layer: corrupt zstd stream: not a zstd frame/);
+});
+
+it('gives the SHA-256 of what came out, hashed beside the inflate for gzip, as chunks pass otherwise', async () => {
+  const data = Buffer.concat([randomBytes(3 << 20), Buffer.alloc(2 << 20, 'layer ')]);
+  const cases: [string, Buffer][] = [
+    ['gzip', gzipSync(data)],
+    // two members and zero padding between them: one stream, one digest
+    [
+      'two gzip members',
+      Buffer.concat([gzipSync(data.subarray(0, 1000)), Buffer.alloc(512), gzipSync(data.subarray(1000))]),
+    ],
+    ['zstd', zstdOf(data)],
+    ['plain', data],
+  ];
+  for (const [what, input] of cases) {
+    const digest = new OutputDigest();
+    const out = await all(decompressStream(pieces(input, 100_000), { digest }));
+    expect(out.equals(data), what).toBe(true);
+    expect(digest.value, what).toBe(sha256Of(data));
+  }
+  const empty = new OutputDigest();
+  expect((await all(decompressStream(pieces(Buffer.alloc(0), 1), { digest: empty }))).length).toBe(0);
+  expect(empty.value).toBe(sha256Of(Buffer.alloc(0)));
+  // a stream left unread has no digest yet
+  const partial = new OutputDigest();
+  const it = decompressStream(pieces(gzipSync(data), 100_000), { digest: partial });
+  await it.next();
+  await it.return(undefined);
+  expect(partial.value).toBeUndefined();
+});
+
+it("refuses a gunzip's output digest when it was not asked to hash", async () => {
+  const g = newGunzip();
+  const out = Buffer.alloc(1 << 16);
+  await g.step(gzipSync(Buffer.from('x')), out);
+  expect(() => g.outputDigest()).toThrow('Gunzip.outputDigest: made without hashOutput');
+  const h = newGunzip({ hashOutput: true });
+  const r = await h.step(gzipSync(Buffer.from('abc')), out);
+  expect(r.produced).toBe(3);
+  expect(`sha256:${h.outputDigest()}`).toBe(sha256Of(Buffer.from('abc')));
 });

@@ -1,8 +1,10 @@
 // Detects a layer's compression from its first bytes and streams the uncompressed tar.
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { type Digest, sha256Of } from '../../common/digest.js';
 import { newGunzip } from '../engine/native.js';
 import { type ChunkPool, drop } from './chunk-pool.js';
+import { StreamHash } from './stream-hash.js';
 import { ZstdStreamError, zstdDecompress } from './zstd.js';
 
 export type DetectedCompression = 'none' | 'gzip' | 'zstd';
@@ -49,8 +51,12 @@ const GUNZIP_CHUNK = 1 << 20;
  * may have left output pending, so the next goes on even with no input left. With a pool, output
  * buffers come from it and are let go once the consumer asks for the next (see chunk-pool.ts).
  */
-async function* gunzip(src: AsyncIterable<Buffer>, pool?: ChunkPool): AsyncGenerator<Buffer> {
-  const g = newGunzip();
+async function* gunzip(
+  src: AsyncIterable<Buffer>,
+  pool?: ChunkPool,
+  digest?: OutputDigest,
+): AsyncGenerator<Buffer> {
+  const g = newGunzip({ hashOutput: digest !== undefined });
   const fresh = () => (pool ? pool.take() : Buffer.allocUnsafe(GUNZIP_CHUNK));
   let out = fresh();
   let filled = 0;
@@ -74,6 +80,22 @@ async function* gunzip(src: AsyncIterable<Buffer>, pool?: ChunkPool): AsyncGener
   if (filled > 0) yield out.subarray(0, filled);
   drop(out);
   if (!g.complete()) throw new Error('layer: truncated gzip stream');
+  if (digest) digest.value = `sha256:${g.outputDigest()}`;
+}
+
+/** The chunks of src, hashed as they pass; the digest is set once src has ended. */
+async function* hashedInto(src: AsyncIterable<Buffer>, digest: OutputDigest): AsyncGenerator<Buffer> {
+  const h = new StreamHash();
+  for await (const c of src) {
+    await h.update(c);
+    yield c;
+  }
+  digest.value = await h.digest();
+}
+
+/** Receives the SHA-256 of the decompressed bytes (a layer's diff-id) once they have all been read. */
+export class OutputDigest {
+  value: Digest | undefined;
 }
 
 export interface DecompressOptions {
@@ -82,6 +104,8 @@ export interface DecompressOptions {
    * its next read. Other compressions ignore it.
    */
   pool?: ChunkPool;
+  /** Gets the SHA-256 of the output at its end: computed beside the inflate for gzip. */
+  digest?: OutputDigest;
 }
 
 /** Yields the uncompressed bytes of a (possibly gzip/zstd-compressed) stream, detected by magic number. */
@@ -92,7 +116,10 @@ export async function* decompressStream(
   const it = src[Symbol.asyncIterator]();
   let first = await it.next();
   while (!first.done && first.value.length === 0) first = await it.next();
-  if (first.done) return;
+  if (first.done) {
+    if (opts.digest) opts.digest.value = sha256Of(Buffer.alloc(0));
+    return;
+  }
   let head: Buffer = first.value;
   // a 1-byte first chunk cannot be classified; gather at least 4 bytes
   while (head.length < 4) {
@@ -102,9 +129,19 @@ export async function* decompressStream(
   }
   const kind = detectCompression(head);
   if (kind === 'gzip') {
-    yield* gunzip(prepend(head, it), opts.pool);
+    yield* gunzip(prepend(head, it), opts.pool, opts.digest);
     return;
   }
+  const out = others(kind, head, it);
+  yield* opts.digest ? hashedInto(out, opts.digest) : out;
+}
+
+/** zstd (node:zlib's where it has one, else fzstd) or no compression at all. */
+async function* others(
+  kind: DetectedCompression,
+  head: Buffer,
+  it: AsyncIterator<Buffer>,
+): AsyncGenerator<Buffer> {
   const z = decompressor(kind);
   if (!z) {
     yield* kind === 'zstd' ? zstdFallback(prepend(head, it)) : prepend(head, it);

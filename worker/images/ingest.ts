@@ -5,7 +5,7 @@ import type { Digest } from '../../common/digest.js';
 import type { BlobStore, BlobWriter } from './blobstore.js';
 import { DigestMismatchError, SizeMismatchError } from './blobstore.js';
 import { type ChunkPool, drop, hold, layerChunks } from './chunk-pool.js';
-import { decompressStream } from './decompress.js';
+import { decompressStream, OutputDigest } from './decompress.js';
 import type { LayerMeta, LayerStore } from './layers.js';
 import { StreamHash } from './stream-hash.js';
 import { unpackLayer } from './unpack.js';
@@ -57,16 +57,17 @@ async function* coalesce(src: AsyncIterable<Buffer>, pool: ChunkPool): AsyncGene
   if (buf) drop(buf);
 }
 
-async function* hashing(
-  src: AsyncIterable<Buffer>,
-  hash: StreamHash,
-  count: (n: number) => void,
-): AsyncGenerator<Buffer> {
+async function* counting(src: AsyncIterable<Buffer>, count: (n: number) => void): AsyncGenerator<Buffer> {
   for await (const c of src) {
-    await hash.update(c);
     count(c.length);
     yield c;
   }
+}
+
+/** The diff-id once the tar was read to its end (the inflate hashed it). */
+function diffIdOf(d: OutputDigest, what: string): Digest {
+  if (!d.value) throw new Error(`${what}: the uncompressed stream was not read to its end`);
+  return d.value;
 }
 
 /** `pool` only for tests (small, poisoned buffers); a pull uses the process's. */
@@ -93,7 +94,7 @@ export async function ingestLayer(
   // the writer hashes what it stores; a second hash of the same bytes only when nothing is stored
   const blobHash = writer ? null : new StreamHash();
   let compressedSize = 0;
-  const diffHash = new StreamHash();
+  const diff = new OutputDigest();
   let tarSize = 0;
   // file writes are chained (one fd, ordered) and bounded so the reader never runs far ahead
   let chain: Promise<void> = Promise.resolve();
@@ -118,7 +119,7 @@ export async function ingestLayer(
       if (queued > 8) await chain;
     }
   })();
-  const tar = hashing(decompressStream(compressed, { pool }), diffHash, (n) => {
+  const tar = counting(decompressStream(compressed, { pool, digest: diff }), (n) => {
     tarSize += n;
   });
   const checkBlob = async () => {
@@ -141,7 +142,7 @@ export async function ingestLayer(
       for await (const _ of tar) {
         /* trailing bytes after the end-of-archive marker */
       }
-      unpackedDiff = await diffHash.digest();
+      unpackedDiff = diffIdOf(diff, what);
       if (expect.diffId && unpackedDiff !== expect.diffId)
         throw new DigestMismatchError(expect.diffId, unpackedDiff, `${what}: diff-id (uncompressed)`);
       // the blob must be right too before the layer becomes visible
@@ -153,7 +154,7 @@ export async function ingestLayer(
       for await (const _ of tar) {
         /* hash only */
       }
-      unpackedDiff = await diffHash.digest();
+      unpackedDiff = diffIdOf(diff, what);
       if (unpackedDiff !== expect.diffId)
         throw new DigestMismatchError(expect.diffId!, unpackedDiff, `${what}: diff-id (uncompressed)`);
       await checkBlob();

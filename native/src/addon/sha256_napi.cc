@@ -8,6 +8,23 @@
 
 namespace shoal_native {
 
+// hex SHA-256 of a copy of ctx's state, so hashing may go on (also Gunzip's outputDigest)
+Napi::String hex_digest(Napi::Env env, EVP_MD_CTX* ctx, const char* what) {
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  bool ok = copy && EVP_MD_CTX_copy_ex(copy, ctx) == 1 && EVP_DigestFinal_ex(copy, md, &n) == 1;
+  EVP_MD_CTX_free(copy);
+  if (!ok) throw Napi::Error::New(env, std::string(what) + ": OpenSSL failed");
+  static const char hex[] = "0123456789abcdef";
+  std::string s(2 * n, '0');
+  for (unsigned int i = 0; i < n; i++) {
+    s[2 * i] = hex[md[i] >> 4];
+    s[2 * i + 1] = hex[md[i] & 15];
+  }
+  return Napi::String::New(env, s);
+}
+
 namespace {
 
 class Sha256Object : public Napi::ObjectWrap<Sha256Object> {
@@ -33,19 +50,7 @@ class Sha256Object : public Napi::ObjectWrap<Sha256Object> {
   Napi::Value Digest(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (busy) throw Napi::Error::New(env, "Sha256.digest: an update has not finished");
-    EVP_MD_CTX* copy = EVP_MD_CTX_new();
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    bool ok = copy && EVP_MD_CTX_copy_ex(copy, ctx) == 1 && EVP_DigestFinal_ex(copy, md, &n) == 1;
-    EVP_MD_CTX_free(copy);
-    if (!ok) throw Napi::Error::New(env, "Sha256.digest: OpenSSL failed");
-    static const char hex[] = "0123456789abcdef";
-    std::string s(2 * n, '0');
-    for (unsigned int i = 0; i < n; i++) {
-      s[2 * i] = hex[md[i] >> 4];
-      s[2 * i + 1] = hex[md[i] & 15];
-    }
-    return Napi::String::New(env, s);
+    return hex_digest(env, ctx, "Sha256.digest");
   }
 };
 
