@@ -72,10 +72,12 @@
 //       The attribute's value, or null when the file has no such attribute (ENODATA). Does not
 //       follow a final symlink. Other failures reject like applyFileOps (syscall "lgetxattr").
 //
-//   new Sha256(): { update(data: Buffer): Promise<void>, digest(): string }
+//   new Sha256(): { update(data: Buffer, fd?: number): Promise<void>, digest(): string }
 //       SHA-256 with each update on the thread pool (through the OpenSSL the node binary exports,
 //       the code node:crypto runs). One update at a time: a second before the first settled throws.
-//       digest() is the hex digest of what was hashed so far; updates may go on after it.
+//       digest() is the hex digest of what was hashed so far; updates may go on after it. With fd,
+//       the update also writes all of data to fd at its offset, in the same work item (a blob
+//       stored as it is hashed); a failed write rejects like Node's fs (code, errno, syscall "write").
 //
 //   new Gunzip(hashOutput?: boolean): { step(input, output): Promise<{ used, produced }>, complete(): boolean,
 //                                       outputDigest(): string }

@@ -352,7 +352,8 @@ export async function lgetxattr(path: string, name: string): Promise<Buffer | nu
 
 /** SHA-256 whose updates run on the thread pool; one update at a time (chain them). */
 export interface NativeSha256 {
-  update(data: Buffer): Promise<void>;
+  /** With fd, the data is then written to it too (at its offset), in the same trip through the pool. */
+  update(data: Buffer, fd?: number): Promise<void>;
   /** hex; the state is copied, updates may go on */
   digest(): string;
 }

@@ -6,7 +6,6 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, hexOf, parseDigest } from '../../common/digest.js';
-import { drop, hold } from './chunk-pool.js';
 import { StreamHash } from './stream-hash.js';
 
 export class DigestMismatchError extends Error {
@@ -45,36 +44,10 @@ export class BlobWriter {
     return new BlobWriter(store, tmpPath, fh);
   }
 
-  // network chunks are small (16-64 KiB): gather them into ~1 MiB writev calls
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
+  /** Appends a chunk, which must not change afterwards: hashed and written in one trip through the pool. */
   async write(chunk: Buffer): Promise<void> {
-    await this.hash.update(chunk);
+    await this.hash.update(chunk, this.fh.fd);
     this.size += chunk.length;
-    hold(chunk); // until written (chunk-pool.ts)
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= 1 << 20) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const bufs = this.pending;
-    const total = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
-    try {
-      const { bytesWritten } = await this.fh.writev(bufs);
-      if (bytesWritten < total) {
-        // a short writev: write the rest plainly
-        const rest = Buffer.concat(bufs).subarray(bytesWritten);
-        let off = 0;
-        while (off < rest.length) off += (await this.fh.write(rest, off, rest.length - off)).bytesWritten;
-      }
-    } finally {
-      for (const b of bufs) drop(b);
-    }
   }
 
   /** The digest of what was written so far (writing may go on). */
@@ -89,7 +62,6 @@ export class BlobWriter {
       if (expectedSize !== undefined && expectedSize >= 0 && this.size !== expectedSize)
         throw new SizeMismatchError(expectedSize, this.size, what);
       if (expected && expected !== actual) throw new DigestMismatchError(expected, actual, what);
-      await this.flush();
       await this.fh.sync();
       await this.fh.close();
       this.closed = true;
@@ -102,6 +74,8 @@ export class BlobWriter {
   }
 
   async abort(): Promise<void> {
+    // queued writes first: the descriptor must not be closed (and its number reused) under them
+    await this.hash.settled();
     if (!this.closed) {
       this.closed = true;
       await this.fh.close().catch(() => {});

@@ -3,8 +3,13 @@
 // largest single cost and held up everything else the daemon does meanwhile. The digest comes from
 // Node's own OpenSSL (the addon links against the symbols the node binary exports), so it is the
 // same code and speed as node:crypto, only off the event loop.
+#include <errno.h>
 #include <napi.h>
 #include <openssl/evp.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <string>
 
 namespace shoal_native {
 
@@ -43,7 +48,8 @@ class Sha256Object : public Napi::ObjectWrap<Sha256Object> {
   bool busy = false;
 
  private:
-  // update(data: Buffer): Promise<void>; one at a time (the caller chains them)
+  // update(data: Buffer, fd?: number): Promise<void>; one at a time (the caller chains them). With fd,
+  // the data is also written to it (at its offset) once hashed.
   Napi::Value Update(const Napi::CallbackInfo& info);
 
   // digest(): string, hex; the state is copied, so updates may go on
@@ -56,12 +62,22 @@ class Sha256Object : public Napi::ObjectWrap<Sha256Object> {
 
 class UpdateWorker : public Napi::AsyncWorker {
  public:
-  UpdateWorker(Napi::Env env, Sha256Object* owner, Napi::Buffer<uint8_t> data)
+  UpdateWorker(Napi::Env env, Sha256Object* owner, Napi::Buffer<uint8_t> data, int fd)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner),
-        data_ref_(Napi::Persistent(data)), data_(data.Data()), len_(data.Length()) {}
+        data_ref_(Napi::Persistent(data)), data_(data.Data()), len_(data.Length()), fd_(fd) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
-    if (EVP_DigestUpdate(owner_->ctx, data_, len_) != 1) SetError("Sha256.update: OpenSSL failed");
+    if (EVP_DigestUpdate(owner_->ctx, data_, len_) != 1) return SetError("Sha256.update: OpenSSL failed");
+    // then appended to the file, in the same trip through the pool (a blob is hashed as it is stored)
+    for (size_t off = 0; fd_ >= 0 && off < len_;) {
+      ssize_t n = write(fd_, data_ + off, len_ - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err_ = errno;
+        return SetError("write");
+      }
+      off += static_cast<size_t>(n);
+    }
   }
   void OnOK() override {
     Done();
@@ -69,7 +85,13 @@ class UpdateWorker : public Napi::AsyncWorker {
   }
   void OnError(const Napi::Error& e) override {
     Done();
-    deferred_.Reject(e.Value());
+    if (err_ == 0) return deferred_.Reject(e.Value());
+    // shaped like Node's fs errors: `ENOSPC write: no space left on device`, code, errno, syscall
+    Napi::Error f = Napi::Error::New(Env(), std::string(uv_err_name(-err_)) + " write: " + uv_strerror(-err_));
+    f.Set("code", Napi::String::New(Env(), uv_err_name(-err_)));
+    f.Set("errno", Napi::Number::New(Env(), -err_));
+    f.Set("syscall", Napi::String::New(Env(), "write"));
+    deferred_.Reject(f.Value());
   }
 
  private:
@@ -82,15 +104,24 @@ class UpdateWorker : public Napi::AsyncWorker {
   Napi::Reference<Napi::Buffer<uint8_t>> data_ref_;  // keeps the bytes alive while the pool reads them
   const uint8_t* data_;
   size_t len_;
+  int fd_;       // -1: hash only
+  int err_ = 0;  // errno of a failed write
 };
 
 Napi::Value Sha256Object::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "Sha256.update: data must be a Buffer");
+  int fd = -1;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    double d = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 2147483647.0 && d == static_cast<int>(d)))
+      throw Napi::TypeError::New(env, "Sha256.update: fd must be a file descriptor");
+    fd = static_cast<int>(d);
+  }
   if (busy) throw Napi::Error::New(env, "Sha256.update: the previous update has not finished");
   busy = true;
   Ref();  // the object outlives its update even if JavaScript drops it
-  auto* w = new UpdateWorker(env, this, info[0].As<Napi::Buffer<uint8_t>>());
+  auto* w = new UpdateWorker(env, this, info[0].As<Napi::Buffer<uint8_t>>(), fd);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
