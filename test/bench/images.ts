@@ -11,7 +11,7 @@
 //                      the same storage (download + verify + unpack into overlay2 layers); dockerd runs in
 //                      a network namespace of its own with its own data root, exec root and socket
 //   ratio_docker       shoal_pull_s / docker_pull_s (target ≤ 0.5)
-//   the pull figures are medians of BENCH_PULLS (default 3) pulls into empty state; *_runs_s lists them all
+//   the pull figures are medians of BENCH_PULLS (default 5) pulls into empty state; *_runs_s lists them all
 //   unpack_mb_s        layer unpack throughput from local blobs (uncompressed MB per second)
 //   run_cached_p50_ms  create → exit observed of `/bin/true` from the (cached) image through shoald's API
 //   run_cached_1layer_p50_ms  the same from the one-layer busybox image
@@ -37,7 +37,7 @@ import { type Dockerd, haveDockerd, startDockerd, stopDockerd } from './dockerd.
 import { ApiClient, round } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_N ?? 30);
-const PULLS = Number(process.env.BENCH_PULLS ?? 3);
+const PULLS = Number(process.env.BENCH_PULLS ?? 5);
 const NS = `shoalimg-${process.pid}`;
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (s: string) => process.stderr.write(`bench images: ${s}\n`);
