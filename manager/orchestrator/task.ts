@@ -103,10 +103,18 @@ export const nodeLost = (n: Node | undefined): boolean =>
 
 export const createdAt = (t: Task): number => t.meta?.createdAt ?? 0;
 
-/** Oldest first: creation time, then version (one transaction), then id. */
+/**
+ * Oldest first: creation time, then the service version the task was made from (fixed at creation and
+ * never decreasing, so a replacement made in the same millisecond as the task it replaces still sorts
+ * after it: the store version, which every later write moves, had a stopped old task pass for the newer
+ * one and an update complete early), then store version, then id.
+ */
 export function byAge(a: Task, b: Task): number {
   return (
-    createdAt(a) - createdAt(b) || (a.meta?.version ?? 0) - (b.meta?.version ?? 0) || compareText(a.id, b.id)
+    createdAt(a) - createdAt(b) ||
+    a.serviceVersion - b.serviceVersion ||
+    (a.meta?.version ?? 0) - (b.meta?.version ?? 0) ||
+    compareText(a.id, b.id)
   );
 }
 

@@ -1,6 +1,6 @@
 // Reused 1 MiB buffers for a layer's way from the network to the disk. Each buffer a pull allocated
 // and dropped counted as V8 "external memory": ~500 MB of it per 200 MB image set off a
-// mark-compact every ~30 ms (a third of a pull's CPU went to the collector). Pooled buffers are
+// mark-compact every ~30 ms (a fifth of a pull's CPU went to the collector). Pooled buffers are
 // allocated once and handed round.
 //
 // Ownership is counted: `take()` gives a buffer held once; whoever keeps it (or a view of it) past
