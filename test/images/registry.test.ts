@@ -90,6 +90,36 @@ describe('registry without auth', () => {
     expect(byDigest.image.id).toBe(pulled.image.id);
   });
 
+  it('paces download progress by time (at most one message a layer per 100 ms, and the last)', async () => {
+    const ref = `${reg.host}/shoal/paced:1`;
+    await src.tag('shoal/multilayer', ref);
+    await pushImage(src, ref, fast);
+    const downloads = async (now: () => number) => {
+      const events: ProgressEvent[] = [];
+      await pullImage(await emptyStore(`paced${Math.random()}`), ref, {
+        ...fast,
+        now,
+        progress: (e) => events.push(e),
+      });
+      const byLayer = new Map<string, ProgressEvent[]>();
+      for (const e of events.filter((x) => x.status === 'Downloading'))
+        byLayer.set(e.id!, [...(byLayer.get(e.id!) ?? []), e]);
+      for (const list of byLayer.values()) {
+        const last = list.at(-1)!.progressDetail!;
+        expect(last.current).toBe(last.total); // the last always goes
+      }
+      return [...byLayer.values()].map((l) => l.length);
+    };
+    // a clock that stands still: the first chunk and the completed layer only
+    const still = await downloads(() => 0);
+    expect(still.length).toBe(3);
+    for (const n of still) expect(n).toBeLessThanOrEqual(2);
+    // a clock moving 100 ms a chunk: every chunk of the 2 MB layer reports
+    let t = 0;
+    const moving = await downloads(() => (t += 100));
+    expect(Math.max(...moving)).toBeGreaterThan(2);
+  });
+
   it('two concurrent pulls of the same image into one store both succeed, layers stored once', async () => {
     const ref = `${reg.host}/shoal/twice:1`;
     await src.tag('shoal/multilayer', ref);

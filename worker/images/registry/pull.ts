@@ -19,7 +19,16 @@ export interface PullOptions extends ClientOptions {
   progress?: ProgressSink;
   /** concurrent layer downloads (default 3) */
   concurrency?: number;
+  /** Milliseconds, for pacing progress (tests give their own clock). */
+  now?: () => number;
 }
+
+/**
+ * A layer's download progress goes out at most this often (and once complete), as dockerd's progress
+ * reader paces it: counting bytes instead sent ~270 messages for a 136 MB pull on a fast link, each a
+ * JSON message the daemon writes and the client redraws, and too few on a slow one.
+ */
+const PROGRESS_EVERY_MS = 100;
 
 export interface PullResult {
   image: ImageRecord;
@@ -35,6 +44,7 @@ export async function pullImage(
 ): Promise<PullResult> {
   const ref = parseReference(refString);
   const progress = opts.progress ?? noProgress;
+  const now = opts.now ?? (() => performance.now());
   const client = new RegistryClient(ref.domain, ref.path, opts);
   const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
   // the first message only once the image exists: a missing one is then a plain HTTP error for the daemon
@@ -100,14 +110,15 @@ export async function pullImage(
       }
       progress({ status: 'Pulling fs layer', id });
       let current = 0;
-      let lastReport = 0;
+      let lastReport = Number.NEGATIVE_INFINITY;
       const counted = (async function* () {
         for await (const c of client.blobStream(l.digest, l.size, (off) =>
           progress({ status: `Retrying download at byte ${off}`, id }),
         )) {
           current += c.length;
-          if (current - lastReport >= 512 * 1024 || current === l.size) {
-            lastReport = current;
+          const t = now();
+          if (t - lastReport >= PROGRESS_EVERY_MS || current === l.size) {
+            lastReport = t;
             progress({ status: 'Downloading', id, progressDetail: { current, total: l.size } });
           }
           yield c;
