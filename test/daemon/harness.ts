@@ -79,8 +79,18 @@ function removeOwnNetns(o: ShoaldOptions | undefined): void {
 }
 
 /** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
-/** The environment and node flags of bin/shoald's `#!/usr/bin/env -S NAME=VALUE… node FLAGS…` line. */
+let launchLine: { vars: Record<string, string>; flags: string[] } | undefined;
+
+/**
+ * shoald's environment (this process's, with the #! line's settings over it: read now, tests change it)
+ * and its node flags, from bin/shoald's `#!/usr/bin/env -S NAME=VALUE… node FLAGS…` line (read once).
+ */
 function shoaldLaunch(): { env: NodeJS.ProcessEnv; flags: string[] } {
+  launchLine ??= readLaunchLine();
+  return { env: { ...process.env, ...launchLine.vars }, flags: launchLine.flags };
+}
+
+function readLaunchLine(): { vars: Record<string, string>; flags: string[] } {
   const line = readFileSync(join(REPO, 'bin/shoald'), 'utf8').split('\n')[0];
   const words = line
     .replace(/^#!\S*env -S /, '')
@@ -88,12 +98,12 @@ function shoaldLaunch(): { env: NodeJS.ProcessEnv; flags: string[] } {
     .filter(Boolean);
   const at = words.indexOf('node');
   if (at < 0) throw new Error(`bin/shoald: no node on its first line: ${line}`);
-  const env = { ...process.env };
+  const vars: Record<string, string> = {};
   for (const w of words.slice(0, at)) {
     const eq = w.indexOf('=');
-    env[w.slice(0, eq)] = w.slice(eq + 1);
+    vars[w.slice(0, eq)] = w.slice(eq + 1);
   }
-  return { env, flags: words.slice(at + 1) };
+  return { vars, flags: words.slice(at + 1) };
 }
 
 export async function startShoald(dir?: string, opts: ShoaldOptions = {}): Promise<Daemon> {

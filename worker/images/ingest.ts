@@ -4,7 +4,7 @@
 import type { Digest } from '../../common/digest.js';
 import type { BlobStore, BlobWriter } from './blobstore.js';
 import { DigestMismatchError, SizeMismatchError } from './blobstore.js';
-import { type ChunkPool, drop, hold, layerChunks } from './chunk-pool.js';
+import { type ChunkPool, drop, layerChunks } from './chunk-pool.js';
 import { decompressStream, OutputDigest } from './decompress.js';
 import type { LayerMeta, LayerStore } from './layers.js';
 import { StreamHash } from './stream-hash.js';
@@ -91,32 +91,18 @@ export async function ingestLayer(
     return { digest: expect.digest, size: await blobs.size(expect.digest), diffId: expect.diffId, meta };
   }
   const writer: BlobWriter | null = blobPresent ? null : await blobs.writer();
-  // the writer hashes what it stores; a second hash of the same bytes only when nothing is stored
+  // The blob's bytes go, in order, through the writer (hashed and stored) or, when the store has them,
+  // through a hash alone; either queue holds its chunks and bounds how far the reader runs ahead.
   const blobHash = writer ? null : new StreamHash();
   let compressedSize = 0;
   const diff = new OutputDigest();
   let tarSize = 0;
-  // file writes are chained (one fd, ordered) and bounded so the reader never runs far ahead
-  let chain: Promise<void> = Promise.resolve();
-  let queued = 0;
-  const flushWrites = () => chain;
   const compressed = (async function* () {
     for await (const c of coalesce(src, pool)) {
       compressedSize += c.length;
-      await blobHash?.update(c);
-      if (writer) {
-        queued++;
-        hold(c); // until the writer has it
-        chain = chain
-          .then(() => writer.write(c))
-          .finally(() => {
-            queued--;
-            drop(c);
-          });
-        chain.catch(() => {}); // observed by flushWrites(); never an unhandled rejection meanwhile
-      }
+      if (writer) await writer.write(c);
+      else await blobHash!.update(c);
       yield c;
-      if (queued > 8) await chain;
     }
   })();
   const tar = counting(decompressStream(compressed, { pool, digest: diff }), (n) => {
@@ -126,10 +112,9 @@ export async function ingestLayer(
     for await (const _ of compressed) {
       /* bytes after the compressed stream's end */
     }
-    await flushWrites();
     if (expect.size !== undefined && expect.size >= 0 && compressedSize !== expect.size)
       throw new SizeMismatchError(expect.size, compressedSize, what);
-    // every write has landed (flushWrites), so the writer's hash covers every byte read
+    // waits for every queued write: the digest covers every byte read
     blobDigest = await (writer ?? blobHash!).digest();
     if (expect.digest && blobDigest !== expect.digest)
       throw new DigestMismatchError(expect.digest, blobDigest, what);
@@ -163,8 +148,7 @@ export async function ingestLayer(
     if (layerPresent) await layers.addPair(meta.diffId, digest);
     return { digest, size: compressedSize, diffId: meta.diffId, meta };
   } catch (e) {
-    await flushWrites().catch(() => {});
-    await writer?.abort();
+    await writer?.abort(); // after its queued writes
     // a layer unpacked under a diff-id that turned out to come from a bad blob must not stay
     throw e;
   }
