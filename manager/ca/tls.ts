@@ -1,7 +1,7 @@
 // mTLS for gRPC between nodes: credentials built from a node's identity (key, certificate, root), the
 // server-identity check done by role and cluster rather than by hostname, and the peer's identity as
 // read from its verified certificate.
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { type NodeIdentity, type NodeRole, nodeIdentityOf, ROLE_DNS } from './certs.js';
 
@@ -72,7 +72,11 @@ export function pinnedRootChannelCredentials(rootCertPem: string): grpc.ChannelC
  * checks against its token. Nothing secret may be sent on such a channel.
  */
 export function unverifiedChannelCredentials(): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false });
+  // An empty CA list rather than none: given none, Node fills the context with a copy of its whole root
+  // store (~20 ms a join here, a fifth of a simulated host's CPU while 250 nodes join) for a check that is off.
+  return grpc.credentials.createFromSecureContext(createSecureContext({ ca: [] }), {
+    rejectUnauthorized: false,
+  });
 }
 
 /**
