@@ -348,6 +348,25 @@ describe('state file', () => {
       /agent-tasks\.json(\.alt)?: (is damaged|is not JSON|has a damaged header)/,
     );
   });
+
+  it('cuts a copy written over a longer one to its length; an old tail left by a crash is refused', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const path = join(dir, 'agent-tasks.json');
+    const f = new StateFile(path);
+    const many = ['a', 'b', 'c', 'd', 'e'].map((id) => task(id));
+    const [first, alt] = f.paths;
+    await f.save({ tasks: many, statuses: new Map() }); // → the first (no copy yet)
+    await f.save({ tasks: many, statuses: new Map() }); // → .alt
+    const long = (await stat(first)).size;
+    await f.save({ tasks: [task('x')], statuses: new Map() }); // over the first, much shorter
+    const short = await readFile(first, 'utf8');
+    expect(short.length).toBeLessThan(long / 2);
+    expect((await new StateFile(path).load()).tasks.map((t) => t.id)).toEqual(['x']);
+    // A crash between the write and the cut: the new copy with the old copy's tail behind it.
+    const longer = await readFile(alt, 'utf8');
+    await writeFile(first, short + longer.slice(short.length));
+    expect((await new StateFile(path).load()).tasks.map((t) => t.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
 });
 
 describe('agent start-up without any manager', () => {

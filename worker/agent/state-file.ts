@@ -7,6 +7,7 @@
 // write's create cost milliseconds of kernel time (a thousand simulated nodes: a fifth of their CPU).
 // A file written before (plain JSON, no header) is read as sequence 0.
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ShoalError } from '../../common/errors.js';
@@ -38,29 +39,52 @@ export function resumable(state: AgentState): Task[] {
 }
 
 /**
- * Each task's and status's JSON, kept per object (the agent replaces a task or status, never changes one in
- * place): a node's tasks change a few at a time while the file holds them all, and encoding every task at
- * every write was most of a simulated host's time.
+ * Each task's and status's JSON as UTF-8 bytes, kept per object (the agent replaces a task or status, never
+ * changes one in place): a node's tasks change a few at a time while the file holds them all, and encoding
+ * every task at every write, then the whole text again into bytes, was most of a simulated host's time.
  */
-const taskJson = new WeakMap<Task, string>();
-const statusJson = new WeakMap<TaskStatus, string>();
+const taskJson = new WeakMap<Task, Buffer>();
+/** A status's bytes with the id it was filed under (`"id":{…}`), for that id. */
+const statusJson = new WeakMap<TaskStatus, { id: string; bytes: Buffer }>();
 
-function cachedJson<T extends object>(cache: WeakMap<T, string>, o: T, toJSON: (o: T) => unknown): string {
-  let j = cache.get(o);
-  if (j === undefined) {
-    j = JSON.stringify(toJSON(o));
-    cache.set(o, j);
+const taskBytes = (t: Task): Buffer => {
+  let b = taskJson.get(t);
+  if (b === undefined) {
+    b = Buffer.from(JSON.stringify(Task.toJSON(t)));
+    taskJson.set(t, b);
   }
-  return j;
-}
+  return b;
+};
 
-/** The file's text: `{"version":1,"tasks":[…],"statuses":{id: status, …}}`. */
-function encodeState(state: AgentState): string {
-  const tasks = state.tasks.map((t) => cachedJson(taskJson, t, Task.toJSON));
-  const statuses: string[] = [];
-  for (const [id, st] of state.statuses)
-    statuses.push(`${JSON.stringify(id)}:${cachedJson(statusJson, st, TaskStatus.toJSON)}`);
-  return `{"version":${STATE_FORMAT_VERSION},"tasks":[${tasks.join(',')}],"statuses":{${statuses.join(',')}}}`;
+const statusBytes = (id: string, st: TaskStatus): Buffer => {
+  const kept = statusJson.get(st);
+  if (kept?.id === id) return kept.bytes;
+  const bytes = Buffer.from(`${JSON.stringify(id)}:${JSON.stringify(TaskStatus.toJSON(st))}`);
+  statusJson.set(st, { id, bytes });
+  return bytes;
+};
+
+const COMMA = Buffer.from(',');
+const OPEN = Buffer.from(`{"version":${STATE_FORMAT_VERSION},"tasks":[`);
+const BETWEEN = Buffer.from('],"statuses":{');
+const CLOSE = Buffer.from('}}');
+
+/** The file's body, `{"version":1,"tasks":[…],"statuses":{id: status, …}}`, as one buffer. */
+function encodeState(state: AgentState): Buffer {
+  const parts: Buffer[] = [OPEN];
+  state.tasks.forEach((t, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(taskBytes(t));
+  });
+  parts.push(BETWEEN);
+  let first = true;
+  for (const [id, st] of state.statuses) {
+    if (!first) parts.push(COMMA);
+    first = false;
+    parts.push(statusBytes(id, st));
+  }
+  parts.push(CLOSE);
+  return Buffer.concat(parts);
 }
 
 const HEADER = '#shoal-agent-state';
@@ -182,7 +206,7 @@ export class StateFile {
   }
 
   private async write(state: AgentState): Promise<void> {
-    const body = encodeState(state);
+    const data = encodeState(state);
     const dir = dirname(this.path);
     if (!this.dirMade) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -192,15 +216,18 @@ export class StateFile {
     if (!this.newest) await this.load().catch(() => {});
     const slot = this.newest ? 1 - this.newest.slot : 0;
     const seq = (this.newest?.seq ?? 0) + 1;
-    const data = Buffer.from(body);
     const sum = createHash('sha256').update(data).digest('hex');
     try {
-      const f = await open(this.paths[slot] as string, 'w', 0o600);
+      // Written over in place and then cut to length, not truncated first: truncating freed every block of
+      // the copy at each write and the write allocated them again. A crash before the cut leaves the old
+      // tail behind the new body, which the checksum then refuses, as it refuses any torn copy.
+      const f = await open(this.paths[slot] as string, constants.O_WRONLY | constants.O_CREAT, 0o600);
       try {
         const head = Buffer.from(`${HEADER} seq=${seq} sha256=${sum}\n`);
-        const { bytesWritten } = await f.writev([head, data]);
+        const { bytesWritten } = await f.writev([head, data], 0);
         if (bytesWritten !== head.length + data.length)
           throw new ShoalError('internal', `agent state file ${this.paths[slot]}: short write`);
+        await f.truncate(bytesWritten);
         await f.datasync();
       } finally {
         await f.close();
