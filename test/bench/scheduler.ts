@@ -13,7 +13,7 @@
 // SHOAL_BED_LOGS=DIR keeps the logs of the managers and of the shoald-sim processes.
 // Everything is torn down whatever happens (failure, SIGINT, SIGTERM). Progress goes to stderr; the last
 // stdout line is one JSON object.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import * as os from 'node:os';
@@ -43,6 +43,8 @@ class Run {
   private rssMax = 0;
   private readonly down = new Map<string, string>();
   private monitoring = false;
+  /** The simulated nodes' state directory while its tmpfs is mounted. */
+  private simState: string | undefined;
   private leaderId = '';
   private leaderChanges = 0;
   private monitor: Promise<void> = Promise.resolve();
@@ -153,16 +155,29 @@ class Run {
       for (const [from, name] of names)
         await copyFile(from, join(keep, `${this.prefix}-${name}.log`)).catch(() => {});
     }
+    if (this.simState) {
+      const u = spawnSync('umount', [this.simState], { encoding: 'utf8' });
+      if (u.status !== 0) log(`umount ${this.simState}: ${u.stderr.trim()}`);
+      else this.simState = undefined;
+    }
     const r = await script(['down', '--prefix', this.prefix]);
     if (r.code !== 0) log(`local-cluster.sh down exited ${r.code}: ${r.stderr.trim()}`);
   }
 
   private startSims(token: string, managers: string[]): void {
     const o = this.o;
-    // Under the cluster's run directory (tmpfs, removed by `down`); logs beside the managers'.
+    // On a tmpfs of the bench's own (under the cluster's run directory, which `down` removes; /run itself is
+    // not a tmpfs on every machine): each node's agent syncs its task file up to twice a second, as a real
+    // worker does on its own disk, but here a thousand of them would share one (~300 MB/s of synced writes),
+    // which measured the disk rather than the managers. Logs beside the managers'.
     const state = join(RUN_BASE, this.prefix, 'sim');
     const logs = join(DATA_BASE, this.prefix);
     mkdirSync(state, { recursive: true });
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=4g', 'shoal-bench-sim', state], {
+      encoding: 'utf8',
+    });
+    if (mounted.status !== 0) throw new Error(`mount tmpfs on ${state}: ${mounted.stderr.trim()}`);
+    this.simState = state;
     let first = 1;
     for (let i = 0; i < o.procs; i++) {
       const n = Math.floor(o.nodes / o.procs) + (i < o.nodes % o.procs ? 1 : 0);
