@@ -103,6 +103,8 @@ export class StateFile {
   private newest: { slot: number; seq: number } | undefined;
   /** The copies known to exist with their directory entry synced (a new file's entry is synced once). */
   private readonly synced = [false, false];
+  /** Each copy's length as this process last wrote it (unknown before: cut at the first write). */
+  private readonly lengths: (number | undefined)[] = [undefined, undefined];
 
   /**
    * `gapMs`: how long after a write the next may start. The changes of that time go out together in one write
@@ -227,7 +229,11 @@ export class StateFile {
         const { bytesWritten } = await f.writev([head, data], 0);
         if (bytesWritten !== head.length + data.length)
           throw new ShoalError('internal', `agent state file ${this.paths[slot]}: short write`);
-        await f.truncate(bytesWritten);
+        // Only a shorter copy has a tail to cut (a node's file mostly grows while its tasks start).
+        const before = this.lengths[slot];
+        this.lengths[slot] = undefined;
+        if (before === undefined || bytesWritten < before) await f.truncate(bytesWritten);
+        this.lengths[slot] = bytesWritten;
         await f.datasync();
       } finally {
         await f.close();
@@ -236,6 +242,7 @@ export class StateFile {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.dirMade = false;
         this.synced.fill(false);
+        this.lengths.fill(undefined);
       }
       throw err;
     }
