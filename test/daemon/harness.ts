@@ -78,7 +78,6 @@ function removeOwnNetns(o: ShoaldOptions | undefined): void {
   }
 }
 
-/** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
 let launchLine: { vars: Record<string, string>; flags: string[] } | undefined;
 
 /**
@@ -106,6 +105,7 @@ function readLaunchLine(): { vars: Record<string, string>; flags: string[] } {
   return { vars, flags: words.slice(at + 1) };
 }
 
+/** Starts shoald on `dir` (a new temp dir unless given: reuse one to restart on the same state). */
 export async function startShoald(dir?: string, opts: ShoaldOptions = {}): Promise<Daemon> {
   requireBuilt();
   const o = ensureOwnNetns(opts);
