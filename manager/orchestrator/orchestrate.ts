@@ -12,7 +12,7 @@ import { reapTasks } from './reaper.js';
 import { growReplicated, reconcileReplicated, reconcileReplicatedSlot } from './replicated.js';
 import type { Scope } from './scope.js';
 import type { SlotContext } from './slot.js';
-import { withDesired } from './task.js';
+import { isLive, withDesired } from './task.js';
 import { isDirty } from './update.js';
 
 export interface PassOptions {
@@ -89,7 +89,7 @@ function orchestrateAll(
       { version: versionOf(service), slots: steady.slots, next: 0 },
       slice,
     );
-    reconcileSlots(view, ctx, cluster, service, first);
+    reconcileSlots(ctx, cluster, service, slotTasks(view, service.id, first));
     if (steady.missing > 0) growReplicated(ctx, service, steady.missing, steady.used);
   }
   for (const tasks of byService.values()) reconcileOrphans(ctx, cluster, tasks);
@@ -133,21 +133,31 @@ function nextSlice(ctx: SlotContext, serviceId: string, sweep: Sweep, slice: num
   return sweep.slots.slice(sweep.next, end);
 }
 
-/** Reconciles slots of a replicated service one by one, each once (reconciling one twice in a pass would
- * replace a failed task twice). */
+/** The tasks of each of `slots` (each once: reconciling a slot twice in a pass would replace a failed task
+ * twice), in slot order. */
+function slotTasks(view: ReadTx, serviceId: string, slots: Iterable<number>): Task[][] {
+  return [...new Set(slots)]
+    .sort((a, b) => a - b)
+    .map((slot) => view.find('task', 'slot', slotKey(serviceId, slot)));
+}
+
+/** Reconciles slots of a replicated service one by one. */
 function reconcileSlots(
-  view: ReadTx,
   ctx: SlotContext,
   cluster: Cluster | undefined,
   service: Service,
-  slots: Iterable<number>,
+  slots: readonly Task[][],
 ): void {
-  for (const slot of [...new Set(slots)].sort((a, b) => a - b)) {
-    const tasks = view.find('task', 'slot', slotKey(service.id, slot));
+  for (const tasks of slots) {
     reconcileReplicatedSlot(ctx, service, tasks);
     reapTasks(ctx.out, service, tasks, ctx.nodes, cluster);
   }
 }
+
+/** A live task made from another spec: a rollout starts, paced over every slot (update.ts), so the whole
+ * service is looked at. (A node that no longer meets edited constraints makes one without a service change.) */
+const anyDirty = (ctx: SlotContext, service: Service, slots: readonly Task[][]): boolean =>
+  slots.some((tasks) => tasks.some((t) => isLive(t) && isDirty(service, t, ctx.nodes.get(t.nodeId))));
 
 function orchestrateScope(
   view: ReadTx,
@@ -184,7 +194,12 @@ function orchestrateScope(
       continue;
     }
     const swept = sweep ? nextSlice(ctx, id, sweep, slice) : [];
-    reconcileSlots(view, ctx, cluster, service, [...(slots ?? []), ...swept]);
+    const tasks = slotTasks(view, id, [...(slots ?? []), ...swept]);
+    if (anyDirty(ctx, service, tasks)) {
+      reconcileService(ctx, cluster, service, view.find('task', 'service', id));
+      continue;
+    }
+    reconcileSlots(ctx, cluster, service, tasks);
     if (growing) {
       const mode = service.spec?.mode;
       const replicas = mode?.$case === 'replicated' ? mode.value.replicas : 0;

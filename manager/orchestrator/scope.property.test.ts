@@ -34,6 +34,20 @@ const arbEvent = fc.oneof(
   // A node registering again as it was: a new status message and address, the same description.
   { arbitrary: fc.record({ kind: fc.constant('register' as const), pick: fc.nat() }), weight: 1 },
   { arbitrary: arbitrary.time, weight: 1 },
+  // Placement edited, and nodes' labels changed under it: a task kept by an edited constraint its node met
+  // becomes dirty once the node no longer meets it, with no change to its service.
+  {
+    arbitrary: fc.record({ kind: fc.constant('constrain' as const), on: fc.boolean() }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('label' as const),
+      pick: fc.nat(),
+      zone: fc.constantFrom('a', 'b'),
+    }),
+    weight: 1,
+  },
 );
 
 const arbWorld = fc.record({
@@ -73,7 +87,7 @@ describe('scoped orchestrator passes', () => {
         const h = harness();
         const watch = h.store.watch({});
         const nodeIds = Array.from({ length: w.nodes }, (_, i) => `n${i}`);
-        if (nodeIds.length) await h.put('node', ...nodeIds.map((id) => node(id)));
+        if (nodeIds.length) await h.put('node', ...nodeIds.map((id) => node(id, { labels: { zone: 'a' } })));
         const restart = { condition: w.condition, maxAttempts: w.maxAttempts };
         const rep = service('r', 'rep', { replicas: w.replicas, restart });
         const glob = service('g', 'glob', { global: true, restart });
@@ -135,6 +149,14 @@ describe('scoped orchestrator passes', () => {
           } else if (e.kind === 'image') {
             await h.edit('service', 'r', (s) => {
               s.spec!.taskTemplate!.containerSpec!.image = e.image;
+            });
+          } else if (e.kind === 'constrain') {
+            await h.edit('service', 'r', (s) => {
+              s.spec!.taskTemplate!.placement!.constraints = e.on ? ['node.labels.zone==a'] : [];
+            });
+          } else if (e.kind === 'label' && nodeIds.length) {
+            await h.edit('node', nodeIds[e.pick % nodeIds.length], (n) => {
+              n.spec!.annotations!.labels = { zone: e.zone };
             });
           } else if (e.kind === 'rm') {
             if (h.store.view((tx) => tx.get('service', 'g')))

@@ -10,6 +10,8 @@
 //   removed): the slots of the tasks on it, every global service whole, the node's attachments. A node
 //   registering again as it was (every node, after a new leader) changes none of that;
 // - the cluster object or a network changed: everything (history limits, allocation) — rare.
+// And (orchestrate.ts) a slot in scope holding a live task made from another spec — a node that left an
+// edited constraint — brings in its whole service: the rollout that replaces it is paced over every slot.
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Task } from '../../proto/gen/shoal/swarm/v1/objects.js';

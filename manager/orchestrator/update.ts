@@ -178,8 +178,14 @@ export function planUpdate(
     if (d.length > 0 && d.length === live.length) dirty.push(d);
   }
 
-  if (state === UpdateState.UPDATE_STATE_UNSPECIFIED && dirty.length === 0) return none;
-  if (state === UpdateState.UPDATE_STATE_UNSPECIFIED) {
+  // No rollout under way (none yet, or the last one finished): dirty tasks start one. A finished rollout
+  // meets dirty tasks when a node no longer meets edited constraints, or a spec was written past the control
+  // API. Marking it UPDATING (swarmkit replaces them under the old status) shows it to users, and makes every
+  // later pass look at the whole service: its pace depends on every slot (scope.ts).
+  const finished =
+    state === UpdateState.UPDATE_STATE_UNSPECIFIED || state === COMPLETED || state === ROLLBACK_COMPLETED;
+  if (finished && dirty.length === 0) return none;
+  if (finished) {
     ctx.out.updateService({
       ...service,
       updateStatus: status(undefined, UPDATING, 'update in progress', { startedAt: ctx.now }),
