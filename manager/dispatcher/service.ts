@@ -7,8 +7,11 @@ import { LEADER_HINT_KEY } from '../../common/leader-hint.js';
 import {
   type DispatcherServer,
   DispatcherService,
+  type IgnoredUpdate,
   type SessionMessage,
   type SessionRequest,
+  type TaskStatusAck,
+  type UpdateTaskStatusRequest,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import type { MethodPolicy } from '../ca/authz.js';
 import { toServiceError } from '../ca/service.js';
@@ -20,7 +23,7 @@ import type { Dispatcher } from './dispatcher.js';
 export const DISPATCHER_POLICY: MethodPolicy = {
   [DispatcherService.session.path]: ['manager', 'worker'],
   [DispatcherService.heartbeat.path]: ['manager', 'worker'],
-  [DispatcherService.updateTaskStatus.path]: ['manager', 'worker'],
+  [DispatcherService.reportTaskStatus.path]: ['manager', 'worker'],
   [DispatcherService.attachNetwork.path]: ['manager', 'worker'],
   [DispatcherService.detachNetwork.path]: ['manager', 'worker'],
 };
@@ -115,12 +118,45 @@ export function dispatcherService(
         callback(toError(err));
       }
     },
-    updateTaskStatus: (call, callback) => {
-      answer(callback, () =>
-        dispatcher
-          .updateTaskStatus(callerOf(call, caller), call.request.sessionId, call.request.updates)
-          .then((ignored) => ({ ignored })),
-      );
+    reportTaskStatus: (call: grpc.ServerDuplexStream<UpdateTaskStatusRequest, TaskStatusAck>) => {
+      let nodeId: string;
+      try {
+        nodeId = callerOf(call, caller);
+      } catch (err) {
+        call.emit('error', toError(err));
+        return;
+      }
+      let open = true;
+      const ack = (m: TaskStatusAck) => {
+        if (open) call.write(m);
+      };
+      call.on('data', (req: UpdateTaskStatusRequest) => {
+        const { batch } = req;
+        let written: Promise<IgnoredUpdate[]>;
+        try {
+          written = dispatcher.updateTaskStatus(nodeId, req.sessionId, req.updates);
+        } catch (err) {
+          written = Promise.reject(err);
+        }
+        // Answered in the order written, not received: the agent matches acknowledgements by number.
+        written.then(
+          (ignored) => ack({ batch, ignored, code: 0, message: '' }),
+          (err) => {
+            const e = toError(err);
+            ack({ batch, ignored: [], code: e.code ?? grpc.status.INTERNAL, message: e.details ?? '' });
+          },
+        );
+      });
+      call.on('end', () => {
+        open = false;
+        call.end();
+      });
+      call.on('cancelled', () => {
+        open = false;
+      });
+      call.on('error', () => {
+        open = false;
+      });
     },
     attachNetwork: (call, callback) => {
       answer(callback, () => dispatcher.attachNetwork(callerOf(call, caller), call.request));

@@ -21,7 +21,7 @@ import { DISPATCHER_POLICY, dispatcherService } from '../../manager/dispatcher/s
 import { MemoryLog } from '../../manager/store/memlog.js';
 import { Store } from '../../manager/store/store.js';
 import { makeCluster, makeNode, makeTask } from '../../manager/store/testkit.js';
-import { DispatcherClient } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
+import { DispatcherClient, type TaskStatusAck } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../../worker/agent/agent.js';
@@ -316,28 +316,33 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     );
     expect(err?.code).toBe(grpc.status.NOT_FOUND);
     expect(err?.details).toMatch(/not the current session of node worker2/);
-    const report = await new Promise<grpc.ServiceError | null>((resolve) =>
-      c2.updateTaskStatus(
-        {
-          sessionId,
-          updates: [
-            {
-              taskId: 't1',
-              status: {
-                state: TaskState.TASK_STATE_FAILED,
-                timestamp: 1,
-                message: '',
-                err: '',
-                containerStatus: undefined,
-                portStatus: undefined,
-              },
+    // Status batches on another node's session are refused, batch by batch, on the status stream.
+    const statuses = c2.reportTaskStatus();
+    statuses.on('error', () => {});
+    const report = await new Promise<TaskStatusAck>((resolve) => {
+      statuses.once('data', resolve);
+      statuses.write({
+        sessionId,
+        batch: 7,
+        updates: [
+          {
+            taskId: 't1',
+            status: {
+              state: TaskState.TASK_STATE_FAILED,
+              timestamp: 1,
+              message: '',
+              err: '',
+              containerStatus: undefined,
+              portStatus: undefined,
             },
-          ],
-        },
-        (e) => resolve(e),
-      ),
-    );
-    expect(report?.code).toBe(grpc.status.NOT_FOUND);
+          },
+        ],
+      });
+    });
+    statuses.cancel();
+    expect(report.batch).toBe(7);
+    expect(report.message).toMatch(/not the current session of node worker2/);
+    expect(report.code).toBe(grpc.status.NOT_FOUND);
     c2.close();
     const anon = new DispatcherClient(
       b.addr,

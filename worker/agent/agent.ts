@@ -33,6 +33,7 @@ import type { NetworkPlans } from './network-plans.js';
 import { type ReporterOptions, StatusReporter } from './reporter.js';
 import { type Backoff, RetrySchedule } from './retry.js';
 import { resumable, StateFile } from './state-file.js';
+import { StatusStream } from './status-stream.js';
 
 export const STATE_FILE_NAME = 'agent-tasks.json';
 /** At most two writes of the state file a second: the statuses of that time go out in one (see StateFile). */
@@ -339,6 +340,7 @@ export class Agent {
     let sessionId = '';
     let lastResult = '';
     let heartbeat: unknown;
+    let statuses: StatusStream | undefined;
     return new Promise<void>((resolve, reject) => {
       let finished = false;
       const startMs = this.options.sessionStartTimeoutMs ?? SESSION_START_TIMEOUT_MS;
@@ -352,6 +354,7 @@ export class Agent {
         this.clock.clearTimeout(startTimer);
         this.clock.clearTimeout(heartbeat);
         this.reporter.detach();
+        statuses?.close();
         this.logPublisher.abandonAll();
         if (this.sessionClient === client) {
           this.sessionClient = undefined;
@@ -402,14 +405,8 @@ export class Agent {
           this.sessionId = sessionId;
           this.followManagers(p.value.managers, addr);
           beat(msOf(p.value.heartbeatPeriod, 1000));
-          this.reporter.attach(
-            (updates) =>
-              new Promise((res, rej) =>
-                client.updateTaskStatus({ sessionId, updates }, (err, r) =>
-                  err ? rej(err) : res(r.ignored),
-                ),
-              ),
-          );
+          statuses = new StatusStream(client.reportTaskStatus(), sessionId, finish);
+          this.reporter.attach(statuses.send);
           this.options.onSession?.(addr, sessionId);
           if (p.value.node) this.options.onNode?.(p.value.node);
         } else if (p?.$case === 'assignments') {
