@@ -284,6 +284,23 @@ describe('state file', () => {
     });
   });
 
+  it('notices a copy kept open whose directory was removed, and writes again after close()', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
+    const f = new StateFile(join(dir, 'sub', 'agent-tasks.json'));
+    const state = (id: string) => ({ tasks: [task(id)], statuses: new Map() });
+    await f.save(state('a'));
+    await f.save(state('b')); // both copies written, both kept open
+    await rm(join(dir, 'sub'), { recursive: true });
+    // The next copy to write is the first one, open but unlinked: a write there would be lost.
+    await expect(f.save(state('c'))).rejects.toThrow(/was removed/);
+    await f.save(state('d'));
+    expect((await new StateFile(f.path).load()).tasks.map((t) => t.id)).toEqual(['d']);
+    await f.close();
+    await f.save(state('e')); // opened again
+    await f.close();
+    expect((await new StateFile(f.path).load()).tasks.map((t) => t.id)).toEqual(['e']);
+  });
+
   it('with a gap between writes, the changes made meanwhile go out in one write', async () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
     const f = new StateFile(join(dir, 'agent-tasks.json'), 1000);

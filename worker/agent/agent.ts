@@ -251,6 +251,7 @@ export class Agent {
     this.dropKeptChannels();
     this.status = 'stopped';
     await this.stateFile.save(this.tasks.snapshot());
+    await this.stateFile.close();
   }
 
   private noticeStopping(): Promise<void> {

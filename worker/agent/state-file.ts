@@ -7,8 +7,8 @@
 // write's create cost milliseconds of kernel time (a thousand simulated nodes: a fifth of their CPU).
 // A file written before (plain JSON, no header) is read as sequence 0.
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { constants, fstatSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ShoalError } from '../../common/errors.js';
 import { syncDir } from '../../common/sync-dir.js';
@@ -69,8 +69,11 @@ const OPEN = Buffer.from(`{"version":${STATE_FORMAT_VERSION},"tasks":[`);
 const BETWEEN = Buffer.from('],"statuses":{');
 const CLOSE = Buffer.from('}}');
 
-/** The file's body, `{"version":1,"tasks":[…],"statuses":{id: status, …}}`, as one buffer. */
-function encodeState(state: AgentState): Buffer {
+/**
+ * The file's body, `{"version":1,"tasks":[…],"statuses":{id: status, …}}`, as the kept bytes of its parts
+ * (written with one writev and hashed part by part: joining them was a copy of the whole file per write).
+ */
+function encodeState(state: AgentState): Buffer[] {
   const parts: Buffer[] = [OPEN];
   state.tasks.forEach((t, i) => {
     if (i > 0) parts.push(COMMA);
@@ -84,8 +87,11 @@ function encodeState(state: AgentState): Buffer {
     parts.push(statusBytes(id, st));
   }
   parts.push(CLOSE);
-  return Buffer.concat(parts);
+  return parts;
 }
+
+/** Open copies are closed after this long without a write (a busy node writes twice a second). */
+const IDLE_CLOSE_MS = 5_000;
 
 const HEADER = '#shoal-agent-state';
 
@@ -105,6 +111,13 @@ export class StateFile {
   private readonly synced = [false, false];
   /** Each copy's length as this process last wrote it (unknown before: cut at the first write). */
   private readonly lengths: (number | undefined)[] = [undefined, undefined];
+  /**
+   * The copies, kept open between writes while the node is busy: an open and a close per write were a
+   * third of a simulated host's state-file time. Closed after IDLE_CLOSE_MS without a write, and by close().
+   */
+  private readonly handles: (FileHandle | undefined)[] = [undefined, undefined];
+  private idleTimer: NodeJS.Timeout | undefined;
+  private busy = false;
 
   /**
    * `gapMs`: how long after a write the next may start. The changes of that time go out together in one write
@@ -164,6 +177,35 @@ export class StateFile {
     return this.writing;
   }
 
+  /** Waits for the write under way and closes the copies (a later save opens them again). */
+  async close(): Promise<void> {
+    await this.writing.catch(() => {});
+    await this.closeHandles();
+  }
+
+  private async closeHandles(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const open = this.handles.splice(0, 2, undefined, undefined);
+    await Promise.all(open.map((h) => h?.close().catch(() => {})));
+  }
+
+  /**
+   * The copy open for writing: the one kept, unless its file was removed meanwhile (its directory taken
+   * away: a write there would be lost), then opened again by name.
+   */
+  private async handle(slot: number): Promise<FileHandle> {
+    const kept = this.handles[slot];
+    if (kept) {
+      if (fstatSync(kept.fd).nlink > 0) return kept;
+      await this.closeHandles();
+      throw Object.assign(new Error(`agent state file ${this.paths[slot]} was removed`), { code: 'ENOENT' });
+    }
+    const h = await open(this.paths[slot] as string, constants.O_WRONLY | constants.O_CREAT, 0o600);
+    this.handles[slot] = h;
+    return h;
+  }
+
   /** One copy: undefined when it does not exist. */
   private async read(path: string): Promise<Copy | undefined> {
     let text: string;
@@ -208,7 +250,21 @@ export class StateFile {
   }
 
   private async write(state: AgentState): Promise<void> {
-    const data = encodeState(state);
+    this.busy = true;
+    try {
+      await this.writeCopy(state);
+    } finally {
+      this.busy = false;
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (!this.busy) void this.closeHandles();
+    }, IDLE_CLOSE_MS);
+    this.idleTimer.unref();
+  }
+
+  private async writeCopy(state: AgentState): Promise<void> {
+    const parts = encodeState(state);
     const dir = dirname(this.path);
     if (!this.dirMade) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -218,32 +274,35 @@ export class StateFile {
     if (!this.newest) await this.load().catch(() => {});
     const slot = this.newest ? 1 - this.newest.slot : 0;
     const seq = (this.newest?.seq ?? 0) + 1;
-    const sum = createHash('sha256').update(data).digest('hex');
+    const hash = createHash('sha256');
+    let length = 0;
+    for (const p of parts) {
+      hash.update(p);
+      length += p.length;
+    }
+    const sum = hash.digest('hex');
     try {
       // Written over in place and then cut to length, not truncated first: truncating freed every block of
       // the copy at each write and the write allocated them again. A crash before the cut leaves the old
       // tail behind the new body, which the checksum then refuses, as it refuses any torn copy.
-      const f = await open(this.paths[slot] as string, constants.O_WRONLY | constants.O_CREAT, 0o600);
-      try {
-        const head = Buffer.from(`${HEADER} seq=${seq} sha256=${sum}\n`);
-        const { bytesWritten } = await f.writev([head, data], 0);
-        if (bytesWritten !== head.length + data.length)
-          throw new ShoalError('internal', `agent state file ${this.paths[slot]}: short write`);
-        // Only a shorter copy has a tail to cut (a node's file mostly grows while its tasks start).
-        const before = this.lengths[slot];
-        this.lengths[slot] = undefined;
-        if (before === undefined || bytesWritten < before) await f.truncate(bytesWritten);
-        this.lengths[slot] = bytesWritten;
-        await f.datasync();
-      } finally {
-        await f.close();
-      }
+      const f = await this.handle(slot);
+      const head = Buffer.from(`${HEADER} seq=${seq} sha256=${sum}\n`);
+      const before = this.lengths[slot];
+      this.lengths[slot] = undefined; // unknown until this write is whole
+      const { bytesWritten } = await f.writev([head, ...parts], 0);
+      if (bytesWritten !== head.length + length)
+        throw new ShoalError('internal', `agent state file ${this.paths[slot]}: short write`);
+      // Only a shorter copy has a tail to cut (a node's file mostly grows while its tasks start).
+      if (before === undefined || bytesWritten < before) await f.truncate(bytesWritten);
+      this.lengths[slot] = bytesWritten;
+      await f.datasync();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.dirMade = false;
         this.synced.fill(false);
         this.lengths.fill(undefined);
       }
+      await this.closeHandles(); // opened again by name at the next write
       throw err;
     }
     // A copy made just now is found after a crash only once its directory entry is on disk.
