@@ -19,6 +19,14 @@ import type { SimHostConfig } from './config.js';
 /** How long a node keeps trying to join while the managers answer unavailable (an election, a busy leader). */
 const JOIN_PATIENCE_MS = 120_000;
 
+/**
+ * The least time between two writes of a simulated node's task file (a real agent: 500 ms). Each write is
+ * the node's whole task list, synced: a real node pays ~1 ms of its own CPU a second for it, but hundreds of
+ * nodes in one process on the managers' machine paid a core between them, which the managers' figures then
+ * measured. The file is still written, read back at a restart, and lags the agent by at most this.
+ */
+const SIM_STATE_WRITE_GAP_MS = 5_000;
+
 export interface SimNode {
   hostname: string;
   identity: NodeCredentials;
@@ -99,6 +107,7 @@ export class SimNodeHost {
       executor,
       describe: () => describeNode(hostname),
       stateDir: path.join(dir, 'worker'),
+      stateWriteGapMs: SIM_STATE_WRITE_GAP_MS,
       log: (m, e) => this.log(`${hostname}: ${m}${e ? `: ${(e as Error)?.message ?? e}` : ''}`),
     });
     await agent.start();

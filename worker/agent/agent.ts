@@ -57,6 +57,8 @@ export interface AgentOptions {
   advertiseAddr?: string;
   /** Where the agent keeps its state file. */
   stateDir: string;
+  /** The least time between two writes of the state file (ms, default STATE_WRITE_GAP_MS). */
+  stateWriteGapMs?: number;
   /** The manager list changed (the dispatcher's): the caller keeps it for the next start. */
   onManagers?: (addrs: readonly string[]) => void;
   clock?: Clock;
@@ -130,7 +132,10 @@ export class Agent {
     this.random = options.random ?? Math.random;
     this.log = options.log ?? ((m, e) => console.warn(`agent: ${m}`, e ?? ''));
     this.managerList = [...options.managers];
-    this.stateFile = new StateFile(join(options.stateDir, STATE_FILE_NAME), STATE_WRITE_GAP_MS);
+    this.stateFile = new StateFile(
+      join(options.stateDir, STATE_FILE_NAME),
+      options.stateWriteGapMs ?? STATE_WRITE_GAP_MS,
+    );
     this.tasks = new AssignedTasks(options.executor, this.log);
     this.logPublisher = new LogPublisher(options.logs, this.log);
     this.dependencies = options.dependencies ?? new Dependencies();
