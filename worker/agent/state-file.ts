@@ -113,7 +113,8 @@ export class StateFile {
   private readonly lengths: (number | undefined)[] = [undefined, undefined];
   /**
    * The copies, kept open between writes while the node is busy: an open and a close per write were a
-   * third of a simulated host's state-file time. Closed after IDLE_CLOSE_MS without a write, and by close().
+   * third of a simulated host's state-file time. Closed after IDLE_CLOSE_MS (or two gaps) without a write,
+   * and by close().
    */
   private readonly handles: (FileHandle | undefined)[] = [undefined, undefined];
   private idleTimer: NodeJS.Timeout | undefined;
@@ -257,9 +258,13 @@ export class StateFile {
       this.busy = false;
     }
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (!this.busy) void this.closeHandles();
-    }, IDLE_CLOSE_MS);
+    // (never as soon as the next write may come: a node writing every gap would open its copies each time)
+    this.idleTimer = setTimeout(
+      () => {
+        if (!this.busy) void this.closeHandles();
+      },
+      Math.max(IDLE_CLOSE_MS, 2 * this.gapMs),
+    );
     this.idleTimer.unref();
   }
 
