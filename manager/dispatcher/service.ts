@@ -127,10 +127,17 @@ export function dispatcherService(
         return;
       }
       let open = true;
+      // The client closing its side still gets the answers to what it sent: the stream ends after them.
+      let halfClosed = false;
+      let unanswered = 0;
       const ack = (m: TaskStatusAck) => {
-        if (open) call.write(m);
+        unanswered--;
+        if (!open) return;
+        call.write(m);
+        if (halfClosed && unanswered === 0) call.end();
       };
       call.on('data', (req: UpdateTaskStatusRequest) => {
+        unanswered++;
         const { batch } = req;
         let written: Promise<IgnoredUpdate[]>;
         try {
@@ -148,8 +155,8 @@ export function dispatcherService(
         );
       });
       call.on('end', () => {
-        open = false;
-        call.end();
+        halfClosed = true;
+        if (unanswered === 0) call.end();
       });
       call.on('cancelled', () => {
         open = false;

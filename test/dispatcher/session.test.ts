@@ -283,6 +283,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
 
   it('takes the node from the certificate: another node cannot use its session; no certificate, no call', async () => {
     const [, b] = managers as [Manager, Manager];
+    let own: DispatcherClient | undefined;
     const sessionId = await new Promise<string>((resolve) => {
       // The live session of worker1, as the dispatcher knows it.
       const c = new DispatcherClient(
@@ -300,6 +301,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
         }
       });
       stream.on('error', () => {});
+      own = c;
       afterAll(() => {
         stream.cancel();
         c.close();
@@ -316,17 +318,21 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     );
     expect(err?.code).toBe(grpc.status.NOT_FOUND);
     expect(err?.details).toMatch(/not the current session of node worker2/);
-    // Status batches on another node's session are refused, batch by batch, on the status stream.
-    const statuses = c2.reportTaskStatus();
-    statuses.on('error', () => {});
-    const report = await new Promise<TaskStatusAck>((resolve) => {
-      statuses.once('data', resolve);
+    // Status batches on another node's session are refused, batch by batch, on the status stream. A client
+    // that closes its side at once still gets every answer, then the end: worker1's own batch about a task
+    // the store does not have is answered only once the dispatcher's status write is done.
+    const sendAndClose = async (client: DispatcherClient, batch: number, taskId: string) => {
+      const statuses = client.reportTaskStatus();
+      statuses.on('error', () => {});
+      const acks: TaskStatusAck[] = [];
+      statuses.on('data', (a: TaskStatusAck) => acks.push(a));
+      const ended = new Promise((resolve) => statuses.on('end', resolve));
       statuses.write({
         sessionId,
-        batch: 7,
+        batch,
         updates: [
           {
-            taskId: 't1',
+            taskId,
             status: {
               state: TaskState.TASK_STATE_FAILED,
               timestamp: 1,
@@ -338,11 +344,17 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
           },
         ],
       });
-    });
-    statuses.cancel();
-    expect(report.batch).toBe(7);
-    expect(report.message).toMatch(/not the current session of node worker2/);
-    expect(report.code).toBe(grpc.status.NOT_FOUND);
+      statuses.end();
+      await ended;
+      return acks;
+    };
+    const notMine = await sendAndClose(c2, 7, 't1');
+    expect(notMine.map((a) => [a.batch, a.code])).toEqual([[7, grpc.status.NOT_FOUND]]);
+    expect(notMine[0]?.message).toMatch(/not the current session of node worker2/);
+    const taken = await sendAndClose(own!, 8, 'no-such-task');
+    expect(taken.map((a) => [a.batch, a.code, a.ignored])).toEqual([
+      [8, 0, [{ taskId: 'no-such-task', reason: 'no such task (deleted)' }]],
+    ]);
     c2.close();
     const anon = new DispatcherClient(
       b.addr,
