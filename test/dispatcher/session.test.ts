@@ -23,7 +23,7 @@ import { Store } from '../../manager/store/store.js';
 import { makeCluster, makeNode, makeTask } from '../../manager/store/testkit.js';
 import { DispatcherClient, type TaskStatusAck } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
 import { NodeDescription, type Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
-import { NodeState, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { NodeState, TaskState, TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { Agent } from '../../worker/agent/agent.js';
 import { RecordingExecutor } from '../../worker/agent/testkit.js';
 import { identity, waitFor } from './helpers.js';
@@ -331,17 +331,7 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
         sessionId,
         batch,
         updates: [
-          {
-            taskId,
-            status: {
-              state: TaskState.TASK_STATE_FAILED,
-              timestamp: 1,
-              message: '',
-              err: '',
-              containerStatus: undefined,
-              portStatus: undefined,
-            },
-          },
+          { taskId, status: TaskStatus.fromPartial({ state: TaskState.TASK_STATE_FAILED, timestamp: 1 }) },
         ],
       });
       statuses.end();

@@ -8,7 +8,7 @@ import type {
   TaskStatusAck,
   UpdateTaskStatusRequest,
 } from '../../proto/gen/shoal/dispatcher/v1/dispatcher.js';
-import { TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import { TaskState, TaskStatus } from '../../proto/gen/shoal/swarm/v1/types.js';
 import { isPermanentRefusal } from './grpc-errors.js';
 import { StatusStream } from './status-stream.js';
 
@@ -29,14 +29,7 @@ class Call extends EventEmitter {
 
 const report = (taskId: string) => ({
   taskId,
-  status: {
-    state: TaskState.TASK_STATE_RUNNING,
-    timestamp: 1,
-    message: '',
-    err: '',
-    containerStatus: undefined,
-    portStatus: undefined,
-  },
+  status: TaskStatus.fromPartial({ state: TaskState.TASK_STATE_RUNNING, timestamp: 1 }),
 });
 
 function open() {
