@@ -199,7 +199,7 @@ export class StateFile {
     const kept = this.handles[slot];
     if (kept) {
       if (fstatSync(kept.fd).nlink > 0) return kept;
-      await this.closeHandles();
+      // (the write's failure path closes the copies and forgets what it knew of the directory)
       throw Object.assign(new Error(`agent state file ${this.paths[slot]} was removed`), { code: 'ENOENT' });
     }
     const h = await open(this.paths[slot] as string, constants.O_WRONLY | constants.O_CREAT, 0o600);

@@ -22,9 +22,9 @@ interface Waiter {
 export class RefusedBatch extends Error {
   constructor(
     readonly code: number,
-    readonly details: string,
+    message: string,
   ) {
-    super(details);
+    super(message);
   }
 }
 
