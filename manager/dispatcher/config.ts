@@ -38,6 +38,13 @@ export interface DispatcherTiming {
   statusBatchMax: number;
   /** Assignment changes arriving within this window (ms) go out in one message. */
   assignmentBatchMs: number;
+  /**
+   * The most assignment messages a second the leader sends, over all sessions: with more nodes, a session's
+   * messages go out at least sessions ÷ this apart and carry what came meanwhile. At 1,000 nodes a scale-up
+   * otherwise sent one message per task (and got one status batch back per task); a small cluster never
+   * reaches the limit and keeps assignmentBatchMs.
+   */
+  maxAssignmentMessagesPerSecond: number;
 }
 
 export const DEFAULT_TIMING: DispatcherTiming = {
@@ -51,6 +58,7 @@ export const DEFAULT_TIMING: DispatcherTiming = {
   statusBatchMs: 2,
   statusBatchMax: 200,
   assignmentBatchMs: 2,
+  maxAssignmentMessagesPerSecond: 1000,
 };
 
 const MIN_PERIOD_MS = 50;

@@ -511,6 +511,49 @@ describe('dispatcher task status', () => {
 });
 
 describe('dispatcher assignments', () => {
+  it("paces a session's messages by the number of sessions: what comes meanwhile goes out together", async () => {
+    // Two sessions at 10 messages a second over all: a session's messages at least 200 ms apart.
+    const { store, d, clock } = await setup(['n1', 'n2'], { maxAssignmentMessagesPerSecond: 10 });
+    d.start();
+    const { sink } = await register(d, 'n1');
+    await register(d, 'n2');
+    await settle();
+    clock.advance(1000);
+    const sent = sink.assignments.length;
+    const since = () =>
+      sink.assignments.slice(sent).map((a) => a.changes.map((c) => itemId(c.assignment?.item)));
+    const create = async (id: string) => {
+      await store.update((tx) => tx.create('task', assigned(id, 'n1')));
+      await settle();
+    };
+    // Quiet for longer than the gap: a change goes out after the batch window alone.
+    await create('t1');
+    clock.advance(2);
+    expect(since()).toEqual([['t1']]);
+    // The next ones wait until 200 ms after it (sent at +2), and go out together.
+    await create('t2');
+    clock.advance(100);
+    await create('t3');
+    clock.advance(99);
+    expect(since()).toEqual([['t1']]);
+    clock.advance(1);
+    expect(since()).toEqual([['t1'], ['t2', 't3']]);
+    d.stop();
+  });
+
+  it('a small cluster keeps the batch window: two sessions at the default limit wait no longer', async () => {
+    const { store, d, clock } = await setup(['n1', 'n2'], { assignmentBatchMs: 2 });
+    d.start();
+    const { sink } = await register(d, 'n1');
+    for (const id of ['t1', 't2']) {
+      await store.update((tx) => tx.create('task', assigned(id, 'n1')));
+      await settle();
+      clock.advance(2);
+    }
+    expect(sink.assignments.slice(1).map((a) => a.changes.length)).toEqual([1, 1]);
+    d.stop();
+  });
+
   it('sends the complete set first, then incremental changes; status-only changes are not echoed', async () => {
     const { store, d, clock } = await setup();
     await store.update((tx) => {

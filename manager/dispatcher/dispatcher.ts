@@ -96,6 +96,8 @@ interface Session {
   lastResult: string;
   pending: Map<string, AssignmentChange>;
   timer: unknown;
+  /** When the last assignments message went out (clock ms). */
+  lastSentAt: number;
   /** The agent said it is stopping: its stream's close is expected and keeps the heartbeat deadline. */
   stopping: boolean;
 }
@@ -283,6 +285,7 @@ export class Dispatcher {
       seq: 0,
       lastResult: '',
       pending: new Map(),
+      lastSentAt: Number.NEGATIVE_INFINITY,
       timer: undefined,
       stopping: false,
     };
@@ -609,6 +612,7 @@ export class Dispatcher {
   private sendAssignments(s: Session, type: AssignmentsType, changes: AssignmentChange[]): void {
     const appliesTo = type === AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE ? '' : s.lastResult;
     s.lastResult = `${s.id}/${++s.seq}`;
+    s.lastSentAt = this.clock.now();
     s.sink.send({
       payload: { $case: 'assignments', value: { type, appliesTo, resultsIn: s.lastResult, changes } },
     });
@@ -653,6 +657,9 @@ export class Dispatcher {
 
   private scheduleFlush(s: Session): void {
     if (s.timer !== undefined) return;
+    // Paced by the cluster's size (maxAssignmentMessagesPerSecond): a busy session's changes wait for the gap.
+    const gap = (this.sessions.size * 1000) / this.timing.maxAssignmentMessagesPerSecond;
+    const wait = Math.max(this.timing.assignmentBatchMs, s.lastSentAt + gap - this.clock.now());
     s.timer = this.clock.setTimeout(() => {
       s.timer = undefined;
       if (this.sessions.get(s.nodeId) !== s) return;
@@ -662,7 +669,7 @@ export class Dispatcher {
       const changes = [...nets, ...s.pending.values()];
       s.pending.clear();
       this.sendAssignments(s, AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, changes);
-    }, this.timing.assignmentBatchMs);
+    }, wait);
   }
 
   /** A task, service, node or network changed: every session's network plans are looked at again. */
