@@ -4,7 +4,7 @@
 // (orchestrator+allocator in one pass → scheduler) and the dispatcher — started and stopped with leadership.
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '../../common/errors.js';
-import { allocatingOrchestratorLoop } from '../../manager/allocator/index.js';
+import { pipelineLoop } from '../../manager/allocator/index.js';
 import {
   authorizationInterceptor,
   beginRootRotation,
@@ -45,7 +45,6 @@ import {
 } from '../../manager/membership/index.js';
 import { loopsComponent } from '../../manager/orchestrator/loop.js';
 import { RaftNode, runWhileLeader } from '../../manager/raft/index.js';
-import { schedulerLoop } from '../../manager/scheduler/runner.js';
 import {
   CLUSTER_KEYS_POLICY,
   clusterKeysService,
@@ -262,9 +261,9 @@ export class ManagerParts {
     parts.stopLoops = runWhileLeader(
       raft,
       loopsComponent([
-        // The orchestrator and the allocator decide together and commit once (new tasks are born PENDING).
-        allocatingOrchestratorLoop(store, { onError }),
-        schedulerLoop(store, { onError }),
+        // The orchestrator, the allocator and the scheduler decide together and commit once (new tasks are
+        // born ASSIGNED).
+        pipelineLoop(store, { onError }),
       ]),
       onError,
     );

@@ -19,4 +19,4 @@ export {
   VNI_OPTION,
   vniOf,
 } from './network.js';
-export { allocatingOrchestratorLoop, allocatorLoop } from './runner.js';
+export { allocatingOrchestratorLoop, allocatorLoop, pipelineLoop } from './runner.js';

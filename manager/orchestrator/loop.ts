@@ -42,8 +42,8 @@ export interface ReconcileLoopOptions {
   /** Tables whose changes trigger a pass (default: all). */
   tables?: readonly TableName[];
   /**
-   * After a settled pass (Decisions.settled), only events this accepts trigger the next; default: all. Pure
-   * and fast (it runs inside the store's apply). At a thousand nodes the status reports alone are tens of
+   * After a settled pass (Decisions.settled), only events this accepts trigger the next; default: all. Fast
+   * (it runs inside the store's apply, for every event of `tables`) and without effect on the store. At a thousand nodes the status reports alone are tens of
    * thousands of events, each worth a whole pass to a loop that cannot act on them.
    */
   wakesOn?: (e: StoreEvent) => boolean;
@@ -165,7 +165,8 @@ export class ReconcileLoop {
 
   private subscribe(): void {
     const wakesOn = this.opts.wakesOn;
-    const predicate = wakesOn ? (e: StoreEvent) => !this.settled || wakesOn(e) : undefined;
+    // wakesOn sees every event, settled or not (the pipeline loop notes which ones its orchestrator skips).
+    const predicate = wakesOn ? (e: StoreEvent) => wakesOn(e) || !this.settled : undefined;
     const w = this.opts.store.watch({
       ...(this.opts.tables ? { table: this.opts.tables } : {}),
       ...(predicate ? { predicate } : {}),
@@ -218,11 +219,12 @@ export class ReconcileLoop {
         continue;
       }
       try {
-        // A large pass goes out as several transactions, one after the other: every manager applies each
-        // in one go, and between them its event loop serves raft's heartbeats and the workers' sessions (all
-        // at once stalled a leader for seconds and cost it its leadership). One that conflicts makes the loop
+        // A large pass goes out as several transactions (one entry each: all at once stalled a leader for
+        // seconds and cost it its leadership), proposed one after the other with a turn of the event loop
+        // between them, without waiting for each to commit: raft carries them in order and every member
+        // applies a bounded amount at a time (maxCommittedSizePerReady). One that conflicts makes the loop
         // decide again on the state the others left.
-        for (const part of splitDecisions(d)) await this.opts.store.update((tx) => applyDecisions(tx, part));
+        await writeInParts(this.opts.store, splitDecisions(d));
         this.commits++;
         this.carry = d.carry;
         // More to do that no store event will ask for (a scale-up made a slice at a time): go on.
@@ -293,6 +295,16 @@ export class ReconcileLoop {
   private report(err: unknown): void {
     (this.opts.onError ?? ((e) => console.error(`${this.opts.name}:`, e)))(err);
   }
+}
+
+async function writeInParts(store: Store, parts: readonly Decisions[]): Promise<void> {
+  const written: Promise<unknown>[] = [];
+  for (const part of parts) {
+    if (written.length > 0) await new Promise((r) => setImmediate(r));
+    written.push(store.update((tx) => applyDecisions(tx, part)));
+  }
+  const failed = (await Promise.allSettled(written)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The loops as one component for runWhileLeader (manager/raft/replicated.ts): only the leader runs them. */

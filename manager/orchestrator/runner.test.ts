@@ -7,7 +7,13 @@ import { allocatorLoop } from '../allocator/runner.js';
 import { runWhileLeader } from '../raft/replicated.js';
 import { schedulerLoop } from '../scheduler/runner.js';
 import { node } from '../scheduler/testkit.js';
-import { DecisionSet, type Decisions, MAX_CREATES_PER_PASS } from './decisions.js';
+import { makeTask, storeOnMemoryLog } from '../store/testkit.js';
+import {
+  DecisionSet,
+  type Decisions,
+  MAX_CREATES_PER_PASS,
+  MAX_WRITES_PER_TRANSACTION,
+} from './decisions.js';
 import { type LoopClock, loopsComponent, ReconcileLoop } from './loop.js';
 import { orchestratorLoop } from './runner.js';
 import { harness, seconds, service } from './testkit.js';
@@ -323,6 +329,35 @@ describe('ReconcileLoop pacing', () => {
     await turns(3);
     await loop.stop();
     expect(loop.passes).toBe(4);
+  });
+});
+
+describe('ReconcileLoop commits', () => {
+  it('proposes every part of a large pass before the first commits', async () => {
+    const { store, log } = storeOnMemoryLog('manual');
+    const count = MAX_WRITES_PER_TRANSACTION * 2 + 1;
+    let round = 0;
+    const loop = new ReconcileLoop({
+      name: 'parts',
+      store,
+      tables: ['service'],
+      decide: () => {
+        round++;
+        const d = new DecisionSet();
+        if (round === 1)
+          for (let i = 0; i < count; i++)
+            d.create(makeTask(`t${i}`, 'svc', i + 1, '', TaskState.TASK_STATE_RUNNING));
+        return d.result();
+      },
+    });
+    loop.start();
+    await turns(10);
+    expect(log.lastIndex).toBe(3); // three entries proposed, none applied yet
+    log.flush();
+    await loop.idle();
+    expect(loop.commits).toBe(1);
+    expect(store.view((tx) => tx.list('task').length)).toBe(count);
+    await loop.stop();
   });
 });
 

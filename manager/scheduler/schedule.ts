@@ -16,6 +16,7 @@
 import { compareText } from '../../common/compare.js';
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
+import type { Decisions } from '../orchestrator/decisions.js';
 import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
 import { dependencyGate } from './dependencies.js';
@@ -50,6 +51,49 @@ export function schedule(view: ReadTx, now: number, ledger?: NodeLedger): Schedu
     return t;
   });
   return placeTasks(ledger.infos(), pending, now, { waitFor });
+}
+
+/**
+ * Placement inside another pass (the orchestrator's, see manager/allocator/runner.ts): what that pass's
+ * decisions leave schedulable — its creations, its updates, and the ledger's pending tasks as those decisions
+ * leave them — placed on the ledger's figures, so a new task is created ASSIGNED in the same transaction
+ * (one raft write fewer per task than a separate scheduler pass). Tasks the decisions remove are left out.
+ */
+export function scheduleWithin(
+  view: ReadTx,
+  now: number,
+  ledger: NodeLedger,
+  d: Decisions,
+): { decisions: Decisions; unplaced: number } {
+  const removed = new Set(d.removes.map((t) => t.id));
+  const updated = new Map(d.updates.map((t) => [t.id, t]));
+  const waiting = ledger.pending();
+  const candidates: Task[] = [];
+  for (const id of waiting) {
+    if (removed.has(id)) continue;
+    const t = updated.get(id) ?? view.get('task', id);
+    if (!t) throw new Error(`scheduler ledger: pending task ${id} is not in the store`);
+    if (isSchedulable(t)) candidates.push(t);
+  }
+  const known = new Set(waiting);
+  for (const t of d.updates) if (!known.has(t.id) && isSchedulable(t)) candidates.push(t);
+  for (const t of d.creates) if (isSchedulable(t)) candidates.push(t);
+  if (candidates.length === 0) return { decisions: d, unplaced: 0 };
+
+  const waitFor = dependencyGate(view.list('service'), (serviceId) =>
+    view.findUnordered('task', 'service', serviceId),
+  );
+  const placed = placeTasks(ledger.infos(), candidates, now, { waitFor });
+  if (placed.updates.length === 0) return { decisions: d, unplaced: placed.unplaced };
+  const creates = new Map(d.creates.map((t) => [t.id, t]));
+  for (const t of placed.updates) {
+    if (creates.has(t.id)) creates.set(t.id, t);
+    else updated.set(t.id, t);
+  }
+  return {
+    decisions: { ...d, creates: [...creates.values()], updates: [...updated.values()] },
+    unplaced: placed.unplaced,
+  };
 }
 
 /** A task the scheduler should act on. */
