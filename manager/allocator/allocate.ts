@@ -301,7 +301,9 @@ export function allocate(view: ReadTx, d: Decisions = emptyDecisions(), now = 0,
     let nodes: readonly Node[];
     if (scope) {
       const ids = new Set(scope.nodes);
-      for (const t of [...decided, ...d.removes]) if (t.nodeId) ids.add(t.nodeId);
+      // Only tasks with networks change a node's attachments (a pass that places 2,000 plain tasks would
+      // otherwise look at every node, and count every address to retry a full ingress network).
+      for (const t of [...decided, ...d.removes]) if (t.nodeId && t.networks.length > 0) ids.add(t.nodeId);
       nodes = [...ids].sort().flatMap((id) => view.get('node', id) ?? []);
       for (const n of nodes)
         for (const t of view.findUnordered('task', 'node', n.id)) if (!touched.has(t.id)) note(t);

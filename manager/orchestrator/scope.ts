@@ -3,8 +3,8 @@
 // few hundred task changes. A pass scoped to what changed reaches the same decisions as a full one, provided
 // the state before those changes was one the orchestrator had already acted on (scope.property.test.ts):
 // - a service changed (created, edited, marked for removal): the whole service;
-// - a task changed: its slot (replicated) or its whole service (global tasks, attachments), and the nodes it
-//   was and is bound to (their network attachments);
+// - a task changed: its slot (replicated) or its whole service (global tasks, attachments), and, if it has
+//   networks, the nodes it was and is bound to (their network attachments);
 // - a live task deleted by someone else: its whole service (a slot may have been freed);
 // - a node changed in what the orchestrator reads of it (its state, spec, description or role; joined or
 //   removed): the slots of the tasks on it, every global service whole, the node's attachments. A node
@@ -108,8 +108,9 @@ function scopeOf(events: readonly StoreEvent[]): (Scope & { emptied: Map<string,
     if (e.table !== 'task') return undefined;
     const t = e.object;
     const was = e.previous;
-    if (t.nodeId) nodes.add(t.nodeId);
-    if (was?.nodeId) nodes.add(was.nodeId);
+    // A node's attachments follow the networks of its tasks: a task with none changes none.
+    if (t.nodeId && t.networks.length > 0) nodes.add(t.nodeId);
+    if (was?.nodeId && was.networks.length > 0) nodes.add(was.nodeId);
     if (!t.serviceId) {
       loose.add(t.id);
       continue;
