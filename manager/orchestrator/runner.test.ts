@@ -332,6 +332,36 @@ describe('ReconcileLoop pacing', () => {
   });
 });
 
+describe('ReconcileLoop pacing from the end of a pass', () => {
+  it('time gone by since a slow pass decided (its commit, a quiet spell) counts toward its wait', async () => {
+    const h = harness();
+    const fc = fakeClock(h);
+    const loop = new ReconcileLoop({
+      name: 'slow',
+      store: h.store,
+      clock: fc.clock,
+      decide: () => {
+        h.clock.now += 20;
+        return new DecisionSet().result();
+      },
+    });
+    loop.start();
+    await loop.idle();
+    fc.advance(15); // 15 of the 20 ms gone by
+    loop.kick();
+    await turns(5);
+    expect(loop.passes).toBe(1);
+    fc.advance(5);
+    await loop.idle();
+    expect(loop.passes).toBe(2);
+    fc.advance(20); // all of it: the next pass follows at once
+    loop.kick();
+    await loop.idle();
+    expect(loop.passes).toBe(3);
+    await loop.stop();
+  });
+});
+
 describe('ReconcileLoop commits', () => {
   it('proposes every part of a large pass before the first commits', async () => {
     const { store, log } = storeOnMemoryLog('manual');
