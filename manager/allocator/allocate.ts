@@ -20,7 +20,7 @@ import {
   PublishMode,
   TaskState,
 } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { Decisions } from '../orchestrator/decisions.js';
+import { type Decisions, emptyDecisions } from '../orchestrator/decisions.js';
 import { type Scope, tasksInScope } from '../orchestrator/scope.js';
 import type { ReadTx } from '../store/index.js';
 import { NetworkAddresses } from './addresses.js';
@@ -30,14 +30,6 @@ import { ATTACHED_MESSAGE, isAttachment } from './attachments.js';
 export const DYNAMIC_PORT_FIRST = 30000;
 export const DYNAMIC_PORT_LAST = 32767;
 export const PENDING_MESSAGE = 'pending task scheduling';
-
-const emptyDecisions = (): Decisions => ({
-  creates: [],
-  updates: [],
-  removes: [],
-  removeServices: [],
-  wakeAt: undefined,
-});
 
 const isIngressPort = (p: PortConfig): boolean => p.publishMode !== PublishMode.PUBLISH_MODE_HOST;
 const portKey = (p: PortConfig): string =>

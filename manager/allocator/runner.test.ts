@@ -21,18 +21,24 @@ async function quiet(loops: readonly ReconcileLoop[]) {
   throw new Error('the loops did not go quiet');
 }
 
+/** A cluster with ingress, an overlay "appnet", nodes a and b; returns appnet and a 4-replica service on it. */
+async function networked(h: ReturnType<typeof harness>) {
+  const cluster = makeCluster('c1');
+  await h.put('cluster', cluster);
+  await h.put('network', predefinedIngress('ingress0', cluster));
+  const appnet = await new ControlApi(h.store).createNetwork({
+    annotations: { name: 'appnet', labels: {} },
+  } as never);
+  await h.put('node', node('a'), node('b'));
+  const s = service('s1', 'web', { replicas: 4 });
+  s.spec!.taskTemplate!.networks = [{ target: 'appnet', aliases: ['w'], driverOpts: {} }];
+  return { appnet, s };
+}
+
 describe('allocatingOrchestratorLoop', () => {
   it('creates tasks already allocated, in one commit; a new leader’s loop commits nothing', async () => {
     const h = harness();
-    const cluster = makeCluster('c1');
-    await h.put('cluster', cluster);
-    await h.put('network', predefinedIngress('ingress0', cluster));
-    const appnet = await new ControlApi(h.store).createNetwork({
-      annotations: { name: 'appnet', labels: {} },
-    } as never);
-    await h.put('node', node('a'), node('b'));
-    const s = service('s1', 'web', { replicas: 4 });
-    s.spec!.taskTemplate!.networks = [{ target: 'appnet', aliases: ['w'], driverOpts: {} }];
+    const { appnet, s } = await networked(h);
     s.spec!.endpointSpec = { mode: EndpointMode.ENDPOINT_MODE_VIP, ports: [] };
     await h.put('service', s);
     const watch = h.store.watch({ table: 'task', kind: ['create'] });
@@ -88,13 +94,7 @@ function creations(h: ReturnType<typeof harness>) {
 describe('pipelineLoop', () => {
   it('creates tasks already allocated and placed, spread, in one commit; a new leader’s loop commits nothing', async () => {
     const h = harness();
-    const cluster = makeCluster('c1');
-    await h.put('cluster', cluster);
-    await h.put('network', predefinedIngress('ingress0', cluster));
-    await new ControlApi(h.store).createNetwork({ annotations: { name: 'appnet', labels: {} } } as never);
-    await h.put('node', node('a'), node('b'));
-    const s = service('s1', 'web', { replicas: 4 });
-    s.spec!.taskTemplate!.networks = [{ target: 'appnet', aliases: [], driverOpts: {} }];
+    const { s } = await networked(h);
     await h.put('service', s);
     const created = creations(h);
     const errors: unknown[] = [];

@@ -200,7 +200,8 @@ export function splitDecisions(d: Decisions, max = MAX_WRITES_PER_TRANSACTION): 
   return out;
 }
 
-const emptyDecisions = (wakeAt: number | undefined): Decisions => ({
+/** Decisions that write nothing. */
+export const emptyDecisions = (wakeAt?: number): Decisions => ({
   creates: [],
   updates: [],
   removes: [],

@@ -43,8 +43,9 @@ export interface ReconcileLoopOptions {
   tables?: readonly TableName[];
   /**
    * After a settled pass (Decisions.settled), only events this accepts trigger the next; default: all. Fast
-   * (it runs inside the store's apply, for every event of `tables`) and without effect on the store. At a thousand nodes the status reports alone are tens of
-   * thousands of events, each worth a whole pass to a loop that cannot act on them.
+   * (it runs inside the store's apply, for every event of `tables`) and without effect on the store. At a
+   * thousand nodes the status reports alone are tens of thousands of events, each worth a whole pass to a
+   * loop that cannot act on them.
    */
   wakesOn?: (e: StoreEvent) => boolean;
   clock?: LoopClock;
@@ -88,10 +89,8 @@ export class ReconcileLoop {
    * pass takes its view, so every skipped event came after a view that was settled without it.
    */
   private settled = false;
-  /** How long the last pass took to decide (ms, by the loop's clock). */
-  private lastPassMs = 0;
-  /** When the last pass finished deciding (by the loop's clock). */
-  private lastPassEnd = 0;
+  /** No pass before this (loop clock ms): a slow pass is followed by a wait as long as it took (pause()). */
+  private paceUntil = 0;
   /** Passes run and transactions committed since construction (for tests and status). */
   passes = 0;
   commits = 0;
@@ -205,8 +204,8 @@ export class ReconcileLoop {
       let d: Decisions;
       try {
         d = this.opts.store.view((tx) => this.opts.decide(tx, now, changes, this.carry));
-        this.lastPassEnd = this.clock.now();
-        this.lastPassMs = this.lastPassEnd - now;
+        const end = this.clock.now();
+        this.paceUntil = end - now < PACE_FROM_MS ? 0 : end + (end - now);
       } catch (err) {
         // A pass that threw (a bug) looks at everything again soon, not only when the next change comes.
         this.settled = false;
@@ -284,8 +283,8 @@ export class ReconcileLoop {
    * ~0.3 s for its commit, then as long again as it took.
    */
   private pause(): Promise<void> {
-    const wait = this.lastPassEnd + this.lastPassMs - this.clock.now();
-    if (this.lastPassMs < PACE_FROM_MS || wait <= 0) return new Promise((r) => setImmediate(r));
+    const wait = this.paceUntil - this.clock.now();
+    if (wait <= 0) return new Promise((r) => setImmediate(r));
     return new Promise((r) => {
       const end = () => {
         this.cancelPause = undefined;

@@ -16,7 +16,7 @@
 import { compareText } from '../../common/compare.js';
 import type { Node, Task } from '../../proto/gen/shoal/swarm/v1/objects.js';
 import { NodeRole, TaskState } from '../../proto/gen/shoal/swarm/v1/types.js';
-import type { Decisions } from '../orchestrator/decisions.js';
+import { type Decisions, emptyDecisions } from '../orchestrator/decisions.js';
 import type { ReadTx } from '../store/index.js';
 import { type Constraint, nodeAttribute, parseConstraints } from './constraint.js';
 import { dependencyGate } from './dependencies.js';
@@ -38,20 +38,15 @@ export interface SchedulerDecisions {
  * the waiting tasks are read; without one, every node and task of the view.
  */
 export function schedule(view: ReadTx, now: number, ledger?: NodeLedger): SchedulerDecisions {
-  const waitFor = dependencyGate(view.list('service'), (serviceId) =>
-    view.findUnordered('task', 'service', serviceId),
-  );
-  if (!ledger) return scheduleTasks(view.list('node'), view.list('task'), now, { waitFor });
-  const ids = ledger.pending();
-  // Most passes follow status reports and find nothing to place: no need to copy every node's figures.
-  if (ids.length === 0) return { updates: [], unplaced: 0 };
-  const pending = ids.map((id) => {
-    const t = view.get('task', id);
-    if (!t) throw new Error(`scheduler ledger: pending task ${id} is not in the store`);
-    return t;
-  });
-  return placeTasks(ledger.infos(), pending, now, { waitFor });
+  if (!ledger)
+    return scheduleTasks(view.list('node'), view.list('task'), now, { waitFor: dependencyWait(view) });
+  const { decisions, unplaced } = scheduleWithin(view, now, ledger, emptyDecisions());
+  return { updates: decisions.updates, unplaced };
 }
+
+/** depends_on over the view's services and tasks (dependencies.ts). */
+const dependencyWait = (view: ReadTx) =>
+  dependencyGate(view.list('service'), (serviceId) => view.findUnordered('task', 'service', serviceId));
 
 /**
  * Placement inside another pass (the orchestrator's, see manager/allocator/runner.ts): what that pass's
@@ -78,12 +73,10 @@ export function scheduleWithin(
   const known = new Set(waiting);
   for (const t of d.updates) if (!known.has(t.id) && isSchedulable(t)) candidates.push(t);
   for (const t of d.creates) if (isSchedulable(t)) candidates.push(t);
+  // Most passes follow status reports and find nothing to place: no need to copy every node's figures.
   if (candidates.length === 0) return { decisions: d, unplaced: 0 };
 
-  const waitFor = dependencyGate(view.list('service'), (serviceId) =>
-    view.findUnordered('task', 'service', serviceId),
-  );
-  const placed = placeTasks(ledger.infos(), candidates, now, { waitFor });
+  const placed = placeTasks(ledger.infos(), candidates, now, { waitFor: dependencyWait(view) });
   if (placed.updates.length === 0) return { decisions: d, unplaced: placed.unplaced };
   const creates = new Map(d.creates.map((t) => [t.id, t]));
   for (const t of placed.updates) {
