@@ -28,11 +28,24 @@ describe('raft membership (processes on loopback)', () => {
       const l = await c.waitLeader();
       return (await c.status(l))!.config;
     };
+    // The config a leader reports is the one it has applied: a member that has just won an election (the
+    // machine starved the old leader) or one that still believes it leads reports an older one for a
+    // moment, so the test waits for the change to show rather than looking once.
+    type Config = Awaited<ReturnType<typeof voters>>;
+    const configShows = (what: string, ok: (cfg: Config) => boolean) =>
+      waitUntil(
+        async () => {
+          const cfg = await voters();
+          return ok(cfg) ? cfg : undefined;
+        },
+        10_000,
+        what,
+      );
 
     const add = async (id: number) => {
       await c.start(id, 'join');
       await client.member('add-learner', id, c.address(id));
-      expect((await voters()).learners).toContain(id);
+      await configShows(`${id} a learner`, (cfg) => cfg.learners.includes(id));
       await client.member('promote', id);
       await progress(20);
     };
@@ -40,10 +53,10 @@ describe('raft membership (processes on loopback)', () => {
     await progress(50);
     await add(2);
     await add(3);
-    expect((await voters()).voters.sort()).toEqual([1, 2, 3]);
+    await configShows('voters 1, 2, 3', (cfg) => cfg.voters.sort().join() === '1,2,3');
     await add(4);
     await add(5);
-    expect((await voters()).voters.sort()).toEqual([1, 2, 3, 4, 5]);
+    await configShows('voters 1 to 5', (cfg) => cfg.voters.sort().join() === '1,2,3,4,5');
 
     // Remove two members, one of them the current leader.
     const leader = await c.waitLeader();
@@ -58,14 +71,7 @@ describe('raft membership (processes on loopback)', () => {
     await c.kill(other);
     await c.kill(leader);
     const remaining = [1, 2, 3, 4, 5].filter((id) => id !== leader && id !== other);
-    await waitUntil(
-      async () => {
-        const cfg = await voters();
-        return cfg.voters.sort().join() === remaining.join() || undefined;
-      },
-      10_000,
-      'three voters left',
-    );
+    await configShows('three voters left', (cfg) => cfg.voters.sort().join() === remaining.join());
     await progress(30);
 
     // A member dies for good and is replaced by a new one (6).
@@ -75,14 +81,15 @@ describe('raft membership (processes on loopback)', () => {
     await progress(20); // two of three voters still form a majority
     await client.member('remove', dead);
     await add(6);
-    const final = await voters();
-    expect(final.voters.sort()).toEqual(
-      remaining
-        .filter((id) => id !== dead)
-        .concat(6)
-        .sort(),
+    const wanted = remaining
+      .filter((id) => id !== dead)
+      .concat(6)
+      .sort()
+      .join();
+    await configShows(
+      `voters ${wanted}, no learner`,
+      (cfg) => cfg.voters.sort().join() === wanted && cfg.learners.length === 0,
     );
-    expect(final.learners).toEqual([]);
 
     await writer.stop();
     const finalLeader = await c.waitLeader();
