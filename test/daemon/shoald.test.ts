@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spreadsSubdirs } from '../fixtures/topdir.js';
 import { api, cleanup, type Daemon, docker, REPO, shoal, startShoald, stopShoald } from './harness.js';
 
 const shoald = (args: string[]) =>
@@ -119,6 +120,13 @@ describe('system endpoints', () => {
     expect(j.Swarm.LocalNodeState).toBe('inactive');
     const mine = await shoal(d, ['info']);
     expect(mine.stdout).toContain(`Shoal Root Dir: ${d.dataRoot}`);
+  });
+
+  it('spreads the directories made per container (layers, containers, their network files) where ext4 can', () => {
+    if (spreadsSubdirs(d.dataRoot) === undefined) return; // a file system without inode flags
+    expect(spreadsSubdirs(d.dataRoot)).toBe(false);
+    for (const sub of ['containers', 'network/files', 'images/layers'])
+      expect([sub, spreadsSubdirs(join(d.dataRoot, sub))]).toEqual([sub, true]);
   });
 
   it('finds the daemon through SHOAL_HOST, and ignores DOCKER_HOST', () => {

@@ -34,6 +34,8 @@ export type { ResolvedMount } from './spec/mounts.js';
 // for the builder (worker/build): USER/--chown names resolved in an image's /etc/passwd and /etc/group
 export { rootfsReader } from './spec/rootfs-files.js';
 export { resolveUser } from './spec/user.js';
+// a placement hint for directories whose children come and go (worker/network's files dir)
+export { spreadSubdirs } from './spread-dirs.js';
 export type * from './types.js';
 export { parseVolumeFilters, type VolumeFilters } from './volumes/names.js';
 export type { Volume, VolumeCreateOptions, VolumeStore } from './volumes/store.js';

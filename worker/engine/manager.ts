@@ -39,6 +39,7 @@ import { removeContainer } from './remove.js';
 import { dropRestartTimers, resetForUserStart, restartAtBoot } from './restarts.js';
 import { restore } from './restore.js';
 import { Runtime } from './runtime.js';
+import { spreadSubdirs } from './spread-dirs.js';
 import { rfc3339Nano, runningState } from './state.js';
 import { kill, stop } from './stop.js';
 import type {
@@ -131,6 +132,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   /** Loads every container record under dataRoot and reconnects to running monitors (live restore). */
   static async open(opts: ManagerOptions): Promise<ContainerManager> {
     const m = new ContainerManager(opts);
+    await spreadSubdirs(join(m.dataRoot, 'containers'));
     await restore(m.ctx);
     await restartAtBoot(m.ctx);
     return m;

@@ -16,6 +16,7 @@ import {
   type NetOp,
   type NetPrepared,
   type SmallFile,
+  spreadSubdirs,
   writeSmallFiles,
 } from '../engine/index.js';
 import { type OverlayAttacher, OwedDetaches } from './attachments.js';
@@ -164,6 +165,7 @@ export class NetworkManager implements ContainerNetworking {
   static async open(o: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(o);
     for (const d of [m.netDir, m.ctrDir, m.nsDir, m.filesDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    await spreadSubdirs(m.filesDir); // a container's files dir comes and goes with it
     for (const f of readdirSync(m.netDir))
       if (f.endsWith('.json')) {
         const n = JSON.parse(readFileSync(join(m.netDir, f), 'utf8')) as NetworkRecord;
