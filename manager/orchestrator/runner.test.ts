@@ -330,9 +330,7 @@ describe('ReconcileLoop pacing', () => {
     await loop.stop();
     expect(loop.passes).toBe(4);
   });
-});
 
-describe('ReconcileLoop pacing from the end of a pass', () => {
   it('time gone by since a slow pass decided (its commit, a quiet spell) counts toward its wait', async () => {
     const h = harness();
     const fc = fakeClock(h);
