@@ -12,6 +12,7 @@ import {
   ROOTFS,
   RUNTIME,
   readProcState,
+  run,
   Sandbox,
   until,
 } from './helpers.js';
@@ -109,6 +110,22 @@ describe('lifecycle', () => {
     const { pid, monitorPid } = sb.state(id) as { pid: number; monitorPid: number };
     expect((await sb.rt(['delete', id])).code).toBe(0);
     expect(leftovers(sb, id, [pid, monitorPid])).toEqual([]);
+  });
+
+  it('a forced delete ends a created container that has no cgroup (no cgroup fs mounted)', async () => {
+    // `ip netns exec` remounts /sys and so hides the cgroup file system: the runtime then makes no
+    // cgroup, and killing "all" (every pid of the cgroup) must still reach the container's init.
+    sb = new Sandbox();
+    const { id, bundle } = sb.bundle(['sleep', '1000']);
+    const hide = 'umount -R -l /sys/fs/cgroup && exec "$0" "$@"';
+    const args = ['--root', sb.root, 'create', '--bundle', bundle, '--log-path', join(sb.dir, 'log'), id];
+    const unshare = ['--mount', '--propagation', 'private', 'sh', '-c', hide, RUNTIME];
+    const r = await run('unshare', [...unshare, ...args]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const state = sb.state(id) as { pid: number; monitorPid: number; cgroupPaths: object };
+    expect(state.cgroupPaths).toEqual({});
+    expect((await sb.rt(['delete', '--force', id], { timeoutMs: 10_000 })).code).toBe(0);
+    expect(leftovers(sb, id, [state.pid, state.monitorPid])).toEqual([]);
   });
 
   it('runs in the foreground with the container exit code', async () => {

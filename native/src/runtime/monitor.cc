@@ -479,6 +479,9 @@ void Monitor::handle_request(Client& c, const std::string& line) {
       }
       if (req.boolean("all")) {
         for (pid_t p : cg_.pids()) kill(p, sig);
+        // The init too: a container without a cgroup (no cgroup file system in our mount namespace, as
+        // under `ip netns exec`) lists no pids, and a forced delete would then wait for it forever.
+        kill(init_, sig);
         if (state_.status == "paused" && sig == SIGKILL) cg_.freeze(false);
       } else if (kill(init_, sig) < 0) {
         fail_errno("kill");
