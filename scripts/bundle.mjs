@@ -5,6 +5,7 @@
 // cli/commands/index.ts become deferred module initialisers, so `shoal ps` evaluates only what ps runs.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { generate as generateValidators } from './gen-validators.mjs';
 
 const common = {
   bundle: true,
@@ -32,6 +33,8 @@ const entries = {
 // Left by earlier builds (the split ESM CLI).
 for (const old of ['dist/chunks', 'dist/shoal.mjs', 'dist/shoal.mjs.map'])
   rmSync(old, { recursive: true, force: true });
+// The daemon's request body validators, compiled from their schemas (bundled into shoald below).
+await generateValidators();
 for (const [name, { entry, outfile, ...options }] of Object.entries(entries)) {
   if (!existsSync(entry)) {
     console.warn(`bundle: ${entry} does not exist yet, skipping ${name}`);

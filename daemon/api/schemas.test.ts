@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import bodies from '../../test/daemon/docker-cli-bodies.json' with { type: 'json' };
 import { toErrorReply } from '../http/errors.js';
+import { BODY_SCHEMAS } from './body-schemas.js';
+import { schemasDigest } from './gen/validators.js';
 import {
   authSchema,
   containerCreateSchema,
@@ -22,6 +25,11 @@ const refused = (schema: Record<string, unknown>, body: unknown): string => {
 };
 
 describe('request body schemas', () => {
+  it('are checked by validators compiled from these very schemas (the build regenerates them)', () => {
+    const digest = createHash('sha256').update(JSON.stringify(BODY_SCHEMAS)).digest('hex');
+    expect(schemasDigest, 'daemon/api/gen is stale: npm run build:js').toBe(digest);
+  });
+
   it('accept every body the docker CLI 28.2 sent in the recorded traces, unknown fields included', () => {
     for (const b of bodies.create) expect(validateBody(containerCreateSchema, b)).toBe(b);
     for (const b of bodies.execCreate) expect(validateBody(execCreateSchema, b)).toBe(b);

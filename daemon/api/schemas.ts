@@ -1,311 +1,38 @@
-// JSON schemas of the request bodies shoald reads, checked with ajv before any handler looks at them.
-// As dockerd (Go's encoding/json): unknown fields are ignored (the docker CLI sends many shoal does not
-// use), while a known field of the wrong type is refused, naming the field. Lists and maps carry count
-// limits so that one request cannot make the daemon work for minutes.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+// Checks request bodies against their JSON schemas (body-schemas.ts), with the validators the build
+// compiled from them (ajv's standalone code, daemon/api/gen/validators.js), and words a refusal as dockerd
+// would: the field and the problem, as a 400.
+import type { ErrorObject } from 'ajv';
 import { badRequest } from '../http/errors.js';
+import { BODY_SCHEMAS, NUL_FREE, type Schema } from './body-schemas.js';
+import * as compiledBy from './gen/validators.js';
 
-/** Count limits: far above what a real container needs, far below what ties up the daemon. */
-export const LIMITS = {
-  /** Env, Cmd, Entrypoint entries (an argv or environment this long does not fit execve anyway). */
-  list: 10_000,
-  labels: 10_000,
-  /** Binds, Mounts, Tmpfs, GroupAdd. */
-  mounts: 1_000,
-  /** CapAdd, CapDrop, SecurityOpt, Ulimits, Dns… */
-  small: 256,
-} as const;
+export {
+  authSchema,
+  containerCreateSchema,
+  containerUpdateSchema,
+  execCreateSchema,
+  execStartSchema,
+  LIMITS,
+  networkCreateSchema,
+  volumeCreateSchema,
+} from './body-schemas.js';
 
-type Schema = Record<string, unknown>;
+/** ajv's validate function, as its standalone code exports it. */
+export interface Validator {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
+}
 
-/** A NUL-free string: the kernel cuts strings at their first NUL, so "tr\0ue" would run `tr`. */
-const NUL_FREE = '^[^\\u0000]*$';
-const str: Schema = { type: 'string', pattern: NUL_FREE };
-const bool: Schema = { type: 'boolean' };
-/** Go's int64 as far as a JSON number can carry it exactly. */
-const int: Schema = { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
-const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'] });
-const strList = (max: number): Schema => ({ type: ['array', 'null'], items: str, maxItems: max });
-const strMap = (max: number): Schema => ({
-  type: ['object', 'null'],
-  propertyNames: str,
-  additionalProperties: str,
-  maxProperties: max,
-});
-/** Docker's StrSlice: a string or a list of strings. */
-const strSlice: Schema = {
-  type: ['string', 'array', 'null'],
-  pattern: NUL_FREE,
-  items: str,
-  maxItems: LIMITS.list,
-};
-const object: Schema = { type: ['object', 'null'] };
-const array: Schema = { type: ['array', 'null'] };
-/** [height, width] of the client's terminal. */
-const consoleSize: Schema = {
-  type: ['array', 'null'],
-  items: { type: 'integer', minimum: 0, maximum: 65535 },
-  minItems: 2,
-  maxItems: 2,
-};
-
-const mount: Schema = {
-  type: 'object',
-  properties: {
-    Type: str,
-    Source: str,
-    Target: str,
-    ReadOnly: bool,
-    Consistency: str,
-    BindOptions: { type: ['object', 'null'], properties: { Propagation: str, NonRecursive: bool } },
-    VolumeOptions: {
-      type: ['object', 'null'],
-      properties: {
-        NoCopy: bool,
-        Labels: strMap(LIMITS.labels),
-        DriverConfig: { type: ['object', 'null'], properties: { Name: str, Options: strMap(LIMITS.small) } },
-      },
-    },
-    TmpfsOptions: {
-      type: ['object', 'null'],
-      properties: { SizeBytes: int, Mode: { type: 'integer', minimum: 0, maximum: 0o7777 } },
-    },
-  },
-};
-
-/** Docker's HealthConfig: durations in nanoseconds. */
-const healthcheck: Schema = {
-  type: ['object', 'null'],
-  properties: {
-    Test: strList(LIMITS.list),
-    Interval: int,
-    Timeout: int,
-    StartPeriod: int,
-    StartInterval: int,
-    Retries: int,
-  },
-};
-
-const restartPolicy: Schema = { type: ['object', 'null'], properties: { Name: str, MaximumRetryCount: int } };
-
-const hostConfig: Schema = {
-  type: ['object', 'null'],
-  properties: {
-    Binds: strList(LIMITS.mounts),
-    Tmpfs: strMap(LIMITS.mounts),
-    Mounts: { type: ['array', 'null'], items: mount, maxItems: LIMITS.mounts },
-    ContainerIDFile: str,
-    LogConfig: { type: ['object', 'null'], properties: { Type: str, Config: strMap(LIMITS.small) } },
-    NetworkMode: str,
-    PortBindings: object,
-    RestartPolicy: restartPolicy,
-    AutoRemove: bool,
-    VolumeDriver: str,
-    VolumesFrom: strList(LIMITS.small),
-    ConsoleSize: consoleSize,
-    Annotations: strMap(LIMITS.labels),
-    CapAdd: strList(LIMITS.small),
-    CapDrop: strList(LIMITS.small),
-    CgroupnsMode: str,
-    Dns: strList(LIMITS.small),
-    DnsOptions: strList(LIMITS.small),
-    DnsSearch: strList(LIMITS.small),
-    ExtraHosts: strList(LIMITS.mounts),
-    GroupAdd: strList(LIMITS.mounts),
-    IpcMode: str,
-    Cgroup: str,
-    Links: strList(LIMITS.small),
-    OomScoreAdj: int,
-    PidMode: str,
-    Privileged: bool,
-    PublishAllPorts: bool,
-    ReadonlyRootfs: bool,
-    SecurityOpt: strList(LIMITS.small),
-    StorageOpt: strMap(LIMITS.small),
-    Sysctls: strMap(LIMITS.small),
-    UTSMode: str,
-    UsernsMode: str,
-    ShmSize: int,
-    Runtime: str,
-    Isolation: str,
-    CpuShares: int,
-    Memory: int,
-    NanoCpus: int,
-    CgroupParent: str,
-    BlkioWeight: { type: 'integer', minimum: 0, maximum: 1000 },
-    BlkioWeightDevice: array,
-    BlkioDeviceReadBps: array,
-    BlkioDeviceWriteBps: array,
-    BlkioDeviceReadIOps: array,
-    BlkioDeviceWriteIOps: array,
-    CpuPeriod: int,
-    CpuQuota: int,
-    CpuRealtimePeriod: int,
-    CpuRealtimeRuntime: int,
-    CpusetCpus: str,
-    CpusetMems: str,
-    Devices: array,
-    DeviceCgroupRules: strList(LIMITS.small),
-    DeviceRequests: array,
-    KernelMemory: int,
-    KernelMemoryTCP: int,
-    MemoryReservation: int,
-    MemorySwap: int,
-    MemorySwappiness: nullable(int),
-    OomKillDisable: nullable(bool),
-    PidsLimit: nullable(int),
-    Ulimits: {
-      type: ['array', 'null'],
-      items: { type: 'object', properties: { Name: str, Soft: int, Hard: int } },
-      maxItems: LIMITS.small,
-    },
-    CpuCount: int,
-    CpuPercent: int,
-    IOMaximumIOps: int,
-    IOMaximumBandwidth: int,
-    MaskedPaths: strList(LIMITS.mounts),
-    ReadonlyPaths: strList(LIMITS.mounts),
-    Init: nullable(bool),
-  },
-};
-
-/** POST /containers/create: Docker's Config with HostConfig and NetworkingConfig, plus shoal's Rootfs. */
-export const containerCreateSchema: Schema = {
-  type: 'object',
-  properties: {
-    Hostname: str,
-    Domainname: str,
-    User: str,
-    AttachStdin: bool,
-    AttachStdout: bool,
-    AttachStderr: bool,
-    ExposedPorts: object,
-    Tty: bool,
-    OpenStdin: bool,
-    StdinOnce: bool,
-    Env: strList(LIMITS.list),
-    Cmd: strSlice,
-    Healthcheck: healthcheck,
-    ArgsEscaped: bool,
-    Image: str,
-    Volumes: object,
-    WorkingDir: str,
-    Entrypoint: strSlice,
-    NetworkDisabled: bool,
-    MacAddress: str,
-    OnBuild: strList(LIMITS.small),
-    Labels: strMap(LIMITS.labels),
-    StopSignal: str,
-    StopTimeout: nullable(int),
-    Shell: strList(LIMITS.small),
-    Rootfs: str,
-    HostConfig: hostConfig,
-    NetworkingConfig: object,
-  },
-};
-
-/** POST /containers/{id}/update: the restart policy (resource fields are refused by the route for now). */
-export const containerUpdateSchema: Schema = {
-  type: 'object',
-  properties: {
-    RestartPolicy: restartPolicy,
-    Memory: int,
-    MemorySwap: int,
-    MemoryReservation: int,
-    NanoCpus: int,
-    CpuShares: int,
-    CpuPeriod: int,
-    CpuQuota: int,
-    CpusetCpus: str,
-    CpusetMems: str,
-    PidsLimit: nullable(int),
-  },
-};
-
-/** POST /containers/{id}/exec. */
-export const execCreateSchema: Schema = {
-  type: 'object',
-  properties: {
-    User: str,
-    Privileged: bool,
-    Tty: bool,
-    ConsoleSize: consoleSize,
-    AttachStdin: bool,
-    AttachStdout: bool,
-    AttachStderr: bool,
-    Detach: bool,
-    DetachKeys: str,
-    Env: strList(LIMITS.list),
-    WorkingDir: str,
-    Cmd: strList(LIMITS.list),
-  },
-};
-
-/** POST /volumes/create. */
-export const volumeCreateSchema: Schema = {
-  type: 'object',
-  properties: {
-    Name: str,
-    Driver: str,
-    DriverOpts: strMap(LIMITS.small),
-    Labels: strMap(LIMITS.labels),
-  },
-};
-
-/** POST /networks/create (swarm and local networks alike: what the docker CLI sends). */
-export const networkCreateSchema: Schema = {
-  type: 'object',
-  properties: {
-    Name: str,
-    Driver: str,
-    Scope: str,
-    CheckDuplicate: bool,
-    Internal: bool,
-    Attachable: bool,
-    Ingress: bool,
-    ConfigOnly: bool,
-    EnableIPv6: bool,
-    Options: strMap(LIMITS.small),
-    Labels: strMap(LIMITS.labels),
-    IPAM: {
-      type: ['object', 'null'],
-      properties: {
-        Driver: str,
-        Options: strMap(LIMITS.small),
-        Config: {
-          type: ['array', 'null'],
-          maxItems: LIMITS.small,
-          items: {
-            type: 'object',
-            properties: { Subnet: str, IPRange: str, Gateway: str, AuxiliaryAddresses: strMap(LIMITS.small) },
-          },
-        },
-      },
-    },
-  },
-};
-
-/** POST /exec/{id}/start. */
-export const execStartSchema: Schema = {
-  type: 'object',
-  properties: { Detach: bool, Tty: bool, ConsoleSize: consoleSize },
-};
-
-/** POST /auth. */
-export const authSchema: Schema = {
-  type: 'object',
-  properties: {
-    username: str,
-    password: str,
-    email: str,
-    serveraddress: str,
-    identitytoken: str,
-    registrytoken: str,
-  },
-};
-
-const ajv = new Ajv({ allErrors: false, allowUnionTypes: true, verbose: true, strict: true });
-const compiled = new WeakMap<Schema, ValidateFunction>();
+/** The compiled validator of each schema (by identity: routes pass the schema object). */
+const compiled = new Map<Schema, Validator>([
+  [BODY_SCHEMAS.containerCreate, compiledBy.containerCreate],
+  [BODY_SCHEMAS.containerUpdate, compiledBy.containerUpdate],
+  [BODY_SCHEMAS.execCreate, compiledBy.execCreate],
+  [BODY_SCHEMAS.execStart, compiledBy.execStart],
+  [BODY_SCHEMAS.volumeCreate, compiledBy.volumeCreate],
+  [BODY_SCHEMAS.networkCreate, compiledBy.networkCreate],
+  [BODY_SCHEMAS.auth, compiledBy.auth],
+]);
 
 /** "/HostConfig/CapAdd/0" → "HostConfig.CapAdd[0]". */
 export function fieldName(instancePath: string): string {
@@ -328,18 +55,30 @@ const TYPE_WORDS: Record<string, string> = {
   null: 'null',
 };
 
-function describe(e: ErrorObject): string {
+/** The value at a JSON pointer ("/HostConfig/CapAdd/0") inside a body. */
+function valueAt(root: unknown, pointer: string): unknown {
+  let v = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return v;
+}
+
+/** `data` is the offending value (the validators are compiled without ajv's verbose mode, which would
+ * carry it in the error but add a copy of every schema to the generated code). */
+function describe(e: ErrorObject, data: unknown): string {
   switch (e.keyword) {
     case 'type': {
       const types = ([] as string[])
         .concat(e.params.type as string | string[])
         .map((t) => TYPE_WORDS[t] ?? t);
       const got =
-        typeof e.data === 'number' && e.params.type !== 'number'
-          ? `the number ${e.data}`
-          : jsonType(e.data) === 'string'
-            ? `the string ${JSON.stringify(String(e.data).slice(0, 40))}`
-            : jsonType(e.data);
+        typeof data === 'number' && e.params.type !== 'number'
+          ? `the number ${data}`
+          : jsonType(data) === 'string'
+            ? `the string ${JSON.stringify(String(data).slice(0, 40))}`
+            : jsonType(data);
       return `must be ${types.join(' or ')}, not ${got}`;
     }
     case 'pattern':
@@ -361,16 +100,13 @@ function describe(e: ErrorObject): string {
  * An absent body (undefined) stands for `{}`.
  */
 export function validateBody<T>(schema: Schema, body: unknown): T {
-  let validate = compiled.get(schema);
-  if (!validate) {
-    validate = ajv.compile(schema);
-    compiled.set(schema, validate);
-  }
+  const validate = compiled.get(schema);
+  if (!validate) throw new Error('validateBody: a schema that is not in BODY_SCHEMAS (nothing compiled it)');
   const value = body === undefined ? {} : body;
   if (validate(value)) return value as T;
   const e = validate.errors?.[0];
   if (!e) throw badRequest('invalid request body');
   let field = fieldName(e.instancePath);
   if (e.propertyName !== undefined) field = `${field} key ${JSON.stringify(e.propertyName)}`;
-  throw badRequest(`invalid ${field || 'request body'}: ${describe(e)}`);
+  throw badRequest(`invalid ${field || 'request body'}: ${describe(e, valueAt(value, e.instancePath))}`);
 }
