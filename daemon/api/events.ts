@@ -9,7 +9,8 @@ import { parseFilterArgs } from './containers/filters.js';
 import type { ApiDeps } from './deps.js';
 import { writeAsync } from './streams.js';
 
-const RING = 1024;
+/** Events kept for `since` to replay: dockerd keeps the last 256 (a full ring holds ~0.5 MB of ours at 1,024). */
+const RING = 256;
 
 export interface EventMessage {
   status: string;

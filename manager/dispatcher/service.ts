@@ -119,6 +119,8 @@ export function dispatcherService(
       }
     },
     reportTaskStatus: (call: grpc.ServerDuplexStream<UpdateTaskStatusRequest, TaskStatusAck>) => {
+      // Headers at once: until a client stream hears them, grpc-js keeps a copy of every message it sent.
+      call.sendMetadata(new grpc.Metadata());
       let nodeId: string;
       try {
         nodeId = callerOf(call, caller);

@@ -56,6 +56,8 @@ export function logBrokerService(
       if (!open) cancel?.();
     },
     publishLogs: (call, callback) => {
+      // Headers at once: until a client stream hears them, grpc-js keeps a copy of every message it sent.
+      call.sendMetadata(new grpc.Metadata());
       const nodeId = caller(call);
       let pub: Publication | undefined;
       let done = false;

@@ -359,6 +359,23 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
     anon.close();
   });
 
+  it('answers the status stream with its headers at once (the agent then keeps no copy of its batches)', async () => {
+    // grpc-js keeps what a client stream sent (to replay it on a retry) until the server's headers arrive.
+    const [, b] = managers as [Manager, Manager];
+    const c = new DispatcherClient(
+      b.addr,
+      mtlsChannelCredentials(workerId, { clusterId: CLUSTER }),
+      channelOptionsFor('manager'),
+    );
+    const statuses = c.reportTaskStatus();
+    statuses.on('error', () => {});
+    const headers = new Promise((resolve) => statuses.on('metadata', resolve));
+    const none = new Promise((resolve) => setTimeout(() => resolve('none'), 3000));
+    await expect(Promise.race([headers, none])).resolves.not.toBe('none');
+    statuses.cancel();
+    c.close();
+  });
+
   it('a session whose stream closes unannounced costs the node one period; one announced, the whole deadline', async () => {
     const [, b] = managers as [Manager, Manager];
     const open = async (nodeId: string) => {

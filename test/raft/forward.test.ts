@@ -124,6 +124,30 @@ describe('proposal forwarding', () => {
     );
   });
 
+  it('keeps the results of applied entries only while a forwarded proposal of its own is out', async () => {
+    // A result holds the transaction's objects: kept for every recent entry, they were megabytes of memory.
+    const ms = await cluster({ forwardProposals: true });
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader) as Member;
+    const kept = (m: Member) =>
+      (m.node as unknown as { recentlyApplied: Map<number, unknown> }).recentlyApplied.size;
+    const written = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => leader.node.propose(Buffer.from(`l${i}`))),
+    );
+    const last = Math.max(...written.map((r) => r.index));
+    for (let i = 0; i < 300 && follower.node.appliedIndex < last; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(follower.node.appliedIndex).toBeGreaterThanOrEqual(last);
+    expect([kept(leader), kept(follower)]).toEqual([0, 0]);
+    const forwarded = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => follower.node.propose(Buffer.from(`f${i}`))),
+    );
+    expect(forwarded.map((r) => r.result)).toEqual(
+      forwarded.map((r, i) => `m${follower.id}:${r.index}:f${i}`),
+    );
+    expect(kept(follower)).toBe(0);
+  });
+
   it('without forwarding a follower refuses with the leader it knows, and applies nothing', async () => {
     const ms = await cluster();
     const leader = await leaderOf(ms);

@@ -4,8 +4,10 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, Snapshot } from '../../manager/raft/core/types.js';
 import { RaftTransport } from '../../manager/raft/transport/transport.js';
+import { RaftServiceClient } from '../../proto/gen/shoal/raft/v1/raft.js';
 import { waitUntil } from './harness.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const servers: grpc.Server[] = [];
 const transports: RaftTransport[] = [];
 afterEach(() => {
@@ -76,6 +78,25 @@ function msg(from: number, to: number, index: number, extra: Partial<Message> = 
 }
 
 describe('RaftTransport', () => {
+  it('answers a stream with its headers at once, so the sender keeps no copy of what it sends', async () => {
+    // grpc-js keeps every message of a client stream (to replay it on a retry) until the server's headers
+    // arrive; sent only with the answer at the stream's end, a leader held thousands of them per follower.
+    const a = endpoint(1, '127.0.0.1:21406');
+    a.server = await serve(a.t, '127.0.0.1:21406');
+    const client = new RaftServiceClient('127.0.0.1:21406', grpc.credentials.createInsecure());
+    try {
+      for (const open of [() => client.stream(() => {}), () => client.sendSnapshot(() => {})]) {
+        const call = open();
+        const headers = new Promise((resolve) => call.on('metadata', resolve));
+        // nothing sent, the stream left open: the headers come anyway
+        await expect(Promise.race([headers, sleep(3000).then(() => 'none')])).resolves.not.toBe('none');
+        call.cancel();
+      }
+    } finally {
+      client.close();
+    }
+  });
+
   it('delivers message batches with entries and contexts intact', async () => {
     const a = endpoint(1, '127.0.0.1:21401');
     const b = endpoint(2, '127.0.0.2:21401');

@@ -105,10 +105,14 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   private readonly addresses = new Map<NodeId, string>();
   private readonly waiters = new Map<number, Waiter>();
   /**
-   * With forwarding on: the latest applied entries' terms and results, for a forwarded proposal whose entry
-   * was applied here before the leader's answer (naming its index) came back.
+   * While a forwarded proposal waits for the leader's answer: the entries applied meanwhile (terms and
+   * results), for when its entry is applied here before the answer (naming its index) comes back. Kept only
+   * then: an entry applied while no forward is out cannot be one of a later forward (the leader appends a
+   * proposal after it arrives, after everything already committed), and a result holds the transaction's
+   * objects — 1,024 of them, kept always, were megabytes of a manager's memory after a busy spell.
    */
   private readonly recentlyApplied = new Map<number, { term: number; result: unknown }>();
+  private forwardsOut = 0;
   private readonly reads = new Map<string, ReadWaiter>();
   /** Reads whose index is known but not yet applied, in index order. */
   private readsAwaitingApply: { index: number; resolve: (i: number) => void }[] = [];
@@ -535,6 +539,15 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   private async forward(data: Uint8Array): Promise<Applied<unknown>> {
     const leader = this.soft.leader;
     if (leader === NONE) throw this.notLeader();
+    this.forwardsOut++;
+    try {
+      return await this.forwardOut(leader, data);
+    } finally {
+      if (--this.forwardsOut === 0) this.recentlyApplied.clear();
+    }
+  }
+
+  private async forwardOut(leader: NodeId, data: Uint8Array): Promise<Applied<unknown>> {
     let ticket: { index: number; term: number };
     try {
       const wait =
@@ -624,7 +637,7 @@ export class RaftNode<R = unknown> extends EventEmitter implements ReplicatedLog
   }
 
   private onApplied(e: Entry, result: unknown): void {
-    if (this.o.forwardProposals) {
+    if (this.forwardsOut > 0) {
       this.recentlyApplied.set(e.index, { term: e.term, result });
       if (this.recentlyApplied.size > 1024)
         this.recentlyApplied.delete(this.recentlyApplied.keys().next().value as number);
