@@ -35,7 +35,7 @@ function schemasDigest(schemas) {
 /**
  * Every sub-schema object used in more than one place (body-schemas.ts reuses `str`, `int`, `mount`…)
  * becomes one definition that the others reference: ajv then emits one function for it, where it would
- * inline a copy at every use (~210 KB of code instead of ~40 KB).
+ * inline a copy at every use (210 KB of code with every copy inlined, 157 KB so).
  */
 function hoistShared(schemas) {
   const uses = new Map();
@@ -69,7 +69,8 @@ function hoistShared(schemas) {
 
 export async function generate() {
   const schemas = await loadSchemas();
-  // The options validateBody's wording relies on: the first error only, with its data (verbose).
+  // The first error only (validateBody words one). Not verbose: that would put a copy of every schema into the
+  // code; validateBody reads the offending value from the body by the error's path instead.
   const ajv = new Ajv({
     allErrors: false,
     allowUnionTypes: true,
