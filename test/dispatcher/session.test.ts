@@ -283,6 +283,9 @@ describe('dispatcher ⇄ agent over mTLS gRPC', () => {
 
   it('takes the node from the certificate: another node cannot use its session; no certificate, no call', async () => {
     const [, b] = managers as [Manager, Manager];
+    // The session opened below is worker1's own; the agent of the test before (worker1 too) would open a new
+    // one when it finds its own replaced, and replace this one in turn, whenever its retry came.
+    for (const a of agents) await a.stop();
     let own: DispatcherClient | undefined;
     const sessionId = await new Promise<string>((resolve) => {
       // The live session of worker1, as the dispatcher knows it.
