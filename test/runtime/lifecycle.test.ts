@@ -128,6 +128,25 @@ describe('lifecycle', () => {
     expect(leftovers(sb, id, [state.pid, state.monitorPid])).toEqual([]);
   });
 
+  it('refuses a limit whose cgroup controller is not mounted, naming it, and leaves nothing behind', async () => {
+    sb = new Sandbox();
+    const hide = 'umount -R -l /sys/fs/cgroup && exec "$0" "$@"';
+    const unshare = ['--mount', '--propagation', 'private', 'sh', '-c', hide, RUNTIME];
+    for (const [controller, resources] of [
+      ['cpu', { cpu: { quota: 50_000, period: 100_000 } }],
+      ['memory', { memory: { reservation: 64 << 20 } }],
+    ] as const) {
+      const { id, bundle } = sb.bundle(['true'], (spec) => {
+        spec.linux!.resources = { ...spec.linux!.resources, ...resources };
+      });
+      const args = ['--root', sb.root, 'create', '--bundle', bundle, '--log-path', join(sb.dir, 'log'), id];
+      const r = await run('unshare', [...unshare, ...args]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`cgroup controller ${controller} is not mounted`);
+      expect(leftovers(sb, id)).toEqual([]);
+    }
+  });
+
   it('runs in the foreground with the container exit code', async () => {
     sb = new Sandbox();
     const { id, bundle } = sb.bundle(['sh', '-c', 'echo out; echo err >&2; exit 7']);

@@ -72,6 +72,18 @@ std::string rel_path(const Spec& spec, const std::string& id) {
   return p;
 }
 
+// Whether the spec sets anything that controller `c` (cgroup v1) enforces. The device rules are left out:
+// every spec carries the default ones, and /dev holds only the default nodes anyway.
+bool asks_for(const std::string& c, const Resources& r) {
+  if (c == "memory")
+    return r.memory_limit || r.memory_reservation || r.memory_swap || r.memory_swappiness || r.disable_oom_killer;
+  if (c == "cpu") return r.cpu_shares || r.cpu_quota || r.cpu_period;
+  if (c == "pids") return r.pids_limit.has_value();
+  if (c == "cpuset") return !r.cpuset_cpus.empty() || !r.cpuset_mems.empty();
+  if (c == "blkio") return r.has_blkio();
+  return false;
+}
+
 bool wr(const std::string& dir, const char* file, const std::string& v, int* err = nullptr) {
   return try_write_file(dir + "/" + file, v, err);
 }
@@ -310,8 +322,9 @@ Cgroup Cgroup::create(const Spec& spec, const std::string& id) {
     for (auto& c : want) {
       auto it = mounts.find(c);
       if (it == mounts.end()) {
-        if (c == "memory" && spec.resources.memory_limit) throw Fail("cgroup controller memory is not mounted");
-        if (c == "pids" && spec.resources.pids_limit) throw Fail("cgroup controller pids is not mounted");
+        // A limit its controller cannot enforce is refused, never dropped; without any limit the container
+        // runs without that controller (as under `ip netns exec`, which hides the cgroup file system).
+        if (asks_for(c, spec.resources)) throw Fail("cgroup controller " + c + " is not mounted");
         continue;
       }
       std::string d = it->second + "/" + rel;
