@@ -4,7 +4,7 @@
 import type { ErrorObject } from 'ajv';
 import { badRequest } from '../http/errors.js';
 import { BODY_SCHEMAS, NUL_FREE, type Schema } from './body-schemas.js';
-import * as compiledBy from './gen/validators.js';
+import { byName } from './gen/validators.js';
 
 export {
   authSchema,
@@ -24,15 +24,9 @@ export interface Validator {
 }
 
 /** The compiled validator of each schema (by identity: routes pass the schema object). */
-const compiled = new Map<Schema, Validator>([
-  [BODY_SCHEMAS.containerCreate, compiledBy.containerCreate],
-  [BODY_SCHEMAS.containerUpdate, compiledBy.containerUpdate],
-  [BODY_SCHEMAS.execCreate, compiledBy.execCreate],
-  [BODY_SCHEMAS.execStart, compiledBy.execStart],
-  [BODY_SCHEMAS.volumeCreate, compiledBy.volumeCreate],
-  [BODY_SCHEMAS.networkCreate, compiledBy.networkCreate],
-  [BODY_SCHEMAS.auth, compiledBy.auth],
-]);
+const compiled = new Map<Schema, Validator>(
+  Object.entries(BODY_SCHEMAS).map(([name, schema]) => [schema, byName[name as keyof typeof BODY_SCHEMAS]]),
+);
 
 /** "/HostConfig/CapAdd/0" → "HostConfig.CapAdd[0]". */
 export function fieldName(instancePath: string): string {

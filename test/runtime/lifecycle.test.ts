@@ -32,6 +32,16 @@ async function created(args: string[], edit?: Parameters<Sandbox['bundle']>[1], 
   return { id, bundle, log };
 }
 
+/**
+ * `create` in a mount namespace without the cgroup file system, as `ip netns exec` leaves a process (it
+ * remounts /sys): the runtime then finds no cgroup controller mounted.
+ */
+function createWithoutCgroupFs(bundle: string, id: string) {
+  const hide = 'umount -R -l /sys/fs/cgroup && exec "$0" "$@"';
+  const create = ['--root', sb.root, 'create', '--bundle', bundle, '--log-path', join(sb.dir, 'log'), id];
+  return run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', hide, RUNTIME, ...create]);
+}
+
 /** A fresh sandbox with a started `sleep` container: what the pause and exec tests start from. */
 async function running(): Promise<string> {
   sb = new Sandbox();
@@ -113,15 +123,10 @@ describe('lifecycle', () => {
   });
 
   it('a forced delete ends a created container that has no cgroup (no cgroup fs mounted)', async () => {
-    // `ip netns exec` remounts /sys and so hides the cgroup file system: the runtime then makes no
-    // cgroup, and killing "all" (every pid of the cgroup) must still reach the container's init.
+    // No cgroup is made, and killing "all" (every pid of the cgroup) must still reach the container's init.
     sb = new Sandbox();
     const { id, bundle } = sb.bundle(['sleep', '1000']);
-    const hide = 'umount -R -l /sys/fs/cgroup && exec "$0" "$@"';
-    const args = ['--root', sb.root, 'create', '--bundle', bundle, '--log-path', join(sb.dir, 'log'), id];
-    const unshare = ['--mount', '--propagation', 'private', 'sh', '-c', hide, RUNTIME];
-    const r = await run('unshare', [...unshare, ...args]);
-    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(await createWithoutCgroupFs(bundle, id)).toMatchObject({ code: 0, stderr: '' });
     const state = sb.state(id) as { pid: number; monitorPid: number; cgroupPaths: object };
     expect(state.cgroupPaths).toEqual({});
     expect((await sb.rt(['delete', '--force', id], { timeoutMs: 10_000 })).code).toBe(0);
@@ -130,8 +135,6 @@ describe('lifecycle', () => {
 
   it('refuses a limit whose cgroup controller is not mounted, naming it, and leaves nothing behind', async () => {
     sb = new Sandbox();
-    const hide = 'umount -R -l /sys/fs/cgroup && exec "$0" "$@"';
-    const unshare = ['--mount', '--propagation', 'private', 'sh', '-c', hide, RUNTIME];
     for (const [controller, resources] of [
       ['cpu', { cpu: { quota: 50_000, period: 100_000 } }],
       ['memory', { memory: { reservation: 64 << 20 } }],
@@ -139,8 +142,7 @@ describe('lifecycle', () => {
       const { id, bundle } = sb.bundle(['true'], (spec) => {
         spec.linux!.resources = { ...spec.linux!.resources, ...resources };
       });
-      const args = ['--root', sb.root, 'create', '--bundle', bundle, '--log-path', join(sb.dir, 'log'), id];
-      const r = await run('unshare', [...unshare, ...args]);
+      const r = await createWithoutCgroupFs(bundle, id);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`cgroup controller ${controller} is not mounted`);
       expect(leftovers(sb, id)).toEqual([]);
