@@ -13,6 +13,7 @@
         "src/addon/gunzip.cc",
         "src/addon/gunzip_napi.cc",
         "src/addon/sha256_napi.cc",
+        "src/addon/direct_io.cc",
         "src/addon/netlink.cc",
         "src/addon/netlink_napi.cc",
         "src/addon/nftables.cc",

@@ -125,6 +125,7 @@ interface ShoalNativeAddon {
   applyFileOps(ops: FileOp[]): Promise<void>;
   lgetxattr(path: string, name: string): Promise<Buffer | null>;
   Sha256: new () => NativeSha256;
+  alignedBuffer(size: number): Buffer;
   Gunzip: new (hashOutput: boolean) => NativeGunzip;
   create(args: string[]): Promise<void>;
   runtime(args: string[]): Promise<RuntimeOutput>;
@@ -352,7 +353,11 @@ export async function lgetxattr(path: string, name: string): Promise<Buffer | nu
 
 /** SHA-256 whose updates run on the thread pool; one update at a time (chain them). */
 export interface NativeSha256 {
-  /** With fd, the data is then written to it too (at its offset), in the same trip through the pool. */
+  /**
+   * With fd, the data is then written to it too (at its offset), in the same trip through the pool:
+   * directly to the device if fd has O_DIRECT and address, length and offset allow (else O_DIRECT
+   * is cleared on fd and the write goes through the page cache).
+   */
   update(data: Buffer, fd?: number): Promise<void>;
   /** hex; the state is copied, updates may go on */
   digest(): string;
@@ -369,6 +374,11 @@ export interface NativeGunzip {
   complete(): boolean;
   /** hex SHA-256 of all output so far (made with hashOutput; each step hashed what it produced) */
   outputDigest(): string;
+}
+
+/** A Buffer at a page-aligned address, so that writes from it may bypass the page cache (O_DIRECT). */
+export function alignedBuffer(size: number): Buffer {
+  return addon().alignedBuffer(size);
 }
 
 export function newSha256(): NativeSha256 {

@@ -1,7 +1,7 @@
 // Content-addressed blob store. Blobs are written to a temp file, hashed while written, and only
 // renamed into blobs/sha256/<hex> after the digest matched: a crash or a wrong digest leaves at most
 // a temp file (cleaned on open), never a blob that looks valid.
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs, constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -40,7 +40,17 @@ export class BlobWriter {
   ) {}
 
   static async open(store: BlobStore, tmpPath: string): Promise<BlobWriter> {
-    const fh = await fs.open(tmpPath, 'wx', 0o600);
+    // O_DIRECT: a blob is written once and fsynced before it is named, so its pages would only be a
+    // copy to make and keep; aligned chunks go straight to the device (direct_io.cc), the rest (and
+    // everything on a file system without direct I/O) through the page cache
+    const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fsConstants;
+    const fh = await fs
+      .open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, 0o600)
+      .catch((e: NodeJS.ErrnoException) => {
+        // the file may have been made before O_DIRECT was refused; its name is this writer's alone
+        if (e.code === 'EINVAL') return fs.open(tmpPath, 'w', 0o600);
+        throw e;
+      });
     return new BlobWriter(store, tmpPath, fh);
   }
 

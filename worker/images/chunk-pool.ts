@@ -10,6 +10,8 @@
 // know where their input came from. A buffer whose holders never let go (a failed pull) is simply
 // collected by V8, never reused.
 
+import { alignedBuffer } from '../engine/native.js';
+
 /** Holds per backing ArrayBuffer of every pooled buffer now lent out. */
 const holds = new WeakMap<ArrayBufferLike, { pool: ChunkPool; n: number }>();
 
@@ -23,6 +25,7 @@ export class ChunkPool {
   private readonly keep: number;
   private readonly poison?: number;
   private readonly idleMs: number;
+  private readonly alloc: (size: number) => Buffer;
 
   /**
    * @param size bytes per buffer
@@ -31,11 +34,13 @@ export class ChunkPool {
    *   keeps none; default 2 s)
    * @param opts.poison fill a returned buffer with this byte (tests: a stage that used a buffer
    *   after letting go reads garbage, and the unpacked files show it)
+   * @param opts.alloc makes a buffer with a backing store of its own (default allocUnsafeSlow)
    */
   constructor(
     readonly size: number,
-    opts: { keep: number; idleMs?: number; poison?: number },
+    opts: { keep: number; idleMs?: number; poison?: number; alloc?: (size: number) => Buffer },
   ) {
+    this.alloc = opts.alloc ?? Buffer.allocUnsafeSlow;
     this.keep = opts.keep;
     this.idleMs = opts.idleMs ?? 2000;
     this.poison = opts.poison;
@@ -44,10 +49,10 @@ export class ChunkPool {
   /** A buffer of `size` bytes (contents undefined), held once by the caller. */
   take(): Buffer {
     this.lastTake = Date.now();
-    // allocUnsafeSlow: a backing store of its own, so its ArrayBuffer names this buffer alone
+    // a backing store of its own, so its ArrayBuffer names this buffer alone
     let b = this.free.pop();
     if (!b) {
-      b = Buffer.allocUnsafeSlow(this.size);
+      b = this.alloc(this.size);
       this.allocated++;
     }
     holds.set(b.buffer, { pool: this, n: 1 });
@@ -92,6 +97,7 @@ export function drop(b: Uint8Array): void {
 /**
  * The process's pool for layer ingestion: 1 MiB buffers (the coalesced network reads and the
  * inflated tar chunks), up to 64 kept while pulls run (a layer in flight holds up to ~20 in its
- * write and hash queues; a pull unpacks 3 or 4 at once).
+ * write and hash queues; a pull unpacks 3 or 4 at once). Page-aligned, so that a blob is written
+ * from them with O_DIRECT (blobstore.ts).
  */
-export const layerChunks = new ChunkPool(1 << 20, { keep: 64 });
+export const layerChunks = new ChunkPool(1 << 20, { keep: 64, alloc: alignedBuffer });

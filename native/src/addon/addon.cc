@@ -14,6 +14,7 @@ void register_file_ops(Napi::Env env, Napi::Object exports);  // fileops_napi.cc
 void register_gunzip(Napi::Env env, Napi::Object exports);    // gunzip_napi.cc
 void register_netlink(Napi::Env env, Napi::Object exports);   // netlink_napi.cc
 void register_sha256(Napi::Env env, Napi::Object exports);    // sha256_napi.cc
+void register_direct_io(Napi::Env env, Napi::Object exports);  // direct_io.cc
 }
 
 namespace {
@@ -142,6 +143,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   shoal_native::register_file_ops(env, exports);
   shoal_native::register_gunzip(env, exports);
   shoal_native::register_sha256(env, exports);
+  shoal_native::register_direct_io(env, exports);
   shoal_native::register_netlink(env, exports);
   return exports;
 }

@@ -13,6 +13,8 @@
 
 namespace shoal_native {
 
+int append_all(int fd, const uint8_t* data, size_t len);  // direct_io.cc
+
 // hex SHA-256 of a copy of ctx's state, so hashing may go on (also Gunzip's outputDigest)
 Napi::String hex_digest(Napi::Env env, EVP_MD_CTX* ctx, const char* what) {
   EVP_MD_CTX* copy = EVP_MD_CTX_new();
@@ -68,16 +70,9 @@ class UpdateWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     if (EVP_DigestUpdate(owner_->ctx, data_, len_) != 1) return SetError("Sha256.update: OpenSSL failed");
-    // then appended to the file, in the same trip through the pool (a blob is hashed as it is stored)
-    for (size_t off = 0; fd_ >= 0 && off < len_;) {
-      ssize_t n = write(fd_, data_ + off, len_ - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        err_ = errno;
-        return SetError("write");
-      }
-      off += static_cast<size_t>(n);
-    }
+    // then appended to the file, in the same trip through the pool (a blob is hashed as it is stored);
+    // straight to the device where the descriptor was opened with O_DIRECT (direct_io.cc)
+    if (fd_ >= 0 && (err_ = append_all(fd_, data_, len_)) != 0) return SetError("write");
   }
   void OnOK() override {
     Done();
