@@ -2,6 +2,7 @@
 import type { Digest } from '../../../common/digest.js';
 import { type ErrorKind, ShoalError } from '../../../common/errors.js';
 import type { Credentials } from '../../../common/registry-auth.js';
+import type { ChunkPool } from '../chunk-pool.js';
 import { MANIFEST_ACCEPT } from '../mediatypes.js';
 import { AuthError, Authorizer } from './auth.js';
 import { type Endpoint, endpointFor, type RegistryOptions } from './endpoint.js';
@@ -219,12 +220,15 @@ export class RegistryClient {
 
   /**
    * Streams a blob; when the connection breaks or the registry fails mid-way, reconnects with
-   * Range: bytes=<received>- and continues, up to `retries` times. `size` < 0 when unknown.
+   * Range: bytes=<received>- and continues, up to `retries` times. `size` < 0 when unknown. With
+   * `into`, a plain-HTTP download lands in that pool's buffers, each let go when the next is asked
+   * for (hold what you keep longer: chunk-pool.ts).
    */
   async *blobStream(
     digest: Digest,
     size: number,
     onRetry?: (offset: number, err: Error) => void,
+    into?: ChunkPool,
   ): AsyncGenerator<Buffer> {
     let offset = 0;
     let failures = 0;
@@ -234,7 +238,7 @@ export class RegistryClient {
       let res: HttpResponse;
       try {
         res = await this.send(
-          { method: 'GET', path: `/v2/${this.repo}/blobs/${digest}`, headers, followRedirects: true },
+          { method: 'GET', path: `/v2/${this.repo}/blobs/${digest}`, headers, followRedirects: true, into },
           this.pullScope(),
         );
       } catch (e) {

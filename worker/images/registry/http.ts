@@ -1,6 +1,11 @@
 // Minimal HTTP(S) client for the registry: streaming bodies, per-registry CA, redirects, keep-alive.
 import http from 'node:http';
 import https from 'node:https';
+import type { ChunkPool } from '../chunk-pool.js';
+import { directGet } from './direct-get.js';
+import { NetworkError } from './network-error.js';
+
+export { NetworkError };
 
 export interface HttpRequest {
   method: string;
@@ -11,12 +16,22 @@ export interface HttpRequest {
   /** follow 3xx for GET/HEAD (blob downloads are often redirected to storage) */
   followRedirects?: boolean;
   timeoutMs?: number;
+  /**
+   * A GET over plain HTTP reads its body straight into this pool's buffers (direct-get.ts): chunks
+   * handed on full but for the last, each let go when the next is asked for (chunk-pool.ts).
+   */
+  into?: ChunkPool;
+}
+
+/** A response body: its chunks, and whether all of it arrived. */
+export interface ResponseBody extends AsyncIterable<Buffer | string> {
+  readonly complete: boolean;
 }
 
 export interface HttpResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
+  body: ResponseBody;
   url: string;
   text(): Promise<string>;
   drain(): Promise<void>;
@@ -36,10 +51,23 @@ function agentFor(u: URL, ca?: Buffer): http.Agent {
   return a;
 }
 
-export class NetworkError extends Error {}
-
-function once(req: HttpRequest): Promise<HttpResponse> {
+async function once(req: HttpRequest): Promise<HttpResponse> {
   const u = new URL(req.url);
+  if (req.into && req.method === 'GET' && !req.body && u.protocol === 'http:') {
+    const r = await directGet(u, req.headers ?? {}, req.into, req.timeoutMs ?? 30_000);
+    if (r)
+      return {
+        ...r,
+        url: req.url,
+        text: () => r.body.text(),
+        drain: async () => r.body.close(),
+      };
+    // a response node:http reads better (no Content-Length, a transfer coding): asked again there
+  }
+  return viaNodeHttp(req, u);
+}
+
+function viaNodeHttp(req: HttpRequest, u: URL): Promise<HttpResponse> {
   const mod = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const r = mod.request(

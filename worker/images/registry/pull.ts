@@ -2,6 +2,7 @@
 // they stream in; every digest verified; the image is registered only when everything is in place.
 import { type Digest, parseDigest, sha256Of, shortId } from '../../../common/digest.js';
 import { familiarString, formatReference, parseReference, repoName } from '../../../common/reference.js';
+import { layerChunks } from '../chunk-pool.js';
 import { ingestLayer } from '../ingest.js';
 import {
   type ImageManifest,
@@ -112,9 +113,8 @@ export async function pullImage(
       let current = 0;
       let lastReport = Number.NEGATIVE_INFINITY;
       const counted = (async function* () {
-        for await (const c of client.blobStream(l.digest, l.size, (off) =>
-          progress({ status: `Retrying download at byte ${off}`, id }),
-        )) {
+        const retrying = (off: number) => progress({ status: `Retrying download at byte ${off}`, id });
+        for await (const c of client.blobStream(l.digest, l.size, retrying, layerChunks)) {
           current += c.length;
           const t = now();
           if (t - lastReport >= PROGRESS_EVERY_MS || current === l.size) {
