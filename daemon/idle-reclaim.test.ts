@@ -80,6 +80,9 @@ function fakeIo() {
     busy: [] as number[],
     releases: 0,
     freed: 0,
+    trims: 0,
+    /** freed by the release's collection but given back only by the later trim */
+    freedLate: 0,
     fail: false,
     releaseMs: 0,
     heap: 20 * MiB,
@@ -95,6 +98,11 @@ function fakeIo() {
       clock.advance(state.releaseMs);
       if (state.fail) throw new Error('no addon');
       state.rss -= state.freed;
+    },
+    trim() {
+      state.trims++;
+      state.rss -= state.freedLate;
+      state.freedLate = 0;
     },
     log: (m) => state.logs.push(m),
   };
@@ -128,6 +136,38 @@ describe('startIdleReclaim', () => {
     f.state.rss = 120 * MiB;
     for (let i = 0; i < 5; i++) f.tick();
     expect(f.state.releases).toBe(1);
+  });
+
+  it('trims 200 ms after a release, for what its collection let go of late, and measures growth from there', () => {
+    const f = fakeIo();
+    startIdleReclaim(f.io, f.clock, 1000, settled(80));
+    f.state.rss = 100 * MiB;
+    f.state.freed = 5 * MiB;
+    f.state.freedLate = 12 * MiB;
+    f.tick();
+    f.tick();
+    expect([f.state.releases, f.state.trims, f.state.rss]).toEqual([1, 0, 95 * MiB]);
+    f.clock.advance(199);
+    expect(f.state.trims).toBe(0);
+    f.clock.advance(1);
+    expect([f.state.trims, f.state.rss]).toEqual([1, 83 * MiB]);
+    // 3 MiB over what the trim left is growth worth a reclaim; over the release's 95 it would not be
+    f.state.rss = 86 * MiB;
+    for (let i = 0; i < 3; i++) f.tick();
+    expect(f.state.releases).toBe(2);
+  });
+
+  it('stopping between a release and its trim cancels the trim', () => {
+    const f = fakeIo();
+    const stop = startIdleReclaim(f.io, f.clock, 1000, settled(80));
+    f.state.rss = 95 * MiB;
+    f.tick();
+    f.tick();
+    expect(f.state.releases).toBe(1);
+    stop();
+    expect(f.clock.pendingTimers).toBe(0);
+    f.clock.advance(1000);
+    expect(f.state.trims).toBe(0);
   });
 
   it('says when a release stopped the event loop for 100 ms or more', () => {

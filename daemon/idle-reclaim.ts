@@ -78,12 +78,20 @@ export interface IdleReclaimIo {
   heapBytes(): number;
   /** Gives memory back (collections, malloc_trim). */
   release(): void;
+  /**
+   * Gives back, a moment after `release`, what its collections let go of but that was freed only later
+   * (malloc_trim alone: V8 sweeps dead buffers' memory on a background task, finalizers run on a later turn).
+   */
+  trim(): void;
   /** Where a failed release is reported (it is not retried before the next growth). */
   log(msg: string): void;
 }
 
 /** A release this long (ms) is logged: a raft member cannot stall near its election timeout unnoticed. */
 const SLOW_RELEASE_MS = 100;
+
+/** How long after a release its late frees are trimmed (ms): well after the sweep and the finalizers. */
+const TRIM_AFTER_MS = 200;
 
 /** Checks every `periodMs` on `clock`; returns a stop function. */
 export function startIdleReclaim(
@@ -93,6 +101,16 @@ export function startIdleReclaim(
   policy = new ReclaimPolicy(),
 ): () => void {
   let timer: unknown;
+  let trimTimer: unknown;
+  const trim = () => {
+    trimTimer = undefined;
+    try {
+      io.trim();
+    } catch (err) {
+      io.log(`idle reclaim: ${(err as Error).message}`);
+    }
+    policy.reclaimed(io.rss());
+  };
   const check = () => {
     timer = clock.setTimeout(check, periodMs);
     if (!policy.check(io.rss(), io.busyRatio(), io.heapBytes())) return;
@@ -105,15 +123,19 @@ export function startIdleReclaim(
     const took = clock.now() - started;
     if (took >= SLOW_RELEASE_MS) io.log(`idle reclaim: the release stopped the event loop for ${took} ms`);
     policy.reclaimed(io.rss());
+    trimTimer ??= clock.setTimeout(trim, TRIM_AFTER_MS);
     // The release's own time must not count against the next check's quiet.
     io.busyRatio();
   };
   timer = clock.setTimeout(check, periodMs);
-  return () => clock.clearTimeout(timer);
+  return () => {
+    clock.clearTimeout(timer);
+    if (trimTimer !== undefined) clock.clearTimeout(trimTimer);
+  };
 }
 
 /** The process's own readings: process.memoryUsage.rss, the event loop's utilization, the V8 heap. */
-export function processIo(release: () => void, log: (msg: string) => void): IdleReclaimIo {
+export function processIo(release: () => void, trim: () => void, log: (msg: string) => void): IdleReclaimIo {
   let last = performance.eventLoopUtilization();
   return {
     rss: () => process.memoryUsage.rss(),
@@ -125,6 +147,7 @@ export function processIo(release: () => void, log: (msg: string) => void): Idle
     },
     heapBytes: () => getHeapStatistics().used_heap_size,
     release,
+    trim,
     log,
   };
 }

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ContainerManager, releaseMemory } from '../worker/engine/index.js';
-import { ImageStore } from '../worker/images/index.js';
+import { ContainerManager, releaseMemory, trimMemory } from '../worker/engine/index.js';
+import { ImageStore, releaseIdleChunks } from '../worker/images/index.js';
 import {
   BridgeResolver,
   ClusterNetworks,
@@ -108,7 +108,12 @@ async function run(flags: DaemonConfig): Promise<void> {
     releasePidFile(config);
     throw err;
   }
-  const stopReclaim = startIdleReclaim(processIo(releaseMemory, say));
+  // The pull's idle buffers first: the collection frees them only if the pool no longer keeps them.
+  const release = () => {
+    releaseIdleChunks();
+    releaseMemory();
+  };
+  const stopReclaim = startIdleReclaim(processIo(release, trimMemory, say));
   let stopping = false;
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;

@@ -23,7 +23,7 @@ export {
 export type { ManagerEvents } from './manager.js';
 export { ContainerManager } from './manager.js';
 // Native failures (a missing command is kind "exec-not-found": docker exits 127 for it).
-export { RuntimeError, type RuntimeErrorKind, releaseMemory } from './native.js';
+export { RuntimeError, type RuntimeErrorKind, releaseMemory, trimMemory } from './native.js';
 // Kernel networking (namespaces, links, addresses, routes) for worker/network.
 export { ignoreMissing, kernelNet, type LinkInfo, NetlinkError, type NetOp } from './netlink.js';
 export { BACKOFF, decideRestart, parseRestartPolicy, startsAtBoot } from './restart-policy.js';

@@ -133,6 +133,7 @@ interface ShoalNativeAddon {
   runtimePath(): string;
   setRuntimePath(path: string): void;
   releaseMemory(): boolean;
+  trimMemory(): boolean;
 }
 
 /** What went wrong in the runtime, in domain terms. */
@@ -271,6 +272,15 @@ export function setRuntimePath(path: string): void {
  */
 export function releaseMemory(): boolean {
   return addon().releaseMemory();
+}
+
+/**
+ * The malloc arenas' free pages back to the kernel, without a collection: a moment after releaseMemory,
+ * for the blocks its collection let go of but that were freed only afterwards (swept backing stores,
+ * Node-API finalizers). True when it released some.
+ */
+export function trimMemory(): boolean {
+  return addon().trimMemory();
 }
 
 /** The addon's `create` under its protocol name (PROTOCOL.md); same as runtimeCreate. */

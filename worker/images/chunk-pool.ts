@@ -64,6 +64,15 @@ export class ChunkPool {
     return this.free.length;
   }
 
+  /**
+   * Lets go of the idle buffers now rather than after `idleMs`: the daemon's idle reclaim calls this
+   * before its collection, which could not free buffers still kept here (and, once the pool let go of
+   * them later, nothing would collect them in a daemon at rest).
+   */
+  releaseIdle(): void {
+    this.free.length = 0;
+  }
+
   /** @internal called by drop() when the last holder let go */
   giveBack(ab: ArrayBufferLike): void {
     if (this.free.length >= this.keep) return;
@@ -101,3 +110,8 @@ export function drop(b: Uint8Array): void {
  * from them with O_DIRECT (blobstore.ts).
  */
 export const layerChunks = new ChunkPool(1 << 20, { keep: 64, alloc: alignedBuffer });
+
+/** The process's idle pooled buffers, let go (the daemon's idle reclaim). */
+export function releaseIdleChunks(): void {
+  layerChunks.releaseIdle();
+}

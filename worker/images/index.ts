@@ -8,6 +8,7 @@ export {
   parseReference,
 } from '../../common/reference.js';
 export { type Credentials, decodeAuthHeader, encodeAuthHeader } from '../../common/registry-auth.js';
+export { releaseIdleChunks } from './chunk-pool.js';
 export { decompressStream } from './decompress.js';
 export { containerDefaults } from './defaults.js';
 export { importRootfs } from './import.js';
