@@ -63,6 +63,21 @@ describe('ContainerManager lifecycle', () => {
     expect((await collectLogs(m.logs(id))).stdout).toBe('hello\nhello\n');
   });
 
+  it('the default seccomp filter is compiled at open, so a default container finds it in the cache', async () => {
+    env = makeEnv();
+    const m = await env.open();
+    await m.seccompPrepared;
+    const cache = join(env.execRoot, 'runtime', '.seccomp-cache');
+    const prepared = readdirSync(cache);
+    expect(prepared).toHaveLength(1);
+    expect(prepared[0]).toMatch(/\.bpf$/);
+    // a default container's filter is that one (no second entry); --cap-add makes another
+    expect((await runToEnd(m, { cmd: ['true'] })).result.exitCode).toBe(0);
+    expect(readdirSync(cache)).toEqual(prepared);
+    expect((await runToEnd(m, { cmd: ['true'], capAdd: ['SYS_PTRACE'] })).result.exitCode).toBe(0);
+    expect(readdirSync(cache)).toHaveLength(2);
+  });
+
   it('shows env, workdir, user with supplementary groups, and hostname inside', async () => {
     env = makeEnv();
     const m = await env.open();

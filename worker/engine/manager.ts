@@ -39,6 +39,9 @@ import { removeContainer } from './remove.js';
 import { dropRestartTimers, resetForUserStart, restartAtBoot } from './restarts.js';
 import { restore } from './restore.js';
 import { Runtime } from './runtime.js';
+import { DEFAULT_CAPABILITIES } from './spec/defaults.js';
+import { resolveCapabilities } from './spec/parse.js';
+import { defaultSeccompProfile } from './spec/seccomp.js';
 import { spreadSubdirs } from './spread-dirs.js';
 import { rfc3339Nano, runningState } from './state.js';
 import { kill, stop } from './stop.js';
@@ -73,6 +76,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   readonly dataRoot: string;
   readonly execRoot: string;
   private readonly ctx: EngineContext;
+  /** The default seccomp filter compiled into the runtime's cache (best effort; see open). */
+  readonly seccompPrepared: Promise<void>;
 
   protected constructor(opts: ManagerOptions) {
     super();
@@ -127,6 +132,7 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (d.isDirectory()) chmodSync(join(containers, d.name), 0o710);
     mkdirSync(this.ctx.runtime.root, { recursive: true, mode: 0o700 });
     chmodSync(this.ctx.runtime.root, 0o700);
+    this.seccompPrepared = Promise.resolve();
   }
 
   /** Loads every container record under dataRoot and reconnects to running monitors (live restore). */
@@ -135,6 +141,12 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     await spreadSubdirs(join(m.dataRoot, 'containers'));
     await restore(m.ctx);
     await restartAtBoot(m.ctx);
+    // libseccomp compiles a filter once per exec root (~10-13 ms, the runtime caches it): done now, in the
+    // background, for the default one every container without --cap-add/--cap-drop/--privileged uses, so
+    // that a node's first container does not pay for it. Best effort: a create compiles what is missing.
+    (m as { seccompPrepared: Promise<void> }).seccompPrepared = m.ctx.runtime
+      .prepareSeccomp(defaultSeccompProfile(resolveCapabilities(DEFAULT_CAPABILITIES)))
+      .catch(() => {});
     return m;
   }
 
@@ -462,5 +474,6 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     }
     // Let in-flight record writes and post-exit cleanups finish: a restarted manager must not race them.
     await Promise.all([...this.ctx.live.values()].flatMap((l) => [l.saving, l.cleanup]));
+    await this.seccompPrepared; // its runtime process writes under the exec root
   }
 }

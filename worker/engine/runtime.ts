@@ -1,10 +1,13 @@
 // The engine's use of `shoal-runtime`: create goes through the addon (native.ts); delete and ps
 // run the executable asynchronously. Paths of a container's runtime state live here too.
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError, InternalError } from './errors.js';
 import type { MonitorExit } from './monitor-client.js';
 import * as native from './native.js';
+import type { OciSeccomp } from './spec/seccomp.js';
 
 export interface CreateArgs {
   id: string;
@@ -54,6 +57,20 @@ export class Runtime {
       return typeof st.started === 'string' ? st.started : undefined;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * Compiles a seccomp filter into the runtime's cache under `root` (`seccomp-prepare`), where `create`
+   * looks first: a create with that filter then skips libseccomp's compile.
+   */
+  async prepareSeccomp(profile: OciSeccomp): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-seccomp-'));
+    try {
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ linux: { seccomp: profile } }));
+      await native.runtimeVerb(['--root', this.root, 'seccomp-prepare', '--bundle', dir]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }
 
