@@ -66,7 +66,7 @@ describe('ContainerManager lifecycle', () => {
   it('the default seccomp filter is compiled at open, so a default container finds it in the cache', async () => {
     env = makeEnv();
     const m = await env.open();
-    await m.seccompPrepared;
+    await m.seccompPrepared();
     const cache = join(env.execRoot, 'runtime', '.seccomp-cache');
     const prepared = readdirSync(cache);
     expect(prepared).toHaveLength(1);

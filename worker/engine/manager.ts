@@ -76,8 +76,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
   readonly dataRoot: string;
   readonly execRoot: string;
   private readonly ctx: EngineContext;
-  /** The default seccomp filter compiled into the runtime's cache (best effort; see open). */
-  readonly seccompPrepared: Promise<void>;
+  /** The default seccomp filter being compiled into the runtime's cache (best effort; see open). */
+  private seccompPreparing: Promise<void> = Promise.resolve();
 
   protected constructor(opts: ManagerOptions) {
     super();
@@ -132,7 +132,6 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
       if (d.isDirectory()) chmodSync(join(containers, d.name), 0o710);
     mkdirSync(this.ctx.runtime.root, { recursive: true, mode: 0o700 });
     chmodSync(this.ctx.runtime.root, 0o700);
-    this.seccompPrepared = Promise.resolve();
   }
 
   /** Loads every container record under dataRoot and reconnects to running monitors (live restore). */
@@ -144,10 +143,15 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     // libseccomp compiles a filter once per exec root (~10-13 ms, the runtime caches it): done now, in the
     // background, for the default one every container without --cap-add/--cap-drop/--privileged uses, so
     // that a node's first container does not pay for it. Best effort: a create compiles what is missing.
-    (m as { seccompPrepared: Promise<void> }).seccompPrepared = m.ctx.runtime
+    m.seccompPreparing = m.ctx.runtime
       .prepareSeccomp(defaultSeccompProfile(resolveCapabilities(DEFAULT_CAPABILITIES)))
       .catch(() => {});
     return m;
+  }
+
+  /** Settles once the default seccomp filter compiled at open is in the runtime's cache (or failed to be). */
+  seccompPrepared(): Promise<void> {
+    return this.seccompPreparing;
   }
 
   /** Creates (does not start) a container. Throws InvalidArgumentError / ConflictError; leaves nothing on failure. */
@@ -474,6 +478,6 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     }
     // Let in-flight record writes and post-exit cleanups finish: a restarted manager must not race them.
     await Promise.all([...this.ctx.live.values()].flatMap((l) => [l.saving, l.cleanup]));
-    await this.seccompPrepared; // its runtime process writes under the exec root
+    await this.seccompPreparing; // its runtime process writes under the exec root
   }
 }
