@@ -39,9 +39,7 @@ import { removeContainer } from './remove.js';
 import { dropRestartTimers, resetForUserStart, restartAtBoot } from './restarts.js';
 import { restore } from './restore.js';
 import { Runtime } from './runtime.js';
-import { DEFAULT_CAPABILITIES } from './spec/defaults.js';
-import { resolveCapabilities } from './spec/parse.js';
-import { defaultSeccompProfile } from './spec/seccomp.js';
+import { baseSpec } from './spec/defaults.js';
 import { spreadSubdirs } from './spread-dirs.js';
 import { rfc3339Nano, runningState } from './state.js';
 import { kill, stop } from './stop.js';
@@ -143,9 +141,8 @@ export class ContainerManager extends EventEmitter<ManagerEvents> {
     // libseccomp compiles a filter once per exec root (~10-13 ms, the runtime caches it): done now, in the
     // background, for the default one every container without --cap-add/--cap-drop/--privileged uses, so
     // that a node's first container does not pay for it. Best effort: a create compiles what is missing.
-    m.seccompPreparing = m.ctx.runtime
-      .prepareSeccomp(defaultSeccompProfile(resolveCapabilities(DEFAULT_CAPABILITIES)))
-      .catch(() => {});
+    const seccomp = baseSpec('/').linux?.seccomp; // the filter of a container with docker's defaults
+    if (seccomp) m.seccompPreparing = m.ctx.runtime.prepareSeccomp(seccomp).catch(() => {});
     return m;
   }
 

@@ -71,6 +71,8 @@ export class ChunkPool {
    */
   releaseIdle(): void {
     this.free.length = 0;
+    if (this.trim) clearInterval(this.trim);
+    this.trim = null;
   }
 
   /** @internal called by drop() when the last holder let go */
@@ -80,10 +82,7 @@ export class ChunkPool {
     if (this.poison !== undefined) b.fill(this.poison);
     this.free.push(b);
     this.trim ??= setInterval(() => {
-      if (Date.now() - this.lastTake < this.idleMs) return;
-      this.free.length = 0;
-      clearInterval(this.trim!);
-      this.trim = null;
+      if (Date.now() - this.lastTake >= this.idleMs) this.releaseIdle();
     }, this.idleMs).unref();
   }
 }

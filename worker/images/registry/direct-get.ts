@@ -81,7 +81,7 @@ export class DirectBody implements AsyncIterable<Buffer> {
       s.setNoDelay(true);
       s.setTimeout(timeoutMs, () => this.fail(new NetworkError(`${this.what}: timed out`)));
       s.on('error', (e) => this.fail(new NetworkError(`${this.what}: ${e.message}`)));
-      s.on('end', () => this.fail(new NetworkError(`${this.what}: connection closed ${this.where()}`)));
+      // the server's end is followed by 'close' (no half-open sockets here): one place for both
       s.on('close', () => this.fail(new NetworkError(`${this.what}: connection closed ${this.where()}`)));
       s.write(head);
     });
